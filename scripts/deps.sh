@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Install every Debian package that building, testing and benchmarking telgate needs.
+# Idempotent: packages already present are detected with dpkg-query, and apt-get update
+# runs only when something is missing. Must run as root (or with sudo available).
+set -euo pipefail
+
+PKGS=(
+  # toolchain
+  build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
+  # libraries the daemon links
+  libevent-dev libssl-dev libsqlite3-dev libinih-dev libjansson-dev libsodium-dev
+  # tests and tools used by tests
+  libcmocka-dev sqlite3 python3 procps
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [ "$status" = "install ok installed" ] || missing+=("$p")
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "deps: all ${#PKGS[@]} packages present"
+  exit 0
+fi
+
+SUDO=
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null 2>&1 || { echo "deps: need root to install: ${missing[*]}" >&2; exit 1; }
+  SUDO=sudo
+fi
+
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,38 @@
+/*
+ * admin: the commands the telgate CLI sends over the control socket (status, run sql,
+ * show open ports, set/get param, import, show alarms, help). admin_handle() runs on a
+ * worker thread; it may block on the store. The context is owned by telgated's main and
+ * outlives the control server; the configuration inside it is replaced on reload under
+ * its lock.
+ */
+#ifndef TG_ADMIN_H
+#define TG_ADMIN_H
+
+#include "ca/ca_bootstrap.h"
+#include "core/config.h"
+#include "core/ctlproto.h"
+#include "store/store.h"
+
+#include <pthread.h>
+#include <stdint.h>
+
+#define ADMIN_SQL_MAX_ROWS 10000
+#define ADMIN_SQL_TIMEOUT_MS 5000
+
+struct admin_ctx {
+	store_t *store;
+	pthread_mutex_t mu; /* guards cfg */
+	struct tg_config cfg;
+	int64_t started_s;
+	int nloops, nworkers;
+	struct ca_bootstrap_result pki;
+};
+
+void admin_init(struct admin_ctx *a, store_t *st, const struct tg_config *cfg);
+void admin_set_config(struct admin_ctx *a, const struct tg_config *cfg);
+void admin_destroy(struct admin_ctx *a);
+
+/* ctl_handler for the control server (ctx is a struct admin_ctx). */
+json_t *admin_handle(void *ctx, const struct ctl_request *req, const char *cid);
+
+#endif

@@ -1,0 +1,45 @@
+/*
+ * alarm: named, severity-graded events an administrator must see (Unified CM style:
+ * EndPointTransientConnection, ...). Each alarm is logged once, at the level that matches
+ * its severity, and recorded in a bounded in-memory history that `telgate show alarms`
+ * reads. Thread-safe. The module copies everything it is given.
+ */
+#ifndef TG_ALARM_H
+#define TG_ALARM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum alarm_severity {
+	ALARM_EMERGENCY = 0,
+	ALARM_ALERT,
+	ALARM_CRITICAL,
+	ALARM_ERROR,
+	ALARM_WARNING,
+	ALARM_NOTICE,
+	ALARM_INFORMATIONAL,
+};
+
+#define ALARM_HISTORY 512
+#define ALARM_NAME_MAX 64
+#define ALARM_FIELDS_MAX 512
+
+struct alarm_rec {
+	uint64_t seq;
+	int64_t time_s;
+	enum alarm_severity severity;
+	char name[ALARM_NAME_MAX];
+	char cid[24];
+	char fields[ALARM_FIELDS_MAX]; /* "key=value key=value", escaped as in the log */
+};
+
+const char *alarm_severity_name(enum alarm_severity sev);
+
+/* Raises an alarm. Variadic part: key, value string pairs ended by a NULL key. */
+void alarm_raise(const char *name, enum alarm_severity sev, const char *cid, ...)
+    __attribute__((sentinel));
+
+/* Copies up to max most recent alarms, newest last; returns how many were copied. */
+size_t alarm_history(struct alarm_rec *out, size_t max);
+
+#endif

@@ -1,0 +1,327 @@
+#include "core/config.h"
+#include "core/util.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum kind { K_INT, K_STR, K_PATH, K_LEVEL, K_FORMAT, K_TARGET, K_BACKEND };
+
+struct key {
+	const char *section, *name;
+	enum kind kind;
+	size_t off, size; /* size: capacity for strings */
+	long min, max;    /* for K_INT */
+	int restart;      /* a change needs a restart */
+};
+
+#define F(m) offsetof(struct tg_config, m), sizeof(((struct tg_config *)0)->m)
+static const struct key keys[] = {
+    {"core", "threads", K_INT, F(core.threads), 0, 256, 1},
+    {"core", "workers", K_INT, F(core.workers), 0, 256, 1},
+    {"core", "state_dir", K_PATH, F(core.state_dir), 0, 0, 1},
+    {"core", "control_socket", K_PATH, F(core.control_socket), 0, 0, 1},
+    {"core", "user", K_STR, F(core.user), 0, 0, 1},
+    {"core", "drain_timeout", K_INT, F(core.drain_timeout_s), 0, 3600, 0},
+    {"core", "node_id", K_STR, F(core.node_id), 0, 0, 1},
+    {"log", "level", K_LEVEL, F(log.level), 0, 0, 0},
+    {"log", "format", K_FORMAT, F(log.format), 0, 0, 0},
+    {"log", "target", K_TARGET, F(log.target), 0, 0, 0},
+    {"store", "backend", K_BACKEND, F(store.backend), 0, 0, 1},
+    {"store", "path", K_PATH, F(store.path), 0, 0, 1},
+    {"store", "busy_timeout_ms", K_INT, F(store.busy_timeout_ms), 0, 600000, 1},
+    {"password", "argon2_t", K_INT, F(password.argon2_t), 1, 16, 0},
+    {"password", "argon2_m_kib", K_INT, F(password.argon2_m_kib), 8, 4 * 1024 * 1024, 0},
+    {"pki", "dir", K_PATH, F(pki.dir), 0, 0, 1},
+    {"pki", "server_days", K_INT, F(pki.server_days), 1, 3650, 0},
+    {"pki", "server_names", K_STR, F(pki.server_names), 0, 0, 0},
+};
+#undef F
+#define NKEYS (sizeof keys / sizeof keys[0])
+
+/* dir + "/" + leaf into out; -1 when it does not fit. */
+static int join(char *out, size_t cap, const char *dir, const char *leaf)
+{
+	size_t a = strlen(dir), b = strlen(leaf);
+	if (a + 1 + b >= cap)
+		return -1;
+	memcpy(out, dir, a);
+	out[a] = '/';
+	memcpy(out + a + 1, leaf, b + 1);
+	return 0;
+}
+
+/* Paths left empty follow the state directory. Returns -1 if one would be too long. */
+static int derive(struct tg_config *c)
+{
+	int rc = 0;
+	if (!c->core.control_socket[0])
+		rc |= join(c->core.control_socket, sizeof c->core.control_socket, c->core.state_dir,
+		           "telgated.sock");
+	if (!c->store.path[0])
+		rc |= join(c->store.path, sizeof c->store.path, c->core.state_dir, "telgate.db");
+	if (!c->pki.dir[0])
+		rc |= join(c->pki.dir, sizeof c->pki.dir, c->core.state_dir, "pki");
+	if (!c->core.node_id[0] && gethostname(c->core.node_id, sizeof c->core.node_id) != 0)
+		tg_strlcpy(c->core.node_id, "telgate", sizeof c->core.node_id);
+	c->core.node_id[sizeof c->core.node_id - 1] = '\0';
+	return rc ? -1 : 0;
+}
+
+static void base_defaults(struct tg_config *c)
+{
+	memset(c, 0, sizeof *c);
+	c->core.drain_timeout_s = 10;
+	tg_strlcpy(c->core.state_dir, "/var/lib/telgate", sizeof c->core.state_dir);
+	c->log.level = LOG_LVL_INFO;
+	c->log.format = LOG_FMT_KV;
+	tg_strlcpy(c->log.target, "stderr", sizeof c->log.target);
+	tg_strlcpy(c->store.backend, "sqlite", sizeof c->store.backend);
+	c->store.busy_timeout_ms = 5000;
+	/* OWASP's argon2id minimum: t=2, m=19 MiB. */
+	c->password.argon2_t = 2;
+	c->password.argon2_m_kib = 19 * 1024;
+	c->pki.server_days = 397;
+}
+
+void config_defaults(struct tg_config *c)
+{
+	base_defaults(c);
+	(void)derive(c); /* the built-in state dir is short */
+}
+
+struct parse_ctx {
+	struct tg_config *cfg;
+	bool seen[NKEYS];
+	char msg[256];
+};
+
+static int set_value(struct parse_ctx *p, const struct key *k, const char *v)
+{
+	char *dst = (char *)p->cfg + k->off;
+	switch (k->kind) {
+	case K_INT: {
+		char *end;
+		errno = 0;
+		long n = strtol(v, &end, 10);
+		if (!*v || *end || errno) {
+			snprintf(p->msg, sizeof p->msg, "%s.%s: '%s' is not an integer", k->section,
+			         k->name, v);
+			return -1;
+		}
+		if (n < k->min || n > k->max) {
+			snprintf(p->msg, sizeof p->msg, "%s.%s: %ld is out of range %ld..%ld",
+			         k->section, k->name, n, k->min, k->max);
+			return -1;
+		}
+		if (k->size == sizeof(int))
+			*(int *)(void *)dst = (int)n;
+		else
+			return -1;
+		return 0;
+	}
+	case K_PATH:
+		if (v[0] != '/') {
+			snprintf(p->msg, sizeof p->msg, "%s.%s: '%s' must be an absolute path",
+			         k->section, k->name, v);
+			return -1;
+		}
+		/* fallthrough */
+	case K_STR:
+	case K_BACKEND:
+		if (k->kind == K_BACKEND && strcmp(v, "sqlite") != 0) {
+			snprintf(p->msg, sizeof p->msg,
+			         "store.backend: '%s' is not supported (known: sqlite)", v);
+			return -1;
+		}
+		if (strlen(v) >= k->size) {
+			snprintf(p->msg, sizeof p->msg, "%s.%s: value is longer than %zu bytes",
+			         k->section, k->name, k->size - 1);
+			return -1;
+		}
+		tg_strlcpy(dst, v, k->size);
+		return 0;
+	case K_LEVEL:
+		if (log_parse_level(v, (enum log_level *)(void *)dst) != 0) {
+			snprintf(p->msg, sizeof p->msg,
+			         "log.level: '%s' is not one of debug, info, notice, warning, "
+			         "error, crit",
+			         v);
+			return -1;
+		}
+		return 0;
+	case K_FORMAT:
+		if (log_parse_format(v, (enum log_format *)(void *)dst) != 0) {
+			snprintf(p->msg, sizeof p->msg, "log.format: '%s' is not kv or json", v);
+			return -1;
+		}
+		return 0;
+	case K_TARGET: {
+		char e[128];
+		if (log_parse_target(v, e, sizeof e) != 0 || strlen(v) >= k->size) {
+			snprintf(p->msg, sizeof p->msg, "log.target: '%s': %s", v, e);
+			return -1;
+		}
+		tg_strlcpy(dst, v, k->size);
+		return 0;
+	}
+	}
+	return -1;
+}
+
+static int on_key(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse_ctx *p = user;
+	int known_section = 0;
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (strcmp(keys[i].section, section) != 0)
+			continue;
+		known_section = 1;
+		if (strcmp(keys[i].name, name) != 0)
+			continue;
+		if (p->seen[i]) {
+			snprintf(p->msg, sizeof p->msg, "%s.%s: duplicate key", section, name);
+			return 0;
+		}
+		p->seen[i] = true;
+		return set_value(p, &keys[i], value) == 0;
+	}
+	if (!*section)
+		snprintf(p->msg, sizeof p->msg, "'%s' is outside any [section]", name);
+	else if (!known_section)
+		snprintf(p->msg, sizeof p->msg, "unknown section [%s]", section);
+	else
+		snprintf(p->msg, sizeof p->msg, "unknown key '%s' in [%s]", name, section);
+	return 0;
+}
+
+static void once_init_inih(void)
+{
+	/* Predictable parsing: one line per key, long lines are our error, not a split. */
+	ini_allow_multiline = false;
+	ini_stop_on_first_error = true;
+	ini_use_stack = false;
+	ini_allow_realloc = true;
+	ini_max_line = CFG_LINE_MAX + 3;
+}
+
+int config_parse(const char *name, const char *text, size_t len, struct tg_config *cfg,
+                 struct config_error *err)
+{
+	memset(err, 0, sizeof *err);
+	tg_strlcpy(err->file, name, sizeof err->file);
+	once_init_inih();
+
+	/* Check what inih cannot: NUL bytes and over-long lines (it would split them). */
+	int line = 1;
+	size_t col = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (text[i] == '\0') {
+			err->line = line;
+			snprintf(err->msg, sizeof err->msg, "NUL byte in configuration");
+			return -1;
+		}
+		if (text[i] == '\n') {
+			line++;
+			col = 0;
+		} else if (++col > CFG_LINE_MAX) {
+			err->line = line;
+			snprintf(err->msg, sizeof err->msg, "line longer than %d bytes",
+			         CFG_LINE_MAX);
+			return -1;
+		}
+	}
+	char *copy = malloc(len + 1);
+	if (!copy) {
+		snprintf(err->msg, sizeof err->msg, "out of memory");
+		return -1;
+	}
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+
+	struct parse_ctx *p = calloc(1, sizeof *p);
+	if (!p) {
+		free(copy);
+		snprintf(err->msg, sizeof err->msg, "out of memory");
+		return -1;
+	}
+	base_defaults(cfg);
+	p->cfg = cfg;
+	int rc = ini_parse_string(copy, on_key, p);
+	free(copy);
+	if (rc != 0) {
+		err->line = rc > 0 ? rc : 0;
+		if (p->msg[0])
+			tg_strlcpy(err->msg, p->msg, sizeof err->msg);
+		else
+			snprintf(err->msg, sizeof err->msg,
+			         "syntax error: expected [section], name = value, or a comment");
+		free(p);
+		return -1;
+	}
+	free(p);
+	tg_strlcpy(cfg->path, name, sizeof cfg->path);
+	if (derive(cfg) != 0) {
+		snprintf(err->msg, sizeof err->msg,
+		         "core.state_dir: too long to derive the socket, store and pki paths");
+		return -1;
+	}
+	if (strlen(cfg->core.control_socket) >= 108) {
+		snprintf(err->msg, sizeof err->msg,
+		         "core.control_socket: '%s' is longer than a UNIX socket path may be",
+		         cfg->core.control_socket);
+		return -1;
+	}
+	return 0;
+}
+
+int config_load(const char *path, struct tg_config *cfg, struct config_error *err)
+{
+	char *text;
+	size_t len;
+	int rc = tg_read_file(path, CFG_FILE_MAX, &text, &len);
+	if (rc != 0) {
+		memset(err, 0, sizeof *err);
+		tg_strlcpy(err->file, path, sizeof err->file);
+		snprintf(err->msg, sizeof err->msg, "cannot read: %s",
+		         rc == -EFBIG ? "file larger than 1 MiB" : strerror(-rc));
+		return -1;
+	}
+	rc = config_parse(path, text, len, cfg, err);
+	free(text);
+	return rc;
+}
+
+void config_error_format(const struct config_error *err, char *out, size_t cap)
+{
+	if (err->line > 0)
+		snprintf(out, cap, "%s:%d: %s", err->file, err->line, err->msg);
+	else
+		snprintf(out, cap, "%s: %s", err->file, err->msg);
+}
+
+int config_restart_needed(const struct tg_config *a, const struct tg_config *b, char *out,
+                          size_t cap)
+{
+	int n = 0;
+	size_t used = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (!keys[i].restart)
+			continue;
+		if (memcmp((const char *)a + keys[i].off, (const char *)b + keys[i].off,
+		           keys[i].size) == 0)
+			continue;
+		int w = snprintf(out + used, cap - used, "%s%s.%s", n ? "," : "", keys[i].section,
+		                 keys[i].name);
+		if (w > 0 && (size_t)w < cap - used)
+			used += (size_t)w;
+		n++;
+	}
+	return n;
+}

@@ -1,0 +1,79 @@
+/*
+ * config: the node configuration, an INI file parsed with inih. Every key is declared in
+ * one table (config.c) with its type and limits; unknown sections or keys, duplicates,
+ * out-of-range values and relative paths are errors reported as file:line: message.
+ * Provisioning data (users, devices, parameters) is not here: it lives in the store.
+ *
+ * A struct tg_config is a plain value: copy it freely; it owns no heap memory.
+ */
+#ifndef TG_CONFIG_H
+#define TG_CONFIG_H
+
+#include "core/log.h"
+
+#include <stddef.h>
+
+#define CFG_PATH_MAX 256
+#define CFG_FILE_MAX (1024 * 1024)
+#define CFG_LINE_MAX 1024
+
+struct tg_config {
+	char path[CFG_PATH_MAX]; /* the file it came from, "" for built-in defaults */
+	struct {
+		int threads; /* event-loop threads, 0 = one per core */
+		int workers; /* worker-pool threads for CPU-heavy jobs, 0 = one per core */
+		char state_dir[CFG_PATH_MAX];
+		char control_socket[CFG_PATH_MAX]; /* default: <state_dir>/telgated.sock */
+		char user[64];                     /* drop privileges to this user, "" = stay */
+		int drain_timeout_s;
+		char node_id[64]; /* default: the host name */
+	} core;
+	struct {
+		enum log_level level;
+		enum log_format format;
+		char target[CFG_PATH_MAX + 8];
+	} log;
+	struct {
+		char backend[16];        /* "sqlite" */
+		char path[CFG_PATH_MAX]; /* default: <state_dir>/telgate.db */
+		int busy_timeout_ms;
+	} store;
+	struct {
+		unsigned argon2_t;     /* argon2id passes */
+		unsigned argon2_m_kib; /* argon2id memory in KiB */
+	} password;
+	struct {
+		char dir[CFG_PATH_MAX]; /* default: <state_dir>/pki */
+		unsigned server_days;
+		char server_names[CFG_PATH_MAX]; /* extra SAN DNS names, comma-separated */
+	} pki;
+};
+
+struct config_error {
+	char file[CFG_PATH_MAX];
+	int line; /* 0 when the error is not tied to a line */
+	char msg[256];
+};
+
+/* Fills built-in defaults (derived paths resolved against the default state dir). */
+void config_defaults(struct tg_config *cfg);
+
+/* Parses text (len bytes, need not be NUL-terminated) named `name` in errors. On success
+ * fills *cfg (defaults, then the file, then derived paths) and returns 0; on failure
+ * returns -1 with *err filled and *cfg unspecified. Not thread-safe (inih globals): call
+ * from one thread at a time. */
+int config_parse(const char *name, const char *text, size_t len, struct tg_config *cfg,
+                 struct config_error *err);
+
+/* Reads and parses a file (at most CFG_FILE_MAX bytes). */
+int config_load(const char *path, struct tg_config *cfg, struct config_error *err);
+
+/* Formats an error as "file:line: msg" (or "file: msg"). */
+void config_error_format(const struct config_error *err, char *out, size_t cap);
+
+/* Which settings differ in a way that a reload cannot apply (threads, paths, ...):
+ * writes a comma-separated list of "section.key" into out and returns their count. */
+int config_restart_needed(const struct tg_config *a, const struct tg_config *b, char *out,
+                          size_t cap);
+
+#endif

@@ -1,0 +1,294 @@
+#include "core/log.h"
+#include "core/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+enum target_kind { TGT_STDERR, TGT_FILE, TGT_SYSLOG };
+
+static pthread_rwlock_t lk = PTHREAD_RWLOCK_INITIALIZER;
+static struct {
+	enum log_level level;
+	enum log_format fmt;
+	enum target_kind kind;
+	int fd;
+} cur = {LOG_LVL_INFO, LOG_FMT_KV, TGT_STDERR, 2};
+
+static const char *level_names[] = {"debug", "info", "notice", "warning", "error", "crit"};
+
+int log_parse_level(const char *s, enum log_level *out)
+{
+	for (size_t i = 0; i < sizeof level_names / sizeof level_names[0]; i++)
+		if (strcmp(s, level_names[i]) == 0) {
+			*out = (enum log_level)i;
+			return 0;
+		}
+	return -1;
+}
+
+const char *log_level_name(enum log_level lvl)
+{
+	return (unsigned)lvl < 6 ? level_names[lvl] : "?";
+}
+
+int log_parse_format(const char *s, enum log_format *out)
+{
+	if (strcmp(s, "kv") == 0)
+		*out = LOG_FMT_KV;
+	else if (strcmp(s, "json") == 0)
+		*out = LOG_FMT_JSON;
+	else
+		return -1;
+	return 0;
+}
+
+int log_parse_target(const char *s, char *err, size_t errlen)
+{
+	if (strcmp(s, "stderr") == 0 || strcmp(s, "syslog") == 0)
+		return 0;
+	if (strncmp(s, "file:", 5) == 0 && s[5] == '/')
+		return 0;
+	snprintf(err, errlen, "log target must be stderr, syslog or file:/absolute/path");
+	return -1;
+}
+
+int log_configure(enum log_level lvl, enum log_format fmt, const char *target, char *err,
+                  size_t errlen)
+{
+	if (log_parse_target(target, err, errlen) != 0)
+		return -1;
+	enum target_kind kind = TGT_STDERR;
+	int fd = 2;
+	if (strncmp(target, "file:", 5) == 0) {
+		fd = open(target + 5, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+		if (fd < 0) {
+			snprintf(err, errlen, "cannot open log file %s: %s", target + 5,
+			         strerror(errno));
+			return -1;
+		}
+		kind = TGT_FILE;
+	} else if (strcmp(target, "syslog") == 0) {
+		kind = TGT_SYSLOG;
+		openlog("telgated", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	}
+	pthread_rwlock_wrlock(&lk);
+	if (cur.kind == TGT_FILE && cur.fd > 2)
+		close(cur.fd);
+	if (cur.kind == TGT_SYSLOG && kind != TGT_SYSLOG)
+		closelog();
+	cur.level = lvl;
+	cur.fmt = fmt;
+	cur.kind = kind;
+	cur.fd = fd;
+	pthread_rwlock_unlock(&lk);
+	return 0;
+}
+
+int log_enabled(enum log_level lvl)
+{
+	pthread_rwlock_rdlock(&lk);
+	int on = lvl >= cur.level;
+	pthread_rwlock_unlock(&lk);
+	return on;
+}
+
+struct out {
+	char *p;
+	size_t len, cap;
+	int truncated;
+};
+
+static void put(struct out *o, const char *s, size_t n)
+{
+	/* Keep 1 byte for the newline the writer adds and 1 for NUL. */
+	if (o->len + n + 2 > o->cap) {
+		n = o->cap > o->len + 2 ? o->cap - o->len - 2 : 0;
+		o->truncated = 1;
+	}
+	memcpy(o->p + o->len, s, n);
+	o->len += n;
+	o->p[o->len] = '\0';
+}
+
+static void puts_(struct out *o, const char *s)
+{
+	put(o, s, strlen(s));
+}
+
+static int needs_quotes(const char *v)
+{
+	if (!*v)
+		return 1;
+	for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+		if (*p <= ' ' || *p == '"' || *p == '=' || *p == '\\' || *p == 0x7f)
+			return 1;
+	return 0;
+}
+
+/* Escapes for both formats: JSON escapes are a superset of what kv quoting needs. */
+static void put_escaped(struct out *o, const char *v)
+{
+	char tmp[8];
+	for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+		switch (*p) {
+		case '"':
+			puts_(o, "\\\"");
+			break;
+		case '\\':
+			puts_(o, "\\\\");
+			break;
+		case '\n':
+			puts_(o, "\\n");
+			break;
+		case '\r':
+			puts_(o, "\\r");
+			break;
+		case '\t':
+			puts_(o, "\\t");
+			break;
+		default:
+			if (*p < 0x20 || *p == 0x7f) {
+				snprintf(tmp, sizeof tmp, "\\u%04x", *p);
+				puts_(o, tmp);
+			} else {
+				put(o, (const char *)p, 1);
+			}
+		}
+	}
+}
+
+static void put_kv(struct out *o, enum log_format fmt, int first, const char *k, const char *v)
+{
+	if (!v)
+		v = "";
+	if (fmt == LOG_FMT_JSON) {
+		puts_(o, first ? "{\"" : ",\"");
+		put_escaped(o, k);
+		puts_(o, "\":\"");
+		put_escaped(o, v);
+		puts_(o, "\"");
+		return;
+	}
+	if (!first)
+		puts_(o, " ");
+	puts_(o, k);
+	puts_(o, "=");
+	if (needs_quotes(v)) {
+		puts_(o, "\"");
+		put_escaped(o, v);
+		puts_(o, "\"");
+	} else {
+		puts_(o, v);
+	}
+}
+
+size_t log_format_line(enum log_format fmt, enum log_level lvl, const char *cid, const char *event,
+                       const char *const *kv, size_t nkv, char *out, size_t cap)
+{
+	struct out o = {out, 0, cap, 0};
+	char ts[40];
+	struct timespec now;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	size_t n = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(ts + n, sizeof ts - n, ".%03ldZ", now.tv_nsec / 1000000);
+	out[0] = '\0';
+	put_kv(&o, fmt, 1, "cid", cid ? cid : "-");
+	put_kv(&o, fmt, 0, "ts", ts);
+	put_kv(&o, fmt, 0, "level", log_level_name(lvl));
+	put_kv(&o, fmt, 0, "event", event);
+	for (size_t i = 0; i < nkv; i++)
+		if (kv[2 * i + 1]) /* a NULL value means "nothing to say": omit the key */
+			put_kv(&o, fmt, 0, kv[2 * i], kv[2 * i + 1]);
+	if (o.truncated) {
+		/* Make room for a well-formed ending that says what happened. */
+		const char *tail = fmt == LOG_FMT_JSON ? ",\"truncated\":\"1\"}" : " truncated=1";
+		size_t tl = strlen(tail);
+		if (o.len + tl + 2 > cap)
+			o.len = cap - tl - 2;
+		memcpy(out + o.len, tail, tl + 1);
+		return o.len + tl;
+	}
+	if (fmt == LOG_FMT_JSON)
+		puts_(&o, "}");
+	return o.len;
+}
+
+static int syslog_prio(enum log_level lvl)
+{
+	static const int map[] = {LOG_DEBUG, LOG_INFO, LOG_NOTICE, LOG_WARNING, LOG_ERR, LOG_CRIT};
+	return (unsigned)lvl < 6 ? map[lvl] : LOG_ERR;
+}
+
+void log_event(enum log_level lvl, const char *cid, const char *event, ...)
+{
+	const char *kv[64];
+	size_t nkv = 0;
+	va_list ap;
+	va_start(ap, event);
+	for (;;) {
+		const char *k = va_arg(ap, const char *);
+		if (!k)
+			break;
+		const char *v = va_arg(ap, const char *);
+		if (nkv < 32) {
+			kv[2 * nkv] = k;
+			kv[2 * nkv + 1] = v;
+			nkv++;
+		}
+	}
+	va_end(ap);
+	log_event_kv(lvl, cid, event, kv, nkv);
+}
+
+void log_event_kv(enum log_level lvl, const char *cid, const char *event, const char *const *kv,
+                  size_t nkv)
+{
+	pthread_rwlock_rdlock(&lk);
+	if (lvl < cur.level) {
+		pthread_rwlock_unlock(&lk);
+		return;
+	}
+	char line[LOG_LINE_MAX];
+	size_t n = log_format_line(cur.fmt, lvl, cid, event, kv, nkv, line, sizeof line);
+	if (cur.kind == TGT_SYSLOG) {
+		syslog(syslog_prio(lvl), "%s", line);
+	} else {
+		line[n++] = '\n';
+		/* One write per line so concurrent lines never interleave (O_APPEND). */
+		ssize_t w;
+		do
+			w = write(cur.fd, line, n);
+		while (w < 0 && errno == EINTR);
+	}
+	pthread_rwlock_unlock(&lk);
+}
+
+static uint32_t cid_prefix;
+static pthread_once_t cid_once = PTHREAD_ONCE_INIT;
+
+static void cid_init(void)
+{
+	if (getrandom(&cid_prefix, sizeof cid_prefix, 0) != (ssize_t)sizeof cid_prefix)
+		cid_prefix = (uint32_t)getpid() ^ (uint32_t)time(NULL);
+}
+
+void log_cid_new(char out[LOG_CID_SIZE])
+{
+	static _Atomic uint64_t counter;
+	pthread_once(&cid_once, cid_init);
+	uint64_t n = atomic_fetch_add(&counter, 1) + 1;
+	snprintf(out, LOG_CID_SIZE, "%08" PRIx32 "-%012" PRIx64, cid_prefix,
+	         (uint64_t)(n & 0xffffffffffffULL));
+}

@@ -1,0 +1,59 @@
+/*
+ * log: one line per event, correlation id first, as key=value pairs or JSON, to stderr,
+ * a file (O_APPEND) or syslog. Thread-safe: any thread may log at any time, and
+ * log_configure() may swap the target while others log (used by SIGHUP reload).
+ *
+ * Values are copied and escaped (control characters, quotes, backslashes) so that a
+ * hostile value cannot forge a second line or field. Secrets must never be passed as
+ * values; log their length instead.
+ */
+#ifndef TG_LOG_H
+#define TG_LOG_H
+
+#include <stddef.h>
+
+enum log_level {
+	LOG_LVL_DEBUG = 0,
+	LOG_LVL_INFO,
+	LOG_LVL_NOTICE,
+	LOG_LVL_WARNING,
+	LOG_LVL_ERROR,
+	LOG_LVL_CRIT,
+};
+
+enum log_format { LOG_FMT_KV = 0, LOG_FMT_JSON };
+
+#define LOG_CID_SIZE 24 /* "xxxxxxxx-xxxxxxxxxxxx" + NUL, with room to spare */
+#define LOG_LINE_MAX 8192
+
+int log_parse_level(const char *s, enum log_level *out);
+const char *log_level_name(enum log_level lvl);
+int log_parse_format(const char *s, enum log_format *out);
+/* target: "stderr", "syslog" or "file:/absolute/path". Returns 0, or -1 with err set. */
+int log_parse_target(const char *s, char *err, size_t errlen);
+
+/* Applies a configuration; the previous target is closed. Returns 0 or -1 (err set;
+ * the previous configuration then stays in force). */
+int log_configure(enum log_level lvl, enum log_format fmt, const char *target, char *err,
+                  size_t errlen);
+int log_enabled(enum log_level lvl);
+
+/* Logs one event. The variadic part is key, value pairs of const char *, ended by a
+ * NULL key. A pair whose value is NULL is left out. cid may be NULL ("-"). */
+void log_event(enum log_level lvl, const char *cid, const char *event, ...)
+    __attribute__((sentinel));
+
+/* The same with an array of 2*nkv strings (key, value, key, value, ...). */
+void log_event_kv(enum log_level lvl, const char *cid, const char *event, const char *const *kv,
+                  size_t nkv);
+
+/* Formats one line (without the trailing newline) into out; used by log_event and
+ * tests. Returns the length written. kv is an array of 2*nkv strings. */
+size_t log_format_line(enum log_format fmt, enum log_level lvl, const char *cid, const char *event,
+                       const char *const *kv, size_t nkv, char *out, size_t cap);
+
+/* A new correlation id, unique within this process and unlikely to repeat across
+ * restarts (random per-process prefix, then a counter). */
+void log_cid_new(char out[LOG_CID_SIZE]);
+
+#endif

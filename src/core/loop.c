@@ -1,0 +1,239 @@
+#include "core/loop.h"
+#include "core/util.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+struct post {
+	struct post *next;
+	loop_fn fn;
+	void *arg;
+};
+
+struct loop {
+	char name[32];
+	struct event_base *base;
+	struct event *wake;
+	pthread_mutex_t mu;
+	struct post *head, **tail;
+	int stopping;
+};
+
+struct loop_group {
+	int n;
+	struct loop **loops;
+	pthread_t *threads;
+};
+
+int loop_threads_init(void)
+{
+	return evthread_use_pthreads();
+}
+
+static void run_posts(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct loop *l = arg;
+	pthread_mutex_lock(&l->mu);
+	struct post *p = l->head;
+	l->head = NULL;
+	l->tail = &l->head;
+	int stop = l->stopping;
+	pthread_mutex_unlock(&l->mu);
+	while (p) {
+		struct post *next = p->next;
+		p->fn(p->arg);
+		free(p);
+		p = next;
+	}
+	if (stop)
+		event_base_loopexit(l->base, NULL);
+}
+
+struct loop *loop_new(const char *name)
+{
+	struct loop *l = calloc(1, sizeof *l);
+	if (!l)
+		return NULL;
+	tg_strlcpy(l->name, name, sizeof l->name);
+	pthread_mutex_init(&l->mu, NULL);
+	l->tail = &l->head;
+	l->base = event_base_new();
+	if (!l->base) {
+		free(l);
+		return NULL;
+	}
+	l->wake = event_new(l->base, -1, 0, run_posts, l);
+	if (!l->wake) {
+		event_base_free(l->base);
+		free(l);
+		return NULL;
+	}
+	return l;
+}
+
+int loop_run(struct loop *l)
+{
+	/* The wake event is activated by other threads; a persistent dummy timer is not
+	 * needed because EVLOOP_NO_EXIT_ON_EMPTY keeps an idle loop running. */
+	return event_base_loop(l->base, EVLOOP_NO_EXIT_ON_EMPTY) < 0 ? -1 : 0;
+}
+
+void loop_stop(struct loop *l)
+{
+	pthread_mutex_lock(&l->mu);
+	l->stopping = 1;
+	pthread_mutex_unlock(&l->mu);
+	event_active(l->wake, EV_READ, 0);
+}
+
+void loop_free(struct loop *l)
+{
+	if (!l)
+		return;
+	struct post *p = l->head;
+	while (p) {
+		struct post *next = p->next;
+		free(p);
+		p = next;
+	}
+	event_free(l->wake);
+	event_base_free(l->base);
+	pthread_mutex_destroy(&l->mu);
+	free(l);
+}
+
+struct event_base *loop_base(struct loop *l)
+{
+	return l->base;
+}
+
+const char *loop_name(const struct loop *l)
+{
+	return l->name;
+}
+
+int loop_post(struct loop *l, loop_fn fn, void *arg)
+{
+	struct post *p = malloc(sizeof *p);
+	if (!p)
+		return -1;
+	p->next = NULL;
+	p->fn = fn;
+	p->arg = arg;
+	pthread_mutex_lock(&l->mu);
+	if (l->stopping) {
+		pthread_mutex_unlock(&l->mu);
+		free(p);
+		return -1;
+	}
+	*l->tail = p;
+	l->tail = &p->next;
+	pthread_mutex_unlock(&l->mu);
+	event_active(l->wake, EV_READ, 0);
+	return 0;
+}
+
+static void *thread_main(void *arg)
+{
+	loop_run(arg);
+	return NULL;
+}
+
+struct loop_group *loop_group_start(int n)
+{
+	struct loop_group *g = calloc(1, sizeof *g);
+	if (!g)
+		return NULL;
+	g->loops = calloc((size_t)n, sizeof *g->loops);
+	g->threads = calloc((size_t)n, sizeof *g->threads);
+	if (!g->loops || !g->threads)
+		goto fail;
+	for (int i = 0; i < n; i++) {
+		char name[32];
+		snprintf(name, sizeof name, "loop-%d", i);
+		g->loops[i] = loop_new(name);
+		if (!g->loops[i])
+			goto fail;
+		if (pthread_create(&g->threads[i], NULL, thread_main, g->loops[i]) != 0) {
+			loop_free(g->loops[i]);
+			g->loops[i] = NULL;
+			goto fail;
+		}
+		g->n = i + 1;
+	}
+	return g;
+fail:
+	loop_group_stop(g);
+	return NULL;
+}
+
+int loop_group_size(const struct loop_group *g)
+{
+	return g->n;
+}
+
+struct loop *loop_group_get(struct loop_group *g, int i)
+{
+	return g->loops[i % g->n];
+}
+
+void loop_group_stop(struct loop_group *g)
+{
+	if (!g)
+		return;
+	for (int i = 0; i < g->n; i++)
+		loop_stop(g->loops[i]);
+	for (int i = 0; i < g->n; i++) {
+		pthread_join(g->threads[i], NULL);
+		loop_free(g->loops[i]);
+	}
+	free(g->loops);
+	free(g->threads);
+	free(g);
+}
+
+int loop_ncores(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (int)n : 1;
+}
+
+int loop_bind_reuseport(const char *addr, uint16_t port, int type)
+{
+	struct addrinfo hints = {0}, *res;
+	char ps[8];
+	snprintf(ps, sizeof ps, "%u", port);
+	hints.ai_socktype = type;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
+	int rc = getaddrinfo(addr, ps, &hints, &res);
+	if (rc != 0)
+		return -EINVAL;
+	int fd = socket(res->ai_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		rc = -errno;
+		freeaddrinfo(res);
+		return rc;
+	}
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+	    bind(fd, res->ai_addr, res->ai_addrlen) != 0 ||
+	    (type == SOCK_STREAM && listen(fd, 1024) != 0)) {
+		rc = -errno;
+		close(fd);
+		freeaddrinfo(res);
+		return rc;
+	}
+	freeaddrinfo(res);
+	return fd;
+}

@@ -1,0 +1,32 @@
+/*
+ * util: small helpers shared by every subsystem: bounded string copy, time, paths.
+ * All functions are thread-safe and allocate nothing unless stated.
+ */
+#ifndef TG_UTIL_H
+#define TG_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Copies src into dst (capacity cap, cap > 0), always NUL-terminating.
+ * Returns 0, or -1 when src did not fit (dst then holds a truncated copy). */
+int tg_strlcpy(char *dst, const char *src, size_t cap);
+
+/* Wall clock in milliseconds / seconds since the epoch. */
+int64_t tg_now_ms(void);
+int64_t tg_now_s(void);
+/* Monotonic clock in milliseconds. */
+int64_t tg_mono_ms(void);
+
+/* Formats epoch seconds as an ISO-8601 UTC string ("2026-11-22T19:00:00Z"). */
+void tg_fmt_time(int64_t epoch_s, char *out, size_t cap);
+
+/* Creates directory path with the given mode if it does not exist; an existing
+ * directory is accepted as it is. Returns 0 or -errno. */
+int tg_mkdir_p(const char *path, unsigned mode);
+
+/* Reads a whole file into a new NUL-terminated buffer (caller frees) of at most max
+ * bytes. Returns 0, -errno, or -EFBIG when the file is larger than max. */
+int tg_read_file(const char *path, size_t max, char **out, size_t *len);
+
+#endif

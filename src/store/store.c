@@ -1,0 +1,798 @@
+/* The backend-independent half of the store: connections per thread, migrations, and
+ * every entity query as portable SQL. */
+#include "store/store.h"
+#include "store/params.h"
+#include "store/store_backend.h"
+#include "core/util.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct store_conn_link {
+	struct store_conn_link *next;
+	struct store_conn *conn;
+	store_t *st;
+	int in_txn;
+};
+
+static _Thread_local char last_error[512];
+
+void store_set_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(last_error, sizeof last_error, fmt, ap);
+	va_end(ap);
+}
+
+const char *store_last_error(void)
+{
+	return last_error;
+}
+
+static void unlink_conn(store_t *st, struct store_conn_link *l)
+{
+	pthread_mutex_lock(&st->mu);
+	for (struct store_conn_link **pp = &st->conns; *pp; pp = &(*pp)->next)
+		if (*pp == l) {
+			*pp = l->next;
+			break;
+		}
+	pthread_mutex_unlock(&st->mu);
+}
+
+/* Thread exit: close this thread's connection. */
+static void conn_destructor(void *p)
+{
+	struct store_conn_link *l = p;
+	unlink_conn(l->st, l);
+	l->st->be->conn_close(l->conn);
+	free(l);
+}
+
+static struct store_conn_link *link_for_thread(store_t *st)
+{
+	struct store_conn_link *l = pthread_getspecific(st->key);
+	if (l)
+		return l;
+	char err[256] = "";
+	struct store_conn *c = st->be->conn_open(st, err, sizeof err);
+	if (!c) {
+		store_set_error("%s", err);
+		return NULL;
+	}
+	l = calloc(1, sizeof *l);
+	if (!l) {
+		st->be->conn_close(c);
+		store_set_error("out of memory");
+		return NULL;
+	}
+	l->conn = c;
+	l->st = st;
+	pthread_setspecific(st->key, l);
+	pthread_mutex_lock(&st->mu);
+	l->next = st->conns;
+	st->conns = l;
+	pthread_mutex_unlock(&st->mu);
+	return l;
+}
+
+static int exec(store_t *st, const char *sql, const struct store_val *p, int n, store_row_fn fn,
+                void *ud, int *changes)
+{
+	struct store_conn_link *l = link_for_thread(st);
+	if (!l)
+		return STORE_ERROR;
+	return st->be->exec(l->conn, sql, p, n, fn, ud, changes);
+}
+
+int store_begin(store_t *st)
+{
+	struct store_conn_link *l = link_for_thread(st);
+	if (!l)
+		return STORE_ERROR;
+	if (l->in_txn) {
+		store_set_error("transaction already open on this thread");
+		return STORE_ERROR;
+	}
+	int rc = st->be->begin(l->conn);
+	if (rc == STORE_OK)
+		l->in_txn = 1;
+	return rc;
+}
+
+int store_commit(store_t *st)
+{
+	struct store_conn_link *l = link_for_thread(st);
+	if (!l || !l->in_txn) {
+		store_set_error("no transaction open on this thread");
+		return STORE_ERROR;
+	}
+	int rc = st->be->commit(l->conn);
+	if (rc != STORE_OK)
+		st->be->rollback(l->conn);
+	l->in_txn = 0;
+	return rc;
+}
+
+int store_rollback(store_t *st)
+{
+	struct store_conn_link *l = link_for_thread(st);
+	if (!l || !l->in_txn)
+		return STORE_OK;
+	l->in_txn = 0;
+	return st->be->rollback(l->conn);
+}
+
+/* --- row helpers -------------------------------------------------------------------- */
+
+static int64_t to_i64(const char *s)
+{
+	return s ? strtoll(s, NULL, 10) : 0;
+}
+
+struct copy_one {
+	char *out;
+	size_t cap;
+	int found, toobig;
+};
+
+static int copy_first_col(void *ud, int ncols, const char *const *names, const char *const *vals)
+{
+	(void)names;
+	struct copy_one *c = ud;
+	c->found = 1;
+	if (ncols > 0 && tg_strlcpy(c->out, vals[0] ? vals[0] : "", c->cap) != 0)
+		c->toobig = 1;
+	return 1;
+}
+
+/* Copies a column into a fixed field; returns nonzero if it does not fit. */
+static int cp(char *dst, size_t cap, const char *v)
+{
+	return tg_strlcpy(dst, v ? v : "", cap) != 0;
+}
+
+/* --- migrations and open ------------------------------------------------------------ */
+
+int store_schema_latest(void)
+{
+	return store_migrations[store_nmigrations - 1].version;
+}
+
+int store_schema_version(store_t *st, int *version)
+{
+	char buf[32] = "";
+	struct copy_one c = {buf, sizeof buf, 0, 0};
+	int rc = exec(st, "SELECT COALESCE(MAX(version), 0) FROM schema_version", NULL, 0,
+	              copy_first_col, &c, NULL);
+	if (rc != STORE_OK)
+		return rc;
+	*version = (int)to_i64(buf);
+	return STORE_OK;
+}
+
+static int migrate(store_t *st, char *err, size_t errlen)
+{
+	int rc = store_begin(st);
+	if (rc != STORE_OK) {
+		snprintf(err, errlen, "cannot lock the store for migration: %s",
+		         store_last_error());
+		return rc;
+	}
+	rc = exec(st,
+	          "CREATE TABLE IF NOT EXISTS schema_version ("
+	          " version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)",
+	          NULL, 0, NULL, NULL, NULL);
+	int have = 0;
+	if (rc == STORE_OK)
+		rc = store_schema_version(st, &have);
+	if (rc == STORE_OK && have > store_schema_latest()) {
+		snprintf(err, errlen,
+		         "store schema version %d is newer than this telgated knows (%d); "
+		         "refusing to touch it",
+		         have, store_schema_latest());
+		store_rollback(st);
+		return STORE_ERROR;
+	}
+	for (int i = 0; rc == STORE_OK && i < store_nmigrations; i++) {
+		const struct store_migration *m = &store_migrations[i];
+		if (m->version <= have)
+			continue;
+		for (const char *const *s = m->statements; rc == STORE_OK && *s; s++)
+			rc = exec(st, *s, NULL, 0, NULL, NULL, NULL);
+		if (rc == STORE_OK) {
+			struct store_val p[] = {SV_I(m->version), SV_I(tg_now_s())};
+			rc = exec(
+			    st, "INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)",
+			    p, 2, NULL, NULL, NULL);
+		}
+		if (rc != STORE_OK)
+			snprintf(err, errlen, "migration to schema %d failed: %s", m->version,
+			         store_last_error());
+	}
+	/* Parameters a newer telgated knows get their default; set values stay. */
+	for (size_t i = 0; rc == STORE_OK && i < param_count(); i++) {
+		const struct param_def *d = param_at(i);
+		struct store_val p[] = {SV_S(d->name), SV_S(d->defval), SV_S(d->service)};
+		rc = exec(st,
+		          "INSERT INTO processconfig (paramname, paramvalue, service) VALUES ($1, "
+		          "$2, $3) ON CONFLICT (paramname) DO NOTHING",
+		          p, 3, NULL, NULL, NULL);
+		if (rc != STORE_OK)
+			snprintf(err, errlen, "cannot seed parameter %s: %s", d->name,
+			         store_last_error());
+	}
+	if (rc != STORE_OK) {
+		if (!err[0])
+			snprintf(err, errlen, "%s", store_last_error());
+		store_rollback(st);
+		return rc;
+	}
+	rc = store_commit(st);
+	if (rc != STORE_OK)
+		snprintf(err, errlen, "migration commit failed: %s", store_last_error());
+	return rc;
+}
+
+int store_open(const struct store_options *opt, store_t **out, char *err, size_t errlen)
+{
+	err[0] = '\0';
+	const struct store_backend *be = NULL;
+	if (!opt->backend || strcmp(opt->backend, "sqlite") == 0)
+		be = &store_sqlite_backend;
+	if (!be) {
+		snprintf(err, errlen, "unknown store backend '%s'", opt->backend);
+		return STORE_ERROR;
+	}
+	store_t *st = calloc(1, sizeof *st);
+	if (!st) {
+		snprintf(err, errlen, "out of memory");
+		return STORE_ERROR;
+	}
+	st->be = be;
+	if (tg_strlcpy(st->path, opt->path, sizeof st->path) != 0) {
+		snprintf(err, errlen, "store path too long");
+		free(st);
+		return STORE_ERROR;
+	}
+	st->busy_timeout_ms = opt->busy_timeout_ms > 0 ? opt->busy_timeout_ms : 5000;
+	pthread_mutex_init(&st->mu, NULL);
+	if (pthread_key_create(&st->key, conn_destructor) != 0) {
+		snprintf(err, errlen, "pthread_key_create failed");
+		free(st);
+		return STORE_ERROR;
+	}
+	if (!link_for_thread(st)) {
+		snprintf(err, errlen, "%s", store_last_error());
+		store_close(st);
+		return STORE_ERROR;
+	}
+	int rc = migrate(st, err, errlen);
+	if (rc != STORE_OK) {
+		store_close(st);
+		return rc;
+	}
+	*out = st;
+	return STORE_OK;
+}
+
+void store_close(store_t *st)
+{
+	if (!st)
+		return;
+	/* Threads that already exited closed their own; close the rest (this thread's and
+	 * those of threads that outlive the store, which must not use it any more). */
+	pthread_setspecific(st->key, NULL);
+	pthread_mutex_lock(&st->mu);
+	struct store_conn_link *l = st->conns;
+	st->conns = NULL;
+	pthread_mutex_unlock(&st->mu);
+	while (l) {
+		struct store_conn_link *next = l->next;
+		st->be->conn_close(l->conn);
+		free(l);
+		l = next;
+	}
+	pthread_key_delete(st->key);
+	pthread_mutex_destroy(&st->mu);
+	free(st);
+}
+
+const char *store_backend_name(const store_t *st)
+{
+	return st->be->name;
+}
+
+/* --- users -------------------------------------------------------------------------- */
+
+static const char *dir_name(enum store_directory d)
+{
+	return d == STORE_DIR_LDAP ? "ldap" : "local";
+}
+
+int store_user_put(store_t *st, const struct store_user *u)
+{
+	struct store_val p[] = {
+	    SV_S(u->userid),
+	    SV_S(u->firstname),
+	    SV_S(u->lastname),
+	    SV_S(u->mail),
+	    SV_S(dir_name(u->directory)),
+	    SV_S(u->passwordhash),
+	    SV_I(u->status ? u->status : STORE_USER_ACTIVE),
+	    SV_S(u->credentialpolicy[0] ? u->credentialpolicy : "Default Credential Policy")};
+	int rc = exec(st,
+	              "INSERT INTO enduser (userid, firstname, lastname, mail, directory, "
+	              "passwordhash, status, credentialpolicy) VALUES ($1, $2, $3, $4, $5, $6, "
+	              "$7, $8) ON CONFLICT (userid) DO UPDATE SET firstname = excluded.firstname, "
+	              "lastname = excluded.lastname, mail = excluded.mail, directory = "
+	              "excluded.directory, passwordhash = excluded.passwordhash, status = "
+	              "excluded.status, credentialpolicy = excluded.credentialpolicy",
+	              p, 8, NULL, NULL, NULL);
+	if (rc != STORE_OK)
+		return rc;
+	/* Every user has a credential-state row from the start. */
+	return exec(st,
+	            "INSERT INTO credentialdynamic (userid) VALUES ($1) ON CONFLICT (userid) DO "
+	            "NOTHING",
+	            p, 1, NULL, NULL, NULL);
+}
+
+struct user_out {
+	struct store_user *u;
+	int found, bad;
+};
+
+static int user_row(void *ud, int ncols, const char *const *names, const char *const *v)
+{
+	(void)names;
+	(void)ncols;
+	struct user_out *o = ud;
+	struct store_user *u = o->u;
+	o->found = 1;
+	o->bad = cp(u->userid, sizeof u->userid, v[0]) |
+	         cp(u->firstname, sizeof u->firstname, v[1]) |
+	         cp(u->lastname, sizeof u->lastname, v[2]) | cp(u->mail, sizeof u->mail, v[3]) |
+	         cp(u->passwordhash, sizeof u->passwordhash, v[5]) |
+	         cp(u->credentialpolicy, sizeof u->credentialpolicy, v[7]);
+	u->directory = v[4] && strcmp(v[4], "ldap") == 0 ? STORE_DIR_LDAP : STORE_DIR_LOCAL;
+	u->status = (enum store_user_status)to_i64(v[6]);
+	return 1;
+}
+
+/* Maps the outcome of a single-row lookup to a return code. */
+static int one_row_rc(int rc, int found, int bad)
+{
+	if (rc != STORE_OK)
+		return rc;
+	if (!found)
+		return STORE_NOTFOUND;
+	if (bad) {
+		store_set_error("stored value does not fit its field");
+		return STORE_TOOBIG;
+	}
+	return STORE_OK;
+}
+
+int store_user_get(store_t *st, const char *userid, struct store_user *out)
+{
+	memset(out, 0, sizeof *out);
+	struct user_out o = {out, 0, 0};
+	struct store_val p[] = {SV_S(userid)};
+	int rc = exec(st,
+	              "SELECT userid, firstname, lastname, mail, directory, passwordhash, status, "
+	              "credentialpolicy FROM enduser WHERE userid = $1",
+	              p, 1, user_row, &o, NULL);
+	return one_row_rc(rc, o.found, o.bad);
+}
+
+int store_group_put(store_t *st, const char *name, const char *description)
+{
+	struct store_val p[] = {SV_S(name), SV_S(description ? description : "")};
+	return exec(st,
+	            "INSERT INTO dirgroup (name, description) VALUES ($1, $2) ON CONFLICT (name) "
+	            "DO UPDATE SET description = excluded.description",
+	            p, 2, NULL, NULL, NULL);
+}
+
+static int found_row(void *ud, int ncols, const char *const *names, const char *const *vals)
+{
+	(void)ncols;
+	(void)names;
+	(void)vals;
+	*(int *)ud = 1;
+	return 1;
+}
+
+int store_group_exists(store_t *st, const char *name)
+{
+	int found = 0;
+	struct store_val p[] = {SV_S(name)};
+	int rc = exec(st, "SELECT 1 FROM dirgroup WHERE name = $1", p, 1, found_row, &found, NULL);
+	return rc != STORE_OK ? rc : found;
+}
+
+int store_user_set_groups(store_t *st, const char *userid, const char *const *groups, size_t n)
+{
+	struct store_val p[] = {SV_S(userid), SV_NULLV};
+	int rc =
+	    exec(st, "DELETE FROM enduserdirgroupmap WHERE userid = $1", p, 1, NULL, NULL, NULL);
+	for (size_t i = 0; rc == STORE_OK && i < n; i++) {
+		p[1] = SV_S(groups[i]);
+		rc = exec(st,
+		          "INSERT INTO enduserdirgroupmap (userid, groupname) VALUES ($1, $2) ON "
+		          "CONFLICT DO NOTHING",
+		          p, 2, NULL, NULL, NULL);
+	}
+	return rc;
+}
+
+struct name_list {
+	int (*fn)(void *ud, const char *name);
+	void *ud;
+};
+
+static int name_row(void *ud, int ncols, const char *const *names, const char *const *vals)
+{
+	(void)ncols;
+	(void)names;
+	struct name_list *l = ud;
+	return l->fn(l->ud, vals[0] ? vals[0] : "");
+}
+
+int store_user_groups(store_t *st, const char *userid, int (*fn)(void *ud, const char *group),
+                      void *ud)
+{
+	struct name_list l = {fn, ud};
+	struct store_val p[] = {SV_S(userid)};
+	return exec(st,
+	            "SELECT groupname FROM enduserdirgroupmap WHERE userid = $1 ORDER BY "
+	            "groupname",
+	            p, 1, name_row, &l, NULL);
+}
+
+/* --- credential state and policy ---------------------------------------------------- */
+
+int store_credstate_put(store_t *st, const char *userid, const struct store_credstate *c)
+{
+	struct store_val p[] = {SV_S(userid),
+	                        SV_I(c->hackcount),
+	                        SV_I(c->timelockedout),
+	                        SV_I(c->timehackedlockout),
+	                        SV_I(c->lastsuccessfullogin),
+	                        SV_I(c->lastfailedlogin),
+	                        SV_I(c->timechanged),
+	                        SV_I(c->mustchange),
+	                        SV_I(c->inactive),
+	                        SV_I(c->doesnotexpire)};
+	return exec(st,
+	            "INSERT INTO credentialdynamic (userid, hackcount, timelockedout, "
+	            "timehackedlockout, lastsuccessfullogin, lastfailedlogin, timechanged, "
+	            "mustchange, inactive, doesnotexpire) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
+	            "$9, $10) ON CONFLICT (userid) DO UPDATE SET hackcount = excluded.hackcount, "
+	            "timelockedout = excluded.timelockedout, timehackedlockout = "
+	            "excluded.timehackedlockout, lastsuccessfullogin = "
+	            "excluded.lastsuccessfullogin, lastfailedlogin = excluded.lastfailedlogin, "
+	            "timechanged = excluded.timechanged, mustchange = excluded.mustchange, "
+	            "inactive = excluded.inactive, doesnotexpire = excluded.doesnotexpire",
+	            p, 10, NULL, NULL, NULL);
+}
+
+struct cred_out {
+	struct store_credstate *c;
+	int found;
+};
+
+static int cred_row(void *ud, int ncols, const char *const *names, const char *const *v)
+{
+	(void)ncols;
+	(void)names;
+	struct cred_out *o = ud;
+	struct store_credstate *c = o->c;
+	o->found = 1;
+	c->hackcount = (int)to_i64(v[0]);
+	c->timelockedout = to_i64(v[1]);
+	c->timehackedlockout = to_i64(v[2]);
+	c->lastsuccessfullogin = to_i64(v[3]);
+	c->lastfailedlogin = to_i64(v[4]);
+	c->timechanged = to_i64(v[5]);
+	c->mustchange = (int)to_i64(v[6]);
+	c->inactive = (int)to_i64(v[7]);
+	c->doesnotexpire = (int)to_i64(v[8]);
+	return 1;
+}
+
+int store_credstate_get(store_t *st, const char *userid, struct store_credstate *out)
+{
+	memset(out, 0, sizeof *out);
+	struct cred_out o = {out, 0};
+	struct store_val p[] = {SV_S(userid)};
+	int rc = exec(st,
+	              "SELECT hackcount, timelockedout, timehackedlockout, lastsuccessfullogin, "
+	              "lastfailedlogin, timechanged, mustchange, inactive, doesnotexpire FROM "
+	              "credentialdynamic WHERE userid = $1",
+	              p, 1, cred_row, &o, NULL);
+	return one_row_rc(rc, o.found, 0);
+}
+
+int store_credpolicy_put(store_t *st, const struct store_credpolicy *c)
+{
+	struct store_val p[] = {SV_S(c->name),
+	                        SV_I(c->failedlogonthreshold),
+	                        SV_I(c->resetfailedlogonsafter),
+	                        SV_I(c->lockoutduration),
+	                        SV_I(c->adminmustunlock),
+	                        SV_I(c->expiresafterdays),
+	                        SV_I(c->expirywarningdays),
+	                        SV_I(c->inactivedaysallowed),
+	                        SV_I(c->minlength)};
+	return exec(st,
+	            "INSERT INTO credentialpolicy (name, failedlogonthreshold, "
+	            "resetfailedlogonsafter, lockoutduration, adminmustunlock, expiresafterdays, "
+	            "expirywarningdays, inactivedaysallowed, minlength) VALUES ($1, $2, $3, $4, "
+	            "$5, $6, $7, $8, $9) ON CONFLICT (name) DO UPDATE SET failedlogonthreshold = "
+	            "excluded.failedlogonthreshold, resetfailedlogonsafter = "
+	            "excluded.resetfailedlogonsafter, lockoutduration = excluded.lockoutduration, "
+	            "adminmustunlock = excluded.adminmustunlock, expiresafterdays = "
+	            "excluded.expiresafterdays, expirywarningdays = excluded.expirywarningdays, "
+	            "inactivedaysallowed = excluded.inactivedaysallowed, minlength = "
+	            "excluded.minlength",
+	            p, 9, NULL, NULL, NULL);
+}
+
+struct pol_out {
+	struct store_credpolicy *c;
+	int found, bad;
+};
+
+static int pol_row(void *ud, int ncols, const char *const *names, const char *const *v)
+{
+	(void)ncols;
+	(void)names;
+	struct pol_out *o = ud;
+	struct store_credpolicy *c = o->c;
+	o->found = 1;
+	o->bad = cp(c->name, sizeof c->name, v[0]);
+	c->failedlogonthreshold = (int)to_i64(v[1]);
+	c->resetfailedlogonsafter = (int)to_i64(v[2]);
+	c->lockoutduration = (int)to_i64(v[3]);
+	c->adminmustunlock = (int)to_i64(v[4]);
+	c->expiresafterdays = (int)to_i64(v[5]);
+	c->expirywarningdays = (int)to_i64(v[6]);
+	c->inactivedaysallowed = (int)to_i64(v[7]);
+	c->minlength = (int)to_i64(v[8]);
+	return 1;
+}
+
+int store_credpolicy_get(store_t *st, const char *name, struct store_credpolicy *out)
+{
+	memset(out, 0, sizeof *out);
+	struct pol_out o = {out, 0, 0};
+	struct store_val p[] = {SV_S(name)};
+	int rc = exec(st,
+	              "SELECT name, failedlogonthreshold, resetfailedlogonsafter, lockoutduration, "
+	              "adminmustunlock, expiresafterdays, expirywarningdays, inactivedaysallowed, "
+	              "minlength FROM credentialpolicy WHERE name = $1",
+	              p, 1, pol_row, &o, NULL);
+	return one_row_rc(rc, o.found, o.bad);
+}
+
+/* --- devices ------------------------------------------------------------------------ */
+
+int store_device_put(store_t *st, const struct store_device *d)
+{
+	struct store_val p[] = {SV_S(d->name),
+	                        SV_S(d->model),
+	                        SV_S(d->protocol[0] ? d->protocol : "SIP"),
+	                        d->owneruserid[0] ? SV_S(d->owneruserid) : SV_NULLV,
+	                        SV_S(d->securityprofile),
+	                        SV_S(d->mac),
+	                        SV_S(d->description)};
+	return exec(st,
+	            "INSERT INTO device (name, model, protocol, owneruserid, securityprofile, mac, "
+	            "description) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO UPDATE "
+	            "SET model = excluded.model, protocol = excluded.protocol, owneruserid = "
+	            "excluded.owneruserid, securityprofile = excluded.securityprofile, mac = "
+	            "excluded.mac, description = excluded.description",
+	            p, 7, NULL, NULL, NULL);
+}
+
+struct dev_out {
+	struct store_device *d;
+	int found, bad;
+};
+
+static int dev_row(void *ud, int ncols, const char *const *names, const char *const *v)
+{
+	(void)ncols;
+	(void)names;
+	struct dev_out *o = ud;
+	struct store_device *d = o->d;
+	o->found = 1;
+	o->bad = cp(d->name, sizeof d->name, v[0]) | cp(d->model, sizeof d->model, v[1]) |
+	         cp(d->protocol, sizeof d->protocol, v[2]) |
+	         cp(d->owneruserid, sizeof d->owneruserid, v[3]) |
+	         cp(d->securityprofile, sizeof d->securityprofile, v[4]) |
+	         cp(d->mac, sizeof d->mac, v[5]) | cp(d->description, sizeof d->description, v[6]);
+	return 1;
+}
+
+int store_device_get(store_t *st, const char *name, struct store_device *out)
+{
+	memset(out, 0, sizeof *out);
+	struct dev_out o = {out, 0, 0};
+	struct store_val p[] = {SV_S(name)};
+	int rc = exec(st,
+	              "SELECT name, model, protocol, owneruserid, securityprofile, mac, "
+	              "description FROM device WHERE name = $1",
+	              p, 1, dev_row, &o, NULL);
+	return one_row_rc(rc, o.found, o.bad);
+}
+
+int store_assoc_put(store_t *st, const char *userid, const char *device)
+{
+	struct store_val p[] = {SV_S(userid), SV_S(device)};
+	return exec(st,
+	            "INSERT INTO enduserdevicemap (userid, devicename) VALUES ($1, $2) ON "
+	            "CONFLICT DO NOTHING",
+	            p, 2, NULL, NULL, NULL);
+}
+
+int store_assoc_delete(store_t *st, const char *userid, const char *device)
+{
+	struct store_val p[] = {SV_S(userid), SV_S(device)};
+	int changes = 0;
+	int rc = exec(st, "DELETE FROM enduserdevicemap WHERE userid = $1 AND devicename = $2", p,
+	              2, NULL, NULL, &changes);
+	return rc != STORE_OK ? rc : changes ? STORE_OK : STORE_NOTFOUND;
+}
+
+int store_device_users(store_t *st, const char *device, int (*fn)(void *ud, const char *userid),
+                       void *ud)
+{
+	struct name_list l = {fn, ud};
+	struct store_val p[] = {SV_S(device)};
+	return exec(st, "SELECT userid FROM enduserdevicemap WHERE devicename = $1 ORDER BY userid",
+	            p, 1, name_row, &l, NULL);
+}
+
+/* --- parameters --------------------------------------------------------------------- */
+
+int store_param_set(store_t *st, const char *name, const char *value, const char *service)
+{
+	struct store_val p[] = {SV_S(name), SV_S(value), SV_S(service ? service : "Enterprise")};
+	return exec(st,
+	            "INSERT INTO processconfig (paramname, paramvalue, service) VALUES ($1, $2, "
+	            "$3) ON CONFLICT (paramname) DO UPDATE SET paramvalue = excluded.paramvalue, "
+	            "service = excluded.service",
+	            p, 3, NULL, NULL, NULL);
+}
+
+int store_param_get(store_t *st, const char *name, char *out, size_t cap)
+{
+	struct copy_one c = {out, cap, 0, 0};
+	struct store_val p[] = {SV_S(name)};
+	int rc = exec(st, "SELECT paramvalue FROM processconfig WHERE paramname = $1", p, 1,
+	              copy_first_col, &c, NULL);
+	return one_row_rc(rc, c.found, c.toobig);
+}
+
+/* --- registrations ------------------------------------------------------------------ */
+
+int store_registration_put(store_t *st, const struct store_registration *r)
+{
+	struct store_val p[] = {SV_S(r->device),    SV_S(r->contact), SV_S(r->aor),
+	                        SV_S(r->callid),    SV_I(r->cseq),    SV_I(r->expires),
+	                        SV_S(r->transport), SV_S(r->source)};
+	return exec(st,
+	            "INSERT INTO registration (devicename, contact, aor, callid, cseq, expires, "
+	            "transport, source) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT "
+	            "(devicename, contact) DO UPDATE SET aor = excluded.aor, callid = "
+	            "excluded.callid, cseq = excluded.cseq, expires = excluded.expires, transport "
+	            "= excluded.transport, source = excluded.source",
+	            p, 8, NULL, NULL, NULL);
+}
+
+int store_registration_delete(store_t *st, const char *device, const char *contact)
+{
+	struct store_val p[] = {SV_S(device), SV_S(contact)};
+	int changes = 0;
+	int rc = exec(st, "DELETE FROM registration WHERE devicename = $1 AND contact = $2", p, 2,
+	              NULL, NULL, &changes);
+	return rc != STORE_OK ? rc : changes ? STORE_OK : STORE_NOTFOUND;
+}
+
+struct reg_list {
+	int (*fn)(void *ud, const struct store_registration *r);
+	void *ud;
+};
+
+static int reg_row(void *ud, int ncols, const char *const *names, const char *const *v)
+{
+	(void)ncols;
+	(void)names;
+	struct reg_list *l = ud;
+	struct store_registration r;
+	memset(&r, 0, sizeof r);
+	if (cp(r.device, sizeof r.device, v[0]) | cp(r.contact, sizeof r.contact, v[1]) |
+	    cp(r.aor, sizeof r.aor, v[2]) | cp(r.callid, sizeof r.callid, v[3]) |
+	    cp(r.transport, sizeof r.transport, v[6]) | cp(r.source, sizeof r.source, v[7]))
+		return 0; /* skip a row that cannot be represented */
+	r.cseq = (uint32_t)to_i64(v[4]);
+	r.expires = to_i64(v[5]);
+	return l->fn(l->ud, &r);
+}
+
+int store_registrations(store_t *st, const char *device,
+                        int (*fn)(void *ud, const struct store_registration *r), void *ud)
+{
+	struct reg_list l = {fn, ud};
+	if (!device)
+		return exec(st,
+		            "SELECT devicename, contact, aor, callid, cseq, expires, transport, "
+		            "source FROM registration ORDER BY devicename, contact",
+		            NULL, 0, reg_row, &l, NULL);
+	struct store_val p[] = {SV_S(device)};
+	return exec(st,
+	            "SELECT devicename, contact, aor, callid, cseq, expires, transport, source "
+	            "FROM registration WHERE devicename = $1 ORDER BY contact",
+	            p, 1, reg_row, &l, NULL);
+}
+
+int store_registrations_expire(store_t *st, int64_t now, int *n)
+{
+	struct store_val p[] = {SV_I(now)};
+	*n = 0;
+	return exec(st, "DELETE FROM registration WHERE expires <= $1", p, 1, NULL, NULL, n);
+}
+
+/* --- administration ----------------------------------------------------------------- */
+
+int store_counts(store_t *st, struct store_counts *out)
+{
+	char buf[256] = "";
+	struct copy_one c = {buf, sizeof buf, 0, 0};
+	int rc = exec(st,
+	              "SELECT (SELECT COUNT(*) FROM enduser) || ',' || (SELECT COUNT(*) FROM "
+	              "device) || ',' || (SELECT COUNT(*) FROM dirgroup) || ',' || (SELECT "
+	              "COUNT(*) FROM enduserdevicemap) || ',' || (SELECT COUNT(*) FROM "
+	              "registration) || ',' || (SELECT COUNT(*) FROM processconfig)",
+	              NULL, 0, copy_first_col, &c, NULL);
+	if (rc != STORE_OK)
+		return rc;
+	if (sscanf(buf, "%ld,%ld,%ld,%ld,%ld,%ld", &out->users, &out->devices, &out->groups,
+	           &out->associations, &out->registrations, &out->parameters) != 6) {
+		store_set_error("unexpected count result");
+		return STORE_ERROR;
+	}
+	return STORE_OK;
+}
+
+int store_query_readonly(store_t *st, const char *sql, size_t max_rows, int timeout_ms,
+                         int (*fn)(void *ud, int ncols, const char *const *names,
+                                   const char *const *vals),
+                         void *ud, int *truncated, char *err, size_t errlen)
+{
+	struct store_conn_link *l = link_for_thread(st);
+	if (!l) {
+		snprintf(err, errlen, "%s", store_last_error());
+		return STORE_ERROR;
+	}
+	*truncated = 0;
+	return st->be->query_readonly(l->conn, sql, max_rows, timeout_ms, fn, ud, truncated, err,
+	                              errlen);
+}
+
+int store_integrity_check(store_t *st, char *err, size_t errlen)
+{
+	struct store_conn_link *l = link_for_thread(st);
+	if (!l) {
+		snprintf(err, errlen, "%s", store_last_error());
+		return STORE_ERROR;
+	}
+	return st->be->integrity_check(l->conn, err, errlen);
+}

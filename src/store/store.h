@@ -1,0 +1,186 @@
+/*
+ * store: the only storage API of telgate. Callers never see SQL or a backend type; the
+ * SQLite backend (default, embedded) is selected by store_open(), and a PostgreSQL
+ * backend can be added behind the same functions (store_backend.h) without touching
+ * callers. Table names follow Unified CM where one exists (enduser, device,
+ * enduserdevicemap, processconfig, credentialpolicy, ...): see docs/store.md.
+ *
+ * Threads: a store_t may be used from any number of threads at once; each thread gets its
+ * own database connection the first time it calls in. A transaction (store_begin ..
+ * store_commit/rollback) belongs to the calling thread. Functions are blocking: call them
+ * from worker threads or at start-up, not from an event-loop thread on a hot path.
+ *
+ * Ownership: structs passed in are read, never kept; structs passed out are filled in
+ * place (fixed-size fields, no heap). Strings longer than a field are refused by the
+ * caller-facing validators (provisioning) before they reach the store.
+ */
+#ifndef TG_STORE_H
+#define TG_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct store store_t;
+
+enum store_rc {
+	STORE_OK = 0,
+	STORE_NOTFOUND = -1,
+	STORE_ERROR = -2,      /* backend failure: store_last_error() says what */
+	STORE_CONSTRAINT = -3, /* unique/foreign-key/check violation */
+	STORE_BUSY = -4,       /* lock not obtained within the busy timeout */
+	STORE_REFUSED = -5,    /* a read-only query that is not a single SELECT */
+	STORE_TOOBIG = -6,     /* a value does not fit the output field */
+};
+
+struct store_options {
+	const char *backend; /* "sqlite" */
+	const char *path;    /* database file for sqlite */
+	int busy_timeout_ms;
+};
+
+/* Opens (creating if needed) and migrates the store to the latest schema. A store whose
+ * schema is newer than this program knows is refused. */
+int store_open(const struct store_options *opt, store_t **out, char *err, size_t errlen);
+void store_close(store_t *st);
+const char *store_backend_name(const store_t *st);
+/* The message of this thread's last failure (static per thread, never NULL). */
+const char *store_last_error(void);
+
+int store_schema_version(store_t *st, int *version);
+int store_schema_latest(void);
+
+/* Transactions on the calling thread's connection. store_begin takes the write lock at
+ * once (no upgrade deadlocks). Nested calls are an error. */
+int store_begin(store_t *st);
+int store_commit(store_t *st);
+int store_rollback(store_t *st);
+
+/* --- users -------------------------------------------------------------------------- */
+
+enum store_directory { STORE_DIR_LOCAL = 0, STORE_DIR_LDAP = 1 };
+enum store_user_status { STORE_USER_ACTIVE = 1, STORE_USER_INACTIVE = 2 };
+
+#define STORE_ID_MAX 128   /* user ids, device names, group and policy names */
+#define STORE_NAME_MAX 128 /* first/last names, mail, descriptions */
+#define STORE_HASH_MAX 255
+
+struct store_user {
+	char userid[STORE_ID_MAX + 1];
+	char firstname[STORE_NAME_MAX + 1];
+	char lastname[STORE_NAME_MAX + 1];
+	char mail[STORE_NAME_MAX + 1];
+	enum store_directory directory;
+	char passwordhash[STORE_HASH_MAX + 1]; /* argon2id string; "" for directory users */
+	enum store_user_status status;
+	char credentialpolicy[STORE_ID_MAX + 1];
+};
+
+int store_user_put(store_t *st, const struct store_user *u); /* insert or replace */
+int store_user_get(store_t *st, const char *userid, struct store_user *out);
+
+/* Replaces the user's group membership with the n groups given (which must exist). */
+int store_user_set_groups(store_t *st, const char *userid, const char *const *groups, size_t n);
+/* Calls fn for each group of the user, in name order; fn returns nonzero to stop. */
+int store_user_groups(store_t *st, const char *userid, int (*fn)(void *ud, const char *group),
+                      void *ud);
+int store_group_put(store_t *st, const char *name, const char *description);
+int store_group_exists(store_t *st, const char *name);
+
+/* Credential state: the dynamic part of the credential policy, one row per user. */
+struct store_credstate {
+	int hackcount;               /* consecutive failures */
+	int64_t timelockedout;       /* epoch s of the lockout, 0 = not locked */
+	int64_t timehackedlockout;   /* epoch s of the lockout by threshold, 0 = none */
+	int64_t lastsuccessfullogin; /* epoch s, 0 = never */
+	int64_t lastfailedlogin;     /* epoch s, 0 = never */
+	int64_t timechanged;         /* epoch s of the last credential change */
+	int mustchange;
+	int inactive;
+	int doesnotexpire;
+};
+int store_credstate_put(store_t *st, const char *userid, const struct store_credstate *c);
+int store_credstate_get(store_t *st, const char *userid, struct store_credstate *out);
+
+struct store_credpolicy {
+	char name[STORE_ID_MAX + 1];
+	int failedlogonthreshold;   /* 0 = no lockout */
+	int resetfailedlogonsafter; /* minutes */
+	int lockoutduration;        /* minutes */
+	int adminmustunlock;        /* 1: only an admin unlocks */
+	int expiresafterdays;       /* 0 = never */
+	int expirywarningdays;      /* 0 = no warning */
+	int inactivedaysallowed;    /* 0 = unlimited */
+	int minlength;              /* minimum credential length */
+};
+int store_credpolicy_put(store_t *st, const struct store_credpolicy *p);
+int store_credpolicy_get(store_t *st, const char *name, struct store_credpolicy *out);
+
+/* --- devices ------------------------------------------------------------------------ */
+
+struct store_device {
+	char name[STORE_ID_MAX + 1]; /* e.g. SEP001794625DE5 */
+	char model[STORE_NAME_MAX + 1];
+	char protocol[16];                  /* SIP, SCCP, CTI */
+	char owneruserid[STORE_ID_MAX + 1]; /* "" = no owner */
+	char securityprofile[STORE_NAME_MAX + 1];
+	char mac[13]; /* 12 upper-case hex digits, "" if none */
+	char description[STORE_NAME_MAX + 1];
+};
+int store_device_put(store_t *st, const struct store_device *d);
+int store_device_get(store_t *st, const char *name, struct store_device *out);
+
+/* End-user to device association (enduserdevicemap). */
+int store_assoc_put(store_t *st, const char *userid, const char *device);
+int store_assoc_delete(store_t *st, const char *userid, const char *device);
+int store_device_users(store_t *st, const char *device, int (*fn)(void *ud, const char *userid),
+                       void *ud);
+
+/* --- parameters (processconfig) ----------------------------------------------------- */
+
+#define STORE_PARAM_VALUE_MAX 1024
+int store_param_set(store_t *st, const char *name, const char *value, const char *service);
+/* out gets the value; STORE_NOTFOUND when the parameter is not set. */
+int store_param_get(store_t *st, const char *name, char *out, size_t cap);
+
+/* --- registrations (location service) ----------------------------------------------- */
+
+struct store_registration {
+	char device[STORE_ID_MAX + 1];
+	char aor[256];
+	char contact[512];
+	char callid[256];
+	uint32_t cseq;
+	int64_t expires; /* epoch s */
+	char transport[8];
+	char source[64]; /* address:port the REGISTER came from */
+};
+int store_registration_put(store_t *st, const struct store_registration *r);
+int store_registration_delete(store_t *st, const char *device, const char *contact);
+int store_registrations(store_t *st, const char *device /* NULL = all */,
+                        int (*fn)(void *ud, const struct store_registration *r), void *ud);
+/* Deletes bindings that expired at or before now; *n gets how many. */
+int store_registrations_expire(store_t *st, int64_t now, int *n);
+
+/* --- administration ----------------------------------------------------------------- */
+
+struct store_counts {
+	long users, devices, groups, associations, registrations, parameters;
+};
+int store_counts(store_t *st, struct store_counts *out);
+
+/* A read-only ad-hoc query for `telgate run sql`. Only one SELECT statement is run; any
+ * other statement, several statements, or a query that writes, attaches, or changes
+ * settings is refused with STORE_REFUSED and a reason in err. Secret columns (password
+ * hashes) read as NULL. At most max_rows rows are returned (*truncated set when there
+ * were more); a query running longer than timeout_ms is stopped. fn gets the column
+ * names and values (NULL for SQL NULL) of each row. */
+int store_query_readonly(store_t *st, const char *sql, size_t max_rows, int timeout_ms,
+                         int (*fn)(void *ud, int ncols, const char *const *names,
+                                   const char *const *vals),
+                         void *ud, int *truncated, char *err, size_t errlen);
+
+/* Runs the backend's integrity check; 0 when the store is sound, otherwise the first
+ * problem in err. */
+int store_integrity_check(store_t *st, char *err, size_t errlen);
+
+#endif

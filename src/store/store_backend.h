@@ -1,0 +1,73 @@
+/*
+ * store_backend: what a storage backend implements (internal to src/store). store.c
+ * holds every entity query as portable SQL ($1-style parameters, INSERT .. ON CONFLICT
+ * upserts) and runs it through these operations; a backend supplies connections,
+ * parameter binding, transactions, the read-only query guard and its integrity check.
+ */
+#ifndef TG_STORE_BACKEND_H
+#define TG_STORE_BACKEND_H
+
+#include "store/store.h"
+
+#include <pthread.h>
+
+struct store_conn;
+
+enum store_vtype { SV_NULL, SV_TEXT, SV_INT };
+struct store_val {
+	enum store_vtype t;
+	const char *s;
+	int64_t i;
+};
+#define SV_S(x) ((struct store_val){SV_TEXT, (x), 0})
+#define SV_I(x) ((struct store_val){SV_INT, NULL, (x)})
+#define SV_NULLV ((struct store_val){SV_NULL, NULL, 0})
+
+typedef int (*store_row_fn)(void *ud, int ncols, const char *const *names, const char *const *vals);
+
+struct store_backend {
+	const char *name;
+	/* Opens one connection for the calling thread. */
+	struct store_conn *(*conn_open)(store_t *st, char *err, size_t errlen);
+	void (*conn_close)(struct store_conn *c);
+	/* Runs one statement with n parameters ($1..$n); fn (may be NULL) gets each row.
+	 * Returns STORE_OK or a negative store_rc; sets the thread's last error. */
+	int (*exec)(struct store_conn *c, const char *sql, const struct store_val *p, int n,
+	            store_row_fn fn, void *ud, int *changes);
+	int (*begin)(struct store_conn *c);
+	int (*commit)(struct store_conn *c);
+	int (*rollback)(struct store_conn *c);
+	int (*query_readonly)(struct store_conn *c, const char *sql, size_t max_rows,
+	                      int timeout_ms, store_row_fn fn, void *ud, int *truncated, char *err,
+	                      size_t errlen);
+	int (*integrity_check)(struct store_conn *c, char *err, size_t errlen);
+};
+
+struct store {
+	const struct store_backend *be;
+	char path[256];
+	int busy_timeout_ms;
+	pthread_key_t key;
+	pthread_mutex_t mu;
+	struct store_conn_link *conns; /* every open connection, for store_close */
+};
+
+/* Sets this thread's last error message. */
+void store_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+extern const struct store_backend store_sqlite_backend;
+
+/* Schema migrations, portable SQL, applied in order by store.c. */
+struct store_migration {
+	int version;
+	const char *const *statements; /* NULL-terminated */
+};
+extern const struct store_migration store_migrations[];
+extern const int store_nmigrations;
+
+struct store_secret_column {
+	const char *table, *column;
+};
+extern const struct store_secret_column store_secret_columns[]; /* ends with NULLs */
+
+#endif

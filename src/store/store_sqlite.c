@@ -1,0 +1,411 @@
+/* SQLite backend: WAL, one connection per thread (made by store.c), prepared statements
+ * cached per connection, a separate read-only connection guarded by an authorizer for
+ * ad-hoc queries. */
+#include "core/util.h"
+#include "store/store_backend.h"
+
+#include <ctype.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#define STMT_CACHE 64
+#define MAX_COLS 64
+
+struct stmt_entry {
+	char *sql;
+	sqlite3_stmt *stmt;
+};
+
+struct store_conn {
+	sqlite3 *db;
+	sqlite3 *ro; /* opened on first read-only query */
+	store_t *st;
+	struct stmt_entry cache[STMT_CACHE];
+	int ncache;
+	/* Read-only query state, used by the authorizer and progress handler. */
+	char denied[128];
+	int64_t deadline_ms;
+};
+
+static int map_rc(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_DONE:
+	case SQLITE_ROW:
+		return STORE_OK;
+	case SQLITE_CONSTRAINT:
+		return STORE_CONSTRAINT;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return STORE_BUSY;
+	default:
+		return STORE_ERROR;
+	}
+}
+
+static int fail(sqlite3 *db, int rc)
+{
+	store_set_error("%s", db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+	return map_rc(rc);
+}
+
+static int exec_simple(sqlite3 *db, const char *sql)
+{
+	int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	return rc == SQLITE_OK ? STORE_OK : fail(db, rc);
+}
+
+static struct store_conn *conn_open(store_t *st, char *err, size_t errlen)
+{
+	struct store_conn *c = calloc(1, sizeof *c);
+	if (!c) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	c->st = st;
+	int rc =
+	    sqlite3_open_v2(st->path, &c->db,
+	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open store %s: %s", st->path,
+		         c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+		sqlite3_close(c->db);
+		free(c);
+		return NULL;
+	}
+	/* The file holds password hashes: owner only. */
+	chmod(st->path, 0600);
+	sqlite3_extended_result_codes(c->db, 1);
+	sqlite3_busy_timeout(c->db, st->busy_timeout_ms);
+	if (exec_simple(c->db, "PRAGMA journal_mode = WAL") != STORE_OK ||
+	    exec_simple(c->db, "PRAGMA synchronous = NORMAL") != STORE_OK ||
+	    exec_simple(c->db, "PRAGMA foreign_keys = ON") != STORE_OK) {
+		snprintf(err, errlen, "cannot configure store %s: %s", st->path,
+		         sqlite3_errmsg(c->db));
+		sqlite3_close(c->db);
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static void conn_close(struct store_conn *c)
+{
+	for (int i = 0; i < c->ncache; i++) {
+		sqlite3_finalize(c->cache[i].stmt);
+		free(c->cache[i].sql);
+	}
+	sqlite3_close(c->ro);
+	sqlite3_close(c->db);
+	free(c);
+}
+
+/* Returns a prepared statement; *cached tells whether the caller must finalize it. */
+static int prepare(struct store_conn *c, const char *sql, sqlite3_stmt **out, int *cached)
+{
+	for (int i = 0; i < c->ncache; i++)
+		if (strcmp(c->cache[i].sql, sql) == 0) {
+			*out = c->cache[i].stmt;
+			*cached = 1;
+			return STORE_OK;
+		}
+	int persist = c->ncache < STMT_CACHE;
+	int rc =
+	    sqlite3_prepare_v3(c->db, sql, -1, persist ? SQLITE_PREPARE_PERSISTENT : 0, out, NULL);
+	if (rc != SQLITE_OK)
+		return fail(c->db, rc);
+	*cached = 0;
+	if (persist) {
+		char *copy = strdup(sql);
+		if (copy) {
+			c->cache[c->ncache].sql = copy;
+			c->cache[c->ncache].stmt = *out;
+			c->ncache++;
+			*cached = 1;
+		}
+	}
+	return STORE_OK;
+}
+
+static int bind(struct store_conn *c, sqlite3_stmt *s, const struct store_val *p, int n)
+{
+	for (int i = 0; i < n; i++) {
+		char name[16];
+		snprintf(name, sizeof name, "$%d", i + 1);
+		int idx = sqlite3_bind_parameter_index(s, name);
+		if (idx == 0) {
+			store_set_error("statement has no parameter %s", name);
+			return STORE_ERROR;
+		}
+		int rc;
+		switch (p[i].t) {
+		case SV_TEXT:
+			rc = sqlite3_bind_text(s, idx, p[i].s, -1, SQLITE_STATIC);
+			break;
+		case SV_INT:
+			rc = sqlite3_bind_int64(s, idx, p[i].i);
+			break;
+		default:
+			rc = sqlite3_bind_null(s, idx);
+		}
+		if (rc != SQLITE_OK)
+			return fail(c->db, rc);
+	}
+	return STORE_OK;
+}
+
+/* Steps s to the end, handing each row to fn; max_rows 0 = unlimited. */
+static int run_rows(sqlite3 *db, sqlite3_stmt *s, store_row_fn fn, void *ud, size_t max_rows,
+                    int *truncated)
+{
+	int ncols = sqlite3_column_count(s);
+	if (ncols > MAX_COLS) {
+		store_set_error("query returns more than %d columns", MAX_COLS);
+		return STORE_ERROR;
+	}
+	const char *names[MAX_COLS], *vals[MAX_COLS];
+	for (int i = 0; i < ncols; i++)
+		names[i] = sqlite3_column_name(s, i);
+	size_t rows = 0;
+	for (;;) {
+		int rc = sqlite3_step(s);
+		if (rc == SQLITE_DONE)
+			return STORE_OK;
+		if (rc != SQLITE_ROW)
+			return fail(db, rc);
+		if (!fn)
+			continue;
+		if (max_rows && rows == max_rows) {
+			if (truncated)
+				*truncated = 1;
+			return STORE_OK;
+		}
+		for (int i = 0; i < ncols; i++)
+			vals[i] = (const char *)sqlite3_column_text(s, i);
+		rows++;
+		if (fn(ud, ncols, names, vals))
+			return STORE_OK;
+	}
+}
+
+static int exec(struct store_conn *c, const char *sql, const struct store_val *p, int n,
+                store_row_fn fn, void *ud, int *changes)
+{
+	sqlite3_stmt *s = NULL;
+	int cached = 0;
+	int rc = prepare(c, sql, &s, &cached);
+	if (rc != STORE_OK)
+		return rc;
+	rc = bind(c, s, p, n);
+	if (rc == STORE_OK)
+		rc = run_rows(c->db, s, fn, ud, 0, NULL);
+	if (rc == STORE_OK && changes)
+		*changes = sqlite3_changes(c->db);
+	if (cached) {
+		sqlite3_reset(s);
+		sqlite3_clear_bindings(s);
+	} else {
+		sqlite3_finalize(s);
+	}
+	return rc;
+}
+
+static int begin(struct store_conn *c)
+{
+	return exec_simple(c->db, "BEGIN IMMEDIATE");
+}
+
+static int commit(struct store_conn *c)
+{
+	return exec_simple(c->db, "COMMIT");
+}
+
+static int rollback(struct store_conn *c)
+{
+	if (sqlite3_get_autocommit(c->db))
+		return STORE_OK; /* nothing open (SQLite may have rolled back itself) */
+	return exec_simple(c->db, "ROLLBACK");
+}
+
+/* --- read-only ad-hoc queries ------------------------------------------------------- */
+
+static int ro_authorizer(void *ud, int action, const char *a, const char *b, const char *db,
+                         const char *trigger)
+{
+	(void)db;
+	(void)trigger;
+	struct store_conn *c = ud;
+	switch (action) {
+	case SQLITE_SELECT:
+	case SQLITE_RECURSIVE:
+		return SQLITE_OK;
+	case SQLITE_READ:
+		for (const struct store_secret_column *s = store_secret_columns; s->table; s++)
+			if (a && b && strcasecmp(a, s->table) == 0 && strcasecmp(b, s->column) == 0)
+				return SQLITE_IGNORE; /* reads as NULL */
+		return SQLITE_OK;
+	case SQLITE_FUNCTION:
+		if (b && strcasecmp(b, "load_extension") == 0) {
+			snprintf(c->denied, sizeof c->denied, "function %s", b);
+			return SQLITE_DENY;
+		}
+		return SQLITE_OK;
+	default:
+		snprintf(c->denied, sizeof c->denied, "action %d%s%s", action, a ? " on " : "",
+		         a ? a : "");
+		return SQLITE_DENY;
+	}
+}
+
+static int ro_progress(void *ud)
+{
+	struct store_conn *c = ud;
+	return tg_mono_ms() > c->deadline_ms; /* nonzero interrupts the query */
+}
+
+/* Skips whitespace, "-- ..." and C-style comments. */
+static const char *skip_space(const char *p)
+{
+	for (;;) {
+		while (isspace((unsigned char)*p))
+			p++;
+		if (p[0] == '-' && p[1] == '-') {
+			while (*p && *p != '\n')
+				p++;
+		} else if (p[0] == '/' && p[1] == '*') {
+			const char *e = strstr(p + 2, "*/");
+			p = e ? e + 2 : p + strlen(p);
+		} else {
+			return p;
+		}
+	}
+}
+
+static int starts_with_word(const char *p, const char *w)
+{
+	size_t n = strlen(w);
+	return strncasecmp(p, w, n) == 0 && !isalnum((unsigned char)p[n]) && p[n] != '_';
+}
+
+static int query_readonly(struct store_conn *c, const char *sql, size_t max_rows, int timeout_ms,
+                          store_row_fn fn, void *ud, int *truncated, char *err, size_t errlen)
+{
+	const char *p = skip_space(sql);
+	if (!starts_with_word(p, "select") && !starts_with_word(p, "with")) {
+		snprintf(err, errlen, "refused: only a single SELECT statement may be run");
+		return STORE_REFUSED;
+	}
+	if (!c->ro) {
+		int rc = sqlite3_open_v2(c->st->path, &c->ro,
+		                         SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+		if (rc != SQLITE_OK) {
+			snprintf(err, errlen, "cannot open store read-only: %s",
+			         c->ro ? sqlite3_errmsg(c->ro) : sqlite3_errstr(rc));
+			sqlite3_close(c->ro);
+			c->ro = NULL;
+			return STORE_ERROR;
+		}
+		sqlite3_busy_timeout(c->ro, c->st->busy_timeout_ms);
+		/* Bound what one query may build in memory (randomblob, zeroblob, group_concat). */
+		sqlite3_limit(c->ro, SQLITE_LIMIT_LENGTH, 1 << 20);
+		sqlite3_limit(c->ro, SQLITE_LIMIT_SQL_LENGTH, 1 << 16);
+		sqlite3_limit(c->ro, SQLITE_LIMIT_ATTACHED, 0);
+		sqlite3_db_config(c->ro, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL);
+		sqlite3_db_config(c->ro, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+		sqlite3_db_config(c->ro, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+	}
+	c->denied[0] = '\0';
+	sqlite3_set_authorizer(c->ro, ro_authorizer, c);
+	sqlite3_stmt *s = NULL;
+	const char *tail = NULL;
+	int rc = sqlite3_prepare_v2(c->ro, p, -1, &s, &tail);
+	sqlite3_set_authorizer(c->ro, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		if (c->denied[0]) {
+			snprintf(err, errlen, "refused: %s is not allowed in a read-only query",
+			         c->denied);
+			return STORE_REFUSED;
+		}
+		snprintf(err, errlen, "SQL error: %s", sqlite3_errmsg(c->ro));
+		return STORE_ERROR;
+	}
+	const char *rest = tail ? skip_space(tail) : "";
+	while (*rest == ';')
+		rest = skip_space(rest + 1);
+	if (!s || *rest || !sqlite3_stmt_readonly(s)) {
+		sqlite3_finalize(s);
+		snprintf(err, errlen, "refused: only a single SELECT statement may be run");
+		return STORE_REFUSED;
+	}
+	c->deadline_ms = tg_mono_ms() + (timeout_ms > 0 ? timeout_ms : 5000);
+	sqlite3_progress_handler(c->ro, 1000, ro_progress, c);
+	/* A snapshot: the whole query sees one state of the store. */
+	rc = exec_simple(c->ro, "BEGIN");
+	if (rc == STORE_OK)
+		rc = run_rows(c->ro, s, fn, ud, max_rows, truncated);
+	sqlite3_finalize(s);
+	sqlite3_exec(c->ro, "COMMIT", NULL, NULL, NULL);
+	sqlite3_progress_handler(c->ro, 0, NULL, NULL);
+	if (rc != STORE_OK) {
+		if (tg_mono_ms() > c->deadline_ms)
+			snprintf(err, errlen, "query stopped after %d ms", timeout_ms);
+		else
+			snprintf(err, errlen, "SQL error: %s", store_last_error());
+	}
+	return rc;
+}
+
+struct check {
+	char *err;
+	size_t errlen;
+	int bad;
+};
+
+static int integrity_row(void *ud, int ncols, const char *const *names, const char *const *v)
+{
+	(void)names;
+	struct check *k = ud;
+	if (ncols == 1 && v[0] && strcmp(v[0], "ok") == 0)
+		return 0;
+	k->bad = 1;
+	snprintf(k->err, k->errlen, "%s", ncols > 0 && v[0] ? v[0] : "foreign key violation");
+	return 1;
+}
+
+static int integrity_check(struct store_conn *c, char *err, size_t errlen)
+{
+	struct check k = {err, errlen, 0};
+	const char *checks[] = {"PRAGMA integrity_check", "PRAGMA foreign_key_check"};
+	for (size_t i = 0; i < 2 && !k.bad; i++) {
+		sqlite3_stmt *s;
+		int rc = sqlite3_prepare_v2(c->db, checks[i], -1, &s, NULL);
+		if (rc != SQLITE_OK) {
+			snprintf(err, errlen, "%s", sqlite3_errmsg(c->db));
+			return STORE_ERROR;
+		}
+		rc = run_rows(c->db, s, integrity_row, &k, 0, NULL);
+		sqlite3_finalize(s);
+		if (rc != STORE_OK) {
+			snprintf(err, errlen, "%s", store_last_error());
+			return rc;
+		}
+	}
+	return k.bad ? STORE_ERROR : STORE_OK;
+}
+
+const struct store_backend store_sqlite_backend = {
+    .name = "sqlite",
+    .conn_open = conn_open,
+    .conn_close = conn_close,
+    .exec = exec,
+    .begin = begin,
+    .commit = commit,
+    .rollback = rollback,
+    .query_readonly = query_readonly,
+    .integrity_check = integrity_check,
+};
