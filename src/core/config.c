@@ -38,7 +38,7 @@ static const struct key keys[] = {
     {"password", "argon2_t", K_INT, F(password.argon2_t), 1, 16, 0},
     {"password", "argon2_m_kib", K_INT, F(password.argon2_m_kib), 8, 4 * 1024 * 1024, 0},
     {"pki", "dir", K_PATH, F(pki.dir), 0, 0, 1},
-    {"pki", "server_days", K_INT, F(pki.server_days), 1, 3650, 0},
+    {"pki", "server_days", K_INT, F(pki.server_days), 31, 3650, 0},
     {"pki", "server_names", K_STR, F(pki.server_names), 0, 0, 0},
 };
 #undef F

@@ -88,7 +88,8 @@ int tg_read_file(const char *path, size_t max, char **out, size_t *len)
 		close(fd);
 		return -EFBIG;
 	}
-	size_t cap = (size_t)st.st_size + 1, n = 0;
+	/* One spare byte for the NUL and one to see EOF without growing. */
+	size_t cap = (size_t)st.st_size + 2, n = 0;
 	char *buf = malloc(cap);
 	if (!buf) {
 		close(fd);
@@ -96,20 +97,16 @@ int tg_read_file(const char *path, size_t max, char **out, size_t *len)
 	}
 	for (;;) {
 		if (n + 1 >= cap) {
-			/* The file grew while we read it: accept up to max. */
-			if (cap > max) {
-				free(buf);
-				close(fd);
-				return -EFBIG;
-			}
-			char *nb = realloc(buf, cap * 2);
+			/* The file grew while we read it: accept it up to max. */
+			size_t nc = cap * 2 > max + 2 ? max + 2 : cap * 2;
+			char *nb = nc > cap ? realloc(buf, nc) : NULL;
 			if (!nb) {
 				free(buf);
 				close(fd);
-				return -ENOMEM;
+				return nc > cap ? -ENOMEM : -EFBIG;
 			}
 			buf = nb;
-			cap *= 2;
+			cap = nc;
 		}
 		ssize_t r = read(fd, buf + n, cap - n - 1);
 		if (r < 0) {

@@ -1,0 +1,153 @@
+#include "core/loop.h"
+#include "core/util.h"
+#include "core/worker.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+struct job {
+	pthread_t loop_thread, run_thread, done_thread;
+	atomic_int *done_count;
+};
+
+static void capture_loop_thread(void *arg)
+{
+	((struct job *)arg)->loop_thread = pthread_self();
+}
+
+static void job_run(void *arg)
+{
+	((struct job *)arg)->run_thread = pthread_self();
+}
+
+static void job_done(void *arg)
+{
+	struct job *j = arg;
+	j->done_thread = pthread_self();
+	atomic_fetch_add(j->done_count, 1);
+}
+
+static void wait_for(atomic_int *v, int n)
+{
+	for (int i = 0; i < 5000 && atomic_load(v) < n; i++)
+		usleep(1000);
+	assert_int_equal(atomic_load(v), n);
+}
+
+static void test_workers_return_to_home_loop(void **state)
+{
+	(void)state;
+	loop_threads_init();
+	struct loop_group *g = loop_group_start(2);
+	assert_non_null(g);
+	assert_int_equal(loop_group_size(g), 2);
+	struct workers *w = workers_start(2, 64);
+	atomic_int done = 0;
+	struct job jobs[20];
+	for (int i = 0; i < 20; i++) {
+		jobs[i].done_count = &done;
+		struct loop *home = loop_group_get(g, i);
+		assert_int_equal(loop_post(home, capture_loop_thread, &jobs[i]), 0);
+	}
+	usleep(50000);
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(
+		    workers_submit(w, job_run, job_done, &jobs[i], loop_group_get(g, i)), 0);
+	wait_for(&done, 20);
+	for (int i = 0; i < 20; i++) {
+		/* run() on a worker, done() back on the loop the job came from. */
+		assert_false(pthread_equal(jobs[i].run_thread, jobs[i].loop_thread));
+		assert_true(pthread_equal(jobs[i].done_thread, jobs[i].loop_thread));
+	}
+	workers_stop(w);
+	loop_group_stop(g);
+}
+
+static pthread_mutex_t gate = PTHREAD_MUTEX_INITIALIZER;
+
+static void blocked_run(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&gate);
+	pthread_mutex_unlock(&gate);
+}
+
+static void test_queue_bound(void **state)
+{
+	(void)state;
+	struct workers *w = workers_start(1, 2);
+	pthread_mutex_lock(&gate);
+	assert_int_equal(workers_submit(w, blocked_run, NULL, NULL, NULL), 0);
+	usleep(20000); /* the worker takes the first job and blocks */
+	assert_int_equal(workers_submit(w, blocked_run, NULL, NULL, NULL), 0);
+	assert_int_equal(workers_submit(w, blocked_run, NULL, NULL, NULL), 0);
+	assert_int_equal(workers_submit(w, blocked_run, NULL, NULL, NULL), -EAGAIN);
+	assert_int_equal(workers_pending(w), 3);
+	pthread_mutex_unlock(&gate);
+	workers_stop(w); /* finishes the queue */
+}
+
+static void test_reuseport(void **state)
+{
+	(void)state;
+	int a = loop_bind_reuseport("127.0.0.1", 0, SOCK_STREAM);
+	assert_true(a >= 0);
+	struct sockaddr_in sin;
+	socklen_t sl = sizeof sin;
+	getsockname(a, (struct sockaddr *)&sin, &sl);
+	uint16_t port = ntohs(sin.sin_port);
+	/* A second socket on the same port: the point of SO_REUSEPORT. */
+	int b = loop_bind_reuseport("127.0.0.1", port, SOCK_STREAM);
+	assert_true(b >= 0);
+	int u = loop_bind_reuseport("::1", port, SOCK_DGRAM);
+	assert_true(u >= 0 || u == -EADDRNOTAVAIL || u == -EAFNOSUPPORT);
+	assert_int_equal(loop_bind_reuseport("not-an-ip", port, SOCK_STREAM), -EINVAL);
+	close(a);
+	close(b);
+	if (u >= 0)
+		close(u);
+}
+
+static void test_read_file_limits(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/tgrfXXXXXX";
+	int fd = mkstemp(path);
+	assert_int_equal(write(fd, "hello", 5), 5);
+	close(fd);
+	char *buf;
+	size_t len;
+	assert_int_equal(tg_read_file(path, 5, &buf, &len), 0);
+	assert_int_equal(len, 5);
+	assert_string_equal(buf, "hello");
+	free(buf);
+	assert_int_equal(tg_read_file(path, 4, &buf, &len), -EFBIG);
+	assert_int_equal(tg_read_file("/tmp", 4, &buf, &len), -EINVAL);
+	unlink(path);
+	char small[4];
+	assert_int_equal(tg_strlcpy(small, "abc", sizeof small), 0);
+	assert_int_equal(tg_strlcpy(small, "abcd", sizeof small), -1);
+	assert_string_equal(small, "abc");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_workers_return_to_home_loop),
+	    cmocka_unit_test(test_queue_bound),
+	    cmocka_unit_test(test_reuseport),
+	    cmocka_unit_test(test_read_file_limits),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,315 @@
+#define _GNU_SOURCE /* memmem */
+#include "dir/passwd.h"
+#include "provision/import.h"
+#include "store/store.h"
+
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+/* Cheap argon2id for tests; the daemon's default is t=2, m=19 MiB. */
+static const struct prov_options fast = {{1, 64}, NULL, NULL};
+
+struct fx {
+	char dir[64], path[128];
+	store_t *st;
+};
+
+static void open_store(struct fx *f)
+{
+	struct store_options o = {"sqlite", f->path, 5000};
+	char err[256];
+	if (store_open(&o, &f->st, err, sizeof err) != STORE_OK)
+		fail_msg("open: %s", err);
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof *f);
+	snprintf(f->dir, sizeof f->dir, "/tmp/tgimXXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
+	assert_int_equal(dir_passwd_init(), 0);
+	open_store(f);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	store_close(f->st);
+	char cmd[160];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *fp = fopen(path, "rb");
+	assert_non_null(fp);
+	fseek(fp, 0, SEEK_END);
+	long n = ftell(fp);
+	fseek(fp, 0, SEEK_SET);
+	char *b = malloc((size_t)n + 1);
+	assert_int_equal(fread(b, 1, (size_t)n, fp), (size_t)n);
+	b[n] = '\0';
+	fclose(fp);
+	*len = (size_t)n;
+	return b;
+}
+
+static int import(struct fx *f, const char *text, struct prov_result *r, char *err, size_t n)
+{
+	return prov_import(f->st, text, strlen(text), &fast, r, err, n);
+}
+
+static void test_demo_file(void **state)
+{
+	struct fx *f = *state;
+	size_t len;
+	char *text = slurp(EXAMPLES_DIR "/demo.json", &len);
+	struct prov_result r;
+	char err[512];
+	if (prov_import(f->st, text, len, &fast, &r, err, sizeof err) != 0)
+		fail_msg("demo import: %s", err);
+	assert_int_equal(r.users, 3);
+	assert_int_equal(r.devices, 2);
+	assert_int_equal(r.associations, 3);
+	assert_int_equal(r.parameters, 1);
+	struct store_user u;
+	assert_int_equal(store_user_get(f->st, "jpinkman", &u), STORE_OK);
+	assert_true(dir_passwd_is_hash(u.passwordhash));
+	assert_true(dir_passwd_verify(u.passwordhash, "demo-Password-1", 15));
+	assert_false(dir_passwd_verify(u.passwordhash, "demo-Password-2", 15));
+	assert_string_equal(u.credentialpolicy, "Demo Policy");
+	assert_int_equal(store_user_get(f->st, "wwhite", &u), STORE_OK);
+	assert_int_equal(u.directory, STORE_DIR_LDAP);
+	assert_string_equal(u.passwordhash, "");
+	struct store_device d;
+	assert_int_equal(store_device_get(f->st, "SEP001794625DE5", &d), STORE_OK);
+	assert_string_equal(d.mac, "001794625DE5"); /* derived from the SEP name */
+	/* The same file again changes nothing (upsert). */
+	assert_int_equal(prov_import(f->st, text, len, &fast, &r, err, sizeof err), 0);
+	struct store_counts c;
+	assert_int_equal(store_counts(f->st, &c), STORE_OK);
+	assert_int_equal(c.users, 3);
+	assert_int_equal(c.associations, 3);
+	free(text);
+	/* No plain-text password anywhere in the database files. */
+	store_close(f->st);
+	char p[160];
+	const char *files[] = {"", "-wal"};
+	for (int i = 0; i < 2; i++) {
+		snprintf(p, sizeof p, "%s%s", f->path, files[i]);
+		if (access(p, F_OK) != 0)
+			continue;
+		char *db = slurp(p, &len);
+		assert_null(memmem(db, len, "demo-Password-1", 15));
+		free(db);
+	}
+	open_store(f);
+}
+
+struct bad {
+	const char *doc, *want;
+};
+
+static void test_bad_documents_change_nothing(void **state)
+{
+	struct fx *f = *state;
+	char err[512];
+	struct prov_result r;
+	assert_int_equal(
+	    import(f, "{\"version\":1,\"users\":[{\"userid\":\"keep\",\"firstname\":\"Old\"}]}", &r,
+	           err, sizeof err),
+	    0);
+	static const struct bad cases[] = {
+	    {"{\"version\":1,", "$: invalid JSON at line 1"},
+	    {"[]", "$: must be a JSON object"},
+	    {"{}", "$.version: required"},
+	    {"{\"version\":2}", "$.version"},
+	    {"{\"version\":1,\"bogus\":[]}", "$.bogus: unknown member"},
+	    {"{\"version\":1,\"users\":{}}", "$.users: must be an array"},
+	    {"{\"version\":1,\"users\":[5]}", "$.users[0]: must be an object"},
+	    {"{\"version\":1,\"users\":[{}]}", "$.users[0].userid: required"},
+	    {"{\"version\":1,\"users\":[{\"userid\":\"\"}]}",
+	     "$.users[0].userid: must not be empty"},
+	    {"{\"version\":1,\"users\":[{\"userid\":\"a\\nb\"}]}",
+	     "$.users[0].userid: must not contain"},
+	    {"{\"version\":1,\"users\":[{\"userid\":\" a\"}]}", "$.users[0].userid"},
+	    {"{\"version\":1,\"users\":[{\"userid\":\"keep\",\"firstname\":\"New\"},"
+	     "{\"userid\":\"keep\"}]}",
+	     "$.users[1]: duplicate of $.users[0]"},
+	    {"{\"version\":1,\"users\":[{\"userid\":\"keep\",\"firstname\":\"New\",\"x\":1}]}",
+	     "$.users[0].x: unknown member"},
+	    {"{\"version\":1,\"users\":[{\"userid\":\"keep\",\"firstname\":\"New\","
+	     "\"groups\":[\"Standard CTI Enabled\",\"Nope\"]}]}",
+	     "$.users[0].groups[1]: group 'Nope' does not exist"},
+	    {"{\"version\":1,\"users\":[{\"userid\":\"keep\",\"firstname\":\"New\","
+	     "\"directory\":\"ldap\",\"password\":\"TopSecret99\"}]}",
+	     "$.users[0].password: a directory (ldap) user has no local password"},
+	    {"{\"version\":1,\"users\":[{\"userid\":\"keep\",\"firstname\":\"New\","
+	     "\"password\":\"Short1\"}]}",
+	     "$.users[0]: password is shorter than the 8 characters"},
+	    {"{\"version\":1,\"users\":[{\"userid\":\"keep\",\"password\":5}]}",
+	     "$.users[0].password: must be a string"},
+	    {"{\"version\":1,\"users\":[{\"userid\":\"keep\",\"passwordhash\":\"md5$abc\"}]}",
+	     "$.users[0].passwordhash: must be an argon2id"},
+	    {"{\"version\":1,\"users\":[{\"userid\":\"keep\",\"credentialpolicy\":\"Nope\"}]}",
+	     "$.users[0]: credential policy 'Nope' does not exist"},
+	    {"{\"version\":1,\"users\":[{\"userid\":\"keep\",\"directory\":\"ad\"}]}",
+	     "$.users[0].directory"},
+	    {"{\"version\":1,\"users\":[{\"userid\":\"keep\",\"mustchange\":\"yes\"}]}",
+	     "$.users[0].mustchange: must be true or false"},
+	    {"{\"version\":1,\"devices\":[{\"name\":\"SEP1\",\"owner\":\"ghost\"}]}",
+	     "$.devices[0]: owner 'ghost' is not a user"},
+	    {"{\"version\":1,\"devices\":[{\"name\":\"SEP 1\"}]}", "$.devices[0].name"},
+	    {"{\"version\":1,\"devices\":[{\"name\":\"SEP1\",\"mac\":\"00179462\"}]}",
+	     "$.devices[0].mac: must be 12 hexadecimal digits"},
+	    {"{\"version\":1,\"devices\":[{\"name\":\"SEP1\",\"protocol\":\"H323\"}]}",
+	     "$.devices[0].protocol"},
+	    {"{\"version\":1,\"parameters\":[{\"name\":\"NoSuchParam\",\"value\":\"1\"}]}",
+	     "$.parameters[0]: unknown parameter 'NoSuchParam'"},
+	    {"{\"version\":1,\"parameters\":[{\"name\":\"ClusterSIPOAuthMode\",\"value\":\"2\"}]}",
+	     "$.parameters[0].value: ClusterSIPOAuthMode: '2' is not one of 0|1"},
+	    {"{\"version\":1,\"credentialpolicies\":[{\"name\":\"P\",\"lockoutduration\":-1}]}",
+	     "$.credentialpolicies[0].lockoutduration: -1 is out of range"},
+	    /* Atomicity: the users are valid, the association at the end is not. */
+	    {"{\"version\":1,\"users\":[{\"userid\":\"keep\",\"firstname\":\"New\"},"
+	     "{\"userid\":\"added\"}],\"associations\":[{\"user\":\"added\",\"device\":\"SEPX\"}]}",
+	     "$.associations[0]: device 'SEPX' does not exist"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		int rc = import(f, cases[i].doc, &r, err, sizeof err);
+		if (rc == 0 || strncmp(err, cases[i].want, strlen(cases[i].want)) != 0)
+			fail_msg("case %zu: rc=%d err='%s' want '%s'", i, rc, err, cases[i].want);
+		assert_null(strstr(err, "TopSecret99"));
+		assert_null(strstr(err, "Short1"));
+		struct store_user u;
+		assert_int_equal(store_user_get(f->st, "keep", &u), STORE_OK);
+		assert_string_equal(u.firstname, "Old");
+		assert_int_equal(store_user_get(f->st, "added", &u), STORE_NOTFOUND);
+		struct store_counts c;
+		assert_int_equal(store_counts(f->st, &c), STORE_OK);
+		assert_int_equal(c.users, 1);
+		assert_int_equal(c.devices, 0);
+	}
+}
+
+static void test_hostile_shapes(void **state)
+{
+	struct fx *f = *state;
+	char err[512];
+	struct prov_result r;
+	/* Deep nesting, a huge string, and a document over the size limit. */
+	size_t n = 100000;
+	char *deep = malloc(2 * n + 64);
+	size_t k = (size_t)snprintf(deep, 64, "{\"version\":1,\"users\":");
+	memset(deep + k, '[', n);
+	memset(deep + k + n, ']', n);
+	memcpy(deep + k + 2 * n, "}", 2);
+	assert_int_equal(import(f, deep, &r, err, sizeof err), -1);
+	assert_non_null(strstr(err, "$: invalid JSON"));
+	free(deep);
+	char *big = malloc(300000);
+	k = (size_t)snprintf(big, 64, "{\"version\":1,\"users\":[{\"userid\":\"");
+	memset(big + k, 'a', 200000);
+	memcpy(big + k + 200000, "\"}]}", 5);
+	assert_int_equal(import(f, big, &r, err, sizeof err), -1);
+	assert_non_null(strstr(err, "$.users[0].userid: longer than 128 bytes"));
+	free(big);
+	assert_int_equal(prov_import(f->st, "{}", PROV_IMPORT_MAX + 1, &fast, &r, err, sizeof err),
+	                 -1);
+	assert_non_null(strstr(err, "larger than"));
+	/* Non-ASCII and LDAP-special characters are legal in user ids. */
+	assert_int_equal(import(f,
+	                        "{\"version\":1,\"users\":[{\"userid\":\"jos\xc3\xa9*()\\\\\","
+	                        "\"directory\":\"ldap\"}]}",
+	                        &r, err, sizeof err),
+	                 0);
+	struct store_user u;
+	assert_int_equal(store_user_get(f->st, "jos\xc3\xa9*()\\", &u), STORE_OK);
+}
+
+static int kill_after(void *ud, const char *path)
+{
+	(void)path;
+	int *left = ud;
+	if (--*left == 0)
+		kill(getpid(), SIGKILL);
+	return 0;
+}
+
+static void test_sigkill_mid_import(void **state)
+{
+	struct fx *f = *state;
+	char err[512];
+	struct prov_result r;
+	assert_int_equal(
+	    import(f, "{\"version\":1,\"users\":[{\"userid\":\"before\"}]}", &r, err, sizeof err),
+	    0);
+	/* A large document: 500 users and 500 devices. */
+	size_t cap = 200000, len = 0;
+	char *doc = malloc(cap);
+	len += (size_t)snprintf(doc + len, cap - len, "{\"version\":1,\"users\":[");
+	for (int i = 0; i < 500; i++)
+		len += (size_t)snprintf(doc + len, cap - len, "%s{\"userid\":\"bulk%d\"}",
+		                        i ? "," : "", i);
+	len += (size_t)snprintf(doc + len, cap - len, "],\"devices\":[");
+	for (int i = 0; i < 500; i++)
+		len += (size_t)snprintf(doc + len, cap - len,
+		                        "%s{\"name\":\"SEPBULK%d\",\"owner\":\"bulk%d\"}",
+		                        i ? "," : "", i, i);
+	snprintf(doc + len, cap - len, "]}");
+	store_close(f->st);
+	f->st = NULL;
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct fx child = *f;
+		open_store(&child);
+		int left = 700; /* past all users, in the middle of the devices */
+		struct prov_options o = fast;
+		o.progress = kill_after;
+		o.ud = &left;
+		prov_import(child.st, doc, strlen(doc), &o, &r, err, sizeof err);
+		_exit(3); /* not reached: the import is killed first */
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGKILL);
+	open_store(f);
+	assert_int_equal(store_integrity_check(f->st, err, sizeof err), STORE_OK);
+	struct store_counts c;
+	assert_int_equal(store_counts(f->st, &c), STORE_OK);
+	assert_int_equal(c.users, 1);
+	assert_int_equal(c.devices, 0);
+	struct store_user u;
+	assert_int_equal(store_user_get(f->st, "before", &u), STORE_OK);
+	assert_int_equal(store_user_get(f->st, "bulk0", &u), STORE_NOTFOUND);
+	/* And the store still takes the whole import afterwards. */
+	assert_int_equal(import(f, doc, &r, err, sizeof err), 0);
+	assert_int_equal(r.devices, 500);
+	free(doc);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_demo_file, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_documents_change_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_hostile_shapes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sigkill_mid_import, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

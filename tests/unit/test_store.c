@@ -1,0 +1,385 @@
+#include "store/store.h"
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+struct fx {
+	char dir[64], path[128];
+	store_t *st;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof *f);
+	snprintf(f->dir, sizeof f->dir, "/tmp/tgstXXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
+	struct store_options o = {"sqlite", f->path, 5000};
+	char err[256];
+	if (store_open(&o, &f->st, err, sizeof err) != STORE_OK)
+		fail_msg("open: %s", err);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	store_close(f->st);
+	char cmd[160];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+static void reopen(struct fx *f)
+{
+	store_close(f->st);
+	struct store_options o = {"sqlite", f->path, 5000};
+	char err[256];
+	if (store_open(&o, &f->st, err, sizeof err) != STORE_OK)
+		fail_msg("reopen: %s", err);
+}
+
+static struct store_user user(const char *id)
+{
+	struct store_user u;
+	memset(&u, 0, sizeof u);
+	snprintf(u.userid, sizeof u.userid, "%s", id);
+	snprintf(u.firstname, sizeof u.firstname, "First");
+	u.directory = STORE_DIR_LOCAL;
+	u.status = STORE_USER_ACTIVE;
+	return u;
+}
+
+static void test_migrations(void **state)
+{
+	struct fx *f = *state;
+	int v = 0;
+	assert_int_equal(store_schema_version(f->st, &v), STORE_OK);
+	assert_int_equal(v, store_schema_latest());
+	char val[16];
+	/* Known parameters are seeded with their defaults. */
+	assert_int_equal(store_param_get(f->st, "ClusterSIPOAuthMode", val, sizeof val), STORE_OK);
+	assert_string_equal(val, "0");
+	assert_int_equal(store_param_set(f->st, "ClusterSIPOAuthMode", "1", "Enterprise"),
+	                 STORE_OK);
+	reopen(f); /* migrations are idempotent, and seeding keeps set values */
+	assert_int_equal(store_schema_version(f->st, &v), STORE_OK);
+	assert_int_equal(v, store_schema_latest());
+	assert_int_equal(store_param_get(f->st, "ClusterSIPOAuthMode", val, sizeof val), STORE_OK);
+	assert_string_equal(val, "1");
+	/* The built-in CTI groups exist. */
+	assert_int_equal(store_group_exists(f->st, "Standard CTI Enabled"), 1);
+	assert_int_equal(store_group_exists(f->st, "No Such Group"), 0);
+}
+
+static void test_newer_schema_refused(void **state)
+{
+	struct fx *f = *state;
+	store_close(f->st);
+	f->st = NULL;
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_exec(db, "INSERT INTO schema_version VALUES (999, 0)", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	struct store_options o = {"sqlite", f->path, 5000};
+	char err[256];
+	assert_int_not_equal(store_open(&o, &f->st, err, sizeof err), STORE_OK);
+	assert_non_null(strstr(err, "newer"));
+	/* Put it back so teardown can close a store. */
+	sqlite3_open(f->path, &db);
+	sqlite3_exec(db, "DELETE FROM schema_version WHERE version = 999", NULL, NULL, NULL);
+	sqlite3_close(db);
+	assert_int_equal(store_open(&o, &f->st, err, sizeof err), STORE_OK);
+}
+
+static void test_unopenable(void **state)
+{
+	(void)state;
+	store_t *st;
+	char err[256];
+	struct store_options o = {"sqlite", "/nonexistent/dir/t.db", 100};
+	assert_int_not_equal(store_open(&o, &st, err, sizeof err), STORE_OK);
+	assert_non_null(strstr(err, "cannot open"));
+	struct store_options p = {"oracle", "/tmp/x", 100};
+	assert_int_not_equal(store_open(&p, &st, err, sizeof err), STORE_OK);
+	assert_non_null(strstr(err, "unknown store backend"));
+}
+
+static int collect(void *ud, const char *name)
+{
+	char *out = ud;
+	size_t l = strlen(out);
+	snprintf(out + l, 256 - l, "%s;", name);
+	return 0;
+}
+
+static void test_entities(void **state)
+{
+	struct fx *f = *state;
+	struct store_user u = user("wwhite"), g;
+	snprintf(u.passwordhash, sizeof u.passwordhash, "$argon2id$v=19$m=8,t=1,p=1$x$y");
+	assert_int_equal(store_user_put(f->st, &u), STORE_OK);
+	assert_int_equal(store_user_get(f->st, "wwhite", &g), STORE_OK);
+	assert_string_equal(g.firstname, "First");
+	assert_string_equal(g.credentialpolicy, "Default Credential Policy");
+	assert_int_equal(g.status, STORE_USER_ACTIVE);
+	assert_int_equal(store_user_get(f->st, "nobody", &g), STORE_NOTFOUND);
+	/* Upsert replaces. */
+	u.directory = STORE_DIR_LDAP;
+	assert_int_equal(store_user_put(f->st, &u), STORE_OK);
+	assert_int_equal(store_user_get(f->st, "wwhite", &g), STORE_OK);
+	assert_int_equal(g.directory, STORE_DIR_LDAP);
+	/* A user with a missing policy violates a constraint. */
+	struct store_user bad = user("x");
+	snprintf(bad.credentialpolicy, sizeof bad.credentialpolicy, "Missing");
+	assert_int_equal(store_user_put(f->st, &bad), STORE_CONSTRAINT);
+
+	const char *groups[] = {"Standard CTI Enabled", "Standard CTI Secure Connection"};
+	assert_int_equal(store_user_set_groups(f->st, "wwhite", groups, 2), STORE_OK);
+	char list[256] = "";
+	assert_int_equal(store_user_groups(f->st, "wwhite", collect, list), STORE_OK);
+	assert_string_equal(list, "Standard CTI Enabled;Standard CTI Secure Connection;");
+	const char *nogroup[] = {"Nope"};
+	assert_int_equal(store_user_set_groups(f->st, "wwhite", nogroup, 1), STORE_CONSTRAINT);
+
+	struct store_credstate cs = {.hackcount = 2, .timelockedout = 100, .mustchange = 1}, cg;
+	assert_int_equal(store_credstate_put(f->st, "wwhite", &cs), STORE_OK);
+	assert_int_equal(store_credstate_get(f->st, "wwhite", &cg), STORE_OK);
+	assert_int_equal(cg.hackcount, 2);
+	assert_int_equal(cg.timelockedout, 100);
+	assert_int_equal(cg.mustchange, 1);
+
+	struct store_credpolicy p = {.failedlogonthreshold = 5, .lockoutduration = 10}, pg;
+	snprintf(p.name, sizeof p.name, "Strict");
+	assert_int_equal(store_credpolicy_put(f->st, &p), STORE_OK);
+	assert_int_equal(store_credpolicy_get(f->st, "Strict", &pg), STORE_OK);
+	assert_int_equal(pg.failedlogonthreshold, 5);
+	assert_int_equal(store_credpolicy_get(f->st, "Default Credential Policy", &pg), STORE_OK);
+	assert_int_equal(pg.failedlogonthreshold, 3);
+	p.minlength = -1;
+	assert_int_equal(store_credpolicy_put(f->st, &p), STORE_CONSTRAINT);
+
+	struct store_device d, dg;
+	memset(&d, 0, sizeof d);
+	snprintf(d.name, sizeof d.name, "SEP001794625DE5");
+	snprintf(d.owneruserid, sizeof d.owneruserid, "wwhite");
+	snprintf(d.mac, sizeof d.mac, "001794625DE5");
+	assert_int_equal(store_device_put(f->st, &d), STORE_OK);
+	assert_int_equal(store_device_get(f->st, "SEP001794625DE5", &dg), STORE_OK);
+	assert_string_equal(dg.protocol, "SIP");
+	assert_string_equal(dg.owneruserid, "wwhite");
+	snprintf(d.owneruserid, sizeof d.owneruserid, "ghost");
+	assert_int_equal(store_device_put(f->st, &d), STORE_CONSTRAINT);
+
+	assert_int_equal(store_assoc_put(f->st, "wwhite", "SEP001794625DE5"), STORE_OK);
+	assert_int_equal(store_assoc_put(f->st, "wwhite", "SEP001794625DE5"), STORE_OK);
+	list[0] = '\0';
+	assert_int_equal(store_device_users(f->st, "SEP001794625DE5", collect, list), STORE_OK);
+	assert_string_equal(list, "wwhite;");
+	assert_int_equal(store_assoc_put(f->st, "wwhite", "SEPNONE"), STORE_CONSTRAINT);
+	assert_int_equal(store_assoc_delete(f->st, "wwhite", "SEP001794625DE5"), STORE_OK);
+	assert_int_equal(store_assoc_delete(f->st, "wwhite", "SEP001794625DE5"), STORE_NOTFOUND);
+
+	struct store_registration r;
+	memset(&r, 0, sizeof r);
+	snprintf(r.device, sizeof r.device, "SEP001794625DE5");
+	snprintf(r.contact, sizeof r.contact, "<sip:wwhite@127.0.0.1:5060>");
+	snprintf(r.transport, sizeof r.transport, "udp");
+	r.expires = 1000;
+	assert_int_equal(store_registration_put(f->st, &r), STORE_OK);
+	snprintf(r.contact, sizeof r.contact, "<sip:wwhite@127.0.0.2:5060>");
+	r.expires = 3000;
+	assert_int_equal(store_registration_put(f->st, &r), STORE_OK);
+	int n = 0;
+	assert_int_equal(store_registrations_expire(f->st, 2000, &n), STORE_OK);
+	assert_int_equal(n, 1);
+	struct store_counts c;
+	assert_int_equal(store_counts(f->st, &c), STORE_OK);
+	assert_int_equal(c.users, 1);
+	assert_int_equal(c.devices, 1);
+	assert_int_equal(c.registrations, 1);
+}
+
+static void test_transactions(void **state)
+{
+	struct fx *f = *state;
+	struct store_user u = user("txuser"), g;
+	assert_int_equal(store_begin(f->st), STORE_OK);
+	assert_int_equal(store_begin(f->st), STORE_ERROR); /* no nesting */
+	assert_int_equal(store_user_put(f->st, &u), STORE_OK);
+	assert_int_equal(store_rollback(f->st), STORE_OK);
+	assert_int_equal(store_user_get(f->st, "txuser", &g), STORE_NOTFOUND);
+	assert_int_equal(store_begin(f->st), STORE_OK);
+	assert_int_equal(store_user_put(f->st, &u), STORE_OK);
+	assert_int_equal(store_commit(f->st), STORE_OK);
+	assert_int_equal(store_user_get(f->st, "txuser", &g), STORE_OK);
+	assert_int_equal(store_commit(f->st), STORE_ERROR);
+}
+
+struct rows {
+	int n;
+	char first[256];
+};
+
+static int row_fn(void *ud, int ncols, const char *const *names, const char *const *vals)
+{
+	(void)names;
+	struct rows *r = ud;
+	if (r->n++ == 0)
+		snprintf(r->first, sizeof r->first, "%s", ncols && vals[0] ? vals[0] : "NULL");
+	return 0;
+}
+
+static void test_readonly_query(void **state)
+{
+	struct fx *f = *state;
+	struct store_user u = user("wwhite");
+	snprintf(u.passwordhash, sizeof u.passwordhash, "$argon2id$secret");
+	assert_int_equal(store_user_put(f->st, &u), STORE_OK);
+	char err[256];
+	int trunc;
+	struct rows r = {0};
+	assert_int_equal(store_query_readonly(f->st,
+	                                      "  -- comment\n select paramvalue from processconfig "
+	                                      "where paramname='ClusterSIPOAuthMode';",
+	                                      100, 1000, row_fn, &r, &trunc, err, sizeof err),
+	                 STORE_OK);
+	assert_int_equal(r.n, 1);
+	assert_string_equal(r.first, "0");
+	/* Secrets read as NULL, also in WHERE clauses (no boolean oracle). */
+	memset(&r, 0, sizeof r);
+	assert_int_equal(store_query_readonly(f->st, "select passwordhash from enduser", 100, 1000,
+	                                      row_fn, &r, &trunc, err, sizeof err),
+	                 STORE_OK);
+	assert_string_equal(r.first, "NULL");
+	memset(&r, 0, sizeof r);
+	assert_int_equal(store_query_readonly(f->st,
+	                                      "select userid from enduser where passwordhash like "
+	                                      "'$argon%'",
+	                                      100, 1000, row_fn, &r, &trunc, err, sizeof err),
+	                 STORE_OK);
+	assert_int_equal(r.n, 0);
+	memset(&r, 0, sizeof r);
+	assert_int_equal(store_query_readonly(f->st, "with x(n) as (select 1) select n from x", 100,
+	                                      1000, row_fn, &r, &trunc, err, sizeof err),
+	                 STORE_OK);
+	assert_string_equal(r.first, "1");
+
+	static const char *const refused[] = {
+	    "delete from enduser",
+	    "DELETE FROM enduser WHERE 1",
+	    "insert into dirgroup(name) values ('x')",
+	    "update enduser set firstname = 'x'",
+	    "drop table enduser",
+	    "pragma writable_schema = 1",
+	    "attach database '/tmp/x.db' as x",
+	    "select 1; delete from enduser",
+	    "select 1; select 2",
+	    "with x as (select 1) delete from enduser",
+	    "select load_extension('/tmp/evil.so')",
+	    "vacuum",
+	    "create table t(a)",
+	    "begin",
+	    "",
+	    "   ",
+	};
+	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+		memset(&r, 0, sizeof r);
+		int rc = store_query_readonly(f->st, refused[i], 100, 1000, row_fn, &r, &trunc, err,
+		                              sizeof err);
+		if (rc == STORE_OK)
+			fail_msg("accepted: %s", refused[i]);
+		assert_non_null(strstr(err, "refused"));
+	}
+	struct store_user g;
+	assert_int_equal(store_user_get(f->st, "wwhite", &g), STORE_OK);
+	/* A syntax error is an error, not a refusal. */
+	assert_int_equal(store_query_readonly(f->st, "select from where", 100, 1000, row_fn, &r,
+	                                      &trunc, err, sizeof err),
+	                 STORE_ERROR);
+	assert_non_null(strstr(err, "SQL error"));
+	/* Runaway queries stop at the deadline; big results stop at max_rows. */
+	assert_int_not_equal(store_query_readonly(f->st,
+	                                          "with recursive c(x) as (select 1 union all "
+	                                          "select x + 1 from c) select count(*) from c",
+	                                          100, 200, row_fn, &r, &trunc, err, sizeof err),
+	                     STORE_OK);
+	assert_non_null(strstr(err, "stopped"));
+	memset(&r, 0, sizeof r);
+	assert_int_equal(store_query_readonly(f->st,
+	                                      "with recursive c(x) as (select 1 union all select x "
+	                                      "+ 1 from c limit 50) select x from c",
+	                                      10, 1000, row_fn, &r, &trunc, err, sizeof err),
+	                 STORE_OK);
+	assert_int_equal(r.n, 10);
+	assert_int_equal(trunc, 1);
+	assert_int_not_equal(store_query_readonly(f->st, "select randomblob(100000000)", 10, 1000,
+	                                          row_fn, &r, &trunc, err, sizeof err),
+	                     STORE_OK);
+}
+
+struct th {
+	store_t *st;
+	int id;
+	int failures;
+};
+
+static void *writer(void *arg)
+{
+	struct th *t = arg;
+	for (int i = 0; i < 100; i++) {
+		char id[32];
+		snprintf(id, sizeof id, "t%d-u%d", t->id, i);
+		struct store_user u = user(id);
+		if (store_user_put(t->st, &u) != STORE_OK)
+			t->failures++;
+	}
+	return NULL;
+}
+
+static void test_threads(void **state)
+{
+	struct fx *f = *state;
+	pthread_t thr[4];
+	struct th t[4];
+	for (int i = 0; i < 4; i++) {
+		t[i] = (struct th){f->st, i, 0};
+		pthread_create(&thr[i], NULL, writer, &t[i]);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(thr[i], NULL);
+		assert_int_equal(t[i].failures, 0);
+	}
+	struct store_counts c;
+	assert_int_equal(store_counts(f->st, &c), STORE_OK);
+	assert_int_equal(c.users, 400);
+	char err[256];
+	assert_int_equal(store_integrity_check(f->st, err, sizeof err), STORE_OK);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+	    cmocka_unit_test(test_unopenable),
+	    cmocka_unit_test_setup_teardown(test_entities, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_readonly_query, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
