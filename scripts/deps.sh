@@ -10,7 +10,7 @@ PKGS=(
   # libraries the daemon links
   libevent-dev libssl-dev libsqlite3-dev libinih-dev libjansson-dev libsodium-dev
   # tests and tools used by tests
-  libcmocka-dev sqlite3 python3 procps
+  libcmocka-dev sqlite3 python3 procps openssl
 )
 
 missing=()

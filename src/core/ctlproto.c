@@ -115,6 +115,8 @@ void ctl_request_free(struct ctl_request *req)
 }
 
 static json_t *with_text(int ok, const char *key, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+static json_t *with_text(int ok, const char *key, const char *fmt, va_list ap)
 {
 	char buf[2048];
 	vsnprintf(buf, sizeof buf, fmt, ap);

@@ -1,0 +1,319 @@
+#!/usr/bin/env python3
+"""System test: starts telgated on a temporary state directory and drives it with the
+telgate CLI (and a raw control-socket client) the way an administrator would."""
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import stat
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+ARGS = None
+
+
+def frame(obj):
+    body = json.dumps(obj).encode()
+    return struct.pack(">I", len(body)) + body
+
+
+def read_frame(sock):
+    hdr = b""
+    while len(hdr) < 4:
+        chunk = sock.recv(4 - len(hdr))
+        if not chunk:
+            return None
+        hdr += chunk
+    (n,) = struct.unpack(">I", hdr)
+    body = b""
+    while len(body) < n:
+        chunk = sock.recv(n - len(body))
+        if not chunk:
+            return None
+        body += chunk
+    return json.loads(body)
+
+
+class Daemon:
+    def __init__(self, root, extra=""):
+        self.root = root
+        self.state = os.path.join(root, "state")
+        self.conf = os.path.join(root, "telgated.conf")
+        self.log = os.path.join(root, "telgated.log")
+        self.sock = os.path.join(self.state, "telgated.sock")
+        self.write_conf("info", extra)
+        self.proc = None
+
+    def write_conf(self, level, extra=""):
+        with open(self.conf, "w") as f:
+            f.write(f"[core]\nstate_dir = {self.state}\nthreads = 2\nworkers = 2\n"
+                    f"[log]\nlevel = {level}\ntarget = file:{self.log}\n"
+                    f"[password]\nargon2_t = 1\nargon2_m_kib = 1024\n{extra}")
+
+    def start(self, *extra_args, wait=True):
+        self.close_pipes()
+        self.proc = subprocess.Popen([ARGS.telgated, "-c", self.conf, *extra_args],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if not wait:
+            return self.proc
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("telgated exited: %s" % self.proc.stderr.read().decode())
+            if os.path.exists(self.sock) and self.cli("status").returncode == 0:
+                return self.proc
+            time.sleep(0.05)
+        raise AssertionError("telgated did not come up")
+
+    def close_pipes(self):
+        if self.proc and self.proc.stderr:
+            self.proc.stderr.close()
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            return self.proc.wait(timeout=30)
+        return self.proc.returncode if self.proc else None
+
+    def cli(self, *words, json_mode=False):
+        cmd = [ARGS.telgate, "-c", self.conf] + (["--json"] if json_mode else []) + list(words)
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+
+    def sql(self, query):
+        r = self.cli("run", "sql", query, json_mode=True)
+        return r.returncode, json.loads(r.stdout)
+
+    def log_text(self):
+        with open(self.log) as f:
+            return f.read()
+
+
+class DaemonTest(unittest.TestCase):
+    def setUp(self):
+        self.root = tempfile.mkdtemp(prefix="tgsys")
+        self.d = Daemon(self.root)
+
+    def tearDown(self):
+        if self.d.proc and self.d.proc.poll() is None:
+            self.d.proc.kill()
+            self.d.proc.wait()
+        self.d.close_pipes()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def demo(self):
+        return os.path.join(ARGS.examples, "demo.json")
+
+    def test_check_config(self):
+        r = subprocess.run([ARGS.telgated, "--check-config", "-c", self.d.conf],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        bad = os.path.join(self.root, "bad.conf")
+        with open(bad, "w") as f:
+            f.write("[core]\nthreads = 2\n[log]\nlevel = loud\n")
+        r = subprocess.run([ARGS.telgated, "--check-config", "-c", bad],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(f"{bad}:4: log.level", r.stderr)
+        r = subprocess.run([ARGS.telgated, "--check-config", "-c", "/nonexistent.conf"],
+                           capture_output=True, text=True)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("cannot read", r.stderr)
+        r = subprocess.run([ARGS.telgated, "--bogus"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 64)
+
+    def test_import_sql_and_refusals(self):
+        self.d.start()
+        mode = os.stat(self.d.sock).st_mode
+        self.assertTrue(stat.S_ISSOCK(mode))
+        self.assertEqual(mode & 0o777, 0o600)
+
+        r = self.d.cli("import", self.demo())
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("users", r.stdout)
+
+        r = self.d.cli("run", "sql",
+                       "select paramvalue from processconfig where paramname='ClusterSIPOAuthMode'")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.splitlines(), ["paramvalue", "==========", "0"])
+
+        rc, before = self.d.sql("select count(*) as n from enduser")
+        self.assertEqual(before["rows"], [["3"]])
+        r = self.d.cli("run", "sql", "delete from enduser")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("refused", r.stderr)
+        for q in ["select 1; delete from enduser", "update enduser set firstname='x'",
+                  "drop table enduser", "pragma journal_mode=delete",
+                  "attach database '/tmp/x' as x"]:
+            r = self.d.cli("run", "sql", q)
+            self.assertEqual(r.returncode, 1, q)
+            self.assertIn("refused", r.stderr, q)
+        rc, after = self.d.sql("select count(*) as n from enduser")
+        self.assertEqual(after["rows"], [["3"]])
+
+        # Password hashes never leave through run sql.
+        rc, rows = self.d.sql("select userid, passwordhash from enduser order by userid")
+        self.assertEqual(rc, 0)
+        self.assertTrue(all(row[1] is None for row in rows["rows"]))
+
+        # A bad file changes nothing and names the JSON path.
+        bad = os.path.join(self.root, "bad.json")
+        with open(bad, "w") as f:
+            json.dump({"version": 1,
+                       "users": [{"userid": "newbie"}],
+                       "devices": [{"name": "SEPAAAABBBBCCCC", "owner": "ghost"}]}, f)
+        r = self.d.cli("import", bad)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("$.devices[0]: owner 'ghost' is not a user", r.stderr)
+        rc, after = self.d.sql("select count(*) from enduser")
+        self.assertEqual(after["rows"], [["3"]])
+
+        r = self.d.cli("import", os.path.join(self.root, "missing.json"))
+        self.assertEqual(r.returncode, 64)
+
+    def test_params_ports_status(self):
+        self.d.start()
+        r = self.d.cli("set", "param", "ClusterSIPOAuthMode", "1")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.d.cli("get", "param", "ClusterSIPOAuthMode", json_mode=True)
+        self.assertEqual(json.loads(r.stdout)["rows"][0][:2], ["ClusterSIPOAuthMode", "1"])
+        r = self.d.cli("set", "param", "ClusterSIPOAuthMode", "yes")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("not one of 0|1", r.stderr)
+        r = self.d.cli("set", "param", "NoSuchParameter", "1")
+        self.assertEqual(r.returncode, 1)
+        r = self.d.cli("set", "param", "ClusterSIPOAuthMode")
+        self.assertIn("usage: set param NAME VALUE", r.stderr)
+
+        r = self.d.cli("show", "open", "ports", json_mode=True)
+        rows = json.loads(r.stdout)["rows"]
+        self.assertIn(["unix", self.d.sock, "-", "LISTEN", "control"], rows)
+        r = self.d.cli("show", "open", "ports", "regexp", "5090", json_mode=True)
+        self.assertEqual(json.loads(r.stdout)["rows"], [])
+        r = self.d.cli("show", "open", "ports", "regexp", "([")
+        self.assertIn("bad regexp", r.stderr)
+
+        r = self.d.cli("status", json_mode=True)
+        status = dict(json.loads(r.stdout)["rows"])
+        self.assertEqual(status["store_backend"], "sqlite")
+        self.assertEqual(status["loop_threads"], "2")
+        r = self.d.cli("nonsense")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("telgate help", r.stderr)
+
+        # The generated server certificate verifies against the generated CA.
+        pki = os.path.join(self.d.state, "pki")
+        v = subprocess.run(["openssl", "verify", "-CAfile", os.path.join(pki, "ca.crt"),
+                            "-verify_hostname", "localhost", os.path.join(pki, "server.crt")],
+                           capture_output=True, text=True)
+        self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
+        self.assertEqual(os.stat(os.path.join(pki, "ca.key")).st_mode & 0o777, 0o600)
+
+    def test_hostile_control_clients(self):
+        self.d.start()
+        keeper = socket.socket(socket.AF_UNIX)
+        keeper.connect(self.d.sock)
+        keeper.settimeout(10)
+        junk = []
+        for payload in [b"\x00\x00\x00\x00", b"\xff\xff\xff\xff", b"\x00\x00\x00\x05{not",
+                        struct.pack(">I", 7) + b"garbage", b"GET / HTTP/1.0\r\n\r\n"]:
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(self.d.sock)
+            s.sendall(payload)
+            junk.append(s)
+        # The well-behaved client and the CLI are still served.
+        keeper.sendall(frame({"argv": ["status"]}))
+        self.assertTrue(read_frame(keeper)["ok"])
+        self.assertEqual(self.d.cli("status").returncode, 0)
+        junk[3].settimeout(10)
+        resp = read_frame(junk[3])
+        self.assertFalse(resp["ok"])
+        self.assertIn("malformed", resp["error"])
+        for s in junk:
+            s.close()
+        keeper.close()
+
+    def test_reload_keeps_connections_and_term_drains(self):
+        self.d.start()
+        conn = socket.socket(socket.AF_UNIX)
+        conn.connect(self.d.sock)
+        conn.settimeout(10)
+        conn.sendall(frame({"argv": ["status"]}))
+        self.assertEqual(dict(read_frame(conn)["rows"])["log_level"], "info")
+
+        self.d.write_conf("debug")
+        self.d.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while "event=reload result=applied" not in self.d.log_text() and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertIn("event=reload result=applied", self.d.log_text())
+        # The same connection still works and sees the new level.
+        conn.sendall(frame({"argv": ["status"]}))
+        self.assertEqual(dict(read_frame(conn)["rows"])["log_level"], "debug")
+
+        # A broken file on reload is rejected; the daemon keeps the running config.
+        with open(self.d.conf, "a") as f:
+            f.write("[nonsense]\nx = 1\n")
+        self.d.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while "result=rejected" not in self.d.log_text() and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertIn("result=rejected", self.d.log_text())
+        self.assertIn("unknown section [nonsense]", self.d.log_text())
+        conn.sendall(frame({"argv": ["status"]}))
+        self.assertTrue(read_frame(conn)["ok"])
+        conn.close()
+
+        self.assertEqual(self.d.stop(signal.SIGTERM), 0)
+        self.assertIn("event=stopped exit=clean", self.d.log_text())
+        self.assertFalse(os.path.exists(self.d.sock))
+
+    def test_restart_keeps_state_and_provision(self):
+        self.d.start("--provision", self.demo())
+        fp1 = dict(json.loads(self.d.cli("status", json_mode=True).stdout)["rows"])
+        self.assertEqual(fp1["users"], "3")
+        self.d.cli("set", "param", "ClusterSIPOAuthMode", "1")
+        self.assertEqual(self.d.stop(), 0)
+        self.d.start()
+        fp2 = dict(json.loads(self.d.cli("status", json_mode=True).stdout)["rows"])
+        self.assertEqual(fp2["users"], "3")
+        self.assertEqual(fp1["ca_fingerprint_sha256"], fp2["ca_fingerprint_sha256"])
+        rc, rows = self.d.sql("select paramvalue from processconfig "
+                              "where paramname='ClusterSIPOAuthMode'")
+        self.assertEqual(rows["rows"], [["1"]])
+        # A second daemon on the same socket is refused, the first keeps serving.
+        second = subprocess.run([ARGS.telgated, "-c", self.d.conf], capture_output=True,
+                                text=True, timeout=30)
+        self.assertNotEqual(second.returncode, 0)
+        self.assertIn("another telgated", second.stderr)
+        self.assertEqual(self.d.cli("status").returncode, 0)
+        self.assertEqual(self.d.stop(), 0)
+        # A bad provisioning file at start: telgated refuses to start, store unchanged.
+        bad = os.path.join(self.root, "bad.json")
+        with open(bad, "w") as f:
+            f.write('{"version": 1, "users": [{"userid": "x", "bogus": 1}]}')
+        p = self.d.start("--provision", bad, wait=False)
+        self.assertNotEqual(p.wait(timeout=30), 0)
+        self.assertIn("$.users[0].bogus: unknown member", p.stderr.read().decode())
+        self.d.start()
+        rc, rows = self.d.sql("select count(*) from enduser")
+        self.assertEqual(rows["rows"], [["3"]])
+
+
+def main():
+    global ARGS
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--telgated", required=True)
+    ap.add_argument("--telgate", required=True)
+    ap.add_argument("--examples", required=True)
+    ARGS, rest = ap.parse_known_args()
+    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+
+
+if __name__ == "__main__":
+    main()
