@@ -511,31 +511,17 @@ static int tick(struct ctx *c, const struct prov_options *o, const char *path)
 	return 0;
 }
 
-static int policy_exists(store_t *st, const struct doc *d, const char *name,
-                         struct store_credpolicy *out)
+/* Sections are written in dependency order (policies and groups, then users, then devices,
+ * then associations), so inside the transaction the store already holds everything the
+ * document defines: one lookup answers for the document and the store alike. */
+static int user_exists(store_t *st, const char *userid)
 {
-	for (size_t i = 0; i < json_array_size(d->policies); i++)
-		if (strcmp(d->polv[i].name, name) == 0) {
-			*out = d->polv[i];
-			return 1;
-		}
-	return store_credpolicy_get(st, name, out) == STORE_OK;
-}
-
-static int user_exists(store_t *st, const struct doc *d, const char *userid)
-{
-	for (size_t i = 0; i < json_array_size(d->users); i++)
-		if (strcmp(d->uv[i].u.userid, userid) == 0)
-			return 1;
 	struct store_user u;
 	return store_user_get(st, userid, &u) == STORE_OK;
 }
 
-static int device_exists(store_t *st, const struct doc *d, const char *name)
+static int device_exists(store_t *st, const char *name)
 {
-	for (size_t i = 0; i < json_array_size(d->devices); i++)
-		if (strcmp(d->dv[i].name, name) == 0)
-			return 1;
 	struct store_device dev;
 	return store_device_get(st, name, &dev) == STORE_OK;
 }
@@ -575,7 +561,7 @@ static int write_all(struct ctx *c, store_t *st, struct doc *d, const struct pro
 		struct p_user *x = &d->uv[i];
 		sub(p, sizeof p, "$.users", NULL, (long)i);
 		struct store_credpolicy pol;
-		if (!policy_exists(st, d, x->u.credentialpolicy, &pol))
+		if (store_credpolicy_get(st, x->u.credentialpolicy, &pol) != STORE_OK)
 			return fail(c, p, "credential policy '%s' does not exist",
 			            x->u.credentialpolicy);
 		if (x->password && x->password_len < (size_t)pol.minlength)
@@ -615,7 +601,7 @@ static int write_all(struct ctx *c, store_t *st, struct doc *d, const struct pro
 	for (size_t i = 0; i < json_array_size(d->devices); i++) {
 		struct store_device *x = &d->dv[i];
 		sub(p, sizeof p, "$.devices", NULL, (long)i);
-		if (x->owneruserid[0] && !user_exists(st, d, x->owneruserid))
+		if (x->owneruserid[0] && !user_exists(st, x->owneruserid))
 			return fail(c, p, "owner '%s' is not a user", x->owneruserid);
 		if ((rc = store_device_put(st, x)))
 			return store_fail(c, p, rc);
@@ -628,9 +614,9 @@ static int write_all(struct ctx *c, store_t *st, struct doc *d, const struct pro
 		const char *u = json_string_value(json_object_get(a, "user"));
 		const char *dev = json_string_value(json_object_get(a, "device"));
 		sub(p, sizeof p, "$.associations", NULL, (long)i);
-		if (!user_exists(st, d, u))
+		if (!user_exists(st, u))
 			return fail(c, p, "user '%s' does not exist", u);
-		if (!device_exists(st, d, dev))
+		if (!device_exists(st, dev))
 			return fail(c, p, "device '%s' does not exist", dev);
 		if ((rc = store_assoc_put(st, u, dev)))
 			return store_fail(c, p, rc);

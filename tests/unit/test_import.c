@@ -14,6 +14,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 /* Cheap argon2id for tests; the daemon's default is t=2, m=19 MiB. */
 static const struct prov_options fast = {{1, 64}, NULL, NULL};
 
@@ -33,8 +35,7 @@ static void open_store(struct fx *f)
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof *f);
-	snprintf(f->dir, sizeof f->dir, "/tmp/tgimXXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	tu_mkdtemp(f->dir, sizeof f->dir, "tgim");
 	snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
 	assert_int_equal(dir_passwd_init(), 0);
 	open_store(f);
@@ -46,9 +47,7 @@ static int teardown(void **state)
 {
 	struct fx *f = *state;
 	store_close(f->st);
-	char cmd[160];
-	snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-	assert_int_equal(system(cmd), 0);
+	tu_rmtree(f->dir);
 	free(f);
 	return 0;
 }

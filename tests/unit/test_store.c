@@ -11,6 +11,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 struct fx {
 	char dir[64], path[128];
 	store_t *st;
@@ -19,8 +21,7 @@ struct fx {
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof *f);
-	snprintf(f->dir, sizeof f->dir, "/tmp/tgstXXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	tu_mkdtemp(f->dir, sizeof f->dir, "tgst");
 	snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
 	struct store_options o = {"sqlite", f->path, 5000};
 	char err[256];
@@ -34,9 +35,7 @@ static int teardown(void **state)
 {
 	struct fx *f = *state;
 	store_close(f->st);
-	char cmd[160];
-	snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-	assert_int_equal(system(cmd), 0);
+	tu_rmtree(f->dir);
 	free(f);
 	return 0;
 }
