@@ -3,6 +3,7 @@
  * SIGTERM/SIGINT (drain, then exit 0). SIGHUP reloads the configuration in place. */
 #include "admin/admin.h"
 #include "ca/ca_bootstrap.h"
+#include "dir/dir.h"
 #include "core/config.h"
 #include "core/ctl.h"
 #include "core/log.h"
@@ -25,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define EXIT_CONFIG 1
@@ -38,6 +40,7 @@ struct daemon {
 	struct loop *main;
 	struct loop_group *loops;
 	struct workers *workers;
+	struct dir *dir;
 	struct ctl_server *ctl;
 	struct admin_ctx admin;
 	struct event *sig_hup, *sig_term, *sig_int, *drain_timer;
@@ -277,6 +280,12 @@ int main(int argc, char **argv)
 
 	umask(077);
 	signal(SIGPIPE, SIG_IGN);
+	/* Secrets (passwords in flight, keys) must not reach a core file. */
+	struct rlimit nocore = {0, 0};
+	setrlimit(RLIMIT_CORE, &nocore);
+	/* libldap must take every option from telgate's configuration, not from ldap.conf
+	 * or an ldaprc in the working directory. */
+	setenv("LDAPNOINIT", "1", 1);
 	char err[512];
 	if (log_configure(d.cfg.log.level, d.cfg.log.format, d.cfg.log.target, err, sizeof err) !=
 	    0) {
@@ -338,6 +347,16 @@ int main(int argc, char **argv)
 	d.admin.nloops = nloops;
 	d.admin.nworkers = nworkers;
 	d.admin.pki = pki;
+	struct dir_options dopt = {d.store, &d.cfg, NULL, NULL};
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	d.dir = dir_start(&dopt, err, sizeof err);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!d.dir) {
+		fprintf(stderr, "directory: %s\n", err);
+		log_event(LOG_LVL_CRIT, d.cid, "dir_failed", "error", err, (const char *)NULL);
+		goto out_admin;
+	}
+	d.admin.dir = d.dir;
 	err[0] = '\0';
 	d.ctl = ctl_server_start(d.main, d.workers, d.cfg.core.control_socket, admin_handle,
 	                         &d.admin, err, sizeof err);
@@ -368,6 +387,8 @@ int main(int argc, char **argv)
 	/* Shutdown order: no new jobs, finish running ones, then the loops they post to. */
 	workers_stop(d.workers);
 	d.workers = NULL;
+	dir_stop(d.dir);
+	d.dir = NULL;
 	event_free(d.sig_hup);
 	event_free(d.sig_term);
 	event_free(d.sig_int);
@@ -378,6 +399,7 @@ out_admin:
 	admin_destroy(&d.admin);
 out:
 	workers_stop(d.workers);
+	dir_stop(d.dir);
 	loop_group_stop(d.loops);
 	loop_free(d.main);
 	store_close(d.store);

@@ -5,7 +5,9 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <sodium.h>
 #include <string.h>
+#include <termios.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -79,7 +81,72 @@ json_t *cli_build_request(int argc, char **argv, char *err, size_t errlen)
 		}
 		json_object_set_new(req, "data", data);
 	}
+	if (argc == 3 && strcmp(argv[0], "auth") == 0 && strcmp(argv[1], "test") == 0) {
+		char pw[1025];
+		size_t n = 0;
+		if (cli_read_password(pw, sizeof pw, &n, err, errlen) != 0) {
+			json_decref(req);
+			return NULL;
+		}
+		json_t *data = json_stringn(pw, n);
+		sodium_memzero(pw, sizeof pw);
+		if (!data) {
+			json_decref(req);
+			snprintf(err, errlen, "password is not valid UTF-8");
+			return NULL;
+		}
+		json_object_set_new(req, "data", data);
+	}
 	return req;
+}
+
+int cli_read_password(char *out, size_t cap, size_t *len, char *err, size_t errlen)
+{
+	/* Never from argv (visible in ps and shell history): the environment, a prompt
+	 * without echo, or one line of standard input. */
+	const char *env = getenv("TELGATE_PASSWORD");
+	size_t n = 0;
+	if (env) {
+		n = strlen(env);
+		if (n >= cap) {
+			snprintf(err, errlen, "TELGATE_PASSWORD is longer than %zu bytes", cap - 1);
+			return -1;
+		}
+		memcpy(out, env, n);
+	} else {
+		int tty = isatty(STDIN_FILENO);
+		struct termios old, quiet;
+		if (tty) {
+			fputs("Password: ", stderr);
+			fflush(stderr);
+			tcgetattr(STDIN_FILENO, &old);
+			quiet = old;
+			quiet.c_lflag &= ~(tcflag_t)ECHO;
+			tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+		}
+		int c;
+		while ((c = getchar()) != EOF && c != '\n') {
+			if (n + 1 >= cap) {
+				n = cap; /* too long: reported below */
+				break;
+			}
+			out[n++] = (char)c;
+		}
+		if (tty) {
+			tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+			fputc('\n', stderr);
+		}
+		if (n >= cap) {
+			sodium_memzero(out, cap);
+			snprintf(err, errlen, "password is longer than %zu bytes", cap - 1);
+			return -1;
+		}
+		if (n && out[n - 1] == '\r')
+			n--;
+	}
+	out[n] = '\0';
+	*len = n;
+	return 0;
 }
 
 static const char *cell(json_t *v)
@@ -159,7 +226,9 @@ int cli_render(FILE *out, FILE *errf, const json_t *resp, int json_mode)
 	json_t *msg = json_object_get(resp, "message");
 	if (json_is_string(msg))
 		fprintf(out, "%s\n", json_string_value(msg));
-	return 0;
+	/* A diagnostic that found a problem answers with its table and a non-zero exit. */
+	json_t *ex = json_object_get(resp, "exit");
+	return json_is_integer(ex) && json_integer_value(ex) ? 1 : 0;
 }
 
 static int write_all(int fd, const void *buf, size_t len)

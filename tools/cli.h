@@ -14,6 +14,10 @@
  * one statement; "import FILE" reads FILE into "data". Returns NULL with err set. */
 json_t *cli_build_request(int argc, char **argv, char *err, size_t errlen);
 
+/* Reads a password from $TELGATE_PASSWORD, a no-echo prompt on a terminal, or one line
+ * of standard input. Returns 0 with *len set (out NUL-terminated), or -1 with err. */
+int cli_read_password(char *out, size_t cap, size_t *len, char *err, size_t errlen);
+
 /* Prints resp; returns the exit status the CLI should end with (0 ok, 1 refused). */
 int cli_render(FILE *out, FILE *errf, const json_t *resp, int json_mode);
 

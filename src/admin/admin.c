@@ -3,6 +3,8 @@
 #include "core/log.h"
 #include "core/ports.h"
 #include "core/util.h"
+#include "dir/ldap_diag.h"
+#include "dir/policy.h"
 #include "provision/import.h"
 #include "store/params.h"
 
@@ -275,6 +277,175 @@ static json_t *cmd_alarms(struct admin_ctx *a, const struct ctl_request *r, cons
 	return t;
 }
 
+static void fmt_epoch(int64_t t, char *out, size_t cap)
+{
+	if (t <= 0)
+		snprintf(out, cap, t < 0 ? "until an administrator unlocks" : "never");
+	else
+		tg_fmt_time(t, out, cap);
+}
+
+static int group_row(void *ud, const char *group)
+{
+	char *buf = ud;
+	size_t used = strlen(buf);
+	snprintf(buf + used, 2048 - used, "%s%s", used ? ", " : "", group);
+	return 0;
+}
+
+static json_t *cmd_user_show(struct admin_ctx *a, const struct ctl_request *r, const char *cid)
+{
+	(void)cid;
+	const char *id = r->argv[2];
+	struct store_user u;
+	struct store_credstate cs;
+	struct store_credpolicy pol;
+	int rc = store_user_get(a->store, id, &u);
+	if (rc == STORE_NOTFOUND)
+		return ctl_error("no user '%.128s'", id);
+	if (rc != STORE_OK || store_credstate_get(a->store, id, &cs) != STORE_OK ||
+	    store_credpolicy_get(a->store, u.credentialpolicy, &pol) != STORE_OK)
+		return ctl_error("store unavailable: %s", store_last_error());
+	char groups[2048] = "", perms[256], buf[64];
+	unsigned p = 0;
+	store_user_groups(a->store, id, group_row, groups);
+	dir_cti_perms(a->store, id, &p);
+	dir_cti_perm_format(p, perms, sizeof perms);
+	int64_t now = tg_now_s();
+	struct store_credstate probe = cs;
+	int changed;
+	enum dir_status st = dir_policy_precheck(&u, &probe, &pol, now, &changed);
+	int64_t exp = dir_policy_expires_at(&cs, &pol);
+	if (st == DIR_OK && exp && now >= exp)
+		st = DIR_EXPIRED;
+	else if (st == DIR_OK && cs.mustchange)
+		st = DIR_MUST_CHANGE;
+	json_t *t = kv_table();
+	kv_row(t, "userid", u.userid);
+	char name[STORE_NAME_MAX * 2 + 2];
+	snprintf(name, sizeof name, "%s%s%s", u.firstname, u.firstname[0] ? " " : "", u.lastname);
+	kv_row(t, "name", name[0] ? name : "-");
+	kv_row(t, "directory", u.directory == STORE_DIR_LDAP ? "ldap" : "local");
+	kv_row(t, "end_user_status", u.status == STORE_USER_INACTIVE ? "inactive" : "active");
+	kv_row(t, "login_state", st == DIR_OK ? "can log in" : dir_status_name(st));
+	kv_row(t, "credential_policy", pol.name);
+	snprintf(buf, sizeof buf, "%d of %d", cs.hackcount, pol.failedlogonthreshold);
+	kv_row(t, "hack_count", buf);
+	fmt_epoch(cs.timelockedout, buf, sizeof buf);
+	kv_row(t, "time_locked_by_admin", buf);
+	fmt_epoch(cs.timehackedlockout, buf, sizeof buf);
+	kv_row(t, "time_hacked_lockout", buf);
+	if (cs.timehackedlockout) {
+		fmt_epoch(dir_policy_lockout_ends(&cs, &pol), buf, sizeof buf);
+		kv_row(t, "lockout_ends", buf);
+	}
+	fmt_epoch(cs.lastsuccessfullogin, buf, sizeof buf);
+	kv_row(t, "last_successful_login", buf);
+	fmt_epoch(cs.lastfailedlogin, buf, sizeof buf);
+	kv_row(t, "last_failed_login", buf);
+	fmt_epoch(cs.timechanged, buf, sizeof buf);
+	kv_row(t, "credential_changed", buf);
+	fmt_epoch(exp, buf, sizeof buf);
+	kv_row(t, "credential_expires", buf);
+	kv_row(t, "does_not_expire", cs.doesnotexpire ? "true" : "false");
+	kv_row(t, "user_must_change", cs.mustchange ? "true" : "false");
+	kv_row(t, "inactive", cs.inactive ? "true" : "false");
+	kv_row(t, "groups", groups[0] ? groups : "-");
+	kv_row(t, "cti_permissions", perms);
+	return t;
+}
+
+/* Lock (lock = 1) or unlock the user's credential state in one transaction. */
+static json_t *set_lock(struct admin_ctx *a, const char *id, int lock, const char *cid)
+{
+	struct store_credstate cs;
+	if (store_begin(a->store) != STORE_OK)
+		return ctl_error("store unavailable: %s", store_last_error());
+	int rc = store_credstate_get(a->store, id, &cs);
+	if (rc != STORE_OK) {
+		store_rollback(a->store);
+		return rc == STORE_NOTFOUND
+		           ? ctl_error("no user '%.128s'", id)
+		           : ctl_error("store unavailable: %s", store_last_error());
+	}
+	char before[16];
+	snprintf(before, sizeof before, "%d", cs.hackcount);
+	if (lock)
+		cs.timelockedout = tg_now_s();
+	else
+		dir_policy_unlock(&cs);
+	if (store_credstate_put(a->store, id, &cs) != STORE_OK ||
+	    store_commit(a->store) != STORE_OK) {
+		store_rollback(a->store);
+		return ctl_error("store unavailable: %s", store_last_error());
+	}
+	log_event(LOG_LVL_NOTICE, cid, lock ? "user_locked" : "user_unlocked", "user", id,
+	          "hack_count_before", before, (const char *)NULL);
+	return ctl_message("%s %s", id, lock ? "locked" : "unlocked (failure count reset)");
+}
+
+static json_t *cmd_user_unlock(struct admin_ctx *a, const struct ctl_request *r, const char *cid)
+{
+	return set_lock(a, r->argv[2], 0, cid);
+}
+
+static json_t *cmd_user_lock(struct admin_ctx *a, const struct ctl_request *r, const char *cid)
+{
+	return set_lock(a, r->argv[2], 1, cid);
+}
+
+static void diag_row(void *ud, const char *step, const char *server, const char *result,
+                     const char *detail)
+{
+	const char *row[] = {step, server, result, detail};
+	ctl_table_add_row(ud, row, 4);
+}
+
+static json_t *cmd_ldap_test(struct admin_ctx *a, const struct ctl_request *r, const char *cid)
+{
+	struct tg_config cfg;
+	config_copy(a, &cfg);
+	static const char *const cols[] = {"step", "server", "result", "detail"};
+	json_t *t = ctl_table(cols, 4);
+	char err[512];
+	int rc =
+	    dir_ldap_diagnose(&cfg, r->argc == 3 ? r->argv[2] : NULL, diag_row, t, err, sizeof err);
+	log_event(rc == 0 ? LOG_LVL_INFO : LOG_LVL_WARNING, cid, "ldap_test", "user",
+	          r->argc == 3 ? r->argv[2] : NULL, "result", rc == 0 ? "success" : "failure",
+	          "error", rc < 0 ? err : NULL, (const char *)NULL);
+	if (rc < 0) {
+		json_decref(t);
+		return ctl_error("%s", err);
+	}
+	if (rc > 0)
+		json_object_set_new(t, "exit", json_integer(1));
+	return t;
+}
+
+static json_t *cmd_auth_test(struct admin_ctx *a, const struct ctl_request *r, const char *cid)
+{
+	if (!a->dir)
+		return ctl_error("the directory is not running");
+	if (!r->data)
+		return ctl_error("auth test needs the password (the CLI reads it from "
+		                 "TELGATE_PASSWORD, a prompt or standard input)");
+	unsigned perms = 0;
+	char detail[256] = "", p[256];
+	enum dir_status st = dir_authenticate_wait(a->dir, r->argv[2], r->data, r->data_len, cid,
+	                                           &perms, detail, sizeof detail);
+	sodium_memzero((void *)(uintptr_t)r->data, r->data_len);
+	dir_cti_perm_format(perms, p, sizeof p);
+	json_t *t = kv_table();
+	kv_row(t, "user", r->argv[2]);
+	kv_row(t, "result", dir_status_name(st));
+	kv_row(t, "reason", detail[0] ? detail : "-");
+	kv_row(t, "cti_permissions", st == DIR_OK ? p : "-");
+	kv_row(t, "trace", cid);
+	if (st != DIR_OK)
+		json_object_set_new(t, "exit", json_integer(1));
+	return t;
+}
+
 static json_t *cmd_help(struct admin_ctx *a, const struct ctl_request *r, const char *cid);
 
 static const struct cmd {
@@ -290,6 +461,16 @@ static const struct cmd {
     {{"get", "param"}, 2, 3, 3, cmd_get_param, "get param NAME"},
     {{"import"}, 1, 2, 2, cmd_import, "import FILE.json"},
     {{"show", "alarms"}, 2, 2, 2, cmd_alarms, "show alarms"},
+    {{"user", "show"}, 2, 3, 3, cmd_user_show, "user show USER"},
+    {{"user", "unlock"}, 2, 3, 3, cmd_user_unlock, "user unlock USER"},
+    {{"user", "lock"}, 2, 3, 3, cmd_user_lock, "user lock USER"},
+    {{"ldap", "test"}, 2, 2, 3, cmd_ldap_test, "ldap test [USER]"},
+    {{"auth", "test"},
+     2,
+     3,
+     3,
+     cmd_auth_test,
+     "auth test USER (password from TELGATE_PASSWORD, a prompt or stdin)"},
     {{"help"}, 1, 1, 1, cmd_help, "help"},
 };
 

@@ -1,6 +1,7 @@
 /*
  * admin: the commands the telgate CLI sends over the control socket (status, run sql,
- * show open ports, set/get param, import, show alarms, help). admin_handle() runs on a
+ * show open ports, set/get param, import, show alarms, user show/lock/unlock, ldap test,
+ * auth test, help). admin_handle() runs on a
  * worker thread; it may block on the store. The context is owned by telgated's main and
  * outlives the control server; the configuration inside it is replaced on reload under
  * its lock.
@@ -11,6 +12,7 @@
 #include "ca/ca_bootstrap.h"
 #include "core/config.h"
 #include "core/ctlproto.h"
+#include "dir/dir.h"
 #include "store/store.h"
 
 #include <pthread.h>
@@ -26,6 +28,7 @@ struct admin_ctx {
 	int64_t started_s;
 	int nloops, nworkers;
 	struct ca_bootstrap_result pki;
+	struct dir *dir; /* for `auth test`; NULL until the directory started */
 };
 
 void admin_init(struct admin_ctx *a, store_t *st, const struct tg_config *cfg);

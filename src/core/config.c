@@ -10,7 +10,18 @@
 #include <string.h>
 #include <unistd.h>
 
-enum kind { K_INT, K_STR, K_PATH, K_LEVEL, K_FORMAT, K_TARGET, K_BACKEND };
+enum kind {
+	K_INT,
+	K_BOOL,
+	K_STR,
+	K_PATH,
+	K_LEVEL,
+	K_FORMAT,
+	K_TARGET,
+	K_BACKEND,
+	K_URIS,
+	K_FILTER
+};
 
 struct key {
 	const char *section, *name;
@@ -37,6 +48,19 @@ static const struct key keys[] = {
     {"store", "busy_timeout_ms", K_INT, F(store.busy_timeout_ms), 0, 600000, 1},
     {"password", "argon2_t", K_INT, F(password.argon2_t), 1, 16, 0},
     {"password", "argon2_m_kib", K_INT, F(password.argon2_m_kib), 8, 4 * 1024 * 1024, 0},
+    {"dir", "workers", K_INT, F(dir.workers), 0, 256, 1},
+    {"dir", "failure_delay_ms", K_INT, F(dir.failure_delay_ms), 0, 10000, 1},
+    {"ldap", "servers", K_URIS, F(ldap.servers), 0, 0, 1},
+    {"ldap", "base", K_STR, F(ldap.base), 0, 0, 1},
+    {"ldap", "filter", K_FILTER, F(ldap.filter), 0, 0, 1},
+    {"ldap", "bind_dn", K_STR, F(ldap.bind_dn), 0, 0, 1},
+    {"ldap", "bind_password_file", K_PATH, F(ldap.bind_password_file), 0, 0, 1},
+    {"ldap", "ca_file", K_PATH, F(ldap.ca_file), 0, 0, 1},
+    {"ldap", "starttls", K_BOOL, F(ldap.starttls), 0, 1, 1},
+    {"ldap", "timeout_ms", K_INT, F(ldap.timeout_ms), 100, 120000, 1},
+    {"ldap", "connect_timeout_ms", K_INT, F(ldap.connect_timeout_ms), 100, 60000, 1},
+    {"ldap", "retry_s", K_INT, F(ldap.retry_s), 1, 3600, 1},
+    {"ldap", "pool_size", K_INT, F(ldap.pool_size), 1, 64, 1},
     {"pki", "dir", K_PATH, F(pki.dir), 0, 0, 1},
     {"pki", "server_days", K_INT, F(pki.server_days), 31, 3650, 0},
     {"pki", "server_names", K_STR, F(pki.server_names), 0, 0, 0},
@@ -87,12 +111,86 @@ static void base_defaults(struct tg_config *c)
 	c->password.argon2_t = 2;
 	c->password.argon2_m_kib = 19 * 1024;
 	c->pki.server_days = 397;
+	c->dir.failure_delay_ms = 250;
+	tg_strlcpy(c->ldap.filter, "openldap", sizeof c->ldap.filter);
+	c->ldap.timeout_ms = 3000;
+	c->ldap.connect_timeout_ms = 1000;
+	c->ldap.retry_s = 30;
+	c->ldap.pool_size = 4;
 }
 
 void config_defaults(struct tg_config *c)
 {
 	base_defaults(c);
 	(void)derive(c); /* the built-in state dir is short */
+}
+
+/* A list of ldap:// or ldaps:// URIs separated by spaces or commas. Only the scheme and
+ * the presence of a host are checked here; libldap parses them when the directory
+ * starts. */
+static int check_uris(const char *v, char *msg, size_t cap)
+{
+	const char *s = v;
+	int n = 0;
+	while (*s) {
+		while (*s == ' ' || *s == ',' || *s == '\t')
+			s++;
+		if (!*s)
+			break;
+		size_t len = strcspn(s, " ,\t");
+		size_t skip = 0;
+		if (len > 7 && !strncmp(s, "ldap://", 7))
+			skip = 7;
+		else if (len > 8 && !strncmp(s, "ldaps://", 8))
+			skip = 8;
+		if (!skip || s[skip] == '/' || s[skip] == ':') {
+			snprintf(
+			    msg, cap,
+			    "ldap.servers: '%.*s' is not an ldap:// or ldaps:// URI with a host",
+			    (int)(len > 100 ? 100 : len), s);
+			return -1;
+		}
+		s += len;
+		n++;
+	}
+	if (n > 16) {
+		snprintf(msg, cap, "ldap.servers: at most 16 servers");
+		return -1;
+	}
+	return 0;
+}
+
+/* ldap.filter: a preset name, or a template that is one parenthesised filter with %u for
+ * the escaped user id and %% for a percent sign. */
+static int check_filter(const char *v, char *msg, size_t cap)
+{
+	if (!strcmp(v, "ad") || !strcmp(v, "openldap"))
+		return 0;
+	int depth = 0, users = 0;
+	size_t n = strlen(v);
+	if (n < 2 || v[0] != '(' || v[n - 1] != ')')
+		goto bad;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i] == '(')
+			depth++;
+		else if (v[i] == ')' && --depth < 0)
+			goto bad;
+		else if (v[i] == '%') {
+			if (v[i + 1] == 'u')
+				users++;
+			else if (v[i + 1] != '%')
+				goto bad;
+			i++;
+		}
+	}
+	if (depth == 0 && users > 0)
+		return 0;
+bad:
+	snprintf(msg, cap,
+	         "ldap.filter: '%.100s' is not 'ad', 'openldap' or a parenthesised filter "
+	         "with %%u for the user id",
+	         v);
+	return -1;
 }
 
 struct parse_ctx {
@@ -125,8 +223,28 @@ static int set_value(struct parse_ctx *p, const struct key *k, const char *v)
 			return -1;
 		return 0;
 	}
+	case K_BOOL:
+		if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "on") || !strcmp(v, "1"))
+			*(int *)(void *)dst = 1;
+		else if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "off") ||
+		         !strcmp(v, "0"))
+			*(int *)(void *)dst = 0;
+		else {
+			snprintf(p->msg, sizeof p->msg, "%s.%s: '%s' is not yes or no", k->section,
+			         k->name, v);
+			return -1;
+		}
+		return 0;
+	case K_URIS:
+		if (check_uris(v, p->msg, sizeof p->msg) != 0)
+			return -1;
+		/* fallthrough */
+	case K_FILTER:
+		if (k->kind == K_FILTER && check_filter(v, p->msg, sizeof p->msg) != 0)
+			return -1;
+		/* fallthrough */
 	case K_PATH:
-		if (v[0] != '/') {
+		if (k->kind == K_PATH && v[0] != '/') {
 			snprintf(p->msg, sizeof p->msg, "%s.%s: '%s' must be an absolute path",
 			         k->section, k->name, v);
 			return -1;
@@ -269,6 +387,15 @@ int config_parse(const char *name, const char *text, size_t len, struct tg_confi
 	if (derive(cfg) != 0) {
 		snprintf(err->msg, sizeof err->msg,
 		         "core.state_dir: too long to derive the socket, store and pki paths");
+		return -1;
+	}
+	if (cfg->ldap.servers[0] && !cfg->ldap.base[0]) {
+		snprintf(err->msg, sizeof err->msg, "ldap.base: required when ldap.servers is set");
+		return -1;
+	}
+	if (cfg->ldap.bind_dn[0] && !cfg->ldap.bind_password_file[0]) {
+		snprintf(err->msg, sizeof err->msg,
+		         "ldap.bind_password_file: required when ldap.bind_dn is set");
 		return -1;
 	}
 	if (strlen(cfg->core.control_socket) >= 108) {

@@ -43,6 +43,23 @@ struct tg_config {
 		unsigned argon2_m_kib; /* argon2id memory in KiB */
 	} password;
 	struct {
+		int workers;          /* directory worker threads (argon2id), 0 = one per core */
+		int failure_delay_ms; /* every failed login answers no sooner than this */
+	} dir;
+	struct {
+		char servers[CFG_LINE_MAX]; /* ldap:// or ldaps:// URIs, tried in order; "" = off */
+		char base[512];
+		char filter[512]; /* template with %u (the escaped user id), or "ad" / "openldap" */
+		char bind_dn[512];
+		char bind_password_file[CFG_PATH_MAX];
+		char ca_file[CFG_PATH_MAX]; /* trust anchors for ldaps:// and StartTLS */
+		int starttls;               /* 1: StartTLS on ldap:// URIs (required) */
+		int timeout_ms;             /* per operation */
+		int connect_timeout_ms;     /* TCP + TLS connect, per server */
+		int retry_s;                /* how often a failed server is tried again */
+		int pool_size;              /* connections per server and role */
+	} ldap;
+	struct {
 		char dir[CFG_PATH_MAX]; /* default: <state_dir>/pki */
 		unsigned server_days;
 		char server_names[CFG_PATH_MAX]; /* extra SAN DNS names, comma-separated */

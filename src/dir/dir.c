@@ -1,0 +1,505 @@
+#include "dir/dir.h"
+#include "core/loop.h"
+#include "core/util.h"
+#include "core/worker.h"
+#include "dir/ldap_pool.h"
+#include "dir/passwd.h"
+#include "dir/policy.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct dir {
+	store_t *store;
+	struct loop_group *lg;
+	struct loop *loop;
+	struct workers *workers;
+	struct dir_ldap_pool *ldap;
+	struct dir_passwd_params argon;
+	char dummy_hash[DIR_PASSWD_HASH_MAX];
+	int failure_delay_ms;
+	int64_t (*clock)(void *);
+	void *clock_ud;
+	int stopping;
+	struct dir_stats stats;
+};
+
+struct areq {
+	struct dir *d;
+	char cid[LOG_CID_SIZE];
+	char userid[STORE_ID_MAX + 1];
+	char *cred; /* secret */
+	size_t len;
+	struct loop *home;
+	dir_cb cb;
+	void *ud;
+	int64_t t0_ms;
+	int final;
+	enum dir_status status;
+	struct store_user u;
+	struct store_credpolicy pol;
+	unsigned perms;
+	int warn_days;
+	char dn[1024];
+	char detail[256];
+};
+
+static void stat_inc(uint64_t *v)
+{
+	__atomic_fetch_add(v, 1, __ATOMIC_RELAXED);
+}
+
+static int64_t clock_now(struct dir *d)
+{
+	return d->clock ? d->clock(d->clock_ud) : tg_now_s();
+}
+
+static void wipe_cred(struct areq *r)
+{
+	if (r->cred) {
+		sodium_memzero(r->cred, r->len);
+		free(r->cred);
+		r->cred = NULL;
+	}
+}
+
+static int perm_group(void *ud, const char *group)
+{
+	*(unsigned *)ud |= dir_cti_perm_of_group(group);
+	return 0;
+}
+
+int dir_cti_perms(store_t *st, const char *userid, unsigned *out)
+{
+	*out = 0;
+	return store_user_groups(st, userid, perm_group, out);
+}
+
+static void log_policy(const struct areq *r, const struct store_credstate *cs)
+{
+	char v[10][24];
+	snprintf(v[0], sizeof v[0], "%d", cs->hackcount);
+	snprintf(v[1], sizeof v[1], "%lld", (long long)cs->timelockedout);
+	snprintf(v[2], sizeof v[2], "%lld", (long long)cs->timehackedlockout);
+	snprintf(v[3], sizeof v[3], "%lld", (long long)cs->lastsuccessfullogin);
+	snprintf(v[4], sizeof v[4], "%d", r->pol.failedlogonthreshold);
+	int64_t exp = dir_policy_expires_at(cs, &r->pol);
+	snprintf(v[5], sizeof v[5], "%lld",
+	         exp ? (long long)((exp - clock_now(r->d)) / 86400) : -1LL);
+	log_event(LOG_LVL_INFO, r->cid, "dir_credential_policy", "user", r->userid, "policy",
+	          r->pol.name, "user_type", r->u.directory == STORE_DIR_LDAP ? "ldap" : "local",
+	          "end_user_status", r->u.status == STORE_USER_INACTIVE ? "inactive" : "active",
+	          "hack_count", v[0], "threshold", v[4], "time_locked_out", v[1],
+	          "time_hacked_lockout", v[2], "last_successful_login", v[3], "days_to_expiry",
+	          v[5], "does_not_expire", cs->doesnotexpire ? "true" : "false", "user_must_change",
+	          cs->mustchange ? "true" : "false", "inactive", cs->inactive ? "true" : "false",
+	          (const char *)NULL);
+}
+
+/* Applies the password check's outcome to the credential state in one transaction, so
+ * that concurrent attempts (on any node sharing the store) count every failure. */
+static void commit_outcome(struct areq *r, int verified)
+{
+	struct dir *d = r->d;
+	int64_t now = clock_now(d);
+	struct store_credstate cs;
+	int changed = 0;
+	if (store_begin(d->store) != STORE_OK)
+		goto fail;
+	if (store_credstate_get(d->store, r->userid, &cs) != STORE_OK) {
+		store_rollback(d->store);
+		goto fail;
+	}
+	enum dir_status pre = dir_policy_precheck(&r->u, &cs, &r->pol, now, &changed);
+	if (pre != DIR_OK && verified) {
+		/* Locked by a concurrent attempt meanwhile: the lock wins. */
+		store_rollback(d->store);
+		r->status = pre;
+		snprintf(r->detail, sizeof r->detail, "account became %s during the check",
+		         dir_status_name(pre));
+		return;
+	}
+	int was_locked = cs.timehackedlockout != 0;
+	r->status = dir_policy_apply(&cs, &r->pol, now, verified, &r->warn_days);
+	if (store_credstate_put(d->store, r->userid, &cs) != STORE_OK ||
+	    store_commit(d->store) != STORE_OK) {
+		store_rollback(d->store);
+		goto fail;
+	}
+	if (!was_locked && cs.timehackedlockout) {
+		char n[16];
+		snprintf(n, sizeof n, "%d", cs.hackcount);
+		log_event(LOG_LVL_WARNING, r->cid, "dir_user_locked_out", "user", r->userid,
+		          "hack_count", n, "admin_must_unlock",
+		          r->pol.adminmustunlock ? "yes" : "no", (const char *)NULL);
+	}
+	return;
+fail:
+	r->status = DIR_UNAVAILABLE;
+	snprintf(r->detail, sizeof r->detail, "store: %s", store_last_error());
+}
+
+/* Worker: load the user, check the policy, verify a local password. */
+static void phase1_run(void *arg)
+{
+	struct areq *r = arg;
+	struct dir *d = r->d;
+	r->final = 1;
+	int rc = store_user_get(d->store, r->userid, &r->u);
+	if (rc == STORE_NOTFOUND) {
+		/* Same cost as a known user: a peer must not learn which ids exist. */
+		(void)dir_passwd_verify(d->dummy_hash, r->cred, r->len);
+		stat_inc(&d->stats.password_checks);
+		r->status = DIR_UNKNOWN_USER;
+		snprintf(r->detail, sizeof r->detail, "no such user in the store");
+		return;
+	}
+	struct store_credstate cs;
+	if (rc != STORE_OK || store_credstate_get(d->store, r->userid, &cs) != STORE_OK ||
+	    store_credpolicy_get(d->store, r->u.credentialpolicy, &r->pol) != STORE_OK ||
+	    dir_cti_perms(d->store, r->userid, &r->perms) != STORE_OK) {
+		r->status = DIR_UNAVAILABLE;
+		snprintf(r->detail, sizeof r->detail, "store: %s", store_last_error());
+		return;
+	}
+	log_event(LOG_LVL_INFO, r->cid, "dir_user", "user", r->userid, "directory",
+	          r->u.directory == STORE_DIR_LDAP ? "ldap" : "local", (const char *)NULL);
+	log_policy(r, &cs);
+	int changed;
+	enum dir_status pre = dir_policy_precheck(&r->u, &cs, &r->pol, clock_now(d), &changed);
+	if (pre != DIR_OK) {
+		r->status = pre;
+		snprintf(r->detail, sizeof r->detail, "refused before the password check");
+		return;
+	}
+	if (r->len == 0) {
+		/* An empty password never authenticates (for LDAP it would be an anonymous bind
+		 * that succeeds), and it reaches no directory server. */
+		snprintf(r->detail, sizeof r->detail, "empty password");
+		commit_outcome(r, 0);
+		return;
+	}
+	if (r->u.directory == STORE_DIR_LDAP) {
+		r->final = 0; /* continues on the directory loop */
+		return;
+	}
+	int ok = dir_passwd_verify(r->u.passwordhash, r->cred, r->len);
+	stat_inc(&d->stats.password_checks);
+	wipe_cred(r);
+	if (!ok)
+		snprintf(r->detail, sizeof r->detail, "local password mismatch");
+	commit_outcome(r, ok);
+}
+
+static void invoke(void *arg)
+{
+	struct areq *r = arg;
+	struct dir_result res = {
+	    .status = r->status,
+	    .userid = r->userid,
+	    .directory = r->u.directory,
+	    .cti_perms = r->status == DIR_OK ? r->perms : 0,
+	    .expiry_warning_days = r->status == DIR_OK ? r->warn_days : -1,
+	    .dn = r->dn,
+	    .detail = r->detail,
+	};
+	r->cb(r->ud, &res);
+	wipe_cred(r);
+	free(r);
+}
+
+static void deliver_now(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct areq *r = arg;
+	if (!r->home) {
+		invoke(r);
+		return;
+	}
+	if (loop_post(r->home, invoke, r) != 0) {
+		log_event(LOG_LVL_WARNING, r->cid, "dir_result_dropped", "user", r->userid,
+		          "reason", "caller's loop is stopping", (const char *)NULL);
+		wipe_cred(r);
+		free(r);
+	}
+}
+
+/* Directory loop: logs the outcome once, then answers, after the failure delay when the
+ * attempt failed. */
+static void deliver(struct areq *r)
+{
+	struct dir *d = r->d;
+	wipe_cred(r);
+	int64_t ms = tg_mono_ms() - r->t0_ms;
+	char msbuf[24], perms[256] = "", warn[16] = "";
+	snprintf(msbuf, sizeof msbuf, "%lld", (long long)ms);
+	if (r->status == DIR_OK) {
+		stat_inc(&d->stats.successes);
+		dir_cti_perm_format(r->perms, perms, sizeof perms);
+		if (r->warn_days >= 0)
+			snprintf(warn, sizeof warn, "%d", r->warn_days);
+	} else {
+		stat_inc(&d->stats.failures);
+	}
+	log_event(r->status == DIR_OK ? LOG_LVL_INFO : LOG_LVL_NOTICE, r->cid, "dir_auth_result",
+	          "user", r->userid, "directory",
+	          r->u.directory == STORE_DIR_LDAP ? "ldap" : "local", "result",
+	          dir_status_name(r->status), "reason", r->detail[0] ? r->detail : NULL,
+	          "cti_permissions", perms[0] ? perms : NULL, "expiry_warning_days",
+	          warn[0] ? warn : NULL, "ms", msbuf, (const char *)NULL);
+	int64_t wait = r->status == DIR_OK || __atomic_load_n(&d->stopping, __ATOMIC_ACQUIRE)
+	                   ? 0
+	                   : d->failure_delay_ms - ms;
+	if (wait > 0) {
+		struct timeval tv = {(time_t)(wait / 1000), (suseconds_t)((wait % 1000) * 1000)};
+		if (event_base_once(loop_base(d->loop), -1, EV_TIMEOUT, deliver_now, r, &tv) == 0)
+			return;
+	}
+	deliver_now(-1, 0, r);
+}
+
+static void phase3_run(void *arg)
+{
+	struct areq *r = arg;
+	commit_outcome(r, r->status == DIR_OK);
+}
+
+static void phase3_done(void *arg)
+{
+	deliver(arg);
+}
+
+static void ldap_done(void *ud, enum dir_ldap_rc rc, const char *dn)
+{
+	struct areq *r = ud;
+	tg_strlcpy(r->dn, dn, sizeof r->dn);
+	wipe_cred(r);
+	switch (rc) {
+	case DIR_LDAP_OK:
+	case DIR_LDAP_BAD_CREDENTIAL:
+		if (rc == DIR_LDAP_BAD_CREDENTIAL)
+			snprintf(r->detail, sizeof r->detail, "LDAP bind refused the password");
+		r->status = rc == DIR_LDAP_OK ? DIR_OK : DIR_BAD_CREDENTIAL;
+		if (workers_submit(r->d->workers, phase3_run, phase3_done, r, r->d->loop) == 0)
+			return;
+		r->status = DIR_UNAVAILABLE;
+		snprintf(r->detail, sizeof r->detail, "directory overloaded");
+		break;
+	case DIR_LDAP_NOT_FOUND:
+		r->status = DIR_UNKNOWN_USER;
+		snprintf(r->detail, sizeof r->detail, "no LDAP entry matches the filter");
+		break;
+	case DIR_LDAP_AMBIGUOUS:
+		r->status = DIR_UNKNOWN_USER;
+		snprintf(r->detail, sizeof r->detail, "several LDAP entries match the filter");
+		break;
+	case DIR_LDAP_UNAVAILABLE:
+		r->status = DIR_UNAVAILABLE;
+		snprintf(r->detail, sizeof r->detail, "no LDAP server answered");
+		break;
+	}
+	deliver(r);
+}
+
+static void phase1_done(void *arg)
+{
+	struct areq *r = arg;
+	struct dir *d = r->d;
+	if (r->final) {
+		deliver(r);
+		return;
+	}
+	if (!d->ldap) {
+		r->status = DIR_UNAVAILABLE;
+		snprintf(r->detail, sizeof r->detail,
+		         "user is an LDAP user but no LDAP server is "
+		         "configured");
+		deliver(r);
+		return;
+	}
+	dir_ldap_pool_auth(d->ldap, r->cid, r->userid, r->cred, r->len, ldap_done, r);
+}
+
+int dir_authenticate(struct dir *d, const char *userid, const char *credential, size_t len,
+                     const char *cid, struct loop *home, dir_cb cb, void *ud)
+{
+	if (__atomic_load_n(&d->stopping, __ATOMIC_ACQUIRE))
+		return -1;
+	struct areq *r = calloc(1, sizeof *r);
+	if (!r)
+		return -1;
+	r->d = d;
+	r->home = home;
+	r->cb = cb;
+	r->ud = ud;
+	r->t0_ms = tg_mono_ms();
+	r->warn_days = -1;
+	tg_strlcpy(r->cid, cid ? cid : "-", sizeof r->cid);
+	size_t ulen = strlen(userid);
+	/* Over-long ids and credentials cannot match anything; they are answered like
+	 * unknown users (after the same work) rather than refused early. */
+	if (ulen > STORE_ID_MAX)
+		ulen = STORE_ID_MAX;
+	memcpy(r->userid, userid, ulen);
+	r->len = len > DIR_CREDENTIAL_MAX ? DIR_CREDENTIAL_MAX : len;
+	if (!(r->cred = malloc(r->len ? r->len : 1))) {
+		free(r);
+		return -1;
+	}
+	memcpy(r->cred, credential, r->len);
+	stat_inc(&d->stats.attempts);
+	char clen[16];
+	snprintf(clen, sizeof clen, "%zu", len);
+	log_event(LOG_LVL_INFO, r->cid, "dir_auth_start", "user", r->userid, "credential_length",
+	          clen, (const char *)NULL);
+	if (workers_submit(d->workers, phase1_run, phase1_done, r, d->loop) != 0) {
+		log_event(LOG_LVL_WARNING, r->cid, "dir_overloaded", "user", r->userid,
+		          (const char *)NULL);
+		wipe_cred(r);
+		free(r);
+		return -1;
+	}
+	return 0;
+}
+
+struct waiter {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int done;
+	enum dir_status status;
+	unsigned perms;
+	char *detail;
+	size_t cap;
+};
+
+static void wait_cb(void *ud, const struct dir_result *r)
+{
+	struct waiter *w = ud;
+	pthread_mutex_lock(&w->mu);
+	w->status = r->status;
+	w->perms = r->cti_perms;
+	if (w->detail)
+		tg_strlcpy(w->detail, r->detail, w->cap);
+	w->done = 1;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+enum dir_status dir_authenticate_wait(struct dir *d, const char *userid, const char *credential,
+                                      size_t len, const char *cid, unsigned *cti_perms,
+                                      char *detail, size_t detail_cap)
+{
+	struct waiter w = {.detail = detail, .cap = detail_cap};
+	pthread_mutex_init(&w.mu, NULL);
+	pthread_cond_init(&w.cv, NULL);
+	if (dir_authenticate(d, userid, credential, len, cid, NULL, wait_cb, &w) != 0) {
+		w.status = DIR_UNAVAILABLE;
+		if (detail)
+			tg_strlcpy(detail, "directory overloaded or stopping", detail_cap);
+	} else {
+		pthread_mutex_lock(&w.mu);
+		while (!w.done)
+			pthread_cond_wait(&w.cv, &w.mu);
+		pthread_mutex_unlock(&w.mu);
+	}
+	pthread_cond_destroy(&w.cv);
+	pthread_mutex_destroy(&w.mu);
+	if (cti_perms)
+		*cti_perms = w.perms;
+	return w.status;
+}
+
+void dir_stats(struct dir *d, struct dir_stats *o)
+{
+	o->attempts = __atomic_load_n(&d->stats.attempts, __ATOMIC_RELAXED);
+	o->successes = __atomic_load_n(&d->stats.successes, __ATOMIC_RELAXED);
+	o->failures = __atomic_load_n(&d->stats.failures, __ATOMIC_RELAXED);
+	o->password_checks = __atomic_load_n(&d->stats.password_checks, __ATOMIC_RELAXED);
+	struct dir_ldap_stats ls = {0};
+	if (d->ldap)
+		dir_ldap_pool_stats(d->ldap, &ls);
+	o->ldap_searches = ls.searches;
+	o->ldap_user_binds = ls.user_binds;
+	o->ldap_connects = ls.connects;
+	o->ldap_timeouts = ls.timeouts;
+	o->ldap_failovers = ls.failovers;
+}
+
+struct dir *dir_start(const struct dir_options *o, char *err, size_t errlen)
+{
+	struct dir *d = calloc(1, sizeof *d);
+	if (!d) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	d->store = o->store;
+	d->clock = o->clock;
+	d->clock_ud = o->clock_ud;
+	d->argon.t = o->cfg->password.argon2_t;
+	d->argon.m_kib = o->cfg->password.argon2_m_kib;
+	d->failure_delay_ms = o->cfg->dir.failure_delay_ms;
+	unsigned char rnd[24];
+	randombytes_buf(rnd, sizeof rnd);
+	if (dir_passwd_hash(&d->argon, (const char *)rnd, sizeof rnd, d->dummy_hash) != 0) {
+		snprintf(err, errlen, "argon2id: cannot hash (memory limit %u KiB)",
+		         d->argon.m_kib);
+		free(d);
+		return NULL;
+	}
+	struct dir_ldap_config lc;
+	if (dir_ldap_config_load(o->cfg, &lc, err, errlen) != 0) {
+		dir_ldap_config_clear(&lc);
+		free(d);
+		return NULL;
+	}
+	int nw = o->cfg->dir.workers ? o->cfg->dir.workers : loop_ncores();
+	d->lg = loop_group_start(1);
+	d->workers = workers_start(nw, 4096);
+	if (d->lg)
+		d->loop = loop_group_get(d->lg, 0);
+	if (!d->lg || !d->workers ||
+	    (lc.nservers && !(d->ldap = dir_ldap_pool_new(d->loop, d->workers, &lc)))) {
+		dir_ldap_config_clear(&lc);
+		snprintf(err, errlen, "cannot start the directory's loop or workers");
+		if (d->workers)
+			workers_stop(d->workers);
+		if (d->lg)
+			loop_group_stop(d->lg);
+		free(d);
+		return NULL;
+	}
+	char servers[16];
+	snprintf(servers, sizeof servers, "%d", lc.nservers);
+	log_event(LOG_LVL_NOTICE, NULL, "dir_started", "ldap_servers", servers, "ldap_base",
+	          lc.nservers ? lc.base : NULL, "ldap_filter", lc.nservers ? lc.filter : NULL,
+	          (const char *)NULL);
+	dir_ldap_config_clear(&lc);
+	return d;
+}
+
+static void shutdown_on_loop(void *arg)
+{
+	struct dir *d = arg;
+	if (d->ldap)
+		dir_ldap_pool_shutdown(d->ldap);
+}
+
+void dir_stop(struct dir *d)
+{
+	if (!d)
+		return;
+	__atomic_store_n(&d->stopping, 1, __ATOMIC_RELEASE);
+	/* Jobs finish and post their results to the loop, which still runs. */
+	workers_stop(d->workers);
+	if (loop_post(d->loop, shutdown_on_loop, d) != 0)
+		shutdown_on_loop(d);
+	loop_group_stop(d->lg);
+	dir_ldap_pool_free(d->ldap);
+	free(d);
+}

@@ -1,0 +1,50 @@
+/*
+ * policy: the credential policy as pure functions of (user, credential state, policy,
+ * now). No clock, no store, no I/O: the caller reads the state, calls these, and writes
+ * the state back inside one store transaction, so tests drive every rule with chosen
+ * times and a multi-node store stays consistent.
+ *
+ * The rules (Unified CM's credential policy):
+ * - an inactive user (status or flag), or one unused for longer than inactivedaysallowed,
+ *   is refused;
+ * - an administrator lock (timelockedout) is refused until an administrator unlocks;
+ * - failedlogonthreshold consecutive failures set timehackedlockout; the account is then
+ *   refused for lockoutduration minutes, or until an administrator unlocks it when
+ *   adminmustunlock is set;
+ * - the failure count starts again from zero when resetfailedlogonsafter minutes passed
+ *   since the last failure;
+ * - a right password on a credential older than expiresafterdays is DIR_EXPIRED (unless
+ *   doesnotexpire); within expirywarningdays of expiry the login succeeds with a warning;
+ * - a right password with mustchange set is DIR_MUST_CHANGE.
+ * Refusals before the password check never look at the password.
+ */
+#ifndef TG_DIR_POLICY_H
+#define TG_DIR_POLICY_H
+
+#include "dir/dir_types.h"
+#include "store/store.h"
+
+#include <stdint.h>
+
+/* Checks made before the password. Returns DIR_OK when the password may be checked, else
+ * the refusal. May clear an expired lockout in *cs (then *changed is set to 1). */
+enum dir_status dir_policy_precheck(const struct store_user *u, struct store_credstate *cs,
+                                    const struct store_credpolicy *pol, int64_t now, int *changed);
+
+/* Applies the outcome of a password check to *cs. verified: 1 if the password was right.
+ * Returns DIR_OK, DIR_BAD_CREDENTIAL, DIR_EXPIRED or DIR_MUST_CHANGE; *warn_days gets the
+ * days left before expiry when inside the warning window, else -1. */
+enum dir_status dir_policy_apply(struct store_credstate *cs, const struct store_credpolicy *pol,
+                                 int64_t now, int verified, int *warn_days);
+
+/* Clears every lock and the failure count (administrator unlock). */
+void dir_policy_unlock(struct store_credstate *cs);
+
+/* For `telgate user show`: the epoch second at which the credential expires (0 = never)
+ * and the one at which a threshold lockout ends (0 = not locked, -1 = until an admin
+ * unlocks). */
+int64_t dir_policy_expires_at(const struct store_credstate *cs, const struct store_credpolicy *pol);
+int64_t dir_policy_lockout_ends(const struct store_credstate *cs,
+                                const struct store_credpolicy *pol);
+
+#endif
