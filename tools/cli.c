@@ -175,7 +175,8 @@ int cli_render(FILE *out, FILE *errf, const json_t *resp, int json_mode)
 	if (json_mode) {
 		json_dumpf(resp, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		fputc('\n', out);
-		return ok ? 0 : 1;
+		json_t *ex = json_object_get(resp, "exit");
+		return ok && !(json_is_integer(ex) && json_integer_value(ex)) ? 0 : 1;
 	}
 	if (!ok) {
 		fprintf(errf, "error: %s\n", cell(json_object_get(resp, "error")));

@@ -1,0 +1,235 @@
+/* The directory front (dir.h) with local users on a real SQLite store: results, policy
+ * through the asynchronous path with an injected clock, atomic failure counting under
+ * concurrency, and the callback's thread. LDAP is tested against slapd in
+ * tests/system/test_ldap.py. */
+#include "core/config.h"
+#include "core/loop.h"
+#include "dir/dir.h"
+#include "dir/passwd.h"
+#include "store/store.h"
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "testutil.h"
+
+static int64_t fake_now = 1800000000LL;
+static int64_t fake_clock(void *ud)
+{
+	(void)ud;
+	return __atomic_load_n(&fake_now, __ATOMIC_RELAXED);
+}
+
+struct fx {
+	char dir[64];
+	store_t *st;
+	struct dir *d;
+	struct tg_config cfg;
+};
+
+static void add_user(store_t *st, const char *id, const char *pw, const char *policy,
+                     enum store_directory dirtype, const char *group)
+{
+	struct store_user u;
+	memset(&u, 0, sizeof u);
+	snprintf(u.userid, sizeof u.userid, "%s", id);
+	u.directory = dirtype;
+	u.status = STORE_USER_ACTIVE;
+	snprintf(u.credentialpolicy, sizeof u.credentialpolicy, "%s", policy);
+	struct dir_passwd_params pp = {1, 1024};
+	if (pw)
+		assert_int_equal(dir_passwd_hash(&pp, pw, strlen(pw), u.passwordhash), 0);
+	assert_int_equal(store_user_put(st, &u), STORE_OK);
+	if (group) {
+		const char *g[] = {group, "Standard CTI Enabled"};
+		assert_int_equal(store_user_set_groups(st, id, g, 2), STORE_OK);
+	}
+}
+
+static int setup(void **state)
+{
+	static struct fx f;
+	memset(&f, 0, sizeof f);
+	tu_mkdtemp(f.dir, sizeof f.dir, "tgdir");
+	char path[128], err[256];
+	snprintf(path, sizeof path, "%s/t.db", f.dir);
+	struct store_options so = {"sqlite", path, 5000};
+	assert_int_equal(store_open(&so, &f.st, err, sizeof err), STORE_OK);
+	struct store_credpolicy p;
+	memset(&p, 0, sizeof p);
+	snprintf(p.name, sizeof p.name, "Three");
+	p.failedlogonthreshold = 3;
+	p.lockoutduration = 30;
+	p.minlength = 8;
+	assert_int_equal(store_credpolicy_put(f.st, &p), STORE_OK);
+	snprintf(p.name, sizeof p.name, "Lenient");
+	p.failedlogonthreshold = 0;
+	assert_int_equal(store_credpolicy_put(f.st, &p), STORE_OK);
+	add_user(f.st, "jpinkman", "Cap-n-Cook-1", "Three", STORE_DIR_LOCAL,
+	         "Standard CTI Allow Call Recording");
+	add_user(f.st, "many", "Many-Pass-1", "Lenient", STORE_DIR_LOCAL, NULL);
+	add_user(f.st, "wwhite", NULL, "Three", STORE_DIR_LDAP, NULL);
+	config_defaults(&f.cfg);
+	f.cfg.password.argon2_t = 1;
+	f.cfg.password.argon2_m_kib = 1024;
+	f.cfg.dir.workers = 2;
+	f.cfg.dir.failure_delay_ms = 0;
+	struct dir_options o = {f.st, &f.cfg, fake_clock, NULL};
+	f.d = dir_start(&o, err, sizeof err);
+	assert_non_null(f.d);
+	*state = &f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	dir_stop(f->d);
+	store_close(f->st);
+	tu_rmtree(f->dir);
+	return 0;
+}
+
+static enum dir_status login(struct fx *f, const char *u, const char *pw, unsigned *perms)
+{
+	char detail[256];
+	return dir_authenticate_wait(f->d, u, pw, strlen(pw), "test", perms, detail, sizeof detail);
+}
+
+static void test_local_results(void **state)
+{
+	struct fx *f = *state;
+	unsigned perms = 0;
+	struct dir_stats s0, s1;
+	dir_stats(f->d, &s0);
+	assert_int_equal(login(f, "jpinkman", "Cap-n-Cook-1", &perms), DIR_OK);
+	assert_int_equal(perms, DIR_CTI_ENABLED | DIR_CTI_CALL_RECORD);
+	assert_int_equal(login(f, "jpinkman", "Cap-n-Cook-2", &perms), DIR_BAD_CREDENTIAL);
+	assert_int_equal(perms, 0);
+	assert_int_equal(login(f, "jpinkman", "", NULL), DIR_BAD_CREDENTIAL);
+	/* Unknown users cost a password check too (against a dummy hash). */
+	assert_int_equal(login(f, "nobody", "Cap-n-Cook-1", NULL), DIR_UNKNOWN_USER);
+	/* An LDAP user with no LDAP server configured. */
+	assert_int_equal(login(f, "wwhite", "x-password", NULL), DIR_UNAVAILABLE);
+	dir_stats(f->d, &s1);
+	assert_int_equal(s1.attempts - s0.attempts, 5);
+	assert_int_equal(s1.successes - s0.successes, 1);
+	assert_int_equal(s1.password_checks - s0.password_checks, 3);
+	struct store_credstate cs;
+	assert_int_equal(store_credstate_get(f->st, "jpinkman", &cs), STORE_OK);
+	assert_int_equal(cs.hackcount, 2); /* the wrong and the empty password */
+	assert_int_equal(cs.lastsuccessfullogin, fake_now);
+}
+
+static void test_lockout_through_the_directory(void **state)
+{
+	struct fx *f = *state;
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(login(f, "jpinkman", "wrong-password", NULL), DIR_BAD_CREDENTIAL);
+	struct dir_stats s0, s1;
+	dir_stats(f->d, &s0);
+	assert_int_equal(login(f, "jpinkman", "Cap-n-Cook-1", NULL), DIR_HACKED_LOCKED);
+	dir_stats(f->d, &s1);
+	assert_int_equal(s1.password_checks, s0.password_checks); /* refused unchecked */
+	__atomic_fetch_add(&fake_now, 29 * 60, __ATOMIC_RELAXED);
+	assert_int_equal(login(f, "jpinkman", "Cap-n-Cook-1", NULL), DIR_HACKED_LOCKED);
+	__atomic_fetch_add(&fake_now, 60, __ATOMIC_RELAXED);
+	assert_int_equal(login(f, "jpinkman", "Cap-n-Cook-1", NULL), DIR_OK);
+	struct store_credstate cs;
+	assert_int_equal(store_credstate_get(f->st, "jpinkman", &cs), STORE_OK);
+	assert_int_equal(cs.hackcount, 0);
+	assert_int_equal(cs.timehackedlockout, 0);
+}
+
+struct counter {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int left, bad;
+};
+
+static void count_cb(void *ud, const struct dir_result *r)
+{
+	struct counter *c = ud;
+	pthread_mutex_lock(&c->mu);
+	if (r->status != DIR_BAD_CREDENTIAL)
+		c->bad++;
+	if (--c->left == 0)
+		pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
+static void test_concurrent_failures_all_counted(void **state)
+{
+	struct fx *f = *state;
+	enum { N = 40 };
+	struct counter c = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, N, 0};
+	for (int i = 0; i < N; i++)
+		assert_int_equal(
+		    dir_authenticate(f->d, "many", "nope-nope", 9, "t", NULL, count_cb, &c), 0);
+	pthread_mutex_lock(&c.mu);
+	while (c.left)
+		pthread_cond_wait(&c.cv, &c.mu);
+	pthread_mutex_unlock(&c.mu);
+	assert_int_equal(c.bad, 0);
+	struct store_credstate cs;
+	assert_int_equal(store_credstate_get(f->st, "many", &cs), STORE_OK);
+	assert_int_equal(cs.hackcount, N);
+}
+
+struct home_check {
+	struct loop *home;
+	pthread_t home_thread, cb_thread;
+	volatile int done;
+};
+
+static void record_home(void *arg)
+{
+	struct home_check *h = arg;
+	h->home_thread = pthread_self();
+}
+
+static void home_cb(void *ud, const struct dir_result *r)
+{
+	struct home_check *h = ud;
+	assert_int_equal(r->status, DIR_OK);
+	h->cb_thread = pthread_self();
+	__atomic_store_n(&h->done, 1, __ATOMIC_RELEASE);
+}
+
+static void test_callback_runs_on_home_loop(void **state)
+{
+	struct fx *f = *state;
+	struct loop_group *g = loop_group_start(1);
+	assert_non_null(g);
+	struct home_check h = {loop_group_get(g, 0), 0, 0, 0};
+	assert_int_equal(loop_post(h.home, record_home, &h), 0);
+	assert_int_equal(
+	    dir_authenticate(f->d, "many", "Many-Pass-1", 11, "t", h.home, home_cb, &h), 0);
+	for (int i = 0; i < 1000 && !__atomic_load_n(&h.done, __ATOMIC_ACQUIRE); i++)
+		usleep(10000);
+	assert_true(h.done);
+	assert_true(pthread_equal(h.home_thread, h.cb_thread));
+	loop_group_stop(g);
+}
+
+int main(void)
+{
+	if (loop_threads_init() != 0 || dir_passwd_init() != 0)
+		return 1;
+	char err[64];
+	log_configure(LOG_LVL_WARNING, LOG_FMT_KV, "stderr", err, sizeof err);
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_local_results, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_lockout_through_the_directory, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_concurrent_failures_all_counted, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_callback_runs_on_home_loop, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
