@@ -237,7 +237,9 @@ if __name__ == "__main__":
         n = int(sys.argv[4]) if len(sys.argv) >= 5 and sys.argv[3] == "--users" else 0
         s = Slapd(sys.argv[2], users=n).start()
         print(json.dumps(s.info()), flush=True)
-        signal.signal(signal.SIGTERM, lambda *a: (s.stop(), sys.exit(0)))
+        # The handler only forwards the signal: Popen.wait() must stay with the main
+        # thread, which reaps slapd and exits.
+        signal.signal(signal.SIGTERM, lambda *a: s.proc.terminate())
         try:
             s.proc.wait()
         finally:

@@ -98,6 +98,17 @@ static void test_bad_files(void **state)
 	    {"[store]\nbackend = postgres\n", 2, "not supported"},
 	    {"[password]\nargon2_m_kib = 4\n", 2, "out of range"},
 	    {"[core]\n\n\nstate_dir = /ok\nuser = \n[pki]\nserver_days = 0\n", 7, "out of range"},
+	    {"[ldap]\nstarttls = maybe\n", 2, "not yes or no"},
+	    {"[ldap]\nservers = http://dc1\n", 2, "not an ldap:// or ldaps:// URI"},
+	    {"[ldap]\nservers = ldaps://dc1 ldap:///nohost\n", 2, "with a host"},
+	    {"[ldap]\nfilter = uid=%u\n", 2, "ldap.filter"},
+	    {"[ldap]\nfilter = (uid=wwhite)\n", 2, "ldap.filter"},
+	    {"[ldap]\nfilter = (uid=%s)\n", 2, "ldap.filter"},
+	    {"[ldap]\nfilter = (&(uid=%u)\n", 2, "ldap.filter"},
+	    {"[ldap]\nfilter = (uid=%u))(\n", 2, "ldap.filter"},
+	    {"[ldap]\ntimeout_ms = 5\n", 2, "out of range"},
+	    {"[ldap]\nbind_password_file = pw.txt\n", 2, "absolute path"},
+	    {"[dir]\nfailure_delay_ms = 20000\n", 2, "out of range"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct tg_config c;
@@ -174,6 +185,33 @@ static void test_restart_needed(void **state)
 	assert_string_equal(out, "core.threads");
 }
 
+static void test_ldap_section(void **state)
+{
+	(void)state;
+	struct tg_config c;
+	struct config_error e;
+	assert_int_equal(parse("[ldap]\nservers = ldaps://dc1:3269, ldap://127.0.0.1:389\n"
+	                       "base = OU=Breaking Bad,DC=joshlab,DC=net\nfilter = ad\n"
+	                       "bind_dn = Administrator@joshlab.net\n"
+	                       "bind_password_file = /etc/telgate/pw\nstarttls = yes\n",
+	                       &c, &e),
+	                 0);
+	assert_int_equal(c.ldap.starttls, 1);
+	assert_string_equal(c.ldap.filter, "ad");
+	assert_int_equal(c.ldap.timeout_ms, 3000);
+	assert_int_equal(c.dir.failure_delay_ms, 250);
+	assert_int_equal(
+	    parse("[ldap]\nfilter = (&(objectClass=person)(|(uid=%u)(mail=%u@x))(cn=100%%))\n", &c,
+	          &e),
+	    0);
+	/* Whole-file rules: they name the key, not a line. */
+	assert_int_equal(parse("[ldap]\nservers = ldaps://dc1\n", &c, &e), -1);
+	assert_non_null(strstr(e.msg, "ldap.base: required"));
+	assert_int_equal(
+	    parse("[ldap]\nservers = ldaps://dc1\nbase = dc=x\nbind_dn = cn=svc\n", &c, &e), -1);
+	assert_non_null(strstr(e.msg, "ldap.bind_password_file: required"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -181,6 +219,7 @@ int main(void)
 	    cmocka_unit_test(test_good_values),  cmocka_unit_test(test_empty_file),
 	    cmocka_unit_test(test_bad_files),    cmocka_unit_test(test_oversized),
 	    cmocka_unit_test(test_missing_file), cmocka_unit_test(test_restart_needed),
+	    cmocka_unit_test(test_ldap_section),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,7 @@
 #include "core/config.h"
 #include "core/loop.h"
 #include "dir/dir.h"
+#include "dir/ldap_conn.h"
 #include "dir/passwd.h"
 #include "store/store.h"
 
@@ -15,6 +16,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -219,6 +221,52 @@ static void test_callback_runs_on_home_loop(void **state)
 	loop_group_stop(g);
 }
 
+static void test_ldap_config_and_filter(void **state)
+{
+	struct fx *f = *state;
+	char path[128], err[512];
+	snprintf(path, sizeof path, "%s/pw", f->dir);
+	FILE *pf = fopen(path, "w");
+	assert_non_null(pf);
+	fputs("svc-Secret\n", pf);
+	fclose(pf);
+	struct tg_config cfg;
+	config_defaults(&cfg);
+	snprintf(cfg.ldap.servers, sizeof cfg.ldap.servers,
+	         "ldaps://dc1:3269 ldap://127.0.0.1:389");
+	snprintf(cfg.ldap.base, sizeof cfg.ldap.base, "dc=x");
+	snprintf(cfg.ldap.bind_dn, sizeof cfg.ldap.bind_dn, "cn=svc");
+	snprintf(cfg.ldap.bind_password_file, sizeof cfg.ldap.bind_password_file, "%s", path);
+	struct dir_ldap_config lc;
+	/* A service password others can read is refused, and the message says why. */
+	chmod(path, 0644);
+	assert_int_equal(dir_ldap_config_load(&cfg, &lc, err, sizeof err), -1);
+	assert_non_null(strstr(err, "chmod 600"));
+	assert_null(strstr(err, "svc-Secret"));
+	chmod(path, 0600);
+	assert_int_equal(dir_ldap_config_load(&cfg, &lc, err, sizeof err), 0);
+	assert_int_equal(lc.nservers, 2);
+	assert_int_equal(lc.bind_pw_len, 10); /* the newline is not part of it */
+	assert_string_equal(lc.filter, DIR_LDAP_FILTER_OPENLDAP);
+	dir_ldap_config_clear(&lc);
+	assert_int_equal(lc.bind_pw[0], 0);
+	/* Plain LDAP to another host would carry passwords in clear. */
+	snprintf(cfg.ldap.servers, sizeof cfg.ldap.servers, "ldap://dc1.example.net");
+	assert_int_equal(dir_ldap_config_load(&cfg, &lc, err, sizeof err), -1);
+	assert_non_null(strstr(err, "starttls"));
+	cfg.ldap.starttls = 1;
+	assert_int_equal(dir_ldap_config_load(&cfg, &lc, err, sizeof err), 0);
+	dir_ldap_config_clear(&lc);
+
+	char out[256];
+	assert_int_equal(dir_ldap_filter("(uid=%u)", "a*b()\\c", out, sizeof out), 0);
+	assert_string_equal(out, "(uid=a\\2Ab\\28\\29\\5Cc)");
+	assert_int_equal(dir_ldap_filter("(|(uid=%u)(cn=100%%))", "x", out, sizeof out), 0);
+	assert_string_equal(out, "(|(uid=x)(cn=100%))");
+	assert_int_equal(dir_ldap_filter("(uid=%u)", "waytoolongforthis", out, 12), -1);
+	assert_string_equal(out, "");
+}
+
 int main(void)
 {
 	if (loop_threads_init() != 0 || dir_passwd_init() != 0)
@@ -230,6 +278,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_lockout_through_the_directory, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_failures_all_counted, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_callback_runs_on_home_loop, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ldap_config_and_filter, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

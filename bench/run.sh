@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs telgate's benchmarks against their peers on this machine, in one run, and prints
+# the results and ratios. Installs what it needs (scripts/deps.sh), builds a release
+# tree in build/bench. Not part of CI: numbers depend on the machine.
+#   bench/run.sh              all benchmarks
+#   bench/run.sh ldap_login   one of: ldap_login dir_enum
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh >/dev/null
+cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DTELGATE_TESTS=OFF >/dev/null
+cmake --build build/bench -j"$(nproc)" >/dev/null
+which=${1:-all}
+if [ "$which" = all ] || [ "$which" = ldap_login ]; then
+	# seconds per side, logins in flight, users in the directory
+	build/bench/bench/bench_ldap_login . "${SECONDS_PER_SIDE:-10}" "${CONCURRENCY:-8}" 1000
+fi
+if [ "$which" = all ] || [ "$which" = dir_enum ]; then
+	build/bench/bench/bench_dir_enum . "${SAMPLES:-30}"
+fi
