@@ -114,7 +114,7 @@ static void base_defaults(struct tg_config *c)
 	c->dir.failure_delay_ms = 250;
 	tg_strlcpy(c->ldap.filter, "openldap", sizeof c->ldap.filter);
 	c->ldap.timeout_ms = 3000;
-	c->ldap.connect_timeout_ms = 1000;
+	c->ldap.connect_timeout_ms = 750; /* failover from a hung server within 1 s */
 	c->ldap.retry_s = 30;
 	c->ldap.pool_size = 4;
 }

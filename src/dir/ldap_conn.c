@@ -167,9 +167,12 @@ LDAP *dir_ldap_open(const struct dir_ldap_config *c, int i, int service_bind, in
 	}
 	int v3 = LDAP_VERSION3, demand = LDAP_OPT_X_TLS_DEMAND,
 	    tlsmin = LDAP_OPT_X_TLS_PROTOCOL_TLS1_2, zero = 0;
+	/* Setting up (TCP, TLS, StartTLS, service bind) must fit in the connect timeout, so a
+	 * server that accepts but never answers fails over as fast as one that is down.
+	 * Operations on the pool's connections have deadlines of their own. */
 	struct timeval net, op;
 	ms_to_tv(c->connect_timeout_ms, &net);
-	ms_to_tv(c->timeout_ms, &op);
+	ms_to_tv(c->connect_timeout_ms, &op);
 	const char *step = "options";
 	/* Every security-relevant option is set here, so ldap.conf cannot weaken it. */
 	if ((rc = ldap_set_option(ld, LDAP_OPT_PROTOCOL_VERSION, &v3)) ||

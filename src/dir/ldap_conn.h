@@ -4,7 +4,8 @@
  * RFC 4515 filter construction, and the blocking set-up of one connection (TCP, TLS or
  * StartTLS with explicit verification, optional service bind).
  *
- * dir_ldap_open() blocks for up to connect_timeout_ms + timeout_ms: call it from a worker
+ * dir_ldap_open() blocks for up to about 2 x connect_timeout_ms (connect, then each setup
+ * step): call it from a worker
  * thread, never from an event loop. The config owns the service password (read from
  * bind_password_file, wiped by dir_ldap_config_clear).
  */

@@ -75,7 +75,7 @@ class LdapTest(unittest.TestCase):
         conf = (f"[dir]\nfailure_delay_ms = 20\n[ldap]\nservers = {' '.join(servers)}\n"
                 f"base = {base}\nfilter = {flt}\nbind_dn = cn=svc-telgate,{SUFFIX}\n"
                 f"bind_password_file = {self.a.dir}/service.pw\nca_file = {ca}\n"
-                f"retry_s = 1\nconnect_timeout_ms = 1000\n{extra}")
+                f"retry_s = 1\n{extra}")
         self.d = test_daemon.Daemon(self.root, conf)
         prov = os.path.join(self.root, "prov.json")
         with open(prov, "w", encoding="utf-8") as f:
@@ -151,7 +151,9 @@ class LdapTest(unittest.TestCase):
         b_before = self.b.bind_dns().count("uid=jpinkman,ou=People,dc=joshlab,dc=net")
         t0 = time.time()
         self.assertResult("jpinkman", "Cap-n-Cook-1", "success")
-        self.assertLess(time.time() - t0, 10)  # generous: the goal (1 s) is in bench notes
+        took = time.time() - t0
+        self.assertLess(took, 10)  # generous for loaded CI machines; printed for the notes
+        sys.stderr.write("\n  login right after the first server died: %.0f ms\n" % (took * 1000))
         self.assertEqual(self.b.bind_dns().count("uid=jpinkman,ou=People,dc=joshlab,dc=net"),
                          b_before + 1)
         self.a.start()  # same port: the background probe brings it back
@@ -167,6 +169,17 @@ class LdapTest(unittest.TestCase):
         self.assertIn("event=ldap_server_down", self.d.log_text())
         self.assertIn("event=ldap_server_up", self.d.log_text())
 
+    def test_hung_first_server_fails_over(self):
+        # The first server accepts TCP connections but never answers (stopped process).
+        self.daemon([self.a.uri(), self.b.uri()])
+        self.a.pause()
+        t0 = time.time()
+        self.assertResult("jpinkman", "Cap-n-Cook-1", "success")
+        took = time.time() - t0
+        self.assertLess(took, 10)
+        sys.stderr.write("\n  login with a hung first server: %.0f ms\n" % (took * 1000))
+        self.a.resume()
+
     def test_wrong_ca_fails_closed(self):
         self.daemon([self.a.tls_uri()], ca=self.a.dir + "/wrong-ca.crt")
         before = self.a.bind_count()
@@ -176,6 +189,17 @@ class LdapTest(unittest.TestCase):
         self.assertIn("failure", r.stdout)
         time.sleep(0.3)
         self.assertEqual(self.a.bind_count(), before)  # not even the service bind
+
+    def test_starttls_verified(self):
+        self.daemon([self.a.uri()], extra="starttls = yes\n")
+        self.assertResult("jpinkman", "Cap-n-Cook-1", "success")
+        r = self.d.cli("ldap", "test")
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertIn("TLS, certificate verified", r.stdout)
+        self.d.stop()
+        self.d.close_pipes()
+        self.daemon([self.a.uri()], ca=self.a.dir + "/wrong-ca.crt", extra="starttls = yes\n")
+        self.assertResult("jpinkman", "Cap-n-Cook-1", "directory-unavailable")
 
     def test_slow_server_times_out_and_loop_stays_responsive(self):
         self.daemon([self.a.uri()], extra="timeout_ms = 3000\n")
