@@ -39,6 +39,7 @@ struct areq {
 	dir_cb cb;
 	void *ud;
 	int64_t t0_ms;
+	int overlong; /* user id or credential longer than anything stored: cannot match */
 	int final;
 	enum dir_status status;
 	struct store_user u;
@@ -150,7 +151,7 @@ static void phase1_run(void *arg)
 	struct areq *r = arg;
 	struct dir *d = r->d;
 	r->final = 1;
-	int rc = store_user_get(d->store, r->userid, &r->u);
+	int rc = r->overlong == 1 ? STORE_NOTFOUND : store_user_get(d->store, r->userid, &r->u);
 	if (rc == STORE_NOTFOUND) {
 		/* Same cost as a known user: a peer must not learn which ids exist. */
 		(void)dir_passwd_verify(d->dummy_hash, r->cred, r->len);
@@ -181,6 +182,14 @@ static void phase1_run(void *arg)
 		/* An empty password never authenticates (for LDAP it would be an anonymous bind
 		 * that succeeds), and it reaches no directory server. */
 		snprintf(r->detail, sizeof r->detail, "empty password");
+		commit_outcome(r, 0);
+		return;
+	}
+	if (r->overlong == 2) {
+		/* Longer than any password we accept: a guess, checked at full cost. */
+		(void)dir_passwd_verify(d->dummy_hash, r->cred, r->len);
+		snprintf(r->detail, sizeof r->detail, "credential longer than %d bytes",
+		         DIR_CREDENTIAL_MAX);
 		commit_outcome(r, 0);
 		return;
 	}
@@ -346,10 +355,15 @@ int dir_authenticate(struct dir *d, const char *userid, const char *credential, 
 	r->warn_days = -1;
 	tg_strlcpy(r->cid, cid ? cid : "-", sizeof r->cid);
 	size_t ulen = strlen(userid);
-	/* Over-long ids and credentials cannot match anything; they are answered like
-	 * unknown users (after the same work) rather than refused early. */
-	if (ulen > STORE_ID_MAX)
+	/* Over-long ids and credentials cannot match anything. They are never truncated
+	 * (a prefix could be somebody else's id or password): they fail after the same work
+	 * as any other attempt. */
+	if (ulen > STORE_ID_MAX) {
 		ulen = STORE_ID_MAX;
+		r->overlong = 1;
+	} else if (len > DIR_CREDENTIAL_MAX) {
+		r->overlong = 2;
+	}
 	memcpy(r->userid, userid, ulen);
 	r->len = len > DIR_CREDENTIAL_MAX ? DIR_CREDENTIAL_MAX : len;
 	if (!(r->cred = malloc(r->len ? r->len : 1))) {

@@ -129,19 +129,6 @@ static void finish(struct dir_ldap_pool *p, struct lreq *r, enum dir_ldap_rc rc)
 	free(r);
 }
 
-static void server_down(struct dir_ldap_pool *p, int s, const char *why)
-{
-	struct server *sv = &p->srv[s];
-	if (sv->st != S_DOWN) {
-		char retry[16];
-		snprintf(retry, sizeof retry, "%d", p->cfg.retry_s);
-		log_event(LOG_LVL_WARNING, NULL, "ldap_server_down", "server", p->cfg.uri[s],
-		          "reason", why, "retry_s", retry, (const char *)NULL);
-	}
-	sv->st = S_DOWN;
-	sv->down_until_ms = now_ms() + (int64_t)p->cfg.retry_s * 1000;
-}
-
 /* Moves a request back to the front of the queue to try the next server. */
 static void requeue(struct dir_ldap_pool *p, struct lreq *r, int failed_server)
 {
@@ -176,15 +163,14 @@ static void conn_close(struct conn *c)
 	memset(c->ops, 0, sizeof c->ops);
 }
 
-/* A connection broke (EOF, error, timeout): the server is suspect as a whole, so every
- * connection to it closes, its requests move on to the next server, and it is probed
- * again after the back-off. */
-static void conn_fail(struct conn *failed, const char *why)
+/* A server failed (connect refused or timed out, a connection broke, an operation timed
+ * out): it is suspect as a whole, so every connection to it closes, its requests move on
+ * to the next server, and it is probed again after the back-off. */
+static void server_down(struct dir_ldap_pool *p, int s, const char *why)
 {
-	struct dir_ldap_pool *p = failed->p;
-	int s = failed->server;
+	struct server *sv = &p->srv[s];
 	for (int k = 0; k < p->cfg.pool_size * 2; k++) {
-		struct conn *c = &p->srv[s].conns[k];
+		struct conn *c = &sv->conns[k];
 		for (int i = 0; i < SEARCH_INFLIGHT_MAX; i++) {
 			struct lreq *r = c->ops[i];
 			if (!r)
@@ -196,7 +182,19 @@ static void conn_fail(struct conn *failed, const char *why)
 		}
 		conn_close(c);
 	}
-	server_down(p, s, why);
+	if (sv->st != S_DOWN) {
+		char retry[16];
+		snprintf(retry, sizeof retry, "%d", p->cfg.retry_s);
+		log_event(LOG_LVL_WARNING, NULL, "ldap_server_down", "server", p->cfg.uri[s],
+		          "reason", why, "retry_s", retry, (const char *)NULL);
+	}
+	sv->st = S_DOWN;
+	sv->down_until_ms = now_ms() + (int64_t)p->cfg.retry_s * 1000;
+}
+
+static void conn_fail(struct conn *c, const char *why)
+{
+	server_down(c->p, c->server, why);
 }
 
 static void op_attach(struct conn *c, struct lreq *r)
@@ -552,7 +550,7 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
 	/* Probe servers whose back-off ran out; they rejoin when a connection succeeds. */
 	for (int s = 0; s < p->cfg.nservers; s++) {
 		struct server *sv = &p->srv[s];
-		if (sv->st == S_DOWN && now >= sv->down_until_ms) {
+		if (sv->st == S_DOWN && now >= sv->down_until_ms && sv->conns[0].st == C_IDLE) {
 			sv->st = S_PROBING;
 			if (start_connect(p, &sv->conns[0]) != 0)
 				server_down(p, s, "probe not started");

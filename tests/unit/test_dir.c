@@ -130,6 +130,32 @@ static void test_local_results(void **state)
 	assert_int_equal(cs.lastsuccessfullogin, fake_now);
 }
 
+static void test_overlong_input_never_truncated(void **state)
+{
+	struct fx *f = *state;
+	/* A user id whose first 128 bytes name a real user is not that user. */
+	char prefix_user[STORE_ID_MAX + 41];
+	memset(prefix_user, 'y', sizeof prefix_user - 1);
+	prefix_user[sizeof prefix_user - 1] = '\0';
+	memcpy(prefix_user, "many", 4);
+	char stored[STORE_ID_MAX + 1];
+	memcpy(stored, prefix_user, STORE_ID_MAX);
+	stored[STORE_ID_MAX] = '\0';
+	add_user(f->st, stored, "Many-Pass-1", "Lenient", STORE_DIR_LOCAL, NULL);
+	assert_int_equal(login(f, stored, "Many-Pass-1", NULL), DIR_OK);
+	assert_int_equal(login(f, prefix_user, "Many-Pass-1", NULL), DIR_UNKNOWN_USER);
+	/* A password whose first DIR_CREDENTIAL_MAX bytes are right is still wrong. */
+	char pw[DIR_CREDENTIAL_MAX + 20];
+	memset(pw, 'p', sizeof pw - 1);
+	pw[sizeof pw - 1] = '\0';
+	char right[DIR_CREDENTIAL_MAX + 1];
+	memcpy(right, pw, DIR_CREDENTIAL_MAX);
+	right[DIR_CREDENTIAL_MAX] = '\0';
+	add_user(f->st, "longpw", right, "Lenient", STORE_DIR_LOCAL, NULL);
+	assert_int_equal(login(f, "longpw", right, NULL), DIR_OK);
+	assert_int_equal(login(f, "longpw", pw, NULL), DIR_BAD_CREDENTIAL);
+}
+
 static void test_lockout_through_the_directory(void **state)
 {
 	struct fx *f = *state;
@@ -276,6 +302,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_local_results, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_lockout_through_the_directory, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_overlong_input_never_truncated, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_failures_all_counted, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_callback_runs_on_home_loop, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ldap_config_and_filter, setup, teardown),
