@@ -3,6 +3,7 @@
  * SIGTERM/SIGINT (drain, then exit 0). SIGHUP reloads the configuration in place. */
 #include "admin/admin.h"
 #include "ca/ca_bootstrap.h"
+#include "cti/server.h"
 #include "dir/dir.h"
 #include "core/config.h"
 #include "core/ctl.h"
@@ -18,6 +19,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <getopt.h>
+#include <libxml/parser.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -41,6 +43,7 @@ struct daemon {
 	struct loop_group *loops;
 	struct workers *workers;
 	struct dir *dir;
+	struct cti_server *cti;
 	struct ctl_server *ctl;
 	struct admin_ctx admin;
 	struct event *sig_hup, *sig_term, *sig_int, *drain_timer;
@@ -293,6 +296,7 @@ int main(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 	log_cid_new(d.cid);
+	xmlInitParser();
 	if (loop_threads_init() != 0 || dir_passwd_init() != 0) {
 		fprintf(stderr, "cannot initialise libevent threads or libsodium\n");
 		return EXIT_RUNTIME;
@@ -365,6 +369,16 @@ int main(int argc, char **argv)
 		goto out_admin;
 	}
 	ports_name("unix", 0, d.cfg.core.control_socket, "control");
+	struct cti_server_options co = {&d.cfg,  d.store,         d.dir,         d.workers,
+	                                d.loops, pki.server_cert, pki.server_key};
+	err[0] = '\0';
+	d.cti = cti_server_start(&co, err, sizeof err);
+	if (!d.cti) {
+		fprintf(stderr, "cti: %s\n", err);
+		log_event(LOG_LVL_CRIT, d.cid, "cti_failed", "error", err, (const char *)NULL);
+		goto out_admin;
+	}
+	d.admin.cti = d.cti;
 	if (drop_privileges(&d.cfg) != 0)
 		goto out_admin;
 	struct event_base *base = loop_base(d.main);
@@ -384,7 +398,9 @@ int main(int argc, char **argv)
 	          "worker_threads", nw, (const char *)NULL);
 	status = loop_run(d.main) == 0 ? 0 : EXIT_RUNTIME;
 
-	/* Shutdown order: no new jobs, finish running ones, then the loops they post to. */
+	/* Shutdown order: no new connections or jobs, finish running ones, then the loops
+	 * they post to; the CTI server's memory goes last (late callbacks may touch it). */
+	cti_server_stop(d.cti);
 	workers_stop(d.workers);
 	d.workers = NULL;
 	dir_stop(d.dir);
@@ -398,9 +414,11 @@ out_admin:
 	ctl_server_free(d.ctl);
 	admin_destroy(&d.admin);
 out:
+	cti_server_stop(d.cti);
 	workers_stop(d.workers);
 	dir_stop(d.dir);
 	loop_group_stop(d.loops);
+	cti_server_free(d.cti);
 	loop_free(d.main);
 	store_close(d.store);
 	log_event(LOG_LVL_NOTICE, d.cid, "stopped", "exit", status ? "error" : "clean",

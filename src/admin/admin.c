@@ -446,6 +446,77 @@ static json_t *cmd_auth_test(struct admin_ctx *a, const struct ctl_request *r, c
 	return t;
 }
 
+static void session_row(void *ud, const struct cti_session_info *i)
+{
+	char started[32], n[16];
+	tg_fmt_time(i->started_s, started, sizeof started);
+	snprintf(n, sizeof n, "%d", i->monitors);
+	const char *row[] = {i->session_id, i->user, i->application, i->peer, i->transport,
+	                     started,       n,       i->cid};
+	ctl_table_add_row(ud, row, 8);
+}
+
+static json_t *cmd_cti_sessions(struct admin_ctx *a, const struct ctl_request *r, const char *cid)
+{
+	(void)r;
+	(void)cid;
+	if (!a->cti)
+		return ctl_error("the CTI server is not running");
+	static const char *const cols[] = {"session",   "user",    "application", "peer",
+	                                   "transport", "started", "monitors",    "trace"};
+	json_t *t = ctl_table(cols, 8);
+	cti_server_sessions(a->cti, session_row, t);
+	return t;
+}
+
+static void monitor_row(void *ud, const struct cti_monitor_info *i)
+{
+	char x[24], opened[32];
+	snprintf(x, sizeof x, "%lu", i->crossref);
+	tg_fmt_time(i->opened_s, opened, sizeof opened);
+	const char *row[] = {
+	    x,       i->device,     i->user, i->application,
+	    i->peer, i->session_id, opened,  i->in_service ? "in-service" : "out-of-service"};
+	ctl_table_add_row(ud, row, 8);
+}
+
+static json_t *cmd_cti_monitors(struct admin_ctx *a, const struct ctl_request *r, const char *cid)
+{
+	(void)r;
+	(void)cid;
+	if (!a->cti)
+		return ctl_error("the CTI server is not running");
+	static const char *const cols[] = {"monitor", "device",  "user",   "application",
+	                                   "peer",    "session", "opened", "state"};
+	json_t *t = ctl_table(cols, 8);
+	cti_server_monitors(a->cti, monitor_row, t);
+	return t;
+}
+
+static json_t *cmd_device_state(struct admin_ctx *a, const struct ctl_request *r, const char *cid)
+{
+	if (!a->cti)
+		return ctl_error("the CTI server is not running");
+	const char *dev = r->argv[2], *st = r->argv[3];
+	int in;
+	if (!strcmp(st, "in-service"))
+		in = 1;
+	else if (!strcmp(st, "out-of-service"))
+		in = 0;
+	else
+		return ctl_error("state must be in-service or out-of-service");
+	struct store_device d;
+	int rc = store_device_get(a->store, dev, &d);
+	if (rc == STORE_NOTFOUND)
+		return ctl_error("no device '%.128s'", dev);
+	if (rc != STORE_OK)
+		return ctl_error("store unavailable: %s", store_last_error());
+	log_event(LOG_LVL_NOTICE, cid, "device_state_set_by_admin", "device", dev, "state", st,
+	          (const char *)NULL);
+	cti_device_state(a->cti, dev, in);
+	return ctl_message("%s is %s", dev, st);
+}
+
 static json_t *cmd_help(struct admin_ctx *a, const struct ctl_request *r, const char *cid);
 
 static const struct cmd {
@@ -461,6 +532,14 @@ static const struct cmd {
     {{"get", "param"}, 2, 3, 3, cmd_get_param, "get param NAME"},
     {{"import"}, 1, 2, 2, cmd_import, "import FILE.json"},
     {{"show", "alarms"}, 2, 2, 2, cmd_alarms, "show alarms"},
+    {{"show", "cti", "sessions"}, 3, 3, 3, cmd_cti_sessions, "show cti sessions"},
+    {{"show", "cti", "monitors"}, 3, 3, 3, cmd_cti_monitors, "show cti monitors"},
+    {{"device", "state"},
+     2,
+     4,
+     4,
+     cmd_device_state,
+     "device state DEVICE in-service|out-of-service"},
     {{"user", "show"}, 2, 3, 3, cmd_user_show, "user show USER"},
     {{"user", "unlock"}, 2, 3, 3, cmd_user_unlock, "user unlock USER"},
     {{"user", "lock"}, 2, 3, 3, cmd_user_lock, "user lock USER"},

@@ -12,6 +12,7 @@
 #include "ca/ca_bootstrap.h"
 #include "core/config.h"
 #include "core/ctlproto.h"
+#include "cti/server.h"
 #include "dir/dir.h"
 #include "store/store.h"
 
@@ -29,6 +30,7 @@ struct admin_ctx {
 	int nloops, nworkers;
 	struct ca_bootstrap_result pki;
 	struct dir *dir; /* for `auth test`; NULL until the directory started */
+	struct cti_server *cti; /* for `show cti ...`, `device state`; NULL until started */
 };
 
 void admin_init(struct admin_ctx *a, store_t *st, const struct tg_config *cfg);

@@ -61,6 +61,15 @@ static const struct key keys[] = {
     {"ldap", "connect_timeout_ms", K_INT, F(ldap.connect_timeout_ms), 100, 60000, 1},
     {"ldap", "retry_s", K_INT, F(ldap.retry_s), 1, 3600, 1},
     {"ldap", "pool_size", K_INT, F(ldap.pool_size), 1, 64, 1},
+    {"cti", "address", K_STR, F(cti.address), 0, 0, 1},
+    {"cti", "port", K_INT, F(cti.port), 0, 65535, 1},
+    {"cti", "tls_port", K_INT, F(cti.tls_port), 0, 65535, 1},
+    {"cti", "allow_plain_login", K_BOOL, F(cti.allow_plain_login), 0, 1, 1},
+    {"cti", "session_duration", K_INT, F(cti.session_duration), 10, 3600, 1},
+    {"cti", "max_session_duration", K_INT, F(cti.max_session_duration), 10, 86400, 1},
+    {"cti", "max_monitors", K_INT, F(cti.max_monitors), 1, 100000, 1},
+    {"cti", "max_connections", K_INT, F(cti.max_connections), 1, 1000000, 1},
+    {"cti", "login_timeout_s", K_INT, F(cti.login_timeout_s), 1, 600, 1},
     {"pki", "dir", K_PATH, F(pki.dir), 0, 0, 1},
     {"pki", "server_days", K_INT, F(pki.server_days), 31, 3650, 0},
     {"pki", "server_names", K_STR, F(pki.server_names), 0, 0, 0},
@@ -117,6 +126,14 @@ static void base_defaults(struct tg_config *c)
 	c->ldap.connect_timeout_ms = 750; /* failover from a hung server within 1 s */
 	c->ldap.retry_s = 30;
 	c->ldap.pool_size = 4;
+	tg_strlcpy(c->cti.address, "0.0.0.0", sizeof c->cti.address);
+	c->cti.port = 2748;
+	c->cti.tls_port = 2749;
+	c->cti.session_duration = 60; /* the seed's heartbeat */
+	c->cti.max_session_duration = 3600;
+	c->cti.max_monitors = 1000;
+	c->cti.max_connections = 20000;
+	c->cti.login_timeout_s = 10;
 }
 
 void config_defaults(struct tg_config *c)

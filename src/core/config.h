@@ -60,6 +60,17 @@ struct tg_config {
 		int pool_size;              /* connections per server and role */
 	} ldap;
 	struct {
+		char address[64];      /* listen address, default 0.0.0.0 */
+		int port;              /* plain CSTA XML over TCP, 0 = off (default 2748) */
+		int tls_port;          /* CSTA XML over TLS, 0 = off (default 2749) */
+		int allow_plain_login; /* 1: logins over plain TCP are accepted */
+		int session_duration;  /* default heartbeat window, s */
+		int max_session_duration;
+		int max_monitors;    /* per session */
+		int max_connections; /* per node */
+		int login_timeout_s; /* a connection must log in within this */
+	} cti;
+	struct {
 		char dir[CFG_PATH_MAX]; /* default: <state_dir>/pki */
 		unsigned server_days;
 		char server_names[CFG_PATH_MAX]; /* extra SAN DNS names, comma-separated */

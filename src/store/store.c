@@ -660,6 +660,17 @@ int store_device_users(store_t *st, const char *device, int (*fn)(void *ud, cons
 	            p, 1, name_row, &l, NULL);
 }
 
+int store_devices_for_user(store_t *st, const char *userid, int all, size_t max,
+                           int (*fn)(void *ud, const char *device), void *ud)
+{
+	struct name_list l = {fn, ud};
+	struct store_val p[] = {SV_S(userid), SV_I(all ? 1 : 0), SV_I((int64_t)max)};
+	return exec(st,
+	            "SELECT name FROM device WHERE $2 = 1 OR owneruserid = $1 OR name IN (SELECT "
+	            "devicename FROM enduserdevicemap WHERE userid = $1) ORDER BY name LIMIT $3",
+	            p, 3, name_row, &l, NULL);
+}
+
 /* --- parameters --------------------------------------------------------------------- */
 
 int store_param_set(store_t *st, const char *name, const char *value, const char *service)

@@ -135,6 +135,11 @@ int store_assoc_delete(store_t *st, const char *userid, const char *device);
 int store_device_users(store_t *st, const char *device, int (*fn)(void *ud, const char *userid),
                        void *ud);
 
+/* Devices the user owns or is associated with (all devices when all is set), in name
+ * order, at most max. */
+int store_devices_for_user(store_t *st, const char *userid, int all, size_t max,
+                           int (*fn)(void *ud, const char *device), void *ud);
+
 /* --- parameters (processconfig) ----------------------------------------------------- */
 
 #define STORE_PARAM_VALUE_MAX 1024

@@ -40,6 +40,12 @@ def read_frame(sock):
     return json.loads(body)
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 class Daemon:
     def __init__(self, root, extra=""):
         self.root = root
@@ -47,6 +53,7 @@ class Daemon:
         self.conf = os.path.join(root, "telgated.conf")
         self.log = os.path.join(root, "telgated.log")
         self.sock = os.path.join(self.state, "telgated.sock")
+        self.cti_port, self.cti_tls_port = free_port(), free_port()
         self.write_conf("info", extra)
         self.proc = None
 
@@ -54,7 +61,9 @@ class Daemon:
         with open(self.conf, "w") as f:
             f.write(f"[core]\nstate_dir = {self.state}\nthreads = 2\nworkers = 2\n"
                     f"[log]\nlevel = {level}\ntarget = file:{self.log}\n"
-                    f"[password]\nargon2_t = 1\nargon2_m_kib = 1024\n{extra}")
+                    f"[password]\nargon2_t = 1\nargon2_m_kib = 1024\n"
+                    f"[cti]\nport = {self.cti_port}\ntls_port = {self.cti_tls_port}\n"
+                    f"address = 127.0.0.1\n{extra}")
 
     def start(self, *extra_args, wait=True):
         self.close_pipes()

@@ -1,0 +1,1094 @@
+#include "cti/server.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "core/ports.h"
+#include "core/util.h"
+#include "core/worker.h"
+#include "cti/proto.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define NBUCKETS 4096
+#define OUT_MAX (4u * 1024 * 1024) /* a peer that reads slower than this is dropped */
+#define XML_MAX 16384
+#define LOGIN_FAILURES_MAX 3
+
+struct conn;
+
+struct mon {
+	unsigned long xref;
+	char device[CTI_ID_MAX + 1];
+	int64_t opened_s;
+	struct conn *c;
+	struct mon *next_dev;  /* loop index chain */
+	struct mon *next_conn; /* the connection's monitors */
+};
+
+struct cti_loop {
+	struct cti_server *s;
+	struct loop *loop;
+	struct evconnlistener *lis[2];
+	struct mon *idx[NBUCKETS];
+	struct conn *conns; /* every connection of this loop */
+};
+
+enum cstate { C_NEW = 0, C_AUTH, C_SESSION, C_CLOSING };
+
+struct conn {
+	struct cti_loop *cl;
+	struct bufferevent *bev;
+	int tls;
+	enum cstate st;
+	int refs, dead, failures;
+	char peer[64];
+	char cid[LOG_CID_SIZE];
+	char user[CTI_ID_MAX + 1];
+	char app[CTI_ID_MAX + 1];
+	char session_id[40];
+	unsigned perms;
+	int duration, pending_invoke, nmons;
+	int64_t started_s;
+	struct event *timer;
+	struct mon *mons;
+	struct conn *prev, *next;   /* in the loop's list */
+	struct conn *rprev, *rnext; /* in the server's session registry (under mu) */
+};
+
+struct dev_ent {
+	struct dev_ent *next;
+	int in_service;
+	char name[];
+};
+
+struct cti_server {
+	struct tg_config cfg;
+	store_t *store;
+	struct dir *dir;
+	struct workers *workers;
+	struct loop_group *lg;
+	int nloops;
+	struct cti_loop *loops;
+	SSL_CTX *tls;
+	pthread_mutex_t mu; /* guards devs, the session registry and every mons list */
+	pthread_cond_t cv;
+	int stopped_loops;
+	struct dev_ent *devs[NBUCKETS];
+	struct conn *sessions;
+	unsigned long next_xref;
+	int nconns;
+};
+
+static unsigned hash(const char *s)
+{
+	unsigned h = 2166136261u;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h % NBUCKETS;
+}
+
+/* --- device state ------------------------------------------------------------------- */
+
+struct state_msg {
+	struct cti_loop *cl;
+	int in_service;
+	char device[];
+};
+
+static void conn_send(struct conn *c, int invoke, const char *body, int len);
+
+static void on_state(void *arg)
+{
+	struct state_msg *m = arg;
+	char xml[1024];
+	for (struct mon *mo = m->cl->idx[hash(m->device)]; mo; mo = mo->next_dev) {
+		if (strcmp(mo->device, m->device) != 0 || mo->c->dead)
+			continue;
+		int n = cti_xml_service_event(xml, sizeof xml, m->in_service, mo->xref, mo->device);
+		conn_send(mo->c, CTI_EVENT_INVOKE, xml, n);
+		char x[24];
+		snprintf(x, sizeof x, "%lu", mo->xref);
+		log_event(LOG_LVL_INFO, mo->c->cid, "cti_event", "event",
+		          m->in_service ? "BackInService" : "OutOfService", "device", mo->device,
+		          "monitor", x, "user", mo->c->user, (const char *)NULL);
+	}
+	free(m);
+}
+
+static int dev_get(struct cti_server *s, const char *device)
+{
+	for (struct dev_ent *e = s->devs[hash(device)]; e; e = e->next)
+		if (strcmp(e->name, device) == 0)
+			return e->in_service;
+	return 0;
+}
+
+int cti_device_in_service(struct cti_server *s, const char *device)
+{
+	pthread_mutex_lock(&s->mu);
+	int v = dev_get(s, device);
+	pthread_mutex_unlock(&s->mu);
+	return v;
+}
+
+void cti_device_state(struct cti_server *s, const char *device, int in_service)
+{
+	in_service = !!in_service;
+	size_t dl = strlen(device);
+	if (!dl || dl > CTI_ID_MAX)
+		return;
+	pthread_mutex_lock(&s->mu);
+	struct dev_ent **pp = &s->devs[hash(device)], *e = *pp;
+	for (; e && strcmp(e->name, device) != 0; e = e->next)
+		;
+	int changed = (e ? e->in_service : 0) != in_service;
+	if (!e && in_service && (e = malloc(sizeof *e + dl + 1))) {
+		memcpy(e->name, device, dl + 1);
+		e->next = *pp;
+		*pp = e;
+	}
+	if (e)
+		e->in_service = in_service;
+	pthread_mutex_unlock(&s->mu);
+	if (!changed)
+		return;
+	log_event(LOG_LVL_INFO, NULL, "cti_device_state", "device", device, "state",
+	          in_service ? "in-service" : "out-of-service", (const char *)NULL);
+	for (int i = 0; i < s->nloops; i++) {
+		struct state_msg *m = malloc(sizeof *m + dl + 1);
+		if (!m)
+			continue;
+		m->cl = &s->loops[i];
+		m->in_service = in_service;
+		memcpy(m->device, device, dl + 1);
+		if (loop_post(s->loops[i].loop, on_state, m) != 0)
+			free(m);
+	}
+}
+
+/* --- connections -------------------------------------------------------------------- */
+
+static void conn_free(struct conn *c)
+{
+	struct cti_server *s = c->cl->s;
+	if (c->timer)
+		event_free(c->timer);
+	free(c);
+	pthread_mutex_lock(&s->mu);
+	s->nconns--;
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void release_monitors(struct conn *c)
+{
+	struct cti_server *s = c->cl->s;
+	pthread_mutex_lock(&s->mu);
+	struct mon *m = c->mons;
+	c->mons = NULL;
+	c->nmons = 0;
+	pthread_mutex_unlock(&s->mu);
+	while (m) {
+		struct mon *next = m->next_conn;
+		struct mon **pp = &c->cl->idx[hash(m->device)];
+		while (*pp && *pp != m)
+			pp = &(*pp)->next_dev;
+		if (*pp)
+			*pp = m->next_dev;
+		char x[24];
+		snprintf(x, sizeof x, "%lu", m->xref);
+		log_event(LOG_LVL_INFO, c->cid, "cti_monitor_released", "device", m->device,
+		          "monitor", x, (const char *)NULL);
+		free(m);
+		m = next;
+	}
+}
+
+static void registry_remove(struct conn *c)
+{
+	struct cti_server *s = c->cl->s;
+	pthread_mutex_lock(&s->mu);
+	if (c->rprev || s->sessions == c) {
+		if (c->rprev)
+			c->rprev->rnext = c->rnext;
+		else
+			s->sessions = c->rnext;
+		if (c->rnext)
+			c->rnext->rprev = c->rprev;
+	}
+	c->rprev = c->rnext = NULL;
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void end_session(struct conn *c, const char *why)
+{
+	if (c->st == C_SESSION)
+		log_event(LOG_LVL_NOTICE, c->cid, "cti_session_ended", "user", c->user, "session",
+		          c->session_id, "reason", why, (const char *)NULL);
+	release_monitors(c);
+	registry_remove(c);
+}
+
+static void conn_close(struct conn *c, const char *why)
+{
+	if (c->dead)
+		return;
+	c->dead = 1;
+	end_session(c, why);
+	log_event(LOG_LVL_INFO, c->cid, "cti_disconnect", "peer", c->peer, "reason", why,
+	          (const char *)NULL);
+	if (c->bev) {
+		bufferevent_free(c->bev);
+		c->bev = NULL;
+	}
+	if (c->timer)
+		event_del(c->timer);
+	struct cti_loop *cl = c->cl;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		cl->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	if (c->refs == 0)
+		conn_free(c);
+}
+
+/* A job or callback that held the connection finished. Returns 1 if it is gone. */
+static int conn_unref(struct conn *c)
+{
+	c->refs--;
+	if (c->dead) {
+		if (c->refs == 0)
+			conn_free(c);
+		return 1;
+	}
+	return 0;
+}
+
+static void conn_send(struct conn *c, int invoke, const char *body, int len)
+{
+	if (c->dead || !c->bev || len < 0)
+		return;
+	uint8_t hdr[CTI_HDR_LEN];
+	if (cti_frame_header(invoke, (size_t)len, hdr) != 0)
+		return;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	if (evbuffer_get_length(out) > OUT_MAX) {
+		log_event(LOG_LVL_WARNING, c->cid, "cti_slow_consumer", "peer", c->peer, "user",
+		          c->user, (const char *)NULL);
+		conn_close(c, "peer does not read its events");
+		return;
+	}
+	evbuffer_add(out, hdr, sizeof hdr);
+	evbuffer_add(out, body, (size_t)len);
+}
+
+static void send_error(struct conn *c, int invoke, const char *cat, const char *value,
+                       const char *why)
+{
+	char xml[512];
+	log_event(LOG_LVL_NOTICE, c->cid, "cti_error_response", "error", value, "reason", why,
+	          (const char *)NULL);
+	conn_send(c, invoke, xml, cti_xml_error(xml, sizeof xml, cat, value));
+}
+
+static void arm_timer(struct conn *c, int seconds)
+{
+	struct timeval tv = {seconds, 0};
+	event_add(c->timer, &tv);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct conn *c = arg;
+	if (c->st == C_SESSION) {
+		log_event(LOG_LVL_NOTICE, c->cid, "cti_heartbeat_missed", "user", c->user,
+		          "session", c->session_id, (const char *)NULL);
+		conn_close(c, "session duration expired without ResetApplicationSessionTimer");
+	} else if (c->st != C_AUTH) {
+		conn_close(c, "no login within the login timeout");
+	}
+}
+
+static int clamp_duration(struct cti_server *s, int requested)
+{
+	if (requested <= 0)
+		return s->cfg.cti.session_duration;
+	if (requested < 10)
+		return 10;
+	return requested > s->cfg.cti.max_session_duration ? s->cfg.cti.max_session_duration
+	                                                   : requested;
+}
+
+/* --- login -------------------------------------------------------------------------- */
+
+static void login_refused(struct conn *c, const char *reason, const char *error)
+{
+	char xml[512];
+	log_event(LOG_LVL_NOTICE, c->cid, "cti_login_refused", "user", c->user, "application",
+	          c->app, "peer", c->peer, "transport", c->tls ? "tls" : "tcp", "reason", reason,
+	          (const char *)NULL);
+	conn_send(c, c->pending_invoke, xml, cti_xml_start_session_neg(xml, sizeof xml, error));
+	c->st = C_NEW;
+	if (++c->failures >= LOGIN_FAILURES_MAX)
+		conn_close(c, "too many failed logins");
+}
+
+static void on_read(struct bufferevent *bev, void *arg);
+
+static void on_auth(void *ud, const struct dir_result *r)
+{
+	struct conn *c = ud;
+	if (conn_unref(c))
+		return;
+	if (c->bev)
+		bufferevent_enable(c->bev, EV_READ);
+	if (r->status != DIR_OK) {
+		/* The peer learns only that the login failed; the reason is in the trace. */
+		char why[320];
+		snprintf(why, sizeof why, "authentication: %s (%s)", dir_status_name(r->status),
+		         r->detail);
+		login_refused(c, why, "invalidApplicationInfo");
+		goto resume;
+	}
+	char perms[256];
+	dir_cti_perm_format(r->cti_perms, perms, sizeof perms);
+	log_event(LOG_LVL_INFO, c->cid, "cti_user_settings", "user", c->user, "cti_permissions",
+	          perms, (const char *)NULL);
+	if (!(r->cti_perms & DIR_CTI_ENABLED)) {
+		login_refused(c, "user is not in Standard CTI Enabled", "invalidApplicationInfo");
+		goto resume;
+	}
+	if ((r->cti_perms & DIR_CTI_SECURE) && !c->tls) {
+		login_refused(c, "user is in Standard CTI Secure Connection: TLS required",
+		              "invalidApplicationInfo");
+		goto resume;
+	}
+	struct cti_server *s = c->cl->s;
+	unsigned char rnd[16];
+	randombytes_buf(rnd, sizeof rnd);
+	sodium_bin2hex(c->session_id, sizeof c->session_id, rnd, sizeof rnd);
+	c->perms = r->cti_perms;
+	c->st = C_SESSION;
+	c->started_s = tg_now_s();
+	pthread_mutex_lock(&s->mu);
+	c->rnext = s->sessions;
+	if (s->sessions)
+		s->sessions->rprev = c;
+	s->sessions = c;
+	pthread_mutex_unlock(&s->mu);
+	char xml[512], d[16];
+	snprintf(d, sizeof d, "%d", c->duration);
+	conn_send(c, c->pending_invoke, xml,
+	          cti_xml_start_session_pos(xml, sizeof xml, c->session_id, c->duration));
+	log_event(LOG_LVL_NOTICE, c->cid, "cti_session_started", "user", c->user, "application",
+	          c->app, "peer", c->peer, "transport", c->tls ? "tls" : "tcp", "session",
+	          c->session_id, "session_duration", d, "cti_permissions", perms,
+	          (const char *)NULL);
+	arm_timer(c, c->duration + 2);
+resume:
+	/* Frames that arrived during the check wait in the input buffer. */
+	if (!c->dead && c->bev)
+		on_read(c->bev, c);
+}
+
+static void do_login(struct conn *c, int invoke, struct cti_msg *m)
+{
+	struct cti_server *s = c->cl->s;
+	c->pending_invoke = invoke;
+	tg_strlcpy(c->user, m->user, sizeof c->user);
+	tg_strlcpy(c->app, m->application_id, sizeof c->app);
+	char len[16];
+	snprintf(len, sizeof len, "%zu", m->password_len);
+	log_event(LOG_LVL_INFO, c->cid, "cti_login_request", "user", m->user, "application",
+	          m->application_id, "peer", c->peer, "transport", c->tls ? "tls" : "tcp",
+	          "credential_length", len, (const char *)NULL);
+	if (c->st == C_SESSION) {
+		char xml[512];
+		conn_send(c, invoke, xml,
+		          cti_xml_start_session_neg(xml, sizeof xml, "invalidApplicationInfo"));
+		return;
+	}
+	if (!m->protocol_ok) {
+		login_refused(c, "no supported protocol version requested",
+		              "requestedProtocolVersionNotSupported");
+		return;
+	}
+	if (!c->tls && !s->cfg.cti.allow_plain_login) {
+		login_refused(c, "login over plain TCP refused (cti.allow_plain_login = no)",
+		              "invalidApplicationInfo");
+		return;
+	}
+	if (!m->has_password && m->token_len) {
+		/* The hook for OAuth access tokens: the token service is not built yet. */
+		login_refused(c, "access-token login is not available on this server",
+		              "invalidApplicationInfo");
+		return;
+	}
+	if (!m->user[0] || !m->has_password) {
+		login_refused(c, "userID or password missing", "invalidApplicationInfo");
+		return;
+	}
+	c->duration = clamp_duration(s, m->duration);
+	c->st = C_AUTH;
+	c->refs++;
+	bufferevent_disable(c->bev, EV_READ);
+	if (dir_authenticate(s->dir, m->user, m->password, m->password_len, c->cid, c->cl->loop,
+	                     on_auth, c) != 0) {
+		c->refs--;
+		bufferevent_enable(c->bev, EV_READ);
+		login_refused(c, "directory overloaded", "invalidApplicationInfo");
+	}
+}
+
+/* --- device checks on the worker pool ----------------------------------------------- */
+
+enum dev_verdict { DV_OK = 0, DV_UNKNOWN, DV_FORBIDDEN, DV_STORE };
+
+struct dev_job {
+	struct conn *c;
+	int invoke;
+	enum cti_msg_type type;
+	char user[CTI_ID_MAX + 1];
+	char device[CTI_ID_MAX + 1];
+	unsigned perms;
+	enum dev_verdict v;
+	const char *rule;
+	char **list; /* GetSwitchingFunctionDevices */
+	size_t n, cap;
+};
+
+static int user_match(void *ud, const char *userid)
+{
+	struct dev_job *j = ud;
+	if (strcmp(userid, j->user) == 0) {
+		j->v = DV_OK;
+		return 1;
+	}
+	return 0;
+}
+
+static int list_add(void *ud, const char *device)
+{
+	struct dev_job *j = ud;
+	if (j->n == j->cap) {
+		size_t nc = j->cap ? j->cap * 2 : 16;
+		char **nl = realloc(j->list, nc * sizeof *nl);
+		if (!nl)
+			return 1;
+		j->list = nl;
+		j->cap = nc;
+	}
+	if ((j->list[j->n] = strdup(device)))
+		j->n++;
+	return 0;
+}
+
+static void dev_job_run(void *arg)
+{
+	struct dev_job *j = arg;
+	struct cti_server *s = j->c->cl->s;
+	if (j->type == CTI_MSG_GET_SF_DEVICES) {
+		j->v = store_devices_for_user(s->store, j->user, !!(j->perms & DIR_CTI_ALL_DEVICES),
+		                              1000, list_add, j) == STORE_OK
+		           ? DV_OK
+		           : DV_STORE;
+		return;
+	}
+	struct store_device d;
+	int rc = store_device_get(s->store, j->device, &d);
+	if (rc == STORE_NOTFOUND) {
+		j->v = DV_UNKNOWN;
+		return;
+	}
+	if (rc != STORE_OK) {
+		j->v = DV_STORE;
+		return;
+	}
+	if (j->perms & DIR_CTI_ALL_DEVICES) {
+		j->v = DV_OK;
+		j->rule = "super provider (Standard CTI Allow Control of All Devices)";
+		return;
+	}
+	if (d.owneruserid[0] && strcmp(d.owneruserid, j->user) == 0) {
+		j->v = DV_OK;
+		j->rule = "device owner";
+		return;
+	}
+	j->v = DV_FORBIDDEN;
+	if (store_device_users(s->store, j->device, user_match, j) != STORE_OK)
+		j->v = DV_STORE;
+	else if (j->v == DV_OK)
+		j->rule = "end-user association";
+}
+
+static void dev_job_done(void *arg)
+{
+	struct dev_job *j = arg;
+	struct conn *c = j->c;
+	struct cti_server *s = c->cl->s;
+	if (conn_unref(c) || c->st != C_SESSION)
+		goto out;
+	char xml[XML_MAX];
+	if (j->v == DV_STORE) {
+		send_error(c, j->invoke, "systemResourceAvailability", "generic",
+		           store_last_error());
+		goto out;
+	}
+	if (j->type == CTI_MSG_GET_SF_DEVICES) {
+		int n =
+		    cti_xml_sf_devices_resp(xml, sizeof xml, (const char *const *)j->list, j->n);
+		if (n < 0)
+			send_error(c, j->invoke, "systemResourceAvailability", "generic",
+			           "device list too long for one message");
+		else
+			conn_send(c, j->invoke, xml, n);
+		goto out;
+	}
+	if (j->v == DV_UNKNOWN) {
+		send_error(c, j->invoke, "operation", "invalidDeviceIdentifier", "no such device");
+		goto out;
+	}
+	if (j->v == DV_FORBIDDEN) {
+		log_event(LOG_LVL_NOTICE, c->cid, "cti_device_refused", "user", c->user, "device",
+		          j->device, "reason",
+		          "device is neither owned by nor associated with the user",
+		          (const char *)NULL);
+		send_error(c, j->invoke, "operation", "privilegeViolationOnSpecifiedDevice",
+		           "device not associated");
+		goto out;
+	}
+	int in = cti_device_in_service(s, j->device);
+	if (j->type == CTI_MSG_SNAPSHOT_DEVICE) {
+		conn_send(c, j->invoke, xml,
+		          cti_xml_snapshot_device_resp(xml, sizeof xml, j->device, in));
+		goto out;
+	}
+	if (c->nmons >= s->cfg.cti.max_monitors) {
+		send_error(c, j->invoke, "systemResourceAvailability", "generic",
+		           "too many monitors in this session");
+		goto out;
+	}
+	struct mon *m = calloc(1, sizeof *m);
+	if (!m) {
+		send_error(c, j->invoke, "systemResourceAvailability", "generic", "out of memory");
+		goto out;
+	}
+	tg_strlcpy(m->device, j->device, sizeof m->device);
+	m->c = c;
+	m->opened_s = tg_now_s();
+	unsigned h = hash(m->device);
+	m->next_dev = c->cl->idx[h];
+	c->cl->idx[h] = m;
+	pthread_mutex_lock(&s->mu);
+	m->xref = ++s->next_xref;
+	m->next_conn = c->mons;
+	c->mons = m;
+	c->nmons++;
+	pthread_mutex_unlock(&s->mu);
+	conn_send(c, j->invoke, xml, cti_xml_monitor_start_resp(xml, sizeof xml, m->xref));
+	char x[24];
+	snprintf(x, sizeof x, "%lu", m->xref);
+	/* The seed's DeviceOpenActivity: who opened what, from where. */
+	log_event(LOG_LVL_NOTICE, c->cid, "cti_device_open", "user", c->user, "application", c->app,
+	          "peer", c->peer, "device", m->device, "session", c->session_id, "monitor", x,
+	          "rule", j->rule, (const char *)NULL);
+	if (in) {
+		conn_send(c, CTI_EVENT_INVOKE, xml,
+		          cti_xml_service_event(xml, sizeof xml, 1, m->xref, m->device));
+		log_event(LOG_LVL_INFO, c->cid, "cti_event", "event", "BackInService", "device",
+		          m->device, "monitor", x, "user", c->user, (const char *)NULL);
+	}
+out:
+	for (size_t i = 0; i < j->n; i++)
+		free(j->list[i]);
+	free(j->list);
+	free(j);
+}
+
+static void start_dev_job(struct conn *c, int invoke, const struct cti_msg *m)
+{
+	struct cti_server *s = c->cl->s;
+	struct dev_job *j = calloc(1, sizeof *j);
+	if (!j) {
+		send_error(c, invoke, "systemResourceAvailability", "generic", "out of memory");
+		return;
+	}
+	j->c = c;
+	j->invoke = invoke;
+	j->type = m->type;
+	j->perms = c->perms;
+	tg_strlcpy(j->user, c->user, sizeof j->user);
+	tg_strlcpy(j->device, m->device, sizeof j->device);
+	c->refs++;
+	if (workers_submit(s->workers, dev_job_run, dev_job_done, j, c->cl->loop) != 0) {
+		c->refs--;
+		free(j);
+		send_error(c, invoke, "systemResourceAvailability", "generic", "server busy");
+	}
+}
+
+/* --- requests ----------------------------------------------------------------------- */
+
+static void handle(struct conn *c, int invoke, const char *body, size_t len)
+{
+	struct cti_server *s = c->cl->s;
+	struct cti_msg *m = malloc(sizeof *m);
+	char err[256], xml[1024];
+	if (!m) {
+		conn_close(c, "out of memory");
+		return;
+	}
+	if (cti_msg_parse(body, len, m, err, sizeof err) != 0) {
+		send_error(c, invoke, "operation", "generic", err);
+		goto out;
+	}
+	log_event(LOG_LVL_DEBUG, c->cid, "cti_request", "message", m->name, (const char *)NULL);
+	if (m->type == CTI_MSG_START_SESSION) {
+		do_login(c, invoke, m);
+		goto out;
+	}
+	if (c->st != C_SESSION) {
+		send_error(c, invoke, "operation", "securityViolation",
+		           "request before StartApplicationSession");
+		goto out;
+	}
+	switch (m->type) {
+	case CTI_MSG_RESET_TIMER:
+		if (strcmp(m->session_id, c->session_id) != 0) {
+			conn_send(c, invoke, xml,
+			          cti_xml_reset_timer_neg(xml, sizeof xml, "invalidSessionID"));
+			break;
+		}
+		c->duration = clamp_duration(s, m->duration ? m->duration : c->duration);
+		arm_timer(c, c->duration + 2);
+		conn_send(c, invoke, xml, cti_xml_reset_timer_pos(xml, sizeof xml, c->duration));
+		break;
+	case CTI_MSG_STOP_SESSION:
+		if (strcmp(m->session_id, c->session_id) != 0) {
+			send_error(c, invoke, "operation", "invalidParameterValue",
+			           "unknown sessionID");
+			break;
+		}
+		conn_send(c, invoke, xml, cti_xml_stop_session_pos(xml, sizeof xml));
+		end_session(c, "StopApplicationSession");
+		c->st = C_CLOSING;
+		break;
+	case CTI_MSG_MONITOR_START:
+	case CTI_MSG_SNAPSHOT_DEVICE:
+	case CTI_MSG_GET_SF_DEVICES:
+		start_dev_job(c, invoke, m);
+		break;
+	case CTI_MSG_MONITOR_STOP: {
+		pthread_mutex_lock(&s->mu);
+		struct mon **pp = &c->mons;
+		while (*pp && (*pp)->xref != m->crossref)
+			pp = &(*pp)->next_conn;
+		struct mon *mo = *pp;
+		if (mo) {
+			*pp = mo->next_conn;
+			c->nmons--;
+		}
+		pthread_mutex_unlock(&s->mu);
+		if (!mo) {
+			send_error(c, invoke, "operation", "invalidCrossRefID", "no such monitor");
+			break;
+		}
+		struct mon **ip = &c->cl->idx[hash(mo->device)];
+		while (*ip && *ip != mo)
+			ip = &(*ip)->next_dev;
+		if (*ip)
+			*ip = mo->next_dev;
+		log_event(LOG_LVL_INFO, c->cid, "cti_monitor_stop", "device", mo->device,
+		          (const char *)NULL);
+		free(mo);
+		conn_send(c, invoke, xml, cti_xml_monitor_stop_resp(xml, sizeof xml));
+		break;
+	}
+	default:
+		send_error(c, invoke, "operation", "invalidFeature", m->name);
+	}
+out:
+	cti_msg_wipe(m);
+	free(m);
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	while (!c->dead && c->st != C_AUTH && c->st != C_CLOSING) {
+		size_t avail = evbuffer_get_length(in);
+		if (avail < CTI_HDR_LEN)
+			return;
+		const uint8_t *hdr = evbuffer_pullup(in, CTI_HDR_LEN);
+		size_t flen;
+		int invoke;
+		char err[128];
+		int r = cti_frame_peek(hdr, CTI_HDR_LEN, &flen, &invoke, err, sizeof err);
+		if (r < 0) {
+			log_event(LOG_LVL_WARNING, c->cid, "cti_framing_error", "peer", c->peer,
+			          "error", err, (const char *)NULL);
+			conn_close(c, "framing error");
+			return;
+		}
+		flen = (size_t)hdr[2] << 8 | hdr[3];
+		invoke = (hdr[4] - '0') * 1000 + (hdr[5] - '0') * 100 + (hdr[6] - '0') * 10 +
+		         (hdr[7] - '0');
+		if (avail < flen) {
+			bufferevent_setwatermark(bev, EV_READ, flen, 0);
+			return;
+		}
+		bufferevent_setwatermark(bev, EV_READ, 0, 0);
+		size_t blen = flen - CTI_HDR_LEN;
+		char *body = malloc(blen);
+		if (!body) {
+			conn_close(c, "out of memory");
+			return;
+		}
+		evbuffer_drain(in, CTI_HDR_LEN);
+		evbuffer_remove(in, body, blen);
+		handle(c, invoke, body, blen);
+		sodium_memzero(body, blen); /* it may hold a password */
+		free(body);
+	}
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	if (c->st == C_CLOSING && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		conn_close(c, "session stopped by the application");
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	struct conn *c = arg;
+	if (what & BEV_EVENT_CONNECTED)
+		return;
+	const char *why = "peer closed the connection";
+	char tlserr[160] = "";
+	if (what & BEV_EVENT_ERROR) {
+		unsigned long e = bufferevent_get_openssl_error(c->bev);
+		if (e) {
+			ERR_error_string_n(e, tlserr, sizeof tlserr);
+			why = tlserr;
+		} else {
+			why = "connection error";
+		}
+	}
+	conn_close(c, why);
+}
+
+static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
+                      int salen, void *arg)
+{
+	(void)lis;
+	(void)salen;
+	struct cti_loop *cl = arg;
+	struct cti_server *s = cl->s;
+	int tls = lis == cl->lis[1];
+	pthread_mutex_lock(&s->mu);
+	int full = s->nconns >= s->cfg.cti.max_connections;
+	if (!full)
+		s->nconns++;
+	pthread_mutex_unlock(&s->mu);
+	if (full) {
+		log_event(LOG_LVL_WARNING, NULL, "cti_connection_refused", "reason",
+		          "cti.max_connections reached", (const char *)NULL);
+		close(fd);
+		return;
+	}
+	struct conn *c = calloc(1, sizeof *c);
+	if (!c) {
+		close(fd);
+		pthread_mutex_lock(&s->mu);
+		s->nconns--;
+		pthread_mutex_unlock(&s->mu);
+		return;
+	}
+	c->cl = cl;
+	c->tls = tls;
+	log_cid_new(c->cid);
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+	if (sa->sa_family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)(void *)sa;
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+		port = ntohs(in->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		struct sockaddr_in6 *in = (struct sockaddr_in6 *)(void *)sa;
+		inet_ntop(AF_INET6, &in->sin6_addr, host, sizeof host);
+		port = ntohs(in->sin6_port);
+	}
+	snprintf(c->peer, sizeof c->peer, "%s:%u", host, port);
+	struct event_base *base = loop_base(cl->loop);
+	if (tls) {
+		SSL *ssl = SSL_new(s->tls);
+		c->bev = ssl ? bufferevent_openssl_socket_new(
+		                   base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE)
+		             : NULL;
+		if (c->bev)
+			bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+		else if (ssl)
+			SSL_free(ssl);
+	} else {
+		c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	}
+	c->timer = evtimer_new(base, on_timer, c);
+	if (!c->bev || !c->timer) {
+		if (!c->bev)
+			close(fd);
+		c->dead = 1;
+		if (c->bev)
+			bufferevent_free(c->bev);
+		conn_free(c);
+		return;
+	}
+	c->next = cl->conns;
+	if (cl->conns)
+		cl->conns->prev = c;
+	cl->conns = c;
+	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	arm_timer(c, s->cfg.cti.login_timeout_s);
+	log_event(LOG_LVL_INFO, c->cid, "cti_connect", "peer", c->peer, "transport",
+	          tls ? "tls" : "tcp", (const char *)NULL);
+}
+
+/* --- start and stop ----------------------------------------------------------------- */
+
+struct setup {
+	struct cti_loop *cl;
+	int fd[2];
+	int ok;
+	pthread_mutex_t *mu;
+	pthread_cond_t *cv;
+	int *done;
+};
+
+static void setup_on_loop(void *arg)
+{
+	struct setup *su = arg;
+	struct cti_loop *cl = su->cl;
+	for (int i = 0; i < 2; i++) {
+		if (su->fd[i] < 0)
+			continue;
+		cl->lis[i] =
+		    evconnlistener_new(loop_base(cl->loop), on_accept, cl,
+		                       LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, su->fd[i]);
+		if (!cl->lis[i]) {
+			close(su->fd[i]);
+			su->ok = 0;
+		}
+	}
+	pthread_mutex_lock(su->mu);
+	(*su->done)++;
+	pthread_cond_signal(su->cv);
+	pthread_mutex_unlock(su->mu);
+}
+
+static void teardown_on_loop(void *arg)
+{
+	struct cti_loop *cl = arg;
+	for (int i = 0; i < 2; i++)
+		if (cl->lis[i]) {
+			evconnlistener_free(cl->lis[i]);
+			cl->lis[i] = NULL;
+		}
+	while (cl->conns)
+		conn_close(cl->conns, "server stopping");
+	struct cti_server *s = cl->s;
+	pthread_mutex_lock(&s->mu);
+	s->stopped_loops++;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static SSL_CTX *make_tls(const char *cert, const char *key, char *err, size_t errlen)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	if (!ctx || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
+	    SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		char e[160] = "";
+		ERR_error_string_n(ERR_get_error(), e, sizeof e);
+		snprintf(err, errlen, "TLS context from %s: %s", cert, e);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	return ctx;
+}
+
+static void server_free(struct cti_server *s);
+
+struct cti_server *cti_server_start(const struct cti_server_options *o, char *err, size_t errlen)
+{
+	struct cti_server *s = calloc(1, sizeof *s);
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	s->cfg = *o->cfg;
+	s->store = o->store;
+	s->dir = o->dir;
+	s->workers = o->workers;
+	s->lg = o->loops;
+	s->nloops = loop_group_size(o->loops);
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	if (s->cfg.cti.tls_port && !(s->tls = make_tls(o->tls_cert, o->tls_key, err, errlen))) {
+		free(s);
+		return NULL;
+	}
+	s->loops = calloc((size_t)s->nloops, sizeof *s->loops);
+	if (!s->loops) {
+		SSL_CTX_free(s->tls);
+		free(s);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	int ports[2] = {s->cfg.cti.port, s->cfg.cti.tls_port};
+	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+	int done = 0, ok = 1;
+	struct setup *su = calloc((size_t)s->nloops, sizeof *su);
+	for (int i = 0; su && i < s->nloops; i++) {
+		s->loops[i].s = s;
+		s->loops[i].loop = loop_group_get(s->lg, i);
+		su[i] = (struct setup){&s->loops[i], {-1, -1}, 1, &mu, &cv, &done};
+		for (int k = 0; k < 2; k++) {
+			if (!ports[k])
+				continue;
+			int fd = loop_bind_reuseport(s->cfg.cti.address, (uint16_t)ports[k],
+			                             SOCK_STREAM);
+			if (fd < 0) {
+				snprintf(err, errlen, "cti %s port %s:%d: %s", k ? "tls" : "tcp",
+				         s->cfg.cti.address, ports[k], strerror(-fd));
+				ok = 0;
+			}
+			su[i].fd[k] = fd;
+		}
+	}
+	if (!su)
+		ok = 0;
+	for (int i = 0; ok && i < s->nloops; i++)
+		if (loop_post(s->loops[i].loop, setup_on_loop, &su[i]) != 0)
+			ok = 0;
+		else
+			done--; /* counts the posts still to finish */
+	pthread_mutex_lock(&mu);
+	while (done < 0)
+		pthread_cond_wait(&cv, &mu);
+	pthread_mutex_unlock(&mu);
+	for (int i = 0; su && i < s->nloops; i++) {
+		ok = ok && su[i].ok;
+		if (!s->loops[i].lis[0] && !s->loops[i].lis[1])
+			for (int k = 0; k < 2; k++)
+				if (su[i].fd[k] >= 0 && !ok)
+					close(su[i].fd[k]);
+	}
+	free(su);
+	if (!ok) {
+		if (!err[0])
+			snprintf(err, errlen, "cannot start the CTI listeners");
+		cti_server_stop(s);
+		server_free(s);
+		return NULL;
+	}
+	for (int k = 0; k < 2; k++)
+		if (ports[k])
+			ports_name("tcp", (unsigned)ports[k], NULL, k ? "cti-tls" : "cti");
+	char p1[8], p2[8];
+	snprintf(p1, sizeof p1, "%d", ports[0]);
+	snprintf(p2, sizeof p2, "%d", ports[1]);
+	log_event(LOG_LVL_NOTICE, NULL, "cti_listening", "address", s->cfg.cti.address, "tcp", p1,
+	          "tls", p2, "plain_login", s->cfg.cti.allow_plain_login ? "allowed" : "refused",
+	          (const char *)NULL);
+	return s;
+}
+
+void cti_server_stop(struct cti_server *s)
+{
+	if (!s)
+		return;
+	int posted = 0;
+	pthread_mutex_lock(&s->mu);
+	s->stopped_loops = 0;
+	pthread_mutex_unlock(&s->mu);
+	for (int i = 0; i < s->nloops; i++)
+		if (s->loops[i].loop &&
+		    loop_post(s->loops[i].loop, teardown_on_loop, &s->loops[i]) == 0)
+			posted++;
+	pthread_mutex_lock(&s->mu);
+	while (s->stopped_loops < posted)
+		pthread_cond_wait(&s->cv, &s->mu);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void server_free(struct cti_server *s)
+{
+	for (int i = 0; i < NBUCKETS; i++)
+		while (s->devs[i]) {
+			struct dev_ent *e = s->devs[i];
+			s->devs[i] = e->next;
+			free(e);
+		}
+	SSL_CTX_free(s->tls);
+	free(s->loops);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cv);
+	free(s);
+}
+
+void cti_server_free(struct cti_server *s)
+{
+	if (s)
+		server_free(s);
+}
+
+void cti_server_sessions(struct cti_server *s,
+                         void (*fn)(void *ud, const struct cti_session_info *i), void *ud)
+{
+	pthread_mutex_lock(&s->mu);
+	for (struct conn *c = s->sessions; c; c = c->rnext) {
+		struct cti_session_info i = {
+		    c->session_id,          c->user, c->app,       c->peer,
+		    c->tls ? "tls" : "tcp", c->cid,  c->started_s, c->nmons};
+		fn(ud, &i);
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
+void cti_server_monitors(struct cti_server *s,
+                         void (*fn)(void *ud, const struct cti_monitor_info *i), void *ud)
+{
+	pthread_mutex_lock(&s->mu);
+	for (struct conn *c = s->sessions; c; c = c->rnext)
+		for (struct mon *m = c->mons; m; m = m->next_conn) {
+			struct cti_monitor_info i = {
+			    m->xref, m->device,     c->user,     c->app,
+			    c->peer, c->session_id, m->opened_s, dev_get(s, m->device)};
+			fn(ud, &i);
+		}
+	pthread_mutex_unlock(&s->mu);
+}

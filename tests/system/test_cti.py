@@ -1,0 +1,376 @@
+#!/usr/bin/env python3
+"""System test of the CTI server, seed 000 end to end, with a client written from
+docs/protocol.md using only Python's standard library (socket, ssl, xml.etree) — not the
+project's code — so it proves the wire format is what the document says.
+
+The LDAP user logs in against a real slapd (tests/lib/slapd.py) with the seed's Active
+Directory filter; device state is driven with `telgate device state` (the registrar will
+feed the same API)."""
+import argparse
+import json
+import os
+import shutil
+import socket
+import ssl
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import xml.etree.ElementTree as ET
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+import test_daemon  # noqa: E402
+from slapd import Slapd, BASE_AD, SUFFIX  # noqa: E402
+
+CSTA = "http://www.ecma-international.org/standards/ecma-323/csta/ed5"
+ACSE = "http://www.ecma-international.org/standards/ecma-354/appl_session"
+TG = "urn:telgate:cti:1"
+DEV = "SEP001794625DE5"
+
+
+def provisioning():
+    return {"version": 1,
+            "credentialpolicies": [{"name": "Two Strikes", "failedlogonthreshold": 2,
+                                    "resetfailedlogonsafter": 30, "lockoutduration": 30,
+                                    "adminmustunlock": False, "expiresafterdays": 0,
+                                    "expirywarningdays": 0, "inactivedaysallowed": 0,
+                                    "minlength": 8}],
+            "users": [
+                {"userid": "wwhite", "directory": "ldap",
+                 "groups": ["Standard CTI Enabled", "Standard CTI Secure Connection"]},
+                {"userid": "jpinkman", "directory": "local", "password": "Cap-n-Cook-1",
+                 "credentialpolicy": "Two Strikes", "groups": ["Standard CTI Enabled"]},
+                {"userid": "mjavier", "directory": "local", "password": "Mike-Pass-1",
+                 "groups": ["Standard CTI Enabled",
+                            "Standard CTI Allow Control of All Devices"]},
+                {"userid": "nocti", "directory": "local", "password": "No-Cti-Pass-1",
+                 "groups": []}],
+            "devices": [
+                {"name": DEV, "model": "Cisco 8865", "protocol": "SIP", "owner": "wwhite"},
+                {"name": "CSFJPINKMAN", "model": "CSF", "protocol": "SIP",
+                 "owner": "jpinkman"},
+                {"name": "SEPNOBODY00001", "model": "Cisco 8865", "protocol": "SIP"}],
+            "associations": [{"user": "jpinkman", "device": "CSFJPINKMAN"}]}
+
+
+class Client:
+    """CSTA XML over TCP/TLS: 0x0000, 2-byte length (header included), 4-digit invoke id."""
+
+    def __init__(self, port, tls=False, ca=None):
+        raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+        if tls:
+            ctx = ssl.create_default_context(cafile=ca)
+            ctx.check_hostname = False  # the server certificate names the node, not 127.0.0.1
+            raw = ctx.wrap_socket(raw)
+        self.s = raw
+        self.invoke = 0
+        self.events = []
+
+    def send_raw(self, data):
+        self.s.sendall(data)
+
+    def send(self, body, invoke=None):
+        if invoke is None:
+            self.invoke = self.invoke % 9998 + 1
+            invoke = self.invoke
+        data = body.encode() if isinstance(body, str) else body
+        self.send_raw(struct.pack(">HH", 0, len(data) + 8) + b"%04d" % invoke + data)
+        return invoke
+
+    def _read(self, n):
+        buf = b""
+        while len(buf) < n:
+            chunk = self.s.recv(n - len(buf))
+            if not chunk:
+                raise EOFError("connection closed")
+            buf += chunk
+        return buf
+
+    def read_frame(self):
+        hdr = self._read(8)
+        zero, length = struct.unpack(">HH", hdr[:4])
+        assert zero == 0, hdr
+        invoke = int(hdr[4:8])
+        return invoke, ET.fromstring(self._read(length - 8))
+
+    def request(self, body):
+        inv = self.send(body)
+        while True:
+            got, root = self.read_frame()
+            if got == 9999:
+                self.events.append(root)
+                continue
+            assert got == inv, (got, inv)
+            return root
+
+    def event(self, timeout=10):
+        if self.events:
+            return self.events.pop(0)
+        self.s.settimeout(timeout)
+        try:
+            inv, root = self.read_frame()
+        finally:
+            self.s.settimeout(10)
+        assert inv == 9999, inv
+        return root
+
+    def login(self, user, password, app="SeedTest", duration=None):
+        dur = f"<requestedSessionDuration>{duration}</requestedSessionDuration>" if duration else ""
+        return self.request(
+            f'<?xml version="1.0" encoding="UTF-8"?>'
+            f'<StartApplicationSession xmlns="{ACSE}"><applicationInfo>'
+            f"<applicationID>{app}</applicationID><applicationSpecificInfo>"
+            f'<tg:login xmlns:tg="{TG}"><tg:userID>{user}</tg:userID>'
+            f"<tg:password>{password}</tg:password></tg:login>"
+            f"</applicationSpecificInfo></applicationInfo>"
+            f"<requestedProtocolVersions><protocolVersion>{CSTA}</protocolVersion>"
+            f"</requestedProtocolVersions>{dur}</StartApplicationSession>")
+
+    def monitor(self, device):
+        return self.request(f'<MonitorStart xmlns="{CSTA}"><monitorObject><deviceObject>'
+                            f"{device}</deviceObject></monitorObject></MonitorStart>")
+
+    def close(self):
+        try:
+            self.s.close()
+        except OSError:
+            pass
+
+
+def local(root):
+    return root.tag.split("}", 1)[1]
+
+
+def text(root, name):
+    for el in root.iter():
+        if el.tag.endswith("}" + name):
+            return el.text
+    return None
+
+
+class CtiTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="tgcti")
+        cls.ldap = Slapd(os.path.join(cls.tmp, "slapd")).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.ldap.stop()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def setUp(self):
+        self.root = tempfile.mkdtemp(prefix="tgsys", dir=self.tmp)
+        self.clients = []
+        conf = (f"[dir]\nfailure_delay_ms = 20\n[ldap]\nservers = {self.ldap.tls_uri()}\n"
+                f"base = {BASE_AD}\nfilter = ad\nbind_dn = cn=svc-telgate,{SUFFIX}\n"
+                f"bind_password_file = {self.ldap.dir}/service.pw\n"
+                f"ca_file = {self.ldap.dir}/ca.crt\n[cti]\nallow_plain_login = yes\n")
+        self.d = test_daemon.Daemon(self.root, conf)
+        prov = os.path.join(self.root, "prov.json")
+        with open(prov, "w") as f:
+            json.dump(provisioning(), f)
+        self.d.start("--provision", prov)
+        self.ca = os.path.join(self.d.state, "pki", "ca.crt")
+
+    def tearDown(self):
+        for c in self.clients:
+            c.close()
+        if self.d.proc and self.d.proc.poll() is None:
+            self.d.proc.kill()
+            self.d.proc.wait()
+        self.d.close_pipes()
+
+    def client(self, tls=True):
+        c = Client(self.d.cti_tls_port if tls else self.d.cti_port, tls, self.ca)
+        self.clients.append(c)
+        return c
+
+    def state(self, device, st):
+        r = self.d.cli("device", "state", device, st)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_seed_flow_over_tls(self):
+        self.state(DEV, "in-service")  # the phone is registered before the app opens it
+        c = self.client(tls=True)
+        r = c.login("wwhite", "Heisenberg-1")
+        self.assertEqual(local(r), "StartApplicationSessionPosResponse", ET.tostring(r))
+        self.assertEqual(text(r, "actualSessionDuration"), "60")
+        session = text(r, "sessionID")
+        r = c.monitor(DEV)
+        self.assertEqual(local(r), "MonitorStartResponse", ET.tostring(r))
+        xref = text(r, "monitorCrossRefID")
+        ev = c.event()
+        self.assertEqual(local(ev), "BackInServiceEvent")
+        self.assertEqual(text(ev, "monitorCrossRefID"), xref)
+        self.assertEqual(text(ev, "deviceIdentifier"), DEV)
+        self.state(DEV, "out-of-service")
+        self.assertEqual(local(c.event()), "OutOfServiceEvent")
+        self.state(DEV, "in-service")
+        self.assertEqual(local(c.event()), "BackInServiceEvent")
+        # The administrator sees who opened what.
+        r = self.d.cli("show", "cti", "monitors")
+        self.assertIn(DEV, r.stdout)
+        self.assertIn("wwhite", r.stdout)
+        self.assertIn("SeedTest", r.stdout)
+        r = self.d.cli("show", "cti", "sessions")
+        self.assertIn(session, r.stdout)
+        self.assertIn("tls", r.stdout)
+        # The trace shows the seed's steps, in the seed's order, under one id.
+        log = self.d.log_text()
+        line = next(x for x in log.splitlines() if "event=cti_session_started" in x)
+        cid = line.split()[0]
+        steps = [x.split("event=")[1].split()[0] for x in log.splitlines()
+                 if x.startswith(cid + " ")]
+        want = ["cti_connect", "cti_login_request", "dir_auth_start", "dir_user",
+                "dir_credential_policy", "ldap_search", "ldap_user_found", "ldap_user_bind",
+                "dir_auth_result", "cti_user_settings", "cti_session_started",
+                "cti_device_open", "cti_event"]
+        pos = [steps.index(w) for w in want]
+        self.assertEqual(pos, sorted(pos), steps)
+        self.assertNotIn("Heisenberg", log)
+        r = c.request(f'<StopApplicationSession xmlns="{ACSE}"><sessionID>{session}'
+                      f"</sessionID></StopApplicationSession>")
+        self.assertEqual(local(r), "StopApplicationSessionPosResponse")
+
+    def test_refusals(self):
+        c = self.client(tls=True)
+        r = c.login("jpinkman", "wrong-password")
+        self.assertEqual(local(r), "StartApplicationSessionNegResponse")
+        self.assertEqual(text(r, "definedError"), "invalidApplicationInfo")
+        # Locked (threshold 2): even the right password is refused.
+        c = self.client(tls=True)
+        c.login("jpinkman", "wrong-password")
+        r = c.login("jpinkman", "Cap-n-Cook-1")
+        self.assertEqual(local(r), "StartApplicationSessionNegResponse")
+        self.assertIn("hacked-locked", self.d.log_text())
+        self.d.cli("user", "unlock", "jpinkman")
+        # Not in Standard CTI Enabled.
+        r = self.client().login("nocti", "No-Cti-Pass-1")
+        self.assertEqual(local(r), "StartApplicationSessionNegResponse")
+        self.assertIn("not in Standard CTI Enabled", self.d.log_text())
+        # Secure-connection user over plain TCP (plain logins are allowed in this test).
+        r = self.client(tls=False).login("wwhite", "Heisenberg-1")
+        self.assertEqual(local(r), "StartApplicationSessionNegResponse")
+        self.assertIn("Standard CTI Secure Connection: TLS required", self.d.log_text())
+        # A device neither owned nor associated: refused; a super provider may.
+        c = self.client()
+        self.assertEqual(local(c.login("jpinkman", "Cap-n-Cook-1")),
+                         "StartApplicationSessionPosResponse")
+        r = c.monitor(DEV)
+        self.assertEqual(local(r), "CSTAErrorCode")
+        self.assertEqual(text(r, "operation"), "privilegeViolationOnSpecifiedDevice")
+        self.assertEqual(local(c.monitor("CSFJPINKMAN")), "MonitorStartResponse")
+        self.assertEqual(text(c.monitor("NOSUCHDEVICE"), "operation"), "invalidDeviceIdentifier")
+        m = self.client()
+        self.assertEqual(local(m.login("mjavier", "Mike-Pass-1")),
+                         "StartApplicationSessionPosResponse")
+        self.assertEqual(local(m.monitor("SEPNOBODY00001")), "MonitorStartResponse")
+        # Requests before a session are refused.
+        r = self.client().monitor(DEV)
+        self.assertEqual(text(r, "operation"), "securityViolation")
+
+    def test_plain_login_refused_by_default(self):
+        self.d.stop()
+        self.d.close_pipes()
+        self.d.write_conf("info", "")  # no allow_plain_login
+        self.d.start()
+        r = self.client(tls=False).login("mjavier", "Mike-Pass-1")
+        self.assertEqual(local(r), "StartApplicationSessionNegResponse")
+        self.assertIn("login over plain TCP refused", self.d.log_text())
+
+    def test_heartbeat_missed_releases_monitors(self):
+        c = self.client()
+        r = c.login("mjavier", "Mike-Pass-1", duration=10)
+        self.assertEqual(text(r, "actualSessionDuration"), "10")
+        session = text(r, "sessionID")
+        self.assertEqual(local(c.monitor(DEV)), "MonitorStartResponse")
+        # One reset keeps it alive past the first window.
+        time.sleep(6)
+        r = c.request(f'<ResetApplicationSessionTimer xmlns="{ACSE}"><sessionID>{session}'
+                      f"</sessionID><requestedSessionDuration>10</requestedSessionDuration>"
+                      f"</ResetApplicationSessionTimer>")
+        self.assertEqual(local(r), "ResetApplicationSessionTimerPosResponse")
+        time.sleep(6)
+        self.assertIn(DEV, self.d.cli("show", "cti", "monitors").stdout)
+        # Then silence: the session ends and its monitor is released.
+        deadline = time.time() + 20
+        while time.time() < deadline and DEV in self.d.cli("show", "cti", "monitors").stdout:
+            time.sleep(0.5)
+        self.assertNotIn(DEV, self.d.cli("show", "cti", "monitors").stdout)
+        self.assertIn("event=cti_heartbeat_missed", self.d.log_text())
+        with self.assertRaises((EOFError, ConnectionError, OSError)):
+            c.read_frame()
+
+    def test_malformed_input_while_another_session_gets_events(self):
+        good = self.client()
+        self.assertEqual(local(good.login("mjavier", "Mike-Pass-1")),
+                         "StartApplicationSessionPosResponse")
+        self.assertEqual(local(good.monitor(DEV)), "MonitorStartResponse")
+        flip = [False]  # the device starts out of service
+
+        def still_served():
+            flip[0] = not flip[0]
+            self.state(DEV, "in-service" if flip[0] else "out-of-service")
+            ev = good.event()
+            self.assertEqual(local(ev), "BackInServiceEvent" if flip[0] else "OutOfServiceEvent")
+
+        # Bodies that are answered with a CSTA error, connection kept.
+        bodies = {
+            "not xml": b"this is not xml",
+            "truncated xml": f'<MonitorStart xmlns="{CSTA}"><monitorObject>'.encode(),
+            "dtd": (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]>'
+                    b'<MonitorStart xmlns="' + CSTA.encode() + b'">&a;</MonitorStart>'),
+            "external entity": (b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+                                b"<x>&e;</x>"),
+            "wrong namespace": b'<MonitorStart xmlns="urn:evil"><x/></MonitorStart>',
+            "no namespace": b"<MonitorStart/>",
+            "unknown message": f'<MakeCall xmlns="{CSTA}"/>'.encode(),
+            "missing field": f'<MonitorStart xmlns="{CSTA}"/>'.encode(),
+            "binary": bytes(range(256)) * 4,
+            "huge": b"<a>" + b"x" * 65000 + b"</a>",
+        }
+        bad = self.client()
+        for name, body in bodies.items():
+            r = bad.request(body)
+            self.assertEqual(local(r), "CSTAErrorCode", name)
+            still_served()
+        # Framing errors close the connection; the server goes on.
+        for name, raw in {
+            "bad magic": b"\x01\x00\x00\x10" + b"0001" + b"x" * 8,
+            "short length": b"\x00\x00\x00\x04" + b"0001",
+            "letters as invoke id": b"\x00\x00\x00\x10" + b"ab12" + b"x" * 8,
+        }.items():
+            b = self.client()
+            b.send_raw(raw)
+            with self.assertRaises((EOFError, ConnectionError, OSError), msg=name):
+                b.read_frame()
+            still_served()
+        # A frame announced long and cut short, then the peer goes away.
+        t = self.client()
+        t.send_raw(b"\x00\x00\xff\xff0001<MonitorStart")
+        t.close()
+        still_served()
+        # TLS port spoken to in plain text, and a TLS hello cut short.
+        p = socket.create_connection(("127.0.0.1", self.d.cti_tls_port))
+        p.sendall(b"\x00\x00\x00\x10" + b"0001" + b"<x/>0000")
+        p.close()
+        still_served()
+        self.assertIsNone(self.d.proc.poll())
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--telgated", required=True)
+    ap.add_argument("--telgate", required=True)
+    ap.add_argument("--examples", required=True)
+    test_daemon.ARGS, rest = ap.parse_known_args()
+    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+
+
+if __name__ == "__main__":
+    main()
