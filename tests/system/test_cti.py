@@ -30,6 +30,7 @@ CSTA = "http://www.ecma-international.org/standards/ecma-323/csta/ed5"
 ACSE = "http://www.ecma-international.org/standards/ecma-354/appl_session"
 TG = "urn:telgate:cti:1"
 DEV = "SEP001794625DE5"
+ARGS_CTI = []
 
 
 def provisioning():
@@ -274,6 +275,34 @@ class CtiTest(unittest.TestCase):
         r = self.client().monitor(DEV)
         self.assertEqual(text(r, "operation"), "securityViolation")
 
+    def test_telgate_cti_client(self):
+        cmd = [ARGS_CTI[0], "--tls", "-p", str(self.d.cti_tls_port), "--ca", self.ca,
+               "-u", "mjavier", "-a", "cli-test"]
+        env = dict(os.environ, TELGATE_PASSWORD="Mike-Pass-1")
+        p = subprocess.Popen(cmd + ["open", DEV, "--events", "2"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=env)
+        self.assertIn("logged in as mjavier", p.stdout.readline())
+        self.assertIn(f"opened {DEV} monitor=", p.stdout.readline())
+        self.state(DEV, "in-service")
+        self.state(DEV, "out-of-service")
+        out, errs = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 0, errs)
+        lines = out.splitlines()
+        self.assertIn(f"BackInService {DEV}", lines[0])
+        self.assertIn(f"OutOfService {DEV}", lines[1])
+        self.assertIn("cli-test", self.d.log_text())
+        # Refused login: exit 1; a CA that did not sign the server: exit 2, fails closed.
+        bad = dict(os.environ, TELGATE_PASSWORD="wrong")
+        r = subprocess.run(cmd + ["open", DEV], env=bad, capture_output=True, text=True,
+                           timeout=30)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("invalidApplicationInfo", r.stderr)
+        wrong_ca = [c if c != self.ca else self.ldap.dir + "/ca.crt" for c in cmd]
+        r = subprocess.run(wrong_ca + ["open", DEV], env=env, capture_output=True, text=True,
+                           timeout=30)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("certificate", r.stderr)
+
     def test_plain_login_refused_by_default(self):
         self.d.stop()
         self.d.close_pipes()
@@ -368,7 +397,9 @@ def main():
     ap.add_argument("--telgated", required=True)
     ap.add_argument("--telgate", required=True)
     ap.add_argument("--examples", required=True)
+    ap.add_argument("--telgate-cti", required=True)
     test_daemon.ARGS, rest = ap.parse_known_args()
+    ARGS_CTI.append(test_daemon.ARGS.telgate_cti)
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
 
 
