@@ -286,6 +286,12 @@ int main(int argc, char **argv)
 	/* Secrets (passwords in flight, keys) must not reach a core file. */
 	struct rlimit nocore = {0, 0};
 	setrlimit(RLIMIT_CORE, &nocore);
+	/* Every CTI session and SIP connection is a descriptor: use what the system allows. */
+	struct rlimit nofile;
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &nofile);
+	}
 	/* libldap must take every option from telgate's configuration, not from ldap.conf
 	 * or an ldaprc in the working directory. */
 	setenv("LDAPNOINIT", "1", 1);

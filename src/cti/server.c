@@ -293,8 +293,18 @@ static void conn_send(struct conn *c, int invoke, const char *body, int len)
 		conn_close(c, "peer does not read its events");
 		return;
 	}
-	evbuffer_add(out, hdr, sizeof hdr);
-	evbuffer_add(out, body, (size_t)len);
+	/* One contiguous piece, so TLS sends header and body in one record. */
+	struct evbuffer_iovec v;
+	if (evbuffer_reserve_space(out, sizeof hdr + (size_t)len, &v, 1) < 1 ||
+	    v.iov_len < sizeof hdr + (size_t)len) {
+		evbuffer_add(out, hdr, sizeof hdr);
+		evbuffer_add(out, body, (size_t)len);
+		return;
+	}
+	memcpy(v.iov_base, hdr, sizeof hdr);
+	memcpy((char *)v.iov_base + sizeof hdr, body, (size_t)len);
+	v.iov_len = sizeof hdr + (size_t)len;
+	evbuffer_commit_space(out, &v, 1);
 }
 
 static void send_error(struct conn *c, int invoke, const char *cat, const char *value,
