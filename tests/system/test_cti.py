@@ -265,12 +265,28 @@ class CtiTest(unittest.TestCase):
         r = c.monitor(DEV)
         self.assertEqual(local(r), "CSTAErrorCode")
         self.assertEqual(text(r, "operation"), "privilegeViolationOnSpecifiedDevice")
-        self.assertEqual(local(c.monitor("CSFJPINKMAN")), "MonitorStartResponse")
+        r = c.monitor("CSFJPINKMAN")
+        self.assertEqual(local(r), "MonitorStartResponse")
+        xref = text(r, "monitorCrossRefID")
+        stop = f'<MonitorStop xmlns="{CSTA}"><monitorCrossRefID>{xref}</monitorCrossRefID></MonitorStop>'
+        self.assertEqual(local(c.request(stop)), "MonitorStopResponse")
+        self.assertEqual(text(c.request(stop), "operation"), "invalidCrossRefID")
+        r = c.request(f'<GetSwitchingFunctionDevices xmlns="{CSTA}"/>')
+        self.assertEqual([e.text for e in r.iter() if e.tag.endswith("}deviceID")],
+                         ["CSFJPINKMAN"])
+        snap = '<SnapshotDevice xmlns="%s"><snapshotObject>%%s</snapshotObject></SnapshotDevice>' % CSTA
+        r = c.request(snap % "CSFJPINKMAN")
+        self.assertEqual(local(r), "SnapshotDeviceResponse")
+        self.assertEqual(text(r, "inService"), "false")
+        self.assertEqual(text(c.request(snap % DEV), "operation"),
+                         "privilegeViolationOnSpecifiedDevice")
         self.assertEqual(text(c.monitor("NOSUCHDEVICE"), "operation"), "invalidDeviceIdentifier")
         m = self.client()
         self.assertEqual(local(m.login("mjavier", "Mike-Pass-1")),
                          "StartApplicationSessionPosResponse")
         self.assertEqual(local(m.monitor("SEPNOBODY00001")), "MonitorStartResponse")
+        r = m.request(f'<GetSwitchingFunctionDevices xmlns="{CSTA}"/>')
+        self.assertEqual(len([e for e in r.iter() if e.tag.endswith("}deviceID")]), 3)
         # Requests before a session are refused.
         r = self.client().monitor(DEV)
         self.assertEqual(text(r, "operation"), "securityViolation")
