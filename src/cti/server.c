@@ -54,7 +54,7 @@ struct conn {
 	struct bufferevent *bev;
 	int tls;
 	enum cstate st;
-	int refs, dead, failures;
+	int refs, dead, doomed, failures;
 	char peer[64];
 	char cid[LOG_CID_SIZE];
 	char user[CTI_ID_MAX + 1];
@@ -279,18 +279,53 @@ static int conn_unref(struct conn *c)
 	return 0;
 }
 
+struct close_req {
+	struct conn *c;
+	const char *why;
+};
+
+static void close_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct close_req *r = arg;
+	if (!conn_unref(r->c))
+		conn_close(r->c, r->why);
+	free(r);
+}
+
+/* Closes the connection from the loop's next turn: callers may be walking lists (the
+ * monitor index) that closing would change under them. */
+static void close_later(struct conn *c, const char *why)
+{
+	struct close_req *r = malloc(sizeof *r);
+	struct timeval zero = {0, 0};
+	c->doomed = 1;
+	if (!r)
+		return;
+	r->c = c;
+	r->why = why;
+	c->refs++;
+	if (event_base_once(loop_base(c->cl->loop), -1, EV_TIMEOUT, close_cb, r, &zero) != 0) {
+		c->refs--;
+		free(r);
+	}
+}
+
 static void conn_send(struct conn *c, int invoke, const char *body, int len)
 {
-	if (c->dead || !c->bev || len < 0)
+	if (c->dead || c->doomed || !c->bev || len < 0)
 		return;
 	uint8_t hdr[CTI_HDR_LEN];
 	if (cti_frame_header(invoke, (size_t)len, hdr) != 0)
 		return;
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	if (evbuffer_get_length(out) > OUT_MAX) {
-		log_event(LOG_LVL_WARNING, c->cid, "cti_slow_consumer", "peer", c->peer, "user",
-		          c->user, (const char *)NULL);
-		conn_close(c, "peer does not read its events");
+		if (!c->doomed) {
+			log_event(LOG_LVL_WARNING, c->cid, "cti_slow_consumer", "peer", c->peer,
+			          "user", c->user, (const char *)NULL);
+			close_later(c, "peer does not read its events");
+		}
 		return;
 	}
 	/* One contiguous piece, so TLS sends header and body in one record. */
@@ -331,7 +366,9 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 		log_event(LOG_LVL_NOTICE, c->cid, "cti_heartbeat_missed", "user", c->user,
 		          "session", c->session_id, (const char *)NULL);
 		conn_close(c, "session duration expired without ResetApplicationSessionTimer");
-	} else if (c->st != C_AUTH) {
+	} else if (c->st == C_AUTH) {
+		arm_timer(c, 1); /* decide when the directory has answered */
+	} else {
 		conn_close(c, "no login within the login timeout");
 	}
 }
