@@ -1,0 +1,335 @@
+#include "sip/digest.h"
+#include "core/util.h"
+
+#include <ctype.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *sip_digest_alg_name(enum sip_digest_alg a)
+{
+	return a == SIP_DIGEST_SHA256 ? "SHA-256" : "MD5";
+}
+
+int sip_digest_alg_parse(const char *s, enum sip_digest_alg *out)
+{
+	if (!strcasecmp(s, "MD5"))
+		*out = SIP_DIGEST_MD5;
+	else if (!strcasecmp(s, "SHA-256"))
+		*out = SIP_DIGEST_SHA256;
+	else
+		return -1;
+	return 0;
+}
+
+/* H over the pieces joined with ':', in hex. */
+static int hash_hex(enum sip_digest_alg a, const char *const *parts, const size_t *lens, int n,
+                    char out[SIP_DIGEST_HEX_MAX])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	int ok = ctx && EVP_DigestInit_ex(ctx, a == SIP_DIGEST_SHA256 ? EVP_sha256() : EVP_md5(),
+	                                  NULL) == 1;
+	for (int i = 0; ok && i < n; i++)
+		ok = (i == 0 || EVP_DigestUpdate(ctx, ":", 1) == 1) &&
+		     EVP_DigestUpdate(ctx, parts[i], lens[i]) == 1;
+	ok = ok && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1;
+	EVP_MD_CTX_free(ctx);
+	if (!ok)
+		return -1;
+	sodium_bin2hex(out, SIP_DIGEST_HEX_MAX, md, mdlen);
+	sodium_memzero(md, sizeof md);
+	return 0;
+}
+
+int sip_digest_ha1(enum sip_digest_alg a, const char *user, const char *realm, const char *password,
+                   size_t pwlen, char out[SIP_DIGEST_HEX_MAX])
+{
+	const char *p[] = {user, realm, password};
+	size_t l[] = {strlen(user), strlen(realm), pwlen};
+	return hash_hex(a, p, l, 3, out);
+}
+
+#define NONCE_RAW 32 /* 8 time + 8 random + 16 mac */
+
+static void nonce_mac(const uint8_t *secret, const uint8_t *msg, uint8_t mac[16])
+{
+	unsigned char full[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+	HMAC(EVP_sha256(), secret, SIP_DIGEST_SECRET_LEN, msg, 16, full, &len);
+	memcpy(mac, full, 16);
+}
+
+void sip_nonce_make(const uint8_t secret[SIP_DIGEST_SECRET_LEN], int64_t now,
+                    char out[SIP_NONCE_MAX])
+{
+	uint8_t raw[NONCE_RAW];
+	uint64_t t = (uint64_t)now;
+	for (int i = 0; i < 8; i++)
+		raw[i] = (uint8_t)(t >> (56 - 8 * i));
+	randombytes_buf(raw + 8, 8);
+	nonce_mac(secret, raw, raw + 16);
+	sodium_bin2base64(out, SIP_NONCE_MAX, raw, sizeof raw,
+	                  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}
+
+enum sip_nonce_rc sip_nonce_check(const uint8_t secret[SIP_DIGEST_SECRET_LEN], const char *nonce,
+                                  int64_t now, int lifetime_s, int64_t *issued)
+{
+	uint8_t raw[NONCE_RAW], mac[16];
+	size_t len = 0;
+	if (strlen(nonce) >= SIP_NONCE_MAX ||
+	    sodium_base642bin(raw, sizeof raw, nonce, strlen(nonce), NULL, &len, NULL,
+	                      sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+	    len != NONCE_RAW)
+		return SIP_NONCE_INVALID;
+	nonce_mac(secret, raw, mac);
+	if (sodium_memcmp(mac, raw + 16, 16) != 0)
+		return SIP_NONCE_INVALID;
+	uint64_t t = 0;
+	for (int i = 0; i < 8; i++)
+		t = t << 8 | raw[i];
+	*issued = (int64_t)t;
+	if ((int64_t)t > now + 5) /* from the future: not ours in any sane sense */
+		return SIP_NONCE_INVALID;
+	return now - (int64_t)t >= lifetime_s ? SIP_NONCE_STALE : SIP_NONCE_OK;
+}
+
+/* --- Authorization header ------------------------------------------------------------ */
+
+static const char *skip_ws(const char *s)
+{
+	while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
+		s++;
+	return s;
+}
+
+int sip_digest_parse(const char *v, struct sip_digest_creds *c, char *err, size_t errlen)
+{
+	memset(c, 0, sizeof *c);
+	v = skip_ws(v);
+	if (strncasecmp(v, "Digest", 6) != 0 || (v[6] != ' ' && v[6] != '\t')) {
+		snprintf(err, errlen, "not a Digest credential");
+		return -1;
+	}
+	v = skip_ws(v + 6);
+	struct {
+		const char *name;
+		char *dst;
+		size_t cap;
+	} fields[] = {
+	    {"username", c->username, sizeof c->username},
+	    {"realm", c->realm, sizeof c->realm},
+	    {"nonce", c->nonce, sizeof c->nonce},
+	    {"uri", c->uri, sizeof c->uri},
+	    {"response", c->response, sizeof c->response},
+	    {"cnonce", c->cnonce, sizeof c->cnonce},
+	    {"qop", c->qop, sizeof c->qop},
+	    {"nc", c->nc, sizeof c->nc},
+	    {"opaque", c->opaque, sizeof c->opaque},
+	};
+	enum { NF = sizeof fields / sizeof fields[0] };
+	int seen[NF + 1] = {0};
+	char alg[32] = "";
+	while (*v) {
+		char name[32];
+		size_t n = 0;
+		while (*v && (isalnum((unsigned char)*v) || *v == '-' || *v == '_')) {
+			if (n + 1 >= sizeof name) {
+				snprintf(err, errlen, "parameter name too long");
+				return -1;
+			}
+			name[n++] = *v++;
+		}
+		name[n] = '\0';
+		v = skip_ws(v);
+		if (!n || *v != '=') {
+			snprintf(err, errlen, "malformed parameter list");
+			return -1;
+		}
+		v = skip_ws(v + 1);
+		char val[600];
+		size_t m = 0;
+		if (*v == '"') {
+			v++;
+			while (*v && *v != '"') {
+				if (*v == '\\' && v[1])
+					v++;
+				if (m + 1 >= sizeof val) {
+					snprintf(err, errlen, "parameter %s too long", name);
+					return -1;
+				}
+				val[m++] = *v++;
+			}
+			if (*v != '"') {
+				snprintf(err, errlen, "unterminated quoted string");
+				return -1;
+			}
+			v++;
+		} else {
+			while (*v && *v != ',' && *v != ' ' && *v != '\t') {
+				if (m + 1 >= sizeof val) {
+					snprintf(err, errlen, "parameter %s too long", name);
+					return -1;
+				}
+				val[m++] = *v++;
+			}
+		}
+		val[m] = '\0';
+		if (memchr(val, '\0', m) || strlen(val) != m) {
+			snprintf(err, errlen, "NUL in parameter %s", name);
+			return -1;
+		}
+		int k;
+		for (k = 0; k < NF && strcasecmp(name, fields[k].name) != 0; k++)
+			;
+		if (k < NF || !strcasecmp(name, "algorithm")) {
+			if (seen[k]++) {
+				snprintf(err, errlen, "duplicate parameter %s", name);
+				return -1;
+			}
+			char *dst = k < NF ? fields[k].dst : alg;
+			size_t cap = k < NF ? fields[k].cap : sizeof alg;
+			if (m >= cap) {
+				snprintf(err, errlen, "parameter %s too long", name);
+				return -1;
+			}
+			memcpy(dst, val, m + 1);
+		}
+		/* Unknown parameters (auth-param extensions) are ignored, as RFC 7616 says. */
+		v = skip_ws(v);
+		if (*v == ',')
+			v = skip_ws(v + 1);
+		else if (*v) {
+			snprintf(err, errlen, "malformed parameter list");
+			return -1;
+		}
+	}
+	if (alg[0]) {
+		if (sip_digest_alg_parse(alg, &c->alg) != 0) {
+			snprintf(err, errlen, "unsupported algorithm %.20s", alg);
+			return -1;
+		}
+		c->has_alg = 1;
+	}
+	if (!c->username[0] || !c->realm[0] || !c->nonce[0] || !c->uri[0] || !c->response[0]) {
+		snprintf(err, errlen, "missing username, realm, nonce, uri or response");
+		return -1;
+	}
+	return 0;
+}
+
+int sip_digest_verify(const struct sip_digest_creds *c, const char *method, const char *ha1)
+{
+	if (strcasecmp(c->qop, "auth") != 0 || !c->cnonce[0] || strlen(c->nc) != 8)
+		return 0;
+	char ha2[SIP_DIGEST_HEX_MAX], want[SIP_DIGEST_HEX_MAX];
+	const char *p2[] = {method, c->uri};
+	size_t l2[] = {strlen(method), strlen(c->uri)};
+	if (hash_hex(c->alg, p2, l2, 2, ha2) != 0)
+		return 0;
+	const char *p[] = {ha1, c->nonce, c->nc, c->cnonce, "auth", ha2};
+	size_t l[] = {strlen(ha1), strlen(c->nonce), 8, strlen(c->cnonce), 4, strlen(ha2)};
+	if (hash_hex(c->alg, p, l, 6, want) != 0)
+		return 0;
+	size_t wl = strlen(want);
+	char got[SIP_DIGEST_HEX_MAX] = "";
+	for (size_t i = 0; i < wl && c->response[i]; i++)
+		got[i] = (char)tolower((unsigned char)c->response[i]);
+	int ok = strlen(c->response) == wl && sodium_memcmp(got, want, wl) == 0;
+	sodium_memzero(want, sizeof want);
+	return ok;
+}
+
+int sip_digest_challenge(char *out, size_t cap, const char *realm, const char *nonce,
+                         const char *opaque, enum sip_digest_alg a, int stale)
+{
+	int n = snprintf(out, cap,
+	                 "Digest realm=\"%s\", nonce=\"%s\", opaque=\"%s\", algorithm=%s, "
+	                 "qop=\"auth\"%s",
+	                 realm, nonce, opaque, sip_digest_alg_name(a), stale ? ", stale=true" : "");
+	return n < 0 || (size_t)n >= cap ? -1 : n;
+}
+
+/* --- nonce counts -------------------------------------------------------------------- */
+
+struct nc_ent {
+	char nonce[SIP_NONCE_MAX];
+	uint32_t nc;
+	uint64_t stamp;
+};
+
+struct sip_nc_cache {
+	pthread_mutex_t mu;
+	struct nc_ent *e;
+	size_t cap;
+	uint64_t clock;
+};
+
+struct sip_nc_cache *sip_nc_cache_new(size_t capacity)
+{
+	struct sip_nc_cache *c = calloc(1, sizeof *c);
+	if (!c || !(c->e = calloc(capacity, sizeof *c->e))) {
+		free(c);
+		return NULL;
+	}
+	c->cap = capacity;
+	pthread_mutex_init(&c->mu, NULL);
+	return c;
+}
+
+void sip_nc_cache_free(struct sip_nc_cache *c)
+{
+	if (!c)
+		return;
+	pthread_mutex_destroy(&c->mu);
+	free(c->e);
+	free(c);
+}
+
+int sip_nc_accept(struct sip_nc_cache *c, const char *nonce, const char *nc)
+{
+	if (strlen(nc) != 8 || strlen(nonce) >= SIP_NONCE_MAX)
+		return -1;
+	uint32_t v = 0;
+	for (int i = 0; i < 8; i++) {
+		if (!isxdigit((unsigned char)nc[i]))
+			return -1;
+		v = v << 4 | (uint32_t)(isdigit((unsigned char)nc[i])
+		                            ? nc[i] - '0'
+		                            : (tolower((unsigned char)nc[i]) - 'a' + 10));
+	}
+	if (v == 0)
+		return -1;
+	/* Open addressing over a small window of slots from the nonce's hash. */
+	uint32_t h = 2166136261u;
+	for (const char *p = nonce; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	pthread_mutex_lock(&c->mu);
+	struct nc_ent *victim = NULL;
+	int rc = 1;
+	for (size_t k = 0; k < 8; k++) {
+		struct nc_ent *e = &c->e[(h + k) % c->cap];
+		if (e->nonce[0] && strcmp(e->nonce, nonce) == 0) {
+			if (v <= e->nc)
+				rc = 0;
+			else {
+				e->nc = v;
+				e->stamp = ++c->clock;
+			}
+			pthread_mutex_unlock(&c->mu);
+			return rc;
+		}
+		if (!victim || !e->nonce[0] || (victim->nonce[0] && e->stamp < victim->stamp))
+			victim = e;
+	}
+	tg_strlcpy(victim->nonce, nonce, sizeof victim->nonce);
+	victim->nc = v;
+	victim->stamp = ++c->clock;
+	pthread_mutex_unlock(&c->mu);
+	return 1;
+}

@@ -1,0 +1,147 @@
+/* SIP digest: RFC 7616's worked examples, nonces, nonce counts, hostile header values. */
+#include "sip/digest.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#define NONCE "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v"
+#define CNONCE "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ"
+#define OPAQUE "FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS"
+
+static void test_rfc7616_examples(void **state)
+{
+	(void)state;
+	static const struct {
+		enum sip_digest_alg alg;
+		const char *name, *response;
+	} v[] = {
+	    {SIP_DIGEST_MD5, "MD5", "8ca523f5e9506fed4657c9700eebdbec"},
+	    {SIP_DIGEST_SHA256, "SHA-256",
+	     "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"},
+	};
+	for (int i = 0; i < 2; i++) {
+		char hdr[1024], err[128], ha1[SIP_DIGEST_HEX_MAX];
+		snprintf(hdr, sizeof hdr,
+		         "Digest username=\"Mufasa\", realm=\"http-auth@example.org\", "
+		         "uri=\"/dir/index.html\", algorithm=%s, nonce=\"" NONCE "\", nc=00000001, "
+		         "cnonce=\"" CNONCE "\", qop=auth, response=\"%s\", opaque=\"" OPAQUE "\"",
+		         v[i].name, v[i].response);
+		struct sip_digest_creds c;
+		assert_int_equal(sip_digest_parse(hdr, &c, err, sizeof err), 0);
+		assert_int_equal(c.alg, v[i].alg);
+		assert_string_equal(c.uri, "/dir/index.html");
+		assert_int_equal(sip_digest_ha1(v[i].alg, "Mufasa", "http-auth@example.org",
+		                                "Circle of Life", 14, ha1),
+		                 0);
+		assert_int_equal(sip_digest_verify(&c, "GET", ha1), 1);
+		assert_int_equal(sip_digest_verify(&c, "POST", ha1), 0); /* method is covered */
+		c.response[0] ^= 1;
+		assert_int_equal(sip_digest_verify(&c, "GET", ha1), 0);
+		c.response[0] ^= 1;
+		strcpy(c.qop, "auth-int"); /* only qop=auth is accepted */
+		assert_int_equal(sip_digest_verify(&c, "GET", ha1), 0);
+	}
+}
+
+static void test_nonces(void **state)
+{
+	(void)state;
+	uint8_t secret[SIP_DIGEST_SECRET_LEN] = {1, 2, 3}, other[SIP_DIGEST_SECRET_LEN] = {9};
+	char n[SIP_NONCE_MAX];
+	int64_t issued;
+	sip_nonce_make(secret, 1000, n);
+	assert_int_equal(sip_nonce_check(secret, n, 1000, 30, &issued), SIP_NONCE_OK);
+	assert_int_equal(issued, 1000);
+	assert_int_equal(sip_nonce_check(secret, n, 1029, 30, &issued), SIP_NONCE_OK);
+	assert_int_equal(sip_nonce_check(secret, n, 1030, 30, &issued), SIP_NONCE_STALE);
+	assert_int_equal(sip_nonce_check(other, n, 1000, 30, &issued), SIP_NONCE_INVALID);
+	assert_int_equal(sip_nonce_check(secret, n, 900, 30, &issued), SIP_NONCE_INVALID);
+	char t[SIP_NONCE_MAX];
+	strcpy(t, n);
+	t[3] = t[3] == 'A' ? 'B' : 'A';
+	assert_int_equal(sip_nonce_check(secret, t, 1000, 30, &issued), SIP_NONCE_INVALID);
+	assert_int_equal(sip_nonce_check(secret, "", 1000, 30, &issued), SIP_NONCE_INVALID);
+	assert_int_equal(sip_nonce_check(secret, "!!!!", 1000, 30, &issued), SIP_NONCE_INVALID);
+	char n2[SIP_NONCE_MAX];
+	sip_nonce_make(secret, 1000, n2);
+	assert_string_not_equal(n, n2);
+}
+
+static void test_nonce_counts(void **state)
+{
+	(void)state;
+	struct sip_nc_cache *c = sip_nc_cache_new(1024);
+	assert_int_equal(sip_nc_accept(c, "n1", "00000001"), 1);
+	assert_int_equal(sip_nc_accept(c, "n1", "00000001"), 0); /* replay */
+	assert_int_equal(sip_nc_accept(c, "n1", "00000002"), 1);
+	assert_int_equal(sip_nc_accept(c, "n1", "00000002"), 0);
+	assert_int_equal(sip_nc_accept(c, "n1", "00000001"), 0); /* going back */
+	assert_int_equal(sip_nc_accept(c, "n2", "00000001"), 1);
+	assert_int_equal(sip_nc_accept(c, "n1", "0000000a"), 1);
+	assert_int_equal(sip_nc_accept(c, "n1", "00000000"), -1);
+	assert_int_equal(sip_nc_accept(c, "n1", "1"), -1);
+	assert_int_equal(sip_nc_accept(c, "n1", "0000000g"), -1);
+	sip_nc_cache_free(c);
+}
+
+static void test_hostile_headers(void **state)
+{
+	(void)state;
+	static const char *const bad[] = {
+	    "",
+	    "Basic dXNlcjpwYXNz",
+	    "Digestusername=\"a\"",
+	    "Digest username=\"a\", username=\"b\", realm=\"r\", nonce=\"n\", uri=\"u\", "
+	    "response=\"x\"",
+	    "Digest username=\"a, realm=\"r\"",
+	    "Digest username=a realm=r",
+	    "Digest username=\"a\", realm=\"r\", nonce=\"n\", uri=\"u\"",
+	    "Digest username=\"a\", realm=\"r\", nonce=\"n\", uri=\"u\", response=\"x\", "
+	    "algorithm=SHA-512-256",
+	    "Digest =x",
+	};
+	struct sip_digest_creds c;
+	char err[128];
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		err[0] = '\0';
+		if (sip_digest_parse(bad[i], &c, err, sizeof err) != -1)
+			fail_msg("accepted: %s", bad[i]);
+		assert_true(err[0] != '\0');
+	}
+	char big[4096];
+	int n = snprintf(big, sizeof big, "Digest username=\"");
+	memset(big + n, 'a', 1000);
+	snprintf(big + n + 1000, sizeof big - (size_t)n - 1000,
+	         "\", realm=\"r\", nonce=\"n\", uri=\"u\", response=\"x\"");
+	assert_int_equal(sip_digest_parse(big, &c, err, sizeof err), -1);
+	/* Escapes inside quoted strings, unknown parameters ignored, default algorithm MD5. */
+	assert_int_equal(sip_digest_parse("Digest username=\"a\\\"b\", realm=\"r\", nonce=\"n\", "
+	                                  "uri=\"sip:x\", response=\"ab\", future=whatever",
+	                                  &c, err, sizeof err),
+	                 0);
+	assert_string_equal(c.username, "a\"b");
+	assert_int_equal(c.has_alg, 0);
+	assert_int_equal(c.alg, SIP_DIGEST_MD5);
+	char ch[512];
+	assert_true(sip_digest_challenge(ch, sizeof ch, "telgate", "N", "O", SIP_DIGEST_SHA256, 1) >
+	            0);
+	assert_string_equal(ch, "Digest realm=\"telgate\", nonce=\"N\", opaque=\"O\", "
+	                        "algorithm=SHA-256, qop=\"auth\", stale=true");
+	assert_int_equal(sip_digest_challenge(ch, 10, "telgate", "N", "O", SIP_DIGEST_MD5, 0), -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_rfc7616_examples),
+	    cmocka_unit_test(test_nonces),
+	    cmocka_unit_test(test_nonce_counts),
+	    cmocka_unit_test(test_hostile_headers),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
