@@ -211,8 +211,8 @@ static int provision(struct daemon *d, const char *file)
 		        rc == -EFBIG ? "file too large" : strerror(-rc));
 		return -1;
 	}
-	struct prov_options o = {
-	    {d->cfg.password.argon2_t, d->cfg.password.argon2_m_kib}, NULL, NULL};
+	struct prov_options o = {.pw = {d->cfg.password.argon2_t, d->cfg.password.argon2_m_kib},
+	                         .sip_realm = d->cfg.sip.realm};
 	struct prov_result res;
 	char err[512];
 	rc = prov_import(d->store, text, len, &o, &res, err, sizeof err);

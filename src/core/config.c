@@ -70,6 +70,7 @@ static const struct key keys[] = {
     {"cti", "max_monitors", K_INT, F(cti.max_monitors), 1, 100000, 1},
     {"cti", "max_connections", K_INT, F(cti.max_connections), 1, 1000000, 1},
     {"cti", "login_timeout_s", K_INT, F(cti.login_timeout_s), 1, 600, 1},
+    {"sip", "realm", K_STR, F(sip.realm), 0, 0, 1},
     {"pki", "dir", K_PATH, F(pki.dir), 0, 0, 1},
     {"pki", "server_days", K_INT, F(pki.server_days), 31, 3650, 0},
     {"pki", "server_names", K_STR, F(pki.server_names), 0, 0, 0},
@@ -134,6 +135,7 @@ static void base_defaults(struct tg_config *c)
 	c->cti.max_monitors = 1000;
 	c->cti.max_connections = 20000;
 	c->cti.login_timeout_s = 10;
+	tg_strlcpy(c->sip.realm, "telgate", sizeof c->sip.realm);
 }
 
 void config_defaults(struct tg_config *c)

@@ -71,6 +71,9 @@ struct tg_config {
 		int login_timeout_s; /* a connection must log in within this */
 	} cti;
 	struct {
+		char realm[128]; /* digest realm; HA1s are provisioned for it */
+	} sip;
+	struct {
 		char dir[CFG_PATH_MAX]; /* default: <state_dir>/pki */
 		unsigned server_days;
 		char server_names[CFG_PATH_MAX]; /* extra SAN DNS names, comma-separated */

@@ -1,5 +1,6 @@
 #include "provision/import.h"
 #include "core/util.h"
+#include "sip/digest.h"
 #include "store/params.h"
 
 #include <ctype.h>
@@ -156,6 +157,9 @@ struct p_user {
 	struct store_credstate cs;
 	const char *password; /* points into the JSON tree; wiped after hashing */
 	size_t password_len;
+	const char *digestpw; /* SIP digest password, likewise; only HA1s are stored */
+	size_t digestpw_len;
+	struct store_sipcred sip;
 	json_t *groups;
 };
 
@@ -166,6 +170,7 @@ struct doc {
 	struct store_credpolicy *polv;
 	struct p_user *uv;
 	struct store_device *dv;
+	json_t **dlines; /* per device: its "lines" array (borrowed from root) or NULL */
 };
 
 static int parse_params(struct ctx *c, struct doc *d)
@@ -281,19 +286,11 @@ static int parse_groups(struct ctx *c, struct doc *d)
 
 static int parse_users(struct ctx *c, struct doc *d)
 {
-	static const char *const allowed[] = {"userid",
-	                                      "firstname",
-	                                      "lastname",
-	                                      "mail",
-	                                      "directory",
-	                                      "password",
-	                                      "passwordhash",
-	                                      "status",
-	                                      "credentialpolicy",
-	                                      "groups",
-	                                      "mustchange",
-	                                      "doesnotexpire",
-	                                      NULL};
+	static const char *const allowed[] = {"userid",         "firstname",  "lastname",
+	                                      "mail",           "directory",  "password",
+	                                      "passwordhash",   "status",     "credentialpolicy",
+	                                      "groups",         "mustchange", "doesnotexpire",
+	                                      "digestpassword", NULL};
 	size_t n = json_array_size(d->users);
 	d->uv = calloc(n ? n : 1, sizeof *d->uv);
 	if (!d->uv)
@@ -351,6 +348,17 @@ static int parse_users(struct ctx *c, struct doc *d)
 			if (u->passwordhash[0])
 				return fail(c, q, "give password or passwordhash, not both");
 		}
+		json_t *dp = json_object_get(o, "digestpassword");
+		if (dp) {
+			char dq[96];
+			snprintf(dq, sizeof dq, "%s.digestpassword", p);
+			if (!json_is_string(dp))
+				return fail(c, dq, "must be a string");
+			x->digestpw = json_string_value(dp);
+			x->digestpw_len = json_string_length(dp);
+			if (x->digestpw_len == 0 || x->digestpw_len > 1024)
+				return fail(c, dq, "must be 1..1024 bytes long");
+		}
 		if (u->directory == STORE_DIR_LDAP && (pw || u->passwordhash[0]))
 			return fail(c, q, "a directory (ldap) user has no local password");
 		if (u->passwordhash[0] && !dir_passwd_is_hash(u->passwordhash))
@@ -398,13 +406,27 @@ static int normalise_mac(char *mac)
 	return 0;
 }
 
+/* The user part of an address of record: a dialable string or a name. */
+static int valid_line(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 64)
+		return 0;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("+*#._-", *s))
+			return 0;
+	return 1;
+}
+
 static int parse_devices(struct ctx *c, struct doc *d)
 {
 	static const char *const allowed[] = {
-	    "name", "model", "protocol", "owner", "securityprofile", "mac", "description", NULL};
+	    "name", "model",       "protocol", "owner",      "securityprofile",
+	    "mac",  "description", "lines",    "digestuser", NULL};
 	size_t n = json_array_size(d->devices);
 	d->dv = calloc(n ? n : 1, sizeof *d->dv);
-	if (!d->dv)
+	d->dlines = calloc(n ? n : 1, sizeof *d->dlines);
+	if (!d->dv || !d->dlines)
 		return fail(c, "$", "out of memory");
 	for (size_t i = 0; i < n; i++) {
 		char p[64], q[96];
@@ -421,8 +443,35 @@ static int parse_devices(struct ctx *c, struct doc *d)
 		    get_str(c, o, p, "securityprofile", 0, x->securityprofile,
 		            sizeof x->securityprofile) ||
 		    get_str(c, o, p, "mac", 0, x->mac, sizeof x->mac) ||
-		    get_str(c, o, p, "description", 0, x->description, sizeof x->description))
+		    get_str(c, o, p, "description", 0, x->description, sizeof x->description) ||
+		    get_str(c, o, p, "digestuser", 0, x->digestuser, sizeof x->digestuser))
 			return -1;
+		d->dlines[i] = get_array(c, o, p, "lines");
+		if (c->failed)
+			return -1;
+		if (json_array_size(d->dlines[i]) > 64)
+			return fail(c, (snprintf(q, sizeof q, "%s.lines", p), q),
+			            "more than 64 lines");
+		for (size_t l = 0; l < json_array_size(d->dlines[i]); l++) {
+			json_t *lv = json_array_get(d->dlines[i], l);
+			snprintf(q, sizeof q, "%s.lines[%zu]", p, l);
+			const char *ls = json_is_string(lv) ? json_string_value(lv) : NULL;
+			if (!ls || !valid_line(ls))
+				return fail(
+				    c, q,
+				    "must be 1..64 characters of letters, digits, '+', '*', '#', "
+				    "'.', '_' or '-' (the user part of an address of record)");
+			for (size_t j = 0; j <= i; j++)
+				for (size_t k = 0;
+				     k < json_array_size(d->dlines[j]) && (j < i || k < l); k++)
+					if (!strcmp(
+					        json_string_value(json_array_get(d->dlines[j], k)),
+					        ls))
+						return fail(
+						    c, q,
+						    "line '%s' is also $.devices[%zu].lines[%zu]",
+						    ls, j, k);
+		}
 		if (!valid_device_name(x->name))
 			return fail(c, (snprintf(q, sizeof q, "%s.name", p), q),
 			            "only letters, digits, '.', '_' and '-' are allowed");
@@ -592,7 +641,8 @@ static int write_all(struct ctx *c, store_t *st, struct doc *d, const struct pro
 			cs.timechanged = tg_now_s();
 		if ((rc = store_user_put(st, &x->u)) ||
 		    (rc = store_credstate_put(st, x->u.userid, &cs)) ||
-		    (rc = store_user_set_groups(st, x->u.userid, gv, ng)))
+		    (rc = store_user_set_groups(st, x->u.userid, gv, ng)) ||
+		    (x->digestpw && (rc = store_sipcred_put(st, x->u.userid, &x->sip))))
 			return store_fail(c, p, rc);
 		r->users++;
 		if (tick(c, o, p))
@@ -603,8 +653,22 @@ static int write_all(struct ctx *c, store_t *st, struct doc *d, const struct pro
 		sub(p, sizeof p, "$.devices", NULL, (long)i);
 		if (x->owneruserid[0] && !user_exists(st, x->owneruserid))
 			return fail(c, p, "owner '%s' is not a user", x->owneruserid);
+		if (x->digestuser[0] && !user_exists(st, x->digestuser))
+			return fail(c, p, "digestuser '%s' is not a user", x->digestuser);
+		const char *lines[64];
+		size_t nl = json_array_size(d->dlines[i]);
+		for (size_t l = 0; l < nl; l++)
+			lines[l] = json_string_value(json_array_get(d->dlines[i], l));
 		if ((rc = store_device_put(st, x)))
 			return store_fail(c, p, rc);
+		if ((rc = store_device_lines_set(st, x->name, lines, nl))) {
+			if (rc == STORE_CONSTRAINT) {
+				char lp[128];
+				snprintf(lp, sizeof lp, "%s.lines", p);
+				return fail(c, lp, "a line already belongs to another device");
+			}
+			return store_fail(c, p, rc);
+		}
 		r->devices++;
 		if (tick(c, o, p))
 			return -1;
@@ -629,9 +693,13 @@ static int write_all(struct ctx *c, store_t *st, struct doc *d, const struct pro
 
 static void wipe_passwords(struct doc *d)
 {
-	for (size_t i = 0; d->uv && i < json_array_size(d->users); i++)
+	for (size_t i = 0; d->uv && i < json_array_size(d->users); i++) {
 		if (d->uv[i].password)
 			sodium_memzero((void *)(uintptr_t)d->uv[i].password, d->uv[i].password_len);
+		if (d->uv[i].digestpw)
+			sodium_memzero((void *)(uintptr_t)d->uv[i].digestpw, d->uv[i].digestpw_len);
+		sodium_memzero(&d->uv[i].sip, sizeof d->uv[i].sip);
+	}
 }
 
 static void doc_free(struct doc *d)
@@ -642,6 +710,7 @@ static void doc_free(struct doc *d)
 	free(d->polv);
 	free(d->uv);
 	free(d->dv);
+	free(d->dlines);
 }
 
 int prov_import(store_t *st, const char *text, size_t len, const struct prov_options *o,
@@ -659,8 +728,24 @@ int prov_import(store_t *st, const char *text, size_t len, const struct prov_opt
 	if (parse(&c, text, len, &d) != 0)
 		goto out;
 	/* Hash before taking the write lock: argon2id takes tens of ms per user. */
+	const char *realm = o->sip_realm ? o->sip_realm : "telgate";
 	for (size_t i = 0; i < json_array_size(d.users); i++) {
 		struct p_user *x = &d.uv[i];
+		if (x->digestpw) {
+			char md5[SIP_DIGEST_HEX_MAX], sha[SIP_DIGEST_HEX_MAX];
+			tg_strlcpy(x->sip.realm, realm, sizeof x->sip.realm);
+			if (sip_digest_ha1(SIP_DIGEST_MD5, x->u.userid, realm, x->digestpw,
+			                   x->digestpw_len, md5) != 0 ||
+			    sip_digest_ha1(SIP_DIGEST_SHA256, x->u.userid, realm, x->digestpw,
+			                   x->digestpw_len, sha) != 0) {
+				fail(&c, "$.users", "digest hashing failed");
+				goto out;
+			}
+			tg_strlcpy(x->sip.ha1_md5, md5, sizeof x->sip.ha1_md5);
+			tg_strlcpy(x->sip.ha1_sha256, sha, sizeof x->sip.ha1_sha256);
+			sodium_memzero(md5, sizeof md5);
+			sodium_memzero(sha, sizeof sha);
+		}
 		if (!x->password)
 			continue;
 		char h[DIR_PASSWD_HASH_MAX];

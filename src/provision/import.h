@@ -24,6 +24,7 @@
 
 struct prov_options {
 	struct dir_passwd_params pw;
+	const char *sip_realm; /* realm for users' digestpassword HA1s; NULL = "telgate" */
 	/* Called after each element is written inside the transaction (tests use it to
 	 * interrupt an import); return nonzero to abort. May be NULL. */
 	int (*progress)(void *ud, const char *path);

@@ -93,13 +93,32 @@ static const char *const v1[] = {
     NULL,
 };
 
+/* v2: what the SIP registrar needs: the lines (user parts of AORs) a device answers to,
+ * the user whose digest credentials register it, and digest HA1s per realm. */
+static const char *const v2[] = {
+    "ALTER TABLE device ADD COLUMN digestuser TEXT NOT NULL DEFAULT ''",
+    "CREATE TABLE deviceline ("
+    " line TEXT PRIMARY KEY,"
+    " devicename TEXT NOT NULL REFERENCES device (name) ON DELETE CASCADE)",
+    "CREATE INDEX deviceline_device ON deviceline (devicename)",
+    "CREATE TABLE sipcredential ("
+    " userid TEXT PRIMARY KEY REFERENCES enduser (userid) ON DELETE CASCADE,"
+    " realm TEXT NOT NULL,"
+    " ha1md5 TEXT NOT NULL,"
+    " ha1sha256 TEXT NOT NULL)",
+    NULL,
+};
+
 const struct store_migration store_migrations[] = {
     {1, v1},
+    {2, v2},
 };
 const int store_nmigrations = sizeof store_migrations / sizeof store_migrations[0];
 
 /* Columns that hold secrets (or hashes of them): ad-hoc queries read them as NULL. */
 const struct store_secret_column store_secret_columns[] = {
     {"enduser", "passwordhash"},
+    {"sipcredential", "ha1md5"},
+    {"sipcredential", "ha1sha256"},
     {NULL, NULL},
 };

@@ -591,14 +591,16 @@ int store_device_put(store_t *st, const struct store_device *d)
 	                        d->owneruserid[0] ? SV_S(d->owneruserid) : SV_NULLV,
 	                        SV_S(d->securityprofile),
 	                        SV_S(d->mac),
-	                        SV_S(d->description)};
+	                        SV_S(d->description),
+	                        SV_S(d->digestuser)};
 	return exec(st,
 	            "INSERT INTO device (name, model, protocol, owneruserid, securityprofile, mac, "
-	            "description) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO UPDATE "
-	            "SET model = excluded.model, protocol = excluded.protocol, owneruserid = "
-	            "excluded.owneruserid, securityprofile = excluded.securityprofile, mac = "
-	            "excluded.mac, description = excluded.description",
-	            p, 7, NULL, NULL, NULL);
+	            "description, digestuser) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT "
+	            "(name) DO UPDATE SET model = excluded.model, protocol = excluded.protocol, "
+	            "owneruserid = excluded.owneruserid, securityprofile = "
+	            "excluded.securityprofile, mac = excluded.mac, description = "
+	            "excluded.description, digestuser = excluded.digestuser",
+	            p, 8, NULL, NULL, NULL);
 }
 
 struct dev_out {
@@ -617,7 +619,8 @@ static int dev_row(void *ud, int ncols, const char *const *names, const char *co
 	         cp(d->protocol, sizeof d->protocol, v[2]) |
 	         cp(d->owneruserid, sizeof d->owneruserid, v[3]) |
 	         cp(d->securityprofile, sizeof d->securityprofile, v[4]) |
-	         cp(d->mac, sizeof d->mac, v[5]) | cp(d->description, sizeof d->description, v[6]);
+	         cp(d->mac, sizeof d->mac, v[5]) | cp(d->description, sizeof d->description, v[6]) |
+	         cp(d->digestuser, sizeof d->digestuser, v[7]);
 	return 1;
 }
 
@@ -628,8 +631,81 @@ int store_device_get(store_t *st, const char *name, struct store_device *out)
 	struct store_val p[] = {SV_S(name)};
 	int rc = exec(st,
 	              "SELECT name, model, protocol, owneruserid, securityprofile, mac, "
-	              "description FROM device WHERE name = $1",
+	              "description, digestuser FROM device WHERE name = $1",
 	              p, 1, dev_row, &o, NULL);
+	return one_row_rc(rc, o.found, o.bad);
+}
+
+int store_device_by_line(store_t *st, const char *line, struct store_device *out)
+{
+	memset(out, 0, sizeof *out);
+	struct dev_out o = {out, 0, 0};
+	struct store_val p[] = {SV_S(line)};
+	int rc =
+	    exec(st,
+	         "SELECT d.name, d.model, d.protocol, d.owneruserid, d.securityprofile, d.mac, "
+	         "d.description, d.digestuser FROM device d JOIN deviceline l ON l.devicename "
+	         "= d.name WHERE l.line = $1",
+	         p, 1, dev_row, &o, NULL);
+	return one_row_rc(rc, o.found, o.bad);
+}
+
+int store_device_lines_set(store_t *st, const char *device, const char *const *lines, size_t n)
+{
+	struct store_val p[] = {SV_S(device)};
+	int rc = exec(st, "DELETE FROM deviceline WHERE devicename = $1", p, 1, NULL, NULL, NULL);
+	for (size_t i = 0; rc == STORE_OK && i < n; i++) {
+		struct store_val q[] = {SV_S(lines[i]), SV_S(device)};
+		rc = exec(st, "INSERT INTO deviceline (line, devicename) VALUES ($1, $2)", q, 2,
+		          NULL, NULL, NULL);
+	}
+	return rc;
+}
+
+int store_device_lines(store_t *st, const char *device, int (*fn)(void *ud, const char *line),
+                       void *ud)
+{
+	struct name_list l = {fn, ud};
+	struct store_val p[] = {SV_S(device)};
+	return exec(st, "SELECT line FROM deviceline WHERE devicename = $1 ORDER BY line", p, 1,
+	            name_row, &l, NULL);
+}
+
+int store_sipcred_put(store_t *st, const char *userid, const struct store_sipcred *c)
+{
+	struct store_val p[] = {SV_S(userid), SV_S(c->realm), SV_S(c->ha1_md5),
+	                        SV_S(c->ha1_sha256)};
+	return exec(st,
+	            "INSERT INTO sipcredential (userid, realm, ha1md5, ha1sha256) VALUES ($1, $2, "
+	            "$3, $4) ON CONFLICT (userid) DO UPDATE SET realm = excluded.realm, ha1md5 = "
+	            "excluded.ha1md5, ha1sha256 = excluded.ha1sha256",
+	            p, 4, NULL, NULL, NULL);
+}
+
+struct sipcred_out {
+	struct store_sipcred *c;
+	int found, bad;
+};
+
+static int sipcred_row(void *ud, int ncols, const char *const *names, const char *const *v)
+{
+	(void)ncols;
+	(void)names;
+	struct sipcred_out *o = ud;
+	o->found = 1;
+	o->bad = cp(o->c->realm, sizeof o->c->realm, v[0]) |
+	         cp(o->c->ha1_md5, sizeof o->c->ha1_md5, v[1]) |
+	         cp(o->c->ha1_sha256, sizeof o->c->ha1_sha256, v[2]);
+	return 1;
+}
+
+int store_sipcred_get(store_t *st, const char *userid, struct store_sipcred *out)
+{
+	memset(out, 0, sizeof *out);
+	struct sipcred_out o = {out, 0, 0};
+	struct store_val p[] = {SV_S(userid)};
+	int rc = exec(st, "SELECT realm, ha1md5, ha1sha256 FROM sipcredential WHERE userid = $1", p,
+	              1, sipcred_row, &o, NULL);
 	return one_row_rc(rc, o.found, o.bad);
 }
 

@@ -125,9 +125,28 @@ struct store_device {
 	char securityprofile[STORE_NAME_MAX + 1];
 	char mac[13]; /* 12 upper-case hex digits, "" if none */
 	char description[STORE_NAME_MAX + 1];
+	char digestuser[STORE_ID_MAX + 1]; /* whose digest credentials register it, "" = owner */
 };
 int store_device_put(store_t *st, const struct store_device *d);
 int store_device_get(store_t *st, const char *name, struct store_device *out);
+
+/* The lines (AOR user parts, e.g. "1001") a device registers for; replaces the device's
+ * lines with the n given. A line belongs to one device (STORE_CONSTRAINT otherwise). */
+int store_device_lines_set(store_t *st, const char *device, const char *const *lines, size_t n);
+/* The device a line belongs to. */
+int store_device_by_line(store_t *st, const char *line, struct store_device *out);
+int store_device_lines(store_t *st, const char *device, int (*fn)(void *ud, const char *line),
+                       void *ud);
+
+/* SIP digest credentials: HA1 = H(userid:realm:password) for MD5 and SHA-256, never the
+ * password itself. */
+struct store_sipcred {
+	char realm[STORE_NAME_MAX + 1];
+	char ha1_md5[33];
+	char ha1_sha256[65];
+};
+int store_sipcred_put(store_t *st, const char *userid, const struct store_sipcred *c);
+int store_sipcred_get(store_t *st, const char *userid, struct store_sipcred *out);
 
 /* End-user to device association (enduserdevicemap). */
 int store_assoc_put(store_t *st, const char *userid, const char *device);

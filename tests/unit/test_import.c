@@ -1,6 +1,7 @@
 #define _GNU_SOURCE /* memmem */
 #include "dir/passwd.h"
 #include "provision/import.h"
+#include "sip/digest.h"
 #include "store/store.h"
 
 #include <setjmp.h>
@@ -17,7 +18,7 @@
 #include "testutil.h"
 
 /* Cheap argon2id for tests; the daemon's default is t=2, m=19 MiB. */
-static const struct prov_options fast = {{1, 64}, NULL, NULL};
+static const struct prov_options fast = {.pw = {1, 64}, .sip_realm = "example.net"};
 
 struct fx {
 	char dir[64], path[128];
@@ -240,6 +241,79 @@ static void test_hostile_shapes(void **state)
 	assert_int_equal(store_user_get(f->st, "jos\xc3\xa9*()\\", &u), STORE_OK);
 }
 
+static int count_rows(void *ud, int ncols, const char *const *names, const char *const *vals)
+{
+	(void)names;
+	int *nulls = ud;
+	for (int i = 0; i < ncols; i++)
+		*nulls += vals[i] == NULL;
+	return 0;
+}
+
+static void test_sip_credentials_and_lines(void **state)
+{
+	struct fx *f = *state;
+	struct prov_result r;
+	char err[512];
+	assert_int_equal(
+	    import(
+	        f,
+	        "{\"version\":1,\"users\":[{\"userid\":\"mjavier\",\"password\":\"Local-Pass-1\","
+	        "\"digestpassword\":\"Sip-Secret-1\"}],\"devices\":[{\"name\":\"SEP001122334455\","
+	        "\"owner\":\"mjavier\",\"digestuser\":\"mjavier\",\"lines\":[\"1001\",\"+4930123\"]"
+	        "}]}",
+	        &r, err, sizeof err),
+	    0);
+	struct store_sipcred sc;
+	assert_int_equal(store_sipcred_get(f->st, "mjavier", &sc), STORE_OK);
+	char want[SIP_DIGEST_HEX_MAX];
+	sip_digest_ha1(SIP_DIGEST_MD5, "mjavier", "example.net", "Sip-Secret-1", 12, want);
+	assert_string_equal(sc.ha1_md5, want);
+	sip_digest_ha1(SIP_DIGEST_SHA256, "mjavier", "example.net", "Sip-Secret-1", 12, want);
+	assert_string_equal(sc.ha1_sha256, want);
+	assert_string_equal(sc.realm, "example.net");
+	struct store_device d;
+	assert_int_equal(store_device_by_line(f->st, "+4930123", &d), STORE_OK);
+	assert_string_equal(d.name, "SEP001122334455");
+	assert_string_equal(d.digestuser, "mjavier");
+	assert_int_equal(store_device_by_line(f->st, "1002", &d), STORE_NOTFOUND);
+	/* Ad-hoc SQL never shows the HA1s. */
+	int nulls = 0, trunc = 0;
+	assert_int_equal(store_query_readonly(f->st,
+	                                      "select ha1md5, ha1sha256, realm from "
+	                                      "sipcredential",
+	                                      10, 1000, count_rows, &nulls, &trunc, err,
+	                                      sizeof err),
+	                 STORE_OK);
+	assert_int_equal(nulls, 2);
+	/* Refusals name the element and change nothing. */
+	static const struct {
+		const char *doc, *msg;
+	} bad[] = {
+	    {"{\"version\":1,\"devices\":[{\"name\":\"A\",\"lines\":[\"1\"]},{\"name\":\"B\","
+	     "\"lines\":[\"2\",\"1\"]}]}",
+	     "$.devices[1].lines[1]: line '1' is also $.devices[0].lines[0]"},
+	    {"{\"version\":1,\"devices\":[{\"name\":\"A\",\"lines\":[\"10 01\"]}]}",
+	     "$.devices[0].lines[0]: must be"},
+	    {"{\"version\":1,\"devices\":[{\"name\":\"A\",\"lines\":\"1001\"}]}",
+	     "$.devices[0].lines"},
+	    {"{\"version\":1,\"devices\":[{\"name\":\"A\",\"digestuser\":\"ghost\"}]}",
+	     "digestuser 'ghost' is not a user"},
+	    {"{\"version\":1,\"users\":[{\"userid\":\"x\",\"digestpassword\":7}]}",
+	     "$.users[0].digestpassword: must be a string"},
+	    {"{\"version\":1,\"devices\":[{\"name\":\"OTHER\",\"lines\":[\"1001\"]}]}",
+	     "$.devices[0].lines: a line already belongs to another device"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		if (import(f, bad[i].doc, &r, err, sizeof err) != -1 || !strstr(err, bad[i].msg))
+			fail_msg("case %zu: got '%s'", i, err);
+		assert_null(strstr(err, "Sip-Secret"));
+	}
+	assert_int_equal(store_device_get(f->st, "OTHER", &d), STORE_NOTFOUND);
+	assert_int_equal(store_device_by_line(f->st, "1001", &d), STORE_OK);
+	assert_string_equal(d.name, "SEP001122334455");
+}
+
 static int kill_after(void *ud, const char *path)
 {
 	(void)path;
@@ -308,6 +382,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_demo_file, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_documents_change_nothing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_hostile_shapes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sip_credentials_and_lines, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sigkill_mid_import, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
