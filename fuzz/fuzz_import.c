@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	}
 	/* The cheapest argon2id libsodium allows: the fuzzer is after the parser. */
-	struct prov_options o = {{1, 8}, NULL, NULL};
+	struct prov_options o = {.pw = {1, 8}, .sip_realm = "fuzz"};
 	struct prov_result r;
 	char err[512];
 	if (prov_import(st, (const char *)data, size, &o, &r, err, sizeof err) != 0 &&
