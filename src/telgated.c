@@ -5,6 +5,7 @@
 #include "ca/ca_bootstrap.h"
 #include "cti/server.h"
 #include "dir/dir.h"
+#include "sip/registrar.h"
 #include "core/config.h"
 #include "core/ctl.h"
 #include "core/log.h"
@@ -44,6 +45,7 @@ struct daemon {
 	struct workers *workers;
 	struct dir *dir;
 	struct cti_server *cti;
+	struct sip_registrar *sip;
 	struct ctl_server *ctl;
 	struct admin_ctx admin;
 	struct event *sig_hup, *sig_term, *sig_int, *drain_timer;
@@ -385,6 +387,16 @@ int main(int argc, char **argv)
 		goto out_admin;
 	}
 	d.admin.cti = d.cti;
+	struct sip_registrar_options so2 = {&d.cfg, d.store,         d.workers,     d.loops,
+	                                    d.cti,  pki.server_cert, pki.server_key};
+	err[0] = '\0';
+	d.sip = sip_registrar_start(&so2, err, sizeof err);
+	if (!d.sip) {
+		fprintf(stderr, "sip: %s\n", err);
+		log_event(LOG_LVL_CRIT, d.cid, "sip_failed", "error", err, (const char *)NULL);
+		goto out_admin;
+	}
+	d.admin.sip = d.sip;
 	if (drop_privileges(&d.cfg) != 0)
 		goto out_admin;
 	struct event_base *base = loop_base(d.main);
@@ -406,6 +418,7 @@ int main(int argc, char **argv)
 
 	/* Shutdown order: no new connections or jobs, finish running ones, then the loops
 	 * they post to; the CTI server's memory goes last (late callbacks may touch it). */
+	sip_registrar_stop(d.sip);
 	cti_server_stop(d.cti);
 	workers_stop(d.workers);
 	d.workers = NULL;
@@ -420,10 +433,12 @@ out_admin:
 	ctl_server_free(d.ctl);
 	admin_destroy(&d.admin);
 out:
+	sip_registrar_stop(d.sip);
 	cti_server_stop(d.cti);
 	workers_stop(d.workers);
 	dir_stop(d.dir);
 	loop_group_stop(d.loops);
+	sip_registrar_free(d.sip);
 	cti_server_free(d.cti);
 	loop_free(d.main);
 	store_close(d.store);

@@ -518,6 +518,49 @@ static json_t *cmd_device_state(struct admin_ctx *a, const struct ctl_request *r
 	return ctl_message("%s is %s", dev, st);
 }
 
+static int reg_row(void *ud, const struct store_registration *reg)
+{
+	char exp[32], left[24];
+	tg_fmt_time(reg->expires, exp, sizeof exp);
+	snprintf(left, sizeof left, "%lld", (long long)(reg->expires - tg_now_s()));
+	const char *row[] = {reg->device, reg->aor, reg->contact, reg->transport,
+	                     reg->source, exp,      left,         reg->callid};
+	ctl_table_add_row(ud, row, 8);
+	return 0;
+}
+
+static json_t *cmd_registrations(struct admin_ctx *a, const struct ctl_request *r, const char *cid)
+{
+	(void)cid;
+	static const char *const cols[] = {"device", "aor",     "contact",      "transport",
+	                                   "source", "expires", "seconds_left", "callid"};
+	json_t *t = ctl_table(cols, 8);
+	if (store_registrations(a->store, r->argc == 3 ? r->argv[2] : NULL, reg_row, t) !=
+	    STORE_OK) {
+		json_decref(t);
+		return ctl_error("store unavailable: %s", store_last_error());
+	}
+	return t;
+}
+
+static json_t *cmd_unregister(struct admin_ctx *a, const struct ctl_request *r, const char *cid)
+{
+	if (!a->sip)
+		return ctl_error("the registrar is not running");
+	struct store_device d;
+	int rc = store_device_get(a->store, r->argv[1], &d);
+	if (rc == STORE_NOTFOUND)
+		return ctl_error("no device '%.128s'", r->argv[1]);
+	int n = sip_registrar_unregister(a->sip, r->argv[1]);
+	if (n < 0)
+		return ctl_error("store unavailable: %s", store_last_error());
+	char nb[16];
+	snprintf(nb, sizeof nb, "%d", n);
+	log_event(LOG_LVL_NOTICE, cid, "sip_unregistered_by_admin", "device", r->argv[1],
+	          "bindings", nb, (const char *)NULL);
+	return ctl_message("%s: %d binding%s removed", r->argv[1], n, n == 1 ? "" : "s");
+}
+
 static json_t *cmd_help(struct admin_ctx *a, const struct ctl_request *r, const char *cid);
 
 static const struct cmd {
@@ -541,6 +584,8 @@ static const struct cmd {
      4,
      cmd_device_state,
      "device state DEVICE in-service|out-of-service"},
+    {{"show", "registrations"}, 2, 2, 3, cmd_registrations, "show registrations [DEVICE]"},
+    {{"unregister"}, 1, 2, 2, cmd_unregister, "unregister DEVICE"},
     {{"user", "show"}, 2, 3, 3, cmd_user_show, "user show USER"},
     {{"user", "unlock"}, 2, 3, 3, cmd_user_unlock, "user unlock USER"},
     {{"user", "lock"}, 2, 3, 3, cmd_user_lock, "user lock USER"},

@@ -14,6 +14,7 @@
 #include "core/ctlproto.h"
 #include "cti/server.h"
 #include "dir/dir.h"
+#include "sip/registrar.h"
 #include "store/store.h"
 
 #include <pthread.h>
@@ -31,6 +32,7 @@ struct admin_ctx {
 	struct ca_bootstrap_result pki;
 	struct dir *dir; /* for `auth test`; NULL until the directory started */
 	struct cti_server *cti; /* for `show cti ...`, `device state`; NULL until started */
+	struct sip_registrar *sip; /* for `unregister`; NULL until started */
 };
 
 void admin_init(struct admin_ctx *a, store_t *st, const struct tg_config *cfg);

@@ -71,6 +71,15 @@ static const struct key keys[] = {
     {"cti", "max_connections", K_INT, F(cti.max_connections), 1, 1000000, 1},
     {"cti", "login_timeout_s", K_INT, F(cti.login_timeout_s), 1, 600, 1},
     {"sip", "realm", K_STR, F(sip.realm), 0, 0, 1},
+    {"sip", "address", K_STR, F(sip.address), 0, 0, 1},
+    {"sip", "port", K_INT, F(sip.port), 0, 65535, 1},
+    {"sip", "tls_port", K_INT, F(sip.tls_port), 0, 65535, 1},
+    {"sip", "min_expires", K_INT, F(sip.min_expires), 1, 86400, 1},
+    {"sip", "max_expires", K_INT, F(sip.max_expires), 1, 604800, 1},
+    {"sip", "default_expires", K_INT, F(sip.default_expires), 1, 604800, 1},
+    {"sip", "nonce_lifetime_s", K_INT, F(sip.nonce_lifetime_s), 5, 3600, 1},
+    {"sip", "challenge_sha256", K_BOOL, F(sip.challenge_sha256), 0, 1, 1},
+    {"sip", "challenge_md5", K_BOOL, F(sip.challenge_md5), 0, 1, 1},
     {"pki", "dir", K_PATH, F(pki.dir), 0, 0, 1},
     {"pki", "server_days", K_INT, F(pki.server_days), 31, 3650, 0},
     {"pki", "server_names", K_STR, F(pki.server_names), 0, 0, 0},
@@ -136,6 +145,15 @@ static void base_defaults(struct tg_config *c)
 	c->cti.max_connections = 20000;
 	c->cti.login_timeout_s = 10;
 	tg_strlcpy(c->sip.realm, "telgate", sizeof c->sip.realm);
+	tg_strlcpy(c->sip.address, "0.0.0.0", sizeof c->sip.address);
+	c->sip.port = 5060;
+	c->sip.tls_port = 5061;
+	c->sip.min_expires = 60;
+	c->sip.max_expires = 3600;
+	c->sip.default_expires = 3600;
+	c->sip.nonce_lifetime_s = 60;
+	c->sip.challenge_sha256 = 1;
+	c->sip.challenge_md5 = 1;
 }
 
 void config_defaults(struct tg_config *c)
@@ -415,6 +433,18 @@ int config_parse(const char *name, const char *text, size_t len, struct tg_confi
 	if (cfg->ldap.bind_dn[0] && !cfg->ldap.bind_password_file[0]) {
 		snprintf(err->msg, sizeof err->msg,
 		         "ldap.bind_password_file: required when ldap.bind_dn is set");
+		return -1;
+	}
+	if (!cfg->sip.challenge_sha256 && !cfg->sip.challenge_md5) {
+		snprintf(err->msg, sizeof err->msg,
+		         "sip: challenge_sha256 and challenge_md5 cannot both be off");
+		return -1;
+	}
+	if (cfg->sip.min_expires > cfg->sip.max_expires ||
+	    cfg->sip.default_expires < cfg->sip.min_expires ||
+	    cfg->sip.default_expires > cfg->sip.max_expires) {
+		snprintf(err->msg, sizeof err->msg,
+		         "sip: need min_expires <= default_expires <= max_expires");
 		return -1;
 	}
 	if (strlen(cfg->core.control_socket) >= 108) {

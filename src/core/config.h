@@ -72,6 +72,12 @@ struct tg_config {
 	} cti;
 	struct {
 		char realm[128]; /* digest realm; HA1s are provisioned for it */
+		char address[64];
+		int port;     /* UDP and TCP, 0 = off (default 5060) */
+		int tls_port; /* 0 = off (default 5061) */
+		int min_expires, max_expires, default_expires;
+		int nonce_lifetime_s;
+		int challenge_sha256, challenge_md5; /* which digest challenges are offered */
 	} sip;
 	struct {
 		char dir[CFG_PATH_MAX]; /* default: <state_dir>/pki */

@@ -54,6 +54,7 @@ class Daemon:
         self.log = os.path.join(root, "telgated.log")
         self.sock = os.path.join(self.state, "telgated.sock")
         self.cti_port, self.cti_tls_port = free_port(), free_port()
+        self.sip_port, self.sip_tls_port = free_port(), free_port()
         self.write_conf("info", extra)
         self.proc = None
 
@@ -63,6 +64,8 @@ class Daemon:
                     f"[log]\nlevel = {level}\ntarget = file:{self.log}\n"
                     f"[password]\nargon2_t = 1\nargon2_m_kib = 1024\n"
                     f"[cti]\nport = {self.cti_port}\ntls_port = {self.cti_tls_port}\n"
+                    f"address = 127.0.0.1\n"
+                    f"[sip]\nport = {self.sip_port}\ntls_port = {self.sip_tls_port}\n"
                     f"address = 127.0.0.1\n{extra}")
 
     def start(self, *extra_args, wait=True):
