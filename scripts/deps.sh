@@ -16,6 +16,8 @@ PKGS=(
   slapd ldap-utils
   # SIP peers for the registrar's tests
   sip-tester sipsak
+  # fail2ban-regex checks the shipped filter against telgated's log
+  fail2ban
 )
 
 missing=()

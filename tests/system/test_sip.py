@@ -158,6 +158,12 @@ class SipTest(unittest.TestCase):
         log = self.d.log_text()
         self.assertRegex(log, r"event=sip_auth_failed source=127\.0\.0\.1:\d+ user=jpinkman")
         self.assertNotIn("Sip-Jesse-1", log)
+        # The shipped fail2ban filter finds the failure (and nothing else) in the log.
+        f2b = os.path.join(HERE, "..", "..", "dist", "fail2ban", "telgate-sip.conf")
+        r = subprocess.run(["fail2ban-regex", self.d.log, f2b], capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"Lines: \d+ lines, 0 ignored, 1 matched")
         # sipsak smoke test: OPTIONS answered.
         r = subprocess.run(["sipsak", "-s", f"sip:telgate@127.0.0.1:{self.d.sip_port}"],
                            capture_output=True, text=True, timeout=20)
