@@ -80,6 +80,7 @@ static const struct key keys[] = {
     {"sip", "nonce_lifetime_s", K_INT, F(sip.nonce_lifetime_s), 5, 3600, 1},
     {"sip", "challenge_sha256", K_BOOL, F(sip.challenge_sha256), 0, 1, 1},
     {"sip", "challenge_md5", K_BOOL, F(sip.challenge_md5), 0, 1, 1},
+    {"sip", "source_failures_max", K_INT, F(sip.source_failures_max), 0, 100000, 1},
     {"pki", "dir", K_PATH, F(pki.dir), 0, 0, 1},
     {"pki", "server_days", K_INT, F(pki.server_days), 31, 3650, 0},
     {"pki", "server_names", K_STR, F(pki.server_names), 0, 0, 0},
@@ -154,6 +155,7 @@ static void base_defaults(struct tg_config *c)
 	c->sip.nonce_lifetime_s = 60;
 	c->sip.challenge_sha256 = 1;
 	c->sip.challenge_md5 = 1;
+	c->sip.source_failures_max = 20;
 }
 
 void config_defaults(struct tg_config *c)

@@ -78,6 +78,7 @@ struct tg_config {
 		int min_expires, max_expires, default_expires;
 		int nonce_lifetime_s;
 		int challenge_sha256, challenge_md5; /* which digest challenges are offered */
+		int source_failures_max; /* failed digests per source address per minute, 0 = off */
 	} sip;
 	struct {
 		char dir[CFG_PATH_MAX]; /* default: <state_dir>/pki */

@@ -104,45 +104,98 @@ static void log_policy(const struct areq *r, const struct store_credstate *cs)
 
 /* Applies the password check's outcome to the credential state in one transaction, so
  * that concurrent attempts (on any node sharing the store) count every failure. */
-static void commit_outcome(struct areq *r, int verified)
+/* Applies one credential check's outcome to the user's credential state in one store
+ * transaction, so that concurrent attempts (on any node sharing the store) count every
+ * failure. Returns the policy's verdict; DIR_UNAVAILABLE when the store failed. */
+static enum dir_status record_outcome(store_t *st, const struct store_user *u,
+                                      const struct store_credpolicy *pol, int64_t now, int verified,
+                                      int *warn_days, const char *cid, char *detail,
+                                      size_t detail_cap)
 {
-	struct dir *d = r->d;
-	int64_t now = clock_now(d);
 	struct store_credstate cs;
 	int changed = 0;
-	if (store_begin(d->store) != STORE_OK)
+	*warn_days = -1;
+	if (store_begin(st) != STORE_OK)
 		goto fail;
-	if (store_credstate_get(d->store, r->userid, &cs) != STORE_OK) {
-		store_rollback(d->store);
+	if (store_credstate_get(st, u->userid, &cs) != STORE_OK) {
+		store_rollback(st);
 		goto fail;
 	}
-	enum dir_status pre = dir_policy_precheck(&r->u, &cs, &r->pol, now, &changed);
+	enum dir_status pre = dir_policy_precheck(u, &cs, pol, now, &changed);
 	if (pre != DIR_OK && verified) {
 		/* Locked by a concurrent attempt meanwhile: the lock wins. */
-		store_rollback(d->store);
-		r->status = pre;
-		snprintf(r->detail, sizeof r->detail, "account became %s during the check",
+		store_rollback(st);
+		snprintf(detail, detail_cap, "account became %s during the check",
 		         dir_status_name(pre));
-		return;
+		return pre;
 	}
 	int was_locked = cs.timehackedlockout != 0;
-	r->status = dir_policy_apply(&cs, &r->pol, now, verified, &r->warn_days);
-	if (store_credstate_put(d->store, r->userid, &cs) != STORE_OK ||
-	    store_commit(d->store) != STORE_OK) {
-		store_rollback(d->store);
+	enum dir_status res = dir_policy_apply(&cs, pol, now, verified, warn_days);
+	if (store_credstate_put(st, u->userid, &cs) != STORE_OK || store_commit(st) != STORE_OK) {
+		store_rollback(st);
 		goto fail;
 	}
 	if (!was_locked && cs.timehackedlockout) {
 		char n[16];
 		snprintf(n, sizeof n, "%d", cs.hackcount);
-		log_event(LOG_LVL_WARNING, r->cid, "dir_user_locked_out", "user", r->userid,
-		          "hack_count", n, "admin_must_unlock",
-		          r->pol.adminmustunlock ? "yes" : "no", (const char *)NULL);
+		log_event(LOG_LVL_WARNING, cid, "dir_user_locked_out", "user", u->userid,
+		          "hack_count", n, "admin_must_unlock", pol->adminmustunlock ? "yes" : "no",
+		          (const char *)NULL);
 	}
-	return;
+	return res;
 fail:
-	r->status = DIR_UNAVAILABLE;
-	snprintf(r->detail, sizeof r->detail, "store: %s", store_last_error());
+	snprintf(detail, detail_cap, "store: %s", store_last_error());
+	return DIR_UNAVAILABLE;
+}
+
+static void commit_outcome(struct areq *r, int verified)
+{
+	char detail[sizeof r->detail];
+	r->status = record_outcome(r->d->store, &r->u, &r->pol, clock_now(r->d), verified,
+	                           &r->warn_days, r->cid, detail, sizeof detail);
+	if (r->status == DIR_UNAVAILABLE ||
+	    (verified && r->status != DIR_OK && r->status != DIR_EXPIRED &&
+	     r->status != DIR_MUST_CHANGE))
+		tg_strlcpy(r->detail, detail, sizeof r->detail);
+}
+
+static int load_user(store_t *st, const char *userid, struct store_user *u,
+                     struct store_credstate *cs, struct store_credpolicy *pol)
+{
+	int rc = store_user_get(st, userid, u);
+	if (rc != STORE_OK)
+		return rc;
+	if ((rc = store_credstate_get(st, userid, cs)) != STORE_OK)
+		return rc;
+	return store_credpolicy_get(st, u->credentialpolicy, pol);
+}
+
+enum dir_status dir_policy_check(store_t *st, const char *userid, int64_t now)
+{
+	struct store_user u;
+	struct store_credstate cs;
+	struct store_credpolicy pol;
+	int rc = load_user(st, userid, &u, &cs, &pol), changed;
+	if (rc == STORE_NOTFOUND)
+		return DIR_UNKNOWN_USER;
+	if (rc != STORE_OK)
+		return DIR_UNAVAILABLE;
+	return dir_policy_precheck(&u, &cs, &pol, now, &changed);
+}
+
+enum dir_status dir_policy_record(store_t *st, const char *userid, int verified, int64_t now,
+                                  const char *cid)
+{
+	struct store_user u;
+	struct store_credstate cs;
+	struct store_credpolicy pol;
+	int rc = load_user(st, userid, &u, &cs, &pol), warn;
+	if (rc == STORE_NOTFOUND)
+		return DIR_UNKNOWN_USER;
+	if (rc != STORE_OK)
+		return DIR_UNAVAILABLE;
+	char detail[128];
+	return record_outcome(st, &u, &pol, now, verified, &warn, cid, detail, sizeof detail);
 }
 
 /* Worker: load the user, check the policy, verify a local password. */

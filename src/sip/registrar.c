@@ -5,6 +5,7 @@
 #include "core/util.h"
 #include "core/worker.h"
 #include "cti/server.h"
+#include "dir/dir.h"
 #include "sip/digest.h"
 #include "sip/msg.h"
 
@@ -29,6 +30,8 @@
 #include <unistd.h>
 
 #define BINDINGS_MAX 32
+#define THROTTLE_SLOTS 4096
+#define THROTTLE_WINDOW_S 60
 #define OUT_MAX 8192
 #define TCP_IDLE_S 300
 
@@ -65,6 +68,12 @@ struct sip_registrar {
 	char dummy_md5[SIP_DIGEST_HEX_MAX], dummy_sha[SIP_DIGEST_HEX_MAX];
 	struct event *sweep;
 	int sweeping;
+	pthread_mutex_t tmu; /* guards the per-source failure counts */
+	struct tslot {
+		char ip[48];
+		int64_t start;
+		int fails;
+	} * throttle;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int acks;
@@ -223,6 +232,43 @@ fail:
 	return 500;
 }
 
+static struct tslot *tslot_of(struct sip_registrar *r, const char *source)
+{
+	char ip[48];
+	tg_strlcpy(ip, source, sizeof ip);
+	char *colon = strrchr(ip, ':');
+	if (colon)
+		*colon = '\0';
+	unsigned h = 2166136261u;
+	for (const char *p = ip; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	struct tslot *t = &r->throttle[h % THROTTLE_SLOTS];
+	if (strcmp(t->ip, ip) != 0) { /* the slot changes hands: the newest source wins */
+		tg_strlcpy(t->ip, ip, sizeof t->ip);
+		t->fails = 0;
+		t->start = 0;
+	}
+	return t;
+}
+
+/* 1 when the source has failed too often this minute (it then gets 403 at no cost). */
+static int throttled(struct sip_registrar *r, const char *source, int64_t now, int failed)
+{
+	if (!r->cfg.sip.source_failures_max)
+		return 0;
+	pthread_mutex_lock(&r->tmu);
+	struct tslot *t = tslot_of(r, source);
+	if (now - t->start >= THROTTLE_WINDOW_S) {
+		t->start = now;
+		t->fails = 0;
+	}
+	if (failed)
+		t->fails++;
+	int over = t->fails >= r->cfg.sip.source_failures_max;
+	pthread_mutex_unlock(&r->tmu);
+	return over;
+}
+
 static void reg_run(void *arg)
 {
 	struct job *j = arg;
@@ -253,6 +299,13 @@ static void reg_run(void *arg)
 		challenge(j, 0);
 		return;
 	}
+	if (throttled(r, j->source, now, 0)) {
+		log_event(LOG_LVL_WARNING, q->callid, "sip_auth_failed", "source", j->source,
+		          "user", cr.username, "aor", q->aor_user, "transport", j->transport,
+		          "reason", "source throttled", (const char *)NULL);
+		respond(j, 403, "Forbidden", NULL);
+		return;
+	}
 	int64_t issued;
 	enum sip_nonce_rc nr =
 	    sip_nonce_check(r->secret, cr.nonce, now, r->cfg.sip.nonce_lifetime_s, &issued);
@@ -278,10 +331,30 @@ static void reg_run(void *arg)
 	struct store_sipcred sc;
 	int have = known && duser[0] && strcmp(cr.username, duser) == 0 &&
 	           store_sipcred_get(r->store, duser, &sc) == STORE_OK;
+	if (have) {
+		/* The account's credential policy: a locked account is refused unchecked. */
+		enum dir_status ps = dir_policy_check(r->store, duser, now);
+		if (ps != DIR_OK) {
+			sodium_memzero(&sc, sizeof sc);
+			log_event(LOG_LVL_WARNING, q->callid, "sip_auth_failed", "source",
+			          j->source, "user", cr.username, "aor", q->aor_user, "transport",
+			          j->transport, "reason", dir_status_name(ps), (const char *)NULL);
+			throttled(r, j->source, now, 1);
+			respond(j, 403, "Forbidden", NULL);
+			return;
+		}
+	}
 	const char *ha1 = cr.alg == SIP_DIGEST_SHA256 ? (have ? sc.ha1_sha256 : r->dummy_sha)
 	                                              : (have ? sc.ha1_md5 : r->dummy_md5);
 	int ok = sip_digest_verify(&cr, q->method, ha1) && have;
 	sodium_memzero(&sc, sizeof sc);
+	if (have) {
+		enum dir_status ps = dir_policy_record(r->store, duser, ok, now, q->callid);
+		if (ok && ps != DIR_OK && ps != DIR_EXPIRED && ps != DIR_MUST_CHANGE)
+			ok = 0; /* locked by a concurrent failure meanwhile */
+	}
+	if (!ok)
+		throttled(r, j->source, now, 1);
 	if (!ok) {
 		/* One line per failure, in a shape dist/fail2ban/telgate-sip.conf parses. */
 		log_event(LOG_LVL_WARNING, q->callid, "sip_auth_failed", "source", j->source,
@@ -781,15 +854,17 @@ struct sip_registrar *sip_registrar_start(const struct sip_registrar_options *o,
 	r->cti = o->cti;
 	r->nloops = loop_group_size(o->loops);
 	pthread_mutex_init(&r->mu, NULL);
+	pthread_mutex_init(&r->tmu, NULL);
 	pthread_cond_init(&r->cv, NULL);
 	randombytes_buf(r->secret, sizeof r->secret);
+	r->throttle = calloc(THROTTLE_SLOTS, sizeof *r->throttle);
 	char rnd[32];
 	randombytes_buf(rnd, sizeof rnd);
 	sip_digest_ha1(SIP_DIGEST_MD5, "-", r->cfg.sip.realm, rnd, sizeof rnd, r->dummy_md5);
 	sip_digest_ha1(SIP_DIGEST_SHA256, "-", r->cfg.sip.realm, rnd, sizeof rnd, r->dummy_sha);
 	r->nc = sip_nc_cache_new(1u << 16);
 	r->rls = calloc((size_t)r->nloops, sizeof *r->rls);
-	if (!r->nc || !r->rls)
+	if (!r->nc || !r->rls || !r->throttle)
 		goto fail_mem;
 	if (r->cfg.sip.tls_port) {
 		r->tls = SSL_CTX_new(TLS_server_method());
@@ -871,6 +946,8 @@ fail:
 	SSL_CTX_free(r->tls);
 	sip_nc_cache_free(r->nc);
 	free(r->rls);
+	free(r->throttle);
+	pthread_mutex_destroy(&r->tmu);
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->cv);
 	free(r);
@@ -896,6 +973,8 @@ void sip_registrar_free(struct sip_registrar *r)
 	sip_nc_cache_free(r->nc);
 	sodium_memzero(r->secret, sizeof r->secret);
 	free(r->rls);
+	free(r->throttle);
+	pthread_mutex_destroy(&r->tmu);
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->cv);
 	free(r);

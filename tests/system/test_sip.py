@@ -206,6 +206,34 @@ class SipTest(unittest.TestCase):
         self.assertEqual(status(gone), 200)
         self.assertNotIn("Contact:", gone)
 
+    def test_account_lockout_and_source_throttling(self):
+        raw = Raw(self.d.sip_port)
+        ch = raw.register("1002").split("WWW-Authenticate: ")[1]
+        # The Default Credential Policy locks after 3 consecutive failures.
+        for i in range(1, 4):
+            r = raw.register("1002", raw.auth(ch, "jpinkman", "wrong", nc="%08x" % i))
+            self.assertEqual(status(r), 403)
+        r = raw.register("1002", raw.auth(ch, "jpinkman", "Sip-Jesse-1", nc="00000004"))
+        self.assertEqual(status(r), 403)
+        self.assertIn("reason=hacked-locked", self.d.log_text())
+        self.assertIn("hacked-locked", self.d.cli("user", "show", "jpinkman").stdout)
+        self.assertEqual(self.d.cli("user", "unlock", "jpinkman").returncode, 0)
+        r = raw.register("1002", raw.auth(ch, "jpinkman", "Sip-Jesse-1", nc="00000005"))
+        self.assertEqual(status(r), 200, r)
+        # One source failing too often is refused for the rest of the minute, even with
+        # the right password (here after 5: unknown lines do not lock an account).
+        self.d.stop()
+        self.d.close_pipes()
+        self.start_daemon("source_failures_max = 5\n")
+        raw = Raw(self.d.sip_port)
+        ch = raw.register("9999").split("WWW-Authenticate: ")[1]
+        for i in range(1, 6):
+            r = raw.register("9999", raw.auth(ch, "jpinkman", "x", nc="%08x" % i))
+            self.assertEqual(status(r), 403)
+        r = raw.register("1002", raw.auth(ch, "jpinkman", "Sip-Jesse-1", nc="00000006"))
+        self.assertEqual(status(r), 403)
+        self.assertIn('reason="source throttled"', self.d.log_text())
+
     def test_device_state_reaches_cti(self):
         self.md5_only()
         c = test_cti.Client(self.d.cti_port)
