@@ -15,7 +15,7 @@ PKGS=(
   # a real OpenLDAP server and its tools for the directory tests and benchmarks
   slapd ldap-utils
   # SIP peers for the registrar's tests
-  sip-tester sipsak
+  sip-tester sipsak sipvicious
   # fail2ban-regex checks the shipped filter against telgated's log
   fail2ban
 )

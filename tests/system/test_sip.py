@@ -234,6 +234,31 @@ class SipTest(unittest.TestCase):
         self.assertEqual(status(r), 403)
         self.assertIn('reason="source throttled"', self.d.log_text())
 
+    def test_sipvicious_finds_nothing(self):
+        self.md5_only()  # sipvicious computes MD5 digests only
+        users = [{"userid": str(2000 + i), "directory": "local", "password": "Pass-%d-x" % i,
+                  "digestpassword": "pw%d" % (2000 + i)} for i in range(1, 51)]
+        devs = [{"name": "SEPDEV%04d" % i, "owner": str(2000 + i), "lines": [str(2000 + i)]}
+                for i in range(1, 51)]
+        prov = os.path.join(self.root, "fifty.json")
+        with open(prov, "w") as f:
+            json.dump({"version": 1, "users": users, "devices": devs}, f)
+        self.assertEqual(self.d.cli("import", prov).returncode, 0)
+        # svwar against 50 provisioned lines (and 10 that are not): nothing stands out.
+        r = subprocess.run(["svwar", "--force", "-e2000-2060", "-p", str(self.d.sip_port),
+                            "127.0.0.1"], capture_output=True, text=True, timeout=300)
+        self.assertIn("found nothing", r.stdout + r.stderr)
+        self.assertNotRegex(r.stdout, r"\| 20\d\d ")
+        # svcrack reusing one nonce for every guess, the right password among them.
+        words = os.path.join(self.root, "words.txt")
+        with open(words, "w") as f:
+            f.write("guess1\npw2003\nguess2\n")
+        r = subprocess.run(["svcrack", "-u2003", "-d", words, "--reusenonce", "-p",
+                            str(self.d.sip_port), "127.0.0.1"], capture_output=True, text=True,
+                           timeout=300)
+        self.assertNotIn("pw2003", r.stdout)
+        self.assertIn("found nothing", r.stdout + r.stderr)
+
     def test_device_state_reaches_cti(self):
         self.md5_only()
         c = test_cti.Client(self.d.cti_port)
