@@ -3,7 +3,7 @@
 # the results and ratios. Installs what it needs (scripts/deps.sh), builds a release
 # tree in build/bench. Not part of CI: numbers depend on the machine.
 #   bench/run.sh              all benchmarks
-#   bench/run.sh ldap_login   one of: ldap_login dir_enum cti_fanout
+#   bench/run.sh ldap_login   one of: ldap_login dir_enum cti_fanout register_vs_kamailio
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh >/dev/null
@@ -16,6 +16,10 @@ if [ "$which" = all ] || [ "$which" = ldap_login ]; then
 fi
 if [ "$which" = all ] || [ "$which" = dir_enum ]; then
 	build/bench/bench/bench_dir_enum . "${SAMPLES:-30}"
+fi
+if [ "$which" = all ] || [ "$which" = register_vs_kamailio ]; then
+	# build dir, seconds per rate step, users
+	python3 bench/register_vs_kamailio.py build/bench "${STEP_SECONDS:-5}" 10000
 fi
 if [ "$which" = all ] || [ "$which" = cti_fanout ]; then
 	# sessions, monitors per session, devices, storm threads

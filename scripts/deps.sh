@@ -18,6 +18,8 @@ PKGS=(
   sip-tester sipsak sipvicious
   # fail2ban-regex checks the shipped filter against telgated's log
   fail2ban
+  # the benchmark peer of the registrar
+  kamailio
 )
 
 missing=()
