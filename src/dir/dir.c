@@ -115,6 +115,16 @@ static enum dir_status record_outcome(store_t *st, const struct store_user *u,
 	struct store_credstate cs;
 	int changed = 0;
 	*warn_days = -1;
+	/* The common case — the right password on a clean account that logged in within the
+	 * hour — changes nothing worth a write transaction. */
+	if (verified && store_credstate_get(st, u->userid, &cs) == STORE_OK && !cs.hackcount &&
+	    !cs.timehackedlockout && now - cs.lastsuccessfullogin < 3600 &&
+	    dir_policy_precheck(u, &cs, pol, now, &changed) == DIR_OK && !changed) {
+		struct store_credstate probe = cs;
+		enum dir_status res = dir_policy_apply(&probe, pol, now, 1, warn_days);
+		if (res == DIR_OK)
+			return DIR_OK;
+	}
 	if (store_begin(st) != STORE_OK)
 		goto fail;
 	if (store_credstate_get(st, u->userid, &cs) != STORE_OK) {

@@ -282,11 +282,6 @@ static void reg_run(void *arg)
 		return;
 	}
 	int known = rc == STORE_OK;
-	/* Known or not, an unauthenticated REGISTER gets the same challenge. */
-	if (!q->auth[0]) {
-		challenge(j, 0);
-		return;
-	}
 	struct sip_digest_creds cr;
 	char err[128];
 	if (sip_digest_parse(q->auth, &cr, err, sizeof err) != 0) {
@@ -473,6 +468,10 @@ static void handle(struct rloop *rl, struct sconn *c, const struct sockaddr *fro
 			                     "Allow: REGISTER, OPTIONS\r\n", j->out, sizeof j->out);
 			send_out(rl, c, from, fromlen, j->out, n);
 		}
+	} else if (!j->req.auth[0]) {
+		/* Known line or not, no credentials: the same challenge, without store work. */
+		challenge(j, 0);
+		send_out(rl, c, from, fromlen, j->out, j->outlen);
 	} else {
 		if (c)
 			c->refs++;
