@@ -43,3 +43,17 @@ echo "deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+
+# Some packages start a service on install (Kamailio on 5060, fail2ban with its default sshd
+# jail, slapd on 389). telgate's tests and benchmarks run their own instances on free
+# ports; the packaged services are not wanted, so the ones installed just now are stopped
+# and disabled. Services that were installed before are left alone.
+if command -v systemctl >/dev/null 2>&1; then
+  for svc in kamailio fail2ban slapd; do
+    for p in "${missing[@]}"; do
+      if [ "$p" = "$svc" ]; then
+        $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true
+      fi
+    done
+  done
+fi

@@ -16,7 +16,7 @@ static struct store_user user(void)
 {
 	struct store_user u;
 	memset(&u, 0, sizeof u);
-	strcpy(u.userid, "jpinkman");
+	snprintf(u.userid, sizeof u.userid, "jpinkman");
 	u.status = STORE_USER_ACTIVE;
 	return u;
 }
@@ -25,7 +25,7 @@ static struct store_credpolicy policy(int threshold, int reset_min, int lock_min
 {
 	struct store_credpolicy p;
 	memset(&p, 0, sizeof p);
-	strcpy(p.name, "p");
+	snprintf(p.name, sizeof p.name, "p");
 	p.failedlogonthreshold = threshold;
 	p.resetfailedlogonsafter = reset_min;
 	p.lockoutduration = lock_min;

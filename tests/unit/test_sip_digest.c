@@ -43,7 +43,7 @@ static void test_rfc7616_examples(void **state)
 		c.response[0] ^= 1;
 		assert_int_equal(sip_digest_verify(&c, "GET", ha1), 0);
 		c.response[0] ^= 1;
-		strcpy(c.qop, "auth-int"); /* only qop=auth is accepted */
+		snprintf(c.qop, sizeof c.qop, "auth-int"); /* only qop=auth is accepted */
 		assert_int_equal(sip_digest_verify(&c, "GET", ha1), 0);
 	}
 }
@@ -62,7 +62,7 @@ static void test_nonces(void **state)
 	assert_int_equal(sip_nonce_check(other, n, 1000, 30, &issued), SIP_NONCE_INVALID);
 	assert_int_equal(sip_nonce_check(secret, n, 900, 30, &issued), SIP_NONCE_INVALID);
 	char t[SIP_NONCE_MAX];
-	strcpy(t, n);
+	snprintf(t, sizeof t, "%s", n);
 	t[3] = t[3] == 'A' ? 'B' : 'A';
 	assert_int_equal(sip_nonce_check(secret, t, 1000, 30, &issued), SIP_NONCE_INVALID);
 	assert_int_equal(sip_nonce_check(secret, "", 1000, 30, &issued), SIP_NONCE_INVALID);
