@@ -53,7 +53,7 @@ if [ "$FUZZ_SECONDS" -gt 0 ]; then
 	if cmake -S . -B build/fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
 		-DTELGATE_FUZZ=ON -DTELGATE_TESTS=OFF >build-fuzz.log 2>&1 &&
 		cmake --build build/fuzz -j"$JOBS" >>build-fuzz.log 2>&1; then
-		for t in config import ctlproto ldapfilter cti sipdigest sipmsg; do
+		for t in config import ctlproto ldapfilter cti sipdigest sipmsg sipuserid; do
 			echo "=== fuzz_$t: ${FUZZ_SECONDS}s"
 			work=$(mktemp -d)
 			cp fuzz/corpus/$t/* "$work/"
