@@ -132,3 +132,19 @@ int tg_read_file(const char *path, size_t max, char **out, size_t *len)
 		*len = n;
 	return 0;
 }
+
+void tg_sbuf_put(struct tg_sbuf *b, const char *s)
+{
+	size_t l = strlen(s);
+	if (b->bad || b->len + l >= b->cap) {
+		b->bad = 1;
+		return;
+	}
+	memcpy(b->p + b->len, s, l + 1);
+	b->len += l;
+}
+
+int tg_sbuf_len(const struct tg_sbuf *b)
+{
+	return b->bad ? -1 : (int)b->len;
+}

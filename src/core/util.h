@@ -29,4 +29,15 @@ int tg_mkdir_p(const char *path, unsigned mode);
  * bytes. Returns 0, -errno, or -EFBIG when the file is larger than max. */
 int tg_read_file(const char *path, size_t max, char **out, size_t *len);
 
+/* A bounded string builder over the caller's buffer: appends while it fits, and once
+ * something did not fit it stays failed (tg_sbuf_len gives -1), so a builder never
+ * returns a cut message. */
+struct tg_sbuf {
+	char *p;
+	size_t cap, len;
+	int bad;
+};
+void tg_sbuf_put(struct tg_sbuf *b, const char *s);
+int tg_sbuf_len(const struct tg_sbuf *b);
+
 #endif

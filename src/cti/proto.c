@@ -281,186 +281,166 @@ void cti_msg_wipe(struct cti_msg *m)
 
 /* --- building ------------------------------------------------------------------------ */
 
-struct out {
-	char *p;
-	size_t cap, len;
-	int bad;
-};
-
-static void put(struct out *o, const char *s)
-{
-	size_t l = strlen(s);
-	if (o->bad || o->len + l >= o->cap) {
-		o->bad = 1;
-		return;
-	}
-	memcpy(o->p + o->len, s, l + 1);
-	o->len += l;
-}
-
-static void put_esc(struct out *o, const char *s)
+static void put_esc(struct tg_sbuf *o, const char *s)
 {
 	char one[2] = {0, 0};
 	for (; *s; s++) {
 		switch (*s) {
 		case '<':
-			put(o, "&lt;");
+			tg_sbuf_put(o, "&lt;");
 			break;
 		case '>':
-			put(o, "&gt;");
+			tg_sbuf_put(o, "&gt;");
 			break;
 		case '&':
-			put(o, "&amp;");
+			tg_sbuf_put(o, "&amp;");
 			break;
 		case '"':
-			put(o, "&quot;");
+			tg_sbuf_put(o, "&quot;");
 			break;
 		case '\'':
-			put(o, "&apos;");
+			tg_sbuf_put(o, "&apos;");
 			break;
 		default:
 			one[0] = *s;
-			put(o, one);
+			tg_sbuf_put(o, one);
 		}
 	}
-}
-
-static int done(struct out *o)
-{
-	return o->bad ? -1 : (int)o->len;
 }
 
 #define XMLDECL "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
 
 int cti_xml_start_session_pos(char *out, size_t cap, const char *session_id, int duration)
 {
-	struct out o = {out, cap, 0, 0};
+	struct tg_sbuf o = {out, cap, 0, 0};
 	char d[16];
 	snprintf(d, sizeof d, "%d", duration);
-	put(&o,
-	    XMLDECL "<StartApplicationSessionPosResponse xmlns=\"" CTI_NS_ACSE "\"><sessionID>");
+	tg_sbuf_put(&o, XMLDECL "<StartApplicationSessionPosResponse xmlns=\"" CTI_NS_ACSE
+	                        "\"><sessionID>");
 	put_esc(&o, session_id);
-	put(&o, "</sessionID><actualProtocolVersion>" CTI_NS_CSTA
-	        "</actualProtocolVersion><actualSessionDuration>");
-	put(&o, d);
-	put(&o, "</actualSessionDuration></StartApplicationSessionPosResponse>");
-	return done(&o);
+	tg_sbuf_put(&o, "</sessionID><actualProtocolVersion>" CTI_NS_CSTA
+	                "</actualProtocolVersion><actualSessionDuration>");
+	tg_sbuf_put(&o, d);
+	tg_sbuf_put(&o, "</actualSessionDuration></StartApplicationSessionPosResponse>");
+	return tg_sbuf_len(&o);
 }
 
 int cti_xml_start_session_neg(char *out, size_t cap, const char *error)
 {
-	struct out o = {out, cap, 0, 0};
-	put(&o, XMLDECL "<StartApplicationSessionNegResponse xmlns=\"" CTI_NS_ACSE
-	                "\"><errorCode><definedError>");
+	struct tg_sbuf o = {out, cap, 0, 0};
+	tg_sbuf_put(&o, XMLDECL "<StartApplicationSessionNegResponse xmlns=\"" CTI_NS_ACSE
+	                        "\"><errorCode><definedError>");
 	put_esc(&o, error);
-	put(&o, "</definedError></errorCode></StartApplicationSessionNegResponse>");
-	return done(&o);
+	tg_sbuf_put(&o, "</definedError></errorCode></StartApplicationSessionNegResponse>");
+	return tg_sbuf_len(&o);
 }
 
 int cti_xml_reset_timer_pos(char *out, size_t cap, int duration)
 {
-	struct out o = {out, cap, 0, 0};
+	struct tg_sbuf o = {out, cap, 0, 0};
 	char d[16];
 	snprintf(d, sizeof d, "%d", duration);
-	put(&o, XMLDECL "<ResetApplicationSessionTimerPosResponse xmlns=\"" CTI_NS_ACSE
-	                "\"><actualSessionDuration>");
-	put(&o, d);
-	put(&o, "</actualSessionDuration></ResetApplicationSessionTimerPosResponse>");
-	return done(&o);
+	tg_sbuf_put(&o, XMLDECL "<ResetApplicationSessionTimerPosResponse xmlns=\"" CTI_NS_ACSE
+	                        "\"><actualSessionDuration>");
+	tg_sbuf_put(&o, d);
+	tg_sbuf_put(&o, "</actualSessionDuration></ResetApplicationSessionTimerPosResponse>");
+	return tg_sbuf_len(&o);
 }
 
 int cti_xml_reset_timer_neg(char *out, size_t cap, const char *error)
 {
-	struct out o = {out, cap, 0, 0};
-	put(&o, XMLDECL "<ResetApplicationSessionTimerNegResponse xmlns=\"" CTI_NS_ACSE
-	                "\"><errorCode><definedError>");
+	struct tg_sbuf o = {out, cap, 0, 0};
+	tg_sbuf_put(&o, XMLDECL "<ResetApplicationSessionTimerNegResponse xmlns=\"" CTI_NS_ACSE
+	                        "\"><errorCode><definedError>");
 	put_esc(&o, error);
-	put(&o, "</definedError></errorCode></ResetApplicationSessionTimerNegResponse>");
-	return done(&o);
+	tg_sbuf_put(&o, "</definedError></errorCode></ResetApplicationSessionTimerNegResponse>");
+	return tg_sbuf_len(&o);
 }
 
 int cti_xml_stop_session_pos(char *out, size_t cap)
 {
-	struct out o = {out, cap, 0, 0};
-	put(&o, XMLDECL "<StopApplicationSessionPosResponse xmlns=\"" CTI_NS_ACSE "\"/>");
-	return done(&o);
+	struct tg_sbuf o = {out, cap, 0, 0};
+	tg_sbuf_put(&o, XMLDECL "<StopApplicationSessionPosResponse xmlns=\"" CTI_NS_ACSE "\"/>");
+	return tg_sbuf_len(&o);
 }
 
 int cti_xml_monitor_start_resp(char *out, size_t cap, unsigned long crossref)
 {
-	struct out o = {out, cap, 0, 0};
+	struct tg_sbuf o = {out, cap, 0, 0};
 	char d[24];
 	snprintf(d, sizeof d, "%lu", crossref);
-	put(&o, XMLDECL "<MonitorStartResponse xmlns=\"" CTI_NS_CSTA "\"><monitorCrossRefID>");
-	put(&o, d);
-	put(&o, "</monitorCrossRefID></MonitorStartResponse>");
-	return done(&o);
+	tg_sbuf_put(&o,
+	            XMLDECL "<MonitorStartResponse xmlns=\"" CTI_NS_CSTA "\"><monitorCrossRefID>");
+	tg_sbuf_put(&o, d);
+	tg_sbuf_put(&o, "</monitorCrossRefID></MonitorStartResponse>");
+	return tg_sbuf_len(&o);
 }
 
 int cti_xml_monitor_stop_resp(char *out, size_t cap)
 {
-	struct out o = {out, cap, 0, 0};
-	put(&o, XMLDECL "<MonitorStopResponse xmlns=\"" CTI_NS_CSTA "\"/>");
-	return done(&o);
+	struct tg_sbuf o = {out, cap, 0, 0};
+	tg_sbuf_put(&o, XMLDECL "<MonitorStopResponse xmlns=\"" CTI_NS_CSTA "\"/>");
+	return tg_sbuf_len(&o);
 }
 
 int cti_xml_error(char *out, size_t cap, const char *category, const char *value)
 {
-	struct out o = {out, cap, 0, 0};
-	put(&o, XMLDECL "<CSTAErrorCode xmlns=\"" CTI_NS_CSTA "\"><");
-	put(&o, category);
-	put(&o, ">");
+	struct tg_sbuf o = {out, cap, 0, 0};
+	tg_sbuf_put(&o, XMLDECL "<CSTAErrorCode xmlns=\"" CTI_NS_CSTA "\"><");
+	tg_sbuf_put(&o, category);
+	tg_sbuf_put(&o, ">");
 	put_esc(&o, value);
-	put(&o, "</");
-	put(&o, category);
-	put(&o, "></CSTAErrorCode>");
-	return done(&o);
+	tg_sbuf_put(&o, "</");
+	tg_sbuf_put(&o, category);
+	tg_sbuf_put(&o, "></CSTAErrorCode>");
+	return tg_sbuf_len(&o);
 }
 
 int cti_xml_service_event(char *out, size_t cap, int in_service, unsigned long crossref,
                           const char *device)
 {
-	struct out o = {out, cap, 0, 0};
+	struct tg_sbuf o = {out, cap, 0, 0};
 	const char *ev = in_service ? "BackInServiceEvent" : "OutOfServiceEvent";
 	char d[24];
 	snprintf(d, sizeof d, "%lu", crossref);
-	put(&o, XMLDECL "<");
-	put(&o, ev);
-	put(&o, " xmlns=\"" CTI_NS_CSTA "\"><monitorCrossRefID>");
-	put(&o, d);
-	put(&o, "</monitorCrossRefID><device><deviceIdentifier>");
+	tg_sbuf_put(&o, XMLDECL "<");
+	tg_sbuf_put(&o, ev);
+	tg_sbuf_put(&o, " xmlns=\"" CTI_NS_CSTA "\"><monitorCrossRefID>");
+	tg_sbuf_put(&o, d);
+	tg_sbuf_put(&o, "</monitorCrossRefID><device><deviceIdentifier>");
 	put_esc(&o, device);
-	put(&o, "</deviceIdentifier></device></");
-	put(&o, ev);
-	put(&o, ">");
-	return done(&o);
+	tg_sbuf_put(&o, "</deviceIdentifier></device></");
+	tg_sbuf_put(&o, ev);
+	tg_sbuf_put(&o, ">");
+	return tg_sbuf_len(&o);
 }
 
 int cti_xml_snapshot_device_resp(char *out, size_t cap, const char *device, int in_service)
 {
-	struct out o = {out, cap, 0, 0};
-	put(&o, XMLDECL "<SnapshotDeviceResponse xmlns=\"" CTI_NS_CSTA
-	                "\"><crossRefIDorSnapshotData><snapshotData/></crossRefIDorSnapshotData>"
-	                "<extensions><privateData><private><tg:deviceState xmlns:tg=\"" CTI_NS_TG
-	                "\"><tg:device>");
+	struct tg_sbuf o = {out, cap, 0, 0};
+	tg_sbuf_put(&o, XMLDECL
+	            "<SnapshotDeviceResponse xmlns=\"" CTI_NS_CSTA
+	            "\"><crossRefIDorSnapshotData><snapshotData/></crossRefIDorSnapshotData>"
+	            "<extensions><privateData><private><tg:deviceState xmlns:tg=\"" CTI_NS_TG
+	            "\"><tg:device>");
 	put_esc(&o, device);
-	put(&o, "</tg:device><tg:inService>");
-	put(&o, in_service ? "true" : "false");
-	put(&o, "</tg:inService></tg:deviceState></private></privateData></extensions>"
-	        "</SnapshotDeviceResponse>");
-	return done(&o);
+	tg_sbuf_put(&o, "</tg:device><tg:inService>");
+	tg_sbuf_put(&o, in_service ? "true" : "false");
+	tg_sbuf_put(&o, "</tg:inService></tg:deviceState></private></privateData></extensions>"
+	                "</SnapshotDeviceResponse>");
+	return tg_sbuf_len(&o);
 }
 
 int cti_xml_sf_devices_resp(char *out, size_t cap, const char *const *devices, size_t n)
 {
-	struct out o = {out, cap, 0, 0};
-	put(&o,
-	    XMLDECL "<GetSwitchingFunctionDevicesResponse xmlns=\"" CTI_NS_CSTA "\"><deviceList>");
+	struct tg_sbuf o = {out, cap, 0, 0};
+	tg_sbuf_put(&o, XMLDECL "<GetSwitchingFunctionDevicesResponse xmlns=\"" CTI_NS_CSTA
+	                        "\"><deviceList>");
 	for (size_t i = 0; i < n; i++) {
-		put(&o, "<device><deviceID>");
+		tg_sbuf_put(&o, "<device><deviceID>");
 		put_esc(&o, devices[i]);
-		put(&o, "</deviceID></device>");
+		tg_sbuf_put(&o, "</deviceID></device>");
 	}
-	put(&o, "</deviceList></GetSwitchingFunctionDevicesResponse>");
-	return done(&o);
+	tg_sbuf_put(&o, "</deviceList></GetSwitchingFunctionDevicesResponse>");
+	return tg_sbuf_len(&o);
 }

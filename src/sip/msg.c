@@ -332,29 +332,12 @@ int sip_response_raw(const char *buf, size_t len, int code, const char *reason, 
 	return (int)(o + (size_t)w);
 }
 
-struct out {
-	char *p;
-	size_t cap, len;
-	int bad;
-};
-
-static void put(struct out *o, const char *s)
+static void put_hdr(struct tg_sbuf *o, const char *name, const char *value)
 {
-	size_t l = strlen(s);
-	if (o->bad || o->len + l >= o->cap) {
-		o->bad = 1;
-		return;
-	}
-	memcpy(o->p + o->len, s, l + 1);
-	o->len += l;
-}
-
-static void put_hdr(struct out *o, const char *name, const char *value)
-{
-	put(o, name);
-	put(o, ": ");
-	put(o, value);
-	put(o, "\r\n");
+	tg_sbuf_put(o, name);
+	tg_sbuf_put(o, ": ");
+	tg_sbuf_put(o, value);
+	tg_sbuf_put(o, "\r\n");
 }
 
 int sip_response(const struct sip_req *r, int code, const char *reason, const char *to_tag,
@@ -363,12 +346,12 @@ int sip_response(const struct sip_req *r, int code, const char *reason, const ch
 	osip_message_t *m = r->m;
 	if (!m)
 		return -1;
-	struct out o = {out, cap, 0, 0};
+	struct tg_sbuf o = {out, cap, 0, 0};
 	char line[64];
 	snprintf(line, sizeof line, "SIP/2.0 %d ", code);
-	put(&o, line);
-	put(&o, reason);
-	put(&o, "\r\n");
+	tg_sbuf_put(&o, line);
+	tg_sbuf_put(&o, reason);
+	tg_sbuf_put(&o, "\r\n");
 	for (int i = 0; i < osip_list_size(&m->vias); i++) {
 		osip_via_t *v = osip_list_get(&m->vias, i);
 		char *s = NULL;
@@ -383,13 +366,13 @@ int sip_response(const struct sip_req *r, int code, const char *reason, const ch
 	s = NULL;
 	if (m->to && osip_to_to_str(m->to, &s) == 0 && s) {
 		osip_generic_param_t *tag = NULL;
-		put(&o, "To: ");
-		put(&o, s);
+		tg_sbuf_put(&o, "To: ");
+		tg_sbuf_put(&o, s);
 		if (to_tag && osip_to_get_tag(m->to, &tag) != 0) {
-			put(&o, ";tag=");
-			put(&o, to_tag);
+			tg_sbuf_put(&o, ";tag=");
+			tg_sbuf_put(&o, to_tag);
 		}
-		put(&o, "\r\n");
+		tg_sbuf_put(&o, "\r\n");
 	}
 	osip_free(s);
 	s = NULL;
@@ -401,7 +384,7 @@ int sip_response(const struct sip_req *r, int code, const char *reason, const ch
 		put_hdr(&o, "CSeq", s);
 	osip_free(s);
 	if (extra)
-		put(&o, extra);
-	put(&o, "Server: telgate\r\nContent-Length: 0\r\n\r\n");
-	return o.bad ? -1 : (int)o.len;
+		tg_sbuf_put(&o, extra);
+	tg_sbuf_put(&o, "Server: telgate\r\nContent-Length: 0\r\n\r\n");
+	return tg_sbuf_len(&o);
 }
