@@ -8,6 +8,11 @@
 static const struct param_def defs[] = {
     {"ClusterSIPOAuthMode", "Enterprise", "0",
      "SIP OAuth registration for the cluster: 0 disabled, 1 enabled", "0|1", 0, 0},
+    /* Seed 003's service parameter "SIP Registration Authorization Enabled". */
+    {"SIPRegistrationAuthorizationEnabled", "Registrar", "1",
+     "check the user id an edge asserts in Contact against the device's owner and "
+     "associated users: 1 enabled (default), 0 disabled",
+     "0|1", 0, 0},
 };
 
 const struct param_def *param_find(const char *name)

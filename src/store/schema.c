@@ -109,9 +109,20 @@ static const char *const v2[] = {
     NULL,
 };
 
+/* v3: the edge proxies allowed to assert user ids (Unified CM's expresswaycconfiguration):
+ * the certificate identity (CN or DNS SAN) an edge presents, who added it and when. */
+static const char *const v3[] = {
+    "CREATE TABLE expresswaycconfiguration ("
+    " identity TEXT PRIMARY KEY,"
+    " addedby TEXT NOT NULL,"
+    " timeadded BIGINT NOT NULL)",
+    NULL,
+};
+
 const struct store_migration store_migrations[] = {
     {1, v1},
     {2, v2},
+    {3, v3},
 };
 const int store_nmigrations = sizeof store_migrations / sizeof store_migrations[0];
 

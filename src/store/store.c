@@ -747,6 +747,57 @@ int store_devices_for_user(store_t *st, const char *userid, int all, size_t max,
 	            p, 3, name_row, &l, NULL);
 }
 
+/* --- edge allow-list ----------------------------------------------------------------- */
+
+int store_edge_add(store_t *st, const struct store_edge *e)
+{
+	struct store_val p[] = {SV_S(e->identity), SV_S(e->addedby), SV_I(e->timeadded)};
+	return exec(st,
+	            "INSERT INTO expresswaycconfiguration (identity, addedby, timeadded) VALUES "
+	            "($1, $2, $3)",
+	            p, 3, NULL, NULL, NULL);
+}
+
+int store_edge_remove(store_t *st, const char *identity)
+{
+	struct store_val p[] = {SV_S(identity)};
+	int n = 0;
+	int rc = exec(st, "DELETE FROM expresswaycconfiguration WHERE identity = $1", p, 1, NULL,
+	              NULL, &n);
+	return rc == STORE_OK && n == 0 ? STORE_NOTFOUND : rc;
+}
+
+struct edge_list {
+	int (*fn)(void *ud, const struct store_edge *e);
+	void *ud;
+	int bad;
+};
+
+static int edge_row(void *ud, int ncols, const char *const *names, const char *const *v)
+{
+	(void)ncols;
+	(void)names;
+	struct edge_list *l = ud;
+	struct store_edge e;
+	memset(&e, 0, sizeof e);
+	if (cp(e.identity, sizeof e.identity, v[0]) | cp(e.addedby, sizeof e.addedby, v[1])) {
+		l->bad = 1;
+		return 1;
+	}
+	e.timeadded = to_i64(v[2]);
+	return l->fn(l->ud, &e);
+}
+
+int store_edges(store_t *st, int (*fn)(void *ud, const struct store_edge *e), void *ud)
+{
+	struct edge_list l = {fn, ud, 0};
+	int rc = exec(st,
+	              "SELECT identity, addedby, timeadded FROM expresswaycconfiguration ORDER BY "
+	              "identity",
+	              NULL, 0, edge_row, &l, NULL);
+	return rc == STORE_OK && l.bad ? STORE_TOOBIG : rc;
+}
+
 /* --- parameters --------------------------------------------------------------------- */
 
 int store_param_set(store_t *st, const char *name, const char *value, const char *service)

@@ -159,6 +159,19 @@ int store_device_users(store_t *st, const char *device, int (*fn)(void *ud, cons
 int store_devices_for_user(store_t *st, const char *userid, int all, size_t max,
                            int (*fn)(void *ud, const char *device), void *ud);
 
+/* --- edge allow-list (expresswaycconfiguration) --------------------------------------- */
+
+struct store_edge {
+	char identity[256]; /* certificate CN or DNS SAN, lower case */
+	char addedby[STORE_NAME_MAX + 1];
+	int64_t timeadded;
+};
+/* Adds an edge identity (STORE_CONSTRAINT if present). */
+int store_edge_add(store_t *st, const struct store_edge *e);
+/* STORE_NOTFOUND if the identity is not listed. */
+int store_edge_remove(store_t *st, const char *identity);
+int store_edges(store_t *st, int (*fn)(void *ud, const struct store_edge *e), void *ud);
+
 /* --- parameters (processconfig) ----------------------------------------------------- */
 
 #define STORE_PARAM_VALUE_MAX 1024

@@ -212,6 +212,39 @@ static void test_entities(void **state)
 	assert_int_equal(c.registrations, 1);
 }
 
+static int edge_collect(void *ud, const struct store_edge *e)
+{
+	char *out = ud;
+	size_t used = strlen(out);
+	snprintf(out + used, 256 - used, "%s(%s);", e->identity, e->addedby);
+	return 0;
+}
+
+static void test_edges_and_authorization_parameter(void **state)
+{
+	struct fx *f = *state;
+	struct store_edge e = {"expressway-c1.example.net", "admin", 1800000000};
+	assert_int_equal(store_edge_add(f->st, &e), STORE_OK);
+	assert_int_equal(store_edge_add(f->st, &e), STORE_CONSTRAINT); /* listed once */
+	struct store_edge e2 = {"expressway-c2.example.net", "admin", 1800000001};
+	assert_int_equal(store_edge_add(f->st, &e2), STORE_OK);
+	char list[256] = "";
+	assert_int_equal(store_edges(f->st, edge_collect, list), STORE_OK);
+	assert_string_equal(list,
+	                    "expressway-c1.example.net(admin);expressway-c2.example.net(admin);");
+	assert_int_equal(store_edge_remove(f->st, "expressway-c1.example.net"), STORE_OK);
+	assert_int_equal(store_edge_remove(f->st, "expressway-c1.example.net"), STORE_NOTFOUND);
+	list[0] = '\0';
+	assert_int_equal(store_edges(f->st, edge_collect, list), STORE_OK);
+	assert_string_equal(list, "expressway-c2.example.net(admin);");
+	/* Seed 003's service parameter exists, on by default. */
+	char val[16];
+	assert_int_equal(
+	    store_param_get(f->st, "SIPRegistrationAuthorizationEnabled", val, sizeof val),
+	    STORE_OK);
+	assert_string_equal(val, "1");
+}
+
 static void test_transactions(void **state)
 {
 	struct fx *f = *state;
@@ -377,6 +410,8 @@ int main(void)
 	    cmocka_unit_test(test_unopenable),
 	    cmocka_unit_test_setup_teardown(test_entities, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_edges_and_authorization_parameter, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_readonly_query, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
 	};
