@@ -6,7 +6,6 @@ project's code — so it proves the wire format is what the document says.
 The LDAP user logs in against a real slapd (tests/lib/slapd.py) with the seed's Active
 Directory filter; device state is driven with `telgate device state` (the registrar will
 feed the same API)."""
-import argparse
 import json
 import os
 import shutil
@@ -30,7 +29,6 @@ CSTA = "http://www.ecma-international.org/standards/ecma-323/csta/ed5"
 ACSE = "http://www.ecma-international.org/standards/ecma-354/appl_session"
 TG = "urn:telgate:cti:1"
 DEV = "SEP001794625DE5"
-ARGS_CTI = []
 
 
 def provisioning():
@@ -292,7 +290,7 @@ class CtiTest(unittest.TestCase):
         self.assertEqual(text(r, "operation"), "securityViolation")
 
     def test_telgate_cti_client(self):
-        cmd = [ARGS_CTI[0], "--tls", "-p", str(self.d.cti_tls_port), "--ca", self.ca,
+        cmd = [test_daemon.ARGS.telgate_cti, "--tls", "-p", str(self.d.cti_tls_port), "--ca", self.ca,
                "-u", "mjavier", "-a", "cli-test"]
         env = dict(os.environ, TELGATE_PASSWORD="Mike-Pass-1")
         p = subprocess.Popen(cmd + ["open", DEV, "--events", "2"], stdout=subprocess.PIPE,
@@ -408,16 +406,5 @@ class CtiTest(unittest.TestCase):
         self.assertIsNone(self.d.proc.poll())
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--telgated", required=True)
-    ap.add_argument("--telgate", required=True)
-    ap.add_argument("--examples", required=True)
-    ap.add_argument("--telgate-cti", required=True)
-    test_daemon.ARGS, rest = ap.parse_known_args()
-    ARGS_CTI.append(test_daemon.ARGS.telgate_cti)
-    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
-
-
 if __name__ == "__main__":
-    main()
+    test_daemon.main()

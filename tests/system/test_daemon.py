@@ -318,10 +318,13 @@ class DaemonTest(unittest.TestCase):
 
 
 def main():
+    """Parses the paths CTest passes to every system test, then runs the calling script's
+    tests (unittest looks in __main__)."""
     global ARGS
     ap = argparse.ArgumentParser()
     ap.add_argument("--telgated", required=True)
     ap.add_argument("--telgate", required=True)
+    ap.add_argument("--telgate-cti")
     ap.add_argument("--examples", required=True)
     ARGS, rest = ap.parse_known_args()
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)

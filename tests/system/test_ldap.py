@@ -3,7 +3,6 @@
 with an [ldap] section pointing at one or two slapd instances (tests/lib/slapd.py) and
 driven with `telgate auth test` / `telgate ldap test`, the administrator's tools. The
 slapd operation logs show what reached the directory (binds, filters)."""
-import argparse
 import json
 import os
 import shutil
@@ -250,14 +249,5 @@ class LdapTest(unittest.TestCase):
         self.assertIn("failure", r.stdout)
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--telgated", required=True)
-    ap.add_argument("--telgate", required=True)
-    ap.add_argument("--examples", required=True)
-    test_daemon.ARGS, rest = ap.parse_known_args()
-    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
-
-
 if __name__ == "__main__":
-    main()
+    test_daemon.main()

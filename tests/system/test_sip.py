@@ -4,7 +4,6 @@ over UDP, TCP and TLS with digest authentication, sipsak pings, and a raw client
 here checks what SIPp cannot: SHA-256, stale nonces, nonce replay, identical challenges
 for known and unknown lines, malformed requests while SIPp keeps registering, and device
 state reaching a CTI application."""
-import argparse
 import hashlib
 import json
 import os
@@ -336,14 +335,5 @@ class SipTest(unittest.TestCase):
         self.assertIsNone(self.d.proc.poll())
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--telgated", required=True)
-    ap.add_argument("--telgate", required=True)
-    ap.add_argument("--examples", required=True)
-    test_daemon.ARGS, rest = ap.parse_known_args()
-    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
-
-
 if __name__ == "__main__":
-    main()
+    test_daemon.main()
