@@ -16,10 +16,12 @@ PKGS=(
   slapd ldap-utils
   # SIP peers for the registrar's tests
   sip-tester sipsak sipvicious
+  # Debian's SIPp has no TLS: stunnel carries its TCP over (mutual) TLS in tests and benchmarks
+  stunnel4
   # fail2ban-regex checks the shipped filter against telgated's log
   fail2ban
-  # the benchmark peer of the registrar
-  kamailio
+  # the benchmark peer of the registrar (with its TLS module for the TLS comparison)
+  kamailio kamailio-tls-modules
 )
 
 missing=()

@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/ports.h"
+#include "core/tlsctx.h"
 #include "core/util.h"
 #include "core/worker.h"
 #include "dir/passwd.h"
@@ -48,7 +49,7 @@ struct daemon {
 	struct sip_registrar *sip;
 	struct ctl_server *ctl;
 	struct admin_ctx admin;
-	struct event *sig_hup, *sig_term, *sig_int, *drain_timer;
+	struct event *sig_hup, *sig_term, *sig_int, *drain_timer, *tls_timer;
 	int64_t drain_deadline_ms;
 	char cid[LOG_CID_SIZE];
 };
@@ -86,6 +87,11 @@ static void on_reload(evutil_socket_t fd, short what, void *arg)
 	struct daemon *d = arg;
 	char cid[LOG_CID_SIZE];
 	log_cid_new(cid);
+	/* Certificates, trust stores and the edge allow-list are re-read on every SIGHUP,
+	 * with or without a configuration file. */
+	tlsctx_check_all(1);
+	if (d->sip)
+		sip_registrar_edges_reload(d->sip);
 	if (!d->config_path) {
 		log_event(LOG_LVL_NOTICE, cid, "reload", "result", "nothing to reload", "reason",
 		          "running on built-in defaults", (const char *)NULL);
@@ -119,6 +125,15 @@ static void on_reload(evutil_socket_t fd, short what, void *arg)
 	log_event(LOG_LVL_NOTICE, cid, "reload", "result", "applied", "config", d->config_path,
 	          "log_level", log_level_name(applied.log.level), "restart_needed_for",
 	          n ? restart : NULL, (const char *)NULL);
+}
+
+/* Replaced certificate, key or trust-store files are picked up within two seconds. */
+static void on_tls_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	tlsctx_check_all(0);
 }
 
 static void finish(struct daemon *d)
@@ -406,6 +421,10 @@ int main(int argc, char **argv)
 	evsignal_add(d.sig_hup, NULL);
 	evsignal_add(d.sig_term, NULL);
 	evsignal_add(d.sig_int, NULL);
+	d.tls_timer = event_new(base, -1, EV_PERSIST, on_tls_tick, &d);
+	struct timeval two = {2, 0};
+	if (d.tls_timer)
+		event_add(d.tls_timer, &two);
 	char pid[16], nl[8], nw[8];
 	snprintf(pid, sizeof pid, "%ld", (long)getpid());
 	snprintf(nl, sizeof nl, "%d", nloops);
@@ -429,6 +448,8 @@ int main(int argc, char **argv)
 	event_free(d.sig_int);
 	if (d.drain_timer)
 		event_free(d.drain_timer);
+	if (d.tls_timer)
+		event_free(d.tls_timer);
 out_admin:
 	ctl_server_free(d.ctl);
 	admin_destroy(&d.admin);

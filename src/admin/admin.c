@@ -8,6 +8,7 @@
 #include "provision/import.h"
 #include "store/params.h"
 
+#include <ctype.h>
 #include <regex.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -561,6 +562,95 @@ static json_t *cmd_unregister(struct admin_ctx *a, const struct ctl_request *r, 
 	return ctl_message("%s: %d binding%s removed", r->argv[1], n, n == 1 ? "" : "s");
 }
 
+/* Edge allow-list (expresswaycconfiguration): identities are certificate CNs or DNS SANs,
+ * kept in lower case; the registrar's in-memory copy is reloaded after each change. */
+static int edge_identity_ok(const char *id, char *out, size_t cap, const char **why)
+{
+	size_t n = strlen(id);
+	if (n == 0 || n > 255 || n >= cap) {
+		*why = "an identity is 1 to 255 characters";
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)id[i];
+		if (ch < 0x21 || ch > 0x7e) {
+			*why = "an identity is a certificate CN or DNS name: printable ASCII, no "
+			       "spaces";
+			return -1;
+		}
+		out[i] = (char)tolower(ch);
+	}
+	out[n] = '\0';
+	return 0;
+}
+
+static const char *edges_reload(struct admin_ctx *a)
+{
+	if (!a->sip)
+		return "the registrar is not running; the change applies when it starts";
+	return sip_registrar_edges_reload(a->sip) < 0
+	           ? "reloading the allow-list failed; send SIGHUP"
+	           : "applied to new edge handshakes";
+}
+
+static json_t *cmd_edge_add(struct admin_ctx *a, const struct ctl_request *r, const char *cid)
+{
+	struct store_edge e = {0};
+	const char *why = NULL;
+	if (edge_identity_ok(r->argv[2], e.identity, sizeof e.identity, &why) != 0)
+		return ctl_error("%s", why);
+	tg_strlcpy(e.addedby, r->argc == 4 ? r->argv[3] : "telgate CLI", sizeof e.addedby);
+	e.timeadded = tg_now_s();
+	int rc = store_edge_add(a->store, &e);
+	if (rc == STORE_CONSTRAINT)
+		return ctl_error("edge '%s' is already allow-listed", e.identity);
+	if (rc != STORE_OK)
+		return ctl_error("store unavailable: %s", store_last_error());
+	log_event(LOG_LVL_NOTICE, cid, "sip_edge_added", "identity", e.identity, "added_by",
+	          e.addedby, (const char *)NULL);
+	return ctl_message("edge %s allow-listed (%s)", e.identity, edges_reload(a));
+}
+
+static json_t *cmd_edge_remove(struct admin_ctx *a, const struct ctl_request *r, const char *cid)
+{
+	char id[256];
+	const char *why = NULL;
+	if (edge_identity_ok(r->argv[2], id, sizeof id, &why) != 0)
+		return ctl_error("%s", why);
+	int rc = store_edge_remove(a->store, id);
+	if (rc == STORE_NOTFOUND)
+		return ctl_error("edge '%s' is not allow-listed", id);
+	if (rc != STORE_OK)
+		return ctl_error("store unavailable: %s", store_last_error());
+	log_event(LOG_LVL_NOTICE, cid, "sip_edge_removed_by_admin", "identity", id,
+	          (const char *)NULL);
+	return ctl_message("edge %s removed (%s; its open connections close at their next "
+	                   "request)",
+	                   id, edges_reload(a));
+}
+
+static int edge_row(void *ud, const struct store_edge *e)
+{
+	char t[32];
+	tg_fmt_time(e->timeadded, t, sizeof t);
+	const char *row[] = {e->identity, e->addedby, t};
+	ctl_table_add_row(ud, row, 3);
+	return 0;
+}
+
+static json_t *cmd_edge_list(struct admin_ctx *a, const struct ctl_request *r, const char *cid)
+{
+	(void)r;
+	(void)cid;
+	static const char *const cols[] = {"identity", "addedby", "timeadded"};
+	json_t *t = ctl_table(cols, 3);
+	if (store_edges(a->store, edge_row, t) != STORE_OK) {
+		json_decref(t);
+		return ctl_error("store unavailable: %s", store_last_error());
+	}
+	return t;
+}
+
 static json_t *cmd_help(struct admin_ctx *a, const struct ctl_request *r, const char *cid);
 
 static const struct cmd {
@@ -586,6 +676,9 @@ static const struct cmd {
      "device state DEVICE in-service|out-of-service"},
     {{"show", "registrations"}, 2, 2, 3, cmd_registrations, "show registrations [DEVICE]"},
     {{"unregister"}, 1, 2, 2, cmd_unregister, "unregister DEVICE"},
+    {{"edge", "add"}, 2, 3, 4, cmd_edge_add, "edge add IDENTITY [ADDED_BY]"},
+    {{"edge", "remove"}, 2, 3, 3, cmd_edge_remove, "edge remove IDENTITY"},
+    {{"edge", "list"}, 2, 2, 2, cmd_edge_list, "edge list"},
     {{"user", "show"}, 2, 3, 3, cmd_user_show, "user show USER"},
     {{"user", "unlock"}, 2, 3, 3, cmd_user_unlock, "user unlock USER"},
     {{"user", "lock"}, 2, 3, 3, cmd_user_lock, "user lock USER"},

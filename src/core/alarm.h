@@ -29,7 +29,7 @@ struct alarm_rec {
 	int64_t time_s;
 	enum alarm_severity severity;
 	char name[ALARM_NAME_MAX];
-	char cid[24];
+	char cid[256];                 /* a generated id or a SIP Call-ID */
 	char fields[ALARM_FIELDS_MAX]; /* "key=value key=value", escaped as in the log */
 };
 

@@ -81,6 +81,12 @@ static const struct key keys[] = {
     {"sip", "challenge_sha256", K_BOOL, F(sip.challenge_sha256), 0, 1, 1},
     {"sip", "challenge_md5", K_BOOL, F(sip.challenge_md5), 0, 1, 1},
     {"sip", "source_failures_max", K_INT, F(sip.source_failures_max), 0, 100000, 1},
+    {"sip", "edge_port", K_INT, F(sip.edge_port), 0, 65535, 1},
+    {"sip", "edge_ca_file", K_PATH, F(sip.edge_ca_file), 0, 0, 1},
+    {"sip", "max_connections", K_INT, F(sip.max_connections), 1, 1000000, 1},
+    {"sip", "max_connections_per_source", K_INT, F(sip.max_connections_per_source), 1, 1000000, 1},
+    {"sip", "first_message_timeout_s", K_INT, F(sip.first_message_timeout_s), 1, 600, 1},
+    {"sip", "idle_timeout_s", K_INT, F(sip.idle_timeout_s), 10, 86400, 1},
     {"pki", "dir", K_PATH, F(pki.dir), 0, 0, 1},
     {"pki", "server_days", K_INT, F(pki.server_days), 31, 3650, 0},
     {"pki", "server_names", K_STR, F(pki.server_names), 0, 0, 0},
@@ -111,6 +117,8 @@ static int derive(struct tg_config *c)
 		rc |= join(c->store.path, sizeof c->store.path, c->core.state_dir, "telgate.db");
 	if (!c->pki.dir[0])
 		rc |= join(c->pki.dir, sizeof c->pki.dir, c->core.state_dir, "pki");
+	if (!c->sip.edge_ca_file[0])
+		rc |= join(c->sip.edge_ca_file, sizeof c->sip.edge_ca_file, c->pki.dir, "ca.crt");
 	if (!c->core.node_id[0] && gethostname(c->core.node_id, sizeof c->core.node_id) != 0)
 		tg_strlcpy(c->core.node_id, "telgate", sizeof c->core.node_id);
 	c->core.node_id[sizeof c->core.node_id - 1] = '\0';
@@ -156,6 +164,11 @@ static void base_defaults(struct tg_config *c)
 	c->sip.challenge_sha256 = 1;
 	c->sip.challenge_md5 = 1;
 	c->sip.source_failures_max = 20;
+	c->sip.edge_port = 5091;
+	c->sip.max_connections = 20000;
+	c->sip.max_connections_per_source = 500;
+	c->sip.first_message_timeout_s = 10;
+	c->sip.idle_timeout_s = 300;
 }
 
 void config_defaults(struct tg_config *c)

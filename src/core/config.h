@@ -79,6 +79,12 @@ struct tg_config {
 		int nonce_lifetime_s;
 		int challenge_sha256, challenge_md5; /* which digest challenges are offered */
 		int source_failures_max; /* failed digests per source address per minute, 0 = off */
+		int edge_port;           /* mutual TLS for edge proxies, 0 = off (default 5091) */
+		char edge_ca_file[CFG_PATH_MAX]; /* edge trust store; default <pki.dir>/ca.crt */
+		int max_connections;             /* TCP + TLS + edge, per node */
+		int max_connections_per_source;  /* per source IP address */
+		int first_message_timeout_s;     /* a new connection must send a request within */
+		int idle_timeout_s;              /* then may stay silent this long */
 	} sip;
 	struct {
 		char dir[CFG_PATH_MAX]; /* default: <state_dir>/pki */

@@ -1,10 +1,13 @@
 #include "core/util.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -147,4 +150,20 @@ void tg_sbuf_put(struct tg_sbuf *b, const char *s)
 int tg_sbuf_len(const struct tg_sbuf *b)
 {
 	return b->bad ? -1 : (int)b->len;
+}
+
+void tg_sockaddr_str(const struct sockaddr *sa, char *out, size_t cap)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+		port = ntohs(in->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in = (const struct sockaddr_in6 *)(const void *)sa;
+		inet_ntop(AF_INET6, &in->sin6_addr, host, sizeof host);
+		port = ntohs(in->sin6_port);
+	}
+	snprintf(out, cap, "%s:%u", host, port);
 }

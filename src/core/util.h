@@ -29,6 +29,10 @@ int tg_mkdir_p(const char *path, unsigned mode);
  * bytes. Returns 0, -errno, or -EFBIG when the file is larger than max. */
 int tg_read_file(const char *path, size_t max, char **out, size_t *len);
 
+struct sockaddr;
+/* "host:port" of an IPv4/IPv6 socket address ("?:0" for other families). */
+void tg_sockaddr_str(const struct sockaddr *sa, char *out, size_t cap);
+
 /* A bounded string builder over the caller's buffer: appends while it fits, and once
  * something did not fit it stays failed (tg_sbuf_len gives -1), so a builder never
  * returns a cut message. */

@@ -2,6 +2,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/ports.h"
+#include "core/tlsctx.h"
 #include "core/util.h"
 #include "core/worker.h"
 #include "cti/proto.h"
@@ -83,7 +84,7 @@ struct cti_server {
 	struct loop_group *lg;
 	int nloops;
 	struct cti_loop *loops;
-	SSL_CTX *tls;
+	struct tlsctx *tls;
 	pthread_mutex_t mu; /* guards devs, the session registry and every mons list */
 	pthread_cond_t cv;
 	int stopped_loops;
@@ -874,21 +875,10 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct soc
 	c->cl = cl;
 	c->tls = tls;
 	log_cid_new(c->cid);
-	char host[INET6_ADDRSTRLEN] = "?";
-	unsigned port = 0;
-	if (sa->sa_family == AF_INET) {
-		struct sockaddr_in *in = (struct sockaddr_in *)(void *)sa;
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-		port = ntohs(in->sin_port);
-	} else if (sa->sa_family == AF_INET6) {
-		struct sockaddr_in6 *in = (struct sockaddr_in6 *)(void *)sa;
-		inet_ntop(AF_INET6, &in->sin6_addr, host, sizeof host);
-		port = ntohs(in->sin6_port);
-	}
-	snprintf(c->peer, sizeof c->peer, "%s:%u", host, port);
+	tg_sockaddr_str(sa, c->peer, sizeof c->peer);
 	struct event_base *base = loop_base(cl->loop);
 	if (tls) {
-		SSL *ssl = SSL_new(s->tls);
+		SSL *ssl = tlsctx_ssl_new(s->tls);
 		c->bev = ssl ? bufferevent_openssl_socket_new(
 		                   base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE)
 		             : NULL;
@@ -969,23 +959,6 @@ static void teardown_on_loop(void *arg)
 	pthread_mutex_unlock(&s->mu);
 }
 
-static SSL_CTX *make_tls(const char *cert, const char *key, char *err, size_t errlen)
-{
-	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-	if (!ctx || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
-	    SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
-	    SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
-	    SSL_CTX_check_private_key(ctx) != 1) {
-		char e[160] = "";
-		ERR_error_string_n(ERR_get_error(), e, sizeof e);
-		snprintf(err, errlen, "TLS context from %s: %s", cert, e);
-		SSL_CTX_free(ctx);
-		return NULL;
-	}
-	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-	return ctx;
-}
-
 static void server_free(struct cti_server *s);
 
 struct cti_server *cti_server_start(const struct cti_server_options *o, char *err, size_t errlen)
@@ -1003,13 +976,14 @@ struct cti_server *cti_server_start(const struct cti_server_options *o, char *er
 	s->nloops = loop_group_size(o->loops);
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
-	if (s->cfg.cti.tls_port && !(s->tls = make_tls(o->tls_cert, o->tls_key, err, errlen))) {
+	struct tlsctx_options to = {.name = "cti-tls", .cert = o->tls_cert, .key = o->tls_key};
+	if (s->cfg.cti.tls_port && !(s->tls = tlsctx_new(&to, err, errlen))) {
 		free(s);
 		return NULL;
 	}
 	s->loops = calloc((size_t)s->nloops, sizeof *s->loops);
 	if (!s->loops) {
-		SSL_CTX_free(s->tls);
+		tlsctx_free(s->tls);
 		free(s);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
@@ -1100,7 +1074,7 @@ static void server_free(struct cti_server *s)
 			s->devs[i] = e->next;
 			free(e);
 		}
-	SSL_CTX_free(s->tls);
+	tlsctx_free(s->tls);
 	free(s->loops);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);

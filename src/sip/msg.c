@@ -275,6 +275,29 @@ void sip_req_free(struct sip_req *r)
 	r->m = NULL;
 }
 
+int sip_req_contacts_text(const struct sip_req *r, char *out, size_t cap)
+{
+	struct tg_sbuf b = {out, cap, 0, 0};
+	out[0] = '\0';
+	if (!r->m)
+		return 0;
+	int nc = osip_list_size(&r->m->contacts);
+	for (int i = 0; i < nc; i++) {
+		osip_contact_t *c = NULL;
+		char *s = NULL;
+		osip_message_get_contact(r->m, i, &c);
+		if (!c || osip_contact_to_str(c, &s) != 0 || !s) {
+			osip_free(s);
+			return -1;
+		}
+		if (i)
+			tg_sbuf_put(&b, ", ");
+		tg_sbuf_put(&b, s);
+		osip_free(s);
+	}
+	return tg_sbuf_len(&b);
+}
+
 /* Header lines a response echoes, by full and compact name. */
 static int echoed(const char *h, size_t n)
 {

@@ -50,6 +50,11 @@ int sip_req_parse(const char *buf, size_t len, struct sip_req *r, int *status, c
                   size_t reason_cap);
 void sip_req_free(struct sip_req *r);
 
+/* The request's Contact header values as text (every contact with its parameters, as
+ * libosip2 read them, joined by ", "), for sip_userid_extract(). Returns the length, or -1
+ * when they do not fit in cap (treat as malformed). */
+int sip_req_contacts_text(const struct sip_req *r, char *out, size_t cap);
+
 /* Builds a response to r: status line, the request's Via headers, From, To (with to_tag
  * added when the request's To has none), Call-ID, CSeq, then extra (CRLF-terminated
  * header lines, may be NULL), Content-Length: 0. Returns the length or -1. */

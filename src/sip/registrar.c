@@ -1,12 +1,17 @@
 #include "sip/registrar.h"
+#include "core/alarm.h"
+#include "core/conncap.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/ports.h"
+#include "core/tlsctx.h"
 #include "core/util.h"
 #include "core/worker.h"
 #include "cti/server.h"
 #include "dir/dir.h"
+#include "sip/authz.h"
 #include "sip/digest.h"
+#include "sip/edge.h"
 #include "sip/msg.h"
 
 #include <arpa/inet.h>
@@ -33,15 +38,21 @@
 #define THROTTLE_SLOTS 4096
 #define THROTTLE_WINDOW_S 60
 #define OUT_MAX 8192
-#define TCP_IDLE_S 300
+#define SIP_NODE_WARN_MAX 256
 
 struct rloop;
+
+enum conn_kind { CONN_TCP, CONN_TLS, CONN_EDGE };
 
 struct sconn {
 	struct rloop *rl;
 	struct bufferevent *bev;
-	int tls, refs, dead, closing;
+	enum conn_kind kind;
+	int refs, dead, closing, spoke;
+	const char *kick;           /* set by handle(): close after this message, and why */
+	struct sockaddr_storage sa; /* the peer, for the connection caps */
 	char peer[64];
+	char edge[SIP_EDGE_ID_MAX + 1]; /* the allow-listed identity of an edge connection */
 	struct sconn *prev, *next;
 };
 
@@ -50,8 +61,9 @@ struct rloop {
 	struct loop *loop;
 	int udp_fd;
 	struct event *udp_ev;
-	struct evconnlistener *lis[2];
+	struct evconnlistener *lis[3]; /* indexed by enum conn_kind */
 	struct sconn *conns;
+	int64_t refused_logged;
 };
 
 struct sip_registrar {
@@ -62,7 +74,9 @@ struct sip_registrar {
 	struct cti_server *cti;
 	int nloops;
 	struct rloop *rls;
-	SSL_CTX *tls;
+	struct tlsctx *tls, *edge_tls;
+	struct sip_edges *edges;
+	struct conncap *caps;
 	uint8_t secret[SIP_DIGEST_SECRET_LEN];
 	struct sip_nc_cache *nc;
 	char dummy_md5[SIP_DIGEST_HEX_MAX], dummy_sha[SIP_DIGEST_HEX_MAX];
@@ -86,26 +100,11 @@ struct job {
 	struct sockaddr_storage from;
 	socklen_t fromlen;
 	char transport[8], source[64];
+	char edge[SIP_EDGE_ID_MAX + 1]; /* "" unless the request came over an edge connection */
 	struct sip_req req;
 	char out[OUT_MAX];
 	int outlen;
 };
-
-static void peer_name(const struct sockaddr *sa, char *out, size_t cap)
-{
-	char host[INET6_ADDRSTRLEN] = "?";
-	unsigned port = 0;
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-		port = ntohs(in->sin_port);
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in = (const struct sockaddr_in6 *)(const void *)sa;
-		inet_ntop(AF_INET6, &in->sin6_addr, host, sizeof host);
-		port = ntohs(in->sin6_port);
-	}
-	snprintf(out, cap, "%s:%u", host, port);
-}
 
 /* --- the REGISTER logic (worker) ------------------------------------------------------ */
 
@@ -114,12 +113,13 @@ static void respond(struct job *j, int code, const char *reason, const char *ext
 	j->outlen = sip_response(&j->req, code, reason, "tg", extra, j->out, sizeof j->out);
 }
 
-static void challenge(struct job *j, int stale)
+/* 401 with fresh challenges; extra: more header lines (may be NULL). */
+static void challenge_with(struct job *j, int stale, const char *extra)
 {
 	struct sip_registrar *r = j->r;
-	char nonce[SIP_NONCE_MAX], hdr[1024], one[480];
+	char nonce[SIP_NONCE_MAX], hdr[1536], one[480];
 	sip_nonce_make(r->secret, tg_now_s(), nonce);
-	hdr[0] = '\0';
+	snprintf(hdr, sizeof hdr, "%s", extra ? extra : "");
 	if (r->cfg.sip.challenge_sha256 &&
 	    sip_digest_challenge(one, sizeof one, r->cfg.sip.realm, nonce, "tg", SIP_DIGEST_SHA256,
 	                         stale) > 0)
@@ -131,6 +131,11 @@ static void challenge(struct job *j, int stale)
 		snprintf(hdr + strlen(hdr), sizeof hdr - strlen(hdr), "WWW-Authenticate: %s\r\n",
 		         one);
 	respond(j, 401, "Unauthorized", hdr);
+}
+
+static void challenge(struct job *j, int stale)
+{
+	challenge_with(j, stale, NULL);
 }
 
 struct blist {
@@ -269,6 +274,117 @@ static int throttled(struct sip_registrar *r, const char *source, int64_t now, i
 	return over;
 }
 
+/* The users associated with a device (no fixed limit: any of them may match). */
+struct assoc {
+	char **p;
+	size_t n, cap;
+	int bad;
+};
+
+static int add_user(void *ud, const char *userid)
+{
+	struct assoc *a = ud;
+	if (a->n == a->cap) {
+		size_t nc = a->cap ? a->cap * 2 : 8;
+		char **np = realloc(a->p, nc * sizeof *np);
+		if (!np) {
+			a->bad = 1;
+			return 1;
+		}
+		a->p = np;
+		a->cap = nc;
+	}
+	if (!(a->p[a->n] = strdup(userid))) {
+		a->bad = 1;
+		return 1;
+	}
+	a->n++;
+	return 0;
+}
+
+static void assoc_free(struct assoc *a)
+{
+	for (size_t i = 0; i < a->n; i++)
+		free(a->p[i]);
+	free(a->p);
+}
+
+/* The second gate after authentication (seed 003): on an edge connection, the user id the
+ * edge asserts in Contact must own or be associated with the device. Elsewhere the
+ * parameter is ignored (and traced): only an authenticated edge may assert a user. Returns
+ * 1 to go on, 0 with the refusal built. */
+static int authorize(struct job *j, const struct store_device *dev)
+{
+	struct sip_registrar *r = j->r;
+	struct sip_req *q = &j->req;
+	char text[SIP_MSG_MAX];
+	struct sip_userid_params up;
+	if (sip_req_contacts_text(q, text, sizeof text) < 0 || sip_userid_extract(text, &up) != 0) {
+		/* Unreadable values count as several different ones (refused when enabled). */
+		memset(&up, 0, sizeof up);
+		up.n = 1;
+		up.too_many = 1;
+	}
+	if (!j->edge[0]) {
+		if (up.n)
+			log_event(LOG_LVL_NOTICE, q->callid, "sip_userid_ignored", "device",
+			          dev->name, "source", j->source, "transport", j->transport,
+			          "reason",
+			          "user id parameter on a connection that is not from an edge",
+			          (const char *)NULL);
+		return 1;
+	}
+	char pv[16] = "1";
+	int rc = store_param_get(r->store, "SIPRegistrationAuthorizationEnabled", pv, sizeof pv);
+	if (rc != STORE_OK && rc != STORE_NOTFOUND) {
+		respond(j, 500, "Server Internal Error", "Retry-After: 5\r\n");
+		return 0;
+	}
+	int enabled = strcmp(pv, "0") != 0; /* anything but an explicit 0 keeps the check */
+	struct assoc assoc = {0};
+	if (store_device_users(r->store, dev->name, add_user, &assoc) != STORE_OK || assoc.bad) {
+		assoc_free(&assoc);
+		respond(j, 500, "Server Internal Error", "Retry-After: 5\r\n");
+		return 0;
+	}
+	enum sip_authz_rule rule;
+	enum sip_authz_verdict v = sip_authz_decide(enabled, &up, dev->owneruserid,
+	                                            (const char *const *)assoc.p, assoc.n, &rule);
+	assoc_free(&assoc);
+	const char *user = up.n && !up.too_many ? up.v[0] : NULL;
+	char nvals[12];
+	snprintf(nvals, sizeof nvals, "%d", up.n);
+	if (v == SIP_AUTHZ_ALLOW) {
+		const char *page = rule == SIP_AUTHZ_OWNER         ? "Phone Config page"
+		                   : rule == SIP_AUTHZ_ASSOCIATION ? "EndUser page"
+		                                                   : NULL;
+		log_event(LOG_LVL_INFO, q->callid, "sip_authz", "result", "authorized", "user",
+		          user, "user_ids", nvals, "device", dev->name, "rule",
+		          sip_authz_rule_name(rule), "page", page, "edge", j->edge,
+		          (const char *)NULL);
+		return 1;
+	}
+	log_event(LOG_LVL_WARNING, q->callid, "sip_authz", "result", "unauthorized", "user",
+	          user ? user : "", "user_ids", nvals, "device", dev->name, "rule",
+	          sip_authz_rule_name(rule), "edge", j->edge, "source", j->source,
+	          (const char *)NULL);
+	const char *port = strrchr(j->source, ':');
+	alarm_raise("EndPointTransientConnection", ALARM_WARNING, q->callid, "ConnectingPort",
+	            port ? port + 1 : "", "DeviceName", dev->name, "DeviceType", dev->model,
+	            "Reason", "35", "ReasonText",
+	            "Authorization failure - Unauthorized user for this device", "Protocol", "SIP",
+	            "MACAddress", dev->mac, "LastSignalReceived", "SIPRegisterInd", "StationState",
+	            "wait_register", "NodeID", r->cfg.core.node_id, "UserID", user ? user : "",
+	            "Edge", j->edge, (const char *)NULL);
+	char warn[SIP_NODE_WARN_MAX];
+	snprintf(
+	    warn, sizeof warn,
+	    "Warning: 399 %s \"Authorization failure - Unauthorized user for this device\"\r\n",
+	    r->cfg.core.node_id);
+	challenge_with(j, 0, warn);
+	return 0;
+}
+
 static void reg_run(void *arg)
 {
 	struct job *j = arg;
@@ -294,7 +410,8 @@ static void reg_run(void *arg)
 		challenge(j, 0);
 		return;
 	}
-	if (throttled(r, j->source, now, 0)) {
+	/* An edge carries many users from one address and throttles them itself. */
+	if (!j->edge[0] && throttled(r, j->source, now, 0)) {
 		log_event(LOG_LVL_WARNING, q->callid, "sip_auth_failed", "source", j->source,
 		          "user", cr.username, "aor", q->aor_user, "transport", j->transport,
 		          "reason", "source throttled", (const char *)NULL);
@@ -334,7 +451,8 @@ static void reg_run(void *arg)
 			log_event(LOG_LVL_WARNING, q->callid, "sip_auth_failed", "source",
 			          j->source, "user", cr.username, "aor", q->aor_user, "transport",
 			          j->transport, "reason", dir_status_name(ps), (const char *)NULL);
-			throttled(r, j->source, now, 1);
+			if (!j->edge[0])
+				throttled(r, j->source, now, 1);
 			respond(j, 403, "Forbidden", NULL);
 			return;
 		}
@@ -348,7 +466,7 @@ static void reg_run(void *arg)
 		if (ok && ps != DIR_OK && ps != DIR_EXPIRED && ps != DIR_MUST_CHANGE)
 			ok = 0; /* locked by a concurrent failure meanwhile */
 	}
-	if (!ok)
+	if (!ok && !j->edge[0])
 		throttled(r, j->source, now, 1);
 	if (!ok) {
 		/* One line per failure, in a shape dist/fail2ban/telgate-sip.conf parses. */
@@ -358,6 +476,8 @@ static void reg_run(void *arg)
 		respond(j, 403, "Forbidden", NULL);
 		return;
 	}
+	if (!authorize(j, &dev))
+		return;
 	int before = 0;
 	struct blist after;
 	if (apply_bindings(j, &dev, now, &before, &after) != 0)
@@ -422,6 +542,37 @@ static void reg_done(void *arg)
 	free(j);
 }
 
+/* An edge connection's identity, found once from its certificate, and checked against
+ * the allow-list on every request (an edge removed with `telgate edge remove` is cut off
+ * at its next request). Returns 0, or -1 with c->kick set. */
+static int edge_check(struct sconn *c)
+{
+	struct sip_registrar *r = c->rl->r;
+	if (!c->edge[0]) {
+		SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+		X509 *cert = ssl ? SSL_get1_peer_certificate(ssl) : NULL;
+		char seen[512] = "";
+		int ok = cert && sip_edge_cert_identity(r->edges, cert, c->edge, sizeof c->edge,
+		                                        seen, sizeof seen);
+		X509_free(cert);
+		if (!ok) {
+			c->edge[0] = '\0';
+			c->kick = "edge identity no longer allow-listed";
+			return -1;
+		}
+		log_event(LOG_LVL_INFO, NULL, "sip_edge_connected", "peer", c->peer, "identity",
+		          c->edge, (const char *)NULL);
+		return 0;
+	}
+	if (!sip_edges_allowed(r->edges, c->edge)) {
+		log_event(LOG_LVL_WARNING, NULL, "sip_edge_removed", "peer", c->peer, "identity",
+		          c->edge, "action", "connection closed", (const char *)NULL);
+		c->kick = "edge identity no longer allow-listed";
+		return -1;
+	}
+	return 0;
+}
+
 static void handle(struct rloop *rl, struct sconn *c, const struct sockaddr *from,
                    socklen_t fromlen, const char *buf, size_t len)
 {
@@ -435,11 +586,17 @@ static void handle(struct rloop *rl, struct sconn *c, const struct sockaddr *fro
 	if (from) {
 		memcpy(&j->from, from, fromlen);
 		j->fromlen = fromlen;
-		peer_name(from, j->source, sizeof j->source);
+		tg_sockaddr_str(from, j->source, sizeof j->source);
 	} else {
 		tg_strlcpy(j->source, c->peer, sizeof j->source);
+		if (c->kind == CONN_EDGE && edge_check(c) != 0) {
+			free(j);
+			return;
+		}
+		tg_strlcpy(j->edge, c->edge, sizeof j->edge);
 	}
-	tg_strlcpy(j->transport, c ? (c->tls ? "TLS" : "TCP") : "UDP", sizeof j->transport);
+	tg_strlcpy(j->transport, c ? (c->kind == CONN_TCP ? "TCP" : "TLS") : "UDP",
+	           sizeof j->transport);
 	int status;
 	char reason[128] = "";
 	if (sip_req_parse(buf, len, &j->req, &status, reason, sizeof reason) != 0) {
@@ -519,6 +676,7 @@ static void conn_close(struct sconn *c, const char *why)
 		c->bev = NULL;
 	}
 	struct rloop *rl = c->rl;
+	conncap_release(rl->r->caps, (struct sockaddr *)&c->sa);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -610,8 +768,18 @@ static void on_read(struct bufferevent *bev, void *arg)
 			return;
 		}
 		evbuffer_remove(in, msg, total);
+		if (!c->spoke) {
+			/* A complete message: from now on the longer idle timeout applies. */
+			c->spoke = 1;
+			struct timeval idle = {c->rl->r->cfg.sip.idle_timeout_s, 0};
+			bufferevent_set_timeouts(bev, &idle, NULL);
+		}
 		handle(c->rl, c, NULL, 0, msg, total);
 		free(msg);
+		if (c->kick) {
+			conn_close(c, c->kick);
+			return;
+		}
 	}
 }
 
@@ -628,26 +796,66 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 	struct sconn *c = arg;
 	if (what & BEV_EVENT_CONNECTED)
 		return;
-	conn_close(c, what & BEV_EVENT_TIMEOUT ? "idle" : "closed");
+	if (what & BEV_EVENT_ERROR) {
+		/* A refused handshake: OpenSSL has written its alert. Read what the client sent
+		 * meanwhile so that the close is a FIN, not a reset that would discard the alert
+		 * before the client reads why it was refused. */
+		evutil_socket_t fd = bufferevent_getfd(c->bev);
+		char sink[4096];
+		for (int i = 0; fd >= 0 && c->kind != CONN_TCP && i < 16; i++)
+			if (recv(fd, sink, sizeof sink, MSG_DONTWAIT) <= 0)
+				break;
+		unsigned long e = bufferevent_get_openssl_error(c->bev);
+		if (e) {
+			char msg[200];
+			ERR_error_string_n(e, msg, sizeof msg);
+			log_event(LOG_LVL_INFO, NULL, "sip_tls_failed", "peer", c->peer, "listener",
+			          c->kind == CONN_EDGE ? "edge" : "tls", "error", msg,
+			          (const char *)NULL);
+		}
+	}
+	conn_close(c, what & BEV_EVENT_TIMEOUT ? (c->spoke ? "idle" : "no request in time")
+	                                       : "closed");
 }
 
 static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
                       int salen, void *arg)
 {
-	(void)salen;
 	struct rloop *rl = arg;
-	int tls = lis == rl->lis[1];
+	struct sip_registrar *r = rl->r;
+	enum conn_kind kind = lis == rl->lis[CONN_EDGE]  ? CONN_EDGE
+	                      : lis == rl->lis[CONN_TLS] ? CONN_TLS
+	                                                 : CONN_TCP;
+	char peer[64];
+	tg_sockaddr_str(sa, peer, sizeof peer);
+	enum conncap_rc cap = conncap_acquire(r->caps, sa);
+	if (cap != CONNCAP_OK) {
+		/* Refused before any TLS work; logged at most once a second per loop. */
+		int64_t now = tg_now_s();
+		if (now != rl->refused_logged) {
+			rl->refused_logged = now;
+			log_event(
+			    LOG_LVL_WARNING, NULL, "sip_connection_refused", "peer", peer, "reason",
+			    cap == CONNCAP_NODE_FULL ? "sip.max_connections reached"
+			                             : "sip.max_connections_per_source reached",
+			    (const char *)NULL);
+		}
+		close(fd);
+		return;
+	}
 	struct sconn *c = calloc(1, sizeof *c);
 	if (!c) {
+		conncap_release(r->caps, sa);
 		close(fd);
 		return;
 	}
 	c->rl = rl;
-	c->tls = tls;
-	peer_name(sa, c->peer, sizeof c->peer);
+	c->kind = kind;
+	memcpy(&c->sa, sa, (size_t)salen < sizeof c->sa ? (size_t)salen : sizeof c->sa);
+	tg_strlcpy(c->peer, peer, sizeof c->peer);
 	struct event_base *base = loop_base(rl->loop);
-	if (tls) {
-		SSL *ssl = SSL_new(rl->r->tls);
+	if (kind != CONN_TCP) {
+		SSL *ssl = tlsctx_ssl_new(kind == CONN_EDGE ? r->edge_tls : r->tls);
 		c->bev = ssl ? bufferevent_openssl_socket_new(
 		                   base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE)
 		             : NULL;
@@ -657,6 +865,7 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct soc
 		c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
 	}
 	if (!c->bev) {
+		conncap_release(r->caps, sa);
 		close(fd);
 		free(c);
 		return;
@@ -665,8 +874,10 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct soc
 	if (rl->conns)
 		rl->conns->prev = c;
 	rl->conns = c;
-	struct timeval idle = {TCP_IDLE_S, 0};
-	bufferevent_set_timeouts(c->bev, &idle, NULL);
+	/* Until its first complete request a connection gets only a short time (this covers
+	 * the TLS handshake too): idle sockets cannot pile up. */
+	struct timeval first = {r->cfg.sip.first_message_timeout_s, 0};
+	bufferevent_set_timeouts(c->bev, &first, NULL);
 	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
@@ -755,6 +966,18 @@ static int restore_dev(void *ud, const struct store_registration *reg)
 	return 0;
 }
 
+int sip_registrar_edges_reload(struct sip_registrar *r)
+{
+	int n = sip_edges_load(r->edges, r->store);
+	if (n >= 0) {
+		char nb[12];
+		snprintf(nb, sizeof nb, "%d", n);
+		log_event(LOG_LVL_NOTICE, NULL, "sip_edges_loaded", "identities", nb,
+		          (const char *)NULL);
+	}
+	return n;
+}
+
 int sip_registrar_unregister(struct sip_registrar *r, const char *device)
 {
 	struct blist l;
@@ -771,7 +994,7 @@ int sip_registrar_unregister(struct sip_registrar *r, const char *device)
 
 struct setup {
 	struct rloop *rl;
-	int tcp, tls;
+	int fds[3]; /* TCP, TLS, edge listeners (enum conn_kind), -1 = off */
 };
 
 static void ack(struct sip_registrar *r)
@@ -791,11 +1014,11 @@ static void setup_on_loop(void *arg)
 		rl->udp_ev = event_new(base, rl->udp_fd, EV_READ | EV_PERSIST, on_udp, rl);
 		event_add(rl->udp_ev, NULL);
 	}
-	int fds[2] = {su->tcp, su->tls};
-	for (int k = 0; k < 2; k++)
-		if (fds[k] >= 0 && !(rl->lis[k] = evconnlistener_new(
-		                         base, on_accept, rl, LEV_OPT_CLOSE_ON_FREE, 0, fds[k])))
-			close(fds[k]);
+	for (int k = 0; k < 3; k++)
+		if (su->fds[k] >= 0 &&
+		    !(rl->lis[k] = evconnlistener_new(base, on_accept, rl, LEV_OPT_CLOSE_ON_FREE, 0,
+		                                      su->fds[k])))
+			close(su->fds[k]);
 	ack(rl->r);
 }
 
@@ -810,7 +1033,7 @@ static void teardown_on_loop(void *arg)
 		close(rl->udp_fd);
 		rl->udp_fd = -1;
 	}
-	for (int k = 0; k < 2; k++)
+	for (int k = 0; k < 3; k++)
 		if (rl->lis[k]) {
 			evconnlistener_free(rl->lis[k]);
 			rl->lis[k] = NULL;
@@ -865,14 +1088,29 @@ struct sip_registrar *sip_registrar_start(const struct sip_registrar_options *o,
 	r->rls = calloc((size_t)r->nloops, sizeof *r->rls);
 	if (!r->nc || !r->rls || !r->throttle)
 		goto fail_mem;
+	r->caps = conncap_new(r->cfg.sip.max_connections, r->cfg.sip.max_connections_per_source);
+	r->edges = sip_edges_new();
+	if (!r->caps || !r->edges)
+		goto fail_mem;
 	if (r->cfg.sip.tls_port) {
-		r->tls = SSL_CTX_new(TLS_server_method());
-		if (!r->tls || !SSL_CTX_set_min_proto_version(r->tls, TLS1_2_VERSION) ||
-		    SSL_CTX_use_certificate_chain_file(r->tls, o->tls_cert) != 1 ||
-		    SSL_CTX_use_PrivateKey_file(r->tls, o->tls_key, SSL_FILETYPE_PEM) != 1) {
-			snprintf(err, errlen, "sip TLS context from %s failed", o->tls_cert);
+		struct tlsctx_options to = {
+		    .name = "sip-tls", .cert = o->tls_cert, .key = o->tls_key};
+		if (!(r->tls = tlsctx_new(&to, err, errlen)))
+			goto fail;
+	}
+	if (r->cfg.sip.edge_port) {
+		if (sip_edges_load(r->edges, r->store) < 0) {
+			snprintf(err, errlen, "sip edge allow-list: %s", store_last_error());
 			goto fail;
 		}
+		struct tlsctx_options to = {.name = "sip-edge",
+		                            .cert = o->tls_cert,
+		                            .key = o->tls_key,
+		                            .client_ca = r->cfg.sip.edge_ca_file,
+		                            .verify = sip_edge_verify,
+		                            .app = r->edges};
+		if (!(r->edge_tls = tlsctx_new(&to, err, errlen)))
+			goto fail;
 	}
 	struct setup *su = calloc((size_t)r->nloops, sizeof *su);
 	if (!su)
@@ -883,22 +1121,22 @@ struct sip_registrar *sip_registrar_start(const struct sip_registrar_options *o,
 		rl->r = r;
 		rl->loop = loop_group_get(r->lg, i);
 		rl->udp_fd = -1;
-		su[i] = (struct setup){rl, -1, -1};
+		su[i] = (struct setup){rl, {-1, -1, -1}};
 		if (!ok)
 			continue;
-		int ports[3] = {r->cfg.sip.port, r->cfg.sip.port, r->cfg.sip.tls_port};
-		int types[3] = {SOCK_DGRAM, SOCK_STREAM, SOCK_STREAM};
-		int *dst[3] = {&rl->udp_fd, &su[i].tcp, &su[i].tls};
-		for (int k = 0; k < 3 && ok; k++) {
+		int ports[4] = {r->cfg.sip.port, r->cfg.sip.port, r->cfg.sip.tls_port,
+		                r->cfg.sip.edge_port};
+		int types[4] = {SOCK_DGRAM, SOCK_STREAM, SOCK_STREAM, SOCK_STREAM};
+		int *dst[4] = {&rl->udp_fd, &su[i].fds[CONN_TCP], &su[i].fds[CONN_TLS],
+		               &su[i].fds[CONN_EDGE]};
+		static const char *const what[4] = {"udp", "tcp", "tls", "edge"};
+		for (int k = 0; k < 4 && ok; k++) {
 			if (!ports[k])
 				continue;
 			int fd =
 			    loop_bind_reuseport(r->cfg.sip.address, (uint16_t)ports[k], types[k]);
 			if (fd < 0) {
-				snprintf(err, errlen, "sip %s port %s:%d: %s",
-				         k == 0   ? "udp"
-				         : k == 1 ? "tcp"
-				                  : "tls",
+				snprintf(err, errlen, "sip %s port %s:%d: %s", what[k],
 				         r->cfg.sip.address, ports[k], strerror(-fd));
 				ok = 0;
 				break;
@@ -910,10 +1148,9 @@ struct sip_registrar *sip_registrar_start(const struct sip_registrar_options *o,
 		for (int i = 0; i < r->nloops; i++) {
 			if (r->rls[i].udp_fd >= 0)
 				close(r->rls[i].udp_fd);
-			if (su[i].tcp >= 0)
-				close(su[i].tcp);
-			if (su[i].tls >= 0)
-				close(su[i].tls);
+			for (int k = 0; k < 3; k++)
+				if (su[i].fds[k] >= 0)
+					close(su[i].fds[k]);
 		}
 		free(su);
 		goto fail;
@@ -933,16 +1170,24 @@ struct sip_registrar *sip_registrar_start(const struct sip_registrar_options *o,
 	}
 	if (r->cfg.sip.tls_port)
 		ports_name("tcp", (unsigned)r->cfg.sip.tls_port, NULL, "sip-tls");
-	char p1[8], p2[8];
+	if (r->cfg.sip.edge_port)
+		ports_name("tcp", (unsigned)r->cfg.sip.edge_port, NULL, "sip-edge");
+	char p1[8], p2[8], p3[8];
 	snprintf(p1, sizeof p1, "%d", r->cfg.sip.port);
 	snprintf(p2, sizeof p2, "%d", r->cfg.sip.tls_port);
+	snprintf(p3, sizeof p3, "%d", r->cfg.sip.edge_port);
 	log_event(LOG_LVL_NOTICE, NULL, "sip_listening", "address", r->cfg.sip.address, "udp_tcp",
-	          p1, "tls", p2, "realm", r->cfg.sip.realm, (const char *)NULL);
+	          p1, "tls", p2, "edge", p3, "edge_trust_store",
+	          r->cfg.sip.edge_port ? r->cfg.sip.edge_ca_file : NULL, "realm", r->cfg.sip.realm,
+	          (const char *)NULL);
 	return r;
 fail_mem:
 	snprintf(err, errlen, "out of memory");
 fail:
-	SSL_CTX_free(r->tls);
+	tlsctx_free(r->tls);
+	tlsctx_free(r->edge_tls);
+	sip_edges_free(r->edges);
+	conncap_free(r->caps);
 	sip_nc_cache_free(r->nc);
 	free(r->rls);
 	free(r->throttle);
@@ -968,7 +1213,10 @@ void sip_registrar_free(struct sip_registrar *r)
 {
 	if (!r)
 		return;
-	SSL_CTX_free(r->tls);
+	tlsctx_free(r->tls);
+	tlsctx_free(r->edge_tls);
+	sip_edges_free(r->edges);
+	conncap_free(r->caps);
 	sip_nc_cache_free(r->nc);
 	sodium_memzero(r->secret, sizeof r->secret);
 	free(r->rls);

@@ -4,6 +4,11 @@
  * keeps them until they expire), and device state for the CTI server: a device whose
  * first binding appears is in service, one whose last binding goes is out of service.
  *
+ * Edge proxies connect to a third, mutual-TLS listener (sip.edge_port): only there is the
+ * user id they assert in Contact honoured, and checked against the device's owner and
+ * associated users (authz.h) after digest authentication. TCP, TLS and edge connections
+ * are capped per node and per source address and must send a request soon after connect.
+ *
  * Threads: every loop owns a UDP socket and TCP/TLS listeners on the same ports
  * (SO_REUSEPORT); parsing happens on the loop, store work (bindings, credentials) on the
  * worker pool. Ownership: the store, workers, loops and CTI server given at start must
@@ -39,5 +44,10 @@ void sip_registrar_free(struct sip_registrar *r);
 /* Removes every binding of the device (administrator's `unregister`); the device goes out
  * of service. Blocking (store): call from a worker. Returns the number removed or -1. */
 int sip_registrar_unregister(struct sip_registrar *r, const char *device);
+
+/* Re-reads the edge allow-list from the store (after `telgate edge add|remove`, SIGHUP).
+ * New handshakes use it at once; an edge connection whose identity was removed is closed
+ * at its next request. Blocking (store): call from a worker. Returns the count or -1. */
+int sip_registrar_edges_reload(struct sip_registrar *r);
 
 #endif

@@ -55,6 +55,7 @@ class Daemon:
         self.sock = os.path.join(self.state, "telgated.sock")
         self.cti_port, self.cti_tls_port = free_port(), free_port()
         self.sip_port, self.sip_tls_port = free_port(), free_port()
+        self.sip_edge_port = free_port()
         self.write_conf("info", extra)
         self.proc = None
 
@@ -66,6 +67,7 @@ class Daemon:
                     f"[cti]\nport = {self.cti_port}\ntls_port = {self.cti_tls_port}\n"
                     f"address = 127.0.0.1\n"
                     f"[sip]\nport = {self.sip_port}\ntls_port = {self.sip_tls_port}\n"
+                    f"edge_port = {self.sip_edge_port}\n"
                     f"address = 127.0.0.1\n{extra}")
 
     def start(self, *extra_args, wait=True):

@@ -1,5 +1,6 @@
 /* The SIP request wrapper: a good REGISTER, and each malformed case the registrar must
  * answer with 400 (or another status) or drop. */
+#include "sip/authz.h"
 #include "sip/msg.h"
 
 #include <setjmp.h>
@@ -64,6 +65,44 @@ static void test_good_register(void **state)
 	                       &status, reason),
 	                 0);
 	assert_int_equal(r.star, 1);
+	sip_req_free(&r);
+}
+
+/* The seed's Contact (as an edge rewrites it) survives libosip2 with the user id intact,
+ * and user ids in several Contact headers are all seen. */
+static void test_contacts_text_for_userid(void **state)
+{
+	(void)state;
+	struct sip_req r;
+	int status;
+	char reason[128], text[4096];
+	const char *msg =
+	    REG_HEAD "Contact: <sip:ffeffb75-880e-f58f-a8ec-f5025d0f9136@10.50.179.6:5060;"
+	             "transport=tcp;orig-hostport=192.168.0.121:55854>;+sip.instance=\"<urn:uuid:"
+	             "00000000-0000-0000-0000-00506005457e>\";+u.sip!model.ccm.cisco.com=\"604\";"
+	             "+u.sip!userid.ccm.cisco.com=\"mjavier\";+u.sip!serialno.ccm.cisco.com="
+	             "A1AZ20D00153;audio=TRUE;video=TRUE;mobility=\"fixed\";duplex=\"full\";"
+	             "description=\"TANDBERG-SIP\"\r\n"
+	             "Content-Length: 0\r\n\r\n";
+	assert_int_equal(parse(msg, &r, &status, reason), 0);
+	assert_true(sip_req_contacts_text(&r, text, sizeof text) > 0);
+	struct sip_userid_params up;
+	assert_int_equal(sip_userid_extract(text, &up), 0);
+	assert_int_equal(up.n, 1);
+	assert_string_equal(up.v[0], "mjavier");
+	assert_int_equal(sip_req_contacts_text(&r, text, 16), -1); /* does not fit: refused */
+	sip_req_free(&r);
+
+	msg = REG_HEAD "Contact: <sip:1001@10.0.0.5>;+sip.userid=alice\r\n"
+	               "Contact: <sip:1001@10.0.0.6;+sip.userid=uri-param-ignored>;"
+	               "+u.sip!userid.ccm.cisco.com=\"bob\"\r\n"
+	               "Content-Length: 0\r\n\r\n";
+	assert_int_equal(parse(msg, &r, &status, reason), 0);
+	assert_true(sip_req_contacts_text(&r, text, sizeof text) > 0);
+	assert_int_equal(sip_userid_extract(text, &up), 0);
+	assert_int_equal(up.n, 2);
+	assert_string_equal(up.v[0], "alice");
+	assert_string_equal(up.v[1], "bob");
 	sip_req_free(&r);
 }
 
@@ -174,6 +213,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_good_register),
 	    cmocka_unit_test(test_malformed),
+	    cmocka_unit_test(test_contacts_text_for_userid),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
