@@ -46,6 +46,32 @@ def free_port():
         return s.getsockname()[1]
 
 
+def stunnel_client(root, connect_port, ca, cert=None):
+    """stunnel as a TLS client (TLS 1.2+, the server verified against ca for "localhost"),
+    optionally presenting cert = (crt, key): a program that speaks plain TCP (Debian's SIPp
+    has no TLS) connects to the returned local port. Returns (process, port)."""
+    port = free_port()
+    conf = os.path.join(root, f"stunnel-{port}.conf")
+    with open(conf, "w") as f:
+        f.write(f"foreground = yes\npid =\n[tls]\nclient = yes\n"
+                f"accept = 127.0.0.1:{port}\nconnect = 127.0.0.1:{connect_port}\n"
+                f"CAfile = {ca}\nverifyChain = yes\ncheckHost = localhost\n"
+                f"sslVersionMin = TLSv1.2\n")
+        if cert:
+            f.write(f"cert = {cert[0]}\nkey = {cert[1]}\n")
+    p = subprocess.Popen(["stunnel4", conf], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return p, port
+        except OSError:
+            time.sleep(0.1)
+    p.kill()
+    raise AssertionError("stunnel did not start")
+
+
 class Daemon:
     def __init__(self, root, extra=""):
         self.root = root

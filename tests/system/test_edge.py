@@ -417,28 +417,6 @@ class EdgeTest(unittest.TestCase):
         time.sleep(0.5)
         self.refused(self.foreign, "unknown ca")
 
-    def stunnel(self, cert):
-        """stunnel as a TLS client with the edge's certificate: SIPp's TCP goes in on a local
-        port and reaches telgated's edge port over mutual TLS."""
-        port = test_daemon.free_port()
-        conf = os.path.join(self.root, f"stunnel-{port}.conf")
-        with open(conf, "w") as f:
-            f.write(f"foreground = yes\npid =\n[edge]\nclient = yes\n"
-                    f"accept = 127.0.0.1:{port}\nconnect = 127.0.0.1:{self.d.sip_edge_port}\n"
-                    f"cert = {cert[0]}\nkey = {cert[1]}\nCAfile = {self.ca_crt}\n"
-                    f"verifyChain = yes\ncheckHost = localhost\nsslVersionMin = TLSv1.2\n")
-        p = subprocess.Popen(["stunnel4", conf], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return p, port
-            except OSError:
-                time.sleep(0.1)
-        p.kill()
-        raise AssertionError("stunnel did not start")
-
     def sipp(self, port, line, userid, scenario):
         users = os.path.join(self.root, f"users-{line}.csv")
         with open(users, "w") as f:
@@ -451,7 +429,8 @@ class EdgeTest(unittest.TestCase):
 
     def test_sipp_over_mutual_tls(self):
         self.set_enabled(True)
-        p, port = self.stunnel(self.edge)
+        p, port = test_daemon.stunnel_client(self.root, self.d.sip_edge_port, self.ca_crt,
+                                             self.edge)
         try:
             r = self.sipp(port, "2001", "alice", "register_edge.xml")  # row 2
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)

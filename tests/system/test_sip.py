@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import re
+import resource
 import shutil
 import socket
 import ssl
@@ -136,9 +137,19 @@ class SipTest(unittest.TestCase):
         for t in ("u1", "t1"):
             r = self.sipp_register(t)
             self.assertEqual(r.returncode, 0, t + r.stdout[-2000:] + r.stderr[-2000:])
-        # TLS: Debian's SIPp is built without OpenSSL, so a stdlib client registers over
-        # TLS, verifying the server against telgate's CA.
-        ctx = ssl.create_default_context(cafile=os.path.join(self.d.state, "pki", "ca.crt"))
+        # TLS: Debian's SIPp is built without OpenSSL; stunnel carries its TCP over TLS
+        # (verifying telgate's certificate against its CA).
+        ca = os.path.join(self.d.state, "pki", "ca.crt")
+        tun, tport = test_daemon.stunnel_client(self.root, self.d.sip_tls_port, ca)
+        try:
+            r = self.sipp_register("t1", port=tport)
+            self.assertEqual(r.returncode, 0, r.stdout[-2000:] + r.stderr[-2000:])
+        finally:
+            tun.kill()
+            tun.wait()
+        self.assertRegex(self.d.log_text(), r"event=sip_registered .*transport=TLS")
+        # And a stdlib client, which checks the TLS answer itself.
+        ctx = ssl.create_default_context(cafile=ca)
         ctx.check_hostname = False
         t = ctx.wrap_socket(socket.create_connection(("127.0.0.1", self.d.sip_tls_port)))
         raw = Raw(self.d.sip_port, stream=t)
@@ -334,6 +345,63 @@ class SipTest(unittest.TestCase):
         self.assertEqual(bg.returncode, 0, out[-3000:] + err[-2000:])
         self.assertIsNone(self.d.proc.poll())
 
+
+    def test_connection_caps_and_first_request_timeout(self):
+        """Two thousand idle TCP connections from one address: the per-source cap keeps
+        all but 50 out at accept, those 50 are closed when they send nothing within
+        first_message_timeout_s, and meanwhile another address registers with SIPp."""
+        self.d.stop()
+        self.d.close_pipes()
+        self.start_daemon("challenge_sha256 = no\nmax_connections_per_source = 50\n"
+                          "first_message_timeout_s = 2\n")
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = min(hard, 4096)
+        if soft < want:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        n = min(2000, want - 200)
+        # A connection that speaks in time stays beyond the first-request timeout.
+        talker = socket.create_connection(("127.0.0.1", self.d.sip_port))
+        opts = ("OPTIONS sip:telgate SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bKo{i}"
+                "\r\nTo: <sip:telgate>\r\nFrom: <sip:ping@telgate>;tag=o\r\nCall-ID: opt{i}"
+                "\r\nCSeq: {i} OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+        tr = Raw(self.d.sip_port, stream=talker)
+        self.assertEqual(status(tr.send(opts.format(i=1).encode())), 200)
+        idle = []
+        try:
+            for _ in range(n):
+                idle.append(socket.create_connection(("127.0.0.1", self.d.sip_port), timeout=5))
+            time.sleep(1.0)
+
+            def open_ones():
+                alive = 0
+                for s in idle:
+                    s.setblocking(False)
+                    try:
+                        alive += s.recv(1) != b""
+                    except BlockingIOError:
+                        alive += 1
+                    except OSError:
+                        pass
+                return alive
+            # The talker holds one of the 50.
+            self.assertEqual(open_ones(), 49)
+            self.assertIn("sip.max_connections_per_source reached", self.d.log_text())
+            # Another source is not starved: SIPp from 127.0.0.2 registers over TCP.
+            r = self.sipp_register("t1", extra=("-i", "127.0.0.2"))
+            self.assertEqual(r.returncode, 0, r.stdout[-2000:] + r.stderr[-2000:])
+            # Silent connections go once first_message_timeout_s has passed.
+            time.sleep(2.5)
+            self.assertEqual(open_ones(), 0)
+        finally:
+            for s in idle:
+                s.close()
+        self.assertEqual(status(tr.send(opts.format(i=2).encode())), 200)
+        talker.close()
+        # With the idle ones gone, the address may connect again.
+        c = socket.create_connection(("127.0.0.1", self.d.sip_port))
+        self.assertEqual(status(Raw(self.d.sip_port, stream=c).send(opts.format(i=3).encode())),
+                         200)
+        c.close()
 
 if __name__ == "__main__":
     test_daemon.main()
