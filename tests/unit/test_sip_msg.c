@@ -104,6 +104,15 @@ static void test_contacts_text_for_userid(void **state)
 	assert_string_equal(up.v[0], "alice");
 	assert_string_equal(up.v[1], "bob");
 	sip_req_free(&r);
+
+	/* Contact: * (remove all) carries no user id: not a refusal on an edge. */
+	assert_int_equal(parse(REG_HEAD "Contact: *\r\nExpires: 0\r\nContent-Length: 0\r\n\r\n", &r,
+	                       &status, reason),
+	                 0);
+	assert_true(sip_req_contacts_text(&r, text, sizeof text) >= 0);
+	assert_int_equal(sip_userid_extract(text, &up), 0);
+	assert_int_equal(up.n, 0);
+	sip_req_free(&r);
 }
 
 static void test_malformed(void **state)
