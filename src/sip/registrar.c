@@ -113,6 +113,12 @@ static void respond(struct job *j, int code, const char *reason, const char *ext
 	j->outlen = sip_response(&j->req, code, reason, "tg", extra, j->out, sizeof j->out);
 }
 
+/* The store failed: the phone retries in a few seconds. */
+static void server_error(struct job *j)
+{
+	respond(j, 500, "Server Internal Error", "Retry-After: 5\r\n");
+}
+
 /* 401 with fresh challenges; extra: more header lines (may be NULL). */
 static void challenge_with(struct job *j, int stale, const char *extra)
 {
@@ -233,7 +239,7 @@ static int apply_bindings(struct job *j, const struct store_device *dev, int64_t
 	}
 	return 0;
 fail:
-	respond(j, 500, "Server Internal Error", "Retry-After: 5\r\n");
+	server_error(j);
 	return 500;
 }
 
@@ -337,14 +343,14 @@ static int authorize(struct job *j, const struct store_device *dev)
 	char pv[16] = "1";
 	int rc = store_param_get(r->store, "SIPRegistrationAuthorizationEnabled", pv, sizeof pv);
 	if (rc != STORE_OK && rc != STORE_NOTFOUND) {
-		respond(j, 500, "Server Internal Error", "Retry-After: 5\r\n");
+		server_error(j);
 		return 0;
 	}
 	int enabled = strcmp(pv, "0") != 0; /* anything but an explicit 0 keeps the check */
 	struct assoc assoc = {0};
 	if (store_device_users(r->store, dev->name, add_user, &assoc) != STORE_OK || assoc.bad) {
 		assoc_free(&assoc);
-		respond(j, 500, "Server Internal Error", "Retry-After: 5\r\n");
+		server_error(j);
 		return 0;
 	}
 	enum sip_authz_rule rule;
@@ -394,7 +400,7 @@ static void reg_run(void *arg)
 	struct store_device dev;
 	int rc = store_device_by_line(r->store, q->aor_user, &dev);
 	if (rc != STORE_OK && rc != STORE_NOTFOUND) {
-		respond(j, 500, "Server Internal Error", "Retry-After: 5\r\n");
+		server_error(j);
 		return;
 	}
 	int known = rc == STORE_OK;
