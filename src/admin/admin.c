@@ -65,6 +65,8 @@ static json_t *cmd_status(struct admin_ctx *a, const struct ctl_request *r, cons
 	struct tg_config cfg;
 	config_copy(a, &cfg);
 	struct store_counts n;
+	if (a->sip)
+		sip_registrar_sync(a->sip); /* bindings written behind are counted too */
 	int rc = store_counts(a->store, &n);
 	if (rc != STORE_OK)
 		return ctl_error("store unavailable: %s", store_last_error());
@@ -536,8 +538,10 @@ static json_t *cmd_registrations(struct admin_ctx *a, const struct ctl_request *
 	static const char *const cols[] = {"device", "aor",     "contact",      "transport",
 	                                   "source", "expires", "seconds_left", "callid"};
 	json_t *t = ctl_table(cols, 8);
-	if (store_registrations(a->store, r->argc == 3 ? r->argv[2] : NULL, reg_row, t) !=
-	    STORE_OK) {
+	const char *dev = r->argc == 3 ? r->argv[2] : NULL;
+	/* The registrar's table is the truth; the store is its copy, a moment behind. */
+	if (a->sip ? sip_registrar_registrations(a->sip, dev, reg_row, t) != 0
+	           : store_registrations(a->store, dev, reg_row, t) != STORE_OK) {
 		json_decref(t);
 		return ctl_error("store unavailable: %s", store_last_error());
 	}

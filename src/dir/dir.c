@@ -117,14 +117,9 @@ static enum dir_status record_outcome(store_t *st, const struct store_user *u,
 	*warn_days = -1;
 	/* The common case — the right password on a clean account that logged in within the
 	 * hour — changes nothing worth a write transaction. */
-	if (verified && store_credstate_get(st, u->userid, &cs) == STORE_OK && !cs.hackcount &&
-	    !cs.timehackedlockout && now - cs.lastsuccessfullogin < 3600 &&
-	    dir_policy_precheck(u, &cs, pol, now, &changed) == DIR_OK && !changed) {
-		struct store_credstate probe = cs;
-		enum dir_status res = dir_policy_apply(&probe, pol, now, 1, warn_days);
-		if (res == DIR_OK)
-			return DIR_OK;
-	}
+	if (verified && store_credstate_get(st, u->userid, &cs) == STORE_OK &&
+	    dir_policy_success_quiet(u, &cs, pol, now, warn_days))
+		return DIR_OK;
 	if (store_begin(st) != STORE_OK)
 		goto fail;
 	if (store_credstate_get(st, u->userid, &cs) != STORE_OK) {
@@ -178,19 +173,6 @@ static int load_user(store_t *st, const char *userid, struct store_user *u,
 	if ((rc = store_credstate_get(st, userid, cs)) != STORE_OK)
 		return rc;
 	return store_credpolicy_get(st, u->credentialpolicy, pol);
-}
-
-enum dir_status dir_policy_check(store_t *st, const char *userid, int64_t now)
-{
-	struct store_user u;
-	struct store_credstate cs;
-	struct store_credpolicy pol;
-	int rc = load_user(st, userid, &u, &cs, &pol), changed;
-	if (rc == STORE_NOTFOUND)
-		return DIR_UNKNOWN_USER;
-	if (rc != STORE_OK)
-		return DIR_UNAVAILABLE;
-	return dir_policy_precheck(&u, &cs, &pol, now, &changed);
 }
 
 enum dir_status dir_policy_record(store_t *st, const char *userid, int verified, int64_t now,

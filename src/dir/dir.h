@@ -77,10 +77,9 @@ struct dir_stats {
 void dir_stats(struct dir *d, struct dir_stats *out);
 
 /* The credential policy for other credentials of the same account (the registrar's SIP
- * digest): dir_policy_check says whether the user may try now (DIR_OK, or the refusal:
- * locked, hacked-locked, inactive); dir_policy_record counts one check's outcome in one
- * store transaction, with the same rules as dir_authenticate. Blocking (store). */
-enum dir_status dir_policy_check(store_t *st, const char *userid, int64_t now);
+ * digest): the caller loads the state and asks dir_policy_precheck (policy.h) whether the
+ * user may try now; dir_policy_record counts one check's outcome in one store
+ * transaction, with the same rules as dir_authenticate. Blocking (store). */
 enum dir_status dir_policy_record(store_t *st, const char *userid, int verified, int64_t now,
                                   const char *cid);
 

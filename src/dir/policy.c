@@ -143,6 +143,22 @@ enum dir_status dir_policy_apply(struct store_credstate *cs, const struct store_
 	return DIR_OK;
 }
 
+int dir_policy_success_quiet(const struct store_user *u, const struct store_credstate *cs,
+                             const struct store_credpolicy *pol, int64_t now, int *warn_days)
+{
+	int warn;
+	if (!warn_days)
+		warn_days = &warn;
+	*warn_days = -1;
+	if (cs->hackcount || cs->timehackedlockout || now - cs->lastsuccessfullogin >= 3600)
+		return 0;
+	struct store_credstate probe = *cs;
+	int changed;
+	if (dir_policy_precheck(u, &probe, pol, now, &changed) != DIR_OK || changed)
+		return 0;
+	return dir_policy_apply(&probe, pol, now, 1, warn_days) == DIR_OK;
+}
+
 void dir_policy_unlock(struct store_credstate *cs)
 {
 	cs->hackcount = 0;

@@ -37,6 +37,13 @@ enum dir_status dir_policy_precheck(const struct store_user *u, struct store_cre
 enum dir_status dir_policy_apply(struct store_credstate *cs, const struct store_credpolicy *pol,
                                  int64_t now, int verified, int *warn_days);
 
+/* 1 when a right password now would change nothing worth storing: the account is clean
+ * (no failures, no lockout, nothing expiring or to change) and its last successful login
+ * is less than an hour old. Then a success needs no write transaction, and a cached copy
+ * of the state may decide it. *warn_days as for dir_policy_apply (warn_days may be NULL). */
+int dir_policy_success_quiet(const struct store_user *u, const struct store_credstate *cs,
+                             const struct store_credpolicy *pol, int64_t now, int *warn_days);
+
 /* Clears every lock and the failure count (administrator unlock). */
 void dir_policy_unlock(struct store_credstate *cs);
 

@@ -11,7 +11,10 @@
 #include "dir/dir.h"
 #include "sip/authz.h"
 #include "sip/digest.h"
+#include "dir/policy.h"
+#include "sip/accounts.h"
 #include "sip/edge.h"
+#include "sip/location.h"
 #include "sip/msg.h"
 
 #include <arpa/inet.h>
@@ -34,7 +37,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define BINDINGS_MAX 32
 #define THROTTLE_SLOTS 4096
 #define THROTTLE_WINDOW_S 60
 #define OUT_MAX 8192
@@ -79,9 +81,10 @@ struct sip_registrar {
 	struct conncap *caps;
 	uint8_t secret[SIP_DIGEST_SECRET_LEN];
 	struct sip_nc_cache *nc;
+	struct sip_loc *loc;           /* the bindings */
+	struct sip_accounts *accounts; /* what a refresh needs, without the store */
 	char dummy_md5[SIP_DIGEST_HEX_MAX], dummy_sha[SIP_DIGEST_HEX_MAX];
 	struct event *sweep;
-	int sweeping;
 	pthread_mutex_t tmu; /* guards the per-source failure counts */
 	struct tslot {
 		char ip[48];
@@ -102,6 +105,7 @@ struct job {
 	char transport[8], source[64];
 	char edge[SIP_EDGE_ID_MAX + 1]; /* "" unless the request came over an edge connection */
 	struct sip_req req;
+	struct sip_digest_creds cr; /* parsed on the loop (reg_precheck) */
 	char out[OUT_MAX];
 	int outlen;
 };
@@ -144,65 +148,33 @@ static void challenge(struct job *j, int stale)
 	challenge_with(j, stale, NULL);
 }
 
-struct blist {
-	struct store_registration b[BINDINGS_MAX];
-	int n;
+/* The REGISTER's contacts applied to the device's bindings (RFC 3261 §10.3 steps 6-7),
+ * under the device's lock in the location table. Refusals build the response. */
+struct edit {
+	struct job *j;
+	int64_t now;
 };
 
-static int collect(void *ud, const struct store_registration *reg)
+static int edit_bindings(void *ud, struct store_registration *b, int *n, int cap)
 {
-	struct blist *l = ud;
-	if (l->n < BINDINGS_MAX)
-		l->b[l->n++] = *reg;
-	return 0;
-}
-
-static int live_bindings(store_t *st, const char *device, int64_t now, struct blist *l)
-{
-	l->n = 0;
-	struct blist all = {.n = 0};
-	if (store_registrations(st, device, collect, &all) != STORE_OK)
-		return -1;
-	for (int i = 0; i < all.n; i++)
-		if (all.b[i].expires > now)
-			l->b[l->n++] = all.b[i];
-	return 0;
-}
-
-/* Applies the REGISTER's contacts to the device's bindings in one transaction. Returns
- * 0, or the SIP status of the refusal (423, 500) with the response already built. */
-static int apply_bindings(struct job *j, const struct store_device *dev, int64_t now, int *before,
-                          struct blist *after)
-{
+	struct edit *ed = ud;
+	struct job *j = ed->j;
 	struct sip_registrar *r = j->r;
-	store_t *st = r->store;
 	struct sip_req *q = &j->req;
-	struct blist cur;
-	if (store_begin(st) != STORE_OK)
-		goto fail;
-	if (live_bindings(st, dev->name, now, &cur) != 0) {
-		store_rollback(st);
-		goto fail;
-	}
-	*before = cur.n;
-	for (int i = 0; i < cur.n; i++)
-		if (strcmp(cur.b[i].callid, q->callid) == 0 && q->cseq <= cur.b[i].cseq &&
+	for (int i = 0; i < *n; i++)
+		if (strcmp(b[i].callid, q->callid) == 0 && q->cseq <= b[i].cseq &&
 		    (q->star || q->ncontacts)) {
-			store_rollback(st);
 			respond(j, 500, "Out of order CSeq", "Retry-After: 1\r\n");
 			return 500;
 		}
-	if (q->star) {
-		for (int i = 0; i < cur.n; i++)
-			store_registration_delete(st, dev->name, cur.b[i].contact);
-	}
+	if (q->star)
+		*n = 0;
 	for (int i = 0; i < q->ncontacts; i++) {
 		const struct sip_contact *c = &q->contacts[i];
 		int e = c->expires >= 0   ? c->expires
 		        : q->expires >= 0 ? q->expires
 		                          : r->cfg.sip.default_expires;
 		if (e > 0 && e < r->cfg.sip.min_expires) {
-			store_rollback(st);
 			char h[64];
 			snprintf(h, sizeof h, "Min-Expires: %d\r\n", r->cfg.sip.min_expires);
 			respond(j, 423, "Interval Too Brief", h);
@@ -210,37 +182,78 @@ static int apply_bindings(struct job *j, const struct store_device *dev, int64_t
 		}
 		if (e > r->cfg.sip.max_expires)
 			e = r->cfg.sip.max_expires;
+		int k = 0;
+		while (k < *n && strcmp(b[k].contact, c->uri) != 0)
+			k++;
 		if (e == 0) {
-			store_registration_delete(st, dev->name, c->uri);
+			if (k < *n)
+				b[k] = b[--*n];
 			continue;
 		}
-		struct store_registration b;
-		memset(&b, 0, sizeof b);
-		tg_strlcpy(b.device, dev->name, sizeof b.device);
+		if (k == *n) {
+			if (*n == cap) {
+				respond(j, 403, "Too Many Bindings", NULL);
+				return 403;
+			}
+			(*n)++;
+		}
+		struct store_registration *x = &b[k];
+		memset(x, 0, sizeof *x);
 		/* The AOR as stored: the line and the host, cut to the column (the line is what
 		 * identifies the binding; the host is informative). */
 		char aor[sizeof q->aor_user + sizeof q->aor_host + 8];
 		snprintf(aor, sizeof aor, "sip:%s@%s", q->aor_user, q->aor_host);
-		tg_strlcpy(b.aor, aor, sizeof b.aor);
-		tg_strlcpy(b.contact, c->uri, sizeof b.contact);
-		tg_strlcpy(b.callid, q->callid, sizeof b.callid);
-		b.cseq = (uint32_t)q->cseq;
-		b.expires = now + e;
-		tg_strlcpy(b.transport, j->transport, sizeof b.transport);
-		tg_strlcpy(b.source, j->source, sizeof b.source);
-		if (store_registration_put(st, &b) != STORE_OK) {
-			store_rollback(st);
-			goto fail;
-		}
-	}
-	if (live_bindings(st, dev->name, now, after) != 0 || store_commit(st) != STORE_OK) {
-		store_rollback(st);
-		goto fail;
+		tg_strlcpy(x->aor, aor, sizeof x->aor);
+		tg_strlcpy(x->contact, c->uri, sizeof x->contact);
+		tg_strlcpy(x->callid, q->callid, sizeof x->callid);
+		x->cseq = (uint32_t)q->cseq;
+		x->expires = ed->now + e;
+		tg_strlcpy(x->transport, j->transport, sizeof x->transport);
+		tg_strlcpy(x->source, j->source, sizeof x->source);
 	}
 	return 0;
-fail:
-	server_error(j);
-	return 500;
+}
+
+/* Authenticated and authorised: the bindings change, 200 lists them, CTI learns of a
+ * device that came into or went out of service. */
+static void registered(struct job *j, const char *device, const char *path)
+{
+	struct sip_registrar *r = j->r;
+	struct sip_req *q = &j->req;
+	int64_t now = tg_now_s();
+	struct edit ed = {j, now};
+	struct store_registration after[SIP_LOC_MAX];
+	int before = 0, n = 0;
+	int rc = sip_loc_update(r->loc, device, now, edit_bindings, &ed, &before, after, &n);
+	if (rc < 0)
+		server_error(j);
+	if (rc != 0)
+		return;
+	char hdr[OUT_MAX / 2] = "";
+	size_t used = 0;
+	for (int i = 0; i < n; i++) {
+		int w = snprintf(hdr + used, sizeof hdr - used, "Contact: %s;expires=%lld\r\n",
+		                 after[i].contact, (long long)(after[i].expires - now));
+		if (w < 0 || (size_t)w >= sizeof hdr - used)
+			break;
+		used += (size_t)w;
+	}
+	char date[64];
+	time_t t = time(NULL);
+	struct tm tm;
+	strftime(date, sizeof date, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", gmtime_r(&t, &tm));
+	snprintf(hdr + used, sizeof hdr - used, "%s", date);
+	respond(j, 200, "OK", hdr);
+	char nb[16];
+	snprintf(nb, sizeof nb, "%d", n);
+	log_event(LOG_LVL_INFO, q->callid, "sip_registered", "device", device, "aor", q->aor_user,
+	          "user", j->cr.username, "algorithm", sip_digest_alg_name(j->cr.alg), "bindings",
+	          nb, "source", j->source, "transport", j->transport, "user_agent",
+	          q->user_agent[0] ? q->user_agent : NULL, "path", path, (const char *)NULL);
+	if (r->cti && before == 0 && n > 0)
+		cti_device_state(r->cti, device, 1);
+	else if (r->cti && before > 0 && n == 0)
+		cti_device_state(r->cti, device, 0);
 }
 
 static struct tslot *tslot_of(struct sip_registrar *r, const char *source)
@@ -391,12 +404,131 @@ static int authorize(struct job *j, const struct store_device *dev)
 	return 0;
 }
 
+/* The checks that need no store, made on the loop for every REGISTER with credentials:
+ * the Authorization header, realm, source throttling, nonce, algorithm and nonce count.
+ * Returns 1 with the answer built, 0 to go on (j->cr parsed, the nonce count used). */
+static int reg_precheck(struct job *j)
+{
+	struct sip_registrar *r = j->r;
+	struct sip_req *q = &j->req;
+	struct sip_digest_creds *cr = &j->cr;
+	int64_t now = tg_now_s();
+	char err[128];
+	if (sip_digest_parse(q->auth, cr, err, sizeof err) != 0) {
+		log_event(LOG_LVL_NOTICE, q->callid, "sip_bad_authorization", "source", j->source,
+		          "error", err, (const char *)NULL);
+		respond(j, 400, "Bad Authorization header", NULL);
+		return 1;
+	}
+	if (strcmp(cr->realm, r->cfg.sip.realm) != 0) {
+		challenge(j, 0);
+		return 1;
+	}
+	/* An edge carries many users from one address and throttles them itself. */
+	if (!j->edge[0] && throttled(r, j->source, now, 0)) {
+		log_event(LOG_LVL_WARNING, q->callid, "sip_auth_failed", "source", j->source,
+		          "user", cr->username, "aor", q->aor_user, "transport", j->transport,
+		          "reason", "source throttled", (const char *)NULL);
+		respond(j, 403, "Forbidden", NULL);
+		return 1;
+	}
+	int64_t issued;
+	enum sip_nonce_rc nr =
+	    sip_nonce_check(r->secret, cr->nonce, now, r->cfg.sip.nonce_lifetime_s, &issued);
+	if (nr != SIP_NONCE_OK) {
+		log_event(LOG_LVL_INFO, q->callid, "sip_nonce", "result",
+		          nr == SIP_NONCE_STALE ? "stale" : "invalid", "source", j->source,
+		          (const char *)NULL);
+		challenge(j, nr == SIP_NONCE_STALE);
+		return 1;
+	}
+	if ((!r->cfg.sip.challenge_sha256 && cr->alg == SIP_DIGEST_SHA256) ||
+	    (!r->cfg.sip.challenge_md5 && cr->alg == SIP_DIGEST_MD5)) {
+		challenge(j, 0);
+		return 1;
+	}
+	if (sip_nc_accept(r->nc, cr->nonce, cr->nc) != 1) {
+		log_event(LOG_LVL_NOTICE, q->callid, "sip_nonce_replay", "source", j->source,
+		          "user", cr->username, (const char *)NULL);
+		challenge(j, 0);
+		return 1;
+	}
+	return 0;
+}
+
+/* The fast path, on the loop: a REGISTER whose line is in the account cache, current,
+ * with the right response, on a clean account whose success changes nothing stored (a
+ * refresh, in practice) is answered here without a store read or a thread hop. Anything
+ * else — a miss, a wrong password (to be counted), an account that needs a write, an
+ * edge connection (its decision reads the store) — returns 0 for the worker path, which
+ * decides everything again from the store. */
+static int reg_fast(struct job *j)
+{
+	struct sip_registrar *r = j->r;
+	struct sip_account a;
+	if (j->edge[0] || !sip_accounts_get(r->accounts, j->req.aor_user, &a))
+		return 0;
+	struct store_user u;
+	memset(&u, 0, sizeof u);
+	u.status = a.status;
+	int done = 0;
+	if (a.gen == store_generation(r->store) &&
+	    a.user_gen == store_user_generation(r->store, a.duser) &&
+	    strcmp(j->cr.username, a.duser) == 0 &&
+	    dir_policy_success_quiet(&u, &a.cs, &a.pol, tg_now_s(), NULL) &&
+	    sip_digest_verify(&j->cr, j->req.method,
+	                      j->cr.alg == SIP_DIGEST_SHA256 ? a.cred.ha1_sha256
+	                                                     : a.cred.ha1_md5)) {
+		registered(j, a.device, "cache");
+		done = 1;
+	}
+	sodium_memzero(&a, sizeof a);
+	return done;
+}
+
+/* What the worker path and the cache need about the digest user of a device: HA1s,
+ * status, credential state and policy. gen: store_generation() read before the device
+ * was. Returns STORE_OK, STORE_NOTFOUND when the user has no digest credentials, or
+ * another store error; *ps gets the user's policy verdict before the password. */
+static int load_account(struct sip_registrar *r, const struct store_device *dev, const char *line,
+                        const char *duser, uint64_t gen, struct sip_account *a, enum dir_status *ps)
+{
+	store_t *st = r->store;
+	memset(a, 0, sizeof *a);
+	a->gen = gen;
+	a->user_gen = store_user_generation(st, duser);
+	int rc = store_sipcred_get(st, duser, &a->cred);
+	if (rc != STORE_OK)
+		return rc;
+	struct store_user u;
+	if ((rc = store_user_get(st, duser, &u)) == STORE_OK &&
+	    (rc = store_credstate_get(st, duser, &a->cs)) == STORE_OK)
+		rc = store_credpolicy_get(st, u.credentialpolicy, &a->pol);
+	if (rc != STORE_OK) {
+		*ps = rc == STORE_NOTFOUND ? DIR_UNKNOWN_USER : DIR_UNAVAILABLE;
+		return STORE_OK; /* the credentials exist; the policy refuses */
+	}
+	int fits = tg_strlcpy(a->line, line, sizeof a->line) == 0;
+	tg_strlcpy(a->device, dev->name, sizeof a->device);
+	tg_strlcpy(a->duser, duser, sizeof a->duser);
+	a->status = u.status;
+	int changed;
+	*ps = dir_policy_precheck(&u, &a->cs, &a->pol, tg_now_s(), &changed);
+	/* A copy whose lockout just ran out is not cached: the record below stores that. */
+	if (!changed && fits)
+		sip_accounts_put(r->accounts, a);
+	return STORE_OK;
+}
+
+/* The worker path: everything decided from the store (see reg_fast for when). */
 static void reg_run(void *arg)
 {
 	struct job *j = arg;
 	struct sip_registrar *r = j->r;
 	struct sip_req *q = &j->req;
+	struct sip_digest_creds *cr = &j->cr;
 	int64_t now = tg_now_s();
+	uint64_t gen = store_generation(r->store);
 	struct store_device dev;
 	int rc = store_device_by_line(r->store, q->aor_user, &dev);
 	if (rc != STORE_OK && rc != STORE_NOTFOUND) {
@@ -404,115 +536,52 @@ static void reg_run(void *arg)
 		return;
 	}
 	int known = rc == STORE_OK;
-	struct sip_digest_creds cr;
-	char err[128];
-	if (sip_digest_parse(q->auth, &cr, err, sizeof err) != 0) {
-		log_event(LOG_LVL_NOTICE, q->callid, "sip_bad_authorization", "source", j->source,
-		          "error", err, (const char *)NULL);
-		respond(j, 400, "Bad Authorization header", NULL);
-		return;
-	}
-	if (strcmp(cr.realm, r->cfg.sip.realm) != 0) {
-		challenge(j, 0);
-		return;
-	}
-	/* An edge carries many users from one address and throttles them itself. */
-	if (!j->edge[0] && throttled(r, j->source, now, 0)) {
+	const char *duser = known ? (dev.digestuser[0] ? dev.digestuser : dev.owneruserid) : "";
+	struct sip_account a;
+	enum dir_status ps = DIR_OK;
+	int have = known && duser[0] && strcmp(cr->username, duser) == 0 &&
+	           load_account(r, &dev, q->aor_user, duser, gen, &a, &ps) == STORE_OK;
+	if (have && ps != DIR_OK) {
+		/* The account's credential policy: a locked account is refused unchecked. */
+		sodium_memzero(&a, sizeof a);
 		log_event(LOG_LVL_WARNING, q->callid, "sip_auth_failed", "source", j->source,
-		          "user", cr.username, "aor", q->aor_user, "transport", j->transport,
-		          "reason", "source throttled", (const char *)NULL);
+		          "user", cr->username, "aor", q->aor_user, "transport", j->transport,
+		          "reason", dir_status_name(ps), (const char *)NULL);
+		if (!j->edge[0])
+			throttled(r, j->source, now, 1);
 		respond(j, 403, "Forbidden", NULL);
 		return;
 	}
-	int64_t issued;
-	enum sip_nonce_rc nr =
-	    sip_nonce_check(r->secret, cr.nonce, now, r->cfg.sip.nonce_lifetime_s, &issued);
-	if (nr != SIP_NONCE_OK) {
-		log_event(LOG_LVL_INFO, q->callid, "sip_nonce", "result",
-		          nr == SIP_NONCE_STALE ? "stale" : "invalid", "source", j->source,
-		          (const char *)NULL);
-		challenge(j, nr == SIP_NONCE_STALE);
-		return;
-	}
-	if ((!r->cfg.sip.challenge_sha256 && cr.alg == SIP_DIGEST_SHA256) ||
-	    (!r->cfg.sip.challenge_md5 && cr.alg == SIP_DIGEST_MD5)) {
-		challenge(j, 0);
-		return;
-	}
-	if (sip_nc_accept(r->nc, cr.nonce, cr.nc) != 1) {
-		log_event(LOG_LVL_NOTICE, q->callid, "sip_nonce_replay", "source", j->source,
-		          "user", cr.username, (const char *)NULL);
-		challenge(j, 0);
-		return;
-	}
-	const char *duser = known ? (dev.digestuser[0] ? dev.digestuser : dev.owneruserid) : "";
-	struct store_sipcred sc;
-	int have = known && duser[0] && strcmp(cr.username, duser) == 0 &&
-	           store_sipcred_get(r->store, duser, &sc) == STORE_OK;
+	const char *ha1 = cr->alg == SIP_DIGEST_SHA256 ? (have ? a.cred.ha1_sha256 : r->dummy_sha)
+	                                               : (have ? a.cred.ha1_md5 : r->dummy_md5);
+	int ok = sip_digest_verify(cr, q->method, ha1) && have;
+	uint64_t user_gen = have ? a.user_gen : 0;
+	sodium_memzero(&a, sizeof a);
 	if (have) {
-		/* The account's credential policy: a locked account is refused unchecked. */
-		enum dir_status ps = dir_policy_check(r->store, duser, now);
-		if (ps != DIR_OK) {
-			sodium_memzero(&sc, sizeof sc);
-			log_event(LOG_LVL_WARNING, q->callid, "sip_auth_failed", "source",
-			          j->source, "user", cr.username, "aor", q->aor_user, "transport",
-			          j->transport, "reason", dir_status_name(ps), (const char *)NULL);
-			if (!j->edge[0])
-				throttled(r, j->source, now, 1);
-			respond(j, 403, "Forbidden", NULL);
-			return;
-		}
-	}
-	const char *ha1 = cr.alg == SIP_DIGEST_SHA256 ? (have ? sc.ha1_sha256 : r->dummy_sha)
-	                                              : (have ? sc.ha1_md5 : r->dummy_md5);
-	int ok = sip_digest_verify(&cr, q->method, ha1) && have;
-	sodium_memzero(&sc, sizeof sc);
-	if (have) {
-		enum dir_status ps = dir_policy_record(r->store, duser, ok, now, q->callid);
+		ps = dir_policy_record(r->store, duser, ok, now, q->callid);
 		if (ok && ps != DIR_OK && ps != DIR_EXPIRED && ps != DIR_MUST_CHANGE)
 			ok = 0; /* locked by a concurrent failure meanwhile */
+		/* The record wrote (first success this hour): cache the state it wrote, so that
+		 * the next refresh takes the fast path. */
+		enum dir_status again;
+		if (ok && store_user_generation(r->store, duser) != user_gen) {
+			(void)load_account(r, &dev, q->aor_user, duser, gen, &a, &again);
+			sodium_memzero(&a, sizeof a);
+		}
 	}
 	if (!ok && !j->edge[0])
 		throttled(r, j->source, now, 1);
 	if (!ok) {
 		/* One line per failure, in a shape dist/fail2ban/telgate-sip.conf parses. */
 		log_event(LOG_LVL_WARNING, q->callid, "sip_auth_failed", "source", j->source,
-		          "user", cr.username, "aor", q->aor_user, "transport", j->transport,
+		          "user", cr->username, "aor", q->aor_user, "transport", j->transport,
 		          (const char *)NULL);
 		respond(j, 403, "Forbidden", NULL);
 		return;
 	}
 	if (!authorize(j, &dev))
 		return;
-	int before = 0;
-	struct blist after;
-	if (apply_bindings(j, &dev, now, &before, &after) != 0)
-		return;
-	char hdr[OUT_MAX / 2] = "";
-	size_t used = 0;
-	for (int i = 0; i < after.n; i++) {
-		int w = snprintf(hdr + used, sizeof hdr - used, "Contact: %s;expires=%lld\r\n",
-		                 after.b[i].contact, (long long)(after.b[i].expires - now));
-		if (w < 0 || (size_t)w >= sizeof hdr - used)
-			break;
-		used += (size_t)w;
-	}
-	char date[64];
-	time_t t = time(NULL);
-	struct tm tm;
-	strftime(date, sizeof date, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", gmtime_r(&t, &tm));
-	snprintf(hdr + used, sizeof hdr - used, "%s", date);
-	respond(j, 200, "OK", hdr);
-	char n[16];
-	snprintf(n, sizeof n, "%d", after.n);
-	log_event(LOG_LVL_INFO, q->callid, "sip_registered", "device", dev.name, "aor", q->aor_user,
-	          "user", cr.username, "algorithm", sip_digest_alg_name(cr.alg), "bindings", n,
-	          "source", j->source, "transport", j->transport, "user_agent",
-	          q->user_agent[0] ? q->user_agent : NULL, (const char *)NULL);
-	if (r->cti && before == 0 && after.n > 0)
-		cti_device_state(r->cti, dev.name, 1);
-	else if (r->cti && before > 0 && after.n == 0)
-		cti_device_state(r->cti, dev.name, 0);
+	registered(j, dev.name, "store");
 }
 
 /* --- transport (loops) ---------------------------------------------------------------- */
@@ -634,6 +703,8 @@ static void handle(struct rloop *rl, struct sconn *c, const struct sockaddr *fro
 	} else if (!j->req.auth[0]) {
 		/* Known line or not, no credentials: the same challenge, without store work. */
 		challenge(j, 0);
+		send_out(rl, c, from, fromlen, j->out, j->outlen);
+	} else if (reg_precheck(j) || reg_fast(j)) {
 		send_out(rl, c, from, fromlen, j->out, j->outlen);
 	} else {
 		if (c)
@@ -890,85 +961,37 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct soc
 
 /* --- expiry ------------------------------------------------------------------------- */
 
-struct sweep_job {
-	struct sip_registrar *r;
-	char (*devs)[STORE_ID_MAX + 1];
-	int n, cap;
-	int64_t now;
-};
-
-static int expired_dev(void *ud, const struct store_registration *reg)
+static void expired(void *ud, const char *device)
 {
-	struct sweep_job *s = ud;
-	if (reg->expires > s->now)
-		return 0;
-	for (int i = 0; i < s->n; i++)
-		if (!strcmp(s->devs[i], reg->device))
-			return 0;
-	if (s->n == s->cap) {
-		int nc = s->cap ? s->cap * 2 : 16;
-		void *p = realloc(s->devs, (size_t)nc * sizeof *s->devs);
-		if (!p)
-			return 1;
-		s->devs = p;
-		s->cap = nc;
-	}
-	tg_strlcpy(s->devs[s->n++], reg->device, STORE_ID_MAX + 1);
-	return 0;
+	struct sip_registrar *r = ud;
+	log_event(LOG_LVL_INFO, NULL, "sip_registration_expired", "device", device,
+	          (const char *)NULL);
+	if (r->cti)
+		cti_device_state(r->cti, device, 0);
 }
 
-static void sweep_run(void *arg)
-{
-	struct sweep_job *s = arg;
-	struct sip_registrar *r = s->r;
-	s->now = tg_now_s();
-	int n = 0;
-	if (store_registrations(r->store, NULL, expired_dev, s) != STORE_OK ||
-	    store_registrations_expire(r->store, s->now, &n) != STORE_OK)
-		return;
-	for (int i = 0; i < s->n; i++) {
-		struct blist l;
-		if (live_bindings(r->store, s->devs[i], s->now, &l) == 0 && l.n == 0) {
-			log_event(LOG_LVL_INFO, NULL, "sip_registration_expired", "device",
-			          s->devs[i], (const char *)NULL);
-			if (r->cti)
-				cti_device_state(r->cti, s->devs[i], 0);
-		}
-	}
-}
-
-static void sweep_done(void *arg)
-{
-	struct sweep_job *s = arg;
-	s->r->sweeping = 0;
-	free(s->devs);
-	free(s);
-}
-
+/* Every second on the first loop: the table is in memory, the store learns behind. */
 static void on_sweep(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	struct sip_registrar *r = arg;
-	if (r->sweeping)
-		return;
-	struct sweep_job *s = calloc(1, sizeof *s);
-	if (!s)
-		return;
-	s->r = r;
-	r->sweeping = 1;
-	if (workers_submit(r->workers, sweep_run, sweep_done, s, r->rls[0].loop) != 0) {
-		r->sweeping = 0;
-		free(s);
-	}
+	sip_loc_expire(r->loc, tg_now_s(), expired, r);
 }
 
-/* Devices with live bindings at start are in service (a restart keeps registrations). */
+/* Devices with live bindings at start are in service (a restart keeps registrations);
+ * the list comes ordered by device. */
+struct restore {
+	struct sip_registrar *r;
+	char last[STORE_ID_MAX + 1];
+};
+
 static int restore_dev(void *ud, const struct store_registration *reg)
 {
-	struct sip_registrar *r = ud;
-	if (reg->expires > tg_now_s() && r->cti)
-		cti_device_state(r->cti, reg->device, 1);
+	struct restore *rs = ud;
+	if (strcmp(rs->last, reg->device) != 0 && rs->r->cti)
+		cti_device_state(rs->r->cti, reg->device, 1);
+	tg_strlcpy(rs->last, reg->device, sizeof rs->last);
 	return 0;
 }
 
@@ -984,16 +1007,34 @@ int sip_registrar_edges_reload(struct sip_registrar *r)
 	return n;
 }
 
+static int clear_all(void *ud, struct store_registration *b, int *n, int cap)
+{
+	(void)ud;
+	(void)b;
+	(void)cap;
+	*n = 0;
+	return 0;
+}
+
 int sip_registrar_unregister(struct sip_registrar *r, const char *device)
 {
-	struct blist l;
-	if (live_bindings(r->store, device, INT64_MIN, &l) != 0)
+	int before = 0;
+	if (sip_loc_update(r->loc, device, tg_now_s(), clear_all, NULL, &before, NULL, NULL) != 0)
 		return -1;
-	for (int i = 0; i < l.n; i++)
-		store_registration_delete(r->store, device, l.b[i].contact);
 	if (r->cti)
 		cti_device_state(r->cti, device, 0);
-	return l.n;
+	return before;
+}
+
+int sip_registrar_registrations(struct sip_registrar *r, const char *device,
+                                int (*fn)(void *ud, const struct store_registration *b), void *ud)
+{
+	return sip_loc_list(r->loc, device, tg_now_s(), fn, ud);
+}
+
+void sip_registrar_sync(struct sip_registrar *r)
+{
+	sip_loc_sync(r->loc);
 }
 
 /* --- start and stop ----------------------------------------------------------------- */
@@ -1092,8 +1133,11 @@ struct sip_registrar *sip_registrar_start(const struct sip_registrar_options *o,
 	sip_digest_ha1(SIP_DIGEST_SHA256, "-", r->cfg.sip.realm, rnd, sizeof rnd, r->dummy_sha);
 	r->nc = sip_nc_cache_new(1u << 16);
 	r->rls = calloc((size_t)r->nloops, sizeof *r->rls);
-	if (!r->nc || !r->rls || !r->throttle)
+	r->accounts = sip_accounts_new();
+	if (!r->nc || !r->rls || !r->throttle || !r->accounts)
 		goto fail_mem;
+	if (!(r->loc = sip_loc_new(r->store, tg_now_s(), err, errlen)))
+		goto fail;
 	r->caps = conncap_new(r->cfg.sip.max_connections, r->cfg.sip.max_connections_per_source);
 	r->edges = sip_edges_new();
 	if (!r->caps || !r->edges)
@@ -1169,7 +1213,8 @@ struct sip_registrar *sip_registrar_start(const struct sip_registrar_options *o,
 	struct timeval one = {1, 0};
 	if (r->sweep)
 		event_add(r->sweep, &one);
-	store_registrations(r->store, NULL, restore_dev, r);
+	struct restore rs = {.r = r};
+	sip_loc_list(r->loc, NULL, tg_now_s(), restore_dev, &rs);
 	if (r->cfg.sip.port) {
 		ports_name("udp", (unsigned)r->cfg.sip.port, NULL, "sip");
 		ports_name("tcp", (unsigned)r->cfg.sip.port, NULL, "sip");
@@ -1190,6 +1235,8 @@ struct sip_registrar *sip_registrar_start(const struct sip_registrar_options *o,
 fail_mem:
 	snprintf(err, errlen, "out of memory");
 fail:
+	sip_loc_free(r->loc);
+	sip_accounts_free(r->accounts);
 	tlsctx_free(r->tls);
 	tlsctx_free(r->edge_tls);
 	sip_edges_free(r->edges);
@@ -1219,6 +1266,8 @@ void sip_registrar_free(struct sip_registrar *r)
 {
 	if (!r)
 		return;
+	sip_loc_free(r->loc); /* writes the bindings still queued */
+	sip_accounts_free(r->accounts);
 	tlsctx_free(r->tls);
 	tlsctx_free(r->edge_tls);
 	sip_edges_free(r->edges);

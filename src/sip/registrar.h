@@ -1,8 +1,9 @@
 /*
  * registrar: the SIP registrar (RFC 3261 §10.3) over UDP, TCP and TLS — digest
- * authentication (digest.h) against provisioned HA1s, bindings in the store (a restart
- * keeps them until they expire), and device state for the CTI server: a device whose
- * first binding appears is in service, one whose last binding goes is out of service.
+ * authentication (digest.h) against provisioned HA1s, bindings in memory and written to
+ * the store behind (location.h: a restart keeps them until they expire), and device state
+ * for the CTI server: a device whose first binding appears is in service, one whose last
+ * binding goes is out of service.
  *
  * Edge proxies connect to a third, mutual-TLS listener (sip.edge_port): only there is the
  * user id they assert in Contact honoured, and checked against the device's owner and
@@ -10,9 +11,11 @@
  * are capped per node and per source address and must send a request soon after connect.
  *
  * Threads: every loop owns a UDP socket and TCP/TLS listeners on the same ports
- * (SO_REUSEPORT); parsing happens on the loop, store work (bindings, credentials) on the
- * worker pool. Ownership: the store, workers, loops and CTI server given at start must
- * outlive the registrar; stop it before the workers and loops, free it after.
+ * (SO_REUSEPORT). Parsing, the digest checks and a REGISTER whose account is cached and
+ * current (accounts.h: a refresh) happen on the loop; any REGISTER that needs the store
+ * (a cache miss, a failure to count, an edge's decision) goes to the worker pool. Ownership: the
+ * store, workers, loops and CTI server given at start must outlive the registrar; stop it before
+ * the workers and loops, free it after.
  */
 #ifndef TG_SIP_REGISTRAR_H
 #define TG_SIP_REGISTRAR_H
@@ -42,8 +45,16 @@ void sip_registrar_stop(struct sip_registrar *r);
 void sip_registrar_free(struct sip_registrar *r);
 
 /* Removes every binding of the device (administrator's `unregister`); the device goes out
- * of service. Blocking (store): call from a worker. Returns the number removed or -1. */
+ * of service. Any thread. Returns the number removed or -1. */
 int sip_registrar_unregister(struct sip_registrar *r, const char *device);
+
+/* Calls fn for each live binding (of one device, or all when device is NULL), ordered by
+ * device and contact. Any thread. Returns 0, or -1 when out of memory. */
+int sip_registrar_registrations(struct sip_registrar *r, const char *device,
+                                int (*fn)(void *ud, const struct store_registration *b), void *ud);
+
+/* Blocks until every binding change so far is in the store (tests, `telgate status`). */
+void sip_registrar_sync(struct sip_registrar *r);
 
 /* Re-reads the edge allow-list from the store (after `telgate edge add|remove`, SIGHUP).
  * New handshakes use it at once; an edge connection whose identity was removed is closed

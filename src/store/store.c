@@ -16,6 +16,9 @@ struct store_conn_link {
 	struct store_conn *conn;
 	store_t *st;
 	int in_txn;
+	/* Generations to bump when the open transaction ends (see store_generation). */
+	int txn_wrote, nslots;
+	unsigned slots[8];
 };
 
 static _Thread_local char last_error[512];
@@ -80,13 +83,70 @@ static struct store_conn_link *link_for_thread(store_t *st)
 	return l;
 }
 
-static int exec(store_t *st, const char *sql, const struct store_val *p, int n, store_row_fn fn,
-                void *ud, int *changes)
+static unsigned user_slot(const char *userid)
+{
+	unsigned h = 2166136261u;
+	for (const unsigned char *c = (const unsigned char *)userid; *c; c++)
+		h = (h ^ *c) * 16777619u;
+	return h % STORE_GEN_SLOTS;
+}
+
+uint64_t store_generation(store_t *st)
+{
+	return atomic_load(&st->gen);
+}
+
+uint64_t store_user_generation(store_t *st, const char *userid)
+{
+	return atomic_load(&st->user_gen[user_slot(userid)]);
+}
+
+/* A write happened on l: bump now (no transaction: it is committed) or when the
+ * transaction ends. Bumping after the commit is what makes a copy loaded before it
+ * stale. slot < 0: the global generation. */
+static void touched(store_t *st, struct store_conn_link *l, int slot)
+{
+	if (!l->in_txn) {
+		atomic_fetch_add(slot < 0 ? &st->gen : &st->user_gen[slot], 1);
+		return;
+	}
+	if (slot < 0)
+		l->txn_wrote = 1;
+	else if (l->nslots < (int)(sizeof l->slots / sizeof l->slots[0]))
+		l->slots[l->nslots++] = (unsigned)slot;
+	else
+		l->txn_wrote = 1; /* too many users in one transaction: bump everything */
+}
+
+static void txn_ended(store_t *st, struct store_conn_link *l)
+{
+	if (l->txn_wrote)
+		atomic_fetch_add(&st->gen, 1);
+	for (int i = 0; i < l->nslots; i++)
+		atomic_fetch_add(&st->user_gen[l->slots[i]], 1);
+	l->txn_wrote = 0;
+	l->nslots = 0;
+}
+
+enum gen_kind { GEN_AUTO, GEN_NONE };
+
+static int exec_gen(store_t *st, enum gen_kind g, const char *sql, const struct store_val *p, int n,
+                    store_row_fn fn, void *ud, int *changes)
 {
 	struct store_conn_link *l = link_for_thread(st);
 	if (!l)
 		return STORE_ERROR;
-	return st->be->exec(l->conn, sql, p, n, fn, ud, changes);
+	int rc = st->be->exec(l->conn, sql, p, n, fn, ud, changes);
+	/* Anything but a SELECT counts as a write, whatever it returned. */
+	if (g == GEN_AUTO && strncmp(sql, "SELECT", 6) != 0)
+		touched(st, l, -1);
+	return rc;
+}
+
+static int exec(store_t *st, const char *sql, const struct store_val *p, int n, store_row_fn fn,
+                void *ud, int *changes)
+{
+	return exec_gen(st, GEN_AUTO, sql, p, n, fn, ud, changes);
 }
 
 int store_begin(store_t *st)
@@ -115,6 +175,7 @@ int store_commit(store_t *st)
 	if (rc != STORE_OK)
 		st->be->rollback(l->conn);
 	l->in_txn = 0;
+	txn_ended(st, l);
 	return rc;
 }
 
@@ -124,7 +185,9 @@ int store_rollback(store_t *st)
 	if (!l || !l->in_txn)
 		return STORE_OK;
 	l->in_txn = 0;
-	return st->be->rollback(l->conn);
+	int rc = st->be->rollback(l->conn);
+	txn_ended(st, l); /* nothing changed, but bumping is always safe */
+	return rc;
 }
 
 /* --- row helpers -------------------------------------------------------------------- */
@@ -469,17 +532,23 @@ int store_credstate_put(store_t *st, const char *userid, const struct store_cred
 	                        SV_I(c->mustchange),
 	                        SV_I(c->inactive),
 	                        SV_I(c->doesnotexpire)};
-	return exec(st,
-	            "INSERT INTO credentialdynamic (userid, hackcount, timelockedout, "
-	            "timehackedlockout, lastsuccessfullogin, lastfailedlogin, timechanged, "
-	            "mustchange, inactive, doesnotexpire) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
-	            "$9, $10) ON CONFLICT (userid) DO UPDATE SET hackcount = excluded.hackcount, "
-	            "timelockedout = excluded.timelockedout, timehackedlockout = "
-	            "excluded.timehackedlockout, lastsuccessfullogin = "
-	            "excluded.lastsuccessfullogin, lastfailedlogin = excluded.lastfailedlogin, "
-	            "timechanged = excluded.timechanged, mustchange = excluded.mustchange, "
-	            "inactive = excluded.inactive, doesnotexpire = excluded.doesnotexpire",
-	            p, 10, NULL, NULL, NULL);
+	struct store_conn_link *l = link_for_thread(st);
+	if (!l)
+		return STORE_ERROR;
+	int rc =
+	    exec_gen(st, GEN_NONE,
+	             "INSERT INTO credentialdynamic (userid, hackcount, timelockedout, "
+	             "timehackedlockout, lastsuccessfullogin, lastfailedlogin, timechanged, "
+	             "mustchange, inactive, doesnotexpire) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
+	             "$9, $10) ON CONFLICT (userid) DO UPDATE SET hackcount = excluded.hackcount, "
+	             "timelockedout = excluded.timelockedout, timehackedlockout = "
+	             "excluded.timehackedlockout, lastsuccessfullogin = "
+	             "excluded.lastsuccessfullogin, lastfailedlogin = excluded.lastfailedlogin, "
+	             "timechanged = excluded.timechanged, mustchange = excluded.mustchange, "
+	             "inactive = excluded.inactive, doesnotexpire = excluded.doesnotexpire",
+	             p, 10, NULL, NULL, NULL);
+	touched(st, l, (int)user_slot(userid));
+	return rc;
 }
 
 struct cred_out {
@@ -826,21 +895,23 @@ int store_registration_put(store_t *st, const struct store_registration *r)
 	struct store_val p[] = {SV_S(r->device),    SV_S(r->contact), SV_S(r->aor),
 	                        SV_S(r->callid),    SV_I(r->cseq),    SV_I(r->expires),
 	                        SV_S(r->transport), SV_S(r->source)};
-	return exec(st,
-	            "INSERT INTO registration (devicename, contact, aor, callid, cseq, expires, "
-	            "transport, source) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT "
-	            "(devicename, contact) DO UPDATE SET aor = excluded.aor, callid = "
-	            "excluded.callid, cseq = excluded.cseq, expires = excluded.expires, transport "
-	            "= excluded.transport, source = excluded.source",
-	            p, 8, NULL, NULL, NULL);
+	return exec_gen(
+	    st, GEN_NONE,
+	    "INSERT INTO registration (devicename, contact, aor, callid, cseq, expires, "
+	    "transport, source) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT "
+	    "(devicename, contact) DO UPDATE SET aor = excluded.aor, callid = "
+	    "excluded.callid, cseq = excluded.cseq, expires = excluded.expires, transport "
+	    "= excluded.transport, source = excluded.source",
+	    p, 8, NULL, NULL, NULL);
 }
 
 int store_registration_delete(store_t *st, const char *device, const char *contact)
 {
 	struct store_val p[] = {SV_S(device), SV_S(contact)};
 	int changes = 0;
-	int rc = exec(st, "DELETE FROM registration WHERE devicename = $1 AND contact = $2", p, 2,
-	              NULL, NULL, &changes);
+	int rc = exec_gen(st, GEN_NONE,
+	                  "DELETE FROM registration WHERE devicename = $1 AND contact = $2", p, 2,
+	                  NULL, NULL, &changes);
 	return rc != STORE_OK ? rc : changes ? STORE_OK : STORE_NOTFOUND;
 }
 
@@ -885,7 +956,8 @@ int store_registrations_expire(store_t *st, int64_t now, int *n)
 {
 	struct store_val p[] = {SV_I(now)};
 	*n = 0;
-	return exec(st, "DELETE FROM registration WHERE expires <= $1", p, 1, NULL, NULL, n);
+	return exec_gen(st, GEN_NONE, "DELETE FROM registration WHERE expires <= $1", p, 1, NULL,
+	                NULL, n);
 }
 
 /* --- administration ----------------------------------------------------------------- */

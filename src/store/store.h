@@ -55,6 +55,16 @@ int store_begin(store_t *st);
 int store_commit(store_t *st);
 int store_rollback(store_t *st);
 
+/* Numbers for caches of stored data (the registrar's account cache). store_generation
+ * changes after every write committed through this store handle except those of
+ * registrations and credential state; store_user_generation(userid) after every write
+ * of that user's credential state (and, rarely, of others': users share 4096 slots).
+ * Read them before loading; what was loaded is current while they are unchanged. Both
+ * only grow. Writes by other processes or cluster nodes are not seen: telgated is the
+ * only writer of its store. Any thread. */
+uint64_t store_generation(store_t *st);
+uint64_t store_user_generation(store_t *st, const char *userid);
+
 /* --- users -------------------------------------------------------------------------- */
 
 enum store_directory { STORE_DIR_LOCAL = 0, STORE_DIR_LDAP = 1 };

@@ -10,8 +10,12 @@
 #include "store/store.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 
 struct store_conn;
+
+#define STORE_GEN_SLOTS 4096
 
 enum store_vtype { SV_NULL, SV_TEXT, SV_INT };
 struct store_val {
@@ -50,6 +54,10 @@ struct store {
 	pthread_key_t key;
 	pthread_mutex_t mu;
 	struct store_conn_link *conns; /* every open connection, for store_close */
+	/* store_generation(): bumped after every committed write but those of credential
+	 * state (per user slot) and registrations (the registrar's own, kept in memory). */
+	_Atomic uint64_t gen;
+	_Atomic uint64_t user_gen[STORE_GEN_SLOTS];
 };
 
 /* Sets this thread's last error message. */

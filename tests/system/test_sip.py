@@ -244,6 +244,62 @@ class SipTest(unittest.TestCase):
         self.assertEqual(status(r), 403)
         self.assertIn('reason="source throttled"', self.d.log_text())
 
+    def test_cached_account_follows_every_change(self):
+        """A refresh is decided from the registrar's account cache (path=cache), and every
+        change an administrator makes reaches the next REGISTER at once."""
+        raw = Raw(self.d.sip_port)
+        ch = raw.register("1002").split("WWW-Authenticate: ")[1]
+        nc = iter(range(1, 100))
+
+        def reg(pw="Sip-Jesse-1", line="1002", user="jpinkman"):
+            r = raw.register(line, raw.auth(ch, user, pw, nc="%08x" % next(nc), line=line))
+            last = [x for x in self.d.log_text().splitlines() if "sip_registered" in x]
+            return status(r), (last[-1] if last else "")
+
+        def path_of(line):
+            return re.search(r"path=(\w+)", line).group(1)
+
+        code, line = reg()
+        self.assertEqual(code, 200)
+        self.assertEqual(path_of(line), "store")
+        code, line = reg()
+        self.assertEqual(code, 200)
+        self.assertEqual(path_of(line), "cache")
+        # Administrator lock: refused at the next REGISTER, though the account is cached.
+        self.assertEqual(self.d.cli("user", "lock", "jpinkman").returncode, 0)
+        self.assertEqual(reg()[0], 403)
+        self.assertIn("reason=locked", self.d.log_text())
+        self.assertEqual(self.d.cli("user", "unlock", "jpinkman").returncode, 0)
+        code, line = reg()
+        self.assertEqual((code, path_of(line)), (200, "store"))
+        # A wrong password on a cached account is counted like any other failure.
+        self.assertEqual(reg(pw="wrong")[0], 403)
+        self.assertIn("1 of 3", self.d.cli("user", "show", "jpinkman").stdout)
+        code, line = reg()
+        self.assertEqual((code, path_of(line)), (200, "store"))
+        self.assertIn("0 of 3", self.d.cli("user", "show", "jpinkman").stdout)
+        self.assertEqual(path_of(reg()[1]), "cache")
+        # New digest password by import: the old one stops working at once.
+        prov = json.loads(json.dumps(PROV))
+        prov["users"][0]["digestpassword"] = "Sip-Jesse-2"
+        path = os.path.join(self.root, "prov2.json")
+        with open(path, "w") as f:
+            json.dump(prov, f)
+        self.assertEqual(self.d.cli("import", path).returncode, 0)
+        self.assertEqual(reg()[0], 403)
+        self.assertEqual(reg(pw="Sip-Jesse-2")[0], 200)
+        # The line moved to another device: the binding follows the new device.
+        prov["devices"][0]["lines"] = []
+        prov["devices"].append({"name": "SEPNEWPHONE01", "model": "Cisco 8865",
+                                "owner": "jpinkman", "lines": ["1002"]})
+        with open(path, "w") as f:
+            json.dump(prov, f)
+        self.assertEqual(self.d.cli("import", path).returncode, 0)
+        code, line = reg(pw="Sip-Jesse-2")
+        self.assertEqual(code, 200)
+        self.assertIn("device=SEPNEWPHONE01", line)
+        self.assertIn("SEPNEWPHONE01", self.d.cli("show", "registrations").stdout)
+
     def test_sipvicious_finds_nothing(self):
         self.md5_only()  # sipvicious computes MD5 digests only
         users = [{"userid": str(2000 + i), "directory": "local", "password": "Pass-%d-x" % i,

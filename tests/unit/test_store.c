@@ -261,6 +261,69 @@ static void test_transactions(void **state)
 	assert_int_equal(store_commit(f->st), STORE_ERROR);
 }
 
+/* The generations the registrar's account cache relies on: a copy loaded before a
+ * commit must be seen as stale after it, and refreshes (registrations, other users'
+ * credential state) must not make every copy stale. */
+static void test_generations(void **state)
+{
+	struct fx *f = *state;
+	struct store_user u = user("genuser");
+	uint64_t g = store_generation(f->st), ug = store_user_generation(f->st, "genuser");
+	assert_int_equal(store_user_put(f->st, &u), STORE_OK);
+	assert_true(store_generation(f->st) > g);
+	g = store_generation(f->st);
+
+	/* Reads change nothing. */
+	struct store_user got;
+	assert_int_equal(store_user_get(f->st, "genuser", &got), STORE_OK);
+	assert_true(store_generation(f->st) == g);
+
+	/* In a transaction: bumped when it ends, not before (a reader that loaded the old
+	 * rows meanwhile is made stale by the bump at commit). */
+	assert_int_equal(store_begin(f->st), STORE_OK);
+	assert_int_equal(store_param_set(f->st, "GenParam", "1", "test"), STORE_OK);
+	assert_true(store_generation(f->st) == g);
+	assert_int_equal(store_commit(f->st), STORE_OK);
+	assert_true(store_generation(f->st) > g);
+	g = store_generation(f->st);
+
+	/* Credential state: this user's slot only. */
+	ug = store_user_generation(f->st, "genuser");
+	struct store_credstate cs;
+	assert_int_equal(store_credstate_get(f->st, "genuser", &cs), STORE_OK);
+	cs.hackcount = 1;
+	assert_int_equal(store_credstate_put(f->st, "genuser", &cs), STORE_OK);
+	assert_true(store_user_generation(f->st, "genuser") > ug);
+	assert_true(store_generation(f->st) == g);
+	ug = store_user_generation(f->st, "genuser");
+	assert_int_equal(store_begin(f->st), STORE_OK);
+	cs.hackcount = 2;
+	assert_int_equal(store_credstate_put(f->st, "genuser", &cs), STORE_OK);
+	assert_true(store_user_generation(f->st, "genuser") == ug);
+	assert_int_equal(store_rollback(f->st), STORE_OK);
+	assert_true(store_user_generation(f->st, "genuser") > ug);
+
+	/* Registrations are the registrar's own: no bump. */
+	struct store_device d;
+	memset(&d, 0, sizeof d);
+	snprintf(d.name, sizeof d.name, "SEPGEN");
+	snprintf(d.protocol, sizeof d.protocol, "SIP");
+	assert_int_equal(store_device_put(f->st, &d), STORE_OK);
+	g = store_generation(f->st);
+	ug = store_user_generation(f->st, "genuser");
+	struct store_registration reg;
+	memset(&reg, 0, sizeof reg);
+	snprintf(reg.device, sizeof reg.device, "SEPGEN");
+	snprintf(reg.contact, sizeof reg.contact, "sip:1@127.0.0.1");
+	reg.expires = 100;
+	assert_int_equal(store_registration_put(f->st, &reg), STORE_OK);
+	assert_int_equal(store_registration_delete(f->st, "SEPGEN", reg.contact), STORE_OK);
+	int n;
+	assert_int_equal(store_registrations_expire(f->st, 50, &n), STORE_OK);
+	assert_true(store_generation(f->st) == g);
+	assert_true(store_user_generation(f->st, "genuser") == ug);
+}
+
 struct rows {
 	int n;
 	char first[256];
@@ -410,6 +473,7 @@ int main(void)
 	    cmocka_unit_test(test_unopenable),
 	    cmocka_unit_test_setup_teardown(test_entities, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_generations, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_edges_and_authorization_parameter, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_readonly_query, setup, teardown),

@@ -1,0 +1,51 @@
+/*
+ * accounts: what the registrar needs to decide a REGISTER, cached per line (AOR user
+ * part), so that a phone refreshing its registration costs no store read: the device,
+ * its digest user, that user's HA1s, status, credential state and credential policy.
+ *
+ * The cache does not know the store: the caller records in the entry store_generation()
+ * read before it loaded the device and store_user_generation(digest user) read before it
+ * loaded the user, and uses an entry only while both are unchanged (any provisioning
+ * change, and any write of that user's credential state, make it stale; the caller then
+ * reloads it).
+ *
+ * Bounded: at most SIP_ACCOUNTS_MAX entries; a new line in a full cache evicts the lines
+ * that share its hash bucket. HA1s are secrets: an entry is zeroed when it is replaced,
+ * evicted or freed (telgated also runs without core dumps).
+ *
+ * Threads: any (sharded locks). Ownership: entries are copied in and out.
+ */
+#ifndef TG_SIP_ACCOUNTS_H
+#define TG_SIP_ACCOUNTS_H
+
+#include "store/store.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SIP_ACCOUNTS_MAX 65536
+
+struct sip_account {
+	char line[STORE_ID_MAX + 1];
+	char device[STORE_ID_MAX + 1];
+	char duser[STORE_ID_MAX + 1]; /* whose digest credentials register the line */
+	struct store_sipcred cred;
+	enum store_user_status status;
+	struct store_credstate cs;
+	struct store_credpolicy pol;
+	uint64_t gen, user_gen; /* store_generation(), store_user_generation() before loading */
+};
+
+struct sip_accounts;
+
+struct sip_accounts *sip_accounts_new(void);
+void sip_accounts_free(struct sip_accounts *a);
+
+/* Copies the entry for line into *out. Returns 1, or 0 when there is none. */
+int sip_accounts_get(struct sip_accounts *a, const char *line, struct sip_account *out);
+/* Inserts or replaces the entry for acc->line. */
+void sip_accounts_put(struct sip_accounts *a, const struct sip_account *acc);
+/* Entries held now. */
+size_t sip_accounts_size(struct sip_accounts *a);
+
+#endif

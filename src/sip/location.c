@@ -1,0 +1,572 @@
+#include "sip/location.h"
+#include "core/log.h"
+#include "core/util.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BUCKETS 65536
+#define SHARDS 64
+#define BATCH 512
+#define FLUSH_MS 50
+#define QUEUE_MAX 100000
+
+struct ldev {
+	struct ldev *next;
+	int n, cap;
+	struct store_registration *b;
+	char name[STORE_ID_MAX + 1];
+};
+
+enum op_kind { OP_PUT, OP_DELETE, OP_EXPIRE };
+
+struct op {
+	struct op *next;
+	enum op_kind kind;
+	struct store_registration b; /* OP_DELETE: device + contact; OP_EXPIRE: expires */
+};
+
+struct sip_loc {
+	store_t *st;
+	pthread_mutex_t shard[SHARDS];
+	struct ldev *bucket[BUCKETS];
+
+	/* the write-behind queue */
+	pthread_mutex_t qmu;
+	pthread_cond_t qcv, donecv;
+	struct op *head, **tail;
+	long queued;
+	uint64_t enqueued, written; /* sequence numbers of changes */
+	int stopping, failing, urgent;
+	long dropped;
+	pthread_t writer;
+	int writer_started;
+};
+
+static unsigned hash_of(const char *s)
+{
+	unsigned h = 2166136261u;
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++)
+		h = (h ^ *c) * 16777619u;
+	return h % BUCKETS;
+}
+
+static pthread_mutex_t *shard_of(struct sip_loc *l, unsigned h)
+{
+	return &l->shard[h % SHARDS];
+}
+
+static struct ldev *find(struct sip_loc *l, unsigned h, const char *device, struct ldev ***pp)
+{
+	struct ldev **p = &l->bucket[h];
+	for (; *p; p = &(*p)->next)
+		if (strcmp((*p)->name, device) == 0)
+			break;
+	if (pp)
+		*pp = p;
+	return *p;
+}
+
+/* --- the writer --------------------------------------------------------------------- */
+
+static int apply_op(store_t *st, const struct op *o)
+{
+	int n, rc;
+	switch (o->kind) {
+	case OP_PUT:
+		return store_registration_put(st, &o->b);
+	case OP_DELETE:
+		rc = store_registration_delete(st, o->b.device, o->b.contact);
+		return rc == STORE_NOTFOUND ? STORE_OK : rc;
+	case OP_EXPIRE:
+		return store_registrations_expire(st, o->b.expires, &n);
+	}
+	return STORE_ERROR;
+}
+
+static void free_ops(struct op *o)
+{
+	while (o) {
+		struct op *next = o->next;
+		free(o);
+		o = next;
+	}
+}
+
+/* One transaction for the batch. Returns 0 or -1 (nothing of it is in the store). */
+static int write_batch(store_t *st, const struct op *batch)
+{
+	if (store_begin(st) != STORE_OK)
+		return -1;
+	for (const struct op *o = batch; o; o = o->next)
+		if (apply_op(st, o) != STORE_OK) {
+			store_rollback(st);
+			return -1;
+		}
+	return store_commit(st) == STORE_OK ? 0 : -1;
+}
+
+static void deadline_in(struct timespec *ts, long ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_nsec += (ms % 1000) * 1000000L;
+	ts->tv_sec += ms / 1000 + ts->tv_nsec / 1000000000L;
+	ts->tv_nsec %= 1000000000L;
+}
+
+static void *writer_main(void *arg)
+{
+	struct sip_loc *l = arg;
+	pthread_mutex_lock(&l->qmu);
+	for (;;) {
+		while (!l->head && !l->stopping)
+			pthread_cond_wait(&l->qcv, &l->qmu);
+		if (!l->head)
+			break; /* stopping, nothing left */
+		/* Let a batch gather unless it is already big or someone waits for it. */
+		if (l->queued < BATCH && !l->stopping && !l->urgent) {
+			struct timespec ts;
+			deadline_in(&ts, FLUSH_MS);
+			pthread_cond_timedwait(&l->qcv, &l->qmu, &ts);
+		}
+		struct op *batch = l->head;
+		uint64_t upto = l->enqueued;
+		long nb = l->queued;
+		l->head = NULL;
+		l->tail = &l->head;
+		l->queued = 0;
+		l->urgent = 0;
+		pthread_mutex_unlock(&l->qmu);
+
+		int rc = write_batch(l->st, batch);
+
+		pthread_mutex_lock(&l->qmu);
+		if (rc == 0) {
+			free_ops(batch);
+			if (l->failing)
+				log_event(LOG_LVL_NOTICE, NULL, "sip_location_persisted", "reason",
+				          "the store accepts bindings again", (const char *)NULL);
+			l->failing = 0;
+			l->written = upto;
+		} else {
+			if (!l->failing)
+				log_event(LOG_LVL_ERROR, NULL, "sip_location_persist_failed",
+				          "error", store_last_error(), "action",
+				          "kept in memory, retried every second",
+				          (const char *)NULL);
+			l->failing = 1;
+			/* Put the batch back in front; drop the oldest beyond the cap. */
+			struct op *last = batch;
+			while (last->next)
+				last = last->next;
+			last->next = l->head;
+			if (!l->head)
+				l->tail = &last->next;
+			l->head = batch;
+			l->queued += nb;
+			while (l->queued > QUEUE_MAX && l->head) {
+				struct op *o = l->head;
+				l->head = o->next;
+				if (!l->head)
+					l->tail = &l->head;
+				free(o);
+				l->queued--;
+				l->dropped++;
+			}
+			pthread_cond_broadcast(&l->donecv); /* sync() gives up while failing */
+			if (l->stopping)
+				break; /* one last try was made */
+			struct timespec ts;
+			deadline_in(&ts, 1000);
+			pthread_cond_timedwait(&l->qcv, &l->qmu, &ts);
+			continue;
+		}
+		pthread_cond_broadcast(&l->donecv);
+	}
+	if (l->head) {
+		char n[24];
+		snprintf(n, sizeof n, "%ld", l->queued + l->dropped);
+		log_event(LOG_LVL_ERROR, NULL, "sip_location_lost", "changes", n, "reason",
+		          "the store refused them at shutdown", (const char *)NULL);
+		free_ops(l->head);
+		l->head = NULL;
+		l->tail = &l->head;
+	}
+	pthread_cond_broadcast(&l->donecv);
+	pthread_mutex_unlock(&l->qmu);
+	return NULL;
+}
+
+/* Appends a chain of n ops (built by the caller) to the queue. */
+static void enqueue(struct sip_loc *l, struct op *first, struct op **last_next, long n)
+{
+	if (!first)
+		return;
+	pthread_mutex_lock(&l->qmu);
+	*l->tail = first;
+	l->tail = last_next;
+	l->queued += n;
+	l->enqueued += (uint64_t)n;
+	/* Wake the writer when it may be idle (first change) or a batch is full. */
+	if (l->queued == n || (l->queued >= BATCH && l->queued - n < BATCH))
+		pthread_cond_signal(&l->qcv);
+	pthread_mutex_unlock(&l->qmu);
+}
+
+void sip_loc_sync(struct sip_loc *l)
+{
+	pthread_mutex_lock(&l->qmu);
+	uint64_t target = l->enqueued;
+	l->urgent = 1;
+	pthread_cond_signal(&l->qcv);
+	while (l->written < target && !l->failing && l->writer_started)
+		pthread_cond_wait(&l->donecv, &l->qmu);
+	pthread_mutex_unlock(&l->qmu);
+}
+
+/* --- the table ---------------------------------------------------------------------- */
+
+static int put_binding(struct ldev *d, const struct store_registration *b)
+{
+	if (d->n == d->cap) {
+		int nc = d->cap ? d->cap * 2 : 1;
+		if (nc > SIP_LOC_MAX)
+			return -1;
+		void *p = realloc(d->b, (size_t)nc * sizeof *d->b);
+		if (!p)
+			return -1;
+		d->b = p;
+		d->cap = nc;
+	}
+	d->b[d->n++] = *b;
+	return 0;
+}
+
+static void dev_free(struct ldev *d)
+{
+	free(d->b);
+	free(d);
+}
+
+struct loader {
+	struct sip_loc *l;
+	int64_t now;
+	int bad;
+};
+
+static int load_row(void *ud, const struct store_registration *b)
+{
+	struct loader *ld = ud;
+	if (b->expires <= ld->now)
+		return 0;
+	unsigned h = hash_of(b->device);
+	struct ldev **pp, *d = find(ld->l, h, b->device, &pp);
+	if (!d) {
+		if (!(d = calloc(1, sizeof *d))) {
+			ld->bad = 1;
+			return 1;
+		}
+		tg_strlcpy(d->name, b->device, sizeof d->name);
+		*pp = d;
+	}
+	if (put_binding(d, b) != 0 && d->n < SIP_LOC_MAX) {
+		ld->bad = 1;
+		return 1;
+	}
+	return 0;
+}
+
+struct sip_loc *sip_loc_new(store_t *st, int64_t now, char *err, size_t errlen)
+{
+	struct sip_loc *l = calloc(1, sizeof *l);
+	if (!l) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	l->st = st;
+	for (int i = 0; i < SHARDS; i++)
+		pthread_mutex_init(&l->shard[i], NULL);
+	pthread_mutex_init(&l->qmu, NULL);
+	pthread_cond_init(&l->qcv, NULL);
+	pthread_cond_init(&l->donecv, NULL);
+	l->tail = &l->head;
+	struct loader ld = {l, now, 0};
+	if (store_registrations(st, NULL, load_row, &ld) != STORE_OK || ld.bad) {
+		snprintf(err, errlen, "loading registrations: %s",
+		         ld.bad ? "out of memory" : store_last_error());
+		sip_loc_free(l);
+		return NULL;
+	}
+	if (pthread_create(&l->writer, NULL, writer_main, l) != 0) {
+		snprintf(err, errlen, "cannot start the location writer thread");
+		sip_loc_free(l);
+		return NULL;
+	}
+	l->writer_started = 1;
+	return l;
+}
+
+void sip_loc_free(struct sip_loc *l)
+{
+	if (!l)
+		return;
+	if (l->writer_started) {
+		pthread_mutex_lock(&l->qmu);
+		l->stopping = 1;
+		pthread_cond_signal(&l->qcv);
+		pthread_mutex_unlock(&l->qmu);
+		pthread_join(l->writer, NULL);
+	}
+	free_ops(l->head);
+	for (int i = 0; i < BUCKETS; i++)
+		while (l->bucket[i]) {
+			struct ldev *d = l->bucket[i];
+			l->bucket[i] = d->next;
+			dev_free(d);
+		}
+	for (int i = 0; i < SHARDS; i++)
+		pthread_mutex_destroy(&l->shard[i]);
+	pthread_mutex_destroy(&l->qmu);
+	pthread_cond_destroy(&l->qcv);
+	pthread_cond_destroy(&l->donecv);
+	free(l);
+}
+
+static const struct store_registration *by_contact(const struct store_registration *b, int n,
+                                                   const char *contact)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(b[i].contact, contact) == 0)
+			return &b[i];
+	return NULL;
+}
+
+static int same(const struct store_registration *a, const struct store_registration *b)
+{
+	return a->cseq == b->cseq && a->expires == b->expires && !strcmp(a->callid, b->callid) &&
+	       !strcmp(a->aor, b->aor) && !strcmp(a->transport, b->transport) &&
+	       !strcmp(a->source, b->source);
+}
+
+/* Adds an op for b to the local chain; -1 when out of memory. */
+static int chain(struct op ***tail, long *n, enum op_kind k, const struct store_registration *b)
+{
+	struct op *o = malloc(sizeof *o);
+	if (!o)
+		return -1;
+	o->next = NULL;
+	o->kind = k;
+	o->b = *b;
+	**tail = o;
+	*tail = &o->next;
+	(*n)++;
+	return 0;
+}
+
+int sip_loc_update(struct sip_loc *l, const char *device, int64_t now, sip_loc_edit_fn fn, void *ud,
+                   int *before, struct store_registration *after, int *nafter)
+{
+	struct store_registration work[SIP_LOC_MAX];
+	unsigned h = hash_of(device);
+	pthread_mutex_t *mu = shard_of(l, h);
+	pthread_mutex_lock(mu);
+	struct ldev **pp, *d = find(l, h, device, &pp);
+	int n = 0;
+	for (int i = 0; d && i < d->n; i++)
+		if (d->b[i].expires > now)
+			work[n++] = d->b[i];
+	*before = n;
+	int rc = fn(ud, work, &n, SIP_LOC_MAX);
+	if (rc != 0) {
+		pthread_mutex_unlock(mu);
+		return rc;
+	}
+	for (int i = 0; i < n; i++)
+		tg_strlcpy(work[i].device, device, sizeof work[i].device);
+	/* What the store must learn: bindings gone (expired ones included) and new or changed. */
+	struct op *first = NULL, **tail = &first;
+	long nops = 0;
+	int bad = 0;
+	for (int i = 0; d && i < d->n && !bad; i++)
+		if (!by_contact(work, n, d->b[i].contact))
+			bad = chain(&tail, &nops, OP_DELETE, &d->b[i]);
+	for (int i = 0; i < n && !bad; i++) {
+		const struct store_registration *old =
+		    d ? by_contact(d->b, d->n, work[i].contact) : NULL;
+		if (!old || !same(old, &work[i]))
+			bad = chain(&tail, &nops, OP_PUT, &work[i]);
+	}
+	if (!bad && n > 0 && !d) {
+		if (!(d = calloc(1, sizeof *d)))
+			bad = 1;
+		else {
+			tg_strlcpy(d->name, device, sizeof d->name);
+			*pp = d;
+		}
+	}
+	if (!bad && n > 0 && n > d->cap) {
+		void *p = realloc(d->b, (size_t)n * sizeof *d->b);
+		if (p) {
+			d->b = p;
+			d->cap = n;
+		} else {
+			bad = 1;
+		}
+	}
+	if (bad) {
+		pthread_mutex_unlock(mu);
+		free_ops(first);
+		return -1;
+	}
+	if (n == 0) {
+		if (d) {
+			*pp = d->next;
+			dev_free(d);
+		}
+	} else {
+		memcpy(d->b, work, (size_t)n * sizeof *work);
+		d->n = n;
+	}
+	/* Queued while the shard is held, so the store sees this device's edits in order. */
+	enqueue(l, first, tail, nops);
+	pthread_mutex_unlock(mu);
+	if (after)
+		memcpy(after, work, (size_t)n * sizeof *work);
+	if (nafter)
+		*nafter = n;
+	return 0;
+}
+
+void sip_loc_expire(struct sip_loc *l, int64_t now, void (*gone)(void *ud, const char *device),
+                    void *ud)
+{
+	int any = 0;
+	for (int s = 0; s < SHARDS; s++) {
+		char(*names)[STORE_ID_MAX + 1] = NULL;
+		int nn = 0, cap = 0;
+		pthread_mutex_lock(&l->shard[s]);
+		for (int b = s; b < BUCKETS; b += SHARDS) {
+			struct ldev **pp = &l->bucket[b];
+			while (*pp) {
+				struct ldev *d = *pp;
+				int k = 0;
+				for (int i = 0; i < d->n; i++)
+					if (d->b[i].expires > now)
+						d->b[k++] = d->b[i];
+				any |= k != d->n;
+				d->n = k;
+				if (k) {
+					pp = &d->next;
+					continue;
+				}
+				*pp = d->next;
+				if (nn == cap) {
+					int nc = cap ? cap * 2 : 16;
+					void *p = realloc(names, (size_t)nc * sizeof *names);
+					if (p) {
+						names = p;
+						cap = nc;
+					}
+				}
+				if (nn < cap)
+					tg_strlcpy(names[nn++], d->name, sizeof names[0]);
+				dev_free(d);
+			}
+		}
+		pthread_mutex_unlock(&l->shard[s]);
+		for (int i = 0; i < nn; i++)
+			gone(ud, names[i]);
+		free(names);
+	}
+	if (any) {
+		struct op *o = calloc(1, sizeof *o);
+		if (o) {
+			o->kind = OP_EXPIRE;
+			o->b.expires = now;
+			enqueue(l, o, &o->next, 1);
+		}
+	}
+}
+
+struct blist {
+	struct store_registration *v;
+	size_t n, cap;
+};
+
+static int grab(struct blist *bl, const struct ldev *d, int64_t now)
+{
+	for (int i = 0; i < d->n; i++) {
+		if (d->b[i].expires <= now)
+			continue;
+		if (bl->n == bl->cap) {
+			size_t nc = bl->cap ? bl->cap * 2 : 64;
+			void *p = realloc(bl->v, nc * sizeof *bl->v);
+			if (!p)
+				return -1;
+			bl->v = p;
+			bl->cap = nc;
+		}
+		bl->v[bl->n++] = d->b[i];
+	}
+	return 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	const struct store_registration *x = a, *y = b;
+	int c = strcmp(x->device, y->device);
+	return c ? c : strcmp(x->contact, y->contact);
+}
+
+int sip_loc_list(struct sip_loc *l, const char *device, int64_t now,
+                 int (*fn)(void *ud, const struct store_registration *b), void *ud)
+{
+	struct blist bl = {0};
+	int bad = 0;
+	if (device) {
+		unsigned h = hash_of(device);
+		pthread_mutex_lock(shard_of(l, h));
+		struct ldev *d = find(l, h, device, NULL);
+		bad = d && grab(&bl, d, now) != 0;
+		pthread_mutex_unlock(shard_of(l, h));
+	} else {
+		for (int s = 0; s < SHARDS && !bad; s++) {
+			pthread_mutex_lock(&l->shard[s]);
+			for (int b = s; b < BUCKETS && !bad; b += SHARDS)
+				for (struct ldev *d = l->bucket[b]; d && !bad; d = d->next)
+					bad = grab(&bl, d, now) != 0;
+			pthread_mutex_unlock(&l->shard[s]);
+		}
+	}
+	if (bad) {
+		free(bl.v);
+		return -1;
+	}
+	qsort(bl.v, bl.n, sizeof *bl.v, by_name);
+	for (size_t i = 0; i < bl.n; i++)
+		if (fn(ud, &bl.v[i]))
+			break;
+	free(bl.v);
+	return 0;
+}
+
+void sip_loc_counts(struct sip_loc *l, int64_t now, long *devices, long *bindings)
+{
+	*devices = *bindings = 0;
+	for (int s = 0; s < SHARDS; s++) {
+		pthread_mutex_lock(&l->shard[s]);
+		for (int b = s; b < BUCKETS; b += SHARDS)
+			for (struct ldev *d = l->bucket[b]; d; d = d->next) {
+				int live = 0;
+				for (int i = 0; i < d->n; i++)
+					live += d->b[i].expires > now;
+				*devices += live > 0;
+				*bindings += live;
+			}
+		pthread_mutex_unlock(&l->shard[s]);
+	}
+}

@@ -1,0 +1,311 @@
+/* The registrar's location table (bindings in memory, written behind to the store) and
+ * its account cache. */
+#include "sip/accounts.h"
+#include "sip/location.h"
+#include "store/store.h"
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "testutil.h"
+
+struct fx {
+	char dir[64], path[128];
+	store_t *st;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof *f);
+	tu_mkdtemp(f->dir, sizeof f->dir, "tgloc");
+	snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
+	struct store_options o = {"sqlite", f->path, 5000};
+	char err[256];
+	if (store_open(&o, &f->st, err, sizeof err) != STORE_OK)
+		fail_msg("open: %s", err);
+	for (int i = 0; i < 20; i++) {
+		struct store_device d;
+		memset(&d, 0, sizeof d);
+		snprintf(d.name, sizeof d.name, "SEP%03d", i);
+		snprintf(d.protocol, sizeof d.protocol, "SIP");
+		assert_int_equal(store_device_put(f->st, &d), STORE_OK);
+	}
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	store_close(f->st);
+	tu_rmtree(f->dir);
+	free(f);
+	return 0;
+}
+
+/* An edit: set the contacts given (expiry each), or remove everything (n = 0). */
+struct want {
+	int n;
+	const char *contact[4];
+	int64_t expires[4];
+	uint32_t cseq;
+	int refuse;
+};
+
+static int edit(void *ud, struct store_registration *b, int *n, int cap)
+{
+	struct want *w = ud;
+	if (w->refuse)
+		return w->refuse;
+	assert_true(w->n <= cap);
+	*n = w->n;
+	for (int i = 0; i < w->n; i++) {
+		memset(&b[i], 0, sizeof b[i]);
+		snprintf(b[i].contact, sizeof b[i].contact, "%s", w->contact[i]);
+		snprintf(b[i].callid, sizeof b[i].callid, "call-%u", w->cseq);
+		snprintf(b[i].transport, sizeof b[i].transport, "UDP");
+		b[i].cseq = w->cseq;
+		b[i].expires = w->expires[i];
+	}
+	return 0;
+}
+
+struct seen {
+	int n;
+	char dev[8][STORE_ID_MAX + 1], contact[8][512];
+	int64_t expires[8];
+};
+
+static int collect(void *ud, const struct store_registration *b)
+{
+	struct seen *s = ud;
+	if (s->n < 8) {
+		snprintf(s->dev[s->n], sizeof s->dev[0], "%s", b->device);
+		snprintf(s->contact[s->n], sizeof s->contact[0], "%s", b->contact);
+		s->expires[s->n] = b->expires;
+	}
+	s->n++;
+	return 0;
+}
+
+static struct seen stored(struct fx *f)
+{
+	struct seen s = {0};
+	assert_int_equal(store_registrations(f->st, NULL, collect, &s), STORE_OK);
+	return s;
+}
+
+static void test_update_list_and_store(void **state)
+{
+	struct fx *f = *state;
+	char err[256];
+	struct sip_loc *l = sip_loc_new(f->st, 1000, err, sizeof err);
+	assert_non_null(l);
+	struct want w = {2, {"sip:b@10.0.0.1", "sip:a@10.0.0.1"}, {2000, 3000}, 1, 0};
+	int before = -1, n = -1;
+	struct store_registration after[SIP_LOC_MAX];
+	assert_int_equal(sip_loc_update(l, "SEP001", 1000, edit, &w, &before, after, &n), 0);
+	assert_int_equal(before, 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(after[0].device, "SEP001"); /* filled in by the table */
+
+	/* Listed in device/contact order, at once; in the store once written. */
+	struct seen s = {0};
+	assert_int_equal(sip_loc_list(l, NULL, 1000, collect, &s), 0);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.contact[0], "sip:a@10.0.0.1");
+	sip_loc_sync(l);
+	assert_int_equal(stored(f).n, 2);
+
+	/* A refused edit changes nothing and returns the refusal. */
+	struct want no = {.refuse = 423};
+	assert_int_equal(sip_loc_update(l, "SEP001", 1000, edit, &no, &before, NULL, NULL), 423);
+	assert_int_equal(before, 2);
+
+	/* Replace one contact: the other goes from memory and from the store. */
+	struct want w2 = {1, {"sip:a@10.0.0.1"}, {4000}, 2, 0};
+	assert_int_equal(sip_loc_update(l, "SEP001", 1000, edit, &w2, &before, after, &n), 0);
+	assert_int_equal(before, 2);
+	assert_int_equal(n, 1);
+	sip_loc_sync(l);
+	s = stored(f);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.expires[0], 4000);
+
+	/* A binding past its expiry is not live: the next edit sees none before it. */
+	assert_int_equal(sip_loc_update(l, "SEP001", 5000, edit, &w2, &before, NULL, &n), 0);
+	assert_int_equal(before, 0);
+
+	long devs, binds;
+	sip_loc_counts(l, 1000, &devs, &binds);
+	assert_int_equal(devs, 1);
+	assert_int_equal(binds, 1);
+
+	/* Removing all: the device leaves the table and the store. */
+	struct want none = {0};
+	assert_int_equal(sip_loc_update(l, "SEP001", 1000, edit, &none, &before, NULL, &n), 0);
+	assert_int_equal(n, 0);
+	sip_loc_sync(l);
+	assert_int_equal(stored(f).n, 0);
+	s.n = 0;
+	assert_int_equal(sip_loc_list(l, "SEP001", 1000, collect, &s), 0);
+	assert_int_equal(s.n, 0);
+	sip_loc_free(l);
+}
+
+struct gone {
+	int n;
+	char dev[4][STORE_ID_MAX + 1];
+};
+
+static void on_gone(void *ud, const char *device)
+{
+	struct gone *g = ud;
+	if (g->n < 4)
+		snprintf(g->dev[g->n], sizeof g->dev[0], "%s", device);
+	g->n++;
+}
+
+static void test_expiry_and_restart(void **state)
+{
+	struct fx *f = *state;
+	char err[256];
+	struct sip_loc *l = sip_loc_new(f->st, 1000, err, sizeof err);
+	assert_non_null(l);
+	struct want a = {2, {"sip:x@h", "sip:y@h"}, {1100, 1500}, 1, 0};
+	struct want b = {1, {"sip:z@h"}, {1200}, 1, 0};
+	struct want c = {1, {"sip:w@h"}, {9000}, 1, 0};
+	int before, n;
+	assert_int_equal(sip_loc_update(l, "SEP002", 1000, edit, &a, &before, NULL, &n), 0);
+	assert_int_equal(sip_loc_update(l, "SEP003", 1000, edit, &b, &before, NULL, &n), 0);
+	assert_int_equal(sip_loc_update(l, "SEP004", 1000, edit, &c, &before, NULL, &n), 0);
+
+	/* At 1200: SEP002 keeps one binding, SEP003 has none left (reported once). */
+	struct gone g = {0};
+	sip_loc_expire(l, 1200, on_gone, &g);
+	assert_int_equal(g.n, 1);
+	assert_string_equal(g.dev[0], "SEP003");
+	sip_loc_expire(l, 1200, on_gone, &g);
+	assert_int_equal(g.n, 1);
+	sip_loc_sync(l);
+	struct seen s = stored(f);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.contact[0], "sip:y@h");
+	assert_string_equal(s.contact[1], "sip:w@h");
+
+	/* A clean stop writes what is queued; the next start loads what has not expired. */
+	struct want d = {1, {"sip:v@h"}, {1400}, 2, 0};
+	assert_int_equal(sip_loc_update(l, "SEP005", 1200, edit, &d, &before, NULL, &n), 0);
+	sip_loc_free(l);
+	assert_int_equal(stored(f).n, 3);
+	l = sip_loc_new(f->st, 1450, err, sizeof err);
+	assert_non_null(l);
+	s.n = 0;
+	assert_int_equal(sip_loc_list(l, NULL, 1450, collect, &s), 0);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.dev[0], "SEP002");
+	assert_string_equal(s.dev[1], "SEP004");
+	sip_loc_free(l);
+}
+
+struct worker_arg {
+	struct sip_loc *l;
+	int id;
+};
+
+static void *hammer(void *p)
+{
+	struct worker_arg *a = p;
+	for (int i = 0; i < 2000; i++) {
+		char dev[16];
+		snprintf(dev, sizeof dev, "SEP%03d", (i * 7 + a->id) % 20);
+		struct want w = {
+		    1, {a->id % 2 ? "sip:odd@h" : "sip:even@h"}, {5000 + i}, (uint32_t)i, 0};
+		struct want none = {0};
+		int before, n;
+		if (sip_loc_update(a->l, dev, 1000, edit, i % 5 == 4 ? &none : &w, &before, NULL,
+		                   &n) != 0)
+			abort();
+	}
+	return NULL;
+}
+
+/* Four threads editing the same devices: the store ends equal to the table. */
+static void test_threads_store_matches(void **state)
+{
+	struct fx *f = *state;
+	char err[256];
+	struct sip_loc *l = sip_loc_new(f->st, 1000, err, sizeof err);
+	assert_non_null(l);
+	pthread_t t[4];
+	struct worker_arg args[4];
+	for (int i = 0; i < 4; i++) {
+		args[i] = (struct worker_arg){l, i};
+		pthread_create(&t[i], NULL, hammer, &args[i]);
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	sip_loc_sync(l);
+	long devs, binds;
+	sip_loc_counts(l, 1000, &devs, &binds);
+	struct seen mem = {0};
+	assert_int_equal(sip_loc_list(l, NULL, 1000, collect, &mem), 0);
+	struct seen st = stored(f);
+	assert_int_equal(mem.n, binds);
+	assert_int_equal(st.n, mem.n);
+	for (int i = 0; i < mem.n && i < 8; i++) {
+		assert_string_equal(st.dev[i], mem.dev[i]);
+		assert_string_equal(st.contact[i], mem.contact[i]);
+		assert_int_equal(st.expires[i], mem.expires[i]);
+	}
+	sip_loc_free(l);
+}
+
+static void test_account_cache(void **state)
+{
+	(void)state;
+	struct sip_accounts *a = sip_accounts_new();
+	assert_non_null(a);
+	struct sip_account x, got;
+	memset(&x, 0, sizeof x);
+	snprintf(x.line, sizeof x.line, "1002");
+	snprintf(x.device, sizeof x.device, "SEP1");
+	snprintf(x.cred.ha1_md5, sizeof x.cred.ha1_md5, "%032d", 1);
+	x.gen = 7;
+	assert_int_equal(sip_accounts_get(a, "1002", &got), 0);
+	sip_accounts_put(a, &x);
+	assert_int_equal(sip_accounts_get(a, "1002", &got), 1);
+	assert_string_equal(got.device, "SEP1");
+	assert_int_equal(got.gen, 7);
+	x.gen = 8; /* replaced, not added */
+	sip_accounts_put(a, &x);
+	assert_int_equal(sip_accounts_get(a, "1002", &got), 1);
+	assert_int_equal(got.gen, 8);
+	assert_int_equal(sip_accounts_size(a), 1);
+	/* Bounded: many more lines than the cache holds. */
+	for (int i = 0; i < SIP_ACCOUNTS_MAX + 5000; i++) {
+		snprintf(x.line, sizeof x.line, "l%d", i);
+		sip_accounts_put(a, &x);
+	}
+	assert_true(sip_accounts_size(a) <= SIP_ACCOUNTS_MAX);
+	assert_true(sip_accounts_size(a) > SIP_ACCOUNTS_MAX / 2);
+	assert_int_equal(sip_accounts_get(a, "l70000", &got), 1); /* the newest is in */
+	sip_accounts_free(a);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_update_list_and_store, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_expiry_and_restart, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_threads_store_matches, setup, teardown),
+	    cmocka_unit_test(test_account_cache),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
