@@ -16,6 +16,7 @@
 #include "sip/edge.h"
 #include "sip/location.h"
 #include "sip/msg.h"
+#include "sip/txn.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -83,6 +84,7 @@ struct sip_registrar {
 	struct sip_nc_cache *nc;
 	struct sip_loc *loc;           /* the bindings */
 	struct sip_accounts *accounts; /* what a refresh needs, without the store */
+	struct sip_txn *txn;           /* answers to UDP retransmissions */
 	char dummy_md5[SIP_DIGEST_HEX_MAX], dummy_sha[SIP_DIGEST_HEX_MAX];
 	struct event *sweep;
 	pthread_mutex_t tmu; /* guards the per-source failure counts */
@@ -106,6 +108,7 @@ struct job {
 	char edge[SIP_EDGE_ID_MAX + 1]; /* "" unless the request came over an edge connection */
 	struct sip_req req;
 	struct sip_digest_creds cr; /* parsed on the loop (reg_precheck) */
+	uint64_t txn;               /* UDP: the transaction's key (txn.h), else 0 */
 	char out[OUT_MAX];
 	int outlen;
 };
@@ -608,6 +611,8 @@ static void conn_free_maybe(struct sconn *c)
 static void reg_done(void *arg)
 {
 	struct job *j = arg;
+	if (j->txn)
+		sip_txn_store(j->r->txn, j->txn, tg_now_s(), j->out, j->outlen);
 	if (j->c)
 		j->c->refs--;
 	send_out(j->rl, j->c, (struct sockaddr *)&j->from, j->fromlen, j->out, j->outlen);
@@ -646,6 +651,23 @@ static int edge_check(struct sconn *c)
 		return -1;
 	}
 	return 0;
+}
+
+/* A UDP REGISTER with credentials seen before (RFC 3261 §17.2.2): 1 with the earlier
+ * answer in j->out (outlen 0 while that is still being decided), else 0 with j->txn set. */
+static int retransmitted(struct job *j)
+{
+	struct sip_registrar *r = j->r;
+	uint64_t k = sip_txn_key(r->txn, &j->req, j->source);
+	int n = sip_txn_lookup(r->txn, k, tg_now_s(), j->out, sizeof j->out);
+	if (n < 0) {
+		j->txn = k;
+		return 0;
+	}
+	j->outlen = n;
+	log_event(LOG_LVL_DEBUG, j->req.callid, "sip_retransmission", "source", j->source, "answer",
+	          n ? "repeated" : "absorbed (still being decided)", (const char *)NULL);
+	return 1;
 }
 
 static void handle(struct rloop *rl, struct sconn *c, const struct sockaddr *from,
@@ -704,9 +726,16 @@ static void handle(struct rloop *rl, struct sconn *c, const struct sockaddr *fro
 		/* Known line or not, no credentials: the same challenge, without store work. */
 		challenge(j, 0);
 		send_out(rl, c, from, fromlen, j->out, j->outlen);
+	} else if (!c && retransmitted(j)) {
+		if (j->outlen > 0)
+			send_out(rl, c, from, fromlen, j->out, j->outlen);
 	} else if (reg_precheck(j) || reg_fast(j)) {
+		if (j->txn)
+			sip_txn_store(r->txn, j->txn, tg_now_s(), j->out, j->outlen);
 		send_out(rl, c, from, fromlen, j->out, j->outlen);
 	} else {
+		if (j->txn) /* being decided: a retransmission meanwhile is absorbed */
+			sip_txn_store(r->txn, j->txn, tg_now_s(), NULL, 0);
 		if (c)
 			c->refs++;
 		if (workers_submit(r->workers, reg_run, reg_done, j, rl->loop) == 0)
@@ -715,6 +744,8 @@ static void handle(struct rloop *rl, struct sconn *c, const struct sockaddr *fro
 			c->refs--;
 		int n = sip_response(&j->req, 503, "Service Unavailable", "tg",
 		                     "Retry-After: 5\r\n", j->out, sizeof j->out);
+		if (j->txn)
+			sip_txn_store(r->txn, j->txn, tg_now_s(), j->out, n);
 		send_out(rl, c, from, fromlen, j->out, n);
 	}
 	sip_req_free(&j->req);
@@ -1134,7 +1165,8 @@ struct sip_registrar *sip_registrar_start(const struct sip_registrar_options *o,
 	r->nc = sip_nc_cache_new(1u << 16);
 	r->rls = calloc((size_t)r->nloops, sizeof *r->rls);
 	r->accounts = sip_accounts_new();
-	if (!r->nc || !r->rls || !r->throttle || !r->accounts)
+	r->txn = sip_txn_new();
+	if (!r->nc || !r->rls || !r->throttle || !r->accounts || !r->txn)
 		goto fail_mem;
 	if (!(r->loc = sip_loc_new(r->store, tg_now_s(), err, errlen)))
 		goto fail;
@@ -1237,6 +1269,7 @@ fail_mem:
 fail:
 	sip_loc_free(r->loc);
 	sip_accounts_free(r->accounts);
+	sip_txn_free(r->txn);
 	tlsctx_free(r->tls);
 	tlsctx_free(r->edge_tls);
 	sip_edges_free(r->edges);
@@ -1268,6 +1301,7 @@ void sip_registrar_free(struct sip_registrar *r)
 		return;
 	sip_loc_free(r->loc); /* writes the bindings still queued */
 	sip_accounts_free(r->accounts);
+	sip_txn_free(r->txn);
 	tlsctx_free(r->tls);
 	tlsctx_free(r->edge_tls);
 	sip_edges_free(r->edges);

@@ -300,6 +300,34 @@ class SipTest(unittest.TestCase):
         self.assertIn("device=SEPNEWPHONE01", line)
         self.assertIn("SEPNEWPHONE01", self.d.cli("show", "registrations").stdout)
 
+    def test_udp_retransmission_gets_the_same_answer(self):
+        """RFC 3261 17.2.2: a retransmitted REGISTER (its 200 lost) is answered with the same
+        200, not judged again (its nonce count is used); the same bytes from another
+        address are a replay and get a new challenge."""
+        raw = Raw(self.d.sip_port)
+        ch = raw.register("1002").split("WWW-Authenticate: ")[1]
+        raw.cseq += 1
+        msg = (f"REGISTER sip:telgate SIP/2.0\r\n"
+               f"Via: SIP/2.0/UDP 127.0.0.1:{raw.lport};branch=z9hG4bKretx\r\n"
+               f"Max-Forwards: 70\r\nTo: <sip:1002@telgate>\r\n"
+               f"From: <sip:1002@telgate>;tag=raw\r\nCall-ID: retx-1\r\n"
+               f"CSeq: {raw.cseq} REGISTER\r\n"
+               f"Contact: <sip:1002@127.0.0.1:{raw.lport}>\r\nExpires: 3600\r\n"
+               f"Authorization: {raw.auth(ch, 'jpinkman', 'Sip-Jesse-1')}\r\n"
+               "Content-Length: 0\r\n\r\n").encode()
+        first = raw.send(msg)
+        self.assertEqual(status(first), 200, first)
+        again = raw.send(msg)
+        self.assertEqual(status(again), 200, again)
+        strip = (lambda r: re.sub(r"Date:.*\r\n", "", r))
+        self.assertEqual(strip(again), strip(first))
+        log = self.d.log_text()
+        self.assertEqual(log.count("event=sip_registered"), 1, log)
+        self.assertNotIn("sip_nonce_replay", log)
+        other = Raw(self.d.sip_port)
+        self.assertEqual(status(other.send(msg)), 401)
+        self.assertIn("event=sip_nonce_replay", self.d.log_text())
+
     def test_sipvicious_finds_nothing(self):
         self.md5_only()  # sipvicious computes MD5 digests only
         users = [{"userid": str(2000 + i), "directory": "local", "password": "Pass-%d-x" % i,
