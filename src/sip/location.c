@@ -546,7 +546,8 @@ int sip_loc_list(struct sip_loc *l, const char *device, int64_t now,
 		free(bl.v);
 		return -1;
 	}
-	qsort(bl.v, bl.n, sizeof *bl.v, by_name);
+	if (bl.n)
+		qsort(bl.v, bl.n, sizeof *bl.v, by_name);
 	for (size_t i = 0; i < bl.n; i++)
 		if (fn(ud, &bl.v[i]))
 			break;
