@@ -1,4 +1,5 @@
 #include "core/conncap.h"
+#include "core/util.h"
 
 #include <netinet/in.h>
 #include <pthread.h>
@@ -57,10 +58,7 @@ static void key_of(const struct sockaddr *sa, uint8_t key[17])
 
 static unsigned hash(const uint8_t key[17])
 {
-	unsigned h = 2166136261u;
-	for (int i = 0; i < 17; i++)
-		h = (h ^ key[i]) * 16777619u;
-	return h % BUCKETS;
+	return tg_fnv1a(key, 17) % BUCKETS;
 }
 
 enum conncap_rc conncap_acquire(struct conncap *c, const struct sockaddr *sa)

@@ -12,6 +12,19 @@
 #include <time.h>
 #include <unistd.h>
 
+uint32_t tg_fnv1a(const void *p, size_t n)
+{
+	uint32_t h = 2166136261u;
+	for (const unsigned char *c = p; n--; c++)
+		h = (h ^ *c) * 16777619u;
+	return h;
+}
+
+uint32_t tg_fnv1a_str(const char *s)
+{
+	return tg_fnv1a(s, strlen(s));
+}
+
 int tg_strlcpy(char *dst, const char *src, size_t cap)
 {
 	size_t n = strlen(src);

@@ -18,6 +18,11 @@ int64_t tg_now_s(void);
 /* Monotonic clock in milliseconds. */
 int64_t tg_mono_ms(void);
 
+/* FNV-1a of n bytes, or of a NUL-terminated string: for spreading keys over hash buckets
+ * (not for anything a peer could aim at: use a keyed hash there). */
+uint32_t tg_fnv1a(const void *p, size_t n);
+uint32_t tg_fnv1a_str(const char *s);
+
 /* Formats epoch seconds as an ISO-8601 UTC string ("2026-11-22T19:00:00Z"). */
 void tg_fmt_time(int64_t epoch_s, char *out, size_t cap);
 

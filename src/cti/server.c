@@ -96,10 +96,7 @@ struct cti_server {
 
 static unsigned hash(const char *s)
 {
-	unsigned h = 2166136261u;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h % NBUCKETS;
+	return tg_fnv1a_str(s) % NBUCKETS;
 }
 
 /* --- device state ------------------------------------------------------------------- */

@@ -1,4 +1,5 @@
 #include "sip/accounts.h"
+#include "core/util.h"
 
 #include <pthread.h>
 #include <sodium.h>
@@ -22,10 +23,7 @@ struct sip_accounts {
 
 static unsigned hash_of(const char *s)
 {
-	unsigned h = 2166136261u;
-	for (const unsigned char *c = (const unsigned char *)s; *c; c++)
-		h = (h ^ *c) * 16777619u;
-	return h % BUCKETS;
+	return tg_fnv1a_str(s) % BUCKETS;
 }
 
 static void entry_free(struct entry *e)

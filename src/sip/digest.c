@@ -306,9 +306,7 @@ int sip_nc_accept(struct sip_nc_cache *c, const char *nonce, const char *nc)
 	if (v == 0)
 		return -1;
 	/* Open addressing over a small window of slots from the nonce's hash. */
-	uint32_t h = 2166136261u;
-	for (const char *p = nonce; *p; p++)
-		h = (h ^ (unsigned char)*p) * 16777619u;
+	uint32_t h = tg_fnv1a_str(nonce);
 	pthread_mutex_lock(&c->mu);
 	struct nc_ent *victim = NULL;
 	int rc = 1;

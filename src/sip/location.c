@@ -49,10 +49,7 @@ struct sip_loc {
 
 static unsigned hash_of(const char *s)
 {
-	unsigned h = 2166136261u;
-	for (const unsigned char *c = (const unsigned char *)s; *c; c++)
-		h = (h ^ *c) * 16777619u;
-	return h % BUCKETS;
+	return tg_fnv1a_str(s) % BUCKETS;
 }
 
 static pthread_mutex_t *shard_of(struct sip_loc *l, unsigned h)

@@ -266,10 +266,7 @@ static struct tslot *tslot_of(struct sip_registrar *r, const char *source)
 	char *colon = strrchr(ip, ':');
 	if (colon)
 		*colon = '\0';
-	unsigned h = 2166136261u;
-	for (const char *p = ip; *p; p++)
-		h = (h ^ (unsigned char)*p) * 16777619u;
-	struct tslot *t = &r->throttle[h % THROTTLE_SLOTS];
+	struct tslot *t = &r->throttle[tg_fnv1a_str(ip) % THROTTLE_SLOTS];
 	if (strcmp(t->ip, ip) != 0) { /* the slot changes hands: the newest source wins */
 		tg_strlcpy(t->ip, ip, sizeof t->ip);
 		t->fails = 0;
@@ -1267,20 +1264,7 @@ struct sip_registrar *sip_registrar_start(const struct sip_registrar_options *o,
 fail_mem:
 	snprintf(err, errlen, "out of memory");
 fail:
-	sip_loc_free(r->loc);
-	sip_accounts_free(r->accounts);
-	sip_txn_free(r->txn);
-	tlsctx_free(r->tls);
-	tlsctx_free(r->edge_tls);
-	sip_edges_free(r->edges);
-	conncap_free(r->caps);
-	sip_nc_cache_free(r->nc);
-	free(r->rls);
-	free(r->throttle);
-	pthread_mutex_destroy(&r->tmu);
-	pthread_mutex_destroy(&r->mu);
-	pthread_cond_destroy(&r->cv);
-	free(r);
+	sip_registrar_free(r); /* frees whatever was made; the loops never saw r */
 	return NULL;
 }
 

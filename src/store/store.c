@@ -85,10 +85,7 @@ static struct store_conn_link *link_for_thread(store_t *st)
 
 static unsigned user_slot(const char *userid)
 {
-	unsigned h = 2166136261u;
-	for (const unsigned char *c = (const unsigned char *)userid; *c; c++)
-		h = (h ^ *c) * 16777619u;
-	return h % STORE_GEN_SLOTS;
+	return tg_fnv1a_str(userid) % STORE_GEN_SLOTS;
 }
 
 uint64_t store_generation(store_t *st)
