@@ -138,7 +138,8 @@ int dir_ldap_filter(const char *tmpl, const char *user, char *out, size_t cap)
 		}
 		if (used + len >= cap)
 			rc = -1;
-		else {
+		else if (len) {
+			/* An empty user escapes to an empty value whose pointer may be NULL. */
 			memcpy(out + used, piece, len);
 			used += len;
 		}

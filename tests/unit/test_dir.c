@@ -291,6 +291,9 @@ static void test_ldap_config_and_filter(void **state)
 	assert_string_equal(out, "(|(uid=x)(cn=100%))");
 	assert_int_equal(dir_ldap_filter("(uid=%u)", "waytoolongforthis", out, 12), -1);
 	assert_string_equal(out, "");
+	/* An empty user id (fuzz_ldapfilter's "ad\n"): an empty value, no NULL memcpy. */
+	assert_int_equal(dir_ldap_filter("ad%u", "", out, sizeof out), 0);
+	assert_string_equal(out, "ad");
 }
 
 int main(void)
