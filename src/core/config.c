@@ -87,6 +87,7 @@ static const struct key keys[] = {
     {"sip", "max_connections_per_source", K_INT, F(sip.max_connections_per_source), 1, 1000000, 1},
     {"sip", "first_message_timeout_s", K_INT, F(sip.first_message_timeout_s), 1, 600, 1},
     {"sip", "idle_timeout_s", K_INT, F(sip.idle_timeout_s), 10, 86400, 1},
+    {"sip", "force_rport", K_BOOL, F(sip.force_rport), 0, 1, 1},
     {"pki", "dir", K_PATH, F(pki.dir), 0, 0, 1},
     {"pki", "server_days", K_INT, F(pki.server_days), 31, 3650, 0},
     {"pki", "server_names", K_STR, F(pki.server_names), 0, 0, 0},

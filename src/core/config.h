@@ -85,6 +85,7 @@ struct tg_config {
 		int max_connections_per_source;  /* per source IP address */
 		int first_message_timeout_s;     /* a new connection must send a request within */
 		int idle_timeout_s;              /* then may stay silent this long */
+		int force_rport; /* UDP answers go to the source port even without rport */
 	} sip;
 	struct {
 		char dir[CFG_PATH_MAX]; /* default: <state_dir>/pki */

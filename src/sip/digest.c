@@ -291,43 +291,66 @@ void sip_nc_cache_free(struct sip_nc_cache *c)
 	free(c);
 }
 
-int sip_nc_accept(struct sip_nc_cache *c, const char *nonce, const char *nc)
+/* The nc as a number; 0 when it is not 8 hex digits or is zero. */
+static uint32_t nc_value(const char *nc)
 {
-	if (strlen(nc) != 8 || strlen(nonce) >= SIP_NONCE_MAX)
-		return -1;
+	if (strlen(nc) != 8)
+		return 0;
 	uint32_t v = 0;
 	for (int i = 0; i < 8; i++) {
 		if (!isxdigit((unsigned char)nc[i]))
-			return -1;
+			return 0;
 		v = v << 4 | (uint32_t)(isdigit((unsigned char)nc[i])
 		                            ? nc[i] - '0'
 		                            : (tolower((unsigned char)nc[i]) - 'a' + 10));
 	}
-	if (v == 0)
-		return -1;
+	return v;
+}
+
+/* Looks the nonce up; with commit, moves its mark to v when v is above it (adding the
+ * nonce, in place of the least recently used of its slots, when absent). Returns 1 when v
+ * is above the mark, else 0. */
+static int nc_mark(struct sip_nc_cache *c, const char *nonce, uint32_t v, int commit)
+{
 	/* Open addressing over a small window of slots from the nonce's hash. */
 	uint32_t h = tg_fnv1a_str(nonce);
 	pthread_mutex_lock(&c->mu);
 	struct nc_ent *victim = NULL;
-	int rc = 1;
 	for (size_t k = 0; k < 8; k++) {
 		struct nc_ent *e = &c->e[(h + k) % c->cap];
 		if (e->nonce[0] && strcmp(e->nonce, nonce) == 0) {
-			if (v <= e->nc)
-				rc = 0;
-			else {
+			int above = v > e->nc;
+			if (above && commit) {
 				e->nc = v;
 				e->stamp = ++c->clock;
 			}
 			pthread_mutex_unlock(&c->mu);
-			return rc;
+			return above;
 		}
 		if (!victim || !e->nonce[0] || (victim->nonce[0] && e->stamp < victim->stamp))
 			victim = e;
 	}
-	tg_strlcpy(victim->nonce, nonce, sizeof victim->nonce);
-	victim->nc = v;
-	victim->stamp = ++c->clock;
+	if (commit) {
+		tg_strlcpy(victim->nonce, nonce, sizeof victim->nonce);
+		victim->nc = v;
+		victim->stamp = ++c->clock;
+	}
 	pthread_mutex_unlock(&c->mu);
 	return 1;
+}
+
+int sip_nc_fresh(struct sip_nc_cache *c, const char *nonce, const char *nc)
+{
+	uint32_t v = nc_value(nc);
+	if (!v || strlen(nonce) >= SIP_NONCE_MAX)
+		return -1;
+	return nc_mark(c, nonce, v, 0);
+}
+
+int sip_nc_accept(struct sip_nc_cache *c, const char *nonce, const char *nc)
+{
+	uint32_t v = nc_value(nc);
+	if (!v || strlen(nonce) >= SIP_NONCE_MAX)
+		return -1;
+	return nc_mark(c, nonce, v, 1);
 }

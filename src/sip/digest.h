@@ -1,12 +1,15 @@
 /*
  * digest: SIP digest authentication (RFC 2617, RFC 7616, RFC 8760) as pure functions,
- * plus the nonce-count cache that makes each (nonce, nc) usable once.
+ * plus the nonce-count cache: a per-nonce high-water mark of nc values.
  *
  * Nonces are stateless and bound to the server: base64url(time ‖ random ‖ HMAC-SHA256(
  * secret, time ‖ random)[0..16]). A nonce the secret did not make is invalid; one older
  * than the lifetime is stale (the client retries with the new challenge, stale=true).
  * Only qop=auth is accepted, so every response carries nc and cnonce and a replay is
- * caught by the cache.
+ * caught by the cache: a request's nc must be above the highest nc of that nonce whose
+ * digest verified (RFC 7616 §3.4 allows a mark or a set; the mark costs 4 bytes a
+ * nonce). Only a verified request moves the mark, so a forged nc=ffffffff with a wrong
+ * digest cannot burn the phone's nonce.
  *
  * Secrets: the HMAC secret and HA1 values are secrets; responses are compared in constant
  * time. Thread-safety: the functions are pure; a struct sip_nc_cache is guarded by its own
@@ -61,13 +64,17 @@ int sip_digest_verify(const struct sip_digest_creds *c, const char *method, cons
 int sip_digest_challenge(char *out, size_t cap, const char *realm, const char *nonce,
                          const char *opaque, enum sip_digest_alg a, int stale);
 
-/* Nonce counts: each nonce's nc values must increase; a repeated or lower nc is a replay.
- * Fixed size; the oldest entries are forgotten first (their nonces are stale by then if
- * capacity >= registrations per nonce lifetime). */
+/* Nonce counts: each nonce's verified nc values must increase; an nc at or below the mark
+ * is a replay. Fixed size (capacity nonces); the least recently used entries are forgotten
+ * first (their nonces are stale by then if capacity >= registrations per nonce lifetime). */
 struct sip_nc_cache;
 struct sip_nc_cache *sip_nc_cache_new(size_t capacity);
 void sip_nc_cache_free(struct sip_nc_cache *c);
-/* Returns 1 when (nonce, nc) is new and records it, 0 for a replay, -1 for a bad nc. */
+/* Before the digest is checked: 1 when nc (8 hex digits) is above the nonce's mark (or the
+ * nonce is unknown), 0 for a replay, -1 for a bad nc. Records nothing. */
+int sip_nc_fresh(struct sip_nc_cache *c, const char *nonce, const char *nc);
+/* After the digest verified: moves the mark to nc. Returns 1, or 0 when a concurrent
+ * request moved it to nc or beyond meanwhile (a replay), -1 for a bad nc. */
 int sip_nc_accept(struct sip_nc_cache *c, const char *nonce, const char *nc);
 
 #endif

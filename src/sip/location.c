@@ -346,7 +346,8 @@ static int same(const struct store_registration *a, const struct store_registrat
 {
 	return a->cseq == b->cseq && a->expires == b->expires && !strcmp(a->callid, b->callid) &&
 	       !strcmp(a->aor, b->aor) && !strcmp(a->transport, b->transport) &&
-	       !strcmp(a->source, b->source);
+	       !strcmp(a->source, b->source) && !strcmp(a->sipinstance, b->sipinstance) &&
+	       a->regid == b->regid;
 }
 
 /* Adds an op for b to the local chain; -1 when out of memory. */

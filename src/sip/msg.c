@@ -1,7 +1,11 @@
 #include "sip/msg.h"
 #include "core/util.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <netinet/in.h>
+#include <sodium.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <osipparser2/osip_message.h>
 #include <osipparser2/osip_parser.h>
@@ -47,20 +51,28 @@ int sip_msg_init(void)
 	} while (0)
 
 /* Scans the header section before libosip2 sees it: limits, header names made of token
- * characters only, and single-value headers present once. */
-static int prescan(const char *buf, size_t len, int *status, char *reason, size_t reason_cap)
+ * characters only, no NUL, and single-value headers present once. *hlen gets the length of
+ * the header section with its empty line (the body, bytes framed by Content-Length, may
+ * hold anything: RFC 3261 §7.4). */
+static int prescan(const char *buf, size_t len, size_t *hlen, int *status, char *reason,
+                   size_t reason_cap)
 {
 	size_t i = 0;
 	/* the request line */
 	while (i < len && buf[i] != '\n')
 		i++;
 	int headers = 0, vias = 0, to = 0, from = 0, callid = 0, cseq = 0;
+	*hlen = 0;
 	while (++i < len) {
 		size_t start = i;
-		if (buf[i] == '\r' && i + 1 < len && buf[i + 1] == '\n')
-			return 0; /* end of headers */
-		if (buf[i] == '\n')
-			return 0;
+		if (buf[i] == '\r' && i + 1 < len && buf[i + 1] == '\n') {
+			*hlen = i + 2; /* end of headers */
+			break;
+		}
+		if (buf[i] == '\n') {
+			*hlen = i + 1;
+			break;
+		}
 		if (buf[i] == ' ' || buf[i] == '\t') { /* folded continuation */
 			while (i < len && buf[i] != '\n')
 				i++;
@@ -103,18 +115,164 @@ static int prescan(const char *buf, size_t len, int *status, char *reason, size_
 		while (i < len && buf[i] != '\n')
 			i++;
 	}
-	FAIL(400, "Header section not terminated");
+	if (!*hlen)
+		FAIL(400, "Header section not terminated");
+	if (memchr(buf, '\0', *hlen))
+		FAIL(400, "NUL byte in the header section");
+	return 0;
 }
 
-static int param_int(osip_generic_param_t *p, int *out)
+int64_t sip_expires_value(const char *s)
 {
-	if (!p || !p->gvalue)
+	/* delta-seconds = 1*DIGIT; surrounding LWS was removed by the header parser. */
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (!isdigit((unsigned char)*s))
+		return SIP_EXPIRES_MALFORMED;
+	int64_t v = 0;
+	for (; isdigit((unsigned char)*s); s++)
+		if (v <= SIP_EXPIRES_MAX)
+			v = v * 10 + (*s - '0'); /* stops growing past the cap: no overflow */
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (*s)
+		return SIP_EXPIRES_MALFORMED;
+	return v > SIP_EXPIRES_MAX ? SIP_EXPIRES_MAX : v;
+}
+
+/* An unsigned decimal parameter value up to max; -1 when absent or not one. */
+static int64_t param_uint(const osip_generic_param_t *p, int64_t max)
+{
+	if (!p || !p->gvalue || !isdigit((unsigned char)p->gvalue[0]))
 		return -1;
-	char *end;
-	long v = strtol(p->gvalue, &end, 10);
-	if (*end || v < 0 || v > 0x7fffffff || !*p->gvalue)
-		return -1;
-	*out = (int)v;
+	int64_t v = 0;
+	for (const char *s = p->gvalue; *s; s++) {
+		if (!isdigit((unsigned char)*s))
+			return -1;
+		v = v * 10 + (*s - '0');
+		if (v > max)
+			return -1;
+	}
+	return v;
+}
+
+/* The next header line of a header section: its name and its value with folded lines
+ * joined by one SP (RFC 3261 §7.3.1) and surrounding LWS removed. *pos walks the section;
+ * returns 0 at its end, 1 with the line, -1 when the value does not fit in cap. */
+static int next_header(const char *buf, size_t hlen, size_t *pos, const char **name, size_t *nlen,
+                       char *val, size_t cap)
+{
+	size_t i = *pos;
+	if (i == 0) { /* skip the request line */
+		while (i < hlen && buf[i] != '\n')
+			i++;
+		i++;
+	}
+	for (;;) {
+		if (i >= hlen || buf[i] == '\r' || buf[i] == '\n')
+			return 0;
+		if (buf[i] != ' ' && buf[i] != '\t')
+			break;
+		while (i < hlen && buf[i] != '\n') /* a stray continuation: skip */
+			i++;
+		i++;
+	}
+	*name = buf + i;
+	while (i < hlen && buf[i] != ':' && buf[i] != ' ' && buf[i] != '\t' && buf[i] != '\n')
+		i++;
+	*nlen = (size_t)(buf + i - *name);
+	while (i < hlen && buf[i] != ':' && buf[i] != '\n')
+		i++;
+	if (i < hlen && buf[i] == ':')
+		i++;
+	size_t m = 0;
+	int fits = 1, space = 0;
+	for (;;) {
+		while (i < hlen && buf[i] != '\n') {
+			char ch = buf[i++];
+			if (ch == '\r')
+				continue;
+			if (ch == ' ' || ch == '\t') {
+				space = m > 0;
+				continue;
+			}
+			if (space && m + 1 < cap)
+				val[m++] = ' ';
+			space = 0;
+			if (m + 1 < cap)
+				val[m++] = ch;
+			else
+				fits = 0;
+		}
+		i++;
+		if (i < hlen && (buf[i] == ' ' || buf[i] == '\t'))
+			space = m > 0; /* a folded continuation */
+		else
+			break;
+	}
+	val[m] = '\0';
+	*pos = i;
+	return fits ? 1 : -1;
+}
+
+#define HEADER_IS(name, nlen, full, compact)                                                       \
+	(((nlen) == sizeof(full) - 1 && strncasecmp((name), (full), (nlen)) == 0) ||               \
+	 ((compact) && (nlen) == 1 && tolower((unsigned char)*(name)) == (compact)))
+
+/* 1 when the credentials value's scheme is Digest (the token "Digest" and then LWS). */
+static int digest_scheme(const char *v)
+{
+	return strncasecmp(v, "Digest", 6) == 0 && (v[6] == ' ' || v[6] == '\t');
+}
+
+/* What the registrar reads from the raw header section rather than from libosip2: the
+ * first Digest Authorization (libosip2 wants an SP after the scheme and drops HTAB) and
+ * Require's option tags (it keeps no list of them). Returns 0 or -1 (a FAIL). */
+static int raw_fields(const char *buf, size_t hlen, struct sip_req *r, int *status, char *reason,
+                      size_t reason_cap)
+{
+	char val[4096];
+	const char *name;
+	size_t nlen, pos = 0;
+	int rc;
+	struct tg_sbuf un = {r->unsupported, sizeof r->unsupported, 0, 0};
+	r->unsupported[0] = '\0';
+	while ((rc = next_header(buf, hlen, &pos, &name, &nlen, val, sizeof val)) != 0) {
+		if (HEADER_IS(name, nlen, "Authorization", 0)) {
+			if (r->auth[0] || r->auth_unreadable)
+				continue;
+			if (rc < 0 || strlen(val) >= sizeof r->auth) {
+				/* Only a Digest one counts; its scheme is in the first bytes. */
+				if (digest_scheme(val))
+					r->auth_unreadable = 1;
+				continue;
+			}
+			if (digest_scheme(val))
+				tg_strlcpy(r->auth, val, sizeof r->auth);
+		} else if (HEADER_IS(name, nlen, "Require", 0)) {
+			if (rc < 0)
+				FAIL(400, "Require header too long");
+			/* The registrar supports no extension that a client may require
+			 * (RFC 3261 §8.2.2.3): every tag is listed in Unsupported. */
+			for (char *save = NULL, *t = strtok_r(val, ", ", &save); t;
+			     t = strtok_r(NULL, ", ", &save)) {
+				if (tg_sbuf_len(&un) > 0)
+					tg_sbuf_put(&un, ", ");
+				tg_sbuf_put(&un, t);
+			}
+		}
+	}
+	if (tg_sbuf_len(&un) < 0)
+		FAIL(400, "Require header too long");
+	return 0;
+}
+
+/* 1 when a parameter name holds "userid" (+u.sip!userid.ccm.cisco.com, +sip.userid). */
+static int names_userid(const char *name)
+{
+	for (; *name; name++)
+		if (strncasecmp(name, "userid", 6) == 0)
+			return 1;
 	return 0;
 }
 
@@ -129,15 +287,12 @@ int sip_req_parse(const char *buf, size_t len, struct sip_req *r, int *status, c
 		snprintf(reason, reason_cap, len > SIP_MSG_MAX ? "message too large" : "too short");
 		return -1;
 	}
-	if (memchr(buf, '\0', len)) {
-		snprintf(reason, reason_cap, "NUL byte in message");
-		return -1;
-	}
 	if (!memcmp(buf, "SIP/", 4)) {
 		snprintf(reason, reason_cap, "a response, not a request");
 		return -1;
 	}
-	if (prescan(buf, len, status, reason, reason_cap) != 0) {
+	size_t hlen = 0;
+	if (prescan(buf, len, &hlen, status, reason, reason_cap) != 0) {
 		/* Answered from the raw text (sip_response_raw) when it has what a response
 		 * needs; dropped otherwise. */
 		char *probe = malloc(len + 256);
@@ -146,6 +301,8 @@ int sip_req_parse(const char *buf, size_t len, struct sip_req *r, int *status, c
 		free(probe);
 		return -1;
 	}
+	/* The body is bytes framed by Content-Length (NUL included: RFC 3261 §7.4);
+	 * libosip2 copies it by length. The header section was checked for NUL above. */
 	osip_message_t *m;
 	if (osip_message_init(&m) != 0) {
 		snprintf(reason, reason_cap, "out of memory");
@@ -184,15 +341,19 @@ int sip_req_parse(const char *buf, size_t len, struct sip_req *r, int *status, c
 	osip_header_t *mf = NULL;
 	if (osip_message_get_max_forwards(m, 0, &mf) >= 0 && mf && mf->hvalue) {
 		long v = strtol(mf->hvalue, &end, 10);
-		if (*end || v < 0)
+		if (*end || v < 0 || !*mf->hvalue)
 			FAIL(400, "Bad Max-Forwards");
 		if (v == 0)
 			FAIL(483, "Too Many Hops");
 	}
 	if (m->content_length && m->content_length->value) {
 		long v = strtol(m->content_length->value, &end, 10);
-		if (*end || v < 0 || v > SIP_MSG_MAX)
+		if (*end || v < 0 || v > SIP_MSG_MAX || !*m->content_length->value)
 			FAIL(400, "Bad Content-Length");
+		/* Fewer body bytes than announced: a truncated datagram (RFC 3261 §18.3).
+		 * More: the rest of a datagram is discarded. A stream is framed exactly. */
+		if ((size_t)v > len - hlen)
+			FAIL(400, "Content-Length larger than the message body");
 	}
 	char *cid = NULL;
 	if (osip_call_id_to_str(m->call_id, &cid) != 0 || !cid || strlen(cid) >= sizeof r->callid) {
@@ -214,15 +375,13 @@ int sip_req_parse(const char *buf, size_t len, struct sip_req *r, int *status, c
 	osip_header_t *ua = NULL;
 	if (osip_message_get_user_agent(m, 0, &ua) >= 0 && ua && ua->hvalue)
 		tg_strlcpy(r->user_agent, ua->hvalue, sizeof r->user_agent);
+	if (raw_fields(buf, hlen, r, status, reason, reason_cap) != 0)
+		return -1;
 	if (strcmp(r->method, "REGISTER") != 0)
 		return 0;
 	osip_header_t *ex = NULL;
-	if (osip_message_get_expires(m, 0, &ex) >= 0 && ex && ex->hvalue) {
-		long v = strtol(ex->hvalue, &end, 10);
-		if (*end || v < 0 || v > 0x7fffffff || !*ex->hvalue)
-			FAIL(400, "Bad Expires header");
-		r->expires = (int)v;
-	}
+	if (osip_message_get_expires(m, 0, &ex) >= 0 && ex && ex->hvalue)
+		r->expires = sip_expires_value(ex->hvalue);
 	int nc = osip_list_size(&m->contacts);
 	for (int i = 0; i < nc; i++) {
 		osip_contact_t *c = NULL;
@@ -246,26 +405,190 @@ int sip_req_parse(const char *buf, size_t len, struct sip_req *r, int *status, c
 		}
 		snprintf(sc->uri, sizeof sc->uri, "<%s>", s);
 		osip_free(s);
-		sc->expires = -1;
 		osip_generic_param_t *p = NULL;
-		if (osip_contact_param_get_byname(c, "expires", &p) == 0 && p &&
-		    param_int(p, &sc->expires) != 0)
-			FAIL(400, "Bad Contact expires parameter");
+		sc->expires = -1;
+		if (osip_contact_param_get_byname(c, "expires", &p) == 0 && p)
+			sc->expires =
+			    p->gvalue ? sip_expires_value(p->gvalue) : SIP_EXPIRES_MALFORMED;
+		p = NULL;
+		sc->regid = -1;
+		if (osip_contact_param_get_byname(c, "reg-id", &p) == 0 && p &&
+		    (sc->regid = param_uint(p, 0x7fffffff)) < 1)
+			FAIL(400, "Bad Contact reg-id parameter");
+		for (int k = 0; k < osip_list_size(&c->gen_params); k++) {
+			osip_generic_param_t *g = osip_list_get(&c->gen_params, k);
+			r->userid_params += g && g->gname && names_userid(g->gname);
+		}
+		p = NULL;
+		if (osip_contact_param_get_byname(c, "+sip.instance", &p) == 0 && p && p->gvalue) {
+			/* a quoted string: "<urn:uuid:...>" (RFC 5626 §4.1) */
+			const char *v = p->gvalue;
+			size_t vl = strlen(v);
+			if (vl >= 2 && v[0] == '"' && v[vl - 1] == '"')
+				v++, vl -= 2;
+			if (!vl || vl >= sizeof sc->instance)
+				FAIL(400, "Bad Contact +sip.instance parameter");
+			memcpy(sc->instance, v, vl);
+			sc->instance[vl] = '\0';
+		}
 	}
 	if (r->star && (r->ncontacts || r->expires != 0))
 		FAIL(400, "Contact: * needs Expires: 0 and no other contact");
-	osip_authorization_t *a = NULL;
-	if (osip_message_get_authorization(m, 0, &a) >= 0 && a) {
-		char *s = NULL;
-		if (osip_authorization_to_str(a, &s) == 0 && s && strlen(s) < sizeof r->auth)
-			tg_strlcpy(r->auth, s, sizeof r->auth);
-		else {
-			osip_free(s);
-			FAIL(400, "Bad Authorization header");
-		}
-		osip_free(s);
+	return 0;
+}
+
+/* Sets a Via parameter to a copy of value, adding it when absent. */
+static int via_param_set(osip_via_t *v, const char *name, const char *value)
+{
+	osip_generic_param_t *p = NULL;
+	char *copy = osip_strdup(value);
+	if (!copy)
+		return -1;
+	if (osip_via_param_get_byname(v, (char *)(uintptr_t)name, &p) == 0 && p) {
+		osip_generic_param_set_value(p, copy); /* frees the old value */
+		return 0;
+	}
+	char *n = osip_strdup(name);
+	if (!n || osip_via_param_add(v, n, copy) != 0) {
+		osip_free(n);
+		osip_free(copy);
+		return -1;
 	}
 	return 0;
+}
+
+/* The address of an IP literal (IPv6 with or without brackets) in *out; 0 for a name. */
+static int ip_literal(const char *host, struct sockaddr_storage *out)
+{
+	char h[64];
+	size_t n = strlen(host);
+	if (n >= 2 && host[0] == '[' && host[n - 1] == ']')
+		host++, n -= 2;
+	if (n >= sizeof h)
+		return 0;
+	memcpy(h, host, n);
+	h[n] = '\0';
+	memset(out, 0, sizeof *out);
+	struct sockaddr_in *a4 = (struct sockaddr_in *)out;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)out;
+	if (inet_pton(AF_INET, h, &a4->sin_addr) == 1) {
+		a4->sin_family = AF_INET;
+		return 1;
+	}
+	if (inet_pton(AF_INET6, h, &a6->sin6_addr) == 1) {
+		a6->sin6_family = AF_INET6;
+		return 1;
+	}
+	return 0;
+}
+
+/* 1 when a (from a Via) and the packet source b are the same address; an IPv4 source seen
+ * on a dual-stack socket (::ffff:a.b.c.d) equals its IPv4 form. */
+static int same_ip(const struct sockaddr_storage *a, const struct sockaddr *b)
+{
+	uint8_t mx[16], my[16];
+	const struct sockaddr *sa[2] = {(const struct sockaddr *)a, b};
+	uint8_t *m[2] = {mx, my};
+	for (int k = 0; k < 2; k++) {
+		if (sa[k]->sa_family == AF_INET) {
+			static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0,    0,
+			                                     0, 0, 0, 0, 0xff, 0xff};
+			memcpy(m[k], v4mapped, 12);
+			memcpy(m[k] + 12, &((const struct sockaddr_in *)sa[k])->sin_addr, 4);
+		} else if (sa[k]->sa_family == AF_INET6) {
+			memcpy(m[k], &((const struct sockaddr_in6 *)sa[k])->sin6_addr, 16);
+		} else {
+			return 0;
+		}
+	}
+	return memcmp(mx, my, 16) == 0;
+}
+
+int sip_req_received(struct sip_req *r, const struct sockaddr *src, int force_rport)
+{
+	osip_via_t *v = NULL;
+	if (!r->m || osip_message_get_via(r->m, 0, &v) < 0 || !v || !v->host)
+		return -1;
+	char ip[INET6_ADDRSTRLEN] = "", port[8];
+	uint16_t sport;
+	size_t salen;
+	if (src->sa_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)src;
+		inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
+		sport = ntohs(a->sin_port);
+		salen = sizeof *a;
+	} else if (src->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)src;
+		if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr))
+			inet_ntop(AF_INET, &a->sin6_addr.s6_addr[12], ip, sizeof ip);
+		else
+			inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
+		sport = ntohs(a->sin6_port);
+		salen = sizeof *a;
+	} else {
+		return -1;
+	}
+	snprintf(port, sizeof port, "%u", (unsigned)sport);
+	osip_generic_param_t *rp = NULL;
+	int rport = osip_via_param_get_byname(v, "rport", &rp) == 0 && rp;
+	struct sockaddr_storage sent_by;
+	int literal = ip_literal(v->host, &sent_by);
+	/* RFC 3581 §4: an rport without a value gets the source port, and received then
+	 * goes in even when it equals sent-by. RFC 3261 §18.2.1: received whenever the
+	 * sent-by host is not the source address (a host name never is). */
+	if (rport && !(rp->gvalue && *rp->gvalue) && via_param_set(v, "rport", port) != 0)
+		return -1;
+	if ((rport || !literal || !same_ip(&sent_by, src)) && via_param_set(v, "received", ip) != 0)
+		return -1;
+	/* Where a UDP response goes (RFC 3261 §18.2.2, RFC 3581 §4). */
+	memcpy(&r->reply_to, src, salen);
+	r->reply_to_len = (socklen_t)salen;
+	if (!rport && !force_rport) {
+		long p = 5060;
+		if (v->port && *v->port) {
+			char *end;
+			p = strtol(v->port, &end, 10);
+			if (*end || p < 1 || p > 65535)
+				p = 5060; /* libosip2 checked the syntax; belt and braces */
+		}
+		if (src->sa_family == AF_INET)
+			((struct sockaddr_in *)&r->reply_to)->sin_port = htons((uint16_t)p);
+		else
+			((struct sockaddr_in6 *)&r->reply_to)->sin6_port = htons((uint16_t)p);
+	}
+	return 0;
+}
+
+void sip_req_to_tag(const struct sip_req *r, const uint8_t key[16], char out[17])
+{
+	/* Call-ID, From tag, CSeq number and method, top branch: what identifies the
+	 * request ('|'-separated; none of them may hold a '|' that matters here: a clash
+	 * would only give two requests one tag). */
+	char buf[SIP_CALLID_MAX + 512];
+	struct tg_sbuf b = {buf, sizeof buf, 0, 0};
+	osip_generic_param_t *ft = NULL, *br = NULL;
+	osip_via_t *v = NULL;
+	char cseq[32];
+	snprintf(cseq, sizeof cseq, "%lu", r->cseq);
+	tg_sbuf_put(&b, r->callid);
+	tg_sbuf_put(&b, "|");
+	if (r->m && r->m->from && osip_from_get_tag(r->m->from, &ft) == 0 && ft && ft->gvalue)
+		tg_sbuf_put(&b, ft->gvalue);
+	tg_sbuf_put(&b, "|");
+	tg_sbuf_put(&b, cseq);
+	tg_sbuf_put(&b, r->method);
+	tg_sbuf_put(&b, "|");
+	if (r->m && osip_message_get_via(r->m, 0, &v) >= 0 && v &&
+	    osip_via_param_get_byname(v, "branch", &br) == 0 && br && br->gvalue)
+		tg_sbuf_put(&b, br->gvalue);
+	uint8_t h[crypto_shorthash_BYTES]; /* a cut text (b.bad) is still a fine input */
+	crypto_shorthash(h, (const uint8_t *)buf, b.len, key);
+	static const char hex[] = "0123456789abcdef";
+	for (size_t i = 0; i < 8; i++) {
+		out[2 * i] = hex[h[i] >> 4];
+		out[2 * i + 1] = hex[h[i] & 15];
+	}
+	out[16] = '\0';
 }
 
 void sip_req_free(struct sip_req *r)

@@ -14,30 +14,56 @@
 
 #include <stddef.h>
 
-#define SIP_MSG_MAX 16384 /* a REGISTER is a few hundred bytes */
-#define SIP_HEADERS_MAX 100
-#define SIP_VIA_MAX 32
-#define SIP_CONTACTS_MAX 16
+#include <stdint.h>
+#include <sys/socket.h>
+
+/* Limits, documented in docs/sip.md ("Limits"). Each is several times what a real phone
+ * sends; a request over one is answered 400 (or dropped when it cannot be answered). */
+#define SIP_MSG_MAX 16384    /* bytes: a REGISTER is a few hundred, a large one 3,000 */
+#define SIP_HEADERS_MAX 100  /* header lines */
+#define SIP_VIA_MAX 32       /* Via values (RFC 3261 allows any number; 70 hops is the cap) */
+#define SIP_CONTACTS_MAX 16  /* Contact values in one REGISTER */
+#define SIP_CALLID_MAX 512   /* bytes of Call-ID + NUL; RFC 3261 sets no limit */
+#define SIP_INSTANCE_MAX 160 /* bytes of a +sip.instance value + NUL (RFC 5626 §4.1) */
+
+/* The Expires header and the Contact expires parameter allow 0..2^32-1 (RFC 3261 §20.19,
+ * §10.2.1.1). A larger number is taken as 2^32-1; a value that is not a number (negative,
+ * an RFC 2543 date, garbage) as SIP_EXPIRES_MALFORMED (RFC 3261 §10.2.1.1, RFC 4475
+ * §3.1.2.14). The registrar then clamps to its own range (RFC 3261 §10.3 step 7). */
+#define SIP_EXPIRES_MAX 4294967295LL
+#define SIP_EXPIRES_MALFORMED 3600
 
 struct osip_message;
 
 struct sip_contact {
-	char uri[512]; /* as sent, e.g. <sip:1001@10.0.0.5:5060;transport=tcp> */
-	int expires;   /* the contact's expires parameter, -1 = absent */
+	char uri[512];   /* as sent, e.g. <sip:1001@10.0.0.5:5060;transport=tcp> */
+	int64_t expires; /* the contact's expires parameter (seconds), -1 = absent */
+	char instance[SIP_INSTANCE_MAX]; /* +sip.instance, unquoted, "" = absent */
+	int64_t regid;                   /* reg-id (RFC 5626 §4.2), -1 = absent */
 };
 
 struct sip_req {
 	struct osip_message *m;
 	char method[16];
 	char aor_user[129], aor_host[256]; /* from To */
-	char callid[256];
+	char callid[SIP_CALLID_MAX];
 	unsigned long cseq;
-	int expires; /* Expires header, -1 = absent */
-	int star;    /* Contact: * */
+	int64_t expires; /* Expires header (seconds, see SIP_EXPIRES_MAX), -1 = absent */
+	int star;        /* Contact: * */
 	int ncontacts;
 	struct sip_contact contacts[SIP_CONTACTS_MAX];
-	char auth[2048]; /* the first Authorization header value, "" = none */
+	/* The first Authorization header whose scheme is Digest, unfolded, as sent ("" =
+	 * none). Read from the raw text, not libosip2, so any LWS (SP, HTAB, folding) is
+	 * accepted (RFC 3261 §25.1). Headers of other schemes are ignored (RFC 4475 §3.3.7). */
+	char auth[2048];
+	int auth_unreadable;   /* a Digest Authorization too long to hold (a failed auth) */
+	char unsupported[256]; /* Require option tags we do not support, ", "-joined */
 	char user_agent[128];
+	int userid_params; /* Contact parameters naming a user id (seed 003): a cheap test */
+	/* Filled by sip_req_received(): where a UDP response goes (RFC 3261 §18.2.2, RFC 3581
+	 * §4), and the To tag of every response (RFC 3261 §19.3). */
+	struct sockaddr_storage reply_to;
+	socklen_t reply_to_len;
 };
 
 int sip_msg_init(void);
@@ -54,6 +80,25 @@ void sip_req_free(struct sip_req *r);
  * libosip2 read them, joined by ", "), for sip_userid_extract(). Returns the length, or -1
  * when they do not fit in cap (treat as malformed). */
 int sip_req_contacts_text(const struct sip_req *r, char *out, size_t cap);
+
+/* Marks the top Via with what the server saw (RFC 3261 §18.2.1: received when the
+ * sent-by host is not the source address; RFC 3581 §4: an empty rport gets the source port,
+ * and received is then always added) and works out where a UDP response goes: without
+ * rport, the source address and the sent-by port (5060 when absent); with rport, or when
+ * force_rport (Kamailio's force_rport(): phones behind NAT that do not ask), the source
+ * address and port. maddr is not honoured: a registrar answers on the path the request
+ * came by. src: the packet's source (AF_INET or AF_INET6). Returns 0, or -1 when r has
+ * no parsed message or memory ran out. */
+int sip_req_received(struct sip_req *r, const struct sockaddr *src, int force_rport);
+
+/* The To tag for the responses to r: 16 hex digits of SipHash-2-4 (key: 16 secret
+ * bytes) over Call-ID, From tag, CSeq and the top Via branch: random to anyone without
+ * the key, different for every request, the same for its retransmissions (RFC 3261
+ * §19.3 asks for 32 random bits at least). out: 17 bytes. */
+void sip_req_to_tag(const struct sip_req *r, const uint8_t key[16], char out[17]);
+
+/* An Expires header or Contact expires value (see SIP_EXPIRES_MAX) in seconds. Pure. */
+int64_t sip_expires_value(const char *s);
 
 /* Builds a response to r: status line, the request's Via headers, From, To (with to_tag
  * added when the request's To has none), Call-ID, CSeq, then extra (CRLF-terminated

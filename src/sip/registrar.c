@@ -17,6 +17,7 @@
 #include "sip/location.h"
 #include "sip/msg.h"
 #include "sip/txn.h"
+#include "sip/udp.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -81,6 +82,7 @@ struct sip_registrar {
 	struct sip_edges *edges;
 	struct conncap *caps;
 	uint8_t secret[SIP_DIGEST_SECRET_LEN];
+	uint8_t tag_key[16]; /* keys the To tags (sip_req_to_tag) */
 	struct sip_nc_cache *nc;
 	struct sip_loc *loc;           /* the bindings */
 	struct sip_accounts *accounts; /* what a refresh needs, without the store */
@@ -92,6 +94,7 @@ struct sip_registrar {
 		char ip[48];
 		int64_t start;
 		int fails;
+		int64_t bad_auth_logged; /* when an unreadable Authorization was last logged */
 	} * throttle;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -101,14 +104,18 @@ struct sip_registrar {
 struct job {
 	struct sip_registrar *r;
 	struct rloop *rl;
-	struct sconn *c; /* NULL for UDP */
-	struct sockaddr_storage from;
+	struct sconn *c;              /* NULL for UDP */
+	struct sockaddr_storage from; /* UDP: the packet's source */
 	socklen_t fromlen;
+	struct sockaddr_storage local; /* UDP: the address the packet came to (IP_PKTINFO) */
+	int has_local;
 	char transport[8], source[64];
 	char edge[SIP_EDGE_ID_MAX + 1]; /* "" unless the request came over an edge connection */
 	struct sip_req req;
 	struct sip_digest_creds cr; /* parsed on the loop (reg_precheck) */
 	uint64_t txn;               /* UDP: the transaction's key (txn.h), else 0 */
+	int stale;                  /* the nonce is stale: stale=true if the digest verifies */
+	char to_tag[17];            /* of every response to this request (RFC 3261 §19.3) */
 	char out[OUT_MAX];
 	int outlen;
 };
@@ -117,7 +124,7 @@ struct job {
 
 static void respond(struct job *j, int code, const char *reason, const char *extra)
 {
-	j->outlen = sip_response(&j->req, code, reason, "tg", extra, j->out, sizeof j->out);
+	j->outlen = sip_response(&j->req, code, reason, j->to_tag, extra, j->out, sizeof j->out);
 }
 
 /* The store failed: the phone retries in a few seconds. */
@@ -158,6 +165,21 @@ struct edit {
 	int64_t now;
 };
 
+/* The binding a contact updates (n when none): the one with the same +sip.instance and
+ * reg-id (RFC 5626 §6, RFC 5627 §7.1: a phone that rebooted behind NAT and registers from
+ * a new address replaces its binding), else the one with the same URI (RFC 3261 §10.3). */
+static int binding_of(const struct store_registration *b, int n, const struct sip_contact *c)
+{
+	if (c->instance[0])
+		for (int k = 0; k < n; k++)
+			if (b[k].regid == c->regid && strcmp(b[k].sipinstance, c->instance) == 0)
+				return k;
+	int k = 0;
+	while (k < n && strcmp(b[k].contact, c->uri) != 0)
+		k++;
+	return k;
+}
+
 static int edit_bindings(void *ud, struct store_registration *b, int *n, int cap)
 {
 	struct edit *ed = ud;
@@ -174,9 +196,10 @@ static int edit_bindings(void *ud, struct store_registration *b, int *n, int cap
 		*n = 0;
 	for (int i = 0; i < q->ncontacts; i++) {
 		const struct sip_contact *c = &q->contacts[i];
-		int e = c->expires >= 0   ? c->expires
-		        : q->expires >= 0 ? q->expires
-		                          : r->cfg.sip.default_expires;
+		/* 0..2^32-1 as sent (msg.h); shortened to max_expires (RFC 3261 §10.3 step 7) */
+		int64_t e = c->expires >= 0   ? c->expires
+		            : q->expires >= 0 ? q->expires
+		                              : r->cfg.sip.default_expires;
 		if (e > 0 && e < r->cfg.sip.min_expires) {
 			char h[64];
 			snprintf(h, sizeof h, "Min-Expires: %d\r\n", r->cfg.sip.min_expires);
@@ -185,9 +208,16 @@ static int edit_bindings(void *ud, struct store_registration *b, int *n, int cap
 		}
 		if (e > r->cfg.sip.max_expires)
 			e = r->cfg.sip.max_expires;
-		int k = 0;
-		while (k < *n && strcmp(b[k].contact, c->uri) != 0)
-			k++;
+		int k = binding_of(b, *n, c);
+		/* A binding found by instance takes the new URI: another one holding that URI
+		 * goes (one binding per contact URI, as the store keys them). */
+		for (int d = 0; k < *n && d < *n; d++)
+			if (d != k && strcmp(b[d].contact, c->uri) == 0) {
+				b[d] = b[--*n];
+				if (k == *n)
+					k = d;
+				break;
+			}
 		if (e == 0) {
 			if (k < *n)
 				b[k] = b[--*n];
@@ -213,6 +243,8 @@ static int edit_bindings(void *ud, struct store_registration *b, int *n, int cap
 		x->expires = ed->now + e;
 		tg_strlcpy(x->transport, j->transport, sizeof x->transport);
 		tg_strlcpy(x->source, j->source, sizeof x->source);
+		tg_strlcpy(x->sipinstance, c->instance, sizeof x->sipinstance);
+		x->regid = c->regid;
 	}
 	return 0;
 }
@@ -328,6 +360,15 @@ static void assoc_free(struct assoc *a)
 	free(a->p);
 }
 
+/* Traced wherever a REGISTER is accepted (store or cache path): a user id parameter
+ * that only an edge may assert. */
+static void userid_ignored(struct job *j, const char *device)
+{
+	log_event(LOG_LVL_NOTICE, j->req.callid, "sip_userid_ignored", "device", device, "source",
+	          j->source, "transport", j->transport, "reason",
+	          "user id parameter on a connection that is not from an edge", (const char *)NULL);
+}
+
 /* The second gate after authentication (seed 003): on an edge connection, the user id the
  * edge asserts in Contact must own or be associated with the device. Elsewhere the
  * parameter is ignored (and traced): only an authenticated edge may assert a user. Returns
@@ -346,11 +387,7 @@ static int authorize(struct job *j, const struct store_device *dev)
 	}
 	if (!j->edge[0]) {
 		if (up.n)
-			log_event(LOG_LVL_NOTICE, q->callid, "sip_userid_ignored", "device",
-			          dev->name, "source", j->source, "transport", j->transport,
-			          "reason",
-			          "user id parameter on a connection that is not from an edge",
-			          (const char *)NULL);
+			userid_ignored(j, dev->name);
 		return 1;
 	}
 	char pv[16] = "1";
@@ -404,6 +441,25 @@ static int authorize(struct job *j, const struct store_device *dev)
 	return 0;
 }
 
+static void nonce_replay(struct job *j)
+{
+	log_event(LOG_LVL_NOTICE, j->req.callid, "sip_nonce_replay", "source", j->source, "user",
+	          j->cr.username, (const char *)NULL);
+	challenge(j, 0);
+}
+
+/* 1 when an unreadable Authorization from this source should be logged (once a minute). */
+static int bad_auth_log_due(struct sip_registrar *r, const char *source, int64_t now)
+{
+	pthread_mutex_lock(&r->tmu);
+	struct tslot *t = tslot_of(r, source);
+	int due = now - t->bad_auth_logged >= THROTTLE_WINDOW_S;
+	if (due)
+		t->bad_auth_logged = now;
+	pthread_mutex_unlock(&r->tmu);
+	return due;
+}
+
 /* The checks that need no store, made on the loop for every REGISTER with credentials:
  * the Authorization header, realm, source throttling, nonce, algorithm and nonce count.
  * Returns 1 with the answer built, 0 to go on (j->cr parsed, the nonce count used). */
@@ -413,11 +469,18 @@ static int reg_precheck(struct job *j)
 	struct sip_req *q = &j->req;
 	struct sip_digest_creds *cr = &j->cr;
 	int64_t now = tg_now_s();
-	char err[128];
-	if (sip_digest_parse(q->auth, cr, err, sizeof err) != 0) {
-		log_event(LOG_LVL_NOTICE, q->callid, "sip_bad_authorization", "source", j->source,
-		          "error", err, (const char *)NULL);
-		respond(j, 400, "Bad Authorization header", NULL);
+	char err[128] = "too long";
+	if (q->auth_unreadable || sip_digest_parse(q->auth, cr, err, sizeof err) != 0) {
+		/* A Digest credential we cannot read is a failed authentication, counted
+		 * against the source; logged once a minute per source. */
+		if (bad_auth_log_due(r, j->source, now))
+			log_event(LOG_LVL_NOTICE, q->callid, "sip_bad_authorization", "source",
+			          j->source, "transport", j->transport, "error", err,
+			          (const char *)NULL);
+		if (!j->edge[0])
+			throttled(r, j->source, now, 1);
+		respond(j, 403, "Forbidden",
+		        "Warning: 399 telgate \"Unreadable Authorization\"\r\n");
 		return 1;
 	}
 	if (strcmp(cr->realm, r->cfg.sip.realm) != 0) {
@@ -435,25 +498,43 @@ static int reg_precheck(struct job *j)
 	int64_t issued;
 	enum sip_nonce_rc nr =
 	    sip_nonce_check(r->secret, cr->nonce, now, r->cfg.sip.nonce_lifetime_s, &issued);
-	if (nr != SIP_NONCE_OK) {
-		log_event(LOG_LVL_INFO, q->callid, "sip_nonce", "result",
-		          nr == SIP_NONCE_STALE ? "stale" : "invalid", "source", j->source,
-		          (const char *)NULL);
-		challenge(j, nr == SIP_NONCE_STALE);
+	if (nr == SIP_NONCE_INVALID) {
+		log_event(LOG_LVL_INFO, q->callid, "sip_nonce", "result", "invalid", "source",
+		          j->source, (const char *)NULL);
+		challenge(j, 0);
 		return 1;
 	}
+	/* Stale: stale=true only if the digest is right (RFC 7616 §3.3 via RFC 2617
+	 * §3.2.1); a wrong one with a stale nonce is a plain failure. Decided with the HA1. */
+	j->stale = nr == SIP_NONCE_STALE;
 	if ((!r->cfg.sip.challenge_sha256 && cr->alg == SIP_DIGEST_SHA256) ||
 	    (!r->cfg.sip.challenge_md5 && cr->alg == SIP_DIGEST_MD5)) {
 		challenge(j, 0);
 		return 1;
 	}
-	if (sip_nc_accept(r->nc, cr->nonce, cr->nc) != 1) {
-		log_event(LOG_LVL_NOTICE, q->callid, "sip_nonce_replay", "source", j->source,
-		          "user", cr->username, (const char *)NULL);
-		challenge(j, 0);
+	if (!j->stale && sip_nc_fresh(r->nc, cr->nonce, cr->nc) != 1) {
+		nonce_replay(j);
 		return 1;
 	}
 	return 0;
+}
+
+/* After the digest verified: 1 to register, 0 with the answer built — a fresh challenge
+ * with stale=true for a stale nonce, or one for a replay (the nonce count moved past this
+ * request's meanwhile). Only here does a nonce count become used (digest.h). */
+static int nonce_verified(struct job *j)
+{
+	if (j->stale) {
+		log_event(LOG_LVL_INFO, j->req.callid, "sip_nonce", "result", "stale", "source",
+		          j->source, (const char *)NULL);
+		challenge(j, 1);
+		return 0;
+	}
+	if (sip_nc_accept(j->r->nc, j->cr.nonce, j->cr.nc) != 1) {
+		nonce_replay(j);
+		return 0;
+	}
+	return 1;
 }
 
 /* The fast path, on the loop: a REGISTER whose line is in the account cache, current,
@@ -479,8 +560,12 @@ static int reg_fast(struct job *j)
 	    sip_digest_verify(&j->cr, j->req.method,
 	                      j->cr.alg == SIP_DIGEST_SHA256 ? a.cred.ha1_sha256
 	                                                     : a.cred.ha1_md5)) {
-		registered(j, a.device, "cache");
 		done = 1;
+		if (nonce_verified(j)) {
+			if (j->req.userid_params)
+				userid_ignored(j, a.device);
+			registered(j, a.device, "cache");
+		}
 	}
 	sodium_memzero(&a, sizeof a);
 	return done;
@@ -557,6 +642,8 @@ static void reg_run(void *arg)
 	int ok = sip_digest_verify(cr, q->method, ha1) && have;
 	uint64_t user_gen = have ? a.user_gen : 0;
 	sodium_memzero(&a, sizeof a);
+	if (ok && !nonce_verified(j))
+		return; /* stale or replayed: challenged, neither a success nor a failure */
 	if (have) {
 		ps = dir_policy_record(r->store, duser, ok, now, q->callid);
 		if (ok && ps != DIR_OK && ps != DIR_EXPIRED && ps != DIR_MUST_CHANGE)
@@ -586,17 +673,22 @@ static void reg_run(void *arg)
 
 /* --- transport (loops) ---------------------------------------------------------------- */
 
-static void send_out(struct rloop *rl, struct sconn *c, const struct sockaddr *to, socklen_t tolen,
-                     const char *buf, int len)
+/* Sends an answer to j's request: on its connection (RFC 3261 §18.2.2: a stream answers
+ * on the same connection), or over UDP to where sip_req_received() said (the packet's
+ * source when the request could not be read), from the address the request came to. */
+static void reply(struct job *j, const char *buf, int len)
 {
 	if (len <= 0)
 		return;
-	if (c) {
-		if (!c->dead && c->bev)
-			bufferevent_write(c->bev, buf, (size_t)len);
+	if (j->c) {
+		if (!j->c->dead && j->c->bev)
+			bufferevent_write(j->c->bev, buf, (size_t)len);
 		return;
 	}
-	(void)sendto(rl->udp_fd, buf, (size_t)len, MSG_DONTWAIT, to, tolen);
+	const struct sockaddr_storage *to = j->req.reply_to_len ? &j->req.reply_to : &j->from;
+	socklen_t tolen = j->req.reply_to_len ? j->req.reply_to_len : j->fromlen;
+	(void)sip_udp_send(j->rl->udp_fd, buf, (size_t)len, (const struct sockaddr *)to, tolen,
+	                   j->has_local ? &j->local : NULL);
 }
 
 static void conn_free_maybe(struct sconn *c)
@@ -612,7 +704,7 @@ static void reg_done(void *arg)
 		sip_txn_store(j->r->txn, j->txn, tg_now_s(), j->out, j->outlen);
 	if (j->c)
 		j->c->refs--;
-	send_out(j->rl, j->c, (struct sockaddr *)&j->from, j->fromlen, j->out, j->outlen);
+	reply(j, j->out, j->outlen);
 	if (j->c)
 		conn_free_maybe(j->c);
 	sip_req_free(&j->req);
@@ -667,8 +759,58 @@ static int retransmitted(struct job *j)
 	return 1;
 }
 
+/* Requests other than REGISTER: OPTIONS is answered, ACK absorbed, the rest refused. */
+static void other_method(struct job *j)
+{
+	if (!strcmp(j->req.method, "OPTIONS"))
+		respond(j, 200, "OK", "Allow: REGISTER, OPTIONS\r\nAccept: application/sdp\r\n");
+	else if (strcmp(j->req.method, "ACK") != 0)
+		respond(j, 405, "Method Not Allowed", "Allow: REGISTER, OPTIONS\r\n");
+}
+
+/* The request in j->req answered or handed to a worker (then 1: the job is the worker's). */
+static int dispatch(struct job *j)
+{
+	struct sip_registrar *r = j->r;
+	struct sip_req *q = &j->req;
+	int is_register = !strcmp(q->method, "REGISTER");
+	int must = strcmp(q->method, "ACK") != 0 && strcmp(q->method, "CANCEL") != 0;
+	if (!is_register && strcmp(q->method, "OPTIONS") != 0) {
+		other_method(j); /* RFC 3261 §8.2.1: the method before Require */
+	} else if (q->unsupported[0] && must) {
+		/* RFC 3261 §8.2.2.3: an extension we do not have is required: 420, no binding */
+		char h[sizeof q->unsupported + 24];
+		snprintf(h, sizeof h, "Unsupported: %s\r\n", q->unsupported);
+		respond(j, 420, "Bad Extension", h);
+	} else if (!is_register) {
+		other_method(j);
+	} else if (!q->auth[0] && !q->auth_unreadable) {
+		/* Known line or not, no Digest credentials: the same challenge, no store work. */
+		challenge(j, 0);
+	} else if (!j->c && retransmitted(j)) {
+		/* j->out holds the earlier answer (none while it is being decided) */
+	} else if (reg_precheck(j) || reg_fast(j)) {
+		if (j->txn)
+			sip_txn_store(r->txn, j->txn, tg_now_s(), j->out, j->outlen);
+	} else {
+		if (j->txn) /* being decided: a retransmission meanwhile is absorbed */
+			sip_txn_store(r->txn, j->txn, tg_now_s(), NULL, 0);
+		if (j->c)
+			j->c->refs++;
+		if (workers_submit(r->workers, reg_run, reg_done, j, j->rl->loop) == 0)
+			return 1;
+		if (j->c)
+			j->c->refs--;
+		respond(j, 503, "Service Unavailable", "Retry-After: 5\r\n");
+		if (j->txn)
+			sip_txn_store(r->txn, j->txn, tg_now_s(), j->out, j->outlen);
+	}
+	return 0;
+}
+
 static void handle(struct rloop *rl, struct sconn *c, const struct sockaddr *from,
-                   socklen_t fromlen, const char *buf, size_t len)
+                   socklen_t fromlen, const struct sockaddr_storage *local, const char *buf,
+                   size_t len)
 {
 	struct sip_registrar *r = rl->r;
 	struct job *j = calloc(1, sizeof *j);
@@ -681,6 +823,10 @@ static void handle(struct rloop *rl, struct sconn *c, const struct sockaddr *fro
 		memcpy(&j->from, from, fromlen);
 		j->fromlen = fromlen;
 		tg_sockaddr_str(from, j->source, sizeof j->source);
+		if (local) {
+			j->local = *local;
+			j->has_local = 1;
+		}
 	} else {
 		tg_strlcpy(j->source, c->peer, sizeof j->source);
 		if (c->kind == CONN_EDGE && edge_check(c) != 0) {
@@ -693,58 +839,30 @@ static void handle(struct rloop *rl, struct sconn *c, const struct sockaddr *fro
 	           sizeof j->transport);
 	int status;
 	char reason[128] = "";
-	if (sip_req_parse(buf, len, &j->req, &status, reason, sizeof reason) != 0) {
+	int rc = sip_req_parse(buf, len, &j->req, &status, reason, sizeof reason);
+	if (j->req.m) {
+		sip_req_to_tag(&j->req, r->tag_key, j->to_tag);
+		if (sip_req_received(&j->req, from ? from : (const struct sockaddr *)&c->sa,
+		                     r->cfg.sip.force_rport) != 0 &&
+		    rc == 0) {
+			rc = -1;
+			status = 500;
+			snprintf(reason, sizeof reason, "Server Internal Error");
+		}
+	}
+	if (rc != 0) {
 		log_event(LOG_LVL_NOTICE, j->req.callid[0] ? j->req.callid : NULL, "sip_malformed",
 		          "source", j->source, "transport", j->transport, "reason", reason,
 		          "answer", status ? "400-class" : "dropped", (const char *)NULL);
-		if (status) {
-			int n = j->req.m ? sip_response(&j->req, status, reason, "tg", NULL, j->out,
-			                                sizeof j->out)
-			                 : sip_response_raw(buf, len, status, reason, j->out,
-			                                    sizeof j->out);
-			send_out(rl, c, from, fromlen, j->out, n);
-		}
-		sip_req_free(&j->req);
-		free(j);
-		return;
+		if (status)
+			j->outlen = j->req.m ? sip_response(&j->req, status, reason, j->to_tag,
+			                                    NULL, j->out, sizeof j->out)
+			                     : sip_response_raw(buf, len, status, reason, j->out,
+			                                        sizeof j->out);
+	} else if (dispatch(j)) {
+		return; /* a worker has it */
 	}
-	if (!strcmp(j->req.method, "OPTIONS")) {
-		int n = sip_response(&j->req, 200, "OK", "tg",
-		                     "Allow: REGISTER, OPTIONS\r\nAccept: application/sdp\r\n",
-		                     j->out, sizeof j->out);
-		send_out(rl, c, from, fromlen, j->out, n);
-	} else if (strcmp(j->req.method, "REGISTER") != 0) {
-		if (strcmp(j->req.method, "ACK") != 0) {
-			int n = sip_response(&j->req, 405, "Method Not Allowed", "tg",
-			                     "Allow: REGISTER, OPTIONS\r\n", j->out, sizeof j->out);
-			send_out(rl, c, from, fromlen, j->out, n);
-		}
-	} else if (!j->req.auth[0]) {
-		/* Known line or not, no credentials: the same challenge, without store work. */
-		challenge(j, 0);
-		send_out(rl, c, from, fromlen, j->out, j->outlen);
-	} else if (!c && retransmitted(j)) {
-		if (j->outlen > 0)
-			send_out(rl, c, from, fromlen, j->out, j->outlen);
-	} else if (reg_precheck(j) || reg_fast(j)) {
-		if (j->txn)
-			sip_txn_store(r->txn, j->txn, tg_now_s(), j->out, j->outlen);
-		send_out(rl, c, from, fromlen, j->out, j->outlen);
-	} else {
-		if (j->txn) /* being decided: a retransmission meanwhile is absorbed */
-			sip_txn_store(r->txn, j->txn, tg_now_s(), NULL, 0);
-		if (c)
-			c->refs++;
-		if (workers_submit(r->workers, reg_run, reg_done, j, rl->loop) == 0)
-			return;
-		if (c)
-			c->refs--;
-		int n = sip_response(&j->req, 503, "Service Unavailable", "tg",
-		                     "Retry-After: 5\r\n", j->out, sizeof j->out);
-		if (j->txn)
-			sip_txn_store(r->txn, j->txn, tg_now_s(), j->out, n);
-		send_out(rl, c, from, fromlen, j->out, n);
-	}
+	reply(j, j->out, j->outlen);
 	sip_req_free(&j->req);
 	free(j);
 }
@@ -755,17 +873,18 @@ static void on_udp(evutil_socket_t fd, short what, void *arg)
 	struct rloop *rl = arg;
 	char buf[SIP_MSG_MAX + 1];
 	for (int i = 0; i < 64; i++) {
-		struct sockaddr_storage from;
+		struct sockaddr_storage from, local;
 		socklen_t fl = sizeof from;
-		ssize_t n =
-		    recvfrom(fd, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+		int has_local;
+		ssize_t n = sip_udp_recv(fd, buf, sizeof buf, &from, &fl, &local, &has_local);
 		if (n <= 0)
 			return;
-		if (n > SIP_MSG_MAX) /* truncated: too large for us */
+		if (n > SIP_MSG_MAX) /* cut: too large for us */
 			continue;
-		if (n < 4 && (n == 0 || buf[0] == '\r' || buf[0] == '\n'))
+		if (n < 4 && (buf[0] == '\r' || buf[0] == '\n'))
 			continue; /* keep-alive CRLF */
-		handle(rl, NULL, (struct sockaddr *)&from, fl, buf, (size_t)n);
+		handle(rl, NULL, (struct sockaddr *)&from, fl, has_local ? &local : NULL, buf,
+		       (size_t)n);
 	}
 }
 
@@ -822,9 +941,9 @@ static long content_length(const char *h, size_t n)
 	return -1;
 }
 
-static void on_read(struct bufferevent *bev, void *arg)
+/* Every complete message in the input, in order, until the connection closes. */
+static void read_messages(struct sconn *c, struct bufferevent *bev)
 {
-	struct sconn *c = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	while (!c->dead && !c->closing) {
 		size_t avail = evbuffer_get_length(in);
@@ -879,13 +998,24 @@ static void on_read(struct bufferevent *bev, void *arg)
 			struct timeval idle = {c->rl->r->cfg.sip.idle_timeout_s, 0};
 			bufferevent_set_timeouts(bev, &idle, NULL);
 		}
-		handle(c->rl, c, NULL, 0, msg, total);
+		handle(c->rl, c, NULL, 0, NULL, msg, total);
 		free(msg);
-		if (c->kick) {
+		if (c->kick && !c->dead) {
 			conn_close(c, c->kick);
 			return;
 		}
 	}
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+	struct sconn *c = arg;
+	/* Held while the messages are handled: an answer's write can fail and close c from
+	 * inside handle() (on_event), and the loop must still see c->dead, not freed memory. */
+	c->refs++;
+	read_messages(c, bev);
+	c->refs--;
+	conn_free_maybe(c);
 }
 
 static void on_write(struct bufferevent *bev, void *arg)
@@ -1154,6 +1284,7 @@ struct sip_registrar *sip_registrar_start(const struct sip_registrar_options *o,
 	pthread_mutex_init(&r->tmu, NULL);
 	pthread_cond_init(&r->cv, NULL);
 	randombytes_buf(r->secret, sizeof r->secret);
+	randombytes_buf(r->tag_key, sizeof r->tag_key);
 	r->throttle = calloc(THROTTLE_SLOTS, sizeof *r->throttle);
 	char rnd[32];
 	randombytes_buf(rnd, sizeof rnd);
@@ -1221,6 +1352,13 @@ struct sip_registrar *sip_registrar_start(const struct sip_registrar_options *o,
 				break;
 			}
 			*dst[k] = fd;
+			int prc = types[k] == SOCK_DGRAM ? sip_udp_pktinfo_on(fd) : 0;
+			if (prc < 0) {
+				snprintf(err, errlen, "sip udp port %s:%d: IP_PKTINFO: %s",
+				         r->cfg.sip.address, ports[k], strerror(-prc));
+				ok = 0;
+				break;
+			}
 		}
 	}
 	if (!ok) {
@@ -1292,6 +1430,7 @@ void sip_registrar_free(struct sip_registrar *r)
 	conncap_free(r->caps);
 	sip_nc_cache_free(r->nc);
 	sodium_memzero(r->secret, sizeof r->secret);
+	sodium_memzero(r->tag_key, sizeof r->tag_key);
 	free(r->rls);
 	free(r->throttle);
 	pthread_mutex_destroy(&r->tmu);

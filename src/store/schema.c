@@ -119,10 +119,20 @@ static const char *const v3[] = {
     NULL,
 };
 
+/* v4: a binding's +sip.instance and reg-id (RFC 5626 §6, RFC 5627): a phone that
+ * registers again with the same instance (and reg-id) from a new address replaces its
+ * binding instead of adding one. */
+static const char *const v4[] = {
+    "ALTER TABLE registration ADD COLUMN sipinstance TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE registration ADD COLUMN regid BIGINT NOT NULL DEFAULT -1",
+    NULL,
+};
+
 const struct store_migration store_migrations[] = {
     {1, v1},
     {2, v2},
     {3, v3},
+    {4, v4},
 };
 const int store_nmigrations = sizeof store_migrations / sizeof store_migrations[0];
 

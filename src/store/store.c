@@ -891,15 +891,17 @@ int store_registration_put(store_t *st, const struct store_registration *r)
 {
 	struct store_val p[] = {SV_S(r->device),    SV_S(r->contact), SV_S(r->aor),
 	                        SV_S(r->callid),    SV_I(r->cseq),    SV_I(r->expires),
-	                        SV_S(r->transport), SV_S(r->source)};
+	                        SV_S(r->transport), SV_S(r->source),  SV_S(r->sipinstance),
+	                        SV_I(r->regid)};
 	return exec_gen(
 	    st, GEN_NONE,
 	    "INSERT INTO registration (devicename, contact, aor, callid, cseq, expires, "
-	    "transport, source) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT "
-	    "(devicename, contact) DO UPDATE SET aor = excluded.aor, callid = "
+	    "transport, source, sipinstance, regid) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+	    "$10) ON CONFLICT (devicename, contact) DO UPDATE SET aor = excluded.aor, callid = "
 	    "excluded.callid, cseq = excluded.cseq, expires = excluded.expires, transport "
-	    "= excluded.transport, source = excluded.source",
-	    p, 8, NULL, NULL, NULL);
+	    "= excluded.transport, source = excluded.source, sipinstance = "
+	    "excluded.sipinstance, regid = excluded.regid",
+	    p, 10, NULL, NULL, NULL);
 }
 
 int store_registration_delete(store_t *st, const char *device, const char *contact)
@@ -926,10 +928,12 @@ static int reg_row(void *ud, int ncols, const char *const *names, const char *co
 	memset(&r, 0, sizeof r);
 	if (cp(r.device, sizeof r.device, v[0]) | cp(r.contact, sizeof r.contact, v[1]) |
 	    cp(r.aor, sizeof r.aor, v[2]) | cp(r.callid, sizeof r.callid, v[3]) |
-	    cp(r.transport, sizeof r.transport, v[6]) | cp(r.source, sizeof r.source, v[7]))
+	    cp(r.transport, sizeof r.transport, v[6]) | cp(r.source, sizeof r.source, v[7]) |
+	    cp(r.sipinstance, sizeof r.sipinstance, v[8]))
 		return 0; /* skip a row that cannot be represented */
 	r.cseq = (uint32_t)to_i64(v[4]);
 	r.expires = to_i64(v[5]);
+	r.regid = to_i64(v[9]);
 	return l->fn(l->ud, &r);
 }
 
@@ -940,12 +944,13 @@ int store_registrations(store_t *st, const char *device,
 	if (!device)
 		return exec(st,
 		            "SELECT devicename, contact, aor, callid, cseq, expires, transport, "
-		            "source FROM registration ORDER BY devicename, contact",
+		            "source, sipinstance, regid FROM registration ORDER BY devicename, "
+		            "contact",
 		            NULL, 0, reg_row, &l, NULL);
 	struct store_val p[] = {SV_S(device)};
 	return exec(st,
-	            "SELECT devicename, contact, aor, callid, cseq, expires, transport, source "
-	            "FROM registration WHERE devicename = $1 ORDER BY contact",
+	            "SELECT devicename, contact, aor, callid, cseq, expires, transport, source, "
+	            "sipinstance, regid FROM registration WHERE devicename = $1 ORDER BY contact",
 	            p, 1, reg_row, &l, NULL);
 }
 

@@ -195,11 +195,13 @@ struct store_registration {
 	char device[STORE_ID_MAX + 1];
 	char aor[256];
 	char contact[512];
-	char callid[256];
+	char callid[512];
 	uint32_t cseq;
 	int64_t expires; /* epoch s */
 	char transport[8];
-	char source[64]; /* address:port the REGISTER came from */
+	char source[64];       /* address:port the REGISTER came from */
+	char sipinstance[160]; /* the contact's +sip.instance (RFC 5626 §4.1), "" = none */
+	int64_t regid;         /* its reg-id (RFC 5626 §4.2), -1 = none */
 };
 int store_registration_put(store_t *st, const struct store_registration *r);
 int store_registration_delete(store_t *st, const char *device, const char *contact);

@@ -102,9 +102,15 @@ class SipTest(unittest.TestCase):
         self.root = tempfile.mkdtemp(prefix="tgsip")
         self.start_daemon("")
 
-    def start_daemon(self, extra):
+    def start_daemon(self, extra, sip_address=None):
         self.d = test_daemon.Daemon(self.root, "[cti]\nallow_plain_login = yes\n[sip]\n"
                                     "min_expires = 1\nnonce_lifetime_s = 5\n" + extra)
+        if sip_address:  # the [sip] address line is the last one the harness writes
+            with open(self.d.conf) as f:
+                text = f.read()
+            i = text.rindex("address = 127.0.0.1")
+            with open(self.d.conf, "w") as f:
+                f.write(text[:i] + f"address = {sip_address}" + text[i + 19:])
         prov = os.path.join(self.root, "prov.json")
         with open(prov, "w") as f:
             json.dump(PROV, f)
@@ -208,6 +214,12 @@ class SipTest(unittest.TestCase):
                                               "Sip-Jesse-1", nc="00000002"))
         self.assertEqual(status(stale), 401)
         self.assertIn("stale=true", stale)
+        # A stale nonce with a wrong password is a plain failure, not stale=true
+        # (RFC 2617 3.2.1): 403, counted.
+        wrong = raw.register("1002", raw.auth(ch.split("WWW-Authenticate: ")[1], "jpinkman",
+                                              "Not-The-Password", nc="00000003"))
+        self.assertEqual(status(wrong), 403, wrong)
+        self.assertNotIn("stale=true", wrong)
         # Expires below the minimum: 423 with Min-Expires (min_expires = 1 here: use 0<e<1
         # is impossible, so check the unregister path instead): Expires 0 removes.
         ch3 = raw.register("1002")
@@ -324,8 +336,11 @@ class SipTest(unittest.TestCase):
         log = self.d.log_text()
         self.assertEqual(log.count("event=sip_registered"), 1, log)
         self.assertNotIn("sip_nonce_replay", log)
+        # The same bytes from another address: a replay, challenged. The Via has no
+        # rport, so the answer goes to its sent-by port, raw's (RFC 3261 18.2.2).
         other = Raw(self.d.sip_port)
-        self.assertEqual(status(other.send(msg)), 401)
+        other.s.sendto(msg, ("127.0.0.1", self.d.sip_port))
+        self.assertEqual(status(raw.s.recv(65535).decode()), 401)
         self.assertIn("event=sip_nonce_replay", self.d.log_text())
 
     def test_sipvicious_finds_nothing(self):
@@ -429,6 +444,159 @@ class SipTest(unittest.TestCase):
         self.assertEqual(bg.returncode, 0, out[-3000:] + err[-2000:])
         self.assertIsNone(self.d.proc.poll())
 
+
+    # --- interoperability (RFC 3261 18.2, RFC 3581, RFC 5626, RFC 3261 19.3, 25.1) ---
+
+    def req(self, port_in_via, line="1002", extra="", via_params="", callid="io-1", cseq=1,
+            contact=None, transport="UDP", auth=None, expires=3600):
+        contact = contact or f"<sip:{line}@127.0.0.1:{port_in_via}>"
+        msg = (f"REGISTER sip:telgate SIP/2.0\r\n"
+               f"Via: SIP/2.0/{transport} 127.0.0.1:{port_in_via};branch=z9hG4bKio{callid}{cseq}"
+               f"{via_params}\r\nMax-Forwards: 70\r\nTo: <sip:{line}@telgate>\r\n"
+               f"From: <sip:{line}@telgate>;tag=io\r\nCall-ID: {callid}\r\n"
+               f"CSeq: {cseq} REGISTER\r\nContact: {contact}\r\nExpires: {expires}\r\n{extra}")
+        if auth:
+            msg += f"Authorization: {auth}\r\n"
+        return (msg + "Content-Length: 0\r\n\r\n").encode()
+
+    def udp(self):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", 0))
+        s.settimeout(5)
+        self.addCleanup(s.close)
+        return s
+
+    def test_udp_reply_destination_rport_received(self):
+        """Without rport the answer goes to the Via's port (RFC 3261 18.2.2); with rport to
+        the source port, and rport/received are filled (RFC 3581 4)."""
+        sender, listener = self.udp(), self.udp()
+        lport = listener.getsockname()[1]
+        sender.sendto(self.req(lport, callid="dst-1"), ("127.0.0.1", self.d.sip_port))
+        ans = listener.recv(65535).decode()
+        self.assertEqual(status(ans), 401)
+        self.assertRegex(ans, rf"Via: SIP/2.0/UDP 127.0.0.1:{lport};branch=\S+\r\n")
+        sender.settimeout(0.5)
+        self.assertRaises(socket.timeout, sender.recv, 65535)
+        # rport: the source port, in the Via with received (even if equal to sent-by).
+        sport = sender.getsockname()[1]
+        sender.settimeout(5)
+        sender.sendto(self.req(lport, callid="dst-2", via_params=";rport"),
+                      ("127.0.0.1", self.d.sip_port))
+        ans = sender.recv(65535).decode()
+        self.assertIn(f";rport={sport};received=127.0.0.1\r\n", ans)
+        # Over TCP the answer comes back on the connection, Via marked the same way.
+        t = socket.create_connection(("127.0.0.1", self.d.sip_port))
+        self.addCleanup(t.close)
+        tans = Raw(self.d.sip_port, stream=t).send(
+            self.req(5099, callid="dst-3", via_params=";rport", transport="TCP"))
+        self.assertIn(f";rport={t.getsockname()[1]};received=127.0.0.1\r\n", tans)
+
+    def test_force_rport_and_reply_from_the_address_asked(self):
+        """sip.address = 0.0.0.0: an answer to a request sent to 127.0.0.2 leaves from
+        127.0.0.2 (IP_PKTINFO); force_rport = yes answers the source port without rport."""
+        self.d.stop()
+        self.d.close_pipes()
+        self.start_daemon("force_rport = yes\n", sip_address="0.0.0.0")
+        sender = self.udp()
+        sender.sendto(self.req(9, callid="pkt-1"), ("127.0.0.2", self.d.sip_port))
+        data, src = sender.recvfrom(65535)
+        self.assertEqual(src, ("127.0.0.2", self.d.sip_port))
+        self.assertEqual(status(data.decode()), 401)
+        sender.sendto(self.req(9, callid="pkt-2"), ("127.0.0.1", self.d.sip_port))
+        data, src = sender.recvfrom(65535)
+        self.assertEqual(src, ("127.0.0.1", self.d.sip_port))
+
+    def register_with(self, s, build, **kw):
+        """Challenge, then answer it; returns the final answer. build(auth) -> bytes."""
+        s.sendto(build(None), ("127.0.0.1", self.d.sip_port))
+        ch = s.recv(65535).decode()
+        self.assertEqual(status(ch), 401, ch)
+        auth = Raw(self.d.sip_port).auth(ch.split("WWW-Authenticate: ")[1], "jpinkman",
+                                         "Sip-Jesse-1", **kw)
+        s.sendto(build(auth), ("127.0.0.1", self.d.sip_port))
+        return ch, s.recv(65535).decode()
+
+    def test_htab_credentials_large_expires_and_to_tags(self):
+        """HTAB as the only LWS in Authorization (RFC 3261 25.1) registers; Expires
+        4294967295 is clamped to max_expires (RFC 3261 10.3); To tags differ per request
+        (RFC 3261 19.3); an unknown scheme is answered with a challenge (RFC 4475 3.3.7)."""
+        s = self.udp()
+        port = s.getsockname()[1]
+        htab = (lambda a: a.replace(", ", ",").replace("Digest ", "Digest\t") if a else a)
+        ch, ok = self.register_with(
+            s, lambda a: self.req(port, callid="htab", cseq=2 if a else 1, auth=htab(a),
+                                  expires=4294967295))
+        self.assertEqual(status(ok), 200, ok)
+        self.assertIn(f"<sip:1002@127.0.0.1:{port}>;expires=3600\r\n", ok)
+        tags = {re.search(r"\r\nTo: [^\r]*;tag=([0-9a-f]+)\r\n", r).group(1) for r in (ch, ok)}
+        self.assertEqual(len(tags), 2, (ch, ok))
+        s.sendto(self.req(port, callid="unk", extra="Authorization: SomeUnknownScheme opaque=x\r\n"),
+                 ("127.0.0.1", self.d.sip_port))
+        ans = s.recv(65535).decode()
+        self.assertEqual(status(ans), 401, ans)
+        self.assertIn("WWW-Authenticate: Digest", ans)
+        # An unreadable Digest credential is a failed authentication, logged.
+        s.sendto(self.req(port, callid="bad", extra='Authorization: Digest username="x\r\n'),
+                 ("127.0.0.1", self.d.sip_port))
+        self.assertEqual(status(s.recv(65535).decode()), 403)
+        self.assertIn("event=sip_bad_authorization", self.d.log_text())
+
+    def test_same_instance_replaces_the_binding(self):
+        """RFC 5626 6 / RFC 5627: the same +sip.instance (and reg-id) from a new address
+        replaces the binding instead of adding one."""
+        inst = ';+sip.instance="<urn:uuid:00000000-0000-1000-8000-00059a3c7a00>";reg-id=1'
+        ports = []
+        for i in range(2):
+            s = self.udp()
+            port = s.getsockname()[1]
+            ports.append(port)
+            _, ok = self.register_with(
+                s, lambda a, p=port, i=i: self.req(
+                    p, callid=f"inst-{i}", cseq=2 if a else 1, auth=a,
+                    contact=f"<sip:1002@127.0.0.1:{p}>{inst}"))
+            self.assertEqual(status(ok), 200, ok)
+        self.assertEqual(ok.count("Contact: "), 1, ok)
+        self.assertIn(f"127.0.0.1:{ports[1]}>", ok)
+        out = self.d.cli("show", "registrations", "CSFJPINKMAN").stdout
+        self.assertIn(str(ports[1]), out)
+        self.assertNotIn(f"127.0.0.1:{ports[0]}>", out)
+
+    def test_require_gets_420_and_binds_nothing(self):
+        """RFC 3261 8.2.2.3: a required extension we lack: 420 with Unsupported."""
+        s = self.udp()
+        port = s.getsockname()[1]
+        _, ans = self.register_with(s, lambda a: self.req(
+            port, callid="req", cseq=2 if a else 1, auth=a,
+            extra="Require: nothingsupported\r\n") if a else self.req(port, callid="req0"))
+        self.assertEqual(status(ans), 420, ans)
+        self.assertIn("Unsupported: nothingsupported\r\n", ans)
+        self.assertNotIn(str(port), self.d.cli("show", "registrations").stdout)
+
+    def test_several_messages_in_one_tcp_write(self):
+        """Messages coalesced in one write are answered in order; one that gets the
+        connection closed (a bad Content-Length) ends it after its answer, and the daemon
+        keeps serving (run under ASan too)."""
+        opts = ("OPTIONS sip:telgate SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bKc{i}"
+                "\r\nTo: <sip:telgate>\r\nFrom: <sip:ping@telgate>;tag=o\r\nCall-ID: c{i}"
+                "\r\nCSeq: {i} OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: {cl}\r\n\r\n")
+        blob = "".join(opts.format(i=i, cl=0) for i in range(1, 4))
+        blob += opts.format(i=4, cl=-1) + opts.format(i=5, cl=0)
+        for _ in range(20):
+            t = socket.create_connection(("127.0.0.1", self.d.sip_port))
+            t.sendall(blob.encode())
+            t.settimeout(5)
+            got = b""
+            while True:
+                chunk = t.recv(65535)
+                if not chunk:
+                    break
+                got += chunk
+            t.close()
+            answers = re.findall(rb"SIP/2.0 (\d+) [^\r]*\r\n", got)
+            self.assertEqual(answers, [b"200", b"200", b"200", b"400"], got)
+        r = Raw(self.d.sip_port)
+        self.assertEqual(status(r.register("1002")), 401)
+        self.assertIsNone(self.d.proc.poll())
 
     def test_connection_caps_and_first_request_timeout(self):
         """Two thousand idle TCP connections from one address: the per-source cap keeps

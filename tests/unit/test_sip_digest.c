@@ -86,6 +86,15 @@ static void test_nonce_counts(void **state)
 	assert_int_equal(sip_nc_accept(c, "n1", "00000000"), -1);
 	assert_int_equal(sip_nc_accept(c, "n1", "1"), -1);
 	assert_int_equal(sip_nc_accept(c, "n1", "0000000g"), -1);
+	/* Checking moves nothing: a forged nc=ffffffff whose digest fails (never accepted)
+	 * leaves the phone's next nc usable. */
+	assert_int_equal(sip_nc_fresh(c, "n1", "ffffffff"), 1);
+	assert_int_equal(sip_nc_fresh(c, "n1", "0000000b"), 1);
+	assert_int_equal(sip_nc_accept(c, "n1", "0000000b"), 1);
+	assert_int_equal(sip_nc_fresh(c, "n1", "0000000b"), 0);
+	assert_int_equal(sip_nc_fresh(c, "n3", "00000001"), 1); /* unknown nonce */
+	assert_int_equal(sip_nc_fresh(c, "n3", "00000001"), 1); /* still not recorded */
+	assert_int_equal(sip_nc_fresh(c, "n1", "xyz"), -1);
 	sip_nc_cache_free(c);
 }
 

@@ -1,7 +1,11 @@
 /* The SIP request wrapper: a good REGISTER, and each malformed case the registrar must
  * answer with 400 (or another status) or drop. */
 #include "sip/authz.h"
+#include "sip/digest.h"
 #include "sip/msg.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -169,8 +173,10 @@ static void test_malformed(void **state)
 	     "CSeq: 1 REGISTER\r\n\r\n",
 	     416, "Scheme"},
 	    {REG_HEAD "Contact: *\r\n\r\n", 400, "Expires: 0"},
-	    {REG_HEAD "Expires: soon\r\n\r\n", 400, "Expires"},
-	    {REG_HEAD "Contact: <sip:a@b>;expires=-1\r\n\r\n", 400, "expires"},
+	    {REG_HEAD "Contact: <sip:a@b>;reg-id=0\r\n\r\n", 400, "reg-id"},
+	    {REG_HEAD "Contact: <sip:a@b>;+sip.instance=\"\"\r\n\r\n", 400, "instance"},
+	    /* fewer body bytes than announced: a cut datagram (RFC 3261 §18.3) */
+	    {REG_HEAD "Content-Length: 20\r\n\r\nshort", 400, "larger than the message body"},
 	    {REG_HEAD "Content-Length: 0\r\n", 400, "not terminated"}, /* truncated */
 	    {"REGISTER sip:telgate SIP/2.0\r\nTo: <sip:1001@telgate>\r\n\r\n", 0, ""},
 	    {"garbage garbage garbage\r\n\r\n", 0, ""},
@@ -215,6 +221,290 @@ static void test_malformed(void **state)
 	free(m);
 }
 
+/* RFC 3261 §20.19 / §10.2.1.1, RFC 4475 §3.1.2.14: every kind of Expires value. */
+static void test_expires_values(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *v;
+		int64_t want;
+	} cases[] = {
+	    {"0", 0},
+	    {"1", 1},
+	    {"2147483647", 2147483647LL},
+	    {"2147483648", 2147483648LL},
+	    {"3000000000", 3000000000LL},
+	    {"4294967295", 4294967295LL},
+	    {"4294967296", 4294967295LL},              /* above 2^32-1: taken as 2^32-1 */
+	    {"99999999999999999999999", 4294967295LL}, /* no overflow */
+	    {"-5", 3600},                              /* malformed: 3600 */
+	    {"Thu, 01 Dec 2040 16:00:00 GMT", 3600},   /* an RFC 2543 date */
+	    {"garbage", 3600},
+	    {"12x", 3600},
+	    {"", 3600},
+	    {" 60 ", 60},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		if (sip_expires_value(cases[i].v) != cases[i].want)
+			fail_msg("'%s': %lld, want %lld", cases[i].v,
+			         (long long)sip_expires_value(cases[i].v),
+			         (long long)cases[i].want);
+	/* The same through the parser, as a header and as a Contact parameter. */
+	struct sip_req r;
+	int status;
+	char reason[128];
+	assert_int_equal(parse(REG_HEAD
+	                       "Contact: <sip:a@b>;expires=3000000000, <sip:c@d>;expires=x, "
+	                       "<sip:e@f>;expires\r\nExpires: 4294967296\r\n\r\n",
+	                       &r, &status, reason),
+	                 0);
+	assert_int_equal(r.expires, 4294967295LL);
+	assert_int_equal(r.contacts[0].expires, 3000000000LL);
+	assert_int_equal(r.contacts[1].expires, 3600);
+	assert_int_equal(r.contacts[2].expires, 3600);
+	sip_req_free(&r);
+	assert_int_equal(parse(REG_HEAD "Contact: <sip:a@b>\r\nExpires: Thu, 01 Dec 2040 16:00:00 "
+	                                "GMT\r\n\r\n",
+	                       &r, &status, reason),
+	                 0);
+	assert_int_equal(r.expires, 3600);
+	sip_req_free(&r);
+}
+
+/* Digest credentials however the LWS is written (RFC 3261 §25.1): SP, HTAB, folding, no
+ * space after commas; other schemes are not credentials for us (RFC 4475 §3.3.7). */
+static void test_credentials(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *hdr;  /* header lines (CRLF-terminated) */
+		const char *user; /* NULL: no Digest credentials */
+	} cases[] = {
+	    {"Authorization: Digest username=\"a\", realm=\"r\", nonce=\"n\", uri=\"sip:r\", "
+	     "response=\"0\"\r\n",
+	     "a"},
+	    {"Authorization: Digest\tusername=\"b\",realm=\"r\",nonce=\"n\",uri=\"sip:r\","
+	     "response=\"0\"\r\n",
+	     "b"},
+	    {"Authorization:\tDigest\tusername=\"c\",\trealm=\"r\"\t,nonce=\"n\",uri=\"sip:r\","
+	     "response=\"0\"\r\n",
+	     "c"},
+	    {"Authorization: Digest username=\"d\",\r\n realm=\"r\",\r\n\tnonce=\"n\", "
+	     "uri=\"sip:r\",\r\n  response=\"0\"\r\n",
+	     "d"},
+	    {"Authorization: digest username=e,realm=r,nonce=n,uri=\"sip:r\",response=0\r\n", "e"},
+	    {"Authorization: SomeUnknownScheme opaque=x\r\n", NULL},
+	    {"Authorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==\r\n"
+	     "Authorization: Digest username=\"f\", realm=\"r\", nonce=\"n\", uri=\"sip:r\", "
+	     "response=\"0\"\r\n",
+	     "f"},
+	    {"Authorization: Digestusername=\"g\"\r\n", NULL}, /* not the Digest scheme */
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char msg[1024];
+		snprintf(msg, sizeof msg, "%sContact: <sip:a@b>\r\n%s\r\n", REG_HEAD, cases[i].hdr);
+		struct sip_req r;
+		int status;
+		char reason[128];
+		if (parse(msg, &r, &status, reason) != 0)
+			fail_msg("case %zu: parse failed: %s", i, reason);
+		if (!cases[i].user) {
+			if (r.auth[0] || r.auth_unreadable)
+				fail_msg("case %zu: credentials '%s'", i, r.auth);
+		} else {
+			struct sip_digest_creds c;
+			char err[128];
+			if (sip_digest_parse(r.auth, &c, err, sizeof err) != 0 ||
+			    strcmp(c.username, cases[i].user) != 0 || strcmp(c.realm, "r") != 0)
+				fail_msg("case %zu: '%s' -> %s", i, r.auth, err);
+		}
+		sip_req_free(&r);
+	}
+	/* A Digest header too long to hold is a failed authentication, not "none". */
+	char *big = malloc(8192);
+	int n = snprintf(big, 8192, "%sAuthorization: Digest username=\"", REG_HEAD);
+	memset(big + n, 'x', 5000);
+	snprintf(big + n + 5000, 8192 - (size_t)n - 5000, "\"\r\n\r\n");
+	struct sip_req r;
+	int status;
+	char reason[128];
+	assert_int_equal(parse(big, &r, &status, reason), 0);
+	assert_int_equal(r.auth[0], '\0');
+	assert_int_equal(r.auth_unreadable, 1);
+	sip_req_free(&r);
+	free(big);
+}
+
+static void sa_of(const char *ip, int port, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof *ss);
+	struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+	if (inet_pton(AF_INET, ip, &a4->sin_addr) == 1) {
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons((uint16_t)port);
+	} else {
+		assert_int_equal(inet_pton(AF_INET6, ip, &a6->sin6_addr), 1);
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons((uint16_t)port);
+	}
+}
+
+/* RFC 3261 §18.2.1/§18.2.2 and RFC 3581 §4: the top Via as answered, and where a UDP
+ * answer goes. */
+static void test_via_received(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *via;
+		const char *src;
+		int sport, force;
+		const char *want_via; /* the top Via of the response */
+		const char *dst;      /* where the answer goes */
+		int dport;
+	} cases[] = {
+	    /* rport asked for: filled, and received added even when equal to sent-by */
+	    {"SIP/2.0/UDP 192.0.2.20:5060;branch=z9hG4bK1;rport", "127.0.0.1", 40000, 0,
+	     "SIP/2.0/UDP 192.0.2.20:5060;branch=z9hG4bK1;rport=40000;received=127.0.0.1",
+	     "127.0.0.1", 40000},
+	    {"SIP/2.0/UDP 127.0.0.1:5070;rport;branch=z9hG4bK2", "127.0.0.1", 5070, 0,
+	     "SIP/2.0/UDP 127.0.0.1:5070;rport=5070;branch=z9hG4bK2;received=127.0.0.1",
+	     "127.0.0.1", 5070},
+	    /* no rport: received only when the host differs; the answer to sent-by's port */
+	    {"SIP/2.0/UDP 192.0.2.20:5062;branch=z9hG4bK3", "127.0.0.1", 40000, 0,
+	     "SIP/2.0/UDP 192.0.2.20:5062;branch=z9hG4bK3;received=127.0.0.1", "127.0.0.1", 5062},
+	    {"SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK4", "127.0.0.1", 40000, 0,
+	     "SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK4", "127.0.0.1", 5062},
+	    {"SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK5", "127.0.0.1", 40000, 0,
+	     "SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK5", "127.0.0.1", 5060}, /* port absent */
+	    {"SIP/2.0/UDP phone.example.com:5062;branch=z9hG4bK6", "127.0.0.1", 40000, 0,
+	     "SIP/2.0/UDP phone.example.com:5062;branch=z9hG4bK6;received=127.0.0.1", "127.0.0.1",
+	     5062}, /* a host name is never the source address */
+	    /* force_rport: to the source port, Via as without it */
+	    {"SIP/2.0/UDP 192.0.2.20:5060;branch=z9hG4bK7", "127.0.0.1", 40000, 1,
+	     "SIP/2.0/UDP 192.0.2.20:5060;branch=z9hG4bK7;received=127.0.0.1", "127.0.0.1", 40000},
+	    /* an rport that has a value is left as sent */
+	    {"SIP/2.0/UDP 192.0.2.20;branch=z9hG4bK8;rport=7", "127.0.0.1", 40000, 0,
+	     "SIP/2.0/UDP 192.0.2.20;branch=z9hG4bK8;rport=7;received=127.0.0.1", "127.0.0.1",
+	     40000},
+	    /* IPv6 sent-by, equal and different; received without brackets */
+	    {"SIP/2.0/UDP [::1]:5062;branch=z9hG4bK9", "::1", 40000, 0,
+	     "SIP/2.0/UDP [::1]:5062;branch=z9hG4bK9", "::1", 5062},
+	    {"SIP/2.0/UDP [2001:db8::9]:5062;branch=z9hG4bKa;rport", "::1", 40000, 0,
+	     "SIP/2.0/UDP [2001:db8::9]:5062;branch=z9hG4bKa;rport=40000;received=::1", "::1",
+	     40000},
+	    /* an IPv4 source seen on a dual-stack socket */
+	    {"SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bKb", "::ffff:127.0.0.1", 40000, 0,
+	     "SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bKb", "::ffff:127.0.0.1", 5062},
+	    /* a stale received is replaced */
+	    {"SIP/2.0/UDP 192.0.2.20;received=198.51.100.1;branch=z9hG4bKc", "127.0.0.1", 1, 0,
+	     "SIP/2.0/UDP 192.0.2.20;received=127.0.0.1;branch=z9hG4bKc", "127.0.0.1", 5060},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char msg[1024];
+		snprintf(
+		    msg, sizeof msg,
+		    "REGISTER sip:telgate SIP/2.0\r\nVia: %s\r\nVia: SIP/2.0/UDP 10.9.9.9;"
+		    "branch=z9hG4bKlower;rport\r\nTo: <sip:1001@telgate>\r\n"
+		    "From: <sip:1001@telgate>;tag=1\r\nCall-ID: v%zu\r\nCSeq: 1 REGISTER\r\n\r\n",
+		    cases[i].via, i);
+		struct sip_req r;
+		int status;
+		char reason[128];
+		if (parse(msg, &r, &status, reason) != 0)
+			fail_msg("case %zu: %s", i, reason);
+		struct sockaddr_storage src, want;
+		sa_of(cases[i].src, cases[i].sport, &src);
+		sa_of(cases[i].dst, cases[i].dport, &want);
+		assert_int_equal(sip_req_received(&r, (struct sockaddr *)&src, cases[i].force), 0);
+		char out[2048], line[512];
+		assert_true(sip_response(&r, 200, "OK", "t", NULL, out, sizeof out) > 0);
+		snprintf(line, sizeof line, "\r\nVia: %s\r\nVia: SIP/2.0/UDP 10.9.9.9;",
+		         cases[i].want_via);
+		if (!strstr(out, line))
+			fail_msg("case %zu: got\n%s\nwant %s", i, out, cases[i].want_via);
+		if (memcmp(&r.reply_to, &want, r.reply_to_len) != 0)
+			fail_msg("case %zu: the answer goes elsewhere", i);
+		assert_non_null(
+		    strstr(out, "branch=z9hG4bKlower;rport\r\n")); /* lower Vias as sent */
+		sip_req_free(&r);
+	}
+}
+
+/* RFC 3261 §19.3: To tags random to outsiders, one per request, stable for retransmissions. */
+static void test_to_tag(void **state)
+{
+	(void)state;
+	uint8_t key[16] = {1, 2, 3};
+	char t1[17], t2[17], t3[17];
+	struct sip_req r;
+	int status;
+	char reason[128];
+	assert_int_equal(parse(REG_HEAD "\r\n", &r, &status, reason), 0);
+	sip_req_to_tag(&r, key, t1);
+	sip_req_to_tag(&r, key, t2);
+	sip_req_free(&r);
+	assert_string_equal(t1, t2);
+	assert_int_equal(strlen(t1), 16);
+	assert_int_equal(strspn(t1, "0123456789abcdef"), 16);
+	assert_int_equal(parse(REG_HEAD "\r\n", &r, &status, reason), 0);
+	sip_req_to_tag(&r, key, t3);
+	assert_string_equal(t1, t3); /* a retransmission: the same request */
+	key[0] = 9;
+	sip_req_to_tag(&r, key, t3);
+	assert_string_not_equal(t1, t3); /* another server key */
+	sip_req_free(&r);
+	assert_int_equal(parse(REG_HEAD "X: y\r\n\r\n", &r, &status, reason), 0);
+	r.cseq++; /* the next request of the same dialog */
+	key[0] = 1;
+	sip_req_to_tag(&r, key, t3);
+	assert_string_not_equal(t1, t3);
+	sip_req_free(&r);
+}
+
+/* Bytes after the header section are the body: NUL bytes included (RFC 3261 §7.4);
+ * Require lists what we lack (RFC 3261 §8.2.2.3); +sip.instance and reg-id are read. */
+static void test_body_require_instance(void **state)
+{
+	(void)state;
+	struct sip_req r;
+	int status;
+	char reason[128];
+	static const char head[] = REG_HEAD "Require: nothingsupported, other\r\nContact: "
+	                                    "<sip:1001@10.0.0.5>;+sip.instance=\"<urn:uuid:0001>\";"
+	                                    "reg-id=2\r\nContent-Type: application/octet-stream\r\n"
+	                                    "Content-Length: 5\r\n\r\n";
+	char msg[sizeof head + 5];
+	memcpy(msg, head, sizeof head - 1);
+	memcpy(msg + sizeof head - 1, "a\0b\0c", 5);
+	assert_int_equal(sip_req_parse(msg, sizeof msg, &r, &status, reason, sizeof reason), 0);
+	assert_string_equal(r.unsupported, "nothingsupported, other");
+	assert_string_equal(r.contacts[0].instance, "<urn:uuid:0001>");
+	assert_int_equal(r.contacts[0].regid, 2);
+	sip_req_free(&r);
+	/* a NUL in the header section is no request */
+	static const char bad[] = REG_HEAD "X-A: b\0c\r\n\r\n";
+	assert_int_equal(sip_req_parse(bad, sizeof bad - 1, &r, &status, reason, sizeof reason),
+	                 -1);
+	sip_req_free(&r);
+	/* a datagram with more bytes than Content-Length: the rest is discarded */
+	assert_int_equal(parse(REG_HEAD "Content-Length: 2\r\n\r\nabcdef", &r, &status, reason), 0);
+	sip_req_free(&r);
+	/* a 256-character Call-ID is legal */
+	char longid[2048];
+	char id[257];
+	memset(id, 'c', 256);
+	id[256] = '\0';
+	snprintf(longid, sizeof longid,
+	         "REGISTER sip:telgate SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.5;branch=z9hG4bKx\r\n"
+	         "To: <sip:1001@telgate>\r\nFrom: <sip:1001@telgate>;tag=1\r\nCall-ID: %s\r\n"
+	         "CSeq: 1 REGISTER\r\n\r\n",
+	         id);
+	assert_int_equal(parse(longid, &r, &status, reason), 0);
+	assert_string_equal(r.callid, id);
+	sip_req_free(&r);
+}
+
 int main(void)
 {
 	if (sip_msg_init() != 0)
@@ -223,6 +513,11 @@ int main(void)
 	    cmocka_unit_test(test_good_register),
 	    cmocka_unit_test(test_malformed),
 	    cmocka_unit_test(test_contacts_text_for_userid),
+	    cmocka_unit_test(test_expires_values),
+	    cmocka_unit_test(test_credentials),
+	    cmocka_unit_test(test_via_received),
+	    cmocka_unit_test(test_to_tag),
+	    cmocka_unit_test(test_body_require_instance),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -125,6 +125,12 @@ static int collect(void *ud, const char *name)
 	return 0;
 }
 
+static int reg_last(void *ud, const struct store_registration *r)
+{
+	*(struct store_registration *)ud = *r;
+	return 0;
+}
+
 static void test_entities(void **state)
 {
 	struct fx *f = *state;
@@ -200,8 +206,15 @@ static void test_entities(void **state)
 	r.expires = 1000;
 	assert_int_equal(store_registration_put(f->st, &r), STORE_OK);
 	snprintf(r.contact, sizeof r.contact, "<sip:wwhite@127.0.0.2:5060>");
+	snprintf(r.sipinstance, sizeof r.sipinstance, "<urn:uuid:00000000-0000-1000-8000-0001>");
+	r.regid = 2;
 	r.expires = 3000;
 	assert_int_equal(store_registration_put(f->st, &r), STORE_OK);
+	struct store_registration back;
+	memset(&back, 0, sizeof back);
+	assert_int_equal(store_registrations(f->st, "SEP001794625DE5", reg_last, &back), STORE_OK);
+	assert_string_equal(back.sipinstance, r.sipinstance); /* the later contact sorts last */
+	assert_int_equal(back.regid, 2);
 	int n = 0;
 	assert_int_equal(store_registrations_expire(f->st, 2000, &n), STORE_OK);
 	assert_int_equal(n, 1);

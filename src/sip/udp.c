@@ -1,0 +1,102 @@
+/* struct in6_pktinfo (RFC 3542) is behind _GNU_SOURCE in glibc. */
+#define _GNU_SOURCE
+#include "sip/udp.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <string.h>
+
+int sip_udp_pktinfo_on(int fd)
+{
+	int one = 1;
+	struct sockaddr_storage sa;
+	socklen_t sl = sizeof sa;
+	if (getsockname(fd, (struct sockaddr *)&sa, &sl) != 0)
+		return -errno;
+	int rc = sa.ss_family == AF_INET6
+	             ? setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one)
+	             : setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
+	return rc == 0 ? 0 : -errno;
+}
+
+/* Room for either control message. */
+union cmsg_space {
+	char v4[CMSG_SPACE(sizeof(struct in_pktinfo))];
+	char v6[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+	struct cmsghdr align;
+};
+
+ssize_t sip_udp_recv(int fd, char *buf, size_t cap, struct sockaddr_storage *from,
+                     socklen_t *fromlen, struct sockaddr_storage *local, int *has_local)
+{
+	union cmsg_space cs;
+	struct iovec iov = {buf, cap};
+	struct msghdr mh = {.msg_name = from,
+	                    .msg_namelen = sizeof *from,
+	                    .msg_iov = &iov,
+	                    .msg_iovlen = 1,
+	                    .msg_control = &cs,
+	                    .msg_controllen = sizeof cs};
+	*has_local = 0;
+	ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_TRUNC);
+	if (n < 0)
+		return -1;
+	*fromlen = mh.msg_namelen;
+	memset(local, 0, sizeof *local);
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+			struct in_pktinfo pi;
+			memcpy(&pi, CMSG_DATA(c), sizeof pi);
+			struct sockaddr_in *a = (struct sockaddr_in *)local;
+			a->sin_family = AF_INET;
+			a->sin_addr = pi.ipi_addr; /* the header's destination address */
+			*has_local = 1;
+		} else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+			struct in6_pktinfo pi;
+			memcpy(&pi, CMSG_DATA(c), sizeof pi);
+			struct sockaddr_in6 *a = (struct sockaddr_in6 *)local;
+			a->sin6_family = AF_INET6;
+			a->sin6_addr = pi.ipi6_addr;
+			*has_local = 1;
+		}
+	}
+	return n;
+}
+
+/* One control message in mh (whose buffer is cs). */
+static void put_cmsg(struct msghdr *mh, union cmsg_space *cs, int level, int type, const void *data,
+                     size_t len)
+{
+	mh->msg_control = cs;
+	mh->msg_controllen = CMSG_SPACE(len);
+	struct cmsghdr *c = CMSG_FIRSTHDR(mh);
+	c->cmsg_level = level;
+	c->cmsg_type = type;
+	c->cmsg_len = CMSG_LEN(len);
+	memcpy(CMSG_DATA(c), data, len);
+}
+
+ssize_t sip_udp_send(int fd, const char *buf, size_t len, const struct sockaddr *to,
+                     socklen_t tolen, const struct sockaddr_storage *local)
+{
+	union cmsg_space cs;
+	memset(&cs, 0, sizeof cs);
+	struct iovec iov = {(void *)(uintptr_t)buf, len};
+	struct msghdr mh = {.msg_name = (void *)(uintptr_t)to,
+	                    .msg_namelen = tolen,
+	                    .msg_iov = &iov,
+	                    .msg_iovlen = 1};
+	if (local && local->ss_family == AF_INET) {
+		struct in_pktinfo pi;
+		memset(&pi, 0, sizeof pi);
+		pi.ipi_spec_dst = ((const struct sockaddr_in *)local)->sin_addr;
+		put_cmsg(&mh, &cs, IPPROTO_IP, IP_PKTINFO, &pi, sizeof pi);
+	} else if (local && local->ss_family == AF_INET6) {
+		struct in6_pktinfo pi;
+		memset(&pi, 0, sizeof pi);
+		pi.ipi6_addr = ((const struct sockaddr_in6 *)local)->sin6_addr;
+		put_cmsg(&mh, &cs, IPPROTO_IPV6, IPV6_PKTINFO, &pi, sizeof pi);
+	}
+	return sendmsg(fd, &mh, MSG_DONTWAIT);
+}
