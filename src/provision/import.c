@@ -1,5 +1,6 @@
 #include "provision/import.h"
 #include "core/util.h"
+#include "provision/jsonpath.h"
 #include "sip/digest.h"
 #include "store/params.h"
 
@@ -521,6 +522,15 @@ static int parse(struct ctx *c, const char *text, size_t len, struct doc *d)
 	                                      "associations", NULL};
 	json_error_t je;
 	d->root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+	if (!d->root && json_error_code(&je) == json_error_duplicate_key) {
+		/* jansson stays the only JSON parser (it decodes escapes, so "\u0061" and "a"
+		 * collide; its tree keeps only the last of two equal keys, so they cannot be
+		 * found afterwards). It reports the duplicate by offset, just past the key;
+		 * the path is recovered from that offset by a scan of the accepted prefix. */
+		char p[320];
+		prov_json_path_at(text, len, (size_t)je.position, p, sizeof p);
+		return fail(c, p, "duplicate member (line %d column %d)", je.line, je.column);
+	}
 	if (!d->root)
 		return fail(c, "$", "invalid JSON at line %d column %d: %s", je.line, je.column,
 		            je.text);

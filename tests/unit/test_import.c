@@ -150,6 +150,17 @@ static void test_bad_documents_change_nothing(void **state)
 	    {"{\"version\":1,\"users\":[{\"userid\":\"keep\",\"firstname\":\"New\"},"
 	     "{\"userid\":\"keep\"}]}",
 	     "$.users[1]: duplicate of $.users[0]"},
+	    /* Duplicate members are named by path: top level, in an array element, deeper
+	     * (strings holding brackets and quotes must not confuse the path), and equal
+	     * only once decoded. */
+	    {"{\"version\":1,\"version\":1}", "$.version: duplicate member (line 1"},
+	    {"{\"version\":1,\"users\":[{\"userid\":\"keep\",\"userid\":\"b\"}]}",
+	     "$.users[0].userid: duplicate member"},
+	    {"{\"version\":1,\"users\":[{\"userid\":\"a],{\\\"\"},\n"
+	     "  {\"userid\":\"b\",\"x\":{\"y\":[1,{\"k\":[],\"k\":2}]}}]}",
+	     "$.users[1].x.y[1].k: duplicate member (line 2"},
+	    {"{\"version\":1,\"groups\":[{\"name\":\"g\",\"n\\u0061me\":\"h\"}]}",
+	     "$.groups[0].name: duplicate member"},
 	    {"{\"version\":1,\"users\":[{\"userid\":\"keep\",\"firstname\":\"New\",\"x\":1}]}",
 	     "$.users[0].x: unknown member"},
 	    {"{\"version\":1,\"users\":[{\"userid\":\"keep\",\"firstname\":\"New\","
