@@ -1,4 +1,5 @@
 #include "cli.h"
+#include "admin/commands.h"
 #include "core/ctlproto.h"
 #include "core/util.h"
 #include "provision/import.h"
@@ -12,91 +13,147 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-json_t *cli_build_request(int argc, char **argv, char *err, size_t errlen)
+void cli_usage(FILE *f)
 {
-	if (argc < 1) {
-		snprintf(err, errlen, "no command given; try: telgate help");
+	fputs("usage: telgate [-s SOCKET | -c CONFIG] [--json] COMMAND ...\n"
+	      "commands (the daemon's own list: telgate help):\n",
+	      f);
+	for (size_t i = 0; i < ADMIN_NCMDS; i++)
+		fprintf(f, "  %s\n", admin_cmds[i].usage);
+	fputs("The socket is -s, else control_socket from -c CONFIG, else $TELGATE_SOCKET,\n"
+	      "else /var/lib/telgate/telgated.sock.\n",
+	      f);
+}
+
+/* `telgate run sql select * from device` works without quoting too: the words after
+ * "run sql" are joined into one statement. A new JSON string, or NULL (not UTF-8). */
+static json_t *joined(int argc, char **argv)
+{
+	size_t n = 1;
+	for (int i = 0; i < argc; i++)
+		n += strlen(argv[i]) + 1;
+	char *sql = malloc(n);
+	if (!sql)
+		return NULL;
+	size_t used = 0;
+	for (int i = 0; i < argc; i++) {
+		size_t l = strlen(argv[i]);
+		if (i > 0)
+			sql[used++] = ' ';
+		memcpy(sql + used, argv[i], l);
+		used += l;
+	}
+	sql[used] = '\0';
+	json_t *s = json_string(sql);
+	free(sql);
+	return s;
+}
+
+/* The request's argv: the words, with those after "run sql" joined. NULL when a word is
+ * not UTF-8 (the protocol carries JSON strings). */
+static json_t *request_argv(int argc, char **argv, char *err, size_t errlen)
+{
+	int run_sql = argc >= 3 && strcmp(argv[0], "run") == 0 && strcmp(argv[1], "sql") == 0;
+	int nwords = run_sql ? 2 : argc;
+	json_t *av = json_array();
+	for (int i = 0; i < nwords; i++) {
+		if (json_array_append_new(av, json_string(argv[i])) != 0) {
+			snprintf(err, errlen, "argument %d is not valid UTF-8", i + 1);
+			json_decref(av);
+			return NULL;
+		}
+	}
+	if (run_sql && json_array_append_new(av, joined(argc - 2, argv + 2)) != 0) {
+		snprintf(err, errlen, "the statement is not valid UTF-8");
+		json_decref(av);
 		return NULL;
 	}
-	json_t *av = json_array();
+	return av;
+}
+
+/* Checks the words against the command table, as telgated would, so a usage error needs
+ * no daemon and ends with EX_USAGE. */
+static int check_usage(const json_t *av, char *err, size_t errlen)
+{
+	const char *w[CTL_ARGV_MAX];
+	/* Every command takes far fewer than CTL_ARGV_MAX words: a longer line is cut here
+	 * and still refused as too many arguments. */
+	size_t n = json_array_size(av) < CTL_ARGV_MAX ? json_array_size(av) : CTL_ARGV_MAX;
+	for (size_t i = 0; i < n; i++)
+		w[i] = json_string_value(json_array_get(av, i));
+	const struct admin_cmd *c;
+	enum admin_match m = admin_cmd_find((int)n, w, &c);
+	if (m == ADMIN_MATCH_OK)
+		return 0;
+	admin_cmd_usage_error(m, c, w[0], err, errlen);
+	return -1;
+}
+
+/* import FILE: the file's text goes in "data" (the daemon may not be able to read it). */
+static int attach_file(json_t *req, const char *path, char *err, size_t errlen)
+{
+	char *text;
+	size_t len;
+	int rc = tg_read_file(path, PROV_IMPORT_MAX, &text, &len);
+	if (rc != 0) {
+		snprintf(err, errlen, "%s: %s", path,
+		         rc == -EFBIG ? "file larger than 16 MiB" : strerror(-rc));
+		return -1;
+	}
+	json_t *data = json_stringn(text, len);
+	memset(text, 0, len);
+	free(text);
+	if (!data) {
+		snprintf(err, errlen, "%s: not valid UTF-8 text", path);
+		return -1;
+	}
+	json_object_set_new(req, "data", data);
+	return 0;
+}
+
+/* auth test USER: the password goes in "data", never in argv. */
+static int attach_password(json_t *req, char *err, size_t errlen)
+{
+	char pw[1025];
+	size_t n = 0;
+	if (cli_read_password(pw, sizeof pw, &n, err, errlen) != 0)
+		return -1;
+	json_t *data = json_stringn(pw, n);
+	sodium_memzero(pw, sizeof pw);
+	if (!data) {
+		snprintf(err, errlen, "password is not valid UTF-8");
+		return -1;
+	}
+	json_object_set_new(req, "data", data);
+	return 0;
+}
+
+json_t *cli_build_request(int argc, char **argv, int *status, char *err, size_t errlen)
+{
+	*status = EX_USAGE;
+	if (argc < 1) {
+		snprintf(err, errlen, "no command given; try: telgate --help");
+		return NULL;
+	}
+	json_t *av = request_argv(argc, argv, err, errlen);
+	if (!av)
+		return NULL;
 	json_t *req = json_pack("{s:o}", "argv", av);
-	if (argc >= 3 && strcmp(argv[0], "run") == 0 && strcmp(argv[1], "sql") == 0) {
-		/* `telgate run sql select * from device` works without quoting too. */
-		size_t n = 0;
-		for (int i = 2; i < argc; i++)
-			n += strlen(argv[i]) + 1;
-		char *sql = malloc(n);
-		if (!sql) {
-			json_decref(req);
-			snprintf(err, errlen, "out of memory");
-			return NULL;
-		}
-		size_t used = 0;
-		for (int i = 2; i < argc; i++) {
-			size_t l = strlen(argv[i]);
-			if (i > 2)
-				sql[used++] = ' ';
-			memcpy(sql + used, argv[i], l);
-			used += l;
-		}
-		sql[used] = '\0';
-		json_array_append_new(av, json_string("run"));
-		json_array_append_new(av, json_string("sql"));
-		json_t *s = json_string(sql);
-		free(sql);
-		if (!s) {
-			json_decref(req);
-			snprintf(err, errlen, "the statement is not valid UTF-8");
-			return NULL;
-		}
-		json_array_append_new(av, s);
-		return req;
+	if (!req || check_usage(av, err, errlen) != 0) {
+		json_decref(req);
+		return NULL;
 	}
-	for (int i = 0; i < argc; i++) {
-		json_t *s = json_string(argv[i]);
-		if (!s) {
-			json_decref(req);
-			snprintf(err, errlen, "argument %d is not valid UTF-8", i + 1);
-			return NULL;
-		}
-		json_array_append_new(av, s);
+	*status = EX_NOINPUT; /* from here on, what fails is reading an input */
+	int rc = 0;
+	if (strcmp(argv[0], "import") == 0)
+		rc = attach_file(req, argv[1], err, errlen);
+	else if (strcmp(argv[0], "auth") == 0 && strcmp(argv[1], "test") == 0)
+		rc = attach_password(req, err, errlen);
+	if (rc != 0) {
+		json_decref(req);
+		return NULL;
 	}
-	if (strcmp(argv[0], "import") == 0 && argc == 2) {
-		char *text;
-		size_t len;
-		int rc = tg_read_file(argv[1], PROV_IMPORT_MAX, &text, &len);
-		if (rc != 0) {
-			json_decref(req);
-			snprintf(err, errlen, "%s: %s", argv[1],
-			         rc == -EFBIG ? "file larger than 16 MiB" : strerror(-rc));
-			return NULL;
-		}
-		json_t *data = json_stringn(text, len);
-		memset(text, 0, len);
-		free(text);
-		if (!data) {
-			json_decref(req);
-			snprintf(err, errlen, "%s: not valid UTF-8 text", argv[1]);
-			return NULL;
-		}
-		json_object_set_new(req, "data", data);
-	}
-	if (argc == 3 && strcmp(argv[0], "auth") == 0 && strcmp(argv[1], "test") == 0) {
-		char pw[1025];
-		size_t n = 0;
-		if (cli_read_password(pw, sizeof pw, &n, err, errlen) != 0) {
-			json_decref(req);
-			return NULL;
-		}
-		json_t *data = json_stringn(pw, n);
-		sodium_memzero(pw, sizeof pw);
-		if (!data) {
-			json_decref(req);
-			snprintf(err, errlen, "password is not valid UTF-8");
-			return NULL;
-		}
-		json_object_set_new(req, "data", data);
-	}
+	*status = 0;
 	return req;
 }
 
@@ -169,18 +226,28 @@ static void pad(FILE *out, size_t n, char c)
 		fputc(c, out);
 }
 
+/* The exit status a response asks for. "exit" is set by a diagnostic that found a problem
+ * (1) and by a usage error (64); any other value reads as 1, so a daemon cannot make the
+ * CLI claim an exit status telgate(1) does not document. */
+static int exit_status(const json_t *resp)
+{
+	json_t *ex = json_object_get(resp, "exit");
+	json_int_t v = json_is_integer(ex) ? json_integer_value(ex) : 0;
+	if (v == EX_USAGE)
+		return EX_USAGE;
+	return v || !json_is_true(json_object_get(resp, "ok")) ? CLI_EXIT_REFUSED : CLI_EXIT_OK;
+}
+
 int cli_render(FILE *out, FILE *errf, const json_t *resp, int json_mode)
 {
-	int ok = json_is_true(json_object_get(resp, "ok"));
 	if (json_mode) {
 		json_dumpf(resp, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		fputc('\n', out);
-		json_t *ex = json_object_get(resp, "exit");
-		return ok && !(json_is_integer(ex) && json_integer_value(ex)) ? 0 : 1;
+		return exit_status(resp);
 	}
-	if (!ok) {
+	if (!json_is_true(json_object_get(resp, "ok"))) {
 		fprintf(errf, "error: %s\n", cell(json_object_get(resp, "error")));
-		return 1;
+		return exit_status(resp);
 	}
 	json_t *cols = json_object_get(resp, "columns");
 	json_t *rows = json_object_get(resp, "rows");
@@ -228,8 +295,7 @@ int cli_render(FILE *out, FILE *errf, const json_t *resp, int json_mode)
 	if (json_is_string(msg))
 		fprintf(out, "%s\n", json_string_value(msg));
 	/* A diagnostic that found a problem answers with its table and a non-zero exit. */
-	json_t *ex = json_object_get(resp, "exit");
-	return json_is_integer(ex) && json_integer_value(ex) ? 1 : 0;
+	return exit_status(resp);
 }
 
 static int write_all(int fd, const void *buf, size_t len)

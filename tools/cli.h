@@ -9,16 +9,28 @@
 
 #include <jansson.h>
 #include <stdio.h>
+#include <sysexits.h>
 
-/* Builds {"argv": [...]} from the command words. "run sql" joins the words after it into
- * one statement; "import FILE" reads FILE into "data". Returns NULL with err set. */
-json_t *cli_build_request(int argc, char **argv, char *err, size_t errlen);
+/* Exit statuses, as telgate(1) documents them; with EX_USAGE (64) and EX_NOINPUT (66). */
+enum { CLI_EXIT_OK = 0, CLI_EXIT_REFUSED = 1, CLI_EXIT_NO_DAEMON = 2 };
+
+/* Builds {"argv": [...]} from the command words, checked against the command table
+ * (admin/commands.h) as telgated would check them. "run sql" joins the words after it into
+ * one statement; "import FILE" reads FILE into "data"; "auth test" reads the password
+ * into "data". Returns NULL with err set and *status the exit status: EX_USAGE (64) for
+ * a usage error, EX_NOINPUT (66) when the file or the password cannot be read. */
+json_t *cli_build_request(int argc, char **argv, int *status, char *err, size_t errlen);
+
+/* Prints `telgate --help`: the options and every command of the table. */
+void cli_usage(FILE *f);
 
 /* Reads a password from $TELGATE_PASSWORD, a no-echo prompt on a terminal, or one line
  * of standard input. Returns 0 with *len set (out NUL-terminated), or -1 with err. */
 int cli_read_password(char *out, size_t cap, size_t *len, char *err, size_t errlen);
 
-/* Prints resp; returns the exit status the CLI should end with (0 ok, 1 refused). */
+/* Prints resp; returns the exit status the CLI should end with: 0 done, 1 refused (or a
+ * diagnostic that found a problem), 64 (EX_USAGE) when the daemon says the command's
+ * words were wrong (an "exit": 64 member). */
 int cli_render(FILE *out, FILE *errf, const json_t *resp, int json_mode);
 
 /* Sends req over the UNIX socket at path and reads one response. NULL with err set. */

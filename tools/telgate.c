@@ -1,4 +1,5 @@
-/* telgate: the admin CLI. Talks to telgated over its UNIX control socket. */
+/* telgate: the admin CLI. Talks to telgated over its UNIX control socket. Exit statuses
+ * are telgate(1)'s: see cli.h. */
 #include "cli.h"
 #include "core/config.h"
 
@@ -6,19 +7,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void usage(FILE *f)
+/* The socket: -s, else control_socket from -c CONFIG, else $TELGATE_SOCKET, else the
+ * built-in default. NULL with err when CONFIG cannot be loaded. */
+static const char *socket_path(const char *sock, const char *config, char *err, size_t errlen)
 {
-	fprintf(f, "usage: telgate [-s SOCKET | -c CONFIG] [--json] COMMAND ...\n"
-	           "commands:\n"
-	           "  status\n"
-	           "  run sql \"SELECT ...\"              read-only; anything else is refused\n"
-	           "  show open ports [regexp PATTERN]\n"
-	           "  set param NAME VALUE | get param NAME\n"
-	           "  import FILE.json                  all or nothing\n"
-	           "  show alarms\n"
-	           "  help                              the daemon's own list of commands\n"
-	           "The socket is -s, else control_socket from -c CONFIG, else $TELGATE_SOCKET,\n"
-	           "else /var/lib/telgate/telgated.sock.\n");
+	static struct tg_config cfg;
+	if (!sock && config) {
+		struct config_error e;
+		if (config_load(config, &cfg, &e) != 0) {
+			config_error_format(&e, err, errlen);
+			return NULL;
+		}
+		sock = cfg.core.control_socket;
+	}
+	if (!sock)
+		sock = getenv("TELGATE_SOCKET");
+	if (!sock || !*sock) {
+		config_defaults(&cfg);
+		sock = cfg.core.control_socket;
+	}
+	return sock;
 }
 
 int main(int argc, char **argv)
@@ -45,45 +53,27 @@ int main(int argc, char **argv)
 			json_mode = 1;
 			break;
 		case 'h':
-			usage(stdout);
-			return 0;
+			cli_usage(stdout);
+			return CLI_EXIT_OK;
 		default:
-			usage(stderr);
-			return 64;
+			cli_usage(stderr);
+			return EX_USAGE;
 		}
-	}
-	if (optind >= argc) {
-		usage(stderr);
-		return 64;
-	}
-	static struct tg_config cfg;
-	if (!sock && config) {
-		struct config_error e;
-		if (config_load(config, &cfg, &e) != 0) {
-			char msg[600];
-			config_error_format(&e, msg, sizeof msg);
-			fprintf(stderr, "%s\n", msg);
-			return 2;
-		}
-		sock = cfg.core.control_socket;
-	}
-	if (!sock)
-		sock = getenv("TELGATE_SOCKET");
-	if (!sock || !*sock) {
-		config_defaults(&cfg);
-		sock = cfg.core.control_socket;
 	}
 	char err[600];
-	json_t *req = cli_build_request(argc - optind, argv + optind, err, sizeof err);
+	int status;
+	/* The words are checked before anything else, so a usage error needs no daemon. */
+	json_t *req = cli_build_request(argc - optind, argv + optind, &status, err, sizeof err);
 	if (!req) {
 		fprintf(stderr, "error: %s\n", err);
-		return 64;
+		return status;
 	}
-	json_t *resp = cli_call(sock, req, err, sizeof err);
+	sock = socket_path(sock, config, err, sizeof err);
+	json_t *resp = sock ? cli_call(sock, req, err, sizeof err) : NULL;
 	json_decref(req);
 	if (!resp) {
 		fprintf(stderr, "error: %s\n", err);
-		return 2;
+		return CLI_EXIT_NO_DAEMON;
 	}
 	int rc = cli_render(stdout, stderr, resp, json_mode);
 	json_decref(resp);

@@ -1,4 +1,5 @@
 #include "admin/admin.h"
+#include "admin/commands.h"
 #include "core/alarm.h"
 #include "core/log.h"
 #include "core/ports.h"
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 void admin_init(struct admin_ctx *a, store_t *st, const struct tg_config *cfg)
@@ -56,6 +58,22 @@ static void kv_row(json_t *t, const char *name, const char *value)
 {
 	const char *row[] = {name, value};
 	ctl_table_add_row(t, row, 2);
+}
+
+/* An error in the command's words rather than in the state: the response carries
+ * "exit": 64 so the CLI ends with EX_USAGE, as it does for the errors it finds itself. */
+static json_t *usage_error(const char *text)
+{
+	json_t *r = ctl_error("%s", text);
+	json_object_set_new(r, "exit", json_integer(EX_USAGE));
+	return r;
+}
+
+static json_t *wrong_args(enum admin_cmd_id id)
+{
+	char err[256];
+	admin_cmd_usage_error(ADMIN_MATCH_ARGC, &admin_cmds[id], "", err, sizeof err);
+	return usage_error(err);
 }
 
 static json_t *cmd_status(struct admin_ctx *a, const struct ctl_request *r, const char *cid)
@@ -150,7 +168,7 @@ static json_t *cmd_open_ports(struct admin_ctx *a, const struct ctl_request *r, 
 	regex_t re;
 	int filter = r->argc == 5;
 	if (r->argc == 4 || (r->argc == 5 && strcmp(r->argv[3], "regexp") != 0))
-		return ctl_error("usage: show open ports [regexp PATTERN]");
+		return wrong_args(ADMIN_CMD_open_ports);
 	if (filter) {
 		int rc = regcomp(&re, r->argv[4], REG_EXTENDED | REG_NOSUB);
 		if (rc != 0) {
@@ -508,7 +526,7 @@ static json_t *cmd_device_state(struct admin_ctx *a, const struct ctl_request *r
 	else if (!strcmp(st, "out-of-service"))
 		in = 0;
 	else
-		return ctl_error("state must be in-service or out-of-service");
+		return usage_error("state must be in-service or out-of-service");
 	struct store_device d;
 	int rc = store_device_get(a->store, dev, &d);
 	if (rc == STORE_NOTFOUND)
@@ -655,47 +673,6 @@ static json_t *cmd_edge_list(struct admin_ctx *a, const struct ctl_request *r, c
 	return t;
 }
 
-static json_t *cmd_help(struct admin_ctx *a, const struct ctl_request *r, const char *cid);
-
-static const struct cmd {
-	const char *words[3];
-	int nwords, minargs, maxargs; /* argc bounds, words included */
-	cmd_fn fn;
-	const char *usage;
-} cmds[] = {
-    {{"status"}, 1, 1, 1, cmd_status, "status"},
-    {{"run", "sql"}, 2, 3, 3, cmd_run_sql, "run sql \"SELECT ...\""},
-    {{"show", "open", "ports"}, 3, 3, 5, cmd_open_ports, "show open ports [regexp PATTERN]"},
-    {{"set", "param"}, 2, 4, 4, cmd_set_param, "set param NAME VALUE"},
-    {{"get", "param"}, 2, 3, 3, cmd_get_param, "get param NAME"},
-    {{"import"}, 1, 2, 2, cmd_import, "import FILE.json"},
-    {{"show", "alarms"}, 2, 2, 2, cmd_alarms, "show alarms"},
-    {{"show", "cti", "sessions"}, 3, 3, 3, cmd_cti_sessions, "show cti sessions"},
-    {{"show", "cti", "monitors"}, 3, 3, 3, cmd_cti_monitors, "show cti monitors"},
-    {{"device", "state"},
-     2,
-     4,
-     4,
-     cmd_device_state,
-     "device state DEVICE in-service|out-of-service"},
-    {{"show", "registrations"}, 2, 2, 3, cmd_registrations, "show registrations [DEVICE]"},
-    {{"unregister"}, 1, 2, 2, cmd_unregister, "unregister DEVICE"},
-    {{"edge", "add"}, 2, 3, 4, cmd_edge_add, "edge add IDENTITY [ADDED_BY]"},
-    {{"edge", "remove"}, 2, 3, 3, cmd_edge_remove, "edge remove IDENTITY"},
-    {{"edge", "list"}, 2, 2, 2, cmd_edge_list, "edge list"},
-    {{"user", "show"}, 2, 3, 3, cmd_user_show, "user show USER"},
-    {{"user", "unlock"}, 2, 3, 3, cmd_user_unlock, "user unlock USER"},
-    {{"user", "lock"}, 2, 3, 3, cmd_user_lock, "user lock USER"},
-    {{"ldap", "test"}, 2, 2, 3, cmd_ldap_test, "ldap test [USER]"},
-    {{"auth", "test"},
-     2,
-     3,
-     3,
-     cmd_auth_test,
-     "auth test USER (password from TELGATE_PASSWORD, a prompt or stdin)"},
-    {{"help"}, 1, 1, 1, cmd_help, "help"},
-};
-
 static json_t *cmd_help(struct admin_ctx *a, const struct ctl_request *r, const char *cid)
 {
 	(void)a;
@@ -703,32 +680,26 @@ static json_t *cmd_help(struct admin_ctx *a, const struct ctl_request *r, const 
 	(void)cid;
 	static const char *const cols[] = {"command"};
 	json_t *t = ctl_table(cols, 1);
-	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
-		const char *row[] = {cmds[i].usage};
+	for (size_t i = 0; i < ADMIN_NCMDS; i++) {
+		const char *row[] = {admin_cmds[i].usage};
 		ctl_table_add_row(t, row, 1);
 	}
 	return t;
 }
 
+/* The handlers in ADMIN_COMMANDS order: both arrays come from the one list. */
+#define ADMIN_CMD_FN(handler, ...) cmd_##handler,
+static const cmd_fn handlers[] = {ADMIN_COMMANDS(ADMIN_CMD_FN)};
+_Static_assert(sizeof handlers / sizeof handlers[0] == ADMIN_NCMDS, "one handler a command");
+
 json_t *admin_handle(void *ctx, const struct ctl_request *req, const char *cid)
 {
-	struct admin_ctx *a = ctx;
-	const struct cmd *partial = NULL;
-	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
-		const struct cmd *c = &cmds[i];
-		int match = req->argc >= c->nwords;
-		for (int w = 0; match && w < c->nwords; w++)
-			match = strcmp(req->argv[w], c->words[w]) == 0;
-		if (!match) {
-			if (strcmp(req->argv[0], c->words[0]) == 0 && !partial)
-				partial = c;
-			continue;
-		}
-		if (req->argc < c->minargs || req->argc > c->maxargs)
-			return ctl_error("usage: %s", c->usage);
-		return c->fn(a, req, cid);
+	const struct admin_cmd *c;
+	enum admin_match m = admin_cmd_find(req->argc, req->argv, &c);
+	if (m != ADMIN_MATCH_OK) {
+		char err[256];
+		admin_cmd_usage_error(m, c, req->argv[0], err, sizeof err);
+		return usage_error(err);
 	}
-	if (partial)
-		return ctl_error("unknown command; did you mean: %s", partial->usage);
-	return ctl_error("unknown command '%.64s'; try: telgate help", req->argv[0]);
+	return handlers[c - admin_cmds](ctx, req, cid);
 }

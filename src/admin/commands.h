@@ -1,0 +1,73 @@
+/*
+ * commands: the one list of control commands, shared by telgated (which runs them, see
+ * admin.c) and the telgate CLI (which checks the words before it connects and prints
+ * `--help` from it), so `telgate help`, `telgate --help` and the daemon cannot disagree.
+ *
+ * ADMIN_COMMANDS(X) expands X(handler, words, minargs, maxargs, usage) once per command:
+ * handler names admin.c's cmd_<handler>; words are the fixed words, separated by one
+ * space; minargs and maxargs bound argc, the words included. Constant data and pure
+ * functions: safe from any thread.
+ */
+#ifndef TG_ADMIN_COMMANDS_H
+#define TG_ADMIN_COMMANDS_H
+
+#include <stddef.h>
+
+/* clang-format off */
+#define ADMIN_COMMANDS(X)                                                                  \
+	X(status, "status", 1, 1, "status")                                                \
+	X(run_sql, "run sql", 3, 3, "run sql \"SELECT ...\"")                              \
+	X(open_ports, "show open ports", 3, 5, "show open ports [regexp PATTERN]")         \
+	X(set_param, "set param", 4, 4, "set param NAME VALUE")                            \
+	X(get_param, "get param", 3, 3, "get param NAME")                                  \
+	X(import, "import", 2, 2, "import FILE.json")                                      \
+	X(alarms, "show alarms", 2, 2, "show alarms")                                      \
+	X(cti_sessions, "show cti sessions", 3, 3, "show cti sessions")                    \
+	X(cti_monitors, "show cti monitors", 3, 3, "show cti monitors")                    \
+	X(device_state, "device state", 4, 4,                                              \
+	  "device state DEVICE in-service|out-of-service")                                 \
+	X(registrations, "show registrations", 2, 3, "show registrations [DEVICE]")        \
+	X(unregister, "unregister", 2, 2, "unregister DEVICE")                             \
+	X(edge_add, "edge add", 3, 4, "edge add IDENTITY [ADDED_BY]")                      \
+	X(edge_remove, "edge remove", 3, 3, "edge remove IDENTITY")                        \
+	X(edge_list, "edge list", 2, 2, "edge list")                                       \
+	X(user_show, "user show", 3, 3, "user show USER")                                  \
+	X(user_unlock, "user unlock", 3, 3, "user unlock USER")                            \
+	X(user_lock, "user lock", 3, 3, "user lock USER")                                  \
+	X(ldap_test, "ldap test", 2, 3, "ldap test [USER]")                                \
+	X(auth_test, "auth test", 3, 3,                                                    \
+	  "auth test USER (password from TELGATE_PASSWORD, a prompt or stdin)")            \
+	X(help, "help", 1, 1, "help")
+/* clang-format on */
+
+struct admin_cmd {
+	const char *words; /* e.g. "show open ports" */
+	int minargs, maxargs;
+	const char *usage;
+};
+
+#define ADMIN_CMD_ROW(handler, words, minargs, maxargs, usage) {words, minargs, maxargs, usage},
+#define ADMIN_CMD_ID(handler, ...) ADMIN_CMD_##handler,
+/* Row numbers: ADMIN_CMD_status, ADMIN_CMD_run_sql, ...; ADMIN_NCMDS rows. */
+enum admin_cmd_id { ADMIN_COMMANDS(ADMIN_CMD_ID) ADMIN_NCMDS };
+
+/* The table, in ADMIN_COMMANDS order (ADMIN_NCMDS rows). */
+extern const struct admin_cmd admin_cmds[ADMIN_NCMDS];
+
+/* What admin_cmd_find made of a command line. */
+enum admin_match {
+	ADMIN_MATCH_OK,      /* *cmd is the command, argc within its bounds */
+	ADMIN_MATCH_ARGC,    /* *cmd is the command, with too few or too many arguments */
+	ADMIN_MATCH_PARTIAL, /* no command; *cmd is the first one sharing the first word */
+	ADMIN_MATCH_UNKNOWN, /* no command starts with argv[0]; *cmd is NULL */
+};
+
+/* Finds the command argv (argc >= 1 words) names. */
+enum admin_match admin_cmd_find(int argc, const char *const *argv, const struct admin_cmd **cmd);
+
+/* The usage error for a match other than ADMIN_MATCH_OK, e.g. "usage: get param NAME" or
+ * "unknown command 'x'; try: telgate help", into err (always NUL-terminated). */
+void admin_cmd_usage_error(enum admin_match m, const struct admin_cmd *cmd, const char *argv0,
+                           char *err, size_t errlen);
+
+#endif
