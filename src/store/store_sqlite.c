@@ -27,7 +27,7 @@ struct store_conn {
 	struct stmt_entry cache[STMT_CACHE];
 	int ncache;
 	/* Read-only query state, used by the authorizer and progress handler. */
-	char denied[128];
+	char denied[160];
 	int64_t deadline_ms;
 };
 
@@ -234,12 +234,82 @@ static int rollback(struct store_conn *c)
 
 /* --- read-only ad-hoc queries ------------------------------------------------------- */
 
+/* What a read-only query may not do, in words, one row per authorizer action code (the
+ * codes are SQLite's and mean nothing to an administrator). obj says which authorizer
+ * argument names the object: 1 the first, 2 the second, 0 none. */
+static const struct ro_refusal {
+	int action;
+	const char *why; /* followed by the object's name, if any */
+	int obj;
+	const char *sql; /* the statement, in parentheses after the reason */
+} ro_refusals[] = {
+    {SQLITE_INSERT, "writing to table", 1, "INSERT"},
+    {SQLITE_UPDATE, "writing to table", 1, "UPDATE"},
+    {SQLITE_DELETE, "writing to table", 1, "DELETE"},
+    {SQLITE_CREATE_TABLE, "changing the schema: new table", 1, "CREATE TABLE"},
+    {SQLITE_CREATE_TEMP_TABLE, "changing the schema: new table", 1, "CREATE TEMP TABLE"},
+    {SQLITE_CREATE_INDEX, "changing the schema: new index", 1, "CREATE INDEX"},
+    {SQLITE_CREATE_TEMP_INDEX, "changing the schema: new index", 1, "CREATE INDEX"},
+    {SQLITE_CREATE_VIEW, "changing the schema: new view", 1, "CREATE VIEW"},
+    {SQLITE_CREATE_TEMP_VIEW, "changing the schema: new view", 1, "CREATE VIEW"},
+    {SQLITE_CREATE_TRIGGER, "changing the schema: new trigger", 1, "CREATE TRIGGER"},
+    {SQLITE_CREATE_TEMP_TRIGGER, "changing the schema: new trigger", 1, "CREATE TRIGGER"},
+    {SQLITE_CREATE_VTABLE, "changing the schema: new table", 1, "CREATE VIRTUAL TABLE"},
+    {SQLITE_DROP_TABLE, "changing the schema: dropping table", 1, "DROP TABLE"},
+    {SQLITE_DROP_TEMP_TABLE, "changing the schema: dropping table", 1, "DROP TABLE"},
+    {SQLITE_DROP_INDEX, "changing the schema: dropping index", 1, "DROP INDEX"},
+    {SQLITE_DROP_TEMP_INDEX, "changing the schema: dropping index", 1, "DROP INDEX"},
+    {SQLITE_DROP_VIEW, "changing the schema: dropping view", 1, "DROP VIEW"},
+    {SQLITE_DROP_TEMP_VIEW, "changing the schema: dropping view", 1, "DROP VIEW"},
+    {SQLITE_DROP_TRIGGER, "changing the schema: dropping trigger", 1, "DROP TRIGGER"},
+    {SQLITE_DROP_TEMP_TRIGGER, "changing the schema: dropping trigger", 1, "DROP TRIGGER"},
+    {SQLITE_DROP_VTABLE, "changing the schema: dropping table", 1, "DROP TABLE"},
+    {SQLITE_ALTER_TABLE, "changing the schema: altering table", 2, "ALTER TABLE"},
+    {SQLITE_REINDEX, "rebuilding index", 1, "REINDEX"},
+    {SQLITE_ANALYZE, "writing statistics for", 1, "ANALYZE"},
+    {SQLITE_ATTACH, "opening another database", 1, "ATTACH"},
+    {SQLITE_DETACH, "closing database", 1, "DETACH"},
+    {SQLITE_PRAGMA, "changing or reading a setting:", 1, "PRAGMA"},
+    {SQLITE_TRANSACTION, "controlling transactions", 0, "BEGIN, COMMIT or ROLLBACK"},
+    {SQLITE_SAVEPOINT, "controlling transactions: savepoint", 2, "SAVEPOINT"},
+    {SQLITE_FUNCTION, "loading code with", 2, "load_extension"},
+};
+
+/* The schema's own table: SQLite asks to write it before it asks about the DROP (it
+ * stops at the first refusal), so the table name is all there is to say which. */
+static int schema_table(int action, const char *a)
+{
+	return (action == SQLITE_INSERT || action == SQLITE_UPDATE || action == SQLITE_DELETE) &&
+	       a &&
+	       (strcasecmp(a, "sqlite_master") == 0 || strcasecmp(a, "sqlite_schema") == 0 ||
+	        strcasecmp(a, "sqlite_temp_master") == 0);
+}
+
+/* Writes "<why> <object> (<statement>)" for action into c->denied. */
+static void ro_refuse(struct store_conn *c, int action, const char *a, const char *b)
+{
+	if (schema_table(action, a)) {
+		snprintf(c->denied, sizeof c->denied, "changing the schema (%s)",
+		         action == SQLITE_DELETE ? "DROP" : "CREATE or ALTER");
+		return;
+	}
+	for (size_t i = 0; i < sizeof ro_refusals / sizeof ro_refusals[0]; i++) {
+		const struct ro_refusal *r = &ro_refusals[i];
+		if (r->action != action)
+			continue;
+		const char *obj = r->obj == 1 ? a : r->obj == 2 ? b : NULL;
+		snprintf(c->denied, sizeof c->denied, "%s%s%.64s (%s)", r->why, obj ? " " : "",
+		         obj ? obj : "", r->sql);
+		return;
+	}
+	snprintf(c->denied, sizeof c->denied, "an operation a read-only query may not do");
+}
+
 static int ro_authorizer(void *ud, int action, const char *a, const char *b, const char *db,
                          const char *trigger)
 {
 	(void)db;
 	(void)trigger;
-	struct store_conn *c = ud;
 	switch (action) {
 	case SQLITE_SELECT:
 	case SQLITE_RECURSIVE:
@@ -250,14 +320,11 @@ static int ro_authorizer(void *ud, int action, const char *a, const char *b, con
 				return SQLITE_IGNORE; /* reads as NULL */
 		return SQLITE_OK;
 	case SQLITE_FUNCTION:
-		if (b && strcasecmp(b, "load_extension") == 0) {
-			snprintf(c->denied, sizeof c->denied, "function %s", b);
-			return SQLITE_DENY;
-		}
-		return SQLITE_OK;
+		if (!b || strcasecmp(b, "load_extension") != 0)
+			return SQLITE_OK;
+		/* fall through */
 	default:
-		snprintf(c->denied, sizeof c->denied, "action %d%s%s", action, a ? " on " : "",
-		         a ? a : "");
+		ro_refuse(ud, action, a, b);
 		return SQLITE_DENY;
 	}
 }
@@ -292,45 +359,63 @@ static int starts_with_word(const char *p, const char *w)
 	return strncasecmp(p, w, n) == 0 && !isalnum((unsigned char)p[n]) && p[n] != '_';
 }
 
+/* The separate read-only connection, opened on first use with tight limits. */
+static int ro_open(struct store_conn *c, char *err, size_t errlen)
+{
+	if (c->ro)
+		return STORE_OK;
+	int rc =
+	    sqlite3_open_v2(c->st->path, &c->ro, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open store read-only: %s",
+		         c->ro ? sqlite3_errmsg(c->ro) : sqlite3_errstr(rc));
+		sqlite3_close(c->ro);
+		c->ro = NULL;
+		return STORE_ERROR;
+	}
+	sqlite3_busy_timeout(c->ro, c->st->busy_timeout_ms);
+	/* Bound what one query may build in memory (randomblob, zeroblob, group_concat). */
+	sqlite3_limit(c->ro, SQLITE_LIMIT_LENGTH, 1 << 20);
+	sqlite3_limit(c->ro, SQLITE_LIMIT_SQL_LENGTH, 1 << 16);
+	sqlite3_limit(c->ro, SQLITE_LIMIT_ATTACHED, 0);
+	sqlite3_db_config(c->ro, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL);
+	sqlite3_db_config(c->ro, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+	sqlite3_db_config(c->ro, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+	return STORE_OK;
+}
+
+static int only_select(char *err, size_t errlen)
+{
+	snprintf(err, errlen, "refused: only a single SELECT statement may be run");
+	return STORE_REFUSED;
+}
+
 static int query_readonly(struct store_conn *c, const char *sql, size_t max_rows, int timeout_ms,
                           store_row_fn fn, void *ud, int *truncated, char *err, size_t errlen)
 {
 	const char *p = skip_space(sql);
-	if (!starts_with_word(p, "select") && !starts_with_word(p, "with")) {
-		snprintf(err, errlen, "refused: only a single SELECT statement may be run");
-		return STORE_REFUSED;
-	}
-	if (!c->ro) {
-		int rc = sqlite3_open_v2(c->st->path, &c->ro,
-		                         SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
-		if (rc != SQLITE_OK) {
-			snprintf(err, errlen, "cannot open store read-only: %s",
-			         c->ro ? sqlite3_errmsg(c->ro) : sqlite3_errstr(rc));
-			sqlite3_close(c->ro);
-			c->ro = NULL;
-			return STORE_ERROR;
-		}
-		sqlite3_busy_timeout(c->ro, c->st->busy_timeout_ms);
-		/* Bound what one query may build in memory (randomblob, zeroblob, group_concat). */
-		sqlite3_limit(c->ro, SQLITE_LIMIT_LENGTH, 1 << 20);
-		sqlite3_limit(c->ro, SQLITE_LIMIT_SQL_LENGTH, 1 << 16);
-		sqlite3_limit(c->ro, SQLITE_LIMIT_ATTACHED, 0);
-		sqlite3_db_config(c->ro, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL);
-		sqlite3_db_config(c->ro, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
-		sqlite3_db_config(c->ro, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
-	}
+	int select = starts_with_word(p, "select") || starts_with_word(p, "with");
+	int rc = ro_open(c, err, errlen);
+	if (rc != STORE_OK)
+		return rc;
+	/* Every statement is compiled under the authorizer, a refused one too: compiling
+	 * runs nothing, and it is what finds the words for what the statement would do. */
 	c->denied[0] = '\0';
 	sqlite3_set_authorizer(c->ro, ro_authorizer, c);
 	sqlite3_stmt *s = NULL;
 	const char *tail = NULL;
-	int rc = sqlite3_prepare_v2(c->ro, p, -1, &s, &tail);
+	rc = sqlite3_prepare_v2(c->ro, p, -1, &s, &tail);
 	sqlite3_set_authorizer(c->ro, NULL, NULL);
+	if (c->denied[0]) {
+		sqlite3_finalize(s);
+		snprintf(err, errlen, "refused: %s", c->denied);
+		return STORE_REFUSED;
+	}
+	if (!select) {
+		sqlite3_finalize(s);
+		return only_select(err, errlen);
+	}
 	if (rc != SQLITE_OK) {
-		if (c->denied[0]) {
-			snprintf(err, errlen, "refused: %s is not allowed in a read-only query",
-			         c->denied);
-			return STORE_REFUSED;
-		}
 		snprintf(err, errlen, "SQL error: %s", sqlite3_errmsg(c->ro));
 		return STORE_ERROR;
 	}
@@ -339,8 +424,7 @@ static int query_readonly(struct store_conn *c, const char *sql, size_t max_rows
 		rest = skip_space(rest + 1);
 	if (!s || *rest || !sqlite3_stmt_readonly(s)) {
 		sqlite3_finalize(s);
-		snprintf(err, errlen, "refused: only a single SELECT statement may be run");
-		return STORE_REFUSED;
+		return only_select(err, errlen);
 	}
 	c->deadline_ms = tg_mono_ms() + (timeout_ms > 0 ? timeout_ms : 5000);
 	sqlite3_progress_handler(c->ro, 1000, ro_progress, c);

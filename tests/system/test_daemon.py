@@ -186,7 +186,13 @@ class DaemonTest(unittest.TestCase):
         self.assertEqual(before["rows"], [["3"]])
         r = self.d.cli("run", "sql", "delete from enduser")
         self.assertEqual(r.returncode, 1)
-        self.assertIn("refused", r.stderr)
+        # In words, never SQLite's action codes.
+        self.assertEqual(r.stderr, "error: refused: writing to table enduser (DELETE)\n")
+        for q, want in [("insert into dirgroup(name) values ('x')", "table dirgroup (INSERT)"),
+                        ("attach database '/tmp/x' as x", "another database /tmp/x (ATTACH)")]:
+            r = self.d.cli("run", "sql", q)
+            self.assertIn(want, r.stderr)
+            self.assertNotRegex(r.stderr, r"\d|action code")
         for q in ["select 1; delete from enduser", "update enduser set firstname='x'",
                   "drop table enduser", "pragma journal_mode=delete",
                   "attach database '/tmp/x' as x"]:
