@@ -97,8 +97,23 @@ static int has(const struct inodes *s, unsigned long ino)
 	return 0;
 }
 
+/* Each event-loop thread has its own SO_REUSEPORT socket on a listening port, so the
+ * kernel lists one identical line per thread. What an administrator asks about is the
+ * listener (protocol, address, port), not the sockets behind it: the same port on two
+ * addresses is two listeners and stays two rows. */
+static int listed(const struct port_entry *out, size_t n, const struct port_entry *e)
+{
+	for (size_t i = 0; i < n; i++)
+		if (out[i].port == e->port && strcmp(out[i].proto, e->proto) == 0 &&
+		    strcmp(out[i].addr, e->addr) == 0)
+			return 1;
+	return 0;
+}
+
 static void add(struct port_entry *out, size_t max, int *count, const struct port_entry *e)
 {
+	if (listed(out, (size_t)*count < max ? (size_t)*count : max, e))
+		return;
 	if ((size_t)*count < max) {
 		out[*count] = *e;
 		lookup_name(&out[*count]);

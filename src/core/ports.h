@@ -21,8 +21,10 @@ struct port_entry {
 void ports_name(const char *kind /* "tcp", "udp", "unix" */, unsigned port, const char *path,
                 const char *service);
 
-/* Lists up to max listening sockets of this process, sorted by protocol then port.
- * Returns the number found (may exceed max: then only max were written), or -errno. */
+/* Lists up to max listeners of this process, sorted by protocol then port: one entry per
+ * protocol, address and port however many sockets (one per event-loop thread, with
+ * SO_REUSEPORT) share it. Returns the number found (may exceed max: then only max were
+ * written, and the count may include repeats of those not written), or -errno. */
 int ports_list(struct port_entry *out, size_t max);
 
 #endif

@@ -237,6 +237,13 @@ class DaemonTest(unittest.TestCase):
         r = self.d.cli("show", "open", "ports", json_mode=True)
         rows = json.loads(r.stdout)["rows"]
         self.assertIn(["unix", self.d.sock, "-", "LISTEN", "control"], rows)
+        # threads = 2: each loop thread has its own SO_REUSEPORT socket, yet every port
+        # is one row per protocol, in the table as in --json.
+        self.assertIn(["tcp", "127.0.0.1", str(self.d.sip_port), "LISTEN", "sip"], rows)
+        keys = [(row[0], row[2]) for row in rows if row[0] != "unix"]
+        self.assertEqual(len(keys), len(set(keys)), rows)
+        table = self.d.cli("show", "open", "ports").stdout.splitlines()
+        self.assertEqual([line.split() for line in table[2:]], rows)
         r = self.d.cli("show", "open", "ports", "regexp", "5090", json_mode=True)
         self.assertEqual(json.loads(r.stdout)["rows"], [])
         r = self.d.cli("show", "open", "ports", "regexp", "([")

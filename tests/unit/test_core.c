@@ -1,4 +1,5 @@
 #include "core/loop.h"
+#include "core/ports.h"
 #include "core/util.h"
 #include "core/worker.h"
 
@@ -119,6 +120,41 @@ static void test_reuseport(void **state)
 		close(u);
 }
 
+/* Every loop thread's SO_REUSEPORT socket is one listener: `show open ports` lists it once
+ * per protocol and address, however many threads share it. */
+static void test_ports_one_row_per_listener(void **state)
+{
+	(void)state;
+	int fds[4] = {loop_bind_reuseport("127.0.0.1", 0, SOCK_STREAM)};
+	assert_true(fds[0] >= 0);
+	struct sockaddr_in sin;
+	socklen_t sl = sizeof sin;
+	getsockname(fds[0], (struct sockaddr *)&sin, &sl);
+	uint16_t port = ntohs(sin.sin_port);
+	fds[1] = loop_bind_reuseport("127.0.0.1", port, SOCK_STREAM);
+	fds[2] = loop_bind_reuseport("127.0.0.1", port, SOCK_DGRAM);
+	fds[3] = loop_bind_reuseport("127.0.0.1", port, SOCK_DGRAM);
+	for (int i = 0; i < 4; i++)
+		assert_true(fds[i] >= 0);
+	ports_name("tcp", port, NULL, "test");
+	static struct port_entry ents[256];
+	int n = ports_list(ents, 256);
+	assert_true(n > 0 && n <= 256);
+	int tcp = 0, udp = 0;
+	for (int i = 0; i < n; i++) {
+		if (ents[i].port != port)
+			continue;
+		tcp += strcmp(ents[i].proto, "tcp") == 0;
+		udp += strcmp(ents[i].proto, "udp") == 0;
+		if (strcmp(ents[i].proto, "tcp") == 0)
+			assert_string_equal(ents[i].service, "test");
+	}
+	assert_int_equal(tcp, 1);
+	assert_int_equal(udp, 1);
+	for (int i = 0; i < 4; i++)
+		close(fds[i]);
+}
+
 static void test_read_file_limits(void **state)
 {
 	(void)state;
@@ -147,6 +183,7 @@ int main(void)
 	    cmocka_unit_test(test_workers_return_to_home_loop),
 	    cmocka_unit_test(test_queue_bound),
 	    cmocka_unit_test(test_reuseport),
+	    cmocka_unit_test(test_ports_one_row_per_listener),
 	    cmocka_unit_test(test_read_file_limits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
