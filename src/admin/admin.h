@@ -1,7 +1,7 @@
 /*
  * admin: the commands the telgate CLI sends over the control socket (status, run sql,
  * show open ports, set/get param, import, show alarms, user show/lock/unlock, ldap test,
- * auth test, help). admin_handle() runs on a
+ * auth test, help; the list is admin/commands.h). admin_handle() runs on a
  * worker thread; it may block on the store. The context is owned by telgated's main and
  * outlives the control server; the configuration inside it is replaced on reload under
  * its lock.
@@ -30,8 +30,8 @@ struct admin_ctx {
 	int64_t started_s;
 	int nloops, nworkers;
 	struct ca_bootstrap_result pki;
-	struct dir *dir; /* for `auth test`; NULL until the directory started */
-	struct cti_server *cti; /* for `show cti ...`, `device state`; NULL until started */
+	struct dir *dir;           /* for `auth test`; NULL until the directory started */
+	struct cti_server *cti;    /* for `show cti ...`, `device state`; NULL until started */
 	struct sip_registrar *sip; /* for `unregister`; NULL until started */
 };
 

@@ -4,7 +4,9 @@
  * A frame is a 4-byte big-endian body length followed by a UTF-8 JSON object of that
  * length (at most CTL_FRAME_MAX bytes). Requests: {"argv": ["run","sql","select 1"],
  * "data": "..." (optional, e.g. the file for import)}. Responses: {"ok": true, "columns":
- * [...], "rows": [[...]], "message": "..."} or {"ok": false, "error": "..."}. Several
+ * [...], "rows": [[...]], "message": "..."} or {"ok": false, "error": "..."}, either with
+ * an optional "exit" (the CLI's exit status: 1 a diagnostic found a problem, 64 a usage
+ * error; docs/control-protocol.md). Several
  * requests may follow each other on one connection; each gets exactly one response, in
  * order.
  *
