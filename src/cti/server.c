@@ -48,14 +48,24 @@ struct cti_loop {
 	struct conn *conns; /* every connection of this loop */
 };
 
+/* C_CLOSING: the last answers (those of device jobs still running included) are draining
+ * to the peer (close_after_flush); input is read and discarded so that unread bytes do
+ * not turn the close into a reset. */
 enum cstate { C_NEW = 0, C_AUTH, C_SESSION, C_CLOSING };
 
+/* Lifetime: refs counts what may still touch the connection after a close — a callback
+ * on the stack (on_read, on_auth, dev_job_done hold one while they run) and every job or
+ * login in flight. conn_close() marks it dead, frees the socket and unlinks it at once;
+ * the memory goes when the last reference is dropped (conn_unref), so a close decided
+ * deep inside a frame loop never frees what the loop is about to read. */
 struct conn {
 	struct cti_loop *cl;
 	struct bufferevent *bev;
 	int tls;
 	enum cstate st;
 	int refs, dead, doomed, failures;
+	int jobs;                /* device jobs in flight (each also holds a reference) */
+	const char *closing_why; /* C_CLOSING: the reason logged when the close happens */
 	char peer[64];
 	char cid[LOG_CID_SIZE];
 	char user[CTI_ID_MAX + 1];
@@ -355,12 +365,39 @@ static void arm_timer(struct conn *c, int seconds)
 	event_add(c->timer, &tv);
 }
 
+/* Closes once the answers already queued have left for the peer (docs/protocol.md: every
+ * well-formed frame gets an answer, the last one too). Frames after this one are read and
+ * discarded. A peer that does not read gets cti.login_timeout_s, then the close. */
+static int close_if_drained(struct conn *c)
+{
+	if (c->dead || c->st != C_CLOSING || c->jobs ||
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) != 0)
+		return 0;
+	conn_close(c, c->closing_why);
+	return 1;
+}
+
+static void close_after_flush(struct conn *c, const char *why)
+{
+	if (c->dead)
+		return;
+	c->st = C_CLOSING;
+	c->closing_why = why;
+	if (close_if_drained(c))
+		return;
+	bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	arm_timer(c, c->cl->s->cfg.cti.login_timeout_s);
+}
+
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	struct conn *c = arg;
-	if (c->st == C_SESSION) {
+	if (c->st == C_CLOSING) {
+		conn_close(c, "peer did not read the last answers in time");
+	} else if (c->st == C_SESSION) {
 		log_event(LOG_LVL_NOTICE, c->cid, "cti_heartbeat_missed", "user", c->user,
 		          "session", c->session_id, (const char *)NULL);
 		conn_close(c, "session duration expired without ResetApplicationSessionTimer");
@@ -392,25 +429,21 @@ static void login_refused(struct conn *c, const char *reason, const char *error)
 	conn_send(c, c->pending_invoke, xml, cti_xml_start_session_neg(xml, sizeof xml, error));
 	c->st = C_NEW;
 	if (++c->failures >= LOGIN_FAILURES_MAX)
-		conn_close(c, "too many failed logins");
+		close_after_flush(c, "too many failed logins");
 }
 
-static void on_read(struct bufferevent *bev, void *arg);
+static void read_frames(struct conn *c);
 
-static void on_auth(void *ud, const struct dir_result *r)
+/* The directory's verdict on a login: the session starts, or the login is refused. */
+static void login_result(struct conn *c, const struct dir_result *r)
 {
-	struct conn *c = ud;
-	if (conn_unref(c))
-		return;
-	if (c->bev)
-		bufferevent_enable(c->bev, EV_READ);
 	if (r->status != DIR_OK) {
 		/* The peer learns only that the login failed; the reason is in the trace. */
 		char why[320];
 		snprintf(why, sizeof why, "authentication: %s (%s)", dir_status_name(r->status),
 		         r->detail);
 		login_refused(c, why, "invalidApplicationInfo");
-		goto resume;
+		return;
 	}
 	char perms[256];
 	dir_cti_perm_format(r->cti_perms, perms, sizeof perms);
@@ -418,12 +451,12 @@ static void on_auth(void *ud, const struct dir_result *r)
 	          perms, (const char *)NULL);
 	if (!(r->cti_perms & DIR_CTI_ENABLED)) {
 		login_refused(c, "user is not in Standard CTI Enabled", "invalidApplicationInfo");
-		goto resume;
+		return;
 	}
 	if ((r->cti_perms & DIR_CTI_SECURE) && !c->tls) {
 		login_refused(c, "user is in Standard CTI Secure Connection: TLS required",
 		              "invalidApplicationInfo");
-		goto resume;
+		return;
 	}
 	struct cti_server *s = c->cl->s;
 	unsigned char rnd[16];
@@ -447,10 +480,19 @@ static void on_auth(void *ud, const struct dir_result *r)
 	          c->session_id, "session_duration", d, "cti_permissions", perms,
 	          (const char *)NULL);
 	arm_timer(c, c->duration + 2);
-resume:
-	/* Frames that arrived during the check wait in the input buffer. */
-	if (!c->dead && c->bev)
-		on_read(c->bev, c);
+}
+
+/* The login's reference (do_login) is kept until the end: login_result may close c. */
+static void on_auth(void *ud, const struct dir_result *r)
+{
+	struct conn *c = ud;
+	if (!c->dead) {
+		bufferevent_enable(c->bev, EV_READ);
+		login_result(c, r);
+		/* Frames that arrived during the check wait in the input buffer. */
+		read_frames(c);
+	}
+	conn_unref(c);
 }
 
 static void do_login(struct conn *c, int invoke, struct cti_msg *m)
@@ -588,8 +630,11 @@ static void dev_job_done(void *arg)
 	struct dev_job *j = arg;
 	struct conn *c = j->c;
 	struct cti_server *s = c->cl->s;
-	if (conn_unref(c) || c->st != C_SESSION)
-		goto out;
+	c->jobs--;
+	/* Answered while closing too (a StopApplicationSession or a framing error after the
+	 * request): the close waits for it and then releases any monitor it opened. */
+	if (c->dead)
+		goto out; /* the job's reference is dropped below, after the last use of c */
 	char xml[XML_MAX];
 	if (j->v == DV_STORE) {
 		send_error(c, j->invoke, "systemResourceAvailability", "generic",
@@ -665,6 +710,8 @@ out:
 		free(j->list[i]);
 	free(j->list);
 	free(j);
+	close_if_drained(c);
+	conn_unref(c);
 }
 
 static void start_dev_job(struct conn *c, int invoke, const struct cti_msg *m)
@@ -682,8 +729,10 @@ static void start_dev_job(struct conn *c, int invoke, const struct cti_msg *m)
 	tg_strlcpy(j->user, c->user, sizeof j->user);
 	tg_strlcpy(j->device, m->device, sizeof j->device);
 	c->refs++;
+	c->jobs++;
 	if (workers_submit(s->workers, dev_job_run, dev_job_done, j, c->cl->loop) != 0) {
 		c->refs--;
+		c->jobs--;
 		free(j);
 		send_error(c, invoke, "systemResourceAvailability", "generic", "server busy");
 	}
@@ -733,7 +782,7 @@ static void handle(struct conn *c, int invoke, const char *body, size_t len)
 		}
 		conn_send(c, invoke, xml, cti_xml_stop_session_pos(xml, sizeof xml));
 		end_session(c, "StopApplicationSession");
-		c->st = C_CLOSING;
+		close_after_flush(c, "session stopped by the application");
 		break;
 	case CTI_MSG_MONITOR_START:
 	case CTI_MSG_SNAPSHOT_DEVICE:
@@ -774,12 +823,18 @@ out:
 	free(m);
 }
 
-static void on_read(struct bufferevent *bev, void *arg)
+/* Cuts and answers the frames waiting in the input buffer, in order. The caller holds a
+ * reference: any answer may close c, and the loop must see that (c->dead) on memory that
+ * is still c's. Stops while a login is being checked (C_AUTH: on_auth resumes). */
+static void read_frames(struct conn *c)
 {
-	struct conn *c = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
-	while (!c->dead && c->st != C_AUTH && c->st != C_CLOSING) {
+	while (!c->dead && c->st != C_AUTH) {
+		struct evbuffer *in = bufferevent_get_input(c->bev);
 		size_t avail = evbuffer_get_length(in);
+		if (c->st == C_CLOSING) {
+			evbuffer_drain(in, avail);
+			return;
+		}
 		if (avail < CTI_HDR_LEN)
 			return;
 		const uint8_t *hdr = evbuffer_pullup(in, CTI_HDR_LEN);
@@ -790,17 +845,17 @@ static void on_read(struct bufferevent *bev, void *arg)
 		if (r < 0) {
 			log_event(LOG_LVL_WARNING, c->cid, "cti_framing_error", "peer", c->peer,
 			          "error", err, (const char *)NULL);
-			conn_close(c, "framing error");
-			return;
+			close_after_flush(c, "framing error");
+			continue;
 		}
 		flen = (size_t)hdr[2] << 8 | hdr[3];
 		invoke = (hdr[4] - '0') * 1000 + (hdr[5] - '0') * 100 + (hdr[6] - '0') * 10 +
 		         (hdr[7] - '0');
 		if (avail < flen) {
-			bufferevent_setwatermark(bev, EV_READ, flen, 0);
+			bufferevent_setwatermark(c->bev, EV_READ, flen, 0);
 			return;
 		}
-		bufferevent_setwatermark(bev, EV_READ, 0, 0);
+		bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
 		size_t blen = flen - CTI_HDR_LEN;
 		char *body = malloc(blen);
 		if (!body) {
@@ -815,11 +870,19 @@ static void on_read(struct bufferevent *bev, void *arg)
 	}
 }
 
+static void on_read(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	struct conn *c = arg;
+	c->refs++;
+	read_frames(c);
+	conn_unref(c);
+}
+
 static void on_write(struct bufferevent *bev, void *arg)
 {
-	struct conn *c = arg;
-	if (c->st == C_CLOSING && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-		conn_close(c, "session stopped by the application");
+	(void)bev;
+	close_if_drained(arg);
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)
