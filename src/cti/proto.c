@@ -125,6 +125,26 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 	return 0;
 }
 
+/* requestedSessionDuration, when present: digits only, or the request is malformed. A
+ * value above CTI_DURATION_MAX is read as CTI_DURATION_MAX (saturating, no overflow): the
+ * server clamps it to its own ceiling like any other value. */
+static int duration_of(xmlNode *root, struct cti_msg *m, char *err, size_t errlen)
+{
+	char num[32];
+	if (text_of(root, "requestedSessionDuration", num, sizeof num, NULL, 0) == 0)
+		return 0;
+	int v = 0;
+	const char *p = num;
+	for (; *p && isdigit((unsigned char)*p); p++)
+		v = v >= CTI_DURATION_MAX ? CTI_DURATION_MAX : v * 10 + (*p - '0');
+	if (p == num || *p) {
+		snprintf(err, errlen, "requestedSessionDuration is not a number of seconds");
+		return -1;
+	}
+	m->duration = v > CTI_DURATION_MAX ? CTI_DURATION_MAX : v;
+	return 0;
+}
+
 static const struct {
 	const char *ns, *name;
 	enum cti_msg_type type;
@@ -163,15 +183,8 @@ static int fields(xmlNode *root, struct cti_msg *m, char *err, size_t errlen)
 			return -1;
 		}
 		m->has_password = rc == 1;
-		rc = text_of(root, "requestedSessionDuration", num, sizeof num, NULL, 0);
-		if (rc == 1) {
-			if (parse_uint(num, 86400, &v) != 0) {
-				snprintf(err, errlen,
-				         "requestedSessionDuration is not a number of seconds");
-				return -1;
-			}
-			m->duration = (int)v;
-		}
+		if (duration_of(root, m, err, errlen) != 0)
+			return -1;
 		xmlNode *pv = find(root->children, "requestedProtocolVersions");
 		m->protocol_ok = 1;
 		if (pv) {
@@ -193,15 +206,8 @@ static int fields(xmlNode *root, struct cti_msg *m, char *err, size_t errlen)
 			snprintf(err, errlen, "sessionID is missing or too long");
 			return -1;
 		}
-		if (m->type == CTI_MSG_RESET_TIMER &&
-		    text_of(root, "requestedSessionDuration", num, sizeof num, NULL, 0) == 1) {
-			if (parse_uint(num, 86400, &v) != 0) {
-				snprintf(err, errlen,
-				         "requestedSessionDuration is not a number of seconds");
-				return -1;
-			}
-			m->duration = (int)v;
-		}
+		if (m->type == CTI_MSG_RESET_TIMER)
+			return duration_of(root, m, err, errlen);
 		return 0;
 	case CTI_MSG_MONITOR_START:
 	case CTI_MSG_SNAPSHOT_DEVICE: {

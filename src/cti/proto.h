@@ -47,6 +47,9 @@ enum cti_msg_type {
 };
 
 #define CTI_ID_MAX 128
+/* requestedSessionDuration above this (a day, the ceiling of cti.max_session_duration) is
+ * read as this; the server then clamps to its configured range. */
+#define CTI_DURATION_MAX 86400
 #define CTI_SECRET_MAX 4096
 
 struct cti_msg {

@@ -116,6 +116,18 @@ static void test_parse_login_and_refusals(void **state)
 	                       &m, err),
 	                 0);
 	assert_int_equal(m.crossref, 7);
+	/* A duration above a day is read as a day (the server clamps it), however long. */
+	static const char *const durs[] = {"86401", "999999999999999999999999", "0086400"};
+	for (size_t i = 0; i < sizeof durs / sizeof durs[0]; i++) {
+		char x[512];
+		snprintf(x, sizeof x,
+		         "<ResetApplicationSessionTimer xmlns=\"" CTI_NS_ACSE "\">"
+		         "<sessionID>s</sessionID><requestedSessionDuration>%s"
+		         "</requestedSessionDuration></ResetApplicationSessionTimer>",
+		         durs[i]);
+		assert_int_equal(parse(x, &m, err), 0);
+		assert_int_equal(m.duration, CTI_DURATION_MAX);
+	}
 }
 
 static void test_builders_escape(void **state)
