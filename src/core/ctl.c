@@ -39,6 +39,7 @@ struct conn {
 	struct bufferevent *bev;
 	int in_flight; /* a job holds this conn: free it when the job comes back */
 	int dead;      /* the peer went away while a job was running */
+	int closing;   /* a broken frame: the error answer drains, then the close */
 	char cid[LOG_CID_SIZE];
 	/* The job's data. */
 	struct ctl_request req;
@@ -79,10 +80,24 @@ static void send_json(struct conn *c, json_t *obj)
 	free(body);
 }
 
-static void close_after_flush(struct bufferevent *bev, void *arg)
+static void on_event(struct bufferevent *bev, short what, void *arg);
+
+static void flushed(struct bufferevent *bev, void *arg)
 {
 	(void)bev;
 	conn_free(arg);
+}
+
+/* The peer broke the framing: answer, stop reading, free once the answer is out (or
+ * when the peer goes away first: on_event). Never frees here, so the caller may still
+ * touch c; the write callback does it from the loop. */
+static void close_after_flush(struct conn *c)
+{
+	c->closing = 1;
+	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_setcb(c->bev, NULL, flushed, on_event, c);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		bufferevent_trigger(c->bev, EV_WRITE, BEV_TRIG_DEFER_CALLBACKS);
 }
 
 static void process_input(struct conn *c);
@@ -120,12 +135,14 @@ static void job_done(void *arg)
 	process_input(c);
 }
 
-static void process_input(struct conn *c)
+/* Answers one complete frame at the head of the input. Returns 1 when the next frame may
+ * be taken now, 0 when the connection waits (more bytes, a job, or the close). */
+static int take_frame(struct conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 	size_t avail = evbuffer_get_length(in);
-	if (c->in_flight || avail == 0)
-		return;
+	if (c->in_flight || c->closing || avail == 0)
+		return 0;
 	size_t peek = avail < 4 ? avail : 4;
 	const unsigned char *hdr = evbuffer_pullup(in, (ev_ssize_t)peek);
 	const unsigned char *body;
@@ -136,21 +153,20 @@ static void process_input(struct conn *c)
 		uint32_t n = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 |
 		             (uint32_t)hdr[2] << 8 | hdr[3];
 		if (avail < 4 + (size_t)n)
-			return;
+			return 0;
 		const unsigned char *all = evbuffer_pullup(in, (ev_ssize_t)(4 + n));
 		r = ctl_frame_peek(all, 4 + n, &body, &blen, &used);
 	}
 	if (r == 0)
-		return;
+		return 0;
 	if (r < 0) {
 		log_event(LOG_LVL_WARNING, c->cid, "ctl_bad_frame", "reason",
 		          "length 0 or over limit", (const char *)NULL);
 		json_t *e = ctl_error("bad frame: length must be 1..%u bytes", CTL_FRAME_MAX);
 		send_json(c, e);
 		json_decref(e);
-		bufferevent_disable(c->bev, EV_READ);
-		bufferevent_setcb(c->bev, NULL, close_after_flush, NULL, c);
-		return;
+		close_after_flush(c);
+		return 0;
 	}
 	char err[256];
 	log_cid_new(c->cid);
@@ -162,8 +178,7 @@ static void process_input(struct conn *c)
 		json_t *e = ctl_error("%s", err);
 		send_json(c, e);
 		json_decref(e);
-		process_input(c);
-		return;
+		return 1;
 	}
 	log_event(LOG_LVL_INFO, c->cid, "ctl_request", "cmd", c->req.argv[0], "sub",
 	          c->req.argc > 1 ? c->req.argv[1] : NULL, (const char *)NULL);
@@ -172,16 +187,23 @@ static void process_input(struct conn *c)
 	c->srv->busy++;
 	bufferevent_disable(c->bev, EV_READ);
 	int sr = workers_submit(c->srv->workers, job_run, job_done, c, c->srv->loop);
-	if (sr != 0) {
-		c->in_flight = 0;
-		c->srv->busy--;
-		ctl_request_free(&c->req);
-		json_t *e =
-		    ctl_error(sr == -EAGAIN ? "server busy, try again" : "server is shutting down");
-		send_json(c, e);
-		json_decref(e);
-		bufferevent_enable(c->bev, EV_READ);
-	}
+	if (sr == 0)
+		return 0;
+	c->in_flight = 0;
+	c->srv->busy--;
+	ctl_request_free(&c->req);
+	json_t *e = ctl_error(sr == -EAGAIN ? "server busy, try again" : "server is shutting down");
+	send_json(c, e);
+	json_decref(e);
+	bufferevent_enable(c->bev, EV_READ);
+	return 1;
+}
+
+/* A loop, not recursion: a write full of bad requests must not grow the stack. */
+static void process_input(struct conn *c)
+{
+	while (take_frame(c))
+		;
 }
 
 static void on_read(struct bufferevent *bev, void *arg)
@@ -190,6 +212,8 @@ static void on_read(struct bufferevent *bev, void *arg)
 	process_input(arg);
 }
 
+/* The peer went away, an error, or the idle timeout: the only place (with job_done and
+ * flushed, all called straight from the loop) that frees a connection. */
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
 	(void)bev;
