@@ -72,13 +72,27 @@ class Client:
     def send_raw(self, data):
         self.s.sendall(data)
 
-    def send(self, body, invoke=None):
+    def frame(self, body, invoke=None):
+        """One frame for body (str or bytes) and the invoke id it carries."""
         if invoke is None:
             self.invoke = self.invoke % 9998 + 1
             invoke = self.invoke
         data = body.encode() if isinstance(body, str) else body
-        self.send_raw(struct.pack(">HH", 0, len(data) + 8) + b"%04d" % invoke + data)
+        return struct.pack(">HH", 0, len(data) + 8) + b"%04d" % invoke + data, invoke
+
+    def send(self, body, invoke=None):
+        data, invoke = self.frame(body, invoke)
+        self.send_raw(data)
         return invoke
+
+    def answers_until_close(self):
+        """Every frame the server sends until it closes: [(invoke id, root), ...]."""
+        got = []
+        while True:
+            try:
+                got.append(self.read_frame())
+            except (EOFError, ConnectionError):
+                return got
 
     def _read(self, n):
         buf = b""
@@ -117,17 +131,20 @@ class Client:
         assert inv == 9999, inv
         return root
 
-    def login(self, user, password, app="SeedTest", duration=None):
+    @staticmethod
+    def login_body(user, password, app="SeedTest", duration=None):
         dur = f"<requestedSessionDuration>{duration}</requestedSessionDuration>" if duration else ""
-        return self.request(
-            f'<?xml version="1.0" encoding="UTF-8"?>'
-            f'<StartApplicationSession xmlns="{ACSE}"><applicationInfo>'
-            f"<applicationID>{app}</applicationID><applicationSpecificInfo>"
-            f'<tg:login xmlns:tg="{TG}"><tg:userID>{user}</tg:userID>'
-            f"<tg:password>{password}</tg:password></tg:login>"
-            f"</applicationSpecificInfo></applicationInfo>"
-            f"<requestedProtocolVersions><protocolVersion>{CSTA}</protocolVersion>"
-            f"</requestedProtocolVersions>{dur}</StartApplicationSession>")
+        return (f'<?xml version="1.0" encoding="UTF-8"?>'
+                f'<StartApplicationSession xmlns="{ACSE}"><applicationInfo>'
+                f"<applicationID>{app}</applicationID><applicationSpecificInfo>"
+                f'<tg:login xmlns:tg="{TG}"><tg:userID>{user}</tg:userID>'
+                f"<tg:password>{password}</tg:password></tg:login>"
+                f"</applicationSpecificInfo></applicationInfo>"
+                f"<requestedProtocolVersions><protocolVersion>{CSTA}</protocolVersion>"
+                f"</requestedProtocolVersions>{dur}</StartApplicationSession>")
+
+    def login(self, user, password, app="SeedTest", duration=None):
+        return self.request(self.login_body(user, password, app, duration))
 
     def monitor(self, device):
         return self.request(f'<MonitorStart xmlns="{CSTA}"><monitorObject><deviceObject>'
@@ -179,10 +196,9 @@ class CtiTest(unittest.TestCase):
     def tearDown(self):
         for c in self.clients:
             c.close()
-        if self.d.proc and self.d.proc.poll() is None:
-            self.d.proc.kill()
-            self.d.proc.wait()
-        self.d.close_pipes()
+        problem = self.d.finish()
+        if problem:
+            self.fail(problem)
 
     def client(self, tls=True):
         c = Client(self.d.cti_tls_port if tls else self.d.cti_port, tls, self.ca)
@@ -348,6 +364,79 @@ class CtiTest(unittest.TestCase):
         self.assertIn("event=cti_heartbeat_missed", self.d.log_text())
         with self.assertRaises((EOFError, ConnectionError, OSError)):
             c.read_frame()
+
+    def burst(self, c, bodies, tail=b""):
+        """Sends bodies as frames in ONE write (then the raw tail); returns the invoke ids
+        and every answer until the server closes, by invoke id (device requests run on
+        the worker pool: their answers may overtake the next request's)."""
+        frames = [c.frame(b) for b in bodies]
+        c.send_raw(b"".join(f for f, _ in frames) + tail)
+        return [inv for _, inv in frames], sorted(c.answers_until_close(), key=lambda a: a[0])
+
+    def assert_still_serving(self):
+        self.assertIsNone(self.d.proc.poll(), "telgated died")
+        c = self.client(tls=False)
+        self.assertEqual(local(c.login("mjavier", "Mike-Pass-1")),
+                         "StartApplicationSessionPosResponse")
+
+    def test_frames_in_one_write_that_close(self):
+        # The smallest form of the bug: three logins refused without asking the directory
+        # (empty applicationID, no credentials), then wrong credentials (refused by the
+        # directory, asynchronously), over TCP and TLS. Each of the three gets its
+        # NegResponse, the third one included, then the server closes.
+        empty = f'<StartApplicationSession xmlns="{ACSE}"><applicationInfo><applicationID>' \
+                f"</applicationID></applicationInfo></StartApplicationSession>"
+        wrong = Client.login_body("ghost", "not-a-password")
+        for tls in (False, True):
+            for body in (empty, wrong):
+                c = self.client(tls=tls)
+                invokes, got = self.burst(c, [body] * 3 + [wrong])
+                self.assertEqual([inv for inv, _ in got], invokes[:3], (tls, body))
+                for _, root in got:
+                    self.assertEqual(local(root), "StartApplicationSessionNegResponse")
+                    self.assertEqual(text(root, "definedError"), "invalidApplicationInfo")
+                self.assert_still_serving()
+        self.assertIn("reason=\"too many failed logins\"", self.d.log_text())
+        # A framing error after valid frames: they are answered, then the close.
+        c = self.client(tls=False)
+        mon = f'<MonitorStart xmlns="{CSTA}"><monitorObject><deviceObject>{DEV}' \
+              f"</deviceObject></monitorObject></MonitorStart>"
+        invokes, got = self.burst(c, [mon], tail=b"\x01\x00\x00\x10" + b"0001" + b"x" * 8)
+        self.assertEqual([(inv, text(r, "operation")) for inv, r in got],
+                         [(invokes[0], "securityViolation")])
+        c = self.client(tls=True)
+        invokes, got = self.burst(c, [Client.login_body("mjavier", "Mike-Pass-1"), mon, mon],
+                                  tail=b"\x00\x00\x00\x04" + b"0001")
+        self.assertEqual([(inv, local(r)) for inv, r in got],
+                         [(invokes[0], "StartApplicationSessionPosResponse"),
+                          (invokes[1], "MonitorStartResponse"),
+                          (invokes[2], "MonitorStartResponse")])
+        self.assert_still_serving()
+        # StopApplicationSession followed by more frames: answered, the rest dropped.
+        c = self.client(tls=False)
+        r = c.login("mjavier", "Mike-Pass-1")
+        session = text(r, "sessionID")
+        stop = f'<StopApplicationSession xmlns="{ACSE}"><sessionID>{session}' \
+               f"</sessionID></StopApplicationSession>"
+        invokes, got = self.burst(c, [mon, stop, mon, stop, "not xml"])
+        self.assertEqual([(inv, local(r)) for inv, r in got],
+                         [(invokes[0], "MonitorStartResponse"),
+                          (invokes[1], "StopApplicationSessionPosResponse")])
+        self.assert_still_serving()
+        # The monitor opened just before the stop was released with the connection.
+        self.assertNotIn(DEV, self.d.cli("show", "cti", "monitors").stdout)
+
+    def test_session_duration_clamped(self):
+        c = self.client(tls=False)
+        r = c.login("mjavier", "Mike-Pass-1", duration=86401)
+        self.assertEqual(local(r), "StartApplicationSessionPosResponse", ET.tostring(r))
+        self.assertEqual(text(r, "actualSessionDuration"), "3600")  # cti.max_session_duration
+        session = text(r, "sessionID")
+        r = c.request(f'<ResetApplicationSessionTimer xmlns="{ACSE}"><sessionID>{session}'
+                      f"</sessionID><requestedSessionDuration>99999999999999999999"
+                      f"</requestedSessionDuration></ResetApplicationSessionTimer>")
+        self.assertEqual(local(r), "ResetApplicationSessionTimerPosResponse", ET.tostring(r))
+        self.assertEqual(text(r, "actualSessionDuration"), "3600")
 
     def test_malformed_input_while_another_session_gets_events(self):
         good = self.client()
