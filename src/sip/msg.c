@@ -61,7 +61,7 @@ static int prescan(const char *buf, size_t len, size_t *hlen, int *status, char 
 	/* the request line */
 	while (i < len && buf[i] != '\n')
 		i++;
-	int headers = 0, vias = 0, to = 0, from = 0, callid = 0, cseq = 0;
+	int headers = 0, vias = 0, to = 0, from = 0, callid = 0, cseq = 0, clen = 0;
 	*hlen = 0;
 	while (++i < len) {
 		size_t start = i;
@@ -109,16 +109,59 @@ static int prescan(const char *buf, size_t len, size_t *hlen, int *status, char 
 		from += IS("From") || IS("f");
 		callid += IS("Call-ID") || IS("i");
 		cseq += IS("CSeq");
+		clen += IS("Content-Length") || IS("l");
 #undef IS
-		if (to > 1 || from > 1 || callid > 1 || cseq > 1)
-			FAIL(400, "Duplicate To, From, Call-ID or CSeq header");
+		if (to > 1 || from > 1 || callid > 1 || cseq > 1 || clen > 1)
+			FAIL(400, "Duplicate To, From, Call-ID, CSeq or Content-Length header");
 		while (i < len && buf[i] != '\n')
 			i++;
 	}
 	if (!*hlen)
 		FAIL(400, "Header section not terminated");
-	if (memchr(buf, '\0', *hlen))
-		FAIL(400, "NUL byte in the header section");
+	/* A NUL is legal in the header section only as a quoted-pair (RFC 3261 §25.1,
+	 * RFC 4475 §3.1.1.2); the caller hands libosip2 a copy without them. */
+	for (const char *z = memchr(buf, '\0', *hlen); z;
+	     z = memchr(z + 1, '\0', *hlen - (size_t)(z + 1 - buf)))
+		if (z == buf || z[-1] != '\\')
+			FAIL(400, "NUL byte in the header section");
+	return 0;
+}
+
+/* The request line's checks that come before libosip2 (which cannot read every scheme):
+ * SIP-Version (505, RFC 3261 §8.2 / RFC 4475 §3.1.2.16) and a Request-URI scheme that is
+ * a well-formed scheme but not sip or sips (416, RFC 3261 §8.2.2.1). The URI is what lies
+ * between the first and the last SP. */
+static int request_line(const char *buf, size_t len, int *status, char *reason, size_t reason_cap)
+{
+	const char *eol = memchr(buf, '\n', len);
+	if (!eol)
+		return 0;
+	size_t n = (size_t)(eol - buf);
+	while (n && (buf[n - 1] == '\r' || buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+		n--; /* trailing whitespace (RFC 4475 §3.1.2.10): libosip2 judges it */
+	const char *sp1 = memchr(buf, ' ', n), *sp2 = buf + n;
+	while (sp2 > buf && sp2[-1] != ' ')
+		sp2--;
+	if (!sp1 || sp2 <= sp1 + 1)
+		return 0; /* not three parts: libosip2 refuses it */
+	size_t vl = (size_t)(buf + n - sp2);
+	if (vl != 7 || strncasecmp(sp2, "SIP/2.0", 7) != 0) {
+		*status = 505;
+		snprintf(reason, reason_cap, "Version Not Supported");
+		return -1;
+	}
+	const char *u = sp1 + 1, *colon = memchr(u, ':', (size_t)(sp2 - 1 - u));
+	if (!colon || colon == u || !isalpha((unsigned char)*u))
+		return 0;
+	for (const char *c = u; c < colon; c++)
+		if (!isalnum((unsigned char)*c) && *c != '+' && *c != '-' && *c != '.')
+			return 0;
+	size_t sl = (size_t)(colon - u);
+	if (!(sl == 3 && !strncasecmp(u, "sip", 3)) && !(sl == 4 && !strncasecmp(u, "sips", 4))) {
+		*status = 416;
+		snprintf(reason, reason_cap, "Unsupported URI Scheme");
+		return -1;
+	}
 	return 0;
 }
 
@@ -225,12 +268,54 @@ static int digest_scheme(const char *v)
 	return strncasecmp(v, "Digest", 6) == 0 && (v[6] == ' ' || v[6] == '\t');
 }
 
+/* The URIs of one Contact header value as sent, in r->contacts[*n...] (each "<uri>"):
+ * libosip2 unescapes a user part, and "%00" (RFC 4475 §3.1.1.4) would cut it. Values are
+ * split at commas outside quotes and angle brackets; "*" has no URI. */
+static void raw_contact_uris(const char *v, struct sip_req *r, int *n)
+{
+	while (*v) {
+		const char *start = v, *lt = NULL, *gt = NULL;
+		int q = 0;
+		for (; *v && (q || *v != ','); v++) {
+			if (q && *v == '\\' && v[1])
+				v++;
+			else if (*v == '"')
+				q = !q;
+			else if (!q && *v == '<' && !lt)
+				lt = v;
+			else if (!q && *v == '>' && lt && !gt)
+				gt = v;
+		}
+		const char *end = v;
+		if (*v)
+			v++;
+		while (start < end && *start == ' ')
+			start++;
+		const char *u = lt && gt ? lt + 1 : start, *ue = lt && gt ? gt : start;
+		if (!(lt && gt))
+			while (ue < end && *ue != ';' && *ue != ' ')
+				ue++;
+		if (ue - u == 1 && *u == '*')
+			continue;
+		if (*n < SIP_CONTACTS_MAX) {
+			size_t len = (size_t)(ue - u);
+			struct sip_contact *c = &r->contacts[*n];
+			if (len + 3 <= sizeof c->uri)
+				snprintf(c->uri, sizeof c->uri, "<%.*s>", (int)len, u);
+			else
+				c->uri[0] = '\0'; /* too long: refused by the caller */
+		}
+		(*n)++;
+	}
+}
+
 /* What the registrar reads from the raw header section rather than from libosip2: the
  * first Digest Authorization (libosip2 wants an SP after the scheme and drops HTAB) and
  * Require's option tags (it keeps no list of them). Returns 0 or -1 (a FAIL). */
-static int raw_fields(const char *buf, size_t hlen, struct sip_req *r, int *status, char *reason,
-                      size_t reason_cap)
+static int raw_fields(const char *buf, size_t hlen, struct sip_req *r, int *raw_contacts,
+                      int *status, char *reason, size_t reason_cap)
 {
+	*raw_contacts = 0;
 	char val[4096];
 	const char *name;
 	size_t nlen, pos = 0;
@@ -249,6 +334,10 @@ static int raw_fields(const char *buf, size_t hlen, struct sip_req *r, int *stat
 			}
 			if (digest_scheme(val))
 				tg_strlcpy(r->auth, val, sizeof r->auth);
+		} else if (HEADER_IS(name, nlen, "Contact", 'm')) {
+			if (rc < 0)
+				FAIL(400, "Contact header too long");
+			raw_contact_uris(val, r, raw_contacts);
 		} else if (HEADER_IS(name, nlen, "Require", 0)) {
 			if (rc < 0)
 				FAIL(400, "Require header too long");
@@ -276,6 +365,16 @@ static int names_userid(const char *name)
 	return 0;
 }
 
+/* Keeps *status when a raw answer (sip_response_raw) can be built from buf, else 0: the
+ * request is dropped. */
+static void raw_answerable(const char *buf, size_t len, int *status)
+{
+	char *probe = malloc(len + 256);
+	if (!probe || sip_response_raw(buf, len, 400, "x", probe, len + 256) < 0)
+		*status = 0;
+	free(probe);
+}
+
 int sip_req_parse(const char *buf, size_t len, struct sip_req *r, int *status, char *reason,
                   size_t reason_cap)
 {
@@ -292,14 +391,26 @@ int sip_req_parse(const char *buf, size_t len, struct sip_req *r, int *status, c
 		return -1;
 	}
 	size_t hlen = 0;
-	if (prescan(buf, len, &hlen, status, reason, reason_cap) != 0) {
-		/* Answered from the raw text (sip_response_raw) when it has what a response
-		 * needs; dropped otherwise. */
-		char *probe = malloc(len + 256);
-		if (!probe || sip_response_raw(buf, len, 400, "x", probe, len + 256) < 0)
-			*status = 0;
-		free(probe);
+	if (prescan(buf, len, &hlen, status, reason, reason_cap) != 0 ||
+	    request_line(buf, len, status, reason, reason_cap) != 0) {
+		raw_answerable(buf, len, status);
 		return -1;
+	}
+	/* NULs in the header section are quoted-pairs (prescan): libosip2 reads C strings,
+	 * so it gets a copy where each is a '0'. Only display names and quoted parameter
+	 * values can hold one; what the registrar reads from them is not changed. */
+	char *copy = NULL;
+	const char *text = buf;
+	if (memchr(buf, '\0', hlen)) {
+		if (!(copy = malloc(len))) {
+			snprintf(reason, reason_cap, "out of memory");
+			return -1;
+		}
+		memcpy(copy, buf, len);
+		for (size_t k = 0; k < hlen; k++)
+			if (!copy[k])
+				copy[k] = '0';
+		text = copy;
 	}
 	/* The body is bytes framed by Content-Length (NUL included: RFC 3261 §7.4);
 	 * libosip2 copies it by length. The header section was checked for NUL above. */
@@ -308,16 +419,23 @@ int sip_req_parse(const char *buf, size_t len, struct sip_req *r, int *status, c
 		snprintf(reason, reason_cap, "out of memory");
 		return -1;
 	}
-	if (osip_message_parse(m, buf, len) != 0 || !MSG_IS_REQUEST(m) || !m->sip_method) {
+	int prc = osip_message_parse(m, text, len);
+	free(copy);
+	if (prc != 0 || !MSG_IS_REQUEST(m) || !m->sip_method) {
+		/* A request libosip2 cannot read: 400 from the raw text (RFC 4475 §3.1.2) */
 		osip_message_free(m);
-		snprintf(reason, reason_cap, "unparseable request");
+		snprintf(reason, reason_cap, "Bad Request (unparseable)");
+		*status = 400;
+		raw_answerable(buf, len, status);
 		return -1;
 	}
 	if (!m->call_id || !m->cseq || !m->from || !m->to || osip_list_size(&m->vias) == 0 ||
 	    !m->cseq->number || !m->cseq->method || !m->call_id->number) {
 		osip_message_free(m);
-		snprintf(reason, reason_cap, "missing Via, From, To, Call-ID or CSeq");
-		return -1; /* a response needs them: drop */
+		snprintf(reason, reason_cap, "Missing Via, From, To, Call-ID or CSeq");
+		*status = 400; /* RFC 4475 §3.3.1: answered with what there is */
+		raw_answerable(buf, len, status);
+		return -1;
 	}
 	r->m = m;
 	tg_strlcpy(r->method, m->sip_method, sizeof r->method);
@@ -329,11 +447,10 @@ int sip_req_parse(const char *buf, size_t len, struct sip_req *r, int *status, c
 	if (strcmp(m->cseq->method, m->sip_method) != 0)
 		FAIL(400, "CSeq method does not match the request method");
 	osip_via_t *via = NULL;
-	osip_generic_param_t *branch = NULL;
 	osip_message_get_via(m, 0, &via);
-	if (!via || !via->host || !via->protocol ||
-	    osip_via_param_get_byname(via, "branch", &branch) != 0 || !branch || !branch->gvalue)
-		FAIL(400, "Bad Via header (host, transport and branch are required)");
+	/* No branch: an RFC 2543 client (RFC 4475 §3.4.1), answered all the same. */
+	if (!via || !via->host || !via->protocol)
+		FAIL(400, "Bad Via header (host and transport are required)");
 	if (!m->req_uri || !m->req_uri->scheme)
 		FAIL(400, "Bad Request-URI");
 	if (strcasecmp(m->req_uri->scheme, "sip") && strcasecmp(m->req_uri->scheme, "sips"))
@@ -341,10 +458,10 @@ int sip_req_parse(const char *buf, size_t len, struct sip_req *r, int *status, c
 	osip_header_t *mf = NULL;
 	if (osip_message_get_max_forwards(m, 0, &mf) >= 0 && mf && mf->hvalue) {
 		long v = strtol(mf->hvalue, &end, 10);
+		/* 0 matters to proxies; the registrar is where the request ends (RFC 4475
+		 * §3.3.11). */
 		if (*end || v < 0 || !*mf->hvalue)
 			FAIL(400, "Bad Max-Forwards");
-		if (v == 0)
-			FAIL(483, "Too Many Hops");
 	}
 	if (m->content_length && m->content_length->value) {
 		long v = strtol(m->content_length->value, &end, 10);
@@ -375,7 +492,8 @@ int sip_req_parse(const char *buf, size_t len, struct sip_req *r, int *status, c
 	osip_header_t *ua = NULL;
 	if (osip_message_get_user_agent(m, 0, &ua) >= 0 && ua && ua->hvalue)
 		tg_strlcpy(r->user_agent, ua->hvalue, sizeof r->user_agent);
-	if (raw_fields(buf, hlen, r, status, reason, reason_cap) != 0)
+	int raw_contacts;
+	if (raw_fields(buf, hlen, r, &raw_contacts, status, reason, reason_cap) != 0)
 		return -1;
 	if (strcmp(r->method, "REGISTER") != 0)
 		return 0;
@@ -398,13 +516,20 @@ int sip_req_parse(const char *buf, size_t len, struct sip_req *r, int *status, c
 		if (r->ncontacts == SIP_CONTACTS_MAX)
 			FAIL(400, "More than %d contacts", SIP_CONTACTS_MAX);
 		struct sip_contact *sc = &r->contacts[r->ncontacts++];
-		char *s = NULL;
-		if (osip_uri_to_str(c->url, &s) != 0 || !s || strlen(s) + 3 > sizeof sc->uri) {
+		/* The URI as sent (raw_contact_uris) when the raw reading agrees with
+		 * libosip2's on the count; libosip2's text otherwise. */
+		if (raw_contacts != nc - r->star) {
+			char *s = NULL;
+			if (osip_uri_to_str(c->url, &s) != 0 || !s ||
+			    strlen(s) + 3 > sizeof sc->uri) {
+				osip_free(s);
+				FAIL(400, "Contact URI too long");
+			}
+			snprintf(sc->uri, sizeof sc->uri, "<%s>", s);
 			osip_free(s);
+		} else if (!sc->uri[0]) {
 			FAIL(400, "Contact URI too long");
 		}
-		snprintf(sc->uri, sizeof sc->uri, "<%s>", s);
-		osip_free(s);
 		osip_generic_param_t *p = NULL;
 		sc->expires = -1;
 		if (osip_contact_param_get_byname(c, "expires", &p) == 0 && p)
@@ -670,8 +795,8 @@ int sip_response_raw(const char *buf, size_t len, int code, const char *reason, 
 		}
 		i = end;
 	}
-	if (!seen[1] || !seen[2] || !seen[3] || !seen[4] || !seen[5])
-		return -2; /* cannot be answered */
+	if (!seen[1])
+		return -2; /* no Via: cannot be answered (RFC 4475 §3.3.1 insuf has one) */
 	w = snprintf(out + o, cap - o, "Server: telgate\r\nContent-Length: 0\r\n\r\n");
 	if (w < 0 || (size_t)w >= cap - o)
 		return -1;

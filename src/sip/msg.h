@@ -20,8 +20,8 @@
 /* Limits, documented in docs/sip.md ("Limits"). Each is several times what a real phone
  * sends; a request over one is answered 400 (or dropped when it cannot be answered). */
 #define SIP_MSG_MAX 16384    /* bytes: a REGISTER is a few hundred, a large one 3,000 */
-#define SIP_HEADERS_MAX 100  /* header lines */
-#define SIP_VIA_MAX 32       /* Via values (RFC 3261 allows any number; 70 hops is the cap) */
+#define SIP_HEADERS_MAX 256  /* header lines */
+#define SIP_VIA_MAX 128      /* Via values (Max-Forwards 70 lets 70 proxies add one) */
 #define SIP_CONTACTS_MAX 16  /* Contact values in one REGISTER */
 #define SIP_CALLID_MAX 512   /* bytes of Call-ID + NUL; RFC 3261 sets no limit */
 #define SIP_INSTANCE_MAX 160 /* bytes of a +sip.instance value + NUL (RFC 5626 §4.1) */
@@ -107,9 +107,9 @@ int sip_response(const struct sip_req *r, int code, const char *reason, const ch
                  const char *extra, char *out, size_t cap);
 
 /* A response built from the raw text of a request libosip2 could not read: the first
- * From, To, Call-ID, CSeq and every Via line, echoed as sent (lines with control
- * characters are skipped). Returns the length, -1 if it does not fit, -2 if the request
- * lacks what a response needs (then it is dropped). */
+ * From, To, Call-ID, CSeq and every Via line that are there, echoed as sent (lines with
+ * control characters are skipped). Returns the length, -1 if it does not fit, -2 if the
+ * request has no Via (then it is dropped). */
 int sip_response_raw(const char *buf, size_t len, int code, const char *reason, char *out,
                      size_t cap);
 

@@ -103,6 +103,10 @@ class SipTest(unittest.TestCase):
         self.start_daemon("")
 
     def start_daemon(self, extra, sip_address=None):
+        if getattr(self, "d", None):  # a daemon this test restarts: did it die or report?
+            problem = self.d.finish()
+            if problem:
+                self.fail(problem)
         self.d = test_daemon.Daemon(self.root, "[cti]\nallow_plain_login = yes\n[sip]\n"
                                     "min_expires = 1\nnonce_lifetime_s = 5\n" + extra)
         if sip_address:  # the [sip] address line is the last one the harness writes
@@ -120,11 +124,10 @@ class SipTest(unittest.TestCase):
             f.write("SEQUENTIAL\n1002;telgate;3600\n")
 
     def tearDown(self):
-        if self.d.proc and self.d.proc.poll() is None:
-            self.d.proc.kill()
-            self.d.proc.wait()
-        self.d.close_pipes()
+        problem = self.d.finish()  # a sanitizer report or a daemon that died fails the test
         shutil.rmtree(self.root, ignore_errors=True)
+        if problem:
+            self.fail(problem)
 
     def sipp_register(self, transport="u1", password="Sip-Jesse-1", scenario="register.xml",
                       port=None, extra=()):
@@ -511,8 +514,9 @@ class SipTest(unittest.TestCase):
         s.sendto(build(None), ("127.0.0.1", self.d.sip_port))
         ch = s.recv(65535).decode()
         self.assertEqual(status(ch), 401, ch)
-        auth = Raw(self.d.sip_port).auth(ch.split("WWW-Authenticate: ")[1], "jpinkman",
-                                         "Sip-Jesse-1", **kw)
+        helper = Raw(self.d.sip_port)  # only for its digest arithmetic
+        helper.s.close()
+        auth = helper.auth(ch.split("WWW-Authenticate: ")[1], "jpinkman", "Sip-Jesse-1", **kw)
         s.sendto(build(auth), ("127.0.0.1", self.d.sip_port))
         return ch, s.recv(65535).decode()
 
@@ -560,6 +564,21 @@ class SipTest(unittest.TestCase):
         out = self.d.cli("show", "registrations", "CSFJPINKMAN").stdout
         self.assertIn(str(ports[1]), out)
         self.assertNotIn(f"127.0.0.1:{ports[0]}>", out)
+
+    def test_userid_ignored_traced_on_both_paths(self):
+        """A user id parameter outside an edge connection is ignored and traced, whether
+        the REGISTER is decided from the store or from the account cache (a refresh)."""
+        s = self.udp()
+        port = s.getsockname()[1]
+        contact = f"<sip:1002@127.0.0.1:{port}>;+sip.userid=mjavier"
+        for i in range(2):
+            _, ok = self.register_with(s, lambda a, i=i: self.req(
+                port, callid="uid", cseq=2 * i + (2 if a else 1), auth=a, contact=contact))
+            self.assertEqual(status(ok), 200, ok)
+        log = self.d.log_text()
+        self.assertIn("path=store", log)
+        self.assertIn("path=cache", log)
+        self.assertEqual(log.count("event=sip_userid_ignored"), 2, log[-3000:])
 
     def test_require_gets_420_and_binds_nothing(self):
         """RFC 3261 8.2.2.3: a required extension we lack: 420 with Unsupported."""

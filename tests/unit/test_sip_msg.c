@@ -132,10 +132,10 @@ static void test_malformed(void **state)
 	snprintf(thousand_vias + o, sizeof thousand_vias - o,
 	         "To: <sip:1001@telgate>\r\nFrom: <sip:1001@telgate>;tag=1\r\nCall-ID: x\r\n"
 	         "CSeq: 1 REGISTER\r\n\r\n");
-	static char forty_vias[8000];
+	static char forty_vias[16000]; /* more than SIP_VIA_MAX */
 	size_t f =
 	    (size_t)snprintf(forty_vias, sizeof forty_vias, "REGISTER sip:telgate SIP/2.0\r\n");
-	for (int i = 0; i < 40; i++)
+	for (int i = 0; i < SIP_VIA_MAX + 2; i++)
 		f += (size_t)snprintf(forty_vias + f, sizeof forty_vias - f,
 		                      "Via: SIP/2.0/UDP 10.0.0.%d;branch=z9hG4bK%d\r\n", i, i);
 	snprintf(forty_vias + f, sizeof forty_vias - f,
@@ -154,20 +154,36 @@ static void test_malformed(void **state)
 	    {"REGISTER sip:telgate SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.5;branch=z9hG4bKx\r\n"
 	     "To: <sip:1001@telgate>\r\nFr\x01om: <sip:1001@telgate>;tag=1\r\nCall-ID: a\r\n"
 	     "CSeq: 1 REGISTER\r\n\r\n",
-	     0, "header name"}, /* no clean From to answer with: dropped */
+	     400, "header name"}, /* answered with the clean lines (no From) */
 	    {REG_HEAD "X-Fo\x01o: bar\r\n\r\n", 400, "header name"},
 	    {"REGISTER sip:telgate SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.5;branch=z9hG4bKx\r\n"
-	     "Max-Forwards: 0\r\nTo: <sip:1001@telgate>\r\nFrom: <sip:1001@telgate>;tag=1\r\n"
+	     "Max-Forwards: many\r\nTo: <sip:1001@telgate>\r\nFrom: <sip:1001@telgate>;tag=1\r\n"
 	     "Call-ID: a\r\nCSeq: 1 REGISTER\r\n\r\n",
-	     483, "Hops"},
+	     400, "Max-Forwards"},
+	    /* RFC 4475 §3.1.2.16 badvers, §3.3.3 novelsc, §3.3.9 mcl01, §3.3.1 insuf */
+	    {"OPTIONS sip:t SIP/7.0\r\nVia: SIP/2.0/UDP 10.0.0.5;branch=z9hG4bKx\r\n"
+	     "To: <sip:t>\r\nFrom: <sip:a@t>;tag=1\r\nCall-ID: a\r\nCSeq: 1 OPTIONS\r\n\r\n",
+	     505, "Version"},
+	    {"OPTIONS soap.beep://192.0.2.103:3002 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.5;"
+	     "branch=z9hG4bKx\r\nTo: <sip:t>\r\nFrom: <sip:a@t>;tag=1\r\nCall-ID: a\r\n"
+	     "CSeq: 1 OPTIONS\r\n\r\n",
+	     416, "Scheme"},
+	    {REG_HEAD "Content-Length: 0\r\nl: 5\r\n\r\n", 400, "Duplicate"},
+	    {"OPTIONS sip:t SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.5;branch=z9hG4bKx\r\n"
+	     "CSeq: 1 OPTIONS\r\n\r\n",
+	     400, "Missing"},
+	    {"INVITE <sip:user@example.com> SIP/2.0\r\nVia: SIP/2.0/UDP "
+	     "10.0.0.5;branch=z9hG4bKx\r\n"
+	     "To: <sip:t>\r\nFrom: <sip:a@t>;tag=1\r\nCall-ID: a\r\nCSeq: 1 INVITE\r\n\r\n",
+	     400, "unparseable"},
 	    {"REGISTER sip:telgate SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.5;branch=z9hG4bKx\r\n"
 	     "To: <sip:1001@telgate>\r\nFrom: <sip:1001@telgate>;tag=1\r\nCall-ID: a\r\n"
 	     "CSeq: 1 INVITE\r\n\r\n",
 	     400, "CSeq method"},
-	    {"REGISTER sip:telgate SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.5\r\n"
+	    {"REGISTER sip:telgate SIP/2.0\r\nVia: 10.0.0.5;branch=z9hG4bKx\r\n"
 	     "To: <sip:1001@telgate>\r\nFrom: <sip:1001@telgate>;tag=1\r\nCall-ID: a\r\n"
 	     "CSeq: 1 REGISTER\r\n\r\n",
-	     400, "Via"},
+	     400, ""},
 	    {"REGISTER tel:+1234 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.5;branch=z9hG4bKx\r\n"
 	     "To: <sip:1001@telgate>\r\nFrom: <sip:1001@telgate>;tag=1\r\nCall-ID: a\r\n"
 	     "CSeq: 1 REGISTER\r\n\r\n",
@@ -197,7 +213,7 @@ static void test_malformed(void **state)
 		if (rc != -1 || status != want || !strstr(reason, cases[i].reason))
 			fail_msg("case %zu: rc %d status %d reason '%s'", i, rc, status, reason);
 		if (status) {
-			char out[4096];
+			char out[SIP_MSG_MAX];
 			int n = r.m ? sip_response(&r, status, reason, "t", NULL, out, sizeof out)
 			            : sip_response_raw(cases[i].msg, strlen(cases[i].msg), status,
 			                               reason, out, sizeof out);
