@@ -570,7 +570,8 @@ static int via_param_set(osip_via_t *v, const char *name, const char *value)
 	if (!copy)
 		return -1;
 	if (osip_via_param_get_byname(v, (char *)(uintptr_t)name, &p) == 0 && p) {
-		osip_generic_param_set_value(p, copy); /* frees the old value */
+		osip_free(p->gvalue); /* osip_generic_param_set_value would leak it */
+		p->gvalue = copy;
 		return 0;
 	}
 	char *n = osip_strdup(name);
