@@ -212,7 +212,7 @@ int sip_digest_parse(const char *v, struct sip_digest_creds *c, char *err, size_
 	if (alg[0]) {
 		if (sip_digest_alg_parse(alg, &c->alg) != 0) {
 			snprintf(err, errlen, "unsupported algorithm %.20s", alg);
-			return -1;
+			return -2;
 		}
 		c->has_alg = 1;
 	}

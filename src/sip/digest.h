@@ -51,9 +51,10 @@ struct sip_digest_creds {
 	enum sip_digest_alg alg;
 	int has_alg;
 };
-/* Parses `Digest k=v, k="v", ...`. Returns 0, or -1 with a reason in err (unknown scheme,
- * malformed, duplicate or over-long parameter, missing mandatory parameter, unsupported
- * algorithm). */
+/* Parses `Digest k=v, k="v", ...`. Returns 0; -1 with a reason in err (unknown scheme,
+ * malformed, duplicate or over-long parameter, missing mandatory parameter); -2 with a
+ * reason for a well-formed credential of an algorithm we do not offer (e.g. RFC 8760's
+ * SHA-512-256: the client gets a fresh challenge naming what we do). */
 int sip_digest_parse(const char *value, struct sip_digest_creds *c, char *err, size_t errlen);
 
 /* 1 if the response matches (qop=auth), 0 if not. ha1 in hex for c->alg. */

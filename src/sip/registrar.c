@@ -470,7 +470,12 @@ static int reg_precheck(struct job *j)
 	struct sip_digest_creds *cr = &j->cr;
 	int64_t now = tg_now_s();
 	char err[128] = "too long";
-	if (q->auth_unreadable || sip_digest_parse(q->auth, cr, err, sizeof err) != 0) {
+	int prc = q->auth_unreadable ? -1 : sip_digest_parse(q->auth, cr, err, sizeof err);
+	if (prc == -2) { /* an algorithm we do not offer: the challenge names ours */
+		challenge(j, 0);
+		return 1;
+	}
+	if (prc != 0) {
 		/* A Digest credential we cannot read is a failed authentication, counted
 		 * against the source; logged once a minute per source. */
 		if (bad_auth_log_due(r, j->source, now))

@@ -539,6 +539,13 @@ class SipTest(unittest.TestCase):
         ans = s.recv(65535).decode()
         self.assertEqual(status(ans), 401, ans)
         self.assertIn("WWW-Authenticate: Digest", ans)
+        # A Digest credential of an algorithm we do not offer: a challenge naming ours.
+        s.sendto(self.req(port, callid="alg", extra='Authorization: Digest username="x", '
+                          'realm="telgate", nonce="n", uri="sip:telgate", response="00", '
+                          'algorithm=SHA-512-256\r\n'), ("127.0.0.1", self.d.sip_port))
+        ans = s.recv(65535).decode()
+        self.assertEqual(status(ans), 401, ans)
+        self.assertIn("algorithm=SHA-256", ans)
         # An unreadable Digest credential is a failed authentication, logged.
         s.sendto(self.req(port, callid="bad", extra='Authorization: Digest username="x\r\n'),
                  ("127.0.0.1", self.d.sip_port))
