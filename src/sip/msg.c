@@ -50,6 +50,28 @@ int sip_msg_init(void)
 		return -1;                                                                         \
 	} while (0)
 
+/* 1 when every NUL of the header section is a quoted-pair inside a quoted-string (RFC 3261
+ * §25.1, RFC 4475 §3.1.1.2: display names, quoted parameter values); the caller hands
+ * libosip2 a copy without them. */
+static int nuls_quoted(const char *buf, size_t hlen)
+{
+	int q = 0;
+	for (size_t i = 0; i < hlen; i++) {
+		char ch = buf[i];
+		if (q && ch == '\\' && i + 1 < hlen && buf[i + 1] != '\r' && buf[i + 1] != '\n') {
+			i++; /* a quoted-pair: whatever follows, NUL included */
+			continue;
+		}
+		if (!ch)
+			return 0;
+		if (ch == '"')
+			q = !q;
+		else if (ch == '\n')
+			q = 0; /* a quoted-string does not cross lines */
+	}
+	return 1;
+}
+
 /* Scans the header section before libosip2 sees it: limits, header names made of token
  * characters only, no NUL, and single-value headers present once. *hlen gets the length of
  * the header section with its empty line (the body, bytes framed by Content-Length, may
@@ -118,12 +140,8 @@ static int prescan(const char *buf, size_t len, size_t *hlen, int *status, char 
 	}
 	if (!*hlen)
 		FAIL(400, "Header section not terminated");
-	/* A NUL is legal in the header section only as a quoted-pair (RFC 3261 §25.1,
-	 * RFC 4475 §3.1.1.2); the caller hands libosip2 a copy without them. */
-	for (const char *z = memchr(buf, '\0', *hlen); z;
-	     z = memchr(z + 1, '\0', *hlen - (size_t)(z + 1 - buf)))
-		if (z == buf || z[-1] != '\\')
-			FAIL(400, "NUL byte in the header section");
+	if (memchr(buf, '\0', *hlen) && !nuls_quoted(buf, *hlen))
+		FAIL(400, "NUL byte in the header section");
 	return 0;
 }
 
@@ -276,10 +294,10 @@ static void raw_contact_uris(const char *v, struct sip_req *r, int *n)
 	while (*v) {
 		const char *start = v, *lt = NULL, *gt = NULL;
 		int q = 0;
-		for (; *v && (q || *v != ','); v++) {
+		for (; *v && (q || (lt && !gt) || *v != ','); v++) {
 			if (q && *v == '\\' && v[1])
 				v++;
-			else if (*v == '"')
+			else if (*v == '"' && !(lt && !gt))
 				q = !q;
 			else if (!q && *v == '<' && !lt)
 				lt = v;
@@ -356,6 +374,23 @@ static int raw_fields(const char *buf, size_t hlen, struct sip_req *r, int *raw_
 	return 0;
 }
 
+/* 1 when a raw "<uri>" names host right after its user part or scheme (a check that the
+ * raw reading and libosip2's are about the same contact). */
+static int names_host(const char *uri, const char *host)
+{
+	size_t hl = host ? strlen(host) : 0;
+	if (!hl || uri[0] != '<')
+		return 0;
+	const char *at = strchr(uri, '@'), *p = at ? at + 1 : strchr(uri, ':');
+	if (!p)
+		return 0;
+	if (!at)
+		p++;
+	if (*p == '[' && host[0] != '[')
+		p++; /* libosip2 keeps an IPv6 reference without brackets */
+	return strncasecmp(p, host, hl) == 0;
+}
+
 /* 1 when a parameter name holds "userid" (+u.sip!userid.ccm.cisco.com, +sip.userid). */
 static int names_userid(const char *name)
 {
@@ -396,9 +431,9 @@ int sip_req_parse(const char *buf, size_t len, struct sip_req *r, int *status, c
 		raw_answerable(buf, len, status);
 		return -1;
 	}
-	/* NULs in the header section are quoted-pairs (prescan): libosip2 reads C strings,
-	 * so it gets a copy where each is a '0'. Only display names and quoted parameter
-	 * values can hold one; what the registrar reads from them is not changed. */
+	/* NULs in the header section are quoted-pairs in quoted-strings (prescan): libosip2
+	 * reads C strings, so it gets a copy where each is a '0'. Only display names and
+	 * quoted parameter values change; nothing the registrar keeps comes from them. */
 	char *copy = NULL;
 	const char *text = buf;
 	if (memchr(buf, '\0', hlen)) {
@@ -517,8 +552,9 @@ int sip_req_parse(const char *buf, size_t len, struct sip_req *r, int *status, c
 			FAIL(400, "More than %d contacts", SIP_CONTACTS_MAX);
 		struct sip_contact *sc = &r->contacts[r->ncontacts++];
 		/* The URI as sent (raw_contact_uris) when the raw reading agrees with
-		 * libosip2's on the count; libosip2's text otherwise. */
-		if (raw_contacts != nc - r->star) {
+		 * libosip2's on the count and names the same host; libosip2's text
+		 * otherwise. */
+		if (raw_contacts != nc - r->star || !names_host(sc->uri, c->url->host)) {
 			char *s = NULL;
 			if (osip_uri_to_str(c->url, &s) != 0 || !s ||
 			    strlen(s) + 3 > sizeof sc->uri) {

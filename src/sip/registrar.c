@@ -929,18 +929,25 @@ static long content_length(const char *h, size_t n)
 			skip = 1;
 		if (!skip)
 			continue;
+		/* Digits only, bounded by the line and the block: strtol would skip the
+		 * CRLFs after an empty value and read the body (or past the block). */
+		const char *e = h + n;
 		p += skip;
-		while (*p == ' ' || *p == '\t')
+		while (p < e && (*p == ' ' || *p == '\t'))
 			p++;
-		if (*p != ':')
+		if (p >= e || *p != ':')
 			continue;
 		p++;
-		while (*p == ' ' || *p == '\t')
+		while (p < e && (*p == ' ' || *p == '\t'))
 			p++;
-		char *end;
-		long v = strtol(p, &end, 10);
-		if (end == p || v < 0)
-			return -2;
+		long v = 0;
+		const char *d = p;
+		while (p < e && *p >= '0' && *p <= '9' && v <= SIP_MSG_MAX)
+			v = v * 10 + (*p++ - '0');
+		while (p < e && (*p == ' ' || *p == '\t'))
+			p++;
+		if (p == d || p >= e || (*p != '\r' && *p != '\n'))
+			return -2; /* empty, signed, or not a number: the framing is lost */
 		return v;
 	}
 	return -1;

@@ -50,7 +50,9 @@ ssize_t sip_udp_recv(int fd, char *buf, size_t cap, struct sockaddr_storage *fro
 			memcpy(&pi, CMSG_DATA(c), sizeof pi);
 			struct sockaddr_in *a = (struct sockaddr_in *)local;
 			a->sin_family = AF_INET;
-			a->sin_addr = pi.ipi_addr; /* the header's destination address */
+			/* the local address for answers (ipi_addr would be a broadcast or
+			 * multicast destination as sent) */
+			a->sin_addr = pi.ipi_spec_dst;
 			*has_local = 1;
 		} else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
 			struct in6_pktinfo pi;
@@ -58,6 +60,7 @@ ssize_t sip_udp_recv(int fd, char *buf, size_t cap, struct sockaddr_storage *fro
 			struct sockaddr_in6 *a = (struct sockaddr_in6 *)local;
 			a->sin6_family = AF_INET6;
 			a->sin6_addr = pi.ipi6_addr;
+			a->sin6_scope_id = pi.ipi6_ifindex; /* a link-local answer needs it */
 			*has_local = 1;
 		}
 	}
@@ -96,6 +99,7 @@ ssize_t sip_udp_send(int fd, const char *buf, size_t len, const struct sockaddr 
 		struct in6_pktinfo pi;
 		memset(&pi, 0, sizeof pi);
 		pi.ipi6_addr = ((const struct sockaddr_in6 *)local)->sin6_addr;
+		pi.ipi6_ifindex = ((const struct sockaddr_in6 *)local)->sin6_scope_id;
 		put_cmsg(&mh, &cs, IPPROTO_IPV6, IPV6_PKTINFO, &pi, sizeof pi);
 	}
 	return sendmsg(fd, &mh, MSG_DONTWAIT);

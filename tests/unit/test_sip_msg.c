@@ -503,6 +503,34 @@ static void test_body_require_instance(void **state)
 	assert_int_equal(sip_req_parse(bad, sizeof bad - 1, &r, &status, reason, sizeof reason),
 	                 -1);
 	sip_req_free(&r);
+	/* a backslash before a NUL outside a quoted-string is no quoted-pair */
+	static const char bad2[] = REG_HEAD "X-A: b\\\0c\r\n\r\n";
+	assert_int_equal(sip_req_parse(bad2, sizeof bad2 - 1, &r, &status, reason, sizeof reason),
+	                 -1);
+	sip_req_free(&r);
+	/* ... inside one it is (RFC 4475 §3.1.1.2), and the contacts keep their own values */
+	static const char nulq[] = REG_HEAD
+	    "Contact: <sip:a@1.1.1.1;x=1,2>;expires=11, \"b\\\0\" <sip:b@2.2.2.2>;expires=22, "
+	    "<sip:c@3.3.3.3>;expires=33\r\n\r\n";
+	assert_int_equal(sip_req_parse(nulq, sizeof nulq - 1, &r, &status, reason, sizeof reason),
+	                 0);
+	assert_int_equal(r.ncontacts, 3);
+	assert_non_null(
+	    strstr(r.contacts[0].uri, "<sip:a@1.1.1.1;x=1")); /* as sent or libosip2's */
+	assert_int_equal(r.contacts[0].expires, 11);
+	assert_non_null(strstr(r.contacts[1].uri, "b@2.2.2.2"));
+	assert_int_equal(r.contacts[1].expires, 22);
+	assert_string_equal(r.contacts[2].uri, "<sip:c@3.3.3.3>");
+	assert_int_equal(r.contacts[2].expires, 33);
+	sip_req_free(&r);
+	/* without the NUL the raw reading is used: a comma inside <> does not split */
+	assert_int_equal(parse(REG_HEAD "Contact: <sip:a@1.1.1.1;x=1,2>;expires=11, "
+	                                "<sip:%00@3.3.3.3>\r\n\r\n",
+	                       &r, &status, reason),
+	                 0);
+	assert_string_equal(r.contacts[0].uri, "<sip:a@1.1.1.1;x=1,2>");
+	assert_string_equal(r.contacts[1].uri, "<sip:%00@3.3.3.3>");
+	sip_req_free(&r);
 	/* a datagram with more bytes than Content-Length: the rest is discarded */
 	assert_int_equal(parse(REG_HEAD "Content-Length: 2\r\n\r\nabcdef", &r, &status, reason), 0);
 	sip_req_free(&r);
