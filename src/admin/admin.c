@@ -315,105 +315,173 @@ static int group_row(void *ud, const char *group)
 	return 0;
 }
 
-static json_t *cmd_user_show(struct admin_ctx *a, const struct ctl_request *r, const char *cid)
+static void row3(json_t *t, const char *credential, const char *name, const char *value)
 {
-	(void)cid;
-	const char *id = r->argv[2];
-	struct store_user u;
+	const char *row[] = {credential, name, value};
+	ctl_table_add_row(t, row, 3);
+}
+
+/* One credential's block of `user show`: its state under its own policy, now. */
+static int show_credential(struct admin_ctx *a, json_t *t, const struct store_user *u,
+                           enum store_credtype type, int64_t now)
+{
+	const char *c = store_credtype_name(type);
 	struct store_credstate cs;
 	struct store_credpolicy pol;
-	int rc = store_user_get(a->store, id, &u);
-	if (rc == STORE_NOTFOUND)
-		return ctl_error("no user '%.128s'", id);
-	if (rc != STORE_OK || store_credstate_get(a->store, id, &cs) != STORE_OK ||
-	    store_credpolicy_get(a->store, u.credentialpolicy, &pol) != STORE_OK)
-		return ctl_error("store unavailable: %s", store_last_error());
-	char groups[2048] = "", perms[256], buf[64];
-	unsigned p = 0;
-	store_user_groups(a->store, id, group_row, groups);
-	dir_cti_perms(a->store, id, &p);
-	dir_cti_perm_format(p, perms, sizeof perms);
-	int64_t now = tg_now_s();
+	int rc = store_credstate_get(a->store, u->userid, type, &cs);
+	if ((rc != STORE_OK && rc != STORE_NOTFOUND) ||
+	    store_credpolicy_effective(a->store, u, type, &cs, &pol) != STORE_OK)
+		return -1;
 	struct store_credstate probe = cs;
 	int changed;
-	enum dir_status st = dir_policy_precheck(&u, &probe, &pol, now, &changed);
+	enum dir_status st = dir_policy_precheck(u, &probe, &pol, now, &changed);
 	int64_t exp = dir_policy_expires_at(&cs, &pol);
 	if (st == DIR_OK && exp && now >= exp)
 		st = DIR_EXPIRED;
 	else if (st == DIR_OK && cs.mustchange)
 		st = DIR_MUST_CHANGE;
-	json_t *t = kv_table();
-	kv_row(t, "userid", u.userid);
-	char name[STORE_NAME_MAX * 2 + 2];
-	snprintf(name, sizeof name, "%s%s%s", u.firstname, u.firstname[0] ? " " : "", u.lastname);
-	kv_row(t, "name", name[0] ? name : "-");
-	kv_row(t, "directory", u.directory == STORE_DIR_LDAP ? "ldap" : "local");
-	kv_row(t, "end_user_status", u.status == STORE_USER_INACTIVE ? "inactive" : "active");
-	kv_row(t, "login_state", st == DIR_OK ? "can log in" : dir_status_name(st));
-	kv_row(t, "credential_policy", pol.name);
+	char buf[64];
+	row3(t, c, "state", st == DIR_OK ? "usable" : dir_status_name(st));
+	row3(t, c, "credential_policy", pol.name);
 	snprintf(buf, sizeof buf, "%d of %d", cs.hackcount, pol.failedlogonthreshold);
-	kv_row(t, "hack_count", buf);
+	row3(t, c, "hack_count", buf);
+	if (pol.throttleafterfailures > 0) {
+		snprintf(buf, sizeof buf, "from %d failures, at most %d s",
+		         pol.throttleafterfailures, pol.throttlemaxseconds);
+		row3(t, c, "throttle", buf);
+		int64_t thr = dir_policy_throttle_ends(&cs, &pol);
+		if (thr > now) {
+			fmt_epoch(thr, buf, sizeof buf);
+			row3(t, c, "throttled_until", buf);
+		}
+	}
 	fmt_epoch(cs.timelockedout, buf, sizeof buf);
-	kv_row(t, "time_locked_by_admin", buf);
+	row3(t, c, "time_locked_by_admin", buf);
 	fmt_epoch(cs.timehackedlockout, buf, sizeof buf);
-	kv_row(t, "time_hacked_lockout", buf);
+	row3(t, c, "time_hacked_lockout", buf);
 	if (cs.timehackedlockout) {
 		fmt_epoch(dir_policy_lockout_ends(&cs, &pol), buf, sizeof buf);
-		kv_row(t, "lockout_ends", buf);
+		row3(t, c, "lockout_ends", buf);
 	}
 	fmt_epoch(cs.lastsuccessfullogin, buf, sizeof buf);
-	kv_row(t, "last_successful_login", buf);
+	row3(t, c, "last_successful_login", buf);
 	fmt_epoch(cs.lastfailedlogin, buf, sizeof buf);
-	kv_row(t, "last_failed_login", buf);
+	row3(t, c, "last_failed_login", buf);
 	fmt_epoch(cs.timechanged, buf, sizeof buf);
-	kv_row(t, "credential_changed", buf);
+	row3(t, c, "credential_changed", buf);
 	fmt_epoch(exp, buf, sizeof buf);
-	kv_row(t, "credential_expires", buf);
-	kv_row(t, "does_not_expire", cs.doesnotexpire ? "true" : "false");
-	kv_row(t, "user_must_change", cs.mustchange ? "true" : "false");
-	kv_row(t, "inactive", cs.inactive ? "true" : "false");
-	kv_row(t, "groups", groups[0] ? groups : "-");
-	kv_row(t, "cti_permissions", perms);
+	row3(t, c, "credential_expires", buf);
+	row3(t, c, "does_not_expire", cs.doesnotexpire ? "true" : "false");
+	row3(t, c, "user_must_change", cs.mustchange ? "true" : "false");
+	row3(t, c, "inactive", cs.inactive ? "true" : "false");
+	return 0;
+}
+
+static json_t *cmd_user_show(struct admin_ctx *a, const struct ctl_request *r, const char *cid)
+{
+	(void)cid;
+	const char *id = r->argv[2];
+	struct store_user u;
+	int rc = store_user_get(a->store, id, &u);
+	if (rc == STORE_NOTFOUND)
+		return ctl_error("no user '%.128s'", id);
+	if (rc != STORE_OK)
+		return ctl_error("store unavailable: %s", store_last_error());
+	char groups[2048] = "", perms[256];
+	unsigned p = 0;
+	store_user_groups(a->store, id, group_row, groups);
+	dir_cti_perms(a->store, id, &p);
+	dir_cti_perm_format(p, perms, sizeof perms);
+	static const char *const cols[] = {"credential", "name", "value"};
+	json_t *t = ctl_table(cols, 3);
+	row3(t, "-", "userid", u.userid);
+	char name[STORE_NAME_MAX * 2 + 2];
+	snprintf(name, sizeof name, "%s%s%s", u.firstname, u.firstname[0] ? " " : "", u.lastname);
+	row3(t, "-", "name", name[0] ? name : "-");
+	row3(t, "-", "directory", u.directory == STORE_DIR_LDAP ? "ldap" : "local");
+	row3(t, "-", "end_user_status", u.status == STORE_USER_INACTIVE ? "inactive" : "active");
+	row3(t, "-", "groups", groups[0] ? groups : "-");
+	row3(t, "-", "cti_permissions", perms);
+	int64_t now = tg_now_s();
+	for (int c = 0; c < STORE_CRED_TYPES; c++)
+		if (show_credential(a, t, &u, (enum store_credtype)c, now) != 0) {
+			json_decref(t);
+			return ctl_error("store unavailable: %s", store_last_error());
+		}
 	return t;
 }
 
-/* Lock (lock = 1) or unlock the user's credential state in one transaction. */
-static json_t *set_lock(struct admin_ctx *a, const char *id, int lock, const char *cid)
+/* `--credential password|digest|all` at argv[3..4] (all when absent): a bit per type, or
+ * 0 for a usage error. */
+static unsigned credential_arg(const struct ctl_request *r)
 {
-	struct store_credstate cs;
+	if (r->argc == 3)
+		return (1u << STORE_CRED_TYPES) - 1;
+	enum store_credtype t;
+	if (r->argc != 5 || strcmp(r->argv[3], "--credential") != 0)
+		return 0;
+	if (strcmp(r->argv[4], "all") == 0)
+		return (1u << STORE_CRED_TYPES) - 1;
+	return store_credtype_parse(r->argv[4], &t) == 0 ? 1u << t : 0;
+}
+
+/* Lock (lock = 1) or unlock the given credentials of a user in one transaction. */
+static json_t *set_lock(struct admin_ctx *a, const char *id, unsigned which, int lock,
+                        const char *cid)
+{
+	struct store_user u;
 	if (store_begin(a->store) != STORE_OK)
 		return ctl_error("store unavailable: %s", store_last_error());
-	int rc = store_credstate_get(a->store, id, &cs);
+	int rc = store_user_get(a->store, id, &u);
+	char done[64] = "", before[64] = "";
+	for (int t = 0; rc == STORE_OK && t < STORE_CRED_TYPES; t++) {
+		if (!(which & (1u << t)))
+			continue;
+		struct store_credstate cs;
+		rc = store_credstate_get(a->store, id, (enum store_credtype)t, &cs);
+		if (rc == STORE_NOTFOUND)
+			rc = STORE_OK; /* no row yet: a clean state */
+		if (rc != STORE_OK)
+			break;
+		snprintf(before + strlen(before), sizeof before - strlen(before), "%s%s=%d",
+		         before[0] ? "," : "", store_credtype_name((enum store_credtype)t),
+		         cs.hackcount);
+		if (lock)
+			cs.timelockedout = tg_now_s();
+		else
+			dir_policy_unlock(&cs);
+		rc = store_credstate_put(a->store, id, (enum store_credtype)t, &cs);
+		snprintf(done + strlen(done), sizeof done - strlen(done), "%s%s",
+		         done[0] ? ", " : "", store_credtype_name((enum store_credtype)t));
+	}
+	if (rc == STORE_OK)
+		rc = store_commit(a->store);
 	if (rc != STORE_OK) {
 		store_rollback(a->store);
 		return rc == STORE_NOTFOUND
 		           ? ctl_error("no user '%.128s'", id)
 		           : ctl_error("store unavailable: %s", store_last_error());
 	}
-	char before[16];
-	snprintf(before, sizeof before, "%d", cs.hackcount);
-	if (lock)
-		cs.timelockedout = tg_now_s();
-	else
-		dir_policy_unlock(&cs);
-	if (store_credstate_put(a->store, id, &cs) != STORE_OK ||
-	    store_commit(a->store) != STORE_OK) {
-		store_rollback(a->store);
-		return ctl_error("store unavailable: %s", store_last_error());
-	}
 	log_event(LOG_LVL_NOTICE, cid, lock ? "user_locked" : "user_unlocked", "user", id,
-	          "hack_count_before", before, (const char *)NULL);
-	return ctl_message("%s %s", id, lock ? "locked" : "unlocked (failure count reset)");
+	          "credential", done, "hack_count_before", before, (const char *)NULL);
+	return ctl_message("%s: %s %s", id, done,
+	                   lock ? "locked" : "unlocked (failure count reset)");
 }
 
 static json_t *cmd_user_unlock(struct admin_ctx *a, const struct ctl_request *r, const char *cid)
 {
-	return set_lock(a, r->argv[2], 0, cid);
+	unsigned which = credential_arg(r);
+	if (!which)
+		return wrong_args(ADMIN_CMD_user_unlock);
+	return set_lock(a, r->argv[2], which, 0, cid);
 }
 
 static json_t *cmd_user_lock(struct admin_ctx *a, const struct ctl_request *r, const char *cid)
 {
-	return set_lock(a, r->argv[2], 1, cid);
+	unsigned which = credential_arg(r);
+	if (!which)
+		return wrong_args(ADMIN_CMD_user_lock);
+	return set_lock(a, r->argv[2], which, 1, cid);
 }
 
 static void diag_row(void *ud, const char *step, const char *server, const char *result,

@@ -32,8 +32,10 @@
 	X(edge_remove, "edge remove", 3, 3, "edge remove IDENTITY")                        \
 	X(edge_list, "edge list", 2, 2, "edge list")                                       \
 	X(user_show, "user show", 3, 3, "user show USER")                                  \
-	X(user_unlock, "user unlock", 3, 3, "user unlock USER")                            \
-	X(user_lock, "user lock", 3, 3, "user lock USER")                                  \
+	X(user_unlock, "user unlock", 3, 5,                                                \
+	  "user unlock USER [--credential password|digest|all]")                          \
+	X(user_lock, "user lock", 3, 5,                                                    \
+	  "user lock USER [--credential password|digest|all]")                            \
 	X(ldap_test, "ldap test", 2, 3, "ldap test [USER]")                                \
 	X(auth_test, "auth test", 3, 3,                                                    \
 	  "auth test USER (password from TELGATE_PASSWORD, a prompt or stdin)")            \

@@ -1,4 +1,5 @@
 #include "dir/dir.h"
+#include "core/alarm.h"
 #include "core/loop.h"
 #include "core/util.h"
 #include "core/worker.h"
@@ -81,52 +82,62 @@ int dir_cti_perms(store_t *st, const char *userid, unsigned *out)
 	return store_user_groups(st, userid, perm_group, out);
 }
 
-static void log_policy(const struct areq *r, const struct store_credstate *cs)
+/* The trace line of one policy decision, naming the credential type. */
+void dir_log_policy(const char *cid, const struct store_user *u, enum store_credtype type,
+                    const struct store_credstate *cs, const struct store_credpolicy *pol,
+                    int64_t now, enum dir_status verdict)
 {
 	char v[10][24];
 	snprintf(v[0], sizeof v[0], "%d", cs->hackcount);
 	snprintf(v[1], sizeof v[1], "%lld", (long long)cs->timelockedout);
 	snprintf(v[2], sizeof v[2], "%lld", (long long)cs->timehackedlockout);
 	snprintf(v[3], sizeof v[3], "%lld", (long long)cs->lastsuccessfullogin);
-	snprintf(v[4], sizeof v[4], "%d", r->pol.failedlogonthreshold);
-	int64_t exp = dir_policy_expires_at(cs, &r->pol);
-	snprintf(v[5], sizeof v[5], "%lld",
-	         exp ? (long long)((exp - clock_now(r->d)) / 86400) : -1LL);
-	log_event(LOG_LVL_INFO, r->cid, "dir_credential_policy", "user", r->userid, "policy",
-	          r->pol.name, "user_type", r->u.directory == STORE_DIR_LDAP ? "ldap" : "local",
-	          "end_user_status", r->u.status == STORE_USER_INACTIVE ? "inactive" : "active",
-	          "hack_count", v[0], "threshold", v[4], "time_locked_out", v[1],
+	snprintf(v[4], sizeof v[4], "%d", pol->failedlogonthreshold);
+	int64_t exp = dir_policy_expires_at(cs, pol);
+	snprintf(v[5], sizeof v[5], "%lld", exp ? (long long)((exp - now) / 86400) : -1LL);
+	int64_t thr = dir_policy_throttle_ends(cs, pol);
+	snprintf(v[6], sizeof v[6], "%lld", thr > now ? (long long)(thr - now) : 0LL);
+	log_event(LOG_LVL_INFO, cid, "dir_credential_policy", "credential",
+	          store_credtype_name(type), "user", u->userid, "policy", pol->name, "verdict",
+	          dir_status_name(verdict), "user_type",
+	          u->directory == STORE_DIR_LDAP ? "ldap" : "local", "end_user_status",
+	          u->status == STORE_USER_INACTIVE ? "inactive" : "active", "hack_count", v[0],
+	          "threshold", v[4], "throttled_s", v[6], "time_locked_out", v[1],
 	          "time_hacked_lockout", v[2], "last_successful_login", v[3], "days_to_expiry",
 	          v[5], "does_not_expire", cs->doesnotexpire ? "true" : "false", "user_must_change",
 	          cs->mustchange ? "true" : "false", "inactive", cs->inactive ? "true" : "false",
 	          (const char *)NULL);
 }
 
-/* Applies the password check's outcome to the credential state in one transaction, so
- * that concurrent attempts (on any node sharing the store) count every failure. */
 /* Applies one credential check's outcome to the user's credential state in one store
  * transaction, so that concurrent attempts (on any node sharing the store) count every
  * failure. Returns the policy's verdict; DIR_UNAVAILABLE when the store failed. */
 static enum dir_status record_outcome(store_t *st, const struct store_user *u,
-                                      const struct store_credpolicy *pol, int64_t now, int verified,
-                                      int *warn_days, const char *cid, char *detail,
-                                      size_t detail_cap)
+                                      enum store_credtype type, const struct store_credpolicy *pol,
+                                      int64_t now, int verified, int *warn_days, const char *cid,
+                                      char *detail, size_t detail_cap)
 {
 	struct store_credstate cs;
 	int changed = 0;
 	*warn_days = -1;
 	/* The common case — the right password on a clean account that logged in within the
 	 * hour — changes nothing worth a write transaction. */
-	if (verified && store_credstate_get(st, u->userid, &cs) == STORE_OK &&
+	if (verified && store_credstate_get(st, u->userid, type, &cs) == STORE_OK &&
 	    dir_policy_success_quiet(u, &cs, pol, now, warn_days))
 		return DIR_OK;
 	if (store_begin(st) != STORE_OK)
 		goto fail;
-	if (store_credstate_get(st, u->userid, &cs) != STORE_OK) {
+	int rc = store_credstate_get(st, u->userid, type, &cs);
+	if (rc != STORE_OK && rc != STORE_NOTFOUND) { /* a missing row starts clean */
 		store_rollback(st);
 		goto fail;
 	}
 	enum dir_status pre = dir_policy_precheck(u, &cs, pol, now, &changed);
+	if (pre == DIR_THROTTLED && !verified) {
+		/* A failure checked just before a concurrent one throttled the credential: it
+		 * still counts (it was checked). */
+		pre = DIR_OK;
+	}
 	if (pre != DIR_OK && verified) {
 		/* Locked by a concurrent attempt meanwhile: the lock wins. */
 		store_rollback(st);
@@ -136,16 +147,24 @@ static enum dir_status record_outcome(store_t *st, const struct store_user *u,
 	}
 	int was_locked = cs.timehackedlockout != 0;
 	enum dir_status res = dir_policy_apply(&cs, pol, now, verified, warn_days);
-	if (store_credstate_put(st, u->userid, &cs) != STORE_OK || store_commit(st) != STORE_OK) {
+	if (store_credstate_put(st, u->userid, type, &cs) != STORE_OK ||
+	    store_commit(st) != STORE_OK) {
 		store_rollback(st);
 		goto fail;
 	}
+	if (!verified)
+		dir_log_policy(cid, u, type, &cs, pol, now, res);
 	if (!was_locked && cs.timehackedlockout) {
 		char n[16];
 		snprintf(n, sizeof n, "%d", cs.hackcount);
 		log_event(LOG_LVL_WARNING, cid, "dir_user_locked_out", "user", u->userid,
-		          "hack_count", n, "admin_must_unlock", pol->adminmustunlock ? "yes" : "no",
+		          "credential", store_credtype_name(type), "hack_count", n,
+		          "admin_must_unlock", pol->adminmustunlock ? "yes" : "no",
 		          (const char *)NULL);
+		alarm_raise("CredentialLockout", ALARM_WARNING, cid, "UserID", u->userid,
+		            "CredentialType", store_credtype_name(type), "HackCount", n,
+		            "AdminMustUnlock", pol->adminmustunlock ? "true" : "false",
+		            (const char *)NULL);
 	}
 	return res;
 fail:
@@ -156,38 +175,41 @@ fail:
 static void commit_outcome(struct areq *r, int verified)
 {
 	char detail[sizeof r->detail];
-	r->status = record_outcome(r->d->store, &r->u, &r->pol, clock_now(r->d), verified,
-	                           &r->warn_days, r->cid, detail, sizeof detail);
+	r->status =
+	    record_outcome(r->d->store, &r->u, STORE_CRED_PASSWORD, &r->pol, clock_now(r->d),
+	                   verified, &r->warn_days, r->cid, detail, sizeof detail);
 	if (r->status == DIR_UNAVAILABLE ||
 	    (verified && r->status != DIR_OK && r->status != DIR_EXPIRED &&
 	     r->status != DIR_MUST_CHANGE))
 		tg_strlcpy(r->detail, detail, sizeof r->detail);
 }
 
-static int load_user(store_t *st, const char *userid, struct store_user *u,
-                     struct store_credstate *cs, struct store_credpolicy *pol)
+int dir_credential_load(store_t *st, const char *userid, enum store_credtype type,
+                        struct store_user *u, struct store_credstate *cs,
+                        struct store_credpolicy *pol)
 {
 	int rc = store_user_get(st, userid, u);
 	if (rc != STORE_OK)
 		return rc;
-	if ((rc = store_credstate_get(st, userid, cs)) != STORE_OK)
+	rc = store_credstate_get(st, userid, type, cs);
+	if (rc != STORE_OK && rc != STORE_NOTFOUND) /* a missing row is a clean state */
 		return rc;
-	return store_credpolicy_get(st, u->credentialpolicy, pol);
+	return store_credpolicy_effective(st, u, type, cs, pol);
 }
 
-enum dir_status dir_policy_record(store_t *st, const char *userid, int verified, int64_t now,
-                                  const char *cid)
+enum dir_status dir_policy_record(store_t *st, const char *userid, enum store_credtype type,
+                                  int verified, int64_t now, const char *cid)
 {
 	struct store_user u;
 	struct store_credstate cs;
 	struct store_credpolicy pol;
-	int rc = load_user(st, userid, &u, &cs, &pol), warn;
+	int rc = dir_credential_load(st, userid, type, &u, &cs, &pol), warn;
 	if (rc == STORE_NOTFOUND)
 		return DIR_UNKNOWN_USER;
 	if (rc != STORE_OK)
 		return DIR_UNAVAILABLE;
 	char detail[128];
-	return record_outcome(st, &u, &pol, now, verified, &warn, cid, detail, sizeof detail);
+	return record_outcome(st, &u, type, &pol, now, verified, &warn, cid, detail, sizeof detail);
 }
 
 /* Worker: load the user, check the policy, verify a local password. */
@@ -196,7 +218,10 @@ static void phase1_run(void *arg)
 	struct areq *r = arg;
 	struct dir *d = r->d;
 	r->final = 1;
-	int rc = r->overlong == 1 ? STORE_NOTFOUND : store_user_get(d->store, r->userid, &r->u);
+	struct store_credstate cs;
+	int rc = r->overlong == 1 ? STORE_NOTFOUND
+	                          : dir_credential_load(d->store, r->userid, STORE_CRED_PASSWORD,
+	                                                &r->u, &cs, &r->pol);
 	if (rc == STORE_NOTFOUND) {
 		/* Same cost as a known user: a peer must not learn which ids exist. */
 		(void)dir_passwd_verify(d->dummy_hash, r->cred, r->len);
@@ -205,19 +230,16 @@ static void phase1_run(void *arg)
 		snprintf(r->detail, sizeof r->detail, "no such user in the store");
 		return;
 	}
-	struct store_credstate cs;
-	if (rc != STORE_OK || store_credstate_get(d->store, r->userid, &cs) != STORE_OK ||
-	    store_credpolicy_get(d->store, r->u.credentialpolicy, &r->pol) != STORE_OK ||
-	    dir_cti_perms(d->store, r->userid, &r->perms) != STORE_OK) {
+	if (rc != STORE_OK || dir_cti_perms(d->store, r->userid, &r->perms) != STORE_OK) {
 		r->status = DIR_UNAVAILABLE;
 		snprintf(r->detail, sizeof r->detail, "store: %s", store_last_error());
 		return;
 	}
 	log_event(LOG_LVL_INFO, r->cid, "dir_user", "user", r->userid, "directory",
 	          r->u.directory == STORE_DIR_LDAP ? "ldap" : "local", (const char *)NULL);
-	log_policy(r, &cs);
 	int changed;
 	enum dir_status pre = dir_policy_precheck(&r->u, &cs, &r->pol, clock_now(d), &changed);
+	dir_log_policy(r->cid, &r->u, STORE_CRED_PASSWORD, &cs, &r->pol, clock_now(d), pre);
 	if (pre != DIR_OK) {
 		r->status = pre;
 		snprintf(r->detail, sizeof r->detail, "refused before the password check");

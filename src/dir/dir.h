@@ -76,12 +76,30 @@ struct dir_stats {
 };
 void dir_stats(struct dir *d, struct dir_stats *out);
 
-/* The credential policy for other credentials of the same account (the registrar's SIP
- * digest): the caller loads the state and asks dir_policy_precheck (policy.h) whether the
- * user may try now; dir_policy_record counts one check's outcome in one store
- * transaction, with the same rules as dir_authenticate. Blocking (store). */
-enum dir_status dir_policy_record(store_t *st, const char *userid, int verified, int64_t now,
-                                  const char *cid);
+/* The credential policy for the other credential types (the registrar's SIP digest): the
+ * caller loads the credential with dir_credential_load and asks dir_policy_precheck
+ * (policy.h) whether it may be checked now; dir_policy_record counts one check's outcome
+ * in one store transaction, with the same rules as dir_authenticate applies to passwords.
+ * Only the given type's state changes: a digest failure never touches the password.
+ * Returns the policy's verdict, DIR_UNKNOWN_USER, or DIR_UNAVAILABLE when the store
+ * failed. A new threshold lockout is logged (dir_user_locked_out) and raises the
+ * CredentialLockout alarm. Blocking (store). */
+enum dir_status dir_policy_record(store_t *st, const char *userid, enum store_credtype type,
+                                  int verified, int64_t now, const char *cid);
+
+/* Loads what the policy of one credential needs: the user, that credential's state (a
+ * missing row reads as a clean state) and its effective policy
+ * (store_credpolicy_effective). Returns STORE_OK, STORE_NOTFOUND for an unknown user, or
+ * another store error. Blocking (store). */
+int dir_credential_load(store_t *st, const char *userid, enum store_credtype type,
+                        struct store_user *u, struct store_credstate *cs,
+                        struct store_credpolicy *pol);
+
+/* Logs dir_credential_policy: one policy decision (verdict) on one credential, with the
+ * credential type, the counters and the policy's name. No secret is logged. */
+void dir_log_policy(const char *cid, const struct store_user *u, enum store_credtype type,
+                    const struct store_credstate *cs, const struct store_credpolicy *pol,
+                    int64_t now, enum dir_status verdict);
 
 /* The user's CTI permissions from their groups (blocking, store). */
 int dir_cti_perms(store_t *st, const char *userid, unsigned *out);

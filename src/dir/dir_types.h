@@ -14,6 +14,7 @@ enum dir_status {
 	DIR_UNKNOWN_USER,   /* not provisioned, or not found in the LDAP directory */
 	DIR_LOCKED,         /* locked by an administrator */
 	DIR_HACKED_LOCKED,  /* locked after too many consecutive failures */
+	DIR_THROTTLED,      /* too many recent failures: not checked until the interval ends */
 	DIR_INACTIVE,       /* account inactive, or unused longer than the policy allows */
 	DIR_EXPIRED,        /* credential older than the policy allows */
 	DIR_MUST_CHANGE,    /* right password, but the user must change it first */

@@ -19,6 +19,8 @@ const char *dir_status_name(enum dir_status s)
 		return "locked";
 	case DIR_HACKED_LOCKED:
 		return "hacked-locked";
+	case DIR_THROTTLED:
+		return "throttled";
 	case DIR_INACTIVE:
 		return "inactive";
 	case DIR_EXPIRED:
@@ -82,6 +84,25 @@ int64_t dir_policy_lockout_ends(const struct store_credstate *cs,
 	return cs->timehackedlockout + (int64_t)pol->lockoutduration * MINUTE;
 }
 
+int64_t dir_policy_throttle_ends(const struct store_credstate *cs,
+                                 const struct store_credpolicy *pol)
+{
+	int n = pol->throttleafterfailures;
+	if (n <= 0 || cs->hackcount < n || !cs->lastfailedlogin)
+		return 0;
+	int64_t cap = pol->throttlemaxseconds > 0 ? pol->throttlemaxseconds : 1;
+	int shift = cs->hackcount - n;
+	int64_t interval = shift >= 30 ? cap : (int64_t)1 << shift;
+	if (interval > cap)
+		interval = cap;
+	int64_t ends = cs->lastfailedlogin + interval;
+	/* The count starts again once the reset time has passed: so does the throttle. */
+	if (pol->resetfailedlogonsafter > 0 &&
+	    ends > cs->lastfailedlogin + (int64_t)pol->resetfailedlogonsafter * MINUTE)
+		ends = cs->lastfailedlogin + (int64_t)pol->resetfailedlogonsafter * MINUTE;
+	return ends;
+}
+
 int64_t dir_policy_expires_at(const struct store_credstate *cs, const struct store_credpolicy *pol)
 {
 	if (cs->doesnotexpire || pol->expiresafterdays <= 0 || !cs->timechanged)
@@ -112,6 +133,8 @@ enum dir_status dir_policy_precheck(const struct store_user *u, struct store_cre
 		cs->hackcount = 0;
 		*changed = 1;
 	}
+	if (now < dir_policy_throttle_ends(cs, pol))
+		return DIR_THROTTLED;
 	return DIR_OK;
 }
 

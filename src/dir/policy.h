@@ -13,10 +13,17 @@
  *   adminmustunlock is set;
  * - the failure count starts again from zero when resetfailedlogonsafter minutes passed
  *   since the last failure;
+ * - throttling (NIST SP 800-63B §5.2.2), when throttleafterfailures is set: from that many
+ *   consecutive failures on, the credential is not checked (DIR_THROTTLED) until
+ *   2^(failures - throttleafterfailures) seconds after the last failure, at most
+ *   throttlemaxseconds; refusals while throttled are not failures and do not count;
  * - a right password on a credential older than expiresafterdays is DIR_EXPIRED (unless
  *   doesnotexpire); within expirywarningdays of expiry the login succeeds with a warning;
  * - a right password with mustchange set is DIR_MUST_CHANGE.
  * Refusals before the password check never look at the password.
+ *
+ * The functions apply to any credential type (store_credtype): the caller passes the
+ * state row and the policy of the credential being checked, never another's.
  */
 #ifndef TG_DIR_POLICY_H
 #define TG_DIR_POLICY_H
@@ -53,5 +60,9 @@ void dir_policy_unlock(struct store_credstate *cs);
 int64_t dir_policy_expires_at(const struct store_credstate *cs, const struct store_credpolicy *pol);
 int64_t dir_policy_lockout_ends(const struct store_credstate *cs,
                                 const struct store_credpolicy *pol);
+/* The epoch second until which the credential is throttled (0 = the failure count does
+ * not throttle; a value at or before now means the interval is over). */
+int64_t dir_policy_throttle_ends(const struct store_credstate *cs,
+                                 const struct store_credpolicy *pol);
 
 #endif

@@ -155,8 +155,9 @@ struct p_param {
 
 struct p_user {
 	struct store_user u;
-	struct store_credstate cs;
-	const char *password; /* points into the JSON tree; wiped after hashing */
+	struct store_credstate cs;           /* the password's flags */
+	char digestpolicy[STORE_ID_MAX + 1]; /* the digest credential's own policy, "" = default */
+	const char *password;                /* points into the JSON tree; wiped after hashing */
 	size_t password_len;
 	const char *digestpw; /* SIP digest password, likewise; only HA1s are stored */
 	size_t digestpw_len;
@@ -227,6 +228,8 @@ static int parse_policies(struct ctx *c, struct doc *d)
 	                                      "expirywarningdays",
 	                                      "inactivedaysallowed",
 	                                      "minlength",
+	                                      "throttleafterfailures",
+	                                      "throttlemaxseconds",
 	                                      NULL};
 	size_t n = json_array_size(d->policies);
 	d->polv = calloc(n ? n : 1, sizeof *d->polv);
@@ -244,6 +247,7 @@ static int parse_policies(struct ctx *c, struct doc *d)
 		x->resetfailedlogonsafter = 30;
 		x->lockoutduration = 30;
 		x->minlength = 8;
+		x->throttlemaxseconds = 300;
 		if (check_members(c, o, p, allowed) ||
 		    get_str(c, o, p, "name", 1, x->name, sizeof x->name) ||
 		    get_int(c, o, p, "failedlogonthreshold", 0, 1000, &x->failedlogonthreshold) ||
@@ -254,7 +258,9 @@ static int parse_policies(struct ctx *c, struct doc *d)
 		    get_int(c, o, p, "expiresafterdays", 0, 3650, &x->expiresafterdays) ||
 		    get_int(c, o, p, "expirywarningdays", 0, 3650, &x->expirywarningdays) ||
 		    get_int(c, o, p, "inactivedaysallowed", 0, 3650, &x->inactivedaysallowed) ||
-		    get_int(c, o, p, "minlength", 0, 256, &x->minlength))
+		    get_int(c, o, p, "minlength", 0, 256, &x->minlength) ||
+		    get_int(c, o, p, "throttleafterfailures", 0, 1000, &x->throttleafterfailures) ||
+		    get_int(c, o, p, "throttlemaxseconds", 1, 86400, &x->throttlemaxseconds))
 			return -1;
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(d->polv[j].name, x->name) == 0)
@@ -287,11 +293,21 @@ static int parse_groups(struct ctx *c, struct doc *d)
 
 static int parse_users(struct ctx *c, struct doc *d)
 {
-	static const char *const allowed[] = {"userid",         "firstname",  "lastname",
-	                                      "mail",           "directory",  "password",
-	                                      "passwordhash",   "status",     "credentialpolicy",
-	                                      "groups",         "mustchange", "doesnotexpire",
-	                                      "digestpassword", NULL};
+	static const char *const allowed[] = {"userid",
+	                                      "firstname",
+	                                      "lastname",
+	                                      "mail",
+	                                      "directory",
+	                                      "password",
+	                                      "passwordhash",
+	                                      "status",
+	                                      "credentialpolicy",
+	                                      "groups",
+	                                      "mustchange",
+	                                      "doesnotexpire",
+	                                      "digestpassword",
+	                                      "digestcredentialpolicy",
+	                                      NULL};
 	size_t n = json_array_size(d->users);
 	d->uv = calloc(n ? n : 1, sizeof *d->uv);
 	if (!d->uv)
@@ -313,6 +329,8 @@ static int parse_users(struct ctx *c, struct doc *d)
 		    get_str(c, o, p, "status", 0, status, sizeof status) ||
 		    get_str(c, o, p, "credentialpolicy", 0, u->credentialpolicy,
 		            sizeof u->credentialpolicy) ||
+		    get_str(c, o, p, "digestcredentialpolicy", 0, x->digestpolicy,
+		            sizeof x->digestpolicy) ||
 		    get_str(c, o, p, "passwordhash", 0, u->passwordhash, sizeof u->passwordhash) ||
 		    get_bool(c, o, p, "mustchange", &x->cs.mustchange) ||
 		    get_bool(c, o, p, "doesnotexpire", &x->cs.doesnotexpire))
@@ -640,17 +658,28 @@ static int write_all(struct ctx *c, store_t *st, struct doc *d, const struct pro
 				return fail(c, gp, "group '%s' does not exist", gv[g]);
 			}
 		}
-		/* Keep the dynamic state (counters, last login) of an existing user. */
-		struct store_credstate cs;
-		if (store_credstate_get(st, x->u.userid, &cs) != STORE_OK)
+		if (x->digestpolicy[0] &&
+		    store_credpolicy_get(st, x->digestpolicy, &pol) != STORE_OK)
+			return fail(c, p, "digest credential policy '%s' does not exist",
+			            x->digestpolicy);
+		/* Keep the dynamic state (counters, last login) of an existing user's
+		 * credentials; set what the document says. */
+		struct store_credstate cs, ds;
+		if (store_credstate_get(st, x->u.userid, STORE_CRED_PASSWORD, &cs) != STORE_OK)
 			memset(&cs, 0, sizeof cs);
+		if (store_credstate_get(st, x->u.userid, STORE_CRED_DIGEST, &ds) != STORE_OK)
+			memset(&ds, 0, sizeof ds);
 		cs.mustchange = x->cs.mustchange;
 		cs.doesnotexpire = x->cs.doesnotexpire;
-		cs.inactive = x->cs.inactive;
+		cs.inactive = ds.inactive = x->cs.inactive;
 		if (x->password || x->u.passwordhash[0])
 			cs.timechanged = tg_now_s();
+		if (x->digestpw)
+			ds.timechanged = tg_now_s();
+		tg_strlcpy(ds.credentialpolicy, x->digestpolicy, sizeof ds.credentialpolicy);
 		if ((rc = store_user_put(st, &x->u)) ||
-		    (rc = store_credstate_put(st, x->u.userid, &cs)) ||
+		    (rc = store_credstate_put(st, x->u.userid, STORE_CRED_PASSWORD, &cs)) ||
+		    (rc = store_credstate_put(st, x->u.userid, STORE_CRED_DIGEST, &ds)) ||
 		    (rc = store_user_set_groups(st, x->u.userid, gv, ng)) ||
 		    (x->digestpw && (rc = store_sipcred_put(st, x->u.userid, &x->sip))))
 			return store_fail(c, p, rc);

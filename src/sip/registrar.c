@@ -115,7 +115,11 @@ struct job {
 	struct sip_digest_creds cr; /* parsed on the loop (reg_precheck) */
 	uint64_t txn;               /* UDP: the transaction's key (txn.h), else 0 */
 	int stale;                  /* the nonce is stale: stale=true if the digest verifies */
-	char to_tag[17];            /* of every response to this request (RFC 3261 §19.3) */
+	/* A wrong digest for a real digest user, counted after the answer is sent (reg_done):
+	 * the write must not show in the answer's timing. "" = nothing to count. */
+	char record_user[STORE_ID_MAX + 1];
+	int64_t record_now;
+	char to_tag[17]; /* of every response to this request (RFC 3261 §19.3) */
 	char out[OUT_MAX];
 	int outlen;
 };
@@ -543,28 +547,32 @@ static int nonce_verified(struct job *j)
 }
 
 /* The fast path, on the loop: a REGISTER whose line is in the account cache, current,
- * with the right response, on a clean account whose success changes nothing stored (a
- * refresh, in practice) is answered here without a store read or a thread hop. Anything
- * else — a miss, a wrong password (to be counted), an account that needs a write, an
- * edge connection (its decision reads the store) — returns 0 for the worker path, which
- * decides everything again from the store. */
+ * with the right response, on a clean digest credential whose success changes nothing
+ * stored (a refresh, in practice) is answered here without a store read or a thread hop.
+ * Anything else — a miss, a wrong password (to be counted), a credential that needs a
+ * write, an edge connection (its decision reads the store) — returns 0 for the worker
+ * path, which decides everything again from the store. */
 static int reg_fast(struct job *j)
 {
 	struct sip_registrar *r = j->r;
 	struct sip_account a;
-	if (j->edge[0] || !sip_accounts_get(r->accounts, j->req.aor_user, &a))
+	int hit = !j->edge[0] && sip_accounts_get(r->accounts, j->req.aor_user, &a);
+	/* The digest is computed on a miss too, against the dummy HA1: whether a line is
+	 * cached must not show in the answer's timing. */
+	int sha = j->cr.alg == SIP_DIGEST_SHA256;
+	const char *ha1 =
+	    hit ? (sha ? a.cred.ha1_sha256 : a.cred.ha1_md5) : (sha ? r->dummy_sha : r->dummy_md5);
+	int verified = sip_digest_verify(&j->cr, j->req.method, ha1);
+	if (!hit)
 		return 0;
 	struct store_user u;
 	memset(&u, 0, sizeof u);
 	u.status = a.status;
 	int done = 0;
-	if (a.gen == store_generation(r->store) &&
+	if (verified && a.gen == store_generation(r->store) &&
 	    a.user_gen == store_user_generation(r->store, a.duser) &&
 	    strcmp(j->cr.username, a.duser) == 0 &&
-	    dir_policy_success_quiet(&u, &a.cs, &a.pol, tg_now_s(), NULL) &&
-	    sip_digest_verify(&j->cr, j->req.method,
-	                      j->cr.alg == SIP_DIGEST_SHA256 ? a.cred.ha1_sha256
-	                                                     : a.cred.ha1_md5)) {
+	    dir_policy_success_quiet(&u, &a.cs, &a.pol, tg_now_s(), NULL)) {
 		done = 1;
 		if (nonce_verified(j)) {
 			if (j->req.userid_params)
@@ -577,11 +585,13 @@ static int reg_fast(struct job *j)
 }
 
 /* What the worker path and the cache need about the digest user of a device: HA1s,
- * status, credential state and policy. gen: store_generation() read before the device
- * was. Returns STORE_OK, STORE_NOTFOUND when the user has no digest credentials, or
- * another store error; *ps gets the user's policy verdict before the password. */
+ * status, the digest credential's state and policy (never the password's: issue 13).
+ * gen: store_generation() read before the device was. Returns STORE_OK, STORE_NOTFOUND
+ * when the user has no digest credentials, or another store error; *ps gets the policy's
+ * verdict before the digest check (logged when it refuses). */
 static int load_account(struct sip_registrar *r, const struct store_device *dev, const char *line,
-                        const char *duser, uint64_t gen, struct sip_account *a, enum dir_status *ps)
+                        const char *duser, uint64_t gen, const char *cid, struct sip_account *a,
+                        enum dir_status *ps)
 {
 	store_t *st = r->store;
 	memset(a, 0, sizeof *a);
@@ -591,9 +601,7 @@ static int load_account(struct sip_registrar *r, const struct store_device *dev,
 	if (rc != STORE_OK)
 		return rc;
 	struct store_user u;
-	if ((rc = store_user_get(st, duser, &u)) == STORE_OK &&
-	    (rc = store_credstate_get(st, duser, &a->cs)) == STORE_OK)
-		rc = store_credpolicy_get(st, u.credentialpolicy, &a->pol);
+	rc = dir_credential_load(st, duser, STORE_CRED_DIGEST, &u, &a->cs, &a->pol);
 	if (rc != STORE_OK) {
 		*ps = rc == STORE_NOTFOUND ? DIR_UNKNOWN_USER : DIR_UNAVAILABLE;
 		return STORE_OK; /* the credentials exist; the policy refuses */
@@ -603,14 +611,48 @@ static int load_account(struct sip_registrar *r, const struct store_device *dev,
 	tg_strlcpy(a->duser, duser, sizeof a->duser);
 	a->status = u.status;
 	int changed;
-	*ps = dir_policy_precheck(&u, &a->cs, &a->pol, tg_now_s(), &changed);
+	int64_t now = tg_now_s();
+	struct store_credstate before = a->cs;
+	*ps = dir_policy_precheck(&u, &a->cs, &a->pol, now, &changed);
+	if (*ps != DIR_OK)
+		dir_log_policy(cid, &u, STORE_CRED_DIGEST, &before, &a->pol, now, *ps);
 	/* A copy whose lockout just ran out is not cached: the record below stores that. */
 	if (!changed && fits)
 		sip_accounts_put(r->accounts, a);
 	return STORE_OK;
 }
 
-/* The worker path: everything decided from the store (see reg_fast for when). */
+/* The reads load_account makes, for a user who is not there: an unknown line or user
+ * name costs the store the same queries as a known one. */
+static void load_nobody(struct sip_registrar *r)
+{
+	struct store_sipcred cred;
+	struct store_user u;
+	struct store_credstate cs;
+	struct store_credpolicy pol;
+	(void)store_sipcred_get(r->store, "", &cred);
+	(void)store_user_get(r->store, "", &u);
+	(void)store_credstate_get(r->store, "", STORE_CRED_DIGEST, &cs);
+	(void)store_credpolicy_default(r->store, STORE_CRED_DIGEST, &pol);
+	sodium_memzero(&cred, sizeof cred);
+}
+
+static void auth_failed(struct job *j, const char *reason)
+{
+	struct sip_req *q = &j->req;
+	/* One line per failure, in a shape dist/fail2ban/telgate-sip.conf parses. */
+	log_event(LOG_LVL_WARNING, q->callid, "sip_auth_failed", "source", j->source, "user",
+	          j->cr.username, "aor", q->aor_user, "transport", j->transport, "credential",
+	          "digest", "reason", reason, (const char *)NULL);
+	if (!j->edge[0])
+		throttled(j->r, j->source, tg_now_s(), 1);
+	respond(j, 403, "Forbidden", NULL);
+}
+
+/* The worker path: everything decided from the store (see reg_fast for when). The same
+ * store reads and the same digest computation happen for every request — a known user,
+ * an unknown one, a throttled or locked credential — so that timing does not tell them
+ * apart; a failure's write happens after the answer is sent (reg_done). */
 static void reg_run(void *arg)
 {
 	struct job *j = arg;
@@ -630,50 +672,61 @@ static void reg_run(void *arg)
 	struct sip_account a;
 	enum dir_status ps = DIR_OK;
 	int have = known && duser[0] && strcmp(cr->username, duser) == 0 &&
-	           load_account(r, &dev, q->aor_user, duser, gen, &a, &ps) == STORE_OK;
-	if (have && ps != DIR_OK) {
-		/* The account's credential policy: a locked account is refused unchecked. */
-		sodium_memzero(&a, sizeof a);
-		log_event(LOG_LVL_WARNING, q->callid, "sip_auth_failed", "source", j->source,
-		          "user", cr->username, "aor", q->aor_user, "transport", j->transport,
-		          "reason", dir_status_name(ps), (const char *)NULL);
-		if (!j->edge[0])
-			throttled(r, j->source, now, 1);
-		respond(j, 403, "Forbidden", NULL);
-		return;
-	}
-	const char *ha1 = cr->alg == SIP_DIGEST_SHA256 ? (have ? a.cred.ha1_sha256 : r->dummy_sha)
-	                                               : (have ? a.cred.ha1_md5 : r->dummy_md5);
-	int ok = sip_digest_verify(cr, q->method, ha1) && have;
+	           load_account(r, &dev, q->aor_user, duser, gen, q->callid, &a, &ps) == STORE_OK;
+	if (!have)
+		load_nobody(r);
+	/* Refused unchecked (throttled, locked, inactive): the digest is still computed, on
+	 * the dummy HA1, and its result ignored. */
+	int check = have && ps == DIR_OK, sha = cr->alg == SIP_DIGEST_SHA256;
+	const char *ha1 = check ? (sha ? a.cred.ha1_sha256 : a.cred.ha1_md5)
+	                        : (sha ? r->dummy_sha : r->dummy_md5);
+	int verified = sip_digest_verify(cr, q->method, ha1) && check;
 	uint64_t user_gen = have ? a.user_gen : 0;
 	sodium_memzero(&a, sizeof a);
-	if (ok && !nonce_verified(j))
-		return; /* stale or replayed: challenged, neither a success nor a failure */
-	if (have) {
-		ps = dir_policy_record(r->store, duser, ok, now, q->callid);
-		if (ok && ps != DIR_OK && ps != DIR_EXPIRED && ps != DIR_MUST_CHANGE)
-			ok = 0; /* locked by a concurrent failure meanwhile */
-		/* The record wrote (first success this hour): cache the state it wrote, so that
-		 * the next refresh takes the fast path. */
-		enum dir_status again;
-		if (ok && store_user_generation(r->store, duser) != user_gen) {
-			(void)load_account(r, &dev, q->aor_user, duser, gen, &a, &again);
-			sodium_memzero(&a, sizeof a);
-		}
-	}
-	if (!ok && !j->edge[0])
-		throttled(r, j->source, now, 1);
-	if (!ok) {
-		/* One line per failure, in a shape dist/fail2ban/telgate-sip.conf parses. */
-		log_event(LOG_LVL_WARNING, q->callid, "sip_auth_failed", "source", j->source,
-		          "user", cr->username, "aor", q->aor_user, "transport", j->transport,
-		          (const char *)NULL);
-		respond(j, 403, "Forbidden", NULL);
+	if (have && !check) {
+		auth_failed(j, dir_status_name(ps)); /* not a failure of the credential */
 		return;
+	}
+	if (verified && !nonce_verified(j))
+		return; /* stale or replayed: challenged, neither a success nor a failure */
+	if (!verified) {
+		if (have) {
+			tg_strlcpy(j->record_user, duser, sizeof j->record_user);
+			j->record_now = now;
+		}
+		auth_failed(j, have ? "bad-credential" : "unknown-user");
+		return;
+	}
+	ps = dir_policy_record(r->store, duser, STORE_CRED_DIGEST, 1, now, q->callid);
+	if (ps != DIR_OK && ps != DIR_EXPIRED && ps != DIR_MUST_CHANGE) {
+		auth_failed(j, dir_status_name(ps)); /* locked by a concurrent failure meanwhile */
+		return;
+	}
+	/* The record wrote (first success this hour): cache the state it wrote, so that the
+	 * next refresh takes the fast path. */
+	if (store_user_generation(r->store, duser) != user_gen) {
+		enum dir_status again;
+		(void)load_account(r, &dev, q->aor_user, duser, gen, q->callid, &a, &again);
+		sodium_memzero(&a, sizeof a);
 	}
 	if (!authorize(j, &dev))
 		return;
 	registered(j, dev.name, "store");
+}
+
+/* After the answer: count a wrong digest against the digest credential (worker). */
+static void record_run(void *arg)
+{
+	struct job *j = arg;
+	(void)dir_policy_record(j->r->store, j->record_user, STORE_CRED_DIGEST, 0, j->record_now,
+	                        j->req.callid);
+}
+
+static void job_free(void *arg)
+{
+	struct job *j = arg;
+	sip_req_free(&j->req);
+	free(j);
 }
 
 /* --- transport (loops) ---------------------------------------------------------------- */
@@ -712,8 +765,16 @@ static void reg_done(void *arg)
 	reply(j, j->out, j->outlen);
 	if (j->c)
 		conn_free_maybe(j->c);
-	sip_req_free(&j->req);
-	free(j);
+	j->c = NULL;
+	if (j->record_user[0]) {
+		if (workers_submit(j->r->workers, record_run, job_free, j, NULL) == 0)
+			return;
+		/* Overloaded or stopping: the source throttle still counted it. */
+		log_event(LOG_LVL_WARNING, j->req.callid, "sip_failure_not_counted", "user",
+		          j->record_user, "credential", "digest", "reason", "worker queue full",
+		          (const char *)NULL);
+	}
+	job_free(j);
 }
 
 /* An edge connection's identity, found once from its certificate, and checked against

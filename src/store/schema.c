@@ -128,11 +128,71 @@ static const char *const v4[] = {
     NULL,
 };
 
+/* v5: credential state and policy per credential type (issue 13). Wrong SIP digests used
+ * to count against the one row a user had, so anyone reaching port 5060 could lock a
+ * user's CTI login. Now each credential type has its own row and policy:
+ * - credentialpolicy gains NIST SP 800-63B throttling (throttleafterfailures: 0 = off);
+ * - credentialpolicydefault names the policy of each type (Unified CM's "Credential
+ *   Policy Default"); the digest default throttles from 10 failures (1 s, 2 s, 4 s ...
+ *   capped at 5 min) and locks only at 100, until an administrator unlocks;
+ * - credentialdynamic is keyed by (userid, credentialtype). The old rows become the
+ *   password rows unchanged; each user's digest row keeps the administrator lock,
+ *   inactivity and times, but not the shared failure count or threshold lockout: those
+ *   cannot be told apart, and a 3-strike lockout carried into a policy whose lockout
+ *   needs an administrator would lock phones out for good. */
+static const char *const v5[] = {
+    "ALTER TABLE credentialpolicy ADD COLUMN throttleafterfailures INTEGER NOT NULL DEFAULT 0"
+    " CHECK (throttleafterfailures >= 0)",
+    "ALTER TABLE credentialpolicy ADD COLUMN throttlemaxseconds INTEGER NOT NULL DEFAULT 300"
+    " CHECK (throttlemaxseconds >= 1)",
+    "INSERT INTO credentialpolicy (name, failedlogonthreshold, resetfailedlogonsafter,"
+    " lockoutduration, adminmustunlock, minlength, throttleafterfailures, throttlemaxseconds)"
+    " VALUES ('Default Digest Credential Policy', 100, 0, 0, 1, 8, 10, 300)"
+    " ON CONFLICT (name) DO NOTHING",
+    "CREATE TABLE credentialpolicydefault ("
+    " credentialtype TEXT PRIMARY KEY,"
+    " credentialpolicy TEXT NOT NULL REFERENCES credentialpolicy (name))",
+    "INSERT INTO credentialpolicydefault (credentialtype, credentialpolicy) VALUES"
+    " ('password', 'Default Credential Policy'),"
+    " ('digest', 'Default Digest Credential Policy')",
+    "CREATE TABLE credentialdynamic_v5 ("
+    " userid TEXT NOT NULL REFERENCES enduser (userid) ON DELETE CASCADE,"
+    " credentialtype TEXT NOT NULL,"
+    " credentialpolicy TEXT NOT NULL DEFAULT '',"
+    " hackcount INTEGER NOT NULL DEFAULT 0,"
+    " timelockedout BIGINT NOT NULL DEFAULT 0,"
+    " timehackedlockout BIGINT NOT NULL DEFAULT 0,"
+    " lastsuccessfullogin BIGINT NOT NULL DEFAULT 0,"
+    " lastfailedlogin BIGINT NOT NULL DEFAULT 0,"
+    " timechanged BIGINT NOT NULL DEFAULT 0,"
+    " mustchange INTEGER NOT NULL DEFAULT 0,"
+    " inactive INTEGER NOT NULL DEFAULT 0,"
+    " doesnotexpire INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY (userid, credentialtype))",
+    "INSERT INTO credentialdynamic_v5 (userid, credentialtype, hackcount, timelockedout,"
+    " timehackedlockout, lastsuccessfullogin, lastfailedlogin, timechanged, mustchange,"
+    " inactive, doesnotexpire)"
+    " SELECT userid, 'password', hackcount, timelockedout, timehackedlockout,"
+    " lastsuccessfullogin, lastfailedlogin, timechanged, mustchange, inactive, doesnotexpire"
+    " FROM credentialdynamic",
+    "INSERT INTO credentialdynamic_v5 (userid, credentialtype, timelockedout,"
+    " lastsuccessfullogin, lastfailedlogin, timechanged, inactive, doesnotexpire)"
+    " SELECT userid, 'digest', timelockedout, lastsuccessfullogin, lastfailedlogin,"
+    " timechanged, inactive, doesnotexpire FROM credentialdynamic",
+    /* Users created without a row (none should be): both rows, clean. */
+    "INSERT INTO credentialdynamic_v5 (userid, credentialtype)"
+    " SELECT userid, 'password' FROM enduser WHERE userid NOT IN"
+    " (SELECT userid FROM credentialdynamic)",
+    "INSERT INTO credentialdynamic_v5 (userid, credentialtype)"
+    " SELECT userid, 'digest' FROM enduser WHERE userid NOT IN"
+    " (SELECT userid FROM credentialdynamic)",
+    "DROP TABLE credentialdynamic",
+    "ALTER TABLE credentialdynamic_v5 RENAME TO credentialdynamic",
+    NULL,
+};
+
 const struct store_migration store_migrations[] = {
-    {1, v1},
-    {2, v2},
-    {3, v3},
-    {4, v4},
+    {1, v1}, {2, v2}, {3, v3}, {4, v4}, {5, v5},
 };
 const int store_nmigrations = sizeof store_migrations / sizeof store_migrations[0];
 

@@ -395,11 +395,16 @@ int store_user_put(store_t *st, const struct store_user *u)
 	              p, 8, NULL, NULL, NULL);
 	if (rc != STORE_OK)
 		return rc;
-	/* Every user has a credential-state row from the start. */
-	return exec(st,
-	            "INSERT INTO credentialdynamic (userid) VALUES ($1) ON CONFLICT (userid) DO "
-	            "NOTHING",
-	            p, 1, NULL, NULL, NULL);
+	/* Every user has a credential-state row per credential type from the start. */
+	for (int t = 0; rc == STORE_OK && t < STORE_CRED_TYPES; t++) {
+		struct store_val q[] = {SV_S(u->userid), SV_S(store_credtype_name(t))};
+		rc = exec(
+		    st,
+		    "INSERT INTO credentialdynamic (userid, credentialtype) VALUES ($1, $2) ON "
+		    "CONFLICT (userid, credentialtype) DO NOTHING",
+		    q, 2, NULL, NULL, NULL);
+	}
+	return rc;
 }
 
 struct user_out {
@@ -517,9 +522,29 @@ int store_user_groups(store_t *st, const char *userid, int (*fn)(void *ud, const
 
 /* --- credential state and policy ---------------------------------------------------- */
 
-int store_credstate_put(store_t *st, const char *userid, const struct store_credstate *c)
+static const char *const credtype_names[STORE_CRED_TYPES] = {"password", "digest"};
+
+const char *store_credtype_name(enum store_credtype t)
+{
+	return (unsigned)t < STORE_CRED_TYPES ? credtype_names[t] : "unknown";
+}
+
+int store_credtype_parse(const char *name, enum store_credtype *out)
+{
+	for (int i = 0; i < STORE_CRED_TYPES; i++)
+		if (strcmp(name, credtype_names[i]) == 0) {
+			*out = (enum store_credtype)i;
+			return 0;
+		}
+	return -1;
+}
+
+int store_credstate_put(store_t *st, const char *userid, enum store_credtype type,
+                        const struct store_credstate *c)
 {
 	struct store_val p[] = {SV_S(userid),
+	                        SV_S(store_credtype_name(type)),
+	                        SV_S(c->credentialpolicy),
 	                        SV_I(c->hackcount),
 	                        SV_I(c->timelockedout),
 	                        SV_I(c->timehackedlockout),
@@ -532,25 +557,26 @@ int store_credstate_put(store_t *st, const char *userid, const struct store_cred
 	struct store_conn_link *l = link_for_thread(st);
 	if (!l)
 		return STORE_ERROR;
-	int rc =
-	    exec_gen(st, GEN_NONE,
-	             "INSERT INTO credentialdynamic (userid, hackcount, timelockedout, "
-	             "timehackedlockout, lastsuccessfullogin, lastfailedlogin, timechanged, "
-	             "mustchange, inactive, doesnotexpire) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
-	             "$9, $10) ON CONFLICT (userid) DO UPDATE SET hackcount = excluded.hackcount, "
-	             "timelockedout = excluded.timelockedout, timehackedlockout = "
-	             "excluded.timehackedlockout, lastsuccessfullogin = "
-	             "excluded.lastsuccessfullogin, lastfailedlogin = excluded.lastfailedlogin, "
-	             "timechanged = excluded.timechanged, mustchange = excluded.mustchange, "
-	             "inactive = excluded.inactive, doesnotexpire = excluded.doesnotexpire",
-	             p, 10, NULL, NULL, NULL);
+	int rc = exec_gen(
+	    st, GEN_NONE,
+	    "INSERT INTO credentialdynamic (userid, credentialtype, credentialpolicy, hackcount, "
+	    "timelockedout, timehackedlockout, lastsuccessfullogin, lastfailedlogin, timechanged, "
+	    "mustchange, inactive, doesnotexpire) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+	    "$10, $11, $12) ON CONFLICT (userid, credentialtype) DO UPDATE SET credentialpolicy = "
+	    "excluded.credentialpolicy, hackcount = excluded.hackcount, timelockedout = "
+	    "excluded.timelockedout, timehackedlockout = excluded.timehackedlockout, "
+	    "lastsuccessfullogin = excluded.lastsuccessfullogin, lastfailedlogin = "
+	    "excluded.lastfailedlogin, timechanged = excluded.timechanged, mustchange = "
+	    "excluded.mustchange, inactive = excluded.inactive, doesnotexpire = "
+	    "excluded.doesnotexpire",
+	    p, 12, NULL, NULL, NULL);
 	touched(st, l, (int)user_slot(userid));
 	return rc;
 }
 
 struct cred_out {
 	struct store_credstate *c;
-	int found;
+	int found, bad;
 };
 
 static int cred_row(void *ud, int ncols, const char *const *names, const char *const *v)
@@ -569,20 +595,26 @@ static int cred_row(void *ud, int ncols, const char *const *names, const char *c
 	c->mustchange = (int)to_i64(v[6]);
 	c->inactive = (int)to_i64(v[7]);
 	c->doesnotexpire = (int)to_i64(v[8]);
+	o->bad = cp(c->credentialpolicy, sizeof c->credentialpolicy, v[9]);
 	return 1;
 }
 
-int store_credstate_get(store_t *st, const char *userid, struct store_credstate *out)
+int store_credstate_get(store_t *st, const char *userid, enum store_credtype type,
+                        struct store_credstate *out)
 {
 	memset(out, 0, sizeof *out);
-	struct cred_out o = {out, 0};
-	struct store_val p[] = {SV_S(userid)};
+	struct cred_out o = {out, 0, 0};
+	struct store_val p[] = {SV_S(userid), SV_S(store_credtype_name(type))};
 	int rc = exec(st,
 	              "SELECT hackcount, timelockedout, timehackedlockout, lastsuccessfullogin, "
-	              "lastfailedlogin, timechanged, mustchange, inactive, doesnotexpire FROM "
-	              "credentialdynamic WHERE userid = $1",
-	              p, 1, cred_row, &o, NULL);
-	return one_row_rc(rc, o.found, 0);
+	              "lastfailedlogin, timechanged, mustchange, inactive, doesnotexpire, "
+	              "credentialpolicy FROM credentialdynamic WHERE userid = $1 AND "
+	              "credentialtype = $2",
+	              p, 2, cred_row, &o, NULL);
+	rc = one_row_rc(rc, o.found, o.bad);
+	if (rc != STORE_OK)
+		memset(out, 0, sizeof *out);
+	return rc;
 }
 
 int store_credpolicy_put(store_t *st, const struct store_credpolicy *c)
@@ -595,19 +627,23 @@ int store_credpolicy_put(store_t *st, const struct store_credpolicy *c)
 	                        SV_I(c->expiresafterdays),
 	                        SV_I(c->expirywarningdays),
 	                        SV_I(c->inactivedaysallowed),
-	                        SV_I(c->minlength)};
+	                        SV_I(c->minlength),
+	                        SV_I(c->throttleafterfailures),
+	                        SV_I(c->throttlemaxseconds > 0 ? c->throttlemaxseconds : 300)};
 	return exec(st,
 	            "INSERT INTO credentialpolicy (name, failedlogonthreshold, "
 	            "resetfailedlogonsafter, lockoutduration, adminmustunlock, expiresafterdays, "
-	            "expirywarningdays, inactivedaysallowed, minlength) VALUES ($1, $2, $3, $4, "
-	            "$5, $6, $7, $8, $9) ON CONFLICT (name) DO UPDATE SET failedlogonthreshold = "
+	            "expirywarningdays, inactivedaysallowed, minlength, throttleafterfailures, "
+	            "throttlemaxseconds) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON "
+	            "CONFLICT (name) DO UPDATE SET failedlogonthreshold = "
 	            "excluded.failedlogonthreshold, resetfailedlogonsafter = "
 	            "excluded.resetfailedlogonsafter, lockoutduration = excluded.lockoutduration, "
 	            "adminmustunlock = excluded.adminmustunlock, expiresafterdays = "
 	            "excluded.expiresafterdays, expirywarningdays = excluded.expirywarningdays, "
 	            "inactivedaysallowed = excluded.inactivedaysallowed, minlength = "
-	            "excluded.minlength",
-	            p, 9, NULL, NULL, NULL);
+	            "excluded.minlength, throttleafterfailures = excluded.throttleafterfailures, "
+	            "throttlemaxseconds = excluded.throttlemaxseconds",
+	            p, 11, NULL, NULL, NULL);
 }
 
 struct pol_out {
@@ -631,20 +667,47 @@ static int pol_row(void *ud, int ncols, const char *const *names, const char *co
 	c->expirywarningdays = (int)to_i64(v[6]);
 	c->inactivedaysallowed = (int)to_i64(v[7]);
 	c->minlength = (int)to_i64(v[8]);
+	c->throttleafterfailures = (int)to_i64(v[9]);
+	c->throttlemaxseconds = (int)to_i64(v[10]);
 	return 1;
 }
+
+#define POLICY_COLUMNS                                                                             \
+	"p.name, p.failedlogonthreshold, p.resetfailedlogonsafter, p.lockoutduration, "            \
+	"p.adminmustunlock, p.expiresafterdays, p.expirywarningdays, p.inactivedaysallowed, "      \
+	"p.minlength, p.throttleafterfailures, p.throttlemaxseconds"
 
 int store_credpolicy_get(store_t *st, const char *name, struct store_credpolicy *out)
 {
 	memset(out, 0, sizeof *out);
 	struct pol_out o = {out, 0, 0};
 	struct store_val p[] = {SV_S(name)};
+	int rc = exec(st, "SELECT " POLICY_COLUMNS " FROM credentialpolicy p WHERE p.name = $1", p,
+	              1, pol_row, &o, NULL);
+	return one_row_rc(rc, o.found, o.bad);
+}
+
+int store_credpolicy_default(store_t *st, enum store_credtype type, struct store_credpolicy *out)
+{
+	memset(out, 0, sizeof *out);
+	struct pol_out o = {out, 0, 0};
+	struct store_val p[] = {SV_S(store_credtype_name(type))};
 	int rc = exec(st,
-	              "SELECT name, failedlogonthreshold, resetfailedlogonsafter, lockoutduration, "
-	              "adminmustunlock, expiresafterdays, expirywarningdays, inactivedaysallowed, "
-	              "minlength FROM credentialpolicy WHERE name = $1",
+	              "SELECT " POLICY_COLUMNS " FROM credentialpolicy p JOIN "
+	              "credentialpolicydefault d ON d.credentialpolicy = p.name WHERE "
+	              "d.credentialtype = $1",
 	              p, 1, pol_row, &o, NULL);
 	return one_row_rc(rc, o.found, o.bad);
+}
+
+int store_credpolicy_effective(store_t *st, const struct store_user *u, enum store_credtype type,
+                               const struct store_credstate *cs, struct store_credpolicy *out)
+{
+	if (cs && cs->credentialpolicy[0])
+		return store_credpolicy_get(st, cs->credentialpolicy, out);
+	if (type == STORE_CRED_PASSWORD && u && u->credentialpolicy[0])
+		return store_credpolicy_get(st, u->credentialpolicy, out);
+	return store_credpolicy_default(st, type, out);
 }
 
 /* --- devices ------------------------------------------------------------------------ */

@@ -96,7 +96,22 @@ int store_user_groups(store_t *st, const char *userid, int (*fn)(void *ud, const
 int store_group_put(store_t *st, const char *name, const char *description);
 int store_group_exists(store_t *st, const char *name);
 
-/* Credential state: the dynamic part of the credential policy, one row per user. */
+/* Credential types (Unified CM's typecredential, by name). Each credential of a user has
+ * its own state row (credentialdynamic) and its own policy, so failures of one never
+ * lock another (issue 13): wrong SIP digests cannot deny a user's CTI login. PIN,
+ * enrolment strings and client secrets join this list when they exist. */
+enum store_credtype {
+	STORE_CRED_PASSWORD = 0, /* end-user password: CTI login, web login, OAuth password */
+	STORE_CRED_DIGEST = 1,   /* SIP digest credential: covers every line of the user */
+};
+#define STORE_CRED_TYPES 2
+/* "password", "digest" (the credentialtype column's values). */
+const char *store_credtype_name(enum store_credtype t);
+/* The type a name gives; 0, or -1 for a name that is not a credential type. */
+int store_credtype_parse(const char *name, enum store_credtype *out);
+
+/* Credential state: the dynamic part of the credential policy, one row per user and
+ * credential type (credentialdynamic). */
 struct store_credstate {
 	int hackcount;               /* consecutive failures */
 	int64_t timelockedout;       /* epoch s of the lockout, 0 = not locked */
@@ -107,9 +122,16 @@ struct store_credstate {
 	int mustchange;
 	int inactive;
 	int doesnotexpire;
+	/* This credential's own policy; "" = the default: enduser.credentialpolicy for the
+	 * password, the type's row in credentialpolicydefault for the others. */
+	char credentialpolicy[STORE_ID_MAX + 1];
 };
-int store_credstate_put(store_t *st, const char *userid, const struct store_credstate *c);
-int store_credstate_get(store_t *st, const char *userid, struct store_credstate *out);
+/* Inserts or replaces the user's state for one credential type. */
+int store_credstate_put(store_t *st, const char *userid, enum store_credtype type,
+                        const struct store_credstate *c);
+/* STORE_NOTFOUND when the user has no row for that type (*out is then zeroed). */
+int store_credstate_get(store_t *st, const char *userid, enum store_credtype type,
+                        struct store_credstate *out);
 
 struct store_credpolicy {
 	char name[STORE_ID_MAX + 1];
@@ -121,9 +143,21 @@ struct store_credpolicy {
 	int expirywarningdays;      /* 0 = no warning */
 	int inactivedaysallowed;    /* 0 = unlimited */
 	int minlength;              /* minimum credential length */
+	/* Throttling (NIST SP 800-63B §5.2.2): from this many consecutive failures on, the
+	 * credential is not checked for 2^(failures - throttleafterfailures) seconds after
+	 * the last failure, at most throttlemaxseconds. 0 = no throttling. */
+	int throttleafterfailures;
+	int throttlemaxseconds; /* seconds, >= 1 */
 };
 int store_credpolicy_put(store_t *st, const struct store_credpolicy *p);
 int store_credpolicy_get(store_t *st, const char *name, struct store_credpolicy *out);
+/* The policy a credential of that type gets when it names none (credentialpolicydefault,
+ * Unified CM's "Credential Policy Default"). */
+int store_credpolicy_default(store_t *st, enum store_credtype type, struct store_credpolicy *out);
+/* The policy that applies to one credential: cs->credentialpolicy when set, else the
+ * user's credentialpolicy for the password, else the type's default. */
+int store_credpolicy_effective(store_t *st, const struct store_user *u, enum store_credtype type,
+                               const struct store_credstate *cs, struct store_credpolicy *out);
 
 /* --- devices ------------------------------------------------------------------------ */
 

@@ -123,6 +123,16 @@ class SipTest(unittest.TestCase):
         with open(self.users, "w") as f:
             f.write("SEQUENTIAL\n1002;telgate;3600\n")
 
+    def wait_for_show(self, pattern, user="jpinkman", timeout=5):
+        """`user show` output matching pattern within timeout seconds (failures are
+        counted after their answer is sent)."""
+        end = time.time() + timeout
+        while time.time() < end:
+            if re.search(pattern, self.d.cli("user", "show", user).stdout):
+                return True
+            time.sleep(0.05)
+        return False
+
     def tearDown(self):
         problem = self.d.finish()  # a sanitizer report or a daemon that died fails the test
         shutil.rmtree(self.root, ignore_errors=True)
@@ -231,20 +241,29 @@ class SipTest(unittest.TestCase):
         self.assertEqual(status(gone), 200)
         self.assertNotIn("Contact:", gone)
 
-    def test_account_lockout_and_source_throttling(self):
+    def test_digest_throttle_and_source_throttling(self):
         raw = Raw(self.d.sip_port)
         ch = raw.register("1002").split("WWW-Authenticate: ")[1]
-        # The Default Credential Policy locks after 3 consecutive failures.
-        for i in range(1, 4):
+        # The Default Digest Credential Policy throttles from 10 consecutive failures:
+        # the 10th starts a 1-s interval in which even the right password is refused
+        # unchecked (and not counted); after it, the right password registers.
+        for i in range(1, 11):
             r = raw.register("1002", raw.auth(ch, "jpinkman", "wrong", nc="%08x" % i))
             self.assertEqual(status(r), 403)
-        r = raw.register("1002", raw.auth(ch, "jpinkman", "Sip-Jesse-1", nc="00000004"))
+        r = raw.register("1002", raw.auth(ch, "jpinkman", "Sip-Jesse-1", nc="0000000b"))
         self.assertEqual(status(r), 403)
-        self.assertIn("reason=hacked-locked", self.d.log_text())
-        self.assertIn("hacked-locked", self.d.cli("user", "show", "jpinkman").stdout)
-        self.assertEqual(self.d.cli("user", "unlock", "jpinkman").returncode, 0)
-        r = raw.register("1002", raw.auth(ch, "jpinkman", "Sip-Jesse-1", nc="00000005"))
+        log = self.d.log_text()
+        self.assertIn("reason=throttled", log)
+        self.assertRegex(log, r"event=dir_credential_policy credential=digest user=jpinkman "
+                              r".*verdict=throttled")
+        show = self.d.cli("user", "show", "jpinkman").stdout
+        self.assertRegex(show, r"digest +hack_count +10 of 100")
+        self.assertRegex(show, r"password +hack_count +0 of 3")  # the password is untouched
+        time.sleep(2.2)  # the failures are counted after their answers: wait for the last
+        r = raw.register("1002", raw.auth(ch, "jpinkman", "Sip-Jesse-1", nc="0000000c"))
         self.assertEqual(status(r), 200, r)
+        self.assertRegex(self.d.cli("user", "show", "jpinkman").stdout,
+                         r"digest +hack_count +0 of 100")
         # One source failing too often is refused for the rest of the minute, even with
         # the right password (here after 5: unknown lines do not lock an account).
         self.d.stop()
@@ -287,12 +306,35 @@ class SipTest(unittest.TestCase):
         self.assertEqual(self.d.cli("user", "unlock", "jpinkman").returncode, 0)
         code, line = reg()
         self.assertEqual((code, path_of(line)), (200, "store"))
-        # A wrong password on a cached account is counted like any other failure.
-        self.assertEqual(reg(pw="wrong")[0], 403)
-        self.assertIn("1 of 3", self.d.cli("user", "show", "jpinkman").stdout)
+        # Both credential types: a lock of the password alone leaves the phone
+        # registering (from the store, then the cache again); a lock of the digest
+        # credential alone refuses it at once, though the account is cached.
+        self.assertEqual(self.d.cli("user", "lock", "jpinkman", "--credential",
+                                    "password").returncode, 0)
         code, line = reg()
         self.assertEqual((code, path_of(line)), (200, "store"))
-        self.assertIn("0 of 3", self.d.cli("user", "show", "jpinkman").stdout)
+        self.assertEqual(path_of(reg()[1]), "cache")
+        self.assertEqual(self.d.cli("user", "lock", "jpinkman", "--credential",
+                                    "digest").returncode, 0)
+        self.assertEqual(reg()[0], 403)
+        self.assertEqual(self.d.cli("user", "unlock", "jpinkman", "--credential",
+                                    "digest").returncode, 0)
+        code, line = reg()
+        self.assertEqual((code, path_of(line)), (200, "store"))
+        show = self.d.cli("user", "show", "jpinkman").stdout
+        self.assertRegex(show, r"password +state +locked")
+        self.assertRegex(show, r"digest +state +usable")
+        self.assertEqual(self.d.cli("user", "unlock", "jpinkman").returncode, 0)
+        # A wrong password on a cached account is counted like any other failure, against
+        # the digest credential only (after the answer: poll).
+        self.assertEqual(reg(pw="wrong")[0], 403)
+        self.assertTrue(self.wait_for_show(r"digest +hack_count +1 of 100"))
+        self.assertRegex(self.d.cli("user", "show", "jpinkman").stdout,
+                         r"password +hack_count +0 of 3")
+        code, line = reg()
+        self.assertEqual((code, path_of(line)), (200, "store"))
+        self.assertRegex(self.d.cli("user", "show", "jpinkman").stdout,
+                         r"digest +hack_count +0 of 100")
         self.assertEqual(path_of(reg()[1]), "cache")
         # New digest password by import: the old one stops working at once.
         prov = json.loads(json.dumps(PROV))

@@ -125,7 +125,8 @@ static void test_local_results(void **state)
 	assert_int_equal(s1.successes - s0.successes, 1);
 	assert_int_equal(s1.password_checks - s0.password_checks, 3);
 	struct store_credstate cs;
-	assert_int_equal(store_credstate_get(f->st, "jpinkman", &cs), STORE_OK);
+	assert_int_equal(store_credstate_get(f->st, "jpinkman", STORE_CRED_PASSWORD, &cs),
+	                 STORE_OK);
 	assert_int_equal(cs.hackcount, 2); /* the wrong and the empty password */
 	assert_int_equal(cs.lastsuccessfullogin, fake_now);
 }
@@ -171,7 +172,8 @@ static void test_lockout_through_the_directory(void **state)
 	__atomic_fetch_add(&fake_now, 60, __ATOMIC_RELAXED);
 	assert_int_equal(login(f, "jpinkman", "Cap-n-Cook-1", NULL), DIR_OK);
 	struct store_credstate cs;
-	assert_int_equal(store_credstate_get(f->st, "jpinkman", &cs), STORE_OK);
+	assert_int_equal(store_credstate_get(f->st, "jpinkman", STORE_CRED_PASSWORD, &cs),
+	                 STORE_OK);
 	assert_int_equal(cs.hackcount, 0);
 	assert_int_equal(cs.timehackedlockout, 0);
 }
@@ -207,7 +209,7 @@ static void test_concurrent_failures_all_counted(void **state)
 	pthread_mutex_unlock(&c.mu);
 	assert_int_equal(c.bad, 0);
 	struct store_credstate cs;
-	assert_int_equal(store_credstate_get(f->st, "many", &cs), STORE_OK);
+	assert_int_equal(store_credstate_get(f->st, "many", STORE_CRED_PASSWORD, &cs), STORE_OK);
 	assert_int_equal(cs.hackcount, N);
 }
 

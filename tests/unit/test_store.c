@@ -161,8 +161,8 @@ static void test_entities(void **state)
 	assert_int_equal(store_user_set_groups(f->st, "wwhite", nogroup, 1), STORE_CONSTRAINT);
 
 	struct store_credstate cs = {.hackcount = 2, .timelockedout = 100, .mustchange = 1}, cg;
-	assert_int_equal(store_credstate_put(f->st, "wwhite", &cs), STORE_OK);
-	assert_int_equal(store_credstate_get(f->st, "wwhite", &cg), STORE_OK);
+	assert_int_equal(store_credstate_put(f->st, "wwhite", STORE_CRED_PASSWORD, &cs), STORE_OK);
+	assert_int_equal(store_credstate_get(f->st, "wwhite", STORE_CRED_PASSWORD, &cg), STORE_OK);
 	assert_int_equal(cg.hackcount, 2);
 	assert_int_equal(cg.timelockedout, 100);
 	assert_int_equal(cg.mustchange, 1);
@@ -303,15 +303,15 @@ static void test_generations(void **state)
 	/* Credential state: this user's slot only. */
 	ug = store_user_generation(f->st, "genuser");
 	struct store_credstate cs;
-	assert_int_equal(store_credstate_get(f->st, "genuser", &cs), STORE_OK);
+	assert_int_equal(store_credstate_get(f->st, "genuser", STORE_CRED_PASSWORD, &cs), STORE_OK);
 	cs.hackcount = 1;
-	assert_int_equal(store_credstate_put(f->st, "genuser", &cs), STORE_OK);
+	assert_int_equal(store_credstate_put(f->st, "genuser", STORE_CRED_PASSWORD, &cs), STORE_OK);
 	assert_true(store_user_generation(f->st, "genuser") > ug);
 	assert_true(store_generation(f->st) == g);
 	ug = store_user_generation(f->st, "genuser");
 	assert_int_equal(store_begin(f->st), STORE_OK);
 	cs.hackcount = 2;
-	assert_int_equal(store_credstate_put(f->st, "genuser", &cs), STORE_OK);
+	assert_int_equal(store_credstate_put(f->st, "genuser", STORE_CRED_PASSWORD, &cs), STORE_OK);
 	assert_true(store_user_generation(f->st, "genuser") == ug);
 	assert_int_equal(store_rollback(f->st), STORE_OK);
 	assert_true(store_user_generation(f->st, "genuser") > ug);
