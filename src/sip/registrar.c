@@ -12,6 +12,7 @@
 #include "dir/policy.h"
 #include "sip/accounts.h"
 #include "sip/authz.h"
+#include "sip/charge.h"
 #include "sip/digest.h"
 #include "sip/edge.h"
 #include "sip/location.h"
@@ -486,7 +487,7 @@ static int reg_precheck(struct job *j)
 			log_event(LOG_LVL_NOTICE, q->callid, "sip_bad_authorization", "source",
 			          j->source, "transport", j->transport, "error", err,
 			          (const char *)NULL);
-		if (!j->edge[0])
+		if (sip_auth_charge(SIP_AUTH_UNREADABLE, j->edge[0] != '\0').source)
 			throttled(r, j->source, now, 1);
 		respond(j, 403, "Forbidden",
 		        "Warning: 399 telgate \"Unreadable Authorization\"\r\n");
@@ -637,15 +638,24 @@ static void load_nobody(struct sip_registrar *r)
 	sodium_memzero(&cred, sizeof cred);
 }
 
-static void auth_failed(struct job *j, const char *reason)
+/* A failed REGISTER: logged, counted as charge.h says (the credential's count after the
+ * answer is sent, in reg_done), answered 403. duser: the line's digest user; reason:
+ * the policy's verdict, or NULL for the outcome's own. */
+static void auth_failed(struct job *j, enum sip_auth_outcome o, const char *duser,
+                        const char *reason)
 {
 	struct sip_req *q = &j->req;
+	struct sip_auth_charge c = sip_auth_charge(o, j->edge[0] != '\0');
 	/* One line per failure, in a shape dist/fail2ban/telgate-sip.conf parses. */
 	log_event(LOG_LVL_WARNING, q->callid, "sip_auth_failed", "source", j->source, "user",
 	          j->cr.username, "aor", q->aor_user, "transport", j->transport, "credential",
-	          "digest", "reason", reason, (const char *)NULL);
-	if (!j->edge[0])
+	          "digest", "reason", reason ? reason : c.reason, (const char *)NULL);
+	if (c.source)
 		throttled(j->r, j->source, tg_now_s(), 1);
+	if (c.credential && duser) {
+		tg_strlcpy(j->record_user, duser, sizeof j->record_user);
+		j->record_now = tg_now_s();
+	}
 	respond(j, 403, "Forbidden", NULL);
 }
 
@@ -684,22 +694,19 @@ static void reg_run(void *arg)
 	uint64_t user_gen = have ? a.user_gen : 0;
 	sodium_memzero(&a, sizeof a);
 	if (have && !check) {
-		auth_failed(j, dir_status_name(ps)); /* not a failure of the credential */
+		auth_failed(j, SIP_AUTH_REFUSED, duser, dir_status_name(ps));
 		return;
 	}
 	if (verified && !nonce_verified(j))
 		return; /* stale or replayed: challenged, neither a success nor a failure */
 	if (!verified) {
-		if (have) {
-			tg_strlcpy(j->record_user, duser, sizeof j->record_user);
-			j->record_now = now;
-		}
-		auth_failed(j, have ? "bad-credential" : "unknown-user");
+		auth_failed(j, have ? SIP_AUTH_BAD_CREDENTIAL : SIP_AUTH_UNKNOWN_USER, duser, NULL);
 		return;
 	}
 	ps = dir_policy_record(r->store, duser, STORE_CRED_DIGEST, 1, now, q->callid);
 	if (ps != DIR_OK && ps != DIR_EXPIRED && ps != DIR_MUST_CHANGE) {
-		auth_failed(j, dir_status_name(ps)); /* locked by a concurrent failure meanwhile */
+		/* locked by a concurrent failure meanwhile */
+		auth_failed(j, SIP_AUTH_REFUSED, duser, dir_status_name(ps));
 		return;
 	}
 	/* The record wrote (first success this hour): cache the state it wrote, so that the

@@ -5,6 +5,7 @@
 #include "core/config.h"
 #include "core/loop.h"
 #include "dir/dir.h"
+#include "dir/policy.h"
 #include "dir/ldap_conn.h"
 #include "dir/passwd.h"
 #include "store/store.h"
@@ -178,6 +179,47 @@ static void test_lockout_through_the_directory(void **state)
 	assert_int_equal(cs.timehackedlockout, 0);
 }
 
+/* Credential types are independent (issue 13): digest failures recorded through
+ * dir_policy_record (as the registrar does) never touch the password, so the CTI login
+ * keeps working while the digest credential is locked; a password lockout leaves the
+ * digest usable; an administrator's user lock (every credential) stops both. */
+static void test_credential_types_independent(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = fake_clock(NULL);
+	struct store_user u;
+	struct store_credstate cs;
+	struct store_credpolicy pol;
+	/* Default Digest Credential Policy: 100 failures lock it (admin unlock). */
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(
+		    dir_policy_record(f->st, "jpinkman", STORE_CRED_DIGEST, 0, now + i, "t"),
+		    DIR_BAD_CREDENTIAL);
+	assert_int_equal(dir_credential_load(f->st, "jpinkman", STORE_CRED_DIGEST, &u, &cs, &pol),
+	                 STORE_OK);
+	assert_string_equal(pol.name, "Default Digest Credential Policy");
+	assert_int_equal(cs.hackcount, 100);
+	assert_int_not_equal(cs.timehackedlockout, 0);
+	int changed;
+	assert_int_equal(dir_policy_precheck(&u, &cs, &pol, now + 86400, &changed),
+	                 DIR_HACKED_LOCKED);
+	/* The password: untouched, and the CTI login works. */
+	assert_int_equal(store_credstate_get(f->st, "jpinkman", STORE_CRED_PASSWORD, &cs),
+	                 STORE_OK);
+	assert_int_equal(cs.hackcount, 0);
+	assert_int_equal(login(f, "jpinkman", "Cap-n-Cook-1", NULL), DIR_OK);
+	/* A password lockout (policy "Three") leaves the digest as it was. */
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(login(f, "many", "wrong-password", NULL), DIR_BAD_CREDENTIAL);
+	assert_int_equal(dir_policy_record(f->st, "many", STORE_CRED_DIGEST, 1, now, "t"), DIR_OK);
+	assert_int_equal(store_credstate_get(f->st, "many", STORE_CRED_DIGEST, &cs), STORE_OK);
+	assert_int_equal(cs.hackcount, 0);
+	assert_int_equal(cs.lastsuccessfullogin, now);
+	/* Unknown users are not recorded anywhere. */
+	assert_int_equal(dir_policy_record(f->st, "nobody", STORE_CRED_DIGEST, 0, now, "t"),
+	                 DIR_UNKNOWN_USER);
+}
+
 struct counter {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -310,6 +352,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_overlong_input_never_truncated, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_failures_all_counted, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_callback_runs_on_home_loop, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_credential_types_independent, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ldap_config_and_filter, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

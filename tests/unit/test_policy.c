@@ -201,6 +201,113 @@ static void test_must_change(void **state)
 	assert_int_equal(dir_policy_apply(&cs, &p, T0, 0, &warn), DIR_BAD_CREDENTIAL);
 }
 
+/* The Default Digest Credential Policy (schema v5): throttle from 10, lock at 100. */
+static struct store_credpolicy digest_policy(void)
+{
+	struct store_credpolicy p = policy(100, 0, 0, 1);
+	p.throttleafterfailures = 10;
+	p.throttlemaxseconds = 300;
+	return p;
+}
+
+/* Throttle steps: 1 s after the 10th failure, doubling, capped at 300 s; attempts inside
+ * an interval are refused unchecked and not counted, whatever the password. */
+static void test_digest_throttle_steps(void **state)
+{
+	(void)state;
+	struct store_user u = user();
+	struct store_credstate cs = {0};
+	struct store_credpolicy p = digest_policy();
+	int64_t t = T0;
+	for (int i = 1; i <= 9; i++)
+		assert_int_equal(attempt(&u, &cs, &p, t, 0), DIR_BAD_CREDENTIAL);
+	assert_int_equal(dir_policy_throttle_ends(&cs, &p), 0);           /* 9: not yet */
+	assert_int_equal(attempt(&u, &cs, &p, t, 0), DIR_BAD_CREDENTIAL); /* the 10th */
+	static const int64_t steps[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300};
+	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+		int64_t last = t;
+		assert_int_equal(dir_policy_throttle_ends(&cs, &p), last + steps[i]);
+		/* Inside the interval: refused unchecked, even the right password, uncounted. */
+		int before = cs.hackcount;
+		assert_int_equal(attempt(&u, &cs, &p, last + steps[i] - 1, 1), DIR_THROTTLED);
+		assert_int_equal(cs.hackcount, before);
+		assert_int_equal(cs.lastfailedlogin, last);
+		/* At its end: checked again; a wrong one counts and doubles the interval. */
+		t = last + steps[i];
+		assert_int_equal(attempt(&u, &cs, &p, t, 0), DIR_BAD_CREDENTIAL);
+		assert_int_equal(cs.hackcount, before + 1);
+	}
+	assert_int_equal(cs.timehackedlockout, 0); /* 22 failures: throttled, never locked */
+}
+
+/* The 100th consecutive failure locks the digest credential until an administrator
+ * unlocks it; unlocking clears the count and the throttle. */
+static void test_digest_lock_at_100(void **state)
+{
+	(void)state;
+	struct store_user u = user();
+	struct store_credstate cs = {0};
+	struct store_credpolicy p = digest_policy();
+	int64_t t = T0;
+	for (int i = 1; i <= 100; i++) {
+		int64_t ends = dir_policy_throttle_ends(&cs, &p);
+		if (ends > t)
+			t = ends;
+		assert_int_equal(attempt(&u, &cs, &p, t, 0), DIR_BAD_CREDENTIAL);
+		assert_int_equal(cs.timehackedlockout, i < 100 ? 0 : t);
+	}
+	assert_int_equal(dir_policy_lockout_ends(&cs, &p), -1);
+	assert_int_equal(attempt(&u, &cs, &p, t + 365 * DAY, 1), DIR_HACKED_LOCKED);
+	assert_int_equal(cs.hackcount, 100);
+	dir_policy_unlock(&cs);
+	assert_int_equal(dir_policy_throttle_ends(&cs, &p), 0);
+	assert_int_equal(attempt(&u, &cs, &p, t + 365 * DAY, 1), DIR_OK);
+}
+
+/* A success resets the count, and with it the throttle. */
+static void test_digest_reset_on_success(void **state)
+{
+	(void)state;
+	struct store_user u = user();
+	struct store_credstate cs = {0};
+	struct store_credpolicy p = digest_policy();
+	for (int i = 0; i < 12; i++) {
+		int64_t ends = dir_policy_throttle_ends(&cs, &p);
+		assert_int_equal(attempt(&u, &cs, &p, ends > T0 ? ends : T0, 0),
+		                 DIR_BAD_CREDENTIAL);
+	}
+	int64_t ends = dir_policy_throttle_ends(&cs, &p);
+	assert_true(ends > T0);
+	assert_int_equal(attempt(&u, &cs, &p, ends, 1), DIR_OK);
+	assert_int_equal(cs.hackcount, 0);
+	assert_int_equal(dir_policy_throttle_ends(&cs, &p), 0);
+	assert_int_equal(attempt(&u, &cs, &p, ends, 0), DIR_BAD_CREDENTIAL); /* 1: no throttle */
+	assert_int_equal(attempt(&u, &cs, &p, ends, 1), DIR_OK);
+}
+
+/* The password's default policy does not throttle (throttleafterfailures 0), and a reset
+ * time shorter than the throttle interval ends the throttle with the count. */
+static void test_throttle_off_and_reset_window(void **state)
+{
+	(void)state;
+	struct store_user u = user();
+	struct store_credstate cs = {0};
+	struct store_credpolicy p = policy(0, 30, 30, 0);
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(attempt(&u, &cs, &p, T0, 0), DIR_BAD_CREDENTIAL);
+	assert_int_equal(dir_policy_throttle_ends(&cs, &p), 0);
+	struct store_credpolicy q = policy(0, 1, 0, 0);
+	q.throttleafterfailures = 1;
+	q.throttlemaxseconds = 300;
+	cs.hackcount = 40;
+	cs.lastfailedlogin = T0;
+	assert_int_equal(dir_policy_throttle_ends(&cs, &q), T0 + 1 * MIN);
+	assert_int_equal(attempt(&u, &cs, &q, T0 + MIN - 1, 1), DIR_THROTTLED);
+	assert_int_equal(attempt(&u, &cs, &q, T0 + MIN, 0), DIR_BAD_CREDENTIAL);
+	assert_int_equal(cs.hackcount, 1); /* the reset time had passed: counting restarted */
+	assert_string_equal(dir_status_name(DIR_THROTTLED), "throttled");
+}
+
 static void test_cti_permissions(void **state)
 {
 	(void)state;
@@ -233,6 +340,10 @@ int main(void)
 	    cmocka_unit_test(test_expiry_and_warning),
 	    cmocka_unit_test(test_inactive),
 	    cmocka_unit_test(test_must_change),
+	    cmocka_unit_test(test_digest_throttle_steps),
+	    cmocka_unit_test(test_digest_lock_at_100),
+	    cmocka_unit_test(test_digest_reset_on_success),
+	    cmocka_unit_test(test_throttle_off_and_reset_window),
 	    cmocka_unit_test(test_cti_permissions),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

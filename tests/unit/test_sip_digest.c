@@ -1,4 +1,5 @@
 /* SIP digest: RFC 7616's worked examples, nonces, nonce counts, hostile header values. */
+#include "sip/charge.h"
 #include "sip/digest.h"
 
 #include <setjmp.h>
@@ -148,12 +149,37 @@ static void test_hostile_headers(void **state)
 	assert_int_equal(sip_digest_challenge(ch, 10, "telgate", "N", "O", SIP_DIGEST_MD5, 0), -1);
 }
 
+/* Whom a failure counts against (issue 13): only a checked, wrong digest counts against
+ * the credential; nothing counts against an edge's address. */
+static void test_failure_charges(void **state)
+{
+	(void)state;
+	static const struct {
+		enum sip_auth_outcome o;
+		int source, credential;
+	} rows[] = {
+	    {SIP_AUTH_UNREADABLE, 1, 0},     {SIP_AUTH_SOURCE_THROTTLED, 0, 0},
+	    {SIP_AUTH_UNKNOWN_USER, 1, 0},   {SIP_AUTH_REFUSED, 1, 0},
+	    {SIP_AUTH_BAD_CREDENTIAL, 1, 1},
+	};
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		struct sip_auth_charge c = sip_auth_charge(rows[i].o, 0);
+		assert_int_equal(c.source, rows[i].source);
+		assert_int_equal(c.credential, rows[i].credential);
+		assert_non_null(c.reason);
+		c = sip_auth_charge(rows[i].o, 1);
+		assert_int_equal(c.source, 0);
+		assert_int_equal(c.credential, rows[i].credential);
+	}
+	assert_string_equal(sip_auth_charge(SIP_AUTH_UNKNOWN_USER, 0).reason, "unknown-user");
+	assert_int_equal(sip_auth_charge(SIP_AUTH_OUTCOMES, 0).credential, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_rfc7616_examples),
-	    cmocka_unit_test(test_nonces),
-	    cmocka_unit_test(test_nonce_counts),
+	    cmocka_unit_test(test_rfc7616_examples), cmocka_unit_test(test_nonces),
+	    cmocka_unit_test(test_failure_charges),  cmocka_unit_test(test_nonce_counts),
 	    cmocka_unit_test(test_hostile_headers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,4 +1,5 @@
 #include "store/store.h"
+#include "store/store_backend.h"
 
 #include <pthread.h>
 #include <setjmp.h>
@@ -102,6 +103,161 @@ static void test_newer_schema_refused(void **state)
 	sqlite3_exec(db, "DELETE FROM schema_version WHERE version = 999", NULL, NULL, NULL);
 	sqlite3_close(db);
 	assert_int_equal(store_open(&o, &f->st, err, sizeof err), STORE_OK);
+}
+
+static int reg_last(void *ud, const struct store_registration *r);
+
+/* A store written by schema v4 (one credentialdynamic row per user) with rows in it,
+ * opened by this telgated: v5 splits the state per credential type without losing any. */
+static void test_migration_v4_to_v5(void **state)
+{
+	struct fx *f = *state;
+	store_close(f->st);
+	f->st = NULL;
+	unlink(f->path);
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
+	assert_int_equal(sqlite3_exec(db,
+	                              "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, "
+	                              "applied_at BIGINT NOT NULL)",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	for (int i = 0; i < store_nmigrations && store_migrations[i].version <= 4; i++) {
+		for (const char *const *q = store_migrations[i].statements; *q; q++) {
+			char *err = NULL;
+			if (sqlite3_exec(db, *q, NULL, NULL, &err) != SQLITE_OK)
+				fail_msg("v%d: %s: %s", store_migrations[i].version, *q, err);
+		}
+		char ins[96];
+		snprintf(ins, sizeof ins, "INSERT INTO schema_version VALUES (%d, 0)",
+		         store_migrations[i].version);
+		assert_int_equal(sqlite3_exec(db, ins, NULL, NULL, NULL), SQLITE_OK);
+	}
+	static const char *const rows[] = {
+	    "INSERT INTO credentialpolicy (name, failedlogonthreshold) VALUES ('Strict', 2)",
+	    "INSERT INTO enduser (userid, passwordhash, credentialpolicy) VALUES "
+	    "('locked', 'h1', 'Strict'), ('counted', 'h2', 'Default Credential Policy'), "
+	    "('norow', '', 'Default Credential Policy')",
+	    /* An administrator lock, a threshold lockout and must-change on one user; a
+	     * failure count on another; none at all for the third. */
+	    "INSERT INTO credentialdynamic (userid, hackcount, timelockedout, timehackedlockout, "
+	    "lastsuccessfullogin, lastfailedlogin, timechanged, mustchange, inactive, "
+	    "doesnotexpire) VALUES ('locked', 2, 1000, 2000, 3000, 4000, 5000, 1, 0, 1), "
+	    "('counted', 1, 0, 0, 6000, 7000, 8000, 0, 1, 0)",
+	    "INSERT INTO device (name) VALUES ('SEPKEEP')",
+	    "INSERT INTO registration (devicename, contact, aor, callid, cseq, expires, transport, "
+	    "source, sipinstance, regid) VALUES ('SEPKEEP', 'sip:k@h', 'sip:1@t', 'c', 1, "
+	    "9999999999, 'UDP', '127.0.0.1:5060', '<urn:uuid:1>', 1)",
+	};
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		char *err = NULL;
+		if (sqlite3_exec(db, rows[i], NULL, NULL, &err) != SQLITE_OK)
+			fail_msg("%s: %s", rows[i], err);
+	}
+	sqlite3_close(db);
+
+	reopen(f);
+	int v = 0;
+	assert_int_equal(store_schema_version(f->st, &v), STORE_OK);
+	assert_int_equal(v, store_schema_latest());
+	/* The password rows are the old rows, unchanged. */
+	struct store_credstate cs;
+	assert_int_equal(store_credstate_get(f->st, "locked", STORE_CRED_PASSWORD, &cs), STORE_OK);
+	assert_int_equal(cs.hackcount, 2);
+	assert_int_equal(cs.timelockedout, 1000);
+	assert_int_equal(cs.timehackedlockout, 2000);
+	assert_int_equal(cs.lastsuccessfullogin, 3000);
+	assert_int_equal(cs.lastfailedlogin, 4000);
+	assert_int_equal(cs.timechanged, 5000);
+	assert_int_equal(cs.mustchange, 1);
+	assert_int_equal(cs.doesnotexpire, 1);
+	assert_string_equal(cs.credentialpolicy, "");
+	/* The digest rows keep the administrator lock, inactivity and times, not the shared
+	 * failure count or threshold lockout (see schema.c v5). */
+	assert_int_equal(store_credstate_get(f->st, "locked", STORE_CRED_DIGEST, &cs), STORE_OK);
+	assert_int_equal(cs.hackcount, 0);
+	assert_int_equal(cs.timelockedout, 1000);
+	assert_int_equal(cs.timehackedlockout, 0);
+	assert_int_equal(cs.lastsuccessfullogin, 3000);
+	assert_int_equal(cs.mustchange, 0);
+	assert_int_equal(store_credstate_get(f->st, "counted", STORE_CRED_PASSWORD, &cs), STORE_OK);
+	assert_int_equal(cs.hackcount, 1);
+	assert_int_equal(cs.inactive, 1);
+	assert_int_equal(cs.lastfailedlogin, 7000);
+	assert_int_equal(store_credstate_get(f->st, "counted", STORE_CRED_DIGEST, &cs), STORE_OK);
+	assert_int_equal(cs.inactive, 1);
+	assert_int_equal(cs.hackcount, 0);
+	/* A user who had no row gets both, clean. */
+	assert_int_equal(store_credstate_get(f->st, "norow", STORE_CRED_PASSWORD, &cs), STORE_OK);
+	assert_int_equal(store_credstate_get(f->st, "norow", STORE_CRED_DIGEST, &cs), STORE_OK);
+	assert_int_equal(cs.hackcount + cs.timelockedout, 0);
+	/* Policies: the user's own for the password, the type's default for the digest. */
+	struct store_user u;
+	struct store_credpolicy pol;
+	assert_int_equal(store_user_get(f->st, "locked", &u), STORE_OK);
+	assert_int_equal(store_credstate_get(f->st, "locked", STORE_CRED_DIGEST, &cs), STORE_OK);
+	assert_int_equal(store_credpolicy_effective(f->st, &u, STORE_CRED_PASSWORD, &cs, &pol),
+	                 STORE_OK);
+	assert_string_equal(pol.name, "Strict");
+	assert_int_equal(pol.failedlogonthreshold, 2);
+	assert_int_equal(pol.throttleafterfailures, 0); /* old policies do not throttle */
+	assert_int_equal(pol.throttlemaxseconds, 300);
+	assert_int_equal(store_credpolicy_effective(f->st, &u, STORE_CRED_DIGEST, &cs, &pol),
+	                 STORE_OK);
+	assert_string_equal(pol.name, "Default Digest Credential Policy");
+	assert_int_equal(pol.failedlogonthreshold, 100);
+	assert_int_equal(pol.adminmustunlock, 1);
+	assert_int_equal(pol.throttleafterfailures, 10);
+	assert_int_equal(pol.throttlemaxseconds, 300);
+	/* v4's columns and rows survive too. */
+	struct store_registration reg;
+	memset(&reg, 0, sizeof reg);
+	assert_int_equal(store_registrations(f->st, "SEPKEEP", reg_last, &reg), STORE_OK);
+	assert_string_equal(reg.sipinstance, "<urn:uuid:1>");
+	assert_int_equal(reg.regid, 1);
+	char err[256];
+	assert_int_equal(store_integrity_check(f->st, err, sizeof err), 0);
+}
+
+/* Each credential type has its own row and its own policy. */
+static void test_credential_types(void **state)
+{
+	struct fx *f = *state;
+	struct store_user u = user("typed");
+	assert_int_equal(store_user_put(f->st, &u), STORE_OK);
+	struct store_credstate cs = {.hackcount = 7}, got;
+	assert_int_equal(store_credstate_put(f->st, "typed", STORE_CRED_DIGEST, &cs), STORE_OK);
+	assert_int_equal(store_credstate_get(f->st, "typed", STORE_CRED_PASSWORD, &got), STORE_OK);
+	assert_int_equal(got.hackcount, 0);
+	assert_int_equal(store_credstate_get(f->st, "typed", STORE_CRED_DIGEST, &got), STORE_OK);
+	assert_int_equal(got.hackcount, 7);
+	assert_int_equal(store_credstate_get(f->st, "nobody", STORE_CRED_DIGEST, &got),
+	                 STORE_NOTFOUND);
+	/* A policy of its own for the digest credential. */
+	struct store_credpolicy p = {.failedlogonthreshold = 5,
+	                             .throttleafterfailures = 2,
+	                             .throttlemaxseconds = 9},
+	                        g;
+	snprintf(p.name, sizeof p.name, "Phones");
+	assert_int_equal(store_credpolicy_put(f->st, &p), STORE_OK);
+	snprintf(cs.credentialpolicy, sizeof cs.credentialpolicy, "Phones");
+	assert_int_equal(store_credstate_put(f->st, "typed", STORE_CRED_DIGEST, &cs), STORE_OK);
+	assert_int_equal(store_credstate_get(f->st, "typed", STORE_CRED_DIGEST, &got), STORE_OK);
+	assert_int_equal(store_credpolicy_effective(f->st, &u, STORE_CRED_DIGEST, &got, &g),
+	                 STORE_OK);
+	assert_string_equal(g.name, "Phones");
+	assert_int_equal(g.throttleafterfailures, 2);
+	assert_int_equal(g.throttlemaxseconds, 9);
+	/* A credential naming a policy that does not exist: not found, never a fallback. */
+	snprintf(cs.credentialpolicy, sizeof cs.credentialpolicy, "Gone");
+	assert_int_equal(store_credpolicy_effective(f->st, &u, STORE_CRED_DIGEST, &cs, &g),
+	                 STORE_NOTFOUND);
+	enum store_credtype t;
+	assert_int_equal(store_credtype_parse("digest", &t), 0);
+	assert_int_equal(t, STORE_CRED_DIGEST);
+	assert_int_equal(store_credtype_parse("pin", &t), -1);
+	assert_string_equal(store_credtype_name(STORE_CRED_PASSWORD), "password");
 }
 
 static void test_unopenable(void **state)
@@ -493,6 +649,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
 	    cmocka_unit_test(test_unopenable),
+	    cmocka_unit_test_setup_teardown(test_migration_v4_to_v5, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_credential_types, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_entities, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_generations, setup, teardown),
