@@ -16,6 +16,10 @@ if [ "$which" = all ] || [ "$which" = ldap_login ]; then
 fi
 if [ "$which" = all ] || [ "$which" = dir_enum ]; then
 	build/bench/bench/bench_dir_enum . "${SAMPLES:-30}"
+	# SIP digest: a wrong digest for a real digest user versus an unknown line or user name
+	# (issue 13); tries per class, discarded warm-up, idle time before each try
+	python3 bench/digest_enum.py build/bench --tries "${TRIES:-1000}" --warmup "${WARMUP:-300}" \
+		--gap-us "${GAP_US:-0}"
 fi
 if [ "$which" = all ] || [ "$which" = register_vs_kamailio ]; then
 	# build dir, seconds per rate step, users
