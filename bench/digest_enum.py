@@ -448,23 +448,18 @@ TITLES = {
 }
 
 
-def build_try(cl, ph, cls, i, rot):
+def build_try(cl, ph, cls, rot):
     """The request of one try: (bytes, call-id marker, expected status)."""
+    wrong = "Wrong-%08x" % random.getrandbits(32)  # as long as any other wrong password
+    k = rot.pop() if cls == "known" else random.randrange(ph.users)
     if cls == "known":
-        k = rot.pop()
-        return cl.request(ph.line(k), cl.auth(ph.user(k), "Wrong-%08x" % random.getrandbits(32))) + (403,)
+        return cl.request(ph.line(k), cl.auth(ph.user(k), wrong)) + (403,)
     if cls in ("unknown", "unknown2"):
-        k = random.randrange(ph.users)
-        return cl.request(Phase.nowhere(k), cl.auth(Phase.nobody(k), "Wrong-%08x" %
-                                                     random.getrandbits(32))) + (403,)
+        return cl.request(Phase.nowhere(k), cl.auth(Phase.nobody(k), wrong)) + (403,)
     if cls == "wronguser":
-        k = random.randrange(ph.users)
-        return cl.request(ph.line(k), cl.auth(Phase.nobody(k), "Wrong-%08x" %
-                                               random.getrandbits(32))) + (403,)
+        return cl.request(ph.line(k), cl.auth(Phase.nobody(k), wrong)) + (403,)
     if cls == "control":  # another realm: a 401 from the loop, no worker
-        k = random.randrange(ph.users)
-        return cl.request(ph.line(k), cl.auth(ph.user(k), "Wrong-%08x" % random.getrandbits(32),
-                                              realm="elsewhere")) + (401,)
+        return cl.request(ph.line(k), cl.auth(ph.user(k), wrong, realm="elsewhere")) + (401,)
     raise ValueError(cls)
 
 
@@ -489,7 +484,7 @@ def run_phase(cl, ph, classes, tries, warmup, gap_ns, rng):
     try:
         for n, cls in enumerate(order):
             cl.fresh_nonce()
-            msg, cid, want = build_try(cl, ph, cls, n, rot)
+            msg, cid, want = build_try(cl, ph, cls, rot)
             if gap_ns:
                 end = time.perf_counter_ns() + gap_ns
                 while time.perf_counter_ns() < end:
@@ -509,8 +504,8 @@ def run_phase(cl, ph, classes, tries, warmup, gap_ns, rng):
     finally:
         gc.enable()
     if lost or unexpected:
-        print("  note: %d tries got no answer; unexpected statuses: %s" % (
-            lost, ", ".join("%s->%s x%d" % (c, s, k) for (c, s), k in unexpected.items()) or "none"))
+        odd = ", ".join("%s->%s x%d" % (c, s, k) for (c, s), k in unexpected.items())
+        print("  note: %d tries got no answer; unexpected statuses: %s" % (lost, odd or "none"))
     return samples, seq
 
 
@@ -577,6 +572,8 @@ def main():
     # Each known try fails one user once; at most 2 per user keeps the default policy
     # (throttle at 10; before issue 13, the password policy's lock at 3) out of the way.
     users = max(a.users, (a.tries + a.warmup + 1) // 2)
+    if users > 99999:
+        ap.error("at most 99999 users per phase (line and user names have 5 digits)")
     phases = [Phase(n, i, users) for i, n in enumerate(names)]
     tmp = tempfile.mkdtemp(prefix="tgdigestenum")
     d = Daemon(a.build, tmp)
@@ -632,7 +629,8 @@ def main():
             ph = phases[names.index("default")]
             counts = []
             for i in range(0, users, max(1, users // 8)):
-                m = re.search(r"digest +hack_count +(\d+) of (\d+)", d.cli("user", "show", ph.user(i)))
+                show = d.cli("user", "show", ph.user(i))
+                m = re.search(r"digest +hack_count +(\d+) of (\d+)", show)
                 if m:
                     counts.append(int(m.group(1)))
             if counts:
