@@ -251,6 +251,7 @@ class CredentialTest(unittest.TestCase):
         """100 consecutive digest failures under a policy without throttling (and no
         per-source limit) lock the digest credential until an administrator unlocks it:
         the CredentialLockout alarm is raised, even the right digest password gets 403,
+        her phone's next REGISTER included (though its account is in the registrar's cache),
         while the password stays usable and CTI login works. `user unlock --credential
         digest` restores registration and leaves the password block as it was."""
         self.start("source_failures_max = 0\n")
@@ -260,6 +261,13 @@ class CredentialTest(unittest.TestCase):
         self.assertEqual(show[("digest", "credential_policy")], LOCK_AT_100["name"])
         self.assertNotIn(("digest", "throttle"), show)
         self.assertEqual(show[("password", "credential_policy")], "Default Credential Policy")
+        # Her phone registers before the attack; its refresh is decided from the cache.
+        phone = self.phone("127.0.0.2")
+        contact = f"<sip:{LINE}@127.0.0.2:{phone.lport}>"
+        for path in ("store", "cache"):
+            r = phone.login()
+            self.assertEqual(status(r), 200, r)
+            self.assertIn(f"path={path}", self.log_lines("event=sip_registered")[-1])
         attacker = self.phone("127.0.0.1")
         ch = attacker.challenge()
         for i in range(100):
@@ -291,14 +299,12 @@ class CredentialTest(unittest.TestCase):
         self.assertNotIn(("digest", "throttle"), show)
         self.assertEqual(show[("password", "state")], "usable")
         self.assertEqual(show[("password", "hack_count")], "0 of 3")
-        # The right digest password, even from another address: refused unchecked.
-        phone = self.phone("127.0.0.2")
+        # The right digest password from her phone: refused unchecked.
         r = phone.login()
         self.assertEqual(status(r), 403, r)
         self.assertRegex(self.d.log_text(), rf"event=sip_auth_failed source=127\.0\.0\.2:\d+ "
                                             rf"user={USER} aor={LINE} transport=UDP "
                                             rf"credential=digest reason=hacked-locked")
-        self.assertEqual(self.registered_contacts(), [])
         # The password is another credential.
         self.assert_cti_login_works()
         password_before = self.block("password")
@@ -307,13 +313,12 @@ class CredentialTest(unittest.TestCase):
         self.assertIn("user_unlocked user=alice credential=digest", self.d.log_text())
         r = phone.login()
         self.assertEqual(status(r), 200, r)
-        self.assertEqual(self.registered_contacts(), [f"<sip:{LINE}@127.0.0.2:{phone.lport}>"])
+        self.assertEqual(self.registered_contacts(), [contact])
         digest_block = self.block("digest")
         self.assertEqual(digest_block["state"], "usable")
         self.assertEqual(digest_block["hack_count"], "0 of 100")
         self.assertEqual(digest_block["time_hacked_lockout"], "never")
         self.assertEqual(self.block("password"), password_before)
-
 
     def test_cti_lockout_leaves_phone_registered(self):
         """Three wrong CTI logins lock alice's password (Default Credential Policy), so
