@@ -246,7 +246,6 @@ class CredentialTest(unittest.TestCase):
         self.assertEqual(len(self.log_lines(refused)), before + 1)
         self.assertEqual(self.block("digest")["hack_count"], "0 of 100")
 
-
     def test_hundred_failures_lock_digest_only(self):
         """100 consecutive digest failures under a policy without throttling (and no
         per-source limit) lock the digest credential until an administrator unlocks it:
