@@ -79,6 +79,9 @@ struct tg_config {
 		int nonce_lifetime_s;
 		int challenge_sha256, challenge_md5; /* which digest challenges are offered */
 		int source_failures_max; /* failed digests per source address per minute, 0 = off */
+		/* a 403 decided on the worker path is sent no sooner than this many ms after
+		 * the request arrived, so timing tells no one which digest users exist; 0 = off */
+		int failure_delay_ms;
 		int edge_port;           /* mutual TLS for edge proxies, 0 = off (default 5091) */
 		char edge_ca_file[CFG_PATH_MAX]; /* edge trust store; default <pki.dir>/ca.crt */
 		int max_connections;             /* TCP + TLS + edge, per node */

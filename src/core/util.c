@@ -56,6 +56,13 @@ int64_t tg_mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t tg_mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 void tg_fmt_time(int64_t epoch_s, char *out, size_t cap)
 {
 	time_t t = (time_t)epoch_s;

@@ -17,6 +17,8 @@ int64_t tg_now_ms(void);
 int64_t tg_now_s(void);
 /* Monotonic clock in milliseconds. */
 int64_t tg_mono_ms(void);
+/* Monotonic microseconds (CLOCK_MONOTONIC). */
+int64_t tg_mono_us(void);
 
 /* FNV-1a of n bytes, or of a NUL-terminated string: for spreading keys over hash buckets
  * (not for anything a peer could aim at: use a keyed hash there). */

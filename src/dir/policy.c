@@ -95,7 +95,9 @@ int64_t dir_policy_throttle_ends(const struct store_credstate *cs,
 	int64_t interval = shift >= 30 ? cap : (int64_t)1 << shift;
 	if (interval > cap)
 		interval = cap;
-	int64_t ends = cs->lastfailedlogin + interval;
+	/* lastfailedlogin is in whole seconds: one more second makes sure that at least the
+	 * interval passes (a failure at x.985 s would otherwise be throttled for 15 ms). */
+	int64_t ends = cs->lastfailedlogin + interval + 1;
 	/* The count starts again once the reset time has passed: so does the throttle. */
 	if (pol->resetfailedlogonsafter > 0 &&
 	    ends > cs->lastfailedlogin + (int64_t)pol->resetfailedlogonsafter * MINUTE)

@@ -14,9 +14,10 @@
  * - the failure count starts again from zero when resetfailedlogonsafter minutes passed
  *   since the last failure;
  * - throttling (NIST SP 800-63B §5.2.2), when throttleafterfailures is set: from that many
- *   consecutive failures on, the credential is not checked (DIR_THROTTLED) until
+ *   consecutive failures on, the credential is not checked (DIR_THROTTLED) for at least
  *   2^(failures - throttleafterfailures) seconds after the last failure, at most
- *   throttlemaxseconds; refusals while throttled are not failures and do not count;
+ *   throttlemaxseconds (times are whole seconds: the wait is the interval plus up to
+ *   one second); refusals while throttled are not failures and do not count;
  * - a right password on a credential older than expiresafterdays is DIR_EXPIRED (unless
  *   doesnotexpire); within expirywarningdays of expiry the login succeeds with a warning;
  * - a right password with mustchange set is DIR_MUST_CHANGE.

@@ -8,10 +8,14 @@
  * refused while throttled). And nothing that arrives over an edge connection counts
  * against the edge's address: it carries many users and throttles them itself.
  *
- * Constant data and a pure function: any thread.
+ * The per-source counter counts an IPv6 source by its /64 (sip_source_key).
+ *
+ * Constant data and pure functions: any thread.
  */
 #ifndef TG_SIP_CHARGE_H
 #define TG_SIP_CHARGE_H
+
+#include <stddef.h>
 
 enum sip_auth_outcome {
 	SIP_AUTH_UNREADABLE,       /* a Digest credential that cannot be parsed */
@@ -30,5 +34,13 @@ struct sip_auth_charge {
 
 /* What one outcome costs. via_edge: the request came over an allow-listed edge. */
 struct sip_auth_charge sip_auth_charge(enum sip_auth_outcome o, int via_edge);
+
+#define SIP_SOURCE_KEY_MAX 64
+/* The per-source counter's name for a source "address:port" ("[v6]:port" for IPv6): the
+ * IPv4 address (also from an IPv4-mapped IPv6 address), or the IPv6 address's /64
+ * ("2001:db8:1:2::/64"): a host picks any address in its /64 at will, so counting per
+ * address would count nothing. out gets at most cap - 1 bytes (cap >= SIP_SOURCE_KEY_MAX
+ * holds every key). */
+void sip_source_key(const char *source, char *out, size_t cap);
 
 #endif

@@ -69,6 +69,11 @@ struct rloop {
 	struct evconnlistener *lis[3]; /* indexed by enum conn_kind */
 	struct sconn *conns;
 	int64_t refused_logged;
+	/* 403s held until their time (sip.failure_delay_ms), in arrival order, and the timer
+	 * that sends them; stopped: teardown ran, nothing is held any more. */
+	struct job *held, *held_tail;
+	struct event *hold_ev;
+	int stopped;
 };
 
 struct sip_registrar {
@@ -84,6 +89,9 @@ struct sip_registrar {
 	struct conncap *caps;
 	uint8_t secret[SIP_DIGEST_SECRET_LEN];
 	uint8_t tag_key[16]; /* keys the To tags (sip_req_to_tag) */
+	/* keys the per-source throttle's slots: with an unkeyed hash, two addresses that
+	 * share a slot could be found offline and used in turn to reset each other's count */
+	uint8_t slot_key[crypto_shorthash_KEYBYTES];
 	struct sip_nc_cache *nc;
 	struct sip_loc *loc;           /* the bindings */
 	struct sip_accounts *accounts; /* what a refresh needs, without the store */
@@ -92,7 +100,7 @@ struct sip_registrar {
 	struct event *sweep;
 	pthread_mutex_t tmu; /* guards the per-source failure counts */
 	struct tslot {
-		char ip[48];
+		char ip[SIP_SOURCE_KEY_MAX]; /* sip_source_key() */
 		int64_t start;
 		int fails;
 		int64_t bad_auth_logged; /* when an unreadable Authorization was last logged */
@@ -116,11 +124,10 @@ struct job {
 	struct sip_digest_creds cr; /* parsed on the loop (reg_precheck) */
 	uint64_t txn;               /* UDP: the transaction's key (txn.h), else 0 */
 	int stale;                  /* the nonce is stale: stale=true if the digest verifies */
-	/* A wrong digest for a real digest user, counted after the answer is sent (reg_done):
-	 * the write must not show in the answer's timing. "" = nothing to count. */
-	char record_user[STORE_ID_MAX + 1];
-	int64_t record_now;
-	char to_tag[17]; /* of every response to this request (RFC 3261 §19.3) */
+	int64_t t0_us;              /* tg_mono_us() when the request arrived */
+	int64_t hold_until;         /* tg_mono_us() before which the answer is not sent; 0 = none */
+	struct job *next;           /* in rl->held */
+	char to_tag[17];            /* of every response to this request (RFC 3261 §19.3) */
 	char out[OUT_MAX];
 	int outlen;
 };
@@ -298,12 +305,13 @@ static void registered(struct job *j, const char *device, const char *path)
 
 static struct tslot *tslot_of(struct sip_registrar *r, const char *source)
 {
-	char ip[48];
-	tg_strlcpy(ip, source, sizeof ip);
-	char *colon = strrchr(ip, ':');
-	if (colon)
-		*colon = '\0';
-	struct tslot *t = &r->throttle[tg_fnv1a_str(ip) % THROTTLE_SLOTS];
+	char ip[SIP_SOURCE_KEY_MAX];
+	sip_source_key(source, ip, sizeof ip);
+	uint8_t h[crypto_shorthash_BYTES];
+	crypto_shorthash(h, (const unsigned char *)ip, strlen(ip), r->slot_key);
+	uint64_t v;
+	memcpy(&v, h, sizeof v);
+	struct tslot *t = &r->throttle[v % THROTTLE_SLOTS];
 	if (strcmp(t->ip, ip) != 0) { /* the slot changes hands: the newest source wins */
 		tg_strlcpy(t->ip, ip, sizeof t->ip);
 		t->fails = 0;
@@ -501,7 +509,7 @@ static int reg_precheck(struct job *j)
 	if (!j->edge[0] && throttled(r, j->source, now, 0)) {
 		log_event(LOG_LVL_WARNING, q->callid, "sip_auth_failed", "source", j->source,
 		          "user", cr->username, "aor", q->aor_user, "transport", j->transport,
-		          "reason", "source throttled", (const char *)NULL);
+		          "credential", "digest", "reason", "source throttled", (const char *)NULL);
 		respond(j, 403, "Forbidden", NULL);
 		return 1;
 	}
@@ -638,9 +646,9 @@ static void load_nobody(struct sip_registrar *r)
 	sodium_memzero(&cred, sizeof cred);
 }
 
-/* A failed REGISTER: logged, counted as charge.h says (the credential's count after the
- * answer is sent, in reg_done), answered 403. duser: the line's digest user; reason:
- * the policy's verdict, or NULL for the outcome's own. */
+/* A failed REGISTER (worker path): logged, counted as charge.h says, answered 403 no
+ * sooner than sip.failure_delay_ms after the request arrived. duser: the line's digest
+ * user; reason: the policy's verdict, or NULL for the outcome's own. */
 static void auth_failed(struct job *j, enum sip_auth_outcome o, const char *duser,
                         const char *reason)
 {
@@ -652,10 +660,17 @@ static void auth_failed(struct job *j, enum sip_auth_outcome o, const char *duse
 	          "digest", "reason", reason ? reason : c.reason, (const char *)NULL);
 	if (c.source)
 		throttled(j->r, j->source, tg_now_s(), 1);
-	if (c.credential && duser) {
-		tg_strlcpy(j->record_user, duser, sizeof j->record_user);
-		j->record_now = tg_now_s();
-	}
+	/* Counted before the answer, so that parallel guesses cannot all be checked before
+	 * any is counted (at most one per worker is); the answer's hold hides the write. */
+	if (c.credential && duser)
+		(void)dir_policy_record(j->r->store, duser, STORE_CRED_DIGEST, 0, tg_now_s(),
+		                        q->callid);
+	/* The same answer time for every failure decided here: found rows cost more than
+	 * misses, and the failure's write costs more than nothing, so known and unknown users
+	 * would still differ by tens of µs (measured by bench/digest_enum.py), and so would a
+	 * throttled one. */
+	if (j->r->cfg.sip.failure_delay_ms > 0)
+		j->hold_until = j->t0_us + (int64_t)j->r->cfg.sip.failure_delay_ms * 1000;
 	respond(j, 403, "Forbidden", NULL);
 }
 
@@ -721,17 +736,8 @@ static void reg_run(void *arg)
 	registered(j, dev.name, "store");
 }
 
-/* After the answer: count a wrong digest against the digest credential (worker). */
-static void record_run(void *arg)
+static void job_free(struct job *j)
 {
-	struct job *j = arg;
-	(void)dir_policy_record(j->r->store, j->record_user, STORE_CRED_DIGEST, 0, j->record_now,
-	                        j->req.callid);
-}
-
-static void job_free(void *arg)
-{
-	struct job *j = arg;
 	sip_req_free(&j->req);
 	free(j);
 }
@@ -762,9 +768,9 @@ static void conn_free_maybe(struct sconn *c)
 		free(c);
 }
 
-static void reg_done(void *arg)
+/* Sends j's answer, stores it for retransmissions, and frees j. Loop thread. */
+static void reg_send(struct job *j)
 {
-	struct job *j = arg;
 	if (j->txn)
 		sip_txn_store(j->r->txn, j->txn, tg_now_s(), j->out, j->outlen);
 	if (j->c)
@@ -772,16 +778,55 @@ static void reg_done(void *arg)
 	reply(j, j->out, j->outlen);
 	if (j->c)
 		conn_free_maybe(j->c);
-	j->c = NULL;
-	if (j->record_user[0]) {
-		if (workers_submit(j->r->workers, record_run, job_free, j, NULL) == 0)
-			return;
-		/* Overloaded or stopping: the source throttle still counted it. */
-		log_event(LOG_LVL_WARNING, j->req.callid, "sip_failure_not_counted", "user",
-		          j->record_user, "credential", "digest", "reason", "worker queue full",
-		          (const char *)NULL);
-	}
 	job_free(j);
+}
+
+static void hold_arm(struct rloop *rl, int64_t now)
+{
+	int64_t wait = rl->held->hold_until - now;
+	struct timeval tv = {(time_t)(wait / 1000000), (suseconds_t)(wait % 1000000)};
+	evtimer_add(rl->hold_ev, &tv);
+}
+
+/* Sends the held answers whose time has come (arrival order: a later one never goes
+ * before an earlier one, so none goes early). */
+static void on_hold(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct rloop *rl = arg;
+	int64_t now = tg_mono_us();
+	while (rl->held && rl->held->hold_until <= now) {
+		struct job *j = rl->held;
+		rl->held = j->next;
+		if (!rl->held)
+			rl->held_tail = NULL;
+		reg_send(j);
+	}
+	if (rl->held)
+		hold_arm(rl, now);
+}
+
+/* The worker decided: answer now, or hold a failure until its time (auth_failed). A
+ * retransmission meanwhile is absorbed (the answer is stored when sent), so it cannot
+ * fetch the answer early. */
+static void reg_done(void *arg)
+{
+	struct job *j = arg;
+	struct rloop *rl = j->rl;
+	int64_t now = j->hold_until ? tg_mono_us() : 0;
+	if (j->hold_until > now && !rl->stopped && rl->hold_ev) {
+		j->next = NULL;
+		if (rl->held_tail)
+			rl->held_tail->next = j;
+		else
+			rl->held = j;
+		rl->held_tail = j;
+		if (!evtimer_pending(rl->hold_ev, NULL))
+			hold_arm(rl, now);
+		return;
+	}
+	reg_send(j);
 }
 
 /* An edge connection's identity, found once from its certificate, and checked against
@@ -892,6 +937,7 @@ static void handle(struct rloop *rl, struct sconn *c, const struct sockaddr *fro
 	j->r = r;
 	j->rl = rl;
 	j->c = c;
+	j->t0_us = tg_mono_us();
 	if (from) {
 		memcpy(&j->from, from, fromlen);
 		j->fromlen = fromlen;
@@ -1295,6 +1341,7 @@ static void setup_on_loop(void *arg)
 	struct setup *su = arg;
 	struct rloop *rl = su->rl;
 	struct event_base *base = loop_base(rl->loop);
+	rl->hold_ev = evtimer_new(base, on_hold, rl); /* NULL: failures are not held */
 	if (rl->udp_fd >= 0) {
 		rl->udp_ev = event_new(base, rl->udp_fd, EV_READ | EV_PERSIST, on_udp, rl);
 		event_add(rl->udp_ev, NULL);
@@ -1310,6 +1357,18 @@ static void setup_on_loop(void *arg)
 static void teardown_on_loop(void *arg)
 {
 	struct rloop *rl = arg;
+	/* Held answers go now, while the sockets are open; later ones are not held. */
+	rl->stopped = 1;
+	while (rl->held) {
+		struct job *j = rl->held;
+		rl->held = j->next;
+		reg_send(j);
+	}
+	rl->held_tail = NULL;
+	if (rl->hold_ev) {
+		event_free(rl->hold_ev);
+		rl->hold_ev = NULL;
+	}
 	if (rl->udp_ev) {
 		event_free(rl->udp_ev);
 		rl->udp_ev = NULL;
@@ -1365,6 +1424,7 @@ struct sip_registrar *sip_registrar_start(const struct sip_registrar_options *o,
 	pthread_cond_init(&r->cv, NULL);
 	randombytes_buf(r->secret, sizeof r->secret);
 	randombytes_buf(r->tag_key, sizeof r->tag_key);
+	randombytes_buf(r->slot_key, sizeof r->slot_key);
 	r->throttle = calloc(THROTTLE_SLOTS, sizeof *r->throttle);
 	char rnd[32];
 	randombytes_buf(rnd, sizeof rnd);

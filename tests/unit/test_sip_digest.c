@@ -173,6 +173,24 @@ static void test_failure_charges(void **state)
 	}
 	assert_string_equal(sip_auth_charge(SIP_AUTH_UNKNOWN_USER, 0).reason, "unknown-user");
 	assert_int_equal(sip_auth_charge(SIP_AUTH_OUTCOMES, 0).credential, 0);
+	/* The per-source counter's key: IPv4 as is, IPv6 by /64. */
+	static const char *const keys[][2] = {
+	    {"192.0.2.7:5060", "192.0.2.7"},
+	    {"[2001:db8:1:2:aaaa:bbbb:cccc:dddd]:5060", "2001:db8:1:2::/64"},
+	    {"[2001:db8:1:2::1]:1", "2001:db8:1:2::/64"},
+	    {"[::ffff:198.51.100.9]:5062", "198.51.100.9"},
+	    {"[::1]:5060", "::/64"},
+	    {"not-an-address", "not-an-address"},
+	    {"", ""},
+	};
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		char k[SIP_SOURCE_KEY_MAX];
+		sip_source_key(keys[i][0], k, sizeof k);
+		assert_string_equal(k, keys[i][1]);
+	}
+	char tiny[4];
+	sip_source_key("192.0.2.7:5060", tiny, sizeof tiny);
+	assert_string_equal(tiny, "192");
 }
 
 int main(void)
