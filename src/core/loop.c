@@ -67,7 +67,17 @@ struct loop *loop_new(const char *name)
 	tg_strlcpy(l->name, name, sizeof l->name);
 	pthread_mutex_init(&l->mu, NULL);
 	l->tail = &l->head;
-	l->base = event_base_new();
+	/* Precise timers: libevent's default reads CLOCK_MONOTONIC_COARSE (a 4-ms tick) and
+	 * rounds epoll timeouts to milliseconds, so a timer fired up to ~5 ms late, by an
+	 * amount that depended on when it was armed; the registrar's answer hold
+	 * (sip.failure_delay_ms) must not carry when its request was decided. With this
+	 * flag epoll waits on a timerfd. Cost: a vDSO clock read per loop iteration. */
+	struct event_config *ec = event_config_new();
+	if (ec)
+		event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER);
+	l->base = ec ? event_base_new_with_config(ec) : NULL;
+	if (ec)
+		event_config_free(ec);
 	if (!l->base) {
 		free(l);
 		return NULL;
