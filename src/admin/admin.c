@@ -341,7 +341,14 @@ static int show_credential(struct admin_ctx *a, json_t *t, const struct store_us
 	else if (st == DIR_OK && cs.mustchange)
 		st = DIR_MUST_CHANGE;
 	char buf[64];
-	row3(t, c, "state", st == DIR_OK ? "usable" : dir_status_name(st));
+	struct store_sipcred sc;
+	int none = type == STORE_CRED_DIGEST &&
+	           store_sipcred_get(a->store, u->userid, &sc) == STORE_NOTFOUND;
+	sodium_memzero(&sc, sizeof sc);
+	row3(t, c, "state",
+	     none           ? "none (no digestpassword)"
+	     : st == DIR_OK ? "usable"
+	                    : dir_status_name(st));
 	row3(t, c, "credential_policy", pol.name);
 	snprintf(buf, sizeof buf, "%d of %d", cs.hackcount, pol.failedlogonthreshold);
 	row3(t, c, "hack_count", buf);
@@ -412,17 +419,25 @@ static json_t *cmd_user_show(struct admin_ctx *a, const struct ctl_request *r, c
 }
 
 /* `--credential password|digest|all` at argv[3..4] (all when absent): a bit per type, or
- * 0 for a usage error. */
-static unsigned credential_arg(const struct ctl_request *r)
+ * 0 with the usage error in *err (a response to return). */
+static unsigned credential_arg(const struct ctl_request *r, enum admin_cmd_id id, json_t **err)
 {
 	if (r->argc == 3)
 		return (1u << STORE_CRED_TYPES) - 1;
 	enum store_credtype t;
-	if (r->argc != 5 || strcmp(r->argv[3], "--credential") != 0)
+	if (r->argc != 5 || strcmp(r->argv[3], "--credential") != 0) {
+		*err = wrong_args(id);
 		return 0;
+	}
 	if (strcmp(r->argv[4], "all") == 0)
 		return (1u << STORE_CRED_TYPES) - 1;
-	return store_credtype_parse(r->argv[4], &t) == 0 ? 1u << t : 0;
+	if (store_credtype_parse(r->argv[4], &t) == 0)
+		return 1u << t;
+	char msg[256];
+	snprintf(msg, sizeof msg, "unknown credential '%.64s': use password, digest or all",
+	         r->argv[4]);
+	*err = usage_error(msg);
+	return 0;
 }
 
 /* Lock (lock = 1) or unlock the given credentials of a user in one transaction. */
@@ -433,7 +448,7 @@ static json_t *set_lock(struct admin_ctx *a, const char *id, unsigned which, int
 	if (store_begin(a->store) != STORE_OK)
 		return ctl_error("store unavailable: %s", store_last_error());
 	int rc = store_user_get(a->store, id, &u);
-	char done[64] = "", before[64] = "";
+	char done[64] = "", before[64] = "", noop[64] = "";
 	for (int t = 0; rc == STORE_OK && t < STORE_CRED_TYPES; t++) {
 		if (!(which & (1u << t)))
 			continue;
@@ -443,16 +458,22 @@ static json_t *set_lock(struct admin_ctx *a, const char *id, unsigned which, int
 			rc = STORE_OK; /* no row yet: a clean state */
 		if (rc != STORE_OK)
 			break;
+		const char *name = store_credtype_name((enum store_credtype)t);
 		snprintf(before + strlen(before), sizeof before - strlen(before), "%s%s=%d",
-		         before[0] ? "," : "", store_credtype_name((enum store_credtype)t),
-		         cs.hackcount);
+		         before[0] ? "," : "", name, cs.hackcount);
+		/* Say so when there was nothing to do: "unlocked" alone would suggest the
+		 * lock was what stopped the user. */
+		int nothing = lock ? cs.timelockedout != 0
+		                   : !cs.hackcount && !cs.timelockedout && !cs.timehackedlockout;
+		char *list = nothing ? noop : done;
+		snprintf(list + strlen(list), 64 - strlen(list), "%s%s", list[0] ? ", " : "", name);
+		if (nothing)
+			continue;
 		if (lock)
 			cs.timelockedout = tg_now_s();
 		else
 			dir_policy_unlock(&cs);
 		rc = store_credstate_put(a->store, id, (enum store_credtype)t, &cs);
-		snprintf(done + strlen(done), sizeof done - strlen(done), "%s%s",
-		         done[0] ? ", " : "", store_credtype_name((enum store_credtype)t));
 	}
 	if (rc == STORE_OK)
 		rc = store_commit(a->store);
@@ -462,25 +483,35 @@ static json_t *set_lock(struct admin_ctx *a, const char *id, unsigned which, int
 		           ? ctl_error("no user '%.128s'", id)
 		           : ctl_error("store unavailable: %s", store_last_error());
 	}
-	log_event(LOG_LVL_NOTICE, cid, lock ? "user_locked" : "user_unlocked", "user", id,
-	          "credential", done, "hack_count_before", before, (const char *)NULL);
-	return ctl_message("%s: %s %s", id, done,
-	                   lock ? "locked" : "unlocked (failure count reset)");
+	if (done[0])
+		log_event(LOG_LVL_NOTICE, cid, lock ? "user_locked" : "user_unlocked", "user", id,
+		          "credential", done, "hack_count_before", before, (const char *)NULL);
+	char also[96] = "";
+	if (noop[0])
+		snprintf(also, sizeof also, "%s%s %s", done[0] ? "; " : "", noop,
+		         lock ? "already locked" : "was not locked (nothing to reset)");
+	return ctl_message("%s: %s%s%s", id, done,
+	                   !done[0] ? ""
+	                   : lock   ? " locked"
+	                            : " unlocked (failure count reset)",
+	                   also);
 }
 
 static json_t *cmd_user_unlock(struct admin_ctx *a, const struct ctl_request *r, const char *cid)
 {
-	unsigned which = credential_arg(r);
+	json_t *err = NULL;
+	unsigned which = credential_arg(r, ADMIN_CMD_user_unlock, &err);
 	if (!which)
-		return wrong_args(ADMIN_CMD_user_unlock);
+		return err;
 	return set_lock(a, r->argv[2], which, 0, cid);
 }
 
 static json_t *cmd_user_lock(struct admin_ctx *a, const struct ctl_request *r, const char *cid)
 {
-	unsigned which = credential_arg(r);
+	json_t *err = NULL;
+	unsigned which = credential_arg(r, ADMIN_CMD_user_lock, &err);
 	if (!which)
-		return wrong_args(ADMIN_CMD_user_lock);
+		return err;
 	return set_lock(a, r->argv[2], which, 1, cid);
 }
 

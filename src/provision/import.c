@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <sodium.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,6 +216,33 @@ static int parse_params(struct ctx *c, struct doc *d)
 				return fail(c, p, "duplicate of $.parameters[%zu]", j);
 	}
 	return 0;
+}
+
+/* The integer members of a credential policy element (adminmustunlock as 0/1). */
+static const struct {
+	const char *member;
+	size_t off;
+} policy_ints[] = {
+#define PI(m)                                                                                      \
+	{                                                                                          \
+#m, offsetof(struct store_credpolicy, m)                                           \
+	}
+    PI(failedlogonthreshold),  PI(resetfailedlogonsafter),
+    PI(lockoutduration),       PI(adminmustunlock),
+    PI(expiresafterdays),      PI(expirywarningdays),
+    PI(inactivedaysallowed),   PI(minlength),
+    PI(throttleafterfailures), PI(throttlemaxseconds),
+#undef PI
+};
+
+/* Members the element o does not give take the stored policy's values. */
+static void policy_keep_omitted(json_t *o, struct store_credpolicy *pol,
+                                const struct store_credpolicy *cur)
+{
+	for (size_t k = 0; k < sizeof policy_ints / sizeof policy_ints[0]; k++)
+		if (!json_object_get(o, policy_ints[k].member))
+			memcpy((char *)pol + policy_ints[k].off,
+			       (const char *)cur + policy_ints[k].off, sizeof(int));
 }
 
 static int parse_policies(struct ctx *c, struct doc *d)
@@ -618,7 +646,13 @@ static int write_all(struct ctx *c, store_t *st, struct doc *d, const struct pro
 	}
 	for (size_t i = 0; i < json_array_size(d->policies); i++) {
 		sub(p, sizeof p, "$.credentialpolicies", NULL, (long)i);
-		if ((rc = store_credpolicy_put(st, &d->polv[i])))
+		/* An existing policy changes only in the members given: importing
+		 * {"name": "Default Digest Credential Policy", "throttlemaxseconds": 600}
+		 * must not reset its threshold and throttle to a new policy's defaults. */
+		struct store_credpolicy pol = d->polv[i], cur;
+		if (store_credpolicy_get(st, pol.name, &cur) == STORE_OK)
+			policy_keep_omitted(json_array_get(d->policies, i), &pol, &cur);
+		if ((rc = store_credpolicy_put(st, &pol)))
 			return store_fail(c, p, rc);
 		r->policies++;
 		if (tick(c, o, p))
@@ -674,6 +708,14 @@ static int write_all(struct ctx *c, store_t *st, struct doc *d, const struct pro
 		cs.inactive = ds.inactive = x->cs.inactive;
 		if (x->password || x->u.passwordhash[0])
 			cs.timechanged = tg_now_s();
+		/* No password given for an existing local user: the stored one stays (like the
+		 * digest password), so importing a few members of a user does not lock them out
+		 * of CTI. */
+		struct store_user old;
+		if (!x->password && !x->u.passwordhash[0] && x->u.directory == STORE_DIR_LOCAL &&
+		    store_user_get(st, x->u.userid, &old) == STORE_OK &&
+		    old.directory == STORE_DIR_LOCAL)
+			tg_strlcpy(x->u.passwordhash, old.passwordhash, sizeof x->u.passwordhash);
 		if (x->digestpw)
 			ds.timechanged = tg_now_s();
 		tg_strlcpy(ds.credentialpolicy, x->digestpolicy, sizeof ds.credentialpolicy);

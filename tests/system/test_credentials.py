@@ -151,7 +151,8 @@ class CredentialTest(unittest.TestCase):
         return {n: v for (c, n), v in self.show().items() if c == credential}
 
     def wait_for(self, what, cond, timeout=20):
-        """Polls cond() (failures are counted after their answer is sent)."""
+        """Polls cond() (a failure is counted on a worker thread, before its answer; poll
+        anyway so that the tests do not depend on that)."""
         end = time.time() + timeout
         while time.time() < end:
             got = cond()
@@ -419,6 +420,36 @@ class CredentialTest(unittest.TestCase):
         r = phone.login()
         self.assertEqual(status(r), 200, r)
         self.assertEqual(self.block("digest")["hack_count"], "0 of 100")
+
+    def test_cli_credential_words_and_messages(self):
+        """`user lock|unlock --credential` usage errors exit 64 and say what is wrong;
+        unlocking what was not locked says so; a user without a digest password shows
+        no digest credential rather than a usable one."""
+        self.start()
+        for words, want in ((["--credential"], "usage: user unlock USER"),
+                            (["--credential", "pin"], "unknown credential 'pin'"),
+                            (["--credential", "digest", "extra"], "usage: user unlock USER"),
+                            (["--credentials", "digest"], "usage: user unlock USER")):
+            r = self.d.cli("user", "unlock", USER, *words)
+            self.assertEqual(r.returncode, 64, (words, r.stdout, r.stderr))
+            self.assertIn(want, r.stdout + r.stderr)
+        r = self.d.cli("user", "unlock", USER, "--credential", "digest")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("digest was not locked (nothing to reset)", r.stdout)
+        self.assertEqual(self.d.cli("user", "lock", USER, "--credential", "password")
+                         .returncode, 0)
+        r = self.d.cli("user", "lock", USER)
+        self.assertIn("alice: digest locked; password already locked", r.stdout)
+        r = self.d.cli("user", "unlock", USER)
+        self.assertIn("alice: password, digest unlocked (failure count reset)", r.stdout)
+        self.assertEqual(self.d.cli("user", "unlock", "nobody").returncode, 1)
+        self.assertEqual(self.d.cli("import", self.write_json("bob.json", {
+            "version": 1, "users": [{"userid": "bob", "password": "Bob-Pass-12"}]}))
+            .returncode, 0)
+        r = self.d.cli("user", "show", "bob", json_mode=True)
+        rows = {(c, n): v for c, n, v in json.loads(r.stdout)["rows"]}
+        self.assertEqual(rows[("digest", "state")], "none (no digestpassword)")
+        self.assertEqual(rows[("password", "state")], "usable")
 
 
 if __name__ == "__main__":

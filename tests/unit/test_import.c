@@ -325,6 +325,84 @@ static void test_sip_credentials_and_lines(void **state)
 	assert_string_equal(d.name, "SEP001122334455");
 }
 
+/* Credential policies and state per credential type (issue 13): a re-imported policy
+ * changes only the members given; a re-imported user keeps the password not given, the
+ * digest credential's own policy is set and checked, and counters survive. */
+static void test_credential_policies_per_type(void **state)
+{
+	struct fx *f = *state;
+	struct prov_result r;
+	char err[512];
+	assert_int_equal(import(f,
+	                        "{\"version\":1,\"credentialpolicies\":[{\"name\":\"Phones\","
+	                        "\"failedlogonthreshold\":50,\"throttleafterfailures\":4,"
+	                        "\"throttlemaxseconds\":30}],\"users\":[{\"userid\":\"alice\","
+	                        "\"firstname\":\"Alice\",\"password\":\"Alice-Pass-1\","
+	                        "\"digestpassword\":\"Sip-1\",\"digestcredentialpolicy\":"
+	                        "\"Phones\"}]}",
+	                        &r, err, sizeof err),
+	                 0);
+	struct store_user u;
+	assert_int_equal(store_user_get(f->st, "alice", &u), STORE_OK);
+	char hash[sizeof u.passwordhash];
+	snprintf(hash, sizeof hash, "%s", u.passwordhash);
+	assert_true(hash[0] != '\0');
+	struct store_credstate cs;
+	struct store_credpolicy pol;
+	assert_int_equal(store_credstate_get(f->st, "alice", STORE_CRED_DIGEST, &cs), STORE_OK);
+	assert_string_equal(cs.credentialpolicy, "Phones");
+	assert_int_equal(store_credpolicy_effective(f->st, &u, STORE_CRED_DIGEST, &cs, &pol),
+	                 STORE_OK);
+	assert_int_equal(pol.throttleafterfailures, 4);
+	assert_int_equal(pol.throttlemaxseconds, 30);
+	assert_int_equal(pol.failedlogonthreshold, 50);
+	/* A counter, to see it survive. */
+	cs.hackcount = 3;
+	assert_int_equal(store_credstate_put(f->st, "alice", STORE_CRED_DIGEST, &cs), STORE_OK);
+	/* Only some members, of the policy and of the user. */
+	assert_int_equal(import(f,
+	                        "{\"version\":1,\"credentialpolicies\":[{\"name\":\"Phones\","
+	                        "\"throttlemaxseconds\":60},{\"name\":\"Default Digest Credential "
+	                        "Policy\",\"throttlemaxseconds\":600}],\"users\":[{\"userid\":"
+	                        "\"alice\"}]}",
+	                        &r, err, sizeof err),
+	                 0);
+	assert_int_equal(store_credpolicy_get(f->st, "Phones", &pol), STORE_OK);
+	assert_int_equal(pol.throttlemaxseconds, 60);
+	assert_int_equal(pol.throttleafterfailures, 4);
+	assert_int_equal(pol.failedlogonthreshold, 50);
+	assert_int_equal(store_credpolicy_default(f->st, STORE_CRED_DIGEST, &pol), STORE_OK);
+	assert_int_equal(pol.throttlemaxseconds, 600);
+	assert_int_equal(pol.failedlogonthreshold, 100); /* not the generic default 3 */
+	assert_int_equal(pol.throttleafterfailures, 10);
+	assert_int_equal(pol.adminmustunlock, 1);
+	assert_int_equal(store_user_get(f->st, "alice", &u), STORE_OK);
+	assert_string_equal(u.passwordhash, hash); /* the password stays */
+	assert_int_equal(store_credstate_get(f->st, "alice", STORE_CRED_DIGEST, &cs), STORE_OK);
+	assert_int_equal(cs.hackcount, 3);
+	assert_string_equal(cs.credentialpolicy, ""); /* not given: the type's default */
+	/* A new policy starts from the table's defaults; a missing digest policy refuses. */
+	assert_int_equal(import(f,
+	                        "{\"version\":1,\"credentialpolicies\":[{\"name\":\"Fresh\","
+	                        "\"throttleafterfailures\":2}]}",
+	                        &r, err, sizeof err),
+	                 0);
+	assert_int_equal(store_credpolicy_get(f->st, "Fresh", &pol), STORE_OK);
+	assert_int_equal(pol.failedlogonthreshold, 3);
+	assert_int_equal(pol.throttlemaxseconds, 300);
+	assert_int_not_equal(import(f,
+	                            "{\"version\":1,\"users\":[{\"userid\":\"alice\","
+	                            "\"digestcredentialpolicy\":\"Nope\"}]}",
+	                            &r, err, sizeof err),
+	                     0);
+	assert_non_null(strstr(err, "digest credential policy 'Nope' does not exist"));
+	assert_int_not_equal(import(f,
+	                            "{\"version\":1,\"credentialpolicies\":[{\"name\":\"X\","
+	                            "\"throttlemaxseconds\":0}]}",
+	                            &r, err, sizeof err),
+	                     0);
+}
+
 static int kill_after(void *ud, const char *path)
 {
 	(void)path;
@@ -394,6 +472,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_bad_documents_change_nothing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_hostile_shapes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sip_credentials_and_lines, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_credential_policies_per_type, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sigkill_mid_import, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
