@@ -421,6 +421,39 @@ class CredentialTest(unittest.TestCase):
         self.assertEqual(status(r), 200, r)
         self.assertEqual(self.block("digest")["hack_count"], "0 of 100")
 
+    def test_burst_from_one_source_checked_at_most_the_limit(self):
+        """60 REGISTERs with wrong credentials for unknown lines, sent from one address
+        without waiting for answers (60: more would overflow the daemon's UDP receive
+        buffer on a small machine): the per-source limit (20 here) holds for a burst too
+        (it is checked again on the worker, where earlier failures are already counted),
+        so at most the limit plus one per worker thread are checked; all get 403."""
+        self.start("source_failures_max = 20\n")
+        p = self.phone("127.0.0.5")
+        auth = p.auth(p.challenge("9999"), USER, "wrong")
+        n = 60
+        for i in range(n):
+            p.cseq += 1
+            msg = (f"REGISTER sip:telgate SIP/2.0\r\n"
+                   f"Via: SIP/2.0/UDP 127.0.0.5:{p.lport};rport;branch=z9hG4bKburst{i}\r\n"
+                   f"Max-Forwards: 70\r\nTo: <sip:8{i:03d}@telgate>\r\n"
+                   f"From: <sip:8{i:03d}@telgate>;tag=b\r\nCall-ID: burst-{i}\r\n"
+                   f"CSeq: {p.cseq} REGISTER\r\nContact: <sip:x@127.0.0.5:{p.lport}>\r\n"
+                   f"Authorization: {auth}\r\nContent-Length: 0\r\n\r\n")
+            p.s.sendto(msg.encode(), ("127.0.0.1", self.d.sip_port))
+        codes = []
+        p.s.settimeout(10)
+        while len(codes) < n:
+            try:
+                codes.append(status(p.s.recv(65535).decode()))
+            except socket.timeout:
+                break
+        self.assertEqual(codes, [403] * n)
+        checked = len(self.log_lines(r"event=sip_auth_failed source=127\.0\.0\.5:\d+ "
+                                     r".*reason=unknown-user"))
+        workers = 8  # generous: the machine's worker threads, each one request in flight
+        self.assertGreaterEqual(checked, 20)
+        self.assertLessEqual(checked, 20 + workers, checked)
+
     def test_cli_credential_words_and_messages(self):
         """`user lock|unlock --credential` usage errors exit 64 and say what is wrong;
         unlocking what was not locked says so; a user without a digest password shows

@@ -124,8 +124,7 @@ class SipTest(unittest.TestCase):
             f.write("SEQUENTIAL\n1002;telgate;3600\n")
 
     def wait_for_show(self, pattern, user="jpinkman", timeout=5):
-        """`user show` output matching pattern within timeout seconds (failures are
-        counted after their answer is sent)."""
+        """`user show` output matching pattern within timeout seconds."""
         end = time.time() + timeout
         while time.time() < end:
             if re.search(pattern, self.d.cli("user", "show", user).stdout):
@@ -259,7 +258,7 @@ class SipTest(unittest.TestCase):
         show = self.d.cli("user", "show", "jpinkman").stdout
         self.assertRegex(show, r"digest +hack_count +10 of 100")
         self.assertRegex(show, r"password +hack_count +0 of 3")  # the password is untouched
-        time.sleep(2.2)  # the failures are counted after their answers: wait for the last
+        time.sleep(2.2)  # the throttle of the 10th failure: 1 s, up to 2 (whole seconds)
         r = raw.register("1002", raw.auth(ch, "jpinkman", "Sip-Jesse-1", nc="0000000c"))
         self.assertEqual(status(r), 200, r)
         self.assertRegex(self.d.cli("user", "show", "jpinkman").stdout,
@@ -326,7 +325,7 @@ class SipTest(unittest.TestCase):
         self.assertRegex(show, r"digest +state +usable")
         self.assertEqual(self.d.cli("user", "unlock", "jpinkman").returncode, 0)
         # A wrong password on a cached account is counted like any other failure, against
-        # the digest credential only (after the answer: poll).
+        # the digest credential only.
         self.assertEqual(reg(pw="wrong")[0], 403)
         self.assertTrue(self.wait_for_show(r"digest +hack_count +1 of 100"))
         self.assertRegex(self.d.cli("user", "show", "jpinkman").stdout,
