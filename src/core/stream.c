@@ -1,0 +1,740 @@
+#include "core/stream.h"
+#include "core/conncap.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "core/tlsctx.h"
+#include "core/util.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <stdalign.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* How long accepting pauses when descriptors run out: long enough not to spin (10 tries
+ * a second), short enough that a freed descriptor is used soon. */
+#define FD_PAUSE_MS 100
+
+enum sstate {
+	S_OPEN = 0, /* reading and writing */
+	S_FLUSHING, /* stream_close_after_flush: input discarded, waiting for the output */
+	S_CLOSED,   /* socket gone; memory stays while referenced */
+};
+
+struct stream {
+	TAILQ_ENTRY(stream) link;
+	struct stream_listener *l; /* NULL once the listener is freed */
+	const struct stream_ops *ops;
+	struct stream_stats *stats;
+	void *ctx;
+	const char *name;
+	enum stream_kind kind;
+	struct loop *loop;
+	struct bufferevent *bev;
+	struct event *defer_ev; /* deferred close / resume, from the loop's next turn */
+	struct event *flush_ev; /* stream_close_after_flush's bound */
+	struct sockaddr_storage sa;
+	socklen_t salen;
+	int fd;
+	enum sstate state;
+	int refs;  /* jobs holding the memory */
+	int in_cb; /* callbacks of this stream on the stack */
+	int close_pending, resume_pending, defer_armed;
+	int opened, capped, paused, spoke;
+	size_t in_seen; /* input bytes already counted in bytes_in */
+	int idle_timeout_s;
+	size_t max_frame, write_limit;
+	int crlf_keepalive;
+	char peer[64];
+	char why[160];
+	alignas(max_align_t) unsigned char user[];
+};
+
+TAILQ_HEAD(stream_list, stream);
+
+struct stream_listener {
+	struct stream_listener_options o;
+	struct loop *loop;
+	struct evconnlistener *lev;
+	struct event *resume_ev; /* EMFILE pause */
+	struct stream_list streams;
+	size_t count;
+	int64_t refused_logged, fd_logged;
+};
+
+static void stat_add(_Atomic uint64_t *v, uint64_t n)
+{
+	atomic_fetch_add_explicit(v, n, memory_order_relaxed);
+}
+
+/* --- close and free ------------------------------------------------------------------ */
+
+static void stream_free(struct stream *s)
+{
+	if (s->defer_ev)
+		event_free(s->defer_ev);
+	if (s->flush_ev)
+		event_free(s->flush_ev);
+	free(s);
+}
+
+/* Reads what the peer sent and nobody will read, so that the close is a FIN and not a
+ * reset (a reset can destroy our last answer or TLS alert before the peer reads it). */
+static void drain_socket(int fd)
+{
+	char sink[4096];
+	for (int i = 0; fd >= 0 && i < 16; i++)
+		if (recv(fd, sink, sizeof sink, MSG_DONTWAIT) <= 0)
+			break;
+}
+
+static void do_close(struct stream *s, const char *why)
+{
+	if (s->state == S_CLOSED)
+		return;
+	s->state = S_CLOSED;
+	s->close_pending = 0;
+	if (why != s->why)
+		tg_strlcpy(s->why, why, sizeof s->why);
+	if (s->opened && s->ops->on_close) {
+		s->in_cb++;
+		s->ops->on_close(s, s->why);
+		s->in_cb--;
+	}
+	if (s->bev) {
+		SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
+		/* An orderly TLS close: close_notify before the FIN (RFC 8446 §6.1), one try,
+		 * never waiting for the peer's. Not after a failed handshake or a fatal
+		 * alert (OpenSSL refuses it then anyway). */
+		if (ssl && SSL_is_init_finished(ssl))
+			(void)SSL_shutdown(ssl);
+		ERR_clear_error();
+		drain_socket(s->fd);
+		bufferevent_free(s->bev); /* closes the socket (and frees the SSL) */
+		s->bev = NULL;
+	}
+	if (s->flush_ev)
+		event_del(s->flush_ev);
+	if (s->capped && s->l && s->l->o.caps)
+		conncap_release(s->l->o.caps, (struct sockaddr *)&s->sa);
+	s->capped = 0;
+	if (s->stats)
+		atomic_fetch_sub_explicit(&s->stats->open, 1, memory_order_relaxed);
+	if (s->l) {
+		TAILQ_REMOVE(&s->l->streams, s, link);
+		s->l->count--;
+		s->l = NULL;
+	}
+	log_event(LOG_LVL_DEBUG, NULL, "stream_closed", "listener", s->name, "peer", s->peer,
+	          "reason", s->why, (const char *)NULL);
+}
+
+/* Ends a callback of s: applies a close asked for meanwhile, frees what nobody holds.
+ * Returns 1 when s is gone. */
+static int cb_exit(struct stream *s)
+{
+	if (--s->in_cb > 0)
+		return 0;
+	if (s->close_pending && s->state != S_CLOSED)
+		do_close(s, s->why);
+	if (s->state == S_CLOSED && s->refs == 0 && !s->defer_armed) {
+		stream_free(s);
+		return 1;
+	}
+	return 0;
+}
+
+static void arm_defer(struct stream *s)
+{
+	if (s->defer_armed || !s->defer_ev)
+		return;
+	s->defer_armed = 1;
+	event_active(s->defer_ev, EV_TIMEOUT, 0);
+}
+
+void stream_close(struct stream *s, const char *why)
+{
+	if (s->state == S_CLOSED || s->close_pending)
+		return;
+	if (s->in_cb) {
+		s->close_pending = 1;
+		tg_strlcpy(s->why, why, sizeof s->why);
+		return;
+	}
+	s->in_cb++;
+	do_close(s, why);
+	cb_exit(s);
+}
+
+/* Closes from the loop's next turn: for closes decided by someone walking their own
+ * lists (a device-state fan-out writing to many streams). */
+static void close_soon(struct stream *s, const char *why)
+{
+	if (s->state == S_CLOSED || s->close_pending)
+		return;
+	s->close_pending = 1;
+	tg_strlcpy(s->why, why, sizeof s->why);
+	if (!s->in_cb)
+		arm_defer(s);
+}
+
+int stream_closing(const struct stream *s)
+{
+	return s->state != S_OPEN || s->close_pending;
+}
+
+void stream_ref(struct stream *s)
+{
+	s->refs++;
+}
+
+void stream_unref(struct stream *s)
+{
+	if (--s->refs == 0 && s->state == S_CLOSED && !s->in_cb && !s->defer_armed)
+		stream_free(s);
+}
+
+/* --- writing ------------------------------------------------------------------------- */
+
+size_t stream_pending(const struct stream *s)
+{
+	return s->bev ? evbuffer_get_length(bufferevent_get_output(s->bev)) : 0;
+}
+
+static int after_write(struct stream *s, size_t len)
+{
+	if (s->stats)
+		stat_add(&s->stats->bytes_out, len);
+	if (s->write_limit && stream_pending(s) > s->write_limit) {
+		if (s->stats)
+			stat_add(&s->stats->slow_consumers, 1);
+		char q[24];
+		snprintf(q, sizeof q, "%zu", stream_pending(s));
+		log_event(LOG_LVL_WARNING, NULL, "stream_slow_consumer", "listener", s->name,
+		          "peer", s->peer, "queued_bytes", q, (const char *)NULL);
+		close_soon(s, "peer does not read what it is sent");
+		return -1;
+	}
+	return 0;
+}
+
+static int writable(const struct stream *s)
+{
+	return s->state != S_CLOSED && !s->close_pending && s->bev;
+}
+
+int stream_write(struct stream *s, const void *buf, size_t len)
+{
+	if (!writable(s))
+		return -1;
+	if (len && evbuffer_add(bufferevent_get_output(s->bev), buf, len) != 0)
+		return -1;
+	return after_write(s, len);
+}
+
+int stream_write2(struct stream *s, const void *a, size_t alen, const void *b, size_t blen)
+{
+	if (!writable(s))
+		return -1;
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+	struct evbuffer_iovec v;
+	/* One contiguous piece, so that TLS sends it as one record. */
+	if (evbuffer_reserve_space(out, alen + blen, &v, 1) == 1 && v.iov_len >= alen + blen) {
+		memcpy(v.iov_base, a, alen);
+		memcpy((char *)v.iov_base + alen, b, blen);
+		v.iov_len = alen + blen;
+		if (evbuffer_commit_space(out, &v, 1) != 0)
+			return -1;
+	} else if (evbuffer_add(out, a, alen) != 0 || evbuffer_add(out, b, blen) != 0) {
+		return -1;
+	}
+	return after_write(s, alen + blen);
+}
+
+/* --- reading ------------------------------------------------------------------------- */
+
+/* RFC 5626 §3.5.1: a CRLFCRLF ping gets a CRLF pong; lone CRLFs between messages are
+ * skipped. Returns 1 to look at the input again, 0 to wait for more. */
+static int keepalive(struct stream *s, struct evbuffer *in)
+{
+	size_t avail = evbuffer_get_length(in);
+	unsigned char b[4];
+	size_t n = avail < 4 ? avail : 4;
+	evbuffer_copyout(in, b, n);
+	size_t crlf = 0;
+	while (crlf < n && (b[crlf] == '\r' || b[crlf] == '\n'))
+		crlf++;
+	if (crlf == 0)
+		return -1; /* not a keep-alive */
+	if (crlf == 4 && memcmp(b, "\r\n\r\n", 4) == 0) {
+		evbuffer_drain(in, 4);
+		(void)stream_write(s, "\r\n", 2);
+		return 1;
+	}
+	if (crlf < n) { /* newlines before a message */
+		evbuffer_drain(in, crlf);
+		return 1;
+	}
+	if (n == 4) { /* four line ends that are not a ping: noise */
+		evbuffer_drain(in, 4);
+		return 1;
+	}
+	return 0; /* maybe the start of a ping */
+}
+
+static void set_read_timeout(struct stream *s, int seconds)
+{
+	struct timeval tv = {seconds, 0};
+	bufferevent_set_timeouts(s->bev, seconds > 0 ? &tv : NULL, NULL);
+}
+
+/* Hands over the complete frames in the input, in order, while the stream is open and
+ * not paused. Runs inside a callback (in_cb > 0). */
+static void deliver(struct stream *s)
+{
+	while (s->state == S_OPEN && !s->close_pending && !s->paused && s->bev) {
+		struct evbuffer *in = bufferevent_get_input(s->bev);
+		if (s->crlf_keepalive && evbuffer_get_length(in)) {
+			int k = keepalive(s, in);
+			if (k == 1)
+				continue;
+			if (k == 0)
+				break;
+		}
+		size_t avail = evbuffer_get_length(in);
+		if (!avail)
+			break;
+		size_t take = avail < s->max_frame ? avail : s->max_frame;
+		const unsigned char *buf = evbuffer_pullup(in, (ev_ssize_t)take);
+		if (!buf) {
+			stream_close(s, "out of memory");
+			break;
+		}
+		long r = s->ops->frame(s, buf, take);
+		if (r == STREAM_FRAME_MORE) {
+			if (take >= s->max_frame)
+				stream_close(s, "frame too large");
+			break;
+		}
+		if (r < 0 || (size_t)r > take) {
+			stream_close_after_flush(s, "framing error", 10);
+			break;
+		}
+		if (!s->spoke) {
+			/* A complete frame: from now on the idle timeout applies. */
+			s->spoke = 1;
+			set_read_timeout(s, s->idle_timeout_s);
+		}
+		s->ops->on_frame(s, buf, (size_t)r);
+		if (s->bev)
+			evbuffer_drain(bufferevent_get_input(s->bev), (size_t)r);
+	}
+}
+
+static void count_in(struct stream *s)
+{
+	if (!s->bev)
+		return;
+	size_t now = evbuffer_get_length(bufferevent_get_input(s->bev));
+	if (s->stats && now > s->in_seen)
+		stat_add(&s->stats->bytes_in, now - s->in_seen);
+	s->in_seen = now;
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+	struct stream *s = arg;
+	s->in_cb++;
+	count_in(s);
+	if (s->state == S_FLUSHING) {
+		evbuffer_drain(bufferevent_get_input(bev),
+		               evbuffer_get_length(bufferevent_get_input(bev)));
+	} else {
+		deliver(s);
+	}
+	if (s->bev)
+		s->in_seen = evbuffer_get_length(bufferevent_get_input(s->bev));
+	cb_exit(s);
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	struct stream *s = arg;
+	s->in_cb++;
+	if (s->state == S_FLUSHING)
+		stream_close(s, s->why);
+	else if (s->state == S_OPEN && s->ops->on_drain)
+		s->ops->on_drain(s);
+	cb_exit(s);
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	struct stream *s = arg;
+	if (what & BEV_EVENT_CONNECTED)
+		return;
+	s->in_cb++;
+	if (what & BEV_EVENT_TIMEOUT) {
+		if (s->stats)
+			stat_add(&s->stats->timeouts, 1);
+		stream_close(s, s->spoke ? "idle" : "no request in time");
+	} else if (what & BEV_EVENT_ERROR) {
+		unsigned long e = bufferevent_get_openssl_error(s->bev);
+		char msg[160] = "connection error";
+		if (e) {
+			ERR_error_string_n(e, msg, sizeof msg);
+			if (s->stats)
+				stat_add(&s->stats->tls_failed, 1);
+			log_event(LOG_LVL_INFO, NULL, "stream_tls_failed", "listener", s->name,
+			          "peer", s->peer, "error", msg, (const char *)NULL);
+		}
+		stream_close(s, msg);
+	} else {
+		stream_close(s, "peer closed the connection");
+	}
+	cb_exit(s);
+}
+
+static void on_defer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct stream *s = arg;
+	s->defer_armed = 0;
+	s->in_cb++;
+	if (s->resume_pending && !s->close_pending && s->state == S_OPEN) {
+		s->resume_pending = 0;
+		deliver(s);
+	}
+	cb_exit(s);
+}
+
+static void on_flush_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct stream *s = arg;
+	s->in_cb++;
+	if (s->stats)
+		stat_add(&s->stats->timeouts, 1);
+	stream_close(s, "peer did not read the last answers in time");
+	cb_exit(s);
+}
+
+void stream_close_after_flush(struct stream *s, const char *why, int timeout_s)
+{
+	if (s->state != S_OPEN || s->close_pending)
+		return;
+	s->state = S_FLUSHING;
+	tg_strlcpy(s->why, why, sizeof s->why);
+	if (!s->bev || stream_pending(s) == 0) {
+		s->state = S_OPEN;
+		stream_close(s, why);
+		return;
+	}
+	bufferevent_set_timeouts(s->bev, NULL, NULL);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	struct timeval tv = {timeout_s > 0 ? timeout_s : 10, 0};
+	if (s->flush_ev)
+		event_add(s->flush_ev, &tv);
+}
+
+void stream_pause(struct stream *s)
+{
+	s->paused = 1;
+}
+
+void stream_resume(struct stream *s)
+{
+	if (!s->paused)
+		return;
+	s->paused = 0;
+	s->resume_pending = 1;
+	arm_defer(s);
+}
+
+/* --- accessors ----------------------------------------------------------------------- */
+
+void *stream_user(struct stream *s)
+{
+	return s->user;
+}
+
+void *stream_ctx(const struct stream *s)
+{
+	return s->ctx;
+}
+
+const char *stream_peer(const struct stream *s)
+{
+	return s->peer;
+}
+
+const struct sockaddr *stream_peer_addr(const struct stream *s, socklen_t *len)
+{
+	if (len)
+		*len = s->salen;
+	return (const struct sockaddr *)&s->sa;
+}
+
+enum stream_kind stream_kind(const struct stream *s)
+{
+	return s->kind;
+}
+
+const char *stream_listener_name(const struct stream *s)
+{
+	return s->name;
+}
+
+struct loop *stream_loop(const struct stream *s)
+{
+	return s->loop;
+}
+
+SSL *stream_ssl(const struct stream *s)
+{
+	return s->bev && s->kind == STREAM_TLS ? bufferevent_openssl_get_ssl(s->bev) : NULL;
+}
+
+int stream_fd(const struct stream *s)
+{
+	return s->fd;
+}
+
+/* --- accepting ----------------------------------------------------------------------- */
+
+static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
+                      int salen, void *arg)
+{
+	(void)lev;
+	struct stream_listener *l = arg;
+	const struct stream_listener_options *o = &l->o;
+	char peer[64] = "local";
+	if (o->kind != STREAM_UNIX)
+		tg_sockaddr_str(sa, peer, sizeof peer);
+	if (o->caps) {
+		enum conncap_rc cap = conncap_acquire(o->caps, sa);
+		if (cap != CONNCAP_OK) {
+			/* Refused before any TLS work; logged at most once a second. */
+			if (o->stats)
+				stat_add(&o->stats->refused_cap, 1);
+			int64_t now = tg_now_s();
+			if (now != l->refused_logged) {
+				l->refused_logged = now;
+				log_event(LOG_LVL_WARNING, NULL, "stream_refused", "listener",
+				          o->name, "peer", peer, "reason",
+				          cap == CONNCAP_NODE_FULL
+				              ? "node connection cap reached"
+				              : "per-source connection cap reached",
+				          (const char *)NULL);
+			}
+			close(fd);
+			return;
+		}
+	}
+	struct stream *s = calloc(1, sizeof *s + o->user_size);
+	if (!s) {
+		if (o->caps)
+			conncap_release(o->caps, sa);
+		close(fd);
+		return;
+	}
+	s->capped = o->caps != NULL;
+	s->l = l;
+	s->ops = o->ops;
+	s->stats = o->stats;
+	s->ctx = o->ctx;
+	s->name = o->name;
+	s->kind = o->kind;
+	s->loop = l->loop;
+	s->fd = fd;
+	s->idle_timeout_s = o->idle_timeout_s;
+	s->max_frame = o->max_frame;
+	s->write_limit = o->write_limit;
+	s->crlf_keepalive = o->crlf_keepalive;
+	s->salen = (socklen_t)((size_t)salen < sizeof s->sa ? (size_t)salen : sizeof s->sa);
+	memcpy(&s->sa, sa, s->salen);
+	tg_strlcpy(s->peer, peer, sizeof s->peer);
+	if (o->kind != STREAM_UNIX) {
+		/* Answers go out at once: without it the first answer on a new TLS connection
+		 * waited ~45 ms for Nagle and the peer's delayed ACK. */
+		int one = 1;
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	}
+	struct event_base *base = loop_base(l->loop);
+	if (o->kind == STREAM_TLS) {
+		SSL *ssl = o->tls ? tlsctx_ssl_new(o->tls) : NULL;
+		s->bev = ssl ? bufferevent_openssl_socket_new(
+		                   base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE)
+		             : NULL;
+		if (s->bev)
+			bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
+		else if (ssl)
+			SSL_free(ssl);
+	} else {
+		s->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	}
+	s->defer_ev = event_new(base, -1, 0, on_defer, s);
+	s->flush_ev = evtimer_new(base, on_flush_timeout, s);
+	if (!s->bev || !s->defer_ev || !s->flush_ev) {
+		if (!s->bev)
+			close(fd);
+		else
+			bufferevent_free(s->bev);
+		if (o->caps)
+			conncap_release(o->caps, sa);
+		stream_free(s);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&l->streams, s, link);
+	l->count++;
+	if (o->stats) {
+		stat_add(&o->stats->accepted, 1);
+		atomic_fetch_add_explicit(&o->stats->open, 1, memory_order_relaxed);
+	}
+	s->in_cb++;
+	s->opened = 1;
+	if (s->ops->on_open && s->ops->on_open(s) != 0) {
+		s->opened = 0; /* refused: no on_close */
+		stream_close(s, "refused by the protocol");
+	}
+	if (s->state == S_OPEN) {
+		/* Until its first complete frame a connection gets only a short time (this
+		 * covers the TLS handshake too): idle sockets cannot pile up. */
+		set_read_timeout(s, o->first_message_timeout_s);
+		bufferevent_setcb(s->bev, on_read, on_write, on_event, s);
+		bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	}
+	cb_exit(s);
+}
+
+static void on_resume(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct stream_listener *l = arg;
+	if (l->lev)
+		evconnlistener_enable(l->lev);
+}
+
+static void on_accept_error(struct evconnlistener *lev, void *arg)
+{
+	struct stream_listener *l = arg;
+	int err = EVUTIL_SOCKET_ERROR();
+	int64_t now = tg_now_s();
+	if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+		/* Out of descriptors: the connection stays in the kernel's queue and accept
+		 * would fail at once, forever. Pause instead of spinning; log once a minute. */
+		if (l->o.stats)
+			stat_add(&l->o.stats->refused_fd, 1);
+		evconnlistener_disable(lev);
+		struct timeval tv = {0, FD_PAUSE_MS * 1000};
+		evtimer_add(l->resume_ev, &tv);
+		if (now - l->fd_logged >= 60) {
+			l->fd_logged = now;
+			log_event(LOG_LVL_WARNING, NULL, "stream_accept_paused", "listener",
+			          l->o.name, "reason",
+			          err == EMFILE   ? "out of file descriptors (EMFILE)"
+			          : err == ENFILE ? "system file table full (ENFILE)"
+			                          : "out of memory",
+			          "action", "accepting again every 100 ms", (const char *)NULL);
+		}
+		return;
+	}
+	log_event(LOG_LVL_WARNING, NULL, "stream_accept_failed", "listener", l->o.name, "error",
+	          strerror(err), (const char *)NULL);
+}
+
+struct stream_listener *stream_listen(struct loop *loop, int fd,
+                                      const struct stream_listener_options *o, char *err,
+                                      size_t errlen)
+{
+	struct stream_listener *l = calloc(1, sizeof *l);
+	if (!l || !o->ops || !o->ops->frame || !o->ops->on_frame || !o->max_frame) {
+		snprintf(err, errlen, "%s: %s", o->name,
+		         l ? "frame, on_frame and max_frame are required" : "out of memory");
+		free(l);
+		close(fd);
+		return NULL;
+	}
+	l->o = *o;
+	l->loop = loop;
+	TAILQ_INIT(&l->streams);
+	struct event_base *base = loop_base(loop);
+	l->resume_ev = evtimer_new(base, on_resume, l);
+	l->lev = l->resume_ev
+	             ? evconnlistener_new(base, on_accept, l,
+	                                  LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd)
+	             : NULL;
+	if (!l->lev) {
+		snprintf(err, errlen, "%s: cannot listen", o->name);
+		if (l->resume_ev)
+			event_free(l->resume_ev);
+		free(l);
+		close(fd);
+		return NULL;
+	}
+	evconnlistener_set_error_cb(l->lev, on_accept_error);
+	return l;
+}
+
+void stream_listener_pause(struct stream_listener *l)
+{
+	if (l && l->lev) {
+		evconnlistener_disable(l->lev);
+		event_del(l->resume_ev);
+	}
+}
+
+void stream_listener_free(struct stream_listener *l)
+{
+	if (!l)
+		return;
+	if (l->lev)
+		evconnlistener_free(l->lev);
+	l->lev = NULL;
+	event_free(l->resume_ev);
+	struct stream *s;
+	while ((s = TAILQ_FIRST(&l->streams)) != NULL) {
+		/* do_close unlinks s; a stream inside one of its own callbacks cannot be here
+		 * (this runs from the loop's own turn). */
+		s->in_cb++;
+		do_close(s, "server stopping");
+		cb_exit(s);
+	}
+	free(l);
+}
+
+size_t stream_listener_count(const struct stream_listener *l)
+{
+	return l ? l->count : 0;
+}
+
+long stream_fd_budget(long reserve)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return -1;
+	if (rl.rlim_cur < rl.rlim_max) {
+		struct rlimit want = {rl.rlim_max, rl.rlim_max};
+		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+			rl.rlim_cur = rl.rlim_max;
+	}
+	long lim = rl.rlim_cur == RLIM_INFINITY ? 1L << 20 : (long)rl.rlim_cur;
+	return lim > reserve ? lim - reserve : 0;
+}

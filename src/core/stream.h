@@ -1,0 +1,184 @@
+/*
+ * stream: the one connection lifecycle of every stream listener — TCP, TLS and UNIX — on
+ * the event loops (issue 14; Redis's connection.h is the model). A protocol plugs in a
+ * framing function and a frame handler; the layer does everything else, the same way for
+ * SIP, CTI, the control socket and every later listener:
+ *
+ * - accept: the node and per-source caps (conncap) are checked before any TLS work; the
+ *   socket gets TCP_NODELAY (an answer must not wait ~40 ms for Nagle and delayed ACK);
+ *   running out of file descriptors (EMFILE/ENFILE) pauses accepting for a moment and is
+ *   logged once, instead of spinning on accept (OpenBSD relayd's control.c);
+ * - TLS: the handshake from a tlsctx; a failure is logged with its reason and counted;
+ *   an orderly close sends a TLS close_notify before the FIN (RFC 5246 §7.2.1, RFC 8446
+ *   §6.1), also after the peer's own close_notify, and never waits for the peer's;
+ * - timeouts: a first-message timeout until the first complete frame (covering the TLS
+ *   handshake), then an idle timeout; RFC 5626 CRLF keep-alives (option) are answered
+ *   and never count as a first message;
+ * - framing: the protocol's frame() says "need more" or "a frame of length L"; frames
+ *   are handed over in order, one at a time, and not while reading is paused;
+ * - writing: a bounded output queue; a peer that lets it grow past the listener's limit
+ *   is a slow consumer: it is logged and disconnected, and nobody else waits for it;
+ * - closing: one state (open -> closing -> closed) and one reference count. A close asked
+ *   for inside a callback happens when the callback returns; stream_close_after_flush
+ *   stops reading and closes once the queued answers are out (bounded by a timeout). The
+ *   protocol's on_close runs once; the memory (with the protocol's per-connection data)
+ *   goes when the last reference is dropped, so jobs in flight may hold a stream;
+ * - counters per listener (accepted, refused by cap, TLS failures, timeouts, slow
+ *   consumers, open now, bytes in and out) for the metrics.
+ *
+ * Threads: a stream belongs to the loop its listener runs on; every function here is
+ * called on that loop's thread, except stream_ref/stream_unref pairs that a job carries
+ * (the job's done callback runs on the loop: see worker.h). Listener stats are atomics,
+ * readable from any thread.
+ *
+ * Ownership: the caller owns the stream_listener_options strings, the tlsctx, the
+ * conncap and the stats they point to, and keeps them alive until every listener using
+ * them is freed. The layer owns each stream and its protocol data (`user_size` bytes,
+ * zeroed, freed with the stream).
+ */
+#ifndef TG_STREAM_H
+#define TG_STREAM_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <openssl/ssl.h>
+
+struct loop;
+struct tlsctx;
+struct conncap;
+struct stream;
+struct stream_listener;
+
+enum stream_kind {
+	STREAM_TCP = 0,
+	STREAM_TLS,
+	STREAM_UNIX,
+};
+
+/* Per-listener counters, shared by the listeners of one service on every loop. */
+struct stream_stats {
+	_Atomic uint64_t accepted;       /* connections accepted (after the caps) */
+	_Atomic uint64_t refused_cap;    /* refused by the node or per-source cap */
+	_Atomic uint64_t refused_fd;     /* accept failed for want of descriptors */
+	_Atomic uint64_t tls_failed;     /* handshakes or TLS records refused */
+	_Atomic uint64_t timeouts;       /* first-message or idle timeouts */
+	_Atomic uint64_t slow_consumers; /* cut off for not reading */
+	_Atomic uint64_t bytes_in;       /* bytes read (after TLS) */
+	_Atomic uint64_t bytes_out;      /* bytes queued for writing (before TLS) */
+	_Atomic int64_t open;            /* connections open now */
+};
+
+/* What frame() found at the start of the input. */
+enum {
+	STREAM_FRAME_MORE = 0,    /* not complete yet: call again with more bytes */
+	STREAM_FRAME_BROKEN = -1, /* the framing is lost: the stream closes after its
+	                             queued answers (frame() may queue one first) */
+};
+
+struct stream_ops {
+	/* Cuts the next frame: buf holds the first len bytes of the input (contiguous; at
+	 * most the listener's max_frame). Returns the frame's length (1..len), or
+	 * STREAM_FRAME_MORE, or STREAM_FRAME_BROKEN. A frame longer than max_frame can never
+	 * complete: the layer closes the stream ("frame too large") when max_frame bytes
+	 * are there and frame() still wants more. */
+	long (*frame)(struct stream *s, const unsigned char *buf, size_t len);
+	/* One complete frame, in order. frame points into the input; it is valid during the
+	 * call only. */
+	void (*on_frame)(struct stream *s, const unsigned char *frame, size_t len);
+	/* A new connection (after the caps; before the TLS handshake ends). Returns 0, or -1
+	 * to refuse it (it is closed at once, on_close is not called). May be NULL. */
+	int (*on_open)(struct stream *s);
+	/* The connection ended: why is a short English reason ("peer closed the
+	 * connection", "idle", "no request in time", a TLS error, the reason given to
+	 * stream_close). Called once, for every stream on_open accepted; the stream is
+	 * closed (writes are dropped) but its memory stays until the last reference goes.
+	 * May be NULL. */
+	void (*on_close)(struct stream *s, const char *why);
+	/* The output queue drained (every byte handed to the kernel or to TLS). May be
+	 * NULL. */
+	void (*on_drain)(struct stream *s);
+};
+
+struct stream_listener_options {
+	const char *name; /* "sip-tcp", "cti-tls", "control", ...: logs and metrics */
+	enum stream_kind kind;
+	struct tlsctx *tls;         /* STREAM_TLS: where each connection's SSL comes from */
+	struct conncap *caps;       /* NULL: no caps (the control socket) */
+	struct stream_stats *stats; /* NULL: not counted */
+	const struct stream_ops *ops;
+	void *ctx;                   /* the protocol's listener-wide context (stream_ctx) */
+	size_t user_size;            /* bytes of per-connection protocol data (stream_user) */
+	size_t max_frame;            /* bytes; the largest frame the protocol accepts (> 0) */
+	size_t write_limit;          /* bytes queued for the peer beyond which it is cut off;
+	                                0 = no limit */
+	int first_message_timeout_s; /* until the first frame (TLS included); 0 = none */
+	int idle_timeout_s;          /* between frames afterwards; 0 = none */
+	int crlf_keepalive; /* RFC 5626 §3.5.1: answer CRLFCRLF with CRLF, skip lone CRLFs */
+};
+
+/* Starts accepting on fd (a listening socket the caller bound; the listener owns it from
+ * now on, also on failure) on loop, which must be the calling thread's loop. Returns NULL
+ * (fd closed) with err set when libevent refuses. */
+struct stream_listener *stream_listen(struct loop *loop, int fd,
+                                      const struct stream_listener_options *o, char *err,
+                                      size_t errlen);
+/* Stops accepting (the socket stays open: connections queue in the kernel). */
+void stream_listener_pause(struct stream_listener *l);
+/* Closes the listening socket and every stream it accepted ("server stopping"), then
+ * frees it. Streams still referenced by jobs are freed when those end. Loop thread. */
+void stream_listener_free(struct stream_listener *l);
+/* Streams open on this listener now. */
+size_t stream_listener_count(const struct stream_listener *l);
+
+/* Queues bytes for the peer. Returns 0, or -1 when the stream is closing or closed (the
+ * bytes are dropped) or when this write made it a slow consumer (it is then closed
+ * after the callback). */
+int stream_write(struct stream *s, const void *buf, size_t len);
+/* The same for two pieces sent as one (one TLS record when they fit). */
+int stream_write2(struct stream *s, const void *a, size_t alen, const void *b, size_t blen);
+/* Bytes queued and not yet handed to the kernel or to TLS. */
+size_t stream_pending(const struct stream *s);
+
+/* Closes the stream: at once, or when the callback running now returns. Idempotent; the
+ * first reason is the one logged. Queued output is dropped (TLS: close_notify still goes
+ * out). */
+void stream_close(struct stream *s, const char *why);
+/* Stops reading (what arrives is discarded) and closes once the queued output is out,
+ * or after timeout_s seconds if the peer does not read it. */
+void stream_close_after_flush(struct stream *s, const char *why, int timeout_s);
+/* 1 once stream_close or stream_close_after_flush was asked for, or the peer left. */
+int stream_closing(const struct stream *s);
+
+/* Frames are not handed over while paused (the input is kept); resume hands over what
+ * is there, from the loop's next turn. For a protocol that must finish one frame before
+ * the next (a login being checked). */
+void stream_pause(struct stream *s);
+void stream_resume(struct stream *s);
+
+/* References held by jobs: the memory stays until the last one is dropped. */
+void stream_ref(struct stream *s);
+void stream_unref(struct stream *s);
+
+/* The protocol's per-connection data (user_size bytes) and listener context. */
+void *stream_user(struct stream *s);
+void *stream_ctx(const struct stream *s);
+/* "address:port" ("[v6]:port"), or "local" for UNIX peers. */
+const char *stream_peer(const struct stream *s);
+const struct sockaddr *stream_peer_addr(const struct stream *s, socklen_t *len);
+enum stream_kind stream_kind(const struct stream *s);
+const char *stream_listener_name(const struct stream *s);
+struct loop *stream_loop(const struct stream *s);
+/* The TLS session (NULL for TCP and UNIX streams): the peer's certificate, the version. */
+SSL *stream_ssl(const struct stream *s);
+/* The socket (SO_PEERCRED for UNIX streams; never read or write it directly). */
+int stream_fd(const struct stream *s);
+
+/* Raises the soft RLIMIT_NOFILE to the hard limit and returns the descriptors a node may
+ * give to connections: the limit minus `reserve` (stores, logs, listeners, LDAP). The
+ * caller clamps its connection caps to it and says so. */
+long stream_fd_budget(long reserve);
+
+#endif
