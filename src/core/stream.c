@@ -54,6 +54,7 @@ struct stream {
 	int close_pending, resume_pending, defer_armed;
 	int opened, capped, paused, spoke;
 	size_t in_seen; /* input bytes already counted in bytes_in */
+	size_t need;    /* stream_need: frame() waits for this many input bytes */
 	int idle_timeout_s;
 	size_t max_frame, write_limit;
 	int crlf_keepalive;
@@ -314,7 +315,7 @@ static void deliver(struct stream *s)
 				break;
 		}
 		size_t avail = evbuffer_get_length(in);
-		if (!avail)
+		if (!avail || avail < s->need)
 			break;
 		size_t take = avail < s->max_frame ? avail : s->max_frame;
 		const unsigned char *buf = evbuffer_pullup(in, (ev_ssize_t)take);
@@ -322,9 +323,10 @@ static void deliver(struct stream *s)
 			stream_close(s, "out of memory");
 			break;
 		}
+		s->need = 0;
 		long r = s->ops->frame(s, buf, take);
 		if (r == STREAM_FRAME_MORE) {
-			if (take >= s->max_frame)
+			if (take >= s->max_frame || s->need > s->max_frame)
 				stream_close(s, "frame too large");
 			break;
 		}
@@ -453,9 +455,17 @@ void stream_close_after_flush(struct stream *s, const char *why, int timeout_s)
 		event_add(s->flush_ev, &tv);
 }
 
+void stream_need(struct stream *s, size_t bytes)
+{
+	s->need = bytes;
+}
+
 void stream_pause(struct stream *s)
 {
 	s->paused = 1;
+	/* Not reading either: what the peer sends meanwhile waits in the kernel. */
+	if (s->bev && s->state == S_OPEN)
+		bufferevent_disable(s->bev, EV_READ);
 }
 
 void stream_resume(struct stream *s)
@@ -463,6 +473,8 @@ void stream_resume(struct stream *s)
 	if (!s->paused)
 		return;
 	s->paused = 0;
+	if (s->bev && s->state == S_OPEN)
+		bufferevent_enable(s->bev, EV_READ);
 	s->resume_pending = 1;
 	arm_defer(s);
 }
@@ -613,12 +625,15 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 		s->opened = 0; /* refused: no on_close */
 		stream_close(s, "refused by the protocol");
 	}
-	if (s->state == S_OPEN) {
+	if (s->state == S_OPEN && !s->close_pending) {
 		/* Until its first complete frame a connection gets only a short time (this
 		 * covers the TLS handshake too): idle sockets cannot pile up. */
 		set_read_timeout(s, o->first_message_timeout_s);
+		/* The input never holds more than one largest frame: the rest waits in the
+		 * kernel (and in the peer). */
+		bufferevent_setwatermark(s->bev, EV_READ, 0, o->max_frame);
 		bufferevent_setcb(s->bev, on_read, on_write, on_event, s);
-		bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+		bufferevent_enable(s->bev, s->paused ? EV_WRITE : EV_READ | EV_WRITE);
 	}
 	cb_exit(s);
 }

@@ -133,6 +133,12 @@ void stream_listener_free(struct stream_listener *l);
 /* Streams open on this listener now. */
 size_t stream_listener_count(const struct stream_listener *l);
 
+/* Called from frame() when it returned STREAM_FRAME_MORE and knows how long the frame
+ * is: frame() is not called again (nor the input made contiguous) until `bytes` are in
+ * the input. Without it a large frame arriving in pieces would be copied again at every
+ * piece. A length beyond max_frame closes the stream ("frame too large"). */
+void stream_need(struct stream *s, size_t bytes);
+
 /* Queues bytes for the peer. Returns 0, or -1 when the stream is closing or closed (the
  * bytes are dropped) or when this write made it a slow consumer (it is then closed
  * after the callback). */
