@@ -2,14 +2,11 @@
 #include "core/ctl.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/stream.h"
 #include "core/util.h"
 #include "core/worker.h"
 
 #include <errno.h>
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/event.h>
-#include <event2/listener.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,46 +17,28 @@
 
 #define CTL_IDLE_TIMEOUT_S 600
 
-struct conn;
-
 struct ctl_server {
 	struct loop *loop;
 	struct workers *workers;
-	struct evconnlistener *lev;
+	struct stream_listener *lis;
+	struct stream_stats stats;
 	ctl_handler handler;
 	void *ctx;
 	char path[108];
-	struct conn *conns;
 	size_t busy;
 };
 
+/* One connection's protocol data (stream_user): one request at a time, in order. */
 struct conn {
-	struct conn *next, **pprev;
 	struct ctl_server *srv;
-	struct bufferevent *bev;
-	int in_flight; /* a job holds this conn: free it when the job comes back */
-	int dead;      /* the peer went away while a job was running */
-	int closing;   /* a broken frame: the error answer drains, then the close */
+	struct stream *s;
+	int in_flight; /* a job holds the stream (stream_ref) and reading is paused */
 	char cid[LOG_CID_SIZE];
 	/* The job's data. */
 	struct ctl_request req;
 	json_t *resp;
 	int64_t started_ms;
 };
-
-static void conn_free(struct conn *c)
-{
-	if (c->pprev) {
-		*c->pprev = c->next;
-		if (c->next)
-			c->next->pprev = c->pprev;
-	}
-	if (c->bev)
-		bufferevent_free(c->bev);
-	ctl_request_free(&c->req);
-	json_decref(c->resp);
-	free(c);
-}
 
 static void send_json(struct conn *c, json_t *obj)
 {
@@ -74,33 +53,9 @@ static void send_json(struct conn *c, json_t *obj)
 	}
 	unsigned char hdr[4];
 	ctl_frame_header((uint32_t)len, hdr);
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-	evbuffer_add(out, hdr, 4);
-	evbuffer_add(out, body, len);
+	(void)stream_write2(c->s, hdr, 4, body, len);
 	free(body);
 }
-
-static void on_event(struct bufferevent *bev, short what, void *arg);
-
-static void flushed(struct bufferevent *bev, void *arg)
-{
-	(void)bev;
-	conn_free(arg);
-}
-
-/* The peer broke the framing: answer, stop reading, free once the answer is out (or
- * when the peer goes away first: on_event). Never frees here, so the caller may still
- * touch c; the write callback does it from the loop. */
-static void close_after_flush(struct conn *c)
-{
-	c->closing = 1;
-	bufferevent_disable(c->bev, EV_READ);
-	bufferevent_setcb(c->bev, NULL, flushed, on_event, c);
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-		bufferevent_trigger(c->bev, EV_WRITE, BEV_TRIG_DEFER_CALLBACKS);
-}
-
-static void process_input(struct conn *c);
 
 static void job_run(void *arg)
 {
@@ -124,155 +79,107 @@ static void job_done(void *arg)
 	          ok ? NULL : json_string_value(json_object_get(c->resp, "error")), "ms", ms,
 	          (const char *)NULL);
 	ctl_request_free(&c->req);
-	if (c->dead) {
-		conn_free(c);
-		return;
-	}
-	send_json(c, c->resp);
+	send_json(c, c->resp); /* dropped when the peer went away meanwhile */
 	json_decref(c->resp);
 	c->resp = NULL;
-	bufferevent_enable(c->bev, EV_READ);
-	process_input(c);
+	stream_resume(c->s);
+	stream_unref(c->s); /* may free c: last */
 }
 
-/* Answers one complete frame at the head of the input. Returns 1 when the next frame may
- * be taken now, 0 when the connection waits (more bytes, a job, or the close). */
-static int take_frame(struct conn *c)
+/* Frames: a 4-byte big-endian length, then that many bytes of JSON (ctlproto.h). */
+static long ctl_frame(struct stream *st, const unsigned char *buf, size_t len)
 {
-	struct evbuffer *in = bufferevent_get_input(c->bev);
-	size_t avail = evbuffer_get_length(in);
-	if (c->in_flight || c->closing || avail == 0)
-		return 0;
-	size_t peek = avail < 4 ? avail : 4;
-	const unsigned char *hdr = evbuffer_pullup(in, (ev_ssize_t)peek);
+	struct conn *c = stream_user(st);
 	const unsigned char *body;
 	size_t blen, used;
-	int r = ctl_frame_peek(hdr, peek, &body, &blen, &used);
-	if (r == 0 && peek == 4) {
-		/* Header is complete: check whether the whole frame is here. */
-		uint32_t n = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 |
-		             (uint32_t)hdr[2] << 8 | hdr[3];
-		if (avail < 4 + (size_t)n)
-			return 0;
-		const unsigned char *all = evbuffer_pullup(in, (ev_ssize_t)(4 + n));
-		r = ctl_frame_peek(all, 4 + n, &body, &blen, &used);
+	int r = ctl_frame_peek(buf, len, &body, &blen, &used);
+	if (r == 0) {
+		if (len >= 4)
+			stream_need(st, 4 + ((size_t)buf[0] << 24 | (size_t)buf[1] << 16 |
+			                     (size_t)buf[2] << 8 | buf[3]));
+		return STREAM_FRAME_MORE;
 	}
-	if (r == 0)
-		return 0;
 	if (r < 0) {
 		log_event(LOG_LVL_WARNING, c->cid, "ctl_bad_frame", "reason",
 		          "length 0 or over limit", (const char *)NULL);
 		json_t *e = ctl_error("bad frame: length must be 1..%u bytes", CTL_FRAME_MAX);
 		send_json(c, e);
 		json_decref(e);
-		close_after_flush(c);
-		return 0;
+		return STREAM_FRAME_BROKEN; /* the answer drains, then the close */
 	}
+	return (long)used;
+}
+
+static void ctl_on_frame(struct stream *st, const unsigned char *frame, size_t len)
+{
+	struct conn *c = stream_user(st);
+	const unsigned char *body;
+	size_t blen, used;
+	(void)ctl_frame_peek(frame, len, &body, &blen, &used);
 	char err[256];
 	log_cid_new(c->cid);
-	int pr = ctl_request_parse((const char *)body, blen, &c->req, err, sizeof err);
-	evbuffer_drain(in, used);
-	if (pr != 0) {
+	if (ctl_request_parse((const char *)body, blen, &c->req, err, sizeof err) != 0) {
 		log_event(LOG_LVL_NOTICE, c->cid, "ctl_bad_request", "reason", err,
 		          (const char *)NULL);
 		json_t *e = ctl_error("%s", err);
 		send_json(c, e);
 		json_decref(e);
-		return 1;
+		return;
 	}
 	log_event(LOG_LVL_INFO, c->cid, "ctl_request", "cmd", c->req.argv[0], "sub",
 	          c->req.argc > 1 ? c->req.argv[1] : NULL, (const char *)NULL);
 	c->started_ms = tg_mono_ms();
 	c->in_flight = 1;
 	c->srv->busy++;
-	bufferevent_disable(c->bev, EV_READ);
+	stream_pause(st); /* one request at a time: the next waits for this answer */
+	stream_ref(st);
 	int sr = workers_submit(c->srv->workers, job_run, job_done, c, c->srv->loop);
 	if (sr == 0)
-		return 0;
+		return;
+	stream_unref(st); /* still held by the callback that runs us */
 	c->in_flight = 0;
 	c->srv->busy--;
 	ctl_request_free(&c->req);
 	json_t *e = ctl_error(sr == -EAGAIN ? "server busy, try again" : "server is shutting down");
 	send_json(c, e);
 	json_decref(e);
-	bufferevent_enable(c->bev, EV_READ);
-	return 1;
+	stream_resume(st);
 }
 
-/* A loop, not recursion: a write full of bad requests must not grow the stack. */
-static void process_input(struct conn *c)
+/* Only the daemon's own uid and root are served (SO_PEERCRED). */
+static int ctl_on_open(struct stream *st)
 {
-	while (take_frame(c))
-		;
-}
-
-static void on_read(struct bufferevent *bev, void *arg)
-{
-	(void)bev;
-	process_input(arg);
-}
-
-/* The peer went away, an error, or the idle timeout: the only place (with job_done and
- * flushed, all called straight from the loop) that frees a connection. */
-static void on_event(struct bufferevent *bev, short what, void *arg)
-{
-	(void)bev;
-	struct conn *c = arg;
-	if (what & BEV_EVENT_TIMEOUT)
-		log_event(LOG_LVL_INFO, c->cid, "ctl_idle_close", (const char *)NULL);
-	if (c->in_flight) {
-		/* The worker still uses c: let job_done free it. */
-		c->dead = 1;
-		bufferevent_free(c->bev);
-		c->bev = NULL;
-		return;
-	}
-	conn_free(c);
-}
-
-static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
-                      int salen, void *arg)
-{
-	(void)lev;
-	(void)sa;
-	(void)salen;
-	struct ctl_server *s = arg;
+	struct conn *c = stream_user(st);
+	c->srv = stream_ctx(st);
+	c->s = st;
+	tg_strlcpy(c->cid, "-", sizeof c->cid);
 	struct ucred cred;
 	socklen_t cl = sizeof cred;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) != 0 ||
+	if (getsockopt(stream_fd(st), SOL_SOCKET, SO_PEERCRED, &cred, &cl) != 0 ||
 	    (cred.uid != 0 && cred.uid != geteuid())) {
 		char uid[16];
 		snprintf(uid, sizeof uid, "%ld", cl == sizeof cred ? (long)cred.uid : -1L);
 		log_event(LOG_LVL_WARNING, NULL, "ctl_peer_refused", "uid", uid,
 		          (const char *)NULL);
-		close(fd);
-		return;
+		return -1;
 	}
-	struct conn *c = calloc(1, sizeof *c);
-	if (!c) {
-		close(fd);
-		return;
-	}
-	c->srv = s;
-	tg_strlcpy(c->cid, "-", sizeof c->cid);
-	c->bev = bufferevent_socket_new(loop_base(s->loop), fd, BEV_OPT_CLOSE_ON_FREE);
-	if (!c->bev) {
-		close(fd);
-		free(c);
-		return;
-	}
-	c->next = s->conns;
-	if (s->conns)
-		s->conns->pprev = &c->next;
-	s->conns = c;
-	c->pprev = &s->conns;
-	struct timeval tv = {CTL_IDLE_TIMEOUT_S, 0};
-	bufferevent_set_timeouts(c->bev, &tv, NULL);
-	/* Stop reading past one maximal frame; the peer's excess waits in the kernel. */
-	bufferevent_setwatermark(c->bev, EV_READ, 0, CTL_FRAME_MAX + 4);
-	bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	return 0;
 }
+
+static void ctl_on_close(struct stream *st, const char *why)
+{
+	struct conn *c = stream_user(st);
+	if (strcmp(why, "idle") == 0 || strcmp(why, "no request in time") == 0)
+		log_event(LOG_LVL_INFO, c->cid, "ctl_idle_close", (const char *)NULL);
+	/* A job in flight keeps the stream and frees its request in job_done. */
+}
+
+static const struct stream_ops ctl_ops = {
+    .frame = ctl_frame,
+    .on_frame = ctl_on_frame,
+    .on_open = ctl_on_open,
+    .on_close = ctl_on_close,
+};
 
 /* Refuses to steal the socket of a live daemon; removes a stale one. */
 static int prepare_path(const char *path, char *err, size_t errlen)
@@ -321,16 +228,33 @@ struct ctl_server *ctl_server_start(struct loop *loop, struct workers *w, const 
 	s->handler = h;
 	s->ctx = ctx;
 	tg_strlcpy(s->path, path, sizeof s->path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	/* Create the socket file with no group/other bits at all, then make sure of 0600. */
 	mode_t old = umask(0177);
-	s->lev = evconnlistener_new_bind(loop_base(loop), on_accept, s,
-	                                 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 16,
-	                                 (struct sockaddr *)&sun, sizeof sun);
+	int ok =
+	    fd >= 0 && bind(fd, (struct sockaddr *)&sun, sizeof sun) == 0 && listen(fd, 16) == 0;
 	umask(old);
-	if (!s->lev || chmod(path, 0600) != 0) {
+	if (!ok || chmod(path, 0600) != 0) {
 		snprintf(err, errlen, "cannot listen on %s: %s", path, strerror(errno));
-		if (s->lev)
-			evconnlistener_free(s->lev);
+		if (fd >= 0)
+			close(fd);
+		free(s);
+		return NULL;
+	}
+	struct stream_listener_options o = {
+	    .name = "control",
+	    .kind = STREAM_UNIX,
+	    .stats = &s->stats,
+	    .ops = &ctl_ops,
+	    .ctx = s,
+	    .user_size = sizeof(struct conn),
+	    .max_frame = CTL_FRAME_MAX + 4,
+	    .first_message_timeout_s = CTL_IDLE_TIMEOUT_S,
+	    .idle_timeout_s = CTL_IDLE_TIMEOUT_S,
+	};
+	s->lis = stream_listen(loop, fd, &o, err, errlen); /* owns fd from here */
+	if (!s->lis) {
+		unlink(path);
 		free(s);
 		return NULL;
 	}
@@ -339,10 +263,10 @@ struct ctl_server *ctl_server_start(struct loop *loop, struct workers *w, const 
 
 void ctl_server_stop_accepting(struct ctl_server *s)
 {
-	if (s->lev) {
-		evconnlistener_free(s->lev);
-		s->lev = NULL;
+	if (s->path[0]) {
+		stream_listener_stop_accepting(s->lis);
 		unlink(s->path);
+		s->path[0] = '\0';
 	}
 }
 
@@ -356,7 +280,6 @@ void ctl_server_free(struct ctl_server *s)
 	if (!s)
 		return;
 	ctl_server_stop_accepting(s);
-	while (s->conns)
-		conn_free(s->conns);
+	stream_listener_free(s->lis);
 	free(s);
 }

@@ -128,6 +128,12 @@ static void do_close(struct stream *s, const char *why)
 	}
 	if (s->flush_ev)
 		event_del(s->flush_ev);
+	/* Nothing deferred is left to do on a closed stream (and a loop that stopped would
+	 * never run it, keeping the memory forever). */
+	if (s->defer_armed) {
+		event_del(s->defer_ev);
+		s->defer_armed = 0;
+	}
 	if (s->capped && s->l && s->l->o.caps)
 		conncap_release(s->l->o.caps, (struct sockaddr *)&s->sa);
 	s->capped = 0;
@@ -473,8 +479,9 @@ void stream_resume(struct stream *s)
 	if (!s->paused)
 		return;
 	s->paused = 0;
-	if (s->bev && s->state == S_OPEN)
-		bufferevent_enable(s->bev, EV_READ);
+	if (!s->bev || s->state != S_OPEN)
+		return;
+	bufferevent_enable(s->bev, EV_READ);
 	s->resume_pending = 1;
 	arm_defer(s);
 }
@@ -708,10 +715,11 @@ struct stream_listener *stream_listen(struct loop *loop, int fd,
 	return l;
 }
 
-void stream_listener_pause(struct stream_listener *l)
+void stream_listener_stop_accepting(struct stream_listener *l)
 {
 	if (l && l->lev) {
-		evconnlistener_disable(l->lev);
+		evconnlistener_free(l->lev);
+		l->lev = NULL;
 		event_del(l->resume_ev);
 	}
 }

@@ -125,8 +125,9 @@ struct stream_listener_options {
 struct stream_listener *stream_listen(struct loop *loop, int fd,
                                       const struct stream_listener_options *o, char *err,
                                       size_t errlen);
-/* Stops accepting (the socket stays open: connections queue in the kernel). */
-void stream_listener_pause(struct stream_listener *l);
+/* Stops accepting: the listening socket is closed (new connections are refused by the
+ * kernel); the streams already accepted stay. For a drain before stopping. */
+void stream_listener_stop_accepting(struct stream_listener *l);
 /* Closes the listening socket and every stream it accepted ("server stopping"), then
  * frees it. Streams still referenced by jobs are freed when those end. Loop thread. */
 void stream_listener_free(struct stream_listener *l);
