@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/ports.h"
+#include "core/stream.h"
 #include "core/tlsctx.h"
 #include "core/util.h"
 #include "core/worker.h"
@@ -218,6 +219,34 @@ static int drop_privileges(const struct tg_config *cfg)
 	return 0;
 }
 
+/* Descriptors: the soft RLIMIT_NOFILE goes up to the hard limit, and the connection caps
+ * must fit in what is left after a reserve (store connections per thread, logs,
+ * listeners, LDAP, the control socket). At the limit the kernel refuses accept(): the
+ * listeners then pause (core/stream.h), but the caps refuse first, with a reason. */
+static void fd_budget(struct daemon *d, int nloops, int nworkers)
+{
+	long reserve = 128 + 8L * nloops + 2L * nworkers;
+	long budget = stream_fd_budget(reserve);
+	long sip = d->cfg.sip.max_connections, cti = d->cfg.cti.max_connections;
+	int clamped = budget >= 0 && sip + cti > budget;
+	if (clamped) { /* shared in proportion to what was configured */
+		long want = sip + cti;
+		sip = budget * sip / want > 0 ? budget * sip / want : 1;
+		cti = budget - sip > 0 ? budget - sip : 1;
+		d->cfg.sip.max_connections = (int)sip;
+		d->cfg.cti.max_connections = (int)cti;
+		if (d->cfg.sip.max_connections_per_source > d->cfg.sip.max_connections)
+			d->cfg.sip.max_connections_per_source = d->cfg.sip.max_connections;
+	}
+	char b[24], s1[24], c1[24];
+	snprintf(b, sizeof b, "%ld", budget);
+	snprintf(s1, sizeof s1, "%ld", sip);
+	snprintf(c1, sizeof c1, "%ld", cti);
+	log_event(clamped ? LOG_LVL_NOTICE : LOG_LVL_INFO, d->cid, "fd_budget",
+	          "descriptors_for_connections", b, "sip_max_connections", s1,
+	          "cti_max_connections", c1, "clamped", clamped ? "yes" : "no", (const char *)NULL);
+}
+
 static int provision(struct daemon *d, const char *file)
 {
 	char *text;
@@ -361,6 +390,7 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, &old);
 	int nloops = d.cfg.core.threads ? d.cfg.core.threads : loop_ncores();
 	int nworkers = d.cfg.core.workers ? d.cfg.core.workers : loop_ncores();
+	fd_budget(&d, nloops, nworkers);
 	d.loops = loop_group_start(nloops);
 	d.workers = workers_start(nworkers, 1024);
 	d.main = loop_new("main");
