@@ -4,6 +4,7 @@ telgate CLI (and a raw control-socket client) the way an administrator would."""
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -91,6 +92,7 @@ class Daemon:
         self.stderr_path = os.path.join(root, "telgated.stderr")
         self.stderr_file = None
         self.exit_expected = False
+        self.nofile = None  # RLIMIT_NOFILE (soft = hard) for telgated, None = inherited
 
     def write_conf(self, level, extra=""):
         with open(self.conf, "w") as f:
@@ -108,8 +110,12 @@ class Daemon:
         its stderr with stderr_text() after proc.wait()."""
         self.close_pipes()
         self.stderr_file = open(self.stderr_path, "ab")
+        limit = self.nofile
+        pre = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))) \
+            if limit else None
         self.proc = subprocess.Popen([ARGS.telgated, "-c", self.conf, *extra_args],
-                                     stdout=subprocess.DEVNULL, stderr=self.stderr_file)
+                                     stdout=subprocess.DEVNULL, stderr=self.stderr_file,
+                                     preexec_fn=pre)
         self.exit_expected = not wait
         if not wait:
             return self.proc
