@@ -197,6 +197,55 @@ struct loop *loop_group_get(struct loop_group *g, int i)
 	return g->loops[i % g->n];
 }
 
+struct run_all {
+	void (*fn)(struct loop *l, int i, void *arg);
+	void *arg;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int done;
+};
+
+struct run_one {
+	struct run_all *all;
+	struct loop *loop;
+	int i;
+};
+
+static void run_one(void *arg)
+{
+	struct run_one *o = arg;
+	struct run_all *a = o->all;
+	a->fn(o->loop, o->i, a->arg);
+	pthread_mutex_lock(&a->mu);
+	a->done++;
+	pthread_cond_signal(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+}
+
+int loop_run_all(struct loop_group *g, void (*fn)(struct loop *l, int i, void *arg), void *arg)
+{
+	struct run_all a = {.fn = fn, .arg = arg};
+	struct run_one *ones = calloc((size_t)g->n, sizeof *ones);
+	if (!ones)
+		return 0;
+	pthread_mutex_init(&a.mu, NULL);
+	pthread_cond_init(&a.cv, NULL);
+	int posted = 0;
+	for (int i = 0; i < g->n; i++) {
+		ones[i] = (struct run_one){&a, g->loops[i], i};
+		if (loop_post(g->loops[i], run_one, &ones[i]) == 0)
+			posted++;
+	}
+	pthread_mutex_lock(&a.mu);
+	while (a.done < posted)
+		pthread_cond_wait(&a.cv, &a.mu);
+	pthread_mutex_unlock(&a.mu);
+	pthread_mutex_destroy(&a.mu);
+	pthread_cond_destroy(&a.cv);
+	free(ones);
+	return posted;
+}
+
 void loop_group_stop(struct loop_group *g)
 {
 	if (!g)

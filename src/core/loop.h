@@ -41,6 +41,12 @@ int loop_post(struct loop *l, loop_fn fn, void *arg);
 struct loop_group *loop_group_start(int n);
 int loop_group_size(const struct loop_group *g);
 struct loop *loop_group_get(struct loop_group *g, int i);
+/* Runs fn(loop, i, arg) on every loop of the group, each on its own thread, and waits
+ * until all have returned: the one barrier for starting and stopping a subsystem's
+ * per-loop state. Returns how many loops ran it (a stopping loop does not). Never call it
+ * from one of the group's own loop threads (it would wait for itself). */
+int loop_run_all(struct loop_group *g, void (*fn)(struct loop *l, int i, void *arg), void *arg);
+
 /* Stops every loop, joins the threads and frees the group. */
 void loop_group_stop(struct loop_group *g);
 

@@ -155,6 +155,37 @@ static void test_ports_one_row_per_listener(void **state)
 		close(fds[i]);
 }
 
+struct seen {
+	pthread_mutex_t mu;
+	int mask;
+	pthread_t threads[4];
+};
+
+static void on_each(struct loop *l, int i, void *arg)
+{
+	(void)l;
+	struct seen *s = arg;
+	pthread_mutex_lock(&s->mu);
+	s->mask |= 1 << i;
+	s->threads[i] = pthread_self();
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* loop_run_all: every loop ran it, each on its own thread, before it returned. */
+static void test_run_all(void **state)
+{
+	(void)state;
+	struct loop_group *g = loop_group_start(4);
+	assert_non_null(g);
+	struct seen s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	assert_int_equal(loop_run_all(g, on_each, &s), 4);
+	assert_int_equal(s.mask, 0xf); /* no wait needed: it returned after all four */
+	for (int i = 0; i < 4; i++)
+		for (int j = i + 1; j < 4; j++)
+			assert_false(pthread_equal(s.threads[i], s.threads[j]));
+	loop_group_stop(g);
+}
+
 static void test_read_file_limits(void **state)
 {
 	(void)state;
@@ -185,6 +216,7 @@ int main(void)
 	    cmocka_unit_test(test_reuseport),
 	    cmocka_unit_test(test_ports_one_row_per_listener),
 	    cmocka_unit_test(test_read_file_limits),
+	    cmocka_unit_test(test_run_all),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
