@@ -4,6 +4,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/ports.h"
+#include "core/stream.h"
 #include "core/tlsctx.h"
 #include "core/util.h"
 #include "core/worker.h"
@@ -22,13 +23,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
-#include <event2/listener.h>
 #include <netinet/in.h>
-#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -47,18 +43,26 @@
 
 struct rloop;
 
-enum conn_kind { CONN_TCP, CONN_TLS, CONN_EDGE };
+enum conn_kind { CONN_TCP, CONN_TLS, CONN_EDGE, CONN_KINDS };
 
-struct sconn {
+/* Output queued for a SIP stream peer beyond which it is a slow consumer and is cut off
+ * (stream.h). Beyond the kernel's socket buffer: 32 of the largest answers (OUT_MAX) or
+ * ~500 ordinary ones, which an edge relaying a burst of re-registrations for many phones
+ * can have in flight; a peer that sends and never reads costs at most this much, so
+ * sip.max_connections_per_source connections from one address hold ~125 MiB at the
+ * default 500. */
+#define SIP_WRITE_LIMIT (256 * 1024)
+
+/* One SIP stream listener of a loop; its streams' context (stream_ctx). */
+struct slis {
 	struct rloop *rl;
-	struct bufferevent *bev;
 	enum conn_kind kind;
-	int refs, dead, closing, spoke;
-	const char *kick;           /* set by handle(): close after this message, and why */
-	struct sockaddr_storage sa; /* the peer, for the connection caps */
-	char peer[64];
+	struct stream_listener *l;
+};
+
+/* What SIP keeps per stream connection (stream_user). */
+struct sconn {
 	char edge[SIP_EDGE_ID_MAX + 1]; /* the allow-listed identity of an edge connection */
-	struct sconn *prev, *next;
 };
 
 struct rloop {
@@ -66,9 +70,7 @@ struct rloop {
 	struct loop *loop;
 	int udp_fd;
 	struct event *udp_ev;
-	struct evconnlistener *lis[3]; /* indexed by enum conn_kind */
-	struct sconn *conns;
-	int64_t refused_logged;
+	struct slis lis[CONN_KINDS];
 	/* 403s held until their time (sip.failure_delay_ms), ordered by it, and the timer
 	 * that sends them; stopped: teardown ran, nothing is held any more. */
 	struct held *held, *held_tail;
@@ -87,7 +89,8 @@ struct sip_registrar {
 	struct rloop *rls;
 	struct tlsctx *tls, *edge_tls;
 	struct sip_edges *edges;
-	struct conncap *caps;
+	struct conncap *caps;                  /* shared by every SIP stream listener */
+	struct stream_stats stats[CONN_KINDS]; /* "sip-tcp", "sip-tls", "sip-edge" */
 	uint8_t secret[SIP_DIGEST_SECRET_LEN];
 	uint8_t tag_key[16]; /* keys the To tags (sip_req_to_tag) */
 	/* keys the per-source throttle's slots: with an unkeyed hash, two addresses that
@@ -116,7 +119,7 @@ struct sip_registrar {
 struct held {
 	struct held *prev, *next;
 	struct rloop *rl;
-	struct sconn *c;            /* a reference is held; NULL for UDP */
+	struct stream *s;           /* a reference is held; NULL for UDP */
 	struct sockaddr_storage to; /* UDP */
 	socklen_t tolen;
 	struct sockaddr_storage local; /* UDP: the address the request came to */
@@ -134,7 +137,7 @@ struct held {
 struct job {
 	struct sip_registrar *r;
 	struct rloop *rl;
-	struct sconn *c;              /* NULL for UDP */
+	struct stream *s;             /* NULL for UDP */
 	struct sockaddr_storage from; /* UDP: the packet's source */
 	socklen_t fromlen;
 	struct sockaddr_storage local; /* UDP: the address the packet came to (IP_PKTINFO) */
@@ -775,20 +778,17 @@ static void job_free(struct job *j)
 
 /* --- transport (loops) ---------------------------------------------------------------- */
 
-/* Sends an answer to j's request: on its connection (RFC 3261 §18.2.2: a stream answers
- * on the same connection), or over UDP to where sip_req_received() said (the packet's
- * source when the request could not be read), from the address the request came to. */
-/* Writes an answer: on the connection c (RFC 3261 §18.2.2: a stream answers on the same
- * connection), or over UDP to `to`, from the address the request came to. */
-static void send_answer(struct rloop *rl, struct sconn *c, const struct sockaddr_storage *to,
+/* Writes an answer: on the stream s (RFC 3261 §18.2.2: a stream answers on the same
+ * connection; a closed one drops it), or over UDP to `to`, from the address the request
+ * came to. */
+static void send_answer(struct rloop *rl, struct stream *s, const struct sockaddr_storage *to,
                         socklen_t tolen, const struct sockaddr_storage *local, const char *buf,
                         int len)
 {
 	if (len <= 0)
 		return;
-	if (c) {
-		if (!c->dead && c->bev)
-			bufferevent_write(c->bev, buf, (size_t)len);
+	if (s) {
+		(void)stream_write(s, buf, (size_t)len);
 		return;
 	}
 	(void)sip_udp_send(rl->udp_fd, buf, (size_t)len, (const struct sockaddr *)to, tolen, local);
@@ -806,25 +806,18 @@ static void reply(struct job *j, const char *buf, int len)
 {
 	socklen_t tolen;
 	const struct sockaddr_storage *to = reply_to(j, &tolen);
-	send_answer(j->rl, j->c, to, tolen, j->has_local ? &j->local : NULL, buf, len);
+	send_answer(j->rl, j->s, to, tolen, j->has_local ? &j->local : NULL, buf, len);
 }
 
-static void conn_free_maybe(struct sconn *c)
-{
-	if (c->dead && c->refs == 0)
-		free(c);
-}
-
-/* Sends j's answer, stores it for retransmissions, and frees j. Loop thread. */
+/* Sends j's answer, stores it for retransmissions, drops j's stream reference and frees
+ * j. Loop thread. */
 static void reg_send(struct job *j)
 {
 	if (j->txn)
 		sip_txn_store(j->r->txn, j->txn, tg_now_s(), j->out, j->outlen);
-	if (j->c)
-		j->c->refs--;
 	reply(j, j->out, j->outlen);
-	if (j->c)
-		conn_free_maybe(j->c);
+	if (j->s)
+		stream_unref(j->s);
 	job_free(j);
 }
 
@@ -834,11 +827,9 @@ static void held_send(struct held *h)
 	struct rloop *rl = h->rl;
 	if (h->txn)
 		sip_txn_store(rl->r->txn, h->txn, tg_now_s(), h->out, h->outlen);
-	if (h->c)
-		h->c->refs--;
-	send_answer(rl, h->c, &h->to, h->tolen, h->has_local ? &h->local : NULL, h->out, h->outlen);
-	if (h->c)
-		conn_free_maybe(h->c);
+	send_answer(rl, h->s, &h->to, h->tolen, h->has_local ? &h->local : NULL, h->out, h->outlen);
+	if (h->s)
+		stream_unref(h->s);
 	free(h);
 }
 
@@ -890,8 +881,8 @@ static int hold(struct rloop *rl, struct job *j, int64_t now)
 		return -1;
 	memset(h, 0, sizeof *h);
 	h->rl = rl;
-	h->c = j->c; /* the job's reference on the connection moves to h */
-	if (!j->c) {
+	h->s = j->s; /* the job's reference on the stream moves to h */
+	if (!j->s) {
 		const struct sockaddr_storage *to = reply_to(j, &h->tolen);
 		memcpy(&h->to, to, sizeof h->to);
 		h->local = j->local;
@@ -936,12 +927,12 @@ static void reg_done(void *arg)
 
 /* An edge connection's identity, found once from its certificate, and checked against
  * the allow-list on every request (an edge removed with `telgate edge remove` is cut off
- * at its next request). Returns 0, or -1 with c->kick set. */
-static int edge_check(struct sconn *c)
+ * at its next request, unanswered). Returns 0, or -1 with the stream closing. */
+static int edge_check(struct sip_registrar *r, struct stream *s, struct sconn *c)
 {
-	struct sip_registrar *r = c->rl->r;
+	static const char kick[] = "edge identity no longer allow-listed";
 	if (!c->edge[0]) {
-		SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+		SSL *ssl = stream_ssl(s);
 		X509 *cert = ssl ? SSL_get1_peer_certificate(ssl) : NULL;
 		char seen[512] = "";
 		int ok = cert && sip_edge_cert_identity(r->edges, cert, c->edge, sizeof c->edge,
@@ -949,17 +940,17 @@ static int edge_check(struct sconn *c)
 		X509_free(cert);
 		if (!ok) {
 			c->edge[0] = '\0';
-			c->kick = "edge identity no longer allow-listed";
+			stream_close(s, kick);
 			return -1;
 		}
-		log_event(LOG_LVL_INFO, NULL, "sip_edge_connected", "peer", c->peer, "identity",
-		          c->edge, (const char *)NULL);
+		log_event(LOG_LVL_INFO, NULL, "sip_edge_connected", "peer", stream_peer(s),
+		          "identity", c->edge, (const char *)NULL);
 		return 0;
 	}
 	if (!sip_edges_allowed(r->edges, c->edge)) {
-		log_event(LOG_LVL_WARNING, NULL, "sip_edge_removed", "peer", c->peer, "identity",
-		          c->edge, "action", "connection closed", (const char *)NULL);
-		c->kick = "edge identity no longer allow-listed";
+		log_event(LOG_LVL_WARNING, NULL, "sip_edge_removed", "peer", stream_peer(s),
+		          "identity", c->edge, "action", "connection closed", (const char *)NULL);
+		stream_close(s, kick);
 		return -1;
 	}
 	return 0;
@@ -1010,7 +1001,7 @@ static int dispatch(struct job *j)
 	} else if (!q->auth[0] && !q->auth_unreadable) {
 		/* Known line or not, no Digest credentials: the same challenge, no store work. */
 		challenge(j, 0);
-	} else if (!j->c && retransmitted(j)) {
+	} else if (!j->s && retransmitted(j)) {
 		/* j->out holds the earlier answer (none while it is being decided) */
 	} else if (reg_precheck(j) || reg_fast(j)) {
 		if (j->txn)
@@ -1018,12 +1009,14 @@ static int dispatch(struct job *j)
 	} else {
 		if (j->txn) /* being decided: a retransmission meanwhile is absorbed */
 			sip_txn_store(r->txn, j->txn, tg_now_s(), NULL, 0);
-		if (j->c)
-			j->c->refs++;
+		/* The worker's job holds the stream until its answer is sent (reg_send,
+		 * held_send): a closed one drops the answer, its memory stays till then. */
+		if (j->s)
+			stream_ref(j->s);
 		if (workers_submit(r->workers, reg_run, reg_done, j, j->rl->loop) == 0)
 			return 1;
-		if (j->c)
-			j->c->refs--;
+		if (j->s)
+			stream_unref(j->s);
 		respond(j, 503, "Service Unavailable", "Retry-After: 5\r\n");
 		if (j->txn)
 			sip_txn_store(r->txn, j->txn, tg_now_s(), j->out, j->outlen);
@@ -1031,7 +1024,9 @@ static int dispatch(struct job *j)
 	return 0;
 }
 
-static void handle(struct rloop *rl, struct sconn *c, const struct sockaddr *from,
+/* One request, from a datagram (from: its source) or a stream (s), answered here or
+ * handed to a worker. */
+static void handle(struct rloop *rl, struct stream *s, const struct sockaddr *from,
                    socklen_t fromlen, const struct sockaddr_storage *local, const char *buf,
                    size_t len)
 {
@@ -1041,7 +1036,7 @@ static void handle(struct rloop *rl, struct sconn *c, const struct sockaddr *fro
 		return;
 	j->r = r;
 	j->rl = rl;
-	j->c = c;
+	j->s = s;
 	j->t0_us = tg_mono_us();
 	if (from) {
 		memcpy(&j->from, from, fromlen);
@@ -1052,23 +1047,24 @@ static void handle(struct rloop *rl, struct sconn *c, const struct sockaddr *fro
 			j->has_local = 1;
 		}
 	} else {
-		tg_strlcpy(j->source, c->peer, sizeof j->source);
-		if (c->kind == CONN_EDGE && edge_check(c) != 0) {
+		const struct slis *sl = stream_ctx(s);
+		struct sconn *c = stream_user(s);
+		tg_strlcpy(j->source, stream_peer(s), sizeof j->source);
+		if (sl->kind == CONN_EDGE && edge_check(r, s, c) != 0) {
 			free(j);
 			return;
 		}
 		tg_strlcpy(j->edge, c->edge, sizeof j->edge);
+		from = stream_peer_addr(s, NULL); /* for Via received/rport */
 	}
-	tg_strlcpy(j->transport, c ? (c->kind == CONN_TCP ? "TCP" : "TLS") : "UDP",
+	tg_strlcpy(j->transport, s ? (stream_kind(s) == STREAM_TCP ? "TCP" : "TLS") : "UDP",
 	           sizeof j->transport);
 	int status;
 	char reason[128] = "";
 	int rc = sip_req_parse(buf, len, &j->req, &status, reason, sizeof reason);
 	if (j->req.m) {
 		sip_req_to_tag(&j->req, r->tag_key, j->to_tag);
-		if (sip_req_received(&j->req, from ? from : (const struct sockaddr *)&c->sa,
-		                     r->cfg.sip.force_rport) != 0 &&
-		    rc == 0) {
+		if (sip_req_received(&j->req, from, r->cfg.sip.force_rport) != 0 && rc == 0) {
 			rc = -1;
 			status = 500;
 			snprintf(reason, sizeof reason, "Server Internal Error");
@@ -1112,28 +1108,6 @@ static void on_udp(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-static void conn_close(struct sconn *c, const char *why)
-{
-	if (c->dead)
-		return;
-	c->dead = 1;
-	log_event(LOG_LVL_DEBUG, NULL, "sip_disconnect", "peer", c->peer, "reason", why,
-	          (const char *)NULL);
-	if (c->bev) {
-		bufferevent_free(c->bev);
-		c->bev = NULL;
-	}
-	struct rloop *rl = c->rl;
-	conncap_release(rl->r->caps, (struct sockaddr *)&c->sa);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		rl->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	conn_free_maybe(c);
-}
-
 /* Content-Length of a header block (compact form "l" too); -1 if absent or bad. */
 static long content_length(const char *h, size_t n)
 {
@@ -1172,181 +1146,42 @@ static long content_length(const char *h, size_t n)
 	return -1;
 }
 
-/* Every complete message in the input, in order, until the connection closes. */
-static void read_messages(struct sconn *c, struct bufferevent *bev)
+/* Cuts the next SIP message off a stream: the header section and the body its
+ * Content-Length gives (none: no body). A Content-Length that cannot be trusted leaves no
+ * way to find the next message: 400 if one can be formed, and the stream closes after it.
+ * A header section longer than SIP_MSG_MAX never completes: the layer closes the stream. */
+static long sip_frame(struct stream *s, const unsigned char *buf, size_t len)
 {
-	struct evbuffer *in = bufferevent_get_input(bev);
-	while (!c->dead && !c->closing) {
-		size_t avail = evbuffer_get_length(in);
-		/* CRLF keep-alives between messages (RFC 5626) */
-		while (avail) {
-			unsigned char ch;
-			evbuffer_copyout(in, &ch, 1);
-			if (ch != '\r' && ch != '\n')
-				break;
-			evbuffer_drain(in, 1);
-			avail--;
-		}
-		if (!avail)
-			return;
-		struct evbuffer_ptr e = evbuffer_search(in, "\r\n\r\n", 4, NULL);
-		if (e.pos < 0) {
-			if (avail > SIP_MSG_MAX)
-				conn_close(c, "header section too large");
-			return;
-		}
-		size_t hlen = (size_t)e.pos + 4;
-		const char *h = (const char *)evbuffer_pullup(in, (ev_ssize_t)hlen);
-		long cl = content_length(h, hlen);
-		if (cl == -2 || cl > SIP_MSG_MAX ||
-		    hlen + (size_t)(cl < 0 ? 0 : cl) > SIP_MSG_MAX) {
-			/* No way to find the next message: answer if we can, then close. */
-			char out[OUT_MAX];
-			int n =
-			    sip_response_raw(h, hlen, 400, "Bad Content-Length", out, sizeof out);
-			bufferevent_disable(bev, EV_READ);
-			if (n > 0) {
-				/* Close once the answer is out (on_write). */
-				c->closing = 1;
-				bufferevent_write(bev, out, (size_t)n);
-			} else {
-				conn_close(c, "bad Content-Length");
-			}
-			return;
-		}
-		size_t total = hlen + (size_t)(cl < 0 ? 0 : cl);
-		if (avail < total)
-			return;
-		char *msg = malloc(total);
-		if (!msg) {
-			conn_close(c, "out of memory");
-			return;
-		}
-		evbuffer_remove(in, msg, total);
-		if (!c->spoke) {
-			/* A complete message: from now on the longer idle timeout applies. */
-			c->spoke = 1;
-			struct timeval idle = {c->rl->r->cfg.sip.idle_timeout_s, 0};
-			bufferevent_set_timeouts(bev, &idle, NULL);
-		}
-		handle(c->rl, c, NULL, 0, NULL, msg, total);
-		free(msg);
-		if (c->kick && !c->dead) {
-			conn_close(c, c->kick);
-			return;
-		}
+	size_t hlen = 0;
+	for (size_t i = 3; i < len && !hlen; i++)
+		if (buf[i] == '\n' && buf[i - 1] == '\r' && buf[i - 2] == '\n' &&
+		    buf[i - 3] == '\r')
+			hlen = i + 1;
+	if (!hlen)
+		return STREAM_FRAME_MORE;
+	long cl = content_length((const char *)buf, hlen);
+	if (cl == -2 || cl > SIP_MSG_MAX || hlen + (size_t)(cl < 0 ? 0 : cl) > SIP_MSG_MAX) {
+		char out[OUT_MAX];
+		int n = sip_response_raw((const char *)buf, hlen, 400, "Bad Content-Length", out,
+		                         sizeof out);
+		if (n > 0)
+			(void)stream_write(s, out, (size_t)n);
+		return STREAM_FRAME_BROKEN;
 	}
+	size_t total = hlen + (size_t)(cl < 0 ? 0 : cl);
+	return total <= len ? (long)total : STREAM_FRAME_MORE;
 }
 
-static void on_read(struct bufferevent *bev, void *arg)
+static void on_stream_frame(struct stream *s, const unsigned char *frame, size_t len)
 {
-	struct sconn *c = arg;
-	/* Held while the messages are handled: an answer's write can fail and close c from
-	 * inside handle() (on_event), and the loop must still see c->dead, not freed memory. */
-	c->refs++;
-	read_messages(c, bev);
-	c->refs--;
-	conn_free_maybe(c);
+	const struct slis *sl = stream_ctx(s);
+	handle(sl->rl, s, NULL, 0, NULL, (const char *)frame, len);
 }
 
-static void on_write(struct bufferevent *bev, void *arg)
-{
-	struct sconn *c = arg;
-	if (c->closing && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-		conn_close(c, "bad Content-Length");
-}
-
-static void on_event(struct bufferevent *bev, short what, void *arg)
-{
-	(void)bev;
-	struct sconn *c = arg;
-	if (what & BEV_EVENT_CONNECTED)
-		return;
-	if (what & BEV_EVENT_ERROR) {
-		/* A refused handshake: OpenSSL has written its alert. Read what the client sent
-		 * meanwhile so that the close is a FIN, not a reset that would discard the alert
-		 * before the client reads why it was refused. */
-		evutil_socket_t fd = bufferevent_getfd(c->bev);
-		char sink[4096];
-		for (int i = 0; fd >= 0 && c->kind != CONN_TCP && i < 16; i++)
-			if (recv(fd, sink, sizeof sink, MSG_DONTWAIT) <= 0)
-				break;
-		unsigned long e = bufferevent_get_openssl_error(c->bev);
-		if (e) {
-			char msg[200];
-			ERR_error_string_n(e, msg, sizeof msg);
-			log_event(LOG_LVL_INFO, NULL, "sip_tls_failed", "peer", c->peer, "listener",
-			          c->kind == CONN_EDGE ? "edge" : "tls", "error", msg,
-			          (const char *)NULL);
-		}
-	}
-	conn_close(c, what & BEV_EVENT_TIMEOUT ? (c->spoke ? "idle" : "no request in time")
-	                                       : "closed");
-}
-
-static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
-                      int salen, void *arg)
-{
-	struct rloop *rl = arg;
-	struct sip_registrar *r = rl->r;
-	enum conn_kind kind = lis == rl->lis[CONN_EDGE]  ? CONN_EDGE
-	                      : lis == rl->lis[CONN_TLS] ? CONN_TLS
-	                                                 : CONN_TCP;
-	char peer[64];
-	tg_sockaddr_str(sa, peer, sizeof peer);
-	enum conncap_rc cap = conncap_acquire(r->caps, sa);
-	if (cap != CONNCAP_OK) {
-		/* Refused before any TLS work; logged at most once a second per loop. */
-		int64_t now = tg_now_s();
-		if (now != rl->refused_logged) {
-			rl->refused_logged = now;
-			log_event(
-			    LOG_LVL_WARNING, NULL, "sip_connection_refused", "peer", peer, "reason",
-			    cap == CONNCAP_NODE_FULL ? "sip.max_connections reached"
-			                             : "sip.max_connections_per_source reached",
-			    (const char *)NULL);
-		}
-		close(fd);
-		return;
-	}
-	struct sconn *c = calloc(1, sizeof *c);
-	if (!c) {
-		conncap_release(r->caps, sa);
-		close(fd);
-		return;
-	}
-	c->rl = rl;
-	c->kind = kind;
-	memcpy(&c->sa, sa, (size_t)salen < sizeof c->sa ? (size_t)salen : sizeof c->sa);
-	tg_strlcpy(c->peer, peer, sizeof c->peer);
-	struct event_base *base = loop_base(rl->loop);
-	if (kind != CONN_TCP) {
-		SSL *ssl = tlsctx_ssl_new(kind == CONN_EDGE ? r->edge_tls : r->tls);
-		c->bev = ssl ? bufferevent_openssl_socket_new(
-		                   base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE)
-		             : NULL;
-		if (c->bev)
-			bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
-	} else {
-		c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
-	}
-	if (!c->bev) {
-		conncap_release(r->caps, sa);
-		close(fd);
-		free(c);
-		return;
-	}
-	c->next = rl->conns;
-	if (rl->conns)
-		rl->conns->prev = c;
-	rl->conns = c;
-	/* Until its first complete request a connection gets only a short time (this covers
-	 * the TLS handshake too): idle sockets cannot pile up. */
-	struct timeval first = {r->cfg.sip.first_message_timeout_s, 0};
-	bufferevent_set_timeouts(c->bev, &first, NULL);
-	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-}
+static const struct stream_ops sip_stream_ops = {
+    .frame = sip_frame,
+    .on_frame = on_stream_frame,
+};
 
 /* --- expiry ------------------------------------------------------------------------- */
 
@@ -1430,7 +1265,7 @@ void sip_registrar_sync(struct sip_registrar *r)
 
 struct setup {
 	struct rloop *rl;
-	int fds[3]; /* TCP, TLS, edge listeners (enum conn_kind), -1 = off */
+	int fds[CONN_KINDS]; /* TCP, TLS, edge listeners (enum conn_kind), -1 = off */
 };
 
 static void ack(struct sip_registrar *r)
@@ -1451,12 +1286,34 @@ static void setup_on_loop(void *arg)
 		rl->udp_ev = event_new(base, rl->udp_fd, EV_READ | EV_PERSIST, on_udp, rl);
 		event_add(rl->udp_ev, NULL);
 	}
-	for (int k = 0; k < 3; k++)
-		if (su->fds[k] >= 0 &&
-		    !(rl->lis[k] = evconnlistener_new(base, on_accept, rl, LEV_OPT_CLOSE_ON_FREE, 0,
-		                                      su->fds[k])))
-			close(su->fds[k]);
-	ack(rl->r);
+	struct sip_registrar *r = rl->r;
+	static const char *const names[CONN_KINDS] = {"sip-tcp", "sip-tls", "sip-edge"};
+	struct tlsctx *tls[CONN_KINDS] = {NULL, r->tls, r->edge_tls};
+	for (int k = 0; k < CONN_KINDS; k++) {
+		rl->lis[k] = (struct slis){.rl = rl, .kind = (enum conn_kind)k};
+		if (su->fds[k] < 0)
+			continue;
+		struct stream_listener_options o = {
+		    .name = names[k],
+		    .kind = k == CONN_TCP ? STREAM_TCP : STREAM_TLS,
+		    .tls = tls[k],
+		    .caps = r->caps,
+		    .stats = &r->stats[k],
+		    .ops = &sip_stream_ops,
+		    .ctx = &rl->lis[k],
+		    .user_size = sizeof(struct sconn),
+		    .max_frame = SIP_MSG_MAX,
+		    .write_limit = SIP_WRITE_LIMIT,
+		    .first_message_timeout_s = r->cfg.sip.first_message_timeout_s,
+		    .idle_timeout_s = r->cfg.sip.idle_timeout_s,
+		    .crlf_keepalive = 1, /* RFC 5626 §3.5.1: CRLFCRLF gets a CRLF pong */
+		};
+		char err[256];
+		if (!(rl->lis[k].l = stream_listen(rl->loop, su->fds[k], &o, err, sizeof err)))
+			log_event(LOG_LVL_ERROR, NULL, "sip_listen_failed", "error", err,
+			          (const char *)NULL);
+	}
+	ack(r);
 }
 
 static void teardown_on_loop(void *arg)
@@ -1478,13 +1335,10 @@ static void teardown_on_loop(void *arg)
 		close(rl->udp_fd);
 		rl->udp_fd = -1;
 	}
-	for (int k = 0; k < 3; k++)
-		if (rl->lis[k]) {
-			evconnlistener_free(rl->lis[k]);
-			rl->lis[k] = NULL;
-		}
-	while (rl->conns)
-		conn_close(rl->conns, "registrar stopping");
+	for (int k = 0; k < CONN_KINDS; k++) { /* closes every stream ("server stopping") */
+		stream_listener_free(rl->lis[k].l);
+		rl->lis[k].l = NULL;
+	}
 	if (rl == &rl->r->rls[0] && rl->r->sweep) {
 		event_free(rl->r->sweep);
 		rl->r->sweep = NULL;
@@ -1606,7 +1460,7 @@ struct sip_registrar *sip_registrar_start(const struct sip_registrar_options *o,
 		for (int i = 0; i < r->nloops; i++) {
 			if (r->rls[i].udp_fd >= 0)
 				close(r->rls[i].udp_fd);
-			for (int k = 0; k < 3; k++)
+			for (int k = 0; k < CONN_KINDS; k++)
 				if (su[i].fds[k] >= 0)
 					close(su[i].fds[k]);
 		}

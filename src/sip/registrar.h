@@ -8,7 +8,8 @@
  * Edge proxies connect to a third, mutual-TLS listener (sip.edge_port): only there is the
  * user id they assert in Contact honoured, and checked against the device's owner and
  * associated users (authz.h) after digest authentication. TCP, TLS and edge connections
- * are capped per node and per source address and must send a request soon after connect.
+ * run on core/stream (stream.h): capped per node and per source address (one conncap for
+ * all three), a request soon after connect, CRLF keep-alive pongs, close_notify on TLS.
  *
  * Threads: every loop owns a UDP socket and TCP/TLS listeners on the same ports
  * (SO_REUSEPORT). Parsing, the digest checks and a REGISTER whose account is cached and

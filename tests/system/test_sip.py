@@ -665,6 +665,92 @@ class SipTest(unittest.TestCase):
         self.assertEqual(status(r.register("1002")), 401)
         self.assertIsNone(self.d.proc.poll())
 
+    OPTIONS = ("OPTIONS sip:telgate SIP/2.0\r\nVia: SIP/2.0/{t} 127.0.0.1:9;branch=z9hG4bKk{i}"
+               "\r\nTo: <sip:telgate>\r\nFrom: <sip:ping@telgate>;tag=k\r\nCall-ID: ka{i}"
+               "\r\nCSeq: {i} OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: {cl}\r\n\r\n")
+
+    def test_crlf_keepalive_gets_a_pong(self):
+        """RFC 5626 §3.5.1: a CRLFCRLF ping on a SIP TCP connection gets a CRLF pong, and
+        the connection goes on serving requests (lone CRLFs before a request are skipped)."""
+        t = socket.create_connection(("127.0.0.1", self.d.sip_port))
+        t.settimeout(5)
+        t.sendall(b"\r\n\r\n")
+        self.assertEqual(t.recv(65535), b"\r\n")
+        raw = Raw(self.d.sip_port, stream=t)
+        self.assertEqual(status(raw.send(self.OPTIONS.format(t="TCP", i=1, cl=0).encode())), 200)
+        # Two pings in one write: two pongs; then a REGISTER after a lone CRLF.
+        t.sendall(b"\r\n\r\n\r\n\r\n")
+        pongs = b""
+        while len(pongs) < 4:
+            pongs += t.recv(65535)
+        self.assertEqual(pongs, b"\r\n\r\n")
+        t.sendall(b"\r\n")
+        self.assertEqual(status(raw.register("1002", transport="TCP")), 401)
+        t.close()
+
+    def tls_client(self, version):
+        ctx = ssl.create_default_context(cafile=os.path.join(self.d.state, "pki", "ca.crt"))
+        ctx.check_hostname = False
+        ctx.minimum_version = ctx.maximum_version = version
+        raw = socket.create_connection(("127.0.0.1", self.d.sip_tls_port), timeout=10)
+        # No ragged EOFs suppressed: an EOF without close_notify raises SSLEOFError, while a
+        # close_notify makes recv return b"".
+        s = ctx.wrap_socket(raw, suppress_ragged_eofs=False)
+        self.assertEqual(s.version(), {ssl.TLSVersion.TLSv1_2: "TLSv1.2",
+                                       ssl.TLSVersion.TLSv1_3: "TLSv1.3"}[version])
+        return s
+
+    def read_to_tls_eof(self, s):
+        """Everything the server sends until its close_notify (an EOF without one fails)."""
+        got, version = b"", s.version()
+        while True:
+            try:
+                chunk = s.recv(65535)
+            except ssl.SSLEOFError as e:
+                self.fail(f"{version}: EOF without close_notify after {got!r}: {e}")
+            if not chunk:
+                return got
+            got += chunk
+
+    def test_tls_close_notify(self):
+        """telgated ends every SIP TLS connection with a close_notify (RFC 5246 §7.2.1,
+        RFC 8446 §6.1), for TLS 1.2 and 1.3: when it closes after a 400 for a bad
+        Content-Length, when a connection sends no request within first_message_timeout_s
+        (a CRLFCRLF keep-alive is answered but is not a request), and in answer to the
+        client's own close_notify."""
+        self.d.stop()
+        self.d.close_pipes()
+        self.start_daemon("first_message_timeout_s = 1\n")
+        for v in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+            with self.subTest(version=v.name):
+                # The framing is lost: 400, then close_notify.
+                s = self.tls_client(v)
+                s.sendall(self.OPTIONS.format(t="TLS", i=1, cl=0).encode() +
+                          self.OPTIONS.format(t="TLS", i=2, cl=-1).encode())
+                got = self.read_to_tls_eof(s)
+                answers = re.findall(rb"SIP/2.0 (\d+) [^\r]*\r\n", got)
+                self.assertEqual(answers, [b"200", b"400"], got)
+                s.close()
+                # Only a keep-alive, no request: its pong, then close_notify once
+                # first_message_timeout_s has passed.
+                s = self.tls_client(v)
+                t0 = time.monotonic()
+                s.sendall(b"\r\n\r\n")
+                self.assertEqual(self.read_to_tls_eof(s), b"\r\n")
+                self.assertGreaterEqual(time.monotonic() - t0, 0.5)  # not at the ping
+                self.assertLess(time.monotonic() - t0, 5)
+                s.close()
+                # The client closes first: unwrap() sends its close_notify and returns only
+                # once the server's has come back (an EOF without one raises).
+                s = self.tls_client(v)
+                self.assertEqual(status(Raw(self.d.sip_port, stream=s).send(
+                    self.OPTIONS.format(t="TLS", i=4, cl=0).encode())), 200)
+                plain = s.unwrap()
+                plain.settimeout(5)
+                self.assertEqual(plain.recv(65535), b"")  # then the FIN, nothing more
+                plain.close()
+        self.assertIsNone(self.d.proc.poll())
+
     def test_connection_caps_and_first_request_timeout(self):
         """Two thousand idle TCP connections from one address: the per-source cap keeps
         all but 50 out at accept, those 50 are closed when they send nothing within
@@ -704,7 +790,11 @@ class SipTest(unittest.TestCase):
                 return alive
             # The talker holds one of the 50.
             self.assertEqual(open_ones(), 49)
-            self.assertIn("sip.max_connections_per_source reached", self.d.log_text())
+            # The stream layer refuses it before any TLS work and says which cap (the
+            # per-source one: sip.max_connections_per_source).
+            self.assertRegex(self.d.log_text(),
+                             r"event=stream_refused listener=sip-tcp peer=127\.0\.0\.1:\d+ "
+                             r'reason="per-source connection cap reached"')
             # Another source is not starved: SIPp from 127.0.0.2 registers over TCP.
             r = self.sipp_register("t1", extra=("-i", "127.0.0.2"))
             self.assertEqual(r.returncode, 0, r.stdout[-2000:] + r.stderr[-2000:])
