@@ -555,12 +555,17 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 			int64_t now = tg_now_s();
 			if (now != l->refused_logged) {
 				l->refused_logged = now;
+				const char *setting = cap == CONNCAP_NODE_FULL
+				                          ? o->node_cap_setting
+				                          : o->source_cap_setting;
+				char why[96];
+				if (setting)
+					snprintf(why, sizeof why, "%s reached", setting);
+				else
+					snprintf(why, sizeof why, "%s connection cap reached",
+					         cap == CONNCAP_NODE_FULL ? "node" : "per-source");
 				log_event(LOG_LVL_WARNING, NULL, "stream_refused", "listener",
-				          o->name, "peer", peer, "reason",
-				          cap == CONNCAP_NODE_FULL
-				              ? "node connection cap reached"
-				              : "per-source connection cap reached",
-				          (const char *)NULL);
+				          o->name, "peer", peer, "reason", why, (const char *)NULL);
 			}
 			close(fd);
 			return;

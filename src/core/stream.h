@@ -81,9 +81,12 @@ enum {
 struct stream_ops {
 	/* Cuts the next frame: buf holds the first len bytes of the input (contiguous; at
 	 * most the listener's max_frame). Returns the frame's length (1..len), or
-	 * STREAM_FRAME_MORE, or STREAM_FRAME_BROKEN. A frame longer than max_frame can never
-	 * complete: the layer closes the stream ("frame too large") when max_frame bytes
-	 * are there and frame() still wants more. */
+	 * STREAM_FRAME_MORE, or STREAM_FRAME_BROKEN. The start of the input moves only after
+	 * a frame (or a keep-alive), so frame() may remember how far it has looked. Before
+	 * STREAM_FRAME_BROKEN it may queue an answer and call stream_close_after_flush with
+	 * its own reason (else the reason is "framing error", flushed within 10 s). A frame longer
+	 * than max_frame can never complete: the layer closes the stream ("frame too large") when
+	 * max_frame bytes are there and frame() still wants more. */
 	long (*frame)(struct stream *s, const unsigned char *buf, size_t len);
 	/* One complete frame, in order. frame points into the input; it is valid during the
 	 * call only. */
@@ -105,8 +108,12 @@ struct stream_ops {
 struct stream_listener_options {
 	const char *name; /* "sip-tcp", "cti-tls", "control", ...: logs and metrics */
 	enum stream_kind kind;
-	struct tlsctx *tls;         /* STREAM_TLS: where each connection's SSL comes from */
-	struct conncap *caps;       /* NULL: no caps (the control socket) */
+	struct tlsctx *tls;   /* STREAM_TLS: where each connection's SSL comes from */
+	struct conncap *caps; /* NULL: no caps (the control socket) */
+	/* The settings behind the caps, named in the refusal's log line so that it says what
+	 * to raise ("sip.max_connections", "sip.max_connections_per_source"); NULL: a
+	 * generic text. */
+	const char *node_cap_setting, *source_cap_setting;
 	struct stream_stats *stats; /* NULL: not counted */
 	const struct stream_ops *ops;
 	void *ctx;                   /* the protocol's listener-wide context (stream_ctx) */

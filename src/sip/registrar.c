@@ -1298,6 +1298,8 @@ static void setup_on_loop(void *arg)
 		    .kind = k == CONN_TCP ? STREAM_TCP : STREAM_TLS,
 		    .tls = tls[k],
 		    .caps = r->caps,
+		    .node_cap_setting = "sip.max_connections",
+		    .source_cap_setting = "sip.max_connections_per_source",
 		    .stats = &r->stats[k],
 		    .ops = &sip_stream_ops,
 		    .ctx = &rl->lis[k],

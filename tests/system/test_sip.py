@@ -790,11 +790,11 @@ class SipTest(unittest.TestCase):
                 return alive
             # The talker holds one of the 50.
             self.assertEqual(open_ones(), 49)
-            # The stream layer refuses it before any TLS work and says which cap (the
-            # per-source one: sip.max_connections_per_source).
+            # The stream layer refuses it before any TLS work and names the setting of the
+            # cap (the per-source one).
             self.assertRegex(self.d.log_text(),
                              r"event=stream_refused listener=sip-tcp peer=127\.0\.0\.1:\d+ "
-                             r'reason="per-source connection cap reached"')
+                             r'reason="sip\.max_connections_per_source reached"')
             # Another source is not starved: SIPp from 127.0.0.2 registers over TCP.
             r = self.sipp_register("t1", extra=("-i", "127.0.0.2"))
             self.assertEqual(r.returncode, 0, r.stdout[-2000:] + r.stderr[-2000:])
