@@ -109,9 +109,6 @@ struct sip_registrar {
 		int fails;
 		int64_t bad_auth_logged; /* when an unreadable Authorization was last logged */
 	} * throttle;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int acks;
 };
 
 /* A held answer: only what sending it needs (a job is ~25 KB, this is ~0.5 KB), so that
@@ -1268,17 +1265,11 @@ struct setup {
 	int fds[CONN_KINDS]; /* TCP, TLS, edge listeners (enum conn_kind), -1 = off */
 };
 
-static void ack(struct sip_registrar *r)
+/* On loop i (loop_run_all): its listeners and timers. */
+static void setup_on_loop(struct loop *l, int i, void *arg)
 {
-	pthread_mutex_lock(&r->mu);
-	r->acks++;
-	pthread_cond_signal(&r->cv);
-	pthread_mutex_unlock(&r->mu);
-}
-
-static void setup_on_loop(void *arg)
-{
-	struct setup *su = arg;
+	(void)l;
+	struct setup *su = (struct setup *)arg + i;
 	struct rloop *rl = su->rl;
 	struct event_base *base = loop_base(rl->loop);
 	rl->hold_ev = evtimer_new(base, on_hold, rl); /* NULL: failures are not held */
@@ -1315,12 +1306,13 @@ static void setup_on_loop(void *arg)
 			log_event(LOG_LVL_ERROR, NULL, "sip_listen_failed", "error", err,
 			          (const char *)NULL);
 	}
-	ack(r);
 }
 
-static void teardown_on_loop(void *arg)
+/* On loop i (loop_run_all): everything setup_on_loop made, and every connection. */
+static void teardown_on_loop(struct loop *l, int i, void *arg)
 {
-	struct rloop *rl = arg;
+	(void)l;
+	struct rloop *rl = &((struct sip_registrar *)arg)->rls[i];
 	/* Held answers go now, while the sockets are open; later ones are not held. */
 	rl->stopped = 1;
 	while (rl->held)
@@ -1345,17 +1337,6 @@ static void teardown_on_loop(void *arg)
 		event_free(rl->r->sweep);
 		rl->r->sweep = NULL;
 	}
-	ack(rl->r);
-}
-
-static int wait_acks(struct sip_registrar *r, int want)
-{
-	pthread_mutex_lock(&r->mu);
-	while (r->acks < want)
-		pthread_cond_wait(&r->cv, &r->mu);
-	r->acks = 0;
-	pthread_mutex_unlock(&r->mu);
-	return 0;
 }
 
 struct sip_registrar *sip_registrar_start(const struct sip_registrar_options *o, char *err,
@@ -1376,9 +1357,7 @@ struct sip_registrar *sip_registrar_start(const struct sip_registrar_options *o,
 	r->lg = o->loops;
 	r->cti = o->cti;
 	r->nloops = loop_group_size(o->loops);
-	pthread_mutex_init(&r->mu, NULL);
 	pthread_mutex_init(&r->tmu, NULL);
-	pthread_cond_init(&r->cv, NULL);
 	randombytes_buf(r->secret, sizeof r->secret);
 	randombytes_buf(r->tag_key, sizeof r->tag_key);
 	randombytes_buf(r->slot_key, sizeof r->slot_key);
@@ -1469,9 +1448,7 @@ struct sip_registrar *sip_registrar_start(const struct sip_registrar_options *o,
 		free(su);
 		goto fail;
 	}
-	for (int i = 0; i < r->nloops; i++)
-		loop_post(r->rls[i].loop, setup_on_loop, &su[i]);
-	wait_acks(r, r->nloops);
+	loop_run_all(r->lg, setup_on_loop, su);
 	free(su);
 	r->sweep = event_new(loop_base(r->rls[0].loop), -1, EV_PERSIST, on_sweep, r);
 	struct timeval one = {1, 0};
@@ -1507,11 +1484,7 @@ void sip_registrar_stop(struct sip_registrar *r)
 {
 	if (!r || !r->rls)
 		return;
-	int posted = 0;
-	for (int i = 0; i < r->nloops; i++)
-		if (loop_post(r->rls[i].loop, teardown_on_loop, &r->rls[i]) == 0)
-			posted++;
-	wait_acks(r, posted);
+	loop_run_all(r->lg, teardown_on_loop, r);
 }
 
 void sip_registrar_free(struct sip_registrar *r)
@@ -1531,7 +1504,5 @@ void sip_registrar_free(struct sip_registrar *r)
 	free(r->rls);
 	free(r->throttle);
 	pthread_mutex_destroy(&r->tmu);
-	pthread_mutex_destroy(&r->mu);
-	pthread_cond_destroy(&r->cv);
 	free(r);
 }
