@@ -1,4 +1,5 @@
 #include "admin/admin.h"
+#include "admin/audit.h"
 #include "admin/commands.h"
 #include "core/alarm.h"
 #include "core/log.h"
@@ -294,6 +295,43 @@ static json_t *cmd_alarms(struct admin_ctx *a, const struct ctl_request *r, cons
 		const char *row[] = {ts, alarm_severity_name(recs[i].severity), recs[i].name,
 		                     recs[i].cid, recs[i].fields};
 		ctl_table_add_row(t, row, 5);
+	}
+	pthread_mutex_unlock(&mu);
+	return t;
+}
+
+static json_t *cmd_audit(struct admin_ctx *a, const struct ctl_request *r, const char *cid)
+{
+	(void)a;
+	(void)cid;
+	long n = 50;
+	if (r->argc == 3) {
+		char *end;
+		n = strtol(r->argv[2], &end, 10);
+		if (*end || n < 1 || n > AUDIT_HISTORY)
+			return usage_error("usage: show audit [N] (N: 1..512, default 50)");
+	}
+	static struct audit_rec recs[AUDIT_HISTORY]; /* handlers run one at a time per
+	                                                connection; guard with mu below */
+	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	static const char *const cols[] = {"time",   "uid",   "pid", "command",
+	                                   "result", "error", "cid"};
+	json_t *t = ctl_table(cols, 7);
+	pthread_mutex_lock(&mu);
+	size_t got = audit_history(recs, (size_t)n);
+	for (size_t i = 0; i < got; i++) {
+		char ts[32], u[24], p[24];
+		tg_fmt_time(recs[i].time_s, ts, sizeof ts);
+		snprintf(u, sizeof u, "%ld", recs[i].uid);
+		snprintf(p, sizeof p, "%ld", recs[i].pid);
+		const char *row[] = {ts,
+		                     u,
+		                     p,
+		                     recs[i].cmd,
+		                     recs[i].ok ? "ok" : "error",
+		                     recs[i].error[0] ? recs[i].error : "-",
+		                     recs[i].cid};
+		ctl_table_add_row(t, row, 7);
 	}
 	pthread_mutex_unlock(&mu);
 	return t;
@@ -800,5 +838,11 @@ json_t *admin_handle(void *ctx, const struct ctl_request *req, const char *cid)
 		admin_cmd_usage_error(m, c, req->argv[0], err, sizeof err);
 		return usage_error(err);
 	}
-	return handlers[c - admin_cmds](ctx, req, cid);
+	json_t *resp = handlers[c - admin_cmds](ctx, req, cid);
+	if (c->effect == CHANGES && resp) {
+		int ok = json_is_true(json_object_get(resp, "ok"));
+		audit_record(req->peer_uid, req->peer_pid, req->argc, req->argv, ok,
+		             ok ? NULL : json_string_value(json_object_get(resp, "error")), cid);
+	}
+	return resp;
 }

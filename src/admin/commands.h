@@ -3,9 +3,11 @@
  * admin.c) and the telgate CLI (which checks the words before it connects and prints
  * `--help` from it), so `telgate help`, `telgate --help` and the daemon cannot disagree.
  *
- * ADMIN_COMMANDS(X) expands X(handler, words, minargs, maxargs, usage) once per command:
- * handler names admin.c's cmd_<handler>; words are the fixed words, separated by one
- * space; minargs and maxargs bound argc, the words included. Constant data and pure
+ * ADMIN_COMMANDS(X) expands X(handler, words, minargs, maxargs, effect, usage) once per
+ * command: handler names admin.c's cmd_<handler>; words are the fixed words, separated by
+ * one space; minargs and maxargs bound argc, the words included; effect is CHANGES for a
+ * command that changes something (it goes to the audit log with who asked: audit.h) or
+ * READS. Constant data and pure
  * functions: safe from any thread.
  */
 #ifndef TG_ADMIN_COMMANDS_H
@@ -15,40 +17,45 @@
 
 /* clang-format off */
 #define ADMIN_COMMANDS(X)                                                                  \
-	X(status, "status", 1, 1, "status")                                                \
-	X(run_sql, "run sql", 3, 3, "run sql \"SELECT ...\"")                              \
-	X(open_ports, "show open ports", 3, 5, "show open ports [regexp PATTERN]")         \
-	X(set_param, "set param", 4, 4, "set param NAME VALUE")                            \
-	X(get_param, "get param", 3, 3, "get param NAME")                                  \
-	X(import, "import", 2, 2, "import FILE.json")                                      \
-	X(alarms, "show alarms", 2, 2, "show alarms")                                      \
-	X(cti_sessions, "show cti sessions", 3, 3, "show cti sessions")                    \
-	X(cti_monitors, "show cti monitors", 3, 3, "show cti monitors")                    \
-	X(device_state, "device state", 4, 4,                                              \
+	X(status, "status", 1, 1, READS, "status")                                         \
+	X(run_sql, "run sql", 3, 3, READS, "run sql \"SELECT ...\"")                       \
+	X(open_ports, "show open ports", 3, 5, READS, "show open ports [regexp PATTERN]")  \
+	X(set_param, "set param", 4, 4, CHANGES, "set param NAME VALUE")                   \
+	X(get_param, "get param", 3, 3, READS, "get param NAME")                           \
+	X(import, "import", 2, 2, CHANGES, "import FILE.json")                             \
+	X(alarms, "show alarms", 2, 2, READS, "show alarms")                               \
+	X(audit, "show audit", 2, 3, READS, "show audit [N]")                              \
+	X(cti_sessions, "show cti sessions", 3, 3, READS, "show cti sessions")             \
+	X(cti_monitors, "show cti monitors", 3, 3, READS, "show cti monitors")             \
+	X(device_state, "device state", 4, 4, CHANGES,                                     \
 	  "device state DEVICE in-service|out-of-service")                                 \
-	X(registrations, "show registrations", 2, 3, "show registrations [DEVICE]")        \
-	X(unregister, "unregister", 2, 2, "unregister DEVICE")                             \
-	X(edge_add, "edge add", 3, 4, "edge add IDENTITY [ADDED_BY]")                      \
-	X(edge_remove, "edge remove", 3, 3, "edge remove IDENTITY")                        \
-	X(edge_list, "edge list", 2, 2, "edge list")                                       \
-	X(user_show, "user show", 3, 3, "user show USER")                                  \
-	X(user_unlock, "user unlock", 3, 5,                                                \
-	  "user unlock USER [--credential password|digest|all]")                          \
-	X(user_lock, "user lock", 3, 5,                                                    \
-	  "user lock USER [--credential password|digest|all]")                            \
-	X(ldap_test, "ldap test", 2, 3, "ldap test [USER]")                                \
-	X(auth_test, "auth test", 3, 3,                                                    \
+	X(registrations, "show registrations", 2, 3, READS, "show registrations [DEVICE]") \
+	X(unregister, "unregister", 2, 2, CHANGES, "unregister DEVICE")                    \
+	X(edge_add, "edge add", 3, 4, CHANGES, "edge add IDENTITY [ADDED_BY]")             \
+	X(edge_remove, "edge remove", 3, 3, CHANGES, "edge remove IDENTITY")               \
+	X(edge_list, "edge list", 2, 2, READS, "edge list")                                \
+	X(user_show, "user show", 3, 3, READS, "user show USER")                           \
+	X(user_unlock, "user unlock", 3, 5, CHANGES,                                       \
+	  "user unlock USER [--credential password|digest|all]")                           \
+	X(user_lock, "user lock", 3, 5, CHANGES,                                           \
+	  "user lock USER [--credential password|digest|all]")                             \
+	X(ldap_test, "ldap test", 2, 3, READS, "ldap test [USER]")                         \
+	X(auth_test, "auth test", 3, 3, CHANGES,                                           \
 	  "auth test USER (password from TELGATE_PASSWORD, a prompt or stdin)")            \
-	X(help, "help", 1, 1, "help")
+	X(help, "help", 1, 1, READS, "help")
 /* clang-format on */
+
+enum admin_effect { READS = 0, CHANGES = 1 };
 
 struct admin_cmd {
 	const char *words; /* e.g. "show open ports" */
 	int minargs, maxargs;
+	enum admin_effect effect;
 	const char *usage;
 };
 
-#define ADMIN_CMD_ROW(handler, words, minargs, maxargs, usage) {words, minargs, maxargs, usage},
+#define ADMIN_CMD_ROW(handler, words, minargs, maxargs, effect, usage)                             \
+	{words, minargs, maxargs, effect, usage},
 #define ADMIN_CMD_ID(handler, ...) ADMIN_CMD_##handler,
 /* Row numbers: ADMIN_CMD_status, ADMIN_CMD_run_sql, ...; ADMIN_NCMDS rows. */
 enum admin_cmd_id { ADMIN_COMMANDS(ADMIN_CMD_ID) ADMIN_NCMDS };

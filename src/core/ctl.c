@@ -33,6 +33,7 @@ struct conn {
 	struct ctl_server *srv;
 	struct stream *s;
 	int in_flight; /* a job holds the stream (stream_ref) and reading is paused */
+	long uid, pid; /* the peer (SO_PEERCRED) */
 	char cid[LOG_CID_SIZE];
 	/* The job's data. */
 	struct ctl_request req;
@@ -126,6 +127,8 @@ static void ctl_on_frame(struct stream *st, const unsigned char *frame, size_t l
 		json_decref(e);
 		return;
 	}
+	c->req.peer_uid = c->uid;
+	c->req.peer_pid = c->pid;
 	log_event(LOG_LVL_INFO, c->cid, "ctl_request", "cmd", c->req.argv[0], "sub",
 	          c->req.argc > 1 ? c->req.argv[1] : NULL, (const char *)NULL);
 	c->started_ms = tg_mono_ms();
@@ -163,6 +166,8 @@ static int ctl_on_open(struct stream *st)
 		          (const char *)NULL);
 		return -1;
 	}
+	c->uid = (long)cred.uid;
+	c->pid = (long)cred.pid;
 	return 0;
 }
 

@@ -48,6 +48,7 @@ int ctl_request_parse(const char *body, size_t len, struct ctl_request *req, cha
                       size_t errlen)
 {
 	memset(req, 0, sizeof *req);
+	req->peer_uid = req->peer_pid = -1;
 	json_error_t je;
 	/* REJECT_DUPLICATES: one meaning per request; DISABLE_EOF_CHECK off: no trailing junk. */
 	json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);

@@ -41,6 +41,9 @@ struct ctl_request {
 	const char *data;               /* NULL when absent */
 	size_t data_len;
 	json_t *root; /* owned by the request: free with ctl_request_free */
+	/* Who sent it (SO_PEERCRED on the control socket; -1 unknown). Set by the server,
+	 * not parsed: for the audit log. */
+	long peer_uid, peer_pid;
 };
 
 /* Parses and validates a request body. Returns 0, or -1 with a reason in err (for an

@@ -4,6 +4,7 @@ telgate CLI (and a raw control-socket client) the way an administrator would."""
 import argparse
 import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -192,6 +193,36 @@ class DaemonTest(unittest.TestCase):
 
     def demo(self):
         return os.path.join(ARGS.examples, "demo.json")
+
+    def test_audit_of_admin_commands(self):
+        """Every command that changes something is recorded once with the peer's uid and
+        pid, its words, its result and the correlation id; reads are not recorded
+        (issue 14)."""
+        self.d.start()
+        self.assertEqual(self.d.cli("set", "param", "ClusterSIPOAuthMode", "1").returncode, 0)
+        self.assertEqual(self.d.cli("user", "unlock", "nobody").returncode, 1)
+        self.assertEqual(self.d.cli("edge", "add", "edge1.example", "Jane Admin").returncode,
+                         0)
+        self.assertEqual(self.d.cli("status").returncode, 0)
+        r = self.d.cli("show", "audit", json_mode=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = json.loads(r.stdout)["rows"]
+        self.assertEqual([row[3] for row in rows],
+                         ["set param ClusterSIPOAuthMode 1", "user unlock nobody",
+                          'edge add edge1.example "Jane Admin"'])
+        self.assertEqual([row[4] for row in rows], ["ok", "error", "ok"])
+        self.assertEqual(rows[1][5], "no user 'nobody'")
+        for row in rows:
+            self.assertEqual(row[1], str(os.getuid()))
+            self.assertGreater(int(row[2]), 0)  # the CLI's pid
+        log = self.d.log_text()
+        self.assertRegex(log, rf"cid={re.escape(rows[0][6])} .*event=admin_audit "
+                              rf"uid={os.getuid()} pid=\d+ command=\"set param "
+                              rf"ClusterSIPOAuthMode 1\" result=ok")
+        self.assertEqual(self.d.cli("show", "audit", "1", json_mode=True).returncode, 0)
+        self.assertEqual(len(json.loads(self.d.cli("show", "audit", "1", json_mode=True)
+                                        .stdout)["rows"]), 1)
+        self.assertEqual(self.d.cli("show", "audit", "0").returncode, 64)
 
     def test_check_config(self):
         r = subprocess.run([ARGS.telgated, "--check-config", "-c", self.d.conf],
