@@ -238,13 +238,9 @@ static void fd_budget(struct daemon *d, int nloops, int nworkers)
 		if (d->cfg.sip.max_connections_per_source > d->cfg.sip.max_connections)
 			d->cfg.sip.max_connections_per_source = d->cfg.sip.max_connections;
 	}
-	char b[24], s1[24], c1[24];
-	snprintf(b, sizeof b, "%ld", budget);
-	snprintf(s1, sizeof s1, "%ld", sip);
-	snprintf(c1, sizeof c1, "%ld", cti);
-	log_event(clamped ? LOG_LVL_NOTICE : LOG_LVL_INFO, d->cid, "fd_budget",
-	          "descriptors_for_connections", b, "sip_max_connections", s1,
-	          "cti_max_connections", c1, "clamped", clamped ? "yes" : "no", (const char *)NULL);
+	log_ev(clamped ? LOG_LVL_NOTICE : LOG_LVL_INFO, d->cid, "fd_budget",
+	       LOG_I("descriptors_for_connections", budget), LOG_I("sip_max_connections", sip),
+	       LOG_I("cti_max_connections", cti), LOG_S("clamped", clamped ? "yes" : "no"));
 }
 
 static int provision(struct daemon *d, const char *file)

@@ -37,12 +37,9 @@ void audit_record(long uid, long pid, int argc, const char *const *argv, int ok,
 	join_words(argc, argv, r.cmd, sizeof r.cmd);
 	tg_strlcpy(r.error, error ? error : "", sizeof r.error);
 	tg_strlcpy(r.cid, cid ? cid : "-", sizeof r.cid);
-	char u[24], p[24];
-	snprintf(u, sizeof u, "%ld", uid);
-	snprintf(p, sizeof p, "%ld", pid);
-	log_event(ok ? LOG_LVL_NOTICE : LOG_LVL_WARNING, r.cid, "admin_audit", "uid", u, "pid", p,
-	          "command", r.cmd, "result", ok ? "ok" : "error", "error", error,
-	          (const char *)NULL);
+	log_ev(ok ? LOG_LVL_NOTICE : LOG_LVL_WARNING, r.cid, "admin_audit", LOG_I("uid", uid),
+	       LOG_I("pid", pid), LOG_S("command", r.cmd), LOG_S("result", ok ? "ok" : "error"),
+	       LOG_S("error", error));
 	pthread_mutex_lock(&mu);
 	ring[count % AUDIT_HISTORY] = r;
 	count++;

@@ -242,13 +242,45 @@ void log_event(enum log_level lvl, const char *cid, const char *event, ...)
 		if (!k)
 			break;
 		const char *v = va_arg(ap, const char *);
-		if (nkv < 32) {
+		if (nkv < LOG_FIELDS_MAX) {
 			kv[2 * nkv] = k;
 			kv[2 * nkv + 1] = v;
 			nkv++;
+		} else {
+			kv[2 * (LOG_FIELDS_MAX - 1)] = "truncated";
+			kv[2 * (LOG_FIELDS_MAX - 1) + 1] = "fields";
 		}
 	}
 	va_end(ap);
+	log_event_kv(lvl, cid, event, kv, nkv);
+}
+
+void log_fields(enum log_level lvl, const char *cid, const char *event, const struct log_field *f,
+                size_t n)
+{
+	if (!log_enabled(lvl))
+		return; /* no formatting for lines nobody writes */
+	const char *kv[2 * LOG_FIELDS_MAX];
+	char num[LOG_FIELDS_MAX][24];
+	size_t nkv = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (nkv == LOG_FIELDS_MAX) {
+			kv[2 * (nkv - 1)] = "truncated";
+			kv[2 * (nkv - 1) + 1] = "fields";
+			break;
+		}
+		const char *v = f[i].s;
+		if (f[i].type == LOG_FT_INT) {
+			snprintf(num[nkv], sizeof num[nkv], "%lld", f[i].i);
+			v = num[nkv];
+		} else if (f[i].type == LOG_FT_UINT) {
+			snprintf(num[nkv], sizeof num[nkv], "%llu", f[i].u);
+			v = num[nkv];
+		}
+		kv[2 * nkv] = f[i].key;
+		kv[2 * nkv + 1] = v;
+		nkv++;
+	}
 	log_event_kv(lvl, cid, event, kv, nkv);
 }
 

@@ -38,8 +38,38 @@ int log_configure(enum log_level lvl, enum log_format fmt, const char *target, c
                   size_t errlen);
 int log_enabled(enum log_level lvl);
 
+/* Typed fields: numbers are formatted by the logger, not into a temporary buffer at the
+ * call site. A string field whose value is NULL is left out.
+ *   log_ev(LOG_LVL_INFO, cid, "sip_registered", LOG_S("device", dev), LOG_I("bindings", n));
+ * At most LOG_FIELDS_MAX fields: more fail to compile (a negative array size). At least
+ * one field (use log_event for none). */
+#define LOG_FIELDS_MAX 32
+enum log_ftype { LOG_FT_STR = 0, LOG_FT_INT, LOG_FT_UINT };
+struct log_field {
+	const char *key;
+	enum log_ftype type;
+	const char *s;
+	long long i;
+	unsigned long long u;
+};
+#define LOG_S(k, v) ((struct log_field){.key = (k), .type = LOG_FT_STR, .s = (v)})
+#define LOG_I(k, v) ((struct log_field){.key = (k), .type = LOG_FT_INT, .i = (long long)(v)})
+#define LOG_U(k, v)                                                                                \
+	((struct log_field){.key = (k), .type = LOG_FT_UINT, .u = (unsigned long long)(v)})
+#define LOG_NFIELDS_(...) (sizeof((struct log_field[]){__VA_ARGS__}) / sizeof(struct log_field))
+#define log_ev(lvl, cid, event, ...)                                                               \
+	log_fields((lvl), (cid), (event), (const struct log_field[]){__VA_ARGS__},                 \
+	           LOG_NFIELDS_(__VA_ARGS__) +                                                     \
+	               0 * sizeof(char[LOG_NFIELDS_(__VA_ARGS__) <= LOG_FIELDS_MAX ? 1 : -1]))
+
+/* What log_ev calls: n fields. More than LOG_FIELDS_MAX (possible only by calling it
+ * directly) logs the first ones and the field truncated=fields. */
+void log_fields(enum log_level lvl, const char *cid, const char *event, const struct log_field *f,
+                size_t n);
+
 /* Logs one event. The variadic part is key, value pairs of const char *, ended by a
- * NULL key. A pair whose value is NULL is left out. cid may be NULL ("-"). */
+ * NULL key. A pair whose value is NULL is left out. cid may be NULL ("-"). More than
+ * LOG_FIELDS_MAX pairs: the first ones and truncated=fields (never silently). */
 void log_event(enum log_level lvl, const char *cid, const char *event, ...)
     __attribute__((sentinel));
 

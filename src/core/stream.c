@@ -227,10 +227,8 @@ static int after_write(struct stream *s, size_t len)
 	if (s->write_limit && stream_pending(s) > s->write_limit) {
 		if (s->stats)
 			stat_add(&s->stats->slow_consumers, 1);
-		char q[24];
-		snprintf(q, sizeof q, "%zu", stream_pending(s));
-		log_event(LOG_LVL_WARNING, NULL, "stream_slow_consumer", "listener", s->name,
-		          "peer", s->peer, "queued_bytes", q, (const char *)NULL);
+		log_ev(LOG_LVL_WARNING, NULL, "stream_slow_consumer", LOG_S("listener", s->name),
+		       LOG_S("peer", s->peer), LOG_U("queued_bytes", stream_pending(s)));
 		close_soon(s, "peer does not read what it is sent");
 		return -1;
 	}

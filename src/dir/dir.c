@@ -87,26 +87,22 @@ void dir_log_policy(const char *cid, const struct store_user *u, enum store_cred
                     const struct store_credstate *cs, const struct store_credpolicy *pol,
                     int64_t now, enum dir_status verdict)
 {
-	char v[10][24];
-	snprintf(v[0], sizeof v[0], "%d", cs->hackcount);
-	snprintf(v[1], sizeof v[1], "%lld", (long long)cs->timelockedout);
-	snprintf(v[2], sizeof v[2], "%lld", (long long)cs->timehackedlockout);
-	snprintf(v[3], sizeof v[3], "%lld", (long long)cs->lastsuccessfullogin);
-	snprintf(v[4], sizeof v[4], "%d", pol->failedlogonthreshold);
 	int64_t exp = dir_policy_expires_at(cs, pol);
-	snprintf(v[5], sizeof v[5], "%lld", exp ? (long long)((exp - now) / 86400) : -1LL);
 	int64_t thr = dir_policy_throttle_ends(cs, pol);
-	snprintf(v[6], sizeof v[6], "%lld", thr > now ? (long long)(thr - now) : 0LL);
-	log_event(LOG_LVL_INFO, cid, "dir_credential_policy", "credential",
-	          store_credtype_name(type), "user", u->userid, "policy", pol->name, "verdict",
-	          dir_status_name(verdict), "user_type",
-	          u->directory == STORE_DIR_LDAP ? "ldap" : "local", "end_user_status",
-	          u->status == STORE_USER_INACTIVE ? "inactive" : "active", "hack_count", v[0],
-	          "threshold", v[4], "throttled_s", v[6], "time_locked_out", v[1],
-	          "time_hacked_lockout", v[2], "last_successful_login", v[3], "days_to_expiry",
-	          v[5], "does_not_expire", cs->doesnotexpire ? "true" : "false", "user_must_change",
-	          cs->mustchange ? "true" : "false", "inactive", cs->inactive ? "true" : "false",
-	          (const char *)NULL);
+	log_ev(LOG_LVL_INFO, cid, "dir_credential_policy",
+	       LOG_S("credential", store_credtype_name(type)), LOG_S("user", u->userid),
+	       LOG_S("policy", pol->name), LOG_S("verdict", dir_status_name(verdict)),
+	       LOG_S("user_type", u->directory == STORE_DIR_LDAP ? "ldap" : "local"),
+	       LOG_S("end_user_status", u->status == STORE_USER_INACTIVE ? "inactive" : "active"),
+	       LOG_I("hack_count", cs->hackcount), LOG_I("threshold", pol->failedlogonthreshold),
+	       LOG_I("throttled_s", thr > now ? thr - now : 0),
+	       LOG_I("time_locked_out", cs->timelockedout),
+	       LOG_I("time_hacked_lockout", cs->timehackedlockout),
+	       LOG_I("last_successful_login", cs->lastsuccessfullogin),
+	       LOG_I("days_to_expiry", exp ? (exp - now) / 86400 : -1),
+	       LOG_S("does_not_expire", cs->doesnotexpire ? "true" : "false"),
+	       LOG_S("user_must_change", cs->mustchange ? "true" : "false"),
+	       LOG_S("inactive", cs->inactive ? "true" : "false"));
 }
 
 /* Applies one credential check's outcome to the user's credential state in one store
@@ -156,11 +152,11 @@ static enum dir_status record_outcome(store_t *st, const struct store_user *u,
 		dir_log_policy(cid, u, type, &cs, pol, now, res);
 	if (!was_locked && cs.timehackedlockout) {
 		char n[16];
-		snprintf(n, sizeof n, "%d", cs.hackcount);
-		log_event(LOG_LVL_WARNING, cid, "dir_user_locked_out", "user", u->userid,
-		          "credential", store_credtype_name(type), "hack_count", n,
-		          "admin_must_unlock", pol->adminmustunlock ? "yes" : "no",
-		          (const char *)NULL);
+		snprintf(n, sizeof n, "%d", cs.hackcount); /* the alarm's fields are strings */
+		log_ev(LOG_LVL_WARNING, cid, "dir_user_locked_out", LOG_S("user", u->userid),
+		       LOG_S("credential", store_credtype_name(type)),
+		       LOG_I("hack_count", cs.hackcount),
+		       LOG_S("admin_must_unlock", pol->adminmustunlock ? "yes" : "no"));
 		alarm_raise("CredentialLockout", ALARM_WARNING, cid, "UserID", u->userid,
 		            "CredentialType", store_credtype_name(type), "HackCount", n,
 		            "AdminMustUnlock", pol->adminmustunlock ? "true" : "false",

@@ -114,6 +114,57 @@ static void test_file_target_and_levels(void **state)
 	                 -1);
 }
 
+/* Typed fields: numbers formatted by the logger; NULL strings left out; too many fields
+ * are said, never silently dropped. (More than LOG_FIELDS_MAX in log_ev does not compile:
+ * the array size goes negative.) */
+static void test_typed_fields(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/tglogXXXXXX";
+	int fd = mkstemp(path);
+	close(fd);
+	char target[64], err[256];
+	snprintf(target, sizeof target, "file:%s", path);
+	assert_int_equal(log_configure(LOG_LVL_INFO, LOG_FMT_KV, target, err, sizeof err), 0);
+	log_ev(LOG_LVL_INFO, "c1", "typed", LOG_S("device", "SEP1"), LOG_I("bindings", -3),
+	       LOG_U("bytes", 18446744073709551615ULL), LOG_S("absent", NULL), LOG_I("zero", 0));
+	log_ev(LOG_LVL_DEBUG, "c2", "below_level", LOG_I("n", 1));
+	const char *kv[2 * (LOG_FIELDS_MAX + 2)];
+	char names[LOG_FIELDS_MAX + 2][8];
+	for (int i = 0; i < LOG_FIELDS_MAX + 2; i++) {
+		snprintf(names[i], sizeof names[i], "k%d", i);
+		kv[2 * i] = names[i];
+		kv[2 * i + 1] = "v";
+	}
+	struct log_field many[LOG_FIELDS_MAX + 2];
+	for (int i = 0; i < LOG_FIELDS_MAX + 2; i++)
+		many[i] = LOG_S(names[i], "v");
+	log_fields(LOG_LVL_INFO, "c3", "many", many, LOG_FIELDS_MAX + 2);
+	log_event(LOG_LVL_INFO, "c4", "many_kv", kv[0], kv[1], kv[2], kv[3], kv[4], kv[5], kv[6],
+	          kv[7], kv[8], kv[9], kv[10], kv[11], kv[12], kv[13], kv[14], kv[15], kv[16],
+	          kv[17], kv[18], kv[19], kv[20], kv[21], kv[22], kv[23], kv[24], kv[25], kv[26],
+	          kv[27], kv[28], kv[29], kv[30], kv[31], kv[32], kv[33], kv[34], kv[35], kv[36],
+	          kv[37], kv[38], kv[39], kv[40], kv[41], kv[42], kv[43], kv[44], kv[45], kv[46],
+	          kv[47], kv[48], kv[49], kv[50], kv[51], kv[52], kv[53], kv[54], kv[55], kv[56],
+	          kv[57], kv[58], kv[59], kv[60], kv[61], kv[62], kv[63], kv[64], kv[65],
+	          (const char *)NULL);
+	assert_int_equal(log_configure(LOG_LVL_INFO, LOG_FMT_KV, "stderr", err, sizeof err), 0);
+	FILE *f = fopen(path, "r");
+	char buf[8192] = "";
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	unlink(path);
+	assert_non_null(strstr(buf, "event=typed device=SEP1 bindings=-3 "
+	                            "bytes=18446744073709551615 zero=0\n"));
+	assert_null(strstr(buf, "below_level"));
+	assert_non_null(strstr(buf, "k30=v truncated=fields\n"));
+	assert_null(strstr(buf, "k31=v"));
+	char *kvline = strstr(buf, "event=many_kv");
+	assert_non_null(kvline);
+	assert_non_null(strstr(kvline, "k30=v truncated=fields\n"));
+}
+
 static void test_alarm_history_bounded(void **state)
 {
 	(void)state;
@@ -139,6 +190,7 @@ int main(void)
 	    cmocka_unit_test(test_cid_unique),
 	    cmocka_unit_test(test_file_target_and_levels),
 	    cmocka_unit_test(test_alarm_history_bounded),
+	    cmocka_unit_test(test_typed_fields),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
