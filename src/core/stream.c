@@ -425,6 +425,9 @@ static void on_defer(evutil_socket_t fd, short what, void *arg)
 	if (s->resume_pending && !s->close_pending && s->state == S_OPEN) {
 		s->resume_pending = 0;
 		deliver(s);
+		/* deliver drained the input: what is left is what on_read counted already. */
+		if (s->bev)
+			s->in_seen = evbuffer_get_length(bufferevent_get_input(s->bev));
 	}
 	cb_exit(s);
 }
