@@ -177,7 +177,8 @@ void stream_close(struct stream *s, const char *why)
 		return;
 	if (s->in_cb) {
 		s->close_pending = 1;
-		tg_strlcpy(s->why, why, sizeof s->why);
+		if (why != s->why) /* on_write passes s->why: no overlapping copy */
+			tg_strlcpy(s->why, why, sizeof s->why);
 		return;
 	}
 	s->in_cb++;
@@ -235,9 +236,11 @@ static int after_write(struct stream *s, size_t len)
 	return 0;
 }
 
+/* Open and no close asked for: after stream_close_after_flush the stream is closing, and
+ * what is written then is dropped (stream.h), or a writer could keep the flush going. */
 static int writable(const struct stream *s)
 {
-	return s->state != S_CLOSED && !s->close_pending && s->bev;
+	return s->state == S_OPEN && !s->close_pending && s->bev;
 }
 
 int stream_write(struct stream *s, const void *buf, size_t len)
