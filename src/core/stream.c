@@ -390,6 +390,21 @@ static void on_write(struct bufferevent *bev, void *arg)
 	cb_exit(s);
 }
 
+/* A peer that closed the TCP connection without a TLS close_notify (many clients do).
+ * OpenSSL 3 reports it as an error (SSL_R_UNEXPECTED_EOF_WHILE_READING, also before the
+ * handshake); libevent 2.1 knows only OpenSSL 1.1's form (SSL_ERROR_SYSCALL, no error
+ * queued) as a dirty shutdown, so allow_dirty_shutdown does not cover it. */
+static int tls_peer_left(unsigned long e)
+{
+#ifdef SSL_R_UNEXPECTED_EOF_WHILE_READING
+	return ERR_GET_LIB(e) == ERR_LIB_SSL &&
+	       ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING;
+#else
+	(void)e;
+	return 0;
+#endif
+}
+
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
 	(void)bev;
@@ -404,7 +419,9 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 	} else if (what & BEV_EVENT_ERROR) {
 		unsigned long e = bufferevent_get_openssl_error(s->bev);
 		char msg[160] = "connection error";
-		if (e) {
+		if (e && tls_peer_left(e)) {
+			tg_strlcpy(msg, "peer closed the connection", sizeof msg);
+		} else if (e) {
 			ERR_error_string_n(e, msg, sizeof msg);
 			if (s->stats)
 				stat_add(&s->stats->tls_failed, 1);
