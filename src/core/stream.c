@@ -723,6 +723,9 @@ struct stream_listener *stream_listen(struct loop *loop, int fd,
 	l->o = *o;
 	l->loop = loop;
 	TAILQ_INIT(&l->streams);
+	/* libevent's listener accepts until accept(2) fails: on a blocking socket (as
+	 * socket(2) makes a UNIX one) the loop would hang in accept after the first. */
+	(void)evutil_make_socket_nonblocking(fd);
 	struct event_base *base = loop_base(loop);
 	l->resume_ev = evtimer_new(base, on_resume, l);
 	l->lev = l->resume_ev
