@@ -45,6 +45,7 @@ struct stream {
 	struct bufferevent *bev;
 	struct event *defer_ev; /* deferred close / resume, from the loop's next turn */
 	struct event *flush_ev; /* stream_close_after_flush's bound */
+	struct event *first_ev; /* the first-message deadline */
 	struct sockaddr_storage sa;
 	socklen_t salen;
 	int fd;
@@ -88,6 +89,8 @@ static void stream_free(struct stream *s)
 		event_free(s->defer_ev);
 	if (s->flush_ev)
 		event_free(s->flush_ev);
+	if (s->first_ev)
+		event_free(s->first_ev);
 	free(s);
 }
 
@@ -128,6 +131,8 @@ static void do_close(struct stream *s, const char *why)
 	}
 	if (s->flush_ev)
 		event_del(s->flush_ev);
+	if (s->first_ev)
+		event_del(s->first_ev);
 	/* Nothing deferred is left to do on a closed stream (and a loop that stopped would
 	 * never run it, keeping the memory forever). */
 	if (s->defer_armed) {
@@ -344,6 +349,7 @@ static void deliver(struct stream *s)
 		if (!s->spoke) {
 			/* A complete frame: from now on the idle timeout applies. */
 			s->spoke = 1;
+			event_del(s->first_ev);
 			set_read_timeout(s, s->idle_timeout_s);
 		}
 		s->ops->on_frame(s, buf, (size_t)r);
@@ -415,7 +421,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_TIMEOUT) {
 		if (s->stats)
 			stat_add(&s->stats->timeouts, 1);
-		stream_close(s, s->spoke ? "idle" : "no request in time");
+		stream_close(s, "idle");
 	} else if (what & BEV_EVENT_ERROR) {
 		unsigned long e = bufferevent_get_openssl_error(s->bev);
 		char msg[160] = "connection error";
@@ -452,6 +458,19 @@ static void on_defer(evutil_socket_t fd, short what, void *arg)
 	cb_exit(s);
 }
 
+/* The first-message deadline passed without a complete frame. */
+static void on_first_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct stream *s = arg;
+	s->in_cb++;
+	if (s->stats)
+		stat_add(&s->stats->timeouts, 1);
+	stream_close(s, "no request in time");
+	cb_exit(s);
+}
+
 static void on_flush_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -476,6 +495,7 @@ void stream_close_after_flush(struct stream *s, const char *why, int timeout_s)
 		return;
 	}
 	bufferevent_set_timeouts(s->bev, NULL, NULL);
+	event_del(s->first_ev); /* the flush timeout bounds what is left */
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	struct timeval tv = {timeout_s > 0 ? timeout_s : 10, 0};
 	if (s->flush_ev)
@@ -636,7 +656,8 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 	}
 	s->defer_ev = event_new(base, -1, 0, on_defer, s);
 	s->flush_ev = evtimer_new(base, on_flush_timeout, s);
-	if (!s->bev || !s->defer_ev || !s->flush_ev) {
+	s->first_ev = evtimer_new(base, on_first_timeout, s);
+	if (!s->bev || !s->defer_ev || !s->flush_ev || !s->first_ev) {
 		if (!s->bev)
 			close(fd);
 		else
@@ -660,8 +681,13 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 	}
 	if (s->state == S_OPEN && !s->close_pending) {
 		/* Until its first complete frame a connection gets only a short time (this
-		 * covers the TLS handshake too): idle sockets cannot pile up. */
-		set_read_timeout(s, o->first_message_timeout_s);
+		 * covers the TLS handshake too): idle sockets cannot pile up. A deadline, not
+		 * the bufferevent's read timeout, which every read restarts: a peer sending a
+		 * byte at a time, or keep-alives only, would stay for ever. */
+		if (o->first_message_timeout_s > 0) {
+			struct timeval tv = {o->first_message_timeout_s, 0};
+			evtimer_add(s->first_ev, &tv);
+		}
 		/* The input never holds more than one largest frame: the rest waits in the
 		 * kernel (and in the peer). */
 		bufferevent_setwatermark(s->bev, EV_READ, 0, o->max_frame);

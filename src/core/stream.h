@@ -121,7 +121,8 @@ struct stream_listener_options {
 	size_t max_frame;            /* bytes; the largest frame the protocol accepts (> 0) */
 	size_t write_limit;          /* bytes queued for the peer beyond which it is cut off;
 	                                0 = no limit */
-	int first_message_timeout_s; /* until the first frame (TLS included); 0 = none */
+	int first_message_timeout_s; /* from the accept to the first frame (TLS included), a
+	                                deadline that no bytes extend; 0 = none */
 	int idle_timeout_s;          /* between frames afterwards; 0 = none */
 	int crlf_keepalive; /* RFC 5626 §3.5.1: answer CRLFCRLF with CRLF, skip lone CRLFs */
 };
