@@ -689,8 +689,13 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 			evtimer_add(s->first_ev, &tv);
 		}
 		/* The input never holds more than one largest frame: the rest waits in the
-		 * kernel (and in the peer). */
-		bufferevent_setwatermark(s->bev, EV_READ, 0, o->max_frame);
+		 * kernel (and in the peer). Not for TLS: libevent 2.1 stops taking decrypted
+		 * bytes out of OpenSSL at the mark and, when the input drains, waits for the
+		 * socket to be readable again, so frames that came in the same record as the
+		 * ones read stayed in OpenSSL until the peer sent more. A TLS stream's input is
+		 * bounded by one largest frame plus a record (16 KiB) instead. */
+		if (o->kind != STREAM_TLS)
+			bufferevent_setwatermark(s->bev, EV_READ, 0, o->max_frame);
 		bufferevent_setcb(s->bev, on_read, on_write, on_event, s);
 		bufferevent_enable(s->bev, s->paused ? EV_WRITE : EV_READ | EV_WRITE);
 	}
