@@ -1,0 +1,1167 @@
+/*
+ * core/stream: the connection lifecycle of every stream listener, driven on a loop in the
+ * test thread (event_base_loop in small non-blocking steps) while plain sockets and
+ * OpenSSL clients act.
+ *
+ * Test protocol: a frame is a line ending in "\n"; a line starting with "!" breaks the
+ * framing. on_frame echoes the line (through stream_write2, cut in two) or obeys it:
+ * "close" (stream_close, then a write), "cflush" (an answer, then
+ * stream_close_after_flush, then a write), "flood" (the test writes to this stream until
+ * it is cut off), "pause" (stream_pause), "ref" (stream_ref and a canary in stream_user).
+ * Every callback is recorded in a log, in order.
+ */
+#include "ca/ca_bootstrap.h"
+#include "core/conncap.h"
+#include "core/loop.h"
+#include "core/stream.h"
+#include "core/tlsctx.h"
+#include "testutil.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#define MAXS 16
+#define LOGN 128
+#define CANARY 0x5ca1ab1ec0ffee11ULL
+
+/* Per-connection protocol data (stream_user). */
+struct conn {
+	int id; /* 1, 2, ... in accept order */
+	uint64_t canary;
+};
+
+struct fx {
+	struct loop *loop;
+	struct event_base *base;
+	struct stream_stats stats;
+	struct stream_listener_options o;
+	struct stream_listener *l;
+	uint16_t port;
+	struct conncap *caps;
+	struct tlsctx *tls;
+	char dir[64];
+	char path[100];
+	struct stream *s[MAXS + 1]; /* by id; NULL once on_close ran */
+	int nopen;
+	int closes[MAXS + 1];
+	char why[MAXS + 1][160];
+	char log[LOGN][96];
+	int nlog;
+	int in_frame;          /* on_frame calls on the stack */
+	int close_in_frame;    /* on_close calls made while an on_frame was on the stack */
+	int write_after_close; /* what stream_write returned after a close in on_frame */
+	struct stream *flood;  /* the test writes to it until it is cut off */
+	struct stream *held;   /* referenced by "ref" */
+	int refuse;            /* on_open refuses the next connection */
+	int refused;           /* connections on_open refused */
+	int drains[MAXS + 1];  /* on_drain calls */
+};
+
+/* The test CA and server certificate, made once for the group. */
+static char pki[64];
+static struct ca_bootstrap_result pki_res;
+
+/* --- helpers ------------------------------------------------------------------------- */
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void tlog(struct fx *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void tlog(struct fx *f, const char *fmt, ...)
+{
+	if (f->nlog >= LOGN)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(f->log[f->nlog++], sizeof f->log[0], fmt, ap);
+	va_end(ap);
+}
+
+/* Fails unless the log entries for connection id are exactly want, in order. */
+static void assert_log(struct fx *f, int id, const char *const *want, int n)
+{
+	int k = 0;
+	for (int i = 0; i < f->nlog; i++) {
+		int eid;
+		if (sscanf(f->log[i], "%*s %d", &eid) != 1 || eid != id)
+			continue;
+		if (k >= n)
+			fail_msg("unexpected log entry '%s'", f->log[i]);
+		if (strcmp(f->log[i], want[k]) != 0)
+			fail_msg("log entry %d: '%s', wanted '%s'", k, f->log[i], want[k]);
+		k++;
+	}
+	if (k != n)
+		fail_msg("log for %d ends after %d entries; wanted '%s' next", id, k, want[k]);
+}
+
+/* One small step of the loop. */
+static void step(struct fx *f)
+{
+	event_base_loop(f->base, EVLOOP_NONBLOCK);
+	usleep(500);
+}
+
+/* Runs the loop until cond holds; fails after ms milliseconds. */
+#define WAIT_FOR(f, ms, cond)                                                                      \
+	do {                                                                                       \
+		int64_t until_ = now_ms() + (ms);                                                  \
+		while (!(cond)) {                                                                  \
+			if (now_ms() > until_)                                                     \
+				fail_msg("line %d: timed out waiting for %s", __LINE__, #cond);    \
+			step(f);                                                                   \
+		}                                                                                  \
+	} while (0)
+
+/* Runs the loop for ms milliseconds. */
+static void run_for(struct fx *f, int ms)
+{
+	int64_t until = now_ms() + ms;
+	while (now_ms() < until)
+		step(f);
+}
+
+/* --- the test protocol --------------------------------------------------------------- */
+
+static long t_frame(struct stream *s, const unsigned char *buf, size_t len)
+{
+	(void)s;
+	if (len && buf[0] == '!')
+		return STREAM_FRAME_BROKEN;
+	const unsigned char *nl = memchr(buf, '\n', len);
+	return nl ? (long)(nl - buf + 1) : STREAM_FRAME_MORE;
+}
+
+static int t_open(struct stream *s)
+{
+	struct fx *f = stream_ctx(s);
+	struct conn *c = stream_user(s);
+	if (c->id != 0 || c->canary != 0 || f->nopen >= MAXS)
+		return -1; /* user data not zeroed: the test sees no open */
+	if (f->refuse) {
+		f->refuse = 0;
+		f->refused++;
+		return -1;
+	}
+	c->id = ++f->nopen;
+	f->s[c->id] = s;
+	tlog(f, "open %d", c->id);
+	return 0;
+}
+
+static void t_on_frame(struct stream *s, const unsigned char *frame, size_t len)
+{
+	struct fx *f = stream_ctx(s);
+	struct conn *c = stream_user(s);
+	char line[96];
+	size_t n = len - 1 < sizeof line - 1 ? len - 1 : sizeof line - 1;
+	memcpy(line, frame, n);
+	line[n] = '\0';
+	f->in_frame++;
+	tlog(f, "frame %d %s", c->id, line);
+	if (strcmp(line, "close") == 0) {
+		stream_close(s, "asked to close");
+		f->write_after_close = stream_write(s, "late\n", 5);
+	} else if (strcmp(line, "cflush") == 0) {
+		if (stream_write(s, "bye\n", 4) != 0)
+			tlog(f, "write failed %d", c->id);
+		stream_close_after_flush(s, "said goodbye", 5);
+		f->write_after_close = stream_write(s, "late\n", 5);
+	} else if (strcmp(line, "flood") == 0) {
+		/* A small kernel send buffer, so that the output queue grows soon. */
+		int small = 16384;
+		(void)setsockopt(stream_fd(s), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+		f->flood = s;
+	} else if (strcmp(line, "pause") == 0) {
+		stream_pause(s);
+		stream_write(s, "paused\n", 7);
+	} else if (strcmp(line, "ref") == 0) {
+		stream_ref(s);
+		c->canary = CANARY;
+		f->held = s;
+		stream_write(s, "held\n", 5);
+	} else if (stream_write2(s, frame, len / 2, frame + len / 2, len - len / 2) != 0) {
+		tlog(f, "write failed %d", c->id);
+	}
+	tlog(f, "end %d", c->id);
+	f->in_frame--;
+}
+
+static void t_close(struct stream *s, const char *why)
+{
+	struct fx *f = stream_ctx(s);
+	struct conn *c = stream_user(s);
+	f->closes[c->id]++;
+	f->close_in_frame += f->in_frame;
+	snprintf(f->why[c->id], sizeof f->why[0], "%s", why);
+	tlog(f, "close %d %s", c->id, why);
+	if (!stream_closing(s) || stream_write(s, "x\n", 2) != -1)
+		tlog(f, "still writable %d", c->id);
+	if (f->flood == s)
+		f->flood = NULL;
+	f->s[c->id] = NULL;
+}
+
+static void t_drain(struct stream *s)
+{
+	struct fx *f = stream_ctx(s);
+	struct conn *c = stream_user(s);
+	f->drains[c->id]++;
+}
+
+static const struct stream_ops ops = {
+    .frame = t_frame,
+    .on_frame = t_on_frame,
+    .on_open = t_open,
+    .on_close = t_close,
+    .on_drain = t_drain,
+};
+
+/* --- fixture ------------------------------------------------------------------------- */
+
+static int group_setup(void **state)
+{
+	(void)state;
+	/* As telgated does: a write to a peer that reset the connection is an error, not
+	 * the end of the process. */
+	signal(SIGPIPE, SIG_IGN);
+	if (loop_threads_init() != 0)
+		return -1;
+	tu_mkdtemp(pki, sizeof pki, "tgstreampki");
+	char err[400];
+	if (ca_bootstrap(pki, "streamtest", "", 30, &pki_res, err, sizeof err) != 0) {
+		fprintf(stderr, "ca_bootstrap: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	tu_rmtree(pki);
+	return 0;
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof *f);
+	if (!f)
+		return -1;
+	f->loop = loop_new("test");
+	if (!f->loop)
+		return -1;
+	f->base = loop_base(f->loop);
+	f->write_after_close = 99;
+	f->o.name = "test";
+	f->o.kind = STREAM_TCP;
+	f->o.stats = &f->stats;
+	f->o.ops = &ops;
+	f->o.ctx = f;
+	f->o.user_size = sizeof(struct conn);
+	f->o.max_frame = 1024;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	stream_listener_free(f->l);
+	/* Deferred events (a close or resume armed before) run and free their streams. */
+	for (int i = 0; i < 5; i++)
+		event_base_loop(f->base, EVLOOP_NONBLOCK);
+	int64_t open = atomic_load(&f->stats.open);
+	loop_free(f->loop);
+	if (f->caps)
+		conncap_free(f->caps);
+	tlsctx_free(f->tls);
+	if (f->dir[0])
+		tu_rmtree(f->dir);
+	free(f);
+	if (open != 0) {
+		fprintf(stderr, "%lld connections still counted open\n", (long long)open);
+		return -1;
+	}
+	return 0;
+}
+
+static void listen_tcp(struct fx *f)
+{
+	int fd = loop_bind_reuseport("127.0.0.1", 0, SOCK_STREAM);
+	assert_true(fd >= 0);
+	struct sockaddr_in a;
+	socklen_t alen = sizeof a;
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+	f->port = ntohs(a.sin_port);
+	char err[200];
+	f->l = stream_listen(f->loop, fd, &f->o, err, sizeof err);
+	if (!f->l)
+		fail_msg("stream_listen: %s", err);
+}
+
+static void listen_tls(struct fx *f)
+{
+	struct tlsctx_options to = {
+	    .name = "test-tls", .cert = pki_res.server_cert, .key = pki_res.server_key};
+	char err[400];
+	f->tls = tlsctx_new(&to, err, sizeof err);
+	if (!f->tls)
+		fail_msg("tlsctx_new: %s", err);
+	f->o.kind = STREAM_TLS;
+	f->o.tls = f->tls;
+	listen_tcp(f);
+}
+
+/* --- clients ------------------------------------------------------------------------- */
+
+struct client {
+	int fd;
+	SSL_CTX *ctx;
+	SSL *ssl;
+	char buf[8192];
+	size_t n;
+	int eof;          /* the connection ended (EOF, reset or TLS error) */
+	int err;          /* errno of a reset, or -1 for a TLS error; 0 for an orderly end */
+	int close_notify; /* TLS: SSL_read returned 0 with SSL_ERROR_ZERO_RETURN */
+};
+
+static void nonblock(int fd)
+{
+	assert_int_equal(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
+}
+
+static void cl_tcp(struct client *c, uint16_t port, int rcvbuf)
+{
+	memset(c, 0, sizeof *c);
+	c->fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(c->fd >= 0);
+	if (rcvbuf)
+		assert_int_equal(setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf),
+		                 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	/* Completes in the kernel's backlog; the loop accepts later. */
+	assert_int_equal(connect(c->fd, (struct sockaddr *)&a, sizeof a), 0);
+	nonblock(c->fd);
+}
+
+static void cl_unix(struct client *c, const char *path)
+{
+	memset(c, 0, sizeof *c);
+	c->fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_true(c->fd >= 0);
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
+	assert_int_equal(connect(c->fd, (struct sockaddr *)&sun, sizeof sun), 0);
+	nonblock(c->fd);
+}
+
+static int handshake_done(struct client *c)
+{
+	int r = SSL_connect(c->ssl);
+	if (r == 1)
+		return 1;
+	int e = SSL_get_error(c->ssl, r);
+	if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+		fail_msg("SSL_connect: error %d", e);
+	return 0;
+}
+
+/* A TLS client of exactly this version (TLS1_2_VERSION, TLS1_3_VERSION), verifying the
+ * server's certificate against the test CA. */
+static void cl_tls(struct fx *f, struct client *c, int version)
+{
+	cl_tcp(c, f->port, 0);
+	c->ctx = SSL_CTX_new(TLS_client_method());
+	assert_non_null(c->ctx);
+	assert_int_equal(SSL_CTX_set_min_proto_version(c->ctx, version), 1);
+	assert_int_equal(SSL_CTX_set_max_proto_version(c->ctx, version), 1);
+	assert_int_equal(SSL_CTX_load_verify_locations(c->ctx, pki_res.ca_cert, NULL), 1);
+	SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
+	c->ssl = SSL_new(c->ctx);
+	assert_non_null(c->ssl);
+	assert_int_equal(SSL_set1_host(c->ssl, "localhost"), 1);
+	assert_int_equal(SSL_set_fd(c->ssl, c->fd), 1);
+	WAIT_FOR(f, 5000, handshake_done(c));
+	assert_int_equal(SSL_version(c->ssl), version);
+}
+
+static void cl_close(struct client *c)
+{
+	if (c->ssl)
+		SSL_free(c->ssl);
+	if (c->ctx)
+		SSL_CTX_free(c->ctx);
+	if (c->fd >= 0)
+		close(c->fd);
+	c->ssl = NULL;
+	c->ctx = NULL;
+	c->fd = -1;
+}
+
+static void cl_send(struct client *c, const char *data)
+{
+	size_t len = strlen(data);
+	if (c->ssl) {
+		assert_int_equal(SSL_write(c->ssl, data, (int)len), (int)len);
+		return;
+	}
+	assert_int_equal(send(c->fd, data, len, MSG_NOSIGNAL), (ssize_t)len);
+}
+
+/* Reads what is there, without waiting. */
+static void cl_poll(struct client *c)
+{
+	while (!c->eof && c->n < sizeof c->buf - 1) {
+		if (c->ssl) {
+			ERR_clear_error();
+			int r = SSL_read(c->ssl, c->buf + c->n, (int)(sizeof c->buf - 1 - c->n));
+			if (r > 0) {
+				c->n += (size_t)r;
+				c->buf[c->n] = '\0';
+				continue;
+			}
+			int e = SSL_get_error(c->ssl, r);
+			if (e == SSL_ERROR_WANT_READ)
+				break;
+			c->eof = 1;
+			if (e == SSL_ERROR_ZERO_RETURN)
+				c->close_notify = 1;
+			else
+				c->err = -1;
+			break;
+		}
+		ssize_t r = recv(c->fd, c->buf + c->n, sizeof c->buf - 1 - c->n, 0);
+		if (r > 0) {
+			c->n += (size_t)r;
+			c->buf[c->n] = '\0';
+			continue;
+		}
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		c->eof = 1;
+		c->err = r < 0 ? errno : 0;
+	}
+}
+
+static int got(struct client *c, const char *s)
+{
+	cl_poll(c);
+	return strstr(c->buf, s) != NULL;
+}
+
+static int ended(struct client *c)
+{
+	cl_poll(c);
+	return c->eof;
+}
+
+static uint64_t cnt(_Atomic uint64_t *v)
+{
+	return atomic_load(v);
+}
+
+/* --- 1. echo over TCP -------------------------------------------------------------------- */
+
+static void test_echo_tcp(void **state)
+{
+	struct fx *f = *state;
+	listen_tcp(f);
+	struct client c;
+	cl_tcp(&c, f->port, 0);
+	const char *in = "one\ntwo\nthree\n";
+	cl_send(&c, in);
+	WAIT_FOR(f, 3000, got(&c, "three\n"));
+	assert_string_equal(c.buf, in);
+	const char *want[] = {"open 1", "frame 1 one",   "end 1", "frame 1 two",
+	                      "end 1",  "frame 1 three", "end 1"};
+	assert_log(f, 1, want, 7);
+	/* A frame split across writes is delivered once it is complete. */
+	cl_send(&c, "fo");
+	run_for(f, 50);
+	cl_send(&c, "ur\n");
+	WAIT_FOR(f, 3000, got(&c, "four\n"));
+	assert_string_equal(c.buf, "one\ntwo\nthree\nfour\n");
+
+	assert_non_null(f->s[1]);
+	assert_int_equal(stream_kind(f->s[1]), STREAM_TCP);
+	assert_string_equal(stream_listener_name(f->s[1]), "test");
+	assert_ptr_equal(stream_loop(f->s[1]), f->loop);
+	assert_null(stream_ssl(f->s[1]));
+	assert_int_equal(strncmp(stream_peer(f->s[1]), "127.0.0.1:", 10), 0);
+	socklen_t salen = 0;
+	const struct sockaddr *sa = stream_peer_addr(f->s[1], &salen);
+	assert_int_equal(sa->sa_family, AF_INET);
+	assert_int_equal(salen, sizeof(struct sockaddr_in));
+	assert_int_equal(stream_closing(f->s[1]), 0);
+	assert_int_equal(stream_pending(f->s[1]), 0);
+
+	assert_int_equal(cnt(&f->stats.accepted), 1);
+	assert_int_equal(atomic_load(&f->stats.open), 1);
+	assert_int_equal(stream_listener_count(f->l), 1);
+	assert_int_equal(cnt(&f->stats.bytes_in), strlen(in) + 5);
+	assert_int_equal(cnt(&f->stats.bytes_out), strlen(in) + 5);
+	assert_true(f->drains[1] >= 1);
+
+	/* The peer leaves: on_close once, the counters follow. */
+	cl_close(&c);
+	WAIT_FOR(f, 3000, f->closes[1] == 1);
+	assert_string_equal(f->why[1], "peer closed the connection");
+	assert_int_equal(atomic_load(&f->stats.open), 0);
+	assert_int_equal(stream_listener_count(f->l), 0);
+	run_for(f, 20);
+	assert_int_equal(f->closes[1], 1);
+	assert_int_equal(cnt(&f->stats.timeouts), 0);
+	assert_int_equal(cnt(&f->stats.refused_cap), 0);
+}
+
+/* --- 2. caps ------------------------------------------------------------------------- */
+
+static void test_caps(void **state)
+{
+	struct fx *f = *state;
+	f->caps = conncap_new(1, 1);
+	f->o.caps = f->caps;
+	listen_tcp(f);
+	struct client a, b, c;
+	cl_tcp(&a, f->port, 0);
+	cl_send(&a, "a\n");
+	WAIT_FOR(f, 3000, got(&a, "a\n"));
+	/* The second is closed at once, without on_open. */
+	cl_tcp(&b, f->port, 0);
+	WAIT_FOR(f, 3000, ended(&b));
+	assert_true(b.err == 0 || b.err == ECONNRESET);
+	assert_int_equal(b.n, 0);
+	assert_int_equal(cnt(&f->stats.refused_cap), 1);
+	assert_int_equal(cnt(&f->stats.accepted), 1);
+	assert_int_equal(f->nopen, 1);
+	assert_int_equal(conncap_total(f->caps), 1);
+	cl_close(&b);
+	/* The first leaves: its place is free again. */
+	cl_close(&a);
+	WAIT_FOR(f, 3000, f->closes[1] == 1);
+	assert_int_equal(conncap_total(f->caps), 0);
+	cl_tcp(&c, f->port, 0);
+	cl_send(&c, "c\n");
+	WAIT_FOR(f, 3000, got(&c, "c\n"));
+	assert_int_equal(cnt(&f->stats.accepted), 2);
+	assert_int_equal(cnt(&f->stats.refused_cap), 1);
+	assert_int_equal(conncap_total(f->caps), 1);
+	cl_close(&c);
+	WAIT_FOR(f, 3000, f->closes[2] == 1);
+	assert_int_equal(conncap_total(f->caps), 0);
+}
+
+/* on_open refuses: closed at once, no on_close; the next one is served. */
+static void test_open_refused(void **state)
+{
+	struct fx *f = *state;
+	listen_tcp(f);
+	struct client a, b;
+	f->refuse = 1;
+	cl_tcp(&a, f->port, 0);
+	WAIT_FOR(f, 3000, ended(&a));
+	assert_int_equal(f->refused, 1);
+	assert_int_equal(f->nlog, 0);
+	assert_int_equal(atomic_load(&f->stats.open), 0);
+	assert_int_equal(stream_listener_count(f->l), 0);
+	cl_tcp(&b, f->port, 0);
+	cl_send(&b, "b\n");
+	WAIT_FOR(f, 3000, got(&b, "b\n"));
+	assert_int_equal(f->nopen, 1);
+	cl_close(&a);
+	cl_close(&b);
+	WAIT_FOR(f, 3000, f->closes[1] == 1);
+	assert_int_equal(f->refused, 1);
+}
+
+/* --- 3. timeouts --------------------------------------------------------------------- */
+
+static void test_timeouts(void **state)
+{
+	struct fx *f = *state;
+	f->o.first_message_timeout_s = 1;
+	f->o.idle_timeout_s = 2;
+	listen_tcp(f);
+	struct client a, b, d;
+	int64_t t0 = now_ms();
+	cl_tcp(&a, f->port, 0); /* says nothing */
+	cl_tcp(&b, f->port, 0); /* sends a frame at once */
+	cl_tcp(&d, f->port, 0); /* dribbles a frame that never ends */
+	cl_send(&b, "hi\n");
+	WAIT_FOR(f, 3000, got(&b, "hi\n"));
+	int64_t tb = now_ms();
+	/* Nothing before the first-message timeout... */
+	int64_t next = t0;
+	while (now_ms() - t0 < 800) {
+		if (now_ms() >= next) {
+			cl_send(&d, "x");
+			next += 300;
+		}
+		step(f);
+	}
+	assert_int_equal(f->closes[1] + f->closes[2] + f->closes[3], 0);
+	/* ...then the silent one goes, and so does the one that sends bytes but no frame:
+	 * what arrives without completing a frame does not extend the first-message time
+	 * (it is a deadline, not an idle timer). */
+	while (f->closes[1] == 0 || f->closes[3] == 0) {
+		if (now_ms() - t0 > 2600)
+			fail_msg("first-message timeout: silent %d, dribbling %d", f->closes[1],
+			         f->closes[3]);
+		if (now_ms() >= next && !f->closes[3]) {
+			(void)send(d.fd, "x", 1, MSG_NOSIGNAL);
+			next += 300;
+		}
+		step(f);
+	}
+	assert_string_equal(f->why[1], "no request in time");
+	assert_string_equal(f->why[3], "no request in time");
+	WAIT_FOR(f, 2000, ended(&a));
+	assert_int_equal(a.n, 0);
+	assert_int_equal(cnt(&f->stats.timeouts), 2);
+	/* The one that sent a frame has the idle timeout (2 s) instead. */
+	while (now_ms() - tb < 1500)
+		step(f);
+	assert_int_equal(f->closes[2], 0);
+	cl_poll(&b);
+	assert_int_equal(b.eof, 0);
+	WAIT_FOR(f, 3000, f->closes[2] == 1);
+	assert_string_equal(f->why[2], "idle");
+	WAIT_FOR(f, 2000, ended(&b));
+	assert_int_equal(cnt(&f->stats.timeouts), 3);
+	cl_close(&a);
+	cl_close(&b);
+	cl_close(&d);
+}
+
+/* --- 4. a close inside a callback ------------------------------------------------------ */
+
+static void test_deferred_close(void **state)
+{
+	struct fx *f = *state;
+	listen_tcp(f);
+	struct client c, d;
+	cl_tcp(&c, f->port, 0);
+	cl_send(&c, "a\nclose\nb\n");
+	WAIT_FOR(f, 3000, f->closes[1] == 1);
+	/* on_close after on_frame returned; the frame after the close never came. */
+	const char *want[] = {"open 1",        "frame 1 a", "end 1",
+	                      "frame 1 close", "end 1",     "close 1 asked to close"};
+	assert_log(f, 1, want, 6);
+	assert_int_equal(f->close_in_frame, 0);
+	assert_int_equal(f->write_after_close, -1);
+	/* Queued output is dropped: the echo of "a" never goes out. */
+	WAIT_FOR(f, 3000, ended(&c));
+	assert_int_equal(c.n, 0);
+	run_for(f, 20);
+	assert_int_equal(f->closes[1], 1);
+	cl_close(&c);
+
+	/* Outside any callback, stream_close closes at once. */
+	cl_tcp(&d, f->port, 0);
+	cl_send(&d, "x\n");
+	WAIT_FOR(f, 3000, got(&d, "x\n"));
+	stream_close(f->s[2], "closed by the test");
+	assert_int_equal(f->closes[2], 1);
+	assert_string_equal(f->why[2], "closed by the test");
+	WAIT_FOR(f, 3000, ended(&d));
+	cl_close(&d);
+	assert_int_equal(atomic_load(&f->stats.open), 0);
+}
+
+/* --- 5. close after flush -------------------------------------------------------------- */
+
+static void test_close_after_flush(void **state)
+{
+	struct fx *f = *state;
+	listen_tcp(f);
+	struct client c;
+	cl_tcp(&c, f->port, 0);
+	cl_send(&c, "cflush\nmore\n");
+	WAIT_FOR(f, 3000, ended(&c));
+	/* The answer, then an orderly end; nothing written after the close was asked. */
+	assert_string_equal(c.buf, "bye\n");
+	assert_int_equal(c.err, 0);
+	WAIT_FOR(f, 3000, f->closes[1] == 1);
+	assert_string_equal(f->why[1], "said goodbye");
+	assert_int_equal(f->write_after_close, -1);
+	const char *want[] = {"open 1", "frame 1 cflush", "end 1", "close 1 said goodbye"};
+	assert_log(f, 1, want, 4);
+	assert_int_equal(cnt(&f->stats.timeouts), 0);
+	cl_close(&c);
+}
+
+/* --- 6. a slow consumer ---------------------------------------------------------------- */
+
+static void test_slow_consumer(void **state)
+{
+	struct fx *f = *state;
+	f->o.write_limit = 64 * 1024;
+	listen_tcp(f);
+	struct client a, b;
+	cl_tcp(&a, f->port, 4096); /* never reads */
+	cl_tcp(&b, f->port, 0);
+	cl_send(&b, "b0\n");
+	WAIT_FOR(f, 3000, got(&b, "b0\n"));
+	cl_send(&a, "flood\n");
+	WAIT_FOR(f, 3000, f->flood != NULL);
+	static char chunk[16384];
+	memset(chunk, 'x', sizeof chunk);
+	/* Fill the kernel's buffers until output queues in the stream (below the limit). */
+	int64_t t0 = now_ms();
+	while (stream_pending(f->flood) < 32 * 1024) {
+		if (now_ms() - t0 > 5000)
+			fail_msg("the output never queued (%zu)", stream_pending(f->flood));
+		assert_int_equal(stream_write(f->flood, chunk, sizeof chunk), 0);
+		step(f);
+	}
+	/* A is stuck; B is served meanwhile. */
+	for (int i = 1; i <= 3; i++) {
+		char line[16];
+		snprintf(line, sizeof line, "b%d\n", i);
+		cl_send(&b, line);
+		WAIT_FOR(f, 3000, got(&b, line));
+	}
+	assert_non_null(f->flood);
+	assert_int_equal(cnt(&f->stats.slow_consumers), 0);
+	/* Past the limit A is cut off, from the loop's next turn. */
+	int rc;
+	while ((rc = stream_write(f->flood, chunk, sizeof chunk)) == 0) {
+		if (now_ms() - t0 > 5000)
+			fail_msg("never cut off (%zu queued)", stream_pending(f->flood));
+		step(f);
+	}
+	assert_int_equal(rc, -1);
+	assert_int_equal(cnt(&f->stats.slow_consumers), 1);
+	WAIT_FOR(f, 3000, f->flood == NULL);
+	assert_int_equal(f->closes[1], 1);
+	assert_string_equal(f->why[1], "peer does not read what it is sent");
+	/* B goes on. */
+	cl_send(&b, "after\n");
+	WAIT_FOR(f, 3000, got(&b, "after\n"));
+	assert_string_equal(b.buf, "b0\nb1\nb2\nb3\nafter\n");
+	assert_int_equal(f->closes[2], 0);
+	assert_int_equal(cnt(&f->stats.slow_consumers), 1);
+	cl_close(&a);
+	cl_close(&b);
+}
+
+/* --- 7. TLS -------------------------------------------------------------------------- */
+
+static void tls_server_close(void **state, int version)
+{
+	struct fx *f = *state;
+	listen_tls(f);
+	struct client c;
+	cl_tls(f, &c, version);
+	cl_send(&c, "hello\n");
+	WAIT_FOR(f, 3000, got(&c, "hello\n"));
+	assert_non_null(f->s[1]);
+	assert_int_equal(stream_kind(f->s[1]), STREAM_TLS);
+	assert_non_null(stream_ssl(f->s[1]));
+	assert_int_equal(SSL_version(stream_ssl(f->s[1])), version);
+	assert_int_equal(cnt(&f->stats.bytes_in), 6);
+	assert_int_equal(cnt(&f->stats.bytes_out), 6);
+	/* The server closes: a close_notify, not a bare EOF. */
+	cl_send(&c, "close\n");
+	WAIT_FOR(f, 3000, ended(&c));
+	assert_int_equal(c.close_notify, 1);
+	assert_int_equal(c.err, 0);
+	assert_string_equal(c.buf, "hello\n");
+	assert_int_equal(f->closes[1], 1);
+	assert_int_equal(cnt(&f->stats.tls_failed), 0);
+	cl_close(&c);
+}
+
+static void test_tls12_server_close(void **state)
+{
+	tls_server_close(state, TLS1_2_VERSION);
+}
+
+static void test_tls13_server_close(void **state)
+{
+	tls_server_close(state, TLS1_3_VERSION);
+}
+
+static void tls_client_close(void **state, int version)
+{
+	struct fx *f = *state;
+	listen_tls(f);
+	struct client c;
+	cl_tls(f, &c, version);
+	cl_send(&c, "hi\n");
+	WAIT_FOR(f, 3000, got(&c, "hi\n"));
+	/* The client's close_notify gets the server's in answer. */
+	assert_int_equal(SSL_shutdown(c.ssl), 0);
+	int64_t t0 = now_ms();
+	for (;;) {
+		ERR_clear_error();
+		int r = SSL_shutdown(c.ssl);
+		if (r == 1)
+			break;
+		int e = SSL_get_error(c.ssl, r);
+		if (e != SSL_ERROR_WANT_READ)
+			fail_msg(
+			    "second SSL_shutdown: %d, error %d (no close_notify from the server)",
+			    r, e);
+		if (now_ms() - t0 > 3000)
+			fail_msg("no close_notify from the server");
+		step(f);
+	}
+	WAIT_FOR(f, 3000, f->closes[1] == 1);
+	assert_string_equal(f->why[1], "peer closed the connection");
+	assert_int_equal(cnt(&f->stats.tls_failed), 0);
+	cl_close(&c);
+}
+
+static void test_tls12_client_close(void **state)
+{
+	tls_client_close(state, TLS1_2_VERSION);
+}
+
+static void test_tls13_client_close(void **state)
+{
+	tls_client_close(state, TLS1_3_VERSION);
+}
+
+static void test_tls_garbage(void **state)
+{
+	struct fx *f = *state;
+	listen_tls(f);
+	struct client c;
+	cl_tcp(&c, f->port, 0);
+	cl_send(&c, "GET / HTTP/1.1\r\nHost: example\r\n\r\n");
+	WAIT_FOR(f, 3000, f->closes[1] == 1);
+	assert_int_equal(cnt(&f->stats.tls_failed), 1);
+	assert_int_equal(f->nlog, 2);                       /* open, close: no frame */
+	assert_non_null(strstr(f->why[1], "http request")); /* OpenSSL's reason */
+	WAIT_FOR(f, 3000, ended(&c));
+	cl_close(&c);
+	/* A good client is still served. It leaves without a close_notify, as many do: the
+	 * peer closed the connection, no TLS failure. */
+	cl_tls(f, &c, TLS1_3_VERSION);
+	cl_send(&c, "ok\n");
+	WAIT_FOR(f, 3000, got(&c, "ok\n"));
+	cl_close(&c);
+	WAIT_FOR(f, 3000, f->closes[2] == 1);
+	assert_string_equal(f->why[2], "peer closed the connection");
+	assert_int_equal(cnt(&f->stats.tls_failed), 1);
+	/* Nor is a client that connects and leaves before any handshake (a health
+	 * check). */
+	cl_tcp(&c, f->port, 0);
+	WAIT_FOR(f, 3000, f->nopen == 3);
+	cl_close(&c);
+	WAIT_FOR(f, 3000, f->closes[3] == 1);
+	assert_string_equal(f->why[3], "peer closed the connection");
+	assert_int_equal(cnt(&f->stats.tls_failed), 1);
+}
+
+/* --- 8. CRLF keep-alives ------------------------------------------------------------- */
+
+static void test_crlf_keepalive(void **state)
+{
+	struct fx *f = *state;
+	f->o.crlf_keepalive = 1;
+	f->o.first_message_timeout_s = 1;
+	listen_tcp(f);
+	struct client a, b;
+	cl_tcp(&a, f->port, 0); /* pings only */
+	cl_tcp(&b, f->port, 0); /* pings around its frames */
+	int64_t t0 = now_ms();
+	/* B: a lone CRLF before a frame is skipped; a ping gets a pong; a CRLF arriving on
+	 * its own is held until it is known not to start a ping. */
+	cl_send(&b, "\r\nhello\n");
+	WAIT_FOR(f, 3000, got(&b, "hello\n"));
+	cl_send(&b, "\r\n\r\n");
+	WAIT_FOR(f, 3000, got(&b, "hello\n\r\n"));
+	cl_send(&b, "\r\n");
+	run_for(f, 30);
+	cl_send(&b, "x\n");
+	WAIT_FOR(f, 3000, got(&b, "x\n"));
+	assert_string_equal(b.buf, "hello\n\r\nx\n");
+	const char *want[] = {"open 2", "frame 2 hello", "end 2", "frame 2 x", "end 2"};
+	assert_log(f, 2, want, 5);
+	/* A: pings every 300 ms get pongs, but are no first message: the first-message
+	 * timeout still ends it. */
+	int pings = 0, pongs = 0;
+	int64_t next = t0;
+	while (f->closes[1] == 0) {
+		if (now_ms() - t0 > 2600)
+			fail_msg("pinging kept the connection open (%d pings)", pings);
+		if (now_ms() >= next) {
+			if (send(a.fd, "\r\n\r\n", 4, MSG_NOSIGNAL) == 4)
+				pings++;
+			next += 300;
+		}
+		cl_poll(&a);
+		step(f);
+	}
+	assert_string_equal(f->why[1], "no request in time");
+	WAIT_FOR(f, 3000, ended(&a));
+	for (size_t i = 0; i + 1 < a.n; i += 2) {
+		assert_memory_equal(a.buf + i, "\r\n", 2);
+		pongs++;
+	}
+	assert_true(pongs >= 1);
+	assert_int_equal(a.n % 2, 0);
+	const char *wanta[] = {"open 1", "close 1 no request in time"};
+	assert_log(f, 1, wanta, 2);
+	assert_int_equal(cnt(&f->stats.timeouts), 1);
+	assert_int_equal(f->closes[2], 0);
+	cl_close(&a);
+	cl_close(&b);
+}
+
+/* --- 9. pause and resume ----------------------------------------------------------------- */
+
+static void test_pause_resume(void **state)
+{
+	struct fx *f = *state;
+	listen_tcp(f);
+	struct client c;
+	cl_tcp(&c, f->port, 0);
+	cl_send(&c, "pause\na\nb\n");
+	WAIT_FOR(f, 3000, got(&c, "paused\n"));
+	run_for(f, 50);
+	cl_send(&c, "c\n");
+	run_for(f, 100);
+	/* Held while paused... */
+	assert_string_equal(c.buf, "paused\n");
+	const char *paused[] = {"open 1", "frame 1 pause", "end 1"};
+	assert_log(f, 1, paused, 3);
+	/* ...and delivered in order from the loop's next turn after the resume. */
+	stream_resume(f->s[1]);
+	assert_int_equal(f->nlog, 3);
+	WAIT_FOR(f, 3000, got(&c, "c\n"));
+	assert_string_equal(c.buf, "paused\na\nb\nc\n");
+	cl_send(&c, "d\n");
+	WAIT_FOR(f, 3000, got(&c, "c\nd\n"));
+	const char *want[] = {"open 1", "frame 1 pause", "end 1", "frame 1 a", "end 1", "frame 1 b",
+	                      "end 1",  "frame 1 c",     "end 1", "frame 1 d", "end 1"};
+	assert_log(f, 1, want, 11);
+	/* Every byte read is counted once, also those delivered by the resume. */
+	assert_int_equal(cnt(&f->stats.bytes_in), strlen("pause\na\nb\nc\nd\n"));
+	/* Pause again, and resume twice: frames come once. */
+	stream_pause(f->s[1]);
+	cl_send(&c, "e\n");
+	run_for(f, 50);
+	assert_false(got(&c, "d\ne\n"));
+	stream_resume(f->s[1]);
+	stream_resume(f->s[1]);
+	WAIT_FOR(f, 3000, got(&c, "d\ne\n"));
+	run_for(f, 30);
+	assert_string_equal(c.buf, "paused\na\nb\nc\nd\ne\n");
+	cl_close(&c);
+	WAIT_FOR(f, 3000, f->closes[1] == 1);
+}
+
+/* --- 10. references ------------------------------------------------------------------ */
+
+static void test_references(void **state)
+{
+	struct fx *f = *state;
+	listen_tcp(f);
+	struct client c;
+	cl_tcp(&c, f->port, 0);
+	cl_send(&c, "ref\n");
+	WAIT_FOR(f, 3000, got(&c, "held\n"));
+	struct stream *s = f->held;
+	assert_non_null(s);
+	cl_close(&c);
+	WAIT_FOR(f, 3000, f->closes[1] == 1);
+	run_for(f, 30);
+	/* Closed, counted closed, but its memory and protocol data stay. */
+	assert_int_equal(f->closes[1], 1);
+	assert_int_equal(atomic_load(&f->stats.open), 0);
+	assert_int_equal(stream_listener_count(f->l), 0);
+	struct conn *u = stream_user(s);
+	assert_int_equal(u->id, 1);
+	assert_true(u->canary == CANARY);
+	assert_int_equal(stream_closing(s), 1);
+	assert_int_equal(stream_write(s, "late\n", 5), -1);
+	assert_int_equal(stream_pending(s), 0);
+	assert_ptr_equal(stream_ctx(s), f);
+	stream_close(s, "again"); /* idempotent */
+	assert_int_equal(f->closes[1], 1);
+	/* A second reference: the memory goes with the last one. */
+	stream_ref(s);
+	stream_unref(s);
+	assert_true(((struct conn *)stream_user(s))->canary == CANARY);
+	stream_unref(s); /* freed now (ASan: no leak, no use after free) */
+	f->held = NULL;
+	run_for(f, 20);
+	assert_int_equal(f->closes[1], 1);
+}
+
+/* --- 11. frames too large and broken framing ------------------------------------------- */
+
+static void test_frame_limits(void **state)
+{
+	struct fx *f = *state;
+	f->o.max_frame = 64;
+	listen_tcp(f);
+	struct client a, b;
+	cl_tcp(&a, f->port, 0);
+	char line[128];
+	memset(line, 'a', 63);
+	line[63] = '\n';
+	line[64] = '\0';
+	/* Exactly max_frame: delivered. */
+	cl_send(&a, line);
+	WAIT_FOR(f, 3000, got(&a, line));
+	/* Longer: closed without on_frame. */
+	memset(line, 'b', 99);
+	line[99] = '\n';
+	line[100] = '\0';
+	cl_send(&a, line);
+	WAIT_FOR(f, 3000, f->closes[1] == 1);
+	assert_string_equal(f->why[1], "frame too large");
+	assert_int_equal(f->nlog, 4); /* open, frame, end, close */
+	WAIT_FOR(f, 3000, ended(&a));
+	assert_int_equal(a.n, 64);
+	/* Broken framing: closed, no frame. */
+	cl_tcp(&b, f->port, 0);
+	cl_send(&b, "!oops\nnext\n");
+	WAIT_FOR(f, 3000, f->closes[2] == 1);
+	assert_string_equal(f->why[2], "framing error");
+	const char *want[] = {"open 2", "close 2 framing error"};
+	assert_log(f, 2, want, 2);
+	WAIT_FOR(f, 3000, ended(&b));
+	assert_int_equal(b.n, 0);
+	cl_close(&a);
+	cl_close(&b);
+}
+
+/* --- 12. UNIX sockets -------------------------------------------------------------------- */
+
+static void test_unix(void **state)
+{
+	struct fx *f = *state;
+	tu_mkdtemp(f->dir, sizeof f->dir, "tgstream");
+	snprintf(f->path, sizeof f->path, "%s/s.sock", f->dir);
+	/* A blocking socket, as socket(2) makes it: the listener must not block on it. */
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", f->path);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sun, sizeof sun), 0);
+	assert_int_equal(listen(fd, 16), 0);
+	/* Should it still block, accept(2) gives up after a second instead of hanging. */
+	struct timeval tv = {1, 0};
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+	f->o.kind = STREAM_UNIX;
+	f->o.name = "control";
+	char err[200];
+	f->l = stream_listen(f->loop, fd, &f->o, err, sizeof err);
+	assert_non_null(f->l);
+	assert_true(fcntl(fd, F_GETFL) & O_NONBLOCK);
+	struct client c, d;
+	cl_unix(&c, f->path);
+	cl_unix(&d, f->path);
+	cl_send(&c, "hello\n");
+	cl_send(&d, "world\n");
+	WAIT_FOR(f, 3000, got(&c, "hello\n") && got(&d, "world\n"));
+	assert_non_null(f->s[1]);
+	assert_string_equal(stream_peer(f->s[1]), "local");
+	assert_string_equal(stream_peer(f->s[2]), "local");
+	assert_int_equal(stream_kind(f->s[1]), STREAM_UNIX);
+	assert_string_equal(stream_listener_name(f->s[1]), "control");
+	assert_true(stream_fd(f->s[1]) >= 0);
+	assert_int_equal(stream_listener_count(f->l), 2);
+	cl_close(&c);
+	cl_close(&d);
+	WAIT_FOR(f, 3000, f->closes[1] == 1 && f->closes[2] == 1);
+}
+
+/* --- 13. freeing a listener with open streams ------------------------------------------ */
+
+static void test_listener_free(void **state)
+{
+	struct fx *f = *state;
+	listen_tcp(f);
+	struct client c[3];
+	for (int i = 0; i < 3; i++) {
+		cl_tcp(&c[i], f->port, 0);
+		cl_send(&c[i], i == 2 ? "ref\n" : "x\n");
+	}
+	WAIT_FOR(f, 3000, got(&c[0], "x\n") && got(&c[1], "x\n") && got(&c[2], "held\n"));
+	assert_int_equal(stream_listener_count(f->l), 3);
+	assert_int_equal(atomic_load(&f->stats.open), 3);
+	/* Not accepting any more: the listening socket is closed, the streams stay. */
+	stream_listener_stop_accepting(f->l);
+	int late = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in la = {.sin_family = AF_INET, .sin_port = htons(f->port)};
+	la.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(late, (struct sockaddr *)&la, sizeof la), -1);
+	assert_int_equal(errno, ECONNREFUSED);
+	close(late);
+	assert_int_equal(stream_listener_count(f->l), 3);
+	stream_listener_free(f->l);
+	f->l = NULL;
+	for (int i = 1; i <= 3; i++) {
+		assert_int_equal(f->closes[i], 1);
+		assert_string_equal(f->why[i], "server stopping");
+	}
+	assert_int_equal(atomic_load(&f->stats.open), 0);
+	for (int i = 0; i < 3; i++) {
+		WAIT_FOR(f, 3000, ended(&c[i]));
+		cl_close(&c[i]);
+	}
+	assert_int_equal(f->nopen, 3);
+	/* The referenced one outlives its listener until the reference goes. */
+	assert_non_null(f->held);
+	assert_true(((struct conn *)stream_user(f->held))->canary == CANARY);
+	assert_int_equal(stream_write(f->held, "x\n", 2), -1);
+	stream_unref(f->held);
+	f->held = NULL;
+	for (int i = 1; i <= 3; i++)
+		assert_int_equal(f->closes[i], 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_echo_tcp, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_caps, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_open_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_timeouts, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deferred_close, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_close_after_flush, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_slow_consumer, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tls12_server_close, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tls13_server_close, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tls12_client_close, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tls13_client_close, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tls_garbage, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_crlf_keepalive, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pause_resume, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_references, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_frame_limits, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unix, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_listener_free, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
