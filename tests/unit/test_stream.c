@@ -792,6 +792,15 @@ static void tls_server_close(void **state, int version)
 	assert_int_equal(c.err, 0);
 	assert_string_equal(c.buf, "hello\n");
 	assert_int_equal(f->closes[1], 1);
+	cl_close(&c);
+	/* The same after the last answers were flushed. */
+	cl_tls(f, &c, version);
+	cl_send(&c, "cflush\n");
+	WAIT_FOR(f, 3000, ended(&c));
+	assert_string_equal(c.buf, "bye\n");
+	assert_int_equal(c.close_notify, 1);
+	assert_int_equal(c.err, 0);
+	assert_string_equal(f->why[2], "said goodbye");
 	assert_int_equal(cnt(&f->stats.tls_failed), 0);
 	cl_close(&c);
 }
