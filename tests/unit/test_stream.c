@@ -888,6 +888,47 @@ static void test_tls_garbage(void **state)
 	assert_int_equal(cnt(&f->stats.tls_failed), 1);
 }
 
+/* Frames pipelined in one TLS record, more than max_frame in all, also while paused: all
+ * delivered, in order (nothing OpenSSL decrypted ahead is left behind). */
+static void test_tls_pipelined(void **state)
+{
+	struct fx *f = *state;
+	f->o.max_frame = 64;
+	listen_tls(f);
+	struct client c;
+	cl_tls(f, &c, TLS1_3_VERSION);
+	static char batch[4096], want[4096];
+	char line[64];
+	for (int i = 0; i < 40; i++) {
+		snprintf(line, sizeof line, "frame-%02d-%s\n", i,
+		         "................................");
+		strcat(batch, line);
+	}
+	cl_send(&c, batch); /* one record */
+	WAIT_FOR(f, 3000, got(&c, line));
+	assert_string_equal(c.buf, batch);
+	/* The same behind a pause. */
+	snprintf(batch, sizeof batch, "pause\n");
+	memcpy(want, c.buf, c.n);
+	strcpy(want + c.n, "paused\n");
+	for (int i = 0; i < 20; i++) {
+		snprintf(line, sizeof line, "later-%02d-%s\n", i,
+		         "................................");
+		strcat(batch, line);
+	}
+	cl_send(&c, batch);
+	WAIT_FOR(f, 3000, got(&c, "paused\n"));
+	run_for(f, 50);
+	assert_string_equal(c.buf, want);
+	stream_resume(f->s[1]);
+	strcat(want, batch + strlen("pause\n"));
+	WAIT_FOR(f, 3000, got(&c, line));
+	assert_string_equal(c.buf, want);
+	assert_int_equal(f->closes[1], 0);
+	cl_close(&c);
+	WAIT_FOR(f, 3000, f->closes[1] == 1);
+}
+
 /* --- 8. CRLF keep-alives ------------------------------------------------------------- */
 
 static void test_crlf_keepalive(void **state)
@@ -1165,6 +1206,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_tls12_client_close, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tls13_client_close, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tls_garbage, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tls_pipelined, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_crlf_keepalive, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pause_resume, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_references, setup, teardown),
