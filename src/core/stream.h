@@ -29,7 +29,9 @@
  * Threads: a stream belongs to the loop its listener runs on; every function here is
  * called on that loop's thread, except stream_ref/stream_unref pairs that a job carries
  * (the job's done callback runs on the loop: see worker.h). Listener stats are atomics,
- * readable from any thread.
+ * readable from any thread. The loop must outlive every stream reference (a stream's
+ * events belong to its loop), and the process must ignore SIGPIPE (a write or a TLS
+ * close_notify can reach a socket the peer has reset; telgated ignores it).
  *
  * Ownership: the caller owns the stream_listener_options strings, the tlsctx, the
  * conncap and the stats they point to, and keeps them alive until every listener using
@@ -64,7 +66,7 @@ struct stream_stats {
 	_Atomic uint64_t refused_cap;    /* refused by the node or per-source cap */
 	_Atomic uint64_t refused_fd;     /* accept failed for want of descriptors */
 	_Atomic uint64_t tls_failed;     /* handshakes or TLS records refused */
-	_Atomic uint64_t timeouts;       /* first-message or idle timeouts */
+	_Atomic uint64_t timeouts;       /* first-message, idle or flush timeouts */
 	_Atomic uint64_t slow_consumers; /* cut off for not reading */
 	_Atomic uint64_t bytes_in;       /* bytes read (after TLS) */
 	_Atomic uint64_t bytes_out;      /* bytes queued for writing (before TLS) */
@@ -127,8 +129,9 @@ struct stream_listener_options {
 	int crlf_keepalive; /* RFC 5626 §3.5.1: answer CRLFCRLF with CRLF, skip lone CRLFs */
 };
 
-/* Starts accepting on fd (a listening socket the caller bound; the listener owns it from
- * now on, also on failure) on loop, which must be the calling thread's loop. Returns NULL
+/* Starts accepting on fd (a socket the caller bound and put in the listening state; it is
+ * made non-blocking here; the listener owns it from now on, also on failure) on loop,
+ * which must be the calling thread's loop. Returns NULL
  * (fd closed) with err set when libevent refuses. */
 struct stream_listener *stream_listen(struct loop *loop, int fd,
                                       const struct stream_listener_options *o, char *err,
@@ -157,12 +160,15 @@ int stream_write2(struct stream *s, const void *a, size_t alen, const void *b, s
 /* Bytes queued and not yet handed to the kernel or to TLS. */
 size_t stream_pending(const struct stream *s);
 
-/* Closes the stream: at once, or when the callback running now returns. Idempotent; the
- * first reason is the one logged. Queued output is dropped (TLS: close_notify still goes
- * out). */
+/* Closes the stream: at once, or — inside one of this stream's own callbacks — when that
+ * callback returns. Closing another stream (a fan-out walking its own list) runs that
+ * stream's on_close at once: the protocol must allow for it. Idempotent. Queued output
+ * is dropped (TLS: close_notify still goes out). */
 void stream_close(struct stream *s, const char *why);
 /* Stops reading (what arrives is discarded) and closes once the queued output is out,
- * or after timeout_s seconds if the peer does not read it. */
+ * or after timeout_s seconds if the peer does not read it (counted in timeouts). Writes
+ * from now on are refused: an answer from a job that ends meanwhile is dropped. The
+ * reason logged is the last one (the peer's EOF or the timeout replaces it). */
 void stream_close_after_flush(struct stream *s, const char *why, int timeout_s);
 /* 1 once stream_close or stream_close_after_flush was asked for, or the peer left. */
 int stream_closing(const struct stream *s);
