@@ -1,22 +1,15 @@
 #include "cti/server.h"
+#include "core/conncap.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/ports.h"
+#include "core/stream.h"
 #include "core/tlsctx.h"
 #include "core/util.h"
 #include "core/worker.h"
 #include "cti/proto.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
-#include <event2/listener.h>
-#include <netinet/in.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -25,7 +18,9 @@
 #include <unistd.h>
 
 #define NBUCKETS 4096
-#define OUT_MAX (4u * 1024 * 1024) /* a peer that reads slower than this is dropped */
+/* The listeners' write_limit: a peer that lets more than this queue up unread is cut off
+ * by the stream layer (stream_slow_consumer), from the loop's next turn. */
+#define OUT_MAX (4u * 1024 * 1024)
 #define XML_MAX 16384
 #define LOGIN_FAILURES_MAX 3
 
@@ -40,33 +35,34 @@ struct mon {
 	struct mon *next_conn; /* the connection's monitors */
 };
 
+/* The two listeners of a loop: plain TCP and TLS (core/stream owns their connections). */
+enum { L_TCP = 0, L_TLS, L_N };
+
 struct cti_loop {
 	struct cti_server *s;
 	struct loop *loop;
-	struct evconnlistener *lis[2];
+	struct stream_listener *lis[L_N];
 	struct mon *idx[NBUCKETS];
-	struct conn *conns; /* every connection of this loop */
 };
 
-/* C_CLOSING: the last answers (those of device jobs still running included) are draining
- * to the peer (close_after_flush); input is read and discarded so that unread bytes do
- * not turn the close into a reset. */
+/* C_CLOSING: the server closes after the last answers, those of device jobs still running
+ * included (close_after_answers): while jobs run, input is read and discarded; then the
+ * stream layer flushes and closes (stream_close_after_flush). */
 enum cstate { C_NEW = 0, C_AUTH, C_SESSION, C_CLOSING };
 
-/* Lifetime: refs counts what may still touch the connection after a close — a callback
- * on the stack (on_read, on_auth, dev_job_done hold one while they run) and every job or
- * login in flight. conn_close() marks it dead, frees the socket and unlinks it at once;
- * the memory goes when the last reference is dropped (conn_unref), so a close decided
- * deep inside a frame loop never frees what the loop is about to read. */
+/* The protocol's data of one stream (stream_user): the layer frees it with the stream,
+ * when the last reference goes. A login being checked and every device job hold one
+ * (stream_ref). on_close sets `closed`: from then on nothing is answered, no monitor is
+ * indexed and the timer is gone. */
 struct conn {
+	struct stream *strm;
 	struct cti_loop *cl;
-	struct bufferevent *bev;
 	int tls;
 	enum cstate st;
-	int refs, dead, doomed, failures;
+	int closed, failures;
 	int jobs;                /* device jobs in flight (each also holds a reference) */
 	const char *closing_why; /* C_CLOSING: the reason logged when the close happens */
-	char peer[64];
+	char peer[64];           /* a copy: the admin commands read it from other threads */
 	char cid[LOG_CID_SIZE];
 	char user[CTI_ID_MAX + 1];
 	char app[CTI_ID_MAX + 1];
@@ -76,7 +72,6 @@ struct conn {
 	int64_t started_s;
 	struct event *timer;
 	struct mon *mons;
-	struct conn *prev, *next;   /* in the loop's list */
 	struct conn *rprev, *rnext; /* in the server's session registry (under mu) */
 };
 
@@ -95,13 +90,14 @@ struct cti_server {
 	int nloops;
 	struct cti_loop *loops;
 	struct tlsctx *tls;
-	pthread_mutex_t mu; /* guards devs, the session registry and every mons list */
+	struct conncap *caps;           /* cti.max_connections, both ports together */
+	struct stream_stats stats[L_N]; /* per listener kind, every loop */
+	pthread_mutex_t mu;             /* guards devs, the session registry and every mons list */
 	pthread_cond_t cv;
 	int stopped_loops;
 	struct dev_ent *devs[NBUCKETS];
 	struct conn *sessions;
 	unsigned long next_xref;
-	int nconns;
 };
 
 static unsigned hash(const char *s)
@@ -124,7 +120,7 @@ static void on_state(void *arg)
 	struct state_msg *m = arg;
 	char xml[1024];
 	for (struct mon *mo = m->cl->idx[hash(m->device)]; mo; mo = mo->next_dev) {
-		if (strcmp(mo->device, m->device) != 0 || mo->c->dead)
+		if (strcmp(mo->device, m->device) != 0 || stream_closing(mo->c->strm))
 			continue;
 		int n = cti_xml_service_event(xml, sizeof xml, m->in_service, mo->xref, mo->device);
 		conn_send(mo->c, CTI_EVENT_INVOKE, xml, n);
@@ -190,17 +186,6 @@ void cti_device_state(struct cti_server *s, const char *device, int in_service)
 
 /* --- connections -------------------------------------------------------------------- */
 
-static void conn_free(struct conn *c)
-{
-	struct cti_server *s = c->cl->s;
-	if (c->timer)
-		event_free(c->timer);
-	free(c);
-	pthread_mutex_lock(&s->mu);
-	s->nconns--;
-	pthread_mutex_unlock(&s->mu);
-}
-
 static void release_monitors(struct conn *c)
 {
 	struct cti_server *s = c->cl->s;
@@ -250,104 +235,15 @@ static void end_session(struct conn *c, const char *why)
 	registry_remove(c);
 }
 
-static void conn_close(struct conn *c, const char *why)
-{
-	if (c->dead)
-		return;
-	c->dead = 1;
-	end_session(c, why);
-	log_event(LOG_LVL_INFO, c->cid, "cti_disconnect", "peer", c->peer, "reason", why,
-	          (const char *)NULL);
-	if (c->bev) {
-		bufferevent_free(c->bev);
-		c->bev = NULL;
-	}
-	if (c->timer)
-		event_del(c->timer);
-	struct cti_loop *cl = c->cl;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		cl->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	if (c->refs == 0)
-		conn_free(c);
-}
-
-/* A job or callback that held the connection finished. Returns 1 if it is gone. */
-static int conn_unref(struct conn *c)
-{
-	c->refs--;
-	if (c->dead) {
-		if (c->refs == 0)
-			conn_free(c);
-		return 1;
-	}
-	return 0;
-}
-
-struct close_req {
-	struct conn *c;
-	const char *why;
-};
-
-static void close_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	struct close_req *r = arg;
-	if (!conn_unref(r->c))
-		conn_close(r->c, r->why);
-	free(r);
-}
-
-/* Closes the connection from the loop's next turn: callers may be walking lists (the
- * monitor index) that closing would change under them. */
-static void close_later(struct conn *c, const char *why)
-{
-	struct close_req *r = malloc(sizeof *r);
-	struct timeval zero = {0, 0};
-	c->doomed = 1;
-	if (!r)
-		return;
-	r->c = c;
-	r->why = why;
-	c->refs++;
-	if (event_base_once(loop_base(c->cl->loop), -1, EV_TIMEOUT, close_cb, r, &zero) != 0) {
-		c->refs--;
-		free(r);
-	}
-}
-
+/* Queues one frame (dropped once the stream is closed). A peer that lets its queue grow
+ * past OUT_MAX is cut off by the layer, from the loop's next turn (so a fan-out walking
+ * the monitor index never sees it change under it). */
 static void conn_send(struct conn *c, int invoke, const char *body, int len)
 {
-	if (c->dead || c->doomed || !c->bev || len < 0)
-		return;
 	uint8_t hdr[CTI_HDR_LEN];
-	if (cti_frame_header(invoke, (size_t)len, hdr) != 0)
+	if (c->closed || len < 0 || cti_frame_header(invoke, (size_t)len, hdr) != 0)
 		return;
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-	if (evbuffer_get_length(out) > OUT_MAX) {
-		if (!c->doomed) {
-			log_event(LOG_LVL_WARNING, c->cid, "cti_slow_consumer", "peer", c->peer,
-			          "user", c->user, (const char *)NULL);
-			close_later(c, "peer does not read its events");
-		}
-		return;
-	}
-	/* One contiguous piece, so TLS sends header and body in one record. */
-	struct evbuffer_iovec v;
-	if (evbuffer_reserve_space(out, sizeof hdr + (size_t)len, &v, 1) < 1 ||
-	    v.iov_len < sizeof hdr + (size_t)len) {
-		evbuffer_add(out, hdr, sizeof hdr);
-		evbuffer_add(out, body, (size_t)len);
-		return;
-	}
-	memcpy(v.iov_base, hdr, sizeof hdr);
-	memcpy((char *)v.iov_base + sizeof hdr, body, (size_t)len);
-	v.iov_len = sizeof hdr + (size_t)len;
-	evbuffer_commit_space(out, &v, 1);
+	(void)stream_write2(c->strm, hdr, sizeof hdr, body, (size_t)len);
 }
 
 static void send_error(struct conn *c, int invoke, const char *cat, const char *value,
@@ -362,32 +258,24 @@ static void send_error(struct conn *c, int invoke, const char *cat, const char *
 static void arm_timer(struct conn *c, int seconds)
 {
 	struct timeval tv = {seconds, 0};
-	event_add(c->timer, &tv);
+	if (c->timer)
+		event_add(c->timer, &tv);
 }
 
-/* Closes once the answers already queued have left for the peer (docs/protocol.md: every
- * well-formed frame gets an answer, the last one too). Frames after this one are read and
- * discarded. A peer that does not read gets cti.login_timeout_s, then the close. */
-static int close_if_drained(struct conn *c)
+/* Closes once every answer is out (docs/protocol.md: every well-formed frame gets an
+ * answer, the last one too), those of device jobs still running included: until they are
+ * in, frames are read and discarded (cti_frame); then the layer flushes and closes. A
+ * peer that does not read gets cti.login_timeout_s in all, then the close. */
+static void close_after_answers(struct conn *c, const char *why)
 {
-	if (c->dead || c->st != C_CLOSING || c->jobs ||
-	    evbuffer_get_length(bufferevent_get_output(c->bev)) != 0)
-		return 0;
-	conn_close(c, c->closing_why);
-	return 1;
-}
-
-static void close_after_flush(struct conn *c, const char *why)
-{
-	if (c->dead)
+	if (c->closed || c->st == C_CLOSING)
 		return;
+	int timeout_s = c->cl->s->cfg.cti.login_timeout_s;
 	c->st = C_CLOSING;
 	c->closing_why = why;
-	if (close_if_drained(c))
-		return;
-	bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-	arm_timer(c, c->cl->s->cfg.cti.login_timeout_s);
+	arm_timer(c, timeout_s);
+	if (!c->jobs)
+		stream_close_after_flush(c->strm, why, timeout_s);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
@@ -395,16 +283,18 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct conn *c = arg;
+	/* stream_close may free c (no reference held): nothing touches c after it. */
 	if (c->st == C_CLOSING) {
-		conn_close(c, "peer did not read the last answers in time");
+		stream_close(c->strm, "peer did not read the last answers in time");
 	} else if (c->st == C_SESSION) {
 		log_event(LOG_LVL_NOTICE, c->cid, "cti_heartbeat_missed", "user", c->user,
 		          "session", c->session_id, (const char *)NULL);
-		conn_close(c, "session duration expired without ResetApplicationSessionTimer");
+		stream_close(c->strm,
+		             "session duration expired without ResetApplicationSessionTimer");
 	} else if (c->st == C_AUTH) {
 		arm_timer(c, 1); /* decide when the directory has answered */
 	} else {
-		conn_close(c, "no login within the login timeout");
+		stream_close(c->strm, "no login within the login timeout");
 	}
 }
 
@@ -429,10 +319,8 @@ static void login_refused(struct conn *c, const char *reason, const char *error)
 	conn_send(c, c->pending_invoke, xml, cti_xml_start_session_neg(xml, sizeof xml, error));
 	c->st = C_NEW;
 	if (++c->failures >= LOGIN_FAILURES_MAX)
-		close_after_flush(c, "too many failed logins");
+		close_after_answers(c, "too many failed logins");
 }
-
-static void read_frames(struct conn *c);
 
 /* The directory's verdict on a login: the session starts, or the login is refused. */
 static void login_result(struct conn *c, const struct dir_result *r)
@@ -486,13 +374,15 @@ static void login_result(struct conn *c, const struct dir_result *r)
 static void on_auth(void *ud, const struct dir_result *r)
 {
 	struct conn *c = ud;
-	if (!c->dead) {
-		bufferevent_enable(c->bev, EV_READ);
+	struct stream *strm = c->strm;
+	if (!c->closed) {
 		login_result(c, r);
-		/* Frames that arrived during the check wait in the input buffer. */
-		read_frames(c);
+		/* Frames that arrived during the check wait in the input: handed over from
+		 * the loop's next turn (unless the third failure is closing the stream). */
+		if (!c->closed && c->st != C_CLOSING)
+			stream_resume(strm);
 	}
-	conn_unref(c);
+	stream_unref(strm);
 }
 
 static void do_login(struct conn *c, int invoke, struct cti_msg *m)
@@ -534,22 +424,27 @@ static void do_login(struct conn *c, int invoke, struct cti_msg *m)
 	}
 	c->duration = clamp_duration(s, m->duration);
 	c->st = C_AUTH;
-	c->refs++;
-	bufferevent_disable(c->bev, EV_READ);
+	stream_ref(c->strm);
 	if (dir_authenticate(s->dir, m->user, m->password, m->password_len, c->cid, c->cl->loop,
 	                     on_auth, c) != 0) {
-		c->refs--;
-		bufferevent_enable(c->bev, EV_READ);
+		stream_unref(c->strm); /* the frame callback holds the stream: not freed here */
 		login_refused(c, "directory overloaded", "invalidApplicationInfo");
+		return;
 	}
+	/* One login at a time: the next frames wait until the directory has answered (on_auth
+	 * runs on this loop, after this frame). */
+	stream_pause(c->strm);
 }
 
 /* --- device checks on the worker pool ----------------------------------------------- */
 
 enum dev_verdict { DV_OK = 0, DV_UNKNOWN, DV_FORBIDDEN, DV_STORE };
 
+/* The job holds a reference to its stream until dev_job_done; the worker thread reads
+ * only the job (and the server), never the connection. */
 struct dev_job {
-	struct conn *c;
+	struct stream *strm;
+	struct cti_server *s;
 	int invoke;
 	enum cti_msg_type type;
 	char user[CTI_ID_MAX + 1];
@@ -590,7 +485,7 @@ static int list_add(void *ud, const char *device)
 static void dev_job_run(void *arg)
 {
 	struct dev_job *j = arg;
-	struct cti_server *s = j->c->cl->s;
+	struct cti_server *s = j->s;
 	if (j->type == CTI_MSG_GET_SF_DEVICES) {
 		j->v = store_devices_for_user(s->store, j->user, !!(j->perms & DIR_CTI_ALL_DEVICES),
 		                              1000, list_add, j) == STORE_OK
@@ -628,12 +523,13 @@ static void dev_job_run(void *arg)
 static void dev_job_done(void *arg)
 {
 	struct dev_job *j = arg;
-	struct conn *c = j->c;
-	struct cti_server *s = c->cl->s;
+	struct stream *strm = j->strm;
+	struct conn *c = stream_user(strm);
+	struct cti_server *s = j->s;
 	c->jobs--;
 	/* Answered while closing too (a StopApplicationSession or a framing error after the
 	 * request): the close waits for it and then releases any monitor it opened. */
-	if (c->dead)
+	if (c->closed)
 		goto out; /* the job's reference is dropped below, after the last use of c */
 	char xml[XML_MAX];
 	if (j->v == DV_STORE) {
@@ -710,8 +606,10 @@ out:
 		free(j->list[i]);
 	free(j->list);
 	free(j);
-	close_if_drained(c);
-	conn_unref(c);
+	/* The last answer a close waited for is queued: now flush and close. */
+	if (!c->closed && c->st == C_CLOSING && !c->jobs)
+		stream_close_after_flush(strm, c->closing_why, s->cfg.cti.login_timeout_s);
+	stream_unref(strm);
 }
 
 static void start_dev_job(struct conn *c, int invoke, const struct cti_msg *m)
@@ -722,16 +620,17 @@ static void start_dev_job(struct conn *c, int invoke, const struct cti_msg *m)
 		send_error(c, invoke, "systemResourceAvailability", "generic", "out of memory");
 		return;
 	}
-	j->c = c;
+	j->strm = c->strm;
+	j->s = s;
 	j->invoke = invoke;
 	j->type = m->type;
 	j->perms = c->perms;
 	tg_strlcpy(j->user, c->user, sizeof j->user);
 	tg_strlcpy(j->device, m->device, sizeof j->device);
-	c->refs++;
+	stream_ref(c->strm);
 	c->jobs++;
 	if (workers_submit(s->workers, dev_job_run, dev_job_done, j, c->cl->loop) != 0) {
-		c->refs--;
+		stream_unref(c->strm); /* the frame callback holds the stream: not freed here */
 		c->jobs--;
 		free(j);
 		send_error(c, invoke, "systemResourceAvailability", "generic", "server busy");
@@ -746,7 +645,7 @@ static void handle(struct conn *c, int invoke, const char *body, size_t len)
 	struct cti_msg *m = malloc(sizeof *m);
 	char err[256], xml[1024];
 	if (!m) {
-		conn_close(c, "out of memory");
+		stream_close(c->strm, "out of memory");
 		return;
 	}
 	if (cti_msg_parse(body, len, m, err, sizeof err) != 0) {
@@ -782,7 +681,7 @@ static void handle(struct conn *c, int invoke, const char *body, size_t len)
 		}
 		conn_send(c, invoke, xml, cti_xml_stop_session_pos(xml, sizeof xml));
 		end_session(c, "StopApplicationSession");
-		close_after_flush(c, "session stopped by the application");
+		close_after_answers(c, "session stopped by the application");
 		break;
 	case CTI_MSG_MONITOR_START:
 	case CTI_MSG_SNAPSHOT_DEVICE:
@@ -823,159 +722,91 @@ out:
 	free(m);
 }
 
-/* Cuts and answers the frames waiting in the input buffer, in order. The caller holds a
- * reference: any answer may close c, and the loop must see that (c->dead) on memory that
- * is still c's. Stops while a login is being checked (C_AUTH: on_auth resumes). */
-static void read_frames(struct conn *c)
+/* --- the stream callbacks ----------------------------------------------------------- */
+
+/* Cuts the next frame: its length is in the header (header included, at most
+ * CTI_FRAME_MAX, the listeners' max_frame). A framing error cannot be resynchronised: the
+ * answers queued or still computed go out, then the close. */
+static long cti_frame(struct stream *strm, const unsigned char *buf, size_t len)
 {
-	while (!c->dead && c->st != C_AUTH) {
-		struct evbuffer *in = bufferevent_get_input(c->bev);
-		size_t avail = evbuffer_get_length(in);
-		if (c->st == C_CLOSING) {
-			evbuffer_drain(in, avail);
-			return;
-		}
-		if (avail < CTI_HDR_LEN)
-			return;
-		const uint8_t *hdr = evbuffer_pullup(in, CTI_HDR_LEN);
-		size_t flen;
-		int invoke;
-		char err[128];
-		int r = cti_frame_peek(hdr, CTI_HDR_LEN, &flen, &invoke, err, sizeof err);
-		if (r < 0) {
-			log_event(LOG_LVL_WARNING, c->cid, "cti_framing_error", "peer", c->peer,
-			          "error", err, (const char *)NULL);
-			close_after_flush(c, "framing error");
-			continue;
-		}
-		flen = (size_t)hdr[2] << 8 | hdr[3];
-		invoke = (hdr[4] - '0') * 1000 + (hdr[5] - '0') * 100 + (hdr[6] - '0') * 10 +
-		         (hdr[7] - '0');
-		if (avail < flen) {
-			bufferevent_setwatermark(c->bev, EV_READ, flen, 0);
-			return;
-		}
-		bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
-		size_t blen = flen - CTI_HDR_LEN;
-		char *body = malloc(blen);
-		if (!body) {
-			conn_close(c, "out of memory");
-			return;
-		}
-		evbuffer_drain(in, CTI_HDR_LEN);
-		evbuffer_remove(in, body, blen);
-		handle(c, invoke, body, blen);
-		sodium_memzero(body, blen); /* it may hold a password */
-		free(body);
-	}
+	struct conn *c = stream_user(strm);
+	if (c->st == C_CLOSING)
+		return (long)len; /* waiting for device jobs: read and discarded (cti_on_frame) */
+	size_t flen;
+	int invoke;
+	char err[128];
+	int r = cti_frame_peek(buf, len, &flen, &invoke, err, sizeof err);
+	if (r > 0)
+		return (long)flen;
+	if (r == 0)
+		return STREAM_FRAME_MORE;
+	log_event(LOG_LVL_WARNING, c->cid, "cti_framing_error", "peer", c->peer, "error", err,
+	          (const char *)NULL);
+	close_after_answers(c, "framing error");
+	/* No job running: the layer is flushing already. Jobs running: the close waits for
+	 * their answers, the input is discarded meanwhile. */
+	return c->jobs ? (long)len : STREAM_FRAME_BROKEN;
 }
 
-static void on_read(struct bufferevent *bev, void *arg)
+static void cti_on_frame(struct stream *strm, const unsigned char *frame, size_t len)
 {
-	(void)bev;
-	struct conn *c = arg;
-	c->refs++;
-	read_frames(c);
-	conn_unref(c);
-}
-
-static void on_write(struct bufferevent *bev, void *arg)
-{
-	(void)bev;
-	close_if_drained(arg);
-}
-
-static void on_event(struct bufferevent *bev, short what, void *arg)
-{
-	(void)bev;
-	struct conn *c = arg;
-	if (what & BEV_EVENT_CONNECTED)
+	struct conn *c = stream_user(strm);
+	size_t flen;
+	int invoke;
+	char err[128];
+	if (c->st == C_CLOSING || cti_frame_peek(frame, len, &flen, &invoke, err, sizeof err) != 1)
 		return;
-	const char *why = "peer closed the connection";
-	char tlserr[160] = "";
-	if (what & BEV_EVENT_ERROR) {
-		unsigned long e = bufferevent_get_openssl_error(c->bev);
-		if (e) {
-			ERR_error_string_n(e, tlserr, sizeof tlserr);
-			why = tlserr;
-		} else {
-			why = "connection error";
-		}
-	}
-	conn_close(c, why);
+	handle(c, invoke, (const char *)frame + CTI_HDR_LEN, len - CTI_HDR_LEN);
 }
 
-static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
-                      int salen, void *arg)
+/* A new connection (the cap is checked; the TLS handshake may still be running). CTI has
+ * no first-message or idle timeout in the layer: its own timer covers the login and the
+ * session's heartbeat. */
+static int cti_on_open(struct stream *strm)
 {
-	(void)lis;
-	(void)salen;
-	struct cti_loop *cl = arg;
-	struct cti_server *s = cl->s;
-	int tls = lis == cl->lis[1];
-	pthread_mutex_lock(&s->mu);
-	int full = s->nconns >= s->cfg.cti.max_connections;
-	if (!full)
-		s->nconns++;
-	pthread_mutex_unlock(&s->mu);
-	if (full) {
-		log_event(LOG_LVL_WARNING, NULL, "cti_connection_refused", "reason",
-		          "cti.max_connections reached", (const char *)NULL);
-		close(fd);
-		return;
-	}
-	struct conn *c = calloc(1, sizeof *c);
-	if (!c) {
-		close(fd);
-		pthread_mutex_lock(&s->mu);
-		s->nconns--;
-		pthread_mutex_unlock(&s->mu);
-		return;
-	}
-	c->cl = cl;
-	c->tls = tls;
+	struct conn *c = stream_user(strm);
+	c->strm = strm;
+	c->cl = stream_ctx(strm);
+	c->tls = stream_kind(strm) == STREAM_TLS;
+	c->timer = evtimer_new(loop_base(c->cl->loop), on_timer, c);
+	if (!c->timer)
+		return -1;
 	log_cid_new(c->cid);
-	tg_sockaddr_str(sa, c->peer, sizeof c->peer);
-	struct event_base *base = loop_base(cl->loop);
-	if (tls) {
-		SSL *ssl = tlsctx_ssl_new(s->tls);
-		c->bev = ssl ? bufferevent_openssl_socket_new(
-		                   base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE)
-		             : NULL;
-		if (c->bev)
-			bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
-		else if (ssl)
-			SSL_free(ssl);
-	} else {
-		c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
-	}
-	c->timer = evtimer_new(base, on_timer, c);
-	if (!c->bev || !c->timer) {
-		if (!c->bev)
-			close(fd);
-		c->dead = 1;
-		if (c->bev)
-			bufferevent_free(c->bev);
-		conn_free(c);
-		return;
-	}
-	c->next = cl->conns;
-	if (cl->conns)
-		cl->conns->prev = c;
-	cl->conns = c;
-	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-	arm_timer(c, s->cfg.cti.login_timeout_s);
+	tg_strlcpy(c->peer, stream_peer(strm), sizeof c->peer);
+	arm_timer(c, c->cl->s->cfg.cti.login_timeout_s);
 	log_event(LOG_LVL_INFO, c->cid, "cti_connect", "peer", c->peer, "transport",
-	          tls ? "tls" : "tcp", (const char *)NULL);
+	          c->tls ? "tls" : "tcp", (const char *)NULL);
+	return 0;
 }
+
+/* The connection is over: the session ends and its monitors go. The memory stays while a
+ * login or a device job holds the stream; they see `closed` and only drop their
+ * reference, so nothing arms the timer again: it is freed here. */
+static void cti_on_close(struct stream *strm, const char *why)
+{
+	struct conn *c = stream_user(strm);
+	c->closed = 1;
+	end_session(c, why);
+	log_event(LOG_LVL_INFO, c->cid, "cti_disconnect", "peer", c->peer, "reason", why,
+	          (const char *)NULL);
+	event_free(c->timer);
+	c->timer = NULL;
+}
+
+static const struct stream_ops cti_ops = {
+    .frame = cti_frame,
+    .on_frame = cti_on_frame,
+    .on_open = cti_on_open,
+    .on_close = cti_on_close,
+};
 
 /* --- start and stop ----------------------------------------------------------------- */
 
 struct setup {
 	struct cti_loop *cl;
-	int fd[2];
+	int fd[L_N]; /* -1 once a listener owns it */
 	int ok;
+	char err[160];
 	pthread_mutex_t *mu;
 	pthread_cond_t *cv;
 	int *done;
@@ -985,16 +816,26 @@ static void setup_on_loop(void *arg)
 {
 	struct setup *su = arg;
 	struct cti_loop *cl = su->cl;
-	for (int i = 0; i < 2; i++) {
-		if (su->fd[i] < 0)
+	struct cti_server *s = cl->s;
+	for (int k = 0; k < L_N; k++) {
+		if (su->fd[k] < 0)
 			continue;
-		cl->lis[i] =
-		    evconnlistener_new(loop_base(cl->loop), on_accept, cl,
-		                       LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, su->fd[i]);
-		if (!cl->lis[i]) {
-			close(su->fd[i]);
+		struct stream_listener_options o = {
+		    .name = k == L_TLS ? "cti-tls" : "cti",
+		    .kind = k == L_TLS ? STREAM_TLS : STREAM_TCP,
+		    .tls = s->tls,
+		    .caps = s->caps,
+		    .stats = &s->stats[k],
+		    .ops = &cti_ops,
+		    .ctx = cl,
+		    .user_size = sizeof(struct conn),
+		    .max_frame = CTI_FRAME_MAX,
+		    .write_limit = OUT_MAX,
+		};
+		cl->lis[k] = stream_listen(cl->loop, su->fd[k], &o, su->err, sizeof su->err);
+		su->fd[k] = -1;
+		if (!cl->lis[k])
 			su->ok = 0;
-		}
 	}
 	pthread_mutex_lock(su->mu);
 	(*su->done)++;
@@ -1005,13 +846,11 @@ static void setup_on_loop(void *arg)
 static void teardown_on_loop(void *arg)
 {
 	struct cti_loop *cl = arg;
-	for (int i = 0; i < 2; i++)
-		if (cl->lis[i]) {
-			evconnlistener_free(cl->lis[i]);
-			cl->lis[i] = NULL;
-		}
-	while (cl->conns)
-		conn_close(cl->conns, "server stopping");
+	/* Closes every connection ("server stopping"): cti_on_close releases its monitors. */
+	for (int k = 0; k < L_N; k++) {
+		stream_listener_free(cl->lis[k]);
+		cl->lis[k] = NULL;
+	}
 	struct cti_server *s = cl->s;
 	pthread_mutex_lock(&s->mu);
 	s->stopped_loops++;
@@ -1041,14 +880,18 @@ struct cti_server *cti_server_start(const struct cti_server_options *o, char *er
 		free(s);
 		return NULL;
 	}
+	/* One count for both ports; no per-source cap ([cti] has no key for one). */
+	s->caps = conncap_new(s->cfg.cti.max_connections, s->cfg.cti.max_connections);
 	s->loops = calloc((size_t)s->nloops, sizeof *s->loops);
-	if (!s->loops) {
+	if (!s->loops || !s->caps) {
+		conncap_free(s->caps);
+		free(s->loops);
 		tlsctx_free(s->tls);
 		free(s);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	int ports[2] = {s->cfg.cti.port, s->cfg.cti.tls_port};
+	int ports[L_N] = {s->cfg.cti.port, s->cfg.cti.tls_port};
 	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 	pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 	int done = 0, ok = 1;
@@ -1056,8 +899,13 @@ struct cti_server *cti_server_start(const struct cti_server_options *o, char *er
 	for (int i = 0; su && i < s->nloops; i++) {
 		s->loops[i].s = s;
 		s->loops[i].loop = loop_group_get(s->lg, i);
-		su[i] = (struct setup){&s->loops[i], {-1, -1}, 1, &mu, &cv, &done};
-		for (int k = 0; k < 2; k++) {
+		su[i] = (struct setup){.cl = &s->loops[i],
+		                       .fd = {-1, -1},
+		                       .ok = 1,
+		                       .mu = &mu,
+		                       .cv = &cv,
+		                       .done = &done};
+		for (int k = 0; k < L_N; k++) {
 			if (!ports[k])
 				continue;
 			int fd = loop_bind_reuseport(s->cfg.cti.address, (uint16_t)ports[k],
@@ -1082,11 +930,12 @@ struct cti_server *cti_server_start(const struct cti_server_options *o, char *er
 		pthread_cond_wait(&cv, &mu);
 	pthread_mutex_unlock(&mu);
 	for (int i = 0; su && i < s->nloops; i++) {
+		if (!su[i].ok && !err[0])
+			snprintf(err, errlen, "%s", su[i].err);
 		ok = ok && su[i].ok;
-		if (!s->loops[i].lis[0] && !s->loops[i].lis[1])
-			for (int k = 0; k < 2; k++)
-				if (su[i].fd[k] >= 0 && !ok)
-					close(su[i].fd[k]);
+		for (int k = 0; k < L_N; k++) /* sockets of loops never set up */
+			if (su[i].fd[k] >= 0)
+				close(su[i].fd[k]);
 	}
 	free(su);
 	if (!ok) {
@@ -1096,7 +945,7 @@ struct cti_server *cti_server_start(const struct cti_server_options *o, char *er
 		server_free(s);
 		return NULL;
 	}
-	for (int k = 0; k < 2; k++)
+	for (int k = 0; k < L_N; k++)
 		if (ports[k])
 			ports_name("tcp", (unsigned)ports[k], NULL, k ? "cti-tls" : "cti");
 	char p1[8], p2[8];
@@ -1135,6 +984,7 @@ static void server_free(struct cti_server *s)
 			free(e);
 		}
 	tlsctx_free(s->tls);
+	conncap_free(s->caps);
 	free(s->loops);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);

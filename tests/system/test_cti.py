@@ -8,6 +8,7 @@ Directory filter; device state is driven with `telgate device state` (the regist
 feed the same API)."""
 import json
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -59,12 +60,23 @@ def provisioning():
 class Client:
     """CSTA XML over TCP/TLS: 0x0000, 2-byte length (header included), 4-digit invoke id."""
 
-    def __init__(self, port, tls=False, ca=None):
-        raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    def __init__(self, port, tls=False, ca=None, rcvbuf=None, tls_version=None,
+                 ragged_eofs=True):
+        """rcvbuf: a small receive buffer (set before connecting, so the window the server
+        sees stays small); tls_version: the only TLS version offered; ragged_eofs=False: a
+        TLS connection that ends without close_notify raises ssl.SSLEOFError instead of
+        reading as the end of the stream."""
+        raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        raw.settimeout(10)
+        raw.connect(("127.0.0.1", port))
         if tls:
             ctx = ssl.create_default_context(cafile=ca)
             ctx.check_hostname = False  # the server certificate names the node, not 127.0.0.1
-            raw = ctx.wrap_socket(raw)
+            if tls_version:
+                ctx.minimum_version = ctx.maximum_version = tls_version
+            raw = ctx.wrap_socket(raw, suppress_ragged_eofs=ragged_eofs)
         self.s = raw
         self.invoke = 0
         self.events = []
@@ -200,8 +212,8 @@ class CtiTest(unittest.TestCase):
         if problem:
             self.fail(problem)
 
-    def client(self, tls=True):
-        c = Client(self.d.cti_tls_port if tls else self.d.cti_port, tls, self.ca)
+    def client(self, tls=True, **kw):
+        c = Client(self.d.cti_tls_port if tls else self.d.cti_port, tls, self.ca, **kw)
         self.clients.append(c)
         return c
 
@@ -493,6 +505,163 @@ class CtiTest(unittest.TestCase):
         p.close()
         still_served()
         self.assertIsNone(self.d.proc.poll())
+
+    def log_rows(self, event):
+        """The key=value fields of every log line of event, in order, with the
+        correlation id (the line's first word) as "cid"."""
+        rows = []
+        for line in self.d.log_text().splitlines():
+            if f" event={event} " in line + " ":
+                f = {k: v.strip('"') for k, v in
+                     re.findall(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)', line)}
+                f["cid"] = line.split()[0]
+                rows.append(f)
+        return rows
+
+    def test_slow_consumer_cut_off_while_another_gets_every_event(self):
+        # Two sessions monitor the same device. "slow" opens many monitors of it, so that
+        # every state change brings it one event per monitor, then stops reading (with a
+        # small receive buffer, so little of it waits in the kernel); "good" reads on.
+        good = self.client()
+        self.assertEqual(local(good.login("mjavier", "Mike-Pass-1")),
+                         "StartApplicationSessionPosResponse")
+        self.assertEqual(local(good.monitor(DEV)), "MonitorStartResponse")
+        slow = self.client(rcvbuf=4096)
+        r = slow.login("mjavier", "Mike-Pass-1", app="SlowReader")
+        self.assertEqual(local(r), "StartApplicationSessionPosResponse")
+        slow_session = text(r, "sessionID")
+        monitors = 500  # cti.max_monitors is 1000
+        for _ in range(monitors):
+            self.assertEqual(local(slow.monitor(DEV)), "MonitorStartResponse")
+        slow_peer = "127.0.0.1:%d" % slow.s.getsockname()[1]
+        slow_cid = next(f["cid"] for f in self.log_rows("cti_connect")
+                        if f["peer"] == slow_peer)
+        # From here on slow reads nothing. Each change queues ~130 KB for it; the
+        # listener's limit is 4 MiB (docs/protocol.md).
+        changes, cut = 0, False
+        in_service = False
+        while changes < 400 and not cut:
+            in_service = not in_service
+            self.state(DEV, "in-service" if in_service else "out-of-service")
+            changes += 1
+            ev = good.event()
+            self.assertEqual(local(ev), "BackInServiceEvent" if in_service else "OutOfServiceEvent",
+                             changes)
+            cut = any(f["peer"] == slow_peer for f in self.log_rows("stream_slow_consumer"))
+        self.assertTrue(cut, "slow reader never cut off after %d changes" % changes)
+        # Not before 4 MiB could be queued (an event is over 200 bytes).
+        self.assertGreater(changes * monitors * 200, 4 * 1024 * 1024, changes)
+        # good goes on receiving every event after the cut-off too.
+        for _ in range(4):
+            in_service = not in_service
+            self.state(DEV, "in-service" if in_service else "out-of-service")
+            changes += 1
+            self.assertEqual(local(good.event()),
+                             "BackInServiceEvent" if in_service else "OutOfServiceEvent")
+        # One line says why, at the limit: the slow reader's peer on the TLS listener.
+        slow_lines = [f for f in self.log_rows("stream_slow_consumer") if f["peer"] == slow_peer]
+        self.assertEqual(len(slow_lines), 1, slow_lines)
+        self.assertEqual(slow_lines[0]["listener"], "cti-tls")
+        self.assertGreater(int(slow_lines[0]["queued_bytes"]), 4 * 1024 * 1024)
+        self.assertLess(int(slow_lines[0]["queued_bytes"]), 4 * 1024 * 1024 + 4096)
+        # The slow session ended with that reason, its monitors released; good's stays.
+        deadline = time.time() + 10
+        while time.time() < deadline and not any(
+                f["cid"] == slow_cid for f in self.log_rows("cti_disconnect")):
+            time.sleep(0.1)
+        gone = [f for f in self.log_rows("cti_disconnect") if f["cid"] == slow_cid]
+        self.assertEqual([f["reason"] for f in gone], ["peer does not read what it is sent"])
+        ended = [f for f in self.log_rows("cti_session_ended") if f["cid"] == slow_cid]
+        self.assertEqual([f["reason"] for f in ended], ["peer does not read what it is sent"])
+        released = [f for f in self.log_rows("cti_monitor_released") if f["cid"] == slow_cid]
+        self.assertEqual(len(released), monitors)
+        sessions = self.d.cli("show", "cti", "sessions").stdout
+        self.assertNotIn(slow_session, sessions)
+        self.assertNotIn("SlowReader", self.d.cli("show", "cti", "monitors").stdout)
+        self.assertEqual(self.d.cli("show", "cti", "monitors").stdout.count(DEV), 1)
+        # Nothing else is waiting for good: its last event was the last change's.
+        with self.assertRaises(socket.timeout):
+            good.event(timeout=0.5)
+
+    def test_connection_cap_before_tls(self):
+        # cti.max_connections counts both ports together; more are refused at accept,
+        # before any TLS work, and a freed place can be taken again.
+        self.d.stop()
+        self.d.close_pipes()
+        self.d.write_conf("info", "[cti]\nallow_plain_login = yes\nmax_connections = 2\n")
+        self.d.start()
+        a = self.client(tls=False)
+        self.assertEqual(text(a.monitor(DEV), "operation"), "securityViolation")
+        b = self.client(tls=True)
+        self.assertEqual(local(b.login("mjavier", "Mike-Pass-1")),
+                         "StartApplicationSessionPosResponse")
+        for tls in (False, True):
+            with self.assertRaises((EOFError, ConnectionError, OSError), msg=tls):
+                self.client(tls=tls).read_frame()  # TLS: the handshake already fails
+        refused = self.log_rows("stream_refused")
+        self.assertEqual(sorted((f["listener"], f["reason"]) for f in refused),
+                         [("cti", "node connection cap reached"),
+                          ("cti-tls", "node connection cap reached")])
+        self.assertEqual(self.log_rows("stream_tls_failed"), [])
+        self.assertEqual(len(self.log_rows("cti_connect")), 2)
+        a.close()
+        # The place is given back when the server has seen the close (a moment later).
+        deadline = time.time() + 10
+        while True:
+            try:
+                r = self.client(tls=False).login("mjavier", "Mike-Pass-1")
+                break
+            except (EOFError, ConnectionError) as e:
+                if time.time() > deadline:
+                    raise AssertionError("the freed place was not given back") from e
+                time.sleep(0.1)
+        self.assertEqual(local(r), "StartApplicationSessionPosResponse")
+
+    def test_daemon_stops_with_connections_open(self):
+        # SIGTERM while sessions with monitors (TCP and TLS), device requests, a closing
+        # connection and a half TLS handshake are open: a clean exit (tearDown checks the
+        # sanitizers' report, leaks included).
+        a = self.client(tls=True)
+        self.assertEqual(local(a.login("mjavier", "Mike-Pass-1")),
+                         "StartApplicationSessionPosResponse")
+        self.assertEqual(local(a.monitor(DEV)), "MonitorStartResponse")
+        b = self.client(tls=False)
+        self.assertEqual(local(b.login("mjavier", "Mike-Pass-1")),
+                         "StartApplicationSessionPosResponse")
+        self.assertEqual(local(b.monitor(DEV)), "MonitorStartResponse")
+        mon = f'<MonitorStart xmlns="{CSTA}"><monitorObject><deviceObject>{DEV}' \
+              f"</deviceObject></monitorObject></MonitorStart>"
+        b.send_raw(b"".join(b.frame(mon)[0] for _ in range(50)))
+        c = self.client(tls=True)
+        c.send_raw(c.frame(Client.login_body("mjavier", "Mike-Pass-1"))[0] + b"\x01\x00junk")
+        h = socket.create_connection(("127.0.0.1", self.d.cti_tls_port))
+        h.sendall(b"\x16\x03\x01\x00")
+        self.assertEqual(self.d.stop(), 0)
+        h.close()
+        self.assertIn("event=stopped exit=clean", self.d.log_text())
+
+    def test_tls_close_notify_after_stop(self):
+        # After StopApplicationSession over TLS the server ends TLS properly: a
+        # close_notify before the FIN (RFC 5246 §7.2.1, RFC 8446 §6.1), for TLS 1.2 and 1.3.
+        for version, name in ((ssl.TLSVersion.TLSv1_2, "TLSv1.2"),
+                              (ssl.TLSVersion.TLSv1_3, "TLSv1.3")):
+            c = self.client(tls_version=version, ragged_eofs=False)
+            self.assertEqual(c.s.version(), name)
+            r = c.login("mjavier", "Mike-Pass-1")
+            self.assertEqual(local(r), "StartApplicationSessionPosResponse", name)
+            r = c.request(f'<StopApplicationSession xmlns="{ACSE}"><sessionID>'
+                          f'{text(r, "sessionID")}</sessionID></StopApplicationSession>')
+            self.assertEqual(local(r), "StopApplicationSessionPosResponse", name)
+            # A bare FIN would raise ssl.SSLEOFError here (ragged EOFs are not
+            # suppressed); the server's close_notify reads as the clean end of the stream.
+            try:
+                self.assertEqual(c.s.recv(1), b"", name)
+            except ssl.SSLEOFError as e:
+                self.fail(f"{name}: the server closed without close_notify: {e}")
+            # Our own close_notify completes the shutdown on both sides.
+            c.s = c.s.unwrap()
+        self.assertEqual(len([f for f in self.log_rows("cti_disconnect")
+                              if f["reason"] == "session stopped by the application"]), 2)
 
 
 if __name__ == "__main__":
