@@ -151,14 +151,34 @@ static int exchange(int fd, const uint8_t *data, size_t size)
 	}
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* A connected socket to the server. Non-blocking: libFuzzer's SIGALRM (its -timeout
+ * watchdog, every few seconds, without SA_RESTART) interrupts a blocking connect() that
+ * waits for the handshake with EINTR; poll() is simply called again. */
+static int connect_server(void)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	struct sockaddr_in a = {.sin_family = AF_INET,
 	                        .sin_port = htons((uint16_t)port),
 	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0)
+	if (fd < 0 || (connect(fd, (struct sockaddr *)&a, sizeof a) != 0 && errno != EINPROGRESS &&
+	               errno != EINTR))
 		die("connect", strerror(errno));
+	struct pollfd p = {fd, POLLOUT, 0};
+	int n;
+	while ((n = poll(&p, 1, WAIT_MS)) < 0 && errno == EINTR)
+		;
+	int soerr = 0;
+	socklen_t sl = sizeof soerr;
+	if (n == 0)
+		die("connect", "no answer within WAIT_MS");
+	if (n < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 || soerr)
+		die("connect", strerror(n < 0 ? errno : soerr ? soerr : errno));
+	return fd;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	int fd = connect_server();
 	if (exchange(fd, data, size) != 0)
 		die("exchange", "the server neither answered nor closed within WAIT_MS");
 	close(fd);
