@@ -46,8 +46,7 @@ struct cti_loop {
 };
 
 /* C_CLOSING: the server closes after the last answers, those of device jobs still running
- * included (close_after_answers): while jobs run, input is read and discarded; then the
- * stream layer flushes and closes (stream_close_after_flush). */
+ * included (close_after_answers); input is read and discarded meanwhile. */
 enum cstate { C_NEW = 0, C_AUTH, C_SESSION, C_CLOSING };
 
 /* The protocol's data of one stream (stream_user): the layer frees it with the stream,
@@ -262,20 +261,31 @@ static void arm_timer(struct conn *c, int seconds)
 		event_add(c->timer, &tv);
 }
 
+/* C_CLOSING: closes when no device job is running and every answer has been handed to
+ * the kernel (or to TLS). Called when a job ends and when the output drains (on_drain:
+ * a drain reported late, with answers queued since, is ignored). Returns 1 if it closed. */
+static int close_if_answered(struct conn *c)
+{
+	if (c->closed || c->st != C_CLOSING || c->jobs || stream_pending(c->strm))
+		return 0;
+	stream_close(c->strm, c->closing_why);
+	return 1;
+}
+
 /* Closes once every answer is out (docs/protocol.md: every well-formed frame gets an
- * answer, the last one too), those of device jobs still running included: until they are
- * in, frames are read and discarded (cti_frame); then the layer flushes and closes. A
- * peer that does not read gets cti.login_timeout_s in all, then the close. */
+ * answer, the last one too), those of device jobs still running included; frames after
+ * this one are read and discarded (cti_frame). A peer that does not read gets
+ * cti.login_timeout_s in all, then the close. Not stream_close_after_flush: it does not
+ * wait for the jobs, and over TLS a write-drained callback that libevent delivers late
+ * can end its flush with answers still queued. */
 static void close_after_answers(struct conn *c, const char *why)
 {
 	if (c->closed || c->st == C_CLOSING)
 		return;
-	int timeout_s = c->cl->s->cfg.cti.login_timeout_s;
 	c->st = C_CLOSING;
 	c->closing_why = why;
-	arm_timer(c, timeout_s);
-	if (!c->jobs)
-		stream_close_after_flush(c->strm, why, timeout_s);
+	if (!close_if_answered(c))
+		arm_timer(c, c->cl->s->cfg.cti.login_timeout_s);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
@@ -378,8 +388,8 @@ static void on_auth(void *ud, const struct dir_result *r)
 	if (!c->closed) {
 		login_result(c, r);
 		/* Frames that arrived during the check wait in the input: handed over from
-		 * the loop's next turn (unless the third failure is closing the stream). */
-		if (!c->closed && c->st != C_CLOSING)
+		 * the loop's next turn (discarded if the third failure is closing it). */
+		if (!c->closed)
 			stream_resume(strm);
 	}
 	stream_unref(strm);
@@ -606,9 +616,7 @@ out:
 		free(j->list[i]);
 	free(j->list);
 	free(j);
-	/* The last answer a close waited for is queued: now flush and close. */
-	if (!c->closed && c->st == C_CLOSING && !c->jobs)
-		stream_close_after_flush(strm, c->closing_why, s->cfg.cti.login_timeout_s);
+	close_if_answered(c); /* c stays valid: the job's reference is dropped below */
 	stream_unref(strm);
 }
 
@@ -726,12 +734,13 @@ out:
 
 /* Cuts the next frame: its length is in the header (header included, at most
  * CTI_FRAME_MAX, the listeners' max_frame). A framing error cannot be resynchronised: the
- * answers queued or still computed go out, then the close. */
+ * answers queued or still computed go out, then the close (close_after_answers, not
+ * STREAM_FRAME_BROKEN: see there). */
 static long cti_frame(struct stream *strm, const unsigned char *buf, size_t len)
 {
 	struct conn *c = stream_user(strm);
 	if (c->st == C_CLOSING)
-		return (long)len; /* waiting for device jobs: read and discarded (cti_on_frame) */
+		return (long)len; /* read and discarded (cti_on_frame) */
 	size_t flen;
 	int invoke;
 	char err[128];
@@ -743,9 +752,7 @@ static long cti_frame(struct stream *strm, const unsigned char *buf, size_t len)
 	log_event(LOG_LVL_WARNING, c->cid, "cti_framing_error", "peer", c->peer, "error", err,
 	          (const char *)NULL);
 	close_after_answers(c, "framing error");
-	/* No job running: the layer is flushing already. Jobs running: the close waits for
-	 * their answers, the input is discarded meanwhile. */
-	return c->jobs ? (long)len : STREAM_FRAME_BROKEN;
+	return (long)len;
 }
 
 static void cti_on_frame(struct stream *strm, const unsigned char *frame, size_t len)
@@ -793,11 +800,17 @@ static void cti_on_close(struct stream *strm, const char *why)
 	c->timer = NULL;
 }
 
+static void cti_on_drain(struct stream *strm)
+{
+	close_if_answered(stream_user(strm));
+}
+
 static const struct stream_ops cti_ops = {
     .frame = cti_frame,
     .on_frame = cti_on_frame,
     .on_open = cti_on_open,
     .on_close = cti_on_close,
+    .on_drain = cti_on_drain,
 };
 
 /* --- start and stop ----------------------------------------------------------------- */

@@ -385,6 +385,21 @@ class CtiTest(unittest.TestCase):
         c.send_raw(b"".join(f for f, _ in frames) + tail)
         return [inv for _, inv in frames], sorted(c.answers_until_close(), key=lambda a: a[0])
 
+    def assert_device_answers_before_the_close(self, msg=None):
+        """Over TLS, in one write: a login, two MonitorStart (answered from the worker
+        pool) and a broken header. All three are answered, then the server closes."""
+        mon = f'<MonitorStart xmlns="{CSTA}"><monitorObject><deviceObject>{DEV}' \
+              f"</deviceObject></monitorObject></MonitorStart>"
+        c = self.client(tls=True)
+        invokes, got = self.burst(c, [Client.login_body("mjavier", "Mike-Pass-1"), mon, mon],
+                                  tail=b"\x00\x00\x00\x04" + b"0001")
+        self.assertEqual([(inv, local(r)) for inv, r in got],
+                         [(invokes[0], "StartApplicationSessionPosResponse"),
+                          (invokes[1], "MonitorStartResponse"),
+                          (invokes[2], "MonitorStartResponse")], msg)
+        c.close()
+        self.clients.remove(c)
+
     def assert_still_serving(self):
         self.assertIsNone(self.d.proc.poll(), "telgated died")
         c = self.client(tls=False)
@@ -416,13 +431,7 @@ class CtiTest(unittest.TestCase):
         invokes, got = self.burst(c, [mon], tail=b"\x01\x00\x00\x10" + b"0001" + b"x" * 8)
         self.assertEqual([(inv, text(r, "operation")) for inv, r in got],
                          [(invokes[0], "securityViolation")])
-        c = self.client(tls=True)
-        invokes, got = self.burst(c, [Client.login_body("mjavier", "Mike-Pass-1"), mon, mon],
-                                  tail=b"\x00\x00\x00\x04" + b"0001")
-        self.assertEqual([(inv, local(r)) for inv, r in got],
-                         [(invokes[0], "StartApplicationSessionPosResponse"),
-                          (invokes[1], "MonitorStartResponse"),
-                          (invokes[2], "MonitorStartResponse")])
+        self.assert_device_answers_before_the_close()
         self.assert_still_serving()
         # StopApplicationSession followed by more frames: answered, the rest dropped.
         c = self.client(tls=False)
@@ -639,6 +648,13 @@ class CtiTest(unittest.TestCase):
         self.assertEqual(self.d.stop(), 0)
         h.close()
         self.assertIn("event=stopped exit=clean", self.d.log_text())
+
+    def test_last_answers_before_the_close_over_tls(self):
+        # Device answers computed after a framing error still go out before the close,
+        # over TLS too, every time (a write-drained callback delivered late once closed
+        # such connections with the answers still queued, in about 1 of 40 tries).
+        for i in range(60):
+            self.assert_device_answers_before_the_close(i)
 
     def test_tls_close_notify_after_stop(self):
         # After StopApplicationSession over TLS the server ends TLS properly: a
