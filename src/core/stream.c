@@ -389,7 +389,9 @@ static void on_write(struct bufferevent *bev, void *arg)
 	(void)bev;
 	struct stream *s = arg;
 	s->in_cb++;
-	if (s->state == S_FLUSHING)
+	/* bufferevent_openssl delivers this callback deferred: by the time it runs, more may
+	 * have been queued. Only an empty queue is drained. */
+	if (s->state == S_FLUSHING && stream_pending(s) == 0)
 		stream_close(s, s->why);
 	else if (s->state == S_OPEN && s->ops->on_drain)
 		s->ops->on_drain(s);

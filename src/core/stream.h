@@ -102,8 +102,8 @@ struct stream_ops {
 	 * closed (writes are dropped) but its memory stays until the last reference goes.
 	 * May be NULL. */
 	void (*on_close)(struct stream *s, const char *why);
-	/* The output queue drained (every byte handed to the kernel or to TLS). May be
-	 * NULL. */
+	/* The output queue drained (every byte handed to the kernel or to TLS). Over TLS it
+	 * may arrive late, after more was queued: check stream_pending(). May be NULL. */
 	void (*on_drain)(struct stream *s);
 };
 
