@@ -92,8 +92,7 @@ struct cti_server {
 	struct conncap *caps;           /* cti.max_connections, both ports together */
 	struct stream_stats stats[L_N]; /* per listener kind, every loop */
 	pthread_mutex_t mu;             /* guards devs, the session registry and every mons list */
-	pthread_cond_t cv;
-	int stopped_loops;
+
 	struct dev_ent *devs[NBUCKETS];
 	struct conn *sessions;
 	unsigned long next_xref;
@@ -820,14 +819,13 @@ struct setup {
 	int fd[L_N]; /* -1 once a listener owns it */
 	int ok;
 	char err[160];
-	pthread_mutex_t *mu;
-	pthread_cond_t *cv;
-	int *done;
 };
 
-static void setup_on_loop(void *arg)
+/* On loop i (loop_run_all): its listeners. */
+static void setup_on_loop(struct loop *l, int i, void *arg)
 {
-	struct setup *su = arg;
+	(void)l;
+	struct setup *su = (struct setup *)arg + i;
 	struct cti_loop *cl = su->cl;
 	struct cti_server *s = cl->s;
 	for (int k = 0; k < L_N; k++) {
@@ -850,25 +848,18 @@ static void setup_on_loop(void *arg)
 		if (!cl->lis[k])
 			su->ok = 0;
 	}
-	pthread_mutex_lock(su->mu);
-	(*su->done)++;
-	pthread_cond_signal(su->cv);
-	pthread_mutex_unlock(su->mu);
 }
 
-static void teardown_on_loop(void *arg)
+/* On loop i (loop_run_all): closes every connection ("server stopping"). */
+static void teardown_on_loop(struct loop *l, int i, void *arg)
 {
-	struct cti_loop *cl = arg;
+	(void)l;
+	struct cti_loop *cl = &((struct cti_server *)arg)->loops[i];
 	/* Closes every connection ("server stopping"): cti_on_close releases its monitors. */
 	for (int k = 0; k < L_N; k++) {
 		stream_listener_free(cl->lis[k]);
 		cl->lis[k] = NULL;
 	}
-	struct cti_server *s = cl->s;
-	pthread_mutex_lock(&s->mu);
-	s->stopped_loops++;
-	pthread_cond_signal(&s->cv);
-	pthread_mutex_unlock(&s->mu);
 }
 
 static void server_free(struct cti_server *s);
@@ -887,7 +878,6 @@ struct cti_server *cti_server_start(const struct cti_server_options *o, char *er
 	s->lg = o->loops;
 	s->nloops = loop_group_size(o->loops);
 	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->cv, NULL);
 	struct tlsctx_options to = {.name = "cti-tls", .cert = o->tls_cert, .key = o->tls_key};
 	if (s->cfg.cti.tls_port && !(s->tls = tlsctx_new(&to, err, errlen))) {
 		free(s);
@@ -905,19 +895,12 @@ struct cti_server *cti_server_start(const struct cti_server_options *o, char *er
 		return NULL;
 	}
 	int ports[L_N] = {s->cfg.cti.port, s->cfg.cti.tls_port};
-	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-	pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-	int done = 0, ok = 1;
+	int ok = 1;
 	struct setup *su = calloc((size_t)s->nloops, sizeof *su);
 	for (int i = 0; su && i < s->nloops; i++) {
 		s->loops[i].s = s;
 		s->loops[i].loop = loop_group_get(s->lg, i);
-		su[i] = (struct setup){.cl = &s->loops[i],
-		                       .fd = {-1, -1},
-		                       .ok = 1,
-		                       .mu = &mu,
-		                       .cv = &cv,
-		                       .done = &done};
+		su[i] = (struct setup){.cl = &s->loops[i], .fd = {-1, -1}, .ok = 1};
 		for (int k = 0; k < L_N; k++) {
 			if (!ports[k])
 				continue;
@@ -933,15 +916,8 @@ struct cti_server *cti_server_start(const struct cti_server_options *o, char *er
 	}
 	if (!su)
 		ok = 0;
-	for (int i = 0; ok && i < s->nloops; i++)
-		if (loop_post(s->loops[i].loop, setup_on_loop, &su[i]) != 0)
-			ok = 0;
-		else
-			done--; /* counts the posts still to finish */
-	pthread_mutex_lock(&mu);
-	while (done < 0)
-		pthread_cond_wait(&cv, &mu);
-	pthread_mutex_unlock(&mu);
+	if (ok && loop_run_all(s->lg, setup_on_loop, su) != s->nloops)
+		ok = 0;
 	for (int i = 0; su && i < s->nloops; i++) {
 		if (!su[i].ok && !err[0])
 			snprintf(err, errlen, "%s", su[i].err);
@@ -974,18 +950,8 @@ void cti_server_stop(struct cti_server *s)
 {
 	if (!s)
 		return;
-	int posted = 0;
-	pthread_mutex_lock(&s->mu);
-	s->stopped_loops = 0;
-	pthread_mutex_unlock(&s->mu);
-	for (int i = 0; i < s->nloops; i++)
-		if (s->loops[i].loop &&
-		    loop_post(s->loops[i].loop, teardown_on_loop, &s->loops[i]) == 0)
-			posted++;
-	pthread_mutex_lock(&s->mu);
-	while (s->stopped_loops < posted)
-		pthread_cond_wait(&s->cv, &s->mu);
-	pthread_mutex_unlock(&s->mu);
+	if (s->loops)
+		loop_run_all(s->lg, teardown_on_loop, s);
 }
 
 static void server_free(struct cti_server *s)
@@ -1000,7 +966,6 @@ static void server_free(struct cti_server *s)
 	conncap_free(s->caps);
 	free(s->loops);
 	pthread_mutex_destroy(&s->mu);
-	pthread_cond_destroy(&s->cv);
 	free(s);
 }
 
