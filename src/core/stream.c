@@ -460,29 +460,29 @@ static void on_defer(evutil_socket_t fd, short what, void *arg)
 	cb_exit(s);
 }
 
+/* A timer of the stream ran out: counted, then the close with why. */
+static void timed_out(struct stream *s, const char *why)
+{
+	s->in_cb++;
+	if (s->stats)
+		stat_add(&s->stats->timeouts, 1);
+	stream_close(s, why);
+	cb_exit(s);
+}
+
 /* The first-message deadline passed without a complete frame. */
 static void on_first_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	struct stream *s = arg;
-	s->in_cb++;
-	if (s->stats)
-		stat_add(&s->stats->timeouts, 1);
-	stream_close(s, "no request in time");
-	cb_exit(s);
+	timed_out(arg, "no request in time");
 }
 
 static void on_flush_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	struct stream *s = arg;
-	s->in_cb++;
-	if (s->stats)
-		stat_add(&s->stats->timeouts, 1);
-	stream_close(s, "peer did not read the last answers in time");
-	cb_exit(s);
+	timed_out(arg, "peer did not read the last answers in time");
 }
 
 void stream_close_after_flush(struct stream *s, const char *why, int timeout_s)
