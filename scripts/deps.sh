@@ -9,7 +9,7 @@ PKGS=(
   build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
   # libraries the daemon links
   libevent-dev libssl-dev libsqlite3-dev libinih-dev libjansson-dev libsodium-dev
-  libldap-dev libxml2-dev libosip2-dev
+  libldap-dev libxml2-dev libosip2-dev libhttp-parser-dev
   # tests and tools used by tests
   libcmocka-dev sqlite3 python3 procps openssl
   # a real OpenLDAP server and its tools for the directory tests and benchmarks
