@@ -212,16 +212,14 @@ void http_access_log(struct http_request *r)
 	http_count_status(c->srv, r->status, r->bytes);
 	if (!c->srv->o.access_log)
 		return;
-	char status[16], bytes[24], ms[24];
-	snprintf(status, sizeof status, "%d", r->status);
-	snprintf(bytes, sizeof bytes, "%llu", (unsigned long long)r->bytes);
-	snprintf(ms, sizeof ms, "%lld", (long long)((tg_mono_us() - r->start_us) / 1000));
 	/* The path without the query string: query strings carry secrets (OAuth codes and
 	 * tokens, enrolment secrets). */
 	const char *path = r->path_off ? r->text + r->path_off : "-";
-	log_event(LOG_LVL_INFO, r->cid, "http_access", "listener", conn_listener(c), "method",
-	          r->method ? r->method : "-", "path", path, "status", status, "bytes", bytes,
-	          "duration_ms", ms, "peer", conn_peer(c), (const char *)NULL);
+	log_ev(LOG_LVL_INFO, r->cid, "http_access", LOG_S("listener", conn_listener(c)),
+	       LOG_S("method", r->method ? r->method : "-"), LOG_S("path", path),
+	       LOG_I("status", r->status), LOG_U("bytes", r->bytes),
+	       LOG_I("duration_ms", (tg_mono_us() - r->start_us) / 1000),
+	       LOG_S("peer", conn_peer(c)));
 }
 
 void http_conn_dispatch(struct http_conn *c)
@@ -249,9 +247,9 @@ void http_conn_dispatch(struct http_conn *c)
 	 * stream or the feed is inside a callback of ours). */
 	r->handler_on = 0;
 	if (r->astate == AS_NONE && !r->held) {
-		log_event(LOG_LVL_ERROR, r->cid, "http_handler_no_answer", "listener",
-		          conn_listener(c), "method", r->method, "path", http_path(r),
-		          (const char *)NULL);
+		log_ev(LOG_LVL_ERROR, r->cid, "http_handler_no_answer",
+		       LOG_S("listener", conn_listener(c)), LOG_S("method", r->method),
+		       LOG_S("path", http_path(r)));
 		(void)http_reply_status(r, 500);
 	}
 }
