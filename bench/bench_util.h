@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Helpers shared by the directory benchmarks: a slapd from tests/lib/slapd.py, a store
  * with provisioned LDAP users, latency percentiles. Benchmarks only: not installed. */
 #ifndef TG_BENCH_UTIL_H

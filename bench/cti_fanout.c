@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * bench/cti_fanout: how telgated's CTI server holds many TLS sessions and fans device
  * events out. Starts telgated (a child process, so its RSS is its own), opens N TLS

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """bench/digest_enum: can a peer tell valid SIP digest user names from how long a wrong
 digest takes to be refused? (issue 13: "no timing oracle for digest users")
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * bench/dir_enum: can a peer tell which user ids exist from how long a failed login
  * takes? Mean and p50/p99 time of a failed login for an unknown user, a known local user

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * bench/ldap_login: LDAP logins per second and latency through telgate's directory
  * (dir_authenticate: store lookup, credential policy, pooled asynchronous LDAP search and

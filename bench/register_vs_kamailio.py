@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """bench/register_vs_kamailio: REGISTER -> 401 -> REGISTER with digest -> 200 per second,
 telgate versus Kamailio (Debian's, usrloc in memory, auth_db on db_text, tls module) with
 the same 10,000 users, driven by the same SIPp scenario (bench/sipp/register_rtd.xml), on

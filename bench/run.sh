@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # Runs telgate's benchmarks against their peers on this machine, in one run, and prints
 # the results and ratios. Installs what it needs (scripts/deps.sh), builds a release
 # tree in build/bench. Not part of CI: numbers depend on the machine.

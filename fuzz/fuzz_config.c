@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Fuzzes the INI configuration parser (inih + telgate's key table and checks). */
 #include "core/config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Fuzzes the CTI frame reader and the CSTA XML parser on a byte stream: frames are cut
  * from the input as the server cuts them, each body is parsed, and every answer the
  * server could build from the parsed fields must fit in its buffer. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Fuzzes the CTI server's connection and session state machine (src/cti/server.c), not
  * only the frame parser (fuzz_cti.c): each input is a byte stream written in one go to a
  * fresh TCP connection of the real server, which runs on its own loop with a real

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Fuzzes control-socket framing and request parsing: a byte stream is split into frames
  * as the daemon does, and each frame body is parsed as a request. */
 #include "core/ctlproto.h"

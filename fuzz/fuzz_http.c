@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Fuzzes the HTTP layer's request path (src/core/http*.c): libhttp-parser's callbacks and
  * frame(), the limits (431, 413, the header-field count, chunked framing), the router
  * (404, 405, HEAD), held and streaming answers with pipelined requests behind them, the

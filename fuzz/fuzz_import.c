@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Fuzzes the JSON provisioning import against a real (in-memory) SQLite store: any input
  * must be either imported or refused with a JSON-path error, and the store must stay
  * consistent. */

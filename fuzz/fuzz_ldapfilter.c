@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Fuzzes LDAP filter construction: the first line is an ldap.filter value (checked by the
  * configuration parser, as at start-up), the rest a user id. Whatever the user id holds,
  * the expanded filter must stay one balanced filter: the user id may add no parenthesis,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Fuzzes the SIP digest Authorization parser and the verifier on what it parsed. */
 #include "sip/digest.h"
 

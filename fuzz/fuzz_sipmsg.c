@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Fuzzes SIP request handling: the libosip2 wrapper with the registrar's checks, the
  * credentials read from the raw header section (any LWS, folding) and their Digest
  * parser, the Via marking for the source (received/rport), the To tag, and the response

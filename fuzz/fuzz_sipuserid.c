@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Fuzzes the Contact user-id parameter extraction and the decision on what it found. */
 #include "sip/authz.h"
 

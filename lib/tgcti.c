@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 #include "tgcti.h"
 
 #include <arpa/inet.h>

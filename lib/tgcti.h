@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * tgcti: a small blocking client library for telgate's CTI server (docs/protocol.md):
  * connect over TCP or verified TLS, log in, open devices, read BackInService /

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # Install every Debian package that building, testing and benchmarking telgate needs.
 # Idempotent: packages already present are detected with dpkg-query, and apt-get update
 # runs only when something is missing. Must run as root (or with sudo available).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # Builds telgated and starts it in the foreground with its embedded defaults: SQLite store
 # and generated CA in /var/lib/telgate (or $TELGATE_STATE_DIR), the local directory, and
 # the demo provisioning from examples/demo.json. Stop it with Ctrl-C. In another shell:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
 # Builds telgate and runs every test: unit and system tests with gcc, with clang, and with
 # AddressSanitizer + UndefinedBehaviorSanitizer, then each libFuzzer target for
 # FUZZ_SECONDS (default 30). Installs what it needs first (scripts/deps.sh).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* telgated: reads the configuration, opens the store, makes the PKI on first start,
  * starts the loop threads, the worker pool and the control socket, and runs until
  * SIGTERM/SIGINT (drain, then exit 0). SIGHUP reloads the configuration in place. */

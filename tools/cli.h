@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * cli: the pieces of the telgate admin CLI that are not I/O: turning command words into
  * a control request, and rendering a response as aligned tables (the seeds' style: a

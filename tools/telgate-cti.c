@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * telgate-cti: log in to telgate's CTI server, open devices, print their events.
  *

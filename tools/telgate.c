@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* telgate: the admin CLI. Talks to telgated over its UNIX control socket. Exit statuses
  * are telgate(1)'s: see cli.h. */
 #include "cli.h"

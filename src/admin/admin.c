@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 #include "admin/admin.h"
 #include "admin/audit.h"
 #include "admin/commands.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * admin: the commands the telgate CLI sends over the control socket (status, run sql,
  * show open ports, set/get param, import, show alarms, user show/lock/unlock, ldap test,

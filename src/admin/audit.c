@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 #include "admin/audit.h"
 #include "core/log.h"
 #include "core/util.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * audit: who changed what through the control socket (issue 14). Every command whose
  * effect is CHANGES (commands.h) is recorded once, after it ran: the peer's uid and pid

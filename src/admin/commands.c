@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 #include "admin/commands.h"
 
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * commands: the one list of control commands, shared by telgated (which runs them, see
  * admin.c) and the telgate CLI (which checks the words before it connects and prints

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 #include "ca/ca_bootstrap.h"
 #include "core/util.h"
 

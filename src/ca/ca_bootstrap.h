@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * ca_bootstrap: on first start, telgate makes its own certificate authority (ECDSA P-256,
  * ten years) and a server certificate signed by it (for the node's names, localhost and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 #include "core/alarm.h"
 #include "core/log.h"
 #include "core/util.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * alarm: named, severity-graded events an administrator must see (Unified CM style:
  * EndPointTransientConnection, ...). Each alarm is logged once, at the level that matches

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * config: the node configuration, an INI file parsed with inih. Every key is declared in
  * one table (config.c) with its type and limits; unknown sections or keys, duplicates,
@@ -82,7 +83,7 @@ struct tg_config {
 		/* a 403 decided on the worker path is sent no sooner than this many ms after
 		 * the request arrived, so timing tells no one which digest users exist; 0 = off */
 		int failure_delay_ms;
-		int edge_port;           /* mutual TLS for edge proxies, 0 = off (default 5091) */
+		int edge_port; /* mutual TLS for edge proxies, 0 = off (default 5091) */
 		char edge_ca_file[CFG_PATH_MAX]; /* edge trust store; default <pki.dir>/ca.crt */
 		int max_connections;             /* TCP + TLS + edge, per node */
 		int max_connections_per_source;  /* per source IP address */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 #include "core/conncap.h"
 #include "core/util.h"
 

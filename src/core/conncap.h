@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * conncap: connection admission for stream listeners — a cap on connections per node and
  * per source IP address, so that a few thousand idle connections from one place cannot

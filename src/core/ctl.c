@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 #define _GNU_SOURCE /* struct ucred */
 #include "core/ctl.h"
 #include "core/log.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * ctl: the daemon side of the UNIX control socket that the telgate CLI talks to.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 #include "core/ctlproto.h"
 
 #include <stdarg.h>

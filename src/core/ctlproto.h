@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * ctlproto: the control-socket wire format shared by telgated and the telgate CLI.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * http: an HTTP/1.1 server on the stream layer (issue 14, step 2). Every HTTP service of
  * telgated (metrics and health, the file service on 6970, EST and OAuth on 8443, the cloud

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 #include "core/http_int.h"
 
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * http_int: what the files of the HTTP layer share (not for its users: see http.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * log: one line per event, correlation id first, as key=value pairs or JSON, to stderr,
  * a file (O_APPEND) or syslog. Thread-safe: any thread may log at any time, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * loop: libevent event-loop threads and the message passing between them.
  *

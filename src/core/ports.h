@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * ports: what this process is listening on, read from the kernel (/proc/self/fd and
  * /proc/net/{tcp,tcp6,udp,udp6,unix}), so `telgate show open ports` reports what really

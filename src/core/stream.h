@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * stream: the one connection lifecycle of every stream listener — TCP, TLS and UNIX — on
  * the event loops (issue 14; Redis's connection.h is the model). A protocol plugs in a

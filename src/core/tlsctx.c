@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 #include "core/tlsctx.h"
 #include "core/log.h"
 #include "core/util.h"

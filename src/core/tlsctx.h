@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * tlsctx: a server TLS context that follows its files. A listener makes each new
  * connection's SSL from the current context; when the certificate, key or trust-store file

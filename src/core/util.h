@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * util: small helpers shared by every subsystem: bounded string copy, time, paths.
  * All functions are thread-safe and allocate nothing unless stated.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 #include "core/worker.h"
 #include "core/loop.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * worker: a pool of threads for CPU-heavy or blocking jobs (argon2id, signing, store
  * transactions for admin commands), so event-loop threads never stall.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 #include "cti/proto.h"
 #include "core/util.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * proto: the CTI wire format — CSTA Phase III XML (ECMA-323) with ECMA-354 application
  * sessions, framed for TCP as docs/protocol.md describes:

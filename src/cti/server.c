@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 #include "cti/server.h"
 #include "core/conncap.h"
 #include "core/log.h"

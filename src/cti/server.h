@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * server: the CTI server — CSTA XML sessions over TCP and TLS (proto.h), logins through
  * the directory, device monitors and their in-service / out-of-service events.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 #include "dir/dir.h"
 #include "core/alarm.h"
 #include "core/loop.h"

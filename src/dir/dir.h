@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * dir: who a user is and what they may do. dir_authenticate() checks a user id and
  * password against the local store (argon2id) or an LDAP directory, applies the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * dir_types: the results and permissions the directory module hands to its callers, in a
  * header of their own so that pure modules (policy) and the asynchronous front

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 #include "dir/ldap_conn.h"
 #include "core/util.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * ldap_conn: what the LDAP pool and the `telgate ldap test` diagnostic share: the loaded
  * LDAP configuration (server list, search base, filter template, service account), the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 #include "dir/ldap_diag.h"
 #include "core/util.h"
 #include "dir/ldap_conn.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * ldap_diag: `telgate ldap test`, the administrator's first diagnostic. For every
  * configured server it opens a fresh connection (TCP, TLS or StartTLS, service bind) and

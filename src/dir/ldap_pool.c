@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 #include "dir/ldap_pool.h"
 #include "core/log.h"
 #include "core/loop.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * ldap_pool: LDAP authentication on an event loop (libldap's asynchronous API), with a
  * pool of connections per configured server.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 #include "dir/passwd.h"
 
 #include <sodium.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * passwd: argon2id password hashing for local users (libsodium). Hashing and verifying
  * are CPU- and memory-heavy by design (tens of milliseconds): call them from the worker

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 #include "dir/policy.h"
 
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * policy: the credential policy as pure functions of (user, credential state, policy,
  * now). No clock, no store, no I/O: the caller reads the state, calls these, and writes

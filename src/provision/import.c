@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 #include "provision/import.h"
 #include "core/util.h"
 #include "provision/jsonpath.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * import: loads users, groups, credential policies, devices, associations and parameters
  * from one JSON document (docs/provisioning.md) into the store, all or nothing.

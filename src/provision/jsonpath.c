@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 #include "provision/jsonpath.h"
 
 #include <jansson.h>

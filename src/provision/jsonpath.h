@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * jsonpath: names the JSON path ("$.users[0].userid") of the member whose key ends at a
  * byte offset of a document, so an error jansson reports by offset (a duplicate key) can

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 #include "sip/accounts.h"
 #include "core/util.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * accounts: what the registrar needs to decide a REGISTER, cached per line (AOR user
  * part), so that a phone refreshing its registration costs no store read: the device,

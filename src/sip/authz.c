@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 #include "sip/authz.h"
 
 #include <ctype.h>

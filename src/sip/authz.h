@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * authz: SIP registration authorisation by an asserted user id (seed 003). An edge proxy
  * that authenticated the user adds the user id to the REGISTER's Contact as a parameter

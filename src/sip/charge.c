@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 #include "sip/charge.h"
 #include "core/util.h"
 

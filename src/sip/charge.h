@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * charge: whom a failed REGISTER counts against (issue 13). Two counters exist: the
  * source address's failures this minute (the registrar's per-source throttle, checked

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * digest: SIP digest authentication (RFC 2617, RFC 7616, RFC 8760) as pure functions,
  * plus the nonce-count cache: a per-nonce high-water mark of nc values.

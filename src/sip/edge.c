@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 #include "sip/edge.h"
 #include "core/log.h"
 #include "core/tlsctx.h"

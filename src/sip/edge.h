@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * edge: which edge proxies may connect to the edge listener (seed 002/003). An edge is
  * trusted when its client certificate chains to the edge trust store (OpenSSL checks

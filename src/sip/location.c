@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 #include "sip/location.h"
 #include "core/log.h"
 #include "core/util.h"

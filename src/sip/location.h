@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * location: the registrar's bindings (RFC 3261 §10 location service) held in memory and
  * written to the store behind the requests that change them.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 #include "sip/msg.h"
 #include "core/util.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * msg: SIP requests as the registrar sees them — a wrapper around libosip2's parser that
  * adds what the parser does not check (RFC 3261 §8.2: mandatory headers, CSeq method,

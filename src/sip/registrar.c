@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 #include "sip/registrar.h"
 #include "core/alarm.h"
 #include "core/conncap.h"

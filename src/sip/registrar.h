@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * registrar: the SIP registrar (RFC 3261 §10.3) over UDP, TCP and TLS — digest
  * authentication (digest.h) against provisioned HA1s, bindings in memory and written to

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 #include "sip/txn.h"
 
 #include <pthread.h>

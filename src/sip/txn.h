@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * txn: the answers to recent authenticated REGISTERs over UDP, so that a retransmission
  * gets the same answer (RFC 3261 §17.2.2: a non-INVITE server transaction answers a

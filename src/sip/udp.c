@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* struct in6_pktinfo (RFC 3542) is behind _GNU_SOURCE in glibc. */
 #define _GNU_SOURCE
 #include "sip/udp.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * udp: datagrams that answer from the address they were sent to. With the registrar bound
  * to a wildcard address (sip.address = 0.0.0.0 or ::) on a host with several addresses,

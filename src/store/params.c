@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 #include "store/params.h"
 
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * params: the service and enterprise parameters telgate knows (processconfig rows), with
  * their service, default and allowed values. store_open() inserts each missing default so

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Schema migrations. Never edit a released migration: add a new one. Portable SQL only
  * (SQLite and PostgreSQL): INTEGER/BIGINT/TEXT, no AUTOINCREMENT, times as epoch seconds. */
 #include "store/store_backend.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The backend-independent half of the store: connections per thread, migrations, and
  * every entity query as portable SQL. */
 #include "store/store.h"

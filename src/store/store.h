@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * store: the only storage API of telgate. Callers never see SQL or a backend type; the
  * SQLite backend (default, embedded) is selected by store_open(), and a PostgreSQL

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * store_backend: what a storage backend implements (internal to src/store). store.c
  * holds every entity query as portable SQL ($1-style parameters, INSERT .. ON CONFLICT

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* SQLite backend: WAL, one connection per thread (made by store.c), prepared statements
  * cached per connection, a separate read-only connection guarded by an authorizer for
  * ad-hoc queries. */

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """A throw-away OpenLDAP slapd for tests and benchmarks.
 
 Slapd(dir) writes a configuration, a CA and a server certificate (localhost, 127.0.0.1),

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """System test of issue 13: each credential of a user has its own state and policy. The
 password (CTI login) and the digest credential (SIP REGISTER) are attacked with real peers
 — a hand-written SIP UDP client from several loopback addresses, the CSTA XML CTI client

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """System test of the CTI server, seed 000 end to end, with a client written from
 docs/protocol.md using only Python's standard library (socket, ssl, xml.etree) — not the
 project's code — so it proves the wire format is what the document says.

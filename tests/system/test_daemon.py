@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """System test: starts telgated on a temporary state directory and drives it with the
 telgate CLI (and a raw control-socket client) the way an administrator would."""
 import argparse

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """System test of registration authorisation (seed 003) and the mutual-TLS edge listener
 (seed 002's edge part). Certificates are made here with openssl: an edge certificate signed
 by telgated's own CA, one whose name is not allow-listed, one from a CA telgated does not

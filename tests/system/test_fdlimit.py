@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """System test of descriptor exhaustion (issue 14): telgated started with RLIMIT_NOFILE
 256 clamps its connection caps to what the limit leaves, refuses connections past them
 with one log line a second instead of spinning on accept(), and keeps serving UDP

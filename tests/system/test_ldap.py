@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """System test of the directory against real OpenLDAP slapd servers: telgated is started
 with an [ldap] section pointing at one or two slapd instances (tests/lib/slapd.py) and
 driven with `telgate auth test` / `telgate ldap test`, the administrator's tools. The

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """System test of the SIP registrar with real peers: SIPp (Debian sip-tester) registers
 over UDP, TCP and TLS with digest authentication, sipsak pings, and a raw client written
 here checks what SIPp cannot: SHA-256, stale nonces, nonce replay, identical challenges

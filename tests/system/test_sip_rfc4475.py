@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """System test: every RFC 4475 ("SIP Torture Test Messages") message a registrar can
 receive, sent to telgated over UDP and over TCP, each answered as the RFC's commentary
 says for a registrar (a UAS that implements REGISTER and OPTIONS only).

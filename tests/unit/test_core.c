@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 #include "core/loop.h"
 #include "core/ports.h"
 #include "core/util.h"

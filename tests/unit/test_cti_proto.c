@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The CTI wire format: frame headers, the XML parser's refusals and fields, builders. */
 #include "cti/proto.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 #include "core/ctl.h"
 #include "core/loop.h"
 #include "core/worker.h"

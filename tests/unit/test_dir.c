@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The directory front (dir.h) with local users on a real SQLite store: results, policy
  * through the asynchronous path with an injected clock, atomic failure counting under
  * concurrency, and the callback's thread. LDAP is tested against slapd in

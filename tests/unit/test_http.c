@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The HTTP layer (src/core/http*.c) on real stream listeners: a loop pumped in the test
  * thread, plain (and TLS) sockets as clients, answers read back with libhttp-parser in
  * response mode. Plus the pieces without sockets: forms, percent-decoding, a feed. */

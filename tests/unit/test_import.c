@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 #define _GNU_SOURCE /* memmem */
 #include "dir/passwd.h"
 #include "provision/import.h"

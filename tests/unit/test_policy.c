@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The credential policy as pure functions: every rule driven with chosen times. */
 #include "dir/policy.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Registration authorisation (seed 003): the Contact parameter extraction, and the
  * decision function over every combination, checked against the spec's 16-row table. */
 #include "sip/authz.h"

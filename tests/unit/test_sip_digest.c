@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* SIP digest: RFC 7616's worked examples, nonces, nonce counts, hostile header values. */
 #include "sip/charge.h"
 #include "sip/digest.h"

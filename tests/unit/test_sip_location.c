@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The registrar's location table (bindings in memory, written behind to the store) and
  * its account cache. */
 #include "sip/accounts.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The SIP request wrapper: a good REGISTER, and each malformed case the registrar must
  * answer with 400 (or another status) or drop. */
 #include "sip/authz.h"

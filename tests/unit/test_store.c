@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 #include "store/store.h"
 #include "store/store_backend.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * core/stream: the connection lifecycle of every stream listener, driven on a loop in the
  * test thread (event_base_loop in small non-blocking steps) while plain sockets and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Connection admission (conncap) and the reloadable TLS context (tlsctx). */
 #include "ca/ca_bootstrap.h"
 #include "core/conncap.h"

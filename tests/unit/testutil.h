@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Helpers shared by the unit tests: a temporary directory per test, removed afterwards. */
 #ifndef TG_TESTUTIL_H
 #define TG_TESTUTIL_H
