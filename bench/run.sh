@@ -5,6 +5,7 @@
 # tree in build/bench. Not part of CI: numbers depend on the machine.
 #   bench/run.sh              all benchmarks
 #   bench/run.sh ldap_login   one of: ldap_login dir_enum cti_fanout register_vs_kamailio
+#                             tls_first_answer
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh >/dev/null
@@ -29,4 +30,8 @@ fi
 if [ "$which" = all ] || [ "$which" = cti_fanout ]; then
 	# sessions, monitors per session, devices, storm threads
 	build/bench/bench/bench_cti_fanout build/bench . "${SESSIONS:-10000}" 5 5000 4
+fi
+if [ "$which" = all ] || [ "$which" = tls_first_answer ]; then
+	# the first answer on a new TLS connection (TCP_NODELAY); OLD_BUILD=dir compares
+	python3 bench/tls_first_answer.py build/bench ${OLD_BUILD:-} --tries "${TRIES:-50}"
 fi
