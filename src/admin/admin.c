@@ -312,13 +312,12 @@ static json_t *cmd_audit(struct admin_ctx *a, const struct ctl_request *r, const
 		if (*end || n < 1 || n > AUDIT_HISTORY)
 			return usage_error("usage: show audit [N] (N: 1..512, default 50)");
 	}
-	static struct audit_rec recs[AUDIT_HISTORY]; /* handlers run one at a time per
-	                                                connection; guard with mu below */
-	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	struct audit_rec *recs = calloc((size_t)n, sizeof *recs);
+	if (!recs)
+		return ctl_error("out of memory");
 	static const char *const cols[] = {"time",   "uid",   "pid", "command",
 	                                   "result", "error", "cid"};
 	json_t *t = ctl_table(cols, 7);
-	pthread_mutex_lock(&mu);
 	size_t got = audit_history(recs, (size_t)n);
 	for (size_t i = 0; i < got; i++) {
 		char ts[32], u[24], p[24];
@@ -334,7 +333,7 @@ static json_t *cmd_audit(struct admin_ctx *a, const struct ctl_request *r, const
 		                     recs[i].cid};
 		ctl_table_add_row(t, row, 7);
 	}
-	pthread_mutex_unlock(&mu);
+	free(recs);
 	return t;
 }
 

@@ -495,6 +495,20 @@ static int bad_auth_log_due(struct sip_registrar *r, const char *source, int64_t
 	return due;
 }
 
+/* 1 with a 403 built when j's source failed too often this minute (an edge carries many
+ * users from one address and throttles them itself: never refused here). */
+static int source_refused(struct job *j, int64_t now)
+{
+	if (j->edge[0] || !throttled(j->r, j->source, now, 0))
+		return 0;
+	log_event(LOG_LVL_WARNING, j->req.callid, "sip_auth_failed", "source", j->source, "user",
+	          j->cr.username, "aor", j->req.aor_user, "transport", j->transport, "credential",
+	          "digest", "reason", sip_auth_charge(SIP_AUTH_SOURCE_THROTTLED, 0).reason,
+	          (const char *)NULL);
+	respond(j, 403, "Forbidden", NULL);
+	return 1;
+}
+
 /* The checks that need no store, made on the loop for every REGISTER with credentials:
  * the Authorization header, realm, source throttling, nonce, algorithm and nonce count.
  * Returns 1 with the answer built, 0 to go on (j->cr parsed, the nonce count used). */
@@ -528,13 +542,8 @@ static int reg_precheck(struct job *j)
 		return 1;
 	}
 	/* An edge carries many users from one address and throttles them itself. */
-	if (!j->edge[0] && throttled(r, j->source, now, 0)) {
-		log_event(LOG_LVL_WARNING, q->callid, "sip_auth_failed", "source", j->source,
-		          "user", cr->username, "aor", q->aor_user, "transport", j->transport,
-		          "credential", "digest", "reason", "source throttled", (const char *)NULL);
-		respond(j, 403, "Forbidden", NULL);
+	if (source_refused(j, now))
 		return 1;
-	}
 	int64_t issued;
 	enum sip_nonce_rc nr =
 	    sip_nonce_check(r->secret, cr->nonce, now, r->cfg.sip.nonce_lifetime_s, &issued);
@@ -710,13 +719,8 @@ static void reg_run(void *arg)
 	int64_t now = tg_now_s();
 	/* Again here: the loop only read the source's count, and a burst's requests were all
 	 * queued before the first of them failed. */
-	if (!j->edge[0] && throttled(r, j->source, now, 0)) {
-		log_event(LOG_LVL_WARNING, q->callid, "sip_auth_failed", "source", j->source,
-		          "user", cr->username, "aor", q->aor_user, "transport", j->transport,
-		          "credential", "digest", "reason", "source throttled", (const char *)NULL);
-		respond(j, 403, "Forbidden", NULL);
+	if (source_refused(j, now))
 		return;
-	}
 	uint64_t gen = store_generation(r->store);
 	struct store_device dev;
 	int rc = store_device_by_line(r->store, q->aor_user, &dev);
