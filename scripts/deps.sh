@@ -12,7 +12,9 @@ PKGS=(
   libevent-dev libssl-dev libsqlite3-dev libinih-dev libjansson-dev libsodium-dev
   libldap-dev libxml2-dev libosip2-dev libhttp-parser-dev
   # tests and tools used by tests
-  libcmocka-dev sqlite3 python3 procps openssl
+  libcmocka-dev sqlite3 python3 procps openssl curl
+  # the Prometheus text-format parser the metrics test reads /metrics with
+  python3-prometheus-client
   # a real OpenLDAP server and its tools for the directory tests and benchmarks
   slapd ldap-utils
   # SIP peers for the registrar's tests

@@ -19,7 +19,7 @@ suite() {
 	local name=$1
 	shift
 	echo "=== $name: configure and build"
-	if ! cmake -S . -B "build/$name" "$@" >"build-$name.log" 2>&1 ||
+	if ! cmake -S . -B "build/$name" "${PYTHON_ARG[@]}" "$@" >"build-$name.log" 2>&1 ||
 		! cmake --build "build/$name" -j"$JOBS" >>"build-$name.log" 2>&1; then
 		cat "build-$name.log"
 		failed=$((failed + 1))
@@ -44,6 +44,10 @@ suite() {
 }
 
 mkdir -p build
+# The system tests import Debian's python3-* packages (deps.sh): run them with Debian's
+# Python even when another python3 (pyenv, a venv) comes first in PATH.
+PYTHON_ARG=()
+[ -x /usr/bin/python3 ] && PYTHON_ARG=(-DPython3_EXECUTABLE=/usr/bin/python3)
 suite gcc -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo
 suite clang -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

@@ -3,6 +3,7 @@
  * starts the loop threads, the worker pool and the control socket, and runs until
  * SIGTERM/SIGINT (drain, then exit 0). SIGHUP reloads the configuration in place. */
 #include "admin/admin.h"
+#include "admin/admin_http.h"
 #include "ca/ca_bootstrap.h"
 #include "cti/server.h"
 #include "dir/dir.h"
@@ -49,6 +50,7 @@ struct daemon {
 	struct dir *dir;
 	struct cti_server *cti;
 	struct sip_registrar *sip;
+	struct admin_http *admin_http; /* NULL when [admin] http_port = 0 */
 	struct ctl_server *ctl;
 	struct admin_ctx admin;
 	struct event *sig_hup, *sig_term, *sig_int, *drain_timer, *tls_timer;
@@ -439,6 +441,18 @@ int main(int argc, char **argv)
 		goto out_admin;
 	}
 	d.admin.sip = d.sip;
+	d.admin.workers = d.workers;
+	if (d.cfg.admin.http_port) {
+		err[0] = '\0';
+		d.admin_http =
+		    admin_http_start(&d.admin, d.loops, d.workers, d.cfg.admin.http_address,
+		                     d.cfg.admin.http_port, err, sizeof err);
+		if (!d.admin_http) {
+			fprintf(stderr, "admin http: %s\n", err);
+			log_ev(LOG_LVL_CRIT, d.cid, "admin_http_failed", LOG_S("error", err));
+			goto out_admin;
+		}
+	}
 	if (drop_privileges(&d.cfg) != 0)
 		goto out_admin;
 	struct event_base *base = loop_base(d.main);
@@ -464,6 +478,8 @@ int main(int argc, char **argv)
 
 	/* Shutdown order: no new connections or jobs, finish running ones, then the loops
 	 * they post to; the CTI server's memory goes last (late callbacks may touch it). */
+	admin_http_stop(d.admin_http);
+	d.admin_http = NULL;
 	sip_registrar_stop(d.sip);
 	cti_server_stop(d.cti);
 	workers_stop(d.workers);
@@ -478,6 +494,7 @@ int main(int argc, char **argv)
 	if (d.tls_timer)
 		event_free(d.tls_timer);
 out_admin:
+	admin_http_stop(d.admin_http); /* before the admin context it reads */
 	ctl_server_free(d.ctl);
 	admin_destroy(&d.admin);
 out:

@@ -2,6 +2,7 @@
 #include "admin/admin.h"
 #include "admin/audit.h"
 #include "admin/commands.h"
+#include "admin/metrics.h"
 #include "core/alarm.h"
 #include "core/log.h"
 #include "core/ports.h"
@@ -277,6 +278,23 @@ static json_t *cmd_import(struct admin_ctx *a, const struct ctl_request *r, cons
 		ctl_table_add_row(t, row, 2);
 	}
 	return t;
+}
+
+/* The same page as GET /metrics on the admin listener, as the message. */
+static json_t *cmd_metrics(struct admin_ctx *a, const struct ctl_request *r, const char *cid)
+{
+	(void)r;
+	(void)cid;
+	struct metrics_out o = {0};
+	if (admin_metrics_render(a, &o) != 0) {
+		metrics_out_free(&o);
+		return ctl_error("out of memory while writing the metrics");
+	}
+	/* The CLI ends the message with a line feed of its own. */
+	size_t n = o.len && o.buf[o.len - 1] == '\n' ? o.len - 1 : o.len;
+	json_t *resp = json_pack("{s:b,s:s%}", "ok", 1, "message", o.buf ? o.buf : "", n);
+	metrics_out_free(&o);
+	return resp ? resp : ctl_error("out of memory while writing the metrics");
 }
 
 static json_t *cmd_alarms(struct admin_ctx *a, const struct ctl_request *r, const char *cid)

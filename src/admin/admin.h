@@ -18,6 +18,8 @@
 #include "sip/registrar.h"
 #include "store/store.h"
 
+struct workers;
+
 #include <pthread.h>
 #include <stdint.h>
 
@@ -34,6 +36,7 @@ struct admin_ctx {
 	struct dir *dir;           /* for `auth test`; NULL until the directory started */
 	struct cti_server *cti;    /* for `show cti ...`, `device state`; NULL until started */
 	struct sip_registrar *sip; /* for `unregister`; NULL until started */
+	struct workers *workers;   /* for the metrics; NULL until started */
 };
 
 void admin_init(struct admin_ctx *a, store_t *st, const struct tg_config *cfg);

@@ -25,6 +25,7 @@
 	X(get_param, "get param", 3, 3, READS, "get param NAME")                           \
 	X(import, "import", 2, 2, CHANGES, "import FILE.json")                             \
 	X(alarms, "show alarms", 2, 2, READS, "show alarms")                               \
+	X(metrics, "show metrics", 2, 2, READS, "show metrics")                            \
 	X(audit, "show audit", 2, 3, READS, "show audit [N]")                              \
 	X(cti_sessions, "show cti sessions", 3, 3, READS, "show cti sessions")             \
 	X(cti_monitors, "show cti monitors", 3, 3, READS, "show cti monitors")             \

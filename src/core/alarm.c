@@ -10,6 +10,32 @@
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static struct alarm_rec ring[ALARM_HISTORY];
 static uint64_t next_seq = 1;
+/* Alarms raised since the start, by name and severity (the metrics); past
+ * ALARM_COUNTS_MAX - 1 names, the rest share the last row, named "other" (telgated
+ * raises a handful of names: the bound only keeps a bug from growing the table). */
+static struct alarm_count counts[ALARM_COUNTS_MAX];
+static size_t ncounts;
+
+static void count(const char *name, enum alarm_severity sev)
+{
+	size_t i = 0;
+	while (i < ncounts && !(counts[i].severity == sev && strcmp(counts[i].name, name) == 0))
+		i++;
+	if (i == ncounts && ncounts < ALARM_COUNTS_MAX - 1) {
+		tg_strlcpy(counts[i].name, name, sizeof counts[i].name);
+		counts[i].severity = sev;
+		ncounts++;
+	} else if (i == ncounts) {
+		/* The last row: every further name, labelled with the first one's severity. */
+		i = ALARM_COUNTS_MAX - 1;
+		if (ncounts < ALARM_COUNTS_MAX) {
+			tg_strlcpy(counts[i].name, "other", sizeof counts[i].name);
+			counts[i].severity = sev;
+			ncounts = ALARM_COUNTS_MAX;
+		}
+	}
+	counts[i].raised++;
+}
 
 static const char *sev_names[] = {"Emergency", "Alert",  "Critical",     "Error",
                                   "Warning",   "Notice", "Informational"};
@@ -72,6 +98,7 @@ void alarm_raise(const char *name, enum alarm_severity sev, const char *cid, ...
 	tg_strlcpy(r->name, name, sizeof r->name);
 	tg_strlcpy(r->cid, cid ? cid : "-", sizeof r->cid);
 	tg_strlcpy(r->fields, fields, sizeof r->fields);
+	count(name, sev);
 	pthread_mutex_unlock(&mu);
 
 	log_event_kv(sev_to_level(sev), cid, "alarm", kv, nkv);
@@ -87,6 +114,15 @@ size_t alarm_history(struct alarm_rec *out, size_t max)
 		uint64_t seq = total - n + 1 + i;
 		out[i] = ring[(seq - 1) % ALARM_HISTORY];
 	}
+	pthread_mutex_unlock(&mu);
+	return n;
+}
+
+size_t alarm_counts(struct alarm_count *out, size_t max)
+{
+	pthread_mutex_lock(&mu);
+	size_t n = ncounts < max ? ncounts : max;
+	memcpy(out, counts, n * sizeof *out);
 	pthread_mutex_unlock(&mu);
 	return n;
 }

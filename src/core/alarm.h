@@ -40,6 +40,18 @@ const char *alarm_severity_name(enum alarm_severity sev);
 void alarm_raise(const char *name, enum alarm_severity sev, const char *cid, ...)
     __attribute__((sentinel));
 
+#define ALARM_COUNTS_MAX 64
+
+/* How many times an alarm was raised since the start (the metrics). */
+struct alarm_count {
+	char name[ALARM_NAME_MAX];
+	enum alarm_severity severity;
+	uint64_t raised;
+};
+/* Copies up to max rows (one per alarm name and severity, in first-raised order);
+ * returns how many were copied. */
+size_t alarm_counts(struct alarm_count *out, size_t max);
+
 /* Copies up to max most recent alarms, newest last; returns how many were copied. */
 size_t alarm_history(struct alarm_rec *out, size_t max);
 

@@ -90,6 +90,8 @@ static const struct key keys[] = {
     {"sip", "first_message_timeout_s", K_INT, F(sip.first_message_timeout_s), 1, 600, 1},
     {"sip", "idle_timeout_s", K_INT, F(sip.idle_timeout_s), 10, 86400, 1},
     {"sip", "force_rport", K_BOOL, F(sip.force_rport), 0, 1, 1},
+    {"admin", "http_address", K_STR, F(admin.http_address), 0, 0, 1},
+    {"admin", "http_port", K_INT, F(admin.http_port), 0, 65535, 1},
     {"pki", "dir", K_PATH, F(pki.dir), 0, 0, 1},
     {"pki", "server_days", K_INT, F(pki.server_days), 31, 3650, 0},
     {"pki", "server_names", K_STR, F(pki.server_names), 0, 0, 0},
@@ -148,6 +150,8 @@ static void base_defaults(struct tg_config *c)
 	c->ldap.connect_timeout_ms = 750; /* failover from a hung server within 1 s */
 	c->ldap.retry_s = 30;
 	c->ldap.pool_size = 4;
+	tg_strlcpy(c->admin.http_address, "127.0.0.1", sizeof c->admin.http_address);
+	c->admin.http_port = 9464; /* the port Prometheus exporters commonly take */
 	tg_strlcpy(c->cti.address, "0.0.0.0", sizeof c->cti.address);
 	c->cti.port = 2748;
 	c->cti.tls_port = 2749;

@@ -92,6 +92,11 @@ struct tg_config {
 		int force_rport; /* UDP answers go to the source port even without rport */
 	} sip;
 	struct {
+		/* the admin HTTP listener: /metrics and /healthz (admin/admin_http.h) */
+		char http_address[64]; /* default 127.0.0.1 */
+		int http_port;         /* 0 = off (default 9464) */
+	} admin;
+	struct {
 		char dir[CFG_PATH_MAX]; /* default: <state_dir>/pki */
 		unsigned server_days;
 		char server_names[CFG_PATH_MAX]; /* extra SAN DNS names, comma-separated */

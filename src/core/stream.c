@@ -775,6 +775,7 @@ struct stream_listener *stream_listen(struct loop *loop, int fd,
 		return NULL;
 	}
 	evconnlistener_set_error_cb(l->lev, on_accept_error);
+	stream_stats_attach(o->name, o->stats);
 	return l;
 }
 
@@ -803,6 +804,7 @@ void stream_listener_free(struct stream_listener *l)
 		do_close(s, "server stopping");
 		cb_exit(s);
 	}
+	stream_stats_detach(l->o.stats);
 	free(l);
 }
 

@@ -198,6 +198,16 @@ SSL *stream_ssl(const struct stream *s);
 /* The socket (SO_PEERCRED for UNIX streams; never read or write it directly). */
 int stream_fd(const struct stream *s);
 
+/* The counters of every listener that exists, by listener name, for the metrics: fn runs
+ * under the list's lock (it must not start or free a listener). stream_listen attaches
+ * its options' stats and stream_listener_free detaches them; listeners sharing one
+ * struct stream_stats are listed once. The name must be static storage. */
+void stream_stats_attach(const char *name, const struct stream_stats *stats);
+void stream_stats_detach(const struct stream_stats *stats);
+void stream_stats_foreach(void (*fn)(void *arg, const char *listener,
+                                     const struct stream_stats *stats),
+                          void *arg);
+
 /* Raises the soft RLIMIT_NOFILE to the hard limit and returns the descriptors a node may
  * give to connections: the limit minus `reserve` (stores, logs, listeners, LDAP). The
  * caller clamps its connection caps to it and says so. */

@@ -15,6 +15,7 @@ struct job {
 
 struct workers {
 	pthread_mutex_t mu;
+	uint64_t rejected; /* submits refused with -EAGAIN (queue full), under mu */
 	pthread_cond_t cv;
 	struct job *head, **tail;
 	size_t queued, running, max_queue;
@@ -97,6 +98,8 @@ int workers_submit(struct workers *w, worker_fn run, worker_fn done, void *arg, 
 		w->queued++;
 		pthread_cond_signal(&w->cv);
 	}
+	if (rc == -EAGAIN)
+		w->rejected++;
 	pthread_mutex_unlock(&w->mu);
 	if (rc != 0)
 		free(j);
@@ -107,6 +110,14 @@ size_t workers_pending(struct workers *w)
 {
 	pthread_mutex_lock(&w->mu);
 	size_t n = w->queued + w->running;
+	pthread_mutex_unlock(&w->mu);
+	return n;
+}
+
+uint64_t workers_rejected(struct workers *w)
+{
+	pthread_mutex_lock(&w->mu);
+	uint64_t n = w->rejected;
 	pthread_mutex_unlock(&w->mu);
 	return n;
 }

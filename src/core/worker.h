@@ -14,6 +14,7 @@
 #define TG_WORKER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct loop;
 struct workers;
@@ -26,6 +27,8 @@ int workers_submit(struct workers *w, worker_fn run, worker_fn done, void *arg, 
 /* Jobs queued or running right now. */
 size_t workers_pending(struct workers *w);
 int workers_size(const struct workers *w);
+/* Jobs refused because the queue was full (-EAGAIN), since the start. */
+uint64_t workers_rejected(struct workers *w);
 /* Refuses new jobs, finishes the queued ones, joins the threads and frees the pool. */
 void workers_stop(struct workers *w);
 

@@ -17,6 +17,7 @@ struct store_conn_link {
 	struct store_conn *conn;
 	store_t *st;
 	int in_txn;
+	uint64_t txn_start_ns; /* when store_begin was called (the latency histogram) */
 	/* Generations to bump when the open transaction ends (see store_generation). */
 	int txn_wrote, nslots;
 	unsigned slots[8];
@@ -147,15 +148,23 @@ static int exec(store_t *st, const char *sql, const struct store_val *p, int n, 
 	return exec_gen(st, GEN_AUTO, sql, p, n, fn, ud, changes);
 }
 
-int store_begin(store_t *st)
+/* This thread's connection when no transaction is open on it, else NULL (error set). */
+static struct store_conn_link *idle_link(store_t *st)
 {
 	struct store_conn_link *l = link_for_thread(st);
+	if (l && l->in_txn) {
+		store_set_error("transaction already open on this thread");
+		return NULL;
+	}
+	return l;
+}
+
+int store_begin(store_t *st)
+{
+	struct store_conn_link *l = idle_link(st);
 	if (!l)
 		return STORE_ERROR;
-	if (l->in_txn) {
-		store_set_error("transaction already open on this thread");
-		return STORE_ERROR;
-	}
+	l->txn_start_ns = metrics_now_ns();
 	int rc = st->be->begin(l->conn);
 	if (rc == STORE_OK)
 		l->in_txn = 1;
@@ -174,6 +183,7 @@ int store_commit(store_t *st)
 		st->be->rollback(l->conn);
 	l->in_txn = 0;
 	txn_ended(st, l);
+	metrics_histogram_observe_ns(&st->txn_latency, metrics_now_ns() - l->txn_start_ns);
 	return rc;
 }
 
@@ -185,7 +195,21 @@ int store_rollback(store_t *st)
 	l->in_txn = 0;
 	int rc = st->be->rollback(l->conn);
 	txn_ended(st, l); /* nothing changed, but bumping is always safe */
+	metrics_histogram_observe_ns(&st->txn_latency, metrics_now_ns() - l->txn_start_ns);
 	return rc;
+}
+
+const struct metrics_histogram *store_txn_latency(store_t *st)
+{
+	return &st->txn_latency;
+}
+
+int store_probe_write(store_t *st, int timeout_ms)
+{
+	struct store_conn_link *l = idle_link(st);
+	if (!l)
+		return STORE_ERROR;
+	return st->be->probe_write(l->conn, timeout_ms);
 }
 
 /* --- row helpers -------------------------------------------------------------------- */
@@ -321,6 +345,7 @@ int store_open(const struct store_options *opt, store_t **out, char *err, size_t
 		return STORE_ERROR;
 	}
 	st->busy_timeout_ms = opt->busy_timeout_ms > 0 ? opt->busy_timeout_ms : 5000;
+	metrics_histogram_init(&st->txn_latency, metrics_latency_bounds, metrics_latency_nbounds);
 	pthread_mutex_init(&st->mu, NULL);
 	if (pthread_key_create(&st->key, conn_destructor) != 0) {
 		snprintf(err, errlen, "pthread_key_create failed");

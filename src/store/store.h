@@ -56,6 +56,17 @@ int store_begin(store_t *st);
 int store_commit(store_t *st);
 int store_rollback(store_t *st);
 
+/* The latency of transactions (store_begin to its commit or rollback, the wait for the
+ * write lock included), for the metrics. Valid while the store is open. */
+struct metrics_histogram;
+const struct metrics_histogram *store_txn_latency(store_t *st);
+
+/* The health check: takes the write lock and releases it at once, writing nothing,
+ * waiting at most timeout_ms (ms) for it on the calling thread's connection. Returns
+ * STORE_OK; STORE_BUSY when another connection holds the lock that long (store_last_error
+ * says so); STORE_ERROR when the database cannot be opened or read. Blocking. */
+int store_probe_write(store_t *st, int timeout_ms);
+
 /* Numbers for caches of stored data (the registrar's account cache). store_generation
  * changes after every write committed through this store handle except those of
  * registrations and credential state; store_user_generation(userid) after every write

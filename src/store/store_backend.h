@@ -8,6 +8,7 @@
 #ifndef TG_STORE_BACKEND_H
 #define TG_STORE_BACKEND_H
 
+#include "core/metrics.h"
 #include "store/store.h"
 
 #include <pthread.h>
@@ -42,6 +43,9 @@ struct store_backend {
 	int (*begin)(struct store_conn *c);
 	int (*commit)(struct store_conn *c);
 	int (*rollback)(struct store_conn *c);
+	/* Takes and releases the write lock (a transaction that writes nothing), waiting at
+	 * most timeout_ms for it: the health check. Returns STORE_OK or STORE_BUSY. */
+	int (*probe_write)(struct store_conn *c, int timeout_ms);
 	int (*query_readonly)(struct store_conn *c, const char *sql, size_t max_rows,
 	                      int timeout_ms, store_row_fn fn, void *ud, int *truncated, char *err,
 	                      size_t errlen);
@@ -59,6 +63,8 @@ struct store {
 	 * state (per user slot) and registrations (the registrar's own, kept in memory). */
 	_Atomic uint64_t gen;
 	_Atomic uint64_t user_gen[STORE_GEN_SLOTS];
+	/* Transactions, store_begin to store_commit/rollback (the wait for the lock included). */
+	struct metrics_histogram txn_latency;
 };
 
 /* Sets this thread's last error message. */

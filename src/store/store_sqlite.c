@@ -233,6 +233,16 @@ static int rollback(struct store_conn *c)
 	return exec_simple(c->db, "ROLLBACK");
 }
 
+static int probe_write(struct store_conn *c, int timeout_ms)
+{
+	sqlite3_busy_timeout(c->db, timeout_ms);
+	int rc = exec_simple(c->db, "BEGIN IMMEDIATE");
+	sqlite3_busy_timeout(c->db, c->st->busy_timeout_ms);
+	if (rc != STORE_OK)
+		return rc;
+	return exec_simple(c->db, "ROLLBACK");
+}
+
 /* --- read-only ad-hoc queries ------------------------------------------------------- */
 
 /* What a read-only query may not do, in words, one row per authorizer action code (the
@@ -491,6 +501,7 @@ const struct store_backend store_sqlite_backend = {
     .begin = begin,
     .commit = commit,
     .rollback = rollback,
+    .probe_write = probe_write,
     .query_readonly = query_readonly,
     .integrity_check = integrity_check,
 };

@@ -87,6 +87,7 @@ class Daemon:
         self.cti_port, self.cti_tls_port = free_port(), free_port()
         self.sip_port, self.sip_tls_port = free_port(), free_port()
         self.sip_edge_port = free_port()
+        self.admin_port = free_port()
         self.write_conf("info", extra)
         self.proc = None
         # telgated's stderr, every run appended: a sanitizer report lands here (the log
@@ -101,6 +102,7 @@ class Daemon:
             f.write(f"[core]\nstate_dir = {self.state}\nthreads = 2\nworkers = 2\n"
                     f"[log]\nlevel = {level}\ntarget = file:{self.log}\n"
                     f"[password]\nargon2_t = 1\nargon2_m_kib = 1024\n"
+                    f"[admin]\nhttp_address = 127.0.0.1\nhttp_port = {self.admin_port}\n"
                     f"[cti]\nport = {self.cti_port}\ntls_port = {self.cti_tls_port}\n"
                     f"address = 127.0.0.1\n"
                     f"[sip]\nport = {self.sip_port}\ntls_port = {self.sip_tls_port}\n"

@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: ISC */
+#include "admin/metrics.h"
+
+#include "core/alarm.h"
+#include "core/stream.h"
+#include "core/worker.h"
+
+#include <stddef.h>
+#include <string.h>
+
+/* --- the listeners (core/stream counters) ---------------------------------------------- */
+
+/* One family per counter, a sample per listener: families must be contiguous in the
+ * text format, so each family walks the listener list once. */
+struct stream_family {
+	const char *name, *help;
+	enum metrics_type type;
+	size_t offset; /* of the field in struct stream_stats */
+	int is_signed;
+};
+
+#define SF(n, h, t, f, s)                                                                          \
+	{                                                                                          \
+		n, h, t, offsetof(struct stream_stats, f), s                                       \
+	}
+static const struct stream_family stream_families[] = {
+    SF("telgate_connections_accepted_total", "Connections accepted, after the caps.",
+       METRICS_COUNTER, accepted, 0),
+    SF("telgate_connections_refused_cap_total",
+       "Connections refused by the node or per-source connection cap, before any TLS work.",
+       METRICS_COUNTER, refused_cap, 0),
+    SF("telgate_connections_refused_fd_total",
+       "Connections not accepted for want of file descriptors (accepting pauses).", METRICS_COUNTER,
+       refused_fd, 0),
+    SF("telgate_connections_tls_failed_total",
+       "TLS handshakes or records refused (the reason is in the log).", METRICS_COUNTER, tls_failed,
+       0),
+    SF("telgate_connections_timeouts_total",
+       "Connections closed by the first-message, idle or "
+       "flush timeout.",
+       METRICS_COUNTER, timeouts, 0),
+    SF("telgate_connections_slow_consumers_total",
+       "Connections cut off because the peer did not read what was queued for it.", METRICS_COUNTER,
+       slow_consumers, 0),
+    SF("telgate_connection_received_bytes_total", "Bytes read from connections, after TLS.",
+       METRICS_COUNTER, bytes_in, 0),
+    SF("telgate_connection_sent_bytes_total", "Bytes queued for writing, before TLS.",
+       METRICS_COUNTER, bytes_out, 0),
+    SF("telgate_connections_open", "Connections open now.", METRICS_GAUGE, open, 1),
+};
+
+struct stream_walk {
+	struct metrics_out *o;
+	const struct stream_family *f;
+};
+
+static void stream_sample(void *arg, const char *listener, const struct stream_stats *st)
+{
+	struct stream_walk *w = arg;
+	const char *p = (const char *)st + w->f->offset;
+	if (w->f->is_signed)
+		metrics_sample_i(
+		    w->o, w->f->name,
+		    atomic_load_explicit((const _Atomic int64_t *)p, memory_order_relaxed),
+		    "listener", listener, (char *)NULL);
+	else
+		metrics_sample_u(
+		    w->o, w->f->name,
+		    atomic_load_explicit((const _Atomic uint64_t *)p, memory_order_relaxed),
+		    "listener", listener, (char *)NULL);
+}
+
+static void listeners(struct metrics_out *o)
+{
+	for (size_t i = 0; i < sizeof stream_families / sizeof stream_families[0]; i++) {
+		struct stream_walk w = {o, &stream_families[i]};
+		metrics_family(o, w.f->name, w.f->type, w.f->help);
+		stream_stats_foreach(stream_sample, &w);
+	}
+}
+
+/* --- SIP ---------------------------------------------------------------------------- */
+
+static int count_binding(void *ud, const struct store_registration *b)
+{
+	(void)b;
+	(*(uint64_t *)ud)++;
+	return 0;
+}
+
+static void sip(struct metrics_out *o, struct sip_registrar *r)
+{
+	if (!r)
+		return;
+	uint64_t bindings = 0;
+	if (sip_registrar_registrations(r, NULL, count_binding, &bindings) != 0) {
+		o->failed = 1;
+		return;
+	}
+	metrics_family(o, "telgate_sip_registrations", METRICS_GAUGE,
+	               "Live registration bindings (contacts) in the location service.");
+	metrics_sample_u(o, "telgate_sip_registrations", bindings, (char *)NULL);
+}
+
+/* --- CTI ------------------------------------------------------------------------------ */
+
+struct cti_count {
+	uint64_t sessions[2]; /* [0] tcp, [1] tls */
+	uint64_t monitors;
+};
+
+static void count_session(void *ud, const struct cti_session_info *i)
+{
+	struct cti_count *c = ud;
+	c->sessions[i->transport && strcmp(i->transport, "tls") == 0]++;
+	c->monitors += (uint64_t)(i->monitors > 0 ? i->monitors : 0);
+}
+
+static void cti(struct metrics_out *o, struct cti_server *s)
+{
+	if (!s)
+		return;
+	struct cti_count c = {{0, 0}, 0};
+	cti_server_sessions(s, count_session, &c);
+	metrics_family(o, "telgate_cti_sessions", METRICS_GAUGE,
+	               "CTI application sessions open now, by transport.");
+	metrics_sample_u(o, "telgate_cti_sessions", c.sessions[0], "transport", "tcp",
+	                 (char *)NULL);
+	metrics_sample_u(o, "telgate_cti_sessions", c.sessions[1], "transport", "tls",
+	                 (char *)NULL);
+	metrics_family(o, "telgate_cti_monitors", METRICS_GAUGE, "CTI device monitors open now.");
+	metrics_sample_u(o, "telgate_cti_monitors", c.monitors, (char *)NULL);
+}
+
+/* --- the directory ------------------------------------------------------------------- */
+
+static void directory(struct metrics_out *o, struct dir *d)
+{
+	if (!d)
+		return;
+	struct dir_stats s;
+	dir_stats(d, &s);
+	metrics_family(o, "telgate_dir_authentications_total", METRICS_COUNTER,
+	               "Password authentications by the directory (CTI logins, auth test), by "
+	               "result.");
+	metrics_sample_u(o, "telgate_dir_authentications_total", s.successes, "result", "success",
+	                 (char *)NULL);
+	metrics_sample_u(o, "telgate_dir_authentications_total", s.failures, "result", "failure",
+	                 (char *)NULL);
+	metrics_family(o, "telgate_ldap_operations_total", METRICS_COUNTER,
+	               "LDAP operations, by kind.");
+	metrics_sample_u(o, "telgate_ldap_operations_total", s.ldap_searches, "operation", "search",
+	                 (char *)NULL);
+	metrics_sample_u(o, "telgate_ldap_operations_total", s.ldap_user_binds, "operation", "bind",
+	                 (char *)NULL);
+	metrics_sample_u(o, "telgate_ldap_operations_total", s.ldap_connects, "operation",
+	                 "connect", (char *)NULL);
+	metrics_family(o, "telgate_ldap_timeouts_total", METRICS_COUNTER,
+	               "LDAP operations that timed out.");
+	metrics_sample_u(o, "telgate_ldap_timeouts_total", s.ldap_timeouts, (char *)NULL);
+	metrics_family(o, "telgate_ldap_failovers_total", METRICS_COUNTER,
+	               "Times the LDAP pool moved to another server.");
+	metrics_sample_u(o, "telgate_ldap_failovers_total", s.ldap_failovers, (char *)NULL);
+}
+
+/* --- the process ---------------------------------------------------------------------- */
+
+static void workers(struct metrics_out *o, struct workers *w)
+{
+	if (!w)
+		return;
+	metrics_family(o, "telgate_worker_jobs", METRICS_GAUGE,
+	               "Worker-pool jobs queued or running now.");
+	metrics_sample_u(o, "telgate_worker_jobs", (uint64_t)workers_pending(w), (char *)NULL);
+	metrics_family(o, "telgate_worker_rejections_total", METRICS_COUNTER,
+	               "Jobs refused because the worker queue was full (the request was answered "
+	               "with an overload error).");
+	metrics_sample_u(o, "telgate_worker_rejections_total", workers_rejected(w), (char *)NULL);
+}
+
+static void alarms(struct metrics_out *o)
+{
+	struct alarm_count c[ALARM_COUNTS_MAX];
+	size_t n = alarm_counts(c, ALARM_COUNTS_MAX);
+	metrics_family(o, "telgate_alarms_raised_total", METRICS_COUNTER,
+	               "Alarms raised since the start, by alarm name and severity.");
+	for (size_t i = 0; i < n; i++)
+		metrics_sample_u(o, "telgate_alarms_raised_total", c[i].raised, "alarm", c[i].name,
+		                 "severity", alarm_severity_name(c[i].severity), (char *)NULL);
+}
+
+int admin_metrics_render(struct admin_ctx *a, struct metrics_out *o)
+{
+	metrics_family(o, "telgate_start_time_seconds", METRICS_GAUGE,
+	               "When telgated started, in seconds since the Unix epoch.");
+	metrics_sample_i(o, "telgate_start_time_seconds", a->started_s, (char *)NULL);
+	listeners(o);
+	sip(o, a->sip);
+	cti(o, a->cti);
+	directory(o, a->dir);
+	workers(o, a->workers);
+	metrics_histogram_write(o, "telgate_store_transaction_seconds",
+	                        "Store transactions, from begin (the wait for the write lock "
+	                        "included) to commit or rollback.",
+	                        store_txn_latency(a->store));
+	alarms(o);
+	return o->failed ? -1 : 0;
+}

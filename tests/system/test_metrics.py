@@ -1,0 +1,232 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
+"""System test of the admin HTTP listener (issue 14): /metrics read with the Prometheus
+project's own text-format parser (Debian's python3-prometheus-client), not with regular
+expressions, after a SIPp registration run and a CTI login, checking that the counters
+moved by exactly what was done; /healthz turning 503 while another connection holds the
+store's write lock (tests run as root, so file permissions would prove nothing); and
+`telgate show metrics` printing the same families."""
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+from prometheus_client.parser import text_string_to_metric_families
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import test_daemon  # noqa: E402
+import test_sip  # noqa: E402
+import test_cti  # noqa: E402
+
+
+def parse(text):
+    """{(sample name, frozenset of labels): value} and {family name: type}."""
+    samples, types = {}, {}
+    for fam in text_string_to_metric_families(text):
+        types[fam.name] = fam.type
+        for s in fam.samples:
+            samples[(s.name, frozenset(s.labels.items()))] = s.value
+    return samples, types
+
+
+def get(samples, name, **labels):
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+class MetricsTest(unittest.TestCase):
+    def setUp(self):
+        self.root = tempfile.mkdtemp(prefix="tgmetrics")
+        self.d = test_daemon.Daemon(self.root, "[cti]\nallow_plain_login = yes\n[sip]\n"
+                                    "min_expires = 1\nchallenge_sha256 = no\n")
+        prov = os.path.join(self.root, "prov.json")
+        data = json.loads(json.dumps(test_sip.PROV))
+        data["credentialpolicies"] = [{
+            "name": "Two Strikes", "failedlogonthreshold": 2, "resetfailedlogonsafter": 30,
+            "lockoutduration": 30, "adminmustunlock": False, "expiresafterdays": 0,
+            "expirywarningdays": 0, "inactivedaysallowed": 0, "minlength": 8}]
+        data["users"][1]["credentialpolicy"] = "Two Strikes"  # mjavier
+        with open(prov, "w") as f:
+            json.dump(data, f)
+        self.d.start("--provision", prov)
+        self.users = os.path.join(self.root, "users.csv")
+        with open(self.users, "w") as f:
+            f.write("SEQUENTIAL\n1002;telgate;3600\n")
+
+    def tearDown(self):
+        problem = self.d.finish()
+        shutil.rmtree(self.root, ignore_errors=True)
+        if problem:
+            self.fail(problem)
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.d.admin_port}{path}"
+
+    def fetch(self, path, method="GET"):
+        """(status, headers, body text)."""
+        req = urllib.request.Request(self.url(path), method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, r.headers, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers, e.read().decode()
+
+    def scrape(self):
+        status, headers, body = self.fetch("/metrics")
+        self.assertEqual(status, 200, body)
+        self.assertTrue(headers["Content-Type"].startswith("text/plain; version=0.0.4"),
+                        headers["Content-Type"])
+        return parse(body)
+
+    def sipp(self, transport):
+        r = test_sip.sipp(["-sf", os.path.join(test_sip.SIPP_DIR, "register.xml"), "-inf",
+                           self.users, "-au", "jpinkman", "-ap", "Sip-Jesse-1", "-t",
+                           transport, "-m", "1", f"127.0.0.1:{self.d.sip_port}"])
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+    def test_counters_move_by_what_was_done(self):
+        before, types = self.scrape()
+        # Conventions: counters end in _total, the histogram is in seconds.
+        for name, t in types.items():
+            self.assertTrue(name.startswith("telgate_"), name)
+        self.assertEqual(types["telgate_connections_accepted"], "counter")
+        self.assertEqual(types["telgate_store_transaction_seconds"], "histogram")
+        self.assertEqual(types["telgate_sip_registrations"], "gauge")
+        self.assertEqual(get(before, "telgate_sip_registrations"), 0)
+
+        # One SIPp registration over UDP and one over TCP: each is a challenged REGISTER
+        # and an authenticated one (401, then 200).
+        self.sipp("u1")
+        self.sipp("t1")
+        # A CTI login over plain TCP, kept open while the page is read.
+        c = test_cti.Client(self.d.cti_port)
+        try:
+            ans = c.login("jpinkman", "Cap-n-Cook-1")
+            self.assertEqual(test_cti.local(ans), "StartApplicationSessionPosResponse")
+            self.d.cli("status")  # a control-socket connection
+            after, _ = self.scrape()
+        finally:
+            c.close()
+
+        def delta(name, **labels):
+            return get(after, name, **labels) - get(before, name, **labels)
+
+        self.assertEqual(delta("telgate_connections_accepted_total", listener="sip-tcp"), 1)
+        self.assertEqual(delta("telgate_connections_accepted_total", listener="cti"), 1)
+        self.assertEqual(get(after, "telgate_connections_open", listener="cti"), 1)
+        self.assertGreaterEqual(delta("telgate_connections_accepted_total", listener="control"),
+                                1)
+        self.assertGreater(delta("telgate_connection_received_bytes_total", listener="sip-tcp"),
+                           0)
+        # UDP and TCP bindings of the one line: as many as `show registrations` lists.
+        regs = json.loads(self.d.cli("show", "registrations", json_mode=True).stdout)
+        self.assertEqual(get(after, "telgate_sip_registrations"), len(regs["rows"]))
+        self.assertGreaterEqual(len(regs["rows"]), 1)
+        self.assertEqual(get(after, "telgate_cti_sessions", transport="tcp"), 1)
+        self.assertEqual(get(after, "telgate_cti_sessions", transport="tls"), 0)
+        self.assertEqual(delta("telgate_dir_authentications_total", result="success"), 1)
+        self.assertEqual(delta("telgate_dir_authentications_total", result="failure"), 0)
+        # Each binding change is one store transaction; the histogram's buckets are
+        # cumulative and its +Inf bucket is its count.
+        n = delta("telgate_store_transaction_seconds_count")
+        self.assertGreaterEqual(n, 2)
+        self.assertEqual(get(after, "telgate_store_transaction_seconds_bucket", le="+Inf"),
+                         get(after, "telgate_store_transaction_seconds_count"))
+        self.assertGreater(get(after, "telgate_store_transaction_seconds_sum"), 0)
+        self.assertEqual(get(after, "telgate_worker_rejections_total"), 0)
+
+    def test_alarm_counted(self):
+        """Two wrong CTI passwords lock mjavier out (a two-strike policy): the
+        CredentialLockout alarm is counted once, with its severity, as `show alarms`
+        lists it."""
+        before, _ = self.scrape()
+        for _ in range(2):
+            c = test_cti.Client(self.d.cti_port)
+            try:
+                ans = c.login("mjavier", "wrong-password-1")
+                self.assertEqual(test_cti.local(ans), "StartApplicationSessionNegResponse")
+            finally:
+                c.close()
+        after, _ = self.scrape()
+        rows = json.loads(self.d.cli("show", "alarms", json_mode=True).stdout)["rows"]
+        listed = {}
+        for row in rows:  # time, severity, alarm, cid, fields
+            listed[(row[2], row[1])] = listed.get((row[2], row[1]), 0) + 1
+        self.assertEqual(listed, {("CredentialLockout", "Warning"): 1})
+        counted = {}
+        for (name, labels), v in after.items():
+            if name == "telgate_alarms_raised_total":
+                lab = dict(labels)
+                d = v - get(before, name, **lab)
+                if d:
+                    counted[(lab["alarm"], lab["severity"])] = d
+        self.assertEqual(counted, listed)
+
+    def test_healthz_503_while_the_store_is_locked(self):
+        status, headers, body = self.fetch("/healthz")
+        self.assertEqual(status, 200, body)
+        self.assertEqual(json.loads(body)["status"], "ok")
+        self.assertEqual(headers["Cache-Control"], "no-store")
+        db = sqlite3.connect(os.path.join(self.d.state, "telgate.db"), isolation_level=None,
+                             timeout=10)
+        try:
+            db.execute("BEGIN EXCLUSIVE")
+            status, _, body = self.fetch("/healthz")
+            self.assertEqual(status, 503, body)
+            h = json.loads(body)
+            self.assertEqual(h["status"], "unavailable")
+            self.assertIn("write lock not obtained", h["store"])
+            self.assertEqual(h["loops"], "ok")
+        finally:
+            db.execute("ROLLBACK")
+            db.close()
+        status, _, body = self.fetch("/healthz")
+        self.assertEqual(status, 200, body)
+        self.assertIn("event=health_unavailable", self.d.log_text())
+
+    def test_show_metrics_prints_the_same_families(self):
+        r = self.d.cli("show", "metrics")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        _, cli_types = parse(r.stdout)
+        _, http_types = self.scrape()
+        self.assertEqual(cli_types, http_types)
+
+    def test_routes_and_methods(self):
+        self.assertEqual(self.fetch("/nothing")[0], 404)
+        status, headers, _ = self.fetch("/metrics", method="POST")
+        self.assertEqual(status, 405)
+        self.assertIn("GET", headers["Allow"])
+        # The access log names the path without its query string.
+        self.fetch("/metrics?token=s3cr3t")
+        time.sleep(0.2)
+        self.assertNotIn("s3cr3t", self.d.log_text())
+
+    def test_off_when_port_is_zero(self):
+        self.d.stop()
+        self.d.close_pipes()
+        port = self.d.admin_port
+        with open(self.d.conf, "a") as f:
+            f.write("[admin]\nhttp_port = 0\n")
+        # The harness wrote one [admin] section already: a second http_port is a
+        # duplicate, so rewrite the first instead.
+        with open(self.d.conf) as f:
+            text = f.read().replace(f"http_port = {port}\n", "http_port = 0\n", 1)
+            text = text[:text.rindex("[admin]\nhttp_port = 0\n")]
+        with open(self.d.conf, "w") as f:
+            f.write(text)
+        self.d.start()
+        out = self.d.cli("show", "open", "ports").stdout
+        self.assertNotIn("admin-http", out)
+        with self.assertRaises(OSError):
+            urllib.request.urlopen(self.url("/metrics"), timeout=2)
+
+
+if __name__ == "__main__":
+    test_daemon.main()
