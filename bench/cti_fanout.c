@@ -228,6 +228,9 @@ int main(int argc, char **argv)
 		D = atoi(argv[5]);
 	if (argc > 6)
 		T = atoi(argv[6]);
+	/* A peer that closes (a refused session) must be counted as a failure, not end the
+	 * benchmark silently with SIGPIPE. */
+	signal(SIGPIPE, SIG_IGN);
 	struct rlimit nf;
 	getrlimit(RLIMIT_NOFILE, &nf);
 	nf.rlim_cur = nf.rlim_max;
@@ -251,7 +254,10 @@ int main(int argc, char **argv)
 	        "[core]\nstate_dir = %s\n[log]\nlevel = warning\ntarget = file:%s/telgated.log\n"
 	        "[password]\nargon2_t = 1\nargon2_m_kib = 1024\n[dir]\nfailure_delay_ms = 0\n"
 	        "[cti]\naddress = 127.0.0.1\nport = 0\ntls_port = %d\nmax_connections = %d\n"
-	        "max_session_duration = 3600\n",
+	        "max_session_duration = 3600\n"
+	        /* SIP's default cap (20000) would take most of the descriptor budget: the
+	         * daemon shares it in proportion (fd_budget) and CTI would refuse sessions. */
+	        "[sip]\nmax_connections = 100\n",
 	        STATE, tmp, PORT, N + 100);
 	fclose(f);
 	f = fopen(prov, "w");
