@@ -398,9 +398,6 @@ static void on_auth(void *ud, const struct dir_result *r)
 static void do_login(struct conn *c, int invoke, struct cti_msg *m)
 {
 	struct cti_server *s = c->cl->s;
-	c->pending_invoke = invoke;
-	tg_strlcpy(c->user, m->user, sizeof c->user);
-	tg_strlcpy(c->app, m->application_id, sizeof c->app);
 	char len[16];
 	snprintf(len, sizeof len, "%zu", m->password_len);
 	log_event(LOG_LVL_INFO, c->cid, "cti_login_request", "user", m->user, "application",
@@ -412,6 +409,11 @@ static void do_login(struct conn *c, int invoke, struct cti_msg *m)
 		          cti_xml_start_session_neg(xml, sizeof xml, "invalidApplicationInfo"));
 		return;
 	}
+	/* Only now: a second login inside a session must not rename the session's user (the
+	 * device checks and the listings read c->user). */
+	c->pending_invoke = invoke;
+	tg_strlcpy(c->user, m->user, sizeof c->user);
+	tg_strlcpy(c->app, m->application_id, sizeof c->app);
 	if (!m->protocol_ok) {
 		login_refused(c, "no supported protocol version requested",
 		              "requestedProtocolVersionNotSupported");

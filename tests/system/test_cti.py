@@ -318,6 +318,21 @@ class CtiTest(unittest.TestCase):
         r = self.client().monitor(DEV)
         self.assertEqual(text(r, "operation"), "securityViolation")
 
+    def test_second_login_keeps_the_session_user(self):
+        # A StartApplicationSession inside a session is refused, and the session stays
+        # jpinkman's: naming another user there must not reach that user's devices.
+        c = self.client()
+        self.assertEqual(local(c.login("jpinkman", "Cap-n-Cook-1")),
+                         "StartApplicationSessionPosResponse")
+        r = c.login("wwhite", "not-his-password")
+        self.assertEqual(local(r), "StartApplicationSessionNegResponse")
+        self.assertEqual(text(r, "definedError"), "invalidApplicationInfo")
+        self.assertEqual(text(c.monitor(DEV), "operation"), "privilegeViolationOnSpecifiedDevice")
+        self.assertEqual(local(c.monitor("CSFJPINKMAN")), "MonitorStartResponse")
+        r = self.d.cli("show", "cti", "sessions")
+        self.assertIn("jpinkman", r.stdout)
+        self.assertNotIn("wwhite", r.stdout)
+
     def test_telgate_cti_client(self):
         cmd = [test_daemon.ARGS.telgate_cti, "--tls", "-p", str(self.d.cti_tls_port), "--ca", self.ca,
                "-u", "mjavier", "-a", "cli-test"]
