@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * server: the CTI server — CSTA XML sessions over TCP and TLS (proto.h), logins through
- * the directory, device monitors and their in-service / out-of-service events.
+ * the directory, device monitors and their in-service / out-of-service events. Its files:
+ * server.c (start, stop, listings, counters), conn.c (a connection on the stream layer),
+ * session.c (login, heartbeat, stop), monitor.c (device checks, monitors, device state
+ * and its fan-out: cti_device_state and cti_server_monitors are there), outcome.c (the
+ * refusals' one table); server_int.h is what they share.
  *
  * Threads: every loop of the group owns a listener per port (SO_REUSEPORT) and the
  * connections it accepted; a connection never changes thread. Store lookups (device
@@ -20,6 +24,7 @@
 #include "store/store.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct loop_group;
 struct workers;
@@ -64,5 +69,32 @@ void cti_server_sessions(struct cti_server *s,
                          void (*fn)(void *ud, const struct cti_session_info *i), void *ud);
 void cti_server_monitors(struct cti_server *s,
                          void (*fn)(void *ud, const struct cti_monitor_info *i), void *ud);
+
+/* Counters for metrics, since start (relaxed reads: each value is exact, the set is not a
+ * snapshot). A login is counted once, when it is answered:
+ *   logins_ok_local, logins_ok_ldap: sessions started, by the directory that checked the
+ *     password (dir_result.directory: an unknown user reads as local);
+ *   logins_refused_local, logins_refused_ldap: refused once the directory had answered
+ *     (wrong password, unknown user, locked, expired ..., or the user is not in Standard
+ *     CTI Enabled, or needs TLS), by that directory;
+ *   logins_refused_other: refused before the directory was asked (a login inside a
+ *     session, no supported protocol version, plain TCP refused, an access token, userID
+ *     or password missing, directory overloaded).
+ * Gauges: sessions_open (sessions now), monitors_open (monitors now).
+ *   device_events_in: cti_device_state calls that changed a device's state;
+ *   device_events_sent: BackInService / OutOfService events queued to sessions (the one
+ *     sent when a monitor opens on a device in service included);
+ *   slow_consumers: connections the stream layer cut off for not reading (both
+ *     listeners' stream_stats). */
+struct cti_server_stats {
+	uint64_t logins_ok_local, logins_ok_ldap;
+	uint64_t logins_refused_local, logins_refused_ldap, logins_refused_other;
+	uint64_t sessions_open;
+	uint64_t monitors_open;
+	uint64_t device_events_in;
+	uint64_t device_events_sent;
+	uint64_t slow_consumers;
+};
+void cti_server_stats(struct cti_server *s, struct cti_server_stats *out);
 
 #endif
