@@ -106,22 +106,36 @@ static void sip(struct metrics_out *o, struct sip_registrar *r)
 
 struct cti_count {
 	uint64_t sessions[2]; /* [0] tcp, [1] tls */
-	uint64_t monitors;
 };
 
 static void count_session(void *ud, const struct cti_session_info *i)
 {
 	struct cti_count *c = ud;
 	c->sessions[i->transport && strcmp(i->transport, "tls") == 0]++;
-	c->monitors += (uint64_t)(i->monitors > 0 ? i->monitors : 0);
 }
 
 static void cti(struct metrics_out *o, struct cti_server *s)
 {
 	if (!s)
 		return;
-	struct cti_count c = {{0, 0}, 0};
+	struct cti_count c = {{0, 0}};
 	cti_server_sessions(s, count_session, &c);
+	struct cti_server_stats st;
+	cti_server_stats(s, &st);
+	metrics_family(o, "telgate_cti_logins_total", METRICS_COUNTER,
+	               "CTI logins (StartApplicationSession), by result and by the directory "
+	               "that decided (none: refused before the directory was asked).");
+	const char *n = "telgate_cti_logins_total";
+	metrics_sample_u(o, n, st.logins_ok_local, "result", "success", "directory", "local",
+	                 (char *)NULL);
+	metrics_sample_u(o, n, st.logins_ok_ldap, "result", "success", "directory", "ldap",
+	                 (char *)NULL);
+	metrics_sample_u(o, n, st.logins_refused_local, "result", "refused", "directory", "local",
+	                 (char *)NULL);
+	metrics_sample_u(o, n, st.logins_refused_ldap, "result", "refused", "directory", "ldap",
+	                 (char *)NULL);
+	metrics_sample_u(o, n, st.logins_refused_other, "result", "refused", "directory", "none",
+	                 (char *)NULL);
 	metrics_family(o, "telgate_cti_sessions", METRICS_GAUGE,
 	               "CTI application sessions open now, by transport.");
 	metrics_sample_u(o, "telgate_cti_sessions", c.sessions[0], "transport", "tcp",
@@ -129,7 +143,17 @@ static void cti(struct metrics_out *o, struct cti_server *s)
 	metrics_sample_u(o, "telgate_cti_sessions", c.sessions[1], "transport", "tls",
 	                 (char *)NULL);
 	metrics_family(o, "telgate_cti_monitors", METRICS_GAUGE, "CTI device monitors open now.");
-	metrics_sample_u(o, "telgate_cti_monitors", c.monitors, (char *)NULL);
+	metrics_sample_u(o, "telgate_cti_monitors", st.monitors_open, (char *)NULL);
+	metrics_family(
+	    o, "telgate_cti_device_state_changes_total", METRICS_COUNTER,
+	    "Device-state changes (in service, out of service) the CTI server received.");
+	metrics_sample_u(o, "telgate_cti_device_state_changes_total", st.device_events_in,
+	                 (char *)NULL);
+	metrics_family(o, "telgate_cti_device_events_sent_total", METRICS_COUNTER,
+	               "Device-state events (BackInService, OutOfService) sent to monitoring "
+	               "sessions.");
+	metrics_sample_u(o, "telgate_cti_device_events_sent_total", st.device_events_sent,
+	                 (char *)NULL);
 }
 
 /* --- the directory ------------------------------------------------------------------- */

@@ -110,6 +110,10 @@ class MetricsTest(unittest.TestCase):
         try:
             ans = c.login("jpinkman", "Cap-n-Cook-1")
             self.assertEqual(test_cti.local(ans), "StartApplicationSessionPosResponse")
+            ans = c.monitor("CSFJPINKMAN")
+            self.assertEqual(test_cti.local(ans), "MonitorStartResponse")
+            # The device is registered: the monitor opens with a BackInService event.
+            self.assertEqual(test_cti.local(c.event()), "BackInServiceEvent")
             self.d.cli("status")  # a control-socket connection
             after, _ = self.scrape()
         finally:
@@ -131,6 +135,14 @@ class MetricsTest(unittest.TestCase):
         self.assertGreaterEqual(len(regs["rows"]), 1)
         self.assertEqual(get(after, "telgate_cti_sessions", transport="tcp"), 1)
         self.assertEqual(get(after, "telgate_cti_sessions", transport="tls"), 0)
+        self.assertEqual(get(after, "telgate_cti_monitors"), 1)
+        self.assertEqual(delta("telgate_cti_logins_total", result="success",
+                               directory="local"), 1)
+        self.assertEqual(sum(v - get(before, k[0], **dict(k[1])) for k, v in after.items()
+                             if k[0] == "telgate_cti_logins_total"), 1)
+        # The line registered once (the TCP binding joins the UDP one): one change.
+        self.assertEqual(delta("telgate_cti_device_state_changes_total"), 1)
+        self.assertEqual(delta("telgate_cti_device_events_sent_total"), 1)
         self.assertEqual(delta("telgate_dir_authentications_total", result="success"), 1)
         self.assertEqual(delta("telgate_dir_authentications_total", result="failure"), 0)
         # Each binding change is one store transaction; the histogram's buckets are
@@ -160,6 +172,10 @@ class MetricsTest(unittest.TestCase):
         for row in rows:  # time, severity, alarm, cid, fields
             listed[(row[2], row[1])] = listed.get((row[2], row[1]), 0) + 1
         self.assertEqual(listed, {("CredentialLockout", "Warning"): 1})
+        self.assertEqual(get(after, "telgate_cti_logins_total", result="refused",
+                             directory="local")
+                         - get(before, "telgate_cti_logins_total", result="refused",
+                               directory="local"), 2)
         counted = {}
         for (name, labels), v in after.items():
             if name == "telgate_alarms_raised_total":
