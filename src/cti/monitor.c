@@ -238,6 +238,9 @@ struct dev_job {
 	const char *rule;
 	char **list; /* GetSwitchingFunctionDevices */
 	size_t n, cap;
+	/* The store's message for CTI_DEV_STORE, copied on the worker: store_last_error() is
+	 * per thread, and the answer is written on the loop. */
+	char store_error[256];
 };
 
 static int user_match(void *ud, const char *userid)
@@ -275,6 +278,8 @@ static void dev_job_run(void *arg)
 		                              list_add, j) == STORE_OK
 		           ? CTI_OK
 		           : CTI_DEV_STORE;
+		if (j->o == CTI_DEV_STORE)
+			tg_strlcpy(j->store_error, store_last_error(), sizeof j->store_error);
 		return;
 	}
 	struct store_device d;
@@ -286,6 +291,8 @@ static void dev_job_run(void *arg)
 	}
 	j->o = cti_device_decide(rc, rc == STORE_OK ? d.owneruserid : "", j->user, j->perms,
 	                         j->assoc, &j->rule);
+	if (j->o == CTI_DEV_STORE)
+		tg_strlcpy(j->store_error, store_last_error(), sizeof j->store_error);
 }
 
 /* MonitorStart on a permitted device: the monitor joins the connection's list and the
@@ -327,7 +334,7 @@ static void dev_job_answer(struct cti_conn *c, const struct dev_job *j)
 {
 	char xml[XML_MAX];
 	if (j->o == CTI_DEV_STORE) {
-		cti_conn_refuse(c, j->invoke, j->o, store_last_error());
+		cti_conn_refuse(c, j->invoke, j->o, j->store_error);
 	} else if (j->type == CTI_MSG_GET_SF_DEVICES) {
 		int n =
 		    cti_xml_sf_devices_resp(xml, sizeof xml, (const char *const *)j->list, j->n);
