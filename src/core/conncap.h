@@ -4,9 +4,11 @@
  * per source IP address, so that a few thousand idle connections from one place cannot
  * starve everyone else. Counts are shared by every loop thread of a service.
  *
- * Thread-safe (one mutex; the work per call is a hash lookup). Ownership: the caller owns
- * the struct conncap; each successful conncap_acquire() must be paired with one
- * conncap_release() for the same address.
+ * Thread-safe: sources are counted in a core/shtable (a lock per shard; the work per call
+ * is one lookup) and the node count is one atomic, so loops accepting from different
+ * sources do not wait for each other. Ownership: the caller owns the struct conncap; each
+ * successful conncap_acquire() must be paired with one conncap_release() for the same
+ * address.
  */
 #ifndef TG_CONNCAP_H
 #define TG_CONNCAP_H
