@@ -198,19 +198,9 @@ void shtable_remove(struct shtable_at *at, struct shtable_node *n)
 		}
 }
 
-size_t shtable_drop_bucket(struct shtable_at *at)
+unsigned shtable_shard_index(const struct shtable_at *at)
 {
-	struct shtable_node **b = bucket_of(at->s, at->hash);
-	size_t k = 0;
-	while (*b) {
-		struct shtable_node *n = *b;
-		*b = n->next;
-		unlinked(at->s);
-		if (at->s->t->free_entry)
-			at->s->t->free_entry(n);
-		k++;
-	}
-	return k;
+	return (unsigned)(at->s - at->s->t->shard);
 }
 
 size_t shtable_count(const struct shtable *t)

@@ -23,8 +23,8 @@
  *
  * Ownership: the caller allocates entries and links them with shtable_insert. An entry
  * unlinked with shtable_remove is the caller's again. The table frees entries only with
- * the opts.free_entry it was given: in shtable_free, for a sweep callback's
- * SHTABLE_REMOVE and in shtable_drop_bucket (with no free_entry, those only unlink).
+ * the opts.free_entry it was given: in shtable_free and for a sweep callback's
+ * SHTABLE_REMOVE (with no free_entry, a sweep only unlinks).
  *
  * Threads: shtable_new and shtable_free on one thread with no other user; every other
  * function from any thread. Between shtable_lock and shtable_unlock the caller holds the
@@ -88,9 +88,9 @@ struct shtable_node *shtable_find(const struct shtable_at *at);
 void shtable_insert(struct shtable_at *at, struct shtable_node *n, const void *key, size_t len);
 /* Unlinks n (linked in at's shard); the entry is the caller's again. */
 void shtable_remove(struct shtable_at *at, struct shtable_node *n);
-/* Unlinks, and frees with free_entry, every entry that shares at's bucket: how a bounded
- * cache makes room for a new key without a global LRU. Returns how many went. */
-size_t shtable_drop_bucket(struct shtable_at *at);
+/* The index of at's shard (0 <= i < shtable_shards): for a caller that keeps its own
+ * per-shard state (e.g. an LRU list of a bounded cache) guarded by the shard's lock. */
+unsigned shtable_shard_index(const struct shtable_at *at);
 
 /* Entries linked now, all shards (read without a lock: exact only when nobody writes). */
 size_t shtable_count(const struct shtable *t);

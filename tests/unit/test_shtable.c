@@ -259,28 +259,26 @@ static void test_keyed_placement(void **state)
 	shtable_free(t2);
 }
 
-/* A bounded cache's eviction: the key's bucket empties, every other key stays. */
-static void test_drop_bucket(void **state)
+/* The shard index is stable per key and in range (callers index per-shard state). */
+static void test_shard_index(void **state)
 {
 	(void)state;
-	freed = 0;
-	struct shtable *t =
-	    shtable_new(&(struct shtable_opts){.shards = 1, .free_entry = item_free});
+	struct shtable *t = shtable_new(&(struct shtable_opts){.shards = 16, .no_locks = 1});
 	char k[24];
-	for (int i = 0; i < 1000; i++)
-		put(t, k, key_of(i, k), i);
-	struct shtable_at at;
-	shtable_lock(t, k, key_of(7, k), &at);
-	size_t dropped = shtable_drop_bucket(&at);
-	assert_null(shtable_find(&at));
-	shtable_unlock(&at);
-	assert_true(dropped >= 1);
-	assert_int_equal(freed, (int)dropped);
-	assert_int_equal(shtable_count(t), 1000 - dropped);
-	int present = 0;
-	for (int i = 0; i < 1000; i++)
-		present += get(t, k, key_of(i, k)) == i;
-	assert_int_equal(present, 1000 - (int)dropped);
+	unsigned seen = 0;
+	for (int i = 0; i < 1000; i++) {
+		struct shtable_at at;
+		size_t len = key_of(i, k);
+		shtable_lock(t, k, len, &at);
+		unsigned ix = shtable_shard_index(&at);
+		shtable_unlock(&at);
+		assert_true(ix < 16);
+		seen |= 1u << ix;
+		shtable_lock(t, k, len, &at);
+		assert_int_equal(shtable_shard_index(&at), ix);
+		shtable_unlock(&at);
+	}
+	assert_int_equal(seen, 0xffff); /* 1000 keys reach every one of 16 shards */
 	shtable_free(t);
 }
 
@@ -360,7 +358,7 @@ int main(void)
 	    cmocka_unit_test(test_remove_during_sweep),
 	    cmocka_unit_test(test_no_free_entry),
 	    cmocka_unit_test(test_keyed_placement),
-	    cmocka_unit_test(test_drop_bucket),
+	    cmocka_unit_test(test_shard_index),
 	    cmocka_unit_test(test_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
