@@ -1,34 +1,30 @@
 /* SPDX-License-Identifier: ISC */
 #include "sip/accounts.h"
-#include "core/util.h"
+#include "core/shtable.h"
 
-#include <pthread.h>
 #include <sodium.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
-#define BUCKETS SIP_ACCOUNTS_MAX
 #define SHARDS 64
 
 struct entry {
-	struct entry *next;
+	struct shtable_node node;
+	TAILQ_ENTRY(entry) lru; /* in its shard's list, least recently used first */
 	struct sip_account acc;
 };
 
+TAILQ_HEAD(lru_list, entry);
+
 struct sip_accounts {
-	pthread_mutex_t shard[SHARDS];
-	struct entry *bucket[BUCKETS];
-	atomic_size_t n;
+	struct shtable *lines;
+	struct lru_list lru[SHARDS]; /* lru[i] is guarded by shard i's lock */
 };
 
-static unsigned hash_of(const char *s)
+static void entry_free(struct shtable_node *n)
 {
-	return tg_fnv1a_str(s) % BUCKETS;
-}
-
-static void entry_free(struct entry *e)
-{
+	struct entry *e = SHTABLE_ENTRY(n, struct entry, node);
 	sodium_memzero(e, sizeof *e);
 	free(e);
 }
@@ -36,10 +32,13 @@ static void entry_free(struct entry *e)
 struct sip_accounts *sip_accounts_new(void)
 {
 	struct sip_accounts *a = calloc(1, sizeof *a);
-	if (!a)
+	if (!a || !(a->lines = shtable_new(
+	                &(struct shtable_opts){.shards = SHARDS, .free_entry = entry_free}))) {
+		free(a);
 		return NULL;
+	}
 	for (int i = 0; i < SHARDS; i++)
-		pthread_mutex_init(&a->shard[i], NULL);
+		TAILQ_INIT(&a->lru[i]);
 	return a;
 }
 
@@ -47,65 +46,64 @@ void sip_accounts_free(struct sip_accounts *a)
 {
 	if (!a)
 		return;
-	for (int i = 0; i < BUCKETS; i++)
-		while (a->bucket[i]) {
-			struct entry *e = a->bucket[i];
-			a->bucket[i] = e->next;
-			entry_free(e);
-		}
-	for (int i = 0; i < SHARDS; i++)
-		pthread_mutex_destroy(&a->shard[i]);
+	shtable_free(a->lines);
 	free(a);
+}
+
+/* The entry for at's line, made the most recently used of its shard; NULL if none. */
+static struct entry *touch(struct sip_accounts *a, struct shtable_at *at)
+{
+	struct shtable_node *n = shtable_find(at);
+	if (!n)
+		return NULL;
+	struct entry *e = SHTABLE_ENTRY(n, struct entry, node);
+	struct lru_list *l = &a->lru[shtable_shard_index(at)];
+	TAILQ_REMOVE(l, e, lru);
+	TAILQ_INSERT_TAIL(l, e, lru);
+	return e;
 }
 
 int sip_accounts_get(struct sip_accounts *a, const char *line, struct sip_account *out)
 {
-	unsigned h = hash_of(line);
-	pthread_mutex_t *mu = &a->shard[h % SHARDS];
-	int found = 0;
-	pthread_mutex_lock(mu);
-	for (struct entry *e = a->bucket[h]; e; e = e->next)
-		if (strcmp(e->acc.line, line) == 0) {
-			*out = e->acc;
-			found = 1;
-			break;
-		}
-	pthread_mutex_unlock(mu);
-	return found;
+	struct shtable_at at;
+	shtable_lock_str(a->lines, line, &at);
+	struct entry *e = touch(a, &at);
+	if (e)
+		*out = e->acc;
+	shtable_unlock(&at);
+	return e != NULL;
 }
 
 void sip_accounts_put(struct sip_accounts *a, const struct sip_account *acc)
 {
-	unsigned h = hash_of(acc->line);
-	pthread_mutex_t *mu = &a->shard[h % SHARDS];
-	pthread_mutex_lock(mu);
-	for (struct entry *e = a->bucket[h]; e; e = e->next)
-		if (strcmp(e->acc.line, acc->line) == 0) {
-			sodium_memzero(&e->acc, sizeof e->acc);
-			e->acc = *acc;
-			pthread_mutex_unlock(mu);
-			return;
-		}
-	if (atomic_load(&a->n) >= SIP_ACCOUNTS_MAX) {
-		/* Full: the lines sharing this bucket make room (they reload when next seen). */
-		while (a->bucket[h]) {
-			struct entry *e = a->bucket[h];
-			a->bucket[h] = e->next;
-			entry_free(e);
-			atomic_fetch_sub(&a->n, 1);
-		}
+	struct shtable_at at;
+	shtable_lock_str(a->lines, acc->line, &at);
+	struct entry *e = touch(a, &at);
+	if (e) {
+		sodium_memzero(&e->acc, sizeof e->acc);
+		e->acc = *acc; /* same line: the node's key still holds the same bytes */
+		shtable_unlock(&at);
+		return;
 	}
-	struct entry *e = atomic_load(&a->n) < SIP_ACCOUNTS_MAX ? malloc(sizeof *e) : NULL;
+	struct lru_list *l = &a->lru[shtable_shard_index(&at)];
+	/* Full: the least recently used line of this shard makes room (it reloads when next
+	 * seen). Shards are locked one at a time, so the victim comes from the new line's. */
+	struct entry *old = TAILQ_FIRST(l);
+	if (shtable_count(a->lines) >= SIP_ACCOUNTS_MAX && old) {
+		TAILQ_REMOVE(l, old, lru);
+		shtable_remove(&at, &old->node);
+		entry_free(&old->node);
+	}
+	e = shtable_count(a->lines) < SIP_ACCOUNTS_MAX ? malloc(sizeof *e) : NULL;
 	if (e) {
 		e->acc = *acc;
-		e->next = a->bucket[h];
-		a->bucket[h] = e;
-		atomic_fetch_add(&a->n, 1);
+		shtable_insert(&at, &e->node, e->acc.line, strlen(e->acc.line));
+		TAILQ_INSERT_TAIL(l, e, lru);
 	}
-	pthread_mutex_unlock(mu);
+	shtable_unlock(&at);
 }
 
 size_t sip_accounts_size(struct sip_accounts *a)
 {
-	return atomic_load(&a->n);
+	return shtable_count(a->lines);
 }

@@ -10,11 +10,14 @@
  * change, and any write of that user's credential state, make it stale; the caller then
  * reloads it).
  *
- * Bounded: at most SIP_ACCOUNTS_MAX entries; a new line in a full cache evicts the lines
- * that share its hash bucket. HA1s are secrets: an entry is zeroed when it is replaced,
- * evicted or freed (telgated also runs without core dumps).
+ * Bounded: at most SIP_ACCOUNTS_MAX entries; a new line in a full cache evicts the least
+ * recently used line (read or written) of its shard (one of 64; the table hashes lines
+ * with a secret key, so peers cannot choose whose entry goes). HA1s are secrets: an entry
+ * is zeroed when it is replaced, evicted or freed (telgated also runs without core
+ * dumps).
  *
- * Threads: any (sharded locks). Ownership: entries are copied in and out.
+ * Threads: any (a core/shtable: a lock per shard). Ownership: entries are copied in and
+ * out.
  */
 #ifndef TG_SIP_ACCOUNTS_H
 #define TG_SIP_ACCOUNTS_H
