@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 #include "sip/location.h"
 #include "core/log.h"
+#include "core/shtable.h"
 #include "core/util.h"
 
 #include <errno.h>
@@ -10,14 +11,13 @@
 #include <string.h>
 #include <time.h>
 
-#define BUCKETS 65536
 #define SHARDS 64
 #define BATCH 512
 #define FLUSH_MS 50
 #define QUEUE_MAX 100000
 
 struct ldev {
-	struct ldev *next;
+	struct shtable_node node;
 	int n, cap;
 	struct store_registration *b;
 	char name[STORE_ID_MAX + 1];
@@ -33,8 +33,7 @@ struct op {
 
 struct sip_loc {
 	store_t *st;
-	pthread_mutex_t shard[SHARDS];
-	struct ldev *bucket[BUCKETS];
+	struct shtable *devs; /* struct ldev by device name */
 
 	/* the write-behind queue */
 	pthread_mutex_t qmu;
@@ -48,25 +47,10 @@ struct sip_loc {
 	int writer_started;
 };
 
-static unsigned hash_of(const char *s)
+static struct ldev *find(const struct shtable_at *at)
 {
-	return tg_fnv1a_str(s) % BUCKETS;
-}
-
-static pthread_mutex_t *shard_of(struct sip_loc *l, unsigned h)
-{
-	return &l->shard[h % SHARDS];
-}
-
-static struct ldev *find(struct sip_loc *l, unsigned h, const char *device, struct ldev ***pp)
-{
-	struct ldev **p = &l->bucket[h];
-	for (; *p; p = &(*p)->next)
-		if (strcmp((*p)->name, device) == 0)
-			break;
-	if (pp)
-		*pp = p;
-	return *p;
+	struct shtable_node *n = shtable_find(at);
+	return n ? SHTABLE_ENTRY(n, struct ldev, node) : NULL;
 }
 
 /* --- the writer --------------------------------------------------------------------- */
@@ -146,16 +130,15 @@ static void *writer_main(void *arg)
 		if (rc == 0) {
 			free_ops(batch);
 			if (l->failing)
-				log_event(LOG_LVL_NOTICE, NULL, "sip_location_persisted", "reason",
-				          "the store accepts bindings again", (const char *)NULL);
+				log_ev(LOG_LVL_NOTICE, NULL, "sip_location_persisted",
+				       LOG_S("reason", "the store accepts bindings again"));
 			l->failing = 0;
 			l->written = upto;
 		} else {
 			if (!l->failing)
-				log_event(LOG_LVL_ERROR, NULL, "sip_location_persist_failed",
-				          "error", store_last_error(), "action",
-				          "kept in memory, retried every second",
-				          (const char *)NULL);
+				log_ev(LOG_LVL_ERROR, NULL, "sip_location_persist_failed",
+				       LOG_S("error", store_last_error()),
+				       LOG_S("action", "kept in memory, retried every second"));
 			l->failing = 1;
 			/* Put the batch back in front; drop the oldest beyond the cap. */
 			struct op *last = batch;
@@ -186,10 +169,9 @@ static void *writer_main(void *arg)
 		pthread_cond_broadcast(&l->donecv);
 	}
 	if (l->head) {
-		char n[24];
-		snprintf(n, sizeof n, "%ld", l->queued + l->dropped);
-		log_event(LOG_LVL_ERROR, NULL, "sip_location_lost", "changes", n, "reason",
-		          "the store refused them at shutdown", (const char *)NULL);
+		log_ev(LOG_LVL_ERROR, NULL, "sip_location_lost",
+		       LOG_I("changes", l->queued + l->dropped),
+		       LOG_S("reason", "the store refused them at shutdown"));
 		free_ops(l->head);
 		l->head = NULL;
 		l->tail = &l->head;
@@ -250,6 +232,11 @@ static void dev_free(struct ldev *d)
 	free(d);
 }
 
+static void dev_free_node(struct shtable_node *n)
+{
+	dev_free(SHTABLE_ENTRY(n, struct ldev, node));
+}
+
 struct loader {
 	struct sip_loc *l;
 	int64_t now;
@@ -261,21 +248,17 @@ static int load_row(void *ud, const struct store_registration *b)
 	struct loader *ld = ud;
 	if (b->expires <= ld->now)
 		return 0;
-	unsigned h = hash_of(b->device);
-	struct ldev **pp, *d = find(ld->l, h, b->device, &pp);
-	if (!d) {
-		if (!(d = calloc(1, sizeof *d))) {
-			ld->bad = 1;
-			return 1;
-		}
+	struct shtable_at at;
+	shtable_lock_str(ld->l->devs, b->device, &at);
+	struct ldev *d = find(&at);
+	if (!d && (d = calloc(1, sizeof *d))) {
 		tg_strlcpy(d->name, b->device, sizeof d->name);
-		*pp = d;
+		shtable_insert(&at, &d->node, d->name, strlen(d->name));
 	}
-	if (put_binding(d, b) != 0 && d->n < SIP_LOC_MAX) {
-		ld->bad = 1;
-		return 1;
-	}
-	return 0;
+	int bad = !d || (put_binding(d, b) != 0 && d->n < SIP_LOC_MAX);
+	shtable_unlock(&at);
+	ld->bad |= bad;
+	return bad;
 }
 
 struct sip_loc *sip_loc_new(store_t *st, int64_t now, char *err, size_t errlen)
@@ -286,12 +269,17 @@ struct sip_loc *sip_loc_new(store_t *st, int64_t now, char *err, size_t errlen)
 		return NULL;
 	}
 	l->st = st;
-	for (int i = 0; i < SHARDS; i++)
-		pthread_mutex_init(&l->shard[i], NULL);
 	pthread_mutex_init(&l->qmu, NULL);
 	pthread_cond_init(&l->qcv, NULL);
 	pthread_cond_init(&l->donecv, NULL);
 	l->tail = &l->head;
+	l->devs =
+	    shtable_new(&(struct shtable_opts){.shards = SHARDS, .free_entry = dev_free_node});
+	if (!l->devs) {
+		snprintf(err, errlen, "out of memory");
+		sip_loc_free(l);
+		return NULL;
+	}
 	struct loader ld = {l, now, 0};
 	if (store_registrations(st, NULL, load_row, &ld) != STORE_OK || ld.bad) {
 		snprintf(err, errlen, "loading registrations: %s",
@@ -320,14 +308,7 @@ void sip_loc_free(struct sip_loc *l)
 		pthread_join(l->writer, NULL);
 	}
 	free_ops(l->head);
-	for (int i = 0; i < BUCKETS; i++)
-		while (l->bucket[i]) {
-			struct ldev *d = l->bucket[i];
-			l->bucket[i] = d->next;
-			dev_free(d);
-		}
-	for (int i = 0; i < SHARDS; i++)
-		pthread_mutex_destroy(&l->shard[i]);
+	shtable_free(l->devs);
 	pthread_mutex_destroy(&l->qmu);
 	pthread_cond_destroy(&l->qcv);
 	pthread_cond_destroy(&l->donecv);
@@ -370,10 +351,9 @@ int sip_loc_update(struct sip_loc *l, const char *device, int64_t now, sip_loc_e
                    int *before, struct store_registration *after, int *nafter)
 {
 	struct store_registration work[SIP_LOC_MAX];
-	unsigned h = hash_of(device);
-	pthread_mutex_t *mu = shard_of(l, h);
-	pthread_mutex_lock(mu);
-	struct ldev **pp, *d = find(l, h, device, &pp);
+	struct shtable_at at;
+	shtable_lock_str(l->devs, device, &at);
+	struct ldev *d = find(&at);
 	int n = 0;
 	for (int i = 0; d && i < d->n; i++)
 		if (d->b[i].expires > now)
@@ -381,7 +361,7 @@ int sip_loc_update(struct sip_loc *l, const char *device, int64_t now, sip_loc_e
 	*before = n;
 	int rc = fn(ud, work, &n, SIP_LOC_MAX);
 	if (rc != 0) {
-		pthread_mutex_unlock(mu);
+		shtable_unlock(&at);
 		return rc;
 	}
 	for (int i = 0; i < n; i++)
@@ -404,7 +384,7 @@ int sip_loc_update(struct sip_loc *l, const char *device, int64_t now, sip_loc_e
 			bad = 1;
 		else {
 			tg_strlcpy(d->name, device, sizeof d->name);
-			*pp = d;
+			shtable_insert(&at, &d->node, d->name, strlen(d->name));
 		}
 	}
 	if (!bad && n > 0 && n > d->cap) {
@@ -417,13 +397,13 @@ int sip_loc_update(struct sip_loc *l, const char *device, int64_t now, sip_loc_e
 		}
 	}
 	if (bad) {
-		pthread_mutex_unlock(mu);
+		shtable_unlock(&at);
 		free_ops(first);
 		return -1;
 	}
 	if (n == 0) {
 		if (d) {
-			*pp = d->next;
+			shtable_remove(&at, &d->node);
 			dev_free(d);
 		}
 	} else {
@@ -432,7 +412,7 @@ int sip_loc_update(struct sip_loc *l, const char *device, int64_t now, sip_loc_e
 	}
 	/* Queued while the shard is held, so the store sees this device's edits in order. */
 	enqueue(l, first, tail, nops);
-	pthread_mutex_unlock(mu);
+	shtable_unlock(&at);
 	if (after)
 		memcpy(after, work, (size_t)n * sizeof *work);
 	if (nafter)
@@ -440,48 +420,52 @@ int sip_loc_update(struct sip_loc *l, const char *device, int64_t now, sip_loc_e
 	return 0;
 }
 
+/* One shard's expiry: drops expired bindings, removes the devices left with none and
+ * keeps their names, so that gone() runs after the shard's lock is released. */
+struct expiry {
+	int64_t now;
+	int any;
+	char (*names)[STORE_ID_MAX + 1];
+	int nn, cap;
+};
+
+static int expire_dev(void *ud, struct shtable_node *node)
+{
+	struct expiry *x = ud;
+	struct ldev *d = SHTABLE_ENTRY(node, struct ldev, node);
+	int k = 0;
+	for (int i = 0; i < d->n; i++)
+		if (d->b[i].expires > x->now)
+			d->b[k++] = d->b[i];
+	x->any |= k != d->n;
+	d->n = k;
+	if (k)
+		return SHTABLE_NEXT;
+	if (x->nn == x->cap) {
+		int nc = x->cap ? x->cap * 2 : 16;
+		void *p = realloc(x->names, (size_t)nc * sizeof *x->names);
+		if (p) {
+			x->names = p;
+			x->cap = nc;
+		}
+	}
+	if (x->nn < x->cap)
+		tg_strlcpy(x->names[x->nn++], d->name, sizeof x->names[0]);
+	return SHTABLE_REMOVE; /* freed by the table (dev_free) */
+}
+
 void sip_loc_expire(struct sip_loc *l, int64_t now, void (*gone)(void *ud, const char *device),
                     void *ud)
 {
-	int any = 0;
-	for (int s = 0; s < SHARDS; s++) {
-		char(*names)[STORE_ID_MAX + 1] = NULL;
-		int nn = 0, cap = 0;
-		pthread_mutex_lock(&l->shard[s]);
-		for (int b = s; b < BUCKETS; b += SHARDS) {
-			struct ldev **pp = &l->bucket[b];
-			while (*pp) {
-				struct ldev *d = *pp;
-				int k = 0;
-				for (int i = 0; i < d->n; i++)
-					if (d->b[i].expires > now)
-						d->b[k++] = d->b[i];
-				any |= k != d->n;
-				d->n = k;
-				if (k) {
-					pp = &d->next;
-					continue;
-				}
-				*pp = d->next;
-				if (nn == cap) {
-					int nc = cap ? cap * 2 : 16;
-					void *p = realloc(names, (size_t)nc * sizeof *names);
-					if (p) {
-						names = p;
-						cap = nc;
-					}
-				}
-				if (nn < cap)
-					tg_strlcpy(names[nn++], d->name, sizeof names[0]);
-				dev_free(d);
-			}
-		}
-		pthread_mutex_unlock(&l->shard[s]);
-		for (int i = 0; i < nn; i++)
-			gone(ud, names[i]);
-		free(names);
+	struct expiry x = {.now = now};
+	for (unsigned s = 0; s < shtable_shards(l->devs); s++) {
+		x.nn = 0;
+		shtable_sweep_shard(l->devs, s, expire_dev, &x);
+		for (int i = 0; i < x.nn; i++)
+			gone(ud, x.names[i]);
 	}
-	if (any) {
+	free(x.names);
+	if (x.any) {
 		struct op *o = calloc(1, sizeof *o);
 		if (o) {
 			o->kind = OP_EXPIRE;
@@ -521,52 +505,66 @@ static int by_name(const void *a, const void *b)
 	return c ? c : strcmp(x->contact, y->contact);
 }
 
+struct grabber {
+	struct blist bl;
+	int64_t now;
+	int bad;
+};
+
+static int grab_dev(void *ud, struct shtable_node *node)
+{
+	struct grabber *g = ud;
+	g->bad = grab(&g->bl, SHTABLE_ENTRY(node, struct ldev, node), g->now) != 0;
+	return g->bad ? SHTABLE_STOP : SHTABLE_NEXT;
+}
+
 int sip_loc_list(struct sip_loc *l, const char *device, int64_t now,
                  int (*fn)(void *ud, const struct store_registration *b), void *ud)
 {
-	struct blist bl = {0};
-	int bad = 0;
+	struct grabber g = {.now = now};
 	if (device) {
-		unsigned h = hash_of(device);
-		pthread_mutex_lock(shard_of(l, h));
-		struct ldev *d = find(l, h, device, NULL);
-		bad = d && grab(&bl, d, now) != 0;
-		pthread_mutex_unlock(shard_of(l, h));
+		struct shtable_at at;
+		shtable_lock_str(l->devs, device, &at);
+		struct ldev *d = find(&at);
+		g.bad = d && grab(&g.bl, d, now) != 0;
+		shtable_unlock(&at);
 	} else {
-		for (int s = 0; s < SHARDS && !bad; s++) {
-			pthread_mutex_lock(&l->shard[s]);
-			for (int b = s; b < BUCKETS && !bad; b += SHARDS)
-				for (struct ldev *d = l->bucket[b]; d && !bad; d = d->next)
-					bad = grab(&bl, d, now) != 0;
-			pthread_mutex_unlock(&l->shard[s]);
-		}
+		shtable_sweep(l->devs, grab_dev, &g); /* one shard held at a time */
 	}
-	if (bad) {
-		free(bl.v);
+	if (g.bad) {
+		free(g.bl.v);
 		return -1;
 	}
-	if (bl.n)
-		qsort(bl.v, bl.n, sizeof *bl.v, by_name);
-	for (size_t i = 0; i < bl.n; i++)
-		if (fn(ud, &bl.v[i]))
+	if (g.bl.n)
+		qsort(g.bl.v, g.bl.n, sizeof *g.bl.v, by_name);
+	for (size_t i = 0; i < g.bl.n; i++)
+		if (fn(ud, &g.bl.v[i]))
 			break;
-	free(bl.v);
+	free(g.bl.v);
 	return 0;
+}
+
+struct counts {
+	int64_t now;
+	long devices, bindings;
+};
+
+static int count_dev(void *ud, struct shtable_node *node)
+{
+	struct counts *c = ud;
+	const struct ldev *d = SHTABLE_ENTRY(node, struct ldev, node);
+	int live = 0;
+	for (int i = 0; i < d->n; i++)
+		live += d->b[i].expires > c->now;
+	c->devices += live > 0;
+	c->bindings += live;
+	return SHTABLE_NEXT;
 }
 
 void sip_loc_counts(struct sip_loc *l, int64_t now, long *devices, long *bindings)
 {
-	*devices = *bindings = 0;
-	for (int s = 0; s < SHARDS; s++) {
-		pthread_mutex_lock(&l->shard[s]);
-		for (int b = s; b < BUCKETS; b += SHARDS)
-			for (struct ldev *d = l->bucket[b]; d; d = d->next) {
-				int live = 0;
-				for (int i = 0; i < d->n; i++)
-					live += d->b[i].expires > now;
-				*devices += live > 0;
-				*bindings += live;
-			}
-		pthread_mutex_unlock(&l->shard[s]);
-	}
+	struct counts c = {.now = now};
+	shtable_sweep(l->devs, count_dev, &c);
+	*devices = c.devices;
+	*bindings = c.bindings;
 }

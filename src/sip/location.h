@@ -3,7 +3,8 @@
  * location: the registrar's bindings (RFC 3261 §10 location service) held in memory and
  * written to the store behind the requests that change them.
  *
- * A REGISTER edits its device's bindings under one of 64 shard locks and is answered at
+ * A REGISTER edits its device's bindings under one of 64 shard locks (devices live in a
+ * core/shtable; expiry and listing hold one shard at a time) and is answered at
  * once; no store write happens on its path. Each edit is queued for a writer thread that
  * applies every queued change to the store in one transaction, every 50 ms or as soon as
  * 512 are waiting. So SQLite's write lock is never waited for on an event loop, and one
