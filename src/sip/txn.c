@@ -7,6 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Not a core/shtable, on purpose: this is a bounded, lossy slot array. Each key has one
+ * slot and a newer transaction simply takes it over, so memory is fixed (SIP_TXN_SLOTS)
+ * whatever a flood of REGISTERs does, nothing ever needs a sweep for the 32 s expiry (an
+ * old slot is just not answered from), and a lookup is one compare. A chained table
+ * would keep every transaction until a sweep removed it and grow with the flood. The
+ * keys are already SipHash under a secret, so peers cannot aim at one slot. */
 #define SHARDS 64
 
 struct slot {
