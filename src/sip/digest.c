@@ -258,6 +258,15 @@ int sip_digest_challenge(char *out, size_t cap, const char *realm, const char *n
 
 /* --- nonce counts -------------------------------------------------------------------- */
 
+/* Not a core/shtable, on purpose: the cache is a fixed array (capacity entries, set at
+ * start) with open addressing over a window of 8 slots from the nonce's hash, forgetting
+ * the least recently used entry of the window. It never allocates after start and never
+ * needs a sweep: a forgotten nonce is stale by the time it would matter (digest.h). A
+ * chained table would have to grow with every nonce handed out, or add an LRU list and
+ * an expiry sweep to stay bounded. The window is placed with SipHash under a key drawn
+ * per cache (as core/shtable does), not FNV-1a: a peer that collects nonces from our
+ * challenges cannot pick ones that crowd one window. */
+
 struct nc_ent {
 	char nonce[SIP_NONCE_MAX];
 	uint32_t nc;
@@ -265,6 +274,7 @@ struct nc_ent {
 };
 
 struct sip_nc_cache {
+	unsigned char hkey[crypto_shorthash_KEYBYTES];
 	pthread_mutex_t mu;
 	struct nc_ent *e;
 	size_t cap;
@@ -279,6 +289,7 @@ struct sip_nc_cache *sip_nc_cache_new(size_t capacity)
 		return NULL;
 	}
 	c->cap = capacity;
+	randombytes_buf(c->hkey, sizeof c->hkey);
 	pthread_mutex_init(&c->mu, NULL);
 	return c;
 }
@@ -314,7 +325,10 @@ static uint32_t nc_value(const char *nc)
 static int nc_mark(struct sip_nc_cache *c, const char *nonce, uint32_t v, int commit)
 {
 	/* Open addressing over a small window of slots from the nonce's hash. */
-	uint32_t h = tg_fnv1a_str(nonce);
+	unsigned char hb[crypto_shorthash_BYTES];
+	crypto_shorthash(hb, (const unsigned char *)nonce, strlen(nonce), c->hkey);
+	uint64_t h;
+	memcpy(&h, hb, sizeof h);
 	pthread_mutex_lock(&c->mu);
 	struct nc_ent *victim = NULL;
 	for (size_t k = 0; k < 8; k++) {
