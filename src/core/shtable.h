@@ -12,8 +12,8 @@
  * chosen by remote peers (device names, AOR users, source addresses), and with an
  * unkeyed hash such as FNV-1a a peer can compute thousands of keys that share one bucket
  * and turn every lookup into a walk of that chain under its shard's lock. With a secret
- * per-table key it cannot know which keys collide. The cost is ~60-100 more
- * instructions per hash than FNV-1a on a 16-byte key (bench/shtable_callgrind.sh).
+ * per-table key it cannot know which keys collide. The cost: ~175 instructions per hash
+ * of a key up to 24 bytes, 100-150 more than FNV-1a (bench/shtable_callgrind.sh).
  *
  * Entries are intrusive: the caller's struct embeds a struct shtable_node whose key
  * points into the same struct (the table never copies or allocates keys or entries).
