@@ -5,7 +5,7 @@
 # tree in build/bench. Not part of CI: numbers depend on the machine.
 #   bench/run.sh              all benchmarks
 #   bench/run.sh ldap_login   one of: ldap_login dir_enum cti_fanout register_vs_kamailio
-#                             tls_first_answer
+#                             tls_first_answer shtable
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh >/dev/null
@@ -34,4 +34,9 @@ fi
 if [ "$which" = all ] || [ "$which" = tls_first_answer ]; then
 	# the first answer on a new TLS connection (TCP_NODELAY); OLD_BUILD=dir compares
 	python3 bench/tls_first_answer.py build/bench ${OLD_BUILD:-} --tries "${TRIES:-50}"
+fi
+if [ "$which" = all ] || [ "$which" = shtable ]; then
+	# the hash tables on the registrar's path: ns/op, then instructions/call (callgrind)
+	build/bench/bench/bench_shtable "${KEYS:-10000}"
+	bash bench/shtable_callgrind.sh build/bench "${KEYS:-10000}"
 fi

@@ -25,6 +25,8 @@ PKGS=(
   fail2ban
   # the benchmark peer of the registrar (with its TLS module for the TLS comparison)
   kamailio kamailio-tls-modules
+  # instruction counts of the hash-table benchmark (bench/run.sh shtable)
+  valgrind
 )
 
 missing=()
