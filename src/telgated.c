@@ -4,6 +4,7 @@
  * SIGTERM/SIGINT (drain, then exit 0). SIGHUP reloads the configuration in place. */
 #include "admin/admin.h"
 #include "admin/admin_http.h"
+#include "core/devstate.h"
 #include "ca/ca_bootstrap.h"
 #include "cti/server.h"
 #include "dir/dir.h"
@@ -51,6 +52,7 @@ struct daemon {
 	struct cti_server *cti;
 	struct sip_registrar *sip;
 	struct admin_http *admin_http; /* NULL when [admin] http_port = 0 */
+	struct devstate *devstate;     /* the device-state bus: registrar -> CTI */
 	struct ctl_server *ctl;
 	struct admin_ctx admin;
 	struct event *sig_hup, *sig_term, *sig_int, *drain_timer, *tls_timer;
@@ -393,9 +395,10 @@ int main(int argc, char **argv)
 	d.loops = loop_group_start(nloops);
 	d.workers = workers_start(nworkers, 1024);
 	d.main = loop_new("main");
+	d.devstate = devstate_new();
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	int status = EXIT_RUNTIME;
-	if (!d.loops || !d.workers || !d.main) {
+	if (!d.loops || !d.workers || !d.main || !d.devstate) {
 		fprintf(stderr, "cannot start threads\n");
 		goto out;
 	}
@@ -403,6 +406,7 @@ int main(int argc, char **argv)
 	d.admin.nloops = nloops;
 	d.admin.nworkers = nworkers;
 	d.admin.pki = pki;
+	d.admin.devstate = d.devstate;
 	struct dir_options dopt = {d.store, &d.cfg, NULL, NULL};
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	d.dir = dir_start(&dopt, err, sizeof err);
@@ -421,8 +425,14 @@ int main(int argc, char **argv)
 		goto out_admin;
 	}
 	ports_name("unix", 0, d.cfg.core.control_socket, "control");
-	struct cti_server_options co = {&d.cfg,  d.store,         d.dir,         d.workers,
-	                                d.loops, pki.server_cert, pki.server_key};
+	struct cti_server_options co = {.cfg = &d.cfg,
+	                                .store = d.store,
+	                                .dir = d.dir,
+	                                .workers = d.workers,
+	                                .loops = d.loops,
+	                                .devstate = d.devstate,
+	                                .tls_cert = pki.server_cert,
+	                                .tls_key = pki.server_key};
 	err[0] = '\0';
 	d.cti = cti_server_start(&co, err, sizeof err);
 	if (!d.cti) {
@@ -506,6 +516,7 @@ out:
 	sip_registrar_free(d.sip);
 	cti_server_free(d.cti);
 	loop_free(d.main);
+	devstate_free(d.devstate); /* after every publisher and subscriber stopped */
 	store_close(d.store);
 	log_event(LOG_LVL_NOTICE, d.cid, "stopped", "exit", status ? "error" : "clean",
 	          (const char *)NULL);

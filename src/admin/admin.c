@@ -4,6 +4,7 @@
 #include "admin/commands.h"
 #include "admin/metrics.h"
 #include "core/alarm.h"
+#include "core/devstate.h"
 #include "core/log.h"
 #include "core/ports.h"
 #include "core/util.h"
@@ -672,8 +673,8 @@ static json_t *cmd_cti_monitors(struct admin_ctx *a, const struct ctl_request *r
 
 static json_t *cmd_device_state(struct admin_ctx *a, const struct ctl_request *r, const char *cid)
 {
-	if (!a->cti)
-		return ctl_error("the CTI server is not running");
+	if (!a->devstate)
+		return ctl_error("the daemon is still starting");
 	const char *dev = r->argv[2], *st = r->argv[3];
 	int in;
 	if (!strcmp(st, "in-service"))
@@ -688,9 +689,10 @@ static json_t *cmd_device_state(struct admin_ctx *a, const struct ctl_request *r
 		return ctl_error("no device '%.128s'", dev);
 	if (rc != STORE_OK)
 		return ctl_error("store unavailable: %s", store_last_error());
-	log_event(LOG_LVL_NOTICE, cid, "device_state_set_by_admin", "device", dev, "state", st,
-	          (const char *)NULL);
-	cti_device_state(a->cti, dev, in);
+	log_ev(LOG_LVL_NOTICE, cid, "device_state_set_by_admin", LOG_S("device", dev),
+	       LOG_S("state", st));
+	/* On the bus, as a registration would: every subscriber sees it. */
+	devstate_publish(a->devstate, dev, in);
 	return ctl_message("%s is %s", dev, st);
 }
 

@@ -19,6 +19,7 @@
 #include "store/store.h"
 
 struct workers;
+struct devstate;
 
 #include <pthread.h>
 #include <stdint.h>
@@ -37,6 +38,7 @@ struct admin_ctx {
 	struct cti_server *cti;    /* for `show cti ...`, `device state`; NULL until started */
 	struct sip_registrar *sip; /* for `unregister`; NULL until started */
 	struct workers *workers;   /* for the metrics; NULL until started */
+	struct devstate *devstate; /* for `device state` and the metrics */
 };
 
 void admin_init(struct admin_ctx *a, store_t *st, const struct tg_config *cfg);

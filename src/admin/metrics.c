@@ -2,6 +2,7 @@
 #include "admin/metrics.h"
 
 #include "core/alarm.h"
+#include "core/devstate.h"
 #include "core/stream.h"
 #include "core/worker.h"
 
@@ -156,6 +157,21 @@ static void cti(struct metrics_out *o, struct cti_server *s)
 	                 (char *)NULL);
 }
 
+static void devices(struct metrics_out *o, struct devstate *b)
+{
+	if (!b)
+		return;
+	metrics_family(o, "telgate_devices_in_service", METRICS_GAUGE,
+	               "Devices in service now (registered: at least one binding).");
+	metrics_sample_u(o, "telgate_devices_in_service", (uint64_t)devstate_in_service(b),
+	                 (char *)NULL);
+	metrics_family(o, "telgate_device_state_changes_total", METRICS_COUNTER,
+	               "Device-state changes published on the device-state bus (in service, out "
+	               "of service).");
+	metrics_sample_u(o, "telgate_device_state_changes_total", devstate_changes(b),
+	                 (char *)NULL);
+}
+
 /* --- the directory ------------------------------------------------------------------- */
 
 static void directory(struct metrics_out *o, struct dir *d)
@@ -220,6 +236,7 @@ int admin_metrics_render(struct admin_ctx *a, struct metrics_out *o)
 	metrics_sample_i(o, "telgate_start_time_seconds", a->started_s, (char *)NULL);
 	listeners(o);
 	sip(o, a->sip);
+	devices(o, a->devstate);
 	cti(o, a->cti);
 	directory(o, a->dir);
 	workers(o, a->workers);

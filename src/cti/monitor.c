@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 #include "cti/monitor.h"
+#include "core/devstate.h"
 #include "core/loop.h"
+#include "core/shtable.h"
 #include "core/util.h"
 #include "core/worker.h"
 #include "cti/conn.h"
@@ -9,117 +11,102 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NBUCKETS 4096
 #define XML_MAX 16384
 
-/* --- the registries: a loop's monitor index, the server's device registry ----------- */
-/* Hand-written bucket tables kept behind these few functions, so that replacing them by
- * core's shared table stays inside this block. */
+/* --- a loop's monitor index: device -> the monitors of it on this loop -------------- */
 
 struct cti_mon {
 	unsigned long xref;
 	char device[CTI_ID_MAX + 1];
 	int64_t opened_s;
 	struct cti_conn *c;
-	struct cti_mon *next_dev;  /* index chain */
+	struct cti_mon *next_dev;  /* the device's monitors on this loop */
 	struct cti_mon *next_conn; /* the connection's monitors */
 };
 
+/* One device with monitors on this loop. */
+struct devmons {
+	struct shtable_node node;
+	struct cti_mon *mons;
+	char device[];
+};
+
+/* The loop's own table (core/shtable, no locks: only its loop touches it). */
 struct cti_mon_index {
-	struct cti_mon *b[NBUCKETS];
+	struct shtable *t;
 };
 
-struct dev_ent {
-	struct dev_ent *next;
-	int in_service;
-	char name[];
-};
-
-struct cti_dev_registry {
-	struct dev_ent *b[NBUCKETS];
-};
-
-static unsigned hash(const char *s)
+static void devmons_free(struct shtable_node *n)
 {
-	return tg_fnv1a_str(s) % NBUCKETS;
+	free(SHTABLE_ENTRY(n, struct devmons, node));
 }
 
 struct cti_mon_index *cti_mon_index_new(void)
 {
-	return calloc(1, sizeof(struct cti_mon_index));
+	struct cti_mon_index *ix = malloc(sizeof *ix);
+	if (ix && !(ix->t = shtable_new(&(struct shtable_opts){
+	                .shards = 1, .no_locks = 1, .free_entry = devmons_free}))) {
+		free(ix);
+		ix = NULL;
+	}
+	return ix;
 }
 
 void cti_mon_index_free(struct cti_mon_index *ix)
 {
+	if (ix)
+		shtable_free(ix->t);
 	free(ix);
 }
 
 static void index_add(struct cti_mon_index *ix, struct cti_mon *m)
 {
-	unsigned h = hash(m->device);
-	m->next_dev = ix->b[h];
-	ix->b[h] = m;
+	struct shtable_at at;
+	shtable_lock_str(ix->t, m->device, &at);
+	struct shtable_node *n = shtable_find(&at);
+	struct devmons *d = n ? SHTABLE_ENTRY(n, struct devmons, node) : NULL;
+	size_t len = strlen(m->device);
+	if (!d && (d = calloc(1, sizeof *d + len + 1))) {
+		memcpy(d->device, m->device, len + 1);
+		shtable_insert(&at, &d->node, d->device, len);
+	}
+	if (d) {
+		m->next_dev = d->mons;
+		d->mons = m;
+	}
+	/* Out of memory: the monitor works but gets no events (a later MonitorStop or the
+	 * close still finds nothing to unlink, which index_remove allows). */
+	shtable_unlock(&at);
 }
 
 static void index_remove(struct cti_mon_index *ix, struct cti_mon *m)
 {
-	struct cti_mon **pp = &ix->b[hash(m->device)];
-	while (*pp && *pp != m)
-		pp = &(*pp)->next_dev;
-	if (*pp)
-		*pp = m->next_dev;
-}
-
-/* The first monitor of the device's chain; the chain also holds other devices' monitors
- * (callers compare the device). */
-static struct cti_mon *index_chain(struct cti_mon_index *ix, const char *device)
-{
-	return ix->b[hash(device)];
-}
-
-struct cti_dev_registry *cti_dev_registry_new(void)
-{
-	return calloc(1, sizeof(struct cti_dev_registry));
-}
-
-void cti_dev_registry_free(struct cti_dev_registry *r)
-{
-	if (!r)
-		return;
-	for (int i = 0; i < NBUCKETS; i++)
-		while (r->b[i]) {
-			struct dev_ent *e = r->b[i];
-			r->b[i] = e->next;
-			free(e);
+	struct shtable_at at;
+	shtable_lock_str(ix->t, m->device, &at);
+	struct shtable_node *n = shtable_find(&at);
+	if (n) {
+		struct devmons *d = SHTABLE_ENTRY(n, struct devmons, node);
+		struct cti_mon **pp = &d->mons;
+		while (*pp && *pp != m)
+			pp = &(*pp)->next_dev;
+		if (*pp)
+			*pp = m->next_dev;
+		if (!d->mons) {
+			shtable_remove(&at, n);
+			devmons_free(n);
 		}
-	free(r);
-}
-
-/* Under the server's mu. */
-static int registry_get(struct cti_dev_registry *r, const char *device)
-{
-	for (struct dev_ent *e = r->b[hash(device)]; e; e = e->next)
-		if (strcmp(e->name, device) == 0)
-			return e->in_service;
-	return 0;
-}
-
-/* Under the server's mu. Returns 1 if the state changed. A device never seen in service
- * takes no entry. */
-static int registry_set(struct cti_dev_registry *r, const char *device, size_t dl, int in_service)
-{
-	struct dev_ent **pp = &r->b[hash(device)], *e = *pp;
-	for (; e && strcmp(e->name, device) != 0; e = e->next)
-		;
-	int changed = (e ? e->in_service : 0) != in_service;
-	if (!e && in_service && (e = malloc(sizeof *e + dl + 1))) {
-		memcpy(e->name, device, dl + 1);
-		e->next = *pp;
-		*pp = e;
 	}
-	if (e)
-		e->in_service = in_service;
-	return changed;
+	shtable_unlock(&at);
+}
+
+/* The device's monitors on this loop (the list is valid until the loop changes it). */
+static struct cti_mon *index_get(struct cti_mon_index *ix, const char *device)
+{
+	struct shtable_at at;
+	shtable_lock_str(ix->t, device, &at);
+	struct shtable_node *n = shtable_find(&at);
+	shtable_unlock(&at);
+	return n ? SHTABLE_ENTRY(n, struct devmons, node)->mons : NULL;
 }
 
 /* --- device state and its fan-out --------------------------------------------------- */
@@ -145,31 +132,28 @@ struct state_msg {
 static void on_state(void *arg)
 {
 	struct state_msg *msg = arg;
-	for (struct cti_mon *m = index_chain(msg->cl->mons, msg->device); m; m = m->next_dev)
-		if (strcmp(m->device, msg->device) == 0 && !stream_closing(m->c->strm))
+	for (struct cti_mon *m = index_get(msg->cl->mons, msg->device); m; m = m->next_dev)
+		if (!stream_closing(m->c->strm))
 			send_event(m->c, m, msg->in_service);
 	free(msg);
 }
 
 int cti_device_in_service(struct cti_server *s, const char *device)
 {
-	pthread_mutex_lock(&s->mu);
-	int v = registry_get(s->devs, device);
-	pthread_mutex_unlock(&s->mu);
-	return v;
+	return devstate_get(s->devstate, device);
 }
 
 void cti_device_state(struct cti_server *s, const char *device, int in_service)
 {
-	in_service = !!in_service;
+	devstate_publish(s->devstate, device, in_service);
+}
+
+/* The device-state bus's callback (core/devstate.h): on the publisher's thread, with
+ * the device's shard held, so it only copies the change to every loop. */
+void cti_on_device_state(void *arg, const char *device, int in_service)
+{
+	struct cti_server *s = arg;
 	size_t dl = strlen(device);
-	if (!dl || dl > CTI_ID_MAX)
-		return;
-	pthread_mutex_lock(&s->mu);
-	int changed = registry_set(s->devs, device, dl, in_service);
-	pthread_mutex_unlock(&s->mu);
-	if (!changed)
-		return;
 	cti_count_add(&s->cnt.device_events_in);
 	log_ev(LOG_LVL_INFO, NULL, "cti_device_state", LOG_S("device", device),
 	       LOG_S("state", in_service ? "in-service" : "out-of-service"));
@@ -317,8 +301,8 @@ static void monitor_open(struct cti_conn *c, const struct dev_job *j)
 	m->next_conn = c->mons;
 	c->mons = m;
 	c->nmons++;
-	int in = registry_get(s->devs, j->device);
 	pthread_mutex_unlock(&s->mu);
+	int in = devstate_get(s->devstate, j->device);
 	cti_count_add(&s->cnt.monitors_open);
 	char xml[512];
 	cti_conn_send(c, j->invoke, xml, cti_xml_monitor_start_resp(xml, sizeof xml, m->xref));
@@ -455,8 +439,10 @@ void cti_server_monitors(struct cti_server *s,
 	for (struct cti_conn *c = s->sessions; c; c = c->rnext)
 		for (struct cti_mon *m = c->mons; m; m = m->next_conn) {
 			struct cti_monitor_info i = {
-			    m->xref, m->device,     c->user,     c->app,
-			    c->peer, c->session_id, m->opened_s, registry_get(s->devs, m->device)};
+			    m->xref,     m->device,
+			    c->user,     c->app,
+			    c->peer,     c->session_id,
+			    m->opened_s, devstate_get(s->devstate, m->device)};
 			fn(ud, &i);
 		}
 	pthread_mutex_unlock(&s->mu);

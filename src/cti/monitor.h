@@ -2,21 +2,22 @@
 /*
  * monitor: devices seen from CTI — the device checks (does the device exist, may this
  * user open it) run on the worker pool for MonitorStart, SnapshotDevice and
- * GetSwitchingFunctionDevices; the monitors a session opened; the device registry (which
- * devices are in service, fed by cti_device_state in server.h); the fan-out of a change
- * to every monitor of the device as BackInService / OutOfService events.
+ * GetSwitchingFunctionDevices; the monitors a session opened, indexed by device on each
+ * loop; the fan-out of a change from the device-state bus (core/devstate.h, which also
+ * says which devices are in service) to every monitor of the device as BackInService /
+ * OutOfService events.
  *
  * The permission decision is a pure function (cti_device_decide); so is the monitor
  * limit (cti_monitor_check).
  *
- * Threads: a loop's monitor index is touched only on that loop; the device registry, the
- * next crossRefID and every connection's monitor list only under the server's mu.
- * cti_device_state may be called from any thread: the change reaches each loop by
+ * Threads: a loop's monitor index is touched only on that loop; the next crossRefID and
+ * every connection's monitor list only under the server's mu. The bus calls
+ * cti_on_device_state from the publisher's thread: the change reaches each loop by
  * loop_post. The worker thread of a device job reads only the job and the store.
  *
- * Ownership: the index and the registry belong to the loop and the server that created
- * them; a monitor belongs to its connection's list and its loop's index at once and is
- * freed when it leaves both (MonitorStop, or the end of the connection).
+ * Ownership: an index belongs to the loop it serves; a monitor belongs to its connection's list and
+ * its loop's index at once and is freed when it leaves both (MonitorStop, or the end of the
+ * connection).
  */
 #ifndef TG_CTI_MONITOR_H
 #define TG_CTI_MONITOR_H
@@ -27,14 +28,16 @@
 struct cti_conn;
 struct cti_server;
 struct cti_mon_index;
-struct cti_dev_registry;
 
-/* The registries (server.c creates them; NULL when out of memory). Freeing the index
- * leaves the monitors to their connections (which release them on close). */
+/* A loop's monitor index (server.c creates one per loop; NULL when out of memory).
+ * Freeing it leaves the monitors to their connections (which release them on close). */
 struct cti_mon_index *cti_mon_index_new(void);
 void cti_mon_index_free(struct cti_mon_index *ix);
-struct cti_dev_registry *cti_dev_registry_new(void);
-void cti_dev_registry_free(struct cti_dev_registry *r);
+
+/* The subscriber server.c puts on the device-state bus (core/devstate.h): counts and
+ * logs the change and posts it to every loop, where each monitor of the device gets its
+ * BackInService / OutOfService. arg is the struct cti_server. */
+void cti_on_device_state(void *arg, const char *device, int in_service);
 
 /* What the store said of the user's association with the device. */
 enum cti_assoc {

@@ -4,6 +4,7 @@
  * monitor.c (server_int.h). */
 #include "cti/server.h"
 #include "core/conncap.h"
+#include "core/devstate.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/ports.h"
@@ -85,6 +86,7 @@ struct cti_server *cti_server_start(const struct cti_server_options *o, char *er
 	s->dir = o->dir;
 	s->workers = o->workers;
 	s->lg = o->loops;
+	s->devstate = o->devstate;
 	s->nloops = loop_group_size(o->loops);
 	pthread_mutex_init(&s->mu, NULL);
 	struct tlsctx_options to = {.name = "cti-tls", .cert = o->tls_cert, .key = o->tls_key};
@@ -95,9 +97,7 @@ struct cti_server *cti_server_start(const struct cti_server_options *o, char *er
 	/* One count for both ports; no per-source cap ([cti] has no key for one). */
 	s->caps = conncap_new(s->cfg.cti.max_connections, s->cfg.cti.max_connections);
 	s->loops = calloc((size_t)s->nloops, sizeof *s->loops);
-	s->devs = cti_dev_registry_new();
-	if (!s->loops || !s->caps || !s->devs) {
-		cti_dev_registry_free(s->devs);
+	if (!s->loops || !s->caps) {
 		conncap_free(s->caps);
 		free(s->loops);
 		tlsctx_free(s->tls);
@@ -149,6 +149,13 @@ struct cti_server *cti_server_start(const struct cti_server_options *o, char *er
 		server_free(s);
 		return NULL;
 	}
+	if (devstate_subscribe(s->devstate, cti_on_device_state, s) != 0) {
+		snprintf(err, errlen, "the device-state bus has no room for another subscriber");
+		cti_server_stop(s);
+		server_free(s);
+		return NULL;
+	}
+	s->subscribed = 1;
 	for (int k = 0; k < CTI_L_N; k++)
 		if (ports[k])
 			ports_name("tcp", (unsigned)ports[k], NULL, k ? "cti-tls" : "cti");
@@ -162,6 +169,9 @@ void cti_server_stop(struct cti_server *s)
 {
 	if (!s)
 		return;
+	if (s->subscribed) /* no more changes posted to loops that are closing */
+		devstate_unsubscribe(s->devstate, cti_on_device_state, s);
+	s->subscribed = 0;
 	if (s->loops)
 		loop_run_all(s->lg, teardown_on_loop, s);
 }
@@ -170,7 +180,6 @@ static void server_free(struct cti_server *s)
 {
 	for (int i = 0; s->loops && i < s->nloops; i++)
 		cti_mon_index_free(s->loops[i].mons);
-	cti_dev_registry_free(s->devs);
 	tlsctx_free(s->tls);
 	conncap_free(s->caps);
 	free(s->loops);

@@ -36,6 +36,9 @@ struct cti_server_options {
 	struct dir *dir;
 	struct workers *workers;
 	struct loop_group *loops;
+	/* The device-state bus (core/devstate.h), the daemon's: the server subscribes at
+	 * start and leaves at stop; monitors read a device's state from it. */
+	struct devstate *devstate;
 	const char *tls_cert, *tls_key; /* PEM files of the server certificate */
 };
 

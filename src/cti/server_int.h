@@ -57,10 +57,11 @@ struct cti_server {
 	struct tlsctx *tls;
 	struct conncap *caps;               /* cti.max_connections, both ports together */
 	struct stream_stats stats[CTI_L_N]; /* per listener kind, every loop */
-	pthread_mutex_t mu;            /* guards devs, sessions, next_xref and every monitor list */
-	struct cti_dev_registry *devs; /* monitor.c: device -> in service */
-	struct cti_conn *sessions;     /* session.c: connections with a session */
-	unsigned long next_xref;       /* the last monitor crossRefID given out */
+	pthread_mutex_t mu;                 /* guards sessions, next_xref and every monitor list */
+	struct devstate *devstate; /* the bus: which devices are in service (core/devstate.h) */
+	int subscribed;            /* cti_on_device_state is on the bus */
+	struct cti_conn *sessions; /* session.c: connections with a session */
+	unsigned long next_xref;   /* the last monitor crossRefID given out */
 	struct cti_counters cnt;
 };
 
