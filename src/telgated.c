@@ -51,10 +51,12 @@ struct daemon {
 	struct dir *dir;
 	struct cti_server *cti;
 	struct sip_registrar *sip;
+	struct ctl_server *ctl;
 	struct admin_http *admin_http; /* NULL when [admin] http_port = 0 */
 	struct devstate *devstate;     /* the device-state bus: registrar -> CTI */
-	struct ctl_server *ctl;
 	struct admin_ctx admin;
+	int admin_ready; /* admin_init() ran: admin_destroy() is due */
+	struct ca_bootstrap_result pki;
 	struct event *sig_hup, *sig_term, *sig_int, *drain_timer, *tls_timer;
 	int64_t drain_deadline_ms;
 	char cid[LOG_CID_SIZE];
@@ -99,8 +101,8 @@ static void on_reload(evutil_socket_t fd, short what, void *arg)
 	if (d->sip)
 		sip_registrar_edges_reload(d->sip);
 	if (!d->config_path) {
-		log_event(LOG_LVL_NOTICE, cid, "reload", "result", "nothing to reload", "reason",
-		          "running on built-in defaults", (const char *)NULL);
+		log_ev(LOG_LVL_NOTICE, cid, "reload", LOG_S("result", "nothing to reload"),
+		       LOG_S("reason", "running on built-in defaults"));
 		return;
 	}
 	struct tg_config next;
@@ -108,15 +110,15 @@ static void on_reload(evutil_socket_t fd, short what, void *arg)
 	if (config_load(d->config_path, &next, &e) != 0) {
 		char msg[600];
 		config_error_format(&e, msg, sizeof msg);
-		log_event(LOG_LVL_ERROR, cid, "reload", "result", "rejected", "error", msg,
-		          (const char *)NULL);
+		log_ev(LOG_LVL_ERROR, cid, "reload", LOG_S("result", "rejected"),
+		       LOG_S("error", msg));
 		return;
 	}
 	char restart[512], err[256];
 	int n = config_restart_needed(&d->cfg, &next, restart, sizeof restart);
 	if (log_configure(next.log.level, next.log.format, next.log.target, err, sizeof err) != 0) {
-		log_event(LOG_LVL_ERROR, cid, "reload", "result", "rejected", "error", err,
-		          (const char *)NULL);
+		log_ev(LOG_LVL_ERROR, cid, "reload", LOG_S("result", "rejected"),
+		       LOG_S("error", err));
 		return;
 	}
 	/* Settings that need a restart keep their running values until then. */
@@ -128,9 +130,10 @@ static void on_reload(evutil_socket_t fd, short what, void *arg)
 	memcpy(applied.pki.server_names, next.pki.server_names, sizeof applied.pki.server_names);
 	d->cfg = applied;
 	admin_set_config(&d->admin, &applied);
-	log_event(LOG_LVL_NOTICE, cid, "reload", "result", "applied", "config", d->config_path,
-	          "log_level", log_level_name(applied.log.level), "restart_needed_for",
-	          n ? restart : NULL, (const char *)NULL);
+	log_ev(LOG_LVL_NOTICE, cid, "reload", LOG_S("result", "applied"),
+	       LOG_S("config", d->config_path),
+	       LOG_S("log_level", log_level_name(applied.log.level)),
+	       LOG_S("restart_needed_for", n ? restart : NULL));
 }
 
 /* Replaced certificate, key or trust-store files are picked up within two seconds. */
@@ -154,12 +157,8 @@ static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
 	struct daemon *d = arg;
 	size_t busy = ctl_server_busy(d->ctl) + workers_pending(d->workers);
 	if (busy == 0 || tg_mono_ms() >= d->drain_deadline_ms) {
-		if (busy) {
-			char n[24];
-			snprintf(n, sizeof n, "%zu", busy);
-			log_event(LOG_LVL_WARNING, d->cid, "drain_timeout", "unfinished", n,
-			          (const char *)NULL);
-		}
+		if (busy)
+			log_ev(LOG_LVL_WARNING, d->cid, "drain_timeout", LOG_U("unfinished", busy));
 		finish(d);
 		return;
 	}
@@ -173,8 +172,7 @@ static void on_terminate(evutil_socket_t fd, short what, void *arg)
 	struct daemon *d = arg;
 	if (d->drain_timer)
 		return; /* already draining */
-	log_event(LOG_LVL_NOTICE, d->cid, "draining", "signal", fd == SIGINT ? "INT" : "TERM",
-	          (const char *)NULL);
+	log_ev(LOG_LVL_NOTICE, d->cid, "draining", LOG_S("signal", fd == SIGINT ? "INT" : "TERM"));
 	ctl_server_stop_accepting(d->ctl);
 	d->drain_deadline_ms = tg_mono_ms() + (int64_t)d->cfg.core.drain_timeout_s * 1000;
 	d->drain_timer = evtimer_new(loop_base(d->main), on_drain_tick, d);
@@ -258,8 +256,10 @@ static int provision(struct daemon *d, const char *file)
 		        rc == -EFBIG ? "file too large" : strerror(-rc));
 		return -1;
 	}
-	struct prov_options o = {.pw = {d->cfg.password.argon2_t, d->cfg.password.argon2_m_kib},
-	                         .sip_realm = d->cfg.sip.realm};
+	const struct prov_options o = {
+	    .pw = {.t = d->cfg.password.argon2_t, .m_kib = d->cfg.password.argon2_m_kib},
+	    .sip_realm = d->cfg.sip.realm,
+	};
 	struct prov_result res;
 	char err[512];
 	rc = prov_import(d->store, text, len, &o, &res, err, sizeof err);
@@ -267,18 +267,195 @@ static int provision(struct daemon *d, const char *file)
 	free(text);
 	if (rc != 0) {
 		fprintf(stderr, "--provision %s: nothing imported: %s\n", file, err);
-		log_event(LOG_LVL_ERROR, d->cid, "provision_failed", "file", file, "error", err,
-		          (const char *)NULL);
+		log_ev(LOG_LVL_ERROR, d->cid, "provision_failed", LOG_S("file", file),
+		       LOG_S("error", err));
 		return -1;
 	}
-	char n[4][16];
-	snprintf(n[0], sizeof n[0], "%d", res.users);
-	snprintf(n[1], sizeof n[1], "%d", res.devices);
-	snprintf(n[2], sizeof n[2], "%d", res.associations);
-	snprintf(n[3], sizeof n[3], "%d", res.parameters);
-	log_event(LOG_LVL_NOTICE, d->cid, "provisioned", "file", file, "users", n[0], "devices",
-	          n[1], "associations", n[2], "parameters", n[3], (const char *)NULL);
+	log_ev(LOG_LVL_NOTICE, d->cid, "provisioned", LOG_S("file", file),
+	       LOG_I("users", res.users), LOG_I("devices", res.devices),
+	       LOG_I("associations", res.associations), LOG_I("parameters", res.parameters));
 	return 0;
+}
+
+/* A subsystem that failed to start: said on stderr (the operator starting telgated by
+ * hand) and, with its event name, in the log. */
+static int start_failed(struct daemon *d, const char *what, const char *event, const char *err)
+{
+	fprintf(stderr, "%s: %s\n", what, err);
+	if (event)
+		log_ev(LOG_LVL_CRIT, d->cid, event, LOG_S("error", err));
+	return -1;
+}
+
+/* Starts everything after the configuration and the log, in dependency order: state
+ * directory, PKI, store (and --provision), loop threads and workers, the main loop, the
+ * directory, the control socket, CTI, SIP, the admin HTTP listener; then drops privileges and takes
+ * the signals. Returns 0, or -1 (said on stderr) with whatever did start left in d for
+ * daemon_teardown(). */
+static int daemon_start(struct daemon *d, const char *provision_file)
+{
+	char err[512];
+	int rc = tg_mkdir_p(d->cfg.core.state_dir, 0700);
+	if (rc != 0) {
+		fprintf(stderr, "core.state_dir %s: %s\n", d->cfg.core.state_dir, strerror(-rc));
+		return -1;
+	}
+	if (ca_bootstrap(d->cfg.pki.dir, d->cfg.core.node_id, d->cfg.pki.server_names,
+	                 d->cfg.pki.server_days, &d->pki, err, sizeof err) != 0)
+		return start_failed(d, "pki", "pki_failed", err);
+	log_ev(LOG_LVL_NOTICE, d->cid, "pki_ready", LOG_S("dir", d->cfg.pki.dir),
+	       LOG_S("ca_created", d->pki.ca_created ? "yes" : "no"),
+	       LOG_S("server_cert_created", d->pki.server_created ? "yes" : "no"),
+	       LOG_S("ca_sha256", d->pki.ca_fingerprint));
+	const struct store_options so = {
+	    .backend = d->cfg.store.backend,
+	    .path = d->cfg.store.path,
+	    .busy_timeout_ms = d->cfg.store.busy_timeout_ms,
+	};
+	if (store_open(&so, &d->store, err, sizeof err) != STORE_OK)
+		return start_failed(d, "store", "store_failed", err);
+	if (provision_file && provision(d, provision_file) != 0)
+		return -1;
+
+	/* Signals are taken by the main loop only: they stay blocked while threads start
+	 * (threads inherit the mask). */
+	sigset_t set, old;
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	int nloops = d->cfg.core.threads ? d->cfg.core.threads : loop_ncores();
+	int nworkers = d->cfg.core.workers ? d->cfg.core.workers : loop_ncores();
+	fd_budget(d, nloops, nworkers);
+	d->loops = loop_group_start(nloops);
+	d->workers = workers_start(nworkers, 1024);
+	d->main = loop_new("main");
+	d->devstate = devstate_new();
+	if (d->loops && d->workers && d->main && d->devstate) {
+		admin_init(&d->admin, d->store, &d->cfg);
+		d->admin_ready = 1;
+		d->admin.nloops = nloops;
+		d->admin.nworkers = nworkers;
+		d->admin.pki = d->pki;
+		d->admin.workers = d->workers;
+		d->admin.devstate = d->devstate;
+		const struct dir_options dopt = {.store = d->store, .cfg = &d->cfg};
+		d->dir = dir_start(&dopt, err, sizeof err);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!d->loops || !d->workers || !d->main || !d->devstate)
+		return start_failed(d, "threads", NULL, "cannot start threads");
+	if (!d->dir)
+		return start_failed(d, "directory", "dir_failed", err);
+	d->admin.dir = d->dir;
+
+	err[0] = '\0';
+	d->ctl = ctl_server_start(d->main, d->workers, d->cfg.core.control_socket, admin_handle,
+	                          &d->admin, err, sizeof err);
+	if (!d->ctl)
+		return start_failed(d, "control socket", NULL, err);
+	ports_name("unix", 0, d->cfg.core.control_socket, "control");
+	const struct cti_server_options co = {
+	    .cfg = &d->cfg,
+	    .store = d->store,
+	    .dir = d->dir,
+	    .workers = d->workers,
+	    .loops = d->loops,
+	    .devstate = d->devstate,
+	    .tls_cert = d->pki.server_cert,
+	    .tls_key = d->pki.server_key,
+	};
+	err[0] = '\0';
+	d->cti = cti_server_start(&co, err, sizeof err);
+	if (!d->cti)
+		return start_failed(d, "cti", "cti_failed", err);
+	d->admin.cti = d->cti;
+	const struct sip_registrar_options ro = {
+	    .cfg = &d->cfg,
+	    .store = d->store,
+	    .workers = d->workers,
+	    .loops = d->loops,
+	    .cti = d->cti,
+	    .tls_cert = d->pki.server_cert,
+	    .tls_key = d->pki.server_key,
+	};
+	err[0] = '\0';
+	d->sip = sip_registrar_start(&ro, err, sizeof err);
+	if (!d->sip)
+		return start_failed(d, "sip", "sip_failed", err);
+	d->admin.sip = d->sip;
+	if (d->cfg.admin.http_port) {
+		err[0] = '\0';
+		d->admin_http =
+		    admin_http_start(&d->admin, d->loops, d->workers, d->cfg.admin.http_address,
+		                     d->cfg.admin.http_port, err, sizeof err);
+		if (!d->admin_http)
+			return start_failed(d, "admin http", "admin_http_failed", err);
+	}
+	if (drop_privileges(&d->cfg) != 0)
+		return -1;
+
+	struct event_base *base = loop_base(d->main);
+	d->sig_hup = evsignal_new(base, SIGHUP, on_reload, d);
+	d->sig_term = evsignal_new(base, SIGTERM, on_terminate, d);
+	d->sig_int = evsignal_new(base, SIGINT, on_terminate, d);
+	d->tls_timer = event_new(base, -1, EV_PERSIST, on_tls_tick, d);
+	if (!d->sig_hup || !d->sig_term || !d->sig_int || !d->tls_timer)
+		return start_failed(d, "signals", NULL,
+		                    "cannot create the signal and timer events");
+	evsignal_add(d->sig_hup, NULL);
+	evsignal_add(d->sig_term, NULL);
+	evsignal_add(d->sig_int, NULL);
+	struct timeval two = {2, 0};
+	event_add(d->tls_timer, &two);
+	log_ev(LOG_LVL_NOTICE, d->cid, "started", LOG_S("version", TELGATE_VERSION),
+	       LOG_I("pid", getpid()),
+	       LOG_S("config", d->config_path ? d->config_path : "(built-in defaults)"),
+	       LOG_S("store", d->cfg.store.path),
+	       LOG_S("control_socket", d->cfg.core.control_socket), LOG_I("loop_threads", nloops),
+	       LOG_I("worker_threads", nworkers));
+	return 0;
+}
+
+static void event_free_if(struct event **ev)
+{
+	if (*ev)
+		event_free(*ev);
+	*ev = NULL;
+}
+
+/* The one teardown, after a normal stop and after a failure at any step of
+ * daemon_start(): every step tolerates a part that never started. Order: nothing new
+ * (signals, timers, the control socket, the SIP and CTI listeners and connections, SIP
+ * first since it feeds CTI), then the running jobs finish (control commands and
+ * authentications among them: they post to loops that still run), then the directory,
+ * the control socket and the loops; the servers' memory goes after the loops (late
+ * callbacks may touch it), the store last. */
+static void daemon_teardown(struct daemon *d, int status)
+{
+	event_free_if(&d->sig_hup);
+	event_free_if(&d->sig_term);
+	event_free_if(&d->sig_int);
+	event_free_if(&d->drain_timer);
+	event_free_if(&d->tls_timer);
+	ctl_server_stop_accepting(d->ctl);
+	admin_http_stop(d->admin_http); /* its jobs run on the workers and read the admin ctx */
+	d->admin_http = NULL;
+	sip_registrar_stop(d->sip);
+	cti_server_stop(d->cti);
+	workers_stop(d->workers);
+	dir_stop(d->dir);
+	ctl_server_free(d->ctl);
+	if (d->admin_ready)
+		admin_destroy(&d->admin);
+	loop_group_stop(d->loops);
+	sip_registrar_free(d->sip);
+	cti_server_free(d->cti);
+	loop_free(d->main);
+	devstate_free(d->devstate); /* after every publisher and subscriber stopped */
+	store_close(d->store);
+	log_ev(LOG_LVL_NOTICE, d->cid, "stopped", LOG_S("exit", status ? "error" : "clean"));
 }
 
 int main(int argc, char **argv)
@@ -354,171 +531,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "cannot initialise libevent threads or libsodium\n");
 		return EXIT_RUNTIME;
 	}
-	int rc = tg_mkdir_p(d.cfg.core.state_dir, 0700);
-	if (rc != 0) {
-		fprintf(stderr, "core.state_dir %s: %s\n", d.cfg.core.state_dir, strerror(-rc));
-		return EXIT_RUNTIME;
-	}
-	struct ca_bootstrap_result pki;
-	if (ca_bootstrap(d.cfg.pki.dir, d.cfg.core.node_id, d.cfg.pki.server_names,
-	                 d.cfg.pki.server_days, &pki, err, sizeof err) != 0) {
-		fprintf(stderr, "pki: %s\n", err);
-		log_event(LOG_LVL_CRIT, d.cid, "pki_failed", "error", err, (const char *)NULL);
-		return EXIT_RUNTIME;
-	}
-	log_event(LOG_LVL_NOTICE, d.cid, "pki_ready", "dir", d.cfg.pki.dir, "ca_created",
-	          pki.ca_created ? "yes" : "no", "server_cert_created",
-	          pki.server_created ? "yes" : "no", "ca_sha256", pki.ca_fingerprint,
-	          (const char *)NULL);
-	struct store_options so = {d.cfg.store.backend, d.cfg.store.path,
-	                           d.cfg.store.busy_timeout_ms};
-	if (store_open(&so, &d.store, err, sizeof err) != STORE_OK) {
-		fprintf(stderr, "store: %s\n", err);
-		log_event(LOG_LVL_CRIT, d.cid, "store_failed", "error", err, (const char *)NULL);
-		return EXIT_RUNTIME;
-	}
-	if (provision_file && provision(&d, provision_file) != 0) {
-		store_close(d.store);
-		return EXIT_RUNTIME;
-	}
-
-	/* Signals are taken by the main loop only: block them before threads start. */
-	sigset_t set, old;
-	sigemptyset(&set);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, &old);
-	int nloops = d.cfg.core.threads ? d.cfg.core.threads : loop_ncores();
-	int nworkers = d.cfg.core.workers ? d.cfg.core.workers : loop_ncores();
-	fd_budget(&d, nloops, nworkers);
-	d.loops = loop_group_start(nloops);
-	d.workers = workers_start(nworkers, 1024);
-	d.main = loop_new("main");
-	d.devstate = devstate_new();
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	int status = EXIT_RUNTIME;
-	if (!d.loops || !d.workers || !d.main || !d.devstate) {
-		fprintf(stderr, "cannot start threads\n");
-		goto out;
-	}
-	admin_init(&d.admin, d.store, &d.cfg);
-	d.admin.nloops = nloops;
-	d.admin.nworkers = nworkers;
-	d.admin.pki = pki;
-	d.admin.devstate = d.devstate;
-	struct dir_options dopt = {d.store, &d.cfg, NULL, NULL};
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	d.dir = dir_start(&dopt, err, sizeof err);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (!d.dir) {
-		fprintf(stderr, "directory: %s\n", err);
-		log_event(LOG_LVL_CRIT, d.cid, "dir_failed", "error", err, (const char *)NULL);
-		goto out_admin;
-	}
-	d.admin.dir = d.dir;
-	err[0] = '\0';
-	d.ctl = ctl_server_start(d.main, d.workers, d.cfg.core.control_socket, admin_handle,
-	                         &d.admin, err, sizeof err);
-	if (!d.ctl) {
-		fprintf(stderr, "control socket: %s\n", err);
-		goto out_admin;
-	}
-	ports_name("unix", 0, d.cfg.core.control_socket, "control");
-	struct cti_server_options co = {.cfg = &d.cfg,
-	                                .store = d.store,
-	                                .dir = d.dir,
-	                                .workers = d.workers,
-	                                .loops = d.loops,
-	                                .devstate = d.devstate,
-	                                .tls_cert = pki.server_cert,
-	                                .tls_key = pki.server_key};
-	err[0] = '\0';
-	d.cti = cti_server_start(&co, err, sizeof err);
-	if (!d.cti) {
-		fprintf(stderr, "cti: %s\n", err);
-		log_event(LOG_LVL_CRIT, d.cid, "cti_failed", "error", err, (const char *)NULL);
-		goto out_admin;
-	}
-	d.admin.cti = d.cti;
-	struct sip_registrar_options so2 = {&d.cfg, d.store,         d.workers,     d.loops,
-	                                    d.cti,  pki.server_cert, pki.server_key};
-	err[0] = '\0';
-	d.sip = sip_registrar_start(&so2, err, sizeof err);
-	if (!d.sip) {
-		fprintf(stderr, "sip: %s\n", err);
-		log_event(LOG_LVL_CRIT, d.cid, "sip_failed", "error", err, (const char *)NULL);
-		goto out_admin;
-	}
-	d.admin.sip = d.sip;
-	d.admin.workers = d.workers;
-	if (d.cfg.admin.http_port) {
-		err[0] = '\0';
-		d.admin_http =
-		    admin_http_start(&d.admin, d.loops, d.workers, d.cfg.admin.http_address,
-		                     d.cfg.admin.http_port, err, sizeof err);
-		if (!d.admin_http) {
-			fprintf(stderr, "admin http: %s\n", err);
-			log_ev(LOG_LVL_CRIT, d.cid, "admin_http_failed", LOG_S("error", err));
-			goto out_admin;
-		}
-	}
-	if (drop_privileges(&d.cfg) != 0)
-		goto out_admin;
-	struct event_base *base = loop_base(d.main);
-	d.sig_hup = evsignal_new(base, SIGHUP, on_reload, &d);
-	d.sig_term = evsignal_new(base, SIGTERM, on_terminate, &d);
-	d.sig_int = evsignal_new(base, SIGINT, on_terminate, &d);
-	evsignal_add(d.sig_hup, NULL);
-	evsignal_add(d.sig_term, NULL);
-	evsignal_add(d.sig_int, NULL);
-	d.tls_timer = event_new(base, -1, EV_PERSIST, on_tls_tick, &d);
-	struct timeval two = {2, 0};
-	if (d.tls_timer)
-		event_add(d.tls_timer, &two);
-	char pid[16], nl[8], nw[8];
-	snprintf(pid, sizeof pid, "%ld", (long)getpid());
-	snprintf(nl, sizeof nl, "%d", nloops);
-	snprintf(nw, sizeof nw, "%d", nworkers);
-	log_event(LOG_LVL_NOTICE, d.cid, "started", "version", TELGATE_VERSION, "pid", pid,
-	          "config", d.config_path ? d.config_path : "(built-in defaults)", "store",
-	          d.cfg.store.path, "control_socket", d.cfg.core.control_socket, "loop_threads", nl,
-	          "worker_threads", nw, (const char *)NULL);
-	status = loop_run(d.main) == 0 ? 0 : EXIT_RUNTIME;
-
-	/* Shutdown order: no new connections or jobs, finish running ones, then the loops
-	 * they post to; the CTI server's memory goes last (late callbacks may touch it). */
-	admin_http_stop(d.admin_http);
-	d.admin_http = NULL;
-	sip_registrar_stop(d.sip);
-	cti_server_stop(d.cti);
-	workers_stop(d.workers);
-	d.workers = NULL;
-	dir_stop(d.dir);
-	d.dir = NULL;
-	event_free(d.sig_hup);
-	event_free(d.sig_term);
-	event_free(d.sig_int);
-	if (d.drain_timer)
-		event_free(d.drain_timer);
-	if (d.tls_timer)
-		event_free(d.tls_timer);
-out_admin:
-	admin_http_stop(d.admin_http); /* before the admin context it reads */
-	ctl_server_free(d.ctl);
-	admin_destroy(&d.admin);
-out:
-	sip_registrar_stop(d.sip);
-	cti_server_stop(d.cti);
-	workers_stop(d.workers);
-	dir_stop(d.dir);
-	loop_group_stop(d.loops);
-	sip_registrar_free(d.sip);
-	cti_server_free(d.cti);
-	loop_free(d.main);
-	devstate_free(d.devstate); /* after every publisher and subscriber stopped */
-	store_close(d.store);
-	log_event(LOG_LVL_NOTICE, d.cid, "stopped", "exit", status ? "error" : "clean",
-	          (const char *)NULL);
+	if (daemon_start(&d, provision_file) == 0)
+		status = loop_run(d.main) == 0 ? 0 : EXIT_RUNTIME;
+	daemon_teardown(&d, status);
 	return status;
 }

@@ -269,7 +269,7 @@ struct ctl_server *ctl_server_start(struct loop *loop, struct workers *w, const 
 
 void ctl_server_stop_accepting(struct ctl_server *s)
 {
-	if (s->path[0]) {
+	if (s && s->path[0]) {
 		stream_listener_stop_accepting(s->lis);
 		unlink(s->path);
 		s->path[0] = '\0';

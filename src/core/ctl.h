@@ -27,7 +27,8 @@ typedef json_t *(*ctl_handler)(void *ctx, const struct ctl_request *req, const c
  * one is an error) and starts serving on loop. Returns NULL with err set on failure. */
 struct ctl_server *ctl_server_start(struct loop *loop, struct workers *w, const char *path,
                                     ctl_handler h, void *ctx, char *err, size_t errlen);
-/* Stops accepting new connections (drain); current requests still complete. */
+/* Stops accepting new connections (drain); current requests still complete. s may be
+ * NULL (nothing to do). */
 void ctl_server_stop_accepting(struct ctl_server *s);
 /* Requests being handled right now. */
 size_t ctl_server_busy(const struct ctl_server *s);
