@@ -49,7 +49,7 @@ int main(int argc, char **argv)
 	if (bench_slapd_start(argv[1], path, 10, &s) != 0)
 		return 1;
 	snprintf(path, sizeof path, "%s/telgate.db", tmp);
-	struct store_options so = {"sqlite", path, 5000};
+	struct store_options so = {.backend = "sqlite", .path = path, .busy_timeout_ms = 5000};
 	store_t *st;
 	if (store_open(&so, &st, err, sizeof err) != STORE_OK)
 		return 1;
@@ -65,7 +65,8 @@ int main(int argc, char **argv)
 	u.status = STORE_USER_ACTIVE;
 	tg_strlcpy(u.credentialpolicy, "NoLockout", sizeof u.credentialpolicy);
 	tg_strlcpy(u.userid, "local1", sizeof u.userid);
-	struct dir_passwd_params pp = {cfg.password.argon2_t, cfg.password.argon2_m_kib};
+	struct dir_passwd_params pp = {.t = cfg.password.argon2_t,
+	                               .m_kib = cfg.password.argon2_m_kib};
 	dir_passwd_hash(&pp, "Right-Pass-1", 12, u.passwordhash);
 	store_user_put(st, &u);
 	tg_strlcpy(u.userid, "user00001", sizeof u.userid);
@@ -82,7 +83,7 @@ int main(int argc, char **argv)
 	int delays[] = {cfg.dir.failure_delay_ms, 0};
 	for (int k = 0; k < 2; k++) {
 		cfg.dir.failure_delay_ms = delays[k];
-		struct dir_options o = {st, &cfg, NULL, NULL};
+		struct dir_options o = {.store = st, .cfg = &cfg};
 		struct dir *d = dir_start(&o, err, sizeof err);
 		if (!d) {
 			fprintf(stderr, "dir_start: %s\n", err);

@@ -174,7 +174,7 @@ int main(int argc, char **argv)
 
 	/* The store telgate authenticates from: the same users, as LDAP users. */
 	snprintf(path, sizeof path, "%s/telgate.db", tmp);
-	struct store_options so = {"sqlite", path, 5000};
+	struct store_options so = {.backend = "sqlite", .path = path, .busy_timeout_ms = 5000};
 	store_t *st;
 	if (store_open(&so, &st, err, sizeof err) != STORE_OK)
 		return 1;
@@ -227,7 +227,7 @@ int main(int argc, char **argv)
 	tg_strlcpy(cfg.ldap.bind_password_file, S.pwfile, sizeof cfg.ldap.bind_password_file);
 	cfg.ldap.pool_size = CONC < 64 ? CONC : 64;
 	cfg.dir.workers = 2;
-	struct dir_options o = {st, &cfg, NULL, NULL};
+	struct dir_options o = {.store = st, .cfg = &cfg};
 	struct dir *d = dir_start(&o, err, sizeof err);
 	if (!d) {
 		fprintf(stderr, "dir_start: %s\n", err);

@@ -97,21 +97,22 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	cfg.cti.port = port = free_port();
 	cfg.cti.tls_port = 0;
 	cfg.cti.allow_plain_login = 1;
-	struct store_options so = {"sqlite", db, 5000};
+	struct store_options so = {.backend = "sqlite", .path = db, .busy_timeout_ms = 5000};
 	store_t *st;
 	if (store_open(&so, &st, err, sizeof err) != STORE_OK)
 		die("store", err);
-	struct prov_options po = {.pw = {1, 8}, .sip_realm = "fuzz"};
+	struct prov_options po = {.pw = {.t = 1, .m_kib = 8}, .sip_realm = "fuzz"};
 	struct prov_result pr;
 	if (prov_import(st, provisioning, sizeof provisioning - 1, &po, &pr, err, sizeof err) != 0)
 		die("provisioning", err);
 	struct loop_group *lg = loop_group_start(1);
 	struct workers *w = workers_start(1, 1024);
-	struct dir_options dopt = {st, &cfg, NULL, NULL};
+	struct dir_options dopt = {.store = st, .cfg = &cfg};
 	struct dir *d = lg && w ? dir_start(&dopt, err, sizeof err) : NULL;
 	if (!d)
 		die("directory", err);
-	struct cti_server_options co = {&cfg, st, d, w, lg, NULL, NULL};
+	struct cti_server_options co = {
+	    .cfg = &cfg, .store = st, .dir = d, .workers = w, .loops = lg};
 	if (!cti_server_start(&co, err, sizeof err))
 		die("cti server", err);
 	return 0;

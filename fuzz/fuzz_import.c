@@ -18,12 +18,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (!st) {
 		char err[256];
-		struct store_options o = {"sqlite", ":memory:", 1000};
+		struct store_options o = {
+		    .backend = "sqlite", .path = ":memory:", .busy_timeout_ms = 1000};
 		if (dir_passwd_init() != 0 || store_open(&o, &st, err, sizeof err) != STORE_OK)
 			abort();
 	}
 	/* The cheapest argon2id libsodium allows: the fuzzer is after the parser. */
-	struct prov_options o = {.pw = {1, 8}, .sip_realm = "fuzz"};
+	struct prov_options o = {.pw = {.t = 1, .m_kib = 8}, .sip_realm = "fuzz"};
 	struct prov_result r;
 	char err[512];
 	if (prov_import(st, (const char *)data, size, &o, &r, err, sizeof err) != 0 &&

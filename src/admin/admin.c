@@ -247,8 +247,9 @@ static json_t *cmd_import(struct admin_ctx *a, const struct ctl_request *r, cons
 		return ctl_error("import needs the file's content (the CLI sends it)");
 	struct tg_config cfg;
 	config_copy(a, &cfg);
-	struct prov_options o = {.pw = {cfg.password.argon2_t, cfg.password.argon2_m_kib},
-	                         .sip_realm = cfg.sip.realm};
+	struct prov_options o = {
+	    .pw = {.t = cfg.password.argon2_t, .m_kib = cfg.password.argon2_m_kib},
+	    .sip_realm = cfg.sip.realm};
 	struct prov_result res;
 	char err[512];
 	int rc = prov_import(a->store, r->data, r->data_len, &o, &res, err, sizeof err);

@@ -47,7 +47,7 @@ static void add_user(store_t *st, const char *id, const char *pw, const char *po
 	u.directory = dirtype;
 	u.status = STORE_USER_ACTIVE;
 	snprintf(u.credentialpolicy, sizeof u.credentialpolicy, "%s", policy);
-	struct dir_passwd_params pp = {1, 1024};
+	struct dir_passwd_params pp = {.t = 1, .m_kib = 1024};
 	if (pw)
 		assert_int_equal(dir_passwd_hash(&pp, pw, strlen(pw), u.passwordhash), 0);
 	assert_int_equal(store_user_put(st, &u), STORE_OK);
@@ -64,7 +64,7 @@ static int setup(void **state)
 	tu_mkdtemp(f.dir, sizeof f.dir, "tgdir");
 	char path[128], err[256];
 	snprintf(path, sizeof path, "%s/t.db", f.dir);
-	struct store_options so = {"sqlite", path, 5000};
+	struct store_options so = {.backend = "sqlite", .path = path, .busy_timeout_ms = 5000};
 	assert_int_equal(store_open(&so, &f.st, err, sizeof err), STORE_OK);
 	struct store_credpolicy p;
 	memset(&p, 0, sizeof p);
@@ -85,7 +85,7 @@ static int setup(void **state)
 	f.cfg.password.argon2_m_kib = 1024;
 	f.cfg.dir.workers = 2;
 	f.cfg.dir.failure_delay_ms = 0;
-	struct dir_options o = {f.st, &f.cfg, fake_clock, NULL};
+	struct dir_options o = {.store = f.st, .cfg = &f.cfg, .clock = fake_clock};
 	f.d = dir_start(&o, err, sizeof err);
 	assert_non_null(f.d);
 	*state = &f;

@@ -19,7 +19,7 @@
 #include "testutil.h"
 
 /* Cheap argon2id for tests; the daemon's default is t=2, m=19 MiB. */
-static const struct prov_options fast = {.pw = {1, 64}, .sip_realm = "example.net"};
+static const struct prov_options fast = {.pw = {.t = 1, .m_kib = 64}, .sip_realm = "example.net"};
 
 struct fx {
 	char dir[64], path[128];
@@ -28,7 +28,7 @@ struct fx {
 
 static void open_store(struct fx *f)
 {
-	struct store_options o = {"sqlite", f->path, 5000};
+	struct store_options o = {.backend = "sqlite", .path = f->path, .busy_timeout_ms = 5000};
 	char err[256];
 	if (store_open(&o, &f->st, err, sizeof err) != STORE_OK)
 		fail_msg("open: %s", err);

@@ -25,7 +25,7 @@ static int setup(void **state)
 	struct fx *f = calloc(1, sizeof *f);
 	tu_mkdtemp(f->dir, sizeof f->dir, "tgst");
 	snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
-	struct store_options o = {"sqlite", f->path, 5000};
+	struct store_options o = {.backend = "sqlite", .path = f->path, .busy_timeout_ms = 5000};
 	char err[256];
 	if (store_open(&o, &f->st, err, sizeof err) != STORE_OK)
 		fail_msg("open: %s", err);
@@ -45,7 +45,7 @@ static int teardown(void **state)
 static void reopen(struct fx *f)
 {
 	store_close(f->st);
-	struct store_options o = {"sqlite", f->path, 5000};
+	struct store_options o = {.backend = "sqlite", .path = f->path, .busy_timeout_ms = 5000};
 	char err[256];
 	if (store_open(&o, &f->st, err, sizeof err) != STORE_OK)
 		fail_msg("reopen: %s", err);
@@ -95,7 +95,7 @@ static void test_newer_schema_refused(void **state)
 	    sqlite3_exec(db, "INSERT INTO schema_version VALUES (999, 0)", NULL, NULL, NULL),
 	    SQLITE_OK);
 	sqlite3_close(db);
-	struct store_options o = {"sqlite", f->path, 5000};
+	struct store_options o = {.backend = "sqlite", .path = f->path, .busy_timeout_ms = 5000};
 	char err[256];
 	assert_int_not_equal(store_open(&o, &f->st, err, sizeof err), STORE_OK);
 	assert_non_null(strstr(err, "newer"));
@@ -266,10 +266,11 @@ static void test_unopenable(void **state)
 	(void)state;
 	store_t *st;
 	char err[256];
-	struct store_options o = {"sqlite", "/nonexistent/dir/t.db", 100};
+	struct store_options o = {
+	    .backend = "sqlite", .path = "/nonexistent/dir/t.db", .busy_timeout_ms = 100};
 	assert_int_not_equal(store_open(&o, &st, err, sizeof err), STORE_OK);
 	assert_non_null(strstr(err, "cannot open"));
-	struct store_options p = {"oracle", "/tmp/x", 100};
+	struct store_options p = {.backend = "oracle", .path = "/tmp/x", .busy_timeout_ms = 100};
 	assert_int_not_equal(store_open(&p, &st, err, sizeof err), STORE_OK);
 	assert_non_null(strstr(err, "unknown store backend"));
 }
