@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 #include "dir/dir.h"
 #include "core/alarm.h"
+#include "core/counter.h"
 #include "core/loop.h"
 #include "core/util.h"
 #include "core/worker.h"
@@ -27,8 +28,10 @@ struct dir {
 	int failure_delay_ms;
 	int64_t (*clock)(void *);
 	void *clock_ud;
-	int stopping;
-	struct dir_stats stats;
+	atomic_int stopping; /* release when set, acquire when read: no new attempts */
+	struct {
+		tg_counter attempts, successes, failures, password_checks;
+	} stats;
 };
 
 struct areq {
@@ -51,11 +54,6 @@ struct areq {
 	char dn[1024];
 	char detail[256];
 };
-
-static void stat_inc(uint64_t *v)
-{
-	__atomic_fetch_add(v, 1, __ATOMIC_RELAXED);
-}
 
 static int64_t clock_now(struct dir *d)
 {
@@ -81,6 +79,15 @@ int dir_cti_perms(store_t *st, const char *userid, unsigned *out)
 {
 	*out = 0;
 	return store_user_groups(st, userid, perm_group, out);
+}
+
+/* The user's state for one credential type. A user without a row yet has a clean state
+ * (store_credstate_get zeroes it), so STORE_NOTFOUND is not an error here. */
+static int credstate_load(store_t *st, const char *userid, enum store_credtype type,
+                          struct store_credstate *cs)
+{
+	int rc = store_credstate_get(st, userid, type, cs);
+	return rc == STORE_NOTFOUND ? STORE_OK : rc;
 }
 
 /* The trace line of one policy decision, naming the credential type. */
@@ -124,8 +131,7 @@ static enum dir_status record_outcome(store_t *st, const struct store_user *u,
 		return DIR_OK;
 	if (store_begin(st) != STORE_OK)
 		goto fail;
-	int rc = store_credstate_get(st, u->userid, type, &cs);
-	if (rc != STORE_OK && rc != STORE_NOTFOUND) { /* a missing row starts clean */
+	if (credstate_load(st, u->userid, type, &cs) != STORE_OK) {
 		store_rollback(st);
 		goto fail;
 	}
@@ -188,8 +194,8 @@ int dir_credential_load(store_t *st, const char *userid, enum store_credtype typ
 	int rc = store_user_get(st, userid, u);
 	if (rc != STORE_OK)
 		return rc;
-	rc = store_credstate_get(st, userid, type, cs);
-	if (rc != STORE_OK && rc != STORE_NOTFOUND) /* a missing row is a clean state */
+	rc = credstate_load(st, userid, type, cs);
+	if (rc != STORE_OK)
 		return rc;
 	return store_credpolicy_effective(st, u, type, cs, pol);
 }
@@ -222,7 +228,7 @@ static void phase1_run(void *arg)
 	if (rc == STORE_NOTFOUND) {
 		/* Same cost as a known user: a peer must not learn which ids exist. */
 		(void)dir_passwd_verify(d->dummy_hash, r->cred, r->len);
-		stat_inc(&d->stats.password_checks);
+		tg_counter_inc(&d->stats.password_checks);
 		r->status = DIR_UNKNOWN_USER;
 		snprintf(r->detail, sizeof r->detail, "no such user in the store");
 		return;
@@ -262,7 +268,7 @@ static void phase1_run(void *arg)
 		return;
 	}
 	int ok = dir_passwd_verify(r->u.passwordhash, r->cred, r->len);
-	stat_inc(&d->stats.password_checks);
+	tg_counter_inc(&d->stats.password_checks);
 	wipe_cred(r);
 	if (!ok)
 		snprintf(r->detail, sizeof r->detail, "local password mismatch");
@@ -313,12 +319,12 @@ static void deliver(struct areq *r)
 	char msbuf[24], perms[256] = "", warn[16] = "";
 	snprintf(msbuf, sizeof msbuf, "%lld", (long long)ms);
 	if (r->status == DIR_OK) {
-		stat_inc(&d->stats.successes);
+		tg_counter_inc(&d->stats.successes);
 		dir_cti_perm_format(r->perms, perms, sizeof perms);
 		if (r->warn_days >= 0)
 			snprintf(warn, sizeof warn, "%d", r->warn_days);
 	} else {
-		stat_inc(&d->stats.failures);
+		tg_counter_inc(&d->stats.failures);
 	}
 	log_event(r->status == DIR_OK ? LOG_LVL_INFO : LOG_LVL_NOTICE, r->cid, "dir_auth_result",
 	          "user", r->userid, "directory",
@@ -326,9 +332,10 @@ static void deliver(struct areq *r)
 	          dir_status_name(r->status), "reason", r->detail[0] ? r->detail : NULL,
 	          "cti_permissions", perms[0] ? perms : NULL, "expiry_warning_days",
 	          warn[0] ? warn : NULL, "ms", msbuf, (const char *)NULL);
-	int64_t wait = r->status == DIR_OK || __atomic_load_n(&d->stopping, __ATOMIC_ACQUIRE)
-	                   ? 0
-	                   : d->failure_delay_ms - ms;
+	int64_t wait =
+	    r->status == DIR_OK || atomic_load_explicit(&d->stopping, memory_order_acquire)
+	        ? 0
+	        : d->failure_delay_ms - ms;
 	if (wait > 0) {
 		/* libevent measures timers from its cached time: refresh it so the floor is
 		 * never cut short. */
@@ -406,7 +413,7 @@ static void phase1_done(void *arg)
 int dir_authenticate(struct dir *d, const char *userid, const char *credential, size_t len,
                      const char *cid, struct loop *home, dir_cb cb, void *ud)
 {
-	if (__atomic_load_n(&d->stopping, __ATOMIC_ACQUIRE))
+	if (atomic_load_explicit(&d->stopping, memory_order_acquire))
 		return -1;
 	struct areq *r = calloc(1, sizeof *r);
 	if (!r)
@@ -435,7 +442,7 @@ int dir_authenticate(struct dir *d, const char *userid, const char *credential, 
 		return -1;
 	}
 	memcpy(r->cred, credential, r->len);
-	stat_inc(&d->stats.attempts);
+	tg_counter_inc(&d->stats.attempts);
 	char clen[16];
 	snprintf(clen, sizeof clen, "%zu", len);
 	log_event(LOG_LVL_INFO, r->cid, "dir_auth_start", "user", r->userid, "credential_length",
@@ -499,10 +506,10 @@ enum dir_status dir_authenticate_wait(struct dir *d, const char *userid, const c
 
 void dir_stats(struct dir *d, struct dir_stats *o)
 {
-	o->attempts = __atomic_load_n(&d->stats.attempts, __ATOMIC_RELAXED);
-	o->successes = __atomic_load_n(&d->stats.successes, __ATOMIC_RELAXED);
-	o->failures = __atomic_load_n(&d->stats.failures, __ATOMIC_RELAXED);
-	o->password_checks = __atomic_load_n(&d->stats.password_checks, __ATOMIC_RELAXED);
+	o->attempts = tg_counter_get(&d->stats.attempts);
+	o->successes = tg_counter_get(&d->stats.successes);
+	o->failures = tg_counter_get(&d->stats.failures);
+	o->password_checks = tg_counter_get(&d->stats.password_checks);
 	struct dir_ldap_stats ls = {0};
 	if (d->ldap)
 		dir_ldap_pool_stats(d->ldap, &ls);
@@ -576,7 +583,7 @@ void dir_stop(struct dir *d)
 {
 	if (!d)
 		return;
-	__atomic_store_n(&d->stopping, 1, __ATOMIC_RELEASE);
+	atomic_store_explicit(&d->stopping, 1, memory_order_release);
 	/* Jobs finish and post their results to the loop, which still runs. */
 	workers_stop(d->workers);
 	if (loop_post(d->loop, shutdown_on_loop, d) != 0)

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 #include "dir/ldap_pool.h"
+#include "core/counter.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/util.h"
@@ -13,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
-#include <time.h>
 
 #define SEARCH_INFLIGHT_MAX 32
 #define SWEEP_MS 100
@@ -72,7 +72,9 @@ struct dir_ldap_pool {
 	struct event *sweep;
 	int closing;
 	int connecting; /* connect jobs in the worker pool */
-	struct dir_ldap_stats stats;
+	struct {
+		tg_counter connects, connect_failures, searches, user_binds, timeouts, failovers;
+	} stats;
 };
 
 struct connect_job {
@@ -87,26 +89,14 @@ struct connect_job {
 
 static void pump(struct dir_ldap_pool *p);
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void stat_inc(uint64_t *v)
-{
-	__atomic_fetch_add(v, 1, __ATOMIC_RELAXED);
-}
-
 void dir_ldap_pool_stats(const struct dir_ldap_pool *p, struct dir_ldap_stats *o)
 {
-	o->connects = __atomic_load_n(&p->stats.connects, __ATOMIC_RELAXED);
-	o->connect_failures = __atomic_load_n(&p->stats.connect_failures, __ATOMIC_RELAXED);
-	o->searches = __atomic_load_n(&p->stats.searches, __ATOMIC_RELAXED);
-	o->user_binds = __atomic_load_n(&p->stats.user_binds, __ATOMIC_RELAXED);
-	o->timeouts = __atomic_load_n(&p->stats.timeouts, __ATOMIC_RELAXED);
-	o->failovers = __atomic_load_n(&p->stats.failovers, __ATOMIC_RELAXED);
+	o->connects = tg_counter_get(&p->stats.connects);
+	o->connect_failures = tg_counter_get(&p->stats.connect_failures);
+	o->searches = tg_counter_get(&p->stats.searches);
+	o->user_binds = tg_counter_get(&p->stats.user_binds);
+	o->timeouts = tg_counter_get(&p->stats.timeouts);
+	o->failovers = tg_counter_get(&p->stats.failovers);
 }
 
 static void wipe_pw(struct lreq *r)
@@ -144,7 +134,7 @@ static void requeue(struct dir_ldap_pool *p, struct lreq *r, int failed_server)
 	r->stage = ST_SEARCH;
 	r->entries = 0;
 	r->dn[0] = '\0';
-	stat_inc(&p->stats.failovers);
+	tg_counter_inc(&p->stats.failovers);
 	TAILQ_INSERT_HEAD(&p->queue, r, link);
 }
 
@@ -190,7 +180,7 @@ static void server_down(struct dir_ldap_pool *p, int s, const char *why)
 		          "reason", why, "retry_s", retry, (const char *)NULL);
 	}
 	sv->st = S_DOWN;
-	sv->down_until_ms = now_ms() + (int64_t)p->cfg.retry_s * 1000;
+	sv->down_until_ms = tg_mono_ms() + (int64_t)p->cfg.retry_s * 1000;
 }
 
 static void conn_fail(struct conn *c, const char *why)
@@ -352,10 +342,10 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 static void connect_run(void *arg)
 {
 	struct connect_job *j = arg;
-	int64_t t0 = now_ms();
+	int64_t t0 = tg_mono_ms();
 	j->ld = dir_ldap_open(&j->p->cfg, j->c->server, j->c->role == R_SEARCH, &j->rc, j->err,
 	                      sizeof j->err);
-	j->ms = now_ms() - t0;
+	j->ms = tg_mono_ms() - t0;
 }
 
 static void connect_done(void *arg)
@@ -381,7 +371,7 @@ static void connect_done(void *arg)
 		c->ev = event_new(loop_base(p->loop), fd, EV_READ | EV_PERSIST, on_readable, c);
 		if (c->ev && event_add(c->ev, NULL) == 0) {
 			c->st = C_READY;
-			stat_inc(&p->stats.connects);
+			tg_counter_inc(&p->stats.connects);
 			log_event(LOG_LVL_INFO, NULL, "ldap_connect", "server",
 			          p->cfg.uri[c->server], "role", role, "result", "success",
 			          "service_bind",
@@ -402,7 +392,7 @@ static void connect_done(void *arg)
 	if (j->ld)
 		ldap_unbind_ext(j->ld, NULL, NULL);
 	c->st = C_IDLE;
-	stat_inc(&p->stats.connect_failures);
+	tg_counter_inc(&p->stats.connect_failures);
 	log_event(LOG_LVL_WARNING, NULL, "ldap_connect", "server", p->cfg.uri[c->server], "role",
 	          role, "result", "failure", "error", j->err, "ms", ms, (const char *)NULL);
 	server_down(p, c->server, j->err);
@@ -450,7 +440,7 @@ static int dispatch(struct dir_ldap_pool *p, struct conn *c, struct lreq *r)
 		          "base", p->cfg.base, "filter", r->filter, (const char *)NULL);
 		rc = ldap_search_ext(c->ld, p->cfg.base, LDAP_SCOPE_SUBTREE, r->filter,
 		                     (char **)(uintptr_t)attrs, 0, NULL, NULL, &tv, 2, &msgid);
-		stat_inc(&p->stats.searches);
+		tg_counter_inc(&p->stats.searches);
 	} else {
 		char len[16];
 		snprintf(len, sizeof len, "%zu", r->pwlen);
@@ -459,7 +449,7 @@ static int dispatch(struct dir_ldap_pool *p, struct conn *c, struct lreq *r)
 		          (const char *)NULL);
 		rc = dir_ldap_simple_bind_async(c->ld, r->dn, r->pw, r->pwlen, &msgid);
 		if (rc == LDAP_SUCCESS)
-			stat_inc(&p->stats.user_binds);
+			tg_counter_inc(&p->stats.user_binds);
 	}
 	if (rc != LDAP_SUCCESS) {
 		conn_fail(c, ldap_err2string(rc));
@@ -469,7 +459,7 @@ static int dispatch(struct dir_ldap_pool *p, struct conn *c, struct lreq *r)
 	TAILQ_REMOVE(&p->queue, r, link);
 	r->inflight = 1;
 	r->server = c->server;
-	r->deadline_ms = now_ms() + p->cfg.timeout_ms;
+	r->deadline_ms = tg_mono_ms() + p->cfg.timeout_ms;
 	TAILQ_INSERT_TAIL(&p->flying, r, link);
 	op_attach(c, r);
 	return 0;
@@ -526,14 +516,14 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct dir_ldap_pool *p = arg;
-	int64_t now = now_ms();
+	int64_t now = tg_mono_ms();
 	struct lreq *r, *next;
 	for (r = TAILQ_FIRST(&p->flying); r; r = next) {
 		next = TAILQ_NEXT(r, link);
 		if (now < r->deadline_ms)
 			continue;
 		struct conn *c = r->conn;
-		stat_inc(&p->stats.timeouts);
+		tg_counter_inc(&p->stats.timeouts);
 		log_event(LOG_LVL_WARNING, r->cid, "ldap_timeout", "server", p->cfg.uri[c->server],
 		          "operation", r->stage == ST_SEARCH ? "search" : "bind",
 		          (const char *)NULL);
@@ -646,7 +636,7 @@ void dir_ldap_pool_auth(struct dir_ldap_pool *p, const char *cid, const char *us
 	}
 	memcpy(r->pw, pw, pwlen);
 	r->pwlen = pwlen;
-	int64_t now = now_ms();
+	int64_t now = tg_mono_ms();
 	r->queue_deadline_ms =
 	    now + p->cfg.timeout_ms + (int64_t)p->cfg.connect_timeout_ms * p->cfg.nservers;
 	TAILQ_INSERT_TAIL(&p->queue, r, link);

@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,11 +25,11 @@
 
 #include "testutil.h"
 
-static int64_t fake_now = 1800000000LL;
+static _Atomic int64_t fake_now = 1800000000LL;
 static int64_t fake_clock(void *ud)
 {
 	(void)ud;
-	return __atomic_load_n(&fake_now, __ATOMIC_RELAXED);
+	return atomic_load_explicit(&fake_now, memory_order_relaxed);
 }
 
 struct fx {
@@ -169,9 +170,9 @@ static void test_lockout_through_the_directory(void **state)
 	assert_int_equal(login(f, "jpinkman", "Cap-n-Cook-1", NULL), DIR_HACKED_LOCKED);
 	dir_stats(f->d, &s1);
 	assert_int_equal(s1.password_checks, s0.password_checks); /* refused unchecked */
-	__atomic_fetch_add(&fake_now, 29 * 60, __ATOMIC_RELAXED);
+	atomic_fetch_add_explicit(&fake_now, 29 * 60, memory_order_relaxed);
 	assert_int_equal(login(f, "jpinkman", "Cap-n-Cook-1", NULL), DIR_HACKED_LOCKED);
-	__atomic_fetch_add(&fake_now, 60, __ATOMIC_RELAXED);
+	atomic_fetch_add_explicit(&fake_now, 60, memory_order_relaxed);
 	assert_int_equal(login(f, "jpinkman", "Cap-n-Cook-1", NULL), DIR_OK);
 	struct store_credstate cs;
 	assert_int_equal(store_credstate_get(f->st, "jpinkman", STORE_CRED_PASSWORD, &cs),
@@ -259,7 +260,7 @@ static void test_concurrent_failures_all_counted(void **state)
 struct home_check {
 	struct loop *home;
 	pthread_t home_thread, cb_thread;
-	volatile int done;
+	atomic_int done;
 };
 
 static void record_home(void *arg)
@@ -273,7 +274,7 @@ static void home_cb(void *ud, const struct dir_result *r)
 	struct home_check *h = ud;
 	assert_int_equal(r->status, DIR_OK);
 	h->cb_thread = pthread_self();
-	__atomic_store_n(&h->done, 1, __ATOMIC_RELEASE);
+	atomic_store_explicit(&h->done, 1, memory_order_release);
 }
 
 static void test_callback_runs_on_home_loop(void **state)
@@ -281,11 +282,11 @@ static void test_callback_runs_on_home_loop(void **state)
 	struct fx *f = *state;
 	struct loop_group *g = loop_group_start(1);
 	assert_non_null(g);
-	struct home_check h = {loop_group_get(g, 0), 0, 0, 0};
+	struct home_check h = {.home = loop_group_get(g, 0)};
 	assert_int_equal(loop_post(h.home, record_home, &h), 0);
 	assert_int_equal(
 	    dir_authenticate(f->d, "many", "Many-Pass-1", 11, "t", h.home, home_cb, &h), 0);
-	for (int i = 0; i < 1000 && !__atomic_load_n(&h.done, __ATOMIC_ACQUIRE); i++)
+	for (int i = 0; i < 1000 && !atomic_load_explicit(&h.done, memory_order_acquire); i++)
 		usleep(10000);
 	assert_true(h.done);
 	assert_true(pthread_equal(h.home_thread, h.cb_thread));
