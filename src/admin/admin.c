@@ -149,8 +149,7 @@ static json_t *cmd_run_sql(struct admin_ctx *a, const struct ctl_request *r, con
 	                         sql_row, &s, &truncated, err, sizeof err);
 	if (rc != STORE_OK) {
 		json_decref(s.table);
-		log_event(LOG_LVL_NOTICE, cid, "run_sql_refused", "reason", err,
-		          (const char *)NULL);
+		log_ev(LOG_LVL_NOTICE, cid, "run_sql_refused", LOG_S("reason", err));
 		return ctl_error("%s", err);
 	}
 	if (!s.table) {
@@ -219,8 +218,8 @@ static json_t *cmd_set_param(struct admin_ctx *a, const struct ctl_request *r, c
 	int rc = store_param_set(a->store, name, value, def->service);
 	if (rc != STORE_OK)
 		return ctl_error("cannot set %s: %s", name, store_last_error());
-	log_event(LOG_LVL_NOTICE, cid, "param_set", "name", name, "old", old, "new", value,
-	          (const char *)NULL);
+	log_ev(LOG_LVL_NOTICE, cid, "param_set", LOG_S("name", name), LOG_S("old", old),
+	       LOG_S("new", value));
 	return ctl_message("%s = %s (was %s)", name, value, old[0] ? old : "unset");
 }
 
@@ -256,17 +255,14 @@ static json_t *cmd_import(struct admin_ctx *a, const struct ctl_request *r, cons
 	/* The request holds the file, plain-text passwords included: wipe it now. */
 	sodium_memzero((void *)(uintptr_t)r->data, r->data_len);
 	if (rc != 0) {
-		log_event(LOG_LVL_WARNING, cid, "import_failed", "file", r->argv[1], "error", err,
-		          (const char *)NULL);
+		log_ev(LOG_LVL_WARNING, cid, "import_failed", LOG_S("file", r->argv[1]),
+		       LOG_S("error", err));
 		return ctl_error("import of %s failed, nothing changed: %s", r->argv[1], err);
 	}
-	char summary[256];
-	snprintf(summary, sizeof summary,
-	         "parameters=%d policies=%d groups=%d users=%d devices=%d associations=%d",
-	         res.parameters, res.policies, res.groups, res.users, res.devices,
-	         res.associations);
-	log_event(LOG_LVL_NOTICE, cid, "import_done", "file", r->argv[1], "counts", summary,
-	          (const char *)NULL);
+	log_ev(LOG_LVL_NOTICE, cid, "import_done", LOG_S("file", r->argv[1]),
+	       LOG_I("parameters", res.parameters), LOG_I("policies", res.policies),
+	       LOG_I("groups", res.groups), LOG_I("users", res.users),
+	       LOG_I("devices", res.devices), LOG_I("associations", res.associations));
 	static const char *const cols[] = {"entity", "imported"};
 	json_t *t = ctl_table(cols, 2);
 	const char *names[] = {"parameters", "credentialpolicies", "groups", "users",
@@ -542,8 +538,9 @@ static json_t *set_lock(struct admin_ctx *a, const char *id, unsigned which, int
 		           : ctl_error("store unavailable: %s", store_last_error());
 	}
 	if (done[0])
-		log_event(LOG_LVL_NOTICE, cid, lock ? "user_locked" : "user_unlocked", "user", id,
-		          "credential", done, "hack_count_before", before, (const char *)NULL);
+		log_ev(LOG_LVL_NOTICE, cid, lock ? "user_locked" : "user_unlocked",
+		       LOG_S("user", id), LOG_S("credential", done),
+		       LOG_S("hack_count_before", before));
 	char also[96] = "";
 	if (noop[0])
 		snprintf(also, sizeof also, "%s%s %s", done[0] ? "; " : "", noop,
@@ -589,9 +586,10 @@ static json_t *cmd_ldap_test(struct admin_ctx *a, const struct ctl_request *r, c
 	char err[512];
 	int rc =
 	    dir_ldap_diagnose(&cfg, r->argc == 3 ? r->argv[2] : NULL, diag_row, t, err, sizeof err);
-	log_event(rc == 0 ? LOG_LVL_INFO : LOG_LVL_WARNING, cid, "ldap_test", "user",
-	          r->argc == 3 ? r->argv[2] : NULL, "result", rc == 0 ? "success" : "failure",
-	          "error", rc < 0 ? err : NULL, (const char *)NULL);
+	log_ev(rc == 0 ? LOG_LVL_INFO : LOG_LVL_WARNING, cid, "ldap_test",
+	       LOG_S("user", r->argc == 3 ? r->argv[2] : NULL),
+	       LOG_S("result", rc == 0 ? "success" : "failure"),
+	       LOG_S("error", rc < 0 ? err : NULL));
 	if (rc < 0) {
 		json_decref(t);
 		return ctl_error("%s", err);
@@ -735,10 +733,8 @@ static json_t *cmd_unregister(struct admin_ctx *a, const struct ctl_request *r, 
 	int n = sip_registrar_unregister(a->sip, r->argv[1]);
 	if (n < 0)
 		return ctl_error("store unavailable: %s", store_last_error());
-	char nb[16];
-	snprintf(nb, sizeof nb, "%d", n);
-	log_event(LOG_LVL_NOTICE, cid, "sip_unregistered_by_admin", "device", r->argv[1],
-	          "bindings", nb, (const char *)NULL);
+	log_ev(LOG_LVL_NOTICE, cid, "sip_unregistered_by_admin", LOG_S("device", r->argv[1]),
+	       LOG_I("bindings", n));
 	return ctl_message("%s: %d binding%s removed", r->argv[1], n, n == 1 ? "" : "s");
 }
 
@@ -786,8 +782,8 @@ static json_t *cmd_edge_add(struct admin_ctx *a, const struct ctl_request *r, co
 		return ctl_error("edge '%s' is already allow-listed", e.identity);
 	if (rc != STORE_OK)
 		return ctl_error("store unavailable: %s", store_last_error());
-	log_event(LOG_LVL_NOTICE, cid, "sip_edge_added", "identity", e.identity, "added_by",
-	          e.addedby, (const char *)NULL);
+	log_ev(LOG_LVL_NOTICE, cid, "sip_edge_added", LOG_S("identity", e.identity),
+	       LOG_S("added_by", e.addedby));
 	return ctl_message("edge %s allow-listed (%s)", e.identity, edges_reload(a));
 }
 
@@ -802,8 +798,7 @@ static json_t *cmd_edge_remove(struct admin_ctx *a, const struct ctl_request *r,
 		return ctl_error("edge '%s' is not allow-listed", id);
 	if (rc != STORE_OK)
 		return ctl_error("store unavailable: %s", store_last_error());
-	log_event(LOG_LVL_NOTICE, cid, "sip_edge_removed_by_admin", "identity", id,
-	          (const char *)NULL);
+	log_ev(LOG_LVL_NOTICE, cid, "sip_edge_removed_by_admin", LOG_S("identity", id));
 	return ctl_message("edge %s removed (%s; its open connections close at their next "
 	                   "request)",
 	                   id, edges_reload(a));

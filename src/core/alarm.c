@@ -56,39 +56,31 @@ static enum log_level sev_to_level(enum alarm_severity sev)
 	return sev == ALARM_NOTICE ? LOG_LVL_NOTICE : LOG_LVL_INFO;
 }
 
-void alarm_raise(const char *name, enum alarm_severity sev, const char *cid, ...)
-{
-	const char *kv[2 * 24 + 4];
-	size_t nkv = 0;
-	kv[0] = "alarm";
-	kv[1] = name;
-	kv[2] = "severity";
-	kv[3] = alarm_severity_name(sev);
-	nkv = 2;
-	va_list ap;
-	va_start(ap, cid);
-	for (;;) {
-		const char *k = va_arg(ap, const char *);
-		if (!k)
-			break;
-		const char *v = va_arg(ap, const char *);
-		if (nkv < 26) {
-			kv[2 * nkv] = k;
-			kv[2 * nkv + 1] = v ? v : "";
-			nkv++;
-		}
-	}
-	va_end(ap);
+/* At most this many of the caller's fields, so that the alarm's own two (alarm, severity)
+ * still fit in one log line's LOG_FIELDS_MAX. */
+#define ALARM_CALLER_FIELDS (LOG_FIELDS_MAX - 2)
 
-	/* The record keeps the caller's fields in the log's own kv escaping, so what the
-	 * admin sees in `show alarms` matches the log line byte for byte. */
+void alarm_fields(const char *name, enum alarm_severity sev, const char *cid,
+                  const struct log_field *f, size_t n)
+{
+	/* One more slot than the log takes, so that a caller who passed too many is told
+	 * (truncated=fields), never cut silently. */
+	struct log_field all[LOG_FIELDS_MAX + 1];
+	size_t k = 0;
+	all[k++] = LOG_S("alarm", name);
+	all[k++] = LOG_S("severity", alarm_severity_name(sev));
+	for (size_t i = 0; i < n && k < LOG_FIELDS_MAX + 1; i++)
+		all[k++] = f[i];
+
+	/* The record keeps the caller's fields as the log line has them (escaping, and a
+	 * truncated=fields when there were too many), so what the admin sees in `show alarms`
+	 * matches the log byte for byte: they follow the severity, whose names have no
+	 * spaces. */
 	char line[LOG_LINE_MAX];
-	log_format_line(LOG_FMT_KV, sev_to_level(sev), cid, "alarm", kv + 4, nkv - 2, line,
-	                sizeof line);
-	const char *fields = strstr(line, " event=alarm");
-	fields = fields ? fields + strlen(" event=alarm") : "";
-	while (*fields == ' ')
-		fields++;
+	log_format_fields(LOG_FMT_KV, sev_to_level(sev), cid, "alarm", all, k, line, sizeof line);
+	const char *fields = strstr(line, " severity=");
+	fields = fields ? strchr(fields + 1, ' ') : NULL;
+	fields = fields ? fields + 1 : "";
 
 	pthread_mutex_lock(&mu);
 	struct alarm_rec *r = &ring[(next_seq - 1) % ALARM_HISTORY];
@@ -101,7 +93,25 @@ void alarm_raise(const char *name, enum alarm_severity sev, const char *cid, ...
 	count(name, sev);
 	pthread_mutex_unlock(&mu);
 
-	log_event_kv(sev_to_level(sev), cid, "alarm", kv, nkv);
+	log_fields(sev_to_level(sev), cid, "alarm", all, k);
+}
+
+void alarm_raise(const char *name, enum alarm_severity sev, const char *cid, ...)
+{
+	struct log_field f[ALARM_CALLER_FIELDS + 1];
+	size_t n = 0;
+	va_list ap;
+	va_start(ap, cid);
+	for (;;) {
+		const char *k = va_arg(ap, const char *);
+		if (!k)
+			break;
+		const char *v = va_arg(ap, const char *);
+		if (n < ALARM_CALLER_FIELDS + 1) /* the extra one makes the log say truncated */
+			f[n++] = LOG_S(k, v ? v : "");
+	}
+	va_end(ap);
+	alarm_fields(name, sev, cid, f, n);
 }
 
 size_t alarm_history(struct alarm_rec *out, size_t max)

@@ -8,6 +8,8 @@
 #ifndef TG_ALARM_H
 #define TG_ALARM_H
 
+#include "core/log.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,7 +38,20 @@ struct alarm_rec {
 
 const char *alarm_severity_name(enum alarm_severity sev);
 
-/* Raises an alarm. Variadic part: key, value string pairs ended by a NULL key. */
+/* Raises an alarm with typed fields (core/log.h), as log_ev logs an event:
+ *   alarm_ev("CredentialLockout", ALARM_WARNING, cid, LOG_S("UserID", u), LOG_I("HackCount", n));
+ * At most LOG_FIELDS_MAX - 2 fields (the alarm's name and severity take two): more fail to
+ * compile. */
+#define alarm_ev(name, sev, cid, ...)                                                              \
+	alarm_fields(                                                                              \
+	    (name), (sev), (cid), (const struct log_field[]){__VA_ARGS__},                         \
+	    LOG_NFIELDS_(__VA_ARGS__) +                                                            \
+	        0 * sizeof(char[LOG_NFIELDS_(__VA_ARGS__) <= LOG_FIELDS_MAX - 2 ? 1 : -1]))
+void alarm_fields(const char *name, enum alarm_severity sev, const char *cid,
+                  const struct log_field *f, size_t n);
+
+/* The same with key, value string pairs ended by a NULL key (a NULL value is logged as
+ * ""). More pairs than fit: the log line says truncated=fields. */
 void alarm_raise(const char *name, enum alarm_severity sev, const char *cid, ...)
     __attribute__((sentinel));
 

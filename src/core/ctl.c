@@ -74,12 +74,10 @@ static void job_done(void *arg)
 	c->in_flight = 0;
 	s->busy--;
 	int ok = json_is_true(json_object_get(c->resp, "ok"));
-	char ms[24];
-	snprintf(ms, sizeof ms, "%lld", (long long)(tg_mono_ms() - c->started_ms));
-	log_event(ok ? LOG_LVL_INFO : LOG_LVL_NOTICE, c->cid, "ctl_done", "cmd", c->req.argv[0],
-	          "result", ok ? "ok" : "error", "error",
-	          ok ? NULL : json_string_value(json_object_get(c->resp, "error")), "ms", ms,
-	          (const char *)NULL);
+	log_ev(ok ? LOG_LVL_INFO : LOG_LVL_NOTICE, c->cid, "ctl_done", LOG_S("cmd", c->req.argv[0]),
+	       LOG_S("result", ok ? "ok" : "error"),
+	       LOG_S("error", ok ? NULL : json_string_value(json_object_get(c->resp, "error"))),
+	       LOG_I("ms", tg_mono_ms() - c->started_ms));
 	ctl_request_free(&c->req);
 	send_json(c, c->resp); /* dropped when the peer went away meanwhile */
 	json_decref(c->resp);
@@ -102,8 +100,8 @@ static long ctl_frame(struct stream *st, const unsigned char *buf, size_t len)
 		return STREAM_FRAME_MORE;
 	}
 	if (r < 0) {
-		log_event(LOG_LVL_WARNING, c->cid, "ctl_bad_frame", "reason",
-		          "length 0 or over limit", (const char *)NULL);
+		log_ev(LOG_LVL_WARNING, c->cid, "ctl_bad_frame",
+		       LOG_S("reason", "length 0 or over limit"));
 		json_t *e = ctl_error("bad frame: length must be 1..%u bytes", CTL_FRAME_MAX);
 		send_json(c, e);
 		json_decref(e);
@@ -121,8 +119,7 @@ static void ctl_on_frame(struct stream *st, const unsigned char *frame, size_t l
 	char err[256];
 	log_cid_new(c->cid);
 	if (ctl_request_parse((const char *)body, blen, &c->req, err, sizeof err) != 0) {
-		log_event(LOG_LVL_NOTICE, c->cid, "ctl_bad_request", "reason", err,
-		          (const char *)NULL);
+		log_ev(LOG_LVL_NOTICE, c->cid, "ctl_bad_request", LOG_S("reason", err));
 		json_t *e = ctl_error("%s", err);
 		send_json(c, e);
 		json_decref(e);
@@ -130,8 +127,8 @@ static void ctl_on_frame(struct stream *st, const unsigned char *frame, size_t l
 	}
 	c->req.peer_uid = c->uid;
 	c->req.peer_pid = c->pid;
-	log_event(LOG_LVL_INFO, c->cid, "ctl_request", "cmd", c->req.argv[0], "sub",
-	          c->req.argc > 1 ? c->req.argv[1] : NULL, (const char *)NULL);
+	log_ev(LOG_LVL_INFO, c->cid, "ctl_request", LOG_S("cmd", c->req.argv[0]),
+	       LOG_S("sub", c->req.argc > 1 ? c->req.argv[1] : NULL));
 	c->started_ms = tg_mono_ms();
 	c->in_flight = 1;
 	c->srv->busy++;
@@ -161,10 +158,8 @@ static int ctl_on_open(struct stream *st)
 	socklen_t cl = sizeof cred;
 	if (getsockopt(stream_fd(st), SOL_SOCKET, SO_PEERCRED, &cred, &cl) != 0 ||
 	    (cred.uid != 0 && cred.uid != geteuid())) {
-		char uid[16];
-		snprintf(uid, sizeof uid, "%ld", cl == sizeof cred ? (long)cred.uid : -1L);
-		log_event(LOG_LVL_WARNING, NULL, "ctl_peer_refused", "uid", uid,
-		          (const char *)NULL);
+		log_ev(LOG_LVL_WARNING, NULL, "ctl_peer_refused",
+		       LOG_I("uid", cl == sizeof cred ? (long)cred.uid : -1L));
 		return -1;
 	}
 	c->uid = (long)cred.uid;

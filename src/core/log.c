@@ -232,6 +232,9 @@ static int syslog_prio(enum log_level lvl)
 	return (unsigned)lvl < 6 ? map[lvl] : LOG_ERR;
 }
 
+static void emit_kv(enum log_level lvl, const char *cid, const char *event, const char *const *kv,
+                    size_t nkv);
+
 void log_event(enum log_level lvl, const char *cid, const char *event, ...)
 {
 	const char *kv[64];
@@ -253,16 +256,14 @@ void log_event(enum log_level lvl, const char *cid, const char *event, ...)
 		}
 	}
 	va_end(ap);
-	log_event_kv(lvl, cid, event, kv, nkv);
+	emit_kv(lvl, cid, event, kv, nkv);
 }
 
-void log_fields(enum log_level lvl, const char *cid, const char *event, const struct log_field *f,
-                size_t n)
+/* Typed fields as key, value strings for the formatter; numbers are printed into num.
+ * More than LOG_FIELDS_MAX: the last slot says truncated=fields. Returns the pairs. */
+static size_t fields_to_kv(const struct log_field *f, size_t n, const char *kv[2 * LOG_FIELDS_MAX],
+                           char num[LOG_FIELDS_MAX][24])
 {
-	if (!log_enabled(lvl))
-		return; /* no formatting for lines nobody writes */
-	const char *kv[2 * LOG_FIELDS_MAX];
-	char num[LOG_FIELDS_MAX][24];
 	size_t nkv = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (nkv == LOG_FIELDS_MAX) {
@@ -282,11 +283,32 @@ void log_fields(enum log_level lvl, const char *cid, const char *event, const st
 		kv[2 * nkv + 1] = v;
 		nkv++;
 	}
-	log_event_kv(lvl, cid, event, kv, nkv);
+	return nkv;
 }
 
-void log_event_kv(enum log_level lvl, const char *cid, const char *event, const char *const *kv,
-                  size_t nkv)
+size_t log_format_fields(enum log_format fmt, enum log_level lvl, const char *cid,
+                         const char *event, const struct log_field *f, size_t n, char *out,
+                         size_t cap)
+{
+	const char *kv[2 * LOG_FIELDS_MAX];
+	char num[LOG_FIELDS_MAX][24];
+	size_t nkv = fields_to_kv(f, n, kv, num);
+	return log_format_line(fmt, lvl, cid, event, kv, nkv, out, cap);
+}
+
+void log_fields(enum log_level lvl, const char *cid, const char *event, const struct log_field *f,
+                size_t n)
+{
+	if (!log_enabled(lvl))
+		return; /* no formatting for lines nobody writes */
+	const char *kv[2 * LOG_FIELDS_MAX];
+	char num[LOG_FIELDS_MAX][24];
+	size_t nkv = fields_to_kv(f, n, kv, num);
+	emit_kv(lvl, cid, event, kv, nkv);
+}
+
+static void emit_kv(enum log_level lvl, const char *cid, const char *event, const char *const *kv,
+                    size_t nkv)
 {
 	pthread_rwlock_rdlock(&lk);
 	if (lvl < cur.level) {

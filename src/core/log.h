@@ -57,6 +57,9 @@ struct log_field {
 #define LOG_I(k, v) ((struct log_field){.key = (k), .type = LOG_FT_INT, .i = (long long)(v)})
 #define LOG_U(k, v)                                                                                \
 	((struct log_field){.key = (k), .type = LOG_FT_UINT, .u = (unsigned long long)(v)})
+/* A number logged only when cond holds; otherwise the field is left out (as a NULL
+ * string is), e.g. a warning period that applies to successful logins only. */
+#define LOG_I_IF(cond, k, v) ((cond) ? LOG_I(k, v) : LOG_S(k, NULL))
 #define LOG_NFIELDS_(...) (sizeof((struct log_field[]){__VA_ARGS__}) / sizeof(struct log_field))
 #define log_ev(lvl, cid, event, ...)                                                               \
 	log_fields((lvl), (cid), (event), (const struct log_field[]){__VA_ARGS__},                 \
@@ -74,14 +77,15 @@ void log_fields(enum log_level lvl, const char *cid, const char *event, const st
 void log_event(enum log_level lvl, const char *cid, const char *event, ...)
     __attribute__((sentinel));
 
-/* The same with an array of 2*nkv strings (key, value, key, value, ...). */
-void log_event_kv(enum log_level lvl, const char *cid, const char *event, const char *const *kv,
-                  size_t nkv);
-
 /* Formats one line (without the trailing newline) into out; used by log_event and
  * tests. Returns the length written. kv is an array of 2*nkv strings. */
 size_t log_format_line(enum log_format fmt, enum log_level lvl, const char *cid, const char *event,
                        const char *const *kv, size_t nkv, char *out, size_t cap);
+/* The same from typed fields, with log_fields' rules (NULL strings left out, more than
+ * LOG_FIELDS_MAX said with truncated=fields); the alarm history records lines this way. */
+size_t log_format_fields(enum log_format fmt, enum log_level lvl, const char *cid,
+                         const char *event, const struct log_field *f, size_t n, char *out,
+                         size_t cap);
 
 /* A new correlation id, unique within this process and unlikely to repeat across
  * restarts (random per-process prefix, then a counter). */

@@ -224,14 +224,14 @@ void tlsctx_check_all(int force)
 		if (rc > 0) {
 			char fp[100];
 			tlsctx_fingerprint(t, fp, sizeof fp);
-			log_event(LOG_LVL_NOTICE, NULL, "tls_reloaded", "listener", t->name,
-			          "certificate", t->cert, "trust_store",
-			          t->client_ca[0] ? t->client_ca : NULL, "sha256", fp,
-			          (const char *)NULL);
+			log_ev(LOG_LVL_NOTICE, NULL, "tls_reloaded", LOG_S("listener", t->name),
+			       LOG_S("certificate", t->cert),
+			       LOG_S("trust_store", t->client_ca[0] ? t->client_ca : NULL),
+			       LOG_S("sha256", fp));
 		} else if (rc < 0) {
-			log_event(LOG_LVL_ERROR, NULL, "tls_reload_failed", "listener", t->name,
-			          "error", err, "kept", "previous certificate and trust store",
-			          (const char *)NULL);
+			log_ev(LOG_LVL_ERROR, NULL, "tls_reload_failed", LOG_S("listener", t->name),
+			       LOG_S("error", err),
+			       LOG_S("kept", "previous certificate and trust store"));
 		}
 	}
 	pthread_mutex_unlock(&reg_mu);

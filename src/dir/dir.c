@@ -158,16 +158,14 @@ static enum dir_status record_outcome(store_t *st, const struct store_user *u,
 	if (!verified)
 		dir_log_policy(cid, u, type, &cs, pol, now, res);
 	if (!was_locked && cs.timehackedlockout) {
-		char n[16];
-		snprintf(n, sizeof n, "%d", cs.hackcount); /* the alarm's fields are strings */
 		log_ev(LOG_LVL_WARNING, cid, "dir_user_locked_out", LOG_S("user", u->userid),
 		       LOG_S("credential", store_credtype_name(type)),
 		       LOG_I("hack_count", cs.hackcount),
 		       LOG_S("admin_must_unlock", pol->adminmustunlock ? "yes" : "no"));
-		alarm_raise("CredentialLockout", ALARM_WARNING, cid, "UserID", u->userid,
-		            "CredentialType", store_credtype_name(type), "HackCount", n,
-		            "AdminMustUnlock", pol->adminmustunlock ? "true" : "false",
-		            (const char *)NULL);
+		alarm_ev("CredentialLockout", ALARM_WARNING, cid, LOG_S("UserID", u->userid),
+		         LOG_S("CredentialType", store_credtype_name(type)),
+		         LOG_I("HackCount", cs.hackcount),
+		         LOG_S("AdminMustUnlock", pol->adminmustunlock ? "true" : "false"));
 	}
 	return res;
 fail:
@@ -238,8 +236,8 @@ static void phase1_run(void *arg)
 		snprintf(r->detail, sizeof r->detail, "store: %s", store_last_error());
 		return;
 	}
-	log_event(LOG_LVL_INFO, r->cid, "dir_user", "user", r->userid, "directory",
-	          r->u.directory == STORE_DIR_LDAP ? "ldap" : "local", (const char *)NULL);
+	log_ev(LOG_LVL_INFO, r->cid, "dir_user", LOG_S("user", r->userid),
+	       LOG_S("directory", r->u.directory == STORE_DIR_LDAP ? "ldap" : "local"));
 	int changed;
 	enum dir_status pre = dir_policy_precheck(&r->u, &cs, &r->pol, clock_now(d), &changed);
 	dir_log_policy(r->cid, &r->u, STORE_CRED_PASSWORD, &cs, &r->pol, clock_now(d), pre);
@@ -302,8 +300,8 @@ static void deliver_now(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (loop_post(r->home, invoke, r) != 0) {
-		log_event(LOG_LVL_WARNING, r->cid, "dir_result_dropped", "user", r->userid,
-		          "reason", "caller's loop is stopping", (const char *)NULL);
+		log_ev(LOG_LVL_WARNING, r->cid, "dir_result_dropped", LOG_S("user", r->userid),
+		       LOG_S("reason", "caller's loop is stopping"));
 		wipe_cred(r);
 		free(r);
 	}
@@ -316,22 +314,22 @@ static void deliver(struct areq *r)
 	struct dir *d = r->d;
 	wipe_cred(r);
 	int64_t ms = tg_mono_ms() - r->t0_ms;
-	char msbuf[24], perms[256] = "", warn[16] = "";
-	snprintf(msbuf, sizeof msbuf, "%lld", (long long)ms);
+	char perms[256] = "";
 	if (r->status == DIR_OK) {
 		tg_counter_inc(&d->stats.successes);
 		dir_cti_perm_format(r->perms, perms, sizeof perms);
-		if (r->warn_days >= 0)
-			snprintf(warn, sizeof warn, "%d", r->warn_days);
 	} else {
 		tg_counter_inc(&d->stats.failures);
 	}
-	log_event(r->status == DIR_OK ? LOG_LVL_INFO : LOG_LVL_NOTICE, r->cid, "dir_auth_result",
-	          "user", r->userid, "directory",
-	          r->u.directory == STORE_DIR_LDAP ? "ldap" : "local", "result",
-	          dir_status_name(r->status), "reason", r->detail[0] ? r->detail : NULL,
-	          "cti_permissions", perms[0] ? perms : NULL, "expiry_warning_days",
-	          warn[0] ? warn : NULL, "ms", msbuf, (const char *)NULL);
+	log_ev(
+	    r->status == DIR_OK ? LOG_LVL_INFO : LOG_LVL_NOTICE, r->cid, "dir_auth_result",
+	    LOG_S("user", r->userid),
+	    LOG_S("directory", r->u.directory == STORE_DIR_LDAP ? "ldap" : "local"),
+	    LOG_S("result", dir_status_name(r->status)),
+	    LOG_S("reason", r->detail[0] ? r->detail : NULL),
+	    LOG_S("cti_permissions", perms[0] ? perms : NULL),
+	    LOG_I_IF(r->status == DIR_OK && r->warn_days >= 0, "expiry_warning_days", r->warn_days),
+	    LOG_I("ms", ms));
 	int64_t wait =
 	    r->status == DIR_OK || atomic_load_explicit(&d->stopping, memory_order_acquire)
 	        ? 0
@@ -443,13 +441,10 @@ int dir_authenticate(struct dir *d, const char *userid, const char *credential, 
 	}
 	memcpy(r->cred, credential, r->len);
 	tg_counter_inc(&d->stats.attempts);
-	char clen[16];
-	snprintf(clen, sizeof clen, "%zu", len);
-	log_event(LOG_LVL_INFO, r->cid, "dir_auth_start", "user", r->userid, "credential_length",
-	          clen, (const char *)NULL);
+	log_ev(LOG_LVL_INFO, r->cid, "dir_auth_start", LOG_S("user", r->userid),
+	       LOG_U("credential_length", len));
 	if (workers_submit(d->workers, phase1_run, phase1_done, r, d->loop) != 0) {
-		log_event(LOG_LVL_WARNING, r->cid, "dir_overloaded", "user", r->userid,
-		          (const char *)NULL);
+		log_ev(LOG_LVL_WARNING, r->cid, "dir_overloaded", LOG_S("user", r->userid));
 		wipe_cred(r);
 		free(r);
 		return -1;
@@ -563,11 +558,9 @@ struct dir *dir_start(const struct dir_options *o, char *err, size_t errlen)
 		free(d);
 		return NULL;
 	}
-	char servers[16];
-	snprintf(servers, sizeof servers, "%d", lc.nservers);
-	log_event(LOG_LVL_NOTICE, NULL, "dir_started", "ldap_servers", servers, "ldap_base",
-	          lc.nservers ? lc.base : NULL, "ldap_filter", lc.nservers ? lc.filter : NULL,
-	          (const char *)NULL);
+	log_ev(LOG_LVL_NOTICE, NULL, "dir_started", LOG_I("ldap_servers", lc.nservers),
+	       LOG_S("ldap_base", lc.nservers ? lc.base : NULL),
+	       LOG_S("ldap_filter", lc.nservers ? lc.filter : NULL));
 	dir_ldap_config_clear(&lc);
 	return d;
 }

@@ -167,17 +167,15 @@ static void server_down(struct dir_ldap_pool *p, int s, const char *why)
 			if (!r)
 				continue;
 			c->ops[i] = NULL;
-			log_event(LOG_LVL_WARNING, r->cid, "ldap_failover", "server", p->cfg.uri[s],
-			          "reason", why, (const char *)NULL);
+			log_ev(LOG_LVL_WARNING, r->cid, "ldap_failover",
+			       LOG_S("server", p->cfg.uri[s]), LOG_S("reason", why));
 			requeue(p, r, s);
 		}
 		conn_close(c);
 	}
 	if (sv->st != S_DOWN) {
-		char retry[16];
-		snprintf(retry, sizeof retry, "%d", p->cfg.retry_s);
-		log_event(LOG_LVL_WARNING, NULL, "ldap_server_down", "server", p->cfg.uri[s],
-		          "reason", why, "retry_s", retry, (const char *)NULL);
+		log_ev(LOG_LVL_WARNING, NULL, "ldap_server_down", LOG_S("server", p->cfg.uri[s]),
+		       LOG_S("reason", why), LOG_I("retry_s", p->cfg.retry_s));
 	}
 	sv->st = S_DOWN;
 	sv->down_until_ms = tg_mono_ms() + (int64_t)p->cfg.retry_s * 1000;
@@ -229,16 +227,13 @@ static void on_search_done(struct dir_ldap_pool *p, struct conn *c, struct lreq 
 	int rc = ldap_parse_result(c->ld, msg, &err, NULL, &diag, NULL, NULL, 0);
 	if (rc != LDAP_SUCCESS)
 		err = rc;
-	char n[16];
-	snprintf(n, sizeof n, "%d", r->entries);
-	log_event(LOG_LVL_INFO, r->cid, "ldap_search_result", "server", p->cfg.uri[c->server],
-	          "result", ldap_err2string(err), "entries", n, "diagnostic",
-	          diag && *diag ? diag : NULL, (const char *)NULL);
+	log_ev(LOG_LVL_INFO, r->cid, "ldap_search_result", LOG_S("server", p->cfg.uri[c->server]),
+	       LOG_S("result", ldap_err2string(err)), LOG_I("entries", r->entries),
+	       LOG_S("diagnostic", diag && *diag ? diag : NULL));
 	ldap_memfree(diag);
 	if (err == LDAP_SUCCESS || err == LDAP_SIZELIMIT_EXCEEDED) {
 		if (r->entries == 1 && err == LDAP_SUCCESS) {
-			log_event(LOG_LVL_INFO, r->cid, "ldap_user_found", "dn", r->dn,
-			          (const char *)NULL);
+			log_ev(LOG_LVL_INFO, r->cid, "ldap_user_found", LOG_S("dn", r->dn));
 			r->stage = ST_BIND;
 			r->server = c->server;
 			TAILQ_REMOVE(&p->flying, r, link);
@@ -264,9 +259,10 @@ static void on_bind_done(struct dir_ldap_pool *p, struct conn *c, struct lreq *r
 	int rc = ldap_parse_result(c->ld, msg, &err, NULL, &diag, NULL, NULL, 0);
 	if (rc != LDAP_SUCCESS)
 		err = rc;
-	log_event(err == LDAP_SUCCESS ? LOG_LVL_INFO : LOG_LVL_NOTICE, r->cid, "ldap_user_bind",
-	          "server", p->cfg.uri[c->server], "dn", r->dn, "result", ldap_err2string(err),
-	          "diagnostic", diag && *diag ? diag : NULL, (const char *)NULL);
+	log_ev(err == LDAP_SUCCESS ? LOG_LVL_INFO : LOG_LVL_NOTICE, r->cid, "ldap_user_bind",
+	       LOG_S("server", p->cfg.uri[c->server]), LOG_S("dn", r->dn),
+	       LOG_S("result", ldap_err2string(err)),
+	       LOG_S("diagnostic", diag && *diag ? diag : NULL));
 	ldap_memfree(diag);
 	switch (err) {
 	case LDAP_SUCCESS:
@@ -360,8 +356,6 @@ static void connect_done(void *arg)
 		free(j);
 		return;
 	}
-	char ms[16];
-	snprintf(ms, sizeof ms, "%lld", (long long)j->ms);
 	const char *role = c->role == R_SEARCH ? "search" : "bind";
 	struct server *sv = &p->srv[c->server];
 	int fd = -1;
@@ -372,14 +366,16 @@ static void connect_done(void *arg)
 		if (c->ev && event_add(c->ev, NULL) == 0) {
 			c->st = C_READY;
 			tg_counter_inc(&p->stats.connects);
-			log_event(LOG_LVL_INFO, NULL, "ldap_connect", "server",
-			          p->cfg.uri[c->server], "role", role, "result", "success",
-			          "service_bind",
-			          c->role == R_SEARCH && p->cfg.bind_dn[0] ? p->cfg.bind_dn : NULL,
-			          "ms", ms, (const char *)NULL);
+			log_ev(LOG_LVL_INFO, NULL, "ldap_connect",
+			       LOG_S("server", p->cfg.uri[c->server]), LOG_S("role", role),
+			       LOG_S("result", "success"),
+			       LOG_S("service_bind", c->role == R_SEARCH && p->cfg.bind_dn[0]
+			                                 ? p->cfg.bind_dn
+			                                 : NULL),
+			       LOG_I("ms", j->ms));
 			if (sv->st != S_UP)
-				log_event(LOG_LVL_NOTICE, NULL, "ldap_server_up", "server",
-				          p->cfg.uri[c->server], (const char *)NULL);
+				log_ev(LOG_LVL_NOTICE, NULL, "ldap_server_up",
+				       LOG_S("server", p->cfg.uri[c->server]));
 			sv->st = S_UP;
 			free(j);
 			pump(p);
@@ -393,8 +389,9 @@ static void connect_done(void *arg)
 		ldap_unbind_ext(j->ld, NULL, NULL);
 	c->st = C_IDLE;
 	tg_counter_inc(&p->stats.connect_failures);
-	log_event(LOG_LVL_WARNING, NULL, "ldap_connect", "server", p->cfg.uri[c->server], "role",
-	          role, "result", "failure", "error", j->err, "ms", ms, (const char *)NULL);
+	log_ev(LOG_LVL_WARNING, NULL, "ldap_connect", LOG_S("server", p->cfg.uri[c->server]),
+	       LOG_S("role", role), LOG_S("result", "failure"), LOG_S("error", j->err),
+	       LOG_I("ms", j->ms));
 	server_down(p, c->server, j->err);
 	free(j);
 	pump(p);
@@ -436,17 +433,15 @@ static int dispatch(struct dir_ldap_pool *p, struct conn *c, struct lreq *r)
 	struct timeval tv = {p->cfg.timeout_ms / 1000, (p->cfg.timeout_ms % 1000) * 1000};
 	if (r->stage == ST_SEARCH) {
 		static char *const attrs[] = {LDAP_NO_ATTRS, NULL};
-		log_event(LOG_LVL_INFO, r->cid, "ldap_search", "server", p->cfg.uri[c->server],
-		          "base", p->cfg.base, "filter", r->filter, (const char *)NULL);
+		log_ev(LOG_LVL_INFO, r->cid, "ldap_search", LOG_S("server", p->cfg.uri[c->server]),
+		       LOG_S("base", p->cfg.base), LOG_S("filter", r->filter));
 		rc = ldap_search_ext(c->ld, p->cfg.base, LDAP_SCOPE_SUBTREE, r->filter,
 		                     (char **)(uintptr_t)attrs, 0, NULL, NULL, &tv, 2, &msgid);
 		tg_counter_inc(&p->stats.searches);
 	} else {
-		char len[16];
-		snprintf(len, sizeof len, "%zu", r->pwlen);
-		log_event(LOG_LVL_INFO, r->cid, "ldap_user_bind_start", "server",
-		          p->cfg.uri[c->server], "dn", r->dn, "credential_length", len,
-		          (const char *)NULL);
+		log_ev(LOG_LVL_INFO, r->cid, "ldap_user_bind_start",
+		       LOG_S("server", p->cfg.uri[c->server]), LOG_S("dn", r->dn),
+		       LOG_U("credential_length", r->pwlen));
 		rc = dir_ldap_simple_bind_async(c->ld, r->dn, r->pw, r->pwlen, &msgid);
 		if (rc == LDAP_SUCCESS)
 			tg_counter_inc(&p->stats.user_binds);
@@ -498,8 +493,8 @@ static void pump(struct dir_ldap_pool *p)
 		next = TAILQ_NEXT(r, link);
 		int s = pick_server(p, r);
 		if (s < 0) {
-			log_event(LOG_LVL_WARNING, r->cid, "ldap_unavailable", "reason",
-			          "every configured server failed or is down", (const char *)NULL);
+			log_ev(LOG_LVL_WARNING, r->cid, "ldap_unavailable",
+			       LOG_S("reason", "every configured server failed or is down"));
 			finish(p, r, DIR_LDAP_UNAVAILABLE);
 			continue;
 		}
@@ -524,17 +519,17 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
 			continue;
 		struct conn *c = r->conn;
 		tg_counter_inc(&p->stats.timeouts);
-		log_event(LOG_LVL_WARNING, r->cid, "ldap_timeout", "server", p->cfg.uri[c->server],
-		          "operation", r->stage == ST_SEARCH ? "search" : "bind",
-		          (const char *)NULL);
+		log_ev(LOG_LVL_WARNING, r->cid, "ldap_timeout",
+		       LOG_S("server", p->cfg.uri[c->server]),
+		       LOG_S("operation", r->stage == ST_SEARCH ? "search" : "bind"));
 		conn_fail(c, "operation timed out");
 		next = TAILQ_FIRST(&p->flying); /* conn_fail moved several */
 	}
 	for (r = TAILQ_FIRST(&p->queue); r; r = next) {
 		next = TAILQ_NEXT(r, link);
 		if (now >= r->queue_deadline_ms) {
-			log_event(LOG_LVL_WARNING, r->cid, "ldap_unavailable", "reason",
-			          "no connection within the timeout", (const char *)NULL);
+			log_ev(LOG_LVL_WARNING, r->cid, "ldap_unavailable",
+			       LOG_S("reason", "no connection within the timeout"));
 			finish(p, r, DIR_LDAP_UNAVAILABLE);
 		}
 	}

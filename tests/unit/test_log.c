@@ -182,6 +182,50 @@ static void test_alarm_history_bounded(void **state)
 	assert_string_equal(r[ALARM_HISTORY - 1].fields, want);
 }
 
+/* Alarms take typed fields too: numbers are formatted by the logger, the history keeps
+ * the same text as the log line, and a caller passing more fields than fit (only possible
+ * through alarm_fields or alarm_raise; alarm_ev does not compile) is told with
+ * truncated=fields, never cut silently. */
+static void test_alarm_typed_fields(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/tglogXXXXXX";
+	int fd = mkstemp(path);
+	close(fd);
+	char target[64], err[256];
+	snprintf(target, sizeof target, "file:%s", path);
+	assert_int_equal(log_configure(LOG_LVL_INFO, LOG_FMT_KV, target, err, sizeof err), 0);
+	alarm_ev("CredentialLockout", ALARM_WARNING, "c5", LOG_S("UserID", "jpinkman"),
+	         LOG_I("HackCount", 100), LOG_S("Absent", NULL));
+	static struct alarm_rec r[1];
+	assert_int_equal(alarm_history(r, 1), 1);
+	assert_string_equal(r[0].name, "CredentialLockout");
+	assert_string_equal(r[0].fields, "UserID=jpinkman HackCount=100");
+	struct log_field many[LOG_FIELDS_MAX + 2];
+	char names[LOG_FIELDS_MAX + 2][8];
+	for (int i = 0; i < LOG_FIELDS_MAX + 2; i++) {
+		snprintf(names[i], sizeof names[i], "k%d", i);
+		many[i] = LOG_I(names[i], i);
+	}
+	alarm_fields("Many", ALARM_NOTICE, "c6", many, LOG_FIELDS_MAX + 2);
+	assert_int_equal(alarm_history(r, 1), 1);
+	assert_non_null(strstr(r[0].fields, "k28=28 truncated=fields"));
+	assert_int_equal(log_configure(LOG_LVL_INFO, LOG_FMT_KV, "stderr", err, sizeof err), 0);
+	FILE *f = fopen(path, "r");
+	char buf[8192] = "";
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	unlink(path);
+	assert_non_null(strstr(buf, "cid=c5 "));
+	assert_non_null(strstr(buf, "event=alarm alarm=CredentialLockout severity=Warning "
+	                            "UserID=jpinkman HackCount=100\n"));
+	char *many_line = strstr(buf, "alarm=Many");
+	assert_non_null(many_line);
+	assert_non_null(strstr(many_line, "k28=28 truncated=fields\n"));
+	assert_null(strstr(many_line, "k29="));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -192,6 +236,7 @@ int main(void)
 	    cmocka_unit_test(test_file_target_and_levels),
 	    cmocka_unit_test(test_alarm_history_bounded),
 	    cmocka_unit_test(test_typed_fields),
+	    cmocka_unit_test(test_alarm_typed_fields),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
