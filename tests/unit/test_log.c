@@ -12,6 +12,31 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+/* Sends the log (lvl and above) to a new temporary file named by path, a mkstemp
+ * template. */
+static void log_to_temp(char *path, enum log_level lvl)
+{
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	char target[64], err[256];
+	snprintf(target, sizeof target, "file:%s", path);
+	assert_int_equal(log_configure(lvl, LOG_FMT_KV, target, err, sizeof err), 0);
+}
+
+/* Puts the log back on stderr and reads what the temporary file got (then removes it). */
+static void read_temp_log(const char *path, char *buf, size_t cap)
+{
+	char err[256];
+	assert_int_equal(log_configure(LOG_LVL_INFO, LOG_FMT_KV, "stderr", err, sizeof err), 0);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	size_t n = fread(buf, 1, cap - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	unlink(path);
+}
+
 static void test_kv_escaping(void **state)
 {
 	(void)state;
@@ -80,22 +105,13 @@ static void test_file_target_and_levels(void **state)
 {
 	(void)state;
 	char path[] = "/tmp/tglogXXXXXX";
-	int fd = mkstemp(path);
-	close(fd);
-	char target[64], err[256];
-	snprintf(target, sizeof target, "file:%s", path);
-	assert_int_equal(log_configure(LOG_LVL_NOTICE, LOG_FMT_KV, target, err, sizeof err), 0);
+	log_to_temp(path, LOG_LVL_NOTICE);
 	log_event(LOG_LVL_INFO, "c1", "hidden", "k", "v", (const char *)NULL);
 	log_event(LOG_LVL_ERROR, "c2", "shown", "k", "v", (const char *)NULL);
 	alarm_raise("EndPointTransientConnection", ALARM_WARNING, "c3", "Reason", "35",
 	            "DeviceName", "SEP001794625DE5", (const char *)NULL);
-	assert_int_equal(log_configure(LOG_LVL_INFO, LOG_FMT_KV, "stderr", err, sizeof err), 0);
-	FILE *f = fopen(path, "r");
-	char buf[4096] = "";
-	size_t n = fread(buf, 1, sizeof buf - 1, f);
-	buf[n] = '\0';
-	fclose(f);
-	unlink(path);
+	char buf[4096];
+	read_temp_log(path, buf, sizeof buf);
 	assert_null(strstr(buf, "hidden"));
 	assert_non_null(strstr(buf, "cid=c2 "));
 	assert_non_null(strstr(buf, "event=alarm alarm=EndPointTransientConnection "
@@ -107,6 +123,7 @@ static void test_file_target_and_levels(void **state)
 	assert_string_equal(r[0].fields, "Reason=35 DeviceName=SEP001794625DE5");
 	assert_int_equal(r[0].severity, ALARM_WARNING);
 	/* A bad target is refused and the previous one stays. */
+	char err[256];
 	assert_int_equal(
 	    log_configure(LOG_LVL_INFO, LOG_FMT_KV, "file:/nonexistent/dir/x", err, sizeof err),
 	    -1);
@@ -117,16 +134,12 @@ static void test_file_target_and_levels(void **state)
 
 /* Typed fields: numbers formatted by the logger; NULL strings left out; too many fields
  * are said, never silently dropped. (More than LOG_FIELDS_MAX in log_ev does not compile:
- * the array size goes negative.) */
+ * the array size goes negative; ctest compile_log_fields_* checks that.) */
 static void test_typed_fields(void **state)
 {
 	(void)state;
 	char path[] = "/tmp/tglogXXXXXX";
-	int fd = mkstemp(path);
-	close(fd);
-	char target[64], err[256];
-	snprintf(target, sizeof target, "file:%s", path);
-	assert_int_equal(log_configure(LOG_LVL_INFO, LOG_FMT_KV, target, err, sizeof err), 0);
+	log_to_temp(path, LOG_LVL_INFO);
 	log_ev(LOG_LVL_INFO, "c1", "typed", LOG_S("device", "SEP1"), LOG_I("bindings", -3),
 	       LOG_U("bytes", 18446744073709551615ULL), LOG_S("absent", NULL), LOG_I("zero", 0));
 	log_ev(LOG_LVL_DEBUG, "c2", "below_level", LOG_I("n", 1));
@@ -149,13 +162,8 @@ static void test_typed_fields(void **state)
 	          kv[47], kv[48], kv[49], kv[50], kv[51], kv[52], kv[53], kv[54], kv[55], kv[56],
 	          kv[57], kv[58], kv[59], kv[60], kv[61], kv[62], kv[63], kv[64], kv[65],
 	          (const char *)NULL);
-	assert_int_equal(log_configure(LOG_LVL_INFO, LOG_FMT_KV, "stderr", err, sizeof err), 0);
-	FILE *f = fopen(path, "r");
-	char buf[8192] = "";
-	size_t n = fread(buf, 1, sizeof buf - 1, f);
-	buf[n] = '\0';
-	fclose(f);
-	unlink(path);
+	char buf[8192];
+	read_temp_log(path, buf, sizeof buf);
 	assert_non_null(strstr(buf, "event=typed device=SEP1 bindings=-3 "
 	                            "bytes=18446744073709551615 zero=0\n"));
 	assert_null(strstr(buf, "below_level"));
@@ -190,11 +198,7 @@ static void test_alarm_typed_fields(void **state)
 {
 	(void)state;
 	char path[] = "/tmp/tglogXXXXXX";
-	int fd = mkstemp(path);
-	close(fd);
-	char target[64], err[256];
-	snprintf(target, sizeof target, "file:%s", path);
-	assert_int_equal(log_configure(LOG_LVL_INFO, LOG_FMT_KV, target, err, sizeof err), 0);
+	log_to_temp(path, LOG_LVL_INFO);
 	alarm_ev("CredentialLockout", ALARM_WARNING, "c5", LOG_S("UserID", "jpinkman"),
 	         LOG_I("HackCount", 100), LOG_S("Absent", NULL));
 	static struct alarm_rec r[1];
@@ -210,13 +214,8 @@ static void test_alarm_typed_fields(void **state)
 	alarm_fields("Many", ALARM_NOTICE, "c6", many, LOG_FIELDS_MAX + 2);
 	assert_int_equal(alarm_history(r, 1), 1);
 	assert_non_null(strstr(r[0].fields, "k28=28 truncated=fields"));
-	assert_int_equal(log_configure(LOG_LVL_INFO, LOG_FMT_KV, "stderr", err, sizeof err), 0);
-	FILE *f = fopen(path, "r");
-	char buf[8192] = "";
-	size_t n = fread(buf, 1, sizeof buf - 1, f);
-	buf[n] = '\0';
-	fclose(f);
-	unlink(path);
+	char buf[8192];
+	read_temp_log(path, buf, sizeof buf);
 	assert_non_null(strstr(buf, "cid=c5 "));
 	assert_non_null(strstr(buf, "event=alarm alarm=CredentialLockout severity=Warning "
 	                            "UserID=jpinkman HackCount=100\n"));
