@@ -12,6 +12,11 @@
  * run on core/stream (stream.h): capped per node and per source address (one conncap for
  * all three), a request soon after connect, CRLF keep-alive pongs, close_notify on TLS.
  *
+ * The registrar is three modules: register.h decides a REGISTER (outcome -> one reply
+ * table), transport.h carries requests and answers (UDP, streams, retransmissions, held
+ * failures, counters), and this one starts and stops them on the loops (sockets, expiry
+ * sweep, the edge allow-list) and answers the administrator.
+ *
  * Threads: every loop owns a UDP socket and TCP/TLS listeners on the same ports
  * (SO_REUSEPORT). Parsing, the digest checks and a REGISTER whose account is cached and
  * current (accounts.h: a refresh) happen on the loop; any REGISTER that needs the store
@@ -26,6 +31,7 @@
 #include "store/store.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct loop_group;
 struct workers;
@@ -62,5 +68,24 @@ void sip_registrar_sync(struct sip_registrar *r);
  * New handshakes use it at once; an edge connection whose identity was removed is closed
  * at its next request. Blocking (store): call from a worker. Returns the count or -1. */
 int sip_registrar_edges_reload(struct sip_registrar *r);
+
+/* What the registrar has seen since it started (for /metrics). Monotonic counters, each
+ * read with a relaxed atomic load: totals, not one consistent snapshot. */
+struct sip_registrar_stats {
+	/* Requests handed to the registrar (UDP datagrams and stream frames, keep-alive CRLFs
+	 * and requests on a refused edge connection excepted), by method; a message that could
+	 * not be parsed as far as its method counts as other. */
+	uint64_t requests_register, requests_options, requests_other;
+	/* Responses sent, by class: index = status / 100, 1..6 (0 is unused). Every response
+	 * that left counts: answers to retransmissions, held 403s, 400s for unreadable
+	 * requests and for a broken stream framing. */
+	uint64_t responses[7];
+	/* REGISTERs refused (403) because their source failed too often this minute
+	 * (sip.source_failures_max). */
+	uint64_t throttled;
+};
+
+/* Fills out. Any thread. */
+void sip_registrar_stats(struct sip_registrar *r, struct sip_registrar_stats *out);
 
 #endif

@@ -1,0 +1,655 @@
+/* SPDX-License-Identifier: ISC */
+#include "sip/register.h"
+#include "core/alarm.h"
+#include "core/log.h"
+#include "core/ratelimit.h"
+#include "core/util.h"
+#include "cti/server.h"
+#include "dir/dir.h"
+#include "dir/policy.h"
+#include "sip/accounts.h"
+#include "sip/authz.h"
+#include "sip/charge.h"
+#include "sip/location.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* The per-source throttle: sources tracked at once, and its window (a minute). */
+#define THROTTLE_SLOTS 4096
+#define THROTTLE_WINDOW_S 60
+#define SIP_NODE_WARN_MAX 256
+
+struct sip_reg {
+	const struct tg_config *cfg;
+	store_t *store;
+	struct sip_loc *loc;
+	struct cti_server *cti;
+	uint8_t secret[SIP_DIGEST_SECRET_LEN]; /* signs the nonces */
+	struct sip_nc_cache *nc;
+	struct sip_accounts *accounts; /* what a refresh needs, without the store */
+	/* failed digests per source a minute (sip.source_failures_max), and the once a
+	 * minute gate of the unreadable-Authorization log line, by sip_source_key() */
+	struct tg_ratelimit *throttle;
+	char dummy_md5[SIP_DIGEST_HEX_MAX], dummy_sha[SIP_DIGEST_HEX_MAX];
+};
+
+struct sip_reg *sip_reg_new(const struct sip_reg_options *o)
+{
+	struct sip_reg *g = calloc(1, sizeof *g);
+	if (!g)
+		return NULL;
+	g->cfg = o->cfg;
+	g->store = o->store;
+	g->loc = o->loc;
+	g->cti = o->cti;
+	randombytes_buf(g->secret, sizeof g->secret);
+	char rnd[32];
+	randombytes_buf(rnd, sizeof rnd);
+	sip_digest_ha1(SIP_DIGEST_MD5, "-", g->cfg->sip.realm, rnd, sizeof rnd, g->dummy_md5);
+	sip_digest_ha1(SIP_DIGEST_SHA256, "-", g->cfg->sip.realm, rnd, sizeof rnd, g->dummy_sha);
+	g->nc = sip_nc_cache_new(1u << 16);
+	g->accounts = sip_accounts_new();
+	g->throttle =
+	    tg_ratelimit_new(THROTTLE_SLOTS, THROTTLE_WINDOW_S, g->cfg->sip.source_failures_max);
+	if (!g->nc || !g->accounts || !g->throttle) {
+		sip_reg_free(g);
+		return NULL;
+	}
+	return g;
+}
+
+void sip_reg_free(struct sip_reg *g)
+{
+	if (!g)
+		return;
+	sip_nc_cache_free(g->nc);
+	sip_accounts_free(g->accounts);
+	tg_ratelimit_free(g->throttle);
+	sodium_memzero(g->secret, sizeof g->secret);
+	free(g);
+}
+
+/* --- the source throttle ----------------------------------------------------------- */
+
+/* 1 when the source has failed too often this minute; failed: count one more first. */
+static int throttled(struct sip_reg *g, const char *source, int64_t now, int failed)
+{
+	char key[SIP_SOURCE_KEY_MAX];
+	sip_source_key(source, key, sizeof key);
+	return tg_ratelimit_check(g->throttle, key, now, failed);
+}
+
+/* 1 when an unreadable Authorization from this source should be logged (once a minute). */
+static int bad_auth_log_due(struct sip_reg *g, const char *source, int64_t now)
+{
+	char key[SIP_SOURCE_KEY_MAX];
+	sip_source_key(source, key, sizeof key);
+	return tg_ratelimit_due(g->throttle, key, now);
+}
+
+/* THROTTLED when x's source failed too often this minute (an edge carries many users from
+ * one address and throttles them itself: never refused here). */
+static enum sip_reg_outcome source_refused(struct sip_reg *g, struct sip_reg_req *x, int64_t now)
+{
+	if (x->edge[0] || !throttled(g, x->source, now, 0))
+		return SIP_REG_CONTINUE;
+	log_ev(LOG_LVL_WARNING, x->req.callid, "sip_auth_failed", LOG_S("source", x->source),
+	       LOG_S("user", x->cr.username), LOG_S("aor", x->req.aor_user),
+	       LOG_S("transport", x->transport), LOG_S("credential", "digest"),
+	       LOG_S("reason", sip_auth_charge(SIP_AUTH_SOURCE_THROTTLED, 0).reason));
+	return SIP_REG_THROTTLED;
+}
+
+/* --- bindings ------------------------------------------------------------------------ */
+
+/* The REGISTER's contacts applied to the device's bindings (RFC 3261 §10.3 steps 6-7),
+ * under the device's lock in the location table; o: a refusal's outcome. */
+struct edit {
+	struct sip_reg *g;
+	struct sip_reg_req *x;
+	int64_t now;
+	enum sip_reg_outcome o;
+};
+
+/* The binding a contact updates (n when none): the one with the same +sip.instance and
+ * reg-id (RFC 5626 §6, RFC 5627 §7.1: a phone that rebooted behind NAT and registers from
+ * a new address replaces its binding), else the one with the same URI (RFC 3261 §10.3). */
+static int binding_of(const struct store_registration *b, int n, const struct sip_contact *c)
+{
+	if (c->instance[0])
+		for (int k = 0; k < n; k++)
+			if (b[k].regid == c->regid && strcmp(b[k].sipinstance, c->instance) == 0)
+				return k;
+	int k = 0;
+	while (k < n && strcmp(b[k].contact, c->uri) != 0)
+		k++;
+	return k;
+}
+
+/* Returns 0, or nonzero with ed->o the refusal. */
+static int edit_bindings(void *ud, struct store_registration *b, int *n, int cap)
+{
+	struct edit *ed = ud;
+	struct sip_reg_req *x = ed->x;
+	const struct tg_config *cfg = ed->g->cfg;
+	struct sip_req *q = &x->req;
+	for (int i = 0; i < *n; i++)
+		if (strcmp(b[i].callid, q->callid) == 0 && q->cseq <= b[i].cseq &&
+		    (q->star || q->ncontacts)) {
+			ed->o = SIP_REG_OUT_OF_ORDER;
+			return 1;
+		}
+	if (q->star)
+		*n = 0;
+	for (int i = 0; i < q->ncontacts; i++) {
+		const struct sip_contact *c = &q->contacts[i];
+		/* 0..2^32-1 as sent (msg.h); shortened to max_expires (RFC 3261 §10.3 step 7) */
+		int64_t e = c->expires >= 0   ? c->expires
+		            : q->expires >= 0 ? q->expires
+		                              : cfg->sip.default_expires;
+		if (e > 0 && e < cfg->sip.min_expires) {
+			snprintf(x->detail, sizeof x->detail, "Min-Expires: %d\r\n",
+			         cfg->sip.min_expires);
+			ed->o = SIP_REG_INTERVAL_TOO_BRIEF;
+			return 1;
+		}
+		if (e > cfg->sip.max_expires)
+			e = cfg->sip.max_expires;
+		int k = binding_of(b, *n, c);
+		/* A binding found by instance takes the new URI: another one holding that URI
+		 * goes (one binding per contact URI, as the store keys them). */
+		for (int d = 0; k < *n && d < *n; d++)
+			if (d != k && strcmp(b[d].contact, c->uri) == 0) {
+				b[d] = b[--*n];
+				if (k == *n)
+					k = d;
+				break;
+			}
+		if (e == 0) {
+			if (k < *n)
+				b[k] = b[--*n];
+			continue;
+		}
+		if (k == *n) {
+			if (*n == cap) {
+				ed->o = SIP_REG_TOO_MANY_BINDINGS;
+				return 1;
+			}
+			(*n)++;
+		}
+		struct store_registration *r = &b[k];
+		memset(r, 0, sizeof *r);
+		/* The AOR as stored: the line and the host, cut to the column (the line is what
+		 * identifies the binding; the host is informative). */
+		char aor[sizeof q->aor_user + sizeof q->aor_host + 8];
+		snprintf(aor, sizeof aor, "sip:%s@%s", q->aor_user, q->aor_host);
+		tg_strlcpy(r->aor, aor, sizeof r->aor);
+		tg_strlcpy(r->contact, c->uri, sizeof r->contact);
+		tg_strlcpy(r->callid, q->callid, sizeof r->callid);
+		r->cseq = (uint32_t)q->cseq;
+		r->expires = ed->now + e;
+		tg_strlcpy(r->transport, x->transport, sizeof r->transport);
+		tg_strlcpy(r->source, x->source, sizeof r->source);
+		tg_strlcpy(r->sipinstance, c->instance, sizeof r->sipinstance);
+		r->regid = c->regid;
+	}
+	return 0;
+}
+
+/* Authenticated and authorised: the bindings change, the 200 lists them (x->detail), CTI
+ * learns of a device that came into or went out of service. path: "cache" or "store". */
+static enum sip_reg_outcome registered(struct sip_reg *g, struct sip_reg_req *x, const char *device,
+                                       const char *path)
+{
+	struct sip_req *q = &x->req;
+	int64_t now = tg_now_s();
+	struct edit ed = {g, x, now, SIP_REG_CONTINUE};
+	struct store_registration after[SIP_LOC_MAX];
+	int before = 0, n = 0;
+	int rc = sip_loc_update(g->loc, device, now, edit_bindings, &ed, &before, after, &n);
+	if (rc < 0)
+		return SIP_REG_SERVER_ERROR;
+	if (rc != 0)
+		return ed.o;
+	size_t used = 0;
+	x->detail[0] = '\0';
+	for (int i = 0; i < n; i++) {
+		int w = snprintf(x->detail + used, sizeof x->detail - used,
+		                 "Contact: %s;expires=%lld\r\n", after[i].contact,
+		                 (long long)(after[i].expires - now));
+		if (w < 0 || (size_t)w >= sizeof x->detail - used) {
+			x->detail[used] = '\0';
+			break;
+		}
+		used += (size_t)w;
+	}
+	time_t t = time(NULL);
+	struct tm tm;
+	if (!strftime(x->detail + used, sizeof x->detail - used,
+	              "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", gmtime_r(&t, &tm)))
+		x->detail[used] = '\0'; /* no room: the contents would be undefined */
+	log_ev(LOG_LVL_INFO, q->callid, "sip_registered", LOG_S("device", device),
+	       LOG_S("aor", q->aor_user), LOG_S("user", x->cr.username),
+	       LOG_S("credential", "digest"), LOG_S("algorithm", sip_digest_alg_name(x->cr.alg)),
+	       LOG_I("bindings", n), LOG_S("source", x->source), LOG_S("transport", x->transport),
+	       LOG_S("user_agent", q->user_agent[0] ? q->user_agent : NULL), LOG_S("path", path));
+	if (g->cti && before == 0 && n > 0)
+		cti_device_state(g->cti, device, 1);
+	else if (g->cti && before > 0 && n == 0)
+		cti_device_state(g->cti, device, 0);
+	return SIP_REG_OK;
+}
+
+/* --- authorisation of an edge's user (seed 003) -------------------------------------- */
+
+/* The users associated with a device (no fixed limit: any of them may match). */
+struct assoc {
+	char **p;
+	size_t n, cap;
+	int bad;
+};
+
+static int add_user(void *ud, const char *userid)
+{
+	struct assoc *a = ud;
+	if (a->n == a->cap) {
+		size_t nc = a->cap ? a->cap * 2 : 8;
+		char **np = realloc(a->p, nc * sizeof *np);
+		if (!np) {
+			a->bad = 1;
+			return 1;
+		}
+		a->p = np;
+		a->cap = nc;
+	}
+	if (!(a->p[a->n] = strdup(userid))) {
+		a->bad = 1;
+		return 1;
+	}
+	a->n++;
+	return 0;
+}
+
+static void assoc_free(struct assoc *a)
+{
+	for (size_t i = 0; i < a->n; i++)
+		free(a->p[i]);
+	free(a->p);
+}
+
+/* Traced wherever a REGISTER is accepted (store or cache path): a user id parameter
+ * that only an edge may assert. */
+static void userid_ignored(const struct sip_reg_req *x, const char *device)
+{
+	log_ev(LOG_LVL_NOTICE, x->req.callid, "sip_userid_ignored", LOG_S("device", device),
+	       LOG_S("source", x->source), LOG_S("transport", x->transport),
+	       LOG_S("reason", "user id parameter on a connection that is not from an edge"));
+}
+
+/* The second gate after authentication (seed 003): on an edge connection, the user id the
+ * edge asserts in Contact must own or be associated with the device. Elsewhere the
+ * parameter is ignored (and traced): only an authenticated edge may assert a user.
+ * CONTINUE to go on, else the refusal. */
+static enum sip_reg_outcome authorize(struct sip_reg *g, struct sip_reg_req *x,
+                                      const struct store_device *dev)
+{
+	struct sip_req *q = &x->req;
+	char text[SIP_MSG_MAX];
+	struct sip_userid_params up;
+	if (sip_req_contacts_text(q, text, sizeof text) < 0 || sip_userid_extract(text, &up) != 0) {
+		/* Unreadable values count as several different ones (refused when enabled). */
+		memset(&up, 0, sizeof up);
+		up.n = 1;
+		up.too_many = 1;
+	}
+	if (!x->edge[0]) {
+		if (up.n)
+			userid_ignored(x, dev->name);
+		return SIP_REG_CONTINUE;
+	}
+	char pv[16] = "1";
+	int rc = store_param_get(g->store, "SIPRegistrationAuthorizationEnabled", pv, sizeof pv);
+	if (rc != STORE_OK && rc != STORE_NOTFOUND)
+		return SIP_REG_SERVER_ERROR;
+	int enabled = strcmp(pv, "0") != 0; /* anything but an explicit 0 keeps the check */
+	struct assoc assoc = {0};
+	if (store_device_users(g->store, dev->name, add_user, &assoc) != STORE_OK || assoc.bad) {
+		assoc_free(&assoc);
+		return SIP_REG_SERVER_ERROR;
+	}
+	enum sip_authz_rule rule;
+	enum sip_authz_verdict v = sip_authz_decide(enabled, &up, dev->owneruserid,
+	                                            (const char *const *)assoc.p, assoc.n, &rule);
+	assoc_free(&assoc);
+	const char *user = up.n && !up.too_many ? up.v[0] : NULL;
+	if (v == SIP_AUTHZ_ALLOW) {
+		const char *page = rule == SIP_AUTHZ_OWNER         ? "Phone Config page"
+		                   : rule == SIP_AUTHZ_ASSOCIATION ? "EndUser page"
+		                                                   : NULL;
+		log_ev(LOG_LVL_INFO, q->callid, "sip_authz", LOG_S("result", "authorized"),
+		       LOG_S("user", user), LOG_I("user_ids", up.n), LOG_S("device", dev->name),
+		       LOG_S("rule", sip_authz_rule_name(rule)), LOG_S("page", page),
+		       LOG_S("edge", x->edge));
+		return SIP_REG_CONTINUE;
+	}
+	log_ev(LOG_LVL_WARNING, q->callid, "sip_authz", LOG_S("result", "unauthorized"),
+	       LOG_S("user", user ? user : ""), LOG_I("user_ids", up.n), LOG_S("device", dev->name),
+	       LOG_S("rule", sip_authz_rule_name(rule)), LOG_S("edge", x->edge),
+	       LOG_S("source", x->source));
+	const char *port = strrchr(x->source, ':');
+	alarm_raise("EndPointTransientConnection", ALARM_WARNING, q->callid, "ConnectingPort",
+	            port ? port + 1 : "", "DeviceName", dev->name, "DeviceType", dev->model,
+	            "Reason", "35", "ReasonText",
+	            "Authorization failure - Unauthorized user for this device", "Protocol", "SIP",
+	            "MACAddress", dev->mac, "LastSignalReceived", "SIPRegisterInd", "StationState",
+	            "wait_register", "NodeID", g->cfg->core.node_id, "UserID", user ? user : "",
+	            "Edge", x->edge, (const char *)NULL);
+	return SIP_REG_UNAUTHORIZED_USER;
+}
+
+/* --- the steps ----------------------------------------------------------------------- */
+
+enum sip_reg_outcome sip_reg_route(struct sip_reg_req *x)
+{
+	struct sip_req *q = &x->req;
+	int is_register = !strcmp(q->method, "REGISTER");
+	int is_options = !strcmp(q->method, "OPTIONS");
+	int is_ack = !strcmp(q->method, "ACK");
+	if (!is_register && !is_options) /* RFC 3261 §8.2.1: the method before Require */
+		return is_ack ? SIP_REG_NO_ANSWER : SIP_REG_METHOD_NOT_ALLOWED;
+	if (q->unsupported[0] && strcmp(q->method, "CANCEL") != 0) {
+		/* RFC 3261 §8.2.2.3: an extension we do not have is required: 420, no binding */
+		snprintf(x->detail, sizeof x->detail, "Unsupported: %s\r\n", q->unsupported);
+		return SIP_REG_BAD_EXTENSION;
+	}
+	if (is_options)
+		return SIP_REG_OPTIONS;
+	/* Known line or not, no Digest credentials: the same challenge, no store work. */
+	if (!q->auth[0] && !q->auth_unreadable)
+		return SIP_REG_CHALLENGE;
+	return SIP_REG_CONTINUE;
+}
+
+static enum sip_reg_outcome nonce_replay(const struct sip_reg_req *x)
+{
+	log_ev(LOG_LVL_NOTICE, x->req.callid, "sip_nonce_replay", LOG_S("source", x->source),
+	       LOG_S("user", x->cr.username));
+	return SIP_REG_CHALLENGE;
+}
+
+enum sip_reg_outcome sip_reg_precheck(struct sip_reg *g, struct sip_reg_req *x, int64_t now)
+{
+	const struct tg_config *cfg = g->cfg;
+	struct sip_req *q = &x->req;
+	struct sip_digest_creds *cr = &x->cr;
+	char err[128] = "too long";
+	int prc = q->auth_unreadable ? -1 : sip_digest_parse(q->auth, cr, err, sizeof err);
+	if (prc == -2) /* an algorithm we do not offer: the challenge names ours */
+		return SIP_REG_CHALLENGE;
+	if (prc != 0) {
+		/* A Digest credential we cannot read is a failed authentication, counted
+		 * against the source; logged once a minute per source. */
+		if (bad_auth_log_due(g, x->source, now))
+			log_ev(LOG_LVL_NOTICE, q->callid, "sip_bad_authorization",
+			       LOG_S("source", x->source), LOG_S("transport", x->transport),
+			       LOG_S("error", err));
+		if (sip_auth_charge(SIP_AUTH_UNREADABLE, x->edge[0] != '\0').source)
+			throttled(g, x->source, now, 1);
+		return SIP_REG_UNREADABLE_AUTH;
+	}
+	if (strcmp(cr->realm, cfg->sip.realm) != 0)
+		return SIP_REG_CHALLENGE;
+	enum sip_reg_outcome o = source_refused(g, x, now);
+	if (o != SIP_REG_CONTINUE)
+		return o;
+	int64_t issued;
+	enum sip_nonce_rc nr =
+	    sip_nonce_check(g->secret, cr->nonce, now, cfg->sip.nonce_lifetime_s, &issued);
+	if (nr == SIP_NONCE_INVALID) {
+		log_ev(LOG_LVL_INFO, q->callid, "sip_nonce", LOG_S("result", "invalid"),
+		       LOG_S("source", x->source));
+		return SIP_REG_CHALLENGE;
+	}
+	/* Stale: stale=true only if the digest is right (RFC 7616 §3.3 via RFC 2617
+	 * §3.2.1); a wrong one with a stale nonce is a plain failure. Decided with the HA1. */
+	x->stale = nr == SIP_NONCE_STALE;
+	if ((!cfg->sip.challenge_sha256 && cr->alg == SIP_DIGEST_SHA256) ||
+	    (!cfg->sip.challenge_md5 && cr->alg == SIP_DIGEST_MD5))
+		return SIP_REG_CHALLENGE;
+	if (!x->stale && sip_nc_fresh(g->nc, cr->nonce, cr->nc) != 1)
+		return nonce_replay(x);
+	return SIP_REG_CONTINUE;
+}
+
+/* After the digest verified: CONTINUE to register, else a fresh challenge with stale=true
+ * for a stale nonce, or one for a replay (the nonce count moved past this request's
+ * meanwhile). Only here does a nonce count become used (digest.h). */
+static enum sip_reg_outcome nonce_verified(struct sip_reg *g, const struct sip_reg_req *x)
+{
+	if (x->stale) {
+		log_ev(LOG_LVL_INFO, x->req.callid, "sip_nonce", LOG_S("result", "stale"),
+		       LOG_S("source", x->source));
+		return SIP_REG_STALE;
+	}
+	if (sip_nc_accept(g->nc, x->cr.nonce, x->cr.nc) != 1)
+		return nonce_replay(x);
+	return SIP_REG_CONTINUE;
+}
+
+/* The HA1 the digest is checked against: the account's, or the dummy one (same cost). */
+static const char *ha1_of(const struct sip_reg *g, const struct sip_reg_req *x,
+                          const struct sip_account *a)
+{
+	int sha = x->cr.alg == SIP_DIGEST_SHA256;
+	if (a)
+		return sha ? a->cred.ha1_sha256 : a->cred.ha1_md5;
+	return sha ? g->dummy_sha : g->dummy_md5;
+}
+
+enum sip_reg_outcome sip_reg_fast(struct sip_reg *g, struct sip_reg_req *x)
+{
+	struct sip_account a;
+	int hit = !x->edge[0] && sip_accounts_get(g->accounts, x->req.aor_user, &a);
+	int verified = sip_digest_verify(&x->cr, x->req.method, ha1_of(g, x, hit ? &a : NULL));
+	if (!hit)
+		return SIP_REG_CONTINUE;
+	struct store_user u;
+	memset(&u, 0, sizeof u);
+	u.status = a.status;
+	enum sip_reg_outcome o = SIP_REG_CONTINUE;
+	if (verified && a.gen == store_generation(g->store) &&
+	    a.user_gen == store_user_generation(g->store, a.duser) &&
+	    strcmp(x->cr.username, a.duser) == 0 &&
+	    dir_policy_success_quiet(&u, &a.cs, &a.pol, tg_now_s(), NULL)) {
+		o = nonce_verified(g, x);
+		if (o == SIP_REG_CONTINUE) {
+			if (x->req.userid_params)
+				userid_ignored(x, a.device);
+			o = registered(g, x, a.device, "cache");
+		}
+	}
+	sodium_memzero(&a, sizeof a);
+	return o;
+}
+
+/* What the store path and the cache need about the digest user of a device: HA1s,
+ * status, the digest credential's state and policy (never the password's: issue 13).
+ * gen: store_generation() read before the device was. Returns STORE_OK, STORE_NOTFOUND
+ * when the user has no digest credentials, or another store error; *ps gets the policy's
+ * verdict before the digest check (logged when it refuses). */
+static int load_account(struct sip_reg *g, const struct store_device *dev, const char *line,
+                        const char *duser, uint64_t gen, const char *cid, struct sip_account *a,
+                        enum dir_status *ps)
+{
+	store_t *st = g->store;
+	memset(a, 0, sizeof *a);
+	a->gen = gen;
+	a->user_gen = store_user_generation(st, duser);
+	int rc = store_sipcred_get(st, duser, &a->cred);
+	if (rc != STORE_OK)
+		return rc;
+	struct store_user u;
+	rc = dir_credential_load(st, duser, STORE_CRED_DIGEST, &u, &a->cs, &a->pol);
+	if (rc != STORE_OK) {
+		*ps = rc == STORE_NOTFOUND ? DIR_UNKNOWN_USER : DIR_UNAVAILABLE;
+		return STORE_OK; /* the credentials exist; the policy refuses */
+	}
+	int fits = tg_strlcpy(a->line, line, sizeof a->line) == 0;
+	tg_strlcpy(a->device, dev->name, sizeof a->device);
+	tg_strlcpy(a->duser, duser, sizeof a->duser);
+	a->status = u.status;
+	int changed;
+	int64_t now = tg_now_s();
+	struct store_credstate before = a->cs;
+	*ps = dir_policy_precheck(&u, &a->cs, &a->pol, now, &changed);
+	if (*ps != DIR_OK)
+		dir_log_policy(cid, &u, STORE_CRED_DIGEST, &before, &a->pol, now, *ps);
+	/* A copy whose lockout just ran out is not cached: the record below stores that. */
+	if (!changed && fits)
+		sip_accounts_put(g->accounts, a);
+	return STORE_OK;
+}
+
+/* The reads load_account makes, for a user who is not there: an unknown line or user
+ * name costs the store the same queries as a known one. */
+static void load_nobody(struct sip_reg *g)
+{
+	struct store_sipcred cred;
+	struct store_user u;
+	struct store_credstate cs;
+	struct store_credpolicy pol;
+	(void)store_sipcred_get(g->store, "", &cred);
+	(void)store_user_get(g->store, "", &u);
+	(void)store_credstate_get(g->store, "", STORE_CRED_DIGEST, &cs);
+	(void)store_credpolicy_default(g->store, STORE_CRED_DIGEST, &pol);
+	sodium_memzero(&cred, sizeof cred);
+}
+
+/* A failed REGISTER (store path): logged, counted as charge.h says; the answer (403) is
+ * held (sip_reg_reply). duser: the line's digest user; reason: the policy's verdict, or
+ * NULL for the outcome's own. */
+static enum sip_reg_outcome auth_failed(struct sip_reg *g, const struct sip_reg_req *x,
+                                        enum sip_auth_outcome o, const char *duser,
+                                        const char *reason)
+{
+	const struct sip_req *q = &x->req;
+	struct sip_auth_charge c = sip_auth_charge(o, x->edge[0] != '\0');
+	/* One line per failure, in a shape dist/fail2ban/telgate-sip.conf parses. */
+	log_ev(LOG_LVL_WARNING, q->callid, "sip_auth_failed", LOG_S("source", x->source),
+	       LOG_S("user", x->cr.username), LOG_S("aor", q->aor_user),
+	       LOG_S("transport", x->transport), LOG_S("credential", "digest"),
+	       LOG_S("reason", reason ? reason : c.reason));
+	if (c.source)
+		throttled(g, x->source, tg_now_s(), 1);
+	/* Counted before the answer, so that parallel guesses cannot all be checked before
+	 * any is counted (at most one per worker is); the answer's hold hides the write. */
+	if (c.credential && duser)
+		(void)dir_policy_record(g->store, duser, STORE_CRED_DIGEST, 0, tg_now_s(),
+		                        q->callid);
+	/* The same answer time for every failure decided here (the hold): found rows cost
+	 * more than misses, and the failure's write costs more than nothing, so known and
+	 * unknown users would still differ by tens of µs (measured by bench/digest_enum.py),
+	 * and so would a throttled one. */
+	return SIP_REG_FORBIDDEN;
+}
+
+enum sip_reg_outcome sip_reg_decide(struct sip_reg *g, struct sip_reg_req *x)
+{
+	struct sip_req *q = &x->req;
+	struct sip_digest_creds *cr = &x->cr;
+	int64_t now = tg_now_s();
+	/* Again here: the loop only read the source's count, and a burst's requests were all
+	 * queued before the first of them failed. */
+	enum sip_reg_outcome o = source_refused(g, x, now);
+	if (o != SIP_REG_CONTINUE)
+		return o;
+	uint64_t gen = store_generation(g->store);
+	struct store_device dev;
+	int rc = store_device_by_line(g->store, q->aor_user, &dev);
+	if (rc != STORE_OK && rc != STORE_NOTFOUND)
+		return SIP_REG_SERVER_ERROR;
+	int known = rc == STORE_OK;
+	const char *duser = known ? (dev.digestuser[0] ? dev.digestuser : dev.owneruserid) : "";
+	struct sip_account a;
+	enum dir_status ps = DIR_OK;
+	int have = known && duser[0] && strcmp(cr->username, duser) == 0 &&
+	           load_account(g, &dev, q->aor_user, duser, gen, q->callid, &a, &ps) == STORE_OK;
+	if (!have)
+		load_nobody(g);
+	/* Refused unchecked (throttled, locked, inactive): the digest is still computed, on
+	 * the dummy HA1, and its result ignored. */
+	int check = have && ps == DIR_OK;
+	int verified = sip_digest_verify(cr, q->method, ha1_of(g, x, check ? &a : NULL)) && check;
+	uint64_t user_gen = have ? a.user_gen : 0;
+	sodium_memzero(&a, sizeof a);
+	if (have && !check)
+		return auth_failed(g, x, SIP_AUTH_REFUSED, duser, dir_status_name(ps));
+	if (verified && (o = nonce_verified(g, x)) != SIP_REG_CONTINUE)
+		return o; /* stale or replayed: challenged, neither a success nor a failure */
+	if (!verified)
+		return auth_failed(g, x, have ? SIP_AUTH_BAD_CREDENTIAL : SIP_AUTH_UNKNOWN_USER,
+		                   duser, NULL);
+	ps = dir_policy_record(g->store, duser, STORE_CRED_DIGEST, 1, now, q->callid);
+	if (ps != DIR_OK && ps != DIR_EXPIRED && ps != DIR_MUST_CHANGE) /* locked meanwhile */
+		return auth_failed(g, x, SIP_AUTH_REFUSED, duser, dir_status_name(ps));
+	/* The record wrote (first success this hour): cache the state it wrote, so that the
+	 * next refresh takes the fast path. */
+	if (store_user_generation(g->store, duser) != user_gen) {
+		enum dir_status again;
+		(void)load_account(g, &dev, q->aor_user, duser, gen, q->callid, &a, &again);
+		sodium_memzero(&a, sizeof a);
+	}
+	if ((o = authorize(g, x, &dev)) != SIP_REG_CONTINUE)
+		return o;
+	return registered(g, x, dev.name, "store");
+}
+
+/* --- the answer ---------------------------------------------------------------------- */
+
+/* One WWW-Authenticate line for alg into b (when the challenge can be formed). */
+static void put_challenge(struct sip_reg *g, struct tg_sbuf *b, const char *nonce,
+                          enum sip_digest_alg alg, int stale)
+{
+	char one[480];
+	if (sip_digest_challenge(one, sizeof one, g->cfg->sip.realm, nonce, "tg", alg, stale) <= 0)
+		return;
+	tg_sbuf_put(b, "WWW-Authenticate: ");
+	tg_sbuf_put(b, one);
+	tg_sbuf_put(b, "\r\n");
+}
+
+int sip_reg_answer(struct sip_reg *g, const struct sip_reg_req *x, enum sip_reg_outcome o,
+                   const char *to_tag, char *out, size_t cap)
+{
+	const struct sip_reg_reply *row = sip_reg_reply(o);
+	if (!row || !row->code)
+		return -1;
+	char hdr[SIP_REG_DETAIL_MAX + 2048];
+	struct tg_sbuf b = {.p = hdr, .cap = sizeof hdr};
+	hdr[0] = '\0';
+	if (row->warning) {
+		char w[SIP_NODE_WARN_MAX];
+		snprintf(w, sizeof w, "Warning: 399 %s \"%s\"\r\n",
+		         row->warn_node ? g->cfg->core.node_id : "telgate", row->warning);
+		tg_sbuf_put(&b, w);
+	}
+	if (row->headers)
+		tg_sbuf_put(&b, row->headers);
+	if (row->detail)
+		tg_sbuf_put(&b, x->detail);
+	if (row->challenge) {
+		char nonce[SIP_NONCE_MAX];
+		sip_nonce_make(g->secret, tg_now_s(), nonce);
+		if (g->cfg->sip.challenge_sha256)
+			put_challenge(g, &b, nonce, SIP_DIGEST_SHA256, row->stale);
+		if (g->cfg->sip.challenge_md5)
+			put_challenge(g, &b, nonce, SIP_DIGEST_MD5, row->stale);
+	}
+	if (tg_sbuf_len(&b) < 0)
+		return -1;
+	return sip_response(&x->req, row->code, row->reason, to_tag, hdr[0] ? hdr : NULL, out, cap);
+}

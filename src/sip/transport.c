@@ -1,0 +1,662 @@
+/* SPDX-License-Identifier: ISC */
+#include "sip/transport.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "core/stream.h"
+#include "core/util.h"
+#include "core/worker.h"
+#include "sip/edge.h"
+#include "sip/msg.h"
+#include "sip/register.h"
+#include "sip/txn.h"
+#include "sip/udp.h"
+
+#include <event2/event.h>
+#include <openssl/ssl.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define OUT_MAX 8192
+
+/* Output queued for a SIP stream peer beyond which it is a slow consumer and is cut off
+ * (stream.h). Beyond the kernel's socket buffer: 32 of the largest answers (OUT_MAX) or
+ * ~500 ordinary ones, which an edge relaying a burst of re-registrations for many phones
+ * can have in flight; a peer that sends and never reads costs at most this much, so
+ * sip.max_connections_per_source connections from one address hold ~125 MiB at the
+ * default 500. */
+#define SIP_WRITE_LIMIT (256 * 1024)
+
+/* Held answers per loop beyond which a failure is answered at once: 65,536 x ~0.5 KB. At
+ * the default 5 ms that takes 13 million failures a second on one loop. */
+#define HELD_MAX 65536
+
+struct tloop;
+
+/* One SIP stream listener of a loop; its streams' context (stream_ctx). */
+struct slis {
+	struct tloop *tl;
+	enum sip_conn_kind kind;
+	struct stream_listener *l;
+};
+
+/* What SIP keeps per stream connection (stream_user). */
+struct sconn {
+	char edge[SIP_EDGE_ID_MAX + 1]; /* the allow-listed identity of an edge connection */
+};
+
+struct tloop {
+	struct sip_transport *t;
+	struct loop *loop;
+	int udp_fd;
+	struct event *udp_ev;
+	struct slis lis[SIP_CONN_KINDS];
+	/* 403s held until their time (sip.failure_delay_ms), ordered by it, and the timer
+	 * that sends them; stopped: closed, nothing is held any more. */
+	struct held *held, *held_tail;
+	int nheld;
+	struct event *hold_ev;
+	int stopped;
+};
+
+struct sip_transport {
+	const struct tg_config *cfg;
+	struct sip_reg *reg;
+	struct workers *workers;
+	struct sip_edges *edges;
+	struct conncap *caps;
+	struct tlsctx *tls[SIP_CONN_KINDS];
+	struct stream_stats stats[SIP_CONN_KINDS]; /* "sip-tcp", "sip-tls", "sip-edge" */
+	uint8_t tag_key[16];                       /* keys the To tags (sip_req_to_tag) */
+	struct sip_txn *txn;                       /* answers to UDP retransmissions */
+	int nloops;
+	struct tloop *loops; /* one per loop */
+	/* sip_registrar_stats */
+	_Atomic uint64_t requests_register, requests_options, requests_other;
+	_Atomic uint64_t responses[7];
+	_Atomic uint64_t throttled;
+};
+
+/* Where an answer goes, and what sending it takes: a stream (a reference is held when
+ * ref is set: a worker's or a held answer's), or a UDP address and the local address the
+ * request came to; the retransmission key under which it is stored (0: not stored). */
+struct dest {
+	struct stream *s;
+	int ref;
+	struct sockaddr_storage to; /* UDP */
+	socklen_t tolen;
+	struct sockaddr_storage local; /* UDP: IP_PKTINFO */
+	int has_local;
+	uint64_t txn;
+};
+
+/* A held answer: only what sending it needs (a job is ~35 KB, this is ~0.5 KB), so that
+ * a flood of failures costs little memory while held. */
+struct held {
+	struct held *prev, *next;
+	struct tloop *tl;
+	struct dest d;
+	int64_t hold_until;
+	int outlen;
+	char out[];
+};
+
+struct job {
+	struct sip_transport *t;
+	struct tloop *tl;
+	struct dest d;
+	int64_t t0_us;      /* tg_mono_us() when the request arrived */
+	int64_t hold_until; /* tg_mono_us() before which the answer is not sent; 0 = none */
+	char to_tag[17];    /* of every response to this request (RFC 3261 §19.3) */
+	struct sip_reg_req x;
+	char out[OUT_MAX];
+	int outlen;
+};
+
+static void job_free(struct job *j)
+{
+	sip_req_free(&j->x.req);
+	free(j);
+}
+
+/* --- counters ------------------------------------------------------------------------ */
+
+static void count(_Atomic uint64_t *c)
+{
+	atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+static void count_request(struct sip_transport *t, const struct sip_req *q)
+{
+	count(!strcmp(q->method, "REGISTER")  ? &t->requests_register
+	      : !strcmp(q->method, "OPTIONS") ? &t->requests_options
+	                                      : &t->requests_other);
+}
+
+/* By the status line's first digit ("SIP/2.0 4xx"). */
+static void count_response(struct sip_transport *t, const char *buf, int len)
+{
+	if (len > 8 && buf[8] >= '1' && buf[8] <= '6')
+		count(&t->responses[buf[8] - '0']);
+}
+
+static uint64_t load(_Atomic uint64_t *c)
+{
+	return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+void sip_transport_stats(struct sip_transport *t, struct sip_registrar_stats *out)
+{
+	memset(out, 0, sizeof *out);
+	out->requests_register = load(&t->requests_register);
+	out->requests_options = load(&t->requests_options);
+	out->requests_other = load(&t->requests_other);
+	for (int i = 1; i <= 6; i++)
+		out->responses[i] = load(&t->responses[i]);
+	out->throttled = load(&t->throttled);
+}
+
+/* --- sending ------------------------------------------------------------------------- */
+
+/* Writes an answer: on the stream (RFC 3261 §18.2.2: a stream answers on the same
+ * connection; a closed one drops it), or over UDP from the address the request came to. */
+static void send_answer(struct tloop *tl, const struct dest *d, const char *buf, int len)
+{
+	if (len <= 0)
+		return;
+	count_response(tl->t, buf, len);
+	if (d->s) {
+		(void)stream_write(d->s, buf, (size_t)len);
+		return;
+	}
+	(void)sip_udp_send(tl->udp_fd, buf, (size_t)len, (const struct sockaddr *)&d->to, d->tolen,
+	                   d->has_local ? &d->local : NULL);
+}
+
+/* Sends an answer, stores it for retransmissions, drops the stream reference d held.
+ * Loop thread. The one way a decided answer leaves (jobs and held answers alike). */
+static void deliver(struct tloop *tl, struct dest *d, const char *buf, int len)
+{
+	if (d->txn)
+		sip_txn_store(tl->t->txn, d->txn, tg_now_s(), buf, len);
+	send_answer(tl, d, buf, len);
+	if (d->s && d->ref)
+		stream_unref(d->s);
+}
+
+/* --- held answers (sip.failure_delay_ms) --------------------------------------------- */
+
+static void held_send(struct held *h)
+{
+	deliver(h->tl, &h->d, h->out, h->outlen);
+	free(h);
+}
+
+static struct held *held_pop(struct tloop *tl)
+{
+	struct held *h = tl->held;
+	tl->held = h->next;
+	if (tl->held)
+		tl->held->prev = NULL;
+	else
+		tl->held_tail = NULL;
+	tl->nheld--;
+	return h;
+}
+
+static void hold_arm(struct tloop *tl, int64_t now)
+{
+	int64_t wait = tl->held->hold_until - now;
+	if (wait < 0)
+		wait = 0;
+	struct timeval tv = {(time_t)(wait / 1000000), (suseconds_t)(wait % 1000000)};
+	evtimer_add(tl->hold_ev, &tv);
+}
+
+/* Sends the held answers whose time has come. */
+static void on_hold(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct tloop *tl = arg;
+	int64_t now = tg_mono_us();
+	while (tl->held && tl->held->hold_until <= now)
+		held_send(held_pop(tl));
+	if (tl->held)
+		hold_arm(tl, now);
+}
+
+/* Puts j's answer on the loop's hold list, ordered by its time, that is by arrival
+ * (workers finish in another order, and an answer queued behind a later-decided one
+ * would leave late by an amount that carries the decision times), and frees j. 0, or -1
+ * (j kept) when the list is full or memory is short. */
+static int hold(struct tloop *tl, struct job *j, int64_t now)
+{
+	if (tl->nheld >= HELD_MAX)
+		return -1;
+	int n = j->outlen > 0 ? j->outlen : 0;
+	struct held *h = malloc(sizeof *h + (size_t)n);
+	if (!h)
+		return -1;
+	memset(h, 0, sizeof *h);
+	h->tl = tl;
+	h->d = j->d; /* the job's reference on the stream moves to h */
+	h->hold_until = j->hold_until;
+	h->outlen = n;
+	memcpy(h->out, j->out, (size_t)n);
+	struct held *after = tl->held_tail; /* usually the tail: walk back from it */
+	while (after && after->hold_until > h->hold_until)
+		after = after->prev;
+	h->prev = after;
+	h->next = after ? after->next : tl->held;
+	if (h->next)
+		h->next->prev = h;
+	else
+		tl->held_tail = h;
+	if (after)
+		after->next = h;
+	else
+		tl->held = h;
+	tl->nheld++;
+	if (tl->held == h) /* a new earliest time: (re)arm */
+		hold_arm(tl, now);
+	job_free(j);
+	return 0;
+}
+
+/* --- deciding ------------------------------------------------------------------------ */
+
+/* j's answer for outcome o into j->out (none for NO_ANSWER), and its hold time when the
+ * reply table holds it. */
+static void answer(struct job *j, enum sip_reg_outcome o)
+{
+	struct sip_transport *t = j->t;
+	const struct sip_reg_reply *row = sip_reg_reply(o);
+	if (o == SIP_REG_THROTTLED)
+		count(&t->throttled);
+	j->outlen = row && row->code
+	                ? sip_reg_answer(t->reg, &j->x, o, j->to_tag, j->out, sizeof j->out)
+	                : 0;
+	if (row && row->held && t->cfg->sip.failure_delay_ms > 0)
+		j->hold_until = j->t0_us + (int64_t)t->cfg->sip.failure_delay_ms * 1000;
+}
+
+/* The store path, on a worker. */
+static void reg_run(void *arg)
+{
+	struct job *j = arg;
+	answer(j, sip_reg_decide(j->t->reg, &j->x));
+}
+
+/* The worker decided, back on the loop: answer now, or hold a failure until its time. A
+ * retransmission meanwhile is absorbed (the answer is stored when sent), so it cannot
+ * fetch the answer early. */
+static void reg_done(void *arg)
+{
+	struct job *j = arg;
+	struct tloop *tl = j->tl;
+	int64_t now = j->hold_until ? tg_mono_us() : 0;
+	if (j->hold_until > now && !tl->stopped && tl->hold_ev && hold(tl, j, now) == 0)
+		return;
+	deliver(tl, &j->d, j->out, j->outlen);
+	job_free(j);
+}
+
+/* A UDP REGISTER with credentials seen before (RFC 3261 §17.2.2): 1 with the earlier
+ * answer in j->out (outlen 0 while that is still being decided), else 0 with j's
+ * retransmission key set. */
+static int retransmitted(struct job *j)
+{
+	struct sip_transport *t = j->t;
+	uint64_t k = sip_txn_key(t->txn, &j->x.req, j->x.source);
+	int n = sip_txn_lookup(t->txn, k, tg_now_s(), j->out, sizeof j->out);
+	if (n < 0) {
+		j->d.txn = k;
+		return 0;
+	}
+	j->outlen = n;
+	log_ev(LOG_LVL_DEBUG, j->x.req.callid, "sip_retransmission", LOG_S("source", j->x.source),
+	       LOG_S("answer", n ? "repeated" : "absorbed (still being decided)"));
+	return 1;
+}
+
+/* The request in j->x answered (j->out) or handed to a worker (then 1: the job is the
+ * worker's). The steps of register.h in order; only a REGISTER with credentials gets
+ * past sip_reg_route, and only one no loop step could decide goes to a worker. */
+static int dispatch(struct job *j)
+{
+	struct sip_transport *t = j->t;
+	enum sip_reg_outcome o = sip_reg_route(&j->x);
+	if (o == SIP_REG_CONTINUE && !j->d.s && retransmitted(j))
+		return 0; /* j->out holds the earlier answer (none while it is being decided) */
+	if (o == SIP_REG_CONTINUE)
+		o = sip_reg_precheck(t->reg, &j->x, tg_now_s());
+	if (o == SIP_REG_CONTINUE)
+		o = sip_reg_fast(t->reg, &j->x);
+	if (o == SIP_REG_CONTINUE) {
+		if (j->d.txn) /* being decided: a retransmission meanwhile is absorbed */
+			sip_txn_store(t->txn, j->d.txn, tg_now_s(), NULL, 0);
+		/* The worker's job holds the stream until its answer is sent (deliver): a
+		 * closed one drops the answer, its memory stays till then. */
+		if (j->d.s) {
+			stream_ref(j->d.s);
+			j->d.ref = 1;
+		}
+		if (workers_submit(t->workers, reg_run, reg_done, j, j->tl->loop) == 0)
+			return 1;
+		if (j->d.s)
+			stream_unref(j->d.s);
+		j->d.ref = 0;
+		o = SIP_REG_BUSY;
+	}
+	answer(j, o);
+	return 0;
+}
+
+/* An edge connection's identity, found once from its certificate, and checked against
+ * the allow-list on every request (an edge removed with `telgate edge remove` is cut off
+ * at its next request, unanswered). Returns 0, or -1 with the stream closing. */
+static int edge_check(struct sip_transport *t, struct stream *s, struct sconn *c)
+{
+	static const char kick[] = "edge identity no longer allow-listed";
+	if (!c->edge[0]) {
+		SSL *ssl = stream_ssl(s);
+		X509 *cert = ssl ? SSL_get1_peer_certificate(ssl) : NULL;
+		char seen[512] = "";
+		int ok = cert && sip_edge_cert_identity(t->edges, cert, c->edge, sizeof c->edge,
+		                                        seen, sizeof seen);
+		X509_free(cert);
+		if (!ok) {
+			c->edge[0] = '\0';
+			stream_close(s, kick);
+			return -1;
+		}
+		log_ev(LOG_LVL_INFO, NULL, "sip_edge_connected", LOG_S("peer", stream_peer(s)),
+		       LOG_S("identity", c->edge));
+		return 0;
+	}
+	if (!sip_edges_allowed(t->edges, c->edge)) {
+		log_ev(LOG_LVL_WARNING, NULL, "sip_edge_removed", LOG_S("peer", stream_peer(s)),
+		       LOG_S("identity", c->edge), LOG_S("action", "connection closed"));
+		stream_close(s, kick);
+		return -1;
+	}
+	return 0;
+}
+
+/* One request, from a datagram (from: its source) or a stream (s), answered here or
+ * handed to a worker. */
+static void handle(struct tloop *tl, struct stream *s, const struct sockaddr *from,
+                   socklen_t fromlen, const struct sockaddr_storage *local, const char *buf,
+                   size_t len)
+{
+	struct sip_transport *t = tl->t;
+	struct job *j = calloc(1, sizeof *j);
+	if (!j)
+		return;
+	struct sip_reg_req *x = &j->x;
+	j->t = t;
+	j->tl = tl;
+	j->d.s = s;
+	j->t0_us = tg_mono_us();
+	if (from) {
+		memcpy(&j->d.to, from, fromlen);
+		j->d.tolen = fromlen;
+		tg_sockaddr_str(from, x->source, sizeof x->source);
+		if (local) {
+			j->d.local = *local;
+			j->d.has_local = 1;
+		}
+	} else {
+		const struct slis *sl = stream_ctx(s);
+		struct sconn *c = stream_user(s);
+		tg_strlcpy(x->source, stream_peer(s), sizeof x->source);
+		if (sl->kind == SIP_CONN_EDGE && edge_check(t, s, c) != 0) {
+			free(j);
+			return;
+		}
+		tg_strlcpy(x->edge, c->edge, sizeof x->edge);
+		from = stream_peer_addr(s, NULL); /* for Via received/rport */
+	}
+	tg_strlcpy(x->transport, s ? (stream_kind(s) == STREAM_TCP ? "TCP" : "TLS") : "UDP",
+	           sizeof x->transport);
+	int status;
+	char reason[128] = "";
+	int rc = sip_req_parse(buf, len, &x->req, &status, reason, sizeof reason);
+	if (x->req.m) {
+		sip_req_to_tag(&x->req, t->tag_key, j->to_tag);
+		if (sip_req_received(&x->req, from, t->cfg->sip.force_rport) != 0 && rc == 0) {
+			rc = -1;
+			status = 500;
+			snprintf(reason, sizeof reason, "Server Internal Error");
+		}
+		if (!s && x->req.reply_to_len) { /* where sip_req_received said */
+			memcpy(&j->d.to, &x->req.reply_to, sizeof j->d.to);
+			j->d.tolen = x->req.reply_to_len;
+		}
+	}
+	count_request(t, &x->req);
+	if (rc != 0) {
+		log_ev(LOG_LVL_NOTICE, x->req.callid[0] ? x->req.callid : NULL, "sip_malformed",
+		       LOG_S("source", x->source), LOG_S("transport", x->transport),
+		       LOG_S("reason", reason), LOG_S("answer", status ? "400-class" : "dropped"));
+		if (status)
+			j->outlen = x->req.m ? sip_response(&x->req, status, reason, j->to_tag,
+			                                    NULL, j->out, sizeof j->out)
+			                     : sip_response_raw(buf, len, status, reason, j->out,
+			                                        sizeof j->out);
+	} else if (dispatch(j)) {
+		return; /* a worker has it */
+	}
+	deliver(tl, &j->d, j->out, j->outlen);
+	job_free(j);
+}
+
+/* --- UDP ----------------------------------------------------------------------------- */
+
+static void on_udp(evutil_socket_t fd, short what, void *arg)
+{
+	(void)what;
+	struct tloop *tl = arg;
+	char buf[SIP_MSG_MAX + 1];
+	for (int i = 0; i < 64; i++) {
+		struct sockaddr_storage from, local;
+		socklen_t fl = sizeof from;
+		int has_local;
+		ssize_t n = sip_udp_recv(fd, buf, sizeof buf, &from, &fl, &local, &has_local);
+		if (n <= 0)
+			return;
+		if (n > SIP_MSG_MAX) /* cut: too large for us */
+			continue;
+		if (n < 4 && (buf[0] == '\r' || buf[0] == '\n'))
+			continue; /* keep-alive CRLF */
+		handle(tl, NULL, (struct sockaddr *)&from, fl, has_local ? &local : NULL, buf,
+		       (size_t)n);
+	}
+}
+
+/* --- streams ------------------------------------------------------------------------- */
+
+/* Content-Length of a header block (compact form "l" too); -1 if absent, -2 if bad. */
+static long content_length(const char *h, size_t n)
+{
+	for (size_t i = 0; i + 3 < n; i++) {
+		if (h[i] != '\n')
+			continue;
+		const char *p = h + i + 1;
+		size_t skip = 0;
+		if (!strncasecmp(p, "Content-Length", 14))
+			skip = 14;
+		else if ((p[0] == 'l' || p[0] == 'L') && (p[1] == ':' || p[1] == ' '))
+			skip = 1;
+		if (!skip)
+			continue;
+		/* Digits only, bounded by the line and the block: strtol would skip the
+		 * CRLFs after an empty value and read the body (or past the block). */
+		const char *e = h + n;
+		p += skip;
+		while (p < e && (*p == ' ' || *p == '\t'))
+			p++;
+		if (p >= e || *p != ':')
+			continue;
+		p++;
+		while (p < e && (*p == ' ' || *p == '\t'))
+			p++;
+		long v = 0;
+		const char *d = p;
+		while (p < e && *p >= '0' && *p <= '9' && v <= SIP_MSG_MAX)
+			v = v * 10 + (*p++ - '0');
+		while (p < e && (*p == ' ' || *p == '\t'))
+			p++;
+		if (p == d || p >= e || (*p != '\r' && *p != '\n'))
+			return -2; /* empty, signed, or not a number: the framing is lost */
+		return v;
+	}
+	return -1;
+}
+
+/* Cuts the next SIP message off a stream: the header section and the body its
+ * Content-Length gives (none: no body). A Content-Length that cannot be trusted leaves no
+ * way to find the next message: 400 if one can be formed, and the stream closes after it.
+ * A header section longer than SIP_MSG_MAX never completes: the layer closes the stream. */
+static long sip_frame(struct stream *s, const unsigned char *buf, size_t len)
+{
+	size_t hlen = 0;
+	for (size_t i = 3; i < len && !hlen; i++)
+		if (buf[i] == '\n' && buf[i - 1] == '\r' && buf[i - 2] == '\n' &&
+		    buf[i - 3] == '\r')
+			hlen = i + 1;
+	if (!hlen)
+		return STREAM_FRAME_MORE;
+	long cl = content_length((const char *)buf, hlen);
+	if (cl == -2 || cl > SIP_MSG_MAX || hlen + (size_t)(cl < 0 ? 0 : cl) > SIP_MSG_MAX) {
+		char out[OUT_MAX];
+		int n = sip_response_raw((const char *)buf, hlen, 400, "Bad Content-Length", out,
+		                         sizeof out);
+		const struct slis *sl = stream_ctx(s);
+		struct dest d = {.s = s};
+		send_answer(sl->tl, &d, out, n);
+		return STREAM_FRAME_BROKEN;
+	}
+	size_t total = hlen + (size_t)(cl < 0 ? 0 : cl);
+	return total <= len ? (long)total : STREAM_FRAME_MORE;
+}
+
+static void on_stream_frame(struct stream *s, const unsigned char *frame, size_t len)
+{
+	const struct slis *sl = stream_ctx(s);
+	handle(sl->tl, s, NULL, 0, NULL, (const char *)frame, len);
+}
+
+static const struct stream_ops sip_stream_ops = {
+    .frame = sip_frame,
+    .on_frame = on_stream_frame,
+};
+
+/* --- a loop's sockets ---------------------------------------------------------------- */
+
+void sip_transport_open(struct sip_transport *t, int i, int udp_fd, const int fds[SIP_CONN_KINDS])
+{
+	struct tloop *tl = &t->loops[i];
+	struct event_base *base = loop_base(tl->loop);
+	tl->hold_ev = evtimer_new(base, on_hold, tl); /* NULL: failures are not held */
+	tl->udp_fd = udp_fd;
+	if (udp_fd >= 0) {
+		tl->udp_ev = event_new(base, udp_fd, EV_READ | EV_PERSIST, on_udp, tl);
+		event_add(tl->udp_ev, NULL);
+	}
+	static const char *const names[SIP_CONN_KINDS] = {"sip-tcp", "sip-tls", "sip-edge"};
+	for (int k = 0; k < SIP_CONN_KINDS; k++) {
+		tl->lis[k] = (struct slis){.tl = tl, .kind = (enum sip_conn_kind)k};
+		if (fds[k] < 0)
+			continue;
+		struct stream_listener_options o = {
+		    .name = names[k],
+		    .kind = k == SIP_CONN_TCP ? STREAM_TCP : STREAM_TLS,
+		    .tls = t->tls[k],
+		    .caps = t->caps,
+		    .node_cap_setting = "sip.max_connections",
+		    .source_cap_setting = "sip.max_connections_per_source",
+		    .stats = &t->stats[k],
+		    .ops = &sip_stream_ops,
+		    .ctx = &tl->lis[k],
+		    .user_size = sizeof(struct sconn),
+		    .max_frame = SIP_MSG_MAX,
+		    .write_limit = SIP_WRITE_LIMIT,
+		    .first_message_timeout_s = t->cfg->sip.first_message_timeout_s,
+		    .idle_timeout_s = t->cfg->sip.idle_timeout_s,
+		    .crlf_keepalive = 1, /* RFC 5626 §3.5.1: CRLFCRLF gets a CRLF pong */
+		};
+		char err[256];
+		if (!(tl->lis[k].l = stream_listen(tl->loop, fds[k], &o, err, sizeof err)))
+			log_ev(LOG_LVL_ERROR, NULL, "sip_listen_failed",
+			       LOG_S("listener", names[k]), LOG_S("error", err));
+	}
+}
+
+void sip_transport_close(struct sip_transport *t, int i)
+{
+	struct tloop *tl = &t->loops[i];
+	/* Held answers go now, while the sockets are open; later ones are not held. */
+	tl->stopped = 1;
+	while (tl->held)
+		held_send(held_pop(tl));
+	if (tl->hold_ev) {
+		event_free(tl->hold_ev);
+		tl->hold_ev = NULL;
+	}
+	if (tl->udp_ev) {
+		event_free(tl->udp_ev);
+		tl->udp_ev = NULL;
+	}
+	if (tl->udp_fd >= 0) {
+		close(tl->udp_fd);
+		tl->udp_fd = -1;
+	}
+	for (int k = 0; k < SIP_CONN_KINDS; k++) { /* closes every stream ("server stopping") */
+		stream_listener_free(tl->lis[k].l);
+		tl->lis[k].l = NULL;
+	}
+}
+
+struct sip_transport *sip_transport_new(const struct sip_transport_options *o)
+{
+	struct sip_transport *t = calloc(1, sizeof *t);
+	if (!t)
+		return NULL;
+	t->cfg = o->cfg;
+	t->reg = o->reg;
+	t->workers = o->workers;
+	t->edges = o->edges;
+	t->caps = o->caps;
+	t->tls[SIP_CONN_TLS] = o->tls;
+	t->tls[SIP_CONN_EDGE] = o->edge_tls;
+	randombytes_buf(t->tag_key, sizeof t->tag_key);
+	t->nloops = loop_group_size(o->loops);
+	t->txn = sip_txn_new();
+	t->loops = calloc((size_t)t->nloops, sizeof *t->loops);
+	if (!t->txn || !t->loops) {
+		sip_transport_free(t);
+		return NULL;
+	}
+	for (int i = 0; i < t->nloops; i++) {
+		t->loops[i].t = t;
+		t->loops[i].loop = loop_group_get(o->loops, i);
+		t->loops[i].udp_fd = -1;
+	}
+	return t;
+}
+
+void sip_transport_free(struct sip_transport *t)
+{
+	if (!t)
+		return;
+	sip_txn_free(t->txn);
+	sodium_memzero(t->tag_key, sizeof t->tag_key);
+	free(t->loops);
+	free(t);
+}
