@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: ISC */
+/* The registrar's transport on loopback: what it counts (sip_registrar_stats) — requests
+ * by method, responses by class, the 400 for a broken stream framing, throttled sources —
+ * for requests decided without the store. */
+#include "core/config.h"
+#include "core/loop.h"
+#include "core/worker.h"
+#include "sip/registrar.h"
+#include "store/store.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "testutil.h"
+
+/* A port free for UDP and TCP on 127.0.0.1 right now. */
+static int free_port(void)
+{
+	for (int tries = 0; tries < 50; tries++) {
+		int u = socket(AF_INET, SOCK_DGRAM, 0);
+		struct sockaddr_in a = {.sin_family = AF_INET};
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		socklen_t l = sizeof a;
+		assert_int_equal(bind(u, (struct sockaddr *)&a, sizeof a), 0);
+		assert_int_equal(getsockname(u, (struct sockaddr *)&a, &l), 0);
+		int t = socket(AF_INET, SOCK_STREAM, 0);
+		int ok = bind(t, (struct sockaddr *)&a, sizeof a) == 0;
+		close(t);
+		close(u);
+		if (ok)
+			return ntohs(a.sin_port);
+	}
+	fail_msg("no free port");
+	return -1;
+}
+
+static struct sockaddr_in to_port(int port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	return a;
+}
+
+/* auth: an Authorization header line, or "" */
+static void request_auth(char *out, size_t cap, const char *method, const char *branch,
+                         const char *auth)
+{
+	snprintf(out, cap,
+	         "%s sip:example.net SIP/2.0\r\n"
+	         "Via: SIP/2.0/UDP 127.0.0.1:5999;rport;branch=z9hG4bK-%s\r\n"
+	         "Max-Forwards: 70\r\n"
+	         "From: <sip:1001@example.net>;tag=f\r\n"
+	         "To: <sip:1001@example.net>\r\n"
+	         "Call-ID: %s@test\r\n"
+	         "CSeq: 1 %s\r\n"
+	         "Contact: <sip:1001@127.0.0.1:5999>\r\n"
+	         "%s"
+	         "Content-Length: 0\r\n\r\n",
+	         method, branch, branch, method, auth);
+}
+
+static void request(char *out, size_t cap, const char *method, const char *branch)
+{
+	request_auth(out, cap, method, branch, "");
+}
+
+/* Sends one datagram (its Via asks for rport: the answer comes back to this socket); with want,
+ * waits for the answer and checks its status code. */
+static void udp_exchange(int fd, int port, const char *msg, int want)
+{
+	struct sockaddr_in a = to_port(port);
+	assert_true(sendto(fd, msg, strlen(msg), 0, (struct sockaddr *)&a, sizeof a) > 0);
+	if (!want)
+		return;
+	char buf[8192];
+	ssize_t n = recv(fd, buf, sizeof buf - 1, 0);
+	assert_true(n > 12);
+	buf[n] = '\0';
+	char line[16];
+	snprintf(line, sizeof line, "SIP/2.0 %d ", want);
+	if (strncmp(buf, line, strlen(line)) != 0)
+		fail_msg("want %d, got %.60s", want, buf);
+}
+
+static void test_counters(void **state)
+{
+	(void)state;
+	char dir[64], path[128], err[256];
+	tu_mkdtemp(dir, sizeof dir, "tgsiptp");
+	snprintf(path, sizeof path, "%s/t.db", dir);
+	struct store_options so = {"sqlite", path, 5000};
+	store_t *st;
+	if (store_open(&so, &st, err, sizeof err) != STORE_OK)
+		fail_msg("open: %s", err);
+	struct tg_config cfg;
+	config_defaults(&cfg);
+	snprintf(cfg.sip.address, sizeof cfg.sip.address, "127.0.0.1");
+	cfg.sip.port = free_port();
+	cfg.sip.tls_port = 0;
+	cfg.sip.edge_port = 0;
+	cfg.sip.source_failures_max = 1;
+	assert_int_equal(loop_threads_init(), 0);
+	struct loop_group *lg = loop_group_start(1);
+	struct workers *w = workers_start(1, 16);
+	assert_non_null(lg);
+	assert_non_null(w);
+	struct sip_registrar_options o = {.cfg = &cfg, .store = st, .workers = w, .loops = lg};
+	struct sip_registrar *r = sip_registrar_start(&o, err, sizeof err);
+	if (!r)
+		fail_msg("start: %s", err);
+
+	int u = socket(AF_INET, SOCK_DGRAM, 0);
+	struct timeval tv = {5, 0};
+	setsockopt(u, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	char msg[2048];
+	request(msg, sizeof msg, "ACK", "ack");
+	udp_exchange(u, cfg.sip.port, msg, 0); /* absorbed: no answer */
+	request(msg, sizeof msg, "OPTIONS", "opt");
+	udp_exchange(u, cfg.sip.port, msg, 200);
+	request(msg, sizeof msg, "INVITE", "inv");
+	udp_exchange(u, cfg.sip.port, msg, 405);
+	request(msg, sizeof msg, "REGISTER", "reg");
+	udp_exchange(u, cfg.sip.port, msg, 401); /* no credentials: challenged */
+	udp_exchange(u, cfg.sip.port,
+	             "REGISTER sip:example.net SIP/2.0\r\n"
+	             "Via: SIP/2.0/UDP 127.0.0.1:5999;rport;branch=z9hG4bK-bad\r\n"
+	             "Call-ID: bad@test\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n",
+	             400); /* no From or To */
+	/* sip.source_failures_max = 1: an unreadable credential counts against the source,
+	 * and the next credential from it is refused without further work. */
+	request_auth(msg, sizeof msg, "REGISTER", "unreadable", "Authorization: Digest x\r\n");
+	udp_exchange(u, cfg.sip.port, msg, 403);
+	request_auth(msg, sizeof msg, "REGISTER", "throttled",
+	             "Authorization: Digest username=\"1001\", realm=\"telgate\", "
+	             "nonce=\"n\", uri=\"sip:example.net\", response=\"00\", qop=auth, "
+	             "nc=00000001, cnonce=\"c\"\r\n");
+	udp_exchange(u, cfg.sip.port, msg, 403);
+	close(u);
+
+	/* A stream whose Content-Length cannot be trusted: 400, then the stream closes. */
+	int t = socket(AF_INET, SOCK_STREAM, 0);
+	setsockopt(t, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	struct sockaddr_in a = to_port(cfg.sip.port);
+	assert_int_equal(connect(t, (struct sockaddr *)&a, sizeof a), 0);
+	request(msg, sizeof msg, "OPTIONS", "tcp");
+	char *cl = strstr(msg, "Content-Length: 0");
+	assert_non_null(cl);
+	memcpy(cl, "Content-Length: x", 17);
+	assert_true(send(t, msg, strlen(msg), 0) > 0);
+	char buf[4096];
+	ssize_t n = recv(t, buf, sizeof buf - 1, 0);
+	assert_true(n > 12);
+	assert_memory_equal(buf, "SIP/2.0 400 ", 12);
+	close(t);
+
+	struct sip_registrar_stats s;
+	sip_registrar_stats(r, &s);
+	assert_int_equal(s.requests_register, 3); /* challenged, unreadable, throttled */
+	assert_int_equal(s.requests_options, 1);
+	/* ACK, INVITE, and the one without From and To: not read as far as its method */
+	assert_int_equal(s.requests_other, 3);
+	assert_int_equal(s.responses[1], 0);
+	assert_int_equal(s.responses[2], 1);
+	assert_int_equal(s.responses[4], 6); /* 405, 401, 400, 403, 403, the framing 400 */
+	assert_int_equal(s.responses[5], 0);
+	assert_int_equal(s.throttled, 1);
+
+	sip_registrar_stop(r);
+	workers_stop(w);
+	loop_group_stop(lg);
+	sip_registrar_free(r);
+	store_close(st);
+	tu_rmtree(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_counters),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
