@@ -87,14 +87,15 @@ const struct sip_reg_reply *sip_reg_reply(enum sip_reg_outcome o);
 /* One request being decided. The caller fills req, transport, source and edge; the steps
  * fill the rest. */
 struct sip_reg_req {
-	struct sip_req req;
+	struct sip_req req;             /* sip_req_parse clears it */
 	char transport[8];              /* "UDP", "TCP", "TLS" */
 	char source[64];                /* "address:port" ("[v6]:port") */
 	char edge[SIP_EDGE_ID_MAX + 1]; /* the edge's identity, "" unless over an edge */
 	struct sip_digest_creds cr;     /* parsed by sip_reg_precheck */
 	int stale;                      /* the nonce is stale: stale=true if the digest verifies */
 	/* Header lines that only this request's answer has: the 200's Contact list and Date,
-	 * 423's Min-Expires, 420's Unsupported. */
+	 * 423's Min-Expires, 420's Unsupported. Last, and written by the step that decides
+	 * such an outcome: it need not start cleared. */
 	char detail[SIP_REG_DETAIL_MAX];
 };
 

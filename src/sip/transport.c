@@ -15,6 +15,7 @@
 #include <openssl/ssl.h>
 #include <sodium.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,10 +113,28 @@ struct job {
 	int64_t t0_us;      /* tg_mono_us() when the request arrived */
 	int64_t hold_until; /* tg_mono_us() before which the answer is not sent; 0 = none */
 	char to_tag[17];    /* of every response to this request (RFC 3261 §19.3) */
+	int outlen;
+	/* job_new zeroes everything above, and x but its request and detail */
 	struct sip_reg_req x;
 	char out[OUT_MAX];
-	int outlen;
 };
+
+/* A job with every field read before it is written cleared. Not calloc: most of a job's
+ * ~30 KB is the parsed request (sip_req_parse clears it), the answer and its detail lines
+ * (written before they are read), and zeroing them was a sixth of the loop's instructions
+ * per REGISTER (callgrind). */
+static struct job *job_new(void)
+{
+	struct job *j = malloc(sizeof *j);
+	if (!j)
+		return NULL;
+	memset(j, 0, offsetof(struct job, x));
+	size_t from = offsetof(struct sip_reg_req, transport),
+	       to = offsetof(struct sip_reg_req, detail);
+	memset((char *)&j->x + from, 0, to - from);
+	j->x.detail[0] = '\0';
+	return j;
+}
 
 static void job_free(struct job *j)
 {
@@ -395,7 +414,7 @@ static void handle(struct tloop *tl, struct stream *s, const struct sockaddr *fr
                    size_t len)
 {
 	struct sip_transport *t = tl->t;
-	struct job *j = calloc(1, sizeof *j);
+	struct job *j = job_new();
 	if (!j)
 		return;
 	struct sip_reg_req *x = &j->x;
