@@ -376,7 +376,7 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 	    .store = d->store,
 	    .workers = d->workers,
 	    .loops = d->loops,
-	    .cti = d->cti,
+	    .devstate = d->devstate,
 	    .tls_cert = d->pki.server_cert,
 	    .tls_key = d->pki.server_key,
 	};

@@ -101,6 +101,28 @@ static void sip(struct metrics_out *o, struct sip_registrar *r)
 	metrics_family(o, "telgate_sip_registrations", METRICS_GAUGE,
 	               "Live registration bindings (contacts) in the location service.");
 	metrics_sample_u(o, "telgate_sip_registrations", bindings, (char *)NULL);
+	struct sip_registrar_stats st;
+	sip_registrar_stats(r, &st);
+	metrics_family(o, "telgate_sip_requests_total", METRICS_COUNTER,
+	               "SIP requests received (UDP datagrams and stream frames), by method; other: "
+	               "any other method, or a message unreadable as far as its method.");
+	metrics_sample_u(o, "telgate_sip_requests_total", st.requests_register, "method",
+	                 "REGISTER", (char *)NULL);
+	metrics_sample_u(o, "telgate_sip_requests_total", st.requests_options, "method", "OPTIONS",
+	                 (char *)NULL);
+	metrics_sample_u(o, "telgate_sip_requests_total", st.requests_other, "method", "other",
+	                 (char *)NULL);
+	metrics_family(o, "telgate_sip_responses_total", METRICS_COUNTER,
+	               "SIP responses sent, by class (retransmitted answers and held 403s "
+	               "included).");
+	static const char *const classes[] = {"", "1xx", "2xx", "3xx", "4xx", "5xx", "6xx"};
+	for (int c = 1; c <= 6; c++)
+		metrics_sample_u(o, "telgate_sip_responses_total", st.responses[c], "class",
+		                 classes[c], (char *)NULL);
+	metrics_family(o, "telgate_sip_throttled_total", METRICS_COUNTER,
+	               "REGISTERs refused because their source failed too often this minute "
+	               "(sip.source_failures_max).");
+	metrics_sample_u(o, "telgate_sip_throttled_total", st.throttled, (char *)NULL);
 }
 
 /* --- CTI ------------------------------------------------------------------------------ */

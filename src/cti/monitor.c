@@ -138,16 +138,6 @@ static void on_state(void *arg)
 	free(msg);
 }
 
-int cti_device_in_service(struct cti_server *s, const char *device)
-{
-	return devstate_get(s->devstate, device);
-}
-
-void cti_device_state(struct cti_server *s, const char *device, int in_service)
-{
-	devstate_publish(s->devstate, device, in_service);
-}
-
 /* The device-state bus's callback (core/devstate.h): on the publisher's thread, with
  * the device's shard held, so it only copies the change to every loop. */
 void cti_on_device_state(void *arg, const char *device, int in_service)
@@ -337,7 +327,7 @@ static void dev_job_answer(struct cti_conn *c, const struct dev_job *j)
 		cti_conn_send(
 		    c, j->invoke, xml,
 		    cti_xml_snapshot_device_resp(xml, sizeof xml, j->device,
-		                                 cti_device_in_service(c->cl->s, j->device)));
+		                                 devstate_get(c->cl->s->devstate, j->device)));
 	} else {
 		monitor_open(c, j);
 	}

@@ -3,15 +3,16 @@
  * server: the CTI server — CSTA XML sessions over TCP and TLS (proto.h), logins through
  * the directory, device monitors and their in-service / out-of-service events. Its files:
  * server.c (start, stop, listings, counters), conn.c (a connection on the stream layer),
- * session.c (login, heartbeat, stop), monitor.c (device checks, monitors, device state
- * and its fan-out: cti_device_state and cti_server_monitors are there), outcome.c (the
+ * session.c (login, heartbeat, stop), monitor.c (device checks, monitors, the fan-out of
+ * device-state changes, cti_server_monitors), outcome.c (the
  * refusals' one table); server_int.h is what they share.
  *
  * Threads: every loop of the group owns a listener per port (SO_REUSEPORT) and the
  * connections it accepted; a connection never changes thread. Store lookups (device
- * associations) run on the worker pool. Device-state changes (cti_device_state) may come
- * from any thread and are fanned out to every loop by message passing; each loop keeps
- * its own index of the monitors it serves.
+ * associations) run on the worker pool. Device-state changes come from the device-state
+ * bus (core/devstate.h; the registrar publishes) on the publisher's thread and are fanned
+ * out to every loop by message passing; each loop keeps its own index of the monitors it
+ * serves.
  *
  * Ownership: the server keeps pointers to the store, directory, workers and loops given
  * at start; they must outlive it. cti_server_stop() must run before the loops stop.
@@ -49,12 +50,6 @@ struct cti_server *cti_server_start(const struct cti_server_options *o, char *er
 void cti_server_stop(struct cti_server *s);
 void cti_server_free(struct cti_server *s);
 
-/* The device-state API the registrar feeds: the device is registered (in service) or
- * not. Thread-safe. Monitors of the device get BackInService / OutOfService when the
- * state changes. */
-void cti_device_state(struct cti_server *s, const char *device, int in_service);
-int cti_device_in_service(struct cti_server *s, const char *device);
-
 /* For the admin commands: rows of sessions and monitors, under the server's lock. The
  * strings are valid during the call. */
 struct cti_session_info {
@@ -84,7 +79,7 @@ void cti_server_monitors(struct cti_server *s,
  *     session, no supported protocol version, plain TCP refused, an access token, userID
  *     or password missing, directory overloaded).
  * Gauges: sessions_open (sessions now), monitors_open (monitors now).
- *   device_events_in: cti_device_state calls that changed a device's state;
+ *   device_events_in: device-state changes received from the bus;
  *   device_events_sent: BackInService / OutOfService events queued to sessions (the one
  *     sent when a monitor opens on a device in service included);
  *   slow_consumers: connections the stream layer cut off for not reading (both

@@ -4,7 +4,7 @@
 #include "core/log.h"
 #include "core/ratelimit.h"
 #include "core/util.h"
-#include "cti/server.h"
+#include "core/devstate.h"
 #include "dir/dir.h"
 #include "dir/policy.h"
 #include "sip/accounts.h"
@@ -27,7 +27,7 @@ struct sip_reg {
 	const struct tg_config *cfg;
 	store_t *store;
 	struct sip_loc *loc;
-	struct cti_server *cti;
+	struct devstate *devstate; /* in service at the first binding, out at the last */
 	uint8_t secret[SIP_DIGEST_SECRET_LEN]; /* signs the nonces */
 	struct sip_nc_cache *nc;
 	struct sip_accounts *accounts; /* what a refresh needs, without the store */
@@ -45,7 +45,7 @@ struct sip_reg *sip_reg_new(const struct sip_reg_options *o)
 	g->cfg = o->cfg;
 	g->store = o->store;
 	g->loc = o->loc;
-	g->cti = o->cti;
+	g->devstate = o->devstate;
 	randombytes_buf(g->secret, sizeof g->secret);
 	char rnd[32];
 	randombytes_buf(rnd, sizeof rnd);
@@ -237,10 +237,10 @@ static enum sip_reg_outcome registered(struct sip_reg *g, struct sip_reg_req *x,
 	       LOG_S("credential", "digest"), LOG_S("algorithm", sip_digest_alg_name(x->cr.alg)),
 	       LOG_I("bindings", n), LOG_S("source", x->source), LOG_S("transport", x->transport),
 	       LOG_S("user_agent", q->user_agent[0] ? q->user_agent : NULL), LOG_S("path", path));
-	if (g->cti && before == 0 && n > 0)
-		cti_device_state(g->cti, device, 1);
-	else if (g->cti && before > 0 && n == 0)
-		cti_device_state(g->cti, device, 0);
+	if (g->devstate && before == 0 && n > 0)
+		devstate_publish(g->devstate, device, 1);
+	else if (g->devstate && before > 0 && n == 0)
+		devstate_publish(g->devstate, device, 0);
 	return SIP_REG_OK;
 }
 

@@ -37,7 +37,7 @@
 #include <stdint.h>
 
 struct sip_loc;
-struct cti_server;
+struct devstate;
 struct sip_reg;
 
 /* Every answer the registrar decides (one value per distinct answer; the failures' log
@@ -102,8 +102,8 @@ struct sip_reg_req {
 struct sip_reg_options {
 	const struct tg_config *cfg; /* [sip] and core.node_id; kept (not copied) */
 	store_t *store;
-	struct sip_loc *loc;    /* the bindings */
-	struct cti_server *cti; /* device state; may be NULL */
+	struct sip_loc *loc;       /* the bindings */
+	struct devstate *devstate; /* the device-state bus (core/devstate.h); may be NULL */
 };
 
 /* NULL when out of memory. */

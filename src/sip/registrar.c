@@ -6,7 +6,7 @@
 #include "core/ports.h"
 #include "core/tlsctx.h"
 #include "core/util.h"
-#include "cti/server.h"
+#include "core/devstate.h"
 #include "sip/edge.h"
 #include "sip/location.h"
 #include "sip/msg.h"
@@ -25,7 +25,7 @@ struct sip_registrar {
 	struct tg_config cfg;
 	store_t *store;
 	struct loop_group *lg;
-	struct cti_server *cti;
+	struct devstate *devstate;
 	int nloops;
 	struct tlsctx *tls, *edge_tls;
 	struct sip_edges *edges;
@@ -42,8 +42,8 @@ static void expired(void *ud, const char *device)
 {
 	struct sip_registrar *r = ud;
 	log_ev(LOG_LVL_INFO, NULL, "sip_registration_expired", LOG_S("device", device));
-	if (r->cti)
-		cti_device_state(r->cti, device, 0);
+	if (r->devstate)
+		devstate_publish(r->devstate, device, 0);
 }
 
 /* Every second on the first loop: the table is in memory, the store learns behind. */
@@ -65,8 +65,8 @@ struct restore {
 static int restore_dev(void *ud, const struct store_registration *reg)
 {
 	struct restore *rs = ud;
-	if (strcmp(rs->last, reg->device) != 0 && rs->r->cti)
-		cti_device_state(rs->r->cti, reg->device, 1);
+	if (strcmp(rs->last, reg->device) != 0 && rs->r->devstate)
+		devstate_publish(rs->r->devstate, reg->device, 1);
 	tg_strlcpy(rs->last, reg->device, sizeof rs->last);
 	return 0;
 }
@@ -95,8 +95,8 @@ int sip_registrar_unregister(struct sip_registrar *r, const char *device)
 	int before = 0;
 	if (sip_loc_update(r->loc, device, tg_now_s(), clear_all, NULL, &before, NULL, NULL) != 0)
 		return -1;
-	if (r->cti)
-		cti_device_state(r->cti, device, 0);
+	if (r->devstate)
+		devstate_publish(r->devstate, device, 0);
 	return before;
 }
 
@@ -231,12 +231,12 @@ struct sip_registrar *sip_registrar_start(const struct sip_registrar_options *o,
 	r->cfg = *o->cfg;
 	r->store = o->store;
 	r->lg = o->loops;
-	r->cti = o->cti;
+	r->devstate = o->devstate;
 	r->nloops = loop_group_size(o->loops);
 	if (!(r->loc = sip_loc_new(r->store, tg_now_s(), err, errlen)))
 		goto fail;
 	struct sip_reg_options ro = {
-	    .cfg = &r->cfg, .store = r->store, .loc = r->loc, .cti = r->cti};
+	    .cfg = &r->cfg, .store = r->store, .loc = r->loc, .devstate = r->devstate};
 	r->reg = sip_reg_new(&ro);
 	r->caps = conncap_new(r->cfg.sip.max_connections, r->cfg.sip.max_connections_per_source);
 	r->edges = sip_edges_new();

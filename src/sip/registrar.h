@@ -35,7 +35,7 @@
 
 struct loop_group;
 struct workers;
-struct cti_server;
+struct devstate;
 struct sip_registrar;
 
 struct sip_registrar_options {
@@ -43,7 +43,10 @@ struct sip_registrar_options {
 	store_t *store;
 	struct workers *workers;
 	struct loop_group *loops;
-	struct cti_server *cti; /* may be NULL */
+	/* The device-state bus (core/devstate.h): a device is published in service at its
+	 * first binding and out of service at its last (expiry, unregister, Expires: 0), and
+	 * in service again for each device restored from the store at start. May be NULL. */
+	struct devstate *devstate;
 	const char *tls_cert, *tls_key;
 };
 

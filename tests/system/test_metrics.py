@@ -122,6 +122,15 @@ class MetricsTest(unittest.TestCase):
         def delta(name, **labels):
             return get(after, name, **labels) - get(before, name, **labels)
 
+        # Two REGISTERs per run (challenged, then authenticated): a 401 and a 200 each.
+        self.assertEqual(delta("telgate_sip_requests_total", method="REGISTER"), 4)
+        self.assertEqual(delta("telgate_sip_requests_total", method="OPTIONS"), 0)
+        self.assertEqual(delta("telgate_sip_responses_total", **{"class": "2xx"}), 2)
+        self.assertEqual(delta("telgate_sip_responses_total", **{"class": "4xx"}), 2)
+        self.assertEqual(delta("telgate_sip_responses_total", **{"class": "5xx"}), 0)
+        self.assertEqual(delta("telgate_sip_throttled_total"), 0)
+        self.assertEqual(get(after, "telgate_devices_in_service"), 1)
+        self.assertEqual(delta("telgate_device_state_changes_total"), 1)
         self.assertEqual(delta("telgate_connections_accepted_total", listener="sip-tcp"), 1)
         self.assertEqual(delta("telgate_connections_accepted_total", listener="cti"), 1)
         self.assertEqual(get(after, "telgate_connections_open", listener="cti"), 1)
