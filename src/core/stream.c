@@ -150,8 +150,8 @@ static void do_close(struct stream *s, const char *why)
 		s->l->count--;
 		s->l = NULL;
 	}
-	log_event(LOG_LVL_DEBUG, NULL, "stream_closed", "listener", s->name, "peer", s->peer,
-	          "reason", s->why, (const char *)NULL);
+	log_ev(LOG_LVL_DEBUG, NULL, "stream_closed", LOG_S("listener", s->name),
+	       LOG_S("peer", s->peer), LOG_S("reason", s->why));
 }
 
 /* Ends a callback of s: applies a close asked for meanwhile, frees what nobody holds.
@@ -434,8 +434,8 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 			ERR_error_string_n(e, msg, sizeof msg);
 			if (s->stats)
 				stat_add(&s->stats->tls_failed, 1);
-			log_event(LOG_LVL_INFO, NULL, "stream_tls_failed", "listener", s->name,
-			          "peer", s->peer, "error", msg, (const char *)NULL);
+			log_ev(LOG_LVL_INFO, NULL, "stream_tls_failed", LOG_S("listener", s->name),
+			       LOG_S("peer", s->peer), LOG_S("error", msg));
 		}
 		stream_close(s, msg);
 	} else {
@@ -608,8 +608,9 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 				else
 					snprintf(why, sizeof why, "%s connection cap reached",
 					         cap == CONNCAP_NODE_FULL ? "node" : "per-source");
-				log_event(LOG_LVL_WARNING, NULL, "stream_refused", "listener",
-				          o->name, "peer", peer, "reason", why, (const char *)NULL);
+				log_ev(LOG_LVL_WARNING, NULL, "stream_refused",
+				       LOG_S("listener", o->name), LOG_S("peer", peer),
+				       LOG_S("reason", why));
 			}
 			close(fd);
 			return;
@@ -729,17 +730,17 @@ static void on_accept_error(struct evconnlistener *lev, void *arg)
 		evtimer_add(l->resume_ev, &tv);
 		if (now - l->fd_logged >= 60) {
 			l->fd_logged = now;
-			log_event(LOG_LVL_WARNING, NULL, "stream_accept_paused", "listener",
-			          l->o.name, "reason",
-			          err == EMFILE   ? "out of file descriptors (EMFILE)"
-			          : err == ENFILE ? "system file table full (ENFILE)"
-			                          : "out of memory",
-			          "action", "accepting again every 100 ms", (const char *)NULL);
+			log_ev(LOG_LVL_WARNING, NULL, "stream_accept_paused",
+			       LOG_S("listener", l->o.name),
+			       LOG_S("reason", err == EMFILE   ? "out of file descriptors (EMFILE)"
+			                       : err == ENFILE ? "system file table full (ENFILE)"
+			                                       : "out of memory"),
+			       LOG_S("action", "accepting again every 100 ms"));
 		}
 		return;
 	}
-	log_event(LOG_LVL_WARNING, NULL, "stream_accept_failed", "listener", l->o.name, "error",
-	          strerror(err), (const char *)NULL);
+	log_ev(LOG_LVL_WARNING, NULL, "stream_accept_failed", LOG_S("listener", l->o.name),
+	       LOG_S("error", strerror(err)));
 }
 
 struct stream_listener *stream_listen(struct loop *loop, int fd,

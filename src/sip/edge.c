@@ -168,11 +168,9 @@ int sip_edge_verify(int preverify_ok, X509_STORE_CTX *x)
 		X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof subject);
 	if (!preverify_ok) {
 		peer_of(x, peer, sizeof peer);
-		char d[12];
-		snprintf(d, sizeof d, "%d", depth);
-		log_event(LOG_LVL_WARNING, NULL, "sip_edge_rejected", "peer", peer, "reason",
-		          X509_verify_cert_error_string(X509_STORE_CTX_get_error(x)), "depth", d,
-		          "subject", subject, (const char *)NULL);
+		log_ev(LOG_LVL_WARNING, NULL, "sip_edge_rejected", LOG_S("peer", peer),
+		       LOG_S("reason", X509_verify_cert_error_string(X509_STORE_CTX_get_error(x))),
+		       LOG_I("depth", depth), LOG_S("subject", subject));
 		return 0;
 	}
 	if (depth > 0)
@@ -181,9 +179,9 @@ int sip_edge_verify(int preverify_ok, X509_STORE_CTX *x)
 	if (e && cert && sip_edge_cert_identity(e, cert, id, sizeof id, seen, sizeof seen))
 		return 1;
 	peer_of(x, peer, sizeof peer);
-	log_event(LOG_LVL_WARNING, NULL, "sip_edge_rejected", "peer", peer, "reason",
-	          "no certificate name is in the edge allow-list", "names", e && cert ? seen : "",
-	          "subject", subject, (const char *)NULL);
+	log_ev(LOG_LVL_WARNING, NULL, "sip_edge_rejected", LOG_S("peer", peer),
+	       LOG_S("reason", "no certificate name is in the edge allow-list"),
+	       LOG_S("names", e && cert ? seen : ""), LOG_S("subject", subject));
 	X509_STORE_CTX_set_error(x, X509_V_ERR_CERT_REJECTED); /* alert bad_certificate */
 	return 0;
 }

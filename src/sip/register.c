@@ -341,13 +341,14 @@ static enum sip_reg_outcome authorize(struct sip_reg *g, struct sip_reg_req *x,
 	       LOG_S("rule", sip_authz_rule_name(rule)), LOG_S("edge", x->edge),
 	       LOG_S("source", x->source));
 	const char *port = strrchr(x->source, ':');
-	alarm_raise("EndPointTransientConnection", ALARM_WARNING, q->callid, "ConnectingPort",
-	            port ? port + 1 : "", "DeviceName", dev->name, "DeviceType", dev->model,
-	            "Reason", "35", "ReasonText",
-	            "Authorization failure - Unauthorized user for this device", "Protocol", "SIP",
-	            "MACAddress", dev->mac, "LastSignalReceived", "SIPRegisterInd", "StationState",
-	            "wait_register", "NodeID", g->cfg->core.node_id, "UserID", user ? user : "",
-	            "Edge", x->edge, (const char *)NULL);
+	alarm_ev("EndPointTransientConnection", ALARM_WARNING, q->callid,
+	         LOG_S("ConnectingPort", port ? port + 1 : ""), LOG_S("DeviceName", dev->name),
+	         LOG_S("DeviceType", dev->model), LOG_I("Reason", 35),
+	         LOG_S("ReasonText", "Authorization failure - Unauthorized user for this device"),
+	         LOG_S("Protocol", "SIP"), LOG_S("MACAddress", dev->mac),
+	         LOG_S("LastSignalReceived", "SIPRegisterInd"),
+	         LOG_S("StationState", "wait_register"), LOG_S("NodeID", g->cfg->core.node_id),
+	         LOG_S("UserID", user ? user : ""), LOG_S("Edge", x->edge));
 	return SIP_REG_UNAUTHORIZED_USER;
 }
 
