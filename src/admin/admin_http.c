@@ -178,7 +178,8 @@ struct admin_http *admin_http_start(struct admin_ctx *a, struct loop_group *loop
 	    .stats = &h->http_stats,
 	};
 	h->srv = http_server_new(&so, err, errlen);
-	h->caps = conncap_new(ADMIN_HTTP_MAX_CONNECTIONS, 0);
+	/* No per-source cap beyond the node's: scrapers and probes all come from one place. */
+	h->caps = conncap_new(ADMIN_HTTP_MAX_CONNECTIONS, ADMIN_HTTP_MAX_CONNECTIONS);
 	h->health = h->srv && h->caps ? health_start(a->store, loops, err, errlen) : NULL;
 	if (!h->health) {
 		if (h->srv && !h->caps)

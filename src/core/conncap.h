@@ -23,6 +23,9 @@ enum conncap_rc {
 	CONNCAP_SOURCE_FULL, /* max_per_source reached for this address */
 };
 
+/* max_total and max_per_source are connection counts, at least 1 (a per-source cap of 0
+ * would still admit one connection per source, not none and not any number: pass
+ * max_total for "no per-source cap"). NULL when out of memory. */
 struct conncap *conncap_new(int max_total, int max_per_source);
 void conncap_free(struct conncap *c);
 
