@@ -12,6 +12,7 @@
  * the cheapest parameters libsodium allows. The server is started once and reused; what
  * a connection allocates is freed when it closes (LeakSanitizer checks). */
 #include "core/config.h"
+#include "core/devstate.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/worker.h"
@@ -111,8 +112,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	struct dir *d = lg && w ? dir_start(&dopt, err, sizeof err) : NULL;
 	if (!d)
 		die("directory", err);
+	struct devstate *bus = devstate_new();
+	if (!bus)
+		die("device-state bus", "out of memory");
 	struct cti_server_options co = {
-	    .cfg = &cfg, .store = st, .dir = d, .workers = w, .loops = lg};
+	    .cfg = &cfg, .store = st, .dir = d, .workers = w, .loops = lg, .devstate = bus};
 	if (!cti_server_start(&co, err, sizeof err))
 		die("cti server", err);
 	return 0;

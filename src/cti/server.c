@@ -76,6 +76,10 @@ static void server_free(struct cti_server *s);
 
 struct cti_server *cti_server_start(const struct cti_server_options *o, char *err, size_t errlen)
 {
+	if (!o->devstate) {
+		snprintf(err, errlen, "no device-state bus given");
+		return NULL;
+	}
 	struct cti_server *s = calloc(1, sizeof *s);
 	if (!s) {
 		snprintf(err, errlen, "out of memory");

@@ -38,7 +38,8 @@ struct cti_server_options {
 	struct workers *workers;
 	struct loop_group *loops;
 	/* The device-state bus (core/devstate.h), the daemon's: the server subscribes at
-	 * start and leaves at stop; monitors read a device's state from it. */
+	 * start and leaves at stop; monitors read a device's state from it. Required:
+	 * cti_server_start refuses NULL. */
 	struct devstate *devstate;
 	const char *tls_cert, *tls_key; /* PEM files of the server certificate */
 };
