@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * tls/policy: the TLS settings of every listener, by level (tls/level.h), and what a
+ * listener ends up with. A setting set at a more specific level wins over a more general
+ * one (seed 004: interface > kind > transport > system); a setting set nowhere takes
+ * telgate's default. Settings (names as the CLI and the store spell them):
+ *
+ *   protocols       TLSv1.2, TLSv1.3 (an ordered list)
+ *   ciphers-tls12   TLS 1.2 cipher suites, IANA names, in preference order
+ *   ciphers-tls13   TLS 1.3 cipher suites, IANA names (OpenSSL's SSL_CTX_set_ciphersuites:
+ *                   separate from the TLS 1.2 list, and inherited separately)
+ *   allowClientApp  true|false: certificate authentication of client applications
+ *
+ * Each setting is inherited on its own: an interface that sets only its TLS 1.3 suites
+ * keeps the TLS 1.2 suites of its kind.
+ *
+ * The settings live in the store (tlssetting rows, so a cluster shares them); the
+ * daemon keeps a snapshot (tls_policy_load) that TLS contexts read when they are built.
+ *
+ * Threads: tls_resolve is pure. The snapshot functions are thread-safe (a mutex; loads
+ * are rare: start, an admin change, a cluster peer's change). Ownership: rows passed in
+ * are copied.
+ */
+#ifndef TG_TLS_POLICY_H
+#define TG_TLS_POLICY_H
+
+#include "tls/level.h"
+
+#include <stddef.h>
+
+enum tls_setting {
+	TLS_SET_PROTOCOLS = 0,
+	TLS_SET_CIPHERS12,
+	TLS_SET_CIPHERS13,
+	TLS_SET_ALLOW_CLIENT_APP,
+};
+#define TLS_SETTINGS 4
+#define TLS_VALUE_MAX 2048 /* bytes of a setting's value (a list of IANA names) */
+
+/* "protocols", "ciphers-tls12", "ciphers-tls13", "allowClientApp". */
+const char *tls_setting_name(enum tls_setting s);
+/* The setting of that name (ASCII case-insensitive); -1 when unknown. */
+int tls_setting_parse(const char *name, enum tls_setting *out);
+
+/* One stored setting: level (canonical text), setting name, value. */
+struct tls_row {
+	const char *level, *name, *value;
+};
+
+/* What a listener gets: each setting's value and where it came from. */
+struct tls_effective {
+	struct {
+		char value[TLS_VALUE_MAX];
+		char source[TLS_LEVEL_MAX]; /* a level's text, or "default" */
+	} s[TLS_SETTINGS];
+};
+
+/* Resolves id's settings from rows (in any order; a row of an unknown setting is
+ * ignored) over defaults (one value per setting). Returns 0, or -1 when id's kind is
+ * unknown. */
+int tls_resolve(const struct tls_row *rows, size_t n, const struct tls_listener_id *id,
+                const char *const defaults[TLS_SETTINGS], struct tls_effective *out);
+
+/* --- the daemon's snapshot ----------------------------------------------------------- */
+
+/* Replaces the snapshot with a copy of rows. Returns 0, or -1 when out of memory (the old
+ * snapshot stays). */
+int tls_policy_set_rows(const struct tls_row *rows, size_t n);
+/* Sets the built-in defaults the snapshot resolves over (copied). */
+void tls_policy_set_defaults(const char *const defaults[TLS_SETTINGS]);
+/* tls_resolve over the snapshot. */
+int tls_policy_effective(const struct tls_listener_id *id, struct tls_effective *out);
+/* Frees the snapshot (at exit). */
+void tls_policy_clear(void);
+
+#endif
