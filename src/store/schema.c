@@ -192,8 +192,20 @@ static const char *const v5[] = {
     NULL,
 };
 
+/* v6 (issue 15): TLS settings by level (tls/policy.h): one row per level and setting, a
+ * list kept as one comma-separated value in order; a setting set nowhere has no row. */
+static const char *const v6[] = {
+    "CREATE TABLE tlssetting ("
+    " level TEXT NOT NULL,"
+    " name TEXT NOT NULL,"
+    " value TEXT NOT NULL,"
+    " timechanged BIGINT NOT NULL DEFAULT 0,"
+    " PRIMARY KEY (level, name))",
+    NULL,
+};
+
 const struct store_migration store_migrations[] = {
-    {1, v1}, {2, v2}, {3, v3}, {4, v4}, {5, v5},
+    {1, v1}, {2, v2}, {3, v3}, {4, v4}, {5, v5}, {6, v6},
 };
 const int store_nmigrations = sizeof store_migrations / sizeof store_migrations[0];
 

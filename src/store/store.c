@@ -953,6 +953,50 @@ int store_edges(store_t *st, int (*fn)(void *ud, const struct store_edge *e), vo
 	return rc == STORE_OK && l.bad ? STORE_TOOBIG : rc;
 }
 
+/* --- TLS settings (tlssetting) ------------------------------------------------------- */
+
+int store_tls_setting_put(store_t *st, const char *level, const char *name, const char *value,
+                          int64_t now)
+{
+	struct store_val p[] = {SV_S(level), SV_S(name), SV_S(value), SV_I(now)};
+	return exec(st,
+	            "INSERT INTO tlssetting (level, name, value, timechanged) VALUES ($1, $2, $3, "
+	            "$4) ON CONFLICT (level, name) DO UPDATE SET value = excluded.value, "
+	            "timechanged = excluded.timechanged",
+	            p, 4, NULL, NULL, NULL);
+}
+
+int store_tls_setting_delete(store_t *st, const char *level, const char *name)
+{
+	struct store_val p[] = {SV_S(level), SV_S(name)};
+	int n = 0;
+	int rc =
+	    exec(st, "DELETE FROM tlssetting WHERE level = $1 AND name = $2", p, 2, NULL, NULL, &n);
+	return rc == STORE_OK && n == 0 ? STORE_NOTFOUND : rc;
+}
+
+struct tls_list {
+	int (*fn)(void *ud, const char *level, const char *name, const char *value);
+	void *ud;
+};
+
+static int tls_row(void *ud, int ncols, const char *const *names, const char *const *v)
+{
+	(void)ncols;
+	(void)names;
+	struct tls_list *l = ud;
+	return l->fn(l->ud, v[0] ? v[0] : "", v[1] ? v[1] : "", v[2] ? v[2] : "");
+}
+
+int store_tls_settings(store_t *st,
+                       int (*fn)(void *ud, const char *level, const char *name, const char *value),
+                       void *ud)
+{
+	struct tls_list l = {fn, ud};
+	return exec(st, "SELECT level, name, value FROM tlssetting ORDER BY level, name", NULL, 0,
+	            tls_row, &l, NULL);
+}
+
 /* --- parameters --------------------------------------------------------------------- */
 
 int store_param_set(store_t *st, const char *name, const char *value, const char *service)

@@ -215,6 +215,21 @@ int store_device_users(store_t *st, const char *device, int (*fn)(void *ud, cons
 int store_devices_for_user(store_t *st, const char *userid, int all, size_t max,
                            int (*fn)(void *ud, const char *device), void *ud);
 
+/* --- TLS settings by level (tls/policy.h; table tlssetting) -------------------------- */
+
+/* Sets one setting at one level (level: tls_level_format's canonical text; name: a
+ * tls_setting_name; value: the whole value, a list comma-separated in order). now: epoch
+ * seconds. */
+int store_tls_setting_put(store_t *st, const char *level, const char *name, const char *value,
+                          int64_t now);
+/* Removes it (the level inherits again); STORE_NOTFOUND when it was not set. */
+int store_tls_setting_delete(store_t *st, const char *level, const char *name);
+/* Every row, ordered by level and name; fn returns non-zero to stop. The strings are
+ * valid during the call. */
+int store_tls_settings(store_t *st,
+                       int (*fn)(void *ud, const char *level, const char *name, const char *value),
+                       void *ud);
+
 /* --- edge allow-list (expresswaycconfiguration) --------------------------------------- */
 
 struct store_edge {

@@ -416,6 +416,40 @@ static void test_edges_and_authorization_parameter(void **state)
 	assert_string_equal(val, "1");
 }
 
+static int tls_collect(void *ud, const char *level, const char *name, const char *value)
+{
+	char *out = ud;
+	size_t len = strlen(out);
+	snprintf(out + len, 512 - len, "%s|%s|%s;", level, name, value);
+	return 0;
+}
+
+static void test_tls_settings(void **state)
+{
+	struct fx *f = *state;
+	char list[512] = "";
+	assert_int_equal(store_tls_settings(f->st, tls_collect, list), STORE_OK);
+	assert_string_equal(list, "");
+	assert_int_equal(store_tls_setting_put(f->st, "system", "protocols", "TLSv1.2,TLSv1.3", 1),
+	                 STORE_OK);
+	assert_int_equal(store_tls_setting_put(f->st, "kind=cti-tls", "ciphers-tls12",
+	                                       "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", 2),
+	                 STORE_OK);
+	/* A second put replaces the value. */
+	assert_int_equal(store_tls_setting_put(f->st, "system", "protocols", "TLSv1.3", 3),
+	                 STORE_OK);
+	assert_int_equal(store_tls_settings(f->st, tls_collect, list), STORE_OK);
+	assert_string_equal(list,
+	                    "kind=cti-tls|ciphers-tls12|TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256;"
+	                    "system|protocols|TLSv1.3;");
+	assert_int_equal(store_tls_setting_delete(f->st, "system", "protocols"), STORE_OK);
+	assert_int_equal(store_tls_setting_delete(f->st, "system", "protocols"), STORE_NOTFOUND);
+	list[0] = '\0';
+	assert_int_equal(store_tls_settings(f->st, tls_collect, list), STORE_OK);
+	assert_string_equal(list,
+	                    "kind=cti-tls|ciphers-tls12|TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256;");
+}
+
 static void test_transactions(void **state)
 {
 	struct fx *f = *state;
@@ -659,6 +693,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_edges_and_authorization_parameter, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_readonly_query, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tls_settings, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
