@@ -15,7 +15,7 @@
 #include "core/loop.h"
 #include "core/ports.h"
 #include "core/stream.h"
-#include "core/tlsctx.h"
+#include "tls/tlsctx.h"
 #include "core/util.h"
 #include "core/worker.h"
 #include "dir/passwd.h"

@@ -3,7 +3,7 @@
 #include "core/conncap.h"
 #include "core/log.h"
 #include "core/loop.h"
-#include "core/tlsctx.h"
+#include "tls/tlsctx.h"
 #include "core/util.h"
 
 #include <errno.h>

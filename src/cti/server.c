@@ -8,7 +8,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/ports.h"
-#include "core/tlsctx.h"
+#include "tls/tlsctx.h"
 #include "cti/conn.h"
 #include "cti/monitor.h"
 #include "cti/server_int.h"

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 #include "sip/edge.h"
 #include "core/log.h"
-#include "core/tlsctx.h"
+#include "tls/tlsctx.h"
 #include "core/util.h"
 
 #include <ctype.h>

@@ -4,7 +4,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/ports.h"
-#include "core/tlsctx.h"
+#include "tls/tlsctx.h"
 #include "core/util.h"
 #include "core/devstate.h"
 #include "sip/edge.h"

@@ -61,6 +61,15 @@ static struct tls_row *snap;
 static size_t nsnap;
 static char *snap_mem;
 static char *defaults_copy[TLS_SETTINGS];
+static unsigned long generation = 1; /* under mu */
+
+unsigned long tls_policy_generation(void)
+{
+	pthread_mutex_lock(&mu);
+	unsigned long g = generation;
+	pthread_mutex_unlock(&mu);
+	return g;
+}
 
 int tls_policy_set_rows(const struct tls_row *rows, size_t n)
 {
@@ -91,6 +100,7 @@ int tls_policy_set_rows(const struct tls_row *rows, size_t n)
 	snap = r;
 	nsnap = n;
 	snap_mem = mem;
+	generation++;
 	pthread_mutex_unlock(&mu);
 	return 0;
 }
@@ -102,6 +112,7 @@ void tls_policy_set_defaults(const char *const defaults[TLS_SETTINGS])
 		free(defaults_copy[i]);
 		defaults_copy[i] = defaults[i] ? strdup(defaults[i]) : NULL;
 	}
+	generation++;
 	pthread_mutex_unlock(&mu);
 }
 

@@ -70,6 +70,9 @@ int tls_policy_set_rows(const struct tls_row *rows, size_t n);
 void tls_policy_set_defaults(const char *const defaults[TLS_SETTINGS]);
 /* tls_resolve over the snapshot. */
 int tls_policy_effective(const struct tls_listener_id *id, struct tls_effective *out);
+/* Bumped by every tls_policy_set_rows / tls_policy_set_defaults: a context built under
+ * an older generation is rebuilt by tlsctx_check. */
+unsigned long tls_policy_generation(void);
 /* Frees the snapshot (at exit). */
 void tls_policy_clear(void);
 

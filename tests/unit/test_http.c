@@ -6,7 +6,7 @@
 #include "core/http.h"
 #include "core/log.h"
 #include "core/loop.h"
-#include "core/tlsctx.h"
+#include "tls/tlsctx.h"
 #include "core/util.h"
 #include "testutil.h"
 

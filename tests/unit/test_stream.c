@@ -15,7 +15,7 @@
 #include "core/conncap.h"
 #include "core/loop.h"
 #include "core/stream.h"
-#include "core/tlsctx.h"
+#include "tls/tlsctx.h"
 #include "testutil.h"
 
 #include <arpa/inet.h>

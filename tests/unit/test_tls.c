@@ -2,7 +2,7 @@
 /* Connection admission (conncap) and the reloadable TLS context (tlsctx). */
 #include "ca/ca_bootstrap.h"
 #include "core/conncap.h"
-#include "core/tlsctx.h"
+#include "tls/tlsctx.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

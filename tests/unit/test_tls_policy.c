@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /* tls/level and tls/policy: the level grammar and the most-specific-wins resolution
  * (seed 004), each setting inherited on its own. */
+#include "tls/apply.h"
 #include "tls/level.h"
 #include "tls/policy.h"
 
@@ -155,6 +156,67 @@ static void test_snapshot(void **state)
 	tls_policy_clear();
 }
 
+static void effective(struct tls_effective *e, const char *protos, const char *l12, const char *l13)
+{
+	memset(e, 0, sizeof *e);
+	snprintf(e->s[TLS_SET_PROTOCOLS].value, TLS_VALUE_MAX, "%s", protos);
+	snprintf(e->s[TLS_SET_CIPHERS12].value, TLS_VALUE_MAX, "%s", l12);
+	snprintf(e->s[TLS_SET_CIPHERS13].value, TLS_VALUE_MAX, "%s", l13);
+}
+
+/* The names a context offers, IANA-spelled, ':'-joined. */
+static void offered(SSL_CTX *ctx, char *out, size_t cap)
+{
+	STACK_OF(SSL_CIPHER) *sk = SSL_CTX_get_ciphers(ctx);
+	out[0] = '\0';
+	for (int i = 0; i < sk_SSL_CIPHER_num(sk); i++) {
+		size_t len = strlen(out);
+		snprintf(out + len, cap - len, "%s%s", i ? ":" : "",
+		         SSL_CIPHER_standard_name(sk_SSL_CIPHER_value(sk, i)));
+	}
+}
+
+static void test_apply(void **state)
+{
+	(void)state;
+	struct tls_effective e;
+	char err[300], got[2048];
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	effective(
+	    &e, "TLSv1.2,TLSv1.3",
+	    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256, TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+	    "TLS_AES_256_GCM_SHA384");
+	assert_int_equal(tls_apply(ctx, &e, err, sizeof err), 0);
+	offered(ctx, got, sizeof got);
+	/* Exactly those, in that order: the TLS 1.3 suite first (OpenSSL lists them first). */
+	assert_string_equal(got,
+	                    "TLS_AES_256_GCM_SHA384:TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256:"
+	                    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256");
+	assert_int_equal(SSL_CTX_get_min_proto_version(ctx), TLS1_2_VERSION);
+	assert_int_equal(SSL_CTX_get_max_proto_version(ctx), TLS1_3_VERSION);
+	/* TLS 1.3 only: the TLS 1.2 list may be empty. */
+	effective(&e, "TLSv1.3", "", "TLS_AES_128_GCM_SHA256");
+	assert_int_equal(tls_apply(ctx, &e, err, sizeof err), 0);
+	assert_int_equal(SSL_CTX_get_min_proto_version(ctx), TLS1_3_VERSION);
+	/* Refusals name what is wrong. */
+	effective(&e, "TLSv1.1,TLSv1.2", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+	          "TLS_AES_128_GCM_SHA256");
+	assert_int_equal(tls_apply(ctx, &e, err, sizeof err), -1);
+	assert_non_null(strstr(err, "TLSv1.1"));
+	effective(&e, "TLSv1.2", "ECDHE-RSA-AES128-GCM-SHA256", "");
+	assert_int_equal(tls_apply(ctx, &e, err, sizeof err), -1);
+	assert_non_null(strstr(err, "not known"));
+	effective(&e, "TLSv1.2", "TLS_AES_128_GCM_SHA256", "");
+	assert_int_equal(tls_apply(ctx, &e, err, sizeof err), -1);
+	assert_non_null(strstr(err, "TLS 1.3 suite"));
+	effective(&e, "TLSv1.2,TLSv1.3", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "");
+	assert_int_equal(tls_apply(ctx, &e, err, sizeof err), -1);
+	assert_non_null(strstr(err, "no TLS 1.3 cipher suite"));
+	effective(&e, "", "x", "y");
+	assert_int_equal(tls_apply(ctx, &e, err, sizeof err), -1);
+	SSL_CTX_free(ctx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -162,6 +224,7 @@ int main(void)
 	    cmocka_unit_test(test_levels_of),
 	    cmocka_unit_test(test_most_specific_wins),
 	    cmocka_unit_test(test_snapshot),
+	    cmocka_unit_test(test_apply),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

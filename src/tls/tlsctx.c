@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: ISC */
-#include "core/tlsctx.h"
+#include "tls/tlsctx.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "tls/apply.h"
+#include "tls/policy.h"
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -25,10 +27,14 @@ struct tlsctx {
 	char cert[512], key[512], client_ca[512];
 	int (*verify)(int, X509_STORE_CTX *);
 	void *app;
-	pthread_mutex_t mu; /* guards ctx and the stamps */
+	/* The listener, for the TLS policy (tls/policy.h); kind "" = no policy (tests). */
+	char kind[32], address[64];
+	int port;
+	pthread_mutex_t mu; /* guards ctx, the stamps and policy_gen */
 	SSL_CTX *ctx;
 	struct fstamp st[3];
-	struct tlsctx *next; /* registry for tlsctx_check_all */
+	unsigned long policy_gen; /* the policy generation ctx was built under */
+	struct tlsctx *next;      /* registry for tlsctx_check_all */
 };
 
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -74,6 +80,18 @@ static SSL_CTX *build(const struct tlsctx *t, char *err, size_t errlen)
 		ssl_error(err, errlen, "TLS context for", t->name);
 		SSL_CTX_free(ctx);
 		return NULL;
+	}
+	if (t->kind[0]) {
+		struct tls_listener_id id = {t->kind, t->address, t->port};
+		struct tls_effective e;
+		char why[300] = "";
+		if (tls_policy_effective(&id, &e) != 0 ||
+		    tls_apply(ctx, &e, why, sizeof why) != 0) {
+			snprintf(err, errlen, "TLS policy of %s@%s:%d: %s", t->kind, t->address,
+			         t->port, why[0] ? why : "unknown kind");
+			SSL_CTX_free(ctx);
+			return NULL;
+		}
 	}
 	if (SSL_CTX_use_certificate_chain_file(ctx, t->cert) != 1) {
 		ssl_error(err, errlen, "certificate", t->cert);
@@ -127,6 +145,15 @@ struct tlsctx *tlsctx_new(const struct tlsctx_options *o, char *err, size_t errl
 	}
 	t->verify = o->verify;
 	t->app = o->app;
+	if (o->kind &&
+	    (tg_strlcpy(t->kind, o->kind, sizeof t->kind) != 0 ||
+	     tg_strlcpy(t->address, o->address ? o->address : "", sizeof t->address) != 0)) {
+		snprintf(err, errlen, "%s: listener kind or address too long", t->name);
+		free(t);
+		return NULL;
+	}
+	t->port = o->port;
+	t->policy_gen = tls_policy_generation();
 	pthread_mutex_init(&t->mu, NULL);
 	stamp(t->cert, &t->st[0]);
 	stamp(t->key, &t->st[1]);
@@ -174,13 +201,15 @@ int tlsctx_check(struct tlsctx *t, int force, char *err, size_t errlen)
 	stamp(t->key, &now[1]);
 	stamp(t->client_ca, &now[2]);
 	pthread_mutex_lock(&t->mu);
+	unsigned long gen = tls_policy_generation();
 	int same = stamp_eq(&now[0], &t->st[0]) && stamp_eq(&now[1], &t->st[1]) &&
-	           stamp_eq(&now[2], &t->st[2]);
+	           stamp_eq(&now[2], &t->st[2]) && (!t->kind[0] || t->policy_gen == gen);
 	pthread_mutex_unlock(&t->mu);
 	if (same && !force)
 		return 0;
 	SSL_CTX *n = build(t, err, errlen);
 	pthread_mutex_lock(&t->mu);
+	t->policy_gen = gen; /* a policy that failed is not retried until it changes again */
 	/* Remember the files even when they fail, so a half-written file is reported once
 	 * and retried when it changes again. */
 	memcpy(t->st, now, sizeof now);
@@ -233,6 +262,17 @@ void tlsctx_check_all(int force)
 			       LOG_S("error", err),
 			       LOG_S("kept", "previous certificate and trust store"));
 		}
+	}
+	pthread_mutex_unlock(&reg_mu);
+}
+
+void tlsctx_foreach(void (*fn)(void *arg, const struct tlsctx_info *i), void *arg)
+{
+	pthread_mutex_lock(&reg_mu);
+	for (struct tlsctx *t = reg_head; t; t = t->next) {
+		struct tlsctx_info i = {t->name, t->kind, t->address, t->port,
+		                        t->client_ca[0] != 0};
+		fn(arg, &i);
 	}
 	pthread_mutex_unlock(&reg_mu);
 }
