@@ -85,13 +85,11 @@ static int label_is(const char *lab, size_t n, const char *want)
 	return n == strlen(want) && memcmp(lab, want, n) == 0;
 }
 
-static int label_has(const char *lab, size_t n, const char *part)
+/* Every private-key label ends so: PRIVATE KEY, RSA/EC/DSA/OPENSSH/ENCRYPTED PRIVATE KEY. */
+static int label_ends(const char *lab, size_t n, const char *tail)
 {
-	size_t k = strlen(part);
-	for (size_t i = 0; i + k <= n; i++)
-		if (memcmp(lab + i, part, k) == 0)
-			return 1;
-	return 0;
+	size_t k = strlen(tail);
+	return n >= k && memcmp(lab + n - k, tail, k) == 0;
 }
 
 /* A label fit to appear in an error: upper-case letters, digits and spaces, bounded. */
@@ -214,7 +212,7 @@ static int refuse_block(struct scan *s, size_t block, size_t no, const char *lab
 {
 	char shown[LABEL_SHOWN_MAX + 1];
 	const char *name = label_shown(lab, labn, shown, sizeof shown);
-	if (label_has(lab, labn, "PRIVATE KEY"))
+	if (label_ends(lab, labn, "PRIVATE KEY"))
 		return fail(s,
 		            "block %zu (line %zu) is a private key (%s): a trust file holds "
 		            "certificates only (the key block was not decoded)",

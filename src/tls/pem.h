@@ -8,7 +8,7 @@
  * - Every `-----BEGIN CERTIFICATE-----` ... `-----END CERTIFICATE-----` block is one
  *   certificate: base64 lines only (no headers), canonical padding, DER that parses as
  *   one X.509 certificate with nothing after it.
- * - Any other block is refused: a private key (any label with "PRIVATE KEY") with an
+ * - Any other block is refused: a private key (any label ending in "PRIVATE KEY") with an
  *   error that names only its block number and label, never its bytes (key blocks are not
  *   even decoded); other labels (TRUSTED CERTIFICATE, X509 CRL, ...) likewise.
  * - Text outside blocks is ignored, as OpenSSL's PEM reader does, so `openssl x509 -text`
