@@ -11,10 +11,12 @@
  * SSL_CIPHER_find() by code point says whether libssl knows the suite, SSL_CTX_get_ciphers()
  * whether its algorithms are loaded. The answers are kept in a table; the context is freed.
  *
- * Threads: call tls_iana_init() once before threads start (it is idempotent and locked, so a
- * later call is harmless); everything else only reads the table and is thread-safe. The
- * lookups that need no OpenSSL (by name, by code, the policy predicates) work before it.
- * Memory: every returned pointer is to static data, valid for the process.
+ * Threads: thread-safe. tls_iana_init() builds the table once (pthread_once) and every
+ * function that reads it calls tls_iana_init() first, so calling it at start-up only moves
+ * the cost (one SSL_CTX: 1.6-1.8 ms measured on the dev machine) out of the first administrator
+ * command; after that the table is only read. The lookups by name and code and the policy
+ * predicates need no OpenSSL. Memory: every returned pointer is to static data, valid for the
+ * process.
  */
 #ifndef TG_TLS_IANA_H
 #define TG_TLS_IANA_H
