@@ -4,23 +4,25 @@
  * SIGTERM/SIGINT (drain, then exit 0). SIGHUP reloads the configuration in place. */
 #include "admin/admin.h"
 #include "admin/admin_http.h"
-#include "core/devstate.h"
 #include "ca/ca_bootstrap.h"
-#include "cti/server.h"
-#include "dir/dir.h"
-#include "sip/registrar.h"
 #include "core/config.h"
 #include "core/ctl.h"
+#include "core/devstate.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/ports.h"
 #include "core/stream.h"
-#include "tls/tlsctx.h"
 #include "core/util.h"
 #include "core/worker.h"
+#include "cti/server.h"
+#include "dir/dir.h"
 #include "dir/passwd.h"
 #include "provision/import.h"
+#include "sip/registrar.h"
 #include "store/store.h"
+#include "tls/iana.h"
+#include "tls/store.h"
+#include "tls/tlsctx.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -316,6 +318,13 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 		return start_failed(d, "store", "store_failed", err);
 	if (provision_file && provision(d, provision_file) != 0)
 		return -1;
+	/* The TLS policy before any TLS listener: what this OpenSSL offers, then the stored
+	 * settings (docs/tls.md). */
+	if (tls_iana_init() != 0)
+		return start_failed(d, "tls", "tls_failed",
+		                    "OpenSSL cannot list its cipher suites");
+	if (tls_policy_load(d->store) != STORE_OK)
+		return start_failed(d, "tls", "tls_failed", store_last_error());
 
 	/* Signals are taken by the main loop only: they stay blocked while threads start
 	 * (threads inherit the mask). */

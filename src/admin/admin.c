@@ -3,6 +3,7 @@
 #include "admin/audit.h"
 #include "admin/commands.h"
 #include "admin/metrics.h"
+#include "admin/tls_cmds.h"
 #include "core/alarm.h"
 #include "core/devstate.h"
 #include "core/log.h"

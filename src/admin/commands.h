@@ -44,6 +44,22 @@
 	X(ldap_test, "ldap test", 2, 3, READS, "ldap test [USER]")                         \
 	X(auth_test, "auth test", 3, 3, CHANGES,                                           \
 	  "auth test USER (password from TELGATE_PASSWORD, a prompt or stdin)")            \
+	X(tls_protocols_get, "tls protocols get", 4, 4, READS, "tls protocols get LEVEL")    \
+	X(tls_protocols_add, "tls protocols add", 5, 5, CHANGES,                           \
+	  "tls protocols add LEVEL TLSv1.2|TLSv1.3")                                       \
+	X(tls_protocols_delete, "tls protocols delete", 5, 5, CHANGES,                     \
+	  "tls protocols delete LEVEL TLSv1.2|TLSv1.3")                                    \
+	X(tls_protocols_clear, "tls protocols clear", 4, 4, CHANGES,                       \
+	  "tls protocols clear LEVEL")                                                     \
+	X(tls_ciphers_get, "tls ciphers get", 4, 4, READS, "tls ciphers get LEVEL")          \
+	X(tls_ciphers_add, "tls ciphers add", 5, 5, CHANGES,                               \
+	  "tls ciphers add LEVEL IANA_SUITE_NAME")                                         \
+	X(tls_ciphers_delete, "tls ciphers delete", 5, 5, CHANGES,                         \
+	  "tls ciphers delete LEVEL IANA_SUITE_NAME")                                      \
+	X(tls_ciphers_clear, "tls ciphers clear", 4, 4, CHANGES, "tls ciphers clear LEVEL")  \
+	X(tls_profile_apply, "tls profile apply", 5, 5, CHANGES,                           \
+	  "tls profile apply LEVEL bwks-default|telgate-default")                          \
+	X(tls_show, "tls show", 2, 3, READS, "tls show [interface=KIND@ADDRESS:PORT]")       \
 	X(help, "help", 1, 1, READS, "help")
 /* clang-format on */
 

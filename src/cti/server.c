@@ -93,7 +93,12 @@ struct cti_server *cti_server_start(const struct cti_server_options *o, char *er
 	s->devstate = o->devstate;
 	s->nloops = loop_group_size(o->loops);
 	pthread_mutex_init(&s->mu, NULL);
-	struct tlsctx_options to = {.name = "cti-tls", .cert = o->tls_cert, .key = o->tls_key};
+	struct tlsctx_options to = {.name = "cti-tls",
+	                            .cert = o->tls_cert,
+	                            .key = o->tls_key,
+	                            .kind = "cti-tls",
+	                            .address = s->cfg.cti.address,
+	                            .port = s->cfg.cti.tls_port};
 	if (s->cfg.cti.tls_port && !(s->tls = tlsctx_new(&to, err, errlen))) {
 		free(s);
 		return NULL;

@@ -194,8 +194,12 @@ static int tls_start(struct sip_registrar *r, const struct sip_registrar_options
                      size_t errlen)
 {
 	if (r->cfg.sip.tls_port) {
-		struct tlsctx_options to = {
-		    .name = "sip-tls", .cert = o->tls_cert, .key = o->tls_key};
+		struct tlsctx_options to = {.name = "sip-tls",
+		                            .cert = o->tls_cert,
+		                            .key = o->tls_key,
+		                            .kind = "sip-tls",
+		                            .address = r->cfg.sip.address,
+		                            .port = r->cfg.sip.tls_port};
 		if (!(r->tls = tlsctx_new(&to, err, errlen)))
 			return -1;
 	}
@@ -209,7 +213,10 @@ static int tls_start(struct sip_registrar *r, const struct sip_registrar_options
 		                            .key = o->tls_key,
 		                            .client_ca = r->cfg.sip.edge_ca_file,
 		                            .verify = sip_edge_verify,
-		                            .app = r->edges};
+		                            .app = r->edges,
+		                            .kind = "sip-edge",
+		                            .address = r->cfg.sip.address,
+		                            .port = r->cfg.sip.edge_port};
 		if (!(r->edge_tls = tlsctx_new(&to, err, errlen)))
 			return -1;
 	}

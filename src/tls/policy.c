@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 #include "tls/policy.h"
 
+#include "tls/suites.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,7 +10,7 @@
 #include <strings.h>
 
 static const char *const setting_names[TLS_SETTINGS] = {"protocols", "ciphers-tls12",
-                                                        "ciphers-tls13", "allowClientApp"};
+                                                        "ciphers-tls13"};
 
 const char *tls_setting_name(enum tls_setting s)
 {
@@ -116,10 +118,44 @@ void tls_policy_set_defaults(const char *const defaults[TLS_SETTINGS])
 	pthread_mutex_unlock(&mu);
 }
 
+/* telgate's built-in defaults (tls/suites.h), made once: used while nobody set others. */
+static char builtin12[TLS_VALUE_MAX], builtin13[TLS_VALUE_MAX];
+static pthread_once_t builtin_once = PTHREAD_ONCE_INIT;
+
+static void make_builtin(void)
+{
+	struct tls_suite_list l;
+	tls_suites_system_default(&l);
+	for (size_t i = 0; i < l.n; i++) {
+		char *dst = tls_suite_is_tls13(l.s[i]) ? builtin13 : builtin12;
+		size_t len = strlen(dst);
+		snprintf(dst + len, TLS_VALUE_MAX - len, "%s%s", len ? "," : "", l.s[i]->name);
+	}
+}
+
+/* The defaults to resolve over, under mu. */
+static void current_defaults(const char *out[TLS_SETTINGS])
+{
+	pthread_once(&builtin_once, make_builtin);
+	static const char *const builtin_protocols = "TLSv1.2,TLSv1.3";
+	const char *builtin[TLS_SETTINGS] = {builtin_protocols, builtin12, builtin13};
+	for (int i = 0; i < TLS_SETTINGS; i++)
+		out[i] = defaults_copy[i] ? defaults_copy[i] : builtin[i];
+}
+
+void tls_policy_defaults(const char *out[TLS_SETTINGS])
+{
+	pthread_mutex_lock(&mu);
+	current_defaults(out);
+	pthread_mutex_unlock(&mu);
+}
+
 int tls_policy_effective(const struct tls_listener_id *id, struct tls_effective *out)
 {
 	pthread_mutex_lock(&mu);
-	int rc = tls_resolve(snap, nsnap, id, (const char *const *)defaults_copy, out);
+	const char *d[TLS_SETTINGS];
+	current_defaults(d);
+	int rc = tls_resolve(snap, nsnap, id, d, out);
 	pthread_mutex_unlock(&mu);
 	return rc;
 }

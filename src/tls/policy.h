@@ -9,7 +9,9 @@
  *   ciphers-tls12   TLS 1.2 cipher suites, IANA names, in preference order
  *   ciphers-tls13   TLS 1.3 cipher suites, IANA names (OpenSSL's SSL_CTX_set_ciphersuites:
  *                   separate from the TLS 1.2 list, and inherited separately)
- *   allowClientApp  true|false: certificate authentication of client applications
+ *
+ * (The seed's allowClientApp switch and the trust anchors and client identities by level
+ * come with certificate authentication of client applications.)
  *
  * Each setting is inherited on its own: an interface that sets only its TLS 1.3 suites
  * keeps the TLS 1.2 suites of its kind.
@@ -32,12 +34,11 @@ enum tls_setting {
 	TLS_SET_PROTOCOLS = 0,
 	TLS_SET_CIPHERS12,
 	TLS_SET_CIPHERS13,
-	TLS_SET_ALLOW_CLIENT_APP,
 };
-#define TLS_SETTINGS 4
+#define TLS_SETTINGS 3
 #define TLS_VALUE_MAX 2048 /* bytes of a setting's value (a list of IANA names) */
 
-/* "protocols", "ciphers-tls12", "ciphers-tls13", "allowClientApp". */
+/* "protocols", "ciphers-tls12", "ciphers-tls13". */
 const char *tls_setting_name(enum tls_setting s);
 /* The setting of that name (ASCII case-insensitive); -1 when unknown. */
 int tls_setting_parse(const char *name, enum tls_setting *out);
@@ -66,8 +67,13 @@ int tls_resolve(const struct tls_row *rows, size_t n, const struct tls_listener_
 /* Replaces the snapshot with a copy of rows. Returns 0, or -1 when out of memory (the old
  * snapshot stays). */
 int tls_policy_set_rows(const struct tls_row *rows, size_t n);
-/* Sets the built-in defaults the snapshot resolves over (copied). */
+/* Sets the defaults the snapshot resolves over (copied; NULL entries: telgate's own).
+ * Without a call, telgate's own: TLSv1.2 and TLSv1.3, the ECDHE + AEAD suites of
+ * tls_suites_system_default(). */
 void tls_policy_set_defaults(const char *const defaults[TLS_SETTINGS]);
+/* The defaults in use (pointers valid until the next tls_policy_set_defaults: the daemon
+ * sets them once, at start). */
+void tls_policy_defaults(const char *out[TLS_SETTINGS]);
 /* tls_resolve over the snapshot. */
 int tls_policy_effective(const struct tls_listener_id *id, struct tls_effective *out);
 /* Bumped by every tls_policy_set_rows / tls_policy_set_defaults: a context built under

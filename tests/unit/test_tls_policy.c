@@ -89,7 +89,7 @@ static void test_levels_of(void **state)
 	assert_int_equal(tls_levels_of(&bad, lv), -1);
 }
 
-static const char *const defaults[TLS_SETTINGS] = {"TLSv1.2,TLSv1.3", "D12", "D13", "false"};
+static const char *const defaults[TLS_SETTINGS] = {"TLSv1.2,TLSv1.3", "D12", "D13"};
 
 static void test_most_specific_wins(void **state)
 {
@@ -119,7 +119,6 @@ static void test_most_specific_wins(void **state)
 	assert_string_equal(e.s[TLS_SET_CIPHERS13].source, "kind=cti-tls");
 	assert_string_equal(e.s[TLS_SET_PROTOCOLS].value, "TLSv1.3");
 	assert_string_equal(e.s[TLS_SET_PROTOCOLS].source, "system");
-	assert_string_equal(e.s[TLS_SET_ALLOW_CLIENT_APP].value, "false");
 	/* The SIP listener sees only the system level. */
 	assert_int_equal(tls_resolve(rows, n, &sip, defaults, &e), 0);
 	assert_string_equal(e.s[TLS_SET_CIPHERS12].value, "SYS12");
@@ -150,8 +149,8 @@ static void test_snapshot(void **state)
 	assert_int_equal(tls_policy_effective(&id, &e), 0);
 	assert_string_equal(e.s[TLS_SET_CIPHERS12].value, "D12");
 	enum tls_setting s;
-	assert_int_equal(tls_setting_parse("ALLOWCLIENTAPP", &s), 0);
-	assert_int_equal(s, TLS_SET_ALLOW_CLIENT_APP);
+	assert_int_equal(tls_setting_parse("CIPHERS-TLS13", &s), 0);
+	assert_int_equal(s, TLS_SET_CIPHERS13);
 	assert_int_equal(tls_setting_parse("ciphers", &s), -1);
 	tls_policy_clear();
 }
@@ -205,7 +204,9 @@ static void test_apply(void **state)
 	assert_non_null(strstr(err, "TLSv1.1"));
 	effective(&e, "TLSv1.2", "ECDHE-RSA-AES128-GCM-SHA256", "");
 	assert_int_equal(tls_apply(ctx, &e, err, sizeof err), -1);
-	assert_non_null(strstr(err, "not known"));
+	/* An OpenSSL name is refused with the IANA name meant. */
+	assert_non_null(strstr(err, "OpenSSL name"));
+	assert_non_null(strstr(err, "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"));
 	effective(&e, "TLSv1.2", "TLS_AES_128_GCM_SHA256", "");
 	assert_int_equal(tls_apply(ctx, &e, err, sizeof err), -1);
 	assert_non_null(strstr(err, "TLS 1.3 suite"));
@@ -214,6 +215,16 @@ static void test_apply(void **state)
 	assert_non_null(strstr(err, "no TLS 1.3 cipher suite"));
 	effective(&e, "", "x", "y");
 	assert_int_equal(tls_apply(ctx, &e, err, sizeof err), -1);
+	/* Suites this OpenSSL cannot offer (static ECDH) are skipped, not fatal, while one
+	 * offerable suite is left; with none left, TLS 1.2 cannot be enabled. */
+	effective(&e, "TLSv1.2",
+	          "TLS_ECDH_RSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "");
+	assert_int_equal(tls_apply(ctx, &e, err, sizeof err), 0);
+	offered(ctx, got, sizeof got);
+	assert_string_equal(got, "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256");
+	effective(&e, "TLSv1.2", "TLS_ECDH_RSA_WITH_AES_128_GCM_SHA256", "");
+	assert_int_equal(tls_apply(ctx, &e, err, sizeof err), -1);
+	assert_non_null(strstr(err, "no TLS 1.2 cipher suite that this OpenSSL can offer"));
 	SSL_CTX_free(ctx);
 }
 

@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: ISC */
+#include "tls/store.h"
+
+#include "tls/apply.h"
+#include "tls/tlsctx.h"
+
+#include <openssl/ssl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int row_add(struct tls_rows *r, const char *level, const char *name, const char *value)
+{
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 16;
+		struct tls_row *n = realloc(r->row, cap * sizeof *n);
+		if (!n)
+			return -1;
+		r->row = n;
+		r->cap = cap;
+	}
+	char *l = strdup(level), *k = strdup(name), *v = strdup(value);
+	if (!l || !k || !v) {
+		free(l);
+		free(k);
+		free(v);
+		return -1;
+	}
+	r->row[r->n++] = (struct tls_row){l, k, v};
+	return 0;
+}
+
+static void row_free(struct tls_row *w)
+{
+	free((char *)w->level);
+	free((char *)w->name);
+	free((char *)w->value);
+}
+
+void tls_rows_free(struct tls_rows *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		row_free(&r->row[i]);
+	free(r->row);
+	memset(r, 0, sizeof *r);
+}
+
+static int collect(void *ud, const char *level, const char *name, const char *value)
+{
+	return row_add(ud, level, name, value) == 0 ? 0 : 1;
+}
+
+int tls_rows_load(store_t *st, struct tls_rows *r)
+{
+	memset(r, 0, sizeof *r);
+	int rc = store_tls_settings(st, collect, r);
+	if (rc != STORE_OK)
+		tls_rows_free(r);
+	return rc;
+}
+
+const char *tls_rows_get(const struct tls_rows *r, const char *level, const char *name)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (strcmp(r->row[i].level, level) == 0 && strcmp(r->row[i].name, name) == 0)
+			return r->row[i].value;
+	return NULL;
+}
+
+int tls_rows_set(struct tls_rows *r, const char *level, const char *name, const char *value)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		if (strcmp(r->row[i].level, level) != 0 || strcmp(r->row[i].name, name) != 0)
+			continue;
+		if (!value) {
+			row_free(&r->row[i]);
+			r->row[i] = r->row[--r->n];
+			return 0;
+		}
+		char *v = strdup(value);
+		if (!v)
+			return -1;
+		free((char *)r->row[i].value);
+		r->row[i].value = v;
+		return 0;
+	}
+	return value ? row_add(r, level, name, value) : 0;
+}
+
+int tls_policy_load(store_t *st)
+{
+	struct tls_rows r;
+	int rc = tls_rows_load(st, &r);
+	if (rc != STORE_OK)
+		return rc;
+	rc = tls_policy_set_rows(r.row, r.n) == 0 ? STORE_OK : STORE_ERROR;
+	tls_rows_free(&r);
+	return rc;
+}
+
+struct check {
+	const struct tls_rows *r;
+	const char *const *defaults;
+	char *err;
+	size_t errlen;
+	int bad;
+};
+
+static void check_one(void *arg, const struct tlsctx_info *i)
+{
+	struct check *c = arg;
+	if (c->bad || !i->kind[0])
+		return;
+	struct tls_listener_id id = {i->kind, i->address, i->port};
+	struct tls_effective e;
+	char why[300] = "";
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	if (!ctx || tls_resolve(c->r->row, c->r->n, &id, c->defaults, &e) != 0 ||
+	    tls_apply(ctx, &e, why, sizeof why) != 0) {
+		char levels[TLS_LEVELS][TLS_LEVEL_MAX];
+		tls_levels_of(&id, levels);
+		snprintf(c->err, c->errlen, "%s would refuse it: %s", levels[0],
+		         why[0] ? why : "out of memory");
+		c->bad = 1;
+	}
+	SSL_CTX_free(ctx);
+}
+
+int tls_rows_check(const struct tls_rows *r, char *err, size_t errlen)
+{
+	const char *defaults[TLS_SETTINGS];
+	tls_policy_defaults(defaults);
+	struct check c = {r, defaults, err, errlen, 0};
+	tlsctx_foreach(check_one, &c);
+	return c.bad ? -1 : 0;
+}
