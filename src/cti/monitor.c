@@ -147,6 +147,10 @@ void cti_on_device_state(void *arg, const char *device, int in_service)
 	cti_count_add(&s->cnt.device_events_in);
 	log_ev(LOG_LVL_INFO, NULL, "cti_device_state", LOG_S("device", device),
 	       LOG_S("state", in_service ? "in-service" : "out-of-service"));
+	/* No monitor anywhere: nothing to tell, no message to every loop (a registration
+	 * storm with no CTI application paid two allocations and two wake-ups per device). */
+	if (atomic_load_explicit(&s->cnt.monitors_open, memory_order_relaxed) == 0)
+		return;
 	for (int i = 0; i < s->nloops; i++) {
 		struct state_msg *msg = malloc(sizeof *msg + dl + 1);
 		if (!msg)
@@ -292,8 +296,11 @@ static void monitor_open(struct cti_conn *c, const struct dev_job *j)
 	c->mons = m;
 	c->nmons++;
 	pthread_mutex_unlock(&s->mu);
-	int in = devstate_get(s->devstate, j->device);
+	/* Counted before the state is read: a change published meanwhile either is seen
+	 * here or finds this monitor counted and is posted (cti_on_device_state reads the
+	 * count under the device's bus shard, which devstate_get takes too). */
 	cti_count_add(&s->cnt.monitors_open);
+	int in = devstate_get(s->devstate, j->device);
 	char xml[512];
 	cti_conn_send(c, j->invoke, xml, cti_xml_monitor_start_resp(xml, sizeof xml, m->xref));
 	/* The seed's DeviceOpenActivity: who opened what, from where. */
