@@ -204,8 +204,28 @@ static const char *const v6[] = {
     NULL,
 };
 
+/* v7 (issue 15): trust anchors by alias and client identities, by level (kind or
+ * interface: tls/trust.h). An anchor keeps its PEM (what the handshake loads) and the
+ * columns `telgate trust get` shows, computed once at upload. */
+static const char *const v7[] = {
+    "CREATE TABLE tlstrustanchor ("
+    " level TEXT NOT NULL,"
+    " alias TEXT NOT NULL,"
+    " pem TEXT NOT NULL,"
+    " subject TEXT NOT NULL,"
+    " issuer TEXT NOT NULL,"
+    " notafter BIGINT NOT NULL DEFAULT 0,"
+    " sha256 TEXT NOT NULL,"
+    " PRIMARY KEY (level, alias))",
+    "CREATE TABLE tlsclientidentity ("
+    " level TEXT NOT NULL,"
+    " name TEXT NOT NULL,"
+    " PRIMARY KEY (level, name))",
+    NULL,
+};
+
 const struct store_migration store_migrations[] = {
-    {1, v1}, {2, v2}, {3, v3}, {4, v4}, {5, v5}, {6, v6},
+    {1, v1}, {2, v2}, {3, v3}, {4, v4}, {5, v5}, {6, v6}, {7, v7},
 };
 const int store_nmigrations = sizeof store_migrations / sizeof store_migrations[0];
 

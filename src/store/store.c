@@ -997,6 +997,97 @@ int store_tls_settings(store_t *st,
 	            tls_row, &l, NULL);
 }
 
+/* --- trust anchors and client identities (tlstrustanchor, tlsclientidentity) -------- */
+
+int store_anchor_put(store_t *st, const struct store_anchor *a)
+{
+	struct store_val p[] = {SV_S(a->level),   SV_S(a->alias),  SV_S(a->pem),
+	                        SV_S(a->subject), SV_S(a->issuer), SV_I(a->notafter),
+	                        SV_S(a->sha256)};
+	return exec(st,
+	            "INSERT INTO tlstrustanchor (level, alias, pem, subject, issuer, notafter, "
+	            "sha256) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (level, alias) DO "
+	            "UPDATE SET pem = excluded.pem, subject = excluded.subject, issuer = "
+	            "excluded.issuer, notafter = excluded.notafter, sha256 = excluded.sha256",
+	            p, 7, NULL, NULL, NULL);
+}
+
+int store_anchor_delete(store_t *st, const char *level, const char *alias)
+{
+	struct store_val p[] = {SV_S(level), SV_S(alias)};
+	int n = 0;
+	int rc = exec(st, "DELETE FROM tlstrustanchor WHERE level = $1 AND alias = $2", p, 2, NULL,
+	              NULL, &n);
+	return rc == STORE_OK && n == 0 ? STORE_NOTFOUND : rc;
+}
+
+struct anchor_list {
+	int (*fn)(void *ud, const struct store_anchor *a);
+	void *ud;
+};
+
+static int anchor_row(void *ud, int ncols, const char *const *names, const char *const *v)
+{
+	(void)ncols;
+	(void)names;
+	struct anchor_list *l = ud;
+	struct store_anchor a = {v[0] ? v[0] : "", v[1] ? v[1] : "", v[2] ? v[2] : "",
+	                         v[3] ? v[3] : "", v[4] ? v[4] : "", to_i64(v[5]),
+	                         v[6] ? v[6] : ""};
+	return l->fn(l->ud, &a);
+}
+
+int store_anchors(store_t *st, const char *level, int (*fn)(void *ud, const struct store_anchor *a),
+                  void *ud)
+{
+	struct anchor_list l = {fn, ud};
+	struct store_val p[] = {level ? SV_S(level) : SV_NULLV};
+	return exec(st,
+	            "SELECT level, alias, pem, subject, issuer, notafter, sha256 FROM "
+	            "tlstrustanchor WHERE $1 IS NULL OR level = $1 ORDER BY level, alias",
+	            p, 1, anchor_row, &l, NULL);
+}
+
+int store_identity_add(store_t *st, const char *level, const char *name)
+{
+	struct store_val p[] = {SV_S(level), SV_S(name)};
+	return exec(st, "INSERT INTO tlsclientidentity (level, name) VALUES ($1, $2)", p, 2, NULL,
+	            NULL, NULL);
+}
+
+int store_identity_delete(store_t *st, const char *level, const char *name)
+{
+	struct store_val p[] = {SV_S(level), SV_S(name)};
+	int n = 0;
+	int rc = exec(st, "DELETE FROM tlsclientidentity WHERE level = $1 AND name = $2", p, 2,
+	              NULL, NULL, &n);
+	return rc == STORE_OK && n == 0 ? STORE_NOTFOUND : rc;
+}
+
+struct identity_list {
+	int (*fn)(void *ud, const char *level, const char *name);
+	void *ud;
+};
+
+static int identity_row(void *ud, int ncols, const char *const *names, const char *const *v)
+{
+	(void)ncols;
+	(void)names;
+	struct identity_list *l = ud;
+	return l->fn(l->ud, v[0] ? v[0] : "", v[1] ? v[1] : "");
+}
+
+int store_identities(store_t *st, const char *level,
+                     int (*fn)(void *ud, const char *level, const char *name), void *ud)
+{
+	struct identity_list l = {fn, ud};
+	struct store_val p[] = {level ? SV_S(level) : SV_NULLV};
+	return exec(st,
+	            "SELECT level, name FROM tlsclientidentity WHERE $1 IS NULL OR level = $1 "
+	            "ORDER BY level, name",
+	            p, 1, identity_row, &l, NULL);
+}
+
 /* --- parameters --------------------------------------------------------------------- */
 
 int store_param_set(store_t *st, const char *name, const char *value, const char *service)

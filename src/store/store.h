@@ -230,6 +230,34 @@ int store_tls_settings(store_t *st,
                        int (*fn)(void *ud, const char *level, const char *name, const char *value),
                        void *ud);
 
+/* --- trust anchors and client identities by level (tls/trust.h) --------------------- */
+
+/* One trust anchor (table tlstrustanchor): a CA certificate uploaded under an alias at a
+ * level (tls_level_format's text: kind=... or interface=...). */
+struct store_anchor {
+	const char *level, *alias;
+	const char *pem;              /* one PEM CERTIFICATE block */
+	const char *subject, *issuer; /* RFC 2253, as tls_anchor_describe shows them */
+	int64_t notafter;             /* epoch seconds */
+	const char *sha256;           /* colon-separated upper-case hex */
+};
+/* Adds the alias at its level or replaces its certificate. */
+int store_anchor_put(store_t *st, const struct store_anchor *a);
+/* STORE_NOTFOUND when the alias is not at that level. */
+int store_anchor_delete(store_t *st, const char *level, const char *alias);
+/* Every anchor (level NULL) or those of one level, ordered by level and alias; fn returns
+ * non-zero to stop. The strings are valid during the call. */
+int store_anchors(store_t *st, const char *level, int (*fn)(void *ud, const struct store_anchor *a),
+                  void *ud);
+
+/* Client identities (table tlsclientidentity): STORE_CONSTRAINT when already there. */
+int store_identity_add(store_t *st, const char *level, const char *name);
+/* STORE_NOTFOUND when the name is not at that level. */
+int store_identity_delete(store_t *st, const char *level, const char *name);
+/* Every identity (level NULL) or those of one level, ordered by level and name. */
+int store_identities(store_t *st, const char *level,
+                     int (*fn)(void *ud, const char *level, const char *name), void *ud);
+
 /* --- edge allow-list (expresswaycconfiguration) --------------------------------------- */
 
 struct store_edge {

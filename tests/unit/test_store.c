@@ -450,6 +450,77 @@ static void test_tls_settings(void **state)
 	                    "kind=cti-tls|ciphers-tls12|TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256;");
 }
 
+static int anchor_collect(void *ud, const struct store_anchor *a)
+{
+	char *out = ud;
+	size_t len = strlen(out);
+	snprintf(out + len, 512 - len, "%s|%s|%s|%s|%s|%lld|%s;", a->level, a->alias, a->pem,
+	         a->subject, a->issuer, (long long)a->notafter, a->sha256);
+	return 0;
+}
+
+static int identity_collect(void *ud, const char *level, const char *name)
+{
+	char *out = ud;
+	size_t len = strlen(out);
+	snprintf(out + len, 512 - len, "%s|%s;", level, name);
+	return 0;
+}
+
+static void test_trust_anchors_and_identities(void **state)
+{
+	struct fx *f = *state;
+	char list[512] = "";
+	assert_int_equal(store_anchors(f->st, NULL, anchor_collect, list), STORE_OK);
+	assert_string_equal(list, "");
+	struct store_anchor a = {"kind=cti-tls", "root",     "PEM1", "CN=Root",
+	                         "CN=Root",      2000000000, "AA:BB"};
+	assert_int_equal(store_anchor_put(f->st, &a), STORE_OK);
+	struct store_anchor b = {"interface=cti-tls@0.0.0.0:2749",
+	                         "sub",
+	                         "PEM2",
+	                         "CN=Sub",
+	                         "CN=Root",
+	                         2000000001,
+	                         "CC:DD"};
+	assert_int_equal(store_anchor_put(f->st, &b), STORE_OK);
+	/* A second put of the same level and alias replaces the certificate. */
+	a.pem = "PEM3";
+	a.sha256 = "EE:FF";
+	assert_int_equal(store_anchor_put(f->st, &a), STORE_OK);
+	assert_int_equal(store_anchors(f->st, NULL, anchor_collect, list), STORE_OK);
+	assert_string_equal(list, "interface=cti-tls@0.0.0.0:2749|sub|PEM2|CN=Sub|CN=Root|"
+	                          "2000000001|CC:DD;kind=cti-tls|root|PEM3|CN=Root|CN=Root|"
+	                          "2000000000|EE:FF;");
+	list[0] = '\0';
+	assert_int_equal(store_anchors(f->st, "kind=cti-tls", anchor_collect, list), STORE_OK);
+	assert_string_equal(list, "kind=cti-tls|root|PEM3|CN=Root|CN=Root|2000000000|EE:FF;");
+	assert_int_equal(store_anchor_delete(f->st, "kind=cti-tls", "root"), STORE_OK);
+	assert_int_equal(store_anchor_delete(f->st, "kind=cti-tls", "root"), STORE_NOTFOUND);
+	assert_int_equal(store_anchor_delete(f->st, "kind=sip-edge", "sub"), STORE_NOTFOUND);
+	list[0] = '\0';
+	assert_int_equal(store_anchors(f->st, "kind=cti-tls", anchor_collect, list), STORE_OK);
+	assert_string_equal(list, "");
+
+	assert_int_equal(store_identity_add(f->st, "kind=cti-tls", "bwcticlient.webex.com"),
+	                 STORE_OK);
+	assert_int_equal(store_identity_add(f->st, "kind=cti-tls", "bwcticlient.webex.com"),
+	                 STORE_CONSTRAINT);
+	assert_int_equal(store_identity_add(f->st, "kind=sip-edge", "edge.example.net"), STORE_OK);
+	list[0] = '\0';
+	assert_int_equal(store_identities(f->st, NULL, identity_collect, list), STORE_OK);
+	assert_string_equal(list,
+	                    "kind=cti-tls|bwcticlient.webex.com;kind=sip-edge|edge.example.net;");
+	list[0] = '\0';
+	assert_int_equal(store_identities(f->st, "kind=sip-edge", identity_collect, list),
+	                 STORE_OK);
+	assert_string_equal(list, "kind=sip-edge|edge.example.net;");
+	assert_int_equal(store_identity_delete(f->st, "kind=sip-edge", "edge.example.net"),
+	                 STORE_OK);
+	assert_int_equal(store_identity_delete(f->st, "kind=sip-edge", "edge.example.net"),
+	                 STORE_NOTFOUND);
+}
+
 static void test_transactions(void **state)
 {
 	struct fx *f = *state;
@@ -694,6 +765,7 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_readonly_query, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tls_settings, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_trust_anchors_and_identities, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
