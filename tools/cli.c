@@ -4,6 +4,7 @@
 #include "core/ctlproto.h"
 #include "core/util.h"
 #include "provision/import.h"
+#include "tls/pem.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -90,15 +91,16 @@ static int check_usage(const json_t *av, char *err, size_t errlen)
 	return -1;
 }
 
-/* import FILE: the file's text goes in "data" (the daemon may not be able to read it). */
-static int attach_file(json_t *req, const char *path, char *err, size_t errlen)
+/* import FILE, trust update LEVEL ALIAS FILE: the file's text goes in "data" (the daemon
+ * may not be able to read it). max: bytes accepted, too_big: the error when larger. */
+static int attach_file(json_t *req, const char *path, size_t max, const char *too_big, char *err,
+                       size_t errlen)
 {
 	char *text;
 	size_t len;
-	int rc = tg_read_file(path, PROV_IMPORT_MAX, &text, &len);
+	int rc = tg_read_file(path, max, &text, &len);
 	if (rc != 0) {
-		snprintf(err, errlen, "%s: %s", path,
-		         rc == -EFBIG ? "file larger than 16 MiB" : strerror(-rc));
+		snprintf(err, errlen, "%s: %s", path, rc == -EFBIG ? too_big : strerror(-rc));
 		return -1;
 	}
 	json_t *data = json_stringn(text, len);
@@ -147,7 +149,11 @@ json_t *cli_build_request(int argc, char **argv, int *status, char *err, size_t 
 	*status = EX_NOINPUT; /* from here on, what fails is reading an input */
 	int rc = 0;
 	if (strcmp(argv[0], "import") == 0)
-		rc = attach_file(req, argv[1], err, errlen);
+		rc = attach_file(req, argv[1], PROV_IMPORT_MAX, "file larger than 16 MiB", err,
+		                 errlen);
+	else if (strcmp(argv[0], "trust") == 0 && strcmp(argv[1], "update") == 0)
+		rc = attach_file(req, argv[4], TLS_PEM_FILE_MAX, "file larger than 1 MiB", err,
+		                 errlen);
 	else if (strcmp(argv[0], "auth") == 0 && strcmp(argv[1], "test") == 0)
 		rc = attach_password(req, err, errlen);
 	if (rc != 0) {

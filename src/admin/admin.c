@@ -4,6 +4,7 @@
 #include "admin/commands.h"
 #include "admin/metrics.h"
 #include "admin/tls_cmds.h"
+#include "admin/tls_trust_cmds.h"
 #include "core/alarm.h"
 #include "core/devstate.h"
 #include "core/log.h"

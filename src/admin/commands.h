@@ -60,6 +60,13 @@
 	X(tls_profile_apply, "tls profile apply", 5, 5, CHANGES,                           \
 	  "tls profile apply LEVEL bwks-default|telgate-default")                          \
 	X(tls_show, "tls show", 2, 3, READS, "tls show [interface=KIND@ADDRESS:PORT]")       \
+	X(tls_set, "tls set", 5, 5, CHANGES, "tls set LEVEL allowClientApp true|false")      \
+	X(trust_update, "trust update", 5, 5, CHANGES, "trust update LEVEL ALIAS FILE")      \
+	X(trust_get, "trust get", 2, 3, READS, "trust get [LEVEL]")                          \
+	X(trust_delete, "trust delete", 4, 4, CHANGES, "trust delete LEVEL ALIAS")           \
+	X(identity_add, "identity add", 4, 4, CHANGES, "identity add LEVEL NAME")            \
+	X(identity_delete, "identity delete", 4, 4, CHANGES, "identity delete LEVEL NAME")   \
+	X(identity_get, "identity get", 2, 3, READS, "identity get [LEVEL]")                 \
 	X(help, "help", 1, 1, READS, "help")
 /* clang-format on */
 

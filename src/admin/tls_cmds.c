@@ -8,6 +8,7 @@
  * connections use it at once, no restart.
  */
 #include "admin/tls_cmds.h"
+#include "admin/tls_cmds_shared.h"
 
 #include "core/log.h"
 #include "core/util.h"
@@ -23,19 +24,19 @@
 #include <strings.h>
 #include <sysexits.h>
 
-static json_t *usage(const char *msg)
+json_t *tls_cmd_usage(const char *msg)
 {
 	json_t *r = ctl_error("%s", msg);
 	json_object_set_new(r, "exit", json_integer(EX_USAGE));
 	return r;
 }
 
-static int level_arg(const char *s, char *out, json_t **err)
+int tls_cmd_level(const char *s, char *out, json_t **err)
 {
 	struct tls_level l;
 	char why[256];
 	if (tls_level_parse(s, &l, why, sizeof why) != 0) {
-		*err = usage(why);
+		*err = tls_cmd_usage(why);
 		return -1;
 	}
 	tls_level_format(&l, out, TLS_LEVEL_MAX);
@@ -57,15 +58,8 @@ static void list_rows(json_t *t, const char *setting, const char *value)
 	}
 }
 
-/* One change at a level: name's new value, or NULL to remove it (inherit). */
-struct change {
-	const char *name, *value;
-};
-
-/* Applies the changes at level to rows, checks that every listener accepts the result,
- * stores them in one transaction, reloads the snapshot and rebuilds the contexts. */
-static json_t *commit(struct admin_ctx *a, struct tls_rows *rows, const char *level,
-                      const struct change *c, int n, const char *cid, const char *done)
+json_t *tls_cmd_commit(struct admin_ctx *a, struct tls_rows *rows, const char *level,
+                       const struct tls_cmd_change *c, int n, const char *cid, const char *done)
 {
 	char err[512];
 	for (int i = 0; i < n; i++)
@@ -87,14 +81,22 @@ static json_t *commit(struct admin_ctx *a, struct tls_rows *rows, const char *le
 	}
 	if (store_commit(a->store) != STORE_OK)
 		return ctl_error("store unavailable: %s", store_last_error());
-	if (tls_policy_load(a->store) != STORE_OK)
-		return ctl_error("stored, but not reloaded: %s", store_last_error());
-	tlsctx_check_all(0);
+	json_t *e = tls_cmd_reload(a);
+	if (e)
+		return e;
 	for (int i = 0; i < n; i++)
 		log_ev(LOG_LVL_NOTICE, cid, "tls_setting_changed", LOG_S("level", level),
 		       LOG_S("setting", c[i].name),
 		       LOG_S("value", c[i].value ? c[i].value : "(inherited)"));
 	return ctl_message("%s", done);
+}
+
+json_t *tls_cmd_reload(struct admin_ctx *a)
+{
+	if (tls_policy_load(a->store) != STORE_OK)
+		return ctl_error("stored, but not reloaded: %s", store_last_error());
+	tlsctx_check_all(0);
+	return NULL;
 }
 
 /* Appends item to a comma list (unless present). Returns 0, 1 when already there, -1
@@ -138,7 +140,7 @@ static json_t *level_and_rows(struct admin_ctx *a, const char *lv, char level[TL
                               struct tls_rows *rows)
 {
 	json_t *err;
-	if (level_arg(lv, level, &err) != 0)
+	if (tls_cmd_level(lv, level, &err) != 0)
 		return err;
 	if (tls_rows_load(a->store, rows) != STORE_OK)
 		return ctl_error("store unavailable: %s", store_last_error());
@@ -207,8 +209,8 @@ static json_t *item_change(struct admin_ctx *a, const char *lv, enum tls_setting
 		                   level);
 	else {
 		snprintf(done, sizeof done, "%s %s %s at %s", name, add ? "+" : "-", item, level);
-		struct change c = {name, next[0] ? next : NULL};
-		resp = commit(a, &rows, level, &c, 1, cid, done);
+		struct tls_cmd_change c = {name, next[0] ? next : NULL};
+		resp = tls_cmd_commit(a, &rows, level, &c, 1, cid, done);
 	}
 	tls_rows_free(&rows);
 	return resp;
@@ -222,9 +224,9 @@ json_t *cmd_tls_protocols_add(struct admin_ctx *a, const struct ctl_request *r, 
 	if (tls_protocols_parse(r->argv[4], &mask, &le) != 0 ||
 	    (mask != TLS_PROTO_TLS12 && mask != TLS_PROTO_TLS13)) {
 		if (mask == (TLS_PROTO_TLS12 | TLS_PROTO_TLS13))
-			return usage("one protocol at a time: add TLSv1.2, then TLSv1.3");
+			return tls_cmd_usage("one protocol at a time: add TLSv1.2, then TLSv1.3");
 		tls_list_error_format(&le, why, sizeof why);
-		return usage(why);
+		return tls_cmd_usage(why);
 	}
 	return item_change(a, r->argv[3], TLS_SET_PROTOCOLS,
 	                   mask == TLS_PROTO_TLS12 ? "TLSv1.2" : "TLSv1.3", 1, cid);
@@ -243,10 +245,10 @@ static json_t *suite_arg(const char *name, enum tls_setting *s, const char **ian
 	char why[400];
 	if (tls_suites_parse(name, &l, &le) != 0) {
 		tls_list_error_format(&le, why, sizeof why);
-		return usage(why);
+		return tls_cmd_usage(why);
 	}
 	if (l.n != 1)
-		return usage("one cipher suite at a time");
+		return tls_cmd_usage("one cipher suite at a time");
 	*iana = l.s[0]->name;
 	*s = tls_suite_is_tls13(l.s[0]) ? TLS_SET_CIPHERS13 : TLS_SET_CIPHERS12;
 	return NULL;
@@ -277,13 +279,13 @@ static json_t *clear(struct admin_ctx *a, const char *lv, const enum tls_setting
 	json_t *err = level_and_rows(a, lv, level, &rows);
 	if (err)
 		return err;
-	struct change c[2];
+	struct tls_cmd_change c[2];
 	for (int i = 0; i < ns; i++)
-		c[i] = (struct change){tls_setting_name(s[i]), NULL};
+		c[i] = (struct tls_cmd_change){tls_setting_name(s[i]), NULL};
 	char done[TLS_LEVEL_MAX + 64];
 	snprintf(done, sizeof done, "%s cleared at %s: it inherits",
 	         ns == 1 ? tls_setting_name(s[0]) : "ciphers", level);
-	json_t *resp = commit(a, &rows, level, c, ns, cid, done);
+	json_t *resp = tls_cmd_commit(a, &rows, level, c, ns, cid, done);
 	tls_rows_free(&rows);
 	return resp;
 }
@@ -303,7 +305,7 @@ json_t *cmd_tls_profile_apply(struct admin_ctx *a, const struct ctl_request *r, 
 {
 	struct tls_suite_list l;
 	if (tls_suites_profile(r->argv[4], &l) != 0)
-		return usage("unknown profile (known: telgate-default, bwks-default)");
+		return tls_cmd_usage("unknown profile (known: telgate-default, bwks-default)");
 	char l12[TLS_VALUE_MAX] = "", l13[TLS_VALUE_MAX] = "";
 	for (size_t i = 0; i < l.n; i++) {
 		char *dst = tls_suite_is_tls13(l.s[i]) ? l13 : l12;
@@ -320,9 +322,9 @@ json_t *cmd_tls_profile_apply(struct admin_ctx *a, const struct ctl_request *r, 
 	         "profile %s applied at %s (telgate tls show lists what this "
 	         "OpenSSL cannot offer)",
 	         r->argv[4], level);
-	struct change c[2] = {{"ciphers-tls12", l12[0] ? l12 : NULL},
-	                      {"ciphers-tls13", l13[0] ? l13 : NULL}};
-	json_t *resp = commit(a, &rows, level, c, 2, cid, done);
+	struct tls_cmd_change c[2] = {{"ciphers-tls12", l12[0] ? l12 : NULL},
+	                              {"ciphers-tls13", l13[0] ? l13 : NULL}};
+	json_t *resp = tls_cmd_commit(a, &rows, level, c, 2, cid, done);
 	tls_rows_free(&rows);
 	return resp;
 }
@@ -382,11 +384,12 @@ json_t *cmd_tls_show(struct admin_ctx *a, const struct ctl_request *r, const cha
 	struct show sh = {NULL, NULL};
 	if (r->argc == 3) {
 		json_t *err;
-		if (level_arg(r->argv[2], level, &err) != 0)
+		if (tls_cmd_level(r->argv[2], level, &err) != 0)
 			return err;
 		if (strncmp(level, "interface=", 10) != 0)
-			return usage("tls show takes interface=KIND@ADDRESS:PORT, or nothing for "
-			             "every listener");
+			return tls_cmd_usage(
+			    "tls show takes interface=KIND@ADDRESS:PORT, or nothing for "
+			    "every listener");
 		sh.only = level;
 	}
 	static const char *const cols[] = {"interface", "setting", "value", "from",

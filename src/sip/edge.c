@@ -3,6 +3,7 @@
 #include "core/log.h"
 #include "tls/tlsctx.h"
 #include "core/util.h"
+#include "tls/trust.h"
 
 #include <ctype.h>
 #include <openssl/ssl.h>
@@ -18,6 +19,8 @@ struct sip_edges {
 	pthread_rwlock_t lk;
 	char (*ids)[SIP_EDGE_ID_MAX + 1];
 	int n;
+	char levels[TLS_LEVELS][TLS_LEVEL_MAX]; /* the listener's, once set */
+	int leveled;
 };
 
 struct sip_edges *sip_edges_new(void)
@@ -75,12 +78,21 @@ int sip_edges_load(struct sip_edges *e, store_t *st)
 	return l.n;
 }
 
+void sip_edges_set_listener(struct sip_edges *e, const struct tls_listener_id *id)
+{
+	pthread_rwlock_wrlock(&e->lk);
+	e->leveled = tls_levels_of(id, e->levels) == 0;
+	pthread_rwlock_unlock(&e->lk);
+}
+
 int sip_edges_allowed(struct sip_edges *e, const char *identity)
 {
 	int ok = 0;
 	pthread_rwlock_rdlock(&e->lk);
 	for (int i = 0; i < e->n && !ok; i++)
 		ok = strcasecmp(e->ids[i], identity) == 0;
+	if (!ok && e->leveled)
+		ok = tls_trust_allows(e->levels, identity);
 	pthread_rwlock_unlock(&e->lk);
 	return ok;
 }

@@ -3,7 +3,9 @@
  * edge: which edge proxies may connect to the edge listener (seed 002/003). An edge is
  * trusted when its client certificate chains to the edge trust store (OpenSSL checks
  * that) and its subject CN or one of its DNS SANs is in the allow-list
- * (expresswaycconfiguration, `telgate edge add`). The list is held in memory so the check
+ * (expresswaycconfiguration, `telgate edge add`) or is a client identity set for the
+ * listener's kind or interface (`telgate identity add kind=sip-edge NAME`, tls/trust.h:
+ * the edge is one user of that mechanism). The list is held in memory so the check
  * in the handshake never touches the store; sip_edges_load() replaces it after a change.
  *
  * Thread-safe (a read-write lock). Ownership: the caller owns the struct sip_edges and
@@ -14,6 +16,7 @@
 #define TG_SIP_EDGE_H
 
 #include "store/store.h"
+#include "tls/level.h"
 
 #include <openssl/x509.h>
 #include <stddef.h>
@@ -29,7 +32,12 @@ void sip_edges_free(struct sip_edges *e);
  * Returns the number of identities, or -1 (the old list stays). */
 int sip_edges_load(struct sip_edges *e, store_t *st);
 
-/* 1 when identity (case-insensitive) is allow-listed. */
+/* The edge listener (its kind, address and port), whose client identities (tls/trust.h)
+ * are allowed too. Without a call, only the edge table counts. */
+void sip_edges_set_listener(struct sip_edges *e, const struct tls_listener_id *id);
+
+/* 1 when identity (case-insensitive) is allow-listed, in the edge table or as a client
+ * identity of the listener's levels (the trust snapshot as it is now). */
 int sip_edges_allowed(struct sip_edges *e, const char *identity);
 
 /* The certificate's first allow-listed identity (CN, then DNS SANs, in the certificate's

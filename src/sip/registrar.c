@@ -208,6 +208,8 @@ static int tls_start(struct sip_registrar *r, const struct sip_registrar_options
 			snprintf(err, errlen, "sip edge allow-list: %s", store_last_error());
 			return -1;
 		}
+		struct tls_listener_id id = {"sip-edge", r->cfg.sip.address, r->cfg.sip.edge_port};
+		sip_edges_set_listener(r->edges, &id);
 		struct tlsctx_options to = {.name = "sip-edge",
 		                            .cert = o->tls_cert,
 		                            .key = o->tls_key,

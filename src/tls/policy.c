@@ -10,7 +10,7 @@
 #include <strings.h>
 
 static const char *const setting_names[TLS_SETTINGS] = {"protocols", "ciphers-tls12",
-                                                        "ciphers-tls13"};
+                                                        "ciphers-tls13", "allowClientApp"};
 
 const char *tls_setting_name(enum tls_setting s)
 {
@@ -138,7 +138,7 @@ static void current_defaults(const char *out[TLS_SETTINGS])
 {
 	pthread_once(&builtin_once, make_builtin);
 	static const char *const builtin_protocols = "TLSv1.2,TLSv1.3";
-	const char *builtin[TLS_SETTINGS] = {builtin_protocols, builtin12, builtin13};
+	const char *builtin[TLS_SETTINGS] = {builtin_protocols, builtin12, builtin13, "false"};
 	for (int i = 0; i < TLS_SETTINGS; i++)
 		out[i] = defaults_copy[i] ? defaults_copy[i] : builtin[i];
 }

@@ -9,9 +9,11 @@
  *   ciphers-tls12   TLS 1.2 cipher suites, IANA names, in preference order
  *   ciphers-tls13   TLS 1.3 cipher suites, IANA names (OpenSSL's SSL_CTX_set_ciphersuites:
  *                   separate from the TLS 1.2 list, and inherited separately)
- *
- * (The seed's allowClientApp switch and the trust anchors and client identities by level
- * come with certificate authentication of client applications.)
+ *   allowClientApp  "true" or "false" (default): the seed's switch for certificate
+ *                   authentication of client applications. A listener that does not
+ *                   require client certificates by itself asks for one (optional) when it
+ *                   is true and trust anchors exist at its kind or interface level
+ *                   (tls/trust.h); a listener that requires them keeps requiring them.
  *
  * Each setting is inherited on its own: an interface that sets only its TLS 1.3 suites
  * keeps the TLS 1.2 suites of its kind.
@@ -34,11 +36,12 @@ enum tls_setting {
 	TLS_SET_PROTOCOLS = 0,
 	TLS_SET_CIPHERS12,
 	TLS_SET_CIPHERS13,
+	TLS_SET_ALLOW_CLIENT_APP,
 };
-#define TLS_SETTINGS 3
+#define TLS_SETTINGS 4
 #define TLS_VALUE_MAX 2048 /* bytes of a setting's value (a list of IANA names) */
 
-/* "protocols", "ciphers-tls12", "ciphers-tls13". */
+/* "protocols", "ciphers-tls12", "ciphers-tls13", "allowClientApp". */
 const char *tls_setting_name(enum tls_setting s);
 /* The setting of that name (ASCII case-insensitive); -1 when unknown. */
 int tls_setting_parse(const char *name, enum tls_setting *out);
@@ -69,7 +72,7 @@ int tls_resolve(const struct tls_row *rows, size_t n, const struct tls_listener_
 int tls_policy_set_rows(const struct tls_row *rows, size_t n);
 /* Sets the defaults the snapshot resolves over (copied; NULL entries: telgate's own).
  * Without a call, telgate's own: TLSv1.2 and TLSv1.3, the ECDHE + AEAD suites of
- * tls_suites_system_default(). */
+ * tls_suites_system_default(), allowClientApp false. */
 void tls_policy_set_defaults(const char *const defaults[TLS_SETTINGS]);
 /* The defaults in use (pointers valid until the next tls_policy_set_defaults: the daemon
  * sets them once, at start). */

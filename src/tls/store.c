@@ -3,6 +3,7 @@
 
 #include "tls/apply.h"
 #include "tls/tlsctx.h"
+#include "tls/trust.h"
 
 #include <openssl/ssl.h>
 #include <stdio.h>
@@ -87,13 +88,44 @@ int tls_rows_set(struct tls_rows *r, const char *level, const char *name, const 
 	return value ? row_add(r, level, name, value) : 0;
 }
 
+static int anchor_in(void *ud, const struct store_anchor *a)
+{
+	/* A stored anchor that no longer parses is left out (it was checked at upload). */
+	(void)tls_trust_add_anchor(ud, a->level, a->pem);
+	return 0;
+}
+
+static int identity_in(void *ud, const char *level, const char *name)
+{
+	return tls_trust_add_identity(ud, level, name) == 0 ? 0 : 1;
+}
+
+/* The stored trust anchors and client identities into the trust snapshot. */
+static int trust_load(store_t *st)
+{
+	struct tls_trust *t = tls_trust_new();
+	if (!t)
+		return STORE_ERROR;
+	int rc = store_anchors(st, NULL, anchor_in, t);
+	if (rc == STORE_OK)
+		rc = store_identities(st, NULL, identity_in, t);
+	if (rc != STORE_OK) {
+		tls_trust_free(t);
+		return rc;
+	}
+	tls_trust_install(t);
+	return STORE_OK;
+}
+
 int tls_policy_load(store_t *st)
 {
 	struct tls_rows r;
 	int rc = tls_rows_load(st, &r);
 	if (rc != STORE_OK)
 		return rc;
-	rc = tls_policy_set_rows(r.row, r.n) == 0 ? STORE_OK : STORE_ERROR;
+	rc = trust_load(st);
+	if (rc == STORE_OK)
+		rc = tls_policy_set_rows(r.row, r.n) == 0 ? STORE_OK : STORE_ERROR;
 	tls_rows_free(&r);
 	return rc;
 }

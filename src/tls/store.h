@@ -29,8 +29,9 @@ int tls_rows_set(struct tls_rows *r, const char *level, const char *name, const 
 const char *tls_rows_get(const struct tls_rows *r, const char *level, const char *name);
 void tls_rows_free(struct tls_rows *r);
 
-/* Loads the stored settings into the daemon's snapshot (contexts built from now on use
- * them; tlsctx_check_all rebuilds the live ones). Returns STORE_OK or a store error (the
+/* Loads the stored settings, trust anchors and client identities into the daemon's
+ * snapshots (tls/policy.h, tls/trust.h: contexts built from now on use them;
+ * tlsctx_check_all rebuilds the live ones). Returns STORE_OK or a store error (the
  * snapshot is unchanged). */
 int tls_policy_load(store_t *st);
 

@@ -2,8 +2,10 @@
 #include "tls/tlsctx.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "tls/anchor.h"
 #include "tls/apply.h"
 #include "tls/policy.h"
+#include "tls/trust.h"
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -34,6 +36,7 @@ struct tlsctx {
 	SSL_CTX *ctx;
 	struct fstamp st[3];
 	unsigned long policy_gen; /* the policy generation ctx was built under */
+	unsigned long trust_gen;  /* the trust (anchors, identities) generation likewise */
 	struct tlsctx *next;      /* registry for tlsctx_check_all */
 };
 
@@ -73,6 +76,138 @@ static void ssl_error(char *err, size_t errlen, const char *what, const char *pa
 	snprintf(err, errlen, "%s %s: %s", what, path, e);
 }
 
+/* What a context's verify callback needs, kept on the SSL_CTX (ex data, freed with it):
+ * the listener's own callback and the client identities of its levels (tls/trust.h) as
+ * they were when the context was built. */
+struct verify_data {
+	int (*own)(int, X509_STORE_CTX *);
+	struct tls_names ids;
+	char name[32];
+};
+
+static int verify_idx = -1;
+static pthread_once_t verify_once = PTHREAD_ONCE_INIT;
+
+static void verify_data_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                             void *argp)
+{
+	(void)parent;
+	(void)ad;
+	(void)idx;
+	(void)argl;
+	(void)argp;
+	struct verify_data *v = ptr;
+	if (!v)
+		return;
+	tls_names_free(&v->ids);
+	free(v);
+}
+
+static void verify_index(void)
+{
+	verify_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, verify_data_free);
+}
+
+/* Every client certificate goes through here: the chain (OpenSSL's verdict: an unknown
+ * issuer ends in alert unknown_ca), then at depth 0 the identity: one of the identities of
+ * the listener's levels, or what its own callback allows (the edge's allow-list). A
+ * certificate neither accepts fails with X509_V_ERR_CERT_REJECTED: alert bad_certificate.
+ * Without identities at its levels nor a callback, any certificate that chains to an
+ * anchor is accepted. */
+static int tls_verify(int ok, X509_STORE_CTX *x)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct verify_data *v = ssl ? SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), verify_idx) : NULL;
+	if (!v)
+		return 0;
+	int depth = X509_STORE_CTX_get_error_depth(x);
+	X509 *cert = X509_STORE_CTX_get_current_cert(x);
+	char subject[256] = "?";
+	if (cert)
+		X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof subject);
+	if (!ok || depth > 0) {
+		if (v->own)
+			return v->own(ok, x);
+		if (!ok)
+			log_ev(LOG_LVL_WARNING, NULL, "tls_client_rejected",
+			       LOG_S("listener", v->name),
+			       LOG_S("reason",
+			             X509_verify_cert_error_string(X509_STORE_CTX_get_error(x))),
+			       LOG_I("depth", depth), LOG_S("subject", subject));
+		return ok;
+	}
+	int accept =
+	    cert && v->ids.n && tls_identity_matches(cert, (const char *const *)v->ids.v, v->ids.n);
+	if (!accept && v->own)
+		accept = v->own(ok, x);
+	else if (!accept && !v->ids.n)
+		accept = 1;
+	if (accept) {
+		log_ev(LOG_LVL_INFO, NULL, "tls_client_verified", LOG_S("listener", v->name),
+		       LOG_S("subject", subject));
+		X509_STORE_CTX_set_error(x, X509_V_OK);
+		return 1;
+	}
+	if (!v->own) /* the listener's own callback logged its refusal */
+		log_ev(LOG_LVL_WARNING, NULL, "tls_client_rejected", LOG_S("listener", v->name),
+		       LOG_S("reason", "no certificate name is an allowed client identity"),
+		       LOG_S("subject", subject));
+	X509_STORE_CTX_set_error(x, X509_V_ERR_CERT_REJECTED); /* alert bad_certificate */
+	return 0;
+}
+
+/* Client certificates: a listener with a client CA file requires one, verified against the
+ * file plus the trust anchors of its kind and interface levels; a listener without asks
+ * for one (optional) only when its allowClientApp is true and it has anchors. */
+static int client_auth(const struct tlsctx *t, SSL_CTX *ctx, char *err, size_t errlen)
+{
+	char levels[TLS_LEVELS][TLS_LEVEL_MAX];
+	struct tls_listener_id id = {t->kind, t->address, t->port};
+	int leveled = t->kind[0] && tls_levels_of(&id, levels) == 0;
+	int require = t->client_ca[0] != 0;
+	if (require && SSL_CTX_load_verify_locations(ctx, t->client_ca, NULL) != 1) {
+		ssl_error(err, errlen, "trust store", t->client_ca);
+		return -1;
+	}
+	/* The CA names tell a client which certificate to present. */
+	STACK_OF(X509_NAME) *names = require ? SSL_load_client_CA_file(t->client_ca) : NULL;
+	if (!names)
+		names = sk_X509_NAME_new_null();
+	pthread_once(&verify_once, verify_index);
+	struct verify_data *v = calloc(1, sizeof *v);
+	int anchors = v && names && leveled
+	                  ? tls_trust_current(levels, SSL_CTX_get_cert_store(ctx), names, &v->ids)
+	                  : 0;
+	struct tls_effective e;
+	int request = !require && anchors > 0 && tls_policy_effective(&id, &e) == 0 &&
+	              strcmp(e.s[TLS_SET_ALLOW_CLIENT_APP].value, "true") == 0;
+	if (!v || !names || anchors < 0 || (!require && !request)) {
+		if (v)
+			verify_data_free(NULL, v, NULL, 0, 0, NULL);
+		sk_X509_NAME_pop_free(names, X509_NAME_free);
+		if (!require && !request && anchors >= 0)
+			return 0;
+		snprintf(err, errlen, "%s: out of memory", t->name);
+		return -1;
+	}
+	/* An uploaded anchor need not be a root (the seed uploads its issuing CA too): a
+	 * chain that reaches any anchor is trusted. */
+	if (anchors > 0)
+		X509_STORE_set_flags(SSL_CTX_get_cert_store(ctx), X509_V_FLAG_PARTIAL_CHAIN);
+	v->own = t->verify;
+	tg_strlcpy(v->name, t->name, sizeof v->name);
+	SSL_CTX_set_ex_data(ctx, verify_idx, v);
+	SSL_CTX_set_client_CA_list(ctx, names);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (require ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
+	                   tls_verify);
+	SSL_CTX_set_verify_depth(ctx, 8);
+	/* No session resumption: every connection proves its certificate afresh, so a
+	 * removed identity or anchor cannot come back through a cached session. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+	return 0;
+}
+
 static SSL_CTX *build(const struct tlsctx *t, char *err, size_t errlen)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
@@ -104,23 +239,8 @@ static SSL_CTX *build(const struct tlsctx *t, char *err, size_t errlen)
 		goto fail;
 	}
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-	if (t->client_ca[0]) {
-		if (SSL_CTX_load_verify_locations(ctx, t->client_ca, NULL) != 1) {
-			ssl_error(err, errlen, "trust store", t->client_ca);
-			goto fail;
-		}
-		/* The CA names tell a client which certificate to present. */
-		STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(t->client_ca);
-		if (names)
-			SSL_CTX_set_client_CA_list(ctx, names);
-		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
-		                   t->verify);
-		SSL_CTX_set_verify_depth(ctx, 8);
-		/* No session resumption: every connection proves its certificate afresh, so a
-		 * removed identity cannot come back through a cached session. */
-		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
-	}
+	if (client_auth(t, ctx, err, errlen) != 0)
+		goto fail;
 	SSL_CTX_set_app_data(ctx, t->app);
 	return ctx;
 fail:
@@ -154,6 +274,7 @@ struct tlsctx *tlsctx_new(const struct tlsctx_options *o, char *err, size_t errl
 	}
 	t->port = o->port;
 	t->policy_gen = tls_policy_generation();
+	t->trust_gen = tls_trust_generation();
 	pthread_mutex_init(&t->mu, NULL);
 	stamp(t->cert, &t->st[0]);
 	stamp(t->key, &t->st[1]);
@@ -201,15 +322,17 @@ int tlsctx_check(struct tlsctx *t, int force, char *err, size_t errlen)
 	stamp(t->key, &now[1]);
 	stamp(t->client_ca, &now[2]);
 	pthread_mutex_lock(&t->mu);
-	unsigned long gen = tls_policy_generation();
+	unsigned long gen = tls_policy_generation(), tgen = tls_trust_generation();
 	int same = stamp_eq(&now[0], &t->st[0]) && stamp_eq(&now[1], &t->st[1]) &&
-	           stamp_eq(&now[2], &t->st[2]) && (!t->kind[0] || t->policy_gen == gen);
+	           stamp_eq(&now[2], &t->st[2]) &&
+	           (!t->kind[0] || (t->policy_gen == gen && t->trust_gen == tgen));
 	pthread_mutex_unlock(&t->mu);
 	if (same && !force)
 		return 0;
 	SSL_CTX *n = build(t, err, errlen);
 	pthread_mutex_lock(&t->mu);
 	t->policy_gen = gen; /* a policy that failed is not retried until it changes again */
+	t->trust_gen = tgen;
 	/* Remember the files even when they fail, so a half-written file is reported once
 	 * and retried when it changes again. */
 	memcpy(t->st, now, sizeof now);
