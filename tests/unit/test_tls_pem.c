@@ -3,6 +3,7 @@
  * (src/tls/pem.c, src/tls/anchor.c), on certificates made here with OpenSSL. */
 #include "tls/anchor.h"
 #include "tls/pem.h"
+#include "tls/trust.h"
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -409,6 +410,75 @@ static void test_alias_names(void **state)
 	assert_non_null(strstr(tls_alias_check(a), "at most 64 bytes"));
 }
 
+/* PEM text of x (static buffer: one at a time). */
+static const char *pem_text(X509 *x)
+{
+	static char buf[8192];
+	buf[0] = '\0';
+	pem_cat(buf, sizeof buf, x, NULL);
+	return buf;
+}
+
+/* tls/trust: a listener takes the anchors and identities of its kind and interface levels,
+ * both (the union), and nothing from other kinds or from system/transport levels. */
+static void test_trust_levels(void **state)
+{
+	(void)state;
+	assert_null(tls_trust_level_ok("kind=cti-tls"));
+	assert_null(tls_trust_level_ok("interface=cti-tls@0.0.0.0:2749"));
+	assert_non_null(tls_trust_level_ok("system"));
+	assert_non_null(tls_trust_level_ok("transport=cti"));
+
+	struct tls_trust *t = tls_trust_new();
+	assert_non_null(t);
+	assert_int_equal(tls_trust_add_anchor(t, "kind=cti-tls", pem_text(P->root)), 0);
+	assert_int_equal(
+	    tls_trust_add_anchor(t, "interface=cti-tls@0.0.0.0:2749", pem_text(P->inter)), 0);
+	assert_int_equal(tls_trust_add_anchor(t, "kind=sip-tls", pem_text(P->expired)), 0);
+	assert_int_equal(tls_trust_add_anchor(t, "system", pem_text(P->future)), 0);
+	assert_int_equal(tls_trust_add_anchor(t, "kind=cti-tls", "not PEM"), -1);
+	assert_int_equal(tls_trust_add_identity(t, "kind=cti-tls", "a.example.net"), 0);
+	assert_int_equal(tls_trust_add_identity(t, "interface=cti-tls@0.0.0.0:2749", "b"), 0);
+	assert_int_equal(tls_trust_add_identity(t, "kind=sip-edge", "edge.example.net"), 0);
+
+	struct tls_listener_id cti = {"cti-tls", "0.0.0.0", 2749}, cti2 = {"cti-tls", "::", 2749};
+	char lv[TLS_LEVELS][TLS_LEVEL_MAX];
+	assert_int_equal(tls_levels_of(&cti, lv), 0);
+	X509_STORE *st = X509_STORE_new();
+	STACK_OF(X509_NAME) *names = sk_X509_NAME_new_null();
+	struct tls_names ids;
+	assert_int_equal(tls_trust_for(t, lv, st, names, &ids), 2);
+	assert_int_equal(sk_X509_NAME_num(names), 2);
+	assert_int_equal(ids.n, 2);
+	assert_string_equal(ids.v[0], "a.example.net");
+	assert_string_equal(ids.v[1], "b");
+	/* The leaf chains to the anchors in the store. */
+	X509_STORE_CTX *x = X509_STORE_CTX_new();
+	assert_int_equal(X509_STORE_CTX_init(x, st, P->leaf, NULL), 1);
+	assert_int_equal(X509_verify_cert(x), 1);
+	X509_STORE_CTX_free(x);
+	X509_STORE_free(st);
+	sk_X509_NAME_pop_free(names, X509_NAME_free);
+	tls_names_free(&ids);
+	/* Another interface of the kind: the kind's only. */
+	assert_int_equal(tls_levels_of(&cti2, lv), 0);
+	assert_int_equal(tls_trust_for(t, lv, NULL, NULL, &ids), 1);
+	assert_int_equal(ids.n, 1);
+	tls_names_free(&ids);
+
+	/* The snapshot: installing bumps the generation; identities match case-insensitively. */
+	unsigned long g = tls_trust_generation();
+	tls_trust_install(t);
+	assert_true(tls_trust_generation() > g);
+	struct tls_listener_id edge = {"sip-edge", "127.0.0.1", 5091};
+	assert_int_equal(tls_levels_of(&edge, lv), 0);
+	assert_true(tls_trust_allows(lv, "EDGE.example.net"));
+	assert_false(tls_trust_allows(lv, "a.example.net"));
+	assert_int_equal(tls_trust_current(lv, NULL, NULL, NULL), 0);
+	tls_trust_clear();
+	assert_false(tls_trust_allows(lv, "edge.example.net"));
+}
+
 /* Exact CN or DNS SAN, ASCII case-insensitive; non-ASCII never matches. */
 static void test_identity_match(void **state)
 {
@@ -459,6 +529,7 @@ int main(void)
 	    cmocka_unit_test(test_anchor_checks),
 	    cmocka_unit_test(test_alias_names),
 	    cmocka_unit_test(test_identity_match),
+	    cmocka_unit_test(test_trust_levels),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
