@@ -27,6 +27,8 @@ PKGS=(
   kamailio kamailio-tls-modules
   # instruction counts of the hash-table benchmark (bench/run.sh shtable)
   valgrind
+  # outside graders of every TLS listener (bench/tls_grade.py, the slow system test)
+  testssl.sh sslscan
 )
 
 missing=()
