@@ -5,7 +5,7 @@
 # tree in build/bench. Not part of CI: numbers depend on the machine.
 #   bench/run.sh              all benchmarks
 #   bench/run.sh ldap_login   one of: ldap_login dir_enum cti_fanout register_vs_kamailio
-#                             tls_first_answer shtable
+#                             tls_first_answer tls_grade tls_handshakes shtable
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh >/dev/null
@@ -34,6 +34,15 @@ fi
 if [ "$which" = all ] || [ "$which" = tls_first_answer ]; then
 	# the first answer on a new TLS connection (TCP_NODELAY); OLD_BUILD=dir compares
 	python3 bench/tls_first_answer.py build/bench ${OLD_BUILD:-} --tries "${TRIES:-50}"
+fi
+if [ "$which" = all ] || [ "$which" = tls_grade ]; then
+	# testssl.sh and sslscan against every TLS listener; fails on a weakness
+	python3 bench/tls_grade.py build/bench
+fi
+if [ "$which" = all ] || [ "$which" = tls_handshakes ]; then
+	# openssl s_time against CTI TLS, TLS 1.2 and 1.3: handshakes/s and telgated's CPU per
+	# handshake; OLD_BUILD=dir compares
+	python3 bench/tls_handshakes.py build/bench ${OLD_BUILD:-} --seconds "${SECONDS_PER_SIDE:-10}"
 fi
 if [ "$which" = all ] || [ "$which" = shtable ]; then
 	# the hash tables on the registrar's path: ns/op, then instructions/call (callgrind)
