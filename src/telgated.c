@@ -209,8 +209,8 @@ static int drop_privileges(const struct tg_config *cfg)
 		if (chown(p, pw->pw_uid, pw->pw_gid) != 0 && errno != ENOENT)
 			return -1;
 	}
-	const char *keys[] = {"ca.key", "ca.crt", "server.key", "server.crt"};
-	for (size_t i = 0; i < 4; i++) {
+	const char *keys[] = {"ca.key", "ca.crt", "server.key", "server.crt", "interfaces"};
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
 		char p[CFG_PATH_MAX + 16];
 		snprintf(p, sizeof p, "%s/%s", cfg->pki.dir, keys[i]);
 		if (chown(p, pw->pw_uid, pw->pw_gid) != 0 && errno != ENOENT)
@@ -309,6 +309,15 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 	       LOG_S("ca_created", d->pki.ca_created ? "yes" : "no"),
 	       LOG_S("server_cert_created", d->pki.server_created ? "yes" : "no"),
 	       LOG_S("ca_sha256", d->pki.ca_fingerprint));
+	/* Per-interface server certificates (telgate tls cert update) live here; the
+	 * listeners' contexts look for them from their creation on. */
+	char ifdir[CFG_PATH_MAX + 16];
+	snprintf(ifdir, sizeof ifdir, "%s/interfaces", d->cfg.pki.dir);
+	if ((rc = tg_mkdir_p(ifdir, 0700)) != 0) {
+		fprintf(stderr, "%s: %s\n", ifdir, strerror(-rc));
+		return -1;
+	}
+	tlsctx_set_interface_dir(ifdir);
 	const struct store_options so = {
 	    .backend = d->cfg.store.backend,
 	    .path = d->cfg.store.path,
@@ -418,6 +427,7 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 	evsignal_add(d->sig_int, NULL);
 	struct timeval two = {2, 0};
 	event_add(d->tls_timer, &two);
+	tlsctx_expiry_check_all(tg_now_s()); /* at start, then on every tick */
 	log_ev(LOG_LVL_NOTICE, d->cid, "started", LOG_S("version", TELGATE_VERSION),
 	       LOG_I("pid", getpid()),
 	       LOG_S("config", d->config_path ? d->config_path : "(built-in defaults)"),

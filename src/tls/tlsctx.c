@@ -1,15 +1,18 @@
 /* SPDX-License-Identifier: ISC */
 #include "tls/tlsctx.h"
+#include "core/alarm.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "tls/anchor.h"
 #include "tls/apply.h"
 #include "tls/policy.h"
+#include "tls/servercert.h"
 #include "tls/trust.h"
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,16 +35,45 @@ struct tlsctx {
 	/* The listener, for the TLS policy (tls/policy.h); kind "" = no policy (tests). */
 	char kind[32], address[64];
 	int port;
-	pthread_mutex_t mu; /* guards ctx, the stamps and policy_gen */
+	/* The interface override (tls cert update): used when both files exist. "" when
+	 * no interface directory was set or the context has no listener kind. */
+	char ocert[600], okey[600];
+	pthread_mutex_t mu; /* guards ctx, the stamps, the generations, override and expiry */
 	SSL_CTX *ctx;
-	struct fstamp st[3];
-	unsigned long policy_gen; /* the policy generation ctx was built under */
-	unsigned long trust_gen;  /* the trust (anchors, identities) generation likewise */
-	struct tlsctx *next;      /* registry for tlsctx_check_all */
+	struct fstamp st[5];        /* cert, key, client CA, override cert, override key */
+	int override;               /* ctx was built from the override files */
+	int64_t not_after;          /* the leaf's notAfter (Unix s), cached at build: 0 unknown */
+	unsigned char fp[32];       /* the leaf's SHA-256, cached at build */
+	unsigned char alarm_fp[32]; /* the leaf the expiry alarm was last raised for */
+	int64_t alarm_s;            /* and when */
+	unsigned long policy_gen;   /* the policy generation ctx was built under */
+	unsigned long trust_gen;    /* the trust (anchors, identities) generation likewise */
+	struct tlsctx *next;        /* registry for tlsctx_check_all */
 };
 
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct tlsctx *reg_head;
+/* Set once at start, before any context exists (tlsctx_set_interface_dir). */
+static char iface_dir[512];
+
+void tlsctx_set_interface_dir(const char *dir)
+{
+	tg_strlcpy(iface_dir, dir ? dir : "", sizeof iface_dir);
+}
+
+int tlsctx_override_dir(const char *kind, const char *address, int port, char *out, size_t cap)
+{
+	if (!iface_dir[0] || !kind || !kind[0] || strchr(kind, '/') || strchr(address, '/'))
+		return -1;
+	int n = snprintf(out, cap, "%s/%s@%s_%d", iface_dir, kind, address, port);
+	return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+/* Both override files present: the listener uses them. */
+static int override_present(const struct tlsctx *t, const struct fstamp st[5])
+{
+	return t->ocert[0] && !st[3].missing && !st[4].missing;
+}
 
 static void stamp(const char *path, struct fstamp *s)
 {
@@ -208,8 +240,9 @@ static int client_auth(const struct tlsctx *t, SSL_CTX *ctx, char *err, size_t e
 	return 0;
 }
 
-static SSL_CTX *build(const struct tlsctx *t, char *err, size_t errlen)
+static SSL_CTX *build(const struct tlsctx *t, int override, char *err, size_t errlen)
 {
+	const char *cert = override ? t->ocert : t->cert, *key = override ? t->okey : t->key;
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 	if (!ctx || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION)) {
 		ssl_error(err, errlen, "TLS context for", t->name);
@@ -228,14 +261,14 @@ static SSL_CTX *build(const struct tlsctx *t, char *err, size_t errlen)
 			return NULL;
 		}
 	}
-	if (SSL_CTX_use_certificate_chain_file(ctx, t->cert) != 1) {
-		ssl_error(err, errlen, "certificate", t->cert);
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+		ssl_error(err, errlen, "certificate", cert);
 		goto fail;
 	}
 	/* The key file's content never reaches a message: only OpenSSL's reason. */
-	if (SSL_CTX_use_PrivateKey_file(ctx, t->key, SSL_FILETYPE_PEM) != 1 ||
+	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
 	    SSL_CTX_check_private_key(ctx) != 1) {
-		ssl_error(err, errlen, "private key", t->key);
+		ssl_error(err, errlen, "private key", key);
 		goto fail;
 	}
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
@@ -246,6 +279,22 @@ static SSL_CTX *build(const struct tlsctx *t, char *err, size_t errlen)
 fail:
 	SSL_CTX_free(ctx);
 	return NULL;
+}
+
+/* Caches the leaf's notAfter and fingerprint, so the expiry check is a comparison
+ * (not_after 0 when unreadable). Under t->mu, or before t is shared. */
+static void leaf_cache(struct tlsctx *t)
+{
+	X509 *leaf = SSL_CTX_get0_certificate(t->ctx);
+	struct tm tm;
+	unsigned n = 0;
+	t->not_after = 0;
+	memset(t->fp, 0, sizeof t->fp);
+	if (!leaf)
+		return;
+	X509_digest(leaf, EVP_sha256(), t->fp, &n);
+	if (ASN1_TIME_to_tm(X509_get0_notAfter(leaf), &tm) == 1)
+		t->not_after = (int64_t)timegm(&tm);
 }
 
 struct tlsctx *tlsctx_new(const struct tlsctx_options *o, char *err, size_t errlen)
@@ -273,17 +322,34 @@ struct tlsctx *tlsctx_new(const struct tlsctx_options *o, char *err, size_t errl
 		return NULL;
 	}
 	t->port = o->port;
+	if (t->kind[0]) {
+		char dir[512];
+		if (tlsctx_override_dir(t->kind, t->address, t->port, dir, sizeof dir) == 0) {
+			snprintf(t->ocert, sizeof t->ocert, "%s/%s", dir, TLSCTX_OVERRIDE_CERT);
+			snprintf(t->okey, sizeof t->okey, "%s/%s", dir, TLSCTX_OVERRIDE_KEY);
+		}
+	}
 	t->policy_gen = tls_policy_generation();
 	t->trust_gen = tls_trust_generation();
 	pthread_mutex_init(&t->mu, NULL);
 	stamp(t->cert, &t->st[0]);
 	stamp(t->key, &t->st[1]);
 	stamp(t->client_ca, &t->st[2]);
-	if (!(t->ctx = build(t, err, errlen))) {
+	stamp(t->ocert, &t->st[3]);
+	stamp(t->okey, &t->st[4]);
+	t->override = override_present(t, t->st);
+	/* A broken override must not keep the listener down: the node certificate serves
+	 * and the next check reports the override again. */
+	if (!(t->ctx = build(t, t->override, err, errlen)) && t->override) {
+		t->override = 0;
+		t->ctx = build(t, 0, err, errlen);
+	}
+	if (!t->ctx) {
 		pthread_mutex_destroy(&t->mu);
 		free(t);
 		return NULL;
 	}
+	leaf_cache(t);
 	pthread_mutex_lock(&reg_mu);
 	t->next = reg_head;
 	reg_head = t;
@@ -317,19 +383,23 @@ SSL *tlsctx_ssl_new(struct tlsctx *t)
 
 int tlsctx_check(struct tlsctx *t, int force, char *err, size_t errlen)
 {
-	struct fstamp now[3];
+	struct fstamp now[5];
 	stamp(t->cert, &now[0]);
 	stamp(t->key, &now[1]);
 	stamp(t->client_ca, &now[2]);
+	stamp(t->ocert, &now[3]);
+	stamp(t->okey, &now[4]);
 	pthread_mutex_lock(&t->mu);
 	unsigned long gen = tls_policy_generation(), tgen = tls_trust_generation();
-	int same = stamp_eq(&now[0], &t->st[0]) && stamp_eq(&now[1], &t->st[1]) &&
-	           stamp_eq(&now[2], &t->st[2]) &&
-	           (!t->kind[0] || (t->policy_gen == gen && t->trust_gen == tgen));
+	int same = 1;
+	for (int i = 0; i < 5; i++)
+		same = same && stamp_eq(&now[i], &t->st[i]);
+	same = same && (!t->kind[0] || (t->policy_gen == gen && t->trust_gen == tgen));
 	pthread_mutex_unlock(&t->mu);
 	if (same && !force)
 		return 0;
-	SSL_CTX *n = build(t, err, errlen);
+	int override = override_present(t, now);
+	SSL_CTX *n = build(t, override, err, errlen);
 	pthread_mutex_lock(&t->mu);
 	t->policy_gen = gen; /* a policy that failed is not retried until it changes again */
 	t->trust_gen = tgen;
@@ -340,6 +410,8 @@ int tlsctx_check(struct tlsctx *t, int force, char *err, size_t errlen)
 	if (n) {
 		old = t->ctx;
 		t->ctx = n;
+		t->override = override;
+		leaf_cache(t);
 	}
 	pthread_mutex_unlock(&t->mu);
 	SSL_CTX_free(old);
@@ -354,17 +426,71 @@ void *tlsctx_app_of(X509_STORE_CTX *x)
 
 void tlsctx_fingerprint(struct tlsctx *t, char *out, size_t cap)
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned n = 0;
-	out[0] = '\0';
 	pthread_mutex_lock(&t->mu);
 	X509 *leaf = SSL_CTX_get0_certificate(t->ctx);
 	if (leaf)
-		X509_digest(leaf, EVP_sha256(), md, &n);
+		X509_up_ref(leaf);
 	pthread_mutex_unlock(&t->mu);
-	size_t o = 0;
-	for (unsigned i = 0; i < n && o + 4 <= cap; i++)
-		o += (size_t)snprintf(out + o, cap - o, i ? ":%02X" : "%02X", md[i]);
+	tls_cert_sha256(leaf, out, cap);
+	X509_free(leaf);
+}
+
+/* The expiry alarm of one context, if due (see tlsctx_expiry_check_all). */
+static void expiry_check(struct tlsctx *t, int64_t now)
+{
+	pthread_mutex_lock(&t->mu);
+	int64_t left = t->not_after - now;
+	int due = t->not_after && left < TLSCTX_EXPIRY_WARN_S &&
+	          (memcmp(t->alarm_fp, t->fp, sizeof t->fp) != 0 ||
+	           now - t->alarm_s >= TLSCTX_EXPIRY_REPEAT_S);
+	if (due) {
+		memcpy(t->alarm_fp, t->fp, sizeof t->fp);
+		t->alarm_s = now;
+	}
+	int64_t not_after = t->not_after;
+	int override = t->override;
+	pthread_mutex_unlock(&t->mu);
+	if (!due)
+		return;
+	char when[32];
+	tg_fmt_time(not_after, when, sizeof when);
+	char fp[100];
+	tlsctx_fingerprint(t, fp, sizeof fp);
+	char iface[160] = "";
+	if (t->kind[0])
+		snprintf(iface, sizeof iface, "%s@%s:%d", t->kind, t->address, t->port);
+	alarm_ev("CertificateExpiryWarning", ALARM_WARNING, NULL, LOG_S("Listener", t->name),
+	         LOG_S("Interface", iface[0] ? iface : NULL),
+	         LOG_S("Source", override ? "interface override" : "node certificate"),
+	         LOG_S("NotAfter", when), LOG_I("DaysLeft", left < 0 ? -1 : left / 86400),
+	         LOG_S("SHA256", fp));
+}
+
+void tlsctx_expiry_check_all(int64_t now)
+{
+	pthread_mutex_lock(&reg_mu);
+	for (struct tlsctx *t = reg_head; t; t = t->next)
+		expiry_check(t, now);
+	pthread_mutex_unlock(&reg_mu);
+}
+
+int tlsctx_reload_listener(const char *kind, const char *address, int port, char *err,
+                           size_t errlen)
+{
+	int found = 0, rc = 0;
+	pthread_mutex_lock(&reg_mu);
+	for (struct tlsctx *t = reg_head; t; t = t->next) {
+		if (strcmp(t->kind, kind) != 0 || strcmp(t->address, address) != 0 ||
+		    t->port != port)
+			continue;
+		found = 1;
+		/* Forced: the timer may have seen half an update (the key renamed, the
+		 * certificate not yet) and remembered those stamps. */
+		if (tlsctx_check(t, 1, err, errlen) < 0)
+			rc = -1;
+	}
+	pthread_mutex_unlock(&reg_mu);
+	return found ? rc : -2;
 }
 
 void tlsctx_check_all(int force)
@@ -387,15 +513,27 @@ void tlsctx_check_all(int force)
 		}
 	}
 	pthread_mutex_unlock(&reg_mu);
+	tlsctx_expiry_check_all(tg_now_s());
 }
 
 void tlsctx_foreach(void (*fn)(void *arg, const struct tlsctx_info *i), void *arg)
 {
 	pthread_mutex_lock(&reg_mu);
 	for (struct tlsctx *t = reg_head; t; t = t->next) {
-		struct tlsctx_info i = {t->name, t->kind, t->address, t->port,
-		                        t->client_ca[0] != 0};
+		struct tlsctx_info i = {.name = t->name,
+		                        .kind = t->kind,
+		                        .address = t->address,
+		                        .port = t->port,
+		                        .client_auth = t->client_ca[0] != 0};
+		/* The leaf is held for fn's duration: a reload may free the context. */
+		pthread_mutex_lock(&t->mu);
+		i.leaf = SSL_CTX_get0_certificate(t->ctx);
+		if (i.leaf)
+			X509_up_ref(i.leaf);
+		i.override = t->override;
+		pthread_mutex_unlock(&t->mu);
 		fn(arg, &i);
+		X509_free(i.leaf);
 	}
 	pthread_mutex_unlock(&reg_mu);
 }

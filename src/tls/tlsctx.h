@@ -12,6 +12,17 @@
  * certificate otherwise); an optional callback adds checks at each depth (identity
  * allow-lists).
  *
+ * Server certificate per interface (`telgate tls cert update`): with an interface directory
+ * set (tlsctx_set_interface_dir), a context with a listener kind looks for
+ * DIR/KIND@ADDRESS_PORT/key.pem and cert.pem; when both exist they replace the node
+ * certificate and key given in the options, and they are followed like the other files
+ * (removing them goes back to the node certificate). An override that fails to load at
+ * start leaves the node certificate in use.
+ *
+ * Expiry: each context caches its leaf's notAfter; tlsctx_check_all raises the alarm
+ * CertificateExpiryWarning (Warning) when it is under 30 days away, at most once a day per
+ * listener and certificate.
+ *
  * Thread-safe: tlsctx_ssl_new() and tlsctx_check() may run on any threads. Ownership: the
  * caller owns the struct tlsctx and the SSL objects it gets; the option strings are copied.
  */
@@ -20,6 +31,7 @@
 
 #include <openssl/ssl.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct tlsctx;
 
@@ -52,8 +64,29 @@ SSL *tlsctx_ssl_new(struct tlsctx *t);
 int tlsctx_check(struct tlsctx *t, int force, char *err, size_t errlen);
 
 /* Checks every live context (the daemon's timer and SIGHUP call this) and logs what was
- * reloaded or why a reload failed. */
+ * reloaded or why a reload failed; then the expiry alarms (tlsctx_expiry_check_all). */
 void tlsctx_check_all(int force);
+
+#define TLSCTX_EXPIRY_WARN_S (30 * 86400) /* alarm when notAfter is closer than this */
+#define TLSCTX_EXPIRY_REPEAT_S 86400      /* at most once per listener, leaf and period */
+/* Raises CertificateExpiryWarning for every context whose leaf expires within
+ * TLSCTX_EXPIRY_WARN_S of now (Unix s; a parameter so tests can move the clock). Cheap:
+ * compares cached values; no file I/O. */
+void tlsctx_expiry_check_all(int64_t now);
+
+/* The interface directory (tls cert update): "<pki.dir>/interfaces". Call once at start,
+ * before any context is created; "" or NULL: no overrides. Not thread-safe. */
+void tlsctx_set_interface_dir(const char *dir);
+#define TLSCTX_OVERRIDE_KEY "key.pem"
+#define TLSCTX_OVERRIDE_CERT "cert.pem" /* leaf first, then the chain */
+/* The override directory of a listener, DIR/KIND@ADDRESS_PORT. Returns 0, or -1 when no
+ * interface directory is set or the path does not fit. */
+int tlsctx_override_dir(const char *kind, const char *address, int port, char *out, size_t cap);
+/* Forces a reload of every context of the listener KIND@ADDRESS:PORT (after its override
+ * changed). Returns 0, -1 when one did not load (err says why; the old context stays), -2
+ * when no live context has that listener. Blocking file I/O. */
+int tlsctx_reload_listener(const char *kind, const char *address, int port, char *err,
+                           size_t errlen);
 
 /* Every live context, for `telgate tls show`: fn runs under the registry's lock (it must
  * not create or free a context). */
@@ -61,6 +94,8 @@ struct tlsctx_info {
 	const char *name, *kind, *address; /* kind "" when the context has no policy */
 	int port;
 	int client_auth; /* a client certificate is required */
+	X509 *leaf;      /* the current leaf certificate, or NULL: valid while fn runs */
+	int override;    /* 1: the interface override, 0: the certificate in the options */
 };
 void tlsctx_foreach(void (*fn)(void *arg, const struct tlsctx_info *i), void *arg);
 
