@@ -114,6 +114,48 @@ static int attach_file(json_t *req, const char *path, size_t max, const char *to
 	return 0;
 }
 
+/* tls cert update IFACE KEYFILE CERTFILE [CHAINFILE]: the files' texts go in "data" as
+ * {"key": ..., "cert": ..., "chain": ...}, so the daemon knows which file said what. */
+static int attach_cert_files(json_t *req, int argc, char **argv, char *err, size_t errlen)
+{
+	static const char *const names[] = {"key", "cert", "chain"};
+	json_t *o = json_object();
+	int rc = o ? 0 : -1;
+	for (int i = 0; rc == 0 && i + 4 < argc && i < 3; i++) {
+		char *text;
+		size_t len;
+		int e = tg_read_file(argv[i + 4], TLS_PEM_FILE_MAX, &text, &len);
+		if (e != 0) {
+			snprintf(err, errlen, "%s: %s", argv[i + 4],
+			         e == -EFBIG ? "file larger than 1 MiB" : strerror(-e));
+			rc = -1;
+			break;
+		}
+		json_t *v = json_stringn(text, len);
+		sodium_memzero(text, len);
+		free(text);
+		if (!v || json_object_set_new(o, names[i], v) != 0) {
+			snprintf(err, errlen, "%s: not PEM text", argv[i + 4]);
+			rc = -1;
+		}
+	}
+	char *data = rc == 0 ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_t *k = json_object_get(o, "key");
+	if (k)
+		sodium_memzero((void *)(uintptr_t)json_string_value(k), json_string_length(k));
+	json_decref(o);
+	if (rc == 0 && !data) {
+		snprintf(err, errlen, "out of memory");
+		rc = -1;
+	}
+	if (data) {
+		json_object_set_new(req, "data", json_string(data));
+		sodium_memzero(data, strlen(data));
+		free(data);
+	}
+	return rc;
+}
+
 /* auth test USER: the password goes in "data", never in argv. */
 static int attach_password(json_t *req, char *err, size_t errlen)
 {
@@ -156,6 +198,9 @@ json_t *cli_build_request(int argc, char **argv, int *status, char *err, size_t 
 		                 errlen);
 	else if (strcmp(argv[0], "auth") == 0 && strcmp(argv[1], "test") == 0)
 		rc = attach_password(req, err, errlen);
+	else if (argc >= 3 && strcmp(argv[0], "tls") == 0 && strcmp(argv[1], "cert") == 0 &&
+	         strcmp(argv[2], "update") == 0)
+		rc = attach_cert_files(req, argc, argv, err, errlen);
 	if (rc != 0) {
 		json_decref(req);
 		return NULL;

@@ -67,6 +67,12 @@
 	X(identity_add, "identity add", 4, 4, CHANGES, "identity add LEVEL NAME")            \
 	X(identity_delete, "identity delete", 4, 4, CHANGES, "identity delete LEVEL NAME")   \
 	X(identity_get, "identity get", 2, 3, READS, "identity get [LEVEL]")                 \
+	X(tls_cert_update, "tls cert update", 6, 7, CHANGES,                               \
+	  "tls cert update interface=KIND@ADDRESS:PORT KEYFILE CERTFILE [CHAINFILE]")     \
+	X(tls_cert_delete, "tls cert delete", 4, 4, CHANGES,                               \
+	  "tls cert delete interface=KIND@ADDRESS:PORT")                                   \
+	X(tls_cert_get, "tls cert get", 3, 4, READS,                                       \
+	  "tls cert get [interface=KIND@ADDRESS:PORT]")                                    \
 	X(help, "help", 1, 1, READS, "help")
 /* clang-format on */
 
