@@ -115,10 +115,14 @@ json_t *cmd_tls_cert_update(struct admin_ctx *a, const struct ctl_request *r, co
 	char level[TLS_LEVEL_MAX], known[1024], dir[600], err[600];
 	struct find f;
 	json_t *files, *resp = listener(r->argv[3], level, &f, known, sizeof known);
-	if (resp)
+	if (resp) {
+		wipe(r, NULL);
 		return resp;
-	if ((resp = update_files(r, &files)))
+	}
+	if ((resp = update_files(r, &files))) {
+		wipe(r, NULL);
 		return resp;
+	}
 	json_t *k = json_object_get(files, "key"), *c = json_object_get(files, "cert"),
 	       *ch = json_object_get(files, "chain");
 	struct tls_servercert sc;

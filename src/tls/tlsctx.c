@@ -341,6 +341,9 @@ struct tlsctx *tlsctx_new(const struct tlsctx_options *o, char *err, size_t errl
 	/* A broken override must not keep the listener down: the node certificate serves
 	 * and the next check reports the override again. */
 	if (!(t->ctx = build(t, t->override, err, errlen)) && t->override) {
+		log_ev(LOG_LVL_ERROR, NULL, "tls_override_failed", LOG_S("listener", t->name),
+		       LOG_S("certificate", t->ocert), LOG_S("error", err),
+		       LOG_S("serving", "node certificate"));
 		t->override = 0;
 		t->ctx = build(t, 0, err, errlen);
 	}
