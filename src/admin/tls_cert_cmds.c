@@ -3,12 +3,15 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "tls/apply.h"
 #include "tls/level.h"
+#include "tls/policy.h"
 #include "tls/servercert.h"
 #include "tls/tlsctx.h"
 
 #include <errno.h>
 #include <openssl/crypto.h>
+#include <openssl/ssl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sysexits.h>
@@ -85,6 +88,44 @@ static json_t *listener(const char *arg, char level[TLS_LEVEL_MAX], struct find 
 	return NULL;
 }
 
+/* The listener's TLS policy must leave a suite the key can sign for: a TLS 1.3 suite
+ * works with any RSA or EC key, a TLS 1.2 suite names its authentication (RSA or
+ * ECDSA). Otherwise every handshake would fail with no shared cipher. Keys of other types
+ * are not judged here. */
+static int key_fits_policy(const struct find *f, EVP_PKEY *key, char *err, size_t errlen)
+{
+	int want = EVP_PKEY_is_a(key, "RSA")                                   ? NID_auth_rsa
+	           : EVP_PKEY_is_a(key, "EC") || EVP_PKEY_is_a(key, "ED25519") ? NID_auth_ecdsa
+	                                                                       : NID_undef;
+	if (want == NID_undef)
+		return 0;
+	struct tls_listener_id id = {f->kind, f->address, f->port};
+	struct tls_effective e;
+	char why[300] = "";
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	int fits = 0;
+	if (ctx && tls_policy_effective(&id, &e) == 0 && tls_apply(ctx, &e, why, sizeof why) == 0) {
+		int max = SSL_CTX_get_max_proto_version(ctx); /* 0: the highest there is */
+		STACK_OF(SSL_CIPHER) *cs = SSL_CTX_get_ciphers(ctx);
+		for (int i = 0; !fits && i < sk_SSL_CIPHER_num(cs); i++) {
+			int auth = SSL_CIPHER_get_auth_nid(sk_SSL_CIPHER_value(cs, i));
+			fits = auth == want ||
+			       (auth == NID_auth_any && (max == 0 || max >= TLS1_3_VERSION));
+		}
+		if (!fits)
+			snprintf(
+			    err, errlen,
+			    "the TLS policy of %s@%s:%d (telgate tls show) has no cipher suite "
+			    "for an %s key",
+			    f->kind, f->address, f->port, want == NID_auth_rsa ? "RSA" : "EC");
+	} else {
+		snprintf(err, errlen, "the TLS policy of %s@%s:%d: %s", f->kind, f->address,
+		         f->port, why[0] ? why : "out of memory");
+	}
+	SSL_CTX_free(ctx);
+	return fits ? 0 : -1;
+}
+
 /* The request data: {"key": "...", "cert": "...", "chain": "..."} (tools/cli.c). */
 static json_t *update_files(const struct ctl_request *r, json_t **files)
 {
@@ -138,6 +179,10 @@ json_t *cmd_tls_cert_update(struct admin_ctx *a, const struct ctl_request *r, co
 		return ctl_error("refused, nothing changed: %s", err);
 	}
 	wipe(r, files);
+	if (key_fits_policy(&f, sc.key, err, sizeof err) != 0) {
+		tls_servercert_free(&sc);
+		return ctl_error("refused, nothing changed: %s", err);
+	}
 	if (tlsctx_override_dir(f.kind, f.address, f.port, dir, sizeof dir) != 0) {
 		tls_servercert_free(&sc);
 		return ctl_error("no interface certificate directory (pki.dir)");

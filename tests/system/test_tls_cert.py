@@ -47,14 +47,14 @@ class Pki:
     def path(self, name):
         return os.path.join(self.dir, name)
 
-    def server(self, name, days, ext="extendedKeyUsage=serverAuth"):
+    def server(self, name, days, ext="extendedKeyUsage=serverAuth", newkey=("ec", "-pkeyopt",
+                                                                          "ec_paramgen_curve:P-256")):
         """(key, cert) of a certificate for name, signed by the CA, valid days."""
         key, csr, crt = self.path(name + ".key"), self.path(name + ".csr"), self.path(name + ".crt")
         extfile = self.path(name + ".ext")
         with open(extfile, "w") as f:
             f.write(f"subjectAltName=DNS:{name},IP:127.0.0.1\nbasicConstraints=CA:FALSE\n{ext}\n")
-        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                "-keyout", key, "-out", csr, "-subj", "/CN=" + name)
+        openssl("req", "-newkey", *newkey, "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=" + name)
         openssl("x509", "-req", "-in", csr, "-CA", self.ca_crt, "-CAkey", self.ca_key,
                 "-set_serial", str(abs(hash(name)) % 100000 + 2), "-days", str(days),
                 "-extfile", extfile, "-out", crt)
@@ -183,6 +183,21 @@ class TlsCertTest(unittest.TestCase):
                       ok=False)
         self.assertIn("missing.crt", r.stderr)
         self.assertNotIn("CertificateExpiryWarning", self.d.cli("show", "alarms").stdout)
+
+    def test_key_type_must_fit_the_tls_policy(self):
+        # TLS 1.2 only, ECDSA suites only on this interface: an RSA certificate would leave
+        # no suite to offer, so it is refused; SIP TLS (default policy) takes it.
+        for words in (("protocols", "add", self.iface, "TLSv1.2"),
+                      ("ciphers", "add", self.iface, "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256")):
+            r = self.d.cli("tls", *words)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        key, crt = self.pki.server("rsa.example.test", 365, newkey=("rsa:2048",))
+        r = self.cert("update", self.iface, key, crt, self.pki.ca_crt, ok=False)
+        self.assertIn("no cipher suite for an RSA key", r.stderr)
+        self.assertEqual(self.get_rows(self.iface)[0][1], "node certificate")
+        sip = f"interface=sip-tls@127.0.0.1:{self.d.sip_tls_port}"
+        self.cert("update", sip, key, crt, self.pki.ca_crt)
+        self.assertIn("rsa.example.test", served_leaf(self.d.sip_tls_port)[0])
 
     def test_expiry_alarm(self):
         key, crt = self.pki.server("soon.example.test", 10)
