@@ -184,6 +184,25 @@ class TlsCertTest(unittest.TestCase):
         self.assertIn("missing.crt", r.stderr)
         self.assertNotIn("CertificateExpiryWarning", self.d.cli("show", "alarms").stdout)
 
+    def test_broken_override_at_start_serves_the_node_certificate(self):
+        cti = self.d.cti_tls_port
+        _, node_fp = served_leaf(cti)
+        self.d.stop()
+        self.d.close_pipes()
+        d = os.path.join(self.d.state, "pki", "interfaces", f"cti-tls@127.0.0.1_{cti}")
+        os.makedirs(d)
+        for name in ("key.pem", "cert.pem"):
+            with open(os.path.join(d, name), "w") as f:
+                f.write("not PEM\n")
+        self.d.start()
+        self.assertEqual(served_leaf(cti)[1], node_fp)
+        self.assertIn("tls_override_failed", self.d.log_text())
+        self.assertEqual(self.get_rows(self.iface)[0][1], "node certificate")
+        # A good update replaces the broken files.
+        key, crt = self.pki.server("fixed.example.test", 365)
+        self.cert("update", self.iface, key, crt, self.pki.ca_crt)
+        self.assertIn("fixed.example.test", served_leaf(cti)[0])
+
     def test_key_type_must_fit_the_tls_policy(self):
         # TLS 1.2 only, ECDSA suites only on this interface: an RSA certificate would leave
         # no suite to offer, so it is refused; SIP TLS (default policy) takes it.
