@@ -9,6 +9,7 @@ with the name meant); the bwks-default profile lists the suites OpenSSL 3 cannot
 import json
 import os
 import shutil
+import xml.etree.ElementTree as ET
 import subprocess
 import sys
 import tempfile
@@ -33,6 +34,33 @@ def s_client(port, *args):
         if line.startswith("Ciphersuite:"):
             return line.split(":", 1)[1].strip(), out
     return None, out
+
+
+def openssl_to_iana():
+    """OpenSSL's name -> IANA name, from the openssl CLI (independent of telgate), and
+    each suite's authentication (Au=)."""
+    out = subprocess.run(["openssl", "ciphers", "-stdname", "ALL:COMPLEMENTOFALL"],
+                         capture_output=True, text=True, check=True).stdout
+    names, auth = {}, {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 6 and parts[1] == "-":
+            names[parts[2]] = parts[0]
+            auth[parts[0]] = [p for p in parts if p.startswith("Au=")][0][3:]
+    return names, auth
+
+
+def sslscan(port, root):
+    """{(protocol, IANA name)} a full sslscan of the listener was accepted with."""
+    xml = os.path.join(root, f"scan-{port}.xml")
+    subprocess.run(["sslscan", "--no-colour", "--no-heartbleed", "--no-renegotiation",
+                    "--no-compression", "--no-fallback", "--no-check-certificate",
+                    f"--xml={xml}", f"127.0.0.1:{port}"],
+                   capture_output=True, text=True, timeout=120)
+    names, _ = openssl_to_iana()
+    doc = ET.parse(xml).getroot().find("ssltest")
+    return {(c.get("sslversion"), names.get(c.get("cipher"), c.get("cipher")))
+            for c in doc.findall("cipher")}
 
 
 class TlsPolicyTest(unittest.TestCase):
@@ -97,6 +125,48 @@ class TlsPolicyTest(unittest.TestCase):
         self.d.start()
         self.assertEqual(self.offered12(cti, every), [CHACHA[0]])
         self.assertIn("tls_setting_changed", self.d.log_text())
+
+    def expected(self, iface):
+        """What `tls show` says the listener offers, as sslscan would list it: every
+        effective suite this OpenSSL can offer whose authentication fits the node's ECDSA
+        certificate, under each enabled protocol."""
+        rows = {r[1]: r for r in json.loads(
+            self.d.cli("tls", "show", iface, json_mode=True).stdout)["rows"]}
+        _, auth = openssl_to_iana()
+        protos = rows["protocols"][2].split(",")
+        want = set()
+        if "TLSv1.2" in protos:
+            want |= {("TLSv1.2", n) for n in rows["ciphers-tls12"][2].split(",")
+                     if n not in rows["ciphers-tls12"][4] and auth.get(n) == "ECDSA"}
+        if "TLSv1.3" in protos:
+            want |= {("TLSv1.3", n) for n in rows["ciphers-tls13"][2].split(",")}
+        return want
+
+    def test_sslscan_sees_exactly_the_effective_set(self):
+        cti = self.d.cti_tls_port
+        iface = f"interface=cti-tls@127.0.0.1:{cti}"
+        self.assertEqual(sslscan(cti, self.root), self.expected(iface))
+        # An interface with a CBC suite (set explicitly: allowed) and one TLS 1.3 suite.
+        self.tls("ciphers", "add", iface, "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384")
+        self.tls("ciphers", "add", iface, "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256")
+        self.tls("ciphers", "add", iface, "TLS_AES_256_GCM_SHA384")
+        got = sslscan(cti, self.root)
+        self.assertEqual(got, {("TLSv1.2", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"),
+                               ("TLSv1.2", "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256"),
+                               ("TLSv1.3", "TLS_AES_256_GCM_SHA384")})
+        self.assertEqual(got, self.expected(iface))
+        # The bwks-default profile at the transport, TLS 1.2 only at the kind: sslscan
+        # sees the profile's offerable ECDSA suites, nothing of TLS 1.3.
+        self.tls("ciphers", "clear", iface)
+        self.tls("profile", "apply", "transport=cti", "bwks-default")
+        self.tls("protocols", "add", "kind=cti-tls", "TLSv1.2")
+        got = sslscan(cti, self.root)
+        self.assertEqual(got, self.expected(iface))
+        self.assertEqual({p for p, _ in got}, {"TLSv1.2"})
+        self.assertIn(("TLSv1.2", "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256"), got)
+        # SIP TLS kept the defaults all along.
+        sip = f"interface=sip-tls@127.0.0.1:{self.d.sip_tls_port}"
+        self.assertEqual(sslscan(self.d.sip_tls_port, self.root), self.expected(sip))
 
     def test_tls13_suites_and_protocols(self):
         cti = self.d.cti_tls_port
