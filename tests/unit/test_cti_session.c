@@ -10,16 +10,17 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
 static struct cti_msg login_msg(const char *user, const char *password)
 {
 	struct cti_msg m = {.type = CTI_MSG_START_SESSION, .protocol_ok = 1};
-	strcpy(m.user, user);
-	strcpy(m.application_id, "SeedTest");
+	snprintf(m.user, sizeof m.user, "%s", user);
+	snprintf(m.application_id, sizeof m.application_id, "%s", "SeedTest");
 	if (password) {
-		strcpy(m.password, password);
+		snprintf(m.password, sizeof m.password, "%s", password);
 		m.password_len = strlen(password);
 		m.has_password = 1;
 	}
@@ -37,7 +38,7 @@ static void test_login_before_the_directory(void **state)
 	m.protocol_ok = 0;
 	assert_int_equal(cti_login_check(&m, 0, 1, 0), CTI_LOGIN_PROTOCOL);
 	struct cti_msg t = login_msg("jpinkman", NULL);
-	strcpy(t.token, "eyJ...");
+	snprintf(t.token, sizeof t.token, "%s", "eyJ...");
 	t.token_len = 6;
 	assert_int_equal(cti_login_check(&t, 0, 1, 0), CTI_LOGIN_TOKEN);
 	struct cti_msg nopw = login_msg("jpinkman", NULL);
@@ -111,7 +112,7 @@ static void test_heartbeat(void **state)
 	struct cti_session_limits l = {.dflt = 60, .max = 300};
 	const char *sid = "0123456789abcdef0123456789abcdef";
 	struct cti_msg m = {.type = CTI_MSG_RESET_TIMER};
-	strcpy(m.session_id, sid);
+	snprintf(m.session_id, sizeof m.session_id, "%s", sid);
 	int d = -1;
 	/* No duration requested: the current one again. */
 	assert_int_equal(cti_heartbeat(sid, 120, &m, &l, &d), CTI_OK);
@@ -123,7 +124,7 @@ static void test_heartbeat(void **state)
 	assert_int_equal(cti_heartbeat(sid, 120, &m, &l, &d), CTI_OK);
 	assert_int_equal(d, 300);
 	d = -1;
-	strcpy(m.session_id, "not-this-session");
+	snprintf(m.session_id, sizeof m.session_id, "%s", "not-this-session");
 	assert_int_equal(cti_heartbeat(sid, 120, &m, &l, &d), CTI_RESET_BAD_SESSION);
 	assert_int_equal(d, -1); /* untouched */
 	char want[512], got[512];
@@ -136,7 +137,7 @@ static void test_stop(void **state)
 {
 	(void)state;
 	struct cti_msg m = {.type = CTI_MSG_STOP_SESSION};
-	strcpy(m.session_id, "abc");
+	snprintf(m.session_id, sizeof m.session_id, "%s", "abc");
 	assert_int_equal(cti_stop_check("abc", &m), CTI_OK);
 	assert_int_equal(cti_stop_check("abd", &m), CTI_STOP_BAD_SESSION);
 	assert_int_equal(cti_stop_check("", &m), CTI_STOP_BAD_SESSION);

@@ -889,15 +889,6 @@ static void test_tls_garbage(void **state)
 	assert_int_equal(cnt(&f->stats.tls_failed), 1);
 }
 
-/* Appends src to the NUL-terminated text in dst (cap bytes in all); fails the test when it
- * does not fit. */
-static void append(char *dst, size_t cap, const char *src)
-{
-	size_t used = strlen(dst);
-	int w = snprintf(dst + used, cap - used, "%s", src);
-	assert_true(w >= 0 && (size_t)w < cap - used);
-}
-
 /* Frames pipelined in one TLS record, more than max_frame in all, also while paused: all
  * delivered, in order (nothing OpenSSL decrypted ahead is left behind). */
 static void test_tls_pipelined(void **state)
@@ -912,7 +903,7 @@ static void test_tls_pipelined(void **state)
 	for (int i = 0; i < 40; i++) {
 		snprintf(line, sizeof line, "frame-%02d-%s\n", i,
 		         "................................");
-		append(batch, sizeof batch, line);
+		tu_append(batch, sizeof batch, line);
 	}
 	cl_send(&c, batch); /* one record */
 	WAIT_FOR(f, 3000, got(&c, line));
@@ -922,18 +913,18 @@ static void test_tls_pipelined(void **state)
 	assert_true(c.n < sizeof want);
 	memcpy(want, c.buf, c.n);
 	want[c.n] = '\0';
-	append(want, sizeof want, "paused\n");
+	tu_append(want, sizeof want, "paused\n");
 	for (int i = 0; i < 20; i++) {
 		snprintf(line, sizeof line, "later-%02d-%s\n", i,
 		         "................................");
-		append(batch, sizeof batch, line);
+		tu_append(batch, sizeof batch, line);
 	}
 	cl_send(&c, batch);
 	WAIT_FOR(f, 3000, got(&c, "paused\n"));
 	run_for(f, 50);
 	assert_string_equal(c.buf, want);
 	stream_resume(f->s[1]);
-	append(want, sizeof want, batch + strlen("pause\n"));
+	tu_append(want, sizeof want, batch + strlen("pause\n"));
 	WAIT_FOR(f, 3000, got(&c, line));
 	assert_string_equal(c.buf, want);
 	assert_int_equal(f->closes[1], 0);

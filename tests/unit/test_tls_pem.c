@@ -17,6 +17,8 @@
 #include <time.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #define DAY (24L * 3600)
 
 struct cert_spec {
@@ -166,7 +168,7 @@ static void test_combined_chain(void **state)
 	(void)state;
 	char buf[8192] = "# Webex CA bundle\nsubject=CN = Internal Private Root\n";
 	pem_cat(buf, sizeof buf, P->root, NULL);
-	strcat(buf, "\n  \nsubject=CN = Internal Private TLS SubCA\n");
+	tu_append(buf, sizeof buf, "\n  \nsubject=CN = Internal Private TLS SubCA\n");
 	pem_cat(buf, sizeof buf, P->inter, NULL);
 	struct tls_pem_certs c;
 	char err[256] = "";
@@ -238,7 +240,7 @@ static void test_private_key_refused(void **state)
 	char buf[8192] = "", key[2048] = "";
 	pem_cat(buf, sizeof buf, P->root, NULL);
 	pem_cat(key, sizeof key, NULL, P->lk);
-	strcat(buf, key);
+	tu_append(buf, sizeof buf, key);
 	struct tls_pem_certs c;
 	char err[512] = "";
 	assert_int_equal(split(buf, &c, err, sizeof err), -1);
@@ -257,9 +259,9 @@ static void test_private_key_refused(void **state)
 	}
 	/* A traditional label, first in the file: refused the same way. */
 	char trad[4096] = "-----BEGIN EC PRIVATE KEY-----\n";
-	strcat(trad, body);
+	tu_append(trad, sizeof trad, body);
 	*strstr(trad, "-----END") = '\0';
-	strcat(trad, "-----END EC PRIVATE KEY-----\n");
+	tu_append(trad, sizeof trad, "-----END EC PRIVATE KEY-----\n");
 	assert_int_equal(split(trad, &c, err, sizeof err), -1);
 	assert_non_null(strstr(err, "block 1 (line 1) is a private key (EC PRIVATE KEY)"));
 }
@@ -291,26 +293,27 @@ static void test_malformed_files(void **state)
 	expect_error("just some text\n", "no -----BEGIN CERTIFICATE----- block");
 
 	char t[8192];
-	strcpy(t, two);
+	snprintf(t, sizeof t, "%s", two);
 	t[second + 200] = '\0'; /* cut in the middle of block 2 */
 	expect_error(t, "block 2 (line ");
 	expect_error(t, "is truncated: the file ends before END CERTIFICATE");
 
-	strcpy(t, one);
-	strcpy(strstr(t, "-----END"), one); /* block 1 never ends; block 2 begins */
+	snprintf(t, sizeof t, "%s", one);
+	char *end1 = strstr(t, "-----END"); /* block 1 never ends; block 2 begins */
+	snprintf(end1, sizeof t - (size_t)(end1 - t), "%s", one);
 	expect_error(t, "block 1 (line 1) is truncated: line ");
 
-	strcpy(t, two);
+	snprintf(t, sizeof t, "%s", two);
 	t[second + 40] = '!';
 	expect_error(t, "block 2 (line ");
 	expect_error(t, "bad base64 at line ");
 
-	strcpy(t, two);
+	snprintf(t, sizeof t, "%s", two);
 	char *eq = strchr(t + second + 30, '\n'); /* padding in the middle of the body */
 	eq[-1] = '=';
 	expect_error(t, "bad base64");
 
-	strcpy(t, one);
+	snprintf(t, sizeof t, "%s", one);
 	char *last = strstr(t, "\n-----END");
 	memmove(last - 1, last, strlen(last) + 1); /* drop one base64 character */
 	expect_error(t, "length not a multiple of 4");

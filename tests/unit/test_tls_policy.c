@@ -140,8 +140,8 @@ static void test_snapshot(void **state)
 	struct tls_row r = {level, "ciphers-tls12", value};
 	assert_int_equal(tls_policy_set_rows(&r, 1), 0);
 	/* The snapshot is a copy: the caller's strings may change. */
-	strcpy(value, "CHANGED");
-	strcpy(level, "system");
+	snprintf(value, sizeof value, "CHANGED");
+	snprintf(level, sizeof level, "system");
 	assert_int_equal(tls_policy_effective(&id, &e), 0);
 	assert_string_equal(e.s[TLS_SET_CIPHERS12].value, "H12");
 	assert_string_equal(e.s[TLS_SET_CIPHERS12].source, "transport=http");

@@ -5,12 +5,23 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Creates /tmp/<prefix>XXXXXX into dir (at least 64 bytes); aborts the test on failure. */
 static inline void tu_mkdtemp(char *dir, size_t cap, const char *prefix)
 {
 	snprintf(dir, cap, "/tmp/%sXXXXXX", prefix);
 	if (!mkdtemp(dir))
+		abort();
+}
+
+/* Appends src to the NUL-terminated text in dst (cap bytes in all); aborts the test when
+ * it does not fit (a test's buffer too small is the test's bug). */
+static inline void tu_append(char *dst, size_t cap, const char *src)
+{
+	size_t used = strlen(dst);
+	int w = snprintf(dst + used, cap - used, "%s", src);
+	if (w < 0 || (size_t)w >= cap - used)
 		abort();
 }
 
