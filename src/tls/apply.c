@@ -6,31 +6,19 @@
 #include <openssl/err.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 int tls_protocol_range(const char *list, int *min, int *max, char *err, size_t errlen)
 {
-	int has12 = 0, has13 = 0;
-	char buf[TLS_VALUE_MAX];
-	snprintf(buf, sizeof buf, "%s", list);
-	char *save = NULL;
-	for (char *p = strtok_r(buf, ", :", &save); p; p = strtok_r(NULL, ", :", &save)) {
-		if (strcasecmp(p, "TLSv1.2") == 0)
-			has12 = 1;
-		else if (strcasecmp(p, "TLSv1.3") == 0)
-			has13 = 1;
-		else {
-			snprintf(err, errlen,
-			         "protocol '%.40s' is not offered (TLSv1.2 and TLSv1.3 only)", p);
-			return -1;
-		}
-	}
-	if (!has12 && !has13) {
-		snprintf(err, errlen, "no protocol");
+	unsigned mask;
+	struct tls_list_error le;
+	if (tls_protocols_parse(list, &mask, &le) != 0) {
+		char why[300];
+		tls_list_error_format(&le, why, sizeof why);
+		snprintf(err, errlen, "protocols: %s", why);
 		return -1;
 	}
-	*min = has12 ? TLS1_2_VERSION : TLS1_3_VERSION;
-	*max = has13 ? TLS1_3_VERSION : TLS1_2_VERSION;
+	*min = mask & TLS_PROTO_TLS12 ? TLS1_2_VERSION : TLS1_3_VERSION;
+	*max = mask & TLS_PROTO_TLS13 ? TLS1_3_VERSION : TLS1_2_VERSION;
 	return 0;
 }
 
