@@ -306,12 +306,8 @@ json_t *cmd_tls_profile_apply(struct admin_ctx *a, const struct ctl_request *r, 
 	struct tls_suite_list l;
 	if (tls_suites_profile(r->argv[4], &l) != 0)
 		return tls_cmd_usage("unknown profile (known: telgate-default, bwks-default)");
-	char l12[TLS_VALUE_MAX] = "", l13[TLS_VALUE_MAX] = "";
-	for (size_t i = 0; i < l.n; i++) {
-		char *dst = tls_suite_is_tls13(l.s[i]) ? l13 : l12;
-		size_t len = strlen(dst);
-		snprintf(dst + len, TLS_VALUE_MAX - len, "%s%s", len ? "," : "", l.s[i]->name);
-	}
+	char l12[TLS_VALUE_MAX], l13[TLS_VALUE_MAX];
+	tls_suites_split(&l, l12, l13);
 	char level[TLS_LEVEL_MAX];
 	struct tls_rows rows;
 	json_t *err = level_and_rows(a, r->argv[3], level, &rows);

@@ -27,6 +27,17 @@ int tls_setting_parse(const char *name, enum tls_setting *out)
 	return -1;
 }
 
+void tls_suites_split(const struct tls_suite_list *l, char out12[TLS_VALUE_MAX],
+                      char out13[TLS_VALUE_MAX])
+{
+	out12[0] = out13[0] = '\0';
+	for (size_t i = 0; i < l->n; i++) {
+		char *dst = tls_suite_is_tls13(l->s[i]) ? out13 : out12;
+		size_t len = strlen(dst);
+		snprintf(dst + len, TLS_VALUE_MAX - len, "%s%s", len ? "," : "", l->s[i]->name);
+	}
+}
+
 int tls_resolve(const struct tls_row *rows, size_t n, const struct tls_listener_id *id,
                 const char *const defaults[TLS_SETTINGS], struct tls_effective *out)
 {
@@ -126,11 +137,7 @@ static void make_builtin(void)
 {
 	struct tls_suite_list l;
 	tls_suites_system_default(&l);
-	for (size_t i = 0; i < l.n; i++) {
-		char *dst = tls_suite_is_tls13(l.s[i]) ? builtin13 : builtin12;
-		size_t len = strlen(dst);
-		snprintf(dst + len, TLS_VALUE_MAX - len, "%s%s", len ? "," : "", l.s[i]->name);
-	}
+	tls_suites_split(&l, builtin12, builtin13);
 }
 
 /* The defaults to resolve over, under mu. */

@@ -65,6 +65,13 @@ struct tls_effective {
 int tls_resolve(const struct tls_row *rows, size_t n, const struct tls_listener_id *id,
                 const char *const defaults[TLS_SETTINGS], struct tls_effective *out);
 
+/* The stored form of a suite list: its TLS 1.2 and its TLS 1.3 suites as two
+ * comma-separated lists of IANA names, in list order (each out is TLS_VALUE_MAX bytes;
+ * "" when the list has none of that version). */
+struct tls_suite_list;
+void tls_suites_split(const struct tls_suite_list *l, char out12[TLS_VALUE_MAX],
+                      char out13[TLS_VALUE_MAX]);
+
 /* --- the daemon's snapshot ----------------------------------------------------------- */
 
 /* Replaces the snapshot with a copy of rows. Returns 0, or -1 when out of memory (the old
