@@ -86,6 +86,9 @@ struct sip_registrar_stats {
 	/* REGISTERs refused (403) because their source failed too often this minute
 	 * (sip.source_failures_max). */
 	uint64_t throttled;
+	/* Gauge: live bindings (contacts) in the location service now, counted shard by
+	 * shard (no list is built). */
+	uint64_t bindings;
 };
 
 /* Fills out. Any thread. */
