@@ -88,42 +88,23 @@ static json_t *listener(const char *arg, char level[TLS_LEVEL_MAX], struct find 
 	return NULL;
 }
 
-/* The listener's TLS policy must leave a suite the key can sign for: a TLS 1.3 suite
- * works with any RSA or EC key, a TLS 1.2 suite names its authentication (RSA or
- * ECDSA). Otherwise every handshake would fail with no shared cipher. Keys of other types
- * are not judged here. */
+/* The listener's TLS policy must leave a suite the key can sign for (tls_key_fits),
+ * or every handshake of a protocol would end in "no shared cipher". */
 static int key_fits_policy(const struct find *f, EVP_PKEY *key, char *err, size_t errlen)
 {
-	int want = EVP_PKEY_is_a(key, "RSA")                                   ? NID_auth_rsa
-	           : EVP_PKEY_is_a(key, "EC") || EVP_PKEY_is_a(key, "ED25519") ? NID_auth_ecdsa
-	                                                                       : NID_undef;
-	if (want == NID_undef)
-		return 0;
 	struct tls_listener_id id = {f->kind, f->address, f->port};
 	struct tls_effective e;
 	char why[300] = "";
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-	int fits = 0;
-	if (ctx && tls_policy_effective(&id, &e) == 0 && tls_apply(ctx, &e, why, sizeof why) == 0) {
-		int max = SSL_CTX_get_max_proto_version(ctx); /* 0: the highest there is */
-		STACK_OF(SSL_CIPHER) *cs = SSL_CTX_get_ciphers(ctx);
-		for (int i = 0; !fits && i < sk_SSL_CIPHER_num(cs); i++) {
-			int auth = SSL_CIPHER_get_auth_nid(sk_SSL_CIPHER_value(cs, i));
-			fits = auth == want ||
-			       (auth == NID_auth_any && (max == 0 || max >= TLS1_3_VERSION));
-		}
-		if (!fits)
-			snprintf(
-			    err, errlen,
-			    "the TLS policy of %s@%s:%d (telgate tls show) has no cipher suite "
-			    "for an %s key",
-			    f->kind, f->address, f->port, want == NID_auth_rsa ? "RSA" : "EC");
-	} else {
-		snprintf(err, errlen, "the TLS policy of %s@%s:%d: %s", f->kind, f->address,
-		         f->port, why[0] ? why : "out of memory");
-	}
+	int rc = -1;
+	if (ctx && tls_policy_effective(&id, &e) == 0 && tls_apply(ctx, &e, why, sizeof why) == 0 &&
+	    tls_key_fits(ctx, key, why, sizeof why) == 0)
+		rc = 0;
+	else
+		snprintf(err, errlen, "the TLS policy of %s@%s:%d (telgate tls show): %s", f->kind,
+		         f->address, f->port, why[0] ? why : "out of memory");
 	SSL_CTX_free(ctx);
-	return fits ? 0 : -1;
+	return rc;
 }
 
 /* The request data: {"key": "...", "cert": "...", "chain": "..."} (tools/cli.c). */

@@ -4,6 +4,8 @@
 #include "tls/suites.h"
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -53,6 +55,39 @@ static int to_openssl(const char *list, int tls13, char *out, size_t cap, char *
 	}
 	snprintf(out, cap, "%s", tls13 ? s.ciphersuites : s.cipher_list);
 	return n;
+}
+
+int tls_key_fits(SSL_CTX *ctx, EVP_PKEY *key, char *err, size_t errlen)
+{
+	int want = EVP_PKEY_is_a(key, "RSA")                                   ? NID_auth_rsa
+	           : EVP_PKEY_is_a(key, "EC") || EVP_PKEY_is_a(key, "ED25519") ? NID_auth_ecdsa
+	                                                                       : NID_undef;
+	if (want == NID_undef)
+		return 0;
+	/* 0 from OpenSSL means "no bound": the lowest and highest there are. */
+	int min = SSL_CTX_get_min_proto_version(ctx), max = SSL_CTX_get_max_proto_version(ctx);
+	int tls12 = min == 0 || min <= TLS1_2_VERSION;
+	int tls13 = max == 0 || max >= TLS1_3_VERSION;
+	int fits12 = 0, fits13 = 0;
+	STACK_OF(SSL_CIPHER) *cs = SSL_CTX_get_ciphers(ctx);
+	for (int i = 0; i < sk_SSL_CIPHER_num(cs); i++) {
+		int auth = SSL_CIPHER_get_auth_nid(sk_SSL_CIPHER_value(cs, i));
+		fits12 |= auth == want;
+		fits13 |= auth == NID_auth_any;
+	}
+	const char *type = want == NID_auth_rsa ? "RSA" : "EC";
+	if (tls12 && !fits12) {
+		snprintf(err, errlen,
+		         "TLSv1.2 is enabled but none of its TLS 1.2 suites can be used with the "
+		         "listener's %s certificate (ECDHE_%s suites are needed)",
+		         type, want == NID_auth_rsa ? "RSA" : "ECDSA");
+		return -1;
+	}
+	if (tls13 && !fits13) {
+		snprintf(err, errlen, "TLSv1.3 is enabled but no TLS 1.3 suite is set");
+		return -1;
+	}
+	return 0;
 }
 
 int tls_apply(SSL_CTX *ctx, const struct tls_effective *e, char *err, size_t errlen)

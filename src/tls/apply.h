@@ -27,4 +27,12 @@ int tls_apply(SSL_CTX *ctx, const struct tls_effective *e, char *err, size_t err
  * impossible with two versions; an empty list is an error. */
 int tls_protocol_range(const char *list, int *min, int *max, char *err, size_t errlen);
 
+/* Can a context that tls_apply set up handshake with a certificate of key's type? Every
+ * enabled protocol must keep a suite the key can authenticate: any TLS 1.3 suite works
+ * with an RSA or EC key; a TLS 1.2 suite names its authentication (ECDHE_ECDSA needs an
+ * EC key, ECDHE_RSA an RSA key). Returns 0, or -1 with err naming the protocol and the
+ * key type (every TLS 1.2 handshake would end in "no shared cipher"). Keys of other types
+ * are not judged (0). */
+int tls_key_fits(SSL_CTX *ctx, EVP_PKEY *key, char *err, size_t errlen);
+
 #endif

@@ -147,11 +147,15 @@ static void check_one(void *arg, const struct tlsctx_info *i)
 	struct tls_effective e;
 	char why[300] = "";
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	/* The suites must also suit the certificate the listener serves (an ECDSA one cannot
+	 * use ECDHE_RSA suites). */
+	EVP_PKEY *key = i->leaf ? X509_get0_pubkey(i->leaf) : NULL;
 	if (!ctx || tls_resolve(c->r->row, c->r->n, &id, c->defaults, &e) != 0 ||
-	    tls_apply(ctx, &e, why, sizeof why) != 0) {
+	    tls_apply(ctx, &e, why, sizeof why) != 0 ||
+	    (key && tls_key_fits(ctx, key, why, sizeof why) != 0)) {
 		char levels[TLS_LEVELS][TLS_LEVEL_MAX];
 		tls_levels_of(&id, levels);
-		snprintf(c->err, c->errlen, "%s would refuse it: %s", levels[0],
+		snprintf(c->err, c->errlen, "%s could no longer handshake: %s", levels[0],
 		         why[0] ? why : "out of memory");
 		c->bad = 1;
 	}

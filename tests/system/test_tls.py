@@ -194,8 +194,16 @@ class TlsPolicyTest(unittest.TestCase):
         r = self.tls("ciphers", "add", "kind=cti-tls", "TLS_ECDH_ECDSA_WITH_AES_128_GCM_SHA256",
                      ok=False)
         self.assertNotEqual(r.returncode, 0)
-        self.assertIn(f"interface=cti-tls@127.0.0.1:{cti} would refuse it", r.stderr)
+        self.assertIn(f"interface=cti-tls@127.0.0.1:{cti} could no longer handshake", r.stderr)
         self.assertIn("no TLS 1.2 cipher suite that this OpenSSL can offer", r.stderr)
+        name, _ = s_client(cti, "-tls1_2", "-cipher", A128[1])
+        self.assertEqual(name, A128[1])
+        # The suites must suit the certificate served: the node's is ECDSA, so TLS 1.2
+        # with ECDHE_RSA suites only would end every handshake in "no shared cipher".
+        r = self.tls("ciphers", "add", "kind=cti-tls", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+                     ok=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("can be used with the listener's EC certificate", r.stderr)
         name, _ = s_client(cti, "-tls1_2", "-cipher", A128[1])
         self.assertEqual(name, A128[1])
 

@@ -212,7 +212,8 @@ class TlsCertTest(unittest.TestCase):
             self.assertEqual(r.returncode, 0, r.stderr)
         key, crt = self.pki.server("rsa.example.test", 365, newkey=("rsa:2048",))
         r = self.cert("update", self.iface, key, crt, self.pki.ca_crt, ok=False)
-        self.assertIn("no cipher suite for an RSA key", r.stderr)
+        self.assertIn("none of its TLS 1.2 suites can be used with the listener's RSA "
+                      "certificate", r.stderr)
         self.assertEqual(self.get_rows(self.iface)[0][1], "node certificate")
         sip = f"interface=sip-tls@127.0.0.1:{self.d.sip_tls_port}"
         self.cert("update", sip, key, crt, self.pki.ca_crt)
