@@ -60,7 +60,7 @@
 	X(tls_profile_apply, "tls profile apply", 5, 5, CHANGES,                           \
 	  "tls profile apply LEVEL bwks-default|telgate-default")                          \
 	X(tls_show, "tls show", 2, 3, READS, "tls show [interface=KIND@ADDRESS:PORT]")       \
-	X(tls_set, "tls set", 5, 5, CHANGES, "tls set LEVEL allowClientApp true|false")      \
+	X(tls_set, "tls set", 5, 5, CHANGES, "tls set LEVEL allowClientApp true|false|inherit")      \
 	X(trust_update, "trust update", 5, 5, CHANGES, "trust update LEVEL ALIAS FILE")      \
 	X(trust_get, "trust get", 2, 3, READS, "trust get [LEVEL]")                          \
 	X(trust_delete, "trust delete", 4, 4, CHANGES, "trust delete LEVEL ALIAS")           \

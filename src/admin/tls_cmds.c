@@ -43,6 +43,30 @@ int tls_cmd_level(const char *s, char *out, json_t **err)
 	return 0;
 }
 
+struct in_use {
+	const char *level;
+	int used;
+};
+
+static void in_use_one(void *arg, const struct tlsctx_info *i)
+{
+	struct in_use *u = arg;
+	char levels[TLS_LEVELS][TLS_LEVEL_MAX];
+	struct tls_listener_id id = {i->kind, i->address, i->port};
+	if (!i->kind[0] || tls_levels_of(&id, levels) != 0)
+		return;
+	for (int k = 0; k < TLS_LEVELS; k++)
+		u->used |= strcmp(levels[k], u->level) == 0;
+}
+
+/* Does a live listener read this level? (kind=cti-interface, transport=http: not yet.) */
+static int level_in_use(const char *level)
+{
+	struct in_use u = {level, 0};
+	tlsctx_foreach(in_use_one, &u);
+	return u.used;
+}
+
 /* Items of a stored comma-separated list, into a table's rows. */
 static void list_rows(json_t *t, const char *setting, const char *value)
 {
@@ -88,6 +112,11 @@ json_t *tls_cmd_commit(struct admin_ctx *a, struct tls_rows *rows, const char *l
 		log_ev(LOG_LVL_NOTICE, cid, "tls_setting_changed", LOG_S("level", level),
 		       LOG_S("setting", c[i].name),
 		       LOG_S("value", c[i].value ? c[i].value : "(inherited)"));
+	if (!level_in_use(level))
+		return ctl_message(
+		    "%s (no TLS listener of this node reads %s yet: telgate tls show "
+		    "lists them)",
+		    done, level);
 	return ctl_message("%s", done);
 }
 

@@ -60,8 +60,10 @@ json_t *cmd_tls_set(struct admin_ctx *a, const struct ctl_request *r, const char
 		return tls_cmd_usage("tls set takes allowClientApp (protocols and ciphers have "
 		                     "their own commands)");
 	const char *v = r->argv[4];
-	if (strcasecmp(v, "true") != 0 && strcasecmp(v, "false") != 0)
-		return tls_cmd_usage("allowClientApp is true or false");
+	int inherit = strcasecmp(v, "inherit") == 0;
+	if (strcasecmp(v, "true") != 0 && strcasecmp(v, "false") != 0 && !inherit)
+		return tls_cmd_usage("allowClientApp is true, false, or inherit (the level's own "
+		                     "setting removed: the more general level decides again)");
 	char level[TLS_LEVEL_MAX], done[TLS_LEVEL_MAX + 64];
 	json_t *err;
 	if (tls_cmd_level(r->argv[2], level, &err) != 0)
@@ -69,8 +71,8 @@ json_t *cmd_tls_set(struct admin_ctx *a, const struct ctl_request *r, const char
 	struct tls_rows rows;
 	if (tls_rows_load(a->store, &rows) != STORE_OK)
 		return ctl_error("store unavailable: %s", store_last_error());
-	const char *value = strcasecmp(v, "true") == 0 ? "true" : "false";
-	snprintf(done, sizeof done, "allowClientApp %s at %s", value, level);
+	const char *value = inherit ? NULL : strcasecmp(v, "true") == 0 ? "true" : "false";
+	snprintf(done, sizeof done, "allowClientApp %s at %s", value ? value : "inherited", level);
 	struct tls_cmd_change c = {tls_setting_name(s), value};
 	json_t *resp = tls_cmd_commit(a, &rows, level, &c, 1, cid, done);
 	tls_rows_free(&rows);

@@ -119,6 +119,12 @@ class TlsPolicyTest(unittest.TestCase):
         rows = {r[1]: r for r in json.loads(
             self.d.cli("tls", "show", iface, json_mode=True).stdout)["rows"]}
         self.assertEqual(rows["ciphers-tls12"][3], "transport=cti")
+        # A level no listener of this node reads yet is stored, and said so.
+        r = self.tls("ciphers", "add", "kind=cti-interface", A128[0])
+        self.assertIn("no TLS listener of this node reads kind=cti-interface yet", r.stdout)
+        r = self.tls("ciphers", "add", "transport=cti", A256[0])
+        self.assertNotIn("no TLS listener", r.stdout)
+        self.tls("ciphers", "delete", "transport=cti", A256[0])
         # Still served after a restart: the settings are in the store.
         self.d.stop()
         self.d.close_pipes()

@@ -157,6 +157,14 @@ class TrustTest(unittest.TestCase):
         self.assertEqual(
             self.d.sql("SELECT value FROM tlssetting WHERE name = 'allowClientApp'")[1]["rows"],
             [["false"]])
+        # inherit removes the kind's own setting: the system level (true) decides again.
+        self.cli("tls", "set", "system", "allowClientApp", "true")
+        self.cli("tls", "set", "kind=cti-tls", "allowClientApp", "inherit")
+        self.assertEqual(
+            self.d.sql("SELECT level, value FROM tlssetting WHERE name = 'allowClientApp'")[1]
+            ["rows"], [["system", "true"]])
+        rc, out = s_client(port, self.client, brief=False)
+        self.assertNotIn("No client certificate CA names sent", out)
 
     def test_refusals(self):
         r = self.cli("trust", "update", "system", "x", self.chain, ok=False)
