@@ -181,7 +181,8 @@ const struct http_client_cert *http_client_cert(struct http_request *req);
 /* Adds a response header field for this request's answer (before http_reply or
  * http_stream_begin). Returns 0, or -1 when name is not a token, value holds a control
  * character other than HTAB, the field is one the layer writes itself (Content-Length,
- * Transfer-Encoding, Connection, Date) or the fields would pass 8 KiB. */
+ * Transfer-Encoding, Connection, Date, or a name that begins with one of them, which some
+ * clients' parsers take for it) or the fields would pass 8 KiB. */
 int http_add_header(struct http_request *req, const char *name, const char *value);
 /* Asks for the connection to close after this answer ("Connection: close"). */
 void http_set_close(struct http_request *req);

@@ -93,8 +93,10 @@ int http_add_header(struct http_request *r, const char *name, const char *value)
 	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
 		if (!is_tchar(*p))
 			return -1;
+	/* By prefix: libhttp-parser 2.9 (and so a client built on it) takes a field named
+	 * "Transfer-Encoding###" for Transfer-Encoding, and would then see two framings. */
 	for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
-		if (strcasecmp(name, own[i]) == 0)
+		if (strncasecmp(name, own[i], strlen(own[i])) == 0)
 			return -1;
 	size_t nl = strlen(name), vl = strlen(value), need = nl + vl + 4;
 	if (r->rhlen + need > HTTP_RESP_HEADERS_MAX)

@@ -75,6 +75,11 @@ static void h_echo(struct http_request *req, void *arg)
 	const char *b = http_body(req, &len);
 	const char *ct = http_header(req, "content-type");
 	assert_int_equal(http_add_header(req, "X-Echo-Length", len ? "some" : "none"), 0);
+	/* the layer's own framing fields, also by prefix (libhttp-parser reads
+	 * "Transfer-Encoding##" as Transfer-Encoding), and no header injection */
+	assert_int_equal(http_add_header(req, "content-length", "1"), -1);
+	assert_int_equal(http_add_header(req, "Transfer-Encoding##", "v"), -1);
+	assert_int_equal(http_add_header(req, "X-A", "a\r\nContent-Length: 0"), -1);
 	assert_int_equal(http_reply(req, 200, ct ? ct : "application/octet-stream", b, len), 0);
 }
 
