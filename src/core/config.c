@@ -41,6 +41,7 @@ static const struct key keys[] = {
     {"core", "user", K_STR, F(core.user), 0, 0, 1},
     {"core", "drain_timeout", K_INT, F(core.drain_timeout_s), 0, 3600, 0},
     {"core", "node_id", K_STR, F(core.node_id), 0, 0, 1},
+    {"core", "node_address", K_STR, F(core.node_address), 0, 0, 1},
     {"log", "level", K_LEVEL, F(log.level), 0, 0, 0},
     {"log", "format", K_FORMAT, F(log.format), 0, 0, 0},
     {"log", "target", K_TARGET, F(log.target), 0, 0, 0},
@@ -90,6 +91,19 @@ static const struct key keys[] = {
     {"sip", "first_message_timeout_s", K_INT, F(sip.first_message_timeout_s), 1, 600, 1},
     {"sip", "idle_timeout_s", K_INT, F(sip.idle_timeout_s), 10, 86400, 1},
     {"sip", "force_rport", K_BOOL, F(sip.force_rport), 0, 1, 1},
+    {"sip", "oauth_port", K_INT, F(sip.oauth_port), 1024, 49151, 1},
+    {"files", "address", K_STR, F(files.address), 0, 0, 1},
+    {"files", "http_port", K_INT, F(files.http_port), 0, 65535, 1},
+    {"files", "tftp_port", K_INT, F(files.tftp_port), 0, 65535, 1},
+    {"files", "dir", K_PATH, F(files.dir), 0, 0, 1},
+    {"files", "max_file_bytes", K_INT, F(files.max_file_bytes), 1024, 1024 * 1024 * 1024, 1},
+    {"files", "tftp_mtu", K_INT, F(files.tftp_mtu), 576, 65535, 1},
+    {"files", "tftp_max_windowsize", K_INT, F(files.tftp_max_windowsize), 1, 65535, 1},
+    {"files", "tftp_timeout_ms", K_INT, F(files.tftp_timeout_ms), 50, 255000, 1},
+    {"files", "tftp_retries", K_INT, F(files.tftp_retries), 0, 100, 1},
+    {"files", "tftp_deadline_s", K_INT, F(files.tftp_deadline_s), 1, 86400, 1},
+    {"files", "tftp_max_transfers", K_INT, F(files.tftp_max_transfers), 1, 1000000, 1},
+    {"files", "tftp_max_per_source", K_INT, F(files.tftp_max_per_source), 1, 1000000, 1},
     {"admin", "http_address", K_STR, F(admin.http_address), 0, 0, 1},
     {"admin", "http_port", K_INT, F(admin.http_port), 0, 65535, 1},
     {"pki", "dir", K_PATH, F(pki.dir), 0, 0, 1},
@@ -127,6 +141,8 @@ static int derive(struct tg_config *c)
 	if (!c->core.node_id[0] && gethostname(c->core.node_id, sizeof c->core.node_id) != 0)
 		tg_strlcpy(c->core.node_id, "telgate", sizeof c->core.node_id);
 	c->core.node_id[sizeof c->core.node_id - 1] = '\0';
+	if (!c->core.node_address[0])
+		tg_strlcpy(c->core.node_address, c->core.node_id, sizeof c->core.node_address);
 	return rc ? -1 : 0;
 }
 
@@ -177,6 +193,18 @@ static void base_defaults(struct tg_config *c)
 	c->sip.max_connections_per_source = 500;
 	c->sip.first_message_timeout_s = 10;
 	c->sip.idle_timeout_s = 300;
+	c->sip.oauth_port = 5090;
+	tg_strlcpy(c->files.address, "0.0.0.0", sizeof c->files.address);
+	c->files.http_port = 6970;
+	c->files.tftp_port = 69;
+	c->files.max_file_bytes = 16 * 1024 * 1024;
+	c->files.tftp_mtu = 1500;
+	c->files.tftp_max_windowsize = 64;
+	c->files.tftp_timeout_ms = 1000;
+	c->files.tftp_retries = 5;
+	c->files.tftp_deadline_s = 120;
+	c->files.tftp_max_transfers = 10000;
+	c->files.tftp_max_per_source = 64;
 }
 
 void config_defaults(struct tg_config *c)

@@ -28,6 +28,9 @@ struct tg_config {
 		char user[64];                     /* drop privileges to this user, "" = stay */
 		int drain_timeout_s;
 		char node_id[64]; /* default: the host name */
+		/* the host name or address phones and peers use to reach this node (the
+		 * processnode row, cnf.xml's callManager blocks); default: node_id */
+		char node_address[256];
 	} core;
 	struct {
 		enum log_level level;
@@ -90,7 +93,26 @@ struct tg_config {
 		int first_message_timeout_s;     /* a new connection must send a request within */
 		int idle_timeout_s;              /* then may stay silent this long */
 		int force_rport; /* UDP answers go to the source port even without rport */
+		/* sipOAuthPort (seed 002): bearer-token registration over TLS, 1024-49151,
+		 * advertised in the node table and cnf.xml (default 5090) */
+		int oauth_port;
 	} sip;
+	struct {
+		/* the device-file service (provision/files.h): cnf.xml, trust lists, static files
+		 */
+		char address[64];        /* HTTP and TFTP bind here, default 0.0.0.0 */
+		int http_port;           /* 0 = off (default 6970) */
+		int tftp_port;           /* 0 = off (default 69) */
+		char dir[CFG_PATH_MAX];  /* static files, "" = none */
+		int max_file_bytes;      /* a static file above this is not served */
+		int tftp_mtu;            /* path MTU: blksize is clamped to fit one datagram */
+		int tftp_max_windowsize; /* RFC 7440 cap (default 64) */
+		int tftp_timeout_ms;     /* first retransmission; doubles per retry */
+		int tftp_retries;        /* retransmissions before a transfer is abandoned */
+		int tftp_deadline_s;     /* a transfer ends by then, whatever happens */
+		int tftp_max_transfers;  /* concurrent transfers per node */
+		int tftp_max_per_source; /* concurrent transfers per source address */
+	} files;
 	struct {
 		/* the admin HTTP listener: /metrics and /healthz (admin/admin_http.h) */
 		char http_address[64]; /* default 127.0.0.1 */

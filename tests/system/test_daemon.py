@@ -45,8 +45,9 @@ def read_frame(sock):
     return json.loads(body)
 
 
-def free_port():
-    with socket.socket() as s:
+def free_port(kind="tcp"):
+    """A port free on 127.0.0.1 now, for TCP or (kind="udp") UDP."""
+    with socket.socket(type=socket.SOCK_DGRAM if kind == "udp" else socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
@@ -88,6 +89,7 @@ class Daemon:
         self.sip_port, self.sip_tls_port = free_port(), free_port()
         self.sip_edge_port = free_port()
         self.admin_port = free_port()
+        self.files_http_port, self.tftp_port = free_port(), free_port("udp")
         self.write_conf("info", extra)
         self.proc = None
         # telgated's stderr, every run appended: a sanitizer report lands here (the log
@@ -105,6 +107,8 @@ class Daemon:
                     f"[admin]\nhttp_address = 127.0.0.1\nhttp_port = {self.admin_port}\n"
                     f"[cti]\nport = {self.cti_port}\ntls_port = {self.cti_tls_port}\n"
                     f"address = 127.0.0.1\n"
+                    f"[files]\naddress = 127.0.0.1\nhttp_port = {self.files_http_port}\n"
+                    f"tftp_port = {self.tftp_port}\n"
                     f"[sip]\nport = {self.sip_port}\ntls_port = {self.sip_tls_port}\n"
                     f"edge_port = {self.sip_edge_port}\n"
                     f"address = 127.0.0.1\n{extra}")
