@@ -12,7 +12,7 @@
 #include "sip/msg.h"
 #include "sip/register.h"
 #include "sip/transport.h"
-#include "sip/udp.h"
+#include "core/udp.h"
 
 #include <event2/event.h>
 #include <stdio.h>
@@ -181,7 +181,7 @@ static int bind_all(struct sip_registrar *r, struct setup *su, char *err, size_t
 				return -1;
 			}
 			*dst[k] = fd;
-			int prc = types[k] == SOCK_DGRAM ? sip_udp_pktinfo_on(fd) : 0;
+			int prc = types[k] == SOCK_DGRAM ? udp_pktinfo_on(fd) : 0;
 			if (prc < 0) {
 				snprintf(err, errlen, "sip udp port %s:%d: IP_PKTINFO: %s",
 				         c->sip.address, ports[k], strerror(-prc));

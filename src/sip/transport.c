@@ -9,7 +9,7 @@
 #include "sip/msg.h"
 #include "sip/register.h"
 #include "sip/txn.h"
-#include "sip/udp.h"
+#include "core/udp.h"
 
 #include <event2/event.h>
 #include <openssl/ssl.h>
@@ -192,8 +192,8 @@ static void send_answer(struct tloop *tl, const struct dest *d, const char *buf,
 		(void)stream_write(d->s, buf, (size_t)len);
 		return;
 	}
-	(void)sip_udp_send(tl->udp_fd, buf, (size_t)len, (const struct sockaddr *)&d->to, d->tolen,
-	                   d->has_local ? &d->local : NULL);
+	(void)udp_send(tl->udp_fd, buf, (size_t)len, (const struct sockaddr *)&d->to, d->tolen,
+	               d->has_local ? &d->local : NULL);
 }
 
 /* Sends an answer, stores it for retransmissions, drops the stream reference d held.
@@ -486,7 +486,7 @@ static void on_udp(evutil_socket_t fd, short what, void *arg)
 		struct sockaddr_storage from, local;
 		socklen_t fl = sizeof from;
 		int has_local;
-		ssize_t n = sip_udp_recv(fd, buf, sizeof buf, &from, &fl, &local, &has_local);
+		ssize_t n = udp_recv(fd, buf, sizeof buf, &from, &fl, &local, &has_local);
 		if (n <= 0)
 			return;
 		if (n > SIP_MSG_MAX) /* cut: too large for us */

@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: ISC */
 /* struct in6_pktinfo (RFC 3542) is behind _GNU_SOURCE in glibc. */
 #define _GNU_SOURCE
-#include "sip/udp.h"
+#include "core/udp.h"
 
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <string.h>
 
-int sip_udp_pktinfo_on(int fd)
+int udp_pktinfo_on(int fd)
 {
 	int one = 1;
 	struct sockaddr_storage sa;
@@ -28,8 +28,8 @@ union cmsg_space {
 	struct cmsghdr align;
 };
 
-ssize_t sip_udp_recv(int fd, char *buf, size_t cap, struct sockaddr_storage *from,
-                     socklen_t *fromlen, struct sockaddr_storage *local, int *has_local)
+ssize_t udp_recv(int fd, char *buf, size_t cap, struct sockaddr_storage *from, socklen_t *fromlen,
+                 struct sockaddr_storage *local, int *has_local)
 {
 	union cmsg_space cs;
 	struct iovec iov = {buf, cap};
@@ -81,8 +81,8 @@ static void put_cmsg(struct msghdr *mh, union cmsg_space *cs, int level, int typ
 	memcpy(CMSG_DATA(c), data, len);
 }
 
-ssize_t sip_udp_send(int fd, const char *buf, size_t len, const struct sockaddr *to,
-                     socklen_t tolen, const struct sockaddr_storage *local)
+ssize_t udp_send(int fd, const char *buf, size_t len, const struct sockaddr *to, socklen_t tolen,
+                 const struct sockaddr_storage *local)
 {
 	union cmsg_space cs;
 	memset(&cs, 0, sizeof cs);

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * udp: datagrams that answer from the address they were sent to. With a listener bound
+ * to a wildcard address (0.0.0.0 or ::) on a host with several addresses, a plain
+ * sendto() leaves from whatever address the routing table picks, and a phone that sent to
+ * another one drops the answer (SIP: RFC 3261 §18.2.2, the response is sent from the
+ * address the request arrived on; TFTP: a transfer's TID is the address and port the
+ * request was sent to, RFC 1350 §4). IP_PKTINFO / IPV6_PKTINFO tell each datagram's
+ * destination on receipt and set the source on sending; the cost is one control message
+ * per datagram.
+ *
+ * Threads: stateless; call on the loop that owns the socket. Ownership: the caller's.
+ */
+#ifndef TG_CORE_UDP_H
+#define TG_CORE_UDP_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+/* Asks the kernel for each datagram's destination address. Returns 0 or -errno. */
+int udp_pktinfo_on(int fd);
+
+/* One datagram into buf (cap bytes): its source in *from (length *fromlen), and the address it
+ * was sent to in *local (*has_local 0 when the kernel gave none). Returns the length,
+ * which may exceed cap when the datagram was cut (MSG_TRUNC), or -1 (errno; EAGAIN when
+ * none is waiting). */
+ssize_t udp_recv(int fd, char *buf, size_t cap, struct sockaddr_storage *from, socklen_t *fromlen,
+                 struct sockaddr_storage *local, int *has_local);
+
+/* Sends len bytes to `to`, from `local` when given (NULL: the kernel's choice). Returns
+ * what sendmsg() returns; a full socket buffer drops the datagram (SIP retransmits). */
+ssize_t udp_send(int fd, const char *buf, size_t len, const struct sockaddr *to, socklen_t tolen,
+                 const struct sockaddr_storage *local);
+
+#endif
