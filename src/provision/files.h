@@ -51,7 +51,8 @@ void files_blob_unref(struct files_blob *b);
 /* Checks a name as a client sent it (len bytes, not NUL-terminated) and writes it, with
  * one leading '/' removed, NUL-terminated into out (cap bytes, at least FILES_NAME_MAX + 1).
  * pct_decode: 1 for an HTTP path (percent-decoded once first, RFC 3986 §2.1; a '%' left
- * after that, as in "%252e", is refused like any other stray character), 0 for TFTP
+ * after that, as in "%252e", is refused like any other stray character, and so is an
+ * encoded '/', "%2f"), 0 for TFTP
  * (names are taken as sent). Returns 0, -EINVAL for a name that is not allowed (HTTP
  * 400, TFTP error 2 "access violation"), -ENAMETOOLONG above FILES_NAME_MAX (HTTP 414,
  * TFTP error 2). Pure; thread-safe. */
@@ -85,12 +86,11 @@ int files_lookup(struct files_registry *r, const char *name, struct files_blob *
                  const char **provider);
 void files_registry_free(struct files_registry *r);
 
-/* A provider of files from a directory (dir: absolute; owned by the provider after the
- * call). A name resolves beneath dir only: symbolic links, devices, FIFOs and
- * directories are not served, nor files above max_bytes. Contents are cached by path
- * and revalidated by size, modification time and inode at most once a second, so a
- * replaced file is served within a second. Returns 0 and fills *p, or -errno when dir
- * cannot be opened. */
+/* A provider of files from a directory (dir: an absolute path, opened at once; the
+ * provider keeps the descriptor, not the path). A name resolves beneath dir only: symbolic links,
+ * devices, FIFOs and directories are not served, nor files above max_bytes. Contents are cached by
+ * path and revalidated by size, modification time and inode at most once a second, so a replaced
+ * file is served within a second. Returns 0 and fills *p, or -errno when dir cannot be opened. */
 int files_static_provider(const char *dir, size_t max_bytes, struct files_provider *p);
 
 /* A provider of one fixed file under one name (tests, and trust lists made elsewhere):
