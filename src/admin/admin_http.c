@@ -27,8 +27,7 @@ struct admin_http {
 	struct stream_stats stats;
 	struct http_stats http_stats;
 	struct http_route routes[2]; /* the routes carry h as their argument */
-	int nloops;
-	struct stream_listener **lis; /* [nloops] */
+	struct http_listeners *lis;
 };
 
 /* --- /metrics: rendered on a worker, answered on the request's loop --------------------- */
@@ -106,50 +105,12 @@ static void on_healthz(struct http_request *req, void *arg)
 
 /* --- start and stop --------------------------------------------------------------------- */
 
-struct setup {
-	struct admin_http *h;
-	int *fds;
-	int ok;
-	char err[256];
-};
-
-static void setup_on_loop(struct loop *l, int i, void *arg)
-{
-	struct setup *su = arg;
-	struct admin_http *h = su->h;
-	struct stream_listener_options o = {
-	    .name = "admin-http",
-	    .kind = STREAM_TCP,
-	    .caps = h->caps,
-	    .node_cap_setting = "the admin listener's 64 connections",
-	    .stats = &h->stats,
-	    .write_limit = 4 * 1024 * 1024,
-	    .first_message_timeout_s = 10,
-	    .idle_timeout_s = 60,
-	};
-	char err[256] = "";
-	h->lis[i] = http_listen(l, su->fds[i], h->srv, &o, err, sizeof err);
-	su->fds[i] = -1;
-	if (!h->lis[i]) {
-		su->ok = 0;
-		snprintf(su->err, sizeof su->err, "%s", err); /* one loop's reason is enough */
-	}
-}
-
-static void teardown_on_loop(struct loop *l, int i, void *arg)
-{
-	(void)l;
-	struct admin_http *h = arg;
-	stream_listener_free(h->lis[i]);
-	h->lis[i] = NULL;
-}
-
 static void admin_http_free(struct admin_http *h)
 {
+	http_listeners_free(h->lis);
 	health_stop(h->health);
 	http_server_free(h->srv);
 	conncap_free(h->caps);
-	free(h->lis);
 	free(h);
 }
 
@@ -158,16 +119,13 @@ struct admin_http *admin_http_start(struct admin_ctx *a, struct loop_group *loop
                                     char *err, size_t errlen)
 {
 	struct admin_http *h = calloc(1, sizeof *h);
-	int n = loop_group_size(loops);
-	if (!h || !(h->lis = calloc((size_t)n, sizeof *h->lis))) {
-		free(h);
+	if (!h) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
 	h->admin = a;
 	h->loops = loops;
 	h->workers = workers;
-	h->nloops = n;
 	h->routes[0] = (struct http_route){"GET", "/metrics", HTTP_EXACT, on_metrics, h};
 	h->routes[1] = (struct http_route){"GET", "/healthz", HTTP_EXACT, on_healthz, h};
 	struct http_server_options so = {
@@ -187,35 +145,18 @@ struct admin_http *admin_http_start(struct admin_ctx *a, struct loop_group *loop
 		admin_http_free(h);
 		return NULL;
 	}
-	int *fds = malloc((size_t)n * sizeof *fds);
-	if (!fds) {
-		snprintf(err, errlen, "out of memory");
-		admin_http_free(h);
-		return NULL;
-	}
-	for (int i = 0; i < n; i++)
-		fds[i] = -1;
-	int bad = 0;
-	for (int i = 0; i < n && !bad; i++) {
-		fds[i] = loop_bind_reuseport(address, (uint16_t)port, SOCK_STREAM);
-		if (fds[i] < 0) {
-			snprintf(err, errlen, "cannot listen on %s:%d: %s", address, port,
-			         strerror(-fds[i]));
-			bad = 1;
-		}
-	}
-	struct setup su = {.h = h, .fds = fds, .ok = 1};
-	if (!bad) {
-		loop_run_all(loops, setup_on_loop, &su);
-		if (!su.ok)
-			snprintf(err, errlen, "%s", su.err);
-	}
-	for (int i = 0; i < n; i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
-	free(fds);
-	if (bad || !su.ok) {
-		loop_run_all(loops, teardown_on_loop, h);
+	struct stream_listener_options o = {
+	    .name = "admin-http",
+	    .kind = STREAM_TCP,
+	    .caps = h->caps,
+	    .node_cap_setting = "the admin listener's 64 connections",
+	    .stats = &h->stats,
+	    .write_limit = 4 * 1024 * 1024,
+	    .first_message_timeout_s = 10,
+	    .idle_timeout_s = 60,
+	};
+	h->lis = http_listen_all(loops, address, port, h->srv, &o, err, errlen);
+	if (!h->lis) {
 		admin_http_free(h);
 		return NULL;
 	}
@@ -225,8 +166,6 @@ struct admin_http *admin_http_start(struct admin_ctx *a, struct loop_group *loop
 
 void admin_http_stop(struct admin_http *h)
 {
-	if (!h)
-		return;
-	loop_run_all(h->loops, teardown_on_loop, h);
-	admin_http_free(h);
+	if (h)
+		admin_http_free(h);
 }

@@ -128,6 +128,20 @@ struct stream_listener *http_listen(struct loop *loop, int fd, struct http_serve
                                     const struct stream_listener_options *o, char *err,
                                     size_t errlen);
 
+/* The same on every loop of a group: binds address:port once per loop with SO_REUSEPORT
+ * (so the kernel spreads connections across loops) and starts a listener on each, all
+ * with o. From the main thread, never a loop's (loop_run_all). Returns NULL with err set
+ * when the port cannot be bound or a listener cannot start (none is left running). */
+struct loop_group;
+struct http_listeners;
+struct http_listeners *http_listen_all(struct loop_group *loops, const char *address, int port,
+                                       struct http_server *srv,
+                                       const struct stream_listener_options *o, char *err,
+                                       size_t errlen);
+/* Stops and frees every listener (their connections close). NULL is a no-op. Main thread;
+ * before http_server_free. */
+void http_listeners_free(struct http_listeners *ls);
+
 /* --- the request ---------------------------------------------------------------------- */
 
 /* "GET", "POST", ... */
