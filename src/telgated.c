@@ -4,6 +4,7 @@
  * SIGTERM/SIGINT (drain, then exit 0). SIGHUP reloads the configuration in place. */
 #include "admin/admin.h"
 #include "admin/admin_http.h"
+#include "provision/files_service.h"
 #include "ca/ca_bootstrap.h"
 #include "core/config.h"
 #include "core/ctl.h"
@@ -55,6 +56,7 @@ struct daemon {
 	struct sip_registrar *sip;
 	struct ctl_server *ctl;
 	struct admin_http *admin_http; /* NULL when [admin] http_port = 0 */
+	struct files_service *files;   /* cnf.xml, trust lists, static files: HTTP and TFTP */
 	struct devstate *devstate;     /* the device-state bus: registrar -> CTI */
 	struct admin_ctx admin;
 	int admin_ready; /* admin_init() ran: admin_destroy() is due */
@@ -411,6 +413,10 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 		if (!d->admin_http)
 			return start_failed(d, "admin http", "admin_http_failed", err);
 	}
+	err[0] = '\0';
+	d->files = files_service_start(&d->cfg, d->loops, err, sizeof err);
+	if (!d->files)
+		return start_failed(d, "device files", "files_failed", err);
 	if (drop_privileges(&d->cfg) != 0)
 		return -1;
 
@@ -461,6 +467,8 @@ static void daemon_teardown(struct daemon *d, int status)
 	ctl_server_stop_accepting(d->ctl);
 	admin_http_stop(d->admin_http); /* its jobs run on the workers and read the admin ctx */
 	d->admin_http = NULL;
+	files_service_stop(d->files);
+	d->files = NULL;
 	sip_registrar_stop(d->sip);
 	cti_server_stop(d->cti);
 	workers_stop(d->workers);

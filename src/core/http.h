@@ -276,6 +276,10 @@ const char *http_form_get(const struct http_form *f, const char *name);
 size_t http_form_count(const struct http_form *f, const char *name);
 void http_form_free(struct http_form *f);
 
+/* t (Unix seconds) as an IMF-fixdate, "Sun, 06 Nov 1994 08:49:37 GMT" (RFC 9110 §5.6.7),
+ * whatever the locale: Date, Last-Modified. */
+void http_date_format(int64_t t, char out[32]);
+
 /* The reason phrase of a status code ("Not Found"); "Unknown" for one without. */
 const char *http_reason(int status);
 

@@ -39,15 +39,15 @@ static int valid_value(const char *v)
 	return 1;
 }
 
-/* IMF-fixdate (RFC 9110 §5.6.7), without the locale. */
-static void http_date(char out[32])
+/* IMF-fixdate (RFC 9110 §5.6.7) of t, without the locale. */
+void http_date_format(int64_t t, char out[32])
 {
 	static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 	static const char mons[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
 	                                 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-	time_t now = time(NULL);
+	time_t tt = (time_t)t;
 	struct tm tm;
-	gmtime_r(&now, &tm);
+	gmtime_r(&tt, &tm);
 	snprintf(out, 32, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday % 7], tm.tm_mday,
 	         mons[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
@@ -62,7 +62,7 @@ static char *build_head(struct http_request *r, int status, const char *ctype, e
 	if (!h)
 		return NULL;
 	char date[32];
-	http_date(date);
+	http_date_format((int64_t)time(NULL), date);
 	int n =
 	    snprintf(h, cap, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, http_reason(status), date);
 	if (ctype && mode != BODY_NONE)

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: ISC */
+#include "provision/files_service.h"
+
+#include "core/config.h"
+#include "provision/files.h"
+#include "provision/files_http.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct files_service {
+	struct files_registry *reg;
+	struct files_http *http;
+};
+
+struct files_registry *files_service_registry(struct files_service *s)
+{
+	return s->reg;
+}
+
+void files_service_stop(struct files_service *s)
+{
+	if (!s)
+		return;
+	files_http_stop(s->http);
+	files_registry_free(s->reg);
+	free(s);
+}
+
+struct files_service *files_service_start(const struct tg_config *cfg, struct loop_group *loops,
+                                          char *err, size_t errlen)
+{
+	struct files_service *s = calloc(1, sizeof *s);
+	if (!s || !(s->reg = files_registry_new())) {
+		free(s);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	const size_t max_bytes = (size_t)cfg->files.max_file_bytes;
+	if (cfg->files.dir[0]) {
+		struct files_provider p;
+		int rc = files_static_provider(cfg->files.dir, max_bytes, &p);
+		if (rc == 0)
+			rc = files_registry_add(s->reg, &p);
+		if (rc != 0) {
+			snprintf(err, errlen, "[files] dir %s: %s", cfg->files.dir, strerror(-rc));
+			files_service_stop(s);
+			return NULL;
+		}
+	}
+	if (cfg->files.http_port) {
+		s->http = files_http_start(s->reg, loops, cfg->files.address, cfg->files.http_port,
+		                           max_bytes, err, errlen);
+		if (!s->http) {
+			files_service_stop(s);
+			return NULL;
+		}
+	}
+	return s;
+}
