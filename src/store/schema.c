@@ -224,8 +224,53 @@ static const char *const v7[] = {
     NULL,
 };
 
+/* v8 (issue 16): the node table and device security profiles, named as in Unified CM.
+ * processnode: one row per node, written by the node itself at start (its name, the
+ * address phones use, its per-node ports, 0 = that listener is off on the node) and kept
+ * fresh by its heartbeat; cnf.xml lists every node with its ports, and the cluster reads
+ * lastheartbeat. Seed 002: sipOAuthPort and sipMRAOAuthPort are 1024-49151.
+ * securityprofile: Unified CM's Phone Security Profile. Seed 002: with SIP OAuth on,
+ * digest authentication is not offered on that profile, so a row with both is refused.
+ * device.securityprofile held free text until now: every distinct non-empty value becomes
+ * a profile with digest on, OAuth off and transport TCP+UDP (what such a device had), so
+ * no device loses its reference; import checks the reference from here on. */
+static const char *const v8[] = {
+    "CREATE TABLE processnode ("
+    " name TEXT PRIMARY KEY,"
+    " address TEXT NOT NULL DEFAULT '',"
+    " description TEXT NOT NULL DEFAULT '',"
+    " sipport INTEGER NOT NULL DEFAULT 5060 CHECK (sipport BETWEEN 0 AND 65535),"
+    " securedsipport INTEGER NOT NULL DEFAULT 5061 CHECK (securedsipport BETWEEN 0 AND 65535),"
+    " sipoauthport INTEGER NOT NULL DEFAULT 5090"
+    "  CHECK (sipoauthport = 0 OR sipoauthport BETWEEN 1024 AND 49151),"
+    " sipmraoauthport INTEGER NOT NULL DEFAULT 5091"
+    "  CHECK (sipmraoauthport = 0 OR sipmraoauthport BETWEEN 1024 AND 49151),"
+    " ctiport INTEGER NOT NULL DEFAULT 2748 CHECK (ctiport BETWEEN 0 AND 65535),"
+    " ctitlsport INTEGER NOT NULL DEFAULT 2749 CHECK (ctitlsport BETWEEN 0 AND 65535),"
+    " httpport INTEGER NOT NULL DEFAULT 6970 CHECK (httpport BETWEEN 0 AND 65535),"
+    " tftpport INTEGER NOT NULL DEFAULT 69 CHECK (tftpport BETWEEN 0 AND 65535),"
+    " version TEXT NOT NULL DEFAULT '',"
+    " timestarted BIGINT NOT NULL DEFAULT 0,"
+    " lastheartbeat BIGINT NOT NULL DEFAULT 0)",
+    "CREATE TABLE securityprofile ("
+    " name TEXT PRIMARY KEY,"
+    " description TEXT NOT NULL DEFAULT '',"
+    " transport TEXT NOT NULL DEFAULT 'TCP+UDP'"
+    "  CHECK (transport IN ('TCP+UDP', 'TCP', 'UDP', 'TLS')),"
+    " enableoauthauthentication INTEGER NOT NULL DEFAULT 0"
+    "  CHECK (enableoauthauthentication IN (0, 1)),"
+    " enabledigestauthentication INTEGER NOT NULL DEFAULT 0"
+    "  CHECK (enabledigestauthentication IN (0, 1)),"
+    " CHECK (enableoauthauthentication = 0 OR enabledigestauthentication = 0))",
+    "INSERT INTO securityprofile (name, description, transport, enableoauthauthentication,"
+    " enabledigestauthentication)"
+    " SELECT DISTINCT securityprofile, 'named by a device before schema 8', 'TCP+UDP', 0, 1"
+    " FROM device WHERE securityprofile <> ''",
+    NULL,
+};
+
 const struct store_migration store_migrations[] = {
-    {1, v1}, {2, v2}, {3, v3}, {4, v4}, {5, v5}, {6, v6}, {7, v7},
+    {1, v1}, {2, v2}, {3, v3}, {4, v4}, {5, v5}, {6, v6}, {7, v7}, {8, v8},
 };
 const int store_nmigrations = sizeof store_migrations / sizeof store_migrations[0];
 

@@ -148,6 +148,18 @@ static int exec(store_t *st, const char *sql, const struct store_val *p, int n, 
 	return exec_gen(st, GEN_AUTO, sql, p, n, fn, ud, changes);
 }
 
+int store_exec(store_t *st, const char *sql, const struct store_val *p, int n, store_row_fn fn,
+               void *ud, int *changes)
+{
+	return exec_gen(st, GEN_AUTO, sql, p, n, fn, ud, changes);
+}
+
+int store_exec_nogen(store_t *st, const char *sql, const struct store_val *p, int n,
+                     store_row_fn fn, void *ud, int *changes)
+{
+	return exec_gen(st, GEN_NONE, sql, p, n, fn, ud, changes);
+}
+
 /* This thread's connection when no transaction is open on it, else NULL (error set). */
 static struct store_conn_link *idle_link(store_t *st)
 {
@@ -239,6 +251,16 @@ static int copy_first_col(void *ud, int ncols, const char *const *names, const c
 static int cp(char *dst, size_t cap, const char *v)
 {
 	return tg_strlcpy(dst, v ? v : "", cap) != 0;
+}
+
+int store_copy_col(char *dst, size_t cap, const char *v)
+{
+	return cp(dst, cap, v);
+}
+
+int64_t store_col_i64(const char *v)
+{
+	return to_i64(v);
 }
 
 /* --- migrations and open ------------------------------------------------------------ */
@@ -467,6 +489,37 @@ static int one_row_rc(int rc, int found, int bad)
 		return STORE_TOOBIG;
 	}
 	return STORE_OK;
+}
+
+static int rows_row(void *ud, int ncols, const char *const *names, const char *const *v)
+{
+	(void)ncols;
+	(void)names;
+	struct store_rows *r = ud;
+	r->found = 1;
+	if (r->conv(r->obj, v)) {
+		r->bad = 1;
+		return r->each == NULL; /* a list skips the row; a lookup stops */
+	}
+	return r->each ? r->each(r->ud, r->obj) : 1;
+}
+
+int store_select(store_t *st, const char *sql, const struct store_val *p, int n,
+                 struct store_rows *r)
+{
+	r->found = r->bad = 0;
+	int rc = exec(st, sql, p, n, rows_row, r, NULL);
+	if (!r->each) {
+		rc = one_row_rc(rc, r->found, r->bad);
+		if (rc != STORE_OK)
+			memset(r->obj, 0, r->size);
+		return rc;
+	}
+	if (rc == STORE_OK && r->bad) {
+		store_set_error("a stored row does not fit its fields");
+		return STORE_TOOBIG;
+	}
+	return rc;
 }
 
 int store_user_get(store_t *st, const char *userid, struct store_user *out)

@@ -215,6 +215,84 @@ int store_device_users(store_t *st, const char *device, int (*fn)(void *ud, cons
 int store_devices_for_user(store_t *st, const char *userid, int all, size_t max,
                            int (*fn)(void *ud, const char *device), void *ud);
 
+/* --- nodes (processnode; implemented in processnode.c) ------------------------------- */
+
+/* One node of the cluster (Unified CM's processnode), written by the node itself at start
+ * from its configuration (telgated.c) and read by cnf.xml generation (every node with its
+ * ports) and by the cluster (lastheartbeat). Ports are TCP/UDP port numbers; 0 means that
+ * listener is off on that node. Seed 002: sipoauthport (sipOAuthPort, default 5090) and
+ * sipmraoauthport (sipMRAOAuthPort, default 5091) are 1024-49151 unless 0; the others
+ * 0-65535. */
+#define STORE_NODE_ADDRESS_MAX 255
+#define STORE_NODE_VERSION_MAX 63
+struct store_processnode {
+	char name[STORE_ID_MAX + 1];              /* config core.node_id; the key */
+	char address[STORE_NODE_ADDRESS_MAX + 1]; /* host name or IP the phones use */
+	char description[STORE_NAME_MAX + 1];
+	int sipport;         /* SIP over UDP and TCP (5060) */
+	int securedsipport;  /* SIP over TLS (5061) */
+	int sipoauthport;    /* SIP over TLS with OAuth bearer tokens (5090) */
+	int sipmraoauthport; /* SIP OAuth through the edge (MRA): the edge listener (5091) */
+	int ctiport;         /* CTI, CSTA XML over TCP (2748) */
+	int ctitlsport;      /* CTI over TLS (2749) */
+	int httpport;        /* device files over HTTP (6970) */
+	int tftpport;        /* device files over TFTP (69) */
+	char version[STORE_NODE_VERSION_MAX + 1]; /* the telgated version running there */
+	int64_t timestarted;                      /* epoch s when the node started */
+	int64_t lastheartbeat;                    /* epoch s of its last heartbeat */
+};
+/* Checks a row as store_processnode_put does: 0, or -1 with the reason in err (e.g.
+ * "sipoauthport 80 is not 0 or 1024-49151"). For callers that want the reason before
+ * writing (the configuration, import). */
+int store_processnode_check(const struct store_processnode *n, char *err, size_t errlen);
+/* Inserts or replaces the node's row. STORE_CONSTRAINT (store_last_error says why) for an
+ * empty name or a port out of range. Bumps store_generation (cnf.xml lists the nodes). */
+int store_processnode_put(store_t *st, const struct store_processnode *n);
+/* STORE_NOTFOUND when there is no such node (*out zeroed). */
+int store_processnode_get(store_t *st, const char *name, struct store_processnode *out);
+/* Every node in name order; fn returns nonzero to stop; the row is valid during the call.
+ * STORE_TOOBIG when a stored value did not fit its field (that row is skipped). */
+int store_processnodes(store_t *st, int (*fn)(void *ud, const struct store_processnode *n),
+                       void *ud);
+/* STORE_NOTFOUND when there is no such node. */
+int store_processnode_delete(store_t *st, const char *name);
+/* Sets lastheartbeat (epoch s) only: one cheap UPDATE every 30 s. Does not bump
+ * store_generation (nothing cached depends on it: the generated files would be rebuilt
+ * every 30 s for nothing). STORE_NOTFOUND when the node has no row. */
+int store_processnode_heartbeat(store_t *st, const char *name, int64_t now);
+
+/* --- device security profiles (securityprofile; implemented in securityprofile.c) ---- */
+
+/* Unified CM's Phone Security Profile, which device.securityprofile names ("" = none).
+ * Seed 002: with "Enable OAuth Authentication" on, digest authentication is not offered
+ * on that profile, so a profile with both on is refused. */
+struct store_securityprofile {
+	char name[STORE_NAME_MAX + 1]; /* the key, as device.securityprofile holds it */
+	char description[STORE_NAME_MAX + 1];
+	char transport[8];              /* "TCP+UDP", "TCP", "UDP" or "TLS" */
+	int enableoauthauthentication;  /* 0/1: "Enable OAuth Authentication" */
+	int enabledigestauthentication; /* 0/1: "Enable Digest Authentication" */
+};
+/* 1 when t is one of the four transports above, else 0. */
+int store_securityprofile_transport_valid(const char *t);
+/* Checks a profile as store_securityprofile_put does: 0, or -1 with the reason in err
+ * (e.g. "security profile 'X': OAuth and digest authentication cannot both be enabled
+ * (with SIP OAuth on, digest is not offered)"). */
+int store_securityprofile_check(const struct store_securityprofile *p, char *err, size_t errlen);
+/* Inserts or replaces a profile. STORE_CONSTRAINT (store_last_error says why) for an empty
+ * name, an unknown transport, a flag other than 0/1 or both OAuth and digest on. Bumps
+ * store_generation (cnf.xml's sipOAuthMode depends on it). */
+int store_securityprofile_put(store_t *st, const struct store_securityprofile *p);
+/* STORE_NOTFOUND when there is no such profile (*out zeroed). */
+int store_securityprofile_get(store_t *st, const char *name, struct store_securityprofile *out);
+/* Every profile in name order; fn returns nonzero to stop; the row is valid during the
+ * call. STORE_TOOBIG when a stored value did not fit its field (that row is skipped). */
+int store_securityprofiles(store_t *st, int (*fn)(void *ud, const struct store_securityprofile *p),
+                           void *ud);
+/* STORE_NOTFOUND when there is no such profile; STORE_CONSTRAINT (store_last_error names
+ * a device) while a device refers to it. */
+int store_securityprofile_delete(store_t *st, const char *name);
+
 /* --- TLS settings by level (tls/policy.h; table tlssetting) -------------------------- */
 
 /* Sets one setting at one level (level: tls_level_format's canonical text; name: a

@@ -85,4 +85,31 @@ struct store_secret_column {
 };
 extern const struct store_secret_column store_secret_columns[]; /* ends with NULLs */
 
+/* For the entity files (one per table family: processnode.c, securityprofile.c): run a
+ * statement on this thread's connection. store_exec counts anything but a SELECT as a
+ * write (store_generation grows when it is committed); store_exec_nogen never does (for
+ * writes no cache depends on, such as a node's heartbeat). */
+int store_exec(store_t *st, const char *sql, const struct store_val *p, int n, store_row_fn fn,
+               void *ud, int *changes);
+int store_exec_nogen(store_t *st, const char *sql, const struct store_val *p, int n,
+                     store_row_fn fn, void *ud, int *changes);
+/* Copies a column (NULL = "") into a fixed field; nonzero when it does not fit. */
+int store_copy_col(char *dst, size_t cap, const char *v);
+/* A column as an integer (NULL = 0). */
+int64_t store_col_i64(const char *v);
+/* A SELECT whose rows conv turns into the caller's struct obj (size bytes). With each
+ * NULL, the first row only: STORE_NOTFOUND when there was none, STORE_TOOBIG when a column
+ * did not fit (obj is zeroed on both). Otherwise each gets every row in turn (nonzero
+ * stops); rows that do not fit are skipped and the result is then STORE_TOOBIG. */
+struct store_rows {
+	int (*conv)(void *obj, const char *const *vals); /* nonzero: a column does not fit */
+	void *obj;
+	size_t size;
+	int (*each)(void *ud, const void *obj);
+	void *ud;
+	int found, bad; /* set by store_select */
+};
+int store_select(store_t *st, const char *sql, const struct store_val *p, int n,
+                 struct store_rows *r);
+
 #endif

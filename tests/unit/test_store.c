@@ -13,42 +13,12 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "testutil.h"
+#include "store_fixture.h"
 
-struct fx {
-	char dir[64], path[128];
-	store_t *st;
-};
-
-static int setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof *f);
-	tu_mkdtemp(f->dir, sizeof f->dir, "tgst");
-	snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
-	struct store_options o = {.backend = "sqlite", .path = f->path, .busy_timeout_ms = 5000};
-	char err[256];
-	if (store_open(&o, &f->st, err, sizeof err) != STORE_OK)
-		fail_msg("open: %s", err);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-	store_close(f->st);
-	tu_rmtree(f->dir);
-	free(f);
-	return 0;
-}
-
-static void reopen(struct fx *f)
+static void reopen(struct tu_store *f)
 {
 	store_close(f->st);
-	struct store_options o = {.backend = "sqlite", .path = f->path, .busy_timeout_ms = 5000};
-	char err[256];
-	if (store_open(&o, &f->st, err, sizeof err) != STORE_OK)
-		fail_msg("reopen: %s", err);
+	tu_store_open(f);
 }
 
 static struct store_user user(const char *id)
@@ -64,7 +34,7 @@ static struct store_user user(const char *id)
 
 static void test_migrations(void **state)
 {
-	struct fx *f = *state;
+	struct tu_store *f = *state;
 	int v = 0;
 	assert_int_equal(store_schema_version(f->st, &v), STORE_OK);
 	assert_int_equal(v, store_schema_latest());
@@ -86,7 +56,7 @@ static void test_migrations(void **state)
 
 static void test_newer_schema_refused(void **state)
 {
-	struct fx *f = *state;
+	struct tu_store *f = *state;
 	store_close(f->st);
 	f->st = NULL;
 	sqlite3 *db;
@@ -112,29 +82,9 @@ static int reg_last(void *ud, const struct store_registration *r);
  * opened by this telgated: v5 splits the state per credential type without losing any. */
 static void test_migration_v4_to_v5(void **state)
 {
-	struct fx *f = *state;
+	struct tu_store *f = *state;
 	store_close(f->st);
 	f->st = NULL;
-	unlink(f->path);
-	sqlite3 *db;
-	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
-	assert_int_equal(sqlite3_exec(db,
-	                              "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, "
-	                              "applied_at BIGINT NOT NULL)",
-	                              NULL, NULL, NULL),
-	                 SQLITE_OK);
-	for (int i = 0; i < store_nmigrations && store_migrations[i].version <= 4; i++) {
-		for (const char *const *q = store_migrations[i].statements; *q; q++) {
-			char *err = NULL;
-			if (sqlite3_exec(db, *q, NULL, NULL, &err) != SQLITE_OK)
-				fail_msg("v%d: %s: %s", store_migrations[i].version, *q, err);
-		}
-		char ins[96];
-		snprintf(ins, sizeof ins, "INSERT INTO schema_version VALUES (%d, 0)",
-		         store_migrations[i].version);
-		assert_int_equal(sqlite3_exec(db, ins, NULL, NULL, NULL), SQLITE_OK);
-	}
 	static const char *const rows[] = {
 	    "INSERT INTO credentialpolicy (name, failedlogonthreshold) VALUES ('Strict', 2)",
 	    "INSERT INTO enduser (userid, passwordhash, credentialpolicy) VALUES "
@@ -151,12 +101,7 @@ static void test_migration_v4_to_v5(void **state)
 	    "source, sipinstance, regid) VALUES ('SEPKEEP', 'sip:k@h', 'sip:1@t', 'c', 1, "
 	    "9999999999, 'UDP', '127.0.0.1:5060', '<urn:uuid:1>', 1)",
 	};
-	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-		char *err = NULL;
-		if (sqlite3_exec(db, rows[i], NULL, NULL, &err) != SQLITE_OK)
-			fail_msg("%s: %s", rows[i], err);
-	}
-	sqlite3_close(db);
+	tu_store_write_old(f->path, 4, rows, sizeof rows / sizeof rows[0]);
 
 	reopen(f);
 	int v = 0;
@@ -224,7 +169,7 @@ static void test_migration_v4_to_v5(void **state)
 /* Each credential type has its own row and its own policy. */
 static void test_credential_types(void **state)
 {
-	struct fx *f = *state;
+	struct tu_store *f = *state;
 	struct store_user u = user("typed");
 	assert_int_equal(store_user_put(f->st, &u), STORE_OK);
 	struct store_credstate cs = {.hackcount = 7}, got;
@@ -291,7 +236,7 @@ static int reg_last(void *ud, const struct store_registration *r)
 
 static void test_entities(void **state)
 {
-	struct fx *f = *state;
+	struct tu_store *f = *state;
 	struct store_user u = user("wwhite"), g;
 	snprintf(u.passwordhash, sizeof u.passwordhash, "$argon2id$v=19$m=8,t=1,p=1$x$y");
 	assert_int_equal(store_user_put(f->st, &u), STORE_OK);
@@ -393,7 +338,7 @@ static int edge_collect(void *ud, const struct store_edge *e)
 
 static void test_edges_and_authorization_parameter(void **state)
 {
-	struct fx *f = *state;
+	struct tu_store *f = *state;
 	struct store_edge e = {"expressway-c1.example.net", "admin", 1800000000};
 	assert_int_equal(store_edge_add(f->st, &e), STORE_OK);
 	assert_int_equal(store_edge_add(f->st, &e), STORE_CONSTRAINT); /* listed once */
@@ -426,7 +371,7 @@ static int tls_collect(void *ud, const char *level, const char *name, const char
 
 static void test_tls_settings(void **state)
 {
-	struct fx *f = *state;
+	struct tu_store *f = *state;
 	char list[512] = "";
 	assert_int_equal(store_tls_settings(f->st, tls_collect, list), STORE_OK);
 	assert_string_equal(list, "");
@@ -469,7 +414,7 @@ static int identity_collect(void *ud, const char *level, const char *name)
 
 static void test_trust_anchors_and_identities(void **state)
 {
-	struct fx *f = *state;
+	struct tu_store *f = *state;
 	char list[512] = "";
 	assert_int_equal(store_anchors(f->st, NULL, anchor_collect, list), STORE_OK);
 	assert_string_equal(list, "");
@@ -523,7 +468,7 @@ static void test_trust_anchors_and_identities(void **state)
 
 static void test_transactions(void **state)
 {
-	struct fx *f = *state;
+	struct tu_store *f = *state;
 	struct store_user u = user("txuser"), g;
 	assert_int_equal(store_begin(f->st), STORE_OK);
 	assert_int_equal(store_begin(f->st), STORE_ERROR); /* no nesting */
@@ -542,7 +487,7 @@ static void test_transactions(void **state)
  * credential state) must not make every copy stale. */
 static void test_generations(void **state)
 {
-	struct fx *f = *state;
+	struct tu_store *f = *state;
 	struct store_user u = user("genuser");
 	uint64_t g = store_generation(f->st), ug = store_user_generation(f->st, "genuser");
 	assert_int_equal(store_user_put(f->st, &u), STORE_OK);
@@ -616,7 +561,7 @@ static int row_fn(void *ud, int ncols, const char *const *names, const char *con
 
 static void test_readonly_query(void **state)
 {
-	struct fx *f = *state;
+	struct tu_store *f = *state;
 	struct store_user u = user("wwhite");
 	snprintf(u.passwordhash, sizeof u.passwordhash, "$argon2id$secret");
 	assert_int_equal(store_user_put(f->st, &u), STORE_OK);
@@ -732,7 +677,7 @@ static void *writer(void *arg)
 
 static void test_threads(void **state)
 {
-	struct fx *f = *state;
+	struct tu_store *f = *state;
 	pthread_t thr[4];
 	struct th t[4];
 	for (int i = 0; i < 4; i++) {
@@ -753,20 +698,24 @@ static void test_threads(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_migrations, tu_store_setup, tu_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_newer_schema_refused, tu_store_setup,
+	                                    tu_store_teardown),
 	    cmocka_unit_test(test_unopenable),
-	    cmocka_unit_test_setup_teardown(test_migration_v4_to_v5, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_credential_types, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_entities, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_generations, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_edges_and_authorization_parameter, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_readonly_query, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_tls_settings, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_trust_anchors_and_identities, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_migration_v4_to_v5, tu_store_setup,
+	                                    tu_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_credential_types, tu_store_setup,
+	                                    tu_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_entities, tu_store_setup, tu_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_transactions, tu_store_setup, tu_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_generations, tu_store_setup, tu_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_edges_and_authorization_parameter, tu_store_setup,
+	                                    tu_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_readonly_query, tu_store_setup, tu_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_tls_settings, tu_store_setup, tu_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_trust_anchors_and_identities, tu_store_setup,
+	                                    tu_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_threads, tu_store_setup, tu_store_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

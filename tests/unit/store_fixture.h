@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: ISC */
+/* A store in a temporary directory for the store's unit tests, and old-schema databases
+ * for migration tests. Include after <cmocka.h>. */
+#ifndef TG_STORE_FIXTURE_H
+#define TG_STORE_FIXTURE_H
+
+#include "store/store.h"
+#include "store/store_backend.h"
+#include "testutil.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+struct tu_store {
+	char dir[64], path[128];
+	store_t *st;
+};
+
+/* Opens (migrating) the store at f->path into f->st; fails the test on error. */
+static inline void tu_store_open(struct tu_store *f)
+{
+	struct store_options o = {.backend = "sqlite", .path = f->path, .busy_timeout_ms = 5000};
+	char err[256];
+	if (store_open(&o, &f->st, err, sizeof err) != STORE_OK)
+		fail_msg("open: %s", err);
+}
+
+static inline int tu_store_setup(void **state)
+{
+	struct tu_store *f = calloc(1, sizeof *f);
+	tu_mkdtemp(f->dir, sizeof f->dir, "tgst");
+	snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
+	tu_store_open(f);
+	*state = f;
+	return 0;
+}
+
+static inline int tu_store_teardown(void **state)
+{
+	struct tu_store *f = *state;
+	store_close(f->st);
+	tu_rmtree(f->dir);
+	free(f);
+	return 0;
+}
+
+/* Writes a new database at path as schema `upto` left it (the migrations up to it, run
+ * directly), then the n statements in rows: what an older telgated wrote, for a test to
+ * open. Fails the test on any error. */
+static inline void tu_store_write_old(const char *path, int upto, const char *const *rows, size_t n)
+{
+	unlink(path);
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
+	assert_int_equal(sqlite3_exec(db,
+	                              "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, "
+	                              "applied_at BIGINT NOT NULL)",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	for (int i = 0; i < store_nmigrations && store_migrations[i].version <= upto; i++) {
+		for (const char *const *q = store_migrations[i].statements; *q; q++) {
+			char *err = NULL;
+			if (sqlite3_exec(db, *q, NULL, NULL, &err) != SQLITE_OK)
+				fail_msg("v%d: %s: %s", store_migrations[i].version, *q, err);
+		}
+		char ins[96];
+		snprintf(ins, sizeof ins, "INSERT INTO schema_version VALUES (%d, 0)",
+		         store_migrations[i].version);
+		assert_int_equal(sqlite3_exec(db, ins, NULL, NULL, NULL), SQLITE_OK);
+	}
+	for (size_t i = 0; i < n; i++) {
+		char *err = NULL;
+		if (sqlite3_exec(db, rows[i], NULL, NULL, &err) != SQLITE_OK)
+			fail_msg("%s: %s", rows[i], err);
+	}
+	sqlite3_close(db);
+}
+
+#endif
