@@ -264,15 +264,17 @@ static json_t *cmd_import(struct admin_ctx *a, const struct ctl_request *r, cons
 	}
 	log_ev(LOG_LVL_NOTICE, cid, "import_done", LOG_S("file", r->argv[1]),
 	       LOG_I("parameters", res.parameters), LOG_I("policies", res.policies),
-	       LOG_I("groups", res.groups), LOG_I("users", res.users),
-	       LOG_I("devices", res.devices), LOG_I("associations", res.associations));
+	       LOG_I("groups", res.groups), LOG_I("securityprofiles", res.securityprofiles),
+	       LOG_I("users", res.users), LOG_I("devices", res.devices),
+	       LOG_I("associations", res.associations));
 	static const char *const cols[] = {"entity", "imported"};
 	json_t *t = ctl_table(cols, 2);
-	const char *names[] = {"parameters", "credentialpolicies", "groups", "users",
-	                       "devices",    "associations"};
-	int counts[] = {res.parameters, res.policies, res.groups,
+	const char *names[] = {
+	    "parameters", "credentialpolicies", "groups", "securityprofiles", "users",
+	    "devices",    "associations"};
+	int counts[] = {res.parameters, res.policies, res.groups,      res.securityprofiles,
 	                res.users,      res.devices,  res.associations};
-	for (int i = 0; i < 6; i++) {
+	for (int i = 0; i < 7; i++) {
 		char n[16];
 		snprintf(n, sizeof n, "%d", counts[i]);
 		const char *row[] = {names[i], n};

@@ -169,9 +169,10 @@ struct p_user {
 
 struct doc {
 	json_t *root;
-	json_t *params, *policies, *groups, *users, *devices, *assocs;
+	json_t *params, *policies, *groups, *profiles, *users, *devices, *assocs;
 	struct p_param *pv;
 	struct store_credpolicy *polv;
+	struct store_securityprofile *spv;
 	struct p_user *uv;
 	struct store_device *dv;
 	json_t **dlines; /* per device: its "lines" array (borrowed from root) or NULL */
@@ -316,6 +317,48 @@ static int parse_groups(struct ctx *c, struct doc *d)
 			               json_object_get(json_array_get(d->groups, j), "name")),
 			           name) == 0)
 				return fail(c, p, "duplicate of $.groups[%zu]", j);
+	}
+	return 0;
+}
+
+/* Device security profiles (Unified CM's Phone Security Profile). The authentication
+ * flags are booleans; seed 002: a profile with both OAuth and digest on is refused. */
+static int parse_profiles(struct ctx *c, struct doc *d)
+{
+	static const char *const allowed[] = {"name",
+	                                      "description",
+	                                      "transport",
+	                                      "enableoauthauthentication",
+	                                      "enabledigestauthentication",
+	                                      NULL};
+	size_t n = json_array_size(d->profiles);
+	d->spv = calloc(n ? n : 1, sizeof *d->spv);
+	if (!d->spv)
+		return fail(c, "$", "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		char p[64], q[96], why[256];
+		sub(p, sizeof p, "$.securityprofiles", NULL, (long)i);
+		json_t *o = json_array_get(d->profiles, i);
+		struct store_securityprofile *x = &d->spv[i];
+		if (!json_is_object(o))
+			return fail(c, p, "must be an object");
+		if (check_members(c, o, p, allowed) ||
+		    get_str(c, o, p, "name", 1, x->name, sizeof x->name) ||
+		    get_str(c, o, p, "description", 0, x->description, sizeof x->description) ||
+		    get_str(c, o, p, "transport", 0, x->transport, sizeof x->transport) ||
+		    get_bool(c, o, p, "enableoauthauthentication", &x->enableoauthauthentication) ||
+		    get_bool(c, o, p, "enabledigestauthentication", &x->enabledigestauthentication))
+			return -1;
+		if (!x->transport[0])
+			tg_strlcpy(x->transport, "TCP+UDP", sizeof x->transport);
+		if (!store_securityprofile_transport_valid(x->transport))
+			return fail(c, (snprintf(q, sizeof q, "%s.transport", p), q),
+			            "must be \"TCP+UDP\", \"TCP\", \"UDP\" or \"TLS\"");
+		if (store_securityprofile_check(x, why, sizeof why) != 0)
+			return fail(c, p, "%s", why);
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(d->spv[j].name, x->name) == 0)
+				return fail(c, p, "duplicate of $.securityprofiles[%zu]", j);
 	}
 	return 0;
 }
@@ -564,9 +607,9 @@ static int parse_assocs(struct ctx *c, struct doc *d)
 
 static int parse(struct ctx *c, const char *text, size_t len, struct doc *d)
 {
-	static const char *const allowed[] = {"version",      "parameters", "credentialpolicies",
-	                                      "groups",       "users",      "devices",
-	                                      "associations", NULL};
+	static const char *const allowed[] = {"version", "parameters",       "credentialpolicies",
+	                                      "groups",  "securityprofiles", "users",
+	                                      "devices", "associations",     NULL};
 	json_error_t je;
 	d->root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
 	if (!d->root && json_error_code(&je) == json_error_duplicate_key) {
@@ -591,13 +634,15 @@ static int parse(struct ctx *c, const char *text, size_t len, struct doc *d)
 	d->params = get_array(c, d->root, "$", "parameters");
 	d->policies = get_array(c, d->root, "$", "credentialpolicies");
 	d->groups = get_array(c, d->root, "$", "groups");
+	d->profiles = get_array(c, d->root, "$", "securityprofiles");
 	d->users = get_array(c, d->root, "$", "users");
 	d->devices = get_array(c, d->root, "$", "devices");
 	d->assocs = get_array(c, d->root, "$", "associations");
 	if (c->failed)
 		return -1;
 	return parse_params(c, d) || parse_policies(c, d) || parse_groups(c, d) ||
-	               parse_users(c, d) || parse_devices(c, d) || parse_assocs(c, d)
+	               parse_profiles(c, d) || parse_users(c, d) || parse_devices(c, d) ||
+	               parse_assocs(c, d)
 	           ? -1
 	           : 0;
 }
@@ -617,9 +662,23 @@ static int tick(struct ctx *c, const struct prov_options *o, const char *path)
 	return 0;
 }
 
-/* Sections are written in dependency order (policies and groups, then users, then devices,
- * then associations), so inside the transaction the store already holds everything the
- * document defines: one lookup answers for the document and the store alike. */
+/* Sections are written in dependency order (policies, groups and security profiles, then
+ * users, then devices, then associations), so inside the transaction the store already holds
+ * everything the document defines: one lookup answers for the document and the store alike. */
+/* Members the element o does not give take the stored profile's values. */
+static void profile_keep_omitted(json_t *o, struct store_securityprofile *sp,
+                                 const struct store_securityprofile *cur)
+{
+	if (!json_object_get(o, "description"))
+		tg_strlcpy(sp->description, cur->description, sizeof sp->description);
+	if (!json_object_get(o, "transport"))
+		tg_strlcpy(sp->transport, cur->transport, sizeof sp->transport);
+	if (!json_object_get(o, "enableoauthauthentication"))
+		sp->enableoauthauthentication = cur->enableoauthauthentication;
+	if (!json_object_get(o, "enabledigestauthentication"))
+		sp->enabledigestauthentication = cur->enabledigestauthentication;
+}
+
 static int user_exists(store_t *st, const char *userid)
 {
 	struct store_user u;
@@ -666,6 +725,22 @@ static int write_all(struct ctx *c, store_t *st, struct doc *d, const struct pro
 		if ((rc = store_group_put(st, json_string_value(json_object_get(g, "name")), desc)))
 			return store_fail(c, p, rc);
 		r->groups++;
+		if (tick(c, o, p))
+			return -1;
+	}
+	for (size_t i = 0; i < json_array_size(d->profiles); i++) {
+		sub(p, sizeof p, "$.securityprofiles", NULL, (long)i);
+		/* As for policies: an existing profile changes only in the members given. */
+		json_t *el = json_array_get(d->profiles, i);
+		struct store_securityprofile sp = d->spv[i], cur;
+		if (store_securityprofile_get(st, sp.name, &cur) == STORE_OK)
+			profile_keep_omitted(el, &sp, &cur);
+		char why[256];
+		if (store_securityprofile_check(&sp, why, sizeof why) != 0)
+			return fail(c, p, "%s (with the stored profile's other settings)", why);
+		if ((rc = store_securityprofile_put(st, &sp)))
+			return store_fail(c, p, rc);
+		r->securityprofiles++;
 		if (tick(c, o, p))
 			return -1;
 	}
@@ -737,6 +812,16 @@ static int write_all(struct ctx *c, store_t *st, struct doc *d, const struct pro
 			return fail(c, p, "owner '%s' is not a user", x->owneruserid);
 		if (x->digestuser[0] && !user_exists(st, x->digestuser))
 			return fail(c, p, "digestuser '%s' is not a user", x->digestuser);
+		struct store_securityprofile sp;
+		if (x->securityprofile[0] &&
+		    store_securityprofile_get(st, x->securityprofile, &sp) != STORE_OK) {
+			char sq[128];
+			snprintf(sq, sizeof sq, "%s.securityprofile", p);
+			return fail(c, sq,
+			            "security profile '%s' does not exist (define it in "
+			            "$.securityprofiles)",
+			            x->securityprofile);
+		}
 		const char *lines[64];
 		size_t nl = json_array_size(d->dlines[i]);
 		for (size_t l = 0; l < nl; l++)
@@ -790,6 +875,7 @@ static void doc_free(struct doc *d)
 	json_decref(d->root);
 	free(d->pv);
 	free(d->polv);
+	free(d->spv);
 	free(d->uv);
 	free(d->dv);
 	free(d->dlines);

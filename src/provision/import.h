@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * import: loads users, groups, credential policies, devices, associations and parameters
+ * import: loads users, groups, credential policies, device security profiles, devices,
+ * associations and parameters
  * from one JSON document (docs/provisioning.md) into the store, all or nothing.
  *
  * The whole document is validated first (types, lengths, allowed values, duplicates,
  * unknown members), then plain-text passwords are hashed (argon2id), then everything is
  * written in one store transaction in which references (policies, groups, owners,
- * associations) are checked against the file and the store. Any error rolls back and is
- * reported with the JSON path of the element at fault, e.g. "$.users[3].groups[1]: group
- * 'x' does not exist". A password never appears in an error.
+ * security profiles, associations) are checked against the file and the store. Any error rolls back
+ * and is reported with the JSON path of the element at fault, e.g. "$.users[3].groups[1]: group 'x'
+ * does not exist". A password never appears in an error.
  *
  * Blocking and CPU-heavy: call from a worker thread or at start-up. The caller owns text;
  * import wipes any plain-text password it parsed from its own copies.
@@ -33,7 +34,7 @@ struct prov_options {
 };
 
 struct prov_result {
-	int parameters, policies, groups, users, devices, associations;
+	int parameters, policies, groups, securityprofiles, users, devices, associations;
 };
 
 /* Returns 0, or -1 with err set ("$.path: reason"). */

@@ -87,6 +87,7 @@ static void test_demo_file(void **state)
 	assert_int_equal(r.devices, 2);
 	assert_int_equal(r.associations, 3);
 	assert_int_equal(r.parameters, 1);
+	assert_int_equal(r.securityprofiles, 2);
 	struct store_user u;
 	assert_int_equal(store_user_get(f->st, "jpinkman", &u), STORE_OK);
 	assert_true(dir_passwd_is_hash(u.passwordhash));
@@ -251,6 +252,113 @@ static void test_hostile_shapes(void **state)
 	                 0);
 	struct store_user u;
 	assert_int_equal(store_user_get(f->st, "jos\xc3\xa9*()\\", &u), STORE_OK);
+}
+
+static int count_profiles(void *ud, const struct store_securityprofile *p)
+{
+	(void)p;
+	++*(int *)ud;
+	return 0;
+}
+
+/* Device security profiles (seed 002): both OAuth and digest refused, devices must name
+ * an existing profile, an element changes only the members it gives. */
+static void test_security_profiles(void **state)
+{
+	struct fx *f = *state;
+	char err[512];
+	struct prov_result r;
+	assert_int_equal(
+	    import(f,
+	           "{\"version\":1,\"securityprofiles\":[{\"name\":\"Universal Device "
+	           "Template - OAuth\",\"description\":\"tokens\",\"transport\":\"TLS\","
+	           "\"enableoauthauthentication\":true,"
+	           "\"enabledigestauthentication\":false},{\"name\":\"Digest\","
+	           "\"enabledigestauthentication\":true}],\"devices\":[{\"name\":"
+	           "\"CSFA\",\"securityprofile\":\"Universal Device Template - OAuth\"}]}",
+	           &r, err, sizeof err),
+	    0);
+	assert_int_equal(r.securityprofiles, 2);
+	assert_int_equal(r.devices, 1);
+	struct store_securityprofile sp;
+	assert_int_equal(store_securityprofile_get(f->st, "Universal Device Template - OAuth", &sp),
+	                 STORE_OK);
+	assert_string_equal(sp.transport, "TLS");
+	assert_string_equal(sp.description, "tokens");
+	assert_int_equal(sp.enableoauthauthentication, 1);
+	assert_int_equal(sp.enabledigestauthentication, 0);
+	assert_int_equal(store_securityprofile_get(f->st, "Digest", &sp), STORE_OK);
+	assert_string_equal(sp.transport, "TCP+UDP"); /* the default */
+	assert_int_equal(sp.enabledigestauthentication, 1);
+	/* A later document may name a stored profile, and change a profile in part. */
+	assert_int_equal(import(f,
+	                        "{\"version\":1,\"securityprofiles\":[{\"name\":\"Digest\","
+	                        "\"transport\":\"TCP\"}],\"devices\":[{\"name\":\"SEPB\","
+	                        "\"securityprofile\":\"Digest\"}]}",
+	                        &r, err, sizeof err),
+	                 0);
+	assert_int_equal(store_securityprofile_get(f->st, "Digest", &sp), STORE_OK);
+	assert_string_equal(sp.transport, "TCP");
+	assert_int_equal(sp.enabledigestauthentication, 1);
+
+	static const struct bad cases[] = {
+	    {"{\"version\":1,\"securityprofiles\":[{\"name\":\"Both\","
+	     "\"enableoauthauthentication\":true,\"enabledigestauthentication\":true}]}",
+	     "$.securityprofiles[0]: security profile 'Both': OAuth and digest authentication "
+	     "cannot both be enabled (with SIP OAuth on, digest is not offered)"},
+	    /* On the stored profile: OAuth turned on while digest stays on. */
+	    {"{\"version\":1,\"securityprofiles\":[{\"name\":\"Digest\","
+	     "\"enableoauthauthentication\":true}]}",
+	     "$.securityprofiles[0]: security profile 'Digest': OAuth and digest authentication "
+	     "cannot both be enabled"},
+	    {"{\"version\":1,\"devices\":[{\"name\":\"SEPC\",\"securityprofile\":\"Nope\"}]}",
+	     "$.devices[0].securityprofile: security profile 'Nope' does not exist"},
+	    {"{\"version\":1,\"securityprofiles\":[{\"name\":\"T\",\"transport\":\"SCTP\"}]}",
+	     "$.securityprofiles[0].transport: must be \"TCP+UDP\", \"TCP\", \"UDP\" or \"TLS\""},
+	    {"{\"version\":1,\"securityprofiles\":[{\"name\":\"T\",\"transport\":\"tls\"}]}",
+	     "$.securityprofiles[0].transport: must be"},
+	    {"{\"version\":1,\"securityprofiles\":[{\"name\":\"T\",\"transport\":"
+	     "\"TCP+UDP+TLS\"}]}",
+	     "$.securityprofiles[0].transport: longer than 7 bytes"},
+	    {"{\"version\":1,\"securityprofiles\":[{\"name\":\"T\","
+	     "\"enableoauthauthentication\":1}]}",
+	     "$.securityprofiles[0].enableoauthauthentication: must be true or false"},
+	    {"{\"version\":1,\"securityprofiles\":[{\"name\":\"T\","
+	     "\"enabledigestauthentication\":\"true\"}]}",
+	     "$.securityprofiles[0].enabledigestauthentication: must be true or false"},
+	    {"{\"version\":1,\"securityprofiles\":[{\"name\":\"T\",\"oauth\":true}]}",
+	     "$.securityprofiles[0].oauth: unknown member"},
+	    {"{\"version\":1,\"securityprofiles\":[{}]}", "$.securityprofiles[0].name: required"},
+	    {"{\"version\":1,\"securityprofiles\":[{\"name\":\"\"}]}",
+	     "$.securityprofiles[0].name: must not be empty"},
+	    {"{\"version\":1,\"securityprofiles\":[{\"name\":\"a\\u0000b\"}]}",
+	     "$: invalid JSON at line 1"}, /* jansson refuses \u0000 itself */
+	    {"{\"version\":1,\"securityprofiles\":[{\"name\":\"a\\tb\"}]}",
+	     "$.securityprofiles[0].name: must not contain control characters"},
+	    {"{\"version\":1,\"securityprofiles\":[{\"name\":\"T\"},{\"name\":\"T\"}]}",
+	     "$.securityprofiles[1]: duplicate of $.securityprofiles[0]"},
+	    {"{\"version\":1,\"securityprofiles\":{}}", "$.securityprofiles: must be an array"},
+	    {"{\"version\":1,\"securityprofiles\":[\"T\"]}",
+	     "$.securityprofiles[0]: must be an object"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		int rc = import(f, cases[i].doc, &r, err, sizeof err);
+		if (rc == 0 || strncmp(err, cases[i].want, strlen(cases[i].want)) != 0)
+			fail_msg("case %zu: rc=%d err='%s' want '%s'", i, rc, err, cases[i].want);
+		int n = 0;
+		assert_int_equal(store_securityprofiles(f->st, count_profiles, &n), STORE_OK);
+		assert_int_equal(n, 2);
+		assert_int_equal(store_securityprofile_get(f->st, "Digest", &sp), STORE_OK);
+		assert_int_equal(sp.enableoauthauthentication, 0);
+		struct store_device d;
+		assert_int_equal(store_device_get(f->st, "SEPC", &d), STORE_NOTFOUND);
+	}
+	/* A name over the field's 128 bytes. */
+	char doc[512];
+	snprintf(doc, sizeof doc, "{\"version\":1,\"securityprofiles\":[{\"name\":\"%0129d\"}]}",
+	         0);
+	assert_int_equal(import(f, doc, &r, err, sizeof err), -1);
+	assert_non_null(strstr(err, "$.securityprofiles[0].name: longer than 128 bytes"));
 }
 
 static int count_rows(void *ud, int ncols, const char *const *names, const char *const *vals)
@@ -475,6 +583,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_sip_credentials_and_lines, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_credential_policies_per_type, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sigkill_mid_import, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_security_profiles, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
