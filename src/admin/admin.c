@@ -4,6 +4,7 @@
 #include "admin/commands.h"
 #include "admin/metrics.h"
 #include "admin/tls_cert_cmds.h"
+#include "admin/cnf_cmds.h"
 #include "admin/tls_cmds.h"
 #include "admin/tls_trust_cmds.h"
 #include "core/alarm.h"

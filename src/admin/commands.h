@@ -73,6 +73,7 @@
 	  "tls cert delete interface=KIND@ADDRESS:PORT")                                   \
 	X(tls_cert_get, "tls cert get", 3, 4, READS,                                       \
 	  "tls cert get [interface=KIND@ADDRESS:PORT]")                                    \
+	X(show_config, "show config", 3, 3, READS, "show config DEVICE|XMLDefault.cnf.xml")  \
 	X(help, "help", 1, 1, READS, "help")
 /* clang-format on */
 

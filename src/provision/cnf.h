@@ -103,6 +103,10 @@ int cnf_default(const struct cnf_node *nodes, size_t n, const char *itl_file, co
 struct cnf_load_options {
 	const char *itl_file, *ctl_file;
 };
+/* The names Unified CM gives its trust lists (seed 001): what telgated offers, and what
+ * `telgate show config` prints. */
+#define CNF_ITL_FILE "ITLFile.tlv"
+#define CNF_CTL_FILE "CTLFile.tlv"
 
 /* Fills *in for the device named device (matched exactly as stored) from the store: the
  * device row, its lines (display name: the owner's first and last name, else the line),
@@ -111,6 +115,13 @@ struct cnf_load_options {
  * Blocking. */
 int cnf_load(store_t *st, const char *device, const struct cnf_load_options *o,
              struct cnf_device_input *in);
+
+/* The bytes of the file named name now: "XMLDefault.cnf.xml" or "<DEVICE>.cnf.xml" (device
+ * per cnf_device_from_file). Returns 0 with *out (malloc'ed, caller frees) and *len,
+ * -ENOENT when name is neither or the device does not exist, -EIO for a store failure
+ * (store_last_error says why), -ENOMEM. Blocking. */
+int cnf_file(store_t *st, const char *name, const struct cnf_load_options *o, unsigned char **out,
+             size_t *len);
 
 /* Fills *nodes (CNF_NODES_MAX entries) with the store's process nodes, in name order;
  * *n gets how many. Returns 0 or a store_rc. Blocking. */

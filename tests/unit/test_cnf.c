@@ -313,6 +313,211 @@ static void test_default(void **state)
 	assert_int_equal(cnf_default(nodes, CNF_NODES_MAX + 1, NULL, NULL, &b, &n), -EINVAL);
 }
 
+/* --- the loader and the provider, on a real store --------------------------------------- */
+
+#include "testutil.h"
+
+struct fx {
+	char dir[64], path[128];
+	store_t *st;
+	struct files_provider p;
+};
+
+static int st_setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof *f);
+	tu_mkdtemp(f->dir, sizeof f->dir, "tgcnf");
+	snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
+	struct store_options o = {.backend = "sqlite", .path = f->path, .busy_timeout_ms = 5000};
+	char err[256];
+	if (store_open(&o, &f->st, err, sizeof err) != STORE_OK)
+		fail_msg("open: %s", err);
+	struct store_processnode n = {.sipport = 5060,
+	                              .securedsipport = 5061,
+	                              .sipoauthport = 5090,
+	                              .sipmraoauthport = 5091,
+	                              .ctiport = 2748,
+	                              .ctitlsport = 2749};
+	strcpy(n.name, "cm1");
+	strcpy(n.address, "10.0.0.1");
+	strcpy(n.description, "publisher");
+	assert_int_equal(store_processnode_put(f->st, &n), STORE_OK);
+	strcpy(n.name, "cm2");
+	strcpy(n.address, "10.0.0.2");
+	n.description[0] = '\0';
+	n.sipoauthport = 6090;
+	assert_int_equal(store_processnode_put(f->st, &n), STORE_OK);
+	struct store_securityprofile sp = {.enableoauthauthentication = 1};
+	strcpy(sp.name, "CSF OAuth");
+	strcpy(sp.transport, "TLS");
+	assert_int_equal(store_securityprofile_put(f->st, &sp), STORE_OK);
+	memset(&sp, 0, sizeof sp);
+	strcpy(sp.name, "CSF digest");
+	strcpy(sp.transport, "TCP");
+	sp.enabledigestauthentication = 1;
+	assert_int_equal(store_securityprofile_put(f->st, &sp), STORE_OK);
+	struct store_user u = {.directory = STORE_DIR_LOCAL, .status = STORE_USER_ACTIVE};
+	strcpy(u.userid, "jdoe");
+	strcpy(u.firstname, "Jane");
+	strcpy(u.lastname, "Doe & <Co>");
+	assert_int_equal(store_user_put(f->st, &u), STORE_OK);
+	struct store_device d = {0};
+	strcpy(d.name, "CSFjdoe");
+	strcpy(d.model, "Cisco Unified Client Services Framework");
+	strcpy(d.protocol, "SIP");
+	strcpy(d.owneruserid, "jdoe");
+	strcpy(d.securityprofile, "CSF OAuth");
+	strcpy(d.description, "desc \x01 ]]>");
+	assert_int_equal(store_device_put(f->st, &d), STORE_OK);
+	const char *lines[] = {"1001", "1002"};
+	assert_int_equal(store_device_lines_set(f->st, "CSFjdoe", lines, 2), STORE_OK);
+	memset(&d, 0, sizeof d);
+	strcpy(d.name, "SEP001122AABBCC");
+	strcpy(d.model, "Cisco 8865");
+	strcpy(d.protocol, "SIP");
+	strcpy(d.mac, "001122AABBCC");
+	assert_int_equal(store_device_put(f->st, &d), STORE_OK);
+	const struct cnf_load_options lo = {CNF_ITL_FILE, CNF_CTL_FILE};
+	assert_int_equal(cnf_provider(f->st, &lo, &f->p), 0);
+	*state = f;
+	return 0;
+}
+
+static int st_teardown(void **state)
+{
+	struct fx *f = *state;
+	f->p.free(f->p.arg);
+	store_close(f->st);
+	tu_rmtree(f->dir);
+	free(f);
+	return 0;
+}
+
+static xmlDocPtr fetch(struct fx *f, const char *name, struct files_blob **keep)
+{
+	struct files_blob *b = NULL;
+	int rc = f->p.lookup(f->p.arg, name, &b);
+	if (rc != 0)
+		fail_msg("lookup %s: %d", name, rc);
+	assert_string_equal(b->ctype, "text/xml; charset=utf-8");
+	xmlDocPtr d = parse(b->data, b->len);
+	if (keep)
+		*keep = b;
+	else
+		files_blob_unref(b);
+	return d;
+}
+
+static void test_load(void **state)
+{
+	struct fx *f = *state;
+	struct cnf_device_input *in = malloc(sizeof *in);
+	const struct cnf_load_options lo = {CNF_ITL_FILE, CNF_CTL_FILE};
+	assert_int_equal(cnf_load(f->st, "CSFjdoe", &lo, in), STORE_OK);
+	assert_string_equal(in->name, "CSFjdoe");
+	assert_string_equal(in->security_profile, "CSF OAuth");
+	assert_string_equal(in->transport, "TLS");
+	assert_int_equal(in->profile_oauth, 1);
+	assert_int_equal(in->cluster_sip_oauth_mode, 0); /* unset = 0 */
+	assert_int_equal(in->nlines, 2);
+	assert_string_equal(in->lines[0].name, "1001");
+	assert_string_equal(in->lines[0].display_name, "Jane Doe & <Co>");
+	assert_int_equal(in->nnodes, 2);
+	assert_string_equal(in->nodes[0].name, "cm1");
+	assert_int_equal(in->nodes[1].sip_oauth_port, 6090);
+	assert_int_equal(in->nodes[0].cti_tls_port, 2749);
+	assert_string_equal(in->itl_file, "ITLFile.tlv");
+	assert_int_equal(cnf_load(f->st, "nosuch", &lo, in), STORE_NOTFOUND);
+	/* Exact match: the store keeps names as given. */
+	assert_int_equal(cnf_load(f->st, "csfjdoe", &lo, in), STORE_NOTFOUND);
+	free(in);
+}
+
+static void test_provider(void **state)
+{
+	struct fx *f = *state;
+	struct files_blob *a, *b;
+	xmlDocPtr d = fetch(f, "CSFjdoe.cnf.xml", &a);
+	assert_xp(d, "/device/sipOAuthMode", "0");
+	assert_xp(d, "//member[@priority='1']/callManager/ports/sipOAuthPort", "6090");
+	assert_xp(d, "//line[@button='1']/displayName", "Jane Doe & <Co>");
+	assert_xp(d, "/device/telgate/trustList/ctlFile", "CTLFile.tlv");
+	xmlFreeDoc(d);
+	/* Unchanged store: the same blob, not a new one. */
+	xmlFreeDoc(fetch(f, "CSFjdoe.cnf.xml", &b));
+	assert_ptr_equal(a, b);
+	files_blob_unref(b);
+
+	/* ClusterSIPOAuthMode 1 (telgate set param): the next request sees it, new ETag. */
+	uint64_t g = store_generation(f->st);
+	assert_int_equal(store_param_set(f->st, "ClusterSIPOAuthMode", "1", NULL), STORE_OK);
+	assert_true(store_generation(f->st) > g);
+	d = fetch(f, "CSFjdoe.cnf.xml", &b);
+	assert_xp(d, "/device/sipOAuthMode", "1");
+	xmlFreeDoc(d);
+	assert_string_not_equal(a->etag, b->etag);
+	files_blob_unref(a);
+	a = b;
+
+	/* The device's profile changes to one without OAuth: mode 0 again. */
+	struct store_device dev;
+	assert_int_equal(store_device_get(f->st, "CSFjdoe", &dev), STORE_OK);
+	strcpy(dev.securityprofile, "CSF digest");
+	assert_int_equal(store_device_put(f->st, &dev), STORE_OK);
+	d = fetch(f, "CSFjdoe.cnf.xml", &b);
+	assert_xp(d, "/device/sipOAuthMode", "0");
+	assert_xp(d, "/device/telgate/securityProfile/transport", "TCP");
+	xmlFreeDoc(d);
+	assert_string_not_equal(a->etag, b->etag);
+	files_blob_unref(a);
+	a = b;
+
+	/* A write that does not change this file keeps its blob (and Last-Modified). */
+	assert_int_equal(store_param_set(f->st, "SomethingElse", "x", NULL), STORE_OK);
+	xmlFreeDoc(fetch(f, "CSFjdoe.cnf.xml", &b));
+	assert_ptr_equal(a, b);
+	files_blob_unref(a);
+	files_blob_unref(b);
+
+	/* A Cisco phone asks with its MAC, in either case. */
+	d = fetch(f, "SEP001122AABBCC.cnf.xml", NULL);
+	assert_xp(d, "count(//line)", "0");
+	assert_xp(d, "/device/telgate/model", "Cisco 8865");
+	xmlFreeDoc(d);
+	xmlFreeDoc(fetch(f, "sep001122aabbcc.cnf.xml", NULL));
+
+	d = fetch(f, "XMLDefault.cnf.xml", NULL);
+	assert_xp(d, "count(//member)", "2");
+	assert_xp(d, "count(//sipLines)", "0");
+	xmlFreeDoc(d);
+}
+
+static void test_provider_unknown(void **state)
+{
+	struct fx *f = *state;
+	struct files_blob *b = NULL;
+	static const char *const names[] = {
+	    "SEP000000000000.cnf.xml", "nosuch.cnf.xml", "ITLFile.tlv", "cnf.xml", "a/b.cnf.xml",
+	    "XMLDefault.cnf.xml.bak"};
+	for (int round = 0; round < 2; round++) /* the second from the negative cache */
+		for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+			assert_int_equal(f->p.lookup(f->p.arg, names[i], &b), -ENOENT);
+	assert_null(b);
+	/* A negative answer is per generation: the device added, the file is there. */
+	struct store_device d = {0};
+	strcpy(d.name, "nosuch");
+	strcpy(d.protocol, "SIP");
+	assert_int_equal(store_device_put(f->st, &d), STORE_OK);
+	xmlFreeDoc(fetch(f, "nosuch.cnf.xml", NULL));
+	/* Many unknown names: answered, memory bounded (the cache stops taking negatives). */
+	for (int i = 0; i < 20000; i++) {
+		char nm[64];
+		snprintf(nm, sizeof nm, "CSFscan%d.cnf.xml", i);
+		assert_int_equal(f->p.lookup(f->p.arg, nm, &b), -ENOENT);
+	}
+	xmlFreeDoc(fetch(f, "CSFjdoe.cnf.xml", NULL));
+}
+
 static void test_device_from_file(void **state)
 {
 	(void)state;
@@ -337,10 +542,16 @@ static void test_device_from_file(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_values),           cmocka_unit_test(test_oauth_matrix),
-	    cmocka_unit_test(test_deterministic),    cmocka_unit_test(test_hostile_values),
-	    cmocka_unit_test(test_maxima),           cmocka_unit_test(test_default),
+	    cmocka_unit_test(test_values),
+	    cmocka_unit_test(test_oauth_matrix),
+	    cmocka_unit_test(test_deterministic),
+	    cmocka_unit_test(test_hostile_values),
+	    cmocka_unit_test(test_maxima),
+	    cmocka_unit_test(test_default),
 	    cmocka_unit_test(test_device_from_file),
+	    cmocka_unit_test_setup_teardown(test_load, st_setup, st_teardown),
+	    cmocka_unit_test_setup_teardown(test_provider, st_setup, st_teardown),
+	    cmocka_unit_test_setup_teardown(test_provider_unknown, st_setup, st_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
