@@ -414,7 +414,7 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 			return start_failed(d, "admin http", "admin_http_failed", err);
 	}
 	err[0] = '\0';
-	d->files = files_service_start(&d->cfg, d->loops, err, sizeof err);
+	d->files = files_service_start(&d->cfg, d->store, d->loops, err, sizeof err);
 	if (!d->files)
 		return start_failed(d, "device files", "files_failed", err);
 	if (drop_privileges(&d->cfg) != 0)

@@ -2,6 +2,7 @@
 #include "provision/files_service.h"
 
 #include "core/config.h"
+#include "provision/cnf.h"
 #include "provision/files.h"
 #include "provision/files_http.h"
 
@@ -29,8 +30,8 @@ void files_service_stop(struct files_service *s)
 	free(s);
 }
 
-struct files_service *files_service_start(const struct tg_config *cfg, struct loop_group *loops,
-                                          char *err, size_t errlen)
+struct files_service *files_service_start(const struct tg_config *cfg, store_t *store,
+                                          struct loop_group *loops, char *err, size_t errlen)
 {
 	struct files_service *s = calloc(1, sizeof *s);
 	if (!s || !(s->reg = files_registry_new())) {
@@ -39,6 +40,13 @@ struct files_service *files_service_start(const struct tg_config *cfg, struct lo
 		return NULL;
 	}
 	const size_t max_bytes = (size_t)cfg->files.max_file_bytes;
+	static const struct cnf_load_options cnf_names = {CNF_ITL_FILE, CNF_CTL_FILE};
+	struct files_provider cnf;
+	if (cnf_provider(store, &cnf_names, &cnf) != 0 || files_registry_add(s->reg, &cnf) != 0) {
+		snprintf(err, errlen, "out of memory");
+		files_service_stop(s);
+		return NULL;
+	}
 	if (cfg->files.dir[0]) {
 		struct files_provider p;
 		int rc = files_static_provider(cfg->files.dir, max_bytes, &p);

@@ -3,13 +3,17 @@
  * files_service: the device-file service of a node (seed 001's trust list, seed 002's
  * cnf.xml): one registry of providers (provision/files.h) and the listeners that serve
  * it, HTTP on [files] http_port and TFTP on tftp_port. Providers, in the order asked:
- * the static directory ([files] dir), when set.
+ * generated files (<DEVICE>.cnf.xml, XMLDefault.cnf.xml: provision/cnf.h), then the
+ * static directory ([files] dir) when set: what the store says wins over a file of the
+ * same name left in the directory.
  *
  * Threads: start and stop from the main thread; the registry is read by every loop.
  * Ownership: the caller's config, store and loops outlive the service.
  */
 #ifndef TG_PROVISION_FILES_SERVICE_H
 #define TG_PROVISION_FILES_SERVICE_H
+
+#include "store/store.h"
 
 #include <stddef.h>
 
@@ -20,8 +24,8 @@ struct tg_config;
 
 /* Builds the registry and starts the listeners the config turns on. Returns NULL with err
  * set when the static directory cannot be opened or a port cannot be bound. */
-struct files_service *files_service_start(const struct tg_config *cfg, struct loop_group *loops,
-                                          char *err, size_t errlen);
+struct files_service *files_service_start(const struct tg_config *cfg, store_t *store,
+                                          struct loop_group *loops, char *err, size_t errlen);
 /* The registry (for `telgate show config` and tests). */
 struct files_registry *files_service_registry(struct files_service *s);
 /* Stops the listeners and frees the registry. NULL is a no-op. Before the loops stop. */
