@@ -4,6 +4,7 @@
  * SIGTERM/SIGINT (drain, then exit 0). SIGHUP reloads the configuration in place. */
 #include "admin/admin.h"
 #include "admin/admin_http.h"
+#include "admin/node.h"
 #include "provision/files_service.h"
 #include "ca/ca_bootstrap.h"
 #include "core/config.h"
@@ -64,6 +65,8 @@ struct daemon {
 	struct event *sig_hup, *sig_term, *sig_int, *drain_timer, *tls_timer;
 	int64_t drain_deadline_ms;
 	char cid[LOG_CID_SIZE];
+	struct store_processnode node; /* this node's processnode row (admin/node.h) */
+	struct event *node_timer;      /* its heartbeat */
 };
 
 static void usage(FILE *f)
@@ -147,6 +150,14 @@ static void on_tls_tick(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	(void)arg;
 	tlsctx_check_all(0);
+}
+
+static void on_node_heartbeat(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct daemon *d = arg;
+	node_heartbeat(d->store, &d->node, tg_now_s(), d->cid);
 }
 
 static void finish(struct daemon *d)
@@ -276,8 +287,9 @@ static int provision(struct daemon *d, const char *file)
 		return -1;
 	}
 	log_ev(LOG_LVL_NOTICE, d->cid, "provisioned", LOG_S("file", file),
-	       LOG_I("users", res.users), LOG_I("devices", res.devices),
-	       LOG_I("associations", res.associations), LOG_I("parameters", res.parameters));
+	       LOG_I("securityprofiles", res.securityprofiles), LOG_I("users", res.users),
+	       LOG_I("devices", res.devices), LOG_I("associations", res.associations),
+	       LOG_I("parameters", res.parameters));
 	return 0;
 }
 
@@ -329,6 +341,9 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 		return start_failed(d, "store", "store_failed", err);
 	if (provision_file && provision(d, provision_file) != 0)
 		return -1;
+	node_from_config(&d->cfg, tg_now_s(), &d->node);
+	if (node_register(d->store, &d->node, d->cid, err, sizeof err) != 0)
+		return start_failed(d, "node", "node_failed", err);
 	/* The TLS policy before any TLS listener: what this OpenSSL offers, then the stored
 	 * settings (docs/tls.md). */
 	if (tls_iana_init() != 0)
@@ -425,7 +440,8 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 	d->sig_term = evsignal_new(base, SIGTERM, on_terminate, d);
 	d->sig_int = evsignal_new(base, SIGINT, on_terminate, d);
 	d->tls_timer = event_new(base, -1, EV_PERSIST, on_tls_tick, d);
-	if (!d->sig_hup || !d->sig_term || !d->sig_int || !d->tls_timer)
+	d->node_timer = event_new(base, -1, EV_PERSIST, on_node_heartbeat, d);
+	if (!d->sig_hup || !d->sig_term || !d->sig_int || !d->tls_timer || !d->node_timer)
 		return start_failed(d, "signals", NULL,
 		                    "cannot create the signal and timer events");
 	evsignal_add(d->sig_hup, NULL);
@@ -433,6 +449,7 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 	evsignal_add(d->sig_int, NULL);
 	struct timeval two = {2, 0};
 	event_add(d->tls_timer, &two);
+	event_add(d->node_timer, &(struct timeval){NODE_HEARTBEAT_S, 0});
 	tlsctx_expiry_check_all(tg_now_s()); /* at start, then on every tick */
 	log_ev(LOG_LVL_NOTICE, d->cid, "started", LOG_S("version", TELGATE_VERSION),
 	       LOG_I("pid", getpid()),
@@ -464,6 +481,7 @@ static void daemon_teardown(struct daemon *d, int status)
 	event_free_if(&d->sig_int);
 	event_free_if(&d->drain_timer);
 	event_free_if(&d->tls_timer);
+	event_free_if(&d->node_timer);
 	ctl_server_stop_accepting(d->ctl);
 	admin_http_stop(d->admin_http); /* its jobs run on the workers and read the admin ctx */
 	d->admin_http = NULL;

@@ -5,6 +5,7 @@ telgate CLI (and a raw control-socket client) the way an administrator would."""
 import argparse
 import json
 import os
+import random
 import re
 import resource
 import shutil
@@ -45,11 +46,18 @@ def read_frame(sock):
     return json.loads(body)
 
 
-def free_port(kind="tcp"):
-    """A port free on 127.0.0.1 now, for TCP or (kind="udp") UDP."""
-    with socket.socket(type=socket.SOCK_DGRAM if kind == "udp" else socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_port(kind="tcp", top=None):
+    """A port free on 127.0.0.1 now, for TCP or (kind="udp") UDP; with top, one in
+    20000..top (the kernel's own choice may lie above 49151, where seed 002's sipOAuthPort
+    and sipMRAOAuthPort may not)."""
+    for _ in range(1000 if top else 1):
+        with socket.socket(type=socket.SOCK_DGRAM if kind == "udp" else socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", random.randint(20000, top) if top else 0))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise AssertionError("no free port below %d" % top)
 
 
 def stunnel_client(root, connect_port, ca, cert=None):
@@ -87,7 +95,7 @@ class Daemon:
         self.sock = os.path.join(self.state, "telgated.sock")
         self.cti_port, self.cti_tls_port = free_port(), free_port()
         self.sip_port, self.sip_tls_port = free_port(), free_port()
-        self.sip_edge_port = free_port()
+        self.sip_edge_port = free_port(top=49151)  # the node's sipMRAOAuthPort
         self.admin_port = free_port()
         self.files_http_port, self.tftp_port = free_port(), free_port("udp")
         self.write_conf("info", extra)
