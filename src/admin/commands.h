@@ -74,6 +74,8 @@
 	X(tls_cert_get, "tls cert get", 3, 4, READS,                                       \
 	  "tls cert get [interface=KIND@ADDRESS:PORT]")                                    \
 	X(show_config, "show config", 3, 3, READS, "show config DEVICE|XMLDefault.cnf.xml")  \
+	X(show_nodes, "show nodes", 2, 2, READS, "show nodes")                             \
+	X(show_securityprofiles, "show securityprofiles", 2, 2, READS, "show securityprofiles") \
 	X(help, "help", 1, 1, READS, "help")
 /* clang-format on */
 

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: ISC */
+#include "admin/node_cmds.h"
+
+#include "core/util.h"
+
+#include <stdio.h>
+
+enum { NODE_COLS = 12, NODE_PORTS = 8 };
+
+static int node_row(void *ud, const struct store_processnode *n)
+{
+	const int ports[NODE_PORTS] = {n->sipport,         n->securedsipport, n->sipoauthport,
+	                               n->sipmraoauthport, n->ctiport,        n->ctitlsport,
+	                               n->httpport,        n->tftpport};
+	char text[NODE_PORTS][8], beat[32];
+	const char *row[NODE_COLS] = {n->name, n->address};
+	for (int i = 0; i < NODE_PORTS; i++) {
+		snprintf(text[i], sizeof text[i], "%d", ports[i]);
+		row[2 + i] = ports[i] ? text[i] : "off";
+	}
+	tg_fmt_time(n->lastheartbeat, beat, sizeof beat);
+	row[10] = n->version;
+	row[11] = beat;
+	ctl_table_add_row(ud, row, NODE_COLS);
+	return 0;
+}
+
+json_t *cmd_show_nodes(struct admin_ctx *a, const struct ctl_request *r, const char *cid)
+{
+	(void)r;
+	(void)cid;
+	static const char *const cols[NODE_COLS] = {"name",  "address", "sip",     "sips",
+	                                            "oauth", "mra",     "cti",     "cti-tls",
+	                                            "http",  "tftp",    "version", "heartbeat"};
+	json_t *t = ctl_table(cols, NODE_COLS);
+	if (store_processnodes(a->store, node_row, t) != STORE_OK) {
+		json_decref(t);
+		return ctl_error("store unavailable: %s", store_last_error());
+	}
+	return t;
+}
+
+static int profile_row(void *ud, const struct store_securityprofile *p)
+{
+	const char *row[] = {p->name, p->transport, p->enableoauthauthentication ? "true" : "false",
+	                     p->enabledigestauthentication ? "true" : "false", p->description};
+	ctl_table_add_row(ud, row, 5);
+	return 0;
+}
+
+json_t *cmd_show_securityprofiles(struct admin_ctx *a, const struct ctl_request *r, const char *cid)
+{
+	(void)r;
+	(void)cid;
+	static const char *const cols[] = {"name", "transport", "oauth", "digest", "description"};
+	json_t *t = ctl_table(cols, 5);
+	if (store_securityprofiles(a->store, profile_row, t) != STORE_OK) {
+		json_decref(t);
+		return ctl_error("store unavailable: %s", store_last_error());
+	}
+	return t;
+}

@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
+"""System test of the node table and device security profiles (issue 16): telgated
+registers its own processnode row from its configuration at start (`telgate show nodes`,
+table and --json, and the node_registered log line), a restart with another
+sip.oauth_port changes the row, a sipMRAOAuthPort outside seed 002's 1024-49151 stops the
+start with the configuration key named; import refuses a security profile with both OAuth
+and digest and a device naming a profile that does not exist (`telgate show
+securityprofiles`)."""
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import test_daemon  # noqa: E402
+
+COLUMNS = ["name", "address", "sip", "sips", "oauth", "mra", "cti", "cti-tls", "http", "tftp",
+           "version", "heartbeat"]
+
+
+class NodesTest(unittest.TestCase):
+    def setUp(self):
+        self.root = tempfile.mkdtemp(prefix="tgnodes")
+        self.d = test_daemon.Daemon(self.root, self.extra(7090))
+
+    def tearDown(self):
+        problem = self.d.finish()
+        shutil.rmtree(self.root, ignore_errors=True)
+        if problem:
+            self.fail(problem)
+
+    @staticmethod
+    def extra(oauth_port):
+        # Appended to the harness's [sip] section, then a second [core] section.
+        return (f"oauth_port = {oauth_port}\n"
+                "[core]\nnode_id = cucm-sys-1\nnode_address = phones.example.test\n")
+
+    def expected_row(self, oauth_port):
+        d = self.d
+        ports = [d.sip_port, d.sip_tls_port, oauth_port, d.sip_edge_port, d.cti_port,
+                 d.cti_tls_port, d.files_http_port, d.tftp_port]
+        return ["cucm-sys-1", "phones.example.test"] + \
+            [str(p) if p else "off" for p in ports]
+
+    def nodes(self):
+        r = self.d.cli("show", "nodes", json_mode=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = json.loads(r.stdout)
+        self.assertEqual(out["columns"], COLUMNS)
+        return out["rows"]
+
+    def test_node_registers_itself(self):
+        self.d.start()
+        rows = self.nodes()
+        self.assertEqual(len(rows), 1)
+        self.assertEqual(rows[0][:10], self.expected_row(7090))
+        self.assertRegex(rows[0][10], r"^\d+\.\d+\.\d+")  # the version
+        self.assertNotEqual(rows[0][11], "")              # the last heartbeat
+        # The table form: a header with every column, then the row.
+        lines = self.d.cli("show", "nodes").stdout.splitlines()
+        self.assertEqual(lines[0].split(), COLUMNS)
+        self.assertEqual(lines[2].split()[:10], self.expected_row(7090))
+        log = self.d.log_text()
+        self.assertRegex(log, r"event=node_registered name=cucm-sys-1 "
+                              r"address=phones\.example\.test sip=%d sips=%d oauth=7090 mra=%d "
+                              % (self.d.sip_port, self.d.sip_tls_port, self.d.sip_edge_port))
+        # The same row through SQL, with the start and heartbeat times set.
+        r = self.d.cli("run", "sql", "select sipoauthport, sipmraoauthport, timestarted > 0, "
+                       "lastheartbeat >= timestarted from processnode", json_mode=True)
+        self.assertEqual(json.loads(r.stdout)["rows"],
+                         [["7090", str(self.d.sip_edge_port), "1", "1"]])
+
+        # Restarted with another sipOAuthPort and the TLS CTI listener off: the row
+        # follows the configuration.
+        self.assertEqual(self.d.stop(), 0)
+        self.d.cti_tls_port = 0
+        self.d.write_conf("info", self.extra(7091))
+        self.d.start()
+        rows = self.nodes()
+        self.assertEqual(len(rows), 1)
+        self.assertEqual(rows[0][:10], self.expected_row(7091))
+        self.assertEqual(rows[0][7], "off")
+
+    def test_mra_port_outside_the_seed_range_stops_the_start(self):
+        # Seed 002: sipMRAOAuthPort is 1024-49151; the edge listener is that port.
+        self.d.sip_edge_port = 49152
+        self.d.write_conf("info", self.extra(7090))
+        p = self.d.start(wait=False)
+        self.assertNotEqual(p.wait(timeout=30), 0)
+        self.assertIn("sip.edge_port: this node's row in the node table: node 'cucm-sys-1': "
+                      "sipmraoauthport 49152 is not 0 or 1024-49151", self.d.stderr_text())
+
+    def import_doc(self, doc):
+        path = os.path.join(self.root, "doc.json")
+        with open(path, "w") as f:
+            json.dump(doc, f)
+        return self.d.cli("import", path)
+
+    def profiles(self):
+        r = self.d.cli("show", "securityprofiles", json_mode=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = json.loads(r.stdout)
+        self.assertEqual(out["columns"], ["name", "transport", "oauth", "digest", "description"])
+        return out["rows"]
+
+    def test_security_profiles(self):
+        self.d.start()
+        self.assertEqual(self.profiles(), [])
+        r = self.d.cli("import", os.path.join(test_daemon.ARGS.examples, "demo.json"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"securityprofiles\s+2")
+        rows = self.profiles()
+        self.assertEqual([row[:4] for row in rows],
+                         [["Cisco 8865 - Standard SIP Non-Secure Profile", "TCP+UDP", "false",
+                           "true"],
+                          ["Universal Device Template - OAuth", "TLS", "true", "false"]])
+        self.assertIn("Universal Device Template - OAuth",
+                      self.d.cli("show", "securityprofiles").stdout)
+
+        # Both OAuth and digest: refused with seed 002's reason, nothing changed.
+        r = self.import_doc({"version": 1, "securityprofiles": [
+            {"name": "Both", "transport": "TLS", "enableoauthauthentication": True,
+             "enabledigestauthentication": True}]})
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("$.securityprofiles[0]: security profile 'Both': OAuth and digest "
+                      "authentication cannot both be enabled (with SIP OAuth on, digest is "
+                      "not offered)", r.stderr)
+        # Turning OAuth on for a stored digest profile without turning digest off: the
+        # same refusal.
+        r = self.import_doc({"version": 1, "securityprofiles": [
+            {"name": "Cisco 8865 - Standard SIP Non-Secure Profile",
+             "enableoauthauthentication": True}]})
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("cannot both be enabled", r.stderr)
+        # A device naming a profile that does not exist.
+        r = self.import_doc({"version": 1, "devices": [
+            {"name": "SEP00000000BEEF", "securityprofile": "No Such Profile"}]})
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("$.devices[0].securityprofile: security profile 'No Such Profile' "
+                      "does not exist", r.stderr)
+        self.assertEqual(self.profiles(), rows)
+        rc, out = self.d.sql("select count(*) from device where name = 'SEP00000000BEEF'")
+        self.assertEqual(out["rows"], [["0"]])
+        # A device naming a stored profile is accepted.
+        r = self.import_doc({"version": 1, "devices": [
+            {"name": "CSFNEW", "securityprofile": "Universal Device Template - OAuth"}]})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rc, out = self.d.sql("select securityprofile from device where name = 'CSFNEW'")
+        self.assertEqual(out["rows"], [["Universal Device Template - OAuth"]])
+
+
+if __name__ == "__main__":
+    test_daemon.main()
