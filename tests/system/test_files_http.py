@@ -8,6 +8,7 @@ other methods, 414 for long names, 429 once a source has asked for too many miss
 files; a replaced file is served with a new tag; hostile raw requests do not stop a
 transfer running beside them."""
 import hashlib
+import json
 import os
 import shutil
 import socket
@@ -17,6 +18,7 @@ import tempfile
 import threading
 import time
 import unittest
+import xml.etree.ElementTree as ET
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -199,6 +201,116 @@ class FilesHttpTest(unittest.TestCase):
         self.assertEqual((st, body), (200, self.small))
         ports = self.d.cli("show", "open", "ports").stdout
         self.assertIn("files-http", ports)
+
+
+OAUTH = "Universal Device Template - OAuth"
+DIGEST = "Cisco 8865 - Standard SIP Non-Secure Profile"
+
+
+def provisioning(csf_profile):
+    return {"version": 1,
+            "securityprofiles": [
+                {"name": DIGEST, "transport": "TCP+UDP", "enableoauthauthentication": False,
+                 "enabledigestauthentication": True},
+                {"name": OAUTH, "transport": "TLS", "enableoauthauthentication": True,
+                 "enabledigestauthentication": False}],
+            "users": [{"userid": "jpinkman", "directory": "local", "password": "Cap-n-Cook-1",
+                       "firstname": "Jesse", "lastname": "Pinkman"}],
+            "devices": [
+                {"name": "CSFJPINKMAN", "model": "Cisco Unified Client Services Framework",
+                 "protocol": "SIP", "owner": "jpinkman", "lines": ["1002"],
+                 "securityprofile": csf_profile, "description": "Jesse <&> \"softphone\""},
+                {"name": "SEP001794625DE5", "model": "Cisco 8865", "protocol": "SIP",
+                 "lines": ["1001"], "securityprofile": DIGEST}]}
+
+
+class CnfHttpTest(unittest.TestCase):
+    """cnf.xml generated from the store, served over HTTP: values, the OAuth switch and
+    the device's profile changing the file and its ETag at the next request."""
+
+    def setUp(self):
+        self.root = tempfile.mkdtemp(prefix="tgcnfhttp")
+        self.d = test_daemon.Daemon(self.root)
+        self.d.start()
+        self.base = f"http://127.0.0.1:{self.d.files_http_port}"
+        self.provision(OAUTH)
+
+    def tearDown(self):
+        problem = self.d.finish()
+        shutil.rmtree(self.root, ignore_errors=True)
+        if problem:
+            self.fail(problem)
+
+    def provision(self, csf_profile):
+        path = os.path.join(self.root, "prov.json")
+        with open(path, "w") as f:
+            json.dump(provisioning(csf_profile), f)
+        r = self.d.cli("import", path)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+    def fetch(self, name, etag=None):
+        args = ["-H", f"If-None-Match: {etag}"] if etag else []
+        st, h, body = curl(*args, f"{self.base}/{name}")
+        return st, h.get("etag"), body
+
+    def test_cnf_values_and_changes(self):
+        st, tag0, body = self.fetch("CSFJPINKMAN.cnf.xml")
+        self.assertEqual(st, 200)
+        doc = ET.fromstring(body)
+        self.assertEqual(doc.tag, "device")
+        self.assertEqual(doc.findtext("sipOAuthMode"), "0")  # ClusterSIPOAuthMode unset
+        line = doc.find("sipProfile/sipLines/line")
+        self.assertEqual(line.findtext("name"), "1002")
+        self.assertEqual(line.findtext("displayName"), "Jesse Pinkman")
+        self.assertEqual(doc.findtext("telgate/description"), 'Jesse <&> "softphone"')
+        self.assertEqual(doc.findtext("telgate/securityProfile/name"), OAUTH)
+        # this node, with the ports of its configuration
+        cms = doc.findall("devicePool/callManagerGroup/members/member/callManager")
+        self.assertEqual(len(cms), 1)
+        ports = cms[0].find("ports")
+        self.assertEqual(ports.findtext("sipPort"), str(self.d.sip_port))
+        self.assertEqual(ports.findtext("securedSipPort"), str(self.d.sip_tls_port))
+        self.assertEqual(ports.findtext("sipOAuthPort"), "5090")
+        self.assertEqual(ports.findtext("sipMRAOAuthPort"), str(self.d.sip_edge_port))
+        # show config prints the same bytes
+        r = self.d.cli("show", "config", "CSFJPINKMAN")
+        self.assertEqual(r.returncode, 0)
+        self.assertEqual(r.stdout.encode().strip(), body.strip())
+        # unchanged: 304
+        self.assertEqual(self.fetch("CSFJPINKMAN.cnf.xml", tag0)[0], 304)
+
+        # the cluster switch: the OAuth profile's device turns on, the digest one not
+        self.assertEqual(self.d.cli("set", "param", "ClusterSIPOAuthMode", "1").returncode, 0)
+        st, tag1, body = self.fetch("CSFJPINKMAN.cnf.xml", tag0)
+        self.assertEqual(st, 200)
+        self.assertNotEqual(tag1, tag0)
+        self.assertEqual(ET.fromstring(body).findtext("sipOAuthMode"), "1")
+        st, _, body = self.fetch("SEP001794625DE5.cnf.xml")
+        self.assertEqual(ET.fromstring(body).findtext("sipOAuthMode"), "0")
+        # Cisco phones may ask with a lower-case MAC
+        st, _, body2 = self.fetch("sep001794625de5.cnf.xml")
+        self.assertEqual((st, body2), (200, body))
+
+        # the device's profile: to digest, OAuth off again, a new tag
+        self.provision(DIGEST)
+        st, tag2, body = self.fetch("CSFJPINKMAN.cnf.xml", tag1)
+        self.assertEqual(st, 200)
+        self.assertNotIn(tag2, (tag0, tag1))
+        self.assertEqual(ET.fromstring(body).findtext("sipOAuthMode"), "0")
+
+    def test_default_and_unknown(self):
+        st, _, body = self.fetch("XMLDefault.cnf.xml")
+        self.assertEqual(st, 200)
+        doc = ET.fromstring(body)
+        self.assertIsNone(doc.find("sipProfile"))
+        self.assertNotIn(b"CSFJPINKMAN", body)
+        self.assertEqual(len(doc.findall("devicePool/callManagerGroup/members/member")), 1)
+        st, _, unknown = self.fetch("SEPAAAAAAAAAAAA.cnf.xml")
+        st2, _, missing = self.fetch("nothing.bin")
+        self.assertEqual((st, st2), (404, 404))
+        self.assertEqual(unknown, missing)
+        r = self.d.cli("show", "config", "SEPAAAAAAAAAAAA")
+        self.assertNotEqual(r.returncode, 0)
 
 
 if __name__ == "__main__":
