@@ -15,6 +15,10 @@ one run, the same clients for every server, one measurement at a time:
            TFTP, all at once: zero failures, total time within 10 s; p99 per phone. Against
            telgated, and against nginx + dnsmasq for reference.
 
+Phones come from addresses of their own (127.1.0.1.., tftp_load -S), the 4 KiB transfers
+from 256 of them, so that telgated's per-source TFTP cap (files.tftp_max_per_source, 64)
+sees what a network of phones would show it rather than one address.
+
 The TFTP load and the storm are bench/tftp_load.c (built here with cc -O2); every file is
 checked byte for byte. Server CPU is utime+stime (+ reaped children's) of the server's
 process tree from /proc, over the whole client run. Every measurement is repeated
@@ -213,7 +217,8 @@ class Bench:
                              stdout=subprocess.DEVNULL, stderr=err)
         # the control socket is there once the start is over; the listeners are up then
         end = time.time() + 120
-        while time.time() < end and p.poll() is None and not os.path.exists(f"{state}/telgated.sock"):
+        sock = f"{state}/telgated.sock"
+        while time.time() < end and p.poll() is None and not os.path.exists(sock):
             time.sleep(0.1)
         has_http, has_tftp = wait_tcp(http, 3), wait_udp(tftp, 3)
         if not (has_http or has_tftp) or p.poll() is not None:
@@ -376,8 +381,8 @@ http {{
 
     def wrk_run(self, srv, conns, path):
         threads = min(conns, os.cpu_count() or 2)
-        cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{max(1, round(self.a.seconds))}s", "--latency",
-               f"http://127.0.0.1:{srv.http}{path}"]
+        cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{max(1, round(self.a.seconds))}s",
+               "--latency", f"http://127.0.0.1:{srv.http}{path}"]
         c0 = tree_cpu(srv.proc.pid)
         r = subprocess.run(cmd, capture_output=True, text=True)
         cpu = tree_cpu(srv.proc.pid) - c0
@@ -413,8 +418,8 @@ http {{
             for n in ("telgated", "dnsmasq", "tftpd-hpa"):
                 if n in S and S[n].tftp:
                     tests.append(("tftp4k", n, S[n], lambda s=S[n]: self.tftp_run(
-                        s, ["-c", str(a.conc), "-d", str(a.seconds), "-b", "1468", "-T",
-                            "-V", cnf, "cnf.xml"])))
+                        s, ["-c", str(a.conc), "-S", "256", "-d", str(a.seconds), "-b", "1468",
+                            "-T", "-V", cnf, "cnf.xml"])))
         if "window" in a.only:
             for c in (1, 8):
                 for n in ("telgated", "atftpd", "dnsmasq"):
@@ -445,8 +450,9 @@ http {{
         return results
 
     def storm_run(self, h, t, itl):
-        args = ["--storm", str(PHONES), "--http-port", str(h.http), "--http-prefix", "/SEP",
-                "--http-suffix", ".cnf.xml", "-V", itl, "-b", "1468", "-T", "ITLFile.tlv"]
+        args = ["--storm", str(PHONES), "-S", str(PHONES), "--http-port", str(h.http),
+                "--http-prefix", "/SEP", "--http-suffix", ".cnf.xml", "-V", itl, "-b", "1468",
+                "-T", "ITLFile.tlv"]
         if not self.cnf_generated:
             args[-1:-1] = ["--http-size", str(CNF_BYTES)]
         c0h = tree_cpu(h.proc.pid)

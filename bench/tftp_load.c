@@ -14,7 +14,8 @@
  * Boot storm (--storm P): P simulated phones, each fetches GET PREFIX<12 hex digits of its
  * number, 1..P>SUFFIX over a new HTTP/1.1 connection, then reads FILE over TFTP; the time
  * of a phone is from its connect to its last TFTP block. All phones start at once, or
- * spread over --ramp-ms.
+ * spread over --ramp-ms. With -S, transfers (phones) come from addresses of their own in
+ * 127.1/16, as phones on a network do, so that per-source limits see many sources.
  *
  * With -d, transfers are started for that long; those still in flight then are let finish
  * ("drained": checked, counted apart, not in the rate), so no server is left retransmitting
@@ -66,6 +67,7 @@ static long storm_phones;                  /* 0 = rrq mode */
 static int ramp_ms;
 static const char *http_prefix = "/SEP", *http_suffix = ".cnf.xml";
 static long http_expect = -1;
+static long nsources; /* -S: transfers come from 127.1.0.1.. (0 = the kernel picks) */
 static int64_t t_begin_us, t_stop_us; /* start; stop starting transfers (rrq mode) */
 
 static int64_t now_us(void)
@@ -169,10 +171,22 @@ static void lat_add(struct lats *l, int64_t us)
 	l->v[l->n++] = us;
 }
 
+/* -S: each transfer (phone) from an address of its own in 127.1/16, as phones on a network
+ * would be, so that a server's per-source limits see many sources. */
+static int source_bind(struct xfer *x)
+{
+	if (!nsources)
+		return 0;
+	unsigned long i = (unsigned long)(x->phone - 1) % (unsigned long)nsources + 1;
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	a.sin_addr.s_addr = htonl(0x7f010000u | (uint32_t)(i & 0xffff));
+	return bind(x->fd, (struct sockaddr *)&a, sizeof a);
+}
+
 static int tftp_begin(struct worker *w, struct xfer *x)
 {
 	x->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (x->fd < 0)
+	if (x->fd < 0 || source_bind(x) != 0)
 		return -1;
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = x};
 	if (epoll_ctl(w->ep, EPOLL_CTL_ADD, x->fd, &ev) != 0)
@@ -198,7 +212,7 @@ static int tftp_begin(struct worker *w, struct xfer *x)
 static int http_begin(struct worker *w, struct xfer *x)
 {
 	x->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (x->fd < 0)
+	if (x->fd < 0 || source_bind(x) != 0)
 		return -1;
 	if (connect(x->fd, (struct sockaddr *)&srv_http, sizeof srv_http) != 0 &&
 	    errno != EINPROGRESS)
@@ -607,6 +621,7 @@ static void usage(void)
 	        "  -o N        ask for timeout N seconds\n"
 	        "  -s BYTES    expected file size  -V PATH  expected bytes (and size)\n"
 	        "  -r MS       client retransmission timeout (default 1000)  -R N  retries (5)\n"
+	        "  -S N        spread transfers over N source addresses 127.1.0.1.. (< 65535)\n"
 	        "  --storm P   boot storm of P phones: HTTP GET, then TFTP FILE\n"
 	        "  --http-port N --http-prefix /SEP --http-suffix .cnf.xml\n"
 	        "  --http-size BYTES  expected body size   --ramp-ms MS  spread the boots\n");
@@ -624,7 +639,7 @@ int main(int argc, char **argv)
 	                                   {NULL, 0, NULL, 0}};
 	int http_port = 0, c;
 	const char *verify = NULL;
-	while ((c = getopt_long(argc, argv, "c:t:n:d:b:w:To:s:V:r:R:", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:t:n:d:b:w:To:s:V:r:R:S:", lo, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			conc = atoi(optarg);
@@ -659,6 +674,9 @@ int main(int argc, char **argv)
 		case 'r':
 			rto_ms = atoi(optarg);
 			break;
+		case 'S':
+			nsources = atol(optarg);
+			break;
 		case 'R':
 			max_retries = atoi(optarg);
 			break;
@@ -685,7 +703,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if (argc - optind != 3 || conc < 1 || nthreads < 1 || blksize_opt > 65464 ||
-	    strlen(argv[optind + 2]) > 400 || (storm_phones && !http_port))
+	    strlen(argv[optind + 2]) > 400 || nsources < 0 || nsources > 65534 ||
+	    (storm_phones && !http_port))
 		usage();
 	srv_tftp.sin_family = srv_http.sin_family = AF_INET;
 	if (inet_pton(AF_INET, argv[optind], &srv_tftp.sin_addr) != 1)
