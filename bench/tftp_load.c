@@ -796,8 +796,10 @@ int main(int argc, char **argv)
 		for (size_t j = 0; j < ws[i].http_lat.n; j++)
 			lat_add(&hlat, ws[i].http_lat.v[j]);
 	}
-	qsort(lat.v, lat.n, sizeof *lat.v, cmp_i64);
-	qsort(hlat.v, hlat.n, sizeof *hlat.v, cmp_i64);
+	if (lat.n)
+		qsort(lat.v, lat.n, sizeof *lat.v, cmp_i64);
+	if (hlat.n)
+		qsort(hlat.v, hlat.n, sizeof *hlat.v, cmp_i64);
 #define PCT(l, p) ((l).n ? (l).v[(size_t)((p) / 100.0 * (double)((l).n - 1) + 0.5)] : 0)
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
@@ -833,5 +835,16 @@ int main(int argc, char **argv)
 		if (*p >= 0x20 && *p != '"' && *p != '\\')
 			putchar(*p);
 	printf("\"}\n");
+	for (int i = 0; i < nthreads; i++) {
+		for (int j = 0; j < ws[i].nx; j++)
+			free(ws[i].x[j].hbuf);
+		free(ws[i].x);
+		free(ws[i].lat.v);
+		free(ws[i].http_lat.v);
+	}
+	free(ws);
+	free(lat.v);
+	free(hlat.v);
+	free(ref);
 	return failed ? 1 : 0;
 }
