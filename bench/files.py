@@ -592,12 +592,17 @@ def main():
         results = b.run()
     finally:
         b.stop()
+        # nginx's workers may still be flushing their log when the master has exited
+        for _ in range(10):
+            shutil.rmtree(b.tmp, ignore_errors=True)
+            if not os.path.exists(b.tmp):
+                break
+            time.sleep(0.5)
     failed = report(b, results, sys.stdout)
     if a.results:
         os.makedirs(os.path.dirname(os.path.abspath(a.results)), exist_ok=True)
         with open(a.results, "w") as f:
             report(b, results, f)
-    shutil.rmtree(b.tmp, ignore_errors=True)
     sys.exit(1 if failed else 0)
 
 
