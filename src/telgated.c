@@ -432,6 +432,7 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 	d->files = files_service_start(&d->cfg, d->store, d->loops, err, sizeof err);
 	if (!d->files)
 		return start_failed(d, "device files", "files_failed", err);
+	d->admin.tftp = files_service_tftp(d->files);
 	if (drop_privileges(&d->cfg) != 0)
 		return -1;
 
@@ -485,6 +486,7 @@ static void daemon_teardown(struct daemon *d, int status)
 	ctl_server_stop_accepting(d->ctl);
 	admin_http_stop(d->admin_http); /* its jobs run on the workers and read the admin ctx */
 	d->admin_http = NULL;
+	d->admin.tftp = NULL; /* `show tftp` from here on says it is not running */
 	files_service_stop(d->files);
 	d->files = NULL;
 	sip_registrar_stop(d->sip);

@@ -20,6 +20,7 @@
 
 struct workers;
 struct devstate;
+struct tftp_server;
 
 #include <pthread.h>
 #include <stdint.h>
@@ -39,6 +40,7 @@ struct admin_ctx {
 	struct sip_registrar *sip; /* for `unregister`; NULL until started */
 	struct workers *workers;   /* for the metrics; NULL until started */
 	struct devstate *devstate; /* for `device state` and the metrics */
+	struct tftp_server *tftp;  /* for `show tftp` and the metrics; NULL when off */
 };
 
 void admin_init(struct admin_ctx *a, store_t *st, const struct tg_config *cfg);
