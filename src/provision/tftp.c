@@ -194,15 +194,19 @@ static int send_blocks(struct xfer *x, uint64_t from, uint64_t to)
 }
 
 /* Sends the window after the last acknowledged block: blocks acked+1 .. acked+windowsize
- * (not past the last), marking them sent. */
+ * (not past the last), marking them sent. Blocks of it sent before (the timer's resend, or
+ * the rest of a window after an ACK inside it) count as retransmissions. */
 static int send_window(struct xfer *x)
 {
+	struct tftp_server *s = x->tl->s;
 	uint64_t from = x->acked + 1, to = x->acked + x->g.windowsize;
 	if (to > x->nblocks)
 		to = x->nblocks;
-	uint64_t n = to + 1 - from;
-	atomic_fetch_add_explicit(&x->tl->s->c.data_packets, n, memory_order_relaxed);
-	x->packets += n;
+	uint64_t again = x->sent >= from ? (x->sent < to ? x->sent : to) + 1 - from : 0;
+	atomic_fetch_add_explicit(&s->c.data_packets, to + 1 - from, memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->c.retransmits, again, memory_order_relaxed);
+	x->packets += to + 1 - from;
+	x->retransmits += again;
 	x->sent = to;
 	return send_blocks(x, from, to);
 }
@@ -307,15 +311,13 @@ static void on_xfer_timer(evutil_socket_t fd, short what, void *arg)
 	                ? x->cur_ms * 2
 	                : x->timeout_ms * TFTP_BACKOFF_MAX;
 	int rc;
-	uint64_t n = 1;
 	if (x->oack_pending) {
 		rc = send_to_peer(x, x->oack, x->oack_len);
+		x->retransmits++;
+		tg_counter_inc(&s->c.retransmits);
 	} else {
 		rc = send_window(x); /* every block of it was sent before */
-		n = x->sent - x->acked;
 	}
-	x->retransmits += n;
-	atomic_fetch_add_explicit(&s->c.retransmits, n, memory_order_relaxed);
 	if (rc != 0) {
 		xfer_finish(x, TFTP_RESULT_SEND, 0);
 		return;
@@ -488,8 +490,9 @@ static void on_listen_read(evutil_socket_t fd, short what, void *arg)
 			continue;
 		}
 		tg_counter_inc(&tl->s->c.malformed);
-		/* An answer no larger than what came: a forged source gains nothing. */
-		if (v.code >= 0 && len >= 4 + strlen(v.msg) + 1)
+		/* Answered (RFC 1350: a client learns why); an ERROR is at most as large as
+		 * the answer to a well-formed request from a forged source would be. */
+		if (v.code >= 0)
 			refuse(tl, &from, fl, has_local ? &local : NULL, v.code, v.msg);
 	}
 }
