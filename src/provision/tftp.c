@@ -65,6 +65,10 @@ struct tftp_loop {
 	struct loop *loop;
 	int fd;
 	struct event *ev;
+	/* The server's retransmission interval as a libevent common timeout: transfers armed
+	 * with it wait in one queue behind a single heap entry, so re-arming after each ACK
+	 * appends to a list instead of reordering the heap and resetting the loop's timerfd. */
+	const struct timeval *common;
 	LIST_HEAD(, xfer) xfers;
 	unsigned char rx[65536]; /* a whole datagram at the request port, even a 64 KiB one */
 };
@@ -119,6 +123,10 @@ static void timer_arm(struct xfer *x)
 {
 	int64_t left = x->deadline_us - now_us();
 	int64_t us = (int64_t)x->cur_ms * 1000;
+	if (us == (int64_t)x->tl->s->o.timeout_ms * 1000 && us <= left && x->tl->common) {
+		evtimer_add(&x->timer, x->tl->common);
+		return;
+	}
 	if (us > left)
 		us = left > 0 ? left : 0;
 	struct timeval tv = {(time_t)(us / 1000000), (suseconds_t)(us % 1000000)};
@@ -131,8 +139,9 @@ static void xfer_finish(struct xfer *x, enum tftp_result r, int peer_code)
 {
 	struct tftp_server *s = x->tl->s;
 	tg_counter_inc(&s->c.results[r]);
-	char peer[64];
-	tg_sockaddr_str((const struct sockaddr *)&x->peer, peer, sizeof peer);
+	char peer[64] = "";
+	if (log_enabled(LOG_LVL_INFO)) /* the address is formatted only for a line written */
+		tg_sockaddr_str((const struct sockaddr *)&x->peer, peer, sizeof peer);
 	log_ev(LOG_LVL_INFO, NULL, "tftp_transfer", LOG_S("file", x->name), LOG_S("peer", peer),
 	       LOG_S("mode", x->ascii ? "netascii" : "octet"),
 	       LOG_S("options", opt_names[x->g.acked & 15]), LOG_U("blksize", x->g.blksize),
@@ -283,8 +292,16 @@ static void on_xfer_read(evutil_socket_t fd, short what, void *arg)
 		struct tftp_packet p;
 		if (tftp_parse_packet(buf, (size_t)n, &p) != 0)
 			continue;
-		if (p.op == TFTP_ACK && on_ack(x, p.block))
-			return;
+		if (p.op == TFTP_ACK) {
+			uint64_t before = x->sent;
+			if (on_ack(x, p.block))
+				return;
+			/* A window just went out: its ACK cannot be here yet, and a read that
+			 * would say EAGAIN costs a system call per ACK. More datagrams waiting
+			 * (level-triggered) bring the loop back here. */
+			if (x->sent != before)
+				return;
+		}
 		if (p.op == TFTP_ERROR) {
 			xfer_finish(x, TFTP_RESULT_PEER, p.code);
 			return;
@@ -504,6 +521,9 @@ static void setup_on_loop(struct loop *l, int i, void *arg)
 	struct tftp_server *s = arg;
 	struct tftp_loop *tl = &s->tl[i];
 	tl->loop = l;
+	struct timeval tv = {(time_t)(s->o.timeout_ms / 1000),
+	                     (suseconds_t)(s->o.timeout_ms % 1000) * 1000};
+	tl->common = event_base_init_common_timeout(loop_base(l), &tv);
 	tl->ev = event_new(loop_base(l), tl->fd, EV_READ | EV_PERSIST, on_listen_read, tl);
 	if (tl->ev)
 		event_add(tl->ev, NULL);
