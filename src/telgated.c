@@ -574,6 +574,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "log: %s\n", err);
 		return EXIT_CONFIG;
 	}
+	log_set_buffering(d.cfg.log.buffer_ms);
 	log_cid_new(d.cid);
 	xmlInitParser();
 	if (loop_threads_init() != 0 || dir_passwd_init() != 0) {
