@@ -1,0 +1,501 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * tl_provider: the signed trust lists, kept ready for the file service (tl_provider.h).
+ *
+ * A refresh gathers what is listed (certificates by role, in a fixed order: interface
+ * directories sorted by name, so equal inputs give equal bytes), hashes it, and does
+ * nothing when the hash is the one served. Otherwise it takes the sequence and the
+ * signing key from pki.dir/trustlist.state (docs/trust-list.md): the same hash as the
+ * state's keeps its sequence and key (a restart re-signs the same bytes: RSA PKCS#1 v1.5
+ * is deterministic, so the ETag stays); a new hash takes max(now, previous + 1), and the
+ * recovery key when the trust-list signer's certificate is not the one the state names.
+ * The state is written before the new lists are served, so a sequence is never served
+ * twice with different contents. Two signatures per refresh (ITL and CTL).
+ */
+#include "ca/tl_provider.h"
+
+#include "ca/trustlist.h"
+#include "core/log.h"
+#include "core/util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CERT_FILE_MAX (64 * 1024) /* bytes of a PEM file read for the list */
+#define CTYPE "application/octet-stream"
+
+struct item {
+	enum tl_role role;
+	unsigned char *der;
+	size_t len;
+	int dns; /* the node's name goes in the record */
+};
+
+struct inputs {
+	struct item v[TL_RECORDS_MAX];
+	size_t n;
+	const struct item *tl, *rec; /* the trust-list and recovery signers' certificates */
+};
+
+struct state {
+	int valid;
+	uint32_t seq;
+	unsigned char hash[32], tl_fp[32];
+	int key; /* enum signer_key that signed */
+};
+
+struct prov {
+	char pki[256], node[256];
+	struct signer *signer;
+	unsigned check_s;
+	pthread_mutex_t mu; /* guards itl, ctl, seq */
+	struct files_blob *itl, *ctl;
+	uint32_t seq;
+	pthread_mutex_t refresh_mu; /* one refresh at a time; guards hash, have */
+	unsigned char hash[32];
+	int have;
+	pthread_mutex_t stop_mu;
+	pthread_cond_t stop_cv;
+	int stop, thread_started;
+	pthread_t thread;
+};
+
+static void inputs_free(struct inputs *in)
+{
+	for (size_t i = 0; i < in->n; i++)
+		free(in->v[i].der);
+	memset(in, 0, sizeof *in);
+}
+
+/* Adds a certificate (taking der) unless the same one is listed with the same role. */
+static const struct item *add(struct inputs *in, enum tl_role role, unsigned char *der, size_t len,
+                              int dns)
+{
+	for (size_t i = 0; i < in->n; i++)
+		if (in->v[i].role == role && in->v[i].len == len &&
+		    memcmp(in->v[i].der, der, len) == 0) {
+			free(der);
+			return &in->v[i];
+		}
+	if (in->n == TL_RECORDS_MAX) {
+		free(der);
+		return NULL;
+	}
+	in->v[in->n] = (struct item){role, der, len, dns};
+	return &in->v[in->n++];
+}
+
+static unsigned char *dup_bytes(const unsigned char *p, size_t n)
+{
+	unsigned char *d = malloc(n ? n : 1);
+	if (d)
+		memcpy(d, p, n);
+	return d;
+}
+
+/* The first certificate of a PEM file, as DER. -ENOENT when the file does not exist. */
+static int pem_der(const char *path, unsigned char **der, size_t *len)
+{
+	char *text;
+	size_t n;
+	int rc = tg_read_file(path, CERT_FILE_MAX, &text, &n);
+	if (rc != 0)
+		return rc;
+	BIO *bio = BIO_new_mem_buf(text, (int)n);
+	X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+	BIO_free(bio);
+	free(text);
+	unsigned char *d = NULL;
+	int dl = x ? i2d_X509(x, &d) : -1;
+	X509_free(x);
+	if (dl <= 0)
+		return -EINVAL;
+	*der = dup_bytes(d, (size_t)dl);
+	OPENSSL_free(d);
+	*len = (size_t)dl;
+	return *der ? 0 : -ENOMEM;
+}
+
+static int add_file(struct inputs *in, enum tl_role role, const char *path, int dns)
+{
+	unsigned char *der;
+	size_t len;
+	int rc = pem_der(path, &der, &len);
+	if (rc == -ENOENT)
+		return 0; /* not there (yet): not listed */
+	if (rc != 0) {
+		log_ev(LOG_LVL_WARNING, NULL, "trustlist_cert_unreadable", LOG_S("file", path),
+		       LOG_I("errno", -rc));
+		return rc;
+	}
+	return add(in, role, der, len, dns) ? 0 : -E2BIG;
+}
+
+static int interface_filter(const struct dirent *d)
+{
+	return d->d_name[0] != '.';
+}
+
+static int gather(struct prov *p, struct inputs *in)
+{
+	unsigned char *der;
+	size_t len;
+	memset(in, 0, sizeof *in);
+	int rc = signer_certificate(p->signer, SIGNER_KEY_TRUSTLIST, &der, &len);
+	if (rc != 0)
+		return rc;
+	unsigned char *copy = dup_bytes(der, len);
+	in->tl = add(in, TL_ROLE_SAST, der, len, 0);
+	if (!copy || !in->tl || !add(in, TL_ROLE_TFTP, copy, len, 0))
+		return -ENOMEM;
+	rc = signer_certificate(p->signer, SIGNER_KEY_RECOVERY, &der, &len);
+	if (rc == 0 && !(in->rec = add(in, TL_ROLE_SAST, der, len, 0)))
+		return -ENOMEM;
+	if (rc != 0 && rc != -ENOENT)
+		return rc;
+	char path[600];
+	snprintf(path, sizeof path, "%s/ca.crt", p->pki);
+	if ((rc = add_file(in, TL_ROLE_CAPF, path, 0)) != 0)
+		return rc;
+	snprintf(path, sizeof path, "%s/server.crt", p->pki);
+	if ((rc = add_file(in, TL_ROLE_CCM, path, 1)) != 0)
+		return rc;
+	snprintf(path, sizeof path, "%s/interfaces", p->pki);
+	struct dirent **names;
+	int n = scandir(path, &names, interface_filter, alphasort);
+	for (int i = 0; i < n; i++) {
+		if (rc == 0) {
+			snprintf(path, sizeof path, "%s/interfaces/%s/cert.pem", p->pki,
+			         names[i]->d_name);
+			rc = add_file(in, TL_ROLE_CCM, path, 0);
+		}
+		free(names[i]);
+	}
+	if (n >= 0)
+		free(names);
+	return rc;
+}
+
+static void sha256(const unsigned char *p, size_t n, unsigned char out[32])
+{
+	unsigned len;
+	EVP_Digest(p, n, out, &len, EVP_sha256(), NULL);
+}
+
+static void inputs_hash(const struct inputs *in, unsigned char out[32])
+{
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	unsigned len;
+	EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+	for (size_t i = 0; i < in->n; i++) {
+		unsigned char head[6] = {
+		    (unsigned char)(in->v[i].role >> 8), (unsigned char)in->v[i].role,
+		    (unsigned char)(in->v[i].len >> 24), (unsigned char)(in->v[i].len >> 16),
+		    (unsigned char)(in->v[i].len >> 8),  (unsigned char)in->v[i].len};
+		EVP_DigestUpdate(c, head, sizeof head);
+		EVP_DigestUpdate(c, in->v[i].der, in->v[i].len);
+	}
+	EVP_DigestFinal_ex(c, out, &len);
+	EVP_MD_CTX_free(c);
+}
+
+static void hex(const unsigned char *p, size_t n, char *out)
+{
+	for (size_t i = 0; i < n; i++)
+		snprintf(out + 2 * i, 3, "%02x", p[i]);
+}
+
+static int unhex(const char *s, unsigned char *out, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned v;
+		if (sscanf(s + 2 * i, "%2x", &v) != 1)
+			return -1;
+		out[i] = (unsigned char)v;
+	}
+	return s[2 * n] == '\0' ? 0 : -1;
+}
+
+/* pki.dir/trustlist.state: "telgate-trustlist 1 SEQ HASH TLFP KEY\n". */
+static void state_load(struct prov *p, struct state *st)
+{
+	char path[512], *text;
+	size_t n;
+	memset(st, 0, sizeof *st);
+	snprintf(path, sizeof path, "%s/trustlist.state", p->pki);
+	if (tg_read_file(path, 1024, &text, &n) != 0)
+		return;
+	char hash[65], fp[65];
+	unsigned long seq;
+	int key;
+	if (sscanf(text, "telgate-trustlist 1 %lu %64s %64s %d", &seq, hash, fp, &key) == 4 &&
+	    seq <= UINT32_MAX && unhex(hash, st->hash, 32) == 0 && unhex(fp, st->tl_fp, 32) == 0) {
+		st->valid = 1;
+		st->seq = (uint32_t)seq;
+		st->key = key;
+	} else {
+		log_ev(LOG_LVL_WARNING, NULL, "trustlist_state_unreadable", LOG_S("file", path));
+	}
+	free(text);
+}
+
+static int state_save(struct prov *p, const struct state *st)
+{
+	char path[512], tmp[520], hash[65], fp[65], line[200];
+	hex(st->hash, 32, hash);
+	hex(st->tl_fp, 32, fp);
+	int n = snprintf(line, sizeof line, "telgate-trustlist 1 %" PRIu32 " %s %s %d\n", st->seq,
+	                 hash, fp, st->key);
+	snprintf(path, sizeof path, "%s/trustlist.state", p->pki);
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	int ok = write(fd, line, (size_t)n) == n && fsync(fd) == 0;
+	ok = close(fd) == 0 && ok;
+	if (!ok || rename(tmp, path) != 0) {
+		int e = errno ? errno : EIO;
+		unlink(tmp);
+		return -e;
+	}
+	return 0;
+}
+
+/* One list, signed: a new blob in *out. */
+static int make_list(struct prov *p, const struct inputs *in, const struct item *signer, int key,
+                     uint32_t seq, const char *filename, struct files_blob **out)
+{
+	struct tl_entry e[TL_RECORDS_MAX];
+	for (size_t i = 0; i < in->n; i++)
+		e[i] = (struct tl_entry){in->v[i].role, in->v[i].der, in->v[i].len,
+		                         in->v[i].dns && p->node[0] ? p->node : NULL};
+	struct tl_tbs t;
+	int rc = tl_build(e, in->n, signer->der, signer->len, TL_HASH_SHA512, seq, filename, &t);
+	if (rc != 0)
+		return rc;
+	unsigned char *sig = NULL, *file = NULL;
+	size_t siglen = 0, len = 0;
+	rc = signer_sign_bytes(p->signer, (enum signer_key)key, tl_hash_name(TL_HASH_SHA512),
+	                       t.data, t.len, &sig, &siglen);
+	if (rc == 0)
+		rc = tl_assemble(&t, sig, siglen, &file, &len);
+	tl_tbs_free(&t);
+	free(sig);
+	if (rc != 0)
+		return rc;
+	*out = files_blob_new(file, len, tg_now_s(), CTYPE);
+	free(file);
+	return *out ? 0 : -ENOMEM;
+}
+
+static int refresh_locked(struct prov *p)
+{
+	struct inputs in;
+	unsigned char hash[32], tl_fp[32];
+	int rc = gather(p, &in);
+	if (rc != 0) {
+		inputs_free(&in);
+		return rc;
+	}
+	inputs_hash(&in, hash);
+	if (p->have && memcmp(hash, p->hash, 32) == 0) {
+		inputs_free(&in);
+		return 0;
+	}
+	sha256(in.tl->der, in.tl->len, tl_fp);
+	struct state st;
+	state_load(p, &st);
+	int key = SIGNER_KEY_TRUSTLIST;
+	uint32_t seq;
+	if (st.valid && memcmp(st.hash, hash, 32) == 0 &&
+	    (st.key == SIGNER_KEY_TRUSTLIST || (st.key == SIGNER_KEY_RECOVERY && in.rec))) {
+		seq = st.seq;
+		key = st.key;
+	} else {
+		uint32_t now = (uint32_t)tg_now_s();
+		if (st.valid && st.seq == UINT32_MAX) {
+			inputs_free(&in);
+			return -EOVERFLOW;
+		}
+		seq = st.valid && st.seq >= now ? st.seq + 1 : now;
+		/* A new trust-list signer: clients holding the old list know the recovery
+		 * key, not the new one. */
+		if (st.valid && memcmp(st.tl_fp, tl_fp, 32) != 0 && in.rec)
+			key = SIGNER_KEY_RECOVERY;
+	}
+	const struct item *signer = key == SIGNER_KEY_RECOVERY ? in.rec : in.tl;
+	struct files_blob *itl = NULL, *ctl = NULL;
+	rc = make_list(p, &in, signer, key, seq, "ITLFile.tlv", &itl);
+	if (rc == 0)
+		rc = make_list(p, &in, signer, key, seq, "CTLFile.tlv", &ctl);
+	struct state now_st = {.valid = 1, .seq = seq, .key = key};
+	memcpy(now_st.hash, hash, 32);
+	memcpy(now_st.tl_fp, tl_fp, 32);
+	int same_state = st.valid && st.seq == seq && st.key == key &&
+	                 memcmp(st.hash, hash, 32) == 0 && memcmp(st.tl_fp, tl_fp, 32) == 0;
+	if (rc == 0 && !same_state)
+		rc = state_save(p, &now_st);
+	size_t records = in.n;
+	inputs_free(&in);
+	if (rc != 0) {
+		files_blob_unref(itl);
+		files_blob_unref(ctl);
+		return rc;
+	}
+	pthread_mutex_lock(&p->mu);
+	struct files_blob *old_itl = p->itl, *old_ctl = p->ctl;
+	p->itl = itl;
+	p->ctl = ctl;
+	p->seq = seq;
+	pthread_mutex_unlock(&p->mu);
+	files_blob_unref(old_itl);
+	files_blob_unref(old_ctl);
+	memcpy(p->hash, hash, 32);
+	p->have = 1;
+	log_ev(LOG_LVL_INFO, NULL, "trustlist_signed", LOG_U("sequence", seq),
+	       LOG_U("records", records),
+	       LOG_S("key", key == SIGNER_KEY_RECOVERY ? "recovery" : "trustlist"));
+	return 1;
+}
+
+int tl_provider_refresh(void *arg)
+{
+	struct prov *p = arg;
+	pthread_mutex_lock(&p->refresh_mu);
+	int rc = refresh_locked(p);
+	pthread_mutex_unlock(&p->refresh_mu);
+	return rc;
+}
+
+uint32_t tl_provider_sequence(void *arg)
+{
+	struct prov *p = arg;
+	pthread_mutex_lock(&p->mu);
+	uint32_t s = p->seq;
+	pthread_mutex_unlock(&p->mu);
+	return s;
+}
+
+static int hex_run(const char *s, size_t min, size_t max, const char *suffix)
+{
+	size_t n = 0;
+	while ((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'f') ||
+	       (s[n] >= 'A' && s[n] <= 'F'))
+		n++;
+	return n >= min && n <= max && strcmp(s + n, suffix) == 0;
+}
+
+int tl_provider_name(const char *name, int *ctl)
+{
+	*ctl = 0;
+	if (strcmp(name, "ITLFile.tlv") == 0)
+		return 1;
+	if (strncmp(name, "ITLSEP", 6) == 0)
+		return hex_run(name + 6, 12, 12, ".tlv");
+	*ctl = 1;
+	if (strcmp(name, "CTLFile.tlv") == 0)
+		return 1;
+	if (strncmp(name, "CTLCAPF", 7) == 0)
+		return hex_run(name + 7, 1, 16, ".tlv");
+	return 0;
+}
+
+static int lookup(void *arg, const char *name, struct files_blob **out)
+{
+	struct prov *p = arg;
+	int ctl;
+	if (!tl_provider_name(name, &ctl))
+		return -ENOENT;
+	pthread_mutex_lock(&p->mu);
+	struct files_blob *b = ctl ? p->ctl : p->itl;
+	if (b)
+		files_blob_ref(b);
+	pthread_mutex_unlock(&p->mu);
+	if (!b)
+		return -EIO; /* never built: the reason was logged */
+	*out = b;
+	return 0;
+}
+
+static void *checker(void *arg)
+{
+	struct prov *p = arg;
+	pthread_mutex_lock(&p->stop_mu);
+	while (!p->stop) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += p->check_s;
+		pthread_cond_timedwait(&p->stop_cv, &p->stop_mu, &until);
+		if (p->stop)
+			break;
+		pthread_mutex_unlock(&p->stop_mu);
+		int rc = tl_provider_refresh(p);
+		if (rc < 0)
+			log_ev(LOG_LVL_WARNING, NULL, "trustlist_refresh_failed",
+			       LOG_I("errno", -rc));
+		pthread_mutex_lock(&p->stop_mu);
+	}
+	pthread_mutex_unlock(&p->stop_mu);
+	return NULL;
+}
+
+static void prov_free(void *arg)
+{
+	struct prov *p = arg;
+	if (p->thread_started) {
+		pthread_mutex_lock(&p->stop_mu);
+		p->stop = 1;
+		pthread_cond_signal(&p->stop_cv);
+		pthread_mutex_unlock(&p->stop_mu);
+		pthread_join(p->thread, NULL);
+	}
+	files_blob_unref(p->itl);
+	files_blob_unref(p->ctl);
+	pthread_mutex_destroy(&p->mu);
+	pthread_mutex_destroy(&p->refresh_mu);
+	pthread_mutex_destroy(&p->stop_mu);
+	pthread_cond_destroy(&p->stop_cv);
+	free(p);
+}
+
+int tl_provider(const struct tl_provider_opts *o, struct files_provider *fp, char *err,
+                size_t errlen)
+{
+	struct prov *p = calloc(1, sizeof *p);
+	if (!p)
+		return -ENOMEM;
+	tg_strlcpy(p->pki, o->pki_dir, sizeof p->pki);
+	tg_strlcpy(p->node, o->node ? o->node : "", sizeof p->node);
+	p->signer = o->signer;
+	p->check_s = o->check_s ? o->check_s : 10;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_mutex_init(&p->refresh_mu, NULL);
+	pthread_mutex_init(&p->stop_mu, NULL);
+	pthread_cond_init(&p->stop_cv, NULL);
+	int rc = tl_provider_refresh(p);
+	if (rc < 0) {
+		snprintf(err, errlen, "trust list: %s", strerror(-rc));
+		prov_free(p);
+		return rc;
+	}
+	if (pthread_create(&p->thread, NULL, checker, p) != 0) {
+		snprintf(err, errlen, "trust list: cannot start its checker thread");
+		prov_free(p);
+		return -EAGAIN;
+	}
+	p->thread_started = 1;
+	*fp = (struct files_provider){
+	    .name = "trustlist", .lookup = lookup, .free = prov_free, .arg = p};
+	return 0;
+}

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * tl_provider: the trust-list files for the file service (provision/files.h), over TFTP
+ * and HTTP: ITLFile.tlv, CTLFile.tlv, ITLSEP<MAC>.tlv (any 12 hex digits: the ITL's
+ * bytes) and CTLCAPF<hex>.tlv (1 to 16 hex digits, the seed-001 name a CTI client asks
+ * for: the CTL's bytes). docs/trust-list.md says what is listed, with which role.
+ *
+ * The lists are signed ahead of time and kept as blobs: a lookup takes a mutex and a
+ * reference, never a signature. A thread of the provider's own checks every check_s
+ * seconds whether a listed certificate changed (the CA, the node's server certificate,
+ * pki.dir/interfaces/<name>/cert.pem, the trust-list and recovery signers' certificates
+ * as the signer reports them) and then rebuilds and re-signs both lists through the
+ * signer, bumping the sequence kept in pki.dir/trustlist.state (docs/trust-list.md,
+ * "Sequence"); the old lists are served until the new ones are ready.
+ *
+ * Threads: lookup from any thread; the checker thread blocks on the signer (a worker-
+ * like thread: signer.h allows it). Ownership: the provider keeps the signer pointer (the
+ * caller frees the signer after files_registry_free) and copies the strings.
+ */
+#ifndef TG_CA_TL_PROVIDER_H
+#define TG_CA_TL_PROVIDER_H
+
+#include "ca/signer.h"
+#include "provision/files.h"
+
+struct tl_provider_opts {
+	const char *pki_dir; /* ca.crt, server.crt, interfaces/, trustlist.state */
+	const char *node;    /* DNS name written in the server certificate's record; may be NULL */
+	struct signer *signer;
+	unsigned check_s; /* seconds between checks for changed certificates; 0 = 10 */
+};
+
+/* Builds and signs the lists now (blocking: call at start-up), starts the checker and
+ * fills *fp. Returns 0, or -errno with err set: -ENOENT when the signer holds no
+ * trust-list or recovery key, -EAGAIN when the signer is not answering, -EINVAL when a
+ * listed certificate cannot be read. */
+int tl_provider(const struct tl_provider_opts *o, struct files_provider *fp, char *err,
+                size_t errlen);
+
+/* Checks for changed certificates and rebuilds now (what the checker thread does every
+ * check_s seconds): for tests and for `telgate` commands that change a certificate.
+ * arg is the provider's fp->arg. Returns 1 when new lists were made, 0 when nothing
+ * changed, or -errno (the lists served stay as they were). Blocking. */
+int tl_provider_refresh(void *arg);
+
+/* The sequence of the lists served now (0 before the first build). */
+uint32_t tl_provider_sequence(void *arg);
+
+/* Is name one of the trust-list names (1) or not (0); *ctl gets 1 for the CTL names. */
+int tl_provider_name(const char *name, int *ctl);
+
+#endif
