@@ -49,4 +49,25 @@ uint32_t tl_provider_sequence(void *arg);
 /* Is name one of the trust-list names (1) or not (0); *ctl gets 1 for the CTL names. */
 int tl_provider_name(const char *name, int *ctl);
 
+/*
+ * Signed configuration files: answers "X.sgn" by asking reg for X (any provider: cnf.xml,
+ * static files) and serving X behind a .sgn header signed with the trust-list key (the
+ * TFTP-role certificate of the list; docs/trust-list.md, "Signed files"), SHA-512. Signed
+ * files are cached by name and the inner blob's ETag, so a file is signed once per
+ * content; the header's timestamp is the inner blob's Last-Modified, so the same content
+ * signs to the same bytes (and ETag) after a restart. Names ending in ".sgn.sgn" and
+ * inner files above what the format carries (TL_FILE_MAX with the header) are not
+ * answered (-ENOENT).
+ *
+ * Register it last, after the static directory, so that a vendor-signed X.sgn file in
+ * the directory (firmware) is served as it is.
+ *
+ * Cost: a lookup whose (name, ETag) is cached takes a mutex and a reference. A miss
+ * blocks the calling thread for one signature through the signer (an RSA-3072 signature,
+ * about 2 ms, plus the signer's queue), so the first fetch of each changed file costs a
+ * loop that long; the signer fails at once (-EAGAIN -> HTTP 500 / TFTP error 0, the phone
+ * retries) when it is restarting. reg and s must outlive the provider (reg owns it).
+ */
+int tl_sgn_provider(struct files_registry *reg, struct signer *s, struct files_provider *fp);
+
 #endif

@@ -219,11 +219,82 @@ static void test_provider(void **state)
 	tu_rmtree(dir);
 }
 
+/* A provider of one file whose content the test changes. */
+struct one {
+	struct files_blob *b;
+};
+
+static int one_lookup(void *arg, const char *name, struct files_blob **out)
+{
+	struct one *o = arg;
+	if (strcmp(name, "SEP001122334455.cnf.xml") != 0)
+		return -ENOENT;
+	*out = files_blob_ref(o->b);
+	return 0;
+}
+
+static void test_sgn(void **state)
+{
+	(void)state;
+	struct one o = {files_blob_new("<device>one</device>", 20, 1700000000, NULL)};
+	struct signer s = {&tls, &rec, 0};
+	struct files_registry *reg = files_registry_new();
+	struct files_provider inner = {.name = "one", .lookup = one_lookup, .arg = &o}, sgn;
+	assert_int_equal(files_registry_add(reg, &inner), 0);
+	assert_int_equal(tl_sgn_provider(reg, &s, &sgn), 0);
+	assert_int_equal(files_registry_add(reg, &sgn), 0);
+
+	struct files_blob *b = NULL, *b2 = NULL;
+	const char *who = NULL;
+	assert_int_equal(files_lookup(reg, "SEP001122334455.cnf.xml.sgn", &b, &who), 0);
+	assert_string_equal(who, "sgn");
+	struct tl_header h;
+	assert_int_equal(tl_parse_header(b->data, b->len, &h), 0);
+	assert_string_equal((const char *)h.filename.p, "SEP001122334455.cnf.xml");
+	assert_int_equal(h.timestamp, 1700000000);
+	assert_int_equal(b->len - h.length, 20);
+	assert_memory_equal(b->data + h.length, "<device>one</device>", 20);
+	assert_int_equal(tl_signature_check(b->data, b->len, &h, tls.der, tls.len), 0);
+	assert_int_equal(s.signatures, 1);
+	/* Cached while the inner file's ETag is the same. */
+	assert_int_equal(files_lookup(reg, "SEP001122334455.cnf.xml.sgn", &b2, NULL), 0);
+	assert_ptr_equal(b, b2);
+	assert_int_equal(s.signatures, 1);
+	files_blob_unref(b2);
+	/* New content: signed again. */
+	files_blob_unref(o.b);
+	o.b = files_blob_new("<device>two</device>", 20, 1700000100, NULL);
+	assert_int_equal(files_lookup(reg, "SEP001122334455.cnf.xml.sgn", &b2, NULL), 0);
+	assert_int_equal(s.signatures, 2);
+	assert_int_equal(tl_parse_header(b2->data, b2->len, &h), 0);
+	assert_memory_equal(b2->data + h.length, "<device>two</device>", 20);
+	assert_int_equal(tl_signature_check(b2->data, b2->len, &h, tls.der, tls.len), 0);
+	assert_string_not_equal(b->etag, b2->etag);
+	files_blob_unref(b);
+	files_blob_unref(b2);
+	/* Not ours: no inner file, a signature of a signature, not a .sgn name. */
+	const char *no[] = {"nosuch.cnf.xml.sgn", "SEP001122334455.cnf.xml.sgn.sgn", ".sgn",
+	                    "SEP001122334455.cnf.xml"};
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(files_lookup(reg, no[i], &b, NULL), -ENOENT);
+	assert_int_equal(files_lookup(reg, no[3], &b, &who), 0);
+	assert_string_equal(who, "one");
+	files_blob_unref(b);
+	/* The signer without the key: an error for this name (logged), not a 404. */
+	s.tl = NULL;
+	files_blob_unref(o.b);
+	o.b = files_blob_new("<device>three</device>", 22, 1700000200, NULL);
+	assert_int_equal(files_lookup(reg, "SEP001122334455.cnf.xml.sgn", &b, NULL), -EIO);
+	files_registry_free(reg);
+	files_blob_unref(o.b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_names),
 	    cmocka_unit_test(test_provider),
+	    cmocka_unit_test(test_sgn),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
