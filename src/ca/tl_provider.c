@@ -14,14 +14,13 @@
  */
 #include "ca/tl_provider.h"
 
+#include "ca/tl_state.h"
 #include "ca/trustlist.h"
 #include "core/log.h"
 #include "core/util.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <inttypes.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -30,7 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #define CERT_FILE_MAX (64 * 1024) /* bytes of a PEM file read for the list */
 #define CTYPE "application/octet-stream"
@@ -46,13 +44,6 @@ struct inputs {
 	struct item v[TL_RECORDS_MAX];
 	size_t n;
 	const struct item *tl, *rec; /* the trust-list and recovery signers' certificates */
-};
-
-struct state {
-	int valid;
-	uint32_t seq;
-	unsigned char hash[32], tl_fp[32];
-	int key; /* enum signer_key that signed */
 };
 
 struct prov {
@@ -210,68 +201,6 @@ static void inputs_hash(const struct inputs *in, unsigned char out[32])
 	EVP_MD_CTX_free(c);
 }
 
-static void hex(const unsigned char *p, size_t n, char *out)
-{
-	for (size_t i = 0; i < n; i++)
-		snprintf(out + 2 * i, 3, "%02x", p[i]);
-}
-
-static int unhex(const char *s, unsigned char *out, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		unsigned v;
-		if (sscanf(s + 2 * i, "%2x", &v) != 1)
-			return -1;
-		out[i] = (unsigned char)v;
-	}
-	return s[2 * n] == '\0' ? 0 : -1;
-}
-
-/* pki.dir/trustlist.state: "telgate-trustlist 1 SEQ HASH TLFP KEY\n". */
-static void state_load(struct prov *p, struct state *st)
-{
-	char path[512], *text;
-	size_t n;
-	memset(st, 0, sizeof *st);
-	snprintf(path, sizeof path, "%s/trustlist.state", p->pki);
-	if (tg_read_file(path, 1024, &text, &n) != 0)
-		return;
-	char hash[65], fp[65];
-	unsigned long seq;
-	int key;
-	if (sscanf(text, "telgate-trustlist 1 %lu %64s %64s %d", &seq, hash, fp, &key) == 4 &&
-	    seq <= UINT32_MAX && unhex(hash, st->hash, 32) == 0 && unhex(fp, st->tl_fp, 32) == 0) {
-		st->valid = 1;
-		st->seq = (uint32_t)seq;
-		st->key = key;
-	} else {
-		log_ev(LOG_LVL_WARNING, NULL, "trustlist_state_unreadable", LOG_S("file", path));
-	}
-	free(text);
-}
-
-static int state_save(struct prov *p, const struct state *st)
-{
-	char path[512], tmp[520], hash[65], fp[65], line[200];
-	hex(st->hash, 32, hash);
-	hex(st->tl_fp, 32, fp);
-	int n = snprintf(line, sizeof line, "telgate-trustlist 1 %" PRIu32 " %s %s %d\n", st->seq,
-	                 hash, fp, st->key);
-	snprintf(path, sizeof path, "%s/trustlist.state", p->pki);
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	int ok = write(fd, line, (size_t)n) == n && fsync(fd) == 0;
-	ok = close(fd) == 0 && ok;
-	if (!ok || rename(tmp, path) != 0) {
-		int e = errno ? errno : EIO;
-		unlink(tmp);
-		return -e;
-	}
-	return 0;
-}
-
 /* One list, signed: a new blob in *out. */
 static int make_list(struct prov *p, const struct inputs *in, const struct item *signer, int key,
                      uint32_t seq, const char *filename, struct files_blob **out)
@@ -314,38 +243,24 @@ static int refresh_locked(struct prov *p)
 		return 0;
 	}
 	sha256(in.tl->der, in.tl->len, tl_fp);
-	struct state st;
-	state_load(p, &st);
-	int key = SIGNER_KEY_TRUSTLIST;
-	uint32_t seq;
-	if (st.valid && memcmp(st.hash, hash, 32) == 0 &&
-	    (st.key == SIGNER_KEY_TRUSTLIST || (st.key == SIGNER_KEY_RECOVERY && in.rec))) {
-		seq = st.seq;
-		key = st.key;
-	} else {
-		uint32_t now = (uint32_t)tg_now_s();
-		if (st.valid && st.seq == UINT32_MAX) {
-			inputs_free(&in);
-			return -EOVERFLOW;
-		}
-		seq = st.valid && st.seq >= now ? st.seq + 1 : now;
-		/* A new trust-list signer: clients holding the old list know the recovery
-		 * key, not the new one. */
-		if (st.valid && memcmp(st.tl_fp, tl_fp, 32) != 0 && in.rec)
-			key = SIGNER_KEY_RECOVERY;
+	struct tl_state st, next;
+	tl_state_load(p->pki, &st);
+	rc = tl_state_next(&st, hash, tl_fp, in.rec != NULL, (uint32_t)tg_now_s(), &next);
+	if (rc != 0) {
+		inputs_free(&in);
+		return rc;
 	}
+	int key = next.key;
+	uint32_t seq = next.seq;
 	const struct item *signer = key == SIGNER_KEY_RECOVERY ? in.rec : in.tl;
 	struct files_blob *itl = NULL, *ctl = NULL;
 	rc = make_list(p, &in, signer, key, seq, "ITLFile.tlv", &itl);
 	if (rc == 0)
 		rc = make_list(p, &in, signer, key, seq, "CTLFile.tlv", &ctl);
-	struct state now_st = {.valid = 1, .seq = seq, .key = key};
-	memcpy(now_st.hash, hash, 32);
-	memcpy(now_st.tl_fp, tl_fp, 32);
 	int same_state = st.valid && st.seq == seq && st.key == key &&
 	                 memcmp(st.hash, hash, 32) == 0 && memcmp(st.tl_fp, tl_fp, 32) == 0;
 	if (rc == 0 && !same_state)
-		rc = state_save(p, &now_st);
+		rc = tl_state_save(p->pki, &next);
 	size_t records = in.n;
 	inputs_free(&in);
 	if (rc != 0) {

@@ -4,6 +4,7 @@
  * key was replaced. The signer is a stand-in with keys made here (the two functions the
  * provider calls), so the test needs no signer process. */
 #include "ca/tl_provider.h"
+#include "ca/tl_state.h"
 #include "ca/trustlist.h"
 
 #include <errno.h>
@@ -289,12 +290,72 @@ static void test_sgn(void **state)
 	files_blob_unref(o.b);
 }
 
+/* The next sequence and key, as a table: previous state, contents, signer -> decision. */
+static void test_state_next(void **state)
+{
+	(void)state;
+	unsigned char h1[32] = {1}, h2[32] = {2}, fp1[32] = {0xa}, fp2[32] = {0xb};
+	struct tl_state none = {0}, prev = {.valid = 1, .seq = 5000, .key = SIGNER_KEY_TRUSTLIST};
+	memcpy(prev.hash, h1, 32);
+	memcpy(prev.tl_fp, fp1, 32);
+	struct tl_state n;
+	/* First start: now, trust-list key. */
+	assert_int_equal(tl_state_next(&none, h1, fp1, 1, 4000, &n), 0);
+	assert_true(n.valid && n.seq == 4000 && n.key == SIGNER_KEY_TRUSTLIST);
+	/* Same contents: same sequence and key, whatever the clock says. */
+	assert_int_equal(tl_state_next(&prev, h1, fp1, 1, 9000, &n), 0);
+	assert_true(n.seq == 5000 && n.key == SIGNER_KEY_TRUSTLIST);
+	/* New contents: now when later, previous + 1 when the clock is behind. */
+	assert_int_equal(tl_state_next(&prev, h2, fp1, 1, 9000, &n), 0);
+	assert_true(n.seq == 9000 && n.key == SIGNER_KEY_TRUSTLIST);
+	assert_memory_equal(n.hash, h2, 32);
+	assert_int_equal(tl_state_next(&prev, h2, fp1, 1, 10, &n), 0);
+	assert_int_equal(n.seq, 5001);
+	/* A new trust-list signer: the recovery key signs, when there is one. */
+	assert_int_equal(tl_state_next(&prev, h2, fp2, 1, 9000, &n), 0);
+	assert_int_equal(n.key, SIGNER_KEY_RECOVERY);
+	assert_memory_equal(n.tl_fp, fp2, 32);
+	assert_int_equal(tl_state_next(&prev, h2, fp2, 0, 9000, &n), 0);
+	assert_int_equal(n.key, SIGNER_KEY_TRUSTLIST);
+	/* The sequence cannot grow past 32 bits. */
+	prev.seq = UINT32_MAX;
+	assert_int_equal(tl_state_next(&prev, h2, fp1, 1, 10, &n), -EOVERFLOW);
+}
+
+/* The state file: written and read back; a damaged one is ignored (a new sequence). */
+static void test_state_file(void **state)
+{
+	(void)state;
+	char dir[64], path[128];
+	tu_mkdtemp(dir, sizeof dir, "tgtls");
+	struct tl_state st = {.valid = 1, .seq = 123456, .key = SIGNER_KEY_RECOVERY}, back;
+	memset(st.hash, 0xab, 32);
+	memset(st.tl_fp, 0x01, 32);
+	tl_state_load(dir, &back);
+	assert_false(back.valid);
+	assert_int_equal(tl_state_save(dir, &st), 0);
+	tl_state_load(dir, &back);
+	assert_true(back.valid && back.seq == 123456 && back.key == SIGNER_KEY_RECOVERY);
+	assert_memory_equal(back.hash, st.hash, 32);
+	assert_memory_equal(back.tl_fp, st.tl_fp, 32);
+	snprintf(path, sizeof path, "%s/trustlist.state", dir);
+	struct stat sb;
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	FILE *f = fopen(path, "w");
+	fputs("telgate-trustlist 1 12 abc def 2\n", f);
+	fclose(f);
+	tl_state_load(dir, &back);
+	assert_false(back.valid);
+	tu_rmtree(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_names),
-	    cmocka_unit_test(test_provider),
-	    cmocka_unit_test(test_sgn),
+	    cmocka_unit_test(test_names),      cmocka_unit_test(test_provider),
+	    cmocka_unit_test(test_sgn),        cmocka_unit_test(test_state_next),
+	    cmocka_unit_test(test_state_file),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
