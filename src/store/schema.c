@@ -269,8 +269,42 @@ static const char *const v8[] = {
     NULL,
 };
 
+/* v10 (issue 17, enrolment profiles; v9 is the issued-certificate table): capfprofile,
+ * Unified CM's CAPF profile. One row per instance id (the name a client enrols with):
+ * whose certificate it asks for, how it authenticates (a one-time string, or none), the key
+ * it must present and what the enrolment does (install a certificate, or delete: revoke
+ * the current one). The string itself is never stored: secrethash holds HMAC-SHA-256 (hex,
+ * under the server's key) of a generated string or the argon2id hash of one an
+ * administrator chose (secretkind says which; '' with authmode none). used is set once,
+ * atomically, by the enrolment that consumes the string; failures counts consecutive wrong
+ * strings (locked at 10). status 'expired' is what a pending row past expires reads as
+ * (computed on read); it is allowed here so that a later sweep may write it. */
+static const char *const v10[] = {
+    "CREATE TABLE capfprofile ("
+    " instanceid TEXT PRIMARY KEY,"
+    " userid TEXT NOT NULL REFERENCES enduser (userid) ON DELETE CASCADE,"
+    " authmode TEXT NOT NULL DEFAULT 'string' CHECK (authmode IN ('string', 'none')),"
+    " secretkind TEXT NOT NULL DEFAULT '' CHECK (secretkind IN ('', 'hmac', 'argon2id')),"
+    " secrethash TEXT NOT NULL DEFAULT '',"
+    " keytype TEXT NOT NULL DEFAULT 'ec-p256'"
+    "  CHECK (keytype IN ('ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072')),"
+    " operation TEXT NOT NULL DEFAULT 'install' CHECK (operation IN ('install', 'delete')),"
+    " status TEXT NOT NULL DEFAULT 'pending'"
+    "  CHECK (status IN ('pending', 'success', 'failed', 'locked', 'expired')),"
+    " serial TEXT NOT NULL DEFAULT '',"
+    " reason TEXT NOT NULL DEFAULT '',"
+    " failures INTEGER NOT NULL DEFAULT 0 CHECK (failures >= 0),"
+    " used INTEGER NOT NULL DEFAULT 0 CHECK (used IN (0, 1)),"
+    " created BIGINT NOT NULL,"
+    " expires BIGINT NOT NULL,"
+    " CHECK ((authmode = 'none' AND secretkind = '' AND secrethash = '') OR"
+    "  (authmode = 'string' AND secretkind <> '' AND secrethash <> '')))",
+    "CREATE INDEX capfprofile_user ON capfprofile (userid)",
+    NULL,
+};
+
 const struct store_migration store_migrations[] = {
-    {1, v1}, {2, v2}, {3, v3}, {4, v4}, {5, v5}, {6, v6}, {7, v7}, {8, v8},
+    {1, v1}, {2, v2}, {3, v3}, {4, v4}, {5, v5}, {6, v6}, {7, v7}, {8, v8}, {10, v10},
 };
 const int store_nmigrations = sizeof store_migrations / sizeof store_migrations[0];
 
@@ -279,5 +313,6 @@ const struct store_secret_column store_secret_columns[] = {
     {"enduser", "passwordhash"},
     {"sipcredential", "ha1md5"},
     {"sipcredential", "ha1sha256"},
+    {"capfprofile", "secrethash"},
     {NULL, NULL},
 };

@@ -293,6 +293,73 @@ int store_securityprofiles(store_t *st, int (*fn)(void *ud, const struct store_s
  * a device) while a device refers to it. */
 int store_securityprofile_delete(store_t *st, const char *name);
 
+/* --- enrolment profiles (capfprofile; implemented in capfprofile.c) ------------------ */
+
+/* Unified CM's CAPF profile (issue 17, seed 001): an instance id a client enrols with, the
+ * user its certificate is for, and a one-time authentication string. The store keeps
+ * only a hash of the string (ca/capf.h makes and checks it) and enforces single use:
+ * store_capf_consume is one UPDATE .. WHERE used = 0 .. RETURNING, so two requests (or,
+ * later, two cluster nodes) can never both consume a profile. Text values are those of
+ * the table's CHECK constraints: authmode string|none; secretkind hmac|argon2id ("" with
+ * authmode none); keytype ec-p256|ec-p384|rsa-2048|rsa-3072; operation install|delete;
+ * status pending|success|failed|locked (and expired, which the readers below compute: a
+ * pending row whose expires has passed reads "expired"). Times are epoch seconds. */
+#define STORE_CAPF_ID_MAX 64
+#define STORE_CAPF_SERIAL_MAX 79
+#define STORE_CAPF_REASON_MAX 255
+struct store_capfprofile {
+	char instanceid[STORE_CAPF_ID_MAX + 1]; /* the key */
+	char userid[STORE_ID_MAX + 1];          /* an enduser */
+	char authmode[8];
+	char secretkind[12];
+	char secrethash[STORE_HASH_MAX + 1]; /* hex HMAC or an argon2id string; "" = none */
+	char keytype[12];
+	char operation[8];
+	char status[10];
+	char serial[STORE_CAPF_SERIAL_MAX + 1]; /* of the certificate issued, "" until success */
+	char reason[STORE_CAPF_REASON_MAX + 1]; /* why it failed, "" otherwise */
+	int failures;                           /* consecutive wrong strings */
+	int used;                               /* 1 once the string was consumed */
+	int64_t created, expires;
+};
+/* Adds a profile (status pending, failures 0, used 0, no serial: those fields of p are
+ * not read). STORE_CONSTRAINT when the instance id exists, the user does not, or a value
+ * is not one the table allows (store_last_error says which). */
+int store_capf_add(store_t *st, const struct store_capfprofile *p);
+/* The profile as of now (status "expired" when pending past expires). STORE_NOTFOUND
+ * when there is none (*out zeroed). */
+int store_capf_get(store_t *st, const char *instanceid, int64_t now, struct store_capfprofile *out);
+/* Every profile (userid NULL) or those of one user, in instance id order, as of now; fn
+ * returns nonzero to stop; the row is valid during the call. STORE_TOOBIG when a stored
+ * value did not fit its field (that row is skipped). */
+int store_capf_list(store_t *st, const char *userid, int64_t now,
+                    int (*fn)(void *ud, const struct store_capfprofile *p), void *ud);
+/* STORE_NOTFOUND when there is no such profile. */
+int store_capf_delete(store_t *st, const char *instanceid);
+/* Consumes the one-time string, atomically: sets used (and clears failures) only when the
+ * profile is pending, unused, not expired at now and its secret is still secrethash (the
+ * one the caller verified: a rearm in between changes it). *out gets the row as consumed.
+ * STORE_NOTFOUND when nothing matched: no such profile, already used, not pending,
+ * expired, or re-armed since: whoever gets STORE_OK is the only one that ever will. */
+int store_capf_consume(store_t *st, const char *instanceid, const char *secrethash, int64_t now,
+                       struct store_capfprofile *out);
+/* Counts one wrong string for a pending profile; from lock_at consecutive failures on
+ * (lock_at > 0) its status becomes locked. *failures gets the new count, *locked_now 1
+ * when this call locked it (raise the alarm once). STORE_NOTFOUND when there is no such
+ * pending profile (nothing counted). */
+int store_capf_auth_failed(store_t *st, const char *instanceid, int lock_at, int *failures,
+                           int *locked_now);
+/* The enrolment that consumed the profile ended: success with the certificate's serial,
+ * or failed with a reason. STORE_NOTFOUND unless the profile is consumed and pending. */
+int store_capf_succeeded(store_t *st, const char *instanceid, const char *serial);
+int store_capf_failed(store_t *st, const char *instanceid, const char *reason);
+/* Makes the profile usable again: status pending, failures 0, used 0, no serial or
+ * reason, the new secret (secretkind/secrethash as in store_capf_add, "" for authmode
+ * none) and expiry. STORE_NOTFOUND when there is no such profile; STORE_CONSTRAINT when
+ * the secret does not suit its authmode. */
+int store_capf_rearm(store_t *st, const char *instanceid, const char *secretkind,
+                     const char *secrethash, int64_t expires);
+
 /* --- TLS settings by level (tls/policy.h; table tlssetting) -------------------------- */
 
 /* Sets one setting at one level (level: tls_level_format's canonical text; name: a
