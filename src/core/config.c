@@ -110,6 +110,8 @@ static const struct key keys[] = {
     {"pki", "dir", K_PATH, F(pki.dir), 0, 0, 1},
     {"pki", "server_days", K_INT, F(pki.server_days), 31, 3650, 0},
     {"pki", "server_names", K_STR, F(pki.server_names), 0, 0, 0},
+    {"pki", "capf_min_length", K_INT, F(pki.capf_min_length), 4, 128, 1},
+    {"pki", "capf_source_failures_max", K_INT, F(pki.capf_source_failures_max), 0, 100000, 1},
 };
 #undef F
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -161,6 +163,10 @@ static void base_defaults(struct tg_config *c)
 	c->password.argon2_t = 2;
 	c->password.argon2_m_kib = 19 * 1024;
 	c->pki.server_days = 397;
+	/* Enrolment strings an administrator chooses (ca/capf.h): 12 characters unless
+	 * configured down (to the seed's short ones, at least 4, with a warning at use). */
+	c->pki.capf_min_length = 12;
+	c->pki.capf_source_failures_max = 20;
 	c->dir.failure_delay_ms = 250;
 	tg_strlcpy(c->ldap.filter, "openldap", sizeof c->ldap.filter);
 	c->ldap.timeout_ms = 3000;

@@ -123,6 +123,12 @@ struct tg_config {
 		char dir[CFG_PATH_MAX]; /* default: <state_dir>/pki */
 		unsigned server_days;
 		char server_names[CFG_PATH_MAX]; /* extra SAN DNS names, comma-separated */
+		/* enrolment profiles (ca/capf.h): the shortest authentication string an
+		 * administrator may choose (4-128, default 12; below 12 is warned about), and
+		 * wrong strings a minute from one source before it is refused unheard (0 =
+		 * no limit, default 20) */
+		int capf_min_length;
+		int capf_source_failures_max;
 	} pki;
 };
 
