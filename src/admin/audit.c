@@ -11,18 +11,54 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static struct audit_rec ring[AUDIT_HISTORY];
 static uint64_t count; /* records ever made */
 
-/* The words joined by spaces, a word with a space or a quote in double quotes. */
+/* Options whose value is a secret: the value is recorded as "(redacted)", whatever
+ * form it takes ("--auth-string S" or "--auth-string=S"). */
+static const char *const secret_options[] = {"--auth-string"};
+#define REDACTED "(redacted)"
+
+/* The option name when w is a secret option written "--name=value", else NULL. */
+static const char *secret_with_value(const char *w, size_t *namelen)
+{
+	for (size_t i = 0; i < sizeof secret_options / sizeof secret_options[0]; i++) {
+		size_t n = strlen(secret_options[i]);
+		if (strncmp(w, secret_options[i], n) == 0 && w[n] == '=') {
+			*namelen = n;
+			return secret_options[i];
+		}
+	}
+	return NULL;
+}
+
+static int is_secret_option(const char *w)
+{
+	for (size_t i = 0; i < sizeof secret_options / sizeof secret_options[0]; i++)
+		if (strcmp(w, secret_options[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* The words joined by spaces, a word with a space or a quote in double quotes, secrets
+ * redacted. */
 static void join_words(int argc, const char *const *argv, char *out, size_t cap)
 {
 	size_t used = 0;
 	out[0] = '\0';
+	char eq[64];
 	for (int i = 0; i < argc && used + 1 < cap; i++) {
-		int quote = strpbrk(argv[i], " \t\"") != NULL || !argv[i][0];
-		int w = snprintf(out + used, cap - used, "%s%s%s%s", i ? " " : "",
-		                 quote ? "\"" : "", argv[i], quote ? "\"" : "");
-		if (w < 0)
+		const char *w = argv[i];
+		size_t nl = 0;
+		if (i > 0 && is_secret_option(argv[i - 1]))
+			w = REDACTED;
+		else if (secret_with_value(w, &nl)) {
+			snprintf(eq, sizeof eq, "%.*s=" REDACTED, (int)nl, w);
+			w = eq;
+		}
+		int quote = strpbrk(w, " \t\"") != NULL || !w[0];
+		int n = snprintf(out + used, cap - used, "%s%s%s%s", i ? " " : "",
+		                 quote ? "\"" : "", w, quote ? "\"" : "");
+		if (n < 0)
 			break;
-		used += (size_t)w < cap - used ? (size_t)w : cap - used - 1;
+		used += (size_t)n < cap - used ? (size_t)n : cap - used - 1;
 	}
 }
 

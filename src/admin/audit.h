@@ -3,7 +3,8 @@
  * audit: who changed what through the control socket (issue 14). Every command whose
  * effect is CHANGES (commands.h) is recorded once, after it ran: the peer's uid and pid
  * (SO_PEERCRED, taken by the control server at connect), the command's words (never a
- * secret: passwords travel in the request's data, which is not recorded), the result,
+ * secret: passwords travel in the request's data, which is not recorded, and the value of
+ * a secret option such as capf's --auth-string is recorded as "(redacted)"), the result,
  * the error if any, and the correlation id. Each record is logged (`admin_audit`) and kept
  * in a bounded in-memory history that `telgate show audit [N]` reads.
  *

@@ -8,7 +8,8 @@
  * command: handler names admin.c's cmd_<handler>; words are the fixed words, separated by
  * one space; minargs and maxargs bound argc, the words included; effect is CHANGES for a
  * command that changes something (it goes to the audit log with who asked: audit.h) or
- * READS. Constant data and pure
+ * READS. A value that is a secret (capf's --auth-string) is never recorded: audit.c
+ * redacts it. Constant data and pure
  * functions: safe from any thread.
  */
 #ifndef TG_ADMIN_COMMANDS_H
@@ -77,6 +78,15 @@
 	X(show_config, "show config", 3, 3, READS, "show config DEVICE|XMLDefault.cnf.xml")  \
 	X(show_nodes, "show nodes", 2, 2, READS, "show nodes")                             \
 	X(show_securityprofiles, "show securityprofiles", 2, 2, READS, "show securityprofiles") \
+	X(capf_add, "capf add", 5, 15, CHANGES,                                            \
+	  "capf add USER --instance-id ID [--auth-mode string|none] [--auth-string S] "    \
+	  "[--key ec-p256|ec-p384|rsa-2048|rsa-3072] [--operation install|delete] "        \
+	  "[--expires-in DURATION]")                                                       \
+	X(capf_list, "capf list", 2, 3, READS, "capf list [USER]")                         \
+	X(capf_show, "capf show", 3, 3, READS, "capf show ID")                             \
+	X(capf_delete, "capf delete", 3, 3, CHANGES, "capf delete ID")                     \
+	X(capf_rearm, "capf rearm", 3, 7, CHANGES,                                         \
+	  "capf rearm ID [--auth-string S] [--expires-in DURATION]")                       \
 	X(help, "help", 1, 1, READS, "help")
 /* clang-format on */
 
