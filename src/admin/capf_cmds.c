@@ -52,6 +52,17 @@ static json_t *parse_opts(const struct ctl_request *r, int from, struct capf_opt
 	return NULL;
 }
 
+/* --expires-in's value (NULL: absent, *life unchanged). NULL, or the usage error. */
+static json_t *expires_in(const char *v, int64_t *life)
+{
+	if (v && capf_duration_parse(v, life) != 0)
+		return capf_usage(
+		    "--expires-in '%.32s': a duration such as 30m, 24h or 7d (at most "
+		    "365d)",
+		    v);
+	return NULL;
+}
+
 static void config_now(struct admin_ctx *a, struct tg_config *out)
 {
 	pthread_mutex_lock(&a->mu);
@@ -184,10 +195,8 @@ json_t *cmd_capf_add(struct admin_ctx *a, const struct ctl_request *r, const cha
 	if (!e && o[4].value && !capf_operation_valid(o[4].value))
 		e = capf_usage("--operation '%.32s': use install or delete", o[4].value);
 	int64_t life = CAPF_EXPIRES_DEFAULT_S;
-	if (!e && o[5].value && capf_duration_parse(o[5].value, &life) != 0)
-		e = capf_usage("--expires-in '%.32s': a duration such as 30m, 24h or 7d (at most "
-		               "365d)",
-		               o[5].value);
+	if (!e)
+		e = expires_in(o[5].value, &life);
 	tg_strlcpy(p.authmode, o[1].value ? o[1].value : "string", sizeof p.authmode);
 	int none = strcmp(p.authmode, "none") == 0;
 	if (!e && none && o[2].value)
@@ -329,10 +338,8 @@ json_t *cmd_capf_rearm(struct admin_ctx *a, const struct ctl_request *r, const c
 	struct capf_opt o[] = {{"--auth-string", NULL, 0}, {"--expires-in", NULL, 0}};
 	json_t *e = parse_opts(r, 3, o, sizeof o / sizeof o[0]);
 	int64_t life = CAPF_EXPIRES_DEFAULT_S;
-	if (!e && o[1].value && capf_duration_parse(o[1].value, &life) != 0)
-		e = capf_usage("--expires-in '%.32s': a duration such as 30m, 24h or 7d (at most "
-		               "365d)",
-		               o[1].value);
+	if (!e)
+		e = expires_in(o[1].value, &life);
 	struct store_capfprofile p;
 	int rc = e ? STORE_OK : store_capf_get(a->store, r->argv[2], tg_now_s(), &p);
 	if (!e && rc == STORE_NOTFOUND)

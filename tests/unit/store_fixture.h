@@ -8,6 +8,7 @@
 #include "store/store_backend.h"
 #include "testutil.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +78,20 @@ static inline void tu_store_write_old(const char *path, int upto, const char *co
 			fail_msg("%s: %s", rows[i], err);
 	}
 	sqlite3_close(db);
+}
+
+/* Runs fn(a) and fn(b) on two threads at once (each thread gets its own store connection)
+ * and waits for both. go is initialised for two here and destroyed after: the threads
+ * meet at it before each step they race for. */
+static inline void tu_run_pair(void *(*fn)(void *), void *a, void *b, pthread_barrier_t *go)
+{
+	pthread_barrier_init(go, NULL, 2);
+	pthread_t ta, tb;
+	assert_int_equal(pthread_create(&ta, NULL, fn, a), 0);
+	assert_int_equal(pthread_create(&tb, NULL, fn, b), 0);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	pthread_barrier_destroy(go);
 }
 
 #endif

@@ -17,7 +17,6 @@
 #include "core/alarm.h"
 #include "store_fixture.h"
 
-#include <pthread.h>
 #include <sys/stat.h>
 
 #define NOW 1700000000
@@ -397,14 +396,8 @@ static void test_auth_race(void **state)
 		fx_add(f, id, NOW + 600);
 	}
 	pthread_barrier_t go;
-	pthread_barrier_init(&go, NULL, 2);
 	struct racer a = {.f = f, .go = &go}, b = {.f = f, .go = &go};
-	pthread_t ta, tb;
-	assert_int_equal(pthread_create(&ta, NULL, race, &a), 0);
-	assert_int_equal(pthread_create(&tb, NULL, race, &b), 0);
-	pthread_join(ta, NULL);
-	pthread_join(tb, NULL);
-	pthread_barrier_destroy(&go);
+	tu_run_pair(race, &a, &b, &go);
 	for (int i = 0; i < RACE_ROUNDS; i++) {
 		assert_int_equal(a.ok[i] + b.ok[i], 1);
 		assert_int_equal(a.other[i] + b.other[i], 0);

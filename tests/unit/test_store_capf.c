@@ -12,8 +12,6 @@
 
 #include "store_fixture.h"
 
-#include <pthread.h>
-
 #define NOW 1700000000
 
 static void add_user(store_t *st, const char *id)
@@ -236,14 +234,8 @@ static void test_consume_race(void **state)
 		assert_int_equal(store_capf_add(f->st, &p), STORE_OK);
 	}
 	pthread_barrier_t go;
-	pthread_barrier_init(&go, NULL, 2);
 	struct racer a = {.st = f->st, .go = &go}, b = {.st = f->st, .go = &go};
-	pthread_t ta, tb;
-	assert_int_equal(pthread_create(&ta, NULL, race, &a), 0);
-	assert_int_equal(pthread_create(&tb, NULL, race, &b), 0);
-	pthread_join(ta, NULL);
-	pthread_join(tb, NULL);
-	pthread_barrier_destroy(&go);
+	tu_run_pair(race, &a, &b, &go);
 	assert_int_equal(a.errors, 0);
 	assert_int_equal(b.errors, 0);
 	for (int i = 0; i < RACE_PROFILES; i++)
