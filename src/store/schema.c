@@ -269,7 +269,7 @@ static const char *const v8[] = {
     NULL,
 };
 
-/* v10 (issue 17, enrolment profiles; v9 is the issued-certificate table): capfprofile,
+/* v9 (issue 17, enrolment profiles): capfprofile,
  * Unified CM's CAPF profile. One row per instance id (the name a client enrols with):
  * whose certificate it asks for, how it authenticates (a one-time string, or none), the key
  * it must present and what the enrolment does (install a certificate, or delete: revoke
@@ -279,7 +279,7 @@ static const char *const v8[] = {
  * atomically, by the enrolment that consumes the string; failures counts consecutive wrong
  * strings (locked at 10). status 'expired' is what a pending row past expires reads as
  * (computed on read); it is allowed here so that a later sweep may write it. */
-static const char *const v10[] = {
+static const char *const v9[] = {
     "CREATE TABLE capfprofile ("
     " instanceid TEXT PRIMARY KEY,"
     " userid TEXT NOT NULL REFERENCES enduser (userid) ON DELETE CASCADE,"
@@ -304,7 +304,7 @@ static const char *const v10[] = {
 };
 
 const struct store_migration store_migrations[] = {
-    {1, v1}, {2, v2}, {3, v3}, {4, v4}, {5, v5}, {6, v6}, {7, v7}, {8, v8}, {10, v10},
+    {1, v1}, {2, v2}, {3, v3}, {4, v4}, {5, v5}, {6, v6}, {7, v7}, {8, v8}, {9, v9},
 };
 const int store_nmigrations = sizeof store_migrations / sizeof store_migrations[0];
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /* Enrolment profiles in the store (store/capfprofile.c): the rows, expiry computed on
  * read, single use under concurrency, the lock after consecutive failures, rearm, the
- * secret column hidden from ad-hoc SQL, and the schema 10 migration. */
+ * secret column hidden from ad-hoc SQL, and the schema 9 migration. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -320,7 +320,7 @@ static void test_secret_hidden_from_sql(void **state)
 	assert_string_equal(got, "1;hmac;NULL;");
 }
 
-static void test_migration_v8_to_v10(void **state)
+static void test_migration_v8_to_v9(void **state)
 {
 	struct tu_store *f = *state;
 	store_close(f->st);
@@ -331,7 +331,7 @@ static void test_migration_v8_to_v10(void **state)
 	int v = 0;
 	assert_int_equal(store_schema_version(f->st, &v), STORE_OK);
 	assert_int_equal(v, store_schema_latest());
-	assert_true(v >= 10);
+	assert_true(v >= 9);
 	struct store_capfprofile p = profile("5", "jpinkman"), out;
 	assert_int_equal(store_capf_add(f->st, &p), STORE_OK);
 	assert_int_equal(store_capf_get(f->st, "5", NOW, &out), STORE_OK);
@@ -347,7 +347,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_consume_race, setup, tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_lock_after_failures, setup, tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_secret_hidden_from_sql, setup, tu_store_teardown),
-	    cmocka_unit_test_setup_teardown(test_migration_v8_to_v10, setup, tu_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_migration_v8_to_v9, setup, tu_store_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
