@@ -50,11 +50,11 @@ enum signer_key {
 struct signer;
 
 /* The certificate (DER) of a key: the CA's, the trust-list signer's, ... Returns 0 with
- * *der/*len, or -ENOENT when the signer holds no such key. */
+ * *der and *len, or -ENOENT when the signer holds no such key. */
 int signer_certificate(struct signer *s, enum signer_key k, unsigned char **der, size_t *len);
 
 /* Signs a certificate template (DER) with the CA key: see above. Returns 0 with the
- * certificate (DER) in *out/*outlen. */
+ * certificate (DER) in *out and *outlen. */
 int signer_sign_cert(struct signer *s, const unsigned char *tmpl, size_t len, unsigned char **out,
                      size_t *outlen);
 
@@ -64,7 +64,7 @@ int signer_sign_crl(struct signer *s, const unsigned char *tmpl, size_t len, uns
 
 /* Signs data (len bytes, at most SIGNER_DATA_MAX) with key k and digest ("SHA256",
  * "SHA512", "SHA1"; RSA keys sign PKCS#1 v1.5, EC keys ECDSA with a DER signature).
- * Returns 0 with the signature in *sig/*siglen. */
+ * Returns 0 with the signature in *sig and *siglen. */
 #define SIGNER_DATA_MAX (1024 * 1024)
 int signer_sign_bytes(struct signer *s, enum signer_key k, const char *digest,
                       const unsigned char *data, size_t len, unsigned char **sig, size_t *siglen);
