@@ -109,6 +109,8 @@ static const struct key keys[] = {
     {"pki", "dir", K_PATH, F(pki.dir), 0, 0, 1},
     {"pki", "server_days", K_INT, F(pki.server_days), 31, 3650, 0},
     {"pki", "server_names", K_STR, F(pki.server_names), 0, 0, 0},
+    {"pki", "client_days", K_INT, F(pki.client_days), 1, 3650, 0},
+    {"pki", "crl_days", K_INT, F(pki.crl_days), 1, 365, 0},
 };
 #undef F
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -160,6 +162,8 @@ static void base_defaults(struct tg_config *c)
 	c->password.argon2_t = 2;
 	c->password.argon2_m_kib = 19 * 1024;
 	c->pki.server_days = 397;
+	c->pki.client_days = 730; /* two years: LSCs are long-lived (issue 17) */
+	c->pki.crl_days = 7;
 	c->dir.failure_delay_ms = 250;
 	tg_strlcpy(c->ldap.filter, "openldap", sizeof c->ldap.filter);
 	c->ldap.timeout_ms = 3000;

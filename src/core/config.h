@@ -122,6 +122,8 @@ struct tg_config {
 		char dir[CFG_PATH_MAX]; /* default: <state_dir>/pki */
 		unsigned server_days;
 		char server_names[CFG_PATH_MAX]; /* extra SAN DNS names, comma-separated */
+		unsigned client_days; /* lifetime of an issued client certificate (ca/ca_issue.h) */
+		unsigned crl_days;    /* the CRL's nextUpdate - thisUpdate (ca/ca_crl.h) */
 	} pki;
 };
 
