@@ -97,6 +97,12 @@ static void template_key_init(void)
 	template_key = EVP_EC_gen("P-256");
 }
 
+EVP_PKEY *ca_template_key(void)
+{
+	pthread_once(&template_once, template_key_init);
+	return template_key;
+}
+
 static int add_bool_ext(X509 *x, int nid, void *value, int critical)
 {
 	return X509_add1_ext_i2d(x, nid, value, critical, X509V3_ADD_DEFAULT) == 1;
@@ -167,8 +173,8 @@ static int build_template(const struct ca_client_request *req, X509 *ca,
 	         X509_NAME_add_entry_by_NID(X509_get_subject_name(x), NID_commonName, MBSTRING_UTF8,
 	                                    (const unsigned char *)req->userid, -1, -1, 0) &&
 	         X509_set_issuer_name(x, X509_get_subject_name(ca)) &&
-	         add_client_exts(x, req->instanceid) && template_key &&
-	         X509_sign(x, template_key, EVP_sha256()) > 0;
+	         add_client_exts(x, req->instanceid) && ca_template_key() &&
+	         X509_sign(x, ca_template_key(), EVP_sha256()) > 0;
 	*der = NULL;
 	*len = ok ? i2d_X509(x, der) : -1;
 	BN_free(bn);
@@ -353,7 +359,6 @@ int ca_issue_client(struct signer *s, store_t *st, const struct ca_client_reques
 	int rc = check_request(req, err, errlen);
 	if (rc != 0)
 		return rc;
-	pthread_once(&template_once, template_key_init);
 	X509 *ca = NULL;
 	rc = ca_cert(s, req->ca, &ca);
 	if (rc != 0) {

@@ -76,6 +76,10 @@ int ca_instance_id_valid(const char *id);
 int ca_issue_client(struct signer *s, store_t *st, const struct ca_client_request *req,
                     struct ca_issued *out, char *err, size_t errlen);
 
+/* The throwaway key that signs templates (certificates and CRLs) so that they encode: the
+ * signer replaces the signature. Made once (P-256); NULL when that failed. Any thread. */
+EVP_PKEY *ca_template_key(void);
+
 /* What a signer error (ca/signer.h's negative errno) means, for messages: "the signer is not
  * running" (-EAGAIN), "the signer's queue is full" (-EBUSY), ... Static text. */
 const char *ca_signer_strerror(int rc);

@@ -3,7 +3,8 @@
  * that ca_bootstrap made, for the CA's unit tests until the real signer (signer_local_new)
  * is on main: the same refusals the header documents (CA:TRUE, keyCertSign/cRLSign, a
  * validity beyond the CA's), issuer and AKI set from the CA. tu_signer_fail makes every
- * request fail with that error (e.g. -EAGAIN: the signer is not running). Include in one
+ * request fail with that error (e.g. -EAGAIN: the signer is not running), tu_signer_fail_crl
+ * only CRLs. Include in one
  * test file only (it defines the signer's functions). */
 #ifndef TG_SIGNER_FIXTURE_H
 #define TG_SIGNER_FIXTURE_H
@@ -24,6 +25,7 @@ struct signer {
 };
 
 static int tu_signer_fail;       /* nonzero: every request returns it */
+static int tu_signer_fail_crl;   /* nonzero: CRL signing returns it */
 static int tu_signer_certs_made; /* certificates signed */
 
 struct signer *signer_local_new(const char *pki_dir, char *err, size_t errlen)
@@ -125,8 +127,8 @@ out:
 int signer_sign_crl(struct signer *s, const unsigned char *tmpl, size_t len, unsigned char **out,
                     size_t *outlen)
 {
-	if (tu_signer_fail)
-		return tu_signer_fail;
+	if (tu_signer_fail || tu_signer_fail_crl)
+		return tu_signer_fail ? tu_signer_fail : tu_signer_fail_crl;
 	const unsigned char *p = tmpl;
 	X509_CRL *c = d2i_X509_CRL(NULL, &p, (long)len);
 	if (!c)

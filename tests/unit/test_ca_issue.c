@@ -15,50 +15,9 @@
 #include "ca/ca_csr.h"
 #include "ca/ca_issue.h"
 #include "core/log.h"
-#include "signer_fixture.h"
-#include "store_fixture.h"
+#include "ca_fixture.h"
 
 #include <openssl/rand.h>
-
-struct fx {
-	struct tu_store st;
-	char pki[128];
-	struct signer *signer;
-	X509 *ca;
-};
-
-static int fx_setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof *f);
-	tu_mkdtemp(f->st.dir, sizeof f->st.dir, "tgca");
-	snprintf(f->st.path, sizeof f->st.path, "%s/t.db", f->st.dir);
-	tu_store_open(&f->st);
-	snprintf(f->pki, sizeof f->pki, "%s/pki", f->st.dir);
-	struct ca_bootstrap_result r;
-	char err[256];
-	if (ca_bootstrap(f->pki, "node1", "", 90, &r, err, sizeof err) != 0)
-		fail_msg("bootstrap: %s", err);
-	f->signer = signer_local_new(f->pki, err, sizeof err);
-	assert_non_null(f->signer);
-	FILE *fp = fopen(r.ca_cert, "r");
-	f->ca = PEM_read_X509(fp, NULL, NULL, NULL);
-	fclose(fp);
-	assert_non_null(f->ca);
-	tu_signer_fail = 0;
-	*state = f;
-	return 0;
-}
-
-static int fx_teardown(void **state)
-{
-	struct fx *f = *state;
-	signer_free(f->signer);
-	X509_free(f->ca);
-	store_close(f->st.st);
-	tu_rmtree(f->st.dir);
-	free(f);
-	return 0;
-}
 
 /* A CSR for key k that asks for what a hostile client would: another CN, CA:TRUE, more
  * EKUs, a DNS SAN. DER into *der (OPENSSL_free). */
