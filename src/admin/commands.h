@@ -76,6 +76,10 @@
 	X(show_config, "show config", 3, 3, READS, "show config DEVICE|XMLDefault.cnf.xml")  \
 	X(show_nodes, "show nodes", 2, 2, READS, "show nodes")                             \
 	X(show_securityprofiles, "show securityprofiles", 2, 2, READS, "show securityprofiles") \
+	X(cert_list, "cert list", 2, 3, READS, "cert list [USER]")                         \
+	X(cert_revoke, "cert revoke", 4, 4, CHANGES,                                       \
+	  "cert revoke SERIAL unspecified|keyCompromise|cACompromise|affiliationChanged|"  \
+	  "superseded|cessationOfOperation|certificateHold|privilegeWithdrawn")            \
 	X(help, "help", 1, 1, READS, "help")
 /* clang-format on */
 
