@@ -59,8 +59,8 @@ static const char *const result_text[] = {
     [CA_CSR_OK] = "ok",
     [CA_CSR_MALFORMED] = "the request is not a DER PKCS#10 certificate request",
     [CA_CSR_SIGNATURE] = "the request's signature does not verify (no proof of possession)",
-    [CA_CSR_KEY_TYPE] = "the request's key type or size is not one the CA issues for "
-                        "(ec-p256, ec-p384, rsa-2048, rsa-3072)",
+    [CA_CSR_KEY_TYPE] = ("the request's key type or size is not one the CA issues for "
+                         "(ec-p256, ec-p384, rsa-2048, rsa-3072)"),
     [CA_CSR_KEY_MISMATCH] = "the request's key is not the type the enrolment profile asks for",
 };
 
