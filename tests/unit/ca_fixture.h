@@ -6,8 +6,11 @@
 #define TG_CA_FIXTURE_H
 
 #include "ca/ca_bootstrap.h"
+#include "ca/ca_issue.h"
 #include "signer_fixture.h"
 #include "store_fixture.h"
+
+#include <time.h>
 
 struct fx {
 	struct tu_store st;
@@ -47,6 +50,36 @@ static inline int fx_teardown(void **state)
 	tu_rmtree(f->st.dir);
 	free(f);
 	return 0;
+}
+
+/* An ASN.1 time as Unix seconds; fails the test when it is not one. */
+static inline int64_t tu_asn1_epoch(const ASN1_TIME *t)
+{
+	struct tm tm;
+	assert_int_equal(ASN1_TIME_to_tm(t, &tm), 1);
+	return (int64_t)timegm(&tm);
+}
+
+/* Issues a certificate for a new P-256 key to user (instance, profile: "" for none) at now
+ * (0 = the clock) for days; its serial into serial. Fails the test on error. */
+static inline void tu_issue(struct fx *f, const char *user, const char *instance,
+                            const char *profile, unsigned days, int64_t now, char serial[33])
+{
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	struct ca_client_request req = {.pubkey = k,
+	                                .userid = user,
+	                                .instanceid = instance,
+	                                .profile = profile,
+	                                .days = days,
+	                                .now = now,
+	                                .ca = f->ca};
+	struct ca_issued out;
+	char err[256];
+	if (ca_issue_client(f->signer, f->st.st, &req, &out, err, sizeof err) != 0)
+		fail_msg("issue: %s", err);
+	memcpy(serial, out.serial, 33);
+	ca_issued_free(&out);
+	EVP_PKEY_free(k);
 }
 
 #endif

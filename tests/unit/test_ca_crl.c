@@ -20,21 +20,6 @@
 #define NOW 1800000000LL /* within the CA's ten years */
 #define DAY 86400LL
 
-/* Issues a certificate to user at t; its serial into serial. */
-static void issue(struct fx *f, const char *user, int64_t t, unsigned days, char serial[33])
-{
-	EVP_PKEY *k = EVP_EC_gen("P-256");
-	struct ca_client_request req = {
-	    .pubkey = k, .userid = user, .instanceid = "1", .days = days, .now = t, .ca = f->ca};
-	struct ca_issued out;
-	char err[256];
-	if (ca_issue_client(f->signer, f->st.st, &req, &out, err, sizeof err) != 0)
-		fail_msg("issue: %s", err);
-	memcpy(serial, out.serial, 33);
-	ca_issued_free(&out);
-	EVP_PKEY_free(k);
-}
-
 /* The CRL on disk, verified against the CA; fails the test when it does not verify. */
 static X509_CRL *read_crl(struct fx *f)
 {
@@ -75,13 +60,6 @@ static int64_t crl_number(X509_CRL *crl)
 	return v;
 }
 
-static int64_t epoch(const ASN1_TIME *t)
-{
-	struct tm tm;
-	assert_int_equal(ASN1_TIME_to_tm(t, &tm), 1);
-	return (int64_t)timegm(&tm);
-}
-
 /* The entry for serial (hex), or NULL. */
 static X509_REVOKED *entry(X509_CRL *crl, const char *serial)
 {
@@ -114,9 +92,9 @@ static void test_revoke_and_crl(void **state)
 	struct fx *f = *state;
 	struct ca_crl_cfg cfg = {f->pki, 7};
 	char a[33], b[33], c[33], err[300];
-	issue(f, "wwhite", NOW - DAY, 730, a);
-	issue(f, "jpinkman", NOW - DAY, 730, b);
-	issue(f, "skyler", NOW - DAY, 730, c);
+	tu_issue(f, "wwhite", "1", "", 730, NOW - DAY, a);
+	tu_issue(f, "jpinkman", "1", "", 730, NOW - DAY, b);
+	tu_issue(f, "skyler", "1", "", 730, NOW - DAY, c);
 
 	/* Lower case with colons is the same serial. */
 	char typed[64];
@@ -130,8 +108,8 @@ static void test_revoke_and_crl(void **state)
 	assert_int_equal(X509_CRL_get_version(crl), X509_CRL_VERSION_2);
 	assert_int_equal(X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(f->ca)), 0);
 	assert_int_equal(crl_number(crl), 1);
-	assert_int_equal(epoch(X509_CRL_get0_lastUpdate(crl)), NOW);
-	assert_int_equal(epoch(X509_CRL_get0_nextUpdate(crl)), NOW + 7 * DAY);
+	assert_int_equal(tu_asn1_epoch(X509_CRL_get0_lastUpdate(crl)), NOW);
+	assert_int_equal(tu_asn1_epoch(X509_CRL_get0_nextUpdate(crl)), NOW + 7 * DAY);
 	/* The AKI names the CA's key (RFC 5280 §5.2.1). */
 	AUTHORITY_KEYID *akid = X509_CRL_get_ext_d2i(crl, NID_authority_key_identifier, NULL, NULL);
 	assert_non_null(akid);
@@ -140,7 +118,7 @@ static void test_revoke_and_crl(void **state)
 	assert_int_equal(sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl)), 1);
 	X509_REVOKED *r = entry(crl, b);
 	assert_non_null(r);
-	assert_int_equal(epoch(X509_REVOKED_get0_revocationDate(r)), NOW);
+	assert_int_equal(tu_asn1_epoch(X509_REVOKED_get0_revocationDate(r)), NOW);
 	assert_int_equal(reason_of(r), CRL_REASON_KEY_COMPROMISE);
 	X509_CRL_free(crl);
 	struct store_issuedcert row;
@@ -182,7 +160,7 @@ static void test_refusals_change_nothing(void **state)
 	struct fx *f = *state;
 	struct ca_crl_cfg cfg = {f->pki, 7};
 	char a[33], err[300];
-	issue(f, "wwhite", NOW - DAY, 730, a);
+	tu_issue(f, "wwhite", "1", "", 730, NOW - DAY, a);
 	const struct {
 		const char *serial, *reason;
 		int rc;
@@ -243,8 +221,8 @@ static void test_stale_crl_is_refreshed(void **state)
 	struct fx *f = *state;
 	struct ca_crl_cfg cfg = {f->pki, 7};
 	char a[33], b[33], err[300];
-	issue(f, "wwhite", NOW - DAY, 730, a);
-	issue(f, "jpinkman", NOW - DAY, 730, b);
+	tu_issue(f, "wwhite", "1", "", 730, NOW - DAY, a);
+	tu_issue(f, "jpinkman", "1", "", 730, NOW - DAY, b);
 	assert_int_equal(
 	    ca_revoke(f->st.st, f->signer, &cfg, a, "superseded", NOW, NULL, err, sizeof err), 0);
 	tu_signer_fail_crl = -EIO;
@@ -283,8 +261,8 @@ static void test_refresh_half_life(void **state)
 	char old[33], cur[33], err[300];
 	/* A certificate that expires soon after being revoked stays on the CRL for one CRL
 	 * lifetime after its end (RFC 5280 §3.3: until it was on a CRL issued after it). */
-	issue(f, "short", NOW - DAY, 2, old);
-	issue(f, "long", NOW - DAY, 730, cur);
+	tu_issue(f, "short", "1", "", 2, NOW - DAY, old);
+	tu_issue(f, "long", "1", "", 730, NOW - DAY, cur);
 
 	/* No CRL yet: the first refresh writes one, the next finds nothing to do. */
 	assert_int_equal(ca_crl_refresh(f->st.st, f->signer, &cfg, NOW, NULL, err, sizeof err), 1);
@@ -306,8 +284,8 @@ static void test_refresh_half_life(void **state)
 	    ca_crl_refresh(f->st.st, f->signer, &cfg, NOW + 2 * DAY, NULL, err, sizeof err), 1);
 	crl = read_crl(f);
 	assert_int_equal(crl_number(crl), 4);
-	assert_int_equal(epoch(X509_CRL_get0_lastUpdate(crl)), NOW + 2 * DAY);
-	assert_int_equal(epoch(X509_CRL_get0_nextUpdate(crl)), NOW + 6 * DAY);
+	assert_int_equal(tu_asn1_epoch(X509_CRL_get0_lastUpdate(crl)), NOW + 2 * DAY);
+	assert_int_equal(tu_asn1_epoch(X509_CRL_get0_nextUpdate(crl)), NOW + 6 * DAY);
 	assert_non_null(entry(crl, old)); /* expired at NOW + 1 day, after the CRL of NOW */
 	X509_CRL_free(crl);
 	/* Expired three days ago: still listed. */
@@ -366,7 +344,7 @@ static void test_files_provider(void **state)
 	files_blob_unref(b2);
 	/* A revocation: the next request gets the new CRL, the old blob lives on for whoever
 	 * is still sending it. */
-	issue(f, "wwhite", NOW - DAY, 730, a);
+	tu_issue(f, "wwhite", "1", "", 730, NOW - DAY, a);
 	assert_int_equal(
 	    ca_revoke(f->st.st, f->signer, &cfg, a, "superseded", NOW + 1, NULL, err, sizeof err),
 	    0);

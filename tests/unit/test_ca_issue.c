@@ -56,13 +56,6 @@ static X509 *parse(const unsigned char *der, size_t len)
 	return x;
 }
 
-static int64_t asn1_epoch(const ASN1_TIME *t)
-{
-	struct tm tm;
-	assert_int_equal(ASN1_TIME_to_tm(t, &tm), 1);
-	return (int64_t)timegm(&tm);
-}
-
 static void test_template_ignores_the_csr(void **state)
 {
 	struct fx *f = *state;
@@ -136,7 +129,8 @@ static void test_template_ignores_the_csr(void **state)
 	assert_int_equal(strlen(out.serial), 32);
 
 	/* Validity: 5 minutes back, the configured lifetime forward. */
-	int64_t nb = asn1_epoch(X509_get0_notBefore(x)), na = asn1_epoch(X509_get0_notAfter(x));
+	int64_t nb = tu_asn1_epoch(X509_get0_notBefore(x)),
+	        na = tu_asn1_epoch(X509_get0_notAfter(x));
 	assert_true(nb >= (int64_t)t0 - 300 - 2 && nb <= (int64_t)time(NULL) - 300);
 	assert_int_equal(na - nb, 730LL * 86400 + 300);
 	assert_int_equal(out.notbefore, nb);
@@ -216,11 +210,11 @@ static void test_validity_clamp(void **state)
 	assert_int_equal(ca_issue_client(f->signer, f->st.st, &req, &out, err, sizeof err), 0);
 	X509 *x = parse(out.der, out.der_len);
 	assert_int_equal(ASN1_TIME_compare(X509_get0_notAfter(x), X509_get0_notAfter(f->ca)), 0);
-	assert_int_equal(out.notafter, asn1_epoch(X509_get0_notAfter(f->ca)));
+	assert_int_equal(out.notafter, tu_asn1_epoch(X509_get0_notAfter(f->ca)));
 	X509_free(x);
 	ca_issued_free(&out);
 	/* A clock past the CA's end: nothing is issued. */
-	req.now = asn1_epoch(X509_get0_notAfter(f->ca)) + 1;
+	req.now = tu_asn1_epoch(X509_get0_notAfter(f->ca)) + 1;
 	assert_int_equal(ca_issue_client(f->signer, f->st.st, &req, &out, err, sizeof err), -EIO);
 	assert_non_null(strstr(err, "expired"));
 	assert_null(out.der);

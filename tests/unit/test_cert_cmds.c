@@ -70,25 +70,6 @@ static json_t *run(struct cfx *c, const char *line)
 	return resp;
 }
 
-static void issue(struct cfx *c, const char *user, const char *instance, unsigned days,
-                  char serial[33])
-{
-	EVP_PKEY *k = EVP_EC_gen("P-256");
-	struct ca_client_request req = {.pubkey = k,
-	                                .userid = user,
-	                                .instanceid = instance,
-	                                .profile = "CAPF-1",
-	                                .days = days,
-	                                .now = days == 1 ? 1700000000 : 0};
-	struct ca_issued out;
-	char err[256];
-	if (ca_issue_client(c->ca->signer, c->ca->st.st, &req, &out, err, sizeof err) != 0)
-		fail_msg("issue: %s", err);
-	memcpy(serial, out.serial, 33);
-	ca_issued_free(&out);
-	EVP_PKEY_free(k);
-}
-
 static const char *cell(json_t *resp, size_t row, size_t col)
 {
 	return json_string_value(
@@ -99,9 +80,9 @@ static void test_list(void **state)
 {
 	struct cfx *c = *state;
 	char a[33], b[33], old[33];
-	issue(c, "wwhite", "1234", 730, a);
-	issue(c, "jpinkman", "", 730, b);
-	issue(c, "wwhite", "99", 1, old); /* issued in 2023 for a day: expired */
+	tu_issue(c->ca, "wwhite", "1234", "CAPF-1", 730, 0, a);
+	tu_issue(c->ca, "jpinkman", "", "CAPF-1", 730, 0, b);
+	tu_issue(c->ca, "wwhite", "99", "CAPF-1", 1, 1700000000, old); /* 2023, a day: expired */
 
 	json_t *r = run(c, "cert list");
 	assert_true(json_is_true(json_object_get(r, "ok")));
@@ -148,7 +129,7 @@ static void test_revoke(void **state)
 {
 	struct cfx *c = *state;
 	char a[33], line[200];
-	issue(c, "wwhite", "1234", 730, a);
+	tu_issue(c->ca, "wwhite", "1234", "CAPF-1", 730, 0, a);
 
 	snprintf(line, sizeof line, "cert revoke %s keyCompromise", a);
 	json_t *r = run(c, line);
@@ -181,7 +162,7 @@ static void test_revoke(void **state)
 
 	/* A reason that is not one, and wrong argument counts. */
 	char b[33];
-	issue(c, "jpinkman", "7", 730, b);
+	tu_issue(c->ca, "jpinkman", "7", "CAPF-1", 730, 0, b);
 	snprintf(line, sizeof line, "cert revoke %s stolen", b);
 	r = run(c, line);
 	assert_non_null(strstr(json_string_value(json_object_get(r, "error")), "not a reason"));
