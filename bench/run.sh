@@ -5,7 +5,7 @@
 # tree in build/bench. Not part of CI: numbers depend on the machine.
 #   bench/run.sh              all benchmarks
 #   bench/run.sh ldap_login   one of: ldap_login dir_enum cti_fanout register_vs_kamailio
-#                             tls_first_answer tls_grade tls_handshakes shtable
+#                             tls_first_answer tls_grade tls_handshakes shtable files
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh >/dev/null
@@ -48,4 +48,32 @@ if [ "$which" = all ] || [ "$which" = shtable ]; then
 	# the hash tables on the registrar's path: ns/op, then instructions/call (callgrind)
 	build/bench/bench/bench_shtable "${KEYS:-10000}"
 	bash bench/shtable_callgrind.sh build/bench "${KEYS:-10000}"
+fi
+if [ "$which" = all ] || [ "$which" = files ]; then
+	# the device-file service (HTTP 6970, TFTP) versus dnsmasq, tftpd-hpa, atftpd and nginx.
+	# The peers are not in scripts/deps.sh (CI does not run benchmarks): installed here if
+	# missing, with a policy-rc.d that keeps their packaged services (nginx on 80, tftpd-hpa
+	# on 69, which dnsmasq needs) from starting: the benchmark runs its own instances.
+	# atftpd conflicts with tftpd-hpa as a package: files.py runs it from `apt-get download`
+	# + `dpkg -x` in its temporary directory.
+	need=()
+	for p in dnsmasq-base tftpd-hpa nginx wrk; do
+		[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] ||
+			need+=("$p")
+	done
+	if [ "${#need[@]}" -gt 0 ]; then
+		policy=
+		if [ ! -e /usr/sbin/policy-rc.d ]; then
+			policy=/usr/sbin/policy-rc.d
+			printf '#!/bin/sh\nexit 101\n' >"$policy"
+			chmod 755 "$policy"
+		fi
+		apt-get update -q >/dev/null
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+			"${need[@]}" >/dev/null
+		[ -z "$policy" ] || rm -f "$policy"
+	fi
+	# seconds per run, runs per row (interleaved across servers: the median is printed)
+	/usr/bin/python3 bench/files.py build/bench --seconds "${SECONDS_PER_SIDE:-5}" \
+		--repeat "${REPEAT:-3}" ${RESULTS:+--results "$RESULTS"}
 fi

@@ -13,6 +13,8 @@ PKGS=(
   libldap-dev libxml2-dev libosip2-dev libhttp-parser-dev
   # tests and tools used by tests
   libcmocka-dev sqlite3 python3 procps openssl curl
+  # TFTP clients for the device-file tests: tftp-hpa's tftp (plain RFC 1350) and atftp (options)
+  tftp-hpa atftp
   # the Prometheus text-format parser the metrics test reads /metrics with
   python3-prometheus-client
   # a real OpenLDAP server and its tools for the directory tests and benchmarks

@@ -432,6 +432,7 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 	d->files = files_service_start(&d->cfg, d->store, d->loops, err, sizeof err);
 	if (!d->files)
 		return start_failed(d, "device files", "files_failed", err);
+	d->admin.tftp = files_service_tftp(d->files);
 	if (drop_privileges(&d->cfg) != 0)
 		return -1;
 
@@ -471,8 +472,9 @@ static void event_free_if(struct event **ev)
  * daemon_start(): every step tolerates a part that never started. Order: nothing new
  * (signals, timers, the control socket, the SIP and CTI listeners and connections, SIP
  * first since it feeds CTI), then the running jobs finish (control commands and
- * authentications among them: they post to loops that still run), then the directory,
- * the control socket and the loops; the servers' memory goes after the loops (late
+ * authentications among them: they post to loops that still run), then the device-file
+ * service (control commands read its transfers until then), the directory, the control
+ * socket and the loops; the servers' memory goes after the loops (late
  * callbacks may touch it), the store last. */
 static void daemon_teardown(struct daemon *d, int status)
 {
@@ -485,11 +487,13 @@ static void daemon_teardown(struct daemon *d, int status)
 	ctl_server_stop_accepting(d->ctl);
 	admin_http_stop(d->admin_http); /* its jobs run on the workers and read the admin ctx */
 	d->admin_http = NULL;
-	files_service_stop(d->files);
-	d->files = NULL;
 	sip_registrar_stop(d->sip);
 	cti_server_stop(d->cti);
 	workers_stop(d->workers);
+	/* After the workers: a `show tftp` or a metrics scrape running there reads it. */
+	d->admin.tftp = NULL;
+	files_service_stop(d->files);
+	d->files = NULL;
 	dir_stop(d->dir);
 	ctl_server_free(d->ctl);
 	if (d->admin_ready)
@@ -570,6 +574,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "log: %s\n", err);
 		return EXIT_CONFIG;
 	}
+	log_set_buffering(d.cfg.log.buffer_ms);
 	log_cid_new(d.cid);
 	xmlInitParser();
 	if (loop_threads_init() != 0 || dir_passwd_init() != 0) {

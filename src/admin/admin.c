@@ -9,6 +9,7 @@
 #include "admin/cnf_cmds.h"
 #include "admin/tls_cmds.h"
 #include "admin/tls_trust_cmds.h"
+#include "admin/tftp_cmds.h"
 #include "core/alarm.h"
 #include "core/devstate.h"
 #include "core/log.h"

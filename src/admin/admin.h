@@ -20,6 +20,7 @@
 
 struct workers;
 struct devstate;
+struct tftp_server;
 struct signer;
 
 #include <pthread.h>
@@ -40,6 +41,7 @@ struct admin_ctx {
 	struct sip_registrar *sip; /* for `unregister`; NULL until started */
 	struct workers *workers;   /* for the metrics; NULL until started */
 	struct devstate *devstate; /* for `device state` and the metrics */
+	struct tftp_server *tftp;  /* for `show tftp` and the metrics; NULL when off */
 	struct signer *signer;     /* for `cert revoke` (ca/signer.h); NULL while the signer is
 	                              not running */
 };

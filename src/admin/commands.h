@@ -31,6 +31,7 @@
 	X(cti_monitors, "show cti monitors", 3, 3, READS, "show cti monitors")             \
 	X(device_state, "device state", 4, 4, CHANGES,                                     \
 	  "device state DEVICE in-service|out-of-service")                                 \
+	X(tftp_show, "show tftp", 2, 2, READS, "show tftp")                                 \
 	X(registrations, "show registrations", 2, 3, READS, "show registrations [DEVICE]") \
 	X(unregister, "unregister", 2, 2, CHANGES, "unregister DEVICE")                    \
 	X(edge_add, "edge add", 3, 4, CHANGES, "edge add IDENTITY [ADDED_BY]")             \

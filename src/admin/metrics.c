@@ -5,6 +5,7 @@
 #include "core/devstate.h"
 #include "core/stream.h"
 #include "core/worker.h"
+#include "provision/tftp.h"
 
 #include <stddef.h>
 #include <string.h>
@@ -182,6 +183,54 @@ static void devices(struct metrics_out *o, struct devstate *b)
 	                 (char *)NULL);
 }
 
+/* --- TFTP ------------------------------------------------------------------------------ */
+
+static void tftp(struct metrics_out *o, struct tftp_server *s)
+{
+	if (!s)
+		return;
+	struct tftp_stats st;
+	tftp_stats(s, &st);
+	metrics_family(o, "telgate_tftp_requests_total", METRICS_COUNTER,
+	               "Well-formed TFTP read and write requests received.");
+	metrics_sample_u(o, "telgate_tftp_requests_total", st.requests, (char *)NULL);
+	metrics_family(o, "telgate_tftp_malformed_total", METRICS_COUNTER,
+	               "Datagrams at the TFTP port that were not a well-formed request.");
+	metrics_sample_u(o, "telgate_tftp_malformed_total", st.malformed, (char *)NULL);
+	metrics_family(o, "telgate_tftp_refused_total", METRICS_COUNTER,
+	               "TFTP requests refused, by the TFTP error code answered (0 includes the "
+	               "caps' \"server busy\", 1 file not found, 2 access violation, 8 options).");
+	static const char *const codes[] = {"0", "1", "2", "3", "4", "5", "6", "7", "8"};
+	for (int c = 0; c < 9; c++)
+		if (c == 0 || c == 1 || c == 2 || c == 4 || c == 8)
+			metrics_sample_u(o, "telgate_tftp_refused_total", st.refused[c], "code",
+			                 codes[c], (char *)NULL);
+	metrics_family(o, "telgate_tftp_busy_total", METRICS_COUNTER,
+	               "TFTP requests refused by the node or per-source transfer cap.");
+	metrics_sample_u(o, "telgate_tftp_busy_total", st.busy, (char *)NULL);
+	metrics_family(o, "telgate_tftp_transfers_total", METRICS_COUNTER,
+	               "TFTP transfers finished, by result.");
+	for (int r = 0; r < TFTP_RESULT_N; r++)
+		metrics_sample_u(o, "telgate_tftp_transfers_total", st.results[r], "result",
+		                 tftp_result_name((enum tftp_result)r), (char *)NULL);
+	metrics_family(o, "telgate_tftp_transfers_active", METRICS_GAUGE,
+	               "TFTP transfers running now.");
+	metrics_sample_u(o, "telgate_tftp_transfers_active", st.active, (char *)NULL);
+	metrics_family(o, "telgate_tftp_sent_bytes_total", METRICS_COUNTER,
+	               "TFTP DATA payload bytes sent, retransmissions included.");
+	metrics_sample_u(o, "telgate_tftp_sent_bytes_total", st.data_bytes, (char *)NULL);
+	metrics_family(o, "telgate_tftp_data_packets_total", METRICS_COUNTER,
+	               "TFTP DATA packets sent, retransmissions included.");
+	metrics_sample_u(o, "telgate_tftp_data_packets_total", st.data_packets, (char *)NULL);
+	metrics_family(o, "telgate_tftp_retransmits_total", METRICS_COUNTER,
+	               "TFTP DATA and OACK packets sent again after a timeout.");
+	metrics_sample_u(o, "telgate_tftp_retransmits_total", st.retransmits, (char *)NULL);
+	metrics_family(o, "telgate_tftp_wrong_tid_total", METRICS_COUNTER,
+	               "Datagrams at a transfer's port from another address or port (answered "
+	               "with error 5).");
+	metrics_sample_u(o, "telgate_tftp_wrong_tid_total", st.wrong_tid, (char *)NULL);
+}
+
 /* --- the directory ------------------------------------------------------------------- */
 
 static void directory(struct metrics_out *o, struct dir *d)
@@ -248,6 +297,7 @@ int admin_metrics_render(struct admin_ctx *a, struct metrics_out *o)
 	sip(o, a->sip);
 	devices(o, a->devstate);
 	cti(o, a->cti);
+	tftp(o, a->tftp);
 	directory(o, a->dir);
 	workers(o, a->workers);
 	metrics_histogram_write(o, "telgate_store_transaction_seconds",

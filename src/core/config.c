@@ -45,6 +45,7 @@ static const struct key keys[] = {
     {"log", "level", K_LEVEL, F(log.level), 0, 0, 0},
     {"log", "format", K_FORMAT, F(log.format), 0, 0, 0},
     {"log", "target", K_TARGET, F(log.target), 0, 0, 0},
+    {"log", "buffer_ms", K_INT, F(log.buffer_ms), 0, 10000, 1},
     {"store", "backend", K_BACKEND, F(store.backend), 0, 0, 1},
     {"store", "path", K_PATH, F(store.path), 0, 0, 1},
     {"store", "busy_timeout_ms", K_INT, F(store.busy_timeout_ms), 0, 600000, 1},

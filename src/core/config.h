@@ -36,6 +36,7 @@ struct tg_config {
 		enum log_level level;
 		enum log_format format;
 		char target[CFG_PATH_MAX + 8];
+		int buffer_ms; /* 0: every line written at once (log.h: log_set_buffering) */
 	} log;
 	struct {
 		char backend[16];        /* "sqlite" */

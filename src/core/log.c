@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <syslog.h>
@@ -26,6 +27,27 @@ static struct {
 } cur = {LOG_LVL_INFO, LOG_FMT_KV, TGT_STDERR, 2};
 
 static const char *level_names[] = {"debug", "info", "notice", "warning", "error", "crit"};
+
+/* Buffered lines (log_set_buffering): per thread that asked for it, written by
+ * log_thread_flush, when the buffer would overflow, when a line is older than the
+ * period, and before any line of level notice or above (so that those are never
+ * delayed and the order within a thread holds). */
+#define LOG_BUFFER_BYTES 65536
+static _Atomic int buffer_ms;
+struct tbuf {
+	int on;
+	size_t len;
+	int64_t first_us; /* when the oldest buffered line was added */
+	char data[LOG_BUFFER_BYTES];
+};
+static _Thread_local struct tbuf *tb;
+
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 int log_parse_level(const char *s, enum log_level *out)
 {
@@ -307,6 +329,62 @@ void log_fields(enum log_level lvl, const char *cid, const char *event, const st
 	emit_kv(lvl, cid, event, kv, nkv);
 }
 
+/* One write of whole lines, so that concurrent writers never interleave (O_APPEND). With
+ * the read lock held. */
+static void write_lines(const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(cur.fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return; /* nowhere to say it */
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+/* With the read lock held. */
+static void flush_locked(void)
+{
+	if (tb && tb->len) {
+		if (cur.kind != TGT_SYSLOG)
+			write_lines(tb->data, tb->len);
+		tb->len = 0;
+	}
+}
+
+void log_set_buffering(int ms)
+{
+	buffer_ms = ms > 0 ? ms : 0;
+}
+
+int log_buffering(void)
+{
+	return buffer_ms;
+}
+
+void log_thread_buffer(int on)
+{
+	if (!on || !buffer_ms) {
+		log_thread_flush();
+		free(tb);
+		tb = NULL;
+		return;
+	}
+	if (!tb)
+		tb = calloc(1, sizeof *tb);
+}
+
+void log_thread_flush(void)
+{
+	if (!tb || !tb->len)
+		return;
+	pthread_rwlock_rdlock(&lk);
+	flush_locked();
+	pthread_rwlock_unlock(&lk);
+}
+
 static void emit_kv(enum log_level lvl, const char *cid, const char *event, const char *const *kv,
                     size_t nkv)
 {
@@ -319,13 +397,20 @@ static void emit_kv(enum log_level lvl, const char *cid, const char *event, cons
 	size_t n = log_format_line(cur.fmt, lvl, cid, event, kv, nkv, line, sizeof line);
 	if (cur.kind == TGT_SYSLOG) {
 		syslog(syslog_prio(lvl), "%s", line);
+	} else if (tb && lvl < LOG_LVL_NOTICE) {
+		line[n++] = '\n';
+		if (tb->len + n > sizeof tb->data)
+			flush_locked();
+		if (!tb->len)
+			tb->first_us = mono_us();
+		memcpy(tb->data + tb->len, line, n);
+		tb->len += n;
+		if (mono_us() - tb->first_us >= (int64_t)buffer_ms * 1000)
+			flush_locked();
 	} else {
 		line[n++] = '\n';
-		/* One write per line so concurrent lines never interleave (O_APPEND). */
-		ssize_t w;
-		do
-			w = write(cur.fd, line, n);
-		while (w < 0 && errno == EINTR);
+		flush_locked(); /* what this thread logged before comes first */
+		write_lines(line, n);
 	}
 	pthread_rwlock_unlock(&lk);
 }

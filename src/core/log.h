@@ -39,6 +39,23 @@ int log_configure(enum log_level lvl, enum log_format fmt, const char *target, c
                   size_t errlen);
 int log_enabled(enum log_level lvl);
 
+/* Buffered writing ([log] buffer_ms; nginx's access_log buffer=/flush=): 0 (the default)
+ * writes every line at once; ms > 0 lets a thread that asked for it (log_thread_buffer:
+ * the event loops) keep lines of level info and debug in a 64 KiB buffer of its own,
+ * written whole when it would overflow, when its oldest line is ms old, at
+ * log_thread_flush (each loop calls it every ms) and before any line of level notice or
+ * above, which is never delayed. The cost saved: one write(2) per line on the hot path
+ * of every request (an access line per HTTP request, one per TFTP transfer). The price:
+ * a crash loses up to ms of info lines, and lines from different threads may reach the
+ * file up to ms apart from their order (each line's timestamp is its own). Not for
+ * syslog targets. Set before the threads start. */
+void log_set_buffering(int ms);
+int log_buffering(void);
+/* The calling thread buffers (on) or stops, writing what it holds (off). */
+void log_thread_buffer(int on);
+/* Writes what the calling thread has buffered. */
+void log_thread_flush(void);
+
 /* Typed fields: numbers are formatted by the logger, not into a temporary buffer at the
  * call site. A string field whose value is NULL is left out.
  *   log_ev(LOG_LVL_INFO, cid, "sip_registered", LOG_S("device", dev), LOG_I("bindings", n));

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 #include "core/loop.h"
+#include "core/log.h"
 #include "core/util.h"
 
 #include <errno.h>
@@ -92,11 +93,35 @@ struct loop *loop_new(const char *name)
 	return l;
 }
 
+static void on_log_flush(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	log_thread_flush();
+}
+
 int loop_run(struct loop *l)
 {
+	/* With buffered logging ([log] buffer_ms) the loop's lines wait in a buffer of this
+	 * thread's, written at least every buffer_ms. */
+	struct event *flush = NULL;
+	int ms = log_buffering();
+	if (ms > 0) {
+		log_thread_buffer(1);
+		flush = event_new(l->base, -1, EV_PERSIST, on_log_flush, NULL);
+		struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+		if (flush)
+			event_add(flush, &tv);
+	}
 	/* The wake event is activated by other threads; a persistent dummy timer is not
 	 * needed because EVLOOP_NO_EXIT_ON_EMPTY keeps an idle loop running. */
-	return event_base_loop(l->base, EVLOOP_NO_EXIT_ON_EMPTY) < 0 ? -1 : 0;
+	int rc = event_base_loop(l->base, EVLOOP_NO_EXIT_ON_EMPTY) < 0 ? -1 : 0;
+	if (flush)
+		event_free(flush);
+	if (ms > 0)
+		log_thread_buffer(0);
+	return rc;
 }
 
 void loop_stop(struct loop *l)

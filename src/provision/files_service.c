@@ -5,6 +5,7 @@
 #include "provision/cnf.h"
 #include "provision/files.h"
 #include "provision/files_http.h"
+#include "provision/tftp.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 struct files_service {
 	struct files_registry *reg;
 	struct files_http *http;
+	struct tftp_server *tftp;
 };
 
 struct files_registry *files_service_registry(struct files_service *s)
@@ -21,11 +23,17 @@ struct files_registry *files_service_registry(struct files_service *s)
 	return s->reg;
 }
 
+struct tftp_server *files_service_tftp(struct files_service *s)
+{
+	return s ? s->tftp : NULL;
+}
+
 void files_service_stop(struct files_service *s)
 {
 	if (!s)
 		return;
 	files_http_stop(s->http);
+	tftp_stop(s->tftp);
 	files_registry_free(s->reg);
 	free(s);
 }
@@ -62,6 +70,24 @@ struct files_service *files_service_start(const struct tg_config *cfg, store_t *
 		s->http = files_http_start(s->reg, loops, cfg->files.address, cfg->files.http_port,
 		                           max_bytes, err, errlen);
 		if (!s->http) {
+			files_service_stop(s);
+			return NULL;
+		}
+	}
+	if (cfg->files.tftp_port) {
+		const struct tftp_options to = {
+		    .address = cfg->files.address,
+		    .port = cfg->files.tftp_port,
+		    .mtu = (unsigned)cfg->files.tftp_mtu,
+		    .max_windowsize = (unsigned)cfg->files.tftp_max_windowsize,
+		    .timeout_ms = (unsigned)cfg->files.tftp_timeout_ms,
+		    .retries = (unsigned)cfg->files.tftp_retries,
+		    .deadline_s = (unsigned)cfg->files.tftp_deadline_s,
+		    .max_transfers = cfg->files.tftp_max_transfers,
+		    .max_per_source = cfg->files.tftp_max_per_source,
+		};
+		s->tftp = tftp_start(&to, loops, s->reg, err, errlen);
+		if (!s->tftp) {
 			files_service_stop(s);
 			return NULL;
 		}

@@ -20,6 +20,7 @@
 struct files_service;
 struct files_registry;
 struct loop_group;
+struct tftp_server;
 struct tg_config;
 
 /* Builds the registry and starts the listeners the config turns on. Returns NULL with err
@@ -28,6 +29,8 @@ struct files_service *files_service_start(const struct tg_config *cfg, store_t *
                                           struct loop_group *loops, char *err, size_t errlen);
 /* The registry (for `telgate show config` and tests). */
 struct files_registry *files_service_registry(struct files_service *s);
+/* The TFTP server (for `telgate show tftp` and the metrics), NULL when tftp_port is 0. */
+struct tftp_server *files_service_tftp(struct files_service *s);
 /* Stops the listeners and frees the registry. NULL is a no-op. Before the loops stop. */
 void files_service_stop(struct files_service *s);
 

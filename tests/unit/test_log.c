@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -135,6 +136,59 @@ static void test_file_target_and_levels(void **state)
 /* Typed fields: numbers formatted by the logger; NULL strings left out; too many fields
  * are said, never silently dropped. (More than LOG_FIELDS_MAX in log_ev does not compile:
  * the array size goes negative; ctest compile_log_fields_* checks that.) */
+static size_t file_size(const char *path)
+{
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	return (size_t)st.st_size;
+}
+
+/* [log] buffer_ms: a buffering thread's info lines wait; a notice line writes them first,
+ * in order; a flush and the end of buffering write the rest; a full buffer is written. */
+static void test_buffering(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/tglogXXXXXX";
+	log_to_temp(path, LOG_LVL_INFO);
+	log_set_buffering(10000);
+	log_thread_buffer(1);
+	log_ev(LOG_LVL_INFO, "b1", "first", LOG_I("n", 1));
+	log_ev(LOG_LVL_INFO, "b2", "second", LOG_I("n", 2));
+	assert_int_equal(file_size(path), 0);
+	log_ev(LOG_LVL_NOTICE, "b3", "third", LOG_I("n", 3));
+	size_t after_notice = file_size(path);
+	assert_true(after_notice > 0);
+	log_ev(LOG_LVL_INFO, "b4", "fourth", LOG_I("n", 4));
+	assert_int_equal(file_size(path), after_notice);
+	log_thread_flush();
+	assert_true(file_size(path) > after_notice);
+	/* more than the 64 KiB buffer: written before it overflows, nothing lost */
+	for (int i = 0; i < 2000; i++)
+		log_ev(LOG_LVL_INFO, "b5", "many", LOG_I("i", i),
+		       LOG_S("pad", "0123456789012345678901234567890123456789"));
+	assert_true(file_size(path) > 32768);
+	log_ev(LOG_LVL_INFO, "b6", "last", LOG_I("n", 6));
+	log_thread_buffer(0); /* writes what is left */
+	log_set_buffering(0);
+	static char buf[512 * 1024];
+	read_temp_log(path, buf, sizeof buf);
+	const char *a = strstr(buf, "cid=b1 "), *b = strstr(buf, "cid=b2 "),
+	           *c = strstr(buf, "cid=b3 "), *d = strstr(buf, "cid=b4 "),
+	           *l = strstr(buf, "cid=b6 ");
+	assert_true(a && b && c && d && l);
+	assert_true(a < b && b < c && c < d && d < l);
+	size_t many = 0;
+	for (const char *p = buf; (p = strstr(p, "event=many")); p++)
+		many++;
+	assert_int_equal(many, 2000);
+	/* not buffering: at once */
+	char path2[] = "/tmp/tglogXXXXXX";
+	log_to_temp(path2, LOG_LVL_INFO);
+	log_ev(LOG_LVL_INFO, "u1", "unbuffered", LOG_I("n", 1));
+	assert_true(file_size(path2) > 0);
+	read_temp_log(path2, buf, sizeof buf);
+}
+
 static void test_typed_fields(void **state)
 {
 	(void)state;
@@ -235,6 +289,7 @@ int main(void)
 	    cmocka_unit_test(test_file_target_and_levels),
 	    cmocka_unit_test(test_alarm_history_bounded),
 	    cmocka_unit_test(test_typed_fields),
+	    cmocka_unit_test(test_buffering),
 	    cmocka_unit_test(test_alarm_typed_fields),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

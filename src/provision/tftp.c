@@ -1,0 +1,683 @@
+/* SPDX-License-Identifier: ISC */
+/* sendmmsg() and struct mmsghdr are behind _GNU_SOURCE in glibc. */
+#define _GNU_SOURCE
+#include "provision/tftp.h"
+
+#include "core/conncap.h"
+#include "core/counter.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "core/ports.h"
+#include "core/udp.h"
+#include "core/util.h"
+#include "provision/tftp_proto.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* netascii is converted into a copy per transfer (docs/device-files.md): bounded, so a
+ * few clients asking for large files in netascii cannot hold much memory. */
+#define TFTP_NETASCII_MAX (4u * 1024 * 1024)
+#define TFTP_BATCH 64       /* DATA packets per sendmmsg() */
+#define TFTP_READS 64       /* datagrams read per event, so one socket cannot starve the loop */
+#define TFTP_BACKOFF_MAX 64 /* the retransmission interval grows to at most 64x the first */
+
+struct counters {
+	tg_counter requests, malformed, refused[9], busy, results[TFTP_RESULT_N], data_bytes,
+	    data_packets, retransmits, wrong_tid;
+};
+
+struct tftp_loop;
+
+struct xfer {
+	LIST_ENTRY(xfer) link;
+	struct tftp_loop *tl;
+	int fd;
+	struct event rd, timer; /* embedded: no allocation per event */
+	struct sockaddr_storage peer;
+	socklen_t peerlen;
+	struct files_blob *blob;
+	const unsigned char *data; /* the blob's bytes, or the netascii copy */
+	size_t len;
+	unsigned char *ascii; /* the netascii copy, owned; NULL in octet mode */
+	struct tftp_grant g;
+	int oack_pending; /* waiting for ACK 0 */
+	uint64_t nblocks, sent, acked;
+	unsigned retries, timeout_ms, cur_ms;
+	int64_t started_us, deadline_us;
+	uint64_t retransmits, packets;
+	unsigned char oack[TFTP_OACK_MAX];
+	size_t oack_len;
+	char name[FILES_NAME_MAX + 1];
+};
+
+struct tftp_loop {
+	struct tftp_server *s;
+	struct loop *loop;
+	int fd;
+	struct event *ev;
+	/* The server's retransmission interval as a libevent common timeout: transfers armed
+	 * with it wait in one queue behind a single heap entry, so re-arming after each ACK
+	 * appends to a list instead of reordering the heap and resetting the loop's timerfd. */
+	const struct timeval *common;
+	LIST_HEAD(, xfer) xfers;
+	unsigned char rx[65536]; /* a whole datagram at the request port, even a 64 KiB one */
+};
+
+struct tftp_server {
+	struct tftp_options o;
+	char address[64];
+	struct loop_group *loops;
+	struct files_registry *files;
+	struct conncap *caps;
+	int nloops;
+	struct tftp_loop *tl;          /* [nloops] */
+	struct sockaddr_storage bound; /* the listeners' address (port 0): a transfer's
+	                                * address when PKTINFO said nothing */
+	struct counters c;
+};
+
+static const char *const result_names[TFTP_RESULT_N] = {"ok",         "timeout",     "deadline",
+                                                        "peer_error", "send_failed", "stopped"};
+
+const char *tftp_result_name(enum tftp_result r)
+{
+	return (unsigned)r < TFTP_RESULT_N ? result_names[r] : "?";
+}
+
+/* The options granted, as one word for the log line (TFTP_OPT_* bits). */
+static const char *const opt_names[16] = {
+    "none",
+    "blksize",
+    "tsize",
+    "blksize,tsize",
+    "timeout",
+    "blksize,timeout",
+    "tsize,timeout",
+    "blksize,tsize,timeout",
+    "windowsize",
+    "blksize,windowsize",
+    "tsize,windowsize",
+    "blksize,tsize,windowsize",
+    "timeout,windowsize",
+    "blksize,timeout,windowsize",
+    "tsize,timeout,windowsize",
+    "blksize,tsize,timeout,windowsize",
+};
+
+static int64_t now_us(void)
+{
+	return tg_mono_us();
+}
+
+static void timer_arm(struct xfer *x)
+{
+	int64_t left = x->deadline_us - now_us();
+	int64_t us = (int64_t)x->cur_ms * 1000;
+	if (us == (int64_t)x->tl->s->o.timeout_ms * 1000 && us <= left && x->tl->common) {
+		evtimer_add(&x->timer, x->tl->common);
+		return;
+	}
+	if (us > left)
+		us = left > 0 ? left : 0;
+	struct timeval tv = {(time_t)(us / 1000000), (suseconds_t)(us % 1000000)};
+	evtimer_add(&x->timer, &tv);
+}
+
+/* --- the end of a transfer ------------------------------------------------------------ */
+
+static void xfer_finish(struct xfer *x, enum tftp_result r, int peer_code)
+{
+	struct tftp_server *s = x->tl->s;
+	tg_counter_inc(&s->c.results[r]);
+	char peer[64] = "";
+	if (log_enabled(LOG_LVL_INFO)) /* the address is formatted only for a line written */
+		tg_sockaddr_str((const struct sockaddr *)&x->peer, peer, sizeof peer);
+	log_ev(LOG_LVL_INFO, NULL, "tftp_transfer", LOG_S("file", x->name), LOG_S("peer", peer),
+	       LOG_S("mode", x->ascii ? "netascii" : "octet"),
+	       LOG_S("options", opt_names[x->g.acked & 15]), LOG_U("blksize", x->g.blksize),
+	       LOG_U("windowsize", x->g.windowsize), LOG_U("bytes", x->len),
+	       LOG_U("blocks", x->acked), LOG_U("packets", x->packets),
+	       LOG_U("retransmits", x->retransmits), LOG_I("duration_us", now_us() - x->started_us),
+	       LOG_S("result", result_names[r]),
+	       LOG_I_IF(r == TFTP_RESULT_PEER, "peer_error", peer_code));
+	LIST_REMOVE(x, link);
+	event_del(&x->rd);
+	event_del(&x->timer);
+	close(x->fd);
+	conncap_release(s->caps, (const struct sockaddr *)&x->peer);
+	files_blob_unref(x->blob);
+	free(x->ascii);
+	free(x);
+}
+
+/* --- sending --------------------------------------------------------------------------- */
+
+static int send_to_peer(struct xfer *x, const void *buf, size_t len)
+{
+	ssize_t n =
+	    sendto(x->fd, buf, len, MSG_DONTWAIT, (const struct sockaddr *)&x->peer, x->peerlen);
+	/* A full socket buffer loses the datagram like the network would: the timer resends. */
+	return n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS ? -1 : 0;
+}
+
+/* Sends blocks from..to (absolute numbers), zero-copy from the file's bytes. 0 or -1. */
+static int send_blocks(struct xfer *x, uint64_t from, uint64_t to)
+{
+	struct tftp_server *s = x->tl->s;
+	unsigned char hdr[TFTP_BATCH][TFTP_HDR];
+	struct iovec iov[TFTP_BATCH][2];
+	struct mmsghdr mm[TFTP_BATCH];
+	uint64_t bytes = 0;
+	while (from <= to) {
+		unsigned n = 0;
+		for (; n < TFTP_BATCH && from + n <= to; n++) {
+			uint64_t b = from + n, off = (b - 1) * x->g.blksize;
+			size_t len = x->len - off < x->g.blksize ? x->len - off : x->g.blksize;
+			tftp_put_header(hdr[n], TFTP_DATA, b);
+			iov[n][0] = (struct iovec){hdr[n], TFTP_HDR};
+			iov[n][1] = (struct iovec){(void *)(uintptr_t)(x->data + off), len};
+			mm[n] = (struct mmsghdr){.msg_hdr = {.msg_name = &x->peer,
+			                                     .msg_namelen = x->peerlen,
+			                                     .msg_iov = iov[n],
+			                                     .msg_iovlen = 2}};
+			bytes += len;
+		}
+		int sent = sendmmsg(x->fd, mm, n, MSG_DONTWAIT);
+		if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS)
+			return -1;
+		/* What did not go out is lost like a dropped datagram; the timer resends it. */
+		from += n;
+	}
+	atomic_fetch_add_explicit(&s->c.data_bytes, bytes, memory_order_relaxed);
+	return 0;
+}
+
+/* Sends the window after the last acknowledged block: blocks acked+1 .. acked+windowsize
+ * (not past the last), marking them sent. Blocks of it sent before (the timer's resend, or
+ * the rest of a window after an ACK inside it) count as retransmissions. */
+static int send_window(struct xfer *x)
+{
+	struct tftp_server *s = x->tl->s;
+	uint64_t from = x->acked + 1, to = x->acked + x->g.windowsize;
+	if (to > x->nblocks)
+		to = x->nblocks;
+	uint64_t again = x->sent >= from ? (x->sent < to ? x->sent : to) + 1 - from : 0;
+	atomic_fetch_add_explicit(&s->c.data_packets, to + 1 - from, memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->c.retransmits, again, memory_order_relaxed);
+	x->packets += to + 1 - from;
+	x->retransmits += again;
+	x->sent = to;
+	return send_blocks(x, from, to);
+}
+
+/* --- a transfer's socket -------------------------------------------------------------- */
+
+static int same_peer(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return 0;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+	return x->sin6_port == y->sin6_port &&
+	       !memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr);
+}
+
+/* An ACK: 1 when the transfer ended (x is freed), else 0. */
+static int on_ack(struct xfer *x, uint16_t wire)
+{
+	if (x->oack_pending) {
+		if (wire != 0)
+			return 0;
+		x->oack_pending = 0;
+	} else {
+		uint64_t b = tftp_ack_block(wire, x->acked + 1, x->sent);
+		if (!b)
+			return 0; /* a duplicate or an old ACK: never answered (RFC 1123 §4.2.3.1)
+			           */
+		x->acked = b;
+		if (b == x->nblocks) {
+			xfer_finish(x, TFTP_RESULT_OK, 0);
+			return 1;
+		}
+	}
+	if (now_us() >= x->deadline_us) {
+		xfer_finish(x, TFTP_RESULT_DEADLINE, 0);
+		return 1;
+	}
+	x->retries = 0;
+	x->cur_ms = x->timeout_ms;
+	if (send_window(x) != 0) {
+		xfer_finish(x, TFTP_RESULT_SEND, 0);
+		return 1;
+	}
+	timer_arm(x);
+	return 0;
+}
+
+static void on_xfer_read(evutil_socket_t fd, short what, void *arg)
+{
+	(void)what;
+	struct xfer *x = arg;
+	struct tftp_server *s = x->tl->s;
+	unsigned char buf[TFTP_REQUEST_MAX];
+	for (int i = 0; i < TFTP_READS; i++) {
+		struct sockaddr_storage from;
+		socklen_t fl = sizeof from;
+		ssize_t n =
+		    recvfrom(fd, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+		if (n < 0)
+			return;
+		if (!same_peer(&from, &x->peer)) {
+			/* RFC 1350 §4: another TID gets ERROR 5; the transfer goes on. */
+			unsigned char e[TFTP_ERROR_MAX];
+			size_t el =
+			    tftp_build_error(e, sizeof e, TFTP_E_BADTID, "Unknown transfer ID");
+			sendto(fd, e, el, MSG_DONTWAIT, (struct sockaddr *)&from, fl);
+			tg_counter_inc(&s->c.wrong_tid);
+			continue;
+		}
+		struct tftp_packet p;
+		if (tftp_parse_packet(buf, (size_t)n, &p) != 0)
+			continue;
+		if (p.op == TFTP_ACK) {
+			uint64_t before = x->sent;
+			if (on_ack(x, p.block))
+				return;
+			/* A window just went out: its ACK cannot be here yet, and a read that
+			 * would say EAGAIN costs a system call per ACK. More datagrams waiting
+			 * (level-triggered) bring the loop back here. */
+			if (x->sent != before)
+				return;
+		}
+		if (p.op == TFTP_ERROR) {
+			xfer_finish(x, TFTP_RESULT_PEER, p.code);
+			return;
+		}
+	}
+}
+
+static void on_xfer_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct xfer *x = arg;
+	struct tftp_server *s = x->tl->s;
+	if (now_us() >= x->deadline_us) {
+		xfer_finish(x, TFTP_RESULT_DEADLINE, 0);
+		return;
+	}
+	if (x->retries >= s->o.retries) {
+		xfer_finish(x, TFTP_RESULT_TIMEOUT, 0);
+		return;
+	}
+	x->retries++;
+	x->cur_ms = x->cur_ms < x->timeout_ms * (TFTP_BACKOFF_MAX / 2)
+	                ? x->cur_ms * 2
+	                : x->timeout_ms * TFTP_BACKOFF_MAX;
+	int rc;
+	if (x->oack_pending) {
+		rc = send_to_peer(x, x->oack, x->oack_len);
+		x->retransmits++;
+		tg_counter_inc(&s->c.retransmits);
+	} else {
+		rc = send_window(x); /* every block of it was sent before */
+	}
+	if (rc != 0) {
+		xfer_finish(x, TFTP_RESULT_SEND, 0);
+		return;
+	}
+	timer_arm(x);
+}
+
+/* --- requests ---------------------------------------------------------------------------- */
+
+/* A refusal to a request, from the request port and the address it was sent to. */
+static void refuse(struct tftp_loop *tl, const struct sockaddr_storage *from, socklen_t fl,
+                   const struct sockaddr_storage *local, int code, const char *msg)
+{
+	unsigned char e[TFTP_ERROR_MAX];
+	size_t el = tftp_build_error(e, sizeof e, (unsigned)code, msg);
+	udp_send(tl->fd, (const char *)e, el, (const struct sockaddr *)from, fl, local);
+}
+
+static void refused(struct tftp_loop *tl, const struct sockaddr_storage *from, socklen_t fl,
+                    const struct sockaddr_storage *local, const char *name, int code,
+                    const char *msg)
+{
+	tg_counter_inc(&tl->s->c.refused[code]);
+	char peer[64];
+	tg_sockaddr_str((const struct sockaddr *)from, peer, sizeof peer);
+	log_ev(LOG_LVL_INFO, NULL, "tftp_refused", LOG_S("file", name), LOG_S("peer", peer),
+	       LOG_I("error", code), LOG_S("reason", msg));
+	refuse(tl, from, fl, local, code, msg);
+}
+
+/* The transfer's socket: bound to the address the request came to, a new port. */
+static int xfer_socket(struct tftp_server *s, const struct sockaddr_storage *local, int has_local)
+{
+	struct sockaddr_storage a = has_local ? *local : s->bound;
+	socklen_t al;
+	if (a.ss_family == AF_INET6) {
+		((struct sockaddr_in6 *)&a)->sin6_port = 0;
+		al = sizeof(struct sockaddr_in6);
+	} else {
+		((struct sockaddr_in *)&a)->sin_port = 0;
+		al = sizeof(struct sockaddr_in);
+	}
+	int fd = socket(a.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (bind(fd, (struct sockaddr *)&a, al) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* A request the parser accepted, from `from`. Starts a transfer or refuses it. */
+static void on_request(struct tftp_loop *tl, const struct tftp_request *rq,
+                       const struct sockaddr_storage *from, socklen_t fl,
+                       const struct sockaddr_storage *local, int has_local)
+{
+	struct tftp_server *s = tl->s;
+	const struct sockaddr_storage *lp = has_local ? local : NULL;
+	tg_counter_inc(&s->c.requests);
+	char name[FILES_NAME_MAX + 1];
+	if (files_name_check(rq->filename, rq->filename_len, 0, name, sizeof name) != 0) {
+		refused(tl, from, fl, lp, rq->filename, TFTP_E_ACCESS,
+		        "Access violation: file name not allowed");
+		return;
+	}
+	if (rq->op == TFTP_WRQ) {
+		refused(tl, from, fl, lp, name, TFTP_E_ACCESS, "Write requests are not accepted");
+		return;
+	}
+	if (conncap_acquire(s->caps, (const struct sockaddr *)from) != CONNCAP_OK) {
+		tg_counter_inc(&s->c.busy);
+		refused(tl, from, fl, lp, name, TFTP_E_UNDEF, "Server busy");
+		return;
+	}
+	struct xfer *x = calloc(1, sizeof *x);
+	struct files_blob *blob = NULL;
+	int code = TFTP_E_UNDEF;
+	const char *why = "Out of memory";
+	int rc = x ? files_lookup(s->files, name, &blob, NULL) : -ENOMEM;
+	if (rc == -ENOENT) {
+		code = TFTP_E_NOTFOUND;
+		why = "File not found";
+		goto fail;
+	}
+	if (rc != 0) {
+		why = "The file cannot be read now";
+		goto fail;
+	}
+	x->blob = blob;
+	x->data = blob->data;
+	x->len = blob->len;
+	if (rq->mode == TFTP_MODE_NETASCII) {
+		if (blob->len > TFTP_NETASCII_MAX) {
+			why = "netascii is served for files up to 4 MiB: use octet (binary) mode";
+			goto fail;
+		}
+		x->len = tftp_netascii_len(blob->data, blob->len);
+		if (!(x->ascii = malloc(x->len ? x->len : 1)))
+			goto fail;
+		tftp_netascii_encode(blob->data, blob->len, x->ascii);
+		x->data = x->ascii;
+	}
+	struct tftp_limits lim = {s->o.mtu, from->ss_family == AF_INET6, s->o.max_windowsize};
+	struct tftp_verdict v;
+	if (tftp_negotiate(rq, &lim, x->len, &x->g, &v) != 0) {
+		code = v.code;
+		why = v.msg;
+		goto fail;
+	}
+	if ((x->fd = xfer_socket(s, local, has_local)) < 0) {
+		why = "Cannot open a transfer socket";
+		goto fail;
+	}
+	x->tl = tl;
+	x->peer = *from;
+	x->peerlen = fl;
+	tg_strlcpy(x->name, name, sizeof x->name);
+	x->nblocks = tftp_nblocks(x->len, x->g.blksize);
+	x->timeout_ms = x->g.timeout_s ? x->g.timeout_s * 1000 : s->o.timeout_ms;
+	x->cur_ms = x->timeout_ms;
+	x->started_us = now_us();
+	x->deadline_us = x->started_us + (int64_t)s->o.deadline_s * 1000000;
+	struct event_base *base = loop_base(tl->loop);
+	event_assign(&x->rd, base, x->fd, EV_READ | EV_PERSIST, on_xfer_read, x);
+	evtimer_assign(&x->timer, base, on_xfer_timer, x);
+	event_add(&x->rd, NULL);
+	LIST_INSERT_HEAD(&tl->xfers, x, link);
+	if (x->g.acked) {
+		/* RFC 2347: options acknowledged first; DATA 1 follows ACK 0. */
+		x->oack_pending = 1;
+		x->oack_len = tftp_build_oack(x->oack, sizeof x->oack, &x->g);
+		rc = send_to_peer(x, x->oack, x->oack_len);
+	} else {
+		rc = send_window(x);
+	}
+	if (rc != 0) {
+		xfer_finish(x, TFTP_RESULT_SEND, 0);
+		return;
+	}
+	timer_arm(x);
+	return;
+fail:
+	conncap_release(s->caps, (const struct sockaddr *)from);
+	if (x) {
+		files_blob_unref(x->blob);
+		free(x->ascii);
+		free(x);
+	}
+	refused(tl, from, fl, lp, name, code, why);
+}
+
+static void on_listen_read(evutil_socket_t fd, short what, void *arg)
+{
+	(void)what;
+	struct tftp_loop *tl = arg;
+	for (int i = 0; i < TFTP_READS; i++) {
+		struct sockaddr_storage from, local;
+		socklen_t fl = sizeof from;
+		int has_local;
+		ssize_t n =
+		    udp_recv(fd, (char *)tl->rx, sizeof tl->rx, &from, &fl, &local, &has_local);
+		if (n < 0)
+			return;
+		size_t len = (size_t)n < sizeof tl->rx ? (size_t)n : sizeof tl->rx;
+		struct tftp_request rq;
+		struct tftp_verdict v;
+		if (tftp_parse_request(tl->rx, len, &rq, &v) == 0) {
+			on_request(tl, &rq, &from, fl, &local, has_local);
+			continue;
+		}
+		tg_counter_inc(&tl->s->c.malformed);
+		/* Answered (RFC 1350: a client learns why); an ERROR is at most as large as
+		 * the answer to a well-formed request from a forged source would be. */
+		if (v.code >= 0)
+			refuse(tl, &from, fl, has_local ? &local : NULL, v.code, v.msg);
+	}
+}
+
+/* --- start and stop --------------------------------------------------------------------- */
+
+static void setup_on_loop(struct loop *l, int i, void *arg)
+{
+	struct tftp_server *s = arg;
+	struct tftp_loop *tl = &s->tl[i];
+	tl->loop = l;
+	struct timeval tv = {(time_t)(s->o.timeout_ms / 1000),
+	                     (suseconds_t)(s->o.timeout_ms % 1000) * 1000};
+	tl->common = event_base_init_common_timeout(loop_base(l), &tv);
+	tl->ev = event_new(loop_base(l), tl->fd, EV_READ | EV_PERSIST, on_listen_read, tl);
+	if (tl->ev)
+		event_add(tl->ev, NULL);
+	else
+		log_ev(LOG_LVL_ERROR, NULL, "tftp_listen_failed", LOG_S("loop", loop_name(l)));
+}
+
+static void teardown_on_loop(struct loop *l, int i, void *arg)
+{
+	(void)l;
+	struct tftp_server *s = arg;
+	struct tftp_loop *tl = &s->tl[i];
+	if (tl->ev)
+		event_free(tl->ev);
+	tl->ev = NULL;
+	while (!LIST_EMPTY(&tl->xfers))
+		xfer_finish(LIST_FIRST(&tl->xfers), TFTP_RESULT_STOPPED, 0);
+}
+
+static void server_free(struct tftp_server *s)
+{
+	for (int i = 0; s->tl && i < s->nloops; i++)
+		if (s->tl[i].fd >= 0)
+			close(s->tl[i].fd);
+	free(s->tl);
+	conncap_free(s->caps);
+	free(s);
+}
+
+struct tftp_server *tftp_start(const struct tftp_options *o, struct loop_group *loops,
+                               struct files_registry *files, char *err, size_t errlen)
+{
+	struct tftp_server *s = calloc(1, sizeof *s);
+	int n = loop_group_size(loops);
+	if (!s || !(s->tl = calloc((size_t)n, sizeof *s->tl)) ||
+	    !(s->caps = conncap_new(o->max_transfers, o->max_per_source))) {
+		snprintf(err, errlen, "out of memory");
+		if (s)
+			server_free(s);
+		return NULL;
+	}
+	s->o = *o;
+	tg_strlcpy(s->address, o->address, sizeof s->address);
+	s->o.address = s->address;
+	s->loops = loops;
+	s->files = files;
+	s->nloops = n;
+	for (int i = 0; i < n; i++) {
+		s->tl[i].s = s;
+		s->tl[i].fd = -1;
+		LIST_INIT(&s->tl[i].xfers);
+	}
+	for (int i = 0; i < n; i++) {
+		int fd = loop_bind_reuseport(o->address, (uint16_t)o->port, SOCK_DGRAM);
+		int rc = fd < 0 ? fd : udp_pktinfo_on(fd);
+		if (fd >= 0)
+			s->tl[i].fd = fd;
+		if (rc < 0) {
+			snprintf(err, errlen, "tftp port %s:%d: %s", o->address, o->port,
+			         strerror(-rc));
+			server_free(s);
+			return NULL;
+		}
+	}
+	socklen_t bl = sizeof s->bound;
+	getsockname(s->tl[0].fd, (struct sockaddr *)&s->bound, &bl);
+	loop_run_all(loops, setup_on_loop, s);
+	ports_name("udp", (unsigned)o->port, NULL, "tftp");
+	log_ev(LOG_LVL_NOTICE, NULL, "tftp_listening", LOG_S("address", o->address),
+	       LOG_I("port", o->port), LOG_U("mtu", o->mtu),
+	       LOG_U("max_windowsize", o->max_windowsize), LOG_I("max_transfers", o->max_transfers),
+	       LOG_I("max_per_source", o->max_per_source));
+	return s;
+}
+
+void tftp_stop(struct tftp_server *s)
+{
+	if (!s)
+		return;
+	loop_run_all(s->loops, teardown_on_loop, s);
+	server_free(s);
+}
+
+/* --- what the administrator sees ------------------------------------------------------ */
+
+void tftp_stats(struct tftp_server *s, struct tftp_stats *out)
+{
+	const struct counters *c = &s->c;
+	memset(out, 0, sizeof *out);
+	out->requests = tg_counter_get(&c->requests);
+	out->malformed = tg_counter_get(&c->malformed);
+	for (int i = 0; i < 9; i++)
+		out->refused[i] = tg_counter_get(&c->refused[i]);
+	out->busy = tg_counter_get(&c->busy);
+	for (int i = 0; i < TFTP_RESULT_N; i++)
+		out->results[i] = tg_counter_get(&c->results[i]);
+	out->data_bytes = tg_counter_get(&c->data_bytes);
+	out->data_packets = tg_counter_get(&c->data_packets);
+	out->retransmits = tg_counter_get(&c->retransmits);
+	out->wrong_tid = tg_counter_get(&c->wrong_tid);
+	out->active = (uint64_t)conncap_total(s->caps);
+}
+
+struct listing {
+	struct tftp_server *s;
+	pthread_mutex_t mu;
+	struct tftp_transfer_info *v;
+	size_t n, max, total;
+};
+
+static void list_on_loop(struct loop *l, int i, void *arg)
+{
+	(void)l;
+	struct listing *ls = arg;
+	struct tftp_server *s = ls->s;
+	int64_t now = now_us();
+	struct xfer *x;
+	LIST_FOREACH(x, &s->tl[i].xfers, link)
+	{
+		struct tftp_transfer_info in = {
+		    .blksize = x->g.blksize,
+		    .windowsize = x->g.windowsize,
+		    .blocks = x->nblocks,
+		    .sent = x->sent,
+		    .acked = x->acked,
+		    .retransmits = x->retransmits,
+		    .age_ms = (now - x->started_us) / 1000,
+		    .state = x->oack_pending ? "oack" : "data",
+		};
+		tg_strlcpy(in.file, x->name, sizeof in.file);
+		tg_sockaddr_str((const struct sockaddr *)&x->peer, in.peer, sizeof in.peer);
+		struct sockaddr_storage me;
+		socklen_t ml = sizeof me;
+		if (getsockname(x->fd, (struct sockaddr *)&me, &ml) == 0)
+			tg_sockaddr_str((const struct sockaddr *)&me, in.local, sizeof in.local);
+		pthread_mutex_lock(&ls->mu);
+		if (ls->n < ls->max)
+			ls->v[ls->n++] = in;
+		ls->total++;
+		pthread_mutex_unlock(&ls->mu);
+	}
+}
+
+size_t tftp_transfers(struct tftp_server *s, size_t max,
+                      void (*fn)(void *ud, const struct tftp_transfer_info *i), void *ud)
+{
+	struct listing ls = {.s = s, .max = max};
+	if (max && !(ls.v = calloc(max, sizeof *ls.v)))
+		return 0;
+	pthread_mutex_init(&ls.mu, NULL);
+	loop_run_all(s->loops, list_on_loop, &ls);
+	pthread_mutex_destroy(&ls.mu);
+	for (size_t i = 0; i < ls.n; i++)
+		fn(ud, &ls.v[i]);
+	free(ls.v);
+	return ls.total;
+}
