@@ -183,10 +183,10 @@ static int build_template(const struct ca_client_request *req, X509 *ca,
 	return *len > 0 ? 0 : -1;
 }
 
-static int64_t not_after_of(const X509 *x)
+static int64_t epoch_of(const ASN1_TIME *t)
 {
 	struct tm tm;
-	if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) != 1)
+	if (ASN1_TIME_to_tm(t, &tm) != 1)
 		return 0;
 	return (int64_t)timegm(&tm);
 }
@@ -359,6 +359,10 @@ int ca_issue_client(struct signer *s, store_t *st, const struct ca_client_reques
 	int rc = check_request(req, err, errlen);
 	if (rc != 0)
 		return rc;
+	if (!s) {
+		snprintf(err, errlen, "%s", ca_signer_strerror(-EAGAIN));
+		return -EAGAIN;
+	}
 	X509 *ca = NULL;
 	rc = ca_cert(s, req->ca, &ca);
 	if (rc != 0) {
@@ -367,11 +371,15 @@ int ca_issue_client(struct signer *s, store_t *st, const struct ca_client_reques
 	}
 	int64_t now = req->now ? req->now : (int64_t)time(NULL);
 	int64_t nb = now - CA_BACKDATE_S, na = now + (int64_t)req->days * 86400;
-	int64_t ca_na = not_after_of(ca);
+	/* Never outside the CA's validity: the signer would refuse it. */
+	int64_t ca_nb = epoch_of(X509_get0_notBefore(ca)), ca_na = epoch_of(X509_get0_notAfter(ca));
+	if (nb < ca_nb)
+		nb = ca_nb; /* a CA made less than 5 minutes ago */
 	if (na > ca_na)
-		na = ca_na; /* never beyond the CA: the signer would refuse it */
-	if (na <= now) {
-		snprintf(err, errlen, "the CA certificate has expired");
+		na = ca_na;
+	if (na <= now || now < ca_nb) {
+		snprintf(err, errlen, "the CA certificate is %s",
+		         now < ca_nb ? "not valid yet (is the clock right?)" : "expired");
 		rc = -EIO;
 	} else {
 		rc = 1;

@@ -20,7 +20,7 @@
  *     authentication), extendedKeyUsage clientAuth only, subjectKeyIdentifier (SHA-1 of
  *     the key, RFC 5280 §4.2.1.2 method 1); the signer adds the issuer and the AKI;
  *   - validity: from 5 minutes before now (clients with slow clocks) to now + days,
- *     clamped to the CA's notAfter.
+ *     clamped to the CA's validity (nothing is issued outside it).
  *
  * Threads: blocking (the signer's round trip, a store write): a worker thread, never an
  * event loop. Any number of threads at once.
@@ -71,8 +71,9 @@ int ca_instance_id_valid(const char *id);
 
 /* Issues a client certificate (see above) and records it. Returns 0 with *out filled;
  * -EINVAL for a request that is not acceptable (err says which field), -EAGAIN the signer
- * is not running, -EBUSY its queue is full, -EIO the signer or the store failed (err says
- * which; nothing was recorded, and nothing is returned), -ENOMEM. *out is zeroed on error. */
+ * is not running (s NULL included), -EBUSY its queue is full, -EIO the signer or the store failed
+ * (err says which; nothing was recorded, and nothing is returned), -ENOMEM. *out is zeroed on
+ * error. */
 int ca_issue_client(struct signer *s, store_t *st, const struct ca_client_request *req,
                     struct ca_issued *out, char *err, size_t errlen);
 

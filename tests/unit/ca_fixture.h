@@ -1,21 +1,88 @@
 /* SPDX-License-Identifier: ISC */
-/* The CA's unit-test fixture: a store, a PKI directory that ca_bootstrap made, and a signer
- * over it (signer_fixture.h until the real one is on main). Include after <cmocka.h>, in one
- * test file per executable. */
+/* The CA's unit-test fixture: one PKI directory per test program (ca_bootstrap and
+ * ca_bootstrap_signers: the RSA keys take a second or two, so they are made once), the real
+ * local signer over it, and per test a new store and no CRL. The signer the tests get wraps
+ * the real one so that a test can make it fail: tu_signer_fail (every request returns that
+ * error, e.g. -EAGAIN: the signer is not running) or tu_signer_fail_crl (CRLs only). Include
+ * after <cmocka.h>, in one test file per program; run the tests in a group with
+ * tu_ca_group_setup and tu_ca_group_teardown. */
 #ifndef TG_CA_FIXTURE_H
 #define TG_CA_FIXTURE_H
 
 #include "ca/ca_bootstrap.h"
 #include "ca/ca_issue.h"
-#include "signer_fixture.h"
+#include "ca/signer_core.h"
 #include "store_fixture.h"
 
+#include <openssl/pem.h>
 #include <time.h>
+
+static int tu_signer_fail;     /* nonzero: every request returns it */
+static int tu_signer_fail_crl; /* nonzero: CRL signing returns it */
+
+static struct {
+	char dir[64], pki[128];
+	struct signer *real; /* signer_local_new over pki */
+} tu_ca;
+
+struct tu_signer {
+	struct signer base; /* first: a struct signer * is a struct tu_signer * */
+	struct signer *real;
+};
+
+static int tu_signer_call(struct signer *s, const struct signer_req *rq, unsigned char **out,
+                          size_t *outlen)
+{
+	struct tu_signer *t = (struct tu_signer *)s;
+	if (tu_signer_fail)
+		return tu_signer_fail;
+	if (tu_signer_fail_crl && rq->op == SIGNER_OP_SIGN_CRL)
+		return tu_signer_fail_crl;
+	return t->real->ops->call(t->real, rq, out, outlen);
+}
+
+static void tu_signer_stats(struct signer *s, struct signer_stats *st)
+{
+	struct tu_signer *t = (struct tu_signer *)s;
+	t->real->ops->stats(t->real, st);
+}
+
+static void tu_signer_free(struct signer *s)
+{
+	free(s);
+}
+
+static const struct signer_ops tu_signer_ops = {tu_signer_call, tu_signer_stats, tu_signer_free};
+
+static inline int tu_ca_group_setup(void **state)
+{
+	(void)state;
+	tu_mkdtemp(tu_ca.dir, sizeof tu_ca.dir, "tgpki");
+	snprintf(tu_ca.pki, sizeof tu_ca.pki, "%s/pki", tu_ca.dir);
+	struct ca_bootstrap_result r;
+	char err[256];
+	int created = 0;
+	if (ca_bootstrap(tu_ca.pki, "node1", "", 90, &r, err, sizeof err) != 0 ||
+	    ca_bootstrap_signers(tu_ca.pki, "node1", &created, err, sizeof err) != 0)
+		fail_msg("bootstrap: %s", err);
+	tu_ca.real = signer_local_new(tu_ca.pki, err, sizeof err);
+	if (!tu_ca.real)
+		fail_msg("signer: %s", err);
+	return 0;
+}
+
+static inline int tu_ca_group_teardown(void **state)
+{
+	(void)state;
+	signer_free(tu_ca.real);
+	tu_rmtree(tu_ca.dir);
+	return 0;
+}
 
 struct fx {
 	struct tu_store st;
 	char pki[128];
-	struct signer *signer;
+	struct signer *signer; /* the failure-injecting wrapper */
 	X509 *ca;
 };
 
@@ -25,14 +92,19 @@ static inline int fx_setup(void **state)
 	tu_mkdtemp(f->st.dir, sizeof f->st.dir, "tgca");
 	snprintf(f->st.path, sizeof f->st.path, "%s/t.db", f->st.dir);
 	tu_store_open(&f->st);
-	snprintf(f->pki, sizeof f->pki, "%s/pki", f->st.dir);
-	struct ca_bootstrap_result r;
-	char err[256];
-	if (ca_bootstrap(f->pki, "node1", "", 90, &r, err, sizeof err) != 0)
-		fail_msg("bootstrap: %s", err);
-	f->signer = signer_local_new(f->pki, err, sizeof err);
-	assert_non_null(f->signer);
-	FILE *fp = fopen(r.ca_cert, "r");
+	snprintf(f->pki, sizeof f->pki, "%s", tu_ca.pki);
+	char path[256];
+	snprintf(path, sizeof path, "%s/crl.der", f->pki);
+	unlink(path); /* each test starts without a CRL */
+	snprintf(path, sizeof path, "%s/crl.pem", f->pki);
+	unlink(path);
+	struct tu_signer *t = calloc(1, sizeof *t);
+	t->base.ops = &tu_signer_ops;
+	t->real = tu_ca.real;
+	f->signer = &t->base;
+	snprintf(path, sizeof path, "%s/ca.crt", f->pki);
+	FILE *fp = fopen(path, "r");
+	assert_non_null(fp);
 	f->ca = PEM_read_X509(fp, NULL, NULL, NULL);
 	fclose(fp);
 	assert_non_null(f->ca);

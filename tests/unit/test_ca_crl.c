@@ -11,6 +11,9 @@
 #include <time.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <openssl/x509v3.h>
+
 #include "ca/ca_crl.h"
 #include "ca/ca_issue.h"
 #include "ca_fixture.h"
@@ -372,5 +375,5 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_refresh_half_life, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_files_provider, fx_setup, fx_teardown),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, tu_ca_group_setup, tu_ca_group_teardown);
 }

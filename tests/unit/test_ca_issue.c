@@ -11,13 +11,14 @@
 #include <time.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <openssl/x509v3.h>
+
 #include "ca/ca_bootstrap.h"
 #include "ca/ca_csr.h"
 #include "ca/ca_issue.h"
 #include "core/log.h"
 #include "ca_fixture.h"
-
-#include <openssl/rand.h>
 
 /* A CSR for key k that asks for what a hostile client would: another CN, CA:TRUE, more
  * EKUs, a DNS SAN. DER into *der (OPENSSL_free). */
@@ -218,6 +219,17 @@ static void test_validity_clamp(void **state)
 	assert_int_equal(ca_issue_client(f->signer, f->st.st, &req, &out, err, sizeof err), -EIO);
 	assert_non_null(strstr(err, "expired"));
 	assert_null(out.der);
+	/* Nor before its start; within 5 minutes of it, notBefore is the CA's own. */
+	int64_t ca_nb = tu_asn1_epoch(X509_get0_notBefore(f->ca));
+	req.now = ca_nb - 1;
+	assert_int_equal(ca_issue_client(f->signer, f->st.st, &req, &out, err, sizeof err), -EIO);
+	assert_non_null(strstr(err, "not valid yet"));
+	req.now = ca_nb + 10;
+	req.days = 1;
+	assert_int_equal(ca_issue_client(f->signer, f->st.st, &req, &out, err, sizeof err), 0);
+	assert_int_equal(out.notbefore, ca_nb);
+	assert_int_equal(out.notafter, ca_nb + 10 + 86400);
+	ca_issued_free(&out);
 	EVP_PKEY_free(k);
 }
 
@@ -282,14 +294,16 @@ static void test_refusals(void **state)
 	    {{.pubkey = k, .userid = "u", .days = 0}, "lifetime"},
 	    {{.pubkey = k, .userid = "u", .days = 3651}, "lifetime"},
 	};
-	int made = tu_signer_certs_made;
+	struct signer_stats before, after;
+	signer_stats(f->signer, &before);
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		assert_int_equal(
 		    ca_issue_client(f->signer, f->st.st, &bad[i].req, &out, err, sizeof err),
 		    -EINVAL);
 		assert_non_null(strstr(err, bad[i].why));
 	}
-	assert_int_equal(tu_signer_certs_made, made);
+	signer_stats(f->signer, &after);
+	assert_int_equal(after.served, before.served); /* the signer was never asked */
 	/* 64 bytes of user id and of instance id are fine. */
 	struct ca_client_request edge = {
 	    .pubkey = k,
@@ -299,8 +313,10 @@ static void test_refusals(void **state)
 	assert_int_equal(ca_issue_client(f->signer, f->st.st, &edge, &out, err, sizeof err), 0);
 	ca_issued_free(&out);
 
-	tu_signer_fail = -EAGAIN;
 	struct ca_client_request req = {.pubkey = k, .userid = "away", .days = 1};
+	assert_int_equal(ca_issue_client(NULL, f->st.st, &req, &out, err, sizeof err), -EAGAIN);
+	assert_string_equal(err, "the signer is not running");
+	tu_signer_fail = -EAGAIN;
 	assert_int_equal(ca_issue_client(f->signer, f->st.st, &req, &out, err, sizeof err),
 	                 -EAGAIN);
 	req.ca = f->ca; /* with the CA certificate given, the signing itself fails */
@@ -451,5 +467,5 @@ int main(void)
 	    cmocka_unit_test(test_csr_check),
 	    cmocka_unit_test(test_serial_spelling),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, tu_ca_group_setup, tu_ca_group_teardown);
 }

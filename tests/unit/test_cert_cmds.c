@@ -10,6 +10,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <unistd.h>
+
 #include "admin/admin.h"
 #include "admin/audit.h"
 #include "ca/ca_issue.h"
@@ -82,7 +84,18 @@ static void test_list(void **state)
 	char a[33], b[33], old[33];
 	tu_issue(c->ca, "wwhite", "1234", "CAPF-1", 730, 0, a);
 	tu_issue(c->ca, "jpinkman", "", "CAPF-1", 730, 0, b);
-	tu_issue(c->ca, "wwhite", "99", "CAPF-1", 1, 1700000000, old); /* 2023, a day: expired */
+	/* A certificate of 2023, for a day: expired (the CA of this test is younger, so the row
+	 * is written as an older CA would have left it). */
+	struct store_issuedcert row = {.serial = "00000000000000000000000000000042",
+	                               .subject = "CN=wwhite",
+	                               .userid = "wwhite",
+	                               .instanceid = "99",
+	                               .profile = "CAPF-1",
+	                               .notbefore = 1700000000 - 300,
+	                               .notafter = 1700086400,
+	                               .sha256 = "00"};
+	assert_int_equal(store_issuedcert_add(c->ca->st.st, &row, "PEM"), STORE_OK);
+	snprintf(old, sizeof old, "%s", row.serial);
 
 	json_t *r = run(c, "cert list");
 	assert_true(json_is_true(json_object_get(r, "ok")));
@@ -193,5 +206,5 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_list, cfx_setup, cfx_teardown),
 	    cmocka_unit_test_setup_teardown(test_revoke, cfx_setup, cfx_teardown),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, tu_ca_group_setup, tu_ca_group_teardown);
 }
