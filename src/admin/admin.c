@@ -2,6 +2,7 @@
 #include "admin/admin.h"
 #include "admin/audit.h"
 #include "admin/capf_cmds.h"
+#include "admin/cert_cmds.h"
 #include "admin/commands.h"
 #include "admin/metrics.h"
 #include "admin/node_cmds.h"

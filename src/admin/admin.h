@@ -21,6 +21,7 @@
 struct workers;
 struct devstate;
 struct tftp_server;
+struct signer;
 
 #include <pthread.h>
 #include <stdint.h>
@@ -41,6 +42,8 @@ struct admin_ctx {
 	struct workers *workers;   /* for the metrics; NULL until started */
 	struct devstate *devstate; /* for `device state` and the metrics */
 	struct tftp_server *tftp;  /* for `show tftp` and the metrics; NULL when off */
+	struct signer *signer;     /* for `cert revoke` (ca/signer.h); NULL while the signer is
+	                              not running */
 };
 
 void admin_init(struct admin_ctx *a, store_t *st, const struct tg_config *cfg);

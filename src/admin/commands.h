@@ -87,6 +87,10 @@
 	X(capf_delete, "capf delete", 3, 3, CHANGES, "capf delete ID")                     \
 	X(capf_rearm, "capf rearm", 3, 7, CHANGES,                                         \
 	  "capf rearm ID [--auth-string S] [--expires-in DURATION]")                       \
+	X(cert_list, "cert list", 2, 3, READS, "cert list [USER]")                         \
+	X(cert_revoke, "cert revoke", 4, 4, CHANGES,                                       \
+	  "cert revoke SERIAL unspecified|keyCompromise|cACompromise|affiliationChanged|"  \
+	  "superseded|cessationOfOperation|certificateHold|privilegeWithdrawn")            \
 	X(help, "help", 1, 1, READS, "help")
 /* clang-format on */
 

@@ -112,6 +112,8 @@ static const struct key keys[] = {
     {"pki", "server_names", K_STR, F(pki.server_names), 0, 0, 0},
     {"pki", "capf_min_length", K_INT, F(pki.capf_min_length), 4, 128, 1},
     {"pki", "capf_source_failures_max", K_INT, F(pki.capf_source_failures_max), 0, 100000, 1},
+    {"pki", "client_days", K_INT, F(pki.client_days), 1, 3650, 0},
+    {"pki", "crl_days", K_INT, F(pki.crl_days), 1, 365, 0},
 };
 #undef F
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -167,6 +169,8 @@ static void base_defaults(struct tg_config *c)
 	 * configured down (to the seed's short ones, at least 4, with a warning at use). */
 	c->pki.capf_min_length = 12;
 	c->pki.capf_source_failures_max = 20;
+	c->pki.client_days = 730; /* two years: LSCs are long-lived (issue 17) */
+	c->pki.crl_days = 7;
 	c->dir.failure_delay_ms = 250;
 	tg_strlcpy(c->ldap.filter, "openldap", sizeof c->ldap.filter);
 	c->ldap.timeout_ms = 3000;

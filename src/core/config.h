@@ -129,6 +129,8 @@ struct tg_config {
 		 * no limit, default 20) */
 		int capf_min_length;
 		int capf_source_failures_max;
+		unsigned client_days; /* lifetime of an issued client certificate (ca/ca_issue.h) */
+		unsigned crl_days;    /* the CRL's nextUpdate - thisUpdate (ca/ca_crl.h) */
 	} pki;
 };
 

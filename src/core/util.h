@@ -37,6 +37,11 @@ int tg_mkdir_p(const char *path, unsigned mode);
  * bytes. Returns 0, -errno, or -EFBIG when the file is larger than max. */
 int tg_read_file(const char *path, size_t max, char **out, size_t *len);
 
+/* Replaces path with len bytes through path.tmp (created with mode, O_NOFOLLOW), fsync and
+ * rename, so a reader or a crash sees the old file or the new one, never half of one.
+ * Returns 0 or -errno (path.tmp is removed). */
+int tg_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode);
+
 struct sockaddr;
 /* "host:port" of an IPv4/IPv6 socket address ("?:0" for other families). */
 void tg_sockaddr_str(const struct sockaddr *sa, char *out, size_t cap);

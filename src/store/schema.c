@@ -303,8 +303,42 @@ static const char *const v9[] = {
     NULL,
 };
 
+/* v10 (issue 17): the certificates telgate's CA issued, and the CRL number. issuedcertificate
+ * keeps one row per certificate, written in the same statement that makes it known (before
+ * it is returned to anyone), so every certificate a client holds is listed here: serial
+ * (32 upper-case hex digits, the 128-bit random serial with its top bit clear), subject
+ * (RFC 2253), the user (the subject's CN), the instance id (in the SAN), the enrolment
+ * profile ("" = none), validity (Unix s), status, and when and why it was revoked (RFC
+ * 5280 §5.3.1 CRLReason names). The certificate itself is kept as PEM (the store's values
+ * are text and integers), with its SHA-256 fingerprint for look-ups by certificate.
+ * crlnumber holds one row: the number of the newest CRL (RFC 5280 §5.2.3), bumped in the
+ * transaction that revokes, so that numbers only grow. */
+static const char *const v10[] = {
+    "CREATE TABLE issuedcertificate ("
+    " serial TEXT PRIMARY KEY CHECK (length(serial) = 32),"
+    " subject TEXT NOT NULL,"
+    " userid TEXT NOT NULL,"
+    " instanceid TEXT NOT NULL DEFAULT '',"
+    " profile TEXT NOT NULL DEFAULT '',"
+    " notbefore BIGINT NOT NULL,"
+    " notafter BIGINT NOT NULL,"
+    " status TEXT NOT NULL DEFAULT 'valid' CHECK (status IN ('valid', 'revoked')),"
+    " revoked_at BIGINT NOT NULL DEFAULT 0,"
+    " revocation_reason TEXT NOT NULL DEFAULT '',"
+    " sha256 TEXT NOT NULL,"
+    " pem TEXT NOT NULL,"
+    " CHECK ((status = 'valid') = (revocation_reason = '')))",
+    "CREATE INDEX issuedcertificate_userid ON issuedcertificate (userid)",
+    "CREATE INDEX issuedcertificate_sha256 ON issuedcertificate (sha256)",
+    "CREATE TABLE crlnumber ("
+    " id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " number BIGINT NOT NULL CHECK (number >= 0))",
+    "INSERT INTO crlnumber (id, number) VALUES (1, 0)",
+    NULL,
+};
+
 const struct store_migration store_migrations[] = {
-    {1, v1}, {2, v2}, {3, v3}, {4, v4}, {5, v5}, {6, v6}, {7, v7}, {8, v8}, {9, v9},
+    {1, v1}, {2, v2}, {3, v3}, {4, v4}, {5, v5}, {6, v6}, {7, v7}, {8, v8}, {9, v9}, {10, v10},
 };
 const int store_nmigrations = sizeof store_migrations / sizeof store_migrations[0];
 

@@ -359,6 +359,54 @@ int store_capf_failed(store_t *st, const char *instanceid, const char *reason);
  * the secret does not suit its authmode. */
 int store_capf_rearm(store_t *st, const char *instanceid, const char *secretkind,
                      const char *secrethash, int64_t expires);
+/* --- issued certificates and the CRL number (issuedcert.c; issue 17) ---------------- */
+
+/* A certificate telgate's CA issued (issuedcertificate; ca/ca_issue.h writes it, ca/ca_crl.h
+ * revokes it). Serials are 32 upper-case hex digits (ca_serial_hex); times Unix seconds. */
+#define STORE_SERIAL_HEX 32
+#define STORE_SUBJECT_MAX 255
+#define STORE_FINGERPRINT_MAX 95 /* SHA-256, colon-separated upper-case hex */
+#define STORE_REASON_MAX 31      /* the longest CRLReason name is 20 */
+enum store_cert_status { STORE_CERT_VALID = 0, STORE_CERT_REVOKED = 1 };
+struct store_issuedcert {
+	char serial[STORE_SERIAL_HEX + 1];
+	char subject[STORE_SUBJECT_MAX + 1]; /* RFC 2253, e.g. "CN=wwhite" */
+	char userid[STORE_ID_MAX + 1];       /* the subject's CN */
+	char instanceid[STORE_ID_MAX + 1];   /* the SAN's instance id, "" = none */
+	char profile[STORE_ID_MAX + 1];      /* the enrolment (CAPF) profile, "" = none */
+	int64_t notbefore, notafter;
+	enum store_cert_status status;
+	int64_t revoked_at;                           /* 0 while valid */
+	char revocation_reason[STORE_REASON_MAX + 1]; /* RFC 5280 name; "" while valid */
+	char sha256[STORE_FINGERPRINT_MAX + 1];       /* of the DER */
+};
+/* "valid", "revoked" (the status column's values). */
+const char *store_cert_status_name(enum store_cert_status s);
+/* Records a new certificate (c->status and the revocation fields are ignored: a new row is
+ * valid) with its PEM. STORE_CONSTRAINT (store_last_error says why) when the serial is
+ * already there or a field is malformed (a serial other than 32 hex digits). */
+int store_issuedcert_add(store_t *st, const struct store_issuedcert *c, const char *pem);
+/* STORE_NOTFOUND when there is no such serial (*out zeroed). */
+int store_issuedcert_get(store_t *st, const char *serial, struct store_issuedcert *out);
+/* The certificate's PEM into out (cap bytes); STORE_TOOBIG when it does not fit. */
+int store_issuedcert_pem(store_t *st, const char *serial, char *out, size_t cap);
+/* Every certificate (userid NULL) or one user's, oldest first (notbefore, then serial); fn
+ * returns nonzero to stop; the row is valid during the call. */
+int store_issuedcerts(store_t *st, const char *userid,
+                      int (*fn)(void *ud, const struct store_issuedcert *c), void *ud);
+/* The revoked certificates whose notafter is at or after since (a CRL lists a certificate
+ * until it has expired: RFC 5280 §3.3), by serial. */
+int store_issuedcerts_revoked(store_t *st, int64_t since,
+                              int (*fn)(void *ud, const struct store_issuedcert *c), void *ud);
+/* Marks a valid certificate revoked at `at` (Unix s) for reason (an RFC 5280 name; the
+ * caller checks it). STORE_NOTFOUND when there is no such serial; STORE_CONSTRAINT when it
+ * is already revoked (the first revocation stands). Run it in the caller's transaction
+ * with store_crlnumber_next so that the revocation and the CRL number go together. */
+int store_issuedcert_revoke(store_t *st, const char *serial, const char *reason, int64_t at);
+/* The CRL number (crlnumber): _get reads the newest, _next adds one and returns the new
+ * number. Both only grow. */
+int store_crlnumber_get(store_t *st, int64_t *out);
+int store_crlnumber_next(store_t *st, int64_t *out);
 
 /* --- TLS settings by level (tls/policy.h; table tlssetting) -------------------------- */
 

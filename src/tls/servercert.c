@@ -189,29 +189,11 @@ void tls_servercert_free(struct tls_servercert *c)
 /* Writes a memory BIO's bytes to path through path.tmp and rename. */
 static int write_atomic(const char *path, mode_t mode, BIO *b, char *err, size_t errlen)
 {
-	char tmp[700];
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
-	if (fd < 0) {
-		snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
-		return -1;
-	}
-	fchmod(fd, mode);
 	char *p;
 	long n = BIO_get_mem_data(b, &p);
-	int ok = n >= 0;
-	for (long off = 0; ok && off < n;) {
-		ssize_t w = write(fd, p + off, (size_t)(n - off));
-		if (w < 0 && errno == EINTR)
-			continue;
-		ok = w > 0;
-		off += w > 0 ? w : 0;
-	}
-	ok = fsync(fd) == 0 && ok;
-	ok = close(fd) == 0 && ok;
-	if (!ok || rename(tmp, path) != 0) {
-		unlink(tmp);
-		snprintf(err, errlen, "cannot write %s", path);
+	int rc = n >= 0 ? tg_write_file_atomic(path, p, (size_t)n, mode) : -EIO;
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot write %s: %s", path, strerror(-rc));
 		return -1;
 	}
 	return 0;

@@ -38,6 +38,8 @@ static void test_example_file(void **state)
 		fail_msg("%s:%d: %s", e.file, e.line, e.msg);
 	assert_int_equal(c.core.drain_timeout_s, 10);
 	assert_int_equal(c.store.busy_timeout_ms, 5000);
+	assert_int_equal(c.pki.client_days, 730);
+	assert_int_equal(c.pki.crl_days, 7);
 }
 
 static void test_good_values(void **state)
@@ -99,6 +101,8 @@ static void test_bad_files(void **state)
 	    {"[store]\nbackend = postgres\n", 2, "not supported"},
 	    {"[password]\nargon2_m_kib = 4\n", 2, "out of range"},
 	    {"[core]\n\n\nstate_dir = /ok\nuser = \n[pki]\nserver_days = 0\n", 7, "out of range"},
+	    {"[pki]\nclient_days = 3651\n", 2, "out of range"},
+	    {"[pki]\ncrl_days = 0\n", 2, "out of range"},
 	    {"[ldap]\nstarttls = maybe\n", 2, "not yes or no"},
 	    {"[ldap]\nservers = http://dc1\n", 2, "not an ldap:// or ldaps:// URI"},
 	    {"[ldap]\nservers = ldaps://dc1 ldap:///nohost\n", 2, "with a host"},

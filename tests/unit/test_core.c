@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <netinet/in.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -202,6 +203,19 @@ static void test_read_file_limits(void **state)
 	free(buf);
 	assert_int_equal(tg_read_file(path, 4, &buf, &len), -EFBIG);
 	assert_int_equal(tg_read_file("/tmp", 4, &buf, &len), -EINVAL);
+	/* Atomic replacement: the new bytes, the mode asked for, no temporary file left. */
+	assert_int_equal(tg_write_file_atomic(path, "new\0bytes", 9, 0640), 0);
+	assert_int_equal(tg_read_file(path, 100, &buf, &len), 0);
+	assert_int_equal(len, 9);
+	assert_memory_equal(buf, "new\0bytes", 9);
+	free(buf);
+	struct stat sb;
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0640);
+	char tmp[300];
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	assert_int_equal(access(tmp, F_OK), -1);
+	assert_int_equal(tg_write_file_atomic("/nonexistent/dir/f", "x", 1, 0600), -ENOENT);
 	unlink(path);
 	char small[4];
 	assert_int_equal(tg_strlcpy(small, "abc", sizeof small), 0);
