@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #define CA_DAYS 3650
+#define RECOVERY_DAYS 7300
+#define SIGNER_RSA_BITS 3072
 #define RENEW_BEFORE_S (30 * 86400)
 
 static void ossl_err(char *err, size_t errlen, const char *what)
@@ -258,6 +260,84 @@ int ca_bootstrap(const char *dir, const char *node, const char *names, unsigned 
 out:
 	EVP_PKEY_free(key);
 	X509_free(ca);
+	ERR_clear_error();
+	return rc;
+}
+
+/* Both files or neither: 1 both exist (matching), 0 neither, -1 refused (said in err). */
+static int pair_state(const char *kpath, const char *cpath, char *err, size_t errlen)
+{
+	int k = access(kpath, F_OK) == 0, c = access(cpath, F_OK) == 0;
+	if (k != c) {
+		snprintf(err, errlen, "only one of %s and %s exists: refusing to replace a signer",
+		         kpath, cpath);
+		return -1;
+	}
+	return k;
+}
+
+/* An RSA signing certificate: issued by ca (until the CA's end) or, with ca NULL,
+ * self-signed for days. Key usage digitalSignature only: it signs files, not certificates. */
+static int make_rsa_signer(const char *kpath, const char *cpath, const char *cn, long days,
+                           EVP_PKEY *cakey, X509 *ca, char *err, size_t errlen)
+{
+	EVP_PKEY *key = EVP_RSA_gen(SIGNER_RSA_BITS);
+	X509 *x = key ? new_cert(key, cn, days) : NULL;
+	X509 *issuer = ca ? ca : x;
+	int ok = x && X509_set_issuer_name(x, X509_get_subject_name(issuer)) &&
+	         (!ca || X509_set1_notAfter(x, X509_get0_notAfter(ca))) &&
+	         add_ext(x, issuer, NID_basic_constraints, "critical,CA:FALSE") &&
+	         add_ext(x, issuer, NID_key_usage, "critical,digitalSignature") &&
+	         add_ext(x, issuer, NID_subject_key_identifier, "hash") &&
+	         (!ca || add_ext(x, ca, NID_authority_key_identifier, "keyid:always")) &&
+	         X509_sign(x, ca ? cakey : key, EVP_sha256());
+	if (!ok)
+		ossl_err(err, errlen, "cannot create a trust-list signer");
+	else
+		ok = write_pem(kpath, 0600, key, NULL, err, errlen) == 0 &&
+		     write_pem(cpath, 0644, NULL, x, err, errlen) == 0;
+	X509_free(x);
+	EVP_PKEY_free(key);
+	return ok ? 0 : -1;
+}
+
+int ca_bootstrap_signers(const char *dir, const char *node, int *created, char *err, size_t errlen)
+{
+	char kp[2][300], cp[2][300], cn[2][160];
+	static const char *const names[2] = {"trustlist", "recovery"};
+	*created = 0;
+	snprintf(cn[0], sizeof cn[0], "telgate TFTP %s", node);
+	snprintf(cn[1], sizeof cn[1], "ITLRECOVERY_%s", node);
+	int have[2];
+	for (int i = 0; i < 2; i++) {
+		snprintf(kp[i], sizeof kp[i], "%s/%s.key", dir, names[i]);
+		snprintf(cp[i], sizeof cp[i], "%s/%s.crt", dir, names[i]);
+		if ((have[i] = pair_state(kp[i], cp[i], err, errlen)) < 0)
+			return -1;
+	}
+	int rc = 0;
+	if (!have[0]) {
+		char cakey[300], cacert[300];
+		snprintf(cakey, sizeof cakey, "%s/ca.key", dir);
+		snprintf(cacert, sizeof cacert, "%s/ca.crt", dir);
+		EVP_PKEY *key = load_key(cakey);
+		X509 *ca = load_cert(cacert);
+		if (!key || !ca) {
+			snprintf(err, errlen, "cannot read the CA in %s", dir);
+			rc = -1;
+		} else {
+			rc = make_rsa_signer(kp[0], cp[0], cn[0], CA_DAYS, key, ca, err, errlen);
+		}
+		EVP_PKEY_free(key);
+		X509_free(ca);
+		if (rc == 0)
+			*created |= 1;
+	}
+	if (rc == 0 && !have[1]) {
+		rc = make_rsa_signer(kp[1], cp[1], cn[1], RECOVERY_DAYS, NULL, NULL, err, errlen);
+		if (rc == 0)
+			*created |= 2;
+	}
 	ERR_clear_error();
 	return rc;
 }

@@ -5,6 +5,9 @@
  * the loopback addresses), in the PKI directory. Later starts reuse them; a server
  * certificate that no longer verifies against the CA or expires within 30 days is
  * replaced. Private keys are written 0600, atomically (temporary file + rename).
+ * ca_bootstrap_signers adds the RSA keys that sign trust lists (issue 17): the monitor makes
+ * them after the network engine was forked, so that first start is not slowed by RSA key
+ * generation and the engine never had them in memory.
  *
  * Blocking (key generation, signing): call at start-up or from the worker pool.
  */
@@ -23,5 +26,13 @@ struct ca_bootstrap_result {
 /* names: extra DNS names for the server certificate, comma-separated ("" for none). */
 int ca_bootstrap(const char *dir, const char *node, const char *names, unsigned server_days,
                  struct ca_bootstrap_result *res, char *err, size_t errlen);
+
+/* The trust-list signer (Cisco's TFTP role: trustlist.key/.crt, RSA 3072, issued by the CA,
+ * valid as long as the CA) and the recovery signer (ITLRecovery: recovery.key/.crt, RSA 3072,
+ * self-signed, 20 years, so that it outlives a lost trust-list key and even the CA) in dir,
+ * made when missing; a key without its certificate (or the reverse) is refused, as for the CA.
+ * Needs the CA (ca_bootstrap first). Blocking: about a second per RSA key made. *created gets
+ * 1 (trust-list signer) | 2 (recovery signer) for what was made. Returns 0, or -1 with err. */
+int ca_bootstrap_signers(const char *dir, const char *node, int *created, char *err, size_t errlen);
 
 #endif

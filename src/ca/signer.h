@@ -38,6 +38,7 @@
 #define TG_CA_SIGNER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* The keys the signer holds, by role. */
 enum signer_key {
@@ -50,11 +51,11 @@ enum signer_key {
 struct signer;
 
 /* The certificate (DER) of a key: the CA's, the trust-list signer's, ... Returns 0 with
- * *der/*len, or -ENOENT when the signer holds no such key. */
+ * *der and *len, or -ENOENT when the signer holds no such key. */
 int signer_certificate(struct signer *s, enum signer_key k, unsigned char **der, size_t *len);
 
 /* Signs a certificate template (DER) with the CA key: see above. Returns 0 with the
- * certificate (DER) in *out/*outlen. */
+ * certificate (DER) in *out and *outlen. */
 int signer_sign_cert(struct signer *s, const unsigned char *tmpl, size_t len, unsigned char **out,
                      size_t *outlen);
 
@@ -64,7 +65,7 @@ int signer_sign_crl(struct signer *s, const unsigned char *tmpl, size_t len, uns
 
 /* Signs data (len bytes, at most SIGNER_DATA_MAX) with key k and digest ("SHA256",
  * "SHA512", "SHA1"; RSA keys sign PKCS#1 v1.5, EC keys ECDSA with a DER signature).
- * Returns 0 with the signature in *sig/*siglen. */
+ * Returns 0 with the signature in *sig and *siglen. */
 #define SIGNER_DATA_MAX (1024 * 1024)
 int signer_sign_bytes(struct signer *s, enum signer_key k, const char *digest,
                       const unsigned char *data, size_t len, unsigned char **sig, size_t *siglen);
@@ -76,6 +77,24 @@ struct signer *signer_local_new(const char *pki_dir, char *err, size_t errlen);
 /* The client end of the socketpair to the signer process (fd: owned by the handle from
  * here on). */
 struct signer *signer_remote_new(int fd, char *err, size_t errlen);
+
+/* The remote handle's limits: queue_max requests in flight at most (more: -EBUSY at once;
+ * config [pki] signer_queue), timeout_ms for an answer (then -EAGAIN). Defaults 256 and
+ * 10000. No effect on a local handle. */
+void signer_remote_configure(struct signer *s, unsigned queue_max, unsigned timeout_ms);
+
+/* What `telgate show signer` shows. A local handle: remote 0, pid this process. */
+struct signer_stats {
+	int remote;
+	long pid;           /* the signer process (its last hello), 0 before the first */
+	unsigned restarts;  /* the monitor's count of signer restarts */
+	int seccomp;        /* the signer runs under a seccomp filter */
+	uint64_t served;    /* requests answered (any status) since this handle was made */
+	uint64_t failed;    /* requests failed with -EAGAIN (timeout, restart) or -EBUSY */
+	unsigned in_flight; /* the queue depth now */
+	unsigned queue_max;
+};
+void signer_stats(struct signer *s, struct signer_stats *st);
 
 /* Frees the handle (a remote one closes its socket; requests waiting get -EAGAIN). */
 void signer_free(struct signer *s);

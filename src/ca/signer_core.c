@@ -1,0 +1,287 @@
+/* SPDX-License-Identifier: ISC */
+#include "ca/signer_core.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const key_files[SIGNER_NKEYS] = {
+    [SIGNER_KEY_CA] = "ca",
+    [SIGNER_KEY_TRUSTLIST] = "trustlist",
+    [SIGNER_KEY_RECOVERY] = "recovery",
+    [SIGNER_KEY_TOKEN] = "token",
+};
+
+const char *signer_key_file(enum signer_key k)
+{
+	return (int)k > 0 && (int)k < SIGNER_NKEYS ? key_files[k] : NULL;
+}
+
+static int load_one(struct signer_keys *ks, enum signer_key k, const char *dir, char *err,
+                    size_t errlen)
+{
+	char kpath[4200], cpath[4200];
+	snprintf(kpath, sizeof kpath, "%s/%s.key", dir, key_files[k]);
+	snprintf(cpath, sizeof cpath, "%s/%s.crt", dir, key_files[k]);
+	FILE *kf = fopen(kpath, "re");
+	if (!kf && errno == ENOENT && k == SIGNER_KEY_TOKEN)
+		return 0; /* optional until the OAuth issue makes it */
+	FILE *cf = fopen(cpath, "re");
+	if (kf) {
+		ks->key[k] = PEM_read_PrivateKey(kf, NULL, NULL, NULL);
+		fclose(kf);
+	}
+	if (cf) {
+		ks->cert[k] = PEM_read_X509(cf, NULL, NULL, NULL);
+		fclose(cf);
+	}
+	if (!ks->key[k] || !ks->cert[k]) {
+		snprintf(err, errlen, "cannot read %s or %s", kpath, cpath);
+		return -1;
+	}
+	if (X509_check_private_key(ks->cert[k], ks->key[k]) != 1) {
+		snprintf(err, errlen, "%s does not match %s", kpath, cpath);
+		return -1;
+	}
+	int n = i2d_X509(ks->cert[k], NULL);
+	ks->der[k] = n > 0 ? malloc((size_t)n) : NULL;
+	unsigned char *p = ks->der[k];
+	if (!p || i2d_X509(ks->cert[k], &p) != n) {
+		snprintf(err, errlen, "cannot encode %s", cpath);
+		return -1;
+	}
+	ks->derlen[k] = (size_t)n;
+	return 0;
+}
+
+int signer_keys_load(struct signer_keys *ks, const char *pki_dir, char *err, size_t errlen)
+{
+	memset(ks, 0, sizeof *ks);
+	for (int k = 1; k < SIGNER_NKEYS; k++)
+		if (load_one(ks, (enum signer_key)k, pki_dir, err, errlen) != 0) {
+			signer_keys_free(ks);
+			ERR_clear_error();
+			return -1;
+		}
+	ERR_clear_error();
+	return 0;
+}
+
+void signer_keys_free(struct signer_keys *ks)
+{
+	for (int k = 0; k < SIGNER_NKEYS; k++) {
+		EVP_PKEY_free(ks->key[k]); /* OpenSSL clears private key material on free */
+		X509_free(ks->cert[k]);
+		free(ks->der[k]);
+	}
+	memset(ks, 0, sizeof *ks);
+}
+
+/* Copies an OpenSSL encoding into a malloc'ed buffer (callers free() what they get). */
+#define ENCODE(i2d, obj, out, outlen)                                                              \
+	do {                                                                                       \
+		int n_ = i2d((obj), NULL);                                                         \
+		unsigned char *b_ = n_ > 0 ? malloc((size_t)n_) : NULL, *p_ = b_;                  \
+		if (!b_ || i2d((obj), &p_) != n_) {                                                \
+			free(b_);                                                                  \
+			rc = -ENOMEM;                                                              \
+		} else {                                                                           \
+			*(out) = b_;                                                               \
+			*(outlen) = (size_t)n_;                                                    \
+			rc = 0;                                                                    \
+		}                                                                                  \
+	} while (0)
+
+/* Replaces any authority key identifier with the CA's (from its subject key identifier). */
+static int set_aki(X509 *ca, X509 *x, X509_CRL *crl)
+{
+	int i;
+	if (x)
+		while ((i = X509_get_ext_by_NID(x, NID_authority_key_identifier, -1)) >= 0)
+			X509_EXTENSION_free(X509_delete_ext(x, i));
+	else
+		while ((i = X509_CRL_get_ext_by_NID(crl, NID_authority_key_identifier, -1)) >= 0)
+			X509_EXTENSION_free(X509_CRL_delete_ext(crl, i));
+	X509V3_CTX ctx;
+	X509V3_set_ctx(&ctx, ca, x, NULL, crl, 0);
+	X509_EXTENSION *ex =
+	    X509V3_EXT_conf_nid(NULL, &ctx, NID_authority_key_identifier, "keyid:always");
+	int ok = ex && (x ? X509_add_ext(x, ex, -1) : X509_CRL_add_ext(crl, ex, -1));
+	X509_EXTENSION_free(ex);
+	return ok ? 0 : -EIO;
+}
+
+static int within_ca(X509 *ca, const ASN1_TIME *nb, const ASN1_TIME *na)
+{
+	return nb && na && ASN1_TIME_compare(nb, na) < 0 &&
+	       ASN1_TIME_compare(nb, X509_get0_notBefore(ca)) >= 0 &&
+	       ASN1_TIME_compare(na, X509_get0_notAfter(ca)) <= 0;
+}
+
+/* What a certificate the engine asks for may not be: see the header. */
+static int cert_allowed(X509 *ca, EVP_PKEY *cakey, X509 *x)
+{
+	if (X509_get_version(x) != X509_VERSION_3 || (X509_get_extension_flags(x) & EXFLAG_INVALID))
+		return 0;
+	int crit = -1;
+	BASIC_CONSTRAINTS *bc = X509_get_ext_d2i(x, NID_basic_constraints, &crit, NULL);
+	int ca_true = bc && bc->ca;
+	BASIC_CONSTRAINTS_free(bc);
+	if (ca_true || crit == -2)
+		return 0;
+	uint32_t ku = X509_get_key_usage(x);
+	if (ku != UINT32_MAX && (ku & (KU_KEY_CERT_SIGN | KU_CRL_SIGN)))
+		return 0;
+	static const int ca_only[] = {NID_name_constraints, NID_policy_constraints,
+	                              NID_inhibit_any_policy};
+	for (size_t i = 0; i < sizeof ca_only / sizeof ca_only[0]; i++)
+		if (X509_get_ext_by_NID(x, ca_only[i], -1) >= 0)
+			return 0;
+	if (!within_ca(ca, X509_get0_notBefore(x), X509_get0_notAfter(x)))
+		return 0;
+	if (X509_NAME_cmp(X509_get_subject_name(x), X509_get_subject_name(ca)) == 0)
+		return 0;
+	EVP_PKEY *pub = X509_get0_pubkey(x);
+	if (!pub || EVP_PKEY_eq(pub, cakey) == 1)
+		return 0;
+	/* RFC 5280 4.1.2.2: a positive serial of at most 20 octets. */
+	BIGNUM *sn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+	int sn_ok = sn && !BN_is_negative(sn) && !BN_is_zero(sn) && BN_num_bytes(sn) <= 20;
+	BN_free(sn);
+	return sn_ok;
+}
+
+static int sign_cert(const struct signer_keys *ks, const unsigned char *p, size_t len,
+                     unsigned char **out, size_t *outlen)
+{
+	X509 *ca = ks->cert[SIGNER_KEY_CA];
+	EVP_PKEY *cakey = ks->key[SIGNER_KEY_CA];
+	if (!ca)
+		return -ENOENT;
+	if (len == 0 || len > SIGNER_DATA_MAX)
+		return -EINVAL;
+	const unsigned char *q = p;
+	X509 *x = d2i_X509(NULL, &q, (long)len);
+	int rc = -EINVAL;
+	if (!x || q != p + len || !cert_allowed(ca, cakey, x))
+		goto out;
+	rc = -EIO;
+	if (!X509_set_issuer_name(x, X509_get_subject_name(ca)) || set_aki(ca, x, NULL) != 0 ||
+	    !X509_sign(x, cakey, EVP_sha256()))
+		goto out;
+	ENCODE(i2d_X509, x, out, outlen);
+out:
+	X509_free(x);
+	ERR_clear_error();
+	return rc;
+}
+
+static int sign_crl(const struct signer_keys *ks, const unsigned char *p, size_t len,
+                    unsigned char **out, size_t *outlen)
+{
+	X509 *ca = ks->cert[SIGNER_KEY_CA];
+	if (!ca)
+		return -ENOENT;
+	if (len == 0 || len > SIGNER_DATA_MAX)
+		return -EINVAL;
+	const unsigned char *q = p;
+	X509_CRL *c = d2i_X509_CRL(NULL, &q, (long)len);
+	int rc = -EINVAL;
+	if (!c || q != p + len)
+		goto out;
+	const ASN1_TIME *lu = X509_CRL_get0_lastUpdate(c), *nu = X509_CRL_get0_nextUpdate(c);
+	if (!lu || !nu || ASN1_TIME_compare(lu, nu) >= 0)
+		goto out;
+	rc = -EIO;
+	if (!X509_CRL_set_version(c, X509_CRL_VERSION_2) ||
+	    !X509_CRL_set_issuer_name(c, X509_get_subject_name(ca)) || set_aki(ca, NULL, c) != 0 ||
+	    !X509_CRL_sign(c, ks->key[SIGNER_KEY_CA], EVP_sha256()))
+		goto out;
+	ENCODE(i2d_X509_CRL, c, out, outlen);
+out:
+	X509_CRL_free(c);
+	ERR_clear_error();
+	return rc;
+}
+
+static const EVP_MD *digest_for(EVP_PKEY *key, const char *name)
+{
+	if (EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA) {
+		if (strcmp(name, "SHA512") == 0)
+			return EVP_sha512();
+		if (strcmp(name, "SHA1") == 0) /* the older trust-list format's only digest */
+			return EVP_sha1();
+	}
+	return strcmp(name, "SHA256") == 0 ? EVP_sha256() : NULL;
+}
+
+static int sign_bytes(const struct signer_keys *ks, enum signer_key k, const char *digest,
+                      const unsigned char *data, size_t len, unsigned char **sig, size_t *siglen)
+{
+	if (k == SIGNER_KEY_CA || len > SIGNER_DATA_MAX)
+		return -EINVAL;
+	EVP_PKEY *key = ks->key[k];
+	if (!key)
+		return -ENOENT;
+	const EVP_MD *md = digest_for(key, digest);
+	if (!md)
+		return -EINVAL;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	size_t n = 0;
+	unsigned char *buf = NULL;
+	int rc = -EIO;
+	if (ctx && EVP_DigestSignInit(ctx, NULL, md, NULL, key) == 1 &&
+	    EVP_DigestSign(ctx, NULL, &n, data, len) == 1 && (buf = malloc(n ? n : 1)) &&
+	    EVP_DigestSign(ctx, buf, &n, data, len) == 1) {
+		*sig = buf;
+		*siglen = n;
+		buf = NULL;
+		rc = 0;
+	}
+	free(buf);
+	EVP_MD_CTX_free(ctx);
+	ERR_clear_error();
+	return rc;
+}
+
+static int certificate(const struct signer_keys *ks, enum signer_key k, unsigned char **out,
+                       size_t *outlen)
+{
+	if (!ks->der[k])
+		return -ENOENT;
+	*out = malloc(ks->derlen[k]);
+	if (!*out)
+		return -ENOMEM;
+	memcpy(*out, ks->der[k], ks->derlen[k]);
+	*outlen = ks->derlen[k];
+	return 0;
+}
+
+int signer_core_handle(const struct signer_keys *ks, const struct signer_req *rq,
+                       unsigned char **out, size_t *outlen)
+{
+	*out = NULL;
+	*outlen = 0;
+	if (rq->key == 0 || rq->key >= SIGNER_NKEYS)
+		return -ENOENT;
+	enum signer_key k = (enum signer_key)rq->key;
+	switch (rq->op) {
+	case SIGNER_OP_CERTIFICATE:
+		return certificate(ks, k, out, outlen);
+	case SIGNER_OP_SIGN_CERT:
+		return k == SIGNER_KEY_CA ? sign_cert(ks, rq->payload, rq->len, out, outlen)
+		                          : -EINVAL;
+	case SIGNER_OP_SIGN_CRL:
+		return k == SIGNER_KEY_CA ? sign_crl(ks, rq->payload, rq->len, out, outlen)
+		                          : -EINVAL;
+	case SIGNER_OP_SIGN_BYTES:
+		return sign_bytes(ks, k, rq->digest, rq->payload, rq->len, out, outlen);
+	default:
+		return -EINVAL;
+	}
+}
