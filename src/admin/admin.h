@@ -20,6 +20,7 @@
 
 struct workers;
 struct devstate;
+struct signer;
 
 #include <pthread.h>
 #include <stdint.h>
@@ -39,6 +40,7 @@ struct admin_ctx {
 	struct sip_registrar *sip; /* for `unregister`; NULL until started */
 	struct workers *workers;   /* for the metrics; NULL until started */
 	struct devstate *devstate; /* for `device state` and the metrics */
+	struct signer *signer;     /* ca/signer.h: the signer process; NULL until started */
 };
 
 void admin_init(struct admin_ctx *a, store_t *st, const struct tg_config *cfg);

@@ -76,6 +76,7 @@
 	X(show_config, "show config", 3, 3, READS, "show config DEVICE|XMLDefault.cnf.xml")  \
 	X(show_nodes, "show nodes", 2, 2, READS, "show nodes")                             \
 	X(show_securityprofiles, "show securityprofiles", 2, 2, READS, "show securityprofiles") \
+	X(show_signer, "show signer", 2, 2, READS, "show signer")                           \
 	X(help, "help", 1, 1, READS, "help")
 /* clang-format on */
 

@@ -109,6 +109,8 @@ static const struct key keys[] = {
     {"pki", "dir", K_PATH, F(pki.dir), 0, 0, 1},
     {"pki", "server_days", K_INT, F(pki.server_days), 31, 3650, 0},
     {"pki", "server_names", K_STR, F(pki.server_names), 0, 0, 0},
+    {"pki", "signer_queue", K_INT, F(pki.signer_queue), 1, 1000000, 1},
+    {"pki", "signer_nice", K_INT, F(pki.signer_nice), 0, 19, 1},
 };
 #undef F
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -160,6 +162,8 @@ static void base_defaults(struct tg_config *c)
 	c->password.argon2_t = 2;
 	c->password.argon2_m_kib = 19 * 1024;
 	c->pki.server_days = 397;
+	c->pki.signer_queue = 256;
+	c->pki.signer_nice = 10;
 	c->dir.failure_delay_ms = 250;
 	tg_strlcpy(c->ldap.filter, "openldap", sizeof c->ldap.filter);
 	c->ldap.timeout_ms = 3000;

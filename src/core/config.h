@@ -122,6 +122,9 @@ struct tg_config {
 		char dir[CFG_PATH_MAX]; /* default: <state_dir>/pki */
 		unsigned server_days;
 		char server_names[CFG_PATH_MAX]; /* extra SAN DNS names, comma-separated */
+		int signer_queue; /* signing requests in flight at most (then -EBUSY), default 256
+		                   */
+		int signer_nice;  /* the signer process's nice value, default 10 */
 	} pki;
 };
 
