@@ -5,7 +5,7 @@
 # tree in build/bench. Not part of CI: numbers depend on the machine.
 #   bench/run.sh              all benchmarks
 #   bench/run.sh ldap_login   one of: ldap_login dir_enum cti_fanout register_vs_kamailio
-#                             tls_first_answer tls_grade tls_handshakes shtable
+#                             tls_first_answer tls_grade tls_handshakes shtable signer
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh >/dev/null
@@ -48,4 +48,8 @@ if [ "$which" = all ] || [ "$which" = shtable ]; then
 	# the hash tables on the registrar's path: ns/op, then instructions/call (callgrind)
 	build/bench/bench/bench_shtable "${KEYS:-10000}"
 	bash bench/shtable_callgrind.sh build/bench "${KEYS:-10000}"
+fi
+if [ "$which" = all ] || [ "$which" = signer ]; then
+	# certificates signed: bare OpenSSL, the local signer, the signer process (issue 17)
+	build/bench/bench/bench_signer "${CERTS:-2000}" "${THREADS:-4}"
 fi

@@ -56,7 +56,8 @@ static void warm_up(const struct signer_keys *ks)
 	}
 }
 
-/* Records a dead signer left unread: their answers would come after the engine gave up. */
+/* Records a dead signer left unread: the engine fails those requests when it gets the new
+ * signer's hello, so their answers would be dropped. */
 static void drain(int fd)
 {
 	unsigned char rec[SIGNER_RECORD_MAX + 1];
@@ -127,7 +128,9 @@ int signer_proc_run(const struct signer_proc_options *o)
 	signal(SIGTERM, SIG_IGN);
 	setpriority(PRIO_PROCESS, 0, o->nice);
 	warm_up(o->keys);
-	drain(o->fd);
+	/* After a restart only: what the first signer finds waiting was sent for it. */
+	if (o->restarts)
+		drain(o->fd);
 	int sandboxed = sandbox();
 	log_ev(LOG_LVL_NOTICE, o->cid, "signer_started", LOG_I("pid", getpid()),
 	       LOG_U("restarts", o->restarts), LOG_I("nice", o->nice),

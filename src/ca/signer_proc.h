@@ -10,9 +10,9 @@
  * more system calls for their reports.
  *
  * Startup: the keys are used once before the filter goes on (OpenSSL loads its providers and
- * configuration lazily, which opens files); records left in the socket by a signer that died
- * are discarded; then a hello (response id 0: pid, restarts, flags) tells the engine that a
- * new signer runs and what it had in flight is lost.
+ * configuration lazily, which opens files); after a restart, records left in the socket by the
+ * signer that died are discarded; then a hello (response id 0: pid, restarts, flags) tells the
+ * engine that a new signer runs and what it had in flight is lost.
  *
  * Threads: one, the process's. Ownership: keys belong to the caller (the monitor's copy).
  */
