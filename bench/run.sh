@@ -5,7 +5,7 @@
 # tree in build/bench. Not part of CI: numbers depend on the machine.
 #   bench/run.sh              all benchmarks
 #   bench/run.sh ldap_login   one of: ldap_login dir_enum cti_fanout register_vs_kamailio
-#                             tls_first_answer tls_grade tls_handshakes shtable files
+#                             tls_first_answer tls_grade tls_handshakes shtable files signer
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh >/dev/null
@@ -76,4 +76,8 @@ if [ "$which" = all ] || [ "$which" = files ]; then
 	# seconds per run, runs per row (interleaved across servers: the median is printed)
 	/usr/bin/python3 bench/files.py build/bench --seconds "${SECONDS_PER_SIDE:-5}" \
 		--repeat "${REPEAT:-3}" ${RESULTS:+--results "$RESULTS"}
+fi
+if [ "$which" = all ] || [ "$which" = signer ]; then
+	# certificates signed: bare OpenSSL, the local signer, the signer process (issue 17)
+	build/bench/bench/bench_signer "${CERTS:-2000}" "${THREADS:-4}"
 fi

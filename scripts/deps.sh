@@ -11,6 +11,8 @@ PKGS=(
   # libraries the daemon links
   libevent-dev libssl-dev libsqlite3-dev libinih-dev libjansson-dev libsodium-dev
   libldap-dev libxml2-dev libosip2-dev libhttp-parser-dev
+  # optional: the signer process's system-call filter
+  libseccomp-dev
   # tests and tools used by tests
   libcmocka-dev sqlite3 python3 procps openssl curl
   # TFTP clients for the device-file tests: tftp-hpa's tftp (plain RFC 1350) and atftp (options)

@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: ISC */
-/* telgated: reads the configuration, opens the store, makes the PKI on first start,
- * starts the loop threads, the worker pool and the control socket, and runs until
- * SIGTERM/SIGINT (drain, then exit 0). SIGHUP reloads the configuration in place. */
+/* telgated: reads the configuration and becomes the monitor (ca/privsep.h), which makes the
+ * PKI on first start, forks the network engine (the rest of this file) and the signer
+ * process. The engine opens the store, starts the loop threads, the worker pool and the
+ * control socket, and runs until SIGTERM/SIGINT (drain, then exit 0). SIGHUP reloads the
+ * configuration in place. */
 #include "admin/admin.h"
 #include "admin/admin_http.h"
 #include "admin/node.h"
 #include "provision/files_service.h"
 #include "ca/ca_bootstrap.h"
+#include "ca/privsep.h"
+#include "ca/signer.h"
 #include "core/config.h"
 #include "core/ctl.h"
 #include "core/devstate.h"
@@ -62,6 +66,9 @@ struct daemon {
 	struct admin_ctx admin;
 	int admin_ready; /* admin_init() ran: admin_destroy() is due */
 	struct ca_bootstrap_result pki;
+	struct privsep_engine
+	    ps;                /* from the monitor (ca/privsep.h): the PKI, the signer's socket */
+	struct signer *signer; /* the signer process's client end */
 	struct event *sig_hup, *sig_term, *sig_int, *drain_timer, *tls_timer;
 	int64_t drain_deadline_ms;
 	char cid[LOG_CID_SIZE];
@@ -222,7 +229,8 @@ static int drop_privileges(const struct tg_config *cfg)
 		if (chown(p, pw->pw_uid, pw->pw_gid) != 0 && errno != ENOENT)
 			return -1;
 	}
-	const char *keys[] = {"ca.key", "ca.crt", "server.key", "server.crt", "interfaces"};
+	/* Not ca.key nor the other signing keys: they stay root's, read by the monitor only. */
+	const char *keys[] = {"ca.crt", "server.key", "server.crt", "interfaces"};
 	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
 		char p[CFG_PATH_MAX + 16];
 		snprintf(p, sizeof p, "%s/%s", cfg->pki.dir, keys[i]);
@@ -316,13 +324,14 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 		fprintf(stderr, "core.state_dir %s: %s\n", d->cfg.core.state_dir, strerror(-rc));
 		return -1;
 	}
-	if (ca_bootstrap(d->cfg.pki.dir, d->cfg.core.node_id, d->cfg.pki.server_names,
-	                 d->cfg.pki.server_days, &d->pki, err, sizeof err) != 0)
-		return start_failed(d, "pki", "pki_failed", err);
-	log_ev(LOG_LVL_NOTICE, d->cid, "pki_ready", LOG_S("dir", d->cfg.pki.dir),
-	       LOG_S("ca_created", d->pki.ca_created ? "yes" : "no"),
-	       LOG_S("server_cert_created", d->pki.server_created ? "yes" : "no"),
-	       LOG_S("ca_sha256", d->pki.ca_fingerprint));
+	/* The monitor made the PKI (in a child of its own) and holds the signing keys; this
+	 * process keeps the TLS server keys and asks the signer for everything else. */
+	d->pki = d->ps.pki;
+	d->signer = signer_remote_new(d->ps.signer_fd, err, sizeof err);
+	d->ps.signer_fd = -1;
+	if (!d->signer)
+		return start_failed(d, "signer", "signer_failed", err);
+	signer_remote_configure(d->signer, (unsigned)d->cfg.pki.signer_queue, 0);
 	/* Per-interface server certificates (telgate tls cert update) live here; the
 	 * listeners' contexts look for them from their creation on. */
 	char ifdir[CFG_PATH_MAX + 16];
@@ -375,6 +384,7 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 		d->admin.pki = d->pki;
 		d->admin.workers = d->workers;
 		d->admin.devstate = d->devstate;
+		d->admin.signer = d->signer;
 		const struct dir_options dopt = {.store = d->store, .cfg = &d->cfg};
 		d->dir = dir_start(&dopt, err, sizeof err);
 	}
@@ -494,6 +504,8 @@ static void daemon_teardown(struct daemon *d, int status)
 	d->admin.tftp = NULL;
 	files_service_stop(d->files);
 	d->files = NULL;
+	signer_free(d->signer); /* after the workers, its callers */
+	d->signer = NULL;
 	dir_stop(d->dir);
 	ctl_server_free(d->ctl);
 	if (d->admin_ready)
@@ -576,12 +588,16 @@ int main(int argc, char **argv)
 	}
 	log_set_buffering(d.cfg.log.buffer_ms);
 	log_cid_new(d.cid);
+	/* From here this process is the monitor; only the network engine returns here with 1. */
+	int status = EXIT_RUNTIME;
+	d.ps.signer_fd = -1;
+	if (privsep_start(&d.cfg, d.cid, &d.ps, &status) == 0)
+		return status;
 	xmlInitParser();
 	if (loop_threads_init() != 0 || dir_passwd_init() != 0) {
 		fprintf(stderr, "cannot initialise libevent threads or libsodium\n");
 		return EXIT_RUNTIME;
 	}
-	int status = EXIT_RUNTIME;
 	if (daemon_start(&d, provision_file) == 0)
 		status = loop_run(d.main) == 0 ? 0 : EXIT_RUNTIME;
 	daemon_teardown(&d, status);

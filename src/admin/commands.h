@@ -91,6 +91,7 @@
 	X(cert_revoke, "cert revoke", 4, 4, CHANGES,                                       \
 	  "cert revoke SERIAL unspecified|keyCompromise|cACompromise|affiliationChanged|"  \
 	  "superseded|cessationOfOperation|certificateHold|privilegeWithdrawn")            \
+	X(show_signer, "show signer", 2, 2, READS, "show signer")                           \
 	X(help, "help", 1, 1, READS, "help")
 /* clang-format on */
 

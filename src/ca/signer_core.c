@@ -63,13 +63,22 @@ int signer_keys_load(struct signer_keys *ks, const char *pki_dir, char *err, siz
 {
 	memset(ks, 0, sizeof *ks);
 	for (int k = 1; k < SIGNER_NKEYS; k++)
-		if (load_one(ks, (enum signer_key)k, pki_dir, err, errlen) != 0) {
-			signer_keys_free(ks);
-			ERR_clear_error();
-			return -1;
-		}
+		if (load_one(ks, (enum signer_key)k, pki_dir, err, errlen) != 0)
+			goto fail;
+	/* Built once: parsing "keyid:always" per certificate cost more than the check. */
+	X509V3_CTX ctx;
+	X509V3_set_ctx(&ctx, ks->cert[SIGNER_KEY_CA], NULL, NULL, NULL, 0);
+	ks->ca_aki = X509V3_EXT_conf_nid(NULL, &ctx, NID_authority_key_identifier, "keyid:always");
+	if (!ks->ca_aki) {
+		snprintf(err, errlen, "the CA certificate has no subject key identifier");
+		goto fail;
+	}
 	ERR_clear_error();
 	return 0;
+fail:
+	signer_keys_free(ks);
+	ERR_clear_error();
+	return -1;
 }
 
 void signer_keys_free(struct signer_keys *ks)
@@ -79,6 +88,7 @@ void signer_keys_free(struct signer_keys *ks)
 		X509_free(ks->cert[k]);
 		free(ks->der[k]);
 	}
+	X509_EXTENSION_free(ks->ca_aki);
 	memset(ks, 0, sizeof *ks);
 }
 
@@ -98,7 +108,7 @@ void signer_keys_free(struct signer_keys *ks)
 	} while (0)
 
 /* Replaces any authority key identifier with the CA's (from its subject key identifier). */
-static int set_aki(X509 *ca, X509 *x, X509_CRL *crl)
+static int set_aki(const struct signer_keys *ks, X509 *x, X509_CRL *crl)
 {
 	int i;
 	if (x)
@@ -107,12 +117,7 @@ static int set_aki(X509 *ca, X509 *x, X509_CRL *crl)
 	else
 		while ((i = X509_CRL_get_ext_by_NID(crl, NID_authority_key_identifier, -1)) >= 0)
 			X509_EXTENSION_free(X509_CRL_delete_ext(crl, i));
-	X509V3_CTX ctx;
-	X509V3_set_ctx(&ctx, ca, x, NULL, crl, 0);
-	X509_EXTENSION *ex =
-	    X509V3_EXT_conf_nid(NULL, &ctx, NID_authority_key_identifier, "keyid:always");
-	int ok = ex && (x ? X509_add_ext(x, ex, -1) : X509_CRL_add_ext(crl, ex, -1));
-	X509_EXTENSION_free(ex);
+	int ok = x ? X509_add_ext(x, ks->ca_aki, -1) : X509_CRL_add_ext(crl, ks->ca_aki, -1);
 	return ok ? 0 : -EIO;
 }
 
@@ -171,7 +176,7 @@ static int sign_cert(const struct signer_keys *ks, const unsigned char *p, size_
 	if (!x || q != p + len || !cert_allowed(ca, cakey, x))
 		goto out;
 	rc = -EIO;
-	if (!X509_set_issuer_name(x, X509_get_subject_name(ca)) || set_aki(ca, x, NULL) != 0 ||
+	if (!X509_set_issuer_name(x, X509_get_subject_name(ca)) || set_aki(ks, x, NULL) != 0 ||
 	    !X509_sign(x, cakey, EVP_sha256()))
 		goto out;
 	ENCODE(i2d_X509, x, out, outlen);
@@ -199,7 +204,7 @@ static int sign_crl(const struct signer_keys *ks, const unsigned char *p, size_t
 		goto out;
 	rc = -EIO;
 	if (!X509_CRL_set_version(c, X509_CRL_VERSION_2) ||
-	    !X509_CRL_set_issuer_name(c, X509_get_subject_name(ca)) || set_aki(ca, NULL, c) != 0 ||
+	    !X509_CRL_set_issuer_name(c, X509_get_subject_name(ca)) || set_aki(ks, NULL, c) != 0 ||
 	    !X509_CRL_sign(c, ks->key[SIGNER_KEY_CA], EVP_sha256()))
 		goto out;
 	ENCODE(i2d_X509_CRL, c, out, outlen);

@@ -34,6 +34,7 @@ struct signer_keys {
 	X509 *cert[SIGNER_NKEYS];
 	unsigned char *der[SIGNER_NKEYS];
 	size_t derlen[SIGNER_NKEYS];
+	X509_EXTENSION *ca_aki; /* the AKI every issued certificate and CRL gets, made once */
 };
 
 /* File names of a key role ("ca", "trustlist", ...), NULL for an unknown role. */

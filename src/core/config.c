@@ -114,6 +114,8 @@ static const struct key keys[] = {
     {"pki", "capf_source_failures_max", K_INT, F(pki.capf_source_failures_max), 0, 100000, 1},
     {"pki", "client_days", K_INT, F(pki.client_days), 1, 3650, 0},
     {"pki", "crl_days", K_INT, F(pki.crl_days), 1, 365, 0},
+    {"pki", "signer_queue", K_INT, F(pki.signer_queue), 1, 1000000, 1},
+    {"pki", "signer_nice", K_INT, F(pki.signer_nice), 0, 19, 1},
 };
 #undef F
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -171,6 +173,8 @@ static void base_defaults(struct tg_config *c)
 	c->pki.capf_source_failures_max = 20;
 	c->pki.client_days = 730; /* two years: LSCs are long-lived (issue 17) */
 	c->pki.crl_days = 7;
+	c->pki.signer_queue = 256;
+	c->pki.signer_nice = 10;
 	c->dir.failure_delay_ms = 250;
 	tg_strlcpy(c->ldap.filter, "openldap", sizeof c->ldap.filter);
 	c->ldap.timeout_ms = 3000;

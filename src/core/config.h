@@ -131,6 +131,9 @@ struct tg_config {
 		int capf_source_failures_max;
 		unsigned client_days; /* lifetime of an issued client certificate (ca/ca_issue.h) */
 		unsigned crl_days;    /* the CRL's nextUpdate - thisUpdate (ca/ca_crl.h) */
+		int signer_queue; /* signing requests in flight at most (then -EBUSY), default 256
+		                   */
+		int signer_nice;  /* the signer process's nice value, default 10 */
 	} pki;
 };
 

@@ -144,6 +144,30 @@ class Daemon:
             time.sleep(0.05)
         raise AssertionError("telgated did not come up")
 
+    def children(self):
+        """The monitor's children (issue 17) by role: {"engine": pid, "signer": pid}; the
+        signer is the one named telgated-signer, the engine the other."""
+        out = {}
+        pid = self.proc.pid
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                kids = [int(x) for x in f.read().split()]
+        except OSError:
+            return out
+        for k in kids:
+            try:
+                with open(f"/proc/{k}/comm") as f:
+                    comm = f.read().strip()
+            except OSError:
+                continue
+            out["signer" if comm == "telgated-signer" else "engine"] = k
+        return out
+
+    def engine_pid(self):
+        """The network engine's pid: the process that serves, as telgated's was before the
+        monitor (issue 17)."""
+        return self.children().get("engine")
+
     def close_pipes(self):
         if self.stderr_file:
             self.stderr_file.close()

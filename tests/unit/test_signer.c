@@ -6,6 +6,7 @@
  * a killed signer fails requests with -EAGAIN, a full queue answers -EBUSY. */
 #include "ca/ca_bootstrap.h"
 #include "ca/signer.h"
+#include "ca/signer_proc.h"
 #include "testutil.h"
 
 #include <errno.h>
@@ -18,7 +19,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 static char dir[64], pki[96];
@@ -268,10 +274,119 @@ static void test_local_crl(void **state)
 	check_crl(local);
 }
 
+/* A signer process on fd, as the monitor forks it (keys from the local handle). */
+static pid_t spawn_signer(int fd, int other, unsigned restarts)
+{
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(other);
+		const struct signer_proc_options o = {.fd = fd,
+		                                      .keys = signer_local_keys(local),
+		                                      .restarts = restarts,
+		                                      .nice = 10,
+		                                      .cid = "test"};
+		_exit(signer_proc_run(&o) == 0 ? 0 : 2);
+	}
+	return pid;
+}
+
+/* Waits for the signer's hello from pid (no timing assertion: up to a minute). */
+static void await_hello(struct signer *r, pid_t pid)
+{
+	struct signer_stats st;
+	for (int i = 0; i < 6000; i++) {
+		signer_stats(r, &st);
+		if (st.pid == (long)pid)
+			return;
+		usleep(10000);
+	}
+	fail_msg("no hello from the signer");
+}
+
+static void *blocked_request(void *arg)
+{
+	unsigned char *out;
+	size_t olen;
+	static int rc;
+	rc = signer_sign_bytes(arg, SIGNER_KEY_TRUSTLIST, "SHA256", (const unsigned char *)"x", 1,
+	                       &out, &olen);
+	return &rc;
+}
+
+static void test_remote(void **state)
+{
+	(void)state;
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	pid_t pid = spawn_signer(sv[1], sv[0], 0);
+	char err[128];
+	struct signer *r = signer_remote_new(sv[0], err, sizeof err);
+	assert_non_null(r);
+	/* The same answers as the local signer: the policy is the same code. */
+	check_issued(r);
+	check_policy(r);
+	check_bytes(r, SIGNER_KEY_TRUSTLIST, "SHA512");
+	check_crl(r);
+	/* A payload over the cap never leaves this process. */
+	unsigned char *out;
+	size_t olen;
+	assert_int_equal(
+	    signer_sign_crl(r, (const unsigned char *)"", SIGNER_DATA_MAX + 1, &out, &olen),
+	    -EINVAL);
+	struct signer_stats st;
+	await_hello(r, pid);
+	signer_stats(r, &st);
+	assert_int_equal(st.remote, 1);
+	assert_int_equal(st.restarts, 0);
+	assert_int_equal(st.in_flight, 0);
+	assert_true(st.served > 10);
+
+	/* The signer dies: requests in the gap fail with -EAGAIN; a full queue with -EBUSY. */
+	kill(pid, SIGKILL);
+	int ws;
+	assert_int_equal(waitpid(pid, &ws, 0), pid);
+	signer_remote_configure(r, 1, 500);
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, blocked_request, r), 0);
+	for (int i = 0; i < 6000; i++) {
+		signer_stats(r, &st);
+		if (st.in_flight == 1)
+			break;
+		usleep(1000);
+	}
+	assert_int_equal(st.in_flight, 1);
+	assert_int_equal(signer_sign_bytes(r, SIGNER_KEY_TRUSTLIST, "SHA256",
+	                                   (const unsigned char *)"x", 1, &out, &olen),
+	                 -EBUSY);
+	void *res;
+	pthread_join(th, &res);
+	assert_int_equal(*(int *)res, -EAGAIN);
+
+	/* A new signer on the same socket (what the monitor does): it discards what the dead
+	 * one left unread, says hello, and serves again. */
+	signer_remote_configure(r, 0, 0);
+	pid_t pid2 = spawn_signer(sv[1], sv[0], 1);
+	await_hello(r, pid2);
+	signer_stats(r, &st);
+	assert_int_equal(st.restarts, 1);
+	check_issued(r);
+	signer_stats(r, &st);
+	assert_true(st.failed >= 2);
+
+	/* The engine's end closes: the signer ends by itself, with status 0. */
+	signer_free(r);
+	close(sv[1]);
+	assert_int_equal(waitpid(pid2, &ws, 0), pid2);
+	assert_true(WIFEXITED(ws));
+	assert_int_equal(WEXITSTATUS(ws), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_local_issues), cmocka_unit_test(test_local_policy),
-	    cmocka_unit_test(test_local_bytes), cmocka_unit_test(test_local_crl)};
+	    cmocka_unit_test(test_local_bytes), cmocka_unit_test(test_local_crl),
+	    cmocka_unit_test(test_remote)};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
