@@ -9,6 +9,7 @@
 #include "admin/node.h"
 #include "provision/files_service.h"
 #include "ca/ca_bootstrap.h"
+#include "ca/ca_crl.h"
 #include "ca/privsep.h"
 #include "ca/signer.h"
 #include "core/config.h"
@@ -74,6 +75,8 @@ struct daemon {
 	char cid[LOG_CID_SIZE];
 	struct store_processnode node; /* this node's processnode row (admin/node.h) */
 	struct event *node_timer;      /* its heartbeat */
+	struct event *crl_timer;       /* the CRL's upkeep (on_crl_tick) */
+	int crl_running, crl_rc;
 };
 
 static void usage(FILE *f)
@@ -165,6 +168,44 @@ static void on_node_heartbeat(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	struct daemon *d = arg;
 	node_heartbeat(d->store, &d->node, tg_now_s(), d->cid);
+}
+
+/* The CRL is reissued when it is due (ca/ca_crl.h: half its lifetime, a revocation whose
+ * CRL was not written, none yet): checked on a worker a few seconds after the start and
+ * then hourly, one check at a time. */
+#define CRL_CHECK_S 3600
+static void crl_check_run(void *arg)
+{
+	struct daemon *d = arg;
+	char err[256] = "";
+	const struct ca_crl_cfg cc = {.dir = d->cfg.pki.dir, .days = d->cfg.pki.crl_days};
+	int rc = ca_crl_refresh(d->store, d->signer, &cc, 0, d->cid, err, sizeof err);
+	if (rc < 0)
+		log_ev(rc == -EAGAIN ? LOG_LVL_NOTICE : LOG_LVL_ERROR, d->cid, "crl_refresh_failed",
+		       LOG_S("error", err),
+		       LOG_S("retry", rc == -EAGAIN ? "in 30 s" : "in an hour"));
+	d->crl_rc = rc;
+}
+
+static void crl_check_done(void *arg)
+{
+	struct daemon *d = arg;
+	d->crl_running = 0;
+	if (d->crl_rc == -EAGAIN && d->crl_timer) /* the signer was not answering: soon again */
+		event_add(d->crl_timer, &(struct timeval){30, 0});
+}
+
+static void on_crl_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct daemon *d = arg;
+	if (d->crl_running)
+		return;
+	d->crl_running = 1;
+	if (workers_submit(d->workers, crl_check_run, crl_check_done, d, d->main) != 0)
+		d->crl_running = 0;
+	event_add(d->crl_timer, &(struct timeval){CRL_CHECK_S, 0});
 }
 
 static void finish(struct daemon *d)
@@ -439,7 +480,7 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 			return start_failed(d, "admin http", "admin_http_failed", err);
 	}
 	err[0] = '\0';
-	d->files = files_service_start(&d->cfg, d->store, d->loops, err, sizeof err);
+	d->files = files_service_start(&d->cfg, d->store, d->signer, d->loops, err, sizeof err);
 	if (!d->files)
 		return start_failed(d, "device files", "files_failed", err);
 	d->admin.tftp = files_service_tftp(d->files);
@@ -452,7 +493,9 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 	d->sig_int = evsignal_new(base, SIGINT, on_terminate, d);
 	d->tls_timer = event_new(base, -1, EV_PERSIST, on_tls_tick, d);
 	d->node_timer = event_new(base, -1, EV_PERSIST, on_node_heartbeat, d);
-	if (!d->sig_hup || !d->sig_term || !d->sig_int || !d->tls_timer || !d->node_timer)
+	d->crl_timer = evtimer_new(base, on_crl_tick, d);
+	if (!d->sig_hup || !d->sig_term || !d->sig_int || !d->tls_timer || !d->node_timer ||
+	    !d->crl_timer)
 		return start_failed(d, "signals", NULL,
 		                    "cannot create the signal and timer events");
 	evsignal_add(d->sig_hup, NULL);
@@ -461,7 +504,8 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 	struct timeval two = {2, 0};
 	event_add(d->tls_timer, &two);
 	event_add(d->node_timer, &(struct timeval){NODE_HEARTBEAT_S, 0});
-	tlsctx_expiry_check_all(tg_now_s()); /* at start, then on every tick */
+	event_add(d->crl_timer, &(struct timeval){5, 0}); /* the signer is up by then */
+	tlsctx_expiry_check_all(tg_now_s());              /* at start, then on every tick */
 	log_ev(LOG_LVL_NOTICE, d->cid, "started", LOG_S("version", TELGATE_VERSION),
 	       LOG_I("pid", getpid()),
 	       LOG_S("config", d->config_path ? d->config_path : "(built-in defaults)"),
@@ -494,6 +538,7 @@ static void daemon_teardown(struct daemon *d, int status)
 	event_free_if(&d->drain_timer);
 	event_free_if(&d->tls_timer);
 	event_free_if(&d->node_timer);
+	event_free_if(&d->crl_timer);
 	ctl_server_stop_accepting(d->ctl);
 	admin_http_stop(d->admin_http); /* its jobs run on the workers and read the admin ctx */
 	d->admin_http = NULL;

@@ -350,7 +350,10 @@ static void *checker(void *arg)
 	while (!p->stop) {
 		struct timespec until;
 		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += p->check_s;
+		pthread_mutex_lock(&p->mu);
+		int built = p->itl != NULL;
+		pthread_mutex_unlock(&p->mu);
+		until.tv_sec += built ? p->check_s : 1; /* not built yet: the signer was starting */
 		pthread_cond_timedwait(&p->stop_cv, &p->stop_mu, &until);
 		if (p->stop)
 			break;
@@ -399,7 +402,13 @@ int tl_provider(const struct tl_provider_opts *o, struct files_provider *fp, cha
 	pthread_mutex_init(&p->stop_mu, NULL);
 	pthread_cond_init(&p->stop_cv, NULL);
 	int rc = tl_provider_refresh(p);
-	if (rc < 0) {
+	if (rc == -EAGAIN) {
+		/* The signer is still starting (the monitor makes its keys on a first start):
+		 * the checker builds the lists within a second of it answering; until then a
+		 * request gets a server error and the phone asks again. */
+		log_ev(LOG_LVL_NOTICE, NULL, "trustlist_deferred",
+		       LOG_S("why", "signer not answering yet"));
+	} else if (rc < 0) {
 		snprintf(err, errlen, "trust list: %s", strerror(-rc));
 		prov_free(p);
 		return rc;

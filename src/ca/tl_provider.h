@@ -31,9 +31,10 @@ struct tl_provider_opts {
 };
 
 /* Builds and signs the lists now (blocking: call at start-up), starts the checker and
- * fills *fp. Returns 0, or -errno with err set: -ENOENT when the signer holds no
- * trust-list or recovery key, -EAGAIN when the signer is not answering, -EINVAL when a
- * listed certificate cannot be read. */
+ * fills *fp. A signer that does not answer yet (-EAGAIN: it is starting) is not an error:
+ * the checker then tries every second until the lists are built, and lookups fail with
+ * -EIO meanwhile. Returns 0, or -errno with err set: -ENOENT when the signer holds no
+ * trust-list or recovery key, -EINVAL when a listed certificate cannot be read. */
 int tl_provider(const struct tl_provider_opts *o, struct files_provider *fp, char *err,
                 size_t errlen);
 

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 #include "provision/files_service.h"
 
+#include "ca/ca_crl.h"
+#include "ca/tl_provider.h"
 #include "core/config.h"
 #include "provision/cnf.h"
 #include "provision/files.h"
@@ -38,8 +40,20 @@ void files_service_stop(struct files_service *s)
 	free(s);
 }
 
+/* Adds a provider; on failure says which and why. */
+static int add(struct files_service *s, int rc, struct files_provider *p, const char *what,
+               char *err, size_t errlen)
+{
+	if (rc == 0)
+		rc = files_registry_add(s->reg, p);
+	if (rc != 0 && !err[0])
+		snprintf(err, errlen, "%s: %s", what, strerror(-rc));
+	return rc;
+}
+
 struct files_service *files_service_start(const struct tg_config *cfg, store_t *store,
-                                          struct loop_group *loops, char *err, size_t errlen)
+                                          struct signer *signer, struct loop_group *loops,
+                                          char *err, size_t errlen)
 {
 	struct files_service *s = calloc(1, sizeof *s);
 	if (!s || !(s->reg = files_registry_new())) {
@@ -49,22 +63,28 @@ struct files_service *files_service_start(const struct tg_config *cfg, store_t *
 	}
 	const size_t max_bytes = (size_t)cfg->files.max_file_bytes;
 	static const struct cnf_load_options cnf_names = {CNF_ITL_FILE, CNF_CTL_FILE};
-	struct files_provider cnf;
-	if (cnf_provider(store, &cnf_names, &cnf) != 0 || files_registry_add(s->reg, &cnf) != 0) {
-		snprintf(err, errlen, "out of memory");
+	struct files_provider p;
+	err[0] = '\0';
+	int rc = add(s, cnf_provider(store, &cnf_names, &p), &p, "cnf.xml", err, errlen);
+	if (rc == 0 && signer) {
+		const struct tl_provider_opts to = {
+		    .pki_dir = cfg->pki.dir, .node = cfg->core.node_address, .signer = signer};
+		rc = add(s, tl_provider(&to, &p, err, errlen), &p, "trust list", err, errlen);
+	}
+	if (rc == 0)
+		rc = add(s, ca_crl_files_provider(cfg->pki.dir, &p), &p, "CRL", err, errlen);
+	if (rc == 0 && cfg->files.dir[0]) {
+		char what[CFG_PATH_MAX + 16];
+		snprintf(what, sizeof what, "[files] dir %s", cfg->files.dir);
+		rc = add(s, files_static_provider(cfg->files.dir, max_bytes, &p), &p, what, err,
+		         errlen);
+	}
+	/* Last: a vendor-signed X.sgn in the static directory is served as it is. */
+	if (rc == 0 && signer)
+		rc = add(s, tl_sgn_provider(s->reg, signer, &p), &p, "signed files", err, errlen);
+	if (rc != 0) {
 		files_service_stop(s);
 		return NULL;
-	}
-	if (cfg->files.dir[0]) {
-		struct files_provider p;
-		int rc = files_static_provider(cfg->files.dir, max_bytes, &p);
-		if (rc == 0)
-			rc = files_registry_add(s->reg, &p);
-		if (rc != 0) {
-			snprintf(err, errlen, "[files] dir %s: %s", cfg->files.dir, strerror(-rc));
-			files_service_stop(s);
-			return NULL;
-		}
 	}
 	if (cfg->files.http_port) {
 		s->http = files_http_start(s->reg, loops, cfg->files.address, cfg->files.http_port,

@@ -3,9 +3,12 @@
  * files_service: the device-file service of a node (seed 001's trust list, seed 002's
  * cnf.xml): one registry of providers (provision/files.h) and the listeners that serve
  * it, HTTP on [files] http_port and TFTP on tftp_port. Providers, in the order asked:
- * generated files (<DEVICE>.cnf.xml, XMLDefault.cnf.xml: provision/cnf.h), then the
- * static directory ([files] dir) when set: what the store says wins over a file of the
- * same name left in the directory.
+ * generated files (<DEVICE>.cnf.xml, XMLDefault.cnf.xml: provision/cnf.h), the trust
+ * lists (ITLFile.tlv, CTLFile.tlv, ITLSEP<MAC>.tlv, CTLCAPF<hex>.tlv: ca/tl_provider.h),
+ * the CRL (telgate.crl: ca/ca_crl.h), the static directory ([files] dir) when set, and
+ * last X.sgn for any of them (signed with the trust-list key). What the store and the
+ * CA say wins over a file of the same name left in the directory; a vendor-signed .sgn
+ * in the directory wins over telgate's signature.
  *
  * Threads: start and stop from the main thread; the registry is read by every loop.
  * Ownership: the caller's config, store and loops outlive the service.
@@ -25,8 +28,12 @@ struct tg_config;
 
 /* Builds the registry and starts the listeners the config turns on. Returns NULL with err
  * set when the static directory cannot be opened or a port cannot be bound. */
+/* signer: the signer's client (ca/signer.h) for the trust lists and signed files; NULL
+ * serves neither. */
+struct signer;
 struct files_service *files_service_start(const struct tg_config *cfg, store_t *store,
-                                          struct loop_group *loops, char *err, size_t errlen);
+                                          struct signer *signer, struct loop_group *loops,
+                                          char *err, size_t errlen);
 /* The registry (for `telgate show config` and tests). */
 struct files_registry *files_service_registry(struct files_service *s);
 /* The TFTP server (for `telgate show tftp` and the metrics), NULL when tftp_port is 0. */
