@@ -81,13 +81,15 @@ static void *serve(void *arg)
 	s->rrqs++;
 	int has_opts = memmem(p, (size_t)n, "blksize", 7) != NULL;
 	if (s->mode == M_NOT_FOUND) {
-		tx(s->fd, "\0\5\0\1File not found", 20, &cl);
+		static const char nf[] = "\0\5\0\1File not found";
+		tx(s->fd, nf, sizeof nf, &cl);
 		return NULL;
 	}
 	if (s->mode == M_REFUSE_OPTS) {
 		if (!has_opts)
 			return NULL;
-		tx(s->fd, "\0\5\0\10no options", 15, &cl);
+		static const char no[] = "\0\5\0\10no options";
+		tx(s->fd, no, sizeof no, &cl);
 		if ((n = rx(s->fd, p, sizeof p, &cl)) < 4)
 			return NULL;
 		s->rrqs++;
