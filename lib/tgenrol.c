@@ -145,6 +145,16 @@ enum tgenrol_result tgenrol_trust(const struct tgenrol_opts *o, struct tgenrol_i
 	return trust(o, info, NULL, err, errlen);
 }
 
+/* name as RFC 2253 text ("CN=wwhite,O=telgate"), cut to cap. */
+static void name_text(const X509_NAME *name, char *out, size_t cap)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	int n = b ? X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) : -1;
+	n = n >= 0 ? BIO_read(b, out, (int)cap - 1) : 0;
+	out[n > 0 ? n : 0] = '\0';
+	BIO_free(b);
+}
+
 /* Serial, subject, issuer and expiry of x into info. */
 static void describe(X509 *x, struct tgenrol_info *info)
 {
@@ -153,8 +163,8 @@ static void describe(X509 *x, struct tgenrol_info *info)
 	snprintf(info->serial, sizeof info->serial, "%s", hex ? hex : "");
 	OPENSSL_free(hex);
 	BN_free(bn);
-	X509_NAME_oneline(X509_get_subject_name(x), info->subject, sizeof info->subject);
-	X509_NAME_oneline(X509_get_issuer_name(x), info->issuer, sizeof info->issuer);
+	name_text(X509_get_subject_name(x), info->subject, sizeof info->subject);
+	name_text(X509_get_issuer_name(x), info->issuer, sizeof info->issuer);
 	struct tm tm;
 	if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1)
 		strftime(info->not_after, sizeof info->not_after, "%Y-%m-%dT%H:%M:%SZ", &tm);
