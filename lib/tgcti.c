@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 #include "tgcti.h"
 
+#include "tgnet.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <libxml/parser.h>
@@ -35,40 +37,9 @@ struct tgcti {
 	int qhead, qlen;
 };
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int io_wait(struct tgcti *c, int out, int ms)
-{
-	if (!out && c->ssl && SSL_pending(c->ssl) > 0)
-		return 1;
-	struct pollfd p = {c->fd, (short)(out ? POLLOUT : POLLIN), 0};
-	int r;
-	do
-		r = poll(&p, 1, ms);
-	while (r < 0 && errno == EINTR);
-	return r;
-}
-
 static int write_all(struct tgcti *c, const void *buf, size_t len)
 {
-	const char *p = buf;
-	while (len) {
-		ssize_t n =
-		    c->ssl ? SSL_write(c->ssl, p, (int)len) : send(c->fd, p, len, MSG_NOSIGNAL);
-		if (n <= 0) {
-			if (!c->ssl && n < 0 && errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return tgnet_write_all(c->fd, c->ssl, buf, len);
 }
 
 /* Reads exactly len bytes within deadline (absolute ms; -1 = none). 0 ok, -1 error,
@@ -77,20 +48,9 @@ static int read_all(struct tgcti *c, void *buf, size_t len, long long deadline)
 {
 	char *p = buf;
 	while (len) {
-		int ms = deadline < 0 ? -1 : (int)(deadline - now_ms());
-		if (deadline >= 0 && ms <= 0)
-			return -2;
-		int w = io_wait(c, 0, ms);
-		if (w == 0)
-			return -2;
-		if (w < 0)
-			return -1;
-		ssize_t n = c->ssl ? SSL_read(c->ssl, p, (int)len) : recv(c->fd, p, len, 0);
-		if (n <= 0) {
-			if (c->ssl && SSL_get_error(c->ssl, (int)n) == SSL_ERROR_WANT_READ)
-				continue;
-			return -1;
-		}
+		long n = tgnet_read(c->fd, c->ssl, p, len, deadline);
+		if (n <= 0)
+			return n == -2 ? -2 : -1;
 		p += n;
 		len -= (size_t)n;
 	}
@@ -202,7 +162,7 @@ static xmlDocPtr call(struct tgcti *c, const char *body, char *err, size_t errle
 		return NULL;
 	}
 	int ev = 0;
-	return read_msg(c, c->invoke, now_ms() + c->timeout_ms, &ev, err, errlen);
+	return read_msg(c, c->invoke, tgnet_now_ms() + c->timeout_ms, &ev, err, errlen);
 }
 
 struct tgcti *tgcti_connect(const struct tgcti_opts *o, char *err, size_t errlen)
@@ -214,52 +174,23 @@ struct tgcti *tgcti_connect(const struct tgcti_opts *o, char *err, size_t errlen
 	}
 	c->fd = -1;
 	c->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 10000;
-	char port[16];
-	snprintf(port, sizeof port, "%d", o->port);
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
-	int rc = getaddrinfo(o->host, port, &hints, &res);
-	if (rc != 0) {
-		snprintf(err, errlen, "%s: %s", o->host, gai_strerror(rc));
+	if ((o->cert_file || o->key_file) && !o->tls) {
+		snprintf(err, errlen, "a client certificate needs TLS (--tls)");
 		free(c);
 		return NULL;
 	}
-	for (struct addrinfo *a = res; a && c->fd < 0; a = a->ai_next) {
-		c->fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-		if (c->fd >= 0 && connect(c->fd, a->ai_addr, a->ai_addrlen) != 0) {
-			close(c->fd);
-			c->fd = -1;
-		}
-	}
-	freeaddrinfo(res);
+	c->fd = tgnet_connect(o->host, o->port, c->timeout_ms, err, errlen);
 	if (c->fd < 0) {
-		snprintf(err, errlen, "connect to %s:%d: %s", o->host, o->port, strerror(errno));
 		free(c);
 		return NULL;
 	}
 	if (o->tls) {
-		c->ctx = SSL_CTX_new(TLS_client_method());
-		const char *name = o->server_name ? o->server_name : o->host;
-		unsigned char ip[16];
-		int isip = inet_pton(AF_INET, name, ip) == 1 || inet_pton(AF_INET6, name, ip) == 1;
-		if (!c->ctx || !SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION) ||
-		    (o->ca_file ? SSL_CTX_load_verify_locations(c->ctx, o->ca_file, NULL)
-		                : SSL_CTX_set_default_verify_paths(c->ctx)) != 1 ||
-		    !(c->ssl = SSL_new(c->ctx)) || SSL_set_fd(c->ssl, c->fd) != 1 ||
-		    (isip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), name)
-		          : SSL_set1_host(c->ssl, name)) != 1) {
-			snprintf(err, errlen, "TLS set-up failed (CA file %s)",
-			         o->ca_file ? o->ca_file : "system");
-			tgcti_close(c);
-			return NULL;
-		}
-		SSL_set_verify(c->ssl, SSL_VERIFY_PEER, NULL);
-		if (!isip)
-			SSL_set_tlsext_host_name(c->ssl, name);
-		if (SSL_connect(c->ssl) != 1) {
-			long v = SSL_get_verify_result(c->ssl);
-			snprintf(err, errlen, "TLS handshake with %s failed: %s", name,
-			         v != X509_V_OK ? X509_verify_cert_error_string(v)
-			                        : "protocol error");
+		c->ctx = tgnet_tls_ctx(o->ca_file, NULL, o->cert_file, o->key_file, err, errlen);
+		c->ssl = c->ctx ? tgnet_tls_connect(c->ctx, c->fd,
+		                                    o->server_name ? o->server_name : o->host, err,
+		                                    errlen)
+		                : NULL;
+		if (!c->ssl) {
 			tgcti_close(c);
 			return NULL;
 		}
@@ -271,13 +202,8 @@ void tgcti_close(struct tgcti *c)
 {
 	if (!c)
 		return;
-	if (c->ssl) {
-		SSL_shutdown(c->ssl);
-		SSL_free(c->ssl);
-	}
+	tgnet_close(c->fd, c->ssl);
 	SSL_CTX_free(c->ctx);
-	if (c->fd >= 0)
-		close(c->fd);
 	free(c);
 }
 
@@ -345,7 +271,7 @@ int tgcti_login(struct tgcti *c, const char *app, const char *user, const char *
 		copy_field(root, "sessionID", c->session, sizeof c->session);
 		copy_field(root, "actualSessionDuration", d, sizeof d);
 		c->duration = atoi(d) > 0 ? atoi(d) : 60;
-		c->next_beat_ms = now_ms() + c->duration * 500LL;
+		c->next_beat_ms = tgnet_now_ms() + c->duration * 500LL;
 		rc = 0;
 	} else {
 		char e[128];
@@ -403,14 +329,14 @@ static int heartbeat(struct tgcti *c, char *err, size_t errlen)
 	xmlFreeDoc(doc);
 	if (!ok)
 		snprintf(err, errlen, "heartbeat refused: session gone");
-	c->next_beat_ms = now_ms() + c->duration * 500LL;
+	c->next_beat_ms = tgnet_now_ms() + c->duration * 500LL;
 	return ok ? 0 : -1;
 }
 
 int tgcti_next_event(struct tgcti *c, int timeout_ms, struct tgcti_event *ev, char *err,
                      size_t errlen)
 {
-	long long end = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	long long end = timeout_ms < 0 ? -1 : tgnet_now_ms() + timeout_ms;
 	for (;;) {
 		if (c->qlen) {
 			*ev = c->q[c->qhead];
@@ -418,7 +344,7 @@ int tgcti_next_event(struct tgcti *c, int timeout_ms, struct tgcti_event *ev, ch
 			c->qlen--;
 			return 1;
 		}
-		long long now = now_ms();
+		long long now = tgnet_now_ms();
 		if (c->session[0] && now >= c->next_beat_ms && heartbeat(c, err, errlen) != 0)
 			return -1;
 		if (c->qlen)

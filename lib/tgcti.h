@@ -22,6 +22,11 @@ struct tgcti_opts {
 	const char *ca_file;     /* NULL = system trust store */
 	const char *server_name; /* name to verify, default host */
 	int timeout_ms;          /* for connect and each request, default 10000 */
+	/* The client certificate and its key (PEM files, both or neither; TLS only),
+	 * presented when the server asks: a Secure Connection user's certificate from
+	 * `telgate-cti enrol` (tgenrol.h). */
+	const char *cert_file;
+	const char *key_file;
 };
 
 struct tgcti *tgcti_connect(const struct tgcti_opts *o, char *err, size_t errlen);
