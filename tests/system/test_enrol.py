@@ -21,6 +21,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -52,7 +53,7 @@ class ClientTest(unittest.TestCase):
         if problem:
             self.fail(problem)
 
-    def cti(self, command, *words, http=False, name="CTLCAPF1234.tlv"):
+    def cti(self, command, *words, http=False, name="gen/CTLCAPF1234.tlv"):
         port = ["--http-port", str(self.d.files_http_port)] if http else \
             ["--tftp-port", str(self.d.tftp_port)]
         return subprocess.run([test_daemon.ARGS.telgate_cti, command, "--server", "127.0.0.1",
@@ -67,13 +68,15 @@ class TrustListTest(ClientTest):
         os.makedirs(gen)
         subprocess.run([TL_GEN, gen], check=True, capture_output=True)
         # ITLFile.tlv: sequence 1000 by the trust-list signer; ITLRecovery.tlv: 1001 by
-        # the recovery signer. Served under the names a CTI client asks for.
-        shutil.copy(os.path.join(gen, "ITLFile.tlv"), os.path.join(self.files, "CTLCAPF1234.tlv"))
-        shutil.copy(os.path.join(gen, "ITLRecovery.tlv"), os.path.join(self.files, "CTLCAPF1235.tlv"))
+        # the recovery signer. Served from the static directory under gen/ (the names a
+        # CTI client asks for at the top are the daemon's own lists).
+        os.makedirs(os.path.join(self.files, "gen"))
+        shutil.copy(os.path.join(gen, "ITLFile.tlv"), os.path.join(self.files, "gen/CTLCAPF1234.tlv"))
+        shutil.copy(os.path.join(gen, "ITLRecovery.tlv"), os.path.join(self.files, "gen/CTLCAPF1235.tlv"))
         with open(os.path.join(gen, "ITLFile.tlv"), "rb") as f:
             data = bytearray(f.read())
         data[-40] ^= 1  # a byte of the last record's certificate
-        with open(os.path.join(self.files, "CTLCAPF1236.tlv"), "wb") as f:
+        with open(os.path.join(self.files, "gen/CTLCAPF1236.tlv"), "wb") as f:
             f.write(data)
         self.pin = pem_sha256(os.path.join(gen, "signer.pem"))
         self.recovery_pin = pem_sha256(os.path.join(gen, "recovery.pem"))
@@ -97,14 +100,14 @@ class TrustListTest(ClientTest):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("sequence 1000", r.stdout)
         self.assertIn("first use (pinned signer)", r.stdout)
-        with open(os.path.join(self.files, "CTLCAPF1234.tlv"), "rb") as f:
+        with open(os.path.join(self.files, "gen/CTLCAPF1234.tlv"), "rb") as f:
             self.assertEqual(self.held(), f.read())
         with open(os.path.join(self.out, "ca.pem")) as f, open(self.ca) as g:
             self.assertEqual(f.read(), g.read())  # the CAPF record: the CA
         self.assertEqual(os.stat(self.out).st_mode & 0o777, 0o700)
 
         # Later: verified against the list held, no pin needed; over HTTP this time.
-        r = self.cti("trust-list", "--json", http=True, name="CTLCAPF1235.tlv")
+        r = self.cti("trust-list", "--json", http=True, name="gen/CTLCAPF1235.tlv")
         self.assertEqual(r.returncode, 0, r.stderr)
         tl = json.loads(r.stdout)["trust_list"]
         self.assertEqual(tl["sequence"], 1001)
@@ -112,8 +115,8 @@ class TrustListTest(ClientTest):
         self.assertIn("CN=telgate recovery", tl["signer"])
         newer = self.held()
 
-        for name, why in (("CTLCAPF1234.tlv", "older than the one held"),
-                          ("CTLCAPF1236.tlv", "refused")):
+        for name, why in (("gen/CTLCAPF1234.tlv", "older than the one held"),
+                          ("gen/CTLCAPF1236.tlv", "refused")):
             for http in (False, True):
                 r = self.cti("trust-list", "--pin", self.pin, http=http, name=name)
                 self.assertEqual(r.returncode, 1, (name, r.stderr))
@@ -121,11 +124,11 @@ class TrustListTest(ClientTest):
                 self.assertEqual(self.held(), newer)  # what it holds did not change
 
     def test_tampered_on_first_use_and_unknown_file(self):
-        r = self.cti("trust-list", "--pin", self.pin, name="CTLCAPF1236.tlv")
+        r = self.cti("trust-list", "--pin", self.pin, name="gen/CTLCAPF1236.tlv")
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertIn("trust list refused", r.stderr)
         self.assertFalse(os.path.exists(os.path.join(self.out, "trustlist.tlv")))
-        r = self.cti("trust-list", "--pin", self.pin, name="CTLCAPFFFFF.tlv")
+        r = self.cti("trust-list", "--pin", self.pin, name="gen/CTLCAPFFFFF.tlv")
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("File not found", r.stderr)
 
@@ -163,6 +166,38 @@ def est_reason():
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return None
+
+
+class DaemonTrustListTest(ClientTest):
+    """The daemon's own lists (the trust-list provider, signed through the signer process):
+    a CTI client pinned to pki/trustlist.crt accepts them over TFTP and HTTP, under every
+    name a client asks for, and tftp-hpa's client fetches the same bytes."""
+
+    def test_daemon_lists(self):
+        self.d.start()
+        pin = pem_sha256(os.path.join(self.d.state, "pki", "trustlist.crt"))
+        deadline = time.time() + 20
+        while True:  # the signer may still be starting on a first start
+            r = self.cti("trust-list", "--pin", pin, name="CTLFile.tlv")
+            if r.returncode == 0 or time.time() > deadline:
+                break
+            time.sleep(0.5)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("first use (pinned signer)", r.stdout)
+        with open(os.path.join(self.out, "trustlist.tlv"), "rb") as f:
+            held = f.read()
+        for name in ("CTLCAPF1234.tlv", "ITLFile.tlv", "ITLSEP001122AABBCC.tlv"):
+            for http in (False, True):
+                r = self.cti("trust-list", http=http, name=name)
+                self.assertEqual(r.returncode, 0, (name, http, r.stderr))
+        with open(os.path.join(self.out, "ca.pem")) as f, \
+                open(os.path.join(self.d.state, "pki", "ca.crt")) as g:
+            self.assertEqual(f.read(), g.read())  # the CAPF record: telgate's CA
+        got = os.path.join(self.root, "tftp-hpa.tlv")
+        subprocess.run(["tftp", "127.0.0.1", str(self.d.tftp_port), "-m", "binary", "-c", "get",
+                        "CTLFile.tlv", got], check=True, timeout=30, capture_output=True)
+        with open(got, "rb") as f:
+            self.assertEqual(f.read(), held)
 
 
 class EnrolTest(ClientTest):
