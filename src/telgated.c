@@ -480,7 +480,13 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 			return start_failed(d, "admin http", "admin_http_failed", err);
 	}
 	err[0] = '\0';
-	d->files = files_service_start(&d->cfg, d->store, d->signer, d->loops, err, sizeof err);
+	const struct files_service_options fo = {.cfg = &d->cfg,
+	                                         .store = d->store,
+	                                         .signer = d->signer,
+	                                         .loops = d->loops,
+	                                         .tls_cert = d->pki.server_cert,
+	                                         .tls_key = d->pki.server_key};
+	d->files = files_service_start(&fo, err, sizeof err);
 	if (!d->files)
 		return start_failed(d, "device files", "files_failed", err);
 	d->admin.tftp = files_service_tftp(d->files);

@@ -95,6 +95,7 @@ static const struct key keys[] = {
     {"sip", "oauth_port", K_INT, F(sip.oauth_port), 1024, 49151, 1},
     {"files", "address", K_STR, F(files.address), 0, 0, 1},
     {"files", "http_port", K_INT, F(files.http_port), 0, 65535, 1},
+    {"files", "https_port", K_INT, F(files.https_port), 0, 65535, 1},
     {"files", "tftp_port", K_INT, F(files.tftp_port), 0, 65535, 1},
     {"files", "dir", K_PATH, F(files.dir), 0, 0, 1},
     {"files", "max_file_bytes", K_INT, F(files.max_file_bytes), 1024, 1024 * 1024 * 1024, 1},
@@ -211,6 +212,7 @@ static void base_defaults(struct tg_config *c)
 	c->sip.oauth_port = 5090;
 	tg_strlcpy(c->files.address, "0.0.0.0", sizeof c->files.address);
 	c->files.http_port = 6970;
+	c->files.https_port = 6971;
 	c->files.tftp_port = 69;
 	c->files.max_file_bytes = 16 * 1024 * 1024;
 	c->files.tftp_mtu = 1500;

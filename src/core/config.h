@@ -103,6 +103,7 @@ struct tg_config {
 		 */
 		char address[64];        /* HTTP and TFTP bind here, default 0.0.0.0 */
 		int http_port;           /* 0 = off (default 6970) */
+		int https_port;          /* the same over TLS, 0 = off (default 6971) */
 		int tftp_port;           /* 0 = off (default 69) */
 		char dir[CFG_PATH_MAX];  /* static files, "" = none */
 		int max_file_bytes;      /* a static file above this is not served */

@@ -162,8 +162,8 @@ static void files_http_free(struct files_http *h)
 }
 
 struct files_http *files_http_start(struct files_registry *reg, struct loop_group *loops,
-                                    const char *address, int port, size_t max_file_bytes, char *err,
-                                    size_t errlen)
+                                    const char *address, int port, size_t max_file_bytes,
+                                    struct tlsctx *tls, char *err, size_t errlen)
 {
 	struct files_http *h = calloc(1, sizeof *h);
 	if (!h) {
@@ -172,8 +172,9 @@ struct files_http *files_http_start(struct files_registry *reg, struct loop_grou
 	}
 	h->reg = reg;
 	h->routes[0] = (struct http_route){"GET", "/", HTTP_PREFIX, on_file, h};
+	const char *name = tls ? "files-https" : "files-http";
 	struct http_server_options so = {
-	    .name = "files-http",
+	    .name = name,
 	    .routes = h->routes,
 	    .nroutes = 1,
 	    .max_header_bytes = 8192,
@@ -191,8 +192,9 @@ struct files_http *files_http_start(struct files_registry *reg, struct loop_grou
 		return NULL;
 	}
 	struct stream_listener_options o = {
-	    .name = "files-http",
-	    .kind = STREAM_TCP,
+	    .name = name,
+	    .kind = tls ? STREAM_TLS : STREAM_TCP,
+	    .tls = tls,
 	    .caps = h->caps,
 	    .node_cap_setting = "the device-file service's 20000 connections",
 	    .source_cap_setting = "256 connections per source address",
@@ -206,7 +208,7 @@ struct files_http *files_http_start(struct files_registry *reg, struct loop_grou
 		files_http_free(h);
 		return NULL;
 	}
-	ports_name("tcp", (unsigned)port, NULL, "files-http");
+	ports_name("tcp", (unsigned)port, NULL, name);
 	return h;
 }
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * files_http: the device-file service over HTTP ([files] address:http_port, default
- * 0.0.0.0:6970; seed 002: http://<server>:6970/<DEVICE>.cnf.xml). On the HTTP layer
+ * 0.0.0.0:6970; seed 002: http://<server>:6970/<DEVICE>.cnf.xml) and HTTPS (https_port,
+ * 6971). On the HTTP layer
  * (core/http.h), with its caps, timeouts and one access-log line per request.
  *
  *   GET/HEAD /<name>  the file the registry (provision/files.h) has for the name:
@@ -39,9 +40,13 @@ struct loop_group;
  * max_file_bytes: the largest file a provider serves; a connection may queue two of
  * them (pipelined requests) before it is cut off as a slow reader. Returns NULL with err
  * set when the port cannot be bound or memory runs out. */
+struct tlsctx;
+/* tls: NULL for plain HTTP (6970); a TLS context (tls/tlsctx.h, kind "https": the TLS
+ * policy by level applies) for HTTPS (6971, server-authenticated: what cnf.xml says cannot
+ * be altered on the way). Borrowed: it outlives the service. */
 struct files_http *files_http_start(struct files_registry *reg, struct loop_group *loops,
-                                    const char *address, int port, size_t max_file_bytes, char *err,
-                                    size_t errlen);
+                                    const char *address, int port, size_t max_file_bytes,
+                                    struct tlsctx *tls, char *err, size_t errlen);
 /* Closes the listeners and their connections. NULL is a no-op. Before the loops stop. */
 void files_http_stop(struct files_http *h);
 

@@ -4,6 +4,7 @@
 #include "ca/ca_crl.h"
 #include "ca/tl_provider.h"
 #include "core/config.h"
+#include "tls/tlsctx.h"
 #include "provision/cnf.h"
 #include "provision/files.h"
 #include "provision/files_http.h"
@@ -16,7 +17,8 @@
 
 struct files_service {
 	struct files_registry *reg;
-	struct files_http *http;
+	struct files_http *http, *https;
+	struct tlsctx *tls;
 	struct tftp_server *tftp;
 };
 
@@ -35,6 +37,8 @@ void files_service_stop(struct files_service *s)
 	if (!s)
 		return;
 	files_http_stop(s->http);
+	files_http_stop(s->https);
+	tlsctx_free(s->tls);
 	tftp_stop(s->tftp);
 	files_registry_free(s->reg);
 	free(s);
@@ -51,10 +55,13 @@ static int add(struct files_service *s, int rc, struct files_provider *p, const 
 	return rc;
 }
 
-struct files_service *files_service_start(const struct tg_config *cfg, store_t *store,
-                                          struct signer *signer, struct loop_group *loops,
-                                          char *err, size_t errlen)
+struct files_service *files_service_start(const struct files_service_options *o, char *err,
+                                          size_t errlen)
 {
+	const struct tg_config *cfg = o->cfg;
+	store_t *store = o->store;
+	struct signer *signer = o->signer;
+	struct loop_group *loops = o->loops;
 	struct files_service *s = calloc(1, sizeof *s);
 	if (!s || !(s->reg = files_registry_new())) {
 		free(s);
@@ -88,8 +95,25 @@ struct files_service *files_service_start(const struct tg_config *cfg, store_t *
 	}
 	if (cfg->files.http_port) {
 		s->http = files_http_start(s->reg, loops, cfg->files.address, cfg->files.http_port,
-		                           max_bytes, err, errlen);
+		                           max_bytes, NULL, err, errlen);
 		if (!s->http) {
+			files_service_stop(s);
+			return NULL;
+		}
+	}
+	if (cfg->files.https_port) {
+		const struct tlsctx_options to = {.name = "files-https",
+		                                  .cert = o->tls_cert,
+		                                  .key = o->tls_key,
+		                                  .kind = "https",
+		                                  .address = cfg->files.address,
+		                                  .port = cfg->files.https_port};
+		s->tls = tlsctx_new(&to, err, errlen);
+		s->https =
+		    s->tls ? files_http_start(s->reg, loops, cfg->files.address,
+		                              cfg->files.https_port, max_bytes, s->tls, err, errlen)
+		           : NULL;
+		if (!s->https) {
 			files_service_stop(s);
 			return NULL;
 		}

@@ -2,7 +2,8 @@
 /*
  * files_service: the device-file service of a node (seed 001's trust list, seed 002's
  * cnf.xml): one registry of providers (provision/files.h) and the listeners that serve
- * it, HTTP on [files] http_port and TFTP on tftp_port. Providers, in the order asked:
+ * it, HTTP on [files] http_port, HTTPS on https_port (server-authenticated, the TLS
+ * policy of kind https) and TFTP on tftp_port. Providers, in the order asked:
  * generated files (<DEVICE>.cnf.xml, XMLDefault.cnf.xml: provision/cnf.h), the trust
  * lists (ITLFile.tlv, CTLFile.tlv, ITLSEP<MAC>.tlv, CTLCAPF<hex>.tlv: ca/tl_provider.h),
  * the CRL (telgate.crl: ca/ca_crl.h), the static directory ([files] dir) when set, and
@@ -28,12 +29,16 @@ struct tg_config;
 
 /* Builds the registry and starts the listeners the config turns on. Returns NULL with err
  * set when the static directory cannot be opened or a port cannot be bound. */
-/* signer: the signer's client (ca/signer.h) for the trust lists and signed files; NULL
- * serves neither. */
 struct signer;
-struct files_service *files_service_start(const struct tg_config *cfg, store_t *store,
-                                          struct signer *signer, struct loop_group *loops,
-                                          char *err, size_t errlen);
+struct files_service_options {
+	const struct tg_config *cfg;
+	store_t *store;
+	struct signer *signer; /* trust lists and signed files (ca/signer.h); NULL: neither */
+	struct loop_group *loops;
+	const char *tls_cert, *tls_key; /* the node's server certificate, for HTTPS */
+};
+struct files_service *files_service_start(const struct files_service_options *o, char *err,
+                                          size_t errlen);
 /* The registry (for `telgate show config` and tests). */
 struct files_registry *files_service_registry(struct files_service *s);
 /* The TFTP server (for `telgate show tftp` and the metrics), NULL when tftp_port is 0. */

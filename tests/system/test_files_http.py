@@ -298,6 +298,49 @@ class CnfHttpTest(unittest.TestCase):
         self.assertNotIn(tag2, (tag0, tag1))
         self.assertEqual(ET.fromstring(body).findtext("sipOAuthMode"), "0")
 
+    def test_https_signed_files_and_crl(self):
+        """6971: the same files over HTTPS with the node's certificate (verified against
+        telgate's CA); X.sgn is the file behind a header signed with the trust-list key;
+        the CRL, signed by the CA, appears within seconds of the start."""
+        ca = os.path.join(self.d.state, "pki", "ca.crt")
+        https = f"https://127.0.0.1:{self.d.files_https_port}"
+        st, _, plain = self.fetch("CSFJPINKMAN.cnf.xml")
+        st2, h, body = curl("--cacert", ca, f"{https}/CSFJPINKMAN.cnf.xml")
+        self.assertEqual((st, st2), (200, 200))
+        self.assertEqual(body, plain)
+        deadline = time.time() + 20  # signed through the signer process, which may be starting
+        while True:
+            st, _, sgn = curl("--cacert", ca, f"{https}/CSFJPINKMAN.cnf.xml.sgn")
+            if st == 200 or time.time() > deadline:
+                break
+            time.sleep(0.5)
+        self.assertEqual(st, 200)
+        self.assertTrue(sgn.endswith(plain))
+        self.assertGreater(len(sgn), len(plain) + 256)  # a header with an RSA-3072 signature
+        self.assertEqual(curl("--cacert", ca, f"{https}/SEPAAAAAAAAAAAA.cnf.xml.sgn")[0], 404)
+        # not without verifying who answers: curl refuses another CA
+        r = subprocess.run(["curl", "-sS", "--cacert", "/etc/ssl/certs/ca-certificates.crt",
+                            f"{https}/CSFJPINKMAN.cnf.xml"], capture_output=True, timeout=30)
+        self.assertNotEqual(r.returncode, 0)
+        # the CRL, DER, verified by openssl against the CA
+        deadline = time.time() + 30
+        while True:
+            st, h, crl = curl(f"{self.base}/telgate.crl")
+            if st == 200 or time.time() > deadline:
+                break
+            time.sleep(0.5)
+        self.assertEqual(st, 200)
+        self.assertEqual(h.get("content-type"), "application/pkix-crl")
+        path = os.path.join(self.root, "crl.der")
+        with open(path, "wb") as f:
+            f.write(crl)
+        r = subprocess.run(["openssl", "crl", "-inform", "DER", "-in", path, "-CAfile", ca,
+                            "-noout"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("verify OK", r.stdout + r.stderr)
+        ports = self.d.cli("show", "open", "ports").stdout
+        self.assertIn("files-https", ports)
+
     def test_default_and_unknown(self):
         st, _, body = self.fetch("XMLDefault.cnf.xml")
         self.assertEqual(st, 200)
