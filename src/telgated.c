@@ -451,6 +451,7 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 	    .devstate = d->devstate,
 	    .tls_cert = d->pki.server_cert,
 	    .tls_key = d->pki.server_key,
+	    .client_ca = d->pki.ca_cert,
 	};
 	err[0] = '\0';
 	d->cti = cti_server_start(&co, err, sizeof err);

@@ -474,6 +474,7 @@ static json_t *cmd_user_show(struct admin_ctx *a, const struct ctl_request *r, c
 	row3(t, "-", "end_user_status", u.status == STORE_USER_INACTIVE ? "inactive" : "active");
 	row3(t, "-", "groups", groups[0] ? groups : "-");
 	row3(t, "-", "cti_permissions", perms);
+	row3(t, "-", "cti_authentication_type", store_ctiauthtype_name(u.ctiauthtype));
 	int64_t now = tg_now_s();
 	for (int c = 0; c < STORE_CRED_TYPES; c++)
 		if (show_credential(a, t, &u, (enum store_credtype)c, now) != 0) {
@@ -579,6 +580,29 @@ static json_t *cmd_user_lock(struct admin_ctx *a, const struct ctl_request *r, c
 	if (!which)
 		return err;
 	return set_lock(a, r->argv[2], which, 1, cid);
+}
+
+/* `user ctiauthtype USER password|certificate` (store.h: enduser.ctiauthtype): how the
+ * user's CTI login is authenticated from the next login on (docs/protocol.md). */
+static json_t *cmd_user_ctiauthtype(struct admin_ctx *a, const struct ctl_request *r,
+                                    const char *cid)
+{
+	enum store_ctiauthtype t;
+	if (store_ctiauthtype_parse(r->argv[3], &t) != 0) {
+		char msg[160];
+		snprintf(msg, sizeof msg,
+		         "unknown CTI authentication type '%.64s': use password or certificate",
+		         r->argv[3]);
+		return usage_error(msg);
+	}
+	int rc = store_user_set_ctiauthtype(a->store, r->argv[2], t);
+	if (rc == STORE_NOTFOUND)
+		return ctl_error("no user '%.128s'", r->argv[2]);
+	if (rc != STORE_OK)
+		return ctl_error("store unavailable: %s", store_last_error());
+	log_ev(LOG_LVL_NOTICE, cid, "user_ctiauthtype", LOG_S("user", r->argv[2]),
+	       LOG_S("ctiauthtype", store_ctiauthtype_name(t)));
+	return ctl_message("%s: CTI authentication type %s", r->argv[2], store_ctiauthtype_name(t));
 }
 
 static void diag_row(void *ud, const char *step, const char *server, const char *result,

@@ -2,6 +2,8 @@
 #include "admin/cert_cmds.h"
 
 #include "ca/ca_crl.h"
+#include "ca/ca_issue.h"
+#include "cti/server.h"
 #include "core/util.h"
 
 #include <errno.h>
@@ -54,7 +56,14 @@ json_t *cmd_cert_revoke(struct admin_ctx *a, const struct ctl_request *r, const 
 	char err[512];
 	int rc =
 	    ca_revoke(a->store, a->signer, &cfg, r->argv[2], r->argv[3], 0, cid, err, sizeof err);
-	if (rc != 0)
+	if (rc < 0)
+		return ctl_error("%s", err);
+	/* Revoked in the store (the CRL reissued or not): the CTI sessions that logged in
+	 * with it end now (cti/server.h). The CA knows nothing of CTI: the command tells. */
+	char serial[STORE_SERIAL_HEX + 1];
+	if (a->cti && ca_serial_normalize(r->argv[2], serial) == 0)
+		cti_server_close_certificate(a->cti, serial);
+	if (rc == CA_REVOKED_CRL_STALE)
 		return ctl_error("%s", err);
 	return ctl_message("certificate %s revoked (%s); the CRL is reissued", r->argv[2],
 	                   r->argv[3]);

@@ -43,6 +43,8 @@
 	  "user unlock USER [--credential password|digest|all]")                           \
 	X(user_lock, "user lock", 3, 5, CHANGES,                                           \
 	  "user lock USER [--credential password|digest|all]")                             \
+	X(user_ctiauthtype, "user ctiauthtype", 4, 4, CHANGES,                             \
+	  "user ctiauthtype USER password|certificate")                                    \
 	X(ldap_test, "ldap test", 2, 3, READS, "ldap test [USER]")                         \
 	X(auth_test, "auth test", 3, 3, CHANGES,                                           \
 	  "auth test USER (password from TELGATE_PASSWORD, a prompt or stdin)")            \

@@ -19,6 +19,7 @@
 
 #include "core/log.h"
 #include "core/stream.h"
+#include "cti/cert.h"
 #include "cti/outcome.h"
 #include "cti/proto.h"
 
@@ -51,10 +52,16 @@ struct cti_conn {
 	char user[CTI_ID_MAX + 1];
 	char app[CTI_ID_MAX + 1];
 	char session_id[CTI_SESSION_ID_SIZE];
-	unsigned perms;                 /* DIR_CTI_* of the session's user */
-	int duration;                   /* the session's duration, s (clamped) */
-	int pending_invoke;             /* the StartApplicationSession being checked */
-	int64_t started_s;              /* epoch seconds */
+	unsigned perms;     /* DIR_CTI_* of the session's user */
+	int duration;       /* the session's duration, s (clamped) */
+	int pending_invoke; /* the StartApplicationSession being checked */
+	int64_t started_s;  /* epoch seconds */
+	/* The login's certificate facts (cert.h), from the facts job to the decision; the
+	 * serial stays with the session: revoking it closes the session. */
+	char cert_serial[STORE_SERIAL_HEX + 1]; /* "" when no certificate of telgate's CA */
+	enum cti_cert_state cert_state;
+	int cert_names_user;
+	enum store_ctiauthtype authtype;
 	struct cti_conn *rprev, *rnext; /* in the server's session registry (under mu) */
 	/* monitor.c (the list under the server's mu) */
 	struct cti_mon *mons;

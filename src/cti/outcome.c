@@ -7,7 +7,8 @@
 
 /* What each refusal sends. The peer learns only what the value says: a refused login is
  * "invalidApplicationInfo" whatever the reason (docs/protocol.md), so that a peer cannot
- * tell an unknown user from a wrong password. */
+ * tell an unknown user from a wrong password — nor, for the certificate rows, which users
+ * need a certificate. The reason (one per row) is in the trace. */
 static const struct cti_answer answers[CTI_OUTCOME_N] = {
     NEG(CTI_LOGIN_IN_SESSION, "invalidApplicationInfo", "a session is already open"),
     NEG(CTI_LOGIN_PROTOCOL, "requestedProtocolVersionNotSupported",
@@ -22,6 +23,19 @@ static const struct cti_answer answers[CTI_OUTCOME_N] = {
     NEG(CTI_LOGIN_NOT_ENABLED, "invalidApplicationInfo", "user is not in Standard CTI Enabled"),
     NEG(CTI_LOGIN_TLS_REQUIRED, "invalidApplicationInfo",
         "user is in Standard CTI Secure Connection: TLS required"),
+    NEG(CTI_LOGIN_CERT_MISSING, "invalidApplicationInfo",
+        "certificate required (Standard CTI Secure Connection or CTI authentication type "
+        "certificate) but none was presented"),
+    NEG(CTI_LOGIN_CERT_FOREIGN, "invalidApplicationInfo", "certificate not issued by telgate's CA"),
+    NEG(CTI_LOGIN_CERT_UNLISTED, "invalidApplicationInfo",
+        "certificate signed by telgate's CA but not in the issued-certificates table"),
+    NEG(CTI_LOGIN_CERT_NOT_YET_VALID, "invalidApplicationInfo", "certificate not yet valid"),
+    NEG(CTI_LOGIN_CERT_EXPIRED, "invalidApplicationInfo", "certificate expired"),
+    NEG(CTI_LOGIN_CERT_REVOKED, "invalidApplicationInfo", "certificate revoked"),
+    NEG(CTI_LOGIN_CERT_STORE, "invalidApplicationInfo",
+        "certificate status unknown: the issued-certificates table could not be read"),
+    NEG(CTI_LOGIN_CERT_OTHER_USER, "invalidApplicationInfo",
+        "certificate issued to another user (its CN is not the userID)"),
     [CTI_RESET_BAD_SESSION] = {CTI_ANSWER_RESET_NEG, NULL, "invalidSessionID", "unknown sessionID"},
     ERR(CTI_STOP_BAD_SESSION, "operation", "invalidParameterValue", "unknown sessionID"),
     ERR(CTI_REQ_MALFORMED, "operation", "generic", NULL),
@@ -52,6 +66,14 @@ static const char *const names[CTI_OUTCOME_N] = {
     [CTI_LOGIN_DIRECTORY] = "login_directory",
     [CTI_LOGIN_NOT_ENABLED] = "login_not_enabled",
     [CTI_LOGIN_TLS_REQUIRED] = "login_tls_required",
+    [CTI_LOGIN_CERT_MISSING] = "login_cert_missing",
+    [CTI_LOGIN_CERT_FOREIGN] = "login_cert_foreign",
+    [CTI_LOGIN_CERT_UNLISTED] = "login_cert_unlisted",
+    [CTI_LOGIN_CERT_NOT_YET_VALID] = "login_cert_not_yet_valid",
+    [CTI_LOGIN_CERT_EXPIRED] = "login_cert_expired",
+    [CTI_LOGIN_CERT_REVOKED] = "login_cert_revoked",
+    [CTI_LOGIN_CERT_STORE] = "login_cert_store",
+    [CTI_LOGIN_CERT_OTHER_USER] = "login_cert_other_user",
     [CTI_RESET_BAD_SESSION] = "reset_bad_session",
     [CTI_STOP_BAD_SESSION] = "stop_bad_session",
     [CTI_REQ_MALFORMED] = "req_malformed",

@@ -30,6 +30,16 @@ enum cti_outcome {
 	CTI_LOGIN_DIRECTORY,    /* the directory said no (detail: its status and reason) */
 	CTI_LOGIN_NOT_ENABLED,  /* the user is not in Standard CTI Enabled */
 	CTI_LOGIN_TLS_REQUIRED, /* Standard CTI Secure Connection over plain TCP */
+	/* StartApplicationSession: the client certificate (cert.h) of a Standard CTI Secure
+	 * Connection user or of a user whose CTI authentication type is certificate */
+	CTI_LOGIN_CERT_MISSING,       /* none presented */
+	CTI_LOGIN_CERT_FOREIGN,       /* not issued by telgate's CA */
+	CTI_LOGIN_CERT_UNLISTED,      /* signed by telgate's CA, not in issuedcertificate */
+	CTI_LOGIN_CERT_NOT_YET_VALID, /* before its notBefore */
+	CTI_LOGIN_CERT_EXPIRED,       /* after its notAfter */
+	CTI_LOGIN_CERT_REVOKED,       /* revoked (telgate cert revoke) */
+	CTI_LOGIN_CERT_STORE,         /* issuedcertificate could not be read */
+	CTI_LOGIN_CERT_OTHER_USER,    /* a valid certificate issued to another user */
 	/* ResetApplicationSessionTimer, StopApplicationSession */
 	CTI_RESET_BAD_SESSION, /* the sessionID is not this connection's */
 	CTI_STOP_BAD_SESSION,  /* the same, for StopApplicationSession */

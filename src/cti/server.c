@@ -8,11 +8,14 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/ports.h"
+#include "tls/level.h"
 #include "tls/tlsctx.h"
+#include "cti/cert.h"
 #include "cti/conn.h"
 #include "cti/monitor.h"
 #include "cti/server_int.h"
 
+#include <openssl/pem.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +77,22 @@ static void teardown_on_loop(struct loop *l, int i, void *arg)
 
 static void server_free(struct cti_server *s);
 
+/* Telgate's CA (for cti_cert_verify and the logins) and the TLS levels of the listener
+ * (for its client identities). The CA is read once: it lives as long as pki.dir. */
+static int cti_trust_init(struct cti_server *s, const char *ca_file, char *err, size_t errlen)
+{
+	FILE *f = fopen(ca_file, "r");
+	s->trust.ca = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+	if (f)
+		fclose(f);
+	struct tls_listener_id id = {"cti-tls", s->cfg.cti.address, s->cfg.cti.tls_port};
+	if (!s->trust.ca || tls_levels_of(&id, s->trust.levels) != 0) {
+		snprintf(err, errlen, "cti: cannot read the CA certificate %s", ca_file);
+		return -1;
+	}
+	return 0;
+}
+
 struct cti_server *cti_server_start(const struct cti_server_options *o, char *err, size_t errlen)
 {
 	if (!o->devstate) {
@@ -93,24 +112,30 @@ struct cti_server *cti_server_start(const struct cti_server_options *o, char *er
 	s->devstate = o->devstate;
 	s->nloops = loop_group_size(o->loops);
 	pthread_mutex_init(&s->mu, NULL);
+	int has_ca = o->client_ca && o->client_ca[0];
+	if (has_ca && cti_trust_init(s, o->client_ca, err, errlen) != 0) {
+		server_free(s);
+		return NULL;
+	}
 	struct tlsctx_options to = {.name = "cti-tls",
 	                            .cert = o->tls_cert,
 	                            .key = o->tls_key,
+	                            .client_ca = has_ca ? o->client_ca : NULL,
+	                            .client_ca_optional = 1,
+	                            .verify = has_ca ? cti_cert_verify : NULL,
+	                            .app = &s->trust,
 	                            .kind = "cti-tls",
 	                            .address = s->cfg.cti.address,
 	                            .port = s->cfg.cti.tls_port};
 	if (s->cfg.cti.tls_port && !(s->tls = tlsctx_new(&to, err, errlen))) {
-		free(s);
+		server_free(s);
 		return NULL;
 	}
 	/* One count for both ports; no per-source cap ([cti] has no key for one). */
 	s->caps = conncap_new(s->cfg.cti.max_connections, s->cfg.cti.max_connections);
 	s->loops = calloc((size_t)s->nloops, sizeof *s->loops);
 	if (!s->loops || !s->caps) {
-		conncap_free(s->caps);
-		free(s->loops);
-		tlsctx_free(s->tls);
-		free(s);
+		server_free(s);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
@@ -190,6 +215,7 @@ static void server_free(struct cti_server *s)
 	for (int i = 0; s->loops && i < s->nloops; i++)
 		cti_mon_index_free(s->loops[i].mons);
 	tlsctx_free(s->tls);
+	X509_free(s->trust.ca);
 	conncap_free(s->caps);
 	free(s->loops);
 	pthread_mutex_destroy(&s->mu);

@@ -42,6 +42,10 @@ struct cti_server_options {
 	 * cti_server_start refuses NULL. */
 	struct devstate *devstate;
 	const char *tls_cert, *tls_key; /* PEM files of the server certificate */
+	/* Telgate's CA certificate (pki.dir/ca.crt): the TLS port asks clients for a
+	 * certificate and verifies it against this CA and the cti-tls trust anchors (cert.h);
+	 * NULL or "": no certificate is asked for, and logins that need one are refused. */
+	const char *client_ca;
 };
 
 struct cti_server *cti_server_start(const struct cti_server_options *o, char *err, size_t errlen);
@@ -50,6 +54,15 @@ struct cti_server *cti_server_start(const struct cti_server_options *o, char *er
  * cti_server_free() comes after the workers, the directory and the loops have stopped. */
 void cti_server_stop(struct cti_server *s);
 void cti_server_free(struct cti_server *s);
+
+/* Closes every session that logged in with the certificate whose serial is given (32
+ * upper-case hex digits, as issuedcertificate spells it: ca_serial_normalize), after it
+ * was revoked (telgate cert revoke), and refuses a login with it still being checked.
+ * Any thread (an admin worker): the closes are posted to the loops, which each close
+ * their own sessions (trace cti_session_revoked, then cti_session_ended with reason
+ * "certificate revoked"). Returns the number of loops told, or -1 for a malformed
+ * serial. */
+int cti_server_close_certificate(struct cti_server *s, const char *serial);
 
 /* For the admin commands: rows of sessions and monitors, under the server's lock. The
  * strings are valid during the call. */

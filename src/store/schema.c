@@ -337,8 +337,20 @@ static const char *const v10[] = {
     NULL,
 };
 
+/* v11 (issue 17, CTI with certificates): how a user's CTI login is authenticated —
+ * 'password' (the directory checks the password; a user in Standard CTI Secure Connection
+ * presents a certificate as well) or 'certificate' (the seed's application user with
+ * "AuthType certificate": a certificate telgate's CA issued to the user, no password).
+ * Existing users keep what they had: 'password'. */
+static const char *const v11[] = {
+    "ALTER TABLE enduser ADD COLUMN ctiauthtype TEXT NOT NULL DEFAULT 'password'"
+    " CHECK (ctiauthtype IN ('password', 'certificate'))",
+    NULL,
+};
+
 const struct store_migration store_migrations[] = {
-    {1, v1}, {2, v2}, {3, v3}, {4, v4}, {5, v5}, {6, v6}, {7, v7}, {8, v8}, {9, v9}, {10, v10},
+    {1, v1}, {2, v2}, {3, v3}, {4, v4},   {5, v5},   {6, v6},
+    {7, v7}, {8, v8}, {9, v9}, {10, v10}, {11, v11},
 };
 const int store_nmigrations = sizeof store_migrations / sizeof store_migrations[0];
 

@@ -474,6 +474,8 @@ static int user_row(void *ud, int ncols, const char *const *names, const char *c
 	         cp(u->credentialpolicy, sizeof u->credentialpolicy, v[7]);
 	u->directory = v[4] && strcmp(v[4], "ldap") == 0 ? STORE_DIR_LDAP : STORE_DIR_LOCAL;
 	u->status = (enum store_user_status)to_i64(v[6]);
+	u->ctiauthtype = v[8] && strcmp(v[8], "certificate") == 0 ? STORE_CTIAUTH_CERTIFICATE
+	                                                          : STORE_CTIAUTH_PASSWORD;
 	return 1;
 }
 
@@ -529,9 +531,35 @@ int store_user_get(store_t *st, const char *userid, struct store_user *out)
 	struct store_val p[] = {SV_S(userid)};
 	int rc = exec(st,
 	              "SELECT userid, firstname, lastname, mail, directory, passwordhash, status, "
-	              "credentialpolicy FROM enduser WHERE userid = $1",
+	              "credentialpolicy, ctiauthtype FROM enduser WHERE userid = $1",
 	              p, 1, user_row, &o, NULL);
 	return one_row_rc(rc, o.found, o.bad);
+}
+
+static const char *const ctiauth_names[] = {"password", "certificate"};
+
+const char *store_ctiauthtype_name(enum store_ctiauthtype t)
+{
+	return (unsigned)t < 2 ? ctiauth_names[t] : "unknown";
+}
+
+int store_ctiauthtype_parse(const char *name, enum store_ctiauthtype *out)
+{
+	for (int i = 0; i < 2; i++)
+		if (strcmp(name, ctiauth_names[i]) == 0) {
+			*out = (enum store_ctiauthtype)i;
+			return 0;
+		}
+	return -1;
+}
+
+int store_user_set_ctiauthtype(store_t *st, const char *userid, enum store_ctiauthtype t)
+{
+	struct store_val p[] = {SV_S(store_ctiauthtype_name(t)), SV_S(userid)};
+	int changes = 0;
+	int rc = exec(st, "UPDATE enduser SET ctiauthtype = $1 WHERE userid = $2", p, 2, NULL, NULL,
+	              &changes);
+	return rc != STORE_OK ? rc : changes ? STORE_OK : STORE_NOTFOUND;
 }
 
 int store_group_put(store_t *st, const char *name, const char *description)

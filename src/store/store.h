@@ -81,6 +81,15 @@ uint64_t store_user_generation(store_t *st, const char *userid);
 
 enum store_directory { STORE_DIR_LOCAL = 0, STORE_DIR_LDAP = 1 };
 enum store_user_status { STORE_USER_ACTIVE = 1, STORE_USER_INACTIVE = 2 };
+/* How the user's CTI login is authenticated (enduser.ctiauthtype, schema v11; docs/
+ * protocol.md): the password (and, in Standard CTI Secure Connection, a certificate too),
+ * or a certificate telgate's CA issued to the user alone (the seed's "AuthType
+ * certificate" of an application user). */
+enum store_ctiauthtype { STORE_CTIAUTH_PASSWORD = 0, STORE_CTIAUTH_CERTIFICATE = 1 };
+/* "password", "certificate" (the column's values). */
+const char *store_ctiauthtype_name(enum store_ctiauthtype t);
+/* The type a name gives; 0, or -1 for a name that is not one. */
+int store_ctiauthtype_parse(const char *name, enum store_ctiauthtype *out);
 
 #define STORE_ID_MAX 128   /* user ids, device names, group and policy names */
 #define STORE_NAME_MAX 128 /* first/last names, mail, descriptions */
@@ -95,10 +104,16 @@ struct store_user {
 	char passwordhash[STORE_HASH_MAX + 1]; /* argon2id string; "" for directory users */
 	enum store_user_status status;
 	char credentialpolicy[STORE_ID_MAX + 1];
+	/* Read by store_user_get; store_user_put leaves the stored value alone (a new user
+	 * gets 'password'), so a re-import that does not name it keeps what the administrator
+	 * set with store_user_set_ctiauthtype. */
+	enum store_ctiauthtype ctiauthtype;
 };
 
 int store_user_put(store_t *st, const struct store_user *u); /* insert or replace */
 int store_user_get(store_t *st, const char *userid, struct store_user *out);
+/* Sets enduser.ctiauthtype. STORE_NOTFOUND when there is no such user. */
+int store_user_set_ctiauthtype(store_t *st, const char *userid, enum store_ctiauthtype t);
 
 /* Replaces the user's group membership with the n groups given (which must exist). */
 int store_user_set_groups(store_t *st, const char *userid, const char *const *groups, size_t n);

@@ -30,6 +30,7 @@ struct fstamp {
 struct tlsctx {
 	char name[32];
 	char cert[512], key[512], client_ca[512];
+	int client_ca_optional; /* client_ca verifies a certificate asked for, not required */
 	int (*verify)(int, X509_STORE_CTX *);
 	void *app;
 	/* The listener, for the TLS policy (tls/policy.h); kind "" = no policy (tests). */
@@ -188,21 +189,23 @@ static int tls_verify(int ok, X509_STORE_CTX *x)
 	return 0;
 }
 
-/* Client certificates: a listener with a client CA file requires one, verified against the
- * file plus the trust anchors of its kind and interface levels; a listener without asks
- * for one (optional) only when its allowClientApp is true and it has anchors. */
+/* Client certificates: a listener with a client CA file requires one (or, with
+ * client_ca_optional, asks for one), verified against the file plus the trust anchors of
+ * its kind and interface levels; a listener without asks for one (optional) only when its
+ * allowClientApp is true and it has anchors. */
 static int client_auth(const struct tlsctx *t, SSL_CTX *ctx, char *err, size_t errlen)
 {
 	char levels[TLS_LEVELS][TLS_LEVEL_MAX];
 	struct tls_listener_id id = {t->kind, t->address, t->port};
 	int leveled = t->kind[0] && tls_levels_of(&id, levels) == 0;
-	int require = t->client_ca[0] != 0;
-	if (require && SSL_CTX_load_verify_locations(ctx, t->client_ca, NULL) != 1) {
+	int has_ca = t->client_ca[0] != 0;
+	int require = has_ca && !t->client_ca_optional;
+	if (has_ca && SSL_CTX_load_verify_locations(ctx, t->client_ca, NULL) != 1) {
 		ssl_error(err, errlen, "trust store", t->client_ca);
 		return -1;
 	}
 	/* The CA names tell a client which certificate to present. */
-	STACK_OF(X509_NAME) *names = require ? SSL_load_client_CA_file(t->client_ca) : NULL;
+	STACK_OF(X509_NAME) *names = has_ca ? SSL_load_client_CA_file(t->client_ca) : NULL;
 	if (!names)
 		names = sk_X509_NAME_new_null();
 	pthread_once(&verify_once, verify_index);
@@ -211,8 +214,9 @@ static int client_auth(const struct tlsctx *t, SSL_CTX *ctx, char *err, size_t e
 	                  ? tls_trust_current(levels, SSL_CTX_get_cert_store(ctx), names, &v->ids)
 	                  : 0;
 	struct tls_effective e;
-	int request = !require && anchors > 0 && tls_policy_effective(&id, &e) == 0 &&
-	              strcmp(e.s[TLS_SET_ALLOW_CLIENT_APP].value, "true") == 0;
+	int request =
+	    !require && (has_ca || (anchors > 0 && tls_policy_effective(&id, &e) == 0 &&
+	                            strcmp(e.s[TLS_SET_ALLOW_CLIENT_APP].value, "true") == 0));
 	if (!v || !names || anchors < 0 || (!require && !request)) {
 		if (v)
 			verify_data_free(NULL, v, NULL, 0, 0, NULL);
@@ -312,6 +316,7 @@ struct tlsctx *tlsctx_new(const struct tlsctx_options *o, char *err, size_t errl
 		free(t);
 		return NULL;
 	}
+	t->client_ca_optional = o->client_ca_optional && t->client_ca[0];
 	t->verify = o->verify;
 	t->app = o->app;
 	if (o->kind &&
@@ -527,7 +532,7 @@ void tlsctx_foreach(void (*fn)(void *arg, const struct tlsctx_info *i), void *ar
 		                        .kind = t->kind,
 		                        .address = t->address,
 		                        .port = t->port,
-		                        .client_auth = t->client_ca[0] != 0};
+		                        .client_auth = t->client_ca[0] && !t->client_ca_optional};
 		/* The leaf is held for fn's duration: a reload may free the context. */
 		pthread_mutex_lock(&t->mu);
 		i.leaf = SSL_CTX_get0_certificate(t->ctx);

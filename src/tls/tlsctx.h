@@ -9,8 +9,10 @@
  *
  * TLS 1.2 minimum, no renegotiation, server cipher preference. With a client CA file, a
  * client certificate is required and verified against it (alert unknown_ca / bad
- * certificate otherwise); an optional callback adds checks at each depth (identity
- * allow-lists).
+ * certificate otherwise) — or, with client_ca_optional, asked for but not required: a
+ * client without one completes the handshake and the protocol decides (the CTI login);
+ * one that presents a certificate must still pass the verification. An optional callback
+ * adds checks at each depth (identity allow-lists).
  *
  * Server certificate per interface (`telgate tls cert update`): with an interface directory
  * set (tlsctx_set_interface_dir), a context with a listener kind looks for
@@ -40,6 +42,10 @@ struct tlsctx_options {
 	const char *cert;      /* PEM chain, leaf first */
 	const char *key;       /* PEM private key */
 	const char *client_ca; /* NULL or "": no client certificate asked */
+	/* With client_ca: ask for a client certificate without requiring one (the CTI TLS
+	 * port: its login decides). Verified against client_ca plus the trust anchors of the
+	 * listener's levels, as a required one is. */
+	int client_ca_optional;
 	/* Called as OpenSSL's verify callback with app set on the context (SSL_CTX app data). */
 	int (*verify)(int preverify_ok, X509_STORE_CTX *x);
 	void *app;
@@ -93,7 +99,7 @@ int tlsctx_reload_listener(const char *kind, const char *address, int port, char
 struct tlsctx_info {
 	const char *name, *kind, *address; /* kind "" when the context has no policy */
 	int port;
-	int client_auth; /* a client certificate is required */
+	int client_auth; /* a client certificate is required (not: only asked for) */
 	X509 *leaf;      /* the current leaf certificate, or NULL: valid while fn runs */
 	int override;    /* 1: the interface override, 0: the certificate in the options */
 };

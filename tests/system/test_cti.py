@@ -6,7 +6,12 @@ project's code — so it proves the wire format is what the document says.
 
 The LDAP user logs in against a real slapd (tests/lib/slapd.py) with the seed's Active
 Directory filter; device state is driven with `telgate device state` (the registrar will
-feed the same API)."""
+feed the same API).
+
+wwhite is in Standard CTI Secure Connection: since issue 17 that means TLS, his password
+AND a client certificate telgate's CA issued to him (seed 001). The tests issue
+certificates with tests/tools/cert_issue (telgate's issuer over the daemon's PKI
+directory and store) until enrolment clients exist; Python's ssl presents them."""
 import json
 import os
 import re
@@ -49,7 +54,11 @@ def provisioning():
                  "groups": ["Standard CTI Enabled",
                             "Standard CTI Allow Control of All Devices"]},
                 {"userid": "nocti", "directory": "local", "password": "No-Cti-Pass-1",
-                 "groups": []}],
+                 "groups": []},
+                # An application user; its CTI authentication type is set to certificate
+                # by the test (telgate user ctiauthtype), the seed's "AuthType certificate".
+                {"userid": "crmapp", "directory": "local", "password": "Crm-App-Pass-1",
+                 "groups": ["Standard CTI Enabled"]}],
             "devices": [
                 {"name": DEV, "model": "Cisco 8865", "protocol": "SIP", "owner": "wwhite"},
                 {"name": "CSFJPINKMAN", "model": "CSF", "protocol": "SIP",
@@ -62,11 +71,12 @@ class Client:
     """CSTA XML over TCP/TLS: 0x0000, 2-byte length (header included), 4-digit invoke id."""
 
     def __init__(self, port, tls=False, ca=None, rcvbuf=None, tls_version=None,
-                 ragged_eofs=True):
+                 ragged_eofs=True, cert=None):
         """rcvbuf: a small receive buffer (set before connecting, so the window the server
         sees stays small); tls_version: the only TLS version offered; ragged_eofs=False: a
         TLS connection that ends without close_notify raises ssl.SSLEOFError instead of
-        reading as the end of the stream."""
+        reading as the end of the stream; cert: (certificate file, key file) presented as
+        the client certificate."""
         raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf:
             raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
@@ -77,6 +87,8 @@ class Client:
             ctx.check_hostname = False  # the server certificate names the node, not 127.0.0.1
             if tls_version:
                 ctx.minimum_version = ctx.maximum_version = tls_version
+            if cert:
+                ctx.load_cert_chain(cert[0], cert[1])
             raw = ctx.wrap_socket(raw, suppress_ragged_eofs=ragged_eofs)
         self.s = raw
         self.invoke = 0
@@ -146,12 +158,14 @@ class Client:
 
     @staticmethod
     def login_body(user, password, app="SeedTest", duration=None):
+        """password None: no password element (a certificate login)."""
         dur = f"<requestedSessionDuration>{duration}</requestedSessionDuration>" if duration else ""
+        pw = "" if password is None else f"<tg:password>{password}</tg:password>"
         return (f'<?xml version="1.0" encoding="UTF-8"?>'
                 f'<StartApplicationSession xmlns="{ACSE}"><applicationInfo>'
                 f"<applicationID>{app}</applicationID><applicationSpecificInfo>"
                 f'<tg:login xmlns:tg="{TG}"><tg:userID>{user}</tg:userID>'
-                f"<tg:password>{password}</tg:password></tg:login>"
+                f"{pw}</tg:login>"
                 f"</applicationSpecificInfo></applicationInfo>"
                 f"<requestedProtocolVersions><protocolVersion>{CSTA}</protocolVersion>"
                 f"</requestedProtocolVersions>{dur}</StartApplicationSession>")
@@ -218,13 +232,36 @@ class CtiTest(unittest.TestCase):
         self.clients.append(c)
         return c
 
+    def issue(self, user, expired=False):
+        """A client certificate for user from the daemon's CA: (crt, key), serial."""
+        tool = os.path.join(os.path.dirname(os.path.abspath(test_daemon.ARGS.telgated)),
+                            "tests", "cert_issue")
+        out = os.path.join(self.root, "%s-%d" % (user, len(os.listdir(self.root))))
+        r = subprocess.run([tool, os.path.join(self.d.state, "pki"),
+                            os.path.join(self.d.state, "telgate.db"), user, out]
+                           + (["--expired"] if expired else []),
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return (out + ".crt", out + ".key"), r.stdout.strip()
+
+    def refused(self, r, reason):
+        """A refused login: the peer sees invalidApplicationInfo, the trace says why."""
+        self.assertEqual(local(r), "StartApplicationSessionNegResponse", ET.tostring(r))
+        self.assertEqual(text(r, "definedError"), "invalidApplicationInfo")
+        deadline = time.time() + 10
+        while time.time() < deadline and reason not in self.d.log_text():
+            time.sleep(0.05)  # the refusal is answered, then logged on the same loop
+        self.assertIn(reason, self.d.log_text())
+
     def state(self, device, st):
         r = self.d.cli("device", "state", device, st)
         self.assertEqual(r.returncode, 0, r.stderr)
 
     def test_seed_flow_over_tls(self):
         self.state(DEV, "in-service")  # the phone is registered before the app opens it
-        c = self.client(tls=True)
+        # Secure Connection: his certificate and his password (the Cisco TSP sends both).
+        cert, serial = self.issue("wwhite")
+        c = self.client(tls=True, cert=cert)
         r = c.login("wwhite", "Heisenberg-1")
         self.assertEqual(local(r), "StartApplicationSessionPosResponse", ET.tostring(r))
         self.assertEqual(text(r, "actualSessionDuration"), "60")
@@ -254,12 +291,13 @@ class CtiTest(unittest.TestCase):
         cid = line.split()[0]
         steps = [x.split("event=")[1].split()[0] for x in log.splitlines()
                  if x.startswith(cid + " ")]
-        want = ["cti_connect", "cti_login_request", "dir_auth_start", "dir_user",
-                "dir_credential_policy", "ldap_search", "ldap_user_found", "ldap_user_bind",
-                "dir_auth_result", "cti_user_settings", "cti_session_started",
-                "cti_device_open", "cti_event"]
+        want = ["cti_connect", "cti_login_request", "cti_login_certificate", "dir_auth_start",
+                "dir_user", "dir_credential_policy", "ldap_search", "ldap_user_found",
+                "ldap_user_bind", "dir_auth_result", "cti_user_settings",
+                "cti_session_started", "cti_device_open", "cti_event"]
         pos = [steps.index(w) for w in want]
         self.assertEqual(pos, sorted(pos), steps)
+        self.assertIn("certificate=" + serial, line)
         self.assertNotIn("Heisenberg", log)
         r = c.request(f'<StopApplicationSession xmlns="{ACSE}"><sessionID>{session}'
                       f"</sessionID></StopApplicationSession>")
@@ -317,6 +355,100 @@ class CtiTest(unittest.TestCase):
         # Requests before a session are refused.
         r = self.client().monitor(DEV)
         self.assertEqual(text(r, "operation"), "securityViolation")
+
+    def test_secure_connection_certificates(self):
+        """Standard CTI Secure Connection (seed 001): the password alone is not enough, and
+        each bad certificate is refused with its own reason in the trace."""
+        # No certificate (the TLS port asks for one; the handshake completes without).
+        self.refused(self.client(tls=True).login("wwhite", "Heisenberg-1"),
+                     "certificate required (Standard CTI Secure Connection")
+        # Another user's certificate (jpinkman's, valid).
+        other, _ = self.issue("jpinkman")
+        self.refused(self.client(tls=True, cert=other).login("wwhite", "Heisenberg-1"),
+                     "certificate issued to another user")
+        # An expired one of his: the handshake completes and the login says why.
+        old, _ = self.issue("wwhite", expired=True)
+        self.refused(self.client(tls=True, cert=old).login("wwhite", "Heisenberg-1"),
+                     "certificate expired")
+        # A revoked one (revoked in the table and the CRL, as telgate cert revoke does).
+        rev, serial = self.issue("wwhite")
+        tool = os.path.join(os.path.dirname(os.path.abspath(test_daemon.ARGS.telgated)),
+                            "tests", "cert_issue")
+        r = subprocess.run([tool, os.path.join(self.d.state, "pki"),
+                            os.path.join(self.d.state, "telgate.db"), "--revoke", serial],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.refused(self.client(tls=True, cert=rev).login("wwhite", "Heisenberg-1"),
+                     "certificate revoked")
+        # His valid certificate with a wrong password: the directory refuses first.
+        good, serial = self.issue("wwhite")
+        self.refused(self.client(tls=True, cert=good).login("wwhite", "not-his-password"),
+                     "authentication: ")
+        # Both right: in, and the session carries the certificate's serial.
+        r = self.client(tls=True, cert=good).login("wwhite", "Heisenberg-1")
+        self.assertEqual(local(r), "StartApplicationSessionPosResponse", ET.tostring(r))
+        self.assertRegex(self.d.log_text(),
+                         r"event=cti_session_started user=wwhite .*certificate=" + serial)
+        # Users not in Secure Connection: unchanged, with someone else's certificate or none.
+        r = self.client(tls=True, cert=other).login("mjavier", "Mike-Pass-1")
+        self.assertEqual(local(r), "StartApplicationSessionPosResponse", ET.tostring(r))
+        r = self.client(tls=True).login("mjavier", "Mike-Pass-1")
+        self.assertEqual(local(r), "StartApplicationSessionPosResponse", ET.tostring(r))
+
+    def test_certificate_application_user(self):
+        """CTI authentication type certificate (the seed's "AuthType certificate"): the
+        certificate alone logs in; without it, no password helps."""
+        r = self.d.cli("user", "ctiauthtype", "crmapp", "certificate")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.d.cli("user", "show", "crmapp")
+        self.assertRegex(r.stdout, r"cti_authentication_type\s+certificate")
+        cert, serial = self.issue("crmapp")
+        c = self.client(tls=True, cert=cert)
+        r = c.login("crmapp", None)  # no password element at all
+        self.assertEqual(local(r), "StartApplicationSessionPosResponse", ET.tostring(r))
+        self.assertIn("crmapp", self.d.cli("show", "cti", "sessions").stdout)
+        # A password sent along is ignored (the Cisco TSP always sends the field).
+        r = self.client(tls=True, cert=cert).login("crmapp", "anything")
+        self.assertEqual(local(r), "StartApplicationSessionPosResponse", ET.tostring(r))
+        # Without a certificate: refused, even with its old password; another user's
+        # certificate: refused.
+        self.refused(self.client(tls=True).login("crmapp", "Crm-App-Pass-1"),
+                     "certificate required")
+        other, _ = self.issue("jpinkman")
+        self.refused(self.client(tls=True, cert=other).login("crmapp", None),
+                     "certificate issued to another user")
+        # Back to password: the password logs in again, the certificate alone does not.
+        self.assertEqual(self.d.cli("user", "ctiauthtype", "crmapp", "password").returncode, 0)
+        r = self.client(tls=True).login("crmapp", "Crm-App-Pass-1")
+        self.assertEqual(local(r), "StartApplicationSessionPosResponse", ET.tostring(r))
+        self.refused(self.client(tls=True, cert=cert).login("crmapp", None),
+                     "userID or password missing")
+        r = self.d.cli("user", "ctiauthtype", "crmapp", "fingerprint")
+        self.assertNotEqual(r.returncode, 0)
+
+    def test_revocation_closes_sessions(self):
+        """telgate cert revoke closes the CTI sessions that logged in with the certificate
+        (and no other), and the certificate logs in no more."""
+        cert, serial = self.issue("wwhite")
+        c = self.client(tls=True, cert=cert)
+        self.assertEqual(local(c.login("wwhite", "Heisenberg-1")),
+                         "StartApplicationSessionPosResponse")
+        m = self.client(tls=True)
+        self.assertEqual(local(m.login("mjavier", "Mike-Pass-1")),
+                         "StartApplicationSessionPosResponse")
+        r = self.d.cli("cert", "revoke", serial, "keyCompromise")
+        if r.returncode != 0 and "signer is not running" in r.stdout + r.stderr:
+            self.skipTest("telgated runs no signer process yet: cert revoke cannot revoke")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        with self.assertRaises((EOFError, ConnectionError, OSError)):
+            c.read_frame()
+        log = self.d.log_text()
+        self.assertIn("event=cti_session_revoked", log)
+        self.assertIn('reason="certificate revoked"', log)
+        r = m.request(f'<GetSwitchingFunctionDevices xmlns="{CSTA}"/>')
+        self.assertEqual(local(r), "GetSwitchingFunctionDevicesResponse")
+        self.refused(self.client(tls=True, cert=cert).login("wwhite", "Heisenberg-1"),
+                     "certificate revoked")
 
     def test_second_login_keeps_the_session_user(self):
         # A StartApplicationSession inside a session is refused, and the session stays

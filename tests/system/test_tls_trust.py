@@ -2,11 +2,11 @@
 # SPDX-License-Identifier: ISC
 """System test of client authentication by trust anchors and client identities (issue 15,
 seed 004): a combined chain file uploaded with `telgate trust update` becomes two aliases
-(the root shown [self-signed]); with `tls set kind=cti-tls allowClientApp true` CTI TLS asks
+(the root shown [self-signed]); with `tls set kind=sip-tls allowClientApp true` SIP TLS asks
 for a client certificate and a client chaining to an anchor connects (the daemon logs the
 verified subject); after `trust delete` it fails with unknown_ca (alert 48); with an
 identity list that does not name it, bad_certificate (alert 42); `allowClientApp false`
-stops asking; all without restart. The SIP edge takes `identity add kind=sip-edge NAME`
+stops asking; all without restart. CTI TLS asks always, naming telgate's CA (issue 17). The SIP edge takes `identity add kind=sip-edge NAME`
 like `telgate edge add NAME`."""
 import json
 import os
@@ -98,10 +98,12 @@ class TrustTest(unittest.TestCase):
         return json.loads(r.stdout)["rows"]
 
     def test_anchors_identities_and_allow_client_app_without_restart(self):
-        port = self.d.cti_tls_port
-        r = self.cli("trust", "update", "kind=cti-tls", "webexclient", self.chain)
+        # SIP TLS: a listener that asks for client certificates only when allowClientApp
+        # says so (CTI TLS asks always since issue 17: test_cti_tls_always_asks).
+        port = self.d.sip_tls_port
+        r = self.cli("trust", "update", "kind=sip-tls", "webexclient", self.chain)
         self.assertIn("webexclient-2", r.stdout)
-        rows = self.rows("trust", "get", "kind=cti-tls")
+        rows = self.rows("trust", "get", "kind=sip-tls")
         self.assertEqual([x[1] for x in rows], ["webexclient", "webexclient-2"])
         root, sub = rows
         self.assertEqual(root[2], "CN=Internal Private Root")
@@ -109,10 +111,10 @@ class TrustTest(unittest.TestCase):
         self.assertEqual(sub[2], "CN=Internal Private TLS SubCA")
         self.assertEqual(sub[3], "CN=Internal Private Root")
         self.assertRegex(root[5], r"^([0-9A-F]{2}:){31}[0-9A-F]{2}$")
-        # Anchors alone do not make CTI TLS ask for a certificate: allowClientApp does.
+        # Anchors alone do not make SIP TLS ask for a certificate: allowClientApp does.
         rc, out = s_client(port, brief=False)
         self.assertIn("No client certificate CA names sent", out)
-        self.cli("tls", "set", "kind=cti-tls", "allowClientApp", "true")
+        self.cli("tls", "set", "kind=sip-tls", "allowClientApp", "true")
         rc, out = s_client(port, brief=False)
         self.assertIn("Acceptable client certificate CA names", out)
         self.assertIn("Internal Private TLS SubCA", out)
@@ -127,29 +129,29 @@ class TrustTest(unittest.TestCase):
         self.assertIn("tls_client_verified", self.d.log_text())
         self.assertIn("bwcticlient.example.net", self.d.log_text())
         # Without the issuing CA, the client's chain ends nowhere: unknown_ca.
-        self.cli("trust", "delete", "kind=cti-tls", "webexclient-2")
+        self.cli("trust", "delete", "kind=sip-tls", "webexclient-2")
         rc, out = s_client(port, self.client)
         self.assertNotEqual(rc, 0, out)
         self.assertIn("alert number 48", out)
         # Uploaded again (the same file replaces the root, adds the SubCA back).
-        r = self.cli("trust", "update", "kind=cti-tls", "webexclient", self.chain)
+        r = self.cli("trust", "update", "kind=sip-tls", "webexclient", self.chain)
         self.assertIn("replaced", r.stdout)
         rc, out = s_client(port, self.client)
         self.assertEqual(rc, 0, out)
         # An identity list that does not name the client: bad_certificate.
-        self.cli("identity", "add", "kind=cti-tls", "other.example.net")
+        self.cli("identity", "add", "kind=sip-tls", "other.example.net")
         rc, out = s_client(port, self.client)
         self.assertNotEqual(rc, 0, out)
         self.assertIn("alert number 42", out)
         self.assertIn("no certificate name is an allowed client identity", self.d.log_text())
         # Named (case-insensitively): it connects again.
-        self.cli("identity", "add", "kind=cti-tls", "BWCTIClient.example.net")
+        self.cli("identity", "add", "kind=sip-tls", "BWCTIClient.example.net")
         rc, out = s_client(port, self.client)
         self.assertEqual(rc, 0, out)
         self.assertEqual(sorted(x[1] for x in self.rows("identity", "get")),
                          ["BWCTIClient.example.net", "other.example.net"])
         # allowClientApp false: the server no longer asks.
-        self.cli("tls", "set", "kind=cti-tls", "allowClientApp", "false")
+        self.cli("tls", "set", "kind=sip-tls", "allowClientApp", "false")
         rc, out = s_client(port, self.client, brief=False)
         self.assertIn("No client certificate CA names sent", out)
         # Stored in the store, shared by a cluster.
@@ -159,12 +161,35 @@ class TrustTest(unittest.TestCase):
             [["false"]])
         # inherit removes the kind's own setting: the system level (true) decides again.
         self.cli("tls", "set", "system", "allowClientApp", "true")
-        self.cli("tls", "set", "kind=cti-tls", "allowClientApp", "inherit")
+        self.cli("tls", "set", "kind=sip-tls", "allowClientApp", "inherit")
         self.assertEqual(
             self.d.sql("SELECT level, value FROM tlssetting WHERE name = 'allowClientApp'")[1]
             ["rows"], [["system", "true"]])
         rc, out = s_client(port, self.client, brief=False)
         self.assertNotIn("No client certificate CA names sent", out)
+
+    def test_cti_tls_always_asks(self):
+        """CTI TLS asks every client for a certificate, naming telgate's CA, whatever
+        allowClientApp says (Standard CTI Secure Connection, issue 17: the login decides);
+        a client without one connects, one from an unknown CA does not (unknown_ca)."""
+        port = self.d.cti_tls_port
+        for setting in (None, "false", "true"):
+            if setting:
+                self.cli("tls", "set", "kind=cti-tls", "allowClientApp", setting)
+            rc, out = s_client(port, brief=False)
+            self.assertIn("Acceptable client certificate CA names", out)
+            self.assertIn("telgate CA", out)
+            rc, out = s_client(port)
+            self.assertEqual(rc, 0, out)
+            self.assertIn("CONNECTION ESTABLISHED", out)
+        rc, out = s_client(port, self.client)
+        self.assertNotEqual(rc, 0, out)
+        self.assertIn("alert number 48", out)
+        # The cti-tls anchors still count: a client chaining to them connects.
+        self.cli("trust", "update", "kind=cti-tls", "webexclient", self.chain)
+        rc, out = s_client(port, self.client)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("CONNECTION ESTABLISHED", out)
 
     def test_refusals(self):
         r = self.cli("trust", "update", "system", "x", self.chain, ok=False)

@@ -27,46 +27,146 @@ static struct cti_msg login_msg(const char *user, const char *password)
 	return m;
 }
 
+/* The directory's verdict for a password user over TLS or not, who presents a valid
+ * certificate of their own (what a Standard CTI Secure Connection user must do since issue
+ * 17; other users' certificates are ignored). */
+static enum cti_outcome decide(const struct dir_result *r, int tls)
+{
+	struct cti_login_facts f = {.dir = r,
+	                            .authtype = STORE_CTIAUTH_PASSWORD,
+	                            .tls = tls,
+	                            .cert = tls ? CTI_CERT_VALID : CTI_CERT_NONE,
+	                            .cert_names_user = tls};
+	return cti_login_decide(&f);
+}
+
 static void test_login_before_the_directory(void **state)
 {
 	(void)state;
 	struct cti_msg m = login_msg("jpinkman", "Cap-n-Cook-1");
-	assert_int_equal(cti_login_check(&m, 0, 1, 0), CTI_OK);
-	assert_int_equal(cti_login_check(&m, 0, 0, 1), CTI_OK); /* plain TCP, allowed */
-	assert_int_equal(cti_login_check(&m, 0, 0, 0), CTI_LOGIN_PLAIN);
-	assert_int_equal(cti_login_check(&m, 1, 1, 0), CTI_LOGIN_IN_SESSION);
+	assert_int_equal(cti_login_check(&m, 0, 1, 0, 0), CTI_OK);
+	assert_int_equal(cti_login_check(&m, 0, 0, 1, 0), CTI_OK); /* plain TCP, allowed */
+	assert_int_equal(cti_login_check(&m, 0, 0, 0, 0), CTI_LOGIN_PLAIN);
+	assert_int_equal(cti_login_check(&m, 1, 1, 0, 0), CTI_LOGIN_IN_SESSION);
 	m.protocol_ok = 0;
-	assert_int_equal(cti_login_check(&m, 0, 1, 0), CTI_LOGIN_PROTOCOL);
+	assert_int_equal(cti_login_check(&m, 0, 1, 0, 0), CTI_LOGIN_PROTOCOL);
 	struct cti_msg t = login_msg("jpinkman", NULL);
 	snprintf(t.token, sizeof t.token, "%s", "eyJ...");
 	t.token_len = 6;
-	assert_int_equal(cti_login_check(&t, 0, 1, 0), CTI_LOGIN_TOKEN);
+	assert_int_equal(cti_login_check(&t, 0, 1, 0, 0), CTI_LOGIN_TOKEN);
 	struct cti_msg nopw = login_msg("jpinkman", NULL);
-	assert_int_equal(cti_login_check(&nopw, 0, 1, 0), CTI_LOGIN_MISSING);
+	assert_int_equal(cti_login_check(&nopw, 0, 1, 0, 0), CTI_LOGIN_MISSING);
 	struct cti_msg nouser = login_msg("", "x");
-	assert_int_equal(cti_login_check(&nouser, 0, 1, 0), CTI_LOGIN_MISSING);
+	assert_int_equal(cti_login_check(&nouser, 0, 1, 0, 0), CTI_LOGIN_MISSING);
+	/* With a client certificate, no password may be a certificate login (decided once
+	 * the user's CTI authentication type is known); a userID is still required. */
+	assert_int_equal(cti_login_check(&nopw, 0, 1, 0, 1), CTI_OK);
+	struct cti_msg nobody = login_msg("", NULL);
+	assert_int_equal(cti_login_check(&nobody, 0, 1, 0, 1), CTI_LOGIN_MISSING);
+}
+
+static const enum cti_cert_state bad_certs[] = {
+    CTI_CERT_NONE,    CTI_CERT_FOREIGN, CTI_CERT_UNLISTED,   CTI_CERT_NOT_YET_VALID,
+    CTI_CERT_EXPIRED, CTI_CERT_REVOKED, CTI_CERT_STORE_ERROR};
+static const enum cti_outcome bad_cert_outcomes[] = {
+    CTI_LOGIN_CERT_MISSING,       CTI_LOGIN_CERT_FOREIGN, CTI_LOGIN_CERT_UNLISTED,
+    CTI_LOGIN_CERT_NOT_YET_VALID, CTI_LOGIN_CERT_EXPIRED, CTI_LOGIN_CERT_REVOKED,
+    CTI_LOGIN_CERT_STORE};
+
+/* Standard CTI Secure Connection: the password (the directory) and a valid certificate
+ * issued to the user, over TLS; each fault of the certificate has its own outcome. */
+static void test_login_secure_connection(void **state)
+{
+	(void)state;
+	struct dir_result r = {.status = DIR_OK, .cti_perms = DIR_CTI_ENABLED | DIR_CTI_SECURE};
+	struct cti_login_facts f = {
+	    .dir = &r, .tls = 1, .cert = CTI_CERT_VALID, .cert_names_user = 1};
+	assert_int_equal(cti_login_decide(&f), CTI_OK);
+	f.cert_names_user = 0; /* another user's certificate */
+	assert_int_equal(cti_login_decide(&f), CTI_LOGIN_CERT_OTHER_USER);
+	f.cert_names_user = 1;
+	for (size_t i = 0; i < sizeof bad_certs / sizeof bad_certs[0]; i++) {
+		f.cert = bad_certs[i];
+		assert_int_equal(cti_login_decide(&f), bad_cert_outcomes[i]);
+		assert_int_equal(cti_login_cert_outcome(bad_certs[i]), bad_cert_outcomes[i]);
+	}
+	/* The password first: a wrong one is the directory's refusal whatever the
+	 * certificate; then Standard CTI Enabled; plain TCP says TLS required. */
+	f.cert = CTI_CERT_REVOKED;
+	r.status = DIR_BAD_CREDENTIAL;
+	assert_int_equal(cti_login_decide(&f), CTI_LOGIN_DIRECTORY);
+	r.status = DIR_OK;
+	r.cti_perms = DIR_CTI_SECURE;
+	assert_int_equal(cti_login_decide(&f), CTI_LOGIN_NOT_ENABLED);
+	r.cti_perms = DIR_CTI_ENABLED | DIR_CTI_SECURE;
+	f.tls = 0;
+	f.cert = CTI_CERT_NONE;
+	assert_int_equal(cti_login_decide(&f), CTI_LOGIN_TLS_REQUIRED);
+	/* Users not in Secure Connection: unchanged, whatever certificate they show. */
+	r.cti_perms = DIR_CTI_ENABLED;
+	f.tls = 1;
+	for (size_t i = 0; i < sizeof bad_certs / sizeof bad_certs[0]; i++) {
+		f.cert = bad_certs[i];
+		assert_int_equal(cti_login_decide(&f), CTI_OK);
+	}
+	f.cert = CTI_CERT_VALID;
+	f.cert_names_user = 0;
+	assert_int_equal(cti_login_decide(&f), CTI_OK);
+}
+
+/* CTI authentication type certificate (the seed's application user): the certificate
+ * alone; the user's row stands for the directory's verdict. */
+static void test_login_certificate_user(void **state)
+{
+	(void)state;
+	struct dir_result r = {.status = DIR_OK, .cti_perms = DIR_CTI_ENABLED};
+	struct cti_login_facts f = {.dir = &r,
+	                            .authtype = STORE_CTIAUTH_CERTIFICATE,
+	                            .tls = 1,
+	                            .cert = CTI_CERT_VALID,
+	                            .cert_names_user = 1};
+	assert_int_equal(cti_login_decide(&f), CTI_OK);
+	r.cti_perms = DIR_CTI_ENABLED | DIR_CTI_SECURE; /* Secure Connection too: the same */
+	assert_int_equal(cti_login_decide(&f), CTI_OK);
+	f.cert_names_user = 0;
+	assert_int_equal(cti_login_decide(&f), CTI_LOGIN_CERT_OTHER_USER);
+	f.cert_names_user = 1;
+	for (size_t i = 0; i < sizeof bad_certs / sizeof bad_certs[0]; i++) {
+		f.cert = bad_certs[i];
+		assert_int_equal(cti_login_decide(&f), bad_cert_outcomes[i]);
+	}
+	f.cert = CTI_CERT_VALID;
+	r.cti_perms = 0;
+	assert_int_equal(cti_login_decide(&f), CTI_LOGIN_NOT_ENABLED);
+	/* The user's row refuses first: inactive, or the store failed. */
+	r.cti_perms = DIR_CTI_ENABLED;
+	r.status = DIR_INACTIVE;
+	assert_int_equal(cti_login_decide(&f), CTI_LOGIN_DIRECTORY);
+	r.status = DIR_UNAVAILABLE;
+	f.cert = CTI_CERT_NONE;
+	assert_int_equal(cti_login_decide(&f), CTI_LOGIN_DIRECTORY);
 }
 
 static void test_login_after_the_directory(void **state)
 {
 	(void)state;
 	struct dir_result r = {.status = DIR_OK, .cti_perms = DIR_CTI_ENABLED};
-	assert_int_equal(cti_login_decide(&r, 0), CTI_OK);
-	assert_int_equal(cti_login_decide(&r, 1), CTI_OK);
+	assert_int_equal(decide(&r, 0), CTI_OK);
+	assert_int_equal(decide(&r, 1), CTI_OK);
 	const enum dir_status refused[] = {DIR_BAD_CREDENTIAL, DIR_UNKNOWN_USER, DIR_LOCKED,
 	                                   DIR_HACKED_LOCKED,  DIR_THROTTLED,    DIR_INACTIVE,
 	                                   DIR_EXPIRED,        DIR_MUST_CHANGE,  DIR_UNAVAILABLE};
 	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
 		struct dir_result f = {.status = refused[i], .cti_perms = DIR_CTI_ENABLED};
-		assert_int_equal(cti_login_decide(&f, 1), CTI_LOGIN_DIRECTORY);
+		assert_int_equal(decide(&f, 1), CTI_LOGIN_DIRECTORY);
 	}
 	r.cti_perms = 0; /* not in Standard CTI Enabled */
-	assert_int_equal(cti_login_decide(&r, 1), CTI_LOGIN_NOT_ENABLED);
+	assert_int_equal(decide(&r, 1), CTI_LOGIN_NOT_ENABLED);
 	r.cti_perms = DIR_CTI_ALL_DEVICES;
-	assert_int_equal(cti_login_decide(&r, 1), CTI_LOGIN_NOT_ENABLED);
+	assert_int_equal(decide(&r, 1), CTI_LOGIN_NOT_ENABLED);
 	r.cti_perms = DIR_CTI_ENABLED | DIR_CTI_SECURE;
-	assert_int_equal(cti_login_decide(&r, 0), CTI_LOGIN_TLS_REQUIRED);
-	assert_int_equal(cti_login_decide(&r, 1), CTI_OK);
+	assert_int_equal(decide(&r, 0), CTI_LOGIN_TLS_REQUIRED);
+	assert_int_equal(decide(&r, 1), CTI_OK);
 }
 
 /* Every refused login looks the same to the peer (docs/protocol.md), except an
@@ -76,10 +176,13 @@ static void test_login_refusals_on_the_wire(void **state)
 	(void)state;
 	char want[512], got[512];
 	int n = cti_xml_start_session_neg(want, sizeof want, "invalidApplicationInfo");
-	const enum cti_outcome same[] = {CTI_LOGIN_IN_SESSION,  CTI_LOGIN_PLAIN,
-	                                 CTI_LOGIN_TOKEN,       CTI_LOGIN_MISSING,
-	                                 CTI_LOGIN_OVERLOADED,  CTI_LOGIN_DIRECTORY,
-	                                 CTI_LOGIN_NOT_ENABLED, CTI_LOGIN_TLS_REQUIRED};
+	const enum cti_outcome same[] = {
+	    CTI_LOGIN_IN_SESSION,     CTI_LOGIN_PLAIN,         CTI_LOGIN_TOKEN,
+	    CTI_LOGIN_MISSING,        CTI_LOGIN_OVERLOADED,    CTI_LOGIN_DIRECTORY,
+	    CTI_LOGIN_NOT_ENABLED,    CTI_LOGIN_TLS_REQUIRED,  CTI_LOGIN_CERT_MISSING,
+	    CTI_LOGIN_CERT_FOREIGN,   CTI_LOGIN_CERT_UNLISTED, CTI_LOGIN_CERT_NOT_YET_VALID,
+	    CTI_LOGIN_CERT_EXPIRED,   CTI_LOGIN_CERT_REVOKED,  CTI_LOGIN_CERT_STORE,
+	    CTI_LOGIN_CERT_OTHER_USER};
 	for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
 		assert_int_equal(cti_outcome_xml(same[i], got, sizeof got), n);
 		assert_memory_equal(got, want, (size_t)n);
@@ -229,6 +332,8 @@ int main(void)
 	    cmocka_unit_test(test_device_decisions),
 	    cmocka_unit_test(test_monitor_decisions),
 	    cmocka_unit_test(test_table_covers_every_outcome),
+	    cmocka_unit_test(test_login_secure_connection),
+	    cmocka_unit_test(test_login_certificate_user),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -250,6 +250,21 @@ static void test_entities(void **state)
 	assert_int_equal(store_user_put(f->st, &u), STORE_OK);
 	assert_int_equal(store_user_get(f->st, "wwhite", &g), STORE_OK);
 	assert_int_equal(g.directory, STORE_DIR_LDAP);
+	/* The CTI authentication type (schema v11): 'password' for a new user; set on its
+	 * own, and kept by an upsert that does not name it (a re-import). */
+	assert_int_equal(g.ctiauthtype, STORE_CTIAUTH_PASSWORD);
+	assert_int_equal(store_user_set_ctiauthtype(f->st, "wwhite", STORE_CTIAUTH_CERTIFICATE),
+	                 STORE_OK);
+	assert_int_equal(store_user_put(f->st, &u), STORE_OK);
+	assert_int_equal(store_user_get(f->st, "wwhite", &g), STORE_OK);
+	assert_int_equal(g.ctiauthtype, STORE_CTIAUTH_CERTIFICATE);
+	assert_int_equal(store_user_set_ctiauthtype(f->st, "nobody", STORE_CTIAUTH_CERTIFICATE),
+	                 STORE_NOTFOUND);
+	enum store_ctiauthtype at;
+	assert_int_equal(store_ctiauthtype_parse("certificate", &at), 0);
+	assert_int_equal(at, STORE_CTIAUTH_CERTIFICATE);
+	assert_int_equal(store_ctiauthtype_parse("Certificate", &at), -1);
+	assert_string_equal(store_ctiauthtype_name(STORE_CTIAUTH_PASSWORD), "password");
 	/* A user with a missing policy violates a constraint. */
 	struct store_user bad = user("x");
 	snprintf(bad.credentialpolicy, sizeof bad.credentialpolicy, "Missing");

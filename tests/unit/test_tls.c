@@ -167,12 +167,43 @@ static void test_tlsctx_reload(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* client_ca_optional: the certificate is asked for (with the CA's name) and verified when
+ * given, but its absence does not fail the handshake. */
+static void test_tlsctx_client_ca_optional(void **state)
+{
+	(void)state;
+	char d[] = "/tmp/tgtlsOXXXXXX";
+	assert_non_null(mkdtemp(d));
+	struct ca_bootstrap_result r;
+	char err[400];
+	assert_int_equal(ca_bootstrap(d, "n1", "", 60, &r, err, sizeof err), 0);
+	struct tlsctx_options o = {.name = "t",
+	                           .cert = r.server_cert,
+	                           .key = r.server_key,
+	                           .client_ca = r.ca_cert,
+	                           .client_ca_optional = 1};
+	struct tlsctx *t = tlsctx_new(&o, err, sizeof err);
+	assert_non_null(t);
+	SSL *ssl = tlsctx_ssl_new(t);
+	assert_non_null(ssl);
+	assert_int_equal(SSL_get_verify_mode(ssl), SSL_VERIFY_PEER);
+	STACK_OF(X509_NAME) *names = SSL_get_client_CA_list(ssl);
+	assert_non_null(names);
+	assert_int_equal(sk_X509_NAME_num(names), 1);
+	SSL_free(ssl);
+	tlsctx_free(t);
+	char cmd[100];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", d);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_conncap_limits),
 	    cmocka_unit_test(test_conncap_many_sources),
 	    cmocka_unit_test(test_tlsctx_reload),
+	    cmocka_unit_test(test_tlsctx_client_ca_optional),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
