@@ -30,6 +30,7 @@ struct fstamp {
 struct tlsctx {
 	char name[32];
 	char cert[512], key[512], client_ca[512];
+	int client_ca_optional; /* ask for a client certificate, do not require one */
 	int (*verify)(int, X509_STORE_CTX *);
 	void *app;
 	/* The listener, for the TLS policy (tls/policy.h); kind "" = no policy (tests). */
@@ -230,8 +231,11 @@ static int client_auth(const struct tlsctx *t, SSL_CTX *ctx, char *err, size_t e
 	tg_strlcpy(v->name, t->name, sizeof v->name);
 	SSL_CTX_set_ex_data(ctx, verify_idx, v);
 	SSL_CTX_set_client_CA_list(ctx, names);
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (require ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
-	                   tls_verify);
+	SSL_CTX_set_verify(
+	    ctx,
+	    SSL_VERIFY_PEER |
+	        (require && !t->client_ca_optional ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
+	    tls_verify);
 	SSL_CTX_set_verify_depth(ctx, 8);
 	/* No session resumption: every connection proves its certificate afresh, so a
 	 * removed identity or anchor cannot come back through a cached session. */
@@ -312,6 +316,7 @@ struct tlsctx *tlsctx_new(const struct tlsctx_options *o, char *err, size_t errl
 		free(t);
 		return NULL;
 	}
+	t->client_ca_optional = o->client_ca_optional;
 	t->verify = o->verify;
 	t->app = o->app;
 	if (o->kind &&

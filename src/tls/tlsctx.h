@@ -40,6 +40,9 @@ struct tlsctx_options {
 	const char *cert;      /* PEM chain, leaf first */
 	const char *key;       /* PEM private key */
 	const char *client_ca; /* NULL or "": no client certificate asked */
+	/* With client_ca: a client certificate is asked for but not required (EST: HTTP
+	 * Basic or a certificate); one that is presented must still verify. */
+	int client_ca_optional;
 	/* Called as OpenSSL's verify callback with app set on the context (SSL_CTX app data). */
 	int (*verify)(int preverify_ok, X509_STORE_CTX *x);
 	void *app;
