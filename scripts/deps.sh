@@ -17,6 +17,9 @@ PKGS=(
   libcmocka-dev sqlite3 python3 procps openssl curl
   # TFTP clients for the device-file tests: tftp-hpa's tftp (plain RFC 1350) and atftp (options)
   tftp-hpa atftp
+  # EST clients for the enrolment test: strongSwan's pki --est (its curl fetcher is in the
+  # extra plugins)
+  strongswan-pki libstrongswan-extra-plugins
   # the Prometheus text-format parser the metrics test reads /metrics with
   python3-prometheus-client
   # a real OpenLDAP server and its tools for the directory tests and benchmarks
