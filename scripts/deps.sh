@@ -17,8 +17,7 @@ PKGS=(
   libcmocka-dev sqlite3 python3 procps openssl curl
   # TFTP clients for the device-file tests: tftp-hpa's tftp (plain RFC 1350) and atftp (options)
   tftp-hpa atftp
-  # EST clients for the enrolment test: strongSwan's pki --est (its curl fetcher is in the
-  # extra plugins)
+  # the EST test's second client: strongSwan's pki --est (with the extra plugins, as tested)
   strongswan-pki libstrongswan-extra-plugins
   # the Prometheus text-format parser the metrics test reads /metrics with
   python3-prometheus-client
