@@ -17,6 +17,8 @@ PKGS=(
   libcmocka-dev sqlite3 python3 procps openssl curl
   # TFTP clients for the device-file tests: tftp-hpa's tftp (plain RFC 1350) and atftp (options)
   tftp-hpa atftp
+  # the EST test's second client: strongSwan's pki --est (with the extra plugins, as tested)
+  strongswan-pki libstrongswan-extra-plugins
   # the Prometheus text-format parser the metrics test reads /metrics with
   python3-prometheus-client
   # a real OpenLDAP server and its tools for the directory tests and benchmarks

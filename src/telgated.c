@@ -11,6 +11,7 @@
 #include "ca/ca_bootstrap.h"
 #include "ca/ca_crl.h"
 #include "ca/privsep.h"
+#include "ca/est_server.h"
 #include "ca/signer.h"
 #include "core/config.h"
 #include "core/ctl.h"
@@ -63,6 +64,7 @@ struct daemon {
 	struct ctl_server *ctl;
 	struct admin_http *admin_http; /* NULL when [admin] http_port = 0 */
 	struct files_service *files;   /* cnf.xml, trust lists, static files: HTTP and TFTP */
+	struct est_server *est;        /* EST enrolment over HTTPS; NULL when [est] port = 0 */
 	struct devstate *devstate;     /* the device-state bus: registrar -> CTI */
 	struct admin_ctx admin;
 	int admin_ready; /* admin_init() ran: admin_destroy() is due */
@@ -491,6 +493,23 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 	if (!d->files)
 		return start_failed(d, "device files", "files_failed", err);
 	d->admin.tftp = files_service_tftp(d->files);
+	if (d->cfg.est.port) {
+		const struct est_server_options eo = {
+		    .cfg = &d->cfg,
+		    .store = d->store,
+		    .signer = d->signer,
+		    .workers = d->workers,
+		    .loops = d->loops,
+		    .main = d->main,
+		    .ca_cert = d->pki.ca_cert,
+		    .server_cert = d->pki.server_cert,
+		    .server_key = d->pki.server_key,
+		};
+		err[0] = '\0';
+		d->est = est_server_start(&eo, err, sizeof err);
+		if (!d->est)
+			return start_failed(d, "est", "est_failed", err);
+	}
 	if (drop_privileges(&d->cfg) != 0)
 		return -1;
 
@@ -551,6 +570,7 @@ static void daemon_teardown(struct daemon *d, int status)
 	d->admin_http = NULL;
 	sip_registrar_stop(d->sip);
 	cti_server_stop(d->cti);
+	est_server_stop(d->est); /* its held requests answered before the workers stop */
 	workers_stop(d->workers);
 	/* After the workers: a `show tftp` or a metrics scrape running there reads it. */
 	d->admin.tftp = NULL;
@@ -563,6 +583,8 @@ static void daemon_teardown(struct daemon *d, int status)
 	if (d->admin_ready)
 		admin_destroy(&d->admin);
 	loop_group_stop(d->loops);
+	est_server_free(d->est);
+	d->est = NULL;
 	sip_registrar_free(d->sip);
 	cti_server_free(d->cti);
 	loop_free(d->main);

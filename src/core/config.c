@@ -117,6 +117,12 @@ static const struct key keys[] = {
     {"pki", "crl_days", K_INT, F(pki.crl_days), 1, 365, 0},
     {"pki", "signer_queue", K_INT, F(pki.signer_queue), 1, 1000000, 1},
     {"pki", "signer_nice", K_INT, F(pki.signer_nice), 0, 19, 1},
+    {"est", "address", K_STR, F(est.address), 0, 0, 1},
+    {"est", "port", K_INT, F(est.port), 0, 65535, 1},
+    {"est", "max_connections", K_INT, F(est.max_connections), 1, 1000000, 1},
+    {"est", "queue", K_INT, F(est.queue), 1, 100000, 1},
+    {"est", "rate", K_INT, F(est.rate), 0, 100000, 1},
+    {"est", "reenroll_grace_s", K_INT, F(est.reenroll_grace_s), 0, 30 * 86400, 1},
 };
 #undef F
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -176,6 +182,13 @@ static void base_defaults(struct tg_config *c)
 	c->pki.crl_days = 7;
 	c->pki.signer_queue = 256;
 	c->pki.signer_nice = 10;
+	/* EST (ca/est_server.h): HTTPS on 8443 as every HTTPS service (docs/tls.md). */
+	tg_strlcpy(c->est.address, "0.0.0.0", sizeof c->est.address);
+	c->est.port = 8443;
+	c->est.max_connections = 10000;
+	c->est.queue = 64;
+	c->est.rate = 100;
+	c->est.reenroll_grace_s = 3600;
 	c->dir.failure_delay_ms = 250;
 	tg_strlcpy(c->ldap.filter, "openldap", sizeof c->ldap.filter);
 	c->ldap.timeout_ms = 3000;

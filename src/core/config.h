@@ -136,6 +136,17 @@ struct tg_config {
 		                   */
 		int signer_nice;  /* the signer process's nice value, default 10 */
 	} pki;
+	struct {
+		/* the EST server (RFC 7030; ca/est_server.h): HTTPS, server-authenticated, a
+		 * client certificate asked for (optional) */
+		char address[64];    /* default 0.0.0.0 */
+		int port;            /* 0 = off (default 8443) */
+		int max_connections; /* connections at once (default 10000) */
+		int queue;           /* enrolments signing at once; beyond: 202 + Retry-After */
+		int rate; /* enrolments started per second, a token bucket; 0 = no limit */
+		int reenroll_grace_s; /* a superseded certificate is revoked this long after its
+		                         successor was issued (0 = at once; default 3600) */
+	} est;
 };
 
 struct config_error {

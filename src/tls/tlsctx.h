@@ -43,8 +43,8 @@ struct tlsctx_options {
 	const char *key;       /* PEM private key */
 	const char *client_ca; /* NULL or "": no client certificate asked */
 	/* With client_ca: ask for a client certificate without requiring one (the CTI TLS
-	 * port: its login decides). Verified against client_ca plus the trust anchors of the
-	 * listener's levels, as a required one is. */
+	 * port: its login decides; EST: HTTP Basic or a certificate). Verified against client_ca
+	 * plus the trust anchors of the listener's levels, as a required one is. */
 	int client_ca_optional;
 	/* Called as OpenSSL's verify callback with app set on the context (SSL_CTX app data). */
 	int (*verify)(int preverify_ok, X509_STORE_CTX *x);

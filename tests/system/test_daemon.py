@@ -99,6 +99,7 @@ class Daemon:
         self.admin_port = free_port()
         self.files_http_port, self.tftp_port = free_port(), free_port("udp")
         self.files_https_port = free_port()
+        self.est_port = free_port()
         self.write_conf("info", extra)
         self.proc = None
         # telgated's stderr, every run appended: a sanitizer report lands here (the log
@@ -118,6 +119,7 @@ class Daemon:
                     f"address = 127.0.0.1\n"
                     f"[files]\naddress = 127.0.0.1\nhttp_port = {self.files_http_port}\n"
                     f"tftp_port = {self.tftp_port}\nhttps_port = {self.files_https_port}\n"
+                    f"[est]\naddress = 127.0.0.1\nport = {self.est_port}\n"
                     f"[sip]\nport = {self.sip_port}\ntls_port = {self.sip_tls_port}\n"
                     f"edge_port = {self.sip_edge_port}\n"
                     f"address = 127.0.0.1\n{extra}")
