@@ -3,6 +3,7 @@
  * starts the loop threads, the worker pool and the control socket, and runs until
  * SIGTERM/SIGINT (drain, then exit 0). SIGHUP reloads the configuration in place. */
 #include "admin/admin.h"
+#include "admin/backup_cmds.h"
 #include "admin/admin_http.h"
 #include "admin/node.h"
 #include "provision/files_service.h"
@@ -316,6 +317,7 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 		fprintf(stderr, "core.state_dir %s: %s\n", d->cfg.core.state_dir, strerror(-rc));
 		return -1;
 	}
+	backup_snapshots_sweep(d->cfg.core.state_dir, d->cid);
 	if (ca_bootstrap(d->cfg.pki.dir, d->cfg.core.node_id, d->cfg.pki.server_names,
 	                 d->cfg.pki.server_days, &d->pki, err, sizeof err) != 0)
 		return start_failed(d, "pki", "pki_failed", err);

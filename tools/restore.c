@@ -375,7 +375,7 @@ int restore_cmd(int argc, char **argv, const struct backup_opts *o)
 	bk_reader_free(&rd);
 	fclose(f);
 	if (rc != BK_OK) {
-		if (rc != BK_ERR_STOPPED && rc != BK_ERR_IO)
+		if (rc != BK_ERR_STOPPED && !(rc == BK_ERR_IO && r.err[0])) /* else r.err says */
 			snprintf(r.err, sizeof r.err, "%s", bk_strerror(rc));
 		json_decref(meta);
 		return restore_fail(o, &r, file, CLI_EXIT_REFUSED);

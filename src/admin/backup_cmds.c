@@ -4,6 +4,7 @@
 #include "core/log.h"
 #include "core/util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,4 +54,27 @@ json_t *cmd_store_snapshot(struct admin_ctx *a, const struct ctl_request *r, con
 	json_object_set_new(o, "schema_version", json_integer(ver));
 	json_object_set_new(o, "ca_fingerprint_sha256", json_string(a->pki.ca_fingerprint));
 	return o;
+}
+
+int backup_snapshots_sweep(const char *state_dir, const char *cid)
+{
+	DIR *d = opendir(state_dir);
+	if (!d)
+		return 0;
+	int n = 0;
+	struct dirent *e;
+	const size_t plen = strlen(BACKUP_SNAPSHOT_PREFIX);
+	while ((e = readdir(d)) != NULL) {
+		size_t len = strlen(e->d_name);
+		if (len != plen + 9 || strncmp(e->d_name, BACKUP_SNAPSHOT_PREFIX, plen) != 0 ||
+		    strcmp(e->d_name + len - 3, ".db") != 0)
+			continue;
+		if (unlinkat(dirfd(d), e->d_name, 0) == 0) {
+			log_ev(LOG_LVL_NOTICE, cid, "store_snapshot_removed",
+			       LOG_S("file", e->d_name));
+			n++;
+		}
+	}
+	closedir(d);
+	return n;
 }

@@ -19,4 +19,9 @@
 
 json_t *cmd_store_snapshot(struct admin_ctx *a, const struct ctl_request *r, const char *cid);
 
+/* Removes the snapshots a telgate backup that was killed left in state_dir (each holds
+ * every password hash). At start, before the control socket exists: nobody is reading
+ * one then. Returns how many were removed. */
+int backup_snapshots_sweep(const char *state_dir, const char *cid);
+
 #endif

@@ -163,7 +163,12 @@ class BackupTest(unittest.TestCase):
         self.assertEqual(db.execute("PRAGMA integrity_check").fetchone()[0], "ok")
         db.close()
 
+        # A snapshot left by a backup that was killed is removed at start.
+        stale = os.path.join(self.d.state, "snapshot-AbC123.db")
+        with open(stale, "wb") as f:
+            f.write(b"SQLite format 3\0")
         self.d.start()
+        self.assertFalse(os.path.exists(stale))
         after = self.status()
         for key in ("ca_fingerprint_sha256", "users", "devices", "associations",
                     "schema_version"):
