@@ -263,7 +263,12 @@ static json_t *snapshot(const struct backup_opts *o, struct snap *s, int *status
 	s->ca_fp = json_string_value(json_object_get(resp, "ca_fingerprint_sha256"));
 	s->bytes = json_integer_value(json_object_get(resp, "bytes"));
 	s->schema = json_integer_value(json_object_get(resp, "schema_version"));
-	if (!s->path || !s->pki_dir || !s->node || !s->ca_fp) {
+	/* The CLI (often root) removes the file afterwards: only a name the daemon makes, so
+	 * that an answer cannot point it at another file. */
+	const char *base = s->path ? strrchr(s->path, '/') : NULL;
+	if (!s->path || !s->pki_dir || !s->node || !s->ca_fp || !base ||
+	    strncmp(base + 1, "snapshot-", 9) != 0 || strlen(base + 1) != 18 ||
+	    strcmp(base + 16, ".db") != 0) {
 		snprintf(err, errlen, "telgated answered without a snapshot");
 		json_decref(resp);
 		return NULL;
