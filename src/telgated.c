@@ -5,6 +5,7 @@
  * control socket, and runs until SIGTERM/SIGINT (drain, then exit 0). SIGHUP reloads the
  * configuration in place. */
 #include "admin/admin.h"
+#include "admin/backup_cmds.h"
 #include "admin/admin_http.h"
 #include "admin/node.h"
 #include "provision/files_service.h"
@@ -367,6 +368,7 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 		fprintf(stderr, "core.state_dir %s: %s\n", d->cfg.core.state_dir, strerror(-rc));
 		return -1;
 	}
+	backup_snapshots_sweep(d->cfg.core.state_dir, d->cid);
 	/* The monitor made the PKI (in a child of its own) and holds the signing keys; this
 	 * process keeps the TLS server keys and asks the signer for everything else. */
 	d->pki = d->ps.pki;

@@ -22,9 +22,13 @@ void cli_usage(FILE *f)
 	      f);
 	for (size_t i = 0; i < ADMIN_NCMDS; i++)
 		fprintf(f, "  %s\n", admin_cmds[i].usage);
-	fputs("The socket is -s, else control_socket from -c CONFIG, else $TELGATE_SOCKET,\n"
-	      "else /var/lib/telgate/telgated.sock.\n",
-	      f);
+	fputs(
+	    "commands of the CLI itself (tools/backup.h; the passphrase from a prompt or a file):\n"
+	    "  backup FILE [--passphrase-file F]   (telgated running)\n"
+	    "  restore FILE [--passphrase-file F]  (telgated stopped; paths from -c CONFIG)\n"
+	    "The socket is -s, else control_socket from -c CONFIG, else $TELGATE_SOCKET,\n"
+	    "else /var/lib/telgate/telgated.sock.\n",
+	    f);
 }
 
 /* `telgate run sql select * from device` works without quoting too: the words after
@@ -209,50 +213,61 @@ json_t *cli_build_request(int argc, char **argv, int *status, char *err, size_t 
 	return req;
 }
 
+int cli_read_line(const char *prompt, char *out, size_t cap, size_t *len, char *err, size_t errlen)
+{
+	int tty = isatty(STDIN_FILENO);
+	struct termios old, quiet;
+	if (tty) {
+		fputs(prompt, stderr);
+		fflush(stderr);
+		tcgetattr(STDIN_FILENO, &old);
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+	}
+	size_t n = 0;
+	int c;
+	while ((c = getchar()) != EOF && c != '\n') {
+		if (n + 1 >= cap) {
+			n = cap; /* too long: reported below */
+			break;
+		}
+		out[n++] = (char)c;
+	}
+	if (tty) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		fputc('\n', stderr);
+	}
+	if (n >= cap) {
+		sodium_memzero(out, cap);
+		snprintf(err, errlen, "the secret is longer than %zu bytes", cap - 1);
+		return -1;
+	}
+	if (n && out[n - 1] == '\r')
+		n--;
+	out[n] = '\0';
+	*len = n;
+	return 0;
+}
+
 int cli_read_password(char *out, size_t cap, size_t *len, char *err, size_t errlen)
 {
 	/* Never from argv (visible in ps and shell history): the environment, a prompt
 	 * without echo, or one line of standard input. */
 	const char *env = getenv("TELGATE_PASSWORD");
-	size_t n = 0;
-	if (env) {
-		n = strlen(env);
-		if (n >= cap) {
-			snprintf(err, errlen, "TELGATE_PASSWORD is longer than %zu bytes", cap - 1);
-			return -1;
-		}
-		memcpy(out, env, n);
-	} else {
-		int tty = isatty(STDIN_FILENO);
-		struct termios old, quiet;
-		if (tty) {
-			fputs("Password: ", stderr);
-			fflush(stderr);
-			tcgetattr(STDIN_FILENO, &old);
-			quiet = old;
-			quiet.c_lflag &= ~(tcflag_t)ECHO;
-			tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
-		}
-		int c;
-		while ((c = getchar()) != EOF && c != '\n') {
-			if (n + 1 >= cap) {
-				n = cap; /* too long: reported below */
-				break;
-			}
-			out[n++] = (char)c;
-		}
-		if (tty) {
-			tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
-			fputc('\n', stderr);
-		}
-		if (n >= cap) {
-			sodium_memzero(out, cap);
+	if (!env) {
+		if (cli_read_line("Password: ", out, cap, len, err, errlen) != 0) {
 			snprintf(err, errlen, "password is longer than %zu bytes", cap - 1);
 			return -1;
 		}
-		if (n && out[n - 1] == '\r')
-			n--;
+		return 0;
 	}
+	size_t n = strlen(env);
+	if (n >= cap) {
+		snprintf(err, errlen, "TELGATE_PASSWORD is longer than %zu bytes", cap - 1);
+		return -1;
+	}
+	memcpy(out, env, n);
 	out[n] = '\0';
 	*len = n;
 	return 0;

@@ -29,6 +29,11 @@ void cli_usage(FILE *f);
  * of standard input. Returns 0 with *len set (out NUL-terminated), or -1 with err. */
 int cli_read_password(char *out, size_t cap, size_t *len, char *err, size_t errlen);
 
+/* Reads one line of standard input into out (NUL-terminated, without its end of line):
+ * after prompt on standard error and without echo when standard input is a terminal.
+ * Returns 0 with *len set, or -1 with err (longer than cap - 1 bytes; out is wiped). */
+int cli_read_line(const char *prompt, char *out, size_t cap, size_t *len, char *err, size_t errlen);
+
 /* Prints resp; returns the exit status the CLI should end with: 0 done, 1 refused (or a
  * diagnostic that found a problem), 64 (EX_USAGE) when the daemon says the command's
  * words were wrong (an "exit": 64 member). */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /* telgate: the admin CLI. Talks to telgated over its UNIX control socket. Exit statuses
  * are telgate(1)'s: see cli.h. */
+#include "backup.h"
 #include "cli.h"
 #include "core/config.h"
 
@@ -28,6 +29,32 @@ static const char *socket_path(const char *sock, const char *config, char *err, 
 		sock = cfg.core.control_socket;
 	}
 	return sock;
+}
+
+/* backup and restore are the CLI's own commands (tools/backup.h): restore runs with the
+ * daemon stopped, so the destination paths come from -c CONFIG (else the defaults). */
+static int local_command(int argc, char **argv, const char *sock, const char *config, int json_mode)
+{
+	static struct tg_config cfg;
+	char err[600];
+	if (config) {
+		struct config_error e;
+		if (config_load(config, &cfg, &e) != 0) {
+			config_error_format(&e, err, sizeof err);
+			fprintf(stderr, "error: %s\n", err);
+			return EX_USAGE;
+		}
+	} else {
+		config_defaults(&cfg);
+	}
+	if (!sock && !config)
+		sock = getenv("TELGATE_SOCKET");
+	if (!sock || !*sock)
+		sock = cfg.core.control_socket;
+	const struct backup_opts o = {
+	    .socket = sock, .cfg = &cfg, .json_mode = json_mode, .out = stdout, .err = stderr};
+	return strcmp(argv[0], "backup") == 0 ? backup_cmd(argc, argv, &o)
+	                                      : restore_cmd(argc, argv, &o);
 }
 
 int main(int argc, char **argv)
@@ -61,6 +88,9 @@ int main(int argc, char **argv)
 			return EX_USAGE;
 		}
 	}
+	if (optind < argc &&
+	    (strcmp(argv[optind], "backup") == 0 || strcmp(argv[optind], "restore") == 0))
+		return local_command(argc - optind, argv + optind, sock, config, json_mode);
 	char err[600];
 	int status;
 	/* The words are checked before anything else, so a usage error needs no daemon. */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 #include "admin/admin.h"
 #include "admin/audit.h"
+#include "admin/backup_cmds.h"
 #include "admin/capf_cmds.h"
 #include "admin/cert_cmds.h"
 #include "admin/commands.h"

@@ -8,7 +8,8 @@
  * command: handler names admin.c's cmd_<handler>; words are the fixed words, separated by
  * one space; minargs and maxargs bound argc, the words included; effect is CHANGES for a
  * command that changes something (it goes to the audit log with who asked: audit.h) or
- * READS. A value that is a secret (capf's --auth-string) is never recorded: audit.c
+ * READS ("store snapshot" counts as CHANGES: a copy of every password hash is worth an
+ * audit line). A value that is a secret (capf's --auth-string) is never recorded: audit.c
  * redacts it. Constant data and pure
  * functions: safe from any thread.
  */
@@ -94,6 +95,8 @@
 	  "cert revoke SERIAL unspecified|keyCompromise|cACompromise|affiliationChanged|"  \
 	  "superseded|cessationOfOperation|certificateHold|privilegeWithdrawn")            \
 	X(show_signer, "show signer", 2, 2, READS, "show signer")                           \
+	X(store_snapshot, "store snapshot", 2, 2, CHANGES,                                 \
+	  "store snapshot (a consistent copy of the store, for telgate backup)")            \
 	X(help, "help", 1, 1, READS, "help")
 /* clang-format on */
 

@@ -1313,3 +1313,17 @@ int store_integrity_check(store_t *st, char *err, size_t errlen)
 	}
 	return st->be->integrity_check(l->conn, err, errlen);
 }
+
+int store_backup_to(store_t *st, const char *path, char *err, size_t errlen)
+{
+	if (!st->be->backup_to) {
+		snprintf(err, errlen, "the %s store is backed up with its own tools", st->be->name);
+		return STORE_REFUSED;
+	}
+	struct store_conn_link *l = link_for_thread(st);
+	if (!l) {
+		snprintf(err, errlen, "%s", store_last_error());
+		return STORE_ERROR;
+	}
+	return st->be->backup_to(l->conn, path, err, errlen);
+}

@@ -529,4 +529,11 @@ int store_query_readonly(store_t *st, const char *sql, size_t max_rows, int time
  * problem in err. */
 int store_integrity_check(store_t *st, char *err, size_t errlen);
 
+/* A consistent copy of the whole store in the file at path (for telgate backup): SQLite's
+ * online backup API, one read transaction, so writers on other connections go on and the
+ * copy is one committed state. The copy is a standalone database (no -wal file beside it)
+ * with the file's mode 0600. Blocking for as long as the copy takes: a worker thread.
+ * Returns STORE_OK, or STORE_ERROR with err (STORE_REFUSED when the backend cannot). */
+int store_backup_to(store_t *st, const char *path, char *err, size_t errlen);
+
 #endif

@@ -50,6 +50,10 @@ struct store_backend {
 	                      int timeout_ms, store_row_fn fn, void *ud, int *truncated, char *err,
 	                      size_t errlen);
 	int (*integrity_check)(struct store_conn *c, char *err, size_t errlen);
+	/* Copies the whole database, as one consistent state, into the file at path (created
+	 * or replaced). NULL: the backend has its own tools (pg_dump) and store_backup_to
+	 * says so. */
+	int (*backup_to)(struct store_conn *c, const char *path, char *err, size_t errlen);
 };
 
 struct store {

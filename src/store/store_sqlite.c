@@ -493,6 +493,42 @@ static int integrity_check(struct store_conn *c, char *err, size_t errlen)
 	return k.bad ? STORE_ERROR : STORE_OK;
 }
 
+/* sqlite3_backup_step(-1): every page in one step, inside one read transaction of the
+ * source, so the copy is one committed state; in WAL mode writers are not blocked meanwhile
+ * (a step of N pages would restart whenever another connection writes). The copy is then
+ * switched to rollback journaling, so it is one self-contained file. */
+static int backup_to(struct store_conn *c, const char *path, char *err, size_t errlen)
+{
+	sqlite3 *dst = NULL;
+	int rc = sqlite3_open_v2(path, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	if (rc == SQLITE_OK)
+		chmod(path, 0600); /* password hashes, like the store */
+	sqlite3_backup *b =
+	    rc == SQLITE_OK ? sqlite3_backup_init(dst, "main", c->db, "main") : NULL;
+	if (b) {
+		/* Busy only while another connection checkpoints: wait as the store's busy
+		 * timeout says, in 50 ms steps. */
+		for (int waited = 0;; waited += 50) {
+			rc = sqlite3_backup_step(b, -1);
+			if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) ||
+			    waited >= c->st->busy_timeout_ms)
+				break;
+			sqlite3_sleep(50);
+		}
+		sqlite3_backup_finish(b);
+		rc = rc == SQLITE_DONE ? sqlite3_errcode(dst) : rc;
+	} else if (rc == SQLITE_OK) {
+		rc = sqlite3_errcode(dst);
+	}
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(dst, "PRAGMA journal_mode = DELETE", NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		snprintf(err, errlen, "cannot copy the store to %s: %s", path,
+		         dst ? sqlite3_errmsg(dst) : sqlite3_errstr(rc));
+	sqlite3_close(dst);
+	return rc == SQLITE_OK ? STORE_OK : STORE_ERROR;
+}
+
 const struct store_backend store_sqlite_backend = {
     .name = "sqlite",
     .conn_open = conn_open,
@@ -504,4 +540,5 @@ const struct store_backend store_sqlite_backend = {
     .probe_write = probe_write,
     .query_readonly = query_readonly,
     .integrity_check = integrity_check,
+    .backup_to = backup_to,
 };

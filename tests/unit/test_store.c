@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <cmocka.h>
 
 #include "store_fixture.h"
@@ -710,6 +711,56 @@ static void test_threads(void **state)
 	assert_int_equal(store_integrity_check(f->st, err, sizeof err), STORE_OK);
 }
 
+/* store_backup_to while four threads write: the copy opens as a store of the latest
+ * schema, passes the integrity check, holds every user committed before it began and no
+ * -wal file beside it; the store is not disturbed. */
+static void test_backup_to(void **state)
+{
+	struct tu_store *f = *state;
+	struct store_user u = user("before");
+	assert_int_equal(store_user_put(f->st, &u), STORE_OK);
+	pthread_t thr[4];
+	struct th t[4];
+	for (int i = 0; i < 4; i++) {
+		t[i] = (struct th){f->st, i, 0};
+		pthread_create(&thr[i], NULL, writer, &t[i]);
+	}
+	char copy[sizeof f->path], err[256];
+	snprintf(copy, sizeof copy, "%s/copy.db", f->dir);
+	int rc = store_backup_to(f->st, copy, err, sizeof err);
+	for (int i = 0; i < 4; i++) {
+		pthread_join(thr[i], NULL);
+		assert_int_equal(t[i].failures, 0);
+	}
+	if (rc != STORE_OK)
+		fail_msg("backup: %s", err);
+	struct stat sb;
+	assert_int_equal(stat(copy, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	char wal[sizeof copy + 8];
+	snprintf(wal, sizeof wal, "%s-wal", copy);
+	assert_int_not_equal(access(wal, F_OK), 0);
+	struct tu_store c = {0};
+	snprintf(c.path, sizeof c.path, "%s", copy);
+	tu_store_open(&c);
+	int ver = 0;
+	assert_int_equal(store_schema_version(c.st, &ver), STORE_OK);
+	assert_int_equal(ver, store_schema_latest());
+	struct store_user g;
+	assert_int_equal(store_user_get(c.st, "before", &g), STORE_OK);
+	assert_int_equal(store_integrity_check(c.st, err, sizeof err), STORE_OK);
+	struct store_counts n;
+	assert_int_equal(store_counts(c.st, &n), STORE_OK);
+	assert_true(n.users >= 1 && n.users <= 401);
+	store_close(c.st);
+	assert_int_equal(store_counts(f->st, &n), STORE_OK);
+	assert_int_equal(n.users, 401);
+	/* Into a directory that does not exist: an error, no crash. */
+	snprintf(copy, sizeof copy, "%s/missing/copy.db", f->dir);
+	assert_int_equal(store_backup_to(f->st, copy, err, sizeof err), STORE_ERROR);
+	assert_non_null(strstr(err, "cannot copy the store"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -731,6 +782,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_trust_anchors_and_identities, tu_store_setup,
 	                                    tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_threads, tu_store_setup, tu_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_backup_to, tu_store_setup, tu_store_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
