@@ -153,21 +153,6 @@ class TrustListTest(ClientTest):
         self.assertIn("--auth-string-file", r.stderr)
 
 
-def est_reason():
-    """Why EnrolTest cannot run against this telgated, or None when it can."""
-    root = tempfile.mkdtemp(prefix="tgenrolchk")
-    try:
-        d = test_daemon.Daemon(root, f"[est]\nport = {test_daemon.free_port()}\n")
-        r = subprocess.run([test_daemon.ARGS.telgated, "--check-config", "-c", d.conf],
-                           capture_output=True, text=True, timeout=30)
-        if r.returncode != 0:
-            return "no EST server in this telgated yet ([est] is not a known section: " \
-                   "issue 17's EST server has not landed on main)"
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-    return None
-
-
 class DaemonTrustListTest(ClientTest):
     """The daemon's own lists (the trust-list provider, signed through the signer process):
     a CTI client pinned to pki/trustlist.crt accepts them over TFTP and HTTP, under every
@@ -201,18 +186,15 @@ class DaemonTrustListTest(ClientTest):
 
 
 class EnrolTest(ClientTest):
+    """Seed 001 end to end: capf add, then the client fetches the daemon's trust list over
+    TFTP, verifies it against the pinned signer, enrols over EST with the one-time string
+    and keeps the key and certificate; the profile says success with the serial."""
+
     def setUp(self):
-        reason = est_reason()
-        if reason:
-            self.skipTest(reason)
-        self.est_port = test_daemon.free_port()
-        self.extra = f"[est]\nport = {self.est_port}\naddress = 127.0.0.1\n"
         super().setUp()
         self.d.start("--provision", os.path.join(test_daemon.ARGS.examples, "demo.json"))
-        trustlist_crt = os.path.join(self.d.state, "pki", "trustlist.crt")
-        if not os.path.exists(trustlist_crt):
-            self.skipTest("telgated has no trust-list signer yet (pki/trustlist.crt)")
-        self.pin = pem_sha256(trustlist_crt)
+        self.est_port = self.d.est_port
+        self.pin = pem_sha256(os.path.join(self.d.state, "pki", "trustlist.crt"))
 
     def enrol(self, instance, string):
         secret = os.path.join(self.root, "secret-" + instance)
@@ -236,18 +218,55 @@ class EnrolTest(ClientTest):
                            capture_output=True, text=True)
         self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
         self.assertIn("CN=wwhite", cert["subject"])
-        pub = [subprocess.run(["openssl", kind, "-in", path, "-pubkey", "-noout"],
-                              capture_output=True, text=True).stdout
-               for kind, path in (("pkey", key), ("x509", cert["cert"]))]
+        pub = [subprocess.run(["openssl", *args], capture_output=True, text=True).stdout
+               for args in (("pkey", "-in", key, "-pubout"),
+                            ("x509", "-in", cert["cert"], "-pubkey", "-noout"))]
         self.assertEqual(pub[0], pub[1])
         r = self.d.cli("capf", "show", "1234", json_mode=True)
         rows = {k: v for k, v in json.loads(r.stdout)["rows"]}
         self.assertEqual(rows["status"], "success")
         self.assertEqual(rows["serial"].upper().lstrip("0"), cert["serial"].lstrip("0"))
         # the string is single use
+        kept = os.path.join(self.root, "kept")
+        shutil.copytree(self.out, kept)
         shutil.rmtree(self.out)
         again = self.enrol("1234", string)
         self.assertEqual(again.returncode, 1, again.stderr)
+
+    def test_seed_001_secure_connection_login(self):
+        """The enrolled certificate and the password log a Standard CTI Secure Connection
+        user in over TLS, and the device opens (seed 001's last step); without the
+        certificate the same login is refused."""
+        prov = os.path.join(self.root, "secure.json")
+        with open(prov, "w") as f:
+            json.dump({"version": 1,
+                       "users": [{"userid": "sjones", "directory": "local",
+                                  "password": "Secure-Pass-1",
+                                  "groups": ["Standard CTI Enabled",
+                                             "Standard CTI Secure Connection"]}],
+                       "devices": [{"name": "SEP00AABBCCDDEE", "model": "Cisco 8865",
+                                    "protocol": "SIP", "owner": "sjones",
+                                    "lines": ["1009"]}]}, f)
+        self.assertEqual(self.d.cli("import", prov).returncode, 0)
+        r = self.d.cli("capf", "add", "sjones", "--instance-id", "5678", json_mode=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        string = {k: v for k, v in json.loads(r.stdout)["rows"]}["auth_string"]
+        r = self.enrol("5678", string)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        login = [test_daemon.ARGS.telgate_cti, "--tls", "-H", "127.0.0.1",
+                 "-p", str(self.d.cti_tls_port), "--ca", os.path.join(self.out, "ca.pem"),
+                 "-u", "sjones", "-a", "seed-001"]
+        env = dict(os.environ, TELGATE_PASSWORD="Secure-Pass-1")
+        cert = ["--cert", os.path.join(self.out, "cert.pem"),
+                "--key", os.path.join(self.out, "key.pem")]
+        r = subprocess.run(login + cert + ["open", "SEP00AABBCCDDEE", "--events", "0"],
+                           env=env, capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("logged in as sjones", r.stdout)
+        self.assertIn("opened SEP00AABBCCDDEE", r.stdout)
+        r = subprocess.run(login + ["open", "SEP00AABBCCDDEE", "--events", "0"], env=env,
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 1, r.stderr)
 
 
 def main():
