@@ -35,8 +35,8 @@ HTTP request and one per TFTP transfer (level info, to a file), buffered the sam
 who runs either for load would.
 
 telgated serves the generated cnf.xml of provisioned devices when it has them (the
-device-file issue); until then the same names as static files through files.dir, and
-ITLFile.tlv is a static file until the CA issue lands. A server that is not available
+device-file issue); until then the same names as static files through files.dir.
+ITLFile.tlv is telgated's own signed trust list, and the peers serve the same bytes. A server that is not available
 (telgated without TFTP yet, a peer that is not installed) gets a row saying so.
 
 usage: files.py BUILD_DIR [--seconds S] [--repeat R] [--only tftp4k,window,http,storm]
@@ -169,6 +169,7 @@ class Bench:
         self.servers, self.unavailable = {}, {}
         self.load = os.path.join(self.tmp, "tftp_load")
         self.cnf_generated = False
+        self.itl = None  # telgated's own signed ITLFile.tlv, once fetched
 
     # -- setup ----------------------------------------------------------------------------
     def build_client(self):
@@ -187,7 +188,7 @@ class Bench:
             os.chmod(os.path.join(self.root, name), 0o644)
         put("cnf.xml", cnf_bytes(0))
         put("big.bin", os.urandom(BIG_BYTES))
-        put("ITLFile.tlv", os.urandom(ITL_BYTES))
+        put("ITLFile.tlv", self.itl or os.urandom(ITL_BYTES))
         for i in range(1, PHONES + 1):
             if cnf_static or not os.path.exists(os.path.join(self.root, f"SEP{i:012X}.cnf.xml")):
                 put(f"SEP{i:012X}.cnf.xml", cnf_static.get(i, cnf_bytes(i)))
@@ -359,6 +360,17 @@ http {{
         else:
             srv.note = f"HTTP GET of a cnf.xml answered {st}"
         self.cnf_generated = bool(cnf_static)
+        # The trust list: telgated signs its own (the CA issue); the peers serve the same
+        # bytes from disk, and the storm checks them byte for byte.
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            st, body = http_get(srv.http, "/ITLFile.tlv")
+            if st == 200 and body:
+                self.itl = body
+                self.write_files(cnf_static)
+                srv.note += "; its own signed ITLFile.tlv"
+                break
+            time.sleep(0.5)
 
     # -- measuring ------------------------------------------------------------------------
     def tftp_run(self, srv, args):
