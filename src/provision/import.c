@@ -165,6 +165,8 @@ struct p_user {
 	size_t digestpw_len;
 	struct store_sipcred sip;
 	json_t *groups;
+	int has_ctiauthtype; /* "ctiauthtype" given: set it (else the stored one stays) */
+	enum store_ctiauthtype ctiauthtype;
 };
 
 struct doc {
@@ -365,27 +367,20 @@ static int parse_profiles(struct ctx *c, struct doc *d)
 
 static int parse_users(struct ctx *c, struct doc *d)
 {
-	static const char *const allowed[] = {"userid",
-	                                      "firstname",
-	                                      "lastname",
-	                                      "mail",
-	                                      "directory",
-	                                      "password",
-	                                      "passwordhash",
-	                                      "status",
-	                                      "credentialpolicy",
-	                                      "groups",
-	                                      "mustchange",
-	                                      "doesnotexpire",
-	                                      "digestpassword",
-	                                      "digestcredentialpolicy",
-	                                      NULL};
+	static const char *const allowed[] = {"userid",           "firstname",
+	                                      "lastname",         "mail",
+	                                      "directory",        "password",
+	                                      "passwordhash",     "status",
+	                                      "credentialpolicy", "groups",
+	                                      "mustchange",       "doesnotexpire",
+	                                      "digestpassword",   "digestcredentialpolicy",
+	                                      "ctiauthtype",      NULL};
 	size_t n = json_array_size(d->users);
 	d->uv = calloc(n ? n : 1, sizeof *d->uv);
 	if (!d->uv)
 		return fail(c, "$", "out of memory");
 	for (size_t i = 0; i < n; i++) {
-		char p[64], q[96], dir[8], status[16];
+		char p[64], q[96], dir[8], status[16], authtype[16] = "";
 		sub(p, sizeof p, "$.users", NULL, (long)i);
 		json_t *o = json_array_get(d->users, i);
 		struct p_user *x = &d->uv[i];
@@ -404,9 +399,17 @@ static int parse_users(struct ctx *c, struct doc *d)
 		    get_str(c, o, p, "digestcredentialpolicy", 0, x->digestpolicy,
 		            sizeof x->digestpolicy) ||
 		    get_str(c, o, p, "passwordhash", 0, u->passwordhash, sizeof u->passwordhash) ||
+		    get_str(c, o, p, "ctiauthtype", 0, authtype, sizeof authtype) ||
 		    get_bool(c, o, p, "mustchange", &x->cs.mustchange) ||
 		    get_bool(c, o, p, "doesnotexpire", &x->cs.doesnotexpire))
 			return -1;
+		/* The seed's "AuthType certificate": a CTI login by certificate alone. */
+		if (authtype[0]) {
+			if (store_ctiauthtype_parse(authtype, &x->ctiauthtype) != 0)
+				return fail(c, (snprintf(q, sizeof q, "%s.ctiauthtype", p), q),
+				            "must be \"password\" or \"certificate\"");
+			x->has_ctiauthtype = 1;
+		}
 		if (!dir[0] || strcmp(dir, "local") == 0)
 			u->directory = STORE_DIR_LOCAL;
 		else if (strcmp(dir, "ldap") == 0)
@@ -799,6 +802,8 @@ static int write_all(struct ctx *c, store_t *st, struct doc *d, const struct pro
 		    (rc = store_credstate_put(st, x->u.userid, STORE_CRED_PASSWORD, &cs)) ||
 		    (rc = store_credstate_put(st, x->u.userid, STORE_CRED_DIGEST, &ds)) ||
 		    (rc = store_user_set_groups(st, x->u.userid, gv, ng)) ||
+		    (x->has_ctiauthtype &&
+		     (rc = store_user_set_ctiauthtype(st, x->u.userid, x->ctiauthtype))) ||
 		    (x->digestpw && (rc = store_sipcred_put(st, x->u.userid, &x->sip))))
 			return store_fail(c, p, rc);
 		r->users++;

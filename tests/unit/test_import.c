@@ -254,6 +254,35 @@ static void test_hostile_shapes(void **state)
 	assert_int_equal(store_user_get(f->st, "jos\xc3\xa9*()\\", &u), STORE_OK);
 }
 
+/* The seed's "AuthType certificate": set by the member, kept when absent, refused when
+ * it is neither password nor certificate (and nothing is imported then). */
+static void test_ctiauthtype(void **state)
+{
+	struct fx *f = *state;
+	char err[512];
+	struct prov_result r;
+	assert_int_equal(import(f,
+	                        "{\"version\":1,\"users\":[{\"userid\":\"app1\",\"password\":"
+	                        "\"App-Pass-12345\",\"ctiauthtype\":\"certificate\"}]}",
+	                        &r, err, sizeof err),
+	                 0);
+	struct store_user u;
+	assert_int_equal(store_user_get(f->st, "app1", &u), STORE_OK);
+	assert_int_equal(u.ctiauthtype, STORE_CTIAUTH_CERTIFICATE);
+	assert_int_equal(
+	    import(f, "{\"version\":1,\"users\":[{\"userid\":\"app1\"}]}", &r, err, sizeof err), 0);
+	assert_int_equal(store_user_get(f->st, "app1", &u), STORE_OK);
+	assert_int_equal(u.ctiauthtype, STORE_CTIAUTH_CERTIFICATE);
+	assert_int_equal(import(f,
+	                        "{\"version\":1,\"users\":[{\"userid\":\"app2\","
+	                        "\"ctiauthtype\":\"kerberos\"}]}",
+	                        &r, err, sizeof err),
+	                 -1);
+	assert_non_null(
+	    strstr(err, "$.users[0].ctiauthtype: must be \"password\" or \"certificate\""));
+	assert_int_equal(store_user_get(f->st, "app2", &u), STORE_NOTFOUND);
+}
+
 static int count_profiles(void *ud, const struct store_securityprofile *p)
 {
 	(void)p;
@@ -584,6 +613,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_credential_policies_per_type, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sigkill_mid_import, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_security_profiles, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ctiauthtype, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
