@@ -198,8 +198,16 @@ class Daemon:
         if self.proc and self.proc.poll() is not None and not self.exit_expected:
             died = "telgated exited by itself (status %s)" % self.proc.returncode
         if self.proc and self.proc.poll() is None:
+            # SIGKILL reaches the monitor only: its engine and signer (issue 17) would go
+            # on serving the test's ports, which free_port later hands to other tests.
+            kids = self.children()
             self.proc.kill()
             self.proc.wait()
+            for pid in kids.values():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
         self.close_pipes()
         err = self.stderr_text()
         for mark in SANITIZER_MARKS:
