@@ -18,7 +18,8 @@
  *
  * After CAPF_AUTH_OK the caller owns the enrolment: it ends it with store_capf_succeeded
  * (the certificate's serial) or store_capf_failed (the reason); a profile consumed and
- * never ended stays pending and used, and `capf rearm` makes it usable again.
+ * never ended (the process died in between) stays pending and used until the next start
+ * puts it back (est_release_interrupted), or `capf rearm` makes it usable again.
  *
  * The peer should get one answer for UNKNOWN and WRONG (and, RFC 7030 §3.2.3, a 401 for
  * any refusal): which ids exist is not the peer's business; the log line tells them apart.

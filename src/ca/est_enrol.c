@@ -409,6 +409,25 @@ void est_enrol(const struct est_ctx *ctx, const struct est_req *req, struct est_
 	sodium_memzero(&w, sizeof w);
 }
 
+/* --- enrolments a crash interrupted ------------------------------------------------------ */
+
+static void interrupted(void *ud, const char *instanceid)
+{
+	log_ev(LOG_LVL_WARNING, ud, "est_enrolment_interrupted", LOG_S("instance_id", instanceid),
+	       LOG_S("action", "put back: the same string enrols again"));
+}
+
+int est_release_interrupted(store_t *st, const char *cid)
+{
+	int n = 0;
+	if (store_capf_release_interrupted(st, interrupted, (void *)cid, &n) != STORE_OK) {
+		log_ev(LOG_LVL_ERROR, cid, "est_release_failed",
+		       LOG_S("error", store_last_error()));
+		return -1;
+	}
+	return n;
+}
+
 /* --- superseded certificates ------------------------------------------------------------- */
 
 struct row {

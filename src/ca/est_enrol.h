@@ -28,6 +28,14 @@
  *  7. a certificate-authenticated enrolment supersedes the certificate it presented: at
  *     once when grace_s is 0, else est_supersede_sweep revokes it later.
  *
+ * A crash between 2 and 6 (the engine killed, the power) leaves the profile consumed and
+ * never ended, and its client without a certificate: est_release_interrupted, at the next
+ * start, puts it back so that the same string enrols. If the certificate was signed and
+ * recorded before the crash, that one was never sent (the answer leaves after 6): the
+ * retry's certificate supersedes it (est_supersede_sweep: one valid certificate per
+ * instance id). A crash after 6 but before the answer left is the one the server cannot
+ * tell from an answer received: the profile says success, `capf rearm` lets it enrol again.
+ *
  * Threads: blocking (store, signer, argon2id, key generation): a worker, never a loop.
  * Any number at once. Ownership: the caller owns ctx and req (read, never kept) and frees
  * the result with est_result_free.
@@ -114,6 +122,12 @@ void est_result_free(struct est_result *r);
 
 /* The enrolment above; *res is filled (outcome and reason always). */
 void est_enrol(const struct est_ctx *ctx, const struct est_req *req, struct est_result *res);
+
+/* Puts back the profiles an earlier process consumed and never ended (see above; one log
+ * line est_enrolment_interrupted per profile). Only while no enrolment is under way on
+ * st: at start, before the listener opens. Returns how many, or -1 when the store failed
+ * (store_last_error). */
+int est_release_interrupted(store_t *st, const char *cid);
 
 /* Revokes (reason superseded) every valid certificate with an instance id for which a
  * newer valid certificate of the same user and instance id was issued at least grace_s

@@ -467,6 +467,10 @@ struct est_server *est_server_start(const struct est_server_options *o, char *er
 	};
 	if (!(e->srv = http_server_new(&so, err, errlen)))
 		goto fail;
+	/* Before the listener: no enrolment of this process is under way yet, so a profile
+	 * consumed and never ended is one a dead process left (est_enrol.h). A store error
+	 * is logged and leaves them to `capf rearm`. */
+	est_release_interrupted(o->store, NULL);
 	e->caps = conncap_new(c->est.max_connections, c->est.max_connections);
 	if (!e->caps) {
 		snprintf(err, errlen, "out of memory");

@@ -175,6 +175,36 @@ int store_capf_failed(store_t *st, const char *instanceid, const char *reason)
 	                instanceid, reason);
 }
 
+struct released {
+	void (*fn)(void *ud, const char *instanceid);
+	void *ud;
+	int n;
+};
+
+static int released_row(void *ud, int ncols, const char *const *names, const char *const *vals)
+{
+	(void)names;
+	struct released *r = ud;
+	if (ncols == 1 && vals[0]) {
+		r->n++;
+		if (r->fn)
+			r->fn(r->ud, vals[0]);
+	}
+	return 0;
+}
+
+int store_capf_release_interrupted(store_t *st, void (*fn)(void *ud, const char *instanceid),
+                                   void *ud, int *released)
+{
+	struct released r = {.fn = fn, .ud = ud};
+	int rc = store_exec(st,
+	                    "UPDATE capfprofile SET used = 0 WHERE used = 1 AND status = 'pending' "
+	                    "RETURNING instanceid",
+	                    NULL, 0, released_row, &r, NULL);
+	*released = r.n;
+	return rc;
+}
+
 int store_capf_rearm(store_t *st, const char *instanceid, const char *secretkind,
                      const char *secrethash, int64_t expires)
 {

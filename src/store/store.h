@@ -368,6 +368,14 @@ int store_capf_auth_failed(store_t *st, const char *instanceid, int lock_at, int
  * or failed with a reason. STORE_NOTFOUND unless the profile is consumed and pending. */
 int store_capf_succeeded(store_t *st, const char *instanceid, const char *serial);
 int store_capf_failed(store_t *st, const char *instanceid, const char *reason);
+/* Puts back every profile consumed and never ended (used 1, status pending): the
+ * enrolments under way when the process that consumed them died (kill -9, a crash, the
+ * power), whose clients got no certificate. Same string, same expiry, used 0. Only while
+ * no enrolment is under way on this store: at start, before the EST listener opens (one
+ * engine per SQLite file; a shared store needs a lease per node instead). fn, when not
+ * NULL, is called with each instance id put back; *released gets how many. */
+int store_capf_release_interrupted(store_t *st, void (*fn)(void *ud, const char *instanceid),
+                                   void *ud, int *released);
 /* Makes the profile usable again: status pending, failures 0, used 0, no serial or
  * reason, the new secret (secretkind/secrethash as in store_capf_add, "" for authmode
  * none) and expiry. STORE_NOTFOUND when there is no such profile; STORE_CONSTRAINT when

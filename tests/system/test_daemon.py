@@ -189,6 +189,21 @@ class Daemon:
             return self.proc.wait(timeout=30)
         return self.proc.returncode if self.proc else None
 
+    def kill(self):
+        """SIGKILL to a daemon still running, its engine and signer included: SIGKILL
+        reaches the monitor only, and the two (issue 17) would go on serving the test's
+        ports, which free_port later hands to other tests."""
+        if not self.proc or self.proc.poll() is not None:
+            return
+        kids = self.children()
+        self.proc.kill()
+        self.proc.wait()
+        for pid in kids.values():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
     def finish(self):
         """For tearDown: kills a daemon still running and returns what went wrong in any
         run of this test (None if nothing): a sanitizer report on stderr (ASan, LSan and
@@ -197,9 +212,7 @@ class Daemon:
         died = None
         if self.proc and self.proc.poll() is not None and not self.exit_expected:
             died = "telgated exited by itself (status %s)" % self.proc.returncode
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        self.kill()
         self.close_pipes()
         err = self.stderr_text()
         for mark in SANITIZER_MARKS:

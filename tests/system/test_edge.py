@@ -200,9 +200,7 @@ class EdgeTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        if cls.d.proc and cls.d.proc.poll() is None:
-            cls.d.proc.kill()
-            cls.d.proc.wait()
+        cls.d.kill()
         cls.d.close_pipes()
         shutil.rmtree(cls.root, ignore_errors=True)
 

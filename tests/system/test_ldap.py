@@ -62,9 +62,7 @@ class LdapTest(unittest.TestCase):
 
     def tearDown(self):
         if self.d:
-            if self.d.proc and self.d.proc.poll() is None:
-                self.d.proc.kill()
-                self.d.proc.wait()
+            self.d.kill()
             self.d.close_pipes()
         for s in (self.a, self.b):
             if s.proc:

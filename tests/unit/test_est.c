@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /* EST (ca/est_wire.h, ca/est_enrol.h): the bodies read back with OpenSSL, and enrolments
  * decided against a real store and the real local signer: the CSR checks table, the
- * credentials, the profile's end, the signer's absence and full queue, operation delete,
+ * credentials, the profile's end, the signer's absence and full queue, an enrolment a
+ * crash interrupted, operation delete,
  * re-enrolment and superseded certificates, serverkeygen. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -551,6 +552,73 @@ static void test_reenroll_and_delete(void **state)
 	EVP_PKEY_free(k2);
 }
 
+/* A crash after the string was consumed (the engine killed, the power): before the
+ * certificate was recorded (60), or after (61, its certificate never sent). The next start
+ * puts both back; the same strings enrol once more; 61's unsent certificate is superseded
+ * by the new one. Ended and unused profiles are left alone. */
+static void test_interrupted_enrolment(void **state)
+{
+	struct efx *e = *state;
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	size_t len;
+	unsigned char *csr = make_csr(k, "x", 0, 0, &len);
+	const char *ids[] = {"60", "61", "62", "63"};
+	for (size_t i = 0; i < 4; i++)
+		add_profile(e, ids[i], "ec-p256", "install");
+	struct est_result r;
+	struct est_req q = basic_req(e, EST_OP_ENROLL, "62", e->secret, csr, len);
+	est_enrol(&e->ctx, &q, &r);
+	assert_int_equal(r.outcome, EST_ISSUED);
+	est_result_free(&r);
+	struct store_capfprofile p;
+	for (size_t i = 0; i < 2; i++) {
+		const struct capf_auth_req ar = {.instanceid = ids[i],
+		                                 .secret = e->secret,
+		                                 .secret_len = strlen(e->secret),
+		                                 .source = "192.0.2.1",
+		                                 .now = NOW,
+		                                 .cid = "t"};
+		assert_int_equal(capf_authenticate(e->f->st.st, e->key, e->guard, &ar, &p),
+		                 CAPF_AUTH_OK);
+	}
+	char unsent[33];
+	tu_issue(e->f, "wwhite", "61", "61", 30, NOW - 100, unsent);
+	/* The crash: the strings are used up, no client has a certificate. */
+	q = basic_req(e, EST_OP_ENROLL, "60", e->secret, csr, len);
+	est_enrol(&e->ctx, &q, &r);
+	assert_int_equal(r.outcome, EST_AUTH);
+	est_result_free(&r);
+	profile_is(e, "60", "pending", 1);
+
+	/* The next start. */
+	assert_int_equal(est_release_interrupted(e->f->st.st, "t"), 2);
+	profile_is(e, "60", "pending", 0);
+	profile_is(e, "61", "pending", 0);
+	profile_is(e, "62", "success", 1);
+	profile_is(e, "63", "pending", 0);
+	assert_int_equal(est_release_interrupted(e->f->st.st, "t"), 0);
+	for (size_t i = 0; i < 2; i++) {
+		q = basic_req(e, EST_OP_ENROLL, ids[i], e->secret, csr, len);
+		est_enrol(&e->ctx, &q, &r);
+		assert_int_equal(r.outcome, EST_ISSUED);
+		est_result_free(&r);
+		profile_is(e, ids[i], "success", 1);
+		est_enrol(&e->ctx, &q, &r); /* still single use */
+		assert_int_equal(r.outcome, EST_AUTH);
+		est_result_free(&r);
+	}
+	char err[256];
+	assert_int_equal(est_supersede_sweep(e->f->st.st, e->f->signer, &e->ctx.crl, 0, NOW, "t",
+	                                     err, sizeof err),
+	                 1);
+	struct store_issuedcert row;
+	assert_int_equal(store_issuedcert_get(e->f->st.st, unsent, &row), STORE_OK);
+	assert_int_equal(row.status, STORE_CERT_REVOKED);
+	assert_string_equal(row.revocation_reason, "superseded");
+	OPENSSL_free(csr);
+	EVP_PKEY_free(k);
+}
+
 static void test_delete_revokes(void **state)
 {
 	struct efx *e = *state;
@@ -626,6 +694,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_credentials, efx_setup, efx_teardown),
 	    cmocka_unit_test_setup_teardown(test_signer_failures, efx_setup, efx_teardown),
 	    cmocka_unit_test_setup_teardown(test_reenroll_and_delete, efx_setup, efx_teardown),
+	    cmocka_unit_test_setup_teardown(test_interrupted_enrolment, efx_setup, efx_teardown),
 	    cmocka_unit_test_setup_teardown(test_delete_revokes, efx_setup, efx_teardown),
 	    cmocka_unit_test_setup_teardown(test_serverkeygen, efx_setup, efx_teardown),
 	};

@@ -195,6 +195,53 @@ static void test_consume_once(void **state)
 	assert_string_equal(out.serial, "");
 }
 
+static void released_id(void *ud, const char *id)
+{
+	strncat(ud, id, 31 - strlen(ud));
+}
+
+/* Consumed and never ended (a crash in the middle): put back, same secret and expiry;
+ * success, failed, locked and unused profiles untouched. */
+static void test_release_interrupted(void **state)
+{
+	struct tu_store *f = *state;
+	struct store_capfprofile p, out;
+	const char *ids[] = {"a", "b", "c", "d", "e"};
+	for (size_t i = 0; i < 5; i++) {
+		p = profile(ids[i], "wwhite");
+		assert_int_equal(store_capf_add(f->st, &p), STORE_OK);
+	}
+	for (size_t i = 0; i < 4; i++)
+		assert_int_equal(store_capf_consume(f->st, ids[i], p.secrethash, NOW, &out),
+		                 STORE_OK);
+	assert_int_equal(store_capf_succeeded(f->st, "b", "01"), STORE_OK);
+	assert_int_equal(store_capf_failed(f->st, "c", "bad CSR"), STORE_OK);
+	int n = -1, locked = 0;
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(store_capf_auth_failed(f->st, "e", 10, &n, &locked), STORE_OK);
+	assert_int_equal(locked, 1);
+	char got[32] = "";
+	assert_int_equal(store_capf_release_interrupted(f->st, released_id, got, &n), STORE_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(strlen(got), 2); /* a and d, in no particular order */
+	assert_non_null(strchr(got, 'a'));
+	assert_non_null(strchr(got, 'd'));
+	const char *status[] = {"pending", "success", "failed", "pending", "locked"};
+	const int used[] = {0, 1, 1, 0, 0};
+	for (size_t i = 0; i < 5; i++) {
+		assert_int_equal(store_capf_get(f->st, ids[i], NOW, &out), STORE_OK);
+		assert_string_equal(out.status, status[i]);
+		assert_int_equal(out.used, used[i]);
+		assert_int_equal(out.expires, p.expires);
+		assert_string_equal(out.secrethash, p.secrethash);
+	}
+	assert_int_equal(store_capf_consume(f->st, "a", p.secrethash, NOW, &out), STORE_OK);
+	assert_int_equal(store_capf_release_interrupted(f->st, NULL, NULL, &n), STORE_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(store_capf_release_interrupted(f->st, NULL, NULL, &n), STORE_OK);
+	assert_int_equal(n, 0);
+}
+
 /* Two threads, each with its own connection, consume the same profiles at once: for
  * every profile exactly one wins, the other finds it used. */
 #define RACE_PROFILES 40
@@ -345,6 +392,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_expiry, setup, tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_consume_once, setup, tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_consume_race, setup, tu_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_release_interrupted, setup, tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_lock_after_failures, setup, tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_secret_hidden_from_sql, setup, tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_migration_v8_to_v9, setup, tu_store_teardown),
