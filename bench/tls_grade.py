@@ -3,7 +3,7 @@
 """bench/tls_grade: grades every TLS listener of telgated with outside scanners (issue 15).
 Starts telgated from a build directory on free loopback ports with a temporary state
 directory, then runs testssl.sh (Debian 12: 3.0.8) against each server-auth listener (SIP
-TLS, CTI TLS) and sslscan against the mutual-TLS SIP edge: testssl.sh 3.0.8 cannot present
+TLS, CTI TLS, the device files over HTTPS, EST) and sslscan against the mutual-TLS SIP edge: testssl.sh 3.0.8 cannot present
 a client certificate, sslscan can (--certs/--pk). The edge's client certificate is signed
 by telgated's own CA (the default sip.edge_ca_file) and its name is allow-listed with
 `telgate edge add`, as an administrator would.
@@ -18,6 +18,7 @@ Prints one summary per listener; exits 1 when an assertion fails. Takes about a 
 import argparse
 import json
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -42,7 +43,17 @@ FS_PREFIXES = ("TLS_ECDHE_", "TLS_DHE_", "ECDHE-", "DHE-")  # IANA and OpenSSL n
 AEAD = ("GCM", "CHACHA20_POLY1305", "CHACHA20-POLY1305", "CCM")
 
 
-def free_port():
+def free_port(top=None):
+    """A free TCP port on 127.0.0.1; with top, one at or below it (tried at random)."""
+    if top:
+        for _ in range(200):
+            p = random.randint(20000, top)
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", p))
+                    return p
+                except OSError:
+                    continue
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -56,20 +67,28 @@ def run_quiet(cmd, **kw):
 
 
 class Daemon:
-    """telgated on free loopback ports: SIP TLS, the SIP edge and CTI TLS."""
+    """telgated on free loopback ports: SIP TLS, the SIP edge, CTI TLS, the device files
+    over HTTPS and EST (the other listeners off or on free ports too)."""
 
     def __init__(self, build, root):
         self.build, self.root = build, root
         self.state = os.path.join(root, "state")
         self.conf = os.path.join(root, "t.conf")
-        self.ports = {"sip-tls": free_port(), "sip-edge": free_port(), "cti-tls": free_port()}
+        # the edge port is sipMRAOAuthPort in the node table: 1024-49151 (seed 002)
+        self.ports = {"sip-tls": free_port(), "sip-edge": free_port(top=49151),
+                      "cti-tls": free_port(), "files-https": free_port(),
+                      "est-https": free_port()}
         with open(self.conf, "w") as f:
             f.write(f"[core]\nstate_dir = {self.state}\nthreads = 1\nworkers = 1\n"
                     f"[log]\nlevel = warning\ntarget = file:{root}/log\n"
                     f"[cti]\nport = {free_port()}\ntls_port = {self.ports['cti-tls']}\n"
                     f"address = 127.0.0.1\n"
                     f"[sip]\nport = {free_port()}\ntls_port = {self.ports['sip-tls']}\n"
-                    f"edge_port = {self.ports['sip-edge']}\naddress = 127.0.0.1\n")
+                    f"edge_port = {self.ports['sip-edge']}\naddress = 127.0.0.1\n"
+                    f"[admin]\nhttp_port = 0\n"
+                    f"[files]\naddress = 127.0.0.1\nhttp_port = {free_port()}\ntftp_port = 0\n"
+                    f"https_port = {self.ports['files-https']}\n"
+                    f"[est]\naddress = 127.0.0.1\nport = {self.ports['est-https']}\n")
         self.proc = subprocess.Popen([os.path.join(build, "telgated"), "-c", self.conf],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 20
@@ -267,6 +286,8 @@ def main():
             print("tls_grade: --weaken: " + (r.stdout + r.stderr).strip().replace("\n", "; "))
         grades = [testssl("sip-tls", d.ports["sip-tls"], root),
                   testssl("cti-tls", d.ports["cti-tls"], root),
+                  testssl("files-https", d.ports["files-https"], root),
+                  testssl("est-https", d.ports["est-https"], root),
                   sslscan("sip-edge", d.ports["sip-edge"], root, cert)]
     finally:
         d.stop()
