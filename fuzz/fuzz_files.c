@@ -59,7 +59,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	reg = files_registry_new();
 	struct files_provider prov;
 	snprintf(p, sizeof p, "%s/root", dir);
-	if (!reg || files_static_provider(p, 1024, &prov) != 0 || files_registry_add(reg, &prov) != 0)
+	if (!reg || files_static_provider(p, 1024, &prov) != 0 ||
+	    files_registry_add(reg, &prov) != 0)
 		abort();
 	return 0;
 }
@@ -71,8 +72,8 @@ static void check_name(const char *out)
 		abort();
 	for (size_t i = 0; i < n; i++) {
 		char c = out[i];
-		int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		         c == '.' || c == '-' || c == '_' || c == '/';
+		int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		         (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_' || c == '/';
 		if (!ok || (c == '.' && (i == 0 || out[i - 1] == '/')) ||
 		    (c == '/' && out[i + 1] == '/'))
 			abort();
