@@ -30,6 +30,12 @@
 #define TFTP_BATCH 64       /* DATA packets per sendmmsg() */
 #define TFTP_READS 64       /* datagrams read per event, so one socket cannot starve the loop */
 #define TFTP_BACKOFF_MAX 64 /* the retransmission interval grows to at most 64x the first */
+/* The pool of transfer sockets (see "the pool" below). */
+#define TFTP_POOL_IDLE_MAX 256 /* idle sockets kept per loop; a socket released above: closed */
+#define TFTP_POOL_SCAN 8       /* idle sockets looked at for one that may serve a peer */
+#define TFTP_REUSE_GUARD_US                                                                        \
+	(200 * 1000) /* a socket is not handed back to its last peer                               \
+	              * sooner than this after that transfer ended */
 
 struct counters {
 	tg_counter requests, malformed, refused[9], busy, results[TFTP_RESULT_N], data_bytes,
@@ -37,12 +43,38 @@ struct counters {
 };
 
 struct tftp_loop;
+struct xfer;
+struct tftp_local;
+
+/* A transfer socket of the pool: bound to one local address and an ephemeral port (the
+ * server's TID), non-blocking, its read event always in the loop's event base. Owned by
+ * the loop; lent to one transfer at a time. */
+struct tsock {
+	TAILQ_ENTRY(tsock) idle; /* in home->idle while no transfer owns it */
+	struct tftp_loop *tl;
+	struct tftp_local *home;
+	int fd;
+	struct event rd; /* persistent: to the owner, or to the stray handler while idle */
+	struct xfer *x;  /* the owner; NULL while idle */
+	struct sockaddr_storage last; /* the peer of its last transfer (ss_family 0: none) */
+	int64_t released_us;          /* when that transfer ended */
+};
+
+/* The idle sockets of one local address (the address requests were sent to), oldest
+ * released first. */
+struct tftp_local {
+	LIST_ENTRY(tftp_local) link;
+	struct sockaddr_storage addr; /* port 0 */
+	socklen_t len;
+	TAILQ_HEAD(, tsock) idle;
+};
 
 struct xfer {
 	LIST_ENTRY(xfer) link;
 	struct tftp_loop *tl;
-	int fd;
-	struct event rd, timer; /* embedded: no allocation per event */
+	struct tsock *sock; /* lent by the pool until the transfer ends */
+	int fd;             /* sock->fd */
+	struct event timer; /* embedded: no allocation per event */
 	struct sockaddr_storage peer;
 	socklen_t peerlen;
 	struct files_blob *blob;
@@ -70,6 +102,8 @@ struct tftp_loop {
 	 * appends to a list instead of reordering the heap and resetting the loop's timerfd. */
 	const struct timeval *common;
 	LIST_HEAD(, xfer) xfers;
+	LIST_HEAD(, tftp_local) locals; /* the pool, by local address */
+	unsigned nidle;                 /* idle sockets in the pool, all addresses */
 	unsigned char rx[65536]; /* a whole datagram at the request port, even a 64 KiB one */
 };
 
@@ -133,6 +167,164 @@ static void timer_arm(struct xfer *x)
 	evtimer_add(&x->timer, &tv);
 }
 
+/* --- the pool of transfer sockets ------------------------------------------------------ *
+ *
+ * A socket per transfer cost socket(), bind() (the kernel's port hash), epoll_ctl ADD and
+ * DEL and close() (the socket's teardown): 5 of the ~14 system calls of a 4 KiB transfer,
+ * and among the dearest. The loop keeps the sockets instead: bound to port 0 of the
+ * address the request was sent to (so the kernel chose an ephemeral port: the TID), their
+ * read events registered once. A transfer takes one and gives it back when it ends.
+ *
+ * Reuse (RFC 1350 §4 wants TIDs random and not reused soon): a released socket goes to the
+ * tail of its address's idle list and a transfer takes from the head, so a port comes back
+ * only after every other idle socket of that address served (with N idle sockets, a port
+ * serves at most every N-th transfer of the loop from that address). The danger of reuse
+ * is a late datagram of the last transfer (a duplicated ACK, an ACK that crossed a
+ * retransmission) taken as one of the next transfer's: that can only happen when the next
+ * transfer is with the same peer address and port, since anything else is another TID and
+ * gets ERROR 5. So a socket is not handed to the peer it last served for
+ * TFTP_REUSE_GUARD_US after that transfer ended: late datagrams come within a round trip,
+ * far below 200 ms on the LANs phones boot on. A guard only against the same peer, rather
+ * than a quarantine for every peer, keeps the pool small under load: at thousands of
+ * transfers per second a 200 ms quarantine for all would need over a thousand sockets per
+ * loop, above the cap, and every transfer would pay for a new socket again. A client that
+ * reuses its port for transfer after transfer (against §4) gets other sockets (new ones
+ * while all are in their guard time). Datagrams on an idle socket get ERROR 5 (no
+ * transfer has that TID now).
+ *
+ * Bounds: at most TFTP_POOL_IDLE_MAX idle sockets per loop (a socket released above that
+ * is closed), created on demand; an address's (empty) list is kept once seen. */
+
+static void on_sock_read(evutil_socket_t fd, short what, void *arg);
+
+static int same_peer(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return 0;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+	return x->sin6_port == y->sin6_port &&
+	       !memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr);
+}
+
+/* The pool's list for a local address (port 0 in it), created on first use. */
+static struct tftp_local *pool_local(struct tftp_loop *tl, const struct sockaddr_storage *local,
+                                     int has_local)
+{
+	struct sockaddr_storage a = has_local ? *local : tl->s->bound;
+	socklen_t al;
+	if (a.ss_family == AF_INET6) {
+		((struct sockaddr_in6 *)&a)->sin6_port = 0;
+		al = sizeof(struct sockaddr_in6);
+	} else {
+		((struct sockaddr_in *)&a)->sin_port = 0;
+		al = sizeof(struct sockaddr_in);
+	}
+	struct tftp_local *l;
+	LIST_FOREACH(l, &tl->locals, link)
+	{
+		if (l->addr.ss_family != a.ss_family)
+			continue;
+		if (a.ss_family == AF_INET6) {
+			const struct sockaddr_in6 *x = (const void *)&l->addr,
+			                          *y = (const void *)&a;
+			if (x->sin6_scope_id == y->sin6_scope_id &&
+			    !memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr))
+				return l;
+		} else if (((const struct sockaddr_in *)&l->addr)->sin_addr.s_addr ==
+		           ((const struct sockaddr_in *)&a)->sin_addr.s_addr) {
+			return l;
+		}
+	}
+	if (!(l = calloc(1, sizeof *l)))
+		return NULL;
+	l->addr = a;
+	l->len = al;
+	TAILQ_INIT(&l->idle);
+	LIST_INSERT_HEAD(&tl->locals, l, link);
+	return l;
+}
+
+/* A new socket of l's address: bound, non-blocking, its read event added. */
+static struct tsock *tsock_new(struct tftp_loop *tl, struct tftp_local *l)
+{
+	struct tsock *t = calloc(1, sizeof *t);
+	if (!t)
+		return NULL;
+	t->tl = tl;
+	t->home = l;
+	t->fd = socket(l->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (t->fd < 0 || bind(t->fd, (const struct sockaddr *)&l->addr, l->len) != 0) {
+		if (t->fd >= 0)
+			close(t->fd);
+		free(t);
+		return NULL;
+	}
+	event_assign(&t->rd, loop_base(tl->loop), t->fd, EV_READ | EV_PERSIST, on_sock_read, t);
+	event_add(&t->rd, NULL);
+	return t;
+}
+
+static void tsock_close(struct tsock *t)
+{
+	event_del(&t->rd);
+	close(t->fd);
+	free(t);
+}
+
+/* A socket for a transfer with peer on the address the request was sent to: an idle one
+ * that may serve peer, else a new one. NULL when none can be made. */
+static struct tsock *pool_take(struct tftp_loop *tl, const struct sockaddr_storage *local,
+                               int has_local, const struct sockaddr_storage *peer)
+{
+	struct tftp_local *l = pool_local(tl, local, has_local);
+	if (!l)
+		return NULL;
+	int64_t now = now_us();
+	struct tsock *t = TAILQ_FIRST(&l->idle);
+	for (int i = 0; t && i < TFTP_POOL_SCAN; i++, t = TAILQ_NEXT(t, idle)) {
+		if (same_peer(&t->last, peer) && now - t->released_us < TFTP_REUSE_GUARD_US)
+			continue;
+		TAILQ_REMOVE(&l->idle, t, idle);
+		tl->nidle--;
+		return t;
+	}
+	return tsock_new(tl, l);
+}
+
+/* The socket back to the pool (its tail), or closed when the pool is full. */
+static void pool_release(struct tftp_loop *tl, struct tsock *t, const struct sockaddr_storage *peer)
+{
+	t->x = NULL;
+	if (tl->nidle >= TFTP_POOL_IDLE_MAX) {
+		tsock_close(t);
+		return;
+	}
+	t->last = *peer;
+	t->released_us = now_us();
+	TAILQ_INSERT_TAIL(&t->home->idle, t, idle);
+	tl->nidle++;
+}
+
+/* Closes every idle socket and forgets the addresses (the loop stops). */
+static void pool_free(struct tftp_loop *tl)
+{
+	while (!LIST_EMPTY(&tl->locals)) {
+		struct tftp_local *l = LIST_FIRST(&tl->locals);
+		while (!TAILQ_EMPTY(&l->idle)) {
+			struct tsock *t = TAILQ_FIRST(&l->idle);
+			TAILQ_REMOVE(&l->idle, t, idle);
+			tsock_close(t);
+		}
+		LIST_REMOVE(l, link);
+		free(l);
+	}
+	tl->nidle = 0;
+}
+
 /* --- the end of a transfer ------------------------------------------------------------ */
 
 static void xfer_finish(struct xfer *x, enum tftp_result r, int peer_code)
@@ -151,9 +343,8 @@ static void xfer_finish(struct xfer *x, enum tftp_result r, int peer_code)
 	       LOG_S("result", result_names[r]),
 	       LOG_I_IF(r == TFTP_RESULT_PEER, "peer_error", peer_code));
 	LIST_REMOVE(x, link);
-	event_del(&x->rd);
 	event_del(&x->timer);
-	close(x->fd);
+	pool_release(x->tl, x->sock, &x->peer);
 	conncap_release(s->caps, (const struct sockaddr *)&x->peer);
 	files_blob_unref(x->blob);
 	free(x->ascii);
@@ -222,19 +413,6 @@ static int send_window(struct xfer *x)
 
 /* --- a transfer's socket -------------------------------------------------------------- */
 
-static int same_peer(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-	if (a->ss_family != b->ss_family)
-		return 0;
-	if (a->ss_family == AF_INET) {
-		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
-		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
-	}
-	const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
-	return x->sin6_port == y->sin6_port &&
-	       !memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr);
-}
-
 /* An ACK: 1 when the transfer ended (x is freed), else 0. */
 static int on_ack(struct xfer *x, uint16_t wire)
 {
@@ -267,10 +445,33 @@ static int on_ack(struct xfer *x, uint16_t wire)
 	return 0;
 }
 
-static void on_xfer_read(evutil_socket_t fd, short what, void *arg)
+/* RFC 1350 §4: a datagram from another TID (or to a socket no transfer owns now) gets
+ * ERROR 5; a transfer on the socket goes on. */
+static void answer_bad_tid(struct tftp_server *s, int fd, const struct sockaddr_storage *from,
+                           socklen_t fl)
 {
-	(void)what;
-	struct xfer *x = arg;
+	unsigned char e[TFTP_ERROR_MAX];
+	size_t el = tftp_build_error(e, sizeof e, TFTP_E_BADTID, "Unknown transfer ID");
+	sendto(fd, e, el, MSG_DONTWAIT, (const struct sockaddr *)from, fl);
+	tg_counter_inc(&s->c.wrong_tid);
+}
+
+/* Datagrams on an idle socket of the pool: late ones of a finished transfer, or strays. */
+static void stray_read(struct tsock *t, struct tftp_server *s)
+{
+	unsigned char buf[TFTP_HDR];
+	for (int i = 0; i < TFTP_READS; i++) {
+		struct sockaddr_storage from;
+		socklen_t fl = sizeof from;
+		if (recvfrom(t->fd, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *)&from, &fl) <
+		    0)
+			return;
+		answer_bad_tid(s, t->fd, &from, fl);
+	}
+}
+
+static void xfer_read(struct xfer *x, int fd)
+{
 	struct tftp_server *s = x->tl->s;
 	unsigned char buf[TFTP_REQUEST_MAX];
 	for (int i = 0; i < TFTP_READS; i++) {
@@ -281,12 +482,7 @@ static void on_xfer_read(evutil_socket_t fd, short what, void *arg)
 		if (n < 0)
 			return;
 		if (!same_peer(&from, &x->peer)) {
-			/* RFC 1350 §4: another TID gets ERROR 5; the transfer goes on. */
-			unsigned char e[TFTP_ERROR_MAX];
-			size_t el =
-			    tftp_build_error(e, sizeof e, TFTP_E_BADTID, "Unknown transfer ID");
-			sendto(fd, e, el, MSG_DONTWAIT, (struct sockaddr *)&from, fl);
-			tg_counter_inc(&s->c.wrong_tid);
+			answer_bad_tid(s, fd, &from, fl);
 			continue;
 		}
 		struct tftp_packet p;
@@ -307,6 +503,16 @@ static void on_xfer_read(evutil_socket_t fd, short what, void *arg)
 			return;
 		}
 	}
+}
+
+static void on_sock_read(evutil_socket_t fd, short what, void *arg)
+{
+	(void)what;
+	struct tsock *t = arg;
+	if (t->x)
+		xfer_read(t->x, fd);
+	else
+		stray_read(t, t->tl->s);
 }
 
 static void on_xfer_timer(evutil_socket_t fd, short what, void *arg)
@@ -363,28 +569,6 @@ static void refused(struct tftp_loop *tl, const struct sockaddr_storage *from, s
 	log_ev(LOG_LVL_INFO, NULL, "tftp_refused", LOG_S("file", name), LOG_S("peer", peer),
 	       LOG_I("error", code), LOG_S("reason", msg));
 	refuse(tl, from, fl, local, code, msg);
-}
-
-/* The transfer's socket: bound to the address the request came to, a new port. */
-static int xfer_socket(struct tftp_server *s, const struct sockaddr_storage *local, int has_local)
-{
-	struct sockaddr_storage a = has_local ? *local : s->bound;
-	socklen_t al;
-	if (a.ss_family == AF_INET6) {
-		((struct sockaddr_in6 *)&a)->sin6_port = 0;
-		al = sizeof(struct sockaddr_in6);
-	} else {
-		((struct sockaddr_in *)&a)->sin_port = 0;
-		al = sizeof(struct sockaddr_in);
-	}
-	int fd = socket(a.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	if (bind(fd, (struct sockaddr *)&a, al) != 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
 }
 
 /* A request the parser accepted, from `from`. Starts a transfer or refuses it. */
@@ -445,10 +629,12 @@ static void on_request(struct tftp_loop *tl, const struct tftp_request *rq,
 		why = v.msg;
 		goto fail;
 	}
-	if ((x->fd = xfer_socket(s, local, has_local)) < 0) {
+	if (!(x->sock = pool_take(tl, local, has_local, from))) {
 		why = "Cannot open a transfer socket";
 		goto fail;
 	}
+	x->sock->x = x;
+	x->fd = x->sock->fd;
 	x->tl = tl;
 	x->peer = *from;
 	x->peerlen = fl;
@@ -459,9 +645,7 @@ static void on_request(struct tftp_loop *tl, const struct tftp_request *rq,
 	x->started_us = now_us();
 	x->deadline_us = x->started_us + (int64_t)s->o.deadline_s * 1000000;
 	struct event_base *base = loop_base(tl->loop);
-	event_assign(&x->rd, base, x->fd, EV_READ | EV_PERSIST, on_xfer_read, x);
 	evtimer_assign(&x->timer, base, on_xfer_timer, x);
-	event_add(&x->rd, NULL);
 	LIST_INSERT_HEAD(&tl->xfers, x, link);
 	if (x->g.acked) {
 		/* RFC 2347: options acknowledged first; DATA 1 follows ACK 0. */
@@ -541,6 +725,7 @@ static void teardown_on_loop(struct loop *l, int i, void *arg)
 	tl->ev = NULL;
 	while (!LIST_EMPTY(&tl->xfers))
 		xfer_finish(LIST_FIRST(&tl->xfers), TFTP_RESULT_STOPPED, 0);
+	pool_free(tl);
 }
 
 static void server_free(struct tftp_server *s)
@@ -575,6 +760,7 @@ struct tftp_server *tftp_start(const struct tftp_options *o, struct loop_group *
 		s->tl[i].s = s;
 		s->tl[i].fd = -1;
 		LIST_INIT(&s->tl[i].xfers);
+		LIST_INIT(&s->tl[i].locals);
 	}
 	for (int i = 0; i < n; i++) {
 		int fd = loop_bind_reuseport(o->address, (uint16_t)o->port, SOCK_DGRAM);

@@ -6,12 +6,15 @@
  *
  * Every loop owns one SO_REUSEPORT socket on files.address:tftp_port (IP_PKTINFO on, so a
  * wildcard bind learns the address each request was sent to) and the transfers it
- * accepted. A transfer is a new UDP socket bound to that address with port 0 (its TID,
- * RFC 1350 §4), a read event and a timer on the loop, and a reference to the file's blob;
- * its DATA packets are sent with sendmmsg() straight from the blob (a 4-byte header and a
- * slice of the blob per packet: no copy, no allocation per packet). The socket is not
- * connected, so a datagram from another address or port reaches it and is answered with
- * ERROR 5 (RFC 1350 §4) without disturbing the transfer.
+ * accepted. A transfer is a UDP socket bound to that address with port 0 (its TID,
+ * RFC 1350 §4), taken from the loop's pool of such sockets (already bound, their read
+ * events already registered: no socket, bind, epoll_ctl or close per transfer; at most
+ * 256 idle per loop, a socket not handed back to the peer it last served within 200 ms),
+ * a timer on the loop, and a reference to the file's blob; its DATA packets are sent with
+ * sendmmsg() straight from the blob (a 4-byte header and a slice of the blob per packet:
+ * no copy, no allocation per packet). The socket is not connected, so a datagram from
+ * another address or port reaches it and is answered with ERROR 5 (RFC 1350 §4) without
+ * disturbing the transfer; so is one reaching an idle socket of the pool.
  *
  * Reliability: a window (RFC 7440; 1 block without the option) is sent, then the timer
  * (files.tftp_timeout_ms, or the client's RFC 2349 timeout) resends it, doubling per

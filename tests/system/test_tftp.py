@@ -47,9 +47,11 @@ class Fetch:
     counted by block, so duplicates (retransmissions) are known."""
 
     def __init__(self, port, name, mode=b"octet", opts=(), window=1, ack_filter=None,
-                 dup_acks=False, on_first_data=None):
-        self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.s.bind(("127.0.0.1", 0))
+                 dup_acks=False, on_first_data=None, sock=None):
+        self.own = sock is None  # a socket given is the caller's: reused, not closed
+        self.s = sock or socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        if self.own:
+            self.s.bind(("127.0.0.1", 0))
         self.s.settimeout(10)
         self.local_port = self.s.getsockname()[1]
         self.port, self.name, self.mode, self.opts = port, name, mode, opts
@@ -73,7 +75,8 @@ class Fetch:
         try:
             return self._run()
         finally:
-            self.s.close()
+            if self.own:
+                self.s.close()
 
     def _run(self):
         self.s.sendto(request(self.name, self.mode, self.opts), ("127.0.0.1", self.port))
@@ -390,6 +393,82 @@ class TftpTest(unittest.TestCase):
         metrics = self.d.cli("show", "metrics").stdout
         self.assertRegex(metrics, r'telgate_tftp_transfers_total\{result="timeout"\} 3')
         self.assertRegex(metrics, r'telgate_tftp_busy_total 1')
+
+    # --- the pool of transfer sockets ----------------------------------------------------
+
+    def fds(self):
+        return len(os.listdir("/proc/%d/fd" % self.d.proc.pid))
+
+    def test_pool_same_client_port(self):
+        """2000 transfers one after another from one client port (the same peer each time,
+        so pooled sockets in their 200 ms guard are not handed back): every one gets the
+        file, and the daemon's descriptors stay within the pool's cap (256 idle per loop;
+        one address and port always reach the same loop)."""
+        before = self.fds()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            for i in range(2000):
+                opts = ((b"blksize", b"16"), (b"tsize", b"0")) if i % 2 else ()
+                f = Fetch(self.port, b"SEP001122334455.cnf.xml", opts=opts, sock=s).run()
+                self.assertIsNone(f.error, i)
+                self.assertEqual(bytes(f.data), self.small, i)
+        self.assertLessEqual(self.fds() - before, 256 + 8)
+
+    def test_pool_fresh_client_ports(self):
+        """2000 transfers one after another, each from a new client port (as RFC 1350 §4
+        wants): a few pooled sockets serve them all, and the descriptors stay bounded."""
+        before = self.fds()
+        tids = set()
+        for i in range(2000):
+            f = Fetch(self.port, b"SEP001122334455.cnf.xml",
+                      opts=((b"tsize", b"0"),) if i % 2 else ()).run()
+            self.assertIsNone(f.error, i)
+            self.assertEqual(bytes(f.data), self.small, i)
+            tids.add(f.tid)
+        self.assertLess(len(tids), 50)
+        self.assertLessEqual(self.fds() - before, 50)
+
+    def test_late_ack_on_reused_socket(self):
+        """A finished transfer's peer sends a late duplicate ACK: to the idle socket it gets
+        ERROR 5; once that socket serves another client's transfer, ERROR 5 again, and the
+        new transfer completes undisturbed."""
+        old = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        old.bind(("127.0.0.1", 0))
+        self.addCleanup(old.close)
+        f = Fetch(self.port, b"SEP001122334455.cnf.xml", sock=old).run()
+        self.assertEqual(bytes(f.data), self.small)
+        tid = f.tid
+        late = struct.pack("!HH", ACK, 1)
+        old.sendto(late, tid)
+        d, src = old.recvfrom(1000)
+        self.assertEqual(src, tid)
+        self.assertEqual(error_of(d), (5, "Unknown transfer ID"))
+        seen = {}
+
+        def intrude(fetch, src):
+            if src != tid:
+                return
+            old.sendto(late, tid)
+            seen["reply"] = old.recvfrom(1000)
+
+        # Requests from new ports reach either loop; the first to reach the finished
+        # transfer's loop gets its socket (the only idle one there).
+        for _ in range(64):
+            f = Fetch(self.port, b"big.bin", opts=((b"blksize", b"1024"),),
+                      on_first_data=intrude).run()
+            self.assertIsNone(f.error)
+            self.assertEqual(bytes(f.data), self.big)
+            if "reply" in seen:
+                break
+        self.assertIn("reply", seen, "no transfer got the pooled socket %s" % (tid,))
+        d, src = seen["reply"]
+        self.assertEqual(src, tid)
+        self.assertEqual(error_of(d), (5, "Unknown transfer ID"))
+        line = self.transfer_line(f.local_port)
+        self.assertEqual(line["result"], "ok")
+        metrics = self.d.cli("show", "metrics").stdout
+        m = re.search(r"^telgate_tftp_wrong_tid_total (\d+)", metrics, re.M)
+        self.assertGreaterEqual(int(m.group(1)), 2, metrics)
 
     def test_peer_error(self):
         def abort(fetch, tid):
