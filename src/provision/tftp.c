@@ -33,9 +33,9 @@
 /* The pool of transfer sockets (see "the pool" below). */
 #define TFTP_POOL_IDLE_MAX 256 /* idle sockets kept per loop; a socket released above: closed */
 #define TFTP_POOL_SCAN 8       /* idle sockets looked at for one that may serve a peer */
-#define TFTP_REUSE_GUARD_US                                                                        \
-	(200 * 1000) /* a socket is not handed back to its last peer                               \
-	              * sooner than this after that transfer ended */
+/* A socket is not handed back to the peer it last served sooner than this after that
+ * transfer ended. */
+#define TFTP_REUSE_GUARD_US (200 * 1000)
 
 struct counters {
 	tg_counter requests, malformed, refused[9], busy, results[TFTP_RESULT_N], data_bytes,
@@ -177,8 +177,10 @@ static void timer_arm(struct xfer *x)
  *
  * Reuse (RFC 1350 §4 wants TIDs random and not reused soon): a released socket goes to the
  * tail of its address's idle list and a transfer takes from the head, so a port comes back
- * only after every other idle socket of that address served (with N idle sockets, a port
- * serves at most every N-th transfer of the loop from that address). The danger of reuse
+ * only after every other idle socket of that address served: with N idle sockets, a port
+ * serves about every N-th transfer of the loop on that address (the pool grows with the
+ * transfers in flight; when one at a time, one socket serves them all, each for another
+ * peer: TIDs then identify a transfer only together with the peer's). The danger of reuse
  * is a late datagram of the last transfer (a duplicated ACK, an ACK that crossed a
  * retransmission) taken as one of the next transfer's: that can only happen when the next
  * transfer is with the same peer address and port, since anything else is another TID and
