@@ -200,7 +200,18 @@ class TftpTest(unittest.TestCase):
                             "big.bin", out], capture_output=True, timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(self.read(out), self.big)
-        self.assertIn("options=none blksize=512 windowsize=1", self.d.log_text())
+        line = "options=none blksize=512 windowsize=1"
+        self.assertIn(line, self.logged(line))
+
+    def logged(self, text, timeout=10):
+        """The log, once it holds text: a transfer's line is written when its last ACK
+        arrives, which can be just after the client has exited."""
+        deadline = time.time() + timeout
+        while True:
+            log = self.d.log_text()
+            if text in log or time.time() > deadline:
+                return log
+            time.sleep(0.05)
 
     def test_atftp_options(self):
         out = self.out()
@@ -209,8 +220,8 @@ class TftpTest(unittest.TestCase):
                             "127.0.0.1", str(self.port)], capture_output=True, timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(self.read(out), self.big)
-        self.assertIn("options=blksize,tsize,windowsize blksize=1468 windowsize=8",
-                      self.d.log_text())
+        line = "options=blksize,tsize,windowsize blksize=1468 windowsize=8"
+        self.assertIn(line, self.logged(line))
 
     def test_atftp_rollover(self):
         """blksize 8: 76,801 blocks, numbers roll over 65535 -> 0 as atftp expects."""
