@@ -29,25 +29,25 @@ static void node(struct cnf_node *n, const char *name, const char *addr)
 static void sample(struct cnf_device_input *in)
 {
 	memset(in, 0, sizeof *in);
-	strcpy(in->name, "CSFjdoe");
-	strcpy(in->model, "Cisco Unified Client Services Framework");
-	strcpy(in->protocol, "SIP");
-	strcpy(in->description, "Jane's softphone");
-	strcpy(in->security_profile, "CSF OAuth");
-	strcpy(in->transport, "TLS");
+	snprintf(in->name, sizeof in->name, "%s", "CSFjdoe");
+	snprintf(in->model, sizeof in->model, "%s", "Cisco Unified Client Services Framework");
+	snprintf(in->protocol, sizeof in->protocol, "%s", "SIP");
+	snprintf(in->description, sizeof in->description, "%s", "Jane's softphone");
+	snprintf(in->security_profile, sizeof in->security_profile, "%s", "CSF OAuth");
+	snprintf(in->transport, sizeof in->transport, "%s", "TLS");
 	in->profile_oauth = 1;
 	in->cluster_sip_oauth_mode = 1;
-	strcpy(in->lines[0].name, "1001");
-	strcpy(in->lines[0].display_name, "Jane Doe");
-	strcpy(in->lines[1].name, "1002");
+	snprintf(in->lines[0].name, sizeof in->lines[0].name, "%s", "1001");
+	snprintf(in->lines[0].display_name, sizeof in->lines[0].display_name, "%s", "Jane Doe");
+	snprintf(in->lines[1].name, sizeof in->lines[1].name, "%s", "1002");
 	in->nlines = 2;
 	node(&in->nodes[0], "cm1", "10.0.0.1");
-	strcpy(in->nodes[0].description, "publisher");
+	snprintf(in->nodes[0].description, sizeof in->nodes[0].description, "%s", "publisher");
 	node(&in->nodes[1], "cm2", "cm2.example.net");
 	in->nodes[1].sip_oauth_port = 6090;
 	in->nnodes = 2;
-	strcpy(in->itl_file, "ITLFile.tlv");
-	strcpy(in->ctl_file, "CTLFile.tlv");
+	snprintf(in->itl_file, sizeof in->itl_file, "%s", "ITLFile.tlv");
+	snprintf(in->ctl_file, sizeof in->ctl_file, "%s", "CTLFile.tlv");
 }
 
 /* Parses the bytes strictly (no recovery, no network, no entities) or fails the test. */
@@ -338,44 +338,44 @@ static int st_setup(void **state)
 	                              .sipmraoauthport = 5091,
 	                              .ctiport = 2748,
 	                              .ctitlsport = 2749};
-	strcpy(n.name, "cm1");
-	strcpy(n.address, "10.0.0.1");
-	strcpy(n.description, "publisher");
+	snprintf(n.name, sizeof n.name, "%s", "cm1");
+	snprintf(n.address, sizeof n.address, "%s", "10.0.0.1");
+	snprintf(n.description, sizeof n.description, "%s", "publisher");
 	assert_int_equal(store_processnode_put(f->st, &n), STORE_OK);
-	strcpy(n.name, "cm2");
-	strcpy(n.address, "10.0.0.2");
+	snprintf(n.name, sizeof n.name, "%s", "cm2");
+	snprintf(n.address, sizeof n.address, "%s", "10.0.0.2");
 	n.description[0] = '\0';
 	n.sipoauthport = 6090;
 	assert_int_equal(store_processnode_put(f->st, &n), STORE_OK);
 	struct store_securityprofile sp = {.enableoauthauthentication = 1};
-	strcpy(sp.name, "CSF OAuth");
-	strcpy(sp.transport, "TLS");
+	snprintf(sp.name, sizeof sp.name, "%s", "CSF OAuth");
+	snprintf(sp.transport, sizeof sp.transport, "%s", "TLS");
 	assert_int_equal(store_securityprofile_put(f->st, &sp), STORE_OK);
 	memset(&sp, 0, sizeof sp);
-	strcpy(sp.name, "CSF digest");
-	strcpy(sp.transport, "TCP");
+	snprintf(sp.name, sizeof sp.name, "%s", "CSF digest");
+	snprintf(sp.transport, sizeof sp.transport, "%s", "TCP");
 	sp.enabledigestauthentication = 1;
 	assert_int_equal(store_securityprofile_put(f->st, &sp), STORE_OK);
 	struct store_user u = {.directory = STORE_DIR_LOCAL, .status = STORE_USER_ACTIVE};
-	strcpy(u.userid, "jdoe");
-	strcpy(u.firstname, "Jane");
-	strcpy(u.lastname, "Doe & <Co>");
+	snprintf(u.userid, sizeof u.userid, "%s", "jdoe");
+	snprintf(u.firstname, sizeof u.firstname, "%s", "Jane");
+	snprintf(u.lastname, sizeof u.lastname, "%s", "Doe & <Co>");
 	assert_int_equal(store_user_put(f->st, &u), STORE_OK);
 	struct store_device d = {0};
-	strcpy(d.name, "CSFjdoe");
-	strcpy(d.model, "Cisco Unified Client Services Framework");
-	strcpy(d.protocol, "SIP");
-	strcpy(d.owneruserid, "jdoe");
-	strcpy(d.securityprofile, "CSF OAuth");
-	strcpy(d.description, "desc \x01 ]]>");
+	snprintf(d.name, sizeof d.name, "%s", "CSFjdoe");
+	snprintf(d.model, sizeof d.model, "%s", "Cisco Unified Client Services Framework");
+	snprintf(d.protocol, sizeof d.protocol, "%s", "SIP");
+	snprintf(d.owneruserid, sizeof d.owneruserid, "%s", "jdoe");
+	snprintf(d.securityprofile, sizeof d.securityprofile, "%s", "CSF OAuth");
+	snprintf(d.description, sizeof d.description, "%s", "desc \x01 ]]>");
 	assert_int_equal(store_device_put(f->st, &d), STORE_OK);
 	const char *lines[] = {"1001", "1002"};
 	assert_int_equal(store_device_lines_set(f->st, "CSFjdoe", lines, 2), STORE_OK);
 	memset(&d, 0, sizeof d);
-	strcpy(d.name, "SEP001122AABBCC");
-	strcpy(d.model, "Cisco 8865");
-	strcpy(d.protocol, "SIP");
-	strcpy(d.mac, "001122AABBCC");
+	snprintf(d.name, sizeof d.name, "%s", "SEP001122AABBCC");
+	snprintf(d.model, sizeof d.model, "%s", "Cisco 8865");
+	snprintf(d.protocol, sizeof d.protocol, "%s", "SIP");
+	snprintf(d.mac, sizeof d.mac, "%s", "001122AABBCC");
 	assert_int_equal(store_device_put(f->st, &d), STORE_OK);
 	const struct cnf_load_options lo = {CNF_ITL_FILE, CNF_CTL_FILE};
 	assert_int_equal(cnf_provider(f->st, &lo, &f->p), 0);
@@ -462,7 +462,7 @@ static void test_provider(void **state)
 	/* The device's profile changes to one without OAuth: mode 0 again. */
 	struct store_device dev;
 	assert_int_equal(store_device_get(f->st, "CSFjdoe", &dev), STORE_OK);
-	strcpy(dev.securityprofile, "CSF digest");
+	snprintf(dev.securityprofile, sizeof dev.securityprofile, "%s", "CSF digest");
 	assert_int_equal(store_device_put(f->st, &dev), STORE_OK);
 	d = fetch(f, "CSFjdoe.cnf.xml", &b);
 	assert_xp(d, "/device/sipOAuthMode", "0");
@@ -505,8 +505,8 @@ static void test_provider_unknown(void **state)
 	assert_null(b);
 	/* A negative answer is per generation: the device added, the file is there. */
 	struct store_device d = {0};
-	strcpy(d.name, "nosuch");
-	strcpy(d.protocol, "SIP");
+	snprintf(d.name, sizeof d.name, "%s", "nosuch");
+	snprintf(d.protocol, sizeof d.protocol, "%s", "SIP");
 	assert_int_equal(store_device_put(f->st, &d), STORE_OK);
 	xmlFreeDoc(fetch(f, "nosuch.cnf.xml", NULL));
 	/* Many unknown names: answered, memory bounded (the cache stops taking negatives). */

@@ -248,7 +248,7 @@ static void test_static_provider(void **state)
 	/* a replaced file is served once its check is a second old: new bytes, new tag */
 	assert_int_equal(p.lookup(p.arg, "SEP001122334455.cnf.xml", &b), 0);
 	char old_tag[48];
-	strcpy(old_tag, b->etag);
+	snprintf(old_tag, sizeof old_tag, "%s", b->etag);
 	files_blob_unref(b);
 	write_file(dir, "SEP001122334455.cnf.xml", "<device>2</device>", 18);
 	sleep(1);
