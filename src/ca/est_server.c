@@ -239,19 +239,6 @@ static int bucket_take(struct est_server *e)
 	return ok;
 }
 
-static void source_of(struct http_request *req, char *out, size_t cap)
-{
-	struct stream *s = http_stream(req);
-	const struct sockaddr *sa = s ? stream_peer_addr(s, NULL) : NULL;
-	const void *a = NULL;
-	if (sa && sa->sa_family == AF_INET)
-		a = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
-	else if (sa && sa->sa_family == AF_INET6)
-		a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
-	if (!a || !inet_ntop(sa->sa_family, a, out, (socklen_t)cap))
-		snprintf(out, cap, "%s", http_peer(req));
-}
-
 /* The client certificate, when one was presented and verified (an up-reference). */
 static X509 *client_cert_of(struct http_request *req)
 {
@@ -310,7 +297,7 @@ static void enroll(struct http_request *req, struct est_server *e, enum est_op o
 		reply_outcome(req, EST_BUSY, NULL);
 		return;
 	}
-	source_of(req, j->source, sizeof j->source);
+	http_peer_address(req, j->source, sizeof j->source);
 	snprintf(j->cid, sizeof j->cid, "%s", http_cid(req));
 	j->start_ms = tg_mono_ms();
 	struct stream *s = http_stream(req);

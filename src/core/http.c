@@ -2,6 +2,8 @@
 #include "core/http_int.h"
 #include "core/util.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -386,6 +388,19 @@ const char *http_body(const struct http_request *r, size_t *len)
 const char *http_peer(const struct http_request *r)
 {
 	return conn_peer(r->c);
+}
+
+void http_peer_address(const struct http_request *r, char *out, size_t cap)
+{
+	struct stream *s = http_stream(r);
+	const struct sockaddr *sa = s ? stream_peer_addr(s, NULL) : NULL;
+	const void *a = NULL;
+	if (sa && sa->sa_family == AF_INET)
+		a = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+	else if (sa && sa->sa_family == AF_INET6)
+		a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+	if (!a || !inet_ntop(sa->sa_family, a, out, (socklen_t)cap))
+		snprintf(out, cap, "%s", http_peer(r)); /* a feed connection: "feed" */
 }
 
 const char *http_cid(const struct http_request *r)

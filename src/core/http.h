@@ -168,6 +168,10 @@ int http_content_type_is(const struct http_request *req, const char *mime);
 const char *http_body(const struct http_request *req, size_t *len);
 /* "address:port" of the peer. */
 const char *http_peer(const struct http_request *req);
+/* The peer's address alone ("192.0.2.1", "2001:db8::1"), for per-source limits, into out
+ * (cap bytes, INET6_ADDRSTRLEN is enough); http_peer's text for a connection without an
+ * IP address. */
+void http_peer_address(const struct http_request *req, char *out, size_t cap);
 /* The request's correlation id (log_cid_new), for every log line about it. */
 const char *http_cid(const struct http_request *req);
 /* The connection under the request, e.g. for stream_pending while streaming (NULL for

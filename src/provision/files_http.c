@@ -32,22 +32,6 @@ struct files_http {
 /* The same body for every missing file, whatever the reason. */
 static const char not_found[] = "not found\n";
 
-/* The peer's address without its port: "192.0.2.1:5000" -> "192.0.2.1", "[2001:db8::1]:
- * 5000" -> "2001:db8::1". */
-static void peer_address(const char *peer, char *out, size_t cap)
-{
-	const char *end = strrchr(peer, ':');
-	size_t n = end ? (size_t)(end - peer) : strlen(peer);
-	if (n >= 2 && peer[0] == '[' && peer[n - 1] == ']') {
-		peer++;
-		n -= 2;
-	}
-	if (n >= cap)
-		n = cap - 1;
-	memcpy(out, peer, n);
-	out[n] = '\0';
-}
-
 /* An IMF-fixdate into Unix seconds; -1 when it is not one (the obsolete formats of RFC
  * 9110 §5.6.7 are not sent by the clients we serve: the condition is then ignored). */
 static int64_t parse_http_date(const char *s)
@@ -105,7 +89,7 @@ static void on_file(struct http_request *req, void *arg)
 	struct files_http *h = arg;
 	const char *path = http_path(req);
 	char name[FILES_NAME_MAX + 1], src[64];
-	peer_address(http_peer(req), src, sizeof src);
+	http_peer_address(req, src, sizeof src);
 	int64_t now = tg_now_s();
 	if (tg_ratelimit_check(h->misses, src, now, 0)) {
 		if (tg_ratelimit_due(h->misses, src, now))
