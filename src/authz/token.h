@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * authz/token: the access tokens of telgate's OAuth 2.0 authorization server (issue 18;
+ * seed 002: "a self-describing access token the registrar verifies without a database
+ * round trip"; seed 000: CTI login by single-sign-on token). This header is the contract
+ * between the token core (keys, signing, verification: authz/jws, authz/jwk, authz/keys,
+ * authz/verify) and its users (the token endpoint, SIP OAuth on 5090, CTI
+ * StartApplicationSession with an accessToken).
+ *
+ * Format: a JWT access token per RFC 9068 in JWS compact serialisation (RFC 7515 §7.1):
+ *   header  {"alg":"ES256","typ":"at+jwt","kid":"<RFC 7638 thumbprint of the key>"}
+ *   payload {"iss","sub","aud","client_id","scope","iat","exp","jti","auth_time"[,"nbf"]}
+ * signed by the signer process (ca/signer.h, SIGNER_KEY_TOKEN: the private keys never
+ * enter the engine). ES256 by default; RS256 and EdDSA (Ed25519) configurable per key.
+ * "aud" is "sip", "cti" or both (an array), per client.
+ *
+ * Verification (authz_verify) pins one algorithm per key (kid -> key -> alg) and refuses:
+ * alg none, HS*, an alg the key does not have, unknown kid, typ other than at+jwt, exp/nbf
+ * outside the leeway (config [oauth] leeway_s), wrong iss, a required audience missing,
+ * non-canonical base64url, duplicate JSON members, tokens over AUTHZ_TOKEN_MAX, revoked
+ * jtis and tokens issued (iat) before the user's "not before" time (lock, password change,
+ * `telgate oauth revoke USER`). A verified token is cached (keyed by a hash of the whole
+ * token, until its exp) so that repeated use costs no signature check; revocation is still
+ * checked on every call.
+ *
+ * Threads: every function may be called from any thread (loops and workers) at once,
+ * except authz_token_issue, which may block on the signer and must not run on an event
+ * loop thread (call it from a worker job). Ownership: strings passed in are read, never
+ * kept; *jwt from authz_token_issue is malloc'ed and the caller frees it.
+ */
+#ifndef TG_AUTHZ_TOKEN_H
+#define TG_AUTHZ_TOKEN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct authz; /* the token service of this process (authz/authz.h makes it) */
+
+/* The largest token accepted anywhere (compact serialisation, bytes). */
+#define AUTHZ_TOKEN_MAX 8192
+
+/* Audiences ("aud"): a bit set. */
+enum authz_aud {
+	AUTHZ_AUD_SIP = 1, /* SIP OAuth registration, 5090/5091 (issue 19) */
+	AUTHZ_AUD_CTI = 2, /* CTI StartApplicationSession accessToken (seed 000) */
+};
+
+/* The claims of an access token (RFC 9068 §2.2). Times are seconds since the epoch. */
+struct authz_claims {
+	char iss[256];       /* the issuer URL ([oauth] issuer) */
+	char sub[129];       /* the enduser's userid; for client_credentials, the client id */
+	unsigned aud;        /* enum authz_aud bits */
+	char client_id[129]; /* the registered client */
+	char scope[256];     /* space-separated scopes */
+	char jti[44];        /* unique id: 128 random bits, base64url (22 chars) */
+	int64_t iat, exp, nbf, auth_time; /* nbf 0 when absent */
+};
+
+/* Issues a signed access token for c (iat/exp/jti are taken as given: the caller sets them,
+ * authz_claims_init fills jti and iat/exp from the configured lifetime). Returns 0 with the
+ * compact JWS in *jwt (NUL-terminated, *len bytes without the NUL); -EAGAIN / -EBUSY when
+ * the signer is restarting or its queue is full (answer 503 / retry), -ENOENT when no token
+ * key is active, -ENOMEM, -EIO. */
+int authz_token_issue(struct authz *a, const struct authz_claims *c, char **jwt, size_t *len);
+
+/* Fills jti (random), iat = now, exp = now + the access-token lifetime ([oauth]
+ * access_token_expiry_s, Unified CM's "OAuth Access Token Expiry Timer", default 3600 s),
+ * auth_time = now and iss; the caller sets sub, aud, client_id and scope. */
+void authz_claims_init(struct authz *a, struct authz_claims *c, int64_t now);
+
+/* Why a token was refused: the trace reason for the administrator (the peer only gets its
+ * protocol's status). Stable names, documented in docs/oauth.md. */
+enum authz_verdict {
+	AUTHZ_OK = 0,
+	AUTHZ_MALFORMED,      /* not three base64url parts, bad JSON, duplicate members, size */
+	AUTHZ_BAD_ALG,        /* none, HS*, or not the key's algorithm */
+	AUTHZ_UNKNOWN_KEY,    /* kid not in the key set (or not a thumbprint) */
+	AUTHZ_BAD_TYPE,       /* typ is not at+jwt */
+	AUTHZ_BAD_SIGNATURE,  /* the signature does not verify */
+	AUTHZ_EXPIRED,        /* exp missing or past (with leeway) */
+	AUTHZ_NOT_YET_VALID,  /* nbf or iat in the future (with leeway) */
+	AUTHZ_WRONG_ISSUER,   /* iss is not this issuer */
+	AUTHZ_WRONG_AUDIENCE, /* the required audience is not in aud */
+	AUTHZ_REVOKED,        /* the jti was revoked, or issued before the user's not-before */
+};
+const char *authz_verdict_name(enum authz_verdict v); /* "ok", "malformed", ... */
+
+/* Verifies a token (len bytes, not necessarily NUL-terminated) for audience aud at time
+ * now. Returns AUTHZ_OK with *out filled, or the reason it was refused (*out undefined).
+ * User state that is not in the token (locked, deleted, rights) is the caller's to check
+ * against the directory, as for a password login. */
+enum authz_verdict authz_verify(struct authz *a, const char *token, size_t len, unsigned aud,
+                                int64_t now, struct authz_claims *out);
+
+/* Revocation, stored (so that every node of a cluster sees it) and applied at once in this
+ * process. Returns 0 or a negative errno from the store. */
+int authz_revoke_jti(struct authz *a, const char *jti, int64_t exp);
+/* Tokens of userid issued before t are refused from now on (lock, password change,
+ * deletion, `telgate oauth revoke USER`). */
+int authz_revoke_user_before(struct authz *a, const char *userid, int64_t t);
+
+#endif
