@@ -99,4 +99,10 @@ int authz_revoke_jti(struct authz *a, const char *jti, int64_t exp);
  * deletion, `telgate oauth revoke USER`). */
 int authz_revoke_user_before(struct authz *a, const char *userid, int64_t t);
 
+/* The JSON Web Key Set (RFC 7517 §5) of the public token keys: the next, active and retiring
+ * keys, each with kid, kty, alg, use "sig" and its public parameters; what /oauth/jwks
+ * serves. Returns 0 with a malloc'ed NUL-terminated document in *json (the caller frees),
+ * -ENOMEM. */
+int authz_jwks(struct authz *a, char **json, size_t *len);
+
 #endif
