@@ -514,6 +514,7 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 	}
 	if (drop_privileges(&d->cfg) != 0)
 		return -1;
+	privsep_orphan_guard(d->ps.monitor, SIGTERM); /* setuid cleared the first one */
 
 	struct event_base *base = loop_base(d->main);
 	d->sig_hup = evsignal_new(base, SIGHUP, on_reload, d);

@@ -32,7 +32,7 @@ struct monitor {
 	const char *cid;
 	sigset_t sigs, old;
 	int sfd; /* the signer's end of the socketpair, kept for its successors */
-	pid_t engine, signer;
+	pid_t monitor, engine, signer; /* monitor: this process (getpid() at start) */
 	struct signer *keys;
 	unsigned restarts;
 	int64_t signer_started_ms;
@@ -117,6 +117,12 @@ static void own_keys(const char *dir)
 	}
 }
 
+void privsep_orphan_guard(pid_t monitor, int sig)
+{
+	if (prctl(PR_SET_PDEATHSIG, sig) != 0 || getppid() != monitor)
+		kill(getpid(), sig);
+}
+
 /* Forks a signer on m->sfd. In the child, returns 1 with *status to exit with. */
 static int fork_signer(struct monitor *m, int *status)
 {
@@ -129,6 +135,7 @@ static int fork_signer(struct monitor *m, int *status)
 	}
 	if (pid == 0) {
 		sigprocmask(SIG_SETMASK, &m->old, NULL);
+		privsep_orphan_guard(m->monitor, SIGKILL);
 		const struct signer_proc_options o = {.fd = m->sfd,
 		                                      .keys = signer_local_keys(m->keys),
 		                                      .restarts = m->restarts,
@@ -223,7 +230,7 @@ static void stop_signer(struct monitor *m)
 int privsep_start(const struct tg_config *cfg, const char *cid, struct privsep_engine *e,
                   int *status)
 {
-	struct monitor m = {.cfg = cfg, .cid = cid, .sfd = -1};
+	struct monitor m = {.cfg = cfg, .cid = cid, .sfd = -1, .monitor = getpid()};
 	*status = EXIT_RUNTIME;
 	sigemptyset(&m.sigs);
 	sigaddset(&m.sigs, SIGCHLD);
@@ -251,9 +258,11 @@ int privsep_start(const struct tg_config *cfg, const char *cid, struct privsep_e
 	}
 	if (m.engine == 0) {
 		close(sv[1]);
+		privsep_orphan_guard(m.monitor, SIGTERM);
 		prctl(PR_SET_DUMPABLE, 0);
 		sigprocmask(SIG_SETMASK, &m.old, NULL);
 		e->signer_fd = sv[0];
+		e->monitor = m.monitor;
 		e->pki = pki;
 		return 1;
 	}

@@ -26,10 +26,21 @@
 #include "ca/ca_bootstrap.h"
 #include "core/config.h"
 
+#include <sys/types.h>
+
 struct privsep_engine {
 	int signer_fd;                  /* the engine's end of the socketpair (it owns it) */
 	struct ca_bootstrap_result pki; /* what the PKI child made or found */
+	pid_t monitor;                  /* the monitor's pid, for privsep_orphan_guard */
 };
+
+/* In a child of the monitor: sig (SIGTERM for the engine, which stops as on any SIGTERM;
+ * SIGKILL for the signer, which ignores SIGTERM) when the monitor dies, so that a monitor
+ * killed alone (kill -9, the OOM killer) leaves neither an engine serving without a signer
+ * nor a signer holding the keys. Changing credentials clears the setting (prctl(2)), so the
+ * engine calls it again after dropping privileges. A monitor already gone when it is called
+ * (the parent is no longer monitor) gets the same signal at once. */
+void privsep_orphan_guard(pid_t monitor, int sig);
 
 /* Returns 1 in the network engine (e filled: go on starting), or 0 in any other process
  * (the monitor, the signer, the PKI child) when that process is done and main() should

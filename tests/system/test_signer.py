@@ -6,7 +6,7 @@ dumpable) and the signer (nice 10, under seccomp); the engine's memory does not 
 CA's private key while the signer's does; the signing keys stay root's; a signer killed
 with SIGKILL is replaced, the SignerRestarted alarm is raised and `telgate show signer`
 says restarts=1; the engine killed with SIGKILL ends the monitor with a non-zero status and
-the signer with it."""
+the signer with it; the monitor killed alone ends both."""
 import json
 import os
 import pwd
@@ -178,6 +178,23 @@ class SignerTest(unittest.TestCase):
         self.assertFalse(os.path.exists(f"/proc/{s['pid']}"), "the signer outlived the engine")
         self.assertRegex(self.d.log_text(), rf"event=engine_exited pid={kids['engine']} "
                                             rf"status=137")
+
+    def test_monitor_killed_ends_engine_and_signer(self):
+        """A monitor killed alone (kill -9, the OOM killer) must not leave an engine serving
+        without a signer, nor a signer holding the keys: both get SIGTERM from the kernel
+        (PR_SET_PDEATHSIG) and end."""
+        kids = self.d.children()
+        self.assertEqual(set(kids), {"engine", "signer"})
+        self.d.exit_expected = True
+        self.d.proc.kill()
+        self.d.proc.wait(timeout=30)
+        deadline = time.time() + 20
+        alive = list(kids.values())
+        while alive and time.time() < deadline:
+            alive = [p for p in alive if os.path.exists(f"/proc/{p}")
+                     and status_field(p, "State")[0] != "Z"]
+            time.sleep(0.05)
+        self.assertEqual(alive, [], f"outlived the monitor: {kids}")
 
 
 if __name__ == "__main__":
