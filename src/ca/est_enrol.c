@@ -395,7 +395,7 @@ void est_enrol(const struct est_ctx *ctx, const struct est_req *req, struct est_
 		}
 		pub = k;
 	} else if (ca_key_type_of(pub) != w.want) {
-		char why[120];
+		char why[sizeof res->reason];
 		snprintf(why, sizeof why, "%s: the profile asks for %s, the request has %s",
 		         ca_csr_result_text(CA_CSR_KEY_MISMATCH), ca_key_type_name(w.want),
 		         ca_key_type_name(ca_key_type_of(pub)));

@@ -364,6 +364,20 @@ static void test_csr_table(void **state)
 	est_result_free(&r);
 	OPENSSL_free(c384);
 	profile_is(e, "1", "failed", 1);
+	/* The whole reason, its last word included (a 120-byte buffer once cut "rsa-2048"). */
+	add_profile(e, "3", "ec-p256", "install");
+	EVP_PKEY *rsa = EVP_RSA_gen(2048);
+	unsigned char *crsa = make_csr(rsa, "wwhite", 0, 0, &len);
+	q = basic_req(e, EST_OP_ENROLL, "3", e->secret, crsa, len);
+	est_enrol(&e->ctx, &q, &r);
+	assert_int_equal(r.outcome, EST_BAD_CSR);
+	const char *tail = "the profile asks for ec-p256, the request has rsa-2048";
+	assert_true(strlen(r.reason) > strlen(tail));
+	assert_string_equal(r.reason + strlen(r.reason) - strlen(tail), tail);
+	est_result_free(&r);
+	OPENSSL_free(crsa);
+	EVP_PKEY_free(rsa);
+	profile_is(e, "1", "failed", 1);
 
 	/* Another CN, CA:TRUE, more EKUs, a SAN: ignored, the certificate is the profile's. */
 	unsigned char *evil = make_csr(p256, "root", 1, 0, &len);
