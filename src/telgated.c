@@ -55,6 +55,10 @@
 struct daemon {
 	const char *config_path;
 	struct tg_config cfg;
+	/* The configuration as the file gave it at start, before fd_budget's clamping: what a
+	 * reload compares with to say which settings need a restart (a clamped value is not a
+	 * change the administrator made). */
+	struct tg_config started;
 	store_t *store;
 	struct loop *main;
 	struct loop_group *loops;
@@ -135,7 +139,7 @@ static void on_reload(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	char restart[512], err[256];
-	int n = config_restart_needed(&d->cfg, &next, restart, sizeof restart);
+	int n = config_restart_needed(&d->started, &next, restart, sizeof restart);
 	if (log_configure(next.log.level, next.log.format, next.log.target, err, sizeof err) != 0) {
 		log_ev(LOG_LVL_ERROR, cid, "reload", LOG_S("result", "rejected"),
 		       LOG_S("error", err));
@@ -416,6 +420,7 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 	pthread_sigmask(SIG_BLOCK, &set, &old);
 	int nloops = d->cfg.core.threads ? d->cfg.core.threads : loop_ncores();
 	int nworkers = d->cfg.core.workers ? d->cfg.core.workers : loop_ncores();
+	d->started = d->cfg;
 	fd_budget(d, nloops, nworkers);
 	d->loops = loop_group_start(nloops);
 	d->workers = workers_start(nworkers, 1024);

@@ -436,6 +436,39 @@ static int on_key(void *user, const char *section, const char *name, const char 
 	return 0;
 }
 
+static int known_section(const char *name, size_t n)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (strlen(keys[i].section) == n && memcmp(keys[i].section, name, n) == 0)
+			return 1;
+	return 0;
+}
+
+/* Every "[name]" line of text (NUL-terminated) names a known section; inih reports a
+ * header only when a key follows it. */
+static int check_sections(const char *text, struct config_error *err)
+{
+	int line = 1;
+	for (const char *l = text; *l; line++) {
+		const char *eol = strchr(l, '\n');
+		const char *end = eol ? eol : l + strlen(l);
+		const char *c = l;
+		while (c < end && (*c == ' ' || *c == '\t'))
+			c++;
+		const char *close = c < end && *c == '[' ? memchr(c, ']', (size_t)(end - c)) : NULL;
+		if (close && !known_section(c + 1, (size_t)(close - c - 1))) {
+			err->line = line;
+			snprintf(err->msg, sizeof err->msg, "unknown section [%.*s]",
+			         (int)(close - c - 1), c + 1);
+			return -1;
+		}
+		if (!eol)
+			break;
+		l = eol + 1;
+	}
+	return 0;
+}
+
 static void once_init_inih(void)
 {
 	/* Predictable parsing: one line per key, long lines are our error, not a split. */
@@ -489,6 +522,13 @@ int config_parse(const char *name, const char *text, size_t len, struct tg_confi
 	base_defaults(cfg);
 	p->cfg = cfg;
 	int rc = ini_parse_string(copy, on_key, p);
+	/* A section with no key in it never reaches on_key: check the headers themselves, so
+	 * that "[bogus]" at the end of a file is the error the manual says it is. */
+	if (rc == 0 && check_sections(copy, err) != 0) {
+		free(copy);
+		free(p);
+		return -1;
+	}
 	free(copy);
 	if (rc != 0) {
 		err->line = rc > 0 ? rc : 0;
@@ -526,6 +566,14 @@ int config_parse(const char *name, const char *text, size_t len, struct tg_confi
 	    cfg->sip.default_expires > cfg->sip.max_expires) {
 		snprintf(err->msg, sizeof err->msg,
 		         "sip: need min_expires <= default_expires <= max_expires");
+		return -1;
+	}
+	/* The edge port is the node's sipMRAOAuthPort (seed 002): 0 (no edge listener) or
+	 * 1024-49151, the range the node table enforces at start. */
+	if (cfg->sip.edge_port != 0 && (cfg->sip.edge_port < 1024 || cfg->sip.edge_port > 49151)) {
+		snprintf(err->msg, sizeof err->msg,
+		         "sip.edge_port: %d is not 0 (off) or 1024..49151 (sipMRAOAuthPort)",
+		         cfg->sip.edge_port);
 		return -1;
 	}
 	if (strlen(cfg->core.control_socket) >= 108) {

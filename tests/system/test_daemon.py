@@ -538,6 +538,10 @@ class DaemonTest(unittest.TestCase):
         while "event=reload result=applied" not in self.d.log_text() and time.time() < deadline:
             time.sleep(0.05)
         self.assertIn("event=reload result=applied", self.d.log_text())
+        # Only the log level changed: nothing needs a restart, not even the connection caps
+        # fd_budget may have clamped at start (a clamp is not an administrator's change).
+        applied = [l for l in self.d.log_text().splitlines() if "event=reload result=applied" in l]
+        self.assertNotIn("restart_needed_for", applied[-1])
         # The same connection still works and sees the new level.
         conn.sendall(frame({"argv": ["status"]}))
         self.assertEqual(dict(read_frame(conn)["rows"])["log_level"], "debug")

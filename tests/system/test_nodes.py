@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -92,8 +93,13 @@ class NodesTest(unittest.TestCase):
         self.d.write_conf("info", self.extra(7090))
         p = self.d.start(wait=False)
         self.assertNotEqual(p.wait(timeout=30), 0)
-        self.assertIn("sip.edge_port: this node's row in the node table: node 'cucm-sys-1': "
-                      "sipmraoauthport 49152 is not 0 or 1024-49151", self.d.stderr_text())
+        self.assertIn("sip.edge_port: 49152 is not 0 (off) or 1024..49151 (sipMRAOAuthPort)",
+                      self.d.stderr_text())
+        # --check-config says so too, instead of passing a file the daemon will not start with.
+        check = subprocess.run([test_daemon.ARGS.telgated, "--check-config", "-c", self.d.conf],
+                               capture_output=True, text=True)
+        self.assertNotEqual(check.returncode, 0)
+        self.assertIn("sip.edge_port: 49152 is not 0", check.stderr)
 
     def import_doc(self, doc):
         path = os.path.join(self.root, "doc.json")

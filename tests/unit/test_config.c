@@ -89,6 +89,7 @@ static void test_bad_files(void **state)
 	    {"[core]\nthreads = -1\n", 2, "out of range"},
 	    {"[core]\nthreads = 99999999999999999999\n", 2, "not an integer"},
 	    {"[nope]\nx = 1\n", 2, "unknown section [nope]"},
+	    {"[core]\nthreads = 2\n\n  [bogus]\n", 4, "unknown section [bogus]"},
 	    {"[core]\nbogus = 1\n", 2, "unknown key 'bogus'"},
 	    {"x = 1\n", 1, "outside any [section]"},
 	    {"[core]\nstate_dir = relative/dir\n", 2, "absolute path"},
@@ -129,6 +130,33 @@ static void test_bad_files(void **state)
 		char want[32];
 		snprintf(want, sizeof want, "t.conf:%d: ", cases[i].line);
 		assert_true(strncmp(out, want, strlen(want)) == 0);
+	}
+}
+
+/* The edge port is the node's sipMRAOAuthPort: 0 or 1024..49151 (seed 002), refused by the
+ * configuration check itself rather than at start. */
+static void test_edge_port_range(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *text;
+		int ok;
+	} cases[] = {
+	    {"[sip]\nedge_port = 1000\n", 0}, {"[sip]\nedge_port = 49152\n", 0},
+	    {"[sip]\nedge_port = 1023\n", 0}, {"[sip]\nedge_port = 0\n", 1},
+	    {"[sip]\nedge_port = 1024\n", 1}, {"[sip]\nedge_port = 49151\n", 1},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct tg_config c;
+		struct config_error e;
+		int rc = parse(cases[i].text, &c, &e);
+		if (cases[i].ok) {
+			assert_int_equal(rc, 0);
+			continue;
+		}
+		assert_int_equal(rc, -1);
+		assert_non_null(strstr(e.msg, "sip.edge_port: "));
+		assert_non_null(strstr(e.msg, "is not 0 (off) or 1024..49151 (sipMRAOAuthPort)"));
 	}
 }
 
@@ -224,7 +252,7 @@ int main(void)
 	    cmocka_unit_test(test_good_values),  cmocka_unit_test(test_empty_file),
 	    cmocka_unit_test(test_bad_files),    cmocka_unit_test(test_oversized),
 	    cmocka_unit_test(test_missing_file), cmocka_unit_test(test_restart_needed),
-	    cmocka_unit_test(test_ldap_section),
+	    cmocka_unit_test(test_ldap_section), cmocka_unit_test(test_edge_port_range),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
