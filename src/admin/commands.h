@@ -81,6 +81,7 @@
 	X(show_config, "show config", 3, 3, READS, "show config DEVICE|XMLDefault.cnf.xml")  \
 	X(show_nodes, "show nodes", 2, 2, READS, "show nodes")                             \
 	X(show_securityprofiles, "show securityprofiles", 2, 2, READS, "show securityprofiles") \
+	X(node_delete, "node delete", 3, 3, CHANGES, "node delete NAME")                   \
 	X(capf_add, "capf add", 5, 15, CHANGES,                                            \
 	  "capf add USER --instance-id ID [--auth-mode string|none] [--auth-string S] "    \
 	  "[--key ec-p256|ec-p384|rsa-2048|rsa-3072] [--operation install|delete] "        \

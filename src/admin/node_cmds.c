@@ -3,7 +3,11 @@
 
 #include "core/util.h"
 
+#include "core/log.h"
+
+#include <pthread.h>
 #include <stdio.h>
+#include <string.h>
 
 enum { NODE_COLS = 12, NODE_PORTS = 8 };
 
@@ -38,6 +42,37 @@ json_t *cmd_show_nodes(struct admin_ctx *a, const struct ctl_request *r, const c
 		return ctl_error("store unavailable: %s", store_last_error());
 	}
 	return t;
+}
+
+json_t *cmd_node_delete(struct admin_ctx *a, const struct ctl_request *r, const char *cid)
+{
+	const char *name = r->argv[2];
+	char self[sizeof a->cfg.core.node_id];
+	pthread_mutex_lock(&a->mu);
+	tg_strlcpy(self, a->cfg.core.node_id, sizeof self);
+	pthread_mutex_unlock(&a->mu);
+	if (strcmp(name, self) == 0)
+		return ctl_error("node '%.64s' is this node (core.node_id): it cannot be deleted "
+		                 "while it runs",
+		                 name);
+	struct store_processnode n;
+	int rc = store_processnode_get(a->store, name, &n);
+	if (rc == STORE_NOTFOUND)
+		return ctl_error("no node named '%.64s' (telgate show nodes lists them)", name);
+	if (rc != STORE_OK)
+		return ctl_error("store unavailable: %s", store_last_error());
+	int64_t quiet = tg_now_s() - n.lastheartbeat;
+	if (quiet < NODE_DELETE_QUIET_S)
+		return ctl_error("node '%.64s' sent a heartbeat %lld s ago: it is running; stop it "
+		                 "first (a node is deleted after %d s without one)",
+		                 name, (long long)quiet, NODE_DELETE_QUIET_S);
+	rc = store_processnode_delete(a->store, name);
+	if (rc == STORE_NOTFOUND)
+		return ctl_error("no node named '%.64s'", name);
+	if (rc != STORE_OK)
+		return ctl_error("store unavailable: %s", store_last_error());
+	log_ev(LOG_LVL_NOTICE, cid, "node_deleted", LOG_S("node", name), LOG_I("silent_s", quiet));
+	return ctl_message("node %s deleted; the configuration files no longer list it", name);
 }
 
 static int profile_row(void *ud, const struct store_securityprofile *p)

@@ -176,3 +176,13 @@ int store_crlnumber_next(store_t *st, int64_t *out)
 	    st, "UPDATE crlnumber SET number = number + 1 WHERE id = 1 RETURNING number", NULL, 0,
 	    &r);
 }
+
+int store_crlnumber_floor(store_t *st, int64_t floor, int64_t *out)
+{
+	struct store_val p[] = {SV_I(floor)};
+	struct store_rows r = {.conv = number_from_row, .obj = out, .size = sizeof *out};
+	return store_select(st,
+	                    "UPDATE crlnumber SET number = CASE WHEN number < $1 THEN $1 "
+	                    "ELSE number END WHERE id = 1 RETURNING number",
+	                    p, 1, &r);
+}

@@ -430,6 +430,11 @@ int store_issuedcert_revoke(store_t *st, const char *serial, const char *reason,
  * number. Both only grow. */
 int store_crlnumber_get(store_t *st, int64_t *out);
 int store_crlnumber_next(store_t *st, int64_t *out);
+/* Raises the CRL number to at least floor (never lowers it); *out gets the number now
+ * stored. A restore calls it with the time in seconds, so that the next CRL outnumbers every
+ * CRL the old node may have published after its backup (RFC 5280 §5.2.3: the number only
+ * grows; the counting CRLs made ~1 a revocation, far below any epoch time). */
+int store_crlnumber_floor(store_t *st, int64_t floor, int64_t *out);
 
 /* --- TLS settings by level (tls/policy.h; table tlssetting) -------------------------- */
 

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -150,9 +151,14 @@ class BackupTest(unittest.TestCase):
 
         self.assertEqual(self.d.stop(), 0)
         shutil.rmtree(self.d.state)
+        restore_time = int(time.time())
         r = self.restore()
         self.assertEqual(r.returncode, 0, r.stderr)
         answer = json.loads(r.stdout)
+        # The CRL number moves past any CRL the old node may have published after its
+        # backup (RFC 5280: it only grows), and the message says what was not in the backup.
+        self.assertGreaterEqual(answer["crl_number"], restore_time)
+        self.assertIn("revoke them again", answer["message"])
         self.assertEqual(answer["backup"]["ca_fingerprint_sha256"],
                          before["ca_fingerprint_sha256"])
         self.assertIn("restored %d files" % (len(files) + 1), answer["message"])
@@ -179,6 +185,8 @@ class BackupTest(unittest.TestCase):
         for row in capf:
             self.assertIn(row, restored_capf)
         self.assertEqual(self.rows("get", "param", "ClusterSIPOAuthMode"), param)
+        self.assertEqual(self.rows("run", "sql", "select number from crlnumber"),
+                         [[str(answer["crl_number"])]])
         started = [line for line in self.d.log_text().splitlines() if "event=pki_ready" in line]
         self.assertIn("ca_created=no", started[-1])  # the restored CA, not a new one
 

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -86,6 +87,43 @@ class NodesTest(unittest.TestCase):
         self.assertEqual(len(rows), 1)
         self.assertEqual(rows[0][:10], self.expected_row(7091))
         self.assertEqual(rows[0][7], "off")
+
+    def test_node_delete(self):
+        """A node gone for good (renamed by a restore, decommissioned) is deleted so that
+        cnf.xml stops sending phones to it; a running node and this node are refused."""
+        self.d.start()
+        # Another node that once ran: its row, as it wrote it, last heard of at start.
+        db = sqlite3.connect(os.path.join(self.d.state, "telgate.db"), timeout=10)
+        db.execute("INSERT INTO processnode (name, address, sipport, securedsipport, "
+                   "sipoauthport, sipmraoauthport, ctiport, ctitlsport, httpport, tftpport, "
+                   "version, timestarted, lastheartbeat) SELECT 'aaa-old', '192.0.2.9', "
+                   "sipport, securedsipport, sipoauthport, sipmraoauthport, ctiport, "
+                   "ctitlsport, httpport, tftpport, version, timestarted, lastheartbeat "
+                   "FROM processnode WHERE name = 'cucm-sys-1'")
+        db.commit()
+        cnf = self.d.cli("show", "config", "XMLDefault.cnf.xml").stdout
+        self.assertIn("aaa-old", cnf)
+        # Alive (a heartbeat just now): refused, and the row stays.
+        r = self.d.cli("node", "delete", "aaa-old")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("it is running; stop it first", r.stderr)
+        r = self.d.cli("node", "delete", "cucm-sys-1")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("is this node", r.stderr)
+        r = self.d.cli("node", "delete", "nosuchnode")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("no node named 'nosuchnode'", r.stderr)
+        self.assertEqual(sorted(row[0] for row in self.nodes()), ["aaa-old", "cucm-sys-1"])
+        # Silent for ten minutes: deleted, gone from the node list and from cnf.xml.
+        db.execute("UPDATE processnode SET lastheartbeat = lastheartbeat - 600 "
+                   "WHERE name = 'aaa-old'")
+        db.commit()
+        db.close()
+        r = self.d.cli("node", "delete", "aaa-old")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual([row[0] for row in self.nodes()], ["cucm-sys-1"])
+        self.assertNotIn("aaa-old", self.d.cli("show", "config", "XMLDefault.cnf.xml").stdout)
+        self.assertRegex(self.d.log_text(), r"event=node_deleted node=aaa-old silent_s=6\d\d")
 
     def test_mra_port_outside_the_seed_range_stops_the_start(self):
         # Seed 002: sipMRAOAuthPort is 1024-49151; the edge listener is that port.
