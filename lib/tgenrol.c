@@ -208,7 +208,7 @@ enum tgenrol_result tgenrol_run(const struct tgenrol_opts *o, struct tgenrol_inf
 	res = TGENROL_FAILED;
 	if (csr) {
 		const struct tgest_opts eo = {.host = o->server,
-		                              .port = o->est_port,
+		                              .port = o->est_port ? o->est_port : TGENROL_EST_PORT,
 		                              .server_name = o->server_name,
 		                              .store = store,
 		                              .user = o->instance_id,
@@ -217,6 +217,14 @@ enum tgenrol_result tgenrol_run(const struct tgenrol_opts *o, struct tgenrol_inf
 		                              .timeout_ms = o->timeout_ms,
 		                              .max_wait_s = o->max_wait_s};
 		enum tgest_result er = tgest_simpleenroll(&eo, csr, key, &cert, err, errlen);
+		if (er == TGEST_FAILED && strncmp(err, "connect to ", 11) == 0) {
+			size_t n = strlen(err);
+			snprintf(
+			    err + n, errlen - n,
+			    " (the EST port is telgated's [est] port, %d unless --est-port says "
+			    "otherwise)",
+			    eo.port);
+		}
 		res = er == TGEST_OK        ? TGENROL_OK
 		      : er == TGEST_REFUSED ? TGENROL_REFUSED
 		                            : TGENROL_FAILED;

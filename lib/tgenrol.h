@@ -30,12 +30,16 @@ enum tgenrol_result {
 	TGENROL_FAILED = 2,  /* could not talk to the server, or could not write DIR */
 };
 
+/* telgated's EST listener ([est] port), not RFC 7030's 443: the client of telgate's own
+ * enrolment defaults to where telgate listens. */
+#define TGENROL_EST_PORT 8443
+
 struct tgenrol_opts {
 	const char *server;       /* host name or address of telgate */
 	const char *server_name;  /* name the EST certificate must carry; server when NULL */
 	int tftp_port;            /* 69 when 0 */
 	int http_port;            /* > 0: fetch the list over HTTP on this port instead */
-	int est_port;             /* 443 when 0 */
+	int est_port;             /* TGENROL_EST_PORT when 0 */
 	const char *trust_file;   /* the list's name; "CTLFile.tlv" when NULL */
 	const unsigned char *pin; /* 32 bytes, SHA-256 of the signer's certificate; NULL */
 	const char *out_dir;

@@ -41,6 +41,7 @@ struct restore {
 	int chown_to; /* root restoring for core.user: files get the service user's */
 	struct progress pr;
 	uint64_t total;
+	int64_t crl_number; /* the restored store's CRL number after advance_crl_number */
 	char err[DEST_MAX + 200];
 };
 
@@ -239,6 +240,36 @@ static int commit(struct restore *r)
 	return 0;
 }
 
+/* The restored store (still under its temporary name) gets a CRL number of at least the
+ * time now in seconds: the old node may have published CRLs after the backup was taken,
+ * and a new CRL must never reuse one of their numbers (RFC 5280 §5.2.3). SQLite's -wal and
+ * -shm for the temporary name go away when the store closes. */
+static int advance_crl_number(struct restore *r)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		if (strcmp(r->v[i].name, "store.db") != 0)
+			continue;
+		char tmp[DEST_MAX + sizeof TMP_SUFFIX], err[256];
+		snprintf(tmp, sizeof tmp, "%s" TMP_SUFFIX, r->v[i].dest);
+		const struct store_options so = {.backend = "sqlite",
+		                                 .path = tmp,
+		                                 .busy_timeout_ms = r->cfg->store.busy_timeout_ms};
+		store_t *st = NULL;
+		if (store_open(&so, &st, err, sizeof err) != STORE_OK) {
+			snprintf(r->err, sizeof r->err, "the restored store cannot be opened: %s",
+			         err);
+			return -1;
+		}
+		int rc = store_crlnumber_floor(st, tg_now_s(), &r->crl_number);
+		if (rc != STORE_OK)
+			snprintf(r->err, sizeof r->err, "the restored store's CRL number: %s",
+			         store_last_error());
+		store_close(st);
+		return rc == STORE_OK ? 0 : -1;
+	}
+	return 0;
+}
+
 /* 0 when nothing answers on the control socket. */
 static int daemon_answers(const char *path)
 {
@@ -312,11 +343,16 @@ static json_t *restored_table(const struct restore *r, json_t *meta, const char 
 	const char *fp = json_string_value(json_object_get(meta, "ca_fingerprint_sha256"));
 	json_object_set_new(t, "file", json_string(file));
 	json_object_set(t, "backup", meta);
-	json_object_set_new(t, "message",
-	                    json_sprintf("restored %zu files from the backup of node %s taken %s "
-	                                 "(CA %s); start telgated",
-	                                 r->n - 1, node ? node : "?", created ? created : "?",
-	                                 fp ? fp : "?"));
+	json_object_set_new(t, "crl_number", json_integer(r->crl_number));
+	json_object_set_new(
+	    t, "message",
+	    json_sprintf(
+	        "restored %zu files from the backup of node %s taken %s (CA %s); the next "
+	        "CRL is numbered above %lld, past any the old node published; certificates "
+	        "revoked after %s are valid again in this store: revoke them again "
+	        "(telgate cert list, cert revoke); start telgated",
+	        r->n - 1, node ? node : "?", created ? created : "?", fp ? fp : "?",
+	        (long long)r->crl_number, created ? created : "the backup"));
 	return t;
 }
 
@@ -367,7 +403,7 @@ int restore_cmd(int argc, char **argv, const struct backup_opts *o)
 		progress_start(&r.pr, "restore", r.total);
 		rc = bk_reader_run(&rd, f, &v); /* pass 2: write the temporary files */
 		progress_done(&r.pr);
-		if (rc == BK_OK && commit(&r) != 0)
+		if (rc == BK_OK && (advance_crl_number(&r) != 0 || commit(&r) != 0))
 			rc = BK_ERR_IO;
 	} else if (rc == BK_OK) {
 		rc = BK_ERR_STOPPED; /* r.err says why */

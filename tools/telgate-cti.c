@@ -37,7 +37,7 @@ static void usage(FILE *f)
 	       "                   open DEVICE... [--follow | --events N]\n"
 	       "       telgate-cti enrol --server HOST [--tftp-port N | --http-port N]\n"
 	       "                   [--est-port N] [--server-name NAME] --instance-id ID\n"
-	       "                   --auth-string-file FILE --out DIR [--pin sha256:HEX]\n"
+	       "                   [--auth-string-file FILE] --out DIR [--pin sha256:HEX]\n"
 	       "                   [--key ec-p256|ec-p384|rsa-2048|rsa-3072]\n"
 	       "                   [--trust-list-file NAME] [--max-wait S] [--json]\n"
 	       "       telgate-cti trust-list --server HOST [--tftp-port N | --http-port N]\n"
@@ -46,7 +46,9 @@ static void usage(FILE *f)
 	       "OutOfService events: until interrupted with --follow, until N with --events.\n"
 	       "enrol: fetches the trust list (TFTP unless --http-port), verifies it (first use:\n"
 	       "--pin; later: DIR/trustlist.tlv), enrols over EST and writes DIR/key.pem (0600)\n"
-	       "and DIR/cert.pem. trust-list: the first two steps only.\n"
+	       "and DIR/cert.pem (--est-port: telgated's [est] port, default 8443;\n"
+	       "--auth-string-file: the profile's one-time string, omitted for a profile made\n"
+	       "with --auth-mode none). trust-list: the first two steps only.\n"
 	       "Exit: 0 done, 1 refused (login, a device, the trust list or the enrolment),\n"
 	       "2 connection problem, 64 usage.\n");
 }
@@ -102,8 +104,17 @@ static void print_json(const struct tgenrol_info *in, int enrolled)
 static int cmd_enrol(struct args *a, int enrol)
 {
 	unsigned char pin[TGTRUST_PIN_LEN];
-	if (!a->e.server || !a->e.out_dir || (a->e.http_port && a->e.tftp_port) ||
-	    (enrol && (!a->e.instance_id || !a->secret_file))) {
+	const char *missing = !a->e.server                 ? "--server HOST"
+	                      : !a->e.out_dir              ? "--out DIR"
+	                      : enrol && !a->e.instance_id ? "--instance-id ID"
+	                                                   : NULL;
+	if (missing || (a->e.http_port && a->e.tftp_port)) {
+		if (missing)
+			fprintf(stderr, "telgate-cti: %s needs %s\n",
+			        enrol ? "enrol" : "trust-list", missing);
+		else
+			fprintf(stderr,
+			        "telgate-cti: --tftp-port and --http-port exclude each other\n");
 		usage(stderr);
 		return 64;
 	}
@@ -114,9 +125,11 @@ static int cmd_enrol(struct args *a, int enrol)
 	a->e.pin = a->pin ? pin : NULL;
 	a->e.key_type = a->key;
 	a->e.max_wait_s = a->max_wait;
-	char secret[1025], err[512];
+	char secret[1025] = "", err[512];
 	size_t slen = 0;
-	if (enrol && read_password_file(a->secret_file, secret, sizeof secret, &slen) != 0) {
+	/* No file: an empty string, what a profile with authentication mode none expects. */
+	if (enrol && a->secret_file &&
+	    read_password_file(a->secret_file, secret, sizeof secret, &slen) != 0) {
 		fprintf(stderr, "telgate-cti: --auth-string-file %s: %s\n", a->secret_file,
 		        strerror(errno));
 		return 64;

@@ -151,6 +151,7 @@ class TrustListTest(ClientTest):
                             "--out", self.out], capture_output=True, text=True)
         self.assertEqual(r.returncode, 64)  # no --instance-id / --auth-string-file
         self.assertIn("--auth-string-file", r.stderr)
+        self.assertIn("telgate-cti: enrol needs --instance-id ID", r.stderr)
 
 
 class DaemonTrustListTest(ClientTest):
@@ -232,6 +233,24 @@ class EnrolTest(ClientTest):
         shutil.rmtree(self.out)
         again = self.enrol("1234", string)
         self.assertEqual(again.returncode, 1, again.stderr)
+
+    def test_no_auth_profile_needs_no_string_file(self):
+        """A profile made with --auth-mode none enrols without --auth-string-file; a wrong
+        EST port says which port the client tried and where telgated listens."""
+        r = self.d.cli("capf", "add", "wwhite", "--instance-id", "4321", "--auth-mode", "none")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        closed = test_daemon.free_port()
+        r = self.cti("enrol", "--instance-id", "4321", "--est-port", str(closed), "--pin",
+                     self.pin, name="CTLFile.tlv")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("the EST port is telgated's [est] port, %d unless --est-port" % closed,
+                      r.stderr)
+        r = self.cti("enrol", "--instance-id", "4321", "--est-port", str(self.est_port),
+                     "--pin", self.pin, "--json", name="CTLFile.tlv")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("CN=wwhite", json.loads(r.stdout)["certificate"]["subject"])
+        r = self.d.cli("capf", "show", "4321", json_mode=True)
+        self.assertEqual({k: v for k, v in json.loads(r.stdout)["rows"]}["status"], "success")
 
     def test_seed_001_secure_connection_login(self):
         """The enrolled certificate and the password log a Standard CTI Secure Connection
