@@ -128,8 +128,10 @@ static enum tgenrol_result trust(const struct tgenrol_opts *o, struct tgenrol_in
 		                      err, errlen) == 0 &&
 		         write_atomic(o->out_dir, "ca.pem", pem, strlen(pem), 0644, info->ca_path,
 		                      sizeof info->ca_path, err, errlen) == 0 &&
-		         (!store || (*store = tgtrust_ca_store(l, &n, err, errlen))))
+		         (!store || (*store = tgtrust_ca_store(l, &n, err, errlen)))) {
+			snprintf(info->tl_path, sizeof info->tl_path, "%s", held);
 			res = TGENROL_OK;
+		}
 		free(pem);
 	}
 	free(l);

@@ -57,6 +57,7 @@ struct tgenrol_info {
 	int tl_first_use;    /* verified with the pin, not a list held from before */
 	char tl_signer[256]; /* the signer's subject as the list names it */
 	size_t tl_records;
+	char tl_path[512]; /* DIR/trustlist.tlv, where the verified list was kept */
 	/* the certificate (empty before enrolment) */
 	char serial[80];   /* hex, upper case */
 	char subject[256]; /* RFC 2253 */

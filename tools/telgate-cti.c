@@ -85,9 +85,10 @@ static void print_trust(const struct tgenrol_info *in, const char *dir)
 
 static void print_json(const struct tgenrol_info *in, int enrolled)
 {
-	json_t *j = json_pack("{s:{s:I,s:s,s:I,s:b}}", "trust_list", "sequence",
+	json_t *j = json_pack("{s:{s:I,s:s,s:I,s:b,s:s,s:s}}", "trust_list", "sequence",
 	                      (json_int_t)in->tl_sequence, "signer", in->tl_signer, "records",
-	                      (json_int_t)in->tl_records, "first_use", in->tl_first_use);
+	                      (json_int_t)in->tl_records, "first_use", in->tl_first_use, "path",
+	                      in->tl_path, "ca", in->ca_path);
 	if (j && enrolled)
 		json_object_set_new(j, "certificate",
 		                    json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "serial", in->serial,

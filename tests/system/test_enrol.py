@@ -113,6 +113,8 @@ class TrustListTest(ClientTest):
         self.assertEqual(tl["sequence"], 1001)
         self.assertFalse(tl["first_use"])
         self.assertIn("CN=telgate recovery", tl["signer"])
+        self.assertEqual(tl["path"], os.path.join(self.out, "trustlist.tlv"))
+        self.assertEqual(tl["ca"], os.path.join(self.out, "ca.pem"))
         newer = self.held()
 
         for name, why in (("gen/CTLCAPF1234.tlv", "older than the one held"),
