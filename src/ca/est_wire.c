@@ -13,104 +13,50 @@
 #include <string.h>
 #include <strings.h>
 
-static int b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
+/* base64 is libsodium's (sodium_base642bin / sodium_bin2base64): constant-time, maintained,
+ * and strict about the last group's unused bits (RFC 4648 §3.5 lets a decoder refuse
+ * non-canonical input; no encoder writes it). */
 int est_base64_decode(const char *in, size_t len, size_t max, unsigned char **out, size_t *outlen)
 {
 	*out = NULL;
 	*outlen = 0;
 	/* At most 3 bytes per 4 characters, whitespace included: an upper bound. */
 	size_t cap = len / 4 * 3 + 3;
-	if (cap > max + 3)
-		cap = max + 3;
+	if (cap > max)
+		cap = max;
 	unsigned char *b = malloc(cap ? cap : 1);
 	if (!b)
 		return -ENOMEM;
-	uint32_t acc = 0;
-	size_t n = 0, quad = 0, pad = 0;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)in[i];
-		if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
-			continue;
-		if (c == '=') {
-			pad++;
-			continue;
-		}
-		int v = b64_value(c);
-		if (v < 0 || pad) /* a character after padding: padding was in the middle */
-			goto bad;
-		acc = acc << 6 | (uint32_t)v;
-		if (++quad == 4) {
-			if (n + 3 > max) {
-				free(b);
-				return -E2BIG;
-			}
-			b[n++] = (unsigned char)(acc >> 16);
-			b[n++] = (unsigned char)(acc >> 8);
-			b[n++] = (unsigned char)acc;
-			acc = 0;
-			quad = 0;
-		}
-	}
-	/* What is left: 2 characters make a byte, 3 make two; 1 is no encoding. Padding
-	 * must fill the last group exactly when present. */
-	if (quad == 1 || (pad && quad + pad != 4) || pad > 2)
-		goto bad;
-	if (quad >= 2) {
-		size_t extra = quad - 1;
-		if (n + extra > max) {
-			free(b);
-			return -E2BIG;
-		}
-		acc <<= 6 * (4 - quad);
-		b[n++] = (unsigned char)(acc >> 16);
-		if (quad == 3)
-			b[n++] = (unsigned char)(acc >> 8);
+	/* RFC 8951 clients differ on padding: with '=' it must complete the last group
+	 * (the ORIGINAL variant), without it the NO_PADDING variant reads the same text.
+	 * Whitespace is skipped anywhere (line breaks of 64 or 76 characters). */
+	int variant = memchr(in, '=', len) ? sodium_base64_VARIANT_ORIGINAL
+	                                   : sodium_base64_VARIANT_ORIGINAL_NO_PADDING;
+	size_t n = 0;
+	const char *end = NULL;
+	errno = 0;
+	/* With an end pointer libsodium stops at the first character it cannot take and
+	 * keeps errno ERANGE when the output was full (without one it says EINVAL for both). */
+	if (sodium_base642bin(b, cap, in, len, " \t\r\n", &n, &end, variant) != 0 ||
+	    end != in + len) {
+		int rc = errno == ERANGE ? -E2BIG : -EINVAL;
+		free(b);
+		return rc;
 	}
 	*out = b;
 	*outlen = n;
 	return 0;
-bad:
-	free(b);
-	return -EINVAL;
 }
 
 int est_base64_encode(const unsigned char *in, size_t len, char **out, size_t *outlen)
 {
-	static const char alpha[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t chars = (len + 2) / 3 * 4;
-	char *s = malloc(chars + 1);
+	size_t chars = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
+	char *s = malloc(chars);
 	if (!s)
 		return -ENOMEM;
-	size_t o = 0;
-	for (size_t i = 0; i < len; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16;
-		if (i + 1 < len)
-			v |= (uint32_t)in[i + 1] << 8;
-		if (i + 2 < len)
-			v |= in[i + 2];
-		s[o++] = alpha[v >> 18 & 63];
-		s[o++] = alpha[v >> 12 & 63];
-		s[o++] = i + 1 < len ? alpha[v >> 6 & 63] : '=';
-		s[o++] = i + 2 < len ? alpha[v & 63] : '=';
-	}
-	s[o] = '\0';
+	sodium_bin2base64(s, chars, in, len, sodium_base64_VARIANT_ORIGINAL);
 	*out = s;
-	*outlen = o;
+	*outlen = chars - 1; /* the length counts the NUL */
 	return 0;
 }
 

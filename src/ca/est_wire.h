@@ -32,8 +32,9 @@
 #define EST_BOUNDARY "telgate-est-7030" /* the serverkeygen parts' boundary */
 
 /* Decodes base64 text (len bytes; whitespace anywhere is skipped, '=' padding optional)
- * into *out (malloc'ed, *outlen bytes). Returns 0; -EINVAL for a character outside the
- * alphabet, padding in the middle or a length no encoding has; -E2BIG when the decoded
+ * into *out (malloc'ed, *outlen bytes) with libsodium's decoder. Returns 0; -EINVAL for a
+ * character outside the alphabet, padding in the middle, a length no encoding has or
+ * non-zero unused bits in the last group (RFC 4648 §3.5); -E2BIG when the decoded
  * size would pass max; -ENOMEM. *out is NULL on error. */
 int est_base64_decode(const char *in, size_t len, size_t max, unsigned char **out, size_t *outlen);
 
