@@ -276,7 +276,13 @@ int tgcti_login(struct tgcti *c, const char *app, const char *user, const char *
 	} else {
 		char e[128];
 		copy_field(root, "definedError", e, sizeof e);
-		snprintf(err, errlen, "login refused: %s", e[0] ? e : (const char *)root->name);
+		/* The server says only the CSTA error (a reason would help an attacker); where to
+		 * find the reason is what the user needs to know. */
+		snprintf(
+		    err, errlen,
+		    "login refused: %s (the server's log has the reason: event=cti_login_refused "
+		    "user=%s)",
+		    e[0] ? e : (const char *)root->name, user);
 	}
 	xmlFreeDoc(doc);
 	return rc;

@@ -487,6 +487,9 @@ class CtiTest(unittest.TestCase):
                            timeout=30)
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertIn("invalidApplicationInfo", r.stderr)
+        # ... and where the reason is: the server's log line, which is there.
+        self.assertIn("event=cti_login_refused user=", r.stderr)
+        self.assertIn("event=cti_login_refused", self.d.log_text())
         wrong_ca = [c if c != self.ca else self.ldap.dir + "/ca.crt" for c in cmd]
         r = subprocess.run(wrong_ca + ["open", DEV], env=env, capture_output=True, text=True,
                            timeout=30)
