@@ -103,16 +103,13 @@ class NodesTest(unittest.TestCase):
         db.commit()
         cnf = self.d.cli("show", "config", "XMLDefault.cnf.xml").stdout
         self.assertIn("aaa-old", cnf)
-        # Alive (a heartbeat just now): refused, and the row stays.
-        r = self.d.cli("node", "delete", "aaa-old")
-        self.assertNotEqual(r.returncode, 0)
-        self.assertIn("it is running; stop it first", r.stderr)
-        r = self.d.cli("node", "delete", "cucm-sys-1")
-        self.assertNotEqual(r.returncode, 0)
-        self.assertIn("is this node", r.stderr)
-        r = self.d.cli("node", "delete", "nosuchnode")
-        self.assertNotEqual(r.returncode, 0)
-        self.assertIn("no node named 'nosuchnode'", r.stderr)
+        # Alive (a heartbeat just now), this node, no such node: refused, rows unchanged.
+        for name, why in (("aaa-old", "it is running; stop it first"),
+                          ("cucm-sys-1", "is this node"),
+                          ("nosuchnode", "no node named 'nosuchnode'")):
+            r = self.d.cli("node", "delete", name)
+            self.assertEqual(r.returncode, 1, name)
+            self.assertIn(why, r.stderr)
         self.assertEqual(sorted(row[0] for row in self.nodes()), ["aaa-old", "cucm-sys-1"])
         # Silent for ten minutes: deleted, gone from the node list and from cnf.xml.
         db.execute("UPDATE processnode SET lastheartbeat = lastheartbeat - 600 "
