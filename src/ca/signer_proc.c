@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: ISC */
 #include "ca/signer_proc.h"
 
+#include "authz/jwk.h"
 #include "authz/jws.h"
 #include "ca/signer_wire.h"
 #include "core/log.h"
 
 #include <errno.h>
+#include <openssl/pem.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,11 +55,21 @@ static void warm_up(const struct signer_keys *ks)
 		EVP_PKEY *k = i == 1   ? EVP_PKEY_Q_keygen(NULL, NULL, algs[i], (size_t)2048)
 		              : i == 0 ? EVP_PKEY_Q_keygen(NULL, NULL, algs[i], "P-256")
 		                       : EVP_PKEY_Q_keygen(NULL, NULL, algs[i]);
-		unsigned char sig[JWS_SIG_MAX];
+		unsigned char sig[JWS_SIG_MAX], *spki = NULL;
 		size_t n;
-		if (k)
+		char kid[AUTHZ_KID_LEN + 1];
+		BIO *b = BIO_new(BIO_s_mem());
+		/* The thumbprint also seeds jansson's hash function, which reads /dev/urandom
+		 * the first time a JSON object is made. */
+		if (k && b) {
 			jws_sign(k, jws_alg_of_key(k), (const unsigned char *)"warm", 4, sig,
 			         sizeof sig, &n);
+			authz_jwk_thumbprint(k, kid);
+			if (authz_spki_encode(k, &spki, &n) == 0)
+				free(spki);
+			PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL);
+		}
+		BIO_free(b);
 		EVP_PKEY_free(k);
 	}
 	/* The CA key signs certificates and CRLs (ECDSA with SHA-256): a certificate of its
