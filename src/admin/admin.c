@@ -7,6 +7,7 @@
 #include "admin/commands.h"
 #include "admin/metrics.h"
 #include "admin/node_cmds.h"
+#include "admin/oauth_key_cmds.h"
 #include "admin/signer_cmds.h"
 #include "admin/tls_cert_cmds.h"
 #include "admin/cnf_cmds.h"
