@@ -888,10 +888,19 @@ class CtiTest(unittest.TestCase):
         # The user's standing applies as for a password: not in Standard CTI Enabled...
         self.refused(self.client().login_token(self.token("nocti")),
                      "user is not in Standard CTI Enabled")
-        # ... and administratively locked.
-        r = self.d.cli("user", "lock", "jpinkman")
+        # A locked digest credential does not touch tokens (issue 18) ...
+        r = self.d.cli("user", "lock", "jpinkman", "--credential", "digest")
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.refused(self.client().login_token(tok), "token login: locked")
+        self.assertEqual(local(self.client().login_token(tok)),
+                         "StartApplicationSessionPosResponse")
+        # ... a locked password credential ends the tokens issued until then: they stay
+        # refused after an unlock.
+        r = self.d.cli("user", "lock", "jpinkman", "--credential", "password")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.refused(self.client().login_token(tok), "access token refused: revoked")
+        self.assertIn("event=oauth_user_tokens_revoked", self.d.log_text())
+        self.d.cli("user", "unlock", "jpinkman")
+        self.refused(self.client().login_token(tok), "access token refused: revoked")
         # The refusals name the type and the token's jti, never the token.
         log = self.d.log_text()
         self.assertIn("authentication=token", log)
