@@ -118,18 +118,20 @@ static int sandbox(int tokdir)
 	                            SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0)) == 0;
 	/* A new token key is written as pki.dir/tokens/<kid>.key (signer_tokens.c) so that it
 	 * outlives this process: file calls relative to that one directory descriptor only
-	 * (open() is openat(AT_FDCWD, ...) and stays refused), nothing else of the file system. */
+	 * (open() is openat(AT_FDCWD, ...) and stays refused), nothing else of the file system.
+	 * (The third value only fills datum_b, which SCMP_CMP_EQ ignores: clang's
+	 * -Wmissing-field-initializers.) */
 	if (tokdir >= 0) {
 		ok = ok && seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
-		                            SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)tokdir)) == 0;
+		                            SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)tokdir, 0)) == 0;
 		ok = ok && seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(unlinkat), 1,
-		                            SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)tokdir)) == 0;
+		                            SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)tokdir, 0)) == 0;
 		ok = ok && seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(renameat), 2,
-		                            SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)tokdir),
-		                            SCMP_A2(SCMP_CMP_EQ, (scmp_datum_t)tokdir)) == 0;
+		                            SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)tokdir, 0),
+		                            SCMP_A2(SCMP_CMP_EQ, (scmp_datum_t)tokdir, 0)) == 0;
 		ok = ok && seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(renameat2), 2,
-		                            SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)tokdir),
-		                            SCMP_A2(SCMP_CMP_EQ, (scmp_datum_t)tokdir)) == 0;
+		                            SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)tokdir, 0),
+		                            SCMP_A2(SCMP_CMP_EQ, (scmp_datum_t)tokdir, 0)) == 0;
 		ok = ok && seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fsync), 0) == 0;
 	}
 	ok = ok && seccomp_load(ctx) == 0;
