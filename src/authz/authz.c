@@ -183,6 +183,11 @@ struct authz *authz_new(const struct authz_options *o, char *err, size_t errlen)
 		return NULL;
 	}
 	atomic_store(&a->gen, g);
+	/* Revoked jtis past their exp are refused as expired anyway: dropped at each start and
+	 * each revocation (authz_revoke_jti). */
+	if (store_oauth_purge(a->store, now - a->leeway_s) != STORE_OK)
+		log_ev(LOG_LVL_WARNING, a->cid, "oauth_purge_failed",
+		       LOG_S("error", store_last_error()));
 	/* The first key now, so that the first token does not wait for a key generation; a
 	 * signer that does not answer yet is not fatal: the first issue tries again. */
 	if (a->signer && (rc = first_key(a, now)) != 0)
