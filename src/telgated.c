@@ -23,6 +23,7 @@
 #include "core/stream.h"
 #include "core/util.h"
 #include "core/worker.h"
+#include "authz/authz.h"
 #include "cti/server.h"
 #include "dir/dir.h"
 #include "dir/passwd.h"
@@ -65,6 +66,7 @@ struct daemon {
 	struct workers *workers;
 	struct dir *dir;
 	struct cti_server *cti;
+	struct authz *authz; /* the token service (authz/authz.h) */
 	struct sip_registrar *sip;
 	struct ctl_server *ctl;
 	struct admin_http *admin_http; /* NULL when [admin] http_port = 0 */
@@ -402,6 +404,13 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 	node_from_config(&d->cfg, tg_now_s(), &d->node);
 	if (node_register(d->store, &d->node, d->cid, err, sizeof err) != 0)
 		return start_failed(d, "node", "node_failed", err);
+	/* The token service: its keys' public halves from the store, the first key from the
+	 * signer when this node has none (issue 18). */
+	const struct authz_options ao = {
+	    .store = d->store, .signer = d->signer, .cfg = &d->cfg, .cid = d->cid};
+	d->authz = authz_new(&ao, err, sizeof err);
+	if (!d->authz)
+		return start_failed(d, "oauth", "oauth_failed", err);
 	/* The TLS policy before any TLS listener: what this OpenSSL offers, then the stored
 	 * settings (docs/tls.md). */
 	if (tls_iana_init() != 0)
@@ -435,6 +444,7 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 		d->admin.workers = d->workers;
 		d->admin.devstate = d->devstate;
 		d->admin.signer = d->signer;
+		d->admin.authz = d->authz;
 		const struct dir_options dopt = {.store = d->store, .cfg = &d->cfg};
 		d->dir = dir_start(&dopt, err, sizeof err);
 	}
@@ -461,6 +471,7 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 	    .tls_cert = d->pki.server_cert,
 	    .tls_key = d->pki.server_key,
 	    .client_ca = d->pki.ca_cert,
+	    .authz = d->authz,
 	};
 	err[0] = '\0';
 	d->cti = cti_server_start(&co, err, sizeof err);
@@ -584,6 +595,9 @@ static void daemon_teardown(struct daemon *d, int status)
 	d->admin.tftp = NULL;
 	files_service_stop(d->files);
 	d->files = NULL;
+	authz_free(d->authz); /* after the workers and CTI, its callers; before the signer */
+	d->authz = NULL;
+	d->admin.authz = NULL;
 	signer_free(d->signer); /* after the workers, its callers */
 	d->signer = NULL;
 	dir_stop(d->dir);

@@ -96,6 +96,10 @@
 	  "cert revoke SERIAL unspecified|keyCompromise|cACompromise|affiliationChanged|"  \
 	  "superseded|cessationOfOperation|certificateHold|privilegeWithdrawn")            \
 	X(show_signer, "show signer", 2, 2, READS, "show signer")                           \
+	X(oauth_keys_rotate, "oauth keys rotate", 3, 3, CHANGES, "oauth keys rotate")       \
+	X(oauth_keys_list, "oauth keys list", 3, 4, READS, "oauth keys list [--json]")      \
+	X(oauth_issue, "oauth issue", 7, 9, CHANGES,                                       \
+	  "oauth issue USER --aud cti|sip|cti,sip --client ID [--scope S]")                 \
 	X(store_snapshot, "store snapshot", 2, 2, CHANGES,                                 \
 	  "store snapshot (a consistent copy of the store, for telgate backup)")            \
 	X(help, "help", 1, 1, READS, "help")
