@@ -27,8 +27,12 @@
 /* netascii is converted into a copy per transfer (docs/device-files.md): bounded, so a
  * few clients asking for large files in netascii cannot hold much memory. */
 #define TFTP_NETASCII_MAX (4u * 1024 * 1024)
-#define TFTP_BATCH 64       /* DATA packets per sendmmsg() */
-#define TFTP_READS 64       /* datagrams read per event, so one socket cannot starve the loop */
+#define TFTP_BATCH 64 /* DATA packets per sendmmsg() */
+#define TFTP_READS 64 /* datagrams read per event, so one socket cannot starve the loop */
+/* Requests read by one recvmmsg(): a batch that comes back short says the queue is
+ * empty, which saves the read that would only say EAGAIN (half a system call per
+ * transfer at 64 in flight). */
+#define TFTP_RQ_BATCH 16
 #define TFTP_BACKOFF_MAX 64 /* the retransmission interval grows to at most 64x the first */
 /* The pool of transfer sockets (see "the pool" below). */
 #define TFTP_POOL_IDLE_MAX 256 /* idle sockets kept per loop; a socket released above: closed */
@@ -104,7 +108,9 @@ struct tftp_loop {
 	LIST_HEAD(, xfer) xfers;
 	LIST_HEAD(, tftp_local) locals; /* the pool, by local address */
 	unsigned nidle;                 /* idle sockets in the pool, all addresses */
-	unsigned char rx[65536]; /* a whole datagram at the request port, even a 64 KiB one */
+	/* Requests read at once. A longer datagram is cut to TFTP_REQUEST_MAX + 1 bytes:
+	 * enough for the parser to refuse it as too long, as it would the whole one. */
+	unsigned char rx[TFTP_RQ_BATCH][TFTP_REQUEST_MAX + 1];
 };
 
 struct tftp_server {
@@ -677,26 +683,31 @@ static void on_listen_read(evutil_socket_t fd, short what, void *arg)
 {
 	(void)what;
 	struct tftp_loop *tl = arg;
-	for (int i = 0; i < TFTP_READS; i++) {
-		struct sockaddr_storage from, local;
-		socklen_t fl = sizeof from;
-		int has_local;
-		ssize_t n =
-		    udp_recv(fd, (char *)tl->rx, sizeof tl->rx, &from, &fl, &local, &has_local);
-		if (n < 0)
-			return;
-		size_t len = (size_t)n < sizeof tl->rx ? (size_t)n : sizeof tl->rx;
-		struct tftp_request rq;
-		struct tftp_verdict v;
-		if (tftp_parse_request(tl->rx, len, &rq, &v) == 0) {
-			on_request(tl, &rq, &from, fl, &local, has_local);
-			continue;
+	struct udp_msg m[TFTP_RQ_BATCH];
+	for (unsigned i = 0; i < TFTP_RQ_BATCH; i++)
+		m[i] = (struct udp_msg){.buf = (char *)tl->rx[i], .cap = sizeof tl->rx[i]};
+	for (int reads = 0; reads < TFTP_READS; reads += TFTP_RQ_BATCH) {
+		int got = udp_recv_batch(fd, m, TFTP_RQ_BATCH);
+		for (int i = 0; i < got; i++) {
+			size_t len = m[i].len < m[i].cap ? m[i].len : m[i].cap;
+			const struct sockaddr_storage *local = &m[i].local;
+			struct tftp_request rq;
+			struct tftp_verdict v;
+			if (tftp_parse_request(tl->rx[i], len, &rq, &v) == 0) {
+				on_request(tl, &rq, &m[i].from, m[i].fromlen, local,
+				           m[i].has_local);
+				continue;
+			}
+			tg_counter_inc(&tl->s->c.malformed);
+			/* Answered (RFC 1350: a client learns why); an ERROR is at most as
+			 * large as the answer to a well-formed request from a forged source
+			 * would be. */
+			if (v.code >= 0)
+				refuse(tl, &m[i].from, m[i].fromlen, m[i].has_local ? local : NULL,
+				       v.code, v.msg);
 		}
-		tg_counter_inc(&tl->s->c.malformed);
-		/* Answered (RFC 1350: a client learns why); an ERROR is at most as large as
-		 * the answer to a well-formed request from a forged source would be. */
-		if (v.code >= 0)
-			refuse(tl, &from, fl, has_local ? &local : NULL, v.code, v.msg);
+		if (got < TFTP_RQ_BATCH)
+			return; /* none more waiting (or an error): the loop calls again */
 	}
 }
 
