@@ -103,7 +103,7 @@ struct tftp_loop {
 	struct event *ev;
 	/* The server's retransmission interval as a libevent common timeout: transfers armed
 	 * with it wait in one queue behind a single heap entry, so re-arming after each ACK
-	 * appends to a list instead of reordering the heap and resetting the loop's timerfd. */
+	 * appends to a list instead of reordering the heap. */
 	const struct timeval *common;
 	LIST_HEAD(, xfer) xfers;
 	LIST_HEAD(, tftp_local) locals; /* the pool, by local address */
