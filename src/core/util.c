@@ -200,8 +200,40 @@ int tg_sbuf_len(const struct tg_sbuf *b)
 	return b->bad ? -1 : (int)b->len;
 }
 
+/* "a.b.c.d:port" into out (at least 22 bytes): what inet_ntop and "%s:%u" write, without
+ * their sprintf calls (a TFTP transfer's log line formats its peer's address). */
+static void ipv4_port_str(const unsigned char a[4], unsigned port, char *out)
+{
+	char *p = out;
+	for (int i = 0; i < 4; i++) {
+		unsigned v = a[i];
+		if (v >= 100)
+			*p++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*p++ = (char)('0' + v / 10 % 10);
+		*p++ = (char)('0' + v % 10);
+		*p++ = i < 3 ? '.' : ':';
+	}
+	char d[5];
+	int n = 0;
+	do {
+		d[n++] = (char)('0' + port % 10);
+		port /= 10;
+	} while (port);
+	while (n)
+		*p++ = d[--n];
+	*p = '\0';
+}
+
 void tg_sockaddr_str(const struct sockaddr *sa, char *out, size_t cap)
 {
+	if (sa->sa_family == AF_INET && cap >= 22) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+		unsigned char a[4];
+		memcpy(a, &in->sin_addr, 4);
+		ipv4_port_str(a, ntohs(in->sin_port), out);
+		return;
+	}
 	char host[INET6_ADDRSTRLEN] = "?";
 	unsigned port = 0;
 	if (sa->sa_family == AF_INET) {
