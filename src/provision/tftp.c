@@ -721,6 +721,8 @@ static void setup_on_loop(struct loop *l, int i, void *arg)
 	struct timeval tv = {(time_t)(s->o.timeout_ms / 1000),
 	                     (suseconds_t)(s->o.timeout_ms % 1000) * 1000};
 	tl->common = event_base_init_common_timeout(loop_base(l), &tv);
+	if (tl->fd < 0)
+		return; /* a loop that takes no requests */
 	tl->ev = event_new(loop_base(l), tl->fd, EV_READ | EV_PERSIST, on_listen_read, tl);
 	if (tl->ev)
 		event_add(tl->ev, NULL);
@@ -775,7 +777,14 @@ struct tftp_server *tftp_start(const struct tftp_options *o, struct loop_group *
 		LIST_INIT(&s->tl[i].xfers);
 		LIST_INIT(&s->tl[i].locals);
 	}
-	for (int i = 0; i < n; i++) {
+	/* Requests are taken by the last o->loops loops only (1 by default). A 4 KiB transfer
+	 * is a few datagrams, and a loop serves tens of thousands a second; spread over every
+	 * loop, each loop held a small share of the transfers in flight, woke for nearly each
+	 * datagram and went back to sleep: on 2 cores at 64 transfers in flight, 1.2 context
+	 * switches and 44 us of CPU per transfer on 2 loops, 0.45 and 34 us on one. The last
+	 * loops, because the directory's work sits on loop 0. */
+	int first = o->loops > 0 && o->loops < n ? n - o->loops : 0;
+	for (int i = first; i < n; i++) {
 		int fd = loop_bind_reuseport(o->address, (uint16_t)o->port, SOCK_DGRAM);
 		int rc = fd < 0 ? fd : udp_pktinfo_on(fd);
 		if (fd >= 0) {
@@ -796,13 +805,13 @@ struct tftp_server *tftp_start(const struct tftp_options *o, struct loop_group *
 		}
 	}
 	socklen_t bl = sizeof s->bound;
-	getsockname(s->tl[0].fd, (struct sockaddr *)&s->bound, &bl);
+	getsockname(s->tl[n - 1].fd, (struct sockaddr *)&s->bound, &bl);
 	loop_run_all(loops, setup_on_loop, s);
 	ports_name("udp", (unsigned)o->port, NULL, "tftp");
 	log_ev(LOG_LVL_NOTICE, NULL, "tftp_listening", LOG_S("address", o->address),
 	       LOG_I("port", o->port), LOG_U("mtu", o->mtu),
 	       LOG_U("max_windowsize", o->max_windowsize), LOG_I("max_transfers", o->max_transfers),
-	       LOG_I("max_per_source", o->max_per_source));
+	       LOG_I("max_per_source", o->max_per_source), LOG_I("loops", n - first));
 	return s;
 }
 
