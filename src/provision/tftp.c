@@ -159,9 +159,11 @@ static int64_t now_us(void)
 	return tg_mono_us();
 }
 
-static void timer_arm(struct xfer *x)
+/* Arms x's retransmission timer; now: now_us() of the caller (one clock read per
+ * datagram, not one per step). */
+static void timer_arm(struct xfer *x, int64_t now)
 {
-	int64_t left = x->deadline_us - now_us();
+	int64_t left = x->deadline_us - now;
 	int64_t us = (int64_t)x->cur_ms * 1000;
 	if (us == (int64_t)x->tl->s->o.timeout_ms * 1000 && us <= left && x->tl->common) {
 		evtimer_add(&x->timer, x->tl->common);
@@ -286,12 +288,11 @@ static void tsock_close(struct tsock *t)
 /* A socket for a transfer with peer on the address the request was sent to: an idle one
  * that may serve peer, else a new one. NULL when none can be made. */
 static struct tsock *pool_take(struct tftp_loop *tl, const struct sockaddr_storage *local,
-                               int has_local, const struct sockaddr_storage *peer)
+                               int has_local, const struct sockaddr_storage *peer, int64_t now)
 {
 	struct tftp_local *l = pool_local(tl, local, has_local);
 	if (!l)
 		return NULL;
-	int64_t now = now_us();
 	struct tsock *t = TAILQ_FIRST(&l->idle);
 	for (int i = 0; t && i < TFTP_POOL_SCAN; i++, t = TAILQ_NEXT(t, idle)) {
 		if (same_peer(&t->last, peer) && now - t->released_us < TFTP_REUSE_GUARD_US)
@@ -304,7 +305,8 @@ static struct tsock *pool_take(struct tftp_loop *tl, const struct sockaddr_stora
 }
 
 /* The socket back to the pool (its tail), or closed when the pool is full. */
-static void pool_release(struct tftp_loop *tl, struct tsock *t, const struct sockaddr_storage *peer)
+static void pool_release(struct tftp_loop *tl, struct tsock *t, const struct sockaddr_storage *peer,
+                         int64_t now)
 {
 	t->x = NULL;
 	if (tl->nidle >= TFTP_POOL_IDLE_MAX) {
@@ -312,7 +314,7 @@ static void pool_release(struct tftp_loop *tl, struct tsock *t, const struct soc
 		return;
 	}
 	t->last = *peer;
-	t->released_us = now_us();
+	t->released_us = now;
 	TAILQ_INSERT_TAIL(&t->home->idle, t, idle);
 	tl->nidle++;
 }
@@ -338,6 +340,7 @@ static void pool_free(struct tftp_loop *tl)
 static void xfer_finish(struct xfer *x, enum tftp_result r, int peer_code)
 {
 	struct tftp_server *s = x->tl->s;
+	int64_t now = now_us();
 	tg_counter_inc(&s->c.results[r]);
 	char peer[64] = "";
 	if (log_enabled(LOG_LVL_INFO)) /* the address is formatted only for a line written */
@@ -347,12 +350,12 @@ static void xfer_finish(struct xfer *x, enum tftp_result r, int peer_code)
 	       LOG_S("options", opt_names[x->g.acked & 15]), LOG_U("blksize", x->g.blksize),
 	       LOG_U("windowsize", x->g.windowsize), LOG_U("bytes", x->len),
 	       LOG_U("blocks", x->acked), LOG_U("packets", x->packets),
-	       LOG_U("retransmits", x->retransmits), LOG_I("duration_us", now_us() - x->started_us),
+	       LOG_U("retransmits", x->retransmits), LOG_I("duration_us", now - x->started_us),
 	       LOG_S("result", result_names[r]),
 	       LOG_I_IF(r == TFTP_RESULT_PEER, "peer_error", peer_code));
 	LIST_REMOVE(x, link);
 	event_del(&x->timer);
-	pool_release(x->tl, x->sock, &x->peer);
+	pool_release(x->tl, x->sock, &x->peer, now);
 	conncap_release(s->caps, (const struct sockaddr *)&x->peer);
 	files_blob_unref(x->blob);
 	free(x->ascii);
@@ -439,7 +442,8 @@ static int on_ack(struct xfer *x, uint16_t wire)
 			return 1;
 		}
 	}
-	if (now_us() >= x->deadline_us) {
+	int64_t now = now_us();
+	if (now >= x->deadline_us) {
 		xfer_finish(x, TFTP_RESULT_DEADLINE, 0);
 		return 1;
 	}
@@ -449,7 +453,7 @@ static int on_ack(struct xfer *x, uint16_t wire)
 		xfer_finish(x, TFTP_RESULT_SEND, 0);
 		return 1;
 	}
-	timer_arm(x);
+	timer_arm(x, now);
 	return 0;
 }
 
@@ -529,7 +533,8 @@ static void on_xfer_timer(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	struct xfer *x = arg;
 	struct tftp_server *s = x->tl->s;
-	if (now_us() >= x->deadline_us) {
+	int64_t now = now_us();
+	if (now >= x->deadline_us) {
 		xfer_finish(x, TFTP_RESULT_DEADLINE, 0);
 		return;
 	}
@@ -553,7 +558,7 @@ static void on_xfer_timer(evutil_socket_t fd, short what, void *arg)
 		xfer_finish(x, TFTP_RESULT_SEND, 0);
 		return;
 	}
-	timer_arm(x);
+	timer_arm(x, now);
 }
 
 /* --- requests ---------------------------------------------------------------------------- */
@@ -637,7 +642,8 @@ static void on_request(struct tftp_loop *tl, const struct tftp_request *rq,
 		why = v.msg;
 		goto fail;
 	}
-	if (!(x->sock = pool_take(tl, local, has_local, from))) {
+	int64_t now = now_us();
+	if (!(x->sock = pool_take(tl, local, has_local, from, now))) {
 		why = "Cannot open a transfer socket";
 		goto fail;
 	}
@@ -650,7 +656,7 @@ static void on_request(struct tftp_loop *tl, const struct tftp_request *rq,
 	x->nblocks = tftp_nblocks(x->len, x->g.blksize);
 	x->timeout_ms = x->g.timeout_s ? x->g.timeout_s * 1000 : s->o.timeout_ms;
 	x->cur_ms = x->timeout_ms;
-	x->started_us = now_us();
+	x->started_us = now;
 	x->deadline_us = x->started_us + (int64_t)s->o.deadline_s * 1000000;
 	struct event_base *base = loop_base(tl->loop);
 	evtimer_assign(&x->timer, base, on_xfer_timer, x);
@@ -667,7 +673,7 @@ static void on_request(struct tftp_loop *tl, const struct tftp_request *rq,
 		xfer_finish(x, TFTP_RESULT_SEND, 0);
 		return;
 	}
-	timer_arm(x);
+	timer_arm(x, now);
 	return;
 fail:
 	conncap_release(s->caps, (const struct sockaddr *)from);
