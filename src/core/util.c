@@ -200,6 +200,15 @@ int tg_sbuf_len(const struct tg_sbuf *b)
 	return b->bad ? -1 : (int)b->len;
 }
 
+char *tg_utoa_end(char *end, unsigned long long u)
+{
+	do {
+		*--end = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	return end;
+}
+
 /* "a.b.c.d:port" into out (at least 22 bytes): what inet_ntop and "%s:%u" write, without
  * their sprintf calls (a TFTP transfer's log line formats its peer's address). */
 static void ipv4_port_str(const unsigned char a[4], unsigned port, char *out)
@@ -214,15 +223,10 @@ static void ipv4_port_str(const unsigned char a[4], unsigned port, char *out)
 		*p++ = (char)('0' + v % 10);
 		*p++ = i < 3 ? '.' : ':';
 	}
-	char d[5];
-	int n = 0;
-	do {
-		d[n++] = (char)('0' + port % 10);
-		port /= 10;
-	} while (port);
-	while (n)
-		*p++ = d[--n];
-	*p = '\0';
+	char d[20], *b = tg_utoa_end(d + sizeof d, port);
+	size_t n = (size_t)(d + sizeof d - b);
+	memcpy(p, b, n);
+	p[n] = '\0';
 }
 
 void tg_sockaddr_str(const struct sockaddr *sa, char *out, size_t cap)

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 #include "provision/tftp_proto.h"
+#include "core/util.h"
 
 #include <string.h>
 #include <strings.h>
@@ -175,14 +176,8 @@ int tftp_negotiate(const struct tftp_request *rq, const struct tftp_limits *lim,
 /* Appends "name\0value\0" at *n; fails (returns -1) when it does not fit. */
 static int put_opt(unsigned char *buf, size_t cap, size_t *n, const char *name, uint64_t val)
 {
-	/* the decimal digits, written backwards (snprintf was a visible share of a 4 KiB
-	 * transfer's CPU) */
-	char num[24], *p = num + sizeof num;
-	*--p = '\0';
-	do {
-		*--p = (char)('0' + val % 10);
-		val /= 10;
-	} while (val);
+	char num[24], *p = tg_utoa_end(num + sizeof num - 1, val);
+	num[sizeof num - 1] = '\0';
 	size_t kl = strlen(name) + 1, vl = (size_t)(num + sizeof num - p);
 	if (*n + kl + vl > cap)
 		return -1;
