@@ -106,6 +106,7 @@ static const struct key keys[] = {
     {"files", "tftp_deadline_s", K_INT, F(files.tftp_deadline_s), 1, 86400, 1},
     {"files", "tftp_max_transfers", K_INT, F(files.tftp_max_transfers), 1, 1000000, 1},
     {"files", "tftp_max_per_source", K_INT, F(files.tftp_max_per_source), 1, 1000000, 1},
+    {"files", "tftp_loops", K_INT, F(files.tftp_loops), 0, 1024, 1},
     {"admin", "http_address", K_STR, F(admin.http_address), 0, 0, 1},
     {"admin", "http_port", K_INT, F(admin.http_port), 0, 65535, 1},
     {"pki", "dir", K_PATH, F(pki.dir), 0, 0, 1},
@@ -256,6 +257,7 @@ static void base_defaults(struct tg_config *c)
 	c->files.tftp_deadline_s = 120;
 	c->files.tftp_max_transfers = 10000;
 	c->files.tftp_max_per_source = 64;
+	c->files.tftp_loops = 1;
 }
 
 void config_defaults(struct tg_config *c)

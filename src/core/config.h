@@ -114,6 +114,7 @@ struct tg_config {
 		int tftp_deadline_s;     /* a transfer ends by then, whatever happens */
 		int tftp_max_transfers;  /* concurrent transfers per node */
 		int tftp_max_per_source; /* concurrent transfers per source address */
+		int tftp_loops;          /* event loops that take requests (1); 0 = all */
 	} files;
 	struct {
 		/* the admin HTTP listener: /metrics and /healthz (admin/admin_http.h) */

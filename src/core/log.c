@@ -215,17 +215,38 @@ static void put_kv(struct out *o, enum log_format fmt, int first, const char *k,
 	}
 }
 
+/* The line's time, "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC), into ts (at least 48 bytes). The
+ * part up to the seconds is formatted once a second per thread (gmtime_r and strftime
+ * cost more than the rest of a short line). */
+static void timestamp(char *ts)
+{
+	static _Thread_local time_t sec = (time_t)-1;
+	static _Thread_local char head[40];
+	static _Thread_local size_t headlen;
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (now.tv_sec != sec) {
+		struct tm tm;
+		gmtime_r(&now.tv_sec, &tm);
+		headlen = strftime(head, sizeof head, "%Y-%m-%dT%H:%M:%S", &tm);
+		sec = now.tv_sec;
+	}
+	memcpy(ts, head, headlen);
+	char ms[4] = "000";
+	char *b = tg_utoa_end(ms + 3, (unsigned long long)(now.tv_nsec / 1000000));
+	while (b > ms)
+		*--b = '0';
+	ts[headlen] = '.';
+	memcpy(ts + headlen + 1, ms, 3);
+	memcpy(ts + headlen + 4, "Z", 2);
+}
+
 size_t log_format_line(enum log_format fmt, enum log_level lvl, const char *cid, const char *event,
                        const char *const *kv, size_t nkv, char *out, size_t cap)
 {
 	struct out o = {out, 0, cap, 0};
-	char ts[40];
-	struct timespec now;
-	struct tm tm;
-	clock_gettime(CLOCK_REALTIME, &now);
-	gmtime_r(&now.tv_sec, &tm);
-	size_t n = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(ts + n, sizeof ts - n, ".%03ldZ", now.tv_nsec / 1000000);
+	char ts[48];
+	timestamp(ts);
 	out[0] = '\0';
 	put_kv(&o, fmt, 1, "cid", cid ? cid : "-");
 	put_kv(&o, fmt, 0, "ts", ts);
@@ -294,12 +315,17 @@ static size_t fields_to_kv(const struct log_field *f, size_t n, const char *kv[2
 			break;
 		}
 		const char *v = f[i].s;
+		char *end = num[nkv] + sizeof num[nkv] - 1;
+		*end = '\0';
 		if (f[i].type == LOG_FT_INT) {
-			snprintf(num[nkv], sizeof num[nkv], "%lld", f[i].i);
-			v = num[nkv];
+			long long x = f[i].i;
+			char *b = tg_utoa_end(end, x < 0 ? 0ULL - (unsigned long long)x
+			                                 : (unsigned long long)x);
+			if (x < 0)
+				*--b = '-';
+			v = b;
 		} else if (f[i].type == LOG_FT_UINT) {
-			snprintf(num[nkv], sizeof num[nkv], "%llu", f[i].u);
-			v = num[nkv];
+			v = tg_utoa_end(end, f[i].u);
 		}
 		kv[2 * nkv] = f[i].key;
 		kv[2 * nkv + 1] = v;

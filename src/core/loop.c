@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 struct post {
@@ -69,17 +70,18 @@ struct loop *loop_new(const char *name)
 	tg_strlcpy(l->name, name, sizeof l->name);
 	pthread_mutex_init(&l->mu, NULL);
 	l->tail = &l->head;
-	/* Precise timers: libevent's default reads CLOCK_MONOTONIC_COARSE (a 4-ms tick) and
-	 * rounds epoll timeouts to milliseconds, so a timer fired up to ~5 ms late, by an
-	 * amount that depended on when it was armed; the registrar's answer hold
-	 * (sip.failure_delay_ms) must not carry when its request was decided. With this
-	 * flag epoll waits on a timerfd. Cost: a vDSO clock read per loop iteration. */
-	struct event_config *ec = event_config_new();
-	if (ec)
-		event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER);
-	l->base = ec ? event_base_new_with_config(ec) : NULL;
-	if (ec)
-		event_config_free(ec);
+	/* libevent's default timers: its clock is CLOCK_MONOTONIC_COARSE (a 4 ms tick) and
+	 * epoll's timeout is in whole milliseconds, so a timer fires within about a tick of
+	 * its time, early or late (loop_coarse_tick_ms()). Its precise timers
+	 * (EVENT_BASE_FLAG_PRECISE_TIMER) make epoll wait on a timerfd that libevent sets
+	 * with timerfd_settime() before every epoll_wait(), whatever the timers did: a system
+	 * call per wake-up of every loop (1.4 of the 12 a 4 KiB TFTP transfer took) for the
+	 * benefit of one timer, the registrar's answer hold, whose lateness by an amount
+	 * that depended on when it was armed leaked the decision time. That one has a
+	 * timerfd of its own (core/ptimer.h), set only when an answer is held; the others
+	 * (retransmissions, idle timeouts, the directory's 250 ms failure floor, which adds
+	 * a tick so as never to be early) do not need better than a few milliseconds. */
+	l->base = event_base_new();
 	if (!l->base) {
 		free(l);
 		return NULL;
@@ -285,6 +287,14 @@ void loop_group_stop(struct loop_group *g)
 	free(g->loops);
 	free(g->threads);
 	free(g);
+}
+
+int loop_coarse_tick_ms(void)
+{
+	struct timespec r;
+	if (clock_getres(CLOCK_MONOTONIC_COARSE, &r) != 0)
+		return 10; /* HZ=100, the coarsest Linux tick */
+	return (int)(r.tv_sec * 1000 + (r.tv_nsec + 999999) / 1000000);
 }
 
 int loop_ncores(void)

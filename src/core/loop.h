@@ -51,6 +51,11 @@ int loop_run_all(struct loop_group *g, void (*fn)(struct loop *l, int i, void *a
 /* Stops every loop, joins the threads and frees the group. */
 void loop_group_stop(struct loop_group *g);
 
+/* The tick of the loops' timer clock (CLOCK_MONOTONIC_COARSE) in ms, rounded up: a
+ * loop's timer can fire up to this much before or after its time (loop.c). A timer that
+ * must never fire early adds it; one whose lateness must not vary uses core/ptimer.h. */
+int loop_coarse_tick_ms(void);
+
 /* Number of online cores (at least 1). */
 int loop_ncores(void);
 

@@ -359,9 +359,9 @@ static int64_t cached_us(const struct stream *s)
 }
 
 /* The idle timeout is one timer armed once and moved only when it fires: a read just
- * notes the time. bufferevent's read timeout re-armed a timer at every read, and with
- * precise timers (loop.c) each re-arm of the earliest timer is a timerfd_settime()
- * system call: two per request on a keep-alive connection. */
+ * notes the time. bufferevent's read timeout re-armed a timer at every read: two heap
+ * updates per request on a keep-alive connection (and, while the loops used libevent's
+ * precise timers, a timerfd_settime() system call each). */
 static void arm_idle(struct stream *s, int64_t after_us)
 {
 	struct timeval tv = {(time_t)(after_us / 1000000), (suseconds_t)(after_us % 1000000)};

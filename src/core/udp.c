@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: ISC */
-/* struct in6_pktinfo (RFC 3542) is behind _GNU_SOURCE in glibc. */
+/* struct in6_pktinfo (RFC 3542) and recvmmsg() are behind _GNU_SOURCE in glibc. */
 #define _GNU_SOURCE
 #include "core/udp.h"
 
@@ -28,24 +28,12 @@ union cmsg_space {
 	struct cmsghdr align;
 };
 
-ssize_t udp_recv(int fd, char *buf, size_t cap, struct sockaddr_storage *from, socklen_t *fromlen,
-                 struct sockaddr_storage *local, int *has_local)
+/* The address a received datagram was sent to, from its IP_PKTINFO / IPV6_PKTINFO. */
+static void local_of(struct msghdr *mh, struct sockaddr_storage *local, int *has_local)
 {
-	union cmsg_space cs;
-	struct iovec iov = {buf, cap};
-	struct msghdr mh = {.msg_name = from,
-	                    .msg_namelen = sizeof *from,
-	                    .msg_iov = &iov,
-	                    .msg_iovlen = 1,
-	                    .msg_control = &cs,
-	                    .msg_controllen = sizeof cs};
 	*has_local = 0;
-	ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_TRUNC);
-	if (n < 0)
-		return -1;
-	*fromlen = mh.msg_namelen;
 	memset(local, 0, sizeof *local);
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
 		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
 			struct in_pktinfo pi;
 			memcpy(&pi, CMSG_DATA(c), sizeof pi);
@@ -65,7 +53,54 @@ ssize_t udp_recv(int fd, char *buf, size_t cap, struct sockaddr_storage *from, s
 			*has_local = 1;
 		}
 	}
+}
+
+ssize_t udp_recv(int fd, char *buf, size_t cap, struct sockaddr_storage *from, socklen_t *fromlen,
+                 struct sockaddr_storage *local, int *has_local)
+{
+	union cmsg_space cs;
+	struct iovec iov = {buf, cap};
+	struct msghdr mh = {.msg_name = from,
+	                    .msg_namelen = sizeof *from,
+	                    .msg_iov = &iov,
+	                    .msg_iovlen = 1,
+	                    .msg_control = &cs,
+	                    .msg_controllen = sizeof cs};
+	*has_local = 0;
+	ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_TRUNC);
+	if (n < 0)
+		return -1;
+	*fromlen = mh.msg_namelen;
+	local_of(&mh, local, has_local);
 	return n;
+}
+
+int udp_recv_batch(int fd, struct udp_msg *m, unsigned n)
+{
+	if (n > UDP_BATCH_MAX)
+		n = UDP_BATCH_MAX;
+	struct mmsghdr mm[UDP_BATCH_MAX];
+	struct iovec iov[UDP_BATCH_MAX];
+	union cmsg_space cs[UDP_BATCH_MAX];
+	for (unsigned i = 0; i < n; i++) {
+		iov[i] = (struct iovec){m[i].buf, m[i].cap};
+		mm[i] = (struct mmsghdr){.msg_hdr = {.msg_name = &m[i].from,
+		                                     .msg_namelen = sizeof m[i].from,
+		                                     .msg_iov = &iov[i],
+		                                     .msg_iovlen = 1,
+		                                     .msg_control = &cs[i],
+		                                     .msg_controllen = sizeof cs[i]}};
+	}
+	/* MSG_TRUNC: each msg_len is the datagram's length, not what fitted */
+	int got = recvmmsg(fd, mm, n, MSG_DONTWAIT | MSG_TRUNC, NULL);
+	if (got <= 0)
+		return got < 0 ? -1 : (errno = EAGAIN, -1);
+	for (int i = 0; i < got; i++) {
+		m[i].len = mm[i].msg_len;
+		m[i].fromlen = mm[i].msg_hdr.msg_namelen;
+		local_of(&mm[i].msg_hdr, &m[i].local, &m[i].has_local);
+	}
+	return got;
 }
 
 /* One control message in mh (whose buffer is cs). */

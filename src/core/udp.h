@@ -28,6 +28,25 @@ int udp_pktinfo_on(int fd);
 ssize_t udp_recv(int fd, char *buf, size_t cap, struct sockaddr_storage *from, socklen_t *fromlen,
                  struct sockaddr_storage *local, int *has_local);
 
+/* One datagram of a batch (udp_recv_batch): the caller sets buf and cap, the call the rest. */
+struct udp_msg {
+	char *buf;  /* the caller's buffer for the datagram */
+	size_t cap; /* its size */
+	size_t len; /* the datagram's length, which may exceed cap when it was cut (MSG_TRUNC) */
+	struct sockaddr_storage from; /* its source */
+	socklen_t fromlen;
+	struct sockaddr_storage local; /* the address it was sent to (port 0) */
+	int has_local;                 /* 0 when the kernel gave none */
+};
+
+#define UDP_BATCH_MAX 32 /* datagrams one udp_recv_batch() reads at most */
+
+/* Up to n (at most UDP_BATCH_MAX) waiting datagrams into m[0..] with one recvmmsg(): as
+ * udp_recv() for each. Fewer than n returned means none more was waiting then, so the
+ * caller need not read again to learn it (a read that would only say EAGAIN). Returns
+ * how many (>= 1), or -1 (errno; EAGAIN when none is waiting). */
+int udp_recv_batch(int fd, struct udp_msg *m, unsigned n);
+
 /* Sends len bytes to `to`, from `local` when given (NULL: the kernel's choice). Returns
  * what sendmsg() returns; a full socket buffer drops the datagram (SIP retransmits). */
 ssize_t udp_send(int fd, const char *buf, size_t len, const struct sockaddr *to, socklen_t tolen,

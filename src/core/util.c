@@ -200,8 +200,44 @@ int tg_sbuf_len(const struct tg_sbuf *b)
 	return b->bad ? -1 : (int)b->len;
 }
 
+char *tg_utoa_end(char *end, unsigned long long u)
+{
+	do {
+		*--end = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	return end;
+}
+
+/* "a.b.c.d:port" into out (at least 22 bytes): what inet_ntop and "%s:%u" write, without
+ * their sprintf calls (a TFTP transfer's log line formats its peer's address). */
+static void ipv4_port_str(const unsigned char a[4], unsigned port, char *out)
+{
+	char *p = out;
+	for (int i = 0; i < 4; i++) {
+		unsigned v = a[i];
+		if (v >= 100)
+			*p++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*p++ = (char)('0' + v / 10 % 10);
+		*p++ = (char)('0' + v % 10);
+		*p++ = i < 3 ? '.' : ':';
+	}
+	char d[20], *b = tg_utoa_end(d + sizeof d, port);
+	size_t n = (size_t)(d + sizeof d - b);
+	memcpy(p, b, n);
+	p[n] = '\0';
+}
+
 void tg_sockaddr_str(const struct sockaddr *sa, char *out, size_t cap)
 {
+	if (sa->sa_family == AF_INET && cap >= 22) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+		unsigned char a[4];
+		memcpy(a, &in->sin_addr, 4);
+		ipv4_port_str(a, ntohs(in->sin_port), out);
+		return;
+	}
 	char host[INET6_ADDRSTRLEN] = "?";
 	unsigned port = 0;
 	if (sa->sa_family == AF_INET) {

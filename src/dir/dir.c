@@ -350,10 +350,11 @@ static void deliver(struct areq *r)
 	        ? 0
 	        : d->failure_delay_ms - ms;
 	if (wait > 0) {
-		/* libevent measures timers from its cached time: refresh it so the floor is
-		 * never cut short. */
+		/* libevent measures timers from its cached time on a coarse clock (loop.c):
+		 * refresh it, and add a tick of that clock and a ms, so the floor is never
+		 * cut short. */
 		event_base_update_cache_time(loop_base(d->loop));
-		wait = d->failure_delay_ms - (tg_mono_ms() - r->t0_ms) + 1;
+		wait = d->failure_delay_ms - (tg_mono_ms() - r->t0_ms) + 1 + loop_coarse_tick_ms();
 		struct timeval tv = {(time_t)(wait / 1000), (suseconds_t)((wait % 1000) * 1000)};
 		if (event_base_once(loop_base(d->loop), -1, EV_TIMEOUT, deliver_now, r, &tv) == 0)
 			return;

@@ -129,6 +129,7 @@ struct files_service *files_service_start(const struct files_service_options *o,
 		    .deadline_s = (unsigned)cfg->files.tftp_deadline_s,
 		    .max_transfers = cfg->files.tftp_max_transfers,
 		    .max_per_source = cfg->files.tftp_max_per_source,
+		    .loops = cfg->files.tftp_loops,
 		};
 		s->tftp = tftp_start(&to, loops, s->reg, err, errlen);
 		if (!s->tftp) {

@@ -27,8 +27,12 @@
 /* netascii is converted into a copy per transfer (docs/device-files.md): bounded, so a
  * few clients asking for large files in netascii cannot hold much memory. */
 #define TFTP_NETASCII_MAX (4u * 1024 * 1024)
-#define TFTP_BATCH 64       /* DATA packets per sendmmsg() */
-#define TFTP_READS 64       /* datagrams read per event, so one socket cannot starve the loop */
+#define TFTP_BATCH 64 /* DATA packets per sendmmsg() */
+#define TFTP_READS 64 /* datagrams read per event, so one socket cannot starve the loop */
+/* Requests read by one recvmmsg(): a batch that comes back short says the queue is
+ * empty, which saves the read that would only say EAGAIN (half a system call per
+ * transfer at 64 in flight). */
+#define TFTP_RQ_BATCH 16
 #define TFTP_BACKOFF_MAX 64 /* the retransmission interval grows to at most 64x the first */
 /* The pool of transfer sockets (see "the pool" below). */
 #define TFTP_POOL_IDLE_MAX 256 /* idle sockets kept per loop; a socket released above: closed */
@@ -99,12 +103,14 @@ struct tftp_loop {
 	struct event *ev;
 	/* The server's retransmission interval as a libevent common timeout: transfers armed
 	 * with it wait in one queue behind a single heap entry, so re-arming after each ACK
-	 * appends to a list instead of reordering the heap and resetting the loop's timerfd. */
+	 * appends to a list instead of reordering the heap. */
 	const struct timeval *common;
 	LIST_HEAD(, xfer) xfers;
 	LIST_HEAD(, tftp_local) locals; /* the pool, by local address */
 	unsigned nidle;                 /* idle sockets in the pool, all addresses */
-	unsigned char rx[65536]; /* a whole datagram at the request port, even a 64 KiB one */
+	/* Requests read at once. A longer datagram is cut to TFTP_REQUEST_MAX + 1 bytes:
+	 * enough for the parser to refuse it as too long, as it would the whole one. */
+	unsigned char rx[TFTP_RQ_BATCH][TFTP_REQUEST_MAX + 1];
 };
 
 struct tftp_server {
@@ -153,9 +159,11 @@ static int64_t now_us(void)
 	return tg_mono_us();
 }
 
-static void timer_arm(struct xfer *x)
+/* Arms x's retransmission timer; now: now_us() of the caller (one clock read per
+ * datagram, not one per step). */
+static void timer_arm(struct xfer *x, int64_t now)
 {
-	int64_t left = x->deadline_us - now_us();
+	int64_t left = x->deadline_us - now;
 	int64_t us = (int64_t)x->cur_ms * 1000;
 	if (us == (int64_t)x->tl->s->o.timeout_ms * 1000 && us <= left && x->tl->common) {
 		evtimer_add(&x->timer, x->tl->common);
@@ -280,12 +288,11 @@ static void tsock_close(struct tsock *t)
 /* A socket for a transfer with peer on the address the request was sent to: an idle one
  * that may serve peer, else a new one. NULL when none can be made. */
 static struct tsock *pool_take(struct tftp_loop *tl, const struct sockaddr_storage *local,
-                               int has_local, const struct sockaddr_storage *peer)
+                               int has_local, const struct sockaddr_storage *peer, int64_t now)
 {
 	struct tftp_local *l = pool_local(tl, local, has_local);
 	if (!l)
 		return NULL;
-	int64_t now = now_us();
 	struct tsock *t = TAILQ_FIRST(&l->idle);
 	for (int i = 0; t && i < TFTP_POOL_SCAN; i++, t = TAILQ_NEXT(t, idle)) {
 		if (same_peer(&t->last, peer) && now - t->released_us < TFTP_REUSE_GUARD_US)
@@ -298,7 +305,8 @@ static struct tsock *pool_take(struct tftp_loop *tl, const struct sockaddr_stora
 }
 
 /* The socket back to the pool (its tail), or closed when the pool is full. */
-static void pool_release(struct tftp_loop *tl, struct tsock *t, const struct sockaddr_storage *peer)
+static void pool_release(struct tftp_loop *tl, struct tsock *t, const struct sockaddr_storage *peer,
+                         int64_t now)
 {
 	t->x = NULL;
 	if (tl->nidle >= TFTP_POOL_IDLE_MAX) {
@@ -306,7 +314,7 @@ static void pool_release(struct tftp_loop *tl, struct tsock *t, const struct soc
 		return;
 	}
 	t->last = *peer;
-	t->released_us = now_us();
+	t->released_us = now;
 	TAILQ_INSERT_TAIL(&t->home->idle, t, idle);
 	tl->nidle++;
 }
@@ -332,6 +340,7 @@ static void pool_free(struct tftp_loop *tl)
 static void xfer_finish(struct xfer *x, enum tftp_result r, int peer_code)
 {
 	struct tftp_server *s = x->tl->s;
+	int64_t now = now_us();
 	tg_counter_inc(&s->c.results[r]);
 	char peer[64] = "";
 	if (log_enabled(LOG_LVL_INFO)) /* the address is formatted only for a line written */
@@ -341,12 +350,12 @@ static void xfer_finish(struct xfer *x, enum tftp_result r, int peer_code)
 	       LOG_S("options", opt_names[x->g.acked & 15]), LOG_U("blksize", x->g.blksize),
 	       LOG_U("windowsize", x->g.windowsize), LOG_U("bytes", x->len),
 	       LOG_U("blocks", x->acked), LOG_U("packets", x->packets),
-	       LOG_U("retransmits", x->retransmits), LOG_I("duration_us", now_us() - x->started_us),
+	       LOG_U("retransmits", x->retransmits), LOG_I("duration_us", now - x->started_us),
 	       LOG_S("result", result_names[r]),
 	       LOG_I_IF(r == TFTP_RESULT_PEER, "peer_error", peer_code));
 	LIST_REMOVE(x, link);
 	event_del(&x->timer);
-	pool_release(x->tl, x->sock, &x->peer);
+	pool_release(x->tl, x->sock, &x->peer, now);
 	conncap_release(s->caps, (const struct sockaddr *)&x->peer);
 	files_blob_unref(x->blob);
 	free(x->ascii);
@@ -433,7 +442,8 @@ static int on_ack(struct xfer *x, uint16_t wire)
 			return 1;
 		}
 	}
-	if (now_us() >= x->deadline_us) {
+	int64_t now = now_us();
+	if (now >= x->deadline_us) {
 		xfer_finish(x, TFTP_RESULT_DEADLINE, 0);
 		return 1;
 	}
@@ -443,7 +453,7 @@ static int on_ack(struct xfer *x, uint16_t wire)
 		xfer_finish(x, TFTP_RESULT_SEND, 0);
 		return 1;
 	}
-	timer_arm(x);
+	timer_arm(x, now);
 	return 0;
 }
 
@@ -523,7 +533,8 @@ static void on_xfer_timer(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	struct xfer *x = arg;
 	struct tftp_server *s = x->tl->s;
-	if (now_us() >= x->deadline_us) {
+	int64_t now = now_us();
+	if (now >= x->deadline_us) {
 		xfer_finish(x, TFTP_RESULT_DEADLINE, 0);
 		return;
 	}
@@ -547,7 +558,7 @@ static void on_xfer_timer(evutil_socket_t fd, short what, void *arg)
 		xfer_finish(x, TFTP_RESULT_SEND, 0);
 		return;
 	}
-	timer_arm(x);
+	timer_arm(x, now);
 }
 
 /* --- requests ---------------------------------------------------------------------------- */
@@ -631,7 +642,8 @@ static void on_request(struct tftp_loop *tl, const struct tftp_request *rq,
 		why = v.msg;
 		goto fail;
 	}
-	if (!(x->sock = pool_take(tl, local, has_local, from))) {
+	int64_t now = now_us();
+	if (!(x->sock = pool_take(tl, local, has_local, from, now))) {
 		why = "Cannot open a transfer socket";
 		goto fail;
 	}
@@ -644,7 +656,7 @@ static void on_request(struct tftp_loop *tl, const struct tftp_request *rq,
 	x->nblocks = tftp_nblocks(x->len, x->g.blksize);
 	x->timeout_ms = x->g.timeout_s ? x->g.timeout_s * 1000 : s->o.timeout_ms;
 	x->cur_ms = x->timeout_ms;
-	x->started_us = now_us();
+	x->started_us = now;
 	x->deadline_us = x->started_us + (int64_t)s->o.deadline_s * 1000000;
 	struct event_base *base = loop_base(tl->loop);
 	evtimer_assign(&x->timer, base, on_xfer_timer, x);
@@ -661,7 +673,7 @@ static void on_request(struct tftp_loop *tl, const struct tftp_request *rq,
 		xfer_finish(x, TFTP_RESULT_SEND, 0);
 		return;
 	}
-	timer_arm(x);
+	timer_arm(x, now);
 	return;
 fail:
 	conncap_release(s->caps, (const struct sockaddr *)from);
@@ -677,26 +689,31 @@ static void on_listen_read(evutil_socket_t fd, short what, void *arg)
 {
 	(void)what;
 	struct tftp_loop *tl = arg;
-	for (int i = 0; i < TFTP_READS; i++) {
-		struct sockaddr_storage from, local;
-		socklen_t fl = sizeof from;
-		int has_local;
-		ssize_t n =
-		    udp_recv(fd, (char *)tl->rx, sizeof tl->rx, &from, &fl, &local, &has_local);
-		if (n < 0)
-			return;
-		size_t len = (size_t)n < sizeof tl->rx ? (size_t)n : sizeof tl->rx;
-		struct tftp_request rq;
-		struct tftp_verdict v;
-		if (tftp_parse_request(tl->rx, len, &rq, &v) == 0) {
-			on_request(tl, &rq, &from, fl, &local, has_local);
-			continue;
+	struct udp_msg m[TFTP_RQ_BATCH];
+	for (unsigned i = 0; i < TFTP_RQ_BATCH; i++)
+		m[i] = (struct udp_msg){.buf = (char *)tl->rx[i], .cap = sizeof tl->rx[i]};
+	for (int reads = 0; reads < TFTP_READS; reads += TFTP_RQ_BATCH) {
+		int got = udp_recv_batch(fd, m, TFTP_RQ_BATCH);
+		for (int i = 0; i < got; i++) {
+			size_t len = m[i].len < m[i].cap ? m[i].len : m[i].cap;
+			const struct sockaddr_storage *local = &m[i].local;
+			struct tftp_request rq;
+			struct tftp_verdict v;
+			if (tftp_parse_request(tl->rx[i], len, &rq, &v) == 0) {
+				on_request(tl, &rq, &m[i].from, m[i].fromlen, local,
+				           m[i].has_local);
+				continue;
+			}
+			tg_counter_inc(&tl->s->c.malformed);
+			/* Answered (RFC 1350: a client learns why); an ERROR is at most as
+			 * large as the answer to a well-formed request from a forged source
+			 * would be. */
+			if (v.code >= 0)
+				refuse(tl, &m[i].from, m[i].fromlen, m[i].has_local ? local : NULL,
+				       v.code, v.msg);
 		}
-		tg_counter_inc(&tl->s->c.malformed);
-		/* Answered (RFC 1350: a client learns why); an ERROR is at most as large as
-		 * the answer to a well-formed request from a forged source would be. */
-		if (v.code >= 0)
-			refuse(tl, &from, fl, has_local ? &local : NULL, v.code, v.msg);
+		if (got < TFTP_RQ_BATCH)
+			return; /* none more waiting (or an error): the loop calls again */
 	}
 }
 
@@ -710,6 +727,8 @@ static void setup_on_loop(struct loop *l, int i, void *arg)
 	struct timeval tv = {(time_t)(s->o.timeout_ms / 1000),
 	                     (suseconds_t)(s->o.timeout_ms % 1000) * 1000};
 	tl->common = event_base_init_common_timeout(loop_base(l), &tv);
+	if (tl->fd < 0)
+		return; /* a loop that takes no requests */
 	tl->ev = event_new(loop_base(l), tl->fd, EV_READ | EV_PERSIST, on_listen_read, tl);
 	if (tl->ev)
 		event_add(tl->ev, NULL);
@@ -764,7 +783,14 @@ struct tftp_server *tftp_start(const struct tftp_options *o, struct loop_group *
 		LIST_INIT(&s->tl[i].xfers);
 		LIST_INIT(&s->tl[i].locals);
 	}
-	for (int i = 0; i < n; i++) {
+	/* Requests are taken by the last o->loops loops only (1 by default). A 4 KiB transfer
+	 * is a few datagrams, and a loop serves tens of thousands a second; spread over every
+	 * loop, each loop held a small share of the transfers in flight, woke for nearly each
+	 * datagram and went back to sleep: on 2 cores at 64 transfers in flight, 1.2 context
+	 * switches and 44 us of CPU per transfer on 2 loops, 0.45 and 34 us on one. The last
+	 * loops, because the directory's work sits on loop 0. */
+	int first = o->loops > 0 && o->loops < n ? n - o->loops : 0;
+	for (int i = first; i < n; i++) {
 		int fd = loop_bind_reuseport(o->address, (uint16_t)o->port, SOCK_DGRAM);
 		int rc = fd < 0 ? fd : udp_pktinfo_on(fd);
 		if (fd >= 0) {
@@ -785,13 +811,13 @@ struct tftp_server *tftp_start(const struct tftp_options *o, struct loop_group *
 		}
 	}
 	socklen_t bl = sizeof s->bound;
-	getsockname(s->tl[0].fd, (struct sockaddr *)&s->bound, &bl);
+	getsockname(s->tl[n - 1].fd, (struct sockaddr *)&s->bound, &bl);
 	loop_run_all(loops, setup_on_loop, s);
 	ports_name("udp", (unsigned)o->port, NULL, "tftp");
 	log_ev(LOG_LVL_NOTICE, NULL, "tftp_listening", LOG_S("address", o->address),
 	       LOG_I("port", o->port), LOG_U("mtu", o->mtu),
 	       LOG_U("max_windowsize", o->max_windowsize), LOG_I("max_transfers", o->max_transfers),
-	       LOG_I("max_per_source", o->max_per_source));
+	       LOG_I("max_per_source", o->max_per_source), LOG_I("loops", n - first));
 	return s;
 }
 

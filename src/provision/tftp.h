@@ -58,9 +58,13 @@ struct tftp_options {
 	unsigned deadline_s;     /* a transfer's whole life */
 	int max_transfers;       /* concurrent transfers per node */
 	int max_per_source;      /* concurrent transfers per source address */
+	int loops; /* loops that take requests, the group's last ones; 0 or more than there
+	            * are: every loop */
 };
 
-/* Binds every loop's socket and starts serving. Returns the server, or NULL with err. */
+/* Binds the request socket of each loop that takes requests (o->loops) and starts
+ * serving; a transfer runs on the loop that took its request. Returns the server, or NULL with err.
+ */
 struct tftp_server *tftp_start(const struct tftp_options *o, struct loop_group *loops,
                                struct files_registry *files, char *err, size_t errlen);
 /* Closes the sockets, ends every transfer (logged with result=stopped) and frees the

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 #include "provision/tftp_proto.h"
+#include "core/util.h"
 
-#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -176,13 +176,13 @@ int tftp_negotiate(const struct tftp_request *rq, const struct tftp_limits *lim,
 /* Appends "name\0value\0" at *n; fails (returns -1) when it does not fit. */
 static int put_opt(unsigned char *buf, size_t cap, size_t *n, const char *name, uint64_t val)
 {
-	char num[24];
-	int nl = snprintf(num, sizeof num, "%llu", (unsigned long long)val);
-	size_t kl = strlen(name) + 1, vl = (size_t)nl + 1;
+	char num[24], *p = tg_utoa_end(num + sizeof num - 1, val);
+	num[sizeof num - 1] = '\0';
+	size_t kl = strlen(name) + 1, vl = (size_t)(num + sizeof num - p);
 	if (*n + kl + vl > cap)
 		return -1;
 	memcpy(buf + *n, name, kl);
-	memcpy(buf + *n + kl, num, vl);
+	memcpy(buf + *n + kl, p, vl);
 	*n += kl + vl;
 	return 0;
 }

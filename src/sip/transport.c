@@ -2,6 +2,7 @@
 #include "sip/transport.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/ptimer.h"
 #include "core/stream.h"
 #include "core/util.h"
 #include "core/worker.h"
@@ -60,7 +61,7 @@ struct tloop {
 	 * that sends them; stopped: closed, nothing is held any more. */
 	struct held *held, *held_tail;
 	int nheld;
-	struct event *hold_ev;
+	struct ptimer *hold_timer; /* precise (core/ptimer.h): its lateness would be seen */
 	int stopped;
 };
 
@@ -227,33 +228,27 @@ static struct held *held_pop(struct tloop *tl)
 	return h;
 }
 
-static void hold_arm(struct tloop *tl, int64_t now)
+static void hold_arm(struct tloop *tl)
 {
-	int64_t wait = tl->held->hold_until - now;
-	if (wait < 0)
-		wait = 0;
-	struct timeval tv = {(time_t)(wait / 1000000), (suseconds_t)(wait % 1000000)};
-	evtimer_add(tl->hold_ev, &tv);
+	ptimer_at(tl->hold_timer, tl->held->hold_until);
 }
 
 /* Sends the held answers whose time has come. */
-static void on_hold(evutil_socket_t fd, short what, void *arg)
+static void on_hold(void *arg)
 {
-	(void)fd;
-	(void)what;
 	struct tloop *tl = arg;
 	int64_t now = tg_mono_us();
 	while (tl->held && tl->held->hold_until <= now)
 		held_send(held_pop(tl));
 	if (tl->held)
-		hold_arm(tl, now);
+		hold_arm(tl);
 }
 
 /* Puts j's answer on the loop's hold list, ordered by its time, that is by arrival
  * (workers finish in another order, and an answer queued behind a later-decided one
  * would leave late by an amount that carries the decision times), and frees j. 0, or -1
  * (j kept) when the list is full or memory is short. */
-static int hold(struct tloop *tl, struct job *j, int64_t now)
+static int hold(struct tloop *tl, struct job *j)
 {
 	if (tl->nheld >= HELD_MAX)
 		return -1;
@@ -282,7 +277,7 @@ static int hold(struct tloop *tl, struct job *j, int64_t now)
 		tl->held = h;
 	tl->nheld++;
 	if (tl->held == h) /* a new earliest time: (re)arm */
-		hold_arm(tl, now);
+		hold_arm(tl);
 	job_free(j);
 	return 0;
 }
@@ -319,7 +314,7 @@ static void reg_done(void *arg)
 	struct job *j = arg;
 	struct tloop *tl = j->tl;
 	int64_t now = j->hold_until ? tg_mono_us() : 0;
-	if (j->hold_until > now && !tl->stopped && tl->hold_ev && hold(tl, j, now) == 0)
+	if (j->hold_until > now && !tl->stopped && tl->hold_timer && hold(tl, j) == 0)
 		return;
 	deliver(tl, &j->d, j->out, j->outlen);
 	job_free(j);
@@ -582,7 +577,7 @@ void sip_transport_open(struct sip_transport *t, int i, int udp_fd, const int fd
 {
 	struct tloop *tl = &t->loops[i];
 	struct event_base *base = loop_base(tl->loop);
-	tl->hold_ev = evtimer_new(base, on_hold, tl); /* NULL: failures are not held */
+	tl->hold_timer = ptimer_new(base, on_hold, tl); /* NULL: failures are not held */
 	tl->udp_fd = udp_fd;
 	if (udp_fd >= 0) {
 		tl->udp_ev = event_new(base, udp_fd, EV_READ | EV_PERSIST, on_udp, tl);
@@ -624,10 +619,8 @@ void sip_transport_close(struct sip_transport *t, int i)
 	tl->stopped = 1;
 	while (tl->held)
 		held_send(held_pop(tl));
-	if (tl->hold_ev) {
-		event_free(tl->hold_ev);
-		tl->hold_ev = NULL;
-	}
+	ptimer_free(tl->hold_timer);
+	tl->hold_timer = NULL;
 	if (tl->udp_ev) {
 		event_free(tl->udp_ev);
 		tl->udp_ev = NULL;

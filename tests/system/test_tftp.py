@@ -493,5 +493,40 @@ class TftpTest(unittest.TestCase):
         self.assertEqual(line["result"], "peer_error")
 
 
+class TftpEveryLoopTest(unittest.TestCase):
+    """files.tftp_loops = 0: every loop (two here) takes requests, each transfer on the
+    loop that took it; transfers in flight at once from many client ports all complete,
+    byte-identical."""
+
+    def setUp(self):
+        self.root = tempfile.mkdtemp(prefix="tgtftp")
+        self.dir = os.path.join(self.root, "files")
+        os.makedirs(self.dir)
+        self.data = os.urandom(5000)  # 4 blocks at blksize 1468
+        with open(os.path.join(self.dir, "SEP001122334455.cnf.xml"), "wb") as f:
+            f.write(self.data)
+        self.d = test_daemon.Daemon(self.root, f"[files]\ndir = {self.dir}\ntftp_loops = 0\n")
+        self.d.start()
+
+    def tearDown(self):
+        problem = self.d.finish()
+        shutil.rmtree(self.root, ignore_errors=True)
+        if problem:
+            self.fail(problem)
+
+    def test_every_loop_serves(self):
+        self.assertRegex(self.d.log_text(), r"event=tftp_listening .*loops=2")
+        fetches = [Fetch(self.d.tftp_port, b"SEP001122334455.cnf.xml",
+                         opts=((b"blksize", b"1468"), (b"tsize", b"0"))) for _ in range(40)]
+        threads = [threading.Thread(target=f.run) for f in fetches]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for i, f in enumerate(fetches):
+            self.assertIsNone(f.error, i)
+            self.assertEqual(bytes(f.data), self.data, i)
+
+
 if __name__ == "__main__":
     test_daemon.main()

@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: ISC */
 #include "core/loop.h"
 #include "core/ports.h"
+#include "core/ptimer.h"
+#include "core/udp.h"
 #include "core/util.h"
 #include "core/worker.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <event2/event.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -223,6 +227,119 @@ static void test_read_file_limits(void **state)
 	assert_string_equal(small, "abc");
 }
 
+/* tg_sockaddr_str formats IPv4 by hand: the same text as inet_ntop and "%s:%u". */
+static void test_sockaddr_str(void **state)
+{
+	(void)state;
+	static const char *const addrs[] = {"0.0.0.0",   "255.255.255.255", "10.1.20.3",
+	                                    "127.0.0.1", "192.168.100.9",   "1.22.0.99"};
+	static const unsigned ports[] = {0, 65535, 69, 5060, 10, 100};
+	for (size_t i = 0; i < sizeof addrs / sizeof addrs[0]; i++) {
+		struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons(ports[i])};
+		assert_int_equal(inet_pton(AF_INET, addrs[i], &in.sin_addr), 1);
+		char want[64], got[64];
+		snprintf(want, sizeof want, "%s:%u", addrs[i], ports[i]);
+		tg_sockaddr_str((const struct sockaddr *)&in, got, sizeof got);
+		assert_string_equal(got, want);
+	}
+	struct sockaddr_in6 in6 = {.sin6_family = AF_INET6, .sin6_port = htons(69)};
+	assert_int_equal(inet_pton(AF_INET6, "2001:db8::1", &in6.sin6_addr), 1);
+	char got[64];
+	tg_sockaddr_str((const struct sockaddr *)&in6, got, sizeof got);
+	assert_string_equal(got, "2001:db8::1:69");
+}
+
+/* udp_recv_batch: every waiting datagram in one call, each with its length (a cut one
+ * with its whole length), its source and the address it was sent to; then EAGAIN. */
+static void test_udp_recv_batch(void **state)
+{
+	(void)state;
+	int rx = loop_bind_reuseport("127.0.0.1", 0, SOCK_DGRAM);
+	assert_true(rx >= 0);
+	assert_int_equal(udp_pktinfo_on(rx), 0);
+	struct sockaddr_in to;
+	socklen_t tl = sizeof to;
+	assert_int_equal(getsockname(rx, (struct sockaddr *)&to, &tl), 0);
+	int tx = socket(AF_INET, SOCK_DGRAM, 0);
+	assert_true(tx >= 0);
+	char big[600];
+	memset(big, 'b', sizeof big);
+	assert_int_equal(sendto(tx, "one", 3, 0, (struct sockaddr *)&to, tl), 3);
+	assert_int_equal(sendto(tx, big, sizeof big, 0, (struct sockaddr *)&to, tl), 600);
+	assert_int_equal(sendto(tx, "", 0, 0, (struct sockaddr *)&to, tl), 0);
+	char bufs[4][16];
+	struct udp_msg m[4];
+	for (int i = 0; i < 4; i++)
+		m[i] = (struct udp_msg){.buf = bufs[i], .cap = sizeof bufs[i]};
+	assert_int_equal(udp_recv_batch(rx, m, 4), 3);
+	assert_int_equal(m[0].len, 3);
+	assert_memory_equal(bufs[0], "one", 3);
+	assert_int_equal(m[1].len, 600);
+	assert_memory_equal(bufs[1], big, sizeof bufs[1]);
+	assert_int_equal(m[2].len, 0);
+	struct sockaddr_in from;
+	socklen_t fl = sizeof from;
+	assert_int_equal(getsockname(tx, (struct sockaddr *)&from, &fl), 0);
+	for (int i = 0; i < 3; i++) {
+		const struct sockaddr_in *f = (const struct sockaddr_in *)&m[i].from;
+		assert_int_equal(m[i].fromlen, sizeof from);
+		assert_int_equal(f->sin_port, from.sin_port);
+		assert_int_equal(m[i].has_local, 1);
+		const struct sockaddr_in *l = (const struct sockaddr_in *)&m[i].local;
+		assert_int_equal(l->sin_family, AF_INET);
+		assert_int_equal(l->sin_addr.s_addr, htonl(INADDR_LOOPBACK));
+	}
+	errno = 0;
+	assert_int_equal(udp_recv_batch(rx, m, 4), -1);
+	assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
+	close(tx);
+	close(rx);
+}
+
+struct fired {
+	struct event_base *base;
+	int64_t at_us;
+	int n;
+};
+
+static void on_ptimer(void *arg)
+{
+	struct fired *f = arg;
+	f->at_us = tg_mono_us();
+	f->n++;
+	event_base_loopbreak(f->base);
+}
+
+/* A ptimer fires once, never before its time; a cancelled one does not fire. */
+static void test_ptimer(void **state)
+{
+	(void)state;
+	struct event_base *base = event_base_new();
+	assert_non_null(base);
+	struct fired a = {.base = base}, b = {.base = base};
+	struct ptimer *ta = ptimer_new(base, on_ptimer, &a);
+	struct ptimer *tb = ptimer_new(base, on_ptimer, &b);
+	assert_non_null(ta);
+	assert_non_null(tb);
+	int64_t now = tg_mono_us();
+	assert_int_equal(ptimer_at(tb, now + 10000), 0);
+	ptimer_cancel(tb);
+	assert_int_equal(ptimer_at(ta, now + 30000), 0);
+	assert_int_equal(event_base_dispatch(base), 0);
+	assert_int_equal(a.n, 1);
+	assert_true(a.at_us >= now + 30000);
+	assert_int_equal(b.n, 0);
+	/* a time already past fires at once */
+	assert_int_equal(ptimer_at(tb, 0), 0);
+	assert_int_equal(event_base_dispatch(base), 0);
+	assert_int_equal(b.n, 1);
+	assert_int_equal(a.n, 1);
+	ptimer_free(ta);
+	ptimer_free(tb);
+	ptimer_free(NULL);
+	event_base_free(base);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -232,6 +349,9 @@ int main(void)
 	    cmocka_unit_test(test_ports_one_row_per_listener),
 	    cmocka_unit_test(test_read_file_limits),
 	    cmocka_unit_test(test_run_all),
+	    cmocka_unit_test(test_sockaddr_str),
+	    cmocka_unit_test(test_udp_recv_batch),
+	    cmocka_unit_test(test_ptimer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

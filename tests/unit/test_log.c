@@ -3,6 +3,7 @@
 #include "core/log.h"
 
 #include <jansson.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -189,6 +190,15 @@ static void test_buffering(void **state)
 	read_temp_log(path2, buf, sizeof buf);
 }
 
+/* One line with numbers at their limits, formatted as the logger writes it. */
+static void log_ev_format_check(char *line, size_t cap)
+{
+	const struct log_field f[] = {LOG_I("min", LLONG_MIN), LOG_I("max", LLONG_MAX),
+	                              LOG_I("neg", -1), LOG_U("u0", 0), LOG_U("u", 1234567890ULL)};
+	log_format_fields(LOG_FMT_KV, LOG_LVL_INFO, "c", "numbers", f, sizeof f / sizeof f[0], line,
+	                  cap);
+}
+
 static void test_typed_fields(void **state)
 {
 	(void)state;
@@ -220,6 +230,25 @@ static void test_typed_fields(void **state)
 	read_temp_log(path, buf, sizeof buf);
 	assert_non_null(strstr(buf, "event=typed device=SEP1 bindings=-3 "
 	                            "bytes=18446744073709551615 zero=0\n"));
+	/* the numbers at their limits, as snprintf's %lld and %llu write them */
+	char line[512];
+	char want[128];
+	snprintf(want, sizeof want, "min=%lld max=%lld neg=-1 u0=0 u=%llu", LLONG_MIN, LLONG_MAX,
+	         1234567890ULL);
+	log_ev_format_check(line, sizeof line);
+	assert_non_null(strstr(line, want));
+	/* the time: YYYY-MM-DDTHH:MM:SS.mmmZ */
+	const char *ts = strstr(line, " ts=");
+	assert_non_null(ts);
+	ts += 4;
+	for (int i = 0; i < 24; i++) {
+		const char *shape = "dddd-dd-ddTdd:dd:dd.dddZ";
+		if (shape[i] == 'd')
+			assert_true(ts[i] >= '0' && ts[i] <= '9');
+		else
+			assert_int_equal(ts[i], shape[i]);
+	}
+	assert_int_equal(ts[24], ' ');
 	assert_null(strstr(buf, "below_level"));
 	assert_non_null(strstr(buf, "k30=v truncated=fields\n"));
 	assert_null(strstr(buf, "k31=v"));

@@ -280,6 +280,15 @@ static void test_build(void **state)
 	assert_int_equal(n, sizeof want);
 	assert_memory_equal(b, want, n);
 	assert_int_equal(tftp_build_oack(b, 10, &g), 0); /* does not fit */
+	/* a zero is one digit */
+	struct tftp_grant z = {.blksize = 512, .tsize = 0, .acked = TFTP_OPT_TSIZE};
+	n = tftp_build_oack(b, sizeof b, &z);
+	assert_int_equal(n, sizeof "\0\x06tsize\0"
+	                           "0");
+	assert_memory_equal(b,
+	                    "\0\x06tsize\0"
+	                    "0",
+	                    n);
 	/* the largest OACK fits TFTP_OACK_MAX */
 	g = (struct tftp_grant){65464, 65535, 255, UINT64_MAX, 15};
 	assert_true(tftp_build_oack(b, sizeof b, &g) > 0);
