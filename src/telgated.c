@@ -511,6 +511,7 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 		d->est = est_server_start(&eo, err, sizeof err);
 		if (!d->est)
 			return start_failed(d, "est", "est_failed", err);
+		d->admin.est = d->est;
 	}
 	if (drop_privileges(&d->cfg) != 0)
 		return -1;
