@@ -325,6 +325,24 @@ class EstTest(unittest.TestCase):
         self.assert_outcomes(issued=1, auth=13, bad_csr=2)
         self.assertEqual(self.metric("telgate_est_enrolments_in_flight"), 0)
 
+    def test_own_threads_at_lower_priority(self):
+        """[est] threads = 2: two loop threads and two workers of the engine run at [est]
+        nice (10), every other engine thread at 0, so that an enrolment storm yields to
+        call processing (bench/run.sh est_enrol part 3 measures it)."""
+        self.start("[est]\nthreads = 2\n")
+        engine = self.d.children()["engine"]
+        nices = []
+        for tid in os.listdir(f"/proc/{engine}/task"):
+            with open(f"/proc/{engine}/task/{tid}/stat") as f:
+                nices.append(int(f.read().rsplit(")", 1)[1].split()[16]))
+        self.assertEqual(nices.count(10), 4, nices)
+        self.assertEqual(len(nices) - nices.count(10), nices.count(0), nices)
+        # And they serve: one enrolment.
+        secret = self.capf_add("700")
+        _, good = self.csr("g")
+        status, _, _ = self.post("simpleenroll", good, user="700:" + secret)
+        self.assertEqual(status, 200)
+
     def test_rate_limit_202(self):
         self.start("[est]\nrate = 1\n")
         _, good = self.csr("g")
