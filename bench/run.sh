@@ -6,6 +6,7 @@
 #   bench/run.sh              all benchmarks
 #   bench/run.sh ldap_login   one of: ldap_login dir_enum cti_fanout register_vs_kamailio
 #                             tls_first_answer tls_grade tls_handshakes shtable files signer
+#                             est_enrol
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh >/dev/null
@@ -80,4 +81,11 @@ fi
 if [ "$which" = all ] || [ "$which" = signer ]; then
 	# certificates signed: bare OpenSSL, the local signer, the signer process (issue 17)
 	build/bench/bench/bench_signer "${CERTS:-2000}" "${THREADS:-4}"
+fi
+if [ "$which" = all ] || [ "$which" = est_enrol ]; then
+	# EST (issue 17): the CA step vs a bare OpenSSL loop, /simpleenroll end to end vs
+	# openssl s_time, and SIP/CTI p99 during an enrolment storm (bench/README.md)
+	/usr/bin/python3 bench/est_enrol.py build/bench --ca-certs "${CERTS:-2000}" \
+		--enrolments "${ENROLMENTS:-3000}" --clients "${CLIENTS:-16}" \
+		--storm "${STORM:-500}" --phase-seconds "${PHASE_SECONDS:-10}"
 fi

@@ -434,8 +434,9 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 	d->main = loop_new("main");
 	d->devstate = devstate_new();
 	if (d->cfg.est.port) {
-		d->est_loops = loop_group_start(d->cfg.est.threads);
-		d->est_workers = workers_start_nice(d->cfg.est.threads, 1024, d->cfg.est.nice);
+		int n = d->cfg.est.threads ? d->cfg.est.threads : loop_ncores();
+		d->est_loops = loop_group_start(n);
+		d->est_workers = workers_start_nice(n, 1024, d->cfg.est.nice);
 		if (d->est_loops)
 			loop_run_all(d->est_loops, loop_nice, &d->cfg.est.nice);
 	}

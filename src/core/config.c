@@ -123,7 +123,7 @@ static const struct key keys[] = {
     {"est", "queue", K_INT, F(est.queue), 1, 100000, 1},
     {"est", "rate", K_INT, F(est.rate), 0, 100000, 1},
     {"est", "reenroll_grace_s", K_INT, F(est.reenroll_grace_s), 0, 30 * 86400, 1},
-    {"est", "threads", K_INT, F(est.threads), 1, 64, 1},
+    {"est", "threads", K_INT, F(est.threads), 0, 64, 1},
     {"est", "nice", K_INT, F(est.nice), 0, 19, 1},
 };
 #undef F
@@ -191,7 +191,6 @@ static void base_defaults(struct tg_config *c)
 	c->est.queue = 64;
 	c->est.rate = 100;
 	c->est.reenroll_grace_s = 3600;
-	c->est.threads = 1;
 	c->est.nice = 10;
 	c->dir.failure_delay_ms = 250;
 	tg_strlcpy(c->ldap.filter, "openldap", sizeof c->ldap.filter);

@@ -147,7 +147,7 @@ struct tg_config {
 		int reenroll_grace_s; /* a superseded certificate is revoked this long after its
 		                         successor was issued (0 = at once; default 3600) */
 		int threads; /* EST's own event loops and workers (TLS handshakes, enrolment
-		                jobs), apart from call processing's (default 1) */
+		                jobs), apart from call processing's; 0 = one per core (default) */
 		int nice;    /* their nice value (default 10, as the signer's) */
 	} est;
 };
