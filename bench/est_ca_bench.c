@@ -14,13 +14,10 @@
  * rate with T client threads (workers), which the pipeline engine | signer can raise.
  *   bench_est_ca [N=2000] [THREADS=2]
  */
-#include "ca/ca_bootstrap.h"
+#include "bench_signer.h"
 #include "ca/ca_csr.h"
 #include "ca/ca_issue.h"
 #include "ca/est_wire.h"
-#include "ca/signer.h"
-#include "ca/signer_core.h"
-#include "ca/signer_proc.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "est_ca_bare.h"
@@ -183,16 +180,9 @@ int main(int argc, char **argv)
 	char dir[] = "/tmp/tgbenchestcaXXXXXX", err[512], path[600], key[600];
 	/* Warnings only: the bare loop writes no log line either. */
 	log_configure(LOG_LVL_WARNING, LOG_FMT_KV, "stderr", err, sizeof err);
-	if (!mkdtemp(dir))
+	struct signer *local = bench_pki(dir);
+	if (!local)
 		return 1;
-	struct ca_bootstrap_result r;
-	int created;
-	if (ca_bootstrap(dir, "bench", "", 90, &r, err, sizeof err) != 0 ||
-	    ca_bootstrap_signers(dir, "bench", &created, err, sizeof err) != 0) {
-		fprintf(stderr, "%s\n", err);
-		return 1;
-	}
-	struct signer *local = signer_local_new(dir, err, sizeof err);
 	snprintf(path, sizeof path, "%s/ca.crt", dir);
 	snprintf(key, sizeof key, "%s/ca.key", dir);
 	struct bare_ca *bare = bare_ca_new(path, key);
@@ -203,27 +193,13 @@ int main(int argc, char **argv)
 	snprintf(path, sizeof path, "%s/store.db", dir);
 	const struct store_options so = {
 	    .backend = "sqlite", .path = path, .busy_timeout_ms = 5000};
-	if (!local || !bare || !ca_x || store_open(&so, &st, err, sizeof err) != STORE_OK ||
+	if (!bare || !ca_x || store_open(&so, &st, err, sizeof err) != STORE_OK ||
 	    bare_make_csrs(NCSR, "bench", csr, csr_len) != 0) {
 		fprintf(stderr, "set-up failed: %s\n", err);
 		return 1;
 	}
-	int sv[2];
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
-		return 1;
 	/* The signer as telgated runs it: its own process, the monitor's keys, nice 10. */
-	signer_pid = fork();
-	if (signer_pid == 0) {
-		close(sv[0]);
-		const struct signer_proc_options o = {.fd = sv[1],
-		                                      .keys = signer_local_keys(local),
-		                                      .restarts = 0,
-		                                      .nice = 10,
-		                                      .cid = "bench"};
-		_exit(signer_proc_run(&o) == 0 ? 0 : 2);
-	}
-	close(sv[1]);
-	remote = signer_remote_new(sv[0], err, sizeof err);
+	remote = bench_signer_proc(local, 10, &signer_pid);
 	if (!remote)
 		return 1;
 	int failed = 0;
