@@ -5,9 +5,11 @@
  * logs in, monitors one device, then the device's state is changed RATE times a second
  * through the control socket (`telgate device state`, as bench/cti_fanout does), each
  * change stamped when sent; the matching BackInService/OutOfService event is stamped when
- * read. Writes "epoch_ms latency_us" per event to OUTFILE (so a script can take the
- * samples of a time window) and prints p50/p99/max.
- *   bench_cti_probe PORT CAFILE CONTROL_SOCKET DEVICE USER PASSWORD SECONDS RATE OUTFILE
+ * read (the k-th event answers the k-th change: states alternate, so each change makes
+ * one event, and a late event is counted late rather than matched to a later change). Writes
+ * "epoch_ms latency_us" per event to OUTFILE (so a script can take the samples of a time window)
+ * and prints p50/p99/max. bench_cti_probe PORT CAFILE CONTROL_SOCKET DEVICE USER PASSWORD SECONDS
+ * RATE OUTFILE
  */
 #include "bench_util.h"
 #include "cli.h"
@@ -22,7 +24,7 @@
 #include <sys/socket.h>
 
 static SSL *ssl;
-static _Atomic int64_t t_sent; /* the pending change's stamp (us), 0 = none */
+static _Atomic int64_t *t_sent; /* per change: when it was sent (us), 0 = not yet */
 static int64_t *lat, *when_ms;
 static atomic_long nlat;
 static long cap;
@@ -85,11 +87,12 @@ static void *reader(void *arg)
 	while (!atomic_load(&stop) && (body = read_frame(&invoke))) {
 		if (invoke == CTI_EVENT_INVOKE &&
 		    (strstr(body, "BackInServiceEvent") || strstr(body, "OutOfServiceEvent"))) {
-			int64_t t0 = atomic_exchange(&t_sent, 0);
-			long i = t0 ? atomic_fetch_add(&nlat, 1) : cap;
-			if (i < cap) {
+			long i = atomic_load(&nlat);
+			int64_t t0 = i < cap ? atomic_load(&t_sent[i]) : 0;
+			if (t0) { /* else an event no change of ours made */
 				lat[i] = bench_now_us() - t0;
 				when_ms[i] = epoch_ms();
+				atomic_store(&nlat, i + 1);
 			}
 		}
 		free(body);
@@ -121,6 +124,7 @@ int main(int argc, char **argv)
 		return 64;
 	cap = (long)seconds * rate + 16;
 	lat = calloc((size_t)cap, sizeof *lat);
+	t_sent = calloc((size_t)cap, sizeof *t_sent);
 	when_ms = calloc((size_t)cap, sizeof *when_ms);
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 	SSL_CTX_load_verify_locations(ctx, argv[2], NULL);
@@ -167,7 +171,7 @@ int main(int argc, char **argv)
 			usleep((useconds_t)(due - now));
 		json_t *req = json_pack("{s:[s,s,s,s]}", "argv", "device", "state", dev,
 		                        i % 2 ? "out-of-service" : "in-service");
-		atomic_store(&t_sent, bench_now_us());
+		atomic_store(&t_sent[i], bench_now_us());
 		json_t *resp = cli_call(sock, req, err, sizeof err);
 		changes++;
 		if (!resp || !json_is_true(json_object_get(resp, "ok")))
@@ -175,7 +179,8 @@ int main(int argc, char **argv)
 		json_decref(resp);
 		json_decref(req);
 	}
-	usleep(500000);
+	for (int w = 0; w < 50 && atomic_load(&nlat) < changes; w++)
+		usleep(100000); /* the last events, up to 5 s late */
 	atomic_store(&stop, 1);
 	SSL_shutdown(ssl);
 	shutdown(fd, SHUT_RDWR);
