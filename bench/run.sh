@@ -6,7 +6,7 @@
 #   bench/run.sh              all benchmarks
 #   bench/run.sh ldap_login   one of: ldap_login dir_enum cti_fanout register_vs_kamailio
 #                             tls_first_answer tls_grade tls_handshakes shtable files signer
-#                             oauth_verify
+#                             oauth_verify est_enrol
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh >/dev/null
@@ -86,4 +86,11 @@ if [ "$which" = all ] || [ "$which" = oauth_verify ]; then
 	# access tokens (issue 18): cold ES256 verifies/s on one core against openssl speed's
 	# ecdsap256 verify figure of the same run (goal >= 0.75x), and cached verifies/s
 	build/bench/bench/bench_authz_verify "${SECONDS_PER_SIDE:-3}" "${TOKENS:-1000}"
+fi
+if [ "$which" = all ] || [ "$which" = est_enrol ]; then
+	# EST (issue 17): the CA step vs a bare OpenSSL loop, /simpleenroll end to end vs
+	# openssl s_time, and SIP/CTI p99 during an enrolment storm (bench/README.md)
+	/usr/bin/python3 bench/est_enrol.py build/bench --ca-certs "${CERTS:-2000}" \
+		--enrolments "${ENROLMENTS:-3000}" --clients "${CLIENTS:-16}" \
+		--storm "${STORM:-500}" --phase-seconds "${PHASE_SECONDS:-10}"
 fi

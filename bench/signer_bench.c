@@ -5,11 +5,9 @@
  * client threads. Prints µs per certificate and certificates/s for each, and the ratios to
  * the bare loop; then RSA-3072 PKCS#1 signatures over a trust-list-sized buffer.
  *   bench_signer [N=2000] [THREADS=4]
- * The EST benchmark (bench/run.sh est_enrol) runs it for its "CA step" line. */
-#include "ca/ca_bootstrap.h"
-#include "ca/signer.h"
-#include "ca/signer_core.h"
-#include "ca/signer_proc.h"
+ * The EST benchmark's CA step, with the CSR and the answer around the signing, is
+ * bench_est_ca (bench/run.sh est_enrol). */
+#include "bench_signer.h"
 #include "core/util.h"
 
 #include <openssl/evp.h>
@@ -113,35 +111,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: bench_signer [N] [THREADS<=64]\n");
 		return 64;
 	}
-	char dir[] = "/tmp/tgbenchsignerXXXXXX", err[512];
-	if (!mkdtemp(dir))
+	char dir[] = "/tmp/tgbenchsignerXXXXXX";
+	struct signer *local = bench_pki(dir);
+	if (!local)
 		return 1;
-	struct ca_bootstrap_result r;
-	int created;
-	if (ca_bootstrap(dir, "bench", "", 90, &r, err, sizeof err) != 0 ||
-	    ca_bootstrap_signers(dir, "bench", &created, err, sizeof err) != 0) {
-		fprintf(stderr, "%s\n", err);
-		return 1;
-	}
-	struct signer *local = signer_local_new(dir, err, sizeof err);
-	if (!local) {
-		fprintf(stderr, "%s\n", err);
-		return 1;
-	}
 	make_template();
 	const struct signer_keys *ks = signer_local_keys(local);
-	int sv[2];
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+	pid_t pid;
+	struct signer *remote = bench_signer_proc(local, 0, &pid);
+	if (!remote)
 		return 1;
-	pid_t pid = fork();
-	if (pid == 0) {
-		close(sv[0]);
-		const struct signer_proc_options o = {
-		    .fd = sv[1], .keys = ks, .restarts = 0, .nice = 0, .cid = "bench"};
-		_exit(signer_proc_run(&o) == 0 ? 0 : 2);
-	}
-	close(sv[1]);
-	struct signer *remote = signer_remote_new(sv[0], err, sizeof err);
 	signer_remote_configure(remote, 4096, 0);
 	int failed = 0, f;
 	run(remote, 100, 1, &f); /* the signer's warm-up and hello */

@@ -72,7 +72,11 @@ struct daemon {
 	struct admin_http *admin_http; /* NULL when [admin] http_port = 0 */
 	struct files_service *files;   /* cnf.xml, trust lists, static files: HTTP and TFTP */
 	struct est_server *est;        /* EST enrolment over HTTPS; NULL when [est] port = 0 */
-	struct devstate *devstate;     /* the device-state bus: registrar -> CTI */
+	/* EST's own loops and workers at [est] nice: an enrolment storm's handshakes and jobs
+	 * never queue ahead of SIP and CTI on theirs (NULL when [est] port = 0). */
+	struct loop_group *est_loops;
+	struct workers *est_workers;
+	struct devstate *devstate; /* the device-state bus: registrar -> CTI */
 	struct admin_ctx admin;
 	int admin_ready; /* admin_init() ran: admin_destroy() is due */
 	struct ca_bootstrap_result pki;
@@ -299,6 +303,14 @@ static int drop_privileges(const struct tg_config *cfg)
  * must fit in what is left after a reserve (store connections per thread, logs,
  * listeners, LDAP, the control socket). At the limit the kernel refuses accept(): the
  * listeners then pause (core/stream.h), but the caps refuse first, with a reason. */
+/* loop_run_all: the EST loop threads at [est] nice (tg_thread_nice). */
+static void loop_nice(struct loop *l, int i, void *arg)
+{
+	(void)l;
+	(void)i;
+	tg_thread_nice(*(const int *)arg); /* on failure: the default priority, still apart */
+}
+
 static void fd_budget(struct daemon *d, int nloops, int nworkers)
 {
 	long reserve = 128 + 8L * nloops + 2L * nworkers;
@@ -435,6 +447,13 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 	d->workers = workers_start(nworkers, 1024);
 	d->main = loop_new("main");
 	d->devstate = devstate_new();
+	if (d->cfg.est.port) {
+		int n = d->cfg.est.threads ? d->cfg.est.threads : loop_ncores();
+		d->est_loops = loop_group_start(n);
+		d->est_workers = workers_start_nice(n, 1024, d->cfg.est.nice);
+		if (d->est_loops)
+			loop_run_all(d->est_loops, loop_nice, &d->cfg.est.nice);
+	}
 	if (d->loops && d->workers && d->main && d->devstate) {
 		admin_init(&d->admin, d->store, &d->cfg);
 		d->admin_ready = 1;
@@ -449,7 +468,8 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 		d->dir = dir_start(&dopt, err, sizeof err);
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (!d->loops || !d->workers || !d->main || !d->devstate)
+	if (!d->loops || !d->workers || !d->main || !d->devstate ||
+	    (d->cfg.est.port && (!d->est_loops || !d->est_workers)))
 		return start_failed(d, "threads", NULL, "cannot start threads");
 	if (!d->dir)
 		return start_failed(d, "directory", "dir_failed", err);
@@ -516,8 +536,8 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 		    .cfg = &d->cfg,
 		    .store = d->store,
 		    .signer = d->signer,
-		    .workers = d->workers,
-		    .loops = d->loops,
+		    .workers = d->est_workers,
+		    .loops = d->est_loops,
 		    .main = d->main,
 		    .ca_cert = d->pki.ca_cert,
 		    .server_cert = d->pki.server_cert,
@@ -527,6 +547,7 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 		d->est = est_server_start(&eo, err, sizeof err);
 		if (!d->est)
 			return start_failed(d, "est", "est_failed", err);
+		d->admin.est = d->est;
 	}
 	if (drop_privileges(&d->cfg) != 0)
 		return -1;
@@ -590,6 +611,9 @@ static void daemon_teardown(struct daemon *d, int status)
 	sip_registrar_stop(d->sip);
 	cti_server_stop(d->cti);
 	est_server_stop(d->est); /* its held requests answered before the workers stop */
+	if (d->est_workers)
+		workers_stop(d->est_workers);
+	d->est_workers = NULL;
 	workers_stop(d->workers);
 	/* After the workers: a `show tftp` or a metrics scrape running there reads it. */
 	d->admin.tftp = NULL;
@@ -605,6 +629,9 @@ static void daemon_teardown(struct daemon *d, int status)
 	if (d->admin_ready)
 		admin_destroy(&d->admin);
 	loop_group_stop(d->loops);
+	if (d->est_loops)
+		loop_group_stop(d->est_loops);
+	d->est_loops = NULL;
 	est_server_free(d->est);
 	d->est = NULL;
 	sip_registrar_free(d->sip);

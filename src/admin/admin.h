@@ -23,6 +23,7 @@ struct devstate;
 struct tftp_server;
 struct signer;
 struct authz;
+struct est_server;
 
 #include <pthread.h>
 #include <stdint.h>
@@ -47,6 +48,7 @@ struct admin_ctx {
 	                              not running */
 	struct authz *authz;       /* for `oauth keys`, `oauth issue` and the metrics; NULL
 	                              until started */
+	struct est_server *est;    /* for the metrics; NULL when [est] port = 0 */
 };
 
 void admin_init(struct admin_ctx *a, store_t *st, const struct tg_config *cfg);

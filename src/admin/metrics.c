@@ -2,6 +2,9 @@
 #include "admin/metrics.h"
 #include "authz/authz.h"
 
+#include "ca/est_enrol.h"
+#include "ca/est_server.h"
+#include "ca/signer.h"
 #include "core/alarm.h"
 #include "core/devstate.h"
 #include "core/stream.h"
@@ -263,6 +266,61 @@ static void oauth(struct metrics_out *o, struct authz *a)
 	metrics_sample_u(o, "telgate_oauth_verified_cache_entries", st.cache_entries, (char *)NULL);
 }
 
+/* --- EST and the signer ---------------------------------------------------------------- */
+
+_Static_assert(sizeof((struct est_server_stats *)0)->enrolments == EST_OUTCOMES * sizeof(uint64_t),
+               "an enrolments counter per outcome");
+
+static void est(struct metrics_out *o, struct est_server *e)
+{
+	if (!e)
+		return;
+	struct est_server_stats st;
+	est_server_stats(e, &st);
+	metrics_family(o, "telgate_est_enrolments_total", METRICS_COUNTER,
+	               "EST enrolments decided on a worker, by outcome (issued, revoked, bad_csr, "
+	               "auth, cert_refused, throttled, busy: the signer's queue was full, "
+	               "unavailable: the signer was not answering, error).");
+	for (int i = 0; i < EST_OUTCOMES; i++)
+		metrics_sample_u(o, "telgate_est_enrolments_total", st.enrolments[i], "outcome",
+		                 est_outcome_name((enum est_outcome)i), (char *)NULL);
+	metrics_family(o, "telgate_est_admission_refused_total", METRICS_COUNTER,
+	               "EST enrolments answered 202 + Retry-After before any work, by the limit "
+	               "reached (queue: est.queue, rate: est.rate).");
+	metrics_sample_u(o, "telgate_est_admission_refused_total", st.refused_queue, "limit",
+	                 "queue", (char *)NULL);
+	metrics_sample_u(o, "telgate_est_admission_refused_total", st.refused_rate, "limit", "rate",
+	                 (char *)NULL);
+	metrics_family(o, "telgate_est_enrolments_in_flight", METRICS_GAUGE,
+	               "EST enrolments admitted and not yet answered.");
+	metrics_sample_u(o, "telgate_est_enrolments_in_flight", st.in_flight, (char *)NULL);
+}
+
+static void signer(struct metrics_out *o, struct signer *s)
+{
+	if (!s)
+		return;
+	struct signer_stats st;
+	signer_stats(s, &st);
+	metrics_family(o, "telgate_signer_requests_total", METRICS_COUNTER,
+	               "Requests to the signer process, by result (answered: any answer, a refusal "
+	               "included; failed: its queue was full, it did not answer or restarted).");
+	metrics_sample_u(o, "telgate_signer_requests_total", st.served, "result", "answered",
+	                 (char *)NULL);
+	metrics_sample_u(o, "telgate_signer_requests_total", st.failed, "result", "failed",
+	                 (char *)NULL);
+	metrics_family(o, "telgate_signer_queue_depth", METRICS_GAUGE,
+	               "Requests to the signer waiting for their answer now.");
+	metrics_sample_u(o, "telgate_signer_queue_depth", st.in_flight, (char *)NULL);
+	metrics_family(o, "telgate_signer_restarts_total", METRICS_COUNTER,
+	               "Times the monitor restarted the signer process.");
+	metrics_sample_u(o, "telgate_signer_restarts_total", st.restarts, (char *)NULL);
+	metrics_histogram_write(o, "telgate_signer_request_seconds",
+	                        "Requests to the signer, from the call to the answer (its queue "
+	                        "and the round trip included).",
+	                        signer_latency(s));
+}
+
 /* --- the directory ------------------------------------------------------------------- */
 
 static void directory(struct metrics_out *o, struct dir *d)
@@ -330,6 +388,8 @@ int admin_metrics_render(struct admin_ctx *a, struct metrics_out *o)
 	devices(o, a->devstate);
 	cti(o, a->cti);
 	tftp(o, a->tftp);
+	est(o, a->est);
+	signer(o, a->signer);
 	directory(o, a->dir);
 	oauth(o, a->authz);
 	workers(o, a->workers);

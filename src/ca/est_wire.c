@@ -84,6 +84,65 @@ int est_certs_only(X509 *const *certs, size_t n, unsigned char **der, size_t *le
 	return 0;
 }
 
+/* A DER header (tag, definite length) at p; returns its size (at most 6). */
+static size_t der_header(unsigned char *p, unsigned char tag, size_t n)
+{
+	size_t k = 0;
+	p[k++] = tag;
+	if (n < 0x80) {
+		p[k++] = (unsigned char)n;
+		return k;
+	}
+	int bytes = n > 0xffffff ? 4 : n > 0xffff ? 3 : n > 0xff ? 2 : 1;
+	p[k++] = (unsigned char)(0x80 | bytes);
+	for (int i = bytes - 1; i >= 0; i--)
+		p[k++] = (unsigned char)(n >> (8 * i));
+	return k;
+}
+
+static size_t der_header_len(size_t n)
+{
+	return n < 0x80 ? 2 : n <= 0xff ? 3 : n <= 0xffff ? 4 : n <= 0xffffff ? 5 : 6;
+}
+
+int est_certs_only_der(const unsigned char *cert, size_t cert_len, unsigned char **der, size_t *len)
+{
+	/* ContentInfo { signedData, [0] SignedData { version 1, digestAlgorithms {},
+	 * encapContentInfo { data } (no eContent), certificates [0] { cert }, signerInfos {} } }:
+	 * what est_certs_only has OpenSSL write (the unit test compares the two). */
+	static const unsigned char oid_signed[] = {0x06, 0x09, 0x2a, 0x86, 0x48, 0x86,
+	                                           0xf7, 0x0d, 0x01, 0x07, 0x02};
+	static const unsigned char head[] = {0x02, 0x01, 0x01, 0x31, 0x00, 0x30, 0x0b, 0x06, 0x09,
+	                                     0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01};
+	static const unsigned char tail[] = {0x31, 0x00};
+	*der = NULL;
+	*len = 0;
+	if (!cert || cert_len == 0 || cert_len > 0xffffff)
+		return -EINVAL;
+	size_t certs = der_header_len(cert_len) + cert_len;
+	size_t sd = sizeof head + certs + sizeof tail;
+	size_t expl = der_header_len(sd) + sd;
+	size_t ci = sizeof oid_signed + der_header_len(expl) + expl;
+	size_t total = der_header_len(ci) + ci;
+	unsigned char *b = malloc(total), *p = b;
+	if (!b)
+		return -ENOMEM;
+	p += der_header(p, 0x30, ci);
+	memcpy(p, oid_signed, sizeof oid_signed);
+	p += sizeof oid_signed;
+	p += der_header(p, 0xa0, expl);
+	p += der_header(p, 0x30, sd);
+	memcpy(p, head, sizeof head);
+	p += sizeof head;
+	p += der_header(p, 0xa0, cert_len);
+	memcpy(p, cert, cert_len);
+	p += cert_len;
+	memcpy(p, tail, sizeof tail);
+	*der = b;
+	*len = total;
+	return 0;
+}
+
 /* --- CsrAttrs: a few DER elements, written by hand (all short) ------------------------ */
 
 struct der {

@@ -47,6 +47,13 @@ int est_base64_encode(const unsigned char *in, size_t len, char **out, size_t *o
 /* A certs-only CMS SignedData (DER) holding n certificates in order. Returns 0 or
  * -ENOMEM (also when OpenSSL refuses a certificate). */
 int est_certs_only(X509 *const *certs, size_t n, unsigned char **der, size_t *len);
+/* The same bytes for one certificate given as DER (cert, cert_len: one complete
+ * Certificate, not checked), written around it without decoding it: the issuing path has
+ * the DER from the signer, and decoding a certificate costs more than signing one with
+ * OpenSSL 3.0 (bench/run.sh est_enrol). Returns 0, -EINVAL (empty) or -ENOMEM; *der is
+ * malloc'ed (free()). */
+int est_certs_only_der(const unsigned char *cert, size_t cert_len, unsigned char **der,
+                       size_t *len);
 
 /* The CsrAttrs (DER) that ask for key type t: for EC, the attribute id-ecPublicKey with
  * the curve (RFC 7030 §4.5.2's own example) and the signature algorithm

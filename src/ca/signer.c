@@ -21,7 +21,21 @@ static int call(struct signer *s, uint8_t op, enum signer_key k, const char *dig
 		memcpy(rq.digest, digest, strlen(digest) + 1);
 	if (len > SIGNER_DATA_MAX)
 		return -EINVAL;
-	return s->ops->call(s, &rq, out, outlen);
+	uint64_t t0 = metrics_now_ns();
+	int rc = s->ops->call(s, &rq, out, outlen);
+	metrics_histogram_observe_ns(&s->latency, metrics_now_ns() - t0);
+	return rc;
+}
+
+void signer_base_init(struct signer *s, const struct signer_ops *ops)
+{
+	s->ops = ops;
+	metrics_histogram_init(&s->latency, metrics_latency_bounds, metrics_latency_nbounds);
+}
+
+const struct metrics_histogram *signer_latency(struct signer *s)
+{
+	return s ? &s->latency : NULL;
 }
 
 int signer_certificate(struct signer *s, enum signer_key k, unsigned char **der, size_t *len)

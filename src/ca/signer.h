@@ -113,6 +113,11 @@ struct signer_stats {
 };
 void signer_stats(struct signer *s, struct signer_stats *st);
 
+/* Every request through the handle, from the call to the answer (the queue, the round trip
+ * and the signing; failures included), for the metrics page. Valid until signer_free. */
+struct metrics_histogram;
+const struct metrics_histogram *signer_latency(struct signer *s);
+
 /* Frees the handle (a remote one closes its socket; requests waiting get -EAGAIN). */
 void signer_free(struct signer *s);
 

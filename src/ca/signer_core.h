@@ -27,6 +27,7 @@
 
 #include "ca/signer.h"
 #include "ca/signer_proto.h"
+#include "core/metrics.h"
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -91,7 +92,11 @@ struct signer_ops {
 };
 struct signer {
 	const struct signer_ops *ops;
+	struct metrics_histogram latency; /* signer_latency(); set up by signer_base_init */
 };
+
+/* Sets up the shared part of a handle (its operations, the latency histogram). */
+void signer_base_init(struct signer *s, const struct signer_ops *ops);
 
 /* The keys of a local handle (NULL for a remote one): the signer process signs with the keys
  * the monitor loaded. */

@@ -50,7 +50,7 @@ struct signer *signer_local_new(const char *pki_dir, char *err, size_t errlen)
 		free(l);
 		return NULL;
 	}
-	l->base.ops = &local_ops;
+	signer_base_init(&l->base, &local_ops);
 	return &l->base;
 }
 

@@ -259,7 +259,7 @@ struct signer *signer_remote_new(int fd, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	r->base.ops = &remote_ops;
+	signer_base_init(&r->base, &remote_ops);
 	r->fd = fd;
 	r->queue_max = DEFAULT_QUEUE;
 	r->timeout_ms = DEFAULT_TIMEOUT_MS;

@@ -147,6 +147,9 @@ struct tg_config {
 		int rate; /* enrolments started per second, a token bucket; 0 = no limit */
 		int reenroll_grace_s; /* a superseded certificate is revoked this long after its
 		                         successor was issued (0 = at once; default 3600) */
+		int threads; /* EST's own event loops and workers (TLS handshakes, enrolment
+		                jobs), apart from call processing's; 0 = one per core (default) */
+		int nice;    /* their nice value (default 10, as the signer's) */
 	} est;
 	struct {
 		/* the OAuth token service (authz/token.h, issue 18; docs/oauth.md) */

@@ -8,8 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -91,6 +93,12 @@ int tg_mkdir_p(const char *path, unsigned mode)
 	if (stat(buf, &st) != 0)
 		return -errno;
 	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+int tg_thread_nice(int nice)
+{
+	/* PRIO_PROCESS with a thread id: Linux applies it to that thread only. */
+	return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice) == 0 ? 0 : -errno;
 }
 
 int tg_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode)

@@ -47,6 +47,11 @@ int tg_read_file(const char *path, size_t max, char **out, size_t *len);
  * Returns 0 or -errno (path.tmp is removed). */
 int tg_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode);
 
+/* Sets the calling thread's nice value (Linux keeps one per thread, so the other threads
+ * of the process keep theirs): work that must yield to call processing runs at a higher
+ * value. Raising it needs no privilege. Returns 0 or -errno. */
+int tg_thread_nice(int nice);
+
 struct sockaddr;
 /* "host:port" of an IPv4/IPv6 socket address ("?:0" for other families). */
 void tg_sockaddr_str(const struct sockaddr *sa, char *out, size_t cap);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 #include "core/worker.h"
 #include "core/loop.h"
+#include "core/util.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -19,13 +20,15 @@ struct workers {
 	pthread_cond_t cv;
 	struct job *head, **tail;
 	size_t queued, running, max_queue;
-	int stopping, n;
+	int stopping, n, nice;
 	pthread_t *threads;
 };
 
 static void *worker_main(void *arg)
 {
 	struct workers *w = arg;
+	if (w->nice)
+		tg_thread_nice(w->nice); /* on failure the thread runs at the caller's value */
 	for (;;) {
 		pthread_mutex_lock(&w->mu);
 		while (!w->head && !w->stopping)
@@ -55,9 +58,15 @@ static void *worker_main(void *arg)
 
 struct workers *workers_start(int nthreads, size_t max_queue)
 {
+	return workers_start_nice(nthreads, max_queue, 0);
+}
+
+struct workers *workers_start_nice(int nthreads, size_t max_queue, int nice)
+{
 	struct workers *w = calloc(1, sizeof *w);
 	if (!w)
 		return NULL;
+	w->nice = nice;
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
 	w->tail = &w->head;

@@ -287,14 +287,28 @@ void tls_cert_summary(X509 *x, struct tls_cert_summary *s)
 	tls_cert_sha256(x, s->sha256, sizeof s->sha256);
 }
 
+static void fingerprint_hex(const unsigned char *md, unsigned n, char *out, size_t cap)
+{
+	out[0] = '\0';
+	size_t o = 0;
+	for (unsigned i = 0; i < n && o + 4 <= cap; i++)
+		o += (size_t)snprintf(out + o, cap - o, i ? ":%02X" : "%02X", md[i]);
+}
+
 void tls_cert_sha256(X509 *x, char *out, size_t cap)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned n = 0;
-	out[0] = '\0';
 	if (x)
 		X509_digest(x, EVP_sha256(), md, &n);
-	size_t o = 0;
-	for (unsigned i = 0; i < n && o + 4 <= cap; i++)
-		o += (size_t)snprintf(out + o, cap - o, i ? ":%02X" : "%02X", md[i]);
+	fingerprint_hex(md, n, out, cap);
+}
+
+void tls_der_sha256(const unsigned char *der, size_t len, char *out, size_t cap)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned n = 0;
+	if (EVP_Digest(der, len, md, &n, EVP_sha256(), NULL) != 1)
+		n = 0;
+	fingerprint_hex(md, n, out, cap);
 }

@@ -55,5 +55,7 @@ struct tls_cert_summary {
 void tls_cert_summary(X509 *x, struct tls_cert_summary *s);
 /* The SHA-256 fingerprint of x, colon-separated upper-case hex ("" for NULL x). */
 void tls_cert_sha256(X509 *x, char *out, size_t cap);
+/* The same fingerprint of a certificate's DER (len bytes), without decoding it. */
+void tls_der_sha256(const unsigned char *der, size_t len, char *out, size_t cap);
 
 #endif

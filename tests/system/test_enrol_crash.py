@@ -48,6 +48,7 @@ from cryptography.x509.oid import NameOID
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import test_daemon  # noqa: E402
+import test_metrics  # noqa: E402
 
 BURST = 50
 CYCLES = 20
@@ -242,6 +243,9 @@ class EnrolCrashTest(unittest.TestCase):
         for o in outcomes:
             counts[o.status] = counts.get(o.status, 0) + 1
         print(f"signer killed after answer {at}: answers {counts}", file=sys.stderr)
+        # Each 503 was an enrolment that found the signer gone (counted before it was sent).
+        self.assertEqual(test_metrics.sample(self.d.admin_port, "telgate_est_enrolments_total",
+                                             outcome="unavailable"), counts.get(503, 0))
 
         s2 = self.signer_up(restarts=1)
         self.assertNotEqual(s2["pid"], s["pid"])
@@ -258,6 +262,10 @@ class EnrolCrashTest(unittest.TestCase):
             self.assertEqual(profiles[o.instance]["status"], "success")
             self.assertEqual(profiles[o.instance]["serial"], serial)
         self.assertEqual(len(issued), BURST, "a certificate that no client holds")
+        self.assertEqual(test_metrics.sample(self.d.admin_port, "telgate_est_enrolments_total",
+                                             outcome="issued"), BURST)
+        self.assertEqual(test_metrics.sample(self.d.admin_port, "telgate_signer_restarts_total"),
+                         1)
 
     # --- crash safety -----------------------------------------------------------------------
 

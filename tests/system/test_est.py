@@ -22,6 +22,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import test_daemon  # noqa: E402
+import test_metrics  # noqa: E402
 
 EST = "/.well-known/est/"
 
@@ -125,6 +126,16 @@ class EstTest(unittest.TestCase):
         rows = json.loads(self.d.cli("cert", "list", "wwhite", json_mode=True).stdout)["rows"]
         self.assertIn(serial, [r[0] for r in rows])
 
+    def metric(self, name, **labels):
+        return test_metrics.sample(self.d.admin_port, name, **labels)
+
+    def assert_outcomes(self, **expected):
+        """telgate_est_enrolments_total by outcome: exactly these (others 0)."""
+        for o in ("issued", "revoked", "bad_csr", "auth", "cert_refused", "throttled", "busy",
+                  "unavailable", "error"):
+            self.assertEqual(self.metric("telgate_est_enrolments_total", outcome=o),
+                             expected.get(o, 0), o)
+
     # --- the two clients ---------------------------------------------------------------------
 
     def test_curl_and_openssl(self):
@@ -205,6 +216,13 @@ class EstTest(unittest.TestCase):
         self.assertEqual(run("openssl", "x509", "-in", self.path("skg.pem"), "-noout",
                              "-pubkey").stdout,
                          run("openssl", "pkey", "-in", self.path("skg.key"), "-pubout").stdout)
+        # The metrics: three issued, the used string, the two refused certificates; each
+        # issuance went through the signer process.
+        self.assert_outcomes(issued=3, auth=1, cert_refused=2)
+        self.assertGreaterEqual(self.metric("telgate_signer_requests_total", result="answered"), 3)
+        self.assertEqual(self.metric("telgate_signer_requests_total", result="failed"), 0)
+        self.assertGreaterEqual(self.metric("telgate_signer_request_seconds_count"), 3)
+        self.assertEqual(self.metric("telgate_signer_restarts_total"), 0)
         log = self.d.log_text()
         self.assertIn("event=est_enrol op=simpleenroll outcome=issued user=wwhite", log)
         self.assertNotIn(secret, log)
@@ -302,12 +320,34 @@ class EstTest(unittest.TestCase):
         # And it still enrols.
         status, _, _ = self.post("simpleenroll", good, user="503:" + secret)
         self.assertEqual(status, 200)
+        # Ten wrong strings, the locked one, the unknown id, the expired profile; the key
+        # mismatch and the bad signature (not base64 is refused before an enrolment starts).
+        self.assert_outcomes(issued=1, auth=13, bad_csr=2)
+        self.assertEqual(self.metric("telgate_est_enrolments_in_flight"), 0)
+
+    def test_own_threads_at_lower_priority(self):
+        """[est] threads = 2: two loop threads and two workers of the engine run at [est]
+        nice (10), every other engine thread at 0, so that an enrolment storm yields to
+        call processing (bench/run.sh est_enrol part 3 measures it)."""
+        self.start("[est]\nthreads = 2\n")
+        engine = self.d.children()["engine"]
+        nices = []
+        for tid in os.listdir(f"/proc/{engine}/task"):
+            with open(f"/proc/{engine}/task/{tid}/stat") as f:
+                nices.append(int(f.read().rsplit(")", 1)[1].split()[16]))
+        self.assertEqual(nices.count(10), 4, nices)
+        self.assertEqual(len(nices) - nices.count(10), nices.count(0), nices)
+        # And they serve: one enrolment.
+        secret = self.capf_add("700")
+        _, good = self.csr("g")
+        status, _, _ = self.post("simpleenroll", good, user="700:" + secret)
+        self.assertEqual(status, 200)
 
     def test_rate_limit_202(self):
         self.start("[est]\nrate = 1\n")
         _, good = self.csr("g")
         secret = self.capf_add("600")
-        seen = []
+        seen, busy = [], 0
         for _ in range(5):  # no credentials: each takes a token, none touches the profile
             status, hdr, _ = self.post("simpleenroll", good)
             seen.append(status)
@@ -321,8 +361,14 @@ class EstTest(unittest.TestCase):
             status, _, _ = self.post("simpleenroll", good, user="600:" + secret)
             if status != 202:
                 break
+            busy += 1
             time.sleep(1)
         self.assertEqual(status, 200)
+        # Every 202 was the rate limit's, before any work.
+        self.assertEqual(self.metric("telgate_est_admission_refused_total", limit="rate"),
+                         seen.count(202) + busy)
+        self.assertEqual(self.metric("telgate_est_admission_refused_total", limit="queue"), 0)
+        self.assertEqual(self.metric("telgate_est_enrolments_total", outcome="busy"), 0)
 
 
 if __name__ == "__main__":

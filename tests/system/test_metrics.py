@@ -41,6 +41,12 @@ def get(samples, name, **labels):
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
+def sample(admin_port, name, **labels):
+    """One sample of a daemon's /metrics (0 when absent), for the other system tests."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/metrics", timeout=10) as r:
+        return get(parse(r.read().decode())[0], name, **labels)
+
+
 class MetricsTest(unittest.TestCase):
     def setUp(self):
         self.root = tempfile.mkdtemp(prefix="tgmetrics")

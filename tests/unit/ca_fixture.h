@@ -19,6 +19,7 @@
 
 static int tu_signer_fail;     /* nonzero: every request returns it */
 static int tu_signer_fail_crl; /* nonzero: CRL signing returns it */
+static int tu_signer_swap;     /* 1: certificates come back as the CA's; 2: cut short */
 
 static struct {
 	char dir[64], pki[128];
@@ -38,7 +39,12 @@ static int tu_signer_call(struct signer *s, const struct signer_req *rq, unsigne
 		return tu_signer_fail;
 	if (tu_signer_fail_crl && rq->op == SIGNER_OP_SIGN_CRL)
 		return tu_signer_fail_crl;
-	return t->real->ops->call(t->real, rq, out, outlen);
+	if (tu_signer_swap == 1 && rq->op == SIGNER_OP_SIGN_CERT)
+		return signer_certificate(t->real, SIGNER_KEY_CA, out, outlen);
+	int rc = t->real->ops->call(t->real, rq, out, outlen);
+	if (rc == 0 && tu_signer_swap == 2 && rq->op == SIGNER_OP_SIGN_CERT)
+		*outlen /= 2;
+	return rc;
 }
 
 static void tu_signer_stats(struct signer *s, struct signer_stats *st)
@@ -99,7 +105,7 @@ static inline int fx_setup(void **state)
 	snprintf(path, sizeof path, "%s/crl.pem", f->pki);
 	unlink(path);
 	struct tu_signer *t = calloc(1, sizeof *t);
-	t->base.ops = &tu_signer_ops;
+	signer_base_init(&t->base, &tu_signer_ops);
 	t->real = tu_ca.real;
 	f->signer = &t->base;
 	snprintf(path, sizeof path, "%s/ca.crt", f->pki);
@@ -108,7 +114,7 @@ static inline int fx_setup(void **state)
 	f->ca = PEM_read_X509(fp, NULL, NULL, NULL);
 	fclose(fp);
 	assert_non_null(f->ca);
-	tu_signer_fail = tu_signer_fail_crl = 0;
+	tu_signer_fail = tu_signer_fail_crl = tu_signer_swap = 0;
 	*state = f;
 	return 0;
 }

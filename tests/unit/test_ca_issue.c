@@ -17,6 +17,7 @@
 #include "ca/ca_bootstrap.h"
 #include "ca/ca_csr.h"
 #include "ca/ca_issue.h"
+#include "tls/servercert.h"
 #include "core/log.h"
 #include "ca_fixture.h"
 
@@ -195,6 +196,51 @@ static void test_no_instance_and_rsa(void **state)
 	assert_int_equal(store_issuedcert_get(f->st.st, out.serial, &row), STORE_OK);
 	assert_string_equal(row.instanceid, "");
 	assert_string_equal(row.profile, "");
+	X509_free(x);
+	ca_issued_free(&out);
+	EVP_PKEY_free(k);
+}
+
+static int count_rows(void *ud, const struct store_issuedcert *c);
+
+/* The engine checks the signer's answer from its DER (serial and key, without decoding
+ * it): another certificate, or one cut short, is refused and nothing is recorded. */
+static void test_signer_answer_checked(void **state)
+{
+	struct fx *f = *state;
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	struct ca_client_request req = {.pubkey = k, .userid = "jpinkman", .days = 30, .ca = f->ca};
+	struct ca_issued out;
+	char err[256];
+	for (int swap = 1; swap <= 2; swap++) {
+		tu_signer_swap = swap;
+		assert_int_equal(ca_issue_client(f->signer, f->st.st, &req, &out, err, sizeof err),
+		                 -EIO);
+		assert_non_null(strstr(err, "not the template's"));
+		assert_null(out.der);
+	}
+	int n = 0;
+	assert_int_equal(store_issuedcerts(f->st.st, NULL, count_rows, &n), STORE_OK);
+	assert_int_equal(n, 0);
+	/* The real answer: recorded with the fingerprint of what the client receives. */
+	tu_signer_swap = 0;
+	assert_int_equal(ca_issue_client(f->signer, f->st.st, &req, &out, err, sizeof err), 0);
+	X509 *x = parse(out.der, out.der_len);
+	char fp[100];
+	tls_cert_sha256(x, fp, sizeof fp);
+	struct store_issuedcert row;
+	assert_int_equal(store_issuedcert_get(f->st.st, out.serial, &row), STORE_OK);
+	assert_string_equal(row.sha256, fp);
+	assert_string_equal(out.sha256, fp);
+	assert_string_equal(row.subject, "CN=jpinkman");
+	char pem[4096];
+	assert_int_equal(store_issuedcert_pem(f->st.st, out.serial, pem, sizeof pem), STORE_OK);
+	BIO *b = BIO_new_mem_buf(pem, -1);
+	X509 *back = PEM_read_bio_X509(b, NULL, NULL, NULL);
+	assert_non_null(back);
+	assert_int_equal(X509_cmp(back, x), 0);
+	BIO_free(b);
+	X509_free(back);
 	X509_free(x);
 	ca_issued_free(&out);
 	EVP_PKEY_free(k);
@@ -462,6 +508,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_template_ignores_the_csr, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_no_instance_and_rsa, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_validity_clamp, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_signer_answer_checked, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_serials_unique, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_refusals, fx_setup, fx_teardown),
 	    cmocka_unit_test(test_csr_check),

@@ -114,6 +114,33 @@ static void test_certs_only(void **state)
 	X509_free(certs[1]);
 }
 
+/* The certs-only answer written around a certificate's DER is OpenSSL's, byte for byte. */
+static void test_certs_only_der(void **state)
+{
+	(void)state;
+	char path[256];
+	const char *names[] = {"ca.crt", "trustlist.crt"}; /* a short and a long certificate */
+	for (int i = 0; i < 2; i++) {
+		snprintf(path, sizeof path, "%s/%s", tu_ca.pki, names[i]);
+		X509 *x = read_cert(path);
+		unsigned char *cder = NULL, *want = NULL, *got = NULL;
+		int clen = i2d_X509(x, &cder);
+		size_t wlen = 0, glen = 0;
+		assert_true(clen > 0);
+		assert_int_equal(est_certs_only(&x, 1, &want, &wlen), 0);
+		assert_int_equal(est_certs_only_der(cder, (size_t)clen, &got, &glen), 0);
+		assert_int_equal(glen, wlen);
+		assert_memory_equal(got, want, wlen);
+		free(got);
+		OPENSSL_free(want);
+		OPENSSL_free(cder);
+		X509_free(x);
+	}
+	unsigned char *der;
+	size_t len;
+	assert_int_equal(est_certs_only_der(NULL, 0, &der, &len), -EINVAL);
+}
+
 static void test_csrattrs(void **state)
 {
 	(void)state;
@@ -703,6 +730,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_base64),
 	    cmocka_unit_test(test_certs_only),
+	    cmocka_unit_test(test_certs_only_der),
 	    cmocka_unit_test(test_csrattrs),
 	    cmocka_unit_test(test_basic),
 	    cmocka_unit_test(test_answers),

@@ -7,6 +7,7 @@
 #include "ca/ca_bootstrap.h"
 #include "ca/signer.h"
 #include "ca/signer_proc.h"
+#include "core/metrics.h"
 #include "testutil.h"
 
 #include <errno.h>
@@ -341,6 +342,10 @@ static void test_remote(void **state)
 	assert_int_equal(st.restarts, 0);
 	assert_int_equal(st.in_flight, 0);
 	assert_true(st.served > 10);
+	/* Every request sent is timed for the metrics page (the oversize one never was). */
+	const struct metrics_histogram *h = signer_latency(r);
+	assert_non_null(h);
+	assert_int_equal(atomic_load(&h->count), st.served);
 
 	/* The signer dies: requests in the gap fail with -EAGAIN; a full queue with -EBUSY. */
 	kill(pid, SIGKILL);
