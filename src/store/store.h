@@ -431,7 +431,7 @@ int store_issuedcert_revoke(store_t *st, const char *serial, const char *reason,
 int store_crlnumber_get(store_t *st, int64_t *out);
 int store_crlnumber_next(store_t *st, int64_t *out);
 
-/* --- OAuth 2.0: clients, codes, refresh tokens (store_oauth.h; oauth.c; issue 18) ---- */
+/* --- OAuth 2.0: clients, codes, refresh tokens (store_oauth.h; oauthgrant.c; issue 18) ---- */
 #include "store/store_oauth.h"
 
 /* --- TLS settings by level (tls/policy.h; table tlssetting) -------------------------- */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * store_oauth: the OAuth 2.0 authorization server's rows (schema v13; issue 18;
- * implemented in store/oauth.c), part of the store API (store.h includes it). Registered
+ * implemented in store/oauthgrant.c), part of the store API (store.h includes it). Registered
  * clients, authorization codes, device codes and refresh tokens. Secrets are never
  * stored: clients' secrets as HMAC-SHA-256, codes and tokens as hashes (authz/oauth_*
  * makes them; here they are opaque hex strings). Every consumption is one UPDATE ..

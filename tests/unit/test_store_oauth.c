@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: ISC */
-/* The OAuth rows in the store (store/oauth.c): clients and their constraints, single-use
+/* The OAuth rows in the store (store/oauthgrant.c): clients and their constraints, single-use
  * codes, device codes (decision, slow_down, consumption), refresh tokens (consumption,
  * idempotent successor insert, family and user revocation, active families), cascades
  * on deletion, hashes hidden from ad-hoc SQL. */
