@@ -3,6 +3,7 @@
 #include "admin/audit.h"
 #include "admin/backup_cmds.h"
 #include "admin/capf_cmds.h"
+#include "admin/oauth_cmds.h"
 #include "admin/cert_cmds.h"
 #include "admin/commands.h"
 #include "admin/metrics.h"
