@@ -4,6 +4,7 @@
 #include "ca/signer_core.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int call(struct signer *s, uint8_t op, enum signer_key k, const char *digest,
@@ -44,6 +45,28 @@ int signer_sign_bytes(struct signer *s, enum signer_key k, const char *digest,
                       const unsigned char *data, size_t len, unsigned char **sig, size_t *siglen)
 {
 	return call(s, SIGNER_OP_SIGN_BYTES, k, digest ? digest : "", data, len, sig, siglen);
+}
+
+int signer_token_keygen(struct signer *s, const char *alg, unsigned char **spki, size_t *len)
+{
+	return call(s, SIGNER_OP_TOKEN_KEYGEN, SIGNER_KEY_TOKEN, "", (const unsigned char *)alg,
+	            strlen(alg), spki, len);
+}
+
+int signer_sign_token(struct signer *s, const char *kid, const char *input, size_t len,
+                      unsigned char **sig, size_t *siglen)
+{
+	size_t kl = strlen(kid);
+	if (kl != SIGNER_KID_LEN || len > SIGNER_DATA_MAX - kl)
+		return -EINVAL;
+	unsigned char *p = malloc(kl + len);
+	if (!p)
+		return -ENOMEM;
+	memcpy(p, kid, kl);
+	memcpy(p + kl, input, len);
+	int rc = call(s, SIGNER_OP_SIGN_TOKEN, SIGNER_KEY_TOKEN, "", p, kl + len, sig, siglen);
+	free(p);
+	return rc;
 }
 
 void signer_stats(struct signer *s, struct signer_stats *st)

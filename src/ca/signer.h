@@ -22,7 +22,10 @@
  *   - CRLs: a template X509_CRL (revoked entries, this/next update, number); issuer set,
  *     signed with the CA key.
  *   - bytes: a signature over data with the named key and digest (trust lists: RSA
- *     PKCS#1 v1.5 with SHA-512 or SHA-1, as the format allows; tokens: ES256).
+ *     PKCS#1 v1.5 with SHA-512 or SHA-1, as the format allows);
+ *   - access tokens (issue 18): the JWS signing input of a token whose header names one of
+ *     the signer's token keys; the signer also makes those keys (ES256, RS256, EdDSA) and
+ *     keeps them in pki.dir/tokens, and only their public halves leave it.
  *
  * Errors (negative errno): -EAGAIN the signer is not running (restarting: HTTP 503 with
  * Retry-After), -EBUSY its queue is full (EST: 202 with Retry-After, RFC 7030 §4.2.3),
@@ -69,6 +72,20 @@ int signer_sign_crl(struct signer *s, const unsigned char *tmpl, size_t len, uns
 #define SIGNER_DATA_MAX (1024 * 1024)
 int signer_sign_bytes(struct signer *s, enum signer_key k, const char *digest,
                       const unsigned char *data, size_t len, unsigned char **sig, size_t *siglen);
+
+/* Makes a new OAuth token key for algorithm alg ("ES256", "RS256", "EdDSA"; RFC 7518 names),
+ * kept by the signer under its RFC 7638 thumbprint (authz/jwk.h). Returns 0 with its
+ * SubjectPublicKeyInfo (DER) in *spki; -EINVAL for another algorithm, -ENOSPC when the
+ * signer holds SIGNER_TOKEN_KEYS_MAX token keys already, -EIO when it cannot be stored. */
+int signer_token_keygen(struct signer *s, const char *alg, unsigned char **spki, size_t *len);
+
+/* Signs a JWS signing input (len bytes, "header.payload" in base64url) with the token key
+ * kid (SIGNER_KID_LEN characters). The header must name that kid, the key's algorithm and
+ * typ "at+jwt" (-EINVAL otherwise: a token key signs access tokens only). Returns 0 with the
+ * JWS signature (ES256: r||s, 64 bytes) in *sig; -ENOENT for an unknown kid. */
+#define SIGNER_KID_LEN 43
+int signer_sign_token(struct signer *s, const char *kid, const char *input, size_t len,
+                      unsigned char **sig, size_t *siglen);
 
 /* The keys of a PKI directory loaded here (ca/ca_bootstrap.h makes them). Returns NULL
  * with err set when a key or certificate cannot be read. */

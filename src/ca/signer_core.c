@@ -29,8 +29,6 @@ static int load_one(struct signer_keys *ks, enum signer_key k, const char *dir, 
 	snprintf(kpath, sizeof kpath, "%s/%s.key", dir, key_files[k]);
 	snprintf(cpath, sizeof cpath, "%s/%s.crt", dir, key_files[k]);
 	FILE *kf = fopen(kpath, "re");
-	if (!kf && errno == ENOENT && k == SIGNER_KEY_TOKEN)
-		return 0; /* optional until the OAuth issue makes it */
 	FILE *cf = fopen(cpath, "re");
 	if (kf) {
 		ks->key[k] = PEM_read_PrivateKey(kf, NULL, NULL, NULL);
@@ -63,8 +61,12 @@ int signer_keys_load(struct signer_keys *ks, const char *pki_dir, char *err, siz
 {
 	memset(ks, 0, sizeof *ks);
 	for (int k = 1; k < SIGNER_NKEYS; k++)
-		if (load_one(ks, (enum signer_key)k, pki_dir, err, errlen) != 0)
+		if (k != SIGNER_KEY_TOKEN &&
+		    load_one(ks, (enum signer_key)k, pki_dir, err, errlen) != 0)
 			goto fail;
+	/* The token keys: a directory of them, not one file with a certificate. */
+	if (signer_tokens_open(&ks->tokens, pki_dir, err, errlen) != 0)
+		goto fail;
 	/* Built once: parsing "keyid:always" per certificate cost more than the check. */
 	X509V3_CTX ctx;
 	X509V3_set_ctx(&ctx, ks->cert[SIGNER_KEY_CA], NULL, NULL, NULL, 0);
@@ -89,6 +91,7 @@ void signer_keys_free(struct signer_keys *ks)
 		free(ks->der[k]);
 	}
 	X509_EXTENSION_free(ks->ca_aki);
+	signer_tokens_free(ks->tokens);
 	memset(ks, 0, sizeof *ks);
 }
 
@@ -228,7 +231,7 @@ static const EVP_MD *digest_for(EVP_PKEY *key, const char *name)
 static int sign_bytes(const struct signer_keys *ks, enum signer_key k, const char *digest,
                       const unsigned char *data, size_t len, unsigned char **sig, size_t *siglen)
 {
-	if (k == SIGNER_KEY_CA || len > SIGNER_DATA_MAX)
+	if (k == SIGNER_KEY_CA || k == SIGNER_KEY_TOKEN || len > SIGNER_DATA_MAX)
 		return -EINVAL;
 	EVP_PKEY *key = ks->key[k];
 	if (!key)
@@ -286,6 +289,14 @@ int signer_core_handle(const struct signer_keys *ks, const struct signer_req *rq
 		                          : -EINVAL;
 	case SIGNER_OP_SIGN_BYTES:
 		return sign_bytes(ks, k, rq->digest, rq->payload, rq->len, out, outlen);
+	case SIGNER_OP_TOKEN_KEYGEN:
+		return k == SIGNER_KEY_TOKEN
+		           ? signer_tokens_keygen(ks->tokens, rq->payload, rq->len, out, outlen)
+		           : -EINVAL;
+	case SIGNER_OP_SIGN_TOKEN:
+		return k == SIGNER_KEY_TOKEN
+		           ? signer_tokens_sign(ks->tokens, rq->payload, rq->len, out, outlen)
+		           : -EINVAL;
 	default:
 		return -EINVAL;
 	}

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 #include "ca/signer_proc.h"
 
+#include "authz/jws.h"
 #include "ca/signer_wire.h"
 #include "core/log.h"
 
@@ -46,6 +47,19 @@ static void warm_up(const struct signer_keys *ks)
 				free(out);
 		}
 	}
+	/* Token keys: made and used once per algorithm (throwaway keys, nothing written). */
+	static const char *const algs[] = {"EC", "RSA", "ED25519"};
+	for (size_t i = 0; i < sizeof algs / sizeof algs[0]; i++) {
+		EVP_PKEY *k = i == 1   ? EVP_PKEY_Q_keygen(NULL, NULL, algs[i], (size_t)2048)
+		              : i == 0 ? EVP_PKEY_Q_keygen(NULL, NULL, algs[i], "P-256")
+		                       : EVP_PKEY_Q_keygen(NULL, NULL, algs[i]);
+		unsigned char sig[JWS_SIG_MAX];
+		size_t n;
+		if (k)
+			jws_sign(k, jws_alg_of_key(k), (const unsigned char *)"warm", 4, sig,
+			         sizeof sig, &n);
+		EVP_PKEY_free(k);
+	}
 	/* The CA key signs certificates and CRLs (ECDSA with SHA-256): a certificate of its
 	 * own, re-signed, walks the same code. */
 	if (ks->der[SIGNER_KEY_CA]) {
@@ -66,7 +80,7 @@ static void drain(int fd)
 }
 
 #ifdef TELGATE_HAVE_SECCOMP
-static int sandbox(void)
+static int sandbox(int tokdir)
 {
 #ifdef UNDER_SANITIZER
 	return 0;
@@ -89,14 +103,31 @@ static int sandbox(void)
 	/* malloc's arenas change protections; never to executable. */
 	ok = ok && seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
 	                            SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0)) == 0;
+	/* A new token key is written as pki.dir/tokens/<kid>.key (signer_tokens.c) so that it
+	 * outlives this process: file calls relative to that one directory descriptor only
+	 * (open() is openat(AT_FDCWD, ...) and stays refused), nothing else of the file system. */
+	if (tokdir >= 0) {
+		ok = ok && seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
+		                            SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)tokdir)) == 0;
+		ok = ok && seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(unlinkat), 1,
+		                            SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)tokdir)) == 0;
+		ok = ok && seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(renameat), 2,
+		                            SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)tokdir),
+		                            SCMP_A2(SCMP_CMP_EQ, (scmp_datum_t)tokdir)) == 0;
+		ok = ok && seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(renameat2), 2,
+		                            SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)tokdir),
+		                            SCMP_A2(SCMP_CMP_EQ, (scmp_datum_t)tokdir)) == 0;
+		ok = ok && seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fsync), 0) == 0;
+	}
 	ok = ok && seccomp_load(ctx) == 0;
 	seccomp_release(ctx);
 	return ok;
 #endif
 }
 #else
-static int sandbox(void)
+static int sandbox(int tokdir)
 {
+	(void)tokdir;
 	return 0;
 }
 #endif
@@ -127,11 +158,13 @@ int signer_proc_run(const struct signer_proc_options *o)
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGTERM, SIG_IGN);
 	setpriority(PRIO_PROCESS, 0, o->nice);
+	/* Token keys an earlier signer made after the monitor loaded its copy. */
+	signer_tokens_reload(o->keys->tokens);
 	warm_up(o->keys);
 	/* After a restart only: what the first signer finds waiting was sent for it. */
 	if (o->restarts)
 		drain(o->fd);
-	int sandboxed = sandbox();
+	int sandboxed = sandbox(o->keys->tokens ? o->keys->tokens->dirfd : -1);
 	log_ev(LOG_LVL_NOTICE, o->cid, "signer_started", LOG_I("pid", getpid()),
 	       LOG_U("restarts", o->restarts), LOG_I("nice", o->nice),
 	       LOG_S("seccomp", sandboxed ? "on" : "off"));

@@ -99,8 +99,8 @@ int signer_req_decode(const unsigned char *buf, size_t len, struct signer_req *r
 	if (rc)
 		return rc;
 	size_t dlen = buf[12];
-	if (buf[5] == 0 || buf[5] >= SIGNER_OP_HELLO || dlen > len - SIGNER_REQ_HDR ||
-	    !digest_ok((const char *)buf + SIGNER_REQ_HDR, dlen))
+	if (buf[5] == 0 || buf[5] == SIGNER_OP_HELLO || buf[5] > SIGNER_OP_MAX ||
+	    dlen > len - SIGNER_REQ_HDR || !digest_ok((const char *)buf + SIGNER_REQ_HDR, dlen))
 		return -EINVAL;
 	r->op = buf[5];
 	r->key = (uint16_t)(buf[6] << 8 | buf[7]);

@@ -38,6 +38,13 @@ enum signer_op {
 	SIGNER_OP_SIGN_CRL = 3,    /* payload: CRL template (DER) */
 	SIGNER_OP_SIGN_BYTES = 4,  /* payload: data; digest named */
 	SIGNER_OP_HELLO = 5,       /* response id 0 only: struct signer_hello */
+	/* OAuth token keys (issue 18; key SIGNER_KEY_TOKEN). KEYGEN: payload the algorithm name
+	 * ("ES256", "RS256", "EdDSA"); the signer makes a key, keeps it (pki.dir/tokens) and
+	 * answers its SubjectPublicKeyInfo (DER). SIGN_TOKEN: payload the kid (43 bytes) then
+	 * the JWS signing input; the answer is the JWS signature (r||s for ES256). */
+	SIGNER_OP_TOKEN_KEYGEN = 6,
+	SIGNER_OP_SIGN_TOKEN = 7,
+	SIGNER_OP_MAX = 7,
 };
 
 #define SIGNER_PROTO_VERSION 1

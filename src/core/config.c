@@ -123,6 +123,14 @@ static const struct key keys[] = {
     {"est", "queue", K_INT, F(est.queue), 1, 100000, 1},
     {"est", "rate", K_INT, F(est.rate), 0, 100000, 1},
     {"est", "reenroll_grace_s", K_INT, F(est.reenroll_grace_s), 0, 30 * 86400, 1},
+    {"oauth", "issuer", K_STR, F(oauth.issuer), 0, 0, 1},
+    {"oauth", "access_token_expiry_s", K_INT, F(oauth.access_token_expiry_s), 60, 86400, 1},
+    {"oauth", "refresh_token_expiry_s", K_INT, F(oauth.refresh_token_expiry_s), 3600, 90 * 86400,
+     1},
+    {"oauth", "leeway_s", K_INT, F(oauth.leeway_s), 0, 600, 1},
+    {"oauth", "alg", K_STR, F(oauth.alg), 0, 0, 1},
+    {"oauth", "key_grace_s", K_INT, F(oauth.key_grace_s), 0, 30 * 86400, 1},
+    {"oauth", "cache_entries", K_INT, F(oauth.cache_entries), 0, 10000000, 1},
 };
 #undef F
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -157,6 +165,13 @@ static int derive(struct tg_config *c)
 	c->core.node_id[sizeof c->core.node_id - 1] = '\0';
 	if (!c->core.node_address[0])
 		tg_strlcpy(c->core.node_address, c->core.node_id, sizeof c->core.node_address);
+	/* The token service answers on the HTTPS port EST uses (docs/oauth.md). */
+	if (!c->oauth.issuer[0]) {
+		int v6 = strchr(c->core.node_address, ':') != NULL;
+		int n = snprintf(c->oauth.issuer, sizeof c->oauth.issuer, "https://%s%s%s:%d",
+		                 v6 ? "[" : "", c->core.node_address, v6 ? "]" : "", c->est.port);
+		rc |= n < 0 || (size_t)n >= sizeof c->oauth.issuer;
+	}
 	return rc ? -1 : 0;
 }
 
@@ -189,6 +204,12 @@ static void base_defaults(struct tg_config *c)
 	c->est.queue = 64;
 	c->est.rate = 100;
 	c->est.reenroll_grace_s = 3600;
+	c->oauth.access_token_expiry_s = 3600;
+	c->oauth.refresh_token_expiry_s = 60 * 86400;
+	c->oauth.leeway_s = 60;
+	tg_strlcpy(c->oauth.alg, "ES256", sizeof c->oauth.alg);
+	c->oauth.key_grace_s = 3600;
+	c->oauth.cache_entries = 65536;
 	c->dir.failure_delay_ms = 250;
 	tg_strlcpy(c->ldap.filter, "openldap", sizeof c->ldap.filter);
 	c->ldap.timeout_ms = 3000;
@@ -526,6 +547,16 @@ int config_parse(const char *name, const char *text, size_t len, struct tg_confi
 	    cfg->sip.default_expires > cfg->sip.max_expires) {
 		snprintf(err->msg, sizeof err->msg,
 		         "sip: need min_expires <= default_expires <= max_expires");
+		return -1;
+	}
+	if (strcmp(cfg->oauth.alg, "ES256") != 0 && strcmp(cfg->oauth.alg, "RS256") != 0 &&
+	    strcmp(cfg->oauth.alg, "EdDSA") != 0) {
+		snprintf(err->msg, sizeof err->msg, "oauth.alg: ES256, RS256 or EdDSA, not '%s'",
+		         cfg->oauth.alg);
+		return -1;
+	}
+	if (strncmp(cfg->oauth.issuer, "https://", 8) != 0) {
+		snprintf(err->msg, sizeof err->msg, "oauth.issuer: an https:// URL (RFC 8414 §2)");
 		return -1;
 	}
 	if (strlen(cfg->core.control_socket) >= 108) {

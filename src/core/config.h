@@ -147,6 +147,18 @@ struct tg_config {
 		int reenroll_grace_s; /* a superseded certificate is revoked this long after its
 		                         successor was issued (0 = at once; default 3600) */
 	} est;
+	struct {
+		/* the OAuth token service (authz/token.h, issue 18; docs/oauth.md) */
+		char issuer[256]; /* "iss": default https://<core.node_address>:<est.port> */
+		/* Unified CM's "OAuth Access Token Expiry Timer" (default 60 min) and "OAuth
+		 * Refresh Token Expiry Timer" (default 60 days), in seconds */
+		int access_token_expiry_s;
+		int refresh_token_expiry_s;
+		int leeway_s;      /* clock skew allowed on exp, nbf and iat (default 60) */
+		char alg[8];       /* the algorithm of new keys: ES256 (default), RS256, EdDSA */
+		int key_grace_s;   /* a rotated-in key is published this long before it signs */
+		int cache_entries; /* verified tokens remembered (default 65536, 0 = no cache) */
+	} oauth;
 };
 
 struct config_error {

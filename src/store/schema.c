@@ -348,6 +348,33 @@ static const char *const v11[] = {
     NULL,
 };
 
+/* v12 (issue 18, the OAuth token core): oauthkey, the public halves of the access-token
+ * signing keys (the private ones stay in the signer: pki.dir/tokens) — kid (the RFC 7638
+ * thumbprint), alg (one per key: RFC 7518 names), the SubjectPublicKeyInfo as PEM, when it
+ * was made, when it starts signing (activates_at: published in the JWKS at once, signing
+ * after [oauth] key_grace_s) and when it is retired (retires_at, 0 = not yet: the longest
+ * token lifetime after its successor started signing); node: which node's signer holds it.
+ * oauthrevokedjti: revoked access tokens by jti until their exp (purged after);
+ * oauthnotbefore: per user, tokens issued (iat) before notbefore are refused (lock,
+ * password change, `telgate oauth revoke USER`). Unix seconds throughout. */
+static const char *const v12[] = {
+    "CREATE TABLE oauthkey ("
+    " kid TEXT PRIMARY KEY CHECK (length(kid) = 43),"
+    " alg TEXT NOT NULL CHECK (alg IN ('ES256', 'RS256', 'EdDSA')),"
+    " publickey TEXT NOT NULL,"
+    " node TEXT NOT NULL DEFAULT '',"
+    " created BIGINT NOT NULL,"
+    " activates_at BIGINT NOT NULL,"
+    " retires_at BIGINT NOT NULL DEFAULT 0)",
+    "CREATE TABLE oauthrevokedjti ("
+    " jti TEXT PRIMARY KEY,"
+    " exp BIGINT NOT NULL)",
+    "CREATE TABLE oauthnotbefore ("
+    " userid TEXT PRIMARY KEY,"
+    " notbefore BIGINT NOT NULL)",
+    NULL,
+};
+
 /* v13 (issue 18): the OAuth 2.0 authorization server's state. oauthclient: the registered
  * clients (RFC 6749 §2): public or confidential; a confidential client's machine-made
  * secret is kept as hex HMAC-SHA-256 under a server key (never the secret), or it
@@ -417,8 +444,8 @@ static const char *const v13[] = {
 };
 
 const struct store_migration store_migrations[] = {
-    {1, v1}, {2, v2}, {3, v3}, {4, v4},   {5, v5},   {6, v6},
-    {7, v7}, {8, v8}, {9, v9}, {10, v10}, {11, v11}, {13, v13},
+    {1, v1}, {2, v2}, {3, v3},   {4, v4},   {5, v5},   {6, v6},   {7, v7},
+    {8, v8}, {9, v9}, {10, v10}, {11, v11}, {12, v12}, {13, v13},
 };
 const int store_nmigrations = sizeof store_migrations / sizeof store_migrations[0];
 

@@ -431,6 +431,34 @@ int store_issuedcert_revoke(store_t *st, const char *serial, const char *reason,
 int store_crlnumber_get(store_t *st, int64_t *out);
 int store_crlnumber_next(store_t *st, int64_t *out);
 
+/* --- OAuth token keys and revocations (oauth.c; issue 18) ---------------------------- */
+
+/* A public access-token key (oauthkey). Times Unix seconds; retires_at 0 = not retiring. */
+struct store_oauthkey {
+	char kid[44];         /* RFC 7638 thumbprint, 43 characters */
+	char alg[8];          /* "ES256", "RS256", "EdDSA" */
+	char publickey[1024]; /* SubjectPublicKeyInfo, PEM (RSA 4096 fits) */
+	char node[64];        /* the node whose signer holds the private key */
+	int64_t created, activates_at, retires_at;
+};
+/* STORE_CONSTRAINT when the kid is there already or a field is malformed. */
+int store_oauthkey_add(store_t *st, const struct store_oauthkey *k);
+/* Every key, oldest activation first; fn returns nonzero to stop. */
+int store_oauthkeys(store_t *st, int (*fn)(void *ud, const struct store_oauthkey *k), void *ud);
+/* Sets retires_at = at on every key of node but kid that is not retiring yet (a rotation). */
+int store_oauthkey_retire_others(store_t *st, const char *node, const char *kid, int64_t at);
+/* Records a revoked jti until exp (again: the later exp stays). */
+int store_oauth_revoke_jti(store_t *st, const char *jti, int64_t exp);
+/* Tokens of userid issued before t are refused (again: the later t stays). */
+int store_oauth_notbefore_set(store_t *st, const char *userid, int64_t t);
+/* The revoked jtis with their exp, and the users' not-before times. */
+int store_oauth_revoked_jtis(store_t *st, int (*fn)(void *ud, const char *jti, int64_t exp),
+                             void *ud);
+int store_oauth_notbefores(store_t *st, int (*fn)(void *ud, const char *userid, int64_t t),
+                           void *ud);
+/* Deletes revoked jtis whose exp is before `before` (they are refused as expired anyway). */
+int store_oauth_purge(store_t *st, int64_t before);
+
 /* --- OAuth 2.0: clients, codes, refresh tokens (store_oauth.h; oauthgrant.c; issue 18) ---- */
 #include "store/store_oauth.h"
 

@@ -1,0 +1,307 @@
+/* SPDX-License-Identifier: ISC */
+/* The token service's life (authz/authz.h): configuration, the first key, rotation, issuing
+ * through the signer, the JWKS, counters. Verification is verify.c, revocation revoke.c. */
+#include "authz/authz_int.h"
+#include "authz/jwk.h"
+#include "ca/signer.h"
+#include "core/util.h"
+
+#include <errno.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void authz_refresh(struct authz *a, int64_t now)
+{
+	uint64_t g = store_generation(a->store);
+	if (g == atomic_load(&a->gen) || pthread_mutex_trylock(&a->refresh_mu) != 0)
+		return;
+	/* Read the generation before the tables: a write during the read is seen next time. */
+	g = store_generation(a->store);
+	if (g != atomic_load(&a->gen) && authz_keys_load(&a->keys, a->store, a->cid) == 0 &&
+	    authz_rev_load(a->rev, a->store, now - a->leeway_s) == STORE_OK)
+		atomic_store(&a->gen, g);
+	pthread_mutex_unlock(&a->refresh_mu);
+}
+
+/* The SubjectPublicKeyInfo (DER) as PEM for the store. */
+static int spki_pem(EVP_PKEY *k, char *out, size_t cap)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *p;
+	long n = b && PEM_write_bio_PUBKEY(b, k) == 1 ? BIO_get_mem_data(b, &p) : 0;
+	int rc = n > 0 && (size_t)n < cap ? 0 : -ENOMEM;
+	if (rc == 0) {
+		memcpy(out, p, (size_t)n);
+		out[n] = '\0';
+	}
+	BIO_free(b);
+	ERR_clear_error();
+	return rc;
+}
+
+/* Makes a key in the signer and records it, activating at `activates`; the node's other keys
+ * retire the longest token lifetime after that. */
+static int add_key(struct authz *a, int64_t now, int64_t activates, struct authz_key_info *out)
+{
+	unsigned char *spki = NULL;
+	size_t n = 0;
+	int rc = signer_token_keygen(a->signer, jws_alg_name(a->alg), &spki, &n);
+	if (rc != 0)
+		return rc;
+	EVP_PKEY *pub = authz_spki_parse(spki, n);
+	free(spki);
+	struct store_oauthkey row = {.created = now, .activates_at = activates};
+	if (!pub || authz_jwk_thumbprint(pub, row.kid) != 0 ||
+	    spki_pem(pub, row.publickey, sizeof row.publickey) != 0) {
+		EVP_PKEY_free(pub);
+		return -EIO;
+	}
+	EVP_PKEY_free(pub);
+	tg_strlcpy(row.alg, jws_alg_name(a->alg), sizeof row.alg);
+	tg_strlcpy(row.node, a->node, sizeof row.node);
+	int64_t retire = activates + a->access_s + a->leeway_s;
+	rc = store_begin(a->store);
+	if (rc == STORE_OK)
+		rc = store_oauthkey_add(a->store, &row);
+	if (rc == STORE_OK)
+		rc = store_oauthkey_retire_others(a->store, a->node, row.kid, retire);
+	rc = rc == STORE_OK ? store_commit(a->store) : (store_rollback(a->store), rc);
+	if (rc != STORE_OK) {
+		log_ev(LOG_LVL_ERROR, a->cid, "oauth_key_store_failed", LOG_S("kid", row.kid),
+		       LOG_S("error", store_last_error()));
+		return -EIO;
+	}
+	rc = authz_keys_load(&a->keys, a->store, a->cid);
+	log_ev(LOG_LVL_NOTICE, a->cid, "oauth_key_added", LOG_S("kid", row.kid),
+	       LOG_S("alg", row.alg), LOG_S("node", row.node), LOG_I("activates_at", activates),
+	       LOG_I("others_retire_at", retire));
+	if (out) {
+		memset(out, 0, sizeof *out);
+		memcpy(out->kid, row.kid, sizeof out->kid);
+		out->alg = a->alg;
+		memcpy(out->node, row.node, sizeof out->node);
+		out->created = now;
+		out->activates_at = activates;
+		out->state = authz_key_state(activates, 0, now, activates <= now);
+	}
+	return rc;
+}
+
+int authz_keys_rotate(struct authz *a, int64_t now, struct authz_key_info *out)
+{
+	/* The first key of a node signs at once: there is nothing to hand over from. */
+	int64_t grace = authz_keys_node_has_key(&a->keys, a->node, now) ? a->key_grace_s : 0;
+	return add_key(a, now, now + grace, out);
+}
+
+struct list_ctx {
+	struct authz *a;
+	int64_t now;
+	char signing[44];
+	int (*fn)(void *ud, const struct authz_key_info *k);
+	void *ud;
+};
+
+static int list_row(void *ud, const struct store_oauthkey *k)
+{
+	struct list_ctx *l = ud;
+	struct authz_key_info i = {.alg = jws_alg_parse(k->alg),
+	                           .created = k->created,
+	                           .activates_at = k->activates_at,
+	                           .retires_at = k->retires_at};
+	memcpy(i.kid, k->kid, sizeof i.kid);
+	memcpy(i.node, k->node, sizeof i.node);
+	/* Only this node's signer is known here; another node's key is "active" by its times. */
+	int signing = strcmp(k->kid, l->signing) == 0;
+	i.state = authz_key_state(k->activates_at, k->retires_at, l->now, signing);
+	return l->fn(l->ud, &i);
+}
+
+int authz_keys_list(struct authz *a, int64_t now,
+                    int (*fn)(void *ud, const struct authz_key_info *k), void *ud)
+{
+	struct list_ctx l = {.a = a, .now = now, .fn = fn, .ud = ud};
+	enum jws_alg alg;
+	if (authz_keys_signing(&a->keys, a->node, now, l.signing, &alg) != 0)
+		l.signing[0] = '\0';
+	return store_oauthkeys(a->store, list_row, &l);
+}
+
+struct authz *authz_new(const struct authz_options *o, char *err, size_t errlen)
+{
+	struct authz *a = calloc(1, sizeof *a);
+	if (!a || authz_keys_init(&a->keys) != 0) {
+		free(a);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&a->refresh_mu, NULL);
+	a->store = o->store;
+	a->signer = o->signer;
+	tg_strlcpy(a->issuer, o->cfg->oauth.issuer, sizeof a->issuer);
+	tg_strlcpy(a->node, o->cfg->core.node_id, sizeof a->node);
+	tg_strlcpy(a->cid, o->cid ? o->cid : "", sizeof a->cid);
+	a->alg = jws_alg_parse(o->cfg->oauth.alg);
+	a->access_s = o->cfg->oauth.access_token_expiry_s;
+	a->leeway_s = o->cfg->oauth.leeway_s;
+	a->key_grace_s = o->cfg->oauth.key_grace_s;
+	a->rev = authz_rev_new();
+	if (o->cfg->oauth.cache_entries > 0)
+		a->cache = authz_cache_new((unsigned)o->cfg->oauth.cache_entries);
+	atomic_store(&a->cache_on, 1);
+	if (!a->rev || (o->cfg->oauth.cache_entries > 0 && !a->cache) ||
+	    a->alg == JWS_ALG_UNKNOWN) {
+		snprintf(err, errlen, "out of memory");
+		authz_free(a);
+		return NULL;
+	}
+	int64_t now = tg_now_s();
+	uint64_t g = store_generation(a->store);
+	int rc = authz_keys_load(&a->keys, a->store, a->cid);
+	if (rc == 0)
+		rc = authz_rev_load(a->rev, a->store, now - a->leeway_s);
+	if (rc != 0) {
+		snprintf(err, errlen, "oauth: cannot read the token keys: %s", store_last_error());
+		authz_free(a);
+		return NULL;
+	}
+	atomic_store(&a->gen, g);
+	if (a->signer && !authz_keys_node_has_key(&a->keys, a->node, now)) {
+		struct authz_key_info k;
+		rc = authz_keys_rotate(a, now, &k);
+		if (rc != 0) {
+			snprintf(err, errlen, "oauth: cannot make the first token key: %s",
+			         strerror(-rc));
+			authz_free(a);
+			return NULL;
+		}
+	}
+	return a;
+}
+
+void authz_free(struct authz *a)
+{
+	if (!a)
+		return;
+	authz_cache_free(a->cache);
+	authz_rev_free(a->rev);
+	authz_keys_destroy(&a->keys);
+	pthread_mutex_destroy(&a->refresh_mu);
+	free(a);
+}
+
+void authz_claims_init(struct authz *a, struct authz_claims *c, int64_t now)
+{
+	unsigned char rnd[16];
+	randombytes_buf(rnd, sizeof rnd);
+	jws_b64url_encode(rnd, sizeof rnd, c->jti, sizeof c->jti);
+	c->iat = c->auth_time = now;
+	c->exp = now + a->access_s;
+	c->nbf = 0;
+	tg_strlcpy(c->iss, a->issuer, sizeof c->iss);
+}
+
+/* The payload in RFC 9068 §2.2's order; "aud" a string for one audience, else an array. */
+static json_t *payload_of(const struct authz_claims *c)
+{
+	json_t *aud;
+	if (c->aud == (AUTHZ_AUD_SIP | AUTHZ_AUD_CTI))
+		aud = json_pack("[ss]", "sip", "cti");
+	else
+		aud = json_string(c->aud == AUTHZ_AUD_CTI ? "cti" : "sip");
+	json_t *p = json_pack("{s:s, s:s, s:o, s:s, s:s, s:I, s:I, s:s, s:I}", "iss", c->iss, "sub",
+	                      c->sub, "aud", aud, "client_id", c->client_id, "scope", c->scope,
+	                      "iat", (json_int_t)c->iat, "exp", (json_int_t)c->exp, "jti", c->jti,
+	                      "auth_time", (json_int_t)c->auth_time);
+	if (p && c->nbf && json_object_set_new(p, "nbf", json_integer(c->nbf)) != 0) {
+		json_decref(p);
+		p = NULL;
+	}
+	return p;
+}
+
+static int issue(struct authz *a, const struct authz_claims *c, char **jwt, size_t *len)
+{
+	if (!a->signer)
+		return -EAGAIN;
+	if (!c->aud || (c->aud & ~(unsigned)(AUTHZ_AUD_SIP | AUTHZ_AUD_CTI)) || !c->sub[0] ||
+	    !c->jti[0])
+		return -EINVAL;
+	char kid[44];
+	enum jws_alg alg;
+	if (authz_keys_signing(&a->keys, a->node, tg_now_s(), kid, &alg) != 0)
+		return -ENOENT;
+	json_t *h =
+	    json_pack("{s:s, s:s, s:s}", "alg", jws_alg_name(alg), "typ", "at+jwt", "kid", kid);
+	json_t *p = payload_of(c);
+	char *hb = h ? jws_b64_json(h) : NULL, *pb = p ? jws_b64_json(p) : NULL;
+	json_decref(h);
+	json_decref(p);
+	int rc = -ENOMEM;
+	char *out = NULL;
+	size_t hl = hb ? strlen(hb) : 0, pl = pb ? strlen(pb) : 0;
+	size_t total = hl + 1 + pl + 1 + JWS_B64_LEN(JWS_SIG_MAX) + 1;
+	if (hb && pb && (out = malloc(total))) {
+		memcpy(out, hb, hl);
+		out[hl] = '.';
+		memcpy(out + hl + 1, pb, pl);
+		unsigned char *sig = NULL;
+		size_t siglen = 0;
+		rc = signer_sign_token(a->signer, kid, out, hl + 1 + pl, &sig, &siglen);
+		if (rc == 0) {
+			out[hl + 1 + pl] = '.';
+			long n = jws_b64url_encode(sig, siglen, out + hl + pl + 2,
+			                           total - (hl + pl + 2));
+			rc = n < 0 ? -EIO : 0;
+			*len = hl + pl + 2 + (size_t)(n < 0 ? 0 : n);
+			if (rc == 0 && *len > AUTHZ_TOKEN_MAX)
+				rc = -EINVAL;
+		}
+		free(sig);
+	}
+	free(hb);
+	free(pb);
+	if (rc != 0) {
+		free(out);
+		return rc;
+	}
+	*jwt = out;
+	return 0;
+}
+
+int authz_token_issue(struct authz *a, const struct authz_claims *c, char **jwt, size_t *len)
+{
+	*jwt = NULL;
+	*len = 0;
+	int rc = issue(a, c, jwt, len);
+	atomic_fetch_add_explicit(rc == 0 ? &a->issued : &a->issue_failed, 1, memory_order_relaxed);
+	if (rc != 0)
+		log_ev(LOG_LVL_WARNING, a->cid, "oauth_token_issue_failed", LOG_S("sub", c->sub),
+		       LOG_S("client_id", c->client_id), LOG_S("error", strerror(-rc)));
+	return rc;
+}
+
+int authz_jwks(struct authz *a, char **json, size_t *len)
+{
+	int64_t now = tg_now_s();
+	authz_refresh(a, now);
+	return authz_keys_jwks(&a->keys, now, json, len);
+}
+
+void authz_stats_get(struct authz *a, struct authz_stats *st)
+{
+	memset(st, 0, sizeof *st);
+	if (!a)
+		return;
+	st->verified_cold = atomic_load_explicit(&a->cold, memory_order_relaxed);
+	st->verified_cached = atomic_load_explicit(&a->cached, memory_order_relaxed);
+	for (int i = 0; i < AUTHZ_VERDICT_N; i++)
+		st->refused[i] = atomic_load_explicit(&a->refused[i], memory_order_relaxed);
+	st->issued = atomic_load_explicit(&a->issued, memory_order_relaxed);
+	st->issue_failed = atomic_load_explicit(&a->issue_failed, memory_order_relaxed);
+	st->cache_entries = authz_cache_count(a);
+}

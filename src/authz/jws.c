@@ -1,0 +1,315 @@
+/* SPDX-License-Identifier: ISC */
+#include "authz/jws.h"
+
+#include <errno.h>
+#include <openssl/core_names.h>
+#include <openssl/ecdsa.h>
+#include <openssl/err.h>
+#include <openssl/rsa.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const alg_names[] = {
+    [JWS_ES256] = "ES256",
+    [JWS_RS256] = "RS256",
+    [JWS_EDDSA] = "EdDSA",
+};
+
+const char *jws_alg_name(enum jws_alg a)
+{
+	return a >= JWS_ES256 && a <= JWS_EDDSA ? alg_names[a] : "?";
+}
+
+enum jws_alg jws_alg_parse(const char *name)
+{
+	for (int a = JWS_ES256; name && a <= JWS_EDDSA; a++)
+		if (strcmp(name, alg_names[a]) == 0)
+			return (enum jws_alg)a;
+	return JWS_ALG_UNKNOWN;
+}
+
+enum jws_alg jws_alg_of_key(EVP_PKEY *k)
+{
+	if (!k)
+		return JWS_ALG_UNKNOWN;
+	switch (EVP_PKEY_get_base_id(k)) {
+	case EVP_PKEY_EC: {
+		char group[32];
+		size_t n = 0;
+		if (EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME, group,
+		                                   sizeof group, &n) != 1)
+			return JWS_ALG_UNKNOWN;
+		return strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0
+		           ? JWS_ES256
+		           : JWS_ALG_UNKNOWN;
+	}
+	case EVP_PKEY_RSA:
+		/* RFC 7518 §3.3: 2048 bits or more. */
+		return EVP_PKEY_get_bits(k) >= 2048 && EVP_PKEY_get_bits(k) <= 4096
+		           ? JWS_RS256
+		           : JWS_ALG_UNKNOWN;
+	case EVP_PKEY_ED25519:
+		return JWS_EDDSA;
+	default:
+		return JWS_ALG_UNKNOWN;
+	}
+}
+
+/* --- base64url ------------------------------------------------------------------------- */
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/* The value of each base64url character, 64 for any other byte. */
+static const unsigned char *b64_values(void)
+{
+	static unsigned char v[256];
+	static int ready; /* benign race: every thread writes the same bytes */
+	if (!ready) {
+		memset(v, 64, sizeof v);
+		for (int i = 0; i < 64; i++)
+			v[(unsigned char)b64[i]] = (unsigned char)i;
+		ready = 1;
+	}
+	return v;
+}
+
+long jws_b64url_encode(const unsigned char *in, size_t n, char *out, size_t cap)
+{
+	size_t need = JWS_B64_LEN(n);
+	if (need + 1 > cap)
+		return -1;
+	size_t o = 0, i = 0;
+	for (; i + 3 <= n; i += 3) {
+		unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
+		out[o++] = b64[v >> 18];
+		out[o++] = b64[(v >> 12) & 63];
+		out[o++] = b64[(v >> 6) & 63];
+		out[o++] = b64[v & 63];
+	}
+	if (n - i == 1) {
+		unsigned v = (unsigned)in[i] << 16;
+		out[o++] = b64[v >> 18];
+		out[o++] = b64[(v >> 12) & 63];
+	} else if (n - i == 2) {
+		unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8;
+		out[o++] = b64[v >> 18];
+		out[o++] = b64[(v >> 12) & 63];
+		out[o++] = b64[(v >> 6) & 63];
+	}
+	out[o] = '\0';
+	return (long)o;
+}
+
+long jws_b64url_decode(const char *in, size_t n, unsigned char *out, size_t cap)
+{
+	const unsigned char *v = b64_values();
+	if (n % 4 == 1 || n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0) > cap)
+		return -1;
+	size_t o = 0, i = 0;
+	for (; i + 4 <= n; i += 4) {
+		unsigned a = v[(unsigned char)in[i]], b = v[(unsigned char)in[i + 1]],
+		         c = v[(unsigned char)in[i + 2]], d = v[(unsigned char)in[i + 3]];
+		if ((a | b | c | d) & 64)
+			return -1;
+		unsigned x = a << 18 | b << 12 | c << 6 | d;
+		out[o++] = (unsigned char)(x >> 16);
+		out[o++] = (unsigned char)(x >> 8);
+		out[o++] = (unsigned char)x;
+	}
+	size_t rest = n - i;
+	if (rest) {
+		unsigned a = v[(unsigned char)in[i]], b = v[(unsigned char)in[i + 1]];
+		unsigned c = rest == 3 ? v[(unsigned char)in[i + 2]] : 0;
+		if ((a | b | c) & 64)
+			return -1;
+		/* Canonical only: the bits past the last whole byte are zero. */
+		if ((rest == 2 && (b & 15)) || (rest == 3 && (c & 3)))
+			return -1;
+		unsigned x = a << 18 | b << 12 | c << 6;
+		out[o++] = (unsigned char)(x >> 16);
+		if (rest == 3)
+			out[o++] = (unsigned char)(x >> 8);
+	}
+	return (long)o;
+}
+
+/* --- compact serialisation -------------------------------------------------------------- */
+
+json_t *jws_json_part(const char *p, size_t n, size_t max)
+{
+	if (n == 0 || n > max)
+		return NULL;
+	size_t cap = n / 4 * 3 + 3;
+	unsigned char *buf = malloc(cap);
+	if (!buf)
+		return NULL;
+	long len = jws_b64url_decode(p, n, buf, cap);
+	json_t *j = NULL;
+	if (len > 0) {
+		json_error_t e;
+		j = json_loadb((const char *)buf, (size_t)len, JSON_REJECT_DUPLICATES, &e);
+		if (j && !json_is_object(j)) {
+			json_decref(j);
+			j = NULL;
+		}
+	}
+	free(buf);
+	return j;
+}
+
+int jws_parse(const char *tok, size_t len, size_t max, struct jws_parts *out)
+{
+	memset(out, 0, sizeof *out);
+	if (len > max)
+		return -EMSGSIZE;
+	const char *d1 = memchr(tok, '.', len);
+	const char *d2 = d1 ? memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - tok)) : NULL;
+	if (!d1 || !d2 || memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - tok)))
+		return -EINVAL;
+	size_t hlen = (size_t)(d1 - tok), plen = (size_t)(d2 - d1 - 1);
+	size_t slen = len - (size_t)(d2 + 1 - tok);
+	if (slen > JWS_B64_LEN(JWS_SIG_MAX))
+		return -EINVAL;
+	long s = jws_b64url_decode(d2 + 1, slen, out->sig, sizeof out->sig);
+	if (s < 0)
+		return -EINVAL;
+	out->siglen = (size_t)s;
+	out->header = jws_json_part(tok, hlen, max);
+	out->payload = out->header ? jws_json_part(d1 + 1, plen, max) : NULL;
+	if (!out->payload) {
+		jws_parts_free(out);
+		return -EINVAL;
+	}
+	out->signing_input = tok;
+	out->signing_input_len = (size_t)(d2 - tok);
+	return 0;
+}
+
+void jws_parts_free(struct jws_parts *p)
+{
+	json_decref(p->header);
+	json_decref(p->payload);
+	p->header = p->payload = NULL;
+}
+
+char *jws_b64_json(const json_t *obj)
+{
+	char *txt = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (!txt)
+		return NULL;
+	size_t n = strlen(txt), cap = JWS_B64_LEN(n) + 1;
+	char *out = malloc(cap);
+	if (out && jws_b64url_encode((const unsigned char *)txt, n, out, cap) < 0) {
+		free(out);
+		out = NULL;
+	}
+	free(txt);
+	return out;
+}
+
+/* --- ECDSA P-256 r||s <-> DER ----------------------------------------------------------- */
+
+/* The order n of P-256 (SEC 2 §2.4.2), big-endian. */
+static const unsigned char p256_n[32] = {
+    0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+    0xBC, 0xE6, 0xFA, 0xAD, 0xA7, 0x17, 0x9E, 0x84, 0xF3, 0xB9, 0xCA, 0xC2, 0xFC, 0x63, 0x25, 0x51};
+
+/* 1 when 0 < x < n. */
+static int scalar_ok(const unsigned char x[32])
+{
+	static const unsigned char zero[32];
+	return memcmp(x, zero, 32) != 0 && memcmp(x, p256_n, 32) < 0;
+}
+
+int jws_ecdsa_raw_to_der(const unsigned char raw[JWS_ES256_SIG_LEN], unsigned char *der, size_t cap,
+                         size_t *derlen)
+{
+	if (!scalar_ok(raw) || !scalar_ok(raw + 32))
+		return -EINVAL;
+	ECDSA_SIG *sig = ECDSA_SIG_new();
+	BIGNUM *r = BN_bin2bn(raw, 32, NULL), *s = BN_bin2bn(raw + 32, 32, NULL);
+	int rc = -EINVAL;
+	if (sig && r && s && ECDSA_SIG_set0(sig, r, s) == 1) {
+		r = s = NULL; /* the signature owns them */
+		int n = i2d_ECDSA_SIG(sig, NULL);
+		unsigned char *p = der;
+		if (n > 0 && (size_t)n <= cap && i2d_ECDSA_SIG(sig, &p) == n) {
+			*derlen = (size_t)n;
+			rc = 0;
+		}
+	}
+	BN_free(r);
+	BN_free(s);
+	ECDSA_SIG_free(sig);
+	return rc;
+}
+
+int jws_ecdsa_der_to_raw(const unsigned char *der, size_t n, unsigned char raw[JWS_ES256_SIG_LEN])
+{
+	const unsigned char *p = der;
+	ECDSA_SIG *sig = d2i_ECDSA_SIG(NULL, &p, (long)n);
+	int rc = -EINVAL;
+	if (sig && p == der + n) {
+		const BIGNUM *r, *s;
+		ECDSA_SIG_get0(sig, &r, &s);
+		if (BN_bn2binpad(r, raw, 32) == 32 && BN_bn2binpad(s, raw + 32, 32) == 32)
+			rc = 0;
+	}
+	ECDSA_SIG_free(sig);
+	ERR_clear_error();
+	return rc;
+}
+
+/* --- signatures ------------------------------------------------------------------------- */
+
+int jws_verify(EVP_PKEY *k, enum jws_alg a, const unsigned char *input, size_t n,
+               const unsigned char *sig, size_t siglen)
+{
+	if (a == JWS_ALG_UNKNOWN || jws_alg_of_key(k) != a)
+		return 0;
+	unsigned char der[80];
+	if (a == JWS_ES256) {
+		/* The r||s form only: a DER signature in a JWS is malformed (RFC 7518 §3.4). */
+		if (siglen != JWS_ES256_SIG_LEN ||
+		    jws_ecdsa_raw_to_der(sig, der, sizeof der, &siglen))
+			return 0;
+		sig = der;
+	} else if (a == JWS_EDDSA && siglen != 64) {
+		return 0;
+	} else if (a == JWS_RS256 && siglen != (size_t)EVP_PKEY_get_size(k)) {
+		return 0;
+	}
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int ok =
+	    ctx &&
+	    EVP_DigestVerifyInit(ctx, NULL, a == JWS_EDDSA ? NULL : EVP_sha256(), NULL, k) == 1 &&
+	    EVP_DigestVerify(ctx, sig, siglen, input, n) == 1;
+	EVP_MD_CTX_free(ctx);
+	ERR_clear_error();
+	return ok;
+}
+
+int jws_sign(EVP_PKEY *k, enum jws_alg a, const unsigned char *input, size_t n, unsigned char *sig,
+             size_t cap, size_t *siglen)
+{
+	if (a == JWS_ALG_UNKNOWN || jws_alg_of_key(k) != a || cap < JWS_SIG_MAX)
+		return -EINVAL;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned char der[80];
+	size_t len = a == JWS_ES256 ? sizeof der : cap;
+	int rc = -EIO;
+	if (ctx &&
+	    EVP_DigestSignInit(ctx, NULL, a == JWS_EDDSA ? NULL : EVP_sha256(), NULL, k) == 1 &&
+	    EVP_DigestSign(ctx, a == JWS_ES256 ? der : sig, &len, input, n) == 1) {
+		if (a != JWS_ES256) {
+			*siglen = len;
+			rc = 0;
+		} else if (jws_ecdsa_der_to_raw(der, len, sig) == 0) {
+			*siglen = JWS_ES256_SIG_LEN;
+			rc = 0;
+		}
+	}
+	EVP_MD_CTX_free(ctx);
+	ERR_clear_error();
+	return rc;
+}
