@@ -12,6 +12,7 @@
 #include "ca/ca_bootstrap.h"
 #include "ca/ca_crl.h"
 #include "ca/privsep.h"
+#include "authz/oauth.h"
 #include "ca/est_server.h"
 #include "ca/signer.h"
 #include "core/config.h"
@@ -23,6 +24,7 @@
 #include "core/stream.h"
 #include "core/util.h"
 #include "core/worker.h"
+#include "authz/authz.h"
 #include "cti/server.h"
 #include "dir/dir.h"
 #include "dir/passwd.h"
@@ -61,12 +63,14 @@ struct daemon {
 	struct workers *workers;
 	struct dir *dir;
 	struct cti_server *cti;
+	struct authz *authz; /* the token service (authz/authz.h) */
 	struct sip_registrar *sip;
 	struct ctl_server *ctl;
 	struct admin_http *admin_http; /* NULL when [admin] http_port = 0 */
 	struct files_service *files;   /* cnf.xml, trust lists, static files: HTTP and TFTP */
 	struct est_server *est;        /* EST enrolment over HTTPS; NULL when [est] port = 0 */
-	struct devstate *devstate;     /* the device-state bus: registrar -> CTI */
+	struct oauth *oauth; /* the OAuth server on EST's listener (authz/oauth.h); NULL when off */
+	struct devstate *devstate; /* the device-state bus: registrar -> CTI */
 	struct admin_ctx admin;
 	int admin_ready; /* admin_init() ran: admin_destroy() is due */
 	struct ca_bootstrap_result pki;
@@ -398,6 +402,13 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 	node_from_config(&d->cfg, tg_now_s(), &d->node);
 	if (node_register(d->store, &d->node, d->cid, err, sizeof err) != 0)
 		return start_failed(d, "node", "node_failed", err);
+	/* The token service: its keys' public halves from the store, the first key from the
+	 * signer when this node has none (issue 18). */
+	const struct authz_options ao = {
+	    .store = d->store, .signer = d->signer, .cfg = &d->cfg, .cid = d->cid};
+	d->authz = authz_new(&ao, err, sizeof err);
+	if (!d->authz)
+		return start_failed(d, "oauth", "oauth_failed", err);
 	/* The TLS policy before any TLS listener: what this OpenSSL offers, then the stored
 	 * settings (docs/tls.md). */
 	if (tls_iana_init() != 0)
@@ -430,6 +441,7 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 		d->admin.workers = d->workers;
 		d->admin.devstate = d->devstate;
 		d->admin.signer = d->signer;
+		d->admin.authz = d->authz;
 		const struct dir_options dopt = {.store = d->store, .cfg = &d->cfg};
 		d->dir = dir_start(&dopt, err, sizeof err);
 	}
@@ -496,6 +508,23 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 		return start_failed(d, "device files", "files_failed", err);
 	d->admin.tftp = files_service_tftp(d->files);
 	if (d->cfg.est.port) {
+		/* The OAuth server answers on EST's HTTPS listener (docs/oauth.md). */
+		const struct oauth_options oo = {
+		    .store = d->store,
+		    .authz = d->authz,
+		    .dir = d->dir,
+		    .workers = d->workers,
+		    .pki_dir = d->cfg.pki.dir,
+		    .issuer = d->cfg.oauth.issuer,
+		    .access_token_expiry_s = d->cfg.oauth.access_token_expiry_s,
+		    .refresh_token_expiry_s = d->cfg.oauth.refresh_token_expiry_s,
+		    .refresh_grace_s = d->cfg.oauth.refresh_grace_s,
+		};
+		err[0] = '\0';
+		if (!(d->oauth = oauth_new(&oo, err, sizeof err)))
+			return start_failed(d, "oauth", "oauth_failed", err);
+		struct http_route routes[OAUTH_ROUTES];
+		size_t nroutes = oauth_routes(d->oauth, routes, OAUTH_ROUTES);
 		const struct est_server_options eo = {
 		    .cfg = &d->cfg,
 		    .store = d->store,
@@ -506,6 +535,8 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 		    .ca_cert = d->pki.ca_cert,
 		    .server_cert = d->pki.server_cert,
 		    .server_key = d->pki.server_key,
+		    .extra_routes = routes,
+		    .nextra = nroutes,
 		};
 		err[0] = '\0';
 		d->est = est_server_start(&eo, err, sizeof err);
@@ -578,6 +609,9 @@ static void daemon_teardown(struct daemon *d, int status)
 	d->admin.tftp = NULL;
 	files_service_stop(d->files);
 	d->files = NULL;
+	authz_free(d->authz); /* after the workers and CTI, its callers; before the signer */
+	d->authz = NULL;
+	d->admin.authz = NULL;
 	signer_free(d->signer); /* after the workers, its callers */
 	d->signer = NULL;
 	dir_stop(d->dir);
@@ -587,6 +621,8 @@ static void daemon_teardown(struct daemon *d, int status)
 	loop_group_stop(d->loops);
 	est_server_free(d->est);
 	d->est = NULL;
+	oauth_free(d->oauth); /* after the listener that served its routes */
+	d->oauth = NULL;
 	sip_registrar_free(d->sip);
 	cti_server_free(d->cti);
 	loop_free(d->main);

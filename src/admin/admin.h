@@ -22,6 +22,7 @@ struct workers;
 struct devstate;
 struct tftp_server;
 struct signer;
+struct authz;
 
 #include <pthread.h>
 #include <stdint.h>
@@ -44,6 +45,8 @@ struct admin_ctx {
 	struct tftp_server *tftp;  /* for `show tftp` and the metrics; NULL when off */
 	struct signer *signer;     /* for `cert revoke` (ca/signer.h); NULL while the signer is
 	                              not running */
+	struct authz *authz;       /* for `oauth keys`, `oauth issue` and the metrics; NULL
+	                              until started */
 };
 
 void admin_init(struct admin_ctx *a, store_t *st, const struct tg_config *cfg);

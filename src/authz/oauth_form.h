@@ -16,7 +16,7 @@
 
 #include <stddef.h>
 
-#define OAUTH_FORM_MAX 16384 /* bytes of a form body */
+#define OAUTH_FORM_MAX 8192  /* bytes of a form body */
 #define OAUTH_FORM_FIELDS 24 /* fields of a form */
 #define OAUTH_VALUE_MAX 4096 /* bytes of one decoded value */
 #define OAUTH_CLIENT_ID_MAX 128

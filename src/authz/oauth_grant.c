@@ -273,7 +273,7 @@ static void grant_refresh(struct oauth_job *j, const struct store_oauthclient *c
 		 * same successor, if that is still unused; anything else is reuse. */
 		if (store_oauthrefresh_get(o->o.store, hash, &r) != STORE_OK)
 			goto unavailable;
-		int in_grace = r.used && !r.revoked && j->now - r.usedat <= o->o.refresh_grace_s;
+		int in_grace = r.used && !r.revoked && j->now - r.usedat < o->o.refresh_grace_s;
 		int srv =
 		    in_grace ? store_oauthrefresh_get(o->o.store, nexthash, &s) : STORE_NOTFOUND;
 		if (srv == STORE_NOTFOUND && in_grace) {

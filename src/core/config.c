@@ -131,6 +131,7 @@ static const struct key keys[] = {
     {"oauth", "alg", K_STR, F(oauth.alg), 0, 0, 1},
     {"oauth", "key_grace_s", K_INT, F(oauth.key_grace_s), 0, 30 * 86400, 1},
     {"oauth", "cache_entries", K_INT, F(oauth.cache_entries), 0, 10000000, 1},
+    {"oauth", "refresh_grace_s", K_INT, F(oauth.refresh_grace_s), 0, 3600, 1},
 };
 #undef F
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -210,6 +211,7 @@ static void base_defaults(struct tg_config *c)
 	tg_strlcpy(c->oauth.alg, "ES256", sizeof c->oauth.alg);
 	c->oauth.key_grace_s = 3600;
 	c->oauth.cache_entries = 65536;
+	c->oauth.refresh_grace_s = 30;
 	c->dir.failure_delay_ms = 250;
 	tg_strlcpy(c->ldap.filter, "openldap", sizeof c->ldap.filter);
 	c->ldap.timeout_ms = 3000;
