@@ -21,6 +21,8 @@ PKGS=(
   strongswan-pki libstrongswan-extra-plugins
   # the Prometheus text-format parser the metrics test reads /metrics with
   python3-prometheus-client
+  # the OAuth test verifies issued access tokens against /oauth/jwks with an independent JWT library
+  python3-jwt
   # a real OpenLDAP server and its tools for the directory tests and benchmarks
   slapd ldap-utils
   # SIP peers for the registrar's tests
