@@ -6,6 +6,7 @@
 #   bench/run.sh              all benchmarks
 #   bench/run.sh ldap_login   one of: ldap_login dir_enum cti_fanout register_vs_kamailio
 #                             tls_first_answer tls_grade tls_handshakes shtable files signer
+#                             oauth_verify
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh >/dev/null
@@ -80,4 +81,9 @@ fi
 if [ "$which" = all ] || [ "$which" = signer ]; then
 	# certificates signed: bare OpenSSL, the local signer, the signer process (issue 17)
 	build/bench/bench/bench_signer "${CERTS:-2000}" "${THREADS:-4}"
+fi
+if [ "$which" = all ] || [ "$which" = oauth_verify ]; then
+	# access tokens (issue 18): cold ES256 verifies/s on one core against openssl speed's
+	# ecdsap256 verify figure of the same run (goal >= 0.75x), and cached verifies/s
+	build/bench/bench/bench_authz_verify "${SECONDS_PER_SIDE:-3}" "${TOKENS:-1000}"
 fi

@@ -468,6 +468,7 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 	    .tls_cert = d->pki.server_cert,
 	    .tls_key = d->pki.server_key,
 	    .client_ca = d->pki.ca_cert,
+	    .authz = d->authz,
 	};
 	err[0] = '\0';
 	d->cti = cti_server_start(&co, err, sizeof err);

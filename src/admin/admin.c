@@ -9,12 +9,14 @@
 #include "admin/commands.h"
 #include "admin/metrics.h"
 #include "admin/node_cmds.h"
+#include "admin/oauth_key_cmds.h"
 #include "admin/signer_cmds.h"
 #include "admin/tls_cert_cmds.h"
 #include "admin/cnf_cmds.h"
 #include "admin/tls_cmds.h"
 #include "admin/tls_trust_cmds.h"
 #include "admin/tftp_cmds.h"
+#include "authz/token.h"
 #include "core/alarm.h"
 #include "core/devstate.h"
 #include "core/log.h"
@@ -599,7 +601,13 @@ static json_t *cmd_user_lock(struct admin_ctx *a, const struct ctl_request *r, c
 	unsigned which = credential_arg(r, ADMIN_CMD_user_lock, &err);
 	if (!which)
 		return err;
-	return set_lock(a, r->argv[2], which, 1, cid);
+	json_t *ans = set_lock(a, r->argv[2], which, 1, cid);
+	/* Issue 18: locking the password credential ends the user's access tokens (those issued
+	 * until now stay refused after an unlock); a locked digest credential does not. */
+	if (a->authz && (which & (1u << STORE_CRED_PASSWORD)) &&
+	    json_is_true(json_object_get(ans, "ok")))
+		authz_revoke_user_before(a->authz, r->argv[2], tg_now_s() + 1);
+	return ans;
 }
 
 /* `user ctiauthtype USER password|certificate` (store.h: enduser.ctiauthtype): how the

@@ -105,6 +105,10 @@
 	X(oauth_tokens, "oauth tokens", 3, 3, READS, "oauth tokens USER")                   \
 	X(oauth_revoke, "oauth revoke", 3, 4, CHANGES, "oauth revoke USER | --family ID")   \
 	X(show_signer, "show signer", 2, 2, READS, "show signer")                           \
+	X(oauth_keys_rotate, "oauth keys rotate", 3, 3, CHANGES, "oauth keys rotate")       \
+	X(oauth_keys_list, "oauth keys list", 3, 4, READS, "oauth keys list [--json]")      \
+	X(oauth_issue, "oauth issue", 7, 9, CHANGES,                                       \
+	  "oauth issue USER --aud cti|sip|cti,sip --client ID [--scope S]")                 \
 	X(store_snapshot, "store snapshot", 2, 2, CHANGES,                                 \
 	  "store snapshot (a consistent copy of the store, for telgate backup)")            \
 	X(help, "help", 1, 1, READS, "help")

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 #include "admin/metrics.h"
+#include "authz/authz.h"
 
 #include "core/alarm.h"
 #include "core/devstate.h"
@@ -231,6 +232,37 @@ static void tftp(struct metrics_out *o, struct tftp_server *s)
 	metrics_sample_u(o, "telgate_tftp_wrong_tid_total", st.wrong_tid, (char *)NULL);
 }
 
+/* --- OAuth tokens (authz/authz.h) ------------------------------------------------------- */
+
+static void oauth(struct metrics_out *o, struct authz *a)
+{
+	if (!a)
+		return;
+	struct authz_stats st;
+	authz_stats_get(a, &st);
+	metrics_family(
+	    o, "telgate_oauth_verifications_total", METRICS_COUNTER,
+	    "Access tokens verified (authz_verify), by result: ok with a signature check "
+	    "(cold), ok from the verified-token cache (cached), or the refusal's verdict.");
+	metrics_sample_u(o, "telgate_oauth_verifications_total", st.verified_cold, "result", "ok",
+	                 "path", "cold", (char *)NULL);
+	metrics_sample_u(o, "telgate_oauth_verifications_total", st.verified_cached, "result", "ok",
+	                 "path", "cached", (char *)NULL);
+	for (int v = AUTHZ_OK + 1; v < AUTHZ_VERDICT_N; v++)
+		metrics_sample_u(o, "telgate_oauth_verifications_total", st.refused[v], "result",
+		                 authz_verdict_name((enum authz_verdict)v), "path", "refused",
+		                 (char *)NULL);
+	metrics_family(o, "telgate_oauth_tokens_issued_total", METRICS_COUNTER,
+	               "Access tokens signed (result ok) or not (failed: signer, key).");
+	metrics_sample_u(o, "telgate_oauth_tokens_issued_total", st.issued, "result", "ok",
+	                 (char *)NULL);
+	metrics_sample_u(o, "telgate_oauth_tokens_issued_total", st.issue_failed, "result",
+	                 "failed", (char *)NULL);
+	metrics_family(o, "telgate_oauth_verified_cache_entries", METRICS_GAUGE,
+	               "Verified access tokens remembered until their exp.");
+	metrics_sample_u(o, "telgate_oauth_verified_cache_entries", st.cache_entries, (char *)NULL);
+}
+
 /* --- the directory ------------------------------------------------------------------- */
 
 static void directory(struct metrics_out *o, struct dir *d)
@@ -299,6 +331,7 @@ int admin_metrics_render(struct admin_ctx *a, struct metrics_out *o)
 	cti(o, a->cti);
 	tftp(o, a->tftp);
 	directory(o, a->dir);
+	oauth(o, a->authz);
 	workers(o, a->workers);
 	metrics_histogram_write(o, "telgate_store_transaction_seconds",
 	                        "Store transactions, from begin (the wait for the write lock "

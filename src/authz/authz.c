@@ -93,9 +93,21 @@ static int add_key(struct authz *a, int64_t now, int64_t activates, struct authz
 
 int authz_keys_rotate(struct authz *a, int64_t now, struct authz_key_info *out)
 {
+	pthread_mutex_lock(&a->rotate_mu);
 	/* The first key of a node signs at once: there is nothing to hand over from. */
 	int64_t grace = authz_keys_node_has_key(&a->keys, a->node, now) ? a->key_grace_s : 0;
-	return add_key(a, now, now + grace, out);
+	int rc = add_key(a, now, now + grace, out);
+	pthread_mutex_unlock(&a->rotate_mu);
+	return rc;
+}
+
+/* The node's first key, unless another thread made it meanwhile. */
+static int first_key(struct authz *a, int64_t now)
+{
+	pthread_mutex_lock(&a->rotate_mu);
+	int rc = authz_keys_node_has_key(&a->keys, a->node, now) ? 0 : add_key(a, now, now, NULL);
+	pthread_mutex_unlock(&a->rotate_mu);
+	return rc;
 }
 
 struct list_ctx {
@@ -140,6 +152,7 @@ struct authz *authz_new(const struct authz_options *o, char *err, size_t errlen)
 		return NULL;
 	}
 	pthread_mutex_init(&a->refresh_mu, NULL);
+	pthread_mutex_init(&a->rotate_mu, NULL);
 	a->store = o->store;
 	a->signer = o->signer;
 	tg_strlcpy(a->issuer, o->cfg->oauth.issuer, sizeof a->issuer);
@@ -170,16 +183,16 @@ struct authz *authz_new(const struct authz_options *o, char *err, size_t errlen)
 		return NULL;
 	}
 	atomic_store(&a->gen, g);
-	if (a->signer && !authz_keys_node_has_key(&a->keys, a->node, now)) {
-		struct authz_key_info k;
-		rc = authz_keys_rotate(a, now, &k);
-		if (rc != 0) {
-			snprintf(err, errlen, "oauth: cannot make the first token key: %s",
-			         strerror(-rc));
-			authz_free(a);
-			return NULL;
-		}
-	}
+	/* Revoked jtis past their exp are refused as expired anyway: dropped at each start and
+	 * each revocation (authz_revoke_jti). */
+	if (store_oauth_purge(a->store, now - a->leeway_s) != STORE_OK)
+		log_ev(LOG_LVL_WARNING, a->cid, "oauth_purge_failed",
+		       LOG_S("error", store_last_error()));
+	/* The first key now, so that the first token does not wait for a key generation; a
+	 * signer that does not answer yet is not fatal: the first issue tries again. */
+	if (a->signer && (rc = first_key(a, now)) != 0)
+		log_ev(LOG_LVL_WARNING, a->cid, "oauth_first_key_failed",
+		       LOG_S("error", strerror(-rc)));
 	return a;
 }
 
@@ -191,6 +204,7 @@ void authz_free(struct authz *a)
 	authz_rev_free(a->rev);
 	authz_keys_destroy(&a->keys);
 	pthread_mutex_destroy(&a->refresh_mu);
+	pthread_mutex_destroy(&a->rotate_mu);
 	free(a);
 }
 
@@ -233,8 +247,13 @@ static int issue(struct authz *a, const struct authz_claims *c, char **jwt, size
 		return -EINVAL;
 	char kid[44];
 	enum jws_alg alg;
-	if (authz_keys_signing(&a->keys, a->node, tg_now_s(), kid, &alg) != 0)
-		return -ENOENT;
+	int64_t now = tg_now_s();
+	if (authz_keys_signing(&a->keys, a->node, now, kid, &alg) != 0) {
+		/* No key yet (the signer was not up at start): make the first one now. */
+		if (first_key(a, now) != 0 ||
+		    authz_keys_signing(&a->keys, a->node, now, kid, &alg) != 0)
+			return -ENOENT;
+	}
 	json_t *h =
 	    json_pack("{s:s, s:s, s:s}", "alg", jws_alg_name(alg), "typ", "at+jwt", "kid", kid);
 	json_t *p = payload_of(c);

@@ -14,6 +14,10 @@
  *
  * Threads: authz_new and authz_free on one thread with no other user; authz_keys_rotate
  * blocks on the signer and the store (a worker, or start-up); the rest as token.h says.
+ * When the store generation moved since the keys and revocations were read, the next
+ * authz_verify or authz_jwks re-reads those two small tables on its thread (one thread at
+ * a time; the others go on with what they have): a store read, so callers on an event loop
+ * should expect one now and then (CTI verifies on a worker).
  * Ownership: options are read, never kept (the store and the signer outlive the service).
  * Errors: negative errno (signer.h's, -ENOMEM) or a store_rc.
  */

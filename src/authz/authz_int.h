@@ -75,6 +75,7 @@ struct authz {
 	/* the store generation the keys and revocations were read at; refresh_mu: one reader */
 	_Atomic uint64_t gen;
 	pthread_mutex_t refresh_mu;
+	pthread_mutex_t rotate_mu; /* one key made at a time (rotation, the first key) */
 	_Atomic uint64_t cold, cached, refused[AUTHZ_VERDICT_N], issued, issue_failed;
 };
 

@@ -59,18 +59,17 @@ enum jws_alg jws_alg_of_key(EVP_PKEY *k)
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-/* The value of each base64url character, 64 for any other byte. */
-static const unsigned char *b64_values(void)
+/* The value of a base64url character, 64 for any other byte (branches, no shared table to
+ * initialise: any thread may call). */
+static inline unsigned b64v(unsigned char c)
 {
-	static unsigned char v[256];
-	static int ready; /* benign race: every thread writes the same bytes */
-	if (!ready) {
-		memset(v, 64, sizeof v);
-		for (int i = 0; i < 64; i++)
-			v[(unsigned char)b64[i]] = (unsigned char)i;
-		ready = 1;
-	}
-	return v;
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	return c == '-' ? 62 : c == '_' ? 63 : 64;
 }
 
 long jws_b64url_encode(const unsigned char *in, size_t n, char *out, size_t cap)
@@ -102,13 +101,12 @@ long jws_b64url_encode(const unsigned char *in, size_t n, char *out, size_t cap)
 
 long jws_b64url_decode(const char *in, size_t n, unsigned char *out, size_t cap)
 {
-	const unsigned char *v = b64_values();
 	if (n % 4 == 1 || n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0) > cap)
 		return -1;
 	size_t o = 0, i = 0;
 	for (; i + 4 <= n; i += 4) {
-		unsigned a = v[(unsigned char)in[i]], b = v[(unsigned char)in[i + 1]],
-		         c = v[(unsigned char)in[i + 2]], d = v[(unsigned char)in[i + 3]];
+		unsigned a = b64v((unsigned char)in[i]), b = b64v((unsigned char)in[i + 1]),
+		         c = b64v((unsigned char)in[i + 2]), d = b64v((unsigned char)in[i + 3]);
 		if ((a | b | c | d) & 64)
 			return -1;
 		unsigned x = a << 18 | b << 12 | c << 6 | d;
@@ -118,8 +116,8 @@ long jws_b64url_decode(const char *in, size_t n, unsigned char *out, size_t cap)
 	}
 	size_t rest = n - i;
 	if (rest) {
-		unsigned a = v[(unsigned char)in[i]], b = v[(unsigned char)in[i + 1]];
-		unsigned c = rest == 3 ? v[(unsigned char)in[i + 2]] : 0;
+		unsigned a = b64v((unsigned char)in[i]), b = b64v((unsigned char)in[i + 1]);
+		unsigned c = rest == 3 ? b64v((unsigned char)in[i + 2]) : 0;
 		if ((a | b | c) & 64)
 			return -1;
 		/* Canonical only: the bits past the last whole byte are zero. */

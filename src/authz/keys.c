@@ -121,6 +121,18 @@ EVP_PKEY *authz_keys_find(struct authz_keys *ks, const char *kid, int64_t now, e
 	return pub;
 }
 
+/* 1 when a signs in preference to b: activated later; on the same second (a rotation
+ * without grace right after the first key), the one not superseded (retires_at 0), then
+ * the one made later. */
+static int newer(const struct authz_key *a, const struct authz_key *b)
+{
+	if (a->activates_at != b->activates_at)
+		return a->activates_at > b->activates_at;
+	if ((a->retires_at == 0) != (b->retires_at == 0))
+		return a->retires_at == 0;
+	return a->created > b->created;
+}
+
 /* The index of node's signing key at now, or -1 (the caller holds the lock). */
 static long signing_locked(struct authz_keys *ks, const char *node, int64_t now)
 {
@@ -129,9 +141,7 @@ static long signing_locked(struct authz_keys *ks, const char *node, int64_t now)
 		struct authz_key *k = &ks->k[i];
 		if (strcmp(k->node, node) != 0 || k->activates_at > now || retired(k, now))
 			continue;
-		if (best < 0 || k->activates_at > ks->k[best].activates_at ||
-		    (k->activates_at == ks->k[best].activates_at &&
-		     k->created > ks->k[best].created))
+		if (best < 0 || newer(k, &ks->k[best]))
 			best = (long)i;
 	}
 	return best;

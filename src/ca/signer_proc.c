@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: ISC */
 #include "ca/signer_proc.h"
 
+#include "authz/jwk.h"
 #include "authz/jws.h"
 #include "ca/signer_wire.h"
 #include "core/log.h"
 
 #include <errno.h>
+#include <openssl/pem.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,11 +55,21 @@ static void warm_up(const struct signer_keys *ks)
 		EVP_PKEY *k = i == 1   ? EVP_PKEY_Q_keygen(NULL, NULL, algs[i], (size_t)2048)
 		              : i == 0 ? EVP_PKEY_Q_keygen(NULL, NULL, algs[i], "P-256")
 		                       : EVP_PKEY_Q_keygen(NULL, NULL, algs[i]);
-		unsigned char sig[JWS_SIG_MAX];
+		unsigned char sig[JWS_SIG_MAX], *spki = NULL;
 		size_t n;
-		if (k)
+		char kid[AUTHZ_KID_LEN + 1];
+		BIO *b = BIO_new(BIO_s_mem());
+		/* The thumbprint also seeds jansson's hash function, which reads /dev/urandom
+		 * the first time a JSON object is made. */
+		if (k && b) {
 			jws_sign(k, jws_alg_of_key(k), (const unsigned char *)"warm", 4, sig,
 			         sizeof sig, &n);
+			authz_jwk_thumbprint(k, kid);
+			if (authz_spki_encode(k, &spki, &n) == 0)
+				free(spki);
+			PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL);
+		}
+		BIO_free(b);
 		EVP_PKEY_free(k);
 	}
 	/* The CA key signs certificates and CRLs (ECDSA with SHA-256): a certificate of its
@@ -83,6 +95,7 @@ static void drain(int fd)
 static int sandbox(int tokdir)
 {
 #ifdef UNDER_SANITIZER
+	(void)tokdir;
 	return 0;
 #else
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
@@ -105,18 +118,20 @@ static int sandbox(int tokdir)
 	                            SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0)) == 0;
 	/* A new token key is written as pki.dir/tokens/<kid>.key (signer_tokens.c) so that it
 	 * outlives this process: file calls relative to that one directory descriptor only
-	 * (open() is openat(AT_FDCWD, ...) and stays refused), nothing else of the file system. */
+	 * (open() is openat(AT_FDCWD, ...) and stays refused), nothing else of the file system.
+	 * (The third value only fills datum_b, which SCMP_CMP_EQ ignores: clang's
+	 * -Wmissing-field-initializers.) */
 	if (tokdir >= 0) {
 		ok = ok && seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
-		                            SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)tokdir)) == 0;
+		                            SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)tokdir, 0)) == 0;
 		ok = ok && seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(unlinkat), 1,
-		                            SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)tokdir)) == 0;
+		                            SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)tokdir, 0)) == 0;
 		ok = ok && seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(renameat), 2,
-		                            SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)tokdir),
-		                            SCMP_A2(SCMP_CMP_EQ, (scmp_datum_t)tokdir)) == 0;
+		                            SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)tokdir, 0),
+		                            SCMP_A2(SCMP_CMP_EQ, (scmp_datum_t)tokdir, 0)) == 0;
 		ok = ok && seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(renameat2), 2,
-		                            SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)tokdir),
-		                            SCMP_A2(SCMP_CMP_EQ, (scmp_datum_t)tokdir)) == 0;
+		                            SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)tokdir, 0),
+		                            SCMP_A2(SCMP_CMP_EQ, (scmp_datum_t)tokdir, 0)) == 0;
 		ok = ok && seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fsync), 0) == 0;
 	}
 	ok = ok && seccomp_load(ctx) == 0;

@@ -62,6 +62,10 @@ struct cti_conn {
 	enum cti_cert_state cert_state;
 	int cert_names_user;
 	enum store_ctiauthtype authtype;
+	/* How the login authenticated, for the trace: "password", "token" or "certificate";
+	 * a token login's jti (never the token). */
+	const char *auth_via;
+	char jti[44];
 	struct cti_conn *rprev, *rnext; /* in the server's session registry (under mu) */
 	/* monitor.c (the list under the server's mu) */
 	struct cti_mon *mons;

@@ -23,9 +23,12 @@ enum cti_outcome {
 	CTI_LOGIN_IN_SESSION, /* a second login on a connection with a session */
 	CTI_LOGIN_PROTOCOL,   /* no supported protocol version requested */
 	CTI_LOGIN_PLAIN,      /* plain TCP while cti.allow_plain_login = no */
-	CTI_LOGIN_TOKEN,      /* an access token: the token service is not built yet */
+	CTI_LOGIN_TOKEN,      /* an access token, and no token service in this process */
 	CTI_LOGIN_MISSING,    /* userID or password missing */
 	CTI_LOGIN_OVERLOADED, /* the directory refused to take the check */
+	/* StartApplicationSession with an access token (authz/token.h, issue 18) */
+	CTI_LOGIN_TOKEN_REFUSED, /* authz_verify refused it (detail: the verdict) */
+	CTI_LOGIN_TOKEN_USER,    /* a userID that is not the token's subject */
 	/* StartApplicationSession: refused after the directory answered */
 	CTI_LOGIN_DIRECTORY,    /* the directory said no (detail: its status and reason) */
 	CTI_LOGIN_NOT_ENABLED,  /* the user is not in Standard CTI Enabled */

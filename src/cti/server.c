@@ -107,6 +107,7 @@ struct cti_server *cti_server_start(const struct cti_server_options *o, char *er
 	s->cfg = *o->cfg;
 	s->store = o->store;
 	s->dir = o->dir;
+	s->authz = o->authz;
 	s->workers = o->workers;
 	s->lg = o->loops;
 	s->devstate = o->devstate;

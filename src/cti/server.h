@@ -31,6 +31,8 @@ struct loop_group;
 struct workers;
 struct cti_server;
 
+struct authz;
+
 struct cti_server_options {
 	const struct tg_config *cfg; /* [cti] section, copied */
 	store_t *store;
@@ -46,6 +48,10 @@ struct cti_server_options {
 	 * certificate and verifies it against this CA and the cti-tls trust anchors (cert.h);
 	 * NULL or "": no certificate is asked for, and logins that need one are refused. */
 	const char *client_ca;
+	/* The token service (authz/token.h): StartApplicationSession with an accessToken logs
+	 * in as the token's subject (aud cti). NULL: such logins are refused
+	 * (CTI_LOGIN_TOKEN). */
+	struct authz *authz;
 };
 
 struct cti_server *cti_server_start(const struct cti_server_options *o, char *err, size_t errlen);

@@ -55,6 +55,7 @@ struct cti_server {
 	struct tg_config cfg;
 	store_t *store;
 	struct dir *dir;
+	struct authz *authz; /* NULL: no access-token logins */
 	struct workers *workers;
 	struct loop_group *lg;
 	int nloops;

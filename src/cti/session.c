@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 #include "cti/session.h"
+#include "authz/token.h"
 #include "core/util.h"
 #include "cti/conn.h"
 #include "cti/monitor.h"
@@ -24,7 +25,7 @@ int cti_session_clamp(int requested, const struct cti_session_limits *l)
 }
 
 enum cti_outcome cti_login_check(const struct cti_msg *m, int in_session, int tls,
-                                 int allow_plain_login, int has_cert)
+                                 int allow_plain_login, int has_cert, int token_service)
 {
 	if (in_session)
 		return CTI_LOGIN_IN_SESSION;
@@ -33,7 +34,7 @@ enum cti_outcome cti_login_check(const struct cti_msg *m, int in_session, int tl
 	if (!tls && !allow_plain_login)
 		return CTI_LOGIN_PLAIN;
 	if (!m->has_password && m->token_len)
-		return CTI_LOGIN_TOKEN; /* the hook for OAuth access tokens */
+		return token_service ? CTI_OK : CTI_LOGIN_TOKEN;
 	/* Without a password only a certificate login can succeed: the facts say whether
 	 * the user is one (cti_login_decide). */
 	if (!m->user[0] || (!m->has_password && !has_cert))
@@ -115,7 +116,8 @@ static void login_refused(struct cti_conn *c, enum cti_outcome o, const char *de
 	const struct cti_answer *a = cti_outcome_answer(o);
 	log_ev(LOG_LVL_NOTICE, c->cid, "cti_login_refused", LOG_S("user", c->user),
 	       LOG_S("application", c->app), LOG_S("peer", c->peer),
-	       LOG_S("transport", cti_conn_transport(c)),
+	       LOG_S("transport", cti_conn_transport(c)), LOG_S("authentication", c->auth_via),
+	       LOG_S("jti", c->jti[0] ? c->jti : NULL),
 	       LOG_S("certificate", c->cert_serial[0] ? c->cert_serial : NULL),
 	       LOG_S("reason", detail ? detail : a->reason));
 	cti_count_add(!r                               ? &k->logins_refused_other
@@ -124,6 +126,7 @@ static void login_refused(struct cti_conn *c, enum cti_outcome o, const char *de
 	cti_conn_refuse(c, c->pending_invoke, o, NULL);
 	c->st = CTI_C_NEW;
 	c->cert_serial[0] = '\0';
+	c->jti[0] = '\0';
 	if (++c->failures >= CTI_LOGIN_FAILURES_MAX)
 		cti_conn_close_after_answers(c, "too many failed logins");
 }
@@ -161,6 +164,7 @@ static void session_start(struct cti_conn *c, const struct dir_result *r, const 
 	       LOG_S("transport", cti_conn_transport(c)), LOG_S("session", c->session_id),
 	       LOG_I("session_duration", c->duration), LOG_S("cti_permissions", perms),
 	       LOG_S("ctiauthtype", store_ctiauthtype_name(c->authtype)),
+	       LOG_S("authentication", c->auth_via), LOG_S("jti", c->jti[0] ? c->jti : NULL),
 	       LOG_S("certificate", c->cert_serial[0] ? c->cert_serial : NULL));
 	cti_conn_arm_timer(c, c->duration + 2);
 }
@@ -180,6 +184,7 @@ static void login_result(struct cti_conn *c, const struct dir_result *r)
 		char why[320];
 		snprintf(why, sizeof why, "%s: %s (%s)",
 		         c->authtype == STORE_CTIAUTH_CERTIFICATE ? "certificate login"
+		         : c->jti[0]                              ? "token login"
 		                                                  : "authentication",
 		         dir_status_name(r->status), r->detail);
 		login_refused(c, o, why, r);
@@ -228,24 +233,61 @@ struct login_job {
 	struct cti_server *s;
 	char user[CTI_ID_MAX + 1];
 	struct cti_cert cert;
-	char password[CTI_SECRET_MAX + 1]; /* secret */
+	char password[CTI_SECRET_MAX + 1]; /* secret: the password, or the access token */
 	size_t password_len;
 	int has_password;
+	int token; /* password holds an access token */
+	char cid[LOG_CID_SIZE];
 	/* results */
 	int user_rc, cert_rc, perms_rc;
 	struct store_user u;
 	struct store_issuedcert row;
 	unsigned perms;
+	/* a token login: the verdict, the claims, and the user's standing (dir_user_standing) */
+	enum authz_verdict verdict;
+	struct authz_claims claims;
+	enum dir_status standing;
+	char detail[128];
 };
+
+/* A token login on the worker: the token (aud cti) names the user; the user then passes the
+ * checks a password login makes before its password (dir_user_standing: exists, not locked
+ * or inactive, its CTI permissions). */
+static void token_job_run(struct login_job *j)
+{
+	store_t *st = j->s->store;
+	j->verdict = authz_verify(j->s->authz, j->password, j->password_len, AUTHZ_AUD_CTI,
+	                          tg_now_s(), &j->claims);
+	if (j->verdict != AUTHZ_OK)
+		return;
+	if (j->user[0] && strcmp(j->user, j->claims.sub) != 0)
+		return; /* login_facts refuses it: CTI_LOGIN_TOKEN_USER */
+	tg_strlcpy(j->user, j->claims.sub, sizeof j->user);
+	struct store_credstate cs;
+	struct store_credpolicy pol;
+	j->standing = dir_user_standing(st, j->user, tg_now_s(), j->cid, &j->u, &cs, &pol,
+	                                &j->perms, j->detail, sizeof j->detail);
+	/* THROTTLED is about guessing passwords: a verified token is not a guess. */
+	if (j->standing == DIR_THROTTLED)
+		j->standing = DIR_OK;
+	j->user_rc = j->standing == DIR_UNKNOWN_USER ? STORE_NOTFOUND : STORE_OK;
+}
 
 static void login_job_run(void *arg)
 {
 	struct login_job *j = arg;
 	store_t *st = j->s->store;
-	j->user_rc = store_user_get(st, j->user, &j->u);
+	if (j->token)
+		token_job_run(j);
+	else
+		j->user_rc = store_user_get(st, j->user, &j->u);
+	if (j->token && (j->verdict != AUTHZ_OK || strcmp(j->user, j->claims.sub) != 0)) {
+		sodium_memzero(j->password, sizeof j->password);
+		return;
+	}
 	j->cert_rc =
 	    j->cert.serial[0] ? store_issuedcert_get(st, j->cert.serial, &j->row) : STORE_NOTFOUND;
-	if (j->user_rc == STORE_OK && j->u.ctiauthtype == STORE_CTIAUTH_CERTIFICATE)
+	if (!j->token && j->user_rc == STORE_OK && j->u.ctiauthtype == STORE_CTIAUTH_CERTIFICATE)
 		j->perms_rc = dir_cti_perms(st, j->user, &j->perms);
 	/* The hash is not needed on the loop. */
 	sodium_memzero(j->u.passwordhash, sizeof j->u.passwordhash);
@@ -272,8 +314,45 @@ static void cert_user_result(const struct login_job *j, struct dir_result *r)
 		r->cti_perms = 0;
 }
 
-/* On the loop: the facts are in. A certificate user is decided now; a password user goes
- * to the directory (the login's reference goes with it). */
+/* A token login's verdict as the directory's would be: the user's standing and permissions. */
+static void token_user_result(const struct login_job *j, struct dir_result *r)
+{
+	*r = (struct dir_result){.status = j->standing,
+	                         .userid = j->user,
+	                         .directory = j->u.directory,
+	                         .cti_perms = j->standing == DIR_OK ? j->perms : 0,
+	                         .expiry_warning_days = -1,
+	                         .dn = "",
+	                         .detail = j->standing == DIR_OK ? "access token" : j->detail};
+}
+
+/* On the loop, a token login: refused with the verdict in the trace, or decided as a password
+ * login would be once the directory answered. */
+static void token_facts(struct cti_conn *c, struct login_job *j)
+{
+	if (j->verdict != AUTHZ_OK) {
+		char why[96];
+		snprintf(why, sizeof why, "access token refused: %s",
+		         authz_verdict_name(j->verdict));
+		login_refused(c, CTI_LOGIN_TOKEN_REFUSED, why, NULL);
+		return;
+	}
+	tg_strlcpy(c->jti, j->claims.jti, sizeof c->jti);
+	if (strcmp(j->user, j->claims.sub) != 0) {
+		login_refused(c, CTI_LOGIN_TOKEN_USER, NULL, NULL);
+		return;
+	}
+	tg_strlcpy(c->user, j->user, sizeof c->user);
+	log_ev(LOG_LVL_INFO, c->cid, "cti_login_token", LOG_S("user", c->user),
+	       LOG_S("client_id", j->claims.client_id), LOG_S("jti", j->claims.jti),
+	       LOG_I("exp", j->claims.exp));
+	struct dir_result r;
+	token_user_result(j, &r);
+	login_result(c, &r);
+}
+
+/* On the loop: the facts are in. A certificate or token login is decided now; a password
+ * user goes to the directory (the login's reference goes with it). */
 static void login_facts(struct cti_conn *c, struct login_job *j)
 {
 	struct cti_server *s = j->s;
@@ -286,6 +365,13 @@ static void login_facts(struct cti_conn *c, struct login_job *j)
 		       LOG_S("subject_cn", j->cert.cn), LOG_S("serial", j->cert.serial),
 		       LOG_S("sha256", j->cert.sha256),
 		       LOG_S("state", cti_cert_state_name(c->cert_state)));
+	if (j->token) {
+		c->auth_via = "token";
+		token_facts(c, j);
+		login_done(c);
+		return;
+	}
+	c->auth_via = c->authtype == STORE_CTIAUTH_CERTIFICATE ? "certificate" : "password";
 	if (c->authtype == STORE_CTIAUTH_CERTIFICATE) {
 		struct dir_result r;
 		cert_user_result(j, &r);
@@ -324,14 +410,19 @@ static void login_job_done(void *arg)
 void cti_session_login(struct cti_conn *c, int invoke, const struct cti_msg *m)
 {
 	struct cti_server *s = c->cl->s;
+	int token = !m->has_password && m->token_len > 0;
 	log_ev(LOG_LVL_INFO, c->cid, "cti_login_request", LOG_S("user", m->user),
 	       LOG_S("application", m->application_id), LOG_S("peer", c->peer),
 	       LOG_S("transport", cti_conn_transport(c)),
-	       LOG_U("credential_length", m->password_len));
+	       LOG_U("credential_length", token ? m->token_len : m->password_len),
+	       LOG_S("credential", token             ? "access_token"
+	                           : m->has_password ? "password"
+	                                             : NULL));
 	SSL *ssl = c->tls ? stream_ssl(c->strm) : NULL;
 	X509 *peer = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
-	enum cti_outcome o = cti_login_check(m, c->st == CTI_C_SESSION, c->tls,
-	                                     s->cfg.cti.allow_plain_login, peer != NULL);
+	enum cti_outcome o =
+	    cti_login_check(m, c->st == CTI_C_SESSION, c->tls, s->cfg.cti.allow_plain_login,
+	                    peer != NULL, s->authz != NULL);
 	if (o == CTI_LOGIN_IN_SESSION) {
 		/* Answered, not counted as a failure; the session and its user stay as they
 		 * are (the device checks and the listings read c->user). */
@@ -343,6 +434,8 @@ void cti_session_login(struct cti_conn *c, int invoke, const struct cti_msg *m)
 	tg_strlcpy(c->user, m->user, sizeof c->user);
 	tg_strlcpy(c->app, m->application_id, sizeof c->app);
 	c->cert_serial[0] = '\0';
+	c->jti[0] = '\0';
+	c->auth_via = token ? "token" : NULL;
 	if (o != CTI_OK) {
 		login_refused(c, o, NULL, NULL);
 		return;
@@ -356,8 +449,11 @@ void cti_session_login(struct cti_conn *c, int invoke, const struct cti_msg *m)
 	j->s = s;
 	tg_strlcpy(j->user, m->user, sizeof j->user);
 	cti_cert_read(peer, cti_server_ca(s), &j->cert);
-	memcpy(j->password, m->password, m->password_len);
-	j->password_len = m->password_len;
+	/* The token travels (and is wiped) as a password does; it is never logged. */
+	j->token = token;
+	tg_strlcpy(j->cid, c->cid, sizeof j->cid);
+	memcpy(j->password, token ? m->token : m->password, token ? m->token_len : m->password_len);
+	j->password_len = token ? m->token_len : m->password_len;
 	j->has_password = m->has_password;
 	struct cti_session_limits l = limits(s);
 	c->duration = cti_session_clamp(m->duration, &l);

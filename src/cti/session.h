@@ -49,10 +49,12 @@ int cti_session_clamp(int requested, const struct cti_session_limits *l);
 
 /* May this StartApplicationSession be checked? in_session: the connection has a session;
  * tls: it came over TLS; allow_plain_login: cti.allow_plain_login; has_cert: the peer
- * presented a client certificate (then a missing password may be a certificate login).
- * CTI_OK or the refusal. */
+ * presented a client certificate (then a missing password may be a certificate login);
+ * token_service: this process verifies access tokens (an accessToken without a password is
+ * a token login, whose user is the token's subject: no userID needed). CTI_OK or the
+ * refusal. */
 enum cti_outcome cti_login_check(const struct cti_msg *m, int in_session, int tls,
-                                 int allow_plain_login, int has_cert);
+                                 int allow_plain_login, int has_cert, int token_service);
 
 /* What decides a login once it has been checked. */
 struct cti_login_facts {

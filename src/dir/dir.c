@@ -213,6 +213,30 @@ enum dir_status dir_policy_record(store_t *st, const char *userid, enum store_cr
 	return record_outcome(st, &u, type, &pol, now, verified, &warn, cid, detail, sizeof detail);
 }
 
+enum dir_status dir_user_standing(store_t *st, const char *userid, int64_t now, const char *cid,
+                                  struct store_user *u, struct store_credstate *cs,
+                                  struct store_credpolicy *pol, unsigned *perms, char *detail,
+                                  size_t cap)
+{
+	int rc = dir_credential_load(st, userid, STORE_CRED_PASSWORD, u, cs, pol);
+	if (rc == STORE_NOTFOUND) {
+		snprintf(detail, cap, "no such user in the store");
+		return DIR_UNKNOWN_USER;
+	}
+	if (rc != STORE_OK || dir_cti_perms(st, userid, perms) != STORE_OK) {
+		snprintf(detail, cap, "store: %s", store_last_error());
+		return DIR_UNAVAILABLE;
+	}
+	log_ev(LOG_LVL_INFO, cid, "dir_user", LOG_S("user", userid),
+	       LOG_S("directory", u->directory == STORE_DIR_LDAP ? "ldap" : "local"));
+	int changed;
+	enum dir_status pre = dir_policy_precheck(u, cs, pol, now, &changed);
+	dir_log_policy(cid, u, STORE_CRED_PASSWORD, cs, pol, now, pre);
+	if (pre != DIR_OK)
+		snprintf(detail, cap, "refused before the password check");
+	return pre;
+}
+
 /* Worker: load the user, check the policy, verify a local password. */
 static void phase1_run(void *arg)
 {
@@ -220,10 +244,12 @@ static void phase1_run(void *arg)
 	struct dir *d = r->d;
 	r->final = 1;
 	struct store_credstate cs;
-	int rc = r->overlong == 1 ? STORE_NOTFOUND
-	                          : dir_credential_load(d->store, r->userid, STORE_CRED_PASSWORD,
-	                                                &r->u, &cs, &r->pol);
-	if (rc == STORE_NOTFOUND) {
+	enum dir_status pre =
+	    r->overlong == 1
+	        ? DIR_UNKNOWN_USER
+	        : dir_user_standing(d->store, r->userid, clock_now(d), r->cid, &r->u, &cs, &r->pol,
+	                            &r->perms, r->detail, sizeof r->detail);
+	if (pre == DIR_UNKNOWN_USER) {
 		/* Same cost as a known user: a peer must not learn which ids exist. */
 		(void)dir_passwd_verify(d->dummy_hash, r->cred, r->len);
 		tg_counter_inc(&d->stats.password_checks);
@@ -231,19 +257,8 @@ static void phase1_run(void *arg)
 		snprintf(r->detail, sizeof r->detail, "no such user in the store");
 		return;
 	}
-	if (rc != STORE_OK || dir_cti_perms(d->store, r->userid, &r->perms) != STORE_OK) {
-		r->status = DIR_UNAVAILABLE;
-		snprintf(r->detail, sizeof r->detail, "store: %s", store_last_error());
-		return;
-	}
-	log_ev(LOG_LVL_INFO, r->cid, "dir_user", LOG_S("user", r->userid),
-	       LOG_S("directory", r->u.directory == STORE_DIR_LDAP ? "ldap" : "local"));
-	int changed;
-	enum dir_status pre = dir_policy_precheck(&r->u, &cs, &r->pol, clock_now(d), &changed);
-	dir_log_policy(r->cid, &r->u, STORE_CRED_PASSWORD, &cs, &r->pol, clock_now(d), pre);
 	if (pre != DIR_OK) {
 		r->status = pre;
-		snprintf(r->detail, sizeof r->detail, "refused before the password check");
 		return;
 	}
 	if (r->len == 0) {

@@ -102,6 +102,17 @@ void dir_log_policy(const char *cid, const struct store_user *u, enum store_cred
                     const struct store_credstate *cs, const struct store_credpolicy *pol,
                     int64_t now, enum dir_status verdict);
 
+/* What a login checks before any credential, shared by the password path (dir_authenticate)
+ * and logins that bring another proof (a CTI access token, issue 18): the user exists, its
+ * password credential's policy admits a check now (administrative lock, threshold lockout,
+ * throttle, inactivity: dir_policy_precheck; logged as dir_credential_policy), and its CTI
+ * permissions (*perms). Returns DIR_OK, DIR_UNKNOWN_USER, DIR_UNAVAILABLE (the store), or the
+ * policy's refusal, with detail. u, cs, pol are filled for the caller. Blocking (store). */
+enum dir_status dir_user_standing(store_t *st, const char *userid, int64_t now, const char *cid,
+                                  struct store_user *u, struct store_credstate *cs,
+                                  struct store_credpolicy *pol, unsigned *perms, char *detail,
+                                  size_t cap);
+
 /* The user's CTI permissions from their groups (blocking, store). */
 int dir_cti_perms(store_t *st, const char *userid, unsigned *out);
 

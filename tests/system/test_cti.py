@@ -157,10 +157,13 @@ class Client:
         return root
 
     @staticmethod
-    def login_body(user, password, app="SeedTest", duration=None):
-        """password None: no password element (a certificate login)."""
+    def login_body(user, password, app="SeedTest", duration=None, token=None):
+        """password None: no password element (a certificate login); token: an
+        <tg:accessToken> instead (issue 18)."""
         dur = f"<requestedSessionDuration>{duration}</requestedSessionDuration>" if duration else ""
         pw = "" if password is None else f"<tg:password>{password}</tg:password>"
+        if token is not None:
+            pw += f"<tg:accessToken>{token}</tg:accessToken>"
         return (f'<?xml version="1.0" encoding="UTF-8"?>'
                 f'<StartApplicationSession xmlns="{ACSE}"><applicationInfo>'
                 f"<applicationID>{app}</applicationID><applicationSpecificInfo>"
@@ -172,6 +175,9 @@ class Client:
 
     def login(self, user, password, app="SeedTest", duration=None):
         return self.request(self.login_body(user, password, app, duration))
+
+    def login_token(self, token, user=""):
+        return self.request(self.login_body(user, None, token=token))
 
     def monitor(self, device):
         return self.request(f'<MonitorStart xmlns="{CSTA}"><monitorObject><deviceObject>'
@@ -826,6 +832,82 @@ class CtiTest(unittest.TestCase):
             c.s = c.s.unwrap()
         self.assertEqual(len([f for f in self.log_rows("cti_disconnect")
                               if f["reason"] == "session stopped by the application"]), 2)
+
+    # --- CTI login by access token (issue 18) -------------------------------------------
+
+    def token(self, user, aud="cti"):
+        """A token minted by the daemon's signer with the administrator's tool."""
+        r = self.d.cli("oauth", "issue", user, "--aud", aud, "--client", "systest")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout.strip()
+
+    def test_token_login(self):
+        tok = self.token("jpinkman")
+        self.assertEqual(tok.count("."), 2, tok)
+        c = self.client(tls=True)
+        r = c.login_token(tok)
+        self.assertEqual(local(r), "StartApplicationSessionPosResponse", ET.tostring(r))
+        # The session is the user's, as a password session would be: a device neither owned
+        # nor associated is refused to jpinkman, and a super provider's token may monitor it.
+        r = c.monitor(DEV)
+        self.assertIn("privilegeViolationOnSpecifiedDevice", ET.tostring(r).decode())
+        log = self.d.log_text()
+        line = next(x for x in log.splitlines() if "event=cti_session_started" in x)
+        self.assertIn("user=jpinkman", line)
+        self.assertIn("authentication=token", line)
+        self.assertRegex(line, r"jti=[A-Za-z0-9_-]{22}")
+        self.assertNotIn(tok.split(".")[2], log)  # never the token
+        # With the userID too, when it is the token's subject.
+        m = self.client(tls=True)
+        r = m.login_token(self.token("mjavier"), user="mjavier")
+        self.assertEqual(local(r), "StartApplicationSessionPosResponse", ET.tostring(r))
+        self.assertEqual(local(m.monitor(DEV)), "MonitorStartResponse")
+        # A password login's trace names its type as well.
+        r = self.client(tls=True).login("mjavier", "Mike-Pass-1")
+        self.assertEqual(local(r), "StartApplicationSessionPosResponse")
+        self.assertIn("authentication=password", self.d.log_text())
+
+    def test_token_refusals(self):
+        # A SIP token presented to CTI.
+        self.refused(self.client().login_token(self.token("jpinkman", aud="sip")),
+                     "access token refused: wrong_audience")
+        # Tampered: another user in the payload, the signature kept.
+        tok = self.token("jpinkman")
+        h, p, sig = tok.split(".")
+        import base64
+        pad = "=" * (-len(p) % 4)
+        claims = json.loads(base64.urlsafe_b64decode(p + pad))
+        claims["sub"] = "mjavier"
+        p2 = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+        self.refused(self.client().login_token(f"{h}.{p2}.{sig}"),
+                     "access token refused: bad_signature")
+        self.refused(self.client().login_token("not.a.token"), "access token refused: malformed")
+        # A userID that is not the token's subject.
+        self.refused(self.client().login_token(tok, user="mjavier"),
+                     "the userID is not the access token's subject")
+        # The user's standing applies as for a password: not in Standard CTI Enabled...
+        self.refused(self.client().login_token(self.token("nocti")),
+                     "user is not in Standard CTI Enabled")
+        # A locked digest credential does not touch tokens (issue 18) ...
+        r = self.d.cli("user", "lock", "jpinkman", "--credential", "digest")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(local(self.client().login_token(tok)),
+                         "StartApplicationSessionPosResponse")
+        # ... a locked password credential ends the tokens issued until then: they stay
+        # refused after an unlock.
+        r = self.d.cli("user", "lock", "jpinkman", "--credential", "password")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.refused(self.client().login_token(tok), "access token refused: revoked")
+        self.assertIn("event=oauth_user_tokens_revoked", self.d.log_text())
+        self.d.cli("user", "unlock", "jpinkman")
+        self.refused(self.client().login_token(tok), "access token refused: revoked")
+        # The refusals name the type and the token's jti, never the token.
+        log = self.d.log_text()
+        self.assertIn("authentication=token", log)
+        self.assertNotIn(sig, log)
+        # An unknown user cannot be given a token by the tool.
+        self.assertNotEqual(self.d.cli("oauth", "issue", "nobody", "--aud", "cti", "--client",
+                                       "x").returncode, 0)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ CA's private key while the signer's does; the signing keys stay root's; a signer
 with SIGKILL is replaced, the SignerRestarted alarm is raised and `telgate show signer`
 says restarts=1; the engine killed with SIGKILL ends the monitor with a non-zero status and
 the signer with it."""
+import base64
 import json
 import os
 import pwd
@@ -159,6 +160,28 @@ class SignerTest(unittest.TestCase):
         self.assertRegex(self.d.log_text(), rf"event=signer_exited pid={signer} status=137 "
                                             rf"signal=9 restarts=1")
         self.assertEqual(s2["key_ca_sha256"], s["key_ca_sha256"])
+        # The OAuth token key (issue 18): made by the first signer after the monitor had
+        # loaded its keys, kept as pki/tokens/<kid>.key (root's, 0600), and read from there
+        # by the new signer: tokens still sign with it.
+        tokens = os.path.join(pki, "tokens")
+        files = os.listdir(tokens)
+        self.assertEqual(len(files), 1, files)
+        st = os.stat(os.path.join(tokens, files[0]))
+        self.assertEqual((st.st_uid, stat.S_IMODE(st.st_mode)), (0, 0o600))
+        self.assertEqual(stat.S_IMODE(os.stat(tokens).st_mode), 0o700)
+        r = self.d.cli("run", "sql", "SELECT kid FROM oauthkey", json_mode=True)
+        self.assertEqual(json.loads(r.stdout)["rows"], [[files[0][:-4]]])
+        prov = os.path.join(self.root, "user.json")
+        with open(prov, "w") as f:
+            json.dump({"version": 1, "users": [{"userid": "jpinkman", "directory": "local",
+                                                "password": "Cap-n-Cook-1"}]}, f)
+        os.chmod(prov, 0o644)
+        self.assertEqual(self.d.cli("import", prov).returncode, 0)
+        r = self.d.cli("oauth", "issue", "jpinkman", "--aud", "cti", "--client", "t")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        head = r.stdout.strip().split(".")[0]
+        header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+        self.assertEqual(header["kid"], files[0][:-4])
 
         # SIGTERM still stops all three, with status 0.
         new_signer = int(s2["pid"])

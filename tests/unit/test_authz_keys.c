@@ -113,6 +113,35 @@ static void test_rotation(void **state)
 	authz_fx_teardown(&f);
 }
 
+/* Without a grace, a key rotated in within the second the first key was made signs at once:
+ * on equal activation times the key not superseded wins. */
+static void test_rotation_without_grace_same_second(void **state)
+{
+	(void)state;
+	struct authz_fx f;
+	assert_int_equal(authz_fx_setup(&f, "ES256"), 0);
+	authz_free(f.a);
+	f.cfg.oauth.key_grace_s = 0;
+	char err[256];
+	const struct authz_options ao = {
+	    .store = f.st, .signer = f.signer, .cfg = &f.cfg, .cid = "test"};
+	f.a = authz_new(&ao, err, sizeof err);
+	assert_non_null(f.a);
+	struct listing l = {0};
+	assert_int_equal(authz_keys_list(f.a, f.now, collect, &l), 0);
+	assert_int_equal(l.n, 1);
+	struct authz_key_info k;
+	assert_int_equal(authz_keys_rotate(f.a, l.k[0].activates_at, &k), 0);
+	assert_int_equal(k.activates_at, l.k[0].activates_at);
+	memset(&l, 0, sizeof l);
+	assert_int_equal(authz_keys_list(f.a, k.activates_at, collect, &l), 0);
+	assert_int_equal(l.n, 2);
+	for (int i = 0; i < 2; i++)
+		assert_string_equal(l.k[i].state,
+		                    strcmp(l.k[i].kid, k.kid) == 0 ? "active" : "retiring");
+	authz_fx_teardown(&f);
+}
+
 static void test_signer_token_policy(void **state)
 {
 	(void)state;
@@ -165,9 +194,12 @@ static void test_eddsa_round_trip(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_first_key_made_and_kept), cmocka_unit_test(test_rotation),
-	    cmocka_unit_test(test_signer_token_policy),     cmocka_unit_test(test_rs256_round_trip),
+	    cmocka_unit_test(test_first_key_made_and_kept),
+	    cmocka_unit_test(test_rotation),
+	    cmocka_unit_test(test_signer_token_policy),
+	    cmocka_unit_test(test_rs256_round_trip),
 	    cmocka_unit_test(test_eddsa_round_trip),
+	    cmocka_unit_test(test_rotation_without_grace_same_second),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

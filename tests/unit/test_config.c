@@ -40,6 +40,33 @@ static void test_example_file(void **state)
 	assert_int_equal(c.store.busy_timeout_ms, 5000);
 	assert_int_equal(c.pki.client_days, 730);
 	assert_int_equal(c.pki.crl_days, 7);
+	assert_int_equal(c.oauth.access_token_expiry_s, 3600);
+	assert_int_equal(c.oauth.refresh_token_expiry_s, 5184000);
+	assert_string_equal(c.oauth.alg, "ES256");
+}
+
+/* [oauth] (issue 18): the issuer follows the node address and the EST port (an IPv6
+ * address in brackets); alg is one of three names; the issuer is an https:// URL. */
+static void test_oauth(void **state)
+{
+	(void)state;
+	struct tg_config c;
+	struct config_error e;
+	assert_int_equal(
+	    parse("[core]\nnode_address = cucm-a.example.com\n[est]\nport = 9443\n", &c, &e), 0);
+	assert_string_equal(c.oauth.issuer, "https://cucm-a.example.com:9443");
+	assert_int_equal(c.oauth.leeway_s, 60);
+	assert_int_equal(c.oauth.key_grace_s, 3600);
+	assert_int_equal(parse("[core]\nnode_address = 2001:db8::1\n", &c, &e), 0);
+	assert_string_equal(c.oauth.issuer, "https://[2001:db8::1]:8443");
+	assert_int_equal(parse("[oauth]\nalg = EdDSA\nissuer = https://idp.example\n", &c, &e), 0);
+	assert_string_equal(c.oauth.issuer, "https://idp.example");
+	assert_int_equal(parse("[oauth]\nalg = HS256\n", &c, &e), -1);
+	assert_non_null(strstr(e.msg, "oauth.alg"));
+	assert_int_equal(parse("[oauth]\nalg = none\n", &c, &e), -1);
+	assert_int_equal(parse("[oauth]\nissuer = http://idp.example\n", &c, &e), -1);
+	assert_non_null(strstr(e.msg, "oauth.issuer"));
+	assert_int_equal(parse("[oauth]\naccess_token_expiry_s = 10\n", &c, &e), -1);
 }
 
 static void test_good_values(void **state)
@@ -220,11 +247,11 @@ static void test_ldap_section(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_defaults),     cmocka_unit_test(test_example_file),
-	    cmocka_unit_test(test_good_values),  cmocka_unit_test(test_empty_file),
-	    cmocka_unit_test(test_bad_files),    cmocka_unit_test(test_oversized),
-	    cmocka_unit_test(test_missing_file), cmocka_unit_test(test_restart_needed),
-	    cmocka_unit_test(test_ldap_section),
+	    cmocka_unit_test(test_defaults),       cmocka_unit_test(test_example_file),
+	    cmocka_unit_test(test_good_values),    cmocka_unit_test(test_oauth),
+	    cmocka_unit_test(test_empty_file),     cmocka_unit_test(test_bad_files),
+	    cmocka_unit_test(test_oversized),      cmocka_unit_test(test_missing_file),
+	    cmocka_unit_test(test_restart_needed), cmocka_unit_test(test_ldap_section),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,25 +44,33 @@ static void test_login_before_the_directory(void **state)
 {
 	(void)state;
 	struct cti_msg m = login_msg("jpinkman", "Cap-n-Cook-1");
-	assert_int_equal(cti_login_check(&m, 0, 1, 0, 0), CTI_OK);
-	assert_int_equal(cti_login_check(&m, 0, 0, 1, 0), CTI_OK); /* plain TCP, allowed */
-	assert_int_equal(cti_login_check(&m, 0, 0, 0, 0), CTI_LOGIN_PLAIN);
-	assert_int_equal(cti_login_check(&m, 1, 1, 0, 0), CTI_LOGIN_IN_SESSION);
+	assert_int_equal(cti_login_check(&m, 0, 1, 0, 0, 0), CTI_OK);
+	assert_int_equal(cti_login_check(&m, 0, 0, 1, 0, 0), CTI_OK); /* plain TCP, allowed */
+	assert_int_equal(cti_login_check(&m, 0, 0, 0, 0, 0), CTI_LOGIN_PLAIN);
+	assert_int_equal(cti_login_check(&m, 1, 1, 0, 0, 0), CTI_LOGIN_IN_SESSION);
 	m.protocol_ok = 0;
-	assert_int_equal(cti_login_check(&m, 0, 1, 0, 0), CTI_LOGIN_PROTOCOL);
+	assert_int_equal(cti_login_check(&m, 0, 1, 0, 0, 0), CTI_LOGIN_PROTOCOL);
 	struct cti_msg t = login_msg("jpinkman", NULL);
 	snprintf(t.token, sizeof t.token, "%s", "eyJ...");
 	t.token_len = 6;
-	assert_int_equal(cti_login_check(&t, 0, 1, 0, 0), CTI_LOGIN_TOKEN);
+	assert_int_equal(cti_login_check(&t, 0, 1, 0, 0, 0), CTI_LOGIN_TOKEN);
+	/* With the token service: a token login, checked by authz_verify on the worker; a
+	 * userID is not needed (the token's subject is the user). */
+	assert_int_equal(cti_login_check(&t, 0, 1, 0, 0, 1), CTI_OK);
+	struct cti_msg tnouser = login_msg("", NULL);
+	snprintf(tnouser.token, sizeof tnouser.token, "%s", "eyJ...");
+	tnouser.token_len = 6;
+	assert_int_equal(cti_login_check(&tnouser, 0, 1, 0, 0, 1), CTI_OK);
+	assert_int_equal(cti_login_check(&tnouser, 0, 0, 0, 0, 1), CTI_LOGIN_PLAIN);
 	struct cti_msg nopw = login_msg("jpinkman", NULL);
-	assert_int_equal(cti_login_check(&nopw, 0, 1, 0, 0), CTI_LOGIN_MISSING);
+	assert_int_equal(cti_login_check(&nopw, 0, 1, 0, 0, 0), CTI_LOGIN_MISSING);
 	struct cti_msg nouser = login_msg("", "x");
-	assert_int_equal(cti_login_check(&nouser, 0, 1, 0, 0), CTI_LOGIN_MISSING);
+	assert_int_equal(cti_login_check(&nouser, 0, 1, 0, 0, 0), CTI_LOGIN_MISSING);
 	/* With a client certificate, no password may be a certificate login (decided once
 	 * the user's CTI authentication type is known); a userID is still required. */
-	assert_int_equal(cti_login_check(&nopw, 0, 1, 0, 1), CTI_OK);
+	assert_int_equal(cti_login_check(&nopw, 0, 1, 0, 1, 0), CTI_OK);
 	struct cti_msg nobody = login_msg("", NULL);
-	assert_int_equal(cti_login_check(&nobody, 0, 1, 0, 1), CTI_LOGIN_MISSING);
+	assert_int_equal(cti_login_check(&nobody, 0, 1, 0, 1, 0), CTI_LOGIN_MISSING);
 }
 
 static const enum cti_cert_state bad_certs[] = {
@@ -177,12 +185,12 @@ static void test_login_refusals_on_the_wire(void **state)
 	char want[512], got[512];
 	int n = cti_xml_start_session_neg(want, sizeof want, "invalidApplicationInfo");
 	const enum cti_outcome same[] = {
-	    CTI_LOGIN_IN_SESSION,     CTI_LOGIN_PLAIN,         CTI_LOGIN_TOKEN,
-	    CTI_LOGIN_MISSING,        CTI_LOGIN_OVERLOADED,    CTI_LOGIN_DIRECTORY,
-	    CTI_LOGIN_NOT_ENABLED,    CTI_LOGIN_TLS_REQUIRED,  CTI_LOGIN_CERT_MISSING,
-	    CTI_LOGIN_CERT_FOREIGN,   CTI_LOGIN_CERT_UNLISTED, CTI_LOGIN_CERT_NOT_YET_VALID,
-	    CTI_LOGIN_CERT_EXPIRED,   CTI_LOGIN_CERT_REVOKED,  CTI_LOGIN_CERT_STORE,
-	    CTI_LOGIN_CERT_OTHER_USER};
+	    CTI_LOGIN_IN_SESSION,      CTI_LOGIN_PLAIN,         CTI_LOGIN_TOKEN,
+	    CTI_LOGIN_MISSING,         CTI_LOGIN_OVERLOADED,    CTI_LOGIN_DIRECTORY,
+	    CTI_LOGIN_NOT_ENABLED,     CTI_LOGIN_TLS_REQUIRED,  CTI_LOGIN_CERT_MISSING,
+	    CTI_LOGIN_CERT_FOREIGN,    CTI_LOGIN_CERT_UNLISTED, CTI_LOGIN_CERT_NOT_YET_VALID,
+	    CTI_LOGIN_CERT_EXPIRED,    CTI_LOGIN_CERT_REVOKED,  CTI_LOGIN_CERT_STORE,
+	    CTI_LOGIN_CERT_OTHER_USER, CTI_LOGIN_TOKEN_REFUSED, CTI_LOGIN_TOKEN_USER};
 	for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
 		assert_int_equal(cti_outcome_xml(same[i], got, sizeof got), n);
 		assert_memory_equal(got, want, (size_t)n);

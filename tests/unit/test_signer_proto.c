@@ -67,7 +67,8 @@ static void test_request_refusals(void **state)
 	const struct {
 		size_t at;
 		unsigned char val;
-	} flips[] = {{4, 2}, {5, 0}, {5, SIGNER_OP_HELLO}, {5, 200}, {12, 40}, {12, 1}};
+	} flips[] = {{4, 2},   {5, 0}, {5, SIGNER_OP_HELLO}, {5, SIGNER_OP_MAX + 1}, {5, 200},
+	             {12, 40}, {12, 1}};
 	for (size_t i = 0; i < sizeof flips / sizeof flips[0]; i++) {
 		memcpy(v, buf, (size_t)n);
 		v[flips[i].at] = flips[i].val;
@@ -81,6 +82,39 @@ static void test_request_refusals(void **state)
 	assert_int_equal(signer_req_decode(buf, (size_t)n, &got), -EINVAL);
 	/* Over the cap: refused before anything is read. */
 	assert_int_equal(signer_req_decode(buf, SIGNER_MSG_MAX + 1, &got), -EMSGSIZE);
+}
+
+/* The token ops (issue 18): the algorithm name, the kid and the signing input travel as the
+ * payload; no digest name. */
+static void test_token_ops_roundtrip(void **state)
+{
+	(void)state;
+	unsigned char buf[512];
+	struct signer_req kg = {.id = 7,
+	                        .op = SIGNER_OP_TOKEN_KEYGEN,
+	                        .key = SIGNER_KEY_TOKEN,
+	                        .payload = (const unsigned char *)"EdDSA",
+	                        .len = 5};
+	long n = signer_req_encode(&kg, buf, sizeof buf);
+	assert_int_equal(n, SIGNER_REQ_HDR + 5);
+	struct signer_req got;
+	assert_int_equal(signer_req_decode(buf, (size_t)n, &got), 0);
+	assert_int_equal(got.op, SIGNER_OP_TOKEN_KEYGEN);
+	assert_int_equal(got.key, SIGNER_KEY_TOKEN);
+	assert_string_equal(got.digest, "");
+	assert_memory_equal(got.payload, "EdDSA", 5);
+	static const char p[] =
+	    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAeyJhbGciOiJFUzI1NiJ9.e30";
+	struct signer_req st = {.id = 8,
+	                        .op = SIGNER_OP_SIGN_TOKEN,
+	                        .key = SIGNER_KEY_TOKEN,
+	                        .payload = (const unsigned char *)p,
+	                        .len = sizeof p - 1};
+	n = signer_req_encode(&st, buf, sizeof buf);
+	assert_int_equal(signer_req_decode(buf, (size_t)n, &got), 0);
+	assert_int_equal(got.op, SIGNER_OP_SIGN_TOKEN);
+	assert_int_equal(got.len, sizeof p - 1);
+	assert_memory_equal(got.payload, p, sizeof p - 1);
 }
 
 static void test_response_roundtrip(void **state)
@@ -188,6 +222,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_request_roundtrip), cmocka_unit_test(test_request_refusals),
-	    cmocka_unit_test(test_response_roundtrip), cmocka_unit_test(test_records)};
+	    cmocka_unit_test(test_token_ops_roundtrip), cmocka_unit_test(test_response_roundtrip),
+	    cmocka_unit_test(test_records)};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
