@@ -317,9 +317,10 @@ json_t *cmd_oauth_revoke(struct admin_ctx *a, const struct ctl_request *r, const
 	int n = 0;
 	int rc = family ? store_oauthrefresh_revoke_family(a->store, what, &n)
 	                : store_oauthrefresh_revoke_user(a->store, what, &n);
-	/* The user's access tokens too: refused from now on wherever they are verified. */
+	/* The user's access tokens too: refused from now on wherever they are verified (those
+	 * of this very second included: iat is in whole seconds). */
 	if (rc == STORE_OK && !family && a->authz)
-		rc = authz_revoke_user_before(a->authz, what, tg_now_s());
+		rc = authz_revoke_user_before(a->authz, what, tg_now_s() + 1);
 	if (rc != STORE_OK)
 		return store_failed();
 	log_ev(LOG_LVL_NOTICE, cid, "oauth_revoked", LOG_S(family ? "family" : "user", what),
