@@ -26,8 +26,9 @@ static void count(_Atomic uint64_t *c)
 	atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
 }
 
-/* Signs the access token and sets the answer (RFC 6749 §5.1). */
-static void issue(struct oauth_job *j, const struct grant *g)
+/* Signs the access token and sets the answer (RFC 6749 §5.1). Returns 0 with the claims
+ * issued in *out (when not NULL), or -1 (the answer is the error). */
+static int issue(struct oauth_job *j, const struct grant *g, struct authz_claims *out)
 {
 	struct oauth *o = j->o;
 	struct authz_claims c;
@@ -51,7 +52,7 @@ static void issue(struct oauth_job *j, const struct grant *g)
 		               ? OAUTH_ERR_TEMPORARILY_UNAVAILABLE
 		               : OAUTH_ERR_SERVER_ERROR,
 		           "the access token could not be signed");
-		return;
+		return -1;
 	}
 	j->status = 200;
 	j->json = json_pack("{s:s%,s:s,s:I,s:s}", "access_token", jwt, len, "token_type", "Bearer",
@@ -64,6 +65,9 @@ static void issue(struct oauth_job *j, const struct grant *g)
 	log_ev(LOG_LVL_INFO, j->cid, "oauth_token_issued", LOG_S("grant_type", g->grant_type),
 	       LOG_S("client_id", g->client_id), LOG_S("sub", g->sub), LOG_S("jti", c.jti),
 	       LOG_U("aud", c.aud), LOG_S("family", g->family), LOG_I("exp", c.exp));
+	if (out)
+		*out = c;
+	return 0;
 }
 
 /* A new refresh token of family (a new one when family is ""), stored by hash. */
@@ -137,14 +141,18 @@ static void grant_client_credentials(struct oauth_job *j, const struct store_oau
 	                        .auth_time = j->now,
 	                        .access_s = access_s(cl),
 	                        .grant_type = "client_credentials"};
-	issue(j, &g);
+	issue(j, &g, NULL);
 }
 
-/* The refresh token and family of a user grant, when the client may refresh. */
+/* The tokens of a user grant: an access token, and a refresh token of a new family when
+ * the client may refresh. Returns 0 with the family ("" = none) and the access token's
+ * claims in *issued, or -1 (the answer is the error). */
 static int user_grant(struct oauth_job *j, const struct store_oauthclient *cl, const char *userid,
-                      const char *scope, int64_t authtime, const char *grant_type)
+                      const char *scope, int64_t authtime, const char *grant_type,
+                      char family[OAUTH_TOKEN_LEN + 1], struct authz_claims *issued)
 {
-	char token[OAUTH_TOKEN_LEN + 1] = "", family[OAUTH_TOKEN_LEN + 1] = "";
+	char token[OAUTH_TOKEN_LEN + 1] = "";
+	family[0] = '\0';
 	int refresh = oauth_list_has(cl->granttypes, "refresh_token");
 	if (refresh && new_refresh(j, cl, userid, scope, authtime, token, family) != STORE_OK) {
 		oauth_fail(j, OAUTH_ERR_TEMPORARILY_UNAVAILABLE, "the store is not available");
@@ -159,9 +167,9 @@ static int user_grant(struct oauth_job *j, const struct store_oauthclient *cl, c
 	                        .refresh = refresh ? token : NULL,
 	                        .family = family,
 	                        .grant_type = grant_type};
-	issue(j, &g);
+	int rc = issue(j, &g, issued);
 	sodium_memzero(token, sizeof token);
-	return 0;
+	return rc;
 }
 
 static void grant_authorization_code(struct oauth_job *j, const struct store_oauthclient *cl)
@@ -190,16 +198,34 @@ static void grant_authorization_code(struct oauth_job *j, const struct store_oau
 		oauth_fail(j, OAUTH_ERR_TEMPORARILY_UNAVAILABLE, "the store is not available");
 		return;
 	}
+	int revoked = 0;
+	if (used && strcmp(c.clientid, cl->clientid) == 0) {
+		/* RFC 6749 §4.1.2: a code used twice revokes what its first use issued; one of
+		 * the two holders is not the client. */
+		if (c.familyid[0])
+			store_oauthrefresh_revoke_family(j->o->o.store, c.familyid, &revoked);
+		if (c.jti[0])
+			authz_revoke_jti(j->o->o.authz, c.jti, c.jtiexpires);
+	}
 	if (why) {
 		log_ev(LOG_LVL_NOTICE, j->cid, "oauth_code_refused",
 		       LOG_S("client_id", cl->clientid), LOG_S("reason", why),
-		       LOG_S("source", j->source));
+		       LOG_S("source", j->source),
+		       LOG_S("revoked_jti", used && c.jti[0] ? c.jti : NULL),
+		       LOG_S("revoked_family", used && c.familyid[0] ? c.familyid : NULL),
+		       LOG_I_IF(used, "revoked_refresh_tokens", revoked));
 		oauth_fail(j, OAUTH_ERR_INVALID_GRANT, NULL);
 		return;
 	}
 	if (user_refused(j, c.userid, cl->audiences, c.authtime, NULL))
 		return;
-	user_grant(j, cl, c.userid, c.scope, c.authtime, "authorization_code");
+	char family[OAUTH_TOKEN_LEN + 1];
+	struct authz_claims issued;
+	if (user_grant(j, cl, c.userid, c.scope, c.authtime, "authorization_code", family,
+	               &issued) == 0 &&
+	    store_oauthcode_issued(j->o->o.store, hash, family, issued.jti, issued.exp) != STORE_OK)
+		log_ev(LOG_LVL_WARNING, j->cid, "oauth_code_record_failed",
+		       LOG_S("client_id", cl->clientid), LOG_S("error", store_last_error()));
 }
 
 /* RFC 9700 §4.14: the used token came back after the grace window (or its successor is
@@ -311,7 +337,7 @@ static void grant_refresh(struct oauth_job *j, const struct store_oauthclient *c
 	                        .refresh = next,
 	                        .family = r.familyid,
 	                        .grant_type = "refresh_token"};
-	issue(j, &g);
+	issue(j, &g, NULL);
 	sodium_memzero(next, sizeof next);
 	return;
 unavailable:
@@ -352,8 +378,11 @@ static void grant_device_code(struct oauth_job *j, const struct store_oauthclien
 		oauth_fail(j, OAUTH_ERR_SLOW_DOWN, NULL);
 	else if (strcmp(d.status, "pending") == 0)
 		oauth_fail(j, OAUTH_ERR_AUTHORIZATION_PENDING, NULL);
-	else if (!user_refused(j, d.userid, cl->audiences, d.authtime, NULL))
-		user_grant(j, cl, d.userid, d.scope, d.authtime, "device_code");
+	else if (!user_refused(j, d.userid, cl->audiences, d.authtime, NULL)) {
+		char family[OAUTH_TOKEN_LEN + 1];
+		struct authz_claims issued;
+		user_grant(j, cl, d.userid, d.scope, d.authtime, "device_code", family, &issued);
+	}
 }
 
 #define GRANT_DEVICE_CODE "urn:ietf:params:oauth:grant-type:device_code"

@@ -93,7 +93,8 @@ int store_oauthclient_delete(store_t *st, const char *clientid)
 /* --- authorization codes ------------------------------------------------------------------ */
 
 #define CODE_COLUMNS                                                                               \
-	"codehash, clientid, userid, redirecturi, challenge, scope, authtime, expires, used"
+	"codehash, clientid, userid, redirecturi, challenge, scope, authtime, expires, used, "     \
+	"familyid, jti, jtiexpires"
 
 static int code_from_row(void *obj, const char *const *v)
 {
@@ -104,10 +105,13 @@ static int code_from_row(void *obj, const char *const *v)
 	          store_copy_col(c->userid, sizeof c->userid, v[2]) |
 	          store_copy_col(c->redirecturi, sizeof c->redirecturi, v[3]) |
 	          store_copy_col(c->challenge, sizeof c->challenge, v[4]) |
-	          store_copy_col(c->scope, sizeof c->scope, v[5]);
+	          store_copy_col(c->scope, sizeof c->scope, v[5]) |
+	          store_copy_col(c->familyid, sizeof c->familyid, v[9]) |
+	          store_copy_col(c->jti, sizeof c->jti, v[10]);
 	c->authtime = store_col_i64(v[6]);
 	c->expires = store_col_i64(v[7]);
 	c->used = (int)store_col_i64(v[8]);
+	c->jtiexpires = store_col_i64(v[11]);
 	return bad;
 }
 
@@ -135,13 +139,24 @@ int store_oauthcode_consume(store_t *st, const char *codehash, int64_t now,
 	                      "expires > $2 RETURNING " CODE_COLUMNS,
 	                      p, 2, &r);
 	if (rc == STORE_NOTFOUND && used_before) {
-		struct store_oauthcode old;
-		struct store_rows o = {.conv = code_from_row, .obj = &old, .size = sizeof old};
+		struct store_rows o = {.conv = code_from_row, .obj = out, .size = sizeof *out};
 		if (store_select(st, "SELECT " CODE_COLUMNS " FROM oauthcode WHERE codehash = $1",
 		                 p, 1, &o) == STORE_OK)
-			*used_before = old.used;
+			*used_before = out->used;
 	}
 	return rc;
+}
+
+int store_oauthcode_issued(store_t *st, const char *codehash, const char *familyid, const char *jti,
+                           int64_t jtiexpires)
+{
+	struct store_val p[] = {SV_S(codehash), SV_S(familyid), SV_S(jti), SV_I(jtiexpires)};
+	int n = 0;
+	int rc = store_exec_nogen(st,
+	                          "UPDATE oauthcode SET familyid = $2, jti = $3, jtiexpires = $4 "
+	                          "WHERE codehash = $1",
+	                          p, 4, NULL, NULL, &n);
+	return rc == STORE_OK && n == 0 ? STORE_NOTFOUND : rc;
 }
 
 /* --- device codes ------------------------------------------------------------------------- */

@@ -382,11 +382,12 @@ static const char *const v12[] = {
  * 8705 §2.1.1); redirect URIs, grant types and scopes are space-separated lists (exact
  * matches); audiences a bit set (1 sip, 2 cti); lifetimes in seconds, 0 = [oauth]'s.
  * oauthcode: authorization codes (RFC 6749 §4.1) by hash, single use, with the PKCE S256
- * challenge (RFC 7636). oauthdevicecode: device authorization (RFC 8628): device code by
- * hash, the user code, its status and the last poll (slow_down). oauthrefresh: refresh
- * tokens by hash, grouped in families (one per grant) for reuse detection (RFC 9700
- * §4.14): a token is consumed by one UPDATE .. WHERE used = 0 .. RETURNING. Rows of a
- * deleted user or client go with them (ON DELETE CASCADE). Times are Unix seconds. */
+ * challenge (RFC 7636), and what its exchange issued (refresh family, access token jti
+ * and exp) so that a second use revokes them (RFC 6749 §4.1.2). oauthdevicecode: device
+ * authorization (RFC 8628): device code by hash, the user code, its status and the last poll
+ * (slow_down). oauthrefresh: refresh tokens by hash, grouped in families (one per grant) for reuse
+ * detection (RFC 9700 §4.14): a token is consumed by one UPDATE .. WHERE used = 0 .. RETURNING.
+ * Rows of a deleted user or client go with them (ON DELETE CASCADE). Times are Unix seconds. */
 static const char *const v13[] = {
     "CREATE TABLE oauthclient ("
     " clientid TEXT PRIMARY KEY CHECK (length(clientid) BETWEEN 1 AND 128),"
@@ -410,7 +411,10 @@ static const char *const v13[] = {
     " scope TEXT NOT NULL DEFAULT '',"
     " authtime BIGINT NOT NULL,"
     " expires BIGINT NOT NULL,"
-    " used INTEGER NOT NULL DEFAULT 0 CHECK (used IN (0, 1)))",
+    " used INTEGER NOT NULL DEFAULT 0 CHECK (used IN (0, 1)),"
+    " familyid TEXT NOT NULL DEFAULT '',"
+    " jti TEXT NOT NULL DEFAULT '',"
+    " jtiexpires BIGINT NOT NULL DEFAULT 0)",
     "CREATE INDEX oauthcode_expires ON oauthcode (expires)",
     "CREATE TABLE oauthdevicecode ("
     " devicecodehash TEXT PRIMARY KEY,"

@@ -59,13 +59,21 @@ struct store_oauthcode {
 	char scope[STORE_OAUTH_SCOPE_MAX + 1];
 	int64_t authtime, expires;
 	int used;
+	/* What its exchange issued ("" / 0 until then): revoked when the code comes back. */
+	char familyid[STORE_OAUTH_FAMILY_MAX + 1];
+	char jti[44];
+	int64_t jtiexpires;
 };
 int store_oauthcode_add(store_t *st, const struct store_oauthcode *c);
 /* Consumes the code: STORE_OK with *out once (for the one caller that consumed it);
  * STORE_NOTFOUND when there is none, it expired at now or was used already (then
- * *used_before, when not NULL, is 1 if it exists and was used: RFC 6749 §4.1.2 reuse). */
+ * *used_before, when not NULL, is 1 if it exists and was used, and *out is the row as it
+ * is: RFC 6749 §4.1.2 reuse). */
 int store_oauthcode_consume(store_t *st, const char *codehash, int64_t now,
                             struct store_oauthcode *out, int *used_before);
+/* Records what the exchange of a consumed code issued. STORE_NOTFOUND when no such code. */
+int store_oauthcode_issued(store_t *st, const char *codehash, const char *familyid, const char *jti,
+                           int64_t jtiexpires);
 
 /* A device authorization (RFC 8628 §3.2). status: pending, approved, denied, used. */
 struct store_oauthdevice {

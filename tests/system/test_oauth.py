@@ -508,15 +508,20 @@ class OAuthTest(unittest.TestCase):
     def test_code_reuse(self):
         self.start()
         self.public_client()
+        rs = self.client_add("rs", "--type", "confidential")
         verifier, challenge = pkce_pair()
         code = self.code_for(self.authorize_params(challenge))
         form = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
                 "client_id": "app", "code_verifier": verifier}
-        s, a, _ = self.token(form)
-        self.assertEqual(s, 200, a)
+        s, first, _ = self.token(form)
+        self.assertEqual(s, 200, first)
         s, a, _ = self.token(form)
         self.assertEqual((s, a["error"]), (400, "invalid_grant"))
         self.assertIn("reason=\"code reused\"", self.d.log_text())
+        # RFC 6749 §4.1.2: what the first use issued is revoked.
+        self.assertEqual(self.introspect(first["access_token"], "rs:" + rs)[1], {"active": False})
+        s, r, _ = self.refresh(first["refresh_token"])
+        self.assertEqual((s, r["error"]), (400, "invalid_grant"))
 
     def test_plain_pkce_refused(self):
         self.start()

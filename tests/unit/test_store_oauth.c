@@ -120,6 +120,17 @@ static void test_code_single_use(void **state)
 	assert_int_equal(store_oauthcode_consume(f->st, c.codehash, NOW + 2, &out, &used),
 	                 STORE_NOTFOUND);
 	assert_int_equal(used, 1);
+	assert_string_equal(out.familyid, "");
+	/* What the exchange issued, read back on a reuse. */
+	assert_int_equal(store_oauthcode_issued(f->st, c.codehash, "famX", "jti1", NOW + 3600),
+	                 STORE_OK);
+	assert_int_equal(store_oauthcode_consume(f->st, c.codehash, NOW + 3, &out, &used),
+	                 STORE_NOTFOUND);
+	assert_int_equal(used, 1);
+	assert_string_equal(out.familyid, "famX");
+	assert_string_equal(out.jti, "jti1");
+	assert_int_equal(out.jtiexpires, NOW + 3600);
+	assert_int_equal(store_oauthcode_issued(f->st, "00", "f", "j", 1), STORE_NOTFOUND);
 	/* Unknown. */
 	assert_int_equal(store_oauthcode_consume(f->st, "00", NOW, &out, &used), STORE_NOTFOUND);
 	assert_int_equal(used, 0);
