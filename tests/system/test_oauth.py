@@ -241,6 +241,11 @@ class OAuthTest(unittest.TestCase):
         self.assertEqual(m["code_challenge_methods_supported"], ["S256"])
         self.assertIn("urn:ietf:params:oauth:grant-type:device_code", m["grant_types_supported"])
         self.assertNotIn("password", m["grant_types_supported"])
+        # A token first: a node whose signer was not ready at start makes its first key at
+        # the first issue (authz.h), and the key set is empty until then.
+        secret = self.client_add("svc", "--type", "confidential")
+        s, a, _ = self.token({"grant_type": "client_credentials"}, user="svc:" + secret)
+        self.assertEqual(s, 200, a)
         s, h, b = self.curl("GET", "/oauth/jwks")
         self.assertEqual(s, 200)
         keys = json.loads(b)["keys"]
