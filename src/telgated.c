@@ -524,6 +524,7 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 		err[0] = '\0';
 		if (!(d->oauth = oauth_new(&oo, err, sizeof err)))
 			return start_failed(d, "oauth", "oauth_failed", err);
+		d->admin.oauth = d->oauth;
 		struct http_route routes[OAUTH_ROUTES];
 		size_t nroutes = oauth_routes(d->oauth, routes, OAUTH_ROUTES);
 		const struct est_server_options eo = {

@@ -23,6 +23,7 @@ struct devstate;
 struct tftp_server;
 struct signer;
 struct authz;
+struct oauth;
 
 #include <pthread.h>
 #include <stdint.h>
@@ -47,6 +48,8 @@ struct admin_ctx {
 	                              not running */
 	struct authz *authz;       /* for `oauth keys`, `oauth issue` and the metrics; NULL
 	                              until started */
+	struct oauth *oauth;       /* the OAuth server's counters for the metrics (authz/oauth.h);
+	                              NULL when off */
 };
 
 void admin_init(struct admin_ctx *a, store_t *st, const struct tg_config *cfg);

@@ -128,6 +128,14 @@ class OAuthTest(unittest.TestCase):
         self.assertIn("Cache-Control: no-store", h)
         return s, json.loads(b), h
 
+    def metric(self, sample):
+        """One sample of the admin listener's /metrics (name{labels} as printed)."""
+        r = run("curl", "-sS", "http://127.0.0.1:%d/metrics" % self.d.admin_port)
+        for line in r.stdout.decode().splitlines():
+            if line.startswith(sample + " "):
+                return float(line.split()[-1])
+        self.fail("no sample " + sample)
+
     def jwks_verify(self, access_token, aud):
         """Verifies an access token against /oauth/jwks with python3-jwt (not our code)."""
         s, _, body = self.curl("GET", "/oauth/jwks")
@@ -380,6 +388,8 @@ class OAuthTest(unittest.TestCase):
         self.assertIn("event=oauth_refresh_retry", self.d.log_text())
         s, a3, _ = self.refresh(r2)
         self.assertEqual(s, 200, a3)
+        self.assertEqual(self.metric('telgate_oauth_refreshes_total{outcome="rotated"}'), 2)
+        self.assertEqual(self.metric('telgate_oauth_refreshes_total{outcome="retry"}'), 1)
         rc, t = self.oauth("tokens", USER)
         self.assertEqual(len(t["rows"]), 1)
         self.assertEqual(t["rows"][0][1], "app")
@@ -403,6 +413,7 @@ class OAuthTest(unittest.TestCase):
         self.assertEqual((s, a["error"]), (400, "invalid_grant"))
         rc, t = self.oauth("tokens", USER)
         self.assertEqual(t["rows"], [])
+        self.assertEqual(self.metric('telgate_oauth_refreshes_total{outcome="reuse"}'), 1)
 
     def approve(self, user_code, user=USER, password=PASSWORD, action="approve"):
         jar = self.path("devjar%d" % self.n)
@@ -629,6 +640,8 @@ class OAuthTest(unittest.TestCase):
         self.assertEqual(len(line), 1, log[-2000:])
         self.assertIn("outcome=unknown-user", line[0])
         self.assertIn("dummy_hash=1", line[0])
+        self.assertEqual(self.metric('telgate_oauth_logins_total{result="unknown_user"}'), 1)
+        self.assertEqual(self.metric('telgate_oauth_logins_total{result="failed"}'), 0)
 
     def test_csrf_refused(self):
         self.start()
