@@ -21,7 +21,8 @@ PKGS=(
   strongswan-pki libstrongswan-extra-plugins
   # the Prometheus text-format parser the metrics test reads /metrics with
   python3-prometheus-client
-  # PyJWT: the independent verifier of the daemon's access tokens (tests/system/test_oauth_jwt.py)
+  # PyJWT: the independent verifier of the daemon's access tokens (tests/system/test_oauth_jwt.py,
+  # tests/system/test_oauth.py)
   python3-jwt
   # a real OpenLDAP server and its tools for the directory tests and benchmarks
   slapd ldap-utils

@@ -12,6 +12,7 @@
 #include "ca/ca_bootstrap.h"
 #include "ca/ca_crl.h"
 #include "ca/privsep.h"
+#include "authz/oauth.h"
 #include "ca/est_server.h"
 #include "ca/signer.h"
 #include "core/config.h"
@@ -76,6 +77,7 @@ struct daemon {
 	 * never queue ahead of SIP and CTI on theirs (NULL when [est] port = 0). */
 	struct loop_group *est_loops;
 	struct workers *est_workers;
+	struct oauth *oauth; /* the OAuth server on EST's listener (authz/oauth.h); NULL when off */
 	struct devstate *devstate; /* the device-state bus: registrar -> CTI */
 	struct admin_ctx admin;
 	int admin_ready; /* admin_init() ran: admin_destroy() is due */
@@ -532,6 +534,24 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 		return start_failed(d, "device files", "files_failed", err);
 	d->admin.tftp = files_service_tftp(d->files);
 	if (d->cfg.est.port) {
+		/* The OAuth server answers on EST's HTTPS listener (docs/oauth.md). */
+		const struct oauth_options oo = {
+		    .store = d->store,
+		    .authz = d->authz,
+		    .dir = d->dir,
+		    .workers = d->workers,
+		    .pki_dir = d->cfg.pki.dir,
+		    .issuer = d->cfg.oauth.issuer,
+		    .access_token_expiry_s = d->cfg.oauth.access_token_expiry_s,
+		    .refresh_token_expiry_s = d->cfg.oauth.refresh_token_expiry_s,
+		    .refresh_grace_s = d->cfg.oauth.refresh_grace_s,
+		};
+		err[0] = '\0';
+		if (!(d->oauth = oauth_new(&oo, err, sizeof err)))
+			return start_failed(d, "oauth", "oauth_failed", err);
+		d->admin.oauth = d->oauth;
+		struct http_route routes[OAUTH_ROUTES];
+		size_t nroutes = oauth_routes(d->oauth, routes, OAUTH_ROUTES);
 		const struct est_server_options eo = {
 		    .cfg = &d->cfg,
 		    .store = d->store,
@@ -542,6 +562,8 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 		    .ca_cert = d->pki.ca_cert,
 		    .server_cert = d->pki.server_cert,
 		    .server_key = d->pki.server_key,
+		    .extra_routes = routes,
+		    .nextra = nroutes,
 		};
 		err[0] = '\0';
 		d->est = est_server_start(&eo, err, sizeof err);
@@ -634,6 +656,8 @@ static void daemon_teardown(struct daemon *d, int status)
 	d->est_loops = NULL;
 	est_server_free(d->est);
 	d->est = NULL;
+	oauth_free(d->oauth); /* after the listener that served its routes */
+	d->oauth = NULL;
 	sip_registrar_free(d->sip);
 	cti_server_free(d->cti);
 	loop_free(d->main);

@@ -3,6 +3,8 @@
 #include "admin/audit.h"
 #include "admin/backup_cmds.h"
 #include "admin/capf_cmds.h"
+#include "admin/oauth_cmds.h"
+#include "authz/token.h"
 #include "admin/cert_cmds.h"
 #include "admin/commands.h"
 #include "admin/metrics.h"
@@ -509,6 +511,17 @@ static unsigned credential_arg(const struct ctl_request *r, enum admin_cmd_id id
 	return 0;
 }
 
+/* Ends the user's OAuth refresh-token families (the access tokens: cmd_user_lock). Failures
+ * are logged: the lock itself stands. */
+static void revoke_oauth(struct admin_ctx *a, const char *id, const char *cid)
+{
+	int n = 0;
+	int rc = store_oauthrefresh_revoke_user(a->store, id, &n);
+	log_ev(rc == STORE_OK ? LOG_LVL_NOTICE : LOG_LVL_ERROR, cid, "oauth_user_revoked",
+	       LOG_S("user", id), LOG_S("reason", "password credential locked"),
+	       LOG_I("refresh_tokens", n), LOG_I_IF(rc != STORE_OK, "error", rc));
+}
+
 /* Lock (lock = 1) or unlock the given credentials of a user in one transaction. */
 static json_t *set_lock(struct admin_ctx *a, const char *id, unsigned which, int lock,
                         const char *cid)
@@ -556,6 +569,11 @@ static json_t *set_lock(struct admin_ctx *a, const char *id, unsigned which, int
 		log_ev(LOG_LVL_NOTICE, cid, lock ? "user_locked" : "user_unlocked",
 		       LOG_S("user", id), LOG_S("credential", done),
 		       LOG_S("hack_count_before", before));
+	/* A locked password credential ends the user's OAuth grants (issue 18): the refresh
+	 * tokens here, the access tokens in cmd_user_lock. A locked digest credential does
+	 * not. */
+	if (lock && (which & (1u << STORE_CRED_PASSWORD)) && strstr(done, "password"))
+		revoke_oauth(a, id, cid);
 	char also[96] = "";
 	if (noop[0])
 		snprintf(also, sizeof also, "%s%s %s", done[0] ? "; " : "", noop,

@@ -24,6 +24,7 @@ struct tftp_server;
 struct signer;
 struct authz;
 struct est_server;
+struct oauth;
 
 #include <pthread.h>
 #include <stdint.h>
@@ -49,6 +50,8 @@ struct admin_ctx {
 	struct authz *authz;       /* for `oauth keys`, `oauth issue` and the metrics; NULL
 	                              until started */
 	struct est_server *est;    /* for the metrics; NULL when [est] port = 0 */
+	struct oauth *oauth;       /* the OAuth server's counters for the metrics (authz/oauth.h);
+	                              NULL when off */
 };
 
 void admin_init(struct admin_ctx *a, store_t *st, const struct tg_config *cfg);

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 #include "admin/capf_cmds.h"
 
+#include "admin/cmd_opts.h"
+
 #include "ca/capf.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -11,52 +13,11 @@
 #include <string.h>
 #include <sysexits.h>
 
-/* A usage error: the CLI ends with EX_USAGE. */
-static json_t *capf_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static json_t *capf_usage(const char *fmt, ...)
-{
-	char msg[300];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	json_t *r = ctl_error("%s", msg);
-	json_object_set_new(r, "exit", json_integer(EX_USAGE));
-	return r;
-}
-
-/* The options a command takes, each with one value: one row per option. */
-struct capf_opt {
-	const char *name;
-	const char *value; /* NULL when absent */
-	int at;            /* its argv index, for wiping a secret */
-};
-
-/* Reads argv[from..] as "--name value" pairs into opts. NULL, or the usage error. */
-static json_t *parse_opts(const struct ctl_request *r, int from, struct capf_opt *opts, size_t n)
-{
-	for (int i = from; i < r->argc; i += 2) {
-		struct capf_opt *o = NULL;
-		for (size_t k = 0; k < n && !o; k++)
-			if (strcmp(r->argv[i], opts[k].name) == 0)
-				o = &opts[k];
-		if (!o)
-			return capf_usage("unknown option '%.64s'; try: telgate help", r->argv[i]);
-		if (i + 1 >= r->argc)
-			return capf_usage("%s needs a value", o->name);
-		if (o->value)
-			return capf_usage("%s given twice", o->name);
-		o->value = r->argv[i + 1];
-		o->at = i + 1;
-	}
-	return NULL;
-}
-
 /* --expires-in's value (NULL: absent, *life unchanged). NULL, or the usage error. */
 static json_t *expires_in(const char *v, int64_t *life)
 {
 	if (v && capf_duration_parse(v, life) != 0)
-		return capf_usage(
+		return admin_usage(
 		    "--expires-in '%.32s': a duration such as 30m, 24h or 7d (at most "
 		    "365d)",
 		    v);
@@ -105,9 +66,10 @@ static json_t *make_secret(struct admin_ctx *a, const char *instanceid, const ch
 		size_t len = strlen(given);
 		const char *why = capf_string_check(given, len, cfg.pki.capf_min_length);
 		if (why)
-			return capf_usage("%s (at least %d characters, at most %d, printable ASCII "
-			                  "without spaces)",
-			                  why, cfg.pki.capf_min_length, CAPF_STRING_MAX);
+			return admin_usage(
+			    "%s (at least %d characters, at most %d, printable ASCII "
+			    "without spaces)",
+			    why, cfg.pki.capf_min_length, CAPF_STRING_MAX);
 		struct dir_passwd_params pw = {.t = (unsigned)cfg.password.argon2_t,
 		                               .m_kib = (unsigned)cfg.password.argon2_m_kib};
 		rc = capf_secret_make(NULL, &pw, instanceid, given, len, 0, &out->sec);
@@ -126,7 +88,7 @@ static json_t *make_secret(struct admin_ctx *a, const char *instanceid, const ch
 
 /* The string given on the command line is no longer needed once hashed: wipe it from
  * the request, so nothing later (the audit record included) can see it. */
-static void wipe_arg(const struct ctl_request *r, const struct capf_opt *o)
+static void wipe_arg(const struct ctl_request *r, const struct admin_opt *o)
 {
 	if (o->value)
 		sodium_memzero((void *)(uintptr_t)r->argv[o->at], strlen(r->argv[o->at]));
@@ -175,32 +137,32 @@ static json_t *store_failed(void)
 
 json_t *cmd_capf_add(struct admin_ctx *a, const struct ctl_request *r, const char *cid)
 {
-	struct capf_opt o[] = {{"--instance-id", NULL, 0}, {"--auth-mode", NULL, 0},
-	                       {"--auth-string", NULL, 0}, {"--key", NULL, 0},
-	                       {"--operation", NULL, 0},   {"--expires-in", NULL, 0}};
-	json_t *e = parse_opts(r, 3, o, sizeof o / sizeof o[0]);
+	struct admin_opt o[] = {{"--instance-id", NULL, 0}, {"--auth-mode", NULL, 0},
+	                        {"--auth-string", NULL, 0}, {"--key", NULL, 0},
+	                        {"--operation", NULL, 0},   {"--expires-in", NULL, 0}};
+	json_t *e = admin_opts_parse(r, 3, o, sizeof o / sizeof o[0]);
 	if (!e && !o[0].value)
-		e = capf_usage("%s", "capf add needs --instance-id ID");
+		e = admin_usage("%s", "capf add needs --instance-id ID");
 	struct store_capfprofile p;
 	memset(&p, 0, sizeof p);
 	const char *user = r->argv[2], *why;
 	tg_strlcpy(p.userid, user, sizeof p.userid);
 	if (!e && (why = capf_instanceid_check(o[0].value)))
-		e = capf_usage("%s", why);
+		e = admin_usage("%s", why);
 	if (!e && o[1].value && !capf_authmode_valid(o[1].value))
-		e = capf_usage("--auth-mode '%.32s': use string or none", o[1].value);
+		e = admin_usage("--auth-mode '%.32s': use string or none", o[1].value);
 	if (!e && o[3].value && !capf_keytype_valid(o[3].value))
-		e = capf_usage("--key '%.32s': use ec-p256, ec-p384, rsa-2048 or rsa-3072",
-		               o[3].value);
+		e = admin_usage("--key '%.32s': use ec-p256, ec-p384, rsa-2048 or rsa-3072",
+		                o[3].value);
 	if (!e && o[4].value && !capf_operation_valid(o[4].value))
-		e = capf_usage("--operation '%.32s': use install or delete", o[4].value);
+		e = admin_usage("--operation '%.32s': use install or delete", o[4].value);
 	int64_t life = CAPF_EXPIRES_DEFAULT_S;
 	if (!e)
 		e = expires_in(o[5].value, &life);
 	tg_strlcpy(p.authmode, o[1].value ? o[1].value : "string", sizeof p.authmode);
 	int none = strcmp(p.authmode, "none") == 0;
 	if (!e && none && o[2].value)
-		e = capf_usage("%s", "--auth-mode none takes no --auth-string");
+		e = admin_usage("%s", "--auth-mode none takes no --auth-string");
 	struct store_user u;
 	int rc = e ? STORE_OK : store_user_get(a->store, user, &u);
 	sodium_memzero(&u, sizeof u);
@@ -335,8 +297,8 @@ json_t *cmd_capf_delete(struct admin_ctx *a, const struct ctl_request *r, const 
 
 json_t *cmd_capf_rearm(struct admin_ctx *a, const struct ctl_request *r, const char *cid)
 {
-	struct capf_opt o[] = {{"--auth-string", NULL, 0}, {"--expires-in", NULL, 0}};
-	json_t *e = parse_opts(r, 3, o, sizeof o / sizeof o[0]);
+	struct admin_opt o[] = {{"--auth-string", NULL, 0}, {"--expires-in", NULL, 0}};
+	json_t *e = admin_opts_parse(r, 3, o, sizeof o / sizeof o[0]);
 	int64_t life = CAPF_EXPIRES_DEFAULT_S;
 	if (!e)
 		e = expires_in(o[1].value, &life);
@@ -348,7 +310,7 @@ json_t *cmd_capf_rearm(struct admin_ctx *a, const struct ctl_request *r, const c
 		e = store_failed();
 	int none = !e && strcmp(p.authmode, "none") == 0;
 	if (!e && none && o[0].value)
-		e = capf_usage("%s", "the profile's auth mode is none: it takes no --auth-string");
+		e = admin_usage("%s", "the profile's auth mode is none: it takes no --auth-string");
 	struct capf_new_secret s;
 	memset(&s, 0, sizeof s);
 	if (!e && !none)

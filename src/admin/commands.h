@@ -95,6 +95,16 @@
 	X(cert_revoke, "cert revoke", 4, 4, CHANGES,                                       \
 	  "cert revoke SERIAL unspecified|keyCompromise|cACompromise|affiliationChanged|"  \
 	  "superseded|cessationOfOperation|certificateHold|privilegeWithdrawn")            \
+	X(oauth_client_add, "oauth client add", 4, 22, CHANGES,                            \
+	  "oauth client add ID [--type public|confidential] [--redirect-uris URI[,URI...]] " \
+	  "[--grants authorization_code,refresh_token,device_code,client_credentials] "     \
+	  "[--scopes S[,S...]] [--audience sip|cti|sip,cti] [--mtls-subject CN] "           \
+	  "[--secret yes|no] [--access-lifetime DURATION] [--refresh-lifetime DURATION]")   \
+	X(oauth_client_list, "oauth client list", 3, 3, READS, "oauth client list")         \
+	X(oauth_client_show, "oauth client show", 4, 4, READS, "oauth client show ID")      \
+	X(oauth_client_delete, "oauth client delete", 4, 4, CHANGES, "oauth client delete ID") \
+	X(oauth_tokens, "oauth tokens", 3, 3, READS, "oauth tokens USER")                   \
+	X(oauth_revoke, "oauth revoke", 3, 4, CHANGES, "oauth revoke USER | --family ID")   \
 	X(show_signer, "show signer", 2, 2, READS, "show signer")                           \
 	X(oauth_keys_rotate, "oauth keys rotate", 3, 3, CHANGES, "oauth keys rotate")       \
 	X(oauth_keys_list, "oauth keys list", 3, 4, READS, "oauth keys list [--json]")      \

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 #include "admin/metrics.h"
 #include "authz/authz.h"
+#include "authz/oauth.h"
 
 #include "ca/est_enrol.h"
 #include "ca/est_server.h"
@@ -321,6 +322,49 @@ static void signer(struct metrics_out *o, struct signer *s)
 	                        signer_latency(s));
 }
 
+/* --- the OAuth server (authz/oauth.h) ------------------------------------------------- */
+
+static void oauth_server(struct metrics_out *o, struct oauth *s)
+{
+	if (!s)
+		return;
+	struct oauth_stats st;
+	oauth_stats(s, &st);
+	metrics_family(o, "telgate_oauth_grants_total", METRICS_COUNTER,
+	               "Token-endpoint answers that issued an access token (every grant type).");
+	metrics_sample_u(o, "telgate_oauth_grants_total", st.tokens_issued, (char *)NULL);
+	metrics_family(
+	    o, "telgate_oauth_refreshes_total", METRICS_COUNTER,
+	    "Refresh-token grants by outcome: rotated (a new successor), retry (the same "
+	    "successor again within refresh_grace_s), reuse (a used token after it: the "
+	    "family revoked).");
+	metrics_sample_u(o, "telgate_oauth_refreshes_total", st.refresh_rotations, "outcome",
+	                 "rotated", (char *)NULL);
+	metrics_sample_u(o, "telgate_oauth_refreshes_total", st.refresh_retries, "outcome", "retry",
+	                 (char *)NULL);
+	metrics_sample_u(o, "telgate_oauth_refreshes_total", st.refresh_reuse_revocations,
+	                 "outcome", "reuse", (char *)NULL);
+	metrics_family(o, "telgate_oauth_logins_total", METRICS_COUNTER,
+	               "Passwords posted on the login and device pages, by result; unknown_user "
+	               "went through the directory's dummy hash at the cost of a real one.");
+	metrics_sample_u(o, "telgate_oauth_logins_total", st.logins_ok, "result", "ok",
+	                 (char *)NULL);
+	metrics_sample_u(o, "telgate_oauth_logins_total", st.logins_failed, "result", "failed",
+	                 (char *)NULL);
+	metrics_sample_u(o, "telgate_oauth_logins_total", st.logins_unknown_user, "result",
+	                 "unknown_user", (char *)NULL);
+	metrics_family(o, "telgate_oauth_requests_total", METRICS_COUNTER,
+	               "Introspection and revocation requests by authenticated clients, and "
+	               "requests refused before any decision (bad form, bad client credentials "
+	               "syntax).");
+	metrics_sample_u(o, "telgate_oauth_requests_total", st.introspections, "endpoint",
+	                 "introspect", (char *)NULL);
+	metrics_sample_u(o, "telgate_oauth_requests_total", st.revocations, "endpoint", "revoke",
+	                 (char *)NULL);
+	metrics_sample_u(o, "telgate_oauth_requests_total", st.bad_requests, "endpoint", "refused",
+	                 (char *)NULL);
+}
+
 /* --- the directory ------------------------------------------------------------------- */
 
 static void directory(struct metrics_out *o, struct dir *d)
@@ -392,6 +436,7 @@ int admin_metrics_render(struct admin_ctx *a, struct metrics_out *o)
 	signer(o, a->signer);
 	directory(o, a->dir);
 	oauth(o, a->authz);
+	oauth_server(o, a->oauth);
 	workers(o, a->workers);
 	metrics_histogram_write(o, "telgate_store_transaction_seconds",
 	                        "Store transactions, from begin (the wait for the write lock "

@@ -51,7 +51,7 @@ struct est_server {
 	struct conncap *caps;
 	struct stream_stats stats;
 	struct http_stats http_stats;
-	struct http_route routes[5];
+	struct http_route routes[5 + EST_EXTRA_ROUTES];
 	struct http_listeners *lis;
 	struct event *sweep_ev;
 };
@@ -441,10 +441,16 @@ struct est_server *est_server_start(const struct est_server_options *o, char *er
 	                                   on_reenroll, e};
 	e->routes[4] = (struct http_route){"POST", "/.well-known/est/serverkeygen", HTTP_EXACT,
 	                                   on_serverkeygen, e};
+	if (o->nextra > EST_EXTRA_ROUTES) {
+		snprintf(err, errlen, "too many routes on the EST listener");
+		goto fail;
+	}
+	if (o->nextra)
+		memcpy(e->routes + 5, o->extra_routes, o->nextra * sizeof e->routes[0]);
 	const struct http_server_options so = {
 	    .name = "est-https",
 	    .routes = e->routes,
-	    .nroutes = 5,
+	    .nroutes = 5 + o->nextra,
 	    .max_header_bytes = 8192,
 	    .max_body_bytes = EST_BODY_MAX,
 	    .access_log = 1,

@@ -40,10 +40,12 @@
 #define EST_FAILURE_DELAY_MS 250 /* every 401 waits at least this long after the request */
 #define EST_SWEEP_S 60           /* superseded certificates are looked for this often */
 #define EST_BODY_MAX 16384       /* bytes of a request body: a base64 RSA 3072 CSR is ~1.6 KiB */
+#define EST_EXTRA_ROUTES 16      /* routes other services may mount on the listener */
 
 struct est_server;
 struct loop;
 struct loop_group;
+struct http_route;
 struct signer;
 struct workers;
 
@@ -55,6 +57,10 @@ struct est_server_options {
 	struct loop_group *loops;
 	struct loop *main;                              /* the sweep timer's loop */
 	const char *ca_cert, *server_cert, *server_key; /* PEM files (ca/ca_bootstrap.h) */
+	/* Routes of another service on the same listener (the OAuth server, authz/oauth.h),
+	 * after EST's own; at most EST_EXTRA_ROUTES, copied; their args outlive the server. */
+	const struct http_route *extra_routes;
+	size_t nextra;
 };
 
 /* Starts the listeners (the caller checked [est] port != 0). Returns NULL with err set

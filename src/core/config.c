@@ -134,6 +134,7 @@ static const struct key keys[] = {
     {"oauth", "cache_entries", K_INT, F(oauth.cache_entries), 0, 10000000, 1},
     {"est", "threads", K_INT, F(est.threads), 0, 64, 1},
     {"est", "nice", K_INT, F(est.nice), 0, 19, 1},
+    {"oauth", "refresh_grace_s", K_INT, F(oauth.refresh_grace_s), 0, 3600, 1},
 };
 #undef F
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -214,6 +215,7 @@ static void base_defaults(struct tg_config *c)
 	c->oauth.key_grace_s = 3600;
 	c->oauth.cache_entries = 65536;
 	c->est.nice = 10;
+	c->oauth.refresh_grace_s = 30;
 	c->dir.failure_delay_ms = 250;
 	tg_strlcpy(c->ldap.filter, "openldap", sizeof c->ldap.filter);
 	c->ldap.timeout_ms = 3000;

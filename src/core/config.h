@@ -162,6 +162,9 @@ struct tg_config {
 		char alg[8];       /* the algorithm of new keys: ES256 (default), RS256, EdDSA */
 		int key_grace_s;   /* a rotated-in key is published this long before it signs */
 		int cache_entries; /* verified tokens remembered (default 65536, 0 = no cache) */
+		/* a retried refresh (the same used refresh token) gets the same successor within
+		 * this long; after it, reuse revokes the family (RFC 9700 §4.14; default 30) */
+		int refresh_grace_s;
 	} oauth;
 };
 

@@ -375,9 +375,81 @@ static const char *const v12[] = {
     NULL,
 };
 
+/* v13 (issue 18): the OAuth 2.0 authorization server's state. oauthclient: the registered
+ * clients (RFC 6749 §2): public or confidential; a confidential client's machine-made
+ * secret is kept as hex HMAC-SHA-256 under a server key (never the secret), or it
+ * authenticates with a telgate-issued certificate whose subject CN is tlssubject (RFC
+ * 8705 §2.1.1); redirect URIs, grant types and scopes are space-separated lists (exact
+ * matches); audiences a bit set (1 sip, 2 cti); lifetimes in seconds, 0 = [oauth]'s.
+ * oauthcode: authorization codes (RFC 6749 §4.1) by hash, single use, with the PKCE S256
+ * challenge (RFC 7636), and what its exchange issued (refresh family, access token jti
+ * and exp) so that a second use revokes them (RFC 6749 §4.1.2). oauthdevicecode: device
+ * authorization (RFC 8628): device code by hash, the user code, its status and the last poll
+ * (slow_down). oauthrefresh: refresh tokens by hash, grouped in families (one per grant) for reuse
+ * detection (RFC 9700 §4.14): a token is consumed by one UPDATE .. WHERE used = 0 .. RETURNING.
+ * Rows of a deleted user or client go with them (ON DELETE CASCADE). Times are Unix seconds. */
+static const char *const v13[] = {
+    "CREATE TABLE oauthclient ("
+    " clientid TEXT PRIMARY KEY CHECK (length(clientid) BETWEEN 1 AND 128),"
+    " clienttype TEXT NOT NULL CHECK (clienttype IN ('public', 'confidential')),"
+    " secrethash TEXT NOT NULL DEFAULT '',"
+    " tlssubject TEXT NOT NULL DEFAULT '',"
+    " redirecturis TEXT NOT NULL DEFAULT '',"
+    " granttypes TEXT NOT NULL DEFAULT '',"
+    " scopes TEXT NOT NULL DEFAULT '',"
+    " audiences INTEGER NOT NULL DEFAULT 1 CHECK (audiences BETWEEN 1 AND 3),"
+    " accesstokenlifetime INTEGER NOT NULL DEFAULT 0 CHECK (accesstokenlifetime >= 0),"
+    " refreshtokenlifetime INTEGER NOT NULL DEFAULT 0 CHECK (refreshtokenlifetime >= 0),"
+    " created BIGINT NOT NULL,"
+    " CHECK ((clienttype = 'public') = (secrethash = '' AND tlssubject = '')))",
+    "CREATE TABLE oauthcode ("
+    " codehash TEXT PRIMARY KEY,"
+    " clientid TEXT NOT NULL REFERENCES oauthclient (clientid) ON DELETE CASCADE,"
+    " userid TEXT NOT NULL REFERENCES enduser (userid) ON DELETE CASCADE,"
+    " redirecturi TEXT NOT NULL,"
+    " challenge TEXT NOT NULL,"
+    " scope TEXT NOT NULL DEFAULT '',"
+    " authtime BIGINT NOT NULL,"
+    " expires BIGINT NOT NULL,"
+    " used INTEGER NOT NULL DEFAULT 0 CHECK (used IN (0, 1)),"
+    " familyid TEXT NOT NULL DEFAULT '',"
+    " jti TEXT NOT NULL DEFAULT '',"
+    " jtiexpires BIGINT NOT NULL DEFAULT 0)",
+    "CREATE INDEX oauthcode_expires ON oauthcode (expires)",
+    "CREATE TABLE oauthdevicecode ("
+    " devicecodehash TEXT PRIMARY KEY,"
+    " usercode TEXT NOT NULL UNIQUE,"
+    " clientid TEXT NOT NULL REFERENCES oauthclient (clientid) ON DELETE CASCADE,"
+    " scope TEXT NOT NULL DEFAULT '',"
+    " status TEXT NOT NULL DEFAULT 'pending'"
+    "  CHECK (status IN ('pending', 'approved', 'denied', 'used')),"
+    " userid TEXT REFERENCES enduser (userid) ON DELETE CASCADE,"
+    " authtime BIGINT NOT NULL DEFAULT 0,"
+    " expires BIGINT NOT NULL,"
+    " pollinterval INTEGER NOT NULL CHECK (pollinterval >= 1),"
+    " lastpoll BIGINT NOT NULL DEFAULT 0)",
+    "CREATE INDEX oauthdevicecode_expires ON oauthdevicecode (expires)",
+    "CREATE TABLE oauthrefresh ("
+    " tokenhash TEXT PRIMARY KEY,"
+    " familyid TEXT NOT NULL,"
+    " clientid TEXT NOT NULL REFERENCES oauthclient (clientid) ON DELETE CASCADE,"
+    " userid TEXT NOT NULL REFERENCES enduser (userid) ON DELETE CASCADE,"
+    " scope TEXT NOT NULL DEFAULT '',"
+    " audiences INTEGER NOT NULL CHECK (audiences BETWEEN 1 AND 3),"
+    " authtime BIGINT NOT NULL,"
+    " created BIGINT NOT NULL,"
+    " expires BIGINT NOT NULL,"
+    " used INTEGER NOT NULL DEFAULT 0 CHECK (used IN (0, 1)),"
+    " usedat BIGINT NOT NULL DEFAULT 0,"
+    " revoked INTEGER NOT NULL DEFAULT 0 CHECK (revoked IN (0, 1)))",
+    "CREATE INDEX oauthrefresh_family ON oauthrefresh (familyid)",
+    "CREATE INDEX oauthrefresh_user ON oauthrefresh (userid)",
+    NULL,
+};
+
 const struct store_migration store_migrations[] = {
-    {1, v1}, {2, v2}, {3, v3}, {4, v4},   {5, v5},   {6, v6},
-    {7, v7}, {8, v8}, {9, v9}, {10, v10}, {11, v11}, {12, v12},
+    {1, v1}, {2, v2}, {3, v3},   {4, v4},   {5, v5},   {6, v6},   {7, v7},
+    {8, v8}, {9, v9}, {10, v10}, {11, v11}, {12, v12}, {13, v13},
 };
 const int store_nmigrations = sizeof store_migrations / sizeof store_migrations[0];
 
@@ -387,5 +459,9 @@ const struct store_secret_column store_secret_columns[] = {
     {"sipcredential", "ha1md5"},
     {"sipcredential", "ha1sha256"},
     {"capfprofile", "secrethash"},
+    {"oauthclient", "secrethash"},
+    {"oauthcode", "codehash"},
+    {"oauthdevicecode", "devicecodehash"},
+    {"oauthrefresh", "tokenhash"},
     {NULL, NULL},
 };

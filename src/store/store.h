@@ -464,6 +464,9 @@ int store_oauth_notbefores(store_t *st, int (*fn)(void *ud, const char *userid, 
 /* Deletes revoked jtis whose exp is before `before` (they are refused as expired anyway). */
 int store_oauth_purge(store_t *st, int64_t before);
 
+/* --- OAuth 2.0: clients, codes, refresh tokens (store_oauth.h; oauthgrant.c; issue 18) ---- */
+#include "store/store_oauth.h"
+
 /* --- TLS settings by level (tls/policy.h; table tlssetting) -------------------------- */
 
 /* Sets one setting at one level (level: tls_level_format's canonical text; name: a

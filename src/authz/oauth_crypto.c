@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: ISC */
+#include "authz/oauth_crypto.h"
+
+#include "ca/capf.h"
+
+#include <ctype.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+/* HMAC-SHA-256 over a label and two NUL-separated values: the label keeps each use of the
+ * key apart from the others. */
+static void hmac3(const unsigned char *key, size_t keylen, const char *label, const char *a,
+                  const char *b, size_t blen, unsigned char mac[crypto_auth_hmacsha256_BYTES])
+{
+	crypto_auth_hmacsha256_state h;
+	crypto_auth_hmacsha256_init(&h, key, keylen);
+	crypto_auth_hmacsha256_update(&h, (const unsigned char *)label, strlen(label) + 1);
+	crypto_auth_hmacsha256_update(&h, (const unsigned char *)a, strlen(a) + 1);
+	crypto_auth_hmacsha256_update(&h, (const unsigned char *)b, blen);
+	crypto_auth_hmacsha256_final(&h, mac);
+	sodium_memzero(&h, sizeof h);
+}
+
+static void b64url(const unsigned char *bin, size_t len, char *out, size_t cap)
+{
+	sodium_bin2base64(out, cap, bin, len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}
+
+int oauth_key_load(const char *pki_dir, unsigned char key[OAUTH_KEY_BYTES], char *err,
+                   size_t errlen)
+{
+	unsigned char base[CAPF_KEY_BYTES];
+	if (capf_key_load(pki_dir, base, err, errlen) != 0)
+		return -1;
+	hmac3(base, sizeof base, "telgate oauth server key v1", "", "", 0, key);
+	sodium_memzero(base, sizeof base);
+	return 0;
+}
+
+void oauth_random_token(char out[OAUTH_TOKEN_LEN + 1])
+{
+	unsigned char r[32];
+	randombytes_buf(r, sizeof r);
+	b64url(r, sizeof r, out, OAUTH_TOKEN_LEN + 1);
+	sodium_memzero(r, sizeof r);
+}
+
+void oauth_token_hash(const char *token, size_t len, char hex[OAUTH_HASH_HEX + 1])
+{
+	unsigned char h[crypto_hash_sha256_BYTES];
+	crypto_hash_sha256(h, (const unsigned char *)token, len);
+	sodium_bin2hex(hex, OAUTH_HASH_HEX + 1, h, sizeof h);
+}
+
+void oauth_secret_hash(const unsigned char key[OAUTH_KEY_BYTES], const char *clientid,
+                       const char *secret, size_t len, char hex[OAUTH_HASH_HEX + 1])
+{
+	unsigned char mac[crypto_auth_hmacsha256_BYTES];
+	hmac3(key, OAUTH_KEY_BYTES, "telgate oauth client secret v1", clientid, secret, len, mac);
+	sodium_bin2hex(hex, OAUTH_HASH_HEX + 1, mac, sizeof mac);
+}
+
+int oauth_secret_verify(const unsigned char key[OAUTH_KEY_BYTES], const char *clientid,
+                        const char *secret, size_t len, const char *stored_hex)
+{
+	char hex[OAUTH_HASH_HEX + 1];
+	oauth_secret_hash(key, clientid, secret, len, hex);
+	return strlen(stored_hex) == OAUTH_HASH_HEX &&
+	       sodium_memcmp(hex, stored_hex, OAUTH_HASH_HEX) == 0;
+}
+
+void oauth_refresh_successor(const unsigned char key[OAUTH_KEY_BYTES], const char *used, size_t len,
+                             char out[OAUTH_TOKEN_LEN + 1])
+{
+	unsigned char mac[crypto_auth_hmacsha256_BYTES];
+	hmac3(key, OAUTH_KEY_BYTES, "telgate oauth refresh successor v1", "", used, len, mac);
+	b64url(mac, sizeof mac, out, OAUTH_TOKEN_LEN + 1);
+	sodium_memzero(mac, sizeof mac);
+}
+
+static int unreserved(unsigned char c)
+{
+	return isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+int oauth_pkce_verifier_ok(const char *v, size_t len)
+{
+	if (len < 43 || len > 128)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (!unreserved((unsigned char)v[i]))
+			return 0;
+	return 1;
+}
+
+int oauth_pkce_challenge_ok(const char *c)
+{
+	if (strlen(c) != OAUTH_TOKEN_LEN)
+		return 0;
+	for (const char *p = c; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_')
+			return 0;
+	return 1;
+}
+
+int oauth_pkce_s256_matches(const char *verifier, size_t len, const char *challenge)
+{
+	if (!oauth_pkce_verifier_ok(verifier, len) || !oauth_pkce_challenge_ok(challenge))
+		return 0;
+	unsigned char h[crypto_hash_sha256_BYTES];
+	char mine[OAUTH_TOKEN_LEN + 1];
+	crypto_hash_sha256(h, (const unsigned char *)verifier, len);
+	b64url(h, sizeof h, mine, sizeof mine);
+	return sodium_memcmp(mine, challenge, OAUTH_TOKEN_LEN) == 0;
+}
+
+static const char user_code_alphabet[] = "BCDFGHJKLMNPQRSTVWXZ";
+
+void oauth_user_code(char out[OAUTH_USER_CODE_LEN + 1])
+{
+	for (int i = 0, o = 0; i < 8; i++) {
+		if (i == 4)
+			out[o++] = '-';
+		out[o++] = user_code_alphabet[randombytes_uniform(sizeof user_code_alphabet - 1)];
+	}
+	out[OAUTH_USER_CODE_LEN] = '\0';
+}
+
+int oauth_user_code_normalise(const char *in, char out[OAUTH_USER_CODE_LEN + 1])
+{
+	int n = 0;
+	for (const char *p = in; *p; p++) {
+		if (*p == '-' || *p == ' ')
+			continue;
+		char c = (char)toupper((unsigned char)*p);
+		if (!strchr(user_code_alphabet, c) || c == '\0' || n == 8)
+			return -1;
+		out[n < 4 ? n : n + 1] = c;
+		n++;
+	}
+	if (n != 8)
+		return -1;
+	out[4] = '-';
+	out[OAUTH_USER_CODE_LEN] = '\0';
+	return 0;
+}
+
+void oauth_csrf_token(const unsigned char key[OAUTH_KEY_BYTES], const char *cookie,
+                      char out[OAUTH_TOKEN_LEN + 1])
+{
+	unsigned char mac[crypto_auth_hmacsha256_BYTES];
+	hmac3(key, OAUTH_KEY_BYTES, "telgate oauth login csrf v1", "", cookie, strlen(cookie), mac);
+	b64url(mac, sizeof mac, out, OAUTH_TOKEN_LEN + 1);
+}
+
+int oauth_csrf_ok(const unsigned char key[OAUTH_KEY_BYTES], const char *cookie, const char *token)
+{
+	char want[OAUTH_TOKEN_LEN + 1];
+	if (!cookie || !token || strlen(cookie) != OAUTH_TOKEN_LEN ||
+	    strlen(token) != OAUTH_TOKEN_LEN)
+		return 0;
+	oauth_csrf_token(key, cookie, want);
+	return sodium_memcmp(want, token, OAUTH_TOKEN_LEN) == 0;
+}

@@ -1,0 +1,602 @@
+/* SPDX-License-Identifier: ISC */
+/* The token endpoint's grants, revocation, introspection and device authorization, on a
+ * worker (oauth_int.h). */
+#include "authz/oauth_int.h"
+
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* --- issuing ------------------------------------------------------------------------------ */
+
+/* What one successful grant hands out. */
+struct grant {
+	const char *sub, *client_id, *scope;
+	unsigned aud;
+	int64_t auth_time, access_s;
+	const char *refresh; /* the refresh token to return, NULL = none */
+	const char *family;  /* for the log */
+	const char *grant_type;
+};
+
+static void count(_Atomic uint64_t *c)
+{
+	atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+/* Signs the access token and sets the answer (RFC 6749 §5.1). Returns 0 with the claims
+ * issued in *out (when not NULL), or -1 (the answer is the error). */
+static int issue(struct oauth_job *j, const struct grant *g, struct authz_claims *out)
+{
+	struct oauth *o = j->o;
+	struct authz_claims c;
+	memset(&c, 0, sizeof c);
+	authz_claims_init(o->o.authz, &c, j->now);
+	snprintf(c.sub, sizeof c.sub, "%s", g->sub);
+	snprintf(c.client_id, sizeof c.client_id, "%s", g->client_id);
+	snprintf(c.scope, sizeof c.scope, "%s", g->scope);
+	c.aud = g->aud;
+	c.auth_time = g->auth_time;
+	if (g->access_s > 0)
+		c.exp = c.iat + g->access_s;
+	char *jwt = NULL;
+	size_t len = 0;
+	int rc = authz_token_issue(o->o.authz, &c, &jwt, &len);
+	if (rc != 0) {
+		log_ev(LOG_LVL_WARNING, j->cid, "oauth_issue_failed",
+		       LOG_S("client_id", g->client_id), LOG_I("errno", -rc));
+		oauth_fail(j,
+		           rc == -EAGAIN || rc == -EBUSY || rc == -ENOENT
+		               ? OAUTH_ERR_TEMPORARILY_UNAVAILABLE
+		               : OAUTH_ERR_SERVER_ERROR,
+		           "the access token could not be signed");
+		return -1;
+	}
+	j->status = 200;
+	j->json = json_pack("{s:s%,s:s,s:I,s:s}", "access_token", jwt, len, "token_type", "Bearer",
+	                    "expires_in", (json_int_t)(c.exp - c.iat), "scope", c.scope);
+	if (j->json && g->refresh)
+		json_object_set_new(j->json, "refresh_token", json_string(g->refresh));
+	sodium_memzero(jwt, len);
+	free(jwt);
+	count(&o->tokens_issued);
+	log_ev(LOG_LVL_INFO, j->cid, "oauth_token_issued", LOG_S("grant_type", g->grant_type),
+	       LOG_S("client_id", g->client_id), LOG_S("sub", g->sub), LOG_S("jti", c.jti),
+	       LOG_U("aud", c.aud), LOG_S("family", g->family), LOG_I("exp", c.exp));
+	if (out)
+		*out = c;
+	return 0;
+}
+
+/* A new refresh token of family (a new one when family is ""), stored by hash. */
+static int new_refresh(struct oauth_job *j, const struct store_oauthclient *cl, const char *userid,
+                       const char *scope, int64_t authtime, char token[OAUTH_TOKEN_LEN + 1],
+                       char family[OAUTH_TOKEN_LEN + 1])
+{
+	struct store_oauthrefresh r;
+	memset(&r, 0, sizeof r);
+	oauth_random_token(token);
+	oauth_random_token(family);
+	oauth_token_hash(token, OAUTH_TOKEN_LEN, r.tokenhash);
+	snprintf(r.familyid, sizeof r.familyid, "%s", family);
+	snprintf(r.clientid, sizeof r.clientid, "%s", cl->clientid);
+	snprintf(r.userid, sizeof r.userid, "%s", userid);
+	snprintf(r.scope, sizeof r.scope, "%s", scope);
+	r.audiences = cl->audiences;
+	r.authtime = authtime;
+	r.created = j->now;
+	r.expires = j->now + (cl->refreshtokenlifetime ? cl->refreshtokenlifetime
+	                                               : j->o->o.refresh_token_expiry_s);
+	return store_oauthrefresh_add(j->o->o.store, &r);
+}
+
+static int64_t access_s(const struct store_oauthclient *cl)
+{
+	return cl->accesstokenlifetime;
+}
+
+/* Refuses a user who may not hold tokens any more; 1 when refused (answer set). */
+static int user_refused(struct oauth_job *j, const char *userid, unsigned aud, int64_t authtime,
+                        const char *family)
+{
+	int unavailable = 0;
+	const char *why = oauth_user_refused(j->o, userid, aud, authtime, j->now, &unavailable);
+	if (!why)
+		return 0;
+	if (unavailable) {
+		oauth_fail(j, OAUTH_ERR_TEMPORARILY_UNAVAILABLE, "the store is not available");
+		return 1;
+	}
+	int n = 0;
+	if (family && family[0])
+		store_oauthrefresh_revoke_family(j->o->o.store, family, &n);
+	log_ev(LOG_LVL_NOTICE, j->cid, "oauth_user_refused", LOG_S("user", userid),
+	       LOG_S("reason", why), LOG_S("family", family), LOG_I("revoked", n));
+	oauth_fail(j, OAUTH_ERR_INVALID_GRANT, "the user may not be granted tokens");
+	return 1;
+}
+
+/* --- the grants ------------------------------------------------------------------------- */
+
+static void grant_client_credentials(struct oauth_job *j, const struct store_oauthclient *cl,
+                                     int authenticated)
+{
+	char scope[STORE_OAUTH_SCOPE_MAX + 1];
+	/* RFC 6749 §4.4: confidential clients only; no refresh token (§4.4.3). */
+	if (!authenticated || !cl->confidential) {
+		oauth_fail(j, OAUTH_ERR_UNAUTHORIZED_CLIENT,
+		           "client_credentials needs a confidential client");
+		return;
+	}
+	if (oauth_scope_grant(cl, http_form_get(&j->form, "scope"), scope, sizeof scope) != 0) {
+		oauth_fail(j, OAUTH_ERR_INVALID_SCOPE, NULL);
+		return;
+	}
+	const struct grant g = {.sub = cl->clientid,
+	                        .client_id = cl->clientid,
+	                        .scope = scope,
+	                        .aud = cl->audiences,
+	                        .auth_time = j->now,
+	                        .access_s = access_s(cl),
+	                        .grant_type = "client_credentials"};
+	issue(j, &g, NULL);
+}
+
+/* The tokens of a user grant: an access token, and a refresh token of a new family when
+ * the client may refresh. Returns 0 with the family ("" = none) and the access token's
+ * claims in *issued, or -1 (the answer is the error). */
+static int user_grant(struct oauth_job *j, const struct store_oauthclient *cl, const char *userid,
+                      const char *scope, int64_t authtime, const char *grant_type,
+                      char family[OAUTH_TOKEN_LEN + 1], struct authz_claims *issued)
+{
+	char token[OAUTH_TOKEN_LEN + 1] = "";
+	family[0] = '\0';
+	int refresh = oauth_list_has(cl->granttypes, "refresh_token");
+	if (refresh && new_refresh(j, cl, userid, scope, authtime, token, family) != STORE_OK) {
+		oauth_fail(j, OAUTH_ERR_TEMPORARILY_UNAVAILABLE, "the store is not available");
+		return -1;
+	}
+	const struct grant g = {.sub = userid,
+	                        .client_id = cl->clientid,
+	                        .scope = scope,
+	                        .aud = cl->audiences,
+	                        .auth_time = authtime,
+	                        .access_s = access_s(cl),
+	                        .refresh = refresh ? token : NULL,
+	                        .family = family,
+	                        .grant_type = grant_type};
+	int rc = issue(j, &g, issued);
+	sodium_memzero(token, sizeof token);
+	return rc;
+}
+
+static void grant_authorization_code(struct oauth_job *j, const struct store_oauthclient *cl)
+{
+	const char *code = http_form_get(&j->form, "code");
+	const char *redirect = http_form_get(&j->form, "redirect_uri");
+	const char *verifier = http_form_get(&j->form, "code_verifier");
+	if (!code || !redirect || !verifier) {
+		oauth_fail(j, OAUTH_ERR_INVALID_REQUEST,
+		           "code, redirect_uri and code_verifier are required");
+		return;
+	}
+	char hash[OAUTH_HASH_HEX + 1];
+	oauth_token_hash(code, strlen(code), hash);
+	struct store_oauthcode c;
+	int used = 0;
+	int rc = store_oauthcode_consume(j->o->o.store, hash, j->now, &c, &used);
+	const char *why = rc == STORE_NOTFOUND ? (used ? "code reused" : "unknown or expired code")
+	                  : rc != STORE_OK     ? NULL
+	                  : strcmp(c.clientid, cl->clientid) != 0 ? "code of another client"
+	                  : strcmp(c.redirecturi, redirect) != 0  ? "redirect_uri mismatch"
+	                  : !oauth_pkce_s256_matches(verifier, strlen(verifier), c.challenge)
+	                      ? "wrong PKCE code_verifier"
+	                      : NULL;
+	if (rc != STORE_OK && rc != STORE_NOTFOUND) {
+		oauth_fail(j, OAUTH_ERR_TEMPORARILY_UNAVAILABLE, "the store is not available");
+		return;
+	}
+	int revoked = 0;
+	if (used && strcmp(c.clientid, cl->clientid) == 0) {
+		/* RFC 6749 §4.1.2: a code used twice revokes what its first use issued; one of
+		 * the two holders is not the client. */
+		if (c.familyid[0])
+			store_oauthrefresh_revoke_family(j->o->o.store, c.familyid, &revoked);
+		if (c.jti[0])
+			authz_revoke_jti(j->o->o.authz, c.jti, c.jtiexpires);
+	}
+	if (why) {
+		log_ev(LOG_LVL_NOTICE, j->cid, "oauth_code_refused",
+		       LOG_S("client_id", cl->clientid), LOG_S("reason", why),
+		       LOG_S("source", j->source),
+		       LOG_S("revoked_jti", used && c.jti[0] ? c.jti : NULL),
+		       LOG_S("revoked_family", used && c.familyid[0] ? c.familyid : NULL),
+		       LOG_I_IF(used, "revoked_refresh_tokens", revoked));
+		oauth_fail(j, OAUTH_ERR_INVALID_GRANT, NULL);
+		return;
+	}
+	if (user_refused(j, c.userid, cl->audiences, c.authtime, NULL))
+		return;
+	char family[OAUTH_TOKEN_LEN + 1];
+	struct authz_claims issued;
+	if (user_grant(j, cl, c.userid, c.scope, c.authtime, "authorization_code", family,
+	               &issued) == 0 &&
+	    store_oauthcode_issued(j->o->o.store, hash, family, issued.jti, issued.exp) != STORE_OK)
+		log_ev(LOG_LVL_WARNING, j->cid, "oauth_code_record_failed",
+		       LOG_S("client_id", cl->clientid), LOG_S("error", store_last_error()));
+}
+
+/* RFC 9700 §4.14: the used token came back after the grace window (or its successor is
+ * gone): someone holds a copy. The whole family goes. */
+static void reuse_detected(struct oauth_job *j, const struct store_oauthrefresh *r)
+{
+	int n = 0;
+	store_oauthrefresh_revoke_family(j->o->o.store, r->familyid, &n);
+	count(&j->o->refresh_reuse_revocations);
+	log_ev(LOG_LVL_WARNING, j->cid, "oauth_refresh_reuse", LOG_S("client_id", r->clientid),
+	       LOG_S("user", r->userid), LOG_S("family", r->familyid),
+	       LOG_I("used_s_ago", j->now - r->usedat), LOG_I("revoked", n),
+	       LOG_S("source", j->source));
+	oauth_fail(j, OAUTH_ERR_INVALID_GRANT, NULL);
+}
+
+static void grant_refresh(struct oauth_job *j, const struct store_oauthclient *cl)
+{
+	struct oauth *o = j->o;
+	const char *token = http_form_get(&j->form, "refresh_token");
+	if (!token || !token[0]) {
+		oauth_fail(j, OAUTH_ERR_INVALID_REQUEST, "refresh_token is required");
+		return;
+	}
+	size_t len = strlen(token);
+	char hash[OAUTH_HASH_HEX + 1], next[OAUTH_TOKEN_LEN + 1], nexthash[OAUTH_HASH_HEX + 1];
+	oauth_token_hash(token, len, hash);
+	struct store_oauthrefresh r, s;
+	int rc = store_oauthrefresh_get(o->o.store, hash, &r);
+	if (rc == STORE_OK && strcmp(r.clientid, cl->clientid) != 0)
+		rc = STORE_NOTFOUND; /* bound to its client (RFC 6749 §6) */
+	if (rc == STORE_NOTFOUND || (rc == STORE_OK && (r.revoked || r.expires <= j->now))) {
+		log_ev(LOG_LVL_NOTICE, j->cid, "oauth_refresh_refused",
+		       LOG_S("client_id", cl->clientid),
+		       LOG_S("reason", rc == STORE_NOTFOUND ? "unknown"
+		                       : r.revoked          ? "revoked"
+		                                            : "expired"),
+		       LOG_S("family", rc == STORE_OK ? r.familyid : NULL));
+		oauth_fail(j, OAUTH_ERR_INVALID_GRANT, NULL);
+		return;
+	}
+	if (rc != STORE_OK)
+		goto unavailable;
+	/* The scope may only shrink (RFC 6749 §6). */
+	const char *want = http_form_get(&j->form, "scope");
+	char scope[STORE_OAUTH_SCOPE_MAX + 1];
+	struct store_oauthclient narrowed = *cl;
+	snprintf(narrowed.scopes, sizeof narrowed.scopes, "%s", r.scope);
+	if (oauth_scope_grant(&narrowed, want, scope, sizeof scope) != 0) {
+		oauth_fail(j, OAUTH_ERR_INVALID_SCOPE, NULL);
+		return;
+	}
+	if (user_refused(j, r.userid, r.audiences, r.authtime, r.familyid))
+		return;
+	oauth_refresh_successor(o->key, token, len, next);
+	oauth_token_hash(next, OAUTH_TOKEN_LEN, nexthash);
+	rc = store_oauthrefresh_consume(o->o.store, hash, j->now, &r);
+	if (rc == STORE_OK) {
+		/* First use: the successor joins the family. A crash between the two
+		 * statements leaves the used token within its grace: the retry inserts it. */
+		struct store_oauthrefresh n = r;
+		snprintf(n.tokenhash, sizeof n.tokenhash, "%s", nexthash);
+		n.created = j->now;
+		n.expires = j->now + (cl->refreshtokenlifetime ? cl->refreshtokenlifetime
+		                                               : o->o.refresh_token_expiry_s);
+		if (store_oauthrefresh_add(o->o.store, &n) != STORE_OK)
+			goto unavailable;
+		count(&o->refresh_rotations);
+	} else if (rc == STORE_NOTFOUND) {
+		/* Used already (by us or a racer): a retry within the grace window gets the
+		 * same successor, if that is still unused; anything else is reuse. */
+		if (store_oauthrefresh_get(o->o.store, hash, &r) != STORE_OK)
+			goto unavailable;
+		int in_grace = r.used && !r.revoked && j->now - r.usedat < o->o.refresh_grace_s;
+		int srv =
+		    in_grace ? store_oauthrefresh_get(o->o.store, nexthash, &s) : STORE_NOTFOUND;
+		if (srv == STORE_NOTFOUND && in_grace) {
+			/* The first request died between consuming and inserting. */
+			struct store_oauthrefresh n = r;
+			snprintf(n.tokenhash, sizeof n.tokenhash, "%s", nexthash);
+			n.used = 0;
+			n.usedat = 0;
+			n.created = j->now;
+			n.expires =
+			    j->now + (cl->refreshtokenlifetime ? cl->refreshtokenlifetime
+			                                       : o->o.refresh_token_expiry_s);
+			if (store_oauthrefresh_add(o->o.store, &n) != STORE_OK ||
+			    store_oauthrefresh_get(o->o.store, nexthash, &s) != STORE_OK)
+				goto unavailable;
+			srv = STORE_OK;
+		}
+		if (srv != STORE_OK || s.used || s.revoked) {
+			reuse_detected(j, &r);
+			sodium_memzero(next, sizeof next);
+			return;
+		}
+		count(&o->refresh_retries);
+		log_ev(LOG_LVL_INFO, j->cid, "oauth_refresh_retry", LOG_S("client_id", r.clientid),
+		       LOG_S("family", r.familyid), LOG_I("used_s_ago", j->now - r.usedat));
+	} else {
+		goto unavailable;
+	}
+	const struct grant g = {.sub = r.userid,
+	                        .client_id = cl->clientid,
+	                        .scope = scope,
+	                        .aud = r.audiences,
+	                        .auth_time = r.authtime,
+	                        .access_s = access_s(cl),
+	                        .refresh = next,
+	                        .family = r.familyid,
+	                        .grant_type = "refresh_token"};
+	issue(j, &g, NULL);
+	sodium_memzero(next, sizeof next);
+	return;
+unavailable:
+	sodium_memzero(next, sizeof next);
+	oauth_fail(j, OAUTH_ERR_TEMPORARILY_UNAVAILABLE, "the store is not available");
+}
+
+static void grant_device_code(struct oauth_job *j, const struct store_oauthclient *cl)
+{
+	const char *code = http_form_get(&j->form, "device_code");
+	if (!code || !code[0]) {
+		oauth_fail(j, OAUTH_ERR_INVALID_REQUEST, "device_code is required");
+		return;
+	}
+	char hash[OAUTH_HASH_HEX + 1];
+	oauth_token_hash(code, strlen(code), hash);
+	struct store_oauthdevice d;
+	int fast = 0;
+	int rc = store_oauthdevice_poll(j->o->o.store, hash, j->now, &d, &fast);
+	if (rc == STORE_OK && strcmp(d.clientid, cl->clientid) != 0)
+		rc = STORE_NOTFOUND;
+	if (rc == STORE_NOTFOUND) {
+		oauth_fail(j, OAUTH_ERR_INVALID_GRANT, NULL);
+		return;
+	}
+	if (rc != STORE_OK) {
+		oauth_fail(j, OAUTH_ERR_TEMPORARILY_UNAVAILABLE, "the store is not available");
+		return;
+	}
+	/* RFC 8628 §3.5, in this order. */
+	if (d.expires <= j->now)
+		oauth_fail(j, OAUTH_ERR_EXPIRED_TOKEN, NULL);
+	else if (strcmp(d.status, "denied") == 0)
+		oauth_fail(j, OAUTH_ERR_ACCESS_DENIED, NULL);
+	else if (strcmp(d.status, "used") == 0)
+		oauth_fail(j, OAUTH_ERR_INVALID_GRANT, NULL);
+	else if (fast)
+		oauth_fail(j, OAUTH_ERR_SLOW_DOWN, NULL);
+	else if (strcmp(d.status, "pending") == 0)
+		oauth_fail(j, OAUTH_ERR_AUTHORIZATION_PENDING, NULL);
+	else if (!user_refused(j, d.userid, cl->audiences, d.authtime, NULL)) {
+		char family[OAUTH_TOKEN_LEN + 1];
+		struct authz_claims issued;
+		user_grant(j, cl, d.userid, d.scope, d.authtime, "device_code", family, &issued);
+	}
+}
+
+#define GRANT_DEVICE_CODE "urn:ietf:params:oauth:grant-type:device_code"
+
+void oauth_token_run(struct oauth_job *j)
+{
+	const char *gt = http_form_get(&j->form, "grant_type");
+	if (!gt) {
+		oauth_fail(j, OAUTH_ERR_INVALID_REQUEST, "grant_type is required");
+		return;
+	}
+	struct store_oauthclient cl;
+	int authenticated = 0;
+	if (oauth_client_authenticate(j, &cl, &authenticated) != OAUTH_ERR_NONE)
+		return;
+	const char *name = strcmp(gt, GRANT_DEVICE_CODE) == 0 ? "device_code" : gt;
+	static const char *const known[] = {"authorization_code", "refresh_token", "device_code",
+	                                    "client_credentials"};
+	int k = -1;
+	for (int i = 0; i < 4; i++)
+		if (strcmp(name, known[i]) == 0 && (i != 2 || name != gt))
+			k = i;
+	if (k < 0) {
+		oauth_fail(j, OAUTH_ERR_UNSUPPORTED_GRANT_TYPE, NULL);
+		return;
+	}
+	if (!oauth_list_has(cl.granttypes, name)) {
+		oauth_fail(j, OAUTH_ERR_UNAUTHORIZED_CLIENT, "the client may not use this grant");
+		return;
+	}
+	switch (k) {
+	case 0:
+		grant_authorization_code(j, &cl);
+		break;
+	case 1:
+		grant_refresh(j, &cl);
+		break;
+	case 2:
+		grant_device_code(j, &cl);
+		break;
+	default:
+		grant_client_credentials(j, &cl, authenticated);
+		break;
+	}
+}
+
+/* --- revocation, introspection ------------------------------------------------------------ */
+
+/* An access token is a JWS compact serialisation; a refresh token is 43 base64url
+ * characters without dots. */
+static int looks_like_jwt(const char *t)
+{
+	return strchr(t, '.') != NULL;
+}
+
+void oauth_revoke_run(struct oauth_job *j)
+{
+	struct store_oauthclient cl;
+	int authenticated = 0;
+	if (oauth_client_authenticate(j, &cl, &authenticated) != OAUTH_ERR_NONE)
+		return;
+	const char *token = http_form_get(&j->form, "token");
+	if (!token) {
+		oauth_fail(j, OAUTH_ERR_INVALID_REQUEST, "token is required");
+		return;
+	}
+	count(&j->o->revocations);
+	const char *what = "unknown";
+	if (looks_like_jwt(token)) {
+		struct authz_claims c;
+		size_t len = strlen(token);
+		if (len <= AUTHZ_TOKEN_MAX &&
+		    authz_verify(j->o->o.authz, token, len, 0, j->now, &c) == AUTHZ_OK &&
+		    strcmp(c.client_id, cl.clientid) == 0) {
+			authz_revoke_jti(j->o->o.authz, c.jti, c.exp);
+			what = "access_token";
+		}
+	} else {
+		char hash[OAUTH_HASH_HEX + 1];
+		struct store_oauthrefresh r;
+		oauth_token_hash(token, strlen(token), hash);
+		if (store_oauthrefresh_get(j->o->o.store, hash, &r) == STORE_OK &&
+		    strcmp(r.clientid, cl.clientid) == 0) {
+			/* RFC 7009 §2.1: revoking a refresh token may revoke the grant's other
+			 * tokens; the whole family goes. */
+			store_oauthrefresh_revoke_family(j->o->o.store, r.familyid, NULL);
+			what = "refresh_token";
+		}
+	}
+	log_ev(LOG_LVL_INFO, j->cid, "oauth_revoke", LOG_S("client_id", cl.clientid),
+	       LOG_S("token", what));
+	/* §2.2: 200 whether or not the token was known. */
+	j->status = 200;
+	j->json = json_object();
+}
+
+void oauth_introspect_run(struct oauth_job *j)
+{
+	struct store_oauthclient cl;
+	int authenticated = 0;
+	if (oauth_client_authenticate(j, &cl, &authenticated) != OAUTH_ERR_NONE)
+		return;
+	if (!authenticated) {
+		/* RFC 7662 §2.1: the endpoint is protected; a public client cannot be told
+		 * apart from anyone. */
+		j->www_basic = 1;
+		oauth_fail(j, OAUTH_ERR_INVALID_CLIENT,
+		           "introspection needs an authenticated client");
+		return;
+	}
+	const char *token = http_form_get(&j->form, "token");
+	if (!token) {
+		oauth_fail(j, OAUTH_ERR_INVALID_REQUEST, "token is required");
+		return;
+	}
+	count(&j->o->introspections);
+	j->status = 200;
+	int unavailable = 0;
+	const char *why = NULL;
+	if (looks_like_jwt(token)) {
+		struct authz_claims c;
+		size_t len = strlen(token);
+		enum authz_verdict v = len <= AUTHZ_TOKEN_MAX
+		                           ? authz_verify(j->o->o.authz, token, len, 0, j->now, &c)
+		                           : AUTHZ_MALFORMED;
+		/* A client_credentials token's subject is its client, not a user. */
+		if (v == AUTHZ_OK && strcmp(c.sub, c.client_id) != 0)
+			why = oauth_user_refused(j->o, c.sub, c.aud, c.iat, j->now, &unavailable);
+		if (v == AUTHZ_OK && !why) {
+			json_t *aud = json_array();
+			if (c.aud & AUTHZ_AUD_SIP)
+				json_array_append_new(aud, json_string("sip"));
+			if (c.aud & AUTHZ_AUD_CTI)
+				json_array_append_new(aud, json_string("cti"));
+			j->json = json_pack(
+			    "{s:b,s:s,s:s,s:s,s:s,s:o,s:I,s:I,s:s,s:s,s:I}", "active", 1,
+			    "token_type", "Bearer", "client_id", c.client_id, "sub", c.sub, "scope",
+			    c.scope, "aud", aud, "iat", (json_int_t)c.iat, "exp", (json_int_t)c.exp,
+			    "iss", c.iss, "jti", c.jti, "auth_time", (json_int_t)c.auth_time);
+		}
+		log_ev(LOG_LVL_INFO, j->cid, "oauth_introspect", LOG_S("client_id", cl.clientid),
+		       LOG_S("token", "access_token"), LOG_S("verdict", authz_verdict_name(v)),
+		       LOG_S("user_refused", why));
+	} else {
+		char hash[OAUTH_HASH_HEX + 1];
+		struct store_oauthrefresh r;
+		oauth_token_hash(token, strlen(token), hash);
+		if (store_oauthrefresh_get(j->o->o.store, hash, &r) == STORE_OK && !r.used &&
+		    !r.revoked && r.expires > j->now &&
+		    !(why = oauth_user_refused(j->o, r.userid, r.audiences, r.authtime, j->now,
+		                               &unavailable)))
+			j->json = json_pack("{s:b,s:s,s:s,s:s,s:s,s:I,s:I}", "active", 1,
+			                    "token_type", "refresh_token", "client_id", r.clientid,
+			                    "sub", r.userid, "scope", r.scope, "iat",
+			                    (json_int_t)r.created, "exp", (json_int_t)r.expires);
+		log_ev(LOG_LVL_INFO, j->cid, "oauth_introspect", LOG_S("client_id", cl.clientid),
+		       LOG_S("token", "refresh_token"), LOG_S("user_refused", why));
+	}
+	if (unavailable) {
+		json_decref(j->json);
+		j->json = NULL;
+		oauth_fail(j, OAUTH_ERR_TEMPORARILY_UNAVAILABLE, "the store is not available");
+		return;
+	}
+	if (!j->json)
+		j->json = json_pack("{s:b}", "active", 0); /* RFC 7662 §2.2: nothing more */
+}
+
+/* --- device authorization (RFC 8628 §3.1, §3.2) ------------------------------------------- */
+
+void oauth_device_authorization_run(struct oauth_job *j)
+{
+	struct store_oauthclient cl;
+	int authenticated = 0;
+	if (oauth_client_authenticate(j, &cl, &authenticated) != OAUTH_ERR_NONE)
+		return;
+	if (!oauth_list_has(cl.granttypes, "device_code")) {
+		oauth_fail(j, OAUTH_ERR_UNAUTHORIZED_CLIENT,
+		           "the client may not use the device grant");
+		return;
+	}
+	struct store_oauthdevice d;
+	memset(&d, 0, sizeof d);
+	if (oauth_scope_grant(&cl, http_form_get(&j->form, "scope"), d.scope, sizeof d.scope) !=
+	    0) {
+		oauth_fail(j, OAUTH_ERR_INVALID_SCOPE, NULL);
+		return;
+	}
+	char code[OAUTH_TOKEN_LEN + 1];
+	oauth_random_token(code);
+	oauth_token_hash(code, OAUTH_TOKEN_LEN, d.devicecodehash);
+	snprintf(d.clientid, sizeof d.clientid, "%s", cl.clientid);
+	d.expires = j->now + OAUTH_DEVICE_LIFETIME_S;
+	d.interval = OAUTH_DEVICE_INTERVAL_S;
+	int rc = STORE_CONSTRAINT;
+	/* 20^8 user codes: a collision with a pending one is rare; try another. */
+	for (int i = 0; i < 4 && rc == STORE_CONSTRAINT; i++) {
+		oauth_user_code(d.usercode);
+		rc = store_oauthdevice_add(j->o->o.store, &d);
+	}
+	if (rc != STORE_OK) {
+		sodium_memzero(code, sizeof code);
+		oauth_fail(j, OAUTH_ERR_TEMPORARILY_UNAVAILABLE, "the store is not available");
+		return;
+	}
+	char uri[300], complete[340];
+	oauth_url(j->o, "/oauth/device", uri, sizeof uri);
+	snprintf(complete, sizeof complete, "%s?user_code=%s", uri, d.usercode);
+	j->status = 200;
+	j->json =
+	    json_pack("{s:s,s:s,s:s,s:s,s:i,s:i}", "device_code", code, "user_code", d.usercode,
+	              "verification_uri", uri, "verification_uri_complete", complete, "expires_in",
+	              OAUTH_DEVICE_LIFETIME_S, "interval", OAUTH_DEVICE_INTERVAL_S);
+	sodium_memzero(code, sizeof code);
+	log_ev(LOG_LVL_INFO, j->cid, "oauth_device_authorization", LOG_S("client_id", cl.clientid),
+	       LOG_S("user_code", d.usercode));
+}

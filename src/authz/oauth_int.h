@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * oauth_int: what the OAuth server's files share (internal to src/authz/oauth_*): the
+ * service, and the job that carries one request from its loop to a worker and its answer
+ * back. A job's run functions execute on a worker (they block on the store, the
+ * directory and the signer); oauth_server.c makes the job on the loop and answers it in
+ * the done callback, on the loop again.
+ */
+#ifndef TG_AUTHZ_OAUTH_INT_H
+#define TG_AUTHZ_OAUTH_INT_H
+
+#include "authz/oauth.h"
+#include "authz/oauth_crypto.h"
+#include "authz/oauth_error.h"
+#include "authz/oauth_form.h"
+#include "authz/token.h"
+#include "core/log.h"
+
+#include <netinet/in.h>
+#include <stdatomic.h>
+
+#define OAUTH_CSRF_COOKIE "tg_oauth_csrf"
+
+struct oauth {
+	struct oauth_options o;
+	char issuer[256];
+	unsigned char key[OAUTH_KEY_BYTES];
+	_Atomic uint64_t tokens_issued, refresh_rotations, refresh_retries,
+	    refresh_reuse_revocations, logins_ok, logins_failed, logins_unknown_user,
+	    introspections, revocations, bad_requests;
+	char *metadata; /* the RFC 8414 document, made once */
+	size_t metadata_len;
+};
+
+enum oauth_endpoint {
+	OAUTH_EP_TOKEN,
+	OAUTH_EP_REVOKE,
+	OAUTH_EP_INTROSPECT,
+	OAUTH_EP_DEVICE_AUTHORIZATION,
+	OAUTH_EP_AUTHORIZE_GET,
+	OAUTH_EP_AUTHORIZE_POST,
+	OAUTH_EP_DEVICE_GET,
+	OAUTH_EP_DEVICE_POST,
+	OAUTH_EP_JWKS,
+};
+
+struct oauth_job {
+	struct oauth *o;
+	struct http_request *req;
+	struct loop *loop;
+	enum oauth_endpoint ep;
+	int64_t now;
+	char cid[LOG_CID_SIZE], source[INET6_ADDRSTRLEN];
+	/* The request, copied off the connection. */
+	struct http_form form; /* the body (POST) or the query (GET) */
+	int basic;             /* an Authorization: Basic header parsed into basic_* */
+	char basic_id[OAUTH_CLIENT_ID_MAX + 1], basic_secret[OAUTH_SECRET_MAX + 1];
+	size_t basic_len;
+	char cert_cn[HTTP_CERT_NAME_MAX + 1]; /* a verified client certificate's CN, "" = none */
+	char cookie[OAUTH_TOKEN_LEN + 1];     /* the login form's CSRF cookie, "" = none */
+	/* The answer: json, or html, or a redirect to location; status for json/html. */
+	int status;
+	json_t *json;
+	char *html;
+	size_t html_len;
+	char *location;
+	int www_basic; /* add WWW-Authenticate: Basic (a failed Basic login) */
+	char set_cookie[OAUTH_TOKEN_LEN + 1]; /* a new CSRF cookie to set, "" = none */
+};
+
+/* The answer is an error (RFC 6749 §5.2). */
+void oauth_fail(struct oauth_job *j, enum oauth_err e, const char *desc);
+/* The issuer-relative URL of an endpoint ("/oauth/token" -> "https://h:8443/oauth/token"). */
+void oauth_url(const struct oauth *o, const char *path, char *out, size_t cap);
+
+/* --- oauth_client.c: client authentication (RFC 6749 §2.3, RFC 8705 §2) ------------------- */
+
+/* Finds and authenticates the client of a request into *c: client_secret_basic,
+ * client_secret_post, tls_client_auth (a verified certificate whose CN is the client's
+ * tlssubject, with client_id in the form), or, for a public client, client_id alone
+ * (*authenticated 0). More than one method is invalid_request (§2.3). Returns
+ * OAUTH_ERR_NONE, OAUTH_ERR_INVALID_CLIENT (unknown client, wrong secret: the answer is
+ * set), OAUTH_ERR_INVALID_REQUEST or OAUTH_ERR_TEMPORARILY_UNAVAILABLE (answer set). */
+enum oauth_err oauth_client_authenticate(struct oauth_job *j, struct store_oauthclient *c,
+                                         int *authenticated);
+/* 1 when word is in the space-separated list. */
+int oauth_list_has(const char *list, const char *word);
+/* The scope to grant: requested (NULL/"" = all the client's) when every word of it is one
+ * of the client's scopes. 0, or -1 (invalid_scope). */
+int oauth_scope_grant(const struct store_oauthclient *c, const char *requested, char *out,
+                      size_t cap);
+
+/* --- oauth_user.c: may this user still hold tokens? --------------------------------------- */
+
+/* Checks the user's state now as a password login would, for tokens of audiences aud
+ * authenticated at authtime: exists, active, the password credential not locked (by an
+ * administrator or the threshold; a locked digest credential does not matter), the
+ * password not changed since authtime, CTI rights (Standard CTI Enabled) when aud has
+ * cti. Returns NULL when it may, else the reason ("deleted", "locked", ...);
+ * *unavailable set when the store failed. Blocking. */
+const char *oauth_user_refused(struct oauth *o, const char *userid, unsigned aud, int64_t authtime,
+                               int64_t now, int *unavailable);
+
+/* --- oauth_grant.c: the token endpoint, revocation, introspection, device authorization - */
+
+void oauth_token_run(struct oauth_job *j);
+void oauth_revoke_run(struct oauth_job *j);
+void oauth_introspect_run(struct oauth_job *j);
+void oauth_device_authorization_run(struct oauth_job *j);
+
+/* --- oauth_login.c: the login page (authorize) and the device approval page ------------ */
+
+void oauth_authorize_run(struct oauth_job *j); /* GET and POST */
+void oauth_device_page_run(struct oauth_job *j);
+
+#endif

@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: ISC */
+/* The OAuth server's pure parts: the strict form parser and Basic client authentication
+ * (authz/oauth_form.c), the secrets, PKCE S256 (RFC 7636 appendix B), user codes and the
+ * CSRF token (authz/oauth_crypto.c), scopes and lists (authz/oauth_client.c), the error
+ * table (authz/oauth_error.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "authz/oauth_int.h"
+
+#include <errno.h>
+
+static int parse(const char *body, const char **why)
+{
+	struct http_form f;
+	int rc = oauth_form_parse(body, strlen(body), &f, why);
+	if (rc == 0)
+		http_form_free(&f);
+	return rc;
+}
+
+static void test_form_strict(void **state)
+{
+	(void)state;
+	const char *why = NULL;
+	struct http_form f;
+	const char *ok = "grant_type=authorization_code&code=a%2Bb&redirect_uri=https%3A%2F%2Fx%2F"
+	                 "&client_id=app+1&scope=";
+	assert_int_equal(oauth_form_parse(ok, strlen(ok), &f, &why), 0);
+	assert_string_equal(http_form_get(&f, "code"), "a+b");
+	assert_string_equal(http_form_get(&f, "redirect_uri"), "https://x/");
+	assert_string_equal(http_form_get(&f, "client_id"), "app 1");
+	assert_string_equal(http_form_get(&f, "scope"), "");
+	http_form_free(&f);
+	/* RFC 6749 §3.2: no parameter twice, even with the same value. */
+	assert_int_equal(parse("a=1&b=2&a=1", &why), -EINVAL);
+	assert_string_equal(why, "a parameter is repeated");
+	assert_int_equal(parse("a=%ZZ", &why), -EINVAL);
+	assert_int_equal(parse("a=%00", &why), -EINVAL);
+	assert_int_equal(parse("a=%C3%28", &why), -EINVAL); /* not UTF-8 */
+	assert_string_equal(why, "a parameter is not UTF-8");
+	assert_int_equal(parse("a=%ED%A0%80", &why), -EINVAL); /* a surrogate */
+	assert_int_equal(parse("a=%C0%AF", &why), -EINVAL);    /* an overlong '/' */
+	assert_int_equal(parse("a=%C3%A9", &why), 0);          /* é */
+	assert_int_equal(parse("=x", &why), -EINVAL);
+	assert_int_equal(parse("", &why), 0);
+	char big[OAUTH_FORM_MAX + 8];
+	memset(big, 'x', sizeof big - 1);
+	big[0] = 'a';
+	big[1] = '=';
+	big[sizeof big - 1] = '\0';
+	assert_int_equal(parse(big, &why), -E2BIG);
+	char many[400] = "";
+	for (int i = 0; i < OAUTH_FORM_FIELDS + 1; i++)
+		snprintf(many + strlen(many), sizeof many - strlen(many), "p%d=1&", i);
+	assert_int_equal(parse(many, &why), -E2BIG);
+	char longv[OAUTH_VALUE_MAX + 8] = "a=";
+	memset(longv + 2, 'v', OAUTH_VALUE_MAX + 1);
+	longv[OAUTH_VALUE_MAX + 3] = '\0';
+	assert_int_equal(parse(longv, &why), -E2BIG);
+}
+
+static void test_basic(void **state)
+{
+	(void)state;
+	char id[OAUTH_CLIENT_ID_MAX + 1], secret[OAUTH_SECRET_MAX + 1];
+	size_t n = 0;
+	/* "svc:s3cr%3At" -> svc / s3cr:t (RFC 6749 §2.3.1: form-urlencoded inside). */
+	assert_int_equal(oauth_basic_parse("Basic c3ZjOnMzY3IlM0F0", id, secret, &n), 0);
+	assert_string_equal(id, "svc");
+	assert_string_equal(secret, "s3cr:t");
+	assert_int_equal(n, 6);
+	assert_int_equal(oauth_basic_parse("basic c3ZjOnMzY3IlM0F0", id, secret, &n), 0);
+	assert_int_equal(oauth_basic_parse("Bearer abc", id, secret, &n), -ENOENT);
+	assert_int_equal(oauth_basic_parse("Basic !!!", id, secret, &n), -EINVAL);
+	assert_int_equal(oauth_basic_parse("Basic ", id, secret, &n), -EINVAL);
+	assert_int_equal(oauth_basic_parse("Basic bm9jb2xvbg==", id, secret, &n), -EINVAL);
+	assert_int_equal(oauth_basic_parse("Basic OnNlY3JldA==", id, secret, &n),
+	                 -EINVAL); /* ":secret" */
+	assert_int_equal(oauth_basic_parse("Basic YSUwMDpi", id, secret, &n),
+	                 -EINVAL); /* "a%00:b" */
+	assert_string_equal(secret, "");
+}
+
+static void test_pkce(void **state)
+{
+	(void)state;
+	/* RFC 7636 appendix B. */
+	const char *v = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+	const char *c = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+	assert_true(oauth_pkce_challenge_ok(c));
+	assert_true(oauth_pkce_s256_matches(v, strlen(v), c));
+	assert_false(oauth_pkce_s256_matches("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXj", 43, c));
+	assert_false(oauth_pkce_s256_matches(c, strlen(c), c)); /* plain */
+	assert_false(oauth_pkce_verifier_ok("short", 5));
+	assert_false(oauth_pkce_verifier_ok("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjX!", 43));
+	assert_false(oauth_pkce_challenge_ok("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-c"));
+}
+
+static void test_secrets(void **state)
+{
+	(void)state;
+	unsigned char key[OAUTH_KEY_BYTES] = {1, 2, 3};
+	char tok[OAUTH_TOKEN_LEN + 1], other[OAUTH_TOKEN_LEN + 1], hex[OAUTH_HASH_HEX + 1];
+	oauth_random_token(tok);
+	oauth_random_token(other);
+	assert_int_equal(strlen(tok), OAUTH_TOKEN_LEN);
+	assert_string_not_equal(tok, other);
+	oauth_secret_hash(key, "svc", tok, OAUTH_TOKEN_LEN, hex);
+	assert_true(oauth_secret_verify(key, "svc", tok, OAUTH_TOKEN_LEN, hex));
+	assert_false(oauth_secret_verify(key, "svc2", tok, OAUTH_TOKEN_LEN, hex)); /* bound to id */
+	assert_false(oauth_secret_verify(key, "svc", other, OAUTH_TOKEN_LEN, hex));
+	assert_false(oauth_secret_verify(key, "svc", tok, OAUTH_TOKEN_LEN, ""));
+	/* The successor of a used refresh token is always the same, and not the token. */
+	char s1[OAUTH_TOKEN_LEN + 1], s2[OAUTH_TOKEN_LEN + 1];
+	oauth_refresh_successor(key, tok, OAUTH_TOKEN_LEN, s1);
+	oauth_refresh_successor(key, tok, OAUTH_TOKEN_LEN, s2);
+	assert_string_equal(s1, s2);
+	assert_string_not_equal(s1, tok);
+	oauth_refresh_successor(key, other, OAUTH_TOKEN_LEN, s2);
+	assert_string_not_equal(s1, s2);
+	/* SHA-256("abc"). */
+	oauth_token_hash("abc", 3, hex);
+	assert_string_equal(hex,
+	                    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	/* CSRF: bound to the cookie. */
+	char csrf[OAUTH_TOKEN_LEN + 1];
+	oauth_csrf_token(key, tok, csrf);
+	assert_true(oauth_csrf_ok(key, tok, csrf));
+	assert_false(oauth_csrf_ok(key, other, csrf));
+	assert_false(oauth_csrf_ok(key, tok, NULL));
+	assert_false(oauth_csrf_ok(key, "", csrf));
+}
+
+static void test_user_code(void **state)
+{
+	(void)state;
+	char c[OAUTH_USER_CODE_LEN + 1], n[OAUTH_USER_CODE_LEN + 1];
+	oauth_user_code(c);
+	assert_int_equal(strlen(c), 9);
+	assert_int_equal(c[4], '-');
+	assert_int_equal(oauth_user_code_normalise(c, n), 0);
+	assert_string_equal(c, n);
+	assert_int_equal(oauth_user_code_normalise("wdjb mjht", n), 0);
+	assert_string_equal(n, "WDJB-MJHT");
+	assert_int_equal(oauth_user_code_normalise("WDJB-MJH", n), -1);
+	assert_int_equal(oauth_user_code_normalise("WDJB-MJHTX", n), -1);
+	assert_int_equal(oauth_user_code_normalise("AEIO-UAEI", n), -1); /* vowels */
+}
+
+static void test_scopes_and_errors(void **state)
+{
+	(void)state;
+	struct store_oauthclient c;
+	memset(&c, 0, sizeof c);
+	snprintf(c.scopes, sizeof c.scopes, "cti sip");
+	char out[STORE_OAUTH_SCOPE_MAX + 1];
+	assert_int_equal(oauth_scope_grant(&c, NULL, out, sizeof out), 0);
+	assert_string_equal(out, "cti sip");
+	assert_int_equal(oauth_scope_grant(&c, "sip", out, sizeof out), 0);
+	assert_string_equal(out, "sip");
+	assert_int_equal(oauth_scope_grant(&c, "sip admin", out, sizeof out), -1);
+	assert_int_equal(oauth_scope_grant(&c, "sip  cti", out, sizeof out), -1);
+	assert_int_equal(oauth_scope_grant(&c, "ct", out, sizeof out), -1);
+	assert_true(oauth_list_has("a b  c", "c"));
+	assert_false(oauth_list_has("abc", "b"));
+	assert_false(oauth_list_has("a", ""));
+	assert_string_equal(oauth_err_name(OAUTH_ERR_INVALID_GRANT), "invalid_grant");
+	assert_int_equal(oauth_err_status(OAUTH_ERR_INVALID_CLIENT), 401);
+	assert_int_equal(oauth_err_status(OAUTH_ERR_TEMPORARILY_UNAVAILABLE), 503);
+	json_t *j = oauth_err_json(OAUTH_ERR_SLOW_DOWN, NULL);
+	assert_string_equal(json_string_value(json_object_get(j, "error")), "slow_down");
+	assert_null(json_object_get(j, "error_description"));
+	json_decref(j);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_form_strict), cmocka_unit_test(test_basic),
+	    cmocka_unit_test(test_pkce),        cmocka_unit_test(test_secrets),
+	    cmocka_unit_test(test_user_code),   cmocka_unit_test(test_scopes_and_errors),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
