@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: ISC */
 #include "sip/location.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/shtable.h"
 #include "core/util.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +30,7 @@ enum op_kind { OP_PUT, OP_DELETE, OP_EXPIRE };
 struct op {
 	struct op *next;
 	enum op_kind kind;
+	uint64_t seq;                /* commitq.h: 1, 2, 3 ... in queue order */
 	struct store_registration b; /* OP_DELETE: device + contact; OP_EXPIRE: expires */
 };
 
@@ -41,11 +44,22 @@ struct sip_loc {
 	struct op *head, **tail;
 	long queued;
 	uint64_t enqueued, written; /* sequence numbers of changes */
+	uint64_t want;              /* the last change a held answer waits for */
 	int stopping, failing, urgent;
 	long dropped;
+	long interval_ms; /* sip.commit_interval_ms */
 	pthread_t writer;
 	int writer_started;
+	/* What the loops read without the lock (sip_loc_state), and who is told of a commit. */
+	_Atomic uint64_t pub_written, pub_lost;
+	void (*on_commit)(void *arg);
+	void *on_commit_arg;
+	struct sip_loc_stats stats;
 };
+
+/* Batch sizes, in changes (the histogram type counts "seconds": here one unit is one
+ * change, so the _sum is the changes committed). */
+static const double batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096};
 
 static struct ldev *find(const struct shtable_at *at)
 {
@@ -100,6 +114,35 @@ static void deadline_in(struct timespec *ts, long ms)
 	ts->tv_nsec %= 1000000000L;
 }
 
+/* Tells the listener (the transport) that written or lost moved. Under qmu, so that
+ * sip_loc_on_commit(l, NULL, NULL) returns only once no call is running. */
+static void notify(struct sip_loc *l)
+{
+	if (l->on_commit)
+		l->on_commit(l->on_commit_arg);
+}
+
+/* Lets a batch gather (under qmu): FLUSH_MS for write-behind changes, interval_ms once a
+ * held answer waits for one (a durable change arriving mid-wait shortens the wait), none
+ * when the batch is big, someone syncs or the table stops. */
+static void gather(struct sip_loc *l)
+{
+	struct timespec ts;
+	long armed = -1;
+	while (!l->stopping && !l->urgent) {
+		long ms = sip_commit_gather_ms(l->queued, l->want > l->written, l->interval_ms,
+		                               FLUSH_MS, BATCH);
+		if (ms == 0)
+			return;
+		if (armed < 0 || ms < armed) {
+			deadline_in(&ts, ms);
+			armed = ms;
+		}
+		if (pthread_cond_timedwait(&l->qcv, &l->qmu, &ts) == ETIMEDOUT)
+			return;
+	}
+}
+
 static void *writer_main(void *arg)
 {
 	struct sip_loc *l = arg;
@@ -109,12 +152,7 @@ static void *writer_main(void *arg)
 			pthread_cond_wait(&l->qcv, &l->qmu);
 		if (!l->head)
 			break; /* stopping, nothing left */
-		/* Let a batch gather unless it is already big or someone waits for it. */
-		if (l->queued < BATCH && !l->stopping && !l->urgent) {
-			struct timespec ts;
-			deadline_in(&ts, FLUSH_MS);
-			pthread_cond_timedwait(&l->qcv, &l->qmu, &ts);
-		}
+		gather(l);
 		struct op *batch = l->head;
 		uint64_t upto = l->enqueued;
 		long nb = l->queued;
@@ -124,7 +162,9 @@ static void *writer_main(void *arg)
 		l->urgent = 0;
 		pthread_mutex_unlock(&l->qmu);
 
+		uint64_t t0 = metrics_now_ns();
 		int rc = write_batch(l->st, batch);
+		uint64_t took = metrics_now_ns() - t0;
 
 		pthread_mutex_lock(&l->qmu);
 		if (rc == 0) {
@@ -134,6 +174,11 @@ static void *writer_main(void *arg)
 				       LOG_S("reason", "the store accepts bindings again"));
 			l->failing = 0;
 			l->written = upto;
+			atomic_store(&l->pub_written, upto);
+			metrics_histogram_observe_ns(&l->stats.commit_latency, took);
+			metrics_histogram_observe_ns(&l->stats.batch_changes,
+			                             (uint64_t)nb * 1000000000u);
+			notify(l);
 		} else {
 			if (!l->failing)
 				log_ev(LOG_LVL_ERROR, NULL, "sip_location_persist_failed",
@@ -149,14 +194,20 @@ static void *writer_main(void *arg)
 				l->tail = &last->next;
 			l->head = batch;
 			l->queued += nb;
+			uint64_t lost = 0;
 			while (l->queued > QUEUE_MAX && l->head) {
 				struct op *o = l->head;
 				l->head = o->next;
 				if (!l->head)
 					l->tail = &l->head;
+				lost = o->seq;
 				free(o);
 				l->queued--;
 				l->dropped++;
+			}
+			if (lost) { /* held answers waiting for these get 500 */
+				atomic_store(&l->pub_lost, lost);
+				notify(l);
 			}
 			pthread_cond_broadcast(&l->donecv); /* sync() gives up while failing */
 			if (l->stopping)
@@ -181,18 +232,30 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-/* Appends a chain of n ops (built by the caller) to the queue. */
-static void enqueue(struct sip_loc *l, struct op *first, struct op **last_next, long n)
+/* Appends a chain of n ops (built by the caller) to the queue, numbering them; durable:
+ * an answer will wait for them (t, when not NULL, gets their numbers). */
+static void enqueue(struct sip_loc *l, struct op *first, struct op **last_next, long n, int durable,
+                    struct sip_loc_ticket *t)
 {
 	if (!first)
 		return;
 	pthread_mutex_lock(&l->qmu);
+	uint64_t from = l->enqueued + 1;
+	for (struct op *o = first; o; o = o->next)
+		o->seq = ++l->enqueued;
 	*l->tail = first;
 	l->tail = last_next;
 	l->queued += n;
-	l->enqueued += (uint64_t)n;
-	/* Wake the writer when it may be idle (first change) or a batch is full. */
-	if (l->queued == n || (l->queued >= BATCH && l->queued - n < BATCH))
+	/* Wake the writer when it may be idle (first change), a batch is full, or the first
+	 * change someone waits for arrives while it lets write-behind changes gather. */
+	int wake = l->queued == n || (l->queued >= BATCH && l->queued - n < BATCH) ||
+	           (durable && l->want <= l->written);
+	if (durable) {
+		l->want = l->enqueued;
+		if (t)
+			*t = (struct sip_loc_ticket){from, l->enqueued};
+	}
+	if (wake)
 		pthread_cond_signal(&l->qcv);
 	pthread_mutex_unlock(&l->qmu);
 }
@@ -273,6 +336,11 @@ struct sip_loc *sip_loc_new(store_t *st, int64_t now, char *err, size_t errlen)
 	pthread_cond_init(&l->qcv, NULL);
 	pthread_cond_init(&l->donecv, NULL);
 	l->tail = &l->head;
+	l->interval_ms = SIP_LOC_COMMIT_INTERVAL_MS;
+	metrics_histogram_init(&l->stats.commit_latency, metrics_latency_bounds,
+	                       metrics_latency_nbounds);
+	metrics_histogram_init(&l->stats.batch_changes, batch_bounds,
+	                       sizeof batch_bounds / sizeof batch_bounds[0]);
 	l->devs =
 	    shtable_new(&(struct shtable_opts){.shards = SHARDS, .free_entry = dev_free_node});
 	if (!l->devs) {
@@ -350,6 +418,15 @@ static int chain(struct op ***tail, long *n, enum op_kind k, const struct store_
 int sip_loc_update(struct sip_loc *l, const char *device, int64_t now, sip_loc_edit_fn fn, void *ud,
                    int *before, struct store_registration *after, int *nafter)
 {
+	return sip_loc_change(l, device, now, fn, ud, before, after, nafter, NULL);
+}
+
+int sip_loc_change(struct sip_loc *l, const char *device, int64_t now, sip_loc_edit_fn fn, void *ud,
+                   int *before, struct store_registration *after, int *nafter,
+                   struct sip_loc_ticket *t)
+{
+	if (t)
+		*t = (struct sip_loc_ticket){0, 0};
 	struct store_registration work[SIP_LOC_MAX];
 	struct shtable_at at;
 	shtable_lock_str(l->devs, device, &at);
@@ -369,15 +446,21 @@ int sip_loc_update(struct sip_loc *l, const char *device, int64_t now, sip_loc_e
 	/* What the store must learn: bindings gone (expired ones included) and new or changed. */
 	struct op *first = NULL, **tail = &first;
 	long nops = 0;
-	int bad = 0;
+	int bad = 0, durable = 0;
+	/* A binding that goes or a contact that is new must be in the store before the 200;
+	 * a refresh of a binding the store has (same contact, new expiry, Call-ID or CSeq)
+	 * stays write-behind: losing it only leaves the earlier expiry in the store. */
 	for (int i = 0; d && i < d->n && !bad; i++)
-		if (!by_contact(work, n, d->b[i].contact))
+		if (!by_contact(work, n, d->b[i].contact)) {
 			bad = chain(&tail, &nops, OP_DELETE, &d->b[i]);
+			durable |= d->b[i].expires > now; /* an expired one is the sweep's */
+		}
 	for (int i = 0; i < n && !bad; i++) {
 		const struct store_registration *old =
 		    d ? by_contact(d->b, d->n, work[i].contact) : NULL;
 		if (!old || !same(old, &work[i]))
 			bad = chain(&tail, &nops, OP_PUT, &work[i]);
+		durable |= !old || old->expires <= now;
 	}
 	if (!bad && n > 0 && !d) {
 		if (!(d = calloc(1, sizeof *d)))
@@ -411,7 +494,7 @@ int sip_loc_update(struct sip_loc *l, const char *device, int64_t now, sip_loc_e
 		d->n = n;
 	}
 	/* Queued while the shard is held, so the store sees this device's edits in order. */
-	enqueue(l, first, tail, nops);
+	enqueue(l, first, tail, nops, durable, t);
 	shtable_unlock(&at);
 	if (after)
 		memcpy(after, work, (size_t)n * sizeof *work);
@@ -470,7 +553,7 @@ void sip_loc_expire(struct sip_loc *l, int64_t now, void (*gone)(void *ud, const
 		if (o) {
 			o->kind = OP_EXPIRE;
 			o->b.expires = now;
-			enqueue(l, o, &o->next, 1);
+			enqueue(l, o, &o->next, 1, 0, NULL);
 		}
 	}
 }
@@ -567,4 +650,35 @@ void sip_loc_counts(struct sip_loc *l, int64_t now, long *devices, long *binding
 	shtable_sweep(l->devs, count_dev, &c);
 	*devices = c.devices;
 	*bindings = c.bindings;
+}
+
+enum sip_commit_state sip_loc_state(struct sip_loc *l, const struct sip_loc_ticket *t)
+{
+	return sip_commit_state(t, atomic_load(&l->pub_written), atomic_load(&l->pub_lost));
+}
+
+void sip_loc_committed(struct sip_loc *l, uint64_t *written, uint64_t *lost_upto)
+{
+	*written = atomic_load(&l->pub_written);
+	*lost_upto = atomic_load(&l->pub_lost);
+}
+
+void sip_loc_set_commit_interval(struct sip_loc *l, long ms)
+{
+	pthread_mutex_lock(&l->qmu);
+	l->interval_ms = ms < 0 ? 0 : ms;
+	pthread_mutex_unlock(&l->qmu);
+}
+
+void sip_loc_on_commit(struct sip_loc *l, void (*fn)(void *arg), void *arg)
+{
+	pthread_mutex_lock(&l->qmu);
+	l->on_commit = fn;
+	l->on_commit_arg = arg;
+	pthread_mutex_unlock(&l->qmu);
+}
+
+const struct sip_loc_stats *sip_loc_stats(struct sip_loc *l)
+{
+	return &l->stats;
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "testutil.h"
@@ -160,6 +161,105 @@ static void test_update_list_and_store(void **state)
 	sip_loc_free(l);
 }
 
+/* The commit listener: counts its calls. It runs under the table's queue lock, so the
+ * test never holds mu while calling into the table. */
+struct listener {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int calls;
+};
+
+static void on_commit(void *arg)
+{
+	struct listener *k = arg;
+	pthread_mutex_lock(&k->mu);
+	k->calls++;
+	pthread_cond_signal(&k->cv);
+	pthread_mutex_unlock(&k->mu);
+}
+
+/* Waits for the listener until t is durable (no timeout: a writer that never commits
+ * hangs the test, which ctest's timeout reports). */
+static void wait_durable(struct sip_loc *l, struct listener *k, const struct sip_loc_ticket *t)
+{
+	pthread_mutex_lock(&k->mu);
+	while (sip_loc_state(l, t) != SIP_COMMIT_DURABLE) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 10000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&k->cv, &k->mu, &ts);
+	}
+	assert_true(k->calls > 0);
+	pthread_mutex_unlock(&k->mu);
+}
+
+/* A new binding or a removal gets a ticket, a refresh does not; the writer commits a
+ * ticket's changes without waiting for the write-behind flush and calls the listener. */
+static void test_tickets(void **state)
+{
+	struct fx *f = *state;
+	char err[256];
+	struct sip_loc *l = sip_loc_new(f->st, 1000, err, sizeof err);
+	assert_non_null(l);
+	sip_loc_set_commit_interval(l, 0);
+	struct listener k = {.calls = 0};
+	pthread_mutex_init(&k.mu, NULL);
+	pthread_cond_init(&k.cv, NULL);
+	sip_loc_on_commit(l, on_commit, &k);
+	int before, n;
+	struct sip_loc_ticket t = {7, 7};
+
+	struct want w = {1, {"sip:a@10.0.0.1"}, {2000}, 1, 0};
+	assert_int_equal(sip_loc_change(l, "SEP001", 1000, edit, &w, &before, NULL, &n, &t), 0);
+	assert_true(t.first >= 1 && t.last >= t.first);
+	wait_durable(l, &k, &t);
+	assert_int_equal(sip_loc_state(l, &t), SIP_COMMIT_DURABLE);
+	assert_int_equal(stored(f).n, 1); /* durable means in the store */
+
+	/* A refresh (same contact, later expiry, next CSeq): write-behind, no ticket. */
+	struct want r = {1, {"sip:a@10.0.0.1"}, {2500}, 2, 0};
+	assert_int_equal(sip_loc_change(l, "SEP001", 1000, edit, &r, &before, NULL, &n, &t), 0);
+	assert_int_equal(t.first, 0);
+	assert_int_equal(t.last, 0);
+	assert_int_equal(sip_loc_state(l, &t), SIP_COMMIT_DURABLE);
+
+	/* The same contact again, unchanged: nothing queued, no ticket. */
+	assert_int_equal(sip_loc_change(l, "SEP001", 1000, edit, &r, &before, NULL, &n, &t), 0);
+	assert_int_equal(t.last, 0);
+
+	/* A refused edit: no ticket. */
+	struct want no = {.refuse = 423};
+	assert_int_equal(sip_loc_change(l, "SEP001", 1000, edit, &no, &before, NULL, &n, &t), 423);
+	assert_int_equal(t.last, 0);
+
+	/* A removal: a ticket, and after it the store has nothing. */
+	struct want none = {0};
+	uint64_t prev = 0, lost;
+	sip_loc_committed(l, &prev, &lost);
+	assert_int_equal(sip_loc_change(l, "SEP001", 1000, edit, &none, &before, NULL, &n, &t), 0);
+	assert_true(t.first > prev);
+	wait_durable(l, &k, &t);
+	assert_int_equal(stored(f).n, 0);
+	uint64_t w_upto;
+	sip_loc_committed(l, &w_upto, &lost);
+	assert_true(w_upto >= t.last);
+	assert_int_equal(lost, 0);
+
+	/* Its commits were measured. */
+	const struct sip_loc_stats *st = sip_loc_stats(l);
+	assert_true(st->commit_latency.count >= 2);
+	assert_true(st->batch_changes.count >= 2);
+
+	sip_loc_on_commit(l, NULL, NULL);
+	sip_loc_free(l);
+	pthread_cond_destroy(&k.cv);
+	pthread_mutex_destroy(&k.mu);
+}
+
 struct gone {
 	int n;
 	char dev[4][STORE_ID_MAX + 1];
@@ -305,6 +405,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_update_list_and_store, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_expiry_and_restart, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tickets, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_threads_store_matches, setup, teardown),
 	    cmocka_unit_test(test_account_cache),
 	};
