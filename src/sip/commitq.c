@@ -3,15 +3,14 @@
 
 #include <stddef.h>
 
-enum sip_commit_state sip_commit_state(const struct sip_loc_ticket *t, uint64_t written,
-                                       uint64_t lost_upto)
+enum sip_commit_state sip_commit_state(const struct sip_loc_ticket *t,
+                                       const struct sip_commit_point *p)
 {
 	if (!t->last)
 		return SIP_COMMIT_DURABLE;
-	/* Dropped changes are the oldest in the queue: a prefix of the numbers. */
-	if (t->first <= lost_upto)
+	if (t->first <= p->lost_upto && t->last > p->lost_from)
 		return SIP_COMMIT_LOST;
-	return t->last <= written ? SIP_COMMIT_DURABLE : SIP_COMMIT_PENDING;
+	return t->last <= p->written ? SIP_COMMIT_DURABLE : SIP_COMMIT_PENDING;
 }
 
 long sip_commit_gather_ms(long queued, int durable, long interval_ms, long flush_ms, long batch_max)
@@ -53,14 +52,14 @@ struct sip_commitq_node *sip_commitq_pop(struct sip_commitq *q)
 	return n;
 }
 
-struct sip_commitq_node *sip_commitq_pop_ready(struct sip_commitq *q, uint64_t written,
-                                               uint64_t lost_upto, int64_t now_us,
+struct sip_commitq_node *sip_commitq_pop_ready(struct sip_commitq *q,
+                                               const struct sip_commit_point *p, int64_t now_us,
                                                enum sip_commit_state *st)
 {
 	struct sip_commitq_node *n = q->head;
 	if (!n)
 		return NULL;
-	enum sip_commit_state s = sip_commit_state(&n->t, written, lost_upto);
+	enum sip_commit_state s = sip_commit_state(&n->t, p);
 	if (s == SIP_COMMIT_PENDING && n->deadline_us <= now_us)
 		s = SIP_COMMIT_EXPIRED;
 	if (s == SIP_COMMIT_PENDING)

@@ -10,8 +10,9 @@
  * Sequence numbers: the location table numbers every change it queues for the store 1, 2,
  * 3, ... in queue order. The writer commits a prefix of the queue at a time and publishes
  * the last number committed (written); while the store refuses, the queue is capped and
- * its oldest changes are dropped, and the last number dropped is published (lost_upto).
- * A ticket is the range [first, last] of the changes one REGISTER queued.
+ * its oldest changes are dropped: the numbers (lost_from, lost_upto] (the latest range
+ * dropped, all after what was written then) are never committed, though written later
+ * passes them. A ticket is the range [first, last] of the changes one REGISTER queued.
  *
  * Threads: a struct sip_commitq belongs to one thread (a loop); the functions on tickets
  * are pure. Ownership: the queue links the caller's nodes (embed a struct
@@ -34,10 +35,15 @@ enum sip_commit_state {
 	SIP_COMMIT_EXPIRED  /* sip_commitq_pop_ready only: waited past its deadline */
 };
 
-/* The state of t when the writer has committed everything up to written and dropped
- * everything up to lost_upto (0 = nothing dropped). Pure. */
-enum sip_commit_state sip_commit_state(const struct sip_loc_ticket *t, uint64_t written,
-                                       uint64_t lost_upto);
+/* What the writer has published (see above); {0, 0, 0} at the start. */
+struct sip_commit_point {
+	uint64_t written;              /* every change numbered up to this is committed ... */
+	uint64_t lost_from, lost_upto; /* ... but those in (lost_from, lost_upto] */
+};
+
+/* The state of t at point p. Pure. */
+enum sip_commit_state sip_commit_state(const struct sip_loc_ticket *t,
+                                       const struct sip_commit_point *p);
 
 /* How long (ms) the writer lets a batch gather before it commits: 0 = now. queued: changes
  * waiting; durable: someone waits for one of them (its answer is held); interval_ms: the
@@ -65,8 +71,8 @@ int sip_commitq_push(struct sip_commitq *q, struct sip_commitq_node *n);
  * head still waits. Only the head is looked at: nodes are answered in arrival order, so
  * one whose changes are committed may wait behind an earlier one (by one commit at most,
  * since every commit takes everything queued before it). */
-struct sip_commitq_node *sip_commitq_pop_ready(struct sip_commitq *q, uint64_t written,
-                                               uint64_t lost_upto, int64_t now_us,
+struct sip_commitq_node *sip_commitq_pop_ready(struct sip_commitq *q,
+                                               const struct sip_commit_point *p, int64_t now_us,
                                                enum sip_commit_state *st);
 /* Unlinks and returns the head whatever its state (NULL when empty): shutting down. */
 struct sip_commitq_node *sip_commitq_pop(struct sip_commitq *q);

@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,8 +49,8 @@ struct sip_loc {
 	long interval_ms; /* sip.commit_interval_ms */
 	pthread_t writer;
 	int writer_started;
-	/* What the loops read without the lock (sip_loc_state), and who is told of a commit. */
-	_Atomic uint64_t pub_written, pub_lost;
+	/* What sip_loc_state and sip_loc_committed report (under qmu), and who is told. */
+	struct sip_commit_point point;
 	void (*on_commit)(void *arg);
 	void *on_commit_arg;
 	struct sip_loc_stats stats;
@@ -174,7 +173,7 @@ static void *writer_main(void *arg)
 				       LOG_S("reason", "the store accepts bindings again"));
 			l->failing = 0;
 			l->written = upto;
-			atomic_store(&l->pub_written, upto);
+			l->point.written = upto;
 			metrics_histogram_observe_ns(&l->stats.commit_latency, took);
 			metrics_histogram_observe_ns(&l->stats.batch_changes,
 			                             (uint64_t)nb * 1000000000u);
@@ -194,7 +193,7 @@ static void *writer_main(void *arg)
 				l->tail = &last->next;
 			l->head = batch;
 			l->queued += nb;
-			uint64_t lost = 0;
+			uint64_t lost = 0, from = l->written;
 			while (l->queued > QUEUE_MAX && l->head) {
 				struct op *o = l->head;
 				l->head = o->next;
@@ -206,7 +205,9 @@ static void *writer_main(void *arg)
 				l->dropped++;
 			}
 			if (lost) { /* held answers waiting for these get 500 */
-				atomic_store(&l->pub_lost, lost);
+				if (l->point.lost_upto <= from) /* a new range (since a commit) */
+					l->point.lost_from = from;
+				l->point.lost_upto = lost;
 				notify(l);
 			}
 			pthread_cond_broadcast(&l->donecv); /* sync() gives up while failing */
@@ -654,13 +655,16 @@ void sip_loc_counts(struct sip_loc *l, int64_t now, long *devices, long *binding
 
 enum sip_commit_state sip_loc_state(struct sip_loc *l, const struct sip_loc_ticket *t)
 {
-	return sip_commit_state(t, atomic_load(&l->pub_written), atomic_load(&l->pub_lost));
+	struct sip_commit_point p;
+	sip_loc_committed(l, &p);
+	return sip_commit_state(t, &p);
 }
 
-void sip_loc_committed(struct sip_loc *l, uint64_t *written, uint64_t *lost_upto)
+void sip_loc_committed(struct sip_loc *l, struct sip_commit_point *p)
 {
-	*written = atomic_load(&l->pub_written);
-	*lost_upto = atomic_load(&l->pub_lost);
+	pthread_mutex_lock(&l->qmu); /* never held across a store call */
+	*p = l->point;
+	pthread_mutex_unlock(&l->qmu);
 }
 
 void sip_loc_set_commit_interval(struct sip_loc *l, long ms)

@@ -65,12 +65,12 @@ int sip_loc_change(struct sip_loc *l, const char *device, int64_t now, sip_loc_e
                    int *before, struct store_registration *after, int *nafter,
                    struct sip_loc_ticket *t);
 
-/* Whether t's changes are committed (commitq.h). Any thread; no lock (atomics). */
+/* Whether t's changes are committed (commitq.h). Any thread (sip_loc_committed). */
 enum sip_commit_state sip_loc_state(struct sip_loc *l, const struct sip_loc_ticket *t);
 
-/* The last change committed and the last dropped (commitq.h), for sip_commitq_pop_ready.
- * Any thread; no lock. */
-void sip_loc_committed(struct sip_loc *l, uint64_t *written, uint64_t *lost_upto);
+/* What the writer has committed and dropped (commitq.h), for sip_commitq_pop_ready. Any
+ * thread: takes the queue's lock, which is never held across a store call. */
+void sip_loc_committed(struct sip_loc *l, struct sip_commit_point *p);
 
 /* How long (ms, >= 0) the writer lets a batch that someone waits for gather; 0: commit as
  * soon as the writer is idle (what arrives during a commit makes the next batch). */

@@ -340,13 +340,13 @@ static void pend_send(struct tloop *tl, struct pend *p, int ok)
  * or whose change was dropped (the store refused too long). Loop thread. */
 static void release(struct tloop *tl)
 {
-	uint64_t written, lost;
-	sip_loc_committed(tl->t->loc, &written, &lost);
+	struct sip_commit_point cp;
+	sip_loc_committed(tl->t->loc, &cp);
 	int64_t now = tg_mono_us();
 	long late = 0, dropped = 0;
 	enum sip_commit_state st;
 	struct sip_commitq_node *n;
-	while ((n = sip_commitq_pop_ready(&tl->pend, written, lost, now, &st))) {
+	while ((n = sip_commitq_pop_ready(&tl->pend, &cp, now, &st))) {
 		late += st == SIP_COMMIT_EXPIRED;
 		dropped += st == SIP_COMMIT_LOST;
 		pend_send(tl, (struct pend *)n, st == SIP_COMMIT_DURABLE);
@@ -833,7 +833,8 @@ struct sip_transport *sip_transport_new(const struct sip_transport_options *o)
 		t->loops[i].udp_fd = -1;
 		sip_commitq_init(&t->loops[i].pend, PEND_MAX);
 	}
-	sip_loc_on_commit(t->loc, on_commit, t);
+	if (t->loc)
+		sip_loc_on_commit(t->loc, on_commit, t);
 	return t;
 }
 

@@ -9,20 +9,31 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+static enum sip_commit_state at(const struct sip_loc_ticket *t, uint64_t written,
+                                uint64_t lost_from, uint64_t lost_upto)
+{
+	struct sip_commit_point p = {written, lost_from, lost_upto};
+	return sip_commit_state(t, &p);
+}
+
 static void test_state(void **state)
 {
 	(void)state;
 	struct sip_loc_ticket none = {0, 0}, t = {5, 7};
 	/* nothing to wait for: durable at once, whatever was lost */
-	assert_int_equal(sip_commit_state(&none, 0, 0), SIP_COMMIT_DURABLE);
-	assert_int_equal(sip_commit_state(&none, 0, 100), SIP_COMMIT_DURABLE);
-	assert_int_equal(sip_commit_state(&t, 0, 0), SIP_COMMIT_PENDING);
-	assert_int_equal(sip_commit_state(&t, 6, 0), SIP_COMMIT_PENDING); /* partly written */
-	assert_int_equal(sip_commit_state(&t, 7, 0), SIP_COMMIT_DURABLE);
-	assert_int_equal(sip_commit_state(&t, 70, 4), SIP_COMMIT_DURABLE); /* loss before it */
-	/* its first change dropped: lost, even when later numbers were written since */
-	assert_int_equal(sip_commit_state(&t, 70, 5), SIP_COMMIT_LOST);
-	assert_int_equal(sip_commit_state(&t, 3, 6), SIP_COMMIT_LOST);
+	assert_int_equal(at(&none, 0, 0, 0), SIP_COMMIT_DURABLE);
+	assert_int_equal(at(&none, 0, 0, 100), SIP_COMMIT_DURABLE);
+	assert_int_equal(at(&t, 0, 0, 0), SIP_COMMIT_PENDING);
+	assert_int_equal(at(&t, 6, 0, 0), SIP_COMMIT_PENDING); /* partly written */
+	assert_int_equal(at(&t, 7, 0, 0), SIP_COMMIT_DURABLE);
+	assert_int_equal(at(&t, 70, 0, 4), SIP_COMMIT_DURABLE); /* a loss before it */
+	/* its changes dropped: lost, even when later numbers were written since */
+	assert_int_equal(at(&t, 70, 4, 5), SIP_COMMIT_LOST); /* the first */
+	assert_int_equal(at(&t, 70, 6, 9), SIP_COMMIT_LOST); /* the last */
+	assert_int_equal(at(&t, 3, 2, 6), SIP_COMMIT_LOST);  /* before anything was written */
+	/* a range dropped after it was committed does not take it back */
+	assert_int_equal(at(&t, 90, 7, 40), SIP_COMMIT_DURABLE);
+	assert_int_equal(at(&t, 90, 8, 40), SIP_COMMIT_DURABLE);
 }
 
 static void test_gather(void **state)
@@ -47,29 +58,31 @@ static void test_fifo(void **state)
 	    {.t = {5, 5}, .deadline_us = 130},
 	};
 	enum sip_commit_state st = SIP_COMMIT_PENDING;
+	struct sip_commit_point none = {0, 0, 0}, w2 = {2, 0, 0}, lost4 = {0, 3, 4}, w5 = {5, 3, 4},
+	                        w10 = {10, 0, 0};
 	assert_int_equal(sip_commitq_next_deadline(&q), -1);
-	assert_null(sip_commitq_pop_ready(&q, 10, 0, 0, &st));
+	assert_null(sip_commitq_pop_ready(&q, &w10, 0, &st));
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(sip_commitq_push(&q, &n[i]), 0);
 	assert_int_equal(sip_commitq_push(&q, &n[3]), -1); /* bounded */
 	assert_int_equal(q.n, 3);
 	assert_int_equal(sip_commitq_next_deadline(&q), 100);
 	/* nothing committed, no deadline passed: everyone waits */
-	assert_null(sip_commitq_pop_ready(&q, 0, 0, 50, &st));
+	assert_null(sip_commitq_pop_ready(&q, &none, 50, &st));
 	/* the head committed: it goes; the next is half written and waits */
-	assert_ptr_equal(sip_commitq_pop_ready(&q, 2, 0, 50, &st), &n[0]);
+	assert_ptr_equal(sip_commitq_pop_ready(&q, &w2, 50, &st), &n[0]);
 	assert_int_equal(st, SIP_COMMIT_DURABLE);
-	assert_null(sip_commitq_pop_ready(&q, 2, 0, 50, &st));
+	assert_null(sip_commitq_pop_ready(&q, &w2, 50, &st));
 	/* past its deadline: expired (a 500) */
-	assert_ptr_equal(sip_commitq_pop_ready(&q, 2, 0, 110, &st), &n[1]);
+	assert_ptr_equal(sip_commitq_pop_ready(&q, &w2, 110, &st), &n[1]);
 	assert_int_equal(st, SIP_COMMIT_EXPIRED);
 	/* room again */
 	assert_int_equal(sip_commitq_push(&q, &n[3]), 0);
 	/* dropped from the store's queue: lost, before its deadline */
-	assert_ptr_equal(sip_commitq_pop_ready(&q, 0, 4, 0, &st), &n[2]);
+	assert_ptr_equal(sip_commitq_pop_ready(&q, &lost4, 0, &st), &n[2]);
 	assert_int_equal(st, SIP_COMMIT_LOST);
 	/* committed wins over a passed deadline */
-	assert_ptr_equal(sip_commitq_pop_ready(&q, 5, 4, 1000, &st), &n[3]);
+	assert_ptr_equal(sip_commitq_pop_ready(&q, &w5, 1000, &st), &n[3]);
 	assert_int_equal(st, SIP_COMMIT_DURABLE);
 	assert_int_equal(q.n, 0);
 	assert_null(sip_commitq_pop(&q));
@@ -92,9 +105,10 @@ static void test_head_first(void **state)
 	sip_commitq_push(&q, &a);
 	sip_commitq_push(&q, &b);
 	enum sip_commit_state st;
-	assert_null(sip_commitq_pop_ready(&q, 5, 0, 0, &st));
-	assert_ptr_equal(sip_commitq_pop_ready(&q, 9, 0, 0, &st), &a);
-	assert_ptr_equal(sip_commitq_pop_ready(&q, 9, 0, 0, &st), &b);
+	struct sip_commit_point w5 = {5, 0, 0}, w9 = {9, 0, 0};
+	assert_null(sip_commitq_pop_ready(&q, &w5, 0, &st));
+	assert_ptr_equal(sip_commitq_pop_ready(&q, &w9, 0, &st), &a);
+	assert_ptr_equal(sip_commitq_pop_ready(&q, &w9, 0, &st), &b);
 }
 
 int main(void)

@@ -238,16 +238,16 @@ static void test_tickets(void **state)
 
 	/* A removal: a ticket, and after it the store has nothing. */
 	struct want none = {0};
-	uint64_t prev = 0, lost;
-	sip_loc_committed(l, &prev, &lost);
+	struct sip_commit_point cp;
+	sip_loc_committed(l, &cp);
+	uint64_t prev = cp.written;
 	assert_int_equal(sip_loc_change(l, "SEP001", 1000, edit, &none, &before, NULL, &n, &t), 0);
 	assert_true(t.first > prev);
 	wait_durable(l, &k, &t);
 	assert_int_equal(stored(f).n, 0);
-	uint64_t w_upto;
-	sip_loc_committed(l, &w_upto, &lost);
-	assert_true(w_upto >= t.last);
-	assert_int_equal(lost, 0);
+	sip_loc_committed(l, &cp);
+	assert_true(cp.written >= t.last);
+	assert_int_equal(cp.lost_upto, 0);
 
 	/* Its commits were measured. */
 	const struct sip_loc_stats *st = sip_loc_stats(l);
