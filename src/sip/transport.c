@@ -75,6 +75,9 @@ struct tloop {
 	struct sip_commitq pend;
 	struct event *pend_ev;
 	_Atomic int npend, kicked;
+	/* 500s for held 200s since the last sip_location_commit_late line (one a second) */
+	long late, dropped;
+	int64_t late_logged_us;
 };
 
 struct sip_transport {
@@ -343,18 +346,22 @@ static void release(struct tloop *tl)
 	struct sip_commit_point cp;
 	sip_loc_committed(tl->t->loc, &cp);
 	int64_t now = tg_mono_us();
-	long late = 0, dropped = 0;
 	enum sip_commit_state st;
 	struct sip_commitq_node *n;
 	while ((n = sip_commitq_pop_ready(&tl->pend, &cp, now, &st))) {
-		late += st == SIP_COMMIT_EXPIRED;
-		dropped += st == SIP_COMMIT_LOST;
+		tl->late += st == SIP_COMMIT_EXPIRED;
+		tl->dropped += st == SIP_COMMIT_LOST;
 		pend_send(tl, (struct pend *)n, st == SIP_COMMIT_DURABLE);
 	}
-	if (late || dropped)
-		log_ev(LOG_LVL_WARNING, NULL, "sip_location_commit_late", LOG_I("timed_out", late),
-		       LOG_I("dropped", dropped), LOG_S("answer", "500 Retry-After: 5"),
+	/* A stalled store expires answers at the request rate: one line a second at most. */
+	if ((tl->late || tl->dropped) && now - tl->late_logged_us >= 1000000) {
+		log_ev(LOG_LVL_WARNING, NULL, "sip_location_commit_late",
+		       LOG_I("timed_out", tl->late), LOG_I("dropped", tl->dropped),
+		       LOG_S("answer", "500 Retry-After: 5"),
 		       LOG_S("reason", "the store did not commit the bindings in time"));
+		tl->late = tl->dropped = 0;
+		tl->late_logged_us = now;
+	}
 	pend_arm(tl, now);
 }
 
