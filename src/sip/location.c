@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,10 @@ struct ldev {
 	struct shtable_node node;
 	int n, cap;
 	struct store_registration *b;
+	/* Per binding, the number of the change that queued it as new (0: loaded from the
+	 * store). Until that change is committed, a REGISTER of the same contact is not a
+	 * refresh: its first answer may have been a 500, and the phone sends it again. */
+	uint64_t *added;
 	char name[STORE_ID_MAX + 1];
 };
 
@@ -51,6 +56,7 @@ struct sip_loc {
 	int writer_started;
 	/* What sip_loc_state and sip_loc_committed report (under qmu), and who is told. */
 	struct sip_commit_point point;
+	_Atomic uint64_t written_hint; /* point.written, for sip_loc_change without qmu */
 	void (*on_commit)(void *arg);
 	void *on_commit_arg;
 	struct sip_loc_stats stats;
@@ -174,6 +180,7 @@ static void *writer_main(void *arg)
 			l->failing = 0;
 			l->written = upto;
 			l->point.written = upto;
+			atomic_store_explicit(&l->written_hint, upto, memory_order_release);
 			metrics_histogram_observe_ns(&l->stats.commit_latency, took);
 			metrics_histogram_observe_ns(&l->stats.batch_changes,
 			                             (uint64_t)nb * 1000000000u);
@@ -234,12 +241,13 @@ static void *writer_main(void *arg)
 }
 
 /* Appends a chain of n ops (built by the caller) to the queue, numbering them; durable:
- * an answer will wait for them (t, when not NULL, gets their numbers). */
-static void enqueue(struct sip_loc *l, struct op *first, struct op **last_next, long n, int durable,
-                    struct sip_loc_ticket *t)
+ * an answer will wait for them (t, when not NULL, gets their numbers). Returns the first
+ * op's number (the k-th has first + k), 0 when there are none. */
+static uint64_t enqueue(struct sip_loc *l, struct op *first, struct op **last_next, long n,
+                        int durable, struct sip_loc_ticket *t)
 {
 	if (!first)
-		return;
+		return 0;
 	pthread_mutex_lock(&l->qmu);
 	uint64_t from = l->enqueued + 1;
 	for (struct op *o = first; o; o = o->next)
@@ -259,6 +267,7 @@ static void enqueue(struct sip_loc *l, struct op *first, struct op **last_next, 
 	if (wake)
 		pthread_cond_signal(&l->qcv);
 	pthread_mutex_unlock(&l->qmu);
+	return from;
 }
 
 void sip_loc_sync(struct sip_loc *l)
@@ -274,18 +283,30 @@ void sip_loc_sync(struct sip_loc *l)
 
 /* --- the table ---------------------------------------------------------------------- */
 
+/* Room for n bindings (both arrays). 0, or -1 when out of memory (nothing changed). */
+static int dev_reserve(struct ldev *d, int n)
+{
+	if (n <= d->cap)
+		return 0;
+	void *p = realloc(d->b, (size_t)n * sizeof *d->b);
+	if (!p)
+		return -1;
+	d->b = p;
+	if (!(p = realloc(d->added, (size_t)n * sizeof *d->added)))
+		return -1; /* d->b is larger than cap: harmless */
+	d->added = p;
+	d->cap = n;
+	return 0;
+}
+
 static int put_binding(struct ldev *d, const struct store_registration *b)
 {
 	if (d->n == d->cap) {
 		int nc = d->cap ? d->cap * 2 : 1;
-		if (nc > SIP_LOC_MAX)
+		if (nc > SIP_LOC_MAX || dev_reserve(d, nc) != 0)
 			return -1;
-		void *p = realloc(d->b, (size_t)nc * sizeof *d->b);
-		if (!p)
-			return -1;
-		d->b = p;
-		d->cap = nc;
 	}
+	d->added[d->n] = 0; /* loaded from the store */
 	d->b[d->n++] = *b;
 	return 0;
 }
@@ -293,6 +314,7 @@ static int put_binding(struct ldev *d, const struct store_registration *b)
 static void dev_free(struct ldev *d)
 {
 	free(d->b);
+	free(d->added);
 	free(d);
 }
 
@@ -384,13 +406,19 @@ void sip_loc_free(struct sip_loc *l)
 	free(l);
 }
 
-static const struct store_registration *by_contact(const struct store_registration *b, int n,
-                                                   const char *contact)
+static int index_of(const struct store_registration *b, int n, const char *contact)
 {
 	for (int i = 0; i < n; i++)
 		if (strcmp(b[i].contact, contact) == 0)
-			return &b[i];
-	return NULL;
+			return i;
+	return -1;
+}
+
+static const struct store_registration *by_contact(const struct store_registration *b, int n,
+                                                   const char *contact)
+{
+	int i = index_of(b, n, contact);
+	return i < 0 ? NULL : &b[i];
 }
 
 static int same(const struct store_registration *a, const struct store_registration *b)
@@ -450,18 +478,26 @@ int sip_loc_change(struct sip_loc *l, const char *device, int64_t now, sip_loc_e
 	int bad = 0, durable = 0;
 	/* A binding that goes or a contact that is new must be in the store before the 200;
 	 * a refresh of a binding the store has (same contact, new expiry, Call-ID or CSeq)
-	 * stays write-behind: losing it only leaves the earlier expiry in the store. */
+	 * stays write-behind: losing it only leaves the earlier expiry in the store. A
+	 * contact whose addition is not committed yet is new again (its PUT is queued anew,
+	 * and this answer waits for it). */
+	uint64_t committed = atomic_load_explicit(&l->written_hint, memory_order_acquire);
+	long pos[SIP_LOC_MAX];      /* work[i]'s PUT in the chain when it is new, else -1 */
+	uint64_t kept[SIP_LOC_MAX]; /* work[i]'s added when it is not */
 	for (int i = 0; d && i < d->n && !bad; i++)
 		if (!by_contact(work, n, d->b[i].contact)) {
 			bad = chain(&tail, &nops, OP_DELETE, &d->b[i]);
 			durable |= d->b[i].expires > now; /* an expired one is the sweep's */
 		}
 	for (int i = 0; i < n && !bad; i++) {
-		const struct store_registration *old =
-		    d ? by_contact(d->b, d->n, work[i].contact) : NULL;
-		if (!old || !same(old, &work[i]))
+		int oi = d ? index_of(d->b, d->n, work[i].contact) : -1;
+		const struct store_registration *old = oi >= 0 ? &d->b[oi] : NULL;
+		int fresh = !old || old->expires <= now || d->added[oi] > committed;
+		pos[i] = fresh ? nops : -1;
+		kept[i] = old ? d->added[oi] : 0;
+		if (fresh || !same(old, &work[i]))
 			bad = chain(&tail, &nops, OP_PUT, &work[i]);
-		durable |= !old || old->expires <= now;
+		durable |= fresh;
 	}
 	if (!bad && n > 0 && !d) {
 		if (!(d = calloc(1, sizeof *d)))
@@ -471,15 +507,8 @@ int sip_loc_change(struct sip_loc *l, const char *device, int64_t now, sip_loc_e
 			shtable_insert(&at, &d->node, d->name, strlen(d->name));
 		}
 	}
-	if (!bad && n > 0 && n > d->cap) {
-		void *p = realloc(d->b, (size_t)n * sizeof *d->b);
-		if (p) {
-			d->b = p;
-			d->cap = n;
-		} else {
-			bad = 1;
-		}
-	}
+	if (!bad && n > 0 && dev_reserve(d, n) != 0)
+		bad = 1;
 	if (bad) {
 		shtable_unlock(&at);
 		free_ops(first);
@@ -495,7 +524,9 @@ int sip_loc_change(struct sip_loc *l, const char *device, int64_t now, sip_loc_e
 		d->n = n;
 	}
 	/* Queued while the shard is held, so the store sees this device's edits in order. */
-	enqueue(l, first, tail, nops, durable, t);
+	uint64_t from = enqueue(l, first, tail, nops, durable, t);
+	for (int i = 0; i < n; i++)
+		d->added[i] = pos[i] >= 0 ? from + (uint64_t)pos[i] : kept[i];
 	shtable_unlock(&at);
 	if (after)
 		memcpy(after, work, (size_t)n * sizeof *work);
@@ -519,8 +550,10 @@ static int expire_dev(void *ud, struct shtable_node *node)
 	struct ldev *d = SHTABLE_ENTRY(node, struct ldev, node);
 	int k = 0;
 	for (int i = 0; i < d->n; i++)
-		if (d->b[i].expires > x->now)
+		if (d->b[i].expires > x->now) {
+			d->added[k] = d->added[i];
 			d->b[k++] = d->b[i];
+		}
 	x->any |= k != d->n;
 	d->n = k;
 	if (k)

@@ -260,6 +260,47 @@ static void test_tickets(void **state)
 	pthread_mutex_destroy(&k.mu);
 }
 
+/* A contact whose addition is not committed yet (its 200 would have been a 500) is new
+ * again when the phone repeats it: it gets a ticket, not a refresh's write-behind. */
+static void test_pending_add_is_not_a_refresh(void **state)
+{
+	struct fx *f = *state;
+	char err[256];
+	store_t *st;
+	struct store_options o = {.backend = "sqlite", .path = f->path, .busy_timeout_ms = 50};
+	assert_int_equal(store_open(&o, &st, err, sizeof err), STORE_OK);
+	struct sip_loc *l = sip_loc_new(st, 1000, err, sizeof err);
+	assert_non_null(l);
+	/* The fixture's connection holds the write lock: nothing can be committed. */
+	assert_int_equal(store_begin(f->st), STORE_OK);
+	int before, n;
+	struct sip_loc_ticket t1, t2, t3;
+	struct want w = {1, {"sip:p@10.0.0.9"}, {2000}, 1, 0};
+	assert_int_equal(sip_loc_change(l, "SEP009", 1000, edit, &w, &before, NULL, &n, &t1), 0);
+	assert_true(t1.last > 0);
+	assert_int_equal(sip_loc_state(l, &t1), SIP_COMMIT_PENDING);
+	struct want again = {1, {"sip:p@10.0.0.9"}, {2100}, 2, 0};
+	assert_int_equal(sip_loc_change(l, "SEP009", 1000, edit, &again, &before, NULL, &n, &t2),
+	                 0);
+	assert_true(t2.first > t1.last);
+	assert_int_equal(sip_loc_state(l, &t2), SIP_COMMIT_PENDING);
+	assert_int_equal(store_rollback(f->st), STORE_OK);
+	/* The writer retries every second; then both are in, and a refresh is a refresh. */
+	while (sip_loc_state(l, &t2) != SIP_COMMIT_DURABLE) {
+		struct timespec ts = {0, 10000000};
+		nanosleep(&ts, NULL);
+	}
+	assert_int_equal(sip_loc_state(l, &t1), SIP_COMMIT_DURABLE);
+	struct want r = {1, {"sip:p@10.0.0.9"}, {2200}, 3, 0};
+	assert_int_equal(sip_loc_change(l, "SEP009", 1000, edit, &r, &before, NULL, &n, &t3), 0);
+	assert_int_equal(t3.last, 0);
+	sip_loc_free(l);
+	store_close(st);
+	struct seen s2 = stored(f);
+	assert_int_equal(s2.n, 1);
+	assert_int_equal(s2.expires[0], 2200);
+}
+
 struct gone {
 	int n;
 	char dev[4][STORE_ID_MAX + 1];
@@ -406,6 +447,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_update_list_and_store, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_expiry_and_restart, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tickets, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pending_add_is_not_a_refresh, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_threads_store_matches, setup, teardown),
 	    cmocka_unit_test(test_account_cache),
 	};
