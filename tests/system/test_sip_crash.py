@@ -7,13 +7,13 @@ committed to the store.
 20 cycles of telgated (same state directory) under load, killed with SIGKILL at a random
 moment — in alternate cycles the network engine alone and every process at once. The load:
 SIPp registering and unregistering (a new binding and its removal per call: the Contact
-carries the call number) across 100 lines, and a client written here that adds new contacts, refreshes and
-removes them across 48 other lines over UDP with digest, and records every 200 it
-received. After each kill the store file itself (SQLite, read before the restart) must
-hold every binding whose addition was answered 200 and none whose removal was. A change
-whose answer did not arrive (the kill, or a 500) may be either way; the client reads
-which from the store and goes on from there. TELGATE_CRASH_SEED replays a run's random
-moments (the test prints its seed)."""
+carries the call number) across 100 lines, and a client written here that adds new
+contacts, refreshes and removes them across 48 other lines over UDP with digest, and
+records every 200 it received. After each kill the store file itself (SQLite, read before
+the restart) must hold every binding whose addition was answered 200 and none whose
+removal was. A change whose answer did not arrive (the kill, or a 500) may be either way;
+the client reads which from the store and goes on from there. TELGATE_CRASH_SEED replays a
+run's random moments (the test prints its seed)."""
 import hashlib
 import json
 import os
