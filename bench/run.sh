@@ -5,6 +5,7 @@
 # tree in build/bench. Not part of CI: numbers depend on the machine.
 #   bench/run.sh              all benchmarks
 #   bench/run.sh ldap_login   one of: ldap_login dir_enum cti_fanout register_vs_kamailio
+#                             register_durable
 #                             tls_first_answer tls_grade tls_handshakes shtable files signer
 #                             oauth_verify est_enrol
 set -euo pipefail
@@ -27,6 +28,12 @@ fi
 if [ "$which" = all ] || [ "$which" = register_vs_kamailio ]; then
 	# build dir, seconds per rate step, users
 	python3 bench/register_vs_kamailio.py build/bench "${STEP_SECONDS:-5}" 10000
+fi
+if [ "$which" = all ] || [ "$which" = register_durable ]; then
+	# what "200 only once the binding is committed" costs: churn (new bindings and
+	# removals) and refresh loads under SIPp; OLD_BUILD=dir compares
+	python3 bench/register_durable.py build/bench ${OLD_BUILD:-} --seconds "${STEP_SECONDS:-5}" \
+		--rates "${RATES:-500,1000,1500}"
 fi
 if [ "$which" = all ] || [ "$which" = cti_fanout ]; then
 	# sessions, monitors per session, devices, storm threads

@@ -11,6 +11,7 @@
 #include "core/stream.h"
 #include "core/worker.h"
 #include "provision/tftp.h"
+#include "sip/location.h"
 
 #include <stddef.h>
 #include <string.h>
@@ -117,6 +118,18 @@ static void sip(struct metrics_out *o, struct sip_registrar *r)
 	               "REGISTERs refused because their source failed too often this minute "
 	               "(sip.source_failures_max).");
 	metrics_sample_u(o, "telgate_sip_throttled_total", st.throttled, (char *)NULL);
+	metrics_family(o, "telgate_sip_answers_held_for_store", METRICS_GAUGE,
+	               "200s held now until the binding they add or remove is committed.");
+	metrics_sample_u(o, "telgate_sip_answers_held_for_store", st.held_for_store, (char *)NULL);
+	const struct sip_loc_stats *ls = sip_registrar_commit_stats(r);
+	metrics_histogram_write(o, "telgate_sip_location_commit_seconds",
+	                        "Location writer commits, from begin (the wait for the write lock "
+	                        "included) to commit.",
+	                        &ls->commit_latency);
+	metrics_histogram_write(o, "telgate_sip_location_commit_changes",
+	                        "Binding changes per location writer commit (le and _sum count "
+	                        "changes, not seconds).",
+	                        &ls->batch_changes);
 }
 
 /* --- CTI ------------------------------------------------------------------------------ */

@@ -85,6 +85,8 @@ static const struct key keys[] = {
     {"sip", "challenge_md5", K_BOOL, F(sip.challenge_md5), 0, 1, 1},
     {"sip", "source_failures_max", K_INT, F(sip.source_failures_max), 0, 100000, 1},
     {"sip", "failure_delay_ms", K_INT, F(sip.failure_delay_ms), 0, 1000, 1},
+    {"sip", "commit_interval_ms", K_INT, F(sip.commit_interval_ms), 0, 1000, 1},
+    {"sip", "commit_timeout_ms", K_INT, F(sip.commit_timeout_ms), 10, 60000, 1},
     {"sip", "edge_port", K_INT, F(sip.edge_port), 0, 65535, 1},
     {"sip", "edge_ca_file", K_PATH, F(sip.edge_ca_file), 0, 0, 1},
     {"sip", "max_connections", K_INT, F(sip.max_connections), 1, 1000000, 1},
@@ -243,6 +245,8 @@ static void base_defaults(struct tg_config *c)
 	c->sip.challenge_sha256 = 1;
 	c->sip.challenge_md5 = 1;
 	c->sip.failure_delay_ms = 5;
+	c->sip.commit_interval_ms = 2;
+	c->sip.commit_timeout_ms = 2000;
 	c->sip.source_failures_max = 20;
 	c->sip.edge_port = 5091;
 	c->sip.max_connections = 20000;

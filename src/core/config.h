@@ -87,6 +87,11 @@ struct tg_config {
 		/* a 403 decided on the worker path is sent no sooner than this many ms after
 		 * the request arrived, so timing tells no one which digest users exist; 0 = off */
 		int failure_delay_ms;
+		/* a 200 that adds or removes a binding waits until the change is committed:
+		 * the writer lets such a batch gather this long (ms, 0 = commit as soon as it
+		 * is idle), and an answer that waits longer than commit_timeout_ms gets 500
+		 * with Retry-After (docs/sip.md, Location) */
+		int commit_interval_ms, commit_timeout_ms;
 		int edge_port; /* mutual TLS for edge proxies, 0 = off (default 5091) */
 		char edge_ca_file[CFG_PATH_MAX]; /* edge trust store; default <pki.dir>/ca.crt */
 		int max_connections;             /* TCP + TLS + edge, per node */

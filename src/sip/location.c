@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: ISC */
 #include "sip/location.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/shtable.h"
 #include "core/util.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,10 @@ struct ldev {
 	struct shtable_node node;
 	int n, cap;
 	struct store_registration *b;
+	/* Per binding, the number of the change that queued it as new (0: loaded from the
+	 * store). Until that change is committed, a REGISTER of the same contact is not a
+	 * refresh: its first answer may have been a 500, and the phone sends it again. */
+	uint64_t *added;
 	char name[STORE_ID_MAX + 1];
 };
 
@@ -28,6 +34,7 @@ enum op_kind { OP_PUT, OP_DELETE, OP_EXPIRE };
 struct op {
 	struct op *next;
 	enum op_kind kind;
+	uint64_t seq;                /* commitq.h: 1, 2, 3 ... in queue order */
 	struct store_registration b; /* OP_DELETE: device + contact; OP_EXPIRE: expires */
 };
 
@@ -41,11 +48,23 @@ struct sip_loc {
 	struct op *head, **tail;
 	long queued;
 	uint64_t enqueued, written; /* sequence numbers of changes */
+	uint64_t want;              /* the last change a held answer waits for */
 	int stopping, failing, urgent;
 	long dropped;
+	long interval_ms; /* sip.commit_interval_ms */
 	pthread_t writer;
 	int writer_started;
+	/* What sip_loc_state and sip_loc_committed report (under qmu), and who is told. */
+	struct sip_commit_point point;
+	_Atomic uint64_t written_hint; /* point.written, for sip_loc_change without qmu */
+	void (*on_commit)(void *arg);
+	void *on_commit_arg;
+	struct sip_loc_stats stats;
 };
+
+/* Batch sizes, in changes (the histogram type counts "seconds": here one unit is one
+ * change, so the _sum is the changes committed). */
+static const double batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096};
 
 static struct ldev *find(const struct shtable_at *at)
 {
@@ -100,6 +119,35 @@ static void deadline_in(struct timespec *ts, long ms)
 	ts->tv_nsec %= 1000000000L;
 }
 
+/* Tells the listener (the transport) that written or lost moved. Under qmu, so that
+ * sip_loc_on_commit(l, NULL, NULL) returns only once no call is running. */
+static void notify(struct sip_loc *l)
+{
+	if (l->on_commit)
+		l->on_commit(l->on_commit_arg);
+}
+
+/* Lets a batch gather (under qmu): FLUSH_MS for write-behind changes, interval_ms once a
+ * held answer waits for one (a durable change arriving mid-wait shortens the wait), none
+ * when the batch is big, someone syncs or the table stops. */
+static void gather(struct sip_loc *l)
+{
+	struct timespec ts;
+	long armed = -1;
+	while (!l->stopping && !l->urgent) {
+		long ms = sip_commit_gather_ms(l->queued, l->want > l->written, l->interval_ms,
+		                               FLUSH_MS, BATCH);
+		if (ms == 0)
+			return;
+		if (armed < 0 || ms < armed) {
+			deadline_in(&ts, ms);
+			armed = ms;
+		}
+		if (pthread_cond_timedwait(&l->qcv, &l->qmu, &ts) == ETIMEDOUT)
+			return;
+	}
+}
+
 static void *writer_main(void *arg)
 {
 	struct sip_loc *l = arg;
@@ -109,12 +157,7 @@ static void *writer_main(void *arg)
 			pthread_cond_wait(&l->qcv, &l->qmu);
 		if (!l->head)
 			break; /* stopping, nothing left */
-		/* Let a batch gather unless it is already big or someone waits for it. */
-		if (l->queued < BATCH && !l->stopping && !l->urgent) {
-			struct timespec ts;
-			deadline_in(&ts, FLUSH_MS);
-			pthread_cond_timedwait(&l->qcv, &l->qmu, &ts);
-		}
+		gather(l);
 		struct op *batch = l->head;
 		uint64_t upto = l->enqueued;
 		long nb = l->queued;
@@ -124,7 +167,9 @@ static void *writer_main(void *arg)
 		l->urgent = 0;
 		pthread_mutex_unlock(&l->qmu);
 
+		uint64_t t0 = metrics_now_ns();
 		int rc = write_batch(l->st, batch);
+		uint64_t took = metrics_now_ns() - t0;
 
 		pthread_mutex_lock(&l->qmu);
 		if (rc == 0) {
@@ -134,6 +179,12 @@ static void *writer_main(void *arg)
 				       LOG_S("reason", "the store accepts bindings again"));
 			l->failing = 0;
 			l->written = upto;
+			l->point.written = upto;
+			atomic_store_explicit(&l->written_hint, upto, memory_order_release);
+			metrics_histogram_observe_ns(&l->stats.commit_latency, took);
+			metrics_histogram_observe_ns(&l->stats.batch_changes,
+			                             (uint64_t)nb * 1000000000u);
+			notify(l);
 		} else {
 			if (!l->failing)
 				log_ev(LOG_LVL_ERROR, NULL, "sip_location_persist_failed",
@@ -149,14 +200,22 @@ static void *writer_main(void *arg)
 				l->tail = &last->next;
 			l->head = batch;
 			l->queued += nb;
+			uint64_t lost = 0, from = l->written;
 			while (l->queued > QUEUE_MAX && l->head) {
 				struct op *o = l->head;
 				l->head = o->next;
 				if (!l->head)
 					l->tail = &l->head;
+				lost = o->seq;
 				free(o);
 				l->queued--;
 				l->dropped++;
+			}
+			if (lost) { /* held answers waiting for these get 500 */
+				if (l->point.lost_upto <= from) /* a new range (since a commit) */
+					l->point.lost_from = from;
+				l->point.lost_upto = lost;
+				notify(l);
 			}
 			pthread_cond_broadcast(&l->donecv); /* sync() gives up while failing */
 			if (l->stopping)
@@ -181,20 +240,34 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-/* Appends a chain of n ops (built by the caller) to the queue. */
-static void enqueue(struct sip_loc *l, struct op *first, struct op **last_next, long n)
+/* Appends a chain of n ops (built by the caller) to the queue, numbering them; durable:
+ * an answer will wait for them (t, when not NULL, gets their numbers). Returns the first
+ * op's number (the k-th has first + k), 0 when there are none. */
+static uint64_t enqueue(struct sip_loc *l, struct op *first, struct op **last_next, long n,
+                        int durable, struct sip_loc_ticket *t)
 {
 	if (!first)
-		return;
+		return 0;
 	pthread_mutex_lock(&l->qmu);
+	uint64_t from = l->enqueued + 1;
+	for (struct op *o = first; o; o = o->next)
+		o->seq = ++l->enqueued;
 	*l->tail = first;
 	l->tail = last_next;
 	l->queued += n;
-	l->enqueued += (uint64_t)n;
-	/* Wake the writer when it may be idle (first change) or a batch is full. */
-	if (l->queued == n || (l->queued >= BATCH && l->queued - n < BATCH))
+	/* Wake the writer when it may be idle (first change), a batch is full, or the first
+	 * change someone waits for arrives while it lets write-behind changes gather. */
+	int wake = l->queued == n || (l->queued >= BATCH && l->queued - n < BATCH) ||
+	           (durable && l->want <= l->written);
+	if (durable) {
+		l->want = l->enqueued;
+		if (t)
+			*t = (struct sip_loc_ticket){from, l->enqueued};
+	}
+	if (wake)
 		pthread_cond_signal(&l->qcv);
 	pthread_mutex_unlock(&l->qmu);
+	return from;
 }
 
 void sip_loc_sync(struct sip_loc *l)
@@ -210,18 +283,30 @@ void sip_loc_sync(struct sip_loc *l)
 
 /* --- the table ---------------------------------------------------------------------- */
 
+/* Room for n bindings (both arrays). 0, or -1 when out of memory (nothing changed). */
+static int dev_reserve(struct ldev *d, int n)
+{
+	if (n <= d->cap)
+		return 0;
+	void *p = realloc(d->b, (size_t)n * sizeof *d->b);
+	if (!p)
+		return -1;
+	d->b = p;
+	if (!(p = realloc(d->added, (size_t)n * sizeof *d->added)))
+		return -1; /* d->b is larger than cap: harmless */
+	d->added = p;
+	d->cap = n;
+	return 0;
+}
+
 static int put_binding(struct ldev *d, const struct store_registration *b)
 {
 	if (d->n == d->cap) {
 		int nc = d->cap ? d->cap * 2 : 1;
-		if (nc > SIP_LOC_MAX)
+		if (nc > SIP_LOC_MAX || dev_reserve(d, nc) != 0)
 			return -1;
-		void *p = realloc(d->b, (size_t)nc * sizeof *d->b);
-		if (!p)
-			return -1;
-		d->b = p;
-		d->cap = nc;
 	}
+	d->added[d->n] = 0; /* loaded from the store */
 	d->b[d->n++] = *b;
 	return 0;
 }
@@ -229,6 +314,7 @@ static int put_binding(struct ldev *d, const struct store_registration *b)
 static void dev_free(struct ldev *d)
 {
 	free(d->b);
+	free(d->added);
 	free(d);
 }
 
@@ -273,6 +359,11 @@ struct sip_loc *sip_loc_new(store_t *st, int64_t now, char *err, size_t errlen)
 	pthread_cond_init(&l->qcv, NULL);
 	pthread_cond_init(&l->donecv, NULL);
 	l->tail = &l->head;
+	l->interval_ms = SIP_LOC_COMMIT_INTERVAL_MS;
+	metrics_histogram_init(&l->stats.commit_latency, metrics_latency_bounds,
+	                       metrics_latency_nbounds);
+	metrics_histogram_init(&l->stats.batch_changes, batch_bounds,
+	                       sizeof batch_bounds / sizeof batch_bounds[0]);
 	l->devs =
 	    shtable_new(&(struct shtable_opts){.shards = SHARDS, .free_entry = dev_free_node});
 	if (!l->devs) {
@@ -315,13 +406,19 @@ void sip_loc_free(struct sip_loc *l)
 	free(l);
 }
 
-static const struct store_registration *by_contact(const struct store_registration *b, int n,
-                                                   const char *contact)
+static int index_of(const struct store_registration *b, int n, const char *contact)
 {
 	for (int i = 0; i < n; i++)
 		if (strcmp(b[i].contact, contact) == 0)
-			return &b[i];
-	return NULL;
+			return i;
+	return -1;
+}
+
+static const struct store_registration *by_contact(const struct store_registration *b, int n,
+                                                   const char *contact)
+{
+	int i = index_of(b, n, contact);
+	return i < 0 ? NULL : &b[i];
 }
 
 static int same(const struct store_registration *a, const struct store_registration *b)
@@ -350,6 +447,15 @@ static int chain(struct op ***tail, long *n, enum op_kind k, const struct store_
 int sip_loc_update(struct sip_loc *l, const char *device, int64_t now, sip_loc_edit_fn fn, void *ud,
                    int *before, struct store_registration *after, int *nafter)
 {
+	return sip_loc_change(l, device, now, fn, ud, before, after, nafter, NULL);
+}
+
+int sip_loc_change(struct sip_loc *l, const char *device, int64_t now, sip_loc_edit_fn fn, void *ud,
+                   int *before, struct store_registration *after, int *nafter,
+                   struct sip_loc_ticket *t)
+{
+	if (t)
+		*t = (struct sip_loc_ticket){0, 0};
 	struct store_registration work[SIP_LOC_MAX];
 	struct shtable_at at;
 	shtable_lock_str(l->devs, device, &at);
@@ -369,15 +475,29 @@ int sip_loc_update(struct sip_loc *l, const char *device, int64_t now, sip_loc_e
 	/* What the store must learn: bindings gone (expired ones included) and new or changed. */
 	struct op *first = NULL, **tail = &first;
 	long nops = 0;
-	int bad = 0;
+	int bad = 0, durable = 0;
+	/* A binding that goes or a contact that is new must be in the store before the 200;
+	 * a refresh of a binding the store has (same contact, new expiry, Call-ID or CSeq)
+	 * stays write-behind: losing it only leaves the earlier expiry in the store. A
+	 * contact whose addition is not committed yet is new again (its PUT is queued anew,
+	 * and this answer waits for it). */
+	uint64_t committed = atomic_load_explicit(&l->written_hint, memory_order_acquire);
+	long pos[SIP_LOC_MAX];      /* work[i]'s PUT in the chain when it is new, else -1 */
+	uint64_t kept[SIP_LOC_MAX]; /* work[i]'s added when it is not */
 	for (int i = 0; d && i < d->n && !bad; i++)
-		if (!by_contact(work, n, d->b[i].contact))
+		if (!by_contact(work, n, d->b[i].contact)) {
 			bad = chain(&tail, &nops, OP_DELETE, &d->b[i]);
+			durable |= d->b[i].expires > now; /* an expired one is the sweep's */
+		}
 	for (int i = 0; i < n && !bad; i++) {
-		const struct store_registration *old =
-		    d ? by_contact(d->b, d->n, work[i].contact) : NULL;
-		if (!old || !same(old, &work[i]))
+		int oi = d ? index_of(d->b, d->n, work[i].contact) : -1;
+		const struct store_registration *old = oi >= 0 ? &d->b[oi] : NULL;
+		int fresh = !old || old->expires <= now || d->added[oi] > committed;
+		pos[i] = fresh ? nops : -1;
+		kept[i] = old ? d->added[oi] : 0;
+		if (fresh || !same(old, &work[i]))
 			bad = chain(&tail, &nops, OP_PUT, &work[i]);
+		durable |= fresh;
 	}
 	if (!bad && n > 0 && !d) {
 		if (!(d = calloc(1, sizeof *d)))
@@ -387,15 +507,8 @@ int sip_loc_update(struct sip_loc *l, const char *device, int64_t now, sip_loc_e
 			shtable_insert(&at, &d->node, d->name, strlen(d->name));
 		}
 	}
-	if (!bad && n > 0 && n > d->cap) {
-		void *p = realloc(d->b, (size_t)n * sizeof *d->b);
-		if (p) {
-			d->b = p;
-			d->cap = n;
-		} else {
-			bad = 1;
-		}
-	}
+	if (!bad && n > 0 && dev_reserve(d, n) != 0)
+		bad = 1;
 	if (bad) {
 		shtable_unlock(&at);
 		free_ops(first);
@@ -411,7 +524,9 @@ int sip_loc_update(struct sip_loc *l, const char *device, int64_t now, sip_loc_e
 		d->n = n;
 	}
 	/* Queued while the shard is held, so the store sees this device's edits in order. */
-	enqueue(l, first, tail, nops);
+	uint64_t from = enqueue(l, first, tail, nops, durable, t);
+	for (int i = 0; i < n; i++)
+		d->added[i] = pos[i] >= 0 ? from + (uint64_t)pos[i] : kept[i];
 	shtable_unlock(&at);
 	if (after)
 		memcpy(after, work, (size_t)n * sizeof *work);
@@ -435,8 +550,10 @@ static int expire_dev(void *ud, struct shtable_node *node)
 	struct ldev *d = SHTABLE_ENTRY(node, struct ldev, node);
 	int k = 0;
 	for (int i = 0; i < d->n; i++)
-		if (d->b[i].expires > x->now)
+		if (d->b[i].expires > x->now) {
+			d->added[k] = d->added[i];
 			d->b[k++] = d->b[i];
+		}
 	x->any |= k != d->n;
 	d->n = k;
 	if (k)
@@ -470,7 +587,7 @@ void sip_loc_expire(struct sip_loc *l, int64_t now, void (*gone)(void *ud, const
 		if (o) {
 			o->kind = OP_EXPIRE;
 			o->b.expires = now;
-			enqueue(l, o, &o->next, 1);
+			enqueue(l, o, &o->next, 1, 0, NULL);
 		}
 	}
 }
@@ -567,4 +684,38 @@ void sip_loc_counts(struct sip_loc *l, int64_t now, long *devices, long *binding
 	shtable_sweep(l->devs, count_dev, &c);
 	*devices = c.devices;
 	*bindings = c.bindings;
+}
+
+enum sip_commit_state sip_loc_state(struct sip_loc *l, const struct sip_loc_ticket *t)
+{
+	struct sip_commit_point p;
+	sip_loc_committed(l, &p);
+	return sip_commit_state(t, &p);
+}
+
+void sip_loc_committed(struct sip_loc *l, struct sip_commit_point *p)
+{
+	pthread_mutex_lock(&l->qmu); /* never held across a store call */
+	*p = l->point;
+	pthread_mutex_unlock(&l->qmu);
+}
+
+void sip_loc_set_commit_interval(struct sip_loc *l, long ms)
+{
+	pthread_mutex_lock(&l->qmu);
+	l->interval_ms = ms < 0 ? 0 : ms;
+	pthread_mutex_unlock(&l->qmu);
+}
+
+void sip_loc_on_commit(struct sip_loc *l, void (*fn)(void *arg), void *arg)
+{
+	pthread_mutex_lock(&l->qmu);
+	l->on_commit = fn;
+	l->on_commit_arg = arg;
+	pthread_mutex_unlock(&l->qmu);
+}
+
+const struct sip_loc_stats *sip_loc_stats(struct sip_loc *l)
+{
+	return &l->stats;
 }

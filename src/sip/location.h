@@ -4,15 +4,22 @@
  * written to the store behind the requests that change them.
  *
  * A REGISTER edits its device's bindings under one of 64 shard locks (devices live in a
- * core/shtable; expiry and listing hold one shard at a time) and is answered at
- * once; no store write happens on its path. Each edit is queued for a writer thread that
- * applies every queued change to the store in one transaction, every 50 ms or as soon as
- * 512 are waiting. So SQLite's write lock is never waited for on an event loop, and one
- * commit carries hundreds of bindings. sip_loc_free writes what is still queued (a clean
- * stop keeps every binding); a crash loses at most the last ~50 ms of edits, which the
- * phones send again at their next refresh. If the store refuses a batch, the writer logs
- * it once, keeps the batch and retries every second (at most 100,000 queued changes;
- * beyond that the oldest are dropped and counted in the log).
+ * core/shtable; expiry and listing hold one shard at a time); no store write happens on
+ * its path. Each edit is queued, numbered (commitq.h), for a writer thread that applies
+ * every queued change to the store in one transaction (group commit), so SQLite's write
+ * lock is never waited for on an event loop and one commit carries many bindings.
+ *
+ * Two kinds of change (docs/sip.md, Location): a new binding or a removal gets a ticket
+ * (sip_loc_change) and its 200 waits until sip_loc_state says the ticket is durable; the
+ * writer commits such changes as soon as it is idle, after letting a batch gather for at
+ * most sip_loc_set_commit_interval ms, and calls the sip_loc_on_commit listener after
+ * every commit. A refresh of a binding the store has (same contact) is write-behind: it
+ * is committed with the next batch, or after 50 ms, or at 512 waiting; a crash loses at
+ * most the last ~50 ms of refreshes, which only shortens the expiry the store keeps.
+ * sip_loc_free writes what is still queued (a clean stop keeps every binding). If the
+ * store refuses a batch, the writer logs it once, keeps the batch and retries every
+ * second (at most 100,000 queued changes; beyond that the oldest are dropped, counted in
+ * the log, and their tickets are lost).
  *
  * sip_loc_new loads the bindings that have not expired from the store.
  *
@@ -23,11 +30,15 @@
 #ifndef TG_SIP_LOCATION_H
 #define TG_SIP_LOCATION_H
 
+#include "core/metrics.h"
+#include "sip/commitq.h"
 #include "store/store.h"
 
 #include <stdint.h>
 
 #define SIP_LOC_MAX 32 /* bindings per device */
+/* The default gathering (ms) of a batch that a held answer waits for. */
+#define SIP_LOC_COMMIT_INTERVAL_MS 2
 
 struct sip_loc;
 
@@ -46,6 +57,37 @@ typedef int (*sip_loc_edit_fn)(void *ud, struct store_registration *b, int *n, i
  * entries) and *nafter what there are now. Returns 0, fn's refusal, or -1 (no memory). */
 int sip_loc_update(struct sip_loc *l, const char *device, int64_t now, sip_loc_edit_fn fn, void *ud,
                    int *before, struct store_registration *after, int *nafter);
+
+/* sip_loc_update, and *t (not NULL) the ticket of the changes that must be durable
+ * before the request is answered 200: {0, 0} when there are none (a refresh, a refusal, a
+ * query). */
+int sip_loc_change(struct sip_loc *l, const char *device, int64_t now, sip_loc_edit_fn fn, void *ud,
+                   int *before, struct store_registration *after, int *nafter,
+                   struct sip_loc_ticket *t);
+
+/* Whether t's changes are committed (commitq.h). Any thread (sip_loc_committed). */
+enum sip_commit_state sip_loc_state(struct sip_loc *l, const struct sip_loc_ticket *t);
+
+/* What the writer has committed and dropped (commitq.h), for sip_commitq_pop_ready. Any
+ * thread: takes the queue's lock, which is never held across a store call. */
+void sip_loc_committed(struct sip_loc *l, struct sip_commit_point *p);
+
+/* How long (ms, >= 0) the writer lets a batch that someone waits for gather; 0: commit as
+ * soon as the writer is idle (what arrives during a commit makes the next batch). */
+void sip_loc_set_commit_interval(struct sip_loc *l, long ms);
+
+/* fn(arg) runs on the writer thread after each commit and when queued changes are
+ * dropped: keep it short and non-blocking (post to a loop). NULL stops the calls; when
+ * this returns, no call is running. */
+void sip_loc_on_commit(struct sip_loc *l, void (*fn)(void *arg), void *arg);
+
+/* The writer's commits: latency from begin (the wait for the write lock included) to
+ * commit, and size in changes. Any thread reads them (atomics). */
+struct sip_loc_stats {
+	struct metrics_histogram commit_latency; /* seconds */
+	struct metrics_histogram batch_changes;  /* changes per commit (one unit = one) */
+};
+const struct sip_loc_stats *sip_loc_stats(struct sip_loc *l);
 
 /* Drops the bindings that expired at or before now; calls gone(ud, device) for each
  * device left with none. */

@@ -210,7 +210,8 @@ static enum sip_reg_outcome registered(struct sip_reg *g, struct sip_reg_req *x,
 	struct edit ed = {g, x, now, SIP_REG_CONTINUE};
 	struct store_registration after[SIP_LOC_MAX];
 	int before = 0, n = 0;
-	int rc = sip_loc_update(g->loc, device, now, edit_bindings, &ed, &before, after, &n);
+	int rc = sip_loc_change(g->loc, device, now, edit_bindings, &ed, &before, after, &n,
+	                        &x->durable);
 	if (rc < 0)
 		return SIP_REG_SERVER_ERROR;
 	if (rc != 0)

@@ -30,6 +30,7 @@
 #include "core/config.h"
 #include "sip/digest.h"
 #include "sip/edge.h"
+#include "sip/commitq.h"
 #include "sip/msg.h"
 #include "store/store.h"
 
@@ -93,6 +94,9 @@ struct sip_reg_req {
 	char edge[SIP_EDGE_ID_MAX + 1]; /* the edge's identity, "" unless over an edge */
 	struct sip_digest_creds cr;     /* parsed by sip_reg_precheck */
 	int stale;                      /* the nonce is stale: stale=true if the digest verifies */
+	/* Set with SIP_REG_OK: the changes (a new binding, a removal) that must be in the
+	 * store before the 200 leaves (location.h sip_loc_state); {0, 0}: none, answer now. */
+	struct sip_loc_ticket durable;
 	/* Header lines that only this request's answer has: the 200's Contact list and Date,
 	 * 423's Min-Expires, 420's Unsupported. Last, and written by the step that decides
 	 * such an outcome: it need not start cleared. */

@@ -119,6 +119,11 @@ void sip_registrar_stats(struct sip_registrar *r, struct sip_registrar_stats *ou
 	out->bindings = (uint64_t)bindings;
 }
 
+const struct sip_loc_stats *sip_registrar_commit_stats(struct sip_registrar *r)
+{
+	return sip_loc_stats(r->loc);
+}
+
 /* --- start and stop ----------------------------------------------------------------- */
 
 /* A loop's sockets, bound before the loops start serving them. */
@@ -247,6 +252,7 @@ struct sip_registrar *sip_registrar_start(const struct sip_registrar_options *o,
 	r->nloops = loop_group_size(o->loops);
 	if (!(r->loc = sip_loc_new(r->store, tg_now_s(), err, errlen)))
 		goto fail;
+	sip_loc_set_commit_interval(r->loc, r->cfg.sip.commit_interval_ms);
 	struct sip_reg_options ro = {
 	    .cfg = &r->cfg, .store = r->store, .loc = r->loc, .devstate = r->devstate};
 	r->reg = sip_reg_new(&ro);
@@ -258,6 +264,7 @@ struct sip_registrar *sip_registrar_start(const struct sip_registrar_options *o,
 		goto fail;
 	struct sip_transport_options tpo = {.cfg = &r->cfg,
 	                                    .reg = r->reg,
+	                                    .loc = r->loc,
 	                                    .workers = o->workers,
 	                                    .loops = r->lg,
 	                                    .edges = r->edges,

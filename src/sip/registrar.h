@@ -89,9 +89,16 @@ struct sip_registrar_stats {
 	/* Gauge: live bindings (contacts) in the location service now, counted shard by
 	 * shard (no list is built). */
 	uint64_t bindings;
+	/* Gauge: 200s held now until the binding they add or remove is committed. */
+	uint64_t held_for_store;
 };
 
 /* Fills out. Any thread. */
 void sip_registrar_stats(struct sip_registrar *r, struct sip_registrar_stats *out);
+
+/* The location writer's commits (location.h struct sip_loc_stats): latency and batch
+ * size histograms. Any thread; valid until sip_registrar_free. */
+struct sip_loc_stats;
+const struct sip_loc_stats *sip_registrar_commit_stats(struct sip_registrar *r);
 
 #endif

@@ -6,7 +6,9 @@
 #include "core/stream.h"
 #include "core/util.h"
 #include "core/worker.h"
+#include "sip/commitq.h"
 #include "sip/edge.h"
+#include "sip/location.h"
 #include "sip/msg.h"
 #include "sip/register.h"
 #include "sip/txn.h"
@@ -37,6 +39,11 @@
  * the default 5 ms that takes 13 million failures a second on one loop. */
 #define HELD_MAX 65536
 
+/* 200s per loop waiting for their change to be committed beyond which a new binding or
+ * removal is answered 503 at once: ~1 KB each. At the default commit_timeout_ms (2 s) a
+ * loop fills it only above 8,000 such REGISTERs a second with the store stalled. */
+#define PEND_MAX 16384
+
 struct tloop;
 
 /* One SIP stream listener of a loop; its streams' context (stream_ctx). */
@@ -63,11 +70,21 @@ struct tloop {
 	int nheld;
 	struct ptimer *hold_timer; /* precise (core/ptimer.h): its lateness would be seen */
 	int stopped;
+	/* 200s waiting until their change is in the store (struct pend), by arrival, and
+	 * the timer of the earliest's deadline (sip.commit_timeout_ms). npend mirrors
+	 * pend.n for the writer's listener and the metrics; kicked: a release is posted. */
+	struct sip_commitq pend;
+	struct event *pend_ev;
+	_Atomic int npend, kicked;
+	/* 500s for held 200s since the last sip_location_commit_late line (one a second) */
+	long late, dropped;
+	int64_t late_logged_us;
 };
 
 struct sip_transport {
 	const struct tg_config *cfg;
 	struct sip_reg *reg;
+	struct sip_loc *loc;
 	struct workers *workers;
 	struct sip_edges *edges;
 	struct conncap *caps;
@@ -111,9 +128,10 @@ struct job {
 	struct sip_transport *t;
 	struct tloop *tl;
 	struct dest d;
-	int64_t t0_us;      /* tg_mono_us() when the request arrived */
-	int64_t hold_until; /* tg_mono_us() before which the answer is not sent; 0 = none */
-	char to_tag[17];    /* of every response to this request (RFC 3261 §19.3) */
+	int64_t t0_us;          /* tg_mono_us() when the request arrived */
+	int64_t hold_until;     /* tg_mono_us() before which the answer is not sent; 0 = none */
+	enum sip_reg_outcome o; /* what out answers */
+	char to_tag[17];        /* of every response to this request (RFC 3261 §19.3) */
 	int outlen;
 	/* job_new zeroes everything above, and x but its request and detail */
 	struct sip_reg_req x;
@@ -178,6 +196,8 @@ void sip_transport_stats(struct sip_transport *t, struct sip_registrar_stats *ou
 	for (int i = 1; i <= 6; i++)
 		out->responses[i] = load(&t->responses[i]);
 	out->throttled = load(&t->throttled);
+	for (int i = 0; i < t->nloops; i++)
+		out->held_for_store += (uint64_t)atomic_load(&t->loops[i].npend);
 }
 
 /* --- sending ------------------------------------------------------------------------- */
@@ -282,6 +302,132 @@ static int hold(struct tloop *tl, struct job *j)
 	return 0;
 }
 
+/* --- 200s held until their change is in the store ------------------------------------ */
+
+/* A 200 that waits for its ticket (location.h), with the 500 that goes instead if the
+ * store does not take the change within sip.commit_timeout_ms: ~1 KB, so that the job
+ * (~35 KB) is freed while it waits. */
+struct pend {
+	struct sip_commitq_node node; /* first: the queue links it */
+	struct dest d;
+	int oklen, errlen;
+	char out[]; /* the 200, then the 500 */
+};
+
+static void pend_arm(struct tloop *tl, int64_t now)
+{
+	int64_t at = sip_commitq_next_deadline(&tl->pend);
+	if (at < 0)
+		return;
+	int64_t wait = at > now ? at - now : 0;
+	struct timeval tv = {(time_t)(wait / 1000000), (suseconds_t)(wait % 1000000)};
+	evtimer_add(tl->pend_ev, &tv);
+}
+
+static void pend_send(struct tloop *tl, struct pend *p, int ok)
+{
+	atomic_fetch_sub(&tl->npend, 1);
+	if (ok)
+		deliver(tl, &p->d, p->out, p->oklen);
+	else
+		deliver(tl, &p->d, p->out + p->oklen, p->errlen);
+	free(p);
+}
+
+/* Sends the held 200s whose change is committed, and 500s for those whose time ran out
+ * or whose change was dropped (the store refused too long). Loop thread. */
+static void release(struct tloop *tl)
+{
+	struct sip_commit_point cp;
+	sip_loc_committed(tl->t->loc, &cp);
+	int64_t now = tg_mono_us();
+	enum sip_commit_state st;
+	struct sip_commitq_node *n;
+	while ((n = sip_commitq_pop_ready(&tl->pend, &cp, now, &st))) {
+		tl->late += st == SIP_COMMIT_EXPIRED;
+		tl->dropped += st == SIP_COMMIT_LOST;
+		pend_send(tl, (struct pend *)n, st == SIP_COMMIT_DURABLE);
+	}
+	/* A stalled store expires answers at the request rate: one line a second at most. */
+	if ((tl->late || tl->dropped) && now - tl->late_logged_us >= 1000000) {
+		log_ev(LOG_LVL_WARNING, NULL, "sip_location_commit_late",
+		       LOG_I("timed_out", tl->late), LOG_I("dropped", tl->dropped),
+		       LOG_S("answer", "500 Retry-After: 5"),
+		       LOG_S("reason", "the store did not commit the bindings in time"));
+		tl->late = tl->dropped = 0;
+		tl->late_logged_us = now;
+	}
+	pend_arm(tl, now);
+}
+
+static void on_pend_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	release(arg);
+}
+
+/* Posted by on_commit: the writer committed something. */
+static void on_kick(void *arg)
+{
+	struct tloop *tl = arg;
+	atomic_store(&tl->kicked, 0); /* before reading written: a later commit posts again */
+	if (!tl->stopped)
+		release(tl);
+}
+
+/* The location writer's listener (its thread): wakes the loops that hold answers, one
+ * post per loop at a time. */
+static void on_commit(void *arg)
+{
+	struct sip_transport *t = arg;
+	for (int i = 0; i < t->nloops; i++) {
+		struct tloop *tl = &t->loops[i];
+		if (atomic_load(&tl->npend) > 0 && !atomic_exchange(&tl->kicked, 1) &&
+		    loop_post(tl->loop, on_kick, tl) != 0)
+			atomic_store(&tl->kicked, 0);
+	}
+}
+
+/* j's 200 (j->out) held until its change is committed (docs/sip.md, Location); j is
+ * freed. 0, or -1 (j kept) when the loop holds PEND_MAX answers, is stopping, or memory
+ * is short. Loop thread. */
+static int park(struct tloop *tl, struct job *j)
+{
+	struct sip_transport *t = tl->t;
+	if (tl->stopped || !tl->pend_ev || j->outlen <= 0)
+		return -1;
+	char err[OUT_MAX];
+	int errlen =
+	    sip_reg_answer(t->reg, &j->x, SIP_REG_SERVER_ERROR, j->to_tag, err, sizeof err);
+	if (errlen < 0)
+		errlen = 0;
+	struct pend *p = malloc(sizeof *p + (size_t)j->outlen + (size_t)errlen);
+	if (!p)
+		return -1;
+	p->node.t = j->x.durable;
+	p->node.deadline_us = tg_mono_us() + (int64_t)t->cfg->sip.commit_timeout_ms * 1000;
+	if (sip_commitq_push(&tl->pend, &p->node) != 0) {
+		free(p);
+		return -1;
+	}
+	p->d = j->d;
+	if (p->d.s && !p->d.ref) { /* the answer keeps the stream until it is sent */
+		stream_ref(p->d.s);
+		p->d.ref = 1;
+	}
+	if (p->d.txn) /* a retransmission meanwhile is absorbed */
+		sip_txn_store(t->txn, p->d.txn, tg_now_s(), NULL, 0);
+	p->oklen = j->outlen;
+	p->errlen = errlen;
+	memcpy(p->out, j->out, (size_t)j->outlen);
+	memcpy(p->out + j->outlen, err, (size_t)errlen);
+	atomic_fetch_add(&tl->npend, 1); /* before release reads written: see on_commit */
+	job_free(j);
+	release(tl); /* committed already, or the deadline timer armed */
+	return 0;
+}
+
 /* --- deciding ------------------------------------------------------------------------ */
 
 /* j's answer for outcome o into j->out (none for NO_ANSWER), and its hold time when the
@@ -292,11 +438,24 @@ static void answer(struct job *j, enum sip_reg_outcome o)
 	const struct sip_reg_reply *row = sip_reg_reply(o);
 	if (o == SIP_REG_THROTTLED)
 		count(&t->throttled);
+	j->o = o;
 	j->outlen = row && row->code
 	                ? sip_reg_answer(t->reg, &j->x, o, j->to_tag, j->out, sizeof j->out)
 	                : 0;
 	if (row && row->held && t->cfg->sip.failure_delay_ms > 0)
 		j->hold_until = j->t0_us + (int64_t)t->cfg->sip.failure_delay_ms * 1000;
+}
+
+/* 1 when j's answer waits for the store (j is gone); else 0 with j->out what to send
+ * now: the answer as decided, or 503 (Retry-After) when it cannot wait. */
+static int wait_for_store(struct job *j)
+{
+	if (j->o != SIP_REG_OK || !j->x.durable.last)
+		return 0;
+	if (park(j->tl, j) == 0)
+		return 1;
+	answer(j, SIP_REG_BUSY);
+	return 0;
 }
 
 /* The store path, on a worker. */
@@ -313,6 +472,8 @@ static void reg_done(void *arg)
 {
 	struct job *j = arg;
 	struct tloop *tl = j->tl;
+	if (wait_for_store(j))
+		return;
 	int64_t now = j->hold_until ? tg_mono_us() : 0;
 	if (j->hold_until > now && !tl->stopped && tl->hold_timer && hold(tl, j) == 0)
 		return;
@@ -368,7 +529,7 @@ static int dispatch(struct job *j)
 		o = SIP_REG_BUSY;
 	}
 	answer(j, o);
-	return 0;
+	return wait_for_store(j);
 }
 
 /* An edge connection's identity, found once from its certificate, and checked against
@@ -577,7 +738,8 @@ void sip_transport_open(struct sip_transport *t, int i, int udp_fd, const int fd
 {
 	struct tloop *tl = &t->loops[i];
 	struct event_base *base = loop_base(tl->loop);
-	tl->hold_timer = ptimer_new(base, on_hold, tl); /* NULL: failures are not held */
+	tl->hold_timer = ptimer_new(base, on_hold, tl);     /* NULL: failures are not held */
+	tl->pend_ev = evtimer_new(base, on_pend_timer, tl); /* NULL: 503 for what must wait */
 	tl->udp_fd = udp_fd;
 	if (udp_fd >= 0) {
 		tl->udp_ev = event_new(base, udp_fd, EV_READ | EV_PERSIST, on_udp, tl);
@@ -619,6 +781,15 @@ void sip_transport_close(struct sip_transport *t, int i)
 	tl->stopped = 1;
 	while (tl->held)
 		held_send(held_pop(tl));
+	/* 200s whose change is committed go; the others get their 500 (the change stays
+	 * queued: sip_loc_free writes it, but nobody was told 200). */
+	struct sip_commitq_node *n;
+	while ((n = sip_commitq_pop(&tl->pend)))
+		pend_send(tl, (struct pend *)n, sip_loc_state(t->loc, &n->t) == SIP_COMMIT_DURABLE);
+	if (tl->pend_ev) {
+		event_free(tl->pend_ev);
+		tl->pend_ev = NULL;
+	}
 	ptimer_free(tl->hold_timer);
 	tl->hold_timer = NULL;
 	if (tl->udp_ev) {
@@ -642,6 +813,7 @@ struct sip_transport *sip_transport_new(const struct sip_transport_options *o)
 		return NULL;
 	t->cfg = o->cfg;
 	t->reg = o->reg;
+	t->loc = o->loc;
 	t->workers = o->workers;
 	t->edges = o->edges;
 	t->caps = o->caps;
@@ -659,7 +831,10 @@ struct sip_transport *sip_transport_new(const struct sip_transport_options *o)
 		t->loops[i].t = t;
 		t->loops[i].loop = loop_group_get(o->loops, i);
 		t->loops[i].udp_fd = -1;
+		sip_commitq_init(&t->loops[i].pend, PEND_MAX);
 	}
+	if (t->loc)
+		sip_loc_on_commit(t->loc, on_commit, t);
 	return t;
 }
 
@@ -667,6 +842,8 @@ void sip_transport_free(struct sip_transport *t)
 {
 	if (!t)
 		return;
+	if (t->loc) /* no listener call runs once this returns */
+		sip_loc_on_commit(t->loc, NULL, NULL);
 	sip_txn_free(t->txn);
 	sodium_memzero(t->tag_key, sizeof t->tag_key);
 	free(t->loops);

@@ -3,7 +3,10 @@
  * transport: the registrar's sockets — requests in over UDP (one socket per loop) and
  * TCP, TLS and edge streams (core/stream.h: SIP framing by Content-Length), answers out
  * on the path they came by (RFC 3261 §18.2.2), answers to UDP retransmissions (txn.h),
- * and failures' answers held until sip.failure_delay_ms after arrival. What to answer is
+ * failures' answers held until sip.failure_delay_ms after arrival, and the 200 of a
+ * REGISTER that adds or removes a binding held until the change is committed to the
+ * store (location.h; at most sip.commit_timeout_ms, then 500 with Retry-After; 503 at
+ * once when a loop holds 16,384 such answers). What to answer is
  * decided by register.h; a REGISTER that needs the store goes to the worker pool and its
  * answer comes back to the loop it came from.
  *
@@ -29,6 +32,7 @@
 #include "sip/registrar.h"
 
 struct sip_reg;
+struct sip_loc;
 struct workers;
 struct loop_group;
 struct sip_edges;
@@ -42,6 +46,7 @@ enum sip_conn_kind { SIP_CONN_TCP, SIP_CONN_TLS, SIP_CONN_EDGE, SIP_CONN_KINDS }
 struct sip_transport_options {
 	const struct tg_config *cfg; /* [sip]: timeouts, failure delay, force_rport; kept */
 	struct sip_reg *reg;
+	struct sip_loc *loc; /* the bindings: held 200s wait for its commits */
 	struct workers *workers;
 	struct loop_group *loops;
 	struct sip_edges *edges;       /* the edge allow-list */

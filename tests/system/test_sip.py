@@ -12,6 +12,7 @@ import re
 import resource
 import shutil
 import socket
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -356,6 +357,75 @@ class SipTest(unittest.TestCase):
         self.assertEqual(code, 200)
         self.assertIn("device=SEPNEWPHONE01", line)
         self.assertIn("SEPNEWPHONE01", self.d.cli("show", "registrations").stdout)
+
+    def test_new_binding_waits_for_the_store(self):
+        """A 200 that adds or removes a binding leaves only once the change is committed
+        (docs/sip.md, Location): with the store's write lock held by another process
+        (sqlite3, BEGIN IMMEDIATE) a new binding gets 500 with Retry-After after
+        sip.commit_timeout_ms, a refresh of a binding the store has still gets 200 (it
+        is write-behind); once the lock goes, the kept change is written and new bindings
+        get 200 again."""
+        self.d.stop()
+        self.d.close_pipes()
+        self.start_daemon("commit_timeout_ms = 300\n[store]\nbusy_timeout_ms = 100\n")
+        raw, raw2, raw3 = Raw(self.d.sip_port), Raw(self.d.sip_port), Raw(self.d.sip_port)
+        ch = raw.register("1002").split("WWW-Authenticate: ")[1]
+        nc = iter(range(1, 100))
+
+        def reg(client, expires=3600):
+            r = client.register("1002", client.auth(ch, "jpinkman", "Sip-Jesse-1",
+                                                    nc="%08x" % next(nc)),
+                                expires=expires, callid=f"store-{client.lport}")
+            return r
+
+        self.assertEqual(status(reg(raw)), 200)
+        db = os.path.join(self.d.state, "telgate.db")
+        lock = subprocess.Popen(["sqlite3", db], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                text=True)
+        try:
+            lock.stdin.write("BEGIN IMMEDIATE;\nSELECT 'locked';\n")
+            lock.stdin.flush()
+            self.assertEqual(lock.stdout.readline().strip(), "locked")
+            # A refresh: answered at once, written behind.
+            self.assertEqual(status(reg(raw)), 200)
+            # A new binding: the store cannot take it in time: 500, Retry-After.
+            r = reg(raw2)
+            self.assertEqual(status(r), 500, r)
+            self.assertIn("Retry-After: 5\r\n", r)
+            end = time.time() + 10  # the log line is written after the answer
+            while "event=sip_location_commit_late" not in self.d.log_text() and \
+                    time.time() < end:
+                time.sleep(0.05)
+            self.assertIn("event=sip_location_commit_late", self.d.log_text())
+        finally:
+            lock.stdin.write("ROLLBACK;\n.quit\n")
+            lock.stdin.close()
+            lock.wait(timeout=10)
+        # The writer retries every second: a new binding is 200 once it is committed
+        # (500 until then, as a phone honouring Retry-After would see), and the change
+        # kept from the refused batch is in the store with it.
+        for _ in range(20):
+            r = reg(raw3)
+            if status(r) == 200:
+                break
+            self.assertEqual(status(r), 500, r)
+            time.sleep(0.5)
+        self.assertEqual(status(r), 200, r)
+        with sqlite3.connect(db) as c:
+            rows = {x[0] for x in c.execute("SELECT contact FROM registration")}
+        for cl in (raw, raw2, raw3):
+            self.assertIn(f"<sip:1002@127.0.0.1:{cl.lport}>", rows)
+        self.assertIn("event=sip_location_persisted", self.d.log_text())
+        # A removal is durable too: gone from the store when its 200 arrives.
+        self.assertEqual(status(reg(raw2, expires=0)), 200)
+        with sqlite3.connect(db) as c:
+            rows = {x[0] for x in c.execute("SELECT contact FROM registration")}
+        self.assertNotIn(f"<sip:1002@127.0.0.1:{raw2.lport}>", rows)
+        # The metrics show the commits.
+        m = self.d.cli("show", "metrics").stdout
+        self.assertRegex(m, r"telgate_sip_location_commit_seconds_count [1-9]")
+        self.assertRegex(m, r"telgate_sip_location_commit_changes_count [1-9]")
+        self.assertIn("telgate_sip_answers_held_for_store 0", m)
 
     def test_udp_retransmission_gets_the_same_answer(self):
         """RFC 3261 17.2.2: a retransmitted REGISTER (its 200 lost) is answered with the same

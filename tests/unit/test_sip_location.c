@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "testutil.h"
@@ -160,6 +161,146 @@ static void test_update_list_and_store(void **state)
 	sip_loc_free(l);
 }
 
+/* The commit listener: counts its calls. It runs under the table's queue lock, so the
+ * test never holds mu while calling into the table. */
+struct listener {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int calls;
+};
+
+static void on_commit(void *arg)
+{
+	struct listener *k = arg;
+	pthread_mutex_lock(&k->mu);
+	k->calls++;
+	pthread_cond_signal(&k->cv);
+	pthread_mutex_unlock(&k->mu);
+}
+
+/* Waits for the listener until t is durable (no timeout: a writer that never commits
+ * hangs the test, which ctest's timeout reports). */
+static void wait_durable(struct sip_loc *l, struct listener *k, const struct sip_loc_ticket *t)
+{
+	pthread_mutex_lock(&k->mu);
+	while (sip_loc_state(l, t) != SIP_COMMIT_DURABLE) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 10000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&k->cv, &k->mu, &ts);
+	}
+	assert_true(k->calls > 0);
+	pthread_mutex_unlock(&k->mu);
+}
+
+/* A new binding or a removal gets a ticket, a refresh does not; the writer commits a
+ * ticket's changes without waiting for the write-behind flush and calls the listener. */
+static void test_tickets(void **state)
+{
+	struct fx *f = *state;
+	char err[256];
+	struct sip_loc *l = sip_loc_new(f->st, 1000, err, sizeof err);
+	assert_non_null(l);
+	sip_loc_set_commit_interval(l, 0);
+	struct listener k = {.calls = 0};
+	pthread_mutex_init(&k.mu, NULL);
+	pthread_cond_init(&k.cv, NULL);
+	sip_loc_on_commit(l, on_commit, &k);
+	int before, n;
+	struct sip_loc_ticket t = {7, 7};
+
+	struct want w = {1, {"sip:a@10.0.0.1"}, {2000}, 1, 0};
+	assert_int_equal(sip_loc_change(l, "SEP001", 1000, edit, &w, &before, NULL, &n, &t), 0);
+	assert_true(t.first >= 1 && t.last >= t.first);
+	wait_durable(l, &k, &t);
+	assert_int_equal(sip_loc_state(l, &t), SIP_COMMIT_DURABLE);
+	assert_int_equal(stored(f).n, 1); /* durable means in the store */
+
+	/* A refresh (same contact, later expiry, next CSeq): write-behind, no ticket. */
+	struct want r = {1, {"sip:a@10.0.0.1"}, {2500}, 2, 0};
+	assert_int_equal(sip_loc_change(l, "SEP001", 1000, edit, &r, &before, NULL, &n, &t), 0);
+	assert_int_equal(t.first, 0);
+	assert_int_equal(t.last, 0);
+	assert_int_equal(sip_loc_state(l, &t), SIP_COMMIT_DURABLE);
+
+	/* The same contact again, unchanged: nothing queued, no ticket. */
+	assert_int_equal(sip_loc_change(l, "SEP001", 1000, edit, &r, &before, NULL, &n, &t), 0);
+	assert_int_equal(t.last, 0);
+
+	/* A refused edit: no ticket. */
+	struct want no = {.refuse = 423};
+	assert_int_equal(sip_loc_change(l, "SEP001", 1000, edit, &no, &before, NULL, &n, &t), 423);
+	assert_int_equal(t.last, 0);
+
+	/* A removal: a ticket, and after it the store has nothing. */
+	struct want none = {0};
+	struct sip_commit_point cp;
+	sip_loc_committed(l, &cp);
+	uint64_t prev = cp.written;
+	assert_int_equal(sip_loc_change(l, "SEP001", 1000, edit, &none, &before, NULL, &n, &t), 0);
+	assert_true(t.first > prev);
+	wait_durable(l, &k, &t);
+	assert_int_equal(stored(f).n, 0);
+	sip_loc_committed(l, &cp);
+	assert_true(cp.written >= t.last);
+	assert_int_equal(cp.lost_upto, 0);
+
+	/* Its commits were measured. */
+	const struct sip_loc_stats *st = sip_loc_stats(l);
+	assert_true(st->commit_latency.count >= 2);
+	assert_true(st->batch_changes.count >= 2);
+
+	sip_loc_on_commit(l, NULL, NULL);
+	sip_loc_free(l);
+	pthread_cond_destroy(&k.cv);
+	pthread_mutex_destroy(&k.mu);
+}
+
+/* A contact whose addition is not committed yet (its 200 would have been a 500) is new
+ * again when the phone repeats it: it gets a ticket, not a refresh's write-behind. */
+static void test_pending_add_is_not_a_refresh(void **state)
+{
+	struct fx *f = *state;
+	char err[256];
+	store_t *st;
+	struct store_options o = {.backend = "sqlite", .path = f->path, .busy_timeout_ms = 50};
+	assert_int_equal(store_open(&o, &st, err, sizeof err), STORE_OK);
+	struct sip_loc *l = sip_loc_new(st, 1000, err, sizeof err);
+	assert_non_null(l);
+	/* The fixture's connection holds the write lock: nothing can be committed. */
+	assert_int_equal(store_begin(f->st), STORE_OK);
+	int before, n;
+	struct sip_loc_ticket t1, t2, t3;
+	struct want w = {1, {"sip:p@10.0.0.9"}, {2000}, 1, 0};
+	assert_int_equal(sip_loc_change(l, "SEP009", 1000, edit, &w, &before, NULL, &n, &t1), 0);
+	assert_true(t1.last > 0);
+	assert_int_equal(sip_loc_state(l, &t1), SIP_COMMIT_PENDING);
+	struct want again = {1, {"sip:p@10.0.0.9"}, {2100}, 2, 0};
+	assert_int_equal(sip_loc_change(l, "SEP009", 1000, edit, &again, &before, NULL, &n, &t2),
+	                 0);
+	assert_true(t2.first > t1.last);
+	assert_int_equal(sip_loc_state(l, &t2), SIP_COMMIT_PENDING);
+	assert_int_equal(store_rollback(f->st), STORE_OK);
+	/* The writer retries every second; then both are in, and a refresh is a refresh. */
+	while (sip_loc_state(l, &t2) != SIP_COMMIT_DURABLE) {
+		struct timespec ts = {0, 10000000};
+		nanosleep(&ts, NULL);
+	}
+	assert_int_equal(sip_loc_state(l, &t1), SIP_COMMIT_DURABLE);
+	struct want r = {1, {"sip:p@10.0.0.9"}, {2200}, 3, 0};
+	assert_int_equal(sip_loc_change(l, "SEP009", 1000, edit, &r, &before, NULL, &n, &t3), 0);
+	assert_int_equal(t3.last, 0);
+	sip_loc_free(l);
+	store_close(st);
+	struct seen s2 = stored(f);
+	assert_int_equal(s2.n, 1);
+	assert_int_equal(s2.expires[0], 2200);
+}
+
 struct gone {
 	int n;
 	char dev[4][STORE_ID_MAX + 1];
@@ -305,6 +446,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_update_list_and_store, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_expiry_and_restart, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tickets, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pending_add_is_not_a_refresh, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_threads_store_matches, setup, teardown),
 	    cmocka_unit_test(test_account_cache),
 	};
