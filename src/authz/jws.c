@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 #include "authz/jws.h"
 
+#include <sodium.h>
+
 #include <errno.h>
 #include <openssl/core_names.h>
 #include <openssl/ecdsa.h>
@@ -57,78 +59,28 @@ enum jws_alg jws_alg_of_key(EVP_PKEY *k)
 
 /* --- base64url ------------------------------------------------------------------------- */
 
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/* The value of a base64url character, 64 for any other byte (branches, no shared table to
- * initialise: any thread may call). */
-static inline unsigned b64v(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	return c == '-' ? 62 : c == '_' ? 63 : 64;
-}
-
+/* libsodium's base64url (constant-time, maintained, already linked): the URL-safe alphabet
+ * without padding, and strict — '=', '+', '/', whitespace, a length of 1 mod 4 and non-zero
+ * bits past the last whole byte are all refused, which is what a JWS verifier must do
+ * (RFC 7515 §2, RFC 4648 §3.5). */
 long jws_b64url_encode(const unsigned char *in, size_t n, char *out, size_t cap)
 {
 	size_t need = JWS_B64_LEN(n);
 	if (need + 1 > cap)
 		return -1;
-	size_t o = 0, i = 0;
-	for (; i + 3 <= n; i += 3) {
-		unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
-		out[o++] = b64[v >> 18];
-		out[o++] = b64[(v >> 12) & 63];
-		out[o++] = b64[(v >> 6) & 63];
-		out[o++] = b64[v & 63];
-	}
-	if (n - i == 1) {
-		unsigned v = (unsigned)in[i] << 16;
-		out[o++] = b64[v >> 18];
-		out[o++] = b64[(v >> 12) & 63];
-	} else if (n - i == 2) {
-		unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8;
-		out[o++] = b64[v >> 18];
-		out[o++] = b64[(v >> 12) & 63];
-		out[o++] = b64[(v >> 6) & 63];
-	}
-	out[o] = '\0';
-	return (long)o;
+	sodium_bin2base64(out, need + 1, in, n, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	return (long)need;
 }
 
 long jws_b64url_decode(const char *in, size_t n, unsigned char *out, size_t cap)
 {
-	if (n % 4 == 1 || n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0) > cap)
+	size_t len = 0;
+	const char *end = NULL;
+	if (sodium_base642bin(out, cap, in, n, NULL, &len, &end,
+	                      sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+	    end != in + n)
 		return -1;
-	size_t o = 0, i = 0;
-	for (; i + 4 <= n; i += 4) {
-		unsigned a = b64v((unsigned char)in[i]), b = b64v((unsigned char)in[i + 1]),
-		         c = b64v((unsigned char)in[i + 2]), d = b64v((unsigned char)in[i + 3]);
-		if ((a | b | c | d) & 64)
-			return -1;
-		unsigned x = a << 18 | b << 12 | c << 6 | d;
-		out[o++] = (unsigned char)(x >> 16);
-		out[o++] = (unsigned char)(x >> 8);
-		out[o++] = (unsigned char)x;
-	}
-	size_t rest = n - i;
-	if (rest) {
-		unsigned a = b64v((unsigned char)in[i]), b = b64v((unsigned char)in[i + 1]);
-		unsigned c = rest == 3 ? b64v((unsigned char)in[i + 2]) : 0;
-		if ((a | b | c) & 64)
-			return -1;
-		/* Canonical only: the bits past the last whole byte are zero. */
-		if ((rest == 2 && (b & 15)) || (rest == 3 && (c & 3)))
-			return -1;
-		unsigned x = a << 18 | b << 12 | c << 6;
-		out[o++] = (unsigned char)(x >> 16);
-		if (rest == 3)
-			out[o++] = (unsigned char)(x >> 8);
-	}
-	return (long)o;
+	return (long)len;
 }
 
 /* --- compact serialisation -------------------------------------------------------------- */
