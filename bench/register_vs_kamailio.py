@@ -304,6 +304,7 @@ loadmodule "tls.so"
 modparam("tls", "config", "{tmp}/kamailio-tls.cfg")
 modparam("tls", "session_cache", 1)
 modparam("tls", "session_id", "telgate-bench")
+{'loadmodule "tm.so"' if variant == "b" else ""}
 loadmodule "sl.so"
 loadmodule "pv.so"
 loadmodule "usrloc.so"
@@ -355,8 +356,8 @@ request_route {
     # telgate's writer commits every 50 ms). nonce_count needs qop and, as the auth module's
     # documentation says, a transaction for the authenticated request, so that a
     # retransmission is absorbed rather than re-challenged (telgate's txn does the same).
-    return cfg + f"""loadmodule "tm.so"
-modparam("usrloc", "db_mode", 2)
+    # tm is loaded before the modules that use it (sl, auth, registrar), above.
+    return cfg + f"""modparam("usrloc", "db_mode", 2)
 modparam("usrloc", "db_url", "sqlite:///{db}")
 modparam("usrloc", "timer_interval", 1)
 modparam("auth", "qop", "auth")
