@@ -342,10 +342,13 @@ loadmodule "htable.so"
 modparam("htable", "db_url", "sqlite:///{db}")
 modparam("htable", "htable", "cred=>size=14;dbtable=htable;")
 """
+    # Without an Authorization header $au is empty and pv_www_authenticate would log an
+    # error line per challenge ("failed to get passwd value"): challenge before it.
     if variant == "a":
         return cfg + """modparam("usrloc", "db_mode", 0)
 request_route {
 	if (method != "REGISTER") { sl_send_reply("405", "Method Not Allowed"); exit; }
+	if ($hdr(Authorization) == $null) { www_challenge("$td", "1"); exit; }
 	if (!pv_www_authenticate("$td", "$sht(cred=>$au)", "1")) { www_challenge("$td", "1"); exit; }
 	if ($au != $tU) { sl_send_reply("403", "Forbidden"); exit; }
 	if (!save("location")) { sl_reply_error(); }
