@@ -332,8 +332,10 @@ static int conn_flush(int ep, struct conn *c)
 		}
 		off += (size_t)w;
 	}
-	memmove(c->out.p, c->out.p + off, c->out.len - off);
-	c->out.len -= off;
+	if (off > 0) { /* out.p is NULL before the first answer */
+		memmove(c->out.p, c->out.p + off, c->out.len - off);
+		c->out.len -= off;
+	}
 	int want = c->out.len > 0;
 	if (want != c->want_out) {
 		struct epoll_event ev = {.events = EPOLLIN | (want ? EPOLLOUT : 0), .data.ptr = c};
