@@ -23,7 +23,10 @@ The servers (rows), each labelled in the output:
              transport and SIPp here.
 Before it is timed, every server is checked: a REGISTER without credentials gets a 401, a
 wrong password 401/403 (not for the limit responder, which checks nothing), the right one
-200.
+200; telgate and kam-b refuse a replayed nonce count, and kam-b's binding reaches SQLite.
+Per transport an untimed warm-up registers every user once (the "first" column), the
+script waits until the server is idle, and the timed steps are refreshes (SIPp keeps one
+local port, so each user's Contact stays the same).
 
 For each transport it raises the offered rate step by step and keeps the highest rate the
 server kept up with (achieved >= 90 % of offered) with zero failed calls, the p99 of the
@@ -40,8 +43,10 @@ port; the same stunnel configuration serves every server (its CPU is shown with 
 
 usage: register_vs_kamailio.py BUILD_DIR [seconds per step] [users] [--quick]
   --quick: 2 s steps and four rates, a check that everything runs, not a measurement.
-  env: RATES, TRANSPORTS (UDP TCP TLS), SERVERS (telgate kam-a kam-b kam-dbtext limit)"""
+  env: RATES, TRANSPORTS (UDP TCP TLS), SERVERS (telgate kam-a kam-b kam-dbtext limit),
+  WARMUP_RATE (1000)"""
 import hashlib
+import json
 import os
 import re
 import resource
@@ -53,7 +58,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import json
 
 ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
 QUICK = "--quick" in sys.argv[1:]
