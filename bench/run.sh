@@ -26,14 +26,6 @@ if [ "$which" = all ] || [ "$which" = dir_enum ]; then
 		--gap-us "${GAP_US:-0}"
 fi
 if [ "$which" = all ] || [ "$which" = register_vs_kamailio ]; then
-	# Kamailio (b) persists bindings to SQLite: db_sqlite is not in scripts/deps.sh (CI runs
-	# no benchmark), so it is installed here if missing.
-	if [ "$(dpkg-query -W -f='${Status}' kamailio-sqlite-modules 2>/dev/null)" != \
-		"install ok installed" ]; then
-		apt-get update -q >/dev/null
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-			kamailio-sqlite-modules >/dev/null
-	fi
 	# build dir, seconds per rate step, users; `bench/run.sh register_vs_kamailio --quick`
 	# is a short check that every server runs (2 s steps, four rates), not a measurement
 	python3 bench/register_vs_kamailio.py build/bench "${STEP_SECONDS:-5}" 10000 "${@:2}"

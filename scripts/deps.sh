@@ -34,6 +34,8 @@ PKGS=(
   fail2ban
   # the benchmark peer of the registrar (with its TLS module for the TLS comparison)
   kamailio kamailio-tls-modules
+  # Kamailio (b) of the registrar benchmark persists its bindings to SQLite (db_sqlite)
+  kamailio-sqlite-modules
   # instruction counts of the hash-table benchmark (bench/run.sh shtable)
   valgrind
   # outside graders of every TLS listener (bench/tls_grade.py, the slow system test)
