@@ -106,6 +106,23 @@ enum oauth_err oauth_client_authenticate(struct oauth_job *j, struct store_oauth
 		 * CA (the listener's client CA) and its subject is the one registered. */
 		if (strcmp(j->cert_cn, c->tlssubject) != 0)
 			return bad_client(j, "the certificate's subject is not the client's");
+		/* The chain verified, but only the issued-certificates table says whether the
+		 * certificate still stands (`telgate cert revoke`), as for a CTI login. */
+		struct store_issuedcert row;
+		int crc = j->cert_serial[0]
+		              ? store_issuedcert_get(j->o->o.store, j->cert_serial, &row)
+		              : STORE_NOTFOUND;
+		if (crc != STORE_OK && crc != STORE_NOTFOUND) {
+			oauth_fail(j, OAUTH_ERR_TEMPORARILY_UNAVAILABLE,
+			           "the store is not available");
+			return OAUTH_ERR_TEMPORARILY_UNAVAILABLE;
+		}
+		if (crc == STORE_NOTFOUND || strcmp(row.sha256, j->cert_sha256) != 0)
+			return bad_client(j, "the certificate is not one telgate's CA issued");
+		if (row.status != STORE_CERT_VALID)
+			return bad_client(j, "the client certificate is revoked");
+		if (row.notafter < j->now)
+			return bad_client(j, "the client certificate has expired");
 		*authenticated = 1;
 	} else if (c->confidential) {
 		return bad_client(j, "a confidential client must authenticate");

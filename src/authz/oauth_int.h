@@ -57,7 +57,11 @@ struct oauth_job {
 	char basic_id[OAUTH_CLIENT_ID_MAX + 1], basic_secret[OAUTH_SECRET_MAX + 1];
 	size_t basic_len;
 	char cert_cn[HTTP_CERT_NAME_MAX + 1]; /* a verified client certificate's CN, "" = none */
-	char cookie[OAUTH_TOKEN_LEN + 1];     /* the login form's CSRF cookie, "" = none */
+	/* ... and what says whether telgate's CA issued it and it still stands (its row in
+	 * issuedcertificate: RFC 8705 §2.1.1 leaves revocation to the server). */
+	char cert_serial[STORE_SERIAL_HEX + 1];
+	char cert_sha256[STORE_FINGERPRINT_MAX + 1];
+	char cookie[OAUTH_TOKEN_LEN + 1]; /* the login form's CSRF cookie, "" = none */
 	/* The answer: json, or html, or a redirect to location; status for json/html. */
 	int status;
 	json_t *json;

@@ -2,12 +2,16 @@
 /* The OAuth server's HTTP glue (oauth.h): routes, the job to a worker, the answer. */
 #include "authz/oauth_int.h"
 
+#include "ca/ca_issue.h"
 #include "core/http.h"
+#include "core/stream.h"
 #include "core/loop.h"
 #include "core/util.h"
 #include "core/worker.h"
+#include "tls/servercert.h"
 
 #include <errno.h>
+#include <openssl/ssl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -192,8 +196,14 @@ static void start(struct http_request *req, struct oauth *o, enum oauth_endpoint
 		return;
 	}
 	const struct http_client_cert *cert = http_client_cert(req);
-	if (cert)
+	struct stream *cs = cert ? http_stream(req) : NULL;
+	X509 *peer = cs && stream_ssl(cs) ? SSL_get0_peer_certificate(stream_ssl(cs)) : NULL;
+	if (cert && peer) {
 		tg_strlcpy(j->cert_cn, cert->cn, sizeof j->cert_cn);
+		if (ca_serial_hex(X509_get0_serialNumber(peer), j->cert_serial) != 0)
+			j->cert_serial[0] = '\0';
+		tls_cert_sha256(peer, j->cert_sha256, sizeof j->cert_sha256);
+	}
 	cookie_of(req, j->cookie);
 	tg_strlcpy(j->cid, http_cid(req), sizeof j->cid);
 	http_peer_address(req, j->source, sizeof j->source);

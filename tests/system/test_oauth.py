@@ -341,6 +341,16 @@ class OAuthTest(unittest.TestCase):
         s, a, _ = self.token({"grant_type": "client_credentials", "client_id": "other"},
                              cert=cert)
         self.assertEqual((s, a["error"]), (401, "invalid_client"))
+        # Revoked (telgate cert revoke): the chain still verifies, the certificate no longer
+        # authenticates the client.
+        serial = run("openssl", "x509", "-in", cert[0], "-noout", "-serial").stdout.decode()
+        serial = serial.strip().split("=", 1)[1]
+        r = self.d.cli("cert", "revoke", serial, "keyCompromise")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        s, a, _ = self.token({"grant_type": "client_credentials", "client_id": "mjavier-app"},
+                             cert=cert)
+        self.assertEqual((s, a["error"]), (401, "invalid_client"))
+        self.assertIn("the client certificate is revoked", self.d.log_text())
 
     # --- authorization code + PKCE, refresh, device, revoke, introspect -----------------------
 
