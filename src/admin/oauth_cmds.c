@@ -64,12 +64,26 @@ static int grant_ok(const char *w)
 	return 0;
 }
 
-/* A redirect URI (RFC 6749 §3.1.2): absolute, no fragment. */
+/* A redirect URI (RFC 6749 §3.1.2): absolute, no fragment, no wildcard (matching is
+ * exact); https, a private-use scheme of a native app (RFC 8252 §7.1), or plain http only
+ * to the loopback interface (RFC 8252 §7.3; RFC 9700 §2.6 forbids it elsewhere: the code
+ * would cross the network in clear). */
 static int uri_ok(const char *w)
 {
-	return (strncmp(w, "https://", 8) == 0 || strncmp(w, "http://", 7) == 0 ||
-	        (strchr(w, ':') && strchr(w, ':') > w)) &&
-	       !strchr(w, '#');
+	if (strchr(w, '#') || strchr(w, '*'))
+		return 0;
+	if (strncmp(w, "http://", 7) == 0) {
+		static const char *const loopback[] = {"127.0.0.1", "[::1]", "localhost"};
+		const char *h = w + 7;
+		for (size_t i = 0; i < sizeof loopback / sizeof loopback[0]; i++) {
+			size_t n = strlen(loopback[i]);
+			if (strncmp(h, loopback[i], n) == 0 &&
+			    (h[n] == ':' || h[n] == '/' || h[n] == '\0'))
+				return 1;
+		}
+		return 0;
+	}
+	return strncmp(w, "https://", 8) == 0 || (strchr(w, ':') && strchr(w, ':') > w);
 }
 
 static json_t *lifetime(const char *opt, const char *v, int64_t *out)
@@ -105,6 +119,19 @@ json_t *cmd_oauth_client_add(struct admin_ctx *a, const struct ctl_request *r, c
 		if (*p < 0x21 || *p > 0x7e)
 			return admin_usage("%s", "client id: visible ASCII only");
 	tg_strlcpy(c.clientid, id, sizeof c.clientid);
+	struct store_oauthclient old;
+	if (store_oauthclient_get(a->store, id, &old) == STORE_OK)
+		return ctl_error("client '%s' exists (oauth client delete it first)", id);
+	/* A client_credentials token's sub is the client id (RFC 9068 §2.2): a client named
+	 * like a user could pass for that user wherever a token stands for a login. */
+	struct store_user u;
+	int urc = store_user_get(a->store, id, &u);
+	sodium_memzero(&u, sizeof u);
+	if (urc == STORE_OK)
+		return ctl_error(
+		    "'%s' is an end user's userid: a client may not have a user's name "
+		    "(its tokens' subject is its id)",
+		    id);
 	const char *type = o[0].value ? o[0].value : "public";
 	if (strcmp(type, "public") != 0 && strcmp(type, "confidential") != 0)
 		return admin_usage("--type '%.32s': use public or confidential", type);
@@ -120,6 +147,21 @@ json_t *cmd_oauth_client_add(struct admin_ctx *a, const struct ctl_request *r, c
 	    (e = lifetime("--access-lifetime", o[7].value, &c.accesstokenlifetime)) ||
 	    (e = lifetime("--refresh-lifetime", o[8].value, &c.refreshtokenlifetime)))
 		return e;
+	/* Keys are published for [oauth] access_token_expiry_s after they stop signing: a
+	 * longer token would outlive its key. Under a minute is no lifetime for a token. */
+	pthread_mutex_lock(&a->mu);
+	int64_t amax = a->cfg.oauth.access_token_expiry_s,
+	        rmax = a->cfg.oauth.refresh_token_expiry_s;
+	pthread_mutex_unlock(&a->mu);
+	if (c.accesstokenlifetime && (c.accesstokenlifetime < 60 || c.accesstokenlifetime > amax))
+		return admin_usage("--access-lifetime: 1m to %llds ([oauth] access_token_expiry_s, "
+		                   "how long a retired key stays published)",
+		                   (long long)amax);
+	if (c.refreshtokenlifetime &&
+	    (c.refreshtokenlifetime < 60 || c.refreshtokenlifetime > rmax))
+		return admin_usage(
+		    "--refresh-lifetime: 1m to %llds ([oauth] refresh_token_expiry_s)",
+		    (long long)rmax);
 	const char *aud = o[4].value ? o[4].value : "sip";
 	c.audiences = strcmp(aud, "sip") == 0       ? 1
 	              : strcmp(aud, "cti") == 0     ? 2
@@ -159,7 +201,6 @@ json_t *cmd_oauth_client_add(struct admin_ctx *a, const struct ctl_request *r, c
 	int rc = store_oauthclient_add(a->store, &c);
 	if (rc != STORE_OK) {
 		sodium_memzero(plain, sizeof plain);
-		struct store_oauthclient old;
 		if (rc == STORE_CONSTRAINT &&
 		    store_oauthclient_get(a->store, c.clientid, &old) == STORE_OK)
 			return ctl_error("client '%s' exists (oauth client delete it first)",

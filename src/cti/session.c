@@ -245,6 +245,7 @@ struct login_job {
 	unsigned perms;
 	/* a token login: the verdict, the claims, and the user's standing (dir_user_standing) */
 	enum authz_verdict verdict;
+	int client_token; /* verified, but its sub is its client_id: a client's, not a user's */
 	struct authz_claims claims;
 	enum dir_status standing;
 	char detail[128];
@@ -259,6 +260,12 @@ static void token_job_run(struct login_job *j)
 	j->verdict = authz_verify(j->s->authz, j->password, j->password_len, AUTHZ_AUD_CTI,
 	                          tg_now_s(), &j->claims);
 	if (j->verdict != AUTHZ_OK)
+		return;
+	/* A client_credentials token names the client (RFC 9068 §2.2: sub is the client's
+	 * identifier): it is no user's login, even when a user has the client's name (RFC 9068
+	 * §5 warns of exactly that confusion). */
+	j->client_token = strcmp(j->claims.sub, j->claims.client_id) == 0;
+	if (j->client_token)
 		return;
 	if (j->user[0] && strcmp(j->user, j->claims.sub) != 0)
 		return; /* login_facts refuses it: CTI_LOGIN_TOKEN_USER */
@@ -281,7 +288,8 @@ static void login_job_run(void *arg)
 		token_job_run(j);
 	else
 		j->user_rc = store_user_get(st, j->user, &j->u);
-	if (j->token && (j->verdict != AUTHZ_OK || strcmp(j->user, j->claims.sub) != 0)) {
+	if (j->token &&
+	    (j->verdict != AUTHZ_OK || j->client_token || strcmp(j->user, j->claims.sub) != 0)) {
 		sodium_memzero(j->password, sizeof j->password);
 		return;
 	}
@@ -338,6 +346,13 @@ static void token_facts(struct cti_conn *c, struct login_job *j)
 		return;
 	}
 	tg_strlcpy(c->jti, j->claims.jti, sizeof c->jti);
+	if (j->client_token) {
+		login_refused(c, CTI_LOGIN_TOKEN_REFUSED,
+		              "access token refused: it names a client (client_credentials), not "
+		              "a user",
+		              NULL);
+		return;
+	}
 	if (strcmp(j->user, j->claims.sub) != 0) {
 		login_refused(c, CTI_LOGIN_TOKEN_USER, NULL, NULL);
 		return;

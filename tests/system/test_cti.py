@@ -888,6 +888,12 @@ class CtiTest(unittest.TestCase):
         # A userID that is not the token's subject.
         self.refused(self.client().login_token(tok, user="mjavier"),
                      "the userID is not the access token's subject")
+        # A client's token (sub = client_id, as client_credentials gives) is no user's login,
+        # even when a user has the client's name (RFC 9068 §5).
+        r = self.d.cli("oauth", "issue", "mjavier", "--aud", "cti", "--client", "mjavier")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.refused(self.client().login_token(r.stdout.strip()),
+                     "access token refused: it names a client (client_credentials), not a user")
         # The user's standing applies as for a password: not in Standard CTI Enabled...
         self.refused(self.client().login_token(self.token("nocti")),
                      "user is not in Standard CTI Enabled")

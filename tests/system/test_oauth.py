@@ -302,6 +302,27 @@ class OAuthTest(unittest.TestCase):
         s, a, _ = self.token({"grant_type": "client_credentials"}, user="nobody:" + secret)
         self.assertEqual((s, a["error"]), (401, "invalid_client"))
 
+    def test_client_add_refusals(self):
+        """What a client registration may not be: a user's name (its tokens' sub would pass
+        for the user's), a lifetime beyond what its key outlives, a redirect URI in clear
+        beyond loopback or with a wildcard; and a second client of a name says it exists."""
+        self.start()
+        for args, why in (
+                (["mjavier", "--type", "confidential"], "is an end user's userid"),
+                (["k1", "--type", "confidential", "--access-lifetime", "30d"],
+                 "--access-lifetime: 1m to"),
+                (["k2", "--type", "confidential", "--access-lifetime", "10s"],
+                 "--access-lifetime: 1m to"),
+                (["p1", "--redirect-uris", "http://evil.example/cb"], "is not one of its values"),
+                (["p2", "--redirect-uris", "https://x.example/*"], "is not one of its values")):
+            r = self.d.cli("oauth", "client", "add", *args)
+            self.assertNotEqual(r.returncode, 0, args)
+            self.assertIn(why, r.stderr, args)
+        self.client_add("p3", "--redirect-uris", "http://127.0.0.1:8400/cb")
+        r = self.d.cli("oauth", "client", "add", "p3")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("client 'p3' exists", r.stderr)
+
     def enrolled_cert(self, cn):
         """A client certificate from telgate's CA for user cn (EST with a CAPF string, as
         tests/system/test_enrol.py and test_est.py get one): (cert, key) paths."""
