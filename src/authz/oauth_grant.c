@@ -597,6 +597,8 @@ void oauth_device_authorization_run(struct oauth_job *j)
 	              "verification_uri", uri, "verification_uri_complete", complete, "expires_in",
 	              OAUTH_DEVICE_LIFETIME_S, "interval", OAUTH_DEVICE_INTERVAL_S);
 	sodium_memzero(code, sizeof code);
+	/* Not the user code: with it, whoever reads the log could approve the waiting device
+	 * for an account of their own choosing before its user does (RFC 8628 §5.1). */
 	log_ev(LOG_LVL_INFO, j->cid, "oauth_device_authorization", LOG_S("client_id", cl.clientid),
-	       LOG_S("user_code", d.usercode));
+	       LOG_I("expires_in", OAUTH_DEVICE_LIFETIME_S));
 }

@@ -464,6 +464,9 @@ class OAuthTest(unittest.TestCase):
         d = json.loads(b)
         self.assertRegex(d["user_code"], r"^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$")
         self.assertTrue(d["verification_uri"].endswith(":%d/oauth/device" % self.d.est_port))
+        # The user code is a credential for the approval: never in the log.
+        self.assertIn("event=oauth_device_authorization", self.d.log_text())
+        self.assertNotIn(d["user_code"], self.d.log_text())
         poll = {"grant_type": "urn:ietf:params:oauth:grant-type:device_code",
                 "device_code": d["device_code"], "client_id": "app"}
         s, a, _ = self.token(poll)
