@@ -36,6 +36,12 @@ void tgcti_close(struct tgcti *c);
  * server's definedError, e.g. "invalidApplicationInfo"). duration 0 = server default. */
 int tgcti_login(struct tgcti *c, const char *app, const char *user, const char *password,
                 size_t pwlen, int duration, char *err, size_t errlen);
+/* The same with an OAuth access token (docs/oauth.md; aud cti) instead of a password, at
+ * most TGCTI_TOKEN_MAX bytes: user NULL or "" lets the server take the token's subject,
+ * else it must be that subject. Errors as tgcti_login. */
+#define TGCTI_TOKEN_MAX 8192
+int tgcti_login_token(struct tgcti *c, const char *app, const char *user, const char *token,
+                      size_t len, int duration, char *err, size_t errlen);
 /* MonitorStart. Returns 0 with *xref, or -1 with err (e.g. the CSTA error value). */
 int tgcti_monitor(struct tgcti *c, const char *device, unsigned long *xref, char *err,
                   size_t errlen);

@@ -31,26 +31,29 @@
 static void usage(FILE *f)
 {
 	fprintf(
-	    f, "usage: telgate-cti [--tls] [-H HOST] [-p PORT] [--ca FILE] [--server-name NAME]\n"
-	       "                   [--cert FILE --key FILE] [-a APPLICATION] -u USER\n"
-	       "                   [--password-file FILE] [--duration S]\n"
-	       "                   open DEVICE... [--follow | --events N]\n"
-	       "       telgate-cti enrol --server HOST [--tftp-port N | --http-port N]\n"
-	       "                   [--est-port N] [--server-name NAME] --instance-id ID\n"
-	       "                   [--auth-string-file FILE] --out DIR [--pin sha256:HEX]\n"
-	       "                   [--key ec-p256|ec-p384|rsa-2048|rsa-3072]\n"
-	       "                   [--trust-list-file NAME] [--max-wait S] [--json]\n"
-	       "       telgate-cti trust-list --server HOST [--tftp-port N | --http-port N]\n"
-	       "                   --out DIR [--pin sha256:HEX] [--trust-list-file NAME] [--json]\n"
-	       "open: logs in, opens each device (MonitorStart) and prints BackInService /\n"
-	       "OutOfService events: until interrupted with --follow, until N with --events.\n"
-	       "enrol: fetches the trust list (TFTP unless --http-port), verifies it (first use:\n"
-	       "--pin; later: DIR/trustlist.tlv), enrols over EST and writes DIR/key.pem (0600)\n"
-	       "and DIR/cert.pem (--est-port: telgated's [est] port, default 8443;\n"
-	       "--auth-string-file: the profile's one-time string, omitted for a profile made\n"
-	       "with --auth-mode none). trust-list: the first two steps only.\n"
-	       "Exit: 0 done, 1 refused (login, a device, the trust list or the enrolment),\n"
-	       "2 connection problem, 64 usage.\n");
+	    f,
+	    "usage: telgate-cti [--tls] [-H HOST] [-p PORT] [--ca FILE] [--server-name NAME]\n"
+	    "                   [--cert FILE --key FILE] [-a APPLICATION] -u USER\n"
+	    "                   [--password-file FILE | --access-token-file FILE] [--duration S]\n"
+	    "                   open DEVICE... [--follow | --events N]\n"
+	    "       telgate-cti enrol --server HOST [--tftp-port N | --http-port N]\n"
+	    "                   [--est-port N] [--server-name NAME] --instance-id ID\n"
+	    "                   [--auth-string-file FILE] --out DIR [--pin sha256:HEX]\n"
+	    "                   [--key ec-p256|ec-p384|rsa-2048|rsa-3072]\n"
+	    "                   [--trust-list-file NAME] [--max-wait S] [--json]\n"
+	    "       telgate-cti trust-list --server HOST [--tftp-port N | --http-port N]\n"
+	    "                   --out DIR [--pin sha256:HEX] [--trust-list-file NAME] [--json]\n"
+	    "open: logs in, opens each device (MonitorStart) and prints BackInService /\n"
+	    "OutOfService events: until interrupted with --follow, until N with --events.\n"
+	    "--access-token-file: log in with an OAuth access token (aud cti, docs/oauth.md)\n"
+	    "instead of a password; -u may then be left out (the token names the user).\n"
+	    "enrol: fetches the trust list (TFTP unless --http-port), verifies it (first use:\n"
+	    "--pin; later: DIR/trustlist.tlv), enrols over EST and writes DIR/key.pem (0600)\n"
+	    "and DIR/cert.pem (--est-port: telgated's [est] port, default 8443;\n"
+	    "--auth-string-file: the profile's one-time string, omitted for a profile made\n"
+	    "with --auth-mode none). trust-list: the first two steps only.\n"
+	    "Exit: 0 done, 1 refused (login, a device, the trust list or the enrolment),\n"
+	    "2 connection problem, 64 usage.\n");
 }
 
 static int read_password_file(const char *path, char *out, size_t cap, size_t *len)
@@ -69,7 +72,7 @@ static int read_password_file(const char *path, char *out, size_t cap, size_t *l
 
 struct args {
 	struct tgcti_opts o;
-	const char *app, *user, *pwfile, *key;
+	const char *app, *user, *pwfile, *key, *tokenfile;
 	int duration, follow, events, json, max_wait;
 	struct tgenrol_opts e;
 	const char *secret_file, *pin;
@@ -162,17 +165,24 @@ static int cmd_enrol(struct args *a, int enrol)
 static int cmd_open(struct args *a, int argc, char **argv, int first)
 {
 	struct tgcti_opts o = a->o;
-	if (!a->user || first >= argc) {
+	if ((!a->user && !a->tokenfile) || first >= argc || (a->tokenfile && a->pwfile)) {
 		usage(stderr);
 		return 64;
 	}
 	o.key_file = a->key;
 	if (!o.port)
 		o.port = o.tls ? 2749 : 2748;
-	char pw[1025], err[512];
+	/* A password (file, prompt) or an access token (file): never on the command line. */
+	char pw[TGCTI_TOKEN_MAX + 2], err[512];
 	size_t pwlen = 0;
-	if (a->pwfile ? read_password_file(a->pwfile, pw, sizeof pw, &pwlen)
-	              : cli_read_password(pw, sizeof pw, &pwlen, err, sizeof err)) {
+	if (a->tokenfile) {
+		if (read_password_file(a->tokenfile, pw, sizeof pw, &pwlen) != 0) {
+			fprintf(stderr, "telgate-cti: --access-token-file %s: %s\n", a->tokenfile,
+			        strerror(errno));
+			return 64;
+		}
+	} else if (a->pwfile ? read_password_file(a->pwfile, pw, 1025, &pwlen)
+	                     : cli_read_password(pw, 1025, &pwlen, err, sizeof err)) {
 		fprintf(stderr, "telgate-cti: password: %s\n", a->pwfile ? strerror(errno) : err);
 		return 64;
 	}
@@ -182,14 +192,20 @@ static int cmd_open(struct args *a, int argc, char **argv, int first)
 		fprintf(stderr, "telgate-cti: %s\n", err);
 		return 2;
 	}
-	int rc = tgcti_login(c, a->app, a->user, pw, pwlen, a->duration, err, sizeof err);
+	int rc =
+	    a->tokenfile
+	        ? tgcti_login_token(c, a->app, a->user, pw, pwlen, a->duration, err, sizeof err)
+	        : tgcti_login(c, a->app, a->user, pw, pwlen, a->duration, err, sizeof err);
 	sodium_memzero(pw, sizeof pw);
 	if (rc != 0) {
 		fprintf(stderr, "telgate-cti: %s\n", err);
 		tgcti_close(c);
 		return 1;
 	}
-	printf("logged in as %s%s\n", a->user, o.cert_file ? " with a certificate" : "");
+	printf("logged in as %s%s\n", a->user ? a->user : "the access token's subject",
+	       a->tokenfile  ? " with an access token"
+	       : o.cert_file ? " with a certificate"
+	                     : "");
 	int status = 0;
 	for (int i = first; i < argc; i++) {
 		unsigned long x;
@@ -235,6 +251,7 @@ int main(int argc, char **argv)
 		O_TL_FILE,
 		O_JSON,
 		O_MAX_WAIT,
+		O_TOKEN_FILE,
 	};
 	static const struct option opts[] = {
 	    {"tls", no_argument, NULL, 't'},
@@ -261,6 +278,7 @@ int main(int argc, char **argv)
 	    {"trust-list-file", required_argument, NULL, O_TL_FILE},
 	    {"json", no_argument, NULL, O_JSON},
 	    {"max-wait", required_argument, NULL, O_MAX_WAIT},
+	    {"access-token-file", required_argument, NULL, O_TOKEN_FILE},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -292,6 +310,9 @@ int main(int argc, char **argv)
 			break;
 		case 'P':
 			a.pwfile = optarg;
+			break;
+		case O_TOKEN_FILE:
+			a.tokenfile = optarg;
 			break;
 		case 'd':
 			a.duration = atoi(optarg);

@@ -865,6 +865,17 @@ class CtiTest(unittest.TestCase):
         r = m.login_token(self.token("mjavier"), user="mjavier")
         self.assertEqual(local(r), "StartApplicationSessionPosResponse", ET.tostring(r))
         self.assertEqual(local(m.monitor(DEV)), "MonitorStartResponse")
+        # telgate-cti logs in with a token from a file, the user taken from the token.
+        tokfile = os.path.join(self.root, "token")
+        with open(tokfile, "w") as f:
+            f.write(self.token("mjavier") + "\n")
+        r = subprocess.run([test_daemon.ARGS.telgate_cti, "--tls", "-p",
+                            str(self.d.cti_tls_port), "--ca", self.ca, "--access-token-file",
+                            tokfile, "open", DEV, "--events", "0"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("logged in as the access token's subject with an access token", r.stdout)
+        self.assertIn(f"opened {DEV} monitor=", r.stdout)
         # A password login's trace names its type as well.
         r = self.client(tls=True).login("mjavier", "Mike-Pass-1")
         self.assertEqual(local(r), "StartApplicationSessionPosResponse")
