@@ -508,6 +508,10 @@ void oauth_introspect_run(struct oauth_job *j)
 		enum authz_verdict v = len <= AUTHZ_TOKEN_MAX
 		                           ? authz_verify(j->o->o.authz, token, len, 0, j->now, &c)
 		                           : AUTHZ_MALFORMED;
+		/* The leeway is for other clocks; the issuer answering about its own token does not
+		 * stretch exp with it (RFC 7662 §2.2: an expired token is not active). */
+		if (v == AUTHZ_OK && c.exp <= j->now)
+			v = AUTHZ_EXPIRED;
 		/* A client_credentials token's subject is its client, not a user. */
 		if (v == AUTHZ_OK && strcmp(c.sub, c.client_id) != 0)
 			why = oauth_user_refused(j->o, c.sub, c.aud, c.iat, j->now, &unavailable);
