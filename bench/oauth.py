@@ -192,6 +192,8 @@ def load(a, side, mode, tokens, tmp):
     res["cpu_s"] = cpu
     res["per_cpu"] = res.get("ok", 0) / cpu if cpu > 0 else 0.0
     res["text"] = r.stdout.split("RESULT")[0].rstrip()
+    if not m:
+        res["text"] += f"\n  bench_oauth_load exited {r.returncode} without a result"
     if r.stderr.strip():
         res["text"] += "\n  " + r.stderr.strip()[-600:]
     return res
