@@ -14,6 +14,12 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
 import Provider from 'oidc-provider';
+import { setStorage } from 'oidc-provider/lib/adapters/memory_adapter.js';
+
+// The in-memory adapter keeps 1,000 entries (an LRU) by default: under this load the
+// introspected token would be evicted after a second and the adapter would stand for no
+// real store. A Map keeps every entry, as a database would.
+setStorage(new Map());
 
 const [port, keyFile, certFile, outFile, nStr] = process.argv.slice(2);
 const n = Number(nStr);
