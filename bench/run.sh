@@ -7,7 +7,7 @@
 #   bench/run.sh ldap_login   one of: ldap_login dir_enum cti_fanout register_vs_kamailio
 #                             register_durable
 #                             tls_first_answer tls_grade tls_handshakes shtable files signer
-#                             oauth_verify est_enrol
+#                             oauth_verify oauth est_enrol
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh >/dev/null
@@ -94,6 +94,15 @@ if [ "$which" = all ] || [ "$which" = oauth_verify ]; then
 	# access tokens (issue 18): cold ES256 verifies/s on one core against openssl speed's
 	# ecdsap256 verify figure of the same run (goal >= 0.75x), and cached verifies/s
 	build/bench/bench/bench_authz_verify "${SECONDS_PER_SIDE:-3}" "${TOKENS:-1000}"
+fi
+if [ "$which" = all ] || [ "$which" = oauth ]; then
+	# the token service (issue 18) against oidc-provider (npm, pinned by
+	# bench/oidc/package-lock.json, installed into bench/oidc/node_modules, not committed):
+	# refresh grants/s and introspections/s per second and per server-CPU-second, then
+	# bench_authz_verify's cold/cached verifies (bench/README.md)
+	(cd bench/oidc && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+	/usr/bin/python3 bench/oauth.py build/bench --conns "${CONNS:-16}" \
+		--seconds "${SECONDS_PER_SIDE:-5}" --repeat "${REPEAT:-2}"
 fi
 if [ "$which" = all ] || [ "$which" = est_enrol ]; then
 	# EST (issue 17): the CA step vs a bare OpenSSL loop, /simpleenroll end to end vs

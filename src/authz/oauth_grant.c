@@ -282,17 +282,13 @@ static void grant_refresh(struct oauth_job *j, const struct store_oauthclient *c
 		return;
 	oauth_refresh_successor(o->key, token, len, next);
 	oauth_token_hash(next, OAUTH_TOKEN_LEN, nexthash);
-	rc = store_oauthrefresh_consume(o->o.store, hash, j->now, &r);
+	rc = store_oauthrefresh_rotate(o->o.store, hash, nexthash, j->now,
+	                               j->now + (cl->refreshtokenlifetime
+	                                             ? cl->refreshtokenlifetime
+	                                             : o->o.refresh_token_expiry_s),
+	                               &r);
 	if (rc == STORE_OK) {
-		/* First use: the successor joins the family. A crash between the two
-		 * statements leaves the used token within its grace: the retry inserts it. */
-		struct store_oauthrefresh n = r;
-		snprintf(n.tokenhash, sizeof n.tokenhash, "%s", nexthash);
-		n.created = j->now;
-		n.expires = j->now + (cl->refreshtokenlifetime ? cl->refreshtokenlifetime
-		                                               : o->o.refresh_token_expiry_s);
-		if (store_oauthrefresh_add(o->o.store, &n) != STORE_OK)
-			goto unavailable;
+		/* First use: the successor joined the family in the same commit. */
 		count(&o->refresh_rotations);
 	} else if (rc == STORE_NOTFOUND) {
 		/* Used already (by us or a racer): a retry within the grace window gets the
@@ -303,7 +299,8 @@ static void grant_refresh(struct oauth_job *j, const struct store_oauthclient *c
 		int srv =
 		    in_grace ? store_oauthrefresh_get(o->o.store, nexthash, &s) : STORE_NOTFOUND;
 		if (srv == STORE_NOTFOUND && in_grace) {
-			/* The first request died between consuming and inserting. */
+			/* The first request died between consuming and inserting (a row from
+			 * before rotation was one transaction). */
 			struct store_oauthrefresh n = r;
 			snprintf(n.tokenhash, sizeof n.tokenhash, "%s", nexthash);
 			n.used = 0;

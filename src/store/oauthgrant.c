@@ -3,6 +3,7 @@
 #include "store/store.h"
 #include "store/store_backend.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define CLIENT_COLUMNS                                                                             \
@@ -306,6 +307,30 @@ int store_oauthrefresh_consume(store_t *st, const char *tokenhash, int64_t now,
 	    "UPDATE oauthrefresh SET used = 1, usedat = $2 WHERE tokenhash = $1 "
 	    "AND used = 0 AND revoked = 0 AND expires > $2 RETURNING " REFRESH_COLUMNS,
 	    p, 2, &r);
+}
+
+int store_oauthrefresh_rotate(store_t *st, const char *tokenhash, const char *nexthash, int64_t now,
+                              int64_t expires, struct store_oauthrefresh *out)
+{
+	int rc = store_begin(st);
+	if (rc != STORE_OK)
+		return rc;
+	rc = store_oauthrefresh_consume(st, tokenhash, now, out);
+	if (rc == STORE_OK) {
+		struct store_oauthrefresh n = *out;
+		snprintf(n.tokenhash, sizeof n.tokenhash, "%s", nexthash);
+		n.used = 0;
+		n.usedat = 0;
+		n.revoked = 0;
+		n.created = now;
+		n.expires = expires;
+		rc = store_oauthrefresh_add(st, &n);
+	}
+	if (rc != STORE_OK) {
+		store_rollback(st);
+		return rc;
+	}
+	return store_commit(st);
 }
 
 static int revoke_where(store_t *st, const char *sql, const char *key, int *n)

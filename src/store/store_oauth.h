@@ -125,6 +125,13 @@ int store_oauthrefresh_get(store_t *st, const char *tokenhash, struct store_oaut
  * store_oauthrefresh_get to tell why). */
 int store_oauthrefresh_consume(store_t *st, const char *tokenhash, int64_t now,
                                struct store_oauthrefresh *out);
+/* Rotation in one transaction: consumes tokenhash as store_oauthrefresh_consume does
+ * (*out gets its row) and adds its successor: out's family, client, user, scope, audiences
+ * and auth time with the hash nexthash, created at now, expiring at expires. One commit
+ * (one write of the log) per rotation instead of two, and no window in which the token is
+ * used but its successor missing. STORE_NOTFOUND as for consume (nothing written). */
+int store_oauthrefresh_rotate(store_t *st, const char *tokenhash, const char *nexthash, int64_t now,
+                              int64_t expires, struct store_oauthrefresh *out);
 /* Revokes every token of a family / of a user; *n (may be NULL) gets how many rows. */
 int store_oauthrefresh_revoke_family(store_t *st, const char *familyid, int *n);
 int store_oauthrefresh_revoke_user(store_t *st, const char *userid, int *n);

@@ -247,6 +247,47 @@ static void test_refresh(void **state)
 	assert_int_equal(store_oauthrefresh_get(f->st, c.tokenhash, &out), STORE_NOTFOUND);
 }
 
+/* Rotation in one transaction: the token used and its successor in the family, or nothing
+ * written at all. */
+static void test_refresh_rotate(void **state)
+{
+	struct tu_store *f = *state;
+	struct store_oauthrefresh a = refresh(1, "famA", "jpinkman"), out, next;
+	char nexthash[65], third[65];
+	snprintf(nexthash, sizeof nexthash, "%064d", 2);
+	snprintf(third, sizeof third, "%064d", 3);
+	assert_int_equal(store_oauthrefresh_add(f->st, &a), STORE_OK);
+	assert_int_equal(
+	    store_oauthrefresh_rotate(f->st, a.tokenhash, nexthash, NOW + 5, NOW + 900, &out),
+	    STORE_OK);
+	assert_int_equal(out.used, 1);
+	assert_int_equal(out.usedat, NOW + 5);
+	assert_string_equal(out.familyid, "famA");
+	assert_int_equal(store_oauthrefresh_get(f->st, nexthash, &next), STORE_OK);
+	assert_string_equal(next.familyid, "famA");
+	assert_string_equal(next.userid, "jpinkman");
+	assert_string_equal(next.clientid, "app");
+	assert_string_equal(next.scope, "cti");
+	assert_int_equal(next.audiences, 2);
+	assert_int_equal(next.authtime, NOW);
+	assert_int_equal(next.created, NOW + 5);
+	assert_int_equal(next.expires, NOW + 900);
+	assert_int_equal(next.used, 0);
+	assert_int_equal(next.revoked, 0);
+	/* Used already: nothing matched, no successor written. */
+	assert_int_equal(
+	    store_oauthrefresh_rotate(f->st, a.tokenhash, third, NOW + 6, NOW + 900, &out),
+	    STORE_NOTFOUND);
+	assert_int_equal(store_oauthrefresh_get(f->st, third, &out), STORE_NOTFOUND);
+	/* A transaction is usable again on this thread afterwards. */
+	assert_int_equal(
+	    store_oauthrefresh_rotate(f->st, nexthash, third, NOW + 7, NOW + 900, &out), STORE_OK);
+	char got[256] = "";
+	assert_int_equal(store_oauthfamilies(f->st, "jpinkman", NOW + 8, list_families, got),
+	                 STORE_OK);
+	assert_string_equal(got, "famA/2;");
+}
+
 static int count_rows(void *ud, int ncols, const char *const *names, const char *const *vals)
 {
 	(void)ncols;
@@ -281,6 +322,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_code_single_use, setup, tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_device, setup, tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_refresh, setup, tu_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_refresh_rotate, setup, tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_cascade_and_secrets, setup, tu_store_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
