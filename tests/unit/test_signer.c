@@ -12,6 +12,7 @@
 #include "testutil.h"
 
 #include <errno.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -89,6 +90,10 @@ static void ext(X509 *x, int nid, const char *value)
 	X509_EXTENSION_free(e);
 }
 
+/* What the next template() carries instead of subject_key, and a second keyUsage. */
+static EVP_PKEY *template_pub;
+static int template_dup_ext;
+
 /* A client-certificate template, signed with a throwaway key: bc/ku override its
  * basicConstraints and keyUsage, days its lifetime. */
 static size_t template(unsigned char **der, const char *cn, const char *bc, const char *ku,
@@ -102,9 +107,11 @@ static size_t template(unsigned char **der, const char *cn, const char *bc, cons
 	X509_set_issuer_name(x, X509_get_subject_name(x));
 	X509_gmtime_adj(X509_getm_notBefore(x), 0);
 	X509_gmtime_adj(X509_getm_notAfter(x), days * 86400L);
-	X509_set_pubkey(x, subject_key);
+	X509_set_pubkey(x, template_pub ? template_pub : subject_key);
 	ext(x, NID_basic_constraints, bc);
 	ext(x, NID_key_usage, ku);
+	if (template_dup_ext)
+		ext(x, NID_key_usage, "critical,keyCertSign");
 	ext(x, NID_ext_key_usage, "clientAuth");
 	assert_true(X509_sign(x, subject_key, EVP_sha256()) > 0);
 	*der = NULL;
@@ -164,6 +171,28 @@ static void check_policy(struct signer *s)
 	expect_refused(s, "critical,CA:FALSE", "critical,keyCertSign", 30);
 	expect_refused(s, "critical,CA:FALSE", "digitalSignature,cRLSign", 30);
 	expect_refused(s, "critical,CA:FALSE", "digitalSignature", 3650 * 3); /* beyond the CA */
+	/* An extension twice (the second could ask for what the first does not). */
+	template_dup_ext = 1;
+	expect_refused(s, "critical,CA:FALSE", "digitalSignature", 30);
+	template_dup_ext = 0;
+	/* The CA's own key, as it is encoded and compressed; another key type is decoded. */
+	X509 *cax = ca_cert(s, SIGNER_KEY_CA);
+	EVP_PKEY *capub = EVP_PKEY_dup(X509_get0_pubkey(cax));
+	assert_non_null(capub);
+	template_pub = capub;
+	expect_refused(s, "critical,CA:FALSE", "digitalSignature", 30);
+	assert_int_equal(EVP_PKEY_set_utf8_string_param(
+	                     capub, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, "compressed"),
+	                 1);
+	expect_refused(s, "critical,CA:FALSE", "digitalSignature", 30);
+	EVP_PKEY *rsa = EVP_RSA_gen(2048);
+	assert_non_null(rsa);
+	template_pub = rsa;
+	check_issued(s);
+	template_pub = NULL;
+	EVP_PKEY_free(rsa);
+	EVP_PKEY_free(capub);
+	X509_free(cax);
 	/* Garbage, a truncated template, trailing bytes. */
 	unsigned char *t, *out;
 	size_t tlen = template(&t, "alice", "critical,CA:FALSE", "digitalSignature", 30), olen;
