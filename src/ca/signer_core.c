@@ -110,18 +110,14 @@ void signer_keys_free(struct signer_keys *ks)
 		}                                                                                  \
 	} while (0)
 
-/* Replaces any authority key identifier with the CA's (from its subject key identifier). */
-static int set_aki(const struct signer_keys *ks, X509 *x, X509_CRL *crl)
+/* Replaces any authority key identifier of a CRL with the CA's (from its subject key
+ * identifier); signer_cert.c does the same for certificates. */
+static int set_aki(const struct signer_keys *ks, X509_CRL *crl)
 {
 	int i;
-	if (x)
-		while ((i = X509_get_ext_by_NID(x, NID_authority_key_identifier, -1)) >= 0)
-			X509_EXTENSION_free(X509_delete_ext(x, i));
-	else
-		while ((i = X509_CRL_get_ext_by_NID(crl, NID_authority_key_identifier, -1)) >= 0)
-			X509_EXTENSION_free(X509_CRL_delete_ext(crl, i));
-	int ok = x ? X509_add_ext(x, ks->ca_aki, -1) : X509_CRL_add_ext(crl, ks->ca_aki, -1);
-	return ok ? 0 : -EIO;
+	while ((i = X509_CRL_get_ext_by_NID(crl, NID_authority_key_identifier, -1)) >= 0)
+		X509_EXTENSION_free(X509_CRL_delete_ext(crl, i));
+	return X509_CRL_add_ext(crl, ks->ca_aki, -1) ? 0 : -EIO;
 }
 
 static int sign_crl(const struct signer_keys *ks, const unsigned char *p, size_t len,
@@ -142,7 +138,7 @@ static int sign_crl(const struct signer_keys *ks, const unsigned char *p, size_t
 		goto out;
 	rc = -EIO;
 	if (!X509_CRL_set_version(c, X509_CRL_VERSION_2) ||
-	    !X509_CRL_set_issuer_name(c, X509_get_subject_name(ca)) || set_aki(ks, NULL, c) != 0 ||
+	    !X509_CRL_set_issuer_name(c, X509_get_subject_name(ca)) || set_aki(ks, c) != 0 ||
 	    !X509_CRL_sign(c, ks->key[SIGNER_KEY_CA], EVP_sha256()))
 		goto out;
 	ENCODE(i2d_X509_CRL, c, out, outlen);
