@@ -110,83 +110,14 @@ void signer_keys_free(struct signer_keys *ks)
 		}                                                                                  \
 	} while (0)
 
-/* Replaces any authority key identifier with the CA's (from its subject key identifier). */
-static int set_aki(const struct signer_keys *ks, X509 *x, X509_CRL *crl)
+/* Replaces any authority key identifier of a CRL with the CA's (from its subject key
+ * identifier); signer_cert.c does the same for certificates. */
+static int set_aki(const struct signer_keys *ks, X509_CRL *crl)
 {
 	int i;
-	if (x)
-		while ((i = X509_get_ext_by_NID(x, NID_authority_key_identifier, -1)) >= 0)
-			X509_EXTENSION_free(X509_delete_ext(x, i));
-	else
-		while ((i = X509_CRL_get_ext_by_NID(crl, NID_authority_key_identifier, -1)) >= 0)
-			X509_EXTENSION_free(X509_CRL_delete_ext(crl, i));
-	int ok = x ? X509_add_ext(x, ks->ca_aki, -1) : X509_CRL_add_ext(crl, ks->ca_aki, -1);
-	return ok ? 0 : -EIO;
-}
-
-static int within_ca(X509 *ca, const ASN1_TIME *nb, const ASN1_TIME *na)
-{
-	return nb && na && ASN1_TIME_compare(nb, na) < 0 &&
-	       ASN1_TIME_compare(nb, X509_get0_notBefore(ca)) >= 0 &&
-	       ASN1_TIME_compare(na, X509_get0_notAfter(ca)) <= 0;
-}
-
-/* What a certificate the engine asks for may not be: see the header. */
-static int cert_allowed(X509 *ca, EVP_PKEY *cakey, X509 *x)
-{
-	if (X509_get_version(x) != X509_VERSION_3 || (X509_get_extension_flags(x) & EXFLAG_INVALID))
-		return 0;
-	int crit = -1;
-	BASIC_CONSTRAINTS *bc = X509_get_ext_d2i(x, NID_basic_constraints, &crit, NULL);
-	int ca_true = bc && bc->ca;
-	BASIC_CONSTRAINTS_free(bc);
-	if (ca_true || crit == -2)
-		return 0;
-	uint32_t ku = X509_get_key_usage(x);
-	if (ku != UINT32_MAX && (ku & (KU_KEY_CERT_SIGN | KU_CRL_SIGN)))
-		return 0;
-	static const int ca_only[] = {NID_name_constraints, NID_policy_constraints,
-	                              NID_inhibit_any_policy};
-	for (size_t i = 0; i < sizeof ca_only / sizeof ca_only[0]; i++)
-		if (X509_get_ext_by_NID(x, ca_only[i], -1) >= 0)
-			return 0;
-	if (!within_ca(ca, X509_get0_notBefore(x), X509_get0_notAfter(x)))
-		return 0;
-	if (X509_NAME_cmp(X509_get_subject_name(x), X509_get_subject_name(ca)) == 0)
-		return 0;
-	EVP_PKEY *pub = X509_get0_pubkey(x);
-	if (!pub || EVP_PKEY_eq(pub, cakey) == 1)
-		return 0;
-	/* RFC 5280 4.1.2.2: a positive serial of at most 20 octets. */
-	BIGNUM *sn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
-	int sn_ok = sn && !BN_is_negative(sn) && !BN_is_zero(sn) && BN_num_bytes(sn) <= 20;
-	BN_free(sn);
-	return sn_ok;
-}
-
-static int sign_cert(const struct signer_keys *ks, const unsigned char *p, size_t len,
-                     unsigned char **out, size_t *outlen)
-{
-	X509 *ca = ks->cert[SIGNER_KEY_CA];
-	EVP_PKEY *cakey = ks->key[SIGNER_KEY_CA];
-	if (!ca)
-		return -ENOENT;
-	if (len == 0 || len > SIGNER_DATA_MAX)
-		return -EINVAL;
-	const unsigned char *q = p;
-	X509 *x = d2i_X509(NULL, &q, (long)len);
-	int rc = -EINVAL;
-	if (!x || q != p + len || !cert_allowed(ca, cakey, x))
-		goto out;
-	rc = -EIO;
-	if (!X509_set_issuer_name(x, X509_get_subject_name(ca)) || set_aki(ks, x, NULL) != 0 ||
-	    !X509_sign(x, cakey, EVP_sha256()))
-		goto out;
-	ENCODE(i2d_X509, x, out, outlen);
-out:
-	X509_free(x);
-	ERR_clear_error();
-	return rc;
+	while ((i = X509_CRL_get_ext_by_NID(crl, NID_authority_key_identifier, -1)) >= 0)
+		X509_EXTENSION_free(X509_CRL_delete_ext(crl, i));
+	return X509_CRL_add_ext(crl, ks->ca_aki, -1) ? 0 : -EIO;
 }
 
 static int sign_crl(const struct signer_keys *ks, const unsigned char *p, size_t len,
@@ -207,7 +138,7 @@ static int sign_crl(const struct signer_keys *ks, const unsigned char *p, size_t
 		goto out;
 	rc = -EIO;
 	if (!X509_CRL_set_version(c, X509_CRL_VERSION_2) ||
-	    !X509_CRL_set_issuer_name(c, X509_get_subject_name(ca)) || set_aki(ks, NULL, c) != 0 ||
+	    !X509_CRL_set_issuer_name(c, X509_get_subject_name(ca)) || set_aki(ks, c) != 0 ||
 	    !X509_CRL_sign(c, ks->key[SIGNER_KEY_CA], EVP_sha256()))
 		goto out;
 	ENCODE(i2d_X509_CRL, c, out, outlen);
@@ -282,7 +213,7 @@ int signer_core_handle(const struct signer_keys *ks, const struct signer_req *rq
 	case SIGNER_OP_CERTIFICATE:
 		return certificate(ks, k, out, outlen);
 	case SIGNER_OP_SIGN_CERT:
-		return k == SIGNER_KEY_CA ? sign_cert(ks, rq->payload, rq->len, out, outlen)
+		return k == SIGNER_KEY_CA ? signer_cert_sign(ks, rq->payload, rq->len, out, outlen)
 		                          : -EINVAL;
 	case SIGNER_OP_SIGN_CRL:
 		return k == SIGNER_KEY_CA ? sign_crl(ks, rq->payload, rq->len, out, outlen)

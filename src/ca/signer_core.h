@@ -10,9 +10,10 @@
  *
  * Policy (signer_core_handle):
  *   - certificate templates: refused (-EINVAL) when they ask for CA:TRUE, keyCertSign or
- *     cRLSign, carry an unparseable extension, reuse the CA's subject or public key, or have a
- *     validity outside the CA's; otherwise the issuer name and the authority key identifier
- *     are set from the CA and the certificate is signed with the CA key and SHA-256;
+ *     cRLSign, carry an unparseable or repeated extension, reuse the CA's subject or public
+ *     key (an EC key: the same curve and x-coordinate), or have a validity outside the CA's;
+ *     otherwise the issuer name and the authority key identifier are set from the CA and
+ *     the certificate is signed with the CA key and SHA-256 (signer_cert.c);
  *   - CRL templates: issuer, AKI and version 2 set; nextUpdate must follow lastUpdate;
  *   - bytes: never with the CA key (a signature over arbitrary bytes could be a TBSCertificate
  *     that skips the checks above) nor with a token key; digests SHA256, SHA512 or SHA1 for
@@ -78,6 +79,11 @@ int signer_tokens_keygen(struct signer_tokens *t, const unsigned char *alg, size
                          unsigned char **out, size_t *outlen);
 int signer_tokens_sign(struct signer_tokens *t, const unsigned char *p, size_t len,
                        unsigned char **out, size_t *outlen);
+
+/* Checks a certificate template (DER) against the policy above and signs it with the CA key
+ * (signer_cert.c): 0 with a malloc'ed *out, -EINVAL refused, -ENOENT no CA key, -EIO. */
+int signer_cert_sign(const struct signer_keys *ks, const unsigned char *p, size_t len,
+                     unsigned char **out, size_t *outlen);
 
 /* Answers one request: 0 with a malloc'ed *out (the caller frees), or a negative errno. */
 int signer_core_handle(const struct signer_keys *ks, const struct signer_req *rq,

@@ -3,7 +3,8 @@
  * validity beyond the CA's are refused; issuer and AKI set; the signature verifies against
  * the CA), CRLs, RSA PKCS#1 signatures over bytes verified with the trust-list certificate,
  * and the same answers through the signer process (ca/signer_proc.h) and the remote client:
- * a killed signer fails requests with -EAGAIN, a full queue answers -EBUSY. */
+ * a killed signer fails requests with -EAGAIN, a full queue answers -EBUSY; many threads
+ * signing through one remote handle while the signer is killed and replaced. */
 #include "ca/ca_bootstrap.h"
 #include "ca/signer.h"
 #include "ca/signer_proc.h"
@@ -11,6 +12,7 @@
 #include "testutil.h"
 
 #include <errno.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -22,6 +24,8 @@
 #include <string.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -86,6 +90,10 @@ static void ext(X509 *x, int nid, const char *value)
 	X509_EXTENSION_free(e);
 }
 
+/* What the next template() carries instead of subject_key, and a second keyUsage. */
+static EVP_PKEY *template_pub;
+static int template_dup_ext;
+
 /* A client-certificate template, signed with a throwaway key: bc/ku override its
  * basicConstraints and keyUsage, days its lifetime. */
 static size_t template(unsigned char **der, const char *cn, const char *bc, const char *ku,
@@ -99,9 +107,11 @@ static size_t template(unsigned char **der, const char *cn, const char *bc, cons
 	X509_set_issuer_name(x, X509_get_subject_name(x));
 	X509_gmtime_adj(X509_getm_notBefore(x), 0);
 	X509_gmtime_adj(X509_getm_notAfter(x), days * 86400L);
-	X509_set_pubkey(x, subject_key);
+	X509_set_pubkey(x, template_pub ? template_pub : subject_key);
 	ext(x, NID_basic_constraints, bc);
 	ext(x, NID_key_usage, ku);
+	if (template_dup_ext)
+		ext(x, NID_key_usage, "critical,keyCertSign");
 	ext(x, NID_ext_key_usage, "clientAuth");
 	assert_true(X509_sign(x, subject_key, EVP_sha256()) > 0);
 	*der = NULL;
@@ -161,6 +171,28 @@ static void check_policy(struct signer *s)
 	expect_refused(s, "critical,CA:FALSE", "critical,keyCertSign", 30);
 	expect_refused(s, "critical,CA:FALSE", "digitalSignature,cRLSign", 30);
 	expect_refused(s, "critical,CA:FALSE", "digitalSignature", 3650 * 3); /* beyond the CA */
+	/* An extension twice (the second could ask for what the first does not). */
+	template_dup_ext = 1;
+	expect_refused(s, "critical,CA:FALSE", "digitalSignature", 30);
+	template_dup_ext = 0;
+	/* The CA's own key, as it is encoded and compressed; another key type is decoded. */
+	X509 *cax = ca_cert(s, SIGNER_KEY_CA);
+	EVP_PKEY *capub = EVP_PKEY_dup(X509_get0_pubkey(cax));
+	assert_non_null(capub);
+	template_pub = capub;
+	expect_refused(s, "critical,CA:FALSE", "digitalSignature", 30);
+	assert_int_equal(EVP_PKEY_set_utf8_string_param(
+	                     capub, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, "compressed"),
+	                 1);
+	expect_refused(s, "critical,CA:FALSE", "digitalSignature", 30);
+	EVP_PKEY *rsa = EVP_RSA_gen(2048);
+	assert_non_null(rsa);
+	template_pub = rsa;
+	check_issued(s);
+	template_pub = NULL;
+	EVP_PKEY_free(rsa);
+	EVP_PKEY_free(capub);
+	X509_free(cax);
 	/* Garbage, a truncated template, trailing bytes. */
 	unsigned char *t, *out;
 	size_t tlen = template(&t, "alice", "critical,CA:FALSE", "digitalSignature", 30), olen;
@@ -387,11 +419,127 @@ static void test_remote(void **state)
 	assert_int_equal(WEXITSTATUS(ws), 0);
 }
 
+/* Many threads through one remote handle (leader/follower: whoever waits reads the socket
+ * for the others). Each thread signs its own bytes and checks the signature itself (cmocka's
+ * asserts are for the main thread); the main thread kills the signer once they are under
+ * way and starts another on the same socket. */
+#define NTHREADS 8
+static struct signer *shared;
+static EVP_PKEY *tl_pub;
+static atomic_int restarted, stopping, total_ok;
+struct worker {
+	int idx, ok, ok_after, eagain, other, bad;
+};
+
+static void *sign_loop(void *arg)
+{
+	struct worker *w = arg;
+	for (int n = 0; n < 100000 && (!atomic_load(&stopping) || w->ok_after < 3); n++) {
+		char data[64];
+		int len = snprintf(data, sizeof data, "thread %d call %d", w->idx, n);
+		int after = atomic_load(&restarted);
+		unsigned char *sig;
+		size_t siglen;
+		int rc = signer_sign_bytes(shared, SIGNER_KEY_TRUSTLIST, "SHA256",
+		                           (const unsigned char *)data, (size_t)len, &sig, &siglen);
+		if (rc == -EAGAIN) {
+			w->eagain++;
+			continue;
+		}
+		if (rc != 0) {
+			w->other++;
+			continue;
+		}
+		EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+		int good =
+		    ctx && EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, tl_pub) == 1 &&
+		    EVP_DigestVerify(ctx, sig, siglen, (const unsigned char *)data, (size_t)len) ==
+		        1;
+		EVP_MD_CTX_free(ctx);
+		free(sig);
+		w->bad += !good;
+		w->ok += good;
+		w->ok_after += good && after;
+		atomic_fetch_add(&total_ok, good);
+	}
+	return NULL;
+}
+
+static void test_remote_threads(void **state)
+{
+	(void)state;
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	pid_t pid = spawn_signer(sv[1], sv[0], 0);
+	char err[128];
+	shared = signer_remote_new(sv[0], err, sizeof err);
+	assert_non_null(shared);
+	X509 *tl = ca_cert(shared, SIGNER_KEY_TRUSTLIST);
+	tl_pub = X509_get0_pubkey(tl);
+	pthread_t th[NTHREADS];
+	struct worker w[NTHREADS];
+	for (int i = 0; i < NTHREADS; i++) {
+		w[i] = (struct worker){.idx = i};
+		assert_int_equal(pthread_create(&th[i], NULL, sign_loop, &w[i]), 0);
+	}
+	/* Under way: every thread's answers come back, whoever reads them. */
+	for (int i = 0; i < 60000 && atomic_load(&total_ok) < 5 * NTHREADS; i++)
+		usleep(1000);
+	assert_true(atomic_load(&total_ok) >= 5 * NTHREADS);
+
+	/* The signer dies with requests in flight (nobody answers them now: they pile up until
+	 * the new signer's hello fails them with -EAGAIN). */
+	kill(pid, SIGKILL);
+	int ws;
+	assert_int_equal(waitpid(pid, &ws, 0), pid);
+	struct signer_stats st;
+	for (int i = 0; i < 60000; i++) {
+		signer_stats(shared, &st);
+		if (st.in_flight >= 1)
+			break;
+		usleep(1000);
+	}
+	assert_true(st.in_flight >= 1);
+	pid_t pid2 = spawn_signer(sv[1], sv[0], 1);
+	await_hello(shared, pid2);
+	atomic_store(&restarted, 1);
+	atomic_store(&stopping, 1);
+	int ok = 0, eagain = 0;
+	for (int i = 0; i < NTHREADS; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(w[i].other, 0);
+		assert_int_equal(w[i].bad, 0);
+		assert_true(w[i].ok_after >= 3); /* every thread signs again after the restart */
+		ok += w[i].ok;
+		eagain += w[i].eagain;
+	}
+	assert_true(eagain >= 1);
+	signer_stats(shared, &st);
+	assert_int_equal(st.restarts, 1);
+	assert_int_equal(st.in_flight, 0);
+	assert_true(st.served >= (uint64_t)ok);
+
+	/* A restart while nobody signs is still seen (the idle handle's watcher reads). */
+	kill(pid2, SIGKILL);
+	assert_int_equal(waitpid(pid2, &ws, 0), pid2);
+	pid_t pid3 = spawn_signer(sv[1], sv[0], 2);
+	await_hello(shared, pid3);
+	signer_stats(shared, &st);
+	assert_int_equal(st.restarts, 2);
+	check_bytes(shared, SIGNER_KEY_TRUSTLIST, "SHA256");
+
+	X509_free(tl);
+	signer_free(shared);
+	close(sv[1]);
+	assert_int_equal(waitpid(pid3, &ws, 0), pid3);
+	assert_true(WIFEXITED(ws));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_local_issues), cmocka_unit_test(test_local_policy),
-	    cmocka_unit_test(test_local_bytes), cmocka_unit_test(test_local_crl),
-	    cmocka_unit_test(test_remote)};
+	    cmocka_unit_test(test_local_bytes),  cmocka_unit_test(test_local_crl),
+	    cmocka_unit_test(test_remote),       cmocka_unit_test(test_remote_threads)};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
