@@ -121,6 +121,29 @@ static void sip(struct metrics_out *o, struct sip_registrar *r)
 	metrics_family(o, "telgate_sip_answers_held_for_store", METRICS_GAUGE,
 	               "200s held now until the binding they add or remove is committed.");
 	metrics_sample_u(o, "telgate_sip_answers_held_for_store", st.held_for_store, (char *)NULL);
+	metrics_family(o, "telgate_sip_retransmissions_total", METRICS_COUNTER,
+	               "UDP retransmissions of authenticated REGISTERs recognised (RFC 3261 "
+	               "17.2.2): repeated: answered with their transaction's answer; absorbed: "
+	               "dropped while that answer was decided or held for the store.");
+	metrics_sample_u(o, "telgate_sip_retransmissions_total", st.retrans_repeated, "result",
+	                 "repeated", (char *)NULL);
+	metrics_sample_u(o, "telgate_sip_retransmissions_total", st.retrans_absorbed, "result",
+	                 "absorbed", (char *)NULL);
+	metrics_family(
+	    o, "telgate_sip_transactions", METRICS_GAUGE,
+	    "UDP REGISTER transactions whose answer is kept for retransmissions (32 s).");
+	metrics_sample_u(o, "telgate_sip_transactions", st.txn_entries, (char *)NULL);
+	metrics_family(o, "telgate_sip_transactions_bytes", METRICS_GAUGE,
+	               "Memory of the kept transactions' answers (bytes).");
+	metrics_sample_u(o, "telgate_sip_transactions_bytes", st.txn_bytes, (char *)NULL);
+	metrics_family(o, "telgate_sip_transactions_evicted_early_total", METRICS_COUNTER,
+	               "Kept answers forgotten before their 32 s because of the memory bound.");
+	metrics_sample_u(o, "telgate_sip_transactions_evicted_early_total", st.txn_evicted_early,
+	                 (char *)NULL);
+	metrics_family(o, "telgate_sip_nonce_replays_total", METRICS_COUNTER,
+	               "Authenticated REGISTERs challenged again because their nonce count was "
+	               "used already (replays, or retransmissions that missed their transaction).");
+	metrics_sample_u(o, "telgate_sip_nonce_replays_total", st.nonce_replays, (char *)NULL);
 	const struct sip_loc_stats *ls = sip_registrar_commit_stats(r);
 	metrics_histogram_write(o, "telgate_sip_location_commit_seconds",
 	                        "Location writer commits, from begin (the wait for the write lock "

@@ -114,6 +114,7 @@ void sip_registrar_sync(struct sip_registrar *r)
 void sip_registrar_stats(struct sip_registrar *r, struct sip_registrar_stats *out)
 {
 	sip_transport_stats(r->tp, out);
+	out->nonce_replays = sip_reg_nonce_replays(r->reg);
 	long devices = 0, bindings = 0;
 	sip_loc_counts(r->loc, tg_now_s(), &devices, &bindings);
 	out->bindings = (uint64_t)bindings;

@@ -91,6 +91,15 @@ struct sip_registrar_stats {
 	uint64_t bindings;
 	/* Gauge: 200s held now until the binding they add or remove is committed. */
 	uint64_t held_for_store;
+	/* UDP retransmissions of authenticated REGISTERs (txn.h): answered with their
+	 * transaction's answer again, or absorbed because it was still decided or held. */
+	uint64_t retrans_repeated, retrans_absorbed;
+	/* Answers forgotten before their 32 s because of the memory bound (a retransmission
+	 * after that is judged again), and the gauges: transactions kept, their bytes. */
+	uint64_t txn_evicted_early, txn_entries, txn_bytes;
+	/* Authenticated REGISTERs refused (401, a new challenge) because their nonce count
+	 * was used already: replays, or retransmissions that did not find their transaction. */
+	uint64_t nonce_replays;
 };
 
 /* Fills out. Any thread. */

@@ -198,6 +198,13 @@ void sip_transport_stats(struct sip_transport *t, struct sip_registrar_stats *ou
 	out->throttled = load(&t->throttled);
 	for (int i = 0; i < t->nloops; i++)
 		out->held_for_store += (uint64_t)atomic_load(&t->loops[i].npend);
+	struct sip_txn_stats ts;
+	sip_txn_stats(t->txn, &ts);
+	out->retrans_repeated = ts.repeated;
+	out->retrans_absorbed = ts.absorbed;
+	out->txn_evicted_early = ts.evicted_early;
+	out->txn_entries = ts.entries;
+	out->txn_bytes = ts.bytes;
 }
 
 /* --- sending ------------------------------------------------------------------------- */
@@ -222,7 +229,7 @@ static void send_answer(struct tloop *tl, const struct dest *d, const char *buf,
 static void deliver(struct tloop *tl, struct dest *d, const char *buf, int len)
 {
 	if (d->txn)
-		sip_txn_store(tl->t->txn, d->txn, tg_now_s(), buf, len);
+		sip_txn_store(tl->t->txn, d->txn, tg_mono_ms(), buf, len);
 	send_answer(tl, d, buf, len);
 	if (d->s && d->ref)
 		stream_unref(d->s);
@@ -417,7 +424,7 @@ static int park(struct tloop *tl, struct job *j)
 		p->d.ref = 1;
 	}
 	if (p->d.txn) /* a retransmission meanwhile is absorbed */
-		sip_txn_store(t->txn, p->d.txn, tg_now_s(), NULL, 0);
+		sip_txn_store(t->txn, p->d.txn, tg_mono_ms(), NULL, 0);
 	p->oklen = j->outlen;
 	p->errlen = errlen;
 	memcpy(p->out, j->out, (size_t)j->outlen);
@@ -488,7 +495,7 @@ static int retransmitted(struct job *j)
 {
 	struct sip_transport *t = j->t;
 	uint64_t k = sip_txn_key(t->txn, &j->x.req, j->x.source);
-	int n = sip_txn_lookup(t->txn, k, tg_now_s(), j->out, sizeof j->out);
+	int n = sip_txn_lookup(t->txn, k, tg_mono_ms(), j->out, sizeof j->out);
 	if (n < 0) {
 		j->d.txn = k;
 		return 0;
@@ -514,7 +521,7 @@ static int dispatch(struct job *j)
 		o = sip_reg_fast(t->reg, &j->x);
 	if (o == SIP_REG_CONTINUE) {
 		if (j->d.txn) /* being decided: a retransmission meanwhile is absorbed */
-			sip_txn_store(t->txn, j->d.txn, tg_now_s(), NULL, 0);
+			sip_txn_store(t->txn, j->d.txn, tg_mono_ms(), NULL, 0);
 		/* The worker's job holds the stream until its answer is sent (deliver): a
 		 * closed one drops the answer, its memory stays till then. */
 		if (j->d.s) {
