@@ -121,6 +121,10 @@ static void sip(struct metrics_out *o, struct sip_registrar *r)
 	metrics_family(o, "telgate_sip_answers_held_for_store", METRICS_GAUGE,
 	               "200s held now until the binding they add or remove is committed.");
 	metrics_sample_u(o, "telgate_sip_answers_held_for_store", st.held_for_store, (char *)NULL);
+	metrics_family(o, "telgate_sip_store_behind_total", METRICS_COUNTER,
+	               "New bindings and removals answered 503 Retry-After at once because the "
+	               "store was behind (admission control) or too many answers were held.");
+	metrics_sample_u(o, "telgate_sip_store_behind_total", st.store_busy, (char *)NULL);
 	metrics_family(o, "telgate_sip_retransmissions_total", METRICS_COUNTER,
 	               "UDP retransmissions of authenticated REGISTERs recognised (RFC 3261 "
 	               "17.2.2): repeated: answered with their transaction's answer; absorbed: "

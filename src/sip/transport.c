@@ -79,6 +79,9 @@ struct tloop {
 	/* 500s for held 200s since the last sip_location_commit_late line (one a second) */
 	long late, dropped;
 	int64_t late_logged_us;
+	/* 503s for 200s that could not wait, since the last sip_location_behind line */
+	long refused;
+	int64_t refused_logged_us;
 };
 
 struct sip_transport {
@@ -98,6 +101,7 @@ struct sip_transport {
 	_Atomic uint64_t requests_register, requests_options, requests_other;
 	_Atomic uint64_t responses[7];
 	_Atomic uint64_t throttled;
+	_Atomic uint64_t store_busy; /* 200s that could not wait for the store: 503 */
 };
 
 /* Where an answer goes, and what sending it takes: a stream (a reference is held when
@@ -196,6 +200,7 @@ void sip_transport_stats(struct sip_transport *t, struct sip_registrar_stats *ou
 	for (int i = 1; i <= 6; i++)
 		out->responses[i] = load(&t->responses[i]);
 	out->throttled = load(&t->throttled);
+	out->store_busy = load(&t->store_busy);
 	for (int i = 0; i < t->nloops; i++)
 		out->held_for_store += (uint64_t)atomic_load(&t->loops[i].npend);
 	struct sip_txn_stats ts;
@@ -397,12 +402,14 @@ static void on_commit(void *arg)
 }
 
 /* j's 200 (j->out) held until its change is committed (docs/sip.md, Location); j is
- * freed. 0, or -1 (j kept) when the loop holds PEND_MAX answers, is stopping, or memory
- * is short. Loop thread. */
+ * freed. 0, or -1 (j kept) when the store is behind (sip_commitq_behind), the loop holds
+ * PEND_MAX answers, is stopping, or memory is short. Loop thread. */
 static int park(struct tloop *tl, struct job *j)
 {
 	struct sip_transport *t = tl->t;
-	if (tl->stopped || !tl->pend_ev || j->outlen <= 0)
+	int64_t wait_us = (int64_t)t->cfg->sip.commit_timeout_ms * 1000;
+	if (tl->stopped || !tl->pend_ev || j->outlen <= 0 ||
+	    sip_commitq_behind(&tl->pend, tg_mono_us(), wait_us))
 		return -1;
 	char err[OUT_MAX];
 	int errlen =
@@ -413,7 +420,7 @@ static int park(struct tloop *tl, struct job *j)
 	if (!p)
 		return -1;
 	p->node.t = j->x.durable;
-	p->node.deadline_us = tg_mono_us() + (int64_t)t->cfg->sip.commit_timeout_ms * 1000;
+	p->node.deadline_us = tg_mono_us() + wait_us;
 	if (sip_commitq_push(&tl->pend, &p->node) != 0) {
 		free(p);
 		return -1;
@@ -454,14 +461,27 @@ static void answer(struct job *j, enum sip_reg_outcome o)
 }
 
 /* 1 when j's answer waits for the store (j is gone); else 0 with j->out what to send
- * now: the answer as decided, or 503 (Retry-After) when it cannot wait. */
+ * now: the answer as decided, or 503 (Retry-After) when it cannot wait (the change stays
+ * queued: a 503 promises nothing either way). */
 static int wait_for_store(struct job *j)
 {
 	if (j->o != SIP_REG_OK || !j->x.durable.last)
 		return 0;
-	if (park(j->tl, j) == 0)
+	struct tloop *tl = j->tl;
+	if (park(tl, j) == 0)
 		return 1;
 	answer(j, SIP_REG_BUSY);
+	count(&tl->t->store_busy);
+	tl->refused++;
+	int64_t now = tg_mono_us(); /* at the refusal rate: one line a second at most */
+	if (now - tl->refused_logged_us >= 1000000) {
+		log_ev(LOG_LVL_WARNING, NULL, "sip_location_behind", LOG_I("refused", tl->refused),
+		       LOG_I("held", tl->pend.n), LOG_S("answer", "503 Retry-After: 5"),
+		       LOG_S("reason", "the store is behind: held answers waited half of "
+		                       "sip.commit_timeout_ms, or too many are held"));
+		tl->refused = 0;
+		tl->refused_logged_us = now;
+	}
 	return 0;
 }
 
