@@ -126,7 +126,7 @@ static void sip(struct metrics_out *o, struct sip_registrar *r)
 	               "store was behind (admission control) or too many answers were held.");
 	metrics_sample_u(o, "telgate_sip_store_behind_total", st.store_busy, (char *)NULL);
 	metrics_family(o, "telgate_sip_retransmissions_total", METRICS_COUNTER,
-	               "UDP retransmissions of authenticated REGISTERs recognised (RFC 3261 "
+	               "UDP retransmissions of REGISTERs recognised (RFC 3261 "
 	               "17.2.2): repeated: answered with their transaction's answer; absorbed: "
 	               "dropped while that answer was decided or held for the store.");
 	metrics_sample_u(o, "telgate_sip_retransmissions_total", st.retrans_repeated, "result",

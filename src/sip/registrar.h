@@ -95,7 +95,7 @@ struct sip_registrar_stats {
 	 * store was behind (the oldest held answer had waited half of sip.commit_timeout_ms)
 	 * or the loop held its maximum. The change itself stays queued. */
 	uint64_t store_busy;
-	/* UDP retransmissions of authenticated REGISTERs (txn.h): answered with their
+	/* UDP retransmissions of REGISTERs (txn.h): answered with their
 	 * transaction's answer again, or absorbed because it was still decided or held. */
 	uint64_t retrans_repeated, retrans_absorbed;
 	/* Answers forgotten before their 32 s because of the memory bound (a retransmission

@@ -508,7 +508,7 @@ static void reg_done(void *arg)
 	job_free(j);
 }
 
-/* A UDP REGISTER with credentials seen before (RFC 3261 §17.2.2): 1 with the earlier
+/* A UDP REGISTER seen before (RFC 3261 §17.2.2): 1 with the earlier
  * answer in j->out (outlen 0 while that is still being decided), else 0 with j's
  * retransmission key set. */
 static int retransmitted(struct job *j)
@@ -533,7 +533,10 @@ static int dispatch(struct job *j)
 {
 	struct sip_transport *t = j->t;
 	enum sip_reg_outcome o = sip_reg_route(&j->x);
-	if (o == SIP_REG_CONTINUE && !j->d.s && retransmitted(j))
+	/* A challenge is kept too: its nonce is new each time, and a client whose 401 came
+	 * late (overload) took the first one and would see the second, for its
+	 * retransmission, as an unexpected answer (SIPp fails the call). */
+	if ((o == SIP_REG_CONTINUE || o == SIP_REG_CHALLENGE) && !j->d.s && retransmitted(j))
 		return 0; /* j->out holds the earlier answer (none while it is being decided) */
 	if (o == SIP_REG_CONTINUE)
 		o = sip_reg_precheck(t->reg, &j->x, tg_now_s());

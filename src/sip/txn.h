@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * txn: the answers to recent authenticated REGISTERs over UDP, so that a retransmission
- * gets the same answer (RFC 3261 §17.2.2: a non-INVITE server transaction answers a
- * retransmitted request with its last response) instead of being judged again. Judging
- * again would be wrong: its nonce count was used by the original, so a phone whose 200 OK
- * was lost would get a 401 for the retransmission.
+ * txn: the answers to recent REGISTERs over UDP, so that a retransmission gets the same
+ * answer (RFC 3261 §17.2.2: a non-INVITE server transaction answers a retransmitted
+ * request with its last response) instead of being judged again. Judging again would be
+ * wrong: its nonce count was used by the original, so a phone whose 200 OK was lost would
+ * get a 401 for the retransmission; and a challenge judged again carries a new nonce, a
+ * second, different answer to a client that already took the first. The cost of keeping
+ * challenges: one lookup and one copy per REGISTER without credentials, and their memory
+ * under the same bound (a flood of them makes the oldest answers go early, counted).
  *
  * A transaction is what RFC 3261 §17.2.3 matches on, from one source address: Call-ID,
  * CSeq and the top Via branch (with the magic cookie z9hG4bK; without it, an RFC 2543
