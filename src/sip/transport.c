@@ -522,7 +522,7 @@ static int retransmitted(struct job *j)
 	}
 	j->outlen = n;
 	log_ev(LOG_LVL_DEBUG, j->x.req.callid, "sip_retransmission", LOG_S("source", j->x.source),
-	       LOG_S("answer", n ? "repeated" : "absorbed (still being decided)"));
+	       LOG_S("answer", n ? "repeated" : "absorbed (being decided or held)"));
 	return 1;
 }
 
