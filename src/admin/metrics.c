@@ -89,6 +89,14 @@ static void listeners(struct metrics_out *o)
 
 /* --- SIP ---------------------------------------------------------------------------- */
 
+/* A family of one unlabelled sample. */
+static void single(struct metrics_out *o, const char *name, enum metrics_type type,
+                   const char *help, uint64_t v)
+{
+	metrics_family(o, name, type, help);
+	metrics_sample_u(o, name, v, (char *)NULL);
+}
+
 static void sip(struct metrics_out *o, struct sip_registrar *r)
 {
 	if (!r)
@@ -121,6 +129,30 @@ static void sip(struct metrics_out *o, struct sip_registrar *r)
 	metrics_family(o, "telgate_sip_answers_held_for_store", METRICS_GAUGE,
 	               "200s held now until the binding they add or remove is committed.");
 	metrics_sample_u(o, "telgate_sip_answers_held_for_store", st.held_for_store, (char *)NULL);
+	single(o, "telgate_sip_store_behind_total", METRICS_COUNTER,
+	       "New bindings and removals answered 503 Retry-After at once because the store was "
+	       "behind (admission control) or too many answers were held.",
+	       st.store_busy);
+	metrics_family(o, "telgate_sip_retransmissions_total", METRICS_COUNTER,
+	               "UDP retransmissions of REGISTERs recognised (RFC 3261 "
+	               "17.2.2): repeated: answered with their transaction's answer; absorbed: "
+	               "dropped while that answer was decided or held for the store.");
+	metrics_sample_u(o, "telgate_sip_retransmissions_total", st.retrans_repeated, "result",
+	                 "repeated", (char *)NULL);
+	metrics_sample_u(o, "telgate_sip_retransmissions_total", st.retrans_absorbed, "result",
+	                 "absorbed", (char *)NULL);
+	single(o, "telgate_sip_transactions", METRICS_GAUGE,
+	       "UDP REGISTER transactions whose answer is kept for retransmissions (32 s).",
+	       st.txn_entries);
+	single(o, "telgate_sip_transactions_bytes", METRICS_GAUGE,
+	       "Memory of the kept transactions' answers (bytes).", st.txn_bytes);
+	single(o, "telgate_sip_transactions_evicted_early_total", METRICS_COUNTER,
+	       "Kept answers forgotten before their 32 s because of the memory bound.",
+	       st.txn_evicted_early);
+	single(o, "telgate_sip_nonce_replays_total", METRICS_COUNTER,
+	       "Authenticated REGISTERs challenged again because their nonce count was used "
+	       "already (replays, or retransmissions that missed their transaction).",
+	       st.nonce_replays);
 	const struct sip_loc_stats *ls = sip_registrar_commit_stats(r);
 	metrics_histogram_write(o, "telgate_sip_location_commit_seconds",
 	                        "Location writer commits, from begin (the wait for the write lock "

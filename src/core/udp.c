@@ -21,6 +21,12 @@ int udp_pktinfo_on(int fd)
 	return rc == 0 ? 0 : -errno;
 }
 
+void udp_rcvbuf(int fd, int bytes)
+{
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes) != 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+}
+
 /* Room for either control message. */
 union cmsg_space {
 	char v4[CMSG_SPACE(sizeof(struct in_pktinfo))];

@@ -21,6 +21,12 @@
 /* Asks the kernel for each datagram's destination address. Returns 0 or -errno. */
 int udp_pktinfo_on(int fd);
 
+/* Asks for a receive buffer of bytes (SO_RCVBUFFORCE, which passes net.core.rmem_max
+ * while we are root; else SO_RCVBUF, capped by it). Best effort: the default (~200 KB,
+ * ~90 small datagrams with the kernel's per-datagram overhead) drops a burst that
+ * arrives while the loop is busy or descheduled for a few milliseconds. */
+void udp_rcvbuf(int fd, int bytes);
+
 /* One datagram into buf (cap bytes): its source in *from (length *fromlen), and the address it
  * was sent to in *local (*has_local 0 when the kernel gave none). Returns the length,
  * which may exceed cap when the datagram was cut (MSG_TRUNC), or -1 (errno; EAGAIN when

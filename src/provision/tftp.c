@@ -798,10 +798,8 @@ struct tftp_server *tftp_start(const struct tftp_options *o, struct loop_group *
 			/* A boot storm sends a thousand RRQs at once; the default receive buffer
 			 * (~200 datagrams with their kernel overhead) dropped most of them, and
 			 * each phone waited for its own retransmission (1 s or more). 4 MiB
-			 * holds several thousand; FORCE passes rmem_max while we are root. */
-			int buf = 4 * 1024 * 1024;
-			if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof buf) != 0)
-				(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+			 * holds several thousand. */
+			udp_rcvbuf(fd, 4 * 1024 * 1024);
 		}
 		if (rc < 0) {
 			snprintf(err, errlen, "tftp port %s:%d: %s", o->address, o->port,

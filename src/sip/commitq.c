@@ -72,3 +72,8 @@ int64_t sip_commitq_next_deadline(const struct sip_commitq *q)
 {
 	return q->head ? q->head->deadline_us : -1;
 }
+
+int sip_commitq_behind(const struct sip_commitq *q, int64_t now_us, int64_t wait_us)
+{
+	return q->head && q->head->deadline_us - now_us <= wait_us / 2;
+}

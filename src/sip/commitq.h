@@ -78,5 +78,11 @@ struct sip_commitq_node *sip_commitq_pop_ready(struct sip_commitq *q,
 struct sip_commitq_node *sip_commitq_pop(struct sip_commitq *q);
 /* The head's deadline, or -1 when the queue is empty. */
 int64_t sip_commitq_next_deadline(const struct sip_commitq *q);
+/* Admission (docs/sip.md, Location): 1 when the store is behind, that is when the oldest
+ * answer in q has waited half its time or more (its deadline is at most wait_us / 2 away,
+ * wait_us being the whole wait a node is pushed with: sip.commit_timeout_ms); else 0. A
+ * new binding or removal is then answered 503 with Retry-After at once rather than held
+ * to a likely 500: the phone's retransmissions (every 0.5-4 s) would only add load. */
+int sip_commitq_behind(const struct sip_commitq *q, int64_t now_us, int64_t wait_us);
 
 #endif

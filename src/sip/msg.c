@@ -722,6 +722,16 @@ int sip_req_received(struct sip_req *r, const struct sockaddr *src, int force_rp
 	return 0;
 }
 
+const char *sip_req_branch(const struct sip_req *r)
+{
+	osip_generic_param_t *br = NULL;
+	osip_via_t *v = NULL;
+	if (r->m && osip_message_get_via(r->m, 0, &v) >= 0 && v &&
+	    osip_via_param_get_byname(v, "branch", &br) == 0 && br && br->gvalue)
+		return br->gvalue;
+	return "";
+}
+
 void sip_req_to_tag(const struct sip_req *r, const uint8_t key[16], char out[17])
 {
 	/* Call-ID, From tag, CSeq number and method, top branch: what identifies the
@@ -729,8 +739,7 @@ void sip_req_to_tag(const struct sip_req *r, const uint8_t key[16], char out[17]
 	 * would only give two requests one tag). */
 	char buf[SIP_CALLID_MAX + 512];
 	struct tg_sbuf b = {buf, sizeof buf, 0, 0};
-	osip_generic_param_t *ft = NULL, *br = NULL;
-	osip_via_t *v = NULL;
+	osip_generic_param_t *ft = NULL;
 	char cseq[32];
 	snprintf(cseq, sizeof cseq, "%lu", r->cseq);
 	tg_sbuf_put(&b, r->callid);
@@ -741,9 +750,7 @@ void sip_req_to_tag(const struct sip_req *r, const uint8_t key[16], char out[17]
 	tg_sbuf_put(&b, cseq);
 	tg_sbuf_put(&b, r->method);
 	tg_sbuf_put(&b, "|");
-	if (r->m && osip_message_get_via(r->m, 0, &v) >= 0 && v &&
-	    osip_via_param_get_byname(v, "branch", &br) == 0 && br && br->gvalue)
-		tg_sbuf_put(&b, br->gvalue);
+	tg_sbuf_put(&b, sip_req_branch(r));
 	uint8_t h[crypto_shorthash_BYTES]; /* a cut text (b.bad) is still a fine input */
 	crypto_shorthash(h, (const uint8_t *)buf, b.len, key);
 	static const char hex[] = "0123456789abcdef";

@@ -97,6 +97,8 @@ int sip_req_received(struct sip_req *r, const struct sockaddr *src, int force_rp
  * the key, different for every request, the same for its retransmissions (RFC 3261
  * §19.3 asks for 32 random bits at least). out: 17 bytes. */
 void sip_req_to_tag(const struct sip_req *r, const uint8_t key[16], char out[17]);
+/* The top Via's branch parameter as sent ("" = none); valid while r is. */
+const char *sip_req_branch(const struct sip_req *r);
 
 /* An Expires header or Contact expires value (see SIP_EXPIRES_MAX) in seconds. Pure. */
 int64_t sip_expires_value(const char *s);

@@ -14,6 +14,7 @@
 
 #include <sodium.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -35,6 +36,7 @@ struct sip_reg {
 	 * minute gate of the unreadable-Authorization log line, by sip_source_key() */
 	struct tg_ratelimit *throttle;
 	char dummy_md5[SIP_DIGEST_HEX_MAX], dummy_sha[SIP_DIGEST_HEX_MAX];
+	_Atomic uint64_t nonce_replays; /* sip_reg_nonce_replays */
 };
 
 struct sip_reg *sip_reg_new(const struct sip_reg_options *o)
@@ -60,6 +62,11 @@ struct sip_reg *sip_reg_new(const struct sip_reg_options *o)
 		return NULL;
 	}
 	return g;
+}
+
+uint64_t sip_reg_nonce_replays(struct sip_reg *g)
+{
+	return atomic_load_explicit(&g->nonce_replays, memory_order_relaxed);
 }
 
 void sip_reg_free(struct sip_reg *g)
@@ -376,8 +383,9 @@ enum sip_reg_outcome sip_reg_route(struct sip_reg_req *x)
 	return SIP_REG_CONTINUE;
 }
 
-static enum sip_reg_outcome nonce_replay(const struct sip_reg_req *x)
+static enum sip_reg_outcome nonce_replay(struct sip_reg *g, const struct sip_reg_req *x)
 {
+	atomic_fetch_add_explicit(&g->nonce_replays, 1, memory_order_relaxed);
 	log_ev(LOG_LVL_NOTICE, x->req.callid, "sip_nonce_replay", LOG_S("source", x->source),
 	       LOG_S("user", x->cr.username));
 	return SIP_REG_CHALLENGE;
@@ -423,7 +431,7 @@ enum sip_reg_outcome sip_reg_precheck(struct sip_reg *g, struct sip_reg_req *x, 
 	    (!cfg->sip.challenge_md5 && cr->alg == SIP_DIGEST_MD5))
 		return SIP_REG_CHALLENGE;
 	if (!x->stale && sip_nc_fresh(g->nc, cr->nonce, cr->nc) != 1)
-		return nonce_replay(x);
+		return nonce_replay(g, x);
 	return SIP_REG_CONTINUE;
 }
 
@@ -438,7 +446,7 @@ static enum sip_reg_outcome nonce_verified(struct sip_reg *g, const struct sip_r
 		return SIP_REG_STALE;
 	}
 	if (sip_nc_accept(g->nc, x->cr.nonce, x->cr.nc) != 1)
-		return nonce_replay(x);
+		return nonce_replay(g, x);
 	return SIP_REG_CONTINUE;
 }
 

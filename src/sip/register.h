@@ -113,6 +113,8 @@ struct sip_reg_options {
 /* NULL when out of memory. */
 struct sip_reg *sip_reg_new(const struct sip_reg_options *o);
 void sip_reg_free(struct sip_reg *g);
+/* Authenticated REGISTERs refused as nonce-count replays since start (any thread). */
+uint64_t sip_reg_nonce_replays(struct sip_reg *g);
 
 /* The method and Require of x->req: OPTIONS, ACK, other methods (RFC 3261 §8.2.1: the
  * method before Require), an unsupported Require (§8.2.2.3: 420, no binding), a REGISTER

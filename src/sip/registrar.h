@@ -91,6 +91,19 @@ struct sip_registrar_stats {
 	uint64_t bindings;
 	/* Gauge: 200s held now until the binding they add or remove is committed. */
 	uint64_t held_for_store;
+	/* New bindings and removals answered 503 (Retry-After) instead of a held 200: the
+	 * store was behind (the oldest held answer had waited half of sip.commit_timeout_ms)
+	 * or the loop held its maximum. The change itself stays queued. */
+	uint64_t store_busy;
+	/* UDP retransmissions of REGISTERs (txn.h): answered with their
+	 * transaction's answer again, or absorbed because it was still decided or held. */
+	uint64_t retrans_repeated, retrans_absorbed;
+	/* Answers forgotten before their 32 s because of the memory bound (a retransmission
+	 * after that is judged again), and the gauges: transactions kept, their bytes. */
+	uint64_t txn_evicted_early, txn_entries, txn_bytes;
+	/* Authenticated REGISTERs refused (401, a new challenge) because their nonce count
+	 * was used already: replays, or retransmissions that did not find their transaction. */
+	uint64_t nonce_replays;
 };
 
 /* Fills out. Any thread. */

@@ -79,6 +79,9 @@ struct tloop {
 	/* 500s for held 200s since the last sip_location_commit_late line (one a second) */
 	long late, dropped;
 	int64_t late_logged_us;
+	/* 503s for 200s that could not wait, since the last sip_location_behind line */
+	long refused;
+	int64_t refused_logged_us;
 };
 
 struct sip_transport {
@@ -98,6 +101,7 @@ struct sip_transport {
 	_Atomic uint64_t requests_register, requests_options, requests_other;
 	_Atomic uint64_t responses[7];
 	_Atomic uint64_t throttled;
+	_Atomic uint64_t store_busy; /* 200s that could not wait for the store: 503 */
 };
 
 /* Where an answer goes, and what sending it takes: a stream (a reference is held when
@@ -196,8 +200,16 @@ void sip_transport_stats(struct sip_transport *t, struct sip_registrar_stats *ou
 	for (int i = 1; i <= 6; i++)
 		out->responses[i] = load(&t->responses[i]);
 	out->throttled = load(&t->throttled);
+	out->store_busy = load(&t->store_busy);
 	for (int i = 0; i < t->nloops; i++)
 		out->held_for_store += (uint64_t)atomic_load(&t->loops[i].npend);
+	struct sip_txn_stats ts;
+	sip_txn_stats(t->txn, &ts);
+	out->retrans_repeated = ts.repeated;
+	out->retrans_absorbed = ts.absorbed;
+	out->txn_evicted_early = ts.evicted_early;
+	out->txn_entries = ts.entries;
+	out->txn_bytes = ts.bytes;
 }
 
 /* --- sending ------------------------------------------------------------------------- */
@@ -222,7 +234,7 @@ static void send_answer(struct tloop *tl, const struct dest *d, const char *buf,
 static void deliver(struct tloop *tl, struct dest *d, const char *buf, int len)
 {
 	if (d->txn)
-		sip_txn_store(tl->t->txn, d->txn, tg_now_s(), buf, len);
+		sip_txn_store(tl->t->txn, d->txn, tg_mono_ms(), buf, len);
 	send_answer(tl, d, buf, len);
 	if (d->s && d->ref)
 		stream_unref(d->s);
@@ -390,12 +402,14 @@ static void on_commit(void *arg)
 }
 
 /* j's 200 (j->out) held until its change is committed (docs/sip.md, Location); j is
- * freed. 0, or -1 (j kept) when the loop holds PEND_MAX answers, is stopping, or memory
- * is short. Loop thread. */
+ * freed. 0, or -1 (j kept) when the store is behind (sip_commitq_behind), the loop holds
+ * PEND_MAX answers, is stopping, or memory is short. Loop thread. */
 static int park(struct tloop *tl, struct job *j)
 {
 	struct sip_transport *t = tl->t;
-	if (tl->stopped || !tl->pend_ev || j->outlen <= 0)
+	int64_t wait_us = (int64_t)t->cfg->sip.commit_timeout_ms * 1000;
+	if (tl->stopped || !tl->pend_ev || j->outlen <= 0 ||
+	    sip_commitq_behind(&tl->pend, tg_mono_us(), wait_us))
 		return -1;
 	char err[OUT_MAX];
 	int errlen =
@@ -406,7 +420,7 @@ static int park(struct tloop *tl, struct job *j)
 	if (!p)
 		return -1;
 	p->node.t = j->x.durable;
-	p->node.deadline_us = tg_mono_us() + (int64_t)t->cfg->sip.commit_timeout_ms * 1000;
+	p->node.deadline_us = tg_mono_us() + wait_us;
 	if (sip_commitq_push(&tl->pend, &p->node) != 0) {
 		free(p);
 		return -1;
@@ -417,7 +431,7 @@ static int park(struct tloop *tl, struct job *j)
 		p->d.ref = 1;
 	}
 	if (p->d.txn) /* a retransmission meanwhile is absorbed */
-		sip_txn_store(t->txn, p->d.txn, tg_now_s(), NULL, 0);
+		sip_txn_store(t->txn, p->d.txn, tg_mono_ms(), NULL, 0);
 	p->oklen = j->outlen;
 	p->errlen = errlen;
 	memcpy(p->out, j->out, (size_t)j->outlen);
@@ -447,14 +461,27 @@ static void answer(struct job *j, enum sip_reg_outcome o)
 }
 
 /* 1 when j's answer waits for the store (j is gone); else 0 with j->out what to send
- * now: the answer as decided, or 503 (Retry-After) when it cannot wait. */
+ * now: the answer as decided, or 503 (Retry-After) when it cannot wait (the change stays
+ * queued: a 503 promises nothing either way). */
 static int wait_for_store(struct job *j)
 {
 	if (j->o != SIP_REG_OK || !j->x.durable.last)
 		return 0;
-	if (park(j->tl, j) == 0)
+	struct tloop *tl = j->tl;
+	if (park(tl, j) == 0)
 		return 1;
 	answer(j, SIP_REG_BUSY);
+	count(&tl->t->store_busy);
+	tl->refused++;
+	int64_t now = tg_mono_us(); /* at the refusal rate: one line a second at most */
+	if (now - tl->refused_logged_us >= 1000000) {
+		log_ev(LOG_LVL_WARNING, NULL, "sip_location_behind", LOG_I("refused", tl->refused),
+		       LOG_I("held", tl->pend.n), LOG_S("answer", "503 Retry-After: 5"),
+		       LOG_S("reason", "the store is behind: held answers waited half of "
+		                       "sip.commit_timeout_ms, or too many are held"));
+		tl->refused = 0;
+		tl->refused_logged_us = now;
+	}
 	return 0;
 }
 
@@ -481,21 +508,21 @@ static void reg_done(void *arg)
 	job_free(j);
 }
 
-/* A UDP REGISTER with credentials seen before (RFC 3261 §17.2.2): 1 with the earlier
+/* A UDP REGISTER seen before (RFC 3261 §17.2.2): 1 with the earlier
  * answer in j->out (outlen 0 while that is still being decided), else 0 with j's
  * retransmission key set. */
 static int retransmitted(struct job *j)
 {
 	struct sip_transport *t = j->t;
 	uint64_t k = sip_txn_key(t->txn, &j->x.req, j->x.source);
-	int n = sip_txn_lookup(t->txn, k, tg_now_s(), j->out, sizeof j->out);
+	int n = sip_txn_lookup(t->txn, k, tg_mono_ms(), j->out, sizeof j->out);
 	if (n < 0) {
 		j->d.txn = k;
 		return 0;
 	}
 	j->outlen = n;
 	log_ev(LOG_LVL_DEBUG, j->x.req.callid, "sip_retransmission", LOG_S("source", j->x.source),
-	       LOG_S("answer", n ? "repeated" : "absorbed (still being decided)"));
+	       LOG_S("answer", n ? "repeated" : "absorbed (being decided or held)"));
 	return 1;
 }
 
@@ -506,7 +533,10 @@ static int dispatch(struct job *j)
 {
 	struct sip_transport *t = j->t;
 	enum sip_reg_outcome o = sip_reg_route(&j->x);
-	if (o == SIP_REG_CONTINUE && !j->d.s && retransmitted(j))
+	/* A challenge is kept too: its nonce is new each time, and a client whose 401 came
+	 * late (overload) took the first one and would see the second, for its
+	 * retransmission, as an unexpected answer (SIPp fails the call). */
+	if ((o == SIP_REG_CONTINUE || o == SIP_REG_CHALLENGE) && !j->d.s && retransmitted(j))
 		return 0; /* j->out holds the earlier answer (none while it is being decided) */
 	if (o == SIP_REG_CONTINUE)
 		o = sip_reg_precheck(t->reg, &j->x, tg_now_s());
@@ -514,7 +544,7 @@ static int dispatch(struct job *j)
 		o = sip_reg_fast(t->reg, &j->x);
 	if (o == SIP_REG_CONTINUE) {
 		if (j->d.txn) /* being decided: a retransmission meanwhile is absorbed */
-			sip_txn_store(t->txn, j->d.txn, tg_now_s(), NULL, 0);
+			sip_txn_store(t->txn, j->d.txn, tg_mono_ms(), NULL, 0);
 		/* The worker's job holds the stream until its answer is sent (deliver): a
 		 * closed one drops the answer, its memory stays till then. */
 		if (j->d.s) {

@@ -1,41 +1,70 @@
 /* SPDX-License-Identifier: ISC */
 #include "sip/txn.h"
+#include "core/shtable.h"
 
-#include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
 
-/* Not a core/shtable, on purpose: this is a bounded, lossy slot array. Each key has one
- * slot and a newer transaction simply takes it over, so memory is fixed (SIP_TXN_SLOTS)
- * whatever a flood of REGISTERs does, nothing ever needs a sweep for the 32 s expiry (an
- * old slot is just not answered from), and a lookup is one compare. A chained table
- * would keep every transaction until a sweep removed it and grow with the flood. The
- * keys are already SipHash under a secret, so peers cannot aim at one slot. */
+/* The transactions live in the shared sharded table, and each shard keeps its entries in
+ * a FIFO by the time they were stored (guarded by the shard's lock), so that expiry is a
+ * look at the head: every store drops what is older than the lifetime, and what exceeds
+ * the shard's share of the memory bound, from the head. Replacing an entry (the answer
+ * after "being decided") moves it to the tail with the new time, so the FIFO stays in
+ * time order. This replaced a fixed array of 16,384 slots in which a newer transaction
+ * took over an older one's slot: at 2,500 registrations a second a retransmission 0.5-2 s
+ * later often found its slot taken, was judged again and refused as a nonce replay. */
 #define SHARDS 64
+#define SHARD_BYTES_MAX (SIP_TXN_BYTES_MAX / SHARDS)
 
-struct slot {
+struct ent {
+	struct shtable_node node;
+	TAILQ_ENTRY(ent) fifo; /* in its shard's list, oldest first */
 	uint64_t key;
-	int64_t at;
-	char *resp;
+	int64_t at; /* ms, monotonic */
 	int len;
+	char resp[];
+};
+
+TAILQ_HEAD(ent_list, ent);
+
+struct shard {
+	struct ent_list fifo;
+	size_t bytes;
 };
 
 struct sip_txn {
 	unsigned char hkey[crypto_shorthash_KEYBYTES];
-	pthread_mutex_t shard[SHARDS];
-	struct slot slot[SIP_TXN_SLOTS];
+	struct shtable *tab;
+	struct shard shard[SHARDS]; /* shard[i] is guarded by the table's shard i lock */
+	_Atomic uint64_t repeated, absorbed, evicted_early, entries, bytes;
 };
+
+static size_t ent_size(const struct ent *e)
+{
+	return sizeof *e + (size_t)e->len;
+}
+
+static void ent_free(struct shtable_node *n)
+{
+	free(SHTABLE_ENTRY(n, struct ent, node));
+}
 
 struct sip_txn *sip_txn_new(void)
 {
 	struct sip_txn *t = calloc(1, sizeof *t);
-	if (!t)
+	if (!t || !(t->tab = shtable_new(&(struct shtable_opts){
+	                .shards = SHARDS, .buckets = 1024, .free_entry = ent_free}))) {
+		free(t);
 		return NULL;
+	}
 	randombytes_buf(t->hkey, sizeof t->hkey);
 	for (int i = 0; i < SHARDS; i++)
-		pthread_mutex_init(&t->shard[i], NULL);
+		TAILQ_INIT(&t->shard[i].fifo);
 	return t;
 }
 
@@ -43,19 +72,20 @@ void sip_txn_free(struct sip_txn *t)
 {
 	if (!t)
 		return;
-	for (int i = 0; i < SIP_TXN_SLOTS; i++)
-		free(t->slot[i].resp);
-	for (int i = 0; i < SHARDS; i++)
-		pthread_mutex_destroy(&t->shard[i]);
+	shtable_free(t->tab);
 	free(t);
 }
 
 uint64_t sip_txn_key(const struct sip_txn *t, const struct sip_req *q, const char *source)
 {
-	/* NUL separators: no two different tuples give the same bytes. */
+	/* RFC 3261 §17.2.3 with the magic cookie: the branch names the transaction; without
+	 * it (RFC 2543) a retransmission is the same bytes, so the credentials stand in. NUL
+	 * separators: no two different tuples give the same bytes. */
+	const char *br = sip_req_branch(q);
+	const char *id = strncasecmp(br, "z9hG4bK", 7) == 0 ? br : q->auth;
 	char buf[64 + sizeof q->callid + 24 + sizeof q->auth + 4];
-	int n = snprintf(buf, sizeof buf, "%s%c%s%c%lu%c%s", source, 0, q->callid, 0, q->cseq, 0,
-	                 q->auth);
+	int n =
+	    snprintf(buf, sizeof buf, "%s%c%s%c%lu%c%s", source, 0, q->callid, 0, q->cseq, 0, id);
 	if (n < 0)
 		n = 0;
 	if ((size_t)n >= sizeof buf)
@@ -64,44 +94,79 @@ uint64_t sip_txn_key(const struct sip_txn *t, const struct sip_req *q, const cha
 	crypto_shorthash(h, (const unsigned char *)buf, (unsigned long long)n, t->hkey);
 	uint64_t k;
 	memcpy(&k, h, sizeof k);
-	return k ? k : 1; /* 0 marks an empty slot */
+	return k;
 }
 
-int sip_txn_lookup(struct sip_txn *t, uint64_t key, int64_t now, char *out, size_t cap)
+static void unlink_ent(struct sip_txn *t, struct shtable_at *at, struct shard *sh, struct ent *e)
 {
-	size_t i = key % SIP_TXN_SLOTS;
-	pthread_mutex_t *mu = &t->shard[i % SHARDS];
-	int n = -1;
-	pthread_mutex_lock(mu);
-	struct slot *s = &t->slot[i];
-	if (s->key == key && now - s->at <= SIP_TXN_LIFETIME_S && (size_t)s->len <= cap) {
-		if (s->len)
-			memcpy(out, s->resp, (size_t)s->len);
-		n = s->len;
-	}
-	pthread_mutex_unlock(mu);
-	return n;
+	shtable_remove(at, &e->node);
+	TAILQ_REMOVE(&sh->fifo, e, fifo);
+	sh->bytes -= ent_size(e);
+	atomic_fetch_sub_explicit(&t->entries, 1, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&t->bytes, ent_size(e), memory_order_relaxed);
+	free(e);
 }
 
-void sip_txn_store(struct sip_txn *t, uint64_t key, int64_t now, const char *resp, int len)
+int sip_txn_lookup(struct sip_txn *t, uint64_t key, int64_t now_ms, char *out, size_t cap)
+{
+	struct shtable_at at;
+	shtable_lock(t->tab, &key, sizeof key, &at);
+	struct shtable_node *n = shtable_find(&at);
+	struct ent *e = n ? SHTABLE_ENTRY(n, struct ent, node) : NULL;
+	int len = -1;
+	if (e && now_ms - e->at <= SIP_TXN_LIFETIME_MS && (size_t)e->len <= cap) {
+		if (e->len)
+			memcpy(out, e->resp, (size_t)e->len);
+		len = e->len;
+	}
+	shtable_unlock(&at);
+	if (len >= 0)
+		atomic_fetch_add_explicit(len ? &t->repeated : &t->absorbed, 1,
+		                          memory_order_relaxed);
+	return len;
+}
+
+void sip_txn_store(struct sip_txn *t, uint64_t key, int64_t now_ms, const char *resp, int len)
 {
 	if (len < 0)
 		return;
-	char *copy = NULL;
-	if (len > 0) {
-		if (!(copy = malloc((size_t)len)))
-			return;
-		memcpy(copy, resp, (size_t)len);
+	struct ent *e = malloc(sizeof *e + (size_t)len);
+	if (!e)
+		return;
+	e->key = key;
+	e->at = now_ms;
+	e->len = len;
+	if (len > 0)
+		memcpy(e->resp, resp, (size_t)len);
+	struct shtable_at at;
+	shtable_lock(t->tab, &e->key, sizeof e->key, &at);
+	struct shard *sh = &t->shard[shtable_shard_index(&at)];
+	struct shtable_node *old = shtable_find(&at);
+	if (old)
+		unlink_ent(t, &at, sh, SHTABLE_ENTRY(old, struct ent, node));
+	shtable_insert(&at, &e->node, &e->key, sizeof e->key);
+	TAILQ_INSERT_TAIL(&sh->fifo, e, fifo);
+	sh->bytes += ent_size(e);
+	atomic_fetch_add_explicit(&t->entries, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&t->bytes, ent_size(e), memory_order_relaxed);
+	/* The head is the oldest: expired ones go, and while the shard is over its share of
+	 * the bound, live ones too (never the one just stored). */
+	struct ent *h;
+	while ((h = TAILQ_FIRST(&sh->fifo)) && h != e &&
+	       (now_ms - h->at > SIP_TXN_LIFETIME_MS || sh->bytes > SHARD_BYTES_MAX)) {
+		if (now_ms - h->at <= SIP_TXN_LIFETIME_MS)
+			atomic_fetch_add_explicit(&t->evicted_early, 1, memory_order_relaxed);
+		/* h's key is in this shard: at locates the shard, the node is h's */
+		unlink_ent(t, &at, sh, h);
 	}
-	size_t i = key % SIP_TXN_SLOTS;
-	pthread_mutex_t *mu = &t->shard[i % SHARDS];
-	pthread_mutex_lock(mu);
-	struct slot *s = &t->slot[i];
-	char *old = s->resp;
-	s->key = key;
-	s->at = now;
-	s->resp = copy;
-	s->len = len;
-	pthread_mutex_unlock(mu);
-	free(old);
+	shtable_unlock(&at);
+}
+
+void sip_txn_stats(struct sip_txn *t, struct sip_txn_stats *out)
+{
+	out->repeated = atomic_load_explicit(&t->repeated, memory_order_relaxed);
+	out->absorbed = atomic_load_explicit(&t->absorbed, memory_order_relaxed);
+	out->evicted_early = atomic_load_explicit(&t->evicted_early, memory_order_relaxed);
+	out->entries = atomic_load_explicit(&t->entries, memory_order_relaxed);
+	out->bytes = atomic_load_explicit(&t->bytes, memory_order_relaxed);
 }

@@ -111,13 +111,32 @@ static void test_head_first(void **state)
 	assert_ptr_equal(sip_commitq_pop_ready(&q, &w9, 0, &st), &b);
 }
 
+/* Admission: behind once the oldest held answer has used half its wait (2,000 us here). */
+static void test_behind(void **state)
+{
+	(void)state;
+	struct sip_commitq q;
+	sip_commitq_init(&q, 8);
+	assert_int_equal(sip_commitq_behind(&q, 5000, 2000), 0); /* nothing held */
+	struct sip_commitq_node a = {.t = {1, 1}, .deadline_us = 3000},
+	                        b = {.t = {2, 2}, .deadline_us = 3900};
+	sip_commitq_push(&q, &a); /* pushed at 1,000 */
+	sip_commitq_push(&q, &b);
+	assert_int_equal(sip_commitq_behind(&q, 1000, 2000), 0);
+	assert_int_equal(sip_commitq_behind(&q, 1999, 2000), 0);
+	assert_int_equal(sip_commitq_behind(&q, 2000, 2000), 1); /* half of it waited */
+	assert_int_equal(sip_commitq_behind(&q, 9000, 2000), 1);
+	assert_ptr_equal(sip_commitq_pop(&q), &a); /* the head decides */
+	assert_int_equal(sip_commitq_behind(&q, 2000, 2000), 0);
+	assert_int_equal(sip_commitq_behind(&q, 2900, 2000), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_state),
-	    cmocka_unit_test(test_gather),
-	    cmocka_unit_test(test_fifo),
-	    cmocka_unit_test(test_head_first),
+	    cmocka_unit_test(test_state),  cmocka_unit_test(test_gather),
+	    cmocka_unit_test(test_fifo),   cmocka_unit_test(test_head_first),
+	    cmocka_unit_test(test_behind),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
