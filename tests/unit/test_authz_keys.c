@@ -32,7 +32,7 @@ static void round_trip(struct authz_fx *f)
 {
 	struct authz_claims c = {0}, out;
 	authz_claims_init(f->a, &c, f->now);
-	strcpy(c.sub, "wwhite");
+	snprintf(c.sub, sizeof c.sub, "%s", "wwhite");
 	c.aud = AUTHZ_AUD_SIP;
 	char *jwt;
 	size_t len;
@@ -100,7 +100,7 @@ static void test_rotation(void **state)
 	/* A token of the old key verifies until then, and not after. */
 	struct authz_claims c = {0}, out;
 	authz_claims_init(f.a, &c, f.now);
-	strcpy(c.sub, "wwhite");
+	snprintf(c.sub, sizeof c.sub, "%s", "wwhite");
 	c.aud = AUTHZ_AUD_CTI;
 	char *jwt;
 	assert_int_equal(authz_token_issue(f.a, &c, &jwt, &len), 0);

@@ -45,9 +45,9 @@ static char *issue(unsigned aud, struct authz_claims *c)
 {
 	memset(c, 0, sizeof *c);
 	authz_claims_init(fx.a, c, fx.now);
-	strcpy(c->sub, "wwhite");
-	strcpy(c->client_id, "jabber");
-	strcpy(c->scope, "cti");
+	snprintf(c->sub, sizeof c->sub, "%s", "wwhite");
+	snprintf(c->client_id, sizeof c->client_id, "%s", "jabber");
+	snprintf(c->scope, sizeof c->scope, "%s", "cti");
 	c->aud = aud;
 	char *jwt = NULL;
 	size_t len = 0;
@@ -121,7 +121,8 @@ static void test_alg_none(void **state)
 	snprintf(h, sizeof h, "{\"alg\":\"none\",\"typ\":\"at+jwt\",\"kid\":\"%s\"}", fx.kid);
 	authz_fx_payload(ISS, "\"cti\"", fx.now, fx.now + 600, "j1", p, sizeof p);
 	authz_fx_input(h, p, tok, sizeof tok);
-	strcat(tok, ".");
+	size_t tl = strlen(tok);
+	snprintf(tok + tl, sizeof tok - tl, ".");
 	assert_int_equal(verify(tok, AUTHZ_AUD_CTI), AUTHZ_BAD_ALG);
 }
 
@@ -308,7 +309,7 @@ static void test_another_tokens_signature(void **state)
 	char tok[2048];
 	size_t in = (size_t)(strrchr(a, '.') - a);
 	memcpy(tok, a, in);
-	strcpy(tok + in, strrchr(b, '.'));
+	snprintf(tok + in, sizeof tok - in, "%s", strrchr(b, '.'));
 	assert_int_equal(verify(tok, AUTHZ_AUD_CTI), AUTHZ_BAD_SIGNATURE);
 	free(a);
 	free(b);
@@ -332,7 +333,8 @@ static void test_tampered_payload(void **state)
 	size_t hl = (size_t)(d1 - jwt) + 1;
 	memcpy(tok, jwt, hl);
 	authz_fx_b64((char *)pl, (size_t)n, tok + hl, sizeof tok - hl);
-	strcat(tok, d2);
+	size_t tl = strlen(tok);
+	snprintf(tok + tl, sizeof tok - tl, "%s", d2);
 	assert_int_equal(verify(tok, AUTHZ_AUD_CTI), AUTHZ_BAD_SIGNATURE);
 	free(jwt);
 }
@@ -420,7 +422,7 @@ static void test_token_of_64k(void **state)
 	                 "\"exp\":%lld,\"jti\":\"j10\",\"pad\":\"",
 	                 (long long)fx.now, (long long)fx.now + 600);
 	memset(p + n, 'a', 64 * 1024);
-	strcpy(p + n + 64 * 1024, "\"}");
+	snprintf(p + n + 64 * 1024, (size_t)(BIG - n - 64 * 1024), "\"}");
 	forge_payload(p, tok, BIG * 2);
 	assert_true(strlen(tok) > 64 * 1024);
 	assert_int_equal(verify(tok, AUTHZ_AUD_CTI), AUTHZ_MALFORMED);
