@@ -22,8 +22,8 @@ sees what a network of phones would show it rather than one address.
 The TFTP load and the storm are bench/tftp_load.c (built here with cc -O2); every file is
 checked byte for byte. The 4 KiB table shows what a transfer cost the server (S, from
 /proc) and the client (C, its own getrusage), and what bounds each rate: client and server
-share the cores (cores / (C + S)), and dnsmasq and telgated's TFTP loop each run on one
-thread (1 / S). Server CPU is utime+stime (+ reaped children's) of the server's
+share the cores (cores / (C + S)), and dnsmasq, telgated's TFTP loop and the client each
+run on one thread (1 / S, 1 / C). Server CPU is utime+stime (+ reaped children's) of the server's
 process tree from /proc, over the whole client run. Every measurement is repeated
 (--repeat, the servers interleaved so that the machine's noise falls on all of them);
 the table shows the median and, in brackets, the lowest and highest run.
@@ -580,9 +580,10 @@ def report(b, results, out):
 def bounds(p, rows):
     """What bounds each rate: client and server share the cores, so at most
     cores / (C + S) transfers a second (C, S: CPU µs per transfer of client and server);
-    and a server that runs its transfers on one thread (dnsmasq; telgated's TFTP on one
-    loop by default) does at most one core's worth, 1 / S. Where the one-core bound is the
-    lower for both, the rate ratio is the ratio of S: the servers', not the client's."""
+    a server that runs its transfers on one thread (dnsmasq; telgated's TFTP on one loop by
+    default) does at most one core's worth, 1 / S, and the client (one thread) 1 / C.
+    Where the server's one-core bound is the lowest for both servers, the rate ratio is
+    the ratio of S: the servers', not the client's."""
     cores = os.cpu_count() or 2
     for label in ("telgated", "dnsmasq"):
         if label not in rows:
@@ -590,12 +591,14 @@ def bounds(p, rows):
         c, s = med(rows[label], "client_us")[0], med(rows[label], "server_us")[0]
         if c <= 0 or s <= 0:
             continue
-        shared, one = cores * 1e6 / (c + s), 1e6 / s
+        shared, server, client = cores * 1e6 / (c + s), 1e6 / s, 1e6 / c
+        least = min((shared, "the shared cores"), (server, "the server's one core"),
+                    (client, "the client's one thread"))
         got = med(rows[label], "per_s")[0]
-        why = ("below both: the machine's other work took the cores" if got < 0.8 * min(
-            shared, one) else "one core bound" if one < shared else "shared cores bound")
-        p(f"  bound {label}: {cores} cores / (C {c:.1f} + S {s:.1f} us) = {shared:.0f}/s; "
-          f"one core / S = {one:.0f}/s; measured {got:.0f}/s ({why})")
+        why = ("below the bounds: the machine's other work took the cores"
+               if got < 0.8 * least[0] else f"bound by {least[1]}")
+        p(f"  bound {label}: {cores} cores / (C {c:.1f} + S {s:.1f} us) = {shared:.0f}/s, "
+          f"1 / S = {server:.0f}/s, 1 / C = {client:.0f}/s; measured {got:.0f}/s ({why})")
 
 
 def ratio(p, rows, x, y, keys, goal):
