@@ -6,14 +6,15 @@
  * C/T transfer slots and start a new transfer in a slot as soon as its last one ends.
  *
  * Every transfer comes from a client port (TID) of its own, as a phone's would (RFC 1350
- * §4), yet a transfer costs the client no socket(), bind(), epoll_ctl() or close(): each
- * slot keeps one UDP socket, opened and registered once, and between transfers
+ * §4), yet a transfer costs the client no socket(), epoll_ctl() or close(): each slot
+ * keeps one UDP socket, opened and registered once, and between transfers
  * "disconnects" it (connect() to AF_UNSPEC), which releases its port; the next RRQ's
- * sendto() binds it to a new one the kernel picks at random, on the slot's source address
- * (-S). A datagram still queued for the old port (a server's late retransmission) is told
- * apart by the port it was sent to (IP_ORIGDSTADDR on every datagram) and dropped. Why not
- * close and reopen: socket + bind + epoll_ctl + close were 9 of the ~42 µs a transfer cost
- * the client, and the client shares the cores with the server it measures.
+ * sendto() binds it to a new one the kernel picks at random (with -S, a bind() to the
+ * transfer's source address and port 0 does). A datagram still queued for the old port (a
+ * server's late retransmission) is told apart by the port it was sent to (IP_ORIGDSTADDR
+ * on every datagram) and dropped. Why not close and reopen: socket + bind + epoll_ctl +
+ * close were 9 of the ~42 µs a transfer cost the client, and the client shares the cores
+ * with the server it measures.
  *
  * The server's TID is the source of its first answer; a datagram from another one is
  * counted and ignored (RFC 1350: not the transfer's). The socket is not connect()ed to it:
@@ -28,7 +29,8 @@
  * (level-triggered: what is left is reported again), so no read ends in EAGAIN; the clock
  * is read once per epoll_wait(); latencies go to a log-linear histogram (no allocation
  * per transfer). System calls per 4 KiB transfer (blksize 1468, tsize): the disconnect,
- * the RRQ, 4 ACKs, 4 reads, a getsockname() for the new port and a share of epoll_wait().
+ * the RRQ, 4 ACKs, 4 reads, a getsockname() for the new port, the bind() of -S and a share
+ * of epoll_wait().
  *
  * Boot storm (--storm P): P simulated phones, each fetches GET PREFIX<12 hex digits of its
  * number, 1..P>SUFFIX over a new HTTP/1.1 connection, then reads FILE over TFTP; the time
@@ -163,10 +165,9 @@ static long long hist_pct(const struct hist *h, double p)
 }
 
 struct xfer {
-	int ufd;   /* the slot's UDP socket, for the whole run; a new port per transfer */
-	int hfd;   /* storm: the HTTP connection */
-	int index; /* the slot's number across the threads */
-	int phase, retries, in_window, gap_acked, has_peer, bound, used;
+	int ufd; /* the slot's UDP socket, for the whole run; a new port per transfer */
+	int hfd; /* storm: the HTTP connection */
+	int phase, retries, in_window, gap_acked, has_peer, used;
 	long phone;                       /* storm: the phone's number, 1.. */
 	int64_t t_start, t_retx, t_phase; /* started; next retransmission; phase began */
 	uint16_t next_block;              /* the DATA block expected next */
@@ -275,27 +276,24 @@ static int slot_open(struct worker *w, struct xfer *x)
 	return epoll_ctl(w->ep, EPOLL_CTL_ADD, x->ufd, &ev);
 }
 
-/* -S: each slot (storm: each phone) from an address of its own in 127.1/16, as phones on a
- * network would be, so that a server's per-source limits see many sources. Bound with
- * port 0 once: the address stays, the port is the kernel's pick per transfer. */
+/* -S: transfer (phone) n from address n mod N in 127.1/16, as phones on a network would
+ * be, so that a server's per-source limits see many sources. After the disconnect the
+ * socket has no port, so it can be bound again, to another address and port 0: the
+ * kernel picks the port. */
 static int source_bind(struct xfer *x)
 {
-	if (!nsources || x->bound)
+	if (!nsources)
 		return 0;
-	long n = storm_phones ? x->phone - 1 : x->index;
-	unsigned long i = (unsigned long)n % (unsigned long)nsources + 1;
+	unsigned long i = (unsigned long)(x->phone - 1) % (unsigned long)nsources + 1;
 	struct sockaddr_in a = {.sin_family = AF_INET};
 	a.sin_addr.s_addr = htonl(0x7f010000u | (uint32_t)(i & 0xffff));
-	if (bind(x->ufd, (struct sockaddr *)&a, sizeof a) != 0)
-		return -1;
-	x->bound = 1;
-	return 0;
+	return bind(x->ufd, (struct sockaddr *)&a, sizeof a);
 }
 
 static int tftp_begin(struct worker *w, struct xfer *x)
 {
-	/* a new port: the disconnect unhashes the last one (the slot's address stays) and
-	 * sendto() binds a new one */
+	/* a new port: the disconnect unhashes the last one; the bind (-S) or sendto() binds
+	 * a new one */
 	static const struct sockaddr unspec = {.sa_family = AF_UNSPEC};
 	if (x->used && connect(x->ufd, &unspec, sizeof unspec) != 0)
 		return -1;
@@ -894,7 +892,6 @@ int main(int argc, char **argv)
 	struct worker *ws = calloc((size_t)nthreads, sizeof *ws);
 	if (!ws)
 		return 1;
-	int index = 0;
 	for (int i = 0; i < nthreads; i++) {
 		struct worker *w = &ws[i];
 		w->id = i;
@@ -905,7 +902,6 @@ int main(int argc, char **argv)
 		if (!w->x || !w->rbuf || w->ep < 0)
 			return 1;
 		for (int j = 0; j < w->nx; j++) {
-			w->x[j].index = index++;
 			w->x[j].hfd = -1;
 			if (slot_open(w, &w->x[j]) != 0) {
 				perror("tftp_load: socket");
