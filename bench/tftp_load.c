@@ -446,12 +446,23 @@ static int oack_parse(struct worker *w, struct xfer *x, const unsigned char *p, 
 	return 0;
 }
 
+/* The client gives up on a transfer its server still runs: an ERROR ends it there too
+ * (RFC 1350 §7), or the server would retransmit until its own timeout. what: the failure
+ * to count, or NULL when it is counted already. */
+static void tftp_abort(struct worker *w, struct xfer *x, int kind, const char *what)
+{
+	static const unsigned char e[] = "\0\5\0\0bench_tftp_load: transfer abandoned";
+	if (what)
+		fail_note(w, x, kind, what, NULL);
+	(void)sendto(x->ufd, e, sizeof e, 0, (struct sockaddr *)&x->peer, sizeof x->peer);
+	xfer_finish(w, x, 0);
+}
+
 /* One datagram of transfer x, from its server. */
 static void tftp_datagram(struct worker *w, struct xfer *x, unsigned char *buf, size_t r)
 {
 	if (r < 4) {
-		fail_note(w, x, F_PROTO, "short packet", NULL);
-		xfer_finish(w, x, 0);
+		tftp_abort(w, x, F_PROTO, "short packet");
 		return;
 	}
 	int op = buf[0] << 8 | buf[1];
@@ -467,9 +478,7 @@ static void tftp_datagram(struct worker *w, struct xfer *x, unsigned char *buf, 
 			return;
 		int rc = oack_parse(w, x, buf, r);
 		if (rc != 0) {
-			if (rc == -1)
-				fail_note(w, x, F_PROTO, "bad OACK", NULL);
-			xfer_finish(w, x, 0);
+			tftp_abort(w, x, F_PROTO, rc == -1 ? "bad OACK" : NULL);
 			return;
 		}
 		send_ack(x, 0);
@@ -478,8 +487,7 @@ static void tftp_datagram(struct worker *w, struct xfer *x, unsigned char *buf, 
 		return;
 	}
 	if (op != OP_DATA) {
-		fail_note(w, x, F_PROTO, "unexpected opcode", NULL);
-		xfer_finish(w, x, 0);
+		tftp_abort(w, x, F_PROTO, "unexpected opcode");
 		return;
 	}
 	size_t len = r - 4;
@@ -498,18 +506,15 @@ static void tftp_datagram(struct worker *w, struct xfer *x, unsigned char *buf, 
 		return;
 	}
 	if (len > x->blksize) {
-		fail_note(w, x, F_PROTO, "DATA longer than blksize", NULL);
-		xfer_finish(w, x, 0);
+		tftp_abort(w, x, F_PROTO, "DATA longer than blksize");
 		return;
 	}
 	if (expect_size >= 0 && x->bytes + len > (uint64_t)expect_size) {
-		fail_note(w, x, F_SIZE, "more bytes than expected", NULL);
-		xfer_finish(w, x, 0);
+		tftp_abort(w, x, F_SIZE, "more bytes than expected");
 		return;
 	}
 	if (ref && memcmp(ref + x->bytes, buf + 4, len) != 0) {
-		fail_note(w, x, F_CONTENT, "bytes differ", NULL);
-		xfer_finish(w, x, 0);
+		tftp_abort(w, x, F_CONTENT, "bytes differ");
 		return;
 	}
 	x->bytes += len;
