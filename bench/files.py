@@ -20,7 +20,10 @@ from 256 of them, so that telgated's per-source TFTP cap (files.tftp_max_per_sou
 sees what a network of phones would show it rather than one address.
 
 The TFTP load and the storm are bench/tftp_load.c (built here with cc -O2); every file is
-checked byte for byte. Server CPU is utime+stime (+ reaped children's) of the server's
+checked byte for byte. The 4 KiB table shows what a transfer cost the server (S, from
+/proc) and the client (C, its own getrusage), and what bounds each rate: client and server
+share the cores (cores / (C + S)), and dnsmasq, telgated's TFTP loop and the client each
+run on one thread (1 / S, 1 / C). Server CPU is utime+stime (+ reaped children's) of the server's
 process tree from /proc, over the whole client run. Every measurement is repeated
 (--repeat, the servers interleaved so that the machine's noise falls on all of them);
 the table shows the median and, in brackets, the lowest and highest run.
@@ -389,6 +392,9 @@ http {{
         res["wall"] = time.time() - t0
         total = res.get("completed", 0) + res.get("drained", 0)
         res["per_cpu"] = total / cpu if cpu > 0 else 0.0
+        # what a transfer cost the server (S) and the client (C, its own getrusage), in µs
+        res["server_us"] = cpu * 1e6 / total if total else 0.0
+        res["client_us"] = res.get("client_us_per_transfer", 0.0)
         if self.a.verbose:
             print(f"  {srv.name}: {' '.join(cmd[1:])}\n    {r.stderr.strip()}", file=sys.stderr)
         return res
@@ -520,15 +526,18 @@ def report(b, results, out):
         by_test.setdefault(test, {})[label] = rs
     if "tftp4k" in by_test:
         p(f"\nTFTP 4 KiB cnf.xml, blksize 1468 + tsize, {a.conc} transfers in flight")
-        p("%-10s %22s %26s %10s %8s" % ("server", "transfers/s", "per server-CPU-s", "p99 ms",
-                                         "retx"))
+        p("%-10s %22s %22s %16s %16s %10s %6s" % (
+            "server", "transfers/s", "per server-CPU-s", "server us/xfer", "client us/xfer",
+            "p99 ms", "retx"))
         for label, rs in by_test["tftp4k"].items():
-            p("%-10s %22s %26s %10s %8s %s" % (label, fmt(rs, "per_s"), fmt(rs, "per_cpu"),
-                                                fmt(rs, "p99_us", 1e-3, 1),
-                                                fmt(rs, "retransmissions"), fails(rs)))
+            p("%-10s %22s %22s %16s %16s %10s %6s %s" % (
+                label, fmt(rs, "per_s"), fmt(rs, "per_cpu"), fmt(rs, "server_us", 1, 1),
+                fmt(rs, "client_us", 1, 1), fmt(rs, "p99_us", 1e-3, 1),
+                fmt(rs, "retransmissions"), fails(rs)))
         ratio(p, by_test["tftp4k"], "telgated", "dnsmasq", ["per_s", "per_cpu"], 1.5)
         ratio(p, by_test["tftp4k"], "telgated", "tftpd-hpa", ["per_s", "per_cpu"], None)
         ratio(p, by_test["tftp4k"], "dnsmasq", "tftpd-hpa", ["per_s", "per_cpu"], None)
+        bounds(p, by_test["tftp4k"])
     for c in (1, 8):
         t = f"window c={c}"
         if t in by_test:
@@ -566,6 +575,30 @@ def report(b, results, out):
                 fmt(rs, "p99_us", 1e-3, 1), fmt(rs, "http_p99_us", 1e-3, 1),
                 fmt(rs, "retransmissions"), nf, ok, fails(rs)))
     return failed_any
+
+
+def bounds(p, rows):
+    """What bounds each rate: client and server share the cores, so at most
+    cores / (C + S) transfers a second (C, S: CPU µs per transfer of client and server);
+    a server that runs its transfers on one thread (dnsmasq; telgated's TFTP on one loop by
+    default) does at most one core's worth, 1 / S, and the client (one thread) 1 / C.
+    Where the server's one-core bound is the lowest for both servers, the rate ratio is
+    the ratio of S: the servers', not the client's."""
+    cores = os.cpu_count() or 2
+    for label in ("telgated", "dnsmasq"):
+        if label not in rows:
+            continue
+        c, s = med(rows[label], "client_us")[0], med(rows[label], "server_us")[0]
+        if c <= 0 or s <= 0:
+            continue
+        shared, server, client = cores * 1e6 / (c + s), 1e6 / s, 1e6 / c
+        least = min((shared, "the shared cores"), (server, "the server's one core"),
+                    (client, "the client's one thread"))
+        got = med(rows[label], "per_s")[0]
+        why = ("below the bounds: the machine's other work took the cores"
+               if got < 0.8 * least[0] else f"bound by {least[1]}")
+        p(f"  bound {label}: {cores} cores / (C {c:.1f} + S {s:.1f} us) = {shared:.0f}/s, "
+          f"1 / S = {server:.0f}/s, 1 / C = {client:.0f}/s; measured {got:.0f}/s ({why})")
 
 
 def ratio(p, rows, x, y, keys, goal):

@@ -2,14 +2,35 @@
 /*
  * bench/tftp_load: a TFTP load client for bench/run.sh files, the same for every server.
  * Independent of telgate's code (it measures telgated against dnsmasq, tftpd-hpa and
- * atftpd, so it must not share telgated's parser). Each transfer has its own UDP socket
- * (a client TID of its own, as RFC 1350 wants); T threads each run one epoll loop with
- * C/T transfers in flight and start a new one as soon as one ends.
+ * atftpd, so it must not share telgated's parser). T threads each run one epoll loop with
+ * C/T transfer slots and start a new transfer in a slot as soon as its last one ends.
  *
- * Read requests (octet) with the options asked for: blksize (RFC 2348), tsize and timeout
+ * Every transfer comes from a client port (TID) of its own, as a phone's would (RFC 1350
+ * §4), yet a transfer costs the client no socket(), epoll_ctl() or close(): each slot
+ * keeps one UDP socket, opened and registered once, and between transfers
+ * "disconnects" it (connect() to AF_UNSPEC), which releases its port; the next RRQ's
+ * sendto() binds it to a new one the kernel picks at random (with -S, a bind() to the
+ * transfer's source address and port 0 does). A datagram still queued for the old port (a
+ * server's late retransmission) is told apart by the port it was sent to (IP_ORIGDSTADDR
+ * on every datagram) and dropped. Why not close and reopen: socket + bind + epoll_ctl +
+ * close were 9 of the ~42 µs a transfer cost the client, and the client shares the cores
+ * with the server it measures.
+ *
+ * The server's TID is the source of its first answer; a datagram from another one is
+ * counted and ignored (RFC 1350: not the transfer's). The socket is not connect()ed to it:
+ * connect() costs more than the route look-ups of a 4 KiB transfer's sendto()s. Read
+ * requests (octet) with the options asked for: blksize (RFC 2348), tsize and timeout
  * (RFC 2349), windowsize (RFC 7440: the client acknowledges every window, and the last
  * in-order block when one is missing). Block numbers roll over after 65535. Every file is
- * checked: its size (-s, or the size of -V's file) and, with -V, its bytes.
+ * checked: its size (-s, or the size of -V's file) and, with -V, its bytes; every OACK
+ * value against what was asked.
+ *
+ * The loop reads a ready socket once per epoll_wait() with recvmmsg() of up to a window
+ * (level-triggered: what is left is reported again), so no read ends in EAGAIN; the clock
+ * is read once per epoll_wait(); latencies go to a log-linear histogram (no allocation
+ * per transfer). System calls per 4 KiB transfer (blksize 1468, tsize): the disconnect,
+ * the RRQ, 4 ACKs, 4 reads, a getsockname() for the new port, the bind() of -S and a share
+ * of epoll_wait().
  *
  * Boot storm (--storm P): P simulated phones, each fetches GET PREFIX<12 hex digits of its
  * number, 1..P>SUFFIX over a new HTTP/1.1 connection, then reads FILE over TFTP; the time
@@ -21,13 +42,16 @@
  * ("drained": checked, counted apart, not in the rate), so no server is left retransmitting
  * to a closed socket. Prints a human summary on stderr and one JSON object on stdout:
  * completed, drained, failed, bytes, seconds, rate, p50/p99/max latency in microseconds,
- * the client's own CPU seconds, the blksize and windowsize granted and the first error. Exits 1
- * when any transfer failed.
+ * the client's own CPU seconds (getrusage: every thread) and per transfer, the blksize and
+ * windowsize granted and the first error. Exits 1 when any transfer failed.
  *
  * usage: tftp_load [options] HOST PORT FILE    (see usage() below)
  */
 #ifndef _DEFAULT_SOURCE
 #define _DEFAULT_SOURCE
+#endif
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* recvmmsg */
 #endif
 #include <arpa/inet.h>
 #include <errno.h>
@@ -40,6 +64,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -48,11 +73,12 @@
 #include <unistd.h>
 
 enum { OP_RRQ = 1, OP_DATA = 3, OP_ACK = 4, OP_ERROR = 5, OP_OACK = 6 };
-enum { PH_IDLE, PH_HTTP_CONNECT, PH_HTTP_READ, PH_TFTP };
+enum { PH_IDLE, PH_WAIT, PH_HTTP_CONNECT, PH_HTTP_READ, PH_TFTP };
 /* Why a transfer failed; the counts are printed per kind. */
 enum { F_TIMEOUT, F_ERROR_PKT, F_SIZE, F_CONTENT, F_PROTO, F_HTTP, F_SOCKET, F_KINDS };
 static const char *const fail_names[F_KINDS] = {"timeout",  "error_packet", "size",  "content",
                                                 "protocol", "http",         "socket"};
+enum { MAX_VLEN = 16 }; /* datagrams one recvmmsg() takes: a window of up to 16 blocks */
 
 /* Options, set once by main before the threads start. */
 static struct sockaddr_in srv_tftp, srv_http;
@@ -69,6 +95,7 @@ static const char *http_prefix = "/SEP", *http_suffix = ".cnf.xml";
 static long http_expect = -1;
 static long nsources; /* -S: transfers come from 127.1.0.1.. (0 = the kernel picks) */
 static int64_t t_begin_us, t_stop_us; /* start; stop starting transfers (rrq mode) */
+static size_t dgram_max;              /* the largest datagram a server may send us */
 
 static int64_t now_us(void)
 {
@@ -77,36 +104,106 @@ static int64_t now_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* Latencies in µs: a log-linear histogram (exact below 64 µs, then 64 buckets per power of
+ * two: within 1.6 %), so that recording one costs no allocation. */
+enum { HIST_SUB = 64, HIST_N = 64 * 40 };
+struct hist {
+	uint64_t n, max, b[HIST_N];
+};
+
+static size_t hist_index(uint64_t v)
+{
+	if (v < HIST_SUB)
+		return (size_t)v;
+	int e = 63 - __builtin_clzll(v); /* >= 6 */
+	size_t i = (size_t)(e - 5) * HIST_SUB + (size_t)((v >> (e - 6)) & (HIST_SUB - 1));
+	return i < HIST_N ? i : HIST_N - 1;
+}
+
+static uint64_t hist_value(size_t i) /* the middle of bucket i */
+{
+	if (i < HIST_SUB)
+		return i;
+	int e = (int)(i / HIST_SUB) + 5;
+	uint64_t lo = (uint64_t)(HIST_SUB + i % HIST_SUB) << (e - 6);
+	return lo + ((1ull << (e - 6)) >> 1);
+}
+
+static void hist_add(struct hist *h, int64_t us)
+{
+	uint64_t v = us > 0 ? (uint64_t)us : 0;
+	h->b[hist_index(v)]++;
+	h->n++;
+	if (v > h->max)
+		h->max = v;
+}
+
+static void hist_merge(struct hist *to, const struct hist *from)
+{
+	for (size_t i = 0; i < HIST_N; i++)
+		to->b[i] += from->b[i];
+	to->n += from->n;
+	if (from->max > to->max)
+		to->max = from->max;
+}
+
+static long long hist_pct(const struct hist *h, double p)
+{
+	if (!h->n)
+		return 0;
+	if (p >= 100)
+		return (long long)h->max;
+	uint64_t want = (uint64_t)(p / 100.0 * (double)(h->n - 1) + 0.5) + 1, seen = 0;
+	for (size_t i = 0; i < HIST_N; i++) {
+		seen += h->b[i];
+		if (seen >= want) {
+			uint64_t v = hist_value(i);
+			return (long long)(v < h->max ? v : h->max);
+		}
+	}
+	return (long long)h->max;
+}
+
 struct xfer {
-	int fd, phase, retries, connected, in_window, gap_acked;
+	int ufd; /* the slot's UDP socket, for the whole run; a new port per transfer */
+	int hfd; /* storm: the HTTP connection */
+	int phase, retries, in_window, gap_acked, has_peer, used;
 	long phone;                       /* storm: the phone's number, 1.. */
 	int64_t t_start, t_retx, t_phase; /* started; next retransmission; phase began */
 	uint16_t next_block;              /* the DATA block expected next */
+	uint16_t port;                    /* this transfer's own port (network order) */
+	uint16_t last_ack;                /* the ACK sent again on timeout (has_peer) */
 	unsigned blksize, window;         /* as granted (512 and 1 when no OACK) */
+	struct sockaddr_in peer;          /* the server's TID, from its first answer */
 	uint64_t bytes;
-	unsigned char last[516]; /* the RRQ or the last ACK, sent again on timeout */
-	size_t last_len;
 	char *hbuf; /* storm: the HTTP answer so far */
 	size_t hlen, hcap;
-};
-
-struct lats {
-	int64_t *v;
-	size_t n, cap;
 };
 
 struct worker {
 	pthread_t th;
 	int ep, id;
 	struct xfer *x;
-	int nx;
+	int nx, active;      /* slots; slots not idle */
+	int64_t now;         /* read once per epoll_wait() */
 	long started, quota; /* transfers started; how many this worker may start */
 	long done, drained, fail[F_KINDS];
 	uint64_t bytes, bytes_drained;
 	unsigned granted_blksize, granted_window; /* by the first transfer that completed */
-	struct lats lat, http_lat; /* per transfer (phone); storm: its HTTP part alone */
+	struct hist lat, http_lat; /* per transfer (phone); storm: its HTTP part alone */
 	long retx;                 /* RRQs and ACKs sent again after a timeout */
+	long stale, wrong_tid;     /* datagrams for an earlier port; from another server TID */
+	long same_port;            /* transfers whose port was the slot's last one */
 	char first_err[200];
+	/* recvmmsg()'s buffers, one set per worker */
+	unsigned char *rbuf;
+	struct mmsghdr mm[MAX_VLEN];
+	struct iovec iov[MAX_VLEN];
+	struct sockaddr_in from[MAX_VLEN];
+	union {
+		char buf[CMSG_SPACE(sizeof(struct sockaddr_in))];
+		struct cmsghdr align;
+	} ctl[MAX_VLEN];
 };
 
 static atomic_long phones_next; /* storm: the next phone number to start */
@@ -149,30 +246,40 @@ static void rrq_build(void)
 	rrq_len = n;
 }
 
-static void xfer_close(struct xfer *x)
+static void slot_idle(struct worker *w, struct xfer *x)
 {
-	if (x->fd >= 0)
-		close(x->fd);
-	x->fd = -1;
+	if (x->hfd >= 0)
+		close(x->hfd);
+	x->hfd = -1;
+	if (x->phase != PH_IDLE)
+		w->active--;
 	x->phase = PH_IDLE;
 }
 
-static void lat_add(struct lats *l, int64_t us)
+static void slot_phase(struct worker *w, struct xfer *x, int phase)
 {
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 4096;
-		int64_t *n = realloc(l->v, l->cap * sizeof *n);
-		if (!n) {
-			perror("realloc");
-			exit(1);
-		}
-		l->v = n;
-	}
-	l->v[l->n++] = us;
+	if (x->phase == PH_IDLE)
+		w->active++;
+	x->phase = phase;
 }
 
-/* -S: each transfer (phone) from an address of its own in 127.1/16, as phones on a network
- * would be, so that a server's per-source limits see many sources. */
+/* The slot's UDP socket: opened and added to the loop once, before the clock starts. */
+static int slot_open(struct worker *w, struct xfer *x)
+{
+	x->ufd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (x->ufd < 0)
+		return -1;
+	int one = 1;
+	if (setsockopt(x->ufd, SOL_IP, IP_RECVORIGDSTADDR, &one, sizeof one) != 0)
+		return -1;
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)(x - w->x) << 1};
+	return epoll_ctl(w->ep, EPOLL_CTL_ADD, x->ufd, &ev);
+}
+
+/* -S: transfer (phone) n from address n mod N in 127.1/16, as phones on a network would
+ * be, so that a server's per-source limits see many sources. After the disconnect the
+ * socket has no port, so it can be bound again, to another address and port 0: the
+ * kernel picks the port. */
 static int source_bind(struct xfer *x)
 {
 	if (!nsources)
@@ -180,50 +287,65 @@ static int source_bind(struct xfer *x)
 	unsigned long i = (unsigned long)(x->phone - 1) % (unsigned long)nsources + 1;
 	struct sockaddr_in a = {.sin_family = AF_INET};
 	a.sin_addr.s_addr = htonl(0x7f010000u | (uint32_t)(i & 0xffff));
-	return bind(x->fd, (struct sockaddr *)&a, sizeof a);
+	return bind(x->ufd, (struct sockaddr *)&a, sizeof a);
 }
 
 static int tftp_begin(struct worker *w, struct xfer *x)
 {
-	x->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (x->fd < 0 || source_bind(x) != 0)
+	/* a new port: the disconnect unhashes the last one; the bind (-S) or sendto() binds
+	 * a new one */
+	static const struct sockaddr unspec = {.sa_family = AF_UNSPEC};
+	if (x->used && connect(x->ufd, &unspec, sizeof unspec) != 0)
 		return -1;
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = x};
-	if (epoll_ctl(w->ep, EPOLL_CTL_ADD, x->fd, &ev) != 0)
+	if (source_bind(x) != 0)
 		return -1;
-	x->phase = PH_TFTP;
-	x->connected = 0;
+	slot_phase(w, x, PH_TFTP);
+	x->used = 1;
+	x->has_peer = 0;
 	x->next_block = 1;
 	x->blksize = 512;
 	x->window = 1;
 	x->in_window = 0;
+	x->gap_acked = 0;
 	x->bytes = 0;
 	x->retries = 0;
-	x->t_phase = now_us();
-	memcpy(x->last, rrq, rrq_len < sizeof x->last ? rrq_len : sizeof x->last);
-	x->last_len = rrq_len;
+	x->t_phase = w->now;
 	x->t_retx = x->t_phase + rto_ms * 1000;
-	if (sendto(x->fd, rrq, rrq_len, 0, (struct sockaddr *)&srv_tftp, sizeof srv_tftp) < 0 &&
+	if (sendto(x->ufd, rrq, rrq_len, 0, (struct sockaddr *)&srv_tftp, sizeof srv_tftp) < 0 &&
 	    errno != EAGAIN)
 		return -1;
+	struct sockaddr_in me;
+	socklen_t ml = sizeof me;
+	if (getsockname(x->ufd, (struct sockaddr *)&me, &ml) != 0)
+		return -1;
+	if (me.sin_port == x->port)
+		w->same_port++; /* the kernel's random pick hit the last one (~1 in 28,000) */
+	x->port = me.sin_port;
 	return 0;
 }
 
 static int http_begin(struct worker *w, struct xfer *x)
 {
-	x->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (x->fd < 0 || source_bind(x) != 0)
+	x->hfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (x->hfd < 0)
 		return -1;
-	if (connect(x->fd, (struct sockaddr *)&srv_http, sizeof srv_http) != 0 &&
+	if (nsources) { /* the phone's address, as its TFTP transfer's */
+		long i = (x->phone - 1) % nsources + 1;
+		struct sockaddr_in a = {.sin_family = AF_INET};
+		a.sin_addr.s_addr = htonl(0x7f010000u | (uint32_t)(i & 0xffff));
+		if (bind(x->hfd, (struct sockaddr *)&a, sizeof a) != 0)
+			return -1;
+	}
+	if (connect(x->hfd, (struct sockaddr *)&srv_http, sizeof srv_http) != 0 &&
 	    errno != EINPROGRESS)
 		return -1;
-	struct epoll_event ev = {.events = EPOLLOUT, .data.ptr = x};
-	if (epoll_ctl(w->ep, EPOLL_CTL_ADD, x->fd, &ev) != 0)
+	struct epoll_event ev = {.events = EPOLLOUT, .data.u64 = (uint64_t)(x - w->x) << 1 | 1u};
+	if (epoll_ctl(w->ep, EPOLL_CTL_ADD, x->hfd, &ev) != 0)
 		return -1;
-	x->phase = PH_HTTP_CONNECT;
+	slot_phase(w, x, PH_HTTP_CONNECT);
 	x->hlen = 0;
 	x->bytes = 0;
-	x->t_phase = now_us();
+	x->t_phase = w->now;
 	x->t_retx = x->t_phase + (int64_t)rto_ms * 1000 * (max_retries + 1);
 	return 0;
 }
@@ -231,9 +353,7 @@ static int http_begin(struct worker *w, struct xfer *x)
 /* Starts the next transfer (or phone) in slot x, if there is one to start. */
 static void xfer_start(struct worker *w, struct xfer *x)
 {
-	x->fd = -1;
-	x->phase = PH_IDLE;
-	int64_t now = now_us();
+	int64_t now = w->now;
 	if (storm_phones) {
 		long p = atomic_fetch_add(&phones_next, 1) + 1;
 		if (p > storm_phones)
@@ -243,14 +363,14 @@ static void xfer_start(struct worker *w, struct xfer *x)
 		/* --ramp-ms: phone p boots at its share of the ramp; until then the slot waits */
 		x->t_start = t_begin_us + (int64_t)ramp_ms * 1000 * (p - 1) / storm_phones;
 		if (x->t_start > now) {
-			x->phase = PH_HTTP_CONNECT; /* not yet connected: fd < 0 marks the wait */
+			slot_phase(w, x, PH_WAIT);
 			x->t_retx = x->t_start;
 			return;
 		}
 		x->t_start = now;
 		if (http_begin(w, x) != 0) {
 			fail_note(w, x, F_SOCKET, "http socket: ", strerror(errno));
-			xfer_close(x);
+			slot_idle(w, x);
 		}
 		return;
 	}
@@ -261,7 +381,7 @@ static void xfer_start(struct worker *w, struct xfer *x)
 	x->t_start = now;
 	if (tftp_begin(w, x) != 0) {
 		fail_note(w, x, F_SOCKET, "tftp socket: ", strerror(errno));
-		xfer_close(x);
+		slot_idle(w, x);
 	}
 }
 
@@ -271,28 +391,25 @@ static void xfer_finish(struct worker *w, struct xfer *x, int ok)
 		w->granted_blksize = x->blksize;
 		w->granted_window = x->window;
 	}
-	if (ok && !storm_phones && !count_opt && now_us() >= t_stop_us) {
+	if (ok && !storm_phones && !count_opt && w->now >= t_stop_us) {
 		w->drained++;
 		w->bytes_drained += x->bytes;
-		lat_add(&w->lat, now_us() - x->t_start);
+		hist_add(&w->lat, w->now - x->t_start);
 	} else if (ok) {
 		w->done++;
 		w->bytes += x->bytes;
-		lat_add(&w->lat, now_us() - x->t_start);
+		hist_add(&w->lat, w->now - x->t_start);
 	}
-	xfer_close(x);
+	slot_idle(w, x);
 	xfer_start(w, x);
 }
 
 static void send_ack(struct xfer *x, uint16_t block)
 {
-	x->last[0] = 0;
-	x->last[1] = OP_ACK;
-	x->last[2] = (unsigned char)(block >> 8);
-	x->last[3] = (unsigned char)block;
-	x->last_len = 4;
+	unsigned char a[4] = {0, OP_ACK, (unsigned char)(block >> 8), (unsigned char)block};
+	x->last_ack = block;
 	x->in_window = 0;
-	(void)send(x->fd, x->last, 4, 0);
+	(void)sendto(x->ufd, a, sizeof a, 0, (struct sockaddr *)&x->peer, sizeof x->peer);
 }
 
 /* An OACK: takes the granted options; returns -1 on a value the client did not ask for. */
@@ -329,114 +446,148 @@ static int oack_parse(struct worker *w, struct xfer *x, const unsigned char *p, 
 	return 0;
 }
 
-static void tftp_read(struct worker *w, struct xfer *x)
+/* The client gives up on a transfer its server still runs: an ERROR ends it there too
+ * (RFC 1350 §7), or the server would retransmit until its own timeout. what: the failure
+ * to count, or NULL when it is counted already. */
+static void tftp_abort(struct worker *w, struct xfer *x, int kind, const char *what)
 {
-	unsigned char buf[65536 + 4];
-	for (;;) {
-		struct sockaddr_in from;
-		socklen_t fl = sizeof from;
-		ssize_t r = recvfrom(x->fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl);
-		if (r < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				return;
-			fail_note(w, x, F_SOCKET, "recv: ", strerror(errno));
-			xfer_finish(w, x, 0);
+	static const unsigned char e[] = "\0\5\0\0bench_tftp_load: transfer abandoned";
+	if (what)
+		fail_note(w, x, kind, what, NULL);
+	(void)sendto(x->ufd, e, sizeof e, 0, (struct sockaddr *)&x->peer, sizeof x->peer);
+	xfer_finish(w, x, 0);
+}
+
+/* One datagram of transfer x, from its server. */
+static void tftp_datagram(struct worker *w, struct xfer *x, unsigned char *buf, size_t r)
+{
+	if (r < 4) {
+		tftp_abort(w, x, F_PROTO, "short packet");
+		return;
+	}
+	int op = buf[0] << 8 | buf[1];
+	uint16_t blk = (uint16_t)(buf[2] << 8 | buf[3]);
+	if (op == OP_ERROR) {
+		buf[r < dgram_max ? r : r - 1] = 0;
+		fail_note(w, x, F_ERROR_PKT, "", (const char *)buf + 4);
+		xfer_finish(w, x, 0);
+		return;
+	}
+	if (op == OP_OACK) {
+		if (x->bytes || x->next_block != 1) /* a late copy: the data is flowing */
+			return;
+		int rc = oack_parse(w, x, buf, r);
+		if (rc != 0) {
+			tftp_abort(w, x, F_PROTO, rc == -1 ? "bad OACK" : NULL);
 			return;
 		}
-		if (!x->connected) {
-			/* the first answer names the server's TID: later datagrams come from it
-			 * only (connect() makes the kernel drop the others) */
-			if (from.sin_addr.s_addr != srv_tftp.sin_addr.s_addr)
-				continue;
-			if (connect(x->fd, (struct sockaddr *)&from, fl) != 0) {
-				fail_note(w, x, F_SOCKET, "connect: ", strerror(errno));
-				xfer_finish(w, x, 0);
-				return;
-			}
-			x->connected = 1;
-		}
-		if (r < 4) {
-			fail_note(w, x, F_PROTO, "short packet", NULL);
-			xfer_finish(w, x, 0);
-			return;
-		}
-		int op = buf[0] << 8 | buf[1];
-		uint16_t blk = (uint16_t)(buf[2] << 8 | buf[3]);
-		int64_t now = now_us();
-		if (op == OP_ERROR) {
-			buf[r < (ssize_t)sizeof buf ? r : r - 1] = 0;
-			fail_note(w, x, F_ERROR_PKT, "", (const char *)buf + 4);
-			xfer_finish(w, x, 0);
-			return;
-		}
-		if (op == OP_OACK) {
-			if (x->bytes || x->next_block != 1) /* a late copy: the data is flowing */
-				continue;
-			int rc = oack_parse(w, x, buf, (size_t)r);
-			if (rc != 0) {
-				if (rc == -1)
-					fail_note(w, x, F_PROTO, "bad OACK", NULL);
-				xfer_finish(w, x, 0);
-				return;
-			}
-			send_ack(x, 0);
-			x->retries = 0;
-			x->t_retx = now + rto_ms * 1000;
-			continue;
-		}
-		if (op != OP_DATA) {
-			fail_note(w, x, F_PROTO, "unexpected opcode", NULL);
-			xfer_finish(w, x, 0);
-			return;
-		}
-		size_t len = (size_t)r - 4;
-		if (blk != x->next_block) {
-			/* behind: a copy of a block already taken (the server timed out and
-			 * sent the window again): acknowledge once, at the copy of the last block
-			 * taken; ahead: one was lost: acknowledge the last in-order block once
-			 * until the data moves on (RFC 7440's receiver). */
-			uint16_t prev = (uint16_t)(x->next_block - 1);
-			if (blk == prev) {
-				send_ack(x, prev); /* the end of a window sent again */
-			} else if ((uint16_t)(blk - x->next_block) < 0x8000 && !x->gap_acked) {
-				send_ack(x, prev);
-				x->gap_acked = 1;
-			}
-			continue;
-		}
-		if (len > x->blksize) {
-			fail_note(w, x, F_PROTO, "DATA longer than blksize", NULL);
-			xfer_finish(w, x, 0);
-			return;
-		}
-		if (expect_size >= 0 && x->bytes + len > (uint64_t)expect_size) {
-			fail_note(w, x, F_SIZE, "more bytes than expected", NULL);
-			xfer_finish(w, x, 0);
-			return;
-		}
-		if (ref && memcmp(ref + x->bytes, buf + 4, len) != 0) {
-			fail_note(w, x, F_CONTENT, "bytes differ", NULL);
-			xfer_finish(w, x, 0);
-			return;
-		}
-		x->bytes += len;
-		x->next_block++;
-		x->gap_acked = 0;
-		x->in_window++;
+		send_ack(x, 0);
 		x->retries = 0;
-		x->t_retx = now + rto_ms * 1000;
-		if (len < x->blksize) {
-			send_ack(x, blk);
-			if (expect_size >= 0 && x->bytes != (uint64_t)expect_size) {
-				fail_note(w, x, F_SIZE, "fewer bytes than expected", NULL);
-				xfer_finish(w, x, 0);
-			} else {
-				xfer_finish(w, x, 1);
-			}
-			return;
+		x->t_retx = w->now + rto_ms * 1000;
+		return;
+	}
+	if (op != OP_DATA) {
+		tftp_abort(w, x, F_PROTO, "unexpected opcode");
+		return;
+	}
+	size_t len = r - 4;
+	if (blk != x->next_block) {
+		/* behind: a copy of a block already taken (the server timed out and sent the
+		 * window again): acknowledge once, at the copy of the last block taken; ahead:
+		 * one was lost: acknowledge the last in-order block once until the data moves
+		 * on (RFC 7440's receiver). */
+		uint16_t prev = (uint16_t)(x->next_block - 1);
+		if (blk == prev) {
+			send_ack(x, prev); /* the end of a window sent again */
+		} else if ((uint16_t)(blk - x->next_block) < 0x8000 && !x->gap_acked) {
+			send_ack(x, prev);
+			x->gap_acked = 1;
 		}
-		if ((unsigned)x->in_window >= x->window)
-			send_ack(x, blk);
+		return;
+	}
+	if (len > x->blksize) {
+		tftp_abort(w, x, F_PROTO, "DATA longer than blksize");
+		return;
+	}
+	if (expect_size >= 0 && x->bytes + len > (uint64_t)expect_size) {
+		tftp_abort(w, x, F_SIZE, "more bytes than expected");
+		return;
+	}
+	if (ref && memcmp(ref + x->bytes, buf + 4, len) != 0) {
+		tftp_abort(w, x, F_CONTENT, "bytes differ");
+		return;
+	}
+	x->bytes += len;
+	x->next_block++;
+	x->gap_acked = 0;
+	x->in_window++;
+	x->retries = 0;
+	x->t_retx = w->now + rto_ms * 1000;
+	if (len < x->blksize) {
+		send_ack(x, blk);
+		if (expect_size >= 0 && x->bytes != (uint64_t)expect_size) {
+			fail_note(w, x, F_SIZE, "fewer bytes than expected", NULL);
+			xfer_finish(w, x, 0);
+		} else {
+			xfer_finish(w, x, 1);
+		}
+		return;
+	}
+	if ((unsigned)x->in_window >= x->window)
+		send_ack(x, blk);
+}
+
+/* The port datagram i was sent to (network order), 0 when the kernel did not say. */
+static uint16_t dgram_port(struct worker *w, int i)
+{
+	struct msghdr *m = &w->mm[i].msg_hdr;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c))
+		if (c->cmsg_level == SOL_IP && c->cmsg_type == IP_ORIGDSTADDR) {
+			struct sockaddr_in d;
+			memcpy(&d, CMSG_DATA(c), sizeof d);
+			return d.sin_port;
+		}
+	return 0;
+}
+
+/* Slot x's socket is readable: what is queued, up to a window, in one recvmmsg(). */
+static void udp_read(struct worker *w, struct xfer *x)
+{
+	unsigned vlen = x->phase == PH_TFTP && x->window < MAX_VLEN ? x->window : MAX_VLEN;
+	for (unsigned i = 0; i < vlen; i++) {
+		w->mm[i].msg_hdr.msg_namelen = sizeof w->from[i];
+		w->mm[i].msg_hdr.msg_controllen = sizeof w->ctl[i].buf;
+	}
+	int n = recvmmsg(x->ufd, w->mm, vlen, MSG_DONTWAIT, NULL);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR || x->phase != PH_TFTP)
+			return;
+		fail_note(w, x, F_SOCKET, "recv: ", strerror(errno));
+		xfer_finish(w, x, 0);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		struct sockaddr_in *from = &w->from[i];
+		if (x->phase != PH_TFTP || dgram_port(w, i) != x->port) {
+			w->stale++; /* for the port of a transfer that has ended */
+			continue;
+		}
+		if (!x->has_peer) {
+			/* the first answer names the server's TID */
+			if (from->sin_addr.s_addr != srv_tftp.sin_addr.s_addr) {
+				w->wrong_tid++;
+				continue;
+			}
+			x->peer = *from;
+			x->has_peer = 1;
+		} else if (from->sin_port != x->peer.sin_port ||
+		           from->sin_addr.s_addr != x->peer.sin_addr.s_addr) {
+			w->wrong_tid++;
+			continue;
+		}
+		/* when this one ends the transfer, the rest of the batch was sent to the old
+		 * port: the check above counts it as stale */
+		tftp_datagram(w, x, w->mm[i].msg_hdr.msg_iov->iov_base, w->mm[i].msg_len);
 	}
 }
 
@@ -476,7 +627,7 @@ static void http_event(struct worker *w, struct xfer *x, uint32_t events)
 	if (x->phase == PH_HTTP_CONNECT) {
 		int err = 0;
 		socklen_t el = sizeof err;
-		getsockopt(x->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+		getsockopt(x->hfd, SOL_SOCKET, SO_ERROR, &err, &el);
 		if (err || (events & (EPOLLERR | EPOLLHUP))) {
 			fail_note(w, x, F_HTTP, "connect: ", strerror(err ? err : ECONNRESET));
 			xfer_finish(w, x, 0);
@@ -488,13 +639,14 @@ static void http_event(struct worker *w, struct xfer *x, uint32_t events)
 		                 "User-Agent: bench_tftp_load\r\nConnection: close\r\n\r\n",
 		                 http_prefix, (unsigned long)x->phone, http_suffix,
 		                 inet_ntoa(srv_http.sin_addr), ntohs(srv_http.sin_port));
-		if (write(x->fd, req, (size_t)n) != n) {
+		if (write(x->hfd, req, (size_t)n) != n) {
 			fail_note(w, x, F_HTTP, "write: ", strerror(errno));
 			xfer_finish(w, x, 0);
 			return;
 		}
-		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = x};
-		epoll_ctl(w->ep, EPOLL_CTL_MOD, x->fd, &ev);
+		struct epoll_event ev = {.events = EPOLLIN,
+		                         .data.u64 = (uint64_t)(x - w->x) << 1 | 1u};
+		epoll_ctl(w->ep, EPOLL_CTL_MOD, x->hfd, &ev);
 		x->phase = PH_HTTP_READ;
 		return;
 	}
@@ -508,7 +660,7 @@ static void http_event(struct worker *w, struct xfer *x, uint32_t events)
 			}
 			x->hbuf = nb;
 		}
-		ssize_t r = read(x->fd, x->hbuf + x->hlen, x->hcap - x->hlen - 1);
+		ssize_t r = read(x->hfd, x->hbuf + x->hlen, x->hcap - x->hlen - 1);
 		if (r < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
 		if (r < 0) {
@@ -523,9 +675,9 @@ static void http_event(struct worker *w, struct xfer *x, uint32_t events)
 			return;
 		}
 		if (c > 0) {
-			lat_add(&w->http_lat, now_us() - x->t_phase);
-			close(x->fd);
-			x->fd = -1;
+			hist_add(&w->http_lat, w->now - x->t_phase);
+			close(x->hfd);
+			x->hfd = -1;
 			if (tftp_begin(w, x) != 0) {
 				fail_note(w, x, F_SOCKET, "tftp socket: ", strerror(errno));
 				xfer_finish(w, x, 0);
@@ -538,12 +690,12 @@ static void http_event(struct worker *w, struct xfer *x, uint32_t events)
 /* Retransmits what is overdue and abandons what ran out of retries; starts ramped phones. */
 static void timers(struct worker *w)
 {
-	int64_t now = now_us();
+	int64_t now = w->now;
 	for (int i = 0; i < w->nx; i++) {
 		struct xfer *x = &w->x[i];
 		if (x->phase == PH_IDLE || now < x->t_retx)
 			continue;
-		if (x->fd < 0) { /* a ramped phone whose time has come */
+		if (x->phase == PH_WAIT) { /* a ramped phone whose time has come */
 			x->t_start = now;
 			if (http_begin(w, x) != 0) {
 				fail_note(w, x, F_SOCKET, "http socket: ", strerror(errno));
@@ -556,57 +708,48 @@ static void timers(struct worker *w)
 			xfer_finish(w, x, 0);
 			continue;
 		}
-		if (x->connected)
-			(void)send(x->fd, x->last, x->last_len, 0);
+		if (x->has_peer)
+			send_ack(x, x->last_ack);
 		else
-			(void)sendto(x->fd, x->last, x->last_len, 0, (struct sockaddr *)&srv_tftp,
+			(void)sendto(x->ufd, rrq, rrq_len, 0, (struct sockaddr *)&srv_tftp,
 			             sizeof srv_tftp);
 		x->t_retx = now + (int64_t)rto_ms * 1000;
 		w->retx++;
 	}
 }
 
-static int busy(struct worker *w)
-{
-	for (int i = 0; i < w->nx; i++)
-		if (w->x[i].phase != PH_IDLE)
-			return 1;
-	return 0;
-}
-
 static void *worker_run(void *arg)
 {
 	struct worker *w = arg;
-	w->ep = epoll_create1(EPOLL_CLOEXEC);
-	for (int i = 0; i < w->nx; i++) {
-		w->x[i].fd = -1;
-		xfer_start(w, &w->x[i]);
+	w->now = now_us();
+	for (int i = 0; i < MAX_VLEN; i++) {
+		w->iov[i] = (struct iovec){w->rbuf + (size_t)i * dgram_max, dgram_max};
+		w->mm[i].msg_hdr = (struct msghdr){.msg_name = &w->from[i],
+		                                   .msg_iov = &w->iov[i],
+		                                   .msg_iovlen = 1,
+		                                   .msg_control = w->ctl[i].buf};
 	}
+	for (int i = 0; i < w->nx; i++)
+		xfer_start(w, &w->x[i]);
 	struct epoll_event evs[256];
-	int64_t last_timers = now_us();
-	while (busy(w)) {
-		int n = epoll_wait(w->ep, evs, 256, 10);
+	int64_t next_timers = w->now + 5000;
+	while (w->active > 0) {
+		int n = epoll_wait(w->ep, evs, 256, 5);
+		w->now = now_us();
 		for (int i = 0; i < n; i++) {
-			struct xfer *x = evs[i].data.ptr;
-			if (x->phase == PH_TFTP)
-				tftp_read(w, x);
-			else if (x->phase == PH_HTTP_CONNECT || x->phase == PH_HTTP_READ)
+			struct xfer *x = &w->x[evs[i].data.u64 >> 1];
+			if (evs[i].data.u64 & 1)
 				http_event(w, x, evs[i].events);
+			else
+				udp_read(w, x);
 		}
-		int64_t now = now_us();
-		if (now - last_timers >= 5000) {
+		if (w->now >= next_timers) {
 			timers(w);
-			last_timers = now;
+			next_timers = w->now + 5000;
 		}
 	}
 	close(w->ep);
 	return NULL;
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-	return x < y ? -1 : x > y;
 }
 
 static void usage(void)
@@ -628,7 +771,7 @@ static void usage(void)
 	exit(2);
 }
 
-int main(int argc, char **argv)
+static int options(int argc, char **argv)
 {
 	static const struct option lo[] = {{"storm", required_argument, NULL, 1},
 	                                   {"http-port", required_argument, NULL, 2},
@@ -718,24 +861,33 @@ int main(int argc, char **argv)
 		struct stat st;
 		if (!f || fstat(fileno(f), &st) != 0) {
 			perror(verify);
-			return 2;
+			return -1;
 		}
 		ref = malloc((size_t)st.st_size + 1);
 		if (!ref || fread(ref, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
 			perror(verify);
-			return 2;
+			return -1;
 		}
 		fclose(f);
 		expect_size = (long)st.st_size;
 	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (options(argc, argv) != 0)
+		return 2;
 	rrq_build();
+	/* a DATA of the blksize asked (512 without), and room for an OACK or ERROR */
+	dgram_max = (size_t)(blksize_opt > 512 ? blksize_opt : 512) + 4 + 1;
 	if (storm_phones) {
 		conc = (int)storm_phones; /* every phone boots at once (or along the ramp) */
 		count_opt = storm_phones;
 	}
 	if (nthreads > conc)
 		nthreads = conc;
-	/* one descriptor per transfer in flight, two while a phone goes from HTTP to TFTP */
+	/* one UDP socket per slot, and an HTTP one while a storm's phone fetches */
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
@@ -745,27 +897,40 @@ int main(int argc, char **argv)
 	struct worker *ws = calloc((size_t)nthreads, sizeof *ws);
 	if (!ws)
 		return 1;
-	t_begin_us = now_us();
-	t_stop_us = t_begin_us + (int64_t)(duration_s * 1e6);
 	for (int i = 0; i < nthreads; i++) {
 		struct worker *w = &ws[i];
 		w->id = i;
 		w->nx = conc / nthreads + (i < conc % nthreads);
 		w->x = calloc((size_t)w->nx, sizeof *w->x);
-		if (!w->x)
+		w->rbuf = malloc(dgram_max * MAX_VLEN);
+		w->ep = epoll_create1(EPOLL_CLOEXEC);
+		if (!w->x || !w->rbuf || w->ep < 0)
 			return 1;
+		for (int j = 0; j < w->nx; j++) {
+			w->x[j].hfd = -1;
+			if (slot_open(w, &w->x[j]) != 0) {
+				perror("tftp_load: socket");
+				return 1;
+			}
+		}
 		if (count_opt && !storm_phones)
 			w->quota = count_opt / nthreads + (i < count_opt % nthreads);
-		if (pthread_create(&w->th, NULL, worker_run, w) != 0) {
+	}
+	struct rusage ru0;
+	getrusage(RUSAGE_SELF, &ru0);
+	t_begin_us = now_us();
+	t_stop_us = t_begin_us + (int64_t)(duration_s * 1e6);
+	for (int i = 0; i < nthreads; i++)
+		if (pthread_create(&ws[i].th, NULL, worker_run, &ws[i]) != 0) {
 			perror("pthread_create");
 			return 1;
 		}
-	}
 	long done = 0, drained = 0, failed = 0, fk[F_KINDS] = {0};
 	uint64_t bytes = 0, bytes_all = 0;
-	long retx = 0;
+	long retx = 0, stale = 0, wrong_tid = 0, same_port = 0;
 	const char *first_err = "";
 	unsigned gblk = 0, gwin = 0;
+	static struct hist lat, hlat;
 	for (int i = 0; i < nthreads; i++) {
 		pthread_join(ws[i].th, NULL);
 		done += ws[i].done;
@@ -773,6 +938,9 @@ int main(int argc, char **argv)
 		bytes += ws[i].bytes;
 		bytes_all += ws[i].bytes + ws[i].bytes_drained;
 		retx += ws[i].retx;
+		stale += ws[i].stale;
+		wrong_tid += ws[i].wrong_tid;
+		same_port += ws[i].same_port;
 		for (int k = 0; k < F_KINDS; k++) {
 			fk[k] += ws[i].fail[k];
 			failed += ws[i].fail[k];
@@ -783,39 +951,45 @@ int main(int argc, char **argv)
 			gblk = ws[i].granted_blksize;
 			gwin = ws[i].granted_window;
 		}
+		hist_merge(&lat, &ws[i].lat);
+		hist_merge(&hlat, &ws[i].http_lat);
 	}
 	int64_t t_end = now_us();
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
 	/* rrq mode with -d: the rate is over the measured time, not the drain after it */
 	double secs =
 	    (double)((!storm_phones && !count_opt ? t_stop_us : t_end) - t_begin_us) / 1e6;
 	double wall = (double)(t_end - t_begin_us) / 1e6;
-	struct lats lat = {0}, hlat = {0};
-	for (int i = 0; i < nthreads; i++) {
-		for (size_t j = 0; j < ws[i].lat.n; j++)
-			lat_add(&lat, ws[i].lat.v[j]);
-		for (size_t j = 0; j < ws[i].http_lat.n; j++)
-			lat_add(&hlat, ws[i].http_lat.v[j]);
-	}
-	if (lat.n)
-		qsort(lat.v, lat.n, sizeof *lat.v, cmp_i64);
-	if (hlat.n)
-		qsort(hlat.v, hlat.n, sizeof *hlat.v, cmp_i64);
-#define PCT(l, p) ((l).n ? (l).v[(size_t)((p) / 100.0 * (double)((l).n - 1) + 0.5)] : 0)
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-	             (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+	/* the client's CPU while the loops ran (the sockets were opened before), per
+	 * transfer it completed: what the client takes from the cores it shares */
+	double cpu = (double)(ru.ru_utime.tv_sec - ru0.ru_utime.tv_sec) +
+	             (double)(ru.ru_utime.tv_usec - ru0.ru_utime.tv_usec) / 1e6 +
+	             (double)(ru.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
+	             (double)(ru.ru_stime.tv_usec - ru0.ru_stime.tv_usec) / 1e6;
+	double cpu_us = done + drained ? cpu * 1e6 / (double)(done + drained) : 0;
+	long nvcsw = ru.ru_nvcsw - ru0.ru_nvcsw, nivcsw = ru.ru_nivcsw - ru0.ru_nivcsw;
 	fprintf(stderr,
 	        "tftp_load: %ld completed (and %ld after the measured time), %ld failed, "
 	        "%.1f MiB in %.2f s: %.0f transfers/s, %.1f MiB/s; latency p50 %.2f ms "
-	        "p99 %.2f ms max %.2f ms; %ld retransmissions; client CPU %.2f s in %.2f s\n",
+	        "p99 %.2f ms max %.2f ms; %ld retransmissions; client CPU %.2f s in %.2f s, "
+	        "%.1f us per transfer\n",
 	        done, drained, failed, (double)bytes / 1048576.0, secs, (double)done / secs,
-	        (double)bytes / 1048576.0 / secs, (double)PCT(lat, 50) / 1e3,
-	        (double)PCT(lat, 99) / 1e3, (double)PCT(lat, 100) / 1e3, retx, cpu, wall);
+	        (double)bytes / 1048576.0 / secs, (double)hist_pct(&lat, 50) / 1e3,
+	        (double)hist_pct(&lat, 99) / 1e3, (double)hist_pct(&lat, 100) / 1e3, retx, cpu,
+	        wall, cpu_us);
+	fprintf(stderr, "tftp_load:   context switches per transfer: %.2f voluntary, %.2f not\n",
+	        done + drained ? (double)nvcsw / (double)(done + drained) : 0,
+	        done + drained ? (double)nivcsw / (double)(done + drained) : 0);
+	if (stale || wrong_tid || same_port)
+		fprintf(stderr,
+		        "tftp_load:   %ld datagrams for an ended transfer's port, %ld from "
+		        "another TID (ignored); %ld transfers on their slot's last port\n",
+		        stale, wrong_tid, same_port);
 	if (hlat.n)
 		fprintf(stderr, "tftp_load:   HTTP part: p50 %.2f ms p99 %.2f ms max %.2f ms\n",
-		        (double)PCT(hlat, 50) / 1e3, (double)PCT(hlat, 99) / 1e3,
-		        (double)PCT(hlat, 100) / 1e3);
+		        (double)hist_pct(&hlat, 50) / 1e3, (double)hist_pct(&hlat, 99) / 1e3,
+		        (double)hist_pct(&hlat, 100) / 1e3);
 	for (int i = 0; i < F_KINDS; i++)
 		if (fk[i])
 			fprintf(stderr, "tftp_load:   %ld failed by %s\n", fk[i], fail_names[i]);
@@ -824,27 +998,27 @@ int main(int argc, char **argv)
 	printf("{\"completed\": %ld, \"drained\": %ld, \"failed\": %ld, \"bytes\": %llu, "
 	       "\"bytes_all\": %llu, \"seconds\": %.6f, \"wall_s\": %.6f, \"per_s\": %.1f, "
 	       "\"mib_s\": %.3f, \"p50_us\": %lld, \"p99_us\": %lld, \"max_us\": %lld, "
-	       "\"http_p99_us\": %lld, \"retransmissions\": %ld, "
-	       "\"client_cpu_s\": %.3f, \"blksize\": %u, \"windowsize\": %u, "
-	       "\"first_error\": \"",
+	       "\"http_p99_us\": %lld, \"retransmissions\": %ld, \"stale\": %ld, "
+	       "\"wrong_tid\": %ld, \"same_port\": %ld, \"client_cpu_s\": %.3f, "
+	       "\"client_us_per_transfer\": %.2f, "
+	       "\"blksize\": %u, \"windowsize\": %u, \"first_error\": \"",
 	       done, drained, failed, (unsigned long long)bytes, (unsigned long long)bytes_all,
 	       secs, wall, (double)done / secs, (double)bytes / 1048576.0 / secs,
-	       (long long)PCT(lat, 50), (long long)PCT(lat, 99), (long long)PCT(lat, 100),
-	       (long long)PCT(hlat, 99), retx, cpu, gblk, gwin);
+	       hist_pct(&lat, 50), hist_pct(&lat, 99), hist_pct(&lat, 100), hist_pct(&hlat, 99),
+	       retx, stale, wrong_tid, same_port, cpu, cpu_us, gblk, gwin);
 	for (const char *p = first_err; *p; p++)
 		if (*p >= 0x20 && *p != '"' && *p != '\\')
 			putchar(*p);
 	printf("\"}\n");
 	for (int i = 0; i < nthreads; i++) {
-		for (int j = 0; j < ws[i].nx; j++)
+		for (int j = 0; j < ws[i].nx; j++) {
+			close(ws[i].x[j].ufd);
 			free(ws[i].x[j].hbuf);
+		}
 		free(ws[i].x);
-		free(ws[i].lat.v);
-		free(ws[i].http_lat.v);
+		free(ws[i].rbuf);
 	}
 	free(ws);
-	free(lat.v);
-	free(hlat.v);
 	free(ref);
 	return failed ? 1 : 0;
 }
