@@ -1025,6 +1025,15 @@ int store_device_users(store_t *st, const char *device, int (*fn)(void *ud, cons
 	            p, 1, name_row, &l, NULL);
 }
 
+int store_assoc_exists(store_t *st, const char *userid, const char *device)
+{
+	int found = 0;
+	struct store_val p[] = {SV_S(userid), SV_S(device)};
+	int rc = exec(st, "SELECT 1 FROM enduserdevicemap WHERE userid = $1 AND devicename = $2", p,
+	              2, found_row, &found, NULL);
+	return rc != STORE_OK ? rc : found;
+}
+
 int store_devices_for_user(store_t *st, const char *userid, int all, size_t max,
                            int (*fn)(void *ud, const char *device), void *ud)
 {

@@ -231,6 +231,8 @@ int store_assoc_put(store_t *st, const char *userid, const char *device);
 int store_assoc_delete(store_t *st, const char *userid, const char *device);
 int store_device_users(store_t *st, const char *device, int (*fn)(void *ud, const char *userid),
                        void *ud);
+/* 1 when the user is associated with the device, 0 when not, or a store error (< 0). */
+int store_assoc_exists(store_t *st, const char *userid, const char *device);
 
 /* Devices the user owns or is associated with (all devices when all is set), in name
  * order, at most max. */
