@@ -124,7 +124,7 @@ static void bench_accounts(int n)
 	t0 = now_ns();
 	for (int i = 0; i < n; i++) {
 		snprintf(line, sizeof line, "%d", 100000 + i);
-		hit += sip_accounts_get(a, line, &acc);
+		hit += sip_accounts_get(a, line, "", &acc);
 	}
 	report("accounts get", n, t0);
 	if (hit != n)

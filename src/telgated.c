@@ -528,7 +528,8 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 	                                         .signer = d->signer,
 	                                         .loops = d->loops,
 	                                         .tls_cert = d->pki.server_cert,
-	                                         .tls_key = d->pki.server_key};
+	                                         .tls_key = d->pki.server_key,
+	                                         .authz = d->authz};
 	d->files = files_service_start(&fo, err, sizeof err);
 	if (!d->files)
 		return start_failed(d, "device files", "files_failed", err);

@@ -7,6 +7,7 @@
 #include "authz/token.h"
 #include "admin/cert_cmds.h"
 #include "admin/commands.h"
+#include "admin/line_cmds.h"
 #include "admin/metrics.h"
 #include "admin/node_cmds.h"
 #include "admin/oauth_key_cmds.h"

@@ -123,6 +123,12 @@ int cnf_load(store_t *st, const char *device, const struct cnf_load_options *o,
 int cnf_file(store_t *st, const char *name, const struct cnf_load_options *o, unsigned char **out,
              size_t *len);
 
+/* The device row of device and the sipOAuthMode its cnf.xml says (cnf_sip_oauth_mode of
+ * ClusterSIPOAuthMode and its security profile): what cnf_guard.h asks before serving the
+ * file over HTTPS. Returns STORE_OK, STORE_NOTFOUND (no such device), or a store error.
+ * Blocking. */
+int cnf_device_oauth(store_t *st, const char *device, struct store_device *dev, int *mode);
+
 /* Fills *nodes (CNF_NODES_MAX entries) with the store's process nodes, in name order;
  * *n gets how many. Returns 0 or a store_rc. Blocking. */
 int cnf_load_nodes(store_t *st, struct cnf_node *nodes, size_t *n);

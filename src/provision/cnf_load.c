@@ -117,6 +117,22 @@ static int cluster_mode(store_t *st, int *mode)
 	return STORE_OK;
 }
 
+int cnf_device_oauth(store_t *st, const char *device, struct store_device *dev, int *mode)
+{
+	*mode = 0;
+	int rc = store_device_get(st, device, dev);
+	if (rc != STORE_OK)
+		return rc;
+	struct cnf_device_input *in = calloc(1, sizeof *in);
+	if (!in)
+		return STORE_ERROR;
+	if ((rc = load_profile(st, dev->securityprofile, in)) == STORE_OK &&
+	    (rc = cluster_mode(st, &in->cluster_sip_oauth_mode)) == STORE_OK)
+		*mode = cnf_sip_oauth_mode(in->cluster_sip_oauth_mode, in->profile_oauth);
+	free(in);
+	return rc;
+}
+
 int cnf_load(store_t *st, const char *device, const struct cnf_load_options *o,
              struct cnf_device_input *in)
 {

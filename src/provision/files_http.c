@@ -27,6 +27,7 @@ struct files_http {
 	struct http_stats http_stats;
 	struct http_route routes[1];
 	struct http_listeners *lis;
+	struct files_guard guard; /* check NULL: none */
 };
 
 /* The same body for every missing file, whatever the reason. */
@@ -109,6 +110,17 @@ static void on_file(struct http_request *req, void *arg)
 		http_reply(req, 400, "text/plain", "bad file name\n", 14);
 		return;
 	}
+	if (h->guard.check) {
+		const char *challenge = NULL;
+		int st = h->guard.check(h->guard.arg, name, http_header(req, "Authorization"),
+		                        http_cid(req), &challenge);
+		if (st) {
+			if (challenge)
+				http_add_header(req, "WWW-Authenticate", challenge);
+			http_reply_status(req, st);
+			return;
+		}
+	}
 	struct files_blob *b = NULL;
 	const char *provider = NULL;
 	rc = files_lookup(h->reg, name, &b, &provider);
@@ -147,7 +159,8 @@ static void files_http_free(struct files_http *h)
 
 struct files_http *files_http_start(struct files_registry *reg, struct loop_group *loops,
                                     const char *address, int port, size_t max_file_bytes,
-                                    struct tlsctx *tls, char *err, size_t errlen)
+                                    struct tlsctx *tls, const struct files_guard *guard, char *err,
+                                    size_t errlen)
 {
 	struct files_http *h = calloc(1, sizeof *h);
 	if (!h) {
@@ -155,6 +168,8 @@ struct files_http *files_http_start(struct files_registry *reg, struct loop_grou
 		return NULL;
 	}
 	h->reg = reg;
+	if (guard)
+		h->guard = *guard;
 	h->routes[0] = (struct http_route){"GET", "/", HTTP_PREFIX, on_file, h};
 	const char *name = tls ? "files-https" : "files-http";
 	struct http_server_options so = {

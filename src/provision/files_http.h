@@ -16,6 +16,7 @@
  *                     than FILES_HTTP_MISSES_MAX 404s in a minute (it slows scanning for
  *                     device names; phones ask for a few files that do not exist at
  *                     boot, far fewer), 500 when a provider fails.
+ *                     A guard (files_guard, HTTPS only) may answer 401/403 first.
  *   other methods     405 with Allow: GET, HEAD.
  * Query strings are ignored (phones add cache-busters).
  *
@@ -36,6 +37,17 @@ struct files_http;
 struct files_registry;
 struct loop_group;
 
+/* A check made before a file is looked up (the HTTPS listener's cnf.xml of SIP OAuth
+ * devices: provision/cnf_guard.h). check gets the checked name, the Authorization header
+ * (NULL when absent) and the request's correlation id; it returns 0 to serve the file as
+ * usual, or the HTTP status to answer instead (401, 403, 500), with *challenge the
+ * WWW-Authenticate value to send (or NULL). Called on the loop thread, any loop. */
+struct files_guard {
+	int (*check)(void *arg, const char *name, const char *authorization, const char *cid,
+	             const char **challenge);
+	void *arg; /* borrowed: outlives the listener */
+};
+
 /* Starts listening on address:port on every loop (the caller checked port != 0).
  * max_file_bytes: the largest file a provider serves; a connection may queue two of
  * them (pipelined requests) before it is cut off as a slow reader. Returns NULL with err
@@ -46,7 +58,8 @@ struct tlsctx;
  * be altered on the way). Borrowed: it outlives the service. */
 struct files_http *files_http_start(struct files_registry *reg, struct loop_group *loops,
                                     const char *address, int port, size_t max_file_bytes,
-                                    struct tlsctx *tls, char *err, size_t errlen);
+                                    struct tlsctx *tls, const struct files_guard *guard, char *err,
+                                    size_t errlen);
 /* Closes the listeners and their connections. NULL is a no-op. Before the loops stop. */
 void files_http_stop(struct files_http *h);
 

@@ -6,6 +6,7 @@
 #include "core/config.h"
 #include "tls/tlsctx.h"
 #include "provision/cnf.h"
+#include "provision/cnf_guard.h"
 #include "provision/files.h"
 #include "provision/files_http.h"
 #include "provision/tftp.h"
@@ -18,6 +19,7 @@
 struct files_service {
 	struct files_registry *reg;
 	struct files_http *http, *https;
+	struct cnf_guard *guard; /* 6971's check of SIP OAuth devices' cnf.xml */
 	struct tlsctx *tls;
 	struct tftp_server *tftp;
 };
@@ -38,6 +40,7 @@ void files_service_stop(struct files_service *s)
 		return;
 	files_http_stop(s->http);
 	files_http_stop(s->https);
+	cnf_guard_free(s->guard);
 	tlsctx_free(s->tls);
 	tftp_stop(s->tftp);
 	files_registry_free(s->reg);
@@ -95,7 +98,7 @@ struct files_service *files_service_start(const struct files_service_options *o,
 	}
 	if (cfg->files.http_port) {
 		s->http = files_http_start(s->reg, loops, cfg->files.address, cfg->files.http_port,
-		                           max_bytes, NULL, err, errlen);
+		                           max_bytes, NULL, NULL, err, errlen);
 		if (!s->http) {
 			files_service_stop(s);
 			return NULL;
@@ -109,10 +112,17 @@ struct files_service *files_service_start(const struct files_service_options *o,
 		                                  .address = cfg->files.address,
 		                                  .port = cfg->files.https_port};
 		s->tls = tlsctx_new(&to, err, errlen);
-		s->https =
-		    s->tls ? files_http_start(s->reg, loops, cfg->files.address,
-		                              cfg->files.https_port, max_bytes, s->tls, err, errlen)
-		           : NULL;
+		/* Only here: 6970 and TFTP carry no secret in a cnf.xml (cnf_guard.h). */
+		s->guard = cnf_guard_new(store, o->authz);
+		struct files_guard g = {0};
+		if (s->guard)
+			cnf_guard_files(s->guard, &g);
+		else if (!err[0])
+			snprintf(err, errlen, "out of memory");
+		s->https = s->tls && s->guard ? files_http_start(s->reg, loops, cfg->files.address,
+		                                                 cfg->files.https_port, max_bytes,
+		                                                 s->tls, &g, err, errlen)
+		                              : NULL;
 		if (!s->https) {
 			files_service_stop(s);
 			return NULL;

@@ -30,12 +30,16 @@ struct tg_config;
 /* Builds the registry and starts the listeners the config turns on. Returns NULL with err
  * set when the static directory cannot be opened or a port cannot be bound. */
 struct signer;
+struct authz;
 struct files_service_options {
 	const struct tg_config *cfg;
 	store_t *store;
 	struct signer *signer; /* trust lists and signed files (ca/signer.h); NULL: neither */
 	struct loop_group *loops;
 	const char *tls_cert, *tls_key; /* the node's server certificate, for HTTPS */
+	/* The token service: a SIP OAuth device's cnf.xml on HTTPS needs a token it verifies
+	 * (provision/cnf_guard.h); NULL: such files are refused there (401). */
+	struct authz *authz;
 };
 struct files_service *files_service_start(const struct files_service_options *o, char *err,
                                           size_t errlen);

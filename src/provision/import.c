@@ -555,16 +555,12 @@ static int parse_devices(struct ctx *c, struct doc *d)
 				    c, q,
 				    "must be 1..64 characters of letters, digits, '+', '*', '#', "
 				    "'.', '_' or '-' (the user part of an address of record)");
-			for (size_t j = 0; j <= i; j++)
-				for (size_t k = 0;
-				     k < json_array_size(d->dlines[j]) && (j < i || k < l); k++)
-					if (!strcmp(
-					        json_string_value(json_array_get(d->dlines[j], k)),
-					        ls))
-						return fail(
-						    c, q,
-						    "line '%s' is also $.devices[%zu].lines[%zu]",
-						    ls, j, k);
+			/* A line may be on several devices (shared lines, schema v14), but
+			 * only once on each. */
+			for (size_t k = 0; k < l; k++)
+				if (!strcmp(json_string_value(json_array_get(d->dlines[i], k)), ls))
+					return fail(c, q, "line '%s' is also %s.lines[%zu]", ls, p,
+					            k);
 		}
 		if (!valid_device_name(x->name))
 			return fail(c, (snprintf(q, sizeof q, "%s.name", p), q),
@@ -837,7 +833,7 @@ static int write_all(struct ctx *c, store_t *st, struct doc *d, const struct pro
 			if (rc == STORE_CONSTRAINT) {
 				char lp[128];
 				snprintf(lp, sizeof lp, "%s.lines", p);
-				return fail(c, lp, "a line already belongs to another device");
+				return fail(c, lp, "a line is given twice");
 			}
 			return store_fail(c, p, rc);
 		}

@@ -9,11 +9,25 @@
 
 #define SHARDS 64
 
+/* The key: line, NUL, device name (neither holds a NUL, so no two pairs share a key). */
+#define KEY_MAX (2 * (STORE_ID_MAX + 1))
+
 struct entry {
 	struct shtable_node node;
 	TAILQ_ENTRY(entry) lru; /* in its shard's list, least recently used first */
 	struct sip_account acc;
+	char key[KEY_MAX];
 };
+
+/* The key of (line, devname) into key; its length (both are cut to their fields). */
+static size_t key_of(const char *line, const char *devname, char key[KEY_MAX])
+{
+	size_t l = strnlen(line, STORE_ID_MAX), d = strnlen(devname, STORE_ID_MAX);
+	memcpy(key, line, l);
+	key[l] = '\0';
+	memcpy(key + l + 1, devname, d);
+	return l + 1 + d;
+}
 
 TAILQ_HEAD(lru_list, entry);
 
@@ -63,10 +77,13 @@ static struct entry *touch(struct sip_accounts *a, struct shtable_at *at)
 	return e;
 }
 
-int sip_accounts_get(struct sip_accounts *a, const char *line, struct sip_account *out)
+int sip_accounts_get(struct sip_accounts *a, const char *line, const char *devname,
+                     struct sip_account *out)
 {
+	char key[KEY_MAX];
+	size_t len = key_of(line, devname, key);
 	struct shtable_at at;
-	shtable_lock_str(a->lines, line, &at);
+	shtable_lock(a->lines, key, len, &at);
 	struct entry *e = touch(a, &at);
 	if (e)
 		*out = e->acc;
@@ -76,12 +93,14 @@ int sip_accounts_get(struct sip_accounts *a, const char *line, struct sip_accoun
 
 void sip_accounts_put(struct sip_accounts *a, const struct sip_account *acc)
 {
+	char key[KEY_MAX];
+	size_t len = key_of(acc->line, acc->devname, key);
 	struct shtable_at at;
-	shtable_lock_str(a->lines, acc->line, &at);
+	shtable_lock(a->lines, key, len, &at);
 	struct entry *e = touch(a, &at);
 	if (e) {
 		sodium_memzero(&e->acc, sizeof e->acc);
-		e->acc = *acc; /* same line: the node's key still holds the same bytes */
+		e->acc = *acc; /* same key: the node's key (e->key) keeps its bytes */
 		shtable_unlock(&at);
 		return;
 	}
@@ -97,7 +116,8 @@ void sip_accounts_put(struct sip_accounts *a, const struct sip_account *acc)
 	e = shtable_count(a->lines) < SIP_ACCOUNTS_MAX ? malloc(sizeof *e) : NULL;
 	if (e) {
 		e->acc = *acc;
-		shtable_insert(&at, &e->node, e->acc.line, strlen(e->acc.line));
+		memcpy(e->key, key, len);
+		shtable_insert(&at, &e->node, e->key, len);
 		TAILQ_INSERT_TAIL(l, e, lru);
 	}
 	shtable_unlock(&at);

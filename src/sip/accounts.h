@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * accounts: what the registrar needs to decide a REGISTER, cached per line (AOR user
- * part), so that a phone refreshing its registration costs no store read: the device,
- * its digest user, that user's HA1s, status, credential state and credential policy.
+ * part) and device name the Contact gave ("" = none: sip/devpick.h picks the device from
+ * both, so a shared line has one entry per device that registers it), so that a phone
+ * refreshing its registration costs no store read: the device, its digest user, that
+ * user's HA1s, status, credential state and credential policy.
  *
  * The cache does not know the store: the caller records in the entry store_generation()
  * read before it loaded the device and store_user_generation(digest user) read before it
@@ -31,8 +33,9 @@
 
 struct sip_account {
 	char line[STORE_ID_MAX + 1];
-	char device[STORE_ID_MAX + 1];
-	char duser[STORE_ID_MAX + 1]; /* whose digest credentials register the line */
+	char devname[STORE_ID_MAX + 1]; /* the Contact's device name it was picked for, "" */
+	char device[STORE_ID_MAX + 1];  /* the device picked */
+	char duser[STORE_ID_MAX + 1];   /* whose digest credentials register the line */
 	struct store_sipcred cred;
 	enum store_user_status status;
 	struct store_credstate cs;
@@ -45,9 +48,11 @@ struct sip_accounts;
 struct sip_accounts *sip_accounts_new(void);
 void sip_accounts_free(struct sip_accounts *a);
 
-/* Copies the entry for line into *out. Returns 1, or 0 when there is none. */
-int sip_accounts_get(struct sip_accounts *a, const char *line, struct sip_account *out);
-/* Inserts or replaces the entry for acc->line. */
+/* Copies the entry for line and devname ("" = no device named) into *out. Returns 1, or
+ * 0 when there is none. */
+int sip_accounts_get(struct sip_accounts *a, const char *line, const char *devname,
+                     struct sip_account *out);
+/* Inserts or replaces the entry for acc->line and acc->devname. */
 void sip_accounts_put(struct sip_accounts *a, const struct sip_account *acc);
 /* Entries held now. */
 size_t sip_accounts_size(struct sip_accounts *a);

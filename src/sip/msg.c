@@ -401,6 +401,20 @@ static int names_userid(const char *name)
 	return 0;
 }
 
+/* A parameter's value without its quotes (if quoted) into out: 0, or -1 when it is empty
+ * or does not fit. */
+static int unquote(const char *v, char *out, size_t cap)
+{
+	size_t vl = strlen(v);
+	if (vl >= 2 && v[0] == '"' && v[vl - 1] == '"')
+		v++, vl -= 2;
+	if (!vl || vl >= cap)
+		return -1;
+	memcpy(out, v, vl);
+	out[vl] = '\0';
+	return 0;
+}
+
 /* Keeps *status when a raw answer (sip_response_raw) can be built from buf, else 0: the
  * request is dropped. */
 static void raw_answerable(const char *buf, size_t len, int *status)
@@ -582,16 +596,21 @@ int sip_req_parse(const char *buf, size_t len, struct sip_req *r, int *status, c
 			r->userid_params += g && g->gname && names_userid(g->gname);
 		}
 		p = NULL;
+		if (osip_contact_param_get_byname(c, SIP_DEVICENAME_PARAM, &p) == 0 && p &&
+		    p->gvalue) {
+			char dn[SIP_DEVICENAME_MAX];
+			if (unquote(p->gvalue, dn, sizeof dn) != 0)
+				FAIL(400, "Bad Contact devicename parameter");
+			if (!r->devicename[0])
+				memcpy(r->devicename, dn, sizeof dn);
+			else if (strcmp(r->devicename, dn) != 0)
+				r->devicename_conflict = 1;
+		}
+		p = NULL;
 		if (osip_contact_param_get_byname(c, "+sip.instance", &p) == 0 && p && p->gvalue) {
 			/* a quoted string: "<urn:uuid:...>" (RFC 5626 §4.1) */
-			const char *v = p->gvalue;
-			size_t vl = strlen(v);
-			if (vl >= 2 && v[0] == '"' && v[vl - 1] == '"')
-				v++, vl -= 2;
-			if (!vl || vl >= sizeof sc->instance)
+			if (unquote(p->gvalue, sc->instance, sizeof sc->instance) != 0)
 				FAIL(400, "Bad Contact +sip.instance parameter");
-			memcpy(sc->instance, v, vl);
-			sc->instance[vl] = '\0';
 		}
 	}
 	if (r->star && (r->ncontacts || r->expires != 0))

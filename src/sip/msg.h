@@ -20,12 +20,16 @@
 
 /* Limits, documented in docs/sip.md ("Limits"). Each is several times what a real phone
  * sends; a request over one is answered 400 (or dropped when it cannot be answered). */
-#define SIP_MSG_MAX 16384    /* bytes: a REGISTER is a few hundred, a large one 3,000 */
-#define SIP_HEADERS_MAX 256  /* header lines */
-#define SIP_VIA_MAX 128      /* Via values (Max-Forwards 70 lets 70 proxies add one) */
-#define SIP_CONTACTS_MAX 16  /* Contact values in one REGISTER */
-#define SIP_CALLID_MAX 512   /* bytes of Call-ID + NUL; RFC 3261 sets no limit */
-#define SIP_INSTANCE_MAX 160 /* bytes of a +sip.instance value + NUL (RFC 5626 §4.1) */
+#define SIP_MSG_MAX 16384      /* bytes: a REGISTER is a few hundred, a large one 3,000 */
+#define SIP_HEADERS_MAX 256    /* header lines */
+#define SIP_VIA_MAX 128        /* Via values (Max-Forwards 70 lets 70 proxies add one) */
+#define SIP_CONTACTS_MAX 16    /* Contact values in one REGISTER */
+#define SIP_CALLID_MAX 512     /* bytes of Call-ID + NUL; RFC 3261 sets no limit */
+#define SIP_INSTANCE_MAX 160   /* bytes of a +sip.instance value + NUL (RFC 5626 §4.1) */
+#define SIP_DEVICENAME_MAX 129 /* bytes of a +u.sip!devicename value + NUL (a device name) */
+/* The Contact parameter Cisco endpoints (Jabber, phones) name their device with
+ * (docs/sip.md "Shared lines"), value quoted: +u.sip!devicename.ccm.cisco.com="CSFJDOE". */
+#define SIP_DEVICENAME_PARAM "+u.sip!devicename.ccm.cisco.com"
 
 /* The Expires header and the Contact expires parameter allow 0..2^32-1 (RFC 3261 §20.19,
  * §10.2.1.1). A larger number is taken as 2^32-1; a value that is not a number (negative,
@@ -61,6 +65,10 @@ struct sip_req {
 	char unsupported[256]; /* Require option tags we do not support, ", "-joined */
 	char user_agent[128];
 	int userid_params; /* Contact parameters naming a user id (seed 003): a cheap test */
+	/* The device the contacts name (SIP_DEVICENAME_PARAM, unquoted; "" = none names one),
+	 * and devicename_conflict = 1 when two contacts name different devices. */
+	char devicename[SIP_DEVICENAME_MAX];
+	int devicename_conflict;
 	/* Filled by sip_req_received(): where a UDP response goes (RFC 3261 §18.2.2, RFC 3581
 	 * §4), and the To tag of every response (RFC 3261 §19.3). */
 	struct sockaddr_storage reply_to;

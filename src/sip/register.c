@@ -10,6 +10,7 @@
 #include "sip/accounts.h"
 #include "sip/authz.h"
 #include "sip/charge.h"
+#include "sip/linepick.h"
 #include "sip/location.h"
 
 #include <sodium.h>
@@ -254,41 +255,6 @@ static enum sip_reg_outcome registered(struct sip_reg *g, struct sip_reg_req *x,
 
 /* --- authorisation of an edge's user (seed 003) -------------------------------------- */
 
-/* The users associated with a device (no fixed limit: any of them may match). */
-struct assoc {
-	char **p;
-	size_t n, cap;
-	int bad;
-};
-
-static int add_user(void *ud, const char *userid)
-{
-	struct assoc *a = ud;
-	if (a->n == a->cap) {
-		size_t nc = a->cap ? a->cap * 2 : 8;
-		char **np = realloc(a->p, nc * sizeof *np);
-		if (!np) {
-			a->bad = 1;
-			return 1;
-		}
-		a->p = np;
-		a->cap = nc;
-	}
-	if (!(a->p[a->n] = strdup(userid))) {
-		a->bad = 1;
-		return 1;
-	}
-	a->n++;
-	return 0;
-}
-
-static void assoc_free(struct assoc *a)
-{
-	for (size_t i = 0; i < a->n; i++)
-		free(a->p[i]);
-	free(a->p);
-}
-
 /* Traced wherever a REGISTER is accepted (store or cache path): a user id parameter
  * that only an edge may assert. */
 static void userid_ignored(const struct sip_reg_req *x, const char *device)
@@ -324,15 +290,15 @@ static enum sip_reg_outcome authorize(struct sip_reg *g, struct sip_reg_req *x,
 	if (rc != STORE_OK && rc != STORE_NOTFOUND)
 		return SIP_REG_SERVER_ERROR;
 	int enabled = strcmp(pv, "0") != 0; /* anything but an explicit 0 keeps the check */
-	struct assoc assoc = {0};
-	if (store_device_users(g->store, dev->name, add_user, &assoc) != STORE_OK || assoc.bad) {
-		assoc_free(&assoc);
+	struct sip_devusers assoc;
+	if (sip_devusers_load(g->store, dev->name, &assoc) != STORE_OK) {
+		sip_devusers_free(&assoc);
 		return SIP_REG_SERVER_ERROR;
 	}
 	enum sip_authz_rule rule;
 	enum sip_authz_verdict v = sip_authz_decide(enabled, &up, dev->owneruserid,
 	                                            (const char *const *)assoc.p, assoc.n, &rule);
-	assoc_free(&assoc);
+	sip_devusers_free(&assoc);
 	const char *user = up.n && !up.too_many ? up.v[0] : NULL;
 	if (v == SIP_AUTHZ_ALLOW) {
 		const char *page = rule == SIP_AUTHZ_OWNER         ? "Phone Config page"
@@ -463,7 +429,10 @@ static const char *ha1_of(const struct sip_reg *g, const struct sip_reg_req *x,
 enum sip_reg_outcome sip_reg_fast(struct sip_reg *g, struct sip_reg_req *x)
 {
 	struct sip_account a;
-	int hit = !x->edge[0] && sip_accounts_get(g->accounts, x->req.aor_user, &a);
+	/* Keyed by line and the Contact's device name: the pick (devpick.h) made for the same
+	 * pair by the same digest user (checked below) while the store is unchanged. */
+	int hit = !x->edge[0] && !x->req.devicename_conflict &&
+	          sip_accounts_get(g->accounts, x->req.aor_user, x->req.devicename, &a);
 	int verified = sip_digest_verify(&x->cr, x->req.method, ha1_of(g, x, hit ? &a : NULL));
 	if (!hit)
 		return SIP_REG_CONTINUE;
@@ -492,8 +461,8 @@ enum sip_reg_outcome sip_reg_fast(struct sip_reg *g, struct sip_reg_req *x)
  * when the user has no digest credentials, or another store error; *ps gets the policy's
  * verdict before the digest check (logged when it refuses). */
 static int load_account(struct sip_reg *g, const struct store_device *dev, const char *line,
-                        const char *duser, uint64_t gen, const char *cid, struct sip_account *a,
-                        enum dir_status *ps)
+                        const char *devname, const char *duser, uint64_t gen, const char *cid,
+                        struct sip_account *a, enum dir_status *ps)
 {
 	store_t *st = g->store;
 	memset(a, 0, sizeof *a);
@@ -508,7 +477,8 @@ static int load_account(struct sip_reg *g, const struct store_device *dev, const
 		*ps = rc == STORE_NOTFOUND ? DIR_UNKNOWN_USER : DIR_UNAVAILABLE;
 		return STORE_OK; /* the credentials exist; the policy refuses */
 	}
-	int fits = tg_strlcpy(a->line, line, sizeof a->line) == 0;
+	int fits = tg_strlcpy(a->line, line, sizeof a->line) == 0 &&
+	           tg_strlcpy(a->devname, devname, sizeof a->devname) == 0;
 	tg_strlcpy(a->device, dev->name, sizeof a->device);
 	tg_strlcpy(a->duser, duser, sizeof a->duser);
 	a->status = u.status;
@@ -567,6 +537,24 @@ static enum sip_reg_outcome auth_failed(struct sip_reg *g, const struct sip_reg_
 	return SIP_REG_FORBIDDEN;
 }
 
+/* A line whose device cannot be picked (devpick.h: ambiguous, a device that does not
+ * carry the line, a user who may not use it, conflicting names): traced with the reason
+ * for the administrator, then the same store reads, digest work and held 403 as an
+ * unknown user (the peer learns nothing more; charged as one: the source, not a
+ * credential, since the user name was not checked). */
+static enum sip_reg_outcome pick_refused(struct sip_reg *g, const struct sip_reg_req *x,
+                                         enum sip_devpick_outcome po, size_t ndevs)
+{
+	const struct sip_req *q = &x->req;
+	log_ev(LOG_LVL_WARNING, q->callid, "sip_device_pick", LOG_S("result", "refused"),
+	       LOG_S("reason", sip_devpick_name(po)), LOG_S("line", q->aor_user),
+	       LOG_S("devicename", q->devicename), LOG_U("devices", ndevs),
+	       LOG_S("user", x->cr.username), LOG_S("source", x->source));
+	load_nobody(g);
+	(void)sip_digest_verify(&x->cr, q->method, ha1_of(g, x, NULL));
+	return auth_failed(g, x, SIP_AUTH_UNKNOWN_USER, NULL, sip_devpick_name(po));
+}
+
 enum sip_reg_outcome sip_reg_decide(struct sip_reg *g, struct sip_reg_req *x)
 {
 	struct sip_req *q = &x->req;
@@ -579,15 +567,25 @@ enum sip_reg_outcome sip_reg_decide(struct sip_reg *g, struct sip_reg_req *x)
 		return o;
 	uint64_t gen = store_generation(g->store);
 	struct store_device dev;
-	int rc = store_device_by_line(g->store, q->aor_user, &dev);
-	if (rc != STORE_OK && rc != STORE_NOTFOUND)
+	enum sip_devpick_outcome po;
+	size_t ndevs;
+	struct sip_linepick_req pr = {q->aor_user, q->devicename, q->devicename_conflict,
+	                              cr->username};
+	if (sip_linepick(g->store, &pr, &dev, &po, &ndevs) != STORE_OK)
 		return SIP_REG_SERVER_ERROR;
-	int known = rc == STORE_OK;
+	int known = sip_devpick_ok(po);
+	if (!known && po != SIP_DEVPICK_UNKNOWN_LINE)
+		return pick_refused(g, x, po, ndevs);
+	if (po == SIP_DEVPICK_NAMED)
+		log_ev(LOG_LVL_INFO, q->callid, "sip_device_pick", LOG_S("result", "picked"),
+		       LOG_S("reason", sip_devpick_name(po)), LOG_S("line", q->aor_user),
+		       LOG_S("device", dev.name), LOG_U("devices", ndevs));
 	const char *duser = known ? (dev.digestuser[0] ? dev.digestuser : dev.owneruserid) : "";
 	struct sip_account a;
 	enum dir_status ps = DIR_OK;
 	int have = known && duser[0] && strcmp(cr->username, duser) == 0 &&
-	           load_account(g, &dev, q->aor_user, duser, gen, q->callid, &a, &ps) == STORE_OK;
+	           load_account(g, &dev, q->aor_user, q->devicename, duser, gen, q->callid, &a,
+	                        &ps) == STORE_OK;
 	if (!have)
 		load_nobody(g);
 	/* Refused unchecked (throttled, locked, inactive): the digest is still computed, on
@@ -610,7 +608,8 @@ enum sip_reg_outcome sip_reg_decide(struct sip_reg *g, struct sip_reg_req *x)
 	 * next refresh takes the fast path. */
 	if (store_user_generation(g->store, duser) != user_gen) {
 		enum dir_status again;
-		(void)load_account(g, &dev, q->aor_user, duser, gen, q->callid, &a, &again);
+		(void)load_account(g, &dev, q->aor_user, q->devicename, duser, gen, q->callid, &a,
+		                   &again);
 		sodium_memzero(&a, sizeof a);
 	}
 	if ((o = authorize(g, x, &dev)) != SIP_REG_CONTINUE)

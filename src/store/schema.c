@@ -447,9 +447,25 @@ static const char *const v13[] = {
     NULL,
 };
 
+/* v14 (issue 19, shared lines): a line (AOR user part) on several devices, as Unified CM's
+ * shared lines: a desk phone and the user's softphone answer to the same number. Until now
+ * deviceline.line was the key (one device per line); the key becomes (line, devicename),
+ * every row kept as it was. Which device a REGISTER binds is decided by sip/devpick.h. */
+static const char *const v14[] = {
+    "CREATE TABLE deviceline_v14 ("
+    " line TEXT NOT NULL,"
+    " devicename TEXT NOT NULL REFERENCES device (name) ON DELETE CASCADE,"
+    " PRIMARY KEY (line, devicename))",
+    "INSERT INTO deviceline_v14 (line, devicename) SELECT line, devicename FROM deviceline",
+    "DROP TABLE deviceline",
+    "ALTER TABLE deviceline_v14 RENAME TO deviceline",
+    "CREATE INDEX deviceline_device ON deviceline (devicename)",
+    NULL,
+};
+
 const struct store_migration store_migrations[] = {
     {1, v1}, {2, v2}, {3, v3},   {4, v4},   {5, v5},   {6, v6},   {7, v7},
-    {8, v8}, {9, v9}, {10, v10}, {11, v11}, {12, v12}, {13, v13},
+    {8, v8}, {9, v9}, {10, v10}, {11, v11}, {12, v12}, {13, v13}, {14, v14},
 };
 const int store_nmigrations = sizeof store_migrations / sizeof store_migrations[0];
 

@@ -872,18 +872,71 @@ int store_device_get(store_t *st, const char *name, struct store_device *out)
 	return one_row_rc(rc, o.found, o.bad);
 }
 
-int store_device_by_line(store_t *st, const char *line, struct store_device *out)
+/* Each row of a line's devices, converted and handed to the caller's fn. */
+struct line_devs {
+	int (*fn)(void *ud, const struct store_device *d);
+	void *ud;
+	int bad;
+};
+
+static int line_dev_row(void *ud, int ncols, const char *const *names, const char *const *v)
 {
-	memset(out, 0, sizeof *out);
-	struct dev_out o = {out, 0, 0};
+	struct line_devs *l = ud;
+	struct store_device d;
+	memset(&d, 0, sizeof d);
+	struct dev_out o = {&d, 0, 0};
+	dev_row(&o, ncols, names, v);
+	if (o.bad) {
+		l->bad = 1;
+		return 0; /* skipped: a list goes on */
+	}
+	return l->fn(l->ud, &d);
+}
+
+int store_line_devices(store_t *st, const char *line,
+                       int (*fn)(void *ud, const struct store_device *d), void *ud)
+{
+	struct line_devs l = {fn, ud, 0};
 	struct store_val p[] = {SV_S(line)};
 	int rc =
 	    exec(st,
 	         "SELECT d.name, d.model, d.protocol, d.owneruserid, d.securityprofile, d.mac, "
 	         "d.description, d.digestuser FROM device d JOIN deviceline l ON l.devicename "
-	         "= d.name WHERE l.line = $1",
-	         p, 1, dev_row, &o, NULL);
-	return one_row_rc(rc, o.found, o.bad);
+	         "= d.name WHERE l.line = $1 ORDER BY d.name",
+	         p, 1, line_dev_row, &l, NULL);
+	if (rc == STORE_OK && l.bad) {
+		store_set_error("a stored row does not fit its fields");
+		return STORE_TOOBIG;
+	}
+	return rc;
+}
+
+/* The first two devices of a line: whether it is on none, one or several. */
+struct by_line {
+	struct store_device *out;
+	int n;
+};
+
+static int by_line_row(void *ud, const struct store_device *d)
+{
+	struct by_line *b = ud;
+	if (b->n++ == 0)
+		*b->out = *d;
+	return b->n > 1;
+}
+
+int store_device_by_line(store_t *st, const char *line, struct store_device *out)
+{
+	memset(out, 0, sizeof *out);
+	struct by_line b = {out, 0};
+	int rc = store_line_devices(st, line, by_line_row, &b);
+	if (rc == STORE_OK && b.n != 1) {
+		memset(out, 0, sizeof *out);
+		rc = b.n == 0 ? STORE_NOTFOUND : STORE_CONSTRAINT;
+		if (b.n > 1)
+			store_set_error("the line is on several devices");
+	}
+	return rc;
 }
 
 int store_device_lines_set(store_t *st, const char *device, const char *const *lines, size_t n)
@@ -970,6 +1023,15 @@ int store_device_users(store_t *st, const char *device, int (*fn)(void *ud, cons
 	struct store_val p[] = {SV_S(device)};
 	return exec(st, "SELECT userid FROM enduserdevicemap WHERE devicename = $1 ORDER BY userid",
 	            p, 1, name_row, &l, NULL);
+}
+
+int store_assoc_exists(store_t *st, const char *userid, const char *device)
+{
+	int found = 0;
+	struct store_val p[] = {SV_S(userid), SV_S(device)};
+	int rc = exec(st, "SELECT 1 FROM enduserdevicemap WHERE userid = $1 AND devicename = $2", p,
+	              2, found_row, &found, NULL);
+	return rc != STORE_OK ? rc : found;
 }
 
 int store_devices_for_user(store_t *st, const char *userid, int all, size_t max,

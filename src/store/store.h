@@ -202,9 +202,16 @@ int store_device_put(store_t *st, const struct store_device *d);
 int store_device_get(store_t *st, const char *name, struct store_device *out);
 
 /* The lines (AOR user parts, e.g. "1001") a device registers for; replaces the device's
- * lines with the n given. A line belongs to one device (STORE_CONSTRAINT otherwise). */
+ * lines with the n given (STORE_CONSTRAINT when one is given twice). A line may be on
+ * several devices (schema v14: Unified CM's shared lines, e.g. a desk phone and the
+ * user's softphone); which one a REGISTER binds is sip/devpick.h's decision. */
 int store_device_lines_set(store_t *st, const char *device, const char *const *lines, size_t n);
-/* The device a line belongs to. */
+/* Every device the line is on, in name order; fn returns nonzero to stop; the row is
+ * valid during the call. STORE_TOOBIG when a stored row did not fit (that row skipped). */
+int store_line_devices(store_t *st, const char *line,
+                       int (*fn)(void *ud, const struct store_device *d), void *ud);
+/* The device of a line that is on exactly one: STORE_NOTFOUND when on none,
+ * STORE_CONSTRAINT when on several (a shared line: use store_line_devices). */
 int store_device_by_line(store_t *st, const char *line, struct store_device *out);
 int store_device_lines(store_t *st, const char *device, int (*fn)(void *ud, const char *line),
                        void *ud);
@@ -224,6 +231,8 @@ int store_assoc_put(store_t *st, const char *userid, const char *device);
 int store_assoc_delete(store_t *st, const char *userid, const char *device);
 int store_device_users(store_t *st, const char *device, int (*fn)(void *ud, const char *userid),
                        void *ud);
+/* 1 when the user is associated with the device, 0 when not, or a store error (< 0). */
+int store_assoc_exists(store_t *st, const char *userid, const char *device);
 
 /* Devices the user owns or is associated with (all devices when all is set), in name
  * order, at most max. */

@@ -420,16 +420,32 @@ static void test_account_cache(void **state)
 	snprintf(x.device, sizeof x.device, "SEP1");
 	snprintf(x.cred.ha1_md5, sizeof x.cred.ha1_md5, "%032d", 1);
 	x.gen = 7;
-	assert_int_equal(sip_accounts_get(a, "1002", &got), 0);
+	assert_int_equal(sip_accounts_get(a, "1002", "", &got), 0);
 	sip_accounts_put(a, &x);
-	assert_int_equal(sip_accounts_get(a, "1002", &got), 1);
+	assert_int_equal(sip_accounts_get(a, "1002", "", &got), 1);
 	assert_string_equal(got.device, "SEP1");
 	assert_int_equal(got.gen, 7);
 	x.gen = 8; /* replaced, not added */
 	sip_accounts_put(a, &x);
-	assert_int_equal(sip_accounts_get(a, "1002", &got), 1);
+	assert_int_equal(sip_accounts_get(a, "1002", "", &got), 1);
 	assert_int_equal(got.gen, 8);
 	assert_int_equal(sip_accounts_size(a), 1);
+	/* A shared line: one entry per device name the Contact gave, apart from the unnamed
+	 * one; "1002" + "0" is not "10020" + "" (the key keeps the two apart). */
+	snprintf(x.devname, sizeof x.devname, "CSFJDOE");
+	snprintf(x.device, sizeof x.device, "CSFJDOE");
+	sip_accounts_put(a, &x);
+	assert_int_equal(sip_accounts_size(a), 2);
+	assert_int_equal(sip_accounts_get(a, "1002", "CSFJDOE", &got), 1);
+	assert_string_equal(got.device, "CSFJDOE");
+	assert_int_equal(sip_accounts_get(a, "1002", "", &got), 1);
+	assert_string_equal(got.device, "SEP1");
+	assert_int_equal(sip_accounts_get(a, "1002", "SEP1", &got), 0);
+	snprintf(x.line, sizeof x.line, "1002");
+	snprintf(x.devname, sizeof x.devname, "0");
+	sip_accounts_put(a, &x);
+	assert_int_equal(sip_accounts_get(a, "10020", "", &got), 0);
+	x.devname[0] = '\0';
 	/* Bounded: many more lines than the cache holds. */
 	for (int i = 0; i < SIP_ACCOUNTS_MAX + 5000; i++) {
 		snprintf(x.line, sizeof x.line, "l%d", i);
@@ -437,7 +453,7 @@ static void test_account_cache(void **state)
 	}
 	assert_true(sip_accounts_size(a) <= SIP_ACCOUNTS_MAX);
 	assert_true(sip_accounts_size(a) > SIP_ACCOUNTS_MAX / 2);
-	assert_int_equal(sip_accounts_get(a, "l70000", &got), 1); /* the newest is in */
+	assert_int_equal(sip_accounts_get(a, "l70000", "", &got), 1); /* the newest is in */
 	sip_accounts_free(a);
 }
 

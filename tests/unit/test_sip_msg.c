@@ -192,6 +192,8 @@ static void test_malformed(void **state)
 	    {REG_HEAD "Contact: *\r\n\r\n", 400, "Expires: 0"},
 	    {REG_HEAD "Contact: <sip:a@b>;reg-id=0\r\n\r\n", 400, "reg-id"},
 	    {REG_HEAD "Contact: <sip:a@b>;+sip.instance=\"\"\r\n\r\n", 400, "instance"},
+	    {REG_HEAD "Contact: <sip:a@b>;+u.sip!devicename.ccm.cisco.com=\"\"\r\n\r\n", 400,
+	     "devicename"},
 	    /* fewer body bytes than announced: a cut datagram (RFC 3261 §18.3) */
 	    {REG_HEAD "Content-Length: 20\r\n\r\nshort", 400, "larger than the message body"},
 	    {REG_HEAD "Content-Length: 0\r\n", 400, "not terminated"}, /* truncated */
@@ -479,6 +481,50 @@ static void test_to_tag(void **state)
 	sip_req_free(&r);
 }
 
+/* The device a Cisco endpoint names in its Contact (+u.sip!devicename.ccm.cisco.com, as
+ * Jabber sends it: quoted; unquoted accepted), and two contacts naming different ones. */
+static void test_devicename(void **state)
+{
+	(void)state;
+	struct sip_req r;
+	int status;
+	char reason[128];
+	assert_int_equal(parse(REG_HEAD "Contact: <sip:1001@10.0.0.5:5060;transport=tcp>;"
+	                                "+sip.instance=\"<urn:uuid:1>\";"
+	                                "+u.sip!devicename.ccm.cisco.com=\"CSFJDOE\";"
+	                                "+u.sip!model.ccm.cisco.com=\"503\"\r\n\r\n",
+	                       &r, &status, reason),
+	                 0);
+	assert_string_equal(r.devicename, "CSFJDOE");
+	assert_int_equal(r.devicename_conflict, 0);
+	assert_string_equal(r.contacts[0].instance, "<urn:uuid:1>");
+	sip_req_free(&r);
+	assert_int_equal(parse(REG_HEAD
+	                       "Contact: <sip:1001@10.0.0.5>;"
+	                       "+u.sip!devicename.ccm.cisco.com=SEP001122334455, "
+	                       "<sip:1001@10.0.0.6>;"
+	                       "+u.sip!devicename.ccm.cisco.com=\"SEP001122334455\"\r\n\r\n",
+	                       &r, &status, reason),
+	                 0);
+	assert_string_equal(r.devicename, "SEP001122334455");
+	assert_int_equal(r.devicename_conflict, 0);
+	sip_req_free(&r);
+	assert_int_equal(parse(REG_HEAD "Contact: <sip:1001@10.0.0.5>;"
+	                                "+u.sip!devicename.ccm.cisco.com=\"CSFJDOE\", "
+	                                "<sip:1001@10.0.0.6>;"
+	                                "+u.sip!devicename.ccm.cisco.com=\"SEPDESK\"\r\n\r\n",
+	                       &r, &status, reason),
+	                 0);
+	assert_string_equal(r.devicename, "CSFJDOE");
+	assert_int_equal(r.devicename_conflict, 1);
+	sip_req_free(&r);
+	/* None named. */
+	assert_int_equal(
+	    parse(REG_HEAD "Contact: <sip:1001@10.0.0.5>\r\n\r\n", &r, &status, reason), 0);
+	assert_string_equal(r.devicename, "");
+	sip_req_free(&r);
+}
+
 /* Bytes after the header section are the body: NUL bytes included (RFC 3261 §7.4);
  * Require lists what we lack (RFC 3261 §8.2.2.3); +sip.instance and reg-id are read. */
 static void test_body_require_instance(void **state)
@@ -563,6 +609,7 @@ int main(void)
 	    cmocka_unit_test(test_via_received),
 	    cmocka_unit_test(test_to_tag),
 	    cmocka_unit_test(test_body_require_instance),
+	    cmocka_unit_test(test_devicename),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -79,6 +79,51 @@ static void test_newer_schema_refused(void **state)
 
 static int reg_last(void *ud, const struct store_registration *r);
 
+static int count_device(void *ud, const struct store_device *d)
+{
+	(void)d;
+	++*(int *)ud;
+	return 0;
+}
+
+/* A store written by schema v13 (deviceline.line the key: one device per line) opened by
+ * this telgated: v14 keeps every line of every device and from then on a line may be on
+ * several devices, once on each. */
+static void test_migration_v13_to_v14(void **state)
+{
+	struct tu_store *f = *state;
+	store_close(f->st);
+	f->st = NULL;
+	static const char *const rows[] = {
+	    "INSERT INTO device (name) VALUES ('SEPDESK'), ('CSFSOFT')",
+	    "INSERT INTO deviceline (line, devicename) VALUES ('1001', 'SEPDESK'), "
+	    "('1002', 'SEPDESK'), ('2001', 'CSFSOFT')",
+	};
+	tu_store_write_old(f->path, 13, rows, sizeof rows / sizeof rows[0]);
+	reopen(f);
+	int v = 0;
+	assert_int_equal(store_schema_version(f->st, &v), STORE_OK);
+	assert_int_equal(v, store_schema_latest());
+	struct store_device d;
+	assert_int_equal(store_device_by_line(f->st, "1001", &d), STORE_OK);
+	assert_string_equal(d.name, "SEPDESK");
+	assert_int_equal(store_device_by_line(f->st, "1002", &d), STORE_OK);
+	assert_string_equal(d.name, "SEPDESK");
+	assert_int_equal(store_device_by_line(f->st, "2001", &d), STORE_OK);
+	assert_string_equal(d.name, "CSFSOFT");
+	/* Now shared: 1001 on the softphone too. */
+	const char *const soft[] = {"2001", "1001"};
+	assert_int_equal(store_device_lines_set(f->st, "CSFSOFT", soft, 2), STORE_OK);
+	int n = 0;
+	assert_int_equal(store_line_devices(f->st, "1001", count_device, &n), STORE_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(store_device_by_line(f->st, "1001", &d), STORE_CONSTRAINT);
+	/* Once per device: the same line twice is refused (and the device keeps none of the
+	 * new list: the caller's transaction rolls back). */
+	const char *const twice[] = {"3001", "3001"};
+	assert_int_equal(store_device_lines_set(f->st, "SEPDESK", twice, 2), STORE_CONSTRAINT);
+}
+
 /* A store written by schema v4 (one credentialdynamic row per user) with rows in it,
  * opened by this telgated: v5 splits the state per credential type without losing any. */
 static void test_migration_v4_to_v5(void **state)
@@ -768,6 +813,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_newer_schema_refused, tu_store_setup,
 	                                    tu_store_teardown),
 	    cmocka_unit_test(test_unopenable),
+	    cmocka_unit_test_setup_teardown(test_migration_v13_to_v14, tu_store_setup,
+	                                    tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_migration_v4_to_v5, tu_store_setup,
 	                                    tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_credential_types, tu_store_setup,
