@@ -105,10 +105,23 @@ struct set {
 	unsigned rr; /* the redelivery's channel turn */
 };
 
+/* The index from a device to the subscriptions that target it, so that a change looks
+ * at its own subscribers only (10,000 subscriptions, 5,000 changes a second). */
+struct devref {
+	struct sub *u;
+	size_t i; /* u->t[i] */
+};
+struct dev {
+	struct shtable_node node; /* by name */
+	struct devref *v;
+	size_t n, cap;
+	char name[];
+};
+
 struct xsi_hub {
 	struct xsi_hub_options o;
 	pthread_mutex_t mu;
-	struct shtable *chans, *sets, *subs, *evs;
+	struct shtable *chans, *sets, *subs, *evs, *devs;
 	struct chan_list all_chans; /* every channel not yet freed */
 	struct sub_list all_subs;
 	int nchans; /* live (in a set) */
@@ -143,6 +156,59 @@ static void tdel(struct shtable *t, struct shtable_node *n, const char *key)
 	shtable_unlock(&at);
 }
 
+static void dev_free(struct shtable_node *n)
+{
+	struct dev *d = SHTABLE_ENTRY(n, struct dev, node);
+	free(d->v);
+	free(d);
+}
+
+/* Indexes u's targets (under h->mu). A target that cannot be indexed (out of memory)
+ * gets no events: logged. */
+static void index_add(struct xsi_hub *h, struct sub *u)
+{
+	for (size_t i = 0; i < u->nt; i++) {
+		const char *name = u->t[i].device;
+		struct shtable_node *n = tfind(h->devs, name);
+		struct dev *d = n ? SHTABLE_ENTRY(n, struct dev, node) : NULL;
+		if (!d && (d = calloc(1, sizeof *d + strlen(name) + 1))) {
+			memcpy(d->name, name, strlen(name) + 1);
+			tadd(h->devs, &d->node, d->name);
+		}
+		if (d && d->n == d->cap) {
+			size_t cap = d->cap ? d->cap * 2 : 4;
+			struct devref *v = realloc(d->v, cap * sizeof *v);
+			if (v) {
+				d->v = v;
+				d->cap = cap;
+			}
+		}
+		if (!d || d->n == d->cap) {
+			log_ev(LOG_LVL_ERROR, NULL, "xsi_index_failed", LOG_S("device", name),
+			       LOG_S("subscription", u->id));
+			continue;
+		}
+		d->v[d->n++] = (struct devref){u, i};
+	}
+}
+
+static void index_del(struct xsi_hub *h, struct sub *u)
+{
+	for (size_t i = 0; i < u->nt; i++) {
+		struct shtable_node *n = tfind(h->devs, u->t[i].device);
+		struct dev *d = n ? SHTABLE_ENTRY(n, struct dev, node) : NULL;
+		for (size_t k = 0; d && k < d->n;)
+			if (d->v[k].u == u)
+				d->v[k] = d->v[--d->n];
+			else
+				k++;
+		if (d && !d->n) {
+			tdel(h->devs, &d->node, d->name);
+			dev_free(&d->node);
+		}
+	}
+}
+
 static void new_id(char out[XSI_HEX_ID + 1])
 {
 	unsigned char r[XSI_HEX_ID / 2];
@@ -161,6 +227,8 @@ struct xsi_hub *xsi_hub_new(const struct xsi_hub_options *o)
 	h->sets = shtable_new(&so);
 	h->subs = shtable_new(&so);
 	h->evs = shtable_new(&so);
+	h->devs = shtable_new(&(struct shtable_opts){
+	    .shards = 1, .buckets = 1024, .no_locks = 1, .free_entry = dev_free});
 	TAILQ_INIT(&h->all_chans);
 	TAILQ_INIT(&h->all_subs);
 	if (!h->chans || !h->sets || !h->subs || !h->evs || pthread_mutex_init(&h->mu, NULL) != 0) {
@@ -452,22 +520,18 @@ void xsi_hub_device_state(struct xsi_hub *h, const char *device, int in_service,
 {
 	char data[2048];
 	pthread_mutex_lock(&h->mu);
-	/* Every subscription is looked at: fine for thousands; an index by device is the
-	 * next step when a node has far more (docs/cti-events.md "Limits"). */
-	struct sub *u;
-	TAILQ_FOREACH(u, &h->all_subs, all_link)
-	{
-		for (size_t i = 0; i < u->nt; i++) {
-			if (strcmp(u->t[i].device, device) != 0)
-				continue;
-			struct tg_sbuf b = {data, sizeof data, 0, 0};
-			if (u->package == XSI_PKG_DEVICE_STATE)
-				xsi_doc_device_state(&b, device, in_service, contact);
-			else
-				xsi_doc_registration(&b, device, in_service, contact);
-			if (tg_sbuf_len(&b) > 0)
-				ev_add(h, u, u->t[i].user, u->t[i].user, data);
-		}
+	struct shtable_node *n = tfind(h->devs, device);
+	struct dev *d = n ? SHTABLE_ENTRY(n, struct dev, node) : NULL;
+	for (size_t k = 0; d && k < d->n; k++) {
+		struct sub *u = d->v[k].u;
+		const char *user = u->t[d->v[k].i].user;
+		struct tg_sbuf b = {data, sizeof data, 0, 0};
+		if (u->package == XSI_PKG_DEVICE_STATE)
+			xsi_doc_device_state(&b, device, in_service, contact);
+		else
+			xsi_doc_registration(&b, device, in_service, contact);
+		if (tg_sbuf_len(&b) > 0)
+			ev_add(h, u, user, user, data);
 	}
 	pthread_mutex_unlock(&h->mu);
 }
@@ -640,6 +704,7 @@ int xsi_hub_sub_add(struct xsi_hub *h, const struct xsi_sub_request *r, const st
 	TAILQ_INSERT_TAIL(&s->subs, u, set_link);
 	TAILQ_INSERT_TAIL(&h->all_subs, u, all_link);
 	tadd(h->subs, &u->node, u->id);
+	index_add(h, u);
 	h->st.subscriptions++;
 	memcpy(id, u->id, XSI_HEX_ID + 1);
 	log_ev(LOG_LVL_NOTICE, NULL, "xsi_subscribed", LOG_S("subscription", u->id),
@@ -678,6 +743,7 @@ static void sub_end(struct xsi_hub *h, struct sub *u, const char *reason)
 	log_ev(LOG_LVL_NOTICE, NULL, "xsi_subscription_ended", LOG_S("subscription", u->id),
 	       LOG_S("identity", s->identity), LOG_S(u->is_group ? "group" : "user", u->target),
 	       LOG_S("reason", reason ? reason : "deleted by the client"));
+	index_del(h, u);
 	TAILQ_REMOVE(&s->subs, u, set_link);
 	TAILQ_REMOVE(&h->all_subs, u, all_link);
 	tdel(h->subs, &u->node, u->id);
@@ -717,7 +783,12 @@ int xsi_hub_sub_retarget(struct xsi_hub *h, const char *id, const struct xsi_tar
 {
 	pthread_mutex_lock(&h->mu);
 	struct sub *u = sub_of(h, NULL, id);
-	int rc = u ? targets_copy(u, t, n) : -ENOENT;
+	int rc = -ENOENT;
+	if (u) {
+		index_del(h, u);
+		rc = targets_copy(u, t, n);
+		index_add(h, u); /* the new targets, or the old ones when the copy failed */
+	}
 	pthread_mutex_unlock(&h->mu);
 	return rc;
 }
@@ -832,6 +903,7 @@ void xsi_hub_free(struct xsi_hub *h)
 		free(u);
 	}
 	shtable_sweep(h->sets, free_set, NULL);
+	shtable_free(h->devs);
 	shtable_free(h->sets);
 	shtable_free(h->chans);
 	shtable_free(h->subs);
