@@ -156,6 +156,19 @@ static void tdel(struct shtable *t, struct shtable_node *n, const char *key)
 	shtable_unlock(&at);
 }
 
+/* A set still linked when the hub goes (xsi_hub_free), with its queue. */
+static void set_free_entry(struct shtable_node *n)
+{
+	struct set *s = SHTABLE_ENTRY(n, struct set, node);
+	struct ev *e;
+	while ((e = TAILQ_FIRST(&s->queue))) {
+		TAILQ_REMOVE(&s->queue, e, link);
+		free(e->data);
+		free(e);
+	}
+	free(s);
+}
+
 static void dev_free(struct shtable_node *n)
 {
 	struct dev *d = SHTABLE_ENTRY(n, struct dev, node);
@@ -224,7 +237,8 @@ struct xsi_hub *xsi_hub_new(const struct xsi_hub_options *o)
 	h->o = *o;
 	const struct shtable_opts so = {.shards = 1, .buckets = 1024, .no_locks = 1};
 	h->chans = shtable_new(&so);
-	h->sets = shtable_new(&so);
+	h->sets = shtable_new(&(struct shtable_opts){
+	    .shards = 1, .buckets = 1024, .no_locks = 1, .free_entry = set_free_entry});
 	h->subs = shtable_new(&so);
 	h->evs = shtable_new(&so);
 	h->devs = shtable_new(&(struct shtable_opts){
@@ -873,23 +887,17 @@ void xsi_hub_stats(struct xsi_hub *h, struct xsi_hub_stats *out)
 	pthread_mutex_unlock(&h->mu);
 }
 
-static int free_set(void *ud, struct shtable_node *n)
-{
-	(void)ud;
-	struct set *s = SHTABLE_ENTRY(n, struct set, node);
-	struct ev *e;
-	while ((e = TAILQ_FIRST(&s->queue))) {
-		TAILQ_REMOVE(&s->queue, e, link);
-		ev_free(e);
-	}
-	free(s);
-	return SHTABLE_REMOVE;
-}
-
 void xsi_hub_free(struct xsi_hub *h)
 {
 	if (!h)
 		return;
+	/* The tables first: freeing one walks its linked entries, which must still exist.
+	 * The sets go last of them, with their queued events (set_free_entry). */
+	shtable_free(h->chans);
+	shtable_free(h->subs);
+	shtable_free(h->evs);
+	shtable_free(h->devs);
+	shtable_free(h->sets);
 	struct chan *c;
 	while ((c = TAILQ_FIRST(&h->all_chans))) {
 		TAILQ_REMOVE(&h->all_chans, c, all_link);
@@ -902,12 +910,6 @@ void xsi_hub_free(struct xsi_hub *h)
 		free(u->t);
 		free(u);
 	}
-	shtable_sweep(h->sets, free_set, NULL);
-	shtable_free(h->devs);
-	shtable_free(h->sets);
-	shtable_free(h->chans);
-	shtable_free(h->subs);
-	shtable_free(h->evs);
 	pthread_mutex_destroy(&h->mu);
 	free(h);
 }

@@ -374,6 +374,9 @@ class CloudCtiTest(unittest.TestCase):
         self.assertEqual(st, 400, body)
         st, body = c.subscribe("Standard CTI Enabled", "set-g", group=True)
         self.assertEqual(st, 403, body)
+        # A clean stop with a channel and a subscription live: the channel is told.
+        self.assertEqual(self.d.stop(), 0)
+        self.assertIn("the server is stopping", ch.event())
 
     # --- refusals --------------------------------------------------------------------------
 

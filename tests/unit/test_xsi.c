@@ -214,6 +214,11 @@ static void test_hub_expiry(void **state)
 	xsi_hub_stats(h, &s);
 	assert_int_equal(s.subscriptions, 0);
 	assert_int_equal(s.terminated_subscriptions, 1);
+	/* Freed with a live subscription and queued events (the daemon's stop). */
+	const struct xsi_sub_request r2 = {
+	    .identity = "i", .set_id = "s2", .target = "u", .expires_s = -1};
+	assert_int_equal(xsi_hub_sub_add(h, &r2, t, 1, id), 0);
+	xsi_hub_device_state(h, "D", 1, "");
 	xsi_hub_free(h);
 }
 
