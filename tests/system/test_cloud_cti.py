@@ -28,6 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import test_daemon  # noqa: E402
 from test_edge import make_ca, make_client  # noqa: E402
+from test_tls_cert import Pki  # noqa: E402
 from test_tls_trust import make_sub_ca  # noqa: E402
 
 NS = "http://schema.broadsoft.com/xsi"
@@ -396,6 +397,28 @@ class CloudCtiTest(unittest.TestCase):
             socket.create_connection(("127.0.0.1", self.port), timeout=2)
         self.assertEqual(self.rows("cti-interface", "get"), [])
 
+    def test_server_certificate_and_ssl_update(self):
+        self.seed_setup()
+        iface = f"interface=cti-interface@127.0.0.1:{self.port}"
+        rows = self.rows("tls", "cert", "get", iface)
+        self.assertEqual(rows[0][1], "node certificate")  # issued by telgate's CA
+        self.open(self.xsi(), "a")  # the client verified it against telgate's CA
+        pki = Pki(self.dir)
+        key, crt = pki.server("cti.example.net", 30)
+        r = self.cli("cti-interface", "ssl-update", f"127.0.0.1:{self.port}", key, crt,
+                     pki.ca_crt)
+        self.assertIn("CN=cti.example.net", r.stdout)
+        rows = self.rows("tls", "cert", "get", iface)
+        self.assertEqual(rows[0][1], "interface override")
+        # New connections get it: telgate's CA no longer verifies the server, its CA does.
+        with self.assertRaises(ssl.SSLCertVerificationError):
+            self.xsi().connect()
+        c = Client(self.port, self.client, pki.ca_crt)
+        self.open(c, "b")
+        r = self.cli("cti-interface", "ssl-update", "127.0.0.1:1", key, crt, ok=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("no TLS listener", r.stdout + r.stderr)
+
     def handshake_fails(self, client, alert):
         with self.assertRaises((ssl.SSLError, ConnectionError)) as cm:
             s = client.connect()
@@ -419,7 +442,7 @@ class CloudCtiTest(unittest.TestCase):
         self.assertEqual(st, 403, body)
         self.assertIn("ErrorInfo", body)
         self.cli("tls", "set", "kind=cti-interface", "allowClientApp", "true")
-        self.assertEqual(self.xsi().channel("s").status, 200)
+        self.open(self.xsi(), "s")
 
     def test_scope_bodies_and_deleted_subscriber(self):
         self.seed_setup()
