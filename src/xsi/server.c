@@ -211,7 +211,7 @@ static void on_event_response(struct http_request *req, void *arg)
 struct resolve {
 	store_t *store;
 	struct xsi_target *t;
-	size_t n;
+	size_t n, cap;
 	const char *user; /* while listing one user's devices */
 	int truncated;
 };
@@ -222,6 +222,18 @@ static int add_device(void *ud, const char *device)
 	if (r->n >= TARGETS_MAX) {
 		r->truncated = 1;
 		return 1;
+	}
+	if (r->n == r->cap) {
+		/* Grown as needed: most subscribers have a device or two, and the sweep
+		 * resolves every subscription again every sweep_s. */
+		size_t cap = r->cap ? r->cap * 2 : 4;
+		struct xsi_target *t = realloc(r->t, cap * sizeof *t);
+		if (!t) {
+			r->truncated = 1;
+			return 1;
+		}
+		r->t = t;
+		r->cap = cap;
 	}
 	tg_strlcpy(r->t[r->n].user, r->user, sizeof r->t[r->n].user);
 	tg_strlcpy(r->t[r->n].device, device, sizeof r->t[r->n].device);
@@ -244,8 +256,6 @@ static int add_user(void *ud, const char *user)
  * does not exist, or a store error. */
 static int resolve(struct resolve *r, const char *target, int is_group)
 {
-	if (!(r->t = calloc(TARGETS_MAX, sizeof *r->t)))
-		return STORE_ERROR;
 	if (is_group) {
 		int rc = store_group_exists(r->store, target);
 		if (rc != 1)
@@ -727,6 +737,13 @@ struct xsi_server *xsi_server_start(const struct xsi_server_options *o, char *er
 	return s;
 }
 
+static void barrier(struct loop *l, int i, void *arg)
+{
+	(void)l;
+	(void)i;
+	(void)arg;
+}
+
 void xsi_server_stop(struct xsi_server *s)
 {
 	if (!s)
@@ -739,6 +756,9 @@ void xsi_server_stop(struct xsi_server *s)
 	s->tick_ev = s->sweep_ev = NULL;
 	devstate_unsubscribe_contact(s->o.devstate, on_device_state, s);
 	xsi_hub_close_all(s->hub, "the server is stopping");
+	/* Each loop runs what was posted before this (the ChannelTerminated flushes) before
+	 * its connections close. */
+	loop_run_all(s->o.loops, barrier, NULL);
 	struct iface *f;
 	LIST_FOREACH(f, &s->ifaces, link)
 	{
