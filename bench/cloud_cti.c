@@ -488,7 +488,11 @@ int main(int argc, char **argv)
 	        "[core]\nstate_dir = %s\n[log]\nlevel = warning\ntarget = file:%s/telgated.log\n"
 	        "[password]\nargon2_t = 1\nargon2_m_kib = 64\n"
 	        "[cti]\naddress = 127.0.0.1\nport = 0\ntls_port = 0\n"
-	        "[sip]\nmax_connections = 100\n[est]\nport = 0\n"
+	        /* Only the interface listens: other daemons on a shared machine hold the
+	         * default ports. */
+	        "[sip]\nmax_connections = 100\nport = 0\ntls_port = 0\nedge_port = 0\n"
+	        "[files]\nhttp_port = 0\nhttps_port = 0\ntftp_port = 0\n[admin]\nhttp_port = 0\n"
+	        "[est]\nport = 0\n"
 	        "[cti_interface]\nredeliver_s = 3600\nclient_timeout_s = 0\nchannels_max = %d\n"
 	        "subscriptions_max = %d\n",
 	        STATE, tmp, 3 * N + 10000, N + 100);
