@@ -7,7 +7,7 @@
 #   bench/run.sh ldap_login   one of: ldap_login dir_enum cti_fanout register_vs_kamailio
 #                             register_durable
 #                             tls_first_answer tls_grade tls_handshakes shtable files signer
-#                             oauth_verify oauth est_enrol
+#                             oauth_verify oauth est_enrol cloud_cti
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh >/dev/null
@@ -110,4 +110,11 @@ if [ "$which" = all ] || [ "$which" = est_enrol ]; then
 	/usr/bin/python3 bench/est_enrol.py build/bench --ca-certs "${CERTS:-2000}" \
 		--enrolments "${ENROLMENTS:-3000}" --clients "${CLIENTS:-16}" \
 		--storm "${STORM:-500}" --phase-seconds "${PHASE_SECONDS:-10}"
+fi
+if [ "$which" = all ] || [ "$which" = cloud_cti ]; then
+	# the cloud CTI event interface (issue 20): channels (10,000: RSS), device-state changes
+	# per second and seconds (latency p50/p99), set-up seconds (against openssl s_time on a
+	# mutual-TLS openssl s_server), storm threads
+	build/bench/bench/bench_cloud_cti build/bench "${CHANNELS:-10000}" "${RATE:-5000}" \
+		"${SECONDS_PER_SIDE:-10}" "${SECONDS_PER_SIDE:-10}" "${THREADS:-4}"
 fi

@@ -13,6 +13,7 @@
 #include "ca/ca_crl.h"
 #include "ca/privsep.h"
 #include "authz/oauth.h"
+#include "xsi/server.h"
 #include "ca/est_server.h"
 #include "ca/signer.h"
 #include "core/config.h"
@@ -78,6 +79,7 @@ struct daemon {
 	struct loop_group *est_loops;
 	struct workers *est_workers;
 	struct oauth *oauth; /* the OAuth server on EST's listener (authz/oauth.h); NULL when off */
+	struct xsi_server *xsi;    /* the cloud CTI event interfaces (xsi/server.h) */
 	struct devstate *devstate; /* the device-state bus: registrar -> CTI */
 	struct admin_ctx admin;
 	int admin_ready; /* admin_init() ran: admin_destroy() is due */
@@ -534,6 +536,19 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 	if (!d->files)
 		return start_failed(d, "device files", "files_failed", err);
 	d->admin.tftp = files_service_tftp(d->files);
+	/* The cloud CTI event interfaces of the store (src/xsi), on the node certificate. */
+	const struct xsi_server_options xo = {.cfg = &d->cfg,
+	                                      .store = d->store,
+	                                      .workers = d->workers,
+	                                      .loops = d->loops,
+	                                      .main = d->main,
+	                                      .devstate = d->devstate,
+	                                      .server_cert = d->pki.server_cert,
+	                                      .server_key = d->pki.server_key};
+	err[0] = '\0';
+	if (!(d->xsi = xsi_server_start(&xo, err, sizeof err)))
+		return start_failed(d, "cti interfaces", "xsi_failed", err);
+	d->admin.xsi = d->xsi;
 	if (d->cfg.est.port) {
 		/* The OAuth server answers on EST's HTTPS listener (docs/oauth.md). */
 		const struct oauth_options oo = {
@@ -633,6 +648,7 @@ static void daemon_teardown(struct daemon *d, int status)
 	d->admin_http = NULL;
 	sip_registrar_stop(d->sip);
 	cti_server_stop(d->cti);
+	xsi_server_stop(d->xsi); /* its subscription jobs run on the workers */
 	est_server_stop(d->est); /* its held requests answered before the workers stop */
 	if (d->est_workers)
 		workers_stop(d->est_workers);
@@ -661,6 +677,9 @@ static void daemon_teardown(struct daemon *d, int status)
 	d->oauth = NULL;
 	sip_registrar_free(d->sip);
 	cti_server_free(d->cti);
+	d->admin.xsi = NULL;
+	xsi_server_free(d->xsi);
+	d->xsi = NULL;
 	loop_free(d->main);
 	devstate_free(d->devstate); /* after every publisher and subscriber stopped */
 	store_close(d->store);

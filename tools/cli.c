@@ -118,19 +118,21 @@ static int attach_file(json_t *req, const char *path, size_t max, const char *to
 	return 0;
 }
 
-/* tls cert update IFACE KEYFILE CERTFILE [CHAINFILE]: the files' texts go in "data" as
+/* tls cert update IFACE KEYFILE CERTFILE [CHAINFILE] (and cti-interface ssl-update
+ * ADDRESS:PORT ...: files from argv[first]): the files' texts go in "data" as
  * {"key": ..., "cert": ..., "chain": ...}, so the daemon knows which file said what. */
-static int attach_cert_files(json_t *req, int argc, char **argv, char *err, size_t errlen)
+static int attach_cert_files(json_t *req, int argc, char **argv, int first, char *err,
+                             size_t errlen)
 {
 	static const char *const names[] = {"key", "cert", "chain"};
 	json_t *o = json_object();
 	int rc = o ? 0 : -1;
-	for (int i = 0; rc == 0 && i + 4 < argc && i < 3; i++) {
+	for (int i = 0; rc == 0 && i + first < argc && i < 3; i++) {
 		char *text;
 		size_t len;
-		int e = tg_read_file(argv[i + 4], TLS_PEM_FILE_MAX, &text, &len);
+		int e = tg_read_file(argv[i + first], TLS_PEM_FILE_MAX, &text, &len);
 		if (e != 0) {
-			snprintf(err, errlen, "%s: %s", argv[i + 4],
+			snprintf(err, errlen, "%s: %s", argv[i + first],
 			         e == -EFBIG ? "file larger than 1 MiB" : strerror(-e));
 			rc = -1;
 			break;
@@ -139,7 +141,7 @@ static int attach_cert_files(json_t *req, int argc, char **argv, char *err, size
 		sodium_memzero(text, len);
 		free(text);
 		if (!v || json_object_set_new(o, names[i], v) != 0) {
-			snprintf(err, errlen, "%s: not PEM text", argv[i + 4]);
+			snprintf(err, errlen, "%s: not PEM text", argv[i + first]);
 			rc = -1;
 		}
 	}
@@ -204,7 +206,11 @@ json_t *cli_build_request(int argc, char **argv, int *status, char *err, size_t 
 		rc = attach_password(req, err, errlen);
 	else if (argc >= 3 && strcmp(argv[0], "tls") == 0 && strcmp(argv[1], "cert") == 0 &&
 	         strcmp(argv[2], "update") == 0)
-		rc = attach_cert_files(req, argc, argv, err, errlen);
+		rc = attach_cert_files(req, argc, argv, 4, err, errlen);
+	else if (argc >= 2 && strcmp(argv[0], "cti-interface") == 0 &&
+	         strcmp(argv[1], "ssl-update") == 0)
+		rc = attach_cert_files(req, argc, argv, 3, err,
+		                       errlen); /* ADDRESS:PORT, then files */
 	if (rc != 0) {
 		json_decref(req);
 		return NULL;

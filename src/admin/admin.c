@@ -8,6 +8,7 @@
 #include "admin/cert_cmds.h"
 #include "admin/commands.h"
 #include "admin/line_cmds.h"
+#include "admin/cti_iface_cmds.h"
 #include "admin/metrics.h"
 #include "admin/node_cmds.h"
 #include "admin/oauth_key_cmds.h"
@@ -27,6 +28,7 @@
 #include "dir/policy.h"
 #include "provision/import.h"
 #include "store/params.h"
+#include "xsi/server.h"
 
 #include <ctype.h>
 #include <regex.h>
@@ -274,6 +276,7 @@ static json_t *cmd_import(struct admin_ctx *a, const struct ctl_request *r, cons
 		       LOG_S("error", err));
 		return ctl_error("import of %s failed, nothing changed: %s", r->argv[1], err);
 	}
+	xsi_server_sweep(a->xsi); /* subscribers removed or changed: their subscriptions now */
 	log_ev(LOG_LVL_NOTICE, cid, "import_done", LOG_S("file", r->argv[1]),
 	       LOG_I("parameters", res.parameters), LOG_I("policies", res.policies),
 	       LOG_I("groups", res.groups), LOG_I("securityprofiles", res.securityprofiles),
@@ -453,6 +456,22 @@ static int show_credential(struct admin_ctx *a, json_t *t, const struct store_us
 	row3(t, c, "user_must_change", cs.mustchange ? "true" : "false");
 	row3(t, c, "inactive", cs.inactive ? "true" : "false");
 	return 0;
+}
+
+/* Deprovisions a user: the row goes, with what references it (credentials, state,
+ * associations, OAuth grants: ON DELETE CASCADE); devices they owned lose the owner.
+ * Their cloud CTI subscriptions end with a SubscriptionTerminatedEvent. */
+static json_t *cmd_user_delete(struct admin_ctx *a, const struct ctl_request *r, const char *cid)
+{
+	const char *id = r->argv[2];
+	int rc = store_user_delete(a->store, id);
+	if (rc == STORE_NOTFOUND)
+		return ctl_error("no user '%.128s'", id);
+	if (rc != STORE_OK)
+		return ctl_error("store unavailable: %s", store_last_error());
+	xsi_server_sweep(a->xsi);
+	log_ev(LOG_LVL_NOTICE, cid, "user_deleted", LOG_S("user", id));
+	return ctl_message("user %s deleted", id);
 }
 
 static json_t *cmd_user_show(struct admin_ctx *a, const struct ctl_request *r, const char *cid)

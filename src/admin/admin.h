@@ -25,6 +25,7 @@ struct signer;
 struct authz;
 struct est_server;
 struct oauth;
+struct xsi_server;
 
 #include <pthread.h>
 #include <stdint.h>
@@ -52,6 +53,8 @@ struct admin_ctx {
 	struct est_server *est;    /* for the metrics; NULL when [est] port = 0 */
 	struct oauth *oauth;       /* the OAuth server's counters for the metrics (authz/oauth.h);
 	                              NULL when off */
+	struct xsi_server *xsi;    /* the cloud CTI event interfaces (xsi/server.h); NULL until
+	                              started */
 };
 
 void admin_init(struct admin_ctx *a, store_t *st, const struct tg_config *cfg);

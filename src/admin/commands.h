@@ -40,6 +40,7 @@
 	X(edge_remove, "edge remove", 3, 3, CHANGES, "edge remove IDENTITY")               \
 	X(edge_list, "edge list", 2, 2, READS, "edge list")                                \
 	X(user_show, "user show", 3, 3, READS, "user show USER")                           \
+	X(user_delete, "user delete", 3, 3, CHANGES, "user delete USER")                   \
 	X(user_unlock, "user unlock", 3, 5, CHANGES,                                       \
 	  "user unlock USER [--credential password|digest|all]")                           \
 	X(user_lock, "user lock", 3, 5, CHANGES,                                           \
@@ -78,6 +79,20 @@
 	  "tls cert delete interface=KIND@ADDRESS:PORT")                                   \
 	X(tls_cert_get, "tls cert get", 3, 4, READS,                                       \
 	  "tls cert get [interface=KIND@ADDRESS:PORT]")                                    \
+	X(cti_iface_get, "cti-interface get", 2, 2, READS, "cti-interface get")            \
+	X(cti_iface_add, "cti-interface add", 6, 7, CHANGES,                               \
+	  "cti-interface add PORT SECURE SERVERCERT CLIENTAUTH [ADDRESS] (true|false each)") \
+	X(cti_iface_delete, "cti-interface delete", 3, 4, CHANGES,                         \
+	  "cti-interface delete PORT [ADDRESS]")                                           \
+	X(cti_iface_ssl_update, "cti-interface ssl-update", 5, 6, CHANGES,                 \
+	  "cti-interface ssl-update ADDRESS:PORT KEYFILE CERTFILE [CHAINFILE]")            \
+	X(cti_iface_scope_add, "cti-interface scope add", 5, 5, CHANGES,                   \
+	  "cti-interface scope add IDENTITY all|GROUP")                                    \
+	X(cti_iface_scope_delete, "cti-interface scope delete", 5, 5, CHANGES,             \
+	  "cti-interface scope delete IDENTITY all|GROUP")                                 \
+	X(cti_iface_scope_get, "cti-interface scope get", 3, 4, READS,                     \
+	  "cti-interface scope get [IDENTITY]")                                            \
+	X(cti_iface_status, "cti-interface status", 2, 2, READS, "cti-interface status")   \
 	X(show_config, "show config", 3, 3, READS, "show config DEVICE|XMLDefault.cnf.xml")  \
 	X(line_show, "line show", 3, 3, READS, "line show LINE (every device the line is on)") \
 	X(show_nodes, "show nodes", 2, 2, READS, "show nodes")                             \

@@ -59,7 +59,8 @@ static void in_use_one(void *arg, const struct tlsctx_info *i)
 		u->used |= strcmp(levels[k], u->level) == 0;
 }
 
-/* Does a live listener read this level? (kind=cti-interface, transport=http: not yet.) */
+/* Does a live listener read this level? (kind=cti-interface: only once an interface was
+ * added; transport=http: not yet.) */
 static int level_in_use(const char *level)
 {
 	struct in_use u = {level, 0};

@@ -137,6 +137,15 @@ static const struct key keys[] = {
     {"est", "threads", K_INT, F(est.threads), 0, 64, 1},
     {"est", "nice", K_INT, F(est.nice), 0, 19, 1},
     {"oauth", "refresh_grace_s", K_INT, F(oauth.refresh_grace_s), 0, 3600, 1},
+    {"cti_interface", "heartbeat_s", K_INT, F(xsi.heartbeat_s), 1, 3600, 1},
+    {"cti_interface", "client_timeout_s", K_INT, F(xsi.client_timeout_s), 0, 86400, 1},
+    {"cti_interface", "redeliver_s", K_INT, F(xsi.redeliver_s), 1, 3600, 1},
+    {"cti_interface", "queue_max", K_INT, F(xsi.queue_max), 1, 1000000, 1},
+    {"cti_interface", "channels_max", K_INT, F(xsi.channels_max), 1, 1000000, 1},
+    {"cti_interface", "subscriptions_max", K_INT, F(xsi.subscriptions_max), 1, 10000000, 1},
+    {"cti_interface", "expires_default_s", K_INT, F(xsi.expires_default_s), 1, 7 * 86400, 1},
+    {"cti_interface", "sweep_s", K_INT, F(xsi.sweep_s), 1, 3600, 1},
+    {"cti_interface", "write_limit", K_INT, F(xsi.write_limit), 4096, 64 * 1024 * 1024, 1},
 };
 #undef F
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -218,6 +227,16 @@ static void base_defaults(struct tg_config *c)
 	c->oauth.cache_entries = 65536;
 	c->est.nice = 10;
 	c->oauth.refresh_grace_s = 30;
+	/* The cloud CTI event interface (src/xsi; docs/cti-events.md). */
+	c->xsi.heartbeat_s = 15; /* Xsi-Events' channel heartbeat */
+	c->xsi.client_timeout_s = 60;
+	c->xsi.redeliver_s = 10;
+	c->xsi.queue_max = 1000;
+	c->xsi.channels_max = 20000;
+	c->xsi.subscriptions_max = 100000;
+	c->xsi.expires_default_s = 3600;
+	c->xsi.sweep_s = 5;
+	c->xsi.write_limit = 256 * 1024;
 	c->dir.failure_delay_ms = 250;
 	tg_strlcpy(c->ldap.filter, "openldap", sizeof c->ldap.filter);
 	c->ldap.timeout_ms = 3000;

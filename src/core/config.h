@@ -157,6 +157,23 @@ struct tg_config {
 		int nice;    /* their nice value (default 10, as the signer's) */
 	} est;
 	struct {
+		/* [cti_interface]: the cloud CTI event interfaces (src/xsi, docs/cti-events.md);
+		 * the interfaces themselves are in the store (`telgate cti-interface add`) */
+		int heartbeat_s;       /* ChannelHeartBeat period (default 15) */
+		int client_timeout_s;  /* a channel the client has not heard from this long
+		                          (heartbeat, refresh, ack) is terminated; 0 = never
+		                          (default 60) */
+		int redeliver_s;       /* an unacknowledged event is sent again (default 10) */
+		int queue_max;         /* unacknowledged events per channel set (default 1000) */
+		int channels_max;      /* channels of the node (default 20000) */
+		int subscriptions_max; /* default 100000 */
+		int expires_default_s; /* a channel or subscription without <expires> (3600) */
+		int sweep_s;           /* subscribers re-read from the store (deprovisioning;
+		                          default 5) */
+		int write_limit;       /* bytes a channel's connection may have unsent before it
+		                          is cut off as a slow reader (default 256 KiB) */
+	} xsi;
+	struct {
 		/* the OAuth token service (authz/token.h, issue 18; docs/oauth.md) */
 		char issuer[256]; /* "iss": default https://<core.node_address>:<est.port> */
 		/* Unified CM's "OAuth Access Token Expiry Timer" (default 60 min) and "OAuth

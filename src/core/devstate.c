@@ -16,7 +16,8 @@ struct dev {
 };
 
 struct sub {
-	devstate_fn fn;
+	devstate_fn fn;          /* or: */
+	devstate_contact_fn cfn; /* a subscriber that wants the contact too */
 	void *arg;
 };
 
@@ -58,23 +59,33 @@ void devstate_free(struct devstate *b)
 	free(b);
 }
 
-int devstate_subscribe(struct devstate *b, devstate_fn fn, void *arg)
+static int subscribe(struct devstate *b, struct sub s)
 {
 	pthread_rwlock_wrlock(&b->subs_lock);
 	int rc = -1;
 	if (b->nsubs < DEVSTATE_SUBSCRIBERS) {
-		b->subs[b->nsubs++] = (struct sub){fn, arg};
+		b->subs[b->nsubs++] = s;
 		rc = 0;
 	}
 	pthread_rwlock_unlock(&b->subs_lock);
 	return rc;
 }
 
-void devstate_unsubscribe(struct devstate *b, devstate_fn fn, void *arg)
+int devstate_subscribe(struct devstate *b, devstate_fn fn, void *arg)
+{
+	return subscribe(b, (struct sub){fn, NULL, arg});
+}
+
+int devstate_subscribe_contact(struct devstate *b, devstate_contact_fn fn, void *arg)
+{
+	return subscribe(b, (struct sub){NULL, fn, arg});
+}
+
+static void unsubscribe(struct devstate *b, devstate_fn fn, devstate_contact_fn cfn, void *arg)
 {
 	pthread_rwlock_wrlock(&b->subs_lock);
 	for (int i = 0; i < b->nsubs; i++) {
-		if (b->subs[i].fn == fn && b->subs[i].arg == arg) {
+		if (b->subs[i].fn == fn && b->subs[i].cfn == cfn && b->subs[i].arg == arg) {
 			memmove(&b->subs[i], &b->subs[i + 1],
 			        (size_t)(b->nsubs - i - 1) * sizeof b->subs[0]);
 			b->nsubs--;
@@ -84,7 +95,23 @@ void devstate_unsubscribe(struct devstate *b, devstate_fn fn, void *arg)
 	pthread_rwlock_unlock(&b->subs_lock);
 }
 
+void devstate_unsubscribe(struct devstate *b, devstate_fn fn, void *arg)
+{
+	unsubscribe(b, fn, NULL, arg);
+}
+
+void devstate_unsubscribe_contact(struct devstate *b, devstate_contact_fn fn, void *arg)
+{
+	unsubscribe(b, NULL, fn, arg);
+}
+
 int devstate_publish(struct devstate *b, const char *device, int in_service)
+{
+	return devstate_publish_contact(b, device, in_service, NULL);
+}
+
+int devstate_publish_contact(struct devstate *b, const char *device, int in_service,
+                             const char *contact)
 {
 	size_t len = strlen(device);
 	if (len == 0 || len > DEVSTATE_NAME_MAX)
@@ -111,8 +138,13 @@ int devstate_publish(struct devstate *b, const char *device, int in_service)
 	}
 	if (rc == 1) {
 		atomic_fetch_add_explicit(&b->changes, 1, memory_order_relaxed);
-		for (int i = 0; i < b->nsubs; i++)
-			b->subs[i].fn(b->subs[i].arg, device, in_service);
+		for (int i = 0; i < b->nsubs; i++) {
+			if (b->subs[i].cfn)
+				b->subs[i].cfn(b->subs[i].arg, device, in_service,
+				               contact ? contact : "");
+			else
+				b->subs[i].fn(b->subs[i].arg, device, in_service);
+		}
 	}
 	shtable_unlock(&at);
 	pthread_rwlock_unlock(&b->subs_lock);

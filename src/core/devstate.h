@@ -41,15 +41,27 @@ struct devstate *devstate_new(void);
 /* After every subscriber left and no publisher runs. NULL is a no-op. */
 void devstate_free(struct devstate *b);
 
+/* The same with the registration contact that made the change ("" when the publisher
+ * gave none: an administrator's `device state`, an expiry), for the cloud CTI
+ * interface's Registration package (src/xsi). */
+typedef void (*devstate_contact_fn)(void *arg, const char *device, int in_service,
+                                    const char *contact);
+
 /* Adds a subscriber. Returns 0, or -1 when DEVSTATE_SUBSCRIBERS are there already. */
 int devstate_subscribe(struct devstate *b, devstate_fn fn, void *arg);
+int devstate_subscribe_contact(struct devstate *b, devstate_contact_fn fn, void *arg);
 /* Removes the subscriber added with this fn and arg, once no callback of it runs. */
 void devstate_unsubscribe(struct devstate *b, devstate_fn fn, void *arg);
+void devstate_unsubscribe_contact(struct devstate *b, devstate_contact_fn fn, void *arg);
 
 /* Sets the device's state and, when it changed, tells every subscriber. Returns 1 when it
  * changed, 0 when the device already was in that state, -1 for an empty name or one
  * longer than DEVSTATE_NAME_MAX, or when out of memory (nothing changed). */
 int devstate_publish(struct devstate *b, const char *device, int in_service);
+/* The same, naming the contact (a SIP Contact URI, valid during the call) whose binding
+ * made the change; NULL is "". */
+int devstate_publish_contact(struct devstate *b, const char *device, int in_service,
+                             const char *contact);
 /* 1 when the device is in service, else 0 (unknown devices are out of service). */
 int devstate_get(struct devstate *b, const char *device);
 /* Devices in service now, and changes published since the start (the metrics). */

@@ -235,31 +235,45 @@ static int fields(xmlNode *root, struct cti_msg *m, char *err, size_t errlen)
 	}
 }
 
-int cti_msg_parse(const char *xml, size_t len, struct cti_msg *m, char *err, size_t errlen)
+void *cti_xml_read(const char *xml, size_t len, size_t max, char *err, size_t errlen)
 {
-	memset(m, 0, sizeof *m);
-	if (!len || len > CTI_FRAME_MAX) {
+	if (!len || len > max) {
 		snprintf(err, errlen, "empty or oversized body");
-		return -1;
+		return NULL;
 	}
 	/* No DTD at all: no entity expansion, no external fetch, nothing to amplify. */
 	if (find_mem(xml, len, "<!DOCTYPE") || find_mem(xml, len, "<!ENTITY")) {
 		snprintf(err, errlen, "DTDs and entity declarations are refused");
-		return -1;
+		return NULL;
 	}
-	xmlDocPtr doc = xmlReadMemory(xml, (int)len, "cti.xml", NULL,
+	xmlDocPtr doc = xmlReadMemory(xml, (int)len, "body.xml", NULL,
 	                              XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
 	if (!doc) {
 		snprintf(err, errlen, "not well-formed XML");
-		return -1;
+		return NULL;
 	}
+	if (doc->intSubset || doc->extSubset || !xmlDocGetRootElement(doc)) {
+		snprintf(err, errlen, "DTDs and entity declarations are refused");
+		xmlFreeDoc(doc);
+		return NULL;
+	}
+	return doc;
+}
+
+int cti_xml_text(void *node, const char *name, char *out, size_t cap)
+{
+	return text_of(node, name, out, cap, NULL, 0);
+}
+
+int cti_msg_parse(const char *xml, size_t len, struct cti_msg *m, char *err, size_t errlen)
+{
+	memset(m, 0, sizeof *m);
+	xmlDocPtr doc = cti_xml_read(xml, len, CTI_FRAME_MAX, err, errlen);
+	if (!doc)
+		return -1;
 	int rc = -1;
 	xmlNode *root = xmlDocGetRootElement(doc);
-	if (doc->intSubset || doc->extSubset) {
-		snprintf(err, errlen, "DTDs and entity declarations are refused");
-		goto out;
-	}
-	if (!root || !root->ns || !root->ns->href ||
+	if (!root->ns || !root->ns->href ||
 	    (strcmp((const char *)root->ns->href, CTI_NS_CSTA) != 0 &&
 	     strcmp((const char *)root->ns->href, CTI_NS_ACSE) != 0)) {
 		snprintf(err, errlen,
@@ -288,7 +302,7 @@ void cti_msg_wipe(struct cti_msg *m)
 
 /* --- building ------------------------------------------------------------------------ */
 
-static void put_esc(struct tg_sbuf *o, const char *s)
+void cti_xml_escape(struct tg_sbuf *o, const char *s)
 {
 	char one[2] = {0, 0};
 	for (; *s; s++) {
@@ -324,7 +338,7 @@ int cti_xml_start_session_pos(char *out, size_t cap, const char *session_id, int
 	snprintf(d, sizeof d, "%d", duration);
 	tg_sbuf_put(&o, XMLDECL "<StartApplicationSessionPosResponse xmlns=\"" CTI_NS_ACSE
 	                        "\"><sessionID>");
-	put_esc(&o, session_id);
+	cti_xml_escape(&o, session_id);
 	tg_sbuf_put(&o, "</sessionID><actualProtocolVersion>" CTI_NS_CSTA
 	                "</actualProtocolVersion><actualSessionDuration>");
 	tg_sbuf_put(&o, d);
@@ -337,7 +351,7 @@ int cti_xml_start_session_neg(char *out, size_t cap, const char *error)
 	struct tg_sbuf o = {out, cap, 0, 0};
 	tg_sbuf_put(&o, XMLDECL "<StartApplicationSessionNegResponse xmlns=\"" CTI_NS_ACSE
 	                        "\"><errorCode><definedError>");
-	put_esc(&o, error);
+	cti_xml_escape(&o, error);
 	tg_sbuf_put(&o, "</definedError></errorCode></StartApplicationSessionNegResponse>");
 	return tg_sbuf_len(&o);
 }
@@ -359,7 +373,7 @@ int cti_xml_reset_timer_neg(char *out, size_t cap, const char *error)
 	struct tg_sbuf o = {out, cap, 0, 0};
 	tg_sbuf_put(&o, XMLDECL "<ResetApplicationSessionTimerNegResponse xmlns=\"" CTI_NS_ACSE
 	                        "\"><errorCode><definedError>");
-	put_esc(&o, error);
+	cti_xml_escape(&o, error);
 	tg_sbuf_put(&o, "</definedError></errorCode></ResetApplicationSessionTimerNegResponse>");
 	return tg_sbuf_len(&o);
 }
@@ -396,7 +410,7 @@ int cti_xml_error(char *out, size_t cap, const char *category, const char *value
 	tg_sbuf_put(&o, XMLDECL "<CSTAErrorCode xmlns=\"" CTI_NS_CSTA "\"><");
 	tg_sbuf_put(&o, category);
 	tg_sbuf_put(&o, ">");
-	put_esc(&o, value);
+	cti_xml_escape(&o, value);
 	tg_sbuf_put(&o, "</");
 	tg_sbuf_put(&o, category);
 	tg_sbuf_put(&o, "></CSTAErrorCode>");
@@ -415,7 +429,7 @@ int cti_xml_service_event(char *out, size_t cap, int in_service, unsigned long c
 	tg_sbuf_put(&o, " xmlns=\"" CTI_NS_CSTA "\"><monitorCrossRefID>");
 	tg_sbuf_put(&o, d);
 	tg_sbuf_put(&o, "</monitorCrossRefID><device><deviceIdentifier>");
-	put_esc(&o, device);
+	cti_xml_escape(&o, device);
 	tg_sbuf_put(&o, "</deviceIdentifier></device></");
 	tg_sbuf_put(&o, ev);
 	tg_sbuf_put(&o, ">");
@@ -430,7 +444,7 @@ int cti_xml_snapshot_device_resp(char *out, size_t cap, const char *device, int 
 	            "\"><crossRefIDorSnapshotData><snapshotData/></crossRefIDorSnapshotData>"
 	            "<extensions><privateData><private><tg:deviceState xmlns:tg=\"" CTI_NS_TG
 	            "\"><tg:device>");
-	put_esc(&o, device);
+	cti_xml_escape(&o, device);
 	tg_sbuf_put(&o, "</tg:device><tg:inService>");
 	tg_sbuf_put(&o, in_service ? "true" : "false");
 	tg_sbuf_put(&o, "</tg:inService></tg:deviceState></private></privateData></extensions>"
@@ -445,7 +459,7 @@ int cti_xml_sf_devices_resp(char *out, size_t cap, const char *const *devices, s
 	                        "\"><deviceList>");
 	for (size_t i = 0; i < n; i++) {
 		tg_sbuf_put(&o, "<device><deviceID>");
-		put_esc(&o, devices[i]);
+		cti_xml_escape(&o, devices[i]);
 		tg_sbuf_put(&o, "</deviceID></device>");
 	}
 	tg_sbuf_put(&o, "</deviceList></GetSwitchingFunctionDevicesResponse>");

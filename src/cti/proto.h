@@ -78,6 +78,19 @@ struct cti_msg {
 int cti_msg_parse(const char *xml, size_t len, struct cti_msg *msg, char *err, size_t errlen);
 void cti_msg_wipe(struct cti_msg *msg);
 
+/* The hardened reader under cti_msg_parse, for every XML body telgate parses (the cloud
+ * CTI interface's too, src/xsi): at most max bytes, no DTD or entity declaration (refused
+ * before parsing: no expansion, no network), well-formed, with a root element. Returns
+ * the libxml2 document (an xmlDocPtr: the caller frees it with xmlFreeDoc) or NULL with
+ * err set. */
+void *cti_xml_read(const char *xml, size_t len, size_t max, char *err, size_t errlen);
+/* The text of the first element called name at or under node (an xmlNode *, depth
+ * first) into out (cap bytes). Returns 1, 0 when absent, -1 when it does not fit. */
+int cti_xml_text(void *node, const char *name, char *out, size_t cap);
+/* Appends s to o with the five XML special characters escaped. */
+struct tg_sbuf;
+void cti_xml_escape(struct tg_sbuf *o, const char *s);
+
 /* Response and event bodies. Each writes a complete XML document into out and returns
  * its length, or -1 if it does not fit. Values are XML-escaped. */
 int cti_xml_start_session_pos(char *out, size_t cap, const char *session_id, int duration);

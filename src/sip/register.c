@@ -247,9 +247,10 @@ static enum sip_reg_outcome registered(struct sip_reg *g, struct sip_reg_req *x,
 	       LOG_I("bindings", n), LOG_S("source", x->source), LOG_S("transport", x->transport),
 	       LOG_S("user_agent", q->user_agent[0] ? q->user_agent : NULL), LOG_S("path", path));
 	if (g->devstate && before == 0 && n > 0)
-		devstate_publish(g->devstate, device, 1);
+		devstate_publish_contact(g->devstate, device, 1, after[0].contact);
 	else if (g->devstate && before > 0 && n == 0)
-		devstate_publish(g->devstate, device, 0);
+		devstate_publish_contact(g->devstate, device, 0,
+		                         q->ncontacts > 0 ? q->contacts[0].uri : NULL);
 	return SIP_REG_OK;
 }
 

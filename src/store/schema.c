@@ -463,9 +463,32 @@ static const char *const v14[] = {
     NULL,
 };
 
+/* v15 (issue 20, seed 004): the cloud CTI event interfaces (Xsi-Events over mutual TLS,
+ * src/xsi). ctiinterface: one listener per address and port; the seed's Secure, Server
+ * Certificate and Client Auth Req columns are kept as given, and telgate only accepts
+ * 1 for secure and clientauthreq (an event interface without mutual TLS has no identity
+ * to authorise; docs/cti-events.md). ctiinterfacescope: which subscribers a client
+ * identity (certificate CN) may subscribe to: 'all', or the users of one directory
+ * group (dirgroup.name; not a foreign key because 'all' is not a group). */
+static const char *const v15[] = {
+    "CREATE TABLE ctiinterface ("
+    " address TEXT NOT NULL CHECK (length(address) BETWEEN 1 AND 63),"
+    " port INTEGER NOT NULL CHECK (port BETWEEN 1 AND 65535),"
+    " secure INTEGER NOT NULL DEFAULT 1 CHECK (secure IN (0, 1)),"
+    " servercert INTEGER NOT NULL DEFAULT 1 CHECK (servercert IN (0, 1)),"
+    " clientauthreq INTEGER NOT NULL DEFAULT 1 CHECK (clientauthreq IN (0, 1)),"
+    " PRIMARY KEY (address, port))",
+    "CREATE TABLE ctiinterfacescope ("
+    " identity TEXT NOT NULL CHECK (length(identity) BETWEEN 1 AND 255),"
+    " scope TEXT NOT NULL CHECK (length(scope) BETWEEN 1 AND 128),"
+    " PRIMARY KEY (identity, scope))",
+    NULL,
+};
+
 const struct store_migration store_migrations[] = {
     {1, v1}, {2, v2}, {3, v3},   {4, v4},   {5, v5},   {6, v6},   {7, v7},
     {8, v8}, {9, v9}, {10, v10}, {11, v11}, {12, v12}, {13, v13}, {14, v14},
+    {15, v15},
 };
 const int store_nmigrations = sizeof store_migrations / sizeof store_migrations[0];
 

@@ -627,6 +627,24 @@ int store_user_groups(store_t *st, const char *userid, int (*fn)(void *ud, const
 	            p, 1, name_row, &l, NULL);
 }
 
+int store_user_delete(store_t *st, const char *userid)
+{
+	struct store_val p[] = {SV_S(userid)};
+	int n = 0;
+	int rc = exec(st, "DELETE FROM enduser WHERE userid = $1", p, 1, NULL, NULL, &n);
+	return rc == STORE_OK && n == 0 ? STORE_NOTFOUND : rc;
+}
+
+int store_group_users(store_t *st, const char *group, int (*fn)(void *ud, const char *userid),
+                      void *ud)
+{
+	struct name_list l = {fn, ud};
+	struct store_val p[] = {SV_S(group)};
+	return exec(st,
+	            "SELECT userid FROM enduserdirgroupmap WHERE groupname = $1 ORDER BY userid", p,
+	            1, name_row, &l, NULL);
+}
+
 /* --- credential state and policy ---------------------------------------------------- */
 
 static const char *const credtype_names[STORE_CRED_TYPES] = {"password", "digest"};

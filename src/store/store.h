@@ -112,6 +112,9 @@ struct store_user {
 
 int store_user_put(store_t *st, const struct store_user *u); /* insert or replace */
 int store_user_get(store_t *st, const char *userid, struct store_user *out);
+/* Deletes the user and what references it (ON DELETE CASCADE); STORE_NOTFOUND when there
+ * is none. */
+int store_user_delete(store_t *st, const char *userid);
 /* Sets enduser.ctiauthtype. STORE_NOTFOUND when there is no such user. */
 int store_user_set_ctiauthtype(store_t *st, const char *userid, enum store_ctiauthtype t);
 
@@ -238,6 +241,35 @@ int store_assoc_exists(store_t *st, const char *userid, const char *device);
  * order, at most max. */
 int store_devices_for_user(store_t *st, const char *userid, int all, size_t max,
                            int (*fn)(void *ud, const char *device), void *ud);
+
+/* The users of a directory group (enduserdirgroupmap), in user id order; fn returns nonzero to
+ * stop. */
+int store_group_users(store_t *st, const char *group, int (*fn)(void *ud, const char *userid),
+                      void *ud);
+
+/* --- cloud CTI event interfaces (ctiinterface, ctiinterfacescope; schema v15;
+ *     implemented in ctiinterface.c; seed 004, docs/cti-events.md) ------------------- */
+
+struct store_ctiinterface {
+	char address[64];                      /* as bound: "0.0.0.0", "127.0.0.1", "::" */
+	int port;                              /* 1..65535 (seed: 8012) */
+	int secure, servercert, clientauthreq; /* the seed's columns, 0 or 1 */
+};
+/* Adds one; STORE_CONSTRAINT when that address and port exist already. */
+int store_ctiinterface_add(store_t *st, const struct store_ctiinterface *c);
+/* STORE_NOTFOUND when there is none. */
+int store_ctiinterface_delete(store_t *st, const char *address, int port);
+/* Every interface, by address and port. */
+int store_ctiinterfaces(store_t *st, int (*fn)(void *ud, const struct store_ctiinterface *c),
+                        void *ud);
+
+/* Which subscribers a client identity may subscribe to: scope "all" or a group name. */
+int store_ctiscope_add(store_t *st, const char *identity, const char *scope);
+/* STORE_NOTFOUND when there is no such row. */
+int store_ctiscope_delete(store_t *st, const char *identity, const char *scope);
+/* Rows of one identity (NULL: every identity), by identity and scope. */
+int store_ctiscopes(store_t *st, const char *identity,
+                    int (*fn)(void *ud, const char *identity, const char *scope), void *ud);
 
 /* --- nodes (processnode; implemented in processnode.c) ------------------------------- */
 

@@ -31,6 +31,7 @@ struct tlsctx {
 	char name[32];
 	char cert[512], key[512], client_ca[512];
 	int client_ca_optional; /* client_ca verifies a certificate asked for, not required */
+	int policy_require;     /* a certificate the policy asks for is required */
 	int (*verify)(int, X509_STORE_CTX *);
 	void *app;
 	/* The listener, for the TLS policy (tls/policy.h); kind "" = no policy (tests). */
@@ -192,7 +193,7 @@ static int tls_verify(int ok, X509_STORE_CTX *x)
 /* Client certificates: a listener with a client CA file requires one (or, with
  * client_ca_optional, asks for one), verified against the file plus the trust anchors of
  * its kind and interface levels; a listener without asks for one (optional) only when its
- * allowClientApp is true and it has anchors. */
+ * allowClientApp is true and it has anchors, and requires it then with policy_require. */
 static int client_auth(const struct tlsctx *t, SSL_CTX *ctx, char *err, size_t errlen)
 {
 	char levels[TLS_LEVELS][TLS_LEVEL_MAX];
@@ -217,6 +218,8 @@ static int client_auth(const struct tlsctx *t, SSL_CTX *ctx, char *err, size_t e
 	int request =
 	    !require && (has_ca || (anchors > 0 && tls_policy_effective(&id, &e) == 0 &&
 	                            strcmp(e.s[TLS_SET_ALLOW_CLIENT_APP].value, "true") == 0));
+	if (request && t->policy_require)
+		require = 1;
 	if (!v || !names || anchors < 0 || (!require && !request)) {
 		if (v)
 			verify_data_free(NULL, v, NULL, 0, 0, NULL);
@@ -317,6 +320,7 @@ struct tlsctx *tlsctx_new(const struct tlsctx_options *o, char *err, size_t errl
 		return NULL;
 	}
 	t->client_ca_optional = o->client_ca_optional && t->client_ca[0];
+	t->policy_require = o->policy_require;
 	t->verify = o->verify;
 	t->app = o->app;
 	if (o->kind &&

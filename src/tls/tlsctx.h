@@ -46,6 +46,10 @@ struct tlsctx_options {
 	 * port: its login decides; EST: HTTP Basic or a certificate). Verified against client_ca
 	 * plus the trust anchors of the listener's levels, as a required one is. */
 	int client_ca_optional;
+	/* Without client_ca: when the listener's levels ask for client certificates (trust
+	 * anchors and allowClientApp true), require one instead of asking (the cloud CTI
+	 * interface: mutual TLS or nothing); otherwise none is asked for. */
+	int policy_require;
 	/* Called as OpenSSL's verify callback with app set on the context (SSL_CTX app data). */
 	int (*verify)(int preverify_ok, X509_STORE_CTX *x);
 	void *app;
