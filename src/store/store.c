@@ -4,13 +4,16 @@
 #include "store/store.h"
 #include "store/params.h"
 #include "store/store_backend.h"
+#include "core/log.h"
 #include "core/util.h"
 
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct store_conn_link {
 	struct store_conn_link *next;
@@ -263,6 +266,29 @@ int64_t store_col_i64(const char *v)
 	return to_i64(v);
 }
 
+const char *store_sql_skip_space(const char *p)
+{
+	for (;;) {
+		while (isspace((unsigned char)*p))
+			p++;
+		if (p[0] == '-' && p[1] == '-') {
+			while (*p && *p != '\n')
+				p++;
+		} else if (p[0] == '/' && p[1] == '*') {
+			const char *e = strstr(p + 2, "*/");
+			p = e ? e + 2 : p + strlen(p);
+		} else {
+			return p;
+		}
+	}
+}
+
+int store_sql_starts_with_word(const char *p, const char *w)
+{
+	size_t n = strlen(w);
+	return strncasecmp(p, w, n) == 0 && !isalnum((unsigned char)p[n]) && p[n] != '_';
+}
+
 /* --- migrations and open ------------------------------------------------------------ */
 
 int store_schema_latest(void)
@@ -345,12 +371,41 @@ static int migrate(store_t *st, char *err, size_t errlen)
 	return rc;
 }
 
+/* The postgres connection string into st->conninfo (from the file, read now: threads
+ * connect later, after the privilege drop), and the log line that says where the store
+ * is, without the password. */
+static int load_conninfo(store_t *st, const struct store_options *opt, char *err, size_t errlen)
+{
+	size_t cap = 4096, len = 0;
+	st->conninfo = calloc(1, cap);
+	if (!st->conninfo) {
+		snprintf(err, errlen, "out of memory");
+		return STORE_ERROR;
+	}
+	if (opt->conninfo_file && opt->conninfo_file[0]) {
+		if (tg_read_secret_file("store.conninfo_file", opt->conninfo_file, st->conninfo,
+		                        cap, &len, err, errlen) != 0)
+			return STORE_ERROR;
+	} else if (!opt->conninfo || !opt->conninfo[0] ||
+	           tg_strlcpy(st->conninfo, opt->conninfo, cap) != 0) {
+		snprintf(err, errlen, "store: backend postgres needs conninfo or conninfo_file");
+		return STORE_ERROR;
+	}
+	char shown[1024];
+	store_pg_conninfo_redacted(st->conninfo, shown, sizeof shown);
+	log_ev(LOG_LVL_INFO, NULL, "store_open", LOG_S("backend", st->be->name),
+	       LOG_S("conninfo", shown));
+	return STORE_OK;
+}
+
 int store_open(const struct store_options *opt, store_t **out, char *err, size_t errlen)
 {
 	err[0] = '\0';
 	const struct store_backend *be = NULL;
 	if (!opt->backend || strcmp(opt->backend, "sqlite") == 0)
 		be = &store_sqlite_backend;
+	else if (strcmp(opt->backend, "postgres") == 0)
+		be = &store_pg_backend;
 	if (!be) {
 		snprintf(err, errlen, "unknown store backend '%s'", opt->backend);
 		return STORE_ERROR;
@@ -361,7 +416,7 @@ int store_open(const struct store_options *opt, store_t **out, char *err, size_t
 		return STORE_ERROR;
 	}
 	st->be = be;
-	if (tg_strlcpy(st->path, opt->path, sizeof st->path) != 0) {
+	if (tg_strlcpy(st->path, opt->path ? opt->path : "", sizeof st->path) != 0) {
 		snprintf(err, errlen, "store path too long");
 		free(st);
 		return STORE_ERROR;
@@ -371,7 +426,12 @@ int store_open(const struct store_options *opt, store_t **out, char *err, size_t
 	pthread_mutex_init(&st->mu, NULL);
 	if (pthread_key_create(&st->key, conn_destructor) != 0) {
 		snprintf(err, errlen, "pthread_key_create failed");
+		pthread_mutex_destroy(&st->mu);
 		free(st);
+		return STORE_ERROR;
+	}
+	if (be == &store_pg_backend && load_conninfo(st, opt, err, errlen) != STORE_OK) {
+		store_close(st);
 		return STORE_ERROR;
 	}
 	if (!link_for_thread(st)) {
@@ -407,6 +467,10 @@ void store_close(store_t *st)
 	}
 	pthread_key_delete(st->key);
 	pthread_mutex_destroy(&st->mu);
+	if (st->conninfo) {
+		explicit_bzero(st->conninfo, strlen(st->conninfo));
+		free(st->conninfo);
+	}
 	free(st);
 }
 
@@ -1317,7 +1381,8 @@ int store_integrity_check(store_t *st, char *err, size_t errlen)
 int store_backup_to(store_t *st, const char *path, char *err, size_t errlen)
 {
 	if (!st->be->backup_to) {
-		snprintf(err, errlen, "the %s store is backed up with its own tools", st->be->name);
+		snprintf(err, errlen, "the %s store is backed up with its own tools: use %s",
+		         st->be->name, st->be->backup_tool ? st->be->backup_tool : "them");
 		return STORE_REFUSED;
 	}
 	struct store_conn_link *l = link_for_thread(st);

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * store: the only storage API of telgate. Callers never see SQL or a backend type; the
- * SQLite backend (default, embedded) is selected by store_open(), and a PostgreSQL
- * backend can be added behind the same functions (store_backend.h) without touching
- * callers. Table names follow Unified CM where one exists (enduser, device,
- * enduserdevicemap, processconfig, credentialpolicy, ...): see docs/store.md.
+ * SQLite backend (default, embedded) or the PostgreSQL backend (a cluster's shared store)
+ * is selected by store_open(), behind the same functions (store_backend.h). Table names follow
+ * Unified CM where one exists (enduser, device, enduserdevicemap, processconfig, credentialpolicy,
+ * ...): see docs/store.md.
  *
  * Threads: a store_t may be used from any number of threads at once; each thread gets its
  * own database connection the first time it calls in. A transaction (store_begin ..
@@ -31,12 +31,19 @@ enum store_rc {
 	STORE_BUSY = -4,       /* lock not obtained within the busy timeout */
 	STORE_REFUSED = -5,    /* a read-only query that is not a single SELECT */
 	STORE_TOOBIG = -6,     /* a value does not fit the output field */
+	/* The database cannot be reached (PostgreSQL down, a standby, the connection lost):
+	 * nothing was done; the backend reconnects by itself, so "try again later". */
+	STORE_UNAVAILABLE = -7,
 };
 
 struct store_options {
-	const char *backend; /* "sqlite" */
+	const char *backend; /* "sqlite" (default) or "postgres" */
 	const char *path;    /* database file for sqlite */
-	int busy_timeout_ms;
+	/* postgres: a libpq connection string, or a file holding one that only its owner may
+	 * read (read once at open: threads connect later, after the privilege drop). */
+	const char *conninfo;
+	const char *conninfo_file;
+	int busy_timeout_ms; /* lock waits; on postgres the session's lock_timeout */
 };
 
 /* Opens (creating if needed) and migrates the store to the latest schema. A store whose
