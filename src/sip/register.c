@@ -80,6 +80,14 @@ void sip_reg_free(struct sip_reg *g)
 	free(g);
 }
 
+/* A store failure as the answer: a database that cannot be reached (PostgreSQL down or
+ * restarting) is "try again later" (503 with Retry-After, RFC 3261 21.5.4), anything else
+ * the server's own error (500). */
+static enum sip_reg_outcome store_failed(int rc)
+{
+	return rc == STORE_UNAVAILABLE ? SIP_REG_BUSY : SIP_REG_SERVER_ERROR;
+}
+
 /* --- the source throttle ----------------------------------------------------------- */
 
 /* 1 when the source has failed too often this minute; failed: count one more first. */
@@ -322,7 +330,7 @@ static enum sip_reg_outcome authorize(struct sip_reg *g, struct sip_reg_req *x,
 	char pv[16] = "1";
 	int rc = store_param_get(g->store, "SIPRegistrationAuthorizationEnabled", pv, sizeof pv);
 	if (rc != STORE_OK && rc != STORE_NOTFOUND)
-		return SIP_REG_SERVER_ERROR;
+		return store_failed(rc);
 	int enabled = strcmp(pv, "0") != 0; /* anything but an explicit 0 keeps the check */
 	struct assoc assoc = {0};
 	if (store_device_users(g->store, dev->name, add_user, &assoc) != STORE_OK || assoc.bad) {
@@ -581,13 +589,17 @@ enum sip_reg_outcome sip_reg_decide(struct sip_reg *g, struct sip_reg_req *x)
 	struct store_device dev;
 	int rc = store_device_by_line(g->store, q->aor_user, &dev);
 	if (rc != STORE_OK && rc != STORE_NOTFOUND)
-		return SIP_REG_SERVER_ERROR;
+		return store_failed(rc);
 	int known = rc == STORE_OK;
 	const char *duser = known ? (dev.digestuser[0] ? dev.digestuser : dev.owneruserid) : "";
 	struct sip_account a;
 	enum dir_status ps = DIR_OK;
-	int have = known && duser[0] && strcmp(cr->username, duser) == 0 &&
-	           load_account(g, &dev, q->aor_user, duser, gen, q->callid, &a, &ps) == STORE_OK;
+	rc = known && duser[0] && strcmp(cr->username, duser) == 0
+	         ? load_account(g, &dev, q->aor_user, duser, gen, q->callid, &a, &ps)
+	         : STORE_NOTFOUND;
+	if (rc == STORE_UNAVAILABLE)
+		return SIP_REG_BUSY;
+	int have = rc == STORE_OK;
 	if (!have)
 		load_nobody(g);
 	/* Refused unchecked (throttled, locked, inactive): the digest is still computed, on
