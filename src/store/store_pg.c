@@ -506,7 +506,13 @@ static int ro_run(struct store_conn *c, struct ro_run *q, const char *sql, char 
 		} else if (!cancelled && rc == STORE_OK) {
 			const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
 			rc = fail(c, r);
-			if (state && strcmp(state, "25006") == 0) { /* read_only_sql_transaction */
+			if (state && strcmp(state, "42601") == 0 &&
+			    strstr(store_last_error(), "multiple commands")) {
+				snprintf(err, errlen,
+				         "refused: only a single SELECT statement may be run");
+				rc = STORE_REFUSED;
+			} else if (state &&
+			           strcmp(state, "25006") == 0) { /* read_only_sql_transaction */
 				snprintf(err, errlen, "refused: %s", store_last_error());
 				rc = STORE_REFUSED;
 			} else if (state && strcmp(state, "57014") == 0)
@@ -524,7 +530,17 @@ static int query_readonly(struct store_conn *c, const char *sql, size_t max_rows
 {
 	const char *p = store_sql_skip_space(sql);
 	if (!store_sql_starts_with_word(p, "select") && !store_sql_starts_with_word(p, "with")) {
-		snprintf(err, errlen, "refused: only a single SELECT statement may be run");
+		/* Said in words: the statement's first word, as an administrator wrote it. */
+		size_t n = 0;
+		char word[24];
+		while (n < sizeof word - 1 &&
+		       ((p[n] >= 'a' && p[n] <= 'z') || (p[n] >= 'A' && p[n] <= 'Z'))) {
+			word[n] = (char)(p[n] >= 'a' ? p[n] - 'a' + 'A' : p[n]);
+			n++;
+		}
+		word[n] = '\0';
+		snprintf(err, errlen, "refused: only a single SELECT statement may be run%s%s",
+		         n ? ", not " : "", word);
 		return STORE_REFUSED;
 	}
 	const struct store_secret_column *k = mentions_secret(p);
