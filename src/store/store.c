@@ -770,6 +770,44 @@ static int cred_row(void *ud, int ncols, const char *const *names, const char *c
 	return 1;
 }
 
+#define CRED_COLUMNS                                                                               \
+	"hackcount, timelockedout, timehackedlockout, lastsuccessfullogin, lastfailedlogin, "      \
+	"timechanged, mustchange, inactive, doesnotexpire, credentialpolicy"
+/* The lockout that ran out ($4), the old last failure ($5): the same rules as
+ * dir_policy_precheck and dir_policy_apply, evaluated on the row as it is (SET sees the
+ * old values on SQLite and PostgreSQL alike). */
+#define CRED_EXPIRED "(timehackedlockout <> 0 AND timehackedlockout <= $4)"
+#define CRED_COUNT                                                                                 \
+	"(CASE WHEN lastfailedlogin <> 0 AND lastfailedlogin <= $5 THEN 1 ELSE (CASE "             \
+	"WHEN " CRED_EXPIRED " THEN 0 ELSE hackcount END) + 1 END)"
+#define CRED_LOCK "(CASE WHEN " CRED_EXPIRED " THEN 0 ELSE timehackedlockout END)"
+
+int store_credstate_fail(store_t *st, const char *userid, enum store_credtype type, int64_t now,
+                         int64_t unlock_before, int64_t reset_before, int threshold,
+                         struct store_credstate *out)
+{
+	memset(out, 0, sizeof *out);
+	struct cred_out o = {out, 0, 0};
+	struct store_val p[] = {SV_S(userid),       SV_S(store_credtype_name(type)),
+	                        SV_I(now),          SV_I(unlock_before),
+	                        SV_I(reset_before), SV_I(threshold)};
+	struct store_conn_link *l = link_for_thread(st);
+	if (!l)
+		return STORE_ERROR;
+	int rc = exec_gen(st, GEN_NONE,
+	                  "UPDATE credentialdynamic SET hackcount = " CRED_COUNT
+	                  ", lastfailedlogin = $3, timehackedlockout = CASE WHEN " CRED_LOCK
+	                  " = 0 AND $6 > 0 AND " CRED_COUNT " >= $6 THEN $3 ELSE " CRED_LOCK
+	                  " END WHERE userid = $1 AND credentialtype = $2 RETURNING " CRED_COLUMNS,
+	                  p, 6, cred_row, &o, NULL);
+	if (rc == STORE_OK && o.found)
+		touched(st, l, (int)user_slot(userid));
+	rc = one_row_rc(rc, o.found, o.bad);
+	if (rc != STORE_OK)
+		memset(out, 0, sizeof *out);
+	return rc;
+}
+
 int store_credstate_get(store_t *st, const char *userid, enum store_credtype type,
                         struct store_credstate *out)
 {
@@ -777,9 +815,7 @@ int store_credstate_get(store_t *st, const char *userid, enum store_credtype typ
 	struct cred_out o = {out, 0, 0};
 	struct store_val p[] = {SV_S(userid), SV_S(store_credtype_name(type))};
 	int rc = exec(st,
-	              "SELECT hackcount, timelockedout, timehackedlockout, lastsuccessfullogin, "
-	              "lastfailedlogin, timechanged, mustchange, inactive, doesnotexpire, "
-	              "credentialpolicy FROM credentialdynamic WHERE userid = $1 AND "
+	              "SELECT " CRED_COLUMNS " FROM credentialdynamic WHERE userid = $1 AND "
 	              "credentialtype = $2",
 	              p, 2, cred_row, &o, NULL);
 	rc = one_row_rc(rc, o.found, o.bad);

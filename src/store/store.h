@@ -160,6 +160,16 @@ struct store_credstate {
 	 * password, the type's row in credentialpolicydefault for the others. */
 	char credentialpolicy[STORE_ID_MAX + 1];
 };
+/* One failed check of the credential, counted in one statement (UPDATE .. RETURNING), so
+ * that failures on every node sharing the store add up without a transaction: a lockout
+ * that ran out (timehackedlockout <= unlock_before; -1 = never runs out) starts afresh;
+ * the count restarts when the last failure is old (lastfailedlogin <= reset_before; -1 =
+ * never); the count grows by one, lastfailedlogin = now, and the lockout starts at now
+ * when the count reaches threshold (0 = no lockout) and none is on. *out gets the state
+ * after. STORE_NOTFOUND when the user has no row for the type (nothing changed). */
+int store_credstate_fail(store_t *st, const char *userid, enum store_credtype type, int64_t now,
+                         int64_t unlock_before, int64_t reset_before, int threshold,
+                         struct store_credstate *out);
 /* Inserts or replaces the user's state for one credential type. */
 int store_credstate_put(store_t *st, const char *userid, enum store_credtype type,
                         const struct store_credstate *c);
