@@ -18,6 +18,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import pg  # noqa: E402
 import test_daemon  # noqa: E402
+from test_cti import Client, local, text  # noqa: E402
 from test_sip import PROV, Raw, status  # noqa: E402
 
 
@@ -26,7 +27,8 @@ class PgOutageTest(unittest.TestCase):
         self.pg = pg.PgServer().start()
         test_daemon.PG_ADMIN = self.pg.conninfo()
         self.root = tempfile.mkdtemp(prefix="tgpgout")
-        self.d = test_daemon.Daemon(self.root, "[sip]\nmin_expires = 1\n")
+        self.d = test_daemon.Daemon(self.root, "[sip]\nmin_expires = 1\n"
+                                    "[cti]\nallow_plain_login = yes\n")
         prov = os.path.join(self.root, "prov.json")
         with open(prov, "w") as f:
             json.dump(PROV, f)
@@ -76,6 +78,18 @@ class PgOutageTest(unittest.TestCase):
         r = self.register()
         self.assertIn(status(r), (500, 503), r)
         self.assertIn("Retry-After: ", r)
+        # A CTI login: refused, the directory unavailable.
+        c = Client(self.d.cti_port)
+        try:
+            r = c.login("jpinkman", "Cap-n-Cook-1")
+        finally:
+            c.close()
+        self.assertEqual(local(r), "StartApplicationSessionNegResponse")
+        self.assertEqual(text(r, "definedError"), "invalidApplicationInfo")
+        end = time.time() + 10
+        while "directory-unavailable" not in self.d.log_text() and time.time() < end:
+            time.sleep(0.05)
+        self.assertIn("directory-unavailable", self.d.log_text())
         log = self.d.log_text()
         self.assertIn("event=store_pg_unavailable", log)
         self.pg.resume()
