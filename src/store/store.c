@@ -106,10 +106,18 @@ uint64_t store_user_generation(store_t *st, const char *userid)
 /* A write happened on l: bump now (no transaction: it is committed) or when the
  * transaction ends. Bumping after the commit is what makes a copy loaded before it
  * stale. slot < 0: the global generation. */
+/* Bumps one generation (slot -1: the global one) and tells the other nodes. */
+static void bump(store_t *st, struct store_conn_link *l, int slot)
+{
+	atomic_fetch_add(slot < 0 ? &st->gen : &st->user_gen[slot], 1);
+	if (st->be->announce)
+		st->be->announce(l->conn, slot);
+}
+
 static void touched(store_t *st, struct store_conn_link *l, int slot)
 {
 	if (!l->in_txn) {
-		atomic_fetch_add(slot < 0 ? &st->gen : &st->user_gen[slot], 1);
+		bump(st, l, slot);
 		return;
 	}
 	if (slot < 0)
@@ -123,9 +131,9 @@ static void touched(store_t *st, struct store_conn_link *l, int slot)
 static void txn_ended(store_t *st, struct store_conn_link *l)
 {
 	if (l->txn_wrote)
-		atomic_fetch_add(&st->gen, 1);
+		bump(st, l, -1);
 	for (int i = 0; i < l->nslots; i++)
-		atomic_fetch_add(&st->user_gen[l->slots[i]], 1);
+		bump(st, l, (int)l->slots[i]);
 	l->txn_wrote = 0;
 	l->nslots = 0;
 }
@@ -440,6 +448,8 @@ int store_open(const struct store_options *opt, store_t **out, char *err, size_t
 		return STORE_ERROR;
 	}
 	int rc = migrate(st, err, errlen);
+	if (rc == STORE_OK && be->listen_start && be->listen_start(st, err, errlen) != 0)
+		rc = STORE_ERROR;
 	if (rc != STORE_OK) {
 		store_close(st);
 		return rc;
@@ -454,6 +464,8 @@ void store_close(store_t *st)
 		return;
 	/* Threads that already exited closed their own; close the rest (this thread's and
 	 * those of threads that outlive the store, which must not use it any more). */
+	if (st->listener && st->be->listen_stop)
+		st->be->listen_stop(st);
 	pthread_setspecific(st->key, NULL);
 	pthread_mutex_lock(&st->mu);
 	struct store_conn_link *l = st->conns;

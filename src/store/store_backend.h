@@ -55,12 +55,20 @@ struct store_backend {
 	 * says so. */
 	int (*backup_to)(struct store_conn *c, const char *path, char *err, size_t errlen);
 	const char *backup_tool; /* with backup_to NULL: what to use instead */
+	/* Other processes sharing the store (cluster nodes): after this process bumped a
+	 * generation (slot -1: the global one, else a user slot) on c, tell the others
+	 * (NULL: nobody else writes); listen_start runs a thread that bumps this store's
+	 * generations for what the others announce, listen_stop ends it. Optional. */
+	void (*announce)(struct store_conn *c, int slot);
+	int (*listen_start)(store_t *st, char *err, size_t errlen);
+	void (*listen_stop)(store_t *st);
 };
 
 struct store {
 	const struct store_backend *be;
 	char path[256];
 	char *conninfo; /* postgres: the connection string (holds a password: wiped at close) */
+	void *listener; /* the backend's listen_start state */
 	int busy_timeout_ms;
 	pthread_key_t key;
 	pthread_mutex_t mu;

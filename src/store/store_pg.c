@@ -10,6 +10,8 @@
 #include "store/store_backend.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -676,6 +678,140 @@ static int integrity_check(struct store_conn *c, char *err, size_t errlen)
 	return STORE_OK;
 }
 
+/* --- generations between nodes (LISTEN/NOTIFY) ----------------------------------- */
+
+/* Every process on the store announces its generation bumps on one channel, as
+ * "<token> <slot>" (slot -1: the global generation, else a user slot; token: the
+ * process's own, so that it skips its echo). NOTIFY is delivered to every listening
+ * session once committed; a listener that lost its session bumps everything when it is
+ * back, since what it missed meanwhile is unknown. */
+#define CHANNEL "telgate_store"
+
+struct listener {
+	store_t *st;
+	pthread_t thread;
+	_Atomic int stop;
+	char token[17];
+};
+
+static void announce(struct store_conn *c, int slot)
+{
+	struct listener *l = c->st->listener;
+	if (!c->pg || PQstatus(c->pg) != CONNECTION_OK)
+		return; /* the next listener connection bumps everything anyway */
+	char payload[48], saved[512];
+	snprintf(payload, sizeof payload, "%s %d", l ? l->token : "-", slot);
+	snprintf(saved, sizeof saved, "%s", store_last_error());
+	struct store_val p[] = {SV_S(payload)};
+	exec(c, "SELECT pg_notify('" CHANNEL "', $1)", p, 1, NULL, NULL, NULL);
+	store_set_error("%s", saved); /* the caller's error stays what it was */
+}
+
+static void bump_all(store_t *st)
+{
+	atomic_fetch_add(&st->gen, 1);
+	for (int i = 0; i < STORE_GEN_SLOTS; i++)
+		atomic_fetch_add(&st->user_gen[i], 1);
+}
+
+static void heard(struct listener *l, const char *payload)
+{
+	size_t n = strlen(l->token);
+	if (strncmp(payload, l->token, n) == 0 && payload[n] == ' ')
+		return; /* this process's own */
+	const char *sp = strchr(payload, ' ');
+	int slot = sp ? atoi(sp + 1) : -1;
+	if (slot >= 0 && slot < STORE_GEN_SLOTS)
+		atomic_fetch_add(&l->st->user_gen[slot], 1);
+	else
+		atomic_fetch_add(&l->st->gen, 1);
+}
+
+/* The listening session, (re)made with the same backoff as the others. */
+static PGconn *listen_connect(struct listener *l, int *backoff_ms)
+{
+	PGconn *pg = PQconnectdb(l->st->conninfo);
+	if (pg && PQstatus(pg) == CONNECTION_OK) {
+		PQsetNoticeProcessor(pg, quiet_notice, NULL);
+		PGresult *r = PQexec(pg, "LISTEN " CHANNEL);
+		int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+		PQclear(r);
+		if (ok) {
+			bump_all(l->st);
+			log_ev(LOG_LVL_INFO, NULL, "store_pg_listening", LOG_S("channel", CHANNEL));
+			*backoff_ms = 0;
+			return pg;
+		}
+	}
+	PQfinish(pg);
+	*backoff_ms = *backoff_ms ? *backoff_ms * 2 : BACKOFF_MIN_MS;
+	if (*backoff_ms > BACKOFF_MAX_MS)
+		*backoff_ms = BACKOFF_MAX_MS;
+	return NULL;
+}
+
+static void *listen_main(void *arg)
+{
+	struct listener *l = arg;
+	PGconn *pg = NULL;
+	int backoff_ms = 0;
+	while (!atomic_load(&l->stop)) {
+		if (pg && PQstatus(pg) != CONNECTION_OK) {
+			log_ev(LOG_LVL_WARNING, NULL, "store_pg_listen_lost",
+			       LOG_S("channel", CHANNEL));
+			PQfinish(pg);
+			pg = NULL;
+		}
+		if (!pg && !(pg = listen_connect(l, &backoff_ms))) {
+			for (int w = 0; w < backoff_ms && !atomic_load(&l->stop); w += 50)
+				poll(NULL, 0, 50);
+			continue;
+		}
+		/* 200 ms: how long store_close may wait for this thread to see stop. */
+		struct pollfd pfd = {PQsocket(pg), POLLIN, 0};
+		if (poll(&pfd, 1, 200) <= 0)
+			continue;
+		if (!PQconsumeInput(pg))
+			continue; /* the status says the session is gone */
+		PGnotify *n;
+		while ((n = PQnotifies(pg))) {
+			heard(l, n->extra);
+			PQfreemem(n);
+		}
+	}
+	PQfinish(pg);
+	return NULL;
+}
+
+static int listen_start(store_t *st, char *err, size_t errlen)
+{
+	struct listener *l = calloc(1, sizeof *l);
+	if (!l) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	l->st = st;
+	unsigned char rnd[8];
+	randombytes_buf(rnd, sizeof rnd);
+	sodium_bin2hex(l->token, sizeof l->token, rnd, sizeof rnd);
+	if (pthread_create(&l->thread, NULL, listen_main, l) != 0) {
+		free(l);
+		snprintf(err, errlen, "cannot start the store's listening thread");
+		return -1;
+	}
+	st->listener = l;
+	return 0;
+}
+
+static void listen_stop(store_t *st)
+{
+	struct listener *l = st->listener;
+	atomic_store(&l->stop, 1);
+	pthread_join(l->thread, NULL);
+	st->listener = NULL;
+	free(l);
+}
+
 const struct store_backend store_pg_backend = {
     .name = "postgres",
     .conn_open = conn_open,
@@ -689,4 +825,7 @@ const struct store_backend store_pg_backend = {
     .integrity_check = integrity_check,
     .backup_to = NULL, /* pg_dump: store_backup_to says so */
     .backup_tool = "pg_dump",
+    .announce = announce,
+    .listen_start = listen_start,
+    .listen_stop = listen_stop,
 };
