@@ -104,6 +104,18 @@ static store_t *pg_open(void)
 	return st;
 }
 
+/* The store, with an active local user userid in it. */
+static store_t *pg_open_with_user(const char *userid)
+{
+	store_t *st = pg_open();
+	struct store_user u;
+	memset(&u, 0, sizeof u);
+	snprintf(u.userid, sizeof u.userid, "%s", userid);
+	u.status = STORE_USER_ACTIVE;
+	assert_int_equal(store_user_put(st, &u), STORE_OK);
+	return st;
+}
+
 /* Runs fn in RACERS processes at once, each on a store (connection) of its own, and
  * returns what each wrote to its pipe (one int per item). */
 static void race(void (*fn)(store_t *st, int out), int *counts, int n)
@@ -162,12 +174,7 @@ static void test_pg_one_time_code_race(void **state)
 	(void)state;
 	if (!pg_conninfo())
 		skip();
-	store_t *st = pg_open();
-	struct store_user u;
-	memset(&u, 0, sizeof u);
-	snprintf(u.userid, sizeof u.userid, "racer");
-	u.status = STORE_USER_ACTIVE;
-	assert_int_equal(store_user_put(st, &u), STORE_OK);
+	store_t *st = pg_open_with_user("racer");
 	struct store_oauthclient cl;
 	memset(&cl, 0, sizeof cl);
 	snprintf(cl.clientid, sizeof cl.clientid, "raceapp");
@@ -212,12 +219,7 @@ static void test_pg_failure_counts_add_up(void **state)
 	(void)state;
 	if (!pg_conninfo())
 		skip();
-	store_t *st = pg_open();
-	struct store_user u;
-	memset(&u, 0, sizeof u);
-	snprintf(u.userid, sizeof u.userid, "hacked");
-	u.status = STORE_USER_ACTIVE;
-	assert_int_equal(store_user_put(st, &u), STORE_OK);
+	store_t *st = pg_open_with_user("hacked");
 	int errors[1];
 	race(fail_logins, errors, 1);
 	assert_int_equal(errors[0], 0);
