@@ -151,6 +151,19 @@ static int session_setup(struct store_conn *c)
 	return simple(c, sql);
 }
 
+/* A session on conninfo, with defaults it does not set itself: a connection attempt gives
+ * up after 5 s, not the kernel's TCP timeout (a call on a worker waits for it), and TCP
+ * keepalives notice a server gone silent within about a minute. The keywords before
+ * "dbname" are overridden by those the expanded connection string holds. */
+static PGconn *pg_connect(const char *conninfo)
+{
+	static const char *const keys[] = {"connect_timeout", "keepalives_idle",
+	                                   "keepalives_interval", "keepalives_count", "dbname",
+	                                   NULL};
+	const char *const vals[] = {"5", "30", "10", "3", conninfo, NULL};
+	return PQconnectdbParams(keys, vals, 1);
+}
+
 static void forget_statements(struct store_conn *c)
 {
 	for (int i = 0; i < c->ncache; i++)
@@ -175,7 +188,7 @@ static int ensure(struct store_conn *c)
 	if (c->pg)
 		PQreset(c->pg);
 	else
-		c->pg = PQconnectdb(c->st->conninfo);
+		c->pg = pg_connect(c->st->conninfo);
 	if (!c->pg) {
 		store_set_error("PostgreSQL unavailable: out of memory");
 		return STORE_UNAVAILABLE;
@@ -730,7 +743,7 @@ static void heard(struct listener *l, const char *payload)
 /* The listening session, (re)made with the same backoff as the others. */
 static PGconn *listen_connect(struct listener *l, int *backoff_ms)
 {
-	PGconn *pg = PQconnectdb(l->st->conninfo);
+	PGconn *pg = pg_connect(l->st->conninfo);
 	if (pg && PQstatus(pg) == CONNECTION_OK) {
 		PQsetNoticeProcessor(pg, quiet_notice, NULL);
 		PGresult *r = PQexec(pg, "LISTEN " CHANNEL);
