@@ -491,6 +491,20 @@ const char *store_backend_name(const store_t *st)
 	return st->be->name;
 }
 
+void store_cluster_state(store_t *st, char *db, size_t dbcap, char *listen, size_t listencap)
+{
+	char v[8] = "";
+	struct copy_one c = {v, sizeof v, 0, 0};
+	int rc = exec_gen(st, GEN_NONE, "SELECT 1", NULL, 0, copy_first_col, &c, NULL);
+	if (rc == STORE_OK)
+		snprintf(db, dbcap, "connected (%s)", st->be->name);
+	else
+		snprintf(db, dbcap, "unavailable: %s", store_last_error());
+	snprintf(listen, listencap, "%s",
+	         st->be->listen_state ? st->be->listen_state(st)
+	                              : "none: the store is this node's alone");
+}
+
 /* --- users -------------------------------------------------------------------------- */
 
 static const char *dir_name(enum store_directory d)

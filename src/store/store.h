@@ -51,6 +51,12 @@ struct store_options {
 int store_open(const struct store_options *opt, store_t **out, char *err, size_t errlen);
 void store_close(store_t *st);
 const char *store_backend_name(const store_t *st);
+/* This node's view of the shared store, in words for `telgate cluster status`: whether the
+ * calling thread's connection answers ("connected", or "unavailable: <why>") into db, and
+ * the state of the channel other nodes' changes arrive on ("listening on telgate_store",
+ * "lost, reconnecting", or "none: the store is this node's alone" on SQLite) into listen.
+ * Blocking (one round trip). */
+void store_cluster_state(store_t *st, char *db, size_t dbcap, char *listen, size_t listencap);
 /* The message of this thread's last failure (static per thread, never NULL). */
 const char *store_last_error(void);
 

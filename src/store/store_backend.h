@@ -62,6 +62,8 @@ struct store_backend {
 	void (*announce)(struct store_conn *c, int slot);
 	int (*listen_start)(store_t *st, char *err, size_t errlen);
 	void (*listen_stop)(store_t *st);
+	/* The listening session's state in words (listen_start's backends only). */
+	const char *(*listen_state)(store_t *st);
 };
 
 struct store {

@@ -157,9 +157,9 @@ static int session_setup(struct store_conn *c)
  * "dbname" are overridden by those the expanded connection string holds. */
 static PGconn *pg_connect(const char *conninfo)
 {
-	static const char *const keys[] = {"connect_timeout", "keepalives_idle",
-	                                   "keepalives_interval", "keepalives_count", "dbname",
-	                                   NULL};
+	static const char *const keys[] = {
+	    "connect_timeout",  "keepalives_idle", "keepalives_interval",
+	    "keepalives_count", "dbname",          NULL};
 	const char *const vals[] = {"5", "30", "10", "3", conninfo, NULL};
 	return PQconnectdbParams(keys, vals, 1);
 }
@@ -704,6 +704,7 @@ struct listener {
 	store_t *st;
 	pthread_t thread;
 	_Atomic int stop;
+	_Atomic int listening; /* the session is up and LISTENs */
 	char token[17];
 };
 
@@ -751,6 +752,7 @@ static PGconn *listen_connect(struct listener *l, int *backoff_ms)
 		PQclear(r);
 		if (ok) {
 			bump_all(l->st);
+			atomic_store(&l->listening, 1);
 			log_ev(LOG_LVL_INFO, NULL, "store_pg_listening", LOG_S("channel", CHANNEL));
 			*backoff_ms = 0;
 			return pg;
@@ -816,6 +818,15 @@ static int listen_start(store_t *st, char *err, size_t errlen)
 	return 0;
 }
 
+static const char *listen_state(store_t *st)
+{
+	struct listener *l = st->listener;
+	if (!l)
+		return "not started";
+	return atomic_load(&l->listening) ? "listening on " CHANNEL
+	                                  : "lost, reconnecting (caches are refreshed when back)";
+}
+
 static void listen_stop(store_t *st)
 {
 	struct listener *l = st->listener;
@@ -841,4 +852,5 @@ const struct store_backend store_pg_backend = {
     .announce = announce,
     .listen_start = listen_start,
     .listen_stop = listen_stop,
+    .listen_state = listen_state,
 };

@@ -87,10 +87,20 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(self.a.cli("import", path).returncode, 0)
         self.assertEqual(until(403), 403)
         self.assertEqual(reg(pw="Sip-Jesse-2")[0], 200)
-        # Both nodes in the node table.
+        # Both nodes in the node table; this node's store and channel.
         out = self.a.cli("show", "nodes").stdout
         self.assertIn("node-a", out)
         self.assertIn("node-b", out)
+        r = self.b.cli("cluster", "status", json_mode=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        t = json.loads(r.stdout)
+        rows = {row[0]: dict(zip(t["columns"], row)) for row in t["rows"]}
+        self.assertEqual(set(rows), {"node-a", "node-b"})
+        self.assertEqual(rows["node-b"]["this node"], "yes")
+        self.assertEqual(rows["node-b"]["store"], "connected (postgres)")
+        self.assertEqual(rows["node-b"]["changes from other nodes"],
+                         "listening on telgate_store")
+        self.assertEqual(rows["node-a"]["this node"], "")
 
 
 def main():

@@ -78,6 +78,12 @@ class PgOutageTest(unittest.TestCase):
         r = self.register()
         self.assertIn(status(r), (500, 503), r)
         self.assertIn("Retry-After: ", r)
+        # cluster status: this node's row, from what it knows, with the reason.
+        r = self.d.cli("cluster", "status", json_mode=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        t = json.loads(r.stdout)
+        row = dict(zip(t["columns"], t["rows"][0]))
+        self.assertIn("unavailable: PostgreSQL unavailable", row["store"])
         # A CTI login: refused, the directory unavailable.
         c = Client(self.d.cti_port)
         try:
