@@ -62,7 +62,9 @@ def main():
         return e
 
     rd.cpu_s = cpu_s
+    print("cluster: SQLite store ...", flush=True)
     res = {"sqlite": rd.run(a.build, a.seconds, [a.rate], "", loads)}
+    print("cluster: PostgreSQL store ...", flush=True)
     with pg.PgServer() as server:
         SAMPLES.clear()
         conninfo = pg.new_database(server.conninfo(), "bench")
