@@ -5,7 +5,7 @@
 # tree in build/bench. Not part of CI: numbers depend on the machine.
 #   bench/run.sh              all benchmarks
 #   bench/run.sh ldap_login   one of: ldap_login dir_enum cti_fanout register_vs_kamailio
-#                             register_durable
+#                             register_durable cluster
 #                             tls_first_answer tls_grade tls_handshakes shtable files signer
 #                             oauth_verify oauth est_enrol cloud_cti
 set -euo pipefail
@@ -29,6 +29,11 @@ if [ "$which" = all ] || [ "$which" = register_vs_kamailio ]; then
 	# build dir, seconds per rate step, users; `bench/run.sh register_vs_kamailio --quick`
 	# is a short check that every server runs (2 s steps, four rates), not a measurement
 	python3 bench/register_vs_kamailio.py build/bench "${STEP_SECONDS:-5}" 10000 "${@:2}"
+fi
+if [ "$which" = all ] || [ "$which" = cluster ]; then
+	# issue 21, part 1: REGISTER per server-CPU-second with the store on PostgreSQL vs
+	# SQLite (a temporary PostgreSQL 15 on this machine, tests/system/pg.py)
+	python3 bench/cluster.py build/bench --seconds "${STEP_SECONDS:-5}" --rate "${RATE:-500}"
 fi
 if [ "$which" = all ] || [ "$which" = register_durable ]; then
 	# what "200 only once the binding is committed" costs: churn (new bindings and

@@ -57,7 +57,7 @@ static void bench_location(const char *dir, int n)
 {
 	char path[256], err[256];
 	snprintf(path, sizeof path, "%s/bench.db", dir);
-	struct store_options o = {"sqlite", path, 5000};
+	struct store_options o = {.backend = "sqlite", .path = path, .busy_timeout_ms = 5000};
 	store_t *st;
 	if (store_open(&o, &st, err, sizeof err) != STORE_OK) {
 		fprintf(stderr, "store: %s\n", err);

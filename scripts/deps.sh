@@ -10,7 +10,7 @@ PKGS=(
   build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
   # libraries the daemon links
   libevent-dev libssl-dev libsqlite3-dev libinih-dev libjansson-dev libsodium-dev
-  libldap-dev libxml2-dev libosip2-dev libhttp-parser-dev
+  libldap-dev libxml2-dev libosip2-dev libhttp-parser-dev libpq-dev
   # optional: the signer process's system-call filter
   libseccomp-dev
   # tests and tools used by tests
@@ -24,6 +24,9 @@ PKGS=(
   # PyJWT: the independent verifier of the daemon's access tokens (tests/system/test_oauth_jwt.py,
   # tests/system/test_oauth.py)
   python3-jwt
+  # a real PostgreSQL 15 for the store's postgres backend tests (tests/system/pg.py runs its
+  # own server in a temporary directory as the user telgatepg, created below)
+  postgresql-15
   # a real OpenLDAP server and its tools for the directory tests and benchmarks
   slapd ldap-utils
   # SIP peers for the registrar's tests
@@ -48,8 +51,24 @@ for p in "${PKGS[@]}"; do
   [ "$status" = "install ok installed" ] || missing+=("$p")
 done
 
+# initdb and postgres refuse to run as root (CI runs as root): the PostgreSQL tests run
+# them as this unprivileged system user. Idempotent like the packages.
+ensure_pg_user() {
+  id telgatepg >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" -eq 0 ]; then
+    useradd --system --no-create-home --shell /usr/sbin/nologin telgatepg
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo useradd --system --no-create-home --shell /usr/sbin/nologin telgatepg
+  else
+    echo "deps: need root to create the user telgatepg" >&2
+    return 1
+  fi
+  echo "deps: created user telgatepg (runs the test PostgreSQL servers)"
+}
+
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "deps: all ${#PKGS[@]} packages present"
+  ensure_pg_user
   exit 0
 fi
 
@@ -69,11 +88,14 @@ $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 # ports; the packaged services are not wanted, so the ones installed just now are stopped
 # and disabled. Services that were installed before are left alone.
 if command -v systemctl >/dev/null 2>&1; then
-  for svc in kamailio fail2ban slapd; do
+  for svc in kamailio fail2ban slapd postgresql; do
     for p in "${missing[@]}"; do
-      if [ "$p" = "$svc" ]; then
+      # postgresql-15's service is "postgresql" (the tests start their own servers)
+      if [ "$p" = "$svc" ] || { [ "$svc" = postgresql ] && [ "$p" = postgresql-15 ]; }; then
         $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true
       fi
     done
   done
 fi
+
+ensure_pg_user

@@ -411,6 +411,8 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 	const struct store_options so = {
 	    .backend = d->cfg.store.backend,
 	    .path = d->cfg.store.path,
+	    .conninfo = d->cfg.store.conninfo,
+	    .conninfo_file = d->cfg.store.conninfo_file,
 	    .busy_timeout_ms = d->cfg.store.busy_timeout_ms,
 	};
 	if (store_open(&so, &d->store, err, sizeof err) != STORE_OK)

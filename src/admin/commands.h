@@ -96,6 +96,7 @@
 	X(show_config, "show config", 3, 3, READS, "show config DEVICE|XMLDefault.cnf.xml")  \
 	X(line_show, "line show", 3, 3, READS, "line show LINE (every device the line is on)") \
 	X(show_nodes, "show nodes", 2, 2, READS, "show nodes")                             \
+	X(cluster_status, "cluster status", 2, 2, READS, "cluster status")                 \
 	X(show_securityprofiles, "show securityprofiles", 2, 2, READS, "show securityprofiles") \
 	X(node_delete, "node delete", 3, 3, CHANGES, "node delete NAME")                   \
 	X(capf_add, "capf add", 5, 15, CHANGES,                                            \

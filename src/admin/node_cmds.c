@@ -44,6 +44,50 @@ json_t *cmd_show_nodes(struct admin_ctx *a, const struct ctl_request *r, const c
 	return t;
 }
 
+struct cluster_rows {
+	json_t *t;
+	const char *self, *db, *listen;
+	int64_t now;
+};
+
+static int cluster_row(void *ud, const struct store_processnode *n)
+{
+	struct cluster_rows *c = ud;
+	char age[32];
+	snprintf(age, sizeof age, "%llds ago", (long long)(c->now - n->lastheartbeat));
+	int self = strcmp(n->name, c->self) == 0;
+	const char *row[] = {n->name,           n->address,        n->version,           age,
+	                     self ? "yes" : "", self ? c->db : "", self ? c->listen : ""};
+	ctl_table_add_row(c->t, row, sizeof row / sizeof row[0]);
+	return 0;
+}
+
+json_t *cmd_cluster_status(struct admin_ctx *a, const struct ctl_request *r, const char *cid)
+{
+	(void)r;
+	(void)cid;
+	static const char *const cols[] = {"node",
+	                                   "address",
+	                                   "version",
+	                                   "heartbeat",
+	                                   "this node",
+	                                   "store",
+	                                   "changes from other nodes"};
+	char self[sizeof a->cfg.core.node_id], db[320], listen[96];
+	pthread_mutex_lock(&a->mu);
+	tg_strlcpy(self, a->cfg.core.node_id, sizeof self);
+	pthread_mutex_unlock(&a->mu);
+	store_cluster_state(a->store, db, sizeof db, listen, sizeof listen);
+	struct cluster_rows c = {ctl_table(cols, sizeof cols / sizeof cols[0]), self, db, listen,
+	                         tg_now_s()};
+	if (store_processnodes(a->store, cluster_row, &c) != STORE_OK) {
+		/* The database is gone: this node's own row, from what it knows. */
+		const char *row[] = {self, "", "", "", "yes", db, listen};
+		ctl_table_add_row(c.t, row, sizeof row / sizeof row[0]);
+	}
+	return c.t;
+}
+
 json_t *cmd_node_delete(struct admin_ctx *a, const struct ctl_request *r, const char *cid)
 {
 	const char *name = r->argv[2];

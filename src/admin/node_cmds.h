@@ -12,6 +12,11 @@
 #include "admin/node.h"
 
 json_t *cmd_show_nodes(struct admin_ctx *a, const struct ctl_request *r, const char *cid);
+/* `telgate cluster status` (issue 21): every node of the node table with its address,
+ * version and the age of its last heartbeat, this node marked, and this node's store:
+ * its database connection and the channel other nodes' changes arrive on. Not yet:
+ * registrations and CTI sessions per node. */
+json_t *cmd_cluster_status(struct admin_ctx *a, const struct ctl_request *r, const char *cid);
 /* `telgate node delete NAME`: removes a node that is gone for good (a node renamed by a
  * restore, a decommissioned server) from the node table, so that cnf.xml stops sending phones
  * to it. Refused for this node and for a node whose last heartbeat is more recent than

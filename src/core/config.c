@@ -48,6 +48,8 @@ static const struct key keys[] = {
     {"log", "buffer_ms", K_INT, F(log.buffer_ms), 0, 10000, 1},
     {"store", "backend", K_BACKEND, F(store.backend), 0, 0, 1},
     {"store", "path", K_PATH, F(store.path), 0, 0, 1},
+    {"store", "conninfo", K_STR, F(store.conninfo), 0, 0, 1},
+    {"store", "conninfo_file", K_PATH, F(store.conninfo_file), 0, 0, 1},
     {"store", "busy_timeout_ms", K_INT, F(store.busy_timeout_ms), 0, 600000, 1},
     {"password", "argon2_t", K_INT, F(password.argon2_t), 1, 16, 0},
     {"password", "argon2_m_kib", K_INT, F(password.argon2_m_kib), 8, 4 * 1024 * 1024, 0},
@@ -421,9 +423,11 @@ static int set_value(struct parse_ctx *p, const struct key *k, const char *v)
 		/* fallthrough */
 	case K_STR:
 	case K_BACKEND:
-		if (k->kind == K_BACKEND && strcmp(v, "sqlite") != 0) {
+		if (k->kind == K_BACKEND && strcmp(v, "sqlite") != 0 &&
+		    strcmp(v, "postgres") != 0) {
 			snprintf(p->msg, sizeof p->msg,
-			         "store.backend: '%s' is not supported (known: sqlite)", v);
+			         "store.backend: '%s' is not supported (known: sqlite, postgres)",
+			         v);
 			return -1;
 		}
 		if (strlen(v) >= k->size) {
@@ -600,6 +604,12 @@ int config_parse(const char *name, const char *text, size_t len, struct tg_confi
 	}
 	if (cfg->ldap.servers[0] && !cfg->ldap.base[0]) {
 		snprintf(err->msg, sizeof err->msg, "ldap.base: required when ldap.servers is set");
+		return -1;
+	}
+	if (strcmp(cfg->store.backend, "postgres") == 0 &&
+	    !cfg->store.conninfo[0] == !cfg->store.conninfo_file[0]) {
+		snprintf(err->msg, sizeof err->msg,
+		         "store: backend postgres needs conninfo or conninfo_file (one of them)");
 		return -1;
 	}
 	if (cfg->ldap.bind_dn[0] && !cfg->ldap.bind_password_file[0]) {

@@ -39,8 +39,12 @@ struct tg_config {
 		int buffer_ms; /* 0: every line written at once (log.h: log_set_buffering) */
 	} log;
 	struct {
-		char backend[16];        /* "sqlite" */
-		char path[CFG_PATH_MAX]; /* default: <state_dir>/telgate.db */
+		char backend[16];        /* "sqlite" or "postgres" */
+		char path[CFG_PATH_MAX]; /* sqlite: default <state_dir>/telgate.db */
+		/* postgres: a libpq connection string, given here or (with a password) in
+		 * conninfo_file, a file only its owner may read; exactly one of the two. */
+		char conninfo[1024];
+		char conninfo_file[CFG_PATH_MAX];
 		int busy_timeout_ms;
 	} store;
 	struct {

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <fcntl.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +100,50 @@ int tg_thread_nice(int nice)
 {
 	/* PRIO_PROCESS with a thread id: Linux applies it to that thread only. */
 	return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice) == 0 ? 0 : -errno;
+}
+
+int tg_read_secret_file(const char *what, const char *path, char *out, size_t cap, size_t *len,
+                        char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
+		return -1;
+	}
+	struct stat sb;
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		snprintf(err, errlen, "%s %s: not a regular file", what, path);
+		close(fd);
+		return -1;
+	}
+	if (sb.st_mode & 077) {
+		snprintf(err, errlen, "%s %s: mode %03o lets others read the secret; chmod 600 it",
+		         what, path, (unsigned)(sb.st_mode & 0777));
+		close(fd);
+		return -1;
+	}
+	ssize_t n = read(fd, out, cap);
+	close(fd);
+	if (n < 0 || (size_t)n >= cap) {
+		sodium_memzero(out, cap);
+		if (n < 0)
+			snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
+		else
+			snprintf(err, errlen, "%s %s: longer than %zu bytes", what, path, cap - 1);
+		return -1;
+	}
+	/* One trailing newline is the editor's, not the secret's. */
+	if (n > 0 && out[n - 1] == '\n')
+		n--;
+	if (n > 0 && out[n - 1] == '\r')
+		n--;
+	out[n] = '\0';
+	*len = (size_t)n;
+	if (!n) {
+		snprintf(err, errlen, "%s %s: empty", what, path);
+		return -1;
+	}
+	return 0;
 }
 
 int tg_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode)

@@ -42,6 +42,14 @@ int tg_mkdir_p(const char *path, unsigned mode);
  * bytes. Returns 0, -errno, or -EFBIG when the file is larger than max. */
 int tg_read_file(const char *path, size_t max, char **out, size_t *len);
 
+/* Reads a secret (a password, a connection string) from a regular file that only its owner
+ * may read (mode 0600 or 0400: any group or other bit is refused, so a copy left readable
+ * is noticed at start, not after it leaked). One trailing newline is dropped. what names the
+ * setting in err ("ldap.bind_password_file"). out (cap bytes) is wiped on failure. Returns 0,
+ * or -1 with err (never holding the secret). */
+int tg_read_secret_file(const char *what, const char *path, char *out, size_t cap, size_t *len,
+                        char *err, size_t errlen);
+
 /* Replaces path with len bytes through path.tmp (created with mode, O_NOFOLLOW), fsync and
  * rename, so a reader or a crash sees the old file or the new one, never half of one.
  * Returns 0 or -errno (path.tmp is removed). */

@@ -113,6 +113,27 @@ void dir_log_policy(const char *cid, const struct store_user *u, enum store_cred
 	       LOG_S("inactive", cs->inactive ? "true" : "false"));
 }
 
+/* After a failure is counted: the trace line, and the lockout it started (if it did).
+ * Returns the verdict of a failed check. */
+static enum dir_status failure_recorded(const struct store_user *u, enum store_credtype type,
+                                        const struct store_credpolicy *pol,
+                                        const struct store_credstate *cs, int64_t now,
+                                        int locked_now, const char *cid)
+{
+	dir_log_policy(cid, u, type, cs, pol, now, DIR_BAD_CREDENTIAL);
+	if (locked_now) {
+		log_ev(LOG_LVL_WARNING, cid, "dir_user_locked_out", LOG_S("user", u->userid),
+		       LOG_S("credential", store_credtype_name(type)),
+		       LOG_I("hack_count", cs->hackcount),
+		       LOG_S("admin_must_unlock", pol->adminmustunlock ? "yes" : "no"));
+		alarm_ev("CredentialLockout", ALARM_WARNING, cid, LOG_S("UserID", u->userid),
+		         LOG_S("CredentialType", store_credtype_name(type)),
+		         LOG_I("HackCount", cs->hackcount),
+		         LOG_S("AdminMustUnlock", pol->adminmustunlock ? "true" : "false"));
+	}
+	return DIR_BAD_CREDENTIAL;
+}
+
 /* Applies one credential check's outcome to the user's credential state in one store
  * transaction, so that concurrent attempts (on any node sharing the store) count every
  * failure. Returns the policy's verdict; DIR_UNAVAILABLE when the store failed. */
@@ -129,6 +150,28 @@ static enum dir_status record_outcome(store_t *st, const struct store_user *u,
 	if (verified && store_credstate_get(st, u->userid, type, &cs) == STORE_OK &&
 	    dir_policy_success_quiet(u, &cs, pol, now, warn_days))
 		return DIR_OK;
+	if (!verified) {
+		/* A failure is one statement: no transaction (nor its store-wide lock on
+		 * PostgreSQL) per wrong guess, and failures on every node add up. */
+		int rc = store_credstate_fail(
+		    st, u->userid, type, now,
+		    pol->adminmustunlock ? -1 : now - (int64_t)pol->lockoutduration * 60,
+		    pol->resetfailedlogonsafter > 0
+		        ? now - (int64_t)pol->resetfailedlogonsafter * 60
+		        : -1,
+		    pol->failedlogonthreshold, &cs);
+		if (rc == STORE_OK) {
+			/* The failure that reached the threshold is the one that locked: the count
+			 * only grows by one at a time until the lockout ends. */
+			int locked_now = cs.timehackedlockout == now &&
+			                 pol->failedlogonthreshold > 0 &&
+			                 cs.hackcount == pol->failedlogonthreshold;
+			return failure_recorded(u, type, pol, &cs, now, locked_now, cid);
+		}
+		if (rc != STORE_NOTFOUND)
+			goto fail;
+		/* No row for the type yet (none should be missing): the transaction makes it. */
+	}
 	if (store_begin(st) != STORE_OK)
 		goto fail;
 	if (credstate_load(st, u->userid, type, &cs) != STORE_OK) {
@@ -156,17 +199,8 @@ static enum dir_status record_outcome(store_t *st, const struct store_user *u,
 		goto fail;
 	}
 	if (!verified)
-		dir_log_policy(cid, u, type, &cs, pol, now, res);
-	if (!was_locked && cs.timehackedlockout) {
-		log_ev(LOG_LVL_WARNING, cid, "dir_user_locked_out", LOG_S("user", u->userid),
-		       LOG_S("credential", store_credtype_name(type)),
-		       LOG_I("hack_count", cs.hackcount),
-		       LOG_S("admin_must_unlock", pol->adminmustunlock ? "yes" : "no"));
-		alarm_ev("CredentialLockout", ALARM_WARNING, cid, LOG_S("UserID", u->userid),
-		         LOG_S("CredentialType", store_credtype_name(type)),
-		         LOG_I("HackCount", cs.hackcount),
-		         LOG_S("AdminMustUnlock", pol->adminmustunlock ? "true" : "false"));
-	}
+		return failure_recorded(u, type, pol, &cs, now, !was_locked && cs.timehackedlockout,
+		                        cid);
 	return res;
 fail:
 	snprintf(detail, detail_cap, "store: %s", store_last_error());

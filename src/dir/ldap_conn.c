@@ -10,50 +10,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int read_secret(const char *path, char *out, size_t cap, size_t *len, char *err,
-                       size_t errlen)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		snprintf(err, errlen, "ldap.bind_password_file %s: %s", path, strerror(errno));
-		return -1;
-	}
-	struct stat sb;
-	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-		snprintf(err, errlen, "ldap.bind_password_file %s: not a regular file", path);
-		close(fd);
-		return -1;
-	}
-	if (sb.st_mode & 077) {
-		snprintf(err, errlen,
-		         "ldap.bind_password_file %s: mode %03o lets others read the service "
-		         "password; chmod 600 it",
-		         path, (unsigned)(sb.st_mode & 0777));
-		close(fd);
-		return -1;
-	}
-	ssize_t n = read(fd, out, cap);
-	close(fd);
-	if (n < 0 || (size_t)n >= cap) {
-		sodium_memzero(out, cap);
-		snprintf(err, errlen, "ldap.bind_password_file %s: %s", path,
-		         n < 0 ? strerror(errno) : "longer than 1023 bytes");
-		return -1;
-	}
-	/* One trailing newline is the editor's, not the password's. */
-	if (n > 0 && out[n - 1] == '\n')
-		n--;
-	if (n > 0 && out[n - 1] == '\r')
-		n--;
-	out[n] = '\0';
-	*len = (size_t)n;
-	if (!n) {
-		snprintf(err, errlen, "ldap.bind_password_file %s: empty", path);
-		return -1;
-	}
-	return 0;
-}
-
 int dir_ldap_config_load(const struct tg_config *cfg, struct dir_ldap_config *c, char *err,
                          size_t errlen)
 {
@@ -108,8 +64,8 @@ int dir_ldap_config_load(const struct tg_config *cfg, struct dir_ldap_config *c,
 	c->retry_s = cfg->ldap.retry_s;
 	c->pool_size = cfg->ldap.pool_size;
 	if (c->nservers && c->bind_dn[0] &&
-	    read_secret(cfg->ldap.bind_password_file, c->bind_pw, sizeof c->bind_pw,
-	                &c->bind_pw_len, err, errlen) != 0)
+	    tg_read_secret_file("ldap.bind_password_file", cfg->ldap.bind_password_file, c->bind_pw,
+	                        sizeof c->bind_pw, &c->bind_pw_len, err, errlen) != 0)
 		return -1;
 	return 0;
 }

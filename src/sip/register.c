@@ -81,6 +81,14 @@ void sip_reg_free(struct sip_reg *g)
 	free(g);
 }
 
+/* A store failure as the answer: a database that cannot be reached (PostgreSQL down or
+ * restarting) is "try again later" (503 with Retry-After, RFC 3261 21.5.4), anything else
+ * the server's own error (500). */
+static enum sip_reg_outcome store_failed(int rc)
+{
+	return rc == STORE_UNAVAILABLE ? SIP_REG_BUSY : SIP_REG_SERVER_ERROR;
+}
+
 /* --- the source throttle ----------------------------------------------------------- */
 
 /* 1 when the source has failed too often this minute; failed: count one more first. */
@@ -289,12 +297,12 @@ static enum sip_reg_outcome authorize(struct sip_reg *g, struct sip_reg_req *x,
 	char pv[16] = "1";
 	int rc = store_param_get(g->store, "SIPRegistrationAuthorizationEnabled", pv, sizeof pv);
 	if (rc != STORE_OK && rc != STORE_NOTFOUND)
-		return SIP_REG_SERVER_ERROR;
+		return store_failed(rc);
 	int enabled = strcmp(pv, "0") != 0; /* anything but an explicit 0 keeps the check */
 	struct sip_devusers assoc;
-	if (sip_devusers_load(g->store, dev->name, &assoc) != STORE_OK) {
+	if ((rc = sip_devusers_load(g->store, dev->name, &assoc)) != STORE_OK) {
 		sip_devusers_free(&assoc);
-		return SIP_REG_SERVER_ERROR;
+		return store_failed(rc);
 	}
 	enum sip_authz_rule rule;
 	enum sip_authz_verdict v = sip_authz_decide(enabled, &up, dev->owneruserid,
@@ -572,8 +580,9 @@ enum sip_reg_outcome sip_reg_decide(struct sip_reg *g, struct sip_reg_req *x)
 	size_t ndevs;
 	struct sip_linepick_req pr = {q->aor_user, q->devicename, q->devicename_conflict,
 	                              cr->username};
-	if (sip_linepick(g->store, &pr, &dev, &po, &ndevs) != STORE_OK)
-		return SIP_REG_SERVER_ERROR;
+	int rc = sip_linepick(g->store, &pr, &dev, &po, &ndevs);
+	if (rc != STORE_OK)
+		return store_failed(rc);
 	int known = sip_devpick_ok(po);
 	if (!known && po != SIP_DEVPICK_UNKNOWN_LINE)
 		return pick_refused(g, x, po, ndevs);
@@ -584,9 +593,12 @@ enum sip_reg_outcome sip_reg_decide(struct sip_reg *g, struct sip_reg_req *x)
 	const char *duser = known ? (dev.digestuser[0] ? dev.digestuser : dev.owneruserid) : "";
 	struct sip_account a;
 	enum dir_status ps = DIR_OK;
-	int have = known && duser[0] && strcmp(cr->username, duser) == 0 &&
-	           load_account(g, &dev, q->aor_user, q->devicename, duser, gen, q->callid, &a,
-	                        &ps) == STORE_OK;
+	rc = known && duser[0] && strcmp(cr->username, duser) == 0
+	         ? load_account(g, &dev, q->aor_user, q->devicename, duser, gen, q->callid, &a, &ps)
+	         : STORE_NOTFOUND;
+	if (rc == STORE_UNAVAILABLE)
+		return SIP_REG_BUSY;
+	int have = rc == STORE_OK;
 	if (!have)
 		load_nobody(g);
 	/* Refused unchecked (throttled, locked, inactive): the digest is still computed, on

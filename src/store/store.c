@@ -4,13 +4,16 @@
 #include "store/store.h"
 #include "store/params.h"
 #include "store/store_backend.h"
+#include "core/log.h"
 #include "core/util.h"
 
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct store_conn_link {
 	struct store_conn_link *next;
@@ -103,10 +106,18 @@ uint64_t store_user_generation(store_t *st, const char *userid)
 /* A write happened on l: bump now (no transaction: it is committed) or when the
  * transaction ends. Bumping after the commit is what makes a copy loaded before it
  * stale. slot < 0: the global generation. */
+/* Bumps one generation (slot -1: the global one) and tells the other nodes. */
+static void bump(store_t *st, struct store_conn_link *l, int slot)
+{
+	atomic_fetch_add(slot < 0 ? &st->gen : &st->user_gen[slot], 1);
+	if (st->be->announce)
+		st->be->announce(l->conn, slot);
+}
+
 static void touched(store_t *st, struct store_conn_link *l, int slot)
 {
 	if (!l->in_txn) {
-		atomic_fetch_add(slot < 0 ? &st->gen : &st->user_gen[slot], 1);
+		bump(st, l, slot);
 		return;
 	}
 	if (slot < 0)
@@ -120,9 +131,9 @@ static void touched(store_t *st, struct store_conn_link *l, int slot)
 static void txn_ended(store_t *st, struct store_conn_link *l)
 {
 	if (l->txn_wrote)
-		atomic_fetch_add(&st->gen, 1);
+		bump(st, l, -1);
 	for (int i = 0; i < l->nslots; i++)
-		atomic_fetch_add(&st->user_gen[l->slots[i]], 1);
+		bump(st, l, (int)l->slots[i]);
 	l->txn_wrote = 0;
 	l->nslots = 0;
 }
@@ -263,6 +274,29 @@ int64_t store_col_i64(const char *v)
 	return to_i64(v);
 }
 
+const char *store_sql_skip_space(const char *p)
+{
+	for (;;) {
+		while (isspace((unsigned char)*p))
+			p++;
+		if (p[0] == '-' && p[1] == '-') {
+			while (*p && *p != '\n')
+				p++;
+		} else if (p[0] == '/' && p[1] == '*') {
+			const char *e = strstr(p + 2, "*/");
+			p = e ? e + 2 : p + strlen(p);
+		} else {
+			return p;
+		}
+	}
+}
+
+int store_sql_starts_with_word(const char *p, const char *w)
+{
+	size_t n = strlen(w);
+	return strncasecmp(p, w, n) == 0 && !isalnum((unsigned char)p[n]) && p[n] != '_';
+}
+
 /* --- migrations and open ------------------------------------------------------------ */
 
 int store_schema_latest(void)
@@ -345,12 +379,41 @@ static int migrate(store_t *st, char *err, size_t errlen)
 	return rc;
 }
 
+/* The postgres connection string into st->conninfo (from the file, read now: threads
+ * connect later, after the privilege drop), and the log line that says where the store
+ * is, without the password. */
+static int load_conninfo(store_t *st, const struct store_options *opt, char *err, size_t errlen)
+{
+	size_t cap = 4096, len = 0;
+	st->conninfo = calloc(1, cap);
+	if (!st->conninfo) {
+		snprintf(err, errlen, "out of memory");
+		return STORE_ERROR;
+	}
+	if (opt->conninfo_file && opt->conninfo_file[0]) {
+		if (tg_read_secret_file("store.conninfo_file", opt->conninfo_file, st->conninfo,
+		                        cap, &len, err, errlen) != 0)
+			return STORE_ERROR;
+	} else if (!opt->conninfo || !opt->conninfo[0] ||
+	           tg_strlcpy(st->conninfo, opt->conninfo, cap) != 0) {
+		snprintf(err, errlen, "store: backend postgres needs conninfo or conninfo_file");
+		return STORE_ERROR;
+	}
+	char shown[1024];
+	store_pg_conninfo_redacted(st->conninfo, shown, sizeof shown);
+	log_ev(LOG_LVL_INFO, NULL, "store_open", LOG_S("backend", st->be->name),
+	       LOG_S("conninfo", shown));
+	return STORE_OK;
+}
+
 int store_open(const struct store_options *opt, store_t **out, char *err, size_t errlen)
 {
 	err[0] = '\0';
 	const struct store_backend *be = NULL;
 	if (!opt->backend || strcmp(opt->backend, "sqlite") == 0)
 		be = &store_sqlite_backend;
+	else if (strcmp(opt->backend, "postgres") == 0)
+		be = &store_pg_backend;
 	if (!be) {
 		snprintf(err, errlen, "unknown store backend '%s'", opt->backend);
 		return STORE_ERROR;
@@ -361,7 +424,7 @@ int store_open(const struct store_options *opt, store_t **out, char *err, size_t
 		return STORE_ERROR;
 	}
 	st->be = be;
-	if (tg_strlcpy(st->path, opt->path, sizeof st->path) != 0) {
+	if (tg_strlcpy(st->path, opt->path ? opt->path : "", sizeof st->path) != 0) {
 		snprintf(err, errlen, "store path too long");
 		free(st);
 		return STORE_ERROR;
@@ -371,7 +434,12 @@ int store_open(const struct store_options *opt, store_t **out, char *err, size_t
 	pthread_mutex_init(&st->mu, NULL);
 	if (pthread_key_create(&st->key, conn_destructor) != 0) {
 		snprintf(err, errlen, "pthread_key_create failed");
+		pthread_mutex_destroy(&st->mu);
 		free(st);
+		return STORE_ERROR;
+	}
+	if (be == &store_pg_backend && load_conninfo(st, opt, err, errlen) != STORE_OK) {
+		store_close(st);
 		return STORE_ERROR;
 	}
 	if (!link_for_thread(st)) {
@@ -380,6 +448,8 @@ int store_open(const struct store_options *opt, store_t **out, char *err, size_t
 		return STORE_ERROR;
 	}
 	int rc = migrate(st, err, errlen);
+	if (rc == STORE_OK && be->listen_start && be->listen_start(st, err, errlen) != 0)
+		rc = STORE_ERROR;
 	if (rc != STORE_OK) {
 		store_close(st);
 		return rc;
@@ -394,6 +464,8 @@ void store_close(store_t *st)
 		return;
 	/* Threads that already exited closed their own; close the rest (this thread's and
 	 * those of threads that outlive the store, which must not use it any more). */
+	if (st->listener && st->be->listen_stop)
+		st->be->listen_stop(st);
 	pthread_setspecific(st->key, NULL);
 	pthread_mutex_lock(&st->mu);
 	struct store_conn_link *l = st->conns;
@@ -407,12 +479,30 @@ void store_close(store_t *st)
 	}
 	pthread_key_delete(st->key);
 	pthread_mutex_destroy(&st->mu);
+	if (st->conninfo) {
+		explicit_bzero(st->conninfo, strlen(st->conninfo));
+		free(st->conninfo);
+	}
 	free(st);
 }
 
 const char *store_backend_name(const store_t *st)
 {
 	return st->be->name;
+}
+
+void store_cluster_state(store_t *st, char *db, size_t dbcap, char *listen, size_t listencap)
+{
+	char v[8] = "";
+	struct copy_one c = {v, sizeof v, 0, 0};
+	int rc = exec_gen(st, GEN_NONE, "SELECT 1", NULL, 0, copy_first_col, &c, NULL);
+	if (rc == STORE_OK)
+		snprintf(db, dbcap, "connected (%s)", st->be->name);
+	else
+		snprintf(db, dbcap, "unavailable: %s", store_last_error());
+	snprintf(listen, listencap, "%s",
+	         st->be->listen_state ? st->be->listen_state(st)
+	                              : "none: the store is this node's alone");
 }
 
 /* --- users -------------------------------------------------------------------------- */
@@ -724,6 +814,44 @@ static int cred_row(void *ud, int ncols, const char *const *names, const char *c
 	return 1;
 }
 
+#define CRED_COLUMNS                                                                               \
+	"hackcount, timelockedout, timehackedlockout, lastsuccessfullogin, lastfailedlogin, "      \
+	"timechanged, mustchange, inactive, doesnotexpire, credentialpolicy"
+/* The lockout that ran out ($4), the old last failure ($5): the same rules as
+ * dir_policy_precheck and dir_policy_apply, evaluated on the row as it is (SET sees the
+ * old values on SQLite and PostgreSQL alike). */
+#define CRED_EXPIRED "(timehackedlockout <> 0 AND timehackedlockout <= $4)"
+#define CRED_COUNT                                                                                 \
+	"(CASE WHEN lastfailedlogin <> 0 AND lastfailedlogin <= $5 THEN 1 ELSE (CASE "             \
+	"WHEN " CRED_EXPIRED " THEN 0 ELSE hackcount END) + 1 END)"
+#define CRED_LOCK "(CASE WHEN " CRED_EXPIRED " THEN 0 ELSE timehackedlockout END)"
+
+int store_credstate_fail(store_t *st, const char *userid, enum store_credtype type, int64_t now,
+                         int64_t unlock_before, int64_t reset_before, int threshold,
+                         struct store_credstate *out)
+{
+	memset(out, 0, sizeof *out);
+	struct cred_out o = {out, 0, 0};
+	struct store_val p[] = {SV_S(userid),       SV_S(store_credtype_name(type)),
+	                        SV_I(now),          SV_I(unlock_before),
+	                        SV_I(reset_before), SV_I(threshold)};
+	struct store_conn_link *l = link_for_thread(st);
+	if (!l)
+		return STORE_ERROR;
+	int rc = exec_gen(st, GEN_NONE,
+	                  "UPDATE credentialdynamic SET hackcount = " CRED_COUNT
+	                  ", lastfailedlogin = $3, timehackedlockout = CASE WHEN " CRED_LOCK
+	                  " = 0 AND $6 > 0 AND " CRED_COUNT " >= $6 THEN $3 ELSE " CRED_LOCK
+	                  " END WHERE userid = $1 AND credentialtype = $2 RETURNING " CRED_COLUMNS,
+	                  p, 6, cred_row, &o, NULL);
+	if (rc == STORE_OK && o.found)
+		touched(st, l, (int)user_slot(userid));
+	rc = one_row_rc(rc, o.found, o.bad);
+	if (rc != STORE_OK)
+		memset(out, 0, sizeof *out);
+	return rc;
+}
+
 int store_credstate_get(store_t *st, const char *userid, enum store_credtype type,
                         struct store_credstate *out)
 {
@@ -731,9 +859,7 @@ int store_credstate_get(store_t *st, const char *userid, enum store_credtype typ
 	struct cred_out o = {out, 0, 0};
 	struct store_val p[] = {SV_S(userid), SV_S(store_credtype_name(type))};
 	int rc = exec(st,
-	              "SELECT hackcount, timelockedout, timehackedlockout, lastsuccessfullogin, "
-	              "lastfailedlogin, timechanged, mustchange, inactive, doesnotexpire, "
-	              "credentialpolicy FROM credentialdynamic WHERE userid = $1 AND "
+	              "SELECT " CRED_COLUMNS " FROM credentialdynamic WHERE userid = $1 AND "
 	              "credentialtype = $2",
 	              p, 2, cred_row, &o, NULL);
 	rc = one_row_rc(rc, o.found, o.bad);
@@ -1397,7 +1523,8 @@ int store_integrity_check(store_t *st, char *err, size_t errlen)
 int store_backup_to(store_t *st, const char *path, char *err, size_t errlen)
 {
 	if (!st->be->backup_to) {
-		snprintf(err, errlen, "the %s store is backed up with its own tools", st->be->name);
+		snprintf(err, errlen, "the %s store is backed up with its own tools: use %s",
+		         st->be->name, st->be->backup_tool ? st->be->backup_tool : "them");
 		return STORE_REFUSED;
 	}
 	struct store_conn_link *l = link_for_thread(st);

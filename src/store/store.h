@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * store: the only storage API of telgate. Callers never see SQL or a backend type; the
- * SQLite backend (default, embedded) is selected by store_open(), and a PostgreSQL
- * backend can be added behind the same functions (store_backend.h) without touching
- * callers. Table names follow Unified CM where one exists (enduser, device,
- * enduserdevicemap, processconfig, credentialpolicy, ...): see docs/store.md.
+ * SQLite backend (default, embedded) or the PostgreSQL backend (a cluster's shared store)
+ * is selected by store_open(), behind the same functions (store_backend.h). Table names follow
+ * Unified CM where one exists (enduser, device, enduserdevicemap, processconfig, credentialpolicy,
+ * ...): see docs/store.md.
  *
  * Threads: a store_t may be used from any number of threads at once; each thread gets its
  * own database connection the first time it calls in. A transaction (store_begin ..
@@ -31,12 +31,19 @@ enum store_rc {
 	STORE_BUSY = -4,       /* lock not obtained within the busy timeout */
 	STORE_REFUSED = -5,    /* a read-only query that is not a single SELECT */
 	STORE_TOOBIG = -6,     /* a value does not fit the output field */
+	/* The database cannot be reached (PostgreSQL down, a standby, the connection lost):
+	 * nothing was done; the backend reconnects by itself, so "try again later". */
+	STORE_UNAVAILABLE = -7,
 };
 
 struct store_options {
-	const char *backend; /* "sqlite" */
+	const char *backend; /* "sqlite" (default) or "postgres" */
 	const char *path;    /* database file for sqlite */
-	int busy_timeout_ms;
+	/* postgres: a libpq connection string, or a file holding one that only its owner may
+	 * read (read once at open: threads connect later, after the privilege drop). */
+	const char *conninfo;
+	const char *conninfo_file;
+	int busy_timeout_ms; /* lock waits; on postgres the session's lock_timeout */
 };
 
 /* Opens (creating if needed) and migrates the store to the latest schema. A store whose
@@ -44,6 +51,12 @@ struct store_options {
 int store_open(const struct store_options *opt, store_t **out, char *err, size_t errlen);
 void store_close(store_t *st);
 const char *store_backend_name(const store_t *st);
+/* This node's view of the shared store, in words for `telgate cluster status`: whether the
+ * calling thread's connection answers ("connected", or "unavailable: <why>") into db, and
+ * the state of the channel other nodes' changes arrive on ("listening on telgate_store",
+ * "lost, reconnecting", or "none: the store is this node's alone" on SQLite) into listen.
+ * Blocking (one round trip). */
+void store_cluster_state(store_t *st, char *db, size_t dbcap, char *listen, size_t listencap);
 /* The message of this thread's last failure (static per thread, never NULL). */
 const char *store_last_error(void);
 
@@ -156,6 +169,16 @@ struct store_credstate {
 	 * password, the type's row in credentialpolicydefault for the others. */
 	char credentialpolicy[STORE_ID_MAX + 1];
 };
+/* One failed check of the credential, counted in one statement (UPDATE .. RETURNING), so
+ * that failures on every node sharing the store add up without a transaction: a lockout
+ * that ran out (timehackedlockout <= unlock_before; -1 = never runs out) starts afresh;
+ * the count restarts when the last failure is old (lastfailedlogin <= reset_before; -1 =
+ * never); the count grows by one, lastfailedlogin = now, and the lockout starts at now
+ * when the count reaches threshold (0 = no lockout) and none is on. *out gets the state
+ * after. STORE_NOTFOUND when the user has no row for the type (nothing changed). */
+int store_credstate_fail(store_t *st, const char *userid, enum store_credtype type, int64_t now,
+                         int64_t unlock_before, int64_t reset_before, int threshold,
+                         struct store_credstate *out);
 /* Inserts or replaces the user's state for one credential type. */
 int store_credstate_put(store_t *st, const char *userid, enum store_credtype type,
                         const struct store_credstate *c);

@@ -54,11 +54,23 @@ struct store_backend {
 	 * or replaced). NULL: the backend has its own tools (pg_dump) and store_backup_to
 	 * says so. */
 	int (*backup_to)(struct store_conn *c, const char *path, char *err, size_t errlen);
+	const char *backup_tool; /* with backup_to NULL: what to use instead */
+	/* Other processes sharing the store (cluster nodes): after this process bumped a
+	 * generation (slot -1: the global one, else a user slot) on c, tell the others
+	 * (NULL: nobody else writes); listen_start runs a thread that bumps this store's
+	 * generations for what the others announce, listen_stop ends it. Optional. */
+	void (*announce)(struct store_conn *c, int slot);
+	int (*listen_start)(store_t *st, char *err, size_t errlen);
+	void (*listen_stop)(store_t *st);
+	/* The listening session's state in words (listen_start's backends only). */
+	const char *(*listen_state)(store_t *st);
 };
 
 struct store {
 	const struct store_backend *be;
 	char path[256];
+	char *conninfo; /* postgres: the connection string (holds a password: wiped at close) */
+	void *listener; /* the backend's listen_start state */
 	int busy_timeout_ms;
 	pthread_key_t key;
 	pthread_mutex_t mu;
@@ -75,6 +87,15 @@ struct store {
 void store_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 extern const struct store_backend store_sqlite_backend;
+extern const struct store_backend store_pg_backend;
+
+/* conninfo as "key=value ..." without its password (for logs and errors), in out. */
+void store_pg_conninfo_redacted(const char *conninfo, char *out, size_t cap);
+
+/* For the read-only query guards: skips whitespace, "-- ..." and C-style comments; whether
+ * p starts with the word w (any case, not followed by a name character). */
+const char *store_sql_skip_space(const char *p);
+int store_sql_starts_with_word(const char *p, const char *w);
 
 /* Schema migrations, portable SQL, applied in order by store.c. */
 struct store_migration {

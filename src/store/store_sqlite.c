@@ -346,30 +346,6 @@ static int ro_progress(void *ud)
 	return tg_mono_ms() > c->deadline_ms; /* nonzero interrupts the query */
 }
 
-/* Skips whitespace, "-- ..." and C-style comments. */
-static const char *skip_space(const char *p)
-{
-	for (;;) {
-		while (isspace((unsigned char)*p))
-			p++;
-		if (p[0] == '-' && p[1] == '-') {
-			while (*p && *p != '\n')
-				p++;
-		} else if (p[0] == '/' && p[1] == '*') {
-			const char *e = strstr(p + 2, "*/");
-			p = e ? e + 2 : p + strlen(p);
-		} else {
-			return p;
-		}
-	}
-}
-
-static int starts_with_word(const char *p, const char *w)
-{
-	size_t n = strlen(w);
-	return strncasecmp(p, w, n) == 0 && !isalnum((unsigned char)p[n]) && p[n] != '_';
-}
-
 /* The separate read-only connection, opened on first use with tight limits. */
 static int ro_open(struct store_conn *c, char *err, size_t errlen)
 {
@@ -404,8 +380,9 @@ static int only_select(char *err, size_t errlen)
 static int query_readonly(struct store_conn *c, const char *sql, size_t max_rows, int timeout_ms,
                           store_row_fn fn, void *ud, int *truncated, char *err, size_t errlen)
 {
-	const char *p = skip_space(sql);
-	int select = starts_with_word(p, "select") || starts_with_word(p, "with");
+	const char *p = store_sql_skip_space(sql);
+	int select =
+	    store_sql_starts_with_word(p, "select") || store_sql_starts_with_word(p, "with");
 	int rc = ro_open(c, err, errlen);
 	if (rc != STORE_OK)
 		return rc;
@@ -430,9 +407,9 @@ static int query_readonly(struct store_conn *c, const char *sql, size_t max_rows
 		snprintf(err, errlen, "SQL error: %s", sqlite3_errmsg(c->ro));
 		return STORE_ERROR;
 	}
-	const char *rest = tail ? skip_space(tail) : "";
+	const char *rest = tail ? store_sql_skip_space(tail) : "";
 	while (*rest == ';')
-		rest = skip_space(rest + 1);
+		rest = store_sql_skip_space(rest + 1);
 	if (!s || *rest || !sqlite3_stmt_readonly(s)) {
 		sqlite3_finalize(s);
 		return only_select(err, errlen);

@@ -244,7 +244,7 @@ class CtiTest(unittest.TestCase):
                             "tests", "cert_issue")
         out = os.path.join(self.root, "%s-%d" % (user, len(os.listdir(self.root))))
         r = subprocess.run([tool, os.path.join(self.d.state, "pki"),
-                            os.path.join(self.d.state, "telgate.db"), user, out]
+                            self.d.store_arg(), user, out]
                            + (["--expired"] if expired else []),
                            capture_output=True, text=True, timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -381,7 +381,7 @@ class CtiTest(unittest.TestCase):
         tool = os.path.join(os.path.dirname(os.path.abspath(test_daemon.ARGS.telgated)),
                             "tests", "cert_issue")
         r = subprocess.run([tool, os.path.join(self.d.state, "pki"),
-                            os.path.join(self.d.state, "telgate.db"), "--revoke", serial],
+                            self.d.store_arg(), "--revoke", serial],
                            capture_output=True, text=True, timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.refused(self.client(tls=True, cert=rev).login("wwhite", "Heisenberg-1"),

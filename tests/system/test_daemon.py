@@ -21,6 +21,9 @@ import time
 import unittest
 
 ARGS = None
+# The store backend of every Daemon: PostgreSQL when tests/system/pg.py runs the script
+# (it sets this to its server's superuser connection string), else SQLite.
+PG_ADMIN = os.environ.get("TELGATE_TEST_PG", "")
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
                    "AddressSanitizer:DEADLYSIGNAL")
 
@@ -138,6 +141,7 @@ class Daemon:
         self.files_http_port, self.tftp_port = free_port(), free_port("udp")
         self.files_https_port = free_port()
         self.est_port = free_port()
+        self.store_conf = self.pg_store() if PG_ADMIN else ""
         self.write_conf("info", extra)
         self.proc = None
         # telgated's stderr, every run appended: a sanitizer report lands here (the log
@@ -160,7 +164,59 @@ class Daemon:
                     f"[est]\naddress = 127.0.0.1\nport = {self.est_port}\n"
                     f"[sip]\nport = {self.sip_port}\ntls_port = {self.sip_tls_port}\n"
                     f"edge_port = {self.sip_edge_port}\n"
-                    f"address = 127.0.0.1\n{extra}")
+                    f"address = 127.0.0.1\n{self.store_conf}{extra}")
+
+    def store_rows(self, query, write=False):
+        """query run on the store directly, behind the daemon's back (sqlite3 on the file
+        with foreign keys on, psql on PostgreSQL): its rows as tuples of strings (sqlite3's
+        values as they are)."""
+        if PG_ADMIN:
+            out = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-F", "\t",
+                                  "-v", "ON_ERROR_STOP=1", self.pg_conninfo, "-c", query],
+                                 capture_output=True, text=True, timeout=60, check=True)
+            return [tuple(x.split("\t")) for x in out.stdout.splitlines()]
+        import sqlite3
+        db = sqlite3.connect(os.path.join(self.state, "telgate.db"), timeout=10)
+        try:
+            db.execute("PRAGMA foreign_keys = ON")
+            rows = list(db.execute(query))
+            if write:
+                db.commit()
+            return rows
+        finally:
+            db.close()
+
+    def store_bytes(self):
+        """Everything the store holds, as bytes: the SQLite file, or pg_dump's output."""
+        if PG_ADMIN:
+            return subprocess.run(["pg_dump", "-d", self.pg_conninfo], capture_output=True,
+                                  timeout=120, check=True).stdout
+        with open(os.path.join(self.state, "telgate.db"), "rb") as f:
+            return f.read()
+
+    def store_arg(self):
+        """The store as the test tools (tests/tools/cert_issue) take it: the SQLite file, or
+        postgres:<conninfo file>."""
+        if PG_ADMIN:
+            return "postgres:" + os.path.join(self.root, "conninfo")
+        return os.path.join(self.state, "telgate.db")
+
+    def pg_store(self):
+        """A database of this daemon's own on the test PostgreSQL server, its connection
+        string (with the password) in a file only its owner may read."""
+        import pg  # tests/system/pg.py, next to this file
+        path = os.path.join(self.root, "conninfo")
+        if os.path.exists(path):  # a daemon restarted on the same root: the same store
+            with open(path) as f:
+                self.pg_conninfo = f.read().strip()
+        else:
+            name = "tg_%d_%d_%d" % (os.getpid(), int(time.time() * 1000) % 10**9,
+                                    random.randrange(10**6))
+            self.pg_conninfo = pg.new_database(PG_ADMIN, name)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(self.pg_conninfo + "\n")
+        return f"[store]\nbackend = postgres\nconninfo_file = {path}\n"
 
     def start(self, *extra_args, wait=True):
         """Starts telgated; wait=False: the caller expects it to exit by itself and reads
@@ -354,10 +410,15 @@ class DaemonTest(unittest.TestCase):
         self.assertEqual(before["rows"], [["3"]])
         r = self.d.cli("run", "sql", "delete from enduser")
         self.assertEqual(r.returncode, 1)
-        # In words, never SQLite's action codes.
-        self.assertEqual(r.stderr, "error: refused: writing to table enduser (DELETE)\n")
-        for q, want in [("insert into dirgroup(name) values ('x')", "table dirgroup (INSERT)"),
-                        ("attach database '/tmp/x' as x", "another database /tmp/x (ATTACH)")]:
+        # In words, never SQLite's action codes. PostgreSQL (a read-only transaction)
+        # names the statement it refused.
+        self.assertEqual(r.stderr, "error: refused: only a single SELECT statement may be run, "
+                                   "not DELETE\n" if PG_ADMIN else
+                                   "error: refused: writing to table enduser (DELETE)\n")
+        for q, want in [("insert into dirgroup(name) values ('x')",
+                         "not INSERT" if PG_ADMIN else "table dirgroup (INSERT)"),
+                        ("attach database '/tmp/x' as x",
+                         "not ATTACH" if PG_ADMIN else "another database /tmp/x (ATTACH)")]:
             r = self.d.cli("run", "sql", q)
             self.assertIn(want, r.stderr)
             self.assertNotRegex(r.stderr, r"\d|action code")
@@ -370,10 +431,17 @@ class DaemonTest(unittest.TestCase):
         rc, after = self.d.sql("select count(*) as n from enduser")
         self.assertEqual(after["rows"], [["3"]])
 
-        # Password hashes never leave through run sql.
-        rc, rows = self.d.sql("select userid, passwordhash from enduser order by userid")
+        # Password hashes never leave through run sql: read as NULL (SQLite), or selected
+        # as they are read as NULL and named anywhere else refused (PostgreSQL).
+        rc, rows = self.d.sql("select * from enduser order by userid" if PG_ADMIN else
+                              "select userid, passwordhash from enduser order by userid")
         self.assertEqual(rc, 0)
-        self.assertTrue(all(row[1] is None for row in rows["rows"]))
+        col = rows["columns"].index("passwordhash") if PG_ADMIN else 1
+        self.assertTrue(all(row[col] is None for row in rows["rows"]))
+        if PG_ADMIN:
+            r = self.d.cli("run", "sql", "select userid from enduser where passwordhash <> ''")
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("refused: enduser.passwordhash is a secret column", r.stderr)
 
         # A bad file changes nothing and names the JSON path.
         bad = os.path.join(self.root, "bad.json")
@@ -420,7 +488,7 @@ class DaemonTest(unittest.TestCase):
 
         r = self.d.cli("status", json_mode=True)
         status = dict(json.loads(r.stdout)["rows"])
-        self.assertEqual(status["store_backend"], "sqlite")
+        self.assertEqual(status["store_backend"], "postgres" if PG_ADMIN else "sqlite")
         self.assertEqual(status["loop_threads"], "2")
 
         # The generated server certificate verifies against the generated CA.
@@ -430,6 +498,26 @@ class DaemonTest(unittest.TestCase):
                            capture_output=True, text=True)
         self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
         self.assertEqual(os.stat(os.path.join(pki, "ca.key")).st_mode & 0o777, 0o600)
+
+    @unittest.skipUnless(PG_ADMIN, "the PostgreSQL backend only (tests/system/pg.py)")
+    def test_pg_store_password_never_logged(self):
+        """The connection string is logged where the store is, without its password; a
+        conninfo_file others may read is refused."""
+        self.d.start()
+        password = re.search(r"password=(\S+)", self.d.pg_conninfo).group(1)
+        log = self.d.log_text()
+        self.assertIn("event=store_open backend=postgres", log)
+        self.assertIn("password=(redacted)", log)
+        self.assertNotIn(password, log)
+        self.assertNotIn(password, self.d.stderr_text())
+        self.assertEqual(self.d.cli("status").returncode, 0)
+        self.d.stop()
+        os.chmod(os.path.join(self.root, "conninfo"), 0o640)
+        p = self.d.start(wait=False)
+        p.wait(timeout=30)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("lets others read the secret; chmod 600 it", self.d.stderr_text())
+        self.assertNotIn(password, self.d.stderr_text() + self.d.log_text())
 
     def test_usage_errors_and_help(self):
         self.d.start()

@@ -16,7 +16,6 @@ import os
 import re
 import secrets
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -208,8 +207,7 @@ class OAuthTest(unittest.TestCase):
         self.assertEqual(shown["client_secret"], "set (stored as HMAC-SHA-256)")
         # The secret is nowhere but in the first answer.
         self.assertNotIn(secret, self.d.log_text())
-        with open(os.path.join(self.d.state, "telgate.db"), "rb") as f:
-            self.assertNotIn(secret.encode(), f.read())
+        self.assertNotIn(secret.encode(), self.d.store_bytes())
         self.assertNotIn(secret, json.dumps(self.d.sql("SELECT * FROM oauthclient")[1]))
         # Refusals: a duplicate, a public client with a secret, client_credentials for a
         # public client, an unknown grant, a bad audience.
@@ -615,13 +613,7 @@ class OAuthTest(unittest.TestCase):
         self.public_client()
         rs = self.client_add("rs", "--type", "confidential")
         a = self.code_grant()
-        db = sqlite3.connect(os.path.join(self.d.state, "telgate.db"))
-        try:
-            db.execute("PRAGMA foreign_keys = ON")
-            db.execute("DELETE FROM enduser WHERE userid = ?", (USER,))
-            db.commit()
-        finally:
-            db.close()
+        self.d.store_rows(f"DELETE FROM enduser WHERE userid = '{USER}'", write=True)
         s, r, _ = self.refresh(a["refresh_token"])
         self.assertEqual((s, r["error"]), (400, "invalid_grant"))
         self.assertEqual(self.introspect(a["access_token"], "rs:" + rs)[1], {"active": False})

@@ -12,7 +12,6 @@ import re
 import resource
 import shutil
 import socket
-import sqlite3
 import ssl
 import subprocess
 import sys
@@ -361,7 +360,8 @@ class SipTest(unittest.TestCase):
     def test_new_binding_waits_for_the_store(self):
         """A 200 that adds or removes a binding leaves only once the change is committed
         (docs/sip.md, Location): with the store's write lock held by another process
-        (sqlite3, BEGIN IMMEDIATE) a new binding gets 500 with Retry-After after
+        (sqlite3, BEGIN IMMEDIATE; on PostgreSQL psql holding the store's transaction
+        lock) a new binding gets 500 with Retry-After after
         sip.commit_timeout_ms, a refresh of a binding the store has still gets 200 (it
         is write-behind); once the lock goes, the kept change is written and new bindings
         get 200 again."""
@@ -380,11 +380,18 @@ class SipTest(unittest.TestCase):
 
         self.assertEqual(status(reg(raw)), 200)
         db = os.path.join(self.d.state, "telgate.db")
-        lock = subprocess.Popen(["sqlite3", db], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                text=True)
+        pg = test_daemon.PG_ADMIN
+        # On PostgreSQL the lock the store's transactions take first (store_pg.c).
+        lock = subprocess.Popen(["psql", "-X", "-q", "-A", "-t", self.d.pg_conninfo] if pg
+                                else ["sqlite3", db], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True)
         try:
-            lock.stdin.write("BEGIN IMMEDIATE;\nSELECT 'locked';\n")
+            lock.stdin.write("BEGIN;\nSELECT 1 FROM pg_advisory_xact_lock(1952803943);\n"
+                             "SELECT 'locked';\n" if pg
+                             else "BEGIN IMMEDIATE;\nSELECT 'locked';\n")
             lock.stdin.flush()
+            if pg:
+                self.assertEqual(lock.stdout.readline().strip(), "1")
             self.assertEqual(lock.stdout.readline().strip(), "locked")
             # A refresh: answered at once, written behind.
             self.assertEqual(status(reg(raw)), 200)
@@ -398,7 +405,7 @@ class SipTest(unittest.TestCase):
                 time.sleep(0.05)
             self.assertIn("event=sip_location_commit_late", self.d.log_text())
         finally:
-            lock.stdin.write("ROLLBACK;\n.quit\n")
+            lock.stdin.write("ROLLBACK;\n\\q\n" if pg else "ROLLBACK;\n.quit\n")
             lock.stdin.close()
             lock.wait(timeout=10)
         # The writer retries every second: a new binding is 200 once it is committed
@@ -411,15 +418,13 @@ class SipTest(unittest.TestCase):
             self.assertEqual(status(r), 500, r)
             time.sleep(0.5)
         self.assertEqual(status(r), 200, r)
-        with sqlite3.connect(db) as c:
-            rows = {x[0] for x in c.execute("SELECT contact FROM registration")}
+        rows = {x[0] for x in self.d.store_rows("SELECT contact FROM registration")}
         for cl in (raw, raw2, raw3):
             self.assertIn(f"<sip:1002@127.0.0.1:{cl.lport}>", rows)
         self.assertIn("event=sip_location_persisted", self.d.log_text())
         # A removal is durable too: gone from the store when its 200 arrives.
         self.assertEqual(status(reg(raw2, expires=0)), 200)
-        with sqlite3.connect(db) as c:
-            rows = {x[0] for x in c.execute("SELECT contact FROM registration")}
+        rows = {x[0] for x in self.d.store_rows("SELECT contact FROM registration")}
         self.assertNotIn(f"<sip:1002@127.0.0.1:{raw2.lport}>", rows)
         # The metrics show the commits.
         m = self.d.cli("show", "metrics").stdout

@@ -164,7 +164,12 @@ int main(int argc, char **argv)
 	const char *pki = argv[1], *user = argv[3], *out = argv[4];
 	char err[512];
 	store_t *st;
-	struct store_options so = {.backend = "sqlite", .path = argv[2], .busy_timeout_ms = 10000};
+	/* "postgres:<conninfo file>": the daemon's PostgreSQL store (tests/system/pg.py). */
+	int pg = strncmp(argv[2], "postgres:", 9) == 0;
+	struct store_options so = {.backend = pg ? "postgres" : "sqlite",
+	                           .path = pg ? "" : argv[2],
+	                           .conninfo_file = pg ? argv[2] + 9 : NULL,
+	                           .busy_timeout_ms = 10000};
 	if (store_open(&so, &st, err, sizeof err) != STORE_OK)
 		die("store", err);
 	char dir[700];

@@ -126,7 +126,7 @@ static void test_bad_files(void **state)
 	    {"[log]\nlevel = loud\n", 2, "log.level"},
 	    {"[log]\nformat = xml\n", 2, "log.format"},
 	    {"[log]\ntarget = file:relative\n", 2, "log.target"},
-	    {"[store]\nbackend = postgres\n", 2, "not supported"},
+	    {"[store]\nbackend = mysql\n", 2, "not supported"},
 	    {"[password]\nargon2_m_kib = 4\n", 2, "out of range"},
 	    {"[core]\n\n\nstate_dir = /ok\nuser = \n[pki]\nserver_days = 0\n", 7, "out of range"},
 	    {"[pki]\nclient_days = 3651\n", 2, "out of range"},
@@ -158,6 +158,25 @@ static void test_bad_files(void **state)
 		snprintf(want, sizeof want, "t.conf:%d: ", cases[i].line);
 		assert_true(strncmp(out, want, strlen(want)) == 0);
 	}
+}
+
+/* The postgres backend needs exactly one of conninfo and conninfo_file. */
+static void test_store_postgres(void **state)
+{
+	(void)state;
+	struct tg_config c;
+	struct config_error e;
+	assert_int_not_equal(parse("[store]\nbackend = postgres\n", &c, &e), 0);
+	assert_non_null(strstr(e.msg, "needs conninfo or conninfo_file"));
+	assert_int_not_equal(
+	    parse("[store]\nbackend = postgres\nconninfo = host=db\nconninfo_file = /etc/pg\n", &c,
+	          &e),
+	    0);
+	assert_non_null(strstr(e.msg, "needs conninfo or conninfo_file"));
+	assert_int_equal(
+	    parse("[store]\nbackend = postgres\nconninfo = host=db dbname=telgate\n", &c, &e), 0);
+	assert_string_equal(c.store.backend, "postgres");
+	assert_string_equal(c.store.conninfo, "host=db dbname=telgate");
 }
 
 /* The edge port is the node's sipMRAOAuthPort: 0 or 1024..49151 (seed 002), refused by the
@@ -280,7 +299,7 @@ int main(void)
 	    cmocka_unit_test(test_empty_file),      cmocka_unit_test(test_bad_files),
 	    cmocka_unit_test(test_oversized),       cmocka_unit_test(test_missing_file),
 	    cmocka_unit_test(test_restart_needed),  cmocka_unit_test(test_ldap_section),
-	    cmocka_unit_test(test_edge_port_range),
+	    cmocka_unit_test(test_edge_port_range), cmocka_unit_test(test_store_postgres),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

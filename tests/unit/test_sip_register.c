@@ -46,7 +46,7 @@ static int setup(void **state)
 	struct fx *f = calloc(1, sizeof *f);
 	tu_mkdtemp(f->dir, sizeof f->dir, "tgreg");
 	snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
-	struct store_options o = {"sqlite", f->path, 5000};
+	struct store_options o = {.backend = "sqlite", .path = f->path, .busy_timeout_ms = 5000};
 	char err[256];
 	if (store_open(&o, &f->st, err, sizeof err) != STORE_OK)
 		fail_msg("open: %s", err);

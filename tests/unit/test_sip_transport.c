@@ -99,7 +99,7 @@ static void test_counters(void **state)
 	char dir[64], path[128], err[256];
 	tu_mkdtemp(dir, sizeof dir, "tgsiptp");
 	snprintf(path, sizeof path, "%s/t.db", dir);
-	struct store_options so = {"sqlite", path, 5000};
+	struct store_options so = {.backend = "sqlite", .path = path, .busy_timeout_ms = 5000};
 	store_t *st;
 	if (store_open(&so, &st, err, sizeof err) != STORE_OK)
 		fail_msg("open: %s", err);

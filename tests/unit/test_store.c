@@ -806,6 +806,50 @@ static void test_backup_to(void **state)
 	assert_non_null(strstr(err, "cannot copy the store"));
 }
 
+/* A failure counted in one statement: the count grows, restarts after reset_before, a
+ * lockout starts at the threshold and one that ran out starts afresh. */
+static void test_credstate_fail(void **state)
+{
+	struct tu_store *f = *state;
+	struct store_user u = user("guess");
+	assert_int_equal(store_user_put(f->st, &u), STORE_OK);
+	struct store_credstate cs;
+	uint64_t g = store_user_generation(f->st, "guess");
+	for (int i = 1; i <= 2; i++) {
+		assert_int_equal(store_credstate_fail(f->st, "guess", STORE_CRED_DIGEST, 1000 + i,
+		                                      -1, -1, 3, &cs),
+		                 STORE_OK);
+		assert_int_equal(cs.hackcount, i);
+		assert_int_equal(cs.lastfailedlogin, 1000 + i);
+		assert_int_equal(cs.timehackedlockout, 0);
+	}
+	assert_true(store_user_generation(f->st, "guess") > g);
+	/* The last failure (1002) is old by reset_before 1002: the count restarts. */
+	assert_int_equal(
+	    store_credstate_fail(f->st, "guess", STORE_CRED_DIGEST, 1100, -1, 1002, 3, &cs),
+	    STORE_OK);
+	assert_int_equal(cs.hackcount, 1);
+	for (int i = 2; i <= 4; i++)
+		assert_int_equal(store_credstate_fail(f->st, "guess", STORE_CRED_DIGEST, 1100 + i,
+		                                      -1, -1, 3, &cs),
+		                 STORE_OK);
+	/* Locked at the third (1103), not moved by the fourth. */
+	assert_int_equal(cs.hackcount, 4);
+	assert_int_equal(cs.timehackedlockout, 1103);
+	/* The lockout ran out (unlock_before 1103): afresh, then this failure counts one. */
+	assert_int_equal(
+	    store_credstate_fail(f->st, "guess", STORE_CRED_DIGEST, 2000, 1103, -1, 3, &cs),
+	    STORE_OK);
+	assert_int_equal(cs.hackcount, 1);
+	assert_int_equal(cs.timehackedlockout, 0);
+	/* The password's state is its own. */
+	assert_int_equal(store_credstate_get(f->st, "guess", STORE_CRED_PASSWORD, &cs), STORE_OK);
+	assert_int_equal(cs.hackcount, 0);
+	assert_int_equal(
+	    store_credstate_fail(f->st, "nobody", STORE_CRED_DIGEST, 1, -1, -1, 3, &cs),
+	    STORE_NOTFOUND);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -829,6 +873,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_trust_anchors_and_identities, tu_store_setup,
 	                                    tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_threads, tu_store_setup, tu_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_credstate_fail, tu_store_setup, tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_backup_to, tu_store_setup, tu_store_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

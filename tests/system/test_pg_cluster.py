@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
+"""System test (issue 21): two telgated nodes on one PostgreSQL store. An administrator's
+change made through node A reaches node B's registrar cache through LISTEN/NOTIFY (the
+store generations): a lock, the unlock and a new digest password are enforced by node B
+at its next REGISTER, though B answered the phone's refreshes from its cache. Runs its own
+PostgreSQL (tests/system/pg.py)."""
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import pg  # noqa: E402
+import test_daemon  # noqa: E402
+from test_sip import PROV, Raw, status  # noqa: E402
+
+
+class ClusterTest(unittest.TestCase):
+    def setUp(self):
+        self.pg = pg.PgServer().start()
+        test_daemon.PG_ADMIN = self.pg.conninfo()
+        self.roots = [tempfile.mkdtemp(prefix="tgnode") for _ in range(2)]
+        self.a = test_daemon.Daemon(self.roots[0], "[core]\nnode_id = node-a\n")
+        # Node B on node A's database: the harness reuses a conninfo file it finds.
+        with open(os.path.join(self.roots[0], "conninfo")) as f:
+            text = f.read()
+        fd = os.open(os.path.join(self.roots[1], "conninfo"), os.O_WRONLY | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        self.b = test_daemon.Daemon(self.roots[1], "[core]\nnode_id = node-b\n")
+        prov = os.path.join(self.roots[0], "prov.json")
+        with open(prov, "w") as f:
+            json.dump(PROV, f)
+        self.a.start("--provision", prov)
+        self.b.start()
+
+    def tearDown(self):
+        problems = [d.finish() for d in (self.a, self.b)]
+        self.pg.stop()
+        for r in self.roots:
+            shutil.rmtree(r, ignore_errors=True)
+        for p in problems:
+            if p:
+                self.fail(p)
+
+    def test_admin_change_on_a_enforced_by_b(self):
+        raw = Raw(self.b.sip_port)
+        ch = raw.register("1002").split("WWW-Authenticate: ")[1]
+        nc = iter(range(1, 1000))
+
+        def reg(pw="Sip-Jesse-1"):
+            r = raw.register("1002", raw.auth(ch, "jpinkman", pw, nc="%08x" % next(nc)))
+            last = [x for x in self.b.log_text().splitlines() if "sip_registered" in x]
+            return status(r), (re.search(r"path=(\w+)", last[-1]).group(1) if last else "")
+
+        def until(want, pw="Sip-Jesse-1"):
+            """REGISTERs on B until one gets want: NOTIFY reaches B a moment after A's
+            command returns (it is sent when A's change commits)."""
+            end = time.time() + 10
+            while True:
+                code = reg(pw)[0]
+                if code == want or time.time() > end:
+                    return code
+                time.sleep(0.05)
+
+        self.assertEqual(reg(), (200, "store"))
+        self.assertEqual(reg(), (200, "cache"))
+        self.assertIn("event=store_pg_listening", self.b.log_text())
+        # Locked through node A: refused by node B, whose copy was cached.
+        self.assertEqual(self.a.cli("user", "lock", "jpinkman").returncode, 0)
+        self.assertEqual(until(403), 403)
+        self.assertEqual(self.a.cli("user", "unlock", "jpinkman").returncode, 0)
+        self.assertEqual(until(200), 200)
+        self.assertEqual(reg(), (200, "cache"))
+        # A new digest password imported through node A: the old one stops working on B.
+        prov = json.loads(json.dumps(PROV))
+        prov["users"][0]["digestpassword"] = "Sip-Jesse-2"
+        path = os.path.join(self.roots[0], "prov2.json")
+        with open(path, "w") as f:
+            json.dump(prov, f)
+        self.assertEqual(self.a.cli("import", path).returncode, 0)
+        self.assertEqual(until(403), 403)
+        self.assertEqual(reg(pw="Sip-Jesse-2")[0], 200)
+        # Both nodes in the node table; this node's store and channel.
+        out = self.a.cli("show", "nodes").stdout
+        self.assertIn("node-a", out)
+        self.assertIn("node-b", out)
+        r = self.b.cli("cluster", "status", json_mode=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        t = json.loads(r.stdout)
+        rows = {row[0]: dict(zip(t["columns"], row)) for row in t["rows"]}
+        self.assertEqual(set(rows), {"node-a", "node-b"})
+        self.assertEqual(rows["node-b"]["this node"], "yes")
+        self.assertEqual(rows["node-b"]["store"], "connected (postgres)")
+        self.assertEqual(rows["node-b"]["changes from other nodes"],
+                         "listening on telgate_store")
+        self.assertEqual(rows["node-a"]["this node"], "")
+
+
+def main():
+    test_daemon.main()
+
+
+if __name__ == "__main__":
+    main()

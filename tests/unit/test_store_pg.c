@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: ISC */
+/* The PostgreSQL backend without a server: the connection string as logged (never its
+ * password), the conninfo file's mode check, and an unreachable server as a clear error
+ * at open. Against a real server: tests/system/pg.py (CTest label pg). */
+#include "dir/dir.h"
+#include "store/store.h"
+#include "store/store_backend.h"
+#include "store/store_oauth.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+static void test_redacted_keywords(void **state)
+{
+	(void)state;
+	char out[512];
+	store_pg_conninfo_redacted("host=db.example port=5432 dbname=telgate user=tg "
+	                           "password=s3cret-pw sslmode=verify-full "
+	                           "sslrootcert=/etc/telgate/pg-ca.pem",
+	                           out, sizeof out);
+	assert_null(strstr(out, "s3cret-pw"));
+	assert_non_null(strstr(out, "password=(redacted)"));
+	assert_non_null(strstr(out, "host=db.example"));
+	assert_non_null(strstr(out, "sslmode=verify-full"));
+	assert_non_null(strstr(out, "sslrootcert=/etc/telgate/pg-ca.pem"));
+}
+
+static void test_redacted_uri(void **state)
+{
+	(void)state;
+	char out[512];
+	store_pg_conninfo_redacted("postgresql://tg:s3cret-pw@db.example:5433/telgate", out,
+	                           sizeof out);
+	assert_null(strstr(out, "s3cret-pw"));
+	assert_non_null(strstr(out, "user=tg"));
+	assert_non_null(strstr(out, "port=5433"));
+	/* Garbage is not echoed either (it may hold the password). */
+	store_pg_conninfo_redacted("host='unterminated password=s3cret-pw", out, sizeof out);
+	assert_null(strstr(out, "s3cret-pw"));
+}
+
+static void write_file(const char *path, const char *text, mode_t mode)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	assert_int_equal(chmod(path, mode), 0);
+}
+
+static void test_conninfo_file(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/tgpgXXXXXX", path[64], err[512];
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/conninfo", dir);
+	/* Port 1 on loopback: refused at once, nothing listens there. */
+	write_file(path, "host=127.0.0.1 port=1 connect_timeout=2 user=tg password=s3cret-pw\n",
+	           0644);
+	struct store_options o = {.backend = "postgres", .conninfo_file = path};
+	store_t *st = NULL;
+	assert_int_not_equal(store_open(&o, &st, err, sizeof err), STORE_OK);
+	assert_non_null(strstr(err, "chmod 600"));
+	assert_null(strstr(err, "s3cret-pw"));
+	assert_int_equal(chmod(path, 0400), 0);
+	assert_int_not_equal(store_open(&o, &st, err, sizeof err), STORE_OK);
+	assert_non_null(strstr(err, "PostgreSQL unavailable"));
+	assert_null(strstr(err, "s3cret-pw"));
+	/* Neither or both of conninfo and conninfo_file. */
+	struct store_options none = {.backend = "postgres"};
+	assert_int_not_equal(store_open(&none, &st, err, sizeof err), STORE_OK);
+	assert_non_null(strstr(err, "conninfo"));
+	unlink(path);
+	rmdir(dir);
+}
+
+/* --- against a real server: tests/system/pg.py --unit sets the database ------------- */
+
+#define RACERS 2
+#define CODES 40
+#define FAILURES 30 /* per racer */
+
+static const char *pg_conninfo(void)
+{
+	const char *c = getenv("TELGATE_TEST_PG_CONNINFO");
+	return c && *c ? c : NULL;
+}
+
+static store_t *pg_open(void)
+{
+	struct store_options o = {.backend = "postgres", .conninfo = pg_conninfo()};
+	store_t *st = NULL;
+	char err[512];
+	if (store_open(&o, &st, err, sizeof err) != STORE_OK)
+		fail_msg("store_open: %s", err);
+	return st;
+}
+
+/* The store, with an active local user userid in it. */
+static store_t *pg_open_with_user(const char *userid)
+{
+	store_t *st = pg_open();
+	struct store_user u;
+	memset(&u, 0, sizeof u);
+	snprintf(u.userid, sizeof u.userid, "%s", userid);
+	u.status = STORE_USER_ACTIVE;
+	assert_int_equal(store_user_put(st, &u), STORE_OK);
+	return st;
+}
+
+/* Runs fn in RACERS processes at once, each on a store (connection) of its own, and
+ * returns what each wrote to its pipe (one int per item). */
+static void race(void (*fn)(store_t *st, int out), int *counts, int n)
+{
+	int fds[RACERS][2];
+	pid_t pids[RACERS];
+	for (int r = 0; r < RACERS; r++) {
+		assert_int_equal(pipe(fds[r]), 0);
+		pids[r] = fork();
+		assert_true(pids[r] >= 0);
+		if (pids[r] == 0) {
+			close(fds[r][0]);
+			store_t *st = pg_open();
+			fn(st, fds[r][1]);
+			store_close(st);
+			_exit(0); /* the parent's connection is not this process's to close */
+		}
+		close(fds[r][1]);
+	}
+	memset(counts, 0, n * sizeof *counts);
+	for (int r = 0; r < RACERS; r++) {
+		int v[CODES];
+		ssize_t got = read(fds[r][0], v, n * sizeof *v);
+		assert_int_equal(got, (ssize_t)(n * sizeof *v));
+		for (int i = 0; i < n; i++)
+			counts[i] += v[i];
+		close(fds[r][0]);
+		int status;
+		assert_int_equal(waitpid(pids[r], &status, 0), pids[r]);
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+}
+
+static void consume_all(store_t *st, int out)
+{
+	int won[CODES];
+	for (int i = 0; i < CODES; i++) {
+		char hash[32];
+		snprintf(hash, sizeof hash, "race-code-%d", i);
+		struct store_oauthcode c;
+		int used = 0;
+		int rc = store_oauthcode_consume(st, hash, 1000, &c, &used);
+		won[i] = rc == STORE_OK;
+		if (rc != STORE_OK && (rc != STORE_NOTFOUND || !used))
+			won[i] = 100; /* neither won nor lost to the other: an error */
+	}
+	if (write(out, won, sizeof won) != (ssize_t)sizeof won)
+		_exit(1);
+}
+
+/* One OAuth code raced from two processes (two connections): each code is consumed by
+ * exactly one, the other sees it used (store_oauthcode_consume's conditional UPDATE ..
+ * RETURNING; PostgreSQL re-checks the WHERE after the row lock). */
+static void test_pg_one_time_code_race(void **state)
+{
+	(void)state;
+	if (!pg_conninfo())
+		skip();
+	store_t *st = pg_open_with_user("racer");
+	struct store_oauthclient cl;
+	memset(&cl, 0, sizeof cl);
+	snprintf(cl.clientid, sizeof cl.clientid, "raceapp");
+	snprintf(cl.redirecturis, sizeof cl.redirecturis, "https://app.example/cb");
+	snprintf(cl.granttypes, sizeof cl.granttypes, "authorization_code");
+	cl.audiences = 1;
+	assert_int_equal(store_oauthclient_add(st, &cl), STORE_OK);
+	for (int i = 0; i < CODES; i++) {
+		struct store_oauthcode c;
+		memset(&c, 0, sizeof c);
+		snprintf(c.codehash, sizeof c.codehash, "race-code-%d", i);
+		snprintf(c.clientid, sizeof c.clientid, "raceapp");
+		snprintf(c.userid, sizeof c.userid, "racer");
+		snprintf(c.redirecturi, sizeof c.redirecturi, "https://app.example/cb");
+		snprintf(c.challenge, sizeof c.challenge, "x");
+		c.expires = 2000;
+		assert_int_equal(store_oauthcode_add(st, &c), STORE_OK);
+	}
+	int wins[CODES];
+	race(consume_all, wins, CODES);
+	for (int i = 0; i < CODES; i++)
+		if (wins[i] != 1)
+			fail_msg("code %d consumed %d times (100+: an error)", i, wins[i]);
+	store_close(st);
+}
+
+static void fail_logins(store_t *st, int out)
+{
+	int bad[1] = {0};
+	for (int i = 0; i < FAILURES; i++)
+		if (dir_policy_record(st, "hacked", STORE_CRED_DIGEST, 0, 1000, NULL) !=
+		    DIR_BAD_CREDENTIAL)
+			bad[0]++;
+	if (write(out, bad, sizeof bad) != (ssize_t)sizeof bad)
+		_exit(1);
+}
+
+/* Failed digests counted from two processes add up exactly: 2 x 30 failures under the
+ * digest policy (locks at 100) leave a hack count of 60. */
+static void test_pg_failure_counts_add_up(void **state)
+{
+	(void)state;
+	if (!pg_conninfo())
+		skip();
+	store_t *st = pg_open_with_user("hacked");
+	int errors[1];
+	race(fail_logins, errors, 1);
+	assert_int_equal(errors[0], 0);
+	struct store_credstate cs;
+	assert_int_equal(store_credstate_get(st, "hacked", STORE_CRED_DIGEST, &cs), STORE_OK);
+	assert_int_equal(cs.hackcount, RACERS * FAILURES);
+	store_close(st);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_redacted_keywords),
+	    cmocka_unit_test(test_redacted_uri),
+	    cmocka_unit_test(test_conninfo_file),
+	    cmocka_unit_test(test_pg_one_time_code_race),
+	    cmocka_unit_test(test_pg_failure_counts_add_up),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
