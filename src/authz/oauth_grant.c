@@ -511,7 +511,8 @@ void oauth_introspect_run(struct oauth_job *j)
 			v = AUTHZ_EXPIRED;
 		/* A client_credentials token's subject is its client, not a user. */
 		if (v == AUTHZ_OK && strcmp(c.sub, c.client_id) != 0)
-			why = oauth_user_refused(j->o, c.sub, c.aud, c.iat, j->now, &unavailable);
+			why = oauth_user_refused_cached(j->o, c.sub, c.aud, c.iat, j->now,
+			                                &unavailable);
 		if (v == AUTHZ_OK && !why) {
 			json_t *aud = json_array();
 			if (c.aud & AUTHZ_AUD_SIP)

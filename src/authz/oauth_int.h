@@ -17,9 +17,12 @@
 #include "core/log.h"
 
 #include <netinet/in.h>
+#include <stdint.h>
 #include <stdatomic.h>
 
 #define OAUTH_CSRF_COOKIE "tg_oauth_csrf"
+
+struct shtable;
 
 struct oauth {
 	struct oauth_options o;
@@ -30,6 +33,7 @@ struct oauth {
 	    introspections, revocations, bad_requests;
 	char *metadata; /* the RFC 8414 document, made once */
 	size_t metadata_len;
+	struct shtable *clients, *users; /* oauth_cache.c */
 };
 
 enum oauth_endpoint {
@@ -104,6 +108,41 @@ int oauth_scope_grant(const struct store_oauthclient *c, const char *requested, 
  * *unavailable set when the store failed. Blocking. */
 const char *oauth_user_refused(struct oauth *o, const char *userid, unsigned aud, int64_t authtime,
                                int64_t now, int *unavailable);
+
+/* --- oauth_cache.c: client rows and user verdicts for the loop (oauth_fast.c) ------------- */
+
+/* How long a user's "may hold tokens" verdict is reused at most (s), besides being dropped
+ * when the store generations move: the credential policy's time-based rules, and writes
+ * that did not come through this process (store.h: telgated is the only writer; a row
+ * deleted with sqlite3 is seen by introspection this much later at most). Only
+ * introspection reads and fills it: a grant always asks the store. */
+#define OAUTH_USER_CACHE_S 5
+
+int oauth_cache_init(struct oauth *o); /* 0, -1 out of memory */
+void oauth_cache_destroy(struct oauth *o);
+/* 1 with the client's row in *out when it was read at the current store generation. */
+int oauth_cache_client_get(struct oauth *o, const char *clientid, struct store_oauthclient *out);
+/* Keeps a row read at store generation gen (read before the row). */
+void oauth_cache_client_put(struct oauth *o, uint64_t gen, const struct store_oauthclient *c);
+/* 1 when oauth_user_refused said NULL for userid, audiences covering aud and a login time
+ * at or before authtime, at the current generations and less than OAUTH_USER_CACHE_S ago.
+ * Never blocks: the loop may call it. */
+int oauth_cache_user_ok(struct oauth *o, const char *userid, unsigned aud, int64_t authtime,
+                        int64_t now);
+void oauth_cache_user_put(struct oauth *o, const char *userid, unsigned aud, int64_t authtime,
+                          uint64_t gen, uint64_t user_gen, int64_t now);
+/* oauth_user_refused through the cache (a verdict of NULL is kept). Blocking on a miss. */
+const char *oauth_user_refused_cached(struct oauth *o, const char *userid, unsigned aud,
+                                      int64_t authtime, int64_t now, int *unavailable);
+
+/* --- oauth_fast.c: introspection on the loop ------------------------------------------- */
+
+/* Answers an introspection on the loop when everything it needs is cached: the client's
+ * row (secret checked here), the token verified (authz_verify_cached), its user's verdict.
+ * Returns 1 when answered (req is done), 0 when the caller must run the worker job. */
+int oauth_introspect_fast(struct oauth *o, struct http_request *req, const struct http_form *form,
+                          int basic, const char *basic_id, const char *basic_secret,
+                          size_t basic_len);
 
 /* --- oauth_grant.c: the token endpoint, revocation, introspection, device authorization - */
 

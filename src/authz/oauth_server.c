@@ -196,6 +196,12 @@ static void start(struct http_request *req, struct oauth *o, enum oauth_endpoint
 		return;
 	}
 	const struct http_client_cert *cert = http_client_cert(req);
+	if (ep == OAUTH_EP_INTROSPECT && !cert &&
+	    oauth_introspect_fast(o, req, &j->form, j->basic, j->basic_id, j->basic_secret,
+	                          j->basic_len)) {
+		job_free(j);
+		return;
+	}
 	struct stream *cs = cert ? http_stream(req) : NULL;
 	X509 *peer = cs && stream_ssl(cs) ? SSL_get0_peer_certificate(stream_ssl(cs)) : NULL;
 	if (cert && peer) {
@@ -348,6 +354,10 @@ struct oauth *oauth_new(const struct oauth_options *opt, char *err, size_t errle
 		o->o.refresh_grace_s = 0;
 	if (oauth_key_load(opt->pki_dir, o->key, err, errlen) != 0)
 		goto fail;
+	if (oauth_cache_init(o) != 0) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	if (make_metadata(o) != 0) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -363,6 +373,7 @@ void oauth_free(struct oauth *o)
 	if (!o)
 		return;
 	sodium_memzero(o->key, sizeof o->key);
+	oauth_cache_destroy(o);
 	free(o->metadata);
 	free(o);
 }
