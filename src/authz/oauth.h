@@ -64,6 +64,16 @@ void oauth_free(struct oauth *o);
  * EST server mounts them beside its own. Returns how many. */
 size_t oauth_routes(struct oauth *o, struct http_route *out, size_t cap);
 
+/* Revokes a refresh-token family (RFC 9700 §4.14: reuse detected, a code used twice, RFC
+ * 7009 revocation of one of its tokens, `telgate oauth revoke --family`): its refresh
+ * tokens, and the access tokens issued beside those that may still be valid (their jtis,
+ * oauth_crypto.h oauth_access_jti, into the revoked jtis until their exp). *n (may be
+ * NULL) gets how many refresh tokens were revoked. Returns STORE_OK or the store's error
+ * for the refresh tokens (a jti that could not be stored is logged). Blocking (a worker,
+ * the control thread); cid for the log line. */
+int oauth_family_revoke(struct oauth *o, const char *familyid, int64_t now, const char *cid,
+                        int *n);
+
 /* Counters for the metrics and the tests. */
 struct oauth_stats {
 	uint64_t tokens_issued, refresh_rotations, refresh_retries, refresh_reuse_revocations,

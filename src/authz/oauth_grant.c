@@ -3,6 +3,8 @@
  * worker (oauth_int.h). */
 #include "authz/oauth_int.h"
 
+#include "core/util.h"
+
 #include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -18,6 +20,7 @@ struct grant {
 	int64_t auth_time, access_s;
 	const char *refresh; /* the refresh token to return, NULL = none */
 	const char *family;  /* for the log */
+	const char *jti;     /* the access token's (oauth_access_jti), NULL = random */
 	const char *grant_type;
 };
 
@@ -41,6 +44,8 @@ static int issue(struct oauth_job *j, const struct grant *g, struct authz_claims
 	c.auth_time = g->auth_time;
 	if (g->access_s > 0)
 		c.exp = c.iat + g->access_s;
+	if (g->jti)
+		tg_strlcpy(c.jti, g->jti, sizeof c.jti);
 	char *jwt = NULL;
 	size_t len = 0;
 	int rc = authz_token_issue(o->o.authz, &c, &jwt, &len);
@@ -73,13 +78,14 @@ static int issue(struct oauth_job *j, const struct grant *g, struct authz_claims
 /* A new refresh token of family (a new one when family is ""), stored by hash. */
 static int new_refresh(struct oauth_job *j, const struct store_oauthclient *cl, const char *userid,
                        const char *scope, int64_t authtime, char token[OAUTH_TOKEN_LEN + 1],
-                       char family[OAUTH_TOKEN_LEN + 1])
+                       char family[OAUTH_TOKEN_LEN + 1], char hash[OAUTH_HASH_HEX + 1])
 {
 	struct store_oauthrefresh r;
 	memset(&r, 0, sizeof r);
 	oauth_random_token(token);
 	oauth_random_token(family);
 	oauth_token_hash(token, OAUTH_TOKEN_LEN, r.tokenhash);
+	memcpy(hash, r.tokenhash, OAUTH_HASH_HEX + 1);
 	snprintf(r.familyid, sizeof r.familyid, "%s", family);
 	snprintf(r.clientid, sizeof r.clientid, "%s", cl->clientid);
 	snprintf(r.userid, sizeof r.userid, "%s", userid);
@@ -111,7 +117,7 @@ static int user_refused(struct oauth_job *j, const char *userid, unsigned aud, i
 	}
 	int n = 0;
 	if (family && family[0])
-		store_oauthrefresh_revoke_family(j->o->o.store, family, &n);
+		oauth_family_revoke(j->o, family, j->now, j->cid, &n);
 	log_ev(LOG_LVL_NOTICE, j->cid, "oauth_user_refused", LOG_S("user", userid),
 	       LOG_S("reason", why), LOG_S("family", family), LOG_I("revoked", n));
 	oauth_fail(j, OAUTH_ERR_INVALID_GRANT, "the user may not be granted tokens");
@@ -151,10 +157,12 @@ static int user_grant(struct oauth_job *j, const struct store_oauthclient *cl, c
                       const char *scope, int64_t authtime, const char *grant_type,
                       char family[OAUTH_TOKEN_LEN + 1], struct authz_claims *issued)
 {
-	char token[OAUTH_TOKEN_LEN + 1] = "";
+	char token[OAUTH_TOKEN_LEN + 1] = "", hash[OAUTH_HASH_HEX + 1];
+	char jti[OAUTH_JTI_LEN + 1];
 	family[0] = '\0';
 	int refresh = oauth_list_has(cl->granttypes, "refresh_token");
-	if (refresh && new_refresh(j, cl, userid, scope, authtime, token, family) != STORE_OK) {
+	if (refresh &&
+	    new_refresh(j, cl, userid, scope, authtime, token, family, hash) != STORE_OK) {
 		oauth_fail(j, OAUTH_ERR_TEMPORARILY_UNAVAILABLE, "the store is not available");
 		return -1;
 	}
@@ -166,7 +174,10 @@ static int user_grant(struct oauth_job *j, const struct store_oauthclient *cl, c
 	                        .access_s = access_s(cl),
 	                        .refresh = refresh ? token : NULL,
 	                        .family = family,
+	                        .jti = refresh ? jti : NULL,
 	                        .grant_type = grant_type};
+	if (refresh)
+		oauth_access_jti(j->o->key, hash, jti);
 	int rc = issue(j, &g, issued);
 	sodium_memzero(token, sizeof token);
 	return rc;
@@ -203,7 +214,7 @@ static void grant_authorization_code(struct oauth_job *j, const struct store_oau
 		/* RFC 6749 §4.1.2: a code used twice revokes what its first use issued; one of
 		 * the two holders is not the client. */
 		if (c.familyid[0])
-			store_oauthrefresh_revoke_family(j->o->o.store, c.familyid, &revoked);
+			oauth_family_revoke(j->o, c.familyid, j->now, j->cid, &revoked);
 		if (c.jti[0])
 			authz_revoke_jti(j->o->o.authz, c.jti, c.jtiexpires);
 	}
@@ -233,7 +244,7 @@ static void grant_authorization_code(struct oauth_job *j, const struct store_oau
 static void reuse_detected(struct oauth_job *j, const struct store_oauthrefresh *r)
 {
 	int n = 0;
-	store_oauthrefresh_revoke_family(j->o->o.store, r->familyid, &n);
+	oauth_family_revoke(j->o, r->familyid, j->now, j->cid, &n);
 	count(&j->o->refresh_reuse_revocations);
 	log_ev(LOG_LVL_WARNING, j->cid, "oauth_refresh_reuse", LOG_S("client_id", r->clientid),
 	       LOG_S("user", r->userid), LOG_S("family", r->familyid),
@@ -325,6 +336,8 @@ static void grant_refresh(struct oauth_job *j, const struct store_oauthclient *c
 	} else {
 		goto unavailable;
 	}
+	char jti[OAUTH_JTI_LEN + 1];
+	oauth_access_jti(o->key, nexthash, jti);
 	const struct grant g = {.sub = r.userid,
 	                        .client_id = cl->clientid,
 	                        .scope = scope,
@@ -333,6 +346,7 @@ static void grant_refresh(struct oauth_job *j, const struct store_oauthclient *c
 	                        .access_s = access_s(cl),
 	                        .refresh = next,
 	                        .family = r.familyid,
+	                        .jti = jti,
 	                        .grant_type = "refresh_token"};
 	issue(j, &g, NULL);
 	sodium_memzero(next, sizeof next);
@@ -465,7 +479,7 @@ void oauth_revoke_run(struct oauth_job *j)
 		    strcmp(r.clientid, cl.clientid) == 0) {
 			/* RFC 7009 §2.1: revoking a refresh token may revoke the grant's other
 			 * tokens; the whole family goes. */
-			store_oauthrefresh_revoke_family(j->o->o.store, r.familyid, NULL);
+			oauth_family_revoke(j->o, r.familyid, j->now, j->cid, NULL);
 			what = "refresh_token";
 		}
 	}

@@ -356,6 +356,20 @@ int store_oauthrefresh_revoke_user(store_t *st, const char *userid, int *n)
 	    st, "UPDATE oauthrefresh SET revoked = 1 WHERE userid = $1 AND revoked = 0", userid, n);
 }
 
+int store_oauthrefresh_family_since(store_t *st, const char *familyid, int64_t since,
+                                    int (*fn)(void *ud, const struct store_oauthrefresh *r),
+                                    void *ud)
+{
+	struct store_oauthrefresh row;
+	struct typed_each t = {(int (*)(void *, const void *))fn, ud};
+	struct store_rows r = {refresh_from_row, &row, sizeof row, each_row, &t, 0, 0};
+	struct store_val p[] = {SV_S(familyid), SV_I(since)};
+	return store_select(st,
+	                    "SELECT " REFRESH_COLUMNS " FROM oauthrefresh WHERE familyid = $1 AND "
+	                    "created >= $2 ORDER BY created",
+	                    p, 2, &r);
+}
+
 static int family_from_row(void *obj, const char *const *v)
 {
 	struct store_oauthfamily *f = obj;

@@ -136,6 +136,13 @@ int store_oauthrefresh_rotate(store_t *st, const char *tokenhash, const char *ne
 int store_oauthrefresh_revoke_family(store_t *st, const char *familyid, int *n);
 int store_oauthrefresh_revoke_user(store_t *st, const char *userid, int *n);
 
+/* Every token of a family created at or after since, oldest first (what may still have an
+ * access token issued beside it unexpired: authz/oauth.h oauth_family_revoke); fn returns
+ * nonzero to stop. */
+int store_oauthrefresh_family_since(store_t *st, const char *familyid, int64_t since,
+                                    int (*fn)(void *ud, const struct store_oauthrefresh *r),
+                                    void *ud);
+
 /* An active family: one with an unused, unrevoked token unexpired at now. */
 struct store_oauthfamily {
 	char familyid[STORE_OAUTH_FAMILY_MAX + 1];
