@@ -57,6 +57,10 @@ struct oauth_options {
 };
 
 struct oauth *oauth_new(const struct oauth_options *o, char *err, size_t errlen);
+/* Commits and answers the refresh grants still queued for the group commit, and stops its
+ * thread: after the workers stopped (no job queues more), before the loops stop and the
+ * token service is freed. NULL, or a second call, is a no-op (oauth_free calls it too). */
+void oauth_stop(struct oauth *o);
 /* After every listener serving its routes was freed. NULL is a no-op. */
 void oauth_free(struct oauth *o);
 

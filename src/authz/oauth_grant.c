@@ -334,7 +334,7 @@ static void grant_refresh(struct oauth_job *j, const struct store_oauthclient *c
 	                                                    : o->o.refresh_token_expiry_s);
 	j->deferred = 1;
 	atomic_store(&j->parts, 2);
-	if (oauth_commit_submit(o->commit, j) != 0) {
+	if (!o->commit || oauth_commit_submit(o->commit, j) != 0) {
 		j->deferred = 0;
 		goto unavailable;
 	}

@@ -384,12 +384,20 @@ fail:
 	return NULL;
 }
 
+void oauth_stop(struct oauth *o)
+{
+	if (!o)
+		return;
+	oauth_commit_stop(o->commit);
+	o->commit = NULL;
+}
+
 void oauth_free(struct oauth *o)
 {
 	if (!o)
 		return;
 	/* Before the key: the committer's last answers may use it. */
-	oauth_commit_stop(o->commit);
+	oauth_stop(o);
 	sodium_memzero(o->key, sizeof o->key);
 	oauth_cache_destroy(o);
 	free(o->metadata);
