@@ -107,12 +107,12 @@ def https(port, ca, method, path, form=None, headers=None):
 
 
 def telgate_login(port, ca, secret):
-    """One code + PKCE login of user bench by client "bench" through the login form: the
+    """One code + PKCE login of user bench by client "benchapp" through the login form: the
     token answer (access and refresh token)."""
     verifier = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
     challenge = base64.urlsafe_b64encode(
         hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    params = {"response_type": "code", "client_id": "bench", "redirect_uri": REDIRECT,
+    params = {"response_type": "code", "client_id": "benchapp", "redirect_uri": REDIRECT,
               "scope": "sip", "state": "s", "code_challenge": challenge,
               "code_challenge_method": "S256"}
     s, h, page = https(port, ca, "GET", "/oauth/authorize?" + urllib.parse.urlencode(params))
@@ -123,7 +123,7 @@ def telgate_login(port, ca, secret):
                     {"Cookie": cookie})
     loc = dict((k.lower(), v) for k, v in h).get("location", "")
     code = urllib.parse.parse_qs(urllib.parse.urlparse(loc).query)["code"][0]
-    basic = base64.b64encode(f"bench:{secret}".encode()).decode()
+    basic = base64.b64encode(f"benchapp:{secret}".encode()).decode()
     s, h, b = https(port, ca, "POST", "/oauth/token",
                     {"grant_type": "authorization_code", "code": code,
                      "redirect_uri": REDIRECT, "code_verifier": verifier},
@@ -135,7 +135,7 @@ def telgate_login(port, ca, secret):
 
 def telgate_side(a, tmp, ports):
     proc, conf, ca = start_telgated(a, tmp, ports)
-    secret = cli(a, conf, "oauth", "client", "add", "bench", "--type", "confidential",
+    secret = cli(a, conf, "oauth", "client", "add", "benchapp", "--type", "confidential",
                  "--redirect-uris", REDIRECT, "--grants", "authorization_code,refresh_token",
                  "--scopes", "sip", "--audience", "sip")["client_secret"]
     rs = cli(a, conf, "oauth", "client", "add", "rs", "--type", "confidential")["client_secret"]
@@ -145,7 +145,7 @@ def telgate_side(a, tmp, ports):
           f"{time.time() - t:.1f} s (not measured)")
     return {"name": "telgated", "proc": proc, "port": ports["est"], "ca": ca,
             "token_path": "/oauth/token", "introspect_path": "/oauth/introspect",
-            "auth": f"basic:bench:{secret}", "introspect_auth": f"basic:rs:{rs}",
+            "auth": f"basic:benchapp:{secret}", "introspect_auth": f"basic:rs:{rs}",
             "refresh": [x["refresh_token"] for x in answers],
             "access": answers[0]["access_token"], "admin": ports["admin"]}
 

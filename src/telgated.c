@@ -656,6 +656,9 @@ static void daemon_teardown(struct daemon *d, int status)
 		workers_stop(d->est_workers);
 	d->est_workers = NULL;
 	workers_stop(d->workers);
+	/* After the workers (nothing queues refresh grants any more), before the loops (the
+	 * answers go there) and the token service (a lost rotation revokes through it). */
+	oauth_stop(d->oauth);
 	/* After the workers: a `show tftp` or a metrics scrape running there reads it. */
 	d->admin.tftp = NULL;
 	files_service_stop(d->files);

@@ -2,6 +2,7 @@
 #include "admin/oauth_cmds.h"
 
 #include "admin/cmd_opts.h"
+#include "authz/oauth.h"
 #include "authz/oauth_crypto.h"
 #include "authz/token.h"
 #include "ca/capf.h"
@@ -356,8 +357,11 @@ json_t *cmd_oauth_revoke(struct admin_ctx *a, const struct ctl_request *r, const
 		return admin_usage("%s", "--family needs an ID");
 	const char *what = r->argv[family ? 3 : 2];
 	int n = 0;
-	int rc = family ? store_oauthrefresh_revoke_family(a->store, what, &n)
-	                : store_oauthrefresh_revoke_user(a->store, what, &n);
+	/* A family's access tokens go with it (oauth_family_revoke); without the OAuth server
+	 * (no [est] port) there are none. */
+	int rc = family && a->oauth ? oauth_family_revoke(a->oauth, what, tg_now_s(), cid, &n)
+	         : family           ? store_oauthrefresh_revoke_family(a->store, what, &n)
+	                            : store_oauthrefresh_revoke_user(a->store, what, &n);
 	/* The user's access tokens too: refused from now on wherever they are verified (those
 	 * of this very second included: iat is in whole seconds). */
 	if (rc == STORE_OK && !family && a->authz)

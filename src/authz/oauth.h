@@ -57,12 +57,26 @@ struct oauth_options {
 };
 
 struct oauth *oauth_new(const struct oauth_options *o, char *err, size_t errlen);
+/* Commits and answers the refresh grants still queued for the group commit, and stops its
+ * thread: after the workers stopped (no job queues more), before the loops stop and the
+ * token service is freed. NULL, or a second call, is a no-op (oauth_free calls it too). */
+void oauth_stop(struct oauth *o);
 /* After every listener serving its routes was freed. NULL is a no-op. */
 void oauth_free(struct oauth *o);
 
 /* Writes its routes (OAUTH_ROUTES) into out (cap entries), for a listener's table: the
  * EST server mounts them beside its own. Returns how many. */
 size_t oauth_routes(struct oauth *o, struct http_route *out, size_t cap);
+
+/* Revokes a refresh-token family (RFC 9700 §4.14: reuse detected, a code used twice, RFC
+ * 7009 revocation of one of its tokens, `telgate oauth revoke --family`): its refresh
+ * tokens, and the access tokens issued beside those that may still be valid (their jtis,
+ * oauth_crypto.h oauth_access_jti, into the revoked jtis until their exp). *n (may be
+ * NULL) gets how many refresh tokens were revoked. Returns STORE_OK or the store's error
+ * for the refresh tokens (a jti that could not be stored is logged). Blocking (a worker,
+ * the control thread); cid for the log line. */
+int oauth_family_revoke(struct oauth *o, const char *familyid, int64_t now, const char *cid,
+                        int *n);
 
 /* Counters for the metrics and the tests. */
 struct oauth_stats {

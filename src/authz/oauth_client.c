@@ -81,8 +81,18 @@ enum oauth_err oauth_client_authenticate(struct oauth_job *j, struct store_oauth
 	const char *id = j->basic ? j->basic_id : fid;
 	if (!id || !id[0])
 		return bad_client(j, "no client_id");
-	int rc = strlen(id) > STORE_ID_MAX ? STORE_NOTFOUND
-	                                   : store_oauthclient_get(j->o->o.store, id, c);
+	/* The row as read at the current store generation, or from the store. */
+	int rc = STORE_NOTFOUND;
+	if (strlen(id) > STORE_ID_MAX) {
+		/* no such client */
+	} else if (oauth_cache_client_get(j->o, id, c)) {
+		rc = STORE_OK;
+	} else {
+		uint64_t gen = store_generation(j->o->o.store); /* before the read: oauth_cache.c */
+		rc = store_oauthclient_get(j->o->o.store, id, c);
+		if (rc == STORE_OK)
+			oauth_cache_client_put(j->o, gen, c);
+	}
 	const char *secret = j->basic ? j->basic_secret : fsec;
 	size_t slen = j->basic ? j->basic_len : fsec ? strlen(fsec) : 0;
 	if (rc == STORE_NOTFOUND) {

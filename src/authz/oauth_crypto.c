@@ -79,6 +79,15 @@ void oauth_refresh_successor(const unsigned char key[OAUTH_KEY_BYTES], const cha
 	sodium_memzero(mac, sizeof mac);
 }
 
+void oauth_access_jti(const unsigned char key[OAUTH_KEY_BYTES], const char *tokenhash,
+                      char out[OAUTH_JTI_LEN + 1])
+{
+	unsigned char mac[crypto_auth_hmacsha256_BYTES];
+	hmac3(key, OAUTH_KEY_BYTES, "telgate oauth access jti v1", "", tokenhash, strlen(tokenhash),
+	      mac);
+	b64url(mac, 16, out, OAUTH_JTI_LEN + 1);
+}
+
 static int unreserved(unsigned char c)
 {
 	return isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';

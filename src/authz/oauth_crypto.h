@@ -42,6 +42,16 @@ int oauth_secret_verify(const unsigned char key[OAUTH_KEY_BYTES], const char *cl
 void oauth_refresh_successor(const unsigned char key[OAUTH_KEY_BYTES], const char *used, size_t len,
                              char out[OAUTH_TOKEN_LEN + 1]);
 
+/* The jti of the access token issued beside a refresh token (tokenhash: its
+ * oauth_token_hash): 128 bits of an HMAC under the server key, base64url (22 characters),
+ * so that revoking a family can name the access tokens its tokens came with without the
+ * store keeping their jtis (oauth_family_revoke). A retry within the grace window returns
+ * the same refresh token, so its access token has the same jti: one grant, revoked
+ * together. */
+#define OAUTH_JTI_LEN 22
+void oauth_access_jti(const unsigned char key[OAUTH_KEY_BYTES], const char *tokenhash,
+                      char out[OAUTH_JTI_LEN + 1]);
+
 /* RFC 7636 §4.1: 43..128 characters of [A-Za-z0-9-._~]. */
 int oauth_pkce_verifier_ok(const char *v, size_t len);
 /* RFC 7636 §4.2: a S256 challenge is 43 base64url characters. */

@@ -3,6 +3,8 @@
  * worker (oauth_int.h). */
 #include "authz/oauth_int.h"
 
+#include "core/util.h"
+
 #include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -18,6 +20,7 @@ struct grant {
 	int64_t auth_time, access_s;
 	const char *refresh; /* the refresh token to return, NULL = none */
 	const char *family;  /* for the log */
+	const char *jti;     /* the access token's (oauth_access_jti), NULL = random */
 	const char *grant_type;
 };
 
@@ -27,23 +30,24 @@ static void count(_Atomic uint64_t *c)
 }
 
 /* Signs the access token and sets the answer (RFC 6749 §5.1). Returns 0 with the claims
- * issued in *out (when not NULL), or -1 (the answer is the error). */
-static int issue(struct oauth_job *j, const struct grant *g, struct authz_claims *out)
+ * issued in *c, or -1 (the answer is the error). */
+static int issue_sign(struct oauth_job *j, const struct grant *g, struct authz_claims *c)
 {
 	struct oauth *o = j->o;
-	struct authz_claims c;
-	memset(&c, 0, sizeof c);
-	authz_claims_init(o->o.authz, &c, j->now);
-	snprintf(c.sub, sizeof c.sub, "%s", g->sub);
-	snprintf(c.client_id, sizeof c.client_id, "%s", g->client_id);
-	snprintf(c.scope, sizeof c.scope, "%s", g->scope);
-	c.aud = g->aud;
-	c.auth_time = g->auth_time;
+	memset(c, 0, sizeof *c);
+	authz_claims_init(o->o.authz, c, j->now);
+	snprintf(c->sub, sizeof c->sub, "%s", g->sub);
+	snprintf(c->client_id, sizeof c->client_id, "%s", g->client_id);
+	snprintf(c->scope, sizeof c->scope, "%s", g->scope);
+	c->aud = g->aud;
+	c->auth_time = g->auth_time;
 	if (g->access_s > 0)
-		c.exp = c.iat + g->access_s;
+		c->exp = c->iat + g->access_s;
+	if (g->jti)
+		tg_strlcpy(c->jti, g->jti, sizeof c->jti);
 	char *jwt = NULL;
 	size_t len = 0;
-	int rc = authz_token_issue(o->o.authz, &c, &jwt, &len);
+	int rc = authz_token_issue(o->o.authz, c, &jwt, &len);
 	if (rc != 0) {
 		log_ev(LOG_LVL_WARNING, j->cid, "oauth_issue_failed",
 		       LOG_S("client_id", g->client_id), LOG_I("errno", -rc));
@@ -56,15 +60,31 @@ static int issue(struct oauth_job *j, const struct grant *g, struct authz_claims
 	}
 	j->status = 200;
 	j->json = json_pack("{s:s%,s:s,s:I,s:s}", "access_token", jwt, len, "token_type", "Bearer",
-	                    "expires_in", (json_int_t)(c.exp - c.iat), "scope", c.scope);
+	                    "expires_in", (json_int_t)(c->exp - c->iat), "scope", c->scope);
 	if (j->json && g->refresh)
 		json_object_set_new(j->json, "refresh_token", json_string(g->refresh));
 	sodium_memzero(jwt, len);
 	free(jwt);
-	count(&o->tokens_issued);
-	log_ev(LOG_LVL_INFO, j->cid, "oauth_token_issued", LOG_S("grant_type", g->grant_type),
-	       LOG_S("client_id", g->client_id), LOG_S("sub", g->sub), LOG_S("jti", c.jti),
-	       LOG_U("aud", c.aud), LOG_S("family", g->family), LOG_I("exp", c.exp));
+	return 0;
+}
+
+/* The token went out (or goes out with this answer). */
+static void issued(struct oauth_job *j, const char *grant_type, const char *family,
+                   const struct authz_claims *c)
+{
+	count(&j->o->tokens_issued);
+	log_ev(LOG_LVL_INFO, j->cid, "oauth_token_issued", LOG_S("grant_type", grant_type),
+	       LOG_S("client_id", c->client_id), LOG_S("sub", c->sub), LOG_S("jti", c->jti),
+	       LOG_U("aud", c->aud), LOG_S("family", family), LOG_I("exp", c->exp));
+}
+
+/* issue_sign, then issued. Returns 0 with the claims in *out (when not NULL), or -1. */
+static int issue(struct oauth_job *j, const struct grant *g, struct authz_claims *out)
+{
+	struct authz_claims c;
+	if (issue_sign(j, g, &c) != 0)
+		return -1;
+	issued(j, g->grant_type, g->family, &c);
 	if (out)
 		*out = c;
 	return 0;
@@ -73,13 +93,14 @@ static int issue(struct oauth_job *j, const struct grant *g, struct authz_claims
 /* A new refresh token of family (a new one when family is ""), stored by hash. */
 static int new_refresh(struct oauth_job *j, const struct store_oauthclient *cl, const char *userid,
                        const char *scope, int64_t authtime, char token[OAUTH_TOKEN_LEN + 1],
-                       char family[OAUTH_TOKEN_LEN + 1])
+                       char family[OAUTH_TOKEN_LEN + 1], char hash[OAUTH_HASH_HEX + 1])
 {
 	struct store_oauthrefresh r;
 	memset(&r, 0, sizeof r);
 	oauth_random_token(token);
 	oauth_random_token(family);
 	oauth_token_hash(token, OAUTH_TOKEN_LEN, r.tokenhash);
+	memcpy(hash, r.tokenhash, OAUTH_HASH_HEX + 1);
 	snprintf(r.familyid, sizeof r.familyid, "%s", family);
 	snprintf(r.clientid, sizeof r.clientid, "%s", cl->clientid);
 	snprintf(r.userid, sizeof r.userid, "%s", userid);
@@ -111,7 +132,7 @@ static int user_refused(struct oauth_job *j, const char *userid, unsigned aud, i
 	}
 	int n = 0;
 	if (family && family[0])
-		store_oauthrefresh_revoke_family(j->o->o.store, family, &n);
+		oauth_family_revoke(j->o, family, j->now, j->cid, &n);
 	log_ev(LOG_LVL_NOTICE, j->cid, "oauth_user_refused", LOG_S("user", userid),
 	       LOG_S("reason", why), LOG_S("family", family), LOG_I("revoked", n));
 	oauth_fail(j, OAUTH_ERR_INVALID_GRANT, "the user may not be granted tokens");
@@ -151,10 +172,12 @@ static int user_grant(struct oauth_job *j, const struct store_oauthclient *cl, c
                       const char *scope, int64_t authtime, const char *grant_type,
                       char family[OAUTH_TOKEN_LEN + 1], struct authz_claims *issued)
 {
-	char token[OAUTH_TOKEN_LEN + 1] = "";
+	char token[OAUTH_TOKEN_LEN + 1] = "", hash[OAUTH_HASH_HEX + 1];
+	char jti[OAUTH_JTI_LEN + 1];
 	family[0] = '\0';
 	int refresh = oauth_list_has(cl->granttypes, "refresh_token");
-	if (refresh && new_refresh(j, cl, userid, scope, authtime, token, family) != STORE_OK) {
+	if (refresh &&
+	    new_refresh(j, cl, userid, scope, authtime, token, family, hash) != STORE_OK) {
 		oauth_fail(j, OAUTH_ERR_TEMPORARILY_UNAVAILABLE, "the store is not available");
 		return -1;
 	}
@@ -166,7 +189,10 @@ static int user_grant(struct oauth_job *j, const struct store_oauthclient *cl, c
 	                        .access_s = access_s(cl),
 	                        .refresh = refresh ? token : NULL,
 	                        .family = family,
+	                        .jti = refresh ? jti : NULL,
 	                        .grant_type = grant_type};
+	if (refresh)
+		oauth_access_jti(j->o->key, hash, jti);
 	int rc = issue(j, &g, issued);
 	sodium_memzero(token, sizeof token);
 	return rc;
@@ -203,7 +229,7 @@ static void grant_authorization_code(struct oauth_job *j, const struct store_oau
 		/* RFC 6749 §4.1.2: a code used twice revokes what its first use issued; one of
 		 * the two holders is not the client. */
 		if (c.familyid[0])
-			store_oauthrefresh_revoke_family(j->o->o.store, c.familyid, &revoked);
+			oauth_family_revoke(j->o, c.familyid, j->now, j->cid, &revoked);
 		if (c.jti[0])
 			authz_revoke_jti(j->o->o.authz, c.jti, c.jtiexpires);
 	}
@@ -233,7 +259,7 @@ static void grant_authorization_code(struct oauth_job *j, const struct store_oau
 static void reuse_detected(struct oauth_job *j, const struct store_oauthrefresh *r)
 {
 	int n = 0;
-	store_oauthrefresh_revoke_family(j->o->o.store, r->familyid, &n);
+	oauth_family_revoke(j->o, r->familyid, j->now, j->cid, &n);
 	count(&j->o->refresh_reuse_revocations);
 	log_ev(LOG_LVL_WARNING, j->cid, "oauth_refresh_reuse", LOG_S("client_id", r->clientid),
 	       LOG_S("user", r->userid), LOG_S("family", r->familyid),
@@ -253,7 +279,7 @@ static void grant_refresh(struct oauth_job *j, const struct store_oauthclient *c
 	size_t len = strlen(token);
 	char hash[OAUTH_HASH_HEX + 1], next[OAUTH_TOKEN_LEN + 1], nexthash[OAUTH_HASH_HEX + 1];
 	oauth_token_hash(token, len, hash);
-	struct store_oauthrefresh r, s;
+	struct store_oauthrefresh r;
 	int rc = store_oauthrefresh_get(o->o.store, hash, &r);
 	if (rc == STORE_OK && strcmp(r.clientid, cl->clientid) != 0)
 		rc = STORE_NOTFOUND; /* bound to its client (RFC 6749 §6) */
@@ -282,49 +308,8 @@ static void grant_refresh(struct oauth_job *j, const struct store_oauthclient *c
 		return;
 	oauth_refresh_successor(o->key, token, len, next);
 	oauth_token_hash(next, OAUTH_TOKEN_LEN, nexthash);
-	rc = store_oauthrefresh_rotate(o->o.store, hash, nexthash, j->now,
-	                               j->now + (cl->refreshtokenlifetime
-	                                             ? cl->refreshtokenlifetime
-	                                             : o->o.refresh_token_expiry_s),
-	                               &r);
-	if (rc == STORE_OK) {
-		/* First use: the successor joined the family in the same commit. */
-		count(&o->refresh_rotations);
-	} else if (rc == STORE_NOTFOUND) {
-		/* Used already (by us or a racer): a retry within the grace window gets the
-		 * same successor, if that is still unused; anything else is reuse. */
-		if (store_oauthrefresh_get(o->o.store, hash, &r) != STORE_OK)
-			goto unavailable;
-		int in_grace = r.used && !r.revoked && j->now - r.usedat < o->o.refresh_grace_s;
-		int srv =
-		    in_grace ? store_oauthrefresh_get(o->o.store, nexthash, &s) : STORE_NOTFOUND;
-		if (srv == STORE_NOTFOUND && in_grace) {
-			/* The first request died between consuming and inserting (a row from
-			 * before rotation was one transaction). */
-			struct store_oauthrefresh n = r;
-			snprintf(n.tokenhash, sizeof n.tokenhash, "%s", nexthash);
-			n.used = 0;
-			n.usedat = 0;
-			n.created = j->now;
-			n.expires =
-			    j->now + (cl->refreshtokenlifetime ? cl->refreshtokenlifetime
-			                                       : o->o.refresh_token_expiry_s);
-			if (store_oauthrefresh_add(o->o.store, &n) != STORE_OK ||
-			    store_oauthrefresh_get(o->o.store, nexthash, &s) != STORE_OK)
-				goto unavailable;
-			srv = STORE_OK;
-		}
-		if (srv != STORE_OK || s.used || s.revoked) {
-			reuse_detected(j, &r);
-			sodium_memzero(next, sizeof next);
-			return;
-		}
-		count(&o->refresh_retries);
-		log_ev(LOG_LVL_INFO, j->cid, "oauth_refresh_retry", LOG_S("client_id", r.clientid),
-		       LOG_S("family", r.familyid), LOG_I("used_s_ago", j->now - r.usedat));
-	} else {
-		goto unavailable;
-	}
+	char jti[OAUTH_JTI_LEN + 1];
+	oauth_access_jti(o->key, nexthash, jti);
 	const struct grant g = {.sub = r.userid,
 	                        .client_id = cl->clientid,
 	                        .scope = scope,
@@ -333,13 +318,86 @@ static void grant_refresh(struct oauth_job *j, const struct store_oauthclient *c
 	                        .access_s = access_s(cl),
 	                        .refresh = next,
 	                        .family = r.familyid,
+	                        .jti = jti,
 	                        .grant_type = "refresh_token"};
-	issue(j, &g, NULL);
+	/* Signed first, committed after (oauth_commit.c): the answer waits for the commit and
+	 * a token whose rotation does not commit is never sent. A retry within the grace window
+	 * gets the same successor and jti, so what was signed fits it too. */
+	int signed_ok = issue_sign(j, &g, &j->rot.issued) == 0;
 	sodium_memzero(next, sizeof next);
+	if (!signed_ok)
+		return;
+	memcpy(j->rot.hash, hash, sizeof j->rot.hash);
+	memcpy(j->rot.nexthash, nexthash, sizeof j->rot.nexthash);
+	tg_strlcpy(j->rot.family, r.familyid, sizeof j->rot.family);
+	j->rot.expires = j->now + (cl->refreshtokenlifetime ? cl->refreshtokenlifetime
+	                                                    : o->o.refresh_token_expiry_s);
+	j->deferred = 1;
+	atomic_store(&j->parts, 2);
+	if (!o->commit || oauth_commit_submit(o->commit, j) != 0) {
+		j->deferred = 0;
+		goto unavailable;
+	}
 	return;
 unavailable:
 	sodium_memzero(next, sizeof next);
 	oauth_fail(j, OAUTH_ERR_TEMPORARILY_UNAVAILABLE, "the store is not available");
+}
+
+/* The rotation found its token used already (by us or a racer): a retry within the grace
+ * window gets the same successor, if that is still unused; anything else is reuse.
+ * Returns 0 (a retry: *r the used token's row), 1 (reuse: answered) or -1 (the store). */
+static int rotation_lost(struct oauth_job *j, struct store_oauthrefresh *r)
+{
+	struct oauth *o = j->o;
+	struct store_oauthrefresh s;
+	if (store_oauthrefresh_get(o->o.store, j->rot.hash, r) != STORE_OK)
+		return -1;
+	int in_grace = r->used && !r->revoked && j->now - r->usedat < o->o.refresh_grace_s;
+	int srv =
+	    in_grace ? store_oauthrefresh_get(o->o.store, j->rot.nexthash, &s) : STORE_NOTFOUND;
+	if (srv == STORE_NOTFOUND && in_grace) {
+		/* The first request died between consuming and inserting (a row from before
+		 * rotation was one transaction). */
+		struct store_oauthrefresh n = *r;
+		snprintf(n.tokenhash, sizeof n.tokenhash, "%s", j->rot.nexthash);
+		n.used = 0;
+		n.usedat = 0;
+		n.created = j->now;
+		n.expires = j->rot.expires;
+		if (store_oauthrefresh_add(o->o.store, &n) != STORE_OK ||
+		    store_oauthrefresh_get(o->o.store, j->rot.nexthash, &s) != STORE_OK)
+			return -1;
+		srv = STORE_OK;
+	}
+	if (srv != STORE_OK || s.used || s.revoked) {
+		reuse_detected(j, r);
+		return 1;
+	}
+	count(&o->refresh_retries);
+	log_ev(LOG_LVL_INFO, j->cid, "oauth_refresh_retry", LOG_S("client_id", r->clientid),
+	       LOG_S("family", r->familyid), LOG_I("used_s_ago", j->now - r->usedat));
+	return 0;
+}
+
+void oauth_refresh_committed(struct oauth_job *j)
+{
+	int rc = j->rot.rc;
+	if (rc == STORE_OK) {
+		/* First use: the successor joined the family in the same commit. */
+		count(&j->o->refresh_rotations);
+	} else if (rc == STORE_NOTFOUND) {
+		struct store_oauthrefresh r;
+		int lost = rotation_lost(j, &r);
+		if (lost > 0)
+			return; /* reuse: answered */
+		rc = lost < 0 ? STORE_ERROR : STORE_OK;
+	}
+	if (rc != STORE_OK) {
+		oauth_fail(j, OAUTH_ERR_TEMPORARILY_UNAVAILABLE, "the store is not available");
+		return;
+	}
+	issued(j, "refresh_token", j->rot.family, &j->rot.issued);
 }
 
 static void grant_device_code(struct oauth_job *j, const struct store_oauthclient *cl)
@@ -465,7 +523,7 @@ void oauth_revoke_run(struct oauth_job *j)
 		    strcmp(r.clientid, cl.clientid) == 0) {
 			/* RFC 7009 §2.1: revoking a refresh token may revoke the grant's other
 			 * tokens; the whole family goes. */
-			store_oauthrefresh_revoke_family(j->o->o.store, r.familyid, NULL);
+			oauth_family_revoke(j->o, r.familyid, j->now, j->cid, NULL);
 			what = "refresh_token";
 		}
 	}
@@ -511,7 +569,8 @@ void oauth_introspect_run(struct oauth_job *j)
 			v = AUTHZ_EXPIRED;
 		/* A client_credentials token's subject is its client, not a user. */
 		if (v == AUTHZ_OK && strcmp(c.sub, c.client_id) != 0)
-			why = oauth_user_refused(j->o, c.sub, c.aud, c.iat, j->now, &unavailable);
+			why = oauth_user_refused_cached(j->o, c.sub, c.aud, c.iat, j->now,
+			                                &unavailable);
 		if (v == AUTHZ_OK && !why) {
 			json_t *aud = json_array();
 			if (c.aud & AUTHZ_AUD_SIP)

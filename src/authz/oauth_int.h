@@ -17,9 +17,14 @@
 #include "core/log.h"
 
 #include <netinet/in.h>
+#include <stdint.h>
+#include <sys/queue.h>
 #include <stdatomic.h>
 
 #define OAUTH_CSRF_COOKIE "tg_oauth_csrf"
+
+struct shtable;
+struct oauth_commit;
 
 struct oauth {
 	struct oauth_options o;
@@ -30,6 +35,8 @@ struct oauth {
 	    introspections, revocations, bad_requests;
 	char *metadata; /* the RFC 8414 document, made once */
 	size_t metadata_len;
+	struct shtable *clients, *users; /* oauth_cache.c */
+	struct oauth_commit *commit;     /* oauth_commit.c */
 };
 
 enum oauth_endpoint {
@@ -70,6 +77,20 @@ struct oauth_job {
 	char *location;
 	int www_basic; /* add WWW-Authenticate: Basic (a failed Basic login) */
 	char set_cookie[OAUTH_TOKEN_LEN + 1]; /* a new CSRF cookie to set, "" = none */
+	/* A refresh grant's rotation, signed on the worker, committed by oauth_commit.c with
+	 * others, answered after its commit: two parts end the job then (the worker's done
+	 * and the committer's), the last one answers. */
+	int deferred;
+	atomic_int parts;
+	struct {
+		char hash[OAUTH_HASH_HEX + 1], nexthash[OAUTH_HASH_HEX + 1];
+		char family[OAUTH_TOKEN_LEN + 1];
+		int64_t expires;
+		struct authz_claims issued; /* the access token's, for the log line */
+		int rc;                     /* store_oauthrefresh_rotate_many's, for this one */
+		struct store_oauthrefresh row;
+	} rot;
+	STAILQ_ENTRY(oauth_job) commit_link;
 };
 
 /* The answer is an error (RFC 6749 §5.2). */
@@ -105,9 +126,63 @@ int oauth_scope_grant(const struct store_oauthclient *c, const char *requested, 
 const char *oauth_user_refused(struct oauth *o, const char *userid, unsigned aud, int64_t authtime,
                                int64_t now, int *unavailable);
 
+/* --- oauth_cache.c: client rows and user verdicts for the loop (oauth_fast.c) ------------- */
+
+/* How long a user's "may hold tokens" verdict is reused at most (s), besides being dropped
+ * when the store generations move: the credential policy's time-based rules, and writes
+ * that did not come through this process (store.h: telgated is the only writer; a row
+ * deleted with sqlite3 is seen by introspection this much later at most). Only
+ * introspection reads and fills it: a grant always asks the store (a verdict cached at a
+ * grant would let the introspection that follows miss such a deletion). */
+#define OAUTH_USER_CACHE_S 5
+
+int oauth_cache_init(struct oauth *o); /* 0, -1 out of memory */
+void oauth_cache_destroy(struct oauth *o);
+/* 1 with the client's row in *out when it was read at the current store generation. */
+int oauth_cache_client_get(struct oauth *o, const char *clientid, struct store_oauthclient *out);
+/* Keeps a row read at store generation gen (read before the row). */
+void oauth_cache_client_put(struct oauth *o, uint64_t gen, const struct store_oauthclient *c);
+/* 1 when oauth_user_refused said NULL for userid, audiences covering aud and a login time
+ * at or before authtime, at the current generations and less than OAUTH_USER_CACHE_S ago.
+ * Never blocks: the loop may call it. */
+int oauth_cache_user_ok(struct oauth *o, const char *userid, unsigned aud, int64_t authtime,
+                        int64_t now);
+void oauth_cache_user_put(struct oauth *o, const char *userid, unsigned aud, int64_t authtime,
+                          uint64_t gen, uint64_t user_gen, int64_t now);
+/* oauth_user_refused through the cache (a verdict of NULL is kept). Blocking on a miss. */
+const char *oauth_user_refused_cached(struct oauth *o, const char *userid, unsigned aud,
+                                      int64_t authtime, int64_t now, int *unavailable);
+
+/* --- oauth_fast.c: introspection on the loop ------------------------------------------- */
+
+/* Answers an introspection on the loop when everything it needs is cached: the client's
+ * row (secret checked here), the token verified (authz_verify_cached), its user's verdict.
+ * Returns 1 when answered (req is done), 0 when the caller must run the worker job. */
+int oauth_introspect_fast(struct oauth *o, struct http_request *req, const struct http_form *form,
+                          int basic, const char *basic_id, const char *basic_secret,
+                          size_t basic_len);
+
+/* --- oauth_commit.c: the refresh grants' group commit ---------------------------------- */
+
+/* One thread with its own store connection commits the queued rotations together (one
+ * transaction for what queued while the last one committed), then for each calls
+ * oauth_refresh_committed and oauth_job_finish. */
+struct oauth_commit *oauth_commit_start(struct oauth *o);
+/* Commits and finishes what is queued, then joins the thread. NULL is a no-op. */
+void oauth_commit_stop(struct oauth_commit *c);
+/* Queues j (j->rot filled, j->parts 2, j->deferred 1). 0, or -1 when stopping. */
+int oauth_commit_submit(struct oauth_commit *c, struct oauth_job *j);
+
+/* oauth_server.c: one of a deferred job's two parts is over (any thread); the last one
+ * answers on the job's loop. */
+void oauth_job_finish(struct oauth_job *j);
+
 /* --- oauth_grant.c: the token endpoint, revocation, introspection, device authorization - */
 
 void oauth_token_run(struct oauth_job *j);
+/* After the group commit (j->rot.rc): the answer of a refresh grant, on the committer's
+ * thread (blocking: a lost rotation reads the store, reuse revokes the family). */
+void oauth_refresh_committed(struct oauth_job *j);
 void oauth_revoke_run(struct oauth_job *j);
 void oauth_introspect_run(struct oauth_job *j);
 void oauth_device_authorization_run(struct oauth_job *j);

@@ -114,9 +114,25 @@ static void job_run(void *arg)
 	sodium_memzero(j->basic_secret, sizeof j->basic_secret);
 }
 
+/* The last part of a job answers it (oauth_int.h: a deferred refresh grant has two). */
+static void part_done(void *arg)
+{
+	struct oauth_job *j = arg;
+	if (!j->deferred || atomic_fetch_sub(&j->parts, 1) == 1)
+		job_answer(j);
+}
+
 static void job_done(void *arg)
 {
-	job_answer(arg);
+	part_done(arg);
+}
+
+void oauth_job_finish(struct oauth_job *j)
+{
+	/* On the job's loop, as every answer; without one (a request not on a stream) where
+	 * the worker's done ran too. */
+	if (!j->loop || loop_post(j->loop, part_done, j) != 0)
+		part_done(j);
 }
 
 /* The CSRF cookie's value from the Cookie field, when it has the expected shape. */
@@ -196,6 +212,12 @@ static void start(struct http_request *req, struct oauth *o, enum oauth_endpoint
 		return;
 	}
 	const struct http_client_cert *cert = http_client_cert(req);
+	if (ep == OAUTH_EP_INTROSPECT && !cert &&
+	    oauth_introspect_fast(o, req, &j->form, j->basic, j->basic_id, j->basic_secret,
+	                          j->basic_len)) {
+		job_free(j);
+		return;
+	}
 	struct stream *cs = cert ? http_stream(req) : NULL;
 	X509 *peer = cs && stream_ssl(cs) ? SSL_get0_peer_certificate(stream_ssl(cs)) : NULL;
 	if (cert && peer) {
@@ -348,6 +370,10 @@ struct oauth *oauth_new(const struct oauth_options *opt, char *err, size_t errle
 		o->o.refresh_grace_s = 0;
 	if (oauth_key_load(opt->pki_dir, o->key, err, errlen) != 0)
 		goto fail;
+	if (oauth_cache_init(o) != 0 || !(o->commit = oauth_commit_start(o))) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	if (make_metadata(o) != 0) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -358,11 +384,22 @@ fail:
 	return NULL;
 }
 
+void oauth_stop(struct oauth *o)
+{
+	if (!o)
+		return;
+	oauth_commit_stop(o->commit);
+	o->commit = NULL;
+}
+
 void oauth_free(struct oauth *o)
 {
 	if (!o)
 		return;
+	/* Before the key: the committer's last answers may use it. */
+	oauth_stop(o);
 	sodium_memzero(o->key, sizeof o->key);
+	oauth_cache_destroy(o);
 	free(o->metadata);
 	free(o);
 }

@@ -92,6 +92,13 @@ const char *authz_verdict_name(enum authz_verdict v); /* "ok", "malformed", ... 
 enum authz_verdict authz_verify(struct authz *a, const char *token, size_t len, unsigned aud,
                                 int64_t now, struct authz_claims *out);
 
+/* authz_verify for a token in the verified-token cache only, when the keys and revocations
+ * are current (the store generation has not moved since they were read): never a store
+ * read or a signature check, so an event loop may call it. *hit 1: the verdict is
+ * authz_verify's; *hit 0: not known here (the caller asks authz_verify on a worker). */
+enum authz_verdict authz_verify_cached(struct authz *a, const char *token, size_t len, unsigned aud,
+                                       int64_t now, struct authz_claims *out, int *hit);
+
 /* Revocation, stored (so that every node of a cluster sees it) and applied at once in this
  * process. Returns 0 or a negative errno from the store. */
 int authz_revoke_jti(struct authz *a, const char *jti, int64_t exp);

@@ -282,6 +282,23 @@ static enum authz_verdict count(struct authz *a, enum authz_verdict v, int cache
 	return v;
 }
 
+enum authz_verdict authz_verify_cached(struct authz *a, const char *token, size_t len, unsigned aud,
+                                       int64_t now, struct authz_claims *out, int *hit)
+{
+	*hit = 0;
+	/* Keys or revocations written since they were read: only authz_verify re-reads them. */
+	if (!token || len == 0 || len > AUTHZ_TOKEN_MAX || !a->cache ||
+	    !atomic_load_explicit(&a->cache_on, memory_order_relaxed) ||
+	    store_generation(a->store) != atomic_load(&a->gen))
+		return AUTHZ_MALFORMED;
+	unsigned char h[32];
+	if (EVP_Digest(token, len, h, NULL, EVP_sha256(), NULL) != 1 ||
+	    !cache_get(a->cache, h, out))
+		return AUTHZ_MALFORMED;
+	*hit = 1;
+	return count(a, check_claims(a, out, aud, now), 1);
+}
+
 enum authz_verdict authz_verify(struct authz *a, const char *token, size_t len, unsigned aud,
                                 int64_t now, struct authz_claims *out)
 {

@@ -309,13 +309,11 @@ int store_oauthrefresh_consume(store_t *st, const char *tokenhash, int64_t now,
 	    p, 2, &r);
 }
 
-int store_oauthrefresh_rotate(store_t *st, const char *tokenhash, const char *nexthash, int64_t now,
-                              int64_t expires, struct store_oauthrefresh *out)
+/* One rotation inside the caller's transaction: consume, then the successor. */
+static int rotate_one(store_t *st, const char *tokenhash, const char *nexthash, int64_t now,
+                      int64_t expires, struct store_oauthrefresh *out)
 {
-	int rc = store_begin(st);
-	if (rc != STORE_OK)
-		return rc;
-	rc = store_oauthrefresh_consume(st, tokenhash, now, out);
+	int rc = store_oauthrefresh_consume(st, tokenhash, now, out);
 	if (rc == STORE_OK) {
 		struct store_oauthrefresh n = *out;
 		snprintf(n.tokenhash, sizeof n.tokenhash, "%s", nexthash);
@@ -326,11 +324,42 @@ int store_oauthrefresh_rotate(store_t *st, const char *tokenhash, const char *ne
 		n.expires = expires;
 		rc = store_oauthrefresh_add(st, &n);
 	}
+	return rc;
+}
+
+int store_oauthrefresh_rotate(store_t *st, const char *tokenhash, const char *nexthash, int64_t now,
+                              int64_t expires, struct store_oauthrefresh *out)
+{
+	int rc = store_begin(st);
+	if (rc != STORE_OK)
+		return rc;
+	rc = rotate_one(st, tokenhash, nexthash, now, expires, out);
 	if (rc != STORE_OK) {
 		store_rollback(st);
 		return rc;
 	}
 	return store_commit(st);
+}
+
+int store_oauthrefresh_rotate_many(store_t *st, struct store_oauthrotation *v, size_t n)
+{
+	int rc = store_begin(st);
+	if (rc == STORE_OK) {
+		for (size_t i = 0; rc == STORE_OK && i < n; i++) {
+			v[i].rc = rotate_one(st, v[i].tokenhash, v[i].nexthash, v[i].now,
+			                     v[i].expires, &v[i].row);
+			/* Not found writes nothing: the others go on. */
+			if (v[i].rc != STORE_NOTFOUND)
+				rc = v[i].rc;
+		}
+		if (rc == STORE_OK)
+			rc = store_commit(st);
+		else
+			store_rollback(st);
+	}
+	for (size_t i = 0; rc != STORE_OK && i < n; i++)
+		v[i].rc = rc;
+	return rc;
 }
 
 static int revoke_where(store_t *st, const char *sql, const char *key, int *n)
@@ -354,6 +383,20 @@ int store_oauthrefresh_revoke_user(store_t *st, const char *userid, int *n)
 {
 	return revoke_where(
 	    st, "UPDATE oauthrefresh SET revoked = 1 WHERE userid = $1 AND revoked = 0", userid, n);
+}
+
+int store_oauthrefresh_family_since(store_t *st, const char *familyid, int64_t since,
+                                    int (*fn)(void *ud, const struct store_oauthrefresh *r),
+                                    void *ud)
+{
+	struct store_oauthrefresh row;
+	struct typed_each t = {(int (*)(void *, const void *))fn, ud};
+	struct store_rows r = {refresh_from_row, &row, sizeof row, each_row, &t, 0, 0};
+	struct store_val p[] = {SV_S(familyid), SV_I(since)};
+	return store_select(st,
+	                    "SELECT " REFRESH_COLUMNS " FROM oauthrefresh WHERE familyid = $1 AND "
+	                    "created >= $2 ORDER BY created",
+	                    p, 2, &r);
 }
 
 static int family_from_row(void *obj, const char *const *v)

@@ -132,9 +132,27 @@ int store_oauthrefresh_consume(store_t *st, const char *tokenhash, int64_t now,
  * used but its successor missing. STORE_NOTFOUND as for consume (nothing written). */
 int store_oauthrefresh_rotate(store_t *st, const char *tokenhash, const char *nexthash, int64_t now,
                               int64_t expires, struct store_oauthrefresh *out);
+/* Group commit (authz/oauth_commit.c): n rotations as store_oauthrefresh_rotate each, in
+ * one transaction (one commit, one write of the log, for all). Each item's rc: STORE_OK
+ * with its row, or STORE_NOTFOUND (that one wrote nothing). Returns STORE_OK when the
+ * transaction committed; otherwise nothing was written and every item's rc is the error. */
+struct store_oauthrotation {
+	const char *tokenhash, *nexthash;
+	int64_t now, expires;
+	int rc;
+	struct store_oauthrefresh row;
+};
+int store_oauthrefresh_rotate_many(store_t *st, struct store_oauthrotation *v, size_t n);
 /* Revokes every token of a family / of a user; *n (may be NULL) gets how many rows. */
 int store_oauthrefresh_revoke_family(store_t *st, const char *familyid, int *n);
 int store_oauthrefresh_revoke_user(store_t *st, const char *userid, int *n);
+
+/* Every token of a family created at or after since, oldest first (what may still have an
+ * access token issued beside it unexpired: authz/oauth.h oauth_family_revoke); fn returns
+ * nonzero to stop. */
+int store_oauthrefresh_family_since(store_t *st, const char *familyid, int64_t since,
+                                    int (*fn)(void *ud, const struct store_oauthrefresh *r),
+                                    void *ud);
 
 /* An active family: one with an unused, unrevoked token unexpired at now. */
 struct store_oauthfamily {

@@ -444,6 +444,35 @@ class OAuthTest(unittest.TestCase):
         self.assertEqual(t["rows"], [])
         self.assertEqual(self.metric('telgate_oauth_refreshes_total{outcome="reuse"}'), 1)
 
+    def test_family_revocation_revokes_its_access_tokens(self):
+        self.start("[oauth]\nrefresh_grace_s = 0\n")
+        self.public_client()
+        rs = self.client_add("rs", "--type", "confidential")
+        first = self.code_grant()
+        s, a2, _ = self.refresh(first["refresh_token"])
+        self.assertEqual(s, 200, a2)
+        for t in (first["access_token"], a2["access_token"]):
+            self.assertTrue(self.introspect(t, "rs:" + rs)[1]["active"])
+        # Reuse detected: the family's access tokens go with its refresh tokens.
+        s, a, _ = self.refresh(first["refresh_token"])
+        self.assertEqual((s, a["error"]), (400, "invalid_grant"))
+        for t in (first["access_token"], a2["access_token"]):
+            self.assertEqual(self.introspect(t, "rs:" + rs)[1], {"active": False})
+        self.assertIn("event=oauth_family_revoked", self.d.log_text())
+        self.assertIn("access_tokens=2", self.d.log_text())
+        # `oauth revoke --family`: the same for another grant, not for a third one.
+        other, third = self.code_grant(), self.code_grant()
+        rc, t = self.oauth("tokens", USER)
+        fams = [r[0] for r in t["rows"]]
+        self.assertEqual(len(fams), 2)
+        self.assertEqual(self.d.cli("oauth", "revoke", "--family", fams[0]).returncode, 0)
+        states = [self.introspect(x["access_token"], "rs:" + rs)[1]["active"]
+                  for x in (other, third)]
+        self.assertEqual(sorted(states), [False, True])
+        kept = other if states[0] else third
+        s, r, _ = self.refresh(kept["refresh_token"])
+        self.assertEqual(s, 200, r)
+
     def approve(self, user_code, user=USER, password=PASSWORD, action="approve"):
         jar = self.path("devjar%d" % self.n)
         s, h, page = self.curl("GET", "/oauth/device?user_code=" + user_code, jar=jar)

@@ -124,6 +124,24 @@ static void test_secrets(void **state)
 	assert_string_not_equal(s1, tok);
 	oauth_refresh_successor(key, other, OAUTH_TOKEN_LEN, s2);
 	assert_string_not_equal(s1, s2);
+	/* An access token's jti from its refresh token's hash: the same every time (a family's
+	 * revocation finds it again), 22 base64url characters, another for another token and
+	 * under another key. */
+	char j1[OAUTH_JTI_LEN + 1], j2[OAUTH_JTI_LEN + 1];
+	unsigned char key2[OAUTH_KEY_BYTES] = {4, 5, 6};
+	oauth_token_hash(tok, OAUTH_TOKEN_LEN, hex);
+	oauth_access_jti(key, hex, j1);
+	oauth_access_jti(key, hex, j2);
+	assert_string_equal(j1, j2);
+	assert_int_equal(strlen(j1), OAUTH_JTI_LEN);
+	assert_int_equal(
+	    strspn(j1, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+	    OAUTH_JTI_LEN);
+	oauth_access_jti(key2, hex, j2);
+	assert_string_not_equal(j1, j2);
+	oauth_token_hash(other, OAUTH_TOKEN_LEN, hex);
+	oauth_access_jti(key, hex, j2);
+	assert_string_not_equal(j1, j2);
 	/* SHA-256("abc"). */
 	oauth_token_hash("abc", 3, hex);
 	assert_string_equal(hex,

@@ -288,6 +288,54 @@ static void test_refresh_rotate(void **state)
 	assert_string_equal(got, "famA/2;");
 }
 
+static int count_family(void *ud, const struct store_oauthrefresh *r)
+{
+	(void)r;
+	(*(int *)ud)++;
+	return 0;
+}
+
+/* Group commit: several rotations in one transaction; one whose token is used already
+ * writes nothing and leaves the others alone. Then the family's rows since a time. */
+static void test_refresh_rotate_many(void **state)
+{
+	struct tu_store *f = *state;
+	struct store_oauthrefresh a = refresh(1, "famA", "jpinkman");
+	struct store_oauthrefresh b = refresh(2, "famB", "jpinkman"), out;
+	char an[65], bn[65], again[65];
+	snprintf(an, sizeof an, "%064d", 11);
+	snprintf(bn, sizeof bn, "%064d", 12);
+	snprintf(again, sizeof again, "%064d", 13);
+	assert_int_equal(store_oauthrefresh_add(f->st, &a), STORE_OK);
+	assert_int_equal(store_oauthrefresh_add(f->st, &b), STORE_OK);
+	struct store_oauthrotation v[3] = {
+	    {.tokenhash = a.tokenhash, .nexthash = an, .now = NOW + 5, .expires = NOW + 900},
+	    {.tokenhash = a.tokenhash, .nexthash = again, .now = NOW + 5, .expires = NOW + 900},
+	    {.tokenhash = b.tokenhash, .nexthash = bn, .now = NOW + 5, .expires = NOW + 900},
+	};
+	assert_int_equal(store_oauthrefresh_rotate_many(f->st, v, 3), STORE_OK);
+	assert_int_equal(v[0].rc, STORE_OK);
+	assert_string_equal(v[0].row.familyid, "famA");
+	assert_int_equal(v[1].rc, STORE_NOTFOUND); /* the same token, consumed just before */
+	assert_int_equal(v[2].rc, STORE_OK);
+	assert_string_equal(v[2].row.familyid, "famB");
+	assert_int_equal(store_oauthrefresh_get(f->st, an, &out), STORE_OK);
+	assert_string_equal(out.familyid, "famA");
+	assert_int_equal(out.created, NOW + 5);
+	assert_int_equal(store_oauthrefresh_get(f->st, bn, &out), STORE_OK);
+	assert_int_equal(store_oauthrefresh_get(f->st, again, &out), STORE_NOTFOUND);
+	int n = 0;
+	assert_int_equal(store_oauthrefresh_family_since(f->st, "famA", 0, count_family, &n),
+	                 STORE_OK);
+	assert_int_equal(n, 2);
+	n = 0;
+	assert_int_equal(store_oauthrefresh_family_since(f->st, "famA", NOW + 5, count_family, &n),
+	                 STORE_OK);
+	assert_int_equal(n, 1);
+	/* Nothing queued: an empty transaction. */
+	assert_int_equal(store_oauthrefresh_rotate_many(f->st, v, 0), STORE_OK);
+}
+
 static int count_rows(void *ud, int ncols, const char *const *names, const char *const *vals)
 {
 	(void)ncols;
@@ -323,6 +371,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_device, setup, tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_refresh, setup, tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_refresh_rotate, setup, tu_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_refresh_rotate_many, setup, tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_cascade_and_secrets, setup, tu_store_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: ISC */
+/* Introspection answered on the loop (oauth_int.h): when the client's row, the token's
+ * verification and its user's verdict are all cached at the current store generations, the
+ * answer costs a SHA-256, an HMAC and three look-ups, with no hop to a worker and back (two
+ * thread wake-ups, measured as the largest cost of an introspection: bench/README.md).
+ * Anything else, failures included, goes the worker's way (oauth_grant.c), which logs and
+ * answers exactly as before and fills the caches. */
+#include "authz/oauth_int.h"
+
+#include "core/util.h"
+
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+/* The answer's size bound: the claims' fields are bounded (authz_claims). */
+#define ANSWER_MAX 2048
+
+static void put_run(struct tg_sbuf *b, const char *s, size_t n)
+{
+	if (b->bad || b->len + n >= b->cap) {
+		b->bad = 1;
+		return;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+/* A JSON string value (RFC 8259 §7): quotes, backslashes and control characters escaped;
+ * the claims are UTF-8 already (jansson checked them when the token was parsed). */
+static void put_json_str(struct tg_sbuf *b, const char *s)
+{
+	tg_sbuf_put(b, "\"");
+	const char *run = s;
+	for (const char *p = s;; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c != '\0' && c != '"' && c != '\\' && c >= 0x20)
+			continue;
+		put_run(b, run, (size_t)(p - run));
+		if (!c)
+			break;
+		char esc[8];
+		if (c == '"' || c == '\\')
+			snprintf(esc, sizeof esc, "\\%c", c);
+		else
+			snprintf(esc, sizeof esc, "\\u%04x", c);
+		tg_sbuf_put(b, esc);
+		run = p + 1;
+	}
+	tg_sbuf_put(b, "\"");
+}
+
+static void put_member(struct tg_sbuf *b, const char *name, const char *value)
+{
+	tg_sbuf_put(b, ",\"");
+	tg_sbuf_put(b, name);
+	tg_sbuf_put(b, "\":");
+	put_json_str(b, value);
+}
+
+static void put_int(struct tg_sbuf *b, const char *name, int64_t v)
+{
+	char n[24];
+	snprintf(n, sizeof n, "%" PRId64, v);
+	tg_sbuf_put(b, ",\"");
+	tg_sbuf_put(b, name);
+	tg_sbuf_put(b, "\":");
+	tg_sbuf_put(b, n);
+}
+
+/* RFC 7662 §2.2, the members oauth_introspect_run gives an active access token. */
+static int answer(char *buf, size_t cap, const struct authz_claims *c)
+{
+	struct tg_sbuf b = {buf, cap, 0, 0};
+	buf[0] = '\0';
+	tg_sbuf_put(&b, "{\"active\":true,\"token_type\":\"Bearer\"");
+	put_member(&b, "client_id", c->client_id);
+	put_member(&b, "sub", c->sub);
+	put_member(&b, "scope", c->scope);
+	tg_sbuf_put(&b, (c->aud & AUTHZ_AUD_SIP) && (c->aud & AUTHZ_AUD_CTI)
+	                    ? ",\"aud\":[\"sip\",\"cti\"]"
+	                : c->aud & AUTHZ_AUD_SIP ? ",\"aud\":[\"sip\"]"
+	                : c->aud & AUTHZ_AUD_CTI ? ",\"aud\":[\"cti\"]"
+	                                         : ",\"aud\":[]");
+	put_int(&b, "iat", c->iat);
+	put_int(&b, "exp", c->exp);
+	put_member(&b, "iss", c->iss);
+	put_member(&b, "jti", c->jti);
+	put_int(&b, "auth_time", c->auth_time);
+	tg_sbuf_put(&b, "}");
+	return tg_sbuf_len(&b);
+}
+
+int oauth_introspect_fast(struct oauth *o, struct http_request *req, const struct http_form *form,
+                          int basic, const char *basic_id, const char *basic_secret,
+                          size_t basic_len)
+{
+	/* client_secret_basic or client_secret_post, nothing else (oauth_client_authenticate
+	 * says what the other combinations are). */
+	const char *fid = http_form_get(form, "client_id");
+	const char *fsec = http_form_get(form, "client_secret");
+	const char *token = http_form_get(form, "token");
+	if (!token || !strchr(token, '.') || (basic && fsec) ||
+	    (basic && fid && strcmp(fid, basic_id)))
+		return 0;
+	const char *id = basic ? basic_id : fid;
+	const char *secret = basic ? basic_secret : fsec;
+	if (!id || !secret || strlen(id) > STORE_ID_MAX)
+		return 0;
+	struct store_oauthclient cl;
+	if (!oauth_cache_client_get(o, id, &cl) || !cl.secrethash[0])
+		return 0;
+	size_t slen = basic ? basic_len : strlen(secret);
+	/* Constant time in the secret (oauth_crypto.h); a wrong one is the worker's to log. */
+	int ok = oauth_secret_verify(o->key, cl.clientid, secret, slen, cl.secrethash);
+	if (!ok)
+		return 0;
+	int64_t now = tg_now_s();
+	struct authz_claims c;
+	int hit = 0;
+	enum authz_verdict v =
+	    authz_verify_cached(o->o.authz, token, strlen(token), 0, now, &c, &hit);
+	/* Only an active answer is given here; refusals keep their one place (the worker). */
+	if (!hit || v != AUTHZ_OK || c.exp <= now)
+		return 0;
+	if (strcmp(c.sub, c.client_id) != 0 && !oauth_cache_user_ok(o, c.sub, c.aud, c.iat, now))
+		return 0;
+	static _Thread_local char buf[ANSWER_MAX];
+	int len = answer(buf, sizeof buf, &c);
+	if (len < 0)
+		return 0;
+	atomic_fetch_add_explicit(&o->introspections, 1, memory_order_relaxed);
+	log_ev(LOG_LVL_INFO, http_cid(req), "oauth_introspect", LOG_S("client_id", cl.clientid),
+	       LOG_S("token", "access_token"), LOG_S("verdict", authz_verdict_name(v)),
+	       LOG_S("path", "loop"));
+	http_add_header(req, "Cache-Control", "no-store");
+	http_add_header(req, "Pragma", "no-cache");
+	http_reply(req, 200, "application/json", buf, (size_t)len);
+	return 1;
+}
