@@ -651,7 +651,7 @@ static void handle(struct tloop *tl, struct stream *s, const struct sockaddr *fr
 	int status;
 	char reason[128] = "";
 	int rc = sip_req_parse(buf, len, &x->req, &status, reason, sizeof reason);
-	if (x->req.m) {
+	if (x->req.m || x->req.fast) {
 		sip_req_to_tag(&x->req, t->tag_key, j->to_tag);
 		if (sip_req_received(&x->req, from, t->cfg->sip.force_rport) != 0 && rc == 0) {
 			rc = -1;
