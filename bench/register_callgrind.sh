@@ -109,10 +109,13 @@ phase() { # name: one pass over the lines, counted
 	mv "$tmp"/cg.*.* "$tmp/$name"/
 	callgrind_annotate --inclusive=no --auto=no --threshold=100 "$tmp/$name"/cg.* \
 		>"$tmp/$name.txt" 2>/dev/null
+	callgrind_annotate --inclusive=yes --auto=no --threshold=100 "$tmp/$name"/cg.* \
+		>"$tmp/$name-incl.txt" 2>/dev/null
 	local before=0
 	[ "$name" = fast ] && before=$(cat "$tmp/store.reqs")
 	echo "== $name: $ok registrations (of $n), $((${reqs%.*} - ${before%.*})) REGISTER requests =="
-	/usr/bin/python3 "$here/register_callgrind_groups.py" "$tmp/$name.txt" "$ok"
+	/usr/bin/python3 "$here/register_callgrind_groups.py" "$tmp/$name.txt" "$ok" \
+		--inclusive "$tmp/$name-incl.txt"
 }
 
 ( cd "$tmp" && phase store )

@@ -3,7 +3,11 @@
 """Sums a callgrind_annotate --inclusive=no listing by function group and prints the
 instructions per registration (bench/register_callgrind.sh).
 
-  register_callgrind_groups.py ANNOTATION REGISTRATIONS [--top N]
+  register_callgrind_groups.py ANNOTATION REGISTRATIONS [--top N] [--inclusive ANNOTATION]
+
+With --inclusive (callgrind_annotate --inclusive=yes), also the inclusive cost of the
+request path's entry points: what the loop spends per datagram (on_udp), the parse, the
+worker's decision (reg_run), the answers.
 """
 import re
 import sys
@@ -71,9 +75,29 @@ def main():
         if v:
             print(f"{g:28} {v // regs:16,d} {100 * v / total:5.1f}%")
     print(f"{'total':28} {total // regs:16,d}")
+    if "--inclusive" in sys.argv:
+        inclusive(sys.argv[sys.argv.index("--inclusive") + 1], regs)
     print(f"top {top} functions (Ir/registration):")
     for ir, name in sorted(rows, reverse=True)[:top]:
         print(f"  {ir // regs:10,d}  {name[:100]}")
+
+
+# Entry points of the request path, by function name.
+ENTRIES = ["on_udp", "handle", "sip_req_parse", "sip_fast_parse", "sip_req_parse_full",
+           "sip_reg_fast", "reg_run", "sip_reg_answer", "sip_response", "deliver",
+           "sip_txn_key", "worker_main"]
+
+
+def inclusive(path, regs):
+    got = {}
+    for ln in open(path, errors="replace"):
+        m = re.match(r"\s*([\d,]+)\s+(?:\([^)]*\)\s+)?\S*:(\w+) \[", ln)
+        if m and m.group(2) in ENTRIES and m.group(2) not in got:
+            got[m.group(2)] = int(m.group(1).replace(",", ""))
+    print("inclusive, per registration (request path entry points):")
+    for e in ENTRIES:
+        if e in got:
+            print(f"  {e:20} {got[e] // regs:12,d}")
 
 
 if __name__ == "__main__":

@@ -47,6 +47,9 @@ static int digit(unsigned char c)
 }
 
 /* s (n bytes) is lit, case-insensitively. */
+/* The same with a literal: its length known, most names are told apart by it. */
+#define IS(s, n, lit) ((n) == sizeof(lit) - 1 && strncasecmp((s), (lit), sizeof(lit) - 1) == 0)
+
 static int is(const char *s, size_t n, const char *lit)
 {
 	return n == strlen(lit) && strncasecmp(s, lit, n) == 0;
@@ -174,7 +177,7 @@ static int name_addr(const char *v, const char *e, struct span *user, struct spa
 	for (const char *p = gt + 1; p < e;) {
 		if (!param(&p, e, &n, &val))
 			return 0;
-		if (is(n.p, n.n, "tag")) {
+		if (IS(n.p, n.n, "tag")) {
 			if (tag->p || !val.p)
 				return 0;
 			*tag = val;
@@ -217,16 +220,16 @@ static int via(const char *v, const char *e, struct via *o)
 	while (p < e) {
 		if (!param(&p, e, &n, &val))
 			return 0;
-		if (is(n.p, n.n, "branch")) {
+		if (IS(n.p, n.n, "branch")) {
 			if (o->branch.p || !val.p)
 				return 0;
 			o->branch = val;
-		} else if (is(n.p, n.n, "rport")) {
+		} else if (IS(n.p, n.n, "rport")) {
 			if (o->rport_end)
 				return 0;
 			o->rport_end = (size_t)(n.p + n.n - v);
 			o->rport_valued = val.p != NULL;
-		} else if (is(n.p, n.n, "received")) {
+		} else if (IS(n.p, n.n, "received")) {
 			return 0;
 		}
 	}
@@ -330,18 +333,18 @@ static int contacts(const char *v, const char *e, struct sip_req *r)
 			if (!contact_param(&p, e, &n, &val) || userid_name(n))
 				return 0;
 			int quoted = val.p && *val.p == '"';
-			if (is(n.p, n.n, "expires") && !seen_exp++) {
+			if (IS(n.p, n.n, "expires") && !seen_exp++) {
 				char num[32];
 				if (!val.p || quoted || !copy(num, sizeof num, val))
 					return 0;
 				c->expires = sip_expires_value(num);
-			} else if (is(n.p, n.n, "reg-id") && !seen_regid++) {
+			} else if (IS(n.p, n.n, "reg-id") && !seen_regid++) {
 				long id;
 				if (!val.p || !number(val.p, val.p + val.n, 10, &id) || id < 1 ||
 				    id > 0x7fffffff)
 					return 0;
 				c->regid = id;
-			} else if (is(n.p, n.n, "+sip.instance") && !seen_inst++ && val.p) {
+			} else if (IS(n.p, n.n, "+sip.instance") && !seen_inst++ && val.p) {
 				struct span in = val;
 				if (quoted)
 					in.p++, in.n -= 2;
@@ -366,9 +369,18 @@ static int contacts(const char *v, const char *e, struct sip_req *r)
  * value quoted (no escapes) or a token as RFC 3261 §25.1 has it. */
 static int digest_shape(const char *v, const char *e)
 {
-	static const char *const quoted[] = {"username", "realm",  "nonce", "uri",
-	                                     "response", "cnonce", "opaque"};
-	static const char *const token[] = {"algorithm", "qop", "nc"};
+#define NAME(s)                                                                                    \
+	{                                                                                          \
+		s, sizeof(s) - 1                                                                   \
+	}
+	static const struct {
+		const char *s;
+		size_t n;
+	} names[] = {NAME("username"),  NAME("realm"),  NAME("nonce"),  NAME("uri"),
+	             NAME("response"),  NAME("cnonce"), NAME("opaque"), /* quoted */
+	             NAME("algorithm"), NAME("qop"),    NAME("nc")};    /* tokens */
+#undef NAME
+	enum { QUOTED = 7 };
 	unsigned seen = 0;
 	const char *p = v + 7;
 	/* the full parse folds runs of LWS into one SP: none here */
@@ -383,13 +395,11 @@ static int digest_shape(const char *v, const char *e)
 		if (!nl || p >= e || *p != '=')
 			return 0;
 		p++;
-		int k = -1, q = 0;
-		for (size_t i = 0; i < sizeof quoted / sizeof quoted[0]; i++)
-			if (is(n, nl, quoted[i]))
-				k = (int)i, q = 1;
-		for (size_t i = 0; i < sizeof token / sizeof token[0]; i++)
-			if (is(n, nl, token[i]))
-				k = (int)(i + 8);
+		int k = -1;
+		for (size_t i = 0; i < sizeof names / sizeof names[0] && k < 0; i++)
+			if (nl == names[i].n && strncasecmp(n, names[i].s, nl) == 0)
+				k = (int)i;
+		int q = k >= 0 && k < QUOTED;
 		if (k < 0 || (seen & (1u << k)))
 			return 0;
 		seen |= 1u << k;
@@ -518,26 +528,26 @@ int sip_fast_parse(const char *buf, size_t len, struct sip_req *r)
 		p = le + 1;
 		if (!val.n) /* libosip2 keeps some empty headers, drops others */
 			return 0;
-		if (is(name.p, name.n, "Via") || is(name.p, name.n, "v")) {
+		if (IS(name.p, name.n, "Via") || IS(name.p, name.n, "v")) {
 			struct via one;
 			if (nvia == SIP_VIA_MAX || !via(v, ve, nvia ? &one : &top))
 				return 0;
 			vias[nvia++] = val;
-		} else if (is(name.p, name.n, "From") || is(name.p, name.n, "f")) {
+		} else if (IS(name.p, name.n, "From") || IS(name.p, name.n, "f")) {
 			struct span fu, fh;
 			if (from.p || !name_addr(v, ve, &fu, &fh, &tag) ||
 			    !copy(r->f.from_tag, sizeof r->f.from_tag,
 			          tag.p ? tag : (struct span){"", 0}))
 				return 0;
 			from = val;
-		} else if (is(name.p, name.n, "To") || is(name.p, name.n, "t")) {
+		} else if (IS(name.p, name.n, "To") || IS(name.p, name.n, "t")) {
 			if (to.p || !name_addr(v, ve, &user, &host, &tag) ||
 			    !copy(r->aor_user, sizeof r->aor_user, user) ||
 			    !copy(r->aor_host, sizeof r->aor_host, host))
 				return 0;
 			r->f.to_tagged = tag.p != NULL;
 			to = val;
-		} else if (is(name.p, name.n, "Call-ID") || is(name.p, name.n, "i")) {
+		} else if (IS(name.p, name.n, "Call-ID") || IS(name.p, name.n, "i")) {
 			const char *at = memchr(v, '@', val.n);
 			if (have_callid++ || !val.n ||
 			    (at && (at == v || at == ve - 1 ||
@@ -548,40 +558,40 @@ int sip_fast_parse(const char *buf, size_t len, struct sip_req *r)
 					return 0;
 			if (!copy(r->callid, sizeof r->callid, val))
 				return 0;
-		} else if (is(name.p, name.n, "CSeq")) {
+		} else if (IS(name.p, name.n, "CSeq")) {
 			const char *d = v;
 			while (d < ve && digit((unsigned char)*d))
 				d++;
 			long c;
 			if (cseq.p || !number(v, d, 10, &c) || c > 0x7fffffffL || d >= ve ||
-			    *d != ' ' || !is(d + 1, (size_t)(ve - d - 1), "REGISTER") ||
+			    *d != ' ' || !IS(d + 1, (size_t)(ve - d - 1), "REGISTER") ||
 			    memcmp(d + 1, "REGISTER", 8) != 0)
 				return 0;
 			r->cseq = (unsigned long)c;
 			cseq = val;
-		} else if (is(name.p, name.n, "Contact") || is(name.p, name.n, "m")) {
+		} else if (IS(name.p, name.n, "Contact") || IS(name.p, name.n, "m")) {
 			if (r->star || !contacts(v, ve, r) || (r->star && r->ncontacts))
 				return 0;
-		} else if (is(name.p, name.n, "Expires")) {
+		} else if (IS(name.p, name.n, "Expires")) {
 			char num[32];
 			if (!have_exp++) {
 				if (!copy(num, sizeof num, val))
 					return 0;
 				r->expires = sip_expires_value(num);
 			}
-		} else if (is(name.p, name.n, "Authorization")) {
+		} else if (IS(name.p, name.n, "Authorization")) {
 			/* the first, a Digest one, as sent (LWS kept as is: one SP each) */
 			if (have_auth++ || val.n < 8 || strncasecmp(v, "Digest ", 7) != 0 ||
 			    !digest_shape(v, ve) || !copy(r->auth, sizeof r->auth, val))
 				return 0;
-		} else if (is(name.p, name.n, "Max-Forwards")) {
+		} else if (IS(name.p, name.n, "Max-Forwards")) {
 			long mf;
 			if (!have_mf++ && !number(v, ve, 9, &mf))
 				return 0;
-		} else if (is(name.p, name.n, "Content-Length") || is(name.p, name.n, "l")) {
+		} else if (IS(name.p, name.n, "Content-Length") || IS(name.p, name.n, "l")) {
 			if (clen >= 0 || !number(v, ve, 5, &clen) || clen > SIP_MSG_MAX)
 				return 0;
-		} else if (is(name.p, name.n, "User-Agent")) {
+		} else if (IS(name.p, name.n, "User-Agent")) {
 			if (!have_ua++ && !copy(r->user_agent, sizeof r->user_agent, val))
 				return 0;
 		} else if (deferred_header(name.p, name.n)) {
