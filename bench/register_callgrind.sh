@@ -20,7 +20,19 @@ rate=${3:-20} # low, and -nr: no retransmission inflates the counts
 here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d /tmp/tgcg.XXXXXX)
 pw=Bench-Callgrind-1
-port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# a port free for both UDP and TCP: the SIP port serves both
+port=$(/usr/bin/python3 -c '
+import socket
+while True:
+    t = socket.socket(); t.bind(("127.0.0.1", 0)); p = t.getsockname()[1]
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        u.bind(("127.0.0.1", p)); print(p); break
+    except OSError:
+        pass
+    finally:
+        u.close(); t.close()
+')
 
 /usr/bin/python3 - "$tmp" "$n" "$pw" <<'EOF'
 import json, sys
