@@ -5,6 +5,8 @@
  * Max-Forwards, Request-URI scheme; limits on size, header count and Via count; control
  * characters in header names; duplicated single-value headers) and extracts the REGISTER
  * fields (AOR, contacts with expires, Expires, Authorization), plus a response builder.
+ * The common REGISTER is read by sipfast.h instead (no libosip2 message: m is NULL, fast
+ * set, and the response is built from the lines it kept); everything else by libosip2.
  *
  * sip_msg_init() must run once before any parse (it calls libosip2's parser_init).
  * Parsing is then thread-safe. Ownership: a struct sip_req owns its libosip2 message;
