@@ -281,8 +281,11 @@ int stream_write(struct stream *s, const void *buf, size_t len)
 		return -1;
 	struct iovec v = {(void *)buf, len};
 	size_t sent = len ? write_now(s, &v, 1) : 0;
-	if (len > sent &&
-	    evbuffer_add(bufferevent_get_output(s->bev), (const char *)buf + sent, len - sent) != 0)
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+	/* TLS: the message in one chain of the buffer, so that bufferevent_openssl writes it
+	 * with one SSL_write, one record (a message across two chains took two). */
+	if (len > sent && ((s->kind == STREAM_TLS && evbuffer_expand(out, len - sent) != 0) ||
+	                   evbuffer_add(out, (const char *)buf + sent, len - sent) != 0))
 		return -1;
 	return after_write(s, len);
 }

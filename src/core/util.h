@@ -73,6 +73,8 @@ struct tg_sbuf {
 	int bad;
 };
 void tg_sbuf_put(struct tg_sbuf *b, const char *s);
+/* The first l bytes of s (no NUL among them). */
+void tg_sbuf_putn(struct tg_sbuf *b, const char *s, size_t l);
 int tg_sbuf_len(const struct tg_sbuf *b);
 
 #endif

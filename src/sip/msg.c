@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 #include "sip/msg.h"
 #include "core/util.h"
+#include "sip/sipfast.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -428,6 +429,31 @@ static void raw_answerable(const char *buf, size_t len, int *status)
 int sip_req_parse(const char *buf, size_t len, struct sip_req *r, int *status, char *reason,
                   size_t reason_cap)
 {
+	/* Everything is cleared but the large buffers the fast parse writes before reading
+	 * (the echo text, the contacts it adds, the credentials): all of r is ~16 KB, most
+	 * of it contacts that a REGISTER does not have (the full parse clears r again). A
+	 * field added to struct sip_req is cleared here unless it goes inside f or between
+	 * contacts and auth. */
+	_Static_assert(offsetof(struct sip_fast, text) == 0, "the echo text opens struct sip_fast");
+	char *base = (char *)r;
+	size_t text_end = offsetof(struct sip_req, f) + sizeof r->f.text,
+	       auth_end = offsetof(struct sip_req, auth) + sizeof r->auth;
+	memset(base, 0, offsetof(struct sip_req, f));
+	memset(base + text_end, 0, offsetof(struct sip_req, f) + sizeof r->f - text_end);
+	memset(base + offsetof(struct sip_req, method), 0,
+	       offsetof(struct sip_req, contacts) - offsetof(struct sip_req, method));
+	memset(base + auth_end, 0, sizeof *r - auth_end);
+	r->auth[0] = '\0';
+	r->expires = -1;
+	*status = 0;
+	if (sip_fast_parse(buf, len, r))
+		return 0;
+	return sip_req_parse_full(buf, len, r, status, reason, reason_cap);
+}
+
+int sip_req_parse_full(const char *buf, size_t len, struct sip_req *r, int *status, char *reason,
+                       size_t reason_cap)
+{
 	memset(r, 0, sizeof *r);
 	r->expires = -1;
 	*status = 0;
@@ -686,10 +712,47 @@ static int same_ip(const struct sockaddr_storage *a, const struct sockaddr *b)
 	return memcmp(mx, my, 16) == 0;
 }
 
+/* Where a UDP response goes (RFC 3261 §18.2.2, RFC 3581 §4): the source, at the sent-by
+ * port (5060 when absent) unless rport or force_rport. */
+static void reply_to_set(struct sip_req *r, const struct sockaddr *src, size_t salen, int rport,
+                         int force_rport, long via_port)
+{
+	memcpy(&r->reply_to, src, salen);
+	r->reply_to_len = (socklen_t)salen;
+	if (rport || force_rport)
+		return;
+	long p = via_port >= 1 && via_port <= 65535 ? via_port : 5060;
+	if (src->sa_family == AF_INET)
+		((struct sockaddr_in *)&r->reply_to)->sin_port = htons((uint16_t)p);
+	else
+		((struct sockaddr_in6 *)&r->reply_to)->sin6_port = htons((uint16_t)p);
+}
+
+/* The fast parse's request (sipfast.h): what the full parse writes into its Via is kept
+ * for the response (set_rport, set_received). */
+static int received_fast(struct sip_req *r, const struct sockaddr *src, size_t salen,
+                         const char *ip, const char *port, int force_rport)
+{
+	struct sip_fast *f = &r->f;
+	char host[256];
+	if (f->host_len >= sizeof host)
+		return -1;
+	memcpy(host, f->text + f->host, f->host_len);
+	host[f->host_len] = '\0';
+	struct sockaddr_storage sent_by;
+	int literal = ip_literal(host, &sent_by), rport = f->rport_end != 0;
+	if (rport && !f->rport_valued)
+		tg_strlcpy(f->set_rport, port, sizeof f->set_rport);
+	if (rport || !literal || !same_ip(&sent_by, src))
+		tg_strlcpy(f->set_received, ip, sizeof f->set_received);
+	reply_to_set(r, src, salen, rport, force_rport, f->via_port ? f->via_port : 5060);
+	return 0;
+}
+
 int sip_req_received(struct sip_req *r, const struct sockaddr *src, int force_rport)
 {
 	osip_via_t *v = NULL;
-	if (!r->m || osip_message_get_via(r->m, 0, &v) < 0 || !v || !v->host)
+	if (!r->fast && (!r->m || osip_message_get_via(r->m, 0, &v) < 0 || !v || !v->host))
 		return -1;
 	char ip[INET6_ADDRSTRLEN] = "", port[8];
 	uint16_t sport;
@@ -710,7 +773,11 @@ int sip_req_received(struct sip_req *r, const struct sockaddr *src, int force_rp
 	} else {
 		return -1;
 	}
-	snprintf(port, sizeof port, "%u", (unsigned)sport);
+	char *ps = tg_utoa_end(port + sizeof port - 1, sport); /* no format parsing per request */
+	port[sizeof port - 1] = '\0';
+	memmove(port, ps, (size_t)(port + sizeof port - ps));
+	if (r->fast)
+		return received_fast(r, src, salen, ip, port, force_rport);
 	osip_generic_param_t *rp = NULL;
 	int rport = osip_via_param_get_byname(v, "rport", &rp) == 0 && rp;
 	struct sockaddr_storage sent_by;
@@ -722,27 +789,21 @@ int sip_req_received(struct sip_req *r, const struct sockaddr *src, int force_rp
 		return -1;
 	if ((rport || !literal || !same_ip(&sent_by, src)) && via_param_set(v, "received", ip) != 0)
 		return -1;
-	/* Where a UDP response goes (RFC 3261 §18.2.2, RFC 3581 §4). */
-	memcpy(&r->reply_to, src, salen);
-	r->reply_to_len = (socklen_t)salen;
-	if (!rport && !force_rport) {
-		long p = 5060;
-		if (v->port && *v->port) {
-			char *end;
-			p = strtol(v->port, &end, 10);
-			if (*end || p < 1 || p > 65535)
-				p = 5060; /* libosip2 checked the syntax; belt and braces */
-		}
-		if (src->sa_family == AF_INET)
-			((struct sockaddr_in *)&r->reply_to)->sin_port = htons((uint16_t)p);
-		else
-			((struct sockaddr_in6 *)&r->reply_to)->sin6_port = htons((uint16_t)p);
+	long p = 5060;
+	if (v->port && *v->port) {
+		char *end;
+		p = strtol(v->port, &end, 10);
+		if (*end || p < 1 || p > 65535)
+			p = 5060; /* libosip2 checked the syntax; belt and braces */
 	}
+	reply_to_set(r, src, salen, rport, force_rport, p);
 	return 0;
 }
 
 const char *sip_req_branch(const struct sip_req *r)
 {
+	if (r->fast)
+		return r->f.branch;
 	osip_generic_param_t *br = NULL;
 	osip_via_t *v = NULL;
 	if (r->m && osip_message_get_via(r->m, 0, &v) >= 0 && v &&
@@ -760,10 +821,14 @@ void sip_req_to_tag(const struct sip_req *r, const uint8_t key[16], char out[17]
 	struct tg_sbuf b = {buf, sizeof buf, 0, 0};
 	osip_generic_param_t *ft = NULL;
 	char cseq[32];
-	snprintf(cseq, sizeof cseq, "%lu", r->cseq);
+	char *cs = tg_utoa_end(cseq + sizeof cseq - 1, r->cseq);
+	cseq[sizeof cseq - 1] = '\0';
+	memmove(cseq, cs, (size_t)(cseq + sizeof cseq - cs));
 	tg_sbuf_put(&b, r->callid);
 	tg_sbuf_put(&b, "|");
-	if (r->m && r->m->from && osip_from_get_tag(r->m->from, &ft) == 0 && ft && ft->gvalue)
+	if (r->fast)
+		tg_sbuf_put(&b, r->f.from_tag);
+	else if (r->m && r->m->from && osip_from_get_tag(r->m->from, &ft) == 0 && ft && ft->gvalue)
 		tg_sbuf_put(&b, ft->gvalue);
 	tg_sbuf_put(&b, "|");
 	tg_sbuf_put(&b, cseq);
@@ -791,7 +856,7 @@ int sip_req_contacts_text(const struct sip_req *r, char *out, size_t cap)
 {
 	struct tg_sbuf b = {out, cap, 0, 0};
 	out[0] = '\0';
-	if (!r->m)
+	if (!r->m) /* the fast parse defers contacts with user id parameters: none here */
 		return 0;
 	int nc = osip_list_size(&r->m->contacts);
 	for (int i = 0; i < nc; i++) {
@@ -875,18 +940,77 @@ static void put_hdr(struct tg_sbuf *o, const char *name, const char *value)
 	tg_sbuf_put(o, "\r\n");
 }
 
+/* The status line. */
+static void status_line(struct tg_sbuf *o, int code, const char *reason)
+{
+	char line[16] = "SIP/2.0 000 ";
+	if (code < 100 || code > 999)
+		code = 500;
+	line[8] = (char)('0' + code / 100);
+	line[9] = (char)('0' + code / 10 % 10);
+	line[10] = (char)('0' + code % 10);
+	tg_sbuf_put(o, line);
+	tg_sbuf_put(o, reason);
+	tg_sbuf_put(o, "\r\n");
+}
+
+/* n bytes of the fast parse's echo text at off. */
+static void put_echo(struct tg_sbuf *o, const struct sip_fast *f, uint16_t off, uint16_t n)
+{
+	tg_sbuf_putn(o, f->text + off, n);
+}
+
+/* sip_response for the fast parse's request: the lines as sent, the top Via with what
+ * sip_req_received set (as the full parse writes it into its Via). */
+static int response_fast(const struct sip_req *r, int code, const char *reason, const char *to_tag,
+                         const char *extra, char *out, size_t cap)
+{
+	const struct sip_fast *f = &r->f;
+	struct tg_sbuf o = {out, cap, 0, 0};
+	status_line(&o, code, reason);
+	tg_sbuf_put(&o, "Via: ");
+	uint16_t head = f->rport_end ? f->rport_end : f->via0_len;
+	put_echo(&o, f, f->via0, head);
+	if (f->rport_end && f->set_rport[0]) {
+		tg_sbuf_put(&o, "=");
+		tg_sbuf_put(&o, f->set_rport);
+	}
+	put_echo(&o, f, (uint16_t)(f->via0 + head), (uint16_t)(f->via0_len - head));
+	if (f->set_received[0]) {
+		tg_sbuf_put(&o, ";received=");
+		tg_sbuf_put(&o, f->set_received);
+	}
+	tg_sbuf_put(&o, "\r\n");
+	put_echo(&o, f, f->vias, f->vias_len);
+	tg_sbuf_put(&o, "From: ");
+	put_echo(&o, f, f->from, f->from_len);
+	tg_sbuf_put(&o, "\r\nTo: ");
+	put_echo(&o, f, f->to, f->to_len);
+	if (to_tag && !f->to_tagged) {
+		tg_sbuf_put(&o, ";tag=");
+		tg_sbuf_put(&o, to_tag);
+	}
+	tg_sbuf_put(&o, "\r\nCall-ID: ");
+	tg_sbuf_put(&o, r->callid);
+	tg_sbuf_put(&o, "\r\nCSeq: ");
+	put_echo(&o, f, f->cseq, f->cseq_len);
+	tg_sbuf_put(&o, "\r\n");
+	if (extra)
+		tg_sbuf_put(&o, extra);
+	tg_sbuf_put(&o, "Server: telgate\r\nContent-Length: 0\r\n\r\n");
+	return tg_sbuf_len(&o);
+}
+
 int sip_response(const struct sip_req *r, int code, const char *reason, const char *to_tag,
                  const char *extra, char *out, size_t cap)
 {
+	if (r->fast)
+		return response_fast(r, code, reason, to_tag, extra, out, cap);
 	osip_message_t *m = r->m;
 	if (!m)
 		return -1;
 	struct tg_sbuf o = {out, cap, 0, 0};
-	char line[64];
-	snprintf(line, sizeof line, "SIP/2.0 %d ", code);
-	tg_sbuf_put(&o, line);
-	tg_sbuf_put(&o, reason);
-	tg_sbuf_put(&o, "\r\n");
+	status_line(&o, code, reason);
 	for (int i = 0; i < osip_list_size(&m->vias); i++) {
 		osip_via_t *v = osip_list_get(&m->vias, i);
 		char *s = NULL;

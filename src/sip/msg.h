@@ -5,6 +5,8 @@
  * Max-Forwards, Request-URI scheme; limits on size, header count and Via count; control
  * characters in header names; duplicated single-value headers) and extracts the REGISTER
  * fields (AOR, contacts with expires, Expires, Authorization), plus a response builder.
+ * The common REGISTER is read by sipfast.h instead (no libosip2 message: m is NULL, fast
+ * set, and the response is built from the lines it kept); everything else by libosip2.
  *
  * sip_msg_init() must run once before any parse (it calls libosip2's parser_init).
  * Parsing is then thread-safe. Ownership: a struct sip_req owns its libosip2 message;
@@ -40,6 +42,27 @@
 
 struct osip_message;
 
+/* What a response echoes of a request the fast parse read (sipfast.h), kept as text: the
+ * request's buffer does not outlive the call, and the answer may be built on a worker.
+ * Offsets and lengths into text. */
+#define SIP_ECHO_MAX 2048
+struct sip_fast {
+	char text[SIP_ECHO_MAX];
+	uint16_t via0, via0_len; /* the top Via's value */
+	uint16_t vias, vias_len; /* the other Via header lines, each "Via: value\r\n" */
+	uint16_t from, from_len, to, to_len, cseq, cseq_len;
+	uint16_t host, host_len; /* the top Via's sent-by host, in text */
+	uint16_t rport_end;      /* in the top Via: just after ";rport" (0 = no rport) */
+	uint8_t rport_valued;    /* rport has a value */
+	uint8_t to_tagged;       /* To has a tag parameter */
+	long via_port;           /* the top Via's sent-by port, 0 = absent */
+	char branch[256];        /* the top Via's branch, "" = none */
+	char from_tag[256];      /* "" = none */
+	/* Set by sip_req_received: the value an empty rport gets, and received ("" = none) */
+	char set_rport[8];
+	char set_received[48];
+};
+
 struct sip_contact {
 	char uri[512];   /* as sent, e.g. <sip:1001@10.0.0.5:5060;transport=tcp> */
 	int64_t expires; /* the contact's expires parameter (seconds), -1 = absent */
@@ -48,7 +71,9 @@ struct sip_contact {
 };
 
 struct sip_req {
-	struct osip_message *m;
+	struct osip_message *m; /* the full parse (libosip2); NULL after the fast one */
+	int fast;               /* the fast parse read it: f holds what m would */
+	struct sip_fast f;
 	char method[16];
 	char aor_user[129], aor_host[256]; /* from To */
 	char callid[SIP_CALLID_MAX];
@@ -77,12 +102,17 @@ struct sip_req {
 
 int sip_msg_init(void);
 
-/* Parses one request. Returns 0, or -1 with *status the response to send (400, 405, 416,
- * 483, ...; 0 = drop silently: not a request we can answer) and a reason. On -1 with a
+/* Parses one request: the fast parse (sipfast.h) when it can read it, else libosip2 (the
+ * full parse). Returns 0, or -1 with *status the response to send (400, 405, 416, 483,
+ * ...; 0 = drop silently: not a request we can answer) and a reason. On -1 with a
  * status, build the answer with sip_response when r->m is set, else with
  * sip_response_raw (sip_req_free frees r either way). */
 int sip_req_parse(const char *buf, size_t len, struct sip_req *r, int *status, char *reason,
                   size_t reason_cap);
+/* The full parse alone (libosip2): what sip_req_parse does when the fast parse defers; the
+ * fast parse's oracle (fuzz/fuzz_sipfast.c). */
+int sip_req_parse_full(const char *buf, size_t len, struct sip_req *r, int *status, char *reason,
+                       size_t reason_cap);
 void sip_req_free(struct sip_req *r);
 
 /* The request's Contact header values as text (every contact with its parameters, as

@@ -44,7 +44,17 @@
  * loop fills it only above 8,000 such REGISTERs a second with the store stalled. */
 #define PEND_MAX 16384
 
+/* Jobs a loop keeps for its next requests instead of freeing them: a job is ~35 KB, and a
+ * malloc/free of that size per request was a fifth of the fast path's instructions
+ * (callgrind: the allocator consolidating its free chunks). Requests decided on the loop
+ * need one; the rest cover jobs coming back from workers. */
+#define JOB_SPARES 8
+
+/* Datagrams read with one recvmmsg (core/udp.h: at most UDP_BATCH_MAX). */
+#define UDP_BATCH 16
+
 struct tloop;
+struct job;
 
 /* One SIP stream listener of a loop; its streams' context (stream_ctx). */
 struct slis {
@@ -63,6 +73,9 @@ struct tloop {
 	struct loop *loop;
 	int udp_fd;
 	struct event *udp_ev;
+	char *udp_bufs;                /* UDP_BATCH receive buffers of SIP_MSG_MAX + 1 bytes */
+	struct job *spare[JOB_SPARES]; /* freed jobs kept for reuse (job_new, job_free) */
+	int nspare;
 	struct slis lis[SIP_CONN_KINDS];
 	/* 403s held until their time (sip.failure_delay_ms), ordered by it, and the timer
 	 * that sends them; stopped: closed, nothing is held any more. */
@@ -142,13 +155,14 @@ struct job {
 	char out[OUT_MAX];
 };
 
-/* A job with every field read before it is written cleared. Not calloc: most of a job's
- * ~30 KB is the parsed request (sip_req_parse clears it), the answer and its detail lines
- * (written before they are read), and zeroing them was a sixth of the loop's instructions
- * per REGISTER (callgrind). */
-static struct job *job_new(void)
+/* A job for a request of loop tl (a spare one when the loop has one) with every field
+ * read before it is written cleared. Not calloc: most of a job's ~30 KB is the parsed
+ * request (sip_req_parse clears it), the answer and its detail lines (written before they
+ * are read), and zeroing them was a sixth of the loop's instructions per REGISTER
+ * (callgrind). Loop thread. */
+static struct job *job_new(struct tloop *tl)
 {
-	struct job *j = malloc(sizeof *j);
+	struct job *j = tl->nspare ? tl->spare[--tl->nspare] : malloc(sizeof *j);
 	if (!j)
 		return NULL;
 	memset(j, 0, offsetof(struct job, x));
@@ -159,10 +173,15 @@ static struct job *job_new(void)
 	return j;
 }
 
+/* Kept as a spare of its loop, or freed. On the loop thread of j->tl (j->tl set). */
 static void job_free(struct job *j)
 {
 	sip_req_free(&j->x.req);
-	free(j);
+	struct tloop *tl = j->tl;
+	if (tl && tl->nspare < JOB_SPARES && !tl->stopped)
+		tl->spare[tl->nspare++] = j;
+	else
+		free(j);
 }
 
 /* --- counters ------------------------------------------------------------------------ */
@@ -600,7 +619,7 @@ static void handle(struct tloop *tl, struct stream *s, const struct sockaddr *fr
                    size_t len)
 {
 	struct sip_transport *t = tl->t;
-	struct job *j = job_new();
+	struct job *j = job_new(tl);
 	if (!j)
 		return;
 	struct sip_reg_req *x = &j->x;
@@ -621,7 +640,7 @@ static void handle(struct tloop *tl, struct stream *s, const struct sockaddr *fr
 		struct sconn *c = stream_user(s);
 		tg_strlcpy(x->source, stream_peer(s), sizeof x->source);
 		if (sl->kind == SIP_CONN_EDGE && edge_check(t, s, c) != 0) {
-			free(j);
+			job_free(j);
 			return;
 		}
 		tg_strlcpy(x->edge, c->edge, sizeof x->edge);
@@ -632,7 +651,7 @@ static void handle(struct tloop *tl, struct stream *s, const struct sockaddr *fr
 	int status;
 	char reason[128] = "";
 	int rc = sip_req_parse(buf, len, &x->req, &status, reason, sizeof reason);
-	if (x->req.m) {
+	if (x->req.m || x->req.fast) {
 		sip_req_to_tag(&x->req, t->tag_key, j->to_tag);
 		if (sip_req_received(&x->req, from, t->cfg->sip.force_rport) != 0 && rc == 0) {
 			rc = -1;
@@ -663,24 +682,31 @@ static void handle(struct tloop *tl, struct stream *s, const struct sockaddr *fr
 
 /* --- UDP ----------------------------------------------------------------------------- */
 
+/* Up to 4 batches of UDP_BATCH datagrams per wake-up (one recvmmsg each: a batch
+ * shorter than asked means the socket is empty, without a read that says so), then back
+ * to the loop so that streams and timers get their turn. */
 static void on_udp(evutil_socket_t fd, short what, void *arg)
 {
 	(void)what;
 	struct tloop *tl = arg;
-	char buf[SIP_MSG_MAX + 1];
-	for (int i = 0; i < 64; i++) {
-		struct sockaddr_storage from, local;
-		socklen_t fl = sizeof from;
-		int has_local;
-		ssize_t n = udp_recv(fd, buf, sizeof buf, &from, &fl, &local, &has_local);
-		if (n <= 0)
+	struct udp_msg m[UDP_BATCH];
+	for (int b = 0; b < 4; b++) {
+		for (int i = 0; i < UDP_BATCH; i++) {
+			m[i].buf = tl->udp_bufs + (size_t)i * (SIP_MSG_MAX + 1);
+			m[i].cap = SIP_MSG_MAX + 1;
+		}
+		int got = udp_recv_batch(fd, m, UDP_BATCH);
+		for (int i = 0; i < got; i++) {
+			size_t n = m[i].len;
+			if (n == 0 || n > SIP_MSG_MAX) /* cut: too large for us */
+				continue;
+			if (n < 4 && (m[i].buf[0] == '\r' || m[i].buf[0] == '\n'))
+				continue; /* keep-alive CRLF */
+			handle(tl, NULL, (struct sockaddr *)&m[i].from, m[i].fromlen,
+			       m[i].has_local ? &m[i].local : NULL, m[i].buf, n);
+		}
+		if (got < UDP_BATCH)
 			return;
-		if (n > SIP_MSG_MAX) /* cut: too large for us */
-			continue;
-		if (n < 4 && (buf[0] == '\r' || buf[0] == '\n'))
-			continue; /* keep-alive CRLF */
-		handle(tl, NULL, (struct sockaddr *)&from, fl, has_local ? &local : NULL, buf,
-		       (size_t)n);
 	}
 }
 
@@ -771,6 +797,12 @@ void sip_transport_open(struct sip_transport *t, int i, int udp_fd, const int fd
 	tl->hold_timer = ptimer_new(base, on_hold, tl);     /* NULL: failures are not held */
 	tl->pend_ev = evtimer_new(base, on_pend_timer, tl); /* NULL: 503 for what must wait */
 	tl->udp_fd = udp_fd;
+	if (udp_fd >= 0 && !(tl->udp_bufs = malloc((size_t)UDP_BATCH * (SIP_MSG_MAX + 1)))) {
+		log_ev(LOG_LVL_ERROR, NULL, "sip_listen_failed", LOG_S("listener", "sip-udp"),
+		       LOG_S("error", "out of memory"));
+		close(udp_fd);
+		tl->udp_fd = udp_fd = -1;
+	}
 	if (udp_fd >= 0) {
 		tl->udp_ev = event_new(base, udp_fd, EV_READ | EV_PERSIST, on_udp, tl);
 		event_add(tl->udp_ev, NULL);
@@ -830,6 +862,10 @@ void sip_transport_close(struct sip_transport *t, int i)
 		close(tl->udp_fd);
 		tl->udp_fd = -1;
 	}
+	free(tl->udp_bufs);
+	tl->udp_bufs = NULL;
+	while (tl->nspare) /* jobs freed from now on are not kept (stopped) */
+		free(tl->spare[--tl->nspare]);
 	for (int k = 0; k < SIP_CONN_KINDS; k++) { /* closes every stream ("server stopping") */
 		stream_listener_free(tl->lis[k].l);
 		tl->lis[k].l = NULL;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 #include "sip/txn.h"
+#include "core/util.h"
 #include "core/shtable.h"
 
 #include <sodium.h>
@@ -83,13 +84,24 @@ uint64_t sip_txn_key(const struct sip_txn *t, const struct sip_req *q, const cha
 	 * separators: no two different tuples give the same bytes. */
 	const char *br = sip_req_branch(q);
 	const char *id = strncasecmp(br, "z9hG4bK", 7) == 0 ? br : q->auth;
-	char buf[64 + sizeof q->callid + 24 + sizeof q->auth + 4];
-	int n =
-	    snprintf(buf, sizeof buf, "%s%c%s%c%lu%c%s", source, 0, q->callid, 0, q->cseq, 0, id);
-	if (n < 0)
-		n = 0;
-	if ((size_t)n >= sizeof buf)
-		n = (int)sizeof buf - 1;
+	char buf[64 + sizeof q->callid + 24 + sizeof q->auth + 4], num[24];
+	const char *cseq = tg_utoa_end(num + sizeof num, q->cseq);
+	/* what snprintf("%s%c%s%c%lu%c%s") wrote, without its format parsing (a tenth of
+	 * the fast path's formatting, callgrind): source NUL callid NUL cseq NUL id */
+	const struct {
+		const char *p;
+		size_t n;
+	} part[] = {{source, strlen(source) + 1},
+	            {q->callid, strlen(q->callid) + 1},
+	            {cseq, (size_t)(num + sizeof num - cseq)},
+	            {"", 1},
+	            {id, strlen(id)}};
+	size_t n = 0;
+	for (size_t i = 0; i < sizeof part / sizeof part[0]; i++) {
+		size_t l = part[i].n < sizeof buf - 1 - n ? part[i].n : sizeof buf - 1 - n;
+		memcpy(buf + n, part[i].p, l);
+		n += l;
+	}
 	unsigned char h[crypto_shorthash_BYTES];
 	crypto_shorthash(h, (const unsigned char *)buf, (unsigned long long)n, t->hkey);
 	uint64_t k;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 #include "tls/tlsctx.h"
+#include "tls/tickets.h"
 #include "core/alarm.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -281,6 +282,12 @@ static SSL_CTX *build(const struct tlsctx *t, int override, char *err, size_t er
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
 	if (client_auth(t, ctx, err, errlen) != 0)
 		goto fail;
+	/* Without client certificates nothing is proved per connection that a resumed
+	 * session would skip: reconnecting clients resume (tls/tickets.h). */
+	if (SSL_CTX_get_verify_mode(ctx) == SSL_VERIFY_NONE && tls_tickets_enable(ctx) != 0) {
+		ssl_error(err, errlen, "session tickets for", t->name);
+		goto fail;
+	}
 	SSL_CTX_set_app_data(ctx, t->app);
 	return ctx;
 fail:

@@ -827,6 +827,37 @@ class SipTest(unittest.TestCase):
                 plain.close()
         self.assertIsNone(self.d.proc.poll())
 
+    def test_tls_session_resumption(self):
+        """A phone reconnecting its SIP TLS connection resumes its session with the ticket
+        it was given (tls/tickets.h), over TLS 1.2 and 1.3: `openssl s_client -sess_out`
+        then `-sess_in`, the second handshake is a resumption; a REGISTER on each
+        connection is answered."""
+        ca = os.path.join(self.d.state, "pki", "ca.crt")
+        for v in ("-tls1_2", "-tls1_3"):
+            with self.subTest(version=v):
+                sess = os.path.join(self.root, f"sess{v}")
+                outs = []
+                for flag in ("-sess_out", "-sess_in"):
+                    # the request is sent, then stdin stays open a moment so that the
+                    # answer and (TLS 1.3) the ticket are read before the client closes
+                    req = self.OPTIONS.format(t="TLS", i=len(outs) + 1, cl=0)
+                    p = subprocess.Popen(
+                        ["openssl", "s_client", v, "-connect", f"127.0.0.1:{self.d.sip_tls_port}",
+                         "-CAfile", ca, flag, sess],
+                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                    p.stdin.write(req.encode())
+                    p.stdin.flush()
+                    time.sleep(1)
+                    p.stdin.close()  # s_client closes the connection at EOF
+                    out = p.stdout.read().decode(errors="replace")
+                    p.stdout.close()
+                    p.wait(timeout=30)
+                    self.assertIn("SIP/2.0 200", out)
+                    outs.append(out)
+                self.assertIn("New, ", outs[0])
+                self.assertIn("Reused, ", outs[1], outs[1][-2000:])
+        self.assertIsNone(self.d.proc.poll())
+
     def test_connection_caps_and_first_request_timeout(self):
         """Two thousand idle TCP connections from one address: the per-source cap keeps
         all but 50 out at accept, those 50 are closed when they send nothing within

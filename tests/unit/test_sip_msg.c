@@ -596,6 +596,69 @@ static void test_body_require_instance(void **state)
 	sip_req_free(&r);
 }
 
+/* The fast parse (sip/sipfast.h) takes the common REGISTER and answers it byte for byte
+ * as the full parse does; anything outside its grammar goes to the full parse. */
+static void test_fast_parse(void **state)
+{
+	(void)state;
+	static const char *const fast[] = {
+	    /* SIPp's (bench/sipp/register_rtd.xml) */
+	    "REGISTER sip:127.0.0.1:5060 SIP/2.0\r\n"
+	    "Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-1-1-0\r\n"
+	    "From: <sip:b00001@telgate>;tag=1SIPpTag001\r\nTo: <sip:b00001@telgate>\r\n"
+	    "Call-ID: 1-123@127.0.0.1\r\nCSeq: 2 REGISTER\r\n"
+	    "Contact: <sip:b00001@127.0.0.1:5061;transport=UDP>\r\n"
+	    "Authorization: Digest username=\"b00001\",realm=\"telgate\",cnonce=\"6b8b4567\","
+	    "nc=00000001,qop=auth,uri=\"sip:127.0.0.1:5060\",nonce=\"abc\",response=\"0123\","
+	    "algorithm=MD5\r\nMax-Forwards: 70\r\nExpires: 3600\r\nContent-Length: 0\r\n\r\n",
+	    /* compact forms, rport, two Vias, an instance, a second contact */
+	    "REGISTER sip:telgate SIP/2.0\r\nv: SIP/2.0/TCP 10.0.0.5:5060;rport;branch=z9hG4bKa\r\n"
+	    "v: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKb\r\nf: <sip:1001@telgate>;tag=x\r\n"
+	    "t: <sip:1001@telgate>\r\ni: abc\r\nCSeq: 7 REGISTER\r\n"
+	    "m: <sip:1001@10.0.0.5:5060;transport=tcp>;+sip.instance=\"<urn:uuid:1>\";reg-id=1;"
+	    "expires=60, <sip:1001@10.0.0.9>\r\nUser-Agent: Cisco-CP8845/14.1\r\nl: 0\r\n\r\n",
+	    REG_HEAD "Contact: *\r\nExpires: 0\r\nContent-Length: 0\r\n\r\n",
+	};
+	static const char *const deferred[] = {
+	    REG_HEAD "Contact: \"Phone\" <sip:1001@10.0.0.5>\r\nContent-Length: 0\r\n\r\n",
+	    REG_HEAD "Contact: <sip:1001@10.0.0.5>\r\n ;expires=5\r\nContent-Length: 0\r\n\r\n",
+	    REG_HEAD "Require: foo\r\nContent-Length: 0\r\n\r\n",
+	    REG_HEAD "Route: <sip:x>\r\nContent-Length: 0\r\n\r\n",
+	    REG_HEAD "Authorization: Digest\tusername=\"a\"\r\nContent-Length: 0\r\n\r\n",
+	    "OPTIONS sip:telgate SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.5;branch=z9hG4bK1\r\n"
+	    "To: <sip:1001@telgate>\r\nFrom: <sip:1001@telgate>;tag=1\r\nCall-ID: o\r\n"
+	    "CSeq: 1 OPTIONS\r\n\r\n",
+	};
+	struct sip_req a, b;
+	int status;
+	char reason[128];
+	struct sockaddr_storage src;
+	sa_of("127.0.0.1", 40000, &src);
+	for (size_t i = 0; i < sizeof fast / sizeof fast[0]; i++) {
+		assert_int_equal(parse(fast[i], &a, &status, reason), 0);
+		if (!a.fast || a.m)
+			fail_msg("case %zu: not read by the fast parse", i);
+		assert_int_equal(sip_req_parse_full(fast[i], strlen(fast[i]), &b, &status, reason,
+		                                    sizeof reason),
+		                 0);
+		assert_int_equal(sip_req_received(&a, (struct sockaddr *)&src, 0), 0);
+		assert_int_equal(sip_req_received(&b, (struct sockaddr *)&src, 0), 0);
+		char oa[2048], ob[2048];
+		assert_true(sip_response(&a, 200, "OK", "t1", "X: y\r\n", oa, sizeof oa) > 0);
+		assert_true(sip_response(&b, 200, "OK", "t1", "X: y\r\n", ob, sizeof ob) > 0);
+		if (strcmp(oa, ob) != 0)
+			fail_msg("case %zu: fast\n%s\nfull\n%s", i, oa, ob);
+		sip_req_free(&a);
+		sip_req_free(&b);
+	}
+	for (size_t i = 0; i < sizeof deferred / sizeof deferred[0]; i++) {
+		(void)parse(deferred[i], &a, &status, reason);
+		if (a.fast)
+			fail_msg("deferred case %zu read by the fast parse", i);
+		sip_req_free(&a);
+	}
+}
+
 int main(void)
 {
 	if (sip_msg_init() != 0)
@@ -610,6 +673,7 @@ int main(void)
 	    cmocka_unit_test(test_to_tag),
 	    cmocka_unit_test(test_body_require_instance),
 	    cmocka_unit_test(test_devicename),
+	    cmocka_unit_test(test_fast_parse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

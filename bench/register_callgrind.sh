@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: ISC
+# Instructions per registration (REGISTER -> 401 -> REGISTER with digest -> 200) of
+# telgated under callgrind, by function group (issue 22). telgated runs whole under
+# valgrind (the engine and the signer are forks, followed); SIPp sends
+# bench/sipp/register_rtd.xml over UDP. Two phases, counters zeroed before and dumped
+# after each, over every process of the daemon (all threads: loop, workers, the location
+# writer):
+#   store  each line's first registration after the start: a new binding (worker path,
+#          the 200 waits for the commit)
+#   fast   the same lines again: refreshes decided on the loop from the account cache
+# Callgrind counts user-space instructions only: the kernel's side of a syscall is not
+# in it (the syscall rows count the libc wrappers and how many calls were made).
+# Usage: bench/register_callgrind.sh BUILD_DIR [LINES] [RATE]
+#   KEEP=dir keeps the callgrind files and annotations there.
+set -euo pipefail
+build=$(cd "$1" && pwd)
+n=${2:-300}
+rate=${3:-20} # low, and -nr: no retransmission inflates the counts
+here=$(cd "$(dirname "$0")" && pwd)
+tmp=$(mktemp -d /tmp/tgcg.XXXXXX)
+pw=Bench-Callgrind-1
+# a port free for both UDP and TCP: the SIP port serves both
+port=$(/usr/bin/python3 -c '
+import socket
+while True:
+    t = socket.socket(); t.bind(("127.0.0.1", 0)); p = t.getsockname()[1]
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        u.bind(("127.0.0.1", p)); print(p); break
+    except OSError:
+        pass
+    finally:
+        u.close(); t.close()
+')
+
+/usr/bin/python3 - "$tmp" "$n" "$pw" <<'EOF'
+import json, sys
+tmp, n, pw = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+lines = ["c%05d" % i for i in range(n)]
+json.dump({"version": 1,
+           "users": [{"userid": x, "directory": "local", "digestpassword": pw} for x in lines],
+           "devices": [{"name": "SEPCG" + x.upper(), "owner": x, "lines": [x]} for x in lines]},
+          open(f"{tmp}/prov.json", "w"))
+with open(f"{tmp}/users.csv", "w") as f:
+    f.write("SEQUENTIAL\n")
+    for x in lines:
+        f.write(f"{x};telgate;[authentication username={x} password={pw}];3600\n")
+EOF
+cat >"$tmp/telgated.conf" <<EOF
+[core]
+state_dir = $tmp/state
+[log]
+level = notice
+target = file:$tmp/telgated.log
+[cti]
+port = 0
+tls_port = 0
+[admin]
+http_port = 0
+[files]
+http_port = 0
+tftp_port = 0
+https_port = 0
+[est]
+port = 0
+[sip]
+address = 127.0.0.1
+port = $port
+tls_port = 0
+edge_port = 0
+challenge_sha256 = no
+source_failures_max = 0
+EOF
+
+# The engine cannot be reached by callgrind_control (it is not dumpable: no ptrace, so no
+# vgdb): its counters are zeroed by `telgate status` and dumped by `telgate show metrics`
+# (their command handlers), before and after each phase.
+valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.%p" --dump-instr=no \
+	--zero-before=cmd_status --dump-before=cmd_metrics \
+	"$build/telgated" -c "$tmp/telgated.conf" --provision "$tmp/prov.json" \
+	2>"$tmp/vg.err" &
+vg=$!
+cleanup() {
+	kill "$vg" 2>/dev/null || true
+	wait "$vg" 2>/dev/null || true
+	if [ -n "${KEEP:-}" ]; then
+		mkdir -p "$KEEP"
+		cp -r "$tmp"/store "$tmp"/fast "$tmp"/*.txt "$KEEP"/ 2>/dev/null || true
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+for _ in $(seq 600); do
+	"$build/telgate" -c "$tmp/telgated.conf" status >/dev/null 2>&1 && break
+	sleep 1
+done
+"$build/telgate" -c "$tmp/telgated.conf" status >/dev/null 2>&1 || {
+	echo "telgated did not start" >&2
+	cat "$tmp/vg.err" >&2
+	exit 1
+}
+phase() { # name: one pass over the lines, counted
+	local name=$1
+	"$build/telgate" -c "$tmp/telgated.conf" status >/dev/null
+	sipp -nostdin -sf "$here/sipp/register_rtd.xml" -inf "$tmp/users.csv" -t u1 -nr \
+		-r "$rate" -m "$n" -l 1000 -recv_timeout 20000 -timeout 600 -timeout_error \
+		-trace_stat -fd 1 "127.0.0.1:$port" >/dev/null 2>&1 || true
+	local ok
+	ok=$(awk -F';' 'NR==1{for(i=1;i<=NF;i++) if($i=="SuccessfulCall(C)") c=i} END{print $c}' \
+		"$tmp"/register_rtd_*_.csv)
+	rm -f "$tmp"/register_rtd_*_.csv
+	sleep 1 # the writer's commit and the held 200s
+	# the metrics dump the counters before they are written (cmd_metrics), then say how
+	# many REGISTERs came (retransmissions would inflate the per-registration numbers)
+	"$build/telgate" -c "$tmp/telgated.conf" show metrics >"$tmp/$name.metrics"
+	local reqs
+	reqs=$(awk '/^telgate_sip_requests_total\{method="REGISTER"\}/ {print $2}' "$tmp/$name.metrics")
+	echo "$reqs" >"$tmp/$name.reqs"
+	mkdir "$tmp/$name"
+	mv "$tmp"/cg.*.* "$tmp/$name"/
+	callgrind_annotate --inclusive=no --auto=no --threshold=100 "$tmp/$name"/cg.* \
+		>"$tmp/$name.txt" 2>/dev/null
+	callgrind_annotate --inclusive=yes --auto=no --threshold=100 "$tmp/$name"/cg.* \
+		>"$tmp/$name-incl.txt" 2>/dev/null
+	local before=0
+	[ "$name" = fast ] && before=$(cat "$tmp/store.reqs")
+	echo "== $name: $ok registrations (of $n), $((${reqs%.*} - ${before%.*})) REGISTER requests =="
+	/usr/bin/python3 "$here/register_callgrind_groups.py" "$tmp/$name.txt" "$ok" \
+		--inclusive "$tmp/$name-incl.txt"
+}
+
+( cd "$tmp" && phase store )
+( cd "$tmp" && phase fast )
