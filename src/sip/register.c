@@ -514,11 +514,58 @@ static int user_allowed(struct sip_reg *g, const struct store_device *dev, const
 	return rc == STORE_OK && u.status == STORE_USER_ACTIVE;
 }
 
+/* The account cache's key of a bearer grant: line "\n" sub (accounts.h). 0 when it does
+ * not fit (such a grant is not cached). */
+static int grant_key(const struct sip_reg_req *x, char key[STORE_ID_MAX + 1])
+{
+	int n = snprintf(key, STORE_ID_MAX + 1, "%s\n%s", x->req.aor_user, x->claims.sub);
+	return n > 0 && n <= STORE_ID_MAX;
+}
+
+/* The fast path of a token (issue 19): a refresh whose token authz_verify took from its
+ * cache in sip_reg_precheck (revocation checked there on every call), by a user the store
+ * path registered on this line's device, with nothing stored changed since (a profile,
+ * an association, the mode's parameter, a device: store_generation; the user's lock or
+ * status: store_user_generation). Edges always take the store path (seed 003's check). */
+static enum sip_reg_outcome bearer_fast(struct sip_reg *g, struct sip_reg_req *x)
+{
+	char key[STORE_ID_MAX + 1];
+	struct sip_account a;
+	if (x->edge[0] || x->verdict != AUTHZ_OK || !grant_key(x, key) ||
+	    !sip_accounts_get(g->accounts, key, &a) || !a.bearer ||
+	    a.gen != store_generation(g->store) ||
+	    a.user_gen != store_user_generation(g->store, x->claims.sub))
+		return SIP_REG_CONTINUE;
+	if (x->req.userid_params)
+		userid_ignored(x, a.device);
+	return registered(g, x, a.device, "cache");
+}
+
+/* After the store path allowed sub on dev: the grant bearer_fast uses. gen, user_gen: the
+ * generations read before the device and the user were. */
+static void grant_put(struct sip_reg *g, const struct sip_reg_req *x, const char *device,
+                      uint64_t gen, uint64_t user_gen)
+{
+	struct sip_account a;
+	memset(&a, 0, sizeof a);
+	if (x->edge[0] || !grant_key(x, a.line))
+		return;
+	a.bearer = 1;
+	a.gen = gen;
+	a.user_gen = user_gen;
+	a.status = STORE_USER_ACTIVE;
+	tg_strlcpy(a.device, device, sizeof a.device);
+	tg_strlcpy(a.duser, x->claims.sub, sizeof a.duser);
+	sip_accounts_put(g->accounts, &a);
+}
+
 /* The store path of a verified token: the device, its profile, the token's user; on an
  * edge the asserted user id too (seed 003: the bearer sub and the asserted id must both
  * be allowed for the device). */
 static enum sip_reg_outcome bearer_decide(struct sip_reg *g, struct sip_reg_req *x)
 {
+	uint64_t gen = store_generation(g->store);
+	uint64_t user_gen = store_user_generation(g->store, x->claims.sub);
 	struct sip_oauth_case c = oauth_case(g, x);
 	struct store_device dev;
 	int rc = device_for_register(g, x, &dev);
@@ -536,6 +583,7 @@ static enum sip_reg_outcome bearer_decide(struct sip_reg *g, struct sip_reg_req 
 		return o;
 	if ((o = authorize(g, x, &dev)) != SIP_REG_CONTINUE)
 		return o;
+	grant_put(g, x, dev.name, gen, user_gen);
 	return registered(g, x, dev.name, "store");
 }
 
@@ -644,7 +692,7 @@ static const char *ha1_of(const struct sip_reg *g, const struct sip_reg_req *x,
 enum sip_reg_outcome sip_reg_fast(struct sip_reg *g, struct sip_reg_req *x)
 {
 	if (x->bearer)
-		return SIP_REG_CONTINUE;
+		return bearer_fast(g, x);
 	struct sip_account a;
 	int hit = !x->edge[0] && sip_accounts_get(g->accounts, x->req.aor_user, &a);
 	int verified = sip_digest_verify(&x->cr, x->req.method, ha1_of(g, x, hit ? &a : NULL));

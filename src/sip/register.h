@@ -165,7 +165,9 @@ enum sip_reg_outcome sip_reg_precheck(struct sip_reg *g, struct sip_reg_req *x, 
  * clean digest credential whose success changes nothing stored (a refresh, in practice)
  * is decided here without the store. Anything else (a miss, a wrong password to be
  * counted, a credential that needs a write, an edge) is CONTINUE: sip_reg_decide
- * decides everything again from the store. The digest is computed on a miss too, on a
+ * decides everything again from the store. A bearer token (issue 19): the grant the
+ * store path cached for this line and the token's sub (accounts.h), while the store and
+ * user generations are those it was made at. The digest is computed on a miss too, on a
  * dummy HA1, so that whether a line is cached does not show in the timing. */
 enum sip_reg_outcome sip_reg_fast(struct sip_reg *g, struct sip_reg_req *x);
 

@@ -35,7 +35,7 @@ PROV = {
     "version": 1,
     "users": [{"userid": u, "directory": "local", "password": "Pass-word-1",
                "groups": ["Standard CTI Enabled"]}
-              for u in ("jabber", "assoc", "mallory", "carol")] +
+              for u in ("jabber", "assoc", "mallory", "carol", "dora")] +
              [{"userid": "sipacct", "directory": "local", "password": "Pass-word-1",
                "digestpassword": PW},
               {"userid": "ctiapp", "directory": "local", "password": "Cti-App-Pass-1",
@@ -59,7 +59,8 @@ PROV = {
         # a profile with neither: refused, never unauthenticated
         {"name": "SEPD16E57000004", "model": "Cisco 8865", "owner": "jabber",
          "lines": ["3004"], "securityprofile": NEITHER, "digestuser": "sipacct"}],
-    "associations": [{"user": "assoc", "device": "CSFJABBER"}]}
+    "associations": [{"user": "assoc", "device": "CSFJABBER"},
+                     {"user": "dora", "device": "CSFJABBER"}]}
 
 
 class SipOAuthTest(unittest.TestCase):
@@ -205,6 +206,8 @@ class SipOAuthTest(unittest.TestCase):
               "user_agent=telgate-test-jabber" in ln]
         self.assertEqual(len(ok), 3, ok)  # register, refresh, unregister
         self.assertTrue(all(re.search(r" jti=[A-Za-z0-9_-]{22} ", ln) for ln in ok), ok)
+        # the refresh and the removal come from the verified-token cache and the grant
+        self.assertEqual([ln.split("path=")[1] for ln in ok], ["store", "cache", "cache"])
         self.assertNotIn(tok, log)  # the trace names the jti, never the token
         self.assertNotIn(tok.split(".")[2], log)
 
@@ -224,6 +227,7 @@ class SipOAuthTest(unittest.TestCase):
         self.assertIsNone(header(r, "WWW-Authenticate"))
 
     def invalid(self, tok, reason, proxy=True):
+        """The token is refused with invalid_token, the trace says why."""
         auth = f'Bearer token="{tok}"' if proxy else f"Bearer {tok}"
         r, callid = self.reg("3001", auth, proxy=proxy)
         self.assertEqual(status(r), 407 if proxy else 401, r)
@@ -290,6 +294,20 @@ class SipOAuthTest(unittest.TestCase):
         r, callid = self.reg("3001", f"Bearer {self.token('assoc')}")
         self.assertEqual(status(r), 200, r)
         self.assertIn("user=assoc", self.trace(callid, "sip_registered")[0])
+        self.assertEqual(self.d.cli("unregister", "CSFJABBER").returncode, 0)
+
+    def test_fast_path_follows_the_store(self):
+        """A refresh is answered from the cache; a lock (which revokes the user's tokens)
+        and a profile change are seen by the next REGISTER."""
+        tok = self.token("dora")
+        paths = []
+        for _ in range(2):
+            r, callid = self.reg("3001", f"Bearer {tok}")
+            self.assertEqual(status(r), 200, r)
+            paths.append(self.trace(callid, "sip_registered")[0].split("path=")[1])
+        self.assertEqual(paths, ["store", "cache"])
+        self.assertEqual(self.d.cli("user", "lock", "dora").returncode, 0)
+        self.invalid(tok, "revoked")
         self.assertEqual(self.d.cli("unregister", "CSFJABBER").returncode, 0)
 
     # --- the mode at runtime, and 5060/5061 --------------------------------------------
