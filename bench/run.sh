@@ -7,7 +7,7 @@
 #   bench/run.sh ldap_login   one of: ldap_login dir_enum cti_fanout register_vs_kamailio
 #                             register_durable cluster
 #                             tls_first_answer tls_grade tls_handshakes shtable files signer
-#                             oauth_verify oauth est_enrol cloud_cti
+#                             oauth_verify oauth est_enrol cloud_cti sip_bearer
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh >/dev/null
@@ -40,6 +40,11 @@ if [ "$which" = all ] || [ "$which" = register_durable ]; then
 	# removals) and refresh loads under SIPp; OLD_BUILD=dir compares
 	python3 bench/register_durable.py build/bench ${OLD_BUILD:-} --seconds "${STEP_SECONDS:-5}" \
 		--rates "${RATES:-500,1000,1500}"
+fi
+if [ "$which" = all ] || [ "$which" = sip_bearer ]; then
+	# SIP OAuth (issue 19): bearer vs digest REGISTER over TLS (stunnel + SIPp, the same
+	# scenario shape), registrations per server-CPU-second, first pass and refreshes
+	python3 bench/sip_bearer.py build/bench --devices "${DEVICES:-10000}" --rate "${RATE:-400}"
 fi
 if [ "$which" = all ] || [ "$which" = cti_fanout ]; then
 	# sessions, monitors per session, devices, storm threads

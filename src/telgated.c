@@ -512,6 +512,7 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 	    .devstate = d->devstate,
 	    .tls_cert = d->pki.server_cert,
 	    .tls_key = d->pki.server_key,
+	    .authz = d->authz,
 	};
 	err[0] = '\0';
 	d->sip = sip_registrar_start(&ro, err, sizeof err);

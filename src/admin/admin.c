@@ -13,6 +13,7 @@
 #include "admin/node_cmds.h"
 #include "admin/oauth_key_cmds.h"
 #include "admin/signer_cmds.h"
+#include "admin/sipoauth_cmds.h"
 #include "admin/tls_cert_cmds.h"
 #include "admin/cnf_cmds.h"
 #include "admin/tls_cmds.h"

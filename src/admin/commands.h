@@ -129,6 +129,8 @@
 	  "oauth issue USER --aud cti|sip|cti,sip --client ID [--scope S]")                 \
 	X(store_snapshot, "store snapshot", 2, 2, CHANGES,                                 \
 	  "store snapshot (a consistent copy of the store, for telgate backup)")            \
+	X(utils_sipoauth_mode, "utils sipOAuth-mode", 3, 4, CHANGES,                      \
+	  "utils sipOAuth-mode enable|disable|status [--json]")                            \
 	X(help, "help", 1, 1, READS, "help")
 /* clang-format on */
 

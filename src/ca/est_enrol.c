@@ -487,7 +487,8 @@ int est_supersede_sweep(store_t *st, struct signer *s, const struct ca_crl_cfg *
 		free(r.v);
 		return r.oom ? -ENOMEM : -EIO;
 	}
-	qsort(r.v, r.n, sizeof *r.v, row_cmp);
+	if (r.n > 1) /* r.v is NULL when nothing was issued: qsort(NULL, 0) is undefined */
+		qsort(r.v, r.n, sizeof *r.v, row_cmp);
 	int revoked = 0, rc = 0;
 	size_t g = 0; /* the current group's first row: its newest certificate */
 	for (size_t i = 1; i < r.n && rc >= 0; i++) {

@@ -85,6 +85,7 @@ static const struct key keys[] = {
     {"sip", "nonce_lifetime_s", K_INT, F(sip.nonce_lifetime_s), 5, 3600, 1},
     {"sip", "challenge_sha256", K_BOOL, F(sip.challenge_sha256), 0, 1, 1},
     {"sip", "challenge_md5", K_BOOL, F(sip.challenge_md5), 0, 1, 1},
+    {"sip", "oauth_challenge_www", K_BOOL, F(sip.oauth_challenge_www), 0, 1, 1},
     {"sip", "source_failures_max", K_INT, F(sip.source_failures_max), 0, 100000, 1},
     {"sip", "failure_delay_ms", K_INT, F(sip.failure_delay_ms), 0, 1000, 1},
     {"sip", "commit_interval_ms", K_INT, F(sip.commit_interval_ms), 0, 1000, 1},

@@ -87,6 +87,9 @@ struct tg_config {
 		int min_expires, max_expires, default_expires;
 		int nonce_lifetime_s;
 		int challenge_sha256, challenge_md5; /* which digest challenges are offered */
+		/* SIP OAuth's challenge to a REGISTER without a token on 5090: 0 Jabber's 407
+		 * Proxy-Authenticate (default, seed 002), 1 RFC 8898's 401 WWW-Authenticate */
+		int oauth_challenge_www;
 		int source_failures_max; /* failed digests per source address per minute, 0 = off */
 		/* a 403 decided on the worker path is sent no sooner than this many ms after
 		 * the request arrived, so timing tells no one which digest users exist; 0 = off */

@@ -18,6 +18,11 @@
  * is zeroed when it is replaced, evicted or freed (telgated also runs without core
  * dumps).
  *
+ * SIP OAuth (issue 19) keeps its refresh grants here too, under the key line "\n" sub
+ * (no line holds a newline): bearer set, device and duser (the token's sub) filled, the
+ * digest fields zero. A grant is only ever put after the store path registered that user
+ * on that device, and is used while both generations are unchanged, as an account is.
+ *
  * Threads: any (a core/shtable: a lock per shard). Ownership: entries are copied in and
  * out.
  */
@@ -41,6 +46,7 @@ struct sip_account {
 	struct store_credstate cs;
 	struct store_credpolicy pol;
 	uint64_t gen, user_gen; /* store_generation(), store_user_generation() before loading */
+	int bearer;             /* a SIP OAuth grant (see above), not a digest account */
 };
 
 struct sip_accounts;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 #include "sip/msg.h"
+#include "sip/bearer.h"
 #include "core/util.h"
 #include "sip/sipfast.h"
 
@@ -343,7 +344,16 @@ static int raw_fields(const char *buf, size_t hlen, struct sip_req *r, int *raw_
 	struct tg_sbuf un = {r->unsupported, sizeof r->unsupported, 0, 0};
 	r->unsupported[0] = '\0';
 	while ((rc = next_header(buf, hlen, &pos, &name, &nlen, val, sizeof val)) != 0) {
-		if (HEADER_IS(name, nlen, "Authorization", 0)) {
+		int is_auth = HEADER_IS(name, nlen, "Authorization", 0);
+		if ((is_auth || HEADER_IS(name, nlen, "Proxy-Authorization", 0)) &&
+		    sip_bearer_scheme(val)) {
+			if (r->bearer[0] || r->bearer_unreadable)
+				continue;
+			if (rc < 0 || strlen(val) >= sizeof r->bearer)
+				r->bearer_unreadable = 1;
+			else
+				tg_strlcpy(r->bearer, val, sizeof r->bearer);
+		} else if (is_auth) {
 			if (r->auth[0] || r->auth_unreadable)
 				continue;
 			if (rc < 0 || strlen(val) >= sizeof r->auth) {

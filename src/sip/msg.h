@@ -86,7 +86,11 @@ struct sip_req {
 	 * none). Read from the raw text, not libosip2, so any LWS (SP, HTAB, folding) is
 	 * accepted (RFC 3261 §25.1). Headers of other schemes are ignored (RFC 4475 §3.3.7). */
 	char auth[2048];
-	int auth_unreadable;   /* a Digest Authorization too long to hold (a failed auth) */
+	int auth_unreadable; /* a Digest Authorization too long to hold (a failed auth) */
+	/* The first Authorization or Proxy-Authorization whose scheme is Bearer (RFC 8898;
+	 * Jabber sends Proxy-Authorization: seed 002), unfolded, as sent ("" = none). */
+	char bearer[2048];
+	int bearer_unreadable; /* a Bearer credential too long to hold (a refused token) */
 	char unsupported[256]; /* Require option tags we do not support, ", "-joined */
 	char user_agent[128];
 	int userid_params; /* Contact parameters naming a user id (seed 003): a cheap test */

@@ -12,6 +12,7 @@
 #include "sip/charge.h"
 #include "sip/linepick.h"
 #include "sip/location.h"
+#include "sip/oauth.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -38,6 +39,9 @@ struct sip_reg {
 	struct tg_ratelimit *throttle;
 	char dummy_md5[SIP_DIGEST_HEX_MAX], dummy_sha[SIP_DIGEST_HEX_MAX];
 	_Atomic uint64_t nonce_replays; /* sip_reg_nonce_replays */
+	struct authz *authz;            /* verifies bearer tokens; NULL: every token refused */
+	_Atomic int oauth_mode;         /* ClusterSIPOAuthMode as applied (registrar.h) */
+	char authz_server[300];         /* RFC 8898 authz_server: the token service's URL */
 };
 
 struct sip_reg *sip_reg_new(const struct sip_reg_options *o)
@@ -49,6 +53,8 @@ struct sip_reg *sip_reg_new(const struct sip_reg_options *o)
 	g->store = o->store;
 	g->loc = o->loc;
 	g->devstate = o->devstate;
+	g->authz = o->authz;
+	tg_strlcpy(g->authz_server, g->cfg->oauth.issuer, sizeof g->authz_server);
 	randombytes_buf(g->secret, sizeof g->secret);
 	char rnd[32];
 	randombytes_buf(rnd, sizeof rnd);
@@ -63,6 +69,16 @@ struct sip_reg *sip_reg_new(const struct sip_reg_options *o)
 		return NULL;
 	}
 	return g;
+}
+
+void sip_reg_set_oauth_mode(struct sip_reg *g, int on)
+{
+	atomic_store_explicit(&g->oauth_mode, on ? 1 : 0, memory_order_relaxed);
+}
+
+int sip_reg_oauth_mode(struct sip_reg *g)
+{
+	return atomic_load_explicit(&g->oauth_mode, memory_order_relaxed);
 }
 
 uint64_t sip_reg_nonce_replays(struct sip_reg *g)
@@ -249,9 +265,13 @@ static enum sip_reg_outcome registered(struct sip_reg *g, struct sip_reg_req *x,
 	if (!strftime(x->detail + used, sizeof x->detail - used,
 	              "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", gmtime_r(&t, &tm)))
 		x->detail[used] = '\0'; /* no room: the contents would be undefined */
+	/* Issue 19: auth=bearer names the token by its jti, never the token itself. */
 	log_ev(LOG_LVL_INFO, q->callid, "sip_registered", LOG_S("device", device),
-	       LOG_S("aor", q->aor_user), LOG_S("user", x->cr.username),
-	       LOG_S("credential", "digest"), LOG_S("algorithm", sip_digest_alg_name(x->cr.alg)),
+	       LOG_S("aor", q->aor_user), LOG_S("user", x->bearer ? x->claims.sub : x->cr.username),
+	       LOG_S("credential", x->bearer ? "bearer" : "digest"),
+	       LOG_S("auth", x->bearer ? "bearer" : "digest"),
+	       LOG_S("jti", x->bearer ? x->claims.jti : NULL),
+	       LOG_S("algorithm", x->bearer ? NULL : sip_digest_alg_name(x->cr.alg)),
 	       LOG_I("bindings", n), LOG_S("source", x->source), LOG_S("transport", x->transport),
 	       LOG_S("user_agent", q->user_agent[0] ? q->user_agent : NULL), LOG_S("path", path));
 	if (g->devstate && before == 0 && n > 0)
@@ -335,6 +355,244 @@ static enum sip_reg_outcome authorize(struct sip_reg *g, struct sip_reg_req *x,
 	return SIP_REG_UNAUTHORIZED_USER;
 }
 
+/* --- SIP OAuth (issue 19): bearer tokens on 5090 and from an edge ------------------- */
+
+/* Decided by the bearer steps: every REGISTER on the SIP OAuth listener, and one from an
+ * edge that carries a bearer token and no Digest credential. */
+static int bearer_path(const struct sip_reg_req *x)
+{
+	const struct sip_req *q = &x->req;
+	return x->oauth_port || (x->edge[0] && !q->auth[0] && !q->auth_unreadable &&
+	                         (q->bearer[0] || q->bearer_unreadable));
+}
+
+/* The listener x came to, as oauth.h names it. */
+static enum sip_port_kind port_of(const struct sip_reg_req *x)
+{
+	if (x->oauth_port)
+		return SIP_PORT_OAUTH;
+	if (x->edge[0])
+		return SIP_PORT_EDGE;
+	return strcmp(x->transport, "TLS") == 0 ? SIP_PORT_TLS : SIP_PORT_PLAIN;
+}
+
+/* The facts of x that need no store, for oauth.h. */
+static struct sip_oauth_case oauth_case(struct sip_reg *g, const struct sip_reg_req *x)
+{
+	const struct sip_req *q = &x->req;
+	struct sip_oauth_case c = {.mode = sip_reg_oauth_mode(g),
+	                           .port = port_of(x),
+	                           .www_default = g->cfg->sip.oauth_challenge_www,
+	                           .form = x->bc.form,
+	                           .verdict = x->verdict};
+	c.cred = x->bearer                              ? SIP_CRED_BEARER
+	         : q->auth[0] || q->auth_unreadable     ? SIP_CRED_DIGEST
+	         : q->bearer[0] || q->bearer_unreadable ? SIP_CRED_BEARER
+	                                                : SIP_CRED_NONE;
+	return c;
+}
+
+/* One line per SIP OAuth refusal or challenge, with the reason for the administrator (the
+ * peer only gets the status). */
+static enum sip_reg_outcome oauth_answer(const struct sip_reg_req *x,
+                                         const struct sip_oauth_case *c,
+                                         struct sip_oauth_decision d, const char *device)
+{
+	if (d.o == SIP_REG_CONTINUE || d.o == SIP_REG_OK)
+		return d.o;
+	int quiet = c->cred == SIP_CRED_NONE; /* the first REGISTER of every client */
+	log_ev(quiet ? LOG_LVL_INFO : LOG_LVL_WARNING, x->req.callid, "sip_oauth_refused",
+	       LOG_S("answer", sip_reg_reply(d.o)->name), LOG_S("reason", d.reason),
+	       LOG_S("aor", x->req.aor_user), LOG_S("device", device),
+	       LOG_S("sub",
+	             c->cred == SIP_CRED_BEARER && c->verdict == AUTHZ_OK ? x->claims.sub : NULL),
+	       LOG_S("jti",
+	             c->cred == SIP_CRED_BEARER && c->verdict == AUTHZ_OK ? x->claims.jti : NULL),
+	       LOG_S("port", sip_port_kind_name(c->port)),
+	       LOG_S("credential", sip_cred_kind_name(c->cred)), LOG_I("mode", c->mode),
+	       LOG_S("source", x->source), LOG_S("edge", x->edge[0] ? x->edge : NULL));
+	return d.o;
+}
+
+/* The bearer step of sip_reg_precheck: the token read and verified, and every answer that
+ * needs no device. The device's facts are taken as good here (known, OAuth profile, the
+ * user allowed): sip_reg_decide decides again with the stored ones. */
+static enum sip_reg_outcome bearer_precheck(struct sip_reg *g, struct sip_reg_req *x, int64_t now)
+{
+	const struct sip_req *q = &x->req;
+	x->verdict = AUTHZ_MALFORMED;
+	if (!q->auth[0] && !q->auth_unreadable && (q->bearer[0] || q->bearer_unreadable)) {
+		x->bearer = 1;
+		char err[96];
+		if (!q->bearer_unreadable &&
+		    sip_bearer_parse(q->bearer, &x->bc, err, sizeof err) == 0)
+			x->verdict = g->authz ? authz_verify(g->authz, x->bc.token, x->bc.len,
+			                                     AUTHZ_AUD_SIP, now, &x->claims)
+			                      : AUTHZ_UNKNOWN_KEY;
+	}
+	struct sip_oauth_case c = oauth_case(g, x);
+	c.known = c.prof_oauth = c.sub_allowed = 1;
+	enum sip_reg_outcome o = oauth_answer(x, &c, sip_oauth_decide(&c), NULL);
+	return o == SIP_REG_OK ? SIP_REG_CONTINUE : o; /* OK only once the device agrees */
+}
+
+/* Which device a REGISTER is for (issue 19: shared lines, Jabber's `+u.sip!devicename`
+ * Contact parameter; the decision is devpick.h's): every REGISTER path asks here, and only
+ * here, with the user it authenticated (the digest user name, a bearer token's sub).
+ * Returns STORE_OK with *po the pick's outcome (and *dev the device when
+ * sip_devpick_ok(*po)), or a store error. A named device picked is traced. */
+static int device_for_register(struct sip_reg *g, const struct sip_reg_req *x, const char *user,
+                               struct store_device *dev, enum sip_devpick_outcome *po,
+                               size_t *ndevs)
+{
+	const struct sip_req *q = &x->req;
+	struct sip_linepick_req pr = {q->aor_user, q->devicename, q->devicename_conflict, user};
+	int rc = sip_linepick(g->store, &pr, dev, po, ndevs);
+	if (rc == STORE_OK && *po == SIP_DEVPICK_NAMED)
+		log_ev(LOG_LVL_INFO, q->callid, "sip_device_pick", LOG_S("result", "picked"),
+		       LOG_S("reason", sip_devpick_name(*po)), LOG_S("line", q->aor_user),
+		       LOG_S("device", dev->name), LOG_U("devices", *ndevs));
+	return rc;
+}
+
+/* A pick refused for a bearer token (ambiguous line, a device that does not carry the
+ * line, a sub who may not use the named device): traced for the administrator; the peer
+ * gets 403, as for a token of a user not associated with the device. */
+static enum sip_reg_outcome bearer_pick_refused(const struct sip_reg_req *x,
+                                                enum sip_devpick_outcome po, size_t ndevs)
+{
+	const struct sip_req *q = &x->req;
+	log_ev(LOG_LVL_WARNING, q->callid, "sip_device_pick", LOG_S("result", "refused"),
+	       LOG_S("reason", sip_devpick_name(po)), LOG_S("line", q->aor_user),
+	       LOG_S("devicename", q->devicename), LOG_U("devices", ndevs),
+	       LOG_S("user", x->claims.sub), LOG_S("credential", "bearer"),
+	       LOG_S("source", x->source));
+	return SIP_REG_FORBIDDEN;
+}
+
+/* The device's security profile: no profile (or one not found) is Unified CM's default,
+ * OAuth off and digest on. STORE_OK or a store error. */
+static int profile_of(struct sip_reg *g, const struct store_device *dev, int *oauth, int *digest)
+{
+	*oauth = 0;
+	*digest = 1;
+	if (!dev->securityprofile[0])
+		return STORE_OK;
+	struct store_securityprofile p;
+	int rc = store_securityprofile_get(g->store, dev->securityprofile, &p);
+	if (rc == STORE_NOTFOUND)
+		return STORE_OK;
+	if (rc != STORE_OK)
+		return rc;
+	*oauth = p.enableoauthauthentication;
+	*digest = p.enabledigestauthentication;
+	return STORE_OK;
+}
+
+/* 1 when userid owns the device or is associated with it (an active user), 0 when not, -1
+ * when the store failed. Bearer authentication never means "anyone with a token": a
+ * device with no owner and no user allows nobody. */
+static int user_allowed(struct sip_reg *g, const struct store_device *dev, const char *userid)
+{
+	int allowed = userid[0] && strcmp(dev->owneruserid, userid) == 0;
+	if (!allowed && userid[0]) {
+		struct sip_devusers a;
+		if (sip_devusers_load(g->store, dev->name, &a) != STORE_OK) {
+			sip_devusers_free(&a);
+			return -1;
+		}
+		for (size_t i = 0; i < a.n && !allowed; i++)
+			allowed = strcmp(a.p[i], userid) == 0;
+		sip_devusers_free(&a);
+	}
+	if (!allowed)
+		return 0;
+	struct store_user u;
+	int rc = store_user_get(g->store, userid, &u);
+	if (rc != STORE_OK && rc != STORE_NOTFOUND)
+		return -1;
+	return rc == STORE_OK && u.status == STORE_USER_ACTIVE;
+}
+
+/* The account cache's key of a bearer grant: line "\n" sub (accounts.h). 0 when it does
+ * not fit (such a grant is not cached). */
+static int grant_key(const struct sip_reg_req *x, char key[STORE_ID_MAX + 1])
+{
+	int n = snprintf(key, STORE_ID_MAX + 1, "%s\n%s", x->req.aor_user, x->claims.sub);
+	return n > 0 && n <= STORE_ID_MAX;
+}
+
+/* The fast path of a token (issue 19): a refresh whose token authz_verify took from its
+ * cache in sip_reg_precheck (revocation checked there on every call), by a user the store
+ * path registered on this line's device, with nothing stored changed since (a profile,
+ * an association, the mode's parameter, a device: store_generation; the user's lock or
+ * status: store_user_generation). Edges always take the store path (seed 003's check). */
+static enum sip_reg_outcome bearer_fast(struct sip_reg *g, struct sip_reg_req *x)
+{
+	char key[STORE_ID_MAX + 1];
+	struct sip_account a;
+	if (x->edge[0] || x->verdict != AUTHZ_OK || x->req.devicename_conflict ||
+	    !grant_key(x, key) || !sip_accounts_get(g->accounts, key, x->req.devicename, &a) ||
+	    !a.bearer || a.gen != store_generation(g->store) ||
+	    a.user_gen != store_user_generation(g->store, x->claims.sub))
+		return SIP_REG_CONTINUE;
+	if (x->req.userid_params)
+		userid_ignored(x, a.device);
+	return registered(g, x, a.device, "cache");
+}
+
+/* After the store path allowed sub on dev: the grant bearer_fast uses. gen, user_gen: the
+ * generations read before the device and the user were. */
+static void grant_put(struct sip_reg *g, const struct sip_reg_req *x, const char *device,
+                      uint64_t gen, uint64_t user_gen)
+{
+	struct sip_account a;
+	memset(&a, 0, sizeof a);
+	if (x->edge[0] || !grant_key(x, a.line) ||
+	    tg_strlcpy(a.devname, x->req.devicename, sizeof a.devname) != 0)
+		return;
+	a.bearer = 1;
+	a.gen = gen;
+	a.user_gen = user_gen;
+	a.status = STORE_USER_ACTIVE;
+	tg_strlcpy(a.device, device, sizeof a.device);
+	tg_strlcpy(a.duser, x->claims.sub, sizeof a.duser);
+	sip_accounts_put(g->accounts, &a);
+}
+
+/* The store path of a verified token: the device, its profile, the token's user; on an
+ * edge the asserted user id too (seed 003: the bearer sub and the asserted id must both
+ * be allowed for the device). */
+static enum sip_reg_outcome bearer_decide(struct sip_reg *g, struct sip_reg_req *x)
+{
+	uint64_t gen = store_generation(g->store);
+	uint64_t user_gen = store_user_generation(g->store, x->claims.sub);
+	struct sip_oauth_case c = oauth_case(g, x);
+	struct store_device dev;
+	enum sip_devpick_outcome po;
+	size_t ndevs;
+	int rc = device_for_register(g, x, x->claims.sub, &dev, &po, &ndevs);
+	if (rc != STORE_OK)
+		return store_failed(rc);
+	c.known = sip_devpick_ok(po);
+	if (!c.known && po != SIP_DEVPICK_UNKNOWN_LINE)
+		return bearer_pick_refused(x, po, ndevs);
+	if (c.known) {
+		if ((rc = profile_of(g, &dev, &c.prof_oauth, &c.prof_digest)) != STORE_OK)
+			return store_failed(rc);
+		if ((c.sub_allowed = user_allowed(g, &dev, x->claims.sub)) < 0)
+			return SIP_REG_SERVER_ERROR;
+	}
+	enum sip_reg_outcome o =
+	    oauth_answer(x, &c, sip_oauth_decide(&c), c.known ? dev.name : NULL);
+	if (o != SIP_REG_OK)
+		return o;
+	if ((o = authorize(g, x, &dev)) != SIP_REG_CONTINUE)
+		return o;
+	grant_put(g, x, dev.name, gen, user_gen);
+	return registered(g, x, dev.name, "store");
+}
+
 /* --- the steps ----------------------------------------------------------------------- */
 
 enum sip_reg_outcome sip_reg_route(struct sip_reg_req *x)
@@ -353,7 +611,7 @@ enum sip_reg_outcome sip_reg_route(struct sip_reg_req *x)
 	if (is_options)
 		return SIP_REG_OPTIONS;
 	/* Known line or not, no Digest credentials: the same challenge, no store work. */
-	if (!q->auth[0] && !q->auth_unreadable)
+	if (!q->auth[0] && !q->auth_unreadable && !bearer_path(x))
 		return SIP_REG_CHALLENGE;
 	return SIP_REG_CONTINUE;
 }
@@ -371,6 +629,8 @@ enum sip_reg_outcome sip_reg_precheck(struct sip_reg *g, struct sip_reg_req *x, 
 	const struct tg_config *cfg = g->cfg;
 	struct sip_req *q = &x->req;
 	struct sip_digest_creds *cr = &x->cr;
+	if (bearer_path(x))
+		return bearer_precheck(g, x, now);
 	char err[128] = "too long";
 	int prc = q->auth_unreadable ? -1 : sip_digest_parse(q->auth, cr, err, sizeof err);
 	if (prc == -2) /* an algorithm we do not offer: the challenge names ours */
@@ -437,6 +697,8 @@ static const char *ha1_of(const struct sip_reg *g, const struct sip_reg_req *x,
 
 enum sip_reg_outcome sip_reg_fast(struct sip_reg *g, struct sip_reg_req *x)
 {
+	if (x->bearer)
+		return bearer_fast(g, x);
 	struct sip_account a;
 	/* Keyed by line and the Contact's device name: the pick (devpick.h) made for the same
 	 * pair by the same digest user (checked below) while the store is unchanged. */
@@ -571,6 +833,8 @@ enum sip_reg_outcome sip_reg_decide(struct sip_reg *g, struct sip_reg_req *x)
 	int64_t now = tg_now_s();
 	/* Again here: the loop only read the source's count, and a burst's requests were all
 	 * queued before the first of them failed. */
+	if (x->bearer)
+		return bearer_decide(g, x);
 	enum sip_reg_outcome o = source_refused(g, x, now);
 	if (o != SIP_REG_CONTINUE)
 		return o;
@@ -578,18 +842,23 @@ enum sip_reg_outcome sip_reg_decide(struct sip_reg *g, struct sip_reg_req *x)
 	struct store_device dev;
 	enum sip_devpick_outcome po;
 	size_t ndevs;
-	struct sip_linepick_req pr = {q->aor_user, q->devicename, q->devicename_conflict,
-	                              cr->username};
-	int rc = sip_linepick(g->store, &pr, &dev, &po, &ndevs);
+	int rc = device_for_register(g, x, cr->username, &dev, &po, &ndevs);
 	if (rc != STORE_OK)
 		return store_failed(rc);
 	int known = sip_devpick_ok(po);
 	if (!known && po != SIP_DEVPICK_UNKNOWN_LINE)
 		return pick_refused(g, x, po, ndevs);
-	if (po == SIP_DEVPICK_NAMED)
-		log_ev(LOG_LVL_INFO, q->callid, "sip_device_pick", LOG_S("result", "picked"),
-		       LOG_S("reason", sip_devpick_name(po)), LOG_S("line", q->aor_user),
-		       LOG_S("device", dev.name), LOG_U("devices", ndevs));
+	if (known) {
+		/* The profile before the account: a device whose profile refuses digest is
+		 * never cached, so the fast path cannot register it (a profile change moves
+		 * store_generation and stales the cache). */
+		struct sip_oauth_case c = oauth_case(g, x);
+		c.known = 1;
+		if ((rc = profile_of(g, &dev, &c.prof_oauth, &c.prof_digest)) != STORE_OK)
+			return store_failed(rc);
+		if ((o = oauth_answer(x, &c, sip_oauth_decide(&c), dev.name)) != SIP_REG_CONTINUE)
+			return o;
+	}
 	const char *duser = known ? (dev.digestuser[0] ? dev.digestuser : dev.owneruserid) : "";
 	struct sip_account a;
 	enum dir_status ps = DIR_OK;
@@ -663,6 +932,16 @@ int sip_reg_answer(struct sip_reg *g, const struct sip_reg_req *x, enum sip_reg_
 		tg_sbuf_put(&b, row->headers);
 	if (row->detail)
 		tg_sbuf_put(&b, x->detail);
+	if (row->bearer) {
+		char v[700];
+		if (sip_bearer_challenge(v, sizeof v, g->cfg->sip.realm, SIP_OAUTH_SCOPE,
+		                         g->authz_server,
+		                         row->bearer == 2 ? "invalid_token" : NULL) > 0) {
+			tg_sbuf_put(&b, row->proxy ? "Proxy-Authenticate: " : "WWW-Authenticate: ");
+			tg_sbuf_put(&b, v);
+			tg_sbuf_put(&b, "\r\n");
+		}
+	}
 	if (row->challenge) {
 		char nonce[SIP_NONCE_MAX];
 		sip_nonce_make(g->secret, tg_now_s(), nonce);

@@ -28,6 +28,8 @@
 #define TG_SIP_REGISTER_H
 
 #include "core/config.h"
+#include "authz/token.h"
+#include "sip/bearer.h"
 #include "sip/digest.h"
 #include "sip/edge.h"
 #include "sip/commitq.h"
@@ -62,6 +64,17 @@ enum sip_reg_outcome {
 	SIP_REG_OUT_OF_ORDER,       /* 500 Out of order CSeq (Retry-After: 1) */
 	SIP_REG_SERVER_ERROR,       /* 500 (Retry-After: 5): the store failed */
 	SIP_REG_BUSY,               /* 503 (Retry-After: 5): the worker queue is full */
+	/* SIP OAuth (oauth.h, docs/sip.md): Jabber's form (407, Proxy-Authenticate) and RFC
+	 * 8898's (401, WWW-Authenticate), each with a Bearer challenge naming realm, scope
+	 * and authz_server; _INVALID adds error="invalid_token" (RFC 6750 §3.1). */
+	SIP_REG_BEARER_CHALLENGE,     /* 407: no token (the default form) */
+	SIP_REG_BEARER_CHALLENGE_WWW, /* 401: no token, RFC 8898's form */
+	SIP_REG_BEARER_INVALID,       /* 407: a token refused (expired, revoked, audience...) */
+	SIP_REG_BEARER_INVALID_WWW,   /* 401: the same, to an RFC 8898 client */
+	/* 403 + Warning 399 "SIP OAuth Registration port Mismatch" + Retry-After (seed 002):
+	 * a profile without OAuth on 5090, the mode off, digest on 5090, an OAuth-profile
+	 * device trying digest on 5060/5061 while the mode is on */
+	SIP_REG_OAUTH_PORT_MISMATCH,
 	SIP_REG_OUTCOMES
 };
 
@@ -76,6 +89,8 @@ struct sip_reg_reply {
 	int warn_node;                /* the Warning's agent: 1 core.node_id, 0 "telgate" */
 	int challenge;                /* 1: WWW-Authenticate for each offered algorithm */
 	int stale;                    /* the challenges say stale=true */
+	int bearer; /* 1: a Bearer challenge; 2: with error="invalid_token" (bearer.h) */
+	int proxy;  /* the challenge is Proxy-Authenticate (a 407), not WWW-Authenticate */
 	int held;   /* 1: sent no sooner than sip.failure_delay_ms after arrival */
 	int detail; /* 1: the request's own header lines follow (sip_reg_req.detail) */
 };
@@ -92,8 +107,16 @@ struct sip_reg_req {
 	char transport[8];              /* "UDP", "TCP", "TLS" */
 	char source[64];                /* "address:port" ("[v6]:port") */
 	char edge[SIP_EDGE_ID_MAX + 1]; /* the edge's identity, "" unless over an edge */
+	int oauth_port;                 /* came to the SIP OAuth listener (5090) */
 	struct sip_digest_creds cr;     /* parsed by sip_reg_precheck */
-	int stale;                      /* the nonce is stale: stale=true if the digest verifies */
+	/* A Bearer credential (bearer.h), parsed and verified by sip_reg_precheck: bearer
+	 * set, bc pointing into req.bearer, verdict authz_verify's and, when AUTHZ_OK, the
+	 * token's claims (the trace names its jti and sub, never the token). */
+	int bearer;
+	struct sip_bearer_creds bc;
+	enum authz_verdict verdict;
+	struct authz_claims claims;
+	int stale; /* the nonce is stale: stale=true if the digest verifies */
 	/* Set with SIP_REG_OK: the changes (a new binding, a removal) that must be in the
 	 * store before the 200 leaves (location.h sip_loc_state); {0, 0}: none, answer now. */
 	struct sip_loc_ticket durable;
@@ -108,6 +131,7 @@ struct sip_reg_options {
 	store_t *store;
 	struct sip_loc *loc;       /* the bindings */
 	struct devstate *devstate; /* the device-state bus (core/devstate.h); may be NULL */
+	struct authz *authz;       /* verifies bearer tokens (authz/token.h); NULL: none */
 };
 
 /* NULL when out of memory. */
@@ -116,14 +140,23 @@ void sip_reg_free(struct sip_reg *g);
 /* Authenticated REGISTERs refused as nonce-count replays since start (any thread). */
 uint64_t sip_reg_nonce_replays(struct sip_reg *g);
 
+/* ClusterSIPOAuthMode as the registrar applies it (registrar.h follows the store): 1 on,
+ * 0 off. Any thread. */
+void sip_reg_set_oauth_mode(struct sip_reg *g, int on);
+int sip_reg_oauth_mode(struct sip_reg *g);
+
 /* The method and Require of x->req: OPTIONS, ACK, other methods (RFC 3261 §8.2.1: the
  * method before Require), an unsupported Require (§8.2.2.3: 420, no binding), a REGISTER
  * without Digest credentials (the same challenge for any line, no store work); else
- * SIP_REG_CONTINUE: a REGISTER with credentials. */
+ * SIP_REG_CONTINUE: a REGISTER with credentials, or any REGISTER on the SIP OAuth listener
+ * (sip_reg_precheck answers those), or one with a Bearer credential from an edge. */
 enum sip_reg_outcome sip_reg_route(struct sip_reg_req *x);
 
 /* The checks that need no store, for a REGISTER with credentials: the Authorization
- * header, realm, the source throttle, nonce, algorithm and nonce count. Counts an
+ * header, realm, the source throttle, nonce, algorithm and nonce count. On the SIP OAuth
+ * listener, and for a bearer token from an edge: the token read and verified
+ * (authz_verify: its cache makes a refresh cost no signature check), and every answer of
+ * oauth.h that needs no device (no token, a refused token, digest on 5090, mode off). Counts an
  * unreadable credential against the source (charge.h). CONTINUE: x->cr parsed, x->stale
  * set. */
 enum sip_reg_outcome sip_reg_precheck(struct sip_reg *g, struct sip_reg_req *x, int64_t now);
@@ -132,7 +165,9 @@ enum sip_reg_outcome sip_reg_precheck(struct sip_reg *g, struct sip_reg_req *x, 
  * clean digest credential whose success changes nothing stored (a refresh, in practice)
  * is decided here without the store. Anything else (a miss, a wrong password to be
  * counted, a credential that needs a write, an edge) is CONTINUE: sip_reg_decide
- * decides everything again from the store. The digest is computed on a miss too, on a
+ * decides everything again from the store. A bearer token (issue 19): the grant the
+ * store path cached for this line and the token's sub (accounts.h), while the store and
+ * user generations are those it was made at. The digest is computed on a miss too, on a
  * dummy HA1, so that whether a line is cached does not show in the timing. */
 enum sip_reg_outcome sip_reg_fast(struct sip_reg *g, struct sip_reg_req *x);
 

@@ -13,6 +13,10 @@
 #include "sip/register.h"
 #include "sip/transport.h"
 #include "core/udp.h"
+#include "core/worker.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
 
 #include <event2/event.h>
 #include <stdio.h>
@@ -34,6 +38,16 @@ struct sip_registrar {
 	struct sip_reg *reg;      /* decides REGISTERs */
 	struct sip_transport *tp; /* the sockets */
 	struct event *sweep;
+	/* SIP OAuth (issue 19): the 5090 listener, open while ClusterSIPOAuthMode is 1 */
+	struct workers *workers;
+	const char *tls_cert, *tls_key; /* the daemon's, for the 5090 context */
+	pthread_mutex_t oauth_mu;       /* one sip_registrar_oauth_apply at a time */
+	struct tlsctx *oauth_tls;       /* made at the first opening, for oauth_port */
+	int oauth_port;                 /* the port open now, 0 = closed */
+	int oauth_port_tls;             /* the port oauth_tls was made for */
+	uint64_t oauth_gen;             /* store_generation at the last apply (the sweep) */
+	_Atomic int oauth_queued;       /* an apply job is queued by the sweep */
+	int stopped;                    /* under oauth_mu: sip_registrar_stop ran */
 };
 
 /* --- expiry ------------------------------------------------------------------------- */
@@ -46,13 +60,164 @@ static void expired(void *ud, const char *device)
 		devstate_publish(r->devstate, device, 0);
 }
 
-/* Every second on the first loop: the table is in memory, the store learns behind. */
+static void oauth_job(void *arg)
+{
+	struct sip_registrar *r = arg;
+	char err[256];
+	(void)sip_registrar_oauth_apply(r, NULL, err, sizeof err);
+}
+
+static void oauth_job_done(void *arg)
+{
+	struct sip_registrar *r = arg;
+	atomic_store(&r->oauth_queued, 0);
+}
+
+/* Every second on the first loop: the table is in memory, the store learns behind; and
+ * when the store changed (`set param`, `utils sipOAuth-mode`, an import), a worker looks
+ * at ClusterSIPOAuthMode again: the 5090 listener follows it without a restart. */
 static void on_sweep(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	struct sip_registrar *r = arg;
 	sip_loc_expire(r->loc, tg_now_s(), expired, r);
+	uint64_t gen = store_generation(r->store);
+	if (r->workers && gen != r->oauth_gen && !atomic_exchange(&r->oauth_queued, 1)) {
+		r->oauth_gen = gen;
+		if (workers_submit(r->workers, oauth_job, oauth_job_done, r,
+		                   loop_group_get(r->lg, 0)) != 0) {
+			atomic_store(&r->oauth_queued, 0);
+			r->oauth_gen = 0; /* try again next second */
+		}
+	}
+}
+
+/* --- SIP OAuth: the 5090 listener ----------------------------------------------------- */
+
+struct oauth_open {
+	struct sip_registrar *r;
+	int *fds; /* one per loop */
+};
+
+static void oauth_open_on_loop(struct loop *l, int i, void *arg)
+{
+	(void)l;
+	struct oauth_open *op = arg;
+	(void)sip_transport_listen(op->r->tp, i, SIP_CONN_OAUTH, op->fds[i]);
+	op->fds[i] = -1; /* taken */
+}
+
+static void oauth_close_on_loop(struct loop *l, int i, void *arg)
+{
+	(void)l;
+	struct sip_registrar *r = arg;
+	sip_transport_unlisten(r->tp, i, SIP_CONN_OAUTH);
+}
+
+/* This node's sipoauthport (processnode, written at start from the configuration). */
+static int oauth_port_of_node(struct sip_registrar *r)
+{
+	struct store_processnode n;
+	if (store_processnode_get(r->store, r->cfg.core.node_id, &n) != STORE_OK)
+		return 0;
+	return n.sipoauthport;
+}
+
+/* Opens the listener on port on every loop (TLS with the policy of kind sip-tls, no
+ * client certificate). 0, or -1 with err. */
+static int oauth_open(struct sip_registrar *r, int port, char *err, size_t errlen)
+{
+	if (!r->oauth_tls || r->oauth_port_tls != port) {
+		struct tlsctx_options to = {.name = "sip-oauth",
+		                            .cert = r->tls_cert,
+		                            .key = r->tls_key,
+		                            .kind = "sip-tls",
+		                            .address = r->cfg.sip.address,
+		                            .port = port};
+		struct tlsctx *t = tlsctx_new(&to, err, errlen);
+		if (!t)
+			return -1;
+		tlsctx_free(r->oauth_tls); /* no listener uses it: closed before */
+		r->oauth_tls = t;
+		r->oauth_port_tls = port;
+		sip_transport_set_tls(r->tp, SIP_CONN_OAUTH, t);
+	}
+	int *fds = calloc((size_t)r->nloops, sizeof *fds);
+	if (!fds) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (int i = 0; i < r->nloops; i++)
+		fds[i] = -1;
+	for (int i = 0; i < r->nloops; i++) {
+		int fd = loop_bind_reuseport(r->cfg.sip.address, (uint16_t)port, SOCK_STREAM);
+		if (fd < 0) {
+			snprintf(err, errlen, "sip oauth port %s:%d: %s", r->cfg.sip.address, port,
+			         strerror(-fd));
+			for (int k = 0; k < i; k++)
+				close(fds[k]);
+			free(fds);
+			return -1;
+		}
+		fds[i] = fd;
+	}
+	struct oauth_open op = {r, fds};
+	loop_run_all(r->lg, oauth_open_on_loop, &op);
+	for (int i = 0; i < r->nloops; i++) /* a loop that was stopping */
+		if (fds[i] >= 0)
+			close(fds[i]);
+	free(fds);
+	ports_name("tcp", (unsigned)port, NULL, "sip-oauth");
+	r->oauth_port = port;
+	return 0;
+}
+
+int sip_registrar_oauth_port(struct sip_registrar *r)
+{
+	pthread_mutex_lock(&r->oauth_mu);
+	int port = r->oauth_port;
+	pthread_mutex_unlock(&r->oauth_mu);
+	return port;
+}
+
+int sip_registrar_oauth_apply(struct sip_registrar *r, int *open_port, char *err, size_t errlen)
+{
+	char v[16] = "0";
+	int rc = store_param_get(r->store, "ClusterSIPOAuthMode", v, sizeof v);
+	if (rc != STORE_OK && rc != STORE_NOTFOUND) {
+		snprintf(err, errlen, "ClusterSIPOAuthMode: %s", store_last_error());
+		return -1;
+	}
+	int on = strcmp(v, "1") == 0; /* as cnf.xml reads it (cnf_load.c) */
+	int port = on ? oauth_port_of_node(r) : 0;
+	pthread_mutex_lock(&r->oauth_mu);
+	if (r->stopped) {
+		pthread_mutex_unlock(&r->oauth_mu);
+		snprintf(err, errlen, "the registrar is stopping");
+		return -1;
+	}
+	int was = r->oauth_port, ret = 0;
+	if (r->oauth_port && r->oauth_port != port) {
+		loop_run_all(r->lg, oauth_close_on_loop, r);
+		r->oauth_port = 0;
+	}
+	/* The mode first when it goes on (a REGISTER on the new port sees it on), last when
+	 * it goes off (5060/5061 refuse OAuth devices' digest until 5090 is gone). */
+	if (on)
+		sip_reg_set_oauth_mode(r->reg, 1);
+	if (port && !r->oauth_port && oauth_open(r, port, err, errlen) != 0)
+		ret = -1;
+	if (!on)
+		sip_reg_set_oauth_mode(r->reg, 0);
+	if (was != r->oauth_port || ret != 0)
+		log_ev(ret ? LOG_LVL_ERROR : LOG_LVL_NOTICE, NULL, "sip_oauth_mode",
+		       LOG_I("mode", on), LOG_I("port", r->oauth_port), LOG_I("was", was),
+		       LOG_S("address", r->cfg.sip.address), LOG_S("error", ret ? err : NULL));
+	if (open_port)
+		*open_port = r->oauth_port;
+	pthread_mutex_unlock(&r->oauth_mu);
+	return ret;
 }
 
 /* Devices with live bindings at start are in service (a restart keeps registrations);
@@ -131,7 +296,8 @@ const struct sip_loc_stats *sip_registrar_commit_stats(struct sip_registrar *r)
 struct setup {
 	struct sip_registrar *r;
 	int udp;                 /* -1 = off */
-	int fds[SIP_CONN_KINDS]; /* TCP, TLS, edge listeners (enum sip_conn_kind), -1 = off */
+	int fds[SIP_CONN_KINDS]; /* TCP, TLS, edge listeners (enum sip_conn_kind), -1 = off;
+	                            the OAuth one opens later (sip_registrar_oauth_apply) */
 };
 
 /* On loop i (loop_run_all): its sockets served. */
@@ -170,7 +336,7 @@ static int bind_all(struct sip_registrar *r, struct setup *su, char *err, size_t
 {
 	const struct tg_config *c = &r->cfg;
 	for (int i = 0; i < r->nloops; i++)
-		su[i] = (struct setup){r, -1, {-1, -1, -1}};
+		su[i] = (struct setup){r, -1, {-1, -1, -1, -1}};
 	for (int i = 0; i < r->nloops; i++) {
 		int ports[4] = {c->sip.port, c->sip.port, c->sip.tls_port, c->sip.edge_port};
 		int types[4] = {SOCK_DGRAM, SOCK_STREAM, SOCK_STREAM, SOCK_STREAM};
@@ -259,11 +425,18 @@ struct sip_registrar *sip_registrar_start(const struct sip_registrar_options *o,
 	r->lg = o->loops;
 	r->devstate = o->devstate;
 	r->nloops = loop_group_size(o->loops);
+	r->workers = o->workers;
+	r->tls_cert = o->tls_cert;
+	r->tls_key = o->tls_key;
+	pthread_mutex_init(&r->oauth_mu, NULL);
 	if (!(r->loc = sip_loc_new(r->store, tg_now_s(), err, errlen)))
 		goto fail;
 	sip_loc_set_commit_interval(r->loc, r->cfg.sip.commit_interval_ms);
-	struct sip_reg_options ro = {
-	    .cfg = &r->cfg, .store = r->store, .loc = r->loc, .devstate = r->devstate};
+	struct sip_reg_options ro = {.cfg = &r->cfg,
+	                             .store = r->store,
+	                             .loc = r->loc,
+	                             .devstate = r->devstate,
+	                             .authz = o->authz};
 	r->reg = sip_reg_new(&ro);
 	r->caps = conncap_new(r->cfg.sip.max_connections, r->cfg.sip.max_connections_per_source);
 	r->edges = sip_edges_new();
@@ -298,6 +471,11 @@ struct sip_registrar *sip_registrar_start(const struct sip_registrar_options *o,
 		event_add(r->sweep, &one);
 	struct restore rs = {.r = r};
 	sip_loc_list(r->loc, NULL, tg_now_s(), restore_dev, &rs);
+	/* SIP OAuth as the store says now; a port that cannot open is logged and retried at
+	 * the next change (the other listeners serve on). */
+	r->oauth_gen = store_generation(r->store);
+	char oerr[256];
+	(void)sip_registrar_oauth_apply(r, NULL, oerr, sizeof oerr);
 	if (r->cfg.sip.port) {
 		ports_name("udp", (unsigned)r->cfg.sip.port, NULL, "sip");
 		ports_name("tcp", (unsigned)r->cfg.sip.port, NULL, "sip");
@@ -323,6 +501,10 @@ void sip_registrar_stop(struct sip_registrar *r)
 {
 	if (!r || !r->tp)
 		return;
+	pthread_mutex_lock(&r->oauth_mu); /* no listener opens after the teardown */
+	r->stopped = 1;
+	r->oauth_port = 0; /* closed with every listener below */
+	pthread_mutex_unlock(&r->oauth_mu);
 	loop_run_all(r->lg, teardown_on_loop, r);
 }
 
@@ -335,6 +517,8 @@ void sip_registrar_free(struct sip_registrar *r)
 	sip_loc_free(r->loc); /* writes the bindings still queued */
 	tlsctx_free(r->tls);
 	tlsctx_free(r->edge_tls);
+	tlsctx_free(r->oauth_tls);
+	pthread_mutex_destroy(&r->oauth_mu);
 	sip_edges_free(r->edges);
 	conncap_free(r->caps);
 	free(r);

@@ -47,7 +47,10 @@ struct sip_registrar_options {
 	 * first binding and out of service at its last (expiry, unregister, Expires: 0), and
 	 * in service again for each device restored from the store at start. May be NULL. */
 	struct devstate *devstate;
-	const char *tls_cert, *tls_key;
+	const char *tls_cert, *tls_key; /* kept: the 5090 context is made when it opens */
+	/* The token service (authz/token.h): bearer tokens on 5090 and from edges (issue
+	 * 19). NULL: every token is refused. Must outlive the registrar. */
+	struct authz *authz;
 };
 
 struct sip_registrar *sip_registrar_start(const struct sip_registrar_options *o, char *err,
@@ -66,6 +69,18 @@ int sip_registrar_registrations(struct sip_registrar *r, const char *device,
 
 /* Blocks until every binding change so far is in the store (tests, `telgate status`). */
 void sip_registrar_sync(struct sip_registrar *r);
+
+/* SIP OAuth (issue 19, seed 002): applies ClusterSIPOAuthMode as the store holds it now.
+ * On: the 5090 listener (this node's processnode.sipoauthport; TLS with the sip-tls
+ * policy, no client certificate) opens on every loop and 5060/5061 refuse digest from
+ * OAuth-profile devices; off: it closes with its connections. No restart: the first loop
+ * calls this on a worker within a second of any store change, `utils sipOAuth-mode` at
+ * once. Blocking (store, every loop): never on a loop thread. *open_port (may be NULL)
+ * gets the port open now (0 = none). 0, or -1 with err (the port could not open). */
+int sip_registrar_oauth_apply(struct sip_registrar *r, int *open_port, char *err, size_t errlen);
+
+/* The SIP OAuth port open now, 0 when closed. Any thread. */
+int sip_registrar_oauth_port(struct sip_registrar *r);
 
 /* Re-reads the edge allow-list from the store (after `telgate edge add|remove`, SIGHUP).
  * New handshakes use it at once; an edge connection whose identity was removed is closed

@@ -105,9 +105,10 @@ struct sip_transport {
 	struct sip_edges *edges;
 	struct conncap *caps;
 	struct tlsctx *tls[SIP_CONN_KINDS];
-	struct stream_stats stats[SIP_CONN_KINDS]; /* "sip-tcp", "sip-tls", "sip-edge" */
-	uint8_t tag_key[16];                       /* keys the To tags (sip_req_to_tag) */
-	struct sip_txn *txn;                       /* answers to UDP retransmissions */
+	struct stream_stats
+	    stats[SIP_CONN_KINDS]; /* "sip-tcp", "sip-tls", "sip-edge", "sip-oauth" */
+	uint8_t tag_key[16];       /* keys the To tags (sip_req_to_tag) */
+	struct sip_txn *txn;       /* answers to UDP retransmissions */
 	int nloops;
 	struct tloop *loops; /* one per loop */
 	/* sip_registrar_stats */
@@ -644,6 +645,7 @@ static void handle(struct tloop *tl, struct stream *s, const struct sockaddr *fr
 			return;
 		}
 		tg_strlcpy(x->edge, c->edge, sizeof x->edge);
+		x->oauth_port = sl->kind == SIP_CONN_OAUTH;
 		from = stream_peer_addr(s, NULL); /* for Via received/rport */
 	}
 	tg_strlcpy(x->transport, s ? (stream_kind(s) == STREAM_TCP ? "TCP" : "TLS") : "UDP",
@@ -807,11 +809,22 @@ void sip_transport_open(struct sip_transport *t, int i, int udp_fd, const int fd
 		tl->udp_ev = event_new(base, udp_fd, EV_READ | EV_PERSIST, on_udp, tl);
 		event_add(tl->udp_ev, NULL);
 	}
-	static const char *const names[SIP_CONN_KINDS] = {"sip-tcp", "sip-tls", "sip-edge"};
 	for (int k = 0; k < SIP_CONN_KINDS; k++) {
 		tl->lis[k] = (struct slis){.tl = tl, .kind = (enum sip_conn_kind)k};
-		if (fds[k] < 0)
-			continue;
+		if (fds[k] >= 0)
+			(void)sip_transport_listen(t, i, (enum sip_conn_kind)k, fds[k]);
+	}
+}
+
+static const char *const conn_names[SIP_CONN_KINDS] = {"sip-tcp", "sip-tls", "sip-edge",
+                                                       "sip-oauth"};
+
+int sip_transport_listen(struct sip_transport *t, int i, enum sip_conn_kind k, int fd)
+{
+	struct tloop *tl = &t->loops[i];
+	const char *const *names = conn_names;
+	tl->lis[k] = (struct slis){.tl = tl, .kind = k};
+	{
 		struct stream_listener_options o = {
 		    .name = names[k],
 		    .kind = k == SIP_CONN_TCP ? STREAM_TCP : STREAM_TLS,
@@ -830,10 +843,25 @@ void sip_transport_open(struct sip_transport *t, int i, int udp_fd, const int fd
 		    .crlf_keepalive = 1, /* RFC 5626 §3.5.1: CRLFCRLF gets a CRLF pong */
 		};
 		char err[256];
-		if (!(tl->lis[k].l = stream_listen(tl->loop, fds[k], &o, err, sizeof err)))
+		if (!(tl->lis[k].l = stream_listen(tl->loop, fd, &o, err, sizeof err))) {
 			log_ev(LOG_LVL_ERROR, NULL, "sip_listen_failed",
 			       LOG_S("listener", names[k]), LOG_S("error", err));
+			return -1;
+		}
 	}
+	return 0;
+}
+
+void sip_transport_unlisten(struct sip_transport *t, int i, enum sip_conn_kind k)
+{
+	struct tloop *tl = &t->loops[i];
+	stream_listener_free(tl->lis[k].l);
+	tl->lis[k].l = NULL;
+}
+
+void sip_transport_set_tls(struct sip_transport *t, enum sip_conn_kind k, struct tlsctx *tls)
+{
+	t->tls[k] = tls;
 }
 
 void sip_transport_close(struct sip_transport *t, int i)

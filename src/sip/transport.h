@@ -40,8 +40,10 @@ struct conncap;
 struct tlsctx;
 struct sip_transport;
 
-/* The stream listeners of a loop. */
-enum sip_conn_kind { SIP_CONN_TCP, SIP_CONN_TLS, SIP_CONN_EDGE, SIP_CONN_KINDS };
+/* The stream listeners of a loop. SIP_CONN_OAUTH (SIP OAuth, 5090: TLS, no client
+ * certificate, bearer tokens) opens and closes while the loops run
+ * (sip_transport_listen / sip_transport_unlisten). */
+enum sip_conn_kind { SIP_CONN_TCP, SIP_CONN_TLS, SIP_CONN_EDGE, SIP_CONN_OAUTH, SIP_CONN_KINDS };
 
 struct sip_transport_options {
 	const struct tg_config *cfg; /* [sip]: timeouts, failure delay, force_rport; kept */
@@ -62,6 +64,17 @@ void sip_transport_free(struct sip_transport *t);
  * sip_conn_kind; -1 = off); takes the descriptors. A listener that cannot start is logged
  * (sip_listen_failed) and stays off. */
 void sip_transport_open(struct sip_transport *t, int i, int udp_fd, const int fds[SIP_CONN_KINDS]);
+
+/* On loop i's own thread: one stream listener of kind k on fd (taken), with the TLS
+ * context set by sip_transport_set_tls (kept until the transport is freed). 0, or -1
+ * (logged; fd closed). */
+int sip_transport_listen(struct sip_transport *t, int i, enum sip_conn_kind k, int fd);
+/* On loop i's own thread: the listener of kind k closed, and every connection it
+ * accepted ("server stopping"). */
+void sip_transport_unlisten(struct sip_transport *t, int i, enum sip_conn_kind k);
+/* The TLS context of kind k's listeners from the next sip_transport_listen. Call while
+ * no loop has such a listener. */
+void sip_transport_set_tls(struct sip_transport *t, enum sip_conn_kind k, struct tlsctx *tls);
 
 /* On loop i's own thread: held answers are sent now, later failures are answered at once,
  * every socket and stream connection of the loop is closed. */

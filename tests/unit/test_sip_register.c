@@ -137,6 +137,9 @@ struct row {
 	const char *contact_params;
 	const char *edge;
 	const char *source; /* "192.0.2.<row>:5060": each row its own source */
+	int oauth_port;     /* came to the SIP OAuth listener (5090) */
+	int mode;           /* ClusterSIPOAuthMode as applied */
+	int www;            /* sip.oauth_challenge_www */
 	enum sip_reg_outcome want;
 	int code;
 	const char *reason;
@@ -310,6 +313,61 @@ static const struct row rows[] = {
      .want = SIP_REG_OK,
      .code = 200,
      .reason = "OK"},
+    /* SIP OAuth (issue 19). The fixture has no token service: every token is refused
+     * (tests/unit/test_sip_oauth.c decides the whole matrix, the system test the rest). */
+    {.name = "oauth_no_token",
+     .oauth_port = 1,
+     .mode = 1,
+     .want = SIP_REG_BEARER_CHALLENGE,
+     .code = 407,
+     .reason = "Proxy Authentication Required",
+     .has = "Proxy-Authenticate: Bearer realm=\"" REALM "\", scope=\"sip\", "
+            "authz_server=\"https://"},
+    {.name = "oauth_no_token_www",
+     .oauth_port = 1,
+     .mode = 1,
+     .www = 1,
+     .want = SIP_REG_BEARER_CHALLENGE_WWW,
+     .code = 401,
+     .reason = "Unauthorized",
+     .has = "WWW-Authenticate: Bearer realm=\"" REALM "\", scope=\"sip\""},
+    {.name = "oauth_jabber_refused_token",
+     .oauth_port = 1,
+     .mode = 1,
+     .extra = "Proxy-Authorization: Bearer token=\"eyJhbGciOiJub25lIn0.e30.\"\r\n",
+     .want = SIP_REG_BEARER_INVALID,
+     .code = 407,
+     .reason = "Proxy Authentication Required",
+     .has = "error=\"invalid_token\"\r\n"},
+    {.name = "oauth_rfc8898_refused_token",
+     .oauth_port = 1,
+     .mode = 1,
+     .extra = "Authorization: Bearer eyJhbGciOiJub25lIn0.e30.c2ln\r\n",
+     .want = SIP_REG_BEARER_INVALID_WWW,
+     .code = 401,
+     .reason = "Unauthorized",
+     .has = "WWW-Authenticate: Bearer realm=\"" REALM "\", scope=\"sip\", authz_server="},
+    {.name = "oauth_digest_on_5090",
+     .oauth_port = 1,
+     .mode = 1,
+     .user = "alice",
+     .want = SIP_REG_OAUTH_PORT_MISMATCH,
+     .code = 403,
+     .reason = "Forbidden",
+     .has = "Warning: 399 node1 \"SIP OAuth Registration port Mismatch\"\r\nRetry-After: "},
+    {.name = "oauth_mode_off",
+     .oauth_port = 1,
+     .want = SIP_REG_OAUTH_PORT_MISMATCH,
+     .code = 403,
+     .reason = "Forbidden",
+     .has = "SIP OAuth Registration port Mismatch"},
+    {.name = "bearer_on_5060_gets_digest",
+     .mode = 1,
+     .extra = "Authorization: Bearer eyJhbGciOiJub25lIn0.e30.c2ln\r\n",
+     .want = SIP_REG_CHALLENGE,
+     .code = 401,
+     .reason = "Unauthorized",
+     .has = "WWW-Authenticate: Digest realm="},
 };
 
 /* Decides x as the transport does: route, precheck, fast, then the store path. */
@@ -417,6 +475,9 @@ static void test_outcomes(void **state)
 			snprintf(x.source, sizeof x.source, "192.0.2.%zu:5060", i + 1);
 		if (r->edge)
 			snprintf(x.edge, sizeof x.edge, "%s", r->edge);
+		x.oauth_port = r->oauth_port;
+		sip_reg_set_oauth_mode(f->g, r->mode);
+		f->cfg.sip.oauth_challenge_www = r->www;
 		enum sip_reg_outcome o = decide(f, &x, now);
 		if (o != r->want)
 			fail_msg("%s: outcome %s, want %s", r->name, sip_reg_reply(o)->name,
