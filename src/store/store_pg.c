@@ -301,7 +301,7 @@ static int exec(struct store_conn *c, const char *sql, const struct store_val *p
 		return rc;
 	char ints[MAX_PARAMS][24];
 	const char *vals[MAX_PARAMS];
-	Oid types[MAX_PARAMS];
+	Oid types[MAX_PARAMS] = {0}; /* zeroed: gcc -O3 cannot see that n == 0 reads none */
 	for (int i = 0; i < n; i++) {
 		types[i] = p[i].t == SV_INT ? INT8OID : TEXTOID;
 		if (p[i].t == SV_TEXT) {
