@@ -104,19 +104,30 @@ static int hostport(const char **p, const char *e, int brackets, struct span *ho
 	return 1;
 }
 
+/* ";" token at *q: a parameter's name (not empty), *q moved past it, value cleared. The
+ * start of param and contact_param. */
+static int param_name(const char **q, const char *e, struct span *name, struct span *value)
+{
+	const char *s = *q;
+	if (s >= e || *s != ';')
+		return 0;
+	name->p = ++s;
+	while (s < e && tok((unsigned char)*s))
+		s++;
+	name->n = (size_t)(s - name->p);
+	value->p = NULL;
+	value->n = 0;
+	*q = s;
+	return name->n > 0;
+}
+
 /* ";" token ["=" token] at *p: the parameter's name and value (value.p NULL when none).
  * *p moves past it. */
 static int param(const char **p, const char *e, struct span *name, struct span *value)
 {
 	const char *q = *p;
-	if (q >= e || *q != ';')
+	if (!param_name(&q, e, name, value))
 		return 0;
-	name->p = ++q;
-	while (q < e && tok((unsigned char)*q))
-		q++;
-	name->n = (size_t)(q - name->p);
-	value->p = NULL;
-	value->n = 0;
 	if (q < e && *q == '=') {
 		value->p = ++q;
 		while (q < e && tok((unsigned char)*q))
@@ -126,7 +137,7 @@ static int param(const char **p, const char *e, struct span *name, struct span *
 			return 0;
 	}
 	*p = q;
-	return name->n > 0;
+	return 1;
 }
 
 /* A SIP URI filling [u, e): "sip:" or "sips:", an optional user made of unreserved
@@ -240,15 +251,7 @@ static int via(const char *v, const char *e, struct via *o)
 static int contact_param(const char **p, const char *e, struct span *name, struct span *value)
 {
 	const char *q = *p;
-	if (q >= e || *q != ';')
-		return 0;
-	name->p = ++q;
-	while (q < e && tok((unsigned char)*q))
-		q++;
-	name->n = (size_t)(q - name->p);
-	value->p = NULL;
-	value->n = 0;
-	if (!name->n)
+	if (!param_name(&q, e, name, value))
 		return 0;
 	if (q < e && *q == '=') {
 		value->p = ++q;
