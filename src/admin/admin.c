@@ -128,7 +128,9 @@ static json_t *cmd_status(struct admin_ctx *a, const struct ctl_request *r, cons
 	snprintf(buf, sizeof buf, "%d", a->nworkers);
 	kv_row(t, "worker_threads", buf);
 	kv_row(t, "store_backend", store_backend_name(a->store));
-	kv_row(t, "store_path", cfg.store.path);
+	/* Only SQLite has a file: on PostgreSQL the path would name a file not in use. */
+	if (!strcmp(store_backend_name(a->store), "sqlite"))
+		kv_row(t, "store_path", cfg.store.path);
 	snprintf(buf, sizeof buf, "%d", ver);
 	kv_row(t, "schema_version", buf);
 	kv_row(t, "ca_fingerprint_sha256", a->pki.ca_fingerprint);

@@ -80,6 +80,12 @@ const char *sip_port_kind_name(enum sip_port_kind p)
 	return (int)p >= 0 && p < SIP_PORT_KINDS ? n[p] : "?";
 }
 
+const char *sip_port_listener_name(enum sip_port_kind p)
+{
+	static const char *const n[SIP_PORT_KINDS] = {"sip", "sip-tls", "sip-oauth", "sip-edge"};
+	return (int)p >= 0 && p < SIP_PORT_KINDS ? n[p] : "?";
+}
+
 const char *sip_cred_kind_name(enum sip_cred_kind k)
 {
 	static const char *const n[SIP_CRED_KINDS] = {"none", "digest", "bearer"};

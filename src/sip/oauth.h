@@ -59,7 +59,12 @@ struct sip_oauth_decision {
 
 struct sip_oauth_decision sip_oauth_decide(const struct sip_oauth_case *c);
 
-const char *sip_port_kind_name(enum sip_port_kind p); /* "5060", "5061", "5090", "5091" */
+/* The decision matrix's column name (docs/sip.md): "5060", "5061", "5090", "5091", the
+ * default ports, whatever ports this node is configured with. */
+const char *sip_port_kind_name(enum sip_port_kind p);
+/* The listener's name as `show open ports` prints it ("sip", "sip-tls", "sip-oauth",
+ * "sip-edge"): what a log line says, since the port number is configurable. */
+const char *sip_port_listener_name(enum sip_port_kind p);
 const char *sip_cred_kind_name(enum sip_cred_kind k); /* "none", "digest", "bearer" */
 
 #endif

@@ -408,7 +408,7 @@ static enum sip_reg_outcome oauth_answer(const struct sip_reg_req *x,
 	             c->cred == SIP_CRED_BEARER && c->verdict == AUTHZ_OK ? x->claims.sub : NULL),
 	       LOG_S("jti",
 	             c->cred == SIP_CRED_BEARER && c->verdict == AUTHZ_OK ? x->claims.jti : NULL),
-	       LOG_S("port", sip_port_kind_name(c->port)),
+	       LOG_S("listener", sip_port_listener_name(c->port)),
 	       LOG_S("credential", sip_cred_kind_name(c->cred)), LOG_I("mode", c->mode),
 	       LOG_S("source", x->source), LOG_S("edge", x->edge[0] ? x->edge : NULL));
 	return d.o;
