@@ -613,10 +613,17 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 	event_add(d->node_timer, &(struct timeval){NODE_HEARTBEAT_S, 0});
 	event_add(d->crl_timer, &(struct timeval){5, 0}); /* the signer is up by then */
 	tlsctx_expiry_check_all(tg_now_s());              /* at start, then on every tick */
+	/* Nodes sharing a store share their tokens: one derived from this node's address
+	 * would be refused (wrong_issuer) by every other node (docs/cluster.md). */
+	if (d->cfg.oauth.issuer_derived && !strcmp(d->cfg.store.backend, "postgres"))
+		log_ev(LOG_LVL_WARNING, d->cid, "oauth_issuer_per_node",
+		       LOG_S("issuer", d->cfg.oauth.issuer),
+		       LOG_S("fix", "set [oauth] issuer to one URL on every node of the cluster"));
 	log_ev(LOG_LVL_NOTICE, d->cid, "started", LOG_S("version", TELGATE_VERSION),
 	       LOG_I("pid", getpid()),
 	       LOG_S("config", d->config_path ? d->config_path : "(built-in defaults)"),
-	       LOG_S("store", d->cfg.store.path),
+	       LOG_S("store",
+	             strcmp(d->cfg.store.backend, "postgres") ? d->cfg.store.path : "postgres"),
 	       LOG_S("control_socket", d->cfg.core.control_socket), LOG_I("loop_threads", nloops),
 	       LOG_I("worker_threads", nworkers));
 	return 0;

@@ -189,6 +189,7 @@ static int derive(struct tg_config *c)
 		int n = snprintf(c->oauth.issuer, sizeof c->oauth.issuer, "https://%s%s%s:%d",
 		                 v6 ? "[" : "", c->core.node_address, v6 ? "]" : "", c->est.port);
 		rc |= n < 0 || (size_t)n >= sizeof c->oauth.issuer;
+		c->oauth.issuer_derived = 1;
 	}
 	return rc ? -1 : 0;
 }

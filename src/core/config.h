@@ -182,7 +182,8 @@ struct tg_config {
 	} xsi;
 	struct {
 		/* the OAuth token service (authz/token.h, issue 18; docs/oauth.md) */
-		char issuer[256]; /* "iss": default https://<core.node_address>:<est.port> */
+		char issuer[256];   /* "iss": default https://<core.node_address>:<est.port> */
+		int issuer_derived; /* 1: issuer not configured, derived from this node's address */
 		/* Unified CM's "OAuth Access Token Expiry Timer" (default 60 min) and "OAuth
 		 * Refresh Token Expiry Timer" (default 60 days), in seconds */
 		int access_token_expiry_s;
