@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 #include "sip/location.h"
+#include "sip/spool.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/shtable.h"
@@ -60,6 +61,12 @@ struct sip_loc {
 	void (*on_commit)(void *arg);
 	void *on_commit_arg;
 	struct sip_loc_stats stats;
+	/* The outage spool (spool.h; NULL: none), writer thread only; spooling: the last
+	 * batch went there; refusing: the store is unavailable and the spool cannot take
+	 * more, so new bindings get 503 at once (sip_loc_refusing). */
+	struct sip_spool *spool;
+	int spooling;
+	_Atomic int refusing;
 };
 
 /* Batch sizes, in changes (the histogram type counts "seconds": here one unit is one
@@ -98,17 +105,68 @@ static void free_ops(struct op *o)
 	}
 }
 
-/* One transaction for the batch. Returns 0 or -1 (nothing of it is in the store). */
+/* One transaction for the batch. Returns STORE_OK or the store's error (nothing of it is
+ * in the store). */
 static int write_batch(store_t *st, const struct op *batch)
 {
-	if (store_begin(st) != STORE_OK)
-		return -1;
-	for (const struct op *o = batch; o; o = o->next)
-		if (apply_op(st, o) != STORE_OK) {
+	int rc = store_begin(st);
+	for (const struct op *o = batch; o && rc == STORE_OK; o = o->next)
+		if ((rc = apply_op(st, o)) != STORE_OK)
 			store_rollback(st);
-			return -1;
-		}
-	return store_commit(st) == STORE_OK ? 0 : -1;
+	return rc == STORE_OK ? store_commit(st) : rc;
+}
+
+/* The batch as one durable group in the spool. 0, or -1 (why says why). */
+static int spool_batch(struct sip_spool *sp, const struct op *batch, const char **why)
+{
+	static const enum sip_spool_kind kinds[] = {[OP_PUT] = SIP_SPOOL_PUT,
+	                                            [OP_DELETE] = SIP_SPOOL_DELETE,
+	                                            [OP_EXPIRE] = SIP_SPOOL_EXPIRE};
+	struct sip_spool_rec r = {.at_ms = tg_now_ms()};
+	for (const struct op *o = batch; o; o = o->next) {
+		r.kind = kinds[o->kind];
+		r.b = o->b;
+		if (sip_spool_add(sp, &r) != 0)
+			break; /* the flush says so */
+	}
+	return sip_spool_flush(sp, why);
+}
+
+/* Makes the batch durable: in the store, after what the spool holds (replayed first, so
+ * the store sees every change in order), or, while the store is unavailable, in the
+ * spool. Returns STORE_OK, or the store's error when neither took it. Writer thread. */
+static int persist(struct sip_loc *l, const struct op *batch)
+{
+	long n = 0;
+	int rc = l->spool ? sip_spool_replay(l->spool, l->st, &n) : STORE_OK;
+	if (n)
+		log_ev(LOG_LVL_NOTICE, NULL, "sip_location_replayed", LOG_I("changes", n),
+		       LOG_S("reason", "the store is back: the spool is in it"));
+	if (rc == STORE_OK && (rc = write_batch(l->st, batch)) == STORE_OK) {
+		l->spooling = 0;
+		atomic_store(&l->refusing, 0);
+		return rc;
+	}
+	if (rc != STORE_UNAVAILABLE || !l->spool) {
+		atomic_store(&l->refusing, rc == STORE_UNAVAILABLE);
+		return rc;
+	}
+	const char *why;
+	if (spool_batch(l->spool, batch, &why) != 0) {
+		if (!atomic_exchange(&l->refusing, 1))
+			log_ev(LOG_LVL_ERROR, NULL, "sip_location_spool_refused",
+			       LOG_S("error", why),
+			       LOG_S("answer", "503 Retry-After: 5 to new bindings and removals"));
+		return rc;
+	}
+	if (!l->spooling)
+		log_ev(LOG_LVL_WARNING, NULL, "sip_location_spooling",
+		       LOG_S("error", store_last_error()),
+		       LOG_S("action",
+		             "binding changes go to the local spool until the store is back"));
+	l->spooling = 1;
+	atomic_store(&l->refusing, 0);
+	return STORE_OK;
 }
 
 static void deadline_in(struct timespec *ts, long ms)
@@ -148,12 +206,35 @@ static void gather(struct sip_loc *l)
 	}
 }
 
+/* While the spool holds changes and nothing else is queued, retries its replay every
+ * second (under qmu; released around the store). Returns 1 when it waited. */
+static int replay_idle(struct sip_loc *l)
+{
+	if (!l->spool || sip_spool_bytes(l->spool) <= 0)
+		return 0;
+	struct timespec ts;
+	deadline_in(&ts, 1000);
+	if (pthread_cond_timedwait(&l->qcv, &l->qmu, &ts) != ETIMEDOUT || l->head || l->stopping)
+		return 1;
+	pthread_mutex_unlock(&l->qmu);
+	long n = 0;
+	if (sip_spool_replay(l->spool, l->st, &n) == STORE_OK && n)
+		log_ev(LOG_LVL_NOTICE, NULL, "sip_location_replayed", LOG_I("changes", n),
+		       LOG_S("reason", "the store is back: the spool is in it"));
+	pthread_mutex_lock(&l->qmu);
+	if (sip_spool_bytes(l->spool) <= 0) {
+		l->spooling = 0;
+		atomic_store(&l->refusing, 0);
+	}
+	return 1;
+}
+
 static void *writer_main(void *arg)
 {
 	struct sip_loc *l = arg;
 	pthread_mutex_lock(&l->qmu);
 	for (;;) {
-		while (!l->head && !l->stopping)
+		while (!l->head && !l->stopping && !replay_idle(l))
 			pthread_cond_wait(&l->qcv, &l->qmu);
 		if (!l->head)
 			break; /* stopping, nothing left */
@@ -168,11 +249,11 @@ static void *writer_main(void *arg)
 		pthread_mutex_unlock(&l->qmu);
 
 		uint64_t t0 = metrics_now_ns();
-		int rc = write_batch(l->st, batch);
+		int rc = persist(l, batch);
 		uint64_t took = metrics_now_ns() - t0;
 
 		pthread_mutex_lock(&l->qmu);
-		if (rc == 0) {
+		if (rc == STORE_OK) {
 			free_ops(batch);
 			if (l->failing)
 				log_ev(LOG_LVL_NOTICE, NULL, "sip_location_persisted",
@@ -349,6 +430,12 @@ static int load_row(void *ud, const struct store_registration *b)
 
 struct sip_loc *sip_loc_new(store_t *st, int64_t now, char *err, size_t errlen)
 {
+	return sip_loc_new_spooled(st, now, NULL, 0, err, errlen);
+}
+
+struct sip_loc *sip_loc_new_spooled(store_t *st, int64_t now, const char *spool_path,
+                                    int64_t spool_max, char *err, size_t errlen)
+{
 	struct sip_loc *l = calloc(1, sizeof *l);
 	if (!l) {
 		snprintf(err, errlen, "out of memory");
@@ -371,6 +458,19 @@ struct sip_loc *sip_loc_new(store_t *st, int64_t now, char *err, size_t errlen)
 		sip_loc_free(l);
 		return NULL;
 	}
+	long n = 0;
+	if (spool_path && !(l->spool = sip_spool_open(spool_path, spool_max, err, errlen))) {
+		sip_loc_free(l);
+		return NULL;
+	}
+	if (l->spool && sip_spool_replay(l->spool, st, &n) != STORE_OK) {
+		snprintf(err, errlen, "replaying the spool %s: %s", spool_path, store_last_error());
+		sip_loc_free(l);
+		return NULL;
+	}
+	if (n)
+		log_ev(LOG_LVL_NOTICE, NULL, "sip_location_replayed", LOG_I("changes", n),
+		       LOG_S("reason", "left by the last run"));
 	struct loader ld = {l, now, 0};
 	if (store_registrations(st, NULL, load_row, &ld) != STORE_OK || ld.bad) {
 		snprintf(err, errlen, "loading registrations: %s",
@@ -399,6 +499,7 @@ void sip_loc_free(struct sip_loc *l)
 		pthread_join(l->writer, NULL);
 	}
 	free_ops(l->head);
+	sip_spool_close(l->spool);
 	shtable_free(l->devs);
 	pthread_mutex_destroy(&l->qmu);
 	pthread_cond_destroy(&l->qcv);
@@ -684,6 +785,11 @@ void sip_loc_counts(struct sip_loc *l, int64_t now, long *devices, long *binding
 	shtable_sweep(l->devs, count_dev, &c);
 	*devices = c.devices;
 	*bindings = c.bindings;
+}
+
+int sip_loc_refusing(struct sip_loc *l)
+{
+	return atomic_load(&l->refusing);
 }
 
 enum sip_commit_state sip_loc_state(struct sip_loc *l, const struct sip_loc_ticket *t)
