@@ -2,9 +2,9 @@
 # SPDX-License-Identifier: ISC
 """System test (store on PostgreSQL, issue 21): PostgreSQL stopped under a running
 telgated gives clear answers — a REGISTER that needs the store gets 503 with Retry-After,
-/healthz 503 with the reason — a new binding of a cached
+/healthz 503 with the reason, the DatabaseUnavailable alarm — a new binding of a cached
 account is spooled locally and answered 200, and the daemon recovers by itself when
-PostgreSQL is back: the spooled binding is in the store.
+PostgreSQL is back: the alarm is cleared and the spooled binding is in the store.
 Runs its own server (tests/system/pg.py), which it stops and starts."""
 import os
 import json
@@ -86,6 +86,11 @@ class PgOutageTest(unittest.TestCase):
         self.assertIn("event=sip_location_spooling", self.d.log_text())
         spool = os.path.join(self.d.state, "sip-location.spool")
         self.assertGreater(os.path.getsize(spool), 8)
+        # The alarm, raised once for the outage (every thread's connection found it).
+        alarms = self.alarms()
+        self.assertEqual(alarms.count("DatabaseUnavailable"), 1,
+                         [x for x in self.d.log_text().splitlines() if "alarm" in x or "pg" in x])
+        self.assertNotIn("DatabaseAvailable", alarms)
         # cluster status: this node's row, from what it knows, with the reason.
         r = self.d.cli("cluster", "status", json_mode=True)
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -119,11 +124,20 @@ class PgOutageTest(unittest.TestCase):
         code, body = self.healthz()
         self.assertEqual(code, 200, body)
         self.assertIn("event=store_pg_reconnected", self.d.log_text())
-        # The spool replayed into the store and truncated.
+        # Cleared once; the spool replayed into the store and truncated.
+        alarms = self.alarms()
+        self.assertEqual(alarms.count("DatabaseUnavailable"), 1, alarms)
+        self.assertEqual(alarms.count("DatabaseAvailable"), 1, alarms)
+        self.assertEqual(self.d.log_text().count("event=store_pg_unavailable"), 1)
         self.assertIn("event=sip_location_replayed", self.d.log_text())
         rows = self.d.store_rows("SELECT contact FROM registration")
         self.assertIn((f"<sip:1002@127.0.0.1:{spooled[0]}>",), rows)
         self.assertEqual(os.path.getsize(spool), 8)
+
+    def alarms(self):
+        r = self.d.cli("show", "alarms", json_mode=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return [row[2] for row in json.loads(r.stdout)["rows"]]
 
 
 def main():
