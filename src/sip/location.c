@@ -18,6 +18,7 @@
 #define BATCH 512
 #define FLUSH_MS 50
 #define QUEUE_MAX 100000
+#define REPLAY_CHUNK 256 /* spooled changes replayed per transaction, at least */
 
 struct ldev {
 	struct shtable_node node;
@@ -65,7 +66,8 @@ struct sip_loc {
 	 * batch went there; refusing: the store is unavailable and the spool cannot take
 	 * more, so new bindings get 503 at once (sip_loc_refusing). */
 	struct sip_spool *spool;
-	int spooling;
+	int spooling, drain_failed;
+	long replayed; /* changes replayed since the spool was last empty */
 	_Atomic int refusing;
 };
 
@@ -132,32 +134,18 @@ static int spool_batch(struct sip_spool *sp, const struct op *batch, const char 
 	return sip_spool_flush(sp, why);
 }
 
-/* Makes the batch durable: in the store, after what the spool holds (replayed first, so
- * the store sees every change in order), or, while the store is unavailable, in the
- * spool. Returns STORE_OK, or the store's error when neither took it. Writer thread. */
-static int persist(struct sip_loc *l, const struct op *batch)
+/* The batch into the spool (the store is unavailable, or the spool holds changes the
+ * store lacks: this batch goes behind them). STORE_OK, or STORE_UNAVAILABLE when the
+ * spool refuses it (then new bindings get 503: sip_loc_refusing). */
+static int spool_or_refuse(struct sip_loc *l, const struct op *batch)
 {
-	long n = 0;
-	int rc = l->spool ? sip_spool_replay(l->spool, l->st, &n) : STORE_OK;
-	if (n)
-		log_ev(LOG_LVL_NOTICE, NULL, "sip_location_replayed", LOG_I("changes", n),
-		       LOG_S("reason", "the store is back: the spool is in it"));
-	if (rc == STORE_OK && (rc = write_batch(l->st, batch)) == STORE_OK) {
-		l->spooling = 0;
-		atomic_store(&l->refusing, 0);
-		return rc;
-	}
-	if (rc != STORE_UNAVAILABLE || !l->spool) {
-		atomic_store(&l->refusing, rc == STORE_UNAVAILABLE);
-		return rc;
-	}
 	const char *why;
 	if (spool_batch(l->spool, batch, &why) != 0) {
 		if (!atomic_exchange(&l->refusing, 1))
 			log_ev(LOG_LVL_ERROR, NULL, "sip_location_spool_refused",
 			       LOG_S("error", why),
 			       LOG_S("answer", "503 Retry-After: 5 to new bindings and removals"));
-		return rc;
+		return STORE_UNAVAILABLE;
 	}
 	if (!l->spooling)
 		log_ev(LOG_LVL_WARNING, NULL, "sip_location_spooling",
@@ -167,6 +155,48 @@ static int persist(struct sip_loc *l, const struct op *batch)
 	l->spooling = 1;
 	atomic_store(&l->refusing, 0);
 	return STORE_OK;
+}
+
+/* Replays the next max changes of the spool into the store. 0, or -1 when the store
+ * refused them (they stay). */
+static int drain(struct sip_loc *l, long max)
+{
+	long n = 0;
+	if (sip_spool_replay(l->spool, l->st, max, &n) != STORE_OK)
+		return -1;
+	l->replayed += n;
+	if (sip_spool_pending(l->spool) == 0 && l->replayed) {
+		log_ev(LOG_LVL_NOTICE, NULL, "sip_location_replayed", LOG_I("changes", l->replayed),
+		       LOG_S("reason", "the store is back: the spool is in it"));
+		l->replayed = 0;
+		l->spooling = 0;
+	}
+	return 0;
+}
+
+/* Makes the batch of nb changes durable: committed to the store, or, while the store is
+ * unavailable or the spool still holds changes it lacks, appended to the spool behind
+ * them (the store sees every change in order); then a chunk of the spool bigger than the
+ * batch is replayed, so that it drains under any load while each answer waits for one
+ * fdatasync, not for the whole replay. Returns STORE_OK, or the store's error when
+ * neither took the batch. Writer thread. */
+static int persist(struct sip_loc *l, const struct op *batch, long nb)
+{
+	int rc;
+	if (l->spool && sip_spool_pending(l->spool) > 0) {
+		rc = spool_or_refuse(l, batch);
+		drain(l, 2 * nb + REPLAY_CHUNK);
+		return rc;
+	}
+	if ((rc = write_batch(l->st, batch)) == STORE_OK) {
+		atomic_store(&l->refusing, 0);
+		return rc;
+	}
+	if (rc != STORE_UNAVAILABLE || !l->spool) {
+		atomic_store(&l->refusing, rc == STORE_UNAVAILABLE);
+		return rc;
+	}
+	return spool_or_refuse(l, batch);
 }
 
 static void deadline_in(struct timespec *ts, long ms)
@@ -206,26 +236,26 @@ static void gather(struct sip_loc *l)
 	}
 }
 
-/* While the spool holds changes and nothing else is queued, retries its replay every
- * second (under qmu; released around the store). Returns 1 when it waited. */
+/* While the spool holds changes the store lacks and nothing else is queued, replays
+ * them chunk by chunk (under qmu, released around the store), waiting a second after a
+ * chunk the store refused. Returns 0 when there is nothing to replay. */
 static int replay_idle(struct sip_loc *l)
 {
-	if (!l->spool || sip_spool_bytes(l->spool) <= 0)
+	if (!l->spool || sip_spool_pending(l->spool) <= 0)
 		return 0;
-	struct timespec ts;
-	deadline_in(&ts, 1000);
-	if (pthread_cond_timedwait(&l->qcv, &l->qmu, &ts) != ETIMEDOUT || l->head || l->stopping)
-		return 1;
-	pthread_mutex_unlock(&l->qmu);
-	long n = 0;
-	if (sip_spool_replay(l->spool, l->st, &n) == STORE_OK && n)
-		log_ev(LOG_LVL_NOTICE, NULL, "sip_location_replayed", LOG_I("changes", n),
-		       LOG_S("reason", "the store is back: the spool is in it"));
-	pthread_mutex_lock(&l->qmu);
-	if (sip_spool_bytes(l->spool) <= 0) {
-		l->spooling = 0;
-		atomic_store(&l->refusing, 0);
+	if (l->drain_failed) {
+		struct timespec ts;
+		deadline_in(&ts, 1000);
+		if (pthread_cond_timedwait(&l->qcv, &l->qmu, &ts) != ETIMEDOUT || l->head ||
+		    l->stopping)
+			return 1;
 	}
+	pthread_mutex_unlock(&l->qmu);
+	int rc = drain(l, REPLAY_CHUNK);
+	pthread_mutex_lock(&l->qmu);
+	l->drain_failed = rc != 0;
+	if (rc == 0)
+		atomic_store(&l->refusing, 0);
 	return 1;
 }
 
@@ -234,8 +264,9 @@ static void *writer_main(void *arg)
 	struct sip_loc *l = arg;
 	pthread_mutex_lock(&l->qmu);
 	for (;;) {
-		while (!l->head && !l->stopping && !replay_idle(l))
-			pthread_cond_wait(&l->qcv, &l->qmu);
+		while (!l->head && !l->stopping)
+			if (!replay_idle(l))
+				pthread_cond_wait(&l->qcv, &l->qmu);
 		if (!l->head)
 			break; /* stopping, nothing left */
 		gather(l);
@@ -249,7 +280,7 @@ static void *writer_main(void *arg)
 		pthread_mutex_unlock(&l->qmu);
 
 		uint64_t t0 = metrics_now_ns();
-		int rc = persist(l, batch);
+		int rc = persist(l, batch, nb);
 		uint64_t took = metrics_now_ns() - t0;
 
 		pthread_mutex_lock(&l->qmu);
@@ -458,19 +489,18 @@ struct sip_loc *sip_loc_new_spooled(store_t *st, int64_t now, const char *spool_
 		sip_loc_free(l);
 		return NULL;
 	}
-	long n = 0;
 	if (spool_path && !(l->spool = sip_spool_open(spool_path, spool_max, err, errlen))) {
 		sip_loc_free(l);
 		return NULL;
 	}
-	if (l->spool && sip_spool_replay(l->spool, st, &n) != STORE_OK) {
-		snprintf(err, errlen, "replaying the spool %s: %s", spool_path, store_last_error());
-		sip_loc_free(l);
-		return NULL;
-	}
-	if (n)
-		log_ev(LOG_LVL_NOTICE, NULL, "sip_location_replayed", LOG_I("changes", n),
-		       LOG_S("reason", "left by the last run"));
+	/* What the last run left: into the store before the bindings are loaded from it. */
+	while (l->spool && sip_spool_pending(l->spool) > 0)
+		if (drain(l, 16 * REPLAY_CHUNK) != 0) {
+			snprintf(err, errlen, "replaying the spool %s: %s", spool_path,
+			         store_last_error());
+			sip_loc_free(l);
+			return NULL;
+		}
 	struct loader ld = {l, now, 0};
 	if (store_registrations(st, NULL, load_row, &ld) != STORE_OK || ld.bad) {
 		snprintf(err, errlen, "loading registrations: %s",

@@ -16,6 +16,7 @@
 struct sip_spool {
 	int fd;
 	int64_t size; /* of the file, magic included */
+	int64_t done; /* the records before this offset are replayed and committed */
 	int64_t max_bytes;
 	uint8_t *grp; /* the group being built */
 	size_t glen, gcap;
@@ -129,13 +130,10 @@ static int decode(const uint8_t *p, size_t len, struct sip_spool_rec *r)
 	return off == len ? 0 : -1;
 }
 
-long sip_spool_parse(const uint8_t *buf, size_t len,
-                     int (*fn)(void *ud, const struct sip_spool_rec *r), void *ud, size_t *valid)
+/* The records of buf[off..len), as sip_spool_parse says (valid: an offset in buf). */
+static long parse_from(const uint8_t *buf, size_t len, size_t off,
+                       int (*fn)(void *ud, const struct sip_spool_rec *r), void *ud, size_t *valid)
 {
-	*valid = 0;
-	if (len < SIP_SPOOL_MAGIC_LEN || memcmp(buf, SIP_SPOOL_MAGIC, SIP_SPOOL_MAGIC_LEN))
-		return -1;
-	size_t off = SIP_SPOOL_MAGIC_LEN;
 	long n = 0;
 	struct sip_spool_rec r;
 	for (;;) {
@@ -158,17 +156,27 @@ long sip_spool_parse(const uint8_t *buf, size_t len,
 	return n;
 }
 
+long sip_spool_parse(const uint8_t *buf, size_t len,
+                     int (*fn)(void *ud, const struct sip_spool_rec *r), void *ud, size_t *valid)
+{
+	*valid = 0;
+	if (len < SIP_SPOOL_MAGIC_LEN || memcmp(buf, SIP_SPOOL_MAGIC, SIP_SPOOL_MAGIC_LEN))
+		return -1;
+	return parse_from(buf, len, SIP_SPOOL_MAGIC_LEN, fn, ud, valid);
+}
+
 /* --- the file ----------------------------------------------------------------------- */
 
-/* The whole file into a new buffer (caller frees). 0 or -errno. */
-static int read_all(struct sip_spool *sp, uint8_t **out, size_t *len)
+/* len bytes of the file from offset from, into a new buffer (caller frees). 0 or
+ * -errno. */
+static int read_at(struct sip_spool *sp, int64_t from, size_t len, uint8_t **out)
 {
-	uint8_t *b = malloc(sp->size ? (size_t)sp->size : 1);
+	uint8_t *b = malloc(len ? len : 1);
 	if (!b)
 		return -ENOMEM;
 	size_t got = 0;
-	while (got < (size_t)sp->size) {
-		ssize_t k = pread(sp->fd, b + got, (size_t)sp->size - got, (off_t)got);
+	while (got < len) {
+		ssize_t k = pread(sp->fd, b + got, len - got, (off_t)(from + (int64_t)got));
 		if (k <= 0) {
 			int e = k < 0 ? errno : EIO;
 			free(b);
@@ -177,7 +185,6 @@ static int read_all(struct sip_spool *sp, uint8_t **out, size_t *len)
 		got += (size_t)k;
 	}
 	*out = b;
-	*len = got;
 	return 0;
 }
 
@@ -203,12 +210,12 @@ struct sip_spool *sip_spool_open(const char *path, int64_t max_bytes, char *err,
 			snprintf(err, errlen, "spool %s: %s", path, strerror(errno ? errno : EIO));
 			goto fail;
 		}
-		sp->size = SIP_SPOOL_MAGIC_LEN;
+		sp->size = sp->done = SIP_SPOOL_MAGIC_LEN;
 		return sp;
 	}
 	uint8_t *buf;
-	size_t len, valid;
-	int rc = read_all(sp, &buf, &len);
+	size_t len = (size_t)sp->size, valid;
+	int rc = read_at(sp, 0, len, &buf);
 	if (rc != 0) {
 		snprintf(err, errlen, "spool %s: %s", path, strerror(-rc));
 		goto fail;
@@ -225,6 +232,7 @@ struct sip_spool *sip_spool_open(const char *path, int64_t max_bytes, char *err,
 		goto fail;
 	}
 	sp->size = (int64_t)valid;
+	sp->done = SIP_SPOOL_MAGIC_LEN;
 	return sp;
 fail:
 	sip_spool_close(sp);
@@ -244,6 +252,11 @@ void sip_spool_close(struct sip_spool *sp)
 int64_t sip_spool_bytes(const struct sip_spool *sp)
 {
 	return sp->size - SIP_SPOOL_MAGIC_LEN;
+}
+
+int64_t sip_spool_pending(const struct sip_spool *sp)
+{
+	return sp->size - sp->done;
 }
 
 int sip_spool_add(struct sip_spool *sp, const struct sip_spool_rec *r)
@@ -314,7 +327,7 @@ int sip_spool_flush(struct sip_spool *sp, const char **why)
 struct replay {
 	store_t *st;
 	int rc;
-	long n;
+	long n, max;
 };
 
 static int replay_one(void *ud, const struct sip_spool_rec *r)
@@ -333,17 +346,24 @@ static int replay_one(void *ud, const struct sip_spool_rec *r)
 		break;
 	}
 	rp->n += rp->rc == STORE_OK;
-	return rp->rc != STORE_OK;
+	return rp->rc != STORE_OK || rp->n >= rp->max;
 }
 
-int sip_spool_replay(struct sip_spool *sp, store_t *st, long *n)
+int sip_spool_replay(struct sip_spool *sp, store_t *st, long max, long *n)
 {
 	*n = 0;
-	if (sip_spool_bytes(sp) <= 0)
+	if (sip_spool_pending(sp) <= 0)
 		return STORE_OK;
+	/* At most max records: a window of the file that holds them (a record the window
+	 * cuts looks torn to the parser: the next call starts there). */
+	int64_t win = sip_spool_pending(sp);
+	if (max < 1)
+		max = 1;
+	if (win > (int64_t)max * (HDR + SIP_SPOOL_REC_MAX))
+		win = (int64_t)max * (HDR + SIP_SPOOL_REC_MAX);
 	uint8_t *buf;
-	size_t len, valid;
-	int rc = read_all(sp, &buf, &len);
+	size_t valid;
+	int rc = read_at(sp, sp->done, (size_t)win, &buf);
 	if (rc != 0) {
 		log_ev(LOG_LVL_ERROR, NULL, "sip_spool_failed", LOG_S("action", "read"),
 		       LOG_S("error", strerror(-rc)));
@@ -353,8 +373,8 @@ int sip_spool_replay(struct sip_spool *sp, store_t *st, long *n)
 		free(buf);
 		return rc;
 	}
-	struct replay rp = {st, STORE_OK, 0};
-	sip_spool_parse(buf, len, replay_one, &rp, &valid);
+	struct replay rp = {st, STORE_OK, 0, max};
+	parse_from(buf, (size_t)win, 0, replay_one, &rp, &valid);
 	free(buf);
 	if (rp.rc != STORE_OK) {
 		store_rollback(st);
@@ -363,13 +383,16 @@ int sip_spool_replay(struct sip_spool *sp, store_t *st, long *n)
 	if ((rc = store_commit(st)) != STORE_OK)
 		return rc;
 	*n = rp.n;
-	/* Committed: a crash before the truncation replays it again, which changes nothing
-	 * (its rows are no newer than themselves). */
+	sp->done += (int64_t)valid;
+	if (sp->done < sp->size && valid)
+		return STORE_OK; /* more to come */
+	/* All of it committed: a crash before the truncation replays it again, which changes
+	 * nothing (its rows are no newer than themselves). */
 	if (ftruncate(sp->fd, SIP_SPOOL_MAGIC_LEN) != 0 || fdatasync(sp->fd) != 0) {
 		log_ev(LOG_LVL_ERROR, NULL, "sip_spool_failed", LOG_S("action", "truncate"),
 		       LOG_S("error", strerror(errno)));
 		return STORE_ERROR;
 	}
-	sp->size = SIP_SPOOL_MAGIC_LEN;
+	sp->size = sp->done = SIP_SPOOL_MAGIC_LEN;
 	return STORE_OK;
 }

@@ -4,8 +4,10 @@
  * When the store is unavailable (STORE_UNAVAILABLE: PostgreSQL down or unreachable), the
  * batch of binding changes the writer could not commit is appended here as one group,
  * written with one write() and fdatasync'd, and only then do the held 200s go out. When
- * the store answers again the file is replayed into it, in order, in one transaction, and
- * truncated. A file left by a crash (kill -9) is replayed at the next start.
+ * the store answers again the file is replayed into it, in order, in chunks of one
+ * transaction each (meanwhile new batches are appended behind, so the store still sees
+ * every change in order), and truncated once all of it is in. A file left by a crash
+ * (kill -9) is replayed at the next start.
  *
  * File format (little-endian): the 8-byte magic "TGSPOOL1", then records, each
  *   u32 len | u32 check (FNV-1a of the payload) | payload (len bytes)
@@ -85,9 +87,14 @@ int sip_spool_add(struct sip_spool *sp, const struct sip_spool_rec *r);
  * way. */
 int sip_spool_flush(struct sip_spool *sp, const char **why);
 
-/* Replays the file into st in one transaction and, once committed, truncates it.
- * STORE_OK (also when empty), or the store's error (the file is kept). *n gets the
- * records replayed. Blocking. */
-int sip_spool_replay(struct sip_spool *sp, store_t *st, long *n);
+/* Bytes of records not replayed yet (0: the store has everything the file holds). */
+int64_t sip_spool_pending(const struct sip_spool *sp);
+
+/* Replays the next records (at most max) into st in one transaction; once the last is
+ * committed, truncates the file. Chunks keep each transaction short, so that the writer
+ * goes on spooling new batches between them (their answers wait for an fdatasync, not for
+ * the whole replay). STORE_OK (also when nothing is pending), or the store's error (the
+ * chunk is not counted: it is replayed again). *n gets the records replayed. Blocking. */
+int sip_spool_replay(struct sip_spool *sp, store_t *st, long max, long *n);
 
 #endif

@@ -252,8 +252,9 @@ static void replay(struct fx *f, long want)
 	struct sip_spool *sp = sip_spool_open(f->spool, 1 << 20, err, sizeof err);
 	assert_non_null(sp);
 	long n;
-	assert_int_equal(sip_spool_replay(sp, f->st, &n), STORE_OK);
+	assert_int_equal(sip_spool_replay(sp, f->st, 1000, &n), STORE_OK);
 	assert_int_equal(n, want);
+	assert_int_equal(sip_spool_pending(sp), 0);
 	assert_int_equal(sip_spool_bytes(sp), 0); /* truncated */
 	sip_spool_close(sp);
 }
@@ -301,6 +302,23 @@ static void test_replay_idempotent(void **state)
 	assert_int_equal(rs.n, 1); /* a expired at 6000 <= 6500; b removed */
 	assert_string_equal(rs.r[0].device, "SEP002");
 	assert_int_equal(rs.r[0].expires, 7000);
+
+	/* In chunks: two, then the last one; the file is truncated only after it. */
+	spool_all(f, sp2, 3);
+	char err[256];
+	struct sip_spool *s = sip_spool_open(f->spool, 1 << 20, err, sizeof err);
+	assert_non_null(s);
+	long n;
+	int64_t all = sip_spool_bytes(s);
+	assert_int_equal(sip_spool_replay(s, f->st, 2, &n), STORE_OK);
+	assert_int_equal(n, 2);
+	assert_true(sip_spool_pending(s) > 0 && sip_spool_pending(s) < all);
+	assert_int_equal(sip_spool_bytes(s), all);
+	assert_int_equal(sip_spool_replay(s, f->st, 2, &n), STORE_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(sip_spool_pending(s), 0);
+	assert_int_equal(sip_spool_bytes(s), 0);
+	sip_spool_close(s);
 
 	/* A crash between the replay's commit and the truncation: the same file replayed
 	 * again changes nothing. */
