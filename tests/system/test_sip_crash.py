@@ -187,7 +187,8 @@ class SipCrashTest(unittest.TestCase):
         seed = int(os.environ.get("TELGATE_CRASH_SEED", random.randrange(1 << 30)))
         print(f"TELGATE_CRASH_SEED={seed}", file=sys.stderr)
         rnd = random.Random(seed)
-        self.d = test_daemon.Daemon(self.root, "challenge_sha256 = no\nsource_failures_max = 0\n")
+        self.d = test_daemon.Daemon(self.root, "[sip]\nchallenge_sha256 = no\n"
+                                    "source_failures_max = 0\n")
         prov = self.provision()
         lines = [f"c{i:04d}" for i in range(CLIENT_LINES)]
         model = {x: {} for x in lines}
