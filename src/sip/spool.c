@@ -203,7 +203,12 @@ struct sip_spool *sip_spool_open(const char *path, int64_t max_bytes, char *err,
 		goto fail;
 	}
 	sp->size = s.st_size;
-	if (sp->size == 0) { /* new: the magic, durable before anything relies on it */
+	char head[SIP_SPOOL_MAGIC_LEN];
+	if (sp->size > 0 && sp->size < SIP_SPOOL_MAGIC_LEN &&
+	    pread(sp->fd, head, (size_t)sp->size, 0) == sp->size &&
+	    memcmp(head, SIP_SPOOL_MAGIC, (size_t)sp->size) == 0)
+		sp->size = 0; /* a crash while the magic was written: still new */
+	if (sp->size == 0) {  /* new: the magic, durable before anything relies on it */
 		if (pwrite(sp->fd, SIP_SPOOL_MAGIC, SIP_SPOOL_MAGIC_LEN, 0) !=
 		        SIP_SPOOL_MAGIC_LEN ||
 		    fdatasync(sp->fd) != 0) {

@@ -200,6 +200,16 @@ static void test_cap_and_foreign_file(void **state)
 	assert_int_equal(stat(f->spool, &s), 0);
 	assert_int_equal(s.st_mode & 0777, 0600);
 
+	/* A crash while a new spool's magic was written: still a new spool. */
+	char torn[160];
+	snprintf(torn, sizeof torn, "%s/torn", f->dir);
+	FILE *t = fopen(torn, "w");
+	fputs("TGSP", t);
+	fclose(t);
+	assert_non_null(sp = sip_spool_open(torn, 1 << 20, err, sizeof err));
+	assert_int_equal(sip_spool_bytes(sp), 0);
+	sip_spool_close(sp);
+
 	/* A file that is not a spool is never truncated. */
 	char other[160];
 	snprintf(other, sizeof other, "%s/other", f->dir);
