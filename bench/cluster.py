@@ -12,7 +12,12 @@ WAL writer) in the same step: per node the engine figure counts; the database's 
 shared server's cost, shown beside it. Ratios: REGISTER per engine-CPU-second PostgreSQL
 over SQLite (goal >= 0.8), and with the database's CPU added.
 
-  bench/cluster.py BUILD [--seconds 5] [--rate 500] [--loads churn,refresh]
+With --spool, a third run on PostgreSQL measures the outage path (docs/cluster.md,
+Durability contract): the server is stopped after the warm-up pass (which caches the
+accounts), so every new binding and removal of the churn load is appended to the node's
+spool and fdatasync'd before its 200; the row is "spool", the ratio spool / store.
+
+  bench/cluster.py BUILD [--seconds 5] [--rate 500] [--loads churn,refresh] [--spool]
 """
 import argparse
 import os
@@ -51,6 +56,8 @@ def main():
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--rate", type=int, default=500)
     ap.add_argument("--loads", default="churn,refresh")
+    ap.add_argument("--spool", action="store_true",
+                    help="also the churn load with PostgreSQL stopped: the spool path")
     a = ap.parse_args()
     loads = a.loads.split(",")
     engine_cpu = rd.cpu_s
@@ -75,11 +82,29 @@ def main():
         for i, load in enumerate(x for x in ("churn", "refresh") if x in loads):
             (e0, d0), (e1, d1) = SAMPLES[4 * i + 2], SAMPLES[4 * i + 3]
             db[load] = (e1 - e0, d1 - d0)
+    if a.spool:
+        print("cluster: PostgreSQL stopped after the warm-up: the spool ...", flush=True)
+        with pg.PgServer() as server:
+            conninfo = pg.new_database(server.conninfo(), "bench")
+            step, steps = rd.step, []
+
+            def spool_step(*args):
+                steps.append(args)
+                if len(steps) == 2:  # the warm-up cached the accounts: now the outage
+                    server.pause()
+                return step(*args)
+            rd.step = spool_step
+            try:
+                res["spool"] = rd.run(a.build, a.seconds, [a.rate],
+                                      f"[store]\nbackend = postgres\nconninfo = {conninfo}\n",
+                                      ["churn"])
+            finally:
+                rd.step = step
     print(f"{'store':8} {'load':8} {'offered':>7} {'calls/s':>8} {'failed':>6} "
           f"{'engine us/200':>13} {'db us/200':>9} {'REG/engine-CPU-s':>16}")
     per = {}
-    for backend in ("sqlite", "postgres"):
-        for load, rows in res[backend].items():
+    for backend in ("sqlite", "postgres", "spool"):
+        for load, rows in res.get(backend, {}).items():
             x = rows[0]
             us = x["cpu_us_per_200"]
             dbus = "-"
@@ -97,6 +122,11 @@ def main():
             both = p + per.get(("postgres", load, "db"), 0)
             print(f"{load}: REGISTER per engine-CPU-second, PostgreSQL / SQLite = {s / p:.2f} "
                   f"(goal >= 0.8); with the database's CPU added: {s / both:.2f}")
+    p, sp = per.get(("postgres", "churn")), per.get(("spool", "churn"))
+    if p and sp:
+        both = p + per.get(("postgres", "churn", "db"), 0)
+        print(f"churn: new-binding REGISTER per engine-CPU-second, spool / PostgreSQL store = "
+              f"{p / sp:.2f}; against the store with the database's CPU added: {both / sp:.2f}")
 
 
 if __name__ == "__main__":

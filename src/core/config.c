@@ -90,6 +90,7 @@ static const struct key keys[] = {
     {"sip", "failure_delay_ms", K_INT, F(sip.failure_delay_ms), 0, 1000, 1},
     {"sip", "commit_interval_ms", K_INT, F(sip.commit_interval_ms), 0, 1000, 1},
     {"sip", "commit_timeout_ms", K_INT, F(sip.commit_timeout_ms), 10, 60000, 1},
+    {"sip", "spool_max_mib", K_INT, F(sip.spool_max_mib), 0, 65536, 1},
     {"sip", "edge_port", K_INT, F(sip.edge_port), 0, 65535, 1},
     {"sip", "edge_ca_file", K_PATH, F(sip.edge_ca_file), 0, 0, 1},
     {"sip", "max_connections", K_INT, F(sip.max_connections), 1, 1000000, 1},
@@ -270,6 +271,7 @@ static void base_defaults(struct tg_config *c)
 	c->sip.failure_delay_ms = 5;
 	c->sip.commit_interval_ms = 2;
 	c->sip.commit_timeout_ms = 2000;
+	c->sip.spool_max_mib = 64;
 	c->sip.source_failures_max = 20;
 	c->sip.edge_port = 5091;
 	c->sip.max_connections = 20000;

@@ -99,6 +99,10 @@ struct tg_config {
 		 * is idle), and an answer that waits longer than commit_timeout_ms gets 500
 		 * with Retry-After (docs/sip.md, Location) */
 		int commit_interval_ms, commit_timeout_ms;
+		/* the outage spool (<core.state_dir>/sip-location.spool, sip/spool.h): binding
+		 * changes the store cannot take while it is unavailable, at most this many MiB
+		 * (then 503); 0 = no spool */
+		int spool_max_mib;
 		int edge_port; /* mutual TLS for edge proxies, 0 = off (default 5091) */
 		char edge_ca_file[CFG_PATH_MAX]; /* edge trust store; default <pki.dir>/ca.crt */
 		int max_connections;             /* TCP + TLS + edge, per node */

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 #include "sip/location.h"
+#include "sip/spool.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/shtable.h"
@@ -17,6 +18,7 @@
 #define BATCH 512
 #define FLUSH_MS 50
 #define QUEUE_MAX 100000
+#define REPLAY_CHUNK 256 /* spooled changes replayed per transaction, at least */
 
 struct ldev {
 	struct shtable_node node;
@@ -60,6 +62,13 @@ struct sip_loc {
 	void (*on_commit)(void *arg);
 	void *on_commit_arg;
 	struct sip_loc_stats stats;
+	/* The outage spool (spool.h; NULL: none), writer thread only; spooling: the last
+	 * batch went there; refusing: the store is unavailable and the spool cannot take
+	 * more, so new bindings get 503 at once (sip_loc_refusing). */
+	struct sip_spool *spool;
+	int spooling, drain_failed;
+	long replayed; /* changes replayed since the spool was last empty */
+	_Atomic int refusing;
 };
 
 /* Batch sizes, in changes (the histogram type counts "seconds": here one unit is one
@@ -98,17 +107,96 @@ static void free_ops(struct op *o)
 	}
 }
 
-/* One transaction for the batch. Returns 0 or -1 (nothing of it is in the store). */
+/* One transaction for the batch. Returns STORE_OK or the store's error (nothing of it is
+ * in the store). */
 static int write_batch(store_t *st, const struct op *batch)
 {
-	if (store_begin(st) != STORE_OK)
-		return -1;
-	for (const struct op *o = batch; o; o = o->next)
-		if (apply_op(st, o) != STORE_OK) {
+	int rc = store_begin(st);
+	for (const struct op *o = batch; o && rc == STORE_OK; o = o->next)
+		if ((rc = apply_op(st, o)) != STORE_OK)
 			store_rollback(st);
-			return -1;
-		}
-	return store_commit(st) == STORE_OK ? 0 : -1;
+	return rc == STORE_OK ? store_commit(st) : rc;
+}
+
+/* The batch as one durable group in the spool. 0, or -1 (why says why). */
+static int spool_batch(struct sip_spool *sp, const struct op *batch, const char **why)
+{
+	static const enum sip_spool_kind kinds[] = {[OP_PUT] = SIP_SPOOL_PUT,
+	                                            [OP_DELETE] = SIP_SPOOL_DELETE,
+	                                            [OP_EXPIRE] = SIP_SPOOL_EXPIRE};
+	struct sip_spool_rec r = {.at_ms = tg_now_ms()};
+	for (const struct op *o = batch; o; o = o->next) {
+		r.kind = kinds[o->kind];
+		r.b = o->b;
+		if (sip_spool_add(sp, &r) != 0)
+			break; /* the flush says so */
+	}
+	return sip_spool_flush(sp, why);
+}
+
+/* The batch into the spool (the store is unavailable, or the spool holds changes the
+ * store lacks: this batch goes behind them). STORE_OK, or STORE_UNAVAILABLE when the
+ * spool refuses it (then new bindings get 503: sip_loc_refusing). */
+static int spool_or_refuse(struct sip_loc *l, const struct op *batch)
+{
+	const char *why;
+	if (spool_batch(l->spool, batch, &why) != 0) {
+		if (!atomic_exchange(&l->refusing, 1))
+			log_ev(LOG_LVL_ERROR, NULL, "sip_location_spool_refused",
+			       LOG_S("error", why),
+			       LOG_S("answer", "503 Retry-After: 5 to new bindings and removals"));
+		return STORE_UNAVAILABLE;
+	}
+	if (!l->spooling)
+		log_ev(LOG_LVL_WARNING, NULL, "sip_location_spooling",
+		       LOG_S("error", store_last_error()),
+		       LOG_S("action",
+		             "binding changes go to the local spool until the store is back"));
+	l->spooling = 1;
+	atomic_store(&l->refusing, 0);
+	return STORE_OK;
+}
+
+/* Replays the next max changes of the spool into the store. 0, or -1 when the store
+ * refused them (they stay). */
+static int drain(struct sip_loc *l, long max)
+{
+	long n = 0;
+	if (sip_spool_replay(l->spool, l->st, max, &n) != STORE_OK)
+		return -1;
+	l->replayed += n;
+	if (sip_spool_pending(l->spool) == 0 && l->replayed) {
+		log_ev(LOG_LVL_NOTICE, NULL, "sip_location_replayed", LOG_I("changes", l->replayed),
+		       LOG_S("reason", "the store is back: the spool is in it"));
+		l->replayed = 0;
+		l->spooling = 0;
+	}
+	return 0;
+}
+
+/* Makes the batch of nb changes durable: committed to the store, or, while the store is
+ * unavailable or the spool still holds changes it lacks, appended to the spool behind
+ * them (the store sees every change in order); then a chunk of the spool bigger than the
+ * batch is replayed, so that it drains under any load while each answer waits for one
+ * fdatasync, not for the whole replay. Returns STORE_OK, or the store's error when
+ * neither took the batch. Writer thread. */
+static int persist(struct sip_loc *l, const struct op *batch, long nb)
+{
+	int rc;
+	if (l->spool && sip_spool_pending(l->spool) > 0) {
+		rc = spool_or_refuse(l, batch);
+		drain(l, 2 * nb + REPLAY_CHUNK);
+		return rc;
+	}
+	if ((rc = write_batch(l->st, batch)) == STORE_OK) {
+		atomic_store(&l->refusing, 0);
+		return rc;
+	}
+	if (rc != STORE_UNAVAILABLE || !l->spool) {
+		atomic_store(&l->refusing, rc == STORE_UNAVAILABLE);
+		return rc;
+	}
+	return spool_or_refuse(l, batch);
 }
 
 static void deadline_in(struct timespec *ts, long ms)
@@ -148,13 +236,37 @@ static void gather(struct sip_loc *l)
 	}
 }
 
+/* While the spool holds changes the store lacks and nothing else is queued, replays
+ * them chunk by chunk (under qmu, released around the store), waiting a second after a
+ * chunk the store refused. Returns 0 when there is nothing to replay. */
+static int replay_idle(struct sip_loc *l)
+{
+	if (!l->spool || sip_spool_pending(l->spool) <= 0)
+		return 0;
+	if (l->drain_failed) {
+		struct timespec ts;
+		deadline_in(&ts, 1000);
+		if (pthread_cond_timedwait(&l->qcv, &l->qmu, &ts) != ETIMEDOUT || l->head ||
+		    l->stopping)
+			return 1;
+	}
+	pthread_mutex_unlock(&l->qmu);
+	int rc = drain(l, REPLAY_CHUNK);
+	pthread_mutex_lock(&l->qmu);
+	l->drain_failed = rc != 0;
+	if (rc == 0)
+		atomic_store(&l->refusing, 0);
+	return 1;
+}
+
 static void *writer_main(void *arg)
 {
 	struct sip_loc *l = arg;
 	pthread_mutex_lock(&l->qmu);
 	for (;;) {
 		while (!l->head && !l->stopping)
-			pthread_cond_wait(&l->qcv, &l->qmu);
+			if (!replay_idle(l))
+				pthread_cond_wait(&l->qcv, &l->qmu);
 		if (!l->head)
 			break; /* stopping, nothing left */
 		gather(l);
@@ -168,11 +280,11 @@ static void *writer_main(void *arg)
 		pthread_mutex_unlock(&l->qmu);
 
 		uint64_t t0 = metrics_now_ns();
-		int rc = write_batch(l->st, batch);
+		int rc = persist(l, batch, nb);
 		uint64_t took = metrics_now_ns() - t0;
 
 		pthread_mutex_lock(&l->qmu);
-		if (rc == 0) {
+		if (rc == STORE_OK) {
 			free_ops(batch);
 			if (l->failing)
 				log_ev(LOG_LVL_NOTICE, NULL, "sip_location_persisted",
@@ -349,6 +461,12 @@ static int load_row(void *ud, const struct store_registration *b)
 
 struct sip_loc *sip_loc_new(store_t *st, int64_t now, char *err, size_t errlen)
 {
+	return sip_loc_new_spooled(st, now, NULL, 0, err, errlen);
+}
+
+struct sip_loc *sip_loc_new_spooled(store_t *st, int64_t now, const char *spool_path,
+                                    int64_t spool_max, char *err, size_t errlen)
+{
 	struct sip_loc *l = calloc(1, sizeof *l);
 	if (!l) {
 		snprintf(err, errlen, "out of memory");
@@ -371,6 +489,18 @@ struct sip_loc *sip_loc_new(store_t *st, int64_t now, char *err, size_t errlen)
 		sip_loc_free(l);
 		return NULL;
 	}
+	if (spool_path && !(l->spool = sip_spool_open(spool_path, spool_max, err, errlen))) {
+		sip_loc_free(l);
+		return NULL;
+	}
+	/* What the last run left: into the store before the bindings are loaded from it. */
+	while (l->spool && sip_spool_pending(l->spool) > 0)
+		if (drain(l, 16 * REPLAY_CHUNK) != 0) {
+			snprintf(err, errlen, "replaying the spool %s: %s", spool_path,
+			         store_last_error());
+			sip_loc_free(l);
+			return NULL;
+		}
 	struct loader ld = {l, now, 0};
 	if (store_registrations(st, NULL, load_row, &ld) != STORE_OK || ld.bad) {
 		snprintf(err, errlen, "loading registrations: %s",
@@ -399,6 +529,7 @@ void sip_loc_free(struct sip_loc *l)
 		pthread_join(l->writer, NULL);
 	}
 	free_ops(l->head);
+	sip_spool_close(l->spool);
 	shtable_free(l->devs);
 	pthread_mutex_destroy(&l->qmu);
 	pthread_cond_destroy(&l->qcv);
@@ -684,6 +815,11 @@ void sip_loc_counts(struct sip_loc *l, int64_t now, long *devices, long *binding
 	shtable_sweep(l->devs, count_dev, &c);
 	*devices = c.devices;
 	*bindings = c.bindings;
+}
+
+int sip_loc_refusing(struct sip_loc *l)
+{
+	return atomic_load(&l->refusing);
 }
 
 enum sip_commit_state sip_loc_state(struct sip_loc *l, const struct sip_loc_ticket *t)

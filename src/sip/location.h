@@ -43,6 +43,13 @@
 struct sip_loc;
 
 struct sip_loc *sip_loc_new(store_t *st, int64_t now, char *err, size_t errlen);
+/* sip_loc_new with the outage spool (spool.h) at spool_path, capped at spool_max bytes:
+ * what the file holds (a crash's leftovers) is replayed into the store before the bindings
+ * are loaded; while the store is unavailable, the writer spools the batches it cannot
+ * commit and counts them durable. Fails (err) when the file cannot be opened or
+ * replayed. spool_path NULL: no spool (sip_loc_new). */
+struct sip_loc *sip_loc_new_spooled(store_t *st, int64_t now, const char *spool_path,
+                                    int64_t spool_max, char *err, size_t errlen);
 /* Writes what is queued, stops the writer and frees the table. */
 void sip_loc_free(struct sip_loc *l);
 
@@ -67,6 +74,11 @@ int sip_loc_change(struct sip_loc *l, const char *device, int64_t now, sip_loc_e
 
 /* Whether t's changes are committed (commitq.h). Any thread (sip_loc_committed). */
 enum sip_commit_state sip_loc_state(struct sip_loc *l, const struct sip_loc_ticket *t);
+
+/* 1 when the store is unavailable and the spool cannot take more (full, unwritable, or
+ * none): a new binding or removal is then answered 503 at once rather than held. Any
+ * thread. */
+int sip_loc_refusing(struct sip_loc *l);
 
 /* What the writer has committed and dropped (commitq.h), for sip_commitq_pop_ready. Any
  * thread: takes the queue's lock, which is never held across a store call. */

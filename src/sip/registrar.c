@@ -429,7 +429,11 @@ struct sip_registrar *sip_registrar_start(const struct sip_registrar_options *o,
 	r->tls_cert = o->tls_cert;
 	r->tls_key = o->tls_key;
 	pthread_mutex_init(&r->oauth_mu, NULL);
-	if (!(r->loc = sip_loc_new(r->store, tg_now_s(), err, errlen)))
+	char spool[CFG_PATH_MAX + 32];
+	snprintf(spool, sizeof spool, "%s/sip-location.spool", r->cfg.core.state_dir);
+	if (!(r->loc =
+	          sip_loc_new_spooled(r->store, tg_now_s(), r->cfg.sip.spool_max_mib ? spool : NULL,
+	                              (int64_t)r->cfg.sip.spool_max_mib << 20, err, errlen)))
 		goto fail;
 	sip_loc_set_commit_interval(r->loc, r->cfg.sip.commit_interval_ms);
 	struct sip_reg_options ro = {.cfg = &r->cfg,

@@ -422,14 +422,15 @@ static void on_commit(void *arg)
 }
 
 /* j's 200 (j->out) held until its change is committed (docs/sip.md, Location); j is
- * freed. 0, or -1 (j kept) when the store is behind (sip_commitq_behind), the loop holds
- * PEND_MAX answers, is stopping, or memory is short. Loop thread. */
+ * freed. 0, or -1 (j kept) when the store is behind (sip_commitq_behind) or unavailable
+ * with the spool refusing (sip_loc_refusing), the loop holds PEND_MAX answers, is
+ * stopping, or memory is short. Loop thread. */
 static int park(struct tloop *tl, struct job *j)
 {
 	struct sip_transport *t = tl->t;
 	int64_t wait_us = (int64_t)t->cfg->sip.commit_timeout_ms * 1000;
 	if (tl->stopped || !tl->pend_ev || j->outlen <= 0 ||
-	    sip_commitq_behind(&tl->pend, tg_mono_us(), wait_us))
+	    sip_commitq_behind(&tl->pend, tg_mono_us(), wait_us) || sip_loc_refusing(t->loc))
 		return -1;
 	char err[OUT_MAX];
 	int errlen =
@@ -498,7 +499,8 @@ static int wait_for_store(struct job *j)
 		log_ev(LOG_LVL_WARNING, NULL, "sip_location_behind", LOG_I("refused", tl->refused),
 		       LOG_I("held", tl->pend.n), LOG_S("answer", "503 Retry-After: 5"),
 		       LOG_S("reason", "the store is behind: held answers waited half of "
-		                       "sip.commit_timeout_ms, or too many are held"));
+		                       "sip.commit_timeout_ms, too many are held, or the store "
+		                       "is unavailable and the spool refuses"));
 		tl->refused = 0;
 		tl->refused_logged_us = now;
 	}

@@ -485,10 +485,17 @@ static const char *const v15[] = {
     NULL,
 };
 
+/* v17 (issue 21, the registrar's outage spool): when a binding row was last written
+ * (epoch ms), so that a change replayed from a node's spool after a database outage
+ * (sip/spool.h) does not overwrite a later one. 0 for rows written before. */
+static const char *const v17[] = {
+    "ALTER TABLE registration ADD COLUMN changedms BIGINT NOT NULL DEFAULT 0",
+    NULL,
+};
+
 const struct store_migration store_migrations[] = {
-    {1, v1}, {2, v2}, {3, v3},   {4, v4},   {5, v5},   {6, v6},   {7, v7},
-    {8, v8}, {9, v9}, {10, v10}, {11, v11}, {12, v12}, {13, v13}, {14, v14},
-    {15, v15},
+    {1, v1}, {2, v2},   {3, v3},   {4, v4},   {5, v5},   {6, v6},   {7, v7},   {8, v8},
+    {9, v9}, {10, v10}, {11, v11}, {12, v12}, {13, v13}, {14, v14}, {15, v15}, {17, v17},
 };
 const int store_nmigrations = sizeof store_migrations / sizeof store_migrations[0];
 

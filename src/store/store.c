@@ -1398,31 +1398,66 @@ int store_param_get(store_t *st, const char *name, char *out, size_t cap)
 
 /* --- registrations ------------------------------------------------------------------ */
 
-int store_registration_put(store_t *st, const struct store_registration *r)
+/* The columns a put writes, $1..$11; changedms ($11) is when the change was made. */
+#define REG_INSERT                                                                                 \
+	"INSERT INTO registration (devicename, contact, aor, callid, cseq, expires, transport, "   \
+	"source, sipinstance, regid, changedms) "
+#define REG_UPSERT                                                                                 \
+	" ON CONFLICT (devicename, contact) DO UPDATE SET aor = excluded.aor, callid = "           \
+	"excluded.callid, cseq = excluded.cseq, expires = excluded.expires, transport = "          \
+	"excluded.transport, source = excluded.source, sipinstance = excluded.sipinstance, "       \
+	"regid = excluded.regid, changedms = excluded.changedms"
+
+static int reg_put(store_t *st, const struct store_registration *r, int64_t at_ms, const char *sql)
 {
 	struct store_val p[] = {SV_S(r->device),    SV_S(r->contact), SV_S(r->aor),
 	                        SV_S(r->callid),    SV_I(r->cseq),    SV_I(r->expires),
 	                        SV_S(r->transport), SV_S(r->source),  SV_S(r->sipinstance),
-	                        SV_I(r->regid)};
-	return exec_gen(
-	    st, GEN_NONE,
-	    "INSERT INTO registration (devicename, contact, aor, callid, cseq, expires, "
-	    "transport, source, sipinstance, regid) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-	    "$10) ON CONFLICT (devicename, contact) DO UPDATE SET aor = excluded.aor, callid = "
-	    "excluded.callid, cseq = excluded.cseq, expires = excluded.expires, transport "
-	    "= excluded.transport, source = excluded.source, sipinstance = "
-	    "excluded.sipinstance, regid = excluded.regid",
-	    p, 10, NULL, NULL, NULL);
+	                        SV_I(r->regid),     SV_I(at_ms)};
+	return exec_gen(st, GEN_NONE, sql, p, 11, NULL, NULL, NULL);
+}
+
+int store_registration_put(store_t *st, const struct store_registration *r)
+{
+	return reg_put(st, r, tg_now_ms(),
+	               REG_INSERT
+	               "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)" REG_UPSERT);
+}
+
+int store_registration_put_at(store_t *st, const struct store_registration *r, int64_t at_ms)
+{
+	/* INSERT .. SELECT .. WHERE: a device deleted meanwhile skips the row rather than fail
+	 * the replay's transaction on the foreign key (PostgreSQL aborts it on any error). */
+	return reg_put(st, r, at_ms,
+	               REG_INSERT
+	               "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 WHERE EXISTS "
+	               "(SELECT 1 FROM device WHERE name = $1)" REG_UPSERT
+	               " WHERE registration.changedms <= excluded.changedms");
+}
+
+static int reg_delete(store_t *st, const char *device, const char *contact, int64_t at_ms,
+                      const char *sql, int np)
+{
+	struct store_val p[] = {SV_S(device), SV_S(contact), SV_I(at_ms)};
+	int changes = 0;
+	int rc = exec_gen(st, GEN_NONE, sql, p, np, NULL, NULL, &changes);
+	return rc != STORE_OK ? rc : changes ? STORE_OK : STORE_NOTFOUND;
 }
 
 int store_registration_delete(store_t *st, const char *device, const char *contact)
 {
-	struct store_val p[] = {SV_S(device), SV_S(contact)};
-	int changes = 0;
-	int rc = exec_gen(st, GEN_NONE,
-	                  "DELETE FROM registration WHERE devicename = $1 AND contact = $2", p, 2,
-	                  NULL, NULL, &changes);
-	return rc != STORE_OK ? rc : changes ? STORE_OK : STORE_NOTFOUND;
+	return reg_delete(st, device, contact, 0,
+	                  "DELETE FROM registration WHERE devicename = $1 AND contact = $2", 2);
+}
+
+int store_registration_delete_at(store_t *st, const char *device, const char *contact,
+                                 int64_t at_ms)
+{
+	int rc = reg_delete(st, device, contact, at_ms,
+	                    "DELETE FROM registration WHERE devicename = $1 AND contact = $2 AND "
+	                    "changedms <= $3",
+	                    3);
+	return rc == STORE_NOTFOUND ? STORE_OK : rc;
 }
 
 struct reg_list {

@@ -610,6 +610,14 @@ struct store_registration {
 };
 int store_registration_put(store_t *st, const struct store_registration *r);
 int store_registration_delete(store_t *st, const char *device, const char *contact);
+/* The same, for a change replayed from the registrar's outage spool (sip/spool.h): applied
+ * only over a row no newer than at_ms (epoch ms; every write stamps the row's changedms
+ * with the time it was made), so a later row wins and a replay repeated does nothing.
+ * A put for a device that no longer exists is skipped (STORE_OK); so is a delete of a row
+ * that is gone or newer. */
+int store_registration_put_at(store_t *st, const struct store_registration *r, int64_t at_ms);
+int store_registration_delete_at(store_t *st, const char *device, const char *contact,
+                                 int64_t at_ms);
 int store_registrations(store_t *st, const char *device /* NULL = all */,
                         int (*fn)(void *ud, const struct store_registration *r), void *ud);
 /* Deletes bindings that expired at or before now; *n gets how many. */

@@ -81,6 +81,9 @@ struct store {
 	_Atomic uint64_t user_gen[STORE_GEN_SLOTS];
 	/* Transactions, store_begin to store_commit/rollback (the wait for the lock included). */
 	struct metrics_histogram txn_latency;
+	/* postgres: 1 from the first connection that finds the server gone until one is
+	 * made again: the DatabaseUnavailable alarm is raised and cleared on its edges. */
+	_Atomic int pg_outage;
 };
 
 /* Sets this thread's last error message. */

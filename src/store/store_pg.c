@@ -5,6 +5,7 @@
  * unchanged). A lost connection is re-made on the next call, at most once per backoff
  * step; meanwhile calls fail at once with STORE_UNAVAILABLE, which callers turn into "try
  * again later" answers (SIP 503, CTI "directory unavailable", /healthz 503). */
+#include "core/alarm.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "store/store_backend.h"
@@ -108,6 +109,21 @@ static void one_line(const char *m, char *out, size_t cap)
 		out[--n] = '\0';
 }
 
+/* c found the server gone (this thread's error says why). One log line and one alarm per
+ * outage, whichever connection notices it first (every thread has its own); the first
+ * connection made again clears it (ensure). */
+static void outage(struct store_conn *c)
+{
+	c->down_logged = 1;
+	if (!atomic_exchange(&c->st->pg_outage, 1)) {
+		log_ev(LOG_LVL_WARNING, NULL, "store_pg_unavailable",
+		       LOG_S("error", store_last_error()));
+		alarm_ev("DatabaseUnavailable", ALARM_ERROR, NULL,
+		         LOG_S("Reason", store_last_error()),
+		         LOG_S("Action", "reconnecting with backoff; binding changes are spooled"));
+	}
+}
+
 /* A failed result (r may be NULL) as a store_rc, with this thread's error set. */
 static int fail(struct store_conn *c, const PGresult *r)
 {
@@ -117,6 +133,7 @@ static int fail(struct store_conn *c, const PGresult *r)
 	if (PQstatus(c->pg) != CONNECTION_OK || (state && strncmp(state, "08", 2) == 0) ||
 	    (state && strncmp(state, "57P", 3) == 0)) {
 		store_set_error("PostgreSQL unavailable: %s", msg);
+		outage(c);
 		return STORE_UNAVAILABLE;
 	}
 	store_set_error("%s", msg);
@@ -194,9 +211,15 @@ static int ensure(struct store_conn *c)
 		return STORE_UNAVAILABLE;
 	}
 	if (PQstatus(c->pg) == CONNECTION_OK && session_setup(c) == STORE_OK) {
-		if (c->down_logged)
+		/* Any connection made during an outage ends it for the whole store: the server
+		 * is back, whichever thread gets there first. */
+		if (atomic_exchange(&c->st->pg_outage, 0)) {
 			log_ev(LOG_LVL_NOTICE, NULL, "store_pg_reconnected",
 			       LOG_I("backoff_ms", c->backoff_ms));
+			alarm_ev("DatabaseAvailable", ALARM_NOTICE, NULL,
+			         LOG_S("Clears", "DatabaseUnavailable"),
+			         LOG_S("Reason", "PostgreSQL accepts connections again"));
+		}
 		c->backoff_ms = 0;
 		c->down_logged = 0;
 		return STORE_OK;
@@ -207,11 +230,7 @@ static int ensure(struct store_conn *c)
 	c->retry_at_ms = now + c->backoff_ms;
 	one_line(pg_message(c->pg, NULL), msg, sizeof msg);
 	store_set_error("PostgreSQL unavailable: %s", msg);
-	if (!c->down_logged) {
-		c->down_logged = 1;
-		log_ev(LOG_LVL_WARNING, NULL, "store_pg_unavailable",
-		       LOG_S("error", store_last_error()));
-	}
+	outage(c);
 	return STORE_UNAVAILABLE;
 }
 

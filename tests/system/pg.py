@@ -7,7 +7,7 @@ unprivileged user telgatepg (scripts/deps.sh creates it), otherwise as the calle
 
 As a program it runs system test scripts (and unit-test binaries) against one server:
   pg.py --telgated ... --telgate ... --telgate-cti ... --examples ... \
-        [--unit build/tests/test_store_pg] test_sip.py test_cti.py
+        [--unit build/tests/test_store_pg] test_sip.py test_cti.py [test_x.py:Class.test]
 Each script's Daemon (test_daemon.py) sees TELGATE_TEST_PG (the superuser's connection
 string) and gives every daemon a database of its own and [store] backend = postgres."""
 import argparse
@@ -80,9 +80,10 @@ class PgServer:
                                  (r.stdout, r.stderr, self.log_tail()))
         return self
 
-    def pause(self):
-        """Stops the server (fast: clients are disconnected), keeping its data."""
-        self._run(f"{PG_BIN}/pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop")
+    def pause(self, mode="fast"):
+        """Stops the server, keeping its data: fast (clients are disconnected, a clean
+        shutdown) or immediate (no checkpoint: crash recovery at the next start)."""
+        self._run(f"{PG_BIN}/pg_ctl", "-D", self.data, "-m", mode, "-w", "stop")
 
     def conninfo(self, dbname="postgres"):
         return (f"host=127.0.0.1 port={self.port} dbname={dbname} user={self.user} "
@@ -149,8 +150,9 @@ def main():
                 failed.append(binary)
         env = dict(os.environ, **{ENV: pg.conninfo()})
         for s in a.scripts:
+            s, _, only = s.partition(":")  # script.py:Class.test runs that one test
             cmd = [sys.executable, os.path.join(here, s), "--telgated", a.telgated,
-                   "--telgate", a.telgate, "--examples", a.examples]
+                   "--telgate", a.telgate, "--examples", a.examples] + ([only] if only else [])
             if a.telgate_cti:
                 cmd += ["--telgate-cti", a.telgate_cti]
             t0 = time.time()

@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: ISC
 """System test (store on PostgreSQL, issue 21): PostgreSQL stopped under a running
 telgated gives clear answers — a REGISTER that needs the store gets 503 with Retry-After,
-/healthz 503 with the reason — and the daemon recovers by itself when PostgreSQL is back.
+/healthz 503 with the reason, the DatabaseUnavailable alarm — a new binding of a cached
+account is spooled locally and answered 200, and the daemon recovers by itself when
+PostgreSQL is back: the alarm is cleared and the spooled binding is in the store.
 Runs its own server (tests/system/pg.py), which it stops and starts."""
 import os
 import json
@@ -49,9 +51,12 @@ class PgOutageTest(unittest.TestCase):
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read())
 
-    def register(self, line="1002", expires=3600):
-        """A new client's REGISTER through its challenge: the answer to the second."""
+    def register(self, line="1002", expires=3600, ports=None):
+        """A new client's REGISTER through its challenge: the answer to the second (ports:
+        a list that gets the client's port: its contact is sip:LINE@127.0.0.1:PORT)."""
         raw = Raw(self.d.sip_port)
+        if ports is not None:
+            ports.append(raw.lport)
         try:
             ch = raw.register(line, callid=f"out-{raw.lport}")
             if status(ch) != 401:
@@ -74,10 +79,18 @@ class PgOutageTest(unittest.TestCase):
         self.assertEqual(status(r), 503, r)
         self.assertIn("Retry-After: ", r)
         # A new binding of a cached account: its 200 waits for the commit, which cannot
-        # happen; the held answer goes instead (500 with Retry-After, docs/sip.md).
-        r = self.register()
-        self.assertIn(status(r), (500, 503), r)
-        self.assertIn("Retry-After: ", r)
+        # happen: the batch goes to the local spool, fdatasync'd, and then the 200.
+        spooled = []
+        r = self.register(ports=spooled)
+        self.assertEqual(status(r), 200, r)
+        self.assertIn("event=sip_location_spooling", self.d.log_text())
+        spool = os.path.join(self.d.state, "sip-location.spool")
+        self.assertGreater(os.path.getsize(spool), 8)
+        # The alarm, raised once for the outage (every thread's connection found it).
+        alarms = self.alarms()
+        self.assertEqual(alarms.count("DatabaseUnavailable"), 1,
+                         [x for x in self.d.log_text().splitlines() if "alarm" in x or "pg" in x])
+        self.assertNotIn("DatabaseAvailable", alarms)
         # cluster status: this node's row, from what it knows, with the reason.
         r = self.d.cli("cluster", "status", json_mode=True)
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -111,6 +124,20 @@ class PgOutageTest(unittest.TestCase):
         code, body = self.healthz()
         self.assertEqual(code, 200, body)
         self.assertIn("event=store_pg_reconnected", self.d.log_text())
+        # Cleared once; the spool replayed into the store and truncated.
+        alarms = self.alarms()
+        self.assertEqual(alarms.count("DatabaseUnavailable"), 1, alarms)
+        self.assertEqual(alarms.count("DatabaseAvailable"), 1, alarms)
+        self.assertEqual(self.d.log_text().count("event=store_pg_unavailable"), 1)
+        self.assertIn("event=sip_location_replayed", self.d.log_text())
+        rows = self.d.store_rows("SELECT contact FROM registration")
+        self.assertIn((f"<sip:1002@127.0.0.1:{spooled[0]}>",), rows)
+        self.assertEqual(os.path.getsize(spool), 8)
+
+    def alarms(self):
+        r = self.d.cli("show", "alarms", json_mode=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return [row[2] for row in json.loads(r.stdout)["rows"]]
 
 
 def main():

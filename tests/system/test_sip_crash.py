@@ -115,6 +115,43 @@ class Client(threading.Thread):
                 self.ok += code == 200
 
 
+def stop_clients(clients):
+    """Stops the clients' threads and closes their sockets."""
+    for c in clients:
+        c.stop.set()
+    for c in clients:
+        c.join(timeout=10)
+        c.s.close()
+
+
+def check_model(test, model, rows, what):
+    """Every binding whose addition was answered 200 is in rows ((device, contact) read
+    from the store), none whose removal was; an unanswered change is resolved from rows
+    (the model then says what the store has). Returns (present, removed, resolved)."""
+    present = removed = resolved = 0
+    for line, m in model.items():
+        dev = "SEPCRASH" + line.upper()
+        for contact, st in list(m.items()):
+            there = (dev, f"<{contact}>") in rows  # stored as sent
+            if st == "present":
+                test.assertTrue(there, f"{what}: {dev} {contact}: its 200 came, the store "
+                                "lacks it; it has "
+                                + repr(sorted(r for r in rows if r[0] == dev)))
+                present += 1
+            elif st == "removed":
+                test.assertFalse(there, f"{what}: {dev} {contact}: its removal's 200 came, "
+                                 "the store has it")
+                removed += 1
+                del m[contact]
+            else:  # no answer: whatever the store says is what the next cycle has
+                resolved += 1
+                if there:
+                    m[contact] = "present"
+                else:
+                    del m[contact]
+    return present, removed, resolved
+
+
 class SipCrashTest(unittest.TestCase):
     def setUp(self):
         self.root = tempfile.mkdtemp(prefix="tgsipcrash")
@@ -187,7 +224,8 @@ class SipCrashTest(unittest.TestCase):
         seed = int(os.environ.get("TELGATE_CRASH_SEED", random.randrange(1 << 30)))
         print(f"TELGATE_CRASH_SEED={seed}", file=sys.stderr)
         rnd = random.Random(seed)
-        self.d = test_daemon.Daemon(self.root, "challenge_sha256 = no\nsource_failures_max = 0\n")
+        self.d = test_daemon.Daemon(self.root, "[sip]\nchallenge_sha256 = no\n"
+                                    "source_failures_max = 0\n")
         prov = self.provision()
         lines = [f"c{i:04d}" for i in range(CLIENT_LINES)]
         model = {x: {} for x in lines}
@@ -202,35 +240,14 @@ class SipCrashTest(unittest.TestCase):
                 c.start()
             time.sleep(rnd.uniform(1.0, 3.0))
             self.kill(cycle)
-            for c in clients:
-                c.stop.set()
-            for c in clients:
-                c.join(timeout=10)
-                c.s.close()
+            stop_clients(clients)
             self.sipp.kill()
             self.sipp.wait()
             self.assertGreater(sum(c.ok for c in clients), 0, f"cycle {cycle}: no 200 at all")
-            rows = self.stored()
-            for line, m in model.items():
-                dev = "SEPCRASH" + line.upper()
-                for contact, st in list(m.items()):
-                    there = (dev, f"<{contact}>") in rows  # stored as sent
-                    if st == "present":
-                        self.assertTrue(there, f"cycle {cycle} (seed {seed}): {dev} {contact}: "
-                                        "its 200 came, the store lacks it; it has "
-                                        + repr(sorted(r for r in rows if r[0] == dev)))
-                        checked_present += 1
-                    elif st == "removed":
-                        self.assertFalse(there, f"cycle {cycle} (seed {seed}): {dev} "
-                                         f"{contact}: its removal's 200 came, the store has it")
-                        checked_removed += 1
-                        del m[contact]
-                    else:  # no answer: whatever the store says is what the next cycle has
-                        resolved += 1
-                        if there:
-                            m[contact] = "present"
-                        else:
-                            del m[contact]
+            p, r, u = check_model(self, model, self.stored(), f"cycle {cycle} (seed {seed})")
+            checked_present += p
+            checked_removed += r
+            resolved += u
         print(f"checked: {checked_present} acknowledged bindings present, {checked_removed} "
               f"acknowledged removals absent, {resolved} unanswered changes resolved",
               file=sys.stderr)

@@ -106,6 +106,7 @@ static void test_counters(void **state)
 	struct tg_config cfg;
 	config_defaults(&cfg);
 	snprintf(cfg.sip.address, sizeof cfg.sip.address, "127.0.0.1");
+	snprintf(cfg.core.state_dir, sizeof cfg.core.state_dir, "%s", dir); /* the spool */
 	cfg.sip.port = free_port();
 	cfg.sip.tls_port = 0;
 	cfg.sip.edge_port = 0;
