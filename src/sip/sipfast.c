@@ -431,15 +431,47 @@ static int digest_shape(const char *v, const char *e)
 	}
 }
 
+/* A comma-separated list of tokens (Allow), or of token "/" token media ranges without
+ * parameters (Accept, with slash), LWS around the commas: what phones and SIPp send. The
+ * full parse splits these at the commas and takes every non-empty piece (Allow as text,
+ * Accept as a content type); anything else (quotes, parameters, empty elements) is
+ * deferred to it. */
+static int token_list(const char *v, const char *e, int slash)
+{
+	const char *p = v;
+	for (;;) {
+		const char *t = p;
+		while (p < e && tok((unsigned char)*p))
+			p++;
+		if (p == t)
+			return 0;
+		if (slash) {
+			if (p >= e || *p != '/')
+				return 0;
+			t = ++p;
+			while (p < e && tok((unsigned char)*p))
+				p++;
+			if (p == t)
+				return 0;
+		}
+		while (p < e && (*p == ' ' || *p == '\t'))
+			p++;
+		if (p == e)
+			return 1;
+		if (*p++ != ',')
+			return 0;
+		while (p < e && (*p == ' ' || *p == '\t'))
+			p++;
+	}
+}
+
 /* Headers libosip2 parses for structure (a bad one fails its whole parse) that the
  * registrar does not read, and Require (answered 420 by the full parse's list). */
 static int deferred_header(const char *n, size_t l)
 {
-	static const char *const names[] = {"Accept",
-	                                    "Accept-Encoding",
+	static const char *const names[] = {"Accept-Encoding",
 	                                    "Accept-Language",
 	                                    "Alert-Info",
-	                                    "Allow",
 	                                    "Authentication-Info",
 	                                    "Call-Info",
 	                                    "Content-Encoding",
@@ -599,6 +631,9 @@ int sip_fast_parse(const char *buf, size_t len, struct sip_req *r)
 				return 0;
 		} else if (IS(name.p, name.n, "User-Agent")) {
 			if (!have_ua++ && !copy(r->user_agent, sizeof r->user_agent, val))
+				return 0;
+		} else if (IS(name.p, name.n, "Allow") || IS(name.p, name.n, "Accept")) {
+			if (!token_list(v, ve, name.n == 6))
 				return 0;
 		} else if (deferred_header(name.p, name.n)) {
 			return 0;
