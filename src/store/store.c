@@ -1415,6 +1415,18 @@ int store_registration_put(store_t *st, const struct store_registration *r)
 	    p, 10, NULL, NULL, NULL);
 }
 
+int store_registration_refresh(store_t *st, const struct store_registration *r)
+{
+	struct store_val p[] = {SV_S(r->device), SV_S(r->contact), SV_S(r->callid), SV_I(r->cseq),
+	                        SV_I(r->expires)};
+	int changes = 0;
+	int rc = exec_gen(st, GEN_NONE,
+	                  "UPDATE registration SET callid = $3, cseq = $4, expires = $5 WHERE "
+	                  "devicename = $1 AND contact = $2",
+	                  p, 5, NULL, NULL, &changes);
+	return rc != STORE_OK ? rc : changes ? STORE_OK : STORE_NOTFOUND;
+}
+
 int store_registration_delete(store_t *st, const char *device, const char *contact)
 {
 	struct store_val p[] = {SV_S(device), SV_S(contact)};

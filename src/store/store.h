@@ -610,6 +610,10 @@ struct store_registration {
 };
 int store_registration_put(store_t *st, const struct store_registration *r);
 int store_registration_delete(store_t *st, const char *device, const char *contact);
+/* A refresh of a stored binding: its Call-ID, CSeq and expiry only (the other columns
+ * are r's already). STORE_NOTFOUND when the row is not there (store_registration_put
+ * then). */
+int store_registration_refresh(store_t *st, const struct store_registration *r);
 int store_registrations(store_t *st, const char *device /* NULL = all */,
                         int (*fn)(void *ud, const struct store_registration *r), void *ud);
 /* Deletes bindings that expired at or before now; *n gets how many. */
