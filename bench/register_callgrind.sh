@@ -8,9 +8,9 @@
 # writer):
 #   store  each line's first registration after the start: a new binding (worker path,
 #          the 200 waits for the commit)
-#   first  the same lines again: each line's first refresh. It takes the store path
-#          while the account cache holds the credential state from before the first
-#          registration recorded its success (noted in issue 22's report)
+#   first  the same lines again: each line's first refresh. Lines cached before the
+#          start's CRL check (a write: store_generation moves) take the store path
+#          (docs/sip.md, Speed)
 #   fast   the same lines once more: refreshes decided on the loop from the account cache
 # Callgrind counts user-space instructions only: the kernel's side of a syscall is not
 # in it (the syscall rows count the libc wrappers and how many calls were made).
