@@ -8,7 +8,10 @@
 # writer):
 #   store  each line's first registration after the start: a new binding (worker path,
 #          the 200 waits for the commit)
-#   fast   the same lines again: refreshes decided on the loop from the account cache
+#   first  the same lines again: each line's first refresh. Lines cached before the
+#          start's CRL check (a write: store_generation moves) take the store path
+#          (docs/sip.md, Speed)
+#   fast   the same lines once more: refreshes decided on the loop from the account cache
 # Callgrind counts user-space instructions only: the kernel's side of a syscall is not
 # in it (the syscall rows count the libc wrappers and how many calls were made).
 # Usage: bench/register_callgrind.sh BUILD_DIR [LINES] [RATE]
@@ -86,7 +89,7 @@ cleanup() {
 	wait "$vg" 2>/dev/null || true
 	if [ -n "${KEEP:-}" ]; then
 		mkdir -p "$KEEP"
-		cp -r "$tmp"/store "$tmp"/fast "$tmp"/*.txt "$KEEP"/ 2>/dev/null || true
+		cp -r "$tmp"/store "$tmp"/first "$tmp"/fast "$tmp"/*.txt "$KEEP"/ 2>/dev/null || true
 	fi
 	rm -rf "$tmp"
 }
@@ -124,11 +127,12 @@ phase() { # name: one pass over the lines, counted
 	callgrind_annotate --inclusive=yes --auto=no --threshold=100 "$tmp/$name"/cg.* \
 		>"$tmp/$name-incl.txt" 2>/dev/null
 	local before=0
-	[ "$name" = fast ] && before=$(cat "$tmp/store.reqs")
+	[ -n "${prev:-}" ] && before=$(cat "$tmp/$prev.reqs")
 	echo "== $name: $ok registrations (of $n), $((${reqs%.*} - ${before%.*})) REGISTER requests =="
 	/usr/bin/python3 "$here/register_callgrind_groups.py" "$tmp/$name.txt" "$ok" \
 		--inclusive "$tmp/$name-incl.txt"
 }
 
 ( cd "$tmp" && phase store )
-( cd "$tmp" && phase fast )
+( cd "$tmp" && prev=store phase first )
+( cd "$tmp" && prev=first phase fast )

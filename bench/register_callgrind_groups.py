@@ -15,7 +15,7 @@ import sys
 # First match wins: (group, pattern over "file:function [object]").
 GROUPS = [
     ("logging", r"core/log\.c|vfprintf|printf_positional|__printf|_IO_|strftime|localtime"),
-    ("nonce HMAC", r"hmac|HMAC|crypto_auth|sip/nonce|blake2|siphash|sodium"),
+    ("nonce MAC, nc cache", r"hmac|HMAC|crypto_auth|sip/nonce|blake2|siphash|sodium"),
     ("digest", r"sip/digest\.c|md5|MD5|sha256|SHA256|sha512|EVP_Digest|ossl_|EVP_|"
                r"libcrypto"),
     ("parse (libosip2 + msg.c)", r"libosip|osip_|__osip|parser_|sip/msg\.c|sip/sipfast"),

@@ -3,8 +3,8 @@
  * digest: SIP digest authentication (RFC 2617, RFC 7616, RFC 8760) as pure functions,
  * plus the nonce-count cache: a per-nonce high-water mark of nc values.
  *
- * Nonces are stateless and bound to the server: base64url(time ‖ random ‖ HMAC-SHA256(
- * secret, time ‖ random)[0..16]). A nonce the secret did not make is invalid; one older
+ * Nonces are stateless and bound to the server: base64url(time ‖ random ‖
+ * SipHash-2-4-128(secret, time ‖ random)). A nonce the secret did not make is invalid; one older
  * than the lifetime is stale (the client retries with the new challenge, stale=true).
  * Only qop=auth is accepted, so every response carries nc and cnonce and a replay is
  * caught by the cache: a request's nc must be above the highest nc of that nonce whose
@@ -12,7 +12,7 @@
  * nonce). Only a verified request moves the mark, so a forged nc=ffffffff with a wrong
  * digest cannot burn the phone's nonce.
  *
- * Secrets: the HMAC secret and HA1 values are secrets; responses are compared in constant
+ * Secrets: the nonce secret and HA1 values are secrets; responses are compared in constant
  * time. Thread-safety: the functions are pure; a struct sip_nc_cache is guarded by its own
  * lock.
  */
@@ -27,7 +27,7 @@ enum sip_digest_alg { SIP_DIGEST_MD5 = 0, SIP_DIGEST_SHA256 = 1 };
 
 #define SIP_DIGEST_HEX_MAX 65 /* SHA-256 in hex + NUL */
 #define SIP_NONCE_MAX 64
-#define SIP_DIGEST_SECRET_LEN 32
+#define SIP_DIGEST_SECRET_LEN 16 /* the nonce MAC's key: SipHash's 128 bits */
 
 const char *sip_digest_alg_name(enum sip_digest_alg a); /* "MD5", "SHA-256" */
 int sip_digest_alg_parse(const char *s, enum sip_digest_alg *out);

@@ -31,7 +31,9 @@ struct ldev {
 	char name[STORE_ID_MAX + 1];
 };
 
-enum op_kind { OP_PUT, OP_DELETE, OP_EXPIRE };
+/* OP_REFRESH: a stored binding with only its Call-ID, CSeq and expiry changed (the
+ * write-behind refresh): a narrower statement than the upsert (issue 22). */
+enum op_kind { OP_PUT, OP_REFRESH, OP_DELETE, OP_EXPIRE };
 
 struct op {
 	struct op *next;
@@ -89,6 +91,9 @@ static int apply_op(store_t *st, const struct op *o)
 	switch (o->kind) {
 	case OP_PUT:
 		return store_registration_put(st, &o->b);
+	case OP_REFRESH:
+		rc = store_registration_refresh(st, &o->b);
+		return rc == STORE_NOTFOUND ? store_registration_put(st, &o->b) : rc;
 	case OP_DELETE:
 		rc = store_registration_delete(st, o->b.device, o->b.contact);
 		return rc == STORE_NOTFOUND ? STORE_OK : rc;
@@ -121,7 +126,9 @@ static int write_batch(store_t *st, const struct op *batch)
 /* The batch as one durable group in the spool. 0, or -1 (why says why). */
 static int spool_batch(struct sip_spool *sp, const struct op *batch, const char **why)
 {
+	/* A refresh carries the whole binding: spooled as a put (replay has no cheaper form). */
 	static const enum sip_spool_kind kinds[] = {[OP_PUT] = SIP_SPOOL_PUT,
+	                                            [OP_REFRESH] = SIP_SPOOL_PUT,
 	                                            [OP_DELETE] = SIP_SPOOL_DELETE,
 	                                            [OP_EXPIRE] = SIP_SPOOL_EXPIRE};
 	struct sip_spool_rec r = {.at_ms = tg_now_ms()};
@@ -552,12 +559,18 @@ static const struct store_registration *by_contact(const struct store_registrati
 	return i < 0 ? NULL : &b[i];
 }
 
+/* The same binding but for what a refresh changes (Call-ID, CSeq, expiry). */
+static int same_but_refresh(const struct store_registration *a, const struct store_registration *b)
+{
+	return !strcmp(a->aor, b->aor) && !strcmp(a->transport, b->transport) &&
+	       !strcmp(a->source, b->source) && !strcmp(a->sipinstance, b->sipinstance) &&
+	       a->regid == b->regid;
+}
+
 static int same(const struct store_registration *a, const struct store_registration *b)
 {
 	return a->cseq == b->cseq && a->expires == b->expires && !strcmp(a->callid, b->callid) &&
-	       !strcmp(a->aor, b->aor) && !strcmp(a->transport, b->transport) &&
-	       !strcmp(a->source, b->source) && !strcmp(a->sipinstance, b->sipinstance) &&
-	       a->regid == b->regid;
+	       same_but_refresh(a, b);
 }
 
 /* Adds an op for b to the local chain; -1 when out of memory. */
@@ -627,7 +640,9 @@ int sip_loc_change(struct sip_loc *l, const char *device, int64_t now, sip_loc_e
 		pos[i] = fresh ? nops : -1;
 		kept[i] = old ? d->added[oi] : 0;
 		if (fresh || !same(old, &work[i]))
-			bad = chain(&tail, &nops, OP_PUT, &work[i]);
+			bad = chain(&tail, &nops,
+			            fresh || !same_but_refresh(old, &work[i]) ? OP_PUT : OP_REFRESH,
+			            &work[i]);
 		durable |= fresh;
 	}
 	if (!bad && n > 0 && !d) {

@@ -2,6 +2,7 @@
 #include "sip/sipfast.h"
 #include "core/util.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 #include <strings.h>
@@ -24,6 +25,21 @@ static const unsigned char token_chars[256] = {
     ['k'] = 1,  ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1,
     ['s'] = 1,  ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
 };
+
+/* A header value's bytes, in one lookup (the scan runs over every byte of the message):
+ * 0 printable ASCII or tab, VC_QUOTE '"', VC_BAD a control character, DEL, a non-ASCII
+ * byte or '\\' (an escape: left to the full parse). */
+enum { VC_QUOTE = 1, VC_BAD = 2 };
+static unsigned char value_class[256];
+static pthread_once_t value_class_once = PTHREAD_ONCE_INIT;
+
+static void value_class_init(void)
+{
+	for (int c = 0; c < 256; c++)
+		value_class[c] = (c < 0x20 && c != '\t') || c > 0x7e || c == '\\' ? VC_BAD
+		                 : c == '"'                                       ? VC_QUOTE
+		                                                                  : 0;
+}
 
 static int tok(unsigned char c)
 {
@@ -431,15 +447,47 @@ static int digest_shape(const char *v, const char *e)
 	}
 }
 
+/* A comma-separated list of tokens (Allow), or of token "/" token media ranges without
+ * parameters (Accept, with slash), LWS around the commas: what phones and SIPp send. The
+ * full parse splits these at the commas and takes every non-empty piece (Allow as text,
+ * Accept as a content type); anything else (quotes, parameters, empty elements) is
+ * deferred to it. */
+static int token_list(const char *v, const char *e, int slash)
+{
+	const char *p = v;
+	for (;;) {
+		const char *t = p;
+		while (p < e && tok((unsigned char)*p))
+			p++;
+		if (p == t)
+			return 0;
+		if (slash) {
+			if (p >= e || *p != '/')
+				return 0;
+			t = ++p;
+			while (p < e && tok((unsigned char)*p))
+				p++;
+			if (p == t)
+				return 0;
+		}
+		while (p < e && (*p == ' ' || *p == '\t'))
+			p++;
+		if (p == e)
+			return 1;
+		if (*p++ != ',')
+			return 0;
+		while (p < e && (*p == ' ' || *p == '\t'))
+			p++;
+	}
+}
+
 /* Headers libosip2 parses for structure (a bad one fails its whole parse) that the
  * registrar does not read, and Require (answered 420 by the full parse's list). */
 static int deferred_header(const char *n, size_t l)
 {
-	static const char *const names[] = {"Accept",
-	                                    "Accept-Encoding",
+	static const char *const names[] = {"Accept-Encoding",
 	                                    "Accept-Language",
 	                                    "Alert-Info",
-	                                    "Allow",
 	                                    "Authentication-Info",
 	                                    "Call-Info",
 	                                    "Content-Encoding",
@@ -479,6 +527,7 @@ int sip_fast_parse(const char *buf, size_t len, struct sip_req *r)
 {
 	if (len < 16 || len > SIP_MSG_MAX || memcmp(buf, "REGISTER ", 9) != 0)
 		return 0;
+	pthread_once(&value_class_once, value_class_init);
 	const char *end = buf + len;
 	/* The request line: REGISTER SP sip-uri SP SIP/2.0 CRLF. */
 	const char *eol = memchr(buf, '\n', len);
@@ -516,13 +565,14 @@ int sip_fast_parse(const char *buf, size_t len, struct sip_req *r)
 		const char *v = n + 1, *ve = le - 1;
 		/* Quotes balanced and no escapes on every line: libosip2's line finder reads
 		 * a quoted string across line ends. */
-		int quotes = 0;
+		unsigned quotes = 0;
 		for (const char *c = v; c < ve; c++) {
-			if ((unsigned char)*c < 0x20 ? *c != '\t' : (unsigned char)*c > 0x7e)
-				return 0;
-			quotes += *c == '"';
-			if (*c == '\\')
-				return 0;
+			unsigned k = value_class[(unsigned char)*c];
+			if (k) {
+				if (k == VC_BAD)
+					return 0;
+				quotes++;
+			}
 		}
 		if (quotes & 1)
 			return 0;
@@ -599,6 +649,9 @@ int sip_fast_parse(const char *buf, size_t len, struct sip_req *r)
 				return 0;
 		} else if (IS(name.p, name.n, "User-Agent")) {
 			if (!have_ua++ && !copy(r->user_agent, sizeof r->user_agent, val))
+				return 0;
+		} else if (IS(name.p, name.n, "Allow") || IS(name.p, name.n, "Accept")) {
+			if (!token_list(v, ve, name.n == 6))
 				return 0;
 		} else if (deferred_header(name.p, name.n)) {
 			return 0;

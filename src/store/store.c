@@ -1444,6 +1444,19 @@ static int reg_delete(store_t *st, const char *device, const char *contact, int6
 	return rc != STORE_OK ? rc : changes ? STORE_OK : STORE_NOTFOUND;
 }
 
+int store_registration_refresh(store_t *st, const struct store_registration *r)
+{
+	/* changedms too: a spooled change replayed later must not undo this refresh. */
+	struct store_val p[] = {SV_S(r->device), SV_S(r->contact), SV_S(r->callid),
+	                        SV_I(r->cseq),   SV_I(r->expires), SV_I(tg_now_ms())};
+	int changes = 0;
+	int rc = exec_gen(st, GEN_NONE,
+	                  "UPDATE registration SET callid = $3, cseq = $4, expires = $5, "
+	                  "changedms = $6 WHERE devicename = $1 AND contact = $2",
+	                  p, 6, NULL, NULL, &changes);
+	return rc != STORE_OK ? rc : changes ? STORE_OK : STORE_NOTFOUND;
+}
+
 int store_registration_delete(store_t *st, const char *device, const char *contact)
 {
 	return reg_delete(st, device, contact, 0,

@@ -618,6 +618,10 @@ int store_registration_delete(store_t *st, const char *device, const char *conta
 int store_registration_put_at(store_t *st, const struct store_registration *r, int64_t at_ms);
 int store_registration_delete_at(store_t *st, const char *device, const char *contact,
                                  int64_t at_ms);
+/* A refresh of a stored binding: its Call-ID, CSeq and expiry only (the other columns
+ * are r's already). STORE_NOTFOUND when the row is not there (store_registration_put
+ * then). */
+int store_registration_refresh(store_t *st, const struct store_registration *r);
 int store_registrations(store_t *st, const char *device /* NULL = all */,
                         int (*fn)(void *ud, const struct store_registration *r), void *ud);
 /* Deletes bindings that expired at or before now; *n gets how many. */

@@ -226,6 +226,12 @@ static void test_tickets(void **state)
 	assert_int_equal(t.first, 0);
 	assert_int_equal(t.last, 0);
 	assert_int_equal(sip_loc_state(l, &t), SIP_COMMIT_DURABLE);
+	/* written by the narrower refresh statement: the new expiry, the binding kept */
+	sip_loc_sync(l);
+	struct seen after = stored(f);
+	assert_int_equal(after.n, 1);
+	assert_string_equal(after.contact[0], "sip:a@10.0.0.1");
+	assert_int_equal(after.expires[0], 2500);
 
 	/* The same contact again, unchanged: nothing queued, no ticket. */
 	assert_int_equal(sip_loc_change(l, "SEP001", 1000, edit, &r, &before, NULL, &n, &t), 0);

@@ -618,8 +618,17 @@ static void test_fast_parse(void **state)
 	    "m: <sip:1001@10.0.0.5:5060;transport=tcp>;+sip.instance=\"<urn:uuid:1>\";reg-id=1;"
 	    "expires=60, <sip:1001@10.0.0.9>\r\nUser-Agent: Cisco-CP8845/14.1\r\nl: 0\r\n\r\n",
 	    REG_HEAD "Contact: *\r\nExpires: 0\r\nContent-Length: 0\r\n\r\n",
+	    /* a phone's Allow, Accept and Supported (issue 22) */
+	    REG_HEAD "Contact: <sip:1001@10.0.0.5>\r\n"
+	             "Allow: INVITE, ACK, CANCEL,BYE ,OPTIONS,NOTIFY\r\n"
+	             "Accept: application/sdp, multipart/mixed,*/*\r\nSupported: path, outbound\r\n"
+	             "Content-Length: 0\r\n\r\n",
 	};
 	static const char *const deferred[] = {
+	    REG_HEAD "Allow: INVITE,,ACK\r\nContent-Length: 0\r\n\r\n",
+	    REG_HEAD "Allow: \"INVITE\"\r\nContent-Length: 0\r\n\r\n",
+	    REG_HEAD "Accept: application/sdp;level=1\r\nContent-Length: 0\r\n\r\n",
+	    REG_HEAD "Accept: application\r\nContent-Length: 0\r\n\r\n",
 	    REG_HEAD "Contact: \"Phone\" <sip:1001@10.0.0.5>\r\nContent-Length: 0\r\n\r\n",
 	    REG_HEAD "Contact: <sip:1001@10.0.0.5>\r\n ;expires=5\r\nContent-Length: 0\r\n\r\n",
 	    REG_HEAD "Require: foo\r\nContent-Length: 0\r\n\r\n",

@@ -379,6 +379,21 @@ static void test_entities(void **state)
 	assert_int_equal(store_registrations(f->st, "SEP001794625DE5", reg_last, &back), STORE_OK);
 	assert_string_equal(back.sipinstance, r.sipinstance); /* the later contact sorts last */
 	assert_int_equal(back.regid, 2);
+	/* A refresh moves Call-ID, CSeq and expiry only; a missing binding is not made. */
+	snprintf(r.callid, sizeof r.callid, "refresh-1");
+	r.cseq = 9;
+	r.expires = 3500;
+	snprintf(r.sipinstance, sizeof r.sipinstance, "ignored by a refresh");
+	assert_int_equal(store_registration_refresh(f->st, &r), STORE_OK);
+	memset(&back, 0, sizeof back);
+	assert_int_equal(store_registrations(f->st, "SEP001794625DE5", reg_last, &back), STORE_OK);
+	assert_string_equal(back.callid, "refresh-1");
+	assert_int_equal(back.cseq, 9);
+	assert_int_equal(back.expires, 3500);
+	assert_string_equal(back.sipinstance, "<urn:uuid:00000000-0000-1000-8000-0001>");
+	snprintf(r.contact, sizeof r.contact, "<sip:wwhite@127.0.0.3:5060>");
+	assert_int_equal(store_registration_refresh(f->st, &r), STORE_NOTFOUND);
+	snprintf(r.contact, sizeof r.contact, "<sip:wwhite@127.0.0.2:5060>");
 	int n = 0;
 	assert_int_equal(store_registrations_expire(f->st, 2000, &n), STORE_OK);
 	assert_int_equal(n, 1);
