@@ -77,7 +77,7 @@ int store_capf_list(store_t *st, const char *userid, int64_t now,
 {
 	struct store_capfprofile row;
 	struct capf_list l = {fn, ud};
-	struct store_rows r = {capf_from_row, &row, sizeof row, capf_each, &l, 0, 0};
+	struct store_rows r = {capf_from_row, &row, sizeof row, capf_each, &l, 0, 0, 0};
 	/* One statement for both: "" is no user id (the table refuses none, but enduser
 	 * keys are never empty). */
 	struct store_val p[] = {SV_S(userid ? userid : ""), SV_I(now)};

@@ -106,7 +106,7 @@ static int cert_rows(store_t *st, const char *sql, const struct store_val *p, in
 {
 	struct store_issuedcert c;
 	struct cert_list l = {fn, ud};
-	struct store_rows r = {cert_from_row, &c, sizeof c, cert_each, &l, 0, 0};
+	struct store_rows r = {cert_from_row, &c, sizeof c, cert_each, &l, 0, 0, 0};
 	return store_select(st, sql, p, n, &r);
 }
 
@@ -164,14 +164,16 @@ static int number_from_row(void *obj, const char *const *v)
 
 int store_crlnumber_get(store_t *st, int64_t *out)
 {
-	struct store_rows r = {.conv = number_from_row, .obj = out, .size = sizeof *out};
+	struct store_rows r = {
+	    .conv = number_from_row, .obj = out, .size = sizeof *out, .nogen = 1};
 	return store_select(st, "SELECT number FROM crlnumber WHERE id = 1", NULL, 0, &r);
 }
 
 int store_crlnumber_next(store_t *st, int64_t *out)
 {
 	/* One statement: two writers can never get the same number. */
-	struct store_rows r = {.conv = number_from_row, .obj = out, .size = sizeof *out};
+	struct store_rows r = {
+	    .conv = number_from_row, .obj = out, .size = sizeof *out, .nogen = 1};
 	return store_select(
 	    st, "UPDATE crlnumber SET number = number + 1 WHERE id = 1 RETURNING number", NULL, 0,
 	    &r);
@@ -180,7 +182,8 @@ int store_crlnumber_next(store_t *st, int64_t *out)
 int store_crlnumber_floor(store_t *st, int64_t floor, int64_t *out)
 {
 	struct store_val p[] = {SV_I(floor)};
-	struct store_rows r = {.conv = number_from_row, .obj = out, .size = sizeof *out};
+	struct store_rows r = {
+	    .conv = number_from_row, .obj = out, .size = sizeof *out, .nogen = 1};
 	return store_select(st,
 	                    "UPDATE crlnumber SET number = CASE WHEN number < $1 THEN $1 "
 	                    "ELSE number END WHERE id = 1 RETURNING number",

@@ -49,7 +49,7 @@ int store_oauthkeys(store_t *st, int (*fn)(void *ud, const struct store_oauthkey
 {
 	struct store_oauthkey k;
 	struct key_list l = {fn, ud};
-	struct store_rows r = {key_from_row, &k, sizeof k, key_each, &l, 0, 0};
+	struct store_rows r = {key_from_row, &k, sizeof k, key_each, &l, 0, 0, 0};
 	return store_select(st,
 	                    "SELECT kid, alg, publickey, node, created, activates_at, retires_at "
 	                    "FROM oauthkey ORDER BY activates_at, created, kid",
@@ -116,7 +116,7 @@ static int pairs(store_t *st, const char *sql, int (*fn)(void *ud, const char *s
 {
 	struct pair p;
 	struct pair_list l = {fn, ud};
-	struct store_rows r = {pair_from_row, &p, sizeof p, pair_each, &l, 0, 0};
+	struct store_rows r = {pair_from_row, &p, sizeof p, pair_each, &l, 0, 0, 0};
 	return store_select(st, sql, NULL, 0, &r);
 }
 

@@ -72,7 +72,7 @@ int store_oauthclients(store_t *st, int (*fn)(void *ud, const struct store_oauth
 {
 	struct store_oauthclient row;
 	struct typed_each t = {(int (*)(void *, const void *))fn, ud};
-	struct store_rows r = {client_from_row, &row, sizeof row, each_row, &t, 0, 0};
+	struct store_rows r = {client_from_row, &row, sizeof row, each_row, &t, 0, 0, 0};
 	return store_select(st, "SELECT " CLIENT_COLUMNS " FROM oauthclient ORDER BY clientid",
 	                    NULL, 0, &r);
 }
@@ -391,7 +391,7 @@ int store_oauthrefresh_family_since(store_t *st, const char *familyid, int64_t s
 {
 	struct store_oauthrefresh row;
 	struct typed_each t = {(int (*)(void *, const void *))fn, ud};
-	struct store_rows r = {refresh_from_row, &row, sizeof row, each_row, &t, 0, 0};
+	struct store_rows r = {refresh_from_row, &row, sizeof row, each_row, &t, 0, 0, 0};
 	struct store_val p[] = {SV_S(familyid), SV_I(since)};
 	return store_select(st,
 	                    "SELECT " REFRESH_COLUMNS " FROM oauthrefresh WHERE familyid = $1 AND "
@@ -419,7 +419,7 @@ int store_oauthfamilies(store_t *st, const char *userid, int64_t now,
 {
 	struct store_oauthfamily row;
 	struct typed_each t = {(int (*)(void *, const void *))fn, ud};
-	struct store_rows r = {family_from_row, &row, sizeof row, each_row, &t, 0, 0};
+	struct store_rows r = {family_from_row, &row, sizeof row, each_row, &t, 0, 0, 0};
 	struct store_val p[] = {SV_S(userid), SV_I(now)};
 	return store_select(
 	    st,

@@ -134,7 +134,7 @@ int store_processnodes(store_t *st, int (*fn)(void *ud, const struct store_proce
 {
 	struct store_processnode n;
 	struct node_list l = {fn, ud};
-	struct store_rows r = {node_from_row, &n, sizeof n, node_each, &l, 0, 0};
+	struct store_rows r = {node_from_row, &n, sizeof n, node_each, &l, 0, 0, 0};
 	return store_select(st, "SELECT " NODE_COLUMNS " FROM processnode ORDER BY name", NULL, 0,
 	                    &r);
 }

@@ -106,7 +106,7 @@ int store_securityprofiles(store_t *st, int (*fn)(void *ud, const struct store_s
 {
 	struct store_securityprofile sp;
 	struct profile_list l = {fn, ud};
-	struct store_rows r = {profile_from_row, &sp, sizeof sp, profile_each, &l, 0, 0};
+	struct store_rows r = {profile_from_row, &sp, sizeof sp, profile_each, &l, 0, 0, 0};
 	return store_select(st, "SELECT " PROFILE_COLUMNS " FROM securityprofile ORDER BY name",
 	                    NULL, 0, &r);
 }

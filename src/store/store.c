@@ -600,7 +600,7 @@ int store_select(store_t *st, const char *sql, const struct store_val *p, int n,
                  struct store_rows *r)
 {
 	r->found = r->bad = 0;
-	int rc = exec(st, sql, p, n, rows_row, r, NULL);
+	int rc = exec_gen(st, r->nogen ? GEN_NONE : GEN_AUTO, sql, p, n, rows_row, r, NULL);
 	if (!r->each) {
 		rc = one_row_rc(rc, r->found, r->bad);
 		if (rc != STORE_OK)

@@ -136,6 +136,9 @@ struct store_rows {
 	int (*each)(void *ud, const void *obj);
 	void *ud;
 	int found, bad; /* set by store_select */
+	/* 1: an UPDATE .. RETURNING no cache depends on (a counter such as the CRL number):
+	 * store_exec_nogen's rule, so it does not make every cached account stale. */
+	int nogen;
 };
 int store_select(store_t *st, const char *sql, const struct store_val *p, int n,
                  struct store_rows *r);

@@ -143,6 +143,15 @@ static void test_revoke_and_crlnumber(void **state)
 	assert_int_equal(store_crlnumber_get(f->st, &n), STORE_OK);
 	assert_int_equal(n, 1);
 
+	/* A new CRL number alone is no account change: the registrar's and the token caches,
+	 * keyed by store_generation, stay warm (a CRL published each hour made them cold). */
+	uint64_t gen = store_generation(f->st);
+	assert_int_equal(store_crlnumber_next(f->st, &n), STORE_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(store_crlnumber_floor(f->st, 5, &n), STORE_OK);
+	assert_int_equal(n, 5);
+	assert_true(store_generation(f->st) == gen);
+
 	/* The first revocation stands; an unknown serial is not found; a reason is needed. */
 	assert_int_equal(store_issuedcert_revoke(f->st, S2, "superseded", 1700000002),
 	                 STORE_CONSTRAINT);
