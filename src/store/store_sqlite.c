@@ -133,11 +133,26 @@ static int prepare(struct store_conn *c, const char *sql, sqlite3_stmt **out, in
 	return STORE_OK;
 }
 
+/* "$k" into name (no snprintf: this runs for every parameter of every statement). */
+static void param_name(int k, char name[16])
+{
+	char digits[12];
+	int n = 0;
+	do {
+		digits[n++] = (char)('0' + k % 10);
+		k /= 10;
+	} while (k && n < (int)sizeof digits);
+	name[0] = '$';
+	for (int i = 0; i < n; i++)
+		name[1 + i] = digits[n - 1 - i];
+	name[1 + n] = '\0';
+}
+
 static int bind(struct store_conn *c, sqlite3_stmt *s, const struct store_val *p, int n)
 {
 	for (int i = 0; i < n; i++) {
 		char name[16];
-		snprintf(name, sizeof name, "$%d", i + 1);
+		param_name(i + 1, name);
 		int idx = sqlite3_bind_parameter_index(s, name);
 		if (idx == 0) {
 			store_set_error("statement has no parameter %s", name);
@@ -216,14 +231,21 @@ static int exec(struct store_conn *c, const char *sql, const struct store_val *p
 	return rc;
 }
 
+/* Transaction control through the statement cache: sqlite3_exec would parse the text
+ * again on every call (each refresh grant opens and commits transactions). */
 static int begin(struct store_conn *c)
 {
-	return exec_simple(c->db, "BEGIN IMMEDIATE");
+	return exec(c, "BEGIN IMMEDIATE", NULL, 0, NULL, NULL, NULL);
+}
+
+static int begin_read(struct store_conn *c)
+{
+	return exec(c, "BEGIN", NULL, 0, NULL, NULL, NULL);
 }
 
 static int commit(struct store_conn *c)
 {
-	return exec_simple(c->db, "COMMIT");
+	return exec(c, "COMMIT", NULL, 0, NULL, NULL, NULL);
 }
 
 static int rollback(struct store_conn *c)
@@ -512,6 +534,7 @@ const struct store_backend store_sqlite_backend = {
     .conn_close = conn_close,
     .exec = exec,
     .begin = begin,
+    .begin_read = begin_read,
     .commit = commit,
     .rollback = rollback,
     .probe_write = probe_write,
