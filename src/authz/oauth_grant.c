@@ -118,12 +118,11 @@ static int64_t access_s(const struct store_oauthclient *cl)
 	return cl->accesstokenlifetime;
 }
 
-/* Refuses a user who may not hold tokens any more; 1 when refused (answer set). */
-static int user_refused(struct oauth_job *j, const char *userid, unsigned aud, int64_t authtime,
+/* Acts on oauth_user_refused's verdict (why, unavailable) for userid: refuses a user who
+ * may not hold tokens any more, ending family; 1 when refused (answer set). */
+static int user_verdict(struct oauth_job *j, const char *why, int unavailable, const char *userid,
                         const char *family)
 {
-	int unavailable = 0;
-	const char *why = oauth_user_refused(j->o, userid, aud, authtime, j->now, &unavailable);
 	if (!why)
 		return 0;
 	if (unavailable) {
@@ -137,6 +136,15 @@ static int user_refused(struct oauth_job *j, const char *userid, unsigned aud, i
 	       LOG_S("reason", why), LOG_S("family", family), LOG_I("revoked", n));
 	oauth_fail(j, OAUTH_ERR_INVALID_GRANT, "the user may not be granted tokens");
 	return 1;
+}
+
+/* Refuses a user who may not hold tokens any more; 1 when refused (answer set). */
+static int user_refused(struct oauth_job *j, const char *userid, unsigned aud, int64_t authtime,
+                        const char *family)
+{
+	int unavailable = 0;
+	const char *why = oauth_user_refused(j->o, userid, aud, authtime, j->now, &unavailable);
+	return user_verdict(j, why, unavailable, userid, family);
 }
 
 /* --- the grants ------------------------------------------------------------------------- */
@@ -268,6 +276,27 @@ static void reuse_detected(struct oauth_job *j, const struct store_oauthrefresh 
 	oauth_fail(j, OAUTH_ERR_INVALID_GRANT, NULL);
 }
 
+/* A refresh grant's reads, in one read transaction (store_read_begin: one look at the
+ * log instead of one per statement while the committer writes): the token's row into *r
+ * (STORE_NOTFOUND too when it is another client's: bound to its client, RFC 6749 §6) and,
+ * for a token that may rotate, its user's verdict (oauth_user_refused) in *why and
+ * *unavailable. Acting on them (a refusal revokes the family: a write) comes after. */
+static int refresh_read(struct oauth_job *j, const struct store_oauthclient *cl, const char *hash,
+                        struct store_oauthrefresh *r, const char **why, int *unavailable)
+{
+	store_t *st = j->o->o.store;
+	int txn = store_read_begin(st) == STORE_OK;
+	int rc = store_oauthrefresh_get(st, hash, r);
+	if (rc == STORE_OK && strcmp(r->clientid, cl->clientid) != 0)
+		rc = STORE_NOTFOUND;
+	if (rc == STORE_OK && !r->revoked && r->expires > j->now)
+		*why = oauth_user_refused(j->o, r->userid, r->audiences, r->authtime, j->now,
+		                          unavailable);
+	if (txn)
+		store_read_end(st);
+	return rc;
+}
+
 static void grant_refresh(struct oauth_job *j, const struct store_oauthclient *cl)
 {
 	struct oauth *o = j->o;
@@ -280,9 +309,9 @@ static void grant_refresh(struct oauth_job *j, const struct store_oauthclient *c
 	char hash[OAUTH_HASH_HEX + 1], next[OAUTH_TOKEN_LEN + 1], nexthash[OAUTH_HASH_HEX + 1];
 	oauth_token_hash(token, len, hash);
 	struct store_oauthrefresh r;
-	int rc = store_oauthrefresh_get(o->o.store, hash, &r);
-	if (rc == STORE_OK && strcmp(r.clientid, cl->clientid) != 0)
-		rc = STORE_NOTFOUND; /* bound to its client (RFC 6749 §6) */
+	const char *why = NULL;
+	int unavailable = 0;
+	int rc = refresh_read(j, cl, hash, &r, &why, &unavailable);
 	if (rc == STORE_NOTFOUND || (rc == STORE_OK && (r.revoked || r.expires <= j->now))) {
 		log_ev(LOG_LVL_NOTICE, j->cid, "oauth_refresh_refused",
 		       LOG_S("client_id", cl->clientid),
@@ -304,7 +333,7 @@ static void grant_refresh(struct oauth_job *j, const struct store_oauthclient *c
 		oauth_fail(j, OAUTH_ERR_INVALID_SCOPE, NULL);
 		return;
 	}
-	if (user_refused(j, r.userid, r.audiences, r.authtime, r.familyid))
+	if (user_verdict(j, why, unavailable, r.userid, r.familyid))
 		return;
 	oauth_refresh_successor(o->key, token, len, next);
 	oauth_token_hash(next, OAUTH_TOKEN_LEN, nexthash);
