@@ -3,6 +3,7 @@
  * worker (oauth_int.h). */
 #include "authz/oauth_int.h"
 
+#include "core/jsonw.h"
 #include "core/util.h"
 
 #include <errno.h>
@@ -27,6 +28,41 @@ struct grant {
 static void count(_Atomic uint64_t *c)
 {
 	atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+/* The answer (RFC 6749 §5.1) as text into j->body: access token jwt (len bytes), its
+ * lifetime and scope from c, refresh (NULL = none). 0, or -1 (out of memory, a scope that
+ * is not UTF-8). */
+static int answer_tokens(struct oauth_job *j, const char *jwt, size_t len,
+                         const struct authz_claims *c, const char *refresh)
+{
+	/* Escaping makes a character six at most; the rest is bounded by the literals. */
+	size_t cap = len + 6 * strlen(c->scope) + (refresh ? 6 * strlen(refresh) : 0) + 160;
+	char *p = malloc(cap);
+	if (!p)
+		return -1;
+	struct tg_sbuf b = {p, cap, 0, 0};
+	tg_sbuf_put(&b, "{\"access_token\":");
+	jsonw_strn(&b, jwt, len);
+	tg_sbuf_put(&b, ",\"token_type\":\"Bearer\"");
+	jsonw_member_int(&b, "expires_in", c->exp - c->iat);
+	jsonw_member_str(&b, "scope", c->scope);
+	if (refresh)
+		jsonw_member_str(&b, "refresh_token", refresh);
+	tg_sbuf_put(&b, "}");
+	int n = tg_sbuf_len(&b);
+	if (n < 0) {
+		sodium_memzero(p, cap);
+		free(p);
+		return -1;
+	}
+	json_decref(j->json);
+	j->json = NULL;
+	free(j->body);
+	j->body = p;
+	j->body_len = (size_t)n;
+	j->status = 200;
+	return 0;
 }
 
 /* Signs the access token and sets the answer (RFC 6749 §5.1). Returns 0 with the claims
@@ -58,13 +94,13 @@ static int issue_sign(struct oauth_job *j, const struct grant *g, struct authz_c
 		           "the access token could not be signed");
 		return -1;
 	}
-	j->status = 200;
-	j->json = json_pack("{s:s%,s:s,s:I,s:s}", "access_token", jwt, len, "token_type", "Bearer",
-	                    "expires_in", (json_int_t)(c->exp - c->iat), "scope", c->scope);
-	if (j->json && g->refresh)
-		json_object_set_new(j->json, "refresh_token", json_string(g->refresh));
+	int ok = answer_tokens(j, jwt, len, c, g->refresh) == 0;
 	sodium_memzero(jwt, len);
 	free(jwt);
+	if (!ok) {
+		oauth_fail(j, OAUTH_ERR_SERVER_ERROR, NULL);
+		return -1;
+	}
 	return 0;
 }
 
