@@ -4,6 +4,7 @@
 #include "authz/authz_int.h"
 #include "authz/jwk.h"
 #include "ca/signer.h"
+#include "core/jsonw.h"
 #include "core/util.h"
 
 #include <errno.h>
@@ -219,23 +220,45 @@ void authz_claims_init(struct authz *a, struct authz_claims *c, int64_t now)
 	tg_strlcpy(c->iss, a->issuer, sizeof c->iss);
 }
 
-/* The payload in RFC 9068 §2.2's order; "aud" a string for one audience, else an array. */
-static json_t *payload_of(const struct authz_claims *c)
+/* Bounds of the JSON before base64url: the claims' fields are bounded (authz_claims), and
+ * a token over AUTHZ_TOKEN_MAX is refused anyway. */
+#define HEADER_MAX 256
+#define PAYLOAD_MAX (AUTHZ_TOKEN_MAX / 4 * 3)
+
+/* The header and the payload in RFC 9068 §2.2's order ("aud" a string for one audience,
+ * else an array), written by hand (core/jsonw.h: no tree made and dumped per token), as
+ * the JSON text jansson made before. Returns the payload's length, or -1 when it does not
+ * fit or a claim is not UTF-8. */
+static int header_of(char *out, size_t cap, enum jws_alg alg, const char *kid)
 {
-	json_t *aud;
-	if (c->aud == (AUTHZ_AUD_SIP | AUTHZ_AUD_CTI))
-		aud = json_pack("[ss]", "sip", "cti");
-	else
-		aud = json_string(c->aud == AUTHZ_AUD_CTI ? "cti" : "sip");
-	json_t *p = json_pack("{s:s, s:s, s:o, s:s, s:s, s:I, s:I, s:s, s:I}", "iss", c->iss, "sub",
-	                      c->sub, "aud", aud, "client_id", c->client_id, "scope", c->scope,
-	                      "iat", (json_int_t)c->iat, "exp", (json_int_t)c->exp, "jti", c->jti,
-	                      "auth_time", (json_int_t)c->auth_time);
-	if (p && c->nbf && json_object_set_new(p, "nbf", json_integer(c->nbf)) != 0) {
-		json_decref(p);
-		p = NULL;
-	}
-	return p;
+	struct tg_sbuf b = {out, cap, 0, 0};
+	tg_sbuf_put(&b, "{\"alg\":");
+	jsonw_str(&b, jws_alg_name(alg));
+	tg_sbuf_put(&b, ",\"typ\":\"at+jwt\"");
+	jsonw_member_str(&b, "kid", kid);
+	tg_sbuf_put(&b, "}");
+	return tg_sbuf_len(&b);
+}
+
+static int payload_of(char *out, size_t cap, const struct authz_claims *c)
+{
+	struct tg_sbuf b = {out, cap, 0, 0};
+	tg_sbuf_put(&b, "{\"iss\":");
+	jsonw_str(&b, c->iss);
+	jsonw_member_str(&b, "sub", c->sub);
+	tg_sbuf_put(&b, c->aud == (AUTHZ_AUD_SIP | AUTHZ_AUD_CTI) ? ",\"aud\":[\"sip\",\"cti\"]"
+	                : c->aud == AUTHZ_AUD_CTI                 ? ",\"aud\":\"cti\""
+	                                                          : ",\"aud\":\"sip\"");
+	jsonw_member_str(&b, "client_id", c->client_id);
+	jsonw_member_str(&b, "scope", c->scope);
+	jsonw_member_int(&b, "iat", c->iat);
+	jsonw_member_int(&b, "exp", c->exp);
+	jsonw_member_str(&b, "jti", c->jti);
+	jsonw_member_int(&b, "auth_time", c->auth_time);
+	if (c->nbf)
+		jsonw_member_int(&b, "nbf", c->nbf);
+	tg_sbuf_put(&b, "}");
+	return tg_sbuf_len(&b);
 }
 
 static int issue(struct authz *a, const struct authz_claims *c, char **jwt, size_t *len)
@@ -254,20 +277,21 @@ static int issue(struct authz *a, const struct authz_claims *c, char **jwt, size
 		    authz_keys_signing(&a->keys, a->node, now, kid, &alg) != 0)
 			return -ENOENT;
 	}
-	json_t *h =
-	    json_pack("{s:s, s:s, s:s}", "alg", jws_alg_name(alg), "typ", "at+jwt", "kid", kid);
-	json_t *p = payload_of(c);
-	char *hb = h ? jws_b64_json(h) : NULL, *pb = p ? jws_b64_json(p) : NULL;
-	json_decref(h);
-	json_decref(p);
-	int rc = -ENOMEM;
-	char *out = NULL;
-	size_t hl = hb ? strlen(hb) : 0, pl = pb ? strlen(pb) : 0;
+	char h[HEADER_MAX];
+	static _Thread_local char p[PAYLOAD_MAX];
+	int hn = header_of(h, sizeof h, alg, kid), pn = payload_of(p, sizeof p, c);
+	if (hn < 0 || pn < 0)
+		return -EINVAL;
+	size_t hl = JWS_B64_LEN((size_t)hn), pl = JWS_B64_LEN((size_t)pn);
 	size_t total = hl + 1 + pl + 1 + JWS_B64_LEN(JWS_SIG_MAX) + 1;
-	if (hb && pb && (out = malloc(total))) {
-		memcpy(out, hb, hl);
+	char *out = malloc(total);
+	if (!out)
+		return -ENOMEM;
+	int rc = -EIO;
+	if (jws_b64url_encode((const unsigned char *)h, (size_t)hn, out, hl + 1) == (long)hl &&
+	    jws_b64url_encode((const unsigned char *)p, (size_t)pn, out + hl + 1, pl + 1) ==
+	        (long)pl) {
 		out[hl] = '.';
-		memcpy(out + hl + 1, pb, pl);
 		unsigned char *sig = NULL;
 		size_t siglen = 0;
 		rc = signer_sign_token(a->signer, kid, out, hl + 1 + pl, &sig, &siglen);
@@ -282,8 +306,6 @@ static int issue(struct authz *a, const struct authz_claims *c, char **jwt, size
 		}
 		free(sig);
 	}
-	free(hb);
-	free(pb);
 	if (rc != 0) {
 		free(out);
 		return rc;

@@ -226,58 +226,62 @@ int jws_ecdsa_der_to_raw(const unsigned char *der, size_t n, unsigned char raw[J
 
 /* --- signatures ------------------------------------------------------------------------- */
 
-/* ES256 verification contexts: EVP_DigestVerifyInit makes a context and fetches the
+/* ES256 contexts: EVP_DigestVerifyInit and EVP_DigestSignInit make a context and fetch the
  * provider's implementations by name on every call (~4 % of a cold verification,
- * callgrind: bench/README.md oauth_verify), where `openssl speed` initialises one context
- * and verifies on it. Each thread keeps one for the last key it verified with; the context
- * holds a reference to its key, so the pointer cannot come to name another key while it is
- * kept. Freed when the thread exits. */
-struct verify_ctx {
-	EVP_PKEY *k;
-	EVP_PKEY_CTX *ctx;
+ * callgrind: bench/README.md oauth_verify; more of a signature in the signer process, which
+ * signs every access token), where `openssl speed` initialises one context and works on
+ * it. Each thread keeps one for the last key it verified with and one for the last key it
+ * signed with; a context holds a reference to its key, so the pointer cannot come to name
+ * another key while it is kept. Freed when the thread exits. */
+struct pkey_ctxs {
+	EVP_PKEY *k[2];
+	EVP_PKEY_CTX *ctx[2]; /* [0] verify, [1] sign */
 };
 
-static pthread_key_t verify_key;
-static pthread_once_t verify_once = PTHREAD_ONCE_INIT;
-static int verify_key_ok;
+static pthread_key_t ctxs_key;
+static pthread_once_t ctxs_once = PTHREAD_ONCE_INIT;
+static int ctxs_key_ok;
 
-static void verify_ctx_free(void *p)
+static void ctxs_free(void *p)
 {
-	struct verify_ctx *v = p;
-	EVP_PKEY_CTX_free(v->ctx);
+	struct pkey_ctxs *v = p;
+	EVP_PKEY_CTX_free(v->ctx[0]);
+	EVP_PKEY_CTX_free(v->ctx[1]);
 	free(v);
 }
 
-static void verify_key_init(void)
+static void ctxs_key_init(void)
 {
-	verify_key_ok = pthread_key_create(&verify_key, verify_ctx_free) == 0;
+	ctxs_key_ok = pthread_key_create(&ctxs_key, ctxs_free) == 0;
 }
 
-static EVP_PKEY_CTX *verify_ctx(EVP_PKEY *k)
+/* This thread's ES256 context for k: verifying (sign 0) or signing (sign 1), NULL when
+ * none could be made. */
+static EVP_PKEY_CTX *es256_ctx(EVP_PKEY *k, int sign)
 {
-	pthread_once(&verify_once, verify_key_init);
-	if (!verify_key_ok)
+	pthread_once(&ctxs_once, ctxs_key_init);
+	if (!ctxs_key_ok)
 		return NULL;
-	struct verify_ctx *v = pthread_getspecific(verify_key);
+	struct pkey_ctxs *v = pthread_getspecific(ctxs_key);
 	if (!v) {
-		if (!(v = calloc(1, sizeof *v)) || pthread_setspecific(verify_key, v) != 0) {
+		if (!(v = calloc(1, sizeof *v)) || pthread_setspecific(ctxs_key, v) != 0) {
 			free(v);
 			return NULL;
 		}
 	}
-	if (v->k == k)
-		return v->ctx;
-	EVP_PKEY_CTX_free(v->ctx);
-	v->k = NULL;
-	v->ctx = EVP_PKEY_CTX_new_from_pkey(NULL, k, NULL);
-	if (!v->ctx || EVP_PKEY_verify_init(v->ctx) != 1 ||
-	    EVP_PKEY_CTX_set_signature_md(v->ctx, EVP_sha256()) != 1) {
-		EVP_PKEY_CTX_free(v->ctx);
-		v->ctx = NULL;
+	if (v->k[sign] == k)
+		return v->ctx[sign];
+	EVP_PKEY_CTX_free(v->ctx[sign]);
+	v->k[sign] = NULL;
+	EVP_PKEY_CTX *c = v->ctx[sign] = EVP_PKEY_CTX_new_from_pkey(NULL, k, NULL);
+	if (!c || (sign ? EVP_PKEY_sign_init(c) : EVP_PKEY_verify_init(c)) != 1 ||
+	    EVP_PKEY_CTX_set_signature_md(c, EVP_sha256()) != 1) {
+		EVP_PKEY_CTX_free(c);
+		v->ctx[sign] = NULL;
 		return NULL;
 	}
-	v->k = k;
-	return v->ctx;
+	v->k[sign] = k;
+	return c;
 }
 
 int jws_verify(EVP_PKEY *k, enum jws_alg a, const unsigned char *input, size_t n,
@@ -300,7 +304,7 @@ int jws_verify(EVP_PKEY *k, enum jws_alg a, const unsigned char *input, size_t n
 	if (a == JWS_ES256) {
 		/* The hash here, the signature check on a context made once per thread and key. */
 		unsigned char h[SHA256_DIGEST_LENGTH];
-		EVP_PKEY_CTX *pc = verify_ctx(k);
+		EVP_PKEY_CTX *pc = es256_ctx(k, 0);
 		/* OpenSSL's one-shot SHA-256 (its CPU-specific code): a third of libsodium's
 		 * portable one's instructions on a token. */
 		int ok =
@@ -323,20 +327,28 @@ int jws_sign(EVP_PKEY *k, enum jws_alg a, const unsigned char *input, size_t n, 
 {
 	if (a == JWS_ALG_UNKNOWN || jws_alg_of_key(k) != a || cap < JWS_SIG_MAX)
 		return -EINVAL;
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	unsigned char der[80];
-	size_t len = a == JWS_ES256 ? sizeof der : cap;
 	int rc = -EIO;
-	if (ctx &&
-	    EVP_DigestSignInit(ctx, NULL, a == JWS_EDDSA ? NULL : EVP_sha256(), NULL, k) == 1 &&
-	    EVP_DigestSign(ctx, a == JWS_ES256 ? der : sig, &len, input, n) == 1) {
-		if (a != JWS_ES256) {
-			*siglen = len;
-			rc = 0;
-		} else if (jws_ecdsa_der_to_raw(der, len, sig) == 0) {
+	if (a == JWS_ES256) {
+		unsigned char der[80];
+		size_t len = sizeof der;
+		/* The hash here, the signature on a context made once per thread and key. */
+		unsigned char h[SHA256_DIGEST_LENGTH];
+		EVP_PKEY_CTX *pc = es256_ctx(k, 1);
+		if (pc && SHA256(input, n, h) && EVP_PKEY_sign(pc, der, &len, h, sizeof h) == 1 &&
+		    jws_ecdsa_der_to_raw(der, len, sig) == 0) {
 			*siglen = JWS_ES256_SIG_LEN;
 			rc = 0;
 		}
+		ERR_clear_error();
+		return rc;
+	}
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	size_t len = cap;
+	if (ctx &&
+	    EVP_DigestSignInit(ctx, NULL, a == JWS_EDDSA ? NULL : EVP_sha256(), NULL, k) == 1 &&
+	    EVP_DigestSign(ctx, sig, &len, input, n) == 1) {
+		*siglen = len;
+		rc = 0;
 	}
 	EVP_MD_CTX_free(ctx);
 	ERR_clear_error();

@@ -7,68 +7,14 @@
  * answers exactly as before and fills the caches. */
 #include "authz/oauth_int.h"
 
+#include "core/jsonw.h"
 #include "core/util.h"
 
-#include <inttypes.h>
 #include <sodium.h>
-#include <stdio.h>
 #include <string.h>
 
 /* The answer's size bound: the claims' fields are bounded (authz_claims). */
 #define ANSWER_MAX 2048
-
-static void put_run(struct tg_sbuf *b, const char *s, size_t n)
-{
-	if (b->bad || b->len + n >= b->cap) {
-		b->bad = 1;
-		return;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-/* A JSON string value (RFC 8259 §7): quotes, backslashes and control characters escaped;
- * the claims are UTF-8 already (jansson checked them when the token was parsed). */
-static void put_json_str(struct tg_sbuf *b, const char *s)
-{
-	tg_sbuf_put(b, "\"");
-	const char *run = s;
-	for (const char *p = s;; p++) {
-		unsigned char c = (unsigned char)*p;
-		if (c != '\0' && c != '"' && c != '\\' && c >= 0x20)
-			continue;
-		put_run(b, run, (size_t)(p - run));
-		if (!c)
-			break;
-		char esc[8];
-		if (c == '"' || c == '\\')
-			snprintf(esc, sizeof esc, "\\%c", c);
-		else
-			snprintf(esc, sizeof esc, "\\u%04x", c);
-		tg_sbuf_put(b, esc);
-		run = p + 1;
-	}
-	tg_sbuf_put(b, "\"");
-}
-
-static void put_member(struct tg_sbuf *b, const char *name, const char *value)
-{
-	tg_sbuf_put(b, ",\"");
-	tg_sbuf_put(b, name);
-	tg_sbuf_put(b, "\":");
-	put_json_str(b, value);
-}
-
-static void put_int(struct tg_sbuf *b, const char *name, int64_t v)
-{
-	char n[24];
-	snprintf(n, sizeof n, "%" PRId64, v);
-	tg_sbuf_put(b, ",\"");
-	tg_sbuf_put(b, name);
-	tg_sbuf_put(b, "\":");
-	tg_sbuf_put(b, n);
-}
 
 /* RFC 7662 §2.2, the members oauth_introspect_run gives an active access token. */
 static int answer(char *buf, size_t cap, const struct authz_claims *c)
@@ -76,19 +22,19 @@ static int answer(char *buf, size_t cap, const struct authz_claims *c)
 	struct tg_sbuf b = {buf, cap, 0, 0};
 	buf[0] = '\0';
 	tg_sbuf_put(&b, "{\"active\":true,\"token_type\":\"Bearer\"");
-	put_member(&b, "client_id", c->client_id);
-	put_member(&b, "sub", c->sub);
-	put_member(&b, "scope", c->scope);
+	jsonw_member_str(&b, "client_id", c->client_id);
+	jsonw_member_str(&b, "sub", c->sub);
+	jsonw_member_str(&b, "scope", c->scope);
 	tg_sbuf_put(&b, (c->aud & AUTHZ_AUD_SIP) && (c->aud & AUTHZ_AUD_CTI)
 	                    ? ",\"aud\":[\"sip\",\"cti\"]"
 	                : c->aud & AUTHZ_AUD_SIP ? ",\"aud\":[\"sip\"]"
 	                : c->aud & AUTHZ_AUD_CTI ? ",\"aud\":[\"cti\"]"
 	                                         : ",\"aud\":[]");
-	put_int(&b, "iat", c->iat);
-	put_int(&b, "exp", c->exp);
-	put_member(&b, "iss", c->iss);
-	put_member(&b, "jti", c->jti);
-	put_int(&b, "auth_time", c->auth_time);
+	jsonw_member_int(&b, "iat", c->iat);
+	jsonw_member_int(&b, "exp", c->exp);
+	jsonw_member_str(&b, "iss", c->iss);
+	jsonw_member_str(&b, "jti", c->jti);
+	jsonw_member_int(&b, "auth_time", c->auth_time);
 	tg_sbuf_put(&b, "}");
 	return tg_sbuf_len(&b);
 }

@@ -3,6 +3,7 @@
  * worker (oauth_int.h). */
 #include "authz/oauth_int.h"
 
+#include "core/jsonw.h"
 #include "core/util.h"
 
 #include <errno.h>
@@ -27,6 +28,41 @@ struct grant {
 static void count(_Atomic uint64_t *c)
 {
 	atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+/* The answer (RFC 6749 §5.1) as text into j->body: access token jwt (len bytes), its
+ * lifetime and scope from c, refresh (NULL = none). 0, or -1 (out of memory, a scope that
+ * is not UTF-8). */
+static int answer_tokens(struct oauth_job *j, const char *jwt, size_t len,
+                         const struct authz_claims *c, const char *refresh)
+{
+	/* Escaping makes a character six at most; the rest is bounded by the literals. */
+	size_t cap = len + 6 * strlen(c->scope) + (refresh ? 6 * strlen(refresh) : 0) + 160;
+	char *p = malloc(cap);
+	if (!p)
+		return -1;
+	struct tg_sbuf b = {p, cap, 0, 0};
+	tg_sbuf_put(&b, "{\"access_token\":");
+	jsonw_strn(&b, jwt, len);
+	tg_sbuf_put(&b, ",\"token_type\":\"Bearer\"");
+	jsonw_member_int(&b, "expires_in", c->exp - c->iat);
+	jsonw_member_str(&b, "scope", c->scope);
+	if (refresh)
+		jsonw_member_str(&b, "refresh_token", refresh);
+	tg_sbuf_put(&b, "}");
+	int n = tg_sbuf_len(&b);
+	if (n < 0) {
+		sodium_memzero(p, cap);
+		free(p);
+		return -1;
+	}
+	json_decref(j->json);
+	j->json = NULL;
+	free(j->body);
+	j->body = p;
+	j->body_len = (size_t)n;
+	j->status = 200;
+	return 0;
 }
 
 /* Signs the access token and sets the answer (RFC 6749 §5.1). Returns 0 with the claims
@@ -58,13 +94,13 @@ static int issue_sign(struct oauth_job *j, const struct grant *g, struct authz_c
 		           "the access token could not be signed");
 		return -1;
 	}
-	j->status = 200;
-	j->json = json_pack("{s:s%,s:s,s:I,s:s}", "access_token", jwt, len, "token_type", "Bearer",
-	                    "expires_in", (json_int_t)(c->exp - c->iat), "scope", c->scope);
-	if (j->json && g->refresh)
-		json_object_set_new(j->json, "refresh_token", json_string(g->refresh));
+	int ok = answer_tokens(j, jwt, len, c, g->refresh) == 0;
 	sodium_memzero(jwt, len);
 	free(jwt);
+	if (!ok) {
+		oauth_fail(j, OAUTH_ERR_SERVER_ERROR, NULL);
+		return -1;
+	}
 	return 0;
 }
 
@@ -118,12 +154,11 @@ static int64_t access_s(const struct store_oauthclient *cl)
 	return cl->accesstokenlifetime;
 }
 
-/* Refuses a user who may not hold tokens any more; 1 when refused (answer set). */
-static int user_refused(struct oauth_job *j, const char *userid, unsigned aud, int64_t authtime,
+/* Acts on oauth_user_refused's verdict (why, unavailable) for userid: refuses a user who
+ * may not hold tokens any more, ending family; 1 when refused (answer set). */
+static int user_verdict(struct oauth_job *j, const char *why, int unavailable, const char *userid,
                         const char *family)
 {
-	int unavailable = 0;
-	const char *why = oauth_user_refused(j->o, userid, aud, authtime, j->now, &unavailable);
 	if (!why)
 		return 0;
 	if (unavailable) {
@@ -137,6 +172,15 @@ static int user_refused(struct oauth_job *j, const char *userid, unsigned aud, i
 	       LOG_S("reason", why), LOG_S("family", family), LOG_I("revoked", n));
 	oauth_fail(j, OAUTH_ERR_INVALID_GRANT, "the user may not be granted tokens");
 	return 1;
+}
+
+/* Refuses a user who may not hold tokens any more; 1 when refused (answer set). */
+static int user_refused(struct oauth_job *j, const char *userid, unsigned aud, int64_t authtime,
+                        const char *family)
+{
+	int unavailable = 0;
+	const char *why = oauth_user_refused(j->o, userid, aud, authtime, j->now, &unavailable);
+	return user_verdict(j, why, unavailable, userid, family);
 }
 
 /* --- the grants ------------------------------------------------------------------------- */
@@ -268,6 +312,27 @@ static void reuse_detected(struct oauth_job *j, const struct store_oauthrefresh 
 	oauth_fail(j, OAUTH_ERR_INVALID_GRANT, NULL);
 }
 
+/* A refresh grant's reads, in one read transaction (store_read_begin: one look at the
+ * log instead of one per statement while the committer writes): the token's row into *r
+ * (STORE_NOTFOUND too when it is another client's: bound to its client, RFC 6749 §6) and,
+ * for a token that may rotate, its user's verdict (oauth_user_refused) in *why and
+ * *unavailable. Acting on them (a refusal revokes the family: a write) comes after. */
+static int refresh_read(struct oauth_job *j, const struct store_oauthclient *cl, const char *hash,
+                        struct store_oauthrefresh *r, const char **why, int *unavailable)
+{
+	store_t *st = j->o->o.store;
+	int txn = store_read_begin(st) == STORE_OK;
+	int rc = store_oauthrefresh_get(st, hash, r);
+	if (rc == STORE_OK && strcmp(r->clientid, cl->clientid) != 0)
+		rc = STORE_NOTFOUND;
+	if (rc == STORE_OK && !r->revoked && r->expires > j->now)
+		*why = oauth_user_refused(j->o, r->userid, r->audiences, r->authtime, j->now,
+		                          unavailable);
+	if (txn)
+		store_read_end(st);
+	return rc;
+}
+
 static void grant_refresh(struct oauth_job *j, const struct store_oauthclient *cl)
 {
 	struct oauth *o = j->o;
@@ -280,9 +345,9 @@ static void grant_refresh(struct oauth_job *j, const struct store_oauthclient *c
 	char hash[OAUTH_HASH_HEX + 1], next[OAUTH_TOKEN_LEN + 1], nexthash[OAUTH_HASH_HEX + 1];
 	oauth_token_hash(token, len, hash);
 	struct store_oauthrefresh r;
-	int rc = store_oauthrefresh_get(o->o.store, hash, &r);
-	if (rc == STORE_OK && strcmp(r.clientid, cl->clientid) != 0)
-		rc = STORE_NOTFOUND; /* bound to its client (RFC 6749 §6) */
+	const char *why = NULL;
+	int unavailable = 0;
+	int rc = refresh_read(j, cl, hash, &r, &why, &unavailable);
 	if (rc == STORE_NOTFOUND || (rc == STORE_OK && (r.revoked || r.expires <= j->now))) {
 		log_ev(LOG_LVL_NOTICE, j->cid, "oauth_refresh_refused",
 		       LOG_S("client_id", cl->clientid),
@@ -304,7 +369,7 @@ static void grant_refresh(struct oauth_job *j, const struct store_oauthclient *c
 		oauth_fail(j, OAUTH_ERR_INVALID_SCOPE, NULL);
 		return;
 	}
-	if (user_refused(j, r.userid, r.audiences, r.authtime, r.familyid))
+	if (user_verdict(j, why, unavailable, r.userid, r.familyid))
 		return;
 	oauth_refresh_successor(o->key, token, len, next);
 	oauth_token_hash(next, OAUTH_TOKEN_LEN, nexthash);

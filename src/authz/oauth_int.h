@@ -72,6 +72,10 @@ struct oauth_job {
 	/* The answer: json, or html, or a redirect to location; status for json/html. */
 	int status;
 	json_t *json;
+	/* ... or the JSON as text (the token answer, written by hand: core/jsonw.h); it holds
+	 * tokens: wiped when freed. json wins when both are set. */
+	char *body;
+	size_t body_len;
 	char *html;
 	size_t html_len;
 	char *location;

@@ -17,8 +17,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void body_free(struct oauth_job *j)
+{
+	if (j->body)
+		sodium_memzero(j->body, j->body_len);
+	free(j->body);
+	j->body = NULL;
+	j->body_len = 0;
+}
+
 void oauth_fail(struct oauth_job *j, enum oauth_err e, const char *desc)
 {
+	body_free(j);
 	json_decref(j->json);
 	j->json = oauth_err_json(e, desc);
 	j->status = oauth_err_status(e);
@@ -31,7 +41,9 @@ void oauth_url(const struct oauth *o, const char *path, char *out, size_t cap)
 
 /* --- answers ------------------------------------------------------------------------------ */
 
-static void reply_json(struct http_request *req, int status, json_t *json, int www_basic)
+/* json, else body (body_len bytes of JSON text), else a 500. */
+static void reply_json(struct http_request *req, int status, json_t *json, const char *body,
+                       size_t body_len, int www_basic)
 {
 	/* RFC 6749 §5.1: token answers must not be cached. */
 	http_add_header(req, "Cache-Control", "no-store");
@@ -40,6 +52,8 @@ static void reply_json(struct http_request *req, int status, json_t *json, int w
 		http_add_header(req, "WWW-Authenticate", "Basic realm=\"telgate-oauth\"");
 	if (json)
 		http_reply_json(req, status, json);
+	else if (body)
+		http_reply(req, status, "application/json", body, body_len);
 	else
 		http_reply_status(req, 500);
 }
@@ -49,6 +63,7 @@ static void job_free(struct oauth_job *j)
 	http_form_free(&j->form);
 	sodium_memzero(j->basic_secret, sizeof j->basic_secret);
 	json_decref(j->json);
+	body_free(j);
 	free(j->html);
 	free(j->location);
 	free(j);
@@ -77,7 +92,8 @@ static void job_answer(struct oauth_job *j)
 		http_add_header(req, "X-Frame-Options", "DENY");
 		http_reply(req, j->status, "text/html; charset=utf-8", j->html, j->html_len);
 	} else {
-		reply_json(req, j->status ? j->status : 500, j->json, j->www_basic);
+		reply_json(req, j->status ? j->status : 500, j->json, j->body, j->body_len,
+		           j->www_basic);
 	}
 	job_free(j);
 }
@@ -170,7 +186,7 @@ static void refuse(struct oauth *o, struct http_request *req, enum oauth_endpoin
 		return;
 	}
 	json_t *j = oauth_err_json(e, why);
-	reply_json(req, oauth_err_status(e), j, e == OAUTH_ERR_INVALID_CLIENT);
+	reply_json(req, oauth_err_status(e), j, NULL, 0, e == OAUTH_ERR_INVALID_CLIENT);
 	json_decref(j);
 }
 

@@ -19,7 +19,7 @@ struct store_conn_link {
 	struct store_conn_link *next;
 	struct store_conn *conn;
 	store_t *st;
-	int in_txn;
+	int in_txn;            /* 1: store_begin's, 2: store_read_begin's */
 	uint64_t txn_start_ns; /* when store_begin was called (the latency histogram) */
 	/* Generations to bump when the open transaction ends (see store_generation). */
 	int txn_wrote, nslots;
@@ -219,6 +219,32 @@ int store_rollback(store_t *st)
 	int rc = st->be->rollback(l->conn);
 	txn_ended(st, l); /* nothing changed, but bumping is always safe */
 	metrics_histogram_observe_ns(&st->txn_latency, metrics_now_ns() - l->txn_start_ns);
+	return rc;
+}
+
+int store_read_begin(store_t *st)
+{
+	struct store_conn_link *l = idle_link(st);
+	if (!l)
+		return STORE_ERROR;
+	if (!st->be->begin_read)
+		return STORE_OK;
+	int rc = st->be->begin_read(l->conn);
+	if (rc == STORE_OK)
+		l->in_txn = 2;
+	return rc;
+}
+
+int store_read_end(store_t *st)
+{
+	struct store_conn_link *l = link_for_thread(st);
+	if (!l || l->in_txn != 2)
+		return STORE_OK;
+	int rc = st->be->commit(l->conn);
+	if (rc != STORE_OK)
+		st->be->rollback(l->conn);
+	l->in_txn = 0;
+	txn_ended(st, l); /* nothing should have been written; bumping is always safe */
 	return rc;
 }
 

@@ -68,6 +68,15 @@ int store_schema_latest(void);
 int store_begin(store_t *st);
 int store_commit(store_t *st);
 int store_rollback(store_t *st);
+/* A run of reads on the calling thread's connection as one read transaction: SQLite then
+ * takes its read lock and checks the log (and drops its page cache when another
+ * connection committed) once for the run instead of once per statement. Writes inside it
+ * are an error of the caller (on SQLite they may fail with STORE_BUSY). STORE_OK, or an
+ * error: the reads then run one by one as before. A backend where it gains nothing
+ * (PostgreSQL: two more round trips) does nothing. store_read_end ends it (STORE_OK when
+ * none is open); neither counts in store_txn_latency. */
+int store_read_begin(store_t *st);
+int store_read_end(store_t *st);
 
 /* The latency of transactions (store_begin to its commit or rollback, the wait for the
  * write lock included), for the metrics. Valid while the store is open. */

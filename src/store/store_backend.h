@@ -41,6 +41,9 @@ struct store_backend {
 	int (*exec)(struct store_conn *c, const char *sql, const struct store_val *p, int n,
 	            store_row_fn fn, void *ud, int *changes);
 	int (*begin)(struct store_conn *c);
+	/* Opens a transaction that only reads (one snapshot, no lock taken), ended by commit.
+	 * NULL: the backend gains nothing from one and store_read_begin is a no-op. */
+	int (*begin_read)(struct store_conn *c);
 	int (*commit)(struct store_conn *c);
 	int (*rollback)(struct store_conn *c);
 	/* Takes and releases the write lock (a transaction that writes nothing), waiting at

@@ -231,14 +231,21 @@ static int exec(struct store_conn *c, const char *sql, const struct store_val *p
 	return rc;
 }
 
+/* Transaction control through the statement cache: sqlite3_exec would parse the text
+ * again on every call (each refresh grant opens and commits transactions). */
 static int begin(struct store_conn *c)
 {
-	return exec_simple(c->db, "BEGIN IMMEDIATE");
+	return exec(c, "BEGIN IMMEDIATE", NULL, 0, NULL, NULL, NULL);
+}
+
+static int begin_read(struct store_conn *c)
+{
+	return exec(c, "BEGIN", NULL, 0, NULL, NULL, NULL);
 }
 
 static int commit(struct store_conn *c)
 {
-	return exec_simple(c->db, "COMMIT");
+	return exec(c, "COMMIT", NULL, 0, NULL, NULL, NULL);
 }
 
 static int rollback(struct store_conn *c)
@@ -527,6 +534,7 @@ const struct store_backend store_sqlite_backend = {
     .conn_close = conn_close,
     .exec = exec,
     .begin = begin,
+    .begin_read = begin_read,
     .commit = commit,
     .rollback = rollback,
     .probe_write = probe_write,

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: ISC */
+#include "core/jsonw.h"
 #include "core/loop.h"
 #include "core/ports.h"
 #include "core/ptimer.h"
@@ -8,6 +9,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <jansson.h>
 #include <event2/event.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -340,6 +342,53 @@ static void test_ptimer(void **state)
 	event_base_free(base);
 }
 
+/* jsonw writes what a JSON parser reads back as the same values. */
+static void test_jsonw(void **state)
+{
+	(void)state;
+	char buf[512];
+	struct tg_sbuf b = {buf, sizeof buf, 0, 0};
+	tg_sbuf_put(&b, "{\"a\":");
+	jsonw_str(&b, "q\"b\\c\n\x01/\x7f \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
+	jsonw_member_int(&b, "i", INT64_MIN);
+	jsonw_member_int(&b, "z", 0);
+	jsonw_member_int(&b, "p", 1700000000);
+	jsonw_member_str(&b, "e", "");
+	tg_sbuf_put(&b, "}");
+	int n = tg_sbuf_len(&b);
+	assert_true(n > 0);
+	assert_int_equal(strlen(buf), (size_t)n);
+	assert_non_null(strstr(buf, "\"q\\\"b\\\\c\\u000a\\u0001/"));
+	json_error_t err;
+	json_t *j = json_loads(buf, 0, &err);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j, "a")),
+	                    "q\"b\\c\n\x01/\x7f \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
+	assert_true(json_integer_value(json_object_get(j, "i")) == INT64_MIN);
+	assert_int_equal(json_integer_value(json_object_get(j, "z")), 0);
+	assert_int_equal(json_integer_value(json_object_get(j, "p")), 1700000000);
+	assert_string_equal(json_string_value(json_object_get(j, "e")), "");
+	json_decref(j);
+	/* not UTF-8 (a lone continuation byte, an overlong form, a surrogate, a cut
+	 * sequence): the builder fails, as jansson refuses them */
+	static const char *const bad[] = {"a\x80", "\xc0\xaf", "\xed\xa0\x80", "\xe2\x82",
+	                                  "\xf4\x90\x80\x80"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct tg_sbuf x = {buf, sizeof buf, 0, 0};
+		jsonw_str(&x, bad[i]);
+		assert_int_equal(tg_sbuf_len(&x), -1);
+	}
+	/* what does not fit fails too, never a cut text */
+	char small[8];
+	struct tg_sbuf s = {small, sizeof small, 0, 0};
+	jsonw_str(&s, "abcdefgh");
+	assert_int_equal(tg_sbuf_len(&s), -1);
+	s = (struct tg_sbuf){small, sizeof small, 0, 0};
+	jsonw_strn(&s, "abcdefgh", 3);
+	assert_int_equal(tg_sbuf_len(&s), 5);
+	assert_string_equal(small, "\"abc\"");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -352,6 +401,7 @@ int main(void)
 	    cmocka_unit_test(test_sockaddr_str),
 	    cmocka_unit_test(test_udp_recv_batch),
 	    cmocka_unit_test(test_ptimer),
+	    cmocka_unit_test(test_jsonw),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,6 +3,7 @@
 #include "store/store_backend.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <setjmp.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -558,6 +559,37 @@ static void test_transactions(void **state)
 	assert_int_equal(store_commit(f->st), STORE_ERROR);
 }
 
+static void *put_user_thread(void *arg)
+{
+	struct tu_store *f = arg;
+	struct store_user u = user("rduser");
+	return (void *)(intptr_t)store_user_put(f->st, &u);
+}
+
+/* store_read_begin: the reads until store_read_end see one state, whatever another
+ * connection commits meanwhile; it nests with nothing. */
+static void test_read_transaction(void **state)
+{
+	struct tu_store *f = *state;
+	struct store_user g;
+	assert_int_equal(store_read_end(f->st), STORE_OK); /* none open: nothing to do */
+	assert_int_equal(store_read_begin(f->st), STORE_OK);
+	assert_int_equal(store_read_begin(f->st), STORE_ERROR);
+	assert_int_equal(store_begin(f->st), STORE_ERROR);
+	assert_int_equal(store_user_get(f->st, "rduser", &g), STORE_NOTFOUND);
+	pthread_t t;
+	void *rc = NULL;
+	assert_int_equal(pthread_create(&t, NULL, put_user_thread, f), 0);
+	assert_int_equal(pthread_join(t, &rc), 0);
+	assert_int_equal((int)(intptr_t)rc, STORE_OK);
+	assert_int_equal(store_user_get(f->st, "rduser", &g), STORE_NOTFOUND);
+	assert_int_equal(store_read_end(f->st), STORE_OK);
+	assert_int_equal(store_user_get(f->st, "rduser", &g), STORE_OK);
+	/* and a write transaction may follow */
+	assert_int_equal(store_begin(f->st), STORE_OK);
+	assert_int_equal(store_commit(f->st), STORE_OK);
+}
+
 /* The generations the registrar's account cache relies on: a copy loaded before a
  * commit must be seen as stale after it, and refreshes (registrations, other users'
  * credential state) must not make every copy stale. */
@@ -880,6 +912,8 @@ int main(void)
 	                                    tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_entities, tu_store_setup, tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_transactions, tu_store_setup, tu_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_read_transaction, tu_store_setup,
+	                                    tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_generations, tu_store_setup, tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_edges_and_authorization_parameter, tu_store_setup,
 	                                    tu_store_teardown),
