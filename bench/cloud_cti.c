@@ -162,7 +162,9 @@ static void conn_request(struct conn *c)
 
 static int conn_start(struct conn *c, int ep)
 {
-	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	/* Close-on-exec: s_server and s_time run from this process and must not inherit
+	 * 10,000 sockets (s_server's select() cannot watch a descriptor past FD_SETSIZE). */
+	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd < 0)
 		return -1;
 	int one = 1;
@@ -347,7 +349,7 @@ static void *event_loop(void *arg)
 /* One blocking keep-alive TLS connection for the subscriptions. */
 static int subscribe_all(void)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)PORT)};
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0)
@@ -546,7 +548,7 @@ int main(int argc, char **argv)
 	snprintf(path, sizeof path, "%s/client.key", tmp);
 	SSL_CTX_use_PrivateKey_file(cctx, path, SSL_FILETYPE_PEM);
 	SSL_CTX_set_session_cache_mode(cctx, SSL_SESS_CACHE_OFF);
-	int ep = epoll_create1(0);
+	int ep = epoll_create1(EPOLL_CLOEXEC);
 	printf("cloud_cti: %d channels, %d events/s for %d s, set-ups for %d s; client and server "
 	       "share this machine's %ld cores%s\n",
 	       N, RATE, ESEC, SSEC, sysconf(_SC_NPROCESSORS_ONLN), bad ? "  SET-UP FAILED" : "");
@@ -613,9 +615,15 @@ int main(int argc, char **argv)
 	       bench_pct(lat, (size_t)got, 50) / 1000.0, bench_pct(lat, (size_t)got, 99) / 1000.0,
 	       bench_pct(lat, (size_t)got, 100) / 1000.0, got ? ev_cpu * 1e6 / (double)got : 0);
 	printf("  telgated RSS after the events: %.1f MiB\n", proc_rss_kib(eng) / 1024.0);
+	fflush(stdout);
+	/* The server's side of the latency: queued -> written on the channel's loop, and the
+	 * longest once-a-second tick (it holds the hub's lock). */
+	run("%s/telgate -c %s cti-interface status | grep -E 'write_delay|tick_max' | "
+	    "tr -s ' ' | sed 's/^/  server: /'",
+	    BUILD, conf);
 	/* 3. set-ups against telgated, then s_time against s_server. */
 	/* Its own epoll set: the event loop thread keeps serving the N channels. */
-	int ep1 = epoll_create1(0);
+	int ep1 = epoll_create1(EPOLL_CLOEXEC);
 	c0 = proc_cpu_s(eng);
 	t0 = bench_now_us();
 	long ours = setups(ep1, SSEC);

@@ -36,6 +36,7 @@ const char *xsi_package_name(enum xsi_package p)
 /* One document waiting for a channel's loop. */
 struct out {
 	TAILQ_ENTRY(out) link;
+	int64_t queued_us; /* when it was queued (tg_mono_us): the write delay's start */
 	size_t len;
 	char data[];
 };
@@ -328,6 +329,16 @@ static void set_maybe_free(struct xsi_hub *h, struct set *s)
 
 /* --- channel output ----------------------------------------------------------------- */
 
+/* Counts a delay in the stats' buckets (< 1, 5, 20, 100 ms, more). */
+static void delay_count(uint64_t b[XSI_DELAY_BUCKETS], int64_t us)
+{
+	static const int64_t top_us[XSI_DELAY_BUCKETS - 1] = {1000, 5000, 20000, 100000};
+	int i = 0;
+	while (i < XSI_DELAY_BUCKETS - 1 && us >= top_us[i])
+		i++;
+	b[i]++;
+}
+
 static void chan_unref(struct xsi_hub *h, struct chan *c)
 {
 	if (--c->refs > 0)
@@ -353,8 +364,11 @@ static void chan_flush(void *arg)
 	pthread_mutex_unlock(&h->mu);
 	struct out *m;
 	int gone = 0;
+	int64_t oldest_us = 0;
 	while ((m = TAILQ_FIRST(&todo))) {
 		TAILQ_REMOVE(&todo, m, link);
+		if (!oldest_us)
+			oldest_us = m->queued_us;
 		/* A stream that failed (-EPIPE: on_abort follows) takes nothing more. */
 		if (!gone && (!c->ended || end))
 			gone = http_stream_chunk(c->req, m->data, m->len) != 0;
@@ -363,6 +377,8 @@ static void chan_flush(void *arg)
 	if (end)
 		http_stream_end(c->req);
 	pthread_mutex_lock(&h->mu);
+	if (oldest_us)
+		delay_count(h->st.write_delay, tg_mono_us() - oldest_us);
 	chan_unref(h, c);
 	pthread_mutex_unlock(&h->mu);
 }
@@ -384,6 +400,7 @@ static int chan_send(struct xsi_hub *h, struct chan *c, const char *doc, size_t 
 		return -1;
 	memcpy(m->data, doc, len);
 	m->len = len;
+	m->queued_us = tg_mono_us();
 	TAILQ_INSERT_TAIL(&c->out, m, link);
 	c->out_bytes += len;
 	if (!c->posted) {
@@ -825,6 +842,7 @@ void xsi_hub_tick(struct xsi_hub *h, int64_t now)
 	struct tg_sbuf b = {beat, sizeof beat, 0, 0};
 	xsi_doc_heartbeat(&b);
 	pthread_mutex_lock(&h->mu);
+	int64_t t0_us = tg_mono_us(); /* how long the lock is held */
 	int heartbeat = now - h->last_beat_ms >= (int64_t)h->o.heartbeat_s * 1000;
 	if (heartbeat)
 		h->last_beat_ms = now;
@@ -865,6 +883,9 @@ void xsi_hub_tick(struct xsi_hub *h, int64_t now)
 				ev_send(h, e, to, now);
 		}
 	}
+	int64_t took_us = tg_mono_us() - t0_us;
+	if ((uint64_t)took_us > h->st.tick_max_us)
+		h->st.tick_max_us = (uint64_t)took_us;
 	pthread_mutex_unlock(&h->mu);
 }
 
