@@ -618,7 +618,7 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	/* The server's side of the latency: queued -> written on the channel's loop, and the
 	 * longest once-a-second tick (it holds the hub's lock). */
-	run("%s/telgate -c %s cti-interface status | grep -E 'write_delay|tick_max' | "
+	run("%s/telgate -c %s cti-interface status | grep -E 'write_delay|tick_' | "
 	    "tr -s ' ' | sed 's/^/  server: /'",
 	    BUILD, conf);
 	/* 3. set-ups against telgated, then s_time against s_server. */

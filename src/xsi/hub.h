@@ -129,6 +129,8 @@ struct xsi_hub_stats {
 	 * longest xsi_hub_tick (its walk holds the mutex), microseconds. */
 	uint64_t write_delay[XSI_DELAY_BUCKETS];
 	uint64_t tick_max_us;
+	/* The tick's CPU time (its thread's): the longest tick and all ticks, microseconds. */
+	uint64_t tick_cpu_max_us, tick_cpu_us;
 };
 void xsi_hub_stats(struct xsi_hub *h, struct xsi_hub_stats *out);
 
