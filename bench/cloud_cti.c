@@ -162,7 +162,9 @@ static void conn_request(struct conn *c)
 
 static int conn_start(struct conn *c, int ep)
 {
-	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	/* Close-on-exec: s_server and s_time run from this process and must not inherit
+	 * 10,000 sockets (s_server's select() cannot watch a descriptor past FD_SETSIZE). */
+	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd < 0)
 		return -1;
 	int one = 1;
@@ -292,6 +294,9 @@ static int conn_step(struct conn *c)
 
 /* --- the phases --------------------------------------------------------------------- */
 
+/* What the set-ups negotiated with telgated (the s_time comparison must match it). */
+static char setup_params[160], setup_suite[64] = "TLS_AES_128_GCM_SHA256";
+
 /* Set-ups one after another for secs seconds: how many completed. */
 static long setups(int ep, double secs)
 {
@@ -307,9 +312,18 @@ static long setups(int ep, double secs)
 		int r;
 		while ((r = conn_step(&c)) == 0)
 			epoll_wait(ep, evs, 4, 1000);
-		if (r > 0)
-			done++;
-		else
+		if (r > 0 && !done++) {
+			EVP_PKEY *pk = SSL_get0_peer_certificate(c.ssl)
+			                   ? X509_get0_pubkey(SSL_get0_peer_certificate(c.ssl))
+			                   : NULL;
+			if (SSL_version(c.ssl) == TLS1_3_VERSION)
+				snprintf(setup_suite, sizeof setup_suite, "%s",
+				         SSL_get_cipher_name(c.ssl));
+			snprintf(setup_params, sizeof setup_params, "%s %s, server key %s %d bits",
+			         SSL_get_version(c.ssl), SSL_get_cipher_name(c.ssl),
+			         pk ? EVP_PKEY_get0_type_name(pk) : "?",
+			         pk ? EVP_PKEY_get_bits(pk) : 0);
+		} else if (r <= 0)
 			atomic_fetch_add(&failures, 1);
 		/* A bidirectional shutdown is not waited for, as s_time does not. */
 		conn_close(&c);
@@ -347,7 +361,7 @@ static void *event_loop(void *arg)
 /* One blocking keep-alive TLS connection for the subscriptions. */
 static int subscribe_all(void)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)PORT)};
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0)
@@ -546,7 +560,7 @@ int main(int argc, char **argv)
 	snprintf(path, sizeof path, "%s/client.key", tmp);
 	SSL_CTX_use_PrivateKey_file(cctx, path, SSL_FILETYPE_PEM);
 	SSL_CTX_set_session_cache_mode(cctx, SSL_SESS_CACHE_OFF);
-	int ep = epoll_create1(0);
+	int ep = epoll_create1(EPOLL_CLOEXEC);
 	printf("cloud_cti: %d channels, %d events/s for %d s, set-ups for %d s; client and server "
 	       "share this machine's %ld cores%s\n",
 	       N, RATE, ESEC, SSEC, sysconf(_SC_NPROCESSORS_ONLN), bad ? "  SET-UP FAILED" : "");
@@ -613,9 +627,15 @@ int main(int argc, char **argv)
 	       bench_pct(lat, (size_t)got, 50) / 1000.0, bench_pct(lat, (size_t)got, 99) / 1000.0,
 	       bench_pct(lat, (size_t)got, 100) / 1000.0, got ? ev_cpu * 1e6 / (double)got : 0);
 	printf("  telgated RSS after the events: %.1f MiB\n", proc_rss_kib(eng) / 1024.0);
+	fflush(stdout);
+	/* The server's side of the latency: queued -> written on the channel's loop, and the
+	 * longest once-a-second tick (it holds the hub's lock). */
+	run("%s/telgate -c %s cti-interface status | grep -E 'write_delay|tick_' | "
+	    "tr -s ' ' | sed 's/^/  server: /'",
+	    BUILD, conf);
 	/* 3. set-ups against telgated, then s_time against s_server. */
 	/* Its own epoll set: the event loop thread keeps serving the N channels. */
-	int ep1 = epoll_create1(0);
+	int ep1 = epoll_create1(EPOLL_CLOEXEC);
 	c0 = proc_cpu_s(eng);
 	t0 = bench_now_us();
 	long ours = setups(ep1, SSEC);
@@ -642,15 +662,16 @@ int main(int argc, char **argv)
 		snprintf(path, sizeof path, "%s/pki/ca.crt", STATE);
 		execlp("openssl", "openssl", "s_server", "-quiet", "-accept", a, "-cert",
 		       "server.crt", "-key", "server.key", "-Verify", "1", "-CAfile", "ca.crt",
-		       "-no_ticket", (char *)NULL);
+		       "-no_ticket", "-ciphersuites", setup_suite, (char *)NULL);
 		_exit(127);
 	}
 	usleep(2000000); /* s_server is up (a busy machine is slow to start it) */
 	double s0 = proc_cpu_s(sp);
 	char out[600];
 	snprintf(out, sizeof out, "%s/s_time.txt", tmp);
+	/* -verify: s_time checks the server's certificate, as the set-ups above do. */
 	run("cd %s && openssl s_time -connect 127.0.0.1:%d -new -time %d -cert client.crt -key "
-	    "client.key -CAfile ca.crt > %s 2>&1",
+	    "client.key -CAfile ca.crt -verify 1 > %s 2>&1",
 	    tmp, sport, SSEC, out);
 	double peer_cpu = proc_cpu_s(sp) - s0;
 	kill(sp, SIGTERM);
@@ -670,6 +691,9 @@ int main(int argc, char **argv)
 	       "openssl s_server %ld handshakes in %.1f s = %.0f/s, %.0f us CPU each\n",
 	       ours, ours_s, ours / ours_s, ours ? ours_cpu * 1e6 / (double)ours : 0, peer, peer_s,
 	       peer_s > 0 ? peer / peer_s : 0, peer ? peer_cpu * 1e6 / (double)peer : 0);
+	printf("  telgated set-ups negotiated %s; s_server: EC P-256 key, TLS 1.3 with %s; no "
+	       "session reuse on either, both clients verify the server\n",
+	       setup_params, setup_suite);
 	if (peer && ours)
 		printf("  ratio telgated/s_server: %.2fx per second, %.2fx per CPU-second (goal >= "
 		       "0.9)\n",

@@ -245,6 +245,14 @@ json_t *cmd_cti_iface_status(struct admin_ctx *a, const struct ctl_request *r, c
 	    {"events_dropped", s.dropped},
 	    {"channels_terminated", s.terminated_channels},
 	    {"subscriptions_terminated", s.terminated_subscriptions},
+	    {"write_delay_under_1ms", s.write_delay[0]},
+	    {"write_delay_under_5ms", s.write_delay[1]},
+	    {"write_delay_under_20ms", s.write_delay[2]},
+	    {"write_delay_under_100ms", s.write_delay[3]},
+	    {"write_delay_over_100ms", s.write_delay[4]},
+	    {"tick_max_us", s.tick_max_us},
+	    {"tick_cpu_max_us", s.tick_cpu_max_us},
+	    {"tick_cpu_us", s.tick_cpu_us},
 	};
 	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
 		char v[24];

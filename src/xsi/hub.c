@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <time.h>
 
 #define DOC_MAX 8192 /* bytes of one document: names are at most 128 bytes, a contact 512 */
 
@@ -36,6 +37,7 @@ const char *xsi_package_name(enum xsi_package p)
 /* One document waiting for a channel's loop. */
 struct out {
 	TAILQ_ENTRY(out) link;
+	int64_t queued_us; /* when it was queued (tg_mono_us): the write delay's start */
 	size_t len;
 	char data[];
 };
@@ -53,10 +55,11 @@ struct chan {
 	struct loop *loop;
 	int priority, weight;
 	int64_t expires_ms, seen_ms;
-	int refs;      /* the hub's table (until ended) + posts in flight */
-	int posted;    /* a flush is queued on the loop */
-	int ended;     /* the answer was ended (loop only) */
-	int terminate; /* send ChannelTerminated, then end */
+	int64_t beat_ms; /* its next ChannelHeartBeat: each channel has its own phase */
+	int refs;        /* the hub's table (until ended) + posts in flight */
+	int posted;      /* a flush is queued on the loop */
+	int ended;       /* the answer was ended (loop only) */
+	int terminate;   /* send ChannelTerminated, then end */
 	char reason[160];
 	struct out_list out;
 	size_t out_bytes;
@@ -125,7 +128,9 @@ struct xsi_hub {
 	struct chan_list all_chans; /* every channel not yet freed */
 	struct sub_list all_subs;
 	int nchans; /* live (in a set) */
-	int64_t last_beat_ms;
+	/* No subscription expires, no event is due for redelivery before these (lower
+	 * bounds, monotonic ms): the tick skips those walks until then. */
+	int64_t sub_due_ms, redeliver_due_ms;
 	struct xsi_hub_stats st;
 };
 
@@ -328,6 +333,25 @@ static void set_maybe_free(struct xsi_hub *h, struct set *s)
 
 /* --- channel output ----------------------------------------------------------------- */
 
+/* The calling thread's CPU time, microseconds: what the tick costs, whatever the
+ * machine's load (its wall-clock hold of the lock includes being preempted). */
+static int64_t thread_cpu_us(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+	return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+/* Counts a delay in the stats' buckets (< 1, 5, 20, 100 ms, more). */
+static void delay_count(uint64_t b[XSI_DELAY_BUCKETS], int64_t us)
+{
+	static const int64_t top_us[XSI_DELAY_BUCKETS - 1] = {1000, 5000, 20000, 100000};
+	int i = 0;
+	while (i < XSI_DELAY_BUCKETS - 1 && us >= top_us[i])
+		i++;
+	b[i]++;
+}
+
 static void chan_unref(struct xsi_hub *h, struct chan *c)
 {
 	if (--c->refs > 0)
@@ -353,8 +377,11 @@ static void chan_flush(void *arg)
 	pthread_mutex_unlock(&h->mu);
 	struct out *m;
 	int gone = 0;
+	int64_t oldest_us = 0;
 	while ((m = TAILQ_FIRST(&todo))) {
 		TAILQ_REMOVE(&todo, m, link);
+		if (!oldest_us)
+			oldest_us = m->queued_us;
 		/* A stream that failed (-EPIPE: on_abort follows) takes nothing more. */
 		if (!gone && (!c->ended || end))
 			gone = http_stream_chunk(c->req, m->data, m->len) != 0;
@@ -363,6 +390,8 @@ static void chan_flush(void *arg)
 	if (end)
 		http_stream_end(c->req);
 	pthread_mutex_lock(&h->mu);
+	if (oldest_us)
+		delay_count(h->st.write_delay, tg_mono_us() - oldest_us);
 	chan_unref(h, c);
 	pthread_mutex_unlock(&h->mu);
 }
@@ -384,6 +413,7 @@ static int chan_send(struct xsi_hub *h, struct chan *c, const char *doc, size_t 
 		return -1;
 	memcpy(m->data, doc, len);
 	m->len = len;
+	m->queued_us = tg_mono_us();
 	TAILQ_INSERT_TAIL(&c->out, m, link);
 	c->out_bytes += len;
 	if (!c->posted) {
@@ -484,13 +514,18 @@ static void ev_send(struct xsi_hub *h, struct ev *e, struct chan *c, int64_t now
 	const struct xsi_doc_event d = {e->id, e->user,   e->app,  e->sub,
 	                                c->id, e->target, e->data, e->seq};
 	xsi_doc_event(&b, &d);
-	if (tg_sbuf_len(&b) <= 0 || chan_send(h, c, doc, (size_t)tg_sbuf_len(&b)) != 0)
+	if (tg_sbuf_len(&b) <= 0 || chan_send(h, c, doc, (size_t)tg_sbuf_len(&b)) != 0) {
+		h->redeliver_due_ms = 0; /* the next tick tries again */
 		return;
+	}
 	if (e->sent_ms)
 		h->st.redelivered++;
 	else
 		h->st.sent++;
 	e->sent_ms = now_ms ? now_ms : 1;
+	int64_t due = e->sent_ms + (int64_t)h->o.redeliver_s * 1000;
+	if (due < h->redeliver_due_ms)
+		h->redeliver_due_ms = due;
 	tg_strlcpy(e->last_chan, c->id, sizeof e->last_chan);
 }
 
@@ -559,6 +594,17 @@ static struct chan *chan_of(struct xsi_hub *h, const char *identity, const char 
 	return c && c->set && strcmp(c->set->identity, identity) == 0 ? c : NULL;
 }
 
+/* A channel's first heartbeat: a period after it opened, less up to a quarter of it at
+ * random, so that channels opened together (a reconnecting client) do not beat in the
+ * same tick ever after: 10,000 heartbeats in one tick held the hub's lock and filled
+ * the loops' queues for tens of milliseconds, and events waited behind them. */
+static int64_t first_beat(const struct xsi_hub *h, int64_t now)
+{
+	int64_t period = (int64_t)h->o.heartbeat_s * 1000;
+	uint32_t jitter = (uint32_t)(period / 4);
+	return now + period - (jitter ? (int64_t)randombytes_uniform(jitter + 1) : 0);
+}
+
 int xsi_hub_channel_open(struct xsi_hub *h, const char *identity, const struct xsi_body *b,
                          struct http_request *req, char *id)
 {
@@ -585,6 +631,7 @@ int xsi_hub_channel_open(struct xsi_hub *h, const char *identity, const struct x
 	c->weight = b->weight;
 	c->expires_ms = now + (int64_t)expires * 1000;
 	c->seen_ms = now;
+	c->beat_ms = first_beat(h, now);
 	c->refs = 1;
 	TAILQ_INIT(&c->out);
 	TAILQ_INSERT_TAIL(&s->chans, c, set_link);
@@ -715,6 +762,8 @@ int xsi_hub_sub_add(struct xsi_hub *h, const struct xsi_sub_request *r, const st
 	u->package = r->package;
 	tg_strlcpy(u->app, r->application_id ? r->application_id : "", sizeof u->app);
 	u->expires_ms = tg_mono_ms() + (int64_t)expires * 1000;
+	if (u->expires_ms < h->sub_due_ms)
+		h->sub_due_ms = u->expires_ms;
 	TAILQ_INSERT_TAIL(&s->subs, u, set_link);
 	TAILQ_INSERT_TAIL(&h->all_subs, u, all_link);
 	tadd(h->subs, &u->node, u->id);
@@ -734,10 +783,13 @@ int xsi_hub_sub_refresh(struct xsi_hub *h, const char *identity, const char *id,
 {
 	pthread_mutex_lock(&h->mu);
 	struct sub *u = sub_of(h, identity, id);
-	if (u)
+	if (u) {
 		u->expires_ms =
 		    tg_mono_ms() +
 		    (int64_t)(expires_s >= 0 ? expires_s : h->o.expires_default_s) * 1000;
+		if (u->expires_ms < h->sub_due_ms)
+			h->sub_due_ms = u->expires_ms;
+	}
 	pthread_mutex_unlock(&h->mu);
 	return u ? 0 : -ENOENT;
 }
@@ -819,37 +871,78 @@ int xsi_hub_sub_terminate(struct xsi_hub *h, const char *id, const char *reason)
 
 /* --- time --------------------------------------------------------------------------- */
 
-void xsi_hub_tick(struct xsi_hub *h, int64_t now)
+/* Records how long the tick held the lock since t0_us (under h->mu). */
+static void hold_count(struct xsi_hub *h, int64_t t0_us)
+{
+	int64_t took_us = tg_mono_us() - t0_us;
+	if ((uint64_t)took_us > h->st.tick_max_us)
+		h->st.tick_max_us = (uint64_t)took_us;
+}
+
+/* One channel's expiry, client timeout and heartbeat (under h->mu). */
+static void tick_channel(struct xsi_hub *h, struct chan *c, int64_t now, const char *beat,
+                         size_t beat_len)
+{
+	int64_t period = (int64_t)h->o.heartbeat_s * 1000;
+	if (now >= c->expires_ms)
+		chan_terminate(h, c, "expired");
+	else if (h->o.client_timeout_s && now - c->seen_ms >= (int64_t)h->o.client_timeout_s * 1000)
+		chan_terminate(h, c, "no heartbeat from the client");
+	else if (now >= c->beat_ms) {
+		chan_send(h, c, beat, beat_len);
+		/* Its own phase, kept: the tick is late by up to a second, not the beat. */
+		c->beat_ms += period;
+		if (c->beat_ms <= now)
+			c->beat_ms = now + period;
+	}
+	if (c->terminate && c->set) /* chan_send found its output full */
+		chan_terminate(h, c, c->reason);
+}
+
+/* Every channel, TICK_BATCH at a time: the lock is let go between batches, so that
+ * device-state changes and flushes are not held up by a walk of 10,000 channels (it
+ * held the lock for tens of milliseconds on a busy machine). The next channel is held
+ * by a reference meanwhile: a channel stays in all_chans until its last reference
+ * goes. Called and returns with h->mu held. */
+#define TICK_BATCH 256
+static void tick_channels(struct xsi_hub *h, int64_t now, int64_t *t0_us)
 {
 	char beat[256];
 	struct tg_sbuf b = {beat, sizeof beat, 0, 0};
 	xsi_doc_heartbeat(&b);
-	pthread_mutex_lock(&h->mu);
-	int heartbeat = now - h->last_beat_ms >= (int64_t)h->o.heartbeat_s * 1000;
-	if (heartbeat)
-		h->last_beat_ms = now;
-	struct chan *c, *cn;
-	for (c = TAILQ_FIRST(&h->all_chans); c && ((cn = TAILQ_NEXT(c, all_link)), 1); c = cn) {
-		if (!c->set)
+	struct chan *c = TAILQ_FIRST(&h->all_chans), *cn;
+	int n = 0;
+	while (c) {
+		cn = TAILQ_NEXT(c, all_link);
+		if (c->set)
+			tick_channel(h, c, now, beat, (size_t)tg_sbuf_len(&b));
+		c = cn;
+		if (!c || ++n % TICK_BATCH)
 			continue;
-		if (now >= c->expires_ms)
-			chan_terminate(h, c, "expired");
-		else if (h->o.client_timeout_s &&
-		         now - c->seen_ms >= (int64_t)h->o.client_timeout_s * 1000)
-			chan_terminate(h, c, "no heartbeat from the client");
-		else if (heartbeat)
-			chan_send(h, c, beat, (size_t)tg_sbuf_len(&b));
-		if (c->terminate && c->set) /* chan_send found its output full */
-			chan_terminate(h, c, c->reason);
+		c->refs++;
+		hold_count(h, *t0_us);
+		pthread_mutex_unlock(&h->mu);
+		pthread_mutex_lock(&h->mu);
+		*t0_us = tg_mono_us();
+		if (c->refs == 1) { /* it was freed meanwhile but for this reference */
+			cn = TAILQ_NEXT(c, all_link);
+			chan_unref(h, c);
+			c = cn;
+		} else {
+			c->refs--;
+		}
 	}
-	struct sub *u, *un;
-	for (u = TAILQ_FIRST(&h->all_subs); u && ((un = TAILQ_NEXT(u, all_link)), 1); u = un)
-		if (now >= u->expires_ms)
-			sub_end(h, u, "expired");
-	/* Redelivery: an event sent redeliver_s ago and not acknowledged goes again, on
-	 * another channel of its set when there is one; sets are looked at through their
-	 * subscriptions' sets (every set with a queue has a subscription or a channel). */
-	int64_t late = (int64_t)h->o.redeliver_s * 1000;
+}
+
+/* Redelivery: an event sent redeliver_s ago and not acknowledged goes again, on another
+ * channel of its set when there is one. Only when one can be due (redeliver_due_ms): a
+ * walk of every set's queue each second cost as much as the rest of the tick. */
+static void tick_redeliver(struct xsi_hub *h, int64_t now)
+{
+	if (now < h->redeliver_due_ms)
+		return;
+	int64_t late = (int64_t)h->o.redeliver_s * 1000, due = INT64_MAX;
+	struct chan *c;
 	TAILQ_FOREACH(c, &h->all_chans, all_link)
 	{
 		struct set *s = c->set;
@@ -858,13 +951,46 @@ void xsi_hub_tick(struct xsi_hub *h, int64_t now)
 		struct ev *e;
 		TAILQ_FOREACH(e, &s->queue, link)
 		{
-			if (e->sent_ms && now - e->sent_ms < late)
-				continue;
-			struct chan *to = pick(s, e->last_chan);
-			if (to)
-				ev_send(h, e, to, now);
+			if (!e->sent_ms || now - e->sent_ms >= late) {
+				struct chan *to = pick(s, e->last_chan);
+				if (to)
+					ev_send(h, e, to, now);
+			}
+			/* Not sent (no channel took it): looked at again next tick. */
+			int64_t at = e->sent_ms ? e->sent_ms + late : now;
+			if (at < due)
+				due = at;
 		}
 	}
+	/* Sets without a channel are not in it: opening a channel sends their queue
+	 * (ev_send lowers redeliver_due_ms then). */
+	h->redeliver_due_ms = due;
+}
+
+void xsi_hub_tick(struct xsi_hub *h, int64_t now)
+{
+	int64_t cpu0_us = thread_cpu_us();
+	pthread_mutex_lock(&h->mu);
+	int64_t t0_us = tg_mono_us(); /* how long the lock is held at a stretch */
+	tick_channels(h, now, &t0_us);
+	/* Subscriptions expire rarely (an hour): walked only when one can have. */
+	if (now >= h->sub_due_ms) {
+		int64_t due = INT64_MAX;
+		struct sub *u, *un;
+		for (u = TAILQ_FIRST(&h->all_subs); u && ((un = TAILQ_NEXT(u, all_link)), 1);
+		     u = un)
+			if (now >= u->expires_ms)
+				sub_end(h, u, "expired");
+			else if (u->expires_ms < due)
+				due = u->expires_ms;
+		h->sub_due_ms = due;
+	}
+	tick_redeliver(h, now);
+	hold_count(h, t0_us);
+	int64_t cpu_us = thread_cpu_us() - cpu0_us;
+	if ((uint64_t)cpu_us > h->st.tick_cpu_max_us)
+		h->st.tick_cpu_max_us = (uint64_t)cpu_us;
+	h->st.tick_cpu_us += (uint64_t)cpu_us;
 	pthread_mutex_unlock(&h->mu);
 }
 

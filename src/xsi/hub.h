@@ -119,10 +119,18 @@ void xsi_hub_tick(struct xsi_hub *h, int64_t now_ms);
  * stops; the loops must still run to send it. */
 void xsi_hub_close_all(struct xsi_hub *h, const char *reason);
 
+#define XSI_DELAY_BUCKETS 5 /* < 1 ms, < 5 ms, < 20 ms, < 100 ms, more */
 struct xsi_hub_stats {
 	uint64_t channels, sets, subscriptions, queued;         /* now */
 	uint64_t events, sent, redelivered, acked, dropped;     /* since the start */
 	uint64_t terminated_channels, terminated_subscriptions; /* since the start */
+	/* Where latency comes from: the oldest document of each flush, from being queued
+	 * (under the hub's mutex) to written to the channel's stream on its loop; and the
+	 * longest xsi_hub_tick (its walk holds the mutex), microseconds. */
+	uint64_t write_delay[XSI_DELAY_BUCKETS];
+	uint64_t tick_max_us;
+	/* The tick's CPU time (its thread's): the longest tick and all ticks, microseconds. */
+	uint64_t tick_cpu_max_us, tick_cpu_us;
 };
 void xsi_hub_stats(struct xsi_hub *h, struct xsi_hub_stats *out);
 
