@@ -29,7 +29,10 @@ struct ldev {
 	char name[STORE_ID_MAX + 1];
 };
 
-enum op_kind { OP_PUT, OP_DELETE, OP_EXPIRE };
+/* OP_STATE: the device (b.device) went in service (b.expires 1) or out (0): told to the
+ * other cluster nodes in the same transaction (store_devstate_announce), so they hear of
+ * it once the binding change is durable. */
+enum op_kind { OP_PUT, OP_DELETE, OP_EXPIRE, OP_STATE };
 
 struct op {
 	struct op *next;
@@ -40,7 +43,8 @@ struct op {
 
 struct sip_loc {
 	store_t *st;
-	struct shtable *devs; /* struct ldev by device name */
+	char node[STORE_ID_MAX + 1]; /* the bindings' owner in the store; "" = every row */
+	struct shtable *devs;        /* struct ldev by device name */
 
 	/* the write-behind queue */
 	pthread_mutex_t qmu;
@@ -84,7 +88,9 @@ static int apply_op(store_t *st, const struct op *o)
 		rc = store_registration_delete(st, o->b.device, o->b.contact);
 		return rc == STORE_NOTFOUND ? STORE_OK : rc;
 	case OP_EXPIRE:
-		return store_registrations_expire(st, o->b.expires, &n);
+		return store_registrations_expire(st, o->b.node, o->b.expires, &n);
+	case OP_STATE:
+		return STORE_OK; /* write_batch announces them together */
 	}
 	return STORE_ERROR;
 }
@@ -98,6 +104,23 @@ static void free_ops(struct op *o)
 	}
 }
 
+/* The batch's device-state changes, for the other nodes, in the batch's transaction. */
+static int announce_states(store_t *st, const struct op *batch)
+{
+	struct store_devstate v[64];
+	int n = 0, rc = STORE_OK;
+	for (const struct op *o = batch; o && rc == STORE_OK; o = o->next) {
+		if (o->kind != OP_STATE)
+			continue;
+		v[n++] = (struct store_devstate){o->b.device, (int)o->b.expires};
+		if (n == (int)(sizeof v / sizeof v[0])) {
+			rc = store_devstate_announce(st, v, n);
+			n = 0;
+		}
+	}
+	return rc == STORE_OK && n ? store_devstate_announce(st, v, n) : rc;
+}
+
 /* One transaction for the batch. Returns 0 or -1 (nothing of it is in the store). */
 static int write_batch(store_t *st, const struct op *batch)
 {
@@ -108,6 +131,10 @@ static int write_batch(store_t *st, const struct op *batch)
 			store_rollback(st);
 			return -1;
 		}
+	if (announce_states(st, batch) != STORE_OK) {
+		store_rollback(st);
+		return -1;
+	}
 	return store_commit(st) == STORE_OK ? 0 : -1;
 }
 
@@ -334,6 +361,9 @@ static int load_row(void *ud, const struct store_registration *b)
 	struct loader *ld = ud;
 	if (b->expires <= ld->now)
 		return 0;
+	/* Another node's (it holds the connection): not ours to serve or expire. */
+	if (ld->l->node[0] && b->node[0] && strcmp(b->node, ld->l->node) != 0)
+		return 0;
 	struct shtable_at at;
 	shtable_lock_str(ld->l->devs, b->device, &at);
 	struct ldev *d = find(&at);
@@ -349,12 +379,18 @@ static int load_row(void *ud, const struct store_registration *b)
 
 struct sip_loc *sip_loc_new(store_t *st, int64_t now, char *err, size_t errlen)
 {
+	return sip_loc_open(st, "", now, err, errlen);
+}
+
+struct sip_loc *sip_loc_open(store_t *st, const char *node, int64_t now, char *err, size_t errlen)
+{
 	struct sip_loc *l = calloc(1, sizeof *l);
 	if (!l) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
 	l->st = st;
+	tg_strlcpy(l->node, node, sizeof l->node);
 	pthread_mutex_init(&l->qmu, NULL);
 	pthread_cond_init(&l->qcv, NULL);
 	pthread_cond_init(&l->donecv, NULL);
@@ -429,6 +465,16 @@ static int same(const struct store_registration *a, const struct store_registrat
 	       a->regid == b->regid;
 }
 
+/* An OP_STATE's binding: the device, and expires the state (1 in service, 0 out). */
+static const struct store_registration *state_of(const char *device, int in_service)
+{
+	static _Thread_local struct store_registration b;
+	memset(&b, 0, sizeof b);
+	tg_strlcpy(b.device, device, sizeof b.device);
+	b.expires = in_service;
+	return &b;
+}
+
 /* Adds an op for b to the local chain; -1 when out of memory. */
 static int chain(struct op ***tail, long *n, enum op_kind k, const struct store_registration *b)
 {
@@ -470,8 +516,10 @@ int sip_loc_change(struct sip_loc *l, const char *device, int64_t now, sip_loc_e
 		shtable_unlock(&at);
 		return rc;
 	}
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		tg_strlcpy(work[i].device, device, sizeof work[i].device);
+		tg_strlcpy(work[i].node, l->node, sizeof work[i].node);
+	}
 	/* What the store must learn: bindings gone (expired ones included) and new or changed. */
 	struct op *first = NULL, **tail = &first;
 	long nops = 0;
@@ -499,6 +547,9 @@ int sip_loc_change(struct sip_loc *l, const char *device, int64_t now, sip_loc_e
 			bad = chain(&tail, &nops, OP_PUT, &work[i]);
 		durable |= fresh;
 	}
+	/* The device's state for the other nodes, as register.c publishes it here. */
+	if (!bad && (*before == 0) != (n == 0))
+		bad = chain(&tail, &nops, OP_STATE, state_of(device, n > 0));
 	if (!bad && n > 0 && !d) {
 		if (!(d = calloc(1, sizeof *d)))
 			bad = 1;
@@ -538,6 +589,7 @@ int sip_loc_change(struct sip_loc *l, const char *device, int64_t now, sip_loc_e
 /* One shard's expiry: drops expired bindings, removes the devices left with none and
  * keeps their names, so that gone() runs after the shard's lock is released. */
 struct expiry {
+	struct sip_loc *l;
 	int64_t now;
 	int any;
 	char (*names)[STORE_ID_MAX + 1];
@@ -568,13 +620,20 @@ static int expire_dev(void *ud, struct shtable_node *node)
 	}
 	if (x->nn < x->cap)
 		tg_strlcpy(x->names[x->nn++], d->name, sizeof x->names[0]);
+	/* Out of service for the other nodes: queued under the shard's lock, so that a
+	 * REGISTER of the device right after is told after it. Without memory the others
+	 * keep it in service until their next resync. */
+	struct op *o = NULL, **tail = &o;
+	long n = 0;
+	if (chain(&tail, &n, OP_STATE, state_of(d->name, 0)) == 0)
+		enqueue(x->l, o, tail, n, 0, NULL);
 	return SHTABLE_REMOVE; /* freed by the table (dev_free) */
 }
 
 void sip_loc_expire(struct sip_loc *l, int64_t now, void (*gone)(void *ud, const char *device),
                     void *ud)
 {
-	struct expiry x = {.now = now};
+	struct expiry x = {.l = l, .now = now};
 	for (unsigned s = 0; s < shtable_shards(l->devs); s++) {
 		x.nn = 0;
 		shtable_sweep_shard(l->devs, s, expire_dev, &x);
@@ -587,6 +646,7 @@ void sip_loc_expire(struct sip_loc *l, int64_t now, void (*gone)(void *ud, const
 		if (o) {
 			o->kind = OP_EXPIRE;
 			o->b.expires = now;
+			tg_strlcpy(o->b.node, l->node, sizeof o->b.node);
 			enqueue(l, o, &o->next, 1, 0, NULL);
 		}
 	}

@@ -21,7 +21,8 @@
  * second (at most 100,000 queued changes; beyond that the oldest are dropped, counted in
  * the log, and their tickets are lost).
  *
- * sip_loc_new loads the bindings that have not expired from the store.
+ * sip_loc_new loads the bindings that have not expired from the store (sip_loc_open: this
+ * node's).
  *
  * Threads: every function but sip_loc_free may be called from any thread. Ownership: the
  * store must outlive the table; the binding arrays handed to callbacks are valid for the
@@ -43,6 +44,13 @@
 struct sip_loc;
 
 struct sip_loc *sip_loc_new(store_t *st, int64_t now, char *err, size_t errlen);
+/* The same for one node of a cluster (issue 21, docs/cluster.md): the bindings it writes
+ * carry node (a phone that registers through this node takes its binding over from
+ * another), it loads only its own (and those without a node) and expires only those.
+ * node "" is sip_loc_new: every row. A device's first binding and its last one's going
+ * (removal or expiry) are told to the other nodes (store_devstate_announce) in the
+ * transaction that writes the change. */
+struct sip_loc *sip_loc_open(store_t *st, const char *node, int64_t now, char *err, size_t errlen);
 /* Writes what is queued, stops the writer and frees the table. */
 void sip_loc_free(struct sip_loc *l);
 

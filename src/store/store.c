@@ -505,6 +505,23 @@ void store_cluster_state(store_t *st, char *db, size_t dbcap, char *listen, size
 	                              : "none: the store is this node's alone");
 }
 
+int store_devstate_announce(store_t *st, const struct store_devstate *v, int n)
+{
+	if (!st->be->devstate_announce || n <= 0)
+		return STORE_OK; /* SQLite: no other node to tell */
+	struct store_conn_link *l = link_for_thread(st);
+	if (!l)
+		return STORE_ERROR;
+	return st->be->devstate_announce(l->conn, v, n);
+}
+
+void store_devstate_listen(store_t *st, void (*fn)(void *arg, const char *device, int in_service),
+                           void (*resync)(void *arg, const char *why), void *arg)
+{
+	if (st->be->devstate_listen)
+		st->be->devstate_listen(st, fn, resync, arg);
+}
+
 /* --- users -------------------------------------------------------------------------- */
 
 static const char *dir_name(enum store_directory d)
@@ -1403,16 +1420,18 @@ int store_registration_put(store_t *st, const struct store_registration *r)
 	struct store_val p[] = {SV_S(r->device),    SV_S(r->contact), SV_S(r->aor),
 	                        SV_S(r->callid),    SV_I(r->cseq),    SV_I(r->expires),
 	                        SV_S(r->transport), SV_S(r->source),  SV_S(r->sipinstance),
-	                        SV_I(r->regid)};
+	                        SV_I(r->regid),     SV_S(r->node)};
+	/* A put from another node takes the binding over (processnode = excluded's). */
 	return exec_gen(
 	    st, GEN_NONE,
 	    "INSERT INTO registration (devicename, contact, aor, callid, cseq, expires, "
-	    "transport, source, sipinstance, regid) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-	    "$10) ON CONFLICT (devicename, contact) DO UPDATE SET aor = excluded.aor, callid = "
-	    "excluded.callid, cseq = excluded.cseq, expires = excluded.expires, transport "
-	    "= excluded.transport, source = excluded.source, sipinstance = "
-	    "excluded.sipinstance, regid = excluded.regid",
-	    p, 10, NULL, NULL, NULL);
+	    "transport, source, sipinstance, regid, processnode) VALUES ($1, $2, $3, $4, $5, $6, "
+	    "$7, $8, $9, $10, $11) ON CONFLICT (devicename, contact) DO UPDATE SET aor = "
+	    "excluded.aor, callid = excluded.callid, cseq = excluded.cseq, expires = "
+	    "excluded.expires, transport = excluded.transport, source = excluded.source, "
+	    "sipinstance = excluded.sipinstance, regid = excluded.regid, processnode = "
+	    "excluded.processnode",
+	    p, 11, NULL, NULL, NULL);
 }
 
 int store_registration_delete(store_t *st, const char *device, const char *contact)
@@ -1440,7 +1459,7 @@ static int reg_row(void *ud, int ncols, const char *const *names, const char *co
 	if (cp(r.device, sizeof r.device, v[0]) | cp(r.contact, sizeof r.contact, v[1]) |
 	    cp(r.aor, sizeof r.aor, v[2]) | cp(r.callid, sizeof r.callid, v[3]) |
 	    cp(r.transport, sizeof r.transport, v[6]) | cp(r.source, sizeof r.source, v[7]) |
-	    cp(r.sipinstance, sizeof r.sipinstance, v[8]))
+	    cp(r.sipinstance, sizeof r.sipinstance, v[8]) | cp(r.node, sizeof r.node, v[10]))
 		return 0; /* skip a row that cannot be represented */
 	r.cseq = (uint32_t)to_i64(v[4]);
 	r.expires = to_i64(v[5]);
@@ -1455,22 +1474,114 @@ int store_registrations(store_t *st, const char *device,
 	if (!device)
 		return exec(st,
 		            "SELECT devicename, contact, aor, callid, cseq, expires, transport, "
-		            "source, sipinstance, regid FROM registration ORDER BY devicename, "
-		            "contact",
+		            "source, sipinstance, regid, processnode FROM registration ORDER BY "
+		            "devicename, contact",
 		            NULL, 0, reg_row, &l, NULL);
 	struct store_val p[] = {SV_S(device)};
 	return exec(st,
 	            "SELECT devicename, contact, aor, callid, cseq, expires, transport, source, "
-	            "sipinstance, regid FROM registration WHERE devicename = $1 ORDER BY contact",
+	            "sipinstance, regid, processnode FROM registration WHERE devicename = $1 ORDER "
+	            "BY contact",
 	            p, 1, reg_row, &l, NULL);
 }
 
-int store_registrations_expire(store_t *st, int64_t now, int *n)
+int store_registrations_expire(store_t *st, const char *node, int64_t now, int *n)
 {
-	struct store_val p[] = {SV_I(now)};
+	struct store_val p[] = {SV_I(now), SV_S(node)};
 	*n = 0;
-	return exec_gen(st, GEN_NONE, "DELETE FROM registration WHERE expires <= $1", p, 1, NULL,
-	                NULL, n);
+	if (!node[0])
+		return exec_gen(st, GEN_NONE, "DELETE FROM registration WHERE expires <= $1", p, 1,
+		                NULL, NULL, n);
+	/* '' too: rows written before schema 16, or by this node before it had a cluster. */
+	return exec_gen(st, GEN_NONE,
+	                "DELETE FROM registration WHERE expires <= $1 AND (processnode = $2 OR "
+	                "processnode = '')",
+	                p, 2, NULL, NULL, n);
+}
+
+/* Names kept for after the rows (name_row's fn). */
+struct names_kept {
+	char (*v)[STORE_ID_MAX + 1];
+	int n, cap, bad;
+};
+
+static int keep_name(void *ud, const char *name)
+{
+	struct names_kept *l = ud;
+	if (l->n == l->cap) {
+		int nc = l->cap ? l->cap * 2 : 16;
+		void *p = realloc(l->v, (size_t)nc * sizeof *l->v);
+		if (!p) {
+			l->bad = 1;
+			return 1;
+		}
+		l->v = p;
+		l->cap = nc;
+	}
+	if (cp(l->v[l->n], sizeof l->v[0], name) == 0)
+		l->n++;
+	return 0;
+}
+
+int store_registration_live(store_t *st, const char *device, int64_t now)
+{
+	struct store_val p[] = {SV_S(device), SV_I(now)};
+	char v[8] = "";
+	struct copy_one c = {v, sizeof v, 0, 0};
+	int rc =
+	    exec(st, "SELECT 1 FROM registration WHERE devicename = $1 AND expires > $2 LIMIT 1", p,
+	         2, copy_first_col, &c, NULL);
+	return rc != STORE_OK ? rc : c.found;
+}
+
+int store_registrations_expire_orphans(store_t *st, const char *node, int64_t now,
+                                       int64_t stale_before,
+                                       int (*announce)(void *ud, const char *const *devices, int n),
+                                       void *ud, int *n)
+{
+	struct store_val p[] = {SV_I(now), SV_S(node), SV_I(stale_before)};
+	struct names_kept gone = {0};
+	struct name_list each = {keep_name, &gone};
+	*n = 0;
+	int rc = store_begin(st);
+	if (rc != STORE_OK)
+		return rc;
+	/* Conditional: a row another node deleted first is not returned here. */
+	rc = exec_gen(st, GEN_NONE,
+	              "DELETE FROM registration WHERE expires <= $1 AND processnode <> $2 AND "
+	              "processnode <> '' AND processnode NOT IN (SELECT name FROM processnode "
+	              "WHERE lastheartbeat >= $3) RETURNING devicename",
+	              p, 3, name_row, &each, NULL);
+	*n = gone.n;
+	/* Devices left with no live binding on any node (a name may come twice: one row
+	 * per contact; the second finds the same answer). */
+	const char **left = gone.n ? calloc((size_t)gone.n, sizeof *left) : NULL;
+	int nleft = 0;
+	if (rc == STORE_OK && (gone.bad || (gone.n && !left))) {
+		store_set_error("out of memory");
+		rc = STORE_ERROR;
+	}
+	for (int i = 0; rc == STORE_OK && i < gone.n; i++) {
+		int dup = 0;
+		for (int k = 0; k < nleft && !dup; k++)
+			dup = strcmp(left[k], gone.v[i]) == 0;
+		int live = dup ? 1 : store_registration_live(st, gone.v[i], now);
+		if (live < 0)
+			rc = live;
+		else if (!live)
+			left[nleft++] = gone.v[i];
+	}
+	if (rc == STORE_OK && nleft && announce && announce(ud, left, nleft) != 0)
+		rc = STORE_ERROR;
+	if (rc == STORE_OK)
+		rc = store_commit(st);
+	else
+		store_rollback(st);
+	if (rc != STORE_OK)
+		*n = 0;
+	free(left);
+	free(gone.v);
+	return rc;
 }
 
 /* --- administration ----------------------------------------------------------------- */

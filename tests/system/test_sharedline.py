@@ -217,8 +217,12 @@ class SharedLineTest(unittest.TestCase):
             "DROP TABLE deviceline;"
             "ALTER TABLE deviceline_v13 RENAME TO deviceline;"
             "CREATE INDEX deviceline_device ON deviceline (devicename);"
-            # What later migrations created goes too (v15: the cloud CTI interfaces).
+            # What later migrations created goes too (v15: the cloud CTI interfaces; v16:
+            # the bindings' node, the nodes' counts).
             "DROP TABLE ctiinterfacescope; DROP TABLE ctiinterface;"
+            "DROP INDEX registration_node; ALTER TABLE registration DROP COLUMN processnode;"
+            "ALTER TABLE processnode DROP COLUMN registrations;"
+            "ALTER TABLE processnode DROP COLUMN ctisessions;"
             "DELETE FROM schema_version WHERE version >= 14;")
         db.commit()
         self.assertEqual(db.execute("SELECT max(version) FROM schema_version").fetchone()[0], 13)

@@ -380,7 +380,7 @@ static void test_entities(void **state)
 	assert_string_equal(back.sipinstance, r.sipinstance); /* the later contact sorts last */
 	assert_int_equal(back.regid, 2);
 	int n = 0;
-	assert_int_equal(store_registrations_expire(f->st, 2000, &n), STORE_OK);
+	assert_int_equal(store_registrations_expire(f->st, "", 2000, &n), STORE_OK);
 	assert_int_equal(n, 1);
 	struct store_counts c;
 	assert_int_equal(store_counts(f->st, &c), STORE_OK);
@@ -601,7 +601,7 @@ static void test_generations(void **state)
 	assert_int_equal(store_registration_put(f->st, &reg), STORE_OK);
 	assert_int_equal(store_registration_delete(f->st, "SEPGEN", reg.contact), STORE_OK);
 	int n;
-	assert_int_equal(store_registrations_expire(f->st, 50, &n), STORE_OK);
+	assert_int_equal(store_registrations_expire(f->st, "", 50, &n), STORE_OK);
 	assert_true(store_generation(f->st) == g);
 	assert_true(store_user_generation(f->st, "genuser") == ug);
 }
