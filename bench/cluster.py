@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: ISC
-"""bench/run.sh cluster, part 1 (issue 21): REGISTER per server-CPU-second with the store on
+"""bench/run.sh cluster (issue 21), part 1: REGISTER per server-CPU-second with the store on
 PostgreSQL vs SQLite, one build, one run, under SIPp (bench/register_durable.py's loads:
 churn = every 200 waits for a commit, refresh = write-behind). PostgreSQL 15 runs on this
 machine (tests/system/pg.py: a temporary cluster, fsync off like a test server: the
@@ -12,7 +12,12 @@ WAL writer) in the same step: per node the engine figure counts; the database's 
 shared server's cost, shown beside it. Ratios: REGISTER per engine-CPU-second PostgreSQL
 over SQLite (goal >= 0.8), and with the database's CPU added.
 
+Part 2 (bench/cluster_devstate.py), in the same run on the same PostgreSQL: cross-node
+device-state latency p50/p99 under a registration storm (--devices 5000 through node A
+at --storm-rate 250/s, a CTI monitor on node B; goal p99 < 50 ms).
+
   bench/cluster.py BUILD [--seconds 5] [--rate 500] [--loads churn,refresh]
+                         [--devices 5000] [--storm-rate 250]
 """
 import argparse
 import os
@@ -24,6 +29,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "system"))
 import pg  # noqa: E402
 import register_durable as rd  # noqa: E402
+import cluster_devstate  # noqa: E402
 
 SAMPLES = []
 
@@ -51,6 +57,8 @@ def main():
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--rate", type=int, default=500)
     ap.add_argument("--loads", default="churn,refresh")
+    ap.add_argument("--devices", type=int, default=5000, help="part 2's registration storm")
+    ap.add_argument("--storm-rate", type=int, default=250, help="part 2's SIPp calls/s")
     a = ap.parse_args()
     loads = a.loads.split(",")
     engine_cpu = rd.cpu_s
@@ -75,6 +83,8 @@ def main():
         for i, load in enumerate(x for x in ("churn", "refresh") if x in loads):
             (e0, d0), (e1, d1) = SAMPLES[4 * i + 2], SAMPLES[4 * i + 3]
             db[load] = (e1 - e0, d1 - d0)
+        print("cluster: device state across two nodes ...", flush=True)
+        part2 = cluster_devstate.run(a.build, server.conninfo(), a.devices, a.storm_rate)
     print(f"{'store':8} {'load':8} {'offered':>7} {'calls/s':>8} {'failed':>6} "
           f"{'engine us/200':>13} {'db us/200':>9} {'REG/engine-CPU-s':>16}")
     per = {}
@@ -97,6 +107,7 @@ def main():
             both = p + per.get(("postgres", load, "db"), 0)
             print(f"{load}: REGISTER per engine-CPU-second, PostgreSQL / SQLite = {s / p:.2f} "
                   f"(goal >= 0.8); with the database's CPU added: {s / both:.2f}")
+    cluster_devstate.report(part2)
 
 
 if __name__ == "__main__":
