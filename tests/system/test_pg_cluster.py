@@ -205,6 +205,10 @@ class DeviceStateTest(TwoNodes):
         self.assertEqual(self.owner(), ["node-a"])
         # A's binding expires by its time; B finds A silent (3 heartbeats) and deletes it.
         self.assertEqual(test_cti.local(c.event(timeout=30)), "OutOfServiceEvent")
+        # B publishes inside the DELETE's transaction and logs once it committed.
+        end = time.time() + 10
+        while "event=cluster_orphans_expired" not in self.b.log_text() and time.time() < end:
+            time.sleep(0.1)
         self.assertIn("event=cluster_orphans_expired", self.b.log_text())
         self.sipp(self.b)
         self.assertEqual(test_cti.local(c.event()), "BackInServiceEvent")
