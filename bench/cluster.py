@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: ISC
-"""bench/run.sh cluster, part 1 (issue 21): REGISTER per server-CPU-second with the store on
+"""bench/run.sh cluster (issue 21), part 1: REGISTER per server-CPU-second with the store on
 PostgreSQL vs SQLite, one build, one run, under SIPp (bench/register_durable.py's loads:
 churn = every 200 waits for a commit, refresh = write-behind). PostgreSQL 15 runs on this
 machine (tests/system/pg.py: a temporary cluster, fsync off like a test server: the
@@ -17,7 +17,13 @@ Durability contract): the server is stopped after the warm-up pass (which caches
 accounts), so every new binding and removal of the churn load is appended to the node's
 spool and fdatasync'd before its 200; the row is "spool", the ratio spool / store.
 
-  bench/cluster.py BUILD [--seconds 5] [--rate 500] [--loads churn,refresh] [--spool]
+
+Part 2 (bench/cluster_devstate.py), in the same run on the same PostgreSQL: cross-node
+device-state latency p50/p99 under a registration storm (--devices 5000 through node A
+at --storm-rate 250/s, a CTI monitor on node B; goal p99 < 50 ms).
+
+  bench/cluster.py BUILD [--seconds 5] [--rate 500] [--loads churn,refresh]
+                         [--devices 5000] [--storm-rate 250] [--spool]
 """
 import argparse
 import os
@@ -29,6 +35,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "system"))
 import pg  # noqa: E402
 import register_durable as rd  # noqa: E402
+import cluster_devstate  # noqa: E402
 
 SAMPLES = []
 
@@ -58,6 +65,8 @@ def main():
     ap.add_argument("--loads", default="churn,refresh")
     ap.add_argument("--spool", action="store_true",
                     help="also the churn load with PostgreSQL stopped: the spool path")
+    ap.add_argument("--devices", type=int, default=5000, help="part 2's registration storm")
+    ap.add_argument("--storm-rate", type=int, default=250, help="part 2's SIPp calls/s")
     a = ap.parse_args()
     loads = a.loads.split(",")
     engine_cpu = rd.cpu_s
@@ -82,6 +91,8 @@ def main():
         for i, load in enumerate(x for x in ("churn", "refresh") if x in loads):
             (e0, d0), (e1, d1) = SAMPLES[4 * i + 2], SAMPLES[4 * i + 3]
             db[load] = (e1 - e0, d1 - d0)
+        print("cluster: device state across two nodes ...", flush=True)
+        part2 = cluster_devstate.run(a.build, server.conninfo(), a.devices, a.storm_rate)
     if a.spool:
         print("cluster: PostgreSQL stopped after the warm-up: the spool ...", flush=True)
         with pg.PgServer() as server:
@@ -127,6 +138,7 @@ def main():
         both = p + per.get(("postgres", "churn", "db"), 0)
         print(f"churn: new-binding REGISTER per engine-CPU-second, spool / PostgreSQL store = "
               f"{p / sp:.2f}; against the store with the database's CPU added: {both / sp:.2f}")
+    cluster_devstate.report(part2)
 
 
 if __name__ == "__main__":

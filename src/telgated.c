@@ -184,7 +184,16 @@ static void on_node_heartbeat(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct daemon *d = arg;
-	node_heartbeat(d->store, &d->node, tg_now_s(), d->cid);
+	int64_t now = tg_now_s();
+	/* A node silent for 3 heartbeats is dead: its expired bindings are any node's to
+	 * delete (docs/cluster.md, Registrations). */
+	d->node.registrations =
+	    d->sip ? sip_registrar_heartbeat(d->sip, now, now - 3 * d->cfg.core.heartbeat_s) : 0;
+	struct cti_server_stats cs = {0};
+	if (d->cti)
+		cti_server_stats(d->cti, &cs);
+	d->node.ctisessions = (int64_t)cs.sessions_open;
+	node_heartbeat(d->store, &d->node, now, d->cid);
 }
 
 /* The CRL is reissued when it is due (ca/ca_crl.h: half its lifetime, a revocation whose
@@ -610,7 +619,7 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 	evsignal_add(d->sig_int, NULL);
 	struct timeval two = {2, 0};
 	event_add(d->tls_timer, &two);
-	event_add(d->node_timer, &(struct timeval){NODE_HEARTBEAT_S, 0});
+	event_add(d->node_timer, &(struct timeval){d->cfg.core.heartbeat_s, 0});
 	event_add(d->crl_timer, &(struct timeval){5, 0}); /* the signer is up by then */
 	tlsctx_expiry_check_all(tg_now_s());              /* at start, then on every tick */
 	/* Nodes sharing a store share their tokens: one derived from this node's address

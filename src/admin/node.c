@@ -70,7 +70,7 @@ int node_register(store_t *st, const struct store_processnode *n, const char *ci
 int node_heartbeat(store_t *st, struct store_processnode *n, int64_t now, const char *cid)
 {
 	n->lastheartbeat = now;
-	int rc = store_processnode_heartbeat(st, n->name, now);
+	int rc = store_processnode_beat(st, n);
 	if (rc == STORE_NOTFOUND)
 		rc = store_processnode_put(st, n);
 	if (rc != STORE_OK)

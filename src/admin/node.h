@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * node: this node's row in the node table (processnode, store.h): built from the
- * configuration, written by telgated at start, its lastheartbeat refreshed every
- * NODE_HEARTBEAT_S seconds from the main loop. cnf.xml generation lists every row with
+ * configuration, written by telgated at start, its lastheartbeat (with the registrations
+ * and CTI sessions the caller counted) refreshed every core.heartbeat_s seconds
+ * (NODE_HEARTBEAT_S by default) from the main loop. cnf.xml generation lists every row with
  * its ports; the cluster issue reads lastheartbeat to tell live nodes from dead ones.
  *
  * Threads: the caller's (telgated's start and its main loop); blocking on the store (one
@@ -33,8 +34,9 @@ void node_from_config(const struct tg_config *cfg, int64_t now, struct store_pro
 int node_register(store_t *st, const struct store_processnode *n, const char *cid, char *err,
                   size_t errlen);
 
-/* Sets the row's lastheartbeat to now (epoch s); writes the whole row again when it is
- * gone (deleted by hand). Logs node_heartbeat_failed on failure and returns the store
+/* Sets the row's lastheartbeat to now (epoch s) and its counts to n's (registrations,
+ * ctisessions: the caller's); writes the whole row again when it is gone (deleted by
+ * hand). Logs node_heartbeat_failed on failure and returns the store
  * code. */
 int node_heartbeat(store_t *st, struct store_processnode *n, int64_t now, const char *cid);
 

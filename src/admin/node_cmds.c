@@ -53,11 +53,15 @@ struct cluster_rows {
 static int cluster_row(void *ud, const struct store_processnode *n)
 {
 	struct cluster_rows *c = ud;
-	char age[32];
+	char age[32], regs[24], cti[24];
 	snprintf(age, sizeof age, "%llds ago", (long long)(c->now - n->lastheartbeat));
+	/* As of the node's last heartbeat (it writes them there). */
+	snprintf(regs, sizeof regs, "%lld", (long long)n->registrations);
+	snprintf(cti, sizeof cti, "%lld", (long long)n->ctisessions);
 	int self = strcmp(n->name, c->self) == 0;
-	const char *row[] = {n->name,           n->address,        n->version,           age,
-	                     self ? "yes" : "", self ? c->db : "", self ? c->listen : ""};
+	const char *row[] = {
+	    n->name,           n->address,        n->version,           age, regs, cti,
+	    self ? "yes" : "", self ? c->db : "", self ? c->listen : ""};
 	ctl_table_add_row(c->t, row, sizeof row / sizeof row[0]);
 	return 0;
 }
@@ -66,13 +70,10 @@ json_t *cmd_cluster_status(struct admin_ctx *a, const struct ctl_request *r, con
 {
 	(void)r;
 	(void)cid;
-	static const char *const cols[] = {"node",
-	                                   "address",
-	                                   "version",
-	                                   "heartbeat",
-	                                   "this node",
-	                                   "store",
-	                                   "changes from other nodes"};
+	static const char *const cols[] = {
+	    "node",      "address",       "version",
+	    "heartbeat", "registrations", "cti sessions",
+	    "this node", "store",         "changes from other nodes"};
 	char self[sizeof a->cfg.core.node_id], db[320], listen[96];
 	pthread_mutex_lock(&a->mu);
 	tg_strlcpy(self, a->cfg.core.node_id, sizeof self);
@@ -82,7 +83,7 @@ json_t *cmd_cluster_status(struct admin_ctx *a, const struct ctl_request *r, con
 	                         tg_now_s()};
 	if (store_processnodes(a->store, cluster_row, &c) != STORE_OK) {
 		/* The database is gone: this node's own row, from what it knows. */
-		const char *row[] = {self, "", "", "", "yes", db, listen};
+		const char *row[] = {self, "", "", "", "", "", "yes", db, listen};
 		ctl_table_add_row(c.t, row, sizeof row / sizeof row[0]);
 	}
 	return c.t;

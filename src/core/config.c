@@ -42,6 +42,7 @@ static const struct key keys[] = {
     {"core", "drain_timeout", K_INT, F(core.drain_timeout_s), 0, 3600, 0},
     {"core", "node_id", K_STR, F(core.node_id), 0, 0, 1},
     {"core", "node_address", K_STR, F(core.node_address), 0, 0, 1},
+    {"core", "heartbeat_s", K_INT, F(core.heartbeat_s), 1, 3600, 1},
     {"log", "level", K_LEVEL, F(log.level), 0, 0, 0},
     {"log", "format", K_FORMAT, F(log.format), 0, 0, 0},
     {"log", "target", K_TARGET, F(log.target), 0, 0, 0},
@@ -199,6 +200,7 @@ static void base_defaults(struct tg_config *c)
 {
 	memset(c, 0, sizeof *c);
 	c->core.drain_timeout_s = 10;
+	c->core.heartbeat_s = 30; /* admin/node.h NODE_HEARTBEAT_S */
 	tg_strlcpy(c->core.state_dir, "/var/lib/telgate", sizeof c->core.state_dir);
 	c->log.level = LOG_LVL_INFO;
 	c->log.format = LOG_FMT_KV;

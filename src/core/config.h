@@ -31,6 +31,9 @@ struct tg_config {
 		/* the host name or address phones and peers use to reach this node (the
 		 * processnode row, cnf.xml's callManager blocks); default: node_id */
 		char node_address[256];
+		/* Seconds between this node's heartbeats (its processnode row); a node silent for
+		 * 3 of them is dead to the others (docs/cluster.md). Default 30. */
+		int heartbeat_s;
 	} core;
 	struct {
 		enum log_level level;

@@ -169,3 +169,43 @@ uint64_t devstate_changes(const struct devstate *b)
 {
 	return atomic_load_explicit(&b->changes, memory_order_relaxed);
 }
+
+struct names {
+	char **v;
+	size_t n, cap;
+	int bad;
+};
+
+static int grab_name(void *ud, struct shtable_node *node)
+{
+	struct names *x = ud;
+	if (x->n == x->cap) {
+		size_t nc = x->cap ? x->cap * 2 : 64;
+		void *p = realloc(x->v, nc * sizeof *x->v);
+		if (!p) {
+			x->bad = 1;
+			return SHTABLE_STOP;
+		}
+		x->v = p;
+		x->cap = nc;
+	}
+	if (!(x->v[x->n] = strdup(SHTABLE_ENTRY(node, struct dev, node)->name))) {
+		x->bad = 1;
+		return SHTABLE_STOP;
+	}
+	x->n++;
+	return SHTABLE_NEXT;
+}
+
+int devstate_each(struct devstate *b, void (*fn)(void *ud, const char *device), void *ud)
+{
+	struct names x = {0};
+	shtable_sweep(b->devs, grab_name, &x); /* one shard held at a time */
+	for (size_t i = 0; i < x.n; i++) {
+		if (!x.bad)
+			fn(ud, x.v[i]);
+		free(x.v[i]);
+	}
+	free(x.v);
+	return x.bad ? -1 : 0;
+}

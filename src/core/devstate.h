@@ -64,6 +64,10 @@ int devstate_publish_contact(struct devstate *b, const char *device, int in_serv
                              const char *contact);
 /* 1 when the device is in service, else 0 (unknown devices are out of service). */
 int devstate_get(struct devstate *b, const char *device);
+/* Calls fn for each device in service at the time of the call (the names are copied
+ * first: fn runs with no lock held and may publish). Returns 0, or -1 when out of memory
+ * (no call made). */
+int devstate_each(struct devstate *b, void (*fn)(void *ud, const char *device), void *ud);
 /* Devices in service now, and changes published since the start (the metrics). */
 size_t devstate_in_service(const struct devstate *b);
 uint64_t devstate_changes(const struct devstate *b);

@@ -32,8 +32,11 @@ struct ldev {
 };
 
 /* OP_REFRESH: a stored binding with only its Call-ID, CSeq and expiry changed (the
- * write-behind refresh): a narrower statement than the upsert (issue 22). */
-enum op_kind { OP_PUT, OP_REFRESH, OP_DELETE, OP_EXPIRE };
+ * write-behind refresh): a narrower statement than the upsert (issue 22).
+ * OP_STATE: the device (b.device) went in service (b.expires 1) or out (0): told to the
+ * other cluster nodes in the same transaction (store_devstate_announce), so they hear of
+ * it once the binding change is durable. */
+enum op_kind { OP_PUT, OP_REFRESH, OP_DELETE, OP_EXPIRE, OP_STATE };
 
 struct op {
 	struct op *next;
@@ -44,7 +47,8 @@ struct op {
 
 struct sip_loc {
 	store_t *st;
-	struct shtable *devs; /* struct ldev by device name */
+	char node[STORE_ID_MAX + 1]; /* the bindings' owner in the store; "" = every row */
+	struct shtable *devs;        /* struct ldev by device name */
 
 	/* the write-behind queue */
 	pthread_mutex_t qmu;
@@ -98,7 +102,9 @@ static int apply_op(store_t *st, const struct op *o)
 		rc = store_registration_delete(st, o->b.device, o->b.contact);
 		return rc == STORE_NOTFOUND ? STORE_OK : rc;
 	case OP_EXPIRE:
-		return store_registrations_expire(st, o->b.expires, &n);
+		return store_registrations_expire(st, o->b.node, o->b.expires, &n);
+	case OP_STATE:
+		return STORE_OK; /* write_batch announces them together */
 	}
 	return STORE_ERROR;
 }
@@ -112,6 +118,23 @@ static void free_ops(struct op *o)
 	}
 }
 
+/* The batch's device-state changes, for the other nodes, in the batch's transaction. */
+static int announce_states(store_t *st, const struct op *batch)
+{
+	struct store_devstate v[64];
+	int n = 0, rc = STORE_OK;
+	for (const struct op *o = batch; o && rc == STORE_OK; o = o->next) {
+		if (o->kind != OP_STATE)
+			continue;
+		v[n++] = (struct store_devstate){o->b.device, (int)o->b.expires};
+		if (n == (int)(sizeof v / sizeof v[0])) {
+			rc = store_devstate_announce(st, v, n);
+			n = 0;
+		}
+	}
+	return rc == STORE_OK && n ? store_devstate_announce(st, v, n) : rc;
+}
+
 /* One transaction for the batch. Returns STORE_OK or the store's error (nothing of it is
  * in the store). */
 static int write_batch(store_t *st, const struct op *batch)
@@ -120,6 +143,8 @@ static int write_batch(store_t *st, const struct op *batch)
 	for (const struct op *o = batch; o && rc == STORE_OK; o = o->next)
 		if ((rc = apply_op(st, o)) != STORE_OK)
 			store_rollback(st);
+	if (rc == STORE_OK && (rc = announce_states(st, batch)) != STORE_OK)
+		store_rollback(st);
 	return rc == STORE_OK ? store_commit(st) : rc;
 }
 
@@ -133,6 +158,10 @@ static int spool_batch(struct sip_spool *sp, const struct op *batch, const char 
 	                                            [OP_EXPIRE] = SIP_SPOOL_EXPIRE};
 	struct sip_spool_rec r = {.at_ms = tg_now_ms()};
 	for (const struct op *o = batch; o; o = o->next) {
+		/* No device state in the spool: the other nodes lost their listening session in
+		 * the same outage and re-read every device from the store when it is back. */
+		if (o->kind == OP_STATE)
+			continue;
 		r.kind = kinds[o->kind];
 		r.b = o->b;
 		if (sip_spool_add(sp, &r) != 0)
@@ -169,7 +198,7 @@ static int spool_or_refuse(struct sip_loc *l, const struct op *batch)
 static int drain(struct sip_loc *l, long max)
 {
 	long n = 0;
-	if (sip_spool_replay(l->spool, l->st, max, &n) != STORE_OK)
+	if (sip_spool_replay(l->spool, l->st, l->node, max, &n) != STORE_OK)
 		return -1;
 	l->replayed += n;
 	if (sip_spool_pending(l->spool) == 0 && l->replayed) {
@@ -453,6 +482,9 @@ static int load_row(void *ud, const struct store_registration *b)
 	struct loader *ld = ud;
 	if (b->expires <= ld->now)
 		return 0;
+	/* Another node's (it holds the connection): not ours to serve or expire. */
+	if (ld->l->node[0] && b->node[0] && strcmp(b->node, ld->l->node) != 0)
+		return 0;
 	struct shtable_at at;
 	shtable_lock_str(ld->l->devs, b->device, &at);
 	struct ldev *d = find(&at);
@@ -468,11 +500,11 @@ static int load_row(void *ud, const struct store_registration *b)
 
 struct sip_loc *sip_loc_new(store_t *st, int64_t now, char *err, size_t errlen)
 {
-	return sip_loc_new_spooled(st, now, NULL, 0, err, errlen);
+	return sip_loc_open(st, "", now, NULL, 0, err, errlen);
 }
 
-struct sip_loc *sip_loc_new_spooled(store_t *st, int64_t now, const char *spool_path,
-                                    int64_t spool_max, char *err, size_t errlen)
+struct sip_loc *sip_loc_open(store_t *st, const char *node, int64_t now, const char *spool_path,
+                             int64_t spool_max, char *err, size_t errlen)
 {
 	struct sip_loc *l = calloc(1, sizeof *l);
 	if (!l) {
@@ -480,6 +512,7 @@ struct sip_loc *sip_loc_new_spooled(store_t *st, int64_t now, const char *spool_
 		return NULL;
 	}
 	l->st = st;
+	tg_strlcpy(l->node, node, sizeof l->node);
 	pthread_mutex_init(&l->qmu, NULL);
 	pthread_cond_init(&l->qcv, NULL);
 	pthread_cond_init(&l->donecv, NULL);
@@ -573,6 +606,16 @@ static int same(const struct store_registration *a, const struct store_registrat
 	       same_but_refresh(a, b);
 }
 
+/* An OP_STATE's binding: the device, and expires the state (1 in service, 0 out). */
+static const struct store_registration *state_of(const char *device, int in_service)
+{
+	static _Thread_local struct store_registration b;
+	memset(&b, 0, sizeof b);
+	tg_strlcpy(b.device, device, sizeof b.device);
+	b.expires = in_service;
+	return &b;
+}
+
 /* Adds an op for b to the local chain; -1 when out of memory. */
 static int chain(struct op ***tail, long *n, enum op_kind k, const struct store_registration *b)
 {
@@ -614,8 +657,10 @@ int sip_loc_change(struct sip_loc *l, const char *device, int64_t now, sip_loc_e
 		shtable_unlock(&at);
 		return rc;
 	}
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		tg_strlcpy(work[i].device, device, sizeof work[i].device);
+		tg_strlcpy(work[i].node, l->node, sizeof work[i].node);
+	}
 	/* What the store must learn: bindings gone (expired ones included) and new or changed. */
 	struct op *first = NULL, **tail = &first;
 	long nops = 0;
@@ -645,6 +690,9 @@ int sip_loc_change(struct sip_loc *l, const char *device, int64_t now, sip_loc_e
 			            &work[i]);
 		durable |= fresh;
 	}
+	/* The device's state for the other nodes, as register.c publishes it here. */
+	if (!bad && (*before == 0) != (n == 0))
+		bad = chain(&tail, &nops, OP_STATE, state_of(device, n > 0));
 	if (!bad && n > 0 && !d) {
 		if (!(d = calloc(1, sizeof *d)))
 			bad = 1;
@@ -684,6 +732,7 @@ int sip_loc_change(struct sip_loc *l, const char *device, int64_t now, sip_loc_e
 /* One shard's expiry: drops expired bindings, removes the devices left with none and
  * keeps their names, so that gone() runs after the shard's lock is released. */
 struct expiry {
+	struct sip_loc *l;
 	int64_t now;
 	int any;
 	char (*names)[STORE_ID_MAX + 1];
@@ -714,13 +763,20 @@ static int expire_dev(void *ud, struct shtable_node *node)
 	}
 	if (x->nn < x->cap)
 		tg_strlcpy(x->names[x->nn++], d->name, sizeof x->names[0]);
+	/* Out of service for the other nodes: queued under the shard's lock, so that a
+	 * REGISTER of the device right after is told after it. Without memory the others
+	 * keep it in service until their next resync. */
+	struct op *o = NULL, **tail = &o;
+	long n = 0;
+	if (chain(&tail, &n, OP_STATE, state_of(d->name, 0)) == 0)
+		enqueue(x->l, o, tail, n, 0, NULL);
 	return SHTABLE_REMOVE; /* freed by the table (dev_free) */
 }
 
 void sip_loc_expire(struct sip_loc *l, int64_t now, void (*gone)(void *ud, const char *device),
                     void *ud)
 {
-	struct expiry x = {.now = now};
+	struct expiry x = {.l = l, .now = now};
 	for (unsigned s = 0; s < shtable_shards(l->devs); s++) {
 		x.nn = 0;
 		shtable_sweep_shard(l->devs, s, expire_dev, &x);
@@ -733,6 +789,7 @@ void sip_loc_expire(struct sip_loc *l, int64_t now, void (*gone)(void *ud, const
 		if (o) {
 			o->kind = OP_EXPIRE;
 			o->b.expires = now;
+			tg_strlcpy(o->b.node, l->node, sizeof o->b.node);
 			enqueue(l, o, &o->next, 1, 0, NULL);
 		}
 	}

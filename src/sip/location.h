@@ -21,7 +21,8 @@
  * second (at most 100,000 queued changes; beyond that the oldest are dropped, counted in
  * the log, and their tickets are lost).
  *
- * sip_loc_new loads the bindings that have not expired from the store.
+ * sip_loc_new loads the bindings that have not expired from the store (sip_loc_open: this
+ * node's).
  *
  * Threads: every function but sip_loc_free may be called from any thread. Ownership: the
  * store must outlive the table; the binding arrays handed to callbacks are valid for the
@@ -43,13 +44,20 @@
 struct sip_loc;
 
 struct sip_loc *sip_loc_new(store_t *st, int64_t now, char *err, size_t errlen);
-/* sip_loc_new with the outage spool (spool.h) at spool_path, capped at spool_max bytes:
- * what the file holds (a crash's leftovers) is replayed into the store before the bindings
- * are loaded; while the store is unavailable, the writer spools the batches it cannot
- * commit and counts them durable. Fails (err) when the file cannot be opened or
- * replayed. spool_path NULL: no spool (sip_loc_new). */
-struct sip_loc *sip_loc_new_spooled(store_t *st, int64_t now, const char *spool_path,
-                                    int64_t spool_max, char *err, size_t errlen);
+/* The same for one node of a cluster (issue 21, docs/cluster.md): the bindings it writes
+ * carry node (a phone that registers through this node takes its binding over from
+ * another), it loads only its own (and those without a node) and expires only those.
+ * node "" is sip_loc_new: every row. A device's first binding and its last one's going
+ * (removal or expiry) are told to the other nodes (store_devstate_announce) in the
+ * transaction that writes the change.
+ * With the outage spool (spool.h) at spool_path, capped at spool_max bytes: what the
+ * file holds (a crash's leftovers) is replayed into the store before the bindings are
+ * loaded; while the store is unavailable, the writer spools the batches it cannot commit
+ * and counts them durable (device-state announcements are not spooled: the other nodes
+ * re-read the store when their listening session is back). Fails (err) when the file
+ * cannot be opened or replayed. spool_path NULL: no spool. */
+struct sip_loc *sip_loc_open(store_t *st, const char *node, int64_t now, const char *spool_path,
+                             int64_t spool_max, char *err, size_t errlen);
 /* Writes what is queued, stops the writer and frees the table. */
 void sip_loc_free(struct sip_loc *l);
 

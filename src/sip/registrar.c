@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 #include "sip/registrar.h"
+#include "sip/devlink.h"
 #include "core/conncap.h"
 #include "core/log.h"
 #include "core/loop.h"
@@ -35,6 +36,7 @@ struct sip_registrar {
 	struct sip_edges *edges;
 	struct conncap *caps;     /* shared by every SIP stream listener */
 	struct sip_loc *loc;      /* the bindings */
+	struct sip_devlink *link; /* other nodes' device state (a cluster's) */
 	struct sip_reg *reg;      /* decides REGISTERs */
 	struct sip_transport *tp; /* the sockets */
 	struct event *sweep;
@@ -431,11 +433,17 @@ struct sip_registrar *sip_registrar_start(const struct sip_registrar_options *o,
 	pthread_mutex_init(&r->oauth_mu, NULL);
 	char spool[CFG_PATH_MAX + 32];
 	snprintf(spool, sizeof spool, "%s/sip-location.spool", r->cfg.core.state_dir);
-	if (!(r->loc =
-	          sip_loc_new_spooled(r->store, tg_now_s(), r->cfg.sip.spool_max_mib ? spool : NULL,
-	                              (int64_t)r->cfg.sip.spool_max_mib << 20, err, errlen)))
+	/* On a shared store (PostgreSQL) the bindings are this node's; SQLite's are all its
+	 * own, whatever core.node_id says (a renamed host keeps its registrations). */
+	int shared = strcmp(store_backend_name(r->store), "sqlite") != 0;
+	if (!(r->loc = sip_loc_open(r->store, shared ? r->cfg.core.node_id : "", tg_now_s(),
+	                            r->cfg.sip.spool_max_mib ? spool : NULL,
+	                            (int64_t)r->cfg.sip.spool_max_mib << 20, err, errlen)))
 		goto fail;
 	sip_loc_set_commit_interval(r->loc, r->cfg.sip.commit_interval_ms);
+	/* Other nodes' devices in service before the SIP listeners open. */
+	if (shared && r->devstate && !(r->link = sip_devlink_start(r->store, r->devstate, r->loc)))
+		goto fail_mem;
 	struct sip_reg_options ro = {.cfg = &r->cfg,
 	                             .store = r->store,
 	                             .loc = r->loc,
@@ -516,6 +524,7 @@ void sip_registrar_free(struct sip_registrar *r)
 {
 	if (!r)
 		return;
+	sip_devlink_stop(r->link); /* before the table it reads */
 	sip_transport_free(r->tp);
 	sip_reg_free(r->reg);
 	sip_loc_free(r->loc); /* writes the bindings still queued */
@@ -526,4 +535,13 @@ void sip_registrar_free(struct sip_registrar *r)
 	sip_edges_free(r->edges);
 	conncap_free(r->caps);
 	free(r);
+}
+
+long sip_registrar_heartbeat(struct sip_registrar *r, int64_t now, int64_t stale_before)
+{
+	if (r->link)
+		(void)sip_devlink_expire_orphans(r->link, r->cfg.core.node_id, now, stale_before);
+	long devices = 0, bindings = 0;
+	sip_loc_counts(r->loc, now, &devices, &bindings);
+	return bindings;
 }

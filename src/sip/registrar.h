@@ -67,6 +67,12 @@ int sip_registrar_unregister(struct sip_registrar *r, const char *device);
 int sip_registrar_registrations(struct sip_registrar *r, const char *device,
                                 int (*fn)(void *ud, const struct store_registration *b), void *ud);
 
+/* The node's heartbeat (issue 21, docs/cluster.md): on a shared store, deletes the
+ * expired bindings of dead nodes (another node's whose heartbeat is older than
+ * stale_before, epoch s: sip_devlink_expire_orphans). Returns the live bindings this node
+ * holds, for its row in the node table. Blocking (the store): the main loop's timer. */
+long sip_registrar_heartbeat(struct sip_registrar *r, int64_t now, int64_t stale_before);
+
 /* Blocks until every binding change so far is in the store (tests, `telgate status`). */
 void sip_registrar_sync(struct sip_registrar *r);
 

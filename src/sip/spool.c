@@ -331,6 +331,7 @@ int sip_spool_flush(struct sip_spool *sp, const char **why)
 
 struct replay {
 	store_t *st;
+	const char *node;
 	int rc;
 	long n, max;
 };
@@ -340,21 +341,24 @@ static int replay_one(void *ud, const struct sip_spool_rec *r)
 	struct replay *rp = ud;
 	int n;
 	switch (r->kind) {
-	case SIP_SPOOL_PUT:
-		rp->rc = store_registration_put_at(rp->st, &r->b, r->at_ms);
+	case SIP_SPOOL_PUT: {
+		struct store_registration b = r->b;
+		tg_strlcpy(b.node, rp->node, sizeof b.node);
+		rp->rc = store_registration_put_at(rp->st, &b, r->at_ms);
 		break;
+	}
 	case SIP_SPOOL_DELETE:
 		rp->rc = store_registration_delete_at(rp->st, r->b.device, r->b.contact, r->at_ms);
 		break;
 	case SIP_SPOOL_EXPIRE:
-		rp->rc = store_registrations_expire(rp->st, r->b.expires, &n);
+		rp->rc = store_registrations_expire(rp->st, rp->node, r->b.expires, &n);
 		break;
 	}
 	rp->n += rp->rc == STORE_OK;
 	return rp->rc != STORE_OK || rp->n >= rp->max;
 }
 
-int sip_spool_replay(struct sip_spool *sp, store_t *st, long max, long *n)
+int sip_spool_replay(struct sip_spool *sp, store_t *st, const char *node, long max, long *n)
 {
 	*n = 0;
 	if (sip_spool_pending(sp) <= 0)
@@ -378,7 +382,7 @@ int sip_spool_replay(struct sip_spool *sp, store_t *st, long max, long *n)
 		free(buf);
 		return rc;
 	}
-	struct replay rp = {st, STORE_OK, 0, max};
+	struct replay rp = {st, node ? node : "", STORE_OK, 0, max};
 	parse_from(buf, (size_t)win, 0, replay_one, &rp, &valid);
 	free(buf);
 	if (rp.rc != STORE_OK) {

@@ -94,7 +94,9 @@ int64_t sip_spool_pending(const struct sip_spool *sp);
  * committed, truncates the file. Chunks keep each transaction short, so that the writer
  * goes on spooling new batches between them (their answers wait for an fdatasync, not for
  * the whole replay). STORE_OK (also when nothing is pending), or the store's error (the
- * chunk is not counted: it is replayed again). *n gets the records replayed. Blocking. */
-int sip_spool_replay(struct sip_spool *sp, store_t *st, long max, long *n);
+ * chunk is not counted: it is replayed again). *n gets the records replayed. node: the
+ * cluster node whose spool this is (the file is per node and does not repeat it; "" on a
+ * node without a cluster): the owner of the bindings put and of those expired. Blocking. */
+int sip_spool_replay(struct sip_spool *sp, store_t *st, const char *node, long max, long *n);
 
 #endif

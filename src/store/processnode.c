@@ -91,7 +91,8 @@ int store_processnode_put(store_t *st, const struct store_processnode *n)
 
 #define NODE_COLUMNS                                                                               \
 	"name, address, description, sipport, securedsipport, sipoauthport, sipmraoauthport, "     \
-	"ctiport, ctitlsport, httpport, tftpport, version, timestarted, lastheartbeat"
+	"ctiport, ctitlsport, httpport, tftpport, version, timestarted, lastheartbeat, "           \
+	"registrations, ctisessions"
 
 /* Fills a store_processnode from a row of NODE_COLUMNS; nonzero when a text column does
  * not fit. */
@@ -107,6 +108,8 @@ static int node_from_row(void *obj, const char *const *v)
 		*port_at(n, i) = (int)store_col_i64(v[3 + i]);
 	n->timestarted = store_col_i64(v[12]);
 	n->lastheartbeat = store_col_i64(v[13]);
+	n->registrations = store_col_i64(v[14]);
+	n->ctisessions = store_col_i64(v[15]);
 	return bad;
 }
 
@@ -147,11 +150,25 @@ int store_processnode_delete(store_t *st, const char *name)
 	return rc == STORE_OK && n == 0 ? STORE_NOTFOUND : rc;
 }
 
+static int beat(store_t *st, const char *sql, const struct store_val *p, int np)
+{
+	int n = 0;
+	int rc = store_exec_nogen(st, sql, p, np, NULL, NULL, &n);
+	return rc == STORE_OK && n == 0 ? STORE_NOTFOUND : rc;
+}
+
+int store_processnode_beat(store_t *st, const struct store_processnode *node)
+{
+	struct store_val p[] = {SV_I(node->lastheartbeat), SV_S(node->name),
+	                        SV_I(node->registrations), SV_I(node->ctisessions)};
+	return beat(st,
+	            "UPDATE processnode SET lastheartbeat = $1, registrations = $3, ctisessions = "
+	            "$4 WHERE name = $2",
+	            p, 4);
+}
+
 int store_processnode_heartbeat(store_t *st, const char *name, int64_t now)
 {
 	struct store_val p[] = {SV_I(now), SV_S(name)};
-	int n = 0;
-	int rc = store_exec_nogen(st, "UPDATE processnode SET lastheartbeat = $1 WHERE name = $2",
-	                          p, 2, NULL, NULL, &n);
-	return rc == STORE_OK && n == 0 ? STORE_NOTFOUND : rc;
+	return beat(st, "UPDATE processnode SET lastheartbeat = $1 WHERE name = $2", p, 2);
 }

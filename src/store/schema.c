@@ -485,6 +485,20 @@ static const char *const v15[] = {
     NULL,
 };
 
+/* v16 (issue 21, cluster): the node that owns a binding's connection (processnode.name;
+ * '' for rows written before, or by a node without a cluster: every node's), so that a
+ * node loads and expires only its own and a phone re-registering through another node
+ * moves its binding there; and the counts a node's heartbeat writes for `telgate cluster
+ * status` (registrations: live bindings; ctisessions: CTI sessions open). Not a foreign
+ * key: a node's row may be deleted by hand while its bindings expire. */
+static const char *const v16[] = {
+    "ALTER TABLE registration ADD COLUMN processnode TEXT NOT NULL DEFAULT ''",
+    "CREATE INDEX registration_node ON registration (processnode, expires)",
+    "ALTER TABLE processnode ADD COLUMN registrations BIGINT NOT NULL DEFAULT 0",
+    "ALTER TABLE processnode ADD COLUMN ctisessions BIGINT NOT NULL DEFAULT 0",
+    NULL,
+};
+
 /* v17 (issue 21, the registrar's outage spool): when a binding row was last written
  * (epoch ms), so that a change replayed from a node's spool after a database outage
  * (sip/spool.h) does not overwrite a later one. 0 for rows written before. */
@@ -494,8 +508,8 @@ static const char *const v17[] = {
 };
 
 const struct store_migration store_migrations[] = {
-    {1, v1}, {2, v2},   {3, v3},   {4, v4},   {5, v5},   {6, v6},   {7, v7},   {8, v8},
-    {9, v9}, {10, v10}, {11, v11}, {12, v12}, {13, v13}, {14, v14}, {15, v15}, {17, v17},
+    {1, v1},   {2, v2},   {3, v3},   {4, v4},   {5, v5},   {6, v6},   {7, v7},   {8, v8},   {9, v9},
+    {10, v10}, {11, v11}, {12, v12}, {13, v13}, {14, v14}, {15, v15}, {16, v16}, {17, v17},
 };
 const int store_nmigrations = sizeof store_migrations / sizeof store_migrations[0];
 

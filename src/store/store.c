@@ -531,6 +531,23 @@ void store_cluster_state(store_t *st, char *db, size_t dbcap, char *listen, size
 	                              : "none: the store is this node's alone");
 }
 
+int store_devstate_announce(store_t *st, const struct store_devstate *v, int n)
+{
+	if (!st->be->devstate_announce || n <= 0)
+		return STORE_OK; /* SQLite: no other node to tell */
+	struct store_conn_link *l = link_for_thread(st);
+	if (!l)
+		return STORE_ERROR;
+	return st->be->devstate_announce(l->conn, v, n);
+}
+
+void store_devstate_listen(store_t *st, void (*fn)(void *arg, const char *device, int in_service),
+                           void (*resync)(void *arg, const char *why), void *arg)
+{
+	if (st->be->devstate_listen)
+		st->be->devstate_listen(st, fn, resync, arg);
+}
+
 /* --- users -------------------------------------------------------------------------- */
 
 static const char *dir_name(enum store_directory d)
@@ -1424,30 +1441,33 @@ int store_param_get(store_t *st, const char *name, char *out, size_t cap)
 
 /* --- registrations ------------------------------------------------------------------ */
 
-/* The columns a put writes, $1..$11; changedms ($11) is when the change was made. */
+/* The columns a put writes, $1..$12; changedms ($11) is when the change was made;
+ * processnode ($12) the node that owns the binding's connection: a put from another node
+ * takes the binding over. */
 #define REG_INSERT                                                                                 \
 	"INSERT INTO registration (devicename, contact, aor, callid, cseq, expires, transport, "   \
-	"source, sipinstance, regid, changedms) "
+	"source, sipinstance, regid, changedms, processnode) "
 #define REG_UPSERT                                                                                 \
 	" ON CONFLICT (devicename, contact) DO UPDATE SET aor = excluded.aor, callid = "           \
 	"excluded.callid, cseq = excluded.cseq, expires = excluded.expires, transport = "          \
 	"excluded.transport, source = excluded.source, sipinstance = excluded.sipinstance, "       \
-	"regid = excluded.regid, changedms = excluded.changedms"
+	"regid = excluded.regid, changedms = excluded.changedms, processnode = "                   \
+	"excluded.processnode"
 
 static int reg_put(store_t *st, const struct store_registration *r, int64_t at_ms, const char *sql)
 {
 	struct store_val p[] = {SV_S(r->device),    SV_S(r->contact), SV_S(r->aor),
 	                        SV_S(r->callid),    SV_I(r->cseq),    SV_I(r->expires),
 	                        SV_S(r->transport), SV_S(r->source),  SV_S(r->sipinstance),
-	                        SV_I(r->regid),     SV_I(at_ms)};
-	return exec_gen(st, GEN_NONE, sql, p, 11, NULL, NULL, NULL);
+	                        SV_I(r->regid),     SV_I(at_ms),      SV_S(r->node)};
+	return exec_gen(st, GEN_NONE, sql, p, 12, NULL, NULL, NULL);
 }
 
 int store_registration_put(store_t *st, const struct store_registration *r)
 {
 	return reg_put(st, r, tg_now_ms(),
 	               REG_INSERT
-	               "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)" REG_UPSERT);
+	               "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)" REG_UPSERT);
 }
 
 int store_registration_put_at(store_t *st, const struct store_registration *r, int64_t at_ms)
@@ -1456,7 +1476,7 @@ int store_registration_put_at(store_t *st, const struct store_registration *r, i
 	 * the replay's transaction on the foreign key (PostgreSQL aborts it on any error). */
 	return reg_put(st, r, at_ms,
 	               REG_INSERT
-	               "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 WHERE EXISTS "
+	               "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 WHERE EXISTS "
 	               "(SELECT 1 FROM device WHERE name = $1)" REG_UPSERT
 	               " WHERE registration.changedms <= excluded.changedms");
 }
@@ -1473,13 +1493,13 @@ static int reg_delete(store_t *st, const char *device, const char *contact, int6
 int store_registration_refresh(store_t *st, const struct store_registration *r)
 {
 	/* changedms too: a spooled change replayed later must not undo this refresh. */
-	struct store_val p[] = {SV_S(r->device), SV_S(r->contact), SV_S(r->callid),
-	                        SV_I(r->cseq),   SV_I(r->expires), SV_I(tg_now_ms())};
+	struct store_val p[] = {SV_S(r->device),  SV_S(r->contact),  SV_S(r->callid), SV_I(r->cseq),
+	                        SV_I(r->expires), SV_I(tg_now_ms()), SV_S(r->node)};
 	int changes = 0;
 	int rc = exec_gen(st, GEN_NONE,
 	                  "UPDATE registration SET callid = $3, cseq = $4, expires = $5, "
-	                  "changedms = $6 WHERE devicename = $1 AND contact = $2",
-	                  p, 6, NULL, NULL, &changes);
+	                  "changedms = $6, processnode = $7 WHERE devicename = $1 AND contact = $2",
+	                  p, 7, NULL, NULL, &changes);
 	return rc != STORE_OK ? rc : changes ? STORE_OK : STORE_NOTFOUND;
 }
 
@@ -1514,7 +1534,7 @@ static int reg_row(void *ud, int ncols, const char *const *names, const char *co
 	if (cp(r.device, sizeof r.device, v[0]) | cp(r.contact, sizeof r.contact, v[1]) |
 	    cp(r.aor, sizeof r.aor, v[2]) | cp(r.callid, sizeof r.callid, v[3]) |
 	    cp(r.transport, sizeof r.transport, v[6]) | cp(r.source, sizeof r.source, v[7]) |
-	    cp(r.sipinstance, sizeof r.sipinstance, v[8]))
+	    cp(r.sipinstance, sizeof r.sipinstance, v[8]) | cp(r.node, sizeof r.node, v[10]))
 		return 0; /* skip a row that cannot be represented */
 	r.cseq = (uint32_t)to_i64(v[4]);
 	r.expires = to_i64(v[5]);
@@ -1529,22 +1549,114 @@ int store_registrations(store_t *st, const char *device,
 	if (!device)
 		return exec(st,
 		            "SELECT devicename, contact, aor, callid, cseq, expires, transport, "
-		            "source, sipinstance, regid FROM registration ORDER BY devicename, "
-		            "contact",
+		            "source, sipinstance, regid, processnode FROM registration ORDER BY "
+		            "devicename, contact",
 		            NULL, 0, reg_row, &l, NULL);
 	struct store_val p[] = {SV_S(device)};
 	return exec(st,
 	            "SELECT devicename, contact, aor, callid, cseq, expires, transport, source, "
-	            "sipinstance, regid FROM registration WHERE devicename = $1 ORDER BY contact",
+	            "sipinstance, regid, processnode FROM registration WHERE devicename = $1 ORDER "
+	            "BY contact",
 	            p, 1, reg_row, &l, NULL);
 }
 
-int store_registrations_expire(store_t *st, int64_t now, int *n)
+int store_registrations_expire(store_t *st, const char *node, int64_t now, int *n)
 {
-	struct store_val p[] = {SV_I(now)};
+	struct store_val p[] = {SV_I(now), SV_S(node)};
 	*n = 0;
-	return exec_gen(st, GEN_NONE, "DELETE FROM registration WHERE expires <= $1", p, 1, NULL,
-	                NULL, n);
+	if (!node[0])
+		return exec_gen(st, GEN_NONE, "DELETE FROM registration WHERE expires <= $1", p, 1,
+		                NULL, NULL, n);
+	/* '' too: rows written before schema 16, or by this node before it had a cluster. */
+	return exec_gen(st, GEN_NONE,
+	                "DELETE FROM registration WHERE expires <= $1 AND (processnode = $2 OR "
+	                "processnode = '')",
+	                p, 2, NULL, NULL, n);
+}
+
+/* Names kept for after the rows (name_row's fn). */
+struct names_kept {
+	char (*v)[STORE_ID_MAX + 1];
+	int n, cap, bad;
+};
+
+static int keep_name(void *ud, const char *name)
+{
+	struct names_kept *l = ud;
+	if (l->n == l->cap) {
+		int nc = l->cap ? l->cap * 2 : 16;
+		void *p = realloc(l->v, (size_t)nc * sizeof *l->v);
+		if (!p) {
+			l->bad = 1;
+			return 1;
+		}
+		l->v = p;
+		l->cap = nc;
+	}
+	if (cp(l->v[l->n], sizeof l->v[0], name) == 0)
+		l->n++;
+	return 0;
+}
+
+int store_registration_live(store_t *st, const char *device, int64_t now)
+{
+	struct store_val p[] = {SV_S(device), SV_I(now)};
+	char v[8] = "";
+	struct copy_one c = {v, sizeof v, 0, 0};
+	int rc =
+	    exec(st, "SELECT 1 FROM registration WHERE devicename = $1 AND expires > $2 LIMIT 1", p,
+	         2, copy_first_col, &c, NULL);
+	return rc != STORE_OK ? rc : c.found;
+}
+
+int store_registrations_expire_orphans(store_t *st, const char *node, int64_t now,
+                                       int64_t stale_before,
+                                       int (*announce)(void *ud, const char *const *devices, int n),
+                                       void *ud, int *n)
+{
+	struct store_val p[] = {SV_I(now), SV_S(node), SV_I(stale_before)};
+	struct names_kept gone = {0};
+	struct name_list each = {keep_name, &gone};
+	*n = 0;
+	int rc = store_begin(st);
+	if (rc != STORE_OK)
+		return rc;
+	/* Conditional: a row another node deleted first is not returned here. */
+	rc = exec_gen(st, GEN_NONE,
+	              "DELETE FROM registration WHERE expires <= $1 AND processnode <> $2 AND "
+	              "processnode <> '' AND processnode NOT IN (SELECT name FROM processnode "
+	              "WHERE lastheartbeat >= $3) RETURNING devicename",
+	              p, 3, name_row, &each, NULL);
+	*n = gone.n;
+	/* Devices left with no live binding on any node (a name may come twice: one row
+	 * per contact; the second finds the same answer). */
+	const char **left = gone.n ? calloc((size_t)gone.n, sizeof *left) : NULL;
+	int nleft = 0;
+	if (rc == STORE_OK && (gone.bad || (gone.n && !left))) {
+		store_set_error("out of memory");
+		rc = STORE_ERROR;
+	}
+	for (int i = 0; rc == STORE_OK && i < gone.n; i++) {
+		int dup = 0;
+		for (int k = 0; k < nleft && !dup; k++)
+			dup = strcmp(left[k], gone.v[i]) == 0;
+		int live = dup ? 1 : store_registration_live(st, gone.v[i], now);
+		if (live < 0)
+			rc = live;
+		else if (!live)
+			left[nleft++] = gone.v[i];
+	}
+	if (rc == STORE_OK && nleft && announce && announce(ud, left, nleft) != 0)
+		rc = STORE_ERROR;
+	if (rc == STORE_OK)
+		rc = store_commit(st);
+	else
+		store_rollback(st);
+	if (rc != STORE_OK)
+		*n = 0;
+	free(left);
+	free(gone.v);
+	return rc;
 }
 
 /* --- administration ----------------------------------------------------------------- */

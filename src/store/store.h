@@ -328,6 +328,9 @@ struct store_processnode {
 	char version[STORE_NODE_VERSION_MAX + 1]; /* the telgated version running there */
 	int64_t timestarted;                      /* epoch s when the node started */
 	int64_t lastheartbeat;                    /* epoch s of its last heartbeat */
+	/* What the node counted at its last heartbeat (schema v16). */
+	int64_t registrations; /* live bindings it owns */
+	int64_t ctisessions;   /* CTI sessions open on it */
 };
 /* Checks a row as store_processnode_put does: 0, or -1 with the reason in err (e.g.
  * "sipoauthport 80 is not 0 or 1024-49151"). For callers that want the reason before
@@ -344,9 +347,12 @@ int store_processnodes(store_t *st, int (*fn)(void *ud, const struct store_proce
                        void *ud);
 /* STORE_NOTFOUND when there is no such node. */
 int store_processnode_delete(store_t *st, const char *name);
-/* Sets lastheartbeat (epoch s) only: one cheap UPDATE every 30 s. Does not bump
- * store_generation (nothing cached depends on it: the generated files would be rebuilt
- * every 30 s for nothing). STORE_NOTFOUND when the node has no row. */
+/* Sets lastheartbeat (epoch s) and the counts of n (registrations, ctisessions) only: one
+ * cheap UPDATE per heartbeat. Does not bump store_generation (nothing cached depends on
+ * it: the generated files would be rebuilt at each heartbeat for nothing). STORE_NOTFOUND
+ * when the node has no row. */
+int store_processnode_beat(store_t *st, const struct store_processnode *n);
+/* The same, lastheartbeat alone (the counts kept). */
 int store_processnode_heartbeat(store_t *st, const char *name, int64_t now);
 
 /* --- device security profiles (securityprofile; implemented in securityprofile.c) ---- */
@@ -616,6 +622,9 @@ struct store_registration {
 	char source[64];       /* address:port the REGISTER came from */
 	char sipinstance[160]; /* the contact's +sip.instance (RFC 5626 §4.1), "" = none */
 	int64_t regid;         /* its reg-id (RFC 5626 §4.2), -1 = none */
+	/* The node that owns the connection (processnode.name; "" = any: a single node). A
+	 * put by another node takes the binding over (the phone registered through it). */
+	char node[STORE_ID_MAX + 1];
 };
 int store_registration_put(store_t *st, const struct store_registration *r);
 int store_registration_delete(store_t *st, const char *device, const char *contact);
@@ -633,8 +642,47 @@ int store_registration_delete_at(store_t *st, const char *device, const char *co
 int store_registration_refresh(store_t *st, const struct store_registration *r);
 int store_registrations(store_t *st, const char *device /* NULL = all */,
                         int (*fn)(void *ud, const struct store_registration *r), void *ud);
-/* Deletes bindings that expired at or before now; *n gets how many. */
-int store_registrations_expire(store_t *st, int64_t now, int *n);
+/* Deletes node's bindings (node "" : every binding) that expired at or before now; *n
+ * gets how many. Rows of other nodes are theirs to expire (or, once they are dead,
+ * store_registrations_expire_orphans'). */
+int store_registrations_expire(store_t *st, const char *node, int64_t now, int *n);
+/* The bindings of dead nodes (another node's, whose processnode row is gone or whose
+ * lastheartbeat is older than stale_before, epoch s) that expired at or before now: in
+ * one transaction, deleted by one conditional DELETE .. RETURNING (so when two nodes do
+ * this at once, each row is deleted, and reported, by one of them), then, while the
+ * transaction is still open, announce(ud, devices, n) (may be NULL; nonzero fails the
+ * transaction) with the devices left without a live binding on any node, so that a
+ * notification sent there is delivered with the commit. *n gets the rows deleted. */
+int store_registrations_expire_orphans(store_t *st, const char *node, int64_t now,
+                                       int64_t stale_before,
+                                       int (*announce)(void *ud, const char *const *devices, int n),
+                                       void *ud, int *n);
+/* 1 when the device has a live binding (expires > now) on any node, 0 when not, or a
+ * negative store_rc. */
+int store_registration_live(store_t *st, const char *device, int64_t now);
+
+/* --- device state between nodes (cluster) ------------------------------------------- */
+
+/* One device-state change: the device is in service (1) or out of service (0). */
+struct store_devstate {
+	const char *device; /* NUL-terminated, at most STORE_ID_MAX bytes, no newline */
+	int in_service;
+};
+/* Tells the other processes on the store (cluster nodes) these changes, as part of the
+ * calling thread's transaction (between store_begin and store_commit; outside one, at
+ * once): PostgreSQL delivers a NOTIFY on the channel telgate_devstate only when the
+ * transaction commits, so another node hears of a change once it is durable and never of
+ * one rolled back. Payload: "<process token> <sequence>" then "\n<0|1><device>" per
+ * change, at most ~7,900 bytes a NOTIFY (more changes: several, each numbered). Returns
+ * STORE_OK (at once on SQLite: no other node) or the store's failure. */
+int store_devstate_announce(store_t *st, const struct store_devstate *v, int n);
+/* What the other processes announce, delivered on the store's listening thread:
+ * fn(arg, device, in_service) for each change (never this process's own), and
+ * resync(arg, why) when changes may have been missed: the listening session was made
+ * again after it was lost, or an origin's sequence skipped a number. fn NULL stops the
+ * calls; when this returns, none runs. Does nothing on SQLite. */
+void store_devstate_listen(store_t *st, void (*fn)(void *arg, const char *device, int in_service),
+                           void (*resync)(void *arg, const char *why), void *arg);
 
 /* --- administration ----------------------------------------------------------------- */
 

@@ -67,6 +67,11 @@ struct store_backend {
 	void (*listen_stop)(store_t *st);
 	/* The listening session's state in words (listen_start's backends only). */
 	const char *(*listen_state)(store_t *st);
+	/* Device state between nodes (store.h: store_devstate_announce, store_devstate_listen),
+	 * on the same listening session. Optional (NULL: nobody else to tell). */
+	int (*devstate_announce)(struct store_conn *c, const struct store_devstate *v, int n);
+	void (*devstate_listen)(store_t *st, void (*fn)(void *arg, const char *device, int in),
+	                        void (*resync)(void *arg, const char *why), void *arg);
 };
 
 struct store {

@@ -719,12 +719,35 @@ static int integrity_check(struct store_conn *c, char *err, size_t errlen)
  * back, since what it missed meanwhile is unknown. */
 #define CHANNEL "telgate_store"
 
+/* Device-state changes (store.h, store_devstate_announce) travel on a second channel of
+ * the same session: "<token> <sequence>" then "\n<0|1><device>" per change. Each
+ * process numbers its notifications 1, 2, 3 ...; a listener that sees an origin skip a
+ * number (a notification it missed, or one whose transaction rolled back after it was
+ * numbered: rare, and a resync costs one query per device) asks for a resync. */
+#define DEVSTATE_CHANNEL "telgate_devstate"
+#define DEVSTATE_PAYLOAD_MAX 7900 /* PostgreSQL's limit is 8000 bytes */
+#define ORIGINS 32                /* other processes whose sequence is followed */
+
+struct origin {
+	char token[17];
+	uint64_t seq;
+};
+
 struct listener {
 	store_t *st;
 	pthread_t thread;
 	_Atomic int stop;
 	_Atomic int listening; /* the session is up and LISTENs */
+	int ever;              /* it listened before (a new session may have missed some) */
 	char token[17];
+	_Atomic uint64_t devstate_seq; /* the last number this process sent */
+	/* the device-state subscriber: changed under cb_mu, which each delivery holds */
+	pthread_mutex_t cb_mu;
+	void (*fn)(void *arg, const char *device, int in_service);
+	void (*resync)(void *arg, const char *why);
+	void *arg;
+	struct origin origins[ORIGINS]; /* listening thread only */
+	int norigins;
 };
 
 static void announce(struct store_conn *c, int slot)
@@ -747,6 +770,56 @@ static void bump_all(store_t *st)
 		atomic_fetch_add(&st->user_gen[i], 1);
 }
 
+static void resync(struct listener *l, const char *why)
+{
+	pthread_mutex_lock(&l->cb_mu);
+	if (l->fn && l->resync)
+		l->resync(l->arg, why);
+	pthread_mutex_unlock(&l->cb_mu);
+}
+
+/* Whether payload (after the token) continues origin's sequence; records it. */
+static int in_sequence(struct listener *l, const char *token, size_t n, uint64_t seq)
+{
+	for (int i = 0; i < l->norigins; i++)
+		if (strlen(l->origins[i].token) == n && !memcmp(l->origins[i].token, token, n)) {
+			int ok = seq == l->origins[i].seq + 1;
+			l->origins[i].seq = seq;
+			return ok;
+		}
+	/* A process not heard from yet (started, or forgotten): its first is taken as is. */
+	int i = l->norigins < ORIGINS ? l->norigins++ : (int)(seq % ORIGINS);
+	snprintf(l->origins[i].token, sizeof l->origins[i].token, "%.*s", (int)n, token);
+	l->origins[i].seq = seq;
+	return 1;
+}
+
+static void heard_devstate(struct listener *l, const char *payload)
+{
+	const char *sp = strchr(payload, ' ');
+	size_t n = strlen(l->token);
+	if (!sp || ((size_t)(sp - payload) == n && strncmp(payload, l->token, n) == 0))
+		return; /* malformed, or this process's own */
+	uint64_t seq = strtoull(sp + 1, NULL, 10);
+	if (!in_sequence(l, payload, (size_t)(sp - payload), seq)) {
+		log_ev(LOG_LVL_WARNING, NULL, "store_pg_devstate_gap", LOG_U("seq", seq),
+		       LOG_S("action", "device state read again from the store"));
+		resync(l, "a notification from another node was missed");
+	}
+	pthread_mutex_lock(&l->cb_mu);
+	for (const char *p = strchr(sp, '\n'); p && l->fn; p = strchr(p + 1, '\n')) {
+		char dev[STORE_ID_MAX + 1];
+		const char *end = strchr(p + 2, '\n');
+		size_t len = end ? (size_t)(end - p - 2) : strlen(p + 2);
+		if ((p[1] != '0' && p[1] != '1') || len == 0 || len >= sizeof dev)
+			break;
+		memcpy(dev, p + 2, len);
+		dev[len] = '\0';
+		l->fn(l->arg, dev, p[1] == '1');
+	}
+	pthread_mutex_unlock(&l->cb_mu);
+}
+
 static void heard(struct listener *l, const char *payload)
 {
 	size_t n = strlen(l->token);
@@ -766,13 +839,17 @@ static PGconn *listen_connect(struct listener *l, int *backoff_ms)
 	PGconn *pg = pg_connect(l->st->conninfo);
 	if (pg && PQstatus(pg) == CONNECTION_OK) {
 		PQsetNoticeProcessor(pg, quiet_notice, NULL);
-		PGresult *r = PQexec(pg, "LISTEN " CHANNEL);
+		PGresult *r = PQexec(pg, "LISTEN " CHANNEL "; LISTEN " DEVSTATE_CHANNEL);
 		int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
 		PQclear(r);
 		if (ok) {
 			bump_all(l->st);
 			atomic_store(&l->listening, 1);
-			log_ev(LOG_LVL_INFO, NULL, "store_pg_listening", LOG_S("channel", CHANNEL));
+			log_ev(LOG_LVL_INFO, NULL, "store_pg_listening", LOG_S("channel", CHANNEL),
+			       LOG_S("devstate_channel", DEVSTATE_CHANNEL));
+			if (l->ever)
+				resync(l, "the listening session was lost");
+			l->ever = 1;
 			*backoff_ms = 0;
 			return pg;
 		}
@@ -809,7 +886,10 @@ static void *listen_main(void *arg)
 			continue; /* the status says the session is gone */
 		PGnotify *n;
 		while ((n = PQnotifies(pg))) {
-			heard(l, n->extra);
+			if (strcmp(n->relname, DEVSTATE_CHANNEL) == 0)
+				heard_devstate(l, n->extra);
+			else
+				heard(l, n->extra);
 			PQfreemem(n);
 		}
 	}
@@ -825,10 +905,12 @@ static int listen_start(store_t *st, char *err, size_t errlen)
 		return -1;
 	}
 	l->st = st;
+	pthread_mutex_init(&l->cb_mu, NULL);
 	unsigned char rnd[8];
 	randombytes_buf(rnd, sizeof rnd);
 	sodium_bin2hex(l->token, sizeof l->token, rnd, sizeof rnd);
 	if (pthread_create(&l->thread, NULL, listen_main, l) != 0) {
+		pthread_mutex_destroy(&l->cb_mu);
 		free(l);
 		snprintf(err, errlen, "cannot start the store's listening thread");
 		return -1;
@@ -852,7 +934,60 @@ static void listen_stop(store_t *st)
 	atomic_store(&l->stop, 1);
 	pthread_join(l->thread, NULL);
 	st->listener = NULL;
+	pthread_mutex_destroy(&l->cb_mu);
 	free(l);
+}
+
+static void devstate_listen(store_t *st, void (*fn)(void *arg, const char *device, int in),
+                            void (*rs)(void *arg, const char *why), void *arg)
+{
+	struct listener *l = st->listener;
+	if (!l)
+		return;
+	pthread_mutex_lock(&l->cb_mu); /* waits for a delivery in flight */
+	l->fn = fn;
+	l->resync = rs;
+	l->arg = arg;
+	pthread_mutex_unlock(&l->cb_mu);
+}
+
+/* Sends the changes in body (len bytes, each "\n<0|1><device>") as one notification,
+ * numbered now: a number is taken only for what is sent. */
+static int devstate_send(struct store_conn *c, const char *body, size_t len)
+{
+	struct listener *l = c->st->listener;
+	char buf[DEVSTATE_PAYLOAD_MAX + 64];
+	unsigned long long seq = l ? atomic_fetch_add(&l->devstate_seq, 1) + 1 : 0;
+	int w = snprintf(buf, sizeof buf, "%s %llu%.*s", l ? l->token : "-", seq, (int)len, body);
+	if (w < 0 || (size_t)w >= sizeof buf) {
+		store_set_error("device-state notification too long");
+		return STORE_ERROR;
+	}
+	struct store_val p[] = {SV_S(buf)};
+	return exec(c, "SELECT pg_notify('" DEVSTATE_CHANNEL "', $1)", p, 1, NULL, NULL, NULL);
+}
+
+static int devstate_announce(struct store_conn *c, const struct store_devstate *v, int n)
+{
+	char body[DEVSTATE_PAYLOAD_MAX];
+	size_t len = 0;
+	int rc = STORE_OK;
+	for (int i = 0; i < n && rc == STORE_OK; i++) {
+		size_t dl = strlen(v[i].device);
+		if (!dl || dl > STORE_ID_MAX || memchr(v[i].device, '\n', dl))
+			continue; /* not a name another node could hold */
+		if (len + dl + 2 > sizeof body) {
+			rc = devstate_send(c, body, len);
+			len = 0;
+		}
+		body[len++] = '\n';
+		body[len++] = v[i].in_service ? '1' : '0';
+		memcpy(body + len, v[i].device, dl);
+		len += dl;
+	}
+	if (rc == STORE_OK && len)
+		rc = devstate_send(c, body, len);
+	return rc;
 }
 
 const struct store_backend store_pg_backend = {
@@ -872,4 +1007,6 @@ const struct store_backend store_pg_backend = {
     .listen_start = listen_start,
     .listen_stop = listen_stop,
     .listen_state = listen_state,
+    .devstate_announce = devstate_announce,
+    .devstate_listen = devstate_listen,
 };

@@ -217,9 +217,12 @@ class SharedLineTest(unittest.TestCase):
             "DROP TABLE deviceline;"
             "ALTER TABLE deviceline_v13 RENAME TO deviceline;"
             "CREATE INDEX deviceline_device ON deviceline (devicename);"
-            # What later migrations created goes too (v15: the cloud CTI interfaces; v17:
-            # registration.changedms).
+            # What later migrations created goes too (v15: the cloud CTI interfaces; v16:
+            # the bindings' node, the nodes' counts; v17: registration.changedms).
             "DROP TABLE ctiinterfacescope; DROP TABLE ctiinterface;"
+            "DROP INDEX registration_node; ALTER TABLE registration DROP COLUMN processnode;"
+            "ALTER TABLE processnode DROP COLUMN registrations;"
+            "ALTER TABLE processnode DROP COLUMN ctisessions;"
             "ALTER TABLE registration DROP COLUMN changedms;"
             "DELETE FROM schema_version WHERE version >= 14;")
         db.commit()

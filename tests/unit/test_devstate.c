@@ -133,10 +133,40 @@ static void test_threads(void **state)
 	devstate_free(b);
 }
 
+struct names_seen {
+	int n;
+	char v[4][16];
+};
+
+static void seen_name(void *ud, const char *device)
+{
+	struct names_seen *x = ud;
+	if (x->n < 4)
+		snprintf(x->v[x->n], sizeof x->v[0], "%s", device);
+	x->n++;
+}
+
+/* devstate_each: the devices in service now (a cluster's resync walks them). */
+static void test_each(void **state)
+{
+	(void)state;
+	struct devstate *b = devstate_new();
+	assert_non_null(b);
+	assert_int_equal(devstate_publish(b, "SEPA", 1), 1);
+	assert_int_equal(devstate_publish(b, "SEPB", 1), 1);
+	assert_int_equal(devstate_publish(b, "SEPA", 0), 1);
+	struct names_seen x = {0};
+	assert_int_equal(devstate_each(b, seen_name, &x), 0);
+	assert_int_equal(x.n, 1);
+	assert_string_equal(x.v[0], "SEPB");
+	devstate_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_changes_only),
+	    cmocka_unit_test(test_each),
 	    cmocka_unit_test(test_bad_names_and_full),
 	    cmocka_unit_test(test_threads),
 	};

@@ -103,6 +103,83 @@ static struct seen stored(struct fx *f)
 	return s;
 }
 
+/* Issue 21: a node's table writes its name on its bindings, loads and expires only its
+ * own; another node's put takes a binding over; a dead node's expired bindings are
+ * deleted once (store_registrations_expire_orphans), its devices told out of service. */
+static int gone_devices(void *ud, const char *const *devices, int n)
+{
+	struct seen *s = ud;
+	for (int i = 0; i < n && s->n < 8; i++)
+		snprintf(s->dev[s->n++], sizeof s->dev[0], "%s", devices[i]);
+	return 0;
+}
+
+static void no_gone(void *ud, const char *device)
+{
+	(void)ud;
+	(void)device;
+}
+
+static void test_bindings_owned_per_node(void **state)
+{
+	struct fx *f = *state;
+	char err[256];
+	struct sip_loc *a = sip_loc_open(f->st, "node-a", 1000, NULL, 0, err, sizeof err);
+	assert_non_null(a);
+	int before = 0;
+	struct want w1 = {1, {"sip:a@10.0.0.1"}, {1100}, 1, 0};
+	struct want w2 = {1, {"sip:b@10.0.0.2"}, {1500}, 1, 0};
+	assert_int_equal(sip_loc_update(a, "SEP001", 1000, edit, &w1, &before, NULL, NULL), 0);
+	assert_int_equal(sip_loc_update(a, "SEP002", 1000, edit, &w2, &before, NULL, NULL), 0);
+	sip_loc_sync(a);
+	sip_loc_free(a); /* as if node-a died: its rows stay */
+	/* node-b loads none of node-a's bindings ... */
+	struct sip_loc *b = sip_loc_open(f->st, "node-b", 1000, NULL, 0, err, sizeof err);
+	assert_non_null(b);
+	long devs = -1, binds = -1;
+	sip_loc_counts(b, 1000, &devs, &binds);
+	assert_int_equal(binds, 0);
+	/* ... and SEP002's phone re-registering through node-b takes its binding over. */
+	struct want w3 = {1, {"sip:b@10.0.0.2"}, {1600}, 2, 0};
+	assert_int_equal(sip_loc_update(b, "SEP002", 1000, edit, &w3, &before, NULL, NULL), 0);
+	assert_int_equal(before, 0);
+	sip_loc_sync(b);
+	assert_int_equal(store_registration_live(f->st, "SEP002", 1550), 1);
+	/* node-b's expiry leaves node-a's expired row to the orphan sweep. */
+	sip_loc_expire(b, 1200, no_gone, NULL);
+	sip_loc_sync(b);
+	assert_int_equal(stored(f).n, 2);
+	/* node-a alive (heartbeat at 1150 >= stale_before 1100): nothing is deleted. */
+	struct store_processnode na;
+	memset(&na, 0, sizeof na);
+	snprintf(na.name, sizeof na.name, "node-a");
+	na.lastheartbeat = 1150;
+	assert_int_equal(store_processnode_put(f->st, &na), STORE_OK);
+	struct seen out = {0};
+	int n = -1;
+	assert_int_equal(
+	    store_registrations_expire_orphans(f->st, "node-b", 1200, 1100, gone_devices, &out, &n),
+	    STORE_OK);
+	assert_int_equal(n, 0);
+	/* Silent since 1150 (stale_before 1160): its expired row goes, SEP001 is out of
+	 * service; a second sweep finds nothing (deleted once). */
+	assert_int_equal(
+	    store_registrations_expire_orphans(f->st, "node-b", 1200, 1160, gone_devices, &out, &n),
+	    STORE_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(out.n, 1);
+	assert_string_equal(out.dev[0], "SEP001");
+	assert_int_equal(
+	    store_registrations_expire_orphans(f->st, "node-b", 1200, 1160, gone_devices, &out, &n),
+	    STORE_OK);
+	assert_int_equal(n, 0);
+	struct seen left = stored(f);
+	assert_int_equal(left.n, 1);
+	assert_string_equal(left.dev[0], "SEP002");
+	assert_int_equal(store_registration_live(f->st, "SEP001", 1200), 0);
+	sip_loc_free(b);
+}
+
 static void test_update_list_and_store(void **state)
 {
 	struct fx *f = *state;
@@ -468,6 +545,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_update_list_and_store, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_expiry_and_restart, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bindings_owned_per_node, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tickets, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pending_add_is_not_a_refresh, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_threads_store_matches, setup, teardown),

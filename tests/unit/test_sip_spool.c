@@ -262,7 +262,7 @@ static void replay(struct fx *f, long want)
 	struct sip_spool *sp = sip_spool_open(f->spool, 1 << 20, err, sizeof err);
 	assert_non_null(sp);
 	long n;
-	assert_int_equal(sip_spool_replay(sp, f->st, 1000, &n), STORE_OK);
+	assert_int_equal(sip_spool_replay(sp, f->st, "", 1000, &n), STORE_OK);
 	assert_int_equal(n, want);
 	assert_int_equal(sip_spool_pending(sp), 0);
 	assert_int_equal(sip_spool_bytes(sp), 0); /* truncated */
@@ -320,11 +320,11 @@ static void test_replay_idempotent(void **state)
 	assert_non_null(s);
 	long n;
 	int64_t all = sip_spool_bytes(s);
-	assert_int_equal(sip_spool_replay(s, f->st, 2, &n), STORE_OK);
+	assert_int_equal(sip_spool_replay(s, f->st, "", 2, &n), STORE_OK);
 	assert_int_equal(n, 2);
 	assert_true(sip_spool_pending(s) > 0 && sip_spool_pending(s) < all);
 	assert_int_equal(sip_spool_bytes(s), all);
-	assert_int_equal(sip_spool_replay(s, f->st, 2, &n), STORE_OK);
+	assert_int_equal(sip_spool_replay(s, f->st, "", 2, &n), STORE_OK);
 	assert_int_equal(n, 1);
 	assert_int_equal(sip_spool_pending(s), 0);
 	assert_int_equal(sip_spool_bytes(s), 0);

@@ -396,7 +396,7 @@ static void test_entities(void **state)
 	assert_int_equal(store_registration_refresh(f->st, &r), STORE_NOTFOUND);
 	snprintf(r.contact, sizeof r.contact, "<sip:wwhite@127.0.0.2:5060>");
 	int n = 0;
-	assert_int_equal(store_registrations_expire(f->st, 2000, &n), STORE_OK);
+	assert_int_equal(store_registrations_expire(f->st, "", 2000, &n), STORE_OK);
 	assert_int_equal(n, 1);
 	struct store_counts c;
 	assert_int_equal(store_counts(f->st, &c), STORE_OK);
@@ -648,7 +648,7 @@ static void test_generations(void **state)
 	assert_int_equal(store_registration_put(f->st, &reg), STORE_OK);
 	assert_int_equal(store_registration_delete(f->st, "SEPGEN", reg.contact), STORE_OK);
 	int n;
-	assert_int_equal(store_registrations_expire(f->st, 50, &n), STORE_OK);
+	assert_int_equal(store_registrations_expire(f->st, "", 50, &n), STORE_OK);
 	assert_true(store_generation(f->st) == g);
 	assert_true(store_user_generation(f->st, "genuser") == ug);
 }
