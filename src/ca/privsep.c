@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 #include "ca/privsep.h"
 
+#include "ca/ca_cluster.h"
 #include "ca/signer_proc.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -50,8 +51,27 @@ static int pki_child(const struct tg_config *cfg, const char *cid, int wfd)
 {
 	struct pki_msg m;
 	memset(&m, 0, sizeof m);
-	m.rc = ca_bootstrap(cfg->pki.dir, cfg->core.node_id, cfg->pki.server_names,
-	                    cfg->pki.server_days, &m.res, m.err, sizeof m.err);
+	if (cfg->pki.kek_file[0]) {
+		/* A cluster: the keys come from (or go to) the store under the KEK. */
+		const struct store_options so = {
+		    .backend = cfg->store.backend,
+		    .path = cfg->store.path,
+		    .conninfo = cfg->store.conninfo,
+		    .conninfo_file = cfg->store.conninfo_file,
+		    .busy_timeout_ms = cfg->store.busy_timeout_ms,
+		};
+		const struct ca_cluster_options co = {.pki_dir = cfg->pki.dir,
+		                                      .node = cfg->core.node_id,
+		                                      .names = cfg->pki.server_names,
+		                                      .server_days = cfg->pki.server_days,
+		                                      .kek_file = cfg->pki.kek_file,
+		                                      .store = &so,
+		                                      .cid = cid};
+		m.rc = ca_cluster_keys(&co, &m.res, m.err, sizeof m.err);
+	} else {
+		m.rc = ca_bootstrap(cfg->pki.dir, cfg->core.node_id, cfg->pki.server_names,
+		                    cfg->pki.server_days, &m.res, m.err, sizeof m.err);
+	}
 	if (m.rc == 0)
 		log_ev(LOG_LVL_NOTICE, cid, "pki_ready", LOG_S("dir", cfg->pki.dir),
 		       LOG_S("ca_created", m.res.ca_created ? "yes" : "no"),

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,12 +28,14 @@ class ClusterTest(unittest.TestCase):
         test_daemon.PG_ADMIN = self.pg.conninfo()
         self.roots = [tempfile.mkdtemp(prefix="tgnode") for _ in range(2)]
         self.a = test_daemon.Daemon(self.roots[0], "[core]\nnode_id = node-a\n")
-        # Node B on node A's database: the harness reuses a conninfo file it finds.
-        with open(os.path.join(self.roots[0], "conninfo")) as f:
-            text = f.read()
-        fd = os.open(os.path.join(self.roots[1], "conninfo"), os.O_WRONLY | os.O_CREAT, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        # Node B on node A's database with the same key-encryption key: the harness reuses
+        # the conninfo and kek files it finds.
+        for name in ("conninfo", "kek"):
+            with open(os.path.join(self.roots[0], name)) as f:
+                text = f.read()
+            fd = os.open(os.path.join(self.roots[1], name), os.O_WRONLY | os.O_CREAT, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
         self.b = test_daemon.Daemon(self.roots[1], "[core]\nnode_id = node-b\n")
         prov = os.path.join(self.roots[0], "prov.json")
         with open(prov, "w") as f:
@@ -101,6 +104,62 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(rows["node-b"]["changes from other nodes"],
                          "listening on telgate_store")
         self.assertEqual(rows["node-a"]["this node"], "")
+
+    def pki(self, d, name):
+        with open(os.path.join(d.state, "pki", name), "rb") as f:
+            return f.read()
+
+    def test_keys_shared_under_the_kek(self):
+        """Both nodes sign with one CA, trust-list and recovery signer, kept in the store
+        encrypted under the KEK; neither the KEK nor a key in clear is in the store or a
+        log; a node with another KEK refuses to start and says why."""
+        for name in ("ca.crt", "trustlist.crt", "recovery.crt"):
+            self.assertEqual(self.pki(self.a, name), self.pki(self.b, name), name)
+        # B's own server certificate, issued by the cluster CA (A's).
+        ca = os.path.join(self.a.state, "pki", "ca.crt")
+        r = subprocess.run(["openssl", "verify", "-CAfile", ca,
+                            os.path.join(self.b.state, "pki", "server.crt")],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("event=ca_cluster_keys", self.a.log_text())
+        with open(os.path.join(self.roots[0], "kek")) as f:
+            kek = f.read().strip()
+        # The keys' secret parts: the base64 lines of their PEM files.
+        secrets = [kek]
+        for name in ("ca.key", "trustlist.key", "recovery.key"):
+            lines = self.pki(self.a, name).decode().splitlines()[1:-1]
+            secrets += [x for x in lines if len(x) >= 40]
+        dump = self.a.store_bytes().decode(errors="replace")
+        self.assertIn("BEGIN ENCRYPTED PRIVATE KEY", dump)
+        self.assertNotIn("BEGIN PRIVATE KEY", dump)
+        texts = [dump] + [d.log_text() + d.stderr_text() for d in (self.a, self.b)]
+        for t in texts:
+            for secret in secrets:
+                self.assertNotIn(secret, t)
+        # An ad-hoc query reads the encrypted keys as NULL too.
+        rc, rows = self.a.sql("select * from clusterkey order by name")
+        self.assertEqual(rc, 0, rows)
+        name, key = rows["columns"].index("name"), rows["columns"].index("privatekey")
+        self.assertEqual([r[name] for r in rows["rows"]][:3], ["ca", "recovery", "trustlist"])
+        self.assertTrue(all(r[key] is None for r in rows["rows"]))
+        # A third node with another KEK on the same database: refused, with the reason.
+        root = tempfile.mkdtemp(prefix="tgnode")
+        self.roots.append(root)
+        with open(os.path.join(self.roots[0], "conninfo")) as f:
+            text = f.read()
+        for name, body in (("conninfo", text), ("kek", "x" * 64 + "\n")):
+            fd = os.open(os.path.join(root, name), os.O_WRONLY | os.O_CREAT, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(body)
+        c = test_daemon.Daemon(root, "[core]\nnode_id = node-c\n")
+        proc = c.start(wait=False)
+        self.assertNotEqual(proc.wait(timeout=30), 0)
+        err = c.stderr_text()
+        self.assertIn("the cluster's ca key in the store: the key-encryption key does not "
+                      "decrypt it", err)
+        for secret in secrets + ["x" * 64]:
+            self.assertNotIn(secret, err + c.log_text())
+        c.finish()
 
 
 def main():
