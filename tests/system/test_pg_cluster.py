@@ -14,10 +14,12 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import pg  # noqa: E402
+from cryptography.hazmat.primitives import hashes  # noqa: E402
 import test_daemon  # noqa: E402
 from test_sip import PROV, Raw, status  # noqa: E402
 
@@ -160,6 +162,21 @@ class ClusterTest(unittest.TestCase):
         for secret in secrets + ["x" * 64]:
             self.assertNotIn(secret, err + c.log_text())
         c.finish()
+
+    def test_trust_list_lists_every_node(self):
+        """The signed trust list fetched from node B names both nodes' server certificates
+        (each issued by the cluster CA) and the one CA."""
+        from cryptography import x509
+        import trustlist_parse
+        url = f"http://127.0.0.1:{self.b.files_http_port}/ITLFile.tlv"
+        with urllib.request.urlopen(url, timeout=10) as r:
+            data = r.read()
+        _, records, certs, _ = trustlist_parse.read_list(data)
+        listed = {c.fingerprint(hashes.SHA256()) for c in certs}
+        for d in (self.a, self.b):
+            for name in ("server.crt", "ca.crt"):
+                cert = x509.load_pem_x509_certificate(self.pki(d, name))
+                self.assertIn(cert.fingerprint(hashes.SHA256()), listed, (d.root, name))
 
 
 def main():
