@@ -3,13 +3,16 @@
 
 #include "authz/jwk.h"
 #include "ca/ca_kek.h"
+#include "ca/capf.h"
 #include "core/log.h"
 #include "core/util.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -272,6 +275,97 @@ static int pull_tokens(struct sync *s)
 	return rc;
 }
 
+/* The capf key (ca/capf.h: the HMAC key of enrolment strings and, derived from it, of OAuth
+ * client secrets and refresh successors) is 32 random bytes, not a private key: it travels
+ * as the raw private key of an X25519 PKCS#8 structure, so that one format (ca/ca_kek.h)
+ * carries every shared secret. OpenSSL keeps raw X25519 keys as given (clamping happens at
+ * use). */
+#define CAPF_ROLE "capf"
+
+static int capf_path(const struct sync *s, char path[320])
+{
+	return snprintf(path, 320, "%s/%s", s->o->pki_dir, CAPF_KEY_FILE) < 320 ? 0 : -1;
+}
+
+static int capf_read(const char *path, unsigned char key[CAPF_KEY_BYTES])
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -1;
+	unsigned char buf[CAPF_KEY_BYTES + 1];
+	ssize_t n = read(fd, buf, sizeof buf);
+	close(fd);
+	if (n == CAPF_KEY_BYTES)
+		memcpy(key, buf, CAPF_KEY_BYTES);
+	OPENSSL_cleanse(buf, sizeof buf);
+	return n == CAPF_KEY_BYTES ? 0 : -1;
+}
+
+/* Through a temporary file and rename (0600), as the other keys. */
+static int capf_write(struct sync *s, const char *path, const unsigned char *key)
+{
+	char tmp[340];
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	int ok = fd >= 0 && write(fd, key, CAPF_KEY_BYTES) == CAPF_KEY_BYTES && fsync(fd) == 0;
+	if (fd >= 0)
+		ok = close(fd) == 0 && ok;
+	if (!ok || rename(tmp, path) != 0) {
+		unlink(tmp);
+		snprintf(s->err, s->errlen, "cannot write %s", path);
+		return -1;
+	}
+	return 0;
+}
+
+/* The store's capf key over the local file (made first when neither exists), the local
+ * one offered when the store has none. 0 or -1. */
+static int sync_capf(struct sync *s)
+{
+	char path[320];
+	unsigned char local[CAPF_KEY_BYTES], theirs[CAPF_KEY_BYTES];
+	size_t n = CAPF_KEY_BYTES;
+	if (capf_path(s, path) != 0) {
+		snprintf(s->err, s->errlen, "pki.dir is too long");
+		return -1;
+	}
+	int have = get_row(s, CAPF_ROLE);
+	if (have < 0)
+		return -1;
+	int rc = -1;
+	if (!have) {
+		if (capf_read(path, local) != 0) {
+			if (RAND_priv_bytes(local, sizeof local) != 1 ||
+			    capf_write(s, path, local) != 0)
+				goto out;
+		}
+		EVP_PKEY *k =
+		    EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, local, sizeof local);
+		if (!k || push_key(s, CAPF_ROLE, k, NULL) != 0 || get_row(s, CAPF_ROLE) != 1)
+			goto out;
+		s->pushed++;
+	}
+	char why[200];
+	EVP_PKEY *k = ca_kek_open(&s->kek, s->row->privatekey, why, sizeof why);
+	if (!k || EVP_PKEY_get_raw_private_key(k, theirs, &n) != 1 || n != CAPF_KEY_BYTES) {
+		snprintf(s->err, s->errlen, "the cluster's capf key in the store: %s",
+		         k ? "not a 32-byte key" : why);
+		EVP_PKEY_free(k);
+		goto out;
+	}
+	EVP_PKEY_free(k);
+	rc = 0;
+	if (capf_read(path, local) != 0 || CRYPTO_memcmp(local, theirs, sizeof local) != 0) {
+		rc = capf_write(s, path, theirs);
+		s->pulled += rc == 0;
+	}
+out:
+	OPENSSL_cleanse(local, sizeof local);
+	OPENSSL_cleanse(theirs, sizeof theirs);
+	ERR_clear_error();
+	return rc;
+}
+
 /* This node's TLS server certificate, for the trust lists every node builds. */
 static int put_node_cert(struct sync *s, const struct ca_bootstrap_result *res)
 {
@@ -319,7 +413,7 @@ static int run(struct sync *s, struct ca_bootstrap_result *res)
 	int created = 0;
 	if (ca_bootstrap_signers(s->o->pki_dir, s->o->node, &created, s->err, s->errlen) != 0 ||
 	    push_role(s, "trustlist") < 0 || push_role(s, "recovery") < 0 || push_tokens(s) != 0 ||
-	    pull_tokens(s) != 0)
+	    pull_tokens(s) != 0 || sync_capf(s) != 0)
 		return -1;
 	return put_node_cert(s, res);
 }

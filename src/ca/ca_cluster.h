@@ -2,10 +2,11 @@
 /*
  * ca_cluster: the signing keys every node of a cluster shares (issue 21), kept in the store
  * (clusterkey) encrypted under the key-encryption key (ca/ca_kek.h): the CA, the trust-list
- * signer, the recovery signer and the OAuth token keys. Runs instead of ca_bootstrap in the
- * monitor's short-lived PKI child (ca/privsep.h) when [pki] kek_file is set, so the KEK and
- * the keys in clear never enter the network engine; the signer loads the files this leaves
- * in the PKI directory (0600), as on one node.
+ * signer, the recovery signer, the OAuth token keys and the capf key (ca/capf.h: the HMAC
+ * key of enrolment strings and OAuth client secrets, which every node must verify alike). Runs
+ * instead of ca_bootstrap in the monitor's short-lived PKI child (ca/privsep.h) when [pki] kek_file
+ * is set, so the KEK and the keys in clear never enter the network engine; the signer loads the
+ * files this leaves in the PKI directory (0600), as on one node.
  *
  * At each start:
  *   1. the store's keys are decrypted and written to the PKI directory where they differ
@@ -16,7 +17,7 @@
  *   3. each local key the store lacks is inserted (INSERT .. ON CONFLICT DO NOTHING) and
  *      read back: when two first nodes race, both keep the row that won (a CA that lost
  *      is dropped and the server certificate issued again by the winner); then the same for
- *      the trust-list and recovery signers and every token key;
+ *      the trust-list and recovery signers, every token key and the capf key;
  *   4. this node's server certificate goes into nodecertificate, for the trust list.
  * Blocking (store, key generation): the PKI child only.
  */

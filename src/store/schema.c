@@ -485,13 +485,14 @@ static const char *const v15[] = {
     NULL,
 };
 
-/* v18 (issue 21, keys across nodes): clusterkey holds the signing keys every node of a
- * cluster shares — the CA ("ca"), the trust-list signer ("trustlist"), the recovery signer
- * ("recovery") and the OAuth token keys ("token:<kid>") — each private key as an encrypted
- * PKCS#8 PEM under the key-encryption key ([pki] kek_file; ca/ca_kek.h), never in clear,
- * with its certificate (PEM; '' for a token key). The first node to start inserts them (ON
- * CONFLICT DO NOTHING) and every node reads back the row that won. nodecertificate: each
- * node's own TLS server certificate (PEM, issued by the cluster CA), for the trust list. */
+/* v18 (issue 21, keys across nodes): clusterkey holds the keys every node of a cluster
+ * shares — the CA ("ca"), the trust-list signer ("trustlist"), the recovery signer
+ * ("recovery"), the OAuth token keys ("token:<kid>") and the capf HMAC key ("capf") — each
+ * as an encrypted PKCS#8 PEM under the key-encryption key ([pki] kek_file; ca/ca_kek.h),
+ * never in clear, with its certificate (PEM; '' for a token key and the capf key). The
+ * first node to start inserts them (ON CONFLICT DO NOTHING) and every node reads back the
+ * row that won. nodecertificate: each node's own TLS server certificate (PEM, issued by
+ * the cluster CA), for the trust list. */
 static const char *const v18[] = {
     "CREATE TABLE clusterkey ("
     " name TEXT PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 64),"

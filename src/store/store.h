@@ -448,7 +448,7 @@ int store_capf_rearm(store_t *st, const char *instanceid, const char *secretkind
                      const char *secrethash, int64_t expires);
 /* --- keys a cluster shares, each node's certificate (clusterkey.c; issue 21) -------- */
 
-/* One shared signing key: name "ca", "trustlist", "recovery" or "token:<kid>"; privatekey
+/* One shared key: name "ca", "trustlist", "recovery", "capf" or "token:<kid>"; privatekey
  * an encrypted PKCS#8 PEM (ca/ca_kek.h: the store never holds a key in clear); certificate
  * its PEM ("" for a token key); created in epoch seconds. */
 #define STORE_CLUSTERKEY_NAME_MAX 64

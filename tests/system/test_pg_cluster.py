@@ -29,7 +29,9 @@ class ClusterTest(unittest.TestCase):
         self.pg = pg.PgServer().start()
         test_daemon.PG_ADMIN = self.pg.conninfo()
         self.roots = [tempfile.mkdtemp(prefix="tgnode") for _ in range(2)]
-        self.a = test_daemon.Daemon(self.roots[0], "[core]\nnode_id = node-a\n")
+        # One issuer for the cluster's tokens (docs/cluster.md), whichever node mints them.
+        issuer = "[oauth]\nissuer = https://telgate.cluster.example\n"
+        self.a = test_daemon.Daemon(self.roots[0], "[core]\nnode_id = node-a\n" + issuer)
         # Node B on node A's database with the same key-encryption key: the harness reuses
         # the conninfo and kek files it finds.
         for name in ("conninfo", "kek"):
@@ -38,7 +40,7 @@ class ClusterTest(unittest.TestCase):
             fd = os.open(os.path.join(self.roots[1], name), os.O_WRONLY | os.O_CREAT, 0o600)
             with os.fdopen(fd, "w") as f:
                 f.write(text)
-        self.b = test_daemon.Daemon(self.roots[1], "[core]\nnode_id = node-b\n")
+        self.b = test_daemon.Daemon(self.roots[1], "[core]\nnode_id = node-b\n" + issuer)
         prov = os.path.join(self.roots[0], "prov.json")
         with open(prov, "w") as f:
             json.dump(PROV, f)
@@ -142,7 +144,8 @@ class ClusterTest(unittest.TestCase):
         rc, rows = self.a.sql("select * from clusterkey order by name")
         self.assertEqual(rc, 0, rows)
         name, key = rows["columns"].index("name"), rows["columns"].index("privatekey")
-        self.assertEqual([r[name] for r in rows["rows"]][:3], ["ca", "recovery", "trustlist"])
+        self.assertLessEqual({"ca", "capf", "recovery", "trustlist"},
+                             {r[name] for r in rows["rows"]})
         self.assertTrue(all(r[key] is None for r in rows["rows"]))
         # A third node with another KEK on the same database: refused, with the reason.
         root = tempfile.mkdtemp(prefix="tgnode")
@@ -177,6 +180,45 @@ class ClusterTest(unittest.TestCase):
             for name in ("server.crt", "ca.crt"):
                 cert = x509.load_pem_x509_certificate(self.pki(d, name))
                 self.assertIn(cert.fingerprint(hashes.SHA256()), listed, (d.root, name))
+
+    def test_tokens_and_certificates_cross_nodes(self):
+        """Node A's work is trusted by node B: a client certificate enrolled over EST on A
+        verifies against B's CA; an access token minted on A is active on B (introspection)
+        and verifies against B's JWKS; A's refresh token is redeemed on B."""
+        import test_oauth
+        demo = os.path.join(test_daemon.ARGS.examples, "demo.json")
+        r = self.a.cli("import", demo)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        h = test_oauth.OAuthTest("test_code_pkce_flow")
+        h.root, h.n, h.d = self.roots[0], 0, self.a
+        h.ca = os.path.join(self.a.state, "pki", "ca.crt")
+        h.public_client()
+        rs = h.client_add("rs", "--type", "confidential")
+        a = h.code_grant()
+        cert, _ = h.enrolled_cert(test_oauth.USER)
+        # Node B: its own CA file, which is the cluster's.
+        h.d, h.ca = self.b, os.path.join(self.b.state, "pki", "ca.crt")
+        r = subprocess.run(["openssl", "verify", "-CAfile", h.ca, cert], capture_output=True,
+                           text=True)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        # A's token key reaches B's verifier with the store's NOTIFY (a moment after A's
+        # commit, long before this).
+        end = time.time() + 10
+        while True:
+            s, i = h.introspect(a["access_token"], "rs:" + rs)
+            if i.get("active") or time.time() > end:
+                break
+            time.sleep(0.1)
+        self.assertEqual((s, i.get("active"), i.get("sub")), (200, True, test_oauth.USER), i)
+        if test_oauth.jwt:
+            h.jwks_verify(a["access_token"], "cti")
+        s, a2, _ = h.refresh(a["refresh_token"])
+        self.assertEqual(s, 200, a2)
+        self.assertNotEqual(a2["refresh_token"], a["refresh_token"])
+        s, i = h.introspect(a2["access_token"], "rs:" + rs)
+        self.assertEqual((s, i["active"]), (200, True))
+        for d in (self.a, self.b):
+            self.assertNotIn(a["refresh_token"], d.log_text())
 
 
 def main():
