@@ -230,33 +230,47 @@ static int push_tokens(struct sync *s)
 	return rc;
 }
 
-struct token_pull {
-	struct sync *s;
-	char names[64][STORE_CLUSTERKEY_NAME_MAX + 1]; /* SIGNER_TOKEN_KEYS_MAX */
+/* The names of the store's keys that start with prefix (at most NAMES_MAX: the token keys'
+ * SIGNER_TOKEN_KEYS_MAX and the others). */
+#define NAMES_MAX 80
+struct key_names {
+	const char *prefix;
+	char names[NAMES_MAX][STORE_CLUSTERKEY_NAME_MAX + 1];
 	size_t n;
 };
 
-static int token_name(void *ud, const struct store_clusterkey *k)
+static int key_name(void *ud, const struct store_clusterkey *k)
 {
-	struct token_pull *t = ud;
-	if (strncmp(k->name, TOKEN_PREFIX, strlen(TOKEN_PREFIX)) == 0 && t->n < 64)
+	struct key_names *t = ud;
+	if (strncmp(k->name, t->prefix, strlen(t->prefix)) == 0 && t->n < NAMES_MAX)
 		tg_strlcpy(t->names[t->n++], k->name, sizeof t->names[0]);
 	return 0;
+}
+
+static struct key_names *list_names(struct sync *s, const char *prefix)
+{
+	struct key_names *t = calloc(1, sizeof *t);
+	if (!t) {
+		snprintf(s->err, s->errlen, "out of memory");
+		return NULL;
+	}
+	t->prefix = prefix;
+	if (store_clusterkeys(s->st, key_name, t) != STORE_OK) {
+		snprintf(s->err, s->errlen, "cannot list the cluster's keys: %s",
+		         store_last_error());
+		free(t);
+		return NULL;
+	}
+	return t;
 }
 
 static int pull_tokens(struct sync *s)
 {
 	char dir[320];
-	struct token_pull *t = calloc(1, sizeof *t);
-	if (!t || token_dir(s, dir) != 0) {
-		free(t);
+	struct key_names *t = token_dir(s, dir) == 0 ? list_names(s, TOKEN_PREFIX) : NULL;
+	if (!t)
 		return -1;
-	}
-	t->s = s;
-	int rc = store_clusterkeys(s->st, token_name, t) == STORE_OK ? 0 : -1;
-	if (rc != 0)
-		snprintf(s->err, s->errlen, "cannot list the cluster's keys: %s",
-		         store_last_error());
+	int rc = 0;
 	for (size_t i = 0; rc == 0 && i < t->n; i++) {
 		const char *kid = t->names[i] + strlen(TOKEN_PREFIX);
 		char path[400];
@@ -386,8 +400,10 @@ static int bootstrap(struct sync *s, struct ca_bootstrap_result *res)
 	                    s->errlen);
 }
 
-static int run(struct sync *s, struct ca_bootstrap_result *res)
+/* Phase 1 (before the engine exists): the CA, this node's server certificate, the capf key. */
+static int run_keys(struct sync *s, void *arg)
 {
+	struct ca_bootstrap_result *res = arg;
 	static const char *const roles[] = {"ca", "trustlist", "recovery"};
 	for (size_t i = 0; i < 3; i++)
 		if (pull_role(s, roles[i]) < 0)
@@ -400,7 +416,7 @@ static int run(struct sync *s, struct ca_bootstrap_result *res)
 	if (r == 1) {
 		/* Another node's CA won the race: what this node issued with its own goes. The
 		 * server certificate no longer verifies and is issued again; a trust-list signer
-		 * made by the lost CA is made again below. */
+		 * made by the lost CA is made again (ca_cluster_signers). */
 		char kp[320], cp[320];
 		role_paths(s, "trustlist", kp, cp);
 		if (get_row(s, "trustlist") == 0) {
@@ -410,18 +426,46 @@ static int run(struct sync *s, struct ca_bootstrap_result *res)
 		if (bootstrap(s, res) != 0)
 			return -1;
 	}
-	int created = 0;
-	if (ca_bootstrap_signers(s->o->pki_dir, s->o->node, &created, s->err, s->errlen) != 0 ||
-	    push_role(s, "trustlist") < 0 || push_role(s, "recovery") < 0 || push_tokens(s) != 0 ||
-	    pull_tokens(s) != 0 || sync_capf(s) != 0)
+	if (sync_capf(s) != 0)
 		return -1;
 	return put_node_cert(s, res);
 }
 
-int ca_cluster_keys(const struct ca_cluster_options *o, struct ca_bootstrap_result *res, char *err,
-                    size_t errlen)
+/* Phase 2 (after the engine was forked): the RSA signers, made by the first node, and the
+ * token keys. */
+static int run_signers(struct sync *s, void *arg)
 {
-	memset(res, 0, sizeof *res);
+	int *created = arg;
+	if (ca_bootstrap_signers(s->o->pki_dir, s->o->node, created, s->err, s->errlen) != 0 ||
+	    push_role(s, "trustlist") < 0 || push_role(s, "recovery") < 0 || push_tokens(s) != 0 ||
+	    pull_tokens(s) != 0)
+		return -1;
+	return 0;
+}
+
+void ca_cluster_options_of(const struct tg_config *cfg, const char *cid, struct store_options *so,
+                           struct ca_cluster_options *co)
+{
+	*so = (struct store_options){
+	    .backend = cfg->store.backend,
+	    .path = cfg->store.path,
+	    .conninfo = cfg->store.conninfo,
+	    .conninfo_file = cfg->store.conninfo_file,
+	    .busy_timeout_ms = cfg->store.busy_timeout_ms,
+	};
+	*co = (struct ca_cluster_options){.pki_dir = cfg->pki.dir,
+	                                  .node = cfg->core.node_id,
+	                                  .names = cfg->pki.server_names,
+	                                  .server_days = cfg->pki.server_days,
+	                                  .kek_file = cfg->pki.kek_file,
+	                                  .store = so,
+	                                  .cid = cid};
+}
+
+/* Runs fn with the KEK and the store open; the KEK and the last row wiped after. */
+static int with_store(const struct ca_cluster_options *o, int (*fn)(struct sync *, void *),
+                      void *arg, char *err, size_t errlen)
+{
 	struct sync s = {.o = o, .err = err, .errlen = errlen};
 	int rc = tg_mkdir_p(o->pki_dir, 0700);
 	if (rc != 0) {
@@ -435,7 +479,7 @@ int ca_cluster_keys(const struct ca_cluster_options *o, struct ca_bootstrap_resu
 	if (!s.row)
 		snprintf(err, errlen, "out of memory");
 	else if (store_open(o->store, &s.st, err, errlen) == STORE_OK)
-		rc = run(&s, res);
+		rc = fn(&s, arg);
 	if (rc == 0)
 		log_ev(LOG_LVL_NOTICE, o->cid, "ca_cluster_keys", LOG_I("loaded", s.pulled),
 		       LOG_I("stored", s.pushed));
@@ -443,6 +487,99 @@ int ca_cluster_keys(const struct ca_cluster_options *o, struct ca_bootstrap_resu
 	if (s.row)
 		OPENSSL_cleanse(s.row, sizeof *s.row);
 	free(s.row);
+	ca_kek_wipe(&s.kek);
+	return rc;
+}
+
+int ca_cluster_keys(const struct ca_cluster_options *o, struct ca_bootstrap_result *res, char *err,
+                    size_t errlen)
+{
+	memset(res, 0, sizeof *res);
+	return with_store(o, run_keys, res, err, errlen);
+}
+
+int ca_cluster_signers(const struct ca_cluster_options *o, int *created, char *err, size_t errlen)
+{
+	*created = 0;
+	return with_store(o, run_signers, created, err, errlen);
+}
+
+/* Every key opened with s->kek and, with next, sealed under it into the store. */
+static int rekey_all(struct sync *s, const struct ca_kek *next, FILE *out)
+{
+	struct key_names *t = list_names(s, "");
+	if (!t)
+		return -1;
+	int rc = next && store_begin(s->st) != STORE_OK ? -1 : 0, failed = 0;
+	if (rc != 0)
+		snprintf(s->err, s->errlen, "cannot begin: %s", store_last_error());
+	for (size_t i = 0; rc == 0 && i < t->n; i++) {
+		char why[200], *sealed = NULL;
+		EVP_PKEY *k = get_row(s, t->names[i]) == 1
+		                  ? ca_kek_open(&s->kek, s->row->privatekey, why, sizeof why)
+		                  : NULL;
+		if (!k) {
+			fprintf(out, "%s: %s\n", t->names[i], why);
+			failed++;
+			continue;
+		}
+		if (next && (ca_kek_seal(next, k, &sealed, s->err, s->errlen) != 0 ||
+		             store_clusterkey_replace(s->st, t->names[i], sealed) != STORE_OK)) {
+			if (sealed)
+				snprintf(s->err, s->errlen, "cannot store the %s key: %s",
+				         t->names[i], store_last_error());
+			rc = -1;
+		}
+		free(sealed);
+		EVP_PKEY_free(k);
+		if (rc == 0)
+			fprintf(out, "%s: %s\n", t->names[i], next ? "re-encrypted" : "ok");
+	}
+	if (rc == 0 && failed)
+		snprintf(s->err, s->errlen, "%d of %zu keys do not open with pki.kek_file%s",
+		         failed, t->n, next ? ": nothing changed" : "");
+	if (rc == 0 && !failed && t->n == 0)
+		snprintf(s->err, s->errlen,
+		         "the store holds no cluster keys (no node started yet)");
+	if (rc == 0 && (failed || t->n == 0))
+		rc = -1;
+	if (next && rc == 0 && store_commit(s->st) != STORE_OK) {
+		snprintf(s->err, s->errlen, "cannot commit: %s", store_last_error());
+		rc = -1;
+	} else if (next && rc != 0) {
+		store_rollback(s->st);
+	}
+	free(t);
+	OPENSSL_cleanse(s->row, sizeof *s->row);
+	ERR_clear_error();
+	return rc;
+}
+
+int ca_cluster_rekey(const struct ca_cluster_options *o, const char *new_kek_file, FILE *out,
+                     char *err, size_t errlen)
+{
+	struct sync s = {.o = o, .err = err, .errlen = errlen};
+	struct ca_kek next;
+	memset(&next, 0, sizeof next);
+	if (ca_kek_read(o->kek_file, &s.kek, err, errlen) != 0)
+		return -1;
+	int rc = -1;
+	if (new_kek_file && ca_kek_read(new_kek_file, &next, err, errlen) != 0)
+		goto out;
+	if (new_kek_file && next.len == s.kek.len &&
+	    CRYPTO_memcmp(next.k, s.kek.k, next.len) == 0) {
+		snprintf(err, errlen, "%s holds the KEK in use", new_kek_file);
+		goto out;
+	}
+	s.row = malloc(sizeof *s.row);
+	if (!s.row)
+		snprintf(err, errlen, "out of memory");
+	else if (store_open(o->store, &s.st, err, errlen) == STORE_OK)
+		rc = rekey_all(&s, new_kek_file ? &next : NULL, out);
+	store_close(s.st);
+	free(s.row);
+out:
+	ca_kek_wipe(&next);
 	ca_kek_wipe(&s.kek);
 	return rc;
 }
