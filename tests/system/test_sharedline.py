@@ -217,8 +217,10 @@ class SharedLineTest(unittest.TestCase):
             "DROP TABLE deviceline;"
             "ALTER TABLE deviceline_v13 RENAME TO deviceline;"
             "CREATE INDEX deviceline_device ON deviceline (devicename);"
-            # What later migrations created goes too (v15: the cloud CTI interfaces).
+            # What later migrations created goes too (v15: the cloud CTI interfaces; v18:
+            # the cluster's keys and node certificates).
             "DROP TABLE ctiinterfacescope; DROP TABLE ctiinterface;"
+            "DROP TABLE nodecertificate; DROP TABLE clusterkey;"
             "DELETE FROM schema_version WHERE version >= 14;")
         db.commit()
         self.assertEqual(db.execute("SELECT max(version) FROM schema_version").fetchone()[0], 13)
