@@ -28,6 +28,7 @@ at --storm-rate 250/s, a CTI monitor on node B; goal p99 < 50 ms).
 import argparse
 import os
 import pwd
+import secrets
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -84,8 +85,14 @@ def main():
     with pg.PgServer() as server:
         SAMPLES.clear()
         conninfo = pg.new_database(server.conninfo(), "bench")
+        # A cluster's key-encryption key (required with postgres; docs/cluster.md).
+        kek = os.path.join(server.root, "kek")
+        fd = os.open(kek, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(48) + "\n")
         res["postgres"] = rd.run(a.build, a.seconds, [a.rate],
-                                 f"[store]\nbackend = postgres\nconninfo = {conninfo}\n", loads)
+                                 f"[store]\nbackend = postgres\nconninfo = {conninfo}\n"
+                                 f"[pki]\nkek_file = {kek}\n", loads)
         # Per load: the warm-up step's two samples, then the measured step's two.
         db = {}
         for i, load in enumerate(x for x in ("churn", "refresh") if x in loads):

@@ -10,6 +10,7 @@
 #include "admin/node.h"
 #include "provision/files_service.h"
 #include "ca/ca_bootstrap.h"
+#include "ca/ca_cluster.h"
 #include "ca/ca_crl.h"
 #include "ca/privsep.h"
 #include "authz/oauth.h"
@@ -98,12 +99,43 @@ struct daemon {
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-	        "usage: telgated [-c FILE] [--check-config] [--provision FILE.json]\n"
-	        "       telgated --version | --help\n"
-	        "  -c, --config FILE      node configuration (INI); built-in defaults if absent\n"
-	        "      --check-config     validate the configuration and exit (0 ok, 1 error)\n"
-	        "      --provision FILE   import FILE.json into the store before serving\n");
+	fprintf(
+	    f,
+	    "usage: telgated [-c FILE] [--check-config] [--provision FILE.json]\n"
+	    "       telgated --version | --help\n"
+	    "  -c, --config FILE      node configuration (INI); built-in defaults if absent\n"
+	    "      --check-config     validate the configuration and exit (0 ok, 1 error)\n"
+	    "      --provision FILE   import FILE.json into the store before serving\n"
+	    "      --kek-status       check that pki.kek_file opens the cluster's keys in the "
+	    "store\n"
+	    "      --kek-rotate FILE  re-encrypt the cluster's keys under the KEK in FILE, then\n"
+	    "                         install FILE as pki.kek_file on every node "
+	    "(docs/cluster.md)\n");
+}
+
+/* --kek-status and --kek-rotate: offline, on the store of the configuration (ca/ca_cluster.h). */
+static int kek_command(const struct tg_config *cfg, const char *new_kek)
+{
+	if (!cfg->pki.kek_file[0]) {
+		fprintf(stderr, "pki.kek_file is not set: the keys are files, not in the store\n");
+		return EXIT_CONFIG;
+	}
+	char err[512];
+	if (log_configure(LOG_LVL_WARNING, cfg->log.format, "stderr", err, sizeof err) != 0) {
+		fprintf(stderr, "log: %s\n", err);
+		return EXIT_CONFIG;
+	}
+	struct store_options so;
+	struct ca_cluster_options co;
+	ca_cluster_options_of(cfg, "kek", &so, &co);
+	if (ca_cluster_rekey(&co, new_kek, stdout, err, sizeof err) != 0) {
+		fprintf(stderr, "kek: %s\n", err);
+		return EXIT_RUNTIME;
+	}
+	if (new_kek)
+		printf("now install %s as pki.kek_file on every node (before its next start)\n",
+		       new_kek);
+	return 0;
 }
 
 static int load_config(const char *path, struct tg_config *cfg)
@@ -714,14 +746,16 @@ int main(int argc, char **argv)
 	    {"config", required_argument, NULL, 'c'},
 	    {"check-config", no_argument, NULL, 'C'},
 	    {"provision", required_argument, NULL, 'P'},
+	    {"kek-status", no_argument, NULL, 'K'},
+	    {"kek-rotate", required_argument, NULL, 'R'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct daemon d;
 	memset(&d, 0, sizeof d);
-	int check_only = 0, opt;
-	const char *provision_file = NULL;
+	int check_only = 0, kek = 0, opt;
+	const char *provision_file = NULL, *new_kek = NULL;
 	while ((opt = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
@@ -732,6 +766,13 @@ int main(int argc, char **argv)
 			break;
 		case 'P':
 			provision_file = optarg;
+			break;
+		case 'K':
+			kek = 1;
+			break;
+		case 'R':
+			kek = 1;
+			new_kek = optarg;
 			break;
 		case 'V':
 			printf("telgated %s\n", TELGATE_VERSION);
@@ -754,6 +795,8 @@ int main(int argc, char **argv)
 		printf("%s: ok\n", d.config_path ? d.config_path : "(built-in defaults)");
 		return 0;
 	}
+	if (kek)
+		return kek_command(&d.cfg, new_kek);
 
 	umask(077);
 	signal(SIGPIPE, SIG_IGN);

@@ -30,7 +30,7 @@ static void ossl_err(char *err, size_t errlen, const char *what)
 	ERR_clear_error();
 }
 
-static EVP_PKEY *load_key(const char *path)
+EVP_PKEY *ca_load_key(const char *path)
 {
 	FILE *f = fopen(path, "re");
 	if (!f)
@@ -40,7 +40,7 @@ static EVP_PKEY *load_key(const char *path)
 	return k;
 }
 
-static X509 *load_cert(const char *path)
+X509 *ca_load_cert(const char *path)
 {
 	FILE *f = fopen(path, "re");
 	if (!f)
@@ -50,9 +50,7 @@ static X509 *load_cert(const char *path)
 	return x;
 }
 
-/* Writes via a temporary file and rename so a crash never leaves half a key. */
-static int write_pem(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert, char *err,
-                     size_t errlen)
+int ca_write_pem(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert, char *err, size_t errlen)
 {
 	char tmp[320];
 	snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -145,8 +143,8 @@ static int make_ca(const char *kpath, const char *cpath, const char *node, EVP_P
 		ossl_err(err, errlen, "cannot create the CA certificate");
 		return -1;
 	}
-	if (write_pem(kpath, 0600, *key, NULL, err, errlen) != 0 ||
-	    write_pem(cpath, 0644, NULL, *cert, err, errlen) != 0)
+	if (ca_write_pem(kpath, 0600, *key, NULL, err, errlen) != 0 ||
+	    ca_write_pem(cpath, 0644, NULL, *cert, err, errlen) != 0)
 		return -1;
 	return 0;
 }
@@ -154,8 +152,8 @@ static int make_ca(const char *kpath, const char *cpath, const char *node, EVP_P
 /* A server certificate is kept while it verifies against the CA and has >30 days left. */
 static int server_ok(X509 *ca, const char *kpath, const char *cpath)
 {
-	X509 *x = load_cert(cpath);
-	EVP_PKEY *k = load_key(kpath);
+	X509 *x = ca_load_cert(cpath);
+	EVP_PKEY *k = ca_load_key(kpath);
 	int ok = 0;
 	if (x && k && X509_check_private_key(x, k)) {
 		X509_STORE *store = X509_STORE_new();
@@ -204,8 +202,8 @@ static int make_server(const char *kpath, const char *cpath, const char *node, c
 	if (!ok)
 		ossl_err(err, errlen, "cannot create the server certificate");
 	else
-		ok = write_pem(kpath, 0600, key, NULL, err, errlen) == 0 &&
-		     write_pem(cpath, 0644, NULL, x, err, errlen) == 0;
+		ok = ca_write_pem(kpath, 0600, key, NULL, err, errlen) == 0 &&
+		     ca_write_pem(cpath, 0644, NULL, x, err, errlen) == 0;
 	X509_free(x);
 	EVP_PKEY_free(key);
 	return ok ? 0 : -1;
@@ -227,8 +225,8 @@ int ca_bootstrap(const char *dir, const char *node, const char *names, unsigned 
 	snprintf(res->server_key, sizeof res->server_key, "%s/server.key", dir);
 	snprintf(res->server_cert, sizeof res->server_cert, "%s/server.crt", dir);
 
-	EVP_PKEY *key = load_key(cakey);
-	X509 *ca = load_cert(cacert);
+	EVP_PKEY *key = ca_load_key(cakey);
+	X509 *ca = ca_load_cert(cacert);
 	rc = -1;
 	if (key && ca && !X509_check_private_key(ca, key)) {
 		snprintf(err, errlen, "%s does not match %s: refusing to replace a CA", cakey,
@@ -294,8 +292,8 @@ static int make_rsa_signer(const char *kpath, const char *cpath, const char *cn,
 	if (!ok)
 		ossl_err(err, errlen, "cannot create a trust-list signer");
 	else
-		ok = write_pem(kpath, 0600, key, NULL, err, errlen) == 0 &&
-		     write_pem(cpath, 0644, NULL, x, err, errlen) == 0;
+		ok = ca_write_pem(kpath, 0600, key, NULL, err, errlen) == 0 &&
+		     ca_write_pem(cpath, 0644, NULL, x, err, errlen) == 0;
 	X509_free(x);
 	EVP_PKEY_free(key);
 	return ok ? 0 : -1;
@@ -320,8 +318,8 @@ int ca_bootstrap_signers(const char *dir, const char *node, int *created, char *
 		char cakey[300], cacert[300];
 		snprintf(cakey, sizeof cakey, "%s/ca.key", dir);
 		snprintf(cacert, sizeof cacert, "%s/ca.crt", dir);
-		EVP_PKEY *key = load_key(cakey);
-		X509 *ca = load_cert(cacert);
+		EVP_PKEY *key = ca_load_key(cakey);
+		X509 *ca = ca_load_cert(cacert);
 		if (!key || !ca) {
 			snprintf(err, errlen, "cannot read the CA in %s", dir);
 			rc = -1;

@@ -14,7 +14,10 @@
 #ifndef TG_CA_BOOTSTRAP_H
 #define TG_CA_BOOTSTRAP_H
 
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 struct ca_bootstrap_result {
 	int ca_created;
@@ -34,5 +37,13 @@ int ca_bootstrap(const char *dir, const char *node, const char *names, unsigned 
  * Needs the CA (ca_bootstrap first). Blocking: about a second per RSA key made. *created gets
  * 1 (trust-list signer) | 2 (recovery signer) for what was made. Returns 0, or -1 with err. */
 int ca_bootstrap_signers(const char *dir, const char *node, int *created, char *err, size_t errlen);
+
+/* A PEM key or certificate file read (NULL when missing or unreadable), and one written (key
+ * or cert, the other NULL) through a temporary file and rename, so that a crash never leaves
+ * half a key: 0, or -1 with err. Used by ca_cluster.c for the keys it takes from the store. */
+EVP_PKEY *ca_load_key(const char *path);
+X509 *ca_load_cert(const char *path);
+int ca_write_pem(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert, char *err,
+                 size_t errlen);
 
 #endif

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 #include "ca/privsep.h"
 
+#include "ca/ca_cluster.h"
 #include "ca/signer_proc.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -46,12 +47,37 @@ static int exit_status(int st)
 	return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : EXIT_RUNTIME;
 }
 
-static int pki_child(const struct tg_config *cfg, const char *cid, int wfd)
+/* The second part in a cluster (ca/ca_cluster.h), after the engine was forked: the RSA
+ * signers and the token keys; res.ca_created carries what ca_cluster_signers made. */
+static int signers_child(const struct tg_config *cfg, const char *cid, int wfd)
 {
 	struct pki_msg m;
 	memset(&m, 0, sizeof m);
-	m.rc = ca_bootstrap(cfg->pki.dir, cfg->core.node_id, cfg->pki.server_names,
-	                    cfg->pki.server_days, &m.res, m.err, sizeof m.err);
+	struct store_options so;
+	struct ca_cluster_options co;
+	ca_cluster_options_of(cfg, cid, &so, &co);
+	m.rc = ca_cluster_signers(&co, &m.res.ca_created, m.err, sizeof m.err);
+	ssize_t w = write(wfd, &m, sizeof m);
+	close(wfd);
+	return w == (ssize_t)sizeof m && m.rc == 0 ? 0 : EXIT_RUNTIME;
+}
+
+static int pki_child(const struct tg_config *cfg, const char *cid, int wfd, int signers)
+{
+	if (signers)
+		return signers_child(cfg, cid, wfd);
+	struct pki_msg m;
+	memset(&m, 0, sizeof m);
+	if (cfg->pki.kek_file[0]) {
+		/* A cluster: the keys come from (or go to) the store under the KEK. */
+		struct store_options so;
+		struct ca_cluster_options co;
+		ca_cluster_options_of(cfg, cid, &so, &co);
+		m.rc = ca_cluster_keys(&co, &m.res, m.err, sizeof m.err);
+	} else {
+		m.rc = ca_bootstrap(cfg->pki.dir, cfg->core.node_id, cfg->pki.server_names,
+		                    cfg->pki.server_days, &m.res, m.err, sizeof m.err);
+	}
 	if (m.rc == 0)
 		log_ev(LOG_LVL_NOTICE, cid, "pki_ready", LOG_S("dir", cfg->pki.dir),
 		       LOG_S("ca_created", m.res.ca_created ? "yes" : "no"),
@@ -64,8 +90,10 @@ static int pki_child(const struct tg_config *cfg, const char *cid, int wfd)
 	return w == (ssize_t)sizeof m && m.rc == 0 ? 0 : EXIT_RUNTIME;
 }
 
-/* Runs the PKI child and reads its result. 0, or -1 (said on stderr). */
-static int make_pki(struct monitor *m, struct ca_bootstrap_result *res, int *in_child, int *status)
+/* Runs the PKI child (signers: the cluster's second part) and reads its result. 0, or -1
+ * (said on stderr). */
+static int make_pki(struct monitor *m, struct ca_bootstrap_result *res, int *in_child, int *status,
+                    int signers)
 {
 	int p[2];
 	if (pipe(p) != 0) {
@@ -82,7 +110,7 @@ static int make_pki(struct monitor *m, struct ca_bootstrap_result *res, int *in_
 	if (pid == 0) {
 		close(p[0]);
 		*in_child = 1;
-		*status = pki_child(m->cfg, m->cid, p[1]);
+		*status = pki_child(m->cfg, m->cid, p[1], signers);
 		return 0;
 	}
 	close(p[1]);
@@ -242,7 +270,7 @@ int privsep_start(const struct tg_config *cfg, const char *cid, struct privsep_e
 	int in_child = 0;
 	struct ca_bootstrap_result pki;
 	if (tg_mkdir_p(cfg->core.state_dir, 0700) != 0 ||
-	    make_pki(&m, &pki, &in_child, status) != 0)
+	    make_pki(&m, &pki, &in_child, status, 0) != 0)
 		return 0;
 	if (in_child)
 		return 0;
@@ -275,8 +303,21 @@ int privsep_start(const struct tg_config *cfg, const char *cid, struct privsep_e
 	int engine_status = 0, created = 0;
 	char err[512];
 	own_keys(cfg->pki.dir);
-	if (ca_bootstrap_signers(cfg->pki.dir, cfg->core.node_id, &created, err, sizeof err) != 0 ||
-	    !(m.keys = signer_local_new(cfg->pki.dir, err, sizeof err))) {
+	int made = 0;
+	if (cfg->pki.kek_file[0]) {
+		/* A cluster: the signers come from (or go to) the store, in a child that alone
+		 * reads the KEK. */
+		struct ca_bootstrap_result r2;
+		made = make_pki(&m, &r2, &in_child, status, 1);
+		if (in_child)
+			return 0;
+		created = r2.ca_created;
+		snprintf(err, sizeof err, "the cluster's signing keys (said above)");
+	} else {
+		made = ca_bootstrap_signers(cfg->pki.dir, cfg->core.node_id, &created, err,
+		                            sizeof err);
+	}
+	if (made != 0 || !(m.keys = signer_local_new(cfg->pki.dir, err, sizeof err))) {
 		/* Keys that exist but cannot be used: no signer, so no telgated. */
 		fprintf(stderr, "signer: %s\n", err);
 		log_ev(LOG_LVL_CRIT, cid, "signer_keys_failed", LOG_S("error", err));

@@ -49,6 +49,7 @@ struct inputs {
 struct prov {
 	char pki[256], node[256];
 	struct signer *signer;
+	store_t *store; /* NULL: no other nodes */
 	unsigned check_s;
 	pthread_mutex_t mu; /* guards itl, ctl, seq */
 	struct files_blob *itl, *ctl;
@@ -95,18 +96,12 @@ static unsigned char *dup_bytes(const unsigned char *p, size_t n)
 	return d;
 }
 
-/* The first certificate of a PEM file, as DER. -ENOENT when the file does not exist. */
-static int pem_der(const char *path, unsigned char **der, size_t *len)
+/* The first certificate of a PEM text (n bytes), as DER. */
+static int pem_text_der(const char *text, size_t n, unsigned char **der, size_t *len)
 {
-	char *text;
-	size_t n;
-	int rc = tg_read_file(path, CERT_FILE_MAX, &text, &n);
-	if (rc != 0)
-		return rc;
 	BIO *bio = BIO_new_mem_buf(text, (int)n);
 	X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
 	BIO_free(bio);
-	free(text);
 	unsigned char *d = NULL;
 	int dl = x ? i2d_X509(x, &d) : -1;
 	X509_free(x);
@@ -116,6 +111,19 @@ static int pem_der(const char *path, unsigned char **der, size_t *len)
 	OPENSSL_free(d);
 	*len = (size_t)dl;
 	return *der ? 0 : -ENOMEM;
+}
+
+/* The first certificate of a PEM file, as DER. -ENOENT when the file does not exist. */
+static int pem_der(const char *path, unsigned char **der, size_t *len)
+{
+	char *text;
+	size_t n;
+	int rc = tg_read_file(path, CERT_FILE_MAX, &text, &n);
+	if (rc != 0)
+		return rc;
+	rc = pem_text_der(text, n, der, len);
+	free(text);
+	return rc;
 }
 
 static int add_file(struct inputs *in, enum tl_role role, const char *path, int dns)
@@ -131,6 +139,43 @@ static int add_file(struct inputs *in, enum tl_role role, const char *path, int 
 		return rc;
 	}
 	return add(in, role, der, len, dns) ? 0 : -E2BIG;
+}
+
+struct node_certs {
+	struct inputs *in;
+	int rc;
+};
+
+static int add_node_cert(void *ud, const char *node, const char *pem)
+{
+	struct node_certs *nc = ud;
+	unsigned char *der;
+	size_t len;
+	if (pem_text_der(pem, strlen(pem), &der, &len) != 0) {
+		log_ev(LOG_LVL_WARNING, NULL, "trustlist_node_cert_unreadable",
+		       LOG_S("node", node));
+		return 0; /* that node's row is left out, the others are listed */
+	}
+	if (!add(nc->in, TL_ROLE_CCM, der, len, 0)) {
+		nc->rc = -E2BIG;
+		return 1;
+	}
+	return 0;
+}
+
+/* Every node's TLS server certificate in the store (issue 21; ca/ca_cluster.h writes them),
+ * so that a phone trusts whichever node it reaches. A store that cannot be read keeps the
+ * lists served (-EAGAIN) rather than dropping the other nodes from a new one. */
+static int add_node_certs(struct prov *p, struct inputs *in)
+{
+	struct node_certs nc = {in, 0};
+	int rc = store_nodecerts(p->store, add_node_cert, &nc);
+	if (rc != STORE_OK && rc != STORE_TOOBIG) {
+		log_ev(LOG_LVL_WARNING, NULL, "trustlist_node_certs_unavailable",
+		       LOG_S("error", store_last_error()));
+		return -EAGAIN;
+	}
+	return nc.rc;
 }
 
 static int interface_filter(const struct dirent *d)
@@ -161,6 +206,8 @@ static int gather(struct prov *p, struct inputs *in)
 		return rc;
 	snprintf(path, sizeof path, "%s/server.crt", p->pki);
 	if ((rc = add_file(in, TL_ROLE_CCM, path, 1)) != 0)
+		return rc;
+	if (p->store && (rc = add_node_certs(p, in)) != 0)
 		return rc;
 	snprintf(path, sizeof path, "%s/interfaces", p->pki);
 	struct dirent **names;
@@ -400,6 +447,7 @@ int tl_provider(const struct tl_provider_opts *o, struct files_provider *fp, cha
 		return -ENOMEM;
 	tg_strlcpy(p->pki, o->pki_dir, sizeof p->pki);
 	tg_strlcpy(p->node, o->node ? o->node : "", sizeof p->node);
+	p->store = o->store;
 	p->signer = o->signer;
 	p->check_s = o->check_s ? o->check_s : 10;
 	pthread_mutex_init(&p->mu, NULL);

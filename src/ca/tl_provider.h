@@ -7,11 +7,12 @@
  *
  * The lists are signed ahead of time and kept as blobs: a lookup takes a mutex and a
  * reference, never a signature. A thread of the provider's own checks every check_s
- * seconds whether a listed certificate changed (the CA, the node's server certificate,
- * pki.dir/interfaces/<name>/cert.pem, the trust-list and recovery signers' certificates
- * as the signer reports them) and then rebuilds and re-signs both lists through the
- * signer, bumping the sequence kept in pki.dir/trustlist.state (docs/trust-list.md,
- * "Sequence"); the old lists are served until the new ones are ready.
+ * seconds whether a listed certificate changed (the CA, the node's server certificate and,
+ * in a cluster, every node's from the store, pki.dir/interfaces/<name>/cert.pem, the
+ * trust-list and recovery signers' certificates as the signer reports them) and then
+ * rebuilds and re-signs both lists through the signer, bumping the sequence kept in
+ * pki.dir/trustlist.state (docs/trust-list.md, "Sequence"); the old lists are served until
+ * the new ones are ready.
  *
  * Threads: lookup from any thread; the checker thread blocks on the signer (a worker-
  * like thread: signer.h allows it). Ownership: the provider keeps the signer pointer (the
@@ -22,11 +23,16 @@
 
 #include "ca/signer.h"
 #include "provision/files.h"
+#include "store/store.h"
 
 struct tl_provider_opts {
 	const char *pki_dir; /* ca.crt, server.crt, interfaces/, trustlist.state */
 	const char *node;    /* DNS name written in the server certificate's record; may be NULL */
 	struct signer *signer;
+	/* NULL, or the store whose nodecertificate rows (every node's TLS server certificate,
+	 * ca/ca_cluster.h; issue 21) are listed too, with the CCM role; must outlive the
+	 * provider */
+	store_t *store;
 	unsigned check_s; /* seconds between checks for changed certificates; 0 = 10 */
 };
 

@@ -125,6 +125,7 @@ static const struct key keys[] = {
     {"pki", "crl_days", K_INT, F(pki.crl_days), 1, 365, 0},
     {"pki", "signer_queue", K_INT, F(pki.signer_queue), 1, 1000000, 1},
     {"pki", "signer_nice", K_INT, F(pki.signer_nice), 0, 19, 1},
+    {"pki", "kek_file", K_PATH, F(pki.kek_file), 0, 0, 1},
     {"est", "address", K_STR, F(est.address), 0, 0, 1},
     {"est", "port", K_INT, F(est.port), 0, 65535, 1},
     {"est", "max_connections", K_INT, F(est.max_connections), 1, 1000000, 1},
@@ -616,6 +617,20 @@ int config_parse(const char *name, const char *text, size_t len, struct tg_confi
 	    !cfg->store.conninfo[0] == !cfg->store.conninfo_file[0]) {
 		snprintf(err->msg, sizeof err->msg,
 		         "store: backend postgres needs conninfo or conninfo_file (one of them)");
+		return -1;
+	}
+	/* A cluster shares its signing keys through the store, encrypted under the KEK
+	 * (ca/ca_cluster.h); one node on SQLite keeps them as files only. */
+	if (strcmp(cfg->store.backend, "postgres") == 0 && !cfg->pki.kek_file[0]) {
+		snprintf(err->msg, sizeof err->msg,
+		         "pki.kek_file: required with store backend postgres (the nodes share "
+		         "their signing keys in the store, encrypted under it; docs/cluster.md)");
+		return -1;
+	}
+	if (strcmp(cfg->store.backend, "postgres") != 0 && cfg->pki.kek_file[0]) {
+		snprintf(
+		    err->msg, sizeof err->msg,
+		    "pki.kek_file: only with store backend postgres (a cluster's shared keys)");
 		return -1;
 	}
 	if (cfg->ldap.bind_dn[0] && !cfg->ldap.bind_password_file[0]) {

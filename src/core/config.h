@@ -155,6 +155,9 @@ struct tg_config {
 		int signer_queue; /* signing requests in flight at most (then -EBUSY), default 256
 		                   */
 		int signer_nice;  /* the signer process's nice value, default 10 */
+		/* the cluster's key-encryption key (ca/ca_kek.h); required with store
+		 * backend postgres, refused otherwise */
+		char kek_file[CFG_PATH_MAX];
 	} pki;
 	struct {
 		/* the EST server (RFC 7030; ca/est_server.h): HTTPS, server-authenticated, a

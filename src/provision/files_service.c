@@ -77,8 +77,11 @@ struct files_service *files_service_start(const struct files_service_options *o,
 	err[0] = '\0';
 	int rc = add(s, cnf_provider(store, &cnf_names, &p), &p, "cnf.xml", err, errlen);
 	if (rc == 0 && signer) {
-		const struct tl_provider_opts to = {
-		    .pki_dir = cfg->pki.dir, .node = cfg->core.node_address, .signer = signer};
+		/* A cluster's trust list names every node's certificate (issue 21). */
+		const struct tl_provider_opts to = {.pki_dir = cfg->pki.dir,
+		                                    .node = cfg->core.node_address,
+		                                    .signer = signer,
+		                                    .store = cfg->pki.kek_file[0] ? store : NULL};
 		rc = add(s, tl_provider(&to, &p, err, errlen), &p, "trust list", err, errlen);
 	}
 	if (rc == 0)

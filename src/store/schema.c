@@ -507,21 +507,39 @@ static const char *const v17[] = {
     NULL,
 };
 
+/* v18 (issue 21, keys across nodes): clusterkey holds the keys every node of a cluster
+ * shares — the CA ("ca"), the trust-list signer ("trustlist"), the recovery signer
+ * ("recovery"), the OAuth token keys ("token:<kid>") and the capf HMAC key ("capf") — each
+ * as an encrypted PKCS#8 PEM under the key-encryption key ([pki] kek_file; ca/ca_kek.h),
+ * never in clear, with its certificate (PEM; '' for a token key and the capf key). The
+ * first node to start inserts them (ON CONFLICT DO NOTHING) and every node reads back the
+ * row that won. nodecertificate: each node's own TLS server certificate (PEM, issued by
+ * the cluster CA), for the trust list. */
+static const char *const v18[] = {
+    "CREATE TABLE clusterkey ("
+    " name TEXT PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 64),"
+    " privatekey TEXT NOT NULL CHECK (length(privatekey) > 0),"
+    " certificate TEXT NOT NULL DEFAULT '',"
+    " created BIGINT NOT NULL DEFAULT 0)",
+    "CREATE TABLE nodecertificate ("
+    " node TEXT PRIMARY KEY CHECK (length(node) BETWEEN 1 AND 64),"
+    " certificate TEXT NOT NULL CHECK (length(certificate) > 0),"
+    " updated BIGINT NOT NULL DEFAULT 0)",
+    NULL,
+};
+
 const struct store_migration store_migrations[] = {
-    {1, v1},   {2, v2},   {3, v3},   {4, v4},   {5, v5},   {6, v6},   {7, v7},   {8, v8},   {9, v9},
-    {10, v10}, {11, v11}, {12, v12}, {13, v13}, {14, v14}, {15, v15}, {16, v16}, {17, v17},
+    {1, v1},   {2, v2},   {3, v3},   {4, v4},   {5, v5},   {6, v6},
+    {7, v7},   {8, v8},   {9, v9},   {10, v10}, {11, v11}, {12, v12},
+    {13, v13}, {14, v14}, {15, v15}, {16, v16}, {17, v17}, {18, v18},
 };
 const int store_nmigrations = sizeof store_migrations / sizeof store_migrations[0];
 
 /* Columns that hold secrets (or hashes of them): ad-hoc queries read them as NULL. */
 const struct store_secret_column store_secret_columns[] = {
-    {"enduser", "passwordhash"},
-    {"sipcredential", "ha1md5"},
-    {"sipcredential", "ha1sha256"},
-    {"capfprofile", "secrethash"},
-    {"oauthclient", "secrethash"},
-    {"oauthcode", "codehash"},
-    {"oauthdevicecode", "devicecodehash"},
-    {"oauthrefresh", "tokenhash"},
-    {NULL, NULL},
+    {"enduser", "passwordhash"},           {"sipcredential", "ha1md5"},
+    {"sipcredential", "ha1sha256"},        {"capfprofile", "secrethash"},
+    {"oauthclient", "secrethash"},         {"oauthcode", "codehash"},
+    {"oauthdevicecode", "devicecodehash"}, {"oauthrefresh", "tokenhash"},
+    {"clusterkey", "privatekey"},          {NULL, NULL},
 };

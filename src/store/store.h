@@ -461,6 +461,35 @@ int store_capf_release_interrupted(store_t *st, void (*fn)(void *ud, const char 
  * the secret does not suit its authmode. */
 int store_capf_rearm(store_t *st, const char *instanceid, const char *secretkind,
                      const char *secrethash, int64_t expires);
+/* --- keys a cluster shares, each node's certificate (clusterkey.c; issue 21) -------- */
+
+/* One shared key: name "ca", "trustlist", "recovery", "capf" or "token:<kid>"; privatekey
+ * an encrypted PKCS#8 PEM (ca/ca_kek.h: the store never holds a key in clear); certificate
+ * its PEM ("" for a token key); created in epoch seconds. */
+#define STORE_CLUSTERKEY_NAME_MAX 64
+#define STORE_CLUSTERKEY_KEY_MAX 8192
+#define STORE_CLUSTERKEY_CERT_MAX 8192
+struct store_clusterkey {
+	char name[STORE_CLUSTERKEY_NAME_MAX + 1];
+	char privatekey[STORE_CLUSTERKEY_KEY_MAX];
+	char certificate[STORE_CLUSTERKEY_CERT_MAX];
+	int64_t created;
+};
+/* Inserts the key unless one of that name exists (then nothing changes: STORE_OK either
+ * way; read it back with store_clusterkey_get to learn which row won). */
+int store_clusterkey_add(store_t *st, const struct store_clusterkey *k);
+/* STORE_NOTFOUND when there is no such key; STORE_TOOBIG when a column does not fit. */
+int store_clusterkey_get(store_t *st, const char *name, struct store_clusterkey *out);
+/* Every key, by name; fn returns nonzero to stop. */
+int store_clusterkeys(store_t *st, int (*fn)(void *ud, const struct store_clusterkey *k), void *ud);
+/* The encrypted key of an existing row replaced (a new key-encryption key); STORE_NOTFOUND. */
+int store_clusterkey_replace(store_t *st, const char *name, const char *privatekey);
+/* A node's TLS server certificate (PEM, at most STORE_CLUSTERKEY_CERT_MAX - 1 bytes),
+ * inserted or replaced; now in epoch seconds. */
+int store_nodecert_put(store_t *st, const char *node, const char *pem, int64_t now);
+/* Every node's certificate, by node name; fn returns nonzero to stop. */
+int store_nodecerts(store_t *st, int (*fn)(void *ud, const char *node, const char *pem), void *ud);
+
 /* --- issued certificates and the CRL number (issuedcert.c; issue 17) ---------------- */
 
 /* A certificate telgate's CA issued (issuedcertificate; ca/ca_issue.h writes it, ca/ca_crl.h

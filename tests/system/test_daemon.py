@@ -3,6 +3,7 @@
 """System test: starts telgated on a temporary state directory and drives it with the
 telgate CLI (and a raw control-socket client) the way an administrator would."""
 import argparse
+import base64
 import fcntl
 import json
 import os
@@ -216,7 +217,15 @@ class Daemon:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as f:
                 f.write(self.pg_conninfo + "\n")
-        return f"[store]\nbackend = postgres\nconninfo_file = {path}\n"
+        # The cluster's key-encryption key (docs/cluster.md): kept next to the conninfo
+        # file, so that a node given this node's files shares its keys.
+        kek = os.path.join(self.root, "kek")
+        if not os.path.exists(kek):
+            fd = os.open(kek, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(base64.b64encode(os.urandom(48)).decode() + "\n")
+        return (f"[store]\nbackend = postgres\nconninfo_file = {path}\n"
+                f"[pki]\nkek_file = {kek}\n")
 
     def start(self, *extra_args, wait=True):
         """Starts telgated; wait=False: the caller expects it to exit by itself and reads

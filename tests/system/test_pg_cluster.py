@@ -13,14 +13,17 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 import unittest
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import pg  # noqa: E402
+from cryptography.hazmat.primitives import hashes  # noqa: E402
 import test_daemon  # noqa: E402
 import test_cti  # noqa: E402
 from test_sip import PROV, SIPP_DIR, Raw, sipp, status  # noqa: E402
@@ -33,14 +36,20 @@ class TwoNodes(unittest.TestCase):
         self.pg = pg.PgServer().start()
         test_daemon.PG_ADMIN = self.pg.conninfo()
         self.roots = [tempfile.mkdtemp(prefix="tgnode") for _ in range(2)]
-        self.a = test_daemon.Daemon(self.roots[0], "[core]\nnode_id = node-a\n" + self.EXTRA)
-        # Node B on node A's database: the harness reuses a conninfo file it finds.
-        with open(os.path.join(self.roots[0], "conninfo")) as f:
-            text = f.read()
-        fd = os.open(os.path.join(self.roots[1], "conninfo"), os.O_WRONLY | os.O_CREAT, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        self.b = test_daemon.Daemon(self.roots[1], "[core]\nnode_id = node-b\n" + self.EXTRA)
+        # One issuer for the cluster's tokens (docs/cluster.md), whichever node mints them.
+        issuer = "[oauth]\nissuer = https://telgate.cluster.example\n"
+        self.a = test_daemon.Daemon(self.roots[0],
+                                    "[core]\nnode_id = node-a\n" + issuer + self.EXTRA)
+        # Node B on node A's database with the same key-encryption key: the harness reuses
+        # the conninfo and kek files it finds.
+        for name in ("conninfo", "kek"):
+            with open(os.path.join(self.roots[0], name)) as f:
+                text = f.read()
+            fd = os.open(os.path.join(self.roots[1], name), os.O_WRONLY | os.O_CREAT, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+        self.b = test_daemon.Daemon(self.roots[1],
+                                    "[core]\nnode_id = node-b\n" + issuer + self.EXTRA)
         prov = os.path.join(self.roots[0], "prov.json")
         with open(prov, "w") as f:
             json.dump(PROV, f)
@@ -110,6 +119,157 @@ class ClusterTest(TwoNodes):
         self.assertEqual(rows["node-b"]["changes from other nodes"],
                          "listening on telgate_store")
         self.assertEqual(rows["node-a"]["this node"], "")
+
+    def pki(self, d, name):
+        with open(os.path.join(d.state, "pki", name), "rb") as f:
+            return f.read()
+
+    def test_keys_shared_under_the_kek(self):
+        """Both nodes sign with one CA, trust-list and recovery signer, kept in the store
+        encrypted under the KEK; neither the KEK nor a key in clear is in the store or a
+        log; a node with another KEK refuses to start and says why."""
+        for name in ("ca.crt", "trustlist.crt", "recovery.crt"):
+            self.assertEqual(self.pki(self.a, name), self.pki(self.b, name), name)
+        # B's own server certificate, issued by the cluster CA (A's).
+        ca = os.path.join(self.a.state, "pki", "ca.crt")
+        r = subprocess.run(["openssl", "verify", "-CAfile", ca,
+                            os.path.join(self.b.state, "pki", "server.crt")],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("event=ca_cluster_keys", self.a.log_text())
+        with open(os.path.join(self.roots[0], "kek")) as f:
+            kek = f.read().strip()
+        # The keys' secret parts: the base64 lines of their PEM files.
+        secrets = [kek]
+        for name in ("ca.key", "trustlist.key", "recovery.key"):
+            lines = self.pki(self.a, name).decode().splitlines()[1:-1]
+            secrets += [x for x in lines if len(x) >= 40]
+        dump = self.a.store_bytes().decode(errors="replace")
+        self.assertIn("BEGIN ENCRYPTED PRIVATE KEY", dump)
+        self.assertNotIn("BEGIN PRIVATE KEY", dump)
+        texts = [dump] + [d.log_text() + d.stderr_text() for d in (self.a, self.b)]
+        for t in texts:
+            for secret in secrets:
+                self.assertNotIn(secret, t)
+        # An ad-hoc query reads the encrypted keys as NULL too.
+        rc, rows = self.a.sql("select * from clusterkey order by name")
+        self.assertEqual(rc, 0, rows)
+        name, key = rows["columns"].index("name"), rows["columns"].index("privatekey")
+        self.assertLessEqual({"ca", "capf", "recovery", "trustlist"},
+                             {r[name] for r in rows["rows"]})
+        self.assertTrue(all(r[key] is None for r in rows["rows"]))
+        # A third node with another KEK on the same database: refused, with the reason.
+        root = tempfile.mkdtemp(prefix="tgnode")
+        self.roots.append(root)
+        with open(os.path.join(self.roots[0], "conninfo")) as f:
+            text = f.read()
+        for name, body in (("conninfo", text), ("kek", "x" * 64 + "\n")):
+            fd = os.open(os.path.join(root, name), os.O_WRONLY | os.O_CREAT, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(body)
+        c = test_daemon.Daemon(root, "[core]\nnode_id = node-c\n")
+        proc = c.start(wait=False)
+        self.assertNotEqual(proc.wait(timeout=30), 0)
+        err = c.stderr_text()
+        self.assertIn("the cluster's ca key in the store: the key-encryption key does not "
+                      "decrypt it", err)
+        for secret in secrets + ["x" * 64]:
+            self.assertNotIn(secret, err + c.log_text())
+        c.finish()
+
+    def test_trust_list_lists_every_node(self):
+        """The signed trust list fetched from node B names both nodes' server certificates
+        (each issued by the cluster CA) and the one CA."""
+        from cryptography import x509
+        import trustlist_parse
+        url = f"http://127.0.0.1:{self.b.files_http_port}/ITLFile.tlv"
+        with urllib.request.urlopen(url, timeout=10) as r:
+            data = r.read()
+        _, records, certs, _ = trustlist_parse.read_list(data)
+        listed = {c.fingerprint(hashes.SHA256()) for c in certs}
+        for d in (self.a, self.b):
+            for name in ("server.crt", "ca.crt"):
+                cert = x509.load_pem_x509_certificate(self.pki(d, name))
+                self.assertIn(cert.fingerprint(hashes.SHA256()), listed, (d.root, name))
+
+    def test_tokens_and_certificates_cross_nodes(self):
+        """Node A's work is trusted by node B: a client certificate enrolled over EST on A
+        verifies against B's CA; an access token minted on A is active on B (introspection)
+        and verifies against B's JWKS; A's refresh token is redeemed on B."""
+        import test_oauth
+        demo = os.path.join(test_daemon.ARGS.examples, "demo.json")
+        r = self.a.cli("import", demo)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        h = test_oauth.OAuthTest("test_code_pkce_flow")
+        h.root, h.n, h.d = self.roots[0], 0, self.a
+        h.ca = os.path.join(self.a.state, "pki", "ca.crt")
+        h.public_client()
+        rs = h.client_add("rs", "--type", "confidential")
+        a = h.code_grant()
+        cert, _ = h.enrolled_cert(test_oauth.USER)
+        # Node B: its own CA file, which is the cluster's.
+        h.d, h.ca = self.b, os.path.join(self.b.state, "pki", "ca.crt")
+        r = subprocess.run(["openssl", "verify", "-CAfile", h.ca, cert], capture_output=True,
+                           text=True)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        # A's token key reaches B's verifier with the store's NOTIFY (a moment after A's
+        # commit, long before this).
+        end = time.time() + 10
+        while True:
+            s, i = h.introspect(a["access_token"], "rs:" + rs)
+            if i.get("active") or time.time() > end:
+                break
+            time.sleep(0.1)
+        self.assertEqual((s, i.get("active"), i.get("sub")), (200, True, test_oauth.USER), i)
+        if test_oauth.jwt:
+            h.jwks_verify(a["access_token"], "cti")
+        s, a2, _ = h.refresh(a["refresh_token"])
+        self.assertEqual(s, 200, a2)
+        self.assertNotEqual(a2["refresh_token"], a["refresh_token"])
+        s, i = h.introspect(a2["access_token"], "rs:" + rs)
+        self.assertEqual((s, i["active"]), (200, True))
+        for d in (self.a, self.b):
+            self.assertNotIn(a["refresh_token"], d.log_text())
+
+    def kek_cmd(self, d, *args):
+        return subprocess.run([test_daemon.ARGS.telgated, "-c", d.conf, *args],
+                              capture_output=True, text=True, timeout=60)
+
+    def test_kek_status_and_rotate(self):
+        """telgated --kek-status says each key opens; --kek-rotate re-encrypts them all under
+        a new KEK in one go (the old one then opens none), and a node given the new file
+        starts on the same keys."""
+        r = self.kek_cmd(self.a, "--kek-status")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        for name in ("ca: ok", "capf: ok", "recovery: ok", "trustlist: ok"):
+            self.assertIn(name, r.stdout)
+        ca_before = self.pki(self.b, "ca.crt")
+        new = os.path.join(self.roots[0], "kek.new")
+        fd = os.open(new, os.O_WRONLY | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write("n" * 40 + "\n")
+        # The same KEK again, or one others may read: refused, nothing changed.
+        self.assertNotEqual(self.kek_cmd(self.a, "--kek-rotate",
+                                         os.path.join(self.roots[0], "kek")).returncode, 0)
+        os.chmod(new, 0o644)
+        r = self.kek_cmd(self.a, "--kek-rotate", new)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("chmod 600", r.stderr)
+        os.chmod(new, 0o600)
+        r = self.kek_cmd(self.a, "--kek-rotate", new)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("ca: re-encrypted", r.stdout)
+        r = self.kek_cmd(self.a, "--kek-status")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("do not open with pki.kek_file", r.stderr)
+        self.assertNotIn("n" * 40, r.stdout + r.stderr)
+        # Node B restarted with the new KEK: the same CA.
+        self.b.stop()
+        with open(os.path.join(self.roots[1], "kek"), "w") as f:
+            f.write("n" * 40 + "\n")
+        self.b.start()
+        self.assertEqual(self.pki(self.b, "ca.crt"), ca_before)
+        self.assertEqual(self.kek_cmd(self.b, "--kek-status").returncode, 0)
 
 
 class DeviceStateTest(TwoNodes):

@@ -218,12 +218,14 @@ class SharedLineTest(unittest.TestCase):
             "ALTER TABLE deviceline_v13 RENAME TO deviceline;"
             "CREATE INDEX deviceline_device ON deviceline (devicename);"
             # What later migrations created goes too (v15: the cloud CTI interfaces; v16:
-            # the bindings' node, the nodes' counts; v17: registration.changedms).
+            # the bindings' node, the nodes' counts; v17: registration.changedms; v18: the
+            # cluster's keys and node certificates).
             "DROP TABLE ctiinterfacescope; DROP TABLE ctiinterface;"
             "DROP INDEX registration_node; ALTER TABLE registration DROP COLUMN processnode;"
             "ALTER TABLE processnode DROP COLUMN registrations;"
             "ALTER TABLE processnode DROP COLUMN ctisessions;"
             "ALTER TABLE registration DROP COLUMN changedms;"
+            "DROP TABLE nodecertificate; DROP TABLE clusterkey;"
             "DELETE FROM schema_version WHERE version >= 14;")
         db.commit()
         self.assertEqual(db.execute("SELECT max(version) FROM schema_version").fetchone()[0], 13)

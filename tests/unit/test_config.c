@@ -173,10 +173,20 @@ static void test_store_postgres(void **state)
 	          &e),
 	    0);
 	assert_non_null(strstr(e.msg, "needs conninfo or conninfo_file"));
-	assert_int_equal(
+	/* A cluster keeps its signing keys in the store under the KEK: required there, and
+	 * refused with SQLite (issue 21). */
+	assert_int_not_equal(
 	    parse("[store]\nbackend = postgres\nconninfo = host=db dbname=telgate\n", &c, &e), 0);
+	assert_non_null(strstr(e.msg, "pki.kek_file: required"));
+	assert_int_not_equal(parse("[pki]\nkek_file = /etc/telgate/kek\n", &c, &e), 0);
+	assert_non_null(strstr(e.msg, "pki.kek_file: only with store backend postgres"));
+	assert_int_equal(parse("[store]\nbackend = postgres\nconninfo = host=db dbname=telgate\n"
+	                       "[pki]\nkek_file = /etc/telgate/kek\n",
+	                       &c, &e),
+	                 0);
 	assert_string_equal(c.store.backend, "postgres");
 	assert_string_equal(c.store.conninfo, "host=db dbname=telgate");
+	assert_string_equal(c.pki.kek_file, "/etc/telgate/kek");
 }
 
 /* The edge port is the node's sipMRAOAuthPort: 0 or 1024..49151 (seed 002), refused by the
