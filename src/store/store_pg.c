@@ -868,6 +868,8 @@ static void *listen_main(void *arg)
 	int backoff_ms = 0;
 	while (!atomic_load(&l->stop)) {
 		if (pg && PQstatus(pg) != CONNECTION_OK) {
+			/* `cluster status` says so until the session is made again. */
+			atomic_store(&l->listening, 0);
 			log_ev(LOG_LVL_WARNING, NULL, "store_pg_listen_lost",
 			       LOG_S("channel", CHANNEL));
 			PQfinish(pg);

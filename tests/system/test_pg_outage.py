@@ -97,6 +97,16 @@ class PgOutageTest(unittest.TestCase):
         t = json.loads(r.stdout)
         row = dict(zip(t["columns"], t["rows"][0]))
         self.assertIn("unavailable: PostgreSQL unavailable", row["store"])
+        # The listening session is gone too, and cluster status says so (it kept saying
+        # "listening" after store_pg_listen_lost).
+        end = time.time() + 10
+        while "event=store_pg_listen_lost" not in self.d.log_text() and time.time() < end:
+            time.sleep(0.05)
+        self.assertIn("event=store_pg_listen_lost", self.d.log_text())
+        r = self.d.cli("cluster", "status", json_mode=True)
+        t = json.loads(r.stdout)
+        row = dict(zip(t["columns"], t["rows"][0]))
+        self.assertTrue(row["changes from other nodes"].startswith("lost, reconnecting"), row)
         # A CTI login: refused, the directory unavailable.
         c = Client(self.d.cti_port)
         try:
