@@ -12,6 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* invalid_scope's description for a scope outside the client's registration: which of
+ * them is not said (the client knows what it asked for and what it was registered with). */
+#define OAUTH_SCOPE_NOT_REGISTERED "a requested scope is not among the client's registered scopes"
+
 /* --- issuing ------------------------------------------------------------------------------ */
 
 /* What one successful grant hands out. */
@@ -196,7 +200,7 @@ static void grant_client_credentials(struct oauth_job *j, const struct store_oau
 		return;
 	}
 	if (oauth_scope_grant(cl, http_form_get(&j->form, "scope"), scope, sizeof scope) != 0) {
-		oauth_fail(j, OAUTH_ERR_INVALID_SCOPE, NULL);
+		oauth_fail(j, OAUTH_ERR_INVALID_SCOPE, OAUTH_SCOPE_NOT_REGISTERED);
 		return;
 	}
 	const struct grant g = {.sub = cl->clientid,
@@ -366,7 +370,8 @@ static void grant_refresh(struct oauth_job *j, const struct store_oauthclient *c
 	struct store_oauthclient narrowed = *cl;
 	snprintf(narrowed.scopes, sizeof narrowed.scopes, "%s", r.scope);
 	if (oauth_scope_grant(&narrowed, want, scope, sizeof scope) != 0) {
-		oauth_fail(j, OAUTH_ERR_INVALID_SCOPE, NULL);
+		oauth_fail(j, OAUTH_ERR_INVALID_SCOPE,
+		           "a refresh may only narrow the scope of the grant (RFC 6749 section 6)");
 		return;
 	}
 	if (user_verdict(j, why, unavailable, r.userid, r.familyid))
@@ -526,7 +531,10 @@ void oauth_token_run(struct oauth_job *j)
 		if (strcmp(name, known[i]) == 0 && (i != 2 || name != gt))
 			k = i;
 	if (k < 0) {
-		oauth_fail(j, OAUTH_ERR_UNSUPPORTED_GRANT_TYPE, NULL);
+		oauth_fail(j, OAUTH_ERR_UNSUPPORTED_GRANT_TYPE,
+		           "grant_type: authorization_code, refresh_token, "
+		           "urn:ietf:params:oauth:grant-type:device_code or client_credentials "
+		           "(not the password grant: RFC 9700 section 2.4)");
 		return;
 	}
 	if (!oauth_list_has(cl.granttypes, name)) {
@@ -693,7 +701,7 @@ void oauth_device_authorization_run(struct oauth_job *j)
 	memset(&d, 0, sizeof d);
 	if (oauth_scope_grant(&cl, http_form_get(&j->form, "scope"), d.scope, sizeof d.scope) !=
 	    0) {
-		oauth_fail(j, OAUTH_ERR_INVALID_SCOPE, NULL);
+		oauth_fail(j, OAUTH_ERR_INVALID_SCOPE, OAUTH_SCOPE_NOT_REGISTERED);
 		return;
 	}
 	char code[OAUTH_TOKEN_LEN + 1];

@@ -294,9 +294,11 @@ class OAuthTest(unittest.TestCase):
         s, a, _ = self.token({"grant_type": "client_credentials", "scope": "admin"},
                              user="svc:" + secret)
         self.assertEqual((s, a["error"]), (400, "invalid_scope"))
+        self.assertIn("registered scopes", a["error_description"])
         s, a, _ = self.token({"grant_type": "password", "username": USER,
                               "password": PASSWORD}, user="svc:" + secret)
         self.assertEqual((s, a["error"]), (400, "unsupported_grant_type"))
+        self.assertIn("client_credentials", a["error_description"])
         s, a, _ = self.token({"grant_type": "client_credentials"}, user="nobody:" + secret)
         self.assertEqual((s, a["error"]), (401, "invalid_client"))
 
