@@ -218,7 +218,7 @@ struct sip_spool *sip_spool_open(const char *path, int64_t max_bytes, char *err,
 		sp->size = sp->done = SIP_SPOOL_MAGIC_LEN;
 		return sp;
 	}
-	uint8_t *buf;
+	uint8_t *buf = NULL; /* set by read_at (gcc -O3 cannot see it) */
 	size_t len = (size_t)sp->size, valid;
 	int rc = read_at(sp, 0, len, &buf);
 	if (rc != 0) {
@@ -370,7 +370,7 @@ int sip_spool_replay(struct sip_spool *sp, store_t *st, const char *node, long m
 		max = 1;
 	if (win > (int64_t)max * (HDR + SIP_SPOOL_REC_MAX))
 		win = (int64_t)max * (HDR + SIP_SPOOL_REC_MAX);
-	uint8_t *buf;
+	uint8_t *buf = NULL; /* set by read_at (gcc -O3 cannot see it) */
 	size_t valid;
 	int rc = read_at(sp, sp->done, (size_t)win, &buf);
 	if (rc != 0) {
