@@ -29,6 +29,7 @@ import argparse
 import os
 import pwd
 import secrets
+import tempfile
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -86,7 +87,7 @@ def main():
         SAMPLES.clear()
         conninfo = pg.new_database(server.conninfo(), "bench")
         # A cluster's key-encryption key (required with postgres; docs/cluster.md).
-        kek = os.path.join(server.root, "kek")
+        kek = os.path.join(tempfile.mkdtemp(prefix="tgkek"), "kek")  # outlives the server
         fd = os.open(kek, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_urlsafe(48) + "\n")
@@ -114,8 +115,8 @@ def main():
             rd.step = spool_step
             try:
                 res["spool"] = rd.run(a.build, a.seconds, [a.rate],
-                                      f"[store]\nbackend = postgres\nconninfo = {conninfo}\n",
-                                      ["churn"])
+                                      f"[store]\nbackend = postgres\nconninfo = {conninfo}\n"
+                                      f"[pki]\nkek_file = {kek}\n", ["churn"])
             finally:
                 rd.step = step
     print(f"{'store':8} {'load':8} {'offered':>7} {'calls/s':>8} {'failed':>6} "

@@ -18,6 +18,7 @@ import datetime
 import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -55,8 +56,9 @@ def _start(build, root, conf_text, *args):
     raise SystemExit("telgated did not start")
 
 
-def _conf(root, node, conninfo, sip_port, cti_port):
+def _conf(root, node, conninfo, sip_port, cti_port, kek):
     return (f"[core]\nstate_dir = {root}/state\nnode_id = {node}\n"
+            f"[pki]\nkek_file = {kek}\n"
             f"[log]\nlevel = notice\ntarget = file:{root}/telgated.log\n"
             f"[store]\nbackend = postgres\nconninfo = {conninfo}\n"
             f"[cti]\naddress = 127.0.0.1\nport = {cti_port}\ntls_port = 0\n"
@@ -88,6 +90,11 @@ def run(build, server_conninfo, devices=5000, rate=250):
     names = _names(devices)
     conninfo = pg.new_database(server_conninfo, "devstate")
     roots = [tempfile.mkdtemp(prefix="tgclus") for _ in range(2)]
+    # The cluster's key-encryption key, one file for both nodes (docs/cluster.md).
+    kek = os.path.join(roots[0], "kek")
+    fd = os.open(kek, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_urlsafe(48) + "\n")
     procs = []
     try:
         prov = {"version": 1,
@@ -101,9 +108,9 @@ def run(build, server_conninfo, devices=5000, rate=250):
         with open(os.path.join(roots[0], "prov.json"), "w") as f:
             json.dump(prov, f)
         sip_a, cti_b = rd.free_port(), rd.free_port()
-        procs.append(_start(build, roots[0], _conf(roots[0], "bench-a", conninfo, sip_a, 0),
+        procs.append(_start(build, roots[0], _conf(roots[0], "bench-a", conninfo, sip_a, 0, kek),
                             "--provision", os.path.join(roots[0], "prov.json")))
-        procs.append(_start(build, roots[1], _conf(roots[1], "bench-b", conninfo, 0, cti_b)))
+        procs.append(_start(build, roots[1], _conf(roots[1], "bench-b", conninfo, 0, cti_b, kek)))
         c = test_cti.Client(cti_b)
         assert test_cti.local(c.login(CTI_USER, CTI_PW)) == "StartApplicationSessionPosResponse"
         xref = {}

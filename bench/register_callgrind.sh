@@ -8,9 +8,9 @@
 # writer):
 #   store  each line's first registration after the start: a new binding (worker path,
 #          the 200 waits for the commit)
-#   first  the same lines again: each line's first refresh. Lines cached before the
-#          start's CRL check (a write: store_generation moves) take the store path
-#          (docs/sip.md, Speed)
+#   first  the same lines again: each line's first refresh (until d771d48 the start's
+#          CRL check moved store_generation and sent these down the store path;
+#          a new CRL number no longer does)
 #   fast   the same lines once more: refreshes decided on the loop from the account cache
 # Callgrind counts user-space instructions only: the kernel's side of a syscall is not
 # in it (the syscall rows count the libc wrappers and how many calls were made).
