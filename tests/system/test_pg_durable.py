@@ -32,12 +32,14 @@ EXTRA = "challenge_sha256 = no\nsource_failures_max = 0\n"
 
 
 def share_store(root_a, root_b):
-    """Node B on node A's database: the harness reuses a conninfo file it finds."""
-    with open(os.path.join(root_a, "conninfo")) as f:
-        text = f.read()
-    fd = os.open(os.path.join(root_b, "conninfo"), os.O_WRONLY | os.O_CREAT, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
+    """Node B on node A's database with A's key-encryption key (one cluster): the harness
+    reuses the conninfo and kek files it finds."""
+    for name in ("conninfo", "kek"):
+        with open(os.path.join(root_a, name)) as f:
+            text = f.read()
+        fd = os.open(os.path.join(root_b, name), os.O_WRONLY | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
 
 
 def stored_pg(d):
