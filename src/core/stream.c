@@ -28,6 +28,17 @@
  * a second), short enough that a freed descriptor is used soon. */
 #define FD_PAUSE_MS 100
 
+/* The lingering close after a last answer (RFC 9112 §9.6): the write side is shut and
+ * what the peer still sends is read and dropped, for at most LINGER_S seconds and
+ * LINGER_MAX_BYTES bytes, so that data arriving after our close does not make the kernel
+ * answer with a reset that destroys the answer before the peer reads it (a client still
+ * sending the body of a request refused early with a 413 is the common case). Bounded per
+ * listener by LINGER_MAX sockets; beyond it a socket is closed at once as before. Apache's
+ * and nginx's lingering close do the same. */
+#define LINGER_S 2
+#define LINGER_MAX_BYTES (1024 * 1024)
+#define LINGER_MAX 256
+
 enum sstate {
 	S_OPEN = 0, /* reading and writing */
 	S_FLUSHING, /* stream_close_after_flush: input discarded, waiting for the output */
@@ -57,6 +68,7 @@ struct stream {
 	int in_cb; /* callbacks of this stream on the stack */
 	int close_pending, resume_pending, defer_armed;
 	int opened, capped, paused, spoke;
+	int linger;     /* the close follows a last answer: linger (see LINGER_S) */
 	size_t in_seen; /* input bytes already counted in bytes_in */
 	size_t need;    /* stream_need: frame() waits for this many input bytes */
 	int idle_timeout_s;
@@ -69,6 +81,16 @@ struct stream {
 
 TAILQ_HEAD(stream_list, stream);
 
+/* A socket in its lingering close: no stream any more, only the descriptor. */
+struct lingering {
+	TAILQ_ENTRY(lingering) link;
+	struct stream_listener *l;
+	struct event *ev;
+	int fd;
+	size_t bytes;
+};
+TAILQ_HEAD(lingering_list, lingering);
+
 struct stream_listener {
 	struct stream_listener_options o;
 	struct loop *loop;
@@ -76,6 +98,8 @@ struct stream_listener {
 	struct event *resume_ev; /* EMFILE pause */
 	struct stream_list streams;
 	size_t count;
+	struct lingering_list lingering;
+	size_t nlingering;
 	int64_t refused_logged, fd_logged;
 };
 
@@ -109,6 +133,61 @@ static void drain_socket(int fd)
 			break;
 }
 
+static void linger_end(struct lingering *g)
+{
+	TAILQ_REMOVE(&g->l->lingering, g, link);
+	g->l->nlingering--;
+	event_free(g->ev);
+	close(g->fd);
+	free(g);
+}
+
+static void on_linger(evutil_socket_t fd, short what, void *arg)
+{
+	struct lingering *g = arg;
+	char sink[16384];
+	if (what & EV_READ) {
+		for (;;) {
+			ssize_t n = recv(fd, sink, sizeof sink, MSG_DONTWAIT);
+			if (n > 0) {
+				g->bytes += (size_t)n;
+				if (g->bytes < LINGER_MAX_BYTES)
+					continue;
+			} else if (n < 0 &&
+			           (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+				return; /* all read for now: wait for more, the peer's FIN or the
+				           bound */
+			}
+			break; /* the peer's FIN, an error or enough bytes */
+		}
+	}
+	linger_end(g);
+}
+
+/* Takes over fd (a duplicate of the stream's socket) for its lingering close. Returns 0,
+ * or -1 when the listener lingers on too many sockets already (the caller closes). */
+static int linger_start(struct stream_listener *l, int fd)
+{
+	if (!l || !l->lev || l->nlingering >= LINGER_MAX)
+		return -1;
+	struct lingering *g = calloc(1, sizeof *g);
+	if (!g)
+		return -1;
+	g->ev = event_new(loop_base(l->loop), fd, EV_READ | EV_PERSIST, on_linger, g);
+	struct timeval tv = {LINGER_S, 0};
+	if (!g->ev || shutdown(fd, SHUT_WR) != 0 || event_add(g->ev, &tv) != 0) {
+		if (g->ev)
+			event_free(g->ev);
+		free(g);
+		return -1;
+	}
+	g->l = l;
+	g->fd = fd;
+	TAILQ_INSERT_TAIL(&l->lingering, g, link);
+	l->nlingering++;
+	return 0;
+}
+
 static void do_close(struct stream *s, const char *why)
 {
 	if (s->state == S_CLOSED)
@@ -130,9 +209,17 @@ static void do_close(struct stream *s, const char *why)
 		if (ssl && SSL_is_init_finished(ssl))
 			(void)SSL_shutdown(ssl);
 		ERR_clear_error();
-		drain_socket(s->fd);
+		/* After a last answer, the socket lingers under a descriptor of its own: the
+		 * bufferevent closes the stream's. Otherwise what already arrived is read. */
+		int lfd = s->linger && s->kind != STREAM_UNIX ? dup(s->fd) : -1;
+		if (lfd < 0)
+			drain_socket(s->fd);
 		bufferevent_free(s->bev); /* closes the socket (and frees the SSL) */
 		s->bev = NULL;
+		if (lfd >= 0 && linger_start(s->l, lfd) != 0) {
+			drain_socket(lfd);
+			close(lfd);
+		}
 	}
 	if (s->flush_ev)
 		event_del(s->flush_ev);
@@ -572,6 +659,7 @@ void stream_close_after_flush(struct stream *s, const char *why, int timeout_s)
 	if (s->state != S_OPEN || s->close_pending)
 		return;
 	s->state = S_FLUSHING;
+	s->linger = 1;
 	tg_strlcpy(s->why, why, sizeof s->why);
 	if (!s->bev || stream_pending(s) == 0) {
 		s->state = S_OPEN;
@@ -841,6 +929,7 @@ struct stream_listener *stream_listen(struct loop *loop, int fd,
 	l->o = *o;
 	l->loop = loop;
 	TAILQ_INIT(&l->streams);
+	TAILQ_INIT(&l->lingering);
 	/* libevent's listener accepts until accept(2) fails: on a blocking socket (as
 	 * socket(2) makes a UNIX one) the loop would hang in accept after the first. */
 	(void)evutil_make_socket_nonblocking(fd);
@@ -888,6 +977,9 @@ void stream_listener_free(struct stream_listener *l)
 		do_close(s, "server stopping");
 		cb_exit(s);
 	}
+	struct lingering *g;
+	while ((g = TAILQ_FIRST(&l->lingering)) != NULL)
+		linger_end(g);
 	stream_stats_detach(l->o.stats);
 	free(l);
 }

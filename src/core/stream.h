@@ -21,7 +21,10 @@
  *   is a slow consumer: it is logged and disconnected, and nobody else waits for it;
  * - closing: one state (open -> closing -> closed) and one reference count. A close asked
  *   for inside a callback happens when the callback returns; stream_close_after_flush
- *   stops reading and closes once the queued answers are out (bounded by a timeout). The
+ *   stops reading and closes once the queued answers are out (bounded by a timeout), then
+ *   lingers: the write side is shut and what the peer still sends is dropped for up to 2 s
+ *   and 1 MiB (RFC 9112 §9.6), so that a peer still sending (a body refused with a 413)
+ *   reads the answer instead of losing it to a reset. The
  *   protocol's on_close runs once; the memory (with the protocol's per-connection data)
  *   goes when the last reference is dropped, so jobs in flight may hold a stream;
  * - counters per listener (accepted, refused by cap, TLS failures, timeouts, slow

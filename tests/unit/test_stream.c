@@ -718,6 +718,46 @@ static void test_close_after_flush(void **state)
 	cl_close(&c);
 }
 
+/* A peer still sending after the last answer (a body refused early, as with a 413) gets
+ * the answer and an orderly end, not a reset: the server lingers, reading and dropping
+ * what arrives after its close (RFC 9112 §9.6). Without the lingering close, data arriving
+ * after the close makes the kernel reset the connection, and the peer's send fails. */
+static void test_lingering_close(void **state)
+{
+	struct fx *f = *state;
+	listen_tcp(f);
+	struct client c;
+	cl_tcp(&c, f->port, 0);
+	cl_send(&c, "cflush\n");
+	WAIT_FOR(f, 3000, f->closes[1] == 1);
+	/* The server's side is closed now; 256 KiB more, more than it drains at its close. */
+	static char chunk[16384];
+	memset(chunk, 'b', sizeof chunk);
+	size_t sent = 0;
+	int64_t until = now_ms() + 5000;
+	while (sent < 256 * 1024) {
+		ssize_t r = send(c.fd, chunk, sizeof chunk, MSG_NOSIGNAL);
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (now_ms() > until)
+				fail_msg("the server stopped reading after %zu bytes", sent);
+			step(f);
+			continue;
+		}
+		if (r < 0)
+			fail_msg("send after %zu bytes: %s (a reset: no lingering close)", sent,
+			         strerror(errno));
+		sent += (size_t)r;
+		step(f);
+	}
+	run_for(f, 50);
+	WAIT_FOR(f, 3000, ended(&c));
+	assert_string_equal(c.buf, "bye\n");
+	assert_int_equal(c.err, 0);
+	cl_close(&c);
+	/* The lingering socket ends with the peer's FIN; the listener frees cleanly after. */
+	run_for(f, 50);
+}
+
 /* --- 6. a slow consumer ---------------------------------------------------------------- */
 
 static void test_slow_consumer(void **state)
@@ -1206,6 +1246,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_timeouts, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_deferred_close, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_close_after_flush, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_lingering_close, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_slow_consumer, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tls12_server_close, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tls13_server_close, setup, teardown),
