@@ -217,10 +217,12 @@ static void on_node_heartbeat(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	struct daemon *d = arg;
 	int64_t now = tg_now_s();
-	/* A node silent for 3 heartbeats is dead: its expired bindings are any node's to
-	 * delete (docs/cluster.md, Registrations). */
+	/* A node silent for NODE_DEAD_HEARTBEATS heartbeats is dead: its expired bindings are
+	 * any node's to delete (docs/cluster.md, Registrations). */
 	d->node.registrations =
-	    d->sip ? sip_registrar_heartbeat(d->sip, now, now - 3 * d->cfg.core.heartbeat_s) : 0;
+	    d->sip ? sip_registrar_heartbeat(d->sip, now,
+	                                     now - node_dead_after_s(d->cfg.core.heartbeat_s))
+	           : 0;
 	struct cti_server_stats cs = {0};
 	if (d->cti)
 		cti_server_stats(d->cti, &cs);
