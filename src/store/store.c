@@ -323,6 +323,36 @@ int store_sql_starts_with_word(const char *p, const char *w)
 	return strncasecmp(p, w, n) == 0 && !isalnum((unsigned char)p[n]) && p[n] != '_';
 }
 
+static int sql_mentions(const char *sql, const char *word)
+{
+	size_t n = strlen(word);
+	for (const char *p = sql; *p; p++)
+		if (strncasecmp(p, word, n) == 0)
+			return 1;
+	return 0;
+}
+
+const struct store_secret_column *store_sql_names_secret(const char *sql, char *err, size_t errlen)
+{
+	const struct store_secret_column *found = NULL;
+	for (const struct store_secret_column *k = store_secret_columns; k->table; k++) {
+		if (!sql_mentions(sql, k->column))
+			continue;
+		if (sql_mentions(sql, k->table)) {
+			found = k;
+			break;
+		}
+		if (!found)
+			found = k;
+	}
+	if (found)
+		snprintf(err, errlen,
+		         "refused: %s.%s is a secret column (a secret, key or hash of one: ad-hoc "
+		         "queries may not name it; SELECT * shows it as NULL)",
+		         found->table, found->column);
+	return found;
+}
+
 /* --- migrations and open ------------------------------------------------------------ */
 
 int store_schema_latest(void)

@@ -121,6 +121,13 @@ struct store_secret_column {
 };
 extern const struct store_secret_column store_secret_columns[]; /* ends with NULLs */
 
+/* For both backends' read-only query guard: the secret column whose name appears anywhere
+ * in sql (a plain column, an expression, a WHERE: only a reference through * can be
+ * masked, so any naming is refused), preferring one whose table is named too (a column
+ * name that two tables share); NULL when none. Writes the refusal, naming the column and
+ * why, into err. */
+const struct store_secret_column *store_sql_names_secret(const char *sql, char *err, size_t errlen);
+
 /* For the entity files (one per table family: processnode.c, securityprofile.c): run a
  * statement on this thread's connection. store_exec counts anything but a SELECT as a
  * write (store_generation grows when it is committed); store_exec_nogen never does (for

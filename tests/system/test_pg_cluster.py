@@ -158,6 +158,11 @@ class ClusterTest(TwoNodes):
         self.assertLessEqual({"ca", "capf", "recovery", "trustlist"},
                              {r[name] for r in rows["rows"]})
         self.assertTrue(all(r[key] is None for r in rows["rows"]))
+        # Named, it is refused with the column and why (as on SQLite: test_daemon).
+        r = self.a.cli("run", "sql", "select name, privatekey from clusterkey")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("refused: clusterkey.privatekey is a secret column (", r.stderr)
+        self.assertIn("may not name it", r.stderr)
         # A third node with another KEK on the same database: refused, with the reason.
         root = tempfile.mkdtemp(prefix="tgnode")
         self.roots.append(root)
