@@ -296,6 +296,7 @@ static void on_terminate(evutil_socket_t fd, short what, void *arg)
 	if (d->drain_timer)
 		return; /* already draining */
 	log_ev(LOG_LVL_NOTICE, d->cid, "draining", LOG_S("signal", fd == SIGINT ? "INT" : "TERM"));
+	store_stopping(d->store); /* its errors promise no retry from now on */
 	ctl_server_stop_accepting(d->ctl);
 	d->drain_deadline_ms = tg_mono_ms() + (int64_t)d->cfg.core.drain_timeout_s * 1000;
 	d->drain_timer = evtimer_new(loop_base(d->main), on_drain_tick, d);
@@ -689,6 +690,7 @@ static void event_free_if(struct event **ev)
  * callbacks may touch it), the store last. */
 static void daemon_teardown(struct daemon *d, int status)
 {
+	store_stopping(d->store); /* also when the start failed: nothing is retried */
 	event_free_if(&d->sig_hup);
 	event_free_if(&d->sig_term);
 	event_free_if(&d->sig_int);

@@ -486,6 +486,7 @@ int store_open(const struct store_options *opt, store_t **out, char *err, size_t
 		return STORE_ERROR;
 	}
 	st->busy_timeout_ms = opt->busy_timeout_ms > 0 ? opt->busy_timeout_ms : 5000;
+	atomic_store(&st->opening, 1);
 	metrics_histogram_init(&st->txn_latency, metrics_latency_bounds, metrics_latency_nbounds);
 	pthread_mutex_init(&st->mu, NULL);
 	if (pthread_key_create(&st->key, conn_destructor) != 0) {
@@ -510,8 +511,15 @@ int store_open(const struct store_options *opt, store_t **out, char *err, size_t
 		store_close(st);
 		return rc;
 	}
+	atomic_store(&st->opening, 0);
 	*out = st;
 	return STORE_OK;
+}
+
+void store_stopping(store_t *st)
+{
+	if (st)
+		atomic_store(&st->stopping, 1);
 }
 
 void store_close(store_t *st)

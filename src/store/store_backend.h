@@ -92,6 +92,9 @@ struct store {
 	/* postgres: 1 from the first connection that finds the server gone until one is
 	 * made again: the DatabaseUnavailable alarm is raised and cleared on its edges. */
 	_Atomic int pg_outage;
+	/* No "next attempt" is promised while opening (a failed store_open is final: telgated
+	 * exits with its message) nor from store_stopping() on (the process is exiting). */
+	_Atomic int opening, stopping;
 };
 
 /* Sets this thread's last error message. */

@@ -120,7 +120,11 @@ static void outage(struct store_conn *c)
 		       LOG_S("error", store_last_error()));
 		alarm_ev("DatabaseUnavailable", ALARM_ERROR, NULL,
 		         LOG_S("Reason", store_last_error()),
-		         LOG_S("Action", "reconnecting with backoff; binding changes are spooled"));
+		         LOG_S("Action", atomic_load(&c->st->stopping)
+		                             ? "none: telgated is stopping; binding changes are "
+		                               "spooled for its next start"
+		                             : "reconnecting with backoff; binding changes are "
+		                               "spooled"));
 	}
 }
 
@@ -197,8 +201,14 @@ static int ensure(struct store_conn *c)
 	char msg[400];
 	if (c->pg && now < c->retry_at_ms) {
 		one_line(pg_message(c->pg, NULL), msg, sizeof msg);
-		store_set_error("PostgreSQL unavailable (next attempt in %lld ms): %s",
-		                (long long)(c->retry_at_ms - now), msg);
+		/* Opening or stopping, the next attempt will not come: no promise of one. */
+		if (atomic_load(&c->st->stopping))
+			store_set_error("PostgreSQL unavailable (telgated is stopping): %s", msg);
+		else if (atomic_load(&c->st->opening))
+			store_set_error("PostgreSQL unavailable: %s", msg);
+		else
+			store_set_error("PostgreSQL unavailable (next attempt in %lld ms): %s",
+			                (long long)(c->retry_at_ms - now), msg);
 		return STORE_UNAVAILABLE;
 	}
 	forget_statements(c); /* prepared statements die with the session */
