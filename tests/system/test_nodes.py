@@ -122,6 +122,24 @@ class NodesTest(unittest.TestCase):
         self.assertNotIn("aaa-old", self.d.cli("show", "config", "XMLDefault.cnf.xml").stdout)
         self.assertRegex(self.d.log_text(), r"event=node_deleted node=aaa-old silent_s=6\d\d")
 
+    def test_oauth_port_0_is_off(self):
+        """[sip] oauth_port = 0 turns the OAuth listener off, as edge_port = 0 does the edge
+        one: accepted, "off" in the node table, no sipOAuthPort in cnf.xml and no listener
+        even with ClusterSIPOAuthMode on."""
+        self.d.sip_edge_port = 0
+        self.d.write_conf("info", self.extra(0))
+        self.d.start()
+        rows = self.nodes()
+        self.assertEqual(rows[0][:10], self.expected_row(0))
+        self.assertEqual(rows[0][4:6], ["off", "off"])
+        r = self.d.cli("set", "param", "ClusterSIPOAuthMode", "1")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        cnf = self.d.cli("show", "config", "XMLDefault.cnf.xml").stdout
+        self.assertIn("<sipPort>", cnf)
+        self.assertNotIn("sipOAuthPort", cnf)
+        self.assertNotIn("sipMRAOAuthPort", cnf)
+        self.assertNotIn("sip-oauth", self.d.cli("show", "open", "ports").stdout)
+
     def add_old_node(self, silent_s):
         """Another node's row, as it wrote it, its last heartbeat silent_s seconds ago."""
         db = sqlite3.connect(os.path.join(self.d.state, "telgate.db"), timeout=10)
