@@ -20,7 +20,7 @@
 static void reopen(struct tu_store *f)
 {
 	store_close(f->st);
-	tu_store_open(f);
+	tu_store_open(f, 0);
 }
 
 static struct store_user user(const char *id)
@@ -858,7 +858,7 @@ static void test_backup_to(void **state)
 	assert_int_not_equal(access(wal, F_OK), 0);
 	struct tu_store c = {0};
 	snprintf(c.path, sizeof c.path, "%s", copy);
-	tu_store_open(&c);
+	tu_store_open(&c, 0);
 	int ver = 0;
 	assert_int_equal(store_schema_version(c.st, &ver), STORE_OK);
 	assert_int_equal(ver, store_schema_latest());

@@ -384,7 +384,7 @@ static void test_migration_v8_to_v9(void **state)
 	f->st = NULL;
 	static const char *const rows[] = {"INSERT INTO enduser (userid) VALUES ('jpinkman')"};
 	tu_store_write_old(f->path, 8, rows, 1);
-	tu_store_open(f);
+	tu_store_open(f, 0);
 	int v = 0;
 	assert_int_equal(store_schema_version(f->st, &v), STORE_OK);
 	assert_int_equal(v, store_schema_latest());
