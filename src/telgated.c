@@ -12,6 +12,7 @@
 #include "ca/ca_bootstrap.h"
 #include "ca/ca_cluster.h"
 #include "ca/ca_crl.h"
+#include "ca/ca_rekey.h"
 #include "ca/privsep.h"
 #include "authz/oauth.h"
 #include "xsi/server.h"
@@ -113,7 +114,7 @@ static void usage(FILE *f)
 	    "(docs/cluster.md)\n");
 }
 
-/* --kek-status and --kek-rotate: offline, on the store of the configuration (ca/ca_cluster.h). */
+/* --kek-status and --kek-rotate: offline, on the store of the configuration (ca/ca_rekey.h). */
 static int kek_command(const struct tg_config *cfg, const char *new_kek)
 {
 	if (!cfg->pki.kek_file[0]) {
