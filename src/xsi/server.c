@@ -461,17 +461,27 @@ struct sweep {
 	size_t n, cap;
 };
 
+/* v (capacity *cap items of size bytes, n used) with room for one more: v itself, or v
+ * moved to an allocation twice as large (first items when empty, *cap updated); NULL when
+ * memory runs out (v is kept). */
+static void *grow(void *v, size_t *cap, size_t n, size_t size, size_t first)
+{
+	if (n < *cap)
+		return v;
+	size_t c = *cap ? *cap * 2 : first;
+	void *p = realloc(v, c * size);
+	if (p)
+		*cap = c;
+	return p;
+}
+
 static void sweep_collect(void *ud, const char *id, const char *target, int is_group)
 {
 	struct sweep *w = ud;
-	if (w->n == w->cap) {
-		size_t cap = w->cap ? w->cap * 2 : 64;
-		struct sweep_item *v = realloc(w->v, cap * sizeof *v);
-		if (!v)
-			return;
-		w->v = v;
-		w->cap = cap;
-	}
+	struct sweep_item *v = grow(w->v, &w->cap, w->n, sizeof *v, 64);
+	if (!v)
+		return;
+	w->v = v;
 	struct sweep_item *it = &w->v[w->n++];
 	tg_strlcpy(it->id, id, sizeof it->id);
 	tg_strlcpy(it->target, target, sizeof it->target);
@@ -715,14 +725,10 @@ struct iface_keys {
 
 static int iface_keys_add(struct iface_keys *k, const char *address, int port)
 {
-	if (k->n == k->cap) {
-		size_t cap = k->cap ? k->cap * 2 : 16;
-		struct iface_key *v = realloc(k->v, cap * sizeof *v);
-		if (!v)
-			return -1;
-		k->v = v;
-		k->cap = cap;
-	}
+	struct iface_key *v = grow(k->v, &k->cap, k->n, sizeof *v, 16);
+	if (!v)
+		return -1;
+	k->v = v;
 	tg_strlcpy(k->v[k->n].address, address, sizeof k->v[k->n].address);
 	k->v[k->n++].port = port;
 	return 0;
