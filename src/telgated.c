@@ -12,6 +12,7 @@
 #include "ca/ca_bootstrap.h"
 #include "ca/ca_cluster.h"
 #include "ca/ca_crl.h"
+#include "ca/ca_rekey.h"
 #include "ca/privsep.h"
 #include "authz/oauth.h"
 #include "xsi/server.h"
@@ -113,7 +114,7 @@ static void usage(FILE *f)
 	    "(docs/cluster.md)\n");
 }
 
-/* --kek-status and --kek-rotate: offline, on the store of the configuration (ca/ca_cluster.h). */
+/* --kek-status and --kek-rotate: offline, on the store of the configuration (ca/ca_rekey.h). */
 static int kek_command(const struct tg_config *cfg, const char *new_kek)
 {
 	if (!cfg->pki.kek_file[0]) {
@@ -217,10 +218,12 @@ static void on_node_heartbeat(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	struct daemon *d = arg;
 	int64_t now = tg_now_s();
-	/* A node silent for 3 heartbeats is dead: its expired bindings are any node's to
-	 * delete (docs/cluster.md, Registrations). */
+	/* A node silent for NODE_DEAD_HEARTBEATS heartbeats is dead: its expired bindings are
+	 * any node's to delete (docs/cluster.md, Registrations). */
 	d->node.registrations =
-	    d->sip ? sip_registrar_heartbeat(d->sip, now, now - 3 * d->cfg.core.heartbeat_s) : 0;
+	    d->sip ? sip_registrar_heartbeat(d->sip, now,
+	                                     now - node_dead_after_s(d->cfg.core.heartbeat_s))
+	           : 0;
 	struct cti_server_stats cs = {0};
 	if (d->cti)
 		cti_server_stats(d->cti, &cs);
@@ -294,6 +297,7 @@ static void on_terminate(evutil_socket_t fd, short what, void *arg)
 	if (d->drain_timer)
 		return; /* already draining */
 	log_ev(LOG_LVL_NOTICE, d->cid, "draining", LOG_S("signal", fd == SIGINT ? "INT" : "TERM"));
+	store_stopping(d->store); /* its errors promise no retry from now on */
 	ctl_server_stop_accepting(d->ctl);
 	d->drain_deadline_ms = tg_mono_ms() + (int64_t)d->cfg.core.drain_timeout_s * 1000;
 	d->drain_timer = evtimer_new(loop_base(d->main), on_drain_tick, d);
@@ -687,6 +691,7 @@ static void event_free_if(struct event **ev)
  * callbacks may touch it), the store last. */
 static void daemon_teardown(struct daemon *d, int status)
 {
+	store_stopping(d->store); /* also when the start failed: nothing is retried */
 	event_free_if(&d->sig_hup);
 	event_free_if(&d->sig_term);
 	event_free_if(&d->sig_int);

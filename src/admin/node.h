@@ -19,6 +19,16 @@
 #include <stdint.h>
 
 #define NODE_HEARTBEAT_S 30
+/* Heartbeats a node may miss before the others take it as dead (its expired bindings
+ * anyone's to delete, its row deletable): 3 covers one late and one lost write. */
+#define NODE_DEAD_HEARTBEATS 3
+
+/* Seconds of silence after which a node heartbeating every heartbeat_s seconds
+ * (core.heartbeat_s: every node of a cluster is configured alike) is dead. */
+static inline int64_t node_dead_after_s(int heartbeat_s)
+{
+	return (int64_t)NODE_DEAD_HEARTBEATS * heartbeat_s;
+}
 
 /* The row this node advertises: name core.node_id, address core.node_address, each port
  * as configured (0 where the listener is off): sip.port, sip.tls_port, sip.oauth_port,

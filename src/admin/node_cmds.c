@@ -95,6 +95,9 @@ json_t *cmd_node_delete(struct admin_ctx *a, const struct ctl_request *r, const 
 	char self[sizeof a->cfg.core.node_id];
 	pthread_mutex_lock(&a->mu);
 	tg_strlcpy(self, a->cfg.core.node_id, sizeof self);
+	/* The nodes of a cluster share one heartbeat period; a site that changes it gets the
+	 * bound its nodes actually keep. */
+	int64_t dead_after = node_dead_after_s(a->cfg.core.heartbeat_s);
 	pthread_mutex_unlock(&a->mu);
 	if (strcmp(name, self) == 0)
 		return ctl_error("node '%.64s' is this node (core.node_id): it cannot be deleted "
@@ -107,10 +110,12 @@ json_t *cmd_node_delete(struct admin_ctx *a, const struct ctl_request *r, const 
 	if (rc != STORE_OK)
 		return ctl_error("store unavailable: %s", store_last_error());
 	int64_t quiet = tg_now_s() - n.lastheartbeat;
-	if (quiet < NODE_DELETE_QUIET_S)
+	if (quiet < dead_after)
 		return ctl_error("node '%.64s' sent a heartbeat %lld s ago: it is running; stop it "
-		                 "first (a node is deleted after %d s without one)",
-		                 name, (long long)quiet, NODE_DELETE_QUIET_S);
+		                 "first (a node is deleted after %lld s without one: %d x "
+		                 "core.heartbeat_s)",
+		                 name, (long long)quiet, (long long)dead_after,
+		                 NODE_DEAD_HEARTBEATS);
 	rc = store_processnode_delete(a->store, name);
 	if (rc == STORE_NOTFOUND)
 		return ctl_error("no node named '%.64s'", name);

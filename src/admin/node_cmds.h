@@ -20,8 +20,8 @@ json_t *cmd_cluster_status(struct admin_ctx *a, const struct ctl_request *r, con
 /* `telgate node delete NAME`: removes a node that is gone for good (a node renamed by a
  * restore, a decommissioned server) from the node table, so that cnf.xml stops sending phones
  * to it. Refused for this node and for a node whose last heartbeat is more recent than
- * NODE_DELETE_QUIET_S (it is alive and would write its row again at its next heartbeat). */
-#define NODE_DELETE_QUIET_S (3 * NODE_HEARTBEAT_S)
+ * node_dead_after_s(core.heartbeat_s) (it is alive and would write its row again at its next
+ * heartbeat); the refusal names that bound. */
 json_t *cmd_node_delete(struct admin_ctx *a, const struct ctl_request *r, const char *cid);
 json_t *cmd_show_securityprofiles(struct admin_ctx *a, const struct ctl_request *r,
                                   const char *cid);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 #include "ca/ca_cluster.h"
+#include "ca/ca_cluster_int.h"
 
 #include "authz/jwk.h"
 #include "ca/ca_kek.h"
@@ -21,17 +22,7 @@
 
 #define TOKEN_PREFIX "token:"
 
-struct sync {
-	const struct ca_cluster_options *o;
-	struct ca_kek kek;
-	store_t *st;
-	struct store_clusterkey *row; /* one buffer for every row (16 KiB) */
-	char *err;
-	size_t errlen;
-	int pulled, pushed;
-};
-
-static void role_paths(const struct sync *s, const char *role, char kp[320], char cp[320])
+static void role_paths(const struct ca_sync *s, const char *role, char kp[320], char cp[320])
 {
 	snprintf(kp, 320, "%s/%s.key", s->o->pki_dir, role);
 	snprintf(cp, 320, "%s/%s.crt", s->o->pki_dir, role);
@@ -60,7 +51,7 @@ static X509 *cert_of_pem(const char *pem)
 
 /* The store's key of role (s->row) in clear, checked against cert (NULL for a token key: its
  * name is its thumbprint instead). NULL with s->err. */
-static EVP_PKEY *open_row(struct sync *s, X509 *cert, const char *kid)
+static EVP_PKEY *open_row(struct ca_sync *s, X509 *cert, const char *kid)
 {
 	char why[200];
 	EVP_PKEY *k = ca_kek_open(&s->kek, s->row->privatekey, why, sizeof why);
@@ -81,7 +72,7 @@ static EVP_PKEY *open_row(struct sync *s, X509 *cert, const char *kid)
 	return k;
 }
 
-static int get_row(struct sync *s, const char *name)
+int ca_sync_get_row(struct ca_sync *s, const char *name)
 {
 	int rc = store_clusterkey_get(s->st, name, s->row);
 	if (rc != STORE_OK && rc != STORE_NOTFOUND)
@@ -92,9 +83,9 @@ static int get_row(struct sync *s, const char *name)
 
 /* The store's key and certificate of role written over the local files when they differ.
  * 1 written, 0 nothing to do (no row, or the same certificate), -1 with s->err. */
-static int pull_role(struct sync *s, const char *role)
+static int pull_role(struct ca_sync *s, const char *role)
 {
-	int rc = get_row(s, role);
+	int rc = ca_sync_get_row(s, role);
 	if (rc <= 0)
 		return rc;
 	char kp[320], cp[320];
@@ -131,7 +122,7 @@ static int pull_role(struct sync *s, const char *role)
 }
 
 /* Inserts a key (taken: freed here) unless the store has one of that name. 0 or -1. */
-static int push_key(struct sync *s, const char *name, EVP_PKEY *k, X509 *cert)
+static int push_key(struct ca_sync *s, const char *name, EVP_PKEY *k, X509 *cert)
 {
 	char *sealed = NULL, *pem = cert ? cert_pem(cert) : NULL;
 	int rc = -1;
@@ -164,11 +155,11 @@ static int push_key(struct sync *s, const char *name, EVP_PKEY *k, X509 *cert)
 
 /* This node's key of role offered to the store, then the store's read back (the first node's
  * wins). 1 when the local files were replaced, 0, or -1. */
-static int push_role(struct sync *s, const char *role)
+static int push_role(struct ca_sync *s, const char *role)
 {
 	char kp[320], cp[320];
 	role_paths(s, role, kp, cp);
-	int have = get_row(s, role);
+	int have = ca_sync_get_row(s, role);
 	if (have < 0)
 		return -1;
 	if (!have) {
@@ -187,7 +178,7 @@ static int push_role(struct sync *s, const char *role)
 }
 
 /* Token keys: pki_dir/tokens/<kid>.key, made by the signer (ca/signer_tokens.c). */
-static int token_dir(const struct sync *s, char path[320])
+static int token_dir(const struct ca_sync *s, char path[320])
 {
 	snprintf(path, 320, "%s/tokens", s->o->pki_dir);
 	if (mkdir(path, 0700) != 0 && errno != EEXIST) {
@@ -197,7 +188,7 @@ static int token_dir(const struct sync *s, char path[320])
 	return 0;
 }
 
-static int push_tokens(struct sync *s)
+static int push_tokens(struct ca_sync *s)
 {
 	char dir[320];
 	if (token_dir(s, dir) != 0)
@@ -214,7 +205,7 @@ static int push_tokens(struct sync *s)
 			continue;
 		char name[STORE_CLUSTERKEY_NAME_MAX + 1], path[400];
 		snprintf(name, sizeof name, TOKEN_PREFIX "%.*s", AUTHZ_KID_LEN, e->d_name);
-		int have = get_row(s, name);
+		int have = ca_sync_get_row(s, name);
 		if (have != 0) {
 			rc = have < 0 ? -1 : 0;
 			continue;
@@ -230,26 +221,19 @@ static int push_tokens(struct sync *s)
 	return rc;
 }
 
-/* The names of the store's keys that start with prefix (at most NAMES_MAX: the token keys'
+/* The names of the store's keys that start with prefix (at most CA_KEY_NAMES_MAX: the token keys'
  * SIGNER_TOKEN_KEYS_MAX and the others). */
-#define NAMES_MAX 80
-struct key_names {
-	const char *prefix;
-	char names[NAMES_MAX][STORE_CLUSTERKEY_NAME_MAX + 1];
-	size_t n;
-};
-
 static int key_name(void *ud, const struct store_clusterkey *k)
 {
-	struct key_names *t = ud;
-	if (strncmp(k->name, t->prefix, strlen(t->prefix)) == 0 && t->n < NAMES_MAX)
+	struct ca_key_names *t = ud;
+	if (strncmp(k->name, t->prefix, strlen(t->prefix)) == 0 && t->n < CA_KEY_NAMES_MAX)
 		tg_strlcpy(t->names[t->n++], k->name, sizeof t->names[0]);
 	return 0;
 }
 
-static struct key_names *list_names(struct sync *s, const char *prefix)
+struct ca_key_names *ca_sync_list_names(struct ca_sync *s, const char *prefix)
 {
-	struct key_names *t = calloc(1, sizeof *t);
+	struct ca_key_names *t = calloc(1, sizeof *t);
 	if (!t) {
 		snprintf(s->err, s->errlen, "out of memory");
 		return NULL;
@@ -264,10 +248,11 @@ static struct key_names *list_names(struct sync *s, const char *prefix)
 	return t;
 }
 
-static int pull_tokens(struct sync *s)
+static int pull_tokens(struct ca_sync *s)
 {
 	char dir[320];
-	struct key_names *t = token_dir(s, dir) == 0 ? list_names(s, TOKEN_PREFIX) : NULL;
+	struct ca_key_names *t =
+	    token_dir(s, dir) == 0 ? ca_sync_list_names(s, TOKEN_PREFIX) : NULL;
 	if (!t)
 		return -1;
 	int rc = 0;
@@ -277,7 +262,7 @@ static int pull_tokens(struct sync *s)
 		snprintf(path, sizeof path, "%s/%s.key", dir, kid);
 		if (!authz_kid_ok(kid, strlen(kid)) || access(path, F_OK) == 0)
 			continue;
-		if (get_row(s, t->names[i]) != 1)
+		if (ca_sync_get_row(s, t->names[i]) != 1)
 			continue;
 		EVP_PKEY *k = open_row(s, NULL, kid);
 		rc = k ? ca_write_pem(path, 0600, k, NULL, s->err, s->errlen) : -1;
@@ -296,7 +281,7 @@ static int pull_tokens(struct sync *s)
  * use). */
 #define CAPF_ROLE "capf"
 
-static int capf_path(const struct sync *s, char path[320])
+static int capf_path(const struct ca_sync *s, char path[320])
 {
 	return snprintf(path, 320, "%s/%s", s->o->pki_dir, CAPF_KEY_FILE) < 320 ? 0 : -1;
 }
@@ -316,7 +301,7 @@ static int capf_read(const char *path, unsigned char key[CAPF_KEY_BYTES])
 }
 
 /* Through a temporary file and rename (0600), as the other keys. */
-static int capf_write(struct sync *s, const char *path, const unsigned char *key)
+static int capf_write(struct ca_sync *s, const char *path, const unsigned char *key)
 {
 	char tmp[340];
 	snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -334,7 +319,7 @@ static int capf_write(struct sync *s, const char *path, const unsigned char *key
 
 /* The store's capf key over the local file (made first when neither exists), the local
  * one offered when the store has none. 0 or -1. */
-static int sync_capf(struct sync *s)
+static int sync_capf(struct ca_sync *s)
 {
 	char path[320];
 	unsigned char local[CAPF_KEY_BYTES], theirs[CAPF_KEY_BYTES];
@@ -343,7 +328,7 @@ static int sync_capf(struct sync *s)
 		snprintf(s->err, s->errlen, "pki.dir is too long");
 		return -1;
 	}
-	int have = get_row(s, CAPF_ROLE);
+	int have = ca_sync_get_row(s, CAPF_ROLE);
 	if (have < 0)
 		return -1;
 	int rc = -1;
@@ -355,7 +340,8 @@ static int sync_capf(struct sync *s)
 		}
 		EVP_PKEY *k =
 		    EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, local, sizeof local);
-		if (!k || push_key(s, CAPF_ROLE, k, NULL) != 0 || get_row(s, CAPF_ROLE) != 1)
+		if (!k || push_key(s, CAPF_ROLE, k, NULL) != 0 ||
+		    ca_sync_get_row(s, CAPF_ROLE) != 1)
 			goto out;
 		s->pushed++;
 	}
@@ -381,7 +367,7 @@ out:
 }
 
 /* This node's TLS server certificate, for the trust lists every node builds. */
-static int put_node_cert(struct sync *s, const struct ca_bootstrap_result *res)
+static int put_node_cert(struct ca_sync *s, const struct ca_bootstrap_result *res)
 {
 	X509 *x = ca_load_cert(res->server_cert);
 	char *pem = x ? cert_pem(x) : NULL;
@@ -394,14 +380,14 @@ static int put_node_cert(struct sync *s, const struct ca_bootstrap_result *res)
 	return rc;
 }
 
-static int bootstrap(struct sync *s, struct ca_bootstrap_result *res)
+static int bootstrap(struct ca_sync *s, struct ca_bootstrap_result *res)
 {
 	return ca_bootstrap(s->o->pki_dir, s->o->node, s->o->names, s->o->server_days, res, s->err,
 	                    s->errlen);
 }
 
 /* Phase 1 (before the engine exists): the CA, this node's server certificate, the capf key. */
-static int run_keys(struct sync *s, void *arg)
+static int run_keys(struct ca_sync *s, void *arg)
 {
 	struct ca_bootstrap_result *res = arg;
 	static const char *const roles[] = {"ca", "trustlist", "recovery"};
@@ -419,7 +405,7 @@ static int run_keys(struct sync *s, void *arg)
 		 * made by the lost CA is made again (ca_cluster_signers). */
 		char kp[320], cp[320];
 		role_paths(s, "trustlist", kp, cp);
-		if (get_row(s, "trustlist") == 0) {
+		if (ca_sync_get_row(s, "trustlist") == 0) {
 			unlink(kp);
 			unlink(cp);
 		}
@@ -433,7 +419,7 @@ static int run_keys(struct sync *s, void *arg)
 
 /* Phase 2 (after the engine was forked): the RSA signers, made by the first node, and the
  * token keys. */
-static int run_signers(struct sync *s, void *arg)
+static int run_signers(struct ca_sync *s, void *arg)
 {
 	int *created = arg;
 	if (ca_bootstrap_signers(s->o->pki_dir, s->o->node, created, s->err, s->errlen) != 0 ||
@@ -463,10 +449,10 @@ void ca_cluster_options_of(const struct tg_config *cfg, const char *cid, struct 
 }
 
 /* Runs fn with the KEK and the store open; the KEK and the last row wiped after. */
-static int with_store(const struct ca_cluster_options *o, int (*fn)(struct sync *, void *),
+static int with_store(const struct ca_cluster_options *o, int (*fn)(struct ca_sync *, void *),
                       void *arg, char *err, size_t errlen)
 {
-	struct sync s = {.o = o, .err = err, .errlen = errlen};
+	struct ca_sync s = {.o = o, .err = err, .errlen = errlen};
 	int rc = tg_mkdir_p(o->pki_dir, 0700);
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot create %s: %s", o->pki_dir, strerror(-rc));
@@ -502,84 +488,4 @@ int ca_cluster_signers(const struct ca_cluster_options *o, int *created, char *e
 {
 	*created = 0;
 	return with_store(o, run_signers, created, err, errlen);
-}
-
-/* Every key opened with s->kek and, with next, sealed under it into the store. */
-static int rekey_all(struct sync *s, const struct ca_kek *next, FILE *out)
-{
-	struct key_names *t = list_names(s, "");
-	if (!t)
-		return -1;
-	int rc = next && store_begin(s->st) != STORE_OK ? -1 : 0, failed = 0;
-	if (rc != 0)
-		snprintf(s->err, s->errlen, "cannot begin: %s", store_last_error());
-	for (size_t i = 0; rc == 0 && i < t->n; i++) {
-		char why[200], *sealed = NULL;
-		EVP_PKEY *k = get_row(s, t->names[i]) == 1
-		                  ? ca_kek_open(&s->kek, s->row->privatekey, why, sizeof why)
-		                  : NULL;
-		if (!k) {
-			fprintf(out, "%s: %s\n", t->names[i], why);
-			failed++;
-			continue;
-		}
-		if (next && (ca_kek_seal(next, k, &sealed, s->err, s->errlen) != 0 ||
-		             store_clusterkey_replace(s->st, t->names[i], sealed) != STORE_OK)) {
-			if (sealed)
-				snprintf(s->err, s->errlen, "cannot store the %s key: %s",
-				         t->names[i], store_last_error());
-			rc = -1;
-		}
-		free(sealed);
-		EVP_PKEY_free(k);
-		if (rc == 0)
-			fprintf(out, "%s: %s\n", t->names[i], next ? "re-encrypted" : "ok");
-	}
-	if (rc == 0 && failed)
-		snprintf(s->err, s->errlen, "%d of %zu keys do not open with pki.kek_file%s",
-		         failed, t->n, next ? ": nothing changed" : "");
-	if (rc == 0 && !failed && t->n == 0)
-		snprintf(s->err, s->errlen,
-		         "the store holds no cluster keys (no node started yet)");
-	if (rc == 0 && (failed || t->n == 0))
-		rc = -1;
-	if (next && rc == 0 && store_commit(s->st) != STORE_OK) {
-		snprintf(s->err, s->errlen, "cannot commit: %s", store_last_error());
-		rc = -1;
-	} else if (next && rc != 0) {
-		store_rollback(s->st);
-	}
-	free(t);
-	OPENSSL_cleanse(s->row, sizeof *s->row);
-	ERR_clear_error();
-	return rc;
-}
-
-int ca_cluster_rekey(const struct ca_cluster_options *o, const char *new_kek_file, FILE *out,
-                     char *err, size_t errlen)
-{
-	struct sync s = {.o = o, .err = err, .errlen = errlen};
-	struct ca_kek next;
-	memset(&next, 0, sizeof next);
-	if (ca_kek_read(o->kek_file, &s.kek, err, errlen) != 0)
-		return -1;
-	int rc = -1;
-	if (new_kek_file && ca_kek_read(new_kek_file, &next, err, errlen) != 0)
-		goto out;
-	if (new_kek_file && next.len == s.kek.len &&
-	    CRYPTO_memcmp(next.k, s.kek.k, next.len) == 0) {
-		snprintf(err, errlen, "%s holds the KEK in use", new_kek_file);
-		goto out;
-	}
-	s.row = malloc(sizeof *s.row);
-	if (!s.row)
-		snprintf(err, errlen, "out of memory");
-	else if (store_open(o->store, &s.st, err, errlen) == STORE_OK)
-		rc = rekey_all(&s, new_kek_file ? &next : NULL, out);
-	store_close(s.st);
-	free(s.row);
-out:
-	ca_kek_wipe(&next);
-	ca_kek_wipe(&s.kek);
-	return rc;
 }

@@ -33,8 +33,6 @@
 #include "core/config.h"
 #include "store/store.h"
 
-#include <stdio.h>
-
 struct ca_cluster_options {
 	const char *pki_dir, *node, *names; /* as for ca_bootstrap */
 	unsigned server_days;
@@ -54,13 +52,6 @@ int ca_cluster_keys(const struct ca_cluster_options *o, struct ca_bootstrap_resu
 /* 0 with *created as ca_bootstrap_signers sets it, or -1 with err. */
 int ca_cluster_signers(const struct ca_cluster_options *o, int *created, char *err, size_t errlen);
 
-/* The cluster's keys checked against the KEK of o->kek_file and, with new_kek_file, each
- * re-encrypted under that new KEK in one transaction (`telgated --kek-status` and
- * `telgated --kek-rotate NEWFILE`: offline, as root, on any one node; the operator then
- * installs the new file as pki.kek_file on every node before its next start). One line per
- * key to out ("ca: ok", "capf: does not decrypt ..."). 0 when every key opened (and, with
- * new_kek_file, was re-encrypted), or -1 with err; nothing is changed when one key fails. */
-int ca_cluster_rekey(const struct ca_cluster_options *o, const char *new_kek_file, FILE *out,
-                     char *err, size_t errlen);
+/* The KEK's check and rotation over these keys: ca/ca_rekey.h. */
 
 #endif

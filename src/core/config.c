@@ -99,7 +99,7 @@ static const struct key keys[] = {
     {"sip", "first_message_timeout_s", K_INT, F(sip.first_message_timeout_s), 1, 600, 1},
     {"sip", "idle_timeout_s", K_INT, F(sip.idle_timeout_s), 10, 86400, 1},
     {"sip", "force_rport", K_BOOL, F(sip.force_rport), 0, 1, 1},
-    {"sip", "oauth_port", K_INT, F(sip.oauth_port), 1024, 49151, 1},
+    {"sip", "oauth_port", K_INT, F(sip.oauth_port), 0, 65535, 1},
     {"files", "address", K_STR, F(files.address), 0, 0, 1},
     {"files", "http_port", K_INT, F(files.http_port), 0, 65535, 1},
     {"files", "https_port", K_INT, F(files.https_port), 0, 65535, 1},
@@ -650,13 +650,21 @@ int config_parse(const char *name, const char *text, size_t len, struct tg_confi
 		         "sip: need min_expires <= default_expires <= max_expires");
 		return -1;
 	}
-	/* The edge port is the node's sipMRAOAuthPort (seed 002): 0 (no edge listener) or
-	 * 1024-49151, the range the node table enforces at start. */
-	if (cfg->sip.edge_port != 0 && (cfg->sip.edge_port < 1024 || cfg->sip.edge_port > 49151)) {
-		snprintf(err->msg, sizeof err->msg,
-		         "sip.edge_port: %d is not 0 (off) or 1024..49151 (sipMRAOAuthPort)",
-		         cfg->sip.edge_port);
-		return -1;
+	/* The OAuth and edge ports are the node's sipOAuthPort and sipMRAOAuthPort (seed 002):
+	 * 0 (that listener off) or 1024-49151, the range the node table enforces at start. */
+	const struct {
+		const char *key, *column;
+		int port;
+	} seed_ports[] = {{"sip.oauth_port", "sipOAuthPort", cfg->sip.oauth_port},
+	                  {"sip.edge_port", "sipMRAOAuthPort", cfg->sip.edge_port}};
+	for (size_t i = 0; i < sizeof seed_ports / sizeof seed_ports[0]; i++) {
+		int v = seed_ports[i].port;
+		if (v != 0 && (v < 1024 || v > 49151)) {
+			snprintf(err->msg, sizeof err->msg,
+			         "%s: %d is not 0 (off) or 1024..49151 (%s)", seed_ports[i].key, v,
+			         seed_ports[i].column);
+			return -1;
+		}
 	}
 	if (strcmp(cfg->oauth.alg, "ES256") != 0 && strcmp(cfg->oauth.alg, "RS256") != 0 &&
 	    strcmp(cfg->oauth.alg, "EdDSA") != 0) {

@@ -114,7 +114,8 @@ struct tg_config {
 		int idle_timeout_s;              /* then may stay silent this long */
 		int force_rport; /* UDP answers go to the source port even without rport */
 		/* sipOAuthPort (seed 002): bearer-token registration over TLS, 1024-49151,
-		 * advertised in the node table and cnf.xml (default 5090) */
+		 * advertised in the node table and cnf.xml (default 5090); 0 = off (no listener
+		 * even with ClusterSIPOAuthMode on, none advertised), as edge_port */
 		int oauth_port;
 	} sip;
 	struct {

@@ -323,6 +323,36 @@ int store_sql_starts_with_word(const char *p, const char *w)
 	return strncasecmp(p, w, n) == 0 && !isalnum((unsigned char)p[n]) && p[n] != '_';
 }
 
+static int sql_mentions(const char *sql, const char *word)
+{
+	size_t n = strlen(word);
+	for (const char *p = sql; *p; p++)
+		if (strncasecmp(p, word, n) == 0)
+			return 1;
+	return 0;
+}
+
+const struct store_secret_column *store_sql_names_secret(const char *sql, char *err, size_t errlen)
+{
+	const struct store_secret_column *found = NULL;
+	for (const struct store_secret_column *k = store_secret_columns; k->table; k++) {
+		if (!sql_mentions(sql, k->column))
+			continue;
+		if (sql_mentions(sql, k->table)) {
+			found = k;
+			break;
+		}
+		if (!found)
+			found = k;
+	}
+	if (found)
+		snprintf(err, errlen,
+		         "refused: %s.%s is a secret column (a secret, key or hash of one: ad-hoc "
+		         "queries may not name it; SELECT * shows it as NULL)",
+		         found->table, found->column);
+	return found;
+}
+
 /* --- migrations and open ------------------------------------------------------------ */
 
 int store_schema_latest(void)
@@ -456,6 +486,7 @@ int store_open(const struct store_options *opt, store_t **out, char *err, size_t
 		return STORE_ERROR;
 	}
 	st->busy_timeout_ms = opt->busy_timeout_ms > 0 ? opt->busy_timeout_ms : 5000;
+	atomic_store(&st->opening, 1);
 	metrics_histogram_init(&st->txn_latency, metrics_latency_bounds, metrics_latency_nbounds);
 	pthread_mutex_init(&st->mu, NULL);
 	if (pthread_key_create(&st->key, conn_destructor) != 0) {
@@ -480,8 +511,15 @@ int store_open(const struct store_options *opt, store_t **out, char *err, size_t
 		store_close(st);
 		return rc;
 	}
+	atomic_store(&st->opening, 0);
 	*out = st;
 	return STORE_OK;
+}
+
+void store_stopping(store_t *st)
+{
+	if (st)
+		atomic_store(&st->stopping, 1);
 }
 
 void store_close(store_t *st)

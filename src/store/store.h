@@ -50,6 +50,11 @@ struct store_options {
  * schema is newer than this program knows is refused. */
 int store_open(const struct store_options *opt, store_t **out, char *err, size_t errlen);
 void store_close(store_t *st);
+/* Tells the store that its process is stopping (telgated calls it when it starts to
+ * drain): a failure to reach PostgreSQL from then on says so and promises no next attempt,
+ * since none may come (the DatabaseUnavailable alarm's action says the same). Any thread;
+ * a no-op on SQLite. */
+void store_stopping(store_t *st);
 const char *store_backend_name(const store_t *st);
 /* This node's view of the shared store, in words for `telgate cluster status`: whether the
  * calling thread's connection answers ("connected", or "unavailable: <why>") into db, and

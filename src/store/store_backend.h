@@ -92,6 +92,9 @@ struct store {
 	/* postgres: 1 from the first connection that finds the server gone until one is
 	 * made again: the DatabaseUnavailable alarm is raised and cleared on its edges. */
 	_Atomic int pg_outage;
+	/* No "next attempt" is promised while opening (a failed store_open is final: telgated
+	 * exits with its message) nor from store_stopping() on (the process is exiting). */
+	_Atomic int opening, stopping;
 };
 
 /* Sets this thread's last error message. */
@@ -120,6 +123,13 @@ struct store_secret_column {
 	const char *table, *column;
 };
 extern const struct store_secret_column store_secret_columns[]; /* ends with NULLs */
+
+/* For both backends' read-only query guard: the secret column whose name appears anywhere
+ * in sql (a plain column, an expression, a WHERE: only a reference through * can be
+ * masked, so any naming is refused), preferring one whose table is named too (a column
+ * name that two tables share); NULL when none. Writes the refusal, naming the column and
+ * why, into err. */
+const struct store_secret_column *store_sql_names_secret(const char *sql, char *err, size_t errlen);
 
 /* For the entity files (one per table family: processnode.c, securityprofile.c): run a
  * statement on this thread's connection. store_exec counts anything but a SELECT as a

@@ -120,7 +120,11 @@ static void outage(struct store_conn *c)
 		       LOG_S("error", store_last_error()));
 		alarm_ev("DatabaseUnavailable", ALARM_ERROR, NULL,
 		         LOG_S("Reason", store_last_error()),
-		         LOG_S("Action", "reconnecting with backoff; binding changes are spooled"));
+		         LOG_S("Action", atomic_load(&c->st->stopping)
+		                             ? "none: telgated is stopping; binding changes are "
+		                               "spooled for its next start"
+		                             : "reconnecting with backoff; binding changes are "
+		                               "spooled"));
 	}
 }
 
@@ -197,8 +201,14 @@ static int ensure(struct store_conn *c)
 	char msg[400];
 	if (c->pg && now < c->retry_at_ms) {
 		one_line(pg_message(c->pg, NULL), msg, sizeof msg);
-		store_set_error("PostgreSQL unavailable (next attempt in %lld ms): %s",
-		                (long long)(c->retry_at_ms - now), msg);
+		/* Opening or stopping, the next attempt will not come: no promise of one. */
+		if (atomic_load(&c->st->stopping))
+			store_set_error("PostgreSQL unavailable (telgated is stopping): %s", msg);
+		else if (atomic_load(&c->st->opening))
+			store_set_error("PostgreSQL unavailable: %s", msg);
+		else
+			store_set_error("PostgreSQL unavailable (next attempt in %lld ms): %s",
+			                (long long)(c->retry_at_ms - now), msg);
 		return STORE_UNAVAILABLE;
 	}
 	forget_statements(c); /* prepared statements die with the session */
@@ -461,19 +471,6 @@ static int load_secret_cols(struct store_conn *c, struct secret_cols *s)
 	    NULL, 0, secret_row, s, NULL);
 }
 
-/* A secret column's name anywhere in the text (an expression over it, a WHERE on it) is
- * refused: only a plain reference can be masked. */
-static const struct store_secret_column *mentions_secret(const char *sql)
-{
-	for (const struct store_secret_column *k = store_secret_columns; k->table; k++) {
-		size_t n = strlen(k->column);
-		for (const char *p = sql; *p; p++)
-			if (strncasecmp(p, k->column, n) == 0)
-				return k;
-	}
-	return NULL;
-}
-
 struct ro_run {
 	PGconn *pg;
 	store_row_fn fn;
@@ -496,7 +493,7 @@ static void ro_rows(struct ro_run *q, PGresult *r)
 		for (int k = 0; k < q->secret->n; k++)
 			if (PQftable(r, i) == q->secret->oid[k] &&
 			    PQftablecol(r, i) == q->secret->att[k])
-				masked[i] = 1; /* reads as NULL, as on SQLite */
+				masked[i] = 1; /* SELECT *: reads as NULL, as on SQLite */
 	}
 	for (int row = 0; row < PQntuples(r) && !q->stop; row++) {
 		if (q->max_rows && q->rows == q->max_rows) {
@@ -577,11 +574,8 @@ static int query_readonly(struct store_conn *c, const char *sql, size_t max_rows
 		         n ? ", not " : "", word);
 		return STORE_REFUSED;
 	}
-	const struct store_secret_column *k = mentions_secret(p);
-	if (k) {
-		snprintf(err, errlen, "refused: %s.%s is a secret column", k->table, k->column);
+	if (store_sql_names_secret(p, err, errlen))
 		return STORE_REFUSED;
-	}
 	int rc = ensure(c);
 	if (rc != STORE_OK) {
 		snprintf(err, errlen, "%s", store_last_error());

@@ -350,7 +350,7 @@ static int ro_authorizer(void *ud, int action, const char *a, const char *b, con
 	case SQLITE_READ:
 		for (const struct store_secret_column *s = store_secret_columns; s->table; s++)
 			if (a && b && strcasecmp(a, s->table) == 0 && strcasecmp(b, s->column) == 0)
-				return SQLITE_IGNORE; /* reads as NULL */
+				return SQLITE_IGNORE; /* SELECT *: reads as NULL */
 		return SQLITE_OK;
 	case SQLITE_FUNCTION:
 		if (!b || strcasecmp(b, "load_extension") != 0)
@@ -405,6 +405,10 @@ static int query_readonly(struct store_conn *c, const char *sql, size_t max_rows
 	const char *p = store_sql_skip_space(sql);
 	int select =
 	    store_sql_starts_with_word(p, "select") || store_sql_starts_with_word(p, "with");
+	/* Named, a secret column is refused as on PostgreSQL (the authorizer below would
+	 * read it as NULL, a quiet answer that looks like data); through * it reads as NULL. */
+	if (select && store_sql_names_secret(p, err, errlen))
+		return STORE_REFUSED;
 	int rc = ro_open(c, err, errlen);
 	if (rc != STORE_OK)
 		return rc;

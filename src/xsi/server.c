@@ -56,6 +56,10 @@ struct xsi_server {
 	struct event *tick_ev, *sweep_ev;
 	_Atomic int sweeping;
 	uint64_t swept_gen; /* store_generation at the last complete sweep (sweep job only) */
+	/* store_generation when the interface table was last applied (the reload job writes
+	 * it, the tick reads it: atomic) and whether that job runs. */
+	_Atomic uint64_t ifaces_gen;
+	_Atomic int reloading;
 	_Atomic int stopping;
 	struct http_route routes[12];
 	size_t nroutes;
@@ -457,17 +461,27 @@ struct sweep {
 	size_t n, cap;
 };
 
+/* v (capacity *cap items of size bytes, n used) with room for one more: v itself, or v
+ * moved to an allocation twice as large (first items when empty, *cap updated); NULL when
+ * memory runs out (v is kept). */
+static void *grow(void *v, size_t *cap, size_t n, size_t size, size_t first)
+{
+	if (n < *cap)
+		return v;
+	size_t c = *cap ? *cap * 2 : first;
+	void *p = realloc(v, c * size);
+	if (p)
+		*cap = c;
+	return p;
+}
+
 static void sweep_collect(void *ud, const char *id, const char *target, int is_group)
 {
 	struct sweep *w = ud;
-	if (w->n == w->cap) {
-		size_t cap = w->cap ? w->cap * 2 : 64;
-		struct sweep_item *v = realloc(w->v, cap * sizeof *v);
-		if (!v)
-			return;
-		w->v = v;
-		w->cap = cap;
-	}
+	struct sweep_item *v = grow(w->v, &w->cap, w->n, sizeof *v, 64);
+	if (!v)
+		return;
+	w->v = v;
 	struct sweep_item *it = &w->v[w->n++];
 	tg_strlcpy(it->id, id, sizeof it->id);
 	tg_strlcpy(it->target, target, sizeof it->target);
@@ -523,12 +537,15 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
 	xsi_server_sweep(arg);
 }
 
+static void ifaces_reload(struct xsi_server *s);
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	struct xsi_server *s = arg;
 	xsi_hub_tick(s->hub, tg_mono_ms());
+	ifaces_reload(s);
 }
 
 static void on_device_state(void *arg, const char *device, int in_service, const char *contact)
@@ -569,6 +586,11 @@ static void iface_free(struct iface *f)
 int xsi_server_open(struct xsi_server *s, const char *address, int port, char *err, size_t errlen)
 {
 	pthread_mutex_lock(&s->mu);
+	if (s->stopping) { /* a reload job late: xsi_server_stop has the list */
+		pthread_mutex_unlock(&s->mu);
+		snprintf(err, errlen, "the CTI event service is stopping");
+		return -1;
+	}
 	if (find(s, address, port)) {
 		pthread_mutex_unlock(&s->mu);
 		return -EEXIST;
@@ -671,19 +693,108 @@ int xsi_server_close(struct xsi_server *s, const char *address, int port)
 	return 0;
 }
 
-struct xsi_hub *xsi_server_hub(struct xsi_server *s)
-{
-	return s->hub;
-}
-
+/* Opens a stored interface (at start and on a reload); a failure is logged and skipped:
+ * the others still serve. */
 static int open_stored(void *ud, const struct store_ctiinterface *c)
 {
 	struct xsi_server *s = ud;
 	char err[512] = "";
-	if (xsi_server_open(s, c->address, c->port, err, sizeof err) < 0)
+	int rc = xsi_server_open(s, c->address, c->port, err, sizeof err);
+	if (rc < 0 && rc != -EEXIST && !s->stopping)
 		log_ev(LOG_LVL_ERROR, NULL, "xsi_interface_failed", LOG_S("address", c->address),
 		       LOG_I("port", c->port), LOG_S("error", err));
 	return 0;
+}
+
+/* --- the interface table, applied at runtime ---------------------------------------- */
+
+/* An interface added or deleted through another node of a cluster reaches this one as a
+ * store generation (the other node's NOTIFY, docs/cluster.md), as every table's changes
+ * do; the tick then has a worker read the table again (one small SELECT, at most once a
+ * second and only after a write) and open and close listeners to match it. A change made
+ * through this node is applied by its command at once: the reload finds nothing to do. */
+
+struct iface_key {
+	char address[64];
+	int port;
+};
+struct iface_keys {
+	struct iface_key *v;
+	size_t n, cap;
+};
+
+static int iface_keys_add(struct iface_keys *k, const char *address, int port)
+{
+	struct iface_key *v = grow(k->v, &k->cap, k->n, sizeof *v, 16);
+	if (!v)
+		return -1;
+	k->v = v;
+	tg_strlcpy(k->v[k->n].address, address, sizeof k->v[k->n].address);
+	k->v[k->n++].port = port;
+	return 0;
+}
+
+static int iface_keys_has(const struct iface_keys *k, const char *address, int port)
+{
+	for (size_t i = 0; i < k->n; i++)
+		if (k->v[i].port == port && strcmp(k->v[i].address, address) == 0)
+			return 1;
+	return 0;
+}
+
+static int stored_key(void *ud, const struct store_ctiinterface *c)
+{
+	return iface_keys_add(ud, c->address, c->port) != 0; /* out of memory: stop */
+}
+
+static void ifaces_run(void *arg)
+{
+	struct xsi_server *s = arg;
+	uint64_t gen = store_generation(s->o.store); /* before the read: a later write re-runs */
+	struct iface_keys stored = {NULL, 0, 0}, gone = {NULL, 0, 0};
+	if (store_ctiinterfaces(s->o.store, stored_key, &stored) != STORE_OK) {
+		free(stored.v); /* the store is unavailable: the next tick tries again */
+		return;
+	}
+	pthread_mutex_lock(&s->mu);
+	struct iface *f;
+	LIST_FOREACH(f, &s->ifaces, link)
+	if (f->lis && !iface_keys_has(&stored, f->address, f->port))
+		iface_keys_add(&gone, f->address, f->port);
+	pthread_mutex_unlock(&s->mu);
+	for (size_t i = 0; i < gone.n && !s->stopping; i++)
+		xsi_server_close(s, gone.v[i].address, gone.v[i].port);
+	for (size_t i = 0; i < stored.n && !s->stopping; i++) {
+		struct store_ctiinterface c = {.port = stored.v[i].port};
+		tg_strlcpy(c.address, stored.v[i].address, sizeof c.address);
+		if (!xsi_server_listening(s, c.address, c.port))
+			open_stored(s, &c);
+	}
+	free(stored.v);
+	free(gone.v);
+	s->ifaces_gen = gen;
+}
+
+static void ifaces_done(void *arg)
+{
+	struct xsi_server *s = arg;
+	s->reloading = 0;
+}
+
+/* On the main loop's tick: a reload job when the store changed since the last one. */
+static void ifaces_reload(struct xsi_server *s)
+{
+	int idle = 0;
+	if (s->stopping || store_generation(s->o.store) == s->ifaces_gen ||
+	    !atomic_compare_exchange_strong(&s->reloading, &idle, 1))
+		return;
+	if (workers_submit(s->o.workers, ifaces_run, ifaces_done, s, NULL) != 0)
+		s->reloading = 0;
+}
+
+struct xsi_hub *xsi_server_hub(struct xsi_server *s)
+{
+	return s->hub;
 }
 
 struct xsi_server *xsi_server_start(const struct xsi_server_options *o, char *err, size_t errlen)
@@ -737,6 +848,7 @@ struct xsi_server *xsi_server_start(const struct xsi_server_options *o, char *er
 		event_add(s->tick_ev, &(struct timeval){1, 0});
 	if (s->sweep_ev)
 		event_add(s->sweep_ev, &(struct timeval){c->xsi.sweep_s, 0});
+	s->ifaces_gen = store_generation(o->store); /* before the read, as ifaces_run */
 	if (store_ctiinterfaces(o->store, open_stored, s) != STORE_OK) {
 		snprintf(err, errlen, "cannot read the CTI interfaces: %s", store_last_error());
 		xsi_server_stop(s);
@@ -768,11 +880,18 @@ void xsi_server_stop(struct xsi_server *s)
 	/* Each loop runs what was posted before this (the ChannelTerminated flushes) before
 	 * its connections close. */
 	loop_run_all(s->o.loops, barrier, NULL);
+	/* After this lock no interface is added (xsi_server_open sees stopping); one a reload
+	 * job closes at the same time is taken under the lock, by it or here. */
+	pthread_mutex_lock(&s->mu);
+	pthread_mutex_unlock(&s->mu);
 	struct iface *f;
 	LIST_FOREACH(f, &s->ifaces, link)
 	{
-		http_listeners_free(f->lis);
+		pthread_mutex_lock(&s->mu);
+		struct http_listeners *lis = f->lis;
 		f->lis = NULL;
+		pthread_mutex_unlock(&s->mu);
+		http_listeners_free(lis);
 	}
 }
 

@@ -23,6 +23,9 @@
  * subscriber in the identity's scope (`cti-interface scope`: all, or a directory group;
  * 403 and a log line otherwise). Subscriptions of a subscriber who is deprovisioned end
  * with a SubscriptionTerminatedEvent (a sweep every sweep_s, and xsi_server_sweep).
+ * The interface table is applied at runtime too: after a store generation change (a write
+ * here, or another node's announced by NOTIFY) the once-a-second tick has a worker read
+ * it again and open and close listeners to match.
  *
  * Threads: start/stop/free from the main thread; open/close/listening/sweep from any
  * thread but a loop (the admin workers: they wait for loop_run_all). Handlers run on
@@ -62,7 +65,8 @@ struct xsi_server_options {
  * cannot be bound is logged and skipped: the others still serve). NULL with err when
  * memory runs out or the store cannot be read. */
 struct xsi_server *xsi_server_start(const struct xsi_server_options *o, char *err, size_t errlen);
-/* Opens the listener of address:port. 0, -EEXIST (it is open), or -1 with err. */
+/* Opens the listener of address:port. 0, -EEXIST (it is open: the table's reload may have
+ * opened it first), or -1 with err (also once the server is stopping). */
 int xsi_server_open(struct xsi_server *s, const char *address, int port, char *err, size_t errlen);
 /* Closes it: its channels get ChannelTerminated, its connections close. 0 or -ENOENT. */
 int xsi_server_close(struct xsi_server *s, const char *address, int port);

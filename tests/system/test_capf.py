@@ -105,11 +105,17 @@ class CapfTest(unittest.TestCase):
         self.assertEqual(stored[0], "hmac")
         self.assertRegex(stored[1], r"^[0-9a-f]{64}$")
         self.assertNotIn(json.dumps(s), stored[1])
-        # Ad-hoc SQL reads the secret column as NULL.
-        rc, rows = self.d.sql("select instanceid, secretkind, secrethash from capfprofile "
-                              "order by instanceid")
+        # Ad-hoc SQL reads the secret column as NULL through *, and refuses to name it.
+        rc, rows = self.d.sql("select * from capfprofile order by instanceid")
         self.assertEqual(rc, 0)
-        self.assertEqual(rows["rows"], [["1234", "hmac", None], ["5678", "hmac", None]])
+        cols = rows["columns"]
+        self.assertEqual([[r[cols.index(c)] for c in ("instanceid", "secretkind", "secrethash")]
+                          for r in rows["rows"]],
+                         [["1234", "hmac", None], ["5678", "hmac", None]])
+        r = self.d.cli("run", "sql", "select instanceid, secretkind, secrethash from "
+                       "capfprofile order by instanceid")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("refused: capfprofile.secrethash is a secret column", r.stderr)
         self.assert_nowhere(secret)
         self.assertRegex(self.d.log_text(), r"event=capf_profile_added instance_id=1234 "
                                             r"user=wwhite auth_mode=string secret=hmac "

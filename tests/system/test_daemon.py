@@ -440,17 +440,18 @@ class DaemonTest(unittest.TestCase):
         rc, after = self.d.sql("select count(*) as n from enduser")
         self.assertEqual(after["rows"], [["3"]])
 
-        # Password hashes never leave through run sql: read as NULL (SQLite), or selected
-        # as they are read as NULL and named anywhere else refused (PostgreSQL).
-        rc, rows = self.d.sql("select * from enduser order by userid" if PG_ADMIN else
-                              "select userid, passwordhash from enduser order by userid")
+        # Password hashes never leave through run sql, the same on both backends: read as
+        # NULL through *, named anywhere (a column, a WHERE) refused with the reason.
+        rc, rows = self.d.sql("select * from enduser order by userid")
         self.assertEqual(rc, 0)
-        col = rows["columns"].index("passwordhash") if PG_ADMIN else 1
+        col = rows["columns"].index("passwordhash")
         self.assertTrue(all(row[col] is None for row in rows["rows"]))
-        if PG_ADMIN:
-            r = self.d.cli("run", "sql", "select userid from enduser where passwordhash <> ''")
-            self.assertEqual(r.returncode, 1)
-            self.assertIn("refused: enduser.passwordhash is a secret column", r.stderr)
+        for q in ("select userid from enduser where passwordhash <> ''",
+                  "select userid, passwordhash from enduser order by userid"):
+            r = self.d.cli("run", "sql", q)
+            self.assertEqual(r.returncode, 1, q)
+            self.assertIn("refused: enduser.passwordhash is a secret column (", r.stderr)
+            self.assertIn("may not name it", r.stderr)
 
         # A bad file changes nothing and names the JSON path.
         bad = os.path.join(self.root, "bad.json")

@@ -122,6 +122,55 @@ class NodesTest(unittest.TestCase):
         self.assertNotIn("aaa-old", self.d.cli("show", "config", "XMLDefault.cnf.xml").stdout)
         self.assertRegex(self.d.log_text(), r"event=node_deleted node=aaa-old silent_s=6\d\d")
 
+    def test_oauth_port_0_is_off(self):
+        """[sip] oauth_port = 0 turns the OAuth listener off, as edge_port = 0 does the edge
+        one: accepted, "off" in the node table, no sipOAuthPort in cnf.xml and no listener
+        even with ClusterSIPOAuthMode on."""
+        self.d.sip_edge_port = 0
+        self.d.write_conf("info", self.extra(0))
+        self.d.start()
+        rows = self.nodes()
+        self.assertEqual(rows[0][:10], self.expected_row(0))
+        self.assertEqual(rows[0][4:6], ["off", "off"])
+        r = self.d.cli("set", "param", "ClusterSIPOAuthMode", "1")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        cnf = self.d.cli("show", "config", "XMLDefault.cnf.xml").stdout
+        self.assertIn("<sipPort>", cnf)
+        self.assertNotIn("sipOAuthPort", cnf)
+        self.assertNotIn("sipMRAOAuthPort", cnf)
+        self.assertNotIn("sip-oauth", self.d.cli("show", "open", "ports").stdout)
+
+    def add_old_node(self, silent_s):
+        """Another node's row, as it wrote it, its last heartbeat silent_s seconds ago."""
+        db = sqlite3.connect(os.path.join(self.d.state, "telgate.db"), timeout=10)
+        db.execute("INSERT INTO processnode (name, address, sipport, securedsipport, "
+                   "sipoauthport, sipmraoauthport, ctiport, ctitlsport, httpport, tftpport, "
+                   "version, timestarted, lastheartbeat) SELECT 'aaa-old', '192.0.2.9', "
+                   "sipport, securedsipport, sipoauthport, sipmraoauthport, ctiport, "
+                   "ctitlsport, httpport, tftpport, version, timestarted, lastheartbeat - ? "
+                   "FROM processnode WHERE name = 'cucm-sys-1'", (silent_s,))
+        db.commit()
+        db.close()
+
+    def test_node_delete_bound_follows_the_heartbeat(self):
+        """The delete bound is 3 x core.heartbeat_s, not a fixed 90 s: with a 300 s heartbeat
+        a node silent for 10 minutes is still alive; with a 5 s one, 60 s of silence is
+        dead. The refusal names the bound."""
+        self.d.write_conf("info", self.extra(7090) + "heartbeat_s = 300\n")
+        self.d.start()
+        self.add_old_node(600)
+        r = self.d.cli("node", "delete", "aaa-old")
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("it is running; stop it first (a node is deleted after 900 s without "
+                      "one: 3 x core.heartbeat_s)", r.stderr)
+        self.assertEqual(sorted(row[0] for row in self.nodes()), ["aaa-old", "cucm-sys-1"])
+        self.assertEqual(self.d.stop(), 0)
+        self.d.write_conf("info", self.extra(7090) + "heartbeat_s = 5\n")
+        self.d.start()
+        r = self.d.cli("node", "delete", "aaa-old")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual([row[0] for row in self.nodes()], ["cucm-sys-1"])
+
     def test_mra_port_outside_the_seed_range_stops_the_start(self):
         # Seed 002: sipMRAOAuthPort is 1024-49151; the edge listener is that port.
         self.d.sip_edge_port = 49152

@@ -7,7 +7,8 @@ at its next REGISTER, though B answered the phone's refreshes from its cache. De
 crosses nodes (a SIPp registration on A: BackInService to a CTI client on B; the
 unregistration: OutOfService); failed CTI logins spread over both nodes lock the account
 at the policy's threshold exactly; a node killed with SIGKILL leaves its bindings, which
-expire by their time on the surviving node, and the phone re-registers through B. Runs
+expire by their time on the surviving node, and the phone re-registers through B; a cloud
+CTI interface added or deleted through A is opened or closed by B at runtime. Runs
 its own PostgreSQL (tests/system/pg.py)."""
 import json
 import os
@@ -120,6 +121,42 @@ class ClusterTest(TwoNodes):
                          "listening on telgate_store")
         self.assertEqual(rows["node-a"]["this node"], "")
 
+    def test_cti_interface_added_on_a_opens_on_b(self):
+        """The interface table is applied on every node at runtime: an interface added
+        through node A is opened by node B without a restart (the store generation's
+        NOTIFY), and closed by B when A deletes it."""
+        port = test_daemon.free_port()
+        opened = f"event=xsi_interface_opened address=127.0.0.1 port={port}"
+        closed = f"event=xsi_interface_closed address=127.0.0.1 port={port}"
+
+        def b_listening():
+            r = self.b.cli("cti-interface", "get", json_mode=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            t = json.loads(r.stdout)
+            return [row[t["columns"].index("Listening")] for row in t["rows"]
+                    if row[1] == str(port)]
+
+        def until(d, text):
+            end = time.time() + 15
+            while text not in d.log_text() and time.time() < end:
+                time.sleep(0.1)
+            return d.log_text()
+
+        self.assertNotIn(opened, self.b.log_text())
+        r = self.a.cli("cti-interface", "add", str(port), "true", "true", "true", "127.0.0.1")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn(opened, self.a.log_text())
+        self.assertIn(opened, until(self.b, opened))
+        self.assertEqual(b_listening(), ["yes"])
+        # Still one listener on A: its own command opened it, the reload found it open.
+        self.assertEqual(self.a.log_text().count(opened), 1)
+        r = self.a.cli("cti-interface", "delete", str(port), "127.0.0.1")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn(closed, until(self.b, closed))
+        self.assertEqual(b_listening(), [])
+        self.assertEqual(self.b.log_text().count(opened), 1)
+        self.assertNotIn("xsi_interface_failed", self.a.log_text() + self.b.log_text())
+
     def pki(self, d, name):
         with open(os.path.join(d.state, "pki", name), "rb") as f:
             return f.read()
@@ -158,6 +195,11 @@ class ClusterTest(TwoNodes):
         self.assertLessEqual({"ca", "capf", "recovery", "trustlist"},
                              {r[name] for r in rows["rows"]})
         self.assertTrue(all(r[key] is None for r in rows["rows"]))
+        # Named, it is refused with the column and why (as on SQLite: test_daemon).
+        r = self.a.cli("run", "sql", "select name, privatekey from clusterkey")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("refused: clusterkey.privatekey is a secret column (", r.stderr)
+        self.assertIn("may not name it", r.stderr)
         # A third node with another KEK on the same database: refused, with the reason.
         root = tempfile.mkdtemp(prefix="tgnode")
         self.roots.append(root)

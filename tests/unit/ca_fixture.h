@@ -97,7 +97,7 @@ static inline int fx_setup(void **state)
 	struct fx *f = calloc(1, sizeof *f);
 	tu_mkdtemp(f->st.dir, sizeof f->st.dir, "tgca");
 	snprintf(f->st.path, sizeof f->st.path, "%s/t.db", f->st.dir);
-	tu_store_open(&f->st);
+	tu_store_open(&f->st, 0);
 	snprintf(f->pki, sizeof f->pki, "%s", tu_ca.pki);
 	char path[256];
 	snprintf(path, sizeof path, "%s/crl.der", f->pki);

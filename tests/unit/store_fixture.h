@@ -12,6 +12,7 @@
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 struct tu_store {
@@ -19,21 +20,44 @@ struct tu_store {
 	store_t *st;
 };
 
-/* Opens (migrating) the store at f->path into f->st; fails the test on error. */
-static inline void tu_store_open(struct tu_store *f)
+/* Opens (migrating) the store at f->path into f->st, then adds devices devices named
+ * SEP000, SEP001, ... (protocol SIP), for tests that bind contacts to them (0: none; a
+ * store opened again already has them). Fails the test on error. */
+static inline void tu_store_open(struct tu_store *f, int devices)
 {
 	struct store_options o = {.backend = "sqlite", .path = f->path, .busy_timeout_ms = 5000};
 	char err[256];
 	if (store_open(&o, &f->st, err, sizeof err) != STORE_OK)
 		fail_msg("open: %s", err);
+	for (int i = 0; i < devices; i++) {
+		struct store_device d;
+		memset(&d, 0, sizeof d);
+		snprintf(d.name, sizeof d.name, "SEP%03d", i);
+		snprintf(d.protocol, sizeof d.protocol, "SIP");
+		assert_int_equal(store_device_put(f->st, &d), STORE_OK);
+	}
+}
+
+/* A new store in a new temporary directory named after prefix, with devices devices. */
+static inline void tu_store_init(struct tu_store *f, const char *prefix, int devices)
+{
+	tu_mkdtemp(f->dir, sizeof f->dir, prefix);
+	snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
+	tu_store_open(f, devices);
+}
+
+/* Closes the store and removes its directory (the struct stays the caller's). */
+static inline void tu_store_close(struct tu_store *f)
+{
+	store_close(f->st);
+	f->st = NULL;
+	tu_rmtree(f->dir);
 }
 
 static inline int tu_store_setup(void **state)
 {
 	struct tu_store *f = calloc(1, sizeof *f);
-	tu_mkdtemp(f->dir, sizeof f->dir, "tgst");
-	snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
-	tu_store_open(f);
+	tu_store_init(f, "tgst", 0);
 	*state = f;
 	return 0;
 }
@@ -41,8 +65,7 @@ static inline int tu_store_setup(void **state)
 static inline int tu_store_teardown(void **state)
 {
 	struct tu_store *f = *state;
-	store_close(f->st);
-	tu_rmtree(f->dir);
+	tu_store_close(f);
 	free(f);
 	return 0;
 }

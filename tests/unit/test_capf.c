@@ -224,7 +224,7 @@ static int fx_setup(void **state)
 	struct fx *f = calloc(1, sizeof *f);
 	tu_mkdtemp(f->s.dir, sizeof f->s.dir, "tgcapf");
 	snprintf(f->s.path, sizeof f->s.path, "%s/t.db", f->s.dir);
-	tu_store_open(&f->s);
+	tu_store_open(&f->s, 0);
 	struct store_user u;
 	memset(&u, 0, sizeof u);
 	snprintf(u.userid, sizeof u.userid, "wwhite");

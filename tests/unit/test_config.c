@@ -189,31 +189,48 @@ static void test_store_postgres(void **state)
 	assert_string_equal(c.pki.kek_file, "/etc/telgate/kek");
 }
 
-/* The edge port is the node's sipMRAOAuthPort: 0 or 1024..49151 (seed 002), refused by the
- * configuration check itself rather than at start. */
-static void test_edge_port_range(void **state)
+/* The edge port is the node's sipMRAOAuthPort and the OAuth port its sipOAuthPort: each 0
+ * (that listener off) or 1024..49151 (seed 002), refused by the configuration check itself
+ * rather than at start, with the same words. */
+static void seed_port_range(const char *key, const char *column)
 {
-	(void)state;
 	static const struct {
-		const char *text;
-		int ok;
-	} cases[] = {
-	    {"[sip]\nedge_port = 1000\n", 0}, {"[sip]\nedge_port = 49152\n", 0},
-	    {"[sip]\nedge_port = 1023\n", 0}, {"[sip]\nedge_port = 0\n", 1},
-	    {"[sip]\nedge_port = 1024\n", 1}, {"[sip]\nedge_port = 49151\n", 1},
-	};
+		int port, ok;
+	} cases[] = {{1000, 0}, {49152, 0}, {1023, 0}, {0, 1}, {1024, 1}, {49151, 1}};
+	char text[64], want[96], wantkey[32];
+	snprintf(want, sizeof want, "is not 0 (off) or 1024..49151 (%s)", column);
+	snprintf(wantkey, sizeof wantkey, "sip.%s: ", key);
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct tg_config c;
 		struct config_error e;
-		int rc = parse(cases[i].text, &c, &e);
+		snprintf(text, sizeof text, "[sip]\n%s = %d\n", key, cases[i].port);
+		int rc = parse(text, &c, &e);
 		if (cases[i].ok) {
 			assert_int_equal(rc, 0);
 			continue;
 		}
 		assert_int_equal(rc, -1);
-		assert_non_null(strstr(e.msg, "sip.edge_port: "));
-		assert_non_null(strstr(e.msg, "is not 0 (off) or 1024..49151 (sipMRAOAuthPort)"));
+		assert_non_null(strstr(e.msg, wantkey));
+		assert_non_null(strstr(e.msg, want));
 	}
+}
+
+static void test_edge_port_range(void **state)
+{
+	(void)state;
+	seed_port_range("edge_port", "sipMRAOAuthPort");
+}
+
+static void test_oauth_port_range(void **state)
+{
+	(void)state;
+	seed_port_range("oauth_port", "sipOAuthPort");
+	/* 0 is off, as for edge_port: kept as 0, not the default. */
+	struct tg_config c;
+	struct config_error e;
+	assert_int_equal(parse("[sip]\noauth_port = 0\nedge_port = 0\n", &c, &e), 0);
+	assert_int_equal(c.sip.oauth_port, 0);
+	assert_int_equal(c.sip.edge_port, 0);
 }
 
 static void test_oversized(void **state)
@@ -309,7 +326,8 @@ int main(void)
 	    cmocka_unit_test(test_empty_file),      cmocka_unit_test(test_bad_files),
 	    cmocka_unit_test(test_oversized),       cmocka_unit_test(test_missing_file),
 	    cmocka_unit_test(test_restart_needed),  cmocka_unit_test(test_ldap_section),
-	    cmocka_unit_test(test_edge_port_range), cmocka_unit_test(test_store_postgres),
+	    cmocka_unit_test(test_edge_port_range), cmocka_unit_test(test_oauth_port_range),
+	    cmocka_unit_test(test_store_postgres),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -442,6 +442,11 @@ static void test_sip_credentials_and_lines(void **state)
 	                                      "sipcredential",
 	                                      10, 1000, count_rows, &nulls, &trunc, err,
 	                                      sizeof err),
+	                 STORE_REFUSED);
+	assert_non_null(strstr(err, "sipcredential.ha1md5 is a secret column"));
+	/* Through *, both read as NULL (the only NULLs of the row). */
+	assert_int_equal(store_query_readonly(f->st, "select * from sipcredential", 10, 1000,
+	                                      count_rows, &nulls, &trunc, err, sizeof err),
 	                 STORE_OK);
 	assert_int_equal(nulls, 2);
 	/* Refusals name the element and change nothing. */

@@ -15,39 +15,14 @@
 #include <time.h>
 #include <cmocka.h>
 
-#include "testutil.h"
+#include "store_fixture.h"
 
-struct fx {
-	char dir[64], path[128];
-	store_t *st;
-};
-
+/* A store with 20 devices, SEP000..SEP019. */
 static int setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof *f);
-	tu_mkdtemp(f->dir, sizeof f->dir, "tgloc");
-	snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
-	struct store_options o = {.backend = "sqlite", .path = f->path, .busy_timeout_ms = 5000};
-	char err[256];
-	if (store_open(&o, &f->st, err, sizeof err) != STORE_OK)
-		fail_msg("open: %s", err);
-	for (int i = 0; i < 20; i++) {
-		struct store_device d;
-		memset(&d, 0, sizeof d);
-		snprintf(d.name, sizeof d.name, "SEP%03d", i);
-		snprintf(d.protocol, sizeof d.protocol, "SIP");
-		assert_int_equal(store_device_put(f->st, &d), STORE_OK);
-	}
+	struct tu_store *f = calloc(1, sizeof *f);
+	tu_store_init(f, "tgloc", 20);
 	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-	store_close(f->st);
-	tu_rmtree(f->dir);
-	free(f);
 	return 0;
 }
 
@@ -96,7 +71,7 @@ static int collect(void *ud, const struct store_registration *b)
 	return 0;
 }
 
-static struct seen stored(struct fx *f)
+static struct seen stored(struct tu_store *f)
 {
 	struct seen s = {0};
 	assert_int_equal(store_registrations(f->st, NULL, collect, &s), STORE_OK);
@@ -122,7 +97,7 @@ static void no_gone(void *ud, const char *device)
 
 static void test_bindings_owned_per_node(void **state)
 {
-	struct fx *f = *state;
+	struct tu_store *f = *state;
 	char err[256];
 	struct sip_loc *a = sip_loc_open(f->st, "node-a", 1000, NULL, 0, err, sizeof err);
 	assert_non_null(a);
@@ -182,7 +157,7 @@ static void test_bindings_owned_per_node(void **state)
 
 static void test_update_list_and_store(void **state)
 {
-	struct fx *f = *state;
+	struct tu_store *f = *state;
 	char err[256];
 	struct sip_loc *l = sip_loc_new(f->st, 1000, err, sizeof err);
 	assert_non_null(l);
@@ -278,7 +253,7 @@ static void wait_durable(struct sip_loc *l, struct listener *k, const struct sip
  * ticket's changes without waiting for the write-behind flush and calls the listener. */
 static void test_tickets(void **state)
 {
-	struct fx *f = *state;
+	struct tu_store *f = *state;
 	char err[256];
 	struct sip_loc *l = sip_loc_new(f->st, 1000, err, sizeof err);
 	assert_non_null(l);
@@ -347,7 +322,7 @@ static void test_tickets(void **state)
  * again when the phone repeats it: it gets a ticket, not a refresh's write-behind. */
 static void test_pending_add_is_not_a_refresh(void **state)
 {
-	struct fx *f = *state;
+	struct tu_store *f = *state;
 	char err[256];
 	store_t *st;
 	struct store_options o = {.backend = "sqlite", .path = f->path, .busy_timeout_ms = 50};
@@ -399,7 +374,7 @@ static void on_gone(void *ud, const char *device)
 
 static void test_expiry_and_restart(void **state)
 {
-	struct fx *f = *state;
+	struct tu_store *f = *state;
 	char err[256];
 	struct sip_loc *l = sip_loc_new(f->st, 1000, err, sizeof err);
 	assert_non_null(l);
@@ -464,7 +439,7 @@ static void *hammer(void *p)
 /* Four threads editing the same devices: the store ends equal to the table. */
 static void test_threads_store_matches(void **state)
 {
-	struct fx *f = *state;
+	struct tu_store *f = *state;
 	char err[256];
 	struct sip_loc *l = sip_loc_new(f->st, 1000, err, sizeof err);
 	assert_non_null(l);
@@ -543,12 +518,13 @@ static void test_account_cache(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_update_list_and_store, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_expiry_and_restart, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_bindings_owned_per_node, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_tickets, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_pending_add_is_not_a_refresh, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_threads_store_matches, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_update_list_and_store, setup, tu_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_expiry_and_restart, setup, tu_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_bindings_owned_per_node, setup, tu_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_tickets, setup, tu_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_pending_add_is_not_a_refresh, setup,
+	                                    tu_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_threads_store_matches, setup, tu_store_teardown),
 	    cmocka_unit_test(test_account_cache),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,30 +16,18 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "testutil.h"
+#include "store_fixture.h"
 
 struct fx {
-	char dir[64], path[128], spool[128];
-	store_t *st;
+	struct tu_store s; /* with 3 devices, SEP000..SEP002 */
+	char spool[128];
 };
 
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof *f);
-	tu_mkdtemp(f->dir, sizeof f->dir, "tgspool");
-	snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
-	snprintf(f->spool, sizeof f->spool, "%s/s.spool", f->dir);
-	struct store_options o = {.backend = "sqlite", .path = f->path, .busy_timeout_ms = 5000};
-	char err[256];
-	if (store_open(&o, &f->st, err, sizeof err) != STORE_OK)
-		fail_msg("open: %s", err);
-	for (int i = 0; i < 3; i++) {
-		struct store_device d;
-		memset(&d, 0, sizeof d);
-		snprintf(d.name, sizeof d.name, "SEP%03d", i);
-		snprintf(d.protocol, sizeof d.protocol, "SIP");
-		assert_int_equal(store_device_put(f->st, &d), STORE_OK);
-	}
+	tu_store_init(&f->s, "tgspool", 3);
+	snprintf(f->spool, sizeof f->spool, "%s/s.spool", f->s.dir);
 	*state = f;
 	return 0;
 }
@@ -47,8 +35,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	store_close(f->st);
-	tu_rmtree(f->dir);
+	tu_store_close(&f->s);
 	free(f);
 	return 0;
 }
@@ -202,7 +189,7 @@ static void test_cap_and_foreign_file(void **state)
 
 	/* A crash while a new spool's magic was written: still a new spool. */
 	char torn[160];
-	snprintf(torn, sizeof torn, "%s/torn", f->dir);
+	snprintf(torn, sizeof torn, "%s/torn", f->s.dir);
 	FILE *t = fopen(torn, "w");
 	fputs("TGSP", t);
 	fclose(t);
@@ -212,7 +199,7 @@ static void test_cap_and_foreign_file(void **state)
 
 	/* A file that is not a spool is never truncated. */
 	char other[160];
-	snprintf(other, sizeof other, "%s/other", f->dir);
+	snprintf(other, sizeof other, "%s/other", f->s.dir);
 	FILE *o = fopen(other, "w");
 	fputs("not a spool at all\n", o);
 	fclose(o);
@@ -262,7 +249,7 @@ static void replay(struct fx *f, long want)
 	struct sip_spool *sp = sip_spool_open(f->spool, 1 << 20, err, sizeof err);
 	assert_non_null(sp);
 	long n;
-	assert_int_equal(sip_spool_replay(sp, f->st, "", 1000, &n), STORE_OK);
+	assert_int_equal(sip_spool_replay(sp, f->s.st, "", 1000, &n), STORE_OK);
 	assert_int_equal(n, want);
 	assert_int_equal(sip_spool_pending(sp), 0);
 	assert_int_equal(sip_spool_bytes(sp), 0); /* truncated */
@@ -276,8 +263,8 @@ static void test_replay_idempotent(void **state)
 	 * another node after the outage began: that later row must win). */
 	struct sip_spool_rec b = rec(SIP_SPOOL_PUT, "SEP001", "<sip:b@10.0.0.2>", 5000, 0);
 	struct sip_spool_rec c = rec(SIP_SPOOL_PUT, "SEP002", "<sip:c@10.0.0.3>", 9000, 0);
-	assert_int_equal(store_registration_put(f->st, &b.b), STORE_OK);
-	assert_int_equal(store_registration_put(f->st, &c.b), STORE_OK);
+	assert_int_equal(store_registration_put(f->s.st, &b.b), STORE_OK);
+	assert_int_equal(store_registration_put(f->s.st, &c.b), STORE_OK);
 	/* During the outage (spooled at a time before those rows were stamped "now"): a new
 	 * a, b removed, c an older version (expires 7000), and a binding of a device deleted
 	 * meanwhile (skipped, not an error). */
@@ -289,7 +276,7 @@ static void test_replay_idempotent(void **state)
 	};
 	spool_all(f, sp, 4);
 	replay(f, 4);
-	struct rows rs = rows_of(f->st);
+	struct rows rs = rows_of(f->s.st);
 	/* a is in; c keeps its later row; b is not removed: its row (stamped now, when it
 	 * was written above) is later than the spooled removal at 1000 ms. */
 	assert_int_equal(rs.n, 3);
@@ -308,7 +295,7 @@ static void test_replay_idempotent(void **state)
 	};
 	spool_all(f, sp2, 3);
 	replay(f, 3);
-	rs = rows_of(f->st);
+	rs = rows_of(f->s.st);
 	assert_int_equal(rs.n, 1); /* a expired at 6000 <= 6500; b removed */
 	assert_string_equal(rs.r[0].device, "SEP002");
 	assert_int_equal(rs.r[0].expires, 7000);
@@ -320,11 +307,11 @@ static void test_replay_idempotent(void **state)
 	assert_non_null(s);
 	long n;
 	int64_t all = sip_spool_bytes(s);
-	assert_int_equal(sip_spool_replay(s, f->st, "", 2, &n), STORE_OK);
+	assert_int_equal(sip_spool_replay(s, f->s.st, "", 2, &n), STORE_OK);
 	assert_int_equal(n, 2);
 	assert_true(sip_spool_pending(s) > 0 && sip_spool_pending(s) < all);
 	assert_int_equal(sip_spool_bytes(s), all);
-	assert_int_equal(sip_spool_replay(s, f->st, "", 2, &n), STORE_OK);
+	assert_int_equal(sip_spool_replay(s, f->s.st, "", 2, &n), STORE_OK);
 	assert_int_equal(n, 1);
 	assert_int_equal(sip_spool_pending(s), 0);
 	assert_int_equal(sip_spool_bytes(s), 0);
@@ -334,7 +321,7 @@ static void test_replay_idempotent(void **state)
 	 * again changes nothing. */
 	spool_all(f, sp2, 3);
 	replay(f, 3);
-	struct rows again = rows_of(f->st);
+	struct rows again = rows_of(f->s.st);
 	assert_int_equal(again.n, 1);
 	assert_memory_equal(&again.r[0], &rs.r[0], sizeof rs.r[0]);
 	/* And an empty spool replays nothing. */

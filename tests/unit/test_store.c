@@ -20,7 +20,7 @@
 static void reopen(struct tu_store *f)
 {
 	store_close(f->st);
-	tu_store_open(f);
+	tu_store_open(f, 0);
 }
 
 static struct store_user user(const char *id)
@@ -667,6 +667,17 @@ static int row_fn(void *ud, int ncols, const char *const *names, const char *con
 	return 0;
 }
 
+/* Records the passwordhash column's value of the first row ("NULL" for NULL). */
+static int secret_col_fn(void *ud, int ncols, const char *const *names, const char *const *vals)
+{
+	struct rows *r = ud;
+	for (int i = 0; i < ncols; i++)
+		if (r->n == 0 && strcmp(names[i], "passwordhash") == 0)
+			snprintf(r->first, sizeof r->first, "%s", vals[i] ? vals[i] : "NULL");
+	r->n++;
+	return 0;
+}
+
 static void test_readonly_query(void **state)
 {
 	struct tu_store *f = *state;
@@ -683,19 +694,32 @@ static void test_readonly_query(void **state)
 	                 STORE_OK);
 	assert_int_equal(r.n, 1);
 	assert_string_equal(r.first, "0");
-	/* Secrets read as NULL, also in WHERE clauses (no boolean oracle). */
+	/* Secrets read as NULL through *; named anywhere (a column, a WHERE: no boolean
+	 * oracle) they are refused with the column and the reason, as on PostgreSQL. */
 	memset(&r, 0, sizeof r);
-	assert_int_equal(store_query_readonly(f->st, "select passwordhash from enduser", 100, 1000,
-	                                      row_fn, &r, &trunc, err, sizeof err),
-	                 STORE_OK);
-	assert_string_equal(r.first, "NULL");
-	memset(&r, 0, sizeof r);
-	assert_int_equal(store_query_readonly(f->st,
-	                                      "select userid from enduser where passwordhash like "
-	                                      "'$argon%'",
+	assert_int_equal(store_query_readonly(f->st, "select passwordhash is null, * from enduser",
 	                                      100, 1000, row_fn, &r, &trunc, err, sizeof err),
+	                 STORE_REFUSED);
+	memset(&r, 0, sizeof r);
+	assert_int_equal(store_query_readonly(f->st, "select * from enduser", 100, 1000,
+	                                      secret_col_fn, &r, &trunc, err, sizeof err),
 	                 STORE_OK);
-	assert_int_equal(r.n, 0);
+	assert_int_equal(r.n, 1);
+	assert_string_equal(r.first, "NULL");
+	static const char *const named[] = {
+	    "select passwordhash from enduser",
+	    "select userid from enduser where passwordhash like '$argon%'",
+	    "select userid from enduser where length(PasswordHash) > 0",
+	};
+	for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) {
+		memset(&r, 0, sizeof r);
+		assert_int_equal(store_query_readonly(f->st, named[i], 100, 1000, row_fn, &r,
+		                                      &trunc, err, sizeof err),
+		                 STORE_REFUSED);
+		assert_int_equal(r.n, 0);
+		assert_non_null(strstr(err, "refused: enduser.passwordhash is a secret column ("));
+		assert_non_null(strstr(err, "may not name it"));
+	}
 	memset(&r, 0, sizeof r);
 	assert_int_equal(store_query_readonly(f->st, "with x(n) as (select 1) select n from x", 100,
 	                                      1000, row_fn, &r, &trunc, err, sizeof err),
@@ -834,7 +858,7 @@ static void test_backup_to(void **state)
 	assert_int_not_equal(access(wal, F_OK), 0);
 	struct tu_store c = {0};
 	snprintf(c.path, sizeof c.path, "%s", copy);
-	tu_store_open(&c);
+	tu_store_open(&c, 0);
 	int ver = 0;
 	assert_int_equal(store_schema_version(c.st, &ver), STORE_OK);
 	assert_int_equal(ver, store_schema_latest());

@@ -203,7 +203,7 @@ static void test_migration_v8_to_v10(void **state)
 	};
 	tu_store_write_old(f->path, 8, rows, 2);
 
-	tu_store_open(f);
+	tu_store_open(f, 0);
 	int v = 0;
 	assert_int_equal(store_schema_version(f->st, &v), STORE_OK);
 	assert_int_equal(v, store_schema_latest());
@@ -226,7 +226,7 @@ static void test_migration_v8_to_v10(void **state)
 	/* Opening again does not run the migration twice (the number stays). */
 	assert_int_equal(store_crlnumber_next(f->st, &num), STORE_OK);
 	store_close(f->st);
-	tu_store_open(f);
+	tu_store_open(f, 0);
 	assert_int_equal(store_crlnumber_get(f->st, &num), STORE_OK);
 	assert_int_equal(num, 1);
 	assert_int_equal(store_issuedcert_get(f->st, S1, &c), STORE_OK);

@@ -293,7 +293,7 @@ static void test_migration_v7_to_v8(void **state)
 	};
 	tu_store_write_old(f->path, 7, rows, 1);
 
-	tu_store_open(f);
+	tu_store_open(f, 0);
 	int v = 0;
 	assert_int_equal(store_schema_version(f->st, &v), STORE_OK);
 	assert_int_equal(v, store_schema_latest());
@@ -323,7 +323,7 @@ static void test_migration_v7_to_v8(void **state)
 	assert_int_equal(store_integrity_check(f->st, ierr, sizeof ierr), 0);
 	/* Opening again does not run the migration twice. */
 	store_close(f->st);
-	tu_store_open(f);
+	tu_store_open(f, 0);
 	l = (struct names){"", 0, 0};
 	assert_int_equal(store_securityprofiles(f->st, profile_name, &l), STORE_OK);
 	assert_int_equal(l.calls, 2);

@@ -356,8 +356,9 @@ static void test_cascade_and_secrets(void **state)
 	char err[256];
 	assert_int_equal(store_query_readonly(f->st, "SELECT tokenhash FROM oauthrefresh", 10, 1000,
 	                                      count_rows, &n, &trunc, err, sizeof err),
-	                 STORE_OK);
+	                 STORE_REFUSED);
 	assert_int_equal(n, 0);
+	assert_non_null(strstr(err, "oauthrefresh.tokenhash is a secret column"));
 	/* The client goes: its tokens with it. */
 	assert_int_equal(store_oauthclient_delete(f->st, "app"), STORE_OK);
 	assert_int_equal(store_oauthrefresh_get(f->st, t.tokenhash, &out), STORE_NOTFOUND);

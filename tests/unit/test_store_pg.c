@@ -78,6 +78,8 @@ static void test_conninfo_file(void **state)
 	assert_int_not_equal(store_open(&o, &st, err, sizeof err), STORE_OK);
 	assert_non_null(strstr(err, "PostgreSQL unavailable"));
 	assert_null(strstr(err, "s3cret-pw"));
+	/* A failed open is final (telgated exits): no retry is promised. */
+	assert_null(strstr(err, "next attempt"));
 	/* Neither or both of conninfo and conninfo_file. */
 	struct store_options none = {.backend = "postgres"};
 	assert_int_not_equal(store_open(&none, &st, err, sizeof err), STORE_OK);
@@ -326,6 +328,58 @@ static void test_pg_issue_race(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* A statement on st outside any transaction (CREATE DATABASE refuses one). */
+static void pg_admin(store_t *st, const char *sql)
+{
+	if (store_exec_nogen(st, sql, NULL, 0, NULL, NULL, NULL) != STORE_OK)
+		fail_msg("%s: %s", sql, store_last_error());
+}
+
+/* A stopping process is not promised a next attempt: with its database refusing
+ * connections, the store's error says "next attempt in N ms" while it runs and "telgated
+ * is stopping" once store_stopping() was called. */
+static void test_pg_stopping_promises_no_retry(void **state)
+{
+	(void)state;
+	if (!pg_conninfo())
+		skip();
+	store_t *admin = pg_open();
+	pg_admin(admin, "DROP DATABASE IF EXISTS tgstopping");
+	pg_admin(admin, "CREATE DATABASE tgstopping");
+	char conninfo[1024], err[512];
+	snprintf(conninfo, sizeof conninfo, "%s dbname=tgstopping", pg_conninfo());
+	struct store_options o = {.backend = "postgres", .conninfo = conninfo};
+	store_t *st = NULL;
+	if (store_open(&o, &st, err, sizeof err) != STORE_OK)
+		fail_msg("store_open: %s", err);
+	/* The database goes away under st: its sessions ended, no new one allowed. */
+	pg_admin(admin, "ALTER DATABASE tgstopping ALLOW_CONNECTIONS false");
+	pg_admin(admin, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+	                "WHERE datname = 'tgstopping'");
+	struct store_user u;
+	/* The first call finds its session gone, the second cannot make one (a backoff
+	 * starts), the third is inside the backoff; pg_terminate_backend only signals, so a
+	 * few more in case a session was not gone yet. */
+	int rc;
+	for (int i = 0; i < 50; i++) {
+		rc = store_user_get(st, "nobody", &u);
+		if (rc == STORE_UNAVAILABLE && strstr(store_last_error(), "next attempt in"))
+			break;
+		usleep(20 * 1000);
+	}
+	assert_int_equal(rc, STORE_UNAVAILABLE);
+	assert_non_null(strstr(store_last_error(), "PostgreSQL unavailable (next attempt in "));
+	store_stopping(st);
+	assert_int_equal(store_user_get(st, "nobody", &u), STORE_UNAVAILABLE);
+	assert_non_null(
+	    strstr(store_last_error(), "PostgreSQL unavailable (telgated is stopping)"));
+	assert_null(strstr(store_last_error(), "next attempt"));
+	store_close(st);
+	pg_admin(admin, "ALTER DATABASE tgstopping ALLOW_CONNECTIONS true");
+	pg_admin(admin, "DROP DATABASE tgstopping WITH (FORCE)");
+	store_close(admin);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -336,6 +390,7 @@ int main(void)
 	    cmocka_unit_test(test_pg_failure_counts_add_up),
 	    cmocka_unit_test(test_pg_serial_race),
 	    cmocka_unit_test(test_pg_issue_race),
+	    cmocka_unit_test(test_pg_stopping_promises_no_retry),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
