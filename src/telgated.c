@@ -418,6 +418,29 @@ static int start_failed(struct daemon *d, const char *what, const char *event, c
 	return -1;
 }
 
+/* Waits (up to SIGNER_HELLO_WAIT_MS) for the signer's hello before the engine's first
+ * request, the token service's first key: the answer timeout (signer.h) is meant for a
+ * signer that runs, and a first start's RSA keys (made by the monitor after it forked this
+ * process) plus the signer's warm-up at its nice value can outlast it on a loaded machine.
+ * The key request would then fail, the signer would still make and keep the key, and the
+ * store would not know it. A signer that never comes leaves the first key to the first
+ * token issue, as before. */
+#define SIGNER_HELLO_WAIT_MS 60000
+static void await_signer(struct daemon *d)
+{
+	int64_t t0 = tg_mono_ms();
+	struct signer_stats st;
+	for (;;) {
+		signer_stats(d->signer, &st);
+		if (!st.remote || st.pid || tg_mono_ms() - t0 >= SIGNER_HELLO_WAIT_MS)
+			break;
+		usleep(10000);
+	}
+	if (st.remote && !st.pid)
+		log_ev(LOG_LVL_WARNING, d->cid, "signer_hello_missing",
+		       LOG_I("waited_ms", tg_mono_ms() - t0));
+}
+
 /* Starts everything after the configuration and the log, in dependency order: state
  * directory, PKI, store (and --provision), loop threads and workers, the main loop, the
  * directory, the control socket, CTI, SIP, the admin HTTP listener; then drops privileges and takes
@@ -465,6 +488,7 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 		return start_failed(d, "node", "node_failed", err);
 	/* The token service: its keys' public halves from the store, the first key from the
 	 * signer when this node has none (issue 18). */
+	await_signer(d);
 	const struct authz_options ao = {
 	    .store = d->store, .signer = d->signer, .cfg = &d->cfg, .cid = d->cid};
 	d->authz = authz_new(&ao, err, sizeof err);
