@@ -241,7 +241,9 @@ class Daemon:
         self.exit_expected = not wait
         if not wait:
             return self.proc
-        deadline = time.time() + 20
+        # Generous: a first start makes the CA and the signers' RSA keys, and a loaded
+        # machine (ctest -j2, a sanitizer build) takes several times as long as an idle one.
+        deadline = time.time() + 120
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError("telgated exited: %s" % self.stderr_text())
@@ -252,22 +254,32 @@ class Daemon:
 
     def children(self):
         """The monitor's children (issue 17) by role: {"engine": pid, "signer": pid}; the
-        signer is the one named telgated-signer, the engine the other."""
+        signer is the one named telgated-signer, the engine the first other one. The kernel
+        lists children in the order they were forked, and the monitor forks the engine
+        before anything else it keeps: a signer just forked (not yet renamed, or not yet
+        forked at all while the monitor makes the RSA keys of a first start) or the PKI
+        child of a cluster start is never taken for the engine."""
         out = {}
-        pid = self.proc.pid
-        try:
-            with open(f"/proc/{pid}/task/{pid}/children") as f:
-                kids = [int(x) for x in f.read().split()]
-        except OSError:
-            return out
-        for k in kids:
+        for k in self.child_pids():
             try:
                 with open(f"/proc/{k}/comm") as f:
                     comm = f.read().strip()
             except OSError:
                 continue
-            out["signer" if comm == "telgated-signer" else "engine"] = k
+            if comm == "telgated-signer":
+                out["signer"] = k
+            else:
+                out.setdefault("engine", k)
         return out
+
+    def child_pids(self):
+        """Every child of the monitor, in the order it forked them."""
+        pid = self.proc.pid
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                return [int(x) for x in f.read().split()]
+        except OSError:
+            return []
 
     def engine_pid(self):
         """The network engine's pid: the process that serves, as telgated's was before the
@@ -298,10 +310,10 @@ class Daemon:
         ports, which free_port later hands to other tests."""
         if not self.proc or self.proc.poll() is not None:
             return
-        kids = self.children()
+        kids = self.child_pids()
         self.proc.kill()
         self.proc.wait()
-        for pid in kids.values():
+        for pid in kids:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
