@@ -487,6 +487,7 @@ static void test_remote_threads(void **state)
 	char err[128];
 	shared = signer_remote_new(sv[0], err, sizeof err);
 	assert_non_null(shared);
+	await_hello(shared, pid); /* before the first request: see test_remote */
 	X509 *tl = ca_cert(shared, SIGNER_KEY_TRUSTLIST);
 	tl_pub = X509_get0_pubkey(tl);
 	pthread_t th[NTHREADS];
