@@ -418,16 +418,33 @@ static int start_failed(struct daemon *d, const char *what, const char *event, c
 	return -1;
 }
 
-/* Waits (up to SIGNER_HELLO_WAIT_MS) for the signer's hello before the engine's first
- * request, the token service's first key: the answer timeout (signer.h) is meant for a
- * signer that runs, and a first start's RSA keys (made by the monitor after it forked this
- * process) plus the signer's warm-up at its nice value can outlast it on a loaded machine.
- * The key request would then fail, the signer would still make and keep the key, and the
- * store would not know it. A signer that never comes leaves the first key to the first
- * token issue, as before. */
+/* store_oauthkeys: stops at the first key (retiring or not) of the node. */
+struct node_key {
+	const char *node;
+	int found;
+};
+static int node_key(void *ud, const struct store_oauthkey *k)
+{
+	struct node_key *n = ud;
+	n->found = strcmp(k->node, n->node) == 0;
+	return n->found;
+}
+
+/* When this node has no token key yet, authz_new asks the signer for one at once. Its answer
+ * timeout (signer.h) is meant for a signer that runs; on a first start the monitor makes the
+ * RSA signer keys after it forked this process, and then the signer warms up at its nice
+ * value: on a loaded machine that outlasts the timeout, the request fails, and the signer
+ * still makes and keeps a key the store never learns of. So the engine first waits (up to
+ * SIGNER_HELLO_WAIT_MS) for the signer's hello; a node with a key does not wait (nothing is
+ * asked at start), and a signer that never comes leaves the first key to the first token
+ * issue, as before. */
 #define SIGNER_HELLO_WAIT_MS 60000
 static void await_signer(struct daemon *d)
 {
+	struct node_key nk = {.node = d->cfg.core.node_id};
+	store_oauthkeys(d->store, node_key, &nk); /* an error: no key found, so a wait */
+	if (nk.found)
+		return;
 	int64_t t0 = tg_mono_ms();
 	struct signer_stats st;
 	for (;;) {
