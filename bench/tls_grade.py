@@ -42,12 +42,12 @@ FS_PREFIXES = ("TLS_ECDHE_", "TLS_DHE_", "ECDHE-", "DHE-")  # IANA and OpenSSL n
 AEAD = ("GCM", "CHACHA20_POLY1305", "CHACHA20-POLY1305", "CCM")
 
 
-# The system tests' port registry (tests/system/test_daemon.py): a port below the kernel's
+# The system tests' port registry (tests/lib/ports.py): a port below the kernel's
 # ephemeral range, reserved for this process, so that neither a client socket nor another
 # test run in parallel (ctest -j2) takes it between the choice and telgated's bind.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
-                                "system"))
-from test_daemon import free_port  # noqa: E402
+                                "lib"))
+from ports import free_port  # noqa: E402
 
 
 def run_quiet(cmd, **kw):
