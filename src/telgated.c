@@ -422,6 +422,46 @@ static int start_failed(struct daemon *d, const char *what, const char *event, c
 	return -1;
 }
 
+/* store_oauthkeys: stops at the first key (retiring or not) of the node. */
+struct node_key {
+	const char *node;
+	int found;
+};
+static int node_key(void *ud, const struct store_oauthkey *k)
+{
+	struct node_key *n = ud;
+	n->found = strcmp(k->node, n->node) == 0;
+	return n->found;
+}
+
+/* When this node has no token key yet, authz_new asks the signer for one at once. Its answer
+ * timeout (signer.h) is meant for a signer that runs; on a first start the monitor makes the
+ * RSA signer keys after it forked this process, and then the signer warms up at its nice
+ * value: on a loaded machine that outlasts the timeout, the request fails, and the signer
+ * still makes and keeps a key the store never learns of. So the engine first waits (up to
+ * SIGNER_HELLO_WAIT_MS) for the signer's hello; a node with a key does not wait (nothing is
+ * asked at start), and a signer that never comes leaves the first key to the first token
+ * issue, as before. */
+#define SIGNER_HELLO_WAIT_MS 60000
+static void await_signer(struct daemon *d)
+{
+	struct node_key nk = {.node = d->cfg.core.node_id};
+	store_oauthkeys(d->store, node_key, &nk); /* an error: no key found, so a wait */
+	if (nk.found)
+		return;
+	int64_t t0 = tg_mono_ms();
+	struct signer_stats st;
+	for (;;) {
+		signer_stats(d->signer, &st);
+		if (!st.remote || st.pid || tg_mono_ms() - t0 >= SIGNER_HELLO_WAIT_MS)
+			break;
+		usleep(10000);
+	}
+	if (st.remote && !st.pid)
+		log_ev(LOG_LVL_WARNING, d->cid, "signer_hello_missing",
+		       LOG_I("waited_ms", tg_mono_ms() - t0));
+}
+
 /* Starts everything after the configuration and the log, in dependency order: state
  * directory, PKI, store (and --provision), loop threads and workers, the main loop, the
  * directory, the control socket, CTI, SIP, the admin HTTP listener; then drops privileges and takes
@@ -469,6 +509,7 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 		return start_failed(d, "node", "node_failed", err);
 	/* The token service: its keys' public halves from the store, the first key from the
 	 * signer when this node has none (issue 18). */
+	await_signer(d);
 	const struct authz_options ao = {
 	    .store = d->store, .signer = d->signer, .cfg = &d->cfg, .cid = d->cid};
 	d->authz = authz_new(&ao, err, sizeof err);

@@ -21,14 +21,20 @@ struct workers {
 	struct job *head, **tail;
 	size_t queued, running, max_queue;
 	int stopping, n, nice;
+	int niced; /* threads that have applied nice, under mu: the start waits for all */
 	pthread_t *threads;
 };
 
 static void *worker_main(void *arg)
 {
 	struct workers *w = arg;
-	if (w->nice)
+	if (w->nice) {
 		tg_thread_nice(w->nice); /* on failure the thread runs at the caller's value */
+		pthread_mutex_lock(&w->mu);
+		w->niced++;
+		pthread_cond_broadcast(&w->cv);
+		pthread_mutex_unlock(&w->mu);
+	}
 	for (;;) {
 		pthread_mutex_lock(&w->mu);
 		while (!w->head && !w->stopping)
@@ -86,6 +92,13 @@ struct workers *workers_start_nice(int nthreads, size_t max_queue, int nice)
 		free(w);
 		return NULL;
 	}
+	/* Every thread at its priority before the pool is handed out: whoever looks (the
+	 * daemon's readiness, a test reading /proc) sees the pool as configured, not a thread
+	 * that has not run yet. */
+	pthread_mutex_lock(&w->mu);
+	while (w->nice && w->niced < w->n)
+		pthread_cond_wait(&w->cv, &w->mu);
+	pthread_mutex_unlock(&w->mu);
 	return w;
 }
 

@@ -22,8 +22,9 @@ struct workers;
 typedef void (*worker_fn)(void *arg);
 
 struct workers *workers_start(int nthreads, size_t max_queue);
-/* The same, every thread at nice value nice (tg_thread_nice; 0: as the caller's): a pool
- * for work that must yield to call processing (EST enrolments). */
+/* The same, every thread at nice value nice (tg_thread_nice; 0: as the caller's), each
+ * set before this returns: a pool for work that must yield to call processing (EST
+ * enrolments). */
 struct workers *workers_start_nice(int nthreads, size_t max_queue, int nice);
 /* Returns 0, -EAGAIN (queue full) or -ESHUTDOWN (pool stopping). */
 int workers_submit(struct workers *w, worker_fn run, worker_fn done, void *arg, struct loop *home);

@@ -21,6 +21,11 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# The shared registry: a port picked with bind(0) could be taken by another test run in
+# parallel (ctest -j2) before slapd binds it.
+from ports import free_port  # noqa: E402
+
 SUFFIX = "dc=joshlab,dc=net"
 BASE_AD = "ou=Breaking Bad," + SUFFIX
 BASE_PEOPLE = "ou=People," + SUFFIX
@@ -77,12 +82,6 @@ def ldif_line(attr, value):
     if safe:
         return "%s: %s\n" % (attr, value)
     return "%s:: %s\n" % (attr, base64.b64encode(value.encode()).decode())
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run(cmd, **kw):

@@ -15,21 +15,19 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+# The shared registry (tests/lib/ports.py): a port picked with bind(0) could be taken by
+# another test run in parallel before PostgreSQL binds it.
+from ports import free_port  # noqa: E402
+
 PG_BIN = "/usr/lib/postgresql/15/bin"
 PG_USER = "telgatepg"
 ENV = "TELGATE_TEST_PG"
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class PgServer:
@@ -37,7 +35,7 @@ class PgServer:
         self.root = tempfile.mkdtemp(prefix="tgpg")
         os.chmod(self.root, 0o755)
         self.data = os.path.join(self.root, "data")
-        self.port = _free_port()
+        self.port = free_port()
         self.password = secrets.token_hex(16)
         self.user = "telgate"
         self.as_user = None

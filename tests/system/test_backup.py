@@ -90,6 +90,13 @@ class BackupTest(unittest.TestCase):
             r = self.d.cli("capf", "add", user, "--instance-id", iid)
             self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(self.d.cli("set", "param", "ClusterSIPOAuthMode", "1").returncode, 0)
+        # The first CRL is written by a worker a few seconds after the start (telgated.c,
+        # later when the signer is slow to answer): it is part of pki.dir, so the files a
+        # test compares are settled only once it is there.
+        deadline = time.time() + 120
+        while "event=ca_crl_issued" not in self.d.log_text() and time.time() < deadline:
+            time.sleep(0.1)
+        self.assertIn("event=ca_crl_issued", self.d.log_text())
 
     def state_files(self):
         if not os.path.exists(self.d.state):

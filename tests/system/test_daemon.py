@@ -4,7 +4,6 @@
 telgate CLI (and a raw control-socket client) the way an administrator would."""
 import argparse
 import base64
-import fcntl
 import json
 import os
 import random
@@ -20,6 +19,9 @@ import sys
 import tempfile
 import time
 import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from ports import free_port  # noqa: E402,F401 (the tests call test_daemon.free_port)
 
 ARGS = None
 # The store backend of every Daemon: PostgreSQL when tests/system/pg.py runs the script
@@ -51,57 +53,6 @@ def read_frame(sock):
     return json.loads(body)
 
 
-PORTS_LOCK = "/tmp/telgate-test-ports.lock"
-PORTS_FILE = "/tmp/telgate-test-ports.json"
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-
-
-def free_port(kind="tcp", top=None):
-    """A port for a listener of a test daemon: free on 127.0.0.1 for TCP *and* UDP (SIP
-    binds both on its port; TFTP's pooled transfer sockets hold ephemeral UDP ports),
-    taken from 20000..32767, below the kernel's ephemeral range (32768-60999), so that no
-    socket bound to port 0 (a client, a pooled TFTP socket) can take it meanwhile, and
-    reserved for this test process in a shared registry, so that two test processes run
-    in parallel (ctest -j) never pick the same port: telgated's listeners use SO_REUSEPORT,
-    and two daemons on one port would share its connections silently. kind is kept for
-    the callers' clarity; top (<= 32767 or above) still bounds the choice."""
-    hi = min(top or 32767, 32767)
-    with open(PORTS_LOCK, "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            with open(PORTS_FILE) as f:
-                reserved = {int(k): v for k, v in json.load(f).items()}
-        except (OSError, ValueError):
-            reserved = {}
-        reserved = {p: pid for p, pid in reserved.items() if _alive(pid)}
-        for _ in range(5000):
-            p = random.randint(20000, hi)
-            if p in reserved:
-                continue
-            try:
-                with socket.socket(type=socket.SOCK_STREAM) as t, \
-                        socket.socket(type=socket.SOCK_DGRAM) as u:
-                    t.bind(("127.0.0.1", p))
-                    u.bind(("127.0.0.1", p))
-            except OSError:
-                continue
-            reserved[p] = os.getpid()
-            with open(PORTS_FILE + ".tmp", "w") as f:
-                json.dump(reserved, f)
-            os.replace(PORTS_FILE + ".tmp", PORTS_FILE)
-            return p
-    raise AssertionError("no free port in 20000..%d" % hi)
-
-
 def stunnel_client(root, connect_port, ca, cert=None):
     """stunnel as a TLS client (TLS 1.2+, the server verified against ca for "localhost"),
     optionally presenting cert = (crt, key): a program that speaks plain TCP (Debian's SIPp
@@ -117,7 +68,7 @@ def stunnel_client(root, connect_port, ca, cert=None):
             f.write(f"cert = {cert[0]}\nkey = {cert[1]}\n")
     p = subprocess.Popen(["stunnel4", conf], stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
-    deadline = time.time() + 10
+    deadline = time.time() + 60
     while time.time() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -241,7 +192,9 @@ class Daemon:
         self.exit_expected = not wait
         if not wait:
             return self.proc
-        deadline = time.time() + 20
+        # Generous: a first start makes the CA and the signers' RSA keys, and a loaded
+        # machine (ctest -j2, a sanitizer build) takes several times as long as an idle one.
+        deadline = time.time() + 120
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError("telgated exited: %s" % self.stderr_text())
@@ -252,22 +205,32 @@ class Daemon:
 
     def children(self):
         """The monitor's children (issue 17) by role: {"engine": pid, "signer": pid}; the
-        signer is the one named telgated-signer, the engine the other."""
+        signer is the one named telgated-signer, the engine the first other one. The kernel
+        lists children in the order they were forked, and the monitor forks the engine
+        before anything else it keeps: a signer just forked (not yet renamed, or not yet
+        forked at all while the monitor makes the RSA keys of a first start) or the PKI
+        child of a cluster start is never taken for the engine."""
         out = {}
-        pid = self.proc.pid
-        try:
-            with open(f"/proc/{pid}/task/{pid}/children") as f:
-                kids = [int(x) for x in f.read().split()]
-        except OSError:
-            return out
-        for k in kids:
+        for k in self.child_pids():
             try:
                 with open(f"/proc/{k}/comm") as f:
                     comm = f.read().strip()
             except OSError:
                 continue
-            out["signer" if comm == "telgated-signer" else "engine"] = k
+            if comm == "telgated-signer":
+                out["signer"] = k
+            else:
+                out.setdefault("engine", k)
         return out
+
+    def child_pids(self):
+        """Every child of the monitor, in the order it forked them."""
+        pid = self.proc.pid
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                return [int(x) for x in f.read().split()]
+        except OSError:
+            return []
 
     def engine_pid(self):
         """The network engine's pid: the process that serves, as telgated's was before the
@@ -298,10 +261,10 @@ class Daemon:
         ports, which free_port later hands to other tests."""
         if not self.proc or self.proc.poll() is not None:
             return
-        kids = self.children()
+        kids = self.child_pids()
         self.proc.kill()
         self.proc.wait()
-        for pid in kids.values():
+        for pid in kids:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -632,7 +595,7 @@ class DaemonTest(unittest.TestCase):
 
         self.d.write_conf("debug")
         self.d.proc.send_signal(signal.SIGHUP)
-        deadline = time.time() + 10
+        deadline = time.time() + 60
         while "event=reload result=applied" not in self.d.log_text() and time.time() < deadline:
             time.sleep(0.05)
         self.assertIn("event=reload result=applied", self.d.log_text())
@@ -648,7 +611,7 @@ class DaemonTest(unittest.TestCase):
         with open(self.d.conf, "a") as f:
             f.write("[nonsense]\nx = 1\n")
         self.d.proc.send_signal(signal.SIGHUP)
-        deadline = time.time() + 10
+        deadline = time.time() + 60
         while "result=rejected" not in self.d.log_text() and time.time() < deadline:
             time.sleep(0.05)
         self.assertIn("result=rejected", self.d.log_text())

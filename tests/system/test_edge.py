@@ -394,7 +394,7 @@ class EdgeTest(unittest.TestCase):
             with open(self.trust + ".new", "w") as f:
                 f.write(ours + other)
             os.replace(self.trust + ".new", self.trust)
-            deadline = time.time() + 10
+            deadline = time.time() + 60
             while True:
                 try:
                     c = self.edge_conn(self.foreign)

@@ -124,7 +124,7 @@ class SipTest(unittest.TestCase):
         with open(self.users, "w") as f:
             f.write("SEQUENTIAL\n1002;telgate;3600\n")
 
-    def wait_for_show(self, pattern, user="jpinkman", timeout=5):
+    def wait_for_show(self, pattern, user="jpinkman", timeout=60):
         """`user show` output matching pattern within timeout seconds."""
         end = time.time() + timeout
         while time.time() < end:
@@ -399,7 +399,7 @@ class SipTest(unittest.TestCase):
             r = reg(raw2)
             self.assertEqual(status(r), 500, r)
             self.assertIn("Retry-After: 5\r\n", r)
-            end = time.time() + 10  # the log line is written after the answer
+            end = time.time() + 60  # the log line is written after the answer
             while "event=sip_location_commit_late" not in self.d.log_text() and \
                     time.time() < end:
                 time.sleep(0.05)

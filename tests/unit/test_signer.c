@@ -356,6 +356,10 @@ static void test_remote(void **state)
 	char err[128];
 	struct signer *r = signer_remote_new(sv[0], err, sizeof err);
 	assert_non_null(r);
+	/* The hello before the first request, as the daemon waits for it: the answer timeout
+	 * is for a signer that runs, and the warm-up at nice 10 can outlast it on a loaded
+	 * machine. */
+	await_hello(r, pid);
 	/* The same answers as the local signer: the policy is the same code. */
 	check_issued(r);
 	check_policy(r);
@@ -379,14 +383,22 @@ static void test_remote(void **state)
 	assert_non_null(h);
 	assert_int_equal(atomic_load(&h->count), st.served);
 
-	/* The signer dies: requests in the gap fail with -EAGAIN; a full queue with -EBUSY. */
+	/* The signer dies: a request in the gap fails with -EAGAIN at its timeout. */
 	kill(pid, SIGKILL);
 	int ws;
 	assert_int_equal(waitpid(pid, &ws, 0), pid);
 	signer_remote_configure(r, 1, 500);
+	assert_int_equal(signer_sign_bytes(r, SIGNER_KEY_TRUSTLIST, "SHA256",
+	                                   (const unsigned char *)"x", 1, &out, &olen),
+	                 -EAGAIN);
+	/* One request in flight fills a queue of one: another is refused at once with -EBUSY.
+	 * The one in flight waits longer than any scheduling delay (with a short timeout it
+	 * could end before this thread looks), and the new signer's hello below fails it with
+	 * -EAGAIN. */
+	signer_remote_configure(r, 1, 600000);
 	pthread_t th;
 	assert_int_equal(pthread_create(&th, NULL, blocked_request, r), 0);
-	for (int i = 0; i < 6000; i++) {
+	for (int i = 0; i < 60000; i++) {
 		signer_stats(r, &st);
 		if (st.in_flight == 1)
 			break;
@@ -396,14 +408,15 @@ static void test_remote(void **state)
 	assert_int_equal(signer_sign_bytes(r, SIGNER_KEY_TRUSTLIST, "SHA256",
 	                                   (const unsigned char *)"x", 1, &out, &olen),
 	                 -EBUSY);
+
+	/* A new signer on the same socket (what the monitor does): it discards what the dead
+	 * one left unread, says hello (which fails the request still in flight), and serves
+	 * again. */
+	signer_remote_configure(r, 0, 0);
+	pid_t pid2 = spawn_signer(sv[1], sv[0], 1);
 	void *res;
 	pthread_join(th, &res);
 	assert_int_equal(*(int *)res, -EAGAIN);
-
-	/* A new signer on the same socket (what the monitor does): it discards what the dead
-	 * one left unread, says hello, and serves again. */
-	signer_remote_configure(r, 0, 0);
-	pid_t pid2 = spawn_signer(sv[1], sv[0], 1);
 	await_hello(r, pid2);
 	signer_stats(r, &st);
 	assert_int_equal(st.restarts, 1);
@@ -474,6 +487,7 @@ static void test_remote_threads(void **state)
 	char err[128];
 	shared = signer_remote_new(sv[0], err, sizeof err);
 	assert_non_null(shared);
+	await_hello(shared, pid); /* before the first request: see test_remote */
 	X509 *tl = ca_cert(shared, SIGNER_KEY_TRUSTLIST);
 	tl_pub = X509_get0_pubkey(tl);
 	pthread_t th[NTHREADS];
