@@ -25,18 +25,20 @@ struct oauth_commit {
 
 static void commit_batch(struct oauth_commit *c, struct oauth_job **jobs, size_t n)
 {
-	struct store_oauthrotation v[BATCH_MAX];
+	store_t *st = c->o->o.store;
+	int rc = store_begin(st);
+	for (size_t i = 0; rc == STORE_OK && i < n; i++)
+		rc = oauth_refresh_rotate(jobs[i]);
+	if (rc == STORE_OK)
+		rc = store_commit(st);
+	else
+		store_rollback(st);
 	for (size_t i = 0; i < n; i++) {
-		struct oauth_job *j = jobs[i];
-		v[i] = (struct store_oauthrotation){.tokenhash = j->rot.hash,
-		                                    .nexthash = j->rot.nexthash,
-		                                    .now = j->now,
-		                                    .expires = j->rot.expires};
-	}
-	store_oauthrefresh_rotate_many(c->o->o.store, v, n);
-	for (size_t i = 0; i < n; i++) {
-		jobs[i]->rot.rc = v[i].rc;
-		jobs[i]->rot.row = v[i].row;
+		if (rc != STORE_OK) {
+			/* Nothing of the batch was written. */
+			jobs[i]->rot.rc = rc;
+			jobs[i]->rot.why = NULL;
+		}
 		oauth_refresh_committed(jobs[i]);
 		oauth_job_finish(jobs[i]);
 	}
