@@ -201,8 +201,8 @@ void oauth_commit_stop(struct oauth_commit *c);
 /* Queues j (j->rot filled, j->parts 2, j->deferred 1). 0, or -1 when stopping. */
 int oauth_commit_submit(struct oauth_commit *c, struct oauth_job *j);
 
-/* oauth_server.c: one of a deferred job's two parts is over (any thread); the last one
- * answers on the job's loop. */
+/* oauth_server.c: a job's run is over, or one of a deferred job's two parts (any thread);
+ * the last one answers on the job's loop (the only wake-up of the loop per job). */
 void oauth_job_finish(struct oauth_job *j);
 
 /* --- oauth_grant.c: the token endpoint, revocation, introspection, device authorization - */
