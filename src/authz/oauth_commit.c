@@ -8,6 +8,7 @@
 #include "authz/oauth_int.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 
 /* The most rotations in one transaction (bounds the stack array and the time the write
@@ -54,6 +55,10 @@ static void *committer(void *arg)
 			pthread_cond_wait(&c->cv, &c->mu);
 		if (STAILQ_EMPTY(&c->q))
 			break;
+		/* Let the workers that are signing queue theirs too: one transaction for more. */
+		pthread_mutex_unlock(&c->mu);
+		sched_yield();
+		pthread_mutex_lock(&c->mu);
 		size_t n = 0;
 		struct oauth_job *j;
 		while (n < BATCH_MAX && (j = STAILQ_FIRST(&c->q))) {
