@@ -13,6 +13,8 @@
 /* Bounded: a table of clients or users that reaches this stops growing (the others are then
  * always read from the store, which is correct, only slower). */
 #define CACHE_MAX 65536
+/* Refresh-token rows are ~700 bytes: at most ~11 MB of them. */
+#define REFRESH_CACHE_MAX 16384
 
 struct client_entry {
 	struct shtable_node node;
@@ -40,13 +42,15 @@ int oauth_cache_init(struct oauth *o)
 	const struct shtable_opts opt = {.shards = 16, .free_entry = free_node};
 	o->clients = shtable_new(&opt);
 	o->users = shtable_new(&opt);
-	return o->clients && o->users ? 0 : -1;
+	o->refresh = shtable_new(&opt);
+	return o->clients && o->users && o->refresh ? 0 : -1;
 }
 
 void oauth_cache_destroy(struct oauth *o)
 {
 	shtable_free(o->clients);
 	shtable_free(o->users);
+	shtable_free(o->refresh);
 }
 
 int oauth_cache_client_get(struct oauth *o, const char *clientid, struct store_oauthclient *out)
@@ -130,4 +134,84 @@ const char *oauth_user_refused_cached(struct oauth *o, const char *userid, unsig
 	if (!why)
 		oauth_cache_user_put(o, userid, aud, authtime, gen, user_gen, now);
 	return why;
+}
+
+/* --- refresh-token rows ------------------------------------------------------------------- */
+
+struct refresh_entry {
+	struct shtable_node node;
+	struct store_oauthrefresh r;
+};
+
+/* Clears a shard (when the table is full: a cold row is read from the store again). */
+static int drop_all(void *ud, struct shtable_node *n)
+{
+	(void)ud;
+	(void)n;
+	return SHTABLE_REMOVE;
+}
+
+int oauth_cache_refresh_get(struct oauth *o, const char *tokenhash, int64_t now,
+                            struct store_oauthrefresh *out)
+{
+	struct shtable_at at;
+	shtable_lock_str(o->refresh, tokenhash, &at);
+	struct shtable_node *n = shtable_find(&at);
+	struct refresh_entry *e = n ? SHTABLE_ENTRY(n, struct refresh_entry, node) : NULL;
+	int ok = e && e->r.expires > now;
+	if (ok)
+		*out = e->r;
+	shtable_unlock(&at);
+	return ok;
+}
+
+/* Unlinks tokenhash's entry; it is the caller's (NULL: none). */
+static struct refresh_entry *refresh_unlink(struct oauth *o, const char *tokenhash)
+{
+	struct shtable_at at;
+	shtable_lock_str(o->refresh, tokenhash, &at);
+	struct shtable_node *n = shtable_find(&at);
+	if (n)
+		shtable_remove(&at, n);
+	shtable_unlock(&at);
+	return n ? SHTABLE_ENTRY(n, struct refresh_entry, node) : NULL;
+}
+
+/* Keeps r in e (NULL: a new entry). */
+static void refresh_link(struct oauth *o, struct refresh_entry *e,
+                         const struct store_oauthrefresh *r)
+{
+	if (shtable_count(o->refresh) >= REFRESH_CACHE_MAX)
+		shtable_sweep_shard(
+		    o->refresh, atomic_fetch_add(&o->refresh_evict, 1) % shtable_shards(o->refresh),
+		    drop_all, NULL);
+	if (!e && !(e = malloc(sizeof *e)))
+		return;
+	e->r = *r;
+	struct shtable_at at;
+	shtable_lock_str(o->refresh, e->r.tokenhash, &at);
+	struct shtable_node *n = shtable_find(&at);
+	if (n)
+		SHTABLE_ENTRY(n, struct refresh_entry, node)->r = *r;
+	else
+		shtable_insert(&at, &e->node, e->r.tokenhash, strlen(e->r.tokenhash));
+	shtable_unlock(&at);
+	if (n)
+		free(e);
+}
+
+void oauth_cache_refresh_put(struct oauth *o, const struct store_oauthrefresh *r)
+{
+	refresh_link(o, NULL, r);
+}
+
+void oauth_cache_refresh_replace(struct oauth *o, const char *tokenhash,
+                                 const struct store_oauthrefresh *r)
+{
+	refresh_link(o, refresh_unlink(o, tokenhash), r);
+}
+
+void oauth_cache_refresh_drop(struct oauth *o, const char *tokenhash)
+{
+	free(refresh_unlink(o, tokenhash));
 }

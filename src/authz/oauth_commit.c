@@ -8,6 +8,7 @@
 #include "authz/oauth_int.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 
 /* The most rotations in one transaction (bounds the stack array and the time the write
@@ -25,18 +26,20 @@ struct oauth_commit {
 
 static void commit_batch(struct oauth_commit *c, struct oauth_job **jobs, size_t n)
 {
-	struct store_oauthrotation v[BATCH_MAX];
+	store_t *st = c->o->o.store;
+	int rc = store_begin(st);
+	for (size_t i = 0; rc == STORE_OK && i < n; i++)
+		rc = oauth_refresh_rotate(jobs[i]);
+	if (rc == STORE_OK)
+		rc = store_commit(st);
+	else
+		store_rollback(st);
 	for (size_t i = 0; i < n; i++) {
-		struct oauth_job *j = jobs[i];
-		v[i] = (struct store_oauthrotation){.tokenhash = j->rot.hash,
-		                                    .nexthash = j->rot.nexthash,
-		                                    .now = j->now,
-		                                    .expires = j->rot.expires};
-	}
-	store_oauthrefresh_rotate_many(c->o->o.store, v, n);
-	for (size_t i = 0; i < n; i++) {
-		jobs[i]->rot.rc = v[i].rc;
-		jobs[i]->rot.row = v[i].row;
+		if (rc != STORE_OK) {
+			/* Nothing of the batch was written. */
+			jobs[i]->rot.rc = rc;
+			jobs[i]->rot.why = NULL;
+		}
 		oauth_refresh_committed(jobs[i]);
 		oauth_job_finish(jobs[i]);
 	}
@@ -52,6 +55,10 @@ static void *committer(void *arg)
 			pthread_cond_wait(&c->cv, &c->mu);
 		if (STAILQ_EMPTY(&c->q))
 			break;
+		/* Let the workers that are signing queue theirs too: one transaction for more. */
+		pthread_mutex_unlock(&c->mu);
+		sched_yield();
+		pthread_mutex_lock(&c->mu);
 		size_t n = 0;
 		struct oauth_job *j;
 		while (n < BATCH_MAX && (j = STAILQ_FIRST(&c->q))) {

@@ -150,7 +150,10 @@ static int new_refresh(struct oauth_job *j, const struct store_oauthclient *cl, 
 	r.created = j->now;
 	r.expires = j->now + (cl->refreshtokenlifetime ? cl->refreshtokenlifetime
 	                                               : j->o->o.refresh_token_expiry_s);
-	return store_oauthrefresh_add(j->o->o.store, &r);
+	int rc = store_oauthrefresh_add(j->o->o.store, &r);
+	if (rc == STORE_OK)
+		oauth_cache_refresh_put(j->o, &r);
+	return rc;
 }
 
 static int64_t access_s(const struct store_oauthclient *cl)
@@ -316,25 +319,35 @@ static void reuse_detected(struct oauth_job *j, const struct store_oauthrefresh 
 	oauth_fail(j, OAUTH_ERR_INVALID_GRANT, NULL);
 }
 
-/* A refresh grant's reads, in one read transaction (store_read_begin: one look at the
- * log instead of one per statement while the committer writes): the token's row into *r
- * (STORE_NOTFOUND too when it is another client's: bound to its client, RFC 6749 §6) and,
- * for a token that may rotate, its user's verdict (oauth_user_refused) in *why and
- * *unavailable. Acting on them (a refusal revokes the family: a write) comes after. */
+/* A refresh grant's token row into *r: the one the committer kept (oauth_cache_refresh_get),
+ * else read. STORE_NOTFOUND too when it is another client's (bound to its client, RFC 6749
+ * §6). Its user is checked in the committer's transaction (oauth_refresh_rotate), and what a
+ * kept row may be stale in (used, revoked) by the rotation's write. */
 static int refresh_read(struct oauth_job *j, const struct store_oauthclient *cl, const char *hash,
-                        struct store_oauthrefresh *r, const char **why, int *unavailable)
+                        struct store_oauthrefresh *r)
 {
-	store_t *st = j->o->o.store;
-	int txn = store_read_begin(st) == STORE_OK;
-	int rc = store_oauthrefresh_get(st, hash, r);
+	int rc = oauth_cache_refresh_get(j->o, hash, j->now, r)
+	             ? STORE_OK
+	             : store_oauthrefresh_get(j->o->o.store, hash, r);
 	if (rc == STORE_OK && strcmp(r->clientid, cl->clientid) != 0)
 		rc = STORE_NOTFOUND;
-	if (rc == STORE_OK && !r->revoked && r->expires > j->now)
-		*why = oauth_user_refused(j->o, r->userid, r->audiences, r->authtime, j->now,
-		                          unavailable);
-	if (txn)
-		store_read_end(st);
 	return rc;
+}
+
+/* Refuses a refresh token unknown (rc STORE_NOTFOUND), revoked or expired at j->now (*r its
+ * row when rc is STORE_OK) to clientid; 1 when refused (answer set). */
+static int refresh_refused(struct oauth_job *j, const char *clientid, int rc,
+                           const struct store_oauthrefresh *r)
+{
+	if (rc != STORE_NOTFOUND && (rc != STORE_OK || (!r->revoked && r->expires > j->now)))
+		return 0;
+	log_ev(LOG_LVL_NOTICE, j->cid, "oauth_refresh_refused", LOG_S("client_id", clientid),
+	       LOG_S("reason", rc == STORE_NOTFOUND ? "unknown"
+	                       : r->revoked         ? "revoked"
+	                                            : "expired"),
+	       LOG_S("family", rc == STORE_OK ? r->familyid : NULL));
+	oauth_fail(j, OAUTH_ERR_INVALID_GRANT, NULL);
+	return 1;
 }
 
 static void grant_refresh(struct oauth_job *j, const struct store_oauthclient *cl)
@@ -349,19 +362,9 @@ static void grant_refresh(struct oauth_job *j, const struct store_oauthclient *c
 	char hash[OAUTH_HASH_HEX + 1], next[OAUTH_TOKEN_LEN + 1], nexthash[OAUTH_HASH_HEX + 1];
 	oauth_token_hash(token, len, hash);
 	struct store_oauthrefresh r;
-	const char *why = NULL;
-	int unavailable = 0;
-	int rc = refresh_read(j, cl, hash, &r, &why, &unavailable);
-	if (rc == STORE_NOTFOUND || (rc == STORE_OK && (r.revoked || r.expires <= j->now))) {
-		log_ev(LOG_LVL_NOTICE, j->cid, "oauth_refresh_refused",
-		       LOG_S("client_id", cl->clientid),
-		       LOG_S("reason", rc == STORE_NOTFOUND ? "unknown"
-		                       : r.revoked          ? "revoked"
-		                                            : "expired"),
-		       LOG_S("family", rc == STORE_OK ? r.familyid : NULL));
-		oauth_fail(j, OAUTH_ERR_INVALID_GRANT, NULL);
+	int rc = refresh_read(j, cl, hash, &r);
+	if (refresh_refused(j, cl->clientid, rc, &r))
 		return;
-	}
 	if (rc != STORE_OK)
 		goto unavailable;
 	/* The scope may only shrink (RFC 6749 §6). */
@@ -374,8 +377,6 @@ static void grant_refresh(struct oauth_job *j, const struct store_oauthclient *c
 		           "a refresh may only narrow the scope of the grant (RFC 6749 section 6)");
 		return;
 	}
-	if (user_verdict(j, why, unavailable, r.userid, r.familyid))
-		return;
 	oauth_refresh_successor(o->key, token, len, next);
 	oauth_token_hash(next, OAUTH_TOKEN_LEN, nexthash);
 	char jti[OAUTH_JTI_LEN + 1];
@@ -400,6 +401,9 @@ static void grant_refresh(struct oauth_job *j, const struct store_oauthclient *c
 	memcpy(j->rot.hash, hash, sizeof j->rot.hash);
 	memcpy(j->rot.nexthash, nexthash, sizeof j->rot.nexthash);
 	tg_strlcpy(j->rot.family, r.familyid, sizeof j->rot.family);
+	tg_strlcpy(j->rot.userid, r.userid, sizeof j->rot.userid);
+	j->rot.aud = r.audiences;
+	j->rot.authtime = r.authtime;
 	j->rot.expires = j->now + (cl->refreshtokenlifetime ? cl->refreshtokenlifetime
 	                                                    : o->o.refresh_token_expiry_s);
 	j->deferred = 1;
@@ -415,13 +419,18 @@ unavailable:
 }
 
 /* The rotation found its token used already (by us or a racer): a retry within the grace
- * window gets the same successor, if that is still unused; anything else is reuse.
- * Returns 0 (a retry: *r the used token's row), 1 (reuse: answered) or -1 (the store). */
+ * window gets the same successor, if that is still unused; anything else is reuse. A
+ * token unknown, revoked or expired is refused as such. Returns 0 (a retry: *r the used
+ * token's row), 1 (refused or reuse: answered) or -1 (the store). */
 static int rotation_lost(struct oauth_job *j, struct store_oauthrefresh *r)
 {
 	struct oauth *o = j->o;
 	struct store_oauthrefresh s;
-	if (store_oauthrefresh_get(o->o.store, j->rot.hash, r) != STORE_OK)
+	int rc = store_oauthrefresh_get(o->o.store, j->rot.hash, r);
+	/* A kept row (oauth_cache_refresh_get) may not have known. */
+	if (refresh_refused(j, j->rot.issued.client_id, rc, r))
+		return 1;
+	if (rc != STORE_OK)
 		return -1;
 	int in_grace = r->used && !r->revoked && j->now - r->usedat < o->o.refresh_grace_s;
 	int srv =
@@ -429,12 +438,8 @@ static int rotation_lost(struct oauth_job *j, struct store_oauthrefresh *r)
 	if (srv == STORE_NOTFOUND && in_grace) {
 		/* The first request died between consuming and inserting (a row from before
 		 * rotation was one transaction). */
-		struct store_oauthrefresh n = *r;
-		snprintf(n.tokenhash, sizeof n.tokenhash, "%s", j->rot.nexthash);
-		n.used = 0;
-		n.usedat = 0;
-		n.created = j->now;
-		n.expires = j->rot.expires;
+		struct store_oauthrefresh n;
+		store_oauthrefresh_successor(r, j->rot.nexthash, j->now, j->rot.expires, &n);
 		if (store_oauthrefresh_add(o->o.store, &n) != STORE_OK ||
 		    store_oauthrefresh_get(o->o.store, j->rot.nexthash, &s) != STORE_OK)
 			return -1;
@@ -450,17 +455,52 @@ static int rotation_lost(struct oauth_job *j, struct store_oauthrefresh *r)
 	return 0;
 }
 
+int oauth_refresh_rotate(struct oauth_job *j)
+{
+	struct oauth *o = j->o;
+	j->rot.rc = STORE_OK;
+	j->rot.why = oauth_user_refused(o, j->rot.userid, j->rot.aud, j->rot.authtime, j->now,
+	                                &j->rot.unavailable);
+	if (j->rot.why)
+		return STORE_OK; /* answered after the commit: nothing written for it */
+	j->rot.rc = store_oauthrefresh_rotate_in(o->o.store, j->rot.hash, j->rot.nexthash, j->now,
+	                                         j->rot.expires, &j->rot.row);
+	/* Not found writes nothing: the others go on. */
+	return j->rot.rc == STORE_NOTFOUND ? STORE_OK : j->rot.rc;
+}
+
+/* The user may not hold tokens any more: as the worker decided before it read the user, a
+ * token unknown, revoked or expired is refused as such first. */
+static void refresh_user_refused(struct oauth_job *j)
+{
+	struct store_oauthrefresh r;
+	int rc = store_oauthrefresh_get(j->o->o.store, j->rot.hash, &r);
+	if (!refresh_refused(j, j->rot.issued.client_id, rc, &r))
+		user_verdict(j, j->rot.why, j->rot.unavailable, j->rot.userid, j->rot.family);
+}
+
 void oauth_refresh_committed(struct oauth_job *j)
 {
+	struct oauth *o = j->o;
 	int rc = j->rot.rc;
+	if (j->rot.why) {
+		refresh_user_refused(j);
+		return;
+	}
 	if (rc == STORE_OK) {
-		/* First use: the successor joined the family in the same commit. */
-		count(&j->o->refresh_rotations);
+		/* First use: the successor joined the family in the same commit; the next grant
+		 * finds it kept. */
+		struct store_oauthrefresh n;
+		store_oauthrefresh_successor(&j->rot.row, j->rot.nexthash, j->now, j->rot.expires,
+		                             &n);
+		oauth_cache_refresh_replace(o, j->rot.hash, &n);
+		count(&o->refresh_rotations);
 	} else if (rc == STORE_NOTFOUND) {
 		struct store_oauthrefresh r;
+		oauth_cache_refresh_drop(o, j->rot.hash);
 		int lost = rotation_lost(j, &r);
 		if (lost > 0)
-			return; /* reuse: answered */
+			return; /* refused or reuse: answered */
 		rc = lost < 0 ? STORE_ERROR : STORE_OK;
 	}
 	if (rc != STORE_OK) {
@@ -597,6 +637,7 @@ void oauth_revoke_run(struct oauth_job *j)
 			/* RFC 7009 §2.1: revoking a refresh token may revoke the grant's other
 			 * tokens; the whole family goes. */
 			oauth_family_revoke(j->o, r.familyid, j->now, j->cid, NULL);
+			oauth_cache_refresh_drop(j->o, hash);
 			what = "refresh_token";
 		}
 	}

@@ -35,8 +35,9 @@ struct oauth {
 	    introspections, revocations, bad_requests;
 	char *metadata; /* the RFC 8414 document, made once */
 	size_t metadata_len;
-	struct shtable *clients, *users; /* oauth_cache.c */
-	struct oauth_commit *commit;     /* oauth_commit.c */
+	struct shtable *clients, *users, *refresh; /* oauth_cache.c */
+	_Atomic unsigned refresh_evict;            /* the refresh shard to empty next */
+	struct oauth_commit *commit;               /* oauth_commit.c */
 };
 
 enum oauth_endpoint {
@@ -91,7 +92,14 @@ struct oauth_job {
 		char family[OAUTH_TOKEN_LEN + 1];
 		int64_t expires;
 		struct authz_claims issued; /* the access token's, for the log line */
-		int rc;                     /* store_oauthrefresh_rotate_many's, for this one */
+		/* The token's user, audiences and login time: its user is checked in the
+		 * committer's transaction (oauth_refresh_rotate). */
+		char userid[STORE_ID_MAX + 1];
+		unsigned aud;
+		int64_t authtime;
+		const char *why; /* oauth_user_refused's verdict there (NULL: may) */
+		int unavailable; /* ... and whether the store failed */
+		int rc;          /* the rotation's (STORE_NOTFOUND: used, revoked or gone) */
 		struct store_oauthrefresh row;
 	} rot;
 	STAILQ_ENTRY(oauth_job) commit_link;
@@ -157,6 +165,22 @@ void oauth_cache_user_put(struct oauth *o, const char *userid, unsigned aud, int
 const char *oauth_user_refused_cached(struct oauth *o, const char *userid, unsigned aud,
                                       int64_t authtime, int64_t now, int *unavailable);
 
+/* Refresh-token rows by token hash, so that a refresh grant's worker reads nothing from the
+ * store: the committer keeps each successor it committed and drops the token it consumed.
+ * A row here is a hint, never a verdict: what it may be stale in (used, revoked) is what the
+ * rotation's write checks (a consume of a used or revoked token finds no row and the
+ * grant is decided from the store: oauth_refresh_committed); the rest (client, user,
+ * scope, audiences, login and expiry times, family) never changes. Bounded: when full, one
+ * shard is emptied. */
+/* 1 with the row of tokenhash in *out when kept and not expired at now. */
+int oauth_cache_refresh_get(struct oauth *o, const char *tokenhash, int64_t now,
+                            struct store_oauthrefresh *out);
+void oauth_cache_refresh_put(struct oauth *o, const struct store_oauthrefresh *r);
+/* Drops tokenhash's row and keeps r (its successor) in its place (no allocation). */
+void oauth_cache_refresh_replace(struct oauth *o, const char *tokenhash,
+                                 const struct store_oauthrefresh *r);
+void oauth_cache_refresh_drop(struct oauth *o, const char *tokenhash);
+
 /* --- oauth_fast.c: introspection on the loop ------------------------------------------- */
 
 /* Answers an introspection on the loop when everything it needs is cached: the client's
@@ -169,16 +193,16 @@ int oauth_introspect_fast(struct oauth *o, struct http_request *req, const struc
 /* --- oauth_commit.c: the refresh grants' group commit ---------------------------------- */
 
 /* One thread with its own store connection commits the queued rotations together (one
- * transaction for what queued while the last one committed), then for each calls
- * oauth_refresh_committed and oauth_job_finish. */
+ * transaction for what queued while the last one committed: oauth_refresh_rotate for each),
+ * then for each calls oauth_refresh_committed and oauth_job_finish. */
 struct oauth_commit *oauth_commit_start(struct oauth *o);
 /* Commits and finishes what is queued, then joins the thread. NULL is a no-op. */
 void oauth_commit_stop(struct oauth_commit *c);
 /* Queues j (j->rot filled, j->parts 2, j->deferred 1). 0, or -1 when stopping. */
 int oauth_commit_submit(struct oauth_commit *c, struct oauth_job *j);
 
-/* oauth_server.c: one of a deferred job's two parts is over (any thread); the last one
- * answers on the job's loop. */
+/* oauth_server.c: a job's run is over, or one of a deferred job's two parts (any thread);
+ * the last one answers on the job's loop (the only wake-up of the loop per job). */
 void oauth_job_finish(struct oauth_job *j);
 
 /* --- oauth_grant.c: the token endpoint, revocation, introspection, device authorization - */
@@ -187,6 +211,12 @@ void oauth_token_run(struct oauth_job *j);
 /* After the group commit (j->rot.rc): the answer of a refresh grant, on the committer's
  * thread (blocking: a lost rotation reads the store, reuse revokes the family). */
 void oauth_refresh_committed(struct oauth_job *j);
+/* A refresh grant's part of the committer's transaction: its user's verdict (j->rot.why,
+ * .unavailable; read on the committer's connection, whose pages stay cached between its
+ * transactions where a worker's are dropped at each of its commits), then, when the user
+ * may, the rotation (j->rot.rc, .row). Returns STORE_OK, or the store error that ends the
+ * whole transaction. */
+int oauth_refresh_rotate(struct oauth_job *j);
 void oauth_revoke_run(struct oauth_job *j);
 void oauth_introspect_run(struct oauth_job *j);
 void oauth_device_authorization_run(struct oauth_job *j);

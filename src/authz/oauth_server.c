@@ -128,27 +128,25 @@ static void job_run(void *arg)
 		oauth_fail(j, OAUTH_ERR_SERVER_ERROR, NULL);
 	}
 	sodium_memzero(j->basic_secret, sizeof j->basic_secret);
+	oauth_job_finish(j);
 }
 
-/* The last part of a job answers it (oauth_int.h: a deferred refresh grant has two). */
-static void part_done(void *arg)
+static void answer_posted(void *arg)
 {
-	struct oauth_job *j = arg;
-	if (!j->deferred || atomic_fetch_sub(&j->parts, 1) == 1)
-		job_answer(j);
-}
-
-static void job_done(void *arg)
-{
-	part_done(arg);
+	job_answer(arg);
 }
 
 void oauth_job_finish(struct oauth_job *j)
 {
-	/* On the job's loop, as every answer; without one (a request not on a stream) where
-	 * the worker's done ran too. */
-	if (!j->loop || loop_post(j->loop, part_done, j) != 0)
-		part_done(j);
+	/* The last part of a job answers it (oauth_int.h: a deferred refresh grant has two),
+	 * and only that one wakes the loop: the worker's part of a grant that waits for its
+	 * commit ends here, on the worker, with no hop to the loop. */
+	if (j->deferred && atomic_fetch_sub(&j->parts, 1) != 1)
+		return;
+	/* On the job's loop, as every answer; without one (a request not on a stream, or a
+	 * loop that is stopping) here. */
+	if (!j->loop || loop_post(j->loop, answer_posted, j) != 0)
+		job_answer(j);
 }
 
 /* The CSRF cookie's value from the Cookie field, when it has the expected shape. */
@@ -249,7 +247,8 @@ static void start(struct http_request *req, struct oauth *o, enum oauth_endpoint
 	struct stream *s = http_stream(req);
 	j->loop = s ? stream_loop(s) : NULL;
 	http_hold(req);
-	if (workers_submit(o->o.workers, job_run, job_done, j, j->loop) != 0) {
+	/* No done: job_run ends with oauth_job_finish, which posts the answer. */
+	if (workers_submit(o->o.workers, job_run, NULL, j, j->loop) != 0) {
 		oauth_fail(j, OAUTH_ERR_TEMPORARILY_UNAVAILABLE, "the server is busy");
 		job_answer(j);
 	}

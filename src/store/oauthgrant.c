@@ -309,19 +309,26 @@ int store_oauthrefresh_consume(store_t *st, const char *tokenhash, int64_t now,
 	    p, 2, &r);
 }
 
-/* One rotation inside the caller's transaction: consume, then the successor. */
-static int rotate_one(store_t *st, const char *tokenhash, const char *nexthash, int64_t now,
-                      int64_t expires, struct store_oauthrefresh *out)
+void store_oauthrefresh_successor(const struct store_oauthrefresh *r, const char *nexthash,
+                                  int64_t now, int64_t expires, struct store_oauthrefresh *out)
+{
+	*out = *r;
+	snprintf(out->tokenhash, sizeof out->tokenhash, "%s", nexthash);
+	out->used = 0;
+	out->usedat = 0;
+	out->revoked = 0;
+	out->created = now;
+	out->expires = expires;
+}
+
+/* Consume, then the successor. */
+int store_oauthrefresh_rotate_in(store_t *st, const char *tokenhash, const char *nexthash,
+                                 int64_t now, int64_t expires, struct store_oauthrefresh *out)
 {
 	int rc = store_oauthrefresh_consume(st, tokenhash, now, out);
 	if (rc == STORE_OK) {
-		struct store_oauthrefresh n = *out;
-		snprintf(n.tokenhash, sizeof n.tokenhash, "%s", nexthash);
-		n.used = 0;
-		n.usedat = 0;
-		n.revoked = 0;
-		n.created = now;
-		n.expires = expires;
+		struct store_oauthrefresh n;
+		store_oauthrefresh_successor(out, nexthash, now, expires, &n);
 		rc = store_oauthrefresh_add(st, &n);
 	}
 	return rc;
@@ -333,7 +340,7 @@ int store_oauthrefresh_rotate(store_t *st, const char *tokenhash, const char *ne
 	int rc = store_begin(st);
 	if (rc != STORE_OK)
 		return rc;
-	rc = rotate_one(st, tokenhash, nexthash, now, expires, out);
+	rc = store_oauthrefresh_rotate_in(st, tokenhash, nexthash, now, expires, out);
 	if (rc != STORE_OK) {
 		store_rollback(st);
 		return rc;
@@ -346,8 +353,8 @@ int store_oauthrefresh_rotate_many(store_t *st, struct store_oauthrotation *v, s
 	int rc = store_begin(st);
 	if (rc == STORE_OK) {
 		for (size_t i = 0; rc == STORE_OK && i < n; i++) {
-			v[i].rc = rotate_one(st, v[i].tokenhash, v[i].nexthash, v[i].now,
-			                     v[i].expires, &v[i].row);
+			v[i].rc = store_oauthrefresh_rotate_in(st, v[i].tokenhash, v[i].nexthash,
+			                                       v[i].now, v[i].expires, &v[i].row);
 			/* Not found writes nothing: the others go on. */
 			if (v[i].rc != STORE_NOTFOUND)
 				rc = v[i].rc;

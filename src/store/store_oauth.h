@@ -132,7 +132,17 @@ int store_oauthrefresh_consume(store_t *st, const char *tokenhash, int64_t now,
  * used but its successor missing. STORE_NOTFOUND as for consume (nothing written). */
 int store_oauthrefresh_rotate(store_t *st, const char *tokenhash, const char *nexthash, int64_t now,
                               int64_t expires, struct store_oauthrefresh *out);
-/* Group commit (authz/oauth_commit.c): n rotations as store_oauthrefresh_rotate each, in
+/* The successor of row r as a rotation adds it into *out: r's family, client, user, scope,
+ * audiences and auth time with the hash nexthash, unused, created at now, expiring at
+ * expires. */
+void store_oauthrefresh_successor(const struct store_oauthrefresh *r, const char *nexthash,
+                                  int64_t now, int64_t expires, struct store_oauthrefresh *out);
+/* store_oauthrefresh_rotate inside the caller's transaction (store_begin): the group commit
+ * (authz/oauth_commit.c) reads other rows between its rotations. STORE_NOTFOUND wrote
+ * nothing; another error ends the caller's transaction (roll it back). */
+int store_oauthrefresh_rotate_in(store_t *st, const char *tokenhash, const char *nexthash,
+                                 int64_t now, int64_t expires, struct store_oauthrefresh *out);
+/* Group commit: n rotations as store_oauthrefresh_rotate each, in
  * one transaction (one commit, one write of the log, for all). Each item's rc: STORE_OK
  * with its row, or STORE_NOTFOUND (that one wrote nothing). Returns STORE_OK when the
  * transaction committed; otherwise nothing was written and every item's rc is the error. */

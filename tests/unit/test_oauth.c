@@ -2,7 +2,7 @@
 /* The OAuth server's pure parts: the strict form parser and Basic client authentication
  * (authz/oauth_form.c), the secrets, PKCE S256 (RFC 7636 appendix B), user codes and the
  * CSRF token (authz/oauth_crypto.c), scopes and lists (authz/oauth_client.c), the error
- * table (authz/oauth_error.c). */
+ * table (authz/oauth_error.c), the refresh-token rows kept for grants (authz/oauth_cache.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "authz/oauth_int.h"
+#include "core/shtable.h"
 
 #include <errno.h>
 
@@ -197,12 +198,61 @@ static void test_scopes_and_errors(void **state)
 	json_decref(j);
 }
 
+static struct store_oauthrefresh refresh_row(int i, int64_t expires)
+{
+	struct store_oauthrefresh r;
+	memset(&r, 0, sizeof r);
+	snprintf(r.tokenhash, sizeof r.tokenhash, "%064d", i);
+	snprintf(r.familyid, sizeof r.familyid, "fam%d", i);
+	snprintf(r.clientid, sizeof r.clientid, "app");
+	snprintf(r.userid, sizeof r.userid, "alice");
+	r.expires = expires;
+	return r;
+}
+
+static void test_refresh_cache(void **state)
+{
+	(void)state;
+	struct oauth o;
+	memset(&o, 0, sizeof o);
+	assert_int_equal(oauth_cache_init(&o), 0);
+	struct store_oauthrefresh a = refresh_row(1, 100), b = refresh_row(2, 200), got;
+	assert_int_equal(oauth_cache_refresh_get(&o, a.tokenhash, 50, &got), 0);
+	oauth_cache_refresh_put(&o, &a);
+	assert_int_equal(oauth_cache_refresh_get(&o, a.tokenhash, 50, &got), 1);
+	assert_string_equal(got.familyid, "fam1");
+	/* Expired: not handed out (the store decides). */
+	assert_int_equal(oauth_cache_refresh_get(&o, a.tokenhash, 100, &got), 0);
+	/* A rotation: the consumed token goes, its successor takes its place. */
+	oauth_cache_refresh_replace(&o, a.tokenhash, &b);
+	assert_int_equal(oauth_cache_refresh_get(&o, a.tokenhash, 50, &got), 0);
+	assert_int_equal(oauth_cache_refresh_get(&o, b.tokenhash, 50, &got), 1);
+	assert_string_equal(got.familyid, "fam2");
+	/* Kept again: the newer row wins, no second entry. */
+	b.expires = 300;
+	oauth_cache_refresh_put(&o, &b);
+	assert_int_equal(oauth_cache_refresh_get(&o, b.tokenhash, 250, &got), 1);
+	assert_int_equal(shtable_count(o.refresh), 1);
+	oauth_cache_refresh_drop(&o, b.tokenhash);
+	assert_int_equal(oauth_cache_refresh_get(&o, b.tokenhash, 50, &got), 0);
+	oauth_cache_refresh_drop(&o, b.tokenhash); /* not there: nothing */
+	/* Bounded: a full table empties a shard before it grows. */
+	for (int i = 0; i < 40000; i++) {
+		struct store_oauthrefresh r = refresh_row(i, 100);
+		oauth_cache_refresh_put(&o, &r);
+	}
+	assert_true(shtable_count(o.refresh) <= 16384);
+	assert_true(shtable_count(o.refresh) > 0);
+	oauth_cache_destroy(&o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_form_strict), cmocka_unit_test(test_basic),
-	    cmocka_unit_test(test_pkce),        cmocka_unit_test(test_secrets),
-	    cmocka_unit_test(test_user_code),   cmocka_unit_test(test_scopes_and_errors),
+	    cmocka_unit_test(test_form_strict),   cmocka_unit_test(test_basic),
+	    cmocka_unit_test(test_pkce),          cmocka_unit_test(test_secrets),
+	    cmocka_unit_test(test_user_code),     cmocka_unit_test(test_scopes_and_errors),
+	    cmocka_unit_test(test_refresh_cache),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
