@@ -244,6 +244,14 @@ static void test_sockaddr_str(void **state)
 		tg_sockaddr_str((const struct sockaddr *)&in, got, sizeof got);
 		assert_string_equal(got, want);
 	}
+	for (size_t i = 0; i < sizeof addrs / sizeof addrs[0]; i++) { /* the address alone */
+		unsigned char a[4];
+		char got[16];
+		assert_int_equal(inet_pton(AF_INET, addrs[i], a), 1);
+		char *e = tg_ipv4_str(a, got);
+		assert_string_equal(got, addrs[i]);
+		assert_int_equal(e - got, (long)strlen(addrs[i]));
+	}
 	struct sockaddr_in6 in6 = {.sin6_family = AF_INET6, .sin6_port = htons(69)};
 	assert_int_equal(inet_pton(AF_INET6, "2001:db8::1", &in6.sin6_addr), 1);
 	char got[64];
