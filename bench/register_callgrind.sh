@@ -103,10 +103,12 @@ done
 	cat "$tmp/vg.err" >&2
 	exit 1
 }
-# The start's background work (the CRL check on a worker 5 s after the start, 30 s later
-# again when the signer was not up yet, and what a new CRL sets off) must not land in a
-# phase: it cost ~35M instructions, ~120,000 per registration of whichever phase it fell
-# in. Wait for the CRL, then until the daemon's processes are idle.
+# The start's background work must not land in a phase: once the signer answers (under
+# valgrind on a loaded machine that took ~6 minutes) the trust-list checker builds the
+# lists (tl_provider.c: ~40M instructions) and the CRL check, retried every 30 s until
+# then, publishes the first CRL (~3M): ~140,000 instructions per registration of
+# whichever phase it fell in (the "first refresh at 2x the cached one" of earlier runs).
+# Wait for the CRL (up to 15 minutes), then until the daemon's processes are idle.
 tree_ticks() { # utime + stime of valgrind's process tree
 	local pids=$vg kids all=$vg t=0 f
 	while [ -n "$pids" ]; do
@@ -121,7 +123,7 @@ tree_ticks() { # utime + stime of valgrind's process tree
 	done
 	echo "$t"
 }
-for _ in $(seq 240); do
+for _ in $(seq 900); do
 	[ -s "$tmp/state/pki/crl.pem" ] && break
 	sleep 1
 done
