@@ -302,6 +302,27 @@ static void test_udp_recv_batch(void **state)
 	errno = 0;
 	assert_int_equal(udp_recv_batch(rx, m, 4), -1);
 	assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
+	/* udp_send_batch: the answers back, in order, from the address they were sent to
+	 * (IP_PKTINFO), one of them to an address that refuses it (dropped, the rest go). */
+	struct udp_out o[3] = {
+	    {.buf = "first", .len = 5}, {.buf = "lost", .len = 4}, {.buf = "third", .len = 5}};
+	for (int i = 0; i < 3; i++) {
+		memcpy(&o[i].to, &from, sizeof from);
+		o[i].tolen = sizeof from;
+		o[i].local = m[0].local;
+		o[i].has_local = 1;
+	}
+	struct sockaddr_in6 bad6 = {.sin6_family = AF_INET6}; /* the wrong family: EINVAL */
+	memcpy(&o[1].to, &bad6, sizeof bad6);
+	o[1].tolen = sizeof bad6;
+	assert_int_equal(udp_send_batch(rx, o, 3), 2);
+	char back[16];
+	ssize_t k = recv(tx, back, sizeof back, MSG_DONTWAIT);
+	assert_int_equal(k, 5);
+	assert_memory_equal(back, "first", 5);
+	k = recv(tx, back, sizeof back, MSG_DONTWAIT);
+	assert_int_equal(k, 5);
+	assert_memory_equal(back, "third", 5);
 	close(tx);
 	close(rx);
 }
