@@ -222,6 +222,20 @@ static long param_value(const char **pv, char *dst, size_t cap)
 	size_t m = 0, lim = dst ? cap - 1 : PARAM_VALUE_MAX;
 	if (lim > PARAM_VALUE_MAX)
 		lim = PARAM_VALUE_MAX;
+	/* The common shapes in one library scan and one copy: a quoted string without
+	 * escapes, or a token; an escape takes the byte-by-byte loop below. */
+	int quoted = *v == '"';
+	size_t run = strcspn(v + quoted, quoted ? "\"\\" : ", \t");
+	if (!quoted || v[1 + run] == '"') {
+		if (run > lim)
+			return -1;
+		if (dst) {
+			memcpy(dst, v + quoted, run);
+			dst[run] = '\0';
+		}
+		*pv = v + quoted + run + quoted;
+		return (long)run;
+	}
 	if (*v == '"') {
 		v++;
 		while (*v && *v != '"') {
