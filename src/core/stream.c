@@ -303,7 +303,10 @@ static int write_out(struct stream *s, const void *buf, size_t len, int direct)
 
 /* Writes what the cork holds for s. What was written before a close was asked for still
  * goes: queued for the flush (S_FLUSHING, whose end is seen by on_write), or sent
- * before the close that cb_exit will do. */
+ * before the close that cb_exit will do. When the kernel took it all at once, on_drain
+ * is told here: the bufferevent never held it, so its write callback will not run, and
+ * a user that waited for the drain because stream_pending counted the cork (cti/conn.c
+ * closes after its last answers) would wait for ever. */
 static void cork_flush(struct stream *s)
 {
 	if (cork.owner != s)
@@ -312,8 +315,10 @@ static void cork_flush(struct stream *s)
 	cork.len = 0;
 	if (len && s->bev) {
 		int direct = s->state == S_OPEN;
-		if (write_out(s, cork.buf, len, direct) == 0)
-			(void)after_write(s, len);
+		if (write_out(s, cork.buf, len, direct) == 0 && after_write(s, len) == 0 &&
+		    direct && s->ops->on_drain && s->bev &&
+		    evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+			s->ops->on_drain(s);
 	}
 }
 
