@@ -315,9 +315,21 @@ void stream_unref(struct stream *s)
 
 /* --- writing ------------------------------------------------------------------------- */
 
+/* The answers to one read, gathered while its frames are handed over (deliver) and
+ * written together after the last: one sendmsg on TCP, one SSL_write and so one TLS
+ * record on TLS, instead of one each (issue 22: SIPp and phones send several requests
+ * per read under load). Per thread: one stream is delivering at a time. */
+#define CORK_MAX 16384 /* a TLS record's payload */
+static _Thread_local struct {
+	const struct stream *owner;
+	size_t len;
+	char buf[CORK_MAX];
+} cork;
+
 size_t stream_pending(const struct stream *s)
 {
-	return s->bev ? evbuffer_get_length(bufferevent_get_output(s->bev)) : 0;
+	return (s->bev ? evbuffer_get_length(bufferevent_get_output(s->bev)) : 0) +
+	       (cork.owner == s ? cork.len : 0);
 }
 
 static int after_write(struct stream *s, size_t len)
@@ -362,17 +374,55 @@ static size_t write_now(struct stream *s, struct iovec *iov, int n)
 	return w > 0 ? (size_t)w : 0;
 }
 
-int stream_write(struct stream *s, const void *buf, size_t len)
+/* Sends or queues len bytes (no state check); direct: the socket may be written at once. */
+static int write_out(struct stream *s, const void *buf, size_t len, int direct)
 {
-	if (!writable(s))
-		return -1;
 	struct iovec v = {(void *)buf, len};
-	size_t sent = len ? write_now(s, &v, 1) : 0;
+	size_t sent = len && direct ? write_now(s, &v, 1) : 0;
 	struct evbuffer *out = bufferevent_get_output(s->bev);
 	/* TLS: the message in one chain of the buffer, so that bufferevent_openssl writes it
 	 * with one SSL_write, one record (a message across two chains took two). */
 	if (len > sent && ((s->kind == STREAM_TLS && evbuffer_expand(out, len - sent) != 0) ||
 	                   evbuffer_add(out, (const char *)buf + sent, len - sent) != 0))
+		return -1;
+	return 0;
+}
+
+/* Writes what the cork holds for s. What was written before a close was asked for still
+ * goes: queued for the flush (S_FLUSHING, whose end is seen by on_write), or sent
+ * before the close that cb_exit will do. When the kernel took it all at once, on_drain
+ * is told here: the bufferevent never held it, so its write callback will not run, and
+ * a user that waited for the drain because stream_pending counted the cork (cti/conn.c
+ * closes after its last answers) would wait for ever. */
+static void cork_flush(struct stream *s)
+{
+	if (cork.owner != s)
+		return;
+	size_t len = cork.len;
+	cork.len = 0;
+	if (len && s->bev) {
+		int direct = s->state == S_OPEN;
+		if (write_out(s, cork.buf, len, direct) == 0 && after_write(s, len) == 0 &&
+		    direct && s->ops->on_drain && s->bev &&
+		    evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+			s->ops->on_drain(s);
+	}
+}
+
+int stream_write(struct stream *s, const void *buf, size_t len)
+{
+	if (!writable(s))
+		return -1;
+	if (cork.owner == s) {
+		if (cork.len + len > CORK_MAX)
+			cork_flush(s);
+		if (len <= CORK_MAX) {
+			memcpy(cork.buf + cork.len, buf, len);
+			cork.len += len;
+			return 0;
+		}
+	}
+	if (write_out(s, buf, len, 1) != 0)
 		return -1;
 	return after_write(s, len);
 }
@@ -381,6 +431,16 @@ int stream_write2(struct stream *s, const void *a, size_t alen, const void *b, s
 {
 	if (!writable(s))
 		return -1;
+	if (cork.owner == s) {
+		if (cork.len + alen + blen > CORK_MAX)
+			cork_flush(s);
+		if (alen + blen <= CORK_MAX) {
+			memcpy(cork.buf + cork.len, a, alen);
+			memcpy(cork.buf + cork.len + alen, b, blen);
+			cork.len += alen + blen;
+			return 0;
+		}
+	}
 	struct evbuffer *out = bufferevent_get_output(s->bev);
 	struct iovec iov[2] = {{(void *)a, alen}, {(void *)b, blen}};
 	size_t sent = write_now(s, iov, blen ? 2 : 1);
@@ -460,7 +520,7 @@ static void arm_idle(struct stream *s, int64_t after_us)
 
 /* Hands over the complete frames in the input, in order, while the stream is open and
  * not paused. Runs inside a callback (in_cb > 0). */
-static void deliver(struct stream *s)
+static void deliver_frames(struct stream *s)
 {
 	while (s->state == S_OPEN && !s->close_pending && !s->paused && s->bev) {
 		struct evbuffer *in = bufferevent_get_input(s->bev);
@@ -502,6 +562,21 @@ static void deliver(struct stream *s)
 		if (s->bev)
 			evbuffer_drain(bufferevent_get_input(s->bev), (size_t)r);
 	}
+}
+
+/* deliver_frames with the answers corked (see cork), unless a delivery on this thread is
+ * already corking (a frame's handler that made another stream deliver). */
+static void deliver(struct stream *s)
+{
+	if (cork.owner) {
+		deliver_frames(s);
+		return;
+	}
+	cork.owner = s;
+	cork.len = 0;
+	deliver_frames(s);
+	cork_flush(s);
+	cork.owner = NULL;
 }
 
 static void count_in(struct stream *s)

@@ -122,27 +122,61 @@ static void put_cmsg(struct msghdr *mh, union cmsg_space *cs, int level, int typ
 	memcpy(CMSG_DATA(c), data, len);
 }
 
-ssize_t udp_send(int fd, const char *buf, size_t len, const struct sockaddr *to, socklen_t tolen,
-                 const struct sockaddr_storage *local)
+/* The source address of mh (IP_PKTINFO / IPV6_PKTINFO) from local, when given. */
+static void put_local(struct msghdr *mh, union cmsg_space *cs, const struct sockaddr_storage *local)
 {
-	union cmsg_space cs;
-	memset(&cs, 0, sizeof cs);
-	struct iovec iov = {(void *)(uintptr_t)buf, len};
-	struct msghdr mh = {.msg_name = (void *)(uintptr_t)to,
-	                    .msg_namelen = tolen,
-	                    .msg_iov = &iov,
-	                    .msg_iovlen = 1};
+	memset(cs, 0, sizeof *cs);
 	if (local && local->ss_family == AF_INET) {
 		struct in_pktinfo pi;
 		memset(&pi, 0, sizeof pi);
 		pi.ipi_spec_dst = ((const struct sockaddr_in *)local)->sin_addr;
-		put_cmsg(&mh, &cs, IPPROTO_IP, IP_PKTINFO, &pi, sizeof pi);
+		put_cmsg(mh, cs, IPPROTO_IP, IP_PKTINFO, &pi, sizeof pi);
 	} else if (local && local->ss_family == AF_INET6) {
 		struct in6_pktinfo pi;
 		memset(&pi, 0, sizeof pi);
 		pi.ipi6_addr = ((const struct sockaddr_in6 *)local)->sin6_addr;
 		pi.ipi6_ifindex = ((const struct sockaddr_in6 *)local)->sin6_scope_id;
-		put_cmsg(&mh, &cs, IPPROTO_IPV6, IPV6_PKTINFO, &pi, sizeof pi);
+		put_cmsg(mh, cs, IPPROTO_IPV6, IPV6_PKTINFO, &pi, sizeof pi);
 	}
+}
+
+ssize_t udp_send(int fd, const char *buf, size_t len, const struct sockaddr *to, socklen_t tolen,
+                 const struct sockaddr_storage *local)
+{
+	union cmsg_space cs;
+	struct iovec iov = {(void *)(uintptr_t)buf, len};
+	struct msghdr mh = {.msg_name = (void *)(uintptr_t)to,
+	                    .msg_namelen = tolen,
+	                    .msg_iov = &iov,
+	                    .msg_iovlen = 1};
+	put_local(&mh, &cs, local);
 	return sendmsg(fd, &mh, MSG_DONTWAIT);
+}
+
+unsigned udp_send_batch(int fd, const struct udp_out *o, unsigned n)
+{
+	if (n > UDP_BATCH_MAX)
+		n = UDP_BATCH_MAX;
+	struct mmsghdr mm[UDP_BATCH_MAX];
+	struct iovec iov[UDP_BATCH_MAX];
+	union cmsg_space cs[UDP_BATCH_MAX];
+	for (unsigned i = 0; i < n; i++) {
+		iov[i] = (struct iovec){(void *)(uintptr_t)o[i].buf, o[i].len};
+		mm[i] = (struct mmsghdr){.msg_hdr = {.msg_name = (void *)(uintptr_t)&o[i].to,
+		                                     .msg_namelen = o[i].tolen,
+		                                     .msg_iov = &iov[i],
+		                                     .msg_iovlen = 1}};
+		put_local(&mm[i].msg_hdr, &cs[i], o[i].has_local ? &o[i].local : NULL);
+	}
+	unsigned sent = 0;
+	for (unsigned at = 0; at < n;) {
+		int k = sendmmsg(fd, mm + at, n - at, MSG_DONTWAIT);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k > 0)
+			sent += (unsigned)k;
+		/* mm[at + k] was refused (or k < 0: mm[at]): dropped, the rest go */
+		at += (k > 0 ? (unsigned)k : 0) + 1;
+	}
+	return sent;
 }

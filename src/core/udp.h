@@ -58,4 +58,19 @@ int udp_recv_batch(int fd, struct udp_msg *m, unsigned n);
 ssize_t udp_send(int fd, const char *buf, size_t len, const struct sockaddr *to, socklen_t tolen,
                  const struct sockaddr_storage *local);
 
+/* One datagram of an outgoing batch (udp_send_batch): the caller owns buf. */
+struct udp_out {
+	const char *buf;
+	size_t len;
+	struct sockaddr_storage to;
+	socklen_t tolen;
+	struct sockaddr_storage local; /* the source address (port 0) when has_local */
+	int has_local;
+};
+
+/* o[0..n) (n at most UDP_BATCH_MAX) with sendmmsg(): one system call for what udp_send()
+ * would send in n. A datagram the kernel refuses (full socket buffer) is dropped, as
+ * udp_send() drops it, and the rest still go. Returns how many were sent. */
+unsigned udp_send_batch(int fd, const struct udp_out *o, unsigned n);
+
 #endif

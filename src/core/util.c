@@ -267,9 +267,7 @@ char *tg_utoa_end(char *end, unsigned long long u)
 	return end;
 }
 
-/* "a.b.c.d:port" into out (at least 22 bytes): what inet_ntop and "%s:%u" write, without
- * their sprintf calls (a TFTP transfer's log line formats its peer's address). */
-static void ipv4_port_str(const unsigned char a[4], unsigned port, char *out)
+char *tg_ipv4_str(const unsigned char a[4], char *out)
 {
 	char *p = out;
 	for (int i = 0; i < 4; i++) {
@@ -279,8 +277,19 @@ static void ipv4_port_str(const unsigned char a[4], unsigned port, char *out)
 		if (v >= 10)
 			*p++ = (char)('0' + v / 10 % 10);
 		*p++ = (char)('0' + v % 10);
-		*p++ = i < 3 ? '.' : ':';
+		if (i < 3)
+			*p++ = '.';
 	}
+	*p = '\0';
+	return p;
+}
+
+/* "a.b.c.d:port" into out (at least 22 bytes): what inet_ntop and "%s:%u" write, without
+ * their sprintf calls (a TFTP transfer's log line formats its peer's address). */
+static void ipv4_port_str(const unsigned char a[4], unsigned port, char *out)
+{
+	char *p = tg_ipv4_str(a, out);
+	*p++ = ':';
 	char d[20], *b = tg_utoa_end(d + sizeof d, port);
 	size_t n = (size_t)(d + sizeof d - b);
 	memcpy(p, b, n);

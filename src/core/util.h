@@ -61,6 +61,10 @@ int tg_write_file_atomic(const char *path, const void *data, size_t len, unsigne
 int tg_thread_nice(int nice);
 
 struct sockaddr;
+/* The dotted quad of an IPv4 address (what inet_ntop writes) into out (at least 16 bytes),
+ * NUL-terminated; returns where the NUL is. inet_ntop's sprintf showed per request in
+ * the registrar's profile (the received parameter of every Via). */
+char *tg_ipv4_str(const unsigned char a[4], char *out);
 /* "host:port" of an IPv4/IPv6 socket address ("?:0" for other families). */
 void tg_sockaddr_str(const struct sockaddr *sa, char *out, size_t cap);
 

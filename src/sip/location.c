@@ -49,6 +49,11 @@ struct sip_loc {
 	store_t *st;
 	char node[STORE_ID_MAX + 1]; /* the bindings' owner in the store; "" = every row */
 	struct shtable *devs;        /* struct ldev by device name */
+	/* Per shard: no binding in it expires before this. Lowered (due_lower) by whoever
+	 * writes a binding, under the shard's lock; the sweep skips a shard not due, and
+	 * resets it to what it kept. Lock-free reads: a skipped shard whose mark is being
+	 * lowered holds only bindings that expire after this sweep. */
+	_Atomic int64_t due[SHARDS];
 
 	/* the write-behind queue */
 	pthread_mutex_t qmu;
@@ -447,6 +452,15 @@ static int dev_reserve(struct ldev *d, int n)
 	return 0;
 }
 
+/* The shard's mark down to t (never up: several writers and the sweep race here). */
+static void due_lower(struct sip_loc *l, unsigned shard, int64_t t)
+{
+	int64_t cur = atomic_load_explicit(&l->due[shard], memory_order_relaxed);
+	while (t < cur && !atomic_compare_exchange_weak_explicit(
+	                      &l->due[shard], &cur, t, memory_order_relaxed, memory_order_relaxed))
+		;
+}
+
 static int put_binding(struct ldev *d, const struct store_registration *b)
 {
 	if (d->n == d->cap) {
@@ -493,6 +507,7 @@ static int load_row(void *ud, const struct store_registration *b)
 		shtable_insert(&at, &d->node, d->name, strlen(d->name));
 	}
 	int bad = !d || (put_binding(d, b) != 0 && d->n < SIP_LOC_MAX);
+	due_lower(ld->l, shtable_shard_index(&at), b->expires);
 	shtable_unlock(&at);
 	ld->bad |= bad;
 	return bad;
@@ -716,6 +731,11 @@ int sip_loc_change(struct sip_loc *l, const char *device, int64_t now, sip_loc_e
 	} else {
 		memcpy(d->b, work, (size_t)n * sizeof *work);
 		d->n = n;
+		int64_t first_due = work[0].expires;
+		for (int i = 1; i < n; i++)
+			if (work[i].expires < first_due)
+				first_due = work[i].expires;
+		due_lower(l, shtable_shard_index(&at), first_due);
 	}
 	/* Queued while the shard is held, so the store sees this device's edits in order. */
 	uint64_t from = enqueue(l, first, tail, nops, durable, t);
@@ -734,6 +754,7 @@ int sip_loc_change(struct sip_loc *l, const char *device, int64_t now, sip_loc_e
 struct expiry {
 	struct sip_loc *l;
 	int64_t now;
+	int64_t next; /* the earliest expiry kept in the shard */
 	int any;
 	char (*names)[STORE_ID_MAX + 1];
 	int nn, cap;
@@ -746,6 +767,8 @@ static int expire_dev(void *ud, struct shtable_node *node)
 	int k = 0;
 	for (int i = 0; i < d->n; i++)
 		if (d->b[i].expires > x->now) {
+			if (d->b[i].expires < x->next)
+				x->next = d->b[i].expires;
 			d->added[k] = d->added[i];
 			d->b[k++] = d->b[i];
 		}
@@ -777,9 +800,18 @@ void sip_loc_expire(struct sip_loc *l, int64_t now, void (*gone)(void *ud, const
                     void *ud)
 {
 	struct expiry x = {.l = l, .now = now};
-	for (unsigned s = 0; s < shtable_shards(l->devs); s++) {
+	_Static_assert(SHARDS > 0, "a mark per shard");
+	for (unsigned s = 0; s < shtable_shards(l->devs) && s < SHARDS; s++) {
+		/* Only what is due (issue 22: the sweep visited every binding each second). The
+		 * mark is reset before the sweep takes the shard, so a binding written meanwhile
+		 * lowers the new mark (or is seen by the sweep). */
+		if (atomic_load_explicit(&l->due[s], memory_order_relaxed) > now)
+			continue;
+		atomic_store_explicit(&l->due[s], INT64_MAX, memory_order_relaxed);
 		x.nn = 0;
+		x.next = INT64_MAX;
 		shtable_sweep_shard(l->devs, s, expire_dev, &x);
+		due_lower(l, s, x.next);
 		for (int i = 0; i < x.nn; i++)
 			gone(ud, x.names[i]);
 	}

@@ -769,13 +769,13 @@ int sip_req_received(struct sip_req *r, const struct sockaddr *src, int force_rp
 	size_t salen;
 	if (src->sa_family == AF_INET) {
 		const struct sockaddr_in *a = (const struct sockaddr_in *)src;
-		inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
+		tg_ipv4_str((const unsigned char *)&a->sin_addr, ip);
 		sport = ntohs(a->sin_port);
 		salen = sizeof *a;
 	} else if (src->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)src;
 		if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr))
-			inet_ntop(AF_INET, &a->sin6_addr.s6_addr[12], ip, sizeof ip);
+			tg_ipv4_str(&a->sin6_addr.s6_addr[12], ip);
 		else
 			inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
 		sport = ntohs(a->sin6_port);

@@ -218,7 +218,11 @@ static int edit_bindings(void *ud, struct store_registration *b, int *n, int cap
 		/* The AOR as stored: the line and the host, cut to the column (the line is what
 		 * identifies the binding; the host is informative). */
 		char aor[sizeof q->aor_user + sizeof q->aor_host + 8];
-		snprintf(aor, sizeof aor, "sip:%s@%s", q->aor_user, q->aor_host);
+		struct tg_sbuf ab = {aor, sizeof aor, 0, 0}; /* no format parsing per binding */
+		tg_sbuf_putn(&ab, "sip:", 4);
+		tg_sbuf_put(&ab, q->aor_user);
+		tg_sbuf_putn(&ab, "@", 1);
+		tg_sbuf_put(&ab, q->aor_host);
 		tg_strlcpy(r->aor, aor, sizeof r->aor);
 		tg_strlcpy(r->contact, c->uri, sizeof r->contact);
 		tg_strlcpy(r->callid, q->callid, sizeof r->callid);
@@ -230,6 +234,47 @@ static int edit_bindings(void *ud, struct store_registration *b, int *n, int cap
 		r->regid = c->regid;
 	}
 	return 0;
+}
+
+/* "Date: Tue, 01 Dec 2026 02:40:00 GMT\r\n" (RFC 3261 §20.17, what strftime's
+ * "%a, %d %b %Y %H:%M:%S GMT" gives in the C locale) into out (at least 40 bytes, NUL
+ * added); returns its length. Formatted once a second per thread: gmtime_r and strftime
+ * were ~1,400 instructions per REGISTER. */
+static size_t sip_date_line(char *out)
+{
+	static _Thread_local time_t last = -1;
+	static _Thread_local char line[48];
+	static _Thread_local size_t len;
+	time_t t = time(NULL);
+	if (t != last) {
+		static const char days[] = "SunMonTueWedThuFriSat",
+		                  months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+		struct tm tm;
+		if (!gmtime_r(&t, &tm) || tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999)
+			return out[0] = '\0', 0;
+		char *p = line;
+		memcpy(p, "Date: ", 6), p += 6;
+		memcpy(p, days + 3 * tm.tm_wday, 3), p += 3;
+		*p++ = ',', *p++ = ' ';
+		*p++ = (char)('0' + tm.tm_mday / 10), *p++ = (char)('0' + tm.tm_mday % 10);
+		*p++ = ' ';
+		memcpy(p, months + 3 * tm.tm_mon, 3), p += 3;
+		*p++ = ' ';
+		int y = tm.tm_year + 1900;
+		*p++ = (char)('0' + y / 1000), *p++ = (char)('0' + y / 100 % 10);
+		*p++ = (char)('0' + y / 10 % 10), *p++ = (char)('0' + y % 10);
+		const int hms[3] = {tm.tm_hour, tm.tm_min, tm.tm_sec};
+		for (int i = 0; i < 3; i++) {
+			*p++ = i ? ':' : ' ';
+			*p++ = (char)('0' + hms[i] / 10), *p++ = (char)('0' + hms[i] % 10);
+		}
+		memcpy(p, " GMT\r\n", 6), p += 6;
+		*p = '\0';
+		len = (size_t)(p - line);
+		last = t;
+	}
+	memcpy(out, line, len + 1);
+	return len;
 }
 
 /* Authenticated and authorised: the bindings change, the 200 lists them (x->detail), CTI
@@ -248,23 +293,33 @@ static enum sip_reg_outcome registered(struct sip_reg *g, struct sip_reg_req *x,
 		return SIP_REG_SERVER_ERROR;
 	if (rc != 0)
 		return ed.o;
-	size_t used = 0;
+	/* The Contact lines and the Date, built without snprintf/strftime (issue 22: ~2,500
+	 * instructions per REGISTER); a Contact that does not fit ends the list there. */
+	struct tg_sbuf d = {x->detail, sizeof x->detail, 0, 0};
 	x->detail[0] = '\0';
 	for (int i = 0; i < n; i++) {
-		int w = snprintf(x->detail + used, sizeof x->detail - used,
-		                 "Contact: %s;expires=%lld\r\n", after[i].contact,
-		                 (long long)(after[i].expires - now));
-		if (w < 0 || (size_t)w >= sizeof x->detail - used) {
+		size_t used = d.len;
+		char num[24],
+		    *ne = num + sizeof num,
+		    *nb = tg_utoa_end(
+		        ne,
+		        (unsigned long long)(after[i].expires > now ? after[i].expires - now : 0));
+		tg_sbuf_putn(&d, "Contact: ", 9);
+		tg_sbuf_put(&d, after[i].contact);
+		tg_sbuf_putn(&d, ";expires=", 9);
+		tg_sbuf_putn(&d, nb, (size_t)(ne - nb));
+		tg_sbuf_putn(&d, "\r\n", 2);
+		if (d.bad) {
 			x->detail[used] = '\0';
+			d.len = used;
+			d.bad = 0;
 			break;
 		}
-		used += (size_t)w;
 	}
-	time_t t = time(NULL);
-	struct tm tm;
-	if (!strftime(x->detail + used, sizeof x->detail - used,
-	              "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", gmtime_r(&t, &tm)))
-		x->detail[used] = '\0'; /* no room: the contents would be undefined */
+	char date[64];
+	size_t dl = sip_date_line(date);
+	if (d.len + dl < d.cap)
+		tg_sbuf_putn(&d, date, dl); /* no room: no Date */
 	/* Issue 19: auth=bearer names the token by its jti, never the token itself. */
 	log_ev(LOG_LVL_INFO, q->callid, "sip_registered", LOG_S("device", device),
 	       LOG_S("aor", q->aor_user), LOG_S("user", x->bearer ? x->claims.sub : x->cr.username),

@@ -52,6 +52,7 @@
 
 /* Datagrams read with one recvmmsg (core/udp.h: at most UDP_BATCH_MAX). */
 #define UDP_BATCH 16
+#define OUT_BUF 65536 /* the answers of one UDP batch (tloop.out_buf) */
 
 struct tloop;
 struct job;
@@ -73,7 +74,14 @@ struct tloop {
 	struct loop *loop;
 	int udp_fd;
 	struct event *udp_ev;
-	char *udp_bufs;                /* UDP_BATCH receive buffers of SIP_MSG_MAX + 1 bytes */
+	char *udp_bufs; /* UDP_BATCH receive buffers of SIP_MSG_MAX + 1 bytes */
+	/* The answers decided while one recvmmsg batch is handled (on_udp), sent with one
+	 * sendmmsg after it: copied into out_buf (OUT_BUF bytes) as they are decided. */
+	int batching;
+	struct udp_out out[UDP_BATCH];
+	unsigned nout;
+	size_t out_used;
+	char *out_buf;
 	struct job *spare[JOB_SPARES]; /* freed jobs kept for reuse (job_new, job_free) */
 	int nspare;
 	struct slis lis[SIP_CONN_KINDS];
@@ -234,6 +242,15 @@ void sip_transport_stats(struct sip_transport *t, struct sip_registrar_stats *ou
 
 /* --- sending ------------------------------------------------------------------------- */
 
+/* Sends the answers gathered during a UDP batch. */
+static void udp_flush(struct tloop *tl)
+{
+	if (tl->nout)
+		(void)udp_send_batch(tl->udp_fd, tl->out, tl->nout);
+	tl->nout = 0;
+	tl->out_used = 0;
+}
+
 /* Writes an answer: on the stream (RFC 3261 §18.2.2: a stream answers on the same
  * connection; a closed one drops it), or over UDP from the address the request came to. */
 static void send_answer(struct tloop *tl, const struct dest *d, const char *buf, int len)
@@ -244,6 +261,22 @@ static void send_answer(struct tloop *tl, const struct dest *d, const char *buf,
 	if (d->s) {
 		(void)stream_write(d->s, buf, (size_t)len);
 		return;
+	}
+	if (tl->batching && tl->out_buf) {
+		if (tl->nout == UDP_BATCH || tl->out_used + (size_t)len > OUT_BUF)
+			udp_flush(tl);
+		if ((size_t)len <= OUT_BUF) {
+			struct udp_out *o = &tl->out[tl->nout++];
+			memcpy(tl->out_buf + tl->out_used, buf, (size_t)len);
+			*o = (struct udp_out){.buf = tl->out_buf + tl->out_used,
+			                      .len = (size_t)len,
+			                      .to = d->to,
+			                      .tolen = d->tolen,
+			                      .local = d->local,
+			                      .has_local = d->has_local};
+			tl->out_used += (size_t)len;
+			return;
+		}
 	}
 	(void)udp_send(tl->udp_fd, buf, (size_t)len, (const struct sockaddr *)&d->to, d->tolen,
 	               d->has_local ? &d->local : NULL);
@@ -700,6 +733,7 @@ static void on_udp(evutil_socket_t fd, short what, void *arg)
 			m[i].cap = SIP_MSG_MAX + 1;
 		}
 		int got = udp_recv_batch(fd, m, UDP_BATCH);
+		tl->batching = 1;
 		for (int i = 0; i < got; i++) {
 			size_t n = m[i].len;
 			if (n == 0 || n > SIP_MSG_MAX) /* cut: too large for us */
@@ -709,6 +743,8 @@ static void on_udp(evutil_socket_t fd, short what, void *arg)
 			handle(tl, NULL, (struct sockaddr *)&m[i].from, m[i].fromlen,
 			       m[i].has_local ? &m[i].local : NULL, m[i].buf, n);
 		}
+		tl->batching = 0;
+		udp_flush(tl);
 		if (got < UDP_BATCH)
 			return;
 	}
@@ -801,7 +837,8 @@ void sip_transport_open(struct sip_transport *t, int i, int udp_fd, const int fd
 	tl->hold_timer = ptimer_new(base, on_hold, tl);     /* NULL: failures are not held */
 	tl->pend_ev = evtimer_new(base, on_pend_timer, tl); /* NULL: 503 for what must wait */
 	tl->udp_fd = udp_fd;
-	if (udp_fd >= 0 && !(tl->udp_bufs = malloc((size_t)UDP_BATCH * (SIP_MSG_MAX + 1)))) {
+	if (udp_fd >= 0 && (!(tl->udp_bufs = malloc((size_t)UDP_BATCH * (SIP_MSG_MAX + 1))) ||
+	                    !(tl->out_buf = malloc(OUT_BUF)))) {
 		log_ev(LOG_LVL_ERROR, NULL, "sip_listen_failed", LOG_S("listener", "sip-udp"),
 		       LOG_S("error", "out of memory"));
 		close(udp_fd);
@@ -894,6 +931,8 @@ void sip_transport_close(struct sip_transport *t, int i)
 	}
 	free(tl->udp_bufs);
 	tl->udp_bufs = NULL;
+	free(tl->out_buf);
+	tl->out_buf = NULL;
 	while (tl->nspare) /* jobs freed from now on are not kept (stopped) */
 		free(tl->spare[--tl->nspare]);
 	for (int k = 0; k < SIP_CONN_KINDS; k++) { /* closes every stream ("server stopping") */

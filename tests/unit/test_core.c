@@ -244,6 +244,14 @@ static void test_sockaddr_str(void **state)
 		tg_sockaddr_str((const struct sockaddr *)&in, got, sizeof got);
 		assert_string_equal(got, want);
 	}
+	for (size_t i = 0; i < sizeof addrs / sizeof addrs[0]; i++) { /* the address alone */
+		unsigned char a[4];
+		char got[16];
+		assert_int_equal(inet_pton(AF_INET, addrs[i], a), 1);
+		char *e = tg_ipv4_str(a, got);
+		assert_string_equal(got, addrs[i]);
+		assert_int_equal(e - got, (long)strlen(addrs[i]));
+	}
 	struct sockaddr_in6 in6 = {.sin6_family = AF_INET6, .sin6_port = htons(69)};
 	assert_int_equal(inet_pton(AF_INET6, "2001:db8::1", &in6.sin6_addr), 1);
 	char got[64];
@@ -294,6 +302,27 @@ static void test_udp_recv_batch(void **state)
 	errno = 0;
 	assert_int_equal(udp_recv_batch(rx, m, 4), -1);
 	assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
+	/* udp_send_batch: the answers back, in order, from the address they were sent to
+	 * (IP_PKTINFO), one of them to an address that refuses it (dropped, the rest go). */
+	struct udp_out o[3] = {
+	    {.buf = "first", .len = 5}, {.buf = "lost", .len = 4}, {.buf = "third", .len = 5}};
+	for (int i = 0; i < 3; i++) {
+		memcpy(&o[i].to, &from, sizeof from);
+		o[i].tolen = sizeof from;
+		o[i].local = m[0].local;
+		o[i].has_local = 1;
+	}
+	struct sockaddr_in6 bad6 = {.sin6_family = AF_INET6}; /* the wrong family: EINVAL */
+	memcpy(&o[1].to, &bad6, sizeof bad6);
+	o[1].tolen = sizeof bad6;
+	assert_int_equal(udp_send_batch(rx, o, 3), 2);
+	char back[16];
+	ssize_t k = recv(tx, back, sizeof back, MSG_DONTWAIT);
+	assert_int_equal(k, 5);
+	assert_memory_equal(back, "first", 5);
+	k = recv(tx, back, sizeof back, MSG_DONTWAIT);
+	assert_int_equal(k, 5);
+	assert_memory_equal(back, "third", 5);
 	close(tx);
 	close(rx);
 }

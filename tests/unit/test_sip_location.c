@@ -411,6 +411,58 @@ static void test_expiry_and_restart(void **state)
 	assert_int_equal(s.n, 2);
 	assert_string_equal(s.dev[0], "SEP002");
 	assert_string_equal(s.dev[1], "SEP004");
+	/* What was loaded expires on time too (the sweep skips shards that are not due). */
+	g.n = 0;
+	sip_loc_expire(l, 1499, on_gone, &g);
+	assert_int_equal(g.n, 0);
+	sip_loc_expire(l, 1500, on_gone, &g);
+	assert_int_equal(g.n, 1);
+	assert_string_equal(g.dev[0], "SEP002");
+	sip_loc_free(l);
+}
+
+/* The sweep visits only shards with something due (issue 22): every binding still goes
+ * at its expiry, whether its device was written before the last sweep, after it, or
+ * moved to an earlier expiry than its shard had. */
+static void test_expiry_only_what_is_due(void **state)
+{
+	struct tu_store *f = *state;
+	char err[256];
+	struct sip_loc *l = sip_loc_new(f->st, 1000, err, sizeof err);
+	assert_non_null(l);
+	enum { DEVS = 300 };
+	char contact[DEVS][32];
+	int before, n;
+	for (int i = 0; i < DEVS; i++) {
+		char dev[16];
+		snprintf(dev, sizeof dev, "SEP%04d", i);
+		snprintf(contact[i], sizeof contact[i], "sip:%d@h", i);
+		struct want w = {1, {contact[i]}, {1100 + i % 10 * 10}, 1, 0};
+		assert_int_equal(sip_loc_update(l, dev, 1000, edit, &w, &before, NULL, &n), 0);
+	}
+	struct gone g = {0};
+	sip_loc_expire(l, 1050, on_gone, &g); /* nothing due; the marks are now exact */
+	assert_int_equal(g.n, 0);
+	/* Moved earlier after that sweep: device 5 (was 1150) to 1060. */
+	struct want early = {1, {contact[5]}, {1060}, 2, 0};
+	assert_int_equal(sip_loc_update(l, "SEP0005", 1050, edit, &early, &before, NULL, &n), 0);
+	sip_loc_expire(l, 1059, on_gone, &g);
+	assert_int_equal(g.n, 0);
+	sip_loc_expire(l, 1060, on_gone, &g);
+	assert_int_equal(g.n, 1);
+	assert_string_equal(g.dev[0], "SEP0005");
+	for (int t = 1100, left = DEVS - 1; t <= 1190; t += 10) {
+		g.n = 0;
+		sip_loc_expire(l, t - 1, on_gone, &g);
+		assert_int_equal(g.n, 0);
+		sip_loc_expire(l, t, on_gone, &g);
+		int due = t == 1150 ? DEVS / 10 - 1 : DEVS / 10;
+		assert_int_equal(g.n, due);
+		left -= due;
+		struct seen s = {0};
+		assert_int_equal(sip_loc_list(l, NULL, t, collect, &s), 0);
+		assert_int_equal(s.n, left);
+	}
 	sip_loc_free(l);
 }
 
@@ -520,6 +572,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_update_list_and_store, setup, tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_expiry_and_restart, setup, tu_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_expiry_only_what_is_due, setup, tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_bindings_owned_per_node, setup, tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_tickets, setup, tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_pending_add_is_not_a_refresh, setup,
