@@ -30,6 +30,7 @@
 #include "bench_util.h"
 #include "cli.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -107,6 +108,58 @@ static double proc_cpu_s(pid_t pid)
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* The CPU of pid's threads by part, seconds: the loops ("loop-N": TLS, the channels'
+ * writes), the workers (control requests: the store, the device-state fan-out) and the
+ * rest (the main loop: the control socket, the hub's tick). From each thread's
+ * /proc/PID/task/TID/stat (telgated names its threads, tg_thread_name). */
+struct cpu_parts {
+	double loops, workers, other;
+};
+
+static struct cpu_parts proc_cpu_parts(pid_t pid)
+{
+	struct cpu_parts p = {0, 0, 0};
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+	DIR *d = opendir(path);
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "/proc/%d/task/%.16s/stat", (int)pid, e->d_name);
+		FILE *f = fopen(path, "r");
+		size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+		if (f)
+			fclose(f);
+		buf[n] = '\0';
+		char *open = strchr(buf, '('), *close = strrchr(buf, ')');
+		unsigned long ut = 0, st = 0;
+		if (!open || !close ||
+		    sscanf(close + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
+		           &st) != 2)
+			continue;
+		double s = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+		if (!strncmp(open + 1, "loop-", 5))
+			p.loops += s;
+		else if (!strncmp(open + 1, "worker", 6))
+			p.workers += s;
+		else
+			p.other += s;
+	}
+	if (d)
+		closedir(d);
+	return p;
+}
+
+/* This process's CPU (the client: channels, storm threads), seconds. */
+static double self_cpu_s(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 /* The engine (telgated's monitor forks it): the child of pid that is not the signer. */
 static pid_t engine_of(pid_t pid)
 {
@@ -182,7 +235,10 @@ static int conn_start(struct conn *c, int ep)
 	c->inlen = 0;
 	c->first = 0;
 	conn_request(c);
-	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
+	/* Edge-triggered: conn_step reads and writes until OpenSSL wants more, and a
+	 * level-triggered EPOLLOUT is always ready: the client spun on it, taking a core
+	 * from telgated on a 2-core machine. */
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLET, .data.ptr = c};
 	return epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
 }
 
@@ -606,7 +662,11 @@ int main(int argc, char **argv)
 	/* 2. the event storm. */
 	pthread_t st[64];
 	struct storm_arg sa[64];
-	double c0 = proc_cpu_s(eng);
+	double c0 = proc_cpu_s(eng), me0 = self_cpu_s();
+	struct cpu_parts p0 = proc_cpu_parts(eng);
+	clockid_t lclk;
+	struct timespec lt0 = {0, 0}, lt1 = {0, 0};
+	int lok = pthread_getcpuclockid(lt, &lclk) == 0 && clock_gettime(lclk, &lt0) == 0;
 	int64_t start = bench_now_us();
 	for (int i = 0; i < T; i++) {
 		sa[i] = (struct storm_arg){i, start};
@@ -616,7 +676,12 @@ int main(int argc, char **argv)
 		pthread_join(st[i], NULL);
 	double storm_s = (double)(bench_now_us() - start) / 1e6;
 	usleep(1000000);
-	double ev_cpu = proc_cpu_s(eng) - c0;
+	double ev_cpu = proc_cpu_s(eng) - c0, me_cpu = self_cpu_s() - me0;
+	struct cpu_parts p1 = proc_cpu_parts(eng);
+	if (lok)
+		clock_gettime(lclk, &lt1);
+	double recv_cpu =
+	    (double)(lt1.tv_sec - lt0.tv_sec) + (double)(lt1.tv_nsec - lt0.tv_nsec) / 1e9;
 	long sent = (long)RATE * ESEC / T * T, got = atomic_load(&nlat);
 	if (got > lat_cap)
 		got = lat_cap;
@@ -626,6 +691,18 @@ int main(int argc, char **argv)
 	       "telgated %.0f us CPU per event (the control-socket request included)\n",
 	       bench_pct(lat, (size_t)got, 50) / 1000.0, bench_pct(lat, (size_t)got, 99) / 1000.0,
 	       bench_pct(lat, (size_t)got, 100) / 1000.0, got ? ev_cpu * 1e6 / (double)got : 0);
+	if (got) {
+		double per = 1e6 / (double)got;
+		printf("  telgated CPU per event by thread: loops %.0f us (TLS, the channels' "
+		       "writes), workers %.0f us (the control request: store, fan-out), main %.0f "
+		       "us (the control socket, the tick)\n",
+		       (p1.loops - p0.loops) * per, (p1.workers - p0.workers) * per,
+		       (p1.other - p0.other) * per);
+		printf("  client CPU: %.0f%% of a core in all (storm threads included), the "
+		       "receiving epoll thread %.0f%% (%.0f us per event)\n",
+		       100 * me_cpu / (storm_s + 1), 100 * recv_cpu / (storm_s + 1),
+		       recv_cpu * per);
+	}
 	printf("  telgated RSS after the events: %.1f MiB\n", proc_rss_kib(eng) / 1024.0);
 	fflush(stdout);
 	/* The server's side of the latency: queued -> written on the channel's loop, and the

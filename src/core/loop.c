@@ -183,6 +183,7 @@ int loop_post(struct loop *l, loop_fn fn, void *arg)
 
 static void *thread_main(void *arg)
 {
+	tg_thread_name(loop_name(arg));
 	loop_run(arg);
 	return NULL;
 }

@@ -7,6 +7,7 @@
 #include "core/util.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -354,18 +355,46 @@ static int writable(const struct stream *s)
 	return s->state == S_OPEN && !s->close_pending && s->bev;
 }
 
+/* TLS with nothing queued: the message goes to OpenSSL (and the socket) at once, as one
+ * SSL_write and one record. Through the bufferevent, every message made libevent add the
+ * write event (epoll_ctl), write from its callback and delete the event again
+ * (epoll_ctl): two system calls and a deferred callback on top of the write, for each
+ * event of a cloud CTI channel (one small message each). Only once the handshake is done
+ * and while OpenSSL has no write of its own waiting (SSL_want is SSL_WRITING when an
+ * SSL_read or SSL_write of the bufferevent's stopped on a full socket). On WANT_WRITE
+ * OpenSSL keeps the records it made and must be called again with the same bytes: the
+ * caller queues them whole, and the bufferevent's SSL_write of them is that retry (a
+ * moved buffer is allowed). A failure leaves the bytes queued too: the bufferevent meets
+ * it and reports it as for any other write. Returns how many bytes went. */
+static size_t tls_write_now(struct stream *s, const void *buf, size_t len)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
+	if (!ssl || !len || len > INT_MAX || !SSL_is_init_finished(ssl) ||
+	    SSL_want(ssl) == SSL_WRITING)
+		return 0;
+	SSL_set_mode(ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	int r = SSL_write(ssl, buf, (int)len);
+	if (r > 0)
+		return (size_t)r;
+	/* Not this thread's next connection's error: the bufferevent's retry reports it. */
+	ERR_clear_error();
+	return 0;
+}
+
 /* Plain TCP with nothing queued: the bytes go to the socket at once, and only what the
  * kernel did not take is queued. Queuing everything made libevent enable the write
  * event (epoll_ctl), wait for writability (another epoll_wait) and disable it again
  * (epoll_ctl): three system calls per answer on top of the write, which on a
- * keep-alive connection doubled the cost of a small request. TLS goes through OpenSSL
- * and the bufferevent. Any error (the peer reset) leaves the bytes queued: the
- * bufferevent's own write then meets it and reports it as for any other write.
- * Returns how many bytes of the n in iov were sent. */
+ * keep-alive connection doubled the cost of a small request. TLS: tls_write_now, for
+ * one piece (two would be two records). Any error (the peer reset) leaves the bytes
+ * queued: the bufferevent's own write then meets it and reports it as for any other
+ * write. Returns how many bytes of the n in iov were sent. */
 static size_t write_now(struct stream *s, struct iovec *iov, int n)
 {
-	if (s->kind == STREAM_TLS || evbuffer_get_length(bufferevent_get_output(s->bev)) != 0)
+	if (evbuffer_get_length(bufferevent_get_output(s->bev)) != 0)
 		return 0;
+	if (s->kind == STREAM_TLS)
+		return n == 1 ? tls_write_now(s, iov[0].iov_base, iov[0].iov_len) : 0;
 	struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
 	ssize_t w;
 	do

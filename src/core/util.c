@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -100,6 +103,15 @@ int tg_thread_nice(int nice)
 {
 	/* PRIO_PROCESS with a thread id: Linux applies it to that thread only. */
 	return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice) == 0 ? 0 : -errno;
+}
+
+void tg_thread_name(const char *name)
+{
+#ifdef __linux__
+	(void)prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0);
+#else
+	(void)name;
+#endif
 }
 
 int tg_read_secret_file(const char *what, const char *path, char *out, size_t cap, size_t *len,

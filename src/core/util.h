@@ -60,6 +60,11 @@ int tg_write_file_atomic(const char *path, const void *data, size_t len, unsigne
  * value. Raising it needs no privilege. Returns 0 or -errno. */
 int tg_thread_nice(int nice);
 
+/* Names the calling thread (at most 15 bytes are kept) as top, perf and /proc/PID/task
+ * show it: "main", "loop-0", "worker": a benchmark can tell which part of the process
+ * spent the CPU. Best effort: nothing happens where Linux's prctl is missing. */
+void tg_thread_name(const char *name);
+
 struct sockaddr;
 /* The dotted quad of an IPv4 address (what inet_ntop writes) into out (at least 16 bytes),
  * NUL-terminated; returns where the NUL is. inet_ntop's sprintf showed per request in

@@ -28,6 +28,7 @@ struct workers {
 static void *worker_main(void *arg)
 {
 	struct workers *w = arg;
+	tg_thread_name("worker");
 	if (w->nice) {
 		tg_thread_nice(w->nice); /* on failure the thread runs at the caller's value */
 		pthread_mutex_lock(&w->mu);
