@@ -140,7 +140,7 @@ static int load(store_t *st, int only_changed, int *changed)
 	if (rc != STORE_OK)
 		return rc;
 	struct load l = {tls_trust_new(), EVP_MD_CTX_new()};
-	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned char md[EVP_MAX_MD_SIZE] = {0}; /* SHA-256 fills 32 bytes: memcmp reads all */
 	if (!l.t || !l.md || !EVP_DigestInit_ex(l.md, EVP_sha256(), NULL))
 		rc = STORE_ERROR;
 	for (size_t i = 0; rc == STORE_OK && i < r.n; i++) {
