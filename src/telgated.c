@@ -96,6 +96,12 @@ struct daemon {
 	struct event *node_timer;      /* its heartbeat */
 	struct event *crl_timer;       /* the CRL's upkeep (on_crl_tick) */
 	int crl_running, crl_rc;
+	/* The TLS policy's runtime reload (on_tls_tick): the store generation it was last
+	 * loaded under (main thread), and the job's state (the job writes job_*, its done
+	 * runs on the main loop). */
+	uint64_t tls_gen, tls_job_gen;
+	int tls_running, tls_job_rc, tls_job_changed, tls_failed;
+	char tls_job_err[256];
 };
 
 static void usage(FILE *f)
@@ -203,13 +209,57 @@ static void on_reload(evutil_socket_t fd, short what, void *arg)
 	       LOG_S("restart_needed_for", n ? restart : NULL));
 }
 
-/* Replaced certificate, key or trust-store files are picked up within two seconds. */
+/* TLS settings, trust anchors and client identities changed through another node of a
+ * cluster reach this one as a store generation (its NOTIFY, docs/cluster.md), as every
+ * table's changes do: a worker then reads them again (three small SELECTs, only after a
+ * write) and rebuilds the live contexts when they differ from the snapshot's. */
+static void tls_reload_run(void *arg)
+{
+	struct daemon *d = arg;
+	d->tls_job_gen = store_generation(d->store); /* before the read: a later write re-runs */
+	d->tls_job_rc = tls_policy_refresh(d->store, &d->tls_job_changed);
+	snprintf(d->tls_job_err, sizeof d->tls_job_err, "%s",
+	         d->tls_job_rc == STORE_OK ? "" : store_last_error());
+	if (d->tls_job_rc == STORE_OK && d->tls_job_changed)
+		tlsctx_check_all(0); /* new connections get the new policy from now on */
+}
+
+static void tls_reload_done(void *arg)
+{
+	struct daemon *d = arg;
+	d->tls_running = 0;
+	if (d->tls_job_rc != STORE_OK) {
+		/* The last good policy stays; the next tick tries again, logged once. */
+		if (!d->tls_failed)
+			log_ev(LOG_LVL_ERROR, d->cid, "tls_policy_reload_failed",
+			       LOG_S("error", d->tls_job_err),
+			       LOG_S("kept", "the last loaded TLS policy"));
+		d->tls_failed = 1;
+		return;
+	}
+	if (d->tls_failed)
+		log_ev(LOG_LVL_NOTICE, d->cid, "tls_policy_reload_recovered",
+		       LOG_U("generation", d->tls_job_gen));
+	d->tls_failed = 0;
+	d->tls_gen = d->tls_job_gen;
+	if (d->tls_job_changed)
+		log_ev(LOG_LVL_NOTICE, d->cid, "tls_policy_reloaded",
+		       LOG_U("generation", d->tls_gen));
+}
+
+/* Replaced certificate, key or trust-store files are picked up within two seconds, and
+ * so is a TLS policy stored by another node (tls_reload_run). */
 static void on_tls_tick(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	(void)arg;
+	struct daemon *d = arg;
 	tlsctx_check_all(0);
+	if (d->tls_running || store_generation(d->store) == d->tls_gen)
+		return;
+	d->tls_running = 1;
+	if (workers_submit(d->workers, tls_reload_run, tls_reload_done, d, d->main) != 0)
+		d->tls_running = 0;
 }
 
 static void on_node_heartbeat(evutil_socket_t fd, short what, void *arg)
@@ -520,6 +570,7 @@ static int daemon_start(struct daemon *d, const char *provision_file)
 	if (tls_iana_init() != 0)
 		return start_failed(d, "tls", "tls_failed",
 		                    "OpenSSL cannot list its cipher suites");
+	d->tls_gen = store_generation(d->store); /* before the read, as tls_reload_run */
 	if (tls_policy_load(d->store) != STORE_OK)
 		return start_failed(d, "tls", "tls_failed", store_last_error());
 

@@ -19,7 +19,9 @@
  * keeps the TLS 1.2 suites of its kind.
  *
  * The settings live in the store (tlssetting rows, so a cluster shares them); the
- * daemon keeps a snapshot (tls_policy_load) that TLS contexts read when they are built.
+ * daemon keeps a snapshot (tls/store.h: tls_policy_load at start and after an admin
+ * change, tls_policy_refresh when the store generation moves, e.g. by a cluster peer's
+ * write) that TLS contexts read when they are built.
  *
  * Threads: tls_resolve is pure. The snapshot functions are thread-safe (a mutex; loads
  * are rare: start, an admin change, a cluster peer's change). Ownership: rows passed in

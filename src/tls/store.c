@@ -5,7 +5,10 @@
 #include "tls/tlsctx.h"
 #include "tls/trust.h"
 
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,46 +91,106 @@ int tls_rows_set(struct tls_rows *r, const char *level, const char *name, const 
 	return value ? row_add(r, level, name, value) : 0;
 }
 
+/* A load in progress: the trust snapshot being built, and a digest of everything read
+ * (so a refresh can tell that nothing changed without comparing snapshots). */
+struct load {
+	struct tls_trust *t;
+	EVP_MD_CTX *md;
+};
+
+/* Feeds a length-prefixed string to the digest: ("ab","c") and ("a","bc") differ. */
+static void digest_str(struct load *l, const char *s)
+{
+	uint64_t n = s ? strlen(s) : UINT64_MAX;
+	EVP_DigestUpdate(l->md, &n, sizeof n);
+	if (s)
+		EVP_DigestUpdate(l->md, s, n);
+}
+
 static int anchor_in(void *ud, const struct store_anchor *a)
 {
+	struct load *l = ud;
+	digest_str(l, a->level);
+	digest_str(l, a->pem);
 	/* A stored anchor that no longer parses is left out (it was checked at upload). */
-	(void)tls_trust_add_anchor(ud, a->level, a->pem);
+	(void)tls_trust_add_anchor(l->t, a->level, a->pem);
 	return 0;
 }
 
 static int identity_in(void *ud, const char *level, const char *name)
 {
-	return tls_trust_add_identity(ud, level, name) == 0 ? 0 : 1;
+	struct load *l = ud;
+	digest_str(l, level);
+	digest_str(l, name);
+	return tls_trust_add_identity(l->t, level, name) == 0 ? 0 : 1;
 }
 
-/* The stored trust anchors and client identities into the trust snapshot. */
-static int trust_load(store_t *st)
-{
-	struct tls_trust *t = tls_trust_new();
-	if (!t)
-		return STORE_ERROR;
-	int rc = store_anchors(st, NULL, anchor_in, t);
-	if (rc == STORE_OK)
-		rc = store_identities(st, NULL, identity_in, t);
-	if (rc != STORE_OK) {
-		tls_trust_free(t);
-		return rc;
-	}
-	tls_trust_install(t);
-	return STORE_OK;
-}
+/* The digest of what the snapshots were last loaded from (tls_policy_load, refresh). */
+static pthread_mutex_t loaded_mu = PTHREAD_MUTEX_INITIALIZER;
+static unsigned char loaded_md[EVP_MAX_MD_SIZE];
+static int loaded_valid;
 
-int tls_policy_load(store_t *st)
+/* Reads the stored settings, anchors and identities; installs them into the snapshots
+ * unless only_changed and their digest is the one last installed (*changed says which). */
+static int load(store_t *st, int only_changed, int *changed)
 {
+	*changed = 0;
 	struct tls_rows r;
 	int rc = tls_rows_load(st, &r);
 	if (rc != STORE_OK)
 		return rc;
-	rc = trust_load(st);
-	if (rc == STORE_OK)
-		rc = tls_policy_set_rows(r.row, r.n) == 0 ? STORE_OK : STORE_ERROR;
+	struct load l = {tls_trust_new(), EVP_MD_CTX_new()};
+	unsigned char md[EVP_MAX_MD_SIZE] = {0}; /* SHA-256 fills 32 bytes: memcmp reads all */
+	if (!l.t || !l.md || !EVP_DigestInit_ex(l.md, EVP_sha256(), NULL))
+		rc = STORE_ERROR;
+	for (size_t i = 0; rc == STORE_OK && i < r.n; i++) {
+		digest_str(&l, r.row[i].level);
+		digest_str(&l, r.row[i].name);
+		digest_str(&l, r.row[i].value);
+	}
+	if (rc == STORE_OK) {
+		digest_str(&l, NULL); /* the end of the rows */
+		rc = store_anchors(st, NULL, anchor_in, &l);
+	}
+	if (rc == STORE_OK) {
+		digest_str(&l, NULL);
+		rc = store_identities(st, NULL, identity_in, &l);
+	}
+	if (rc == STORE_OK && !EVP_DigestFinal_ex(l.md, md, NULL))
+		rc = STORE_ERROR;
+	EVP_MD_CTX_free(l.md);
+	if (rc != STORE_OK) {
+		tls_trust_free(l.t);
+		tls_rows_free(&r);
+		return rc;
+	}
+	pthread_mutex_lock(&loaded_mu);
+	if (!only_changed || !loaded_valid || memcmp(md, loaded_md, sizeof md) != 0) {
+		if (tls_policy_set_rows(r.row, r.n) == 0) {
+			tls_trust_install(l.t);
+			l.t = NULL;
+			memcpy(loaded_md, md, sizeof md);
+			loaded_valid = 1;
+			*changed = 1;
+		} else {
+			rc = STORE_ERROR;
+		}
+	}
+	pthread_mutex_unlock(&loaded_mu);
+	tls_trust_free(l.t);
 	tls_rows_free(&r);
 	return rc;
+}
+
+int tls_policy_load(store_t *st)
+{
+	int changed;
+	return load(st, 0, &changed);
+}
+
+int tls_policy_refresh(store_t *st, int *changed)
+{
+	return load(st, 1, changed);
 }
 
 struct check {

@@ -34,6 +34,11 @@ void tls_rows_free(struct tls_rows *r);
  * tlsctx_check_all rebuilds the live ones). Returns STORE_OK or a store error (the
  * snapshot is unchanged). */
 int tls_policy_load(store_t *st);
+/* The same, but the snapshots are replaced only when what is stored differs from what
+ * they were last loaded from (a digest of the rows, anchors and identities): a cluster
+ * peer's write to any table moves the store generation, and a reload that changes
+ * nothing must not rebuild every context. *changed: 1 when they were replaced. */
+int tls_policy_refresh(store_t *st, int *changed);
 
 /* Would every live listener with a policy (tlsctx_foreach) accept r? Returns 0, or -1
  * with err naming the first listener and why (e.g. no TLS 1.3 suite left). */

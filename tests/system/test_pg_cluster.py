@@ -8,7 +8,9 @@ crosses nodes (a SIPp registration on A: BackInService to a CTI client on B; the
 unregistration: OutOfService); failed CTI logins spread over both nodes lock the account
 at the policy's threshold exactly; a node killed with SIGKILL leaves its bindings, which
 expire by their time on the surviving node, and the phone re-registers through B; a cloud
-CTI interface added or deleted through A is opened or closed by B at runtime. Runs
+CTI interface added or deleted through A is opened or closed by B at runtime, and a TLS
+policy change made through A (cipher suites, protocols) is offered by B's listeners
+without a restart. Runs
 its own PostgreSQL (tests/system/pg.py)."""
 import json
 import os
@@ -27,6 +29,7 @@ import pg  # noqa: E402
 from cryptography.hazmat.primitives import hashes  # noqa: E402
 import test_daemon  # noqa: E402
 import test_cti  # noqa: E402
+from test_tls import A128, A256, CHACHA, s_client  # noqa: E402
 from test_sip import PROV, SIPP_DIR, Raw, sipp, status  # noqa: E402
 
 
@@ -156,6 +159,44 @@ class ClusterTest(TwoNodes):
         self.assertEqual(b_listening(), [])
         self.assertEqual(self.b.log_text().count(opened), 1)
         self.assertNotIn("xsi_interface_failed", self.a.log_text() + self.b.log_text())
+
+    def test_tls_policy_set_on_a_offered_by_b(self):
+        """The TLS policy is in the shared store and applied on every node at runtime:
+        cipher suites and protocols set through node A are what node B's listener
+        offers, without a restart (the store generation's NOTIFY, then a reload on B)."""
+        cti = self.b.cti_tls_port
+
+        def offered12():
+            return [iana for iana, ossl in (A128, A256, CHACHA)
+                    if s_client(cti, "-tls1_2", "-cipher", ossl)[0] == ossl]
+
+        def until(check, want):
+            end = time.time() + 15
+            got = check()
+            while got != want and time.time() < end:
+                time.sleep(0.2)
+                got = check()
+            return got
+
+        def tls_on_a(*words):
+            r = self.a.cli("tls", *words)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+        self.assertEqual(offered12(), [A128[0], A256[0], CHACHA[0]])
+        tls_on_a("ciphers", "add", "system", A256[0])
+        self.assertEqual(until(offered12, [A256[0]]), [A256[0]])
+        self.assertIn("event=tls_policy_reloaded", self.b.log_text())
+        # A protocol list at B's CTI TLS kind: TLS 1.3 only, so a TLS 1.2 client is refused.
+        tls_on_a("protocols", "add", "kind=cti-tls", "TLSv1.3")
+        self.assertIsNone(until(lambda: s_client(cti, "-tls1_2")[0], None))
+        name, _ = s_client(cti, "-tls1_3")
+        self.assertIsNotNone(name)
+        # Cleared on A: B offers the defaults again.
+        tls_on_a("protocols", "clear", "kind=cti-tls")
+        tls_on_a("ciphers", "clear", "system")
+        self.assertEqual(until(offered12, [A128[0], A256[0], CHACHA[0]]),
+                         [A128[0], A256[0], CHACHA[0]])
+        self.assertNotIn("tls_policy_reload_failed", self.a.log_text() + self.b.log_text())
 
     def pki(self, d, name):
         with open(os.path.join(d.state, "pki", name), "rb") as f:

@@ -4,6 +4,8 @@
 #include "tls/apply.h"
 #include "tls/level.h"
 #include "tls/policy.h"
+#include "tls/store.h"
+#include "tls/trust.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
+
+#include "store_fixture.h"
 
 static void parse_ok(const char *in, const char *canonical)
 {
@@ -155,6 +159,53 @@ static void test_snapshot(void **state)
 	tls_policy_clear();
 }
 
+/* tls_policy_refresh: the snapshots are replaced only when what is stored changed (a
+ * cluster node refreshes on every store generation, which any table's write moves). */
+static void test_refresh(void **state)
+{
+	(void)state;
+	struct tu_store f;
+	tu_store_init(&f, "tgtlsp", 0);
+	struct tls_listener_id id = {"https", "127.0.0.1", 8443};
+	struct tls_effective e;
+	tls_policy_set_defaults(defaults);
+	assert_int_equal(tls_policy_load(f.st), STORE_OK);
+	unsigned long pg = tls_policy_generation(), tg = tls_trust_generation();
+	int changed = -1;
+	assert_int_equal(tls_policy_refresh(f.st, &changed), STORE_OK);
+	assert_int_equal(changed, 0);
+	assert_int_equal(tls_policy_generation(), pg);
+	assert_int_equal(tls_trust_generation(), tg);
+	/* A setting written (by another node): refreshed, and the contexts' generation moves. */
+	assert_int_equal(store_tls_setting_put(f.st, "transport=http", "ciphers-tls12", "H12", 1),
+	                 STORE_OK);
+	assert_int_equal(tls_policy_refresh(f.st, &changed), STORE_OK);
+	assert_int_equal(changed, 1);
+	assert_true(tls_policy_generation() != pg);
+	assert_int_equal(tls_policy_effective(&id, &e), 0);
+	assert_string_equal(e.s[TLS_SET_CIPHERS12].value, "H12");
+	pg = tls_policy_generation();
+	tg = tls_trust_generation();
+	assert_int_equal(tls_policy_refresh(f.st, &changed), STORE_OK);
+	assert_int_equal(changed, 0);
+	assert_int_equal(tls_policy_generation(), pg);
+	/* A client identity counts too; so does a value that only moves between fields. */
+	assert_int_equal(store_identity_add(f.st, "kind=cti-tls", "alice"), STORE_OK);
+	assert_int_equal(tls_policy_refresh(f.st, &changed), STORE_OK);
+	assert_int_equal(changed, 1);
+	assert_true(tls_trust_generation() != tg);
+	assert_int_equal(store_identity_delete(f.st, "kind=cti-tls", "alice"), STORE_OK);
+	assert_int_equal(store_identity_add(f.st, "kind=cti-tl", "salice"), STORE_OK);
+	assert_int_equal(tls_policy_refresh(f.st, &changed), STORE_OK);
+	assert_int_equal(changed, 1);
+	/* tls_policy_load always installs. */
+	pg = tls_policy_generation();
+	assert_int_equal(tls_policy_load(f.st), STORE_OK);
+	assert_true(tls_policy_generation() != pg);
+	tls_policy_clear();
+	tu_store_close(&f);
+}
+
 static void effective(struct tls_effective *e, const char *protos, const char *l12, const char *l13)
 {
 	memset(e, 0, sizeof *e);
@@ -235,6 +286,7 @@ int main(void)
 	    cmocka_unit_test(test_levels_of),
 	    cmocka_unit_test(test_most_specific_wins),
 	    cmocka_unit_test(test_snapshot),
+	    cmocka_unit_test(test_refresh),
 	    cmocka_unit_test(test_apply),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
