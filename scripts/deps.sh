@@ -17,8 +17,10 @@ PKGS=(
   libcmocka-dev sqlite3 python3 procps openssl curl
   # TFTP clients for the device-file tests: tftp-hpa's tftp (plain RFC 1350) and atftp (options)
   tftp-hpa atftp
-  # the EST test's second client: strongSwan's pki --est (with the extra plugins, as tested)
-  strongswan-pki libstrongswan-extra-plugins
+  # the EST test's second client: strongSwan's pki --est (with the extra plugins, as tested);
+  # its key generation needs the openssl plugin, which is in the standard plugins (only a
+  # Recommends of libstrongswan: not installed when recommends are off)
+  strongswan-pki libstrongswan-standard-plugins libstrongswan-extra-plugins
   # the Prometheus text-format parser the metrics test reads /metrics with
   python3-prometheus-client
   # PyJWT: the independent verifier of the daemon's access tokens (tests/system/test_oauth_jwt.py,
