@@ -72,21 +72,27 @@ int store_processnode_put(store_t *st, const struct store_processnode *n)
 	                        SV_I(n->tftpport),
 	                        SV_S(n->version),
 	                        SV_I(n->timestarted),
-	                        SV_I(n->lastheartbeat)};
+	                        SV_I(n->lastheartbeat),
+	                        SV_I(n->registrations),
+	                        SV_I(n->ctisessions)};
+	/* The counts: a new row takes n's. A row written again keeps its registrations (a
+	 * node that starts loads its own bindings again: the last count stays the best figure
+	 * until its first heartbeat) but takes n's CTI sessions: those of a previous run
+	 * ended with it, and `cluster status` showed them for up to a heartbeat. */
 	return store_exec(
 	    st,
 	    "INSERT INTO processnode (name, address, description, sipport, securedsipport, "
 	    "sipoauthport, sipmraoauthport, ctiport, ctitlsport, httpport, tftpport, version, "
-	    "timestarted, lastheartbeat) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
-	    "$12, "
-	    "$13, $14) ON CONFLICT (name) DO UPDATE SET address = excluded.address, description = "
+	    "timestarted, lastheartbeat, registrations, ctisessions) VALUES ($1, $2, $3, $4, $5, "
+	    "$6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (name) DO UPDATE SET "
+	    "ctisessions = excluded.ctisessions, address = excluded.address, description = "
 	    "excluded.description, sipport = excluded.sipport, securedsipport = "
 	    "excluded.securedsipport, sipoauthport = excluded.sipoauthport, sipmraoauthport = "
 	    "excluded.sipmraoauthport, ctiport = excluded.ctiport, ctitlsport = "
 	    "excluded.ctitlsport, httpport = excluded.httpport, tftpport = excluded.tftpport, "
 	    "version = excluded.version, timestarted = excluded.timestarted, lastheartbeat = "
 	    "excluded.lastheartbeat",
-	    p, 14, NULL, NULL, NULL);
+	    p, 16, NULL, NULL, NULL);
 }
 
 #define NODE_COLUMNS                                                                               \

@@ -341,7 +341,8 @@ struct store_processnode {
  * "sipoauthport 80 is not 0 or 1024-49151"). For callers that want the reason before
  * writing (the configuration, import). */
 int store_processnode_check(const struct store_processnode *n, char *err, size_t errlen);
-/* Inserts or replaces the node's row. STORE_CONSTRAINT (store_last_error says why) for an
+/* Inserts or replaces the node's row: a new row with n's counts, a row written again with
+ * n's ctisessions and its registrations kept. STORE_CONSTRAINT (store_last_error says why) for an
  * empty name or a port out of range. Bumps store_generation (cnf.xml lists the nodes). */
 int store_processnode_put(store_t *st, const struct store_processnode *n);
 /* STORE_NOTFOUND when there is no such node (*out zeroed). */

@@ -192,10 +192,30 @@ static void forget_statements(struct store_conn *c)
 	c->ncache = 0;
 }
 
+/* Whether the server ended c's session while it sat idle (PostgreSQL restarted or
+ * stopped, pg_terminate_backend): its FATAL message and the end of the stream wait on
+ * the socket, and libpq sees them only when it reads, so the next statement would fail
+ * with that old session's error although the server may be back (a second
+ * DatabaseUnavailable after the outage, a lost device-state resync). Read now, before
+ * anything is sent: the session is then known gone and is made again at once. Nothing
+ * is ambiguous here: no statement was sent on it. One poll(2) of the socket per call. */
+static int closed_while_idle(struct store_conn *c)
+{
+	if (PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+		return 0; /* inside a transaction a lost session must fail it: no retry */
+	/* The message, then the end of the stream: a read each, at most a few. */
+	for (int i = 0; i < 4 && PQstatus(c->pg) == CONNECTION_OK; i++) {
+		struct pollfd pfd = {PQsocket(c->pg), POLLIN, 0};
+		if (poll(&pfd, 1, 0) <= 0 || !PQconsumeInput(c->pg))
+			break;
+	}
+	return PQstatus(c->pg) != CONNECTION_OK;
+}
+
 /* The connection, made or re-made if it is gone and the backoff allows. */
 static int ensure(struct store_conn *c)
 {
-	if (c->pg && PQstatus(c->pg) == CONNECTION_OK)
+	if (c->pg && PQstatus(c->pg) == CONNECTION_OK && !closed_while_idle(c))
 		return STORE_OK;
 	int64_t now = tg_mono_ms();
 	char msg[400];

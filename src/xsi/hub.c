@@ -770,11 +770,24 @@ int xsi_hub_sub_add(struct xsi_hub *h, const struct xsi_sub_request *r, const st
 	index_add(h, u);
 	h->st.subscriptions++;
 	memcpy(id, u->id, XSI_HEX_ID + 1);
-	log_ev(LOG_LVL_NOTICE, NULL, "xsi_subscribed", LOG_S("subscription", u->id),
-	       LOG_S("identity", r->identity), LOG_S("channel_set", s->id),
-	       LOG_S(r->is_group ? "group" : "user", r->target),
+	/* Accepted either way (a channel may open later, and gets what waits), but a set with
+	 * no channel on this node is what a cloud client sees when its channel is on another
+	 * node of a cluster (docs/cti-events.md, Limits): said at warning, with the count. */
+	int channels = 0;
+	const struct chan *c;
+	TAILQ_FOREACH(c, &s->chans, set_link)
+	{
+		if (!c->terminate)
+			channels++;
+	}
+	log_ev(channels ? LOG_LVL_NOTICE : LOG_LVL_WARNING, NULL, "xsi_subscribed",
+	       LOG_S("subscription", u->id), LOG_S("identity", r->identity),
+	       LOG_S("channel_set", s->id), LOG_S(r->is_group ? "group" : "user", r->target),
 	       LOG_S("package", xsi_package_name(r->package)), LOG_U("devices", n),
-	       LOG_I("expires", expires));
+	       LOG_I("expires", expires), LOG_I("channels", channels),
+	       LOG_S("note", channels ? NULL
+	                              : "no channel of this set on this node: its events wait "
+	                                "here for one (is the client's channel on another node?)"));
 	pthread_mutex_unlock(&h->mu);
 	return 0;
 }

@@ -385,6 +385,30 @@ class CloudCtiTest(unittest.TestCase):
                 docs.append(ch.doc(5))
         self.assertTrue(all("SubscriptionEvent" not in d for d in docs), docs)
 
+    def test_subscription_to_a_set_without_a_channel_here_is_flagged(self):
+        """A subscription is accepted whether or not its set has a channel on this node (one
+        may open later and gets what waited), but a set without one is what a cloud client
+        sees when its channel went to another node of a cluster: the xsi_subscribed line
+        says so at warning, with the channel count, so that the administrator can tell."""
+        self.seed_setup()
+        c = self.xsi()
+        st, body = c.subscribe("jpinkman", "set-elsewhere")
+        self.assertEqual(st, 200, body)
+        self.open(c, "set-here")
+        st, body = c.subscribe("jpinkman", "set-here")
+        self.assertEqual(st, 200, body)
+        lines = [x for x in self.d.log_text().splitlines() if "event=xsi_subscribed" in x]
+        self.assertEqual(len(lines), 2, lines)
+        alone, served = lines
+        self.assertIn("channel_set=set-elsewhere", alone)
+        self.assertIn("level=warning", alone)
+        self.assertIn("channels=0", alone)
+        self.assertIn("is the client's channel on another node?", alone)
+        self.assertIn("channel_set=set-here", served)
+        self.assertIn("level=notice", served)
+        self.assertIn("channels=1", served)
+        self.assertNotIn("note=", served)
+
     # --- refusals --------------------------------------------------------------------------
 
     def test_add_refusals_and_runtime_open_close(self):

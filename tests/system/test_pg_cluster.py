@@ -198,6 +198,20 @@ class ClusterTest(TwoNodes):
                          [A128[0], A256[0], CHACHA[0]])
         self.assertNotIn("tls_policy_reload_failed", self.a.log_text() + self.b.log_text())
 
+    def test_restarted_node_shows_none_of_its_old_cti_sessions(self):
+        """A node's row written again at start: the CTI sessions its previous run counted
+        ended with it, and `cluster status` must not show them until its first heartbeat
+        (30 s here): it did, since the start's upsert kept the old counts."""
+        self.b.store_rows("UPDATE processnode SET ctisessions = 7 WHERE name = 'node-b'",
+                          write=True)
+        self.assertEqual(self.b.stop(), 0)
+        self.b.start()
+        r = self.a.cli("cluster", "status", json_mode=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        t = json.loads(r.stdout)
+        rows = {row[0]: dict(zip(t["columns"], row)) for row in t["rows"]}
+        self.assertEqual(rows["node-b"]["cti sessions"], "0", rows)
+
     def pki(self, d, name):
         with open(os.path.join(d.state, "pki", name), "rb") as f:
             return f.read()

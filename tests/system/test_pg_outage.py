@@ -144,6 +144,37 @@ class PgOutageTest(unittest.TestCase):
         self.assertIn((f"<sip:1002@127.0.0.1:{spooled[0]}>",), rows)
         self.assertEqual(os.path.getsize(spool), 8)
 
+    def wait_log(self, needle, count):
+        end = time.time() + 60
+        while self.d.log_text().count(needle) < count and time.time() < end:
+            time.sleep(0.05)
+        self.assertGreaterEqual(self.d.log_text().count(needle), count, needle)
+
+    def test_idle_sessions_after_a_restart(self):
+        """PostgreSQL restarted twice: each connection the server ended while it sat idle
+        is made again before its next statement, not failed with the old session's error.
+        The listening thread's store session, made at the first resync, is idle when the
+        second outage ends; its resync then must read the store (it failed, level error,
+        with "terminating connection due to administrator command", and the devices were
+        not read again), and no second DatabaseUnavailable follows the server's return."""
+        self.assertEqual(status(self.register()), 200)
+        for outage in (1, 2):
+            self.pg.pause()
+            self.wait_log("event=store_pg_listen_lost", outage)
+            self.pg.resume()
+            self.wait_log("event=cluster_devstate_resync", outage)
+        resyncs = [x for x in self.d.log_text().splitlines()
+                   if "event=cluster_devstate_resync" in x]
+        self.assertEqual(len(resyncs), 2, resyncs)
+        for line in resyncs:
+            self.assertIn("level=notice", line)
+            self.assertNotIn("error=", line)
+            self.assertIn("in_service=1", line)
+        # The store works for the registrar, and the alarm was raised once an outage at
+        # most (none when no thread needed the store while the server was down).
+        self.assertEqual(status(self.register()), 200)
+        self.assertLessEqual(self.alarms().count("DatabaseUnavailable"), 2)
+
     def alarms(self):
         r = self.d.cli("show", "alarms", json_mode=True)
         self.assertEqual(r.returncode, 0, r.stderr)
