@@ -50,17 +50,36 @@ def openssl_to_iana():
     return names, auth
 
 
-def sslscan(port, root):
-    """{(protocol, IANA name)} a full sslscan of the listener was accepted with."""
+def sslscan(port, root, cert=None):
+    """{(protocol, IANA name)} a full sslscan of the listener was accepted with; cert is a
+    (certificate, key) pair to present to a listener that needs one."""
     xml = os.path.join(root, f"scan-{port}.xml")
+    mutual = [f"--certs={cert[0]}", f"--pk={cert[1]}"] if cert else []
     subprocess.run(["sslscan", "--no-colour", "--no-heartbleed", "--no-renegotiation",
-                    "--no-compression", "--no-fallback", "--no-check-certificate",
+                    "--no-compression", "--no-fallback", "--no-check-certificate", *mutual,
                     f"--xml={xml}", f"127.0.0.1:{port}"],
                    capture_output=True, text=True, timeout=120)
     names, _ = openssl_to_iana()
     doc = ET.parse(xml).getroot().find("ssltest")
     return {(c.get("sslversion"), names.get(c.get("cipher"), c.get("cipher")))
             for c in doc.findall("cipher")}
+
+
+def effective_set(d, iface):
+    """What `tls show` says the listener offers, as sslscan would list it: every effective
+    suite this OpenSSL can offer whose authentication fits the node's ECDSA certificate,
+    under each enabled protocol."""
+    rows = {r[1]: r for r in json.loads(
+        d.cli("tls", "show", iface, json_mode=True).stdout)["rows"]}
+    _, auth = openssl_to_iana()
+    protos = rows["protocols"][2].split(",")
+    want = set()
+    if "TLSv1.2" in protos:
+        want |= {("TLSv1.2", n) for n in rows["ciphers-tls12"][2].split(",")
+                 if n not in rows["ciphers-tls12"][4] and auth.get(n) == "ECDSA"}
+    if "TLSv1.3" in protos:
+        want |= {("TLSv1.3", n) for n in rows["ciphers-tls13"][2].split(",")}
+    return want
 
 
 class TlsPolicyTest(unittest.TestCase):
@@ -133,20 +152,7 @@ class TlsPolicyTest(unittest.TestCase):
         self.assertIn("tls_setting_changed", self.d.log_text())
 
     def expected(self, iface):
-        """What `tls show` says the listener offers, as sslscan would list it: every
-        effective suite this OpenSSL can offer whose authentication fits the node's ECDSA
-        certificate, under each enabled protocol."""
-        rows = {r[1]: r for r in json.loads(
-            self.d.cli("tls", "show", iface, json_mode=True).stdout)["rows"]}
-        _, auth = openssl_to_iana()
-        protos = rows["protocols"][2].split(",")
-        want = set()
-        if "TLSv1.2" in protos:
-            want |= {("TLSv1.2", n) for n in rows["ciphers-tls12"][2].split(",")
-                     if n not in rows["ciphers-tls12"][4] and auth.get(n) == "ECDSA"}
-        if "TLSv1.3" in protos:
-            want |= {("TLSv1.3", n) for n in rows["ciphers-tls13"][2].split(",")}
-        return want
+        return effective_set(self.d, iface)
 
     def test_sslscan_sees_exactly_the_effective_set(self):
         cti = self.d.cti_tls_port
