@@ -12,10 +12,12 @@ s_client` (the mutual-TLS ones with a client certificate signed by the node's CA
 - TLS 1.0 and 1.1 handshakes fail on every listener with a protocol_version alert;
 - protocols by level, without a restart: TLSv1.3 only at transport=sip refuses a TLS 1.2
   client on 5061 and 5091 but not on 2749; TLSv1.2 only at one interface overrides it
-  there and nowhere else; clearing the interface brings the transport's setting back."""
+  there and nowhere else; clearing the interface brings the transport's setting back;
+- the admin listener (9464) is plain HTTP, not a TLS listener (docs/tls.md says why)."""
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -63,6 +65,8 @@ class TlsListenersTest(unittest.TestCase):
         listed = {r[0] for r in json.loads(d.cli("tls", "show", json_mode=True).stdout)["rows"]}
         for name, (port, kind, _) in self.listeners.items():
             self.assertIn(self.iface(name), listed, name)
+        # The admin listener (/metrics, /healthz) is plain HTTP on loopback: no TLS listener.
+        self.assertFalse([i for i in listed if i.endswith(f":{d.admin_port}")], listed)
 
     def tearDown(self):
         problem = self.d.finish()
@@ -131,6 +135,13 @@ class TlsListenersTest(unittest.TestCase):
                 got = self.scan(name)
                 self.assertEqual(got, want)
                 self.assertEqual(got, effective_set(self.d, self.iface(name)))
+
+    def test_admin_listener_is_plain_http(self):
+        suite, out = s_client(self.d.admin_port, "-tls1_2")
+        self.assertIsNone(suite, out)
+        r = subprocess.run(["curl", "-sS", f"http://127.0.0.1:{self.d.admin_port}/healthz"],
+                           capture_output=True, text=True, timeout=20)
+        self.assertEqual(r.returncode, 0, r.stderr)
 
     def test_tls10_and_tls11_fail_on_every_listener(self):
         for name in self.listeners:
