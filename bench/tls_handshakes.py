@@ -151,8 +151,13 @@ def main():
         if a.old:
             hs, cpu = med(a.build, case)
             ohs, ocpu = med(a.old, case)
+            # Each run measured both back to back: its own ratio is the paired comparison.
+            pairs = [o[1] / n[1] for n, o in zip(results[(a.build, case)],
+                                                 results[(a.old, case)])]
             print(f"{case}: handshakes/s new/old {hs / ohs:.2f}; handshakes per CPU-second "
-                  f"new/old {ocpu / cpu:.2f}")
+                  f"new/old {ocpu / cpu:.2f} (medians), per run "
+                  + " ".join(f"{p:.2f}" for p in pairs)
+                  + f", median of the runs {statistics.median(pairs):.2f}")
     return 0
 
 
