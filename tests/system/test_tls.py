@@ -258,6 +258,28 @@ class TlsPolicyTest(unittest.TestCase):
         name, _ = s_client(self.d.cti_tls_port, "-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA256")
         self.assertEqual(name, "ECDHE-ECDSA-AES128-SHA256")
 
+    def test_late_registry_rows_known_and_unavailable(self):
+        """Rows registered after Debian's copies of the registry (RFC 8442, RFC 9367): known
+        names, stored, listed as not available with the reason, never offered or dropped."""
+        iface = f"interface=cti-tls@127.0.0.1:{self.d.cti_tls_port}"
+        psk, gost = "TLS_ECDHE_PSK_WITH_AES_128_GCM_SHA256", "TLS_GOSTR341112_256_WITH_MAGMA_MGM_L"
+        self.tls("ciphers", "add", "kind=cti-tls", A128[0])
+        self.tls("ciphers", "add", "kind=cti-tls", psk)
+        self.tls("ciphers", "add", "kind=cti-tls", "TLS_AES_128_GCM_SHA256")
+        self.tls("ciphers", "add", "kind=cti-tls", gost)  # a TLS 1.3 suite outside 0x13,*
+        got = self.tls("ciphers", "get", "kind=cti-tls").stdout
+        self.assertIn(psk, got)
+        self.assertIn(gost, got)
+        rows = {r[1]: r for r in json.loads(
+            self.d.cli("tls", "show", iface, json_mode=True).stdout)["rows"]}
+        self.assertEqual(rows["ciphers-tls12"][2], f"{A128[0]},{psk}")
+        self.assertIn(f"{psk} (needs pre-shared keys", rows["ciphers-tls12"][4])
+        self.assertEqual(rows["ciphers-tls13"][2], f"TLS_AES_128_GCM_SHA256,{gost}")
+        self.assertIn(f"{gost} (not compiled into this OpenSSL", rows["ciphers-tls13"][4])
+        # What is offered is what can be: sslscan sees the two offerable suites only.
+        self.assertEqual(sslscan(self.d.cti_tls_port, self.root),
+                         {("TLSv1.2", A128[0]), ("TLSv1.3", "TLS_AES_128_GCM_SHA256")})
+
 
 if __name__ == "__main__":
     test_daemon.main()
