@@ -62,7 +62,8 @@ fi
 if [ "$which" = all ] || [ "$which" = tls_handshakes ]; then
 	# openssl s_time against CTI TLS, TLS 1.2 and 1.3: handshakes/s and telgated's CPU per
 	# handshake; OLD_BUILD=dir compares
-	python3 bench/tls_handshakes.py build/bench ${OLD_BUILD:-} --seconds "${SECONDS_PER_SIDE:-10}"
+	python3 bench/tls_handshakes.py build/bench ${OLD_BUILD:-} --seconds "${SECONDS_PER_SIDE:-10}" \
+		--runs "${RUNS:-3}"
 fi
 if [ "$which" = all ] || [ "$which" = shtable ]; then
 	# the hash tables on the registrar's path: ns/op, then instructions/call (callgrind)

@@ -3,15 +3,19 @@
 """bench/tls_grade: grades every TLS listener of telgated with outside scanners (issue 15).
 Starts telgated from a build directory on free loopback ports with a temporary state
 directory, then runs testssl.sh (Debian 12: 3.0.8) against each server-auth listener (SIP
-TLS, CTI TLS, the device files over HTTPS, EST) and sslscan against the mutual-TLS SIP edge: testssl.sh 3.0.8 cannot present
-a client certificate, sslscan can (--certs/--pk). The edge's client certificate is signed
-by telgated's own CA (the default sip.edge_ca_file) and its name is allow-listed with
-`telgate edge add`, as an administrator would.
+TLS, SIP OAuth opened with `telgate utils sipOAuth-mode enable`, CTI TLS, the device files
+over HTTPS, EST) and sslscan against the mutual-TLS ones (the SIP edge and a cloud CTI
+interface made with `telgate cti-interface add`): testssl.sh 3.0.8 cannot present a
+client certificate, sslscan can (--certs/--pk). The client certificate is signed by
+telgated's own CA (the edge's default sip.edge_ca_file; uploaded with `telgate trust
+update` as the cloud CTI interfaces' anchor) and its name is allow-listed with `telgate
+edge add` and `telgate identity add`, as an administrator would.
 
 Asserts per listener: no SSLv2, SSLv3, TLS 1.0 or TLS 1.1; forward secrecy only; AEAD
 suites only (no CBC); TLS 1.3 offered; no vulnerability check flagged at MEDIUM or worse.
-Prints one summary per listener; exits 1 when an assertion fails. Takes about a minute
-(testssl.sh ~30 s per listener, the four at once; sslscan under a second).
+Prints the findings per listener, then one summary line per listener; exits 1 when an
+assertion fails. Takes a few minutes on a loaded machine (testssl.sh ~30 s per listener
+alone, the five at once; sslscan a few seconds).
 
     python3 bench/tls_grade.py BUILD_DIR [--keep] [--weaken]
 """
@@ -58,16 +62,19 @@ def run_quiet(cmd, **kw):
 
 
 class Daemon:
-    """telgated on free loopback ports: SIP TLS, the SIP edge, CTI TLS, the device files
-    over HTTPS and EST (the other listeners off or on free ports too)."""
+    """telgated on free loopback ports: SIP TLS, SIP OAuth, the SIP edge, CTI TLS, a cloud
+    CTI interface, the device files over HTTPS and EST (the other listeners off or on free
+    ports too)."""
 
     def __init__(self, build, root):
         self.build, self.root = build, root
         self.state = os.path.join(root, "state")
         self.conf = os.path.join(root, "t.conf")
         # the edge port is sipMRAOAuthPort in the node table: 1024-49151 (seed 002)
-        self.ports = {"sip-tls": free_port(), "sip-edge": free_port(top=49151),
-                      "cti-tls": free_port(), "files-https": free_port(),
+        # so is SIP OAuth's sipOAuthPort
+        self.ports = {"sip-tls": free_port(), "sip-oauth": free_port(top=49151),
+                      "sip-edge": free_port(top=49151), "cti-tls": free_port(),
+                      "cti-interface": free_port(), "files-https": free_port(),
                       "est-https": free_port()}
         with open(self.conf, "w") as f:
             f.write(f"[core]\nstate_dir = {self.state}\nthreads = 1\nworkers = 1\n"
@@ -76,6 +83,7 @@ class Daemon:
                     f"address = 127.0.0.1\n"
                     f"[sip]\nport = {free_port()}\ntls_port = {self.ports['sip-tls']}\n"
                     f"edge_port = {self.ports['sip-edge']}\naddress = 127.0.0.1\n"
+                    f"oauth_port = {self.ports['sip-oauth']}\n"
                     f"[admin]\nhttp_port = 0\n"
                     f"[files]\naddress = 127.0.0.1\nhttp_port = {free_port()}\ntftp_port = 0\n"
                     f"https_port = {self.ports['files-https']}\n"
@@ -92,9 +100,16 @@ class Daemon:
         return subprocess.run([os.path.join(self.build, "telgate"), "-c", self.conf, *words],
                               capture_output=True, text=True, timeout=60)
 
-    def edge_client(self):
-        """A client certificate the edge accepts: signed by telgated's CA (the default
-        edge trust store), its CN allow-listed. Returns (certificate, key) paths."""
+    def must(self, *words):
+        r = self.cli(*words)
+        if r.returncode != 0:
+            raise RuntimeError("telgate %s: %s%s" % (" ".join(words), r.stdout, r.stderr))
+
+    def mutual_client(self):
+        """A client certificate the edge and the cloud CTI interface accept: signed by
+        telgated's CA (the default edge trust store; the interfaces' anchor), its CN
+        allow-listed for both. Opens SIP OAuth and the cloud CTI interface too. Returns
+        (certificate, key) paths."""
         pki = os.path.join(self.state, "pki")
         crt, key, csr = (os.path.join(self.root, n) for n in ("edge.crt", "edge.key", "edge.csr"))
         ext = os.path.join(self.root, "edge.ext")
@@ -106,9 +121,13 @@ class Daemon:
         run_quiet(["openssl", "x509", "-req", "-in", csr, "-CA", os.path.join(pki, "ca.crt"),
                    "-CAkey", os.path.join(pki, "ca.key"), "-CAcreateserial", "-out", crt,
                    "-days", "2", "-extfile", ext])
-        r = self.cli("edge", "add", "grade.edge.example", "tls_grade")
-        if r.returncode != 0:
-            raise RuntimeError("telgate edge add: " + r.stderr)
+        self.must("edge", "add", "grade.edge.example", "tls_grade")
+        self.must("utils", "sipOAuth-mode", "enable")
+        self.must("cti-interface", "add", str(self.ports["cti-interface"]), "true", "true",
+                  "true", "127.0.0.1")
+        self.must("trust", "update", "kind=cti-interface", "nodeca", os.path.join(pki, "ca.crt"))
+        self.must("identity", "add", "kind=cti-interface", "grade.edge.example")
+        self.must("tls", "set", "kind=cti-interface", "allowClientApp", "true")
         return crt, key
 
     def stop(self):
@@ -161,6 +180,22 @@ class Grade:
         out += ["  note: " + n for n in self.notes]
         out += ["  FAILED: " + f for f in self.failures]
         return "\n".join(out)
+
+    def line(self):
+        """One line: verdict, protocols, suites per protocol, the properties checked."""
+        offered = [p.replace("TLS ", "") for p in ("SSLv2", "SSLv3", "TLS 1.0", "TLS 1.1",
+                                                    "TLS 1.2", "TLS 1.3")
+                   if self.protocols.get(p)]
+        n12 = sum(1 for p, _ in self.suites if p == "TLS 1.2")
+        n13 = sum(1 for p, _ in self.suites if p == "TLS 1.3")
+        fs = all(p == "TLS 1.3" or s.startswith(FS_PREFIXES) for p, s in self.suites)
+        aead = all(any(a in s for a in AEAD) for _, s in self.suites)
+        flagged = [c for c, sev, _ in self.vulns if sev in FLAGGED]
+        return (f"{self.name:<14} {self.port:>5} {self.tool.split(',')[0]:<10} "
+                f"{'PASS' if not self.failures else 'FAIL'}  protocols {'+'.join(offered) or '-'}"
+                f"  suites 1.2:{n12} 1.3:{n13}  FS {'all' if fs else 'NO'}"
+                f"  AEAD {'all' if aead else 'NO'}  vulnerabilities {len(self.vulns)} checked, "
+                f"{len(flagged)} flagged" + (" (" + " ".join(flagged) + ")" if flagged else ""))
 
 
 def testssl(name, port, root):
@@ -271,7 +306,7 @@ def main():
     t0 = time.time()
     d = Daemon(a.build, root)
     try:
-        cert = d.edge_client()
+        cert = d.mutual_client()
         if a.weaken:
             r = d.cli("tls", "profile", "apply", "system", "bwks-default")
             print("tls_grade: --weaken: " + (r.stdout + r.stderr).strip().replace("\n", "; "))
@@ -279,10 +314,12 @@ def main():
         # its own processes, so together they take about as long as the slowest one
         # instead of the sum (the whole grade stays well inside its CTest timeout on a
         # loaded machine). Each writes its own files; the results keep this order.
-        with concurrent.futures.ThreadPoolExecutor(max_workers=5) as pool:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=7) as pool:
             jobs = [pool.submit(testssl, name, d.ports[name], root)
-                    for name in ("sip-tls", "cti-tls", "files-https", "est-https")]
-            jobs.append(pool.submit(sslscan, "sip-edge", d.ports["sip-edge"], root, cert))
+                    for name in ("sip-tls", "sip-oauth", "cti-tls", "files-https",
+                                 "est-https")]
+            jobs += [pool.submit(sslscan, name, d.ports[name], root, cert)
+                     for name in ("sip-edge", "cti-interface")]
             grades = [j.result() for j in jobs]
     finally:
         d.stop()
@@ -292,6 +329,9 @@ def main():
             shutil.rmtree(root, ignore_errors=True)
     for g in grades:
         print(g.summary())
+    print("tls_grade: summary, one line per listener")
+    for g in grades:
+        print("  " + g.line())
     bad = [g.name for g in grades if g.failures]
     print(f"tls_grade: {len(grades) - len(bad)} of {len(grades)} listeners pass "
           f"({time.time() - t0:.0f} s)" + (": failed " + " ".join(bad) if bad else ""))

@@ -4,18 +4,23 @@
 building contexts from the TLS policy must not make handshakes slower). Starts telgated
 from each build directory on free loopback ports, then runs `openssl s_time -new` (a new
 session per connection, no resumption) for TLS 1.2 (ECDHE-ECDSA-AES128-GCM-SHA256) and
-TLS 1.3 (TLS_AES_128_GCM_SHA256; ECDSA certificate) and prints handshakes per second and
-telgated's CPU time per handshake (utime + stime of every thread, /proc/PID/stat). With
+TLS 1.3 (TLS_AES_128_GCM_SHA256; ECDSA certificate) and prints handshakes per second,
+telgated's CPU time per handshake and handshakes per server-CPU-second (utime + stime of
+every thread of telgated and of every process it forked: the monitor, the network engine
+and the signer since issue 17; /proc/PID/stat). Handshakes per CPU-second is the steadier
+figure on a shared machine: a busy neighbour stretches the wall clock, not the work. With
 an old build, both daemons run at once and the measurements alternate between them, so
-that a busy neighbour on a shared machine hits both; prints new/old ratios.
+that a busy neighbour hits both; prints new/old ratios. --runs repeats the alternation and
+prints every run and the medians; the load average is printed before and after.
 
-    python3 bench/tls_handshakes.py build/bench [OLD_BUILD] [--seconds 10]
+    python3 bench/tls_handshakes.py build/bench [OLD_BUILD] [--seconds 10] [--runs 3]
 """
 import argparse
 import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -60,10 +65,30 @@ class Daemon:
                     raise RuntimeError(f"telgated from {build} did not come up")
                 time.sleep(0.1)
 
+    def tree(self):
+        """telgated's pid and the pids of every process under it."""
+        pids, todo = [], [self.proc.pid]
+        while todo:
+            pid = todo.pop()
+            pids.append(pid)
+            try:
+                for task in os.listdir(f"/proc/{pid}/task"):
+                    with open(f"/proc/{pid}/task/{task}/children") as f:
+                        todo += [int(x) for x in f.read().split()]
+            except OSError:
+                pass
+        return pids
+
     def cpu_seconds(self):
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime (fields 14, 15)
+        total = 0
+        for pid in self.tree():
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+        return total / TICK
 
     def s_time(self, args, seconds):
         """Returns (handshakes per second, telgated's CPU ms per handshake)."""
@@ -85,31 +110,54 @@ class Daemon:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def load():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build")
     ap.add_argument("old", nargs="?")
     ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--runs", type=int, default=1)
     a = ap.parse_args()
+    print(f"load average before: {load()} ({os.cpu_count()} CPUs)")
     daemons = [Daemon(a.build)] + ([Daemon(a.old)] if a.old else [])
     try:
-        results = {}
-        for case, args in CASES:
-            for d in daemons:
-                results[(d.build, case)] = d.s_time(args, a.seconds)
+        results = {}  # (build, case) -> [(handshakes/s, CPU ms per handshake)] per run
+        for run in range(a.runs):
+            for case, args in CASES:
+                for d in daemons:
+                    r = d.s_time(args, a.seconds)
+                    results.setdefault((d.build, case), []).append(r)
+                    print(f"run {run + 1} {d.build}: CTI TLS {case}: {r[0]:.0f} handshakes/s, "
+                          f"{r[1]:.3f} ms CPU each, {1000 / r[1]:.0f} per CPU-second",
+                          flush=True)
     finally:
         for d in daemons:
             d.stop()
+    print(f"load average after: {load()}")
+
+    def med(build, case):
+        rs = results[(build, case)]
+        return (statistics.median(r[0] for r in rs), statistics.median(r[1] for r in rs))
+
     for case, _ in CASES:
         for d in daemons:
-            hs, cpu = results[(d.build, case)]
-            print(f"{d.build}: CTI TLS {case} full handshakes: {hs:.0f}/s, "
-                  f"telgated CPU {cpu:.3f} ms per handshake")
+            hs, cpu = med(d.build, case)
+            print(f"{d.build}: CTI TLS {case} full handshakes (median of {a.runs}): {hs:.0f}/s, "
+                  f"telgated CPU {cpu:.3f} ms per handshake, {1000 / cpu:.0f} per CPU-second")
         if a.old:
-            hs, cpu = results[(a.build, case)]
-            ohs, ocpu = results[(a.old, case)]
-            print(f"{case}: handshakes/s new/old {hs / ohs:.2f}; CPU per handshake "
-                  f"new/old {cpu / ocpu:.2f}")
+            hs, cpu = med(a.build, case)
+            ohs, ocpu = med(a.old, case)
+            # Each run measured both back to back: its own ratio is the paired comparison.
+            pairs = [o[1] / n[1] for n, o in zip(results[(a.build, case)],
+                                                 results[(a.old, case)])]
+            print(f"{case}: handshakes/s new/old {hs / ohs:.2f}; handshakes per CPU-second "
+                  f"new/old {ocpu / cpu:.2f} (medians), per run "
+                  + " ".join(f"{p:.2f}" for p in pairs)
+                  + f", median of the runs {statistics.median(pairs):.2f}")
     return 0
 
 

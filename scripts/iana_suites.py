@@ -5,7 +5,8 @@
 
 No package of Debian 12 or npm ships IANA's own tls-parameters-4.csv (searched: every file
 name in Debian bookworm's Contents index), so the table is derived from two Debian packages
-that each carry a transcription of the registry, and they are checked against each other:
+that each carry a transcription of the registry, and they are checked against each other
+(rows registered after both copies are added from their RFCs: SUPPLEMENT below):
 
   --testssl  testssl.sh 3.0.8+dfsg-1: /etc/testssl/cipher-mapping.txt (code point and
              IANA-name columns only; its OpenSSL names are not used: OpenSSL itself is
@@ -36,6 +37,30 @@ NOT_IANA = [
 ]
 # Rows the registry assigns that only testssl.sh carries (x/net's copy predates them).
 ONLY_TESTSSL_OK = {0x1301, 0x1302, 0x1303, 0x1304, 0x1305}
+# Rows registered by RFCs that neither copy carries, each from the RFC's IANA
+# Considerations section (the registry lists them with that RFC as reference). 0xD0,0x04 is
+# unassigned: RFC 8442 registers 0xD0,0x01-03 and 0xD0,0x05. None of these is in OpenSSL 3.0.
+SUPPLEMENT = [
+    (0x00C6, "TLS_SM4_GCM_SM3", "RFC 8998"),
+    (0x00C7, "TLS_SM4_CCM_SM3", "RFC 8998"),
+    (0xC0B0, "TLS_ECCPWD_WITH_AES_128_GCM_SHA256", "RFC 8492"),
+    (0xC0B1, "TLS_ECCPWD_WITH_AES_256_GCM_SHA384", "RFC 8492"),
+    (0xC0B2, "TLS_ECCPWD_WITH_AES_128_CCM_SHA256", "RFC 8492"),
+    (0xC0B3, "TLS_ECCPWD_WITH_AES_256_CCM_SHA384", "RFC 8492"),
+    (0xC0B4, "TLS_SHA256_SHA256", "RFC 9150"),
+    (0xC0B5, "TLS_SHA384_SHA384", "RFC 9150"),
+    (0xC100, "TLS_GOSTR341112_256_WITH_KUZNYECHIK_CTR_OMAC", "RFC 9189"),
+    (0xC101, "TLS_GOSTR341112_256_WITH_MAGMA_CTR_OMAC", "RFC 9189"),
+    (0xC102, "TLS_GOSTR341112_256_WITH_28147_CNT_IMIT", "RFC 9189"),
+    (0xC103, "TLS_GOSTR341112_256_WITH_KUZNYECHIK_MGM_L", "RFC 9367"),
+    (0xC104, "TLS_GOSTR341112_256_WITH_MAGMA_MGM_L", "RFC 9367"),
+    (0xC105, "TLS_GOSTR341112_256_WITH_KUZNYECHIK_MGM_S", "RFC 9367"),
+    (0xC106, "TLS_GOSTR341112_256_WITH_MAGMA_MGM_S", "RFC 9367"),
+    (0xD001, "TLS_ECDHE_PSK_WITH_AES_128_GCM_SHA256", "RFC 8442"),
+    (0xD002, "TLS_ECDHE_PSK_WITH_AES_256_GCM_SHA384", "RFC 8442"),
+    (0xD003, "TLS_ECDHE_PSK_WITH_AES_128_CCM_8_SHA256", "RFC 8442"),
+    (0xD005, "TLS_ECDHE_PSK_WITH_AES_128_CCM_SHA256", "RFC 8442"),
+]
 
 
 def not_iana(code):
@@ -82,6 +107,10 @@ def main():
             if code not in ONLY_TESTSSL_OK:
                 sys.exit("0x%04X %s: only in testssl.sh and not known to be IANA's" % (code, name))
             table[code] = name
+    for code, name, _ in SUPPLEMENT:
+        if code in table or not_iana(code) is not None:
+            sys.exit("0x%04X %s: supplement row already in a copy or not IANA's" % (code, name))
+        table[code] = name
     names = set()
     for code, name in table.items():
         if not re.fullmatch(r"TLS_[A-Za-z0-9_]+", name) or name in names:
@@ -94,9 +123,10 @@ def main():
     out.write(" * Derived from Debian 12's testssl.sh 3.0.8+dfsg-1 cipher-mapping.txt (2022-09-28)\n")
     out.write(" * and golang-golang-x-net-dev 1:0.7.0+dfsg-1 http2/ciphers.go (IANA's\n")
     out.write(" * tls-parameters.txt as of 2017), which agree on every code point both carry: no\n")
-    out.write(" * IANA-published CSV is reachable from the build machines. Rows registered after\n")
-    out.write(" * 2022 and rows neither copy has (RFC 8442 0xD0,*, RFC 8492 0xC0,0xB0-B3, RFC 9150\n")
-    out.write(" * 0xC0,0xB4-B5, RFC 9189/9367 0xC1,*) are missing; OpenSSL 3.0 offers none of them. */\n")
+    out.write(" * IANA-published CSV is reachable from the build machines. Rows neither copy has are\n")
+    out.write(" * added from the RFCs that registered them (SUPPLEMENT in the script):\n")
+    out.write(" * %s. OpenSSL 3.0 offers none of those. */\n" % ", ".join(
+        sorted({r for _, _, r in SUPPLEMENT})))
     for code in sorted(table):
         out.write('{0x%04X, "%s"},\n' % (code, table[code]))
 

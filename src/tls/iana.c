@@ -164,9 +164,25 @@ enum tls_name_kind tls_iana_resolve(const char *name, const struct tls_suite **s
 	return kind;
 }
 
+/* TLS 1.3 suites registered outside 0x13,*: RFC 8998 (ShangMi), RFC 9150 (integrity only),
+ * RFC 9367 (GOST). */
+static const uint16_t tls13_elsewhere[] = {0x00C6, 0x00C7, 0xC0B4, 0xC0B5,
+                                           0xC103, 0xC104, 0xC105, 0xC106};
+
 int tls_suite_is_tls13(const struct tls_suite *s)
 {
-	return (s->code >> 8) == 0x13;
+	if ((s->code >> 8) == 0x13)
+		return 1;
+	for (size_t i = 0; i < sizeof tls13_elsewhere / sizeof tls13_elsewhere[0]; i++)
+		if (s->code == tls13_elsewhere[i])
+			return 1;
+	return 0;
+}
+
+/* RFC 9150: TLS 1.3 with an HMAC and no encryption (TLS_SHA256_SHA256, TLS_SHA384_SHA384). */
+static int integrity_only(const struct tls_suite *s)
+{
+	return s->code == 0xC0B4 || s->code == 0xC0B5;
 }
 
 /* The key-exchange/authentication part: between "TLS_" and "_WITH_" ("" for TLS 1.3 and
@@ -195,7 +211,7 @@ int tls_suite_forward_secret(const struct tls_suite *s)
 int tls_suite_aead(const struct tls_suite *s)
 {
 	if (tls_suite_is_tls13(s))
-		return 1;
+		return !integrity_only(s);
 	const char *with = strstr(s->name, "_WITH_");
 	return with != NULL && (strstr(with, "_GCM") != NULL || strstr(with, "_CCM") != NULL ||
 	                        strstr(with, "_CHACHA20_POLY1305") != NULL);
@@ -204,7 +220,7 @@ int tls_suite_aead(const struct tls_suite *s)
 int tls_suite_ecdhe_aead(const struct tls_suite *s)
 {
 	if (tls_suite_is_tls13(s))
-		return 1;
+		return tls_suite_aead(s);
 	return (kx_starts(s, "ECDHE_RSA_") || kx_starts(s, "ECDHE_ECDSA_")) && tls_suite_aead(s);
 }
 
@@ -214,12 +230,17 @@ static enum tls_suite_status status_of(const struct tls_suite *s)
 	size_t n = strlen(s->name);
 	if (n > 5 && strcmp(s->name + n - 5, "_SCSV") == 0)
 		return TLS_SUITE_SCSV;
-	if (strstr(s->name, "_WITH_NULL_") != NULL)
+	if (strstr(s->name, "_WITH_NULL_") != NULL || integrity_only(s))
 		return TLS_SUITE_NULL_CIPHER;
 	if (kx_has(s, "_anon"))
 		return TLS_SUITE_ANON;
 	if (strstr(s->name, "_EXPORT") != NULL)
 		return TLS_SUITE_EXPORT;
+	/* What telgate has no credentials for, whether or not this OpenSSL has the suite. */
+	if (kx_has(s, "PSK"))
+		return TLS_SUITE_NEEDS_PSK;
+	if (kx_starts(s, "SRP_"))
+		return TLS_SUITE_NEEDS_SRP;
 	if (lib[i].cipher == NULL) {
 		if (kx_starts(s, "ECDH_") || kx_starts(s, "DH_"))
 			return TLS_SUITE_STATIC_DH;
@@ -231,10 +252,6 @@ static enum tls_suite_status status_of(const struct tls_suite *s)
 	}
 	if (!lib[i].loaded)
 		return TLS_SUITE_NOT_LOADED;
-	if (kx_has(s, "PSK"))
-		return TLS_SUITE_NEEDS_PSK;
-	if (kx_starts(s, "SRP_"))
-		return TLS_SUITE_NEEDS_SRP;
 	if (kx_has(s, "_DSS"))
 		return TLS_SUITE_NEEDS_DSA_CERT;
 	return TLS_SUITE_OFFERABLE;
@@ -259,7 +276,8 @@ static const char *const status_text[] = {
     [TLS_SUITE_KRB5] = "Kerberos key exchange (not in OpenSSL 3)",
     [TLS_SUITE_RC4] = "RC4 (prohibited by RFC 7465; not in this OpenSSL)",
     [TLS_SUITE_NOT_COMPILED] = "not compiled into this OpenSSL",
-    [TLS_SUITE_NOT_LOADED] = "cipher not in the loaded OpenSSL providers (legacy algorithm)",
+    [TLS_SUITE_NOT_LOADED] =
+        "cipher not in the loaded OpenSSL providers (legacy provider or GOST engine)",
     [TLS_SUITE_NEEDS_DSA_CERT] = "needs a DSA certificate (telgate's are RSA or ECDSA)",
     [TLS_SUITE_NEEDS_PSK] = "needs pre-shared keys (telgate authenticates by certificate)",
     [TLS_SUITE_NEEDS_SRP] = "needs SRP passwords (not used by telgate)",

@@ -61,11 +61,14 @@ enum tls_name_kind tls_iana_resolve(const char *name, const struct tls_suite **s
 
 /* Whether this OpenSSL can offer a suite, and if not, why. The reasons come from the
  * suite's name parts (key exchange, authentication, cipher) and from OpenSSL's answer;
- * the first that applies is given, in this order. */
+ * the first that applies is given, in this order: SCSV, NULL, ANON, EXPORT, then NEEDS_PSK
+ * and NEEDS_SRP (credentials telgate never has, compiled in or not), then STATIC_DH ...
+ * NOT_LOADED (OpenSSL's answer), then NEEDS_DSA_CERT. */
 enum tls_suite_status {
 	TLS_SUITE_OFFERABLE = 0,
 	TLS_SUITE_SCSV,           /* a signalling value (RFC 5746, RFC 7507), not a suite */
-	TLS_SUITE_NULL_CIPHER,    /* NULL encryption: refused by policy */
+	TLS_SUITE_NULL_CIPHER,    /* NULL encryption (also RFC 9150's integrity-only TLS 1.3
+	                           * suites): refused by policy */
 	TLS_SUITE_ANON,           /* anonymous key exchange, no authentication: refused */
 	TLS_SUITE_EXPORT,         /* export grade (40/56-bit): refused by policy */
 	TLS_SUITE_STATIC_DH,      /* static ECDH_ / DH_ key exchange: removed in OpenSSL 1.1.0 */
@@ -73,7 +76,8 @@ enum tls_suite_status {
 	TLS_SUITE_RC4,            /* RC4: prohibited by RFC 7465, not in this OpenSSL */
 	TLS_SUITE_NOT_COMPILED,   /* libssl does not know the code point */
 	TLS_SUITE_NOT_LOADED,     /* libssl knows it, but its algorithm is not in the loaded
-	                           * providers (DES, IDEA, SEED, RC2: the legacy provider) */
+	                           * providers (DES, IDEA, SEED, RC2: the legacy provider;
+	                           * GOST 0xC1,0x00-02: the GOST engine) */
 	TLS_SUITE_NEEDS_DSA_CERT, /* _DSS_: needs a DSA server certificate (telgate's are RSA
 	                           * or ECDSA; TLS 1.3 has no DSA) */
 	TLS_SUITE_NEEDS_PSK,      /* pre-shared keys (RFC 4279): telgate authenticates by
@@ -93,13 +97,15 @@ struct tls_suite_avail {
 };
 void tls_iana_avail(const struct tls_suite *s, struct tls_suite_avail *out);
 
-/* 1 for a TLS 1.3 suite (RFC 8446 B.4: code points 0x13,*). */
+/* 1 for a TLS 1.3 suite: code points 0x13,* (RFC 8446 B.4) and the TLS 1.3 suites
+ * registered elsewhere (RFC 8998 0x00,0xC6-C7; RFC 9150 0xC0,0xB4-B5; RFC 9367 0xC1,0x03-06). */
 int tls_suite_is_tls13(const struct tls_suite *s);
 
 /* Policy predicates, from the name (pure). Forward secrecy: TLS 1.3, or an ECDHE_/DHE_ key
- * exchange (not _PSK: a PSK suite is only as secret as the key). AEAD: TLS 1.3, or a GCM,
- * CCM or ChaCha20-Poly1305 cipher. telgate's system default admits a suite only when it is
- * ECDHE (or TLS 1.3) + AEAD, with an RSA or ECDSA certificate: tls_suite_ecdhe_aead(). */
+ * exchange (not _PSK: a PSK suite is only as secret as the key). AEAD: TLS 1.3 (but not
+ * RFC 9150's integrity-only suites), or a GCM, CCM or ChaCha20-Poly1305 cipher. telgate's system
+ * default admits a suite only when it is ECDHE (or TLS 1.3) + AEAD, with an RSA or ECDSA
+ * certificate: tls_suite_ecdhe_aead(). */
 int tls_suite_forward_secret(const struct tls_suite *s);
 int tls_suite_aead(const struct tls_suite *s);
 int tls_suite_ecdhe_aead(const struct tls_suite *s);

@@ -50,17 +50,36 @@ def openssl_to_iana():
     return names, auth
 
 
-def sslscan(port, root):
-    """{(protocol, IANA name)} a full sslscan of the listener was accepted with."""
+def sslscan(port, root, cert=None):
+    """{(protocol, IANA name)} a full sslscan of the listener was accepted with; cert is a
+    (certificate, key) pair to present to a listener that needs one."""
     xml = os.path.join(root, f"scan-{port}.xml")
+    mutual = [f"--certs={cert[0]}", f"--pk={cert[1]}"] if cert else []
     subprocess.run(["sslscan", "--no-colour", "--no-heartbleed", "--no-renegotiation",
-                    "--no-compression", "--no-fallback", "--no-check-certificate",
+                    "--no-compression", "--no-fallback", "--no-check-certificate", *mutual,
                     f"--xml={xml}", f"127.0.0.1:{port}"],
                    capture_output=True, text=True, timeout=120)
     names, _ = openssl_to_iana()
     doc = ET.parse(xml).getroot().find("ssltest")
     return {(c.get("sslversion"), names.get(c.get("cipher"), c.get("cipher")))
             for c in doc.findall("cipher")}
+
+
+def effective_set(d, iface):
+    """What `tls show` says the listener offers, as sslscan would list it: every effective
+    suite this OpenSSL can offer whose authentication fits the node's ECDSA certificate,
+    under each enabled protocol."""
+    rows = {r[1]: r for r in json.loads(
+        d.cli("tls", "show", iface, json_mode=True).stdout)["rows"]}
+    _, auth = openssl_to_iana()
+    protos = rows["protocols"][2].split(",")
+    want = set()
+    if "TLSv1.2" in protos:
+        want |= {("TLSv1.2", n) for n in rows["ciphers-tls12"][2].split(",")
+                 if n not in rows["ciphers-tls12"][4] and auth.get(n) == "ECDSA"}
+    if "TLSv1.3" in protos:
+        want |= {("TLSv1.3", n) for n in rows["ciphers-tls13"][2].split(",")}
+    return want
 
 
 class TlsPolicyTest(unittest.TestCase):
@@ -133,20 +152,7 @@ class TlsPolicyTest(unittest.TestCase):
         self.assertIn("tls_setting_changed", self.d.log_text())
 
     def expected(self, iface):
-        """What `tls show` says the listener offers, as sslscan would list it: every
-        effective suite this OpenSSL can offer whose authentication fits the node's ECDSA
-        certificate, under each enabled protocol."""
-        rows = {r[1]: r for r in json.loads(
-            self.d.cli("tls", "show", iface, json_mode=True).stdout)["rows"]}
-        _, auth = openssl_to_iana()
-        protos = rows["protocols"][2].split(",")
-        want = set()
-        if "TLSv1.2" in protos:
-            want |= {("TLSv1.2", n) for n in rows["ciphers-tls12"][2].split(",")
-                     if n not in rows["ciphers-tls12"][4] and auth.get(n) == "ECDSA"}
-        if "TLSv1.3" in protos:
-            want |= {("TLSv1.3", n) for n in rows["ciphers-tls13"][2].split(",")}
-        return want
+        return effective_set(self.d, iface)
 
     def test_sslscan_sees_exactly_the_effective_set(self):
         cti = self.d.cti_tls_port
@@ -251,6 +257,28 @@ class TlsPolicyTest(unittest.TestCase):
         # Its offerable ECDHE_ECDSA suites are served.
         name, _ = s_client(self.d.cti_tls_port, "-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA256")
         self.assertEqual(name, "ECDHE-ECDSA-AES128-SHA256")
+
+    def test_late_registry_rows_known_and_unavailable(self):
+        """Rows registered after Debian's copies of the registry (RFC 8442, RFC 9367): known
+        names, stored, listed as not available with the reason, never offered or dropped."""
+        iface = f"interface=cti-tls@127.0.0.1:{self.d.cti_tls_port}"
+        psk, gost = "TLS_ECDHE_PSK_WITH_AES_128_GCM_SHA256", "TLS_GOSTR341112_256_WITH_MAGMA_MGM_L"
+        self.tls("ciphers", "add", "kind=cti-tls", A128[0])
+        self.tls("ciphers", "add", "kind=cti-tls", psk)
+        self.tls("ciphers", "add", "kind=cti-tls", "TLS_AES_128_GCM_SHA256")
+        self.tls("ciphers", "add", "kind=cti-tls", gost)  # a TLS 1.3 suite outside 0x13,*
+        got = self.tls("ciphers", "get", "kind=cti-tls").stdout
+        self.assertIn(psk, got)
+        self.assertIn(gost, got)
+        rows = {r[1]: r for r in json.loads(
+            self.d.cli("tls", "show", iface, json_mode=True).stdout)["rows"]}
+        self.assertEqual(rows["ciphers-tls12"][2], f"{A128[0]},{psk}")
+        self.assertIn(f"{psk} (needs pre-shared keys", rows["ciphers-tls12"][4])
+        self.assertEqual(rows["ciphers-tls13"][2], f"TLS_AES_128_GCM_SHA256,{gost}")
+        self.assertIn(f"{gost} (not compiled into this OpenSSL", rows["ciphers-tls13"][4])
+        # What is offered is what can be: sslscan sees the two offerable suites only.
+        self.assertEqual(sslscan(self.d.cti_tls_port, self.root),
+                         {("TLSv1.2", A128[0]), ("TLSv1.3", "TLS_AES_128_GCM_SHA256")})
 
 
 if __name__ == "__main__":

@@ -190,6 +190,14 @@ static void test_tlsctx_client_ca_optional(void **state)
 	STACK_OF(X509_NAME) *names = SSL_get_client_CA_list(ssl);
 	assert_non_null(names);
 	assert_int_equal(sk_X509_NAME_num(names), 1);
+	/* The chain sent (the CA from the verify store) is built with the context, not by
+	 * OpenSSL at every handshake; no TLS 1.3 ticket where nothing resumes. */
+	STACK_OF(X509) *chain = NULL;
+	assert_int_equal(SSL_get0_chain_certs(ssl, &chain), 1);
+	assert_non_null(chain);
+	assert_int_equal(sk_X509_num(chain), 1);
+	assert_int_equal(X509_cmp(sk_X509_value(chain, 0), SSL_get_certificate(ssl)) != 0, 1);
+	assert_int_equal(SSL_get_num_tickets(ssl), 0);
 	SSL_free(ssl);
 	tlsctx_free(t);
 	char cmd[100];

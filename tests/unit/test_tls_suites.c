@@ -25,7 +25,8 @@ static const struct tls_suite *by_name(const char *name)
 static void test_registry(void **state)
 {
 	(void)state;
-	assert_int_equal(tls_iana_count(), 331);
+	/* 331 rows from Debian's two copies + 19 from the RFCs they predate (below). */
+	assert_int_equal(tls_iana_count(), 350);
 	assert_int_equal(by_name("TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256")->code, 0xCCA9);
 	assert_int_equal(by_name("TLS_AES_128_GCM_SHA256")->code, 0x1301);
 	assert_int_equal(by_name("TLS_NULL_WITH_NULL_NULL")->code, 0x0000);
@@ -48,6 +49,75 @@ static void test_registry(void **state)
 		assert_true(strlen(s->name) < TLS_SUITE_NAME_MAX);
 	}
 	assert_null(tls_iana_at(tls_iana_count()));
+}
+
+/* Rows registered after Debian's copies (scripts/iana_suites.py SUPPLEMENT): known names,
+ * never offered, each with its reason; TLS 1.3 suites outside 0x13,* counted as TLS 1.3. */
+static void test_registry_supplement(void **state)
+{
+	(void)state;
+	static const struct {
+		uint16_t code;
+		const char *name;
+		int tls13;
+		enum tls_suite_status status;
+	} rows[] = {
+	    {0x00C6, "TLS_SM4_GCM_SM3", 1, TLS_SUITE_NOT_COMPILED},
+	    {0xC0B0, "TLS_ECCPWD_WITH_AES_128_GCM_SHA256", 0, TLS_SUITE_NOT_COMPILED},
+	    {0xC0B3, "TLS_ECCPWD_WITH_AES_256_CCM_SHA384", 0, TLS_SUITE_NOT_COMPILED},
+	    {0xC0B4, "TLS_SHA256_SHA256", 1, TLS_SUITE_NULL_CIPHER},
+	    {0xC0B5, "TLS_SHA384_SHA384", 1, TLS_SUITE_NULL_CIPHER},
+	    {0xC100, "TLS_GOSTR341112_256_WITH_KUZNYECHIK_CTR_OMAC", 0, TLS_SUITE_NOT_LOADED},
+	    {0xC102, "TLS_GOSTR341112_256_WITH_28147_CNT_IMIT", 0, TLS_SUITE_NOT_LOADED},
+	    {0xC103, "TLS_GOSTR341112_256_WITH_KUZNYECHIK_MGM_L", 1, TLS_SUITE_NOT_COMPILED},
+	    {0xC106, "TLS_GOSTR341112_256_WITH_MAGMA_MGM_S", 1, TLS_SUITE_NOT_COMPILED},
+	    {0xD001, "TLS_ECDHE_PSK_WITH_AES_128_GCM_SHA256", 0, TLS_SUITE_NEEDS_PSK},
+	    {0xD003, "TLS_ECDHE_PSK_WITH_AES_128_CCM_8_SHA256", 0, TLS_SUITE_NEEDS_PSK},
+	    {0xD005, "TLS_ECDHE_PSK_WITH_AES_128_CCM_SHA256", 0, TLS_SUITE_NEEDS_PSK},
+	};
+	size_t supplement = 0;
+	for (size_t i = 0; i < tls_iana_count(); i++) {
+		uint16_t c = tls_iana_at(i)->code;
+		if ((c >= 0x00C6 && c <= 0x00C7) || (c >= 0xC0B0 && c <= 0xC0B5) ||
+		    (c >> 8) == 0xC1 || (c >> 8) == 0xD0)
+			supplement++;
+	}
+	assert_int_equal(supplement, 19);
+	assert_null(tls_iana_by_code(0xD004)); /* RFC 8442 skips it: unassigned */
+	assert_null(tls_iana_by_code(0xC107));
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		const struct tls_suite *s = tls_iana_by_code(rows[i].code);
+		assert_non_null(s);
+		assert_string_equal(s->name, rows[i].name);
+		const struct tls_suite *r = NULL;
+		assert_int_equal(tls_iana_resolve(rows[i].name, &r), TLS_NAME_IANA);
+		assert_ptr_equal(r, s);
+		struct tls_suite_avail a;
+		tls_iana_avail(s, &a);
+		assert_int_equal(a.status, rows[i].status);
+		assert_int_equal(a.tls13, rows[i].tls13);
+		assert_int_equal(tls_suite_is_tls13(s), rows[i].tls13);
+		/* libssl knows RFC 9189's GOST suites (their ciphers need the GOST engine). */
+		if (rows[i].status == TLS_SUITE_NOT_LOADED)
+			assert_non_null(a.openssl_name);
+		else
+			assert_null(a.openssl_name);
+	}
+	/* So OpenSSL's name of one is refused with the registry name. */
+	const struct tls_suite *g = NULL;
+	assert_int_equal(tls_iana_resolve("GOST2012-MAGMA-MAGMAOMAC", &g), TLS_NAME_OPENSSL);
+	assert_string_equal(g->name, "TLS_GOSTR341112_256_WITH_MAGMA_CTR_OMAC");
+	/* Integrity only: forward secret (TLS 1.3), not AEAD, so never "ECDHE + AEAD". */
+	const struct tls_suite *mac = by_name("TLS_SHA384_SHA384");
+	assert_false(tls_suite_aead(mac));
+	assert_false(tls_suite_ecdhe_aead(mac));
+	/* GOST: TLS 1.3 MGM is AEAD; TLS 1.2 CTR_OMAC is neither AEAD nor forward secret. */
+	assert_true(tls_suite_aead(by_name("TLS_GOSTR341112_256_WITH_MAGMA_MGM_L")));
+	assert_false(tls_suite_aead(by_name("TLS_GOSTR341112_256_WITH_MAGMA_CTR_OMAC")));
+	assert_false(tls_suite_forward_secret(by_name("TLS_GOSTR341112_256_WITH_MAGMA_CTR_OMAC")));
+	/* ECDHE_PSK with AEAD is not forward secret by telgate's rule (PSK) and not ECDHE + AEAD.
+	 */
+	assert_false(tls_suite_ecdhe_aead(by_name("TLS_ECDHE_PSK_WITH_AES_256_GCM_SHA384")));
 }
 
 static void test_resolve(void **state)
@@ -369,10 +439,10 @@ static void test_build(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_registry),     cmocka_unit_test(test_resolve),
-	    cmocka_unit_test(test_availability), cmocka_unit_test(test_policy),
-	    cmocka_unit_test(test_parse_suites), cmocka_unit_test(test_parse_protocols),
-	    cmocka_unit_test(test_build),
+	    cmocka_unit_test(test_registry),        cmocka_unit_test(test_registry_supplement),
+	    cmocka_unit_test(test_resolve),         cmocka_unit_test(test_availability),
+	    cmocka_unit_test(test_policy),          cmocka_unit_test(test_parse_suites),
+	    cmocka_unit_test(test_parse_protocols), cmocka_unit_test(test_build),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
