@@ -13,6 +13,7 @@
  */
 #include "ca/ca_bootstrap.h"
 #include "core/conncap.h"
+#include "core/log.h"
 #include "core/loop.h"
 #include "core/stream.h"
 #include "tls/tlsctx.h"
@@ -33,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -1237,6 +1239,90 @@ static void test_listener_free(void **state)
 		assert_int_equal(f->closes[i], 1);
 }
 
+/* --- 11. descriptors run out --------------------------------------------------------- */
+
+/* Lines of the file at path containing needle. */
+static int count_lines(const char *path, const char *needle)
+{
+	FILE *fp = fopen(path, "r");
+	assert_non_null(fp);
+	char line[1024];
+	int n = 0;
+	while (fgets(line, sizeof line, fp))
+		n += strstr(line, needle) != NULL;
+	fclose(fp);
+	return n;
+}
+
+/* accept() fails with EMFILE: the listener pauses instead of spinning (its failed accepts,
+ * counted in refused_fd, stay at about one per pause over a period in which a busy loop
+ * would make thousands), says so in one log line, and accepts again once a descriptor is
+ * free. The soft RLIMIT_NOFILE is lowered in this process and every free descriptor below
+ * it taken, while the client's connection waits in the listener's backlog. */
+static void test_fd_exhaustion(void **state)
+{
+	struct fx *f = *state;
+	tu_mkdtemp(f->dir, sizeof f->dir, "tgstreamfd");
+	char logpath[128], target[160], err[200];
+	snprintf(logpath, sizeof logpath, "%s/log", f->dir);
+	snprintf(target, sizeof target, "file:%s", logpath);
+	assert_int_equal(log_configure(LOG_LVL_INFO, LOG_FMT_KV, target, err, sizeof err), 0);
+	listen_tcp(f);
+	struct client a;
+	cl_tcp(&a, f->port, 0); /* waits in the backlog */
+
+	struct rlimit old, low;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = 128;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	int held[128], nheld = 0;
+	for (;;) {
+		int d = dup(a.fd);
+		if (d < 0) {
+			assert_int_equal(errno, EMFILE);
+			break;
+		}
+		assert_true(nheld < 128);
+		held[nheld++] = d;
+	}
+	assert_true(nheld > 0);
+
+	/* The first accept fails and pauses the listener. */
+	WAIT_FOR(f, 3000, cnt(&f->stats.refused_fd) >= 1);
+	/* ~600 ms of loop steps (over a thousand of them): paused 100 ms at a time, the
+	 * listener tries at most once per pause (about 6 here; fewer on a slow machine);
+	 * spinning, it would try at every step. */
+	run_for(f, 600);
+	uint64_t tries = cnt(&f->stats.refused_fd);
+	assert_in_range(tries, 1, 8);
+	assert_int_equal(cnt(&f->stats.accepted), 0);
+	assert_int_equal(f->nopen, 0);
+
+	/* One descriptor freed: the next try accepts, and the connection is served. */
+	close(held[--nheld]);
+	WAIT_FOR(f, 3000, f->nopen == 1);
+	assert_int_equal(cnt(&f->stats.accepted), 1);
+	cl_send(&a, "hi\n");
+	WAIT_FOR(f, 3000, got(&a, "hi\n"));
+	/* No failed accept once it resumed. */
+	uint64_t after = cnt(&f->stats.refused_fd);
+	run_for(f, 250);
+	assert_int_equal(cnt(&f->stats.refused_fd), after);
+
+	while (nheld > 0)
+		close(held[--nheld]);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	/* Several pauses, one line. */
+	assert_int_equal(count_lines(logpath, "event=stream_accept_paused"), 1);
+	assert_int_equal(count_lines(logpath, "reason=\"out of file descriptors (EMFILE)\"") +
+	                     count_lines(logpath, "reason=out of file descriptors (EMFILE)"),
+	                 1);
+	assert_int_equal(log_configure(LOG_LVL_INFO, LOG_FMT_KV, "stderr", err, sizeof err), 0);
+	cl_close(&a);
+	WAIT_FOR(f, 3000, f->closes[1] == 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1260,6 +1346,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_frame_limits, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unix, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_listener_free, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fd_exhaustion, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
