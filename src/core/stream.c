@@ -664,6 +664,18 @@ static int tls_peer_left(unsigned long e)
 #endif
 }
 
+/* A TLS failure: counted by reason, logged with OpenSSL's text (err). */
+static void tls_failed(struct stream *s, enum stream_tls_fail r, const char *err)
+{
+	if (s->stats) {
+		stat_add(&s->stats->tls_failed, 1);
+		stat_add(&s->stats->tls_failed_by[r], 1);
+	}
+	log_ev(LOG_LVL_INFO, NULL, "stream_tls_failed", LOG_S("listener", s->name),
+	       LOG_S("peer", s->peer), LOG_S("reason", stream_tls_fail_name(r)),
+	       LOG_S("error", err));
+}
+
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
 	(void)bev;
@@ -682,10 +694,11 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 			tg_strlcpy(msg, "peer closed the connection", sizeof msg);
 		} else if (e) {
 			ERR_error_string_n(e, msg, sizeof msg);
-			if (s->stats)
-				stat_add(&s->stats->tls_failed, 1);
-			log_ev(LOG_LVL_INFO, NULL, "stream_tls_failed", LOG_S("listener", s->name),
-			       LOG_S("peer", s->peer), LOG_S("error", msg));
+			SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
+			tls_failed(s,
+			           stream_tls_fail_classify(e, ssl ? SSL_get_verify_result(ssl)
+			                                           : X509_V_OK),
+			           msg);
 		}
 		stream_close(s, msg);
 	} else {
@@ -748,7 +761,12 @@ static void on_first_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	timed_out(arg, "no request in time");
+	struct stream *s = arg;
+	SSL *ssl = s->bev ? bufferevent_openssl_get_ssl(s->bev) : NULL;
+	/* Still in the handshake: a TLS failure too (and a timeout, as any other). */
+	if (ssl && !SSL_is_init_finished(ssl))
+		tls_failed(s, STREAM_TLS_FAIL_HANDSHAKE_TIMEOUT, "no TLS handshake in time");
+	timed_out(s, "no request in time");
 }
 
 static void on_flush_timeout(evutil_socket_t fd, short what, void *arg)

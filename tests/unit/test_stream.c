@@ -911,6 +911,11 @@ static void test_tls_garbage(void **state)
 	cl_send(&c, "GET / HTTP/1.1\r\nHost: example\r\n\r\n");
 	WAIT_FOR(f, 3000, f->closes[1] == 1);
 	assert_int_equal(cnt(&f->stats.tls_failed), 1);
+	/* Counted under its reason (the metrics' label), and only there. */
+	assert_int_equal(cnt(&f->stats.tls_failed_by[STREAM_TLS_FAIL_NOT_TLS]), 1);
+	for (int r = 0; r < STREAM_TLS_FAIL_N; r++)
+		if (r != STREAM_TLS_FAIL_NOT_TLS)
+			assert_int_equal(cnt(&f->stats.tls_failed_by[r]), 0);
 	assert_int_equal(f->nlog, 2);                       /* open, close: no frame */
 	assert_non_null(strstr(f->why[1], "http request")); /* OpenSSL's reason */
 	WAIT_FOR(f, 3000, ended(&c));
@@ -1323,6 +1328,72 @@ static void test_fd_exhaustion(void **state)
 	WAIT_FOR(f, 3000, f->closes[1] == 1);
 }
 
+/* --- 12. TLS failure reasons ---------------------------------------------------------- */
+
+/* A TLS client that connects and never starts the handshake: the first-message timeout
+ * ends it, counted as a timeout and as a TLS failure of reason handshake_timeout. */
+static void test_tls_handshake_timeout(void **state)
+{
+	struct fx *f = *state;
+	f->o.first_message_timeout_s = 1;
+	listen_tls(f);
+	struct client c;
+	cl_tcp(&c, f->port, 0);
+	WAIT_FOR(f, 4000, f->closes[1] == 1);
+	assert_string_equal(f->why[1], "no request in time");
+	assert_int_equal(cnt(&f->stats.timeouts), 1);
+	assert_int_equal(cnt(&f->stats.tls_failed), 1);
+	assert_int_equal(cnt(&f->stats.tls_failed_by[STREAM_TLS_FAIL_HANDSHAKE_TIMEOUT]), 1);
+	cl_close(&c);
+	/* After a handshake, the same timeout is no TLS failure. */
+	cl_tls(f, &c, TLS1_3_VERSION);
+	WAIT_FOR(f, 4000, f->closes[2] == 1);
+	assert_int_equal(cnt(&f->stats.timeouts), 2);
+	assert_int_equal(cnt(&f->stats.tls_failed), 1);
+	cl_close(&c);
+}
+
+/* OpenSSL's reasons map onto the fixed set; anything else is "other". */
+static void test_tls_fail_classify(void **state)
+{
+	(void)state;
+	static const struct {
+		int reason;
+		long verify;
+		enum stream_tls_fail want;
+		const char *name;
+	} rows[] = {
+	    {SSL_R_UNSUPPORTED_PROTOCOL, X509_V_OK, STREAM_TLS_FAIL_PROTOCOL_VERSION,
+	     "protocol_version"},
+	    {SSL_R_VERSION_TOO_LOW, X509_V_OK, STREAM_TLS_FAIL_PROTOCOL_VERSION,
+	     "protocol_version"},
+	    {SSL_R_NO_SHARED_CIPHER, X509_V_OK, STREAM_TLS_FAIL_NO_SHARED_CIPHER,
+	     "no_shared_cipher"},
+	    {SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE, X509_V_OK, STREAM_TLS_FAIL_NO_CERTIFICATE,
+	     "no_certificate"},
+	    {SSL_R_CERTIFICATE_VERIFY_FAILED, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
+	     STREAM_TLS_FAIL_UNKNOWN_CA, "unknown_ca"},
+	    {SSL_R_CERTIFICATE_VERIFY_FAILED, X509_V_ERR_CERT_HAS_EXPIRED,
+	     STREAM_TLS_FAIL_BAD_CERTIFICATE, "bad_certificate"},
+	    {SSL_R_TLSV1_ALERT_UNKNOWN_CA, X509_V_OK, STREAM_TLS_FAIL_UNKNOWN_CA, "unknown_ca"},
+	    {SSL_R_HTTP_REQUEST, X509_V_OK, STREAM_TLS_FAIL_NOT_TLS, "not_tls"},
+	    {SSL_R_WRONG_VERSION_NUMBER, X509_V_OK, STREAM_TLS_FAIL_NOT_TLS, "not_tls"},
+	    {SSL_R_DECRYPTION_FAILED_OR_BAD_RECORD_MAC, X509_V_OK, STREAM_TLS_FAIL_OTHER, "other"},
+	};
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		enum stream_tls_fail r = stream_tls_fail_classify(
+		    ERR_PACK(ERR_LIB_SSL, 0, rows[i].reason), rows[i].verify);
+		if (r != rows[i].want)
+			fail_msg("row %zu: %s, wanted %s", i, stream_tls_fail_name(r),
+			         rows[i].name);
+		assert_string_equal(stream_tls_fail_name(r), rows[i].name);
+	}
+	/* Not OpenSSL's TLS library: other. */
+	assert_int_equal(stream_tls_fail_classify(ERR_PACK(ERR_LIB_SYS, 0, 1), X509_V_OK),
+	                 STREAM_TLS_FAIL_OTHER);
+	assert_string_equal(stream_tls_fail_name(STREAM_TLS_FAIL_N), "other");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1347,6 +1418,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_unix, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_listener_free, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fd_exhaustion, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tls_handshake_timeout, setup, teardown),
+	    cmocka_unit_test(test_tls_fail_classify),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
