@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /* The registrar's transport on loopback: what it counts (sip_registrar_stats) — requests
  * by method, responses by class, the 400 for a broken stream framing, throttled sources —
- * for requests decided without the store. */
+ * for requests decided without the store; and the 503 when the worker queue is full. */
 #include "core/config.h"
 #include "core/loop.h"
 #include "core/worker.h"
@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -185,10 +186,120 @@ static void test_counters(void **state)
 	tu_rmtree(dir);
 }
 
+/* Sends one datagram and returns its answer in buf (NUL-terminated). */
+static void udp_ask(int fd, int port, const char *msg, char *buf, size_t cap)
+{
+	struct sockaddr_in a = to_port(port);
+	assert_true(sendto(fd, msg, strlen(msg), 0, (struct sockaddr *)&a, sizeof a) > 0);
+	ssize_t n = recv(fd, buf, cap - 1, 0);
+	assert_true(n > 12);
+	buf[n] = '\0';
+}
+
+/* A worker job that holds the pool's only thread until a byte arrives on its pipe; it
+ * says when it started (the queue place is free again then). */
+static atomic_int holding;
+static void hold_worker(void *arg)
+{
+	atomic_store(&holding, 1);
+	char c;
+	(void)!read(*(int *)arg, &c, 1);
+}
+
+static void nothing(void *arg)
+{
+	(void)arg;
+}
+
+/* The worker queue is full when a REGISTER needs the store: the transport's real path
+ * answers SIP_REG_BUSY, 503 Service Unavailable with Retry-After, at once. */
+static void test_busy(void **state)
+{
+	(void)state;
+	char dir[64], path[128], err[256];
+	tu_mkdtemp(dir, sizeof dir, "tgsipbusy");
+	snprintf(path, sizeof path, "%s/t.db", dir);
+	struct store_options so = {.backend = "sqlite", .path = path, .busy_timeout_ms = 5000};
+	store_t *st;
+	if (store_open(&so, &st, err, sizeof err) != STORE_OK)
+		fail_msg("open: %s", err);
+	struct tg_config cfg;
+	config_defaults(&cfg);
+	snprintf(cfg.sip.address, sizeof cfg.sip.address, "127.0.0.1");
+	snprintf(cfg.core.state_dir, sizeof cfg.core.state_dir, "%s", dir);
+	cfg.sip.port = free_port();
+	cfg.sip.tls_port = 0;
+	cfg.sip.edge_port = 0;
+	assert_int_equal(loop_threads_init(), 0);
+	struct loop_group *lg = loop_group_start(1);
+	struct workers *w = workers_start(1, 1); /* one thread, one queued job */
+	assert_non_null(lg);
+	assert_non_null(w);
+	struct sip_registrar_options o = {.cfg = &cfg, .store = st, .workers = w, .loops = lg};
+	struct sip_registrar *r = sip_registrar_start(&o, err, sizeof err);
+	if (!r)
+		fail_msg("start: %s", err);
+
+	int u = socket(AF_INET, SOCK_DGRAM, 0);
+	struct timeval tv = {5, 0};
+	setsockopt(u, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	char msg[2048], ans[8192];
+	/* A nonce of the registrar's, so that the credential below needs the store. */
+	request(msg, sizeof msg, "REGISTER", "busy-challenge");
+	udp_ask(u, cfg.sip.port, msg, ans, sizeof ans);
+	assert_memory_equal(ans, "SIP/2.0 401 ", 12);
+	const char *p = strstr(ans, "nonce=\"");
+	assert_non_null(p);
+	p += 7;
+	char nonce[256];
+	size_t nl = strcspn(p, "\"");
+	assert_true(nl < sizeof nonce);
+	memcpy(nonce, p, nl);
+	nonce[nl] = '\0';
+
+	/* The only worker held, the one queue place taken. */
+	int pfd[2];
+	assert_int_equal(pipe(pfd), 0);
+	assert_int_equal(workers_submit(w, hold_worker, NULL, &pfd[0], NULL), 0);
+	for (int i = 0; i < 5000 && !atomic_load(&holding); i++)
+		usleep(1000);
+	assert_true(atomic_load(&holding));
+	assert_int_equal(workers_submit(w, nothing, NULL, NULL, NULL), 0);
+	uint64_t rejected = workers_rejected(w);
+
+	char auth[1024];
+	snprintf(auth, sizeof auth,
+	         "Authorization: Digest username=\"alice\", realm=\"%s\", nonce=\"%s\", "
+	         "uri=\"sip:example.net\", response=\"0123456789abcdef0123456789abcdef\", "
+	         "algorithm=MD5, qop=auth, nc=00000001, cnonce=\"c\", opaque=\"tg\"\r\n",
+	         cfg.sip.realm, nonce);
+	request_auth(msg, sizeof msg, "REGISTER", "busy", auth);
+	udp_ask(u, cfg.sip.port, msg, ans, sizeof ans);
+	if (strncmp(ans, "SIP/2.0 503 Service Unavailable\r\n", 33) != 0)
+		fail_msg("want 503 Service Unavailable, got %.60s", ans);
+	assert_non_null(strstr(ans, "\r\nRetry-After: 5\r\n"));
+	assert_int_equal(workers_rejected(w), rejected + 1);
+	struct sip_registrar_stats s;
+	sip_registrar_stats(r, &s);
+	assert_int_equal(s.responses[5], 1);
+
+	assert_int_equal(write(pfd[1], "x", 1), 1); /* the worker goes */
+	close(u);
+	sip_registrar_stop(r);
+	workers_stop(w);
+	loop_group_stop(lg);
+	sip_registrar_free(r);
+	store_close(st);
+	close(pfd[0]);
+	close(pfd[1]);
+	tu_rmtree(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_counters),
+	    cmocka_unit_test(test_busy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
