@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 #include "core/stream.h"
 #include "core/conncap.h"
+#include "core/counter.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "tls/tlsctx.h"
@@ -103,11 +104,6 @@ struct stream_listener {
 	size_t nlingering;
 	int64_t refused_logged, fd_logged;
 };
-
-static void stat_add(_Atomic uint64_t *v, uint64_t n)
-{
-	atomic_fetch_add_explicit(v, n, memory_order_relaxed);
-}
 
 /* --- close and free ------------------------------------------------------------------ */
 
@@ -336,10 +332,10 @@ size_t stream_pending(const struct stream *s)
 static int after_write(struct stream *s, size_t len)
 {
 	if (s->stats)
-		stat_add(&s->stats->bytes_out, len);
+		tg_counter_add(&s->stats->bytes_out, len);
 	if (s->write_limit && stream_pending(s) > s->write_limit) {
 		if (s->stats)
-			stat_add(&s->stats->slow_consumers, 1);
+			tg_counter_add(&s->stats->slow_consumers, 1);
 		log_ev(LOG_LVL_WARNING, NULL, "stream_slow_consumer", LOG_S("listener", s->name),
 		       LOG_S("peer", s->peer), LOG_U("queued_bytes", stream_pending(s)));
 		close_soon(s, "peer does not read what it is sent");
@@ -614,7 +610,7 @@ static void count_in(struct stream *s)
 		return;
 	size_t now = evbuffer_get_length(bufferevent_get_input(s->bev));
 	if (s->stats && now > s->in_seen)
-		stat_add(&s->stats->bytes_in, now - s->in_seen);
+		tg_counter_add(&s->stats->bytes_in, now - s->in_seen);
 	s->in_seen = now;
 }
 
@@ -668,8 +664,8 @@ static int tls_peer_left(unsigned long e)
 static void tls_failed(struct stream *s, enum stream_tls_fail r, const char *err)
 {
 	if (s->stats) {
-		stat_add(&s->stats->tls_failed, 1);
-		stat_add(&s->stats->tls_failed_by[r], 1);
+		tg_counter_add(&s->stats->tls_failed, 1);
+		tg_counter_add(&s->stats->tls_failed_by[r], 1);
 	}
 	log_ev(LOG_LVL_INFO, NULL, "stream_tls_failed", LOG_S("listener", s->name),
 	       LOG_S("peer", s->peer), LOG_S("reason", stream_tls_fail_name(r)),
@@ -685,7 +681,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 	s->in_cb++;
 	if (what & BEV_EVENT_TIMEOUT) {
 		if (s->stats)
-			stat_add(&s->stats->timeouts, 1);
+			tg_counter_add(&s->stats->timeouts, 1);
 		stream_close(s, "idle");
 	} else if (what & BEV_EVENT_ERROR) {
 		unsigned long e = bufferevent_get_openssl_error(s->bev);
@@ -729,7 +725,7 @@ static void timed_out(struct stream *s, const char *why)
 {
 	s->in_cb++;
 	if (s->stats)
-		stat_add(&s->stats->timeouts, 1);
+		tg_counter_add(&s->stats->timeouts, 1);
 	stream_close(s, why);
 	cb_exit(s);
 }
@@ -887,7 +883,7 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 		if (cap != CONNCAP_OK) {
 			/* Refused before any TLS work; logged at most once a second. */
 			if (o->stats)
-				stat_add(&o->stats->refused_cap, 1);
+				tg_counter_add(&o->stats->refused_cap, 1);
 			int64_t now = tg_now_s();
 			if (now != l->refused_logged) {
 				l->refused_logged = now;
@@ -967,7 +963,7 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 	TAILQ_INSERT_TAIL(&l->streams, s, link);
 	l->count++;
 	if (o->stats) {
-		stat_add(&o->stats->accepted, 1);
+		tg_counter_add(&o->stats->accepted, 1);
 		atomic_fetch_add_explicit(&o->stats->open, 1, memory_order_relaxed);
 	}
 	s->in_cb++;
@@ -1017,7 +1013,7 @@ static void on_accept_error(struct evconnlistener *lev, void *arg)
 		/* Out of descriptors: the connection stays in the kernel's queue and accept
 		 * would fail at once, forever. Pause instead of spinning; log once a minute. */
 		if (l->o.stats)
-			stat_add(&l->o.stats->refused_fd, 1);
+			tg_counter_add(&l->o.stats->refused_fd, 1);
 		evconnlistener_disable(lev);
 		struct timeval tv = {0, FD_PAUSE_MS * 1000};
 		evtimer_add(l->resume_ev, &tv);
