@@ -96,7 +96,9 @@ TAILQ_HEAD(lingering_list, lingering);
 struct stream_listener {
 	struct stream_listener_options o;
 	struct loop *loop;
-	struct evconnlistener *lev;
+	/* One per listen address (stream_listener_add); nlev 0 once accepting stopped. */
+	struct evconnlistener *lev[STREAM_ADDR_MAX];
+	int nlev;
 	struct event *resume_ev; /* EMFILE pause */
 	struct stream_list streams;
 	size_t count;
@@ -165,7 +167,7 @@ static void on_linger(evutil_socket_t fd, short what, void *arg)
  * or -1 when the listener lingers on too many sockets already (the caller closes). */
 static int linger_start(struct stream_listener *l, int fd)
 {
-	if (!l || !l->lev || l->nlingering >= LINGER_MAX)
+	if (!l || !l->nlev || l->nlingering >= LINGER_MAX)
 		return -1;
 	struct lingering *g = calloc(1, sizeof *g);
 	if (!g)
@@ -1000,12 +1002,13 @@ static void on_resume(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct stream_listener *l = arg;
-	if (l->lev)
-		evconnlistener_enable(l->lev);
+	for (int i = 0; i < l->nlev; i++)
+		evconnlistener_enable(l->lev[i]);
 }
 
 static void on_accept_error(struct evconnlistener *lev, void *arg)
 {
+	(void)lev;
 	struct stream_listener *l = arg;
 	int err = EVUTIL_SOCKET_ERROR();
 	int64_t now = tg_now_s();
@@ -1014,7 +1017,9 @@ static void on_accept_error(struct evconnlistener *lev, void *arg)
 		 * would fail at once, forever. Pause instead of spinning; log once a minute. */
 		if (l->o.stats)
 			tg_counter_add(&l->o.stats->refused_fd, 1);
-		evconnlistener_disable(lev);
+		/* Every address of the listener: they draw on the same descriptors. */
+		for (int i = 0; i < l->nlev; i++)
+			evconnlistener_disable(l->lev[i]);
 		struct timeval tv = {0, FD_PAUSE_MS * 1000};
 		evtimer_add(l->resume_ev, &tv);
 		if (now - l->fd_logged >= 60) {
@@ -1030,6 +1035,27 @@ static void on_accept_error(struct evconnlistener *lev, void *arg)
 	}
 	log_ev(LOG_LVL_WARNING, NULL, "stream_accept_failed", LOG_S("listener", l->o.name),
 	       LOG_S("error", strerror(err)));
+}
+
+/* Accepts on fd for l (made non-blocking; l owns it, also on failure). 0 or -1. */
+static int listen_fd(struct stream_listener *l, int fd)
+{
+	if (l->nlev >= STREAM_ADDR_MAX) {
+		close(fd);
+		return -1;
+	}
+	/* libevent's listener accepts until accept(2) fails: on a blocking socket (as
+	 * socket(2) makes a UNIX one) the loop would hang in accept after the first. */
+	(void)evutil_make_socket_nonblocking(fd);
+	struct evconnlistener *lev = evconnlistener_new(
+	    loop_base(l->loop), on_accept, l, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+	if (!lev) {
+		close(fd);
+		return -1;
+	}
+	evconnlistener_set_error_cb(lev, on_accept_error);
+	l->lev[l->nlev++] = lev;
+	return 0;
 }
 
 struct stream_listener *stream_listen(struct loop *loop, int fd,
@@ -1048,33 +1074,46 @@ struct stream_listener *stream_listen(struct loop *loop, int fd,
 	l->loop = loop;
 	TAILQ_INIT(&l->streams);
 	TAILQ_INIT(&l->lingering);
-	/* libevent's listener accepts until accept(2) fails: on a blocking socket (as
-	 * socket(2) makes a UNIX one) the loop would hang in accept after the first. */
-	(void)evutil_make_socket_nonblocking(fd);
-	struct event_base *base = loop_base(loop);
-	l->resume_ev = evtimer_new(base, on_resume, l);
-	l->lev = l->resume_ev
-	             ? evconnlistener_new(base, on_accept, l,
-	                                  LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd)
-	             : NULL;
-	if (!l->lev) {
+	l->resume_ev = evtimer_new(loop_base(loop), on_resume, l);
+	if (!l->resume_ev || listen_fd(l, fd) != 0) {
 		snprintf(err, errlen, "%s: cannot listen", o->name);
 		if (l->resume_ev)
 			event_free(l->resume_ev);
+		else
+			close(fd);
 		free(l);
-		close(fd);
 		return NULL;
 	}
-	evconnlistener_set_error_cb(l->lev, on_accept_error);
 	stream_stats_attach(o->name, o->stats);
 	return l;
 }
 
+int stream_listener_add(struct stream_listener *l, int fd, char *err, size_t errlen)
+{
+	if (!l->nlev) { /* stopped accepting */
+		close(fd);
+		snprintf(err, errlen, "%s: not accepting", l->o.name);
+		return -1;
+	}
+	if (listen_fd(l, fd) != 0) {
+		snprintf(err, errlen, "%s: cannot listen on another address (at most %d)",
+		         l->o.name, STREAM_ADDR_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+/* Closes every listening socket of l. */
+static void unlisten(struct stream_listener *l)
+{
+	while (l->nlev > 0)
+		evconnlistener_free(l->lev[--l->nlev]);
+}
+
 void stream_listener_stop_accepting(struct stream_listener *l)
 {
-	if (l && l->lev) {
-		evconnlistener_free(l->lev);
-		l->lev = NULL;
+	if (l && l->nlev) {
+		unlisten(l);
 		event_del(l->resume_ev);
 	}
 }
@@ -1083,9 +1122,7 @@ void stream_listener_free(struct stream_listener *l)
 {
 	if (!l)
 		return;
-	if (l->lev)
-		evconnlistener_free(l->lev);
-	l->lev = NULL;
+	unlisten(l);
 	event_free(l->resume_ev);
 	struct stream *s;
 	while ((s = TAILQ_FIRST(&l->streams)) != NULL) {

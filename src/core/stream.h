@@ -5,6 +5,8 @@
  * framing function and a frame handler; the layer does everything else, the same way for
  * SIP, CTI, the control socket and every later listener:
  *
+ * - listen: on one or several addresses (IPv4 and IPv6: stream_bind_list,
+ *   stream_listener_add), one set of options, caps and counters for all;
  * - accept: the node and per-source caps (conncap) are checked before any TLS work; the
  *   socket gets TCP_NODELAY (an answer must not wait ~40 ms for Nagle and delayed ACK);
  *   running out of file descriptors (EMFILE/ENFILE) pauses accepting for a moment and is
@@ -162,6 +164,26 @@ struct stream_listener_options {
 struct stream_listener *stream_listen(struct loop *loop, int fd,
                                       const struct stream_listener_options *o, char *err,
                                       size_t errlen);
+/* The most listen addresses one listener accepts on (stream_listener_add). */
+#define STREAM_ADDR_MAX 8
+
+/* Accepts on fd too (another listen address of the same service: IPv4 and IPv6, several
+ * interfaces), with the same options, caps and counters; fd as for stream_listen (the
+ * listener owns it, also on failure). Loop thread. Returns 0, or -1 with err set (more
+ * than STREAM_ADDR_MAX addresses, libevent refuses, or accepting was stopped). */
+int stream_listener_add(struct stream_listener *l, int fd, char *err, size_t errlen);
+
+/* Binds one listening socket (SO_REUSEPORT, as loop_bind_reuseport) for port on each
+ * address of the list `addresses`: numeric IPv4 or IPv6 addresses separated by commas
+ * or spaces ("127.0.0.1, ::1"), at most STREAM_ADDR_MAX. type: SOCK_STREAM or
+ * SOCK_DGRAM. Returns how many were bound (fds[0..n-1], the list's order), or -1 with
+ * err naming the address that failed (nothing stays open then). */
+int stream_bind_list(const char *addresses, uint16_t port, int type, int fds[STREAM_ADDR_MAX],
+                     char *err, size_t errlen);
+/* The first address of the list into out (for what binds one address only). 0, or -1
+ * when the list is empty or the address longer than cap. */
+int stream_addr_first(const char *addresses, char *out, size_t cap);
+
 /* Stops accepting: the listening socket is closed (new connections are refused by the
  * kernel); the streams already accepted stay. For a drain before stopping. */
 void stream_listener_stop_accepting(struct stream_listener *l);

@@ -1394,6 +1394,58 @@ static void test_tls_fail_classify(void **state)
 	assert_string_equal(stream_tls_fail_name(STREAM_TLS_FAIL_N), "other");
 }
 
+/* --- 13. listen address lists ---------------------------------------------------------- */
+
+/* stream_bind_list binds every address of a list; a listener accepts on each socket
+ * stream_listener_add gives it, with the same counters. */
+static void test_address_list(void **state)
+{
+	struct fx *f = *state;
+	int fds[STREAM_ADDR_MAX];
+	char err[200];
+	/* Two sockets on one port: 127.0.0.1 and 127.0.0.2 (both loopback on Linux). */
+	int n = stream_bind_list(" 127.0.0.1,127.0.0.2 ", 0, SOCK_STREAM, fds, err, sizeof err);
+	assert_int_equal(n, 2);
+	struct sockaddr_in a;
+	socklen_t alen = sizeof a;
+	assert_int_equal(getsockname(fds[0], (struct sockaddr *)&a, &alen), 0);
+	close(fds[0]);
+	close(fds[1]);
+	uint16_t port = ntohs(a.sin_port);
+	n = stream_bind_list("127.0.0.1, 127.0.0.2", port, SOCK_STREAM, fds, err, sizeof err);
+	assert_int_equal(n, 2);
+	f->l = stream_listen(f->loop, fds[0], &f->o, err, sizeof err);
+	assert_non_null(f->l);
+	assert_int_equal(stream_listener_add(f->l, fds[1], err, sizeof err), 0);
+	struct client c[2];
+	for (int i = 0; i < 2; i++) {
+		memset(&c[i], 0, sizeof c[i]);
+		c[i].fd = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(port)};
+		to.sin_addr.s_addr = htonl(INADDR_LOOPBACK + (uint32_t)i); /* .1, then .2 */
+		assert_int_equal(connect(c[i].fd, (struct sockaddr *)&to, sizeof to), 0);
+		nonblock(c[i].fd);
+		cl_send(&c[i], i ? "two\n" : "one\n");
+	}
+	WAIT_FOR(f, 3000, got(&c[0], "one\n") && got(&c[1], "two\n"));
+	assert_int_equal(cnt(&f->stats.accepted), 2);
+	assert_int_equal(stream_listener_count(f->l), 2);
+	cl_close(&c[0]);
+	cl_close(&c[1]);
+	WAIT_FOR(f, 3000, f->closes[1] == 1 && f->closes[2] == 1);
+	/* What is not a list of numeric addresses is refused, naming the culprit; nothing
+	 * stays bound. */
+	assert_int_equal(
+	    stream_bind_list("127.0.0.1, not-an-address", 0, SOCK_STREAM, fds, err, sizeof err),
+	    -1);
+	assert_non_null(strstr(err, "not-an-address"));
+	assert_int_equal(stream_bind_list(" , ", 0, SOCK_STREAM, fds, err, sizeof err), -1);
+	char first[64];
+	assert_int_equal(stream_addr_first(" ::1, 127.0.0.1", first, sizeof first), 0);
+	assert_string_equal(first, "::1");
+	assert_int_equal(stream_addr_first("", first, sizeof first), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1420,6 +1472,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_fd_exhaustion, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tls_handshake_timeout, setup, teardown),
 	    cmocka_unit_test(test_tls_fail_classify),
+	    cmocka_unit_test_setup_teardown(test_address_list, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
