@@ -16,13 +16,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import test_daemon  # noqa: E402
 import test_cti  # noqa: E402
+from test_fdlimit import PROV  # noqa: E402  (jpinkman with phone CSFJPINKMAN on 1002)
 from test_sip import Raw, status  # noqa: E402
-
-PROV = {"version": 1,
-        "users": [{"userid": "jpinkman", "directory": "local", "password": "Cap-n-Cook-1",
-                   "digestpassword": "Sip-Jesse-1", "groups": ["Standard CTI Enabled"]}],
-        "devices": [{"name": "CSFJPINKMAN", "model": "CSF", "owner": "jpinkman",
-                     "lines": ["1002"]}]}
 
 
 def ipv6_loopback():

@@ -454,6 +454,30 @@ static void build(struct fx *f, const struct row *r, int idx, char *last_nonce, 
 	         r->extra ? r->extra : "", auth);
 }
 
+/* Row r (index idx) as a parsed request in x, as the transport hands it over (UDP, from
+ * the row's source or its own): the time it is decided at. */
+static int64_t prepare(struct fx *f, const struct row *r, int idx, char *last_nonce,
+                       struct sip_reg_req *x)
+{
+	char msg[8192];
+	int64_t now;
+	build(f, r, idx, last_nonce, msg, sizeof msg, &now);
+	memset(x, 0, sizeof *x);
+	int status;
+	char reason[128];
+	if (sip_req_parse(msg, strlen(msg), &x->req, &status, reason, sizeof reason) != 0)
+		fail_msg("%s: parse: %d %s", r->name, status, reason);
+	snprintf(x->transport, sizeof x->transport, "UDP");
+	if (r->source)
+		snprintf(x->source, sizeof x->source, "%s", r->source);
+	else
+		snprintf(x->source, sizeof x->source, "192.0.2.%d:5060", idx + 1);
+	if (r->edge)
+		snprintf(x->edge, sizeof x->edge, "%s", r->edge);
+	x->oauth_port = r->oauth_port;
+	return now;
+}
+
 static void test_outcomes(void **state)
 {
 	struct fx *f = *state;
@@ -461,23 +485,8 @@ static void test_outcomes(void **state)
 	int seen[SIP_REG_OUTCOMES] = {0};
 	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
 		const struct row *r = &rows[i];
-		char msg[8192];
-		int64_t now;
-		build(f, r, (int)i, last_nonce, msg, sizeof msg, &now);
 		struct sip_reg_req x;
-		memset(&x, 0, sizeof x);
-		int status;
-		char reason[128];
-		if (sip_req_parse(msg, strlen(msg), &x.req, &status, reason, sizeof reason) != 0)
-			fail_msg("%s: parse: %d %s", r->name, status, reason);
-		snprintf(x.transport, sizeof x.transport, "UDP");
-		if (r->source)
-			snprintf(x.source, sizeof x.source, "%s", r->source);
-		else
-			snprintf(x.source, sizeof x.source, "192.0.2.%zu:5060", i + 1);
-		if (r->edge)
-			snprintf(x.edge, sizeof x.edge, "%s", r->edge);
-		x.oauth_port = r->oauth_port;
+		int64_t now = prepare(f, r, (int)i, last_nonce, &x);
 		sip_reg_set_oauth_mode(f->g, r->mode);
 		f->cfg.sip.oauth_challenge_www = r->www;
 		enum sip_reg_outcome o = decide(f, &x, now);
@@ -531,17 +540,8 @@ static enum sip_reg_outcome run_one(struct fx *f, const struct row *r, int idx, 
                                     size_t cap)
 {
 	char last_nonce[SIP_NONCE_MAX] = "";
-	char msg[8192];
-	int64_t now;
-	build(f, r, idx, last_nonce, msg, sizeof msg, &now);
 	struct sip_reg_req x;
-	memset(&x, 0, sizeof x);
-	int status;
-	char reason[128];
-	if (sip_req_parse(msg, strlen(msg), &x.req, &status, reason, sizeof reason) != 0)
-		fail_msg("%s: parse: %d %s", r->name, status, reason);
-	snprintf(x.transport, sizeof x.transport, "UDP");
-	snprintf(x.source, sizeof x.source, "198.51.100.%d:5060", idx);
+	int64_t now = prepare(f, r, idx, last_nonce, &x);
 	enum sip_reg_outcome o = decide(f, &x, now);
 	int n = sip_reg_answer(f->g, &x, o, "totag", out, cap);
 	assert_true(n > 0);

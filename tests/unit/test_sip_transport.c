@@ -94,33 +94,61 @@ static void udp_exchange(int fd, int port, const char *msg, int want)
 		fail_msg("want %d, got %.60s", want, buf);
 }
 
+/* A registrar on loopback (UDP and TCP on one free port, no TLS) with a store of its own,
+ * one loop and a worker pool of one thread with max_queue queued jobs. */
+struct rig {
+	char dir[64];
+	store_t *st;
+	struct tg_config cfg;
+	struct loop_group *lg;
+	struct workers *w;
+	struct sip_registrar *r;
+};
+
+static void rig_start(struct rig *g, int source_failures_max, size_t max_queue)
+{
+	char path[128], err[256];
+	tu_mkdtemp(g->dir, sizeof g->dir, "tgsiptp");
+	snprintf(path, sizeof path, "%s/t.db", g->dir);
+	struct store_options so = {.backend = "sqlite", .path = path, .busy_timeout_ms = 5000};
+	if (store_open(&so, &g->st, err, sizeof err) != STORE_OK)
+		fail_msg("open: %s", err);
+	config_defaults(&g->cfg);
+	snprintf(g->cfg.sip.address, sizeof g->cfg.sip.address, "127.0.0.1");
+	snprintf(g->cfg.core.state_dir, sizeof g->cfg.core.state_dir, "%s", g->dir); /* spool */
+	g->cfg.sip.port = free_port();
+	g->cfg.sip.tls_port = 0;
+	g->cfg.sip.edge_port = 0;
+	if (source_failures_max)
+		g->cfg.sip.source_failures_max = source_failures_max;
+	assert_int_equal(loop_threads_init(), 0);
+	g->lg = loop_group_start(1);
+	g->w = workers_start(1, max_queue);
+	assert_non_null(g->lg);
+	assert_non_null(g->w);
+	struct sip_registrar_options o = {
+	    .cfg = &g->cfg, .store = g->st, .workers = g->w, .loops = g->lg};
+	if (!(g->r = sip_registrar_start(&o, err, sizeof err)))
+		fail_msg("start: %s", err);
+}
+
+static void rig_stop(struct rig *g)
+{
+	sip_registrar_stop(g->r);
+	workers_stop(g->w);
+	loop_group_stop(g->lg);
+	sip_registrar_free(g->r);
+	store_close(g->st);
+	tu_rmtree(g->dir);
+}
+
 static void test_counters(void **state)
 {
 	(void)state;
-	char dir[64], path[128], err[256];
-	tu_mkdtemp(dir, sizeof dir, "tgsiptp");
-	snprintf(path, sizeof path, "%s/t.db", dir);
-	struct store_options so = {.backend = "sqlite", .path = path, .busy_timeout_ms = 5000};
-	store_t *st;
-	if (store_open(&so, &st, err, sizeof err) != STORE_OK)
-		fail_msg("open: %s", err);
-	struct tg_config cfg;
-	config_defaults(&cfg);
-	snprintf(cfg.sip.address, sizeof cfg.sip.address, "127.0.0.1");
-	snprintf(cfg.core.state_dir, sizeof cfg.core.state_dir, "%s", dir); /* the spool */
-	cfg.sip.port = free_port();
-	cfg.sip.tls_port = 0;
-	cfg.sip.edge_port = 0;
-	cfg.sip.source_failures_max = 1;
-	assert_int_equal(loop_threads_init(), 0);
-	struct loop_group *lg = loop_group_start(1);
-	struct workers *w = workers_start(1, 16);
-	assert_non_null(lg);
-	assert_non_null(w);
-	struct sip_registrar_options o = {.cfg = &cfg, .store = st, .workers = w, .loops = lg};
-	struct sip_registrar *r = sip_registrar_start(&o, err, sizeof err);
-	if (!r)
-		fail_msg("start: %s", err);
+	struct rig g;
+	rig_start(&g, 1, 16);
+	struct tg_config cfg = g.cfg;
+	struct sip_registrar *r = g.r;
 
 	int u = socket(AF_INET, SOCK_DGRAM, 0);
 	struct timeval tv = {5, 0};
@@ -178,12 +206,7 @@ static void test_counters(void **state)
 	assert_int_equal(s.responses[5], 0);
 	assert_int_equal(s.throttled, 1);
 
-	sip_registrar_stop(r);
-	workers_stop(w);
-	loop_group_stop(lg);
-	sip_registrar_free(r);
-	store_close(st);
-	tu_rmtree(dir);
+	rig_stop(&g);
 }
 
 /* Sends one datagram and returns its answer in buf (NUL-terminated). */
@@ -216,29 +239,11 @@ static void nothing(void *arg)
 static void test_busy(void **state)
 {
 	(void)state;
-	char dir[64], path[128], err[256];
-	tu_mkdtemp(dir, sizeof dir, "tgsipbusy");
-	snprintf(path, sizeof path, "%s/t.db", dir);
-	struct store_options so = {.backend = "sqlite", .path = path, .busy_timeout_ms = 5000};
-	store_t *st;
-	if (store_open(&so, &st, err, sizeof err) != STORE_OK)
-		fail_msg("open: %s", err);
-	struct tg_config cfg;
-	config_defaults(&cfg);
-	snprintf(cfg.sip.address, sizeof cfg.sip.address, "127.0.0.1");
-	snprintf(cfg.core.state_dir, sizeof cfg.core.state_dir, "%s", dir);
-	cfg.sip.port = free_port();
-	cfg.sip.tls_port = 0;
-	cfg.sip.edge_port = 0;
-	assert_int_equal(loop_threads_init(), 0);
-	struct loop_group *lg = loop_group_start(1);
-	struct workers *w = workers_start(1, 1); /* one thread, one queued job */
-	assert_non_null(lg);
-	assert_non_null(w);
-	struct sip_registrar_options o = {.cfg = &cfg, .store = st, .workers = w, .loops = lg};
-	struct sip_registrar *r = sip_registrar_start(&o, err, sizeof err);
-	if (!r)
-		fail_msg("start: %s", err);
+	struct rig g;
+	rig_start(&g, 0, 1); /* one thread, one queued job */
+	struct tg_config cfg = g.cfg;
+	struct workers *w = g.w;
+	struct sip_registrar *r = g.r;
 
 	int u = socket(AF_INET, SOCK_DGRAM, 0);
 	struct timeval tv = {5, 0};
@@ -285,14 +290,9 @@ static void test_busy(void **state)
 
 	assert_int_equal(write(pfd[1], "x", 1), 1); /* the worker goes */
 	close(u);
-	sip_registrar_stop(r);
-	workers_stop(w);
-	loop_group_stop(lg);
-	sip_registrar_free(r);
-	store_close(st);
+	rig_stop(&g);
 	close(pfd[0]);
 	close(pfd[1]);
-	tu_rmtree(dir);
 }
 
 int main(void)
