@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import sqlite3
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -251,15 +252,29 @@ class MetricsTest(unittest.TestCase):
                 pass
             s.close()
 
-        def delta(after, reason):
-            labels = {"listener": "sip-tls", "reason": reason}
+        # A client without a certificate on the mutual-TLS edge listener.
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        raw = socket.create_connection(("127.0.0.1", self.d.sip_edge_port), timeout=10)
+        # TLS 1.3: the refusal (certificate_required, RFC 8446 §4.4.2.4) comes with the
+        # first read.
+        with self.assertRaisesRegex(ssl.SSLError, "CERTIFICATE_REQUIRED"):
+            with ctx.wrap_socket(raw) as s:
+                s.sendall(b"OPTIONS sip:telgate SIP/2.0\r\n\r\n")
+                s.recv(4096)
+
+        def delta(after, reason, listener="sip-tls"):
+            labels = {"listener": listener, "reason": reason}
             return get(after, name, **labels) - get(before, name, **labels)
 
         for _ in range(50):  # the closes are counted on the loop, after the peer saw them
             after, _ = self.scrape()
-            if delta(after, "protocol_version") + delta(after, "not_tls") >= 3:
+            if (delta(after, "protocol_version") + delta(after, "not_tls") >= 3 and
+                    delta(after, "no_certificate", "sip-edge") >= 1):
                 break
             time.sleep(0.1)
+        self.assertEqual(delta(after, "no_certificate", "sip-edge"), 1)
         self.assertEqual(delta(after, "protocol_version"), 1)
         self.assertEqual(delta(after, "not_tls"), 2)
         for reason in self.REASONS:
