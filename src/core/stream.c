@@ -663,7 +663,7 @@ static int tls_peer_left(unsigned long e)
 }
 
 /* A TLS failure: counted by reason, logged with OpenSSL's text (err). */
-static void tls_failed(struct stream *s, enum stream_tls_fail r, const char *err)
+static void count_tls_failure(struct stream *s, enum stream_tls_fail r, const char *err)
 {
 	if (s->stats) {
 		tg_counter_add(&s->stats->tls_failed, 1);
@@ -693,10 +693,10 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 		} else if (e) {
 			ERR_error_string_n(e, msg, sizeof msg);
 			SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
-			tls_failed(s,
-			           stream_tls_fail_classify(e, ssl ? SSL_get_verify_result(ssl)
-			                                           : X509_V_OK),
-			           msg);
+			count_tls_failure(s,
+			                  stream_tls_fail_classify(
+			                      e, ssl ? SSL_get_verify_result(ssl) : X509_V_OK),
+			                  msg);
 		}
 		stream_close(s, msg);
 	} else {
@@ -763,7 +763,7 @@ static void on_first_timeout(evutil_socket_t fd, short what, void *arg)
 	SSL *ssl = s->bev ? bufferevent_openssl_get_ssl(s->bev) : NULL;
 	/* Still in the handshake: a TLS failure too (and a timeout, as any other). */
 	if (ssl && !SSL_is_init_finished(ssl))
-		tls_failed(s, STREAM_TLS_FAIL_HANDSHAKE_TIMEOUT, "no TLS handshake in time");
+		count_tls_failure(s, STREAM_TLS_FAIL_HANDSHAKE_TIMEOUT, "no TLS handshake in time");
 	timed_out(s, "no request in time");
 }
 
