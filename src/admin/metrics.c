@@ -40,9 +40,6 @@ static const struct stream_family stream_families[] = {
     SF("telgate_connections_refused_fd_total",
        "Connections not accepted for want of file descriptors (accepting pauses).", METRICS_COUNTER,
        refused_fd, 0),
-    SF("telgate_connections_tls_failed_total",
-       "TLS handshakes or records refused (the reason is in the log).", METRICS_COUNTER, tls_failed,
-       0),
     SF("telgate_connections_timeouts_total",
        "Connections closed by the first-message, idle or "
        "flush timeout.",
@@ -78,6 +75,19 @@ static void stream_sample(void *arg, const char *listener, const struct stream_s
 		    "listener", listener, (char *)NULL);
 }
 
+#define TLS_FAILED "telgate_connections_tls_failed_total"
+
+/* Every reason of the fixed set, zeros included: the series exist from the start. */
+static void tls_failed_samples(void *arg, const char *listener, const struct stream_stats *st)
+{
+	struct metrics_out *o = arg;
+	for (int r = 0; r < STREAM_TLS_FAIL_N; r++)
+		metrics_sample_u(o, TLS_FAILED,
+		                 atomic_load_explicit(&st->tls_failed_by[r], memory_order_relaxed),
+		                 "listener", listener, "reason",
+		                 stream_tls_fail_name((enum stream_tls_fail)r), (char *)NULL);
+}
+
 static void listeners(struct metrics_out *o)
 {
 	for (size_t i = 0; i < sizeof stream_families / sizeof stream_families[0]; i++) {
@@ -85,6 +95,10 @@ static void listeners(struct metrics_out *o)
 		metrics_family(o, w.f->name, w.f->type, w.f->help);
 		stream_stats_foreach(stream_sample, &w);
 	}
+	metrics_family(o, TLS_FAILED, METRICS_COUNTER,
+	               "TLS handshakes or records refused, by reason (a fixed set; OpenSSL's own "
+	               "text is in the log line stream_tls_failed).");
+	stream_stats_foreach(tls_failed_samples, o);
 }
 
 /* --- SIP ---------------------------------------------------------------------------- */

@@ -18,6 +18,11 @@ static inline void tg_counter_inc(tg_counter *c)
 	atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
 }
 
+static inline void tg_counter_add(tg_counter *c, uint64_t n)
+{
+	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
 static inline uint64_t tg_counter_get(const tg_counter *c)
 {
 	return atomic_load_explicit(c, memory_order_relaxed);

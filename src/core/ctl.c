@@ -94,9 +94,8 @@ static long ctl_frame(struct stream *st, const unsigned char *buf, size_t len)
 	size_t blen, used;
 	int r = ctl_frame_peek(buf, len, &body, &blen, &used);
 	if (r == 0) {
-		if (len >= 4)
-			stream_need(st, 4 + ((size_t)buf[0] << 24 | (size_t)buf[1] << 16 |
-			                     (size_t)buf[2] << 8 | buf[3]));
+		if (used)
+			stream_need(st, used); /* the whole frame's length, from the peek */
 		return STREAM_FRAME_MORE;
 	}
 	if (r < 0) {
@@ -113,9 +112,9 @@ static long ctl_frame(struct stream *st, const unsigned char *buf, size_t len)
 static void ctl_on_frame(struct stream *st, const unsigned char *frame, size_t len)
 {
 	struct conn *c = stream_user(st);
-	const unsigned char *body;
-	size_t blen, used;
-	(void)ctl_frame_peek(frame, len, &body, &blen, &used);
+	/* A whole frame, as ctl_frame cut it: the body follows the header. */
+	const unsigned char *body = frame + CTL_HDR_LEN;
+	size_t blen = len - CTL_HDR_LEN;
 	char err[256];
 	log_cid_new(c->cid);
 	if (ctl_request_parse((const char *)body, blen, &c->req, err, sizeof err) != 0) {

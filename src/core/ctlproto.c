@@ -9,17 +9,18 @@
 int ctl_frame_peek(const unsigned char *buf, size_t len, const unsigned char **body,
                    size_t *body_len, size_t *consumed)
 {
-	if (len < 4)
+	*consumed = 0;
+	if (len < CTL_HDR_LEN)
 		return 0;
 	uint32_t n =
 	    (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 | (uint32_t)buf[2] << 8 | buf[3];
 	if (n == 0 || n > CTL_FRAME_MAX)
 		return -1;
-	if (len - 4 < n)
+	*consumed = CTL_HDR_LEN + (size_t)n;
+	if (len - CTL_HDR_LEN < n)
 		return 0;
-	*body = buf + 4;
+	*body = buf + CTL_HDR_LEN;
 	*body_len = n;
-	*consumed = 4 + (size_t)n;
 	return 1;
 }
 

@@ -24,9 +24,13 @@
 #define CTL_ARGV_MAX 32
 #define CTL_ARG_MAX 65536
 
+#define CTL_HDR_LEN 4
+
 /* Looks for one frame at the start of buf. Returns 1 when a whole frame is there (*body,
- * *body_len set; *consumed = header + body), 0 when more bytes are needed, -1 when the
- * announced length is 0 or over CTL_FRAME_MAX (the peer is broken: close). */
+ * *body_len set; *consumed = header + body), 0 when more bytes are needed (*consumed is
+ * the whole frame's length once the header is in, else 0), -1 when the announced length
+ * is 0 or over CTL_FRAME_MAX (the peer is broken: close). The caller never decodes the
+ * header again: a frame's body starts CTL_HDR_LEN bytes in. */
 int ctl_frame_peek(const unsigned char *buf, size_t len, const unsigned char **body,
                    size_t *body_len, size_t *consumed);
 

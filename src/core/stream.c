@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 #include "core/stream.h"
 #include "core/conncap.h"
+#include "core/counter.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "tls/tlsctx.h"
@@ -95,7 +96,9 @@ TAILQ_HEAD(lingering_list, lingering);
 struct stream_listener {
 	struct stream_listener_options o;
 	struct loop *loop;
-	struct evconnlistener *lev;
+	/* One per listen address (stream_listener_add); nlev 0 once accepting stopped. */
+	struct evconnlistener *lev[STREAM_ADDR_MAX];
+	int nlev;
 	struct event *resume_ev; /* EMFILE pause */
 	struct stream_list streams;
 	size_t count;
@@ -103,11 +106,6 @@ struct stream_listener {
 	size_t nlingering;
 	int64_t refused_logged, fd_logged;
 };
-
-static void stat_add(_Atomic uint64_t *v, uint64_t n)
-{
-	atomic_fetch_add_explicit(v, n, memory_order_relaxed);
-}
 
 /* --- close and free ------------------------------------------------------------------ */
 
@@ -169,7 +167,7 @@ static void on_linger(evutil_socket_t fd, short what, void *arg)
  * or -1 when the listener lingers on too many sockets already (the caller closes). */
 static int linger_start(struct stream_listener *l, int fd)
 {
-	if (!l || !l->lev || l->nlingering >= LINGER_MAX)
+	if (!l || !l->nlev || l->nlingering >= LINGER_MAX)
 		return -1;
 	struct lingering *g = calloc(1, sizeof *g);
 	if (!g)
@@ -336,10 +334,10 @@ size_t stream_pending(const struct stream *s)
 static int after_write(struct stream *s, size_t len)
 {
 	if (s->stats)
-		stat_add(&s->stats->bytes_out, len);
+		tg_counter_add(&s->stats->bytes_out, len);
 	if (s->write_limit && stream_pending(s) > s->write_limit) {
 		if (s->stats)
-			stat_add(&s->stats->slow_consumers, 1);
+			tg_counter_add(&s->stats->slow_consumers, 1);
 		log_ev(LOG_LVL_WARNING, NULL, "stream_slow_consumer", LOG_S("listener", s->name),
 		       LOG_S("peer", s->peer), LOG_U("queued_bytes", stream_pending(s)));
 		close_soon(s, "peer does not read what it is sent");
@@ -614,7 +612,7 @@ static void count_in(struct stream *s)
 		return;
 	size_t now = evbuffer_get_length(bufferevent_get_input(s->bev));
 	if (s->stats && now > s->in_seen)
-		stat_add(&s->stats->bytes_in, now - s->in_seen);
+		tg_counter_add(&s->stats->bytes_in, now - s->in_seen);
 	s->in_seen = now;
 }
 
@@ -664,6 +662,18 @@ static int tls_peer_left(unsigned long e)
 #endif
 }
 
+/* A TLS failure: counted by reason, logged with OpenSSL's text (err). */
+static void count_tls_failure(struct stream *s, enum stream_tls_fail r, const char *err)
+{
+	if (s->stats) {
+		tg_counter_add(&s->stats->tls_failed, 1);
+		tg_counter_add(&s->stats->tls_failed_by[r], 1);
+	}
+	log_ev(LOG_LVL_INFO, NULL, "stream_tls_failed", LOG_S("listener", s->name),
+	       LOG_S("peer", s->peer), LOG_S("reason", stream_tls_fail_name(r)),
+	       LOG_S("error", err));
+}
+
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
 	(void)bev;
@@ -673,7 +683,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 	s->in_cb++;
 	if (what & BEV_EVENT_TIMEOUT) {
 		if (s->stats)
-			stat_add(&s->stats->timeouts, 1);
+			tg_counter_add(&s->stats->timeouts, 1);
 		stream_close(s, "idle");
 	} else if (what & BEV_EVENT_ERROR) {
 		unsigned long e = bufferevent_get_openssl_error(s->bev);
@@ -682,10 +692,11 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 			tg_strlcpy(msg, "peer closed the connection", sizeof msg);
 		} else if (e) {
 			ERR_error_string_n(e, msg, sizeof msg);
-			if (s->stats)
-				stat_add(&s->stats->tls_failed, 1);
-			log_ev(LOG_LVL_INFO, NULL, "stream_tls_failed", LOG_S("listener", s->name),
-			       LOG_S("peer", s->peer), LOG_S("error", msg));
+			SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
+			count_tls_failure(s,
+			                  stream_tls_fail_classify(
+			                      e, ssl ? SSL_get_verify_result(ssl) : X509_V_OK),
+			                  msg);
 		}
 		stream_close(s, msg);
 	} else {
@@ -716,7 +727,7 @@ static void timed_out(struct stream *s, const char *why)
 {
 	s->in_cb++;
 	if (s->stats)
-		stat_add(&s->stats->timeouts, 1);
+		tg_counter_add(&s->stats->timeouts, 1);
 	stream_close(s, why);
 	cb_exit(s);
 }
@@ -748,7 +759,12 @@ static void on_first_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	timed_out(arg, "no request in time");
+	struct stream *s = arg;
+	SSL *ssl = s->bev ? bufferevent_openssl_get_ssl(s->bev) : NULL;
+	/* Still in the handshake: a TLS failure too (and a timeout, as any other). */
+	if (ssl && !SSL_is_init_finished(ssl))
+		count_tls_failure(s, STREAM_TLS_FAIL_HANDSHAKE_TIMEOUT, "no TLS handshake in time");
+	timed_out(s, "no request in time");
 }
 
 static void on_flush_timeout(evutil_socket_t fd, short what, void *arg)
@@ -869,7 +885,7 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 		if (cap != CONNCAP_OK) {
 			/* Refused before any TLS work; logged at most once a second. */
 			if (o->stats)
-				stat_add(&o->stats->refused_cap, 1);
+				tg_counter_add(&o->stats->refused_cap, 1);
 			int64_t now = tg_now_s();
 			if (now != l->refused_logged) {
 				l->refused_logged = now;
@@ -949,7 +965,7 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 	TAILQ_INSERT_TAIL(&l->streams, s, link);
 	l->count++;
 	if (o->stats) {
-		stat_add(&o->stats->accepted, 1);
+		tg_counter_add(&o->stats->accepted, 1);
 		atomic_fetch_add_explicit(&o->stats->open, 1, memory_order_relaxed);
 	}
 	s->in_cb++;
@@ -986,12 +1002,13 @@ static void on_resume(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct stream_listener *l = arg;
-	if (l->lev)
-		evconnlistener_enable(l->lev);
+	for (int i = 0; i < l->nlev; i++)
+		evconnlistener_enable(l->lev[i]);
 }
 
 static void on_accept_error(struct evconnlistener *lev, void *arg)
 {
+	(void)lev;
 	struct stream_listener *l = arg;
 	int err = EVUTIL_SOCKET_ERROR();
 	int64_t now = tg_now_s();
@@ -999,8 +1016,10 @@ static void on_accept_error(struct evconnlistener *lev, void *arg)
 		/* Out of descriptors: the connection stays in the kernel's queue and accept
 		 * would fail at once, forever. Pause instead of spinning; log once a minute. */
 		if (l->o.stats)
-			stat_add(&l->o.stats->refused_fd, 1);
-		evconnlistener_disable(lev);
+			tg_counter_add(&l->o.stats->refused_fd, 1);
+		/* Every address of the listener: they draw on the same descriptors. */
+		for (int i = 0; i < l->nlev; i++)
+			evconnlistener_disable(l->lev[i]);
 		struct timeval tv = {0, FD_PAUSE_MS * 1000};
 		evtimer_add(l->resume_ev, &tv);
 		if (now - l->fd_logged >= 60) {
@@ -1016,6 +1035,27 @@ static void on_accept_error(struct evconnlistener *lev, void *arg)
 	}
 	log_ev(LOG_LVL_WARNING, NULL, "stream_accept_failed", LOG_S("listener", l->o.name),
 	       LOG_S("error", strerror(err)));
+}
+
+/* Accepts on fd for l (made non-blocking; l owns it, also on failure). 0 or -1. */
+static int listen_fd(struct stream_listener *l, int fd)
+{
+	if (l->nlev >= STREAM_ADDR_MAX) {
+		close(fd);
+		return -1;
+	}
+	/* libevent's listener accepts until accept(2) fails: on a blocking socket (as
+	 * socket(2) makes a UNIX one) the loop would hang in accept after the first. */
+	(void)evutil_make_socket_nonblocking(fd);
+	struct evconnlistener *lev = evconnlistener_new(
+	    loop_base(l->loop), on_accept, l, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+	if (!lev) {
+		close(fd);
+		return -1;
+	}
+	evconnlistener_set_error_cb(lev, on_accept_error);
+	l->lev[l->nlev++] = lev;
+	return 0;
 }
 
 struct stream_listener *stream_listen(struct loop *loop, int fd,
@@ -1034,33 +1074,46 @@ struct stream_listener *stream_listen(struct loop *loop, int fd,
 	l->loop = loop;
 	TAILQ_INIT(&l->streams);
 	TAILQ_INIT(&l->lingering);
-	/* libevent's listener accepts until accept(2) fails: on a blocking socket (as
-	 * socket(2) makes a UNIX one) the loop would hang in accept after the first. */
-	(void)evutil_make_socket_nonblocking(fd);
-	struct event_base *base = loop_base(loop);
-	l->resume_ev = evtimer_new(base, on_resume, l);
-	l->lev = l->resume_ev
-	             ? evconnlistener_new(base, on_accept, l,
-	                                  LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd)
-	             : NULL;
-	if (!l->lev) {
+	l->resume_ev = evtimer_new(loop_base(loop), on_resume, l);
+	if (!l->resume_ev || listen_fd(l, fd) != 0) {
 		snprintf(err, errlen, "%s: cannot listen", o->name);
 		if (l->resume_ev)
 			event_free(l->resume_ev);
+		else
+			close(fd);
 		free(l);
-		close(fd);
 		return NULL;
 	}
-	evconnlistener_set_error_cb(l->lev, on_accept_error);
 	stream_stats_attach(o->name, o->stats);
 	return l;
 }
 
+int stream_listener_add(struct stream_listener *l, int fd, char *err, size_t errlen)
+{
+	if (!l->nlev) { /* stopped accepting */
+		close(fd);
+		snprintf(err, errlen, "%s: not accepting", l->o.name);
+		return -1;
+	}
+	if (listen_fd(l, fd) != 0) {
+		snprintf(err, errlen, "%s: cannot listen on another address (at most %d)",
+		         l->o.name, STREAM_ADDR_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+/* Closes every listening socket of l. */
+static void unlisten(struct stream_listener *l)
+{
+	while (l->nlev > 0)
+		evconnlistener_free(l->lev[--l->nlev]);
+}
+
 void stream_listener_stop_accepting(struct stream_listener *l)
 {
-	if (l && l->lev) {
-		evconnlistener_free(l->lev);
-		l->lev = NULL;
+	if (l && l->nlev) {
+		unlisten(l);
 		event_del(l->resume_ev);
 	}
 }
@@ -1069,9 +1122,7 @@ void stream_listener_free(struct stream_listener *l)
 {
 	if (!l)
 		return;
-	if (l->lev)
-		evconnlistener_free(l->lev);
-	l->lev = NULL;
+	unlisten(l);
 	event_free(l->resume_ev);
 	struct stream *s;
 	while ((s = TAILQ_FIRST(&l->streams)) != NULL) {

@@ -5,6 +5,8 @@
  * framing function and a frame handler; the layer does everything else, the same way for
  * SIP, CTI, the control socket and every later listener:
  *
+ * - listen: on one or several addresses (IPv4 and IPv6: stream_bind_list,
+ *   stream_listener_add), one set of options, caps and counters for all;
  * - accept: the node and per-source caps (conncap) are checked before any TLS work; the
  *   socket gets TCP_NODELAY (an answer must not wait ~40 ms for Nagle and delayed ACK);
  *   running out of file descriptors (EMFILE/ENFILE) pauses accepting for a moment and is
@@ -27,7 +29,7 @@
  *   reads the answer instead of losing it to a reset. The
  *   protocol's on_close runs once; the memory (with the protocol's per-connection data)
  *   goes when the last reference is dropped, so jobs in flight may hold a stream;
- * - counters per listener (accepted, refused by cap, TLS failures, timeouts, slow
+ * - counters per listener (accepted, refused by cap, TLS failures by reason, timeouts, slow
  *   consumers, open now, bytes in and out) for the metrics.
  *
  * Threads: a stream belongs to the loop its listener runs on; every function here is
@@ -64,12 +66,34 @@ enum stream_kind {
 	STREAM_UNIX,
 };
 
+/* Why a TLS connection failed: a small fixed set, the `reason` label of the metrics (the
+ * log line has OpenSSL's own text). From OpenSSL's error reason and, for a client
+ * certificate we refused, the verify result (RFC 8446 §6.2 alert names where one fits). */
+enum stream_tls_fail {
+	STREAM_TLS_FAIL_HANDSHAKE_TIMEOUT = 0, /* the first-message timeout ran out mid-handshake */
+	STREAM_TLS_FAIL_PROTOCOL_VERSION,      /* no TLS version in common (a TLS 1.1 client) */
+	STREAM_TLS_FAIL_NO_SHARED_CIPHER,      /* no cipher suite or group in common */
+	STREAM_TLS_FAIL_NO_CERTIFICATE,        /* mutual TLS: the client sent no certificate */
+	STREAM_TLS_FAIL_UNKNOWN_CA,      /* a certificate from a CA the other side does not trust */
+	STREAM_TLS_FAIL_BAD_CERTIFICATE, /* any other certificate refused (expired, revoked...) */
+	STREAM_TLS_FAIL_NOT_TLS,         /* plain text (HTTP, SIP...) on a TLS port */
+	STREAM_TLS_FAIL_OTHER,
+	STREAM_TLS_FAIL_N
+};
+/* "handshake_timeout", "protocol_version", ...: the label value. */
+const char *stream_tls_fail_name(enum stream_tls_fail r);
+/* The reason for OpenSSL error e (ERR_get_error's packed form) on a connection whose
+ * client-certificate verification ended with verify_result (X509_V_OK when none ran). */
+enum stream_tls_fail stream_tls_fail_classify(unsigned long e, long verify_result);
+
 /* Per-listener counters, shared by the listeners of one service on every loop. */
 struct stream_stats {
-	_Atomic uint64_t accepted;       /* connections accepted (after the caps) */
-	_Atomic uint64_t refused_cap;    /* refused by the node or per-source cap */
-	_Atomic uint64_t refused_fd;     /* accept failed for want of descriptors */
-	_Atomic uint64_t tls_failed;     /* handshakes or TLS records refused */
+	_Atomic uint64_t accepted;    /* connections accepted (after the caps) */
+	_Atomic uint64_t refused_cap; /* refused by the node or per-source cap */
+	_Atomic uint64_t refused_fd;  /* accept failed for want of descriptors */
+	_Atomic uint64_t tls_failed;  /* handshakes or TLS records refused, and handshakes
+	                                 the first-message timeout cut (the sum of: */
+	_Atomic uint64_t tls_failed_by[STREAM_TLS_FAIL_N]; /* ... these, by reason) */
 	_Atomic uint64_t timeouts;       /* first-message, idle or flush timeouts */
 	_Atomic uint64_t slow_consumers; /* cut off for not reading */
 	_Atomic uint64_t bytes_in;       /* bytes read (after TLS) */
@@ -140,6 +164,26 @@ struct stream_listener_options {
 struct stream_listener *stream_listen(struct loop *loop, int fd,
                                       const struct stream_listener_options *o, char *err,
                                       size_t errlen);
+/* The most listen addresses one listener accepts on (stream_listener_add). */
+#define STREAM_ADDR_MAX 8
+
+/* Accepts on fd too (another listen address of the same service: IPv4 and IPv6, several
+ * interfaces), with the same options, caps and counters; fd as for stream_listen (the
+ * listener owns it, also on failure). Loop thread. Returns 0, or -1 with err set (more
+ * than STREAM_ADDR_MAX addresses, libevent refuses, or accepting was stopped). */
+int stream_listener_add(struct stream_listener *l, int fd, char *err, size_t errlen);
+
+/* Binds one listening socket (SO_REUSEPORT, as loop_bind_reuseport) for port on each
+ * address of the list `addresses`: numeric IPv4 or IPv6 addresses separated by commas
+ * or spaces ("127.0.0.1, ::1"), at most STREAM_ADDR_MAX. type: SOCK_STREAM or
+ * SOCK_DGRAM. Returns how many were bound (fds[0..n-1], the list's order), or -1 with
+ * err naming the address that failed (nothing stays open then). */
+int stream_bind_list(const char *addresses, uint16_t port, int type, int fds[STREAM_ADDR_MAX],
+                     char *err, size_t errlen);
+/* The first address of the list into out (for what binds one address only). 0, or -1
+ * when the list is empty or the address longer than cap. */
+int stream_addr_first(const char *addresses, char *out, size_t cap);
+
 /* Stops accepting: the listening socket is closed (new connections are refused by the
  * kernel); the streams already accepted stay. For a drain before stopping. */
 void stream_listener_stop_accepting(struct stream_listener *l);

@@ -144,10 +144,17 @@ static long cti_frame(struct stream *strm, const unsigned char *buf, size_t len)
 	int invoke;
 	char err[128];
 	int r = cti_frame_peek(buf, len, &flen, &invoke, err, sizeof err);
-	if (r > 0)
+	if (r > 0) {
+		/* The layer hands this frame to cti_on_frame next (stream.h): no second
+		 * decoding of the header there. */
+		c->frame_invoke = invoke;
 		return (long)flen;
-	if (r == 0)
+	}
+	if (r == 0) {
+		if (flen)
+			stream_need(strm, flen); /* no new look before the whole frame is in */
 		return STREAM_FRAME_MORE;
+	}
 	log_ev(LOG_LVL_WARNING, c->cid, "cti_framing_error", LOG_S("peer", c->peer),
 	       LOG_S("error", err));
 	cti_conn_close_after_answers(c, "framing error");
@@ -157,13 +164,10 @@ static long cti_frame(struct stream *strm, const unsigned char *buf, size_t len)
 static void cti_on_frame(struct stream *strm, const unsigned char *frame, size_t len)
 {
 	struct cti_conn *c = stream_user(strm);
-	size_t flen;
-	int invoke;
-	char err[128];
-	if (c->st == CTI_C_CLOSING ||
-	    cti_frame_peek(frame, len, &flen, &invoke, err, sizeof err) != 1)
+	/* CTI_C_CLOSING: the bytes cti_frame took whole, to discard them. */
+	if (c->st == CTI_C_CLOSING || len < CTI_HDR_LEN)
 		return;
-	dispatch(c, invoke, (const char *)frame + CTI_HDR_LEN, len - CTI_HDR_LEN);
+	dispatch(c, c->frame_invoke, (const char *)frame + CTI_HDR_LEN, len - CTI_HDR_LEN);
 }
 
 /* A new connection (the cap is checked; the TLS handshake may still be running). CTI has

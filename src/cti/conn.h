@@ -47,6 +47,7 @@ struct cti_conn {
 	char peer[64];           /* a copy: the admin commands read it from other threads */
 	char cid[LOG_CID_SIZE];
 	struct event *timer;
+	int frame_invoke; /* the invoke id of the frame cti_frame cut, for cti_on_frame */
 	/* session.c */
 	int failures; /* refused logins on this connection */
 	char user[CTI_ID_MAX + 1];

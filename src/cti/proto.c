@@ -13,6 +13,7 @@
 int cti_frame_peek(const uint8_t *buf, size_t len, size_t *frame_len, int *invoke, char *err,
                    size_t errlen)
 {
+	*frame_len = 0;
 	if (len < CTI_HDR_LEN)
 		return 0;
 	if (buf[0] != 0 || buf[1] != 0) {
@@ -32,11 +33,9 @@ int cti_frame_peek(const uint8_t *buf, size_t len, size_t *frame_len, int *invok
 		}
 		id = id * 10 + (buf[i] - '0');
 	}
-	if (len < n)
-		return 0;
 	*frame_len = n;
 	*invoke = id;
-	return 1;
+	return len < n ? 0 : 1;
 }
 
 int cti_frame_header(int invoke, size_t body_len, uint8_t out[CTI_HDR_LEN])

@@ -28,8 +28,10 @@
 #define CTI_NS_TG "urn:telgate:cti:1"
 
 /* Looks for one frame at the start of buf. Returns 1 (whole frame: *frame_len, *invoke
- * set), 0 (need more bytes) or -1 (not a frame: err says why; the peer must be
- * disconnected, since the stream cannot be resynchronised). */
+ * set), 0 (need more bytes: *frame_len is the whole frame's length, header included, once
+ * the header is in, else 0; *invoke is set with it) or -1 (not a frame: err says why; the
+ * peer must be disconnected, since the stream cannot be resynchronised). The caller never
+ * decodes the header again: the frame's body starts CTI_HDR_LEN bytes in. */
 int cti_frame_peek(const uint8_t *buf, size_t len, size_t *frame_len, int *invoke, char *err,
                    size_t errlen);
 /* Writes the 8-byte header for a body of body_len bytes. -1 if the frame would be too big

@@ -29,7 +29,8 @@
 
 struct setup {
 	struct cti_loop *cl;
-	int fd[CTI_L_N]; /* -1 once a listener owns it */
+	int fd[CTI_L_N][STREAM_ADDR_MAX]; /* one per listen address; -1 once a listener owns it */
+	int nfd[CTI_L_N];
 	int ok;
 	char err[160];
 };
@@ -42,7 +43,7 @@ static void setup_on_loop(struct loop *l, int i, void *arg)
 	struct cti_loop *cl = su->cl;
 	struct cti_server *s = cl->s;
 	for (int k = 0; k < CTI_L_N; k++) {
-		if (su->fd[k] < 0)
+		if (su->nfd[k] == 0)
 			continue;
 		struct stream_listener_options o = {
 		    .name = k == CTI_L_TLS ? "cti-tls" : "cti",
@@ -56,10 +57,18 @@ static void setup_on_loop(struct loop *l, int i, void *arg)
 		    .max_frame = CTI_FRAME_MAX,
 		    .write_limit = OUT_MAX,
 		};
-		cl->lis[k] = stream_listen(cl->loop, su->fd[k], &o, su->err, sizeof su->err);
-		su->fd[k] = -1;
+		cl->lis[k] = stream_listen(cl->loop, su->fd[k][0], &o, su->err, sizeof su->err);
+		su->fd[k][0] = -1;
 		if (!cl->lis[k])
 			su->ok = 0;
+		for (int a = 1; a < su->nfd[k]; a++) { /* the other listen addresses */
+			if (cl->lis[k] && stream_listener_add(cl->lis[k], su->fd[k][a], su->err,
+			                                      sizeof su->err) != 0)
+				su->ok = 0;
+			else if (!cl->lis[k])
+				close(su->fd[k][a]);
+			su->fd[k][a] = -1;
+		}
 	}
 }
 
@@ -150,18 +159,18 @@ struct cti_server *cti_server_start(const struct cti_server_options *o, char *er
 			snprintf(err, errlen, "out of memory");
 			ok = 0;
 		}
-		su[i] = (struct setup){.cl = &s->loops[i], .fd = {-1, -1}, .ok = 1};
+		su[i] = (struct setup){.cl = &s->loops[i], .ok = 1};
 		for (int k = 0; k < CTI_L_N; k++) {
 			if (!ports[k])
 				continue;
-			int fd = loop_bind_reuseport(s->cfg.cti.address, (uint16_t)ports[k],
-			                             SOCK_STREAM);
-			if (fd < 0) {
-				snprintf(err, errlen, "cti %s port %s:%d: %s", k ? "tls" : "tcp",
-				         s->cfg.cti.address, ports[k], strerror(-fd));
+			char e[160];
+			int n = stream_bind_list(s->cfg.cti.address, (uint16_t)ports[k],
+			                         SOCK_STREAM, su[i].fd[k], e, sizeof e);
+			if (n < 0) {
+				snprintf(err, errlen, "cti %s port %s", k ? "tls" : "tcp", e);
 				ok = 0;
 			}
-			su[i].fd[k] = fd;
+			su[i].nfd[k] = n > 0 ? n : 0;
 		}
 	}
 	if (!su)
@@ -173,8 +182,9 @@ struct cti_server *cti_server_start(const struct cti_server_options *o, char *er
 			snprintf(err, errlen, "%s", su[i].err);
 		ok = ok && su[i].ok;
 		for (int k = 0; k < CTI_L_N; k++) /* sockets of loops never set up */
-			if (su[i].fd[k] >= 0)
-				close(su[i].fd[k]);
+			for (int a = 0; a < su[i].nfd[k]; a++)
+				if (su[i].fd[k][a] >= 0)
+					close(su[i].fd[k][a]);
 	}
 	free(su);
 	if (!ok) {

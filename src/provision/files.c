@@ -22,7 +22,7 @@ struct files_blob *files_blob_new(const void *data, size_t len, int64_t mtime, c
 	b->data = copy;
 	b->len = len;
 	b->mtime = mtime;
-	b->refs = 1;
+	atomic_init(&b->refs, 1);
 	tg_strlcpy(b->ctype, ctype ? ctype : "application/octet-stream", sizeof b->ctype);
 	unsigned char md[32];
 	unsigned int mdlen = 0;
@@ -44,13 +44,13 @@ struct files_blob *files_blob_new(const void *data, size_t len, int64_t mtime, c
 
 struct files_blob *files_blob_ref(struct files_blob *b)
 {
-	__atomic_add_fetch(&b->refs, 1, __ATOMIC_RELAXED);
+	atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
 	return b;
 }
 
 void files_blob_unref(struct files_blob *b)
 {
-	if (b && __atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) == 0)
+	if (b && atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1)
 		free(b);
 }
 

@@ -24,6 +24,7 @@
 #ifndef TG_PROVISION_FILES_H
 #define TG_PROVISION_FILES_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,10 +34,10 @@
 struct files_blob {
 	const unsigned char *data; /* len bytes (the blob's own copy) */
 	size_t len;
-	int64_t mtime;  /* Last-Modified, Unix seconds */
-	char etag[48];  /* strong validator with its quotes: "\"" + 32 hex + "\"" */
-	char ctype[48]; /* HTTP Content-Type, e.g. "text/xml; charset=utf-8" */
-	unsigned refs;  /* atomic; the blob's owners */
+	int64_t mtime;    /* Last-Modified, Unix seconds */
+	char etag[48];    /* strong validator with its quotes: "\"" + 32 hex + "\"" */
+	char ctype[48];   /* HTTP Content-Type, e.g. "text/xml; charset=utf-8" */
+	atomic_uint refs; /* the blob's owners */
 };
 
 /* A new blob holding a copy of len bytes, with one reference (the caller's). The ETag is

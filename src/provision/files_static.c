@@ -51,11 +51,6 @@ static unsigned slot_of(const char *name)
 	return h % CACHE_SLOTS;
 }
 
-static int64_t now_ms(void)
-{
-	return (int64_t)(tg_mono_us() / 1000);
-}
-
 /* Opens a checked name beneath dirfd, a component at a time, never following a link.
  * Returns the descriptor or -errno. */
 static int open_beneath(int dirfd, const char *name)
@@ -117,7 +112,7 @@ static int static_lookup(void *arg, const char *name, struct files_blob **out)
 {
 	struct static_dir *d = arg;
 	struct entry *e = &d->slots[slot_of(name)];
-	int64_t now = now_ms();
+	int64_t now = tg_mono_ms();
 	pthread_mutex_lock(&d->mu);
 	if (e->blob && strcmp(e->name, name) == 0 && now - e->checked_ms < 1000) {
 		*out = files_blob_ref(e->blob);

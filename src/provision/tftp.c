@@ -154,12 +154,7 @@ static const char *const opt_names[16] = {
     "blksize,tsize,timeout,windowsize",
 };
 
-static int64_t now_us(void)
-{
-	return tg_mono_us();
-}
-
-/* Arms x's retransmission timer; now: now_us() of the caller (one clock read per
+/* Arms x's retransmission timer; now: tg_mono_us() of the caller (one clock read per
  * datagram, not one per step). */
 static void timer_arm(struct xfer *x, int64_t now)
 {
@@ -340,7 +335,7 @@ static void pool_free(struct tftp_loop *tl)
 static void xfer_finish(struct xfer *x, enum tftp_result r, int peer_code)
 {
 	struct tftp_server *s = x->tl->s;
-	int64_t now = now_us();
+	int64_t now = tg_mono_us();
 	tg_counter_inc(&s->c.results[r]);
 	char peer[64] = "";
 	if (log_enabled(LOG_LVL_INFO)) /* the address is formatted only for a line written */
@@ -442,7 +437,7 @@ static int on_ack(struct xfer *x, uint16_t wire)
 			return 1;
 		}
 	}
-	int64_t now = now_us();
+	int64_t now = tg_mono_us();
 	if (now >= x->deadline_us) {
 		xfer_finish(x, TFTP_RESULT_DEADLINE, 0);
 		return 1;
@@ -533,7 +528,7 @@ static void on_xfer_timer(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	struct xfer *x = arg;
 	struct tftp_server *s = x->tl->s;
-	int64_t now = now_us();
+	int64_t now = tg_mono_us();
 	if (now >= x->deadline_us) {
 		xfer_finish(x, TFTP_RESULT_DEADLINE, 0);
 		return;
@@ -642,7 +637,7 @@ static void on_request(struct tftp_loop *tl, const struct tftp_request *rq,
 		why = v.msg;
 		goto fail;
 	}
-	int64_t now = now_us();
+	int64_t now = tg_mono_us();
 	if (!(x->sock = pool_take(tl, local, has_local, from, now))) {
 		why = "Cannot open a transfer socket";
 		goto fail;
@@ -859,7 +854,7 @@ static void list_on_loop(struct loop *l, int i, void *arg)
 	(void)l;
 	struct listing *ls = arg;
 	struct tftp_server *s = ls->s;
-	int64_t now = now_us();
+	int64_t now = tg_mono_us();
 	struct xfer *x;
 	LIST_FOREACH(x, &s->tl[i].xfers, link)
 	{

@@ -5,6 +5,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/ports.h"
+#include "core/stream.h"
 #include "tls/tlsctx.h"
 #include "core/util.h"
 #include "core/devstate.h"
@@ -152,10 +153,13 @@ static int oauth_open(struct sip_registrar *r, int port, char *err, size_t errle
 	}
 	for (int i = 0; i < r->nloops; i++)
 		fds[i] = -1;
+	/* The first address of sip.address only. */
+	char addr[64] = "";
+	(void)stream_addr_first(r->cfg.sip.address, addr, sizeof addr);
 	for (int i = 0; i < r->nloops; i++) {
-		int fd = loop_bind_reuseport(r->cfg.sip.address, (uint16_t)port, SOCK_STREAM);
+		int fd = loop_bind_reuseport(addr, (uint16_t)port, SOCK_STREAM);
 		if (fd < 0) {
-			snprintf(err, errlen, "sip oauth port %s:%d: %s", r->cfg.sip.address, port,
+			snprintf(err, errlen, "sip oauth port %s:%d: %s", addr, port,
 			         strerror(-fd));
 			for (int k = 0; k < i; k++)
 				close(fds[k]);
@@ -300,6 +304,9 @@ struct setup {
 	int udp;                 /* -1 = off */
 	int fds[SIP_CONN_KINDS]; /* TCP, TLS, edge listeners (enum sip_conn_kind), -1 = off;
 	                            the OAuth one opens later (sip_registrar_oauth_apply) */
+	/* The same listeners on the other addresses of sip.address (-1 once taken). */
+	int more[SIP_CONN_KINDS][STREAM_ADDR_MAX - 1];
+	int nmore[SIP_CONN_KINDS];
 };
 
 /* On loop i (loop_run_all): its sockets served. */
@@ -308,6 +315,12 @@ static void setup_on_loop(struct loop *l, int i, void *arg)
 	(void)l;
 	struct setup *su = (struct setup *)arg + i;
 	sip_transport_open(su->r->tp, i, su->udp, su->fds);
+	for (int k = 0; k < SIP_CONN_KINDS; k++)
+		for (int a = 0; a < su->nmore[k]; a++) {
+			(void)sip_transport_listen_more(su->r->tp, i, (enum sip_conn_kind)k,
+			                                su->more[k][a]);
+			su->more[k][a] = -1;
+		}
 }
 
 /* On loop i (loop_run_all): everything setup_on_loop made, and every connection. */
@@ -327,32 +340,59 @@ static void setup_close(struct setup *su, int n)
 	for (int i = 0; i < n; i++) {
 		if (su[i].udp >= 0)
 			close(su[i].udp);
-		for (int k = 0; k < SIP_CONN_KINDS; k++)
+		for (int k = 0; k < SIP_CONN_KINDS; k++) {
 			if (su[i].fds[k] >= 0)
 				close(su[i].fds[k]);
+			for (int a = 0; a < su[i].nmore[k]; a++)
+				if (su[i].more[k][a] >= 0)
+					close(su[i].more[k][a]);
+		}
 	}
 }
 
-/* Binds every loop's sockets (SO_REUSEPORT: one of each per loop). 0, or -1 with err. */
+/* Binds every loop's sockets (SO_REUSEPORT: one of each per loop): the stream listeners
+ * on every address of sip.address, UDP on its first. 0, or -1 with err. */
 static int bind_all(struct sip_registrar *r, struct setup *su, char *err, size_t errlen)
 {
 	const struct tg_config *c = &r->cfg;
+	char udp_addr[64];
+	if (stream_addr_first(c->sip.address, udp_addr, sizeof udp_addr) != 0) {
+		snprintf(err, errlen, "sip.address: no listen address in \"%s\"", c->sip.address);
+		return -1;
+	}
 	for (int i = 0; i < r->nloops; i++)
-		su[i] = (struct setup){r, -1, {-1, -1, -1, -1}};
+		su[i] = (struct setup){r, -1, {-1, -1, -1, -1}, {{0}}, {0}};
 	for (int i = 0; i < r->nloops; i++) {
 		int ports[4] = {c->sip.port, c->sip.port, c->sip.tls_port, c->sip.edge_port};
 		int types[4] = {SOCK_DGRAM, SOCK_STREAM, SOCK_STREAM, SOCK_STREAM};
 		int *dst[4] = {&su[i].udp, &su[i].fds[SIP_CONN_TCP], &su[i].fds[SIP_CONN_TLS],
 		               &su[i].fds[SIP_CONN_EDGE]};
 		static const char *const what[4] = {"udp", "tcp", "tls", "edge"};
+		static const int kinds[4] = {-1, SIP_CONN_TCP, SIP_CONN_TLS, SIP_CONN_EDGE};
 		for (int k = 0; k < 4; k++) {
 			if (!ports[k])
 				continue;
-			int fd = loop_bind_reuseport(c->sip.address, (uint16_t)ports[k], types[k]);
-			if (fd < 0) {
-				snprintf(err, errlen, "sip %s port %s:%d: %s", what[k],
-				         c->sip.address, ports[k], strerror(-fd));
-				return -1;
+			int fd;
+			if (types[k] == SOCK_DGRAM) {
+				if ((fd = loop_bind_reuseport(udp_addr, (uint16_t)ports[k],
+				                              types[k])) < 0) {
+					snprintf(err, errlen, "sip udp port %s:%d: %s", udp_addr,
+					         ports[k], strerror(-fd));
+					return -1;
+				}
+			} else {
+				int fds[STREAM_ADDR_MAX];
+				char e[160];
+				int n = stream_bind_list(c->sip.address, (uint16_t)ports[k],
+				                         types[k], fds, e, sizeof e);
+				if (n < 0) {
+					snprintf(err, errlen, "sip %s port %s", what[k], e);
+					return -1;
+				}
+				fd = fds[0];
+				int kind = kinds[k];
+				for (int a = 1; a < n; a++)
+					su[i].more[kind][su[i].nmore[kind]++] = fds[a];
 			}
 			*dst[k] = fd;
 			int prc = types[k] == SOCK_DGRAM ? udp_pktinfo_on(fd) : 0;

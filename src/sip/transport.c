@@ -891,6 +891,20 @@ int sip_transport_listen(struct sip_transport *t, int i, enum sip_conn_kind k, i
 	return 0;
 }
 
+int sip_transport_listen_more(struct sip_transport *t, int i, enum sip_conn_kind k, int fd)
+{
+	struct stream_listener *l = t->loops[i].lis[k].l;
+	char err[256] = "the listener is not open";
+	if (!l)
+		close(fd);
+	if (!l || stream_listener_add(l, fd, err, sizeof err) != 0) {
+		log_ev(LOG_LVL_ERROR, NULL, "sip_listen_failed", LOG_S("listener", conn_names[k]),
+		       LOG_S("error", err));
+		return -1;
+	}
+	return 0;
+}
+
 void sip_transport_unlisten(struct sip_transport *t, int i, enum sip_conn_kind k)
 {
 	struct tloop *tl = &t->loops[i];

@@ -69,6 +69,9 @@ void sip_transport_open(struct sip_transport *t, int i, int udp_fd, const int fd
  * context set by sip_transport_set_tls (kept until the transport is freed). 0, or -1
  * (logged; fd closed). */
 int sip_transport_listen(struct sip_transport *t, int i, enum sip_conn_kind k, int fd);
+/* On loop i's own thread: the listener of kind k accepts on fd too (another listen
+ * address, stream_listener_add). 0, or -1 (logged; fd closed). */
+int sip_transport_listen_more(struct sip_transport *t, int i, enum sip_conn_kind k, int fd);
 /* On loop i's own thread: the listener of kind k closed, and every connection it
  * accepted ("server stopping"). */
 void sip_transport_unlisten(struct sip_transport *t, int i, enum sip_conn_kind k);

@@ -71,17 +71,22 @@ class Client:
     """CSTA XML over TCP/TLS: 0x0000, 2-byte length (header included), 4-digit invoke id."""
 
     def __init__(self, port, tls=False, ca=None, rcvbuf=None, tls_version=None,
-                 ragged_eofs=True, cert=None):
+                 ragged_eofs=True, cert=None, source=None, host="127.0.0.1"):
         """rcvbuf: a small receive buffer (set before connecting, so the window the server
         sees stays small); tls_version: the only TLS version offered; ragged_eofs=False: a
         TLS connection that ends without close_notify raises ssl.SSLEOFError instead of
         reading as the end of the stream; cert: (certificate file, key file) presented as
-        the client certificate."""
-        raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        the client certificate; source: the local address to connect from (another
+        loopback address is another source for the per-source caps); host: the address
+        to connect to ("::1": over IPv6)."""
+        raw = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                            socket.SOCK_STREAM)
         if rcvbuf:
             raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        if source:
+            raw.bind((source, 0))
         raw.settimeout(10)
-        raw.connect(("127.0.0.1", port))
+        raw.connect((host, port))
         if tls:
             ctx = ssl.create_default_context(cafile=ca)
             ctx.check_hostname = False  # the server certificate names the node, not 127.0.0.1

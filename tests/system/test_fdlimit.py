@@ -3,7 +3,9 @@
 """System test of descriptor exhaustion (issue 14): telgated started with RLIMIT_NOFILE
 256 clamps its connection caps to what the limit leaves, refuses connections past them
 with one log line a second instead of spinning on accept(), and keeps serving UDP
-REGISTERs and CTI logins from other sources. Standard library only."""
+REGISTERs and CTI logins from other sources. The connections come from several loopback
+addresses (127.0.0.2, 127.0.0.3, ...), so that the node cap, not the per-source cap, is
+what refuses. Standard library only."""
 import json
 import os
 import shutil
@@ -54,10 +56,15 @@ class FdLimitTest(unittest.TestCase):
         if problem:
             self.fail(problem)
 
+    SOURCES = 10  # 127.0.0.2 .. 127.0.0.11: 15 connections each, under any per-source cap
+
     def open_many(self, port, n=150):
-        """Opens n TCP connections at once (no request on them); returns how many the
-        daemon kept open and how many it closed at once."""
-        socks = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(n)]
+        """Opens n TCP connections at once (no request on them), spread over SOURCES
+        source addresses; returns how many the daemon kept open and how many it closed at
+        once."""
+        socks = [socket.create_connection(("127.0.0.1", port), timeout=5,
+                                          source_address=(f"127.0.0.{2 + i % self.SOURCES}", 0))
+                 for i in range(n)]
         time.sleep(0.5)
         kept = 0
         for s in socks:
@@ -101,7 +108,11 @@ class FdLimitTest(unittest.TestCase):
         # (over 100 here).
         self.assertLessEqual(len(refusals), 10)
         self.assertRegex(refusals[0], r"reason=")
-        # UDP REGISTER still works.
+        # The node cap refused, not the per-source cap: 15 connections per source are far
+        # under it (its setting would be named otherwise).
+        self.assertTrue(any("sip.max_connections reached" in x for x in refusals), refusals)
+        self.assertFalse(any("max_connections_per_source" in x for x in refusals), refusals)
+        # UDP REGISTER still works (from a source that opened no connection).
         raw = Raw(self.d.sip_port)
         ch = raw.register("1002")
         self.assertEqual(status(ch), 401)
@@ -109,8 +120,9 @@ class FdLimitTest(unittest.TestCase):
                                            "Sip-Jesse-1"))
         self.assertEqual(status(ok), 200, ok)
         raw.s.close()
-        # A CTI login from another source works (its cap is its own share).
-        c = test_cti.Client(self.d.cti_port)
+        # A CTI login from a source that opened no connection works (CTI's cap is its own
+        # share of the descriptors).
+        c = test_cti.Client(self.d.cti_port, source="127.0.0.200")
         try:
             self.assertEqual(test_cti.local(c.login("jpinkman", "Cap-n-Cook-1")),
                              "StartApplicationSessionPosResponse")

@@ -9,7 +9,9 @@ store's write lock (tests run as root, so file permissions would prove nothing);
 import json
 import os
 import shutil
+import socket
 import sqlite3
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -221,6 +223,64 @@ class MetricsTest(unittest.TestCase):
         status, _, body = self.fetch("/healthz")
         self.assertEqual(status, 200, body)
         self.assertIn("event=health_unavailable", self.d.log_text())
+
+    REASONS = ("handshake_timeout", "protocol_version", "no_shared_cipher", "no_certificate",
+               "unknown_ca", "bad_certificate", "not_tls", "other")
+
+    def test_tls_failures_counted_by_reason(self):
+        name = "telgate_connections_tls_failed_total"
+        before, _ = self.scrape()
+        # Every reason is listed (bounded label values), zeros included.
+        for reason in self.REASONS:
+            self.assertIn((name, frozenset({"listener": "sip-tls", "reason": reason}.items())),
+                          before)
+        # A TLS 1.1 client (openssl s_client; security level 0 so that it offers 1.1 at
+        # all): no version in common.
+        r = subprocess.run(["openssl", "s_client", "-connect",
+                            f"127.0.0.1:{self.d.sip_tls_port}", "-tls1_1", "-cipher",
+                            "DEFAULT@SECLEVEL=0"],
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=20)
+        self.assertNotEqual(r.returncode, 0, r.stdout)
+        # Plain text on the TLS port: a SIP request, twice.
+        for _ in range(2):
+            s = socket.create_connection(("127.0.0.1", self.d.sip_tls_port), timeout=10)
+            s.sendall(b"OPTIONS sip:telgate SIP/2.0\r\nContent-Length: 0\r\n\r\n")
+            try:
+                while s.recv(4096):
+                    pass
+            except OSError:
+                pass
+            s.close()
+
+        # A client without a certificate on the mutual-TLS edge listener.
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        raw = socket.create_connection(("127.0.0.1", self.d.sip_edge_port), timeout=10)
+        # TLS 1.3: the refusal (certificate_required, RFC 8446 §4.4.2.4) comes with the
+        # first read.
+        with self.assertRaisesRegex(ssl.SSLError, "CERTIFICATE_REQUIRED"):
+            with ctx.wrap_socket(raw) as s:
+                s.sendall(b"OPTIONS sip:telgate SIP/2.0\r\n\r\n")
+                s.recv(4096)
+
+        def delta(after, reason, listener="sip-tls"):
+            labels = {"listener": listener, "reason": reason}
+            return get(after, name, **labels) - get(before, name, **labels)
+
+        for _ in range(50):  # the closes are counted on the loop, after the peer saw them
+            after, _ = self.scrape()
+            if (delta(after, "protocol_version") + delta(after, "not_tls") >= 3 and
+                    delta(after, "no_certificate", "sip-edge") >= 1):
+                break
+            time.sleep(0.1)
+        self.assertEqual(delta(after, "no_certificate", "sip-edge"), 1)
+        self.assertEqual(delta(after, "protocol_version"), 1)
+        self.assertEqual(delta(after, "not_tls"), 2)
+        for reason in self.REASONS:
+            if reason not in ("protocol_version", "not_tls"):
+                self.assertEqual(delta(after, reason), 0, reason)
+        self.assertIn("reason=protocol_version", self.d.log_text())
 
     def test_show_metrics_prints_the_same_families(self):
         r = self.d.cli("show", "metrics")

@@ -22,7 +22,13 @@ static void test_frames(void **state)
 	assert_int_equal(n, 12);
 	assert_int_equal(inv, 42);
 	assert_int_equal(cti_frame_peek(f, 11, &n, &inv, err, sizeof err), 0); /* needs more */
+	/* The whole frame's length is known from the header: the caller waits for it. */
+	assert_int_equal(n, 12);
+	assert_int_equal(cti_frame_peek(f, 8, &n, &inv, err, sizeof err), 0);
+	assert_int_equal(n, 12);
+	assert_int_equal(inv, 42);
 	assert_int_equal(cti_frame_peek(f, 7, &n, &inv, err, sizeof err), 0);
+	assert_int_equal(n, 0); /* no header yet */
 	f[0] = 1;
 	assert_int_equal(cti_frame_peek(f, 12, &n, &inv, err, sizeof err), -1);
 	f[0] = 0;

@@ -24,7 +24,9 @@ static void test_frame_peek(void **state)
 	size_t blen, used;
 	unsigned char buf[16] = {0, 0, 0, 3, 'a', 'b', 'c', 'x'};
 	assert_int_equal(ctl_frame_peek(buf, 3, &body, &blen, &used), 0);
+	assert_int_equal(used, 0); /* no header yet */
 	assert_int_equal(ctl_frame_peek(buf, 6, &body, &blen, &used), 0);
+	assert_int_equal(used, 7); /* the whole frame's length, from the header */
 	assert_int_equal(ctl_frame_peek(buf, 8, &body, &blen, &used), 1);
 	assert_int_equal(blen, 3);
 	assert_int_equal(used, 7);
@@ -37,6 +39,7 @@ static void test_frame_peek(void **state)
 	unsigned char max[4];
 	ctl_frame_header(CTL_FRAME_MAX, max);
 	assert_int_equal(ctl_frame_peek(max, 4, &body, &blen, &used), 0);
+	assert_int_equal(used, CTL_HDR_LEN + (size_t)CTL_FRAME_MAX);
 }
 
 static void test_request_parse(void **state)

@@ -13,6 +13,7 @@
 
 #include <openssl/evp.h>
 #include <setjmp.h>
+#include <sqlite3.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -453,6 +454,30 @@ static void build(struct fx *f, const struct row *r, int idx, char *last_nonce, 
 	         r->extra ? r->extra : "", auth);
 }
 
+/* Row r (index idx) as a parsed request in x, as the transport hands it over (UDP, from
+ * the row's source or its own): the time it is decided at. */
+static int64_t prepare(struct fx *f, const struct row *r, int idx, char *last_nonce,
+                       struct sip_reg_req *x)
+{
+	char msg[8192];
+	int64_t now;
+	build(f, r, idx, last_nonce, msg, sizeof msg, &now);
+	memset(x, 0, sizeof *x);
+	int status;
+	char reason[128];
+	if (sip_req_parse(msg, strlen(msg), &x->req, &status, reason, sizeof reason) != 0)
+		fail_msg("%s: parse: %d %s", r->name, status, reason);
+	snprintf(x->transport, sizeof x->transport, "UDP");
+	if (r->source)
+		snprintf(x->source, sizeof x->source, "%s", r->source);
+	else
+		snprintf(x->source, sizeof x->source, "192.0.2.%d:5060", idx + 1);
+	if (r->edge)
+		snprintf(x->edge, sizeof x->edge, "%s", r->edge);
+	x->oauth_port = r->oauth_port;
+	return now;
+}
+
 static void test_outcomes(void **state)
 {
 	struct fx *f = *state;
@@ -460,23 +485,8 @@ static void test_outcomes(void **state)
 	int seen[SIP_REG_OUTCOMES] = {0};
 	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
 		const struct row *r = &rows[i];
-		char msg[8192];
-		int64_t now;
-		build(f, r, (int)i, last_nonce, msg, sizeof msg, &now);
 		struct sip_reg_req x;
-		memset(&x, 0, sizeof x);
-		int status;
-		char reason[128];
-		if (sip_req_parse(msg, strlen(msg), &x.req, &status, reason, sizeof reason) != 0)
-			fail_msg("%s: parse: %d %s", r->name, status, reason);
-		snprintf(x.transport, sizeof x.transport, "UDP");
-		if (r->source)
-			snprintf(x.source, sizeof x.source, "%s", r->source);
-		else
-			snprintf(x.source, sizeof x.source, "192.0.2.%zu:5060", i + 1);
-		if (r->edge)
-			snprintf(x.edge, sizeof x.edge, "%s", r->edge);
-		x.oauth_port = r->oauth_port;
+		int64_t now = prepare(f, r, (int)i, last_nonce, &x);
 		sip_reg_set_oauth_mode(f->g, r->mode);
 		f->cfg.sip.oauth_challenge_www = r->www;
 		enum sip_reg_outcome o = decide(f, &x, now);
@@ -516,13 +526,59 @@ static void test_outcomes(void **state)
 		sip_req_free(&x.req);
 	}
 	/* Every REGISTER outcome was produced, but the two that need a failing store or a
-	 * full worker queue (their rows are checked by test_reply_table). */
+	 * full worker queue (test_store_failure here, test_sip_transport's test_busy). */
 	for (int o = 0; o < SIP_REG_OUTCOMES; o++)
 		if (o != SIP_REG_CONTINUE && o != SIP_REG_SERVER_ERROR && o != SIP_REG_BUSY &&
 		    !seen[o])
 			fail_msg("no row produced %s",
 			         sip_reg_reply((enum sip_reg_outcome)o)->name);
 	sip_loc_sync(f->loc);
+}
+
+/* Runs one row through the steps against the fixture: its outcome, and its answer in out. */
+static enum sip_reg_outcome run_one(struct fx *f, const struct row *r, int idx, char *out,
+                                    size_t cap)
+{
+	char last_nonce[SIP_NONCE_MAX] = "";
+	struct sip_reg_req x;
+	int64_t now = prepare(f, r, idx, last_nonce, &x);
+	enum sip_reg_outcome o = decide(f, &x, now);
+	int n = sip_reg_answer(f->g, &x, o, "totag", out, cap);
+	assert_true(n > 0);
+	sip_req_free(&x.req);
+	return o;
+}
+
+/* The store fails under the decision (its table of lines is gone, dropped from another
+ * connection): the real steps end in SIP_REG_SERVER_ERROR, answered 500 with Retry-After,
+ * and the same request succeeds once the store works again. */
+static void test_store_failure(void **state)
+{
+	struct fx *f = *state;
+	static const struct row r = {.name = "store_fails", .user = "alice"};
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_busy_timeout(db, 5000), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_exec(db, "ALTER TABLE deviceline RENAME TO deviceline_gone", NULL, NULL, NULL),
+	    SQLITE_OK);
+	char out[8192];
+	enum sip_reg_outcome o = run_one(f, &r, 1, out, sizeof out);
+	if (o != SIP_REG_SERVER_ERROR)
+		fail_msg("outcome %s, want server_error", sip_reg_reply(o)->name);
+	assert_memory_equal(out, "SIP/2.0 500 Server Internal Error\r\n", 35);
+	assert_non_null(strstr(out, "\r\nRetry-After: 5\r\n"));
+	assert_null(strstr(out, "\r\nContact:")); /* no binding was made */
+	/* The table back: the same request registers (it was the store, not the request). */
+	assert_int_equal(
+	    sqlite3_exec(db, "ALTER TABLE deviceline_gone RENAME TO deviceline", NULL, NULL, NULL),
+	    SQLITE_OK);
+	o = run_one(f, &r, 2, out, sizeof out);
+	if (o != SIP_REG_OK)
+		fail_msg("outcome %s, want ok", sip_reg_reply(o)->name);
+	assert_memory_equal(out, "SIP/2.0 200 OK\r\n", 16);
+	sip_loc_sync(f->loc);
+	sqlite3_close(db);
 }
 
 /* One row per outcome, at its own index, named, with a status for every outcome that is
@@ -556,6 +612,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_outcomes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_store_failure, setup, teardown),
 	    cmocka_unit_test(test_reply_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,6 +13,7 @@
  */
 #include "ca/ca_bootstrap.h"
 #include "core/conncap.h"
+#include "core/log.h"
 #include "core/loop.h"
 #include "core/stream.h"
 #include "tls/tlsctx.h"
@@ -33,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -909,6 +911,11 @@ static void test_tls_garbage(void **state)
 	cl_send(&c, "GET / HTTP/1.1\r\nHost: example\r\n\r\n");
 	WAIT_FOR(f, 3000, f->closes[1] == 1);
 	assert_int_equal(cnt(&f->stats.tls_failed), 1);
+	/* Counted under its reason (the metrics' label), and only there. */
+	assert_int_equal(cnt(&f->stats.tls_failed_by[STREAM_TLS_FAIL_NOT_TLS]), 1);
+	for (int r = 0; r < STREAM_TLS_FAIL_N; r++)
+		if (r != STREAM_TLS_FAIL_NOT_TLS)
+			assert_int_equal(cnt(&f->stats.tls_failed_by[r]), 0);
 	assert_int_equal(f->nlog, 2);                       /* open, close: no frame */
 	assert_non_null(strstr(f->why[1], "http request")); /* OpenSSL's reason */
 	WAIT_FOR(f, 3000, ended(&c));
@@ -1237,6 +1244,216 @@ static void test_listener_free(void **state)
 		assert_int_equal(f->closes[i], 1);
 }
 
+/* --- 11. descriptors run out --------------------------------------------------------- */
+
+/* Lines of the file at path containing needle. */
+static int count_lines(const char *path, const char *needle)
+{
+	FILE *fp = fopen(path, "r");
+	assert_non_null(fp);
+	char line[1024];
+	int n = 0;
+	while (fgets(line, sizeof line, fp))
+		n += strstr(line, needle) != NULL;
+	fclose(fp);
+	return n;
+}
+
+/* accept() fails with EMFILE: the listener pauses instead of spinning (its failed accepts,
+ * counted in refused_fd, stay at about one per pause over a period in which a busy loop
+ * would make thousands), says so in one log line, and accepts again once a descriptor is
+ * free. The soft RLIMIT_NOFILE is lowered in this process and every free descriptor below
+ * it taken, while the client's connection waits in the listener's backlog. */
+static void test_fd_exhaustion(void **state)
+{
+	struct fx *f = *state;
+	tu_mkdtemp(f->dir, sizeof f->dir, "tgstreamfd");
+	char logpath[128], target[160], err[200];
+	snprintf(logpath, sizeof logpath, "%s/log", f->dir);
+	snprintf(target, sizeof target, "file:%s", logpath);
+	assert_int_equal(log_configure(LOG_LVL_INFO, LOG_FMT_KV, target, err, sizeof err), 0);
+	listen_tcp(f);
+	struct client a;
+	cl_tcp(&a, f->port, 0); /* waits in the backlog */
+
+	struct rlimit old, low;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	/* Just above the highest descriptor open now: a few free ones to fill. */
+	int top = 0;
+	for (int fd = 0; fd < 4096; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			top = fd;
+	low = old;
+	low.rlim_cur = (rlim_t)top + 16;
+	assert_true(low.rlim_cur <= old.rlim_max);
+	int *held = calloc(low.rlim_cur, sizeof *held), nheld = 0;
+	assert_non_null(held);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	for (;;) {
+		int d = dup(a.fd);
+		if (d < 0) {
+			assert_int_equal(errno, EMFILE);
+			break;
+		}
+		assert_true((rlim_t)nheld < low.rlim_cur);
+		held[nheld++] = d;
+	}
+	assert_true(nheld > 0);
+
+	/* The first accept fails and pauses the listener. */
+	WAIT_FOR(f, 3000, cnt(&f->stats.refused_fd) >= 1);
+	/* ~600 ms of loop steps (over a thousand of them): paused 100 ms at a time, the
+	 * listener tries at most once per pause (about 6 here; fewer on a slow machine);
+	 * spinning, it would try at every step. */
+	run_for(f, 600);
+	uint64_t tries = cnt(&f->stats.refused_fd);
+	assert_in_range(tries, 1, 8);
+	assert_int_equal(cnt(&f->stats.accepted), 0);
+	assert_int_equal(f->nopen, 0);
+
+	/* One descriptor freed: the next try accepts, and the connection is served. */
+	close(held[--nheld]);
+	WAIT_FOR(f, 3000, f->nopen == 1);
+	assert_int_equal(cnt(&f->stats.accepted), 1);
+	cl_send(&a, "hi\n");
+	WAIT_FOR(f, 3000, got(&a, "hi\n"));
+	/* No failed accept once it resumed. */
+	uint64_t after = cnt(&f->stats.refused_fd);
+	run_for(f, 250);
+	assert_int_equal(cnt(&f->stats.refused_fd), after);
+
+	while (nheld > 0)
+		close(held[--nheld]);
+	free(held);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	/* Several pauses, one line. */
+	assert_int_equal(count_lines(logpath, "event=stream_accept_paused"), 1);
+	assert_int_equal(count_lines(logpath, "reason=\"out of file descriptors (EMFILE)\"") +
+	                     count_lines(logpath, "reason=out of file descriptors (EMFILE)"),
+	                 1);
+	assert_int_equal(log_configure(LOG_LVL_INFO, LOG_FMT_KV, "stderr", err, sizeof err), 0);
+	cl_close(&a);
+	WAIT_FOR(f, 3000, f->closes[1] == 1);
+}
+
+/* --- 12. TLS failure reasons ---------------------------------------------------------- */
+
+/* A TLS client that connects and never starts the handshake: the first-message timeout
+ * ends it, counted as a timeout and as a TLS failure of reason handshake_timeout. */
+static void test_tls_handshake_timeout(void **state)
+{
+	struct fx *f = *state;
+	f->o.first_message_timeout_s = 1;
+	listen_tls(f);
+	struct client c;
+	cl_tcp(&c, f->port, 0);
+	WAIT_FOR(f, 4000, f->closes[1] == 1);
+	assert_string_equal(f->why[1], "no request in time");
+	assert_int_equal(cnt(&f->stats.timeouts), 1);
+	assert_int_equal(cnt(&f->stats.tls_failed), 1);
+	assert_int_equal(cnt(&f->stats.tls_failed_by[STREAM_TLS_FAIL_HANDSHAKE_TIMEOUT]), 1);
+	cl_close(&c);
+	/* After a handshake, the same timeout is no TLS failure. */
+	cl_tls(f, &c, TLS1_3_VERSION);
+	WAIT_FOR(f, 4000, f->closes[2] == 1);
+	assert_int_equal(cnt(&f->stats.timeouts), 2);
+	assert_int_equal(cnt(&f->stats.tls_failed), 1);
+	cl_close(&c);
+}
+
+/* OpenSSL's reasons map onto the fixed set; anything else is "other". */
+static void test_tls_fail_classify(void **state)
+{
+	(void)state;
+	static const struct {
+		int reason;
+		long verify;
+		enum stream_tls_fail want;
+		const char *name;
+	} rows[] = {
+	    {SSL_R_UNSUPPORTED_PROTOCOL, X509_V_OK, STREAM_TLS_FAIL_PROTOCOL_VERSION,
+	     "protocol_version"},
+	    {SSL_R_VERSION_TOO_LOW, X509_V_OK, STREAM_TLS_FAIL_PROTOCOL_VERSION,
+	     "protocol_version"},
+	    {SSL_R_NO_SHARED_CIPHER, X509_V_OK, STREAM_TLS_FAIL_NO_SHARED_CIPHER,
+	     "no_shared_cipher"},
+	    {SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE, X509_V_OK, STREAM_TLS_FAIL_NO_CERTIFICATE,
+	     "no_certificate"},
+	    {SSL_R_CERTIFICATE_VERIFY_FAILED, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
+	     STREAM_TLS_FAIL_UNKNOWN_CA, "unknown_ca"},
+	    {SSL_R_CERTIFICATE_VERIFY_FAILED, X509_V_ERR_CERT_HAS_EXPIRED,
+	     STREAM_TLS_FAIL_BAD_CERTIFICATE, "bad_certificate"},
+	    {SSL_R_TLSV1_ALERT_UNKNOWN_CA, X509_V_OK, STREAM_TLS_FAIL_UNKNOWN_CA, "unknown_ca"},
+	    {SSL_R_HTTP_REQUEST, X509_V_OK, STREAM_TLS_FAIL_NOT_TLS, "not_tls"},
+	    {SSL_R_WRONG_VERSION_NUMBER, X509_V_OK, STREAM_TLS_FAIL_NOT_TLS, "not_tls"},
+	    {SSL_R_DECRYPTION_FAILED_OR_BAD_RECORD_MAC, X509_V_OK, STREAM_TLS_FAIL_OTHER, "other"},
+	};
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		enum stream_tls_fail r = stream_tls_fail_classify(
+		    ERR_PACK(ERR_LIB_SSL, 0, rows[i].reason), rows[i].verify);
+		if (r != rows[i].want)
+			fail_msg("row %zu: %s, wanted %s", i, stream_tls_fail_name(r),
+			         rows[i].name);
+		assert_string_equal(stream_tls_fail_name(r), rows[i].name);
+	}
+	/* Not OpenSSL's TLS library: other. */
+	assert_int_equal(stream_tls_fail_classify(ERR_PACK(ERR_LIB_SYS, 0, 1), X509_V_OK),
+	                 STREAM_TLS_FAIL_OTHER);
+	assert_string_equal(stream_tls_fail_name(STREAM_TLS_FAIL_N), "other");
+}
+
+/* --- 13. listen address lists ---------------------------------------------------------- */
+
+/* stream_bind_list binds every address of a list; a listener accepts on each socket
+ * stream_listener_add gives it, with the same counters. */
+static void test_address_list(void **state)
+{
+	struct fx *f = *state;
+	int fds[STREAM_ADDR_MAX];
+	char err[200];
+	/* Two sockets on one port: 127.0.0.1 and 127.0.0.2 (both loopback on Linux). */
+	int n = stream_bind_list(" 127.0.0.1,127.0.0.2 ", 0, SOCK_STREAM, fds, err, sizeof err);
+	assert_int_equal(n, 2);
+	struct sockaddr_in a;
+	socklen_t alen = sizeof a;
+	assert_int_equal(getsockname(fds[0], (struct sockaddr *)&a, &alen), 0);
+	close(fds[0]);
+	close(fds[1]);
+	uint16_t port = ntohs(a.sin_port);
+	n = stream_bind_list("127.0.0.1, 127.0.0.2", port, SOCK_STREAM, fds, err, sizeof err);
+	assert_int_equal(n, 2);
+	f->l = stream_listen(f->loop, fds[0], &f->o, err, sizeof err);
+	assert_non_null(f->l);
+	assert_int_equal(stream_listener_add(f->l, fds[1], err, sizeof err), 0);
+	struct client c[2];
+	for (int i = 0; i < 2; i++) {
+		memset(&c[i], 0, sizeof c[i]);
+		c[i].fd = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(port)};
+		to.sin_addr.s_addr = htonl(INADDR_LOOPBACK + (uint32_t)i); /* .1, then .2 */
+		assert_int_equal(connect(c[i].fd, (struct sockaddr *)&to, sizeof to), 0);
+		nonblock(c[i].fd);
+		cl_send(&c[i], i ? "two\n" : "one\n");
+	}
+	WAIT_FOR(f, 3000, got(&c[0], "one\n") && got(&c[1], "two\n"));
+	assert_int_equal(cnt(&f->stats.accepted), 2);
+	assert_int_equal(stream_listener_count(f->l), 2);
+	cl_close(&c[0]);
+	cl_close(&c[1]);
+	WAIT_FOR(f, 3000, f->closes[1] == 1 && f->closes[2] == 1);
+	/* What is not a list of numeric addresses is refused, naming the culprit; nothing
+	 * stays bound. */
+	assert_int_equal(
+	    stream_bind_list("127.0.0.1, not-an-address", 0, SOCK_STREAM, fds, err, sizeof err),
+	    -1);
+	assert_non_null(strstr(err, "not-an-address"));
+	assert_int_equal(stream_bind_list(" , ", 0, SOCK_STREAM, fds, err, sizeof err), -1);
+	char first[64];
+	assert_int_equal(stream_addr_first(" ::1, 127.0.0.1", first, sizeof first), 0);
+	assert_string_equal(first, "::1");
+	assert_int_equal(stream_addr_first("", first, sizeof first), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1260,6 +1477,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_frame_limits, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unix, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_listener_free, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fd_exhaustion, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tls_handshake_timeout, setup, teardown),
+	    cmocka_unit_test(test_tls_fail_classify),
+	    cmocka_unit_test_setup_teardown(test_address_list, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
