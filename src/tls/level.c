@@ -161,9 +161,11 @@ int tls_levels_of(const struct tls_listener_id *id, char out[TLS_LEVELS][TLS_LEV
 	const struct tls_kind *k = tls_kind_find(id->kind);
 	if (!k)
 		return -1;
-	/* An IPv6 address is written in brackets, as in the grammar. */
-	int v6 = strchr(id->address, ':') != NULL;
-	snprintf(out[0], TLS_LEVEL_MAX, "interface=%s@%s%s%s:%d", k->kind, v6 ? "[" : "",
+	/* A listener bound to a list of addresses ("127.0.0.1, ::1") is one listener: its
+	 * first address names it. An IPv6 address is written in brackets, as in the grammar. */
+	int n = (int)strcspn(id->address, ", \t");
+	int v6 = memchr(id->address, ':', (size_t)n) != NULL;
+	snprintf(out[0], TLS_LEVEL_MAX, "interface=%s@%s%.*s%s:%d", k->kind, v6 ? "[" : "", n,
 	         id->address, v6 ? "]" : "", id->port);
 	snprintf(out[1], TLS_LEVEL_MAX, "kind=%s", k->kind);
 	snprintf(out[2], TLS_LEVEL_MAX, "transport=%s", k->transport);

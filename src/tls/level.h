@@ -50,7 +50,8 @@ const struct tls_kind *tls_kind_find(const char *kind);
 /* One listener: its kind, bound address and port. */
 struct tls_listener_id {
 	const char *kind;    /* a tls_kinds[] name */
-	const char *address; /* as bound: "0.0.0.0", "127.0.0.1", "::" */
+	const char *address; /* as bound: "0.0.0.0", "127.0.0.1", "::"; or a listen list
+	                      * ("127.0.0.1, ::1"), named by its first address */
 	int port;
 };
 

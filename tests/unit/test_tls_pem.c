@@ -463,6 +463,13 @@ static void test_trust_levels(void **state)
 	X509_STORE_free(st);
 	sk_X509_NAME_pop_free(names, X509_NAME_free);
 	tls_names_free(&ids);
+	/* A listener on a list of addresses is one interface, named by its first address. */
+	struct tls_listener_id list = {"cti-tls", "::1, 127.0.0.1", 2749};
+	assert_int_equal(tls_levels_of(&list, lv), 0);
+	assert_string_equal(lv[0], "interface=cti-tls@[::1]:2749");
+	list.address = "0.0.0.0,::";
+	assert_int_equal(tls_levels_of(&list, lv), 0);
+	assert_string_equal(lv[0], "interface=cti-tls@0.0.0.0:2749");
 	/* Another interface of the kind: the kind's only. */
 	assert_int_equal(tls_levels_of(&cti2, lv), 0);
 	assert_int_equal(tls_trust_for(t, lv, NULL, NULL, &ids), 1);
