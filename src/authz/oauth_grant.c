@@ -69,9 +69,8 @@ static int answer_tokens(struct oauth_job *j, const char *jwt, size_t len,
 	return 0;
 }
 
-/* Signs the access token and sets the answer (RFC 6749 §5.1). Returns 0 with the claims
- * issued in *c, or -1 (the answer is the error). */
-static int issue_sign(struct oauth_job *j, const struct grant *g, struct authz_claims *c)
+/* The claims of the access token of grant g into *c. */
+static void claims_of(struct oauth_job *j, const struct grant *g, struct authz_claims *c)
 {
 	struct oauth *o = j->o;
 	memset(c, 0, sizeof *c);
@@ -85,12 +84,15 @@ static int issue_sign(struct oauth_job *j, const struct grant *g, struct authz_c
 		c->exp = c->iat + g->access_s;
 	if (g->jti)
 		tg_strlcpy(c->jti, g->jti, sizeof c->jti);
-	char *jwt = NULL;
-	size_t len = 0;
-	int rc = authz_token_issue(o->o.authz, c, &jwt, &len);
+}
+
+/* The answer once signed (rc: authz_token_issue's): the tokens, or the error. 0 or -1. */
+static int answer_signed(struct oauth_job *j, int rc, char *jwt, size_t len,
+                         const struct authz_claims *c, const char *refresh)
+{
 	if (rc != 0) {
 		log_ev(LOG_LVL_WARNING, j->cid, "oauth_issue_failed",
-		       LOG_S("client_id", g->client_id), LOG_I("errno", -rc));
+		       LOG_S("client_id", c->client_id), LOG_I("errno", -rc));
 		oauth_fail(j,
 		           rc == -EAGAIN || rc == -EBUSY || rc == -ENOENT
 		               ? OAUTH_ERR_TEMPORARILY_UNAVAILABLE
@@ -98,7 +100,7 @@ static int issue_sign(struct oauth_job *j, const struct grant *g, struct authz_c
 		           "the access token could not be signed");
 		return -1;
 	}
-	int ok = answer_tokens(j, jwt, len, c, g->refresh) == 0;
+	int ok = answer_tokens(j, jwt, len, c, refresh) == 0;
 	sodium_memzero(jwt, len);
 	free(jwt);
 	if (!ok) {
@@ -106,6 +108,27 @@ static int issue_sign(struct oauth_job *j, const struct grant *g, struct authz_c
 		return -1;
 	}
 	return 0;
+}
+
+/* Signs the access token and sets the answer (RFC 6749 §5.1). Returns 0 with the claims
+ * issued in *c, or -1 (the answer is the error). */
+static int issue_sign(struct oauth_job *j, const struct grant *g, struct authz_claims *c)
+{
+	claims_of(j, g, c);
+	char *jwt = NULL;
+	size_t len = 0;
+	int rc = authz_token_issue(j->o->o.authz, c, &jwt, &len);
+	return answer_signed(j, rc, jwt, len, c, g->refresh);
+}
+
+int oauth_refresh_signed(struct oauth_job *j)
+{
+	char *jwt = NULL;
+	size_t len = 0;
+	int rc = authz_token_complete(j->o->o.authz, &j->rot.issued, &j->rot.tok, &jwt, &len);
+	rc = answer_signed(j, rc, jwt, len, &j->rot.issued, j->rot.next);
+	sodium_memzero(j->rot.next, sizeof j->rot.next);
+	return rc;
 }
 
 /* The token went out (or goes out with this answer). */
@@ -391,13 +414,23 @@ static void grant_refresh(struct oauth_job *j, const struct store_oauthclient *c
 	                        .family = r.familyid,
 	                        .jti = jti,
 	                        .grant_type = "refresh_token"};
-	/* Signed first, committed after (oauth_commit.c): the answer waits for the commit and
-	 * a token whose rotation does not commit is never sent. A retry within the grace window
-	 * gets the same successor and jti, so what was signed fits it too. */
-	int signed_ok = issue_sign(j, &g, &j->rot.issued) == 0;
-	sodium_memzero(next, sizeof next);
-	if (!signed_ok)
+	/* Signed and committed by the committer (oauth_commit.c), the signatures of a batch
+	 * together and its rotations in one transaction: the answer waits for both, and a
+	 * rotation whose token was not signed is not committed. A retry within the grace
+	 * window gets the same successor and jti, so what is signed fits it too. */
+	claims_of(j, &g, &j->rot.issued);
+	int prc = authz_token_prepare(o->o.authz, &j->rot.issued, &j->rot.tok);
+	if (prc != 0) {
+		j->rot.tok.sign.rc = prc;
+		char *jwt = NULL;
+		size_t jl = 0;
+		prc = authz_token_complete(o->o.authz, &j->rot.issued, &j->rot.tok, &jwt, &jl);
+		answer_signed(j, prc, jwt, jl, &j->rot.issued, NULL);
+		sodium_memzero(next, sizeof next);
 		return;
+	}
+	memcpy(j->rot.next, next, sizeof j->rot.next);
+	sodium_memzero(next, sizeof next);
 	memcpy(j->rot.hash, hash, sizeof j->rot.hash);
 	memcpy(j->rot.nexthash, nexthash, sizeof j->rot.nexthash);
 	tg_strlcpy(j->rot.family, r.familyid, sizeof j->rot.family);
@@ -410,6 +443,8 @@ static void grant_refresh(struct oauth_job *j, const struct store_oauthclient *c
 	atomic_store(&j->parts, 2);
 	if (!o->commit || oauth_commit_submit(o->commit, j) != 0) {
 		j->deferred = 0;
+		authz_unsigned_free(&j->rot.tok);
+		sodium_memzero(j->rot.next, sizeof j->rot.next);
 		goto unavailable;
 	}
 	return;

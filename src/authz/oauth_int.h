@@ -91,7 +91,9 @@ struct oauth_job {
 		char hash[OAUTH_HASH_HEX + 1], nexthash[OAUTH_HASH_HEX + 1];
 		char family[OAUTH_TOKEN_LEN + 1];
 		int64_t expires;
-		struct authz_claims issued; /* the access token's, for the log line */
+		struct authz_claims issued; /* the access token's (the answer, the log line) */
+		struct authz_unsigned tok; /* ... prepared on the worker, signed by the committer */
+		char next[OAUTH_TOKEN_LEN + 1]; /* the successor for the answer: wiped after */
 		/* The token's user, audiences and login time: its user is checked in the
 		 * committer's transaction (oauth_refresh_rotate). */
 		char userid[STORE_ID_MAX + 1];
@@ -211,6 +213,9 @@ void oauth_token_run(struct oauth_job *j);
 /* After the group commit (j->rot.rc): the answer of a refresh grant, on the committer's
  * thread (blocking: a lost rotation reads the store, reuse revokes the family). */
 void oauth_refresh_committed(struct oauth_job *j);
+/* A refresh grant's signature is back (j->rot.tok): the answer made (0), or the error set
+ * (-1: the rotation must not be committed). On the committer's thread, before the commit. */
+int oauth_refresh_signed(struct oauth_job *j);
 /* A refresh grant's part of the committer's transaction: its user's verdict (j->rot.why,
  * .unavailable; read on the committer's connection, whose pages stay cached between its
  * transactions where a worker's are dropped at each of its commits), then, when the user

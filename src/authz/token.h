@@ -31,6 +31,8 @@
 #ifndef TG_AUTHZ_TOKEN_H
 #define TG_AUTHZ_TOKEN_H
 
+#include "ca/signer.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -62,6 +64,28 @@ struct authz_claims {
  * the signer is restarting or its queue is full (answer 503 / retry), -ENOENT when no token
  * key is active, -ENOMEM, -EIO. */
 int authz_token_issue(struct authz *a, const struct authz_claims *c, char **jwt, size_t *len);
+
+/* authz_token_issue in three steps, for a caller that signs many tokens at once (the
+ * refresh grants' group commit, authz/oauth_commit.c): _prepare makes the signing input
+ * (any thread, never blocks), _sign_start/_sign_finish have the signer sign a batch of them
+ * (ca/signer.h signer_sign_tokens_start: one wake-up of the signer process for the batch;
+ * _finish blocks: not on an event loop), _complete makes the compact JWS. */
+struct authz_unsigned {
+	char kid[44];
+	char *jws; /* "header.payload" (input_len bytes), with room for the signature after */
+	size_t input_len, cap;
+	struct signer_token_sign sign; /* rc, sig after _sign_finish */
+};
+/* 0, or -EINVAL / -ENOENT / -ENOMEM / -EAGAIN as authz_token_issue (then u holds nothing). */
+int authz_token_prepare(struct authz *a, const struct authz_claims *c, struct authz_unsigned *u);
+void authz_tokens_sign_start(struct authz *a, struct authz_unsigned *const *u, size_t n);
+void authz_tokens_sign_finish(struct authz *a, struct authz_unsigned *const *u, size_t n);
+/* The token of u (signed: u->sign) for claims c, as authz_token_issue returns it (counted
+ * and logged as there). Frees what u holds, in every case. */
+int authz_token_complete(struct authz *a, const struct authz_claims *c, struct authz_unsigned *u,
+                         char **jwt, size_t *len);
+/* Frees what u holds (a prepared token that will not be signed). */
+void authz_unsigned_free(struct authz_unsigned *u);
 
 /* Fills jti (random), iat = now, exp = now + the access-token lifetime ([oauth]
  * access_token_expiry_s, Unified CM's "OAuth Access Token Expiry Timer", default 3600 s),
