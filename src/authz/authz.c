@@ -261,7 +261,8 @@ static int payload_of(char *out, size_t cap, const struct authz_claims *c)
 	return tg_sbuf_len(&b);
 }
 
-int authz_token_prepare(struct authz *a, const struct authz_claims *c, struct authz_unsigned *u)
+int authz_token_prepare(struct authz *a, const struct authz_claims *c, struct authz_unsigned *u,
+                        int may_block)
 {
 	memset(u, 0, sizeof *u);
 	if (!a->signer)
@@ -273,6 +274,8 @@ int authz_token_prepare(struct authz *a, const struct authz_claims *c, struct au
 	int64_t now = tg_now_s();
 	if (authz_keys_signing(&a->keys, a->node, now, u->kid, &alg) != 0) {
 		/* No key yet (the signer was not up at start): make the first one now. */
+		if (!may_block)
+			return -EWOULDBLOCK;
 		if (first_key(a, now) != 0 ||
 		    authz_keys_signing(&a->keys, a->node, now, u->kid, &alg) != 0)
 			return -ENOENT;
@@ -371,7 +374,7 @@ int authz_token_complete(struct authz *a, const struct authz_claims *c, struct a
 int authz_token_issue(struct authz *a, const struct authz_claims *c, char **jwt, size_t *len)
 {
 	struct authz_unsigned u;
-	int rc = authz_token_prepare(a, c, &u);
+	int rc = authz_token_prepare(a, c, &u, 1);
 	if (rc != 0) {
 		*jwt = NULL;
 		*len = 0;

@@ -64,6 +64,8 @@ static void commit_batch(struct oauth_commit *c, struct oauth_job **jobs, size_t
 		rc = store_commit(st);
 	else
 		store_rollback(st);
+	/* The batch's log lines in one write, after its answers are on their way. */
+	log_thread_hold(1);
 	for (size_t i = 0; i < n; i++) {
 		if (signed_ok[i]) {
 			if (rc != STORE_OK) {
@@ -75,6 +77,7 @@ static void commit_batch(struct oauth_commit *c, struct oauth_job **jobs, size_t
 		}
 		oauth_job_finish(jobs[i]);
 	}
+	log_thread_hold(0);
 }
 
 static void *committer(void *arg)
@@ -102,6 +105,7 @@ static void *committer(void *arg)
 		pthread_mutex_lock(&c->mu);
 	}
 	pthread_mutex_unlock(&c->mu);
+	log_thread_buffer(0); /* the hold's buffer */
 	return NULL;
 }
 

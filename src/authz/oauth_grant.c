@@ -373,32 +373,45 @@ static int refresh_refused(struct oauth_job *j, const char *clientid, int rc,
 	return 1;
 }
 
-static void grant_refresh(struct oauth_job *j, const struct store_oauthclient *cl)
+int oauth_refresh_start(struct oauth_job *j, const struct store_oauthclient *cl, int on_loop)
 {
 	struct oauth *o = j->o;
 	const char *token = http_form_get(&j->form, "refresh_token");
 	if (!token || !token[0]) {
+		if (on_loop)
+			return 0;
 		oauth_fail(j, OAUTH_ERR_INVALID_REQUEST, "refresh_token is required");
-		return;
+		return -1;
 	}
 	size_t len = strlen(token);
 	char hash[OAUTH_HASH_HEX + 1], next[OAUTH_TOKEN_LEN + 1], nexthash[OAUTH_HASH_HEX + 1];
 	oauth_token_hash(token, len, hash);
 	struct store_oauthrefresh r;
-	int rc = refresh_read(j, cl, hash, &r);
-	if (refresh_refused(j, cl->clientid, rc, &r))
-		return;
-	if (rc != STORE_OK)
-		goto unavailable;
+	int rc;
+	if (on_loop) {
+		/* Only a kept row that may still be good: anything else is the worker's. */
+		if (!oauth_cache_refresh_get(o, hash, j->now, &r) || r.revoked ||
+		    r.expires <= j->now || strcmp(r.clientid, cl->clientid) != 0)
+			return 0;
+		rc = STORE_OK;
+	} else {
+		rc = refresh_read(j, cl, hash, &r);
+		if (refresh_refused(j, cl->clientid, rc, &r))
+			return -1;
+		if (rc != STORE_OK)
+			goto unavailable;
+	}
 	/* The scope may only shrink (RFC 6749 §6). */
 	const char *want = http_form_get(&j->form, "scope");
 	char scope[STORE_OAUTH_SCOPE_MAX + 1];
 	struct store_oauthclient narrowed = *cl;
 	snprintf(narrowed.scopes, sizeof narrowed.scopes, "%s", r.scope);
 	if (oauth_scope_grant(&narrowed, want, scope, sizeof scope) != 0) {
+		if (on_loop)
+			return 0;
 		oauth_fail(j, OAUTH_ERR_INVALID_SCOPE,
 		           "a refresh may only narrow the scope of the grant (RFC 6749 section 6)");
-		return;
+		return -1;
 	}
 	oauth_refresh_successor(o->key, token, len, next);
 	oauth_token_hash(next, OAUTH_TOKEN_LEN, nexthash);
@@ -419,15 +432,17 @@ static void grant_refresh(struct oauth_job *j, const struct store_oauthclient *c
 	 * rotation whose token was not signed is not committed. A retry within the grace
 	 * window gets the same successor and jti, so what is signed fits it too. */
 	claims_of(j, &g, &j->rot.issued);
-	int prc = authz_token_prepare(o->o.authz, &j->rot.issued, &j->rot.tok);
+	int prc = authz_token_prepare(o->o.authz, &j->rot.issued, &j->rot.tok, !on_loop);
 	if (prc != 0) {
+		sodium_memzero(next, sizeof next);
+		if (on_loop)
+			return 0;
 		j->rot.tok.sign.rc = prc;
 		char *jwt = NULL;
 		size_t jl = 0;
 		prc = authz_token_complete(o->o.authz, &j->rot.issued, &j->rot.tok, &jwt, &jl);
 		answer_signed(j, prc, jwt, jl, &j->rot.issued, NULL);
-		sodium_memzero(next, sizeof next);
-		return;
+		return -1;
 	}
 	memcpy(j->rot.next, next, sizeof j->rot.next);
 	sodium_memzero(next, sizeof next);
@@ -439,18 +454,22 @@ static void grant_refresh(struct oauth_job *j, const struct store_oauthclient *c
 	j->rot.authtime = r.authtime;
 	j->rot.expires = j->now + (cl->refreshtokenlifetime ? cl->refreshtokenlifetime
 	                                                    : o->o.refresh_token_expiry_s);
+	/* From the loop the committer's part is the only one; from a worker, the worker's
+	 * ends too (oauth_job_finish). The client is authenticated: its secret goes now. */
 	j->deferred = 1;
-	atomic_store(&j->parts, 2);
+	atomic_store(&j->parts, on_loop ? 1 : 2);
+	sodium_memzero(j->basic_secret, sizeof j->basic_secret);
 	if (!o->commit || oauth_commit_submit(o->commit, j) != 0) {
 		j->deferred = 0;
 		authz_unsigned_free(&j->rot.tok);
 		sodium_memzero(j->rot.next, sizeof j->rot.next);
 		goto unavailable;
 	}
-	return;
+	return 1;
 unavailable:
 	sodium_memzero(next, sizeof next);
 	oauth_fail(j, OAUTH_ERR_TEMPORARILY_UNAVAILABLE, "the store is not available");
+	return -1;
 }
 
 /* The rotation found its token used already (by us or a racer): a retry within the grace
@@ -621,7 +640,7 @@ void oauth_token_run(struct oauth_job *j)
 		grant_authorization_code(j, &cl);
 		break;
 	case 1:
-		grant_refresh(j, &cl);
+		oauth_refresh_start(j, &cl, 0);
 		break;
 	case 2:
 		grant_device_code(j, &cl);

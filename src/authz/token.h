@@ -76,8 +76,10 @@ struct authz_unsigned {
 	size_t input_len, cap;
 	struct signer_token_sign sign; /* rc, sig after _sign_finish */
 };
-/* 0, or -EINVAL / -ENOENT / -ENOMEM / -EAGAIN as authz_token_issue (then u holds nothing). */
-int authz_token_prepare(struct authz *a, const struct authz_claims *c, struct authz_unsigned *u);
+/* 0, or -EINVAL / -ENOENT / -ENOMEM / -EAGAIN as authz_token_issue (then u holds nothing).
+ * may_block 0 (an event loop): -EWOULDBLOCK instead of making the first key. */
+int authz_token_prepare(struct authz *a, const struct authz_claims *c, struct authz_unsigned *u,
+                        int may_block);
 void authz_tokens_sign_start(struct authz *a, struct authz_unsigned *const *u, size_t n);
 void authz_tokens_sign_finish(struct authz *a, struct authz_unsigned *const *u, size_t n);
 /* The token of u (signed: u->sign) for claims c, as authz_token_issue returns it (counted
