@@ -132,13 +132,20 @@ int oauth_refresh_signed(struct oauth_job *j)
 }
 
 /* The token went out (or goes out with this answer). */
-static void issued(struct oauth_job *j, const char *grant_type, const char *family,
-                   const struct authz_claims *c)
+static void issued_on(struct oauth_job *j, const char *grant_type, const char *family,
+                      const struct authz_claims *c, const char *path)
 {
 	count(&j->o->tokens_issued);
 	log_ev(LOG_LVL_INFO, j->cid, "oauth_token_issued", LOG_S("grant_type", grant_type),
 	       LOG_S("client_id", c->client_id), LOG_S("sub", c->sub), LOG_S("jti", c->jti),
-	       LOG_U("aud", c->aud), LOG_S("family", family), LOG_I("exp", c->exp));
+	       LOG_U("aud", c->aud), LOG_S("family", family), LOG_I("exp", c->exp),
+	       LOG_S("path", path));
+}
+
+static void issued(struct oauth_job *j, const char *grant_type, const char *family,
+                   const struct authz_claims *c)
+{
+	issued_on(j, grant_type, family, c, NULL);
 }
 
 /* issue_sign, then issued. Returns 0 with the claims in *out (when not NULL), or -1. */
@@ -456,6 +463,7 @@ int oauth_refresh_start(struct oauth_job *j, const struct store_oauthclient *cl,
 	                                                    : o->o.refresh_token_expiry_s);
 	/* From the loop the committer's part is the only one; from a worker, the worker's
 	 * ends too (oauth_job_finish). The client is authenticated: its secret goes now. */
+	j->rot.on_loop = on_loop;
 	j->deferred = 1;
 	atomic_store(&j->parts, on_loop ? 1 : 2);
 	sodium_memzero(j->basic_secret, sizeof j->basic_secret);
@@ -561,7 +569,9 @@ void oauth_refresh_committed(struct oauth_job *j)
 		oauth_fail(j, OAUTH_ERR_TEMPORARILY_UNAVAILABLE, "the store is not available");
 		return;
 	}
-	issued(j, "refresh_token", j->rot.family, &j->rot.issued);
+	/* path=loop: handed from the loop to the committer (oauth_refresh_fast). */
+	issued_on(j, "refresh_token", j->rot.family, &j->rot.issued,
+	          j->rot.on_loop ? "loop" : "worker");
 }
 
 static void grant_device_code(struct oauth_job *j, const struct store_oauthclient *cl)

@@ -94,6 +94,7 @@ struct oauth_job {
 		struct authz_claims issued; /* the access token's (the answer, the log line) */
 		struct authz_unsigned tok; /* ... prepared on the worker, signed by the committer */
 		char next[OAUTH_TOKEN_LEN + 1]; /* the successor for the answer: wiped after */
+		int on_loop; /* handed over by the loop (oauth_refresh_fast), not a worker */
 		/* The token's user, audiences and login time: its user is checked in the
 		 * committer's transaction (oauth_refresh_rotate). */
 		char userid[STORE_ID_MAX + 1];
