@@ -212,8 +212,15 @@ void authz_free(struct authz *a)
 void authz_claims_init(struct authz *a, struct authz_claims *c, int64_t now)
 {
 	unsigned char rnd[16];
+	char jti[sizeof c->jti];
 	randombytes_buf(rnd, sizeof rnd);
-	jws_b64url_encode(rnd, sizeof rnd, c->jti, sizeof c->jti);
+	jws_b64url_encode(rnd, sizeof rnd, jti, sizeof jti);
+	authz_claims_init_jti(a, c, now, jti);
+}
+
+void authz_claims_init_jti(struct authz *a, struct authz_claims *c, int64_t now, const char *jti)
+{
+	tg_strlcpy(c->jti, jti, sizeof c->jti);
 	c->iat = c->auth_time = now;
 	c->exp = now + a->access_s;
 	c->nbf = 0;

@@ -74,7 +74,10 @@ static void claims_of(struct oauth_job *j, const struct grant *g, struct authz_c
 {
 	struct oauth *o = j->o;
 	memset(c, 0, sizeof *c);
-	authz_claims_init(o->o.authz, c, j->now);
+	if (g->jti)
+		authz_claims_init_jti(o->o.authz, c, j->now, g->jti);
+	else
+		authz_claims_init(o->o.authz, c, j->now);
 	snprintf(c->sub, sizeof c->sub, "%s", g->sub);
 	snprintf(c->client_id, sizeof c->client_id, "%s", g->client_id);
 	snprintf(c->scope, sizeof c->scope, "%s", g->scope);
@@ -82,8 +85,6 @@ static void claims_of(struct oauth_job *j, const struct grant *g, struct authz_c
 	c->auth_time = g->auth_time;
 	if (g->access_s > 0)
 		c->exp = c->iat + g->access_s;
-	if (g->jti)
-		tg_strlcpy(c->jti, g->jti, sizeof c->jti);
 }
 
 /* The answer once signed (rc: authz_token_issue's): the tokens, or the error. 0 or -1. */

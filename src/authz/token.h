@@ -93,6 +93,9 @@ void authz_unsigned_free(struct authz_unsigned *u);
  * access_token_expiry_s, Unified CM's "OAuth Access Token Expiry Timer", default 3600 s),
  * auth_time = now and iss; the caller sets sub, aud, client_id and scope. */
 void authz_claims_init(struct authz *a, struct authz_claims *c, int64_t now);
+/* The same with the jti given (no random bytes drawn: a refresh grant's jti is derived,
+ * oauth_access_jti). */
+void authz_claims_init_jti(struct authz *a, struct authz_claims *c, int64_t now, const char *jti);
 
 /* Why a token was refused: the trace reason for the administrator (the peer only gets its
  * protocol's status). Stable names, documented in docs/oauth.md. */

@@ -174,12 +174,18 @@ static int lead(struct signer_remote *r, const struct timespec *until, int watch
 {
 	struct pollfd pfd[2] = {{.fd = r->fd, .events = POLLIN},
 	                        {.fd = r->wakefd, .events = POLLIN}};
+	/* A caller reads before it sleeps: a batch's answers (signer_sign_tokens_finish) are
+	 * mostly there already, and a poll per answer would double the system calls. */
+	int try_first = !watch;
 	for (;;) {
-		int n = poll(pfd, watch ? 2 : 1, until ? ms_until(until) : -1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0 || (watch && pfd[1].revents)) /* n < 0: the caller tries again later */
-			return 0;
+		if (!try_first) {
+			int n = poll(pfd, watch ? 2 : 1, until ? ms_until(until) : -1);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0 || (watch && pfd[1].revents)) /* n < 0: the caller tries later */
+				return 0;
+		}
+		try_first = 0;
 		ssize_t got = recv(r->fd, r->rec, sizeof r->rec, MSG_DONTWAIT);
 		if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 			continue;
