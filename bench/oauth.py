@@ -78,9 +78,11 @@ def start_telgated(a, tmp, ports):
                 f"[sip]\naddress = 127.0.0.1\nport = {ports['sip']}\n"
                 f"tls_port = {ports['sip_tls']}\nedge_port = 0\n"
                 + a.conf.replace("\\n", "\n") + "\n")
-    p = subprocess.Popen([f"{a.build}/telgated", "-c", conf, "--provision", f"{tmp}/prov.json"],
+    # a.wrap: a command to run telgated under (bench/oauth_callgrind.py: valgrind)
+    p = subprocess.Popen(list(getattr(a, "wrap", [])) +
+                         [f"{a.build}/telgated", "-c", conf, "--provision", f"{tmp}/prov.json"],
                          stderr=open(f"{tmp}/telgated.stderr", "w"))
-    wait_tcp(ports["est"], 180)
+    wait_tcp(ports["est"], getattr(a, "start_s", 180))
     return p, conf, f"{tmp}/state/pki/ca.crt"
 
 
