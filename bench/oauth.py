@@ -204,6 +204,15 @@ def load(a, side, mode, tokens, tmp):
     return res
 
 
+def stop(proc, wait_s):
+    """Terminates a server, killed when it has not ended after wait_s."""
+    proc.terminate()
+    try:
+        proc.wait(wait_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 def best(rounds):
     return max(rounds, key=lambda x: x.get("rate", 0))
 
@@ -269,11 +278,7 @@ def main():
                       20000, "reqs")
         finally:
             for s in sides:
-                s["proc"].terminate()
-                try:
-                    s["proc"].wait(30)
-                except subprocess.TimeoutExpired:
-                    s["proc"].kill()
+                stop(s["proc"], 30)
             shutil.rmtree(tmp, ignore_errors=True)
     if "3" in parts:
         print("  (3) authz_verify (bench_authz_verify)")

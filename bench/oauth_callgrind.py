@@ -142,11 +142,7 @@ def main():
         raise
     finally:
         if s:
-            s["proc"].terminate()
-            try:
-                s["proc"].wait(60)
-            except subprocess.TimeoutExpired:
-                s["proc"].kill()
+            oauth.stop(s["proc"], 60)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
