@@ -137,12 +137,18 @@ def telgate_login(port, ca, secret):
 
 def telgate_side(a, tmp, ports):
     proc, conf, ca = start_telgated(a, tmp, ports)
-    secret = cli(a, conf, "oauth", "client", "add", "benchapp", "--type", "confidential",
-                 "--redirect-uris", REDIRECT, "--grants", "authorization_code,refresh_token",
-                 "--scopes", "sip", "--audience", "sip")["client_secret"]
-    rs = cli(a, conf, "oauth", "client", "add", "rs", "--type", "confidential")["client_secret"]
-    t = time.time()
-    answers = [telgate_login(ports["est"], ca, secret) for _ in range(a.conns * a.repeat)]
+    try:
+        secret = cli(a, conf, "oauth", "client", "add", "benchapp", "--type", "confidential",
+                     "--redirect-uris", REDIRECT, "--grants",
+                     "authorization_code,refresh_token", "--scopes", "sip", "--audience",
+                     "sip")["client_secret"]
+        rs = cli(a, conf, "oauth", "client", "add", "rs", "--type",
+                 "confidential")["client_secret"]
+        t = time.time()
+        answers = [telgate_login(ports["est"], ca, secret) for _ in range(a.conns * a.repeat)]
+    except Exception:
+        stop(proc, 30)  # the caller has no handle on it yet
+        raise
     print(f"  telgated: {len(answers)} code + PKCE logins through the login form in "
           f"{time.time() - t:.1f} s (not measured)")
     return {"name": "telgated", "proc": proc, "port": ports["est"], "ca": ca,

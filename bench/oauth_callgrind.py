@@ -134,7 +134,8 @@ def main():
         print(f"  RESULT grants={ok:.0f} engine_ir_per_grant={e / ok if ok else 0:.0f} "
               f"signer_ir_per_grant={g / ok if ok else 0:.0f}")
         if args.keep:
-            shutil.copytree(tmp, args.keep, dirs_exist_ok=True)
+            shutil.copytree(tmp, args.keep, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("state"))
     except Exception:
         for line in open(f"{tmp}/telgated.log", errors="replace"):
             if "level=warning" in line or "level=error" in line:
