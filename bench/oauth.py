@@ -78,9 +78,11 @@ def start_telgated(a, tmp, ports):
                 f"[sip]\naddress = 127.0.0.1\nport = {ports['sip']}\n"
                 f"tls_port = {ports['sip_tls']}\nedge_port = 0\n"
                 + a.conf.replace("\\n", "\n") + "\n")
-    p = subprocess.Popen([f"{a.build}/telgated", "-c", conf, "--provision", f"{tmp}/prov.json"],
+    # a.wrap: a command to run telgated under (bench/oauth_callgrind.py: valgrind)
+    p = subprocess.Popen(list(getattr(a, "wrap", [])) +
+                         [f"{a.build}/telgated", "-c", conf, "--provision", f"{tmp}/prov.json"],
                          stderr=open(f"{tmp}/telgated.stderr", "w"))
-    wait_tcp(ports["est"], 180)
+    wait_tcp(ports["est"], getattr(a, "start_s", 180))
     return p, conf, f"{tmp}/state/pki/ca.crt"
 
 
@@ -135,12 +137,18 @@ def telgate_login(port, ca, secret):
 
 def telgate_side(a, tmp, ports):
     proc, conf, ca = start_telgated(a, tmp, ports)
-    secret = cli(a, conf, "oauth", "client", "add", "benchapp", "--type", "confidential",
-                 "--redirect-uris", REDIRECT, "--grants", "authorization_code,refresh_token",
-                 "--scopes", "sip", "--audience", "sip")["client_secret"]
-    rs = cli(a, conf, "oauth", "client", "add", "rs", "--type", "confidential")["client_secret"]
-    t = time.time()
-    answers = [telgate_login(ports["est"], ca, secret) for _ in range(a.conns * a.repeat)]
+    try:
+        secret = cli(a, conf, "oauth", "client", "add", "benchapp", "--type", "confidential",
+                     "--redirect-uris", REDIRECT, "--grants",
+                     "authorization_code,refresh_token", "--scopes", "sip", "--audience",
+                     "sip")["client_secret"]
+        rs = cli(a, conf, "oauth", "client", "add", "rs", "--type",
+                 "confidential")["client_secret"]
+        t = time.time()
+        answers = [telgate_login(ports["est"], ca, secret) for _ in range(a.conns * a.repeat)]
+    except Exception:
+        stop(proc, 30)  # the caller has no handle on it yet
+        raise
     print(f"  telgated: {len(answers)} code + PKCE logins through the login form in "
           f"{time.time() - t:.1f} s (not measured)")
     return {"name": "telgated", "proc": proc, "port": ports["est"], "ca": ca,
@@ -200,6 +208,15 @@ def load(a, side, mode, tokens, tmp):
     if r.stderr.strip():
         res["text"] += "\n  " + r.stderr.strip()[-600:]
     return res
+
+
+def stop(proc, wait_s):
+    """Terminates a server, killed when it has not ended after wait_s."""
+    proc.terminate()
+    try:
+        proc.wait(wait_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 def best(rounds):
@@ -267,11 +284,7 @@ def main():
                       20000, "reqs")
         finally:
             for s in sides:
-                s["proc"].terminate()
-                try:
-                    s["proc"].wait(30)
-                except subprocess.TimeoutExpired:
-                    s["proc"].kill()
+                stop(s["proc"], 30)
             shutil.rmtree(tmp, ignore_errors=True)
     if "3" in parts:
         print("  (3) authz_verify (bench_authz_verify)")

@@ -212,8 +212,15 @@ void authz_free(struct authz *a)
 void authz_claims_init(struct authz *a, struct authz_claims *c, int64_t now)
 {
 	unsigned char rnd[16];
+	char jti[sizeof c->jti];
 	randombytes_buf(rnd, sizeof rnd);
-	jws_b64url_encode(rnd, sizeof rnd, c->jti, sizeof c->jti);
+	jws_b64url_encode(rnd, sizeof rnd, jti, sizeof jti);
+	authz_claims_init_jti(a, c, now, jti);
+}
+
+void authz_claims_init_jti(struct authz *a, struct authz_claims *c, int64_t now, const char *jti)
+{
+	tg_strlcpy(c->jti, jti, sizeof c->jti);
 	c->iat = c->auth_time = now;
 	c->exp = now + a->access_s;
 	c->nbf = 0;
@@ -261,69 +268,129 @@ static int payload_of(char *out, size_t cap, const struct authz_claims *c)
 	return tg_sbuf_len(&b);
 }
 
-static int issue(struct authz *a, const struct authz_claims *c, char **jwt, size_t *len)
+int authz_token_prepare(struct authz *a, const struct authz_claims *c, struct authz_unsigned *u,
+                        int may_block)
 {
+	memset(u, 0, sizeof *u);
 	if (!a->signer)
 		return -EAGAIN;
 	if (!c->aud || (c->aud & ~(unsigned)(AUTHZ_AUD_SIP | AUTHZ_AUD_CTI)) || !c->sub[0] ||
 	    !c->jti[0])
 		return -EINVAL;
-	char kid[44];
 	enum jws_alg alg;
 	int64_t now = tg_now_s();
-	if (authz_keys_signing(&a->keys, a->node, now, kid, &alg) != 0) {
+	if (authz_keys_signing(&a->keys, a->node, now, u->kid, &alg) != 0) {
 		/* No key yet (the signer was not up at start): make the first one now. */
+		if (!may_block)
+			return -EWOULDBLOCK;
 		if (first_key(a, now) != 0 ||
-		    authz_keys_signing(&a->keys, a->node, now, kid, &alg) != 0)
+		    authz_keys_signing(&a->keys, a->node, now, u->kid, &alg) != 0)
 			return -ENOENT;
 	}
 	char h[HEADER_MAX];
 	static _Thread_local char p[PAYLOAD_MAX];
-	int hn = header_of(h, sizeof h, alg, kid), pn = payload_of(p, sizeof p, c);
+	int hn = header_of(h, sizeof h, alg, u->kid), pn = payload_of(p, sizeof p, c);
 	if (hn < 0 || pn < 0)
 		return -EINVAL;
 	size_t hl = JWS_B64_LEN((size_t)hn), pl = JWS_B64_LEN((size_t)pn);
-	size_t total = hl + 1 + pl + 1 + JWS_B64_LEN(JWS_SIG_MAX) + 1;
-	char *out = malloc(total);
-	if (!out)
+	u->cap = hl + 1 + pl + 1 + JWS_B64_LEN(JWS_SIG_MAX) + 1;
+	if (!(u->jws = malloc(u->cap)))
 		return -ENOMEM;
-	int rc = -EIO;
-	if (jws_b64url_encode((const unsigned char *)h, (size_t)hn, out, hl + 1) == (long)hl &&
-	    jws_b64url_encode((const unsigned char *)p, (size_t)pn, out + hl + 1, pl + 1) ==
+	if (jws_b64url_encode((const unsigned char *)h, (size_t)hn, u->jws, hl + 1) != (long)hl ||
+	    jws_b64url_encode((const unsigned char *)p, (size_t)pn, u->jws + hl + 1, pl + 1) !=
 	        (long)pl) {
-		out[hl] = '.';
-		unsigned char *sig = NULL;
-		size_t siglen = 0;
-		rc = signer_sign_token(a->signer, kid, out, hl + 1 + pl, &sig, &siglen);
-		if (rc == 0) {
-			out[hl + 1 + pl] = '.';
-			long n = jws_b64url_encode(sig, siglen, out + hl + pl + 2,
-			                           total - (hl + pl + 2));
-			rc = n < 0 ? -EIO : 0;
-			*len = hl + pl + 2 + (size_t)(n < 0 ? 0 : n);
-			if (rc == 0 && *len > AUTHZ_TOKEN_MAX)
-				rc = -EINVAL;
-		}
-		free(sig);
+		authz_unsigned_free(u);
+		return -EIO;
 	}
-	if (rc != 0) {
-		free(out);
-		return rc;
-	}
-	*jwt = out;
+	u->jws[hl] = '.';
+	u->input_len = hl + 1 + pl;
+	u->sign.kid = u->kid;
+	u->sign.input = u->jws;
+	u->sign.len = u->input_len;
 	return 0;
 }
 
-int authz_token_issue(struct authz *a, const struct authz_claims *c, char **jwt, size_t *len)
+void authz_unsigned_free(struct authz_unsigned *u)
+{
+	free(u->jws);
+	free(u->sign.sig);
+	u->jws = NULL;
+	u->sign.sig = NULL;
+}
+
+/* The items' signer requests (at most a batch's worth at a time). */
+#define SIGN_CHUNK 64
+static void sign_items(struct authz *a, struct authz_unsigned *const *u, size_t n, int finish)
+{
+	struct signer_token_sign *v[SIGN_CHUNK];
+	for (size_t off = 0; off < n; off += SIGN_CHUNK) {
+		size_t k = n - off < SIGN_CHUNK ? n - off : SIGN_CHUNK;
+		for (size_t i = 0; i < k; i++)
+			v[i] = &u[off + i]->sign;
+		if (finish)
+			signer_sign_tokens_finish(a->signer, v, k);
+		else
+			signer_sign_tokens_start(a->signer, v, k);
+	}
+}
+
+void authz_tokens_sign_start(struct authz *a, struct authz_unsigned *const *u, size_t n)
+{
+	sign_items(a, u, n, 0);
+}
+
+void authz_tokens_sign_finish(struct authz *a, struct authz_unsigned *const *u, size_t n)
+{
+	sign_items(a, u, n, 1);
+}
+
+/* The signature after the signing input: the compact JWS in u->jws, handed to *jwt. */
+static int assemble(struct authz_unsigned *u, char **jwt, size_t *len)
+{
+	if (u->sign.rc != 0)
+		return u->sign.rc;
+	u->jws[u->input_len] = '.';
+	long n = jws_b64url_encode(u->sign.sig, u->sign.siglen, u->jws + u->input_len + 1,
+	                           u->cap - (u->input_len + 1));
+	if (n < 0)
+		return -EIO;
+	*len = u->input_len + 1 + (size_t)n;
+	if (*len > AUTHZ_TOKEN_MAX)
+		return -EINVAL;
+	*jwt = u->jws;
+	u->jws = NULL;
+	return 0;
+}
+
+int authz_token_complete(struct authz *a, const struct authz_claims *c, struct authz_unsigned *u,
+                         char **jwt, size_t *len)
 {
 	*jwt = NULL;
 	*len = 0;
-	int rc = issue(a, c, jwt, len);
+	int rc = assemble(u, jwt, len);
+	if (rc != 0)
+		*len = 0;
+	authz_unsigned_free(u);
 	atomic_fetch_add_explicit(rc == 0 ? &a->issued : &a->issue_failed, 1, memory_order_relaxed);
 	if (rc != 0)
 		log_ev(LOG_LVL_WARNING, a->cid, "oauth_token_issue_failed", LOG_S("sub", c->sub),
 		       LOG_S("client_id", c->client_id), LOG_S("error", strerror(-rc)));
 	return rc;
+}
+
+int authz_token_issue(struct authz *a, const struct authz_claims *c, char **jwt, size_t *len)
+{
+	struct authz_unsigned u;
+	int rc = authz_token_prepare(a, c, &u, 1);
+	if (rc != 0) {
+		*jwt = NULL;
+		*len = 0;
+		u.sign.rc = rc;
+		return authz_token_complete(a, c, &u, jwt, len);
+	}
+	u.sign.rc =
+	    signer_sign_token(a->signer, u.kid, u.jws, u.input_len, &u.sign.sig, &u.sign.siglen);
+	return authz_token_complete(a, c, &u, jwt, len);
 }
 
 int authz_jwks(struct authz *a, char **json, size_t *len)

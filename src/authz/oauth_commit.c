@@ -3,8 +3,12 @@
  * (sip/commitq.h): rotations queue while one transaction commits, and the next takes them
  * all, so N grants cost one BEGIN/COMMIT and one write of the log instead of N that wait
  * for each other's write lock. Each is answered only after its commit: durable before the
- * answer. The signing happened on the worker before, so a worker never waits for a
- * commit and the signer has as many requests in flight as there are workers. */
+ * answer. The access tokens are signed here too, a batch's together: the worker only
+ * prepares them (authz_token_prepare), this thread sends every signing request of the batch
+ * at once, writes the rotations while the signer process signs, then collects the
+ * signatures and commits: one wake-up of the signer and of this thread per batch instead of
+ * a worker's round trip per grant. A rotation whose token could not be signed is not
+ * committed (the batch's transaction is redone without it). */
 #include "authz/oauth_int.h"
 
 #include <pthread.h>
@@ -24,25 +28,56 @@ struct oauth_commit {
 	int stopping;
 };
 
+/* BEGIN and the rotations of the jobs (those with signed[i] when signed is not NULL).
+ * STORE_OK with the transaction open, else the error (the caller rolls back). */
+static int rotate_all(store_t *st, struct oauth_job **jobs, size_t n, const int *signed_ok)
+{
+	int rc = store_begin(st);
+	for (size_t i = 0; rc == STORE_OK && i < n; i++)
+		if (!signed_ok || signed_ok[i])
+			rc = oauth_refresh_rotate(jobs[i]);
+	return rc;
+}
+
 static void commit_batch(struct oauth_commit *c, struct oauth_job **jobs, size_t n)
 {
 	store_t *st = c->o->o.store;
-	int rc = store_begin(st);
-	for (size_t i = 0; rc == STORE_OK && i < n; i++)
-		rc = oauth_refresh_rotate(jobs[i]);
+	struct authz_unsigned *u[BATCH_MAX];
+	int signed_ok[BATCH_MAX];
+	for (size_t i = 0; i < n; i++)
+		u[i] = &jobs[i]->rot.tok;
+	/* The signer signs the batch while this thread writes its rotations. */
+	authz_tokens_sign_start(c->o->o.authz, u, n);
+	int rc = rotate_all(st, jobs, n, NULL);
+	authz_tokens_sign_finish(c->o->o.authz, u, n);
+	size_t unsigned_n = 0;
+	for (size_t i = 0; i < n; i++) {
+		signed_ok[i] = oauth_refresh_signed(jobs[i]) == 0;
+		unsigned_n += !signed_ok[i];
+	}
+	if (unsigned_n && rc == STORE_OK) {
+		/* No rotation without its token: again without the unsigned ones. */
+		store_rollback(st);
+		rc = rotate_all(st, jobs, n, signed_ok);
+	}
 	if (rc == STORE_OK)
 		rc = store_commit(st);
 	else
 		store_rollback(st);
+	/* The batch's log lines in one write, after its answers are on their way. */
+	log_thread_hold(1);
 	for (size_t i = 0; i < n; i++) {
-		if (rc != STORE_OK) {
-			/* Nothing of the batch was written. */
-			jobs[i]->rot.rc = rc;
-			jobs[i]->rot.why = NULL;
+		if (signed_ok[i]) {
+			if (rc != STORE_OK) {
+				/* Nothing of the batch was written. */
+				jobs[i]->rot.rc = rc;
+				jobs[i]->rot.why = NULL;
+			}
+			oauth_refresh_committed(jobs[i]);
 		}
-		oauth_refresh_committed(jobs[i]);
 		oauth_job_finish(jobs[i]);
 	}
+	log_thread_hold(0);
 }
 
 static void *committer(void *arg)
@@ -55,7 +90,7 @@ static void *committer(void *arg)
 			pthread_cond_wait(&c->cv, &c->mu);
 		if (STAILQ_EMPTY(&c->q))
 			break;
-		/* Let the workers that are signing queue theirs too: one transaction for more. */
+		/* Let the workers that are preparing queue theirs too: one batch for more. */
 		pthread_mutex_unlock(&c->mu);
 		sched_yield();
 		pthread_mutex_lock(&c->mu);
@@ -70,6 +105,7 @@ static void *committer(void *arg)
 		pthread_mutex_lock(&c->mu);
 	}
 	pthread_mutex_unlock(&c->mu);
+	log_thread_buffer(0); /* the hold's buffer */
 	return NULL;
 }
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: ISC */
-/* Introspection answered on the loop (oauth_int.h): when the client's row, the token's
+/* Introspection answered on the loop, and refresh grants handed from the loop to the
+ * committer (oauth_int.h). Introspection: when the client's row, the token's
  * verification and its user's verdict are all cached at the current store generations, the
  * answer costs a SHA-256, an HMAC and three look-ups, with no hop to a worker and back (two
  * thread wake-ups, measured as the largest cost of an introspection: bench/README.md).
@@ -39,29 +40,49 @@ static int answer(char *buf, size_t cap, const struct authz_claims *c)
 	return tg_sbuf_len(&b);
 }
 
-int oauth_introspect_fast(struct oauth *o, struct http_request *req, const struct http_form *form,
-                          int basic, const char *basic_id, const char *basic_secret,
-                          size_t basic_len)
+/* The client of a request from the cache: client_secret_basic or client_secret_post,
+ * nothing else (oauth_client_authenticate says what the other combinations are), its row
+ * read at the current store generation and its secret right (constant time in the secret:
+ * oauth_crypto.h). 1 with the row in *cl; 0 when only the worker can say (a wrong secret is
+ * the worker's to log). */
+static int fast_client(struct oauth *o, const struct http_form *form, int basic,
+                       const char *basic_id, const char *basic_secret, size_t basic_len,
+                       struct store_oauthclient *cl)
 {
-	/* client_secret_basic or client_secret_post, nothing else (oauth_client_authenticate
-	 * says what the other combinations are). */
 	const char *fid = http_form_get(form, "client_id");
 	const char *fsec = http_form_get(form, "client_secret");
-	const char *token = http_form_get(form, "token");
-	if (!token || !strchr(token, '.') || (basic && fsec) ||
-	    (basic && fid && strcmp(fid, basic_id)))
+	if ((basic && fsec) || (basic && fid && strcmp(fid, basic_id)))
 		return 0;
 	const char *id = basic ? basic_id : fid;
 	const char *secret = basic ? basic_secret : fsec;
 	if (!id || !secret || strlen(id) > STORE_ID_MAX)
 		return 0;
-	struct store_oauthclient cl;
-	if (!oauth_cache_client_get(o, id, &cl) || !cl.secrethash[0])
+	if (!oauth_cache_client_get(o, id, cl) || !cl->secrethash[0])
 		return 0;
 	size_t slen = basic ? basic_len : strlen(secret);
-	/* Constant time in the secret (oauth_crypto.h); a wrong one is the worker's to log. */
-	int ok = oauth_secret_verify(o->key, cl.clientid, secret, slen, cl.secrethash);
-	if (!ok)
+	return oauth_secret_verify(o->key, cl->clientid, secret, slen, cl->secrethash);
+}
+
+int oauth_refresh_fast(struct oauth_job *j)
+{
+	const char *gt = http_form_get(&j->form, "grant_type");
+	struct store_oauthclient cl;
+	if (!gt || strcmp(gt, "refresh_token") != 0 ||
+	    !fast_client(j->o, &j->form, j->basic, j->basic_id, j->basic_secret, j->basic_len,
+	                 &cl) ||
+	    !oauth_list_has(cl.granttypes, "refresh_token"))
+		return 0;
+	return oauth_refresh_start(j, &cl, 1);
+}
+
+int oauth_introspect_fast(struct oauth *o, struct http_request *req, const struct http_form *form,
+                          int basic, const char *basic_id, const char *basic_secret,
+                          size_t basic_len)
+{
+	const char *token = http_form_get(form, "token");
+	struct store_oauthclient cl;
+	if (!token || !strchr(token, '.') ||
+	    !fast_client(o, form, basic, basic_id, basic_secret, basic_len, &cl))
 		return 0;
 	int64_t now = tg_now_s();
 	struct authz_claims c;

@@ -69,13 +69,15 @@ static int answer_tokens(struct oauth_job *j, const char *jwt, size_t len,
 	return 0;
 }
 
-/* Signs the access token and sets the answer (RFC 6749 §5.1). Returns 0 with the claims
- * issued in *c, or -1 (the answer is the error). */
-static int issue_sign(struct oauth_job *j, const struct grant *g, struct authz_claims *c)
+/* The claims of the access token of grant g into *c. */
+static void claims_of(struct oauth_job *j, const struct grant *g, struct authz_claims *c)
 {
 	struct oauth *o = j->o;
 	memset(c, 0, sizeof *c);
-	authz_claims_init(o->o.authz, c, j->now);
+	if (g->jti)
+		authz_claims_init_jti(o->o.authz, c, j->now, g->jti);
+	else
+		authz_claims_init(o->o.authz, c, j->now);
 	snprintf(c->sub, sizeof c->sub, "%s", g->sub);
 	snprintf(c->client_id, sizeof c->client_id, "%s", g->client_id);
 	snprintf(c->scope, sizeof c->scope, "%s", g->scope);
@@ -83,14 +85,15 @@ static int issue_sign(struct oauth_job *j, const struct grant *g, struct authz_c
 	c->auth_time = g->auth_time;
 	if (g->access_s > 0)
 		c->exp = c->iat + g->access_s;
-	if (g->jti)
-		tg_strlcpy(c->jti, g->jti, sizeof c->jti);
-	char *jwt = NULL;
-	size_t len = 0;
-	int rc = authz_token_issue(o->o.authz, c, &jwt, &len);
+}
+
+/* The answer once signed (rc: authz_token_issue's): the tokens, or the error. 0 or -1. */
+static int answer_signed(struct oauth_job *j, int rc, char *jwt, size_t len,
+                         const struct authz_claims *c, const char *refresh)
+{
 	if (rc != 0) {
 		log_ev(LOG_LVL_WARNING, j->cid, "oauth_issue_failed",
-		       LOG_S("client_id", g->client_id), LOG_I("errno", -rc));
+		       LOG_S("client_id", c->client_id), LOG_I("errno", -rc));
 		oauth_fail(j,
 		           rc == -EAGAIN || rc == -EBUSY || rc == -ENOENT
 		               ? OAUTH_ERR_TEMPORARILY_UNAVAILABLE
@@ -98,7 +101,7 @@ static int issue_sign(struct oauth_job *j, const struct grant *g, struct authz_c
 		           "the access token could not be signed");
 		return -1;
 	}
-	int ok = answer_tokens(j, jwt, len, c, g->refresh) == 0;
+	int ok = answer_tokens(j, jwt, len, c, refresh) == 0;
 	sodium_memzero(jwt, len);
 	free(jwt);
 	if (!ok) {
@@ -108,14 +111,42 @@ static int issue_sign(struct oauth_job *j, const struct grant *g, struct authz_c
 	return 0;
 }
 
+/* Signs the access token and sets the answer (RFC 6749 §5.1). Returns 0 with the claims
+ * issued in *c, or -1 (the answer is the error). */
+static int issue_sign(struct oauth_job *j, const struct grant *g, struct authz_claims *c)
+{
+	claims_of(j, g, c);
+	char *jwt = NULL;
+	size_t len = 0;
+	int rc = authz_token_issue(j->o->o.authz, c, &jwt, &len);
+	return answer_signed(j, rc, jwt, len, c, g->refresh);
+}
+
+int oauth_refresh_signed(struct oauth_job *j)
+{
+	char *jwt = NULL;
+	size_t len = 0;
+	int rc = authz_token_complete(j->o->o.authz, &j->rot.issued, &j->rot.tok, &jwt, &len);
+	rc = answer_signed(j, rc, jwt, len, &j->rot.issued, j->rot.next);
+	sodium_memzero(j->rot.next, sizeof j->rot.next);
+	return rc;
+}
+
 /* The token went out (or goes out with this answer). */
-static void issued(struct oauth_job *j, const char *grant_type, const char *family,
-                   const struct authz_claims *c)
+static void issued_on(struct oauth_job *j, const char *grant_type, const char *family,
+                      const struct authz_claims *c, const char *path)
 {
 	count(&j->o->tokens_issued);
 	log_ev(LOG_LVL_INFO, j->cid, "oauth_token_issued", LOG_S("grant_type", grant_type),
 	       LOG_S("client_id", c->client_id), LOG_S("sub", c->sub), LOG_S("jti", c->jti),
-	       LOG_U("aud", c->aud), LOG_S("family", family), LOG_I("exp", c->exp));
+	       LOG_U("aud", c->aud), LOG_S("family", family), LOG_I("exp", c->exp),
+	       LOG_S("path", path));
+}
+
+static void issued(struct oauth_job *j, const char *grant_type, const char *family,
+                   const struct authz_claims *c)
+{
+	issued_on(j, grant_type, family, c, NULL);
 }
 
 /* issue_sign, then issued. Returns 0 with the claims in *out (when not NULL), or -1. */
@@ -350,32 +381,45 @@ static int refresh_refused(struct oauth_job *j, const char *clientid, int rc,
 	return 1;
 }
 
-static void grant_refresh(struct oauth_job *j, const struct store_oauthclient *cl)
+int oauth_refresh_start(struct oauth_job *j, const struct store_oauthclient *cl, int on_loop)
 {
 	struct oauth *o = j->o;
 	const char *token = http_form_get(&j->form, "refresh_token");
 	if (!token || !token[0]) {
+		if (on_loop)
+			return 0;
 		oauth_fail(j, OAUTH_ERR_INVALID_REQUEST, "refresh_token is required");
-		return;
+		return -1;
 	}
 	size_t len = strlen(token);
 	char hash[OAUTH_HASH_HEX + 1], next[OAUTH_TOKEN_LEN + 1], nexthash[OAUTH_HASH_HEX + 1];
 	oauth_token_hash(token, len, hash);
 	struct store_oauthrefresh r;
-	int rc = refresh_read(j, cl, hash, &r);
-	if (refresh_refused(j, cl->clientid, rc, &r))
-		return;
-	if (rc != STORE_OK)
-		goto unavailable;
+	int rc;
+	if (on_loop) {
+		/* Only a kept row that may still be good: anything else is the worker's. */
+		if (!oauth_cache_refresh_get(o, hash, j->now, &r) || r.revoked ||
+		    r.expires <= j->now || strcmp(r.clientid, cl->clientid) != 0)
+			return 0;
+		rc = STORE_OK;
+	} else {
+		rc = refresh_read(j, cl, hash, &r);
+		if (refresh_refused(j, cl->clientid, rc, &r))
+			return -1;
+		if (rc != STORE_OK)
+			goto unavailable;
+	}
 	/* The scope may only shrink (RFC 6749 §6). */
 	const char *want = http_form_get(&j->form, "scope");
 	char scope[STORE_OAUTH_SCOPE_MAX + 1];
 	struct store_oauthclient narrowed = *cl;
 	snprintf(narrowed.scopes, sizeof narrowed.scopes, "%s", r.scope);
 	if (oauth_scope_grant(&narrowed, want, scope, sizeof scope) != 0) {
+		if (on_loop)
+			return 0;
 		oauth_fail(j, OAUTH_ERR_INVALID_SCOPE,
 		           "a refresh may only narrow the scope of the grant (RFC 6749 section 6)");
-		return;
+		return -1;
 	}
 	oauth_refresh_successor(o->key, token, len, next);
 	oauth_token_hash(next, OAUTH_TOKEN_LEN, nexthash);
@@ -391,13 +435,25 @@ static void grant_refresh(struct oauth_job *j, const struct store_oauthclient *c
 	                        .family = r.familyid,
 	                        .jti = jti,
 	                        .grant_type = "refresh_token"};
-	/* Signed first, committed after (oauth_commit.c): the answer waits for the commit and
-	 * a token whose rotation does not commit is never sent. A retry within the grace window
-	 * gets the same successor and jti, so what was signed fits it too. */
-	int signed_ok = issue_sign(j, &g, &j->rot.issued) == 0;
+	/* Signed and committed by the committer (oauth_commit.c), the signatures of a batch
+	 * together and its rotations in one transaction: the answer waits for both, and a
+	 * rotation whose token was not signed is not committed. A retry within the grace
+	 * window gets the same successor and jti, so what is signed fits it too. */
+	claims_of(j, &g, &j->rot.issued);
+	int prc = authz_token_prepare(o->o.authz, &j->rot.issued, &j->rot.tok, !on_loop);
+	if (prc != 0) {
+		sodium_memzero(next, sizeof next);
+		if (on_loop)
+			return 0;
+		j->rot.tok.sign.rc = prc;
+		char *jwt = NULL;
+		size_t jl = 0;
+		prc = authz_token_complete(o->o.authz, &j->rot.issued, &j->rot.tok, &jwt, &jl);
+		answer_signed(j, prc, jwt, jl, &j->rot.issued, NULL);
+		return -1;
+	}
+	memcpy(j->rot.next, next, sizeof j->rot.next);
 	sodium_memzero(next, sizeof next);
-	if (!signed_ok)
-		return;
 	memcpy(j->rot.hash, hash, sizeof j->rot.hash);
 	memcpy(j->rot.nexthash, nexthash, sizeof j->rot.nexthash);
 	tg_strlcpy(j->rot.family, r.familyid, sizeof j->rot.family);
@@ -406,16 +462,23 @@ static void grant_refresh(struct oauth_job *j, const struct store_oauthclient *c
 	j->rot.authtime = r.authtime;
 	j->rot.expires = j->now + (cl->refreshtokenlifetime ? cl->refreshtokenlifetime
 	                                                    : o->o.refresh_token_expiry_s);
+	/* From the loop the committer's part is the only one; from a worker, the worker's
+	 * ends too (oauth_job_finish). The client is authenticated: its secret goes now. */
+	j->rot.on_loop = on_loop;
 	j->deferred = 1;
-	atomic_store(&j->parts, 2);
+	atomic_store(&j->parts, on_loop ? 1 : 2);
+	sodium_memzero(j->basic_secret, sizeof j->basic_secret);
 	if (!o->commit || oauth_commit_submit(o->commit, j) != 0) {
 		j->deferred = 0;
+		authz_unsigned_free(&j->rot.tok);
+		sodium_memzero(j->rot.next, sizeof j->rot.next);
 		goto unavailable;
 	}
-	return;
+	return 1;
 unavailable:
 	sodium_memzero(next, sizeof next);
 	oauth_fail(j, OAUTH_ERR_TEMPORARILY_UNAVAILABLE, "the store is not available");
+	return -1;
 }
 
 /* The rotation found its token used already (by us or a racer): a retry within the grace
@@ -507,7 +570,9 @@ void oauth_refresh_committed(struct oauth_job *j)
 		oauth_fail(j, OAUTH_ERR_TEMPORARILY_UNAVAILABLE, "the store is not available");
 		return;
 	}
-	issued(j, "refresh_token", j->rot.family, &j->rot.issued);
+	/* path=loop: handed from the loop to the committer (oauth_refresh_fast). */
+	issued_on(j, "refresh_token", j->rot.family, &j->rot.issued,
+	          j->rot.on_loop ? "loop" : "worker");
 }
 
 static void grant_device_code(struct oauth_job *j, const struct store_oauthclient *cl)
@@ -586,7 +651,7 @@ void oauth_token_run(struct oauth_job *j)
 		grant_authorization_code(j, &cl);
 		break;
 	case 1:
-		grant_refresh(j, &cl);
+		oauth_refresh_start(j, &cl, 0);
 		break;
 	case 2:
 		grant_device_code(j, &cl);

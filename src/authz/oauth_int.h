@@ -91,7 +91,10 @@ struct oauth_job {
 		char hash[OAUTH_HASH_HEX + 1], nexthash[OAUTH_HASH_HEX + 1];
 		char family[OAUTH_TOKEN_LEN + 1];
 		int64_t expires;
-		struct authz_claims issued; /* the access token's, for the log line */
+		struct authz_claims issued; /* the access token's (the answer, the log line) */
+		struct authz_unsigned tok; /* ... prepared on the worker, signed by the committer */
+		char next[OAUTH_TOKEN_LEN + 1]; /* the successor for the answer: wiped after */
+		int on_loop; /* handed over by the loop (oauth_refresh_fast), not a worker */
 		/* The token's user, audiences and login time: its user is checked in the
 		 * committer's transaction (oauth_refresh_rotate). */
 		char userid[STORE_ID_MAX + 1];
@@ -190,6 +193,12 @@ int oauth_introspect_fast(struct oauth *o, struct http_request *req, const struc
                           int basic, const char *basic_id, const char *basic_secret,
                           size_t basic_len);
 
+/* A refresh grant answered without a worker (the committer's part only) when the client's
+ * row is cached and its secret verifies (client_secret_basic or _post) and
+ * oauth_refresh_start(on_loop) takes it. Returns 1 (handed over: j is no longer the
+ * caller's), 0 (the worker's: j unchanged but for its rot), -1 (answer set in j: send it). */
+int oauth_refresh_fast(struct oauth_job *j);
+
 /* --- oauth_commit.c: the refresh grants' group commit ---------------------------------- */
 
 /* One thread with its own store connection commits the queued rotations together (one
@@ -208,9 +217,18 @@ void oauth_job_finish(struct oauth_job *j);
 /* --- oauth_grant.c: the token endpoint, revocation, introspection, device authorization - */
 
 void oauth_token_run(struct oauth_job *j);
+/* A refresh grant of client cl (authenticated) up to its hand-over to the committer, which
+ * signs, commits and answers it (oauth_commit.c). on_loop: from the loop (oauth_fast.c),
+ * never blocking: only with the token's row kept (oauth_cache_refresh_get) and good, a
+ * scope that fits and a signing key; anything else returns 0 with nothing done, for the
+ * worker. Returns 1 (handed over), 0 (on_loop only: the worker's), -1 (answered in j). */
+int oauth_refresh_start(struct oauth_job *j, const struct store_oauthclient *cl, int on_loop);
 /* After the group commit (j->rot.rc): the answer of a refresh grant, on the committer's
  * thread (blocking: a lost rotation reads the store, reuse revokes the family). */
 void oauth_refresh_committed(struct oauth_job *j);
+/* A refresh grant's signature is back (j->rot.tok): the answer made (0), or the error set
+ * (-1: the rotation must not be committed). On the committer's thread, before the commit. */
+int oauth_refresh_signed(struct oauth_job *j);
 /* A refresh grant's part of the committer's transaction: its user's verdict (j->rot.why,
  * .unavailable; read on the committer's connection, whose pages stay cached between its
  * transactions where a worker's are dropped at each of its commits), then, when the user

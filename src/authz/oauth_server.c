@@ -247,6 +247,15 @@ static void start(struct http_request *req, struct oauth *o, enum oauth_endpoint
 	struct stream *s = http_stream(req);
 	j->loop = s ? stream_loop(s) : NULL;
 	http_hold(req);
+	/* A refresh grant decidable from the caches goes to the committer with no worker hop
+	 * (two thread wake-ups less; oauth_fast.c). */
+	int fast = ep == OAUTH_EP_TOKEN && !cert ? oauth_refresh_fast(j) : 0;
+	if (fast > 0)
+		return;
+	if (fast < 0) {
+		job_answer(j);
+		return;
+	}
 	/* No done: job_run ends with oauth_job_finish, which posts the answer. */
 	if (workers_submit(o->o.workers, job_run, NULL, j, j->loop) != 0) {
 		oauth_fail(j, OAUTH_ERR_TEMPORARILY_UNAVAILABLE, "the server is busy");

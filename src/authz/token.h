@@ -31,6 +31,8 @@
 #ifndef TG_AUTHZ_TOKEN_H
 #define TG_AUTHZ_TOKEN_H
 
+#include "ca/signer.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -63,10 +65,37 @@ struct authz_claims {
  * key is active, -ENOMEM, -EIO. */
 int authz_token_issue(struct authz *a, const struct authz_claims *c, char **jwt, size_t *len);
 
+/* authz_token_issue in three steps, for a caller that signs many tokens at once (the
+ * refresh grants' group commit, authz/oauth_commit.c): _prepare makes the signing input
+ * (any thread, never blocks), _sign_start/_sign_finish have the signer sign a batch of them
+ * (ca/signer.h signer_sign_tokens_start: one wake-up of the signer process for the batch;
+ * _finish blocks: not on an event loop), _complete makes the compact JWS. */
+struct authz_unsigned {
+	char kid[44];
+	char *jws; /* "header.payload" (input_len bytes), with room for the signature after */
+	size_t input_len, cap;
+	struct signer_token_sign sign; /* rc, sig after _sign_finish */
+};
+/* 0, or -EINVAL / -ENOENT / -ENOMEM / -EAGAIN as authz_token_issue (then u holds nothing).
+ * may_block 0 (an event loop): -EWOULDBLOCK instead of making the first key. */
+int authz_token_prepare(struct authz *a, const struct authz_claims *c, struct authz_unsigned *u,
+                        int may_block);
+void authz_tokens_sign_start(struct authz *a, struct authz_unsigned *const *u, size_t n);
+void authz_tokens_sign_finish(struct authz *a, struct authz_unsigned *const *u, size_t n);
+/* The token of u (signed: u->sign) for claims c, as authz_token_issue returns it (counted
+ * and logged as there). Frees what u holds, in every case. */
+int authz_token_complete(struct authz *a, const struct authz_claims *c, struct authz_unsigned *u,
+                         char **jwt, size_t *len);
+/* Frees what u holds (a prepared token that will not be signed). */
+void authz_unsigned_free(struct authz_unsigned *u);
+
 /* Fills jti (random), iat = now, exp = now + the access-token lifetime ([oauth]
  * access_token_expiry_s, Unified CM's "OAuth Access Token Expiry Timer", default 3600 s),
  * auth_time = now and iss; the caller sets sub, aud, client_id and scope. */
 void authz_claims_init(struct authz *a, struct authz_claims *c, int64_t now);
+/* The same with the jti given (no random bytes drawn: a refresh grant's jti is derived,
+ * oauth_access_jti). */
+void authz_claims_init_jti(struct authz *a, struct authz_claims *c, int64_t now, const char *jti);
 
 /* Why a token was refused: the trace reason for the administrator (the peer only gets its
  * protocol's status). Stable names, documented in docs/oauth.md. */

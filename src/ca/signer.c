@@ -67,20 +67,71 @@ int signer_token_keygen(struct signer *s, const char *alg, unsigned char **spki,
 	            strlen(alg), spki, len);
 }
 
+/* A token request's payload: kid then the signing input (malloc'ed into *p). */
+static int token_payload(const char *kid, const char *input, size_t len, unsigned char **p,
+                         size_t *plen)
+{
+	size_t kl = strlen(kid);
+	*p = NULL;
+	if (kl != SIGNER_KID_LEN || len > SIGNER_DATA_MAX - kl)
+		return -EINVAL;
+	if (!(*p = malloc(kl + len)))
+		return -ENOMEM;
+	memcpy(*p, kid, kl);
+	memcpy(*p + kl, input, len);
+	*plen = kl + len;
+	return 0;
+}
+
 int signer_sign_token(struct signer *s, const char *kid, const char *input, size_t len,
                       unsigned char **sig, size_t *siglen)
 {
-	size_t kl = strlen(kid);
-	if (kl != SIGNER_KID_LEN || len > SIGNER_DATA_MAX - kl)
-		return -EINVAL;
-	unsigned char *p = malloc(kl + len);
-	if (!p)
-		return -ENOMEM;
-	memcpy(p, kid, kl);
-	memcpy(p + kl, input, len);
-	int rc = call(s, SIGNER_OP_SIGN_TOKEN, SIGNER_KEY_TOKEN, "", p, kl + len, sig, siglen);
+	unsigned char *p;
+	size_t pl = 0;
+	int rc = token_payload(kid, input, len, &p, &pl);
+	if (rc == 0)
+		rc = call(s, SIGNER_OP_SIGN_TOKEN, SIGNER_KEY_TOKEN, "", p, pl, sig, siglen);
 	free(p);
 	return rc;
+}
+
+void signer_sign_tokens_start(struct signer *s, struct signer_token_sign *const *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct signer_token_sign *t = v[i];
+		t->rc = 0;
+		t->sig = NULL;
+		t->siglen = 0;
+		t->ticket = NULL;
+		t->t0 = metrics_now_ns();
+		if (!s || !s->ops->send)
+			continue; /* signed one by one in _finish */
+		unsigned char *p;
+		size_t pl = 0;
+		t->rc = token_payload(t->kid, t->input, t->len, &p, &pl);
+		if (t->rc != 0)
+			continue;
+		struct signer_req rq = {
+		    .op = SIGNER_OP_SIGN_TOKEN, .key = SIGNER_KEY_TOKEN, .payload = p, .len = pl};
+		t->rc = s->ops->send(s, &rq, &t->ticket);
+		free(p);
+	}
+}
+
+void signer_sign_tokens_finish(struct signer *s, struct signer_token_sign *const *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct signer_token_sign *t = v[i];
+		if (!s)
+			t->rc = -EAGAIN;
+		else if (!s->ops->send)
+			t->rc = signer_sign_token(s, t->kid, t->input, t->len, &t->sig, &t->siglen);
+		else if (t->ticket)
+			t->rc = s->ops->wait(s, t->ticket, &t->sig, &t->siglen);
+		t->ticket = NULL;
+		if (s && s->ops->send)
+			metrics_histogram_observe_ns(&s->latency, metrics_now_ns() - t->t0);
+	}
 }
 
 void signer_stats(struct signer *s, struct signer_stats *st)

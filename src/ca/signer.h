@@ -87,6 +87,24 @@ int signer_token_keygen(struct signer *s, const char *alg, unsigned char **spki,
 int signer_sign_token(struct signer *s, const char *kid, const char *input, size_t len,
                       unsigned char **sig, size_t *siglen);
 
+/* Several token signatures in flight together (the refresh grants' group commit,
+ * authz/oauth_commit.c): _start sends every request at once and returns without waiting, so
+ * the signer process wakes once for them all and signs while the caller does other work
+ * (its transaction); _finish waits for every answer. Each item's kid and input are read by
+ * _start only; _finish sets rc (0 or as signer_sign_token) and sig/siglen (malloc'ed, the
+ * caller frees: NULL when rc != 0). Every item given to _start must be given to _finish. */
+struct signer_token_sign {
+	const char *kid, *input; /* in */
+	size_t len;
+	int rc; /* out */
+	unsigned char *sig;
+	size_t siglen;
+	void *ticket; /* the handle's, between the two calls */
+	uint64_t t0;  /* the latency histogram's start (ns) */
+};
+void signer_sign_tokens_start(struct signer *s, struct signer_token_sign *const *v, size_t n);
+void signer_sign_tokens_finish(struct signer *s, struct signer_token_sign *const *v, size_t n);
+
 /* The keys of a PKI directory loaded here (ca/ca_bootstrap.h makes them). Returns NULL
  * with err set when a key or certificate cannot be read. */
 struct signer *signer_local_new(const char *pki_dir, char *err, size_t errlen);

@@ -89,10 +89,15 @@ int signer_cert_sign(const struct signer_keys *ks, const unsigned char *p, size_
 int signer_core_handle(const struct signer_keys *ks, const struct signer_req *rq,
                        unsigned char **out, size_t *outlen);
 
-/* The shared handle. call() sends one request and waits for its answer. */
+/* The shared handle. call() sends one request and waits for its answer. send() and wait()
+ * split it (signer_sign_tokens_start/_finish; NULL: those call call() for each item in
+ * _finish): send() returns 0 with *ticket, which wait() takes (always, and frees), or -errno
+ * with no ticket. */
 struct signer_ops {
 	int (*call)(struct signer *s, const struct signer_req *rq, unsigned char **out,
 	            size_t *outlen);
+	int (*send)(struct signer *s, const struct signer_req *rq, void **ticket);
+	int (*wait)(struct signer *s, void *ticket, unsigned char **out, size_t *outlen);
 	void (*stats)(struct signer *s, struct signer_stats *st);
 	void (*free)(struct signer *s);
 };

@@ -37,7 +37,7 @@ static void local_free(struct signer *s)
 	free(l);
 }
 
-static const struct signer_ops local_ops = {local_call, local_stats, local_free};
+static const struct signer_ops local_ops = {local_call, NULL, NULL, local_stats, local_free};
 
 struct signer *signer_local_new(const char *pki_dir, char *err, size_t errlen)
 {

@@ -49,6 +49,8 @@
 struct pending {
 	uint32_t id;
 	int done, status;
+	int sent;              /* send_request's result (0: on the wire) */
+	struct timespec until; /* the answer's deadline */
 	unsigned char *out;
 	size_t outlen;
 	pthread_cond_t cv;
@@ -172,12 +174,18 @@ static int lead(struct signer_remote *r, const struct timespec *until, int watch
 {
 	struct pollfd pfd[2] = {{.fd = r->fd, .events = POLLIN},
 	                        {.fd = r->wakefd, .events = POLLIN}};
+	/* A caller reads before it sleeps: a batch's answers (signer_sign_tokens_finish) are
+	 * mostly there already, and a poll per answer would double the system calls. */
+	int try_first = !watch;
 	for (;;) {
-		int n = poll(pfd, watch ? 2 : 1, until ? ms_until(until) : -1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0 || (watch && pfd[1].revents)) /* n < 0: the caller tries again later */
-			return 0;
+		if (!try_first) {
+			int n = poll(pfd, watch ? 2 : 1, until ? ms_until(until) : -1);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0 || (watch && pfd[1].revents)) /* n < 0: the caller tries later */
+				return 0;
+		}
+		try_first = 0;
 		ssize_t got = recv(r->fd, r->rec, sizeof r->rec, MSG_DONTWAIT);
 		if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 			continue;
@@ -278,16 +286,20 @@ static int await_answer(struct signer_remote *r, struct pending *p, const struct
 	return 0;
 }
 
-static int remote_call(struct signer *s, const struct signer_req *rq0, unsigned char **out,
-                       size_t *outlen)
+/* Registers and sends one request (rc: 0, or why it was not sent) without waiting: the
+ * caller goes on, and remote_wait collects the answer (signer_sign_tokens_start). */
+static int remote_send(struct signer *s, const struct signer_req *rq0, void **ticket)
 {
 	struct signer_remote *r = (struct signer_remote *)s;
 	struct signer_req rq = *rq0;
-	struct pending p = {0};
+	struct pending *p = calloc(1, sizeof *p);
+	*ticket = NULL;
+	if (!p)
+		return -ENOMEM;
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&p.cv, &ca);
+	pthread_cond_init(&p->cv, &ca);
 	pthread_condattr_destroy(&ca);
 
 	pthread_mutex_lock(&r->mu);
@@ -295,46 +307,64 @@ static int remote_call(struct signer *s, const struct signer_req *rq0, unsigned 
 	if (rc == 0) {
 		if (++r->next_id == 0) /* id 0 is the hello */
 			r->next_id = 1;
-		p.id = rq.id = r->next_id;
-		LIST_INSERT_HEAD(&r->waiting, &p, link);
+		p->id = rq.id = r->next_id;
+		LIST_INSERT_HEAD(&r->waiting, p, link);
 		r->in_flight++;
 		r->calls++;
 	}
 	pthread_mutex_unlock(&r->mu);
 	if (rc == 0 && (rc = send_request(r, &rq)) != 0)
 		rc = rc == -EINVAL || rc == -ENOMEM ? rc : -EAGAIN;
-
-	struct timespec until;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += r->timeout_ms / 1000;
-	until.tv_nsec += (long)(r->timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
+	p->sent = rc;
+	clock_gettime(CLOCK_MONOTONIC, &p->until);
+	p->until.tv_sec += r->timeout_ms / 1000;
+	p->until.tv_nsec += (long)(r->timeout_ms % 1000) * 1000000L;
+	if (p->until.tv_nsec >= 1000000000L) {
+		p->until.tv_sec++;
+		p->until.tv_nsec -= 1000000000L;
 	}
+	*ticket = p;
+	return 0;
+}
+
+/* Waits for a sent request's answer (until its deadline) and frees it. */
+static int remote_wait(struct signer *s, void *ticket, unsigned char **out, size_t *outlen)
+{
+	struct signer_remote *r = (struct signer_remote *)s;
+	struct pending *p = ticket;
+	int rc = p->sent;
 	pthread_mutex_lock(&r->mu);
-	if (p.id) {
+	if (p->id) {
 		if (rc == 0)
-			rc = await_answer(r, &p, &until);
-		if (!p.done) /* timed out or never sent: its answer, if any, is dropped */
-			LIST_REMOVE(&p, link);
+			rc = await_answer(r, p, &p->until);
+		if (!p->done) /* timed out or never sent: its answer, if any, is dropped */
+			LIST_REMOVE(p, link);
 		else if (rc == 0)
-			rc = p.status;
+			rc = p->status;
 		r->in_flight--;
-		r->served += p.done;
+		r->served += p->done;
 		promote(r); /* if this thread led, the next waiter reads */
 	}
 	if (rc == -EAGAIN || rc == -EBUSY)
 		r->failed++;
 	pthread_mutex_unlock(&r->mu);
-	pthread_cond_destroy(&p.cv);
+	pthread_cond_destroy(&p->cv);
 	if (rc == 0) {
-		*out = p.out;
-		*outlen = p.outlen;
+		*out = p->out;
+		*outlen = p->outlen;
 	} else {
-		free(p.out);
+		free(p->out);
 	}
+	free(p);
 	return rc;
+}
+
+static int remote_call(struct signer *s, const struct signer_req *rq, unsigned char **out,
+                       size_t *outlen)
+{
+	void *ticket;
+	int rc = remote_send(s, rq, &ticket);
+	return rc != 0 ? rc : remote_wait(s, ticket, out, outlen);
 }
 
 static void remote_stats(struct signer *s, struct signer_stats *st)
@@ -381,7 +411,8 @@ static void send_timeout(int fd, unsigned ms)
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
 
-static const struct signer_ops remote_ops = {remote_call, remote_stats, remote_free};
+static const struct signer_ops remote_ops = {remote_call, remote_send, remote_wait, remote_stats,
+                                             remote_free};
 
 struct signer *signer_remote_new(int fd, char *err, size_t errlen)
 {

@@ -41,6 +41,7 @@ struct tbuf {
 	char data[LOG_BUFFER_BYTES];
 };
 static _Thread_local struct tbuf *tb;
+static _Thread_local int held; /* log_thread_hold */
 
 static int64_t mono_us(void)
 {
@@ -402,6 +403,15 @@ void log_thread_buffer(int on)
 		tb = calloc(1, sizeof *tb);
 }
 
+void log_thread_hold(int on)
+{
+	if (on && !tb)
+		tb = calloc(1, sizeof *tb); /* kept for the thread's next hold */
+	held = on && tb;
+	if (!on)
+		log_thread_flush();
+}
+
 void log_thread_flush(void)
 {
 	if (!tb || !tb->len)
@@ -431,7 +441,7 @@ static void emit_kv(enum log_level lvl, const char *cid, const char *event, cons
 			tb->first_us = mono_us();
 		memcpy(tb->data + tb->len, line, n);
 		tb->len += n;
-		if (mono_us() - tb->first_us >= (int64_t)buffer_ms * 1000)
+		if (!held && mono_us() - tb->first_us >= (int64_t)buffer_ms * 1000)
 			flush_locked();
 	} else {
 		line[n++] = '\n';

@@ -55,6 +55,10 @@ int log_buffering(void);
 void log_thread_buffer(int on);
 /* Writes what the calling thread has buffered. */
 void log_thread_flush(void);
+/* on: the calling thread's lines of level info and debug wait in its buffer (as above,
+ * whatever buffer_ms says) until log_thread_hold(0) writes them in one write(2): for a
+ * thread that logs a burst at once (the OAuth committer: a line per grant of a batch). */
+void log_thread_hold(int on);
 
 /* Typed fields: numbers are formatted by the logger, not into a temporary buffer at the
  * call site. A string field whose value is NULL is left out.

@@ -300,7 +300,11 @@ int store_oauthrefresh_get(store_t *st, const char *tokenhash, struct store_oaut
 int store_oauthrefresh_consume(store_t *st, const char *tokenhash, int64_t now,
                                struct store_oauthrefresh *out)
 {
-	struct store_rows r = {.conv = refresh_from_row, .obj = out, .size = sizeof *out};
+	/* No generation: nothing cached by generation reads oauthrefresh (the refresh-token
+	 * rows kept by authz/oauth_cache.c are hints that this very write checks), and a bump
+	 * per grant would drop the OAuth client cache the grant's next request needs. */
+	struct store_rows r = {
+	    .conv = refresh_from_row, .obj = out, .size = sizeof *out, .nogen = 1};
 	struct store_val p[] = {SV_S(tokenhash), SV_I(now)};
 	return store_select(
 	    st,

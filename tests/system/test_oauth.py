@@ -446,6 +446,83 @@ class OAuthTest(unittest.TestCase):
         self.assertEqual(t["rows"], [])
         self.assertEqual(self.metric('telgate_oauth_refreshes_total{outcome="reuse"}'), 1)
 
+    def confidential_grant(self):
+        """A confidential client "capp" (client_secret_basic) and a code + PKCE login by it:
+        (its Basic user for curl, the token answer)."""
+        secret = self.client_add("capp", "--type", "confidential", "--redirect-uris", REDIRECT,
+                                 "--grants", "authorization_code,refresh_token", "--scopes",
+                                 "cti,sip", "--audience", "sip,cti")
+        verifier, challenge = pkce_pair()
+        code = self.code_for(self.authorize_params(challenge, cid="capp"))
+        s, a, _ = self.token({"grant_type": "authorization_code", "code": code,
+                              "redirect_uri": REDIRECT, "code_verifier": verifier},
+                             user="capp:" + secret)
+        self.assertEqual(s, 200, a)
+        return "capp:" + secret, a
+
+    def refresh_basic(self, basic, token):
+        return self.token({"grant_type": "refresh_token", "refresh_token": token}, user=basic)
+
+    def refresh_paths(self):
+        return re.findall(r"event=oauth_token_issued grant_type=refresh_token .*?path=(\w+)",
+                          self.d.log_text())
+
+    def refresh_chain(self, basic, token, n=4):
+        """n refreshes in a row, each with the last one's token: the last answer. One at
+        least must have gone the loop's way (a store write in the background, the start's
+        CRL for one, drops the client cache until a worker reads the row again)."""
+        before = len(self.refresh_paths())
+        for _ in range(n):
+            s, a, _ = self.refresh_basic(basic, token)
+            self.assertEqual(s, 200, a)
+            token = a["refresh_token"]
+        self.assertIn("loop", self.refresh_paths()[before:])
+        return a
+
+    def test_refresh_on_the_loop(self):
+        """A confidential client's refresh whose token row the committer kept goes from the
+        loop to the committer (path=loop): the same rotation, grace retry, client and user
+        checks as through a worker."""
+        self.start()
+        basic, a = self.confidential_grant()
+        a2 = self.refresh_chain(basic, a["refresh_token"])
+        s, a3, _ = self.refresh_basic(basic, a2["refresh_token"])
+        self.assertEqual(s, 200, a3)
+        self.assertNotEqual(a2["refresh_token"], a3["refresh_token"])
+        self.jwks_verify(a3["access_token"], "sip")
+        # A retry of the used token within the grace window: the same successor, decided
+        # by a worker (the used token is no longer kept).
+        s, again, _ = self.refresh_basic(basic, a2["refresh_token"])
+        self.assertEqual(s, 200, again)
+        self.assertEqual(again["refresh_token"], a3["refresh_token"])
+        self.assertEqual(self.refresh_paths()[-1], "worker")
+        self.assertEqual(self.metric('telgate_oauth_refreshes_total{outcome="retry"}'), 1)
+        # A wrong secret for the cached client is refused, not handed over.
+        s, r, _ = self.refresh_basic("capp:" + "x" * 43, a3["refresh_token"])
+        self.assertEqual((s, r["error"]), (401, "invalid_client"))
+        a4 = self.refresh_chain(basic, a3["refresh_token"])
+        # The user's state is checked in the committer's transaction, whichever path the
+        # grant took (the lock's store write sends this one through a worker).
+        self.assertEqual(self.d.cli("user", "lock", USER, "--credential",
+                                    "password").returncode, 0)
+        s, r, _ = self.refresh_basic(basic, a4["refresh_token"])
+        self.assertEqual((s, r["error"]), (400, "invalid_grant"))
+        self.assertIn("event=oauth_user_revoked", self.d.log_text())
+        self.assertEqual(self.metric('telgate_oauth_refreshes_total{outcome="rotated"}'), 9)
+
+    def test_refresh_reuse_on_the_loop_revokes_family(self):
+        self.start("[oauth]\nrefresh_grace_s = 0\n")
+        basic, a = self.confidential_grant()
+        a2 = self.refresh_chain(basic, a["refresh_token"])
+        s, a3, _ = self.refresh_basic(basic, a2["refresh_token"])
+        self.assertEqual(s, 200, a3)
+        s, r, _ = self.refresh_basic(basic, a2["refresh_token"])  # reuse: no grace
+        self.assertEqual((s, r["error"]), (400, "invalid_grant"))
+        self.assertIn("event=oauth_refresh_reuse", self.d.log_text())
+        s, r, _ = self.refresh_basic(basic, a3["refresh_token"])
+        self.assertEqual((s, r["error"]), (400, "invalid_grant"))
+        self.assertEqual(self.metric('telgate_oauth_refreshes_total{outcome="reuse"}'), 1)
+
     def test_family_revocation_revokes_its_access_tokens(self):
         self.start("[oauth]\nrefresh_grace_s = 0\n")
         self.public_client()

@@ -58,7 +58,8 @@ static void tu_signer_free(struct signer *s)
 	free(s);
 }
 
-static const struct signer_ops tu_signer_ops = {tu_signer_call, tu_signer_stats, tu_signer_free};
+static const struct signer_ops tu_signer_ops = {tu_signer_call, NULL, NULL, tu_signer_stats,
+                                                tu_signer_free};
 
 static inline int tu_ca_group_setup(void **state)
 {

@@ -41,6 +41,59 @@ static void round_trip(struct authz_fx *f)
 	free(jwt);
 }
 
+/* The refresh grants' batch (authz_token_prepare, authz_tokens_sign_start/_finish,
+ * authz_token_complete): every good token of the batch verifies with its own claims; one
+ * whose signing request the signer refuses fails alone, counted as a failed issue. */
+static void test_batch_signing(void **state)
+{
+	(void)state;
+	struct authz_fx f;
+	assert_int_equal(authz_fx_setup(&f, "ES256"), 0);
+	enum { N = 3 };
+	struct authz_claims c[N];
+	struct authz_unsigned u[N], *v[N];
+	for (int i = 0; i < N; i++) {
+		memset(&c[i], 0, sizeof c[i]);
+		char jti[23];
+		snprintf(jti, sizeof jti, "jti-%d-of-the-batch", i);
+		authz_claims_init_jti(f.a, &c[i], f.now, jti);
+		snprintf(c[i].sub, sizeof c[i].sub, "user%d", i);
+		c[i].aud = AUTHZ_AUD_SIP;
+		assert_int_equal(authz_token_prepare(f.a, &c[i], &u[i], 0), 0);
+		assert_string_equal(u[i].kid, f.kid);
+		v[i] = &u[i];
+	}
+	/* The signer refuses the second: its input is not a JWS signing input. */
+	u[1].sign.len = 3;
+	struct authz_stats before, after;
+	authz_stats_get(f.a, &before);
+	authz_tokens_sign_start(f.a, v, N);
+	authz_tokens_sign_finish(f.a, v, N);
+	for (int i = 0; i < N; i++) {
+		char *jwt = NULL;
+		size_t len = 0;
+		int rc = authz_token_complete(f.a, &c[i], &u[i], &jwt, &len);
+		assert_null(u[i].jws);
+		assert_null(u[i].sign.sig);
+		if (i == 1) {
+			assert_int_equal(rc, -EINVAL);
+			assert_null(jwt);
+			continue;
+		}
+		assert_int_equal(rc, 0);
+		assert_int_equal(strlen(jwt), len);
+		struct authz_claims out;
+		assert_int_equal(authz_verify(f.a, jwt, len, AUTHZ_AUD_SIP, f.now, &out), AUTHZ_OK);
+		assert_string_equal(out.jti, c[i].jti);
+		assert_string_equal(out.sub, c[i].sub);
+		free(jwt);
+	}
+	authz_stats_get(f.a, &after);
+	assert_int_equal(after.issued - before.issued, N - 1);
+	assert_int_equal(after.issue_failed - before.issue_failed, 1);
+	authz_fx_teardown(&f);
+}
+
 static void test_first_key_made_and_kept(void **state)
 {
 	(void)state;
@@ -195,6 +248,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_first_key_made_and_kept),
+	    cmocka_unit_test(test_batch_signing),
 	    cmocka_unit_test(test_rotation),
 	    cmocka_unit_test(test_signer_token_policy),
 	    cmocka_unit_test(test_rs256_round_trip),
