@@ -100,15 +100,24 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
 
 struct oauth_open {
 	struct sip_registrar *r;
-	int *fds; /* one per loop */
+	int (*fds)[STREAM_ADDR_MAX]; /* per loop: one socket per address of sip.address */
+	int n;                       /* addresses bound */
 };
 
 static void oauth_open_on_loop(struct loop *l, int i, void *arg)
 {
 	(void)l;
 	struct oauth_open *op = arg;
-	(void)sip_transport_listen(op->r->tp, i, SIP_CONN_OAUTH, op->fds[i]);
-	op->fds[i] = -1; /* taken */
+	int ok = sip_transport_listen(op->r->tp, i, SIP_CONN_OAUTH, op->fds[i][0]) == 0;
+	op->fds[i][0] = -1; /* taken */
+	for (int a = 1; a < op->n; a++) {
+		if (ok)
+			(void)sip_transport_listen_more(op->r->tp, i, SIP_CONN_OAUTH,
+			                                op->fds[i][a]);
+		else
+			close(op->fds[i][a]);
+		op->fds[i][a] = -1; /* taken or closed */
+	}
 }
 
 static void oauth_close_on_loop(struct loop *l, int i, void *arg)
@@ -146,33 +155,33 @@ static int oauth_open(struct sip_registrar *r, int port, char *err, size_t errle
 		r->oauth_port_tls = port;
 		sip_transport_set_tls(r->tp, SIP_CONN_OAUTH, t);
 	}
-	int *fds = calloc((size_t)r->nloops, sizeof *fds);
+	int(*fds)[STREAM_ADDR_MAX] = calloc((size_t)r->nloops, sizeof *fds);
 	if (!fds) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	for (int i = 0; i < r->nloops; i++)
-		fds[i] = -1;
-	/* The first address of sip.address only. */
-	char addr[64] = "";
-	(void)stream_addr_first(r->cfg.sip.address, addr, sizeof addr);
+	/* Every address of sip.address, as the other SIP stream listeners. */
+	int n = 0;
 	for (int i = 0; i < r->nloops; i++) {
-		int fd = loop_bind_reuseport(addr, (uint16_t)port, SOCK_STREAM);
-		if (fd < 0) {
-			snprintf(err, errlen, "sip oauth port %s:%d: %s", addr, port,
-			         strerror(-fd));
+		char e[160];
+		int got = stream_bind_list(r->cfg.sip.address, (uint16_t)port, SOCK_STREAM, fds[i],
+		                           e, sizeof e);
+		if (got < 0) {
+			snprintf(err, errlen, "sip oauth port %s", e);
 			for (int k = 0; k < i; k++)
-				close(fds[k]);
+				for (int a = 0; a < n; a++)
+					close(fds[k][a]);
 			free(fds);
 			return -1;
 		}
-		fds[i] = fd;
+		n = got;
 	}
-	struct oauth_open op = {r, fds};
+	struct oauth_open op = {r, fds, n};
 	loop_run_all(r->lg, oauth_open_on_loop, &op);
 	for (int i = 0; i < r->nloops; i++) /* a loop that was stopping */
-		if (fds[i] >= 0)
-			close(fds[i]);
+		for (int a = 0; a < n; a++)
+			if (fds[i][a] >= 0)
+				close(fds[i][a]);
 	free(fds);
 	ports_name("tcp", (unsigned)port, NULL, "sip-oauth");
 	r->oauth_port = port;

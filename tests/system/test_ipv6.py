@@ -2,12 +2,13 @@
 # SPDX-License-Identifier: ISC
 """System test of listen address lists (issue 14): SIP and CTI configured with
 `address = 127.0.0.1, ::1` listen on both; a REGISTER over SIP TCP to [::1] and a CTI login
-over ::1 succeed, the same over 127.0.0.1 too, and `telgate show open ports` lists both
-addresses. Skipped only when the machine has no IPv6 loopback. Standard library only."""
+over ::1 succeed, the same over 127.0.0.1 too, SIP OAuth (opened at runtime) handshakes on
+both, and `telgate show open ports` lists both addresses. Skipped only when the machine has no IPv6 loopback. Standard library only."""
 import json
 import os
 import shutil
 import socket
+import ssl
 import sys
 import tempfile
 import unittest
@@ -33,7 +34,8 @@ def ipv6_loopback():
 class Ipv6Test(unittest.TestCase):
     def setUp(self):
         self.root = tempfile.mkdtemp(prefix="tgv6")
-        self.d = test_daemon.Daemon(self.root)
+        self.oauth_port = test_daemon.free_port(top=49151)  # sipOAuthPort: 1024-49151
+        self.d = test_daemon.Daemon(self.root, f"oauth_port = {self.oauth_port}\n")
         # Both sections get a list instead of the harness's single 127.0.0.1.
         with open(self.d.conf) as f:
             text = f.read()
@@ -86,6 +88,16 @@ class Ipv6Test(unittest.TestCase):
         self.assertEqual(self.register_tcp("127.0.0.1", "v4-1"), "127.0.0.1")
         self.cti_login("::1")
         self.cti_login("127.0.0.1")
+        # SIP OAuth (5090), opened at runtime, listens on the list too: a TLS handshake
+        # over each address.
+        self.assertEqual(self.d.cli("utils", "sipOAuth-mode", "enable").returncode, 0)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        for host in ("::1", "127.0.0.1"):
+            with socket.create_connection((host, self.oauth_port), timeout=10) as raw:
+                with ctx.wrap_socket(raw) as t:
+                    self.assertIn(t.version(), ("TLSv1.2", "TLSv1.3"))
         # The kernel's view: both addresses listen on the SIP and CTI ports.
         out = self.d.cli("show", "open", "ports").stdout
         listening = set()  # (proto, address, port, service)
@@ -94,12 +106,14 @@ class Ipv6Test(unittest.TestCase):
             if len(f) == 5 and f[3] == "LISTEN":
                 listening.add((f[0], f[1], f[2], f[4]))
         for port, service in ((self.d.sip_port, "sip"), (self.d.sip_tls_port, "sip-tls"),
-                              (self.d.cti_port, "cti"), (self.d.cti_tls_port, "cti-tls")):
+                              (self.d.cti_port, "cti"), (self.d.cti_tls_port, "cti-tls"),
+                              (self.oauth_port, "sip-oauth")):
             self.assertIn(("tcp", "127.0.0.1", str(port), service), listening, out)
             self.assertIn(("tcp6", "::1", str(port), service), listening, out)
         # Other services keep their single address.
         self.assertFalse([x for x in listening if x[1] == "::1" and
-                          x[3] not in ("sip", "sip-tls", "sip-edge", "cti", "cti-tls")], out)
+                          x[3] not in ("sip", "sip-tls", "sip-edge", "sip-oauth", "cti",
+                                        "cti-tls")], out)
         # The log says where each service listens.
         self.assertIn("127.0.0.1, ::1", self.d.log_text())
 
