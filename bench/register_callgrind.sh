@@ -3,7 +3,9 @@
 # Instructions per registration (REGISTER -> 401 -> REGISTER with digest -> 200) of
 # telgated under callgrind, by function group (issue 22). telgated runs whole under
 # valgrind (the engine and the signer are forks, followed); SIPp sends
-# bench/sipp/register_rtd.xml over UDP. Two phases, counters zeroed before and dumped
+# bench/sipp/register_rtd.xml over UDP (TRANSPORT=tcp: over one TCP connection; tls:
+# SIPp's TCP through a local stunnel client to the SIP TLS port, as
+# bench/register_vs_kamailio.py does: Debian's SIPp has no TLS). Three phases, counters zeroed before and dumped
 # after each, over every process of the daemon (all threads: loop, workers, the location
 # writer):
 #   store  each line's first registration after the start: a new binding (worker path,
@@ -16,7 +18,9 @@
 # in it (the syscall rows count the libc wrappers and how many calls were made).
 # Usage: bench/register_callgrind.sh BUILD_DIR [LINES] [RATE]
 #   KEEP=dir keeps the callgrind files and annotations there.
+#   TRANSPORT=udp (default), tcp or tls.
 set -euo pipefail
+transport=${TRANSPORT:-udp}
 build=$(cd "$1" && pwd)
 n=${2:-300}
 rate=${3:-20} # low, and -nr: no retransmission inflates the counts
@@ -70,7 +74,7 @@ port = 0
 [sip]
 address = 127.0.0.1
 port = $port
-tls_port = 0
+tls_port = $([ "$transport" = tls ] && echo $((port + 1)) || echo 0)
 edge_port = 0
 challenge_sha256 = no
 source_failures_max = 0
@@ -134,12 +138,29 @@ for _ in $(seq 120); do
 	[ $((now - last)) -le 10 ] && break # under 5 % of a core
 	last=$now
 done
+# tls: SIPp's TCP to a local stunnel client, which verifies telgated's certificate
+target=127.0.0.1:$port
+# SIPp's own port, the same in every phase: the Contact (and the Via) carry it, so the
+# second and third phases refresh the first phase's bindings
+lport=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+sippt=u1
+[ "$transport" = udp ] || sippt=t1
+if [ "$transport" = tls ]; then
+	tport=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	printf 'foreground = yes\npid =\ndebug = 0\n[sip]\nclient = yes\naccept = 127.0.0.1:%s\nconnect = 127.0.0.1:%s\nCAfile = %s\nverifyChain = yes\ncheckHost = localhost\nsslVersionMin = TLSv1.2\n' \
+		"$tport" $((port + 1)) "$tmp/state/pki/ca.crt" >"$tmp/stunnel.conf"
+	stunnel4 "$tmp/stunnel.conf" >/dev/null 2>&1 &
+	st=$!
+	trap 'kill $st 2>/dev/null || true; cleanup' EXIT
+	sleep 1
+	target=127.0.0.1:$tport
+fi
 phase() { # name: one pass over the lines, counted
 	local name=$1
 	"$build/telgate" -c "$tmp/telgated.conf" status >/dev/null
-	sipp -nostdin -sf "$here/sipp/register_rtd.xml" -inf "$tmp/users.csv" -t u1 -nr \
+	sipp -nostdin -sf "$here/sipp/register_rtd.xml" -inf "$tmp/users.csv" -t "$sippt" -p "$lport" -nr \
 		-r "$rate" -m "$n" -l 1000 -recv_timeout 20000 -timeout 600 -timeout_error \
-		-trace_stat -fd 1 "127.0.0.1:$port" >/dev/null 2>&1 || true
+		-trace_stat -fd 1 "$target" >/dev/null 2>&1 || true
 	local ok
 	ok=$(awk -F';' 'NR==1{for(i=1;i<=NF;i++) if($i=="SuccessfulCall(C)") c=i} END{print $c}' \
 		"$tmp"/register_rtd_*_.csv)

@@ -44,7 +44,9 @@ port; the same stunnel configuration serves every server (its CPU is shown with 
 usage: register_vs_kamailio.py BUILD_DIR [seconds per step] [users] [--quick]
   --quick: 2 s steps and four rates, a check that everything runs, not a measurement.
   env: RATES, TRANSPORTS (UDP TCP TLS), SERVERS (telgate kam-a kam-b kam-dbtext limit),
-  WARMUP_RATE (1000)"""
+  WARMUP_RATE (1000), TELGATE_OLD (a directory holding another build's telgated: an
+  extra row "telgate@REV", where REV is TELGATE_OLD_REV or the directory's git commit, run
+  with the same configuration in the same run; issue 14's before/after)"""
 import hashlib
 import json
 import os
@@ -74,6 +76,23 @@ REALM = "telgate"
 TRANSPORTS = os.environ.get("TRANSPORTS", "UDP TCP TLS").split()
 ALL_SERVERS = ["telgate", "kam-a", "kam-b", "kam-dbtext", "limit"]
 SERVERS = os.environ.get("SERVERS", " ".join(ALL_SERVERS)).split()
+OLD_BUILD = os.environ.get("TELGATE_OLD", "")
+
+
+def old_rev():
+    """The row name of TELGATE_OLD's telgated: telgate@ its commit (short)."""
+    rev = os.environ.get("TELGATE_OLD_REV", "")
+    if not rev:
+        r = subprocess.run(["git", "-C", OLD_BUILD, "rev-parse", "--short=7", "HEAD"],
+                           capture_output=True, text=True)
+        rev = r.stdout.strip() or "old"
+    return "telgate@" + rev
+
+
+OLD_NAME = old_rev() if OLD_BUILD else None
+if OLD_NAME:
+    ALL_SERVERS.insert(1, OLD_NAME)
+    SERVERS.insert(SERVERS.index("telgate") + 1 if "telgate" in SERVERS else 0, OLD_NAME)
 LABELS = {
     "telgate": "telgate",
     "kam-a": "Kamailio (a) fastest: htable + pv_www_authenticate, usrloc in memory",
@@ -81,6 +100,8 @@ LABELS = {
     "kam-dbtext": "Kamailio auth_db on db_text (informative)",
     "limit": "physical limit: bench_sip_limit, canned 401/200 of telgate's sizes",
 }
+if OLD_NAME:
+    LABELS[OLD_NAME] = f"telgated of {OLD_BUILD}, same configuration"
 NCPU = os.cpu_count() or 2
 KAM_MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules/"
 KAM_SQL = "/usr/share/kamailio/db_sqlite"
@@ -249,7 +270,8 @@ def check_server(name, port, checks_password=True, checks_nc=False):
 
 # --- the servers ---
 
-def start_telgate(tmp, port):
+def start_telgate(tmp, port, build=None):
+    state = f"{tmp}/state-old" if build else f"{tmp}/state"  # an older store schema
     users = [{"userid": "user%05d" % i, "directory": "local", "digestpassword": PW}
              for i in range(1, USERS + 1)]
     devs = [{"name": "BENCH%05d" % i, "owner": "user%05d" % i, "lines": ["user%05d" % i]}
@@ -257,15 +279,15 @@ def start_telgate(tmp, port):
     with open(f"{tmp}/prov.json", "w") as f:
         json.dump({"version": 1, "users": users, "devices": devs}, f)
     with open(f"{tmp}/telgated.conf", "w") as f:
-        f.write(f"[core]\nstate_dir = {tmp}/state\n[log]\nlevel = error\n"
+        f.write(f"[core]\nstate_dir = {state}\n[log]\nlevel = error\n"
                 f"target = file:{tmp}/telgated.log\n[cti]\nport = 0\ntls_port = 0\n"
                 f"[sip]\naddress = 127.0.0.1\nport = {port}\ntls_port = {port + 1}\n"
                 "edge_port = 0\nchallenge_sha256 = no\nsource_failures_max = 0\n")
-    p = subprocess.Popen([f"{BUILD}/telgated", "-c", f"{tmp}/telgated.conf", "--provision",
+    p = subprocess.Popen([f"{build or BUILD}/telgated", "-c", f"{tmp}/telgated.conf", "--provision",
                           f"{tmp}/prov.json"], stderr=subprocess.DEVNULL)
     wait_port(port, 120)
     wait_port(port + 1)
-    return p, f"{tmp}/state/pki/ca.crt"
+    return p, f"{state}/pki/ca.crt"
 
 
 def kamailio_sqlite(tmp):
@@ -545,6 +567,8 @@ def run_server(tmp, name, canned, results):
     port = free_port_pair()
     if name == "telgate":
         proc, ca = start_telgate(tmp, port)
+    elif name == OLD_NAME:
+        proc, ca = start_telgate(tmp, port, OLD_BUILD)
     elif name == "limit":
         proc, ca = start_limit(tmp, port, canned)
     else:
@@ -552,7 +576,7 @@ def run_server(tmp, name, canned, results):
     tunnel = None
     try:
         r401, r200 = check_server(name, port, checks_password=(name != "limit"),
-                                  checks_nc=name in ("telgate", "kam-b"))
+                                  checks_nc=name in ("telgate", "kam-b", OLD_NAME))
         if name == "kam-b":
             time.sleep(2.5)  # usrloc's write-back timer: 1 s
             db = sqlite3.connect(f"{tmp}/kamailio.sqlite")
@@ -589,17 +613,19 @@ def report(results):
           f"load average at the end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
           + (" [--quick: a check, not a measurement]" if QUICK else ""))
     for name in SERVERS:
-        print(f"  {name:10} {LABELS[name]}")
+        print(f"  {name:15} {LABELS[name]}")
     print("(regs/s: the highest offered rate kept up with at zero failures; regs/CPU-s: per "
           "second of the server's CPU at that rate; SIPp: its CPU, +stunnel's on TLS; first: "
           f"the warm-up, each user's first registration offered at {WARMUP_RATE}/s, its "
           "regs/s and failed calls)")
-    print("%-4s %-10s %9s %8s %9s %10s %7s %11s  %s" % (
+    print("%-4s %-15s %9s %8s %9s %10s %7s %11s  %s" % (
         "tr", "server", "regs/s", "p99 ms", "offered", "regs/CPU-s", "SIPp", "first",
         "stopped at"))
     peers = [("kam-a", "telgate/Kamailio(a)", "goal >= 1.2 by CPU"),
              ("kam-b", "telgate/Kamailio(b)", "goal >= 1.5 by CPU"),
              ("limit", "telgate/limit", "goal >= 0.5 by CPU")]
+    if OLD_NAME:
+        peers.append((OLD_NAME, "telgate/" + OLD_NAME, "issue 14: now / before"))
     for tr in TRANSPORTS:
         for name in SERVERS:
             steps = results.get((name, tr)) or {}
@@ -612,7 +638,7 @@ def report(results):
             w = steps.get("warmup")
             first = "%.0f/%d" % (w["got"], w["failed"]) if w else "-"
             if t is None:
-                print("%-4s %-10s %9s %8s %9s %10s %7s %11s  %s" % (
+                print("%-4s %-15s %9s %8s %9s %10s %7s %11s  %s" % (
                     tr, name, "-", "-", "-", "-", "-", first, "failed at the lowest rate, "
                     + why))
                 continue
@@ -624,7 +650,7 @@ def report(results):
             # them with the server near every core: the machine is.
             flag = (" SIPp-bound" if max(st["sipp"], st["tunnel"]) >= 0.9 else
                     " CPU-bound" if busy >= 0.9 * NCPU else "")
-            print("%-4s %-10s %9.0f %8.0f %9d %10.0f %7s %11s  %s%s" % (
+            print("%-4s %-15s %9.0f %8.0f %9d %10.0f %7s %11s  %s%s" % (
                 tr, name, st["got"], st["p99"], t, st["per_cpu"], sipp, first, why, flag))
         tg = results.get(("telgate", tr)) or {}
         for peer, label, goal in peers:
@@ -632,7 +658,7 @@ def report(results):
             if top(tg) is None or top(pk) is None or peer not in SERVERS:
                 continue
             common = max((x for x in set(tg) & set(pk) if isinstance(x, int)), default=None)
-            line = "%-4s %-20s %.2f by rate" % (tr, label,
+            line = "%-4s %-24s %.2f by rate" % (tr, label,
                                                 tg[top(tg)]["got"] / pk[top(pk)]["got"])
             if common and pk[common]["per_cpu"] > 0:
                 line += ", %.2f by server CPU per registration at %d/s" % (

@@ -756,11 +756,15 @@ static void on_udp(evutil_socket_t fd, short what, void *arg)
 static long content_length(const char *h, size_t n)
 {
 	for (size_t i = 0; i + 3 < n; i++) {
-		if (h[i] != '\n')
-			continue;
+		/* line to line with memchr (vectorised; a byte loop here and in sip_frame was
+		 * ~10,000 instructions per registration on TCP and TLS: issue 22) */
+		const char *nl = memchr(h + i, '\n', n - 3 - i);
+		if (!nl)
+			break;
+		i = (size_t)(nl - h);
 		const char *p = h + i + 1;
 		size_t skip = 0;
-		if (!strncasecmp(p, "Content-Length", 14))
+		if ((p[0] == 'C' || p[0] == 'c') && !strncasecmp(p, "Content-Length", 14))
 			skip = 14;
 		else if ((p[0] == 'l' || p[0] == 'L') && (p[1] == ':' || p[1] == ' '))
 			skip = 1;
@@ -797,10 +801,14 @@ static long content_length(const char *h, size_t n)
 static long sip_frame(struct stream *s, const unsigned char *buf, size_t len)
 {
 	size_t hlen = 0;
-	for (size_t i = 3; i < len && !hlen; i++)
-		if (buf[i] == '\n' && buf[i - 1] == '\r' && buf[i - 2] == '\n' &&
-		    buf[i - 3] == '\r')
+	for (size_t i = 3; i < len && !hlen; i++) {
+		const unsigned char *nl = memchr(buf + i, '\n', len - i);
+		if (!nl)
+			break;
+		i = (size_t)(nl - buf);
+		if (buf[i - 1] == '\r' && buf[i - 2] == '\n' && buf[i - 3] == '\r')
 			hlen = i + 1;
+	}
 	if (!hlen)
 		return STREAM_FRAME_MORE;
 	long cl = content_length((const char *)buf, hlen);

@@ -97,7 +97,7 @@ int store_probe_write(store_t *st, int timeout_ms);
 /* Numbers for caches of stored data (the registrar's account cache). store_generation
  * changes after every write committed through this store handle except those of
  * registrations and credential state; store_user_generation(userid) after every write
- * of that user's credential state (and, rarely, of others': users share 4096 slots).
+ * of that user's credential state (and, rarely, of others': users share 2^18 slots).
  * Read them before loading; what was loaded is current while they are unchanged. Both
  * only grow. Writes by other processes or cluster nodes are not seen: telgated is the
  * only writer of its store. Any thread. */

@@ -3,11 +3,13 @@
 #include "sip/charge.h"
 #include "sip/digest.h"
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -97,6 +99,39 @@ static void test_nonces(void **state)
 		assert_int_equal(sip_nonce_check(secret, t, when, 30, &issued), SIP_NONCE_OK);
 		assert_int_equal(issued, when);
 	}
+}
+
+/* The random part of a nonce comes from a pool per thread, refilled every 512 nonces
+ * (issue 22): nonces made in the same second stay distinct across refills and between
+ * threads (a pool not advanced, not refilled or shared would repeat them). */
+#define MADE 1500
+static char made[2][MADE][SIP_NONCE_MAX];
+
+static void *make_many(void *arg)
+{
+	char(*out)[SIP_NONCE_MAX] = arg;
+	uint8_t secret[SIP_DIGEST_SECRET_LEN] = {7};
+	for (int i = 0; i < MADE; i++)
+		sip_nonce_make(secret, 5000, out[i]);
+	return NULL;
+}
+
+static int cmp_nonce(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+static void test_nonces_distinct(void **state)
+{
+	(void)state;
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, make_many, made[1]), 0);
+	make_many(made[0]);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	char(*all)[SIP_NONCE_MAX] = made[0]; /* both threads' rows, one after the other */
+	qsort(all, 2 * MADE, SIP_NONCE_MAX, cmp_nonce);
+	for (int i = 1; i < 2 * MADE; i++)
+		assert_string_not_equal(all[i - 1], all[i]);
 }
 
 static void test_nonce_counts(void **state)
@@ -223,8 +258,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_rfc7616_examples), cmocka_unit_test(test_nonces),
-	    cmocka_unit_test(test_failure_charges),  cmocka_unit_test(test_nonce_counts),
-	    cmocka_unit_test(test_hostile_headers),
+	    cmocka_unit_test(test_nonces_distinct),  cmocka_unit_test(test_failure_charges),
+	    cmocka_unit_test(test_nonce_counts),     cmocka_unit_test(test_hostile_headers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
