@@ -613,8 +613,15 @@ int config_parse(const char *name, const char *text, size_t len, struct tg_confi
 		snprintf(err->msg, sizeof err->msg, "ldap.base: required when ldap.servers is set");
 		return -1;
 	}
-	if (strcmp(cfg->store.backend, "postgres") == 0 &&
-	    !cfg->store.conninfo[0] == !cfg->store.conninfo_file[0]) {
+	if (strcmp(cfg->store.backend, "postgres") == 0 && cfg->store.conninfo[0] &&
+	    cfg->store.conninfo_file[0]) {
+		snprintf(err->msg, sizeof err->msg,
+		         "store: conninfo and conninfo_file are both set: keep one (conninfo_file "
+		         "keeps the password out of this file)");
+		return -1;
+	}
+	if (strcmp(cfg->store.backend, "postgres") == 0 && !cfg->store.conninfo[0] &&
+	    !cfg->store.conninfo_file[0]) {
 		snprintf(err->msg, sizeof err->msg,
 		         "store: backend postgres needs conninfo or conninfo_file (one of them)");
 		return -1;

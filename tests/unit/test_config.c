@@ -172,7 +172,7 @@ static void test_store_postgres(void **state)
 	    parse("[store]\nbackend = postgres\nconninfo = host=db\nconninfo_file = /etc/pg\n", &c,
 	          &e),
 	    0);
-	assert_non_null(strstr(e.msg, "needs conninfo or conninfo_file"));
+	assert_non_null(strstr(e.msg, "conninfo and conninfo_file are both set: keep one"));
 	/* A cluster keeps its signing keys in the store under the KEK: required there, and
 	 * refused with SQLite (issue 21). */
 	assert_int_not_equal(
