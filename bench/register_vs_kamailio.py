@@ -28,7 +28,11 @@ Per transport an untimed warm-up registers every user once (the "first" column),
 script waits until the server is idle, and the timed steps are refreshes (SIPp keeps one
 local port, so each user's Contact stays the same).
 
-For each transport it raises the offered rate step by step and keeps the highest rate the
+For each transport it raises the offered rate step by step (RATES, then a quarter more a
+step up to MAX_RATE) until the server fails or the load generator is saturated (SIPp or
+stunnel at >= 90 % of a core), says which one limited each row (the server; SIPp or
+stunnel; the machine, when server, SIPp and stunnel together kept every core busy; or
+MAX_RATE), and keeps the highest rate the
 server kept up with (achieved >= 90 % of offered) with zero failed calls, the p99 of the
 register-to-200 time at that rate, and what a registration cost the server: the CPU time of
 the server's whole process tree (from /proc) during the step divided by the registrations
@@ -43,7 +47,7 @@ port; the same stunnel configuration serves every server (its CPU is shown with 
 
 usage: register_vs_kamailio.py BUILD_DIR [seconds per step] [users] [--quick]
   --quick: 2 s steps and four rates, a check that everything runs, not a measurement.
-  env: RATES, TRANSPORTS (UDP TCP TLS), SERVERS (telgate kam-a kam-b kam-dbtext limit),
+  env: RATES, MAX_RATE (100000), TRANSPORTS (UDP TCP TLS), SERVERS (telgate kam-a kam-b kam-dbtext limit),
   WARMUP_RATE (1000), TELGATE_OLD (a directory holding another build's telgated: an
   extra row "telgate@REV", where REV is TELGATE_OLD_REV or the directory's git commit, run
   with the same configuration in the same run; issue 14's before/after)"""
@@ -67,9 +71,10 @@ BUILD = ARGS[0] if ARGS else "build/bench"
 STEP_S = 2 if QUICK else (int(ARGS[1]) if len(ARGS) > 1 else 5)
 USERS = int(ARGS[2]) if len(ARGS) > 2 else 10000
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_RATES = "1000 4000 8000 12000" if QUICK else \
-    "1000 2000 3000 4000 5000 6000 7000 8000 10000 12000 14000 16000"
+DEFAULT_RATES = "1000 4000 8000 12000" if QUICK else "1000 2000 4000 6000 8000 12000 16000"
 RATES = [int(x) for x in os.environ.get("RATES", DEFAULT_RATES).split()]
+# Past RATES the offer grows by a quarter a step up to this (see rates())
+MAX_RATE = int(os.environ.get("MAX_RATE", "12000" if QUICK else "100000"))
 PW = "Bench-Pass-1"
 WARMUP_RATE = int(os.environ.get("WARMUP_RATE", "1000"))
 REALM = "telgate"
@@ -517,7 +522,7 @@ def measure(tmp, port, transport, server_pid, tunnel_pid=None):
     steps = {"warmup": run_step(tmp, port, transport, WARMUP_RATE, server_pid, tunnel_pid,
                                 lport, USERS)}
     settle(server_pid)
-    for rate in RATES:
+    for rate in rates():
         st = run_step(tmp, port, transport, rate, server_pid, tunnel_pid, lport)
         # A step counts when every call succeeded and the server kept up with the offer
         # (within 10 %); past that, calls queue and latency is the queue's, not the server's.
@@ -525,7 +530,49 @@ def measure(tmp, port, transport, server_pid, tunnel_pid=None):
             steps["stopped"] = (rate, st)
             break
         steps[rate] = st
+        if limiter(st, generator_only=True):
+            break  # a higher offer would measure the load generator
     return steps
+
+
+def rates():
+    """RATES, then on by a quarter (rounded to 1,000/s) up to MAX_RATE: the steps go on
+    until the server fails or the load generator (or the machine) is the limit."""
+    yield from RATES
+    r = RATES[-1]
+    while True:
+        r = max(r + 1000, int(round(r * 1.25, -3)))
+        if r > MAX_RATE:
+            return
+        yield r
+
+
+def limiter(st, generator_only=False):
+    """What bounded a step other than the server: SIPp or stunnel near a full core, or
+    (unless generator_only) every core busy (server, SIPp and stunnel together); "" when
+    neither."""
+    if st["sipp"] >= 0.9:
+        return "SIPp %.0f%% of a core" % (100 * st["sipp"])
+    if st["tunnel"] >= 0.9:
+        return "stunnel %.0f%% of a core" % (100 * st["tunnel"])
+    if not generator_only and st["sipp"] + st["tunnel"] + st["srv"] >= 0.9 * NCPU:
+        return "machine: %d cores busy" % NCPU
+    return ""
+
+
+def limited_by(steps):
+    """Which one limited a row: the server (it failed or fell behind while the load
+    generator had room), the load generator or the machine, or the script's top rate."""
+    if "stopped" in steps:
+        rate, st = steps["stopped"]
+        what = "failed calls" if st["failed"] or st["rc"] else "got %.0f/s" % st["got"]
+        gen = limiter(st)
+        return "%s at %d/s (%s)" % (gen or "server", rate, what)
+    t = top(steps)
+    if t is None:
+        return "-"
+    gen = limiter(steps[t])
+    return "%s at %d/s" % (gen, t) if gen else "top rate %d/s (MAX_RATE)" % t
 
 
 def descendants(root):
@@ -620,7 +667,7 @@ def report(results):
           "regs/s and failed calls)")
     print("%-4s %-15s %9s %8s %9s %10s %7s %11s  %s" % (
         "tr", "server", "regs/s", "p99 ms", "offered", "regs/CPU-s", "SIPp", "first",
-        "stopped at"))
+        "limited by (at the step that stopped the row)"))
     peers = [("kam-a", "telgate/Kamailio(a)", "goal >= 1.2 by CPU"),
              ("kam-b", "telgate/Kamailio(b)", "goal >= 1.5 by CPU"),
              ("limit", "telgate/limit", "goal >= 0.5 by CPU")]
@@ -630,28 +677,19 @@ def report(results):
         for name in SERVERS:
             steps = results.get((name, tr)) or {}
             t = top(steps)
-            why = ""
-            if "stopped" in steps:
-                rate, st = steps["stopped"]
-                why = "%d/s (%s)" % (rate, "failed calls" if st["failed"] or st["rc"]
-                                     else "got %.0f/s" % st["got"])
+            why = limited_by(steps)
             w = steps.get("warmup")
             first = "%.0f/%d" % (w["got"], w["failed"]) if w else "-"
             if t is None:
                 print("%-4s %-15s %9s %8s %9s %10s %7s %11s  %s" % (
-                    tr, name, "-", "-", "-", "-", "-", first, "failed at the lowest rate, "
+                    tr, name, "-", "-", "-", "-", "-", first, "failed at the lowest rate: "
                     + why))
                 continue
             st = steps[t]
-            busy = st["sipp"] + st["tunnel"] + st["srv"]
             sipp = "%3.0f%%%s" % (100 * st["sipp"], "+%.0f%%" % (100 * st["tunnel"])
                                   if tr == "TLS" else "")
-            # SIPp (or stunnel) near a full core: the load generator is the limit; all of
-            # them with the server near every core: the machine is.
-            flag = (" SIPp-bound" if max(st["sipp"], st["tunnel"]) >= 0.9 else
-                    " CPU-bound" if busy >= 0.9 * NCPU else "")
-            print("%-4s %-15s %9.0f %8.0f %9d %10.0f %7s %11s  %s%s" % (
-                tr, name, st["got"], st["p99"], t, st["per_cpu"], sipp, first, why, flag))
+            print("%-4s %-15s %9.0f %8.0f %9d %10.0f %7s %11s  %s" % (
+                tr, name, st["got"], st["p99"], t, st["per_cpu"], sipp, first, why))
         tg = results.get(("telgate", tr)) or {}
         for peer, label, goal in peers:
             pk = results.get((peer, tr)) or {}

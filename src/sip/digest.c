@@ -67,6 +67,25 @@ static EVP_MD_CTX *digest_ctx(int k)
 	return c[k];
 }
 
+/* Lower-case hex of n bytes into out (2n + 1 bytes). By table, not sodium_bin2hex, whose
+ * constant-time encoding is for secrets: a digest's hex is compared in constant time
+ * (sodium_memcmp) or sent. */
+static void to_hex(char *out, const unsigned char *b, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = hex[b[i] >> 4];
+		out[2 * i + 1] = hex[b[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+/* The pieces joined with ':' in one buffer, then one EVP_DigestUpdate: OpenSSL 3 goes
+ * through its provider for every update, and the response check's six pieces and five
+ * colons were eleven of them (issue 22: ~3,300 instructions per hash, a third of them
+ * the calls). Pieces that do not fit are hashed one by one. */
+#define JOIN_MAX 1024
+
 /* H over the pieces joined with ':', in hex. */
 static int hash_hex(enum sip_digest_alg a, const char *const *parts, const size_t *lens, int n,
                     char out[SIP_DIGEST_HEX_MAX])
@@ -75,14 +94,31 @@ static int hash_hex(enum sip_digest_alg a, const char *const *parts, const size_
 	EVP_MD_CTX *ctx = digest_ctx(k);
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
+	char join[JOIN_MAX];
+	size_t total = 0;
+	for (int i = 0; i < n && total <= sizeof join; i++)
+		total += lens[i] + (i > 0);
 	int ok = ctx && digest_md[k] && EVP_DigestInit_ex2(ctx, digest_md[k], NULL) == 1;
-	for (int i = 0; ok && i < n; i++)
-		ok = (i == 0 || EVP_DigestUpdate(ctx, ":", 1) == 1) &&
-		     EVP_DigestUpdate(ctx, parts[i], lens[i]) == 1;
-	ok = ok && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1;
+	if (ok && total <= sizeof join) {
+		size_t o = 0;
+		for (int i = 0; i < n; i++) {
+			if (i > 0)
+				join[o++] = ':';
+			memcpy(join + o, parts[i], lens[i]);
+			o += lens[i];
+		}
+		ok = EVP_DigestUpdate(ctx, join, o) == 1;
+		sodium_memzero(join, o); /* HA1's pieces hold the password */
+	} else {
+		for (int i = 0; ok && i < n; i++)
+			ok = (i == 0 || EVP_DigestUpdate(ctx, ":", 1) == 1) &&
+			     EVP_DigestUpdate(ctx, parts[i], lens[i]) == 1;
+	}
+	ok = ok && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 &&
+	     2 * (size_t)mdlen < SIP_DIGEST_HEX_MAX;
 	if (!ok)
 		return -1;
-	sodium_bin2hex(out, SIP_DIGEST_HEX_MAX, md, mdlen);
+	to_hex(out, md, mdlen);
 	sodium_memzero(md, sizeof md);
 	return 0;
 }
@@ -135,6 +171,29 @@ static void nonce_random(uint8_t *out, size_t n)
 	pool.used += n;
 }
 
+/* The nonce's 32 bytes as base64url without padding (RFC 4648 §5): 43 characters and a
+ * NUL. By table, not sodium_bin2base64, whose constant-time encoding is for secrets
+ * (issue 22: ~750 instructions per challenge); a nonce is published. */
+static void nonce_encode(const uint8_t raw[NONCE_RAW], char out[NONCE_CHARS + 1])
+{
+	static const char b64[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	uint32_t acc = 0;
+	int bits = 0;
+	size_t o = 0;
+	for (size_t i = 0; i < NONCE_RAW; i++) {
+		acc = acc << 8 | raw[i];
+		bits += 8;
+		while (bits >= 6) {
+			bits -= 6;
+			out[o++] = b64[(acc >> bits) & 63];
+		}
+	}
+	if (bits > 0)
+		out[o++] = b64[(acc << (6 - bits)) & 63];
+	out[o] = '\0';
+}
+
 void sip_nonce_make(const uint8_t secret[SIP_DIGEST_SECRET_LEN], int64_t now,
                     char out[SIP_NONCE_MAX])
 {
@@ -144,8 +203,7 @@ void sip_nonce_make(const uint8_t secret[SIP_DIGEST_SECRET_LEN], int64_t now,
 		raw[i] = (uint8_t)(t >> (56 - 8 * i));
 	nonce_random(raw + 8, 8);
 	nonce_mac(secret, raw, raw + 16);
-	sodium_bin2base64(out, SIP_NONCE_MAX, raw, sizeof raw,
-	                  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	nonce_encode(raw, out);
 }
 
 /* The nonce's base64url (no padding) back to its 32 bytes: exactly 43 characters, the last

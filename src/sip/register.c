@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 #include "sip/register.h"
 #include "core/alarm.h"
+#include "core/counter.h"
 #include "core/log.h"
 #include "core/ratelimit.h"
 #include "core/util.h"
@@ -38,10 +39,10 @@ struct sip_reg {
 	 * minute gate of the unreadable-Authorization log line, by sip_source_key() */
 	struct tg_ratelimit *throttle;
 	char dummy_md5[SIP_DIGEST_HEX_MAX], dummy_sha[SIP_DIGEST_HEX_MAX];
-	_Atomic uint64_t nonce_replays; /* sip_reg_nonce_replays */
-	struct authz *authz;            /* verifies bearer tokens; NULL: every token refused */
-	_Atomic int oauth_mode;         /* ClusterSIPOAuthMode as applied (registrar.h) */
-	char authz_server[300];         /* RFC 8898 authz_server: the token service's URL */
+	tg_counter nonce_replays; /* sip_reg_nonce_replays */
+	struct authz *authz;      /* verifies bearer tokens; NULL: every token refused */
+	_Atomic int oauth_mode;   /* ClusterSIPOAuthMode as applied (registrar.h) */
+	char authz_server[300];   /* RFC 8898 authz_server: the token service's URL */
 };
 
 struct sip_reg *sip_reg_new(const struct sip_reg_options *o)
@@ -83,7 +84,7 @@ int sip_reg_oauth_mode(struct sip_reg *g)
 
 uint64_t sip_reg_nonce_replays(struct sip_reg *g)
 {
-	return atomic_load_explicit(&g->nonce_replays, memory_order_relaxed);
+	return tg_counter_get(&g->nonce_replays);
 }
 
 void sip_reg_free(struct sip_reg *g)
@@ -673,7 +674,7 @@ enum sip_reg_outcome sip_reg_route(struct sip_reg_req *x)
 
 static enum sip_reg_outcome nonce_replay(struct sip_reg *g, const struct sip_reg_req *x)
 {
-	atomic_fetch_add_explicit(&g->nonce_replays, 1, memory_order_relaxed);
+	tg_counter_inc(&g->nonce_replays);
 	log_ev(LOG_LVL_NOTICE, x->req.callid, "sip_nonce_replay", LOG_S("source", x->source),
 	       LOG_S("user", x->cr.username));
 	return SIP_REG_CHALLENGE;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 #include "sip/transport.h"
+#include "core/counter.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/ptimer.h"
@@ -120,10 +121,10 @@ struct sip_transport {
 	int nloops;
 	struct tloop *loops; /* one per loop */
 	/* sip_registrar_stats */
-	_Atomic uint64_t requests_register, requests_options, requests_other;
-	_Atomic uint64_t responses[7];
-	_Atomic uint64_t throttled;
-	_Atomic uint64_t store_busy; /* 200s that could not wait for the store: 503 */
+	tg_counter requests_register, requests_options, requests_other;
+	tg_counter responses[7];
+	tg_counter throttled;
+	tg_counter store_busy; /* 200s that could not wait for the store: 503 */
 };
 
 /* Where an answer goes, and what sending it takes: a stream (a reference is held when
@@ -195,40 +196,30 @@ static void job_free(struct job *j)
 
 /* --- counters ------------------------------------------------------------------------ */
 
-static void count(_Atomic uint64_t *c)
-{
-	atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
-}
-
 static void count_request(struct sip_transport *t, const struct sip_req *q)
 {
-	count(!strcmp(q->method, "REGISTER")  ? &t->requests_register
-	      : !strcmp(q->method, "OPTIONS") ? &t->requests_options
-	                                      : &t->requests_other);
+	tg_counter_inc(!strcmp(q->method, "REGISTER")  ? &t->requests_register
+	               : !strcmp(q->method, "OPTIONS") ? &t->requests_options
+	                                               : &t->requests_other);
 }
 
 /* By the status line's first digit ("SIP/2.0 4xx"). */
 static void count_response(struct sip_transport *t, const char *buf, int len)
 {
 	if (len > 8 && buf[8] >= '1' && buf[8] <= '6')
-		count(&t->responses[buf[8] - '0']);
-}
-
-static uint64_t load(_Atomic uint64_t *c)
-{
-	return atomic_load_explicit(c, memory_order_relaxed);
+		tg_counter_inc(&t->responses[buf[8] - '0']);
 }
 
 void sip_transport_stats(struct sip_transport *t, struct sip_registrar_stats *out)
 {
 	memset(out, 0, sizeof *out);
-	out->requests_register = load(&t->requests_register);
-	out->requests_options = load(&t->requests_options);
-	out->requests_other = load(&t->requests_other);
+	out->requests_register = tg_counter_get(&t->requests_register);
+	out->requests_options = tg_counter_get(&t->requests_options);
+	out->requests_other = tg_counter_get(&t->requests_other);
 	for (int i = 1; i <= 6; i++)
-		out->responses[i] = load(&t->responses[i]);
-	out->throttled = load(&t->throttled);
-	out->store_busy = load(&t->store_busy);
+		out->responses[i] = tg_counter_get(&t->responses[i]);
+	out->throttled = tg_counter_get(&t->throttled);
+	out->store_busy = tg_counter_get(&t->store_busy);
 	for (int i = 0; i < t->nloops; i++)
 		out->held_for_store += (uint64_t)atomic_load(&t->loops[i].npend);
 	struct sip_txn_stats ts;
@@ -505,7 +496,7 @@ static void answer(struct job *j, enum sip_reg_outcome o)
 	struct sip_transport *t = j->t;
 	const struct sip_reg_reply *row = sip_reg_reply(o);
 	if (o == SIP_REG_THROTTLED)
-		count(&t->throttled);
+		tg_counter_inc(&t->throttled);
 	j->o = o;
 	j->outlen = row && row->code
 	                ? sip_reg_answer(t->reg, &j->x, o, j->to_tag, j->out, sizeof j->out)
@@ -525,7 +516,7 @@ static int wait_for_store(struct job *j)
 	if (park(tl, j) == 0)
 		return 1;
 	answer(j, SIP_REG_BUSY);
-	count(&tl->t->store_busy);
+	tg_counter_inc(&tl->t->store_busy);
 	tl->refused++;
 	int64_t now = tg_mono_us(); /* at the refusal rate: one line a second at most */
 	if (now - tl->refused_logged_us >= 1000000) {

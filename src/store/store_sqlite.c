@@ -16,9 +16,15 @@
 #define STMT_CACHE 64
 #define MAX_COLS 64
 
+/* The positions of "$1".."$PIDX_MAX" in a cached statement, found on its first use:
+ * sqlite3_bind_parameter_index compares the name with every parameter's (issue 22: ~200
+ * instructions a parameter, ten per write-behind refresh). 0: not looked up yet. */
+#define PIDX_MAX 32
+
 struct stmt_entry {
 	char *sql;
 	sqlite3_stmt *stmt;
+	int pidx[PIDX_MAX];
 };
 
 struct store_conn {
@@ -106,13 +112,15 @@ static void conn_close(struct store_conn *c)
 	free(c);
 }
 
-/* Returns a prepared statement; *cached tells whether the caller must finalize it. */
-static int prepare(struct store_conn *c, const char *sql, sqlite3_stmt **out, int *cached)
+/* Returns a prepared statement and its cache entry in *cached (NULL: not cached, the
+ * caller must finalize it). */
+static int prepare(struct store_conn *c, const char *sql, sqlite3_stmt **out,
+                   struct stmt_entry **cached)
 {
 	for (int i = 0; i < c->ncache; i++)
 		if (strcmp(c->cache[i].sql, sql) == 0) {
 			*out = c->cache[i].stmt;
-			*cached = 1;
+			*cached = &c->cache[i];
 			return STORE_OK;
 		}
 	int persist = c->ncache < STMT_CACHE;
@@ -120,14 +128,15 @@ static int prepare(struct store_conn *c, const char *sql, sqlite3_stmt **out, in
 	    sqlite3_prepare_v3(c->db, sql, -1, persist ? SQLITE_PREPARE_PERSISTENT : 0, out, NULL);
 	if (rc != SQLITE_OK)
 		return fail(c->db, rc);
-	*cached = 0;
+	*cached = NULL;
 	if (persist) {
 		char *copy = strdup(sql);
 		if (copy) {
-			c->cache[c->ncache].sql = copy;
-			c->cache[c->ncache].stmt = *out;
-			c->ncache++;
-			*cached = 1;
+			struct stmt_entry *e = &c->cache[c->ncache++];
+			memset(e, 0, sizeof *e);
+			e->sql = copy;
+			e->stmt = *out;
+			*cached = e;
 		}
 	}
 	return STORE_OK;
@@ -148,13 +157,27 @@ static void param_name(int k, char name[16])
 	name[1 + n] = '\0';
 }
 
-static int bind(struct store_conn *c, sqlite3_stmt *s, const struct store_val *p, int n)
+/* The position of "$k" in s (cached in e when given), 0 when s has none. */
+static int param_index(sqlite3_stmt *s, struct stmt_entry *e, int k)
+{
+	if (e && k <= PIDX_MAX && e->pidx[k - 1])
+		return e->pidx[k - 1];
+	char name[16];
+	param_name(k, name);
+	int idx = sqlite3_bind_parameter_index(s, name);
+	if (e && k <= PIDX_MAX)
+		e->pidx[k - 1] = idx;
+	return idx;
+}
+
+static int bind(struct store_conn *c, sqlite3_stmt *s, struct stmt_entry *e,
+                const struct store_val *p, int n)
 {
 	for (int i = 0; i < n; i++) {
-		char name[16];
-		param_name(i + 1, name);
-		int idx = sqlite3_bind_parameter_index(s, name);
+		int idx = param_index(s, e, i + 1);
 		if (idx == 0) {
+			char name[16];
+			param_name(i + 1, name);
 			store_set_error("statement has no parameter %s", name);
 			return STORE_ERROR;
 		}
@@ -213,11 +236,11 @@ static int exec(struct store_conn *c, const char *sql, const struct store_val *p
                 store_row_fn fn, void *ud, int *changes)
 {
 	sqlite3_stmt *s = NULL;
-	int cached = 0;
+	struct stmt_entry *cached = NULL;
 	int rc = prepare(c, sql, &s, &cached);
 	if (rc != STORE_OK)
 		return rc;
-	rc = bind(c, s, p, n);
+	rc = bind(c, s, cached, p, n);
 	if (rc == STORE_OK)
 		rc = run_rows(c->db, s, fn, ud, 0, NULL);
 	if (rc == STORE_OK && changes)

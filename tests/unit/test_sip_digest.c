@@ -3,7 +3,9 @@
 #include "sip/charge.h"
 #include "sip/digest.h"
 
+#include <openssl/evp.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -93,11 +95,49 @@ static void test_nonces(void **state)
 	t[42] = b64[last | 1]; /* the lowest of the two spare bits */
 	if (t[42] != n[42])
 		assert_int_equal(sip_nonce_check(secret, t, 1000, 30, &issued), SIP_NONCE_INVALID);
-	/* every nonce made decodes back (issue time and MAC) */
+	/* every nonce made decodes back (issue time and MAC), and the encoding is base64url
+	 * as an independent decoder reads it (libsodium's; digest.c encodes by table) */
 	for (int64_t when = 0; when < 200000; when += 997) {
 		sip_nonce_make(secret, when, t);
 		assert_int_equal(sip_nonce_check(secret, t, when, 30, &issued), SIP_NONCE_OK);
 		assert_int_equal(issued, when);
+		unsigned char raw[64];
+		size_t rawlen = 0;
+		assert_int_equal(sodium_base642bin(raw, sizeof raw, t, strlen(t), NULL, &rawlen,
+		                                   NULL, sodium_base64_VARIANT_URLSAFE_NO_PADDING),
+		                 0);
+		assert_int_equal(rawlen, 32);
+		uint64_t got = 0;
+		for (int i = 0; i < 8; i++)
+			got = got << 8 | raw[i];
+		assert_int_equal(got, (uint64_t)when);
+	}
+}
+
+/* H(A1) over pieces that fit digest.c's join buffer and over ones that do not (hashed
+ * piece by piece): both equal the hash of the joined string, in lower-case hex. */
+static void test_ha1_lengths(void **state)
+{
+	(void)state;
+	static char pw[3000];
+	for (size_t len = 0; len < sizeof pw; len += 173) {
+		memset(pw, 'p', len);
+		pw[len] = '\0';
+		for (int a = 0; a < 2; a++) {
+			enum sip_digest_alg alg = a ? SIP_DIGEST_SHA256 : SIP_DIGEST_MD5;
+			char ha1[SIP_DIGEST_HEX_MAX], want[SIP_DIGEST_HEX_MAX];
+			assert_int_equal(sip_digest_ha1(alg, "alice", "telgate", pw, len, ha1), 0);
+			static char joined[sizeof pw + 32];
+			int n = snprintf(joined, sizeof joined, "alice:telgate:%s", pw);
+			unsigned char md[EVP_MAX_MD_SIZE];
+			unsigned int mdlen = 0;
+			assert_int_equal(EVP_Digest(joined, (size_t)n, md, &mdlen,
+			                            a ? EVP_sha256() : EVP_md5(), NULL),
+			                 1);
+			for (unsigned i = 0; i < mdlen; i++)
+				snprintf(want + 2 * i, 3, "%02x", md[i]);
+			assert_string_equal(ha1, want);
+		}
 	}
 }
 
@@ -258,8 +298,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_rfc7616_examples), cmocka_unit_test(test_nonces),
-	    cmocka_unit_test(test_nonces_distinct),  cmocka_unit_test(test_failure_charges),
-	    cmocka_unit_test(test_nonce_counts),     cmocka_unit_test(test_hostile_headers),
+	    cmocka_unit_test(test_ha1_lengths),      cmocka_unit_test(test_nonces_distinct),
+	    cmocka_unit_test(test_failure_charges),  cmocka_unit_test(test_nonce_counts),
+	    cmocka_unit_test(test_hostile_headers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -623,8 +623,28 @@ static void test_fast_parse(void **state)
 	             "Allow: INVITE, ACK, CANCEL,BYE ,OPTIONS,NOTIFY\r\n"
 	             "Accept: application/sdp, multipart/mixed,*/*\r\nSupported: path, outbound\r\n"
 	             "Content-Length: 0\r\n\r\n",
+	    /* header names, the scheme and "Digest" in any case; one space after each comma
+	     * of the credentials; quotes inside eight-byte words of a value (issue 22: names
+	     * compared inline, values scanned eight bytes at a time) */
+	    "REGISTER SIP:telgate SIP/2.0\r\nvIA: SIP/2.0/udp 10.0.0.5;branch=z9hG4bKx\r\n"
+	    "FROM: <sip:1001@telgate>;tag=1\r\nto: <sip:1001@telgate>\r\ncall-id: c1\r\n"
+	    "cseq: 3 REGISTER\r\nCONTACT: <sip:1001@10.0.0.5>\r\n"
+	    "AUTHORIZATION: dIGEST username=\"1001\", realm=\"telgate\", nonce=\"abc\", "
+	    "uri=\"sip:telgate\", response=\"0123\", algorithm=MD5\r\n"
+	    "user-agent: ab\"cdefgh\"ijklmnop\"q\"rs\r\nContent-Length: 0\r\n\r\n",
 	};
 	static const char *const deferred[] = {
+	    /* in a value: two spaces in a row in the credentials, an odd number of quotes, a
+	     * backslash, DEL, a non-ASCII byte, each inside an eight-byte word */
+	    REG_HEAD "Authorization: Digest username=\"a\",  realm=\"t\"\r\n\r\n",
+	    /* "SIP/2.0" of a Via not in upper case: libosip2 echoes it in upper case */
+	    "REGISTER sip:telgate SIP/2.0\r\nVia: sip/2.0/UDP 10.0.0.5;branch=z9hG4bKx\r\n"
+	    "From: <sip:1001@telgate>;tag=1\r\nTo: <sip:1001@telgate>\r\nCall-ID: c1\r\n"
+	    "CSeq: 3 REGISTER\r\nContent-Length: 0\r\n\r\n",
+	    REG_HEAD "User-Agent: abcdefg\"hijklmnop\r\nContent-Length: 0\r\n\r\n",
+	    REG_HEAD "User-Agent: abcdefghij\\klmnop\r\nContent-Length: 0\r\n\r\n",
+	    REG_HEAD "User-Agent: abcdefghij\x7fklmnop\r\nContent-Length: 0\r\n\r\n",
+	    REG_HEAD "User-Agent: abcdefghij\xc3\xa9klmnop\r\nContent-Length: 0\r\n\r\n",
 	    REG_HEAD "Allow: INVITE,,ACK\r\nContent-Length: 0\r\n\r\n",
 	    REG_HEAD "Allow: \"INVITE\"\r\nContent-Length: 0\r\n\r\n",
 	    REG_HEAD "Accept: application/sdp;level=1\r\nContent-Length: 0\r\n\r\n",
@@ -666,6 +686,23 @@ static void test_fast_parse(void **state)
 			fail_msg("deferred case %zu read by the fast parse", i);
 		sip_req_free(&a);
 	}
+	/* a control character, DEL, a backslash or a non-ASCII byte at every position of an
+	 * eight-byte word of a value (the scan's word test must see each byte of the word) */
+	static const char odd[] = {'\x01', '\x1f', '\x7f', '\\', (char)0xc3, (char)0xff};
+	for (size_t k = 0; k < sizeof odd; k++)
+		for (int at = 0; at < 16; at++) {
+			char ua[64], msg[1024];
+			memset(ua, 'a', 32);
+			ua[at] = odd[k];
+			ua[32] = '\0';
+			snprintf(msg, sizeof msg,
+			         REG_HEAD "User-Agent: %s\r\nContent-Length: 0\r\n\r\n", ua);
+			(void)parse(msg, &a, &status, reason);
+			if (a.fast)
+				fail_msg("byte 0x%02x at %d of a User-Agent read by the fast parse",
+				         (unsigned char)odd[k], at);
+			sip_req_free(&a);
+		}
 }
 
 int main(void)
