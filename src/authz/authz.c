@@ -371,7 +371,7 @@ int authz_token_complete(struct authz *a, const struct authz_claims *c, struct a
 	if (rc != 0)
 		*len = 0;
 	authz_unsigned_free(u);
-	atomic_fetch_add_explicit(rc == 0 ? &a->issued : &a->issue_failed, 1, memory_order_relaxed);
+	tg_counter_inc(rc == 0 ? &a->issued : &a->issue_failed);
 	if (rc != 0)
 		log_ev(LOG_LVL_WARNING, a->cid, "oauth_token_issue_failed", LOG_S("sub", c->sub),
 		       LOG_S("client_id", c->client_id), LOG_S("error", strerror(-rc)));
@@ -405,11 +405,11 @@ void authz_stats_get(struct authz *a, struct authz_stats *st)
 	memset(st, 0, sizeof *st);
 	if (!a)
 		return;
-	st->verified_cold = atomic_load_explicit(&a->cold, memory_order_relaxed);
-	st->verified_cached = atomic_load_explicit(&a->cached, memory_order_relaxed);
+	st->verified_cold = tg_counter_get(&a->cold);
+	st->verified_cached = tg_counter_get(&a->cached);
 	for (int i = 0; i < AUTHZ_VERDICT_N; i++)
-		st->refused[i] = atomic_load_explicit(&a->refused[i], memory_order_relaxed);
-	st->issued = atomic_load_explicit(&a->issued, memory_order_relaxed);
-	st->issue_failed = atomic_load_explicit(&a->issue_failed, memory_order_relaxed);
+		st->refused[i] = tg_counter_get(&a->refused[i]);
+	st->issued = tg_counter_get(&a->issued);
+	st->issue_failed = tg_counter_get(&a->issue_failed);
 	st->cache_entries = authz_cache_count(a);
 }

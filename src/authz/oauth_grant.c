@@ -29,11 +29,6 @@ struct grant {
 	const char *grant_type;
 };
 
-static void count(_Atomic uint64_t *c)
-{
-	atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
-}
-
 /* The answer (RFC 6749 §5.1) as text into j->body: access token jwt (len bytes), its
  * lifetime and scope from c, refresh (NULL = none). 0, or -1 (out of memory, a scope that
  * is not UTF-8). */
@@ -136,7 +131,7 @@ int oauth_refresh_signed(struct oauth_job *j)
 static void issued_on(struct oauth_job *j, const char *grant_type, const char *family,
                       const struct authz_claims *c, const char *path)
 {
-	count(&j->o->tokens_issued);
+	tg_counter_inc(&j->o->tokens_issued);
 	log_ev(LOG_LVL_INFO, j->cid, "oauth_token_issued", LOG_S("grant_type", grant_type),
 	       LOG_S("client_id", c->client_id), LOG_S("sub", c->sub), LOG_S("jti", c->jti),
 	       LOG_U("aud", c->aud), LOG_S("family", family), LOG_I("exp", c->exp),
@@ -342,7 +337,7 @@ static void reuse_detected(struct oauth_job *j, const struct store_oauthrefresh 
 {
 	int n = 0;
 	oauth_family_revoke(j->o, r->familyid, j->now, j->cid, &n);
-	count(&j->o->refresh_reuse_revocations);
+	tg_counter_inc(&j->o->refresh_reuse_revocations);
 	log_ev(LOG_LVL_WARNING, j->cid, "oauth_refresh_reuse", LOG_S("client_id", r->clientid),
 	       LOG_S("user", r->userid), LOG_S("family", r->familyid),
 	       LOG_I("used_s_ago", j->now - r->usedat), LOG_I("revoked", n),
@@ -512,7 +507,7 @@ static int rotation_lost(struct oauth_job *j, struct store_oauthrefresh *r)
 		reuse_detected(j, r);
 		return 1;
 	}
-	count(&o->refresh_retries);
+	tg_counter_inc(&o->refresh_retries);
 	log_ev(LOG_LVL_INFO, j->cid, "oauth_refresh_retry", LOG_S("client_id", r->clientid),
 	       LOG_S("family", r->familyid), LOG_I("used_s_ago", j->now - r->usedat));
 	return 0;
@@ -557,7 +552,7 @@ void oauth_refresh_committed(struct oauth_job *j)
 		store_oauthrefresh_successor(&j->rot.row, j->rot.nexthash, j->now, j->rot.expires,
 		                             &n);
 		oauth_cache_refresh_replace(o, j->rot.hash, &n);
-		count(&o->refresh_rotations);
+		tg_counter_inc(&o->refresh_rotations);
 	} else if (rc == STORE_NOTFOUND) {
 		struct store_oauthrefresh r;
 		oauth_cache_refresh_drop(o, j->rot.hash);
@@ -682,7 +677,7 @@ void oauth_revoke_run(struct oauth_job *j)
 		oauth_fail(j, OAUTH_ERR_INVALID_REQUEST, "token is required");
 		return;
 	}
-	count(&j->o->revocations);
+	tg_counter_inc(&j->o->revocations);
 	const char *what = "unknown";
 	if (looks_like_jwt(token)) {
 		struct authz_claims c;
@@ -732,7 +727,7 @@ void oauth_introspect_run(struct oauth_job *j)
 		oauth_fail(j, OAUTH_ERR_INVALID_REQUEST, "token is required");
 		return;
 	}
-	count(&j->o->introspections);
+	tg_counter_inc(&j->o->introspections);
 	j->status = 200;
 	int unavailable = 0;
 	const char *why = NULL;

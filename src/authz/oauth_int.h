@@ -14,6 +14,7 @@
 #include "authz/oauth_error.h"
 #include "authz/oauth_form.h"
 #include "authz/token.h"
+#include "core/counter.h"
 #include "core/log.h"
 
 #include <netinet/in.h>
@@ -30,9 +31,9 @@ struct oauth {
 	struct oauth_options o;
 	char issuer[256];
 	unsigned char key[OAUTH_KEY_BYTES];
-	_Atomic uint64_t tokens_issued, refresh_rotations, refresh_retries,
-	    refresh_reuse_revocations, logins_ok, logins_failed, logins_unknown_user,
-	    introspections, revocations, bad_requests;
+	tg_counter tokens_issued, refresh_rotations, refresh_retries, refresh_reuse_revocations,
+	    logins_ok, logins_failed, logins_unknown_user, introspections, revocations,
+	    bad_requests;
 	char *metadata; /* the RFC 8414 document, made once */
 	size_t metadata_len;
 	struct shtable *clients, *users, *refresh; /* oauth_cache.c */
