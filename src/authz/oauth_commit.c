@@ -44,8 +44,12 @@ static void commit_batch(struct oauth_commit *c, struct oauth_job **jobs, size_t
 	store_t *st = c->o->o.store;
 	struct authz_unsigned *u[BATCH_MAX];
 	int signed_ok[BATCH_MAX];
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		u[i] = &jobs[i]->rot.tok;
+		/* Before BEGIN: what the transaction reads is at least this new (oauth_int.h). */
+		jobs[i]->rot.gen = store_generation(st);
+		jobs[i]->rot.user_gen = store_user_generation(st, jobs[i]->rot.userid);
+	}
 	/* The signer signs the batch while this thread writes its rotations. */
 	authz_tokens_sign_start(c->o->o.authz, u, n);
 	int rc = rotate_all(st, jobs, n, NULL);

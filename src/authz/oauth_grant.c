@@ -517,8 +517,14 @@ int oauth_refresh_rotate(struct oauth_job *j)
 {
 	struct oauth *o = j->o;
 	j->rot.rc = STORE_OK;
-	j->rot.why = oauth_user_refused(o, j->rot.userid, j->rot.aud, j->rot.authtime, j->now,
-	                                &j->rot.unavailable);
+	/* A lock, password change or deletion moves the user's generation (or the store's):
+	 * the cached verdict is then stale and the store is read, as without the cache. */
+	j->rot.why =
+	    o->grant_user_cache
+	        ? oauth_user_refused_since(o, j->rot.userid, j->rot.aud, j->rot.authtime, j->now,
+	                                   j->rot.gen, j->rot.user_gen, &j->rot.unavailable)
+	        : oauth_user_refused(o, j->rot.userid, j->rot.aud, j->rot.authtime, j->now,
+	                             &j->rot.unavailable);
 	if (j->rot.why)
 		return STORE_OK; /* answered after the commit: nothing written for it */
 	j->rot.rc = store_oauthrefresh_rotate_in(o->o.store, j->rot.hash, j->rot.nexthash, j->now,

@@ -394,6 +394,7 @@ struct oauth *oauth_new(const struct oauth_options *opt, char *err, size_t errle
 		o->o.refresh_grace_s = 0;
 	if (oauth_key_load(opt->pki_dir, o->key, err, errlen) != 0)
 		goto fail;
+	o->grant_user_cache = strcmp(store_backend_name(o->o.store), "sqlite") == 0;
 	if (oauth_cache_init(o) != 0 || !(o->commit = oauth_commit_start(o))) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
