@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 #include "authz/jws.h"
 
-
 #include <errno.h>
 #include <openssl/core_names.h>
 #include <openssl/ecdsa.h>
