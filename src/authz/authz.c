@@ -229,24 +229,12 @@ void authz_claims_init_jti(struct authz *a, struct authz_claims *c, int64_t now,
 
 /* Bounds of the JSON before base64url: the claims' fields are bounded (authz_claims), and
  * a token over AUTHZ_TOKEN_MAX is refused anyway. */
-#define HEADER_MAX 256
 #define PAYLOAD_MAX (AUTHZ_TOKEN_MAX / 4 * 3)
 
-/* The header and the payload in RFC 9068 §2.2's order ("aud" a string for one audience,
+/* The payload in RFC 9068 §2.2's order ("aud" a string for one audience,
  * else an array), written by hand (core/jsonw.h: no tree made and dumped per token), as
  * the JSON text jansson made before. Returns the payload's length, or -1 when it does not
  * fit or a claim is not UTF-8. */
-static int header_of(char *out, size_t cap, enum jws_alg alg, const char *kid)
-{
-	struct tg_sbuf b = {out, cap, 0, 0};
-	tg_sbuf_put(&b, "{\"alg\":");
-	jsonw_str(&b, jws_alg_name(alg));
-	tg_sbuf_put(&b, ",\"typ\":\"at+jwt\"");
-	jsonw_member_str(&b, "kid", kid);
-	tg_sbuf_put(&b, "}");
-	return tg_sbuf_len(&b);
-}
-
 static int payload_of(char *out, size_t cap, const struct authz_claims *c)
 {
 	struct tg_sbuf b = {out, cap, 0, 0};
@@ -287,18 +275,19 @@ int authz_token_prepare(struct authz *a, const struct authz_claims *c, struct au
 		    authz_keys_signing(&a->keys, a->node, now, u->kid, &alg) != 0)
 			return -ENOENT;
 	}
-	char h[HEADER_MAX];
+	char h[JWS_AT_HEADER_B64_MAX];
 	static _Thread_local char p[PAYLOAD_MAX];
-	int hn = header_of(h, sizeof h, alg, u->kid), pn = payload_of(p, sizeof p, c);
-	if (hn < 0 || pn < 0)
+	long hl0 = jws_at_header_b64(alg, u->kid, h, sizeof h);
+	int pn = payload_of(p, sizeof p, c);
+	if (hl0 < 0 || pn < 0)
 		return -EINVAL;
-	size_t hl = JWS_B64_LEN((size_t)hn), pl = JWS_B64_LEN((size_t)pn);
+	size_t hl = (size_t)hl0, pl = JWS_B64_LEN((size_t)pn);
 	u->cap = hl + 1 + pl + 1 + JWS_B64_LEN(JWS_SIG_MAX) + 1;
 	if (!(u->jws = malloc(u->cap)))
 		return -ENOMEM;
-	if (jws_b64url_encode((const unsigned char *)h, (size_t)hn, u->jws, hl + 1) != (long)hl ||
-	    jws_b64url_encode((const unsigned char *)p, (size_t)pn, u->jws + hl + 1, pl + 1) !=
-	        (long)pl) {
+	memcpy(u->jws, h, hl);
+	if (jws_b64url_encode((const unsigned char *)p, (size_t)pn, u->jws + hl + 1, pl + 1) !=
+	    (long)pl) {
 		authz_unsigned_free(u);
 		return -EIO;
 	}

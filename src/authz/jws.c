@@ -132,6 +132,23 @@ long jws_b64url_decode(const char *in, size_t n, unsigned char *out, size_t cap)
 	return acc != 0 ? -1 : (long)o; /* bits past the last byte must be zero */
 }
 
+long jws_at_header_b64(enum jws_alg alg, const char *kid, char *out, size_t cap)
+{
+	const char *name = jws_alg_name(alg);
+	size_t kl = strlen(kid);
+	if (!name || kl == 0 || kl > 64)
+		return -1;
+	for (size_t i = 0; i < kl; i++)
+		if (b64url_value((unsigned char)kid[i]) < 0)
+			return -1; /* nothing to escape in what follows */
+	char h[128];
+	int n =
+	    snprintf(h, sizeof h, "{\"alg\":\"%s\",\"typ\":\"at+jwt\",\"kid\":\"%s\"}", name, kid);
+	if (n < 0 || (size_t)n >= sizeof h)
+		return -1;
+	return jws_b64url_encode((const unsigned char *)h, (size_t)n, out, cap);
+}
+
 /* --- compact serialisation -------------------------------------------------------------- */
 
 json_t *jws_json_part(const char *p, size_t n, size_t max)
