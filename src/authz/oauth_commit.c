@@ -11,6 +11,8 @@
  * committed (the batch's transaction is redone without it). */
 #include "authz/oauth_int.h"
 
+#include "core/util.h"
+
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -88,6 +90,7 @@ static void *committer(void *arg)
 {
 	struct oauth_commit *c = arg;
 	struct oauth_job *jobs[BATCH_MAX];
+	tg_thread_name("oauth-commit"); /* its CPU apart in top -H and bench/oauth_cpu.py */
 	pthread_mutex_lock(&c->mu);
 	for (;;) {
 		while (STAILQ_EMPTY(&c->q) && !c->stopping)
