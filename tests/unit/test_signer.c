@@ -347,19 +347,26 @@ static void *blocked_request(void *arg)
 	return &rc;
 }
 
+/* A signer process on a new socketpair (sv) and the remote handle to it, its hello in: the
+ * answer timeout is for a signer that runs, and the warm-up at nice 10 can outlast it on a
+ * loaded machine, so the daemon waits for the hello too. */
+static struct signer *remote_start(int sv[2], pid_t *pid)
+{
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	*pid = spawn_signer(sv[1], sv[0], 0);
+	char err[128];
+	struct signer *r = signer_remote_new(sv[0], err, sizeof err);
+	assert_non_null(r);
+	await_hello(r, *pid);
+	return r;
+}
+
 static void test_remote(void **state)
 {
 	(void)state;
 	int sv[2];
-	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
-	pid_t pid = spawn_signer(sv[1], sv[0], 0);
-	char err[128];
-	struct signer *r = signer_remote_new(sv[0], err, sizeof err);
-	assert_non_null(r);
-	/* The hello before the first request, as the daemon waits for it: the answer timeout
-	 * is for a signer that runs, and the warm-up at nice 10 can outlast it on a loaded
-	 * machine. */
-	await_hello(r, pid);
+	pid_t pid;
+	struct signer *r = remote_start(sv, &pid);
 	/* The same answers as the local signer: the policy is the same code. */
 	check_issued(r);
 	check_policy(r);
@@ -441,12 +448,8 @@ static void test_remote_batch_after_idle(void **state)
 {
 	(void)state;
 	int sv[2];
-	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
-	pid_t pid = spawn_signer(sv[1], sv[0], 0);
-	char err[128];
-	struct signer *r = signer_remote_new(sv[0], err, sizeof err);
-	assert_non_null(r);
-	await_hello(r, pid);
+	pid_t pid;
+	struct signer *r = remote_start(sv, &pid);
 	enum { N = 4 };
 	static const char input[] = "eyJhbGciOiJFUzI1NiJ9.e30";
 	char kid[SIGNER_KID_LEN + 1];
@@ -527,12 +530,8 @@ static void test_remote_threads(void **state)
 {
 	(void)state;
 	int sv[2];
-	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
-	pid_t pid = spawn_signer(sv[1], sv[0], 0);
-	char err[128];
-	shared = signer_remote_new(sv[0], err, sizeof err);
-	assert_non_null(shared);
-	await_hello(shared, pid); /* before the first request: see test_remote */
+	pid_t pid;
+	shared = remote_start(sv, &pid);
 	X509 *tl = ca_cert(shared, SIGNER_KEY_TRUSTLIST);
 	tl_pub = X509_get0_pubkey(tl);
 	pthread_t th[NTHREADS];
