@@ -29,18 +29,16 @@ import json
 import os
 import re
 import secrets
-import shutil
-import socket
 import ssl
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True  # no bench/__pycache__ from importing files.py
+import benchlib  # noqa: E402
 from files import free_port, tree_cpu, wait_tcp  # noqa: E402
 
 PW = "Bench-Pass-1"
@@ -253,11 +251,8 @@ def main():
           f"{a.repeat} rounds, servers interleaved")
     parts = a.parts.split(",")
     if "1" in parts or "2" in parts:
-        tmp = tempfile.mkdtemp(prefix="tgoauthbench")
-        os.chmod(tmp, 0o755)
-        ports = {k: free_port() for k in ("admin", "cti", "http", "https", "est", "sip",
-                                          "sip_tls")}
-        ports["tftp"] = free_port(socket.SOCK_DGRAM)
+        tmp = benchlib.tempdir("tgoauthbench")
+        ports = benchlib.telgated_ports()
         sides = []
         try:
             sides.append(telgate_side(a, tmp, ports))
@@ -285,7 +280,7 @@ def main():
         finally:
             for s in sides:
                 stop(s["proc"], 30)
-            shutil.rmtree(tmp, ignore_errors=True)
+            benchlib.rmtree(tmp)
     if "3" in parts:
         print("  (3) authz_verify (bench_authz_verify)")
         r = subprocess.run([f"{a.build}/bench/bench_authz_verify", str(a.verify_seconds),

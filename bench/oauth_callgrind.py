@@ -15,51 +15,70 @@ Callgrind counts user-space instructions only: the kernel's side of a syscall is
 
 usage: oauth_callgrind.py BUILD_DIR [--conns N] [--seconds S] [--keep DIR]"""
 import argparse
+import collections
 import glob
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import types
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True
+import benchlib  # noqa: E402
 import oauth  # noqa: E402
-from files import free_port, tree_cpu  # noqa: E402
 
 
-def total_ir(files):
-    """Summed Ir of callgrind output files (their "summary:"/"totals:" lines)."""
-    n = 0
+def _records(files):
+    """(function, callee or None, cost) of callgrind output files: a function's own cost
+    lines (callee None) and, after a calls= line, the inclusive cost of that call. Counts
+    are summed from these, not taken from the "summary:" line or from a long-running
+    function's inclusive count: with --zero-before, a frame entered before the zeroing is
+    charged from its entry (so were earlier figures of the threads' totals)."""
     for f in files:
-        with open(f) as fh:
+        names = {}
+
+        def name(v):
+            m = re.match(r"\((\d+)\)(?: (.*))?", v)
+            if not m:
+                return v
+            if m.group(2) is not None:
+                names[m.group(1)] = m.group(2)
+            return names.get(m.group(1), v)
+        fn = callee = None
+        after_call = False
+        with open(f, errors="replace") as fh:
             for line in fh:
-                if line.startswith(("summary:", "totals:")):
-                    n += int(line.split()[1])
-                    break
-    return n
+                if line.startswith("fn="):
+                    fn = name(line[3:].strip())
+                elif line.startswith("cfn="):
+                    callee = name(line[4:].strip())
+                elif line.startswith("calls="):
+                    after_call = True
+                elif line[:1].isdigit() or line[:1] in "+-*":
+                    parts = line.split()
+                    if len(parts) >= 2 and fn:
+                        yield fn, callee if after_call else None, int(parts[1])
+                    after_call = False
 
 
-def top(files, k):
-    r = subprocess.run(["callgrind_annotate", "--inclusive=no", "--auto=no",
-                        f"--threshold=99", *files], capture_output=True, text=True)
-    rows = [x for x in r.stdout.splitlines() if re.match(r"\s*[\d,]+ \(", x)]
-    return rows[:k]
+def self_costs(files):
+    c = collections.Counter()
+    for fn, callee, n in _records(files):
+        if callee is None:
+            c[fn] += n
+    return c
 
 
-def idle(pid, secs=2, limit=0.05):
-    last = tree_cpu(pid)
-    for _ in range(300):
-        time.sleep(secs)
-        now = tree_cpu(pid)
-        if now - last <= limit * secs:
-            return
-        last = now
+def callee_costs(files):
+    c = collections.Counter()
+    for fn, callee, n in _records(files):
+        if callee is not None and callee != fn:
+            c[(fn, callee)] += n
+    return c
 
 
 def main():
@@ -69,8 +88,7 @@ def main():
     p.add_argument("--seconds", type=int, default=10)
     p.add_argument("--keep", default="")
     args = p.parse_args()
-    tmp = tempfile.mkdtemp(prefix="tgoauthcg")
-    os.chmod(tmp, 0o755)
+    tmp = benchlib.tempdir("tgoauthcg")
     a = types.SimpleNamespace(build=args.build, conns=args.conns, repeat=2, seconds=args.seconds,
                               # the signer at nice 0: at its default 10 it can miss the
                               # answer timeout under valgrind on a loaded machine
@@ -79,8 +97,7 @@ def main():
                                     f"--callgrind-out-file={tmp}/cg.%p", "--dump-instr=no",
                                     "--zero-before=cmd_status", "--dump-before=cmd_metrics",
                                     "--dump-after=signer_tokens_keygen"])
-    ports = {k: free_port() for k in ("admin", "cti", "http", "https", "est", "sip", "sip_tls")}
-    ports["tftp"] = free_port(socket.SOCK_DGRAM)
+    ports = benchlib.telgated_ports()
     s = None
     try:
         s = oauth.telgate_side(a, tmp, ports)
@@ -92,7 +109,7 @@ def main():
             time.sleep(1)
         w = oauth.load(a, s, "refresh", s["refresh"][:a.conns], tmp)
         print(f"  warm-up: {w.get('ok', 0):.0f} grants, {w.get('failed', 0):.0f} failed")
-        idle(s["proc"].pid)
+        benchlib.wait_idle(s["proc"].pid)
         for f in glob.glob(f"{tmp}/cg.*"):
             os.rename(f, f + ".start")
         subprocess.run(cli + ["status"], check=True, capture_output=True)
@@ -117,22 +134,29 @@ def main():
                 engine = [f]
             elif "signer_tokens_sign" in text:
                 signer = [f]  # the last: the window's
-        for name, files in (("engine", engine), ("signer", signer)):
-            ir = total_ir(files)
-            print(f"  {name}: {ir:,} instructions, {ir / ok if ok else 0:,.0f} per grant")
-            for t in top(files, 15):
-                print("      " + t)
-        # The engine's threads apart (inclusive): its total also holds what runs by the
-        # clock whatever the load (timers, the watcher), more of it per grant under valgrind
-        incl = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--auto=no",
-                               "--threshold=100", *engine], capture_output=True, text=True)
-        for fn in ("thread_main", "worker_main", "committer"):
-            m = re.search(r"^\s*([\d,]+) \(.*\?\?\?:" + fn + r" ", incl.stdout, re.M)
-            n = int(m.group(1).replace(",", "")) if m else 0
-            print(f"  engine {fn}: {n / ok if ok else 0:,.0f} instructions per grant")
-        e, g = total_ir(engine), total_ir(signer)
-        print(f"  RESULT grants={ok:.0f} engine_ir_per_grant={e / ok if ok else 0:.0f} "
-              f"signer_ir_per_grant={g / ok if ok else 0:.0f}")
+        ok = ok or 1
+        e, g = self_costs(engine), self_costs(signer)
+        et, gt = sum(e.values()), sum(g.values())
+        print(f"  engine: {et:,} instructions, {et / ok:,.0f} per grant")
+        for fn, n in e.most_common(12):
+            print(f"      {n / ok:9,.0f}  {fn}")
+        print(f"  signer: {gt:,} instructions, {gt / ok:,.0f} per grant")
+        for fn, n in g.most_common(12):
+            print(f"      {n / ok:9,.0f}  {fn}")
+        # By thread: what each thread's main function did in the window, its own
+        # instructions and its callees' (a callee returns within the window; the thread
+        # functions themselves started before it, so their own inclusive counts are not
+        # the window's). The rest of the engine: the main thread, timers, the watcher.
+        calls = callee_costs(engine)
+        by = {}
+        for label, fn in (("loop", "event_base_loop"), ("worker", "worker_main"),
+                          ("committer", "committer")):
+            by[label] = e.get(fn, 0) + sum(n for (caller, _), n in calls.items() if caller == fn)
+            print(f"  engine {label} ({fn}): {by[label] / ok:,.0f} instructions per grant")
+        print(f"  engine rest: {(et - sum(by.values())) / ok:,.0f} instructions per grant")
+        print(f"  RESULT grants={ok:.0f} engine_ir_per_grant={et / ok:.0f} "
+              f"loop={by['loop'] / ok:.0f} worker={by['worker'] / ok:.0f} "
+              f"committer={by['committer'] / ok:.0f} signer_ir_per_grant={gt / ok:.0f}")
         if args.keep:
             shutil.copytree(tmp, args.keep, dirs_exist_ok=True,
                             ignore=shutil.ignore_patterns("state"))
@@ -144,7 +168,7 @@ def main():
     finally:
         if s:
             oauth.stop(s["proc"], 60)
-        shutil.rmtree(tmp, ignore_errors=True)
+        benchlib.rmtree(tmp)
 
 
 if __name__ == "__main__":

@@ -229,24 +229,12 @@ void authz_claims_init_jti(struct authz *a, struct authz_claims *c, int64_t now,
 
 /* Bounds of the JSON before base64url: the claims' fields are bounded (authz_claims), and
  * a token over AUTHZ_TOKEN_MAX is refused anyway. */
-#define HEADER_MAX 256
 #define PAYLOAD_MAX (AUTHZ_TOKEN_MAX / 4 * 3)
 
-/* The header and the payload in RFC 9068 §2.2's order ("aud" a string for one audience,
+/* The payload in RFC 9068 §2.2's order ("aud" a string for one audience,
  * else an array), written by hand (core/jsonw.h: no tree made and dumped per token), as
  * the JSON text jansson made before. Returns the payload's length, or -1 when it does not
  * fit or a claim is not UTF-8. */
-static int header_of(char *out, size_t cap, enum jws_alg alg, const char *kid)
-{
-	struct tg_sbuf b = {out, cap, 0, 0};
-	tg_sbuf_put(&b, "{\"alg\":");
-	jsonw_str(&b, jws_alg_name(alg));
-	tg_sbuf_put(&b, ",\"typ\":\"at+jwt\"");
-	jsonw_member_str(&b, "kid", kid);
-	tg_sbuf_put(&b, "}");
-	return tg_sbuf_len(&b);
-}
-
 static int payload_of(char *out, size_t cap, const struct authz_claims *c)
 {
 	struct tg_sbuf b = {out, cap, 0, 0};
@@ -287,18 +275,19 @@ int authz_token_prepare(struct authz *a, const struct authz_claims *c, struct au
 		    authz_keys_signing(&a->keys, a->node, now, u->kid, &alg) != 0)
 			return -ENOENT;
 	}
-	char h[HEADER_MAX];
+	char h[JWS_AT_HEADER_B64_MAX];
 	static _Thread_local char p[PAYLOAD_MAX];
-	int hn = header_of(h, sizeof h, alg, u->kid), pn = payload_of(p, sizeof p, c);
-	if (hn < 0 || pn < 0)
+	long hl0 = jws_at_header_b64(alg, u->kid, h, sizeof h);
+	int pn = payload_of(p, sizeof p, c);
+	if (hl0 < 0 || pn < 0)
 		return -EINVAL;
-	size_t hl = JWS_B64_LEN((size_t)hn), pl = JWS_B64_LEN((size_t)pn);
+	size_t hl = (size_t)hl0, pl = JWS_B64_LEN((size_t)pn);
 	u->cap = hl + 1 + pl + 1 + JWS_B64_LEN(JWS_SIG_MAX) + 1;
 	if (!(u->jws = malloc(u->cap)))
 		return -ENOMEM;
-	if (jws_b64url_encode((const unsigned char *)h, (size_t)hn, u->jws, hl + 1) != (long)hl ||
-	    jws_b64url_encode((const unsigned char *)p, (size_t)pn, u->jws + hl + 1, pl + 1) !=
-	        (long)pl) {
+	memcpy(u->jws, h, hl);
+	if (jws_b64url_encode((const unsigned char *)p, (size_t)pn, u->jws + hl + 1, pl + 1) !=
+	    (long)pl) {
 		authz_unsigned_free(u);
 		return -EIO;
 	}
@@ -371,7 +360,7 @@ int authz_token_complete(struct authz *a, const struct authz_claims *c, struct a
 	if (rc != 0)
 		*len = 0;
 	authz_unsigned_free(u);
-	atomic_fetch_add_explicit(rc == 0 ? &a->issued : &a->issue_failed, 1, memory_order_relaxed);
+	tg_counter_inc(rc == 0 ? &a->issued : &a->issue_failed);
 	if (rc != 0)
 		log_ev(LOG_LVL_WARNING, a->cid, "oauth_token_issue_failed", LOG_S("sub", c->sub),
 		       LOG_S("client_id", c->client_id), LOG_S("error", strerror(-rc)));
@@ -405,11 +394,11 @@ void authz_stats_get(struct authz *a, struct authz_stats *st)
 	memset(st, 0, sizeof *st);
 	if (!a)
 		return;
-	st->verified_cold = atomic_load_explicit(&a->cold, memory_order_relaxed);
-	st->verified_cached = atomic_load_explicit(&a->cached, memory_order_relaxed);
+	st->verified_cold = tg_counter_get(&a->cold);
+	st->verified_cached = tg_counter_get(&a->cached);
 	for (int i = 0; i < AUTHZ_VERDICT_N; i++)
-		st->refused[i] = atomic_load_explicit(&a->refused[i], memory_order_relaxed);
-	st->issued = atomic_load_explicit(&a->issued, memory_order_relaxed);
-	st->issue_failed = atomic_load_explicit(&a->issue_failed, memory_order_relaxed);
+		st->refused[i] = tg_counter_get(&a->refused[i]);
+	st->issued = tg_counter_get(&a->issued);
+	st->issue_failed = tg_counter_get(&a->issue_failed);
 	st->cache_entries = authz_cache_count(a);
 }

@@ -7,6 +7,7 @@
 #define TG_AUTHZ_INT_H
 
 #include "authz/authz.h"
+#include "core/counter.h"
 #include "core/log.h"
 
 #include <pthread.h>
@@ -76,7 +77,7 @@ struct authz {
 	_Atomic uint64_t gen;
 	pthread_mutex_t refresh_mu;
 	pthread_mutex_t rotate_mu; /* one key made at a time (rotation, the first key) */
-	_Atomic uint64_t cold, cached, refused[AUTHZ_VERDICT_N], issued, issue_failed;
+	tg_counter cold, cached, refused[AUTHZ_VERDICT_N], issued, issue_failed;
 };
 
 /* Re-reads keys and revocations when the store generation moved (one thread at a time; the

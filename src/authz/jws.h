@@ -49,6 +49,13 @@ enum jws_alg jws_alg_of_key(EVP_PKEY *k);
 long jws_b64url_encode(const unsigned char *in, size_t n, char *out, size_t cap);
 long jws_b64url_decode(const char *in, size_t n, unsigned char *out, size_t cap);
 
+/* The protected header of an access token (RFC 9068 §2.1: {"alg":..,"typ":"at+jwt",
+ * "kid":..}) for key kid of algorithm alg, base64url into out (cap bytes with the NUL): its
+ * length, or -1 (does not fit, kid not base64url, an unknown alg). The one spelling: the
+ * engine makes tokens with it (authz_token_prepare) and the signer knows them by it. */
+#define JWS_AT_HEADER_B64_MAX 160
+long jws_at_header_b64(enum jws_alg alg, const char *kid, char *out, size_t cap);
+
 /* The largest signature (RSA 4096: 512 bytes). */
 #define JWS_SIG_MAX 512
 

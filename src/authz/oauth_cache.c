@@ -120,20 +120,26 @@ void oauth_cache_user_put(struct oauth *o, const char *userid, unsigned aud, int
 	shtable_unlock(&at);
 }
 
-const char *oauth_user_refused_cached(struct oauth *o, const char *userid, unsigned aud,
-                                      int64_t authtime, int64_t now, int *unavailable)
+const char *oauth_user_refused_since(struct oauth *o, const char *userid, unsigned aud,
+                                     int64_t authtime, int64_t now, uint64_t gen, uint64_t user_gen,
+                                     int *unavailable)
 {
 	*unavailable = 0;
 	/* A password change is a credential-state write: it moves the user's generation. */
 	if (oauth_cache_user_ok(o, userid, aud, authtime, now))
 		return NULL;
-	/* The generations before the read: a write during it makes the entry stale at once. */
-	uint64_t gen = store_generation(o->o.store);
-	uint64_t user_gen = store_user_generation(o->o.store, userid);
 	const char *why = oauth_user_refused(o, userid, aud, authtime, now, unavailable);
 	if (!why)
 		oauth_cache_user_put(o, userid, aud, authtime, gen, user_gen, now);
 	return why;
+}
+
+const char *oauth_user_refused_cached(struct oauth *o, const char *userid, unsigned aud,
+                                      int64_t authtime, int64_t now, int *unavailable)
+{
+	/* The generations before the read: a write during it makes the entry stale at once. */
+	return oauth_user_refused_since(o, userid, aud, authtime, now, store_generation(o->o.store),
+	                                store_user_generation(o->o.store, userid), unavailable);
 }
 
 /* --- refresh-token rows ------------------------------------------------------------------- */

@@ -4,22 +4,84 @@
 #include "ca/capf.h"
 
 #include <ctype.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
+/* SHA-256 through OpenSSL, fetched once: its implementation uses the CPU's SHA extensions
+ * where there are some, a few hundred instructions a block against libsodium's portable
+ * ~3,000 (four of these hashes per refresh grant were ~15 % of the event loop's
+ * instructions: docs/oauth.md). NULL when it cannot be fetched: libsodium then. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static const EVP_MD *sha256(void)
+{
+	pthread_once(&sha256_once, sha256_fetch);
+	return sha256_md;
+}
+
+#define SHA256_BLOCK 64
+
+/* One SHA-256 over up to four pieces (len 0: none) into out; 0, or -1 (OpenSSL failed). */
+static int sha256_parts(const void *const *p, const size_t *len, int n,
+                        unsigned char out[crypto_hash_sha256_BYTES])
+{
+	const EVP_MD *md = sha256();
+	EVP_MD_CTX *c = md ? EVP_MD_CTX_new() : NULL;
+	int ok = c && EVP_DigestInit_ex2(c, md, NULL) == 1;
+	for (int i = 0; ok && i < n; i++)
+		ok = len[i] == 0 || EVP_DigestUpdate(c, p[i], len[i]) == 1;
+	ok = ok && EVP_DigestFinal_ex(c, out, NULL) == 1;
+	EVP_MD_CTX_free(c);
+	return ok ? 0 : -1;
+}
+
 /* HMAC-SHA-256 over a label and two NUL-separated values: the label keeps each use of the
- * key apart from the others. */
+ * key apart from the others. RFC 2104 over sha256_parts (keys here are 32 bytes: a key
+ * longer than a block is hashed first, as the RFC says); libsodium's HMAC when OpenSSL
+ * fails, the same function (unit test_oauth compares them). */
 static void hmac3(const unsigned char *key, size_t keylen, const char *label, const char *a,
                   const char *b, size_t blen, unsigned char mac[crypto_auth_hmacsha256_BYTES])
 {
-	crypto_auth_hmacsha256_state h;
-	crypto_auth_hmacsha256_init(&h, key, keylen);
-	crypto_auth_hmacsha256_update(&h, (const unsigned char *)label, strlen(label) + 1);
-	crypto_auth_hmacsha256_update(&h, (const unsigned char *)a, strlen(a) + 1);
-	crypto_auth_hmacsha256_update(&h, (const unsigned char *)b, blen);
-	crypto_auth_hmacsha256_final(&h, mac);
-	sodium_memzero(&h, sizeof h);
+	unsigned char k[SHA256_BLOCK] = {0}, ipad[SHA256_BLOCK], opad[SHA256_BLOCK];
+	unsigned char inner[crypto_hash_sha256_BYTES];
+	int rc = 0;
+	if (keylen > SHA256_BLOCK) {
+		const void *kp[] = {key};
+		rc = sha256_parts(kp, &keylen, 1, k);
+	} else {
+		memcpy(k, key, keylen);
+	}
+	for (int i = 0; i < SHA256_BLOCK; i++) {
+		ipad[i] = k[i] ^ 0x36;
+		opad[i] = k[i] ^ 0x5c;
+	}
+	const void *ip[] = {ipad, label, a, b};
+	const size_t il[] = {SHA256_BLOCK, strlen(label) + 1, strlen(a) + 1, blen};
+	const void *op[] = {opad, inner};
+	const size_t ol[] = {SHA256_BLOCK, sizeof inner};
+	if (rc != 0 || sha256_parts(ip, il, 4, inner) != 0 || sha256_parts(op, ol, 2, mac) != 0) {
+		crypto_auth_hmacsha256_state h;
+		crypto_auth_hmacsha256_init(&h, key, keylen);
+		crypto_auth_hmacsha256_update(&h, (const unsigned char *)label, strlen(label) + 1);
+		crypto_auth_hmacsha256_update(&h, (const unsigned char *)a, strlen(a) + 1);
+		crypto_auth_hmacsha256_update(&h, (const unsigned char *)b, blen);
+		crypto_auth_hmacsha256_final(&h, mac);
+		sodium_memzero(&h, sizeof h);
+	}
+	OPENSSL_cleanse(k, sizeof k);
+	OPENSSL_cleanse(ipad, sizeof ipad);
+	OPENSSL_cleanse(opad, sizeof opad);
+	OPENSSL_cleanse(inner, sizeof inner);
 }
 
 static void b64url(const unsigned char *bin, size_t len, char *out, size_t cap)
@@ -49,7 +111,9 @@ void oauth_random_token(char out[OAUTH_TOKEN_LEN + 1])
 void oauth_token_hash(const char *token, size_t len, char hex[OAUTH_HASH_HEX + 1])
 {
 	unsigned char h[crypto_hash_sha256_BYTES];
-	crypto_hash_sha256(h, (const unsigned char *)token, len);
+	const void *p[] = {token};
+	if (sha256_parts(p, &len, 1, h) != 0)
+		crypto_hash_sha256(h, (const unsigned char *)token, len);
 	sodium_bin2hex(hex, OAUTH_HASH_HEX + 1, h, sizeof h);
 }
 

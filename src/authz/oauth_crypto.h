@@ -7,7 +7,8 @@
  * bits, kept as SHA-256), a refresh token's successor (HMAC of the used token under the
  * server key, so a retry within the grace window gets the same one again without the
  * store keeping it), PKCE S256 (RFC 7636 §4.6), RFC 8628 user codes and the login page's
- * CSRF token (HMAC of a cookie value). Pure functions (libsodium), any thread.
+ * CSRF token (HMAC of a cookie value). Pure functions (libsodium; SHA-256 through OpenSSL,
+ * which uses the CPU's SHA extensions), any thread.
  *
  * The server key is derived from the node's CAPF key file ([pki] dir/capf.key, made on
  * first use) with its own label, so the OAuth values never collide with CAPF's.

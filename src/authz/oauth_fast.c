@@ -98,7 +98,7 @@ int oauth_introspect_fast(struct oauth *o, struct http_request *req, const struc
 	int len = answer(buf, sizeof buf, &c);
 	if (len < 0)
 		return 0;
-	atomic_fetch_add_explicit(&o->introspections, 1, memory_order_relaxed);
+	tg_counter_inc(&o->introspections);
 	log_ev(LOG_LVL_INFO, http_cid(req), "oauth_introspect", LOG_S("client_id", cl.clientid),
 	       LOG_S("token", "access_token"), LOG_S("verdict", authz_verdict_name(v)),
 	       LOG_S("path", "loop"));

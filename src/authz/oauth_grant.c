@@ -29,11 +29,6 @@ struct grant {
 	const char *grant_type;
 };
 
-static void count(_Atomic uint64_t *c)
-{
-	atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
-}
-
 /* The answer (RFC 6749 §5.1) as text into j->body: access token jwt (len bytes), its
  * lifetime and scope from c, refresh (NULL = none). 0, or -1 (out of memory, a scope that
  * is not UTF-8). */
@@ -46,8 +41,11 @@ static int answer_tokens(struct oauth_job *j, const char *jwt, size_t len,
 	if (!p)
 		return -1;
 	struct tg_sbuf b = {p, cap, 0, 0};
-	tg_sbuf_put(&b, "{\"access_token\":");
-	jsonw_strn(&b, jwt, len);
+	/* The token is base64url parts and dots (authz_token_complete made it): nothing to
+	 * escape, copied as it is (escaping looked at each of its ~600 characters). */
+	tg_sbuf_put(&b, "{\"access_token\":\"");
+	tg_sbuf_putn(&b, jwt, len);
+	tg_sbuf_put(&b, "\"");
 	tg_sbuf_put(&b, ",\"token_type\":\"Bearer\"");
 	jsonw_member_int(&b, "expires_in", c->exp - c->iat);
 	jsonw_member_str(&b, "scope", c->scope);
@@ -136,7 +134,7 @@ int oauth_refresh_signed(struct oauth_job *j)
 static void issued_on(struct oauth_job *j, const char *grant_type, const char *family,
                       const struct authz_claims *c, const char *path)
 {
-	count(&j->o->tokens_issued);
+	tg_counter_inc(&j->o->tokens_issued);
 	log_ev(LOG_LVL_INFO, j->cid, "oauth_token_issued", LOG_S("grant_type", grant_type),
 	       LOG_S("client_id", c->client_id), LOG_S("sub", c->sub), LOG_S("jti", c->jti),
 	       LOG_U("aud", c->aud), LOG_S("family", family), LOG_I("exp", c->exp),
@@ -342,7 +340,7 @@ static void reuse_detected(struct oauth_job *j, const struct store_oauthrefresh 
 {
 	int n = 0;
 	oauth_family_revoke(j->o, r->familyid, j->now, j->cid, &n);
-	count(&j->o->refresh_reuse_revocations);
+	tg_counter_inc(&j->o->refresh_reuse_revocations);
 	log_ev(LOG_LVL_WARNING, j->cid, "oauth_refresh_reuse", LOG_S("client_id", r->clientid),
 	       LOG_S("user", r->userid), LOG_S("family", r->familyid),
 	       LOG_I("used_s_ago", j->now - r->usedat), LOG_I("revoked", n),
@@ -512,7 +510,7 @@ static int rotation_lost(struct oauth_job *j, struct store_oauthrefresh *r)
 		reuse_detected(j, r);
 		return 1;
 	}
-	count(&o->refresh_retries);
+	tg_counter_inc(&o->refresh_retries);
 	log_ev(LOG_LVL_INFO, j->cid, "oauth_refresh_retry", LOG_S("client_id", r->clientid),
 	       LOG_S("family", r->familyid), LOG_I("used_s_ago", j->now - r->usedat));
 	return 0;
@@ -522,8 +520,14 @@ int oauth_refresh_rotate(struct oauth_job *j)
 {
 	struct oauth *o = j->o;
 	j->rot.rc = STORE_OK;
-	j->rot.why = oauth_user_refused(o, j->rot.userid, j->rot.aud, j->rot.authtime, j->now,
-	                                &j->rot.unavailable);
+	/* A lock, password change or deletion moves the user's generation (or the store's):
+	 * the cached verdict is then stale and the store is read, as without the cache. */
+	j->rot.why =
+	    o->grant_user_cache
+	        ? oauth_user_refused_since(o, j->rot.userid, j->rot.aud, j->rot.authtime, j->now,
+	                                   j->rot.gen, j->rot.user_gen, &j->rot.unavailable)
+	        : oauth_user_refused(o, j->rot.userid, j->rot.aud, j->rot.authtime, j->now,
+	                             &j->rot.unavailable);
 	if (j->rot.why)
 		return STORE_OK; /* answered after the commit: nothing written for it */
 	j->rot.rc = store_oauthrefresh_rotate_in(o->o.store, j->rot.hash, j->rot.nexthash, j->now,
@@ -557,7 +561,7 @@ void oauth_refresh_committed(struct oauth_job *j)
 		store_oauthrefresh_successor(&j->rot.row, j->rot.nexthash, j->now, j->rot.expires,
 		                             &n);
 		oauth_cache_refresh_replace(o, j->rot.hash, &n);
-		count(&o->refresh_rotations);
+		tg_counter_inc(&o->refresh_rotations);
 	} else if (rc == STORE_NOTFOUND) {
 		struct store_oauthrefresh r;
 		oauth_cache_refresh_drop(o, j->rot.hash);
@@ -682,7 +686,7 @@ void oauth_revoke_run(struct oauth_job *j)
 		oauth_fail(j, OAUTH_ERR_INVALID_REQUEST, "token is required");
 		return;
 	}
-	count(&j->o->revocations);
+	tg_counter_inc(&j->o->revocations);
 	const char *what = "unknown";
 	if (looks_like_jwt(token)) {
 		struct authz_claims c;
@@ -732,7 +736,7 @@ void oauth_introspect_run(struct oauth_job *j)
 		oauth_fail(j, OAUTH_ERR_INVALID_REQUEST, "token is required");
 		return;
 	}
-	count(&j->o->introspections);
+	tg_counter_inc(&j->o->introspections);
 	j->status = 200;
 	int unavailable = 0;
 	const char *why = NULL;

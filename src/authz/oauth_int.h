@@ -14,6 +14,7 @@
 #include "authz/oauth_error.h"
 #include "authz/oauth_form.h"
 #include "authz/token.h"
+#include "core/counter.h"
 #include "core/log.h"
 
 #include <netinet/in.h>
@@ -30,14 +31,18 @@ struct oauth {
 	struct oauth_options o;
 	char issuer[256];
 	unsigned char key[OAUTH_KEY_BYTES];
-	_Atomic uint64_t tokens_issued, refresh_rotations, refresh_retries,
-	    refresh_reuse_revocations, logins_ok, logins_failed, logins_unknown_user,
-	    introspections, revocations, bad_requests;
+	tg_counter tokens_issued, refresh_rotations, refresh_retries, refresh_reuse_revocations,
+	    logins_ok, logins_failed, logins_unknown_user, introspections, revocations,
+	    bad_requests;
 	char *metadata; /* the RFC 8414 document, made once */
 	size_t metadata_len;
 	struct shtable *clients, *users, *refresh; /* oauth_cache.c */
 	_Atomic unsigned refresh_evict;            /* the refresh shard to empty next */
 	struct oauth_commit *commit;               /* oauth_commit.c */
+	/* The user verdicts of oauth_cache.c serve grants too (oauth_refresh_rotate): on SQLite,
+	 * where every write goes through this process and moves the generations at once; on
+	 * PostgreSQL another node's lock arrives by NOTIFY, so a grant reads the user. */
+	int grant_user_cache;
 };
 
 enum oauth_endpoint {
@@ -100,9 +105,10 @@ struct oauth_job {
 		char userid[STORE_ID_MAX + 1];
 		unsigned aud;
 		int64_t authtime;
-		const char *why; /* oauth_user_refused's verdict there (NULL: may) */
-		int unavailable; /* ... and whether the store failed */
-		int rc;          /* the rotation's (STORE_NOTFOUND: used, revoked or gone) */
+		const char *why;        /* oauth_user_refused's verdict there (NULL: may) */
+		uint64_t gen, user_gen; /* the store's and the user's, before the transaction */
+		int unavailable;        /* ... and whether the store failed */
+		int rc;                 /* the rotation's (STORE_NOTFOUND: used, revoked or gone) */
 		struct store_oauthrefresh row;
 	} rot;
 	STAILQ_ENTRY(oauth_job) commit_link;
@@ -146,9 +152,9 @@ const char *oauth_user_refused(struct oauth *o, const char *userid, unsigned aud
 /* How long a user's "may hold tokens" verdict is reused at most (s), besides being dropped
  * when the store generations move: the credential policy's time-based rules, and writes
  * that did not come through this process (store.h: telgated is the only writer; a row
- * deleted with sqlite3 is seen by introspection this much later at most). Only
- * introspection reads and fills it: a grant always asks the store (a verdict cached at a
- * grant would let the introspection that follows miss such a deletion). */
+ * deleted with sqlite3 is seen by introspection and refresh grants this much later at
+ * most). Introspection and, on SQLite (oauth.grant_user_cache), the refresh grants' committer
+ * read and fill it; the other grants ask the store. */
 #define OAUTH_USER_CACHE_S 5
 
 int oauth_cache_init(struct oauth *o); /* 0, -1 out of memory */
@@ -167,6 +173,12 @@ void oauth_cache_user_put(struct oauth *o, const char *userid, unsigned aud, int
 /* oauth_user_refused through the cache (a verdict of NULL is kept). Blocking on a miss. */
 const char *oauth_user_refused_cached(struct oauth *o, const char *userid, unsigned aud,
                                       int64_t authtime, int64_t now, int *unavailable);
+/* The same, a miss's verdict kept under gen and user_gen read before the store could show
+ * what the verdict is read from: inside a transaction, before it began (its snapshot may
+ * predate a write whose generation moved since). */
+const char *oauth_user_refused_since(struct oauth *o, const char *userid, unsigned aud,
+                                     int64_t authtime, int64_t now, uint64_t gen, uint64_t user_gen,
+                                     int *unavailable);
 
 /* Refresh-token rows by token hash, so that a refresh grant's worker reads nothing from the
  * store: the committer keeps each successor it committed and drops the token it consumed.

@@ -148,10 +148,9 @@ static int login(struct oauth_job *j, const char *page, char *userid, size_t cap
 	/* An unknown user was checked against the directory's dummy hash, at the cost of a
 	 * real one (dir.h): the counter and the line say so, the answer does not. */
 	int unknown = st == DIR_UNKNOWN_USER;
-	atomic_fetch_add_explicit(st == DIR_OK ? &j->o->logins_ok
-	                          : unknown    ? &j->o->logins_unknown_user
-	                                       : &j->o->logins_failed,
-	                          1, memory_order_relaxed);
+	tg_counter_inc(st == DIR_OK ? &j->o->logins_ok
+	               : unknown    ? &j->o->logins_unknown_user
+	                            : &j->o->logins_failed);
 	log_ev(st == DIR_OK ? LOG_LVL_INFO : LOG_LVL_NOTICE, j->cid, "oauth_login",
 	       LOG_S("page", page), LOG_S("user", user), LOG_S("outcome", dir_status_name(st)),
 	       LOG_I_IF(unknown, "dummy_hash", 1), LOG_S("detail", detail[0] ? detail : NULL),

@@ -175,7 +175,7 @@ static void cookie_of(struct http_request *req, char out[OAUTH_TOKEN_LEN + 1])
 static void refuse(struct oauth *o, struct http_request *req, enum oauth_endpoint ep,
                    enum oauth_err e, const char *why)
 {
-	atomic_fetch_add_explicit(&o->bad_requests, 1, memory_order_relaxed);
+	tg_counter_inc(&o->bad_requests);
 	log_ev(LOG_LVL_NOTICE, http_cid(req), "oauth_bad_request", LOG_S("path", http_path(req)),
 	       LOG_S("error", oauth_err_name(e)), LOG_S("reason", why));
 	if (ep >= OAUTH_EP_AUTHORIZE_GET) {
@@ -394,6 +394,7 @@ struct oauth *oauth_new(const struct oauth_options *opt, char *err, size_t errle
 		o->o.refresh_grace_s = 0;
 	if (oauth_key_load(opt->pki_dir, o->key, err, errlen) != 0)
 		goto fail;
+	o->grant_user_cache = strcmp(store_backend_name(o->o.store), "sqlite") == 0;
 	if (oauth_cache_init(o) != 0 || !(o->commit = oauth_commit_start(o))) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -430,14 +431,14 @@ void oauth_free(struct oauth *o)
 
 void oauth_stats(struct oauth *o, struct oauth_stats *out)
 {
-	out->tokens_issued = atomic_load(&o->tokens_issued);
-	out->refresh_rotations = atomic_load(&o->refresh_rotations);
-	out->refresh_retries = atomic_load(&o->refresh_retries);
-	out->refresh_reuse_revocations = atomic_load(&o->refresh_reuse_revocations);
-	out->logins_ok = atomic_load(&o->logins_ok);
-	out->logins_failed = atomic_load(&o->logins_failed);
-	out->logins_unknown_user = atomic_load(&o->logins_unknown_user);
-	out->introspections = atomic_load(&o->introspections);
-	out->revocations = atomic_load(&o->revocations);
-	out->bad_requests = atomic_load(&o->bad_requests);
+	out->tokens_issued = tg_counter_get(&o->tokens_issued);
+	out->refresh_rotations = tg_counter_get(&o->refresh_rotations);
+	out->refresh_retries = tg_counter_get(&o->refresh_retries);
+	out->refresh_reuse_revocations = tg_counter_get(&o->refresh_reuse_revocations);
+	out->logins_ok = tg_counter_get(&o->logins_ok);
+	out->logins_failed = tg_counter_get(&o->logins_failed);
+	out->logins_unknown_user = tg_counter_get(&o->logins_unknown_user);
+	out->introspections = tg_counter_get(&o->introspections);
+	out->revocations = tg_counter_get(&o->revocations);
+	out->bad_requests = tg_counter_get(&o->bad_requests);
 }

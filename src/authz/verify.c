@@ -276,9 +276,9 @@ static enum authz_verdict verify_cold(struct authz *a, const char *token, size_t
 static enum authz_verdict count(struct authz *a, enum authz_verdict v, int cached)
 {
 	if (v == AUTHZ_OK)
-		atomic_fetch_add_explicit(cached ? &a->cached : &a->cold, 1, memory_order_relaxed);
+		tg_counter_inc(cached ? &a->cached : &a->cold);
 	else if ((unsigned)v < AUTHZ_VERDICT_N)
-		atomic_fetch_add_explicit(&a->refused[v], 1, memory_order_relaxed);
+		tg_counter_inc(&a->refused[v]);
 	return v;
 }
 

@@ -45,6 +45,8 @@ struct signer_token_key {
 	char kid[44]; /* the RFC 7638 thumbprint (authz/jwk.h) */
 	int alg;      /* enum jws_alg */
 	EVP_PKEY *key;
+	char header[160]; /* its access tokens' header, base64url (jws_at_header_b64) */
+	size_t header_len;
 };
 struct signer_tokens {
 	pthread_mutex_t mu;

@@ -50,6 +50,7 @@ struct pending {
 	uint32_t id;
 	int done, status;
 	int sent;              /* send_request's result (0: on the wire) */
+	int blocked;           /* its thread sleeps on cv (await_answer), not leading */
 	struct timespec until; /* the answer's deadline */
 	unsigned char *out;
 	size_t outlen;
@@ -95,12 +96,22 @@ static void fail_all(struct signer_remote *r, int status)
 	}
 }
 
-/* Under r->mu, when nobody leads: a waiter takes over the socket. */
+/* Under r->mu, when nobody leads: a waiter takes over the socket. Only a request whose
+ * thread sleeps on it: one thread may have several in flight (signer_sign_tokens_start
+ * sends a batch, then waits for each in turn), and a signal to one it is not waiting on
+ * yet would wake nobody; the batch would then wait for its first answer, unread, until
+ * some other request led or the deadline passed (seen after an idle period, when the
+ * watcher led and stepped down for a batch). */
 static void promote(struct signer_remote *r)
 {
-	struct pending *p = LIST_FIRST(&r->waiting);
-	if (r->leader == LEAD_NONE && p)
+	if (r->leader != LEAD_NONE)
+		return;
+	struct pending *p;
+	LIST_FOREACH(p, &r->waiting, link)
+	if (p->blocked) {
 		pthread_cond_signal(&p->cv);
+		return;
+	}
 }
 
 static void on_hello(struct signer_remote *r, const struct signer_resp *resp)
@@ -280,7 +291,10 @@ static int await_answer(struct signer_remote *r, struct pending *p, const struct
 			uint64_t one = 1;
 			r->evict = write(r->wakefd, &one, sizeof one) == (ssize_t)sizeof one;
 		}
-		if (pthread_cond_timedwait(&p->cv, &r->mu, until) == ETIMEDOUT && !p->done)
+		p->blocked = 1;
+		int rc = pthread_cond_timedwait(&p->cv, &r->mu, until);
+		p->blocked = 0;
+		if (rc == ETIMEDOUT && !p->done)
 			return -EAGAIN;
 	}
 	return 0;

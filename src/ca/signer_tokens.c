@@ -28,10 +28,15 @@ static int add_locked(struct signer_tokens *t, EVP_PKEY *k, const char *kid)
 			return -EEXIST;
 	if (t->n == SIGNER_TOKEN_KEYS_MAX)
 		return -ENOSPC;
-	struct signer_token_key *e = &t->k[t->n++];
+	struct signer_token_key *e = &t->k[t->n];
 	memcpy(e->kid, kid, AUTHZ_KID_LEN + 1);
 	e->alg = jws_alg_of_key(k);
+	long hl = jws_at_header_b64((enum jws_alg)e->alg, kid, e->header, sizeof e->header);
+	if (hl < 0)
+		return -EINVAL;
+	e->header_len = (size_t)hl;
 	e->key = k;
+	t->n++;
 	return 0;
 }
 
@@ -204,19 +209,25 @@ int signer_tokens_keygen(struct signer_tokens *t, const unsigned char *alg, size
 }
 
 /* 1 when the header of the signing input names this key, its algorithm and typ at+jwt and the
- * payload is a JSON object: only access tokens are signed. */
-static int token_input_ok(const char *in, size_t n, const char *kid, enum jws_alg a)
+ * payload is a JSON object: only access tokens are signed. The header the engine writes is
+ * known by its bytes (e's header: jws_at_header_b64, as authz_token_prepare makes it, so
+ * not decoded and parsed per token); any other spelling is parsed and checked. */
+static int token_input_ok(const char *in, size_t n, const struct signer_token_key *e)
 {
 	const char *dot = memchr(in, '.', n);
 	if (!dot || memchr(dot + 1, '.', n - (size_t)(dot + 1 - in)))
 		return 0;
-	json_t *h = jws_json_part(in, (size_t)(dot - in), AUTHZ_TOKEN_MAX);
-	json_t *p = h ? jws_json_part(dot + 1, n - (size_t)(dot + 1 - in), AUTHZ_TOKEN_MAX) : NULL;
+	size_t hn = (size_t)(dot - in);
+	int known = hn == e->header_len && memcmp(in, e->header, hn) == 0;
+	json_t *h = known ? NULL : jws_json_part(in, hn, AUTHZ_TOKEN_MAX);
+	json_t *p =
+	    known || h ? jws_json_part(dot + 1, n - (size_t)(dot + 1 - in), AUTHZ_TOKEN_MAX) : NULL;
 	const char *hk = json_string_value(json_object_get(h, "kid"));
 	const char *ha = json_string_value(json_object_get(h, "alg"));
 	const char *ht = json_string_value(json_object_get(h, "typ"));
-	int ok = p && hk && ha && ht && strcmp(hk, kid) == 0 && jws_alg_parse(ha) == a &&
-	         strcmp(ht, "at+jwt") == 0;
+	int ok = p && (known ||
+	               (hk && ha && ht && strcmp(hk, e->kid) == 0 &&
+	                jws_alg_parse(ha) == (enum jws_alg)e->alg && strcmp(ht, "at+jwt") == 0));
 	json_decref(h);
 	json_decref(p);
 	return ok;
@@ -230,26 +241,21 @@ int signer_tokens_sign(struct signer_tokens *t, const unsigned char *p, size_t l
 	if (len <= AUTHZ_KID_LEN || len - AUTHZ_KID_LEN > AUTHZ_TOKEN_MAX ||
 	    !authz_kid_ok((const char *)p, AUTHZ_KID_LEN))
 		return -EINVAL;
-	EVP_PKEY *k = NULL;
-	enum jws_alg a = JWS_ALG_UNKNOWN;
+	struct signer_token_key e = {.key = NULL};
 	pthread_mutex_lock(&t->mu);
-	for (size_t i = 0; i < t->n && !k; i++)
-		if (memcmp(t->k[i].kid, p, AUTHZ_KID_LEN) == 0 &&
-		    EVP_PKEY_up_ref(t->k[i].key) == 1) {
-			k = t->k[i].key;
-			a = (enum jws_alg)t->k[i].alg;
-		}
+	for (size_t i = 0; i < t->n && !e.key; i++)
+		if (memcmp(t->k[i].kid, p, AUTHZ_KID_LEN) == 0 && EVP_PKEY_up_ref(t->k[i].key) == 1)
+			e = t->k[i]; /* its key referenced: used after the lock */
 	pthread_mutex_unlock(&t->mu);
+	EVP_PKEY *k = e.key;
 	if (!k)
 		return -ENOENT;
-	char kid[AUTHZ_KID_LEN + 1];
-	memcpy(kid, p, AUTHZ_KID_LEN);
-	kid[AUTHZ_KID_LEN] = '\0';
+	enum jws_alg a = (enum jws_alg)e.alg;
 	const char *in = (const char *)p + AUTHZ_KID_LEN;
 	size_t n = len - AUTHZ_KID_LEN;
 	int rc = -EINVAL;
 	unsigned char *sig = NULL;
-	if (token_input_ok(in, n, kid, a)) {
+	if (token_input_ok(in, n, &e)) {
 		sig = malloc(JWS_SIG_MAX);
 		rc = sig ? jws_sign(k, a, (const unsigned char *)in, n, sig, JWS_SIG_MAX, outlen)
 		         : -ENOMEM;

@@ -726,6 +726,23 @@ class OAuthTest(unittest.TestCase):
         self.assertEqual((s, r["error"]), (400, "invalid_grant"))
         self.assertEqual(self.introspect(a["access_token"], "rs:" + rs)[1], {"active": False})
 
+    def test_deleted_user_after_refreshes(self):
+        """The committer keeps a user's "may" verdict between grants (on SQLite): a deletion
+        through telgated still ends the grants at once (the user's refresh tokens go with
+        the user; the store's generation moves, so no kept verdict is believed either)."""
+        self.start()
+        self.public_client()
+        a = self.code_grant()
+        s, a2, _ = self.refresh(a["refresh_token"])
+        self.assertEqual(s, 200, a2)
+        s, a3, _ = self.refresh(a2["refresh_token"])  # the verdict kept by now
+        self.assertEqual(s, 200, a3)
+        r = self.d.cli("user", "delete", USER)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        s, r, _ = self.refresh(a3["refresh_token"])
+        self.assertEqual((s, r["error"]), (400, "invalid_grant"))
+        self.assertIn("event=oauth_refresh_refused", self.d.log_text())
+
     def test_password_change_refused_at_introspection(self):
         self.start()
         self.public_client()

@@ -8,6 +8,7 @@
 #include <openssl/core_names.h>
 #include <openssl/param_build.h>
 #include <setjmp.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -43,6 +44,50 @@ static void test_b64url_strict(void **state)
 	assert_int_equal(jws_b64url_decode("-_8A", 4, out, sizeof out), 3);
 	assert_int_equal(jws_b64url_decode("YW J", 4, out, sizeof out), -1);
 	assert_int_equal(jws_b64url_decode("YWJj", 4, out, 2), -1); /* does not fit */
+}
+
+/* The encoder and decoder against libsodium's (which they replaced): the same text for
+ * every byte string, and the same verdict and bytes for every short string over the
+ * alphabet plus ASCII characters a token must not have. */
+static void test_b64url_as_libsodium(void **state)
+{
+	(void)state;
+	unsigned char in[64], a[64], b[64];
+	char mine[100], theirs[100];
+	for (int round = 0; round < 2000; round++) {
+		size_t n = (size_t)round % sizeof in;
+		randombytes_buf(in, n);
+		assert_int_equal(jws_b64url_encode(in, n, mine, sizeof mine), JWS_B64_LEN(n));
+		sodium_bin2base64(theirs, sizeof theirs, in, n,
+		                  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+		assert_string_equal(mine, theirs);
+	}
+	static const char alphabet[] = "AQgw_-9zZa+/= .\n";
+	char txt[12];
+	for (int round = 0; round < 200000; round++) {
+		size_t n = randombytes_uniform(sizeof txt);
+		for (size_t i = 0; i < n; i++)
+			txt[i] = alphabet[randombytes_uniform(sizeof alphabet - 1)];
+		size_t len = 0;
+		const char *end = NULL;
+		int ok = sodium_base642bin(b, 6, txt, n, NULL, &len, &end,
+		                           sodium_base64_VARIANT_URLSAFE_NO_PADDING) == 0 &&
+		         end == txt + n;
+		long got = jws_b64url_decode(txt, n, a, 6);
+		assert_int_equal(got, ok ? (long)len : -1);
+		if (ok)
+			assert_memory_equal(a, b, len);
+	}
+	/* Stricter than libsodium 1.0.18, which reads a byte over 0x7f as a letter of the
+	 * alphabet ("\x80A" decodes there): refused here, as RFC 4648 §3.3 says. */
+	assert_int_equal(jws_b64url_decode("\x80"
+	                                   "A",
+	                                   2, a, sizeof a),
+	                 -1);
+	assert_int_equal(jws_b64url_decode("AA\xff"
+	                                   "A",
+	                                   4, a, sizeof a),
+	                 -1);
 }
 
 static void test_parse_three_parts(void **state)
@@ -177,6 +222,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_b64url_round_trip),
 	    cmocka_unit_test(test_b64url_strict),
+	    cmocka_unit_test(test_b64url_as_libsodium),
 	    cmocka_unit_test(test_parse_three_parts),
 	    cmocka_unit_test(test_ecdsa_raw_der),
 	    cmocka_unit_test(test_alg_names),

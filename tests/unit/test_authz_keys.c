@@ -211,6 +211,26 @@ static void test_signer_token_policy(void **state)
 	snprintf(h, sizeof h, "{\"alg\":\"RS256\",\"typ\":\"at+jwt\",\"kid\":\"%s\"}", f.kid);
 	l = authz_fx_input(h, "{}", in, sizeof in);
 	assert_int_equal(signer_sign_token(f.signer, f.kid, in, l, &sig, &n), -EINVAL);
+	/* The engine's own header (known to the signer by its bytes): signed; with a payload
+	 * that is not a JSON object, refused all the same. */
+	snprintf(h, sizeof h, "{\"alg\":\"ES256\",\"typ\":\"at+jwt\",\"kid\":\"%s\"}", f.kid);
+	l = authz_fx_input(h, "{}", in, sizeof in);
+	assert_int_equal(signer_sign_token(f.signer, f.kid, in, l, &sig, &n), 0);
+	free(sig);
+	char b64[JWS_AT_HEADER_B64_MAX];
+	long hl = jws_at_header_b64(JWS_ES256, f.kid, b64, sizeof b64);
+	assert_true(hl > 0);
+	assert_memory_equal(in, b64, (size_t)hl);
+	static const char *const not_objects[] = {"[]", "1", "\"x\"", "{", "{}{}"};
+	for (size_t i = 0; i < sizeof not_objects / sizeof *not_objects; i++) {
+		l = authz_fx_input(h, not_objects[i], in, sizeof in);
+		assert_int_equal(signer_sign_token(f.signer, f.kid, in, l, &sig, &n), -EINVAL);
+	}
+	/* Another spelling of a good header (members in another order) is parsed: signed. */
+	snprintf(h, sizeof h, "{\"kid\":\"%s\",\"typ\":\"at+jwt\",\"alg\":\"ES256\"}", f.kid);
+	l = authz_fx_input(h, "{}", in, sizeof in);
+	assert_int_equal(signer_sign_token(f.signer, f.kid, in, l, &sig, &n), 0);
+	free(sig);
 	/* Bytes that are not a JWS signing input. */
 	assert_int_equal(signer_sign_token(f.signer, f.kid, "abc", 3, &sig, &n), -EINVAL);
 	/* An unknown kid. */

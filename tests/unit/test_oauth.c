@@ -14,6 +14,8 @@
 #include "authz/oauth_int.h"
 #include "core/shtable.h"
 
+#include <sodium.h>
+
 #include <errno.h>
 
 static int parse(const char *body, const char **why)
@@ -156,6 +158,57 @@ static void test_secrets(void **state)
 	assert_false(oauth_csrf_ok(key, "", csrf));
 }
 
+/* libsodium's HMAC-SHA-256 of label, a and b as oauth_crypto.c lays them out, hex. */
+static void sodium_hmac3(const unsigned char *key, const char *label, const char *a, const char *b,
+                         size_t blen, char hex[OAUTH_HASH_HEX + 1])
+{
+	crypto_auth_hmacsha256_state h;
+	unsigned char mac[crypto_auth_hmacsha256_BYTES];
+	crypto_auth_hmacsha256_init(&h, key, OAUTH_KEY_BYTES);
+	crypto_auth_hmacsha256_update(&h, (const unsigned char *)label, strlen(label) + 1);
+	crypto_auth_hmacsha256_update(&h, (const unsigned char *)a, strlen(a) + 1);
+	crypto_auth_hmacsha256_update(&h, (const unsigned char *)b, blen);
+	crypto_auth_hmacsha256_final(&h, mac);
+	sodium_bin2hex(hex, OAUTH_HASH_HEX + 1, mac, sizeof mac);
+}
+
+/* The hashes went from libsodium to OpenSSL (its SHA extensions): the same values, or every
+ * stored client secret and token hash would stop matching. Inputs of 0 to 300 bytes cross
+ * the 64-byte block and the 55-byte padding bounds. */
+static void test_hashes_as_libsodium(void **state)
+{
+	(void)state;
+	unsigned char key[OAUTH_KEY_BYTES];
+	char in[301], want[OAUTH_HASH_HEX + 1], got[OAUTH_HASH_HEX + 1];
+	for (size_t i = 0; i < sizeof key; i++)
+		key[i] = (unsigned char)(7 * i + 1);
+	for (size_t n = 0; n < sizeof in - 1; n += n < 70 ? 1 : 23) {
+		for (size_t i = 0; i < n; i++)
+			in[i] = (char)('a' + (i * 13 + n) % 26);
+		in[n] = '\0';
+		unsigned char h[crypto_hash_sha256_BYTES];
+		crypto_hash_sha256(h, (const unsigned char *)in, n);
+		sodium_bin2hex(want, sizeof want, h, sizeof h);
+		oauth_token_hash(in, n, got);
+		assert_string_equal(got, want);
+		sodium_hmac3(key, "telgate oauth client secret v1", "some-client", in, n, want);
+		oauth_secret_hash(key, "some-client", in, n, got);
+		assert_string_equal(got, want);
+		assert_true(oauth_secret_verify(key, "some-client", in, n, want));
+	}
+	/* A refresh token's successor (an HMAC under the key too) is what libsodium gave. */
+	char s[OAUTH_TOKEN_LEN + 1];
+	oauth_refresh_successor(key, "abc", 3, s);
+	sodium_hmac3(key, "telgate oauth refresh successor v1", "", "abc", 3, want);
+	unsigned char mac[32];
+	size_t bl;
+	assert_int_equal(sodium_hex2bin(mac, sizeof mac, want, OAUTH_HASH_HEX, NULL, &bl, NULL), 0);
+	char b64[OAUTH_TOKEN_LEN + 1];
+	sodium_bin2base64(b64, sizeof b64, mac, sizeof mac,
+	                  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	assert_string_equal(s, b64);
+}
+
 static void test_user_code(void **state)
 {
 	(void)state;
@@ -252,7 +305,7 @@ int main(void)
 	    cmocka_unit_test(test_form_strict),   cmocka_unit_test(test_basic),
 	    cmocka_unit_test(test_pkce),          cmocka_unit_test(test_secrets),
 	    cmocka_unit_test(test_user_code),     cmocka_unit_test(test_scopes_and_errors),
-	    cmocka_unit_test(test_refresh_cache),
+	    cmocka_unit_test(test_refresh_cache), cmocka_unit_test(test_hashes_as_libsodium),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

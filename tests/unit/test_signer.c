@@ -347,19 +347,26 @@ static void *blocked_request(void *arg)
 	return &rc;
 }
 
+/* A signer process on a new socketpair (sv) and the remote handle to it, its hello in: the
+ * answer timeout is for a signer that runs, and the warm-up at nice 10 can outlast it on a
+ * loaded machine, so the daemon waits for the hello too. */
+static struct signer *remote_start(int sv[2], pid_t *pid)
+{
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	*pid = spawn_signer(sv[1], sv[0], 0);
+	char err[128];
+	struct signer *r = signer_remote_new(sv[0], err, sizeof err);
+	assert_non_null(r);
+	await_hello(r, *pid);
+	return r;
+}
+
 static void test_remote(void **state)
 {
 	(void)state;
 	int sv[2];
-	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
-	pid_t pid = spawn_signer(sv[1], sv[0], 0);
-	char err[128];
-	struct signer *r = signer_remote_new(sv[0], err, sizeof err);
-	assert_non_null(r);
-	/* The hello before the first request, as the daemon waits for it: the answer timeout
-	 * is for a signer that runs, and the warm-up at nice 10 can outlast it on a loaded
-	 * machine. */
-	await_hello(r, pid);
+	pid_t pid;
+	struct signer *r = remote_start(sv, &pid);
 	/* The same answers as the local signer: the policy is the same code. */
 	check_issued(r);
 	check_policy(r);
@@ -432,6 +439,47 @@ static void test_remote(void **state)
 	assert_int_equal(WEXITSTATUS(ws), 0);
 }
 
+/* A batch of token requests sent while the handle was idle (its watcher thread reads the
+ * socket then, and steps down for the batch's first wait): every request gets the signer's
+ * own answer (-ENOENT: the kid is not one of its keys), none -EAGAIN at its deadline. The
+ * watcher used to hand the socket to the batch's last request, on which nobody waited yet,
+ * so the first answer stayed unread until another request came or its deadline passed. */
+static void test_remote_batch_after_idle(void **state)
+{
+	(void)state;
+	int sv[2];
+	pid_t pid;
+	struct signer *r = remote_start(sv, &pid);
+	enum { N = 4 };
+	static const char input[] = "eyJhbGciOiJFUzI1NiJ9.e30";
+	char kid[SIGNER_KID_LEN + 1];
+	memset(kid, 'A', SIGNER_KID_LEN);
+	kid[SIGNER_KID_LEN] = '\0';
+	for (int round = 0; round < 2; round++) {
+		usleep(1500 * 1000); /* idle longer than the watcher's 1 s: it leads now */
+		struct signer_token_sign t[N], *v[N];
+		for (int i = 0; i < N; i++) {
+			t[i] = (struct signer_token_sign){
+			    .kid = kid, .input = input, .len = sizeof input - 1};
+			v[i] = &t[i];
+		}
+		signer_sign_tokens_start(r, v, N);
+		signer_sign_tokens_finish(r, v, N);
+		for (int i = 0; i < N; i++) {
+			assert_int_equal(t[i].rc, -ENOENT);
+			assert_null(t[i].sig);
+		}
+	}
+	struct signer_stats st;
+	signer_stats(r, &st);
+	assert_int_equal(st.failed, 0);
+	assert_int_equal(st.in_flight, 0);
+	signer_free(r);
+	close(sv[1]);
+	int ws;
+	assert_int_equal(waitpid(pid, &ws, 0), pid);
+}
+
 /* Many threads through one remote handle (leader/follower: whoever waits reads the socket
  * for the others). Each thread signs its own bytes and checks the signature itself (cmocka's
  * asserts are for the main thread); the main thread kills the signer once they are under
@@ -482,12 +530,8 @@ static void test_remote_threads(void **state)
 {
 	(void)state;
 	int sv[2];
-	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
-	pid_t pid = spawn_signer(sv[1], sv[0], 0);
-	char err[128];
-	shared = signer_remote_new(sv[0], err, sizeof err);
-	assert_non_null(shared);
-	await_hello(shared, pid); /* before the first request: see test_remote */
+	pid_t pid;
+	shared = remote_start(sv, &pid);
 	X509 *tl = ca_cert(shared, SIGNER_KEY_TRUSTLIST);
 	tl_pub = X509_get0_pubkey(tl);
 	pthread_t th[NTHREADS];
@@ -552,8 +596,9 @@ static void test_remote_threads(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_local_issues), cmocka_unit_test(test_local_policy),
-	    cmocka_unit_test(test_local_bytes),  cmocka_unit_test(test_local_crl),
-	    cmocka_unit_test(test_remote),       cmocka_unit_test(test_remote_threads)};
+	    cmocka_unit_test(test_local_issues),  cmocka_unit_test(test_local_policy),
+	    cmocka_unit_test(test_local_bytes),   cmocka_unit_test(test_local_crl),
+	    cmocka_unit_test(test_remote),        cmocka_unit_test(test_remote_batch_after_idle),
+	    cmocka_unit_test(test_remote_threads)};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
