@@ -601,12 +601,12 @@ static size_t tls_write(struct stream *s, const unsigned char *buf, size_t len, 
 	return done;
 }
 
-/* Writes the n pieces of iov to the socket now, when nothing is queued before them: TCP
- * one sendmsg, TLS one SSL_write (one record up to 16 KiB: two pieces are joined in the
- * queue first). Whatever did not go is queued
- * (its write event then waits for the socket). Writing at once spares the write event's
- * epoll_ctl pair and a loop turn per answer on a keep-alive connection. A failure
- * closes the stream from the next turn (*failed set). 0, or -1 out of memory. */
+/* Writes the n pieces of iov to the socket now, when nothing is queued before them:
+ * TCP one sendmsg, TLS one SSL_write (one record up to 16 KiB: two pieces are joined
+ * first). Whatever did not go is queued (its write event then waits for the socket).
+ * Writing at once spares the write event's epoll_ctl pair and a loop turn per answer on
+ * a keep-alive connection. A failure closes the stream from the next turn (*failed
+ * set). 0, or -1 out of memory. */
 static int write_out(struct stream *s, const struct iovec *iov, int n, int direct, int *failed)
 {
 	size_t sent = 0;
@@ -625,11 +625,17 @@ static int write_out(struct stream *s, const struct iovec *iov, int n, int direc
 			}
 		} else if (s->hs_done && !s->write_wants_read) {
 			ERR_clear_error();
+			size_t len = iov[0].iov_len + (n > 1 ? iov[1].iov_len : 0);
 			if (n == 1) {
-				sent = tls_write(s, iov[0].iov_base, iov[0].iov_len, failed);
+				sent = tls_write(s, iov[0].iov_base, len, failed);
+			} else if (len <= CORK_MAX) {
+				/* two pieces, one record: joined first */
+				unsigned char one[CORK_MAX];
+				memcpy(one, iov[0].iov_base, iov[0].iov_len);
+				memcpy(one + iov[0].iov_len, iov[1].iov_base, iov[1].iov_len);
+				sent = tls_write(s, one, len, failed);
 			} else {
-				/* two pieces, one record: joined in the queue, written from there
-				 */
+				/* larger: joined in the queue, written from there */
 				if (out_append(s, iov, n, 0) != 0)
 					return -1;
 				size_t w = tls_write(s, s->out, s->out_len, failed);
@@ -922,6 +928,8 @@ static size_t in_room(struct stream *s)
 		s->in_off = 0;
 	}
 	size_t limit = s->max_frame + READ_MIN, want = s->in_len + READ_MIN;
+	if (limit < want) /* not after a delivery: it leaves less than max_frame */
+		limit = want;
 	if (want < goal)
 		want = goal;
 	if (want > limit)
