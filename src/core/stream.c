@@ -477,12 +477,21 @@ static int tls_retry(struct stream *s, int code, int *wants_write)
 	return 0;
 }
 
+/* Before an SSL call: SSL_get_error reads OpenSSL's error queue, so nothing of another's
+ * may be in it. Only peeked at: clearing an empty queue at every call cost ~1,100
+ * instructions per registration (callgrind, TLS fast path). */
+static void tls_err_fresh(void)
+{
+	if (ERR_peek_error())
+		ERR_clear_error();
+}
+
 /* Drives the TLS handshake (RFC 8446 §4) as the peer's bytes come. 1 when done, 0 when
  * it waits for the socket or the stream is closing. */
 static int tls_handshake(struct stream *s)
 {
 	s->hs_wants_write = 0;
-	ERR_clear_error(); /* SSL_get_error reads the queue: nothing of another's */
+	tls_err_fresh();
 	int r = SSL_do_handshake(s->ssl);
 	if (r == 1) {
 		s->hs_done = 1;
@@ -624,7 +633,7 @@ static int write_out(struct stream *s, const struct iovec *iov, int n, int direc
 				sock_failed(s, errno);
 			}
 		} else if (s->hs_done && !s->write_wants_read) {
-			ERR_clear_error();
+			tls_err_fresh();
 			size_t len = iov[0].iov_len + (n > 1 ? iov[1].iov_len : 0);
 			if (n == 1) {
 				sent = tls_write(s, iov[0].iov_base, len, failed);
@@ -666,7 +675,7 @@ static void flush_out(struct stream *s)
 	size_t sent = 0;
 	int failed = 0;
 	if (s->ssl) {
-		ERR_clear_error();
+		tls_err_fresh();
 		sent = tls_write(s, s->out + s->out_off, s->out_len, &failed);
 	} else {
 		ssize_t w;
@@ -982,7 +991,7 @@ static void read_input(struct stream *s)
 				return;
 			flush_out(s); /* what on_open queued */
 		}
-		ERR_clear_error(); /* SSL_get_error reads the queue: nothing of another's */
+		tls_err_fresh();
 	}
 	for (int round = 0;; round++) {
 		if (s->fd < 0 || s->close_pending || (s->state == S_OPEN && s->paused))
