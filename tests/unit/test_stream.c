@@ -1471,6 +1471,16 @@ static void count_records(int write_p, int version, int content_type, const void
 		records_in++;
 }
 
+/* Ends client c (connection id on the server) and listens with TLS instead of TCP. */
+static void to_tls(struct fx *f, struct client *c, int id)
+{
+	cl_close(c);
+	WAIT_FOR(f, 3000, f->closes[id] == 1);
+	stream_listener_free(f->l);
+	f->l = NULL;
+	listen_tls(f);
+}
+
 /* Many frames in one read are answered in one write: one flush (one on_drain) on TCP,
  * one TLS record on TLS. */
 static void test_batch_one_write(void **state)
@@ -1489,12 +1499,7 @@ static void test_batch_one_write(void **state)
 	WAIT_FOR(f, 3000, got(&c, line));
 	assert_string_equal(c.buf, batch);
 	assert_int_equal(f->drains[1], 1);
-	cl_close(&c);
-	WAIT_FOR(f, 3000, f->closes[1] == 1);
-	stream_listener_free(f->l);
-	f->l = NULL;
-
-	listen_tls(f);
+	to_tls(f, &c, 1);
 	cl_tls(f, &c, TLS1_2_VERSION);
 	SSL_set_msg_callback(c.ssl, count_records);
 	records_in = 0;
@@ -1672,11 +1677,7 @@ static void test_split_every_byte(void **state)
 	cl_tcp(&c, f->port, 0);
 	split_every_byte(f, &c);
 	assert_int_equal(f->closes[1], 0);
-	cl_close(&c);
-	WAIT_FOR(f, 3000, f->closes[1] == 1);
-	stream_listener_free(f->l);
-	f->l = NULL;
-	listen_tls(f);
+	to_tls(f, &c, 1);
 	cl_tls(f, &c, TLS1_3_VERSION);
 	split_every_byte(f, &c);
 	assert_int_equal(f->closes[2], 0);
