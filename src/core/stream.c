@@ -1,4 +1,16 @@
 /* SPDX-License-Identifier: ISC */
+/*
+ * The stream layer's connection lifecycle and its I/O (stream.h). Reading and writing are
+ * the layer's own, on two plain libevent events per connection (read: always, unless
+ * paused; write: only while output waits for the socket), not libevent's bufferevent
+ * (issue 22): bufferevent_openssl read each TLS record with two read(2)s (header, body),
+ * the socket bufferevent asked ioctl(FIONREAD) before every readv, frame() needed
+ * evbuffer pull-ups to see contiguous input, and every read and write went through
+ * libevent's deferred callbacks. Here one read(2) (or one SSL_read batch over OpenSSL's
+ * read-ahead) takes what the kernel has, up to RBUF bytes, every complete frame in it is
+ * handed over, and the answers go out in one write at the end (the cork). OpenSSL and
+ * libevent's plain events only: no new dependency.
+ */
 #include "core/stream.h"
 #include "core/conncap.h"
 #include "core/counter.h"
@@ -9,9 +21,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <netinet/in.h>
@@ -24,6 +33,7 @@
 #include <sys/queue.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 /* How long accepting pauses when descriptors run out: long enough not to spin (10 tries
@@ -41,6 +51,18 @@
 #define LINGER_MAX_BYTES (1024 * 1024)
 #define LINGER_MAX 256
 
+/* Reading. A read goes into the loop thread's RBUF-byte buffer (rbuf), lent to the
+ * stream for the batch: the frames in it are handed over from there, and only what is
+ * left (the start of a frame) is copied into the stream's own buffer, sized to fit. An
+ * idle connection holds no input memory, and no copy is made of a complete frame. A
+ * frame larger than a quarter of rbuf (or announced by stream_need beyond rbuf) is read
+ * straight into the stream's own buffer instead, grown up to max_frame + READ_MIN, so a
+ * large body is not copied at every piece. A callback reads at most READ_ROUNDS times
+ * before the loop serves other connections. */
+#define RBUF (64 * 1024)
+#define READ_MIN (16 * 1024)
+#define READ_ROUNDS 8
+
 enum sstate {
 	S_OPEN = 0, /* reading and writing */
 	S_FLUSHING, /* stream_close_after_flush: input discarded, waiting for the output */
@@ -56,12 +78,22 @@ struct stream {
 	const char *name;
 	enum stream_kind kind;
 	struct loop *loop;
-	struct bufferevent *bev;
+	SSL *ssl;               /* STREAM_TLS, until the close */
+	struct event *rev;      /* readable (EV_PERSIST): added unless paused */
+	struct event *wev;      /* writable (EV_PERSIST): added while output waits */
 	struct event *defer_ev; /* deferred close / resume, from the loop's next turn */
 	struct event *flush_ev; /* stream_close_after_flush's bound */
 	struct event *first_ev; /* the first-message deadline */
 	struct event *idle_ev;  /* the idle timeout, checked against last_read_us */
 	int64_t last_read_us;   /* the loop's cached clock at the last read */
+	/* Input: in[in_off, in_off + in_len) not handed over yet; in is rbuf while lent
+	 * (in_lent), else the stream's own (in_cap bytes, NULL when empty). */
+	unsigned char *in;
+	size_t in_off, in_len, in_cap;
+	/* Output: out[out_off, out_off + out_len) not yet taken by the kernel or TLS. Over
+	 * TLS its head is also what an SSL_write that wanted to be retried was given. */
+	unsigned char *out;
+	size_t out_off, out_len, out_cap;
 	struct sockaddr_storage sa;
 	socklen_t salen;
 	int fd;
@@ -70,9 +102,13 @@ struct stream {
 	int in_cb; /* callbacks of this stream on the stack */
 	int close_pending, resume_pending, defer_armed;
 	int opened, capped, paused, spoke;
-	int linger;     /* the close follows a last answer: linger (see LINGER_S) */
-	size_t in_seen; /* input bytes already counted in bytes_in */
-	size_t need;    /* stream_need: frame() waits for this many input bytes */
+	int linger;  /* the close follows a last answer: linger (see LINGER_S) */
+	int in_lent; /* in is this thread's rbuf */
+	int rev_on, wev_on;
+	/* TLS: the handshake is done; an SSL call that must be called again when the socket
+	 * is writable (the handshake, SSL_read) or readable (SSL_write). */
+	int hs_done, hs_wants_write, read_wants_write, write_wants_read;
+	size_t need; /* stream_need: frame() waits for this many input bytes */
 	int idle_timeout_s;
 	size_t max_frame, write_limit;
 	int crlf_keepalive;
@@ -107,10 +143,39 @@ struct stream_listener {
 	int64_t refused_logged, fd_logged;
 };
 
+/* The loop thread's read buffer, lent to one stream at a time (see RBUF). */
+static _Thread_local struct {
+	int busy;
+	alignas(max_align_t) unsigned char buf[RBUF];
+} rbuf;
+
 /* --- close and free ------------------------------------------------------------------ */
+
+/* Gives back rbuf (what it holds is dropped) or frees the stream's own input. */
+static void in_release(struct stream *s)
+{
+	if (s->in_lent)
+		rbuf.busy = 0;
+	else
+		free(s->in);
+	s->in = NULL;
+	s->in_lent = 0;
+	s->in_off = s->in_len = s->in_cap = 0;
+}
+
+static void out_release(struct stream *s)
+{
+	free(s->out);
+	s->out = NULL;
+	s->out_off = s->out_len = s->out_cap = 0;
+}
 
 static void stream_free(struct stream *s)
 {
+	if (s->rev)
+		event_free(s->rev);
+	if (s->wev)
+		event_free(s->wev);
 	if (s->defer_ev)
 		event_free(s->defer_ev);
 	if (s->flush_ev)
@@ -119,6 +184,10 @@ static void stream_free(struct stream *s)
 		event_free(s->first_ev);
 	if (s->idle_ev)
 		event_free(s->idle_ev);
+	if (s->ssl)
+		SSL_free(s->ssl);
+	in_release(s);
+	out_release(s);
 	free(s);
 }
 
@@ -163,8 +232,8 @@ static void on_linger(evutil_socket_t fd, short what, void *arg)
 	linger_end(g);
 }
 
-/* Takes over fd (a duplicate of the stream's socket) for its lingering close. Returns 0,
- * or -1 when the listener lingers on too many sockets already (the caller closes). */
+/* Takes over fd (the stream's socket, its events gone) for its lingering close. Returns
+ * 0, or -1 when the listener lingers on too many sockets already (the caller closes). */
 static int linger_start(struct stream_listener *l, int fd)
 {
 	if (!l || !l->nlev || l->nlingering >= LINGER_MAX)
@@ -200,26 +269,30 @@ static void do_close(struct stream *s, const char *why)
 		s->ops->on_close(s, s->why);
 		s->in_cb--;
 	}
-	if (s->bev) {
-		SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
+	if (s->fd >= 0) {
 		/* An orderly TLS close: close_notify before the FIN (RFC 8446 §6.1), one try,
 		 * never waiting for the peer's. Not after a failed handshake or a fatal
 		 * alert (OpenSSL refuses it then anyway). */
-		if (ssl && SSL_is_init_finished(ssl))
-			(void)SSL_shutdown(ssl);
+		if (s->ssl && SSL_is_init_finished(s->ssl))
+			(void)SSL_shutdown(s->ssl);
 		ERR_clear_error();
-		/* After a last answer, the socket lingers under a descriptor of its own: the
-		 * bufferevent closes the stream's. Otherwise what already arrived is read. */
-		int lfd = s->linger && s->kind != STREAM_UNIX ? dup(s->fd) : -1;
-		if (lfd < 0)
+		event_del(s->rev);
+		event_del(s->wev);
+		s->rev_on = s->wev_on = 0;
+		/* After a last answer, the socket lingers (the events on it are gone);
+		 * otherwise what already arrived is read, then it is closed. */
+		if (!s->linger || s->kind == STREAM_UNIX || linger_start(s->l, s->fd) != 0) {
 			drain_socket(s->fd);
-		bufferevent_free(s->bev); /* closes the socket (and frees the SSL) */
-		s->bev = NULL;
-		if (lfd >= 0 && linger_start(s->l, lfd) != 0) {
-			drain_socket(lfd);
-			close(lfd);
+			close(s->fd);
 		}
+		s->fd = -1;
 	}
+	if (s->ssl) {
+		SSL_free(s->ssl); /* SSL_set_fd's socket BIO does not close the descriptor */
+		s->ssl = NULL;
+	}
+	in_release(s);
+	out_release(s);
 	if (s->flush_ev)
 		event_del(s->flush_ev);
 	if (s->first_ev)
@@ -275,7 +348,7 @@ void stream_close(struct stream *s, const char *why)
 		return;
 	if (s->in_cb) {
 		s->close_pending = 1;
-		if (why != s->why) /* on_write passes s->why: no overlapping copy */
+		if (why != s->why) /* on_writable passes s->why: no overlapping copy */
 			tg_strlcpy(s->why, why, sizeof s->why);
 		return;
 	}
@@ -285,7 +358,8 @@ void stream_close(struct stream *s, const char *why)
 }
 
 /* Closes from the loop's next turn: for closes decided by someone walking their own
- * lists (a device-state fan-out writing to many streams). */
+ * lists (a device-state fan-out writing to many streams), and for a write that failed
+ * outside the stream's callbacks (its writer does not expect on_close inside). */
 static void close_soon(struct stream *s, const char *why)
 {
 	if (s->state == S_CLOSED || s->close_pending)
@@ -312,345 +386,36 @@ void stream_unref(struct stream *s)
 		stream_free(s);
 }
 
-/* --- writing ------------------------------------------------------------------------- */
+/* --- events and errors --------------------------------------------------------------- */
 
-/* The answers to one read, gathered while its frames are handed over (deliver) and
- * written together after the last: one sendmsg on TCP, one SSL_write and so one TLS
- * record on TLS, instead of one each (issue 22: SIPp and phones send several requests
- * per read under load). Per thread: one stream is delivering at a time. */
-#define CORK_MAX 16384 /* a TLS record's payload */
-static _Thread_local struct {
-	const struct stream *owner;
-	size_t len;
-	char buf[CORK_MAX];
-} cork;
-
-size_t stream_pending(const struct stream *s)
+/* Adds or removes the write and read events as the state asks: writable is waited for
+ * while output is queued (TLS: once the handshake is done and unless OpenSSL's write
+ * waits for the peer's bytes), or while the handshake or an SSL_read must be retried on
+ * writability; readable unless paused (a stream being flushed reads and drops; an
+ * SSL_write waiting for bytes from the peer reads too). One epoll_ctl per change. */
+static void sync_events(struct stream *s)
 {
-	return (s->bev ? evbuffer_get_length(bufferevent_get_output(s->bev)) : 0) +
-	       (cork.owner == s ? cork.len : 0);
-}
-
-static int after_write(struct stream *s, size_t len)
-{
-	if (s->stats)
-		tg_counter_add(&s->stats->bytes_out, len);
-	if (s->write_limit && stream_pending(s) > s->write_limit) {
-		if (s->stats)
-			tg_counter_add(&s->stats->slow_consumers, 1);
-		log_ev(LOG_LVL_WARNING, NULL, "stream_slow_consumer", LOG_S("listener", s->name),
-		       LOG_S("peer", s->peer), LOG_U("queued_bytes", stream_pending(s)));
-		close_soon(s, "peer does not read what it is sent");
-		return -1;
-	}
-	return 0;
-}
-
-/* Open and no close asked for: after stream_close_after_flush the stream is closing, and
- * what is written then is dropped (stream.h), or a writer could keep the flush going. */
-static int writable(const struct stream *s)
-{
-	return s->state == S_OPEN && !s->close_pending && s->bev;
-}
-
-/* TLS with nothing queued: the message goes to OpenSSL (and the socket) at once, as one
- * SSL_write and one record. Through the bufferevent, every message made libevent add the
- * write event (epoll_ctl), write from its callback and delete the event again
- * (epoll_ctl): two system calls and a deferred callback on top of the write, for each
- * event of a cloud CTI channel (one small message each). Only once the handshake is done
- * and while OpenSSL has no write of its own waiting (SSL_want is SSL_WRITING when an
- * SSL_read or SSL_write of the bufferevent's stopped on a full socket). On WANT_WRITE
- * OpenSSL keeps the records it made and must be called again with the same bytes: the
- * caller queues them whole, and the bufferevent's SSL_write of them is that retry (a
- * moved buffer is allowed). A failure leaves the bytes queued too: the bufferevent meets
- * it and reports it as for any other write. Returns how many bytes went. */
-static size_t tls_write_now(struct stream *s, const void *buf, size_t len)
-{
-	SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
-	if (!ssl || !len || len > INT_MAX || !SSL_is_init_finished(ssl) ||
-	    SSL_want(ssl) == SSL_WRITING)
-		return 0;
-	SSL_set_mode(ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	int r = SSL_write(ssl, buf, (int)len);
-	if (r > 0)
-		return (size_t)r;
-	/* Not this thread's next connection's error: the bufferevent's retry reports it. */
-	ERR_clear_error();
-	return 0;
-}
-
-/* Plain TCP with nothing queued: the bytes go to the socket at once, and only what the
- * kernel did not take is queued. Queuing everything made libevent enable the write
- * event (epoll_ctl), wait for writability (another epoll_wait) and disable it again
- * (epoll_ctl): three system calls per answer on top of the write, which on a
- * keep-alive connection doubled the cost of a small request. TLS: tls_write_now, for
- * one piece (two would be two records). Any error (the peer reset) leaves the bytes
- * queued: the bufferevent's own write then meets it and reports it as for any other
- * write. Returns how many bytes of the n in iov were sent. */
-static size_t write_now(struct stream *s, struct iovec *iov, int n)
-{
-	if (evbuffer_get_length(bufferevent_get_output(s->bev)) != 0)
-		return 0;
-	if (s->kind == STREAM_TLS)
-		return n == 1 ? tls_write_now(s, iov[0].iov_base, iov[0].iov_len) : 0;
-	struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
-	ssize_t w;
-	do
-		w = sendmsg(s->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
-	while (w < 0 && errno == EINTR);
-	return w > 0 ? (size_t)w : 0;
-}
-
-/* Sends or queues len bytes (no state check); direct: the socket may be written at once. */
-static int write_out(struct stream *s, const void *buf, size_t len, int direct)
-{
-	struct iovec v = {(void *)buf, len};
-	size_t sent = len && direct ? write_now(s, &v, 1) : 0;
-	struct evbuffer *out = bufferevent_get_output(s->bev);
-	/* TLS: the message in one chain of the buffer, so that bufferevent_openssl writes it
-	 * with one SSL_write, one record (a message across two chains took two). */
-	if (len > sent && ((s->kind == STREAM_TLS && evbuffer_expand(out, len - sent) != 0) ||
-	                   evbuffer_add(out, (const char *)buf + sent, len - sent) != 0))
-		return -1;
-	return 0;
-}
-
-/* Writes what the cork holds for s. What was written before a close was asked for still
- * goes: queued for the flush (S_FLUSHING, whose end is seen by on_write), or sent
- * before the close that cb_exit will do. When the kernel took it all at once, on_drain
- * is told here: the bufferevent never held it, so its write callback will not run, and
- * a user that waited for the drain because stream_pending counted the cork (cti/conn.c
- * closes after its last answers) would wait for ever. */
-static void cork_flush(struct stream *s)
-{
-	if (cork.owner != s)
+	if (s->fd < 0)
 		return;
-	size_t len = cork.len;
-	cork.len = 0;
-	if (len && s->bev) {
-		int direct = s->state == S_OPEN;
-		if (write_out(s, cork.buf, len, direct) == 0 && after_write(s, len) == 0 &&
-		    direct && s->ops->on_drain && s->bev &&
-		    evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
-			s->ops->on_drain(s);
-	}
-}
-
-int stream_write(struct stream *s, const void *buf, size_t len)
-{
-	if (!writable(s))
-		return -1;
-	if (cork.owner == s) {
-		if (cork.len + len > CORK_MAX)
-			cork_flush(s);
-		if (len <= CORK_MAX) {
-			memcpy(cork.buf + cork.len, buf, len);
-			cork.len += len;
-			return 0;
-		}
-	}
-	if (write_out(s, buf, len, 1) != 0)
-		return -1;
-	return after_write(s, len);
-}
-
-int stream_write2(struct stream *s, const void *a, size_t alen, const void *b, size_t blen)
-{
-	if (!writable(s))
-		return -1;
-	if (cork.owner == s) {
-		if (cork.len + alen + blen > CORK_MAX)
-			cork_flush(s);
-		if (alen + blen <= CORK_MAX) {
-			memcpy(cork.buf + cork.len, a, alen);
-			memcpy(cork.buf + cork.len + alen, b, blen);
-			cork.len += alen + blen;
-			return 0;
-		}
-	}
-	struct evbuffer *out = bufferevent_get_output(s->bev);
-	struct iovec iov[2] = {{(void *)a, alen}, {(void *)b, blen}};
-	size_t sent = write_now(s, iov, blen ? 2 : 1);
-	if (sent) {
-		/* the rest, from where the kernel stopped */
-		size_t from_a = sent < alen ? sent : alen, from_b = sent - from_a;
-		if ((alen > from_a &&
-		     evbuffer_add(out, (const char *)a + from_a, alen - from_a) != 0) ||
-		    (blen > from_b &&
-		     evbuffer_add(out, (const char *)b + from_b, blen - from_b) != 0))
-			return -1;
-		return after_write(s, alen + blen);
-	}
-	struct evbuffer_iovec v;
-	/* One contiguous piece, so that TLS sends it as one record. */
-	if (evbuffer_reserve_space(out, alen + blen, &v, 1) == 1 && v.iov_len >= alen + blen) {
-		memcpy(v.iov_base, a, alen);
-		memcpy((char *)v.iov_base + alen, b, blen);
-		v.iov_len = alen + blen;
-		if (evbuffer_commit_space(out, &v, 1) != 0)
-			return -1;
-	} else if (evbuffer_add(out, a, alen) != 0 || evbuffer_add(out, b, blen) != 0) {
-		return -1;
-	}
-	return after_write(s, alen + blen);
-}
-
-/* --- reading ------------------------------------------------------------------------- */
-
-/* RFC 5626 §3.5.1: a CRLFCRLF ping gets a CRLF pong; lone CRLFs between messages are
- * skipped. Returns 1 to look at the input again, 0 to wait for more. */
-static int keepalive(struct stream *s, struct evbuffer *in)
-{
-	size_t avail = evbuffer_get_length(in);
-	unsigned char b[4];
-	size_t n = avail < 4 ? avail : 4;
-	evbuffer_copyout(in, b, n);
-	size_t crlf = 0;
-	while (crlf < n && (b[crlf] == '\r' || b[crlf] == '\n'))
-		crlf++;
-	if (crlf == 0)
-		return -1; /* not a keep-alive */
-	if (crlf == 4 && memcmp(b, "\r\n\r\n", 4) == 0) {
-		evbuffer_drain(in, 4);
-		(void)stream_write(s, "\r\n", 2);
-		return 1;
-	}
-	if (crlf < n) { /* newlines before a message */
-		evbuffer_drain(in, crlf);
-		return 1;
-	}
-	if (n == 4) { /* four line ends that are not a ping: noise */
-		evbuffer_drain(in, 4);
-		return 1;
-	}
-	return 0; /* maybe the start of a ping */
-}
-
-/* The loop's clock as of this iteration (no system call: libevent caches it). */
-static int64_t cached_us(const struct stream *s)
-{
-	struct timeval tv;
-	if (event_base_gettimeofday_cached(loop_base(s->loop), &tv) != 0)
-		return tg_mono_us();
-	return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
-}
-
-/* The idle timeout is one timer armed once and moved only when it fires: a read just
- * notes the time. bufferevent's read timeout re-armed a timer at every read: two heap
- * updates per request on a keep-alive connection (and, while the loops used libevent's
- * precise timers, a timerfd_settime() system call each). */
-static void arm_idle(struct stream *s, int64_t after_us)
-{
-	struct timeval tv = {(time_t)(after_us / 1000000), (suseconds_t)(after_us % 1000000)};
-	evtimer_add(s->idle_ev, &tv);
-}
-
-/* Hands over the complete frames in the input, in order, while the stream is open and
- * not paused. Runs inside a callback (in_cb > 0). */
-static void deliver_frames(struct stream *s)
-{
-	while (s->state == S_OPEN && !s->close_pending && !s->paused && s->bev) {
-		struct evbuffer *in = bufferevent_get_input(s->bev);
-		if (s->crlf_keepalive && evbuffer_get_length(in)) {
-			int k = keepalive(s, in);
-			if (k == 1)
-				continue;
-			if (k == 0)
-				break;
-		}
-		size_t avail = evbuffer_get_length(in);
-		if (!avail || avail < s->need)
-			break;
-		size_t take = avail < s->max_frame ? avail : s->max_frame;
-		const unsigned char *buf = evbuffer_pullup(in, (ev_ssize_t)take);
-		if (!buf) {
-			stream_close(s, "out of memory");
-			break;
-		}
-		s->need = 0;
-		long r = s->ops->frame(s, buf, take);
-		if (r == STREAM_FRAME_MORE) {
-			if (take >= s->max_frame || s->need > s->max_frame)
-				stream_close(s, "frame too large");
-			break;
-		}
-		if (r < 0 || (size_t)r > take) {
-			stream_close_after_flush(s, "framing error", 10);
-			break;
-		}
-		if (!s->spoke) {
-			/* A complete frame: from now on the idle timeout applies. */
-			s->spoke = 1;
-			event_del(s->first_ev);
-			if (s->idle_timeout_s > 0)
-				arm_idle(s, (int64_t)s->idle_timeout_s * 1000000);
-		}
-		s->ops->on_frame(s, buf, (size_t)r);
-		if (s->bev)
-			evbuffer_drain(bufferevent_get_input(s->bev), (size_t)r);
-	}
-}
-
-/* deliver_frames with the answers corked (see cork), unless a delivery on this thread is
- * already corking (a frame's handler that made another stream deliver). */
-static void deliver(struct stream *s)
-{
-	if (cork.owner) {
-		deliver_frames(s);
-		return;
-	}
-	cork.owner = s;
-	cork.len = 0;
-	deliver_frames(s);
-	cork_flush(s);
-	cork.owner = NULL;
-}
-
-static void count_in(struct stream *s)
-{
-	if (!s->bev)
-		return;
-	size_t now = evbuffer_get_length(bufferevent_get_input(s->bev));
-	if (s->stats && now > s->in_seen)
-		tg_counter_add(&s->stats->bytes_in, now - s->in_seen);
-	s->in_seen = now;
-}
-
-static void on_read(struct bufferevent *bev, void *arg)
-{
-	struct stream *s = arg;
-	s->in_cb++;
-	s->last_read_us = cached_us(s);
-	count_in(s);
-	if (s->state == S_FLUSHING) {
-		evbuffer_drain(bufferevent_get_input(bev),
-		               evbuffer_get_length(bufferevent_get_input(bev)));
+	int reading = s->state == S_FLUSHING || !s->paused, w, r;
+	if (s->ssl && !s->hs_done) {
+		w = s->hs_wants_write;
+		r = !w && reading;
 	} else {
-		deliver(s);
+		/* an SSL call waiting for writability is not retried on readability: a
+		 * level-triggered readable socket would call it again and again */
+		w = s->read_wants_write || (s->out_len && !s->write_wants_read);
+		r = !s->read_wants_write && (reading || s->write_wants_read);
 	}
-	if (s->bev)
-		s->in_seen = evbuffer_get_length(bufferevent_get_input(s->bev));
-	cb_exit(s);
-}
-
-static void on_write(struct bufferevent *bev, void *arg)
-{
-	(void)bev;
-	struct stream *s = arg;
-	s->in_cb++;
-	/* bufferevent_openssl delivers this callback deferred: by the time it runs, more may
-	 * have been queued. Only an empty queue is drained. */
-	if (s->state == S_FLUSHING && stream_pending(s) == 0)
-		stream_close(s, s->why);
-	else if (s->state == S_OPEN && s->ops->on_drain)
-		s->ops->on_drain(s);
-	cb_exit(s);
+	if (w != s->wev_on && (w ? event_add(s->wev, NULL) : event_del(s->wev)) == 0)
+		s->wev_on = w;
+	if (r != s->rev_on && (r ? event_add(s->rev, NULL) : event_del(s->rev)) == 0)
+		s->rev_on = r;
 }
 
 /* A peer that closed the TCP connection without a TLS close_notify (many clients do).
  * OpenSSL 3 reports it as an error (SSL_R_UNEXPECTED_EOF_WHILE_READING, also before the
- * handshake); libevent 2.1 knows only OpenSSL 1.1's form (SSL_ERROR_SYSCALL, no error
- * queued) as a dirty shutdown, so allow_dirty_shutdown does not cover it. */
+ * handshake). */
 static int tls_peer_left(unsigned long e)
 {
 #ifdef SSL_R_UNEXPECTED_EOF_WHILE_READING
@@ -674,34 +439,630 @@ static void count_tls_failure(struct stream *s, enum stream_tls_fail r, const ch
 	       LOG_S("error", err));
 }
 
-static void on_event(struct bufferevent *bev, short what, void *arg)
+/* The socket failed (errno err, 0: the peer closed it): the stream closes, from the
+ * loop's next turn when no callback of it runs. */
+static void sock_failed(struct stream *s, int err)
 {
-	(void)bev;
-	struct stream *s = arg;
-	if (what & BEV_EVENT_CONNECTED)
-		return;
-	s->in_cb++;
-	if (what & BEV_EVENT_TIMEOUT) {
-		if (s->stats)
-			tg_counter_add(&s->stats->timeouts, 1);
-		stream_close(s, "idle");
-	} else if (what & BEV_EVENT_ERROR) {
-		unsigned long e = bufferevent_get_openssl_error(s->bev);
-		char msg[160] = "connection error";
-		if (e && tls_peer_left(e)) {
-			tg_strlcpy(msg, "peer closed the connection", sizeof msg);
-		} else if (e) {
-			ERR_error_string_n(e, msg, sizeof msg);
-			SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
-			count_tls_failure(s,
-			                  stream_tls_fail_classify(
-			                      e, ssl ? SSL_get_verify_result(ssl) : X509_V_OK),
-			                  msg);
-		}
-		stream_close(s, msg);
-	} else {
-		stream_close(s, "peer closed the connection");
+	close_soon(s, err == 0 ? "peer closed the connection" : "connection error");
+}
+
+/* An SSL call on s returned r (<= 0) with SSL_get_error's code: 1 when it must be
+ * called again once the socket is readable (WANT_READ) or writable (*wants_write set),
+ * else the stream closes (0): the peer's close_notify or EOF, a socket error, or a TLS
+ * failure, counted by reason (stream_tls_fail_classify) and logged with OpenSSL's text.
+ * OpenSSL's error queue is left empty. */
+static int tls_retry(struct stream *s, int code, int *wants_write)
+{
+	if (code == SSL_ERROR_WANT_READ)
+		return 1;
+	if (code == SSL_ERROR_WANT_WRITE) {
+		*wants_write = 1;
+		return 1;
 	}
+	int err = errno;
+	unsigned long e = ERR_peek_last_error();
+	if (code == SSL_ERROR_ZERO_RETURN || (e && tls_peer_left(e))) {
+		sock_failed(s, 0);
+	} else if (code == SSL_ERROR_SYSCALL && !e) {
+		sock_failed(s, err);
+	} else {
+		char msg[160] = "TLS error";
+		if (e)
+			ERR_error_string_n(e, msg, sizeof msg);
+		count_tls_failure(s, stream_tls_fail_classify(e, SSL_get_verify_result(s->ssl)),
+		                  msg);
+		close_soon(s, msg);
+	}
+	ERR_clear_error();
+	return 0;
+}
+
+/* Before an SSL call: SSL_get_error reads OpenSSL's error queue, so nothing of another's
+ * may be in it. Only peeked at: clearing an empty queue at every call cost ~1,100
+ * instructions per registration (callgrind, TLS fast path). */
+static void tls_err_fresh(void)
+{
+	if (ERR_peek_error())
+		ERR_clear_error();
+}
+
+/* Drives the TLS handshake (RFC 8446 §4) as the peer's bytes come. 1 when done, 0 when
+ * it waits for the socket or the stream is closing. */
+static int tls_handshake(struct stream *s)
+{
+	s->hs_wants_write = 0;
+	tls_err_fresh();
+	int r = SSL_do_handshake(s->ssl);
+	if (r == 1) {
+		s->hs_done = 1;
+		return 1;
+	}
+	tls_retry(s, SSL_get_error(s->ssl, r), &s->hs_wants_write);
+	return 0;
+}
+
+/* --- writing ------------------------------------------------------------------------- */
+
+/* The answers to one read, gathered while its frames are handed over (deliver) and
+ * written together after the last: one sendmsg on TCP, one SSL_write and so one TLS
+ * record on TLS, instead of one each (issue 22: SIPp and phones send several requests
+ * per read under load). Per thread: one stream is delivering at a time. */
+#define CORK_MAX 16384 /* a TLS record's payload */
+static _Thread_local struct {
+	const struct stream *owner;
+	size_t len;
+	char buf[CORK_MAX];
+} cork;
+
+size_t stream_pending(const struct stream *s)
+{
+	return s->out_len + (cork.owner == s ? cork.len : 0);
+}
+
+static int after_write(struct stream *s, size_t len)
+{
+	if (s->stats)
+		tg_counter_add(&s->stats->bytes_out, len);
+	if (s->write_limit && stream_pending(s) > s->write_limit) {
+		if (s->stats)
+			tg_counter_add(&s->stats->slow_consumers, 1);
+		log_ev(LOG_LVL_WARNING, NULL, "stream_slow_consumer", LOG_S("listener", s->name),
+		       LOG_S("peer", s->peer), LOG_U("queued_bytes", stream_pending(s)));
+		close_soon(s, "peer does not read what it is sent");
+		return -1;
+	}
+	return 0;
+}
+
+/* Open and no close asked for: after stream_close_after_flush the stream is closing, and
+ * what is written then is dropped (stream.h), or a writer could keep the flush going. */
+static int writable(const struct stream *s)
+{
+	return s->state == S_OPEN && !s->close_pending && s->fd >= 0;
+}
+
+/* Appends the n pieces of iov to the output queue, skipping the first skip bytes (those
+ * the kernel or TLS took already). The queue's live bytes may move (compaction,
+ * realloc): SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER allows it for an SSL_write retry, which
+ * is given the same bytes again, or more. 0, or -1 out of memory. */
+static int out_append(struct stream *s, const struct iovec *iov, int n, size_t skip)
+{
+	size_t add = 0;
+	for (int i = 0; i < n; i++)
+		add += iov[i].iov_len;
+	if (add <= skip)
+		return 0;
+	add -= skip;
+	if (s->out_off + s->out_len + add > s->out_cap) {
+		if (s->out_off) {
+			memmove(s->out, s->out + s->out_off, s->out_len);
+			s->out_off = 0;
+		}
+		if (s->out_len + add > s->out_cap) {
+			size_t cap = s->out_cap ? s->out_cap : 4096;
+			while (cap < s->out_len + add)
+				cap *= 2;
+			unsigned char *p = realloc(s->out, cap);
+			if (!p)
+				return -1;
+			s->out = p;
+			s->out_cap = cap;
+		}
+	}
+	unsigned char *dst = s->out + s->out_off + s->out_len;
+	for (int i = 0; i < n; i++) {
+		size_t l = iov[i].iov_len;
+		if (skip >= l) {
+			skip -= l;
+			continue;
+		}
+		memcpy(dst, (const char *)iov[i].iov_base + skip, l - skip);
+		dst += l - skip;
+		skip = 0;
+	}
+	s->out_len += add;
+	return 0;
+}
+
+/* SSL_write of len bytes at buf, record after record (SSL_MODE_ENABLE_PARTIAL_WRITE):
+ * how many went before OpenSSL wanted the socket or failed; on WANT_WRITE / WANT_READ
+ * OpenSSL keeps the record it made, and the next SSL_write must start with the same
+ * bytes (the output queue's head). A failure closes the stream (*failed set). */
+static size_t tls_write(struct stream *s, const unsigned char *buf, size_t len, int *failed)
+{
+	size_t done = 0;
+	while (done < len) {
+		int chunk = len - done > INT_MAX ? INT_MAX : (int)(len - done);
+		int r = SSL_write(s->ssl, buf + done, chunk);
+		if (r > 0) {
+			done += (size_t)r;
+			continue;
+		}
+		int ww = 0, code = SSL_get_error(s->ssl, r);
+		if (tls_retry(s, code, &ww)) {
+			if (code == SSL_ERROR_WANT_READ)
+				s->write_wants_read = 1;
+		} else {
+			*failed = 1;
+		}
+		break;
+	}
+	return done;
+}
+
+/* Writes the n pieces of iov to the socket now, when nothing is queued before them:
+ * TCP one sendmsg, TLS one SSL_write (one record up to 16 KiB: two pieces are joined
+ * first). Whatever did not go is queued (its write event then waits for the socket).
+ * Writing at once spares the write event's epoll_ctl pair and a loop turn per answer on
+ * a keep-alive connection. A failure closes the stream from the next turn (*failed
+ * set). 0, or -1 out of memory. */
+static int write_out(struct stream *s, const struct iovec *iov, int n, int direct, int *failed)
+{
+	size_t sent = 0;
+	if (direct && !s->out_len) {
+		if (!s->ssl) {
+			struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
+			ssize_t w;
+			do
+				w = sendmsg(s->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+			while (w < 0 && errno == EINTR);
+			if (w > 0)
+				sent = (size_t)w;
+			else if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+				*failed = 1;
+				sock_failed(s, errno);
+			}
+		} else if (s->hs_done && !s->write_wants_read) {
+			tls_err_fresh();
+			size_t len = iov[0].iov_len + (n > 1 ? iov[1].iov_len : 0);
+			if (n == 1) {
+				sent = tls_write(s, iov[0].iov_base, len, failed);
+			} else if (len <= CORK_MAX) {
+				/* two pieces, one record: joined first */
+				unsigned char one[CORK_MAX];
+				memcpy(one, iov[0].iov_base, iov[0].iov_len);
+				memcpy(one + iov[0].iov_len, iov[1].iov_base, iov[1].iov_len);
+				sent = tls_write(s, one, len, failed);
+			} else {
+				/* larger: joined in the queue, written from there */
+				if (out_append(s, iov, n, 0) != 0)
+					return -1;
+				size_t w = tls_write(s, s->out, s->out_len, failed);
+				s->out_off += w;
+				s->out_len -= w;
+				if (!s->out_len)
+					out_release(s);
+				n = 0; /* queued already */
+			}
+		}
+	}
+	if (*failed)
+		return 0;
+	if (n && out_append(s, iov, n, sent) != 0)
+		return -1;
+	if (s->out_len && !s->wev_on)
+		sync_events(s);
+	return 0;
+}
+
+/* Writes the output queue (from the write event, after the handshake, or when an
+ * SSL_write's wanted read came). When it is empty: its memory goes, and a stream being
+ * flushed closes, else on_drain is told. */
+static void flush_out(struct stream *s)
+{
+	if (!s->out_len || s->fd < 0 || (s->ssl && (!s->hs_done || s->write_wants_read)))
+		return;
+	size_t sent = 0;
+	int failed = 0;
+	if (s->ssl) {
+		tls_err_fresh();
+		sent = tls_write(s, s->out + s->out_off, s->out_len, &failed);
+	} else {
+		ssize_t w;
+		do
+			w = send(s->fd, s->out + s->out_off, s->out_len,
+			         MSG_NOSIGNAL | MSG_DONTWAIT);
+		while (w < 0 && errno == EINTR);
+		if (w > 0) {
+			sent = (size_t)w;
+		} else if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+			failed = 1;
+			sock_failed(s, errno);
+		}
+	}
+	if (failed)
+		return;
+	s->out_off += sent;
+	s->out_len -= sent;
+	if (s->out_len)
+		return;
+	out_release(s);
+	if (s->state == S_FLUSHING)
+		stream_close(s, s->why);
+	else if (s->state == S_OPEN && s->ops->on_drain)
+		s->ops->on_drain(s);
+}
+
+/* Writes what the cork holds for s. What was written before a close was asked for still
+ * goes: queued for the flush (S_FLUSHING, whose end flush_out sees), or sent before the
+ * close that cb_exit will do. When the kernel took it all at once, on_drain is told
+ * here: the queue never held it, so flush_out will not run, and a user that waited for
+ * the drain because stream_pending counted the cork (cti/conn.c closes after its last
+ * answers) would wait for ever. */
+static void cork_flush(struct stream *s)
+{
+	if (cork.owner != s)
+		return;
+	size_t len = cork.len;
+	cork.len = 0;
+	if (len && s->fd >= 0) {
+		int direct = s->state == S_OPEN, failed = 0;
+		struct iovec v = {cork.buf, len};
+		if (write_out(s, &v, 1, direct, &failed) == 0 && !failed &&
+		    after_write(s, len) == 0 && direct && s->ops->on_drain && !s->out_len)
+			s->ops->on_drain(s);
+	}
+}
+
+/* stream_write and stream_write2: corked inside a delivery, else written (or queued). */
+static int write_iov(struct stream *s, struct iovec *iov, int n)
+{
+	if (!writable(s))
+		return -1;
+	size_t len = iov[0].iov_len + (n > 1 ? iov[1].iov_len : 0);
+	if (cork.owner == s) {
+		if (cork.len + len > CORK_MAX)
+			cork_flush(s);
+		if (len <= CORK_MAX) {
+			for (int i = 0; i < n; i++) {
+				memcpy(cork.buf + cork.len, iov[i].iov_base, iov[i].iov_len);
+				cork.len += iov[i].iov_len;
+			}
+			return 0;
+		}
+	}
+	int failed = 0;
+	if (write_out(s, iov, n, 1, &failed) != 0)
+		return -1;
+	return after_write(s, len);
+}
+
+int stream_write(struct stream *s, const void *buf, size_t len)
+{
+	struct iovec v = {(void *)buf, len};
+	return write_iov(s, &v, 1);
+}
+
+int stream_write2(struct stream *s, const void *a, size_t alen, const void *b, size_t blen)
+{
+	struct iovec v[2] = {{(void *)a, alen}, {(void *)b, blen}};
+	return write_iov(s, v, blen ? 2 : 1);
+}
+
+/* --- reading ------------------------------------------------------------------------- */
+
+/* The first n input bytes were handed over (or skipped). */
+static void consume(struct stream *s, size_t n)
+{
+	s->in_off += n;
+	s->in_len -= n;
+	if (!s->in_len)
+		s->in_off = 0;
+}
+
+/* RFC 5626 §3.5.1: a CRLFCRLF ping gets a CRLF pong; lone CRLFs between messages are
+ * skipped. Returns 1 to look at the input again, 0 to wait for more, -1 when the input
+ * does not start with a line end. */
+static int keepalive(struct stream *s)
+{
+	const unsigned char *b = s->in + s->in_off;
+	size_t n = s->in_len < 4 ? s->in_len : 4;
+	size_t crlf = 0;
+	while (crlf < n && (b[crlf] == '\r' || b[crlf] == '\n'))
+		crlf++;
+	if (crlf == 0)
+		return -1; /* not a keep-alive */
+	if (crlf == 4 && memcmp(b, "\r\n\r\n", 4) == 0) {
+		consume(s, 4);
+		(void)stream_write(s, "\r\n", 2);
+		return 1;
+	}
+	if (crlf < n) { /* newlines before a message */
+		consume(s, crlf);
+		return 1;
+	}
+	if (n == 4) { /* four line ends that are not a ping: noise */
+		consume(s, 4);
+		return 1;
+	}
+	return 0; /* maybe the start of a ping */
+}
+
+/* The loop's clock as of this iteration (no system call: libevent caches it). */
+static int64_t cached_us(const struct stream *s)
+{
+	struct timeval tv;
+	if (event_base_gettimeofday_cached(loop_base(s->loop), &tv) != 0)
+		return tg_mono_us();
+	return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+/* The idle timeout is one timer armed once and moved only when it fires: a read just
+ * notes the time (re-arming a timer at every read cost two heap updates per request on
+ * a keep-alive connection). */
+static void arm_idle(struct stream *s, int64_t after_us)
+{
+	struct timeval tv = {(time_t)(after_us / 1000000), (suseconds_t)(after_us % 1000000)};
+	evtimer_add(s->idle_ev, &tv);
+}
+
+/* Hands over the complete frames in the input, in order, while the stream is open and
+ * not paused. Runs inside a callback (in_cb > 0). */
+static void deliver_frames(struct stream *s)
+{
+	while (s->state == S_OPEN && !s->close_pending && !s->paused && s->in_len) {
+		if (s->crlf_keepalive) {
+			int k = keepalive(s);
+			if (k == 1)
+				continue;
+			if (k == 0)
+				break;
+		}
+		size_t avail = s->in_len;
+		if (!avail || avail < s->need)
+			break;
+		size_t take = avail < s->max_frame ? avail : s->max_frame;
+		const unsigned char *buf = s->in + s->in_off;
+		s->need = 0;
+		long r = s->ops->frame(s, buf, take);
+		if (r == STREAM_FRAME_MORE) {
+			if (take >= s->max_frame || s->need > s->max_frame)
+				stream_close(s, "frame too large");
+			break;
+		}
+		if (r < 0 || (size_t)r > take) {
+			stream_close_after_flush(s, "framing error", 10);
+			break;
+		}
+		if (!s->spoke) {
+			/* A complete frame: from now on the idle timeout applies. */
+			s->spoke = 1;
+			event_del(s->first_ev);
+			if (s->idle_timeout_s > 0)
+				arm_idle(s, (int64_t)s->idle_timeout_s * 1000000);
+		}
+		s->ops->on_frame(s, buf, (size_t)r);
+		if (s->state != S_CLOSED)
+			consume(s, (size_t)r);
+	}
+}
+
+/* Corks the answers of s (see cork), unless a delivery on this thread is already corking
+ * (a frame's handler that made another stream deliver). Returns whether it did. */
+static int cork_begin(struct stream *s)
+{
+	if (cork.owner)
+		return 0;
+	cork.owner = s;
+	cork.len = 0;
+	return 1;
+}
+
+static void cork_end(struct stream *s, int corked)
+{
+	if (!corked)
+		return;
+	cork_flush(s);
+	cork.owner = NULL;
+}
+
+/* Moves what rbuf holds for s (the start of a frame) to memory of its own, sized to fit
+ * (a stream that is not open drops it), and gives rbuf back. 0, or -1 out of memory. */
+static int in_unlend(struct stream *s)
+{
+	if (!s->in_lent)
+		return 0;
+	size_t len = s->state == S_OPEN ? s->in_len : 0;
+	unsigned char *p = len ? malloc(len) : NULL;
+	if (p)
+		memcpy(p, rbuf.buf + s->in_off, len);
+	rbuf.busy = 0;
+	s->in_lent = 0;
+	s->in = p;
+	s->in_off = 0;
+	s->in_len = s->in_cap = p ? len : 0;
+	return len && !p ? -1 : 0;
+}
+
+/* After a batch: rbuf given back, and an empty input holds no memory. */
+static void in_settle(struct stream *s)
+{
+	if (s->in_lent) {
+		if (in_unlend(s) != 0)
+			close_soon(s, "out of memory");
+	} else if (!s->in_len && s->in) {
+		in_release(s);
+	}
+}
+
+/* Makes room after the input for a read: in rbuf (lent) when the input is small, else in
+ * the stream's own buffer, compacted and grown up to max_frame + READ_MIN. Returns the
+ * room in bytes, 0 out of memory. */
+static size_t in_room(struct stream *s)
+{
+	size_t goal = s->need > s->in_len ? s->need : s->in_len; /* what must fit */
+	int small = s->in_len <= RBUF / 4 && goal <= RBUF;
+	if (!s->in_lent && !rbuf.busy && small) {
+		if (s->in_len)
+			memcpy(rbuf.buf, s->in + s->in_off, s->in_len);
+		free(s->in);
+		s->in = rbuf.buf;
+		s->in_off = 0;
+		s->in_cap = RBUF;
+		s->in_lent = 1;
+		rbuf.busy = 1;
+	}
+	if (s->in_lent) {
+		if (s->in_off && s->in_off + s->in_len > RBUF - READ_MIN) {
+			memmove(rbuf.buf, rbuf.buf + s->in_off, s->in_len);
+			s->in_off = 0;
+		}
+		if (small)
+			return RBUF - s->in_off - s->in_len;
+		if (in_unlend(s) != 0) /* too large for rbuf */
+			return 0;
+	}
+	if (s->in_off) {
+		memmove(s->in, s->in + s->in_off, s->in_len);
+		s->in_off = 0;
+	}
+	size_t limit = s->max_frame + READ_MIN, want = s->in_len + READ_MIN;
+	if (limit < want) /* not after a delivery: it leaves less than max_frame */
+		limit = want;
+	if (want < goal)
+		want = goal;
+	if (want > limit)
+		want = limit;
+	if (s->in_cap < want) {
+		size_t cap = s->in_cap * 2 > want ? s->in_cap * 2 : want;
+		if (cap > limit)
+			cap = limit;
+		unsigned char *p = realloc(s->in, cap);
+		if (!p)
+			return 0;
+		s->in = p;
+		s->in_cap = cap;
+	}
+	return s->in_cap - s->in_len;
+}
+
+/* One read into the input, of at most room bytes at dst: the count, 0 when the socket
+ * (or TLS) has nothing now, -1 when the stream closes (EOF, an error). */
+static ssize_t read_some(struct stream *s, unsigned char *dst, size_t room)
+{
+	if (s->ssl) {
+		int r = SSL_read(s->ssl, dst, room > INT_MAX ? INT_MAX : (int)room);
+		if (r > 0)
+			return r;
+		return tls_retry(s, SSL_get_error(s->ssl, r), &s->read_wants_write) ? 0 : -1;
+	}
+	ssize_t n;
+	do
+		n = read(s->fd, dst, room);
+	while (n < 0 && errno == EINTR);
+	if (n > 0)
+		return n;
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return 0;
+	sock_failed(s, n == 0 ? 0 : errno);
+	return -1;
+}
+
+/* Reads what the socket has and hands over the frames, at most READ_ROUNDS reads. TCP:
+ * one read(2) normally (another only when it filled the room); TLS: SSL_read over
+ * OpenSSL's read-ahead (one read(2) takes many records) until OpenSSL holds nothing,
+ * so that no request it buffered waits for the peer to send again. A stream being
+ * flushed reads and drops. Inside a callback of s. */
+static void read_input(struct stream *s)
+{
+	if (s->ssl) {
+		if (!s->hs_done) {
+			if (!tls_handshake(s))
+				return;
+			flush_out(s); /* what on_open queued */
+		}
+		tls_err_fresh();
+	}
+	for (int round = 0;; round++) {
+		if (s->fd < 0 || s->close_pending || (s->state == S_OPEN && s->paused))
+			return;
+		if (round == READ_ROUNDS) {
+			/* TCP: level-triggered epoll reports the rest; TLS: OpenSSL holds it */
+			if (s->ssl)
+				event_active(s->rev, EV_READ, 0);
+			return;
+		}
+		if (s->state == S_FLUSHING)
+			s->in_off = s->in_len = 0;
+		size_t room = in_room(s);
+		if (!room) {
+			close_soon(s, "out of memory");
+			return;
+		}
+		ssize_t n = read_some(s, s->in + s->in_off + s->in_len, room);
+		if (n <= 0)
+			return;
+		if (s->stats)
+			tg_counter_add(&s->stats->bytes_in, (uint64_t)n);
+		if (!round)
+			s->last_read_us = cached_us(s);
+		s->in_len += (size_t)n;
+		deliver_frames(s);
+		if (s->ssl ? !SSL_has_pending(s->ssl) : (size_t)n < room)
+			return;
+	}
+}
+
+/* read_input with the answers corked and the input settled after. */
+static void serve_input(struct stream *s)
+{
+	int corked = cork_begin(s);
+	read_input(s);
+	in_settle(s);
+	cork_end(s, corked);
+}
+
+static void on_readable(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct stream *s = arg;
+	s->in_cb++;
+	if (s->write_wants_read) { /* an SSL_write waited for the peer's bytes */
+		s->write_wants_read = 0;
+		flush_out(s);
+	}
+	serve_input(s);
+	sync_events(s);
+	cb_exit(s);
+}
+
+static void on_writable(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct stream *s = arg;
+	s->in_cb++;
+	if (s->ssl && !s->hs_done) {
+		serve_input(s); /* the handshake goes on, then what came with it */
+	} else {
+		if (s->read_wants_write) { /* an SSL_read waited to write */
+			s->read_wants_write = 0;
+			serve_input(s);
+		}
+		flush_out(s);
+	}
+	sync_events(s);
 	cb_exit(s);
 }
 
@@ -714,10 +1075,14 @@ static void on_defer(evutil_socket_t fd, short what, void *arg)
 	s->in_cb++;
 	if (s->resume_pending && !s->close_pending && s->state == S_OPEN) {
 		s->resume_pending = 0;
-		deliver(s);
-		/* deliver drained the input: what is left is what on_read counted already. */
-		if (s->bev)
-			s->in_seen = evbuffer_get_length(bufferevent_get_input(s->bev));
+		int corked = cork_begin(s);
+		deliver_frames(s);
+		/* What OpenSSL holds would wait for the peer's next bytes: read it now. */
+		if (s->ssl && s->hs_done && !s->paused && SSL_has_pending(s->ssl))
+			read_input(s);
+		in_settle(s);
+		cork_end(s, corked);
+		sync_events(s);
 	}
 	cb_exit(s);
 }
@@ -734,7 +1099,7 @@ static void timed_out(struct stream *s, const char *why)
 
 /* The idle timer: closes a stream that has read nothing for idle_timeout_s, else waits
  * for the rest of the period since its last read. A paused stream is not reading (it
- * waits for its own jobs): it gets a new period, as a disabled read timeout would. */
+ * waits for its own jobs): it gets a new period. */
 static void on_idle_timer(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -760,9 +1125,8 @@ static void on_first_timeout(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct stream *s = arg;
-	SSL *ssl = s->bev ? bufferevent_openssl_get_ssl(s->bev) : NULL;
 	/* Still in the handshake: a TLS failure too (and a timeout, as any other). */
-	if (ssl && !SSL_is_init_finished(ssl))
+	if (s->ssl && !SSL_is_init_finished(s->ssl))
 		count_tls_failure(s, STREAM_TLS_FAIL_HANDSHAKE_TIMEOUT, "no TLS handshake in time");
 	timed_out(s, "no request in time");
 }
@@ -781,14 +1145,14 @@ void stream_close_after_flush(struct stream *s, const char *why, int timeout_s)
 	s->state = S_FLUSHING;
 	s->linger = 1;
 	tg_strlcpy(s->why, why, sizeof s->why);
-	if (!s->bev || stream_pending(s) == 0) {
+	if (s->fd < 0 || stream_pending(s) == 0) {
 		s->state = S_OPEN;
 		stream_close(s, why);
 		return;
 	}
 	event_del(s->idle_ev);
 	event_del(s->first_ev); /* the flush timeout bounds what is left */
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	sync_events(s);         /* reading (to drop) also while paused */
 	struct timeval tv = {timeout_s > 0 ? timeout_s : 10, 0};
 	if (s->flush_ev)
 		event_add(s->flush_ev, &tv);
@@ -803,8 +1167,8 @@ void stream_pause(struct stream *s)
 {
 	s->paused = 1;
 	/* Not reading either: what the peer sends meanwhile waits in the kernel. */
-	if (s->bev && s->state == S_OPEN)
-		bufferevent_disable(s->bev, EV_READ);
+	if (s->state == S_OPEN)
+		sync_events(s);
 }
 
 void stream_resume(struct stream *s)
@@ -812,9 +1176,9 @@ void stream_resume(struct stream *s)
 	if (!s->paused)
 		return;
 	s->paused = 0;
-	if (!s->bev || s->state != S_OPEN)
+	if (s->fd < 0 || s->state != S_OPEN)
 		return;
-	bufferevent_enable(s->bev, EV_READ);
+	sync_events(s);
 	s->last_read_us = cached_us(s); /* a new idle period from here */
 	s->resume_pending = 1;
 	arm_defer(s);
@@ -861,7 +1225,7 @@ struct loop *stream_loop(const struct stream *s)
 
 SSL *stream_ssl(const struct stream *s)
 {
-	return s->bev && s->kind == STREAM_TLS ? bufferevent_openssl_get_ssl(s->bev) : NULL;
+	return s->ssl;
 }
 
 int stream_fd(const struct stream *s)
@@ -936,30 +1300,33 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	}
 	struct event_base *base = loop_base(l->loop);
+	int ok = 1;
 	if (o->kind == STREAM_TLS) {
-		SSL *ssl = o->tls ? tlsctx_ssl_new(o->tls) : NULL;
-		s->bev = ssl ? bufferevent_openssl_socket_new(
-		                   base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE)
-		             : NULL;
-		if (s->bev)
-			bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
-		else if (ssl)
-			SSL_free(ssl);
-	} else {
-		s->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+		/* Read-ahead: one read(2) takes every record the kernel has (without it,
+		 * OpenSSL reads a record's 5-byte header, then its body: two per record).
+		 * Partial writes: an SSL_write returns after each record, so that what went
+		 * is known; moving buffer: a retry may come from the queue after it grew. */
+		s->ssl = o->tls ? tlsctx_ssl_new(o->tls) : NULL;
+		ok = s->ssl && SSL_set_fd(s->ssl, fd) == 1;
+		if (ok) {
+			SSL_set_accept_state(s->ssl);
+			SSL_set_read_ahead(s->ssl, 1);
+			SSL_set_mode(s->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE |
+			                         SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+		}
 	}
+	s->rev = event_new(base, fd, EV_READ | EV_PERSIST, on_readable, s);
+	s->wev = event_new(base, fd, EV_WRITE | EV_PERSIST, on_writable, s);
 	s->defer_ev = event_new(base, -1, 0, on_defer, s);
 	s->flush_ev = evtimer_new(base, on_flush_timeout, s);
 	s->first_ev = evtimer_new(base, on_first_timeout, s);
 	s->idle_ev = evtimer_new(base, on_idle_timer, s);
-	if (!s->bev || !s->defer_ev || !s->flush_ev || !s->first_ev || !s->idle_ev) {
-		if (!s->bev)
-			close(fd);
-		else
-			bufferevent_free(s->bev);
+	if (!ok || !s->rev || !s->wev || !s->defer_ev || !s->flush_ev || !s->first_ev ||
+	    !s->idle_ev) {
+		close(fd);
 		if (o->caps)
 			conncap_release(o->caps, sa);
-		stream_free(s);
+		stream_free(s); /* and the SSL */
 		return;
 	}
 	TAILQ_INSERT_TAIL(&l->streams, s, link);
@@ -977,22 +1344,13 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 	if (s->state == S_OPEN && !s->close_pending) {
 		/* Until its first complete frame a connection gets only a short time (this
 		 * covers the TLS handshake too): idle sockets cannot pile up. A deadline, not
-		 * the bufferevent's read timeout, which every read restarts: a peer sending a
+		 * a read timeout, which every read restarts: a peer sending a
 		 * byte at a time, or keep-alives only, would stay for ever. */
 		if (o->first_message_timeout_s > 0) {
 			struct timeval tv = {o->first_message_timeout_s, 0};
 			evtimer_add(s->first_ev, &tv);
 		}
-		/* The input never holds more than one largest frame: the rest waits in the
-		 * kernel (and in the peer). Not for TLS: libevent 2.1 stops taking decrypted
-		 * bytes out of OpenSSL at the mark and, when the input drains, waits for the
-		 * socket to be readable again, so frames that came in the same record as the
-		 * ones read stayed in OpenSSL until the peer sent more. A TLS stream's input is
-		 * bounded by one largest frame plus a record (16 KiB) instead. */
-		if (o->kind != STREAM_TLS)
-			bufferevent_setwatermark(s->bev, EV_READ, 0, o->max_frame);
-		bufferevent_setcb(s->bev, on_read, on_write, on_event, s);
-		bufferevent_enable(s->bev, s->paused ? EV_WRITE : EV_READ | EV_WRITE);
+		sync_events(s);
 	}
 	cb_exit(s);
 }

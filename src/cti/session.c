@@ -156,9 +156,8 @@ static void session_start(struct cti_conn *c, const struct dir_result *r, const 
 	cti_count_add(r->directory == STORE_DIR_LDAP ? &s->cnt.logins_ok_ldap
 	                                             : &s->cnt.logins_ok_local);
 	cti_count_add(&s->cnt.sessions_open);
-	char xml[512];
-	cti_conn_send(c, c->pending_invoke, xml,
-	              cti_xml_start_session_pos(xml, sizeof xml, c->session_id, c->duration));
+	/* Logged before the answer goes: a client that reads the log once it is in (the
+	 * system tests do) must find the line. */
 	log_ev(LOG_LVL_NOTICE, c->cid, "cti_session_started", LOG_S("user", c->user),
 	       LOG_S("application", c->app), LOG_S("peer", c->peer),
 	       LOG_S("transport", cti_conn_transport(c)), LOG_S("session", c->session_id),
@@ -166,6 +165,9 @@ static void session_start(struct cti_conn *c, const struct dir_result *r, const 
 	       LOG_S("ctiauthtype", store_ctiauthtype_name(c->authtype)),
 	       LOG_S("authentication", c->auth_via), LOG_S("jti", c->jti[0] ? c->jti : NULL),
 	       LOG_S("certificate", c->cert_serial[0] ? c->cert_serial : NULL));
+	char xml[512];
+	cti_conn_send(c, c->pending_invoke, xml,
+	              cti_xml_start_session_pos(xml, sizeof xml, c->session_id, c->duration));
 	cti_conn_arm_timer(c, c->duration + 2);
 }
 

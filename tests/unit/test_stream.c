@@ -1454,6 +1454,238 @@ static void test_address_list(void **state)
 	assert_int_equal(stream_addr_first("", first, sizeof first), -1);
 }
 
+/* --- 17. the layer's own I/O (issue 22) ---------------------------------------------- */
+
+/* TLS 1.2 application-data records the client received (their headers, outer type 23;
+ * TLS 1.2 has no records after the handshake other than ours). */
+static int records_in;
+
+static void count_records(int write_p, int version, int content_type, const void *buf, size_t len,
+                          SSL *ssl, void *arg)
+{
+	(void)version;
+	(void)ssl;
+	(void)arg;
+	if (!write_p && content_type == SSL3_RT_HEADER && len == 5 &&
+	    ((const unsigned char *)buf)[0] == SSL3_RT_APPLICATION_DATA)
+		records_in++;
+}
+
+/* Ends client c (connection id on the server) and listens with TLS instead of TCP. */
+static void to_tls(struct fx *f, struct client *c, int id)
+{
+	cl_close(c);
+	WAIT_FOR(f, 3000, f->closes[id] == 1);
+	stream_listener_free(f->l);
+	f->l = NULL;
+	listen_tls(f);
+}
+
+/* Many frames in one read are answered in one write: one flush (one on_drain) on TCP,
+ * one TLS record on TLS. */
+static void test_batch_one_write(void **state)
+{
+	struct fx *f = *state;
+	listen_tcp(f);
+	static char batch[4096];
+	char line[32];
+	for (int i = 0; i < 30; i++) {
+		snprintf(line, sizeof line, "request-%02d\n", i);
+		tu_append(batch, sizeof batch, line);
+	}
+	struct client c;
+	cl_tcp(&c, f->port, 0);
+	cl_send(&c, batch); /* one send: one read on loopback */
+	WAIT_FOR(f, 3000, got(&c, line));
+	assert_string_equal(c.buf, batch);
+	assert_int_equal(f->drains[1], 1);
+	to_tls(f, &c, 1);
+	cl_tls(f, &c, TLS1_2_VERSION);
+	SSL_set_msg_callback(c.ssl, count_records);
+	records_in = 0;
+	cl_send(&c, batch); /* one record */
+	WAIT_FOR(f, 3000, got(&c, line));
+	assert_string_equal(c.buf, batch);
+	assert_int_equal(records_in, 1);
+	assert_int_equal(f->drains[2], 1);
+	assert_int_equal(cnt(&f->stats.tls_failed), 0);
+	cl_close(&c);
+	WAIT_FOR(f, 3000, f->closes[2] == 1);
+}
+
+/* Sends two TLS records (a and b) in one send(2), so that the server's first read takes
+ * both: OpenSSL's read-ahead holds the second while the first is handed over. */
+static void cl_send_two_records(struct client *c, const char *a, const char *b)
+{
+	BIO *sock = SSL_get_wbio(c->ssl), *mem = BIO_new(BIO_s_mem());
+	assert_non_null(mem);
+	assert_int_equal(BIO_up_ref(sock), 1);
+	SSL_set0_wbio(c->ssl, mem);
+	assert_int_equal(SSL_write(c->ssl, a, (int)strlen(a)), (int)strlen(a));
+	assert_int_equal(SSL_write(c->ssl, b, (int)strlen(b)), (int)strlen(b));
+	char *p;
+	long n = BIO_get_mem_data(mem, &p);
+	assert_true(n > (long)(strlen(a) + strlen(b)));
+	assert_int_equal(send(c->fd, p, (size_t)n, MSG_NOSIGNAL), n);
+	SSL_set0_wbio(c->ssl, sock); /* frees mem */
+}
+
+/* A request that OpenSSL read ahead (the second record of one read) is served although
+ * nothing more arrives on the socket, also when the first paused the stream. */
+static void tls_read_ahead(void **state, int version)
+{
+	struct fx *f = *state;
+	listen_tls(f);
+	struct client c;
+	cl_tls(f, &c, version);
+	cl_send(&c, "warm\n"); /* TLS 1.3: the session tickets are read by now */
+	WAIT_FOR(f, 3000, got(&c, "warm\n"));
+	cl_send_two_records(&c, "one\n", "two\n");
+	WAIT_FOR(f, 3000, got(&c, "two\n"));
+	assert_string_equal(c.buf, "warm\none\ntwo\n");
+	/* The first frame pauses: the second waits in OpenSSL, and the resume serves it. */
+	cl_send_two_records(&c, "pause\n", "three\n");
+	WAIT_FOR(f, 3000, got(&c, "paused\n"));
+	run_for(f, 50);
+	assert_false(got(&c, "three\n"));
+	stream_resume(f->s[1]);
+	WAIT_FOR(f, 3000, got(&c, "three\n"));
+	assert_string_equal(c.buf, "warm\none\ntwo\npaused\nthree\n");
+	assert_int_equal(f->closes[1], 0);
+	assert_int_equal(cnt(&f->stats.tls_failed), 0);
+	cl_close(&c);
+	WAIT_FOR(f, 3000, f->closes[1] == 1);
+}
+
+static void test_tls12_read_ahead(void **state)
+{
+	tls_read_ahead(state, TLS1_2_VERSION);
+}
+
+static void test_tls13_read_ahead(void **state)
+{
+	tls_read_ahead(state, TLS1_3_VERSION);
+}
+
+static unsigned char pattern(size_t i)
+{
+	return (unsigned char)('a' + (i * 7 + i / 251) % 26);
+}
+
+/* A TLS write the socket could not take at once (OpenSSL wanted it retried with the same
+ * bytes) is resumed when the peer reads: every byte arrives once, in order, then
+ * on_drain. */
+static void test_tls_partial_write(void **state)
+{
+	struct fx *f = *state;
+	listen_tls(f);
+	struct client c;
+	cl_tls(f, &c, TLS1_3_VERSION);
+	cl_send(&c, "flood\n"); /* a small server send buffer */
+	WAIT_FOR(f, 3000, f->flood != NULL);
+	run_for(f, 20);
+	static unsigned char chunk[50000];
+	size_t total = 0;
+	/* Written until some is queued (the kernel's buffers full), then more behind it. */
+	int extra = 3;
+	while (extra > 0) {
+		for (size_t i = 0; i < sizeof chunk; i++)
+			chunk[i] = pattern(total + i);
+		assert_int_equal(stream_write(f->flood, chunk, sizeof chunk), 0);
+		total += sizeof chunk;
+		if (stream_pending(f->flood) > 0)
+			extra--;
+		assert_true(total < 64u * 1024 * 1024);
+		step(f);
+	}
+	int drains = f->drains[1];
+	assert_true(stream_pending(f->flood) > 0);
+	size_t got_n = 0;
+	int64_t until = now_ms() + 10000;
+	while (got_n < total) {
+		if (now_ms() > until)
+			fail_msg("%zu of %zu bytes read", got_n, total);
+		step(f);
+		unsigned char buf[16384];
+		for (;;) {
+			ERR_clear_error();
+			int r = SSL_read(c.ssl, buf, sizeof buf);
+			if (r <= 0) {
+				assert_int_equal(SSL_get_error(c.ssl, r), SSL_ERROR_WANT_READ);
+				break;
+			}
+			for (int i = 0; i < r; i++)
+				if (buf[i] != pattern(got_n + (size_t)i))
+					fail_msg("byte %zu differs", got_n + (size_t)i);
+			got_n += (size_t)r;
+		}
+	}
+	assert_int_equal(got_n, total);
+	WAIT_FOR(f, 3000, f->drains[1] > drains);
+	assert_int_equal(stream_pending(f->s[1]), 0);
+	assert_int_equal(cnt(&f->stats.bytes_out), total);
+	assert_int_equal(f->closes[1], 0);
+	assert_int_equal(cnt(&f->stats.tls_failed), 0);
+	cl_close(&c);
+	WAIT_FOR(f, 3000, f->closes[1] == 1);
+}
+
+/* Frames split across reads at every byte boundary (TCP, then TLS: one record per piece),
+ * and a frame larger than the shared read buffer's share arriving in pieces. */
+static void split_every_byte(struct fx *f, struct client *c)
+{
+	const char *data = "first-frame\nsecond\n";
+	size_t len = strlen(data);
+	for (size_t k = 1; k < len; k++) {
+		char a[32], b[32];
+		memcpy(a, data, k);
+		a[k] = '\0';
+		snprintf(b, sizeof b, "%s", data + k);
+		uint64_t in0 = cnt(&f->stats.bytes_in);
+		c->n = 0;
+		c->buf[0] = '\0';
+		cl_send(c, a);
+		WAIT_FOR(f, 3000, cnt(&f->stats.bytes_in) == in0 + k); /* read alone */
+		cl_send(c, b);
+		WAIT_FOR(f, 3000, got(c, "second\n"));
+		if (strcmp(c->buf, data) != 0)
+			fail_msg("split at %zu: got '%s'", k, c->buf);
+	}
+	/* 40,000 bytes in pieces of 7,000: kept in memory of the stream's own. */
+	static char big[40001];
+	memset(big, 'z', 39999);
+	big[39999] = '\n';
+	uint64_t in0 = cnt(&f->stats.bytes_in), out0 = cnt(&f->stats.bytes_out);
+	for (size_t off = 0; off < 40000; off += 7000) {
+		char piece[7001];
+		size_t n = 40000 - off < 7000 ? 40000 - off : 7000;
+		memcpy(piece, big + off, n);
+		piece[n] = '\0';
+		cl_send(c, piece);
+		WAIT_FOR(f, 3000, cnt(&f->stats.bytes_in) == in0 + off + n);
+	}
+	/* echoed whole: one frame of 40,000 bytes */
+	WAIT_FOR(f, 3000, cnt(&f->stats.bytes_out) == out0 + 40000);
+}
+
+static void test_split_every_byte(void **state)
+{
+	struct fx *f = *state;
+	f->o.max_frame = 65536;
+	listen_tcp(f);
+	struct client c;
+	cl_tcp(&c, f->port, 0);
+	split_every_byte(f, &c);
+	assert_int_equal(f->closes[1], 0);
+	to_tls(f, &c, 1);
+	cl_tls(f, &c, TLS1_3_VERSION);
+	split_every_byte(f, &c);
+	assert_int_equal(f->closes[2], 0);
+	assert_int_equal(cnt(&f->stats.tls_failed), 0);
+	cl_close(&c);
+	WAIT_FOR(f, 3000, f->closes[2] == 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1481,6 +1713,11 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_tls_handshake_timeout, setup, teardown),
 	    cmocka_unit_test(test_tls_fail_classify),
 	    cmocka_unit_test_setup_teardown(test_address_list, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_batch_one_write, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tls12_read_ahead, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tls13_read_ahead, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tls_partial_write, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_split_every_byte, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
