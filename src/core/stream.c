@@ -961,6 +961,10 @@ static size_t in_room(struct stream *s)
 static ssize_t read_some(struct stream *s, unsigned char *dst, size_t room)
 {
 	if (s->ssl) {
+		/* Peeked before every SSL_read, not once per batch: a frame handler of this
+		 * batch may have left errors (a failed DER parse), and SSL_get_error would
+		 * take a read that only wants more bytes for a TLS failure. */
+		tls_err_fresh();
 		int r = SSL_read(s->ssl, dst, room > INT_MAX ? INT_MAX : (int)room);
 		if (r > 0)
 			return r;
@@ -991,7 +995,6 @@ static void read_input(struct stream *s)
 				return;
 			flush_out(s); /* what on_open queued */
 		}
-		tls_err_fresh();
 	}
 	for (int round = 0;; round++) {
 		if (s->fd < 0 || s->close_pending || (s->state == S_OPEN && s->paused))

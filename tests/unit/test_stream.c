@@ -8,7 +8,8 @@
  * framing. on_frame echoes the line (through stream_write2, cut in two) or obeys it:
  * "close" (stream_close, then a write), "cflush" (an answer, then
  * stream_close_after_flush, then a write), "flood" (the test writes to this stream until
- * it is cut off), "pause" (stream_pause), "ref" (stream_ref and a canary in stream_user).
+ * it is cut off), "pause" (stream_pause), "ref" (stream_ref and a canary in stream_user),
+ * "errq" (leaves an error in OpenSSL's queue, as a failed DER parse does, then echoes).
  * Every callback is recorded in a log, in order.
  */
 #include "ca/ca_bootstrap.h"
@@ -26,6 +27,7 @@
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -197,6 +199,14 @@ static void t_on_frame(struct stream *s, const unsigned char *frame, size_t len)
 		int small = 16384;
 		(void)setsockopt(stream_fd(s), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
 		f->flood = s;
+	} else if (strcmp(line, "errq") == 0) {
+		/* What a handler's failed parse of a request body leaves on this thread */
+		const unsigned char junk[] = {0x30, 0x82, 0xff}, *p = junk;
+		X509 *x = d2i_X509(NULL, &p, sizeof junk);
+		if (x || !ERR_peek_error())
+			tlog(f, "no error queued %d", c->id);
+		X509_free(x);
+		stream_write(s, frame, len);
 	} else if (strcmp(line, "pause") == 0) {
 		stream_pause(s);
 		stream_write(s, "paused\n", 7);
@@ -1513,9 +1523,9 @@ static void test_batch_one_write(void **state)
 	WAIT_FOR(f, 3000, f->closes[2] == 1);
 }
 
-/* Sends two TLS records (a and b) in one send(2), so that the server's first read takes
- * both: OpenSSL's read-ahead holds the second while the first is handed over. */
-static void cl_send_two_records(struct client *c, const char *a, const char *b)
+/* The bytes client c sends for two TLS records (a and b), into out (cap bytes): their
+ * length. Nothing is sent. */
+static size_t cl_seal_two(struct client *c, const char *a, const char *b, char *out, size_t cap)
 {
 	BIO *sock = SSL_get_wbio(c->ssl), *mem = BIO_new(BIO_s_mem());
 	assert_non_null(mem);
@@ -1525,9 +1535,19 @@ static void cl_send_two_records(struct client *c, const char *a, const char *b)
 	assert_int_equal(SSL_write(c->ssl, b, (int)strlen(b)), (int)strlen(b));
 	char *p;
 	long n = BIO_get_mem_data(mem, &p);
-	assert_true(n > (long)(strlen(a) + strlen(b)));
-	assert_int_equal(send(c->fd, p, (size_t)n, MSG_NOSIGNAL), n);
+	assert_true(n > (long)(strlen(a) + strlen(b)) && (size_t)n <= cap);
+	memcpy(out, p, (size_t)n);
 	SSL_set0_wbio(c->ssl, sock); /* frees mem */
+	return (size_t)n;
+}
+
+/* Sends two TLS records (a and b) in one send(2), so that the server's first read takes
+ * both: OpenSSL's read-ahead holds the second while the first is handed over. */
+static void cl_send_two_records(struct client *c, const char *a, const char *b)
+{
+	char rec[512];
+	size_t n = cl_seal_two(c, a, b, rec, sizeof rec);
+	assert_int_equal(send(c->fd, rec, n, MSG_NOSIGNAL), (ssize_t)n);
 }
 
 /* A request that OpenSSL read ahead (the second record of one read) is served although
@@ -1686,6 +1706,42 @@ static void test_split_every_byte(void **state)
 	WAIT_FOR(f, 3000, f->closes[2] == 1);
 }
 
+/* --- 18. hostile and odd peers (review of the layer's own I/O) ----------------------- */
+
+/* A frame handler that leaves an error in OpenSSL's per-thread queue (a failed DER parse
+ * of a request body does) is no TLS failure of its stream: when the read that follows in
+ * the same batch ends inside a record (OpenSSL holds part of one: SSL_has_pending), that
+ * SSL_read only wants more bytes, and SSL_get_error must not see the stale error. */
+static void test_tls_stale_error(void **state)
+{
+	struct fx *f = *state;
+	listen_tls(f);
+	struct client c;
+	cl_tls(f, &c, TLS1_3_VERSION);
+	cl_send(&c, "warm\n");
+	WAIT_FOR(f, 3000, got(&c, "warm\n"));
+	char rec[512];
+	size_t n = cl_seal_two(&c, "errq\n", "after\n", rec, sizeof rec);
+	size_t first = 5 + ((size_t)(unsigned char)rec[3] << 8 | (unsigned char)rec[4]);
+	assert_true(first + 3 < n);
+	/* The first record and 3 bytes of the second, then the rest once it was served. */
+	assert_int_equal(send(c.fd, rec, first + 3, MSG_NOSIGNAL), (ssize_t)(first + 3));
+	WAIT_FOR(f, 3000, got(&c, "errq\n"));
+	run_for(f, 20);
+	assert_int_equal(send(c.fd, rec + first + 3, n - first - 3, MSG_NOSIGNAL),
+	                 (ssize_t)(n - first - 3));
+	WAIT_FOR(f, 3000, got(&c, "after\n") || f->closes[1]);
+	assert_string_equal(c.buf, "warm\nerrq\nafter\n");
+	const char *want[] = {"open 1", "frame 1 warm",  "end 1", "frame 1 errq",
+	                      "end 1",  "frame 1 after", "end 1"};
+	assert_log(f, 1, want, 7); /* and the handler did leave an error */
+	assert_int_equal(f->closes[1], 0);
+	assert_int_equal(cnt(&f->stats.tls_failed), 0);
+	cl_close(&c);
+	WAIT_FOR(f, 3000, f->closes[1] == 1);
+	assert_string_equal(f->why[1], "peer closed the connection");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1718,6 +1774,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_tls13_read_ahead, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tls_partial_write, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_split_every_byte, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tls_stale_error, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
