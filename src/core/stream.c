@@ -705,23 +705,23 @@ static void flush_out(struct stream *s)
 
 /* Writes what the cork holds for s. What was written before a close was asked for still
  * goes: queued for the flush (S_FLUSHING, whose end flush_out sees), or sent before the
- * close that cb_exit will do. When the kernel took it all at once, on_drain is told
- * here: the queue never held it, so flush_out will not run, and a user that waited for
- * the drain because stream_pending counted the cork (cti/conn.c closes after its last
- * answers) would wait for ever. */
-static void cork_flush(struct stream *s)
+ * close that cb_exit will do. Returns 1 when the kernel took it all at once: the caller
+ * ending the cork tells on_drain then (the queue never held it, so flush_out will not
+ * run, and a user that waited for the drain because stream_pending counted the cork,
+ * cti/conn.c closing after its last answers, would wait for ever) — after the cork
+ * ends, so that what on_drain writes goes out instead of into a cork nobody flushes. */
+static int cork_flush(struct stream *s)
 {
 	if (cork.owner != s)
-		return;
+		return 0;
 	size_t len = cork.len;
 	cork.len = 0;
-	if (len && s->fd >= 0) {
-		int direct = s->state == S_OPEN, failed = 0;
-		struct iovec v = {cork.buf, len};
-		if (write_out(s, &v, 1, direct, &failed) == 0 && !failed &&
-		    after_write(s, len) == 0 && direct && s->ops->on_drain && !s->out_len)
-			s->ops->on_drain(s);
-	}
+	if (!len || s->fd < 0)
+		return 0;
+	int direct = s->state == S_OPEN, failed = 0;
+	struct iovec v = {cork.buf, len};
+	return write_out(s, &v, 1, direct, &failed) == 0 && !failed && after_write(s, len) == 0 &&
+	       direct && !s->out_len;
 }
 
 /* stream_write and stream_write2: corked inside a delivery, else written (or queued). */
@@ -731,8 +731,10 @@ static int write_iov(struct stream *s, struct iovec *iov, int n)
 		return -1;
 	size_t len = iov[0].iov_len + (n > 1 ? iov[1].iov_len : 0);
 	if (cork.owner == s) {
+		/* no on_drain here: more is being written (a write inside on_drain would
+		 * land in the cork before this one, or past its end) */
 		if (cork.len + len > CORK_MAX)
-			cork_flush(s);
+			(void)cork_flush(s);
 		if (len <= CORK_MAX) {
 			for (int i = 0; i < n; i++) {
 				memcpy(cork.buf + cork.len, iov[i].iov_base, iov[i].iov_len);
@@ -872,8 +874,10 @@ static void cork_end(struct stream *s, int corked)
 {
 	if (!corked)
 		return;
-	cork_flush(s);
+	int drained = cork_flush(s);
 	cork.owner = NULL;
+	if (drained && s->ops->on_drain)
+		s->ops->on_drain(s);
 }
 
 /* Moves what rbuf holds for s (the start of a frame) to memory of its own, sized to fit

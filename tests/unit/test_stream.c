@@ -9,8 +9,9 @@
  * "close" (stream_close, then a write), "cflush" (an answer, then
  * stream_close_after_flush, then a write), "flood" (the test writes to this stream until
  * it is cut off), "pause" (stream_pause), "ref" (stream_ref and a canary in stream_user),
- * "errq" (leaves an error in OpenSSL's queue, as a failed DER parse does, then echoes).
- * Every callback is recorded in a log, in order.
+ * "errq" (leaves an error in OpenSSL's queue, as a failed DER parse does, then echoes),
+ * "dwrite" and "dbig" (on_drain writes drain_msg once). Every callback is recorded in a
+ * log, in order.
  */
 #include "ca/ca_bootstrap.h"
 #include "core/conncap.h"
@@ -70,14 +71,16 @@ struct fx {
 	char why[MAXS + 1][160];
 	char log[LOGN][96];
 	int nlog;
-	int in_frame;          /* on_frame calls on the stack */
-	int close_in_frame;    /* on_close calls made while an on_frame was on the stack */
-	int write_after_close; /* what stream_write returned after a close in on_frame */
-	struct stream *flood;  /* the test writes to it until it is cut off */
-	struct stream *held;   /* referenced by "ref" */
-	int refuse;            /* on_open refuses the next connection */
-	int refused;           /* connections on_open refused */
-	int drains[MAXS + 1];  /* on_drain calls */
+	int in_frame;               /* on_frame calls on the stack */
+	int close_in_frame;         /* on_close calls made while an on_frame was on the stack */
+	int write_after_close;      /* what stream_write returned after a close in on_frame */
+	struct stream *flood;       /* the test writes to it until it is cut off */
+	struct stream *held;        /* referenced by "ref" */
+	int refuse;                 /* on_open refuses the next connection */
+	int refused;                /* connections on_open refused */
+	int drains[MAXS + 1];       /* on_drain calls */
+	struct stream *drain_write; /* on_drain writes drain_msg to it once */
+	const char *drain_msg;
 };
 
 /* The test CA and server certificate, made once for the group. */
@@ -207,6 +210,14 @@ static void t_on_frame(struct stream *s, const unsigned char *frame, size_t len)
 			tlog(f, "no error queued %d", c->id);
 		X509_free(x);
 		stream_write(s, frame, len);
+	} else if (strcmp(line, "dbig") == 0) {
+		/* the second overflows the cork (CORK_MAX, 16 KiB) */
+		static char pp[10000], qq[10000];
+		memset(pp, 'p', sizeof pp);
+		memset(qq, 'q', sizeof qq);
+		f->drain_write = s;
+		if (stream_write(s, pp, sizeof pp) != 0 || stream_write(s, qq, sizeof qq) != 0)
+			tlog(f, "write failed %d", c->id);
 	} else if (strcmp(line, "pause") == 0) {
 		stream_pause(s);
 		stream_write(s, "paused\n", 7);
@@ -215,8 +226,11 @@ static void t_on_frame(struct stream *s, const unsigned char *frame, size_t len)
 		c->canary = CANARY;
 		f->held = s;
 		stream_write(s, "held\n", 5);
-	} else if (stream_write2(s, frame, len / 2, frame + len / 2, len - len / 2) != 0) {
-		tlog(f, "write failed %d", c->id);
+	} else {
+		if (strcmp(line, "dwrite") == 0)
+			f->drain_write = s;
+		if (stream_write2(s, frame, len / 2, frame + len / 2, len - len / 2) != 0)
+			tlog(f, "write failed %d", c->id);
 	}
 	tlog(f, "end %d", c->id);
 	f->in_frame--;
@@ -242,6 +256,11 @@ static void t_drain(struct stream *s)
 	struct fx *f = stream_ctx(s);
 	struct conn *c = stream_user(s);
 	f->drains[c->id]++;
+	if (f->drain_write == s) {
+		f->drain_write = NULL;
+		if (stream_write(s, f->drain_msg, strlen(f->drain_msg)) != 0)
+			tlog(f, "write failed %d", c->id);
+	}
 }
 
 static const struct stream_ops ops = {
@@ -1742,6 +1761,58 @@ static void test_tls_stale_error(void **state)
 	assert_string_equal(f->why[1], "peer closed the connection");
 }
 
+/* Reads exactly n bytes from TCP client c into out. */
+static void cl_read_n(struct fx *f, struct client *c, char *out, size_t n)
+{
+	size_t got_n = 0;
+	int64_t until = now_ms() + 5000;
+	while (got_n < n) {
+		ssize_t r = recv(c->fd, out + got_n, n - got_n, 0);
+		if (r > 0) {
+			got_n += (size_t)r;
+			continue;
+		}
+		if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+			fail_msg("the connection ended after %zu of %zu bytes", got_n, n);
+		if (now_ms() > until)
+			fail_msg("%zu of %zu bytes", got_n, n);
+		step(f);
+	}
+}
+
+/* on_drain may write (stream.h allows it): what it writes when a batch's answers leave at
+ * once goes out after them, not into the batch's cork that nobody flushes any more; and a
+ * write that overflows the cork inside a batch tells no drain before it (what on_drain
+ * wrote then would go out first, and past the cork's end). */
+static void test_drain_writes(void **state)
+{
+	struct fx *f = *state;
+	listen_tcp(f);
+	struct client c;
+	cl_tcp(&c, f->port, 0);
+	f->drain_msg = "drained\n";
+	cl_send(&c, "dwrite\n");
+	WAIT_FOR(f, 3000, got(&c, "drained\n"));
+	assert_string_equal(c.buf, "dwrite\ndrained\n");
+	static char want[32000], in[32000], d[12001];
+	memset(d, 'd', 12000);
+	f->drain_msg = d;
+	memset(want, 'p', 10000);
+	memset(want + 10000, 'q', 10000);
+	memset(want + 20000, 'd', 12000);
+	cl_send(&c, "dbig\n");
+	cl_read_n(f, &c, in, sizeof in);
+	assert_memory_equal(in, want, sizeof want);
+	run_for(f, 30);
+	c.n = 0;
+	c.buf[0] = '\0';
+	assert_false(got(&c, "d")); /* nothing more */
+	assert_null(f->drain_write);
+	assert_int_equal(cnt(&f->stats.bytes_out), 15 + 32000);
+	cl_close(&c);
+	WAIT_FOR(f, 3000, f->closes[1] == 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1775,6 +1846,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_tls_partial_write, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_split_every_byte, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tls_stale_error, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_drain_writes, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
