@@ -10,8 +10,8 @@
  * stream_close_after_flush, then a write), "flood" (the test writes to this stream until
  * it is cut off), "pause" (stream_pause), "ref" (stream_ref and a canary in stream_user),
  * "errq" (leaves an error in OpenSSL's queue, as a failed DER parse does, then echoes),
- * "dwrite" and "dbig" (on_drain writes drain_msg once). Every callback is recorded in a
- * log, in order.
+ * "dwrite" and "dbig" (on_drain writes drain_msg once), "big" (BIG_N bytes of pattern() in
+ * one write, through a small send buffer). Every callback is recorded in a log, in order.
  */
 #include "ca/ca_bootstrap.h"
 #include "core/conncap.h"
@@ -47,6 +47,7 @@
 #define MAXS 16
 #define LOGN 128
 #define CANARY 0x5ca1ab1ec0ffee11ULL
+#define BIG_N (2 * 1024 * 1024) /* the "big" answer: more than the kernel takes at once */
 
 /* Per-connection protocol data (stream_user). */
 struct conn {
@@ -153,6 +154,11 @@ static void run_for(struct fx *f, int ms)
 
 /* --- the test protocol --------------------------------------------------------------- */
 
+static unsigned char pattern(size_t i)
+{
+	return (unsigned char)('a' + (i * 7 + i / 251) % 26);
+}
+
 static long t_frame(struct stream *s, const unsigned char *buf, size_t len)
 {
 	(void)s;
@@ -210,6 +216,14 @@ static void t_on_frame(struct stream *s, const unsigned char *frame, size_t len)
 			tlog(f, "no error queued %d", c->id);
 		X509_free(x);
 		stream_write(s, frame, len);
+	} else if (strcmp(line, "big") == 0) {
+		int small = 16384;
+		(void)setsockopt(stream_fd(s), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+		static unsigned char big[BIG_N];
+		for (size_t i = 0; i < sizeof big; i++)
+			big[i] = pattern(i);
+		if (stream_write(s, big, sizeof big) != 0)
+			tlog(f, "write failed %d", c->id);
 	} else if (strcmp(line, "dbig") == 0) {
 		/* the second overflows the cork (CORK_MAX, 16 KiB) */
 		static char pp[10000], qq[10000];
@@ -1606,11 +1620,6 @@ static void test_tls13_read_ahead(void **state)
 	tls_read_ahead(state, TLS1_3_VERSION);
 }
 
-static unsigned char pattern(size_t i)
-{
-	return (unsigned char)('a' + (i * 7 + i / 251) % 26);
-}
-
 /* A TLS write the socket could not take at once (OpenSSL wanted it retried with the same
  * bytes) is resumed when the peer reads: every byte arrives once, in order, then
  * on_drain. */
@@ -1761,6 +1770,77 @@ static void test_tls_stale_error(void **state)
 	assert_string_equal(f->why[1], "peer closed the connection");
 }
 
+/* Reads from c until its end, every byte checked against pattern(): how many came. Over
+ * TLS the end may be a bare EOF: the server's close_notify is one try (stream.h), lost
+ * when its send buffer is still full of the last answer. */
+static size_t cl_read_pattern(struct fx *f, struct client *c)
+{
+	size_t n = 0;
+	unsigned char buf[16384];
+	int64_t until = now_ms() + 10000;
+	for (;;) {
+		if (now_ms() > until)
+			fail_msg("%zu bytes, then nothing more", n);
+		int r;
+		if (c->ssl) {
+			ERR_clear_error();
+			r = SSL_read(c->ssl, buf, sizeof buf);
+			int e = r > 0 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, r);
+			unsigned long le = ERR_peek_last_error();
+			if (e == SSL_ERROR_ZERO_RETURN ||
+			    (e == SSL_ERROR_SSL &&
+			     ERR_GET_REASON(le) == SSL_R_UNEXPECTED_EOF_WHILE_READING))
+				return n;
+			if (e != SSL_ERROR_NONE && e != SSL_ERROR_WANT_READ)
+				fail_msg("SSL_read after %zu bytes: error %d (%s)", n, e,
+				         ERR_reason_error_string(le));
+		} else {
+			ssize_t w = recv(c->fd, buf, sizeof buf, 0);
+			if (w == 0)
+				return n;
+			if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+				fail_msg("recv after %zu bytes: %s", n, strerror(errno));
+			r = (int)w;
+		}
+		if (r <= 0) {
+			step(f);
+			continue;
+		}
+		for (int i = 0; i < r; i++)
+			if (buf[i] != pattern(n + (size_t)i))
+				fail_msg("byte %zu differs", n + (size_t)i);
+		n += (size_t)r;
+	}
+}
+
+/* A peer that ends its side after its request (shutdown(SHUT_WR) over TCP, a close_notify
+ * over TLS 1.3, RFC 8446 §6.1) still reads the whole answer, also the part the kernel
+ * could not take at once; then the stream closes. */
+static void test_half_close(void **state)
+{
+	struct fx *f = *state;
+	listen_tcp(f);
+	struct client c;
+	cl_tcp(&c, f->port, 0);
+	cl_send(&c, "big\n");
+	assert_int_equal(shutdown(c.fd, SHUT_WR), 0);
+	assert_int_equal(cl_read_pattern(f, &c), BIG_N);
+	WAIT_FOR(f, 3000, f->closes[1] == 1);
+	assert_string_equal(f->why[1], "peer closed the connection");
+	assert_int_equal(cnt(&f->stats.bytes_out), BIG_N);
+	assert_int_equal(cnt(&f->stats.timeouts), 0);
+	to_tls(f, &c, 1);
+	cl_tls(f, &c, TLS1_3_VERSION);
+	cl_send(&c, "big\n");
+	assert_int_equal(SSL_shutdown(c.ssl), 0); /* our close_notify went */
+	assert_int_equal(cl_read_pattern(f, &c), BIG_N);
+	WAIT_FOR(f, 3000, f->closes[2] == 1);
+	assert_string_equal(f->why[2], "peer closed the connection");
+	assert_int_equal(cnt(&f->stats.bytes_out), 2 * (uint64_t)BIG_N);
+	assert_int_equal(cnt(&f->stats.tls_failed), 0);
+	cl_close(&c);
+}
+
 /* Reads exactly n bytes from TCP client c into out. */
 static void cl_read_n(struct fx *f, struct client *c, char *out, size_t n)
 {
@@ -1813,6 +1893,55 @@ static void test_drain_writes(void **state)
 	WAIT_FOR(f, 3000, f->closes[1] == 1);
 }
 
+/* A TLS 1.3 close_notify followed by more bytes (a record, then junk): the answer to what
+ * came before goes out, the rest is not read; no TLS failure. */
+static void test_tls13_close_notify_then_data(void **state)
+{
+	struct fx *f = *state;
+	listen_tls(f);
+	struct client c;
+	cl_tls(f, &c, TLS1_3_VERSION);
+	cl_send(&c, "hi\n");
+	assert_int_equal(SSL_shutdown(c.ssl), 0);
+	const char junk[] = "after the end\n";
+	assert_int_equal(send(c.fd, junk, sizeof junk - 1, MSG_NOSIGNAL),
+	                 (ssize_t)(sizeof junk - 1));
+	WAIT_FOR(f, 3000, f->closes[1] == 1);
+	assert_string_equal(f->why[1], "peer closed the connection");
+	WAIT_FOR(f, 3000, ended(&c));
+	assert_string_equal(c.buf, "hi\n");
+	assert_int_equal(c.close_notify, 1);
+	const char *want[] = {"open 1", "frame 1 hi", "end 1",
+	                      "close 1 peer closed the connection"};
+	assert_log(f, 1, want, 4);
+	assert_int_equal(cnt(&f->stats.tls_failed), 0);
+	cl_close(&c);
+}
+
+/* A peer that resets the connection while its answer is still queued: the stream ends once
+ * ("connection error"), counted closed; the next peer is served. */
+static void test_reset_mid_write(void **state)
+{
+	struct fx *f = *state;
+	listen_tcp(f);
+	struct client c;
+	cl_tcp(&c, f->port, 4096);
+	cl_send(&c, "big\n");
+	WAIT_FOR(f, 3000, f->s[1] && stream_pending(f->s[1]) > 0);
+	struct linger lg = {1, 0};
+	assert_int_equal(setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+	cl_close(&c); /* a reset */
+	WAIT_FOR(f, 3000, f->closes[1] == 1);
+	assert_string_equal(f->why[1], "connection error");
+	assert_int_equal(atomic_load(&f->stats.open), 0);
+	assert_int_equal(stream_listener_count(f->l), 0);
+	cl_tcp(&c, f->port, 0);
+	cl_send(&c, "next\n");
+	WAIT_FOR(f, 3000, got(&c, "next\n"));
+	cl_close(&c);
+	WAIT_FOR(f, 3000, f->closes[2] == 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1846,7 +1975,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_tls_partial_write, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_split_every_byte, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tls_stale_error, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_half_close, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_drain_writes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tls13_close_notify_then_data, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reset_mid_write, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
