@@ -11,7 +11,8 @@
  * it is cut off), "pause" (stream_pause), "ref" (stream_ref and a canary in stream_user),
  * "errq" (leaves an error in OpenSSL's queue, as a failed DER parse does, then echoes),
  * "dwrite" and "dbig" (on_drain writes drain_msg once), "big" (BIG_N bytes of pattern() in
- * one write, through a small send buffer). Every callback is recorded in a log, in order.
+ * one write, through a small send buffer). A frame "#NNNNNN..." is NNNNNN bytes long,
+ * announced by stream_need. Every callback is recorded in a log, in order.
  */
 #include "ca/ca_bootstrap.h"
 #include "core/conncap.h"
@@ -161,9 +162,19 @@ static unsigned char pattern(size_t i)
 
 static long t_frame(struct stream *s, const unsigned char *buf, size_t len)
 {
-	(void)s;
 	if (len && buf[0] == '!')
 		return STREAM_FRAME_BROKEN;
+	if (len && buf[0] == '#') {
+		if (len < 7)
+			return STREAM_FRAME_MORE;
+		size_t want = 0;
+		for (int i = 1; i < 7; i++)
+			want = want * 10 + (size_t)(buf[i] - '0');
+		if (len >= want)
+			return (long)want;
+		stream_need(s, want);
+		return STREAM_FRAME_MORE;
+	}
 	const unsigned char *nl = memchr(buf, '\n', len);
 	return nl ? (long)(nl - buf + 1) : STREAM_FRAME_MORE;
 }
@@ -1893,6 +1904,172 @@ static void test_drain_writes(void **state)
 	WAIT_FOR(f, 3000, f->closes[1] == 1);
 }
 
+/* Sends all of data, running the loop while the socket is full. */
+static void cl_send_all(struct fx *f, struct client *c, const char *data, size_t len)
+{
+	size_t off = 0;
+	int64_t until = now_ms() + 5000;
+	while (off < len) {
+		ssize_t r = send(c->fd, data + off, len - off, MSG_NOSIGNAL);
+		if (r > 0) {
+			off += (size_t)r;
+			continue;
+		}
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			fail_msg("send after %zu bytes: %s", off, strerror(errno));
+		if (now_ms() > until)
+			fail_msg("sent %zu of %zu bytes", off, len);
+		step(f);
+	}
+}
+
+/* stream_need: a frame of exactly max_frame, larger than the shared read buffer, arriving
+ * in many reads, is delivered whole once all of it is there; one announced longer than
+ * max_frame closes at once, not when max_frame bytes came. */
+static void test_need(void **state)
+{
+	struct fx *f = *state;
+	f->o.max_frame = 200000;
+	listen_tcp(f);
+	struct client a, b;
+	cl_tcp(&a, f->port, 0);
+	static char big[200001];
+	memset(big, 'n', 200000);
+	memcpy(big, "#200000", 7);
+	cl_send_all(f, &a, big, 200000);
+	WAIT_FOR(f, 5000, cnt(&f->stats.bytes_out) == 200000);
+	assert_int_equal(cnt(&f->stats.bytes_in), 200000);
+	char line[sizeof f->log[0]];
+	snprintf(line, sizeof line, "frame 1 %s", big); /* as the log cuts it */
+	const char *want[] = {"open 1", line, "end 1"};
+	assert_log(f, 1, want, 3);
+	cl_tcp(&b, f->port, 0);
+	cl_send(&b, "#200001");
+	WAIT_FOR(f, 3000, f->closes[2] == 1);
+	assert_string_equal(f->why[2], "frame too large");
+	const char *want2[] = {"open 2", "close 2 frame too large"};
+	assert_log(f, 2, want2, 2);
+	assert_int_equal(f->closes[1], 0);
+	cl_close(&a);
+	cl_close(&b);
+	WAIT_FOR(f, 3000, f->closes[1] == 1);
+}
+
+/* What a paused stream keeps of the shared read buffer is its own copy: another
+ * connection's reads on the same thread (into that buffer) leave it as it was, and the
+ * resume hands it over whole, with the end of the unfinished frame read after. */
+static void test_pause_keeps_input(void **state)
+{
+	struct fx *f = *state;
+	f->o.max_frame = 65536;
+	listen_tcp(f);
+	struct client a, b;
+	cl_tcp(&a, f->port, 0);
+	const char *sent = "pause\nfirst-after\nsecond-after\npartial";
+	cl_send(&a, sent);
+	WAIT_FOR(f, 3000, got(&a, "paused\n"));
+	cl_tcp(&b, f->port, 0);
+	static char fill[60001];
+	memset(fill, 'X', 60000);
+	fill[59999] = '\n';
+	cl_send_all(f, &b, fill, 60000);
+	WAIT_FOR(f, 3000, cnt(&f->stats.bytes_in) == strlen(sent) + 60000);
+	WAIT_FOR(f, 3000, cnt(&f->stats.bytes_out) == strlen("paused\n") + 60000);
+	stream_resume(f->s[1]);
+	cl_send(&a, "-end\n");
+	WAIT_FOR(f, 3000, got(&a, "partial-end\n"));
+	assert_string_equal(a.buf, "paused\nfirst-after\nsecond-after\npartial-end\n");
+	cl_close(&a);
+	cl_close(&b);
+	WAIT_FOR(f, 3000, f->closes[1] == 1 && f->closes[2] == 1);
+}
+
+/* TLS 1.2 client-initiated renegotiation is refused (tlsctx: SSL_OP_NO_RENEGOTIATION):
+ * the client's attempt fails, the stream ends once, and the next client is served. */
+static void test_tls12_renegotiation(void **state)
+{
+	struct fx *f = *state;
+	listen_tls(f);
+	struct client c;
+	cl_tls(f, &c, TLS1_2_VERSION);
+	cl_send(&c, "hi\n");
+	WAIT_FOR(f, 3000, got(&c, "hi\n"));
+	assert_int_equal(SSL_renegotiate(c.ssl), 1);
+	int r, e;
+	int64_t until = now_ms() + 3000;
+	for (;;) {
+		ERR_clear_error();
+		r = SSL_do_handshake(c.ssl);
+		e = r == 1 ? SSL_ERROR_NONE : SSL_get_error(c.ssl, r);
+		if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+			break;
+		if (now_ms() > until)
+			fail_msg("renegotiation neither done nor refused");
+		step(f);
+	}
+	assert_int_not_equal(r, 1);
+	cl_close(&c);
+	WAIT_FOR(f, 3000, f->closes[1] == 1);
+	cl_tls(f, &c, TLS1_2_VERSION);
+	cl_send(&c, "next\n");
+	WAIT_FOR(f, 3000, got(&c, "next\n"));
+	assert_int_equal(f->closes[2], 0);
+	cl_close(&c);
+	WAIT_FOR(f, 3000, f->closes[2] == 1);
+}
+
+/* TLS 1.3 KeyUpdates asking for ours, one before each request, 200 of them: every
+ * request answered, no failure. */
+static void test_tls13_key_updates(void **state)
+{
+	struct fx *f = *state;
+	listen_tls(f);
+	struct client c;
+	cl_tls(f, &c, TLS1_3_VERSION);
+	static char want[2048];
+	char line[16];
+	for (int i = 0; i < 200; i++) {
+		assert_int_equal(SSL_key_update(c.ssl, SSL_KEY_UPDATE_REQUESTED), 1);
+		snprintf(line, sizeof line, "k%03d\n", i);
+		tu_append(want, sizeof want, line);
+		cl_send(&c, line); /* the KeyUpdate, then the request */
+		step(f);
+		cl_poll(&c);
+	}
+	WAIT_FOR(f, 5000, got(&c, line));
+	assert_string_equal(c.buf, want);
+	assert_int_equal(f->closes[1], 0);
+	assert_int_equal(cnt(&f->stats.tls_failed), 0);
+	cl_close(&c);
+	WAIT_FOR(f, 3000, f->closes[1] == 1);
+}
+
+/* Garbage after the handshake (not a TLS record) is a TLS failure, counted once under one
+ * reason; the stream ends and is counted closed. */
+static void test_tls_garbage_after_handshake(void **state)
+{
+	struct fx *f = *state;
+	listen_tls(f);
+	struct client c;
+	cl_tls(f, &c, TLS1_2_VERSION);
+	cl_send(&c, "hi\n");
+	WAIT_FOR(f, 3000, got(&c, "hi\n"));
+	const char junk[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+	assert_int_equal(send(c.fd, junk, sizeof junk - 1, MSG_NOSIGNAL),
+	                 (ssize_t)(sizeof junk - 1));
+	WAIT_FOR(f, 3000, f->closes[1] == 1);
+	assert_int_equal(cnt(&f->stats.tls_failed), 1);
+	uint64_t by = 0;
+	for (int r = 0; r < STREAM_TLS_FAIL_N; r++)
+		by += cnt(&f->stats.tls_failed_by[r]);
+	assert_int_equal(by, 1);
+	const char *want[] = {"open 1", "frame 1 hi", "end 1"};
+	for (int i = 0; i < 3; i++)
+		assert_string_equal(f->log[i], want[i]);
+	assert_int_equal(atomic_load(&f->stats.open), 0);
+	cl_close(&c);
+}
+
 /* A TLS 1.3 close_notify followed by more bytes (a record, then junk): the answer to what
  * came before goes out, the rest is not read; no TLS failure. */
 static void test_tls13_close_notify_then_data(void **state)
@@ -1977,6 +2154,11 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_tls_stale_error, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_half_close, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_drain_writes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_need, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pause_keeps_input, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tls12_renegotiation, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tls13_key_updates, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tls_garbage_after_handshake, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tls13_close_notify_then_data, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reset_mid_write, setup, teardown),
 	};
