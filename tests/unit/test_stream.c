@@ -1747,6 +1747,24 @@ static void test_split_every_byte(void **state)
 
 /* --- 18. hostile and odd peers (review of the layer's own I/O) ----------------------- */
 
+/* A TLS listener and client c of this version, answered once ("hi"). */
+static void tls_hello(struct fx *f, struct client *c, int version)
+{
+	listen_tls(f);
+	cl_tls(f, c, version);
+	cl_send(c, "hi\n");
+	WAIT_FOR(f, 3000, got(c, "hi\n"));
+}
+
+/* Stream id is still open and no TLS failure was counted; client c leaves, id closes. */
+static void cl_end_clean(struct fx *f, struct client *c, int id)
+{
+	assert_int_equal(f->closes[id], 0);
+	assert_int_equal(cnt(&f->stats.tls_failed), 0);
+	cl_close(c);
+	WAIT_FOR(f, 3000, f->closes[id] == 1);
+}
+
 /* A frame handler that leaves an error in OpenSSL's per-thread queue (a failed DER parse
  * of a request body does) is no TLS failure of its stream: when the read that follows in
  * the same batch ends inside a record (OpenSSL holds part of one: SSL_has_pending), that
@@ -1774,10 +1792,7 @@ static void test_tls_stale_error(void **state)
 	const char *want[] = {"open 1", "frame 1 warm",  "end 1", "frame 1 errq",
 	                      "end 1",  "frame 1 after", "end 1"};
 	assert_log(f, 1, want, 7); /* and the handler did leave an error */
-	assert_int_equal(f->closes[1], 0);
-	assert_int_equal(cnt(&f->stats.tls_failed), 0);
-	cl_close(&c);
-	WAIT_FOR(f, 3000, f->closes[1] == 1);
+	cl_end_clean(f, &c, 1);
 	assert_string_equal(f->why[1], "peer closed the connection");
 }
 
@@ -1989,11 +2004,8 @@ static void test_pause_keeps_input(void **state)
 static void test_tls12_renegotiation(void **state)
 {
 	struct fx *f = *state;
-	listen_tls(f);
 	struct client c;
-	cl_tls(f, &c, TLS1_2_VERSION);
-	cl_send(&c, "hi\n");
-	WAIT_FOR(f, 3000, got(&c, "hi\n"));
+	tls_hello(f, &c, TLS1_2_VERSION);
 	assert_int_equal(SSL_renegotiate(c.ssl), 1);
 	int r, e;
 	int64_t until = now_ms() + 3000;
@@ -2038,10 +2050,7 @@ static void test_tls13_key_updates(void **state)
 	}
 	WAIT_FOR(f, 5000, got(&c, line));
 	assert_string_equal(c.buf, want);
-	assert_int_equal(f->closes[1], 0);
-	assert_int_equal(cnt(&f->stats.tls_failed), 0);
-	cl_close(&c);
-	WAIT_FOR(f, 3000, f->closes[1] == 1);
+	cl_end_clean(f, &c, 1);
 }
 
 /* Garbage after the handshake (not a TLS record) is a TLS failure, counted once under one
@@ -2049,11 +2058,8 @@ static void test_tls13_key_updates(void **state)
 static void test_tls_garbage_after_handshake(void **state)
 {
 	struct fx *f = *state;
-	listen_tls(f);
 	struct client c;
-	cl_tls(f, &c, TLS1_2_VERSION);
-	cl_send(&c, "hi\n");
-	WAIT_FOR(f, 3000, got(&c, "hi\n"));
+	tls_hello(f, &c, TLS1_2_VERSION);
 	const char junk[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
 	assert_int_equal(send(c.fd, junk, sizeof junk - 1, MSG_NOSIGNAL),
 	                 (ssize_t)(sizeof junk - 1));
