@@ -103,6 +103,7 @@ struct stream {
 	int close_pending, resume_pending, defer_armed;
 	int opened, capped, paused, spoke;
 	int linger;  /* the close follows a last answer: linger (see LINGER_S) */
+	int eof;     /* the peer ended its side (peer_done): nothing more is read */
 	int in_lent; /* in is this thread's rbuf */
 	int rev_on, wev_on;
 	/* TLS: the handshake is done; an SSL call that must be called again when the socket
@@ -397,7 +398,7 @@ static void sync_events(struct stream *s)
 {
 	if (s->fd < 0)
 		return;
-	int reading = s->state == S_FLUSHING || !s->paused, w, r;
+	int reading = !s->eof && (s->state == S_FLUSHING || !s->paused), w, r;
 	if (s->ssl && !s->hs_done) {
 		w = s->hs_wants_write;
 		r = !w && reading;
@@ -440,15 +441,39 @@ static void count_tls_failure(struct stream *s, enum stream_tls_fail r, const ch
 }
 
 /* The socket failed (errno err, 0: the peer closed it): the stream closes, from the
- * loop's next turn when no callback of it runs. */
+ * loop's next turn when no callback of it runs. A write failing after the peer's EOF
+ * (peer_done) is that peer gone, not a connection error. */
 static void sock_failed(struct stream *s, int err)
 {
-	close_soon(s, err == 0 ? "peer closed the connection" : "connection error");
+	close_soon(s, err == 0 || s->eof ? "peer closed the connection" : "connection error");
+}
+
+/* The peer ended its side of the connection (a TCP FIN, a TLS 1.3 close_notify, which
+ * leaves the peer's read side open: RFC 8446 §6.1): nothing more is read. Answers still
+ * queued go out first, as after stream_close_after_flush (a peer that half-closed after
+ * its request, shutdown(SHUT_WR), reads them; a peer that is gone makes the write fail);
+ * without any, the stream closes. */
+static void peer_done(struct stream *s)
+{
+	const char *why = "peer closed the connection";
+	s->eof = 1;
+	if (s->fd >= 0 && !s->close_pending && stream_pending(s) > 0 && (!s->ssl || s->hs_done)) {
+		if (s->state == S_OPEN) {
+			stream_close_after_flush(s, why, 10);
+			return;
+		}
+		if (s->state == S_FLUSHING) { /* the last reason is logged (stream.h) */
+			tg_strlcpy(s->why, why, sizeof s->why);
+			return;
+		}
+	}
+	close_soon(s, why);
 }
 
 /* An SSL call on s returned r (<= 0) with SSL_get_error's code: 1 when it must be
  * called again once the socket is readable (WANT_READ) or writable (*wants_write set),
- * else the stream closes (0): the peer's close_notify or EOF, a socket error, or a TLS
+ * else the stream closes (0): the peer's close_notify or EOF (after a TLS 1.3
+ * close_notify, once the answers queued are out: peer_done), a socket error, or a TLS
  * failure, counted by reason (stream_tls_fail_classify) and logged with OpenSSL's text.
  * OpenSSL's error queue is left empty. */
 static int tls_retry(struct stream *s, int code, int *wants_write)
@@ -461,7 +486,12 @@ static int tls_retry(struct stream *s, int code, int *wants_write)
 	}
 	int err = errno;
 	unsigned long e = ERR_peek_last_error();
-	if (code == SSL_ERROR_ZERO_RETURN || (e && tls_peer_left(e))) {
+	/* A close_notify: TLS 1.3 leaves the peer's read side open; TLS 1.2 wants the
+	 * close at once, pending writes dropped (RFC 5246 §7.2.1). A peer gone without one
+	 * cannot be written to (OpenSSL 3 makes the unexpected EOF fatal). */
+	if (code == SSL_ERROR_ZERO_RETURN && SSL_version(s->ssl) >= TLS1_3_VERSION) {
+		peer_done(s);
+	} else if (code == SSL_ERROR_ZERO_RETURN || (e && tls_peer_left(e))) {
 		sock_failed(s, 0);
 	} else if (code == SSL_ERROR_SYSCALL && !e) {
 		sock_failed(s, err);
@@ -705,23 +735,23 @@ static void flush_out(struct stream *s)
 
 /* Writes what the cork holds for s. What was written before a close was asked for still
  * goes: queued for the flush (S_FLUSHING, whose end flush_out sees), or sent before the
- * close that cb_exit will do. When the kernel took it all at once, on_drain is told
- * here: the queue never held it, so flush_out will not run, and a user that waited for
- * the drain because stream_pending counted the cork (cti/conn.c closes after its last
- * answers) would wait for ever. */
-static void cork_flush(struct stream *s)
+ * close that cb_exit will do. Returns 1 when the kernel took it all at once: the caller
+ * ending the cork tells on_drain then (the queue never held it, so flush_out will not
+ * run, and a user that waited for the drain because stream_pending counted the cork,
+ * cti/conn.c closing after its last answers, would wait for ever) — after the cork
+ * ends, so that what on_drain writes goes out instead of into a cork nobody flushes. */
+static int cork_flush(struct stream *s)
 {
 	if (cork.owner != s)
-		return;
+		return 0;
 	size_t len = cork.len;
 	cork.len = 0;
-	if (len && s->fd >= 0) {
-		int direct = s->state == S_OPEN, failed = 0;
-		struct iovec v = {cork.buf, len};
-		if (write_out(s, &v, 1, direct, &failed) == 0 && !failed &&
-		    after_write(s, len) == 0 && direct && s->ops->on_drain && !s->out_len)
-			s->ops->on_drain(s);
-	}
+	if (!len || s->fd < 0)
+		return 0;
+	int direct = s->state == S_OPEN, failed = 0;
+	struct iovec v = {cork.buf, len};
+	return write_out(s, &v, 1, direct, &failed) == 0 && !failed && after_write(s, len) == 0 &&
+	       direct && !s->out_len;
 }
 
 /* stream_write and stream_write2: corked inside a delivery, else written (or queued). */
@@ -731,8 +761,10 @@ static int write_iov(struct stream *s, struct iovec *iov, int n)
 		return -1;
 	size_t len = iov[0].iov_len + (n > 1 ? iov[1].iov_len : 0);
 	if (cork.owner == s) {
+		/* no on_drain here: more is being written (a write inside on_drain would
+		 * land in the cork before this one, or past its end) */
 		if (cork.len + len > CORK_MAX)
-			cork_flush(s);
+			(void)cork_flush(s);
 		if (len <= CORK_MAX) {
 			for (int i = 0; i < n; i++) {
 				memcpy(cork.buf + cork.len, iov[i].iov_base, iov[i].iov_len);
@@ -872,8 +904,10 @@ static void cork_end(struct stream *s, int corked)
 {
 	if (!corked)
 		return;
-	cork_flush(s);
+	int drained = cork_flush(s);
 	cork.owner = NULL;
+	if (drained && s->ops->on_drain)
+		s->ops->on_drain(s);
 }
 
 /* Moves what rbuf holds for s (the start of a frame) to memory of its own, sized to fit
@@ -961,6 +995,10 @@ static size_t in_room(struct stream *s)
 static ssize_t read_some(struct stream *s, unsigned char *dst, size_t room)
 {
 	if (s->ssl) {
+		/* Peeked before every SSL_read, not once per batch: a frame handler of this
+		 * batch may have left errors (a failed DER parse), and SSL_get_error would
+		 * take a read that only wants more bytes for a TLS failure. */
+		tls_err_fresh();
 		int r = SSL_read(s->ssl, dst, room > INT_MAX ? INT_MAX : (int)room);
 		if (r > 0)
 			return r;
@@ -974,7 +1012,10 @@ static ssize_t read_some(struct stream *s, unsigned char *dst, size_t room)
 		return n;
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return 0;
-	sock_failed(s, n == 0 ? 0 : errno);
+	if (n == 0)
+		peer_done(s);
+	else
+		sock_failed(s, errno);
 	return -1;
 }
 
@@ -991,10 +1032,9 @@ static void read_input(struct stream *s)
 				return;
 			flush_out(s); /* what on_open queued */
 		}
-		tls_err_fresh();
 	}
 	for (int round = 0;; round++) {
-		if (s->fd < 0 || s->close_pending || (s->state == S_OPEN && s->paused))
+		if (s->fd < 0 || s->close_pending || s->eof || (s->state == S_OPEN && s->paused))
 			return;
 		if (round == READ_ROUNDS) {
 			/* TCP: level-triggered epoll reports the rest; TLS: OpenSSL holds it */

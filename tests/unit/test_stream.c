@@ -8,8 +8,11 @@
  * framing. on_frame echoes the line (through stream_write2, cut in two) or obeys it:
  * "close" (stream_close, then a write), "cflush" (an answer, then
  * stream_close_after_flush, then a write), "flood" (the test writes to this stream until
- * it is cut off), "pause" (stream_pause), "ref" (stream_ref and a canary in stream_user).
- * Every callback is recorded in a log, in order.
+ * it is cut off), "pause" (stream_pause), "ref" (stream_ref and a canary in stream_user),
+ * "errq" (leaves an error in OpenSSL's queue, as a failed DER parse does, then echoes),
+ * "dwrite" and "dbig" (on_drain writes drain_msg once), "big" (BIG_N bytes of pattern() in
+ * one write, through a small send buffer). A frame "#NNNNNN..." is NNNNNN bytes long,
+ * announced by stream_need. Every callback is recorded in a log, in order.
  */
 #include "ca/ca_bootstrap.h"
 #include "core/conncap.h"
@@ -26,6 +29,7 @@
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -44,6 +48,7 @@
 #define MAXS 16
 #define LOGN 128
 #define CANARY 0x5ca1ab1ec0ffee11ULL
+#define BIG_N (2 * 1024 * 1024) /* the "big" answer: more than the kernel takes at once */
 
 /* Per-connection protocol data (stream_user). */
 struct conn {
@@ -68,14 +73,16 @@ struct fx {
 	char why[MAXS + 1][160];
 	char log[LOGN][96];
 	int nlog;
-	int in_frame;          /* on_frame calls on the stack */
-	int close_in_frame;    /* on_close calls made while an on_frame was on the stack */
-	int write_after_close; /* what stream_write returned after a close in on_frame */
-	struct stream *flood;  /* the test writes to it until it is cut off */
-	struct stream *held;   /* referenced by "ref" */
-	int refuse;            /* on_open refuses the next connection */
-	int refused;           /* connections on_open refused */
-	int drains[MAXS + 1];  /* on_drain calls */
+	int in_frame;               /* on_frame calls on the stack */
+	int close_in_frame;         /* on_close calls made while an on_frame was on the stack */
+	int write_after_close;      /* what stream_write returned after a close in on_frame */
+	struct stream *flood;       /* the test writes to it until it is cut off */
+	struct stream *held;        /* referenced by "ref" */
+	int refuse;                 /* on_open refuses the next connection */
+	int refused;                /* connections on_open refused */
+	int drains[MAXS + 1];       /* on_drain calls */
+	struct stream *drain_write; /* on_drain writes drain_msg to it once */
+	const char *drain_msg;
 };
 
 /* The test CA and server certificate, made once for the group. */
@@ -148,11 +155,26 @@ static void run_for(struct fx *f, int ms)
 
 /* --- the test protocol --------------------------------------------------------------- */
 
+static unsigned char pattern(size_t i)
+{
+	return (unsigned char)('a' + (i * 7 + i / 251) % 26);
+}
+
 static long t_frame(struct stream *s, const unsigned char *buf, size_t len)
 {
-	(void)s;
 	if (len && buf[0] == '!')
 		return STREAM_FRAME_BROKEN;
+	if (len && buf[0] == '#') {
+		if (len < 7)
+			return STREAM_FRAME_MORE;
+		size_t want = 0;
+		for (int i = 1; i < 7; i++)
+			want = want * 10 + (size_t)(buf[i] - '0');
+		if (len >= want)
+			return (long)want;
+		stream_need(s, want);
+		return STREAM_FRAME_MORE;
+	}
 	const unsigned char *nl = memchr(buf, '\n', len);
 	return nl ? (long)(nl - buf + 1) : STREAM_FRAME_MORE;
 }
@@ -197,6 +219,30 @@ static void t_on_frame(struct stream *s, const unsigned char *frame, size_t len)
 		int small = 16384;
 		(void)setsockopt(stream_fd(s), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
 		f->flood = s;
+	} else if (strcmp(line, "errq") == 0) {
+		/* What a handler's failed parse of a request body leaves on this thread */
+		const unsigned char junk[] = {0x30, 0x82, 0xff}, *p = junk;
+		X509 *x = d2i_X509(NULL, &p, sizeof junk);
+		if (x || !ERR_peek_error())
+			tlog(f, "no error queued %d", c->id);
+		X509_free(x);
+		stream_write(s, frame, len);
+	} else if (strcmp(line, "big") == 0) {
+		int small = 16384;
+		(void)setsockopt(stream_fd(s), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+		static unsigned char big[BIG_N];
+		for (size_t i = 0; i < sizeof big; i++)
+			big[i] = pattern(i);
+		if (stream_write(s, big, sizeof big) != 0)
+			tlog(f, "write failed %d", c->id);
+	} else if (strcmp(line, "dbig") == 0) {
+		/* the second overflows the cork (CORK_MAX, 16 KiB) */
+		static char pp[10000], qq[10000];
+		memset(pp, 'p', sizeof pp);
+		memset(qq, 'q', sizeof qq);
+		f->drain_write = s;
+		if (stream_write(s, pp, sizeof pp) != 0 || stream_write(s, qq, sizeof qq) != 0)
+			tlog(f, "write failed %d", c->id);
 	} else if (strcmp(line, "pause") == 0) {
 		stream_pause(s);
 		stream_write(s, "paused\n", 7);
@@ -205,8 +251,11 @@ static void t_on_frame(struct stream *s, const unsigned char *frame, size_t len)
 		c->canary = CANARY;
 		f->held = s;
 		stream_write(s, "held\n", 5);
-	} else if (stream_write2(s, frame, len / 2, frame + len / 2, len - len / 2) != 0) {
-		tlog(f, "write failed %d", c->id);
+	} else {
+		if (strcmp(line, "dwrite") == 0)
+			f->drain_write = s;
+		if (stream_write2(s, frame, len / 2, frame + len / 2, len - len / 2) != 0)
+			tlog(f, "write failed %d", c->id);
 	}
 	tlog(f, "end %d", c->id);
 	f->in_frame--;
@@ -232,6 +281,11 @@ static void t_drain(struct stream *s)
 	struct fx *f = stream_ctx(s);
 	struct conn *c = stream_user(s);
 	f->drains[c->id]++;
+	if (f->drain_write == s) {
+		f->drain_write = NULL;
+		if (stream_write(s, f->drain_msg, strlen(f->drain_msg)) != 0)
+			tlog(f, "write failed %d", c->id);
+	}
 }
 
 static const struct stream_ops ops = {
@@ -1513,9 +1567,9 @@ static void test_batch_one_write(void **state)
 	WAIT_FOR(f, 3000, f->closes[2] == 1);
 }
 
-/* Sends two TLS records (a and b) in one send(2), so that the server's first read takes
- * both: OpenSSL's read-ahead holds the second while the first is handed over. */
-static void cl_send_two_records(struct client *c, const char *a, const char *b)
+/* The bytes client c sends for two TLS records (a and b), into out (cap bytes): their
+ * length. Nothing is sent. */
+static size_t cl_seal_two(struct client *c, const char *a, const char *b, char *out, size_t cap)
 {
 	BIO *sock = SSL_get_wbio(c->ssl), *mem = BIO_new(BIO_s_mem());
 	assert_non_null(mem);
@@ -1525,9 +1579,19 @@ static void cl_send_two_records(struct client *c, const char *a, const char *b)
 	assert_int_equal(SSL_write(c->ssl, b, (int)strlen(b)), (int)strlen(b));
 	char *p;
 	long n = BIO_get_mem_data(mem, &p);
-	assert_true(n > (long)(strlen(a) + strlen(b)));
-	assert_int_equal(send(c->fd, p, (size_t)n, MSG_NOSIGNAL), n);
+	assert_true(n > (long)(strlen(a) + strlen(b)) && (size_t)n <= cap);
+	memcpy(out, p, (size_t)n);
 	SSL_set0_wbio(c->ssl, sock); /* frees mem */
+	return (size_t)n;
+}
+
+/* Sends two TLS records (a and b) in one send(2), so that the server's first read takes
+ * both: OpenSSL's read-ahead holds the second while the first is handed over. */
+static void cl_send_two_records(struct client *c, const char *a, const char *b)
+{
+	char rec[512];
+	size_t n = cl_seal_two(c, a, b, rec, sizeof rec);
+	assert_int_equal(send(c->fd, rec, n, MSG_NOSIGNAL), (ssize_t)n);
 }
 
 /* A request that OpenSSL read ahead (the second record of one read) is served although
@@ -1565,11 +1629,6 @@ static void test_tls12_read_ahead(void **state)
 static void test_tls13_read_ahead(void **state)
 {
 	tls_read_ahead(state, TLS1_3_VERSION);
-}
-
-static unsigned char pattern(size_t i)
-{
-	return (unsigned char)('a' + (i * 7 + i / 251) % 26);
 }
 
 /* A TLS write the socket could not take at once (OpenSSL wanted it retried with the same
@@ -1686,6 +1745,386 @@ static void test_split_every_byte(void **state)
 	WAIT_FOR(f, 3000, f->closes[2] == 1);
 }
 
+/* --- 18. hostile and odd peers (review of the layer's own I/O) ----------------------- */
+
+/* A TLS listener and client c of this version, answered once ("hi"). */
+static void tls_hello(struct fx *f, struct client *c, int version)
+{
+	listen_tls(f);
+	cl_tls(f, c, version);
+	cl_send(c, "hi\n");
+	WAIT_FOR(f, 3000, got(c, "hi\n"));
+}
+
+/* Stream id is still open and no TLS failure was counted; client c leaves, id closes. */
+static void cl_end_clean(struct fx *f, struct client *c, int id)
+{
+	assert_int_equal(f->closes[id], 0);
+	assert_int_equal(cnt(&f->stats.tls_failed), 0);
+	cl_close(c);
+	WAIT_FOR(f, 3000, f->closes[id] == 1);
+}
+
+/* A frame handler that leaves an error in OpenSSL's per-thread queue (a failed DER parse
+ * of a request body does) is no TLS failure of its stream: when the read that follows in
+ * the same batch ends inside a record (OpenSSL holds part of one: SSL_has_pending), that
+ * SSL_read only wants more bytes, and SSL_get_error must not see the stale error. */
+static void test_tls_stale_error(void **state)
+{
+	struct fx *f = *state;
+	listen_tls(f);
+	struct client c;
+	cl_tls(f, &c, TLS1_3_VERSION);
+	cl_send(&c, "warm\n");
+	WAIT_FOR(f, 3000, got(&c, "warm\n"));
+	char rec[512];
+	size_t n = cl_seal_two(&c, "errq\n", "after\n", rec, sizeof rec);
+	size_t first = 5 + ((size_t)(unsigned char)rec[3] << 8 | (unsigned char)rec[4]);
+	assert_true(first + 3 < n);
+	/* The first record and 3 bytes of the second, then the rest once it was served. */
+	assert_int_equal(send(c.fd, rec, first + 3, MSG_NOSIGNAL), (ssize_t)(first + 3));
+	WAIT_FOR(f, 3000, got(&c, "errq\n"));
+	run_for(f, 20);
+	assert_int_equal(send(c.fd, rec + first + 3, n - first - 3, MSG_NOSIGNAL),
+	                 (ssize_t)(n - first - 3));
+	WAIT_FOR(f, 3000, got(&c, "after\n") || f->closes[1]);
+	assert_string_equal(c.buf, "warm\nerrq\nafter\n");
+	const char *want[] = {"open 1", "frame 1 warm",  "end 1", "frame 1 errq",
+	                      "end 1",  "frame 1 after", "end 1"};
+	assert_log(f, 1, want, 7); /* and the handler did leave an error */
+	cl_end_clean(f, &c, 1);
+	assert_string_equal(f->why[1], "peer closed the connection");
+}
+
+/* Reads from c until its end, every byte checked against pattern(): how many came. Over
+ * TLS the end may be a bare EOF: the server's close_notify is one try (stream.h), lost
+ * when its send buffer is still full of the last answer. */
+static size_t cl_read_pattern(struct fx *f, struct client *c)
+{
+	size_t n = 0;
+	unsigned char buf[16384];
+	int64_t until = now_ms() + 10000;
+	for (;;) {
+		if (now_ms() > until)
+			fail_msg("%zu bytes, then nothing more", n);
+		int r;
+		if (c->ssl) {
+			ERR_clear_error();
+			r = SSL_read(c->ssl, buf, sizeof buf);
+			int e = r > 0 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, r);
+			unsigned long le = ERR_peek_last_error();
+			if (e == SSL_ERROR_ZERO_RETURN ||
+			    (e == SSL_ERROR_SSL &&
+			     ERR_GET_REASON(le) == SSL_R_UNEXPECTED_EOF_WHILE_READING))
+				return n;
+			if (e != SSL_ERROR_NONE && e != SSL_ERROR_WANT_READ)
+				fail_msg("SSL_read after %zu bytes: error %d (%s)", n, e,
+				         ERR_reason_error_string(le));
+		} else {
+			ssize_t w = recv(c->fd, buf, sizeof buf, 0);
+			if (w == 0)
+				return n;
+			if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+				fail_msg("recv after %zu bytes: %s", n, strerror(errno));
+			r = (int)w;
+		}
+		if (r <= 0) {
+			step(f);
+			continue;
+		}
+		for (int i = 0; i < r; i++)
+			if (buf[i] != pattern(n + (size_t)i))
+				fail_msg("byte %zu differs", n + (size_t)i);
+		n += (size_t)r;
+	}
+}
+
+/* A peer that ends its side after its request (shutdown(SHUT_WR) over TCP, a close_notify
+ * over TLS 1.3, RFC 8446 §6.1) still reads the whole answer, also the part the kernel
+ * could not take at once; then the stream closes. */
+static void test_half_close(void **state)
+{
+	struct fx *f = *state;
+	listen_tcp(f);
+	struct client c;
+	cl_tcp(&c, f->port, 0);
+	cl_send(&c, "big\n");
+	assert_int_equal(shutdown(c.fd, SHUT_WR), 0);
+	assert_int_equal(cl_read_pattern(f, &c), BIG_N);
+	WAIT_FOR(f, 3000, f->closes[1] == 1);
+	assert_string_equal(f->why[1], "peer closed the connection");
+	assert_int_equal(cnt(&f->stats.bytes_out), BIG_N);
+	assert_int_equal(cnt(&f->stats.timeouts), 0);
+	to_tls(f, &c, 1);
+	cl_tls(f, &c, TLS1_3_VERSION);
+	cl_send(&c, "big\n");
+	assert_int_equal(SSL_shutdown(c.ssl), 0); /* our close_notify went */
+	assert_int_equal(cl_read_pattern(f, &c), BIG_N);
+	WAIT_FOR(f, 3000, f->closes[2] == 1);
+	assert_string_equal(f->why[2], "peer closed the connection");
+	assert_int_equal(cnt(&f->stats.bytes_out), 2 * (uint64_t)BIG_N);
+	assert_int_equal(cnt(&f->stats.tls_failed), 0);
+	cl_close(&c);
+}
+
+/* Reads exactly n bytes from TCP client c into out. */
+static void cl_read_n(struct fx *f, struct client *c, char *out, size_t n)
+{
+	size_t got_n = 0;
+	int64_t until = now_ms() + 5000;
+	while (got_n < n) {
+		ssize_t r = recv(c->fd, out + got_n, n - got_n, 0);
+		if (r > 0) {
+			got_n += (size_t)r;
+			continue;
+		}
+		if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+			fail_msg("the connection ended after %zu of %zu bytes", got_n, n);
+		if (now_ms() > until)
+			fail_msg("%zu of %zu bytes", got_n, n);
+		step(f);
+	}
+}
+
+/* on_drain may write (stream.h allows it): what it writes when a batch's answers leave at
+ * once goes out after them, not into the batch's cork that nobody flushes any more; and a
+ * write that overflows the cork inside a batch tells no drain before it (what on_drain
+ * wrote then would go out first, and past the cork's end). */
+static void test_drain_writes(void **state)
+{
+	struct fx *f = *state;
+	listen_tcp(f);
+	struct client c;
+	cl_tcp(&c, f->port, 0);
+	f->drain_msg = "drained\n";
+	cl_send(&c, "dwrite\n");
+	WAIT_FOR(f, 3000, got(&c, "drained\n"));
+	assert_string_equal(c.buf, "dwrite\ndrained\n");
+	static char want[32000], in[32000], d[12001];
+	memset(d, 'd', 12000);
+	f->drain_msg = d;
+	memset(want, 'p', 10000);
+	memset(want + 10000, 'q', 10000);
+	memset(want + 20000, 'd', 12000);
+	cl_send(&c, "dbig\n");
+	cl_read_n(f, &c, in, sizeof in);
+	assert_memory_equal(in, want, sizeof want);
+	run_for(f, 30);
+	c.n = 0;
+	c.buf[0] = '\0';
+	assert_false(got(&c, "d")); /* nothing more */
+	assert_null(f->drain_write);
+	assert_int_equal(cnt(&f->stats.bytes_out), 15 + 32000);
+	cl_close(&c);
+	WAIT_FOR(f, 3000, f->closes[1] == 1);
+}
+
+/* Sends all of data, running the loop while the socket is full. */
+static void cl_send_all(struct fx *f, struct client *c, const char *data, size_t len)
+{
+	size_t off = 0;
+	int64_t until = now_ms() + 5000;
+	while (off < len) {
+		ssize_t r = send(c->fd, data + off, len - off, MSG_NOSIGNAL);
+		if (r > 0) {
+			off += (size_t)r;
+			continue;
+		}
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			fail_msg("send after %zu bytes: %s", off, strerror(errno));
+		if (now_ms() > until)
+			fail_msg("sent %zu of %zu bytes", off, len);
+		step(f);
+	}
+}
+
+/* stream_need: a frame of exactly max_frame, larger than the shared read buffer, arriving
+ * in many reads, is delivered whole once all of it is there; one announced longer than
+ * max_frame closes at once, not when max_frame bytes came. */
+static void test_need(void **state)
+{
+	struct fx *f = *state;
+	f->o.max_frame = 200000;
+	listen_tcp(f);
+	struct client a, b;
+	cl_tcp(&a, f->port, 0);
+	static char big[200001];
+	memset(big, 'n', 200000);
+	memcpy(big, "#200000", 7);
+	cl_send_all(f, &a, big, 200000);
+	WAIT_FOR(f, 5000, cnt(&f->stats.bytes_out) == 200000);
+	assert_int_equal(cnt(&f->stats.bytes_in), 200000);
+	char line[sizeof f->log[0]];
+	snprintf(line, sizeof line, "frame 1 %s", big); /* as the log cuts it */
+	const char *want[] = {"open 1", line, "end 1"};
+	assert_log(f, 1, want, 3);
+	cl_tcp(&b, f->port, 0);
+	cl_send(&b, "#200001");
+	WAIT_FOR(f, 3000, f->closes[2] == 1);
+	assert_string_equal(f->why[2], "frame too large");
+	const char *want2[] = {"open 2", "close 2 frame too large"};
+	assert_log(f, 2, want2, 2);
+	assert_int_equal(f->closes[1], 0);
+	cl_close(&a);
+	cl_close(&b);
+	WAIT_FOR(f, 3000, f->closes[1] == 1);
+}
+
+/* What a paused stream keeps of the shared read buffer is its own copy: another
+ * connection's reads on the same thread (into that buffer) leave it as it was, and the
+ * resume hands it over whole, with the end of the unfinished frame read after. */
+static void test_pause_keeps_input(void **state)
+{
+	struct fx *f = *state;
+	f->o.max_frame = 65536;
+	listen_tcp(f);
+	struct client a, b;
+	cl_tcp(&a, f->port, 0);
+	const char *sent = "pause\nfirst-after\nsecond-after\npartial";
+	cl_send(&a, sent);
+	WAIT_FOR(f, 3000, got(&a, "paused\n"));
+	cl_tcp(&b, f->port, 0);
+	static char fill[60001];
+	memset(fill, 'X', 60000);
+	fill[59999] = '\n';
+	cl_send_all(f, &b, fill, 60000);
+	WAIT_FOR(f, 3000, cnt(&f->stats.bytes_in) == strlen(sent) + 60000);
+	WAIT_FOR(f, 3000, cnt(&f->stats.bytes_out) == strlen("paused\n") + 60000);
+	stream_resume(f->s[1]);
+	cl_send(&a, "-end\n");
+	WAIT_FOR(f, 3000, got(&a, "partial-end\n"));
+	assert_string_equal(a.buf, "paused\nfirst-after\nsecond-after\npartial-end\n");
+	cl_close(&a);
+	cl_close(&b);
+	WAIT_FOR(f, 3000, f->closes[1] == 1 && f->closes[2] == 1);
+}
+
+/* TLS 1.2 client-initiated renegotiation is refused (tlsctx: SSL_OP_NO_RENEGOTIATION):
+ * the client's attempt fails, the stream ends once, and the next client is served. */
+static void test_tls12_renegotiation(void **state)
+{
+	struct fx *f = *state;
+	struct client c;
+	tls_hello(f, &c, TLS1_2_VERSION);
+	assert_int_equal(SSL_renegotiate(c.ssl), 1);
+	int r, e;
+	int64_t until = now_ms() + 3000;
+	for (;;) {
+		ERR_clear_error();
+		r = SSL_do_handshake(c.ssl);
+		e = r == 1 ? SSL_ERROR_NONE : SSL_get_error(c.ssl, r);
+		if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+			break;
+		if (now_ms() > until)
+			fail_msg("renegotiation neither done nor refused");
+		step(f);
+	}
+	assert_int_not_equal(r, 1);
+	cl_close(&c);
+	WAIT_FOR(f, 3000, f->closes[1] == 1);
+	cl_tls(f, &c, TLS1_2_VERSION);
+	cl_send(&c, "next\n");
+	WAIT_FOR(f, 3000, got(&c, "next\n"));
+	assert_int_equal(f->closes[2], 0);
+	cl_close(&c);
+	WAIT_FOR(f, 3000, f->closes[2] == 1);
+}
+
+/* TLS 1.3 KeyUpdates asking for ours, one before each request, 200 of them: every
+ * request answered, no failure. */
+static void test_tls13_key_updates(void **state)
+{
+	struct fx *f = *state;
+	listen_tls(f);
+	struct client c;
+	cl_tls(f, &c, TLS1_3_VERSION);
+	static char want[2048];
+	char line[16];
+	for (int i = 0; i < 200; i++) {
+		assert_int_equal(SSL_key_update(c.ssl, SSL_KEY_UPDATE_REQUESTED), 1);
+		snprintf(line, sizeof line, "k%03d\n", i);
+		tu_append(want, sizeof want, line);
+		cl_send(&c, line); /* the KeyUpdate, then the request */
+		step(f);
+		cl_poll(&c);
+	}
+	WAIT_FOR(f, 5000, got(&c, line));
+	assert_string_equal(c.buf, want);
+	cl_end_clean(f, &c, 1);
+}
+
+/* Garbage after the handshake (not a TLS record) is a TLS failure, counted once under one
+ * reason; the stream ends and is counted closed. */
+static void test_tls_garbage_after_handshake(void **state)
+{
+	struct fx *f = *state;
+	struct client c;
+	tls_hello(f, &c, TLS1_2_VERSION);
+	const char junk[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+	assert_int_equal(send(c.fd, junk, sizeof junk - 1, MSG_NOSIGNAL),
+	                 (ssize_t)(sizeof junk - 1));
+	WAIT_FOR(f, 3000, f->closes[1] == 1);
+	assert_int_equal(cnt(&f->stats.tls_failed), 1);
+	uint64_t by = 0;
+	for (int r = 0; r < STREAM_TLS_FAIL_N; r++)
+		by += cnt(&f->stats.tls_failed_by[r]);
+	assert_int_equal(by, 1);
+	const char *want[] = {"open 1", "frame 1 hi", "end 1"};
+	for (int i = 0; i < 3; i++)
+		assert_string_equal(f->log[i], want[i]);
+	assert_int_equal(atomic_load(&f->stats.open), 0);
+	cl_close(&c);
+}
+
+/* A TLS 1.3 close_notify followed by more bytes (a record, then junk): the answer to what
+ * came before goes out, the rest is not read; no TLS failure. */
+static void test_tls13_close_notify_then_data(void **state)
+{
+	struct fx *f = *state;
+	listen_tls(f);
+	struct client c;
+	cl_tls(f, &c, TLS1_3_VERSION);
+	cl_send(&c, "hi\n");
+	assert_int_equal(SSL_shutdown(c.ssl), 0);
+	const char junk[] = "after the end\n";
+	assert_int_equal(send(c.fd, junk, sizeof junk - 1, MSG_NOSIGNAL),
+	                 (ssize_t)(sizeof junk - 1));
+	WAIT_FOR(f, 3000, f->closes[1] == 1);
+	assert_string_equal(f->why[1], "peer closed the connection");
+	WAIT_FOR(f, 3000, ended(&c));
+	assert_string_equal(c.buf, "hi\n");
+	assert_int_equal(c.close_notify, 1);
+	const char *want[] = {"open 1", "frame 1 hi", "end 1",
+	                      "close 1 peer closed the connection"};
+	assert_log(f, 1, want, 4);
+	assert_int_equal(cnt(&f->stats.tls_failed), 0);
+	cl_close(&c);
+}
+
+/* A peer that resets the connection while its answer is still queued: the stream ends once
+ * ("connection error"), counted closed; the next peer is served. */
+static void test_reset_mid_write(void **state)
+{
+	struct fx *f = *state;
+	listen_tcp(f);
+	struct client c;
+	cl_tcp(&c, f->port, 4096);
+	cl_send(&c, "big\n");
+	WAIT_FOR(f, 3000, f->s[1] && stream_pending(f->s[1]) > 0);
+	struct linger lg = {1, 0};
+	assert_int_equal(setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+	cl_close(&c); /* a reset */
+	WAIT_FOR(f, 3000, f->closes[1] == 1);
+	assert_string_equal(f->why[1], "connection error");
+	assert_int_equal(atomic_load(&f->stats.open), 0);
+	assert_int_equal(stream_listener_count(f->l), 0);
+	cl_tcp(&c, f->port, 0);
+	cl_send(&c, "next\n");
+	WAIT_FOR(f, 3000, got(&c, "next\n"));
+	cl_close(&c);
+	WAIT_FOR(f, 3000, f->closes[2] == 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1718,6 +2157,16 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_tls13_read_ahead, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tls_partial_write, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_split_every_byte, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tls_stale_error, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_half_close, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_drain_writes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_need, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pause_keeps_input, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tls12_renegotiation, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tls13_key_updates, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tls_garbage_after_handshake, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tls13_close_notify_then_data, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reset_mid_write, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
