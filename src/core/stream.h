@@ -26,7 +26,10 @@
  *   stops reading and closes once the queued answers are out (bounded by a timeout), then
  *   lingers: the write side is shut and what the peer still sends is dropped for up to 2 s
  *   and 1 MiB (RFC 9112 §9.6), so that a peer still sending (a body refused with a 413)
- *   reads the answer instead of losing it to a reset. The
+ *   reads the answer instead of losing it to a reset. A peer's end of input (TCP FIN,
+ *   a TLS 1.3 close_notify) stops reading likewise: queued answers still go out (10 s
+ *   bound) before the close; a TLS 1.2 close_notify or a TLS EOF without one closes at
+ *   once (RFC 5246 §7.2.1). The
  *   protocol's on_close runs once; the memory (with the protocol's per-connection data)
  *   goes when the last reference is dropped, so jobs in flight may hold a stream;
  * - counters per listener (accepted, refused by cap, TLS failures by reason, timeouts, slow
