@@ -214,7 +214,7 @@ void authz_claims_init(struct authz *a, struct authz_claims *c, int64_t now)
 	unsigned char rnd[16];
 	char jti[sizeof c->jti];
 	randombytes_buf(rnd, sizeof rnd);
-	jws_b64url_encode(rnd, sizeof rnd, jti, sizeof jti);
+	tg_b64url_encode(rnd, sizeof rnd, jti, sizeof jti);
 	authz_claims_init_jti(a, c, now, jti);
 }
 
@@ -286,7 +286,7 @@ int authz_token_prepare(struct authz *a, const struct authz_claims *c, struct au
 	if (!(u->jws = malloc(u->cap)))
 		return -ENOMEM;
 	memcpy(u->jws, h, hl);
-	if (jws_b64url_encode((const unsigned char *)p, (size_t)pn, u->jws + hl + 1, pl + 1) !=
+	if (tg_b64url_encode((const unsigned char *)p, (size_t)pn, u->jws + hl + 1, pl + 1) !=
 	    (long)pl) {
 		authz_unsigned_free(u);
 		return -EIO;
@@ -339,8 +339,8 @@ static int assemble(struct authz_unsigned *u, char **jwt, size_t *len)
 	if (u->sign.rc != 0)
 		return u->sign.rc;
 	u->jws[u->input_len] = '.';
-	long n = jws_b64url_encode(u->sign.sig, u->sign.siglen, u->jws + u->input_len + 1,
-	                           u->cap - (u->input_len + 1));
+	long n = tg_b64url_encode(u->sign.sig, u->sign.siglen, u->jws + u->input_len + 1,
+	                          u->cap - (u->input_len + 1));
 	if (n < 0)
 		return -EIO;
 	*len = u->input_len + 1 + (size_t)n;

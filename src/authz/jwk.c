@@ -20,7 +20,7 @@ static json_t *b64_bn(EVP_PKEY *k, const char *param, int pad)
 		size_t cap = JWS_B64_LEN((size_t)len) + 1;
 		char *txt = malloc(cap);
 		if (buf && txt && BN_bn2binpad(bn, buf, len) == len &&
-		    jws_b64url_encode(buf, (size_t)len, txt, cap) >= 0)
+		    tg_b64url_encode(buf, (size_t)len, txt, cap) >= 0)
 			j = json_string(txt);
 		free(buf);
 		free(txt);
@@ -35,7 +35,7 @@ static json_t *b64_raw_pub(EVP_PKEY *k)
 	size_t n = sizeof pub;
 	char txt[JWS_B64_LEN(32) + 1];
 	if (EVP_PKEY_get_raw_public_key(k, pub, &n) != 1 || n != 32 ||
-	    jws_b64url_encode(pub, n, txt, sizeof txt) < 0)
+	    tg_b64url_encode(pub, n, txt, sizeof txt) < 0)
 		return NULL;
 	return json_string(txt);
 }
@@ -87,7 +87,7 @@ int authz_jwk_thumbprint(EVP_PKEY *k, char kid[AUTHZ_KID_LEN + 1])
 		return -ENOMEM;
 	unsigned char md[32];
 	int rc = EVP_Digest(txt, strlen(txt), md, NULL, EVP_sha256(), NULL) == 1 &&
-	                 jws_b64url_encode(md, sizeof md, kid, AUTHZ_KID_LEN + 1) == AUTHZ_KID_LEN
+	                 tg_b64url_encode(md, sizeof md, kid, AUTHZ_KID_LEN + 1) == AUTHZ_KID_LEN
 	             ? 0
 	             : -ENOMEM;
 	free(txt);

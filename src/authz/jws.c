@@ -57,81 +57,6 @@ enum jws_alg jws_alg_of_key(EVP_PKEY *k)
 	}
 }
 
-/* --- base64url ------------------------------------------------------------------------- */
-
-/* The URL-safe alphabet without padding, and strict — '=', '+', '/', whitespace, a length
- * of 1 mod 4 and non-zero bits past the last whole byte are all refused, which is what a
- * JWS verifier must do (RFC 7515 §2, RFC 4648 §3.5); as libsodium's (unit test_authz_jws
- * compares them), but a table look-up a character instead of libsodium's constant-time
- * arithmetic (~60 instructions a character: a refresh grant's ~1,100 characters of header,
- * payload and signature were ~8 % of the event loop's and the signer's instructions).
- * What goes through here is public (a JWS's parts, kids, jtis): secrets (refresh tokens,
- * client secrets) keep libsodium's encoding (oauth_crypto.c). */
-static const char b64url_chars[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-long jws_b64url_encode(const unsigned char *in, size_t n, char *out, size_t cap)
-{
-	size_t need = JWS_B64_LEN(n);
-	if (need + 1 > cap)
-		return -1;
-	size_t o = 0, i = 0;
-	for (; i + 3 <= n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-		out[o++] = b64url_chars[v >> 18];
-		out[o++] = b64url_chars[(v >> 12) & 63];
-		out[o++] = b64url_chars[(v >> 6) & 63];
-		out[o++] = b64url_chars[v & 63];
-	}
-	if (n - i == 1) {
-		out[o++] = b64url_chars[in[i] >> 2];
-		out[o++] = b64url_chars[(in[i] & 3) << 4];
-	} else if (n - i == 2) {
-		uint32_t v = (uint32_t)in[i] << 8 | in[i + 1];
-		out[o++] = b64url_chars[v >> 10];
-		out[o++] = b64url_chars[(v >> 4) & 63];
-		out[o++] = b64url_chars[(v & 15) << 2];
-	}
-	out[o] = '\0';
-	return (long)need;
-}
-
-/* A character's value, -1 outside the alphabet. */
-static int b64url_value(unsigned char c)
-{
-	return c >= 'A' && c <= 'Z'   ? c - 'A'
-	       : c >= 'a' && c <= 'z' ? c - 'a' + 26
-	       : c >= '0' && c <= '9' ? c - '0' + 52
-	       : c == '-'             ? 62
-	       : c == '_'             ? 63
-	                              : -1;
-}
-
-long jws_b64url_decode(const char *in, size_t n, unsigned char *out, size_t cap)
-{
-	if (n % 4 == 1)
-		return -1;
-	size_t len = n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
-	if (len > cap)
-		return -1;
-	uint32_t acc = 0;
-	unsigned bits = 0;
-	size_t o = 0;
-	for (size_t i = 0; i < n; i++) {
-		int v = b64url_value((unsigned char)in[i]);
-		if (v < 0)
-			return -1;
-		acc = acc << 6 | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (unsigned char)(acc >> bits);
-			acc &= (1u << bits) - 1;
-		}
-	}
-	return acc != 0 ? -1 : (long)o; /* bits past the last byte must be zero */
-}
-
 long jws_at_header_b64(enum jws_alg alg, const char *kid, char *out, size_t cap)
 {
 	const char *name = jws_alg_name(alg);
@@ -139,14 +64,14 @@ long jws_at_header_b64(enum jws_alg alg, const char *kid, char *out, size_t cap)
 	if (!name || kl == 0 || kl > 64)
 		return -1;
 	for (size_t i = 0; i < kl; i++)
-		if (b64url_value((unsigned char)kid[i]) < 0)
+		if (tg_b64url_value((unsigned char)kid[i]) < 0)
 			return -1; /* nothing to escape in what follows */
 	char h[128];
 	int n =
 	    snprintf(h, sizeof h, "{\"alg\":\"%s\",\"typ\":\"at+jwt\",\"kid\":\"%s\"}", name, kid);
 	if (n < 0 || (size_t)n >= sizeof h)
 		return -1;
-	return jws_b64url_encode((const unsigned char *)h, (size_t)n, out, cap);
+	return tg_b64url_encode((const unsigned char *)h, (size_t)n, out, cap);
 }
 
 /* --- compact serialisation -------------------------------------------------------------- */
@@ -159,7 +84,7 @@ json_t *jws_json_part(const char *p, size_t n, size_t max)
 	unsigned char *buf = malloc(cap);
 	if (!buf)
 		return NULL;
-	long len = jws_b64url_decode(p, n, buf, cap);
+	long len = tg_b64url_decode(p, n, buf, cap);
 	json_t *j = NULL;
 	if (len > 0) {
 		json_error_t e;
@@ -186,7 +111,7 @@ int jws_parse(const char *tok, size_t len, size_t max, struct jws_parts *out)
 	size_t slen = len - (size_t)(d2 + 1 - tok);
 	if (slen > JWS_B64_LEN(JWS_SIG_MAX))
 		return -EINVAL;
-	long s = jws_b64url_decode(d2 + 1, slen, out->sig, sizeof out->sig);
+	long s = tg_b64url_decode(d2 + 1, slen, out->sig, sizeof out->sig);
 	if (s < 0)
 		return -EINVAL;
 	out->siglen = (size_t)s;
@@ -215,7 +140,7 @@ char *jws_b64_json(const json_t *obj)
 		return NULL;
 	size_t n = strlen(txt), cap = JWS_B64_LEN(n) + 1;
 	char *out = malloc(cap);
-	if (out && jws_b64url_encode((const unsigned char *)txt, n, out, cap) < 0) {
+	if (out && tg_b64url_encode((const unsigned char *)txt, n, out, cap) < 0) {
 		free(out);
 		out = NULL;
 	}

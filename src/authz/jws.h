@@ -23,6 +23,7 @@
 #ifndef TG_AUTHZ_JWS_H
 #define TG_AUTHZ_JWS_H
 
+#include "core/b64url.h"
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <stddef.h>
@@ -42,12 +43,8 @@ enum jws_alg jws_alg_parse(const char *name);
  * EdDSA), or JWS_ALG_UNKNOWN. */
 enum jws_alg jws_alg_of_key(EVP_PKEY *k);
 
-/* base64url without padding (RFC 7515 §2). _encode writes NUL-terminated text into out (cap
- * bytes): its length, or -1 when it does not fit. _decode: the decoded length, or -1 for
- * anything but the canonical encoding (see above) or when it does not fit. */
-#define JWS_B64_LEN(n) (((n)*4 + 2) / 3)
-long jws_b64url_encode(const unsigned char *in, size_t n, char *out, size_t cap);
-long jws_b64url_decode(const char *in, size_t n, unsigned char *out, size_t cap);
+/* base64url without padding (RFC 7515 §2): core/b64url.h (strict, as described above). */
+#define JWS_B64_LEN(n) TG_B64URL_LEN(n)
 
 /* The protected header of an access token (RFC 9068 §2.1: {"alg":..,"typ":"at+jwt",
  * "kid":..}) for key kid of algorithm alg, base64url into out (cap bytes with the NUL): its

@@ -77,7 +77,7 @@ static inline void authz_fx_teardown(struct authz_fx *f)
 /* base64url of text into out. */
 static inline void authz_fx_b64(const char *text, size_t n, char *out, size_t cap)
 {
-	if (jws_b64url_encode((const unsigned char *)text, n, out, cap) < 0)
+	if (tg_b64url_encode((const unsigned char *)text, n, out, cap) < 0)
 		abort();
 }
 
@@ -97,7 +97,7 @@ static inline void authz_fx_append_sig(char *out, size_t cap, const unsigned cha
 {
 	size_t l = strlen(out);
 	out[l++] = '.';
-	if (jws_b64url_encode(sig, n, out + l, cap - l) < 0)
+	if (tg_b64url_encode(sig, n, out + l, cap - l) < 0)
 		abort();
 }
 

@@ -24,10 +24,10 @@ static void test_b64url_round_trip(void **state)
 		in[i] = (unsigned char)(i * 37 + 250);
 	for (size_t n = 0; n <= sizeof in; n++) {
 		char txt[64];
-		long l = jws_b64url_encode(in, n, txt, sizeof txt);
+		long l = tg_b64url_encode(in, n, txt, sizeof txt);
 		assert_int_equal(l, JWS_B64_LEN(n));
 		assert_null(strpbrk(txt, "=+/"));
-		assert_int_equal(jws_b64url_decode(txt, (size_t)l, out, sizeof out), n);
+		assert_int_equal(tg_b64url_decode(txt, (size_t)l, out, sizeof out), n);
 		assert_memory_equal(in, out, n);
 	}
 }
@@ -36,14 +36,14 @@ static void test_b64url_strict(void **state)
 {
 	(void)state;
 	unsigned char out[16];
-	assert_int_equal(jws_b64url_decode("YQ", 2, out, sizeof out), 1);
-	assert_int_equal(jws_b64url_decode("YQ==", 4, out, sizeof out), -1); /* padding */
-	assert_int_equal(jws_b64url_decode("YR", 2, out, sizeof out), -1);   /* trailing bits */
-	assert_int_equal(jws_b64url_decode("Y", 1, out, sizeof out), -1);    /* length */
-	assert_int_equal(jws_b64url_decode("+/8A", 4, out, sizeof out), -1); /* alphabet */
-	assert_int_equal(jws_b64url_decode("-_8A", 4, out, sizeof out), 3);
-	assert_int_equal(jws_b64url_decode("YW J", 4, out, sizeof out), -1);
-	assert_int_equal(jws_b64url_decode("YWJj", 4, out, 2), -1); /* does not fit */
+	assert_int_equal(tg_b64url_decode("YQ", 2, out, sizeof out), 1);
+	assert_int_equal(tg_b64url_decode("YQ==", 4, out, sizeof out), -1); /* padding */
+	assert_int_equal(tg_b64url_decode("YR", 2, out, sizeof out), -1);   /* trailing bits */
+	assert_int_equal(tg_b64url_decode("Y", 1, out, sizeof out), -1);    /* length */
+	assert_int_equal(tg_b64url_decode("+/8A", 4, out, sizeof out), -1); /* alphabet */
+	assert_int_equal(tg_b64url_decode("-_8A", 4, out, sizeof out), 3);
+	assert_int_equal(tg_b64url_decode("YW J", 4, out, sizeof out), -1);
+	assert_int_equal(tg_b64url_decode("YWJj", 4, out, 2), -1); /* does not fit */
 }
 
 /* The encoder and decoder against libsodium's (which they replaced): the same text for
@@ -57,7 +57,7 @@ static void test_b64url_as_libsodium(void **state)
 	for (int round = 0; round < 2000; round++) {
 		size_t n = (size_t)round % sizeof in;
 		randombytes_buf(in, n);
-		assert_int_equal(jws_b64url_encode(in, n, mine, sizeof mine), JWS_B64_LEN(n));
+		assert_int_equal(tg_b64url_encode(in, n, mine, sizeof mine), JWS_B64_LEN(n));
 		sodium_bin2base64(theirs, sizeof theirs, in, n,
 		                  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 		assert_string_equal(mine, theirs);
@@ -73,20 +73,20 @@ static void test_b64url_as_libsodium(void **state)
 		int ok = sodium_base642bin(b, 6, txt, n, NULL, &len, &end,
 		                           sodium_base64_VARIANT_URLSAFE_NO_PADDING) == 0 &&
 		         end == txt + n;
-		long got = jws_b64url_decode(txt, n, a, 6);
+		long got = tg_b64url_decode(txt, n, a, 6);
 		assert_int_equal(got, ok ? (long)len : -1);
 		if (ok)
 			assert_memory_equal(a, b, len);
 	}
 	/* Stricter than libsodium 1.0.18, which reads a byte over 0x7f as a letter of the
 	 * alphabet ("\x80A" decodes there): refused here, as RFC 4648 §3.3 says. */
-	assert_int_equal(jws_b64url_decode("\x80"
-	                                   "A",
-	                                   2, a, sizeof a),
+	assert_int_equal(tg_b64url_decode("\x80"
+	                                  "A",
+	                                  2, a, sizeof a),
 	                 -1);
-	assert_int_equal(jws_b64url_decode("AA\xff"
-	                                   "A",
-	                                   4, a, sizeof a),
+	assert_int_equal(tg_b64url_decode("AA\xff"
+	                                  "A",
+	                                  4, a, sizeof a),
 	                 -1);
 }
 
@@ -162,7 +162,7 @@ static void test_thumbprint_rfc7638_example(void **state)
 	    "bFTWhAI4"
 	    "vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
 	unsigned char nb[256];
-	long nl = jws_b64url_decode(n64, strlen(n64), nb, sizeof nb);
+	long nl = tg_b64url_decode(n64, strlen(n64), nb, sizeof nb);
 	assert_int_equal(nl, 256);
 	BIGNUM *n = BN_bin2bn(nb, (int)nl, NULL), *e = BN_new();
 	BN_set_word(e, 65537);

@@ -96,7 +96,7 @@ static void test_round_trip_signer_local(void **state)
 	/* The header names the key and at+jwt. */
 	char hdr[256];
 	const char *dot = strchr(jwt, '.');
-	long n = jws_b64url_decode(jwt, (size_t)(dot - jwt), (unsigned char *)hdr, sizeof hdr - 1);
+	long n = tg_b64url_decode(jwt, (size_t)(dot - jwt), (unsigned char *)hdr, sizeof hdr - 1);
 	assert_true(n > 0);
 	hdr[n] = '\0';
 	assert_non_null(strstr(hdr, "\"typ\":\"at+jwt\""));
@@ -323,7 +323,7 @@ static void test_tampered_payload(void **state)
 	/* The payload re-encoded with sub changed, the signature kept. */
 	char *d1 = strchr(jwt, '.'), *d2 = strrchr(jwt, '.');
 	unsigned char pl[1024];
-	long n = jws_b64url_decode(d1 + 1, (size_t)(d2 - d1 - 1), pl, sizeof pl - 1);
+	long n = tg_b64url_decode(d1 + 1, (size_t)(d2 - d1 - 1), pl, sizeof pl - 1);
 	assert_true(n > 0);
 	pl[n] = '\0';
 	char *sub = strstr((char *)pl, "wwhite");
