@@ -964,51 +964,66 @@ static void status_line(struct tg_sbuf *o, int code, const char *reason)
 	tg_sbuf_put(o, "\r\n");
 }
 
-/* n bytes of the fast parse's echo text at off. */
-static void put_echo(struct tg_sbuf *o, const struct sip_fast *f, uint16_t off, uint16_t n)
+static char *put(char *p, const char *s, size_t n)
 {
-	tg_sbuf_putn(o, f->text + off, n);
+	memcpy(p, s, n);
+	return p + n;
 }
 
+#define LIT(p, s) put(p, s, sizeof s - 1)
+#define RESPONSE_END "Server: telgate\r\nContent-Length: 0\r\n\r\n"
+
 /* sip_response for the fast parse's request: the lines as sent, the top Via with what
- * sip_req_received set (as the full parse writes it into its Via). */
+ * sip_req_received set (as the full parse writes it into its Via). Measured first, then
+ * one memcpy per piece with no bound check between them: through tg_sbuf (a strlen and a
+ * check per piece, twenty pieces) it was ~1,250 instructions per answer (issue 22). */
 static int response_fast(const struct sip_req *r, int code, const char *reason, const char *to_tag,
                          const char *extra, char *out, size_t cap)
 {
 	const struct sip_fast *f = &r->f;
-	struct tg_sbuf o = {out, cap, 0, 0};
-	status_line(&o, code, reason);
-	tg_sbuf_put(&o, "Via: ");
+	if (code < 100 || code > 999)
+		code = 500;
 	uint16_t head = f->rport_end ? f->rport_end : f->via0_len;
-	put_echo(&o, f, f->via0, head);
-	if (f->rport_end && f->set_rport[0]) {
-		tg_sbuf_put(&o, "=");
-		tg_sbuf_put(&o, f->set_rport);
-	}
-	put_echo(&o, f, (uint16_t)(f->via0 + head), (uint16_t)(f->via0_len - head));
-	if (f->set_received[0]) {
-		tg_sbuf_put(&o, ";received=");
-		tg_sbuf_put(&o, f->set_received);
-	}
-	tg_sbuf_put(&o, "\r\n");
-	put_echo(&o, f, f->vias, f->vias_len);
-	tg_sbuf_put(&o, "From: ");
-	put_echo(&o, f, f->from, f->from_len);
-	tg_sbuf_put(&o, "\r\nTo: ");
-	put_echo(&o, f, f->to, f->to_len);
-	if (to_tag && !f->to_tagged) {
-		tg_sbuf_put(&o, ";tag=");
-		tg_sbuf_put(&o, to_tag);
-	}
-	tg_sbuf_put(&o, "\r\nCall-ID: ");
-	tg_sbuf_put(&o, r->callid);
-	tg_sbuf_put(&o, "\r\nCSeq: ");
-	put_echo(&o, f, f->cseq, f->cseq_len);
-	tg_sbuf_put(&o, "\r\n");
-	if (extra)
-		tg_sbuf_put(&o, extra);
-	tg_sbuf_put(&o, "Server: telgate\r\nContent-Length: 0\r\n\r\n");
-	return tg_sbuf_len(&o);
+	size_t reason_len = strlen(reason), callid_len = strlen(r->callid),
+	       extra_len = extra ? strlen(extra) : 0,
+	       rport_len = f->rport_end && f->set_rport[0] ? strlen(f->set_rport) : 0,
+	       recv_len = strlen(f->set_received),
+	       tag_len = to_tag && !f->to_tagged ? strlen(to_tag) : 0;
+	int tagged = to_tag && !f->to_tagged;
+	size_t need =
+	    sizeof "SIP/2.0 000 \r\nVia: " - 1 + reason_len + f->via0_len +
+	    (rport_len ? 1 + rport_len : 0) + (recv_len ? sizeof ";received=" - 1 + recv_len : 0) +
+	    2 + f->vias_len + sizeof "From: \r\nTo: " - 1 + f->from_len + f->to_len +
+	    (tagged ? sizeof ";tag=" - 1 + tag_len : 0) + sizeof "\r\nCall-ID: \r\nCSeq: \r\n" - 1 +
+	    callid_len + f->cseq_len + extra_len + sizeof RESPONSE_END - 1;
+	if (need >= cap)
+		return -1;
+	char *p = LIT(out, "SIP/2.0 000 ");
+	p[-4] = (char)('0' + code / 100);
+	p[-3] = (char)('0' + code / 10 % 10);
+	p[-2] = (char)('0' + code % 10);
+	p = put(p, reason, reason_len);
+	p = LIT(p, "\r\nVia: ");
+	p = put(p, f->text + f->via0, head);
+	if (rport_len)
+		p = put(LIT(p, "="), f->set_rport, rport_len);
+	p = put(p, f->text + f->via0 + head, (size_t)(f->via0_len - head));
+	if (recv_len)
+		p = put(LIT(p, ";received="), f->set_received, recv_len);
+	p = LIT(p, "\r\n");
+	p = put(p, f->text + f->vias, f->vias_len);
+	p = put(LIT(p, "From: "), f->text + f->from, f->from_len);
+	p = put(LIT(p, "\r\nTo: "), f->text + f->to, f->to_len);
+	if (tagged)
+		p = put(LIT(p, ";tag="), to_tag, tag_len);
+	p = put(LIT(p, "\r\nCall-ID: "), r->callid, callid_len);
+	p = put(LIT(p, "\r\nCSeq: "), f->text + f->cseq, f->cseq_len);
+	p = LIT(p, "\r\n");
+	if (extra_len)
+		p = put(p, extra, extra_len);
+	p = LIT(p, RESPONSE_END);
+	*p = '\0';
+	return (int)(p - out);
 }
 
 int sip_response(const struct sip_req *r, int code, const char *reason, const char *to_tag,
@@ -1054,6 +1069,6 @@ int sip_response(const struct sip_req *r, int code, const char *reason, const ch
 	osip_free(s);
 	if (extra)
 		tg_sbuf_put(&o, extra);
-	tg_sbuf_put(&o, "Server: telgate\r\nContent-Length: 0\r\n\r\n");
+	tg_sbuf_put(&o, RESPONSE_END);
 	return tg_sbuf_len(&o);
 }

@@ -618,6 +618,11 @@ static void test_fast_parse(void **state)
 	    "m: <sip:1001@10.0.0.5:5060;transport=tcp>;+sip.instance=\"<urn:uuid:1>\";reg-id=1;"
 	    "expires=60, <sip:1001@10.0.0.9>\r\nUser-Agent: Cisco-CP8845/14.1\r\nl: 0\r\n\r\n",
 	    REG_HEAD "Contact: *\r\nExpires: 0\r\nContent-Length: 0\r\n\r\n",
+	    /* a To with a tag (no tag added), an rport with a value (kept) */
+	    "REGISTER sip:telgate SIP/2.0\r\nVia: SIP/2.0/UDP "
+	    "10.0.0.5:5060;rport=5070;branch=z9hG4bKr\r\n"
+	    "From: <sip:1001@telgate>;tag=1\r\nTo: <sip:1001@telgate>;tag=2\r\nCall-ID: c2\r\n"
+	    "CSeq: 4 REGISTER\r\nContact: <sip:1001@10.0.0.5>\r\nContent-Length: 0\r\n\r\n",
 	    /* a phone's Allow, Accept and Supported (issue 22) */
 	    REG_HEAD "Contact: <sip:1001@10.0.0.5>\r\n"
 	             "Allow: INVITE, ACK, CANCEL,BYE ,OPTIONS,NOTIFY\r\n"
@@ -676,6 +681,19 @@ static void test_fast_parse(void **state)
 		assert_true(sip_response(&a, 200, "OK", "t1", "X: y\r\n", oa, sizeof oa) > 0);
 		assert_true(sip_response(&b, 200, "OK", "t1", "X: y\r\n", ob, sizeof ob) > 0);
 		if (strcmp(oa, ob) != 0)
+			fail_msg("case %zu: fast\n%s\nfull\n%s", i, oa, ob);
+		/* the fast answer is measured before it is written (issue 22): it fits in
+		 * exactly its length and its NUL, not in one byte less */
+		int n = (int)strlen(oa);
+		char fit[2048];
+		assert_int_equal(sip_response(&a, 200, "OK", "t1", "X: y\r\n", fit, (size_t)n + 1),
+		                 n);
+		assert_string_equal(fit, oa);
+		assert_int_equal(sip_response(&a, 200, "OK", "t1", "X: y\r\n", fit, (size_t)n), -1);
+		/* no To tag, no extra lines, a code out of range (answered as 500) */
+		assert_true(sip_response(&a, 42, "Odd", NULL, NULL, oa, sizeof oa) > 0);
+		assert_true(sip_response(&b, 42, "Odd", NULL, NULL, ob, sizeof ob) > 0);
+		if (strcmp(oa, ob) != 0 || strncmp(oa, "SIP/2.0 500 Odd\r\n", 17) != 0)
 			fail_msg("case %zu: fast\n%s\nfull\n%s", i, oa, ob);
 		sip_req_free(&a);
 		sip_req_free(&b);
