@@ -415,6 +415,14 @@ static void test_via_received(void **state)
 	    /* an IPv4 source seen on a dual-stack socket */
 	    {"SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bKb", "::ffff:127.0.0.1", 40000, 0,
 	     "SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bKb", "::ffff:127.0.0.1", 5062},
+	    /* the sent-by compared as text first (issue 22): a prefix of the source's text is
+	     * another address; another spelling of the source's address is the same */
+	    {"SIP/2.0/UDP 127.0.0.10:5062;branch=z9hG4bKd", "127.0.0.1", 40000, 0,
+	     "SIP/2.0/UDP 127.0.0.10:5062;branch=z9hG4bKd;received=127.0.0.1", "127.0.0.1", 5062},
+	    {"SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bKe", "127.0.0.10", 40000, 0,
+	     "SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bKe;received=127.0.0.10", "127.0.0.10", 5062},
+	    {"SIP/2.0/UDP [0:0::1]:5062;branch=z9hG4bKf", "::1", 40000, 0,
+	     "SIP/2.0/UDP [0:0::1]:5062;branch=z9hG4bKf", "::1", 5062},
 	    /* a stale received is replaced */
 	    {"SIP/2.0/UDP 192.0.2.20;received=198.51.100.1;branch=z9hG4bKc", "127.0.0.1", 1, 0,
 	     "SIP/2.0/UDP 192.0.2.20;received=127.0.0.1;branch=z9hG4bKc", "127.0.0.1", 5060},
