@@ -6,6 +6,7 @@
 #include "sip/msg.h"
 
 #include <arpa/inet.h>
+#include <sodium.h>
 #include <netinet/in.h>
 
 #include <setjmp.h>
@@ -474,6 +475,21 @@ static void test_to_tag(void **state)
 	assert_string_equal(t1, t2);
 	assert_int_equal(strlen(t1), 16);
 	assert_int_equal(strspn(t1, "0123456789abcdef"), 16);
+	/* what it is made of (msg.h), by the fast parse and by the full one */
+	static const char made_of[] = "843817637684230@998sdasdh09|456248|1826REGISTER|"
+	                              "z9hG4bK776asdhds";
+	uint8_t h[crypto_shorthash_BYTES];
+	crypto_shorthash(h, (const uint8_t *)made_of, sizeof made_of - 1, key);
+	char want[17];
+	for (int i = 0; i < 8; i++)
+		snprintf(want + 2 * i, 3, "%02x", h[i]);
+	assert_string_equal(t1, want);
+	assert_int_equal(sip_req_parse_full(REG_HEAD "\r\n", strlen(REG_HEAD "\r\n"), &r, &status,
+	                                    reason, sizeof reason),
+	                 0);
+	sip_req_to_tag(&r, key, t2);
+	sip_req_free(&r);
+	assert_string_equal(t2, want);
 	assert_int_equal(parse(REG_HEAD "\r\n", &r, &status, reason), 0);
 	sip_req_to_tag(&r, key, t3);
 	assert_string_equal(t1, t3); /* a retransmission: the same request */
