@@ -49,6 +49,19 @@ static void test_rfc7616_examples(void **state)
 		c.response[0] ^= 1;
 		assert_int_equal(sip_digest_verify(&c, "GET", ha1), 0);
 		c.response[0] ^= 1;
+		/* hex digits in upper case are the same response; a letter past 'f' is not */
+		char lower[sizeof c.response];
+		memcpy(lower, c.response, sizeof lower);
+		for (char *r = c.response; *r; r++)
+			if (*r >= 'a' && *r <= 'f')
+				*r = (char)(*r - 'a' + 'A');
+		assert_string_not_equal(c.response, lower);
+		assert_int_equal(sip_digest_verify(&c, "GET", ha1), 1);
+		char *letter = strpbrk(c.response, "ABCDEF");
+		assert_non_null(letter);
+		*letter = (char)(*letter + 6); /* 'G'..'L': folds to 'g'..'l' */
+		assert_int_equal(sip_digest_verify(&c, "GET", ha1), 0);
+		memcpy(c.response, lower, sizeof lower);
 		snprintf(c.qop, sizeof c.qop, "auth-int"); /* only qop=auth is accepted */
 		assert_int_equal(sip_digest_verify(&c, "GET", ha1), 0);
 	}
