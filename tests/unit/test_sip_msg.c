@@ -722,6 +722,24 @@ static void test_fast_parse(void **state)
 		sip_req_free(&a);
 		sip_req_free(&b);
 	}
+	/* one struct reused (as a loop reuses its jobs): a Bearer request (the full parse)
+	 * then one the fast parse reads, which clears only the Bearer's first byte */
+	static struct sip_req reused;
+	memset(&reused, 'x', sizeof reused);
+	assert_int_equal(parse(REG_HEAD "Authorization: Bearer abc.def.ghi\r\n"
+	                                "Content-Length: 0\r\n\r\n",
+	                       &reused, &status, reason),
+	                 0);
+	assert_false(reused.fast);
+	assert_string_equal(reused.bearer, "Bearer abc.def.ghi");
+	sip_req_free(&reused);
+	assert_int_equal(parse(fast[0], &reused, &status, reason), 0);
+	assert_true(reused.fast);
+	assert_string_equal(reused.bearer, "");
+	assert_int_equal(reused.bearer_unreadable, 0);
+	assert_string_equal(reused.unsupported, "");
+	assert_string_equal(reused.user_agent, "");
+	sip_req_free(&reused);
 	for (size_t i = 0; i < sizeof deferred / sizeof deferred[0]; i++) {
 		(void)parse(deferred[i], &a, &status, reason);
 		if (a.fast)
