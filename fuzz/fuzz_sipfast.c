@@ -112,6 +112,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    lb = sip_response(&full, 200, "OK", tb, "Contact: <sip:x@y>\r\n", ob, sizeof ob);
 	if ((la < 0) != (lb < 0))
 		differ("whether the answer fits");
+	/* The fast answer is measured before it is written: it fits in its length and its
+	 * NUL, byte for byte the same, and not in one byte less. */
+	static char fit[SIP_MSG_MAX * 2];
+	if (la >= 0 &&
+	    (sip_response(&fast, 200, "OK", ta, "Contact: <sip:x@y>\r\n", fit, (size_t)la + 1) !=
+	         la ||
+	     memcmp(fit, oa, (size_t)la + 1) != 0 ||
+	     sip_response(&fast, 200, "OK", ta, "Contact: <sip:x@y>\r\n", fit, (size_t)la) != -1))
+		differ("the answer's measure");
 	sip_req_free(&full);
 	return 0;
 }

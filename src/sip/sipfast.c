@@ -68,7 +68,10 @@ static unsigned word_quotes(uint64_t w)
 {
 	uint64_t q = w ^ (ONES * '"');
 	uint64_t z = ~(((q & LOWS) + LOWS) | q | LOWS);
-	return z ? (unsigned)__builtin_popcountll(z) : 0;
+	/* z has 0x80 in the quotes' bytes only: moved to 0x01 and summed into the top byte
+	 * by one multiply (at most 8: no carry between bytes). __builtin_popcountll is a
+	 * libgcc call on x86-64's baseline (no POPCNT): ~14 instructions per word. */
+	return (unsigned)(((z >> 7) * ONES) >> 56);
 }
 
 /* A header value [v, ve) the fast path takes: printable ASCII or tab, no escapes, and

@@ -49,6 +49,19 @@ static void test_rfc7616_examples(void **state)
 		c.response[0] ^= 1;
 		assert_int_equal(sip_digest_verify(&c, "GET", ha1), 0);
 		c.response[0] ^= 1;
+		/* hex digits in upper case are the same response; a letter past 'f' is not */
+		char lower[sizeof c.response];
+		memcpy(lower, c.response, sizeof lower);
+		for (char *r = c.response; *r; r++)
+			if (*r >= 'a' && *r <= 'f')
+				*r = (char)(*r - 'a' + 'A');
+		assert_string_not_equal(c.response, lower);
+		assert_int_equal(sip_digest_verify(&c, "GET", ha1), 1);
+		char *letter = strpbrk(c.response, "ABCDEF");
+		assert_non_null(letter);
+		*letter = (char)(*letter + 6); /* 'G'..'L': folds to 'g'..'l' */
+		assert_int_equal(sip_digest_verify(&c, "GET", ha1), 0);
+		memcpy(c.response, lower, sizeof lower);
 		snprintf(c.qop, sizeof c.qop, "auth-int"); /* only qop=auth is accepted */
 		assert_int_equal(sip_digest_verify(&c, "GET", ha1), 0);
 	}
@@ -177,6 +190,25 @@ static void test_nonces_distinct(void **state)
 static void test_nonce_counts(void **state)
 {
 	(void)state;
+	/* two caches (two keys) and one nonce, looked up in turn: the hash kept from the last
+	 * lookup (issue 22) is used only under its own key. With 64 slots a window placed by
+	 * the other cache's hash is another one (62 of 64 times for a random key pair), so a
+	 * hash used under the wrong key would forget the mark set below. */
+	for (int round = 0; round < 32; round++) {
+		struct sip_nc_cache *a = sip_nc_cache_new(64), *b = sip_nc_cache_new(64);
+		assert_non_null(a);
+		assert_non_null(b);
+		assert_int_equal(sip_nc_accept(a, "shared", "00000005"), 1);
+		assert_int_equal(sip_nc_fresh(b, "shared", "00000001"), 1);
+		assert_int_equal(sip_nc_fresh(a, "shared", "00000005"), 0);
+		assert_int_equal(sip_nc_accept(b, "shared", "00000003"), 1);
+		assert_int_equal(sip_nc_fresh(a, "shared", "00000004"), 0);
+		assert_int_equal(sip_nc_fresh(b, "shared", "00000003"), 0);
+		assert_int_equal(sip_nc_accept(a, "other", "00000001"), 1);
+		assert_int_equal(sip_nc_accept(a, "shared", "00000005"), 0);
+		sip_nc_cache_free(a);
+		sip_nc_cache_free(b);
+	}
 	struct sip_nc_cache *c = sip_nc_cache_new(1024);
 	assert_int_equal(sip_nc_accept(c, "n1", "00000001"), 1);
 	assert_int_equal(sip_nc_accept(c, "n1", "00000001"), 0); /* replay */
@@ -198,6 +230,127 @@ static void test_nonce_counts(void **state)
 	assert_int_equal(sip_nc_fresh(c, "n3", "00000001"), 1); /* still not recorded */
 	assert_int_equal(sip_nc_fresh(c, "n1", "xyz"), -1);
 	sip_nc_cache_free(c);
+}
+
+/* H over s in lower-case hex, by OpenSSL's one-shot digest (the verifier's oracle). */
+static void md_hex(enum sip_digest_alg alg, const char *s, char out[SIP_DIGEST_HEX_MAX])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	assert_int_equal(EVP_Digest(s, strlen(s), md, &mdlen,
+	                            alg == SIP_DIGEST_SHA256 ? EVP_sha256() : EVP_md5(), NULL),
+	                 1);
+	for (unsigned i = 0; i < mdlen; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+/* Credentials for method and uri with the right response for ha1 (RFC 7616 §3.4.1). */
+static void creds_for(struct sip_digest_creds *c, enum sip_digest_alg alg, const char *ha1,
+                      const char *method, const char *uri)
+{
+	static char a2[1200], kd[1400];
+	char ha2[SIP_DIGEST_HEX_MAX];
+	memset(c, 0, sizeof *c);
+	c->alg = alg;
+	snprintf(c->username, sizeof c->username, "alice");
+	snprintf(c->realm, sizeof c->realm, "telgate");
+	snprintf(c->nonce, sizeof c->nonce, NONCE);
+	snprintf(c->uri, sizeof c->uri, "%s", uri);
+	snprintf(c->qop, sizeof c->qop, "auth");
+	snprintf(c->nc, sizeof c->nc, "00000001");
+	snprintf(c->cnonce, sizeof c->cnonce, CNONCE);
+	snprintf(a2, sizeof a2, "%s:%s", method, uri);
+	md_hex(alg, a2, ha2);
+	snprintf(kd, sizeof kd, "%s:%s:%s:%s:auth:%s", ha1, c->nonce, c->nc, c->cnonce, ha2);
+	md_hex(alg, kd, c->response);
+}
+
+/* The verifier keeps the last H(A2) per thread (issue 22): a check right after one for
+ * another uri, method or algorithm must not use the kept one, and one whose A2 is too
+ * long to keep is still checked. Each pair below fails if the kept H(A2) were used for
+ * the wrong request. */
+static void test_ha2_kept(void **state)
+{
+	(void)state;
+	char ha1[2][SIP_DIGEST_HEX_MAX];
+	assert_int_equal(sip_digest_ha1(SIP_DIGEST_MD5, "alice", "telgate", "pw", 2, ha1[0]), 0);
+	assert_int_equal(sip_digest_ha1(SIP_DIGEST_SHA256, "alice", "telgate", "pw", 2, ha1[1]), 0);
+	char longuri[400];
+	memset(longuri, 'u', sizeof longuri - 1);
+	memcpy(longuri, "sip:", 4);
+	longuri[sizeof longuri - 1] = '\0';
+	const char *const uris[] = {"sip:telgate", "sip:telgatf", "sip:telgate;x", "sip:telgat",
+	                            longuri};
+	static const char *const methods[] = {"REGISTER", "REGISTEr", "OPTIONS"};
+	struct sip_digest_creds c;
+	for (int round = 0; round < 2; round++)
+		for (size_t u = 0; u < sizeof uris / sizeof uris[0]; u++)
+			for (size_t m = 0; m < sizeof methods / sizeof methods[0]; m++)
+				for (int a = 0; a < 2; a++) {
+					enum sip_digest_alg alg =
+					    a ? SIP_DIGEST_SHA256 : SIP_DIGEST_MD5;
+					creds_for(&c, alg, ha1[a], methods[m], uris[u]);
+					assert_int_equal(sip_digest_verify(&c, methods[m], ha1[a]),
+					                 1);
+					assert_int_equal(sip_digest_verify(&c, methods[m], ha1[a]),
+					                 1);
+					/* the same response presented for the next uri, then the
+					 * next method, each right after a check that kept this
+					 * H(A2) */
+					snprintf(c.uri, sizeof c.uri, "%s", uris[(u + 1) % 5]);
+					assert_int_equal(sip_digest_verify(&c, methods[m], ha1[a]),
+					                 0);
+					snprintf(c.uri, sizeof c.uri, "%s", uris[u]);
+					assert_int_equal(sip_digest_verify(&c, methods[m], ha1[a]),
+					                 1);
+					const char *om = methods[(m + 1) % 3];
+					assert_int_equal(sip_digest_verify(&c, om, ha1[a]), 0);
+					/* the other algorithm's H(A2) is not this one's */
+					snprintf(c.uri, sizeof c.uri, "%s", uris[u]);
+					c.alg = a ? SIP_DIGEST_MD5 : SIP_DIGEST_SHA256;
+					assert_int_equal(
+					    sip_digest_verify(&c, methods[m], ha1[1 - a]), 0);
+					c.alg = alg;
+					assert_int_equal(sip_digest_verify(&c, methods[m], ha1[a]),
+					                 1);
+				}
+}
+
+/* Parameter names in any case, compared exactly otherwise: '_' and digits are not letters
+ * in another case (the parser folds names with | 0x20). */
+static void test_param_names(void **state)
+{
+	(void)state;
+	struct sip_digest_creds c;
+	char err[128];
+	assert_int_equal(sip_digest_parse("Digest USERNAME=\"a\", Realm=\"r\", nOnCe=\"n\", "
+	                                  "URI=\"u\", RESPONSE=\"x\", ALGORITHM=sha-256, QOP=auth, "
+	                                  "NC=00000001, CNONCE=\"c\", OPAQUE=\"o\"",
+	                                  &c, err, sizeof err),
+	                 0);
+	assert_string_equal(c.username, "a");
+	assert_string_equal(c.realm, "r");
+	assert_string_equal(c.nonce, "n");
+	assert_string_equal(c.uri, "u");
+	assert_string_equal(c.response, "x");
+	assert_string_equal(c.qop, "auth");
+	assert_string_equal(c.nc, "00000001");
+	assert_string_equal(c.cnonce, "c");
+	assert_string_equal(c.opaque, "o");
+	assert_int_equal(c.alg, SIP_DIGEST_SHA256);
+	/* near misses are unknown parameters (ignored), so the required ones are missing */
+	static const char *const near[] = {"user_name", "usernam_", "_sername", "USERNAM\x7f",
+	                                   "usernamE1", "u5ername", "uSERNAMe-"};
+	for (size_t i = 0; i < sizeof near / sizeof near[0]; i++) {
+		char hdr[256];
+		snprintf(hdr, sizeof hdr,
+		         "Digest %s=\"a\", realm=\"r\", nonce=\"n\", uri=\"u\", response=\"x\"",
+		         near[i]);
+		err[0] = '\0';
+		if (sip_digest_parse(hdr, &c, err, sizeof err) != -1)
+			fail_msg("read %s as username", near[i]);
+		assert_true(err[0] != '\0');
+	}
 }
 
 static void test_hostile_headers(void **state)
@@ -300,7 +453,8 @@ int main(void)
 	    cmocka_unit_test(test_rfc7616_examples), cmocka_unit_test(test_nonces),
 	    cmocka_unit_test(test_ha1_lengths),      cmocka_unit_test(test_nonces_distinct),
 	    cmocka_unit_test(test_failure_charges),  cmocka_unit_test(test_nonce_counts),
-	    cmocka_unit_test(test_hostile_headers),
+	    cmocka_unit_test(test_hostile_headers),  cmocka_unit_test(test_ha2_kept),
+	    cmocka_unit_test(test_param_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

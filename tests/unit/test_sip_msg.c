@@ -6,6 +6,7 @@
 #include "sip/msg.h"
 
 #include <arpa/inet.h>
+#include <sodium.h>
 #include <netinet/in.h>
 
 #include <setjmp.h>
@@ -415,6 +416,14 @@ static void test_via_received(void **state)
 	    /* an IPv4 source seen on a dual-stack socket */
 	    {"SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bKb", "::ffff:127.0.0.1", 40000, 0,
 	     "SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bKb", "::ffff:127.0.0.1", 5062},
+	    /* the sent-by compared as text first (issue 22): a prefix of the source's text is
+	     * another address; another spelling of the source's address is the same */
+	    {"SIP/2.0/UDP 127.0.0.10:5062;branch=z9hG4bKd", "127.0.0.1", 40000, 0,
+	     "SIP/2.0/UDP 127.0.0.10:5062;branch=z9hG4bKd;received=127.0.0.1", "127.0.0.1", 5062},
+	    {"SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bKe", "127.0.0.10", 40000, 0,
+	     "SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bKe;received=127.0.0.10", "127.0.0.10", 5062},
+	    {"SIP/2.0/UDP [0:0::1]:5062;branch=z9hG4bKf", "::1", 40000, 0,
+	     "SIP/2.0/UDP [0:0::1]:5062;branch=z9hG4bKf", "::1", 5062},
 	    /* a stale received is replaced */
 	    {"SIP/2.0/UDP 192.0.2.20;received=198.51.100.1;branch=z9hG4bKc", "127.0.0.1", 1, 0,
 	     "SIP/2.0/UDP 192.0.2.20;received=127.0.0.1;branch=z9hG4bKc", "127.0.0.1", 5060},
@@ -466,6 +475,21 @@ static void test_to_tag(void **state)
 	assert_string_equal(t1, t2);
 	assert_int_equal(strlen(t1), 16);
 	assert_int_equal(strspn(t1, "0123456789abcdef"), 16);
+	/* what it is made of (msg.h), by the fast parse and by the full one */
+	static const char made_of[] = "843817637684230@998sdasdh09|456248|1826REGISTER|"
+	                              "z9hG4bK776asdhds";
+	uint8_t h[crypto_shorthash_BYTES];
+	crypto_shorthash(h, (const uint8_t *)made_of, sizeof made_of - 1, key);
+	char want[17];
+	for (int i = 0; i < 8; i++)
+		snprintf(want + 2 * i, 3, "%02x", h[i]);
+	assert_string_equal(t1, want);
+	assert_int_equal(sip_req_parse_full(REG_HEAD "\r\n", strlen(REG_HEAD "\r\n"), &r, &status,
+	                                    reason, sizeof reason),
+	                 0);
+	sip_req_to_tag(&r, key, t2);
+	sip_req_free(&r);
+	assert_string_equal(t2, want);
 	assert_int_equal(parse(REG_HEAD "\r\n", &r, &status, reason), 0);
 	sip_req_to_tag(&r, key, t3);
 	assert_string_equal(t1, t3); /* a retransmission: the same request */
@@ -618,6 +642,11 @@ static void test_fast_parse(void **state)
 	    "m: <sip:1001@10.0.0.5:5060;transport=tcp>;+sip.instance=\"<urn:uuid:1>\";reg-id=1;"
 	    "expires=60, <sip:1001@10.0.0.9>\r\nUser-Agent: Cisco-CP8845/14.1\r\nl: 0\r\n\r\n",
 	    REG_HEAD "Contact: *\r\nExpires: 0\r\nContent-Length: 0\r\n\r\n",
+	    /* a To with a tag (no tag added), an rport with a value (kept) */
+	    "REGISTER sip:telgate SIP/2.0\r\nVia: SIP/2.0/UDP "
+	    "10.0.0.5:5060;rport=5070;branch=z9hG4bKr\r\n"
+	    "From: <sip:1001@telgate>;tag=1\r\nTo: <sip:1001@telgate>;tag=2\r\nCall-ID: c2\r\n"
+	    "CSeq: 4 REGISTER\r\nContact: <sip:1001@10.0.0.5>\r\nContent-Length: 0\r\n\r\n",
 	    /* a phone's Allow, Accept and Supported (issue 22) */
 	    REG_HEAD "Contact: <sip:1001@10.0.0.5>\r\n"
 	             "Allow: INVITE, ACK, CANCEL,BYE ,OPTIONS,NOTIFY\r\n"
@@ -677,9 +706,40 @@ static void test_fast_parse(void **state)
 		assert_true(sip_response(&b, 200, "OK", "t1", "X: y\r\n", ob, sizeof ob) > 0);
 		if (strcmp(oa, ob) != 0)
 			fail_msg("case %zu: fast\n%s\nfull\n%s", i, oa, ob);
+		/* the fast answer is measured before it is written (issue 22): it fits in
+		 * exactly its length and its NUL, not in one byte less */
+		int n = (int)strlen(oa);
+		char fit[2048];
+		assert_int_equal(sip_response(&a, 200, "OK", "t1", "X: y\r\n", fit, (size_t)n + 1),
+		                 n);
+		assert_string_equal(fit, oa);
+		assert_int_equal(sip_response(&a, 200, "OK", "t1", "X: y\r\n", fit, (size_t)n), -1);
+		/* no To tag, no extra lines, a code out of range (answered as 500) */
+		assert_true(sip_response(&a, 42, "Odd", NULL, NULL, oa, sizeof oa) > 0);
+		assert_true(sip_response(&b, 42, "Odd", NULL, NULL, ob, sizeof ob) > 0);
+		if (strcmp(oa, ob) != 0 || strncmp(oa, "SIP/2.0 500 Odd\r\n", 17) != 0)
+			fail_msg("case %zu: fast\n%s\nfull\n%s", i, oa, ob);
 		sip_req_free(&a);
 		sip_req_free(&b);
 	}
+	/* one struct reused (as a loop reuses its jobs): a Bearer request (the full parse)
+	 * then one the fast parse reads, which clears only the Bearer's first byte */
+	static struct sip_req reused;
+	memset(&reused, 'x', sizeof reused);
+	assert_int_equal(parse(REG_HEAD "Authorization: Bearer abc.def.ghi\r\n"
+	                                "Content-Length: 0\r\n\r\n",
+	                       &reused, &status, reason),
+	                 0);
+	assert_false(reused.fast);
+	assert_string_equal(reused.bearer, "Bearer abc.def.ghi");
+	sip_req_free(&reused);
+	assert_int_equal(parse(fast[0], &reused, &status, reason), 0);
+	assert_true(reused.fast);
+	assert_string_equal(reused.bearer, "");
+	assert_int_equal(reused.bearer_unreadable, 0);
+	assert_string_equal(reused.unsupported, "");
+	assert_string_equal(reused.user_agent, "");
+	sip_req_free(&reused);
 	for (size_t i = 0; i < sizeof deferred / sizeof deferred[0]; i++) {
 		(void)parse(deferred[i], &a, &status, reason);
 		if (a.fast)
