@@ -672,8 +672,9 @@ int store_registration_put_at(store_t *st, const struct store_registration *r, i
 int store_registration_delete_at(store_t *st, const char *device, const char *contact,
                                  int64_t at_ms);
 /* A refresh of a stored binding: its Call-ID, CSeq and expiry only (the other columns
- * are r's already). STORE_NOTFOUND when the row is not there (store_registration_put
- * then). */
+ * are r's already), on a row r->node owns. STORE_NOTFOUND when there is no such row (it
+ * is missing, or another node's, or '' of before schema 16): store_registration_put then,
+ * which takes it over. No indexed column changes (schema v19): the write-behind path. */
 int store_registration_refresh(store_t *st, const struct store_registration *r);
 int store_registrations(store_t *st, const char *device /* NULL = all */,
                         int (*fn)(void *ud, const struct store_registration *r), void *ud);
