@@ -1628,6 +1628,16 @@ int store_registrations_expire(store_t *st, const char *node, int64_t now, int *
 	                p, 2, NULL, NULL, n);
 }
 
+int store_registration_expire_one(store_t *st, const char *node, const char *device,
+                                  const char *contact, int64_t now)
+{
+	struct store_val p[] = {SV_S(device), SV_S(contact), SV_I(now), SV_S(node)};
+	return exec_gen(st, GEN_NONE,
+	                "DELETE FROM registration WHERE devicename = $1 AND contact = $2 AND "
+	                "expires <= $3 AND ($4 = '' OR processnode = $4 OR processnode = '')",
+	                p, 4, NULL, NULL, NULL);
+}
+
 /* Names kept for after the rows (name_row's fn). */
 struct names_kept {
 	char (*v)[STORE_ID_MAX + 1];

@@ -682,6 +682,12 @@ int store_registrations(store_t *st, const char *device /* NULL = all */,
  * gets how many. Rows of other nodes are theirs to expire (or, once they are dead,
  * store_registrations_expire_orphans'). */
 int store_registrations_expire(store_t *st, const char *node, int64_t now, int *n);
+/* The same for one binding (device, contact) the caller knows expired: found by its key,
+ * no scan (schema v19 has no index on expires). Deleted only if it expired at or before
+ * now and is node's (or '', or any with node ""): a binding another node took over stays.
+ * STORE_OK whether or not there was such a row. */
+int store_registration_expire_one(store_t *st, const char *node, const char *device,
+                                  const char *contact, int64_t now);
 /* The bindings of dead nodes (another node's, whose processnode row is gone or whose
  * lastheartbeat is older than stale_before, epoch s) that expired at or before now: in
  * one transaction, deleted by one conditional DELETE .. RETURNING (so when two nodes do
