@@ -38,12 +38,14 @@ struct ldev {
 
 /* OP_REFRESH: a stored binding with only its Call-ID, CSeq and expiry changed (the
  * write-behind refresh): a narrower statement than the upsert (issue 22).
+ * OP_CHANGE: a stored binding with other columns changed too (a new source: a phone
+ * that reconnected), write-behind like a refresh: every column but key and node.
  * OP_EXPIRE: the store's scan of the node's expired rows (b.expires: now);
  * OP_EXPIRE_ONE: one binding the sweep expired in memory (b.expires: now), by its key.
  * OP_STATE: the device (b.device) went in service (b.expires 1) or out (0): told to the
  * other cluster nodes in the same transaction (store_devstate_announce), so they hear of
  * it once the binding change is durable. */
-enum op_kind { OP_PUT, OP_REFRESH, OP_DELETE, OP_EXPIRE, OP_EXPIRE_ONE, OP_STATE };
+enum op_kind { OP_PUT, OP_REFRESH, OP_CHANGE, OP_DELETE, OP_EXPIRE, OP_EXPIRE_ONE, OP_STATE };
 
 struct op {
 	struct op *next;
@@ -111,6 +113,9 @@ static int apply_op(store_t *st, const struct op *o)
 	case OP_REFRESH:
 		rc = store_registration_refresh(st, &o->b);
 		return rc == STORE_NOTFOUND ? store_registration_put(st, &o->b) : rc;
+	case OP_CHANGE:
+		rc = store_registration_rewrite(st, &o->b);
+		return rc == STORE_NOTFOUND ? store_registration_put(st, &o->b) : rc;
 	case OP_DELETE:
 		rc = store_registration_delete(st, o->b.device, o->b.contact);
 		return rc == STORE_NOTFOUND ? STORE_OK : rc;
@@ -167,14 +172,13 @@ static int write_batch(store_t *st, const struct op *batch)
 /* The batch as one durable group in the spool. 0, or -1 (why says why). */
 static int spool_batch(struct sip_spool *sp, const struct op *batch, const char **why)
 {
-	/* A refresh carries the whole binding: spooled as a put (replay has no cheaper form). */
-	/* The batch's expiries by key become one scan at its last one's time (replayed
-	 * rarely: no scan per binding). */
-	static const enum sip_spool_kind kinds[] = {[OP_PUT] = SIP_SPOOL_PUT,
-	                                            [OP_REFRESH] = SIP_SPOOL_PUT,
-	                                            [OP_DELETE] = SIP_SPOOL_DELETE,
-	                                            [OP_EXPIRE] = SIP_SPOOL_EXPIRE,
-	                                            [OP_EXPIRE_ONE] = SIP_SPOOL_EXPIRE};
+	/* A refresh or change carries the whole binding: spooled as a put (replay has no
+	 * cheaper form). The batch's expiries by key become one scan at its last one's time
+	 * (replayed rarely: no scan per binding). */
+	static const enum sip_spool_kind kinds[] = {
+	    [OP_PUT] = SIP_SPOOL_PUT,       [OP_REFRESH] = SIP_SPOOL_PUT,
+	    [OP_CHANGE] = SIP_SPOOL_PUT,    [OP_DELETE] = SIP_SPOOL_DELETE,
+	    [OP_EXPIRE] = SIP_SPOOL_EXPIRE, [OP_EXPIRE_ONE] = SIP_SPOOL_EXPIRE};
 	struct sip_spool_rec r = {.at_ms = tg_now_ms()};
 	const struct op *last_one = NULL;
 	for (const struct op *o = batch; o; o = o->next)
@@ -719,7 +723,9 @@ int sip_loc_change(struct sip_loc *l, const char *device, int64_t now, sip_loc_e
 		kept[i] = old ? d->added[oi] : 0;
 		if (fresh || !same(old, &work[i]))
 			bad = chain(&tail, &nops,
-			            fresh || !same_but_refresh(old, &work[i]) ? OP_PUT : OP_REFRESH,
+			            fresh                              ? OP_PUT
+			            : !same_but_refresh(old, &work[i]) ? OP_CHANGE
+			                                               : OP_REFRESH,
 			            &work[i]);
 		durable |= fresh;
 	}

@@ -1557,6 +1557,22 @@ int store_registration_refresh(store_t *st, const struct store_registration *r)
 	return rc != STORE_OK ? rc : changes ? STORE_OK : STORE_NOTFOUND;
 }
 
+int store_registration_rewrite(store_t *st, const struct store_registration *r)
+{
+	/* As a refresh: processnode (indexed) is matched, not set. */
+	struct store_val p[] = {SV_S(r->device),    SV_S(r->contact),  SV_S(r->aor),
+	                        SV_S(r->callid),    SV_I(r->cseq),     SV_I(r->expires),
+	                        SV_S(r->transport), SV_S(r->source),   SV_S(r->sipinstance),
+	                        SV_I(r->regid),     SV_I(tg_now_ms()), SV_S(r->node)};
+	int changes = 0;
+	int rc = exec_gen(st, GEN_NONE,
+	                  "UPDATE registration SET aor = $3, callid = $4, cseq = $5, expires = $6, "
+	                  "transport = $7, source = $8, sipinstance = $9, regid = $10, changedms = "
+	                  "$11 WHERE devicename = $1 AND contact = $2 AND processnode = $12",
+	                  p, 12, NULL, NULL, &changes);
+	return rc != STORE_OK ? rc : changes ? STORE_OK : STORE_NOTFOUND;
+}
+
 int store_registration_delete(store_t *st, const char *device, const char *contact)
 {
 	return reg_delete(st, device, contact, 0,

@@ -676,6 +676,10 @@ int store_registration_delete_at(store_t *st, const char *device, const char *co
  * is missing, or another node's, or '' of before schema 16): store_registration_put then,
  * which takes it over. No indexed column changes (schema v19): the write-behind path. */
 int store_registration_refresh(store_t *st, const struct store_registration *r);
+/* The same for a stored binding whose other columns changed too (a phone that
+ * reconnected: a new source): every column but the key and the node, on a row r->node
+ * owns; STORE_NOTFOUND as above. */
+int store_registration_rewrite(store_t *st, const struct store_registration *r);
 int store_registrations(store_t *st, const char *device /* NULL = all */,
                         int (*fn)(void *ud, const struct store_registration *r), void *ud);
 /* Deletes node's bindings (node "" : every binding) that expired at or before now; *n

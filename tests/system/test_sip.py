@@ -476,6 +476,26 @@ class SipTest(unittest.TestCase):
             self.assertEqual(now[2], callid, now)
             self.assertEqual(now[3:5], first[3:5])  # source and node: the row's own
             self.assertGreater(int(now[5]), int(first[5]))  # changedms: the spool's order
+        # The same contact from a new source (a phone that reconnected): written behind
+        # too, the row's source moves with it.
+        raw2 = Raw(self.d.sip_port)
+        src2 = f"127.0.0.1:{raw2.lport}"
+        raw2.lport, raw2.cseq = raw.lport, raw.cseq
+        # the Via names raw's port (no rport): the answer goes there
+        raw2.send = lambda data: (raw2.s.sendto(data, ("127.0.0.1", raw2.port)),
+                                  raw.s.recv(65535).decode())[1]
+        r = raw2.register("1002", raw2.auth(ch, "jpinkman", "Sip-Jesse-1",
+                                            nc="%08x" % next(nc)),
+                          expires=900, callid="refresh-b")
+        self.assertEqual(status(r), 200, r)
+        end = time.time() + 30
+        while row()[3] != src2 and time.time() < end:
+            time.sleep(0.05)
+        now = row()
+        self.assertEqual(now[3], src2, now)
+        self.assertEqual(int(now[1]), raw2.cseq, now)
+        self.assertLessEqual(int(now[0]), int(time.time()) + 900, now)
+        self.assertEqual(now[4], first[4])
         self.assertEqual(len(self.d.store_rows("SELECT contact FROM registration")), 1)
 
     def test_udp_retransmission_gets_the_same_answer(self):

@@ -234,10 +234,21 @@ static void test_migration_v18_to_v19(void **state)
 	assert_string_equal(back.callid, "call-a2-refreshed");
 	assert_string_equal(back.source, "10.0.0.2:40000");
 	assert_string_equal(back.node, "nodeA");
-	/* Not node B's to refresh: untouched; B's put takes it over. */
+	/* A rewrite (the phone reconnected) moves every column but the key and the node. */
+	snprintf(r.source, sizeof r.source, "10.0.0.2:40001");
+	snprintf(r.transport, sizeof r.transport, "TLS");
+	r.cseq = 10;
+	assert_int_equal(store_registration_rewrite(f->st, &r), STORE_OK);
+	assert_int_equal(store_registrations(f->st, "SEPA", reg_last, &back), STORE_OK);
+	assert_string_equal(back.source, "10.0.0.2:40001");
+	assert_string_equal(back.transport, "TLS");
+	assert_int_equal(back.cseq, 10);
+	assert_string_equal(back.node, "nodeA");
+	/* Not node B's to refresh or rewrite: untouched; B's put takes it over. */
 	snprintf(r.node, sizeof r.node, "nodeB");
 	r.expires = 4200000000;
 	assert_int_equal(store_registration_refresh(f->st, &r), STORE_NOTFOUND);
+	assert_int_equal(store_registration_rewrite(f->st, &r), STORE_NOTFOUND);
 	assert_int_equal(store_registrations(f->st, "SEPA", reg_last, &back), STORE_OK);
 	assert_int_equal(back.expires, 4100000000);
 	/* A row of before schema 16 is not node A's yet: its put takes it. */
