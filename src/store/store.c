@@ -1530,13 +1530,19 @@ int store_registration_put_at(store_t *st, const struct store_registration *r, i
 	               " WHERE registration.changedms <= excluded.changedms");
 }
 
+/* A registration write that must find its row: STORE_NOTFOUND when it changed none. */
+static int reg_write_found(store_t *st, const char *sql, const struct store_val *p, int np)
+{
+	int changes = 0;
+	int rc = exec_gen(st, GEN_NONE, sql, p, np, NULL, NULL, &changes);
+	return rc != STORE_OK ? rc : changes ? STORE_OK : STORE_NOTFOUND;
+}
+
 static int reg_delete(store_t *st, const char *device, const char *contact, int64_t at_ms,
                       const char *sql, int np)
 {
 	struct store_val p[] = {SV_S(device), SV_S(contact), SV_I(at_ms)};
-	int changes = 0;
-	int rc = exec_gen(st, GEN_NONE, sql, p, np, NULL, NULL, &changes);
-	return rc != STORE_OK ? rc : changes ? STORE_OK : STORE_NOTFOUND;
+	return reg_write_found(st, sql, p, np);
 }
 
 int store_registration_refresh(store_t *st, const struct store_registration *r)
@@ -1548,13 +1554,11 @@ int store_registration_refresh(store_t *st, const struct store_registration *r)
 	 * put takes it over. */
 	struct store_val p[] = {SV_S(r->device),  SV_S(r->contact),  SV_S(r->callid), SV_I(r->cseq),
 	                        SV_I(r->expires), SV_I(tg_now_ms()), SV_S(r->node)};
-	int changes = 0;
-	int rc = exec_gen(st, GEN_NONE,
-	                  "UPDATE registration SET callid = $3, cseq = $4, expires = $5, "
-	                  "changedms = $6 WHERE devicename = $1 AND contact = $2 AND "
-	                  "processnode = $7",
-	                  p, 7, NULL, NULL, &changes);
-	return rc != STORE_OK ? rc : changes ? STORE_OK : STORE_NOTFOUND;
+	return reg_write_found(st,
+	                       "UPDATE registration SET callid = $3, cseq = $4, expires = $5, "
+	                       "changedms = $6 WHERE devicename = $1 AND contact = $2 AND "
+	                       "processnode = $7",
+	                       p, 7);
 }
 
 int store_registration_rewrite(store_t *st, const struct store_registration *r)
@@ -1564,13 +1568,13 @@ int store_registration_rewrite(store_t *st, const struct store_registration *r)
 	                        SV_S(r->callid),    SV_I(r->cseq),     SV_I(r->expires),
 	                        SV_S(r->transport), SV_S(r->source),   SV_S(r->sipinstance),
 	                        SV_I(r->regid),     SV_I(tg_now_ms()), SV_S(r->node)};
-	int changes = 0;
-	int rc = exec_gen(st, GEN_NONE,
-	                  "UPDATE registration SET aor = $3, callid = $4, cseq = $5, expires = $6, "
-	                  "transport = $7, source = $8, sipinstance = $9, regid = $10, changedms = "
-	                  "$11 WHERE devicename = $1 AND contact = $2 AND processnode = $12",
-	                  p, 12, NULL, NULL, &changes);
-	return rc != STORE_OK ? rc : changes ? STORE_OK : STORE_NOTFOUND;
+	return reg_write_found(
+	    st,
+	    "UPDATE registration SET aor = $3, callid = $4, cseq = $5, expires = "
+	    "$6, transport = $7, source = $8, sipinstance = $9, regid = $10, "
+	    "changedms = $11 WHERE devicename = $1 AND contact = $2 AND "
+	    "processnode = $12",
+	    p, 12);
 }
 
 int store_registration_delete(store_t *st, const char *device, const char *contact)

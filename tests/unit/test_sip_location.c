@@ -425,6 +425,19 @@ static void test_expiry_and_restart(void **state)
  * from the store by its key, and the store's scan of the node's rows runs at the first
  * sweep and then every SCAN_EVERY_S (300 s) only, for rows memory does not hold. A row
  * another node took over is not deleted by this node's expiry of its own copy. */
+/* A row written behind the table's back, as another node or an earlier run did. */
+static void put_row(struct tu_store *f, const char *device, const char *contact, const char *node,
+                    int64_t expires)
+{
+	struct store_registration r;
+	memset(&r, 0, sizeof r);
+	snprintf(r.device, sizeof r.device, "%s", device);
+	snprintf(r.contact, sizeof r.contact, "%s", contact);
+	snprintf(r.node, sizeof r.node, "%s", node);
+	r.expires = expires;
+	assert_int_equal(store_registration_put(f->st, &r), STORE_OK);
+}
+
 static void test_expiry_by_key_and_scan(void **state)
 {
 	struct tu_store *f = *state;
@@ -439,23 +452,11 @@ static void test_expiry_by_key_and_scan(void **state)
 	assert_int_equal(sip_loc_update(a, "SEP001", 1000, edit, &w1, &before, NULL, NULL), 0);
 	assert_int_equal(sip_loc_update(a, "SEP002", 1000, edit, &w2, &before, NULL, NULL), 0);
 	sip_loc_sync(a);
-	/* A row memory does not hold (as if left by an earlier run), expired. */
-	struct store_registration stale;
-	memset(&stale, 0, sizeof stale);
-	snprintf(stale.device, sizeof stale.device, "SEP003");
-	snprintf(stale.contact, sizeof stale.contact, "sip:stale@h");
-	snprintf(stale.node, sizeof stale.node, "node-a");
-	stale.expires = 1050;
-	assert_int_equal(store_registration_put(f->st, &stale), STORE_OK);
-	/* SEP002's phone moved to node-b, which took its row over (node-a still holds its
-	 * own copy in memory until it expires). */
-	struct store_registration moved;
-	memset(&moved, 0, sizeof moved);
-	snprintf(moved.device, sizeof moved.device, "SEP002");
-	snprintf(moved.contact, sizeof moved.contact, "sip:z@h");
-	snprintf(moved.node, sizeof moved.node, "node-b");
-	moved.expires = 1900;
-	assert_int_equal(store_registration_put(f->st, &moved), STORE_OK);
+	/* A row memory does not hold (as if left by an earlier run), expired; and SEP002's
+	 * phone moved to node-b, which took its row over (node-a still holds its own copy in
+	 * memory until it expires). */
+	put_row(f, "SEP003", "sip:stale@h", "node-a", 1050);
+	put_row(f, "SEP002", "sip:z@h", "node-b", 1900);
 	assert_int_equal(stored(f).n, 4);
 	/* At 1200, within 300 s of the scan: SEP001's x and node-a's SEP002 copy expire in
 	 * memory; x's row goes by key, node-b's SEP002 row stays, the stale row waits. */
