@@ -19,6 +19,11 @@
 #define FLUSH_MS 50
 #define QUEUE_MAX 100000
 #define REPLAY_CHUNK 256 /* spooled changes replayed per transaction, at least */
+/* The store's own expiry scan (every row of the node: schema v19 has no index on
+ * expires; ~5.5M instructions at 10,000 rows) runs at the first sweep and then this
+ * often, for rows that are not in memory (expired before a start, or dropped); a binding
+ * the sweep expires in memory is deleted by its key. */
+#define SCAN_EVERY_S 300
 
 struct ldev {
 	struct shtable_node node;
@@ -33,10 +38,14 @@ struct ldev {
 
 /* OP_REFRESH: a stored binding with only its Call-ID, CSeq and expiry changed (the
  * write-behind refresh): a narrower statement than the upsert (issue 22).
+ * OP_CHANGE: a stored binding with other columns changed too (a new source: a phone
+ * that reconnected), write-behind like a refresh: every column but key and node.
+ * OP_EXPIRE: the store's scan of the node's expired rows (b.expires: now);
+ * OP_EXPIRE_ONE: one binding the sweep expired in memory (b.expires: now), by its key.
  * OP_STATE: the device (b.device) went in service (b.expires 1) or out (0): told to the
  * other cluster nodes in the same transaction (store_devstate_announce), so they hear of
  * it once the binding change is durable. */
-enum op_kind { OP_PUT, OP_REFRESH, OP_DELETE, OP_EXPIRE, OP_STATE };
+enum op_kind { OP_PUT, OP_REFRESH, OP_CHANGE, OP_DELETE, OP_EXPIRE, OP_EXPIRE_ONE, OP_STATE };
 
 struct op {
 	struct op *next;
@@ -54,6 +63,7 @@ struct sip_loc {
 	 * resets it to what it kept. Lock-free reads: a skipped shard whose mark is being
 	 * lowered holds only bindings that expire after this sweep. */
 	_Atomic int64_t due[SHARDS];
+	int64_t next_scan; /* the next sweep that queues OP_EXPIRE (sip_loc_expire's thread) */
 
 	/* the write-behind queue */
 	pthread_mutex_t qmu;
@@ -103,11 +113,17 @@ static int apply_op(store_t *st, const struct op *o)
 	case OP_REFRESH:
 		rc = store_registration_refresh(st, &o->b);
 		return rc == STORE_NOTFOUND ? store_registration_put(st, &o->b) : rc;
+	case OP_CHANGE:
+		rc = store_registration_rewrite(st, &o->b);
+		return rc == STORE_NOTFOUND ? store_registration_put(st, &o->b) : rc;
 	case OP_DELETE:
 		rc = store_registration_delete(st, o->b.device, o->b.contact);
 		return rc == STORE_NOTFOUND ? STORE_OK : rc;
 	case OP_EXPIRE:
 		return store_registrations_expire(st, o->b.node, o->b.expires, &n);
+	case OP_EXPIRE_ONE:
+		return store_registration_expire_one(st, o->b.node, o->b.device, o->b.contact,
+		                                     o->b.expires);
 	case OP_STATE:
 		return STORE_OK; /* write_batch announces them together */
 	}
@@ -156,16 +172,22 @@ static int write_batch(store_t *st, const struct op *batch)
 /* The batch as one durable group in the spool. 0, or -1 (why says why). */
 static int spool_batch(struct sip_spool *sp, const struct op *batch, const char **why)
 {
-	/* A refresh carries the whole binding: spooled as a put (replay has no cheaper form). */
-	static const enum sip_spool_kind kinds[] = {[OP_PUT] = SIP_SPOOL_PUT,
-	                                            [OP_REFRESH] = SIP_SPOOL_PUT,
-	                                            [OP_DELETE] = SIP_SPOOL_DELETE,
-	                                            [OP_EXPIRE] = SIP_SPOOL_EXPIRE};
+	/* A refresh or change carries the whole binding: spooled as a put (replay has no
+	 * cheaper form). The batch's expiries by key become one scan at its last one's time
+	 * (replayed rarely: no scan per binding). */
+	static const enum sip_spool_kind kinds[] = {
+	    [OP_PUT] = SIP_SPOOL_PUT,       [OP_REFRESH] = SIP_SPOOL_PUT,
+	    [OP_CHANGE] = SIP_SPOOL_PUT,    [OP_DELETE] = SIP_SPOOL_DELETE,
+	    [OP_EXPIRE] = SIP_SPOOL_EXPIRE, [OP_EXPIRE_ONE] = SIP_SPOOL_EXPIRE};
 	struct sip_spool_rec r = {.at_ms = tg_now_ms()};
+	const struct op *last_one = NULL;
+	for (const struct op *o = batch; o; o = o->next)
+		if (o->kind == OP_EXPIRE_ONE)
+			last_one = o;
 	for (const struct op *o = batch; o; o = o->next) {
 		/* No device state in the spool: the other nodes lost their listening session in
 		 * the same outage and re-read every device from the store when it is back. */
-		if (o->kind == OP_STATE)
+		if (o->kind == OP_STATE || (o->kind == OP_EXPIRE_ONE && o != last_one))
 			continue;
 		r.kind = kinds[o->kind];
 		r.b = o->b;
@@ -701,7 +723,9 @@ int sip_loc_change(struct sip_loc *l, const char *device, int64_t now, sip_loc_e
 		kept[i] = old ? d->added[oi] : 0;
 		if (fresh || !same(old, &work[i]))
 			bad = chain(&tail, &nops,
-			            fresh || !same_but_refresh(old, &work[i]) ? OP_PUT : OP_REFRESH,
+			            fresh                              ? OP_PUT
+			            : !same_but_refresh(old, &work[i]) ? OP_CHANGE
+			                                               : OP_REFRESH,
 			            &work[i]);
 		durable |= fresh;
 	}
@@ -755,15 +779,32 @@ struct expiry {
 	struct sip_loc *l;
 	int64_t now;
 	int64_t next; /* the earliest expiry kept in the shard */
-	int any;
 	char (*names)[STORE_ID_MAX + 1];
 	int nn, cap;
 };
+
+/* An OP_EXPIRE_ONE's binding: b's key, the node, expires the sweep's now. */
+static const struct store_registration *expired_one(const struct sip_loc *l,
+                                                    const struct store_registration *b, int64_t now)
+{
+	static _Thread_local struct store_registration e;
+	memset(&e, 0, sizeof e);
+	tg_strlcpy(e.device, b->device, sizeof e.device);
+	tg_strlcpy(e.contact, b->contact, sizeof e.contact);
+	tg_strlcpy(e.node, l->node, sizeof e.node);
+	e.expires = now;
+	return &e;
+}
 
 static int expire_dev(void *ud, struct shtable_node *node)
 {
 	struct expiry *x = ud;
 	struct ldev *d = SHTABLE_ENTRY(node, struct ldev, node);
+	/* The expired bindings' rows go by key, queued under the shard's lock (a REGISTER
+	 * of the same contact right after is written after it). Out of memory: the next
+	 * scan (SCAN_EVERY_S) deletes the row. */
+	struct op *o = NULL, **tail = &o;
+	long n = 0;
 	int k = 0;
 	for (int i = 0; i < d->n; i++)
 		if (d->b[i].expires > x->now) {
@@ -771,11 +812,14 @@ static int expire_dev(void *ud, struct shtable_node *node)
 				x->next = d->b[i].expires;
 			d->added[k] = d->added[i];
 			d->b[k++] = d->b[i];
-		}
-	x->any |= k != d->n;
+		} else
+			(void)chain(&tail, &n, OP_EXPIRE_ONE, expired_one(x->l, &d->b[i], x->now));
 	d->n = k;
-	if (k)
+	if (k) {
+		if (n)
+			enqueue(x->l, o, tail, n, 0, NULL);
 		return SHTABLE_NEXT;
+	}
 	if (x->nn == x->cap) {
 		int nc = x->cap ? x->cap * 2 : 16;
 		void *p = realloc(x->names, (size_t)nc * sizeof *x->names);
@@ -789,9 +833,8 @@ static int expire_dev(void *ud, struct shtable_node *node)
 	/* Out of service for the other nodes: queued under the shard's lock, so that a
 	 * REGISTER of the device right after is told after it. Without memory the others
 	 * keep it in service until their next resync. */
-	struct op *o = NULL, **tail = &o;
-	long n = 0;
-	if (chain(&tail, &n, OP_STATE, state_of(d->name, 0)) == 0)
+	(void)chain(&tail, &n, OP_STATE, state_of(d->name, 0));
+	if (n)
 		enqueue(x->l, o, tail, n, 0, NULL);
 	return SHTABLE_REMOVE; /* freed by the table (dev_free) */
 }
@@ -816,7 +859,8 @@ void sip_loc_expire(struct sip_loc *l, int64_t now, void (*gone)(void *ud, const
 			gone(ud, x.names[i]);
 	}
 	free(x.names);
-	if (x.any) {
+	if (now >= l->next_scan) {
+		l->next_scan = now + SCAN_EVERY_S;
 		struct op *o = calloc(1, sizeof *o);
 		if (o) {
 			o->kind = OP_EXPIRE;

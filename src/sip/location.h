@@ -110,7 +110,10 @@ struct sip_loc_stats {
 const struct sip_loc_stats *sip_loc_stats(struct sip_loc *l);
 
 /* Drops the bindings that expired at or before now; calls gone(ud, device) for each
- * device left with none. */
+ * device left with none. The store learns it behind: each dropped binding's row is
+ * deleted by its key, and the first call and then one every 300 s (now, epoch s) also
+ * queue the store's scan of the node's expired rows (rows memory does not hold). One
+ * thread calls it (the registrar's sweep timer). */
 void sip_loc_expire(struct sip_loc *l, int64_t now, void (*gone)(void *ud, const char *device),
                     void *ud);
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
-/* Schema migrations. Never edit a released migration: add a new one. Portable SQL only
- * (SQLite and PostgreSQL): INTEGER/BIGINT/TEXT, no AUTOINCREMENT, times as epoch seconds. */
+/* Schema migrations. Never edit a released migration: add a new one. Portable SQL
+ * (SQLite and PostgreSQL): INTEGER/BIGINT/TEXT, no AUTOINCREMENT, times as epoch seconds;
+ * a migration's per-backend lists (store_backend.h) only for what one backend lacks. */
 #include "store/store_backend.h"
 
 static const char *const v1[] = {
@@ -528,10 +529,74 @@ static const char *const v18[] = {
     NULL,
 };
 
+/* v19 (issue 22): a write-behind refresh (Call-ID, CSeq, expiry) moves no index entry.
+ * Until now expires was in two indexes (registration_expires; registration_node with
+ * processnode), so each refresh rewrote its row and moved two index entries, and on
+ * SQLite the row (a rowid table) was found through the primary key's own index first:
+ * one b-tree read and three b-tree writes besides the row's. Now registration_node holds
+ * processnode only (the sweep of one node's expired rows reads that node's rows: a scan
+ * of a few thousand rows every few seconds, on the location writer's thread, against
+ * every refresh in between) and nothing else indexes expires. SQLite: the table becomes
+ * WITHOUT ROWID (the row lives in its primary key's b-tree: one b-tree write a refresh),
+ * rebuilt with every row kept. PostgreSQL keeps its heap: with no indexed column changed,
+ * a refresh is a HOT update (no index entry written). */
+static const char *const v19[] = {
+    "DROP INDEX IF EXISTS registration_expires",
+    "DROP INDEX IF EXISTS registration_node",
+    NULL,
+};
+static const char *const v19_sqlite[] = {
+    "CREATE TABLE registration_v19 ("
+    " devicename TEXT NOT NULL REFERENCES device (name) ON DELETE CASCADE,"
+    " contact TEXT NOT NULL,"
+    " aor TEXT NOT NULL,"
+    " callid TEXT NOT NULL,"
+    " cseq BIGINT NOT NULL,"
+    " expires BIGINT NOT NULL,"
+    " transport TEXT NOT NULL,"
+    " source TEXT NOT NULL,"
+    " sipinstance TEXT NOT NULL DEFAULT '',"
+    " regid BIGINT NOT NULL DEFAULT -1,"
+    " processnode TEXT NOT NULL DEFAULT '',"
+    " changedms BIGINT NOT NULL DEFAULT 0,"
+    " PRIMARY KEY (devicename, contact)) WITHOUT ROWID",
+    "INSERT INTO registration_v19 (devicename, contact, aor, callid, cseq, expires, transport,"
+    " source, sipinstance, regid, processnode, changedms)"
+    " SELECT devicename, contact, aor, callid, cseq, expires, transport, source, sipinstance,"
+    " regid, processnode, changedms FROM registration",
+    "DROP TABLE registration",
+    "ALTER TABLE registration_v19 RENAME TO registration",
+    "CREATE INDEX registration_node ON registration (processnode)",
+    NULL,
+};
+/* fillfactor 80: room on each page for the new versions of its rows, which a HOT
+ * update must find on the same page (new pages only; a page pruned later makes room). */
+static const char *const v19_postgres[] = {
+    "CREATE INDEX registration_node ON registration (processnode)",
+    "ALTER TABLE registration SET (fillfactor = 80)",
+    NULL,
+};
+
 const struct store_migration store_migrations[] = {
-    {1, v1},   {2, v2},   {3, v3},   {4, v4},   {5, v5},   {6, v6},
-    {7, v7},   {8, v8},   {9, v9},   {10, v10}, {11, v11}, {12, v12},
-    {13, v13}, {14, v14}, {15, v15}, {16, v16}, {17, v17}, {18, v18},
+    {1, v1, NULL, NULL},
+    {2, v2, NULL, NULL},
+    {3, v3, NULL, NULL},
+    {4, v4, NULL, NULL},
+    {5, v5, NULL, NULL},
+    {6, v6, NULL, NULL},
+    {7, v7, NULL, NULL},
+    {8, v8, NULL, NULL},
+    {9, v9, NULL, NULL},
+    {10, v10, NULL, NULL},
+    {11, v11, NULL, NULL},
+    {12, v12, NULL, NULL},
+    {13, v13, NULL, NULL},
+    {14, v14, NULL, NULL},
+    {15, v15, NULL, NULL},
+    {16, v16, NULL, NULL},
+    {17, v17, NULL, NULL},
+    {18, v18, NULL, NULL},
+    {19, v19, v19_sqlite, v19_postgres},
 };
 const int store_nmigrations = sizeof store_migrations / sizeof store_migrations[0];
 

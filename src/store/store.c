@@ -372,6 +372,14 @@ int store_schema_version(store_t *st, int *version)
 	return STORE_OK;
 }
 
+const char *const *store_migration_own(const struct store_migration *m,
+                                       const struct store_backend *be)
+{
+	return be == &store_sqlite_backend ? m->sqlite
+	       : be == &store_pg_backend   ? m->postgres
+	                                   : NULL;
+}
+
 static int migrate(store_t *st, char *err, size_t errlen)
 {
 	int rc = store_begin(st);
@@ -399,7 +407,10 @@ static int migrate(store_t *st, char *err, size_t errlen)
 		const struct store_migration *m = &store_migrations[i];
 		if (m->version <= have)
 			continue;
+		const char *const *own = store_migration_own(m, st->be);
 		for (const char *const *s = m->statements; rc == STORE_OK && *s; s++)
+			rc = exec(st, *s, NULL, 0, NULL, NULL, NULL);
+		for (const char *const *s = own; rc == STORE_OK && s && *s; s++)
 			rc = exec(st, *s, NULL, 0, NULL, NULL, NULL);
 		if (rc == STORE_OK) {
 			struct store_val p[] = {SV_I(m->version), SV_I(tg_now_s())};
@@ -1519,26 +1530,51 @@ int store_registration_put_at(store_t *st, const struct store_registration *r, i
 	               " WHERE registration.changedms <= excluded.changedms");
 }
 
-static int reg_delete(store_t *st, const char *device, const char *contact, int64_t at_ms,
-                      const char *sql, int np)
+/* A registration write that must find its row: STORE_NOTFOUND when it changed none. */
+static int reg_write_found(store_t *st, const char *sql, const struct store_val *p, int np)
 {
-	struct store_val p[] = {SV_S(device), SV_S(contact), SV_I(at_ms)};
 	int changes = 0;
 	int rc = exec_gen(st, GEN_NONE, sql, p, np, NULL, NULL, &changes);
 	return rc != STORE_OK ? rc : changes ? STORE_OK : STORE_NOTFOUND;
 }
 
+static int reg_delete(store_t *st, const char *device, const char *contact, int64_t at_ms,
+                      const char *sql, int np)
+{
+	struct store_val p[] = {SV_S(device), SV_S(contact), SV_I(at_ms)};
+	return reg_write_found(st, sql, p, np);
+}
+
 int store_registration_refresh(store_t *st, const struct store_registration *r)
 {
-	/* changedms too: a spooled change replayed later must not undo this refresh. */
+	/* changedms too: a spooled change replayed later must not undo this refresh. No
+	 * indexed column is set (schema v19): the row is found by its key and rewritten in
+	 * place, no index entry moves (PostgreSQL: a HOT update). A row another node owns, or
+	 * one of before schema 16 (''), is not this node's yet: NOTFOUND, and the caller's
+	 * put takes it over. */
 	struct store_val p[] = {SV_S(r->device),  SV_S(r->contact),  SV_S(r->callid), SV_I(r->cseq),
 	                        SV_I(r->expires), SV_I(tg_now_ms()), SV_S(r->node)};
-	int changes = 0;
-	int rc = exec_gen(st, GEN_NONE,
-	                  "UPDATE registration SET callid = $3, cseq = $4, expires = $5, "
-	                  "changedms = $6, processnode = $7 WHERE devicename = $1 AND contact = $2",
-	                  p, 7, NULL, NULL, &changes);
-	return rc != STORE_OK ? rc : changes ? STORE_OK : STORE_NOTFOUND;
+	return reg_write_found(st,
+	                       "UPDATE registration SET callid = $3, cseq = $4, expires = $5, "
+	                       "changedms = $6 WHERE devicename = $1 AND contact = $2 AND "
+	                       "processnode = $7",
+	                       p, 7);
+}
+
+int store_registration_rewrite(store_t *st, const struct store_registration *r)
+{
+	/* As a refresh: processnode (indexed) is matched, not set. */
+	struct store_val p[] = {SV_S(r->device),    SV_S(r->contact),  SV_S(r->aor),
+	                        SV_S(r->callid),    SV_I(r->cseq),     SV_I(r->expires),
+	                        SV_S(r->transport), SV_S(r->source),   SV_S(r->sipinstance),
+	                        SV_I(r->regid),     SV_I(tg_now_ms()), SV_S(r->node)};
+	return reg_write_found(
+	    st,
+	    "UPDATE registration SET aor = $3, callid = $4, cseq = $5, expires = "
+	    "$6, transport = $7, source = $8, sipinstance = $9, regid = $10, "
+	    "changedms = $11 WHERE devicename = $1 AND contact = $2 AND "
+	    "processnode = $12",
+	    p, 12);
 }
 
 int store_registration_delete(store_t *st, const char *device, const char *contact)
@@ -1610,6 +1646,16 @@ int store_registrations_expire(store_t *st, const char *node, int64_t now, int *
 	                "DELETE FROM registration WHERE expires <= $1 AND (processnode = $2 OR "
 	                "processnode = '')",
 	                p, 2, NULL, NULL, n);
+}
+
+int store_registration_expire_one(store_t *st, const char *node, const char *device,
+                                  const char *contact, int64_t now)
+{
+	struct store_val p[] = {SV_S(device), SV_S(contact), SV_I(now), SV_S(node)};
+	return exec_gen(st, GEN_NONE,
+	                "DELETE FROM registration WHERE devicename = $1 AND contact = $2 AND "
+	                "expires <= $3 AND ($4 = '' OR processnode = $4 OR processnode = '')",
+	                p, 4, NULL, NULL, NULL);
 }
 
 /* Names kept for after the rows (name_row's fn). */

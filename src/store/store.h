@@ -672,15 +672,26 @@ int store_registration_put_at(store_t *st, const struct store_registration *r, i
 int store_registration_delete_at(store_t *st, const char *device, const char *contact,
                                  int64_t at_ms);
 /* A refresh of a stored binding: its Call-ID, CSeq and expiry only (the other columns
- * are r's already). STORE_NOTFOUND when the row is not there (store_registration_put
- * then). */
+ * are r's already), on a row r->node owns. STORE_NOTFOUND when there is no such row (it
+ * is missing, or another node's, or '' of before schema 16): store_registration_put then,
+ * which takes it over. No indexed column changes (schema v19): the write-behind path. */
 int store_registration_refresh(store_t *st, const struct store_registration *r);
+/* The same for a stored binding whose other columns changed too (a phone that
+ * reconnected: a new source): every column but the key and the node, on a row r->node
+ * owns; STORE_NOTFOUND as above. */
+int store_registration_rewrite(store_t *st, const struct store_registration *r);
 int store_registrations(store_t *st, const char *device /* NULL = all */,
                         int (*fn)(void *ud, const struct store_registration *r), void *ud);
 /* Deletes node's bindings (node "" : every binding) that expired at or before now; *n
  * gets how many. Rows of other nodes are theirs to expire (or, once they are dead,
  * store_registrations_expire_orphans'). */
 int store_registrations_expire(store_t *st, const char *node, int64_t now, int *n);
+/* The same for one binding (device, contact) the caller knows expired: found by its key,
+ * no scan (schema v19 has no index on expires). Deleted only if it expired at or before
+ * now and is node's (or '', or any with node ""): a binding another node took over stays.
+ * STORE_OK whether or not there was such a row. */
+int store_registration_expire_one(store_t *st, const char *node, const char *device,
+                                  const char *contact, int64_t now);
 /* The bindings of dead nodes (another node's, whose processnode row is gone or whose
  * lastheartbeat is older than stale_before, epoch s) that expired at or before now: in
  * one transaction, deleted by one conditional DELETE .. RETURNING (so when two nodes do

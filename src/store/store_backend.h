@@ -116,11 +116,18 @@ void store_pg_conninfo_redacted(const char *conninfo, char *out, size_t cap);
 const char *store_sql_skip_space(const char *p);
 int store_sql_starts_with_word(const char *p, const char *w);
 
-/* Schema migrations, portable SQL, applied in order by store.c. */
+/* Schema migrations, applied in order by store.c: statements (portable SQL, both
+ * backends), then the running backend's own list (DDL the other lacks, such as SQLite's
+ * WITHOUT ROWID; NULL = none). Every list is NULL-terminated. */
 struct store_migration {
 	int version;
-	const char *const *statements; /* NULL-terminated */
+	const char *const *statements;
+	const char *const *sqlite;
+	const char *const *postgres;
 };
+/* The migration's list for backend be beyond the portable one (NULL = none). */
+const char *const *store_migration_own(const struct store_migration *m,
+                                       const struct store_backend *be);
 extern const struct store_migration store_migrations[];
 extern const int store_nmigrations;
 

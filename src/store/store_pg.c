@@ -651,26 +651,36 @@ static void word_after(const char *s, const char *prefix, char *out, size_t cap)
 
 #define MAX_TABLES 96
 
+/* What statement s does to the list of tables names[*n]. */
+static void expect_after(const char *s, char names[][64], int *n)
+{
+	char a[64], b[64], to[64];
+	word_after(s, "CREATE TABLE ", a, sizeof a);
+	if (a[0] && *n < MAX_TABLES)
+		snprintf(names[(*n)++], 64, "%s", a);
+	word_after(s, "DROP TABLE ", a, sizeof a);
+	word_after(s, "ALTER TABLE ", b, sizeof b);
+	word_after(s, " RENAME TO ", to, sizeof to);
+	for (int i = 0; i < *n; i++) {
+		if (a[0] && strcmp(names[i], a) == 0)
+			names[i][0] = '\0';
+		if (to[0] && strcmp(names[i], b) == 0)
+			snprintf(names[i], 64, "%s", to);
+	}
+}
+
+/* The tables the migrations leave on PostgreSQL: the portable statements and its own. */
 static int expected_tables(char names[][64], int *n)
 {
 	*n = 0;
-	for (int m = 0; m < store_nmigrations; m++)
-		for (const char *const *s = store_migrations[m].statements; *s; s++) {
-			char a[64], b[64];
-			word_after(*s, "CREATE TABLE ", a, sizeof a);
-			if (a[0] && *n < MAX_TABLES)
-				snprintf(names[(*n)++], 64, "%s", a);
-			word_after(*s, "DROP TABLE ", a, sizeof a);
-			word_after(*s, "ALTER TABLE ", b, sizeof b);
-			char to[64];
-			word_after(*s, " RENAME TO ", to, sizeof to);
-			for (int i = 0; i < *n; i++) {
-				if (a[0] && strcmp(names[i], a) == 0)
-					names[i][0] = '\0';
-				if (to[0] && strcmp(names[i], b) == 0)
-					snprintf(names[i], 64, "%s", to);
-			}
-		}
+	for (int m = 0; m < store_nmigrations; m++) {
+		const struct store_migration *mg = &store_migrations[m];
+		for (const char *const *s = mg->statements; *s; s++)
+			expect_after(*s, names, n);
+		for (const char *const *s = store_migration_own(mg, &store_pg_backend); s && *s;
+		     s++)
+			expect_after(*s, names, n);
+	}
 	return 0;
 }
 

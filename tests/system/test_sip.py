@@ -432,6 +432,72 @@ class SipTest(unittest.TestCase):
         self.assertRegex(m, r"telgate_sip_location_commit_changes_count [1-9]")
         self.assertIn("telgate_sip_answers_held_for_store 0", m)
 
+    def test_refresh_moves_the_stored_expiry(self):
+        """A refresh (the same contact again) is written behind the 200, yet written: the
+        row's expiry, CSeq and Call-ID move in the store (schema v19: by its key, no index
+        entry moved), the rest of the row stays, and no second row appears."""
+        raw = Raw(self.d.sip_port)
+        contact = f"<sip:1002@127.0.0.1:{raw.lport}>"
+        ch = raw.register("1002").split("WWW-Authenticate: ")[1]
+        nc = iter(range(1, 100))
+
+        def reg(expires, callid):
+            return raw.register("1002", raw.auth(ch, "jpinkman", "Sip-Jesse-1",
+                                                 nc="%08x" % next(nc)),
+                                expires=expires, callid=callid)
+
+        def row():
+            rows = self.d.store_rows(
+                "SELECT expires, cseq, callid, source, processnode, changedms FROM "
+                f"registration WHERE contact = '{contact}'")
+            self.assertEqual(len(rows), 1, rows)
+            return [str(x) for x in rows[0]]
+
+        t0 = int(time.time())
+        self.assertEqual(status(reg(3600, "refresh-a")), 200)  # new: durable before the 200
+        first = row()
+        self.assertGreaterEqual(int(first[0]), t0 + 3600)
+        self.assertEqual(first[2], "refresh-a")
+        # Refreshes with a shorter expiry, then a new Call-ID: each reaches the store.
+        for expires, callid in ((600, "refresh-a"), (1200, "refresh-b")):
+            t1 = int(time.time())
+            r = reg(expires, callid)
+            self.assertEqual(status(r), 200, r)
+            end = time.time() + 30
+            while time.time() < end:
+                now = row()
+                if int(now[0]) < t1 + 3600 - 1 and now[2] == callid and \
+                        int(now[0]) >= t1 + expires:
+                    break
+                time.sleep(0.05)
+            self.assertLessEqual(int(now[0]), int(time.time()) + expires, now)
+            self.assertGreaterEqual(int(now[0]), t1 + expires, now)
+            self.assertEqual(int(now[1]), raw.cseq, now)
+            self.assertEqual(now[2], callid, now)
+            self.assertEqual(now[3:5], first[3:5])  # source and node: the row's own
+            self.assertGreater(int(now[5]), int(first[5]))  # changedms: the spool's order
+        # The same contact from a new source (a phone that reconnected): written behind
+        # too, the row's source moves with it.
+        raw2 = Raw(self.d.sip_port)
+        src2 = f"127.0.0.1:{raw2.lport}"
+        raw2.lport, raw2.cseq = raw.lport, raw.cseq
+        # the Via names raw's port (no rport): the answer goes there
+        raw2.send = lambda data: (raw2.s.sendto(data, ("127.0.0.1", raw2.port)),
+                                  raw.s.recv(65535).decode())[1]
+        r = raw2.register("1002", raw2.auth(ch, "jpinkman", "Sip-Jesse-1",
+                                            nc="%08x" % next(nc)),
+                          expires=900, callid="refresh-b")
+        self.assertEqual(status(r), 200, r)
+        end = time.time() + 30
+        while row()[3] != src2 and time.time() < end:
+            time.sleep(0.05)
+        now = row()
+        self.assertEqual(now[3], src2, now)
+        self.assertEqual(int(now[1]), raw2.cseq, now)
+        self.assertLessEqual(int(now[0]), int(time.time()) + 900, now)
+        self.assertEqual(now[4], first[4])
+        self.assertEqual(len(self.d.store_rows("SELECT contact FROM registration")), 1)
+
     def test_udp_retransmission_gets_the_same_answer(self):
         """RFC 3261 17.2.2: a retransmitted REGISTER (its 200 lost) is answered with the same
         200, not judged again (its nonce count is used); the same bytes from another

@@ -85,11 +85,15 @@ static inline void tu_store_write_old(const char *path, int upto, const char *co
 	                              NULL, NULL, NULL),
 	                 SQLITE_OK);
 	for (int i = 0; i < store_nmigrations && store_migrations[i].version <= upto; i++) {
-		for (const char *const *q = store_migrations[i].statements; *q; q++) {
-			char *err = NULL;
-			if (sqlite3_exec(db, *q, NULL, NULL, &err) != SQLITE_OK)
-				fail_msg("v%d: %s: %s", store_migrations[i].version, *q, err);
-		}
+		const char *const *own = store_migrations[i].sqlite;
+		for (int part = 0; part < 2; part++)
+			for (const char *const *q = part ? own : store_migrations[i].statements;
+			     q && *q; q++) {
+				char *err = NULL;
+				if (sqlite3_exec(db, *q, NULL, NULL, &err) != SQLITE_OK)
+					fail_msg("v%d: %s: %s", store_migrations[i].version, *q,
+					         err);
+			}
 		char ins[96];
 		snprintf(ins, sizeof ins, "INSERT INTO schema_version VALUES (%d, 0)",
 		         store_migrations[i].version);

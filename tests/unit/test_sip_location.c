@@ -421,6 +421,66 @@ static void test_expiry_and_restart(void **state)
 	sip_loc_free(l);
 }
 
+/* Schema v19 has no index on expires, so a binding the sweep expires in memory is deleted
+ * from the store by its key, and the store's scan of the node's rows runs at the first
+ * sweep and then every SCAN_EVERY_S (300 s) only, for rows memory does not hold. A row
+ * another node took over is not deleted by this node's expiry of its own copy. */
+/* A row written behind the table's back, as another node or an earlier run did. */
+static void put_row(struct tu_store *f, const char *device, const char *contact, const char *node,
+                    int64_t expires)
+{
+	struct store_registration r;
+	memset(&r, 0, sizeof r);
+	snprintf(r.device, sizeof r.device, "%s", device);
+	snprintf(r.contact, sizeof r.contact, "%s", contact);
+	snprintf(r.node, sizeof r.node, "%s", node);
+	r.expires = expires;
+	assert_int_equal(store_registration_put(f->st, &r), STORE_OK);
+}
+
+static void test_expiry_by_key_and_scan(void **state)
+{
+	struct tu_store *f = *state;
+	char err[256];
+	struct sip_loc *a = sip_loc_open(f->st, "node-a", 1000, NULL, 0, err, sizeof err);
+	assert_non_null(a);
+	struct gone g = {0};
+	sip_loc_expire(a, 1000, on_gone, &g); /* the first sweep: the scan */
+	int before = 0;
+	struct want w1 = {2, {"sip:x@h", "sip:y@h"}, {1100, 1500}, 1, 0};
+	struct want w2 = {1, {"sip:z@h"}, {1100}, 1, 0};
+	assert_int_equal(sip_loc_update(a, "SEP001", 1000, edit, &w1, &before, NULL, NULL), 0);
+	assert_int_equal(sip_loc_update(a, "SEP002", 1000, edit, &w2, &before, NULL, NULL), 0);
+	sip_loc_sync(a);
+	/* A row memory does not hold (as if left by an earlier run), expired; and SEP002's
+	 * phone moved to node-b, which took its row over (node-a still holds its own copy in
+	 * memory until it expires). */
+	put_row(f, "SEP003", "sip:stale@h", "node-a", 1050);
+	put_row(f, "SEP002", "sip:z@h", "node-b", 1900);
+	assert_int_equal(stored(f).n, 4);
+	/* At 1200, within 300 s of the scan: SEP001's x and node-a's SEP002 copy expire in
+	 * memory; x's row goes by key, node-b's SEP002 row stays, the stale row waits. */
+	sip_loc_expire(a, 1200, on_gone, &g);
+	sip_loc_sync(a);
+	struct seen s = stored(f);
+	assert_int_equal(s.n, 3);
+	assert_string_equal(s.contact[0], "sip:y@h");
+	assert_string_equal(s.contact[1], "sip:z@h");
+	assert_int_equal(s.expires[1], 1900);
+	assert_string_equal(s.contact[2], "sip:stale@h");
+	/* At 1300 (300 s after the first scan) the scan takes the stale row. */
+	sip_loc_expire(a, 1299, on_gone, &g);
+	sip_loc_sync(a);
+	assert_int_equal(stored(f).n, 3);
+	sip_loc_expire(a, 1300, on_gone, &g);
+	sip_loc_sync(a);
+	s = stored(f);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.contact[0], "sip:y@h");
+	assert_string_equal(s.contact[1], "sip:z@h");
+	sip_loc_free(a);
+}
+
 /* The sweep visits only shards with something due (issue 22): every binding still goes
  * at its expiry, whether its device was written before the last sweep, after it, or
  * moved to an earlier expiry than its shard had. */
@@ -573,6 +633,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_update_list_and_store, setup, tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_expiry_and_restart, setup, tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_expiry_only_what_is_due, setup, tu_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_expiry_by_key_and_scan, setup, tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_bindings_owned_per_node, setup, tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_tickets, setup, tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_pending_add_is_not_a_refresh, setup,

@@ -125,6 +125,153 @@ static void test_migration_v13_to_v14(void **state)
 	assert_int_equal(store_device_lines_set(f->st, "SEPDESK", twice, 2), STORE_CONSTRAINT);
 }
 
+/* One text column of a query on the database file at path ("" when no row). */
+static void sql_text(const char *path, const char *sql, char *out, size_t cap)
+{
+	sqlite3 *db;
+	sqlite3_stmt *q;
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+	out[0] = '\0';
+	if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_text(q, 0))
+		snprintf(out, cap, "%s", (const char *)sqlite3_column_text(q, 0));
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+}
+
+static int reg_count(void *ud, const struct store_registration *r)
+{
+	(void)r;
+	++*(int *)ud;
+	return 0;
+}
+
+/* A store written by schema v18 with bindings in it (one of node A's, one of before
+ * schema 16: processnode '') opened by this telgated: v19 keeps every binding and every
+ * column, the table has no rowid and no index holding expires any more, and a refresh
+ * (a row found by its key and rewritten, no index entry moved) moves the stored expiry
+ * of the node's own row only: another node's or a '' row is STORE_NOTFOUND, for the
+ * caller's put to take over. */
+static void test_migration_v18_to_v19(void **state)
+{
+	struct tu_store *f = *state;
+	store_close(f->st);
+	f->st = NULL;
+	static const char *const rows[] = {
+	    "INSERT INTO device (name) VALUES ('SEPA'), ('SEPOLD')",
+	    "INSERT INTO registration (devicename, contact, aor, callid, cseq, expires, transport, "
+	    "source, sipinstance, regid, processnode, changedms) VALUES "
+	    "('SEPA', '<sip:1001@10.0.0.1:5060>', 'sip:1001@telgate', 'call-a', 7, 4000000000, "
+	    "'TLS', '10.0.0.1:40000', '<urn:uuid:a>', 1, 'nodeA', 1234), "
+	    "('SEPA', '<sip:1001@10.0.0.2:5060>', 'sip:1001@telgate', 'call-a2', 8, 4000000001, "
+	    "'TCP', '10.0.0.2:40000', '', -1, 'nodeA', 1235), "
+	    "('SEPOLD', '<sip:2001@10.0.0.3:5060>', 'sip:2001@telgate', 'call-old', 3, 4000000002,"
+	    " 'UDP', '10.0.0.3:5060', '', -1, '', 0)",
+	};
+	tu_store_write_old(f->path, 18, rows, sizeof rows / sizeof rows[0]);
+	char txt[512];
+	sql_text(f->path,
+	         "SELECT group_concat(name) FROM sqlite_master WHERE type = 'index' AND "
+	         "tbl_name = 'registration' AND sql IS NOT NULL",
+	         txt, sizeof txt);
+	assert_string_equal(txt, "registration_expires,registration_node");
+
+	reopen(f);
+	int v = 0;
+	assert_int_equal(store_schema_version(f->st, &v), STORE_OK);
+	assert_int_equal(v, store_schema_latest());
+	char err[256];
+	assert_int_equal(store_integrity_check(f->st, err, sizeof err), 0);
+	/* Every binding, every column. */
+	struct store_registration r;
+	memset(&r, 0, sizeof r);
+	int n = 0;
+	assert_int_equal(store_registrations(f->st, NULL, reg_count, &n), STORE_OK);
+	assert_int_equal(n, 3);
+	assert_int_equal(store_registrations(f->st, "SEPOLD", reg_last, &r), STORE_OK);
+	assert_string_equal(r.contact, "<sip:2001@10.0.0.3:5060>");
+	assert_string_equal(r.callid, "call-old");
+	assert_int_equal(r.expires, 4000000002);
+	assert_string_equal(r.node, "");
+	assert_int_equal(store_registrations(f->st, "SEPA", reg_last, &r), STORE_OK);
+	assert_string_equal(r.contact, "<sip:1001@10.0.0.2:5060>"); /* the later contact */
+	assert_string_equal(r.aor, "sip:1001@telgate");
+	assert_string_equal(r.callid, "call-a2");
+	assert_int_equal(r.cseq, 8);
+	assert_int_equal(r.expires, 4000000001);
+	assert_string_equal(r.transport, "TCP");
+	assert_string_equal(r.source, "10.0.0.2:40000");
+	assert_int_equal(r.regid, -1);
+	assert_string_equal(r.node, "nodeA");
+	sql_text(f->path,
+	         "SELECT changedms FROM registration WHERE devicename = 'SEPA' AND "
+	         "contact = '<sip:1001@10.0.0.1:5060>'",
+	         txt, sizeof txt);
+	assert_string_equal(txt, "1234");
+	/* The shape: no rowid, one index (processnode only). */
+	sql_text(f->path, "SELECT sql FROM sqlite_master WHERE name = 'registration'", txt,
+	         sizeof txt);
+	assert_non_null(strstr(txt, "WITHOUT ROWID"));
+	sql_text(f->path,
+	         "SELECT group_concat(name) FROM sqlite_master WHERE type = 'index' AND "
+	         "tbl_name = 'registration' AND sql IS NOT NULL",
+	         txt, sizeof txt);
+	assert_string_equal(txt, "registration_node");
+	sql_text(f->path, "SELECT group_concat(name) FROM pragma_index_info('registration_node')",
+	         txt, sizeof txt);
+	assert_string_equal(txt, "processnode");
+	/* A refresh of node A's row moves its expiry, Call-ID and CSeq, nothing else. */
+	r.expires = 4100000000;
+	r.cseq = 9;
+	snprintf(r.callid, sizeof r.callid, "call-a2-refreshed");
+	snprintf(r.source, sizeof r.source, "ignored by a refresh");
+	assert_int_equal(store_registration_refresh(f->st, &r), STORE_OK);
+	struct store_registration back;
+	memset(&back, 0, sizeof back);
+	assert_int_equal(store_registrations(f->st, "SEPA", reg_last, &back), STORE_OK);
+	assert_int_equal(back.expires, 4100000000);
+	assert_int_equal(back.cseq, 9);
+	assert_string_equal(back.callid, "call-a2-refreshed");
+	assert_string_equal(back.source, "10.0.0.2:40000");
+	assert_string_equal(back.node, "nodeA");
+	/* A rewrite (the phone reconnected) moves every column but the key and the node. */
+	snprintf(r.source, sizeof r.source, "10.0.0.2:40001");
+	snprintf(r.transport, sizeof r.transport, "TLS");
+	r.cseq = 10;
+	assert_int_equal(store_registration_rewrite(f->st, &r), STORE_OK);
+	assert_int_equal(store_registrations(f->st, "SEPA", reg_last, &back), STORE_OK);
+	assert_string_equal(back.source, "10.0.0.2:40001");
+	assert_string_equal(back.transport, "TLS");
+	assert_int_equal(back.cseq, 10);
+	assert_string_equal(back.node, "nodeA");
+	/* Not node B's to refresh or rewrite: untouched; B's put takes it over. */
+	snprintf(r.node, sizeof r.node, "nodeB");
+	r.expires = 4200000000;
+	assert_int_equal(store_registration_refresh(f->st, &r), STORE_NOTFOUND);
+	assert_int_equal(store_registration_rewrite(f->st, &r), STORE_NOTFOUND);
+	assert_int_equal(store_registrations(f->st, "SEPA", reg_last, &back), STORE_OK);
+	assert_int_equal(back.expires, 4100000000);
+	/* A row of before schema 16 is not node A's yet: its put takes it. */
+	struct store_registration old;
+	memset(&old, 0, sizeof old);
+	assert_int_equal(store_registrations(f->st, "SEPOLD", reg_last, &old), STORE_OK);
+	snprintf(old.node, sizeof old.node, "nodeA");
+	old.expires = 4300000000;
+	assert_int_equal(store_registration_refresh(f->st, &old), STORE_NOTFOUND);
+	assert_int_equal(store_registration_put(f->st, &old), STORE_OK);
+	assert_int_equal(store_registration_refresh(f->st, &old), STORE_OK);
+	assert_int_equal(store_registrations(f->st, "SEPOLD", reg_last, &back), STORE_OK);
+	assert_string_equal(back.node, "nodeA");
+	assert_int_equal(back.expires, 4300000000);
+	/* The sweep of node A's rows still finds them by expiry. */
+	n = 0;
+	assert_int_equal(store_registrations_expire(f->st, "nodeA", 4200000000, &n), STORE_OK);
+	assert_int_equal(n, 2); /* SEPA's first contact (4000000000) and second (4100000000) */
+	n = 0;
+	assert_int_equal(store_registrations(f->st, NULL, reg_count, &n), STORE_OK);
+	assert_int_equal(n, 1);
+}
+
 /* A store written by schema v4 (one credentialdynamic row per user) with rows in it,
  * opened by this telgated: v5 splits the state per credential type without losing any. */
 static void test_migration_v4_to_v5(void **state)
@@ -929,6 +1076,8 @@ int main(void)
 	                                    tu_store_teardown),
 	    cmocka_unit_test(test_unopenable),
 	    cmocka_unit_test_setup_teardown(test_migration_v13_to_v14, tu_store_setup,
+	                                    tu_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_migration_v18_to_v19, tu_store_setup,
 	                                    tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_migration_v4_to_v5, tu_store_setup,
 	                                    tu_store_teardown),

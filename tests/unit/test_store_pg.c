@@ -380,6 +380,130 @@ static void test_pg_stopping_promises_no_retry(void **state)
 	store_close(admin);
 }
 
+/* The first column of the first row a statement returns, as text ("" when none). */
+struct pg_first {
+	char v[512];
+};
+
+static int pg_first_col(void *ud, int ncols, const char *const *names, const char *const *vals)
+{
+	(void)names;
+	struct pg_first *f = ud;
+	if (!f->v[0] && ncols > 0 && vals[0])
+		snprintf(f->v, sizeof f->v, "%s", vals[0]);
+	return 0;
+}
+
+static const char *pg_text(store_t *st, const char *sql, struct pg_first *f)
+{
+	f->v[0] = '\0';
+	if (store_exec_nogen(st, sql, NULL, 0, pg_first_col, f, NULL) != STORE_OK)
+		fail_msg("%s: %s", sql, store_last_error());
+	return f->v;
+}
+
+static int pg_reg_last(void *ud, const struct store_registration *r)
+{
+	*(struct store_registration *)ud = *r;
+	return 0;
+}
+
+/* A PostgreSQL store as schema v18 left it, with bindings, opened by this telgated:
+ * v19 keeps every binding, leaves one index on registration (processnode), and a
+ * refresh is a HOT update (no indexed column changes: no index entry written). v18's
+ * shape is made by undoing v19 on a new database (v19 touched only indexes and the
+ * table's fillfactor there). */
+static void test_pg_migration_v18_to_v19(void **state)
+{
+	(void)state;
+	if (!pg_conninfo())
+		skip();
+	store_t *admin = pg_open();
+	pg_admin(admin, "DROP DATABASE IF EXISTS tgv19");
+	pg_admin(admin, "CREATE DATABASE tgv19");
+	char conninfo[1024], err[512];
+	snprintf(conninfo, sizeof conninfo, "%s dbname=tgv19", pg_conninfo());
+	struct store_options o = {.backend = "postgres", .conninfo = conninfo};
+	store_t *st = NULL;
+	if (store_open(&o, &st, err, sizeof err) != STORE_OK)
+		fail_msg("store_open: %s", err);
+	pg_admin(st, "DROP INDEX registration_node");
+	pg_admin(st, "CREATE INDEX registration_expires ON registration (expires)");
+	pg_admin(st, "CREATE INDEX registration_node ON registration (processnode, expires)");
+	pg_admin(st, "ALTER TABLE registration RESET (fillfactor)");
+	pg_admin(st, "DELETE FROM schema_version WHERE version >= 19");
+	pg_admin(st, "INSERT INTO device (name) VALUES ('SEPA'), ('SEPOLD')");
+	pg_admin(st, "INSERT INTO registration (devicename, contact, aor, callid, cseq, expires, "
+	             "transport, source, sipinstance, regid, processnode, changedms) VALUES "
+	             "('SEPA', '<sip:1001@10.0.0.1:5060>', 'sip:1001@telgate', 'call-a', 7, "
+	             "4000000000, 'TLS', '10.0.0.1:40000', '<urn:uuid:a>', 1, 'nodeA', 1234), "
+	             "('SEPOLD', '<sip:2001@10.0.0.3:5060>', 'sip:2001@telgate', 'call-old', 3, "
+	             "4000000002, 'UDP', '10.0.0.3:5060', '', -1, '', 0)");
+	store_close(st);
+
+	st = NULL;
+	if (store_open(&o, &st, err, sizeof err) != STORE_OK)
+		fail_msg("store_open: %s", err);
+	int v = 0;
+	assert_int_equal(store_schema_version(st, &v), STORE_OK);
+	assert_int_equal(v, store_schema_latest());
+	assert_int_equal(store_integrity_check(st, err, sizeof err), 0);
+	struct pg_first f;
+	assert_string_equal(pg_text(st,
+	                            "SELECT string_agg(indexdef, '; ' ORDER BY indexname) FROM "
+	                            "pg_indexes WHERE tablename = 'registration' AND indexname "
+	                            "<> 'registration_pkey'",
+	                            &f),
+	                    "CREATE INDEX registration_node ON public.registration USING btree "
+	                    "(processnode)");
+	assert_string_equal(pg_text(st,
+	                            "SELECT array_to_string(reloptions, ',') FROM pg_class WHERE "
+	                            "relname = 'registration'",
+	                            &f),
+	                    "fillfactor=80");
+	struct store_registration r;
+	memset(&r, 0, sizeof r);
+	assert_int_equal(store_registrations(st, "SEPOLD", pg_reg_last, &r), STORE_OK);
+	assert_string_equal(r.callid, "call-old");
+	assert_int_equal(r.expires, 4000000002);
+	assert_string_equal(r.node, "");
+	memset(&r, 0, sizeof r);
+	assert_int_equal(store_registrations(st, "SEPA", pg_reg_last, &r), STORE_OK);
+	assert_string_equal(r.contact, "<sip:1001@10.0.0.1:5060>");
+	assert_string_equal(r.callid, "call-a");
+	assert_int_equal(r.cseq, 7);
+	assert_int_equal(r.expires, 4000000000);
+	assert_string_equal(r.transport, "TLS");
+	assert_string_equal(r.source, "10.0.0.1:40000");
+	assert_string_equal(r.sipinstance, "<urn:uuid:a>");
+	assert_int_equal(r.regid, 1);
+	assert_string_equal(r.node, "nodeA");
+	/* A refresh in a transaction whose own statistics count it: a HOT update. */
+	r.expires = 4100000000;
+	r.cseq = 8;
+	assert_int_equal(store_begin(st), STORE_OK);
+	assert_int_equal(store_registration_refresh(st, &r), STORE_OK);
+	assert_string_equal(pg_text(st,
+	                            "SELECT n_tup_upd || ',' || n_tup_hot_upd FROM "
+	                            "pg_stat_xact_user_tables WHERE relname = 'registration'",
+	                            &f),
+	                    "1,1");
+	assert_int_equal(store_commit(st), STORE_OK);
+	memset(&r, 0, sizeof r);
+	assert_int_equal(store_registrations(st, "SEPA", pg_reg_last, &r), STORE_OK);
+	assert_int_equal(r.expires, 4100000000);
+	assert_int_equal(r.cseq, 8);
+	/* Not node B's to refresh; node A's sweep finds its row by expiry. */
+	snprintf(r.node, sizeof r.node, "nodeB");
+	assert_int_equal(store_registration_refresh(st, &r), STORE_NOTFOUND);
+	int n = 0;
+	assert_int_equal(store_registrations_expire(st, "nodeA", 4100000000, &n), STORE_OK);
+	assert_int_equal(n, 2); /* SEPA's (4100000000) and the '' row (4000000002) */
+	store_close(st);
+	pg_admin(admin, "DROP DATABASE tgv19 WITH (FORCE)");
+	store_close(admin);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -391,6 +515,7 @@ int main(void)
 	    cmocka_unit_test(test_pg_serial_race),
 	    cmocka_unit_test(test_pg_issue_race),
 	    cmocka_unit_test(test_pg_stopping_promises_no_retry),
+	    cmocka_unit_test(test_pg_migration_v18_to_v19),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
