@@ -109,7 +109,8 @@ struct stream {
 	/* TLS: the handshake is done; an SSL call that must be called again when the socket
 	 * is writable (the handshake, SSL_read) or readable (SSL_write). */
 	int hs_done, hs_wants_write, read_wants_write, write_wants_read;
-	size_t need; /* stream_need: frame() waits for this many input bytes */
+	int notify_wants_write; /* the close_notify after the flush waits (tls_notify) */
+	size_t need;            /* stream_need: frame() waits for this many input bytes */
 	int idle_timeout_s;
 	size_t max_frame, write_limit;
 	int crlf_keepalive;
@@ -271,10 +272,12 @@ static void do_close(struct stream *s, const char *why)
 		s->in_cb--;
 	}
 	if (s->fd >= 0) {
-		/* An orderly TLS close: close_notify before the FIN (RFC 8446 §6.1), one try,
-		 * never waiting for the peer's. Not after a failed handshake or a fatal
-		 * alert (OpenSSL refuses it then anyway). */
-		if (s->ssl && SSL_is_init_finished(s->ssl))
+		/* An orderly TLS close: close_notify before the FIN (RFC 8446 §6.1), never
+		 * waiting for the peer's: one try, unless the flush sent it already (or
+		 * still waits to: then this is its last try, tls_notify). Not after a
+		 * failed handshake or a fatal alert (OpenSSL refuses it then anyway). */
+		if (s->ssl && SSL_is_init_finished(s->ssl) &&
+		    (!(SSL_get_shutdown(s->ssl) & SSL_SENT_SHUTDOWN) || s->notify_wants_write))
 			(void)SSL_shutdown(s->ssl);
 		ERR_clear_error();
 		event_del(s->rev);
@@ -405,7 +408,8 @@ static void sync_events(struct stream *s)
 	} else {
 		/* an SSL call waiting for writability is not retried on readability: a
 		 * level-triggered readable socket would call it again and again */
-		w = s->read_wants_write || (s->out_len && !s->write_wants_read);
+		w = s->read_wants_write || s->notify_wants_write ||
+		    (s->out_len && !s->write_wants_read);
 		r = !s->read_wants_write && (reading || s->write_wants_read);
 	}
 	if (w != s->wev_on && (w ? event_add(s->wev, NULL) : event_del(s->wev)) == 0)
@@ -695,11 +699,38 @@ static int write_out(struct stream *s, const struct iovec *iov, int n, int direc
 	return 0;
 }
 
+/* The close_notify of a TLS stream whose last answers went (stream_close_after_flush):
+ * sent as soon as its queue is empty, so that a socket still full of a large last answer
+ * does not lose it (do_close's SSL_shutdown is one try). Returns 1 when it went or
+ * cannot go (do_close then closes), 0 when the socket is full: notify_wants_write is
+ * set and on_writable retries it (SSL_shutdown again: OpenSSL re-sends the alert it
+ * kept, SSL_shutdown(3)). */
+static int tls_notify(struct stream *s)
+{
+	s->notify_wants_write = 0;
+	if (!SSL_is_init_finished(s->ssl))
+		return 1;
+	tls_err_fresh();
+	int r = SSL_shutdown(s->ssl);
+	if (r < 0 && SSL_get_error(s->ssl, r) == SSL_ERROR_WANT_WRITE) {
+		s->notify_wants_write = 1;
+		sync_events(s);
+		return 0;
+	}
+	ERR_clear_error();
+	return 1;
+}
+
 /* Writes the output queue (from the write event, after the handshake, or when an
  * SSL_write's wanted read came). When it is empty: its memory goes, and a stream being
  * flushed closes, else on_drain is told. */
 static void flush_out(struct stream *s)
 {
+	if (s->notify_wants_write) { /* the queue went; the close_notify did not yet */
+		if (tls_notify(s))
+			stream_close(s, s->why);
+		return;
+	}
 	if (!s->out_len || s->fd < 0 || (s->ssl && (!s->hs_done || s->write_wants_read)))
 		return;
 	size_t sent = 0;
@@ -727,9 +758,11 @@ static void flush_out(struct stream *s)
 	if (s->out_len)
 		return;
 	out_release(s);
-	if (s->state == S_FLUSHING)
+	if (s->state == S_FLUSHING) {
+		if (s->ssl && !tls_notify(s))
+			return; /* retried when the socket is writable (flush timeout bounds it) */
 		stream_close(s, s->why);
-	else if (s->state == S_OPEN && s->ops->on_drain)
+	} else if (s->state == S_OPEN && s->ops->on_drain)
 		s->ops->on_drain(s);
 }
 

@@ -13,7 +13,9 @@
  *   logged once, instead of spinning on accept (OpenBSD relayd's control.c);
  * - TLS: the handshake from a tlsctx; a failure is logged with its reason and counted;
  *   an orderly close sends a TLS close_notify before the FIN (RFC 5246 §7.2.1, RFC 8446
- *   §6.1), also after the peer's own close_notify, and never waits for the peer's;
+ *   §6.1), also after the peer's own close_notify, and never waits for the peer's; after
+ *   stream_close_after_flush it follows the last answer even when that filled the socket
+ *   (it waits for the socket, within the flush timeout); other closes try it once;
  * - timeouts: a first-message timeout until the first complete frame (covering the TLS
  *   handshake), then an idle timeout; RFC 5626 CRLF keep-alives (option) are answered
  *   and never count as a first message;
