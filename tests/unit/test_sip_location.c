@@ -732,6 +732,45 @@ static void test_ops_reused(void **state)
 	sip_loc_free(l);
 }
 
+/* An edit that keeps what there is and adds one contact (expires 5000). */
+static int edit_add(void *ud, struct store_registration *b, int *n, int cap)
+{
+	assert_true(*n < cap);
+	memset(&b[*n], 0, sizeof b[*n]);
+	snprintf(b[*n].contact, sizeof b[*n].contact, "%s", (const char *)ud);
+	b[*n].expires = 5000;
+	(*n)++;
+	return 0;
+}
+
+/* The edit gets exactly the live bindings, in order, whichever of them expired between
+ * them (they are copied run by run). */
+static void test_edit_gets_the_live_ones(void **state)
+{
+	struct tu_store *f = *state;
+	char err[256];
+	struct sip_loc *l = sip_loc_new(f->st, 1000, err, sizeof err);
+	assert_non_null(l);
+	int before = -1, n = -1;
+	struct want w = {
+	    4, {"sip:a@h", "sip:b@h", "sip:c@h", "sip:d@h"}, {1100, 3000, 1100, 3100}, 1, 0};
+	assert_int_equal(sip_loc_update(l, "SEP004", 1000, edit, &w, &before, NULL, NULL), 0);
+	struct store_registration after[SIP_LOC_MAX];
+	assert_int_equal(sip_loc_update(l, "SEP004", 1200, edit_add, "sip:e@h", &before, after, &n),
+	                 0);
+	assert_int_equal(before, 2);
+	assert_int_equal(n, 3);
+	assert_string_equal(after[0].contact, "sip:b@h");
+	assert_int_equal(after[0].expires, 3000);
+	assert_string_equal(after[1].contact, "sip:d@h");
+	assert_int_equal(after[1].expires, 3100);
+	assert_string_equal(after[2].contact, "sip:e@h");
+	sip_loc_sync(l);
+	struct seen s = stored(f); /* a and c deleted with the change */
+	assert_int_equal(s.n, 3);
+	sip_loc_free(l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -745,6 +784,7 @@ int main(void)
 	                                    tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_threads_store_matches, setup, tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_ops_reused, setup, tu_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_edit_gets_the_live_ones, setup, tu_store_teardown),
 	    cmocka_unit_test(test_account_cache),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
