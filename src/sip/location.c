@@ -19,6 +19,10 @@
 #define FLUSH_MS 50
 #define QUEUE_MAX 100000
 #define REPLAY_CHUNK 256 /* spooled changes replayed per transaction, at least */
+/* Ops the writer keeps for reuse once written (~1.8 KB each): an op is taken from them
+ * under the queue's lock that links it, so a refresh costs no malloc on its thread and no
+ * free on the writer (issue 22: ~380 instructions a change, and a free crossing arenas). */
+#define SPARE_MAX 1024
 /* The store's own expiry scan (every row of the node: schema v19 has no index on
  * expires; ~5.5M instructions at 10,000 rows) runs at the first sweep and then this
  * often, for rows that are not in memory (expired before a start, or dropped); a binding
@@ -54,10 +58,22 @@ struct op {
 	struct store_registration b; /* OP_DELETE: device + contact; OP_EXPIRE: expires */
 };
 
+/* What an op is made of, given to enqueue, which makes the op under the queue's lock.
+ * b: the binding (OP_PUT, OP_REFRESH, OP_CHANGE, OP_DELETE; OP_EXPIRE_ONE its key), NULL
+ * for OP_EXPIRE and OP_STATE; name: OP_STATE's device; v: OP_EXPIRE and OP_EXPIRE_ONE's
+ * time, OP_STATE's state (1 in service, 0 out). */
+struct opdesc {
+	enum op_kind kind;
+	const struct store_registration *b;
+	const char *name;
+	int64_t v;
+};
+
 struct sip_loc {
 	store_t *st;
 	char node[STORE_ID_MAX + 1]; /* the bindings' owner in the store; "" = every row */
-	struct shtable *devs;        /* struct ldev by device name */
+	size_t node_len;
+	struct shtable *devs; /* struct ldev by device name */
 	/* Per shard: no binding in it expires before this. Lowered (due_lower) by whoever
 	 * writes a binding, under the shard's lock; the sweep skips a shard not due, and
 	 * resets it to what it kept. Lock-free reads: a skipped shard whose mark is being
@@ -70,6 +86,8 @@ struct sip_loc {
 	pthread_cond_t qcv, donecv;
 	struct op *head, **tail;
 	long queued;
+	struct op *spare; /* written ops kept for reuse (SPARE_MAX) */
+	long nspare;
 	uint64_t enqueued, written; /* sequence numbers of changes */
 	uint64_t want;              /* the last change a held answer waits for */
 	int stopping, failing, urgent;
@@ -333,7 +351,7 @@ static void *writer_main(void *arg)
 		if (!l->head)
 			break; /* stopping, nothing left */
 		gather(l);
-		struct op *batch = l->head;
+		struct op *batch = l->head, **batch_tail = l->tail;
 		uint64_t upto = l->enqueued;
 		long nb = l->queued;
 		l->head = NULL;
@@ -348,7 +366,12 @@ static void *writer_main(void *arg)
 
 		pthread_mutex_lock(&l->qmu);
 		if (rc == STORE_OK) {
-			free_ops(batch);
+			if (l->nspare + nb <= SPARE_MAX) { /* kept for the next changes */
+				*batch_tail = l->spare;
+				l->spare = batch;
+				l->nspare += nb;
+			} else
+				free_ops(batch);
 			if (l->failing)
 				log_ev(LOG_LVL_NOTICE, NULL, "sip_location_persisted",
 				       LOG_S("reason", "the store accepts bindings again"));
@@ -415,20 +438,67 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-/* Appends a chain of n ops (built by the caller) to the queue, numbering them; durable:
- * an answer will wait for them (t, when not NULL, gets their numbers). Returns the first
- * op's number (the k-th has first + k), 0 when there are none. */
-static uint64_t enqueue(struct sip_loc *l, struct op *first, struct op **last_next, long n,
-                        int durable, struct sip_loc_ticket *t)
+/* The op v describes, into o (every field but next and seq). */
+static void op_fill(const struct sip_loc *l, struct op *o, const struct opdesc *v)
 {
-	if (!first)
+	o->kind = v->kind;
+	switch (v->kind) {
+	case OP_PUT:
+	case OP_REFRESH:
+	case OP_CHANGE:
+	case OP_DELETE:
+		o->b = *v->b;
+		return;
+	case OP_EXPIRE_ONE: /* the key, the node, expires the sweep's now */
+	case OP_EXPIRE:     /* the node, expires the scan's now */
+	case OP_STATE:      /* the device, expires the state */
+		break;
+	}
+	memset(&o->b, 0, sizeof o->b);
+	if (v->kind == OP_EXPIRE_ONE) {
+		tg_strlcpy(o->b.device, v->b->device, sizeof o->b.device);
+		tg_strlcpy(o->b.contact, v->b->contact, sizeof o->b.contact);
+	}
+	if (v->kind == OP_STATE)
+		tg_strlcpy(o->b.device, v->name, sizeof o->b.device);
+	else
+		memcpy(o->b.node, l->node, l->node_len + 1);
+	o->b.expires = v->v;
+}
+
+/* Makes the n ops v describes (from the spare ones, else malloc) and appends them to the
+ * queue, numbering them, in one hold of the queue's lock; durable: an answer will wait
+ * for them (t, when not NULL, gets their numbers). Returns the first op's number (the
+ * k-th has first + k), or 0 when n is 0 or out of memory (then nothing is queued). */
+static uint64_t enqueue(struct sip_loc *l, const struct opdesc *v, int n, int durable,
+                        struct sip_loc_ticket *t)
+{
+	if (n <= 0)
 		return 0;
 	pthread_mutex_lock(&l->qmu);
 	uint64_t from = l->enqueued + 1;
-	for (struct op *o = first; o; o = o->next)
-		o->seq = ++l->enqueued;
+	struct op *first = NULL, **tail = &first;
+	for (int i = 0; i < n; i++) {
+		struct op *o = l->spare;
+		if (o) {
+			l->spare = o->next;
+			l->nspare--;
+		} else if (!(o = malloc(sizeof *o))) { /* give back what was taken */
+			*tail = l->spare;
+			l->spare = first;
+			l->nspare += i;
+			pthread_mutex_unlock(&l->qmu);
+			return 0;
+		}
+		op_fill(l, o, &v[i]);
+		o->seq = from + (uint64_t)i;
+		*tail = o;
+		tail = &o->next;
+	}
+	*tail = NULL;
+	l->enqueued += (uint64_t)n;
 	*l->tail = first;
-	l->tail = last_next;
+	l->tail = tail;
 	l->queued += n;
 	/* Wake the writer when it may be idle (first change), a batch is full, or the first
 	 * change someone waits for arrives while it lets write-behind changes gather. */
@@ -550,6 +620,7 @@ struct sip_loc *sip_loc_open(store_t *st, const char *node, int64_t now, const c
 	}
 	l->st = st;
 	tg_strlcpy(l->node, node, sizeof l->node);
+	l->node_len = strlen(l->node);
 	pthread_mutex_init(&l->qmu, NULL);
 	pthread_cond_init(&l->qcv, NULL);
 	pthread_cond_init(&l->donecv, NULL);
@@ -606,6 +677,7 @@ void sip_loc_free(struct sip_loc *l)
 		pthread_join(l->writer, NULL);
 	}
 	free_ops(l->head);
+	free_ops(l->spare);
 	sip_spool_close(l->spool);
 	shtable_free(l->devs);
 	pthread_mutex_destroy(&l->qmu);
@@ -643,35 +715,17 @@ static int same(const struct store_registration *a, const struct store_registrat
 	       same_but_refresh(a, b);
 }
 
-/* An OP_STATE's binding: the device, and expires the state (1 in service, 0 out). */
-static const struct store_registration *state_of(const char *device, int in_service)
-{
-	static _Thread_local struct store_registration b;
-	memset(&b, 0, sizeof b);
-	tg_strlcpy(b.device, device, sizeof b.device);
-	b.expires = in_service;
-	return &b;
-}
-
-/* Adds an op for b to the local chain; -1 when out of memory. */
-static int chain(struct op ***tail, long *n, enum op_kind k, const struct store_registration *b)
-{
-	struct op *o = malloc(sizeof *o);
-	if (!o)
-		return -1;
-	o->next = NULL;
-	o->kind = k;
-	o->b = *b;
-	**tail = o;
-	*tail = &o->next;
-	(*n)++;
-	return 0;
-}
-
 int sip_loc_update(struct sip_loc *l, const char *device, int64_t now, sip_loc_edit_fn fn, void *ud,
                    int *before, struct store_registration *after, int *nafter)
 {
 	return sip_loc_change(l, device, now, fn, ud, before, after, nafter, NULL);
+}
+
+/* s (at most len bytes of it) into dst, NUL-terminated: a binding's device or node. */
+static void put_id(char *dst, const char *s, size_t len)
+{
+	memcpy(dst, s, len);
+	dst[len] = '\0';
 }
 
 int sip_loc_change(struct sip_loc *l, const char *device, int64_t now, sip_loc_edit_fn fn, void *ud,
@@ -680,7 +734,9 @@ int sip_loc_change(struct sip_loc *l, const char *device, int64_t now, sip_loc_e
 {
 	if (t)
 		*t = (struct sip_loc_ticket){0, 0};
-	struct store_registration work[SIP_LOC_MAX];
+	/* The edit works in the caller's array when there is one (no copy out after). */
+	struct store_registration own[SIP_LOC_MAX], *work = after ? after : own;
+	size_t dlen = strnlen(device, STORE_ID_MAX);
 	struct shtable_at at;
 	shtable_lock_str(l->devs, device, &at);
 	struct ldev *d = find(&at);
@@ -695,56 +751,64 @@ int sip_loc_change(struct sip_loc *l, const char *device, int64_t now, sip_loc_e
 		return rc;
 	}
 	for (int i = 0; i < n; i++) {
-		tg_strlcpy(work[i].device, device, sizeof work[i].device);
-		tg_strlcpy(work[i].node, l->node, sizeof work[i].node);
+		put_id(work[i].device, device, dlen);
+		put_id(work[i].node, l->node, l->node_len);
 	}
 	/* What the store must learn: bindings gone (expired ones included) and new or changed. */
-	struct op *first = NULL, **tail = &first;
-	long nops = 0;
-	int bad = 0, durable = 0;
+	struct opdesc ops[2 * SIP_LOC_MAX + 1];
+	int nops = 0, durable = 0;
 	/* A binding that goes or a contact that is new must be in the store before the 200;
 	 * a refresh of a binding the store has (same contact, new expiry, Call-ID or CSeq)
 	 * stays write-behind: losing it only leaves the earlier expiry in the store. A
 	 * contact whose addition is not committed yet is new again (its PUT is queued anew,
 	 * and this answer waits for it). */
 	uint64_t committed = atomic_load_explicit(&l->written_hint, memory_order_acquire);
-	long pos[SIP_LOC_MAX];      /* work[i]'s PUT in the chain when it is new, else -1 */
+	long pos[SIP_LOC_MAX];      /* work[i]'s PUT among the ops when it is new, else -1 */
 	uint64_t kept[SIP_LOC_MAX]; /* work[i]'s added when it is not */
-	for (int i = 0; d && i < d->n && !bad; i++)
+	for (int i = 0; d && i < d->n; i++)
 		if (!by_contact(work, n, d->b[i].contact)) {
-			bad = chain(&tail, &nops, OP_DELETE, &d->b[i]);
+			ops[nops++] = (struct opdesc){OP_DELETE, &d->b[i], NULL, 0};
 			durable |= d->b[i].expires > now; /* an expired one is the sweep's */
 		}
-	for (int i = 0; i < n && !bad; i++) {
+	for (int i = 0; i < n; i++) {
 		int oi = d ? index_of(d->b, d->n, work[i].contact) : -1;
 		const struct store_registration *old = oi >= 0 ? &d->b[oi] : NULL;
 		int fresh = !old || old->expires <= now || d->added[oi] > committed;
 		pos[i] = fresh ? nops : -1;
 		kept[i] = old ? d->added[oi] : 0;
 		if (fresh || !same(old, &work[i]))
-			bad = chain(&tail, &nops,
-			            fresh                              ? OP_PUT
-			            : !same_but_refresh(old, &work[i]) ? OP_CHANGE
-			                                               : OP_REFRESH,
-			            &work[i]);
+			ops[nops++] =
+			    (struct opdesc){fresh                              ? OP_PUT
+			                    : !same_but_refresh(old, &work[i]) ? OP_CHANGE
+			                                                       : OP_REFRESH,
+			                    &work[i], NULL, 0};
 		durable |= fresh;
 	}
 	/* The device's state for the other nodes, as register.c publishes it here. */
-	if (!bad && (*before == 0) != (n == 0))
-		bad = chain(&tail, &nops, OP_STATE, state_of(device, n > 0));
-	if (!bad && n > 0 && !d) {
+	if ((*before == 0) != (n == 0))
+		ops[nops++] = (struct opdesc){OP_STATE, NULL, device, n > 0};
+	int created = 0, bad = 0;
+	if (n > 0 && !d) {
 		if (!(d = calloc(1, sizeof *d)))
 			bad = 1;
 		else {
-			tg_strlcpy(d->name, device, sizeof d->name);
-			shtable_insert(&at, &d->node, d->name, strlen(d->name));
+			put_id(d->name, device, dlen);
+			shtable_insert(&at, &d->node, d->name, dlen);
+			created = 1;
 		}
 	}
-	if (!bad && n > 0 && dev_reserve(d, n) != 0)
+	/* Queued while the shard is held, so the store sees this device's edits in order;
+	 * before the table changes, so that no memory leaves it as it was. */
+	uint64_t from = 0;
+	if (!bad && ((n > 0 && dev_reserve(d, n) != 0) ||
+	             (nops && !(from = enqueue(l, ops, nops, durable, t)))))
 		bad = 1;
 	if (bad) {
+		if (created) {
+			shtable_remove(&at, &d->node);
+			dev_free(d);
+		}
 		shtable_unlock(&at);
-		free_ops(first);
 		return -1;
 	}
 	if (n == 0) {
@@ -760,14 +824,10 @@ int sip_loc_change(struct sip_loc *l, const char *device, int64_t now, sip_loc_e
 			if (work[i].expires < first_due)
 				first_due = work[i].expires;
 		due_lower(l, shtable_shard_index(&at), first_due);
+		for (int i = 0; i < n; i++)
+			d->added[i] = pos[i] >= 0 ? from + (uint64_t)pos[i] : kept[i];
 	}
-	/* Queued while the shard is held, so the store sees this device's edits in order. */
-	uint64_t from = enqueue(l, first, tail, nops, durable, t);
-	for (int i = 0; i < n; i++)
-		d->added[i] = pos[i] >= 0 ? from + (uint64_t)pos[i] : kept[i];
 	shtable_unlock(&at);
-	if (after)
-		memcpy(after, work, (size_t)n * sizeof *work);
 	if (nafter)
 		*nafter = n;
 	return 0;
@@ -783,43 +843,38 @@ struct expiry {
 	int nn, cap;
 };
 
-/* An OP_EXPIRE_ONE's binding: b's key, the node, expires the sweep's now. */
-static const struct store_registration *expired_one(const struct sip_loc *l,
-                                                    const struct store_registration *b, int64_t now)
-{
-	static _Thread_local struct store_registration e;
-	memset(&e, 0, sizeof e);
-	tg_strlcpy(e.device, b->device, sizeof e.device);
-	tg_strlcpy(e.contact, b->contact, sizeof e.contact);
-	tg_strlcpy(e.node, l->node, sizeof e.node);
-	e.expires = now;
-	return &e;
-}
-
 static int expire_dev(void *ud, struct shtable_node *node)
 {
 	struct expiry *x = ud;
 	struct ldev *d = SHTABLE_ENTRY(node, struct ldev, node);
 	/* The expired bindings' rows go by key, queued under the shard's lock (a REGISTER
-	 * of the same contact right after is written after it). Out of memory: the next
-	 * scan (SCAN_EVERY_S) deletes the row. */
-	struct op *o = NULL, **tail = &o;
-	long n = 0;
-	int k = 0;
+	 * of the same contact right after is written after it), before the bindings are
+	 * dropped (the ops are made from them). Out of memory: the next scan (SCAN_EVERY_S)
+	 * deletes the row. */
+	struct opdesc ops[SIP_LOC_MAX + 1];
+	int n = 0, k = 0;
+	for (int i = 0; i < d->n; i++) /* d->n <= SIP_LOC_MAX */
+		if (d->b[i].expires <= x->now)
+			ops[n++] = (struct opdesc){OP_EXPIRE_ONE, &d->b[i], NULL, x->now};
+		else
+			k++;
+	/* Out of service for the other nodes (none left): queued under the shard's lock, so
+	 * that a REGISTER of the device right after is told after it. Without memory the
+	 * others keep it in service until their next resync. */
+	if (!k)
+		ops[n++] = (struct opdesc){OP_STATE, NULL, d->name, 0};
+	enqueue(x->l, ops, n, 0, NULL);
+	k = 0;
 	for (int i = 0; i < d->n; i++)
 		if (d->b[i].expires > x->now) {
 			if (d->b[i].expires < x->next)
 				x->next = d->b[i].expires;
 			d->added[k] = d->added[i];
 			d->b[k++] = d->b[i];
-		} else
-			(void)chain(&tail, &n, OP_EXPIRE_ONE, expired_one(x->l, &d->b[i], x->now));
+		}
 	d->n = k;
-	if (k) {
-		if (n)
-			enqueue(x->l, o, tail, n, 0, NULL);
+	if (k)
 		return SHTABLE_NEXT;
-	}
 	if (x->nn == x->cap) {
 		int nc = x->cap ? x->cap * 2 : 16;
 		void *p = realloc(x->names, (size_t)nc * sizeof *x->names);
@@ -830,12 +885,6 @@ static int expire_dev(void *ud, struct shtable_node *node)
 	}
 	if (x->nn < x->cap)
 		tg_strlcpy(x->names[x->nn++], d->name, sizeof x->names[0]);
-	/* Out of service for the other nodes: queued under the shard's lock, so that a
-	 * REGISTER of the device right after is told after it. Without memory the others
-	 * keep it in service until their next resync. */
-	(void)chain(&tail, &n, OP_STATE, state_of(d->name, 0));
-	if (n)
-		enqueue(x->l, o, tail, n, 0, NULL);
 	return SHTABLE_REMOVE; /* freed by the table (dev_free) */
 }
 
@@ -861,13 +910,9 @@ void sip_loc_expire(struct sip_loc *l, int64_t now, void (*gone)(void *ud, const
 	free(x.names);
 	if (now >= l->next_scan) {
 		l->next_scan = now + SCAN_EVERY_S;
-		struct op *o = calloc(1, sizeof *o);
-		if (o) {
-			o->kind = OP_EXPIRE;
-			o->b.expires = now;
-			tg_strlcpy(o->b.node, l->node, sizeof o->b.node);
-			enqueue(l, o, &o->next, 1, 0, NULL);
-		}
+		/* Out of memory: the scan SCAN_EVERY_S later. */
+		struct opdesc scan = {OP_EXPIRE, NULL, NULL, now};
+		enqueue(l, &scan, 1, 0, NULL);
 	}
 }
 

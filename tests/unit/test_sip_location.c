@@ -627,6 +627,150 @@ static void test_account_cache(void **state)
 	sip_accounts_free(a);
 }
 
+/* Rows in full, for comparing memory and the store field by field. */
+struct rows {
+	int n;
+	struct store_registration r[40];
+};
+
+static int collect_row(void *ud, const struct store_registration *b)
+{
+	struct rows *x = ud;
+	assert_true(x->n < 40);
+	x->r[x->n++] = *b;
+	return 0;
+}
+
+static int by_key(const void *a, const void *b)
+{
+	const struct store_registration *x = a, *y = b;
+	int c = strcmp(x->device, y->device);
+	return c ? c : strcmp(x->contact, y->contact);
+}
+
+/* The store holds exactly what memory holds, every column a change writes. */
+static void assert_store_is_memory(struct tu_store *f, struct sip_loc *l, int64_t now)
+{
+	struct rows mem = {0}, st = {0};
+	assert_int_equal(sip_loc_list(l, NULL, now, collect_row, &mem), 0);
+	assert_int_equal(store_registrations(f->st, NULL, collect_row, &st), STORE_OK);
+	qsort(st.r, (size_t)st.n, sizeof st.r[0], by_key);
+	assert_int_equal(st.n, mem.n);
+	for (int i = 0; i < mem.n; i++) {
+		assert_string_equal(st.r[i].device, mem.r[i].device);
+		assert_string_equal(st.r[i].contact, mem.r[i].contact);
+		assert_string_equal(st.r[i].callid, mem.r[i].callid);
+		assert_int_equal(st.r[i].cseq, mem.r[i].cseq);
+		assert_int_equal(st.r[i].expires, mem.r[i].expires);
+		assert_string_equal(st.r[i].transport, mem.r[i].transport);
+		assert_string_equal(st.r[i].node, "node-a");
+		assert_string_equal(mem.r[i].node, "node-a");
+	}
+}
+
+/* Issue 22: the writer reuses the ops it wrote (no malloc per change), and an edit works
+ * in the caller's after array. Rounds of puts, refreshes, removals and expiries by key,
+ * each made in ops the earlier rounds used: the store ends as memory, column by column;
+ * after is what the table holds; a refused edit leaves the table as it was. */
+static void test_ops_reused(void **state)
+{
+	struct tu_store *f = *state;
+	char err[256];
+	struct sip_loc *l = sip_loc_open(f->st, "node-a", 1000, NULL, 0, err, sizeof err);
+	assert_non_null(l);
+	sip_loc_set_commit_interval(l, 0);
+	struct gone g0 = {0};
+	sip_loc_expire(l, 1000, on_gone, &g0); /* the first sweep's scan: round 3's go by key */
+	char contact[10][3][32];
+	for (int r = 1; r <= 6; r++) {
+		for (int i = 0; i < 10; i++) {
+			char dev[16];
+			snprintf(dev, sizeof dev, "SEP%03d", i);
+			for (int k = 0; k < 3; k++)
+				snprintf(contact[i][k], sizeof contact[i][k], "sip:%c%d@10.0.0.%d",
+				         'a' + k, i, i + 1);
+			/* odd rounds: a and b (b new); even: a only (b removed); round 3: c,
+			 * expiring before the sweep below */
+			struct want w = {r % 2 ? 2 : 1,
+			                 {contact[i][0], contact[i][r == 3 ? 2 : 1]},
+			                 {2000 + r * 10 + i, r == 3 ? 1050 : 2100 + i},
+			                 (uint32_t)(r * 100 + i),
+			                 0};
+			struct store_registration after[SIP_LOC_MAX];
+			int before = -1, n = -1;
+			assert_int_equal(sip_loc_update(l, dev, 1000, edit, &w, &before, after, &n),
+			                 0);
+			assert_int_equal(n, w.n);
+			struct rows mem = {0};
+			assert_int_equal(sip_loc_list(l, dev, 1000, collect_row, &mem), 0);
+			assert_int_equal(mem.n, n);
+			qsort(after, (size_t)n, sizeof after[0], by_key);
+			for (int k = 0; k < n; k++) {
+				assert_string_equal(after[k].device, dev);
+				assert_string_equal(after[k].contact, mem.r[k].contact);
+				assert_int_equal(after[k].expires, mem.r[k].expires);
+				assert_int_equal(after[k].cseq, w.cseq);
+			}
+			/* refused, with after given: the table keeps what it had */
+			struct want no = {.refuse = 7};
+			assert_int_equal(
+			    sip_loc_update(l, dev, 1000, edit, &no, &before, after, &n), 7);
+			struct rows again = {0};
+			assert_int_equal(sip_loc_list(l, dev, 1000, collect_row, &again), 0);
+			assert_int_equal(again.n, mem.n);
+			for (int k = 0; k < mem.n; k++)
+				assert_int_equal(again.r[k].cseq, mem.r[k].cseq);
+		}
+		if (r == 3) {
+			struct gone g = {0};
+			sip_loc_expire(l, 1100, on_gone, &g); /* every c by key */
+			assert_int_equal(g.n, 0);
+		}
+		sip_loc_sync(l);
+		assert_store_is_memory(f, l, 1100);
+	}
+	sip_loc_free(l);
+}
+
+/* An edit that keeps what there is and adds one contact (expires 5000). */
+static int edit_add(void *ud, struct store_registration *b, int *n, int cap)
+{
+	assert_true(*n < cap);
+	memset(&b[*n], 0, sizeof b[*n]);
+	snprintf(b[*n].contact, sizeof b[*n].contact, "%s", (const char *)ud);
+	b[*n].expires = 5000;
+	(*n)++;
+	return 0;
+}
+
+/* The edit gets exactly the live bindings, in order, whichever of them expired between
+ * them (they are copied run by run). */
+static void test_edit_gets_the_live_ones(void **state)
+{
+	struct tu_store *f = *state;
+	char err[256];
+	struct sip_loc *l = sip_loc_new(f->st, 1000, err, sizeof err);
+	assert_non_null(l);
+	int before = -1, n = -1;
+	struct want w = {
+	    4, {"sip:a@h", "sip:b@h", "sip:c@h", "sip:d@h"}, {1100, 3000, 1100, 3100}, 1, 0};
+	assert_int_equal(sip_loc_update(l, "SEP004", 1000, edit, &w, &before, NULL, NULL), 0);
+	struct store_registration after[SIP_LOC_MAX];
+	assert_int_equal(sip_loc_update(l, "SEP004", 1200, edit_add, "sip:e@h", &before, after, &n),
+	                 0);
+	assert_int_equal(before, 2);
+	assert_int_equal(n, 3);
+	assert_string_equal(after[0].contact, "sip:b@h");
+	assert_int_equal(after[0].expires, 3000);
+	assert_string_equal(after[1].contact, "sip:d@h");
+	assert_int_equal(after[1].expires, 3100);
+	assert_string_equal(after[2].contact, "sip:e@h");
+	sip_loc_sync(l);
+	struct seen s = stored(f); /* a and c deleted with the change */
+	assert_int_equal(s.n, 3);
+	sip_loc_free(l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -639,6 +783,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_pending_add_is_not_a_refresh, setup,
 	                                    tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_threads_store_matches, setup, tu_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_ops_reused, setup, tu_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_edit_gets_the_live_ones, setup, tu_store_teardown),
 	    cmocka_unit_test(test_account_cache),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
