@@ -28,8 +28,15 @@ struct ent {
 	uint64_t key;
 	int64_t at; /* ms, monotonic */
 	int len;
+	int cap; /* bytes of resp: at least ENT_ROOM, so that one entry serves any answer */
 	char resp[];
 };
+
+/* An entry's room for its answer at the least: a REGISTER's 401 or 200 (~500-700 bytes)
+ * fits, so an expired entry is reused for the next answer and a "being decided" entry
+ * takes its answer in place (issue 22: a malloc and a free per stored answer, ~210
+ * instructions a registration). The memory bound counts the room, not the answer. */
+#define ENT_ROOM 768
 
 TAILQ_HEAD(ent_list, ent);
 
@@ -47,7 +54,7 @@ struct sip_txn {
 
 static size_t ent_size(const struct ent *e)
 {
-	return sizeof *e + (size_t)e->len;
+	return sizeof *e + (size_t)e->cap;
 }
 
 static void ent_free(struct shtable_node *n)
@@ -109,14 +116,14 @@ uint64_t sip_txn_key(const struct sip_txn *t, const struct sip_req *q, const cha
 	return k;
 }
 
-static void unlink_ent(struct sip_txn *t, struct shtable_at *at, struct shard *sh, struct ent *e)
+/* Takes e out of the table and its shard's list (the caller frees or reuses it). */
+static void detach_ent(struct sip_txn *t, struct shtable_at *at, struct shard *sh, struct ent *e)
 {
 	shtable_remove(at, &e->node);
 	TAILQ_REMOVE(&sh->fifo, e, fifo);
 	sh->bytes -= ent_size(e);
 	atomic_fetch_sub_explicit(&t->entries, 1, memory_order_relaxed);
 	atomic_fetch_sub_explicit(&t->bytes, ent_size(e), memory_order_relaxed);
-	free(e);
 }
 
 int sip_txn_lookup(struct sip_txn *t, uint64_t key, int64_t now_ms, char *out, size_t cap)
@@ -142,34 +149,53 @@ void sip_txn_store(struct sip_txn *t, uint64_t key, int64_t now_ms, const char *
 {
 	if (len < 0)
 		return;
-	struct ent *e = malloc(sizeof *e + (size_t)len);
-	if (!e)
-		return;
+	struct shtable_at at;
+	shtable_lock(t->tab, &key, sizeof key, &at);
+	struct shard *sh = &t->shard[shtable_shard_index(&at)];
+	struct shtable_node *old = shtable_find(&at);
+	struct ent *e = old ? SHTABLE_ENTRY(old, struct ent, node) : NULL;
+	if (e) { /* the same transaction's answer after "being decided", or a new one */
+		detach_ent(t, &at, sh, e);
+		if (e->cap < len) {
+			free(e);
+			e = NULL;
+		}
+	}
+	/* The head is the oldest: the expired ones go, the first with room enough is reused
+	 * for this answer. */
+	struct ent *h;
+	while ((h = TAILQ_FIRST(&sh->fifo)) && now_ms - h->at > SIP_TXN_LIFETIME_MS) {
+		/* h's key is in this shard: at locates the shard, the node is h's */
+		detach_ent(t, &at, sh, h);
+		if (!e && h->cap >= len)
+			e = h;
+		else
+			free(h);
+	}
+	if (!e) {
+		int cap = len > ENT_ROOM ? len : ENT_ROOM;
+		if (!(e = malloc(sizeof *e + (size_t)cap))) {
+			shtable_unlock(&at);
+			return;
+		}
+		e->cap = cap;
+	}
 	e->key = key;
 	e->at = now_ms;
 	e->len = len;
 	if (len > 0)
 		memcpy(e->resp, resp, (size_t)len);
-	struct shtable_at at;
-	shtable_lock(t->tab, &e->key, sizeof e->key, &at);
-	struct shard *sh = &t->shard[shtable_shard_index(&at)];
-	struct shtable_node *old = shtable_find(&at);
-	if (old)
-		unlink_ent(t, &at, sh, SHTABLE_ENTRY(old, struct ent, node));
 	shtable_insert(&at, &e->node, &e->key, sizeof e->key);
 	TAILQ_INSERT_TAIL(&sh->fifo, e, fifo);
 	sh->bytes += ent_size(e);
 	atomic_fetch_add_explicit(&t->entries, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&t->bytes, ent_size(e), memory_order_relaxed);
-	/* The head is the oldest: expired ones go, and while the shard is over its share of
-	 * the bound, live ones too (never the one just stored). */
-	struct ent *h;
-	while ((h = TAILQ_FIRST(&sh->fifo)) && h != e &&
-	       (now_ms - h->at > SIP_TXN_LIFETIME_MS || sh->bytes > SHARD_BYTES_MAX)) {
-		if (now_ms - h->at <= SIP_TXN_LIFETIME_MS)
-			atomic_fetch_add_explicit(&t->evicted_early, 1, memory_order_relaxed);
-		/* h's key is in this shard: at locates the shard, the node is h's */
-		unlink_ent(t, &at, sh, h);
+	/* While the shard is over its share of the bound, live ones go too (never the one
+	 * just stored). */
+	while ((h = TAILQ_FIRST(&sh->fifo)) && h != e && sh->bytes > SHARD_BYTES_MAX) {
+		atomic_fetch_add_explicit(&t->evicted_early, 1, memory_order_relaxed);
+		detach_ent(t, &at, sh, h);
+		free(h);
 	}
 	shtable_unlock(&at);
 }
