@@ -148,7 +148,9 @@ static void test_entries_reused(void **state)
 		}
 		struct sip_txn_stats st;
 		sip_txn_stats(t, &st);
-		assert_int_equal(st.entries, 512);
+		/* this round's, and the last round's a shard kept while no store came to it
+		 * (expired ones go when a store comes) */
+		assert_in_range(st.entries, 512, 1024);
 		assert_int_equal(st.evicted_early, 0);
 	}
 	sip_txn_free(t);
