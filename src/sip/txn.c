@@ -40,9 +40,16 @@ struct ent {
 
 TAILQ_HEAD(ent_list, ent);
 
+/* Entries of ENT_ROOM kept per shard for the next answers when a store found more expired
+ * ones than it needed (stores and expiries of a shard do not come in pairs): up to
+ * SPARES_MAX, ~6.7 KB a shard, outside the bound's count. */
+#define SPARES_MAX 8
+
 struct shard {
 	struct ent_list fifo;
 	size_t bytes;
+	struct ent_list spares; /* linked by fifo, not in the table */
+	int nspares;
 };
 
 struct sip_txn {
@@ -71,8 +78,10 @@ struct sip_txn *sip_txn_new(void)
 		return NULL;
 	}
 	randombytes_buf(t->hkey, sizeof t->hkey);
-	for (int i = 0; i < SHARDS; i++)
+	for (int i = 0; i < SHARDS; i++) {
 		TAILQ_INIT(&t->shard[i].fifo);
+		TAILQ_INIT(&t->shard[i].spares);
+	}
 	return t;
 }
 
@@ -81,6 +90,13 @@ void sip_txn_free(struct sip_txn *t)
 	if (!t)
 		return;
 	shtable_free(t->tab);
+	for (int i = 0; i < SHARDS; i++) {
+		struct ent *e;
+		while ((e = TAILQ_FIRST(&t->shard[i].spares))) {
+			TAILQ_REMOVE(&t->shard[i].spares, e, fifo);
+			free(e);
+		}
+	}
 	free(t);
 }
 
@@ -145,6 +161,18 @@ int sip_txn_lookup(struct sip_txn *t, uint64_t key, int64_t now_ms, char *out, s
 	return len;
 }
 
+/* An entry no longer in the table: kept as a spare when it has the usual room and the
+ * shard has fewer than SPARES_MAX, else freed. */
+static void spare_put(struct shard *sh, struct ent *e)
+{
+	if (e->cap == ENT_ROOM && sh->nspares < SPARES_MAX) {
+		TAILQ_INSERT_HEAD(&sh->spares, e, fifo);
+		sh->nspares++;
+	} else {
+		free(e);
+	}
+}
+
 void sip_txn_store(struct sip_txn *t, uint64_t key, int64_t now_ms, const char *resp, int len)
 {
 	if (len < 0)
@@ -157,12 +185,12 @@ void sip_txn_store(struct sip_txn *t, uint64_t key, int64_t now_ms, const char *
 	if (e) { /* the same transaction's answer after "being decided", or a new one */
 		detach_ent(t, &at, sh, e);
 		if (e->cap < len) {
-			free(e);
+			spare_put(sh, e);
 			e = NULL;
 		}
 	}
 	/* The head is the oldest: the expired ones go, the first with room enough is reused
-	 * for this answer. */
+	 * for this answer, the others kept as spares (up to SPARES_MAX) or freed. */
 	struct ent *h;
 	while ((h = TAILQ_FIRST(&sh->fifo)) && now_ms - h->at > SIP_TXN_LIFETIME_MS) {
 		/* h's key is in this shard: at locates the shard, the node is h's */
@@ -170,7 +198,11 @@ void sip_txn_store(struct sip_txn *t, uint64_t key, int64_t now_ms, const char *
 		if (!e && h->cap >= len)
 			e = h;
 		else
-			free(h);
+			spare_put(sh, h);
+	}
+	if (!e && len <= ENT_ROOM && (e = TAILQ_FIRST(&sh->spares))) {
+		TAILQ_REMOVE(&sh->spares, e, fifo);
+		sh->nspares--;
 	}
 	if (!e) {
 		int cap = len > ENT_ROOM ? len : ENT_ROOM;
@@ -195,7 +227,7 @@ void sip_txn_store(struct sip_txn *t, uint64_t key, int64_t now_ms, const char *
 	while ((h = TAILQ_FIRST(&sh->fifo)) && h != e && sh->bytes > SHARD_BYTES_MAX) {
 		atomic_fetch_add_explicit(&t->evicted_early, 1, memory_order_relaxed);
 		detach_ent(t, &at, sh, h);
-		free(h);
+		spare_put(sh, h);
 	}
 	shtable_unlock(&at);
 }
