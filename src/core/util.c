@@ -249,22 +249,6 @@ int tg_read_file(const char *path, size_t max, char **out, size_t *len)
 	return 0;
 }
 
-void tg_sbuf_put(struct tg_sbuf *b, const char *s)
-{
-	tg_sbuf_putn(b, s, strlen(s));
-}
-
-void tg_sbuf_putn(struct tg_sbuf *b, const char *s, size_t l)
-{
-	if (b->bad || b->len + l >= b->cap) {
-		b->bad = 1;
-		return;
-	}
-	memcpy(b->p + b->len, s, l);
-	b->p[b->len + l] = '\0';
-	b->len += l;
-}
-
 int tg_sbuf_len(const struct tg_sbuf *b)
 {
 	return b->bad ? -1 : (int)b->len;

@@ -28,14 +28,28 @@ struct ent {
 	uint64_t key;
 	int64_t at; /* ms, monotonic */
 	int len;
+	int cap; /* bytes of resp: at least ENT_ROOM, so that one entry serves any answer */
 	char resp[];
 };
 
+/* An entry's room for its answer at the least: a REGISTER's 401 or 200 (~500-700 bytes)
+ * fits, so an expired entry is reused for the next answer and a "being decided" entry
+ * takes its answer in place (issue 22: a malloc and a free per stored answer, ~210
+ * instructions a registration). The memory bound counts the room, not the answer. */
+#define ENT_ROOM 768
+
 TAILQ_HEAD(ent_list, ent);
+
+/* Entries of ENT_ROOM kept per shard for the next answers when a store found more expired
+ * ones than it needed (stores and expiries of a shard do not come in pairs): up to
+ * SPARES_MAX, ~6.7 KB a shard, outside the bound's count. */
+#define SPARES_MAX 8
 
 struct shard {
 	struct ent_list fifo;
 	size_t bytes;
+	struct ent_list spares; /* linked by fifo, not in the table */
+	int nspares;
 };
 
 struct sip_txn {
@@ -47,7 +61,7 @@ struct sip_txn {
 
 static size_t ent_size(const struct ent *e)
 {
-	return sizeof *e + (size_t)e->len;
+	return sizeof *e + (size_t)e->cap;
 }
 
 static void ent_free(struct shtable_node *n)
@@ -64,8 +78,10 @@ struct sip_txn *sip_txn_new(void)
 		return NULL;
 	}
 	randombytes_buf(t->hkey, sizeof t->hkey);
-	for (int i = 0; i < SHARDS; i++)
+	for (int i = 0; i < SHARDS; i++) {
 		TAILQ_INIT(&t->shard[i].fifo);
+		TAILQ_INIT(&t->shard[i].spares);
+	}
 	return t;
 }
 
@@ -74,6 +90,13 @@ void sip_txn_free(struct sip_txn *t)
 	if (!t)
 		return;
 	shtable_free(t->tab);
+	for (int i = 0; i < SHARDS; i++) {
+		struct ent *e;
+		while ((e = TAILQ_FIRST(&t->shard[i].spares))) {
+			TAILQ_REMOVE(&t->shard[i].spares, e, fifo);
+			free(e);
+		}
+	}
 	free(t);
 }
 
@@ -109,14 +132,14 @@ uint64_t sip_txn_key(const struct sip_txn *t, const struct sip_req *q, const cha
 	return k;
 }
 
-static void unlink_ent(struct sip_txn *t, struct shtable_at *at, struct shard *sh, struct ent *e)
+/* Takes e out of the table and its shard's list (the caller frees or reuses it). */
+static void detach_ent(struct sip_txn *t, struct shtable_at *at, struct shard *sh, struct ent *e)
 {
 	shtable_remove(at, &e->node);
 	TAILQ_REMOVE(&sh->fifo, e, fifo);
 	sh->bytes -= ent_size(e);
 	atomic_fetch_sub_explicit(&t->entries, 1, memory_order_relaxed);
 	atomic_fetch_sub_explicit(&t->bytes, ent_size(e), memory_order_relaxed);
-	free(e);
 }
 
 int sip_txn_lookup(struct sip_txn *t, uint64_t key, int64_t now_ms, char *out, size_t cap)
@@ -138,38 +161,73 @@ int sip_txn_lookup(struct sip_txn *t, uint64_t key, int64_t now_ms, char *out, s
 	return len;
 }
 
+/* An entry no longer in the table: kept as a spare when it has the usual room and the
+ * shard has fewer than SPARES_MAX, else freed. */
+static void spare_put(struct shard *sh, struct ent *e)
+{
+	if (e->cap == ENT_ROOM && sh->nspares < SPARES_MAX) {
+		TAILQ_INSERT_HEAD(&sh->spares, e, fifo);
+		sh->nspares++;
+	} else {
+		free(e);
+	}
+}
+
 void sip_txn_store(struct sip_txn *t, uint64_t key, int64_t now_ms, const char *resp, int len)
 {
 	if (len < 0)
 		return;
-	struct ent *e = malloc(sizeof *e + (size_t)len);
-	if (!e)
-		return;
+	struct shtable_at at;
+	shtable_lock(t->tab, &key, sizeof key, &at);
+	struct shard *sh = &t->shard[shtable_shard_index(&at)];
+	struct shtable_node *old = shtable_find(&at);
+	struct ent *e = old ? SHTABLE_ENTRY(old, struct ent, node) : NULL;
+	if (e) { /* the same transaction's answer after "being decided", or a new one */
+		detach_ent(t, &at, sh, e);
+		if (e->cap < len) {
+			spare_put(sh, e);
+			e = NULL;
+		}
+	}
+	/* The head is the oldest: the expired ones go, the first with room enough is reused
+	 * for this answer, the others kept as spares (up to SPARES_MAX) or freed. */
+	struct ent *h;
+	while ((h = TAILQ_FIRST(&sh->fifo)) && now_ms - h->at > SIP_TXN_LIFETIME_MS) {
+		/* h's key is in this shard: at locates the shard, the node is h's */
+		detach_ent(t, &at, sh, h);
+		if (!e && h->cap >= len)
+			e = h;
+		else
+			spare_put(sh, h);
+	}
+	if (!e && len <= ENT_ROOM && (e = TAILQ_FIRST(&sh->spares))) {
+		TAILQ_REMOVE(&sh->spares, e, fifo);
+		sh->nspares--;
+	}
+	if (!e) {
+		int cap = len > ENT_ROOM ? len : ENT_ROOM;
+		if (!(e = malloc(sizeof *e + (size_t)cap))) {
+			shtable_unlock(&at);
+			return;
+		}
+		e->cap = cap;
+	}
 	e->key = key;
 	e->at = now_ms;
 	e->len = len;
 	if (len > 0)
 		memcpy(e->resp, resp, (size_t)len);
-	struct shtable_at at;
-	shtable_lock(t->tab, &e->key, sizeof e->key, &at);
-	struct shard *sh = &t->shard[shtable_shard_index(&at)];
-	struct shtable_node *old = shtable_find(&at);
-	if (old)
-		unlink_ent(t, &at, sh, SHTABLE_ENTRY(old, struct ent, node));
 	shtable_insert(&at, &e->node, &e->key, sizeof e->key);
 	TAILQ_INSERT_TAIL(&sh->fifo, e, fifo);
 	sh->bytes += ent_size(e);
 	atomic_fetch_add_explicit(&t->entries, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&t->bytes, ent_size(e), memory_order_relaxed);
-	/* The head is the oldest: expired ones go, and while the shard is over its share of
-	 * the bound, live ones too (never the one just stored). */
-	struct ent *h;
-	while ((h = TAILQ_FIRST(&sh->fifo)) && h != e &&
-	       (now_ms - h->at > SIP_TXN_LIFETIME_MS || sh->bytes > SHARD_BYTES_MAX)) {
-		if (now_ms - h->at <= SIP_TXN_LIFETIME_MS)
-			atomic_fetch_add_explicit(&t->evicted_early, 1, memory_order_relaxed);
-		/* h's key is in this shard: at locates the shard, the node is h's */
-		unlink_ent(t, &at, sh, h);
+	/* While the shard is over its share of the bound, live ones go too (never the one
+	 * just stored). */
+	while ((h = TAILQ_FIRST(&sh->fifo)) && h != e && sh->bytes > SHARD_BYTES_MAX) {
+		atomic_fetch_add_explicit(&t->evicted_early, 1, memory_order_relaxed);
+		detach_ent(t, &at, sh, h);
+		spare_put(sh, h);
 	}
 	shtable_unlock(&at);
 }

@@ -22,8 +22,10 @@
  * retransmits, Timer F), whatever the request rate: the table holds by time, not by a
  * count of slots, so a retransmission under overload still finds its answer. Memory is
  * bounded by SIP_TXN_BYTES_MAX: beyond it the oldest answers go before their time and
- * are counted (evicted_early); at ~700 bytes an answer that is ~5,700 answers a second
- * kept for 32 s.
+ * are counted (evicted_early); an entry takes at least 840 bytes (room for a 768-byte
+ * answer, so that an expired entry is reused for the next one without an allocation),
+ * which is ~5,000 answers a second kept for 32 s; and up to 8 spare entries a shard
+ * (~430 KB in all) outside the bound, for the next answers.
  *
  * Threads: any (the table's shard locks). Ownership: answers are copied in and out.
  */

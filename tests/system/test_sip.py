@@ -528,6 +528,9 @@ class SipTest(unittest.TestCase):
         other.s.sendto(msg, ("127.0.0.1", self.d.sip_port))
         self.assertEqual(status(raw.s.recv(65535).decode()), 401)
         self.assertIn("event=sip_nonce_replay", self.d.log_text())
+        # and from the first address again (each loop keeps its last source's text): its
+        # retransmission still, the same 200
+        self.assertEqual(strip(raw.send(msg)), strip(first))
 
     def test_sipvicious_finds_nothing(self):
         self.md5_only()  # sipvicious computes MD5 digests only

@@ -90,6 +90,36 @@ static void test_b64url_as_libsodium(void **state)
 	                 -1);
 }
 
+/* Every byte value at every position of a whole group and of the 2- and 3-character
+ * tails (the decoder reads groups of four by table, the tail one by one): the same
+ * verdict and bytes as libsodium's, and a refusal for a byte over 0x7f (above). */
+static void test_b64url_every_byte(void **state)
+{
+	(void)state;
+	static const char *const base[] = {"QUJD", "QUJDRA", "QUJDREU", "QQ", "QUI"};
+	for (size_t k = 0; k < sizeof base / sizeof base[0]; k++) {
+		size_t n = strlen(base[k]);
+		for (size_t pos = 0; pos < n; pos++)
+			for (int c = 0; c < 256; c++) {
+				char txt[8];
+				unsigned char a[8], b[8];
+				memcpy(txt, base[k], n);
+				txt[pos] = (char)c;
+				size_t len = 0;
+				const char *end = NULL;
+				int ok = c < 0x80 &&
+				         sodium_base642bin(
+				             b, sizeof b, txt, n, NULL, &len, &end,
+				             sodium_base64_VARIANT_URLSAFE_NO_PADDING) == 0 &&
+				         end == txt + n;
+				long got = tg_b64url_decode(txt, n, a, sizeof a);
+				assert_int_equal(got, ok ? (long)len : -1);
+				if (ok)
+					assert_memory_equal(a, b, len);
+			}
+	}
+}
+
 static void test_parse_three_parts(void **state)
 {
 	(void)state;
@@ -223,6 +253,7 @@ int main(void)
 	    cmocka_unit_test(test_b64url_round_trip),
 	    cmocka_unit_test(test_b64url_strict),
 	    cmocka_unit_test(test_b64url_as_libsodium),
+	    cmocka_unit_test(test_b64url_every_byte),
 	    cmocka_unit_test(test_parse_three_parts),
 	    cmocka_unit_test(test_ecdsa_raw_der),
 	    cmocka_unit_test(test_alg_names),

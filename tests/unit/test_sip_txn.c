@@ -110,6 +110,52 @@ static void test_kept_by_time_not_count(void **state)
 	sip_txn_free(t);
 }
 
+/* The length of round r's answer for k: 1-900 bytes, and now and then more than any
+ * entry's room (3,000 - k: with its offset k % 26 it stays inside big). */
+static int answer_len(uint64_t k, int r)
+{
+	return k % 64 == 5 ? 3000 - (int)k : (int)((k * 37 + (uint64_t)r * 101) % 900) + 1;
+}
+
+/* Entries are reused: an expired one for the next answer, a "being decided" one for its
+ * answer. Each answer comes back whole whatever entry held a shorter or longer one
+ * before, and one larger than an entry's room gets an entry of its own. */
+static void test_entries_reused(void **state)
+{
+	(void)state;
+	struct sip_txn *t = sip_txn_new();
+	assert_non_null(t);
+	static char big[3000], out[4000];
+	for (size_t i = 0; i < sizeof big; i++)
+		big[i] = (char)('a' + i % 23);
+	for (int r = 0; r < 4; r++) { /* each round's stores find the last round's expired */
+		int64_t now = (int64_t)r * (SIP_TXN_LIFETIME_MS + 1);
+		for (uint64_t k = 0; k < 512; k++) {
+			uint64_t key = (uint64_t)r << 32 | k;
+			if (k % 3 == 0) /* being decided first */
+				sip_txn_store(t, key, now, NULL, 0);
+			sip_txn_store(t, key, now, big + k % 26, answer_len(k, r));
+		}
+		for (uint64_t k = 0; k < 512; k++) {
+			int len = answer_len(k, r);
+			assert_int_equal(
+			    sip_txn_lookup(t, (uint64_t)r << 32 | k, now, out, sizeof out), len);
+			assert_memory_equal(out, big + k % 26, (size_t)len);
+			if (r) /* the last round's are gone */
+				assert_int_equal(sip_txn_lookup(t, (uint64_t)(r - 1) << 32 | k, now,
+				                                out, sizeof out),
+				                 -1);
+		}
+		struct sip_txn_stats st;
+		sip_txn_stats(t, &st);
+		/* this round's, and the last round's a shard kept while no store came to it
+		 * (expired ones go when a store comes) */
+		assert_in_range(st.entries, 512, 1024);
+		assert_int_equal(st.evicted_early, 0);
+	}
+	sip_txn_free(t);
+}
+
 int main(void)
 {
 	if (sip_msg_init() != 0)
@@ -118,6 +164,7 @@ int main(void)
 	    cmocka_unit_test(test_key),
 	    cmocka_unit_test(test_answers),
 	    cmocka_unit_test(test_kept_by_time_not_count),
+	    cmocka_unit_test(test_entries_reused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
