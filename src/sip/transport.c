@@ -692,12 +692,14 @@ static void handle(struct tloop *tl, struct stream *s, const struct sockaddr *fr
 			job_free(j);
 			return;
 		}
-		tg_strlcpy(x->edge, c->edge, sizeof x->edge);
+		if (c->edge[0]) /* job_new cleared it */
+			tg_strlcpy(x->edge, c->edge, sizeof x->edge);
 		x->oauth_port = sl->kind == SIP_CONN_OAUTH;
 		from = stream_peer_addr(s, NULL); /* for Via received/rport */
 	}
-	tg_strlcpy(x->transport, s ? (stream_kind(s) == STREAM_TCP ? "TCP" : "TLS") : "UDP",
-	           sizeof x->transport);
+	/* "TCP", "TLS" or "UDP" and its NUL: one 4-byte copy */
+	_Static_assert(sizeof x->transport >= 4, "a transport name and its NUL");
+	memcpy(x->transport, s ? (stream_kind(s) == STREAM_TCP ? "TCP" : "TLS") : "UDP", 4);
 	int status;
 	char reason[128] = "";
 	int rc = sip_req_parse(buf, len, &x->req, &status, reason, sizeof reason);
