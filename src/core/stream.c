@@ -114,6 +114,7 @@ struct stream {
 	int idle_timeout_s;
 	size_t max_frame, write_limit;
 	int crlf_keepalive;
+	int hold_clock; /* stream_listener_options.hold_clock */
 	char peer[64];
 	char why[160];
 	alignas(max_align_t) unsigned char user[];
@@ -1096,13 +1097,18 @@ static void read_input(struct stream *s)
 	}
 }
 
-/* read_input with the answers corked and the input settled after. */
+/* read_input with the answers corked (and the clock held when the listener asks) and
+ * the input settled after. */
 static void serve_input(struct stream *s)
 {
-	int corked = cork_begin(s);
+	int corked = cork_begin(s), held = s->hold_clock;
+	if (held)
+		tg_clock_hold();
 	read_input(s);
 	in_settle(s);
 	cork_end(s, corked);
+	if (held)
+		tg_clock_release();
 }
 
 static void on_readable(evutil_socket_t fd, short what, void *arg)
@@ -1148,13 +1154,17 @@ static void on_defer(evutil_socket_t fd, short what, void *arg)
 	s->in_cb++;
 	if (s->resume_pending && !s->close_pending && s->state == S_OPEN) {
 		s->resume_pending = 0;
-		int corked = cork_begin(s);
+		int corked = cork_begin(s), held = s->hold_clock;
+		if (held)
+			tg_clock_hold();
 		deliver_frames(s);
 		/* What OpenSSL holds would wait for the peer's next bytes: read it now. */
 		if (s->ssl && s->hs_done && !s->paused && SSL_has_pending(s->ssl))
 			read_input(s);
 		in_settle(s);
 		cork_end(s, corked);
+		if (held)
+			tg_clock_release();
 		sync_events(s);
 	}
 	cb_exit(s);
@@ -1363,6 +1373,7 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 	s->max_frame = o->max_frame;
 	s->write_limit = o->write_limit;
 	s->crlf_keepalive = o->crlf_keepalive;
+	s->hold_clock = o->hold_clock;
 	s->salen = (socklen_t)((size_t)salen < sizeof s->sa ? (size_t)salen : sizeof s->sa);
 	memcpy(&s->sa, sa, s->salen);
 	tg_strlcpy(s->peer, peer, sizeof s->peer);

@@ -160,6 +160,10 @@ struct stream_listener_options {
 	                                deadline that no bytes extend; 0 = none */
 	int idle_timeout_s;          /* between frames afterwards; 0 = none */
 	int crlf_keepalive; /* RFC 5626 §3.5.1: answer CRLFCRLF with CRLF, skip lone CRLFs */
+	/* The frames of one read see one time: the clock is held (tg_clock_hold, util.h)
+	 * while they are handed over. For handlers that read the clock per frame and never
+	 * measure a duration within one (SIP: issue 22). */
+	int hold_clock;
 };
 
 /* Starts accepting on fd (a socket the caller bound and put in the listening state; it is

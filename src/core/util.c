@@ -44,10 +44,42 @@ int tg_strlcpy(char *dst, const char *src, size_t cap)
 	return -1;
 }
 
+/* The thread's held clock (tg_clock_hold): depth, and each clock once read. */
+static _Thread_local struct {
+	int depth, have_real, have_mono;
+	struct timespec real, mono;
+} held;
+
+void tg_clock_hold(void)
+{
+	held.depth++;
+}
+
+void tg_clock_release(void)
+{
+	if (held.depth > 0 && --held.depth == 0)
+		held.have_real = held.have_mono = 0;
+}
+
+static void read_clock(clockid_t id, struct timespec *ts)
+{
+	if (!held.depth) {
+		clock_gettime(id, ts);
+		return;
+	}
+	int *have = id == CLOCK_REALTIME ? &held.have_real : &held.have_mono;
+	struct timespec *kept = id == CLOCK_REALTIME ? &held.real : &held.mono;
+	if (!*have) {
+		clock_gettime(id, kept);
+		*have = 1;
+	}
+	*ts = *kept;
+}
+
 int64_t tg_now_ms(void)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
+	read_clock(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
@@ -59,14 +91,14 @@ int64_t tg_now_s(void)
 int64_t tg_mono_ms(void)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	read_clock(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int64_t tg_mono_us(void)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	read_clock(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 

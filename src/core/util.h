@@ -27,6 +27,17 @@ int64_t tg_mono_ms(void);
 /* Monotonic microseconds (CLOCK_MONOTONIC). */
 int64_t tg_mono_us(void);
 
+/* Holds the calling thread's clock for one batch of work (the requests of one read,
+ * issue 22: a REGISTER read the clock 3-4 times, each a vDSO call): between
+ * tg_clock_hold and the matching tg_clock_release, the four functions above return the
+ * time read at their first call in the hold (each clock is read once, when first
+ * asked). Nests: the outermost release lets go. Only for work that must not see time
+ * pass within it and that does not wait (a frame handler measuring how long something
+ * took would read 0): stream_listener_options.hold_clock asks it per read. Per thread;
+ * other threads are not affected. */
+void tg_clock_hold(void);
+void tg_clock_release(void);
+
 /* FNV-1a of n bytes, or of a NUL-terminated string: for spreading keys over hash buckets
  * (not for anything a peer could aim at: use a keyed hash there). */
 uint32_t tg_fnv1a(const void *p, size_t n);

@@ -810,6 +810,39 @@ class SipTest(unittest.TestCase):
         self.assertEqual(status(r.register("1002")), 401)
         self.assertIsNone(self.d.proc.poll())
 
+    def test_tcp_bodies_framed_by_content_length(self):
+        """A stream's messages are cut by their Content-Length wherever the header stands,
+        in either case and in its compact form ("l"), with the value's spaces: a body that
+        looks like a message is not taken for one, and every message is answered in order,
+        whole or written a byte at a time."""
+        head = ("OPTIONS sip:telgate SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bKb{i}"
+                "\r\n{cl}To: <sip:telgate>\r\nFrom: <sip:ping@telgate>;tag=b\r\nCall-ID: b{i}"
+                "\r\nCSeq: {i} OPTIONS\r\nMax-Forwards: 70\r\n{cl2}Content-Type: text/plain"
+                "\r\n\r\n{body}")
+        fake = "OPTIONS sip:x SIP/2.0\r\n\r\n"  # a body that looks like a message
+        msgs = [head.format(i=1, cl="", cl2="Content-Length: %d\r\n" % len(fake), body=fake),
+                head.format(i=2, cl="l: %d\r\n" % len(fake), cl2="", body=fake),
+                head.format(i=3, cl="content-length:\t %d \r\n" % len(fake), cl2="",
+                            body=fake),
+                head.format(i=4, cl="L :%d\r\n" % len(fake), cl2="", body=fake),
+                head.format(i=5, cl="", cl2="Content-Length: 0\r\n", body="")]
+        blob = "".join(msgs).encode()
+        for piece in (len(blob), 1):
+            t = socket.create_connection(("127.0.0.1", self.d.sip_port))
+            t.settimeout(5)
+            for k in range(0, len(blob), piece):
+                t.sendall(blob[k:k + piece])
+            got = b""
+            while got.count(b"SIP/2.0 ") < 5:
+                chunk = t.recv(65535)
+                if not chunk:
+                    break
+                got += chunk
+            t.close()
+            self.assertEqual(re.findall(rb"SIP/2.0 (\d+) ", got), [b"200"] * 5, got)
+            self.assertEqual(re.findall(rb"Call-ID: (b\d)\r\n", got),
+                             [b"b1", b"b2", b"b3", b"b4", b"b5"], got)
+
     OPTIONS = ("OPTIONS sip:telgate SIP/2.0\r\nVia: SIP/2.0/{t} 127.0.0.1:9;branch=z9hG4bKk{i}"
                "\r\nTo: <sip:telgate>\r\nFrom: <sip:ping@telgate>;tag=k\r\nCall-ID: ka{i}"
                "\r\nCSeq: {i} OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: {cl}\r\n\r\n")

@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <netinet/in.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -418,6 +419,50 @@ static void test_jsonw(void **state)
 	assert_string_equal(small, "\"abc\"");
 }
 
+/* The other thread's clock during a hold: (mono us, wall ms) read there. */
+static void *clock_elsewhere(void *arg)
+{
+	int64_t *out = arg;
+	out[0] = tg_mono_us();
+	out[1] = tg_now_ms();
+	return NULL;
+}
+
+/* tg_clock_hold: every reading in the hold is the first one, for each clock; holds nest
+ * (the outer release lets go); another thread reads the live clock meanwhile; after the
+ * release the clock moves again. */
+static void test_clock_hold(void **state)
+{
+	(void)state;
+	struct timespec pause = {0, 3 * 1000 * 1000};
+	tg_clock_hold();
+	int64_t us = tg_mono_us(), ms = tg_mono_ms(), wall = tg_now_ms(), s = tg_now_s();
+	nanosleep(&pause, NULL);
+	tg_clock_hold(); /* nested */
+	assert_int_equal(tg_mono_us(), us);
+	assert_int_equal(tg_mono_ms(), ms);
+	assert_int_equal(tg_now_ms(), wall);
+	assert_int_equal(tg_now_s(), s);
+	assert_int_equal(us / 1000, ms);
+	assert_int_equal(wall / 1000, s);
+	pthread_t th;
+	int64_t other[2];
+	assert_int_equal(pthread_create(&th, NULL, clock_elsewhere, other), 0);
+	pthread_join(th, NULL);
+	assert_true(other[0] >= us + 3000); /* slept 3 ms since the held reading */
+	tg_clock_release();
+	assert_int_equal(tg_mono_us(), us); /* still held by the outer one */
+	tg_clock_release();
+	assert_true(tg_mono_us() >= us + 3000);
+	assert_true(tg_now_ms() >= wall);
+	tg_clock_release(); /* one too many: nothing to let go */
+	struct timespec before;
+	clock_gettime(CLOCK_MONOTONIC, &before);
+	nanosleep(&pause, NULL);
+	assert_true(tg_mono_us() >=
+	            (int64_t)before.tv_sec * 1000000 + before.tv_nsec / 1000 + 3000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -431,6 +476,7 @@ int main(void)
 	    cmocka_unit_test(test_udp_recv_batch),
 	    cmocka_unit_test(test_ptimer),
 	    cmocka_unit_test(test_jsonw),
+	    cmocka_unit_test(test_clock_hold),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
