@@ -40,14 +40,15 @@ const char *sip_scan_line(const char *p, const char *e, unsigned *odd)
 		         q = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(b, quote));
 		if (m) {
 			unsigned k = (unsigned)__builtin_ctz(m);
-			*odd = (unsigned)__builtin_parity(acc ^ (q & ((1u << k) - 1)));
+			acc ^= q & ((1u << k) - 1);
+			*odd = acc ? (unsigned)__builtin_parity(acc) : 0; /* most lines: none */
 			return p + k;
 		}
 		acc ^= q;
 	}
 	unsigned quotes = 0;
 	p = tail(p, e, &quotes);
-	*odd = ((unsigned)__builtin_parity(acc) ^ quotes) & 1;
+	*odd = ((acc ? (unsigned)__builtin_parity(acc) : 0) ^ quotes) & 1;
 	return p;
 }
 
