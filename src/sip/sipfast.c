@@ -64,20 +64,42 @@ static int digit(unsigned char c)
 	return c >= '0' && c <= '9';
 }
 
-/* s equals lit (n bytes) ignoring the case of ASCII letters: inline, the names compared
- * are short (issue 22: ~35 strncasecmp calls per REGISTER were an eighth of the parse). */
-static int ieq(const char *s, const char *lit, size_t n)
+/* n's l bytes OR 0x20 equal lo's: 8, 4, 2 or 1 bytes at a time, the last piece
+ * overlapping the one before (loaded by memcpy, inside both strings). The case-blind
+ * compare of the fast parse (issue 22: byte by byte it was ~600 instructions a request):
+ * every byte it reads is printable ASCII or tab (a line sip_scan_line passed), and
+ * against such a byte OR 0x20 is exact when lo holds lower-case letters and characters
+ * from ' ' to '?' but ')' (a byte that ORs to one of those is a control character,
+ * or a tab for ')'). */
+static int fold_eq(const char *n, const char *lo, size_t l)
 {
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i], l = (unsigned char)lit[i];
-		if (c != l &&
-		    (!((l | 0x20) >= 'a' && (l | 0x20) <= 'z') || (c | 0x20) != (l | 0x20)))
-			return 0;
+#define FOLD_EQ(T, at)                                                                             \
+	do {                                                                                       \
+		T a, b;                                                                            \
+		memcpy(&a, n + (at), sizeof a);                                                    \
+		memcpy(&b, lo + (at), sizeof b);                                                   \
+		if ((T)(a | (T)0x2020202020202020ULL) != b)                                        \
+			return 0;                                                                  \
+	} while (0)
+	if (l >= 8) {
+		for (size_t i = 0; i + 8 < l; i += 8)
+			FOLD_EQ(uint64_t, i);
+		FOLD_EQ(uint64_t, l - 8);
+	} else if (l >= 4) {
+		FOLD_EQ(uint32_t, 0);
+		FOLD_EQ(uint32_t, l - 4);
+	} else if (l >= 2) {
+		FOLD_EQ(uint16_t, 0);
+		FOLD_EQ(uint16_t, l - 2);
+	} else if (l == 1) {
+		FOLD_EQ(uint8_t, 0);
 	}
+#undef FOLD_EQ
 	return 1;
 }
 
-#define IS(s, n, lit) ((n) == sizeof(lit) - 1 && ieq((s), (lit), sizeof(lit) - 1))
+/* n bytes at s are lit (fold_eq: lower case) */
+#define IS(s, n, lit) ((n) == sizeof(lit) - 1 && fold_eq((s), (lit), sizeof(lit) - 1))
 
 /* A decimal of 1..digits digits filling [p, e), in *v. */
 static int number(const char *p, const char *e, int digits, long *v)
@@ -168,9 +190,9 @@ static int param(const char **p, const char *e, struct span *name, struct span *
 static int uri(const char *u, const char *e, int brackets, struct span *user, struct span *host)
 {
 	const char *p = u;
-	if (e - p > 4 && ieq(p, "sip:", 4))
+	if (e - p > 4 && fold_eq(p, "sip:", 4))
 		p += 4;
-	else if (e - p > 5 && ieq(p, "sips:", 5))
+	else if (e - p > 5 && fold_eq(p, "sips:", 5))
 		p += 5;
 	else
 		return 0;
@@ -282,9 +304,9 @@ static int contact_param(const char **p, const char *e, struct span *name, struc
 	if (q < e && *q == '=') {
 		value->p = ++q;
 		if (q < e && *q == '"') {
+			/* no escape: the line scan (sipscan.h) refused every '\\' */
 			const char *close = memchr(q + 1, '"', (size_t)(e - q - 1));
-			if (!close || memchr(q, '\\', (size_t)(close - q)) ||
-			    memchr(q, ',', (size_t)(close - q)))
+			if (!close || memchr(q, ',', (size_t)(close - q)))
 				return 0;
 			/* angle brackets only around the whole value ("<urn:uuid:...>"):
 			 * libosip2 looks for the URI's '>' past a stray one */
@@ -324,7 +346,7 @@ static int copy(char *out, size_t cap, struct span s)
 static int userid_name(struct span n)
 {
 	for (size_t i = 0; i + 6 <= n.n; i++)
-		if (ieq(n.p + i, "userid", 6))
+		if (fold_eq(n.p + i, "userid", 6))
 			return 1;
 	return 0;
 }
@@ -432,7 +454,7 @@ static int digest_shape(const char *v, const char *e)
 		p++;
 		int k = -1;
 		for (size_t i = 0; i < sizeof names / sizeof names[0] && k < 0; i++)
-			if (nl == names[i].n && ieq(n, names[i].s, nl))
+			if (nl == names[i].n && fold_eq(n, names[i].s, nl))
 				k = (int)i;
 		int q = k >= 0 && k < QUOTED;
 		if (k < 0 || (seen & (1u << k)))
@@ -441,7 +463,7 @@ static int digest_shape(const char *v, const char *e)
 		if (q) {
 			const char *close =
 			    p < e && *p == '"' ? memchr(p + 1, '"', (size_t)(e - p - 1)) : NULL;
-			if (!close || memchr(p, '\\', (size_t)(close - p)))
+			if (!close) /* no escape: the line scan refused every '\\' */
 				return 0;
 			p = close + 1;
 		} else {
@@ -585,40 +607,11 @@ static void tables_init(void)
 	hname_index();
 }
 
-/* n's l bytes (token characters) OR 0x20 equal lo's: 8, 4, 2 or 1 bytes at a time, the
- * last piece overlapping the one before (loaded by memcpy, inside both strings). */
-static int fold_eq(const char *n, const char *lo, size_t l)
-{
-#define FOLD_EQ(T, at)                                                                             \
-	do {                                                                                       \
-		T a, b;                                                                            \
-		memcpy(&a, n + (at), sizeof a);                                                    \
-		memcpy(&b, lo + (at), sizeof b);                                                   \
-		if ((T)(a | (T)0x2020202020202020ULL) != b)                                        \
-			return 0;                                                                  \
-	} while (0)
-	if (l >= 8) {
-		for (size_t i = 0; i + 8 < l; i += 8)
-			FOLD_EQ(uint64_t, i);
-		FOLD_EQ(uint64_t, l - 8);
-	} else if (l >= 4) {
-		FOLD_EQ(uint32_t, 0);
-		FOLD_EQ(uint32_t, l - 4);
-	} else if (l >= 2) {
-		FOLD_EQ(uint16_t, 0);
-		FOLD_EQ(uint16_t, l - 2);
-	} else if (l == 1) {
-		FOLD_EQ(uint8_t, 0);
-	}
-#undef FOLD_EQ
-	return 1;
-}
-
-/* What the header named n (l bytes, all token characters) is: its length picks at most
+/* What the header named n (l bytes, printable ASCII or tab) is: its length picks at most
  * four names, its first byte one, then a word compare (issue 22: ~30 compares per line,
- * then ~60 instructions a name byte by byte). OR 0x20 folds a token character to a
- * lower-case letter only when it is that letter's capital, and keeps '-': exact against
- * names of letters and '-'. */
+ * then ~60 instructions a name byte by byte). OR 0x20 folds a token character, or any
+ * printable ASCII or tab, to a lower-case letter only when it is that letter or its
+ * capital, and to '-' only when it is '-': exact against names of letters and '-'. */
 static enum hkind header_kind(const char *n, size_t l)
 {
 	if (l > HNAME_LEN_MAX)
@@ -679,13 +672,18 @@ int sip_fast_parse(const char *buf, size_t len, struct sip_req *r)
 		}
 		if (++headers > SIP_HEADERS_MAX)
 			return 0;
-		const char *n = p;
-		while (n < le && tok((unsigned char)*n))
-			n++;
-		struct span name = {p, (size_t)(n - p)};
-		/* no LWS before the colon: libosip2 refuses some */
-		if (!name.n || *n != ':')
+		/* The name: token characters up to the colon (no LWS before it: libosip2
+		 * refuses some). A name header_kind knows is made of them (the scan let only
+		 * printable ASCII and tab through, which fold exactly); any other is checked. */
+		const char *n = memchr(p, ':', (size_t)(le - p));
+		struct span name = {p, n ? (size_t)(n - p) : 0};
+		if (!name.n)
 			return 0;
+		enum hkind kind = header_kind(name.p, name.n);
+		if (kind == H_OTHER)
+			for (const char *c = p; c < n; c++)
+				if (!tok((unsigned char)*c))
+					return 0;
 		/* the value, without surrounding LWS */
 		const char *v = n + 1, *ve = le;
 		while (v < ve && (*v == ' ' || *v == '\t'))
@@ -696,7 +694,6 @@ int sip_fast_parse(const char *buf, size_t len, struct sip_req *r)
 		p = le + 2;
 		if (!val.n) /* libosip2 keeps some empty headers, drops others */
 			return 0;
-		enum hkind kind = header_kind(name.p, name.n);
 		switch (kind) {
 		case H_VIA: {
 			struct via one;
@@ -745,8 +742,7 @@ int sip_fast_parse(const char *buf, size_t len, struct sip_req *r)
 				d++;
 			long c;
 			if (cseq.p || !number(v, d, 10, &c) || c > 0x7fffffffL || d >= ve ||
-			    *d != ' ' || !IS(d + 1, (size_t)(ve - d - 1), "REGISTER") ||
-			    memcmp(d + 1, "REGISTER", 8) != 0)
+			    *d != ' ' || ve - d - 1 != 8 || memcmp(d + 1, "REGISTER", 8) != 0)
 				return 0;
 			r->cseq = (unsigned long)c;
 			cseq = val;
@@ -767,7 +763,7 @@ int sip_fast_parse(const char *buf, size_t len, struct sip_req *r)
 		}
 		case H_AUTH:
 			/* the first, a Digest one, as sent (LWS kept as is: one SP each) */
-			if (have_auth++ || val.n < 8 || !ieq(v, "Digest ", 7) ||
+			if (have_auth++ || val.n < 8 || !fold_eq(v, "digest ", 7) ||
 			    !digest_shape(v, ve) || !copy(r->auth, sizeof r->auth, val))
 				return 0;
 			break;
