@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 #include "sip/sipfast.h"
+#include "sip/sipscan.h"
 #include "core/util.h"
 
 #include <pthread.h>
@@ -26,83 +27,26 @@ static const unsigned char token_chars[256] = {
     ['s'] = 1,  ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
 };
 
-/* A header value's bytes, in one lookup (the scan runs over every byte of the message):
- * 0 printable ASCII or tab, VC_QUOTE '"', VC_BAD a control character, DEL, a non-ASCII
- * byte or '\\' (an escape: left to the full parse). */
-enum { VC_QUOTE = 1, VC_BAD = 2 };
-static unsigned char value_class[256];
-static pthread_once_t value_class_once = PTHREAD_ONCE_INIT;
+/* Character classes, one lookup for what would be several range tests or a strchr
+ * (issue 22): C_ALNUM letters and digits; C_HOST also '.' and '-' (a host name);
+ * C_USER a URI user's unreserved characters as the fast parse takes them (no escapes);
+ * C_CALLID a Call-ID's (RFC 3261 §25.1 word: token and "@:/[]?{}()", no quotes);
+ * C_HEX6 an IPv6 reference's (hex digits, ':', '.'). */
+enum { C_ALNUM = 1, C_HOST = 2, C_USER = 4, C_CALLID = 8, C_HEX6 = 16 };
+static unsigned char cls[256];
 
-/* Host name characters: HC_ALNUM letters and digits, HC_HOST also '.' and '-' (one
- * lookup per byte of a host name, not three range tests). */
-enum { HC_ALNUM = 1, HC_HOST = 2 };
-static unsigned char host_class[256];
-
-static void value_class_init(void)
+static void cls_init(void)
 {
-	for (int c = 0; c < 256; c++) {
-		value_class[c] = (c < 0x20 && c != '\t') || c > 0x7e || c == '\\' ? VC_BAD
-		                 : c == '"'                                       ? VC_QUOTE
-		                                                                  : 0;
+	for (int c = 1; c < 256; c++) {
 		int an = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-		host_class[c] = an ? HC_ALNUM | HC_HOST : c == '.' || c == '-' ? HC_HOST : 0;
+		int hex = (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
+		cls[c] =
+		    (unsigned char)((an ? C_ALNUM | C_HOST | C_USER : 0) |
+		                    (c == '.' || c == '-' ? C_HOST : 0) |
+		                    (strchr("-_.!~*'+&=$,", c) ? C_USER : 0) |
+		                    (token_chars[c] || strchr("@:/[]?{}()", c) ? C_CALLID : 0) |
+		                    (hex || c == ':' || c == '.' ? C_HEX6 : 0));
 	}
-}
-
-/* SWAR over 8 bytes (loaded by memcpy: no alignment needed). bad: Hacker's Delight's
- * "has a byte less than n" and "has a zero byte" tests for a control character (a tab
- * too, which value_class allows), '\\', DEL or a non-ASCII byte; they may flag a word
- * wrongly but never miss one, and a flagged word is looked at byte by byte. The quotes
- * are counted exactly: 0x80 in each byte that is '"'. */
-#define ONES 0x0101010101010101ULL
-#define HIGHS 0x8080808080808080ULL
-#define LOWS 0x7f7f7f7f7f7f7f7fULL
-static int word_bad(uint64_t w)
-{
-	uint64_t b = w ^ (ONES * '\\'), del = w ^ (ONES * 0x7f);
-	return ((((w - ONES * 0x20) & ~w) | ((b - ONES) & ~b) | ((del - ONES) & ~del) | w) &
-	        HIGHS) != 0;
-}
-
-static unsigned word_quotes(uint64_t w)
-{
-	uint64_t q = w ^ (ONES * '"');
-	uint64_t z = ~(((q & LOWS) + LOWS) | q | LOWS);
-	/* z has 0x80 in the quotes' bytes only: moved to 0x01 and summed into the top byte
-	 * by one multiply (at most 8: no carry between bytes). __builtin_popcountll is a
-	 * libgcc call on x86-64's baseline (no POPCNT): ~14 instructions per word. */
-	return (unsigned)(((z >> 7) * ONES) >> 56);
-}
-
-/* A header value [v, ve) the fast path takes: printable ASCII or tab, no escapes, and
- * its quotes balanced (libosip2's line finder reads a quoted string across line ends).
- * Eight bytes at a time (issue 22: this scan was a fifth of the parse at one table
- * lookup per byte). */
-static int value_ok(const char *v, const char *ve)
-{
-	unsigned quotes = 0;
-	const char *c = v;
-	for (; ve - c >= 8; c += 8) {
-		uint64_t w;
-		memcpy(&w, c, 8);
-		if (!word_bad(w)) {
-			quotes += word_quotes(w);
-			continue;
-		}
-		for (int i = 0; i < 8; i++) {
-			unsigned k = value_class[(unsigned char)c[i]];
-			if (k == VC_BAD)
-				return 0;
-			quotes += k;
-		}
-	}
-	for (; c < ve; c++) {
-		unsigned k = value_class[(unsigned char)*c];
-		if (k == VC_BAD)
-			return 0;
-		quotes += k;
-	}
-	return !(quotes & 1);
 }
 
 static int tok(unsigned char c)
@@ -110,15 +54,9 @@ static int tok(unsigned char c)
 	return token_chars[c];
 }
 
-/* c is one of set (never NUL: strchr would find the terminator). */
-static int in(unsigned char c, const char *set)
-{
-	return c && strchr(set, c) != NULL;
-}
-
 static int alnum(unsigned char c)
 {
-	return host_class[c] & HC_ALNUM;
+	return cls[c] & C_ALNUM;
 }
 
 static int digit(unsigned char c)
@@ -126,27 +64,42 @@ static int digit(unsigned char c)
 	return c >= '0' && c <= '9';
 }
 
-/* s (n bytes) is lit, case-insensitively. */
-/* The same with a literal: its length known, most names are told apart by it. */
-/* s equals lit (n bytes) ignoring the case of ASCII letters: inline, the names compared
- * are short (issue 22: ~35 strncasecmp calls per REGISTER were an eighth of the parse). */
-static int ieq(const char *s, const char *lit, size_t n)
+/* n's l bytes OR 0x20 equal lo's: 8, 4, 2 or 1 bytes at a time, the last piece
+ * overlapping the one before (loaded by memcpy, inside both strings). The case-blind
+ * compare of the fast parse (issue 22: byte by byte it was ~600 instructions a request):
+ * every byte it reads is printable ASCII or tab (a line sip_scan_line passed), and
+ * against such a byte OR 0x20 is exact when lo holds lower-case letters and characters
+ * from ' ' to '?' but ')' (a byte that ORs to one of those is a control character,
+ * or a tab for ')'). */
+static int fold_eq(const char *n, const char *lo, size_t l)
 {
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i], l = (unsigned char)lit[i];
-		if (c != l &&
-		    (!((l | 0x20) >= 'a' && (l | 0x20) <= 'z') || (c | 0x20) != (l | 0x20)))
-			return 0;
+#define FOLD_EQ(T, at)                                                                             \
+	do {                                                                                       \
+		T a, b;                                                                            \
+		memcpy(&a, n + (at), sizeof a);                                                    \
+		memcpy(&b, lo + (at), sizeof b);                                                   \
+		if ((T)(a | (T)0x2020202020202020ULL) != b)                                        \
+			return 0;                                                                  \
+	} while (0)
+	if (l >= 8) {
+		for (size_t i = 0; i + 8 < l; i += 8)
+			FOLD_EQ(uint64_t, i);
+		FOLD_EQ(uint64_t, l - 8);
+	} else if (l >= 4) {
+		FOLD_EQ(uint32_t, 0);
+		FOLD_EQ(uint32_t, l - 4);
+	} else if (l >= 2) {
+		FOLD_EQ(uint16_t, 0);
+		FOLD_EQ(uint16_t, l - 2);
+	} else if (l == 1) {
+		FOLD_EQ(uint8_t, 0);
 	}
+#undef FOLD_EQ
 	return 1;
 }
 
-#define IS(s, n, lit) ((n) == sizeof(lit) - 1 && ieq((s), (lit), sizeof(lit) - 1))
-
-static int is(const char *s, size_t n, const char *lit)
-{
-	return n == strlen(lit) && ieq(s, lit, n);
-}
+/* n bytes at s are lit (fold_eq: lower case) */
+#define IS(s, n, lit) ((n) == sizeof(lit) - 1 && fold_eq((s), (lit), sizeof(lit) - 1))
 
 /* A decimal of 1..digits digits filling [p, e), in *v. */
 static int number(const char *p, const char *e, int digits, long *v)
@@ -171,8 +124,7 @@ static int hostport(const char **p, const char *e, int brackets, struct span *ho
 	if (q < e && *q == '[') {
 		if (!brackets)
 			return 0;
-		for (q++; q < e &&
-		          (digit((unsigned char)*q) || in((unsigned char)*q, "abcdefABCDEF:."));)
+		for (q++; q < e && (cls[(unsigned char)*q] & C_HEX6);)
 			q++;
 		if (q >= e || *q != ']' || q == h + 1)
 			return 0;
@@ -180,7 +132,7 @@ static int hostport(const char **p, const char *e, int brackets, struct span *ho
 	} else {
 		if (q >= e || !alnum((unsigned char)*q))
 			return 0;
-		while (q < e && (host_class[(unsigned char)*q] & HC_HOST))
+		while (q < e && (cls[(unsigned char)*q] & C_HOST))
 			q++;
 	}
 	host->p = h;
@@ -238,19 +190,20 @@ static int param(const char **p, const char *e, struct span *name, struct span *
 static int uri(const char *u, const char *e, int brackets, struct span *user, struct span *host)
 {
 	const char *p = u;
-	if (e - p > 4 && ieq(p, "sip:", 4))
+	if (e - p > 4 && fold_eq(p, "sip:", 4))
 		p += 4;
-	else if (e - p > 5 && ieq(p, "sips:", 5))
+	else if (e - p > 5 && fold_eq(p, "sips:", 5))
 		p += 5;
 	else
 		return 0;
 	user->p = p;
 	user->n = 0;
-	const char *at = memchr(p, '@', (size_t)(e - p));
-	if (at) {
-		for (const char *c = p; c < at; c++)
-			if (!alnum((unsigned char)*c) && !in((unsigned char)*c, "-_.!~*'+&=$,"))
-				return 0;
+	/* The user: the run of user characters before an '@'. An '@' anywhere else is
+	 * refused below (no host, port or parameter character is one). */
+	const char *at = p;
+	while (at < e && (cls[(unsigned char)*at] & C_USER))
+		at++;
+	if (at < e && *at == '@') {
 		if (at == p)
 			return 0;
 		user->n = (size_t)(at - p);
@@ -351,9 +304,9 @@ static int contact_param(const char **p, const char *e, struct span *name, struc
 	if (q < e && *q == '=') {
 		value->p = ++q;
 		if (q < e && *q == '"') {
+			/* no escape: the line scan (sipscan.h) refused every '\\' */
 			const char *close = memchr(q + 1, '"', (size_t)(e - q - 1));
-			if (!close || memchr(q, '\\', (size_t)(close - q)) ||
-			    memchr(q, ',', (size_t)(close - q)))
+			if (!close || memchr(q, ',', (size_t)(close - q)))
 				return 0;
 			/* angle brackets only around the whole value ("<urn:uuid:...>"):
 			 * libosip2 looks for the URI's '>' past a stray one */
@@ -393,7 +346,7 @@ static int copy(char *out, size_t cap, struct span s)
 static int userid_name(struct span n)
 {
 	for (size_t i = 0; i + 6 <= n.n; i++)
-		if (ieq(n.p + i, "userid", 6))
+		if (fold_eq(n.p + i, "userid", 6))
 			return 1;
 	return 0;
 }
@@ -501,7 +454,7 @@ static int digest_shape(const char *v, const char *e)
 		p++;
 		int k = -1;
 		for (size_t i = 0; i < sizeof names / sizeof names[0] && k < 0; i++)
-			if (nl == names[i].n && ieq(n, names[i].s, nl))
+			if (nl == names[i].n && fold_eq(n, names[i].s, nl))
 				k = (int)i;
 		int q = k >= 0 && k < QUOTED;
 		if (k < 0 || (seen & (1u << k)))
@@ -510,7 +463,7 @@ static int digest_shape(const char *v, const char *e)
 		if (q) {
 			const char *close =
 			    p < e && *p == '"' ? memchr(p + 1, '"', (size_t)(e - p - 1)) : NULL;
-			if (!close || memchr(p, '\\', (size_t)(close - p)))
+			if (!close) /* no escape: the line scan refused every '\\' */
 				return 0;
 			p = close + 1;
 		} else {
@@ -563,32 +516,110 @@ static int token_list(const char *v, const char *e, int slash)
 	}
 }
 
-/* Headers libosip2 parses for structure (a bad one fails its whole parse) that the
- * registrar does not read, and Require (answered 420 by the full parse's list). */
-static int deferred_header(const char *n, size_t l)
+/* The headers the fast parse reads, and H_DEFER: those libosip2 parses for structure (a
+ * bad one fails its whole parse) that the registrar does not read, and Require (answered
+ * 420 by the full parse's list). Any other header is skipped. */
+enum hkind {
+	H_OTHER,
+	H_DEFER,
+	H_VIA,
+	H_FROM,
+	H_TO,
+	H_CALLID,
+	H_CSEQ,
+	H_CONTACT,
+	H_EXPIRES,
+	H_AUTH,
+	H_MF,
+	H_CLEN,
+	H_UA,
+	H_ALLOW,
+	H_ACCEPT
+};
+
+/* By length, in lower case; compact forms (RFC 3261 §7.3.3) under their letter. */
+#define H(s, k)                                                                                    \
+	{                                                                                          \
+		s, sizeof(s) - 1, k                                                                \
+	}
+static const struct hname {
+	const char *lower;
+	unsigned char len, kind;
+} hnames[] = {H("v", H_VIA),
+              H("f", H_FROM),
+              H("t", H_TO),
+              H("i", H_CALLID),
+              H("m", H_CONTACT),
+              H("l", H_CLEN),
+              H("e", H_DEFER), /* Content-Encoding */
+              H("c", H_DEFER), /* Content-Type */
+              H("to", H_TO),
+              H("via", H_VIA),
+              H("from", H_FROM),
+              H("cseq", H_CSEQ),
+              H("allow", H_ALLOW),
+              H("route", H_DEFER),
+              H("accept", H_ACCEPT),
+              H("call-id", H_CALLID),
+              H("contact", H_CONTACT),
+              H("expires", H_EXPIRES),
+              H("require", H_DEFER),
+              H("call-info", H_DEFER),
+              H("user-agent", H_UA),
+              H("alert-info", H_DEFER),
+              H("error-info", H_DEFER),
+              H("max-forwards", H_MF),
+              H("content-type", H_DEFER),
+              H("mime-version", H_DEFER),
+              H("record-route", H_DEFER),
+              H("authorization", H_AUTH),
+              H("content-length", H_CLEN),
+              H("accept-encoding", H_DEFER),
+              H("accept-language", H_DEFER),
+              H("content-encoding", H_DEFER),
+              H("www-authenticate", H_DEFER),
+              H("proxy-authenticate", H_DEFER),
+              H("authentication-info", H_DEFER),
+              H("proxy-authorization", H_DEFER),
+              H("proxy-authentication-info", H_DEFER)};
+#undef H
+#define HNAME_LEN_MAX 25
+#define HNAMES (sizeof hnames / sizeof hnames[0])
+/* hnames' first entry of each length (HNAMES when none is that long) */
+static unsigned char hname_first[HNAME_LEN_MAX + 1];
+
+static void hname_index(void)
 {
-	static const char *const names[] = {"Accept-Encoding",
-	                                    "Accept-Language",
-	                                    "Alert-Info",
-	                                    "Authentication-Info",
-	                                    "Call-Info",
-	                                    "Content-Encoding",
-	                                    "e",
-	                                    "Content-Type",
-	                                    "c",
-	                                    "Error-Info",
-	                                    "MIME-Version",
-	                                    "Proxy-Authenticate",
-	                                    "Proxy-Authentication-Info",
-	                                    "Proxy-Authorization",
-	                                    "Record-Route",
-	                                    "Route",
-	                                    "WWW-Authenticate",
-	                                    "Require"};
-	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-		if (is(n, l, names[i]))
-			return 1;
-	return 0;
+	for (size_t l = 0; l <= HNAME_LEN_MAX; l++) {
+		size_t i = 0;
+		while (i < HNAMES && hnames[i].len != l)
+			i++;
+		hname_first[l] = (unsigned char)i;
+	}
+}
+
+/* The tables, once. */
+static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
+
+static void tables_init(void)
+{
+	cls_init();
+	hname_index();
+}
+
+/* What the header named n (l bytes, printable ASCII or tab) is: its length picks at most
+ * four names, its first byte one, then a word compare (issue 22: ~30 compares per line,
+ * then ~60 instructions a name byte by byte). OR 0x20 folds a token character, or any
+ * printable ASCII or tab, to a lower-case letter only when it is that letter or its
+ * capital, and to '-' only when it is '-': exact against names of letters and '-'. */
+static enum hkind header_kind(const char *n, size_t l)
+{
+	if (l > HNAME_LEN_MAX)
+		return H_OTHER;
+	for (size_t i = hname_first[l]; i < HNAMES && hnames[i].len == l; i++)
+		if ((n[0] | 0x20) == hnames[i].lower[0] && fold_eq(n, hnames[i].lower, l))
+			return (enum hkind)hnames[i].kind;
+	return H_OTHER;
 }
 
 /* Appends s to the echo text; 0 when it is full. */
@@ -609,125 +640,156 @@ int sip_fast_parse(const char *buf, size_t len, struct sip_req *r)
 {
 	if (len < 16 || len > SIP_MSG_MAX || memcmp(buf, "REGISTER ", 9) != 0)
 		return 0;
-	pthread_once(&value_class_once, value_class_init);
+	pthread_once(&tables_once, tables_init);
 	const char *end = buf + len;
-	/* The request line: REGISTER SP sip-uri SP SIP/2.0 CRLF. */
-	const char *eol = memchr(buf, '\n', len);
-	if (!eol || eol[-1] != '\r')
+	/* The request line: REGISTER SP sip-uri SP SIP/2.0 CRLF (the URI has no quotes). */
+	unsigned odd;
+	const char *eol = sip_scan_line(buf + 9, end, &odd);
+	if (end - eol < 2 || eol[0] != '\r' || eol[1] != '\n' || eol - buf < 9 + 9)
 		return 0;
-	const char *ru = buf + 9, *sp = memchr(ru, ' ', (size_t)(eol - ru));
+	const char *ru = buf + 9, *sp = eol - 8;
 	struct span user, host, tag;
-	if (!sp || eol - 1 - (sp + 1) != 7 || memcmp(sp + 1, "SIP/2.0", 7) != 0 ||
-	    !uri(ru, sp, 1, &user, &host))
+	if (memcmp(sp, " SIP/2.0", 8) != 0 || !uri(ru, sp, 1, &user, &host))
 		return 0;
 	struct span vias[SIP_VIA_MAX], from = {0}, to = {0}, cseq = {0};
 	struct via top;
 	int nvia = 0, have_callid = 0, have_auth = 0, have_mf = 0, have_ua = 0, have_exp = 0;
 	long clen = -1;
 	int headers = 0;
-	const char *p = eol + 1;
+	const char *p = eol + 2;
 	size_t hlen = 0;
 	while (!hlen) {
-		const char *le = p < end ? memchr(p, '\n', (size_t)(end - p)) : NULL;
-		if (!le || le == p || le[-1] != '\r')
+		/* One scan per line to its CRLF (sipscan.h): printable ASCII and tab only (no
+		 * folding: a line ending elsewhere is deferred), no escapes, and the quotes
+		 * balanced on every line (libosip2's line finder reads a quoted string across
+		 * line ends). */
+		const char *le = sip_scan_line(p, end, &odd);
+		if (end - le < 2 || le[0] != '\r' || le[1] != '\n' || odd)
 			return 0;
-		if (le == p + 1) {
-			hlen = (size_t)(le + 1 - buf);
+		if (le == p) {
+			hlen = (size_t)(le + 2 - buf);
 			break;
 		}
 		if (++headers > SIP_HEADERS_MAX)
 			return 0;
-		const char *n = p;
-		while (n < le && tok((unsigned char)*n))
-			n++;
-		struct span name = {p, (size_t)(n - p)};
-		if (!name.n || *n != ':') /* LWS before the colon: libosip2 refuses some */
+		/* The name: token characters up to the colon (no LWS before it: libosip2
+		 * refuses some). A name header_kind knows is made of them (the scan let only
+		 * printable ASCII and tab through, which fold exactly); any other is checked. */
+		const char *n = memchr(p, ':', (size_t)(le - p));
+		struct span name = {p, n ? (size_t)(n - p) : 0};
+		if (!name.n)
 			return 0;
-		/* the value, without surrounding LWS; printable ASCII only */
-		const char *v = n + 1, *ve = le - 1;
-		/* Quotes balanced and no escapes on every line: libosip2's line finder reads
-		 * a quoted string across line ends. */
-		if (!value_ok(v, ve))
-			return 0;
+		enum hkind kind = header_kind(name.p, name.n);
+		if (kind == H_OTHER)
+			for (const char *c = p; c < n; c++)
+				if (!tok((unsigned char)*c))
+					return 0;
+		/* the value, without surrounding LWS */
+		const char *v = n + 1, *ve = le;
 		while (v < ve && (*v == ' ' || *v == '\t'))
 			v++;
 		while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
 			ve--;
 		struct span val = {v, (size_t)(ve - v)};
-		p = le + 1;
+		p = le + 2;
 		if (!val.n) /* libosip2 keeps some empty headers, drops others */
 			return 0;
-		if (IS(name.p, name.n, "Via") || IS(name.p, name.n, "v")) {
+		switch (kind) {
+		case H_VIA: {
 			struct via one;
 			if (nvia == SIP_VIA_MAX || !via(v, ve, nvia ? &one : &top))
 				return 0;
 			vias[nvia++] = val;
-		} else if (IS(name.p, name.n, "From") || IS(name.p, name.n, "f")) {
+			break;
+		}
+		case H_FROM: {
 			struct span fu, fh;
 			if (from.p || !name_addr(v, ve, &fu, &fh, &tag) ||
 			    !copy(r->f.from_tag, sizeof r->f.from_tag,
 			          tag.p ? tag : (struct span){"", 0}))
 				return 0;
 			from = val;
-		} else if (IS(name.p, name.n, "To") || IS(name.p, name.n, "t")) {
+			break;
+		}
+		case H_TO:
 			if (to.p || !name_addr(v, ve, &user, &host, &tag) ||
 			    !copy(r->aor_user, sizeof r->aor_user, user) ||
 			    !copy(r->aor_host, sizeof r->aor_host, host))
 				return 0;
 			r->f.to_tagged = tag.p != NULL;
 			to = val;
-		} else if (IS(name.p, name.n, "Call-ID") || IS(name.p, name.n, "i")) {
-			const char *at = memchr(v, '@', val.n);
-			if (have_callid++ || !val.n ||
-			    (at && (at == v || at == ve - 1 ||
-			            memchr(at + 1, '@', (size_t)(ve - at - 1)))))
+			break;
+		case H_CALLID: {
+			/* a word, or word "@" word: one '@' at most, not at either end */
+			const char *at = NULL;
+			if (have_callid++)
 				return 0;
-			for (const char *c = v; c < ve; c++)
-				if (!tok((unsigned char)*c) && !in((unsigned char)*c, "@:/[]?{}()"))
+			for (const char *c = v; c < ve; c++) {
+				if (!(cls[(unsigned char)*c] & C_CALLID) || (*c == '@' && at))
 					return 0;
+				if (*c == '@')
+					at = c;
+			}
+			if (at && (at == v || at == ve - 1))
+				return 0;
 			if (!copy(r->callid, sizeof r->callid, val))
 				return 0;
-		} else if (IS(name.p, name.n, "CSeq")) {
+			break;
+		}
+		case H_CSEQ: {
 			const char *d = v;
 			while (d < ve && digit((unsigned char)*d))
 				d++;
 			long c;
 			if (cseq.p || !number(v, d, 10, &c) || c > 0x7fffffffL || d >= ve ||
-			    *d != ' ' || !IS(d + 1, (size_t)(ve - d - 1), "REGISTER") ||
-			    memcmp(d + 1, "REGISTER", 8) != 0)
+			    *d != ' ' || ve - d - 1 != 8 || memcmp(d + 1, "REGISTER", 8) != 0)
 				return 0;
 			r->cseq = (unsigned long)c;
 			cseq = val;
-		} else if (IS(name.p, name.n, "Contact") || IS(name.p, name.n, "m")) {
+			break;
+		}
+		case H_CONTACT:
 			if (r->star || !contacts(v, ve, r) || (r->star && r->ncontacts))
 				return 0;
-		} else if (IS(name.p, name.n, "Expires")) {
+			break;
+		case H_EXPIRES: {
 			char num[32];
 			if (!have_exp++) {
 				if (!copy(num, sizeof num, val))
 					return 0;
 				r->expires = sip_expires_value(num);
 			}
-		} else if (IS(name.p, name.n, "Authorization")) {
+			break;
+		}
+		case H_AUTH:
 			/* the first, a Digest one, as sent (LWS kept as is: one SP each) */
-			if (have_auth++ || val.n < 8 || !ieq(v, "Digest ", 7) ||
+			if (have_auth++ || val.n < 8 || !fold_eq(v, "digest ", 7) ||
 			    !digest_shape(v, ve) || !copy(r->auth, sizeof r->auth, val))
 				return 0;
-		} else if (IS(name.p, name.n, "Max-Forwards")) {
+			break;
+		case H_MF: {
 			long mf;
 			if (!have_mf++ && !number(v, ve, 9, &mf))
 				return 0;
-		} else if (IS(name.p, name.n, "Content-Length") || IS(name.p, name.n, "l")) {
+			break;
+		}
+		case H_CLEN:
 			if (clen >= 0 || !number(v, ve, 5, &clen) || clen > SIP_MSG_MAX)
 				return 0;
-		} else if (IS(name.p, name.n, "User-Agent")) {
+			break;
+		case H_UA:
 			if (!have_ua++ && !copy(r->user_agent, sizeof r->user_agent, val))
 				return 0;
-		} else if (IS(name.p, name.n, "Allow") || IS(name.p, name.n, "Accept")) {
-			if (!token_list(v, ve, name.n == 6))
+			break;
+		case H_ALLOW:
+		case H_ACCEPT:
+			if (!token_list(v, ve, kind == H_ACCEPT))
 				return 0;
-		} else if (deferred_header(name.p, name.n)) {
+			break;
+		case H_DEFER:
 			return 0;
+		case H_OTHER:
+			break;
 		}
 	}
 	/* the body: framed by Content-Length, which a body needs */

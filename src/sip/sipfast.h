@@ -9,7 +9,9 @@
  * escapes, quoted strings outside Contact parameters, headers that libosip2 parses for
  * structure (Route, Content-Type, ...), duplicates, Require, a user id Contact
  * parameter, any value the full parse would refuse. What it accepts, libosip2 accepts
- * with the same fields (fuzz/fuzz_sipfast.c, the differential target).
+ * with the same fields (fuzz/fuzz_sipfast.c, the differential target). Each line is read
+ * once by sipscan.h (its end, its bytes, its quotes); names and values are then parsed in
+ * place.
  *
  * Threads: pure. Ownership: r keeps copies (struct sip_fast), none of buf.
  */

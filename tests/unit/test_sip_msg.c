@@ -661,6 +661,14 @@ static void test_fast_parse(void **state)
 	    "AUTHORIZATION: dIGEST username=\"1001\", realm=\"telgate\", nonce=\"abc\", "
 	    "uri=\"sip:telgate\", response=\"0123\", algorithm=MD5\r\n"
 	    "user-agent: ab\"cdefgh\"ijklmnop\"q\"rs\r\nContent-Length: 0\r\n\r\n",
+	    /* names of 12 and 14 bytes in capitals (compared 8 bytes and an overlapping 8),
+	     * colons in values, an unknown header, lines ending on either side of 16 and 32
+	     * bytes (issue 22: one SSE2 scan per line, names by length and a word compare) */
+	    REG_HEAD "MAX-FORWARDS: 70\r\nContact: <sip:1001@10.0.0.5>\r\n"
+	             "User-Agent: a:b:c\r\nX-Info: key: value:1\r\nX-Fifteen: abcd\r\n"
+	             "X-Sixteen: abcde\r\nX-Seventeen: abc\r\nX-A: abcdefghijklmnopqrstuvwxy\r\n"
+	             "X-B: abcdefghijklmnopqrstuvwxyz\r\nX-C: abcdefghijklmnopqrstuvwxyz0\r\n"
+	             "CONTENT-LENGTH: 0\r\n\r\n",
 	};
 	static const char *const deferred[] = {
 	    /* in a value: two spaces in a row in the credentials, an odd number of quotes, a
@@ -681,6 +689,12 @@ static void test_fast_parse(void **state)
 	    REG_HEAD "Contact: \"Phone\" <sip:1001@10.0.0.5>\r\nContent-Length: 0\r\n\r\n",
 	    REG_HEAD "Contact: <sip:1001@10.0.0.5>\r\n ;expires=5\r\nContent-Length: 0\r\n\r\n",
 	    REG_HEAD "Require: foo\r\nContent-Length: 0\r\n\r\n",
+	    /* a space before a colon, a name that is not a token, a line ended by LF or CR
+	     * alone (issue 22: the name is cut at its colon, then checked when unknown) */
+	    REG_HEAD "User-Agent : x\r\nContent-Length: 0\r\n\r\n",
+	    REG_HEAD "X[1]: x\r\nContent-Length: 0\r\n\r\n",
+	    REG_HEAD "User-Agent: x\nContent-Length: 0\r\n\r\n",
+	    REG_HEAD "User-Agent: x\rContent-Length: 0\r\n\r\n",
 	    REG_HEAD "Route: <sip:x>\r\nContent-Length: 0\r\n\r\n",
 	    REG_HEAD "Authorization: Digest\tusername=\"a\"\r\nContent-Length: 0\r\n\r\n",
 	    "OPTIONS sip:telgate SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.5;branch=z9hG4bK1\r\n"
