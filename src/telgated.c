@@ -136,6 +136,7 @@ static int kek_command(const struct tg_config *cfg, const char *new_kek)
 	struct store_options so;
 	struct ca_cluster_options co;
 	ca_cluster_options_of(cfg, "kek", &so, &co);
+	so.no_migrate = 1; /* offline: never change the shared schema under running nodes */
 	if (ca_cluster_rekey(&co, new_kek, stdout, err, sizeof err) != 0) {
 		fprintf(stderr, "kek: %s\n", err);
 		return EXIT_RUNTIME;

@@ -380,8 +380,9 @@ const char *const *store_migration_own(const struct store_migration *m,
 	                                   : NULL;
 }
 
-static int migrate(store_t *st, char *err, size_t errlen)
+static int migrate(store_t *st, int no_migrate, char *err, size_t errlen)
 {
+	int64_t t0 = tg_mono_ms();
 	int rc = store_begin(st);
 	if (rc != STORE_OK) {
 		snprintf(err, errlen, "cannot lock the store for migration: %s",
@@ -400,6 +401,23 @@ static int migrate(store_t *st, char *err, size_t errlen)
 		         "store schema version %d is newer than this telgated knows (%d); "
 		         "refusing to touch it",
 		         have, store_schema_latest());
+		store_rollback(st);
+		return STORE_ERROR;
+	}
+	if (rc == STORE_OK && no_migrate && have == 0) {
+		snprintf(err, errlen,
+		         "the store has no tables yet; an offline check does not create them: "
+		         "start telgated once (or check the configuration's store settings)");
+		store_rollback(st);
+		return STORE_ERROR;
+	}
+	if (rc == STORE_OK && no_migrate && have < store_schema_latest()) {
+		snprintf(
+		    err, errlen,
+		    "store schema version %d is older than this telgated's (%d); an offline "
+		    "check does not upgrade it: start this telgated once (docs/store.md, "
+		    "\"Upgrading\") or run the check with the telgated the store was written by",
+		    have, store_schema_latest());
 		store_rollback(st);
 		return STORE_ERROR;
 	}
@@ -443,6 +461,9 @@ static int migrate(store_t *st, char *err, size_t errlen)
 	rc = store_commit(st);
 	if (rc != STORE_OK)
 		snprintf(err, errlen, "migration commit failed: %s", store_last_error());
+	else if (have < store_schema_latest())
+		log_ev(LOG_LVL_NOTICE, NULL, "store_migrated", LOG_I("from", have),
+		       LOG_I("to", store_schema_latest()), LOG_I("ms", tg_mono_ms() - t0));
 	return rc;
 }
 
@@ -515,7 +536,7 @@ int store_open(const struct store_options *opt, store_t **out, char *err, size_t
 		store_close(st);
 		return STORE_ERROR;
 	}
-	int rc = migrate(st, err, errlen);
+	int rc = migrate(st, opt->no_migrate, err, errlen);
 	if (rc == STORE_OK && be->listen_start && be->listen_start(st, err, errlen) != 0)
 		rc = STORE_ERROR;
 	if (rc != STORE_OK) {

@@ -44,10 +44,16 @@ struct store_options {
 	const char *conninfo;
 	const char *conninfo_file;
 	int busy_timeout_ms; /* lock waits; on postgres the session's lock_timeout */
+	/* 1: open for an offline check (telgated --kek-status, --kek-rotate): a store whose
+	 * schema is older than this program's is refused, not migrated (in a cluster the
+	 * shared database would change under the nodes still running the older telgated). */
+	int no_migrate;
 };
 
-/* Opens (creating if needed) and migrates the store to the latest schema. A store whose
- * schema is newer than this program knows is refused. */
+/* Opens (creating if needed) and migrates the store to the latest schema, logging
+ * store_migrated (from, to, ms) when a migration ran. A store whose schema is newer than
+ * this program knows is refused; with opt->no_migrate, one whose schema is older too
+ * (err says which version it has and how to upgrade it). */
 int store_open(const struct store_options *opt, store_t **out, char *err, size_t errlen);
 void store_close(store_t *st);
 /* Tells the store that its process is stopping (telgated calls it when it starts to

@@ -77,6 +77,40 @@ static void test_newer_schema_refused(void **state)
 	sqlite3_close(db);
 	assert_int_equal(store_open(&o, &f->st, err, sizeof err), STORE_OK);
 }
+/* An offline check (telgated --kek-status) opens with no_migrate: an older store is
+ * refused and left as it was; a normal open then upgrades it. */
+static void test_offline_open_does_not_migrate(void **state)
+{
+	struct tu_store *f = *state;
+	store_close(f->st);
+	f->st = NULL;
+	tu_store_write_old(f->path, 18, NULL, 0);
+	struct store_options o = {
+	    .backend = "sqlite", .path = f->path, .busy_timeout_ms = 5000, .no_migrate = 1};
+	char err[512];
+	assert_int_not_equal(store_open(&o, &f->st, err, sizeof err), STORE_OK);
+	assert_null(f->st);
+	assert_non_null(strstr(err, "version 18 is older"));
+	sqlite3 *db;
+	sqlite3_stmt *q;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(db, "SELECT max(version) FROM schema_version", -1, &q, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(q, 0), 18);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	o.no_migrate = 0;
+	assert_int_equal(store_open(&o, &f->st, err, sizeof err), STORE_OK);
+	int v = 0;
+	assert_int_equal(store_schema_version(f->st, &v), STORE_OK);
+	assert_int_equal(v, store_schema_latest());
+	/* At the latest schema an offline open is allowed. */
+	store_close(f->st);
+	o.no_migrate = 1;
+	assert_int_equal(store_open(&o, &f->st, err, sizeof err), STORE_OK);
+}
 
 static int reg_last(void *ud, const struct store_registration *r);
 
@@ -1073,6 +1107,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_migrations, tu_store_setup, tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_newer_schema_refused, tu_store_setup,
+	                                    tu_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_offline_open_does_not_migrate, tu_store_setup,
 	                                    tu_store_teardown),
 	    cmocka_unit_test(test_unopenable),
 	    cmocka_unit_test_setup_teardown(test_migration_v13_to_v14, tu_store_setup,
