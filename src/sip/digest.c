@@ -489,45 +489,40 @@ int sip_digest_challenge(char *out, size_t cap, const char *realm, const char *n
  * challenges cannot pick ones that crowd one set.
  *
  * Laid out for the cache lines a lookup touches (issue 22: nc_mark was 2.8 % of the CPU
- * under load, 8 strcmp over ~10 lines of a 5 MB array per lookup): a set's tags (32 bits
- * of the hash, never 0) and marks fill one 64-byte line, its stamps the next; the nonce
- * strings sit in an array of their own, one line each, read only when a tag matches (to
- * confirm it: tags of different nonces may be equal) and written when a nonce is added.
- * A new nonce's check (every REGISTER that answers a challenge) reads one line. */
+ * under load, 8 strcmp over ~10 lines of a 5 MB array per lookup). A nonce is known by
+ * 128 bits of SipHash-2-4 (libsodium's crypto_shorthash_siphashx24) under the cache's
+ * secret key: the low 64 bits pick the set, the high 64 bits are its tag in the set
+ * (never 0: a free slot); the nonce itself is not kept. A set is two 64-byte lines, its 8
+ * tags in the first, its marks and stamps in the second. Two nonces with one set and one
+ * tag would share a mark: with a secret key a peer cannot make such a pair, and by
+ * chance a lookup meets one with odds of 8 in 2^64. A new nonce's check (every REGISTER
+ * that answers a challenge) reads one line; adding the nonce, two. */
 
 #define NC_WAYS 8
 
 struct nc_set {
-	uint32_t tag[NC_WAYS]; /* 0: a free slot */
-	uint32_t nc[NC_WAYS];  /* the mark */
-	uint64_t stamp[NC_WAYS];
+	uint64_t tag[NC_WAYS];   /* 0: a free slot */
+	uint32_t nc[NC_WAYS];    /* the mark */
+	uint32_t stamp[NC_WAYS]; /* c->clock when last moved; compared as ages (wraps) */
 };
 
 struct sip_nc_cache {
-	unsigned char hkey[crypto_shorthash_KEYBYTES];
+	unsigned char hkey[crypto_shorthash_siphashx24_KEYBYTES];
 	pthread_mutex_t mu;
 	struct nc_set *set;
-	char (*nonce)[SIP_NONCE_MAX]; /* slot i of set s: nonce[s * NC_WAYS + i] */
 	size_t nsets;
-	uint64_t clock;
+	uint32_t clock;
 };
 
 struct sip_nc_cache *sip_nc_cache_new(size_t capacity)
 {
 	size_t nsets = capacity / NC_WAYS ? capacity / NC_WAYS : 1;
 	struct sip_nc_cache *c = calloc(1, sizeof *c);
-	if (!c)
-		return NULL;
-	c->set = aligned_alloc(64, nsets * sizeof *c->set);
-	c->nonce = aligned_alloc(64, nsets * NC_WAYS * sizeof *c->nonce);
-	if (!c->set || !c->nonce) {
-		free(c->set);
-		free(c->nonce);
+	if (!c || !(c->set = aligned_alloc(64, nsets * sizeof *c->set))) {
 		free(c);
 		return NULL;
 	}
 	memset(c->set, 0, nsets * sizeof *c->set);
-	memset(c->nonce, 0, nsets * NC_WAYS * sizeof *c->nonce);
 	c->nsets = nsets;
 	randombytes_buf(c->hkey, sizeof c->hkey);
 	pthread_mutex_init(&c->mu, NULL);
@@ -540,7 +535,6 @@ void sip_nc_cache_free(struct sip_nc_cache *c)
 		return;
 	pthread_mutex_destroy(&c->mu);
 	free(c->set);
-	free(c->nonce);
 	free(c);
 }
 
@@ -560,25 +554,26 @@ static uint32_t nc_value(const char *nc)
 	return v;
 }
 
-/* The nonce's hash under c's key. A request's nonce is looked up twice on one thread
- * (sip_nc_fresh before the digest check, sip_nc_accept after it): the last hash is kept
- * with its key and nonce, so the second lookup hashes nothing (issue 22: ~230
- * instructions per REGISTER). nonce: shorter than SIP_NONCE_MAX (the callers check). */
+/* The nonce's 128-bit hash under c's key (h[0] the set, h[1] the tag). A request's nonce
+ * is looked up twice on one thread (sip_nc_fresh before the digest check, sip_nc_accept
+ * after it): the last hash is kept with its key and nonce, so the second lookup hashes
+ * nothing (issue 22: ~230 instructions per REGISTER). nonce: shorter than SIP_NONCE_MAX
+ * (the callers check). */
 static _Thread_local struct {
-	unsigned char hkey[crypto_shorthash_KEYBYTES];
+	unsigned char hkey[crypto_shorthash_siphashx24_KEYBYTES];
 	char nonce[SIP_NONCE_MAX];
-	uint64_t h;
+	uint64_t h[2];
 } nc_last;
 
-static uint64_t nc_hash(const struct sip_nc_cache *c, const char *nonce)
+static const uint64_t *nc_hash(const struct sip_nc_cache *c, const char *nonce)
 {
 	if (nc_last.nonce[0] && strcmp(nc_last.nonce, nonce) == 0 &&
 	    memcmp(nc_last.hkey, c->hkey, sizeof c->hkey) == 0)
 		return nc_last.h;
-	unsigned char hb[crypto_shorthash_BYTES];
+	unsigned char hb[crypto_shorthash_siphashx24_BYTES];
 	size_t n = strlen(nonce);
-	crypto_shorthash(hb, (const unsigned char *)nonce, n, c->hkey);
-	memcpy(&nc_last.h, hb, sizeof nc_last.h);
+	crypto_shorthash_siphashx24(hb, (const unsigned char *)nonce, n, c->hkey);
+	memcpy(nc_last.h, hb, sizeof nc_last.h);
 	memcpy(nc_last.hkey, c->hkey, sizeof c->hkey);
 	memcpy(nc_last.nonce, nonce, n + 1);
 	return nc_last.h;
@@ -589,14 +584,12 @@ static uint64_t nc_hash(const struct sip_nc_cache *c, const char *nonce)
  * v is above the mark, else 0. */
 static int nc_mark(struct sip_nc_cache *c, const char *nonce, uint32_t v, int commit)
 {
-	uint64_t h = nc_hash(c, nonce);
-	size_t si = (size_t)(h % c->nsets);
-	uint32_t tag = (uint32_t)(h >> 32) | 1u; /* never 0 (a free slot) */
-	struct nc_set *s = &c->set[si];
-	char(*names)[SIP_NONCE_MAX] = &c->nonce[si * NC_WAYS];
+	const uint64_t *h = nc_hash(c, nonce);
+	uint64_t tag = h[1] ? h[1] : 1; /* never 0 (a free slot) */
+	struct nc_set *s = &c->set[h[0] % c->nsets];
 	pthread_mutex_lock(&c->mu);
 	for (unsigned k = 0; k < NC_WAYS; k++) {
-		if (s->tag[k] != tag || strcmp(names[k], nonce) != 0)
+		if (s->tag[k] != tag)
 			continue;
 		int above = v > s->nc[k];
 		if (above && commit) {
@@ -607,17 +600,20 @@ static int nc_mark(struct sip_nc_cache *c, const char *nonce, uint32_t v, int co
 		return above;
 	}
 	if (commit) {
+		/* The oldest slot by age (clock - stamp, modulo 2^32: a slot survives only ~8
+		 * commits to its set, far fewer than 2^32), a free one first. */
 		unsigned victim = 0;
-		for (unsigned k = 0; k < NC_WAYS; k++)
-			if (!s->tag[k] || s->stamp[k] < s->stamp[victim]) {
+		for (unsigned k = 0; k < NC_WAYS; k++) {
+			if (!s->tag[k]) {
 				victim = k;
-				if (!s->tag[k])
-					break;
+				break;
 			}
+			if (c->clock - s->stamp[k] > c->clock - s->stamp[victim])
+				victim = k;
+		}
 		s->tag[victim] = tag;
 		s->nc[victim] = v;
 		s->stamp[victim] = ++c->clock;
-		tg_strlcpy(names[victim], nonce, SIP_NONCE_MAX);
 	}
 	pthread_mutex_unlock(&c->mu);
 	return 1;

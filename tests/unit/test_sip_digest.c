@@ -235,7 +235,7 @@ static void test_nonce_counts(void **state)
 /* More nonces than the cache holds: each set forgets its least recently used nonce, so the
  * newest are all remembered (64 in 128 sets of 8: a set would need 8 of them after one to
  * forget it) and the oldest are forgotten (4096 in 1024 slots). A nonce of the longest
- * length is kept whole. */
+ * length is told from one that differs in its last byte only (its hash covers it all). */
 static void test_nonce_counts_full(void **state)
 {
 	(void)state;
