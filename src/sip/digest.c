@@ -619,6 +619,14 @@ static int nc_mark(struct sip_nc_cache *c, const char *nonce, uint32_t v, int co
 	return 1;
 }
 
+void sip_nc_prefetch(struct sip_nc_cache *c, const char *nonce)
+{
+	if (strlen(nonce) >= SIP_NONCE_MAX)
+		return;
+	const uint64_t *h = nc_hash(c, nonce);
+	__builtin_prefetch(&c->set[h[0] % c->nsets]);
+}
+
 int sip_nc_fresh(struct sip_nc_cache *c, const char *nonce, const char *nc)
 {
 	uint32_t v = nc_value(nc);

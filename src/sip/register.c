@@ -707,6 +707,7 @@ enum sip_reg_outcome sip_reg_precheck(struct sip_reg *g, struct sip_reg_req *x, 
 	enum sip_reg_outcome o = source_refused(g, x, now);
 	if (o != SIP_REG_CONTINUE)
 		return o;
+	sip_nc_prefetch(g->nc, cr->nonce); /* the nonce's MAC check overlaps the load */
 	int64_t issued;
 	enum sip_nonce_rc nr =
 	    sip_nonce_check(g->secret, cr->nonce, now, cfg->sip.nonce_lifetime_s, &issued);

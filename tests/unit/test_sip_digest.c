@@ -226,6 +226,9 @@ static void test_nonce_counts(void **state)
 	assert_int_equal(sip_nc_fresh(c, "n1", "0000000b"), 1);
 	assert_int_equal(sip_nc_accept(c, "n1", "0000000b"), 1);
 	assert_int_equal(sip_nc_fresh(c, "n1", "0000000b"), 0);
+	sip_nc_prefetch(c, "n3"); /* records nothing */
+	sip_nc_prefetch(c, "n1");
+	assert_int_equal(sip_nc_fresh(c, "n1", "0000000b"), 0);
 	assert_int_equal(sip_nc_fresh(c, "n3", "00000001"), 1); /* unknown nonce */
 	assert_int_equal(sip_nc_fresh(c, "n3", "00000001"), 1); /* still not recorded */
 	assert_int_equal(sip_nc_fresh(c, "n1", "xyz"), -1);
