@@ -10,14 +10,27 @@
 #define SHARDS_DEFAULT 64
 #define SHARDS_MAX 1024
 #define BUCKETS_DEFAULT 8
-#define BUCKETS_MAX (1u << 24) /* per shard: 128 MiB of bucket heads is enough */
+#define BUCKETS_MAX (1u << 24) /* slots per shard: 256 MiB of slots is enough */
 
-/* 64 bytes on glibc/x86-64: one cache line per shard, so shards do not share lines. */
+/* A slot of a shard's array: a node and its hash side by side, so that a probe compares
+ * hashes in the array and reads only a node whose hash is the key's (issue 22: walking
+ * chains, each step a node in another cache line, was ~28 % of shtable_find's samples
+ * under load). n NULL: empty (a probe stops); TOMB: a removed entry (a probe goes on). */
+struct slot {
+	uint64_t hash;
+	struct shtable_node *n;
+};
+
+static struct shtable_node tomb_node;
+#define TOMB (&tomb_node)
+
 struct shtable_shard {
 	pthread_mutex_t mu;
-	struct shtable_node **b;
-	size_t nb; /* a power of two */
-	size_t n;
+	struct slot *b;
+	uint32_t nb;                /* slots, a power of two */
+	uint32_t used;              /* slots not empty: entries and tombstones */
+	uint32_t n;                 /* entries, spilled ones included */
+	struct shtable_node *spill; /* entries that found no slot (growth failed), chained */
 	struct shtable *t;
 };
 
@@ -33,6 +46,13 @@ struct shtable {
 static int pow2(unsigned v)
 {
 	return v && !(v & (v - 1));
+}
+
+/* The bytes of nb slots: a multiple of 64 (aligned_alloc's size for 64-byte lines). */
+static size_t slots_bytes(size_t nb)
+{
+	size_t n = nb * sizeof(struct slot);
+	return n < 64 ? 64 : n;
 }
 
 struct shtable *shtable_new(const struct shtable_opts *o)
@@ -55,13 +75,14 @@ struct shtable *shtable_new(const struct shtable_opts *o)
 		struct shtable_shard *s = &t->shard[i];
 		s->t = t;
 		s->nb = nb;
-		if (!(s->b = calloc(nb, sizeof *s->b))) {
+		if (!(s->b = aligned_alloc(64, slots_bytes(nb)))) {
 			for (unsigned k = 0; k < i; k++)
 				free(t->shard[k].b);
 			free(t->shard);
 			free(t);
 			return NULL;
 		}
+		memset(s->b, 0, slots_bytes(nb));
 		if (!t->no_locks)
 			pthread_mutex_init(&s->mu, NULL);
 	}
@@ -74,13 +95,15 @@ void shtable_free(struct shtable *t)
 		return;
 	for (unsigned i = 0; i < t->nshards; i++) {
 		struct shtable_shard *s = &t->shard[i];
-		for (size_t k = 0; k < s->nb; k++)
-			while (s->b[k]) {
-				struct shtable_node *n = s->b[k];
-				s->b[k] = n->next;
-				if (t->free_entry)
-					t->free_entry(n);
-			}
+		for (uint32_t k = 0; k < s->nb; k++)
+			if (s->b[k].n && s->b[k].n != TOMB && t->free_entry)
+				t->free_entry(s->b[k].n);
+		while (s->spill) {
+			struct shtable_node *n = s->spill;
+			s->spill = n->next;
+			if (t->free_entry)
+				t->free_entry(n);
+		}
 		free(s->b);
 		if (!t->no_locks)
 			pthread_mutex_destroy(&s->mu);
@@ -99,15 +122,10 @@ static uint64_t hash_of(const struct shtable *t, const void *key, size_t len)
 	return v;
 }
 
-/* Shards take the high half of the hash, buckets the low bits: independent choices. */
+/* Shards take the high half of the hash, slots the low bits: independent choices. */
 static struct shtable_shard *shard_of(struct shtable *t, uint64_t h)
 {
 	return &t->shard[(h >> 32) & (t->nshards - 1)];
-}
-
-static struct shtable_node **bucket_of(const struct shtable_shard *s, uint64_t h)
-{
-	return &s->b[h & (s->nb - 1)];
 }
 
 void shtable_lock(struct shtable *t, const void *key, size_t len, struct shtable_at *at)
@@ -133,50 +151,90 @@ void shtable_unlock(struct shtable_at *at)
 
 static int same_key(const struct shtable_node *n, const struct shtable_at *at)
 {
-	return n->hash == at->hash && n->keylen == at->keylen &&
-	       memcmp(n->key, at->key, at->keylen) == 0;
+	return n->keylen == at->keylen && memcmp(n->key, at->key, at->keylen) == 0;
 }
 
+/* Linear probing from the hash's slot; a probe ends at an empty slot (the shard always
+ * keeps one: see put). */
 struct shtable_node *shtable_find(const struct shtable_at *at)
 {
-	for (struct shtable_node *n = *bucket_of(at->s, at->hash); n; n = n->next)
-		if (same_key(n, at))
+	const struct shtable_shard *s = at->s;
+	uint32_t mask = s->nb - 1;
+	for (uint32_t i = (uint32_t)at->hash & mask;; i = (i + 1) & mask) {
+		const struct slot *sl = &s->b[i];
+		if (!sl->n)
+			break;
+		if (sl->hash == at->hash && sl->n != TOMB && same_key(sl->n, at))
+			return sl->n;
+	}
+	for (struct shtable_node *n = s->spill; n; n = n->next)
+		if (n->hash == at->hash && same_key(n, at))
 			return n;
 	return NULL;
 }
 
-/* Doubles the shard's buckets; on failure the shard stays as it is (longer chains). */
-static void grow(struct shtable_shard *s)
+/* Puts n in the first free slot (empty or tombstone) of its probe, in b (nb slots).
+ * Returns 0 when that would leave no empty slot (n is not put). */
+static int put(struct slot *b, uint32_t nb, uint32_t *used, struct shtable_node *n)
 {
-	if (s->nb >= BUCKETS_MAX)
-		return;
-	size_t nb = s->nb * 2;
-	struct shtable_node **b = calloc(nb, sizeof *b);
+	uint32_t mask = nb - 1, i = (uint32_t)n->hash & mask;
+	while (b[i].n && b[i].n != TOMB)
+		i = (i + 1) & mask;
+	if (!b[i].n && *used + 1 >= nb)
+		return 0;
+	*used += !b[i].n;
+	b[i].hash = n->hash;
+	b[i].n = n;
+	return 1;
+}
+
+/* Rebuilds the shard's slots without tombstones, twice as many when the entries fill a
+ * quarter or more (so the load stays at most a half); the spill chain moves in. On
+ * allocation failure the shard stays as it is (and spills when full). */
+static void rehash(struct shtable_shard *s, size_t live)
+{
+	uint32_t nb = live * 4 >= s->nb && s->nb < BUCKETS_MAX ? s->nb * 2 : s->nb;
+	struct slot *b = aligned_alloc(64, slots_bytes(nb));
 	if (!b)
 		return;
-	for (size_t k = 0; k < s->nb; k++)
-		while (s->b[k]) {
-			struct shtable_node *n = s->b[k];
-			s->b[k] = n->next;
-			n->next = b[n->hash & (nb - 1)];
-			b[n->hash & (nb - 1)] = n;
+	memset(b, 0, slots_bytes(nb));
+	uint32_t used = 0;
+	struct shtable_node *spill = NULL;
+	for (uint32_t k = 0; k < s->nb; k++) {
+		struct shtable_node *n = s->b[k].n;
+		if (n && n != TOMB && !put(b, nb, &used, n)) { /* only at BUCKETS_MAX */
+			n->next = spill;
+			spill = n;
 		}
+	}
+	while (s->spill) {
+		struct shtable_node *n = s->spill;
+		s->spill = n->next;
+		if (!put(b, nb, &used, n)) {
+			n->next = spill;
+			spill = n;
+		}
+	}
 	free(s->b);
 	s->b = b;
 	s->nb = nb;
+	s->used = used;
+	s->spill = spill;
 }
 
 void shtable_insert(struct shtable_at *at, struct shtable_node *n, const void *key, size_t len)
 {
 	struct shtable_shard *s = at->s;
-	if (s->n >= s->nb)
-		grow(s);
 	n->hash = at->hash;
 	n->key = key;
 	n->keylen = len;
-	struct shtable_node **b = bucket_of(s, at->hash);
-	n->next = *b;
-	*b = n;
+	n->next = NULL;
+	if ((s->used + 1) * 2 > s->nb)
+		rehash(s, s->n + 1);
+	if (!put(s->b, s->nb, &s->used, n)) {
+		n->next = s->spill;
+		s->spill = n;
+	}
 	s->n++;
 	atomic_fetch_add_explicit(&s->t->count, 1, memory_order_relaxed);
 }
@@ -187,13 +245,37 @@ static void unlinked(struct shtable_shard *s)
 	atomic_fetch_sub_explicit(&s->t->count, 1, memory_order_relaxed);
 }
 
+/* Empties slot i: a tombstone, or empty when the next slot is (then so are the
+ * tombstones right before it: no probe goes through them any more). */
+static void vacate(struct shtable_shard *s, uint32_t i)
+{
+	uint32_t mask = s->nb - 1;
+	if (s->b[(i + 1) & mask].n) {
+		s->b[i].n = TOMB;
+		return;
+	}
+	do {
+		s->b[i].n = NULL;
+		s->used--;
+		i = (i - 1) & mask;
+	} while (s->b[i].n == TOMB);
+}
+
 void shtable_remove(struct shtable_at *at, struct shtable_node *n)
 {
-	for (struct shtable_node **pp = bucket_of(at->s, n->hash); *pp; pp = &(*pp)->next)
+	struct shtable_shard *s = at->s;
+	uint32_t mask = s->nb - 1;
+	for (uint32_t i = (uint32_t)n->hash & mask; s->b[i].n; i = (i + 1) & mask)
+		if (s->b[i].n == n) {
+			vacate(s, i);
+			unlinked(s);
+			return;
+		}
+	for (struct shtable_node **pp = &s->spill; *pp; pp = &(*pp)->next)
 		if (*pp == n) {
 			*pp = n->next;
 			n->next = NULL;
-			unlinked(at->s);
+			unlinked(s);
 			return;
 		}
 }
@@ -213,31 +295,52 @@ unsigned shtable_shards(const struct shtable *t)
 	return t->nshards;
 }
 
+/* fn on n; unlinks (with unlink) and frees n when fn says so. Returns fn's bits. */
+static int visit(struct shtable_shard *s, shtable_fn fn, void *ud, struct shtable_node *n,
+                 void (*unlink)(struct shtable_shard *s, void *where), void *where)
+{
+	int r = fn(ud, n);
+	if (r & SHTABLE_REMOVE) {
+		unlink(s, where);
+		unlinked(s);
+		if (s->t->free_entry)
+			s->t->free_entry(n);
+	}
+	return r;
+}
+
+static void unlink_slot(struct shtable_shard *s, void *where)
+{
+	vacate(s, (uint32_t)((struct slot *)where - s->b));
+}
+
+static void unlink_spilled(struct shtable_shard *s, void *where)
+{
+	(void)s;
+	struct shtable_node **pp = where;
+	*pp = (*pp)->next;
+}
+
 int shtable_sweep_shard(struct shtable *t, unsigned i, shtable_fn fn, void *ud)
 {
 	struct shtable_shard *s = &t->shard[i];
-	int stopped = 0;
+	int r = 0;
 	if (!t->no_locks)
 		pthread_mutex_lock(&s->mu);
-	for (size_t k = 0; k < s->nb && !stopped; k++) {
-		struct shtable_node **pp = &s->b[k];
-		while (*pp && !stopped) {
-			struct shtable_node *n = *pp;
-			int r = fn(ud, n);
-			stopped = (r & SHTABLE_STOP) != 0;
-			if (!(r & SHTABLE_REMOVE)) {
-				pp = &n->next;
-				continue;
-			}
-			*pp = n->next;
-			unlinked(s);
-			if (t->free_entry)
-				t->free_entry(n);
-		}
+	/* A slot vacated here never moves another entry: each entry is visited once. */
+	for (uint32_t k = 0; k < s->nb && !(r & SHTABLE_STOP); k++)
+		if (s->b[k].n && s->b[k].n != TOMB)
+			r = visit(s, fn, ud, s->b[k].n, unlink_slot, &s->b[k]);
+	struct shtable_node **pp = &s->spill;
+	while (*pp && !(r & SHTABLE_STOP)) {
+		struct shtable_node *n = *pp;
+		r = visit(s, fn, ud, n, unlink_spilled, pp);
+		if (!(r & SHTABLE_REMOVE))
+			pp = &n->next;
 	}
 	if (!t->no_locks)
 		pthread_mutex_unlock(&s->mu);
-	return stopped;
+	return (r & SHTABLE_STOP) != 0;
 }
 
 int shtable_sweep(struct shtable *t, shtable_fn fn, void *ud)

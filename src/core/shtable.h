@@ -2,24 +2,34 @@
 /*
  * shtable: the one sharded hash table of the daemon (issue 14), for the maps every
  * subsystem keeps by name or address: the registrar's bindings by device, its account
- * cache by line, connection counts by source address. Separate chaining, N shards (a
- * power of two, default 64) each with its own mutex and its own bucket array, so two
- * threads contend only when their keys fall in the same shard, and a sweep (expiry,
- * listing) holds one shard at a time, never the whole table.
+ * cache by line, connection counts by source address. N shards (a power of two, default
+ * 64) each with its own mutex and its own array of slots, so two threads contend only when
+ * their keys fall in the same shard, and a sweep (expiry, listing) holds one shard at a
+ * time, never the whole table.
+ *
+ * Open addressing with linear probing (issue 22): a slot holds an entry's node and its
+ * hash side by side, so a lookup compares hashes within the array (usually one cache
+ * line) and reads only the node whose hash is the key's. Separate chaining, as until
+ * round 8, read every node ahead of the match in its chain, each in another cache line:
+ * under load ~28 % of shtable_find's samples. A removed entry leaves a tombstone (or an
+ * empty slot when the next one is empty), so sweeps can remove as they go.
  *
  * Keys are bytes (a string is its bytes without the NUL). They are hashed with SipHash-2-4
  * (libsodium crypto_shorthash) under a key drawn at random for each table: the keys are
  * chosen by remote peers (device names, AOR users, source addresses), and with an
- * unkeyed hash such as FNV-1a a peer can compute thousands of keys that share one bucket
- * and turn every lookup into a walk of that chain under its shard's lock. With a secret
+ * unkeyed hash such as FNV-1a a peer can compute thousands of keys that share one slot
+ * and turn every lookup into a probe over all of them under its shard's lock. With a secret
  * per-table key it cannot know which keys collide. The cost: ~175 instructions per hash
  * of a key up to 24 bytes, 100-150 more than FNV-1a (bench/shtable_callgrind.sh).
  *
  * Entries are intrusive: the caller's struct embeds a struct shtable_node whose key
  * points into the same struct (the table never copies or allocates keys or entries).
- * Growth: each shard doubles its bucket array when it holds more entries than buckets
- * (load factor 1), under that shard's lock only; it never shrinks. If the larger array
- * cannot be allocated the shard keeps its size and its chains grow longer.
+ * Growth: when entries and tombstones would fill more than half of a shard's slots, the
+ * shard rebuilds them under its own lock only: twice as many when the entries fill a
+ * quarter or more (the load stays between a quarter and a half), else as many without
+ * the tombstones; it never shrinks. If the new array cannot be allocated the shard keeps
+ * its slots, and once only one is left empty (a probe's end) new entries go to a chain
+ * of their own (looked up after the slots) until a rebuild succeeds.
  *
  * Ownership: the caller allocates entries and links them with shtable_insert. An entry
  * unlinked with shtable_remove is the caller's again. The table frees entries only with
@@ -40,9 +50,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Embedded in the caller's entry; key and keylen are set by shtable_insert. */
+/* Embedded in the caller's entry; key and keylen are set by shtable_insert. Put the key
+ * bytes near it: a hit reads the node and the key (one cache line when they share it). */
 struct shtable_node {
-	struct shtable_node *next;
+	struct shtable_node *next; /* only while spilled (see Growth) */
 	uint64_t hash;
 	const void *key; /* points into the entry itself */
 	size_t keylen;
@@ -53,7 +64,7 @@ struct shtable_node {
 
 struct shtable_opts {
 	unsigned shards;  /* a power of two, 1..1024; 0 = 64 */
-	unsigned buckets; /* initial buckets per shard, a power of two; 0 = 8 */
+	unsigned buckets; /* initial slots per shard, a power of two; 0 = 8 */
 	int no_locks;     /* 1: no mutexes (one thread, or the caller's own lock) */
 	void (*free_entry)(struct shtable_node *n); /* NULL: the table never frees */
 };

@@ -12,11 +12,14 @@
 /* The key: line, NUL, device name (neither holds a NUL, so no two pairs share a key). */
 #define KEY_MAX (2 * (STORE_ID_MAX + 1))
 
+/* The node and the key first: a lookup compares the key in the node's cache line and
+ * touches the rest only for the entry it finds (issue 22). */
 struct entry {
 	struct shtable_node node;
-	TAILQ_ENTRY(entry) lru; /* in its shard's list, least recently used first */
-	struct sip_account acc;
 	char key[KEY_MAX];
+	int used;               /* read or written since the sweep last passed it (see put) */
+	TAILQ_ENTRY(entry) lru; /* in its shard's list, oldest first */
+	struct sip_account acc;
 };
 
 /* The key of (line, devname) into key; its length (both are cut to their fields). */
@@ -64,16 +67,32 @@ void sip_accounts_free(struct sip_accounts *a)
 	free(a);
 }
 
-/* The entry for at's line, made the most recently used of its shard; NULL if none. */
-static struct entry *touch(struct sip_accounts *a, struct shtable_at *at)
+/* The entry for at's line, marked used; NULL if none. A hit writes the entry's own mark
+ * (only when it is not set), never its list neighbours: moving it to the list's tail
+ * would dirty two more entries' lines on every refresh (issue 22). */
+static struct entry *touch(struct shtable_at *at)
 {
 	struct shtable_node *n = shtable_find(at);
 	if (!n)
 		return NULL;
 	struct entry *e = SHTABLE_ENTRY(n, struct entry, node);
-	struct lru_list *l = &a->lru[shtable_shard_index(at)];
-	TAILQ_REMOVE(l, e, lru);
-	TAILQ_INSERT_TAIL(l, e, lru);
+	if (!e->used)
+		e->used = 1;
+	return e;
+}
+
+/* The entry to evict from list l (not empty): the oldest one not used since the sweep
+ * last passed it (the second chance, or CLOCK, approximation of least recently used).
+ * Used entries met on the way lose their mark and go to the tail; at most one pass. */
+static struct entry *victim(struct lru_list *l)
+{
+	struct entry *e = TAILQ_FIRST(l);
+	for (struct entry *last = TAILQ_LAST(l, lru_list); e->used && e != last;
+	     e = TAILQ_FIRST(l)) {
+		e->used = 0;
+		TAILQ_REMOVE(l, e, lru);
+		TAILQ_INSERT_TAIL(l, e, lru);
+	}
 	return e;
 }
 
@@ -84,7 +103,7 @@ int sip_accounts_get(struct sip_accounts *a, const char *line, const char *devna
 	size_t len = key_of(line, devname, key);
 	struct shtable_at at;
 	shtable_lock(a->lines, key, len, &at);
-	struct entry *e = touch(a, &at);
+	struct entry *e = touch(&at);
 	if (e)
 		*out = e->acc;
 	shtable_unlock(&at);
@@ -97,7 +116,7 @@ void sip_accounts_put(struct sip_accounts *a, const struct sip_account *acc)
 	size_t len = key_of(acc->line, acc->devname, key);
 	struct shtable_at at;
 	shtable_lock(a->lines, key, len, &at);
-	struct entry *e = touch(a, &at);
+	struct entry *e = touch(&at);
 	if (e) {
 		sodium_memzero(&e->acc, sizeof e->acc);
 		e->acc = *acc; /* same key: the node's key (e->key) keeps its bytes */
@@ -105,10 +124,10 @@ void sip_accounts_put(struct sip_accounts *a, const struct sip_account *acc)
 		return;
 	}
 	struct lru_list *l = &a->lru[shtable_shard_index(&at)];
-	/* Full: the least recently used line of this shard makes room (it reloads when next
-	 * seen). Shards are locked one at a time, so the victim comes from the new line's. */
-	struct entry *old = TAILQ_FIRST(l);
-	if (shtable_count(a->lines) >= SIP_ACCOUNTS_MAX && old) {
+	/* Full: the oldest unused line of this shard makes room (it reloads when next seen).
+	 * Shards are locked one at a time, so the victim comes from the new line's. */
+	if (shtable_count(a->lines) >= SIP_ACCOUNTS_MAX && !TAILQ_EMPTY(l)) {
+		struct entry *old = victim(l);
 		TAILQ_REMOVE(l, old, lru);
 		shtable_remove(&at, &old->node);
 		entry_free(&old->node);
@@ -116,6 +135,7 @@ void sip_accounts_put(struct sip_accounts *a, const struct sip_account *acc)
 	e = shtable_count(a->lines) < SIP_ACCOUNTS_MAX ? malloc(sizeof *e) : NULL;
 	if (e) {
 		e->acc = *acc;
+		e->used = 0;
 		memcpy(e->key, key, len);
 		shtable_insert(&at, &e->node, e->key, len);
 		TAILQ_INSERT_TAIL(l, e, lru);

@@ -12,9 +12,11 @@
  * change, and any write of that user's credential state, make it stale; the caller then
  * reloads it).
  *
- * Bounded: at most SIP_ACCOUNTS_MAX entries; a new line in a full cache evicts the least
- * recently used line (read or written) of its shard (one of 64; the table hashes lines
- * with a secret key, so peers cannot choose whose entry goes). HA1s are secrets: an entry
+ * Bounded: at most SIP_ACCOUNTS_MAX entries; a new line in a full cache evicts an old line
+ * of its shard not read or written since the eviction sweep last passed it (second chance,
+ * or CLOCK: an approximation of least recently used whose hits write no list; issue 22)
+ * (one of 64 shards; the table hashes lines with a secret key, so peers cannot choose
+ * whose entry goes). HA1s are secrets: an entry
  * is zeroed when it is replaced, evicted or freed (telgated also runs without core
  * dumps).
  *

@@ -72,6 +72,10 @@ int sip_digest_challenge(char *out, size_t cap, const char *realm, const char *n
 struct sip_nc_cache;
 struct sip_nc_cache *sip_nc_cache_new(size_t capacity);
 void sip_nc_cache_free(struct sip_nc_cache *c);
+/* Starts loading the nonce's entry into the CPU's cache (its set is in a large array, not
+ * cached under load; issue 22), to be called with other work to do before sip_nc_fresh.
+ * Changes nothing. */
+void sip_nc_prefetch(struct sip_nc_cache *c, const char *nonce);
 /* Before the digest is checked: 1 when nc (8 hex digits) is above the nonce's mark (or the
  * nonce is unknown), 0 for a replay, -1 for a bad nc. Records nothing. */
 int sip_nc_fresh(struct sip_nc_cache *c, const char *nonce, const char *nc);

@@ -201,6 +201,55 @@ static void test_remove_during_sweep(void **state)
 	assert_int_equal(freed, 2000);
 }
 
+static int count_all(void *ud, struct shtable_node *n)
+{
+	(void)n;
+	(*(int *)ud)++;
+	return SHTABLE_NEXT;
+}
+
+static int drop_all(void *ud, struct shtable_node *n)
+{
+	(void)n;
+	(*(int *)ud)++;
+	return SHTABLE_REMOVE;
+}
+
+/* Open addressing (issue 22): a window of 50 live keys slides over 20,000 in one shard of
+ * 8 slots, so removals leave tombstones that rebuilds must clear (a probe that never met
+ * an empty slot would not end) and entries sit behind removed ones in their probes. */
+static void test_churn(void **state)
+{
+	(void)state;
+	freed = 0;
+	struct shtable *t =
+	    shtable_new(&(struct shtable_opts){.shards = 1, .buckets = 8, .free_entry = item_free});
+	char k[24];
+	enum { WINDOW = 50, KEYS = 20000 };
+	for (int i = 0; i < KEYS; i++) {
+		assert_true(put(t, k, key_of(i, k), i));
+		if (i >= WINDOW)
+			assert_true(del(t, k, key_of(i - WINDOW, k)));
+		if (i % 997 == 0)
+			for (int j = i - WINDOW - 5 > 0 ? i - WINDOW - 5 : 0; j <= i; j++)
+				assert_int_equal(get(t, k, key_of(j, k)), j > i - WINDOW ? j : -1);
+	}
+	assert_int_equal(shtable_count(t), WINDOW);
+	int seen = 0;
+	assert_int_equal(shtable_sweep(t, count_all, &seen), 0);
+	assert_int_equal(seen, WINDOW);
+	seen = 0;
+	assert_int_equal(shtable_sweep(t, drop_all, &seen), 0); /* removes as it goes */
+	assert_int_equal(seen, WINDOW);
+	assert_int_equal(shtable_count(t), 0);
+	for (int i = KEYS - WINDOW; i < KEYS; i++)
+		assert_int_equal(get(t, k, key_of(i, k)), -1);
+	assert_true(put(t, k, key_of(7, k), 7)); /* a removed key comes back */
+	assert_int_equal(get(t, k, key_of(7, k)), 7);
+	shtable_free(t);
+	assert_int_equal(freed, KEYS + 1);
+}
+
 static int take_all(void *ud, struct shtable_node *n)
 {
 	(void)n;
@@ -356,6 +405,7 @@ int main(void)
 	    cmocka_unit_test(test_string_and_byte_keys),
 	    cmocka_unit_test(test_collisions_and_growth),
 	    cmocka_unit_test(test_remove_during_sweep),
+	    cmocka_unit_test(test_churn),
 	    cmocka_unit_test(test_no_free_entry),
 	    cmocka_unit_test(test_keyed_placement),
 	    cmocka_unit_test(test_shard_index),

@@ -191,9 +191,9 @@ static void test_nonce_counts(void **state)
 {
 	(void)state;
 	/* two caches (two keys) and one nonce, looked up in turn: the hash kept from the last
-	 * lookup (issue 22) is used only under its own key. With 64 slots a window placed by
-	 * the other cache's hash is another one (62 of 64 times for a random key pair), so a
-	 * hash used under the wrong key would forget the mark set below. */
+	 * lookup (issue 22) is used only under its own key. With 64 slots (8 sets of 8) the set
+	 * picked by the other cache's hash is another one 7 of 8 times for a random key pair,
+	 * so a hash used under the wrong key would forget the mark set below. */
 	for (int round = 0; round < 32; round++) {
 		struct sip_nc_cache *a = sip_nc_cache_new(64), *b = sip_nc_cache_new(64);
 		assert_non_null(a);
@@ -226,9 +226,49 @@ static void test_nonce_counts(void **state)
 	assert_int_equal(sip_nc_fresh(c, "n1", "0000000b"), 1);
 	assert_int_equal(sip_nc_accept(c, "n1", "0000000b"), 1);
 	assert_int_equal(sip_nc_fresh(c, "n1", "0000000b"), 0);
+	sip_nc_prefetch(c, "n3"); /* records nothing */
+	sip_nc_prefetch(c, "n1");
+	assert_int_equal(sip_nc_fresh(c, "n1", "0000000b"), 0);
 	assert_int_equal(sip_nc_fresh(c, "n3", "00000001"), 1); /* unknown nonce */
 	assert_int_equal(sip_nc_fresh(c, "n3", "00000001"), 1); /* still not recorded */
 	assert_int_equal(sip_nc_fresh(c, "n1", "xyz"), -1);
+	sip_nc_cache_free(c);
+}
+
+/* More nonces than the cache holds: each set forgets its least recently used nonce, so the
+ * newest are all remembered (64 in 128 sets of 8: a set would need 8 of them after one to
+ * forget it) and the oldest are forgotten (4096 in 1024 slots). A nonce of the longest
+ * length is told from one that differs in its last byte only (its hash covers it all). */
+static void test_nonce_counts_full(void **state)
+{
+	(void)state;
+	enum { CAP = 1024, MANY = 4 * CAP, NEWEST = 64 };
+	struct sip_nc_cache *c = sip_nc_cache_new(CAP);
+	assert_non_null(c);
+	char n[32];
+	for (int i = 0; i < MANY; i++) {
+		snprintf(n, sizeof n, "nonce-%05d", i);
+		assert_int_equal(sip_nc_accept(c, n, "00000001"), 1);
+	}
+	for (int i = MANY - NEWEST; i < MANY; i++) {
+		snprintf(n, sizeof n, "nonce-%05d", i);
+		assert_int_equal(sip_nc_fresh(c, n, "00000001"), 0);
+		assert_int_equal(sip_nc_fresh(c, n, "00000002"), 1);
+	}
+	int forgotten = 0;
+	for (int i = 0; i < NEWEST; i++) {
+		snprintf(n, sizeof n, "nonce-%05d", i);
+		forgotten += sip_nc_fresh(c, n, "00000001") == 1;
+	}
+	assert_true(forgotten > 0);
+	char longest[SIP_NONCE_MAX], other[SIP_NONCE_MAX];
+	memset(longest, 'x', sizeof longest - 1);
+	longest[sizeof longest - 1] = '\0';
+	memcpy(other, longest, sizeof other);
+	other[sizeof other - 2] = 'y'; /* differs in the last byte only */
+	assert_int_equal(sip_nc_accept(c, longest, "00000003"), 1);
+	assert_int_equal(sip_nc_fresh(c, longest, "00000003"), 0);
+	assert_int_equal(sip_nc_fresh(c, other, "00000001"), 1);
 	sip_nc_cache_free(c);
 }
 
@@ -454,7 +494,7 @@ int main(void)
 	    cmocka_unit_test(test_ha1_lengths),      cmocka_unit_test(test_nonces_distinct),
 	    cmocka_unit_test(test_failure_charges),  cmocka_unit_test(test_nonce_counts),
 	    cmocka_unit_test(test_hostile_headers),  cmocka_unit_test(test_ha2_kept),
-	    cmocka_unit_test(test_param_names),
+	    cmocka_unit_test(test_param_names),      cmocka_unit_test(test_nonce_counts_full),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -627,6 +627,45 @@ static void test_account_cache(void **state)
 	sip_accounts_free(a);
 }
 
+/* A full cache evicts the oldest lines of a shard that were not read since they were put
+ * (second chance): lines read after the fill outlive older unread ones. 4096 new lines
+ * evict ~64 of each shard's ~1024: the first 128 put, unless read. */
+static void test_account_cache_second_chance(void **state)
+{
+	(void)state;
+	struct sip_accounts *a = sip_accounts_new();
+	assert_non_null(a);
+	struct sip_account x, got;
+	memset(&x, 0, sizeof x);
+	for (int i = 0; i < SIP_ACCOUNTS_MAX; i++) {
+		snprintf(x.line, sizeof x.line, "m%d", i);
+		x.gen = (uint64_t)i;
+		sip_accounts_put(a, &x);
+	}
+	assert_int_equal(sip_accounts_size(a), SIP_ACCOUNTS_MAX);
+	char line[32];
+	for (int i = 0; i < 64; i++) {
+		snprintf(line, sizeof line, "m%d", i);
+		assert_int_equal(sip_accounts_get(a, line, "", &got), 1);
+	}
+	for (int i = 0; i < 4096; i++) {
+		snprintf(x.line, sizeof x.line, "n%d", i);
+		sip_accounts_put(a, &x);
+	}
+	assert_int_equal(sip_accounts_size(a), SIP_ACCOUNTS_MAX);
+	for (int i = 0; i < 64; i++) { /* read: kept, with their own data */
+		snprintf(line, sizeof line, "m%d", i);
+		assert_int_equal(sip_accounts_get(a, line, "", &got), 1);
+		assert_int_equal(got.gen, (uint64_t)i);
+	}
+	for (int i = 64; i < 128; i++) { /* older than the rest, unread: evicted */
+		snprintf(line, sizeof line, "m%d", i);
+		assert_int_equal(sip_accounts_get(a, line, "", &got), 0);
+	}
+	assert_int_equal(sip_accounts_get(a, "n4095", "", &got), 1);
+	sip_accounts_free(a);
+}
+
 /* Rows in full, for comparing memory and the store field by field. */
 struct rows {
 	int n;
@@ -786,6 +825,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_ops_reused, setup, tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_edit_gets_the_live_ones, setup, tu_store_teardown),
 	    cmocka_unit_test(test_account_cache),
+	    cmocka_unit_test(test_account_cache_second_chance),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
