@@ -4,8 +4,9 @@
 #include "core/util.h"
 
 #include <ctype.h>
-#include <pthread.h>
+#include <nettle/md5.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,45 +28,85 @@ int sip_digest_alg_parse(const char *s, enum sip_digest_alg *out)
 	return 0;
 }
 
-/* The digests, fetched once, and a context per thread and algorithm kept between
- * requests: EVP_md5() makes OpenSSL 3 fetch the implementation at every init, and a new
- * context allocates one. With the fetched EVP_MD, EVP_DigestInit_ex2 on a context that
- * already holds it only resets its state (issue 22: about a fifth of a cached refresh went
- * to the set-up, more than to MD5 itself). A thread's contexts are freed when it ends
- * (the key's destructor). */
-static EVP_MD *digest_md[2];
-static pthread_once_t digest_once = PTHREAD_ONCE_INIT;
-static pthread_key_t digest_key;
+/* MD5 through nettle, SHA-256 through OpenSSL. MD5 is what nearly every phone offers and
+ * what every REGISTER of the benchmark checks: nettle's md5_* are plain functions on a
+ * context on the stack, while OpenSSL 3's EVP goes through its provider for every init,
+ * update and final (issue 22, ninth round, callgrind, the response's ~140 bytes: EVP 2,774
+ * instructions per hash, OpenSSL's deprecated MD5_* 2,124, nettle 1,972). nettle is a
+ * maintained Debian library (nettle-dev), GnuTLS's own hashes. For SHA-256 OpenSSL is the
+ * faster (SHA extensions or its AVX2 code: 6,612 against nettle's 9,312), so it stays. */
 
-static void digest_ctx_free(void *p)
+/* SHA-256: the digest, fetched once, and a context per thread kept between requests:
+ * EVP_sha256() makes OpenSSL 3 fetch the implementation at every init, and a new context
+ * allocates one. With the fetched EVP_MD, EVP_DigestInit_ex2 on a context that already
+ * holds it only resets its state. A thread's context is freed when it ends (the key's
+ * destructor). */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static pthread_key_t sha256_key;
+
+static void sha256_ctx_free(void *p)
 {
-	EVP_MD_CTX **c = p;
-	EVP_MD_CTX_free(c[0]);
-	EVP_MD_CTX_free(c[1]);
-	free(c);
+	EVP_MD_CTX_free(p);
 }
 
-static void digest_fetch(void)
+static void sha256_fetch(void)
 {
-	digest_md[SIP_DIGEST_MD5] = EVP_MD_fetch(NULL, "MD5", NULL);
-	digest_md[SIP_DIGEST_SHA256] = EVP_MD_fetch(NULL, "SHA256", NULL);
-	(void)pthread_key_create(&digest_key, digest_ctx_free);
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	(void)pthread_key_create(&sha256_key, sha256_ctx_free);
 }
 
-/* This thread's context for k, made on first use; NULL when out of memory. */
-static EVP_MD_CTX *digest_ctx(int k)
+/* This thread's SHA-256 context, made on first use; NULL when out of memory. */
+static EVP_MD_CTX *sha256_ctx(void)
 {
-	pthread_once(&digest_once, digest_fetch);
-	EVP_MD_CTX **c = pthread_getspecific(digest_key);
-	if (!c) {
-		if (!(c = calloc(2, sizeof *c)) || pthread_setspecific(digest_key, c) != 0) {
-			free(c);
-			return NULL;
-		}
+	pthread_once(&sha256_once, sha256_fetch);
+	EVP_MD_CTX *c = pthread_getspecific(sha256_key);
+	if (!c && sha256_md && (c = EVP_MD_CTX_new()) && pthread_setspecific(sha256_key, c) != 0) {
+		EVP_MD_CTX_free(c);
+		c = NULL;
 	}
-	if (!c[k])
-		c[k] = EVP_MD_CTX_new();
-	return c[k];
+	return c;
+}
+
+/* One hash being made: MD5 in md5, SHA-256 in evp. */
+struct hash {
+	enum sip_digest_alg alg;
+	struct md5_ctx md5;
+	EVP_MD_CTX *evp;
+};
+
+static int hash_init(struct hash *h, enum sip_digest_alg a)
+{
+	h->alg = a;
+	if (a != SIP_DIGEST_SHA256) {
+		h->alg = SIP_DIGEST_MD5;
+		md5_init(&h->md5);
+		return 0;
+	}
+	h->evp = sha256_ctx();
+	return h->evp && EVP_DigestInit_ex2(h->evp, sha256_md, NULL) == 1 ? 0 : -1;
+}
+
+static int hash_update(struct hash *h, const void *p, size_t n)
+{
+	if (h->alg == SIP_DIGEST_MD5) {
+		md5_update(&h->md5, n, p);
+		return 0;
+	}
+	return EVP_DigestUpdate(h->evp, p, n) == 1 ? 0 : -1;
+}
+
+/* The digest into md (EVP_MAX_MD_SIZE bytes); its length, or -1. The state, which may
+ * have held a password, is wiped. */
+static int hash_final(struct hash *h, unsigned char *md)
+{
+	if (h->alg == SIP_DIGEST_MD5) {
+		md5_digest(&h->md5, MD5_DIGEST_SIZE, md);
+		sodium_memzero(&h->md5, sizeof h->md5);
+		return MD5_DIGEST_SIZE;
+	}
+	unsigned int len = 0;
+	return EVP_DigestFinal_ex(h->evp, md, &len) == 1 ? (int)len : -1;
 }
 
 /* Lower-case hex of n bytes into out (2n + 1 bytes). By table, not sodium_bin2hex, whose
@@ -81,25 +122,23 @@ static void to_hex(char *out, const unsigned char *b, size_t n)
 	out[2 * n] = '\0';
 }
 
-/* The pieces joined with ':' in one buffer, then one EVP_DigestUpdate: OpenSSL 3 goes
- * through its provider for every update, and the response check's six pieces and five
- * colons were eleven of them (issue 22: ~3,300 instructions per hash, a third of them
- * the calls). Pieces that do not fit are hashed one by one. */
+/* The pieces joined with ':' in one buffer, then one update: OpenSSL 3 goes through its
+ * provider for every update, and the response check's six pieces and five colons were
+ * eleven of them (issue 22: ~3,300 instructions per hash, a third of them the calls).
+ * Pieces that do not fit are hashed one by one. */
 #define JOIN_MAX 1024
 
 /* H over the pieces joined with ':', in hex. */
 static int hash_hex(enum sip_digest_alg a, const char *const *parts, const size_t *lens, int n,
                     char out[SIP_DIGEST_HEX_MAX])
 {
-	int k = a == SIP_DIGEST_SHA256 ? SIP_DIGEST_SHA256 : SIP_DIGEST_MD5;
-	EVP_MD_CTX *ctx = digest_ctx(k);
+	struct hash h;
 	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
 	char join[JOIN_MAX];
 	size_t total = 0;
 	for (int i = 0; i < n && total <= sizeof join; i++)
 		total += lens[i] + (i > 0);
-	int ok = ctx && digest_md[k] && EVP_DigestInit_ex2(ctx, digest_md[k], NULL) == 1;
+	int ok = hash_init(&h, a) == 0;
 	if (ok && total <= sizeof join) {
 		size_t o = 0;
 		for (int i = 0; i < n; i++) {
@@ -108,18 +147,17 @@ static int hash_hex(enum sip_digest_alg a, const char *const *parts, const size_
 			memcpy(join + o, parts[i], lens[i]);
 			o += lens[i];
 		}
-		ok = EVP_DigestUpdate(ctx, join, o) == 1;
+		ok = hash_update(&h, join, o) == 0;
 		sodium_memzero(join, o); /* HA1's pieces hold the password */
 	} else {
 		for (int i = 0; ok && i < n; i++)
-			ok = (i == 0 || EVP_DigestUpdate(ctx, ":", 1) == 1) &&
-			     EVP_DigestUpdate(ctx, parts[i], lens[i]) == 1;
+			ok = (i == 0 || hash_update(&h, ":", 1) == 0) &&
+			     hash_update(&h, parts[i], lens[i]) == 0;
 	}
-	ok = ok && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 &&
-	     2 * (size_t)mdlen < SIP_DIGEST_HEX_MAX;
-	if (!ok)
+	int mdlen = ok ? hash_final(&h, md) : -1;
+	if (mdlen <= 0 || 2 * (size_t)mdlen >= SIP_DIGEST_HEX_MAX)
 		return -1;
-	to_hex(out, md, mdlen);
+	to_hex(out, md, (size_t)mdlen);
 	sodium_memzero(md, sizeof md);
 	return 0;
 }

@@ -67,6 +67,55 @@ static void test_rfc7616_examples(void **state)
 	}
 }
 
+/* RFC 2617 §3.5's example (MD5, qop=auth): the form most phones send. */
+static void test_rfc2617_example(void **state)
+{
+	(void)state;
+	const char *hdr = "Digest username=\"Mufasa\", realm=\"testrealm@host.com\", "
+	                  "nonce=\"dcd98b7102dd2f0e8b11d0f600bfb0c093\", uri=\"/dir/index.html\", "
+	                  "qop=auth, nc=00000001, cnonce=\"0a4f113b\", "
+	                  "response=\"6629fae49393a05397450978507c4ef1\", "
+	                  "opaque=\"5ccc069c403ebaf9f0171e9517f40e41\"";
+	struct sip_digest_creds c;
+	char err[128], ha1[SIP_DIGEST_HEX_MAX];
+	assert_int_equal(sip_digest_parse(hdr, &c, err, sizeof err), 0);
+	assert_int_equal(c.alg, SIP_DIGEST_MD5);
+	assert_int_equal(sip_digest_ha1(SIP_DIGEST_MD5, "Mufasa", "testrealm@host.com",
+	                                "Circle Of Life", 14, ha1),
+	                 0);
+	assert_string_equal(ha1, "939e7578ed9e3c518a452acee763bce9"); /* RFC 2617 §3.5 */
+	assert_int_equal(sip_digest_verify(&c, "GET", ha1), 1);
+	c.nc[7] = '2'; /* nc is covered */
+	assert_int_equal(sip_digest_verify(&c, "GET", ha1), 0);
+}
+
+/* MD5 (nettle) and SHA-256 (OpenSSL) against OpenSSL's EVP for every length across the
+ * first blocks' edges (55/56/64 bytes: the padding's length field moves to a block of its
+ * own), one byte at a time. */
+static void test_block_edges(void **state)
+{
+	(void)state;
+	char pw[300];
+	for (size_t len = 0; len < sizeof pw; len++) {
+		pw[len] = (char)('a' + len % 26);
+		for (int a = 0; a < 2; a++) {
+			enum sip_digest_alg alg = a ? SIP_DIGEST_SHA256 : SIP_DIGEST_MD5;
+			char ha1[SIP_DIGEST_HEX_MAX], want[SIP_DIGEST_HEX_MAX],
+			    joined[sizeof pw + 8];
+			assert_int_equal(sip_digest_ha1(alg, "u", "r", pw, len, ha1), 0);
+			int n = snprintf(joined, sizeof joined, "u:r:%.*s", (int)len, pw);
+			unsigned char md[EVP_MAX_MD_SIZE];
+			unsigned int mdlen = 0;
+			assert_int_equal(EVP_Digest(joined, (size_t)n, md, &mdlen,
+			                            a ? EVP_sha256() : EVP_md5(), NULL),
+			                 1);
+			for (unsigned i = 0; i < mdlen; i++)
+				snprintf(want + 2 * i, 3, "%02x", md[i]);
+			assert_string_equal(ha1, want);
+		}
+	}
+}
+
 static void test_nonces(void **state)
 {
 	(void)state;
@@ -495,6 +544,7 @@ int main(void)
 	    cmocka_unit_test(test_failure_charges),  cmocka_unit_test(test_nonce_counts),
 	    cmocka_unit_test(test_hostile_headers),  cmocka_unit_test(test_ha2_kept),
 	    cmocka_unit_test(test_param_names),      cmocka_unit_test(test_nonce_counts_full),
+	    cmocka_unit_test(test_rfc2617_example),  cmocka_unit_test(test_block_edges),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
