@@ -10,6 +10,8 @@ PKGS=(
   build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
   # libraries the daemon links
   libevent-dev libssl-dev libsqlite3-dev libinih-dev libjansson-dev libsodium-dev
+  # nettle: the SIP digest's MD5 (src/sip/digest.c)
+  nettle-dev
   libldap-dev libxml2-dev libosip2-dev libhttp-parser-dev libpq-dev
   # optional: the signer process's system-call filter
   libseccomp-dev

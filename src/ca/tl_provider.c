@@ -46,6 +46,16 @@ struct inputs {
 	const struct item *tl, *rec; /* the trust-list and recovery signers' certificates */
 };
 
+/* A certificate's PEM text seen at the last refresh, known by its SHA-256, and its DER. */
+struct pem_memo {
+	unsigned char text_hash[32];
+	unsigned char *der;
+	size_t len;
+	unsigned gen; /* the refresh that last read it */
+};
+
+#define PEM_MEMO_MAX (2 * TL_RECORDS_MAX) /* the last refresh's and this one's */
+
 struct prov {
 	char pki[256], node[256];
 	struct signer *signer;
@@ -54,9 +64,12 @@ struct prov {
 	pthread_mutex_t mu; /* guards itl, ctl, seq */
 	struct files_blob *itl, *ctl;
 	uint32_t seq;
-	pthread_mutex_t refresh_mu; /* one refresh at a time; guards hash, have */
+	pthread_mutex_t refresh_mu; /* one refresh at a time; guards hash, have, memo */
 	unsigned char hash[32];
 	int have;
+	struct pem_memo memo[PEM_MEMO_MAX];
+	size_t nmemo;
+	unsigned gen;
 	pthread_mutex_t stop_mu;
 	pthread_cond_t stop_cv;
 	int stop, thread_started;
@@ -96,8 +109,14 @@ static unsigned char *dup_bytes(const unsigned char *p, size_t n)
 	return d;
 }
 
-/* The first certificate of a PEM text (n bytes), as DER. */
-static int pem_text_der(const char *text, size_t n, unsigned char **der, size_t *len)
+static void sha256(const unsigned char *p, size_t n, unsigned char out[32])
+{
+	unsigned len;
+	EVP_Digest(p, n, out, &len, EVP_sha256(), NULL);
+}
+
+/* The first certificate of a PEM text (n bytes), as DER, parsed by OpenSSL. */
+static int pem_parse_der(const char *text, size_t n, unsigned char **der, size_t *len)
 {
 	BIO *bio = BIO_new_mem_buf(text, (int)n);
 	X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
@@ -113,24 +132,71 @@ static int pem_text_der(const char *text, size_t n, unsigned char **der, size_t 
 	return *der ? 0 : -ENOMEM;
 }
 
+/* The first certificate of a PEM text (n bytes), as DER: from p->memo when the same text
+ * was read at this refresh or the one before, else parsed. The checker reads the same
+ * files (and the store's node certificates) every check_s seconds, and parsing one
+ * certificate (its public key decoded through OpenSSL 3's providers:
+ * EVP_KEYMGMT_do_all_provided, EVP_PKEY_new) cost ~1.5M instructions (issue 22, ninth
+ * round: ~6.4M every 10 s, four fifths of the daemon's work besides requests). A text is
+ * known by its SHA-256 (a few thousand instructions), so a changed byte is parsed again.
+ * Under refresh_mu. */
+static int pem_text_der(struct prov *p, const char *text, size_t n, unsigned char **der,
+                        size_t *len)
+{
+	unsigned char h[32];
+	sha256((const unsigned char *)text, n, h);
+	for (size_t i = 0; i < p->nmemo; i++) {
+		struct pem_memo *m = &p->memo[i];
+		if (memcmp(m->text_hash, h, sizeof h) == 0) {
+			m->gen = p->gen;
+			*len = m->len;
+			return (*der = dup_bytes(m->der, m->len)) ? 0 : -ENOMEM;
+		}
+	}
+	int rc = pem_parse_der(text, n, der, len);
+	if (rc == 0 && p->nmemo < PEM_MEMO_MAX) {
+		struct pem_memo *m = &p->memo[p->nmemo];
+		if ((m->der = dup_bytes(*der, *len))) {
+			memcpy(m->text_hash, h, sizeof h);
+			m->len = *len;
+			m->gen = p->gen;
+			p->nmemo++;
+		}
+	}
+	return rc;
+}
+
+/* Forgets the texts the last refresh did not read (with keep 0: all of them). */
+static void memo_prune(struct prov *p, int keep)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < p->nmemo; i++) {
+		if (keep && p->memo[i].gen == p->gen)
+			p->memo[k++] = p->memo[i];
+		else
+			free(p->memo[i].der);
+	}
+	p->nmemo = k;
+}
+
 /* The first certificate of a PEM file, as DER. -ENOENT when the file does not exist. */
-static int pem_der(const char *path, unsigned char **der, size_t *len)
+static int pem_der(struct prov *p, const char *path, unsigned char **der, size_t *len)
 {
 	char *text;
 	size_t n;
 	int rc = tg_read_file(path, CERT_FILE_MAX, &text, &n);
 	if (rc != 0)
 		return rc;
-	rc = pem_text_der(text, n, der, len);
+	rc = pem_text_der(p, text, n, der, len);
 	free(text);
 	return rc;
 }
 
-static int add_file(struct inputs *in, enum tl_role role, const char *path, int dns)
+static int add_file(struct prov *p, struct inputs *in, enum tl_role role, const char *path, int dns)
 {
 	unsigned char *der;
 	size_t len;
-	int rc = pem_der(path, &der, &len);
+	int rc = pem_der(p, path, &der, &len);
 	if (rc == -ENOENT)
 		return 0; /* not there (yet): not listed */
 	if (rc != 0) {
@@ -142,6 +208,7 @@ static int add_file(struct inputs *in, enum tl_role role, const char *path, int 
 }
 
 struct node_certs {
+	struct prov *p;
 	struct inputs *in;
 	int rc;
 };
@@ -151,7 +218,7 @@ static int add_node_cert(void *ud, const char *node, const char *pem)
 	struct node_certs *nc = ud;
 	unsigned char *der;
 	size_t len;
-	if (pem_text_der(pem, strlen(pem), &der, &len) != 0) {
+	if (pem_text_der(nc->p, pem, strlen(pem), &der, &len) != 0) {
 		log_ev(LOG_LVL_WARNING, NULL, "trustlist_node_cert_unreadable",
 		       LOG_S("node", node));
 		return 0; /* that node's row is left out, the others are listed */
@@ -168,7 +235,7 @@ static int add_node_cert(void *ud, const char *node, const char *pem)
  * lists served (-EAGAIN) rather than dropping the other nodes from a new one. */
 static int add_node_certs(struct prov *p, struct inputs *in)
 {
-	struct node_certs nc = {in, 0};
+	struct node_certs nc = {p, in, 0};
 	int rc = store_nodecerts(p->store, add_node_cert, &nc);
 	if (rc != STORE_OK && rc != STORE_TOOBIG) {
 		log_ev(LOG_LVL_WARNING, NULL, "trustlist_node_certs_unavailable",
@@ -202,10 +269,10 @@ static int gather(struct prov *p, struct inputs *in)
 		return rc;
 	char path[600];
 	snprintf(path, sizeof path, "%s/ca.crt", p->pki);
-	if ((rc = add_file(in, TL_ROLE_CAPF, path, 0)) != 0)
+	if ((rc = add_file(p, in, TL_ROLE_CAPF, path, 0)) != 0)
 		return rc;
 	snprintf(path, sizeof path, "%s/server.crt", p->pki);
-	if ((rc = add_file(in, TL_ROLE_CCM, path, 1)) != 0)
+	if ((rc = add_file(p, in, TL_ROLE_CCM, path, 1)) != 0)
 		return rc;
 	if (p->store && (rc = add_node_certs(p, in)) != 0)
 		return rc;
@@ -216,7 +283,7 @@ static int gather(struct prov *p, struct inputs *in)
 		if (rc == 0) {
 			snprintf(path, sizeof path, "%s/interfaces/%s/cert.pem", p->pki,
 			         names[i]->d_name);
-			rc = add_file(in, TL_ROLE_CCM, path, 0);
+			rc = add_file(p, in, TL_ROLE_CCM, path, 0);
 			/* A broken override is not in use (its listener serves the node's
 			 * certificate: tls/tlsctx.h): left out of the list, with the warning
 			 * add_file logged, rather than holding the whole list back. */
@@ -228,12 +295,6 @@ static int gather(struct prov *p, struct inputs *in)
 	if (n >= 0)
 		free(names);
 	return rc;
-}
-
-static void sha256(const unsigned char *p, size_t n, unsigned char out[32])
-{
-	unsigned len;
-	EVP_Digest(p, n, out, &len, EVP_sha256(), NULL);
 }
 
 static void inputs_hash(const struct inputs *in, unsigned char out[32])
@@ -284,7 +345,10 @@ static int refresh_locked(struct prov *p)
 {
 	struct inputs in;
 	unsigned char hash[32], tl_fp[32];
+	p->gen++;
 	int rc = gather(p, &in);
+	if (rc == 0)
+		memo_prune(p, 1);
 	if (rc != 0) {
 		inputs_free(&in);
 		return rc;
@@ -432,6 +496,7 @@ static void prov_free(void *arg)
 	}
 	files_blob_unref(p->itl);
 	files_blob_unref(p->ctl);
+	memo_prune(p, 0);
 	pthread_mutex_destroy(&p->mu);
 	pthread_mutex_destroy(&p->refresh_mu);
 	pthread_mutex_destroy(&p->stop_mu);

@@ -4,8 +4,10 @@
 #include "core/util.h"
 
 #include <ctype.h>
-#include <pthread.h>
+#include <nettle/aes.h>
+#include <nettle/md5.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,45 +29,85 @@ int sip_digest_alg_parse(const char *s, enum sip_digest_alg *out)
 	return 0;
 }
 
-/* The digests, fetched once, and a context per thread and algorithm kept between
- * requests: EVP_md5() makes OpenSSL 3 fetch the implementation at every init, and a new
- * context allocates one. With the fetched EVP_MD, EVP_DigestInit_ex2 on a context that
- * already holds it only resets its state (issue 22: about a fifth of a cached refresh went
- * to the set-up, more than to MD5 itself). A thread's contexts are freed when it ends
- * (the key's destructor). */
-static EVP_MD *digest_md[2];
-static pthread_once_t digest_once = PTHREAD_ONCE_INIT;
-static pthread_key_t digest_key;
+/* MD5 through nettle, SHA-256 through OpenSSL. MD5 is what nearly every phone offers and
+ * what every REGISTER of the benchmark checks: nettle's md5_* are plain functions on a
+ * context on the stack, while OpenSSL 3's EVP goes through its provider for every init,
+ * update and final (issue 22, ninth round, callgrind, the response's ~140 bytes: EVP 2,774
+ * instructions per hash, OpenSSL's deprecated MD5_* 2,124, nettle 1,972). nettle is a
+ * maintained Debian library (nettle-dev), GnuTLS's own hashes. For SHA-256 OpenSSL is the
+ * faster (SHA extensions or its AVX2 code: 6,612 against nettle's 9,312), so it stays. */
 
-static void digest_ctx_free(void *p)
+/* SHA-256: the digest, fetched once, and a context per thread kept between requests:
+ * EVP_sha256() makes OpenSSL 3 fetch the implementation at every init, and a new context
+ * allocates one. With the fetched EVP_MD, EVP_DigestInit_ex2 on a context that already
+ * holds it only resets its state. A thread's context is freed when it ends (the key's
+ * destructor). */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static pthread_key_t sha256_key;
+
+static void sha256_ctx_free(void *p)
 {
-	EVP_MD_CTX **c = p;
-	EVP_MD_CTX_free(c[0]);
-	EVP_MD_CTX_free(c[1]);
-	free(c);
+	EVP_MD_CTX_free(p);
 }
 
-static void digest_fetch(void)
+static void sha256_fetch(void)
 {
-	digest_md[SIP_DIGEST_MD5] = EVP_MD_fetch(NULL, "MD5", NULL);
-	digest_md[SIP_DIGEST_SHA256] = EVP_MD_fetch(NULL, "SHA256", NULL);
-	(void)pthread_key_create(&digest_key, digest_ctx_free);
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	(void)pthread_key_create(&sha256_key, sha256_ctx_free);
 }
 
-/* This thread's context for k, made on first use; NULL when out of memory. */
-static EVP_MD_CTX *digest_ctx(int k)
+/* This thread's SHA-256 context, made on first use; NULL when out of memory. */
+static EVP_MD_CTX *sha256_ctx(void)
 {
-	pthread_once(&digest_once, digest_fetch);
-	EVP_MD_CTX **c = pthread_getspecific(digest_key);
-	if (!c) {
-		if (!(c = calloc(2, sizeof *c)) || pthread_setspecific(digest_key, c) != 0) {
-			free(c);
-			return NULL;
-		}
+	pthread_once(&sha256_once, sha256_fetch);
+	EVP_MD_CTX *c = pthread_getspecific(sha256_key);
+	if (!c && sha256_md && (c = EVP_MD_CTX_new()) && pthread_setspecific(sha256_key, c) != 0) {
+		EVP_MD_CTX_free(c);
+		c = NULL;
 	}
-	if (!c[k])
-		c[k] = EVP_MD_CTX_new();
-	return c[k];
+	return c;
+}
+
+/* One hash being made: MD5 in md5, SHA-256 in evp. */
+struct hash {
+	enum sip_digest_alg alg;
+	struct md5_ctx md5;
+	EVP_MD_CTX *evp;
+};
+
+static int hash_init(struct hash *h, enum sip_digest_alg a)
+{
+	h->alg = a;
+	if (a != SIP_DIGEST_SHA256) {
+		h->alg = SIP_DIGEST_MD5;
+		md5_init(&h->md5);
+		return 0;
+	}
+	h->evp = sha256_ctx();
+	return h->evp && EVP_DigestInit_ex2(h->evp, sha256_md, NULL) == 1 ? 0 : -1;
+}
+
+static int hash_update(struct hash *h, const void *p, size_t n)
+{
+	if (h->alg == SIP_DIGEST_MD5) {
+		md5_update(&h->md5, n, p);
+		return 0;
+	}
+	return EVP_DigestUpdate(h->evp, p, n) == 1 ? 0 : -1;
+}
+
+/* The digest into md (EVP_MAX_MD_SIZE bytes); its length, or -1. The state, which may
+ * have held a password, is wiped. */
+static int hash_final(struct hash *h, unsigned char *md)
+{
+	if (h->alg == SIP_DIGEST_MD5) {
+		md5_digest(&h->md5, MD5_DIGEST_SIZE, md);
+		sodium_memzero(&h->md5, sizeof h->md5);
+		return MD5_DIGEST_SIZE;
+	}
+	unsigned int len = 0;
+	return EVP_DigestFinal_ex(h->evp, md, &len) == 1 ? (int)len : -1;
 }
 
 /* Lower-case hex of n bytes into out (2n + 1 bytes). By table, not sodium_bin2hex, whose
@@ -81,25 +123,23 @@ static void to_hex(char *out, const unsigned char *b, size_t n)
 	out[2 * n] = '\0';
 }
 
-/* The pieces joined with ':' in one buffer, then one EVP_DigestUpdate: OpenSSL 3 goes
- * through its provider for every update, and the response check's six pieces and five
- * colons were eleven of them (issue 22: ~3,300 instructions per hash, a third of them
- * the calls). Pieces that do not fit are hashed one by one. */
+/* The pieces joined with ':' in one buffer, then one update: OpenSSL 3 goes through its
+ * provider for every update, and the response check's six pieces and five colons were
+ * eleven of them (issue 22: ~3,300 instructions per hash, a third of them the calls).
+ * Pieces that do not fit are hashed one by one. */
 #define JOIN_MAX 1024
 
 /* H over the pieces joined with ':', in hex. */
 static int hash_hex(enum sip_digest_alg a, const char *const *parts, const size_t *lens, int n,
                     char out[SIP_DIGEST_HEX_MAX])
 {
-	int k = a == SIP_DIGEST_SHA256 ? SIP_DIGEST_SHA256 : SIP_DIGEST_MD5;
-	EVP_MD_CTX *ctx = digest_ctx(k);
+	struct hash h;
 	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
 	char join[JOIN_MAX];
 	size_t total = 0;
 	for (int i = 0; i < n && total <= sizeof join; i++)
 		total += lens[i] + (i > 0);
-	int ok = ctx && digest_md[k] && EVP_DigestInit_ex2(ctx, digest_md[k], NULL) == 1;
+	int ok = hash_init(&h, a) == 0;
 	if (ok && total <= sizeof join) {
 		size_t o = 0;
 		for (int i = 0; i < n; i++) {
@@ -108,18 +148,17 @@ static int hash_hex(enum sip_digest_alg a, const char *const *parts, const size_
 			memcpy(join + o, parts[i], lens[i]);
 			o += lens[i];
 		}
-		ok = EVP_DigestUpdate(ctx, join, o) == 1;
+		ok = hash_update(&h, join, o) == 0;
 		sodium_memzero(join, o); /* HA1's pieces hold the password */
 	} else {
 		for (int i = 0; ok && i < n; i++)
-			ok = (i == 0 || EVP_DigestUpdate(ctx, ":", 1) == 1) &&
-			     EVP_DigestUpdate(ctx, parts[i], lens[i]) == 1;
+			ok = (i == 0 || hash_update(&h, ":", 1) == 0) &&
+			     hash_update(&h, parts[i], lens[i]) == 0;
 	}
-	ok = ok && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 &&
-	     2 * (size_t)mdlen < SIP_DIGEST_HEX_MAX;
-	if (!ok)
+	int mdlen = ok ? hash_final(&h, md) : -1;
+	if (mdlen <= 0 || 2 * (size_t)mdlen >= SIP_DIGEST_HEX_MAX)
 		return -1;
-	to_hex(out, md, mdlen);
+	to_hex(out, md, (size_t)mdlen);
 	sodium_memzero(md, sizeof md);
 	return 0;
 }
@@ -135,18 +174,34 @@ int sip_digest_ha1(enum sip_digest_alg a, const char *user, const char *realm, c
 #define NONCE_RAW 32   /* 8 time + 8 random + 16 mac */
 #define NONCE_CHARS 43 /* its base64url without padding */
 
-/* SipHash-2-4 with a 128-bit tag (libsodium's siphashx24), not HMAC-SHA256: SipHash is a
- * keyed PRF made for short inputs, and this MAC only has to stop a peer from making a
- * nonce of its own (an issue time it chose): every guess costs it a request, so a 128-bit
- * tag under a 128-bit random key leaves nothing to gain, as the truncated HMAC did. It
- * costs a few hundred instructions instead of four SHA-256 blocks and OpenSSL's context
- * set-up (issue 22: a tenth of a cached refresh). The nonce's form is unchanged. */
-_Static_assert(SIP_DIGEST_SECRET_LEN == crypto_shorthash_siphashx24_KEYBYTES,
-               "the nonce secret is the SipHash key");
+/* The MAC is one AES-128 block under the secret over the nonce's 16 bytes (time ‖ random):
+ * a block cipher on one fixed-length block is a PRF (the PRP/PRF switching lemma: a
+ * distinguisher needs ~2^64 nonces), so the 128-bit tag under a 128-bit random key leaves
+ * a peer nothing but guessing, one request a guess, as the SipHash-2-4-128 and the
+ * truncated HMAC-SHA256 before it did. It only has to stop a peer from making a nonce of
+ * its own (an issue time it chose). With AES-NI (nettle picks it at run time) a block is
+ * ~40 instructions against ~250 for libsodium's siphashx24 over the 16 bytes (issue 22,
+ * ninth round; one MAC per challenge and one per check). The key schedule is kept per
+ * thread with the secret it was made from (making it costs ~900). The nonce's form is
+ * unchanged; nonces of an earlier build do not check, as after any restart (the secret is
+ * drawn at start). */
+_Static_assert(SIP_DIGEST_SECRET_LEN == AES128_KEY_SIZE, "the nonce secret is the AES-128 key");
+_Static_assert(AES_BLOCK_SIZE == 16, "the MAC is one block over time and random");
+
+static _Thread_local struct {
+	int set;
+	uint8_t secret[SIP_DIGEST_SECRET_LEN];
+	struct aes128_ctx aes;
+} mac_key;
 
 static void nonce_mac(const uint8_t *secret, const uint8_t *msg, uint8_t mac[16])
 {
-	crypto_shorthash_siphashx24(mac, msg, 16, secret);
+	if (!mac_key.set || memcmp(mac_key.secret, secret, SIP_DIGEST_SECRET_LEN) != 0) {
+		aes128_set_encrypt_key(&mac_key.aes, secret);
+		memcpy(mac_key.secret, secret, SIP_DIGEST_SECRET_LEN);
+		mac_key.set = 1;
+	}
+	aes128_encrypt(&mac_key.aes, AES_BLOCK_SIZE, mac, msg);
 }
 
 /* The nonce's random bytes come from a pool per thread, refilled NONCE_POOL bytes at a
@@ -240,24 +295,40 @@ enum {
 	NF
 };
 
-/* n: l (< 32) bytes of [A-Za-z0-9_-]. Folded with | 0x20 once, then compared with memcmp:
- * the names are lower-case letters, and a byte folds onto a lower-case letter only when
- * it is that letter in either case ('_' folds onto DEL, digits and '-' onto themselves).
- * strncasecmp per candidate was ~15 library calls per credential (issue 22). */
-static int field_of(const char *n, size_t l)
+/* low: a name's l bytes of [A-Za-z0-9_-], folded with | 0x20 as they were read, then
+ * compared by length with memcmp of a constant size (inlined): the names are lower-case
+ * letters, and a byte folds onto a lower-case letter only when it is that letter in
+ * either case ('_' folds onto DEL, digits and '-' onto themselves). strncasecmp per
+ * candidate was ~15 library calls per credential (issue 22); a fold loop, then memcmp
+ * calls over the candidates of the length, ~60 instructions a parameter (ninth round). */
+static int field_of(const char *low, size_t l)
 {
-	static const char *const names[NF] = {"username", "realm", "nonce", "uri",    "response",
-	                                      "cnonce",   "qop",   "nc",    "opaque", "algorithm"};
-	static const unsigned char lens[NF] = {8, 5, 5, 3, 8, 6, 3, 2, 6, 9};
-	char low[32];
-	if (l > sizeof low)
+#define IS(name) (memcmp(low, name, sizeof name - 1) == 0)
+	switch (l) {
+	case 2:
+		return IS("nc") ? F_NC : -1;
+	case 3:
+		return IS("uri") ? F_URI : IS("qop") ? F_QOP : -1;
+	case 5:
+		return IS("realm") ? F_REALM : IS("nonce") ? F_NONCE : -1;
+	case 6:
+		return IS("cnonce") ? F_CNONCE : IS("opaque") ? F_OPAQUE : -1;
+	case 8:
+		return IS("username") ? F_USERNAME : IS("response") ? F_RESPONSE : -1;
+	case 9:
+		return IS("algorithm") ? F_ALG : -1;
+	default:
 		return -1;
-	for (size_t i = 0; i < l; i++)
-		low[i] = (char)(n[i] | 0x20);
-	for (int k = 0; k < NF; k++)
-		if (lens[k] == l && memcmp(low, names[k], l) == 0)
-			return k;
-	return -1;
+	}
+#undef IS
+}
+
+/* A byte of a parameter name ([A-Za-z0-9_-]: RFC 7616's token, as the parse always read
+ * it), without the locale's ctype. */
+static int name_byte(unsigned char c)
+{
+	unsigned char l = c | 0x20;
+	return (l >= 'a' && l <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
 }
 
 #define PARAM_VALUE_MAX 599 /* any parameter's value, known or not */
@@ -342,9 +413,11 @@ int sip_digest_parse(const char *v, struct sip_digest_creds *c, char *err, size_
 	char alg[32] = "";
 	while (*v) {
 		const char *name = v;
-		while (*v && (isalnum((unsigned char)*v) || *v == '-' || *v == '_'))
-			v++;
-		size_t n = (size_t)(v - name);
+		char low[32];
+		size_t n = 0;
+		for (; name_byte((unsigned char)*v); v++, n++)
+			if (n < sizeof low)
+				low[n] = (char)(*v | 0x20);
 		if (n >= 32) {
 			snprintf(err, errlen, "parameter name too long");
 			return -1;
@@ -355,7 +428,7 @@ int sip_digest_parse(const char *v, struct sip_digest_creds *c, char *err, size_
 			return -1;
 		}
 		v = skip_ws(v + 1);
-		int k = field_of(name, n);
+		int k = field_of(low, n);
 		if (k >= 0 && (seen & 1u << k)) {
 			snprintf(err, errlen, "duplicate parameter %.*s", (int)n, name);
 			return -1;

@@ -4,17 +4,18 @@
  * plus the nonce-count cache: a per-nonce high-water mark of nc values.
  *
  * Nonces are stateless and bound to the server: base64url(time ‖ random ‖
- * SipHash-2-4-128(secret, time ‖ random)). A nonce the secret did not make is invalid; one older
- * than the lifetime is stale (the client retries with the new challenge, stale=true).
- * Only qop=auth is accepted, so every response carries nc and cnonce and a replay is
- * caught by the cache: a request's nc must be above the highest nc of that nonce whose
+ * AES-128(secret, time ‖ random)), the MAC one block of AES under the secret. A nonce the secret
+ * did not make is invalid; one older than the lifetime is stale (the client retries with the new
+ * challenge, stale=true). Only qop=auth is accepted, so every response carries nc and cnonce and a
+ * replay is caught by the cache: a request's nc must be above the highest nc of that nonce whose
  * digest verified (RFC 7616 §3.4 allows a mark or a set; the mark costs 4 bytes a
  * nonce). Only a verified request moves the mark, so a forged nc=ffffffff with a wrong
  * digest cannot burn the phone's nonce.
  *
- * Secrets: the nonce secret and HA1 values are secrets; responses are compared in constant
- * time. Thread-safety: the functions are pure; a struct sip_nc_cache is guarded by its own
- * lock.
+ * Secrets: the nonce secret and HA1 values are secrets; responses and nonce MACs are
+ * compared in constant time. MD5 is nettle's, AES nettle's (AES-NI when the CPU has it),
+ * SHA-256 OpenSSL's. Thread-safety: the functions are pure; a struct sip_nc_cache is guarded by its
+ * own lock.
  */
 #ifndef TG_SIP_DIGEST_H
 #define TG_SIP_DIGEST_H
@@ -27,7 +28,7 @@ enum sip_digest_alg { SIP_DIGEST_MD5 = 0, SIP_DIGEST_SHA256 = 1 };
 
 #define SIP_DIGEST_HEX_MAX 65 /* SHA-256 in hex + NUL */
 #define SIP_NONCE_MAX 64
-#define SIP_DIGEST_SECRET_LEN 16 /* the nonce MAC's key: SipHash's 128 bits */
+#define SIP_DIGEST_SECRET_LEN 16 /* the nonce MAC's key: AES-128's 128 bits */
 
 const char *sip_digest_alg_name(enum sip_digest_alg a); /* "MD5", "SHA-256" */
 int sip_digest_alg_parse(const char *s, enum sip_digest_alg *out);

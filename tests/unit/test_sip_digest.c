@@ -67,6 +67,63 @@ static void test_rfc7616_examples(void **state)
 	}
 }
 
+/* RFC 2617 §3.5's example (MD5, qop=auth): the form most phones send. */
+static void test_rfc2617_example(void **state)
+{
+	(void)state;
+	const char *hdr = "Digest username=\"Mufasa\", realm=\"testrealm@host.com\", "
+	                  "nonce=\"dcd98b7102dd2f0e8b11d0f600bfb0c093\", uri=\"/dir/index.html\", "
+	                  "qop=auth, nc=00000001, cnonce=\"0a4f113b\", "
+	                  "response=\"6629fae49393a05397450978507c4ef1\", "
+	                  "opaque=\"5ccc069c403ebaf9f0171e9517f40e41\"";
+	struct sip_digest_creds c;
+	char err[128], ha1[SIP_DIGEST_HEX_MAX];
+	assert_int_equal(sip_digest_parse(hdr, &c, err, sizeof err), 0);
+	assert_int_equal(c.alg, SIP_DIGEST_MD5);
+	assert_int_equal(sip_digest_ha1(SIP_DIGEST_MD5, "Mufasa", "testrealm@host.com",
+	                                "Circle Of Life", 14, ha1),
+	                 0);
+	assert_string_equal(ha1, "939e7578ed9e3c518a452acee763bce9"); /* RFC 2617 §3.5 */
+	assert_int_equal(sip_digest_verify(&c, "GET", ha1), 1);
+	c.nc[7] = '2'; /* nc is covered */
+	assert_int_equal(sip_digest_verify(&c, "GET", ha1), 0);
+}
+
+/* MD5 (nettle) and SHA-256 (OpenSSL) against OpenSSL's EVP for every length across the
+ * first blocks' edges (55/56/64 bytes: the padding's length field moves to a block of its
+ * own), one byte at a time. */
+/* sip_digest_ha1 equals OpenSSL's EVP over "user:realm:password" (len bytes), in hex. */
+static void assert_ha1_is_evp(enum sip_digest_alg alg, const char *user, const char *realm,
+                              const char *pw, size_t len)
+{
+	char ha1[SIP_DIGEST_HEX_MAX], want[SIP_DIGEST_HEX_MAX];
+	assert_int_equal(sip_digest_ha1(alg, user, realm, pw, len, ha1), 0);
+	size_t cap = strlen(user) + strlen(realm) + len + 3;
+	char *joined = malloc(cap);
+	assert_non_null(joined);
+	int n = snprintf(joined, cap, "%s:%s:%.*s", user, realm, (int)len, pw);
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	assert_int_equal(EVP_Digest(joined, (size_t)n, md, &mdlen,
+	                            alg == SIP_DIGEST_SHA256 ? EVP_sha256() : EVP_md5(), NULL),
+	                 1);
+	free(joined);
+	for (unsigned i = 0; i < mdlen; i++)
+		snprintf(want + 2 * i, 3, "%02x", md[i]);
+	assert_string_equal(ha1, want);
+}
+
+static void test_block_edges(void **state)
+{
+	(void)state;
+	char pw[300];
+	for (size_t len = 0; len < sizeof pw; len++) {
+		pw[len] = (char)('a' + len % 26);
+		assert_ha1_is_evp(SIP_DIGEST_MD5, "u", "r", pw, len);
+		assert_ha1_is_evp(SIP_DIGEST_SHA256, "u", "r", pw, len);
+	}
+}
+
 static void test_nonces(void **state)
 {
 	(void)state;
@@ -127,6 +184,42 @@ static void test_nonces(void **state)
 	}
 }
 
+/* The nonce's MAC is AES-128 under the secret over its first 16 bytes (time and random),
+ * checked with OpenSSL's AES as an independent implementation; nonces of two secrets
+ * made and checked in turn (digest.c keeps the key schedule of the last secret per
+ * thread: a schedule not remade for a new secret would take the other's nonces). */
+static void test_nonce_mac(void **state)
+{
+	(void)state;
+	uint8_t sa[SIP_DIGEST_SECRET_LEN], sb[SIP_DIGEST_SECRET_LEN];
+	randombytes_buf(sa, sizeof sa);
+	memcpy(sb, sa, sizeof sb);
+	sb[15] ^= 1; /* one bit apart */
+	for (int i = 0; i < 20; i++) {
+		const uint8_t *mine = i % 2 ? sb : sa, *other = i % 2 ? sa : sb;
+		char n[SIP_NONCE_MAX];
+		int64_t issued;
+		sip_nonce_make(mine, 7000 + i, n);
+		assert_int_equal(sip_nonce_check(other, n, 7000 + i, 30, &issued),
+		                 SIP_NONCE_INVALID);
+		assert_int_equal(sip_nonce_check(mine, n, 7000 + i, 30, &issued), SIP_NONCE_OK);
+		unsigned char raw[64], want[32];
+		size_t rawlen = 0;
+		assert_int_equal(sodium_base642bin(raw, sizeof raw, n, strlen(n), NULL, &rawlen,
+		                                   NULL, sodium_base64_VARIANT_URLSAFE_NO_PADDING),
+		                 0);
+		assert_int_equal(rawlen, 32);
+		EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
+		int wl = 0;
+		assert_int_equal(EVP_EncryptInit_ex(x, EVP_aes_128_ecb(), NULL, mine, NULL), 1);
+		EVP_CIPHER_CTX_set_padding(x, 0);
+		assert_int_equal(EVP_EncryptUpdate(x, want, &wl, raw, 16), 1);
+		assert_int_equal(wl, 16);
+		EVP_CIPHER_CTX_free(x);
+		assert_memory_equal(raw + 16, want, 16);
+	}
+}
+
 /* H(A1) over pieces that fit digest.c's join buffer and over ones that do not (hashed
  * piece by piece): both equal the hash of the joined string, in lower-case hex. */
 static void test_ha1_lengths(void **state)
@@ -136,21 +229,8 @@ static void test_ha1_lengths(void **state)
 	for (size_t len = 0; len < sizeof pw; len += 173) {
 		memset(pw, 'p', len);
 		pw[len] = '\0';
-		for (int a = 0; a < 2; a++) {
-			enum sip_digest_alg alg = a ? SIP_DIGEST_SHA256 : SIP_DIGEST_MD5;
-			char ha1[SIP_DIGEST_HEX_MAX], want[SIP_DIGEST_HEX_MAX];
-			assert_int_equal(sip_digest_ha1(alg, "alice", "telgate", pw, len, ha1), 0);
-			static char joined[sizeof pw + 32];
-			int n = snprintf(joined, sizeof joined, "alice:telgate:%s", pw);
-			unsigned char md[EVP_MAX_MD_SIZE];
-			unsigned int mdlen = 0;
-			assert_int_equal(EVP_Digest(joined, (size_t)n, md, &mdlen,
-			                            a ? EVP_sha256() : EVP_md5(), NULL),
-			                 1);
-			for (unsigned i = 0; i < mdlen; i++)
-				snprintf(want + 2 * i, 3, "%02x", md[i]);
-			assert_string_equal(ha1, want);
-		}
+		assert_ha1_is_evp(SIP_DIGEST_MD5, "alice", "telgate", pw, len);
+		assert_ha1_is_evp(SIP_DIGEST_SHA256, "alice", "telgate", pw, len);
 	}
 }
 
@@ -495,6 +575,8 @@ int main(void)
 	    cmocka_unit_test(test_failure_charges),  cmocka_unit_test(test_nonce_counts),
 	    cmocka_unit_test(test_hostile_headers),  cmocka_unit_test(test_ha2_kept),
 	    cmocka_unit_test(test_param_names),      cmocka_unit_test(test_nonce_counts_full),
+	    cmocka_unit_test(test_rfc2617_example),  cmocka_unit_test(test_block_edges),
+	    cmocka_unit_test(test_nonce_mac),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

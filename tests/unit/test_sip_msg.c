@@ -503,6 +503,30 @@ static void test_to_tag(void **state)
 	sip_req_to_tag(&r, key, t3);
 	assert_string_not_equal(t1, t3);
 	sip_req_free(&r);
+	/* From tag and branch longer than the tag's buffer (the full parse holds them as
+	 * sent): the input is cut at the buffer's end, branch and all */
+	static char big[6000];
+	char tag[1500];
+	memset(tag, 'f', sizeof tag - 1);
+	tag[sizeof tag - 1] = '\0';
+	int n = snprintf(big, sizeof big,
+	                 "REGISTER sip:telgate SIP/2.0\r\n"
+	                 "Via: SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bK%s\r\n"
+	                 "Max-Forwards: 70\r\nTo: <sip:1001@telgate>\r\n"
+	                 "From: <sip:1001@telgate>;tag=%s\r\nCall-ID: c1\r\n"
+	                 "CSeq: 7 REGISTER\r\n\r\n",
+	                 tag, tag);
+	assert_int_equal(sip_req_parse_full(big, (size_t)n, &r, &status, reason, sizeof reason), 0);
+	sip_req_to_tag(&r, key, t3);
+	sip_req_free(&r);
+	enum { TAG_BUF = SIP_CALLID_MAX + 2 * 256 + 64 }; /* msg.c's buffer */
+	static char whole[2 * sizeof tag + 64];
+	int m = snprintf(whole, sizeof whole, "c1|%s|7REGISTER|z9hG4bK%s", tag, tag);
+	assert_true(m > TAG_BUF);
+	crypto_shorthash(h, (const uint8_t *)whole, TAG_BUF, key); /* its first TAG_BUF bytes */
+	for (int i = 0; i < 8; i++)
+		snprintf(want + 2 * i, 3, "%02x", h[i]);
+	assert_string_equal(t3, want);
 }
 
 /* The device a Cisco endpoint names in its Contact (+u.sip!devicename.ccm.cisco.com, as

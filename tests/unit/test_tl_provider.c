@@ -193,6 +193,24 @@ static void test_provider(void **state)
 	held.prev = &l2;
 	assert_int_equal(tl_verify(itl->data, itl->len, &held, &l3, NULL), TL_OLDER);
 
+	/* Back to the first server certificate, then server2 again: each text read is listed
+	 * as it is now, whatever was read at the refreshes before (the provider keeps the DER
+	 * of the texts it read last, issue 22). */
+	const struct tlf_cert *back[] = {&server, &server2};
+	for (size_t i = 0; i < 2; i++) {
+		put_pem(dir, "server.crt", back[i]);
+		assert_int_equal(tl_provider_refresh(fp.arg), 1);
+		struct files_blob *b = get(&fp, "ITLFile.tlv");
+		assert_int_equal(tl_parse(b->data, b->len, &l3), 0);
+		assert_int_equal(l3.rec[4].cert.len, back[i]->len);
+		assert_memory_equal(l3.rec[4].cert.p, back[i]->der, back[i]->len);
+		files_blob_unref(b);
+		assert_int_equal(tl_provider_refresh(fp.arg), 0); /* read again: the same */
+	}
+	uint32_t seq2b = tl_provider_sequence(fp.arg);
+	assert_true(seq2b > seq2);
+	seq2 = seq2b;
+
 	/* The trust-list key replaced: the next list is signed by the recovery key, which the
 	 * held list carries as SAST, so the client accepts it. */
 	s.tl = &tls2;
