@@ -3,6 +3,7 @@
  * cached per connection, a separate read-only connection guarded by an authorizer for
  * ad-hoc queries. */
 #include "core/util.h"
+#include "store/sqlite_mem.h"
 #include "store/store_backend.h"
 
 #include <ctype.h>
@@ -85,6 +86,7 @@ static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
 static void sqlite_configure(void)
 {
 	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	(void)sqlite_mem_install(); /* sqlite_mem.h; refused: the system allocator */
 }
 
 static struct store_conn *conn_open(store_t *st, char *err, size_t errlen)
