@@ -114,6 +114,35 @@ struct sip_loc {
  * change, so the _sum is the changes committed). */
 static const double batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096};
 
+/* s (NUL-terminated within cap) into dst, its used length only. */
+static void copy_str(char *dst, const char *s, size_t cap)
+{
+	size_t n = strnlen(s, cap - 1);
+	memcpy(dst, s, n);
+	dst[n] = '\0';
+}
+
+/* *s into *d, each string by its used length: a binding is ~1,800 bytes, of which a
+ * refresh uses ~250, and a cached refresh copied three whole ones (into the edit, into
+ * the op, back into the table: memmove 2.1 % of the CPU under load, 28 cache lines each
+ * where ~10 are used; issue 22). The bytes after each string's NUL are not copied. */
+static void reg_copy(struct store_registration *d, const struct store_registration *s)
+{
+#define REG_STR(f) copy_str(d->f, s->f, sizeof d->f)
+	REG_STR(device);
+	REG_STR(aor);
+	REG_STR(contact);
+	REG_STR(callid);
+	REG_STR(transport);
+	REG_STR(source);
+	REG_STR(sipinstance);
+	REG_STR(node);
+#undef REG_STR
+	d->cseq = s->cseq;
+	d->expires = s->expires;
+	d->regid = s->regid;
+}
+
 static struct ldev *find(const struct shtable_at *at)
 {
 	struct shtable_node *n = shtable_find(at);
@@ -447,7 +476,7 @@ static void op_fill(const struct sip_loc *l, struct op *o, const struct opdesc *
 	case OP_REFRESH:
 	case OP_CHANGE:
 	case OP_DELETE:
-		o->b = *v->b;
+		reg_copy(&o->b, v->b);
 		return;
 	case OP_EXPIRE_ONE: /* the key, the node, expires the sweep's now */
 	case OP_EXPIRE:     /* the node, expires the scan's now */
@@ -743,7 +772,7 @@ int sip_loc_change(struct sip_loc *l, const char *device, int64_t now, sip_loc_e
 	int n = 0;
 	for (int i = 0; d && i < d->n; i++)
 		if (d->b[i].expires > now)
-			work[n++] = d->b[i];
+			reg_copy(&work[n++], &d->b[i]);
 	*before = n;
 	int rc = fn(ud, work, &n, SIP_LOC_MAX);
 	if (rc != 0) {
@@ -817,7 +846,8 @@ int sip_loc_change(struct sip_loc *l, const char *device, int64_t now, sip_loc_e
 			dev_free(d);
 		}
 	} else {
-		memcpy(d->b, work, (size_t)n * sizeof *work);
+		for (int i = 0; i < n; i++)
+			reg_copy(&d->b[i], &work[i]);
 		d->n = n;
 		int64_t first_due = work[0].expires;
 		for (int i = 1; i < n; i++)
