@@ -7,15 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TG_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define TG_ASAN 1
-#endif
-
+#if SQLITE_MEM_CACHED
 /* Each block starts with its usable size (16 bytes, so that what SQLite gets keeps
  * malloc's 16-byte alignment). */
 #define HDR 16
@@ -150,11 +142,13 @@ static void install_once(void)
 
 int sqlite_mem_install(void)
 {
-#ifdef TG_ASAN
-	return SQLITE_OK; /* the system allocator, seen by the sanitizer */
-#else
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	pthread_once(&once, install_once);
 	return install_rc;
-#endif
 }
+#else
+int sqlite_mem_install(void)
+{
+	return SQLITE_OK; /* the system allocator, seen by the sanitizer */
+}
+#endif

@@ -29,6 +29,18 @@
 #ifndef TG_STORE_SQLITE_MEM_H
 #define TG_STORE_SQLITE_MEM_H
 
+/* 1 when this build installs the cache, 0 under AddressSanitizer (see above). */
+#if defined(__SANITIZE_ADDRESS__)
+#define SQLITE_MEM_CACHED 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SQLITE_MEM_CACHED 0
+#endif
+#endif
+#ifndef SQLITE_MEM_CACHED
+#define SQLITE_MEM_CACHED 1
+#endif
+
 #define SQLITE_MEM_SMALL 1024 /* bytes: the largest block cached */
 #define SQLITE_MEM_KEEP 32    /* blocks cached per size class and thread */
 

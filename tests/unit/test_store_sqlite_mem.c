@@ -13,15 +13,6 @@
 #include <string.h>
 #include <cmocka.h>
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TG_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define TG_ASAN 1
-#endif
-
 static int setup(void **state)
 {
 	(void)state;
@@ -41,7 +32,7 @@ static void test_sizes(void **state)
 		assert_non_null(p);
 		memset(p, 0x5a, (size_t)c[i].want);
 		assert_true(sqlite3_msize(p) >= (sqlite3_uint64)c[i].want);
-#ifndef TG_ASAN
+#if SQLITE_MEM_CACHED
 		assert_int_equal(sqlite3_msize(p), c[i].usable);
 #endif
 		assert_int_equal((uintptr_t)p % 8, 0);
