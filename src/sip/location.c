@@ -19,13 +19,10 @@
 #define FLUSH_MS 50
 #define QUEUE_MAX 100000
 #define REPLAY_CHUNK 256 /* spooled changes replayed per transaction, at least */
-/* Ops the writer keeps for reuse once written (OP_SMALL string bytes, ~450 bytes each):
- * an op is taken from them under the queue's lock that links it, so a refresh costs no
- * malloc on its thread and no free on the writer (issue 22: ~380 instructions a change,
- * and a free crossing arenas). A binding whose strings do not fit gets an op of its size,
- * freed once written. */
+/* Ops the writer keeps for reuse once written (~1.8 KB each): an op is taken from them
+ * under the queue's lock that links it, so a refresh costs no malloc on its thread and no
+ * free on the writer (issue 22: ~380 instructions a change, and a free crossing arenas). */
 #define SPARE_MAX 1024
-#define OP_SMALL 384
 /* The store's own expiry scan (every row of the node: schema v19 has no index on
  * expires; ~5.5M instructions at 10,000 rows) runs at the first sweep and then this
  * often, for rows that are not in memory (expired before a start, or dropped); a binding
@@ -54,34 +51,11 @@ struct ldev {
  * it once the binding change is durable. */
 enum op_kind { OP_PUT, OP_REFRESH, OP_CHANGE, OP_DELETE, OP_EXPIRE, OP_EXPIRE_ONE, OP_STATE };
 
-/* An op's binding strings, in this order in op.s. */
-enum {
-	OPB_DEVICE,
-	OPB_AOR,
-	OPB_CONTACT,
-	OPB_CALLID,
-	OPB_TRANSPORT,
-	OPB_SOURCE,
-	OPB_INSTANCE,
-	OPB_NODE,
-	OPB_N
-};
-
-/* A queued change. Its binding is packed: the strings one after another, each
- * NUL-terminated (a refresh's ~250 bytes, not a ~1,800-byte store_registration: the op
- * is written on the request's thread and read on the writer's, and 1,024 whole ones were
- * ~1.9 MB cycled through the caches; issue 22). OP_DELETE: device and contact matter;
- * OP_EXPIRE: node and expires; OP_EXPIRE_ONE: device, contact, node, expires; OP_STATE:
- * device and expires. */
 struct op {
 	struct op *next;
 	enum op_kind kind;
-	int pooled;   /* OP_SMALL bytes in s, kept for reuse; 0: sized to its binding, freed */
-	uint64_t seq; /* commitq.h: 1, 2, 3 ... in queue order */
-	int64_t expires, regid;
-	uint32_t cseq;
-	uint16_t len[OPB_N]; /* strlen of each string in s */
-	char s[];
+	uint64_t seq;                /* commitq.h: 1, 2, 3 ... in queue order */
+	struct store_registration b; /* OP_DELETE: device + contact; OP_EXPIRE: expires */
 };
 
 /* What an op is made of, given to enqueue, which makes the op under the queue's lock.
@@ -141,13 +115,13 @@ struct sip_loc {
 static const double batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096};
 
 /* *s into *d, each string by its used length: a binding is ~1,800 bytes, of which a
- * refresh uses ~250, and a cached refresh copied whole ones into the edit and back into
- * the table (28 cache lines each where ~10 are used; memmove was 2.1 % of the CPU under
- * load; issue 22; the op packs its copy: op_fill). The bytes after each string's NUL are not
- * copied. strcpy: every binding's strings end within their fields (register.c's edit writes them
- * with tg_strlcpy, the store's rows are copied with their lengths checked, put_id cuts at
- * STORE_ID_MAX); one strcpy per field was ~90 instructions a binding fewer than strnlen and memcpy.
- */
+ * refresh uses ~250, and a cached refresh copied three whole ones (into the edit, into
+ * the op, back into the table: 28 cache lines each where ~10 are used; memmove was 2.1 %
+ * of the CPU under load; issue 22). The bytes after each string's NUL are not copied.
+ * strcpy: every binding's strings end within their fields (register.c's edit writes
+ * them with tg_strlcpy, the store's rows are copied with their lengths checked, put_id
+ * cuts at STORE_ID_MAX); one strcpy per field was ~90 instructions a binding fewer than
+ * strnlen and memcpy. */
 static void reg_copy(struct store_registration *d, const struct store_registration *s)
 {
 	strcpy(d->device, s->device);
@@ -171,44 +145,26 @@ static struct ldev *find(const struct shtable_at *at)
 
 /* --- the writer --------------------------------------------------------------------- */
 
-/* The op's binding unpacked into *r (each string by its length; the bytes after its NUL
- * are left as they were). */
-static void op_binding(const struct op *o, struct store_registration *r)
-{
-	char *dst[OPB_N] = {r->device,    r->aor,    r->contact,     r->callid,
-	                    r->transport, r->source, r->sipinstance, r->node};
-	const char *p = o->s;
-	for (int i = 0; i < OPB_N; i++) {
-		memcpy(dst[i], p, o->len[i]);
-		dst[i][o->len[i]] = '\0';
-		p += o->len[i] + 1;
-	}
-	r->cseq = o->cseq;
-	r->expires = o->expires;
-	r->regid = o->regid;
-}
-
 static int apply_op(store_t *st, const struct op *o)
 {
 	int n, rc;
-	struct store_registration b;
-	op_binding(o, &b);
 	switch (o->kind) {
 	case OP_PUT:
-		return store_registration_put(st, &b);
+		return store_registration_put(st, &o->b);
 	case OP_REFRESH:
-		rc = store_registration_refresh(st, &b);
-		return rc == STORE_NOTFOUND ? store_registration_put(st, &b) : rc;
+		rc = store_registration_refresh(st, &o->b);
+		return rc == STORE_NOTFOUND ? store_registration_put(st, &o->b) : rc;
 	case OP_CHANGE:
-		rc = store_registration_rewrite(st, &b);
-		return rc == STORE_NOTFOUND ? store_registration_put(st, &b) : rc;
+		rc = store_registration_rewrite(st, &o->b);
+		return rc == STORE_NOTFOUND ? store_registration_put(st, &o->b) : rc;
 	case OP_DELETE:
-		rc = store_registration_delete(st, b.device, b.contact);
+		rc = store_registration_delete(st, o->b.device, o->b.contact);
 		return rc == STORE_NOTFOUND ? STORE_OK : rc;
 	case OP_EXPIRE:
-		return store_registrations_expire(st, b.node, b.expires, &n);
+		return store_registrations_expire(st, o->b.node, o->b.expires, &n);
 	case OP_EXPIRE_ONE:
-		return store_registration_expire_one(st, b.node, b.device, b.contact, b.expires);
+		return store_registration_expire_one(st, o->b.node, o->b.device, o->b.contact,
+		                                     o->b.expires);
 	case OP_STATE:
 		return STORE_OK; /* write_batch announces them together */
 	}
@@ -232,7 +188,7 @@ static int announce_states(store_t *st, const struct op *batch)
 	for (const struct op *o = batch; o && rc == STORE_OK; o = o->next) {
 		if (o->kind != OP_STATE)
 			continue;
-		v[n++] = (struct store_devstate){o->s, (int)o->expires}; /* s: the device first */
+		v[n++] = (struct store_devstate){o->b.device, (int)o->b.expires};
 		if (n == (int)(sizeof v / sizeof v[0])) {
 			rc = store_devstate_announce(st, v, n);
 			n = 0;
@@ -275,7 +231,7 @@ static int spool_batch(struct sip_spool *sp, const struct op *batch, const char 
 		if (o->kind == OP_STATE || (o->kind == OP_EXPIRE_ONE && o != last_one))
 			continue;
 		r.kind = kinds[o->kind];
-		op_binding(o, &r.b);
+		r.b = o->b;
 		if (sip_spool_add(sp, &r) != 0)
 			break; /* the flush says so */
 	}
@@ -418,7 +374,7 @@ static void *writer_main(void *arg)
 		if (!l->head)
 			break; /* stopping, nothing left */
 		gather(l);
-		struct op *batch = l->head;
+		struct op *batch = l->head, **batch_tail = l->tail;
 		uint64_t upto = l->enqueued;
 		long nb = l->queued;
 		l->head = NULL;
@@ -433,16 +389,12 @@ static void *writer_main(void *arg)
 
 		pthread_mutex_lock(&l->qmu);
 		if (rc == STORE_OK) {
-			while (batch) { /* kept for the next changes */
-				struct op *next = batch->next;
-				if (batch->pooled && l->nspare < SPARE_MAX) {
-					batch->next = l->spare;
-					l->spare = batch;
-					l->nspare++;
-				} else
-					free(batch);
-				batch = next;
-			}
+			if (l->nspare + nb <= SPARE_MAX) { /* kept for the next changes */
+				*batch_tail = l->spare;
+				l->spare = batch;
+				l->nspare += nb;
+			} else
+				free_ops(batch);
 			if (l->failing)
 				log_ev(LOG_LVL_NOTICE, NULL, "sip_location_persisted",
 				       LOG_S("reason", "the store accepts bindings again"));
@@ -509,86 +461,32 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-/* The strings of the op v describes (OPB_*; "" for those it has not), each cut to its
- * store_registration field, their lengths in len; returns the bytes they take packed. */
-static size_t op_strs(const struct sip_loc *l, const struct opdesc *v, const char *f[OPB_N],
-                      uint16_t len[OPB_N])
+/* The op v describes, into o (every field but next and seq). */
+static void op_fill(const struct sip_loc *l, struct op *o, const struct opdesc *v)
 {
-#define FCAP(x) sizeof(((struct store_registration *)0)->x)
-	static const size_t cap[OPB_N] = {FCAP(device),      FCAP(aor),       FCAP(contact),
-	                                  FCAP(callid),      FCAP(transport), FCAP(source),
-	                                  FCAP(sipinstance), FCAP(node)};
-#undef FCAP
-	const struct store_registration *b = v->b;
-	for (int i = 0; i < OPB_N; i++)
-		f[i] = "";
+	o->kind = v->kind;
 	switch (v->kind) {
 	case OP_PUT:
 	case OP_REFRESH:
 	case OP_CHANGE:
 	case OP_DELETE:
-		f[OPB_DEVICE] = b->device;
-		f[OPB_AOR] = b->aor;
-		f[OPB_CONTACT] = b->contact;
-		f[OPB_CALLID] = b->callid;
-		f[OPB_TRANSPORT] = b->transport;
-		f[OPB_SOURCE] = b->source;
-		f[OPB_INSTANCE] = b->sipinstance;
-		f[OPB_NODE] = b->node;
-		break;
+		reg_copy(&o->b, v->b);
+		return;
 	case OP_EXPIRE_ONE: /* the key, the node, expires the sweep's now */
-		f[OPB_DEVICE] = b->device;
-		f[OPB_CONTACT] = b->contact;
-		f[OPB_NODE] = l->node;
-		break;
-	case OP_EXPIRE: /* the node, expires the scan's now */
-		f[OPB_NODE] = l->node;
-		break;
-	case OP_STATE: /* the device, expires the state */
-		f[OPB_DEVICE] = v->name;
+	case OP_EXPIRE:     /* the node, expires the scan's now */
+	case OP_STATE:      /* the device, expires the state */
 		break;
 	}
-	size_t need = 0;
-	for (int i = 0; i < OPB_N; i++) {
-		len[i] = (uint16_t)strnlen(f[i], cap[i] - 1);
-		need += len[i] + 1u;
+	memset(&o->b, 0, sizeof o->b);
+	if (v->kind == OP_EXPIRE_ONE) {
+		tg_strlcpy(o->b.device, v->b->device, sizeof o->b.device);
+		tg_strlcpy(o->b.contact, v->b->contact, sizeof o->b.contact);
 	}
-	return need;
-}
-
-/* The op v describes (strings f of lengths len, from op_strs) into o: every field but
- * next, seq and pooled. */
-static void op_fill(struct op *o, const struct opdesc *v, const char *const f[OPB_N],
-                    const uint16_t len[OPB_N])
-{
-	o->kind = v->kind;
-	int binding = v->kind == OP_PUT || v->kind == OP_REFRESH || v->kind == OP_CHANGE ||
-	              v->kind == OP_DELETE;
-	o->cseq = binding ? v->b->cseq : 0;
-	o->expires = binding ? v->b->expires : v->v;
-	o->regid = binding ? v->b->regid : 0;
-	char *p = o->s;
-	for (int i = 0; i < OPB_N; i++) {
-		o->len[i] = len[i];
-		memcpy(p, f[i], len[i]);
-		p[len[i]] = '\0';
-		p += len[i] + 1;
-	}
-}
-
-/* Ops given back (an enqueue that ran out of memory): pooled ones to the spare list. */
-static void ops_back(struct sip_loc *l, struct op *o)
-{
-	while (o) {
-		struct op *next = o->next;
-		if (o->pooled) {
-			o->next = l->spare;
-			l->spare = o;
-			l->nspare++;
-		} else
-			free(o);
-		o = next;
-	}
+	if (v->kind == OP_STATE)
+		tg_strlcpy(o->b.device, v->name, sizeof o->b.device);
+	else
+		memcpy(o->b.node, l->node, l->node_len + 1);
+	o->b.expires = v->v;
 }
 
 /* Makes the n ops v describes (from the spare ones, else malloc) and appends them to the
@@ -604,22 +502,18 @@ static uint64_t enqueue(struct sip_loc *l, const struct opdesc *v, int n, int du
 	uint64_t from = l->enqueued + 1;
 	struct op *first = NULL, **tail = &first;
 	for (int i = 0; i < n; i++) {
-		const char *f[OPB_N];
-		uint16_t len[OPB_N];
-		size_t need = op_strs(l, &v[i], f, len);
-		struct op *o = need <= OP_SMALL ? l->spare : NULL;
+		struct op *o = l->spare;
 		if (o) {
 			l->spare = o->next;
 			l->nspare--;
-		} else if ((o = malloc(sizeof *o + (need <= OP_SMALL ? OP_SMALL : need))))
-			o->pooled = need <= OP_SMALL;
-		else { /* give back what was taken */
-			*tail = NULL;
-			ops_back(l, first);
+		} else if (!(o = malloc(sizeof *o))) { /* give back what was taken */
+			*tail = l->spare;
+			l->spare = first;
+			l->nspare += i;
 			pthread_mutex_unlock(&l->qmu);
 			return 0;
 		}
-		op_fill(o, &v[i], f, len);
+		op_fill(l, o, &v[i]);
 		o->seq = from + (uint64_t)i;
 		*tail = o;
 		tail = &o->next;
