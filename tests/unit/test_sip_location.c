@@ -771,6 +771,77 @@ static void test_ops_reused(void **state)
 	sip_loc_free(l);
 }
 
+/* An edit that sets one binding with every string as long as its field takes, the
+ * Call-ID and the source ending in tag (a refresh, a reconnection). */
+struct longb {
+	char tag;
+	char src;
+	uint32_t cseq;
+};
+
+static void fill(char *dst, size_t cap, char c, char last)
+{
+	memset(dst, c, cap - 1);
+	dst[cap - 2] = last;
+	dst[cap - 1] = '\0';
+}
+
+static int edit_long(void *ud, struct store_registration *b, int *n, int cap)
+{
+	const struct longb *x = ud;
+	assert_true(cap >= 1);
+	*n = 1;
+	memset(&b[0], 0, sizeof b[0]);
+	fill(b[0].aor, sizeof b[0].aor, 'a', 'A');
+	fill(b[0].contact, sizeof b[0].contact, 'c', 'C');
+	fill(b[0].callid, sizeof b[0].callid, 'i', x->tag);
+	fill(b[0].transport, sizeof b[0].transport, 't', 'T');
+	fill(b[0].source, sizeof b[0].source, 's', x->src);
+	fill(b[0].sipinstance, sizeof b[0].sipinstance, 'u', 'U');
+	b[0].cseq = x->cseq;
+	b[0].expires = 4000 + x->cseq;
+	b[0].regid = 7;
+	return 0;
+}
+
+/* Issue 22: bindings are copied by their strings' used lengths (into the edit, the op
+ * and back into the table). A binding with every string as long as its field takes: its
+ * put, refresh (a new Call-ID) and reconnection (a new source), between changes of short
+ * ones made in the same reused ops: the store gets every column whole. */
+static void test_long_binding(void **state)
+{
+	struct tu_store *f = *state;
+	char err[256];
+	struct sip_loc *l = sip_loc_open(f->st, "node-a", 1000, NULL, 0, err, sizeof err);
+	assert_non_null(l);
+	const struct longb steps[] = {{'1', '1', 1}, {'2', '1', 2}, {'3', '2', 3}};
+	for (size_t k = 0; k < sizeof steps / sizeof steps[0]; k++) {
+		int before = -1, n = -1;
+		assert_int_equal(sip_loc_update(l, "SEP007", 1000, edit_long, (void *)&steps[k],
+		                                &before, NULL, &n),
+		                 0);
+		struct want w = {1, {"sip:short@h"}, {3000 + (int64_t)k}, (uint32_t)k + 1, 0};
+		assert_int_equal(sip_loc_update(l, "SEP008", 1000, edit, &w, &before, NULL, &n), 0);
+		sip_loc_sync(l);
+		assert_store_is_memory(f, l, 1000);
+		struct rows st = {0};
+		assert_int_equal(store_registrations(f->st, "SEP007", collect_row, &st), STORE_OK);
+		assert_int_equal(st.n, 1);
+		struct store_registration want;
+		edit_long((void *)&steps[k], &want, &n, 1);
+		assert_string_equal(st.r[0].aor, want.aor);
+		assert_string_equal(st.r[0].contact, want.contact);
+		assert_string_equal(st.r[0].callid, want.callid);
+		assert_string_equal(st.r[0].transport, want.transport);
+		assert_string_equal(st.r[0].source, want.source);
+		assert_string_equal(st.r[0].sipinstance, want.sipinstance);
+		assert_int_equal(st.r[0].regid, 7);
+		assert_int_equal(st.r[0].cseq, steps[k].cseq);
+		assert_int_equal(st.r[0].expires, 4000 + steps[k].cseq);
+	}
+	sip_loc_free(l);
+}
+
 /* An edit that keeps what there is and adds one contact (expires 5000). */
 static int edit_add(void *ud, struct store_registration *b, int *n, int cap)
 {
@@ -824,6 +895,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_threads_store_matches, setup, tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_ops_reused, setup, tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_edit_gets_the_live_ones, setup, tu_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_long_binding, setup, tu_store_teardown),
 	    cmocka_unit_test(test_account_cache),
 	    cmocka_unit_test(test_account_cache_second_chance),
 	};
