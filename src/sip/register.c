@@ -429,7 +429,7 @@ static enum sip_port_kind port_of(const struct sip_reg_req *x)
 		return SIP_PORT_OAUTH;
 	if (x->edge[0])
 		return SIP_PORT_EDGE;
-	return strcmp(x->transport, "TLS") == 0 ? SIP_PORT_TLS : SIP_PORT_PLAIN;
+	return memcmp(x->transport, "TLS", 4) == 0 ? SIP_PORT_TLS : SIP_PORT_PLAIN;
 }
 
 /* The facts of x that need no store, for oauth.h. */
@@ -654,12 +654,11 @@ static enum sip_reg_outcome bearer_decide(struct sip_reg *g, struct sip_reg_req 
 enum sip_reg_outcome sip_reg_route(struct sip_reg_req *x)
 {
 	struct sip_req *q = &x->req;
-	int is_register = !strcmp(q->method, "REGISTER");
-	int is_options = !strcmp(q->method, "OPTIONS");
-	int is_ack = !strcmp(q->method, "ACK");
+	int is_register = SIP_METHOD_IS(q, "REGISTER");
+	int is_options = !is_register && SIP_METHOD_IS(q, "OPTIONS");
 	if (!is_register && !is_options) /* RFC 3261 §8.2.1: the method before Require */
-		return is_ack ? SIP_REG_NO_ANSWER : SIP_REG_METHOD_NOT_ALLOWED;
-	if (q->unsupported[0] && strcmp(q->method, "CANCEL") != 0) {
+		return SIP_METHOD_IS(q, "ACK") ? SIP_REG_NO_ANSWER : SIP_REG_METHOD_NOT_ALLOWED;
+	if (q->unsupported[0] && !SIP_METHOD_IS(q, "CANCEL")) {
 		/* RFC 3261 §8.2.2.3: an extension we do not have is required: 420, no binding */
 		snprintf(x->detail, sizeof x->detail, "Unsupported: %s\r\n", q->unsupported);
 		return SIP_REG_BAD_EXTENSION;

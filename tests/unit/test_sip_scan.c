@@ -55,6 +55,81 @@ static void check(const char *s, size_t n)
 	free(b);
 }
 
+/* sip_scan_lws's contract, byte by byte. */
+static int lws_reference(const char *p, const char *e)
+{
+	for (const char *c = p; c < e; c++)
+		if (*c == '\t' || (*c == ' ' && c > p && c[-1] == ' '))
+			return 1;
+	return 0;
+}
+
+/* sip_scan_lws over the n bytes of s at the end of an allocation of exactly n bytes, from
+ * every start offset up to 3, against the reference. */
+static void check_lws(const char *s, size_t n)
+{
+	char *b = malloc(n ? n : 1);
+	assert_non_null(b);
+	memcpy(b, s, n);
+	for (size_t from = 0; from <= n && from < 4; from++) {
+		int a = sip_scan_lws(b + from, b + n), r = lws_reference(b + from, b + n);
+		if (a != r)
+			fail_msg("lws: length %zu from %zu: %d, expected %d", n, from, a, r);
+	}
+	free(b);
+}
+
+/* A tab, or a second space, at every position of lines up to 40 bytes (the blocks' and
+ * words' edges), after a space at every distance; every byte value once at each place
+ * beside a space (only a tab or a space may count). */
+static void test_lws_everywhere(void **state)
+{
+	(void)state;
+	char line[48];
+	for (size_t n = 0; n <= 40; n++)
+		for (size_t at = 0; at < n; at++) {
+			for (size_t sp = 0; sp <= at; sp++) {
+				memset(line, 'a', n);
+				line[sp] = ' ';
+				line[at] = ' ';
+				check_lws(line, n);
+				line[at] = '\t';
+				check_lws(line, n);
+			}
+			for (int c = 0; c < 256; c++) {
+				memset(line, 'a', n);
+				if (at > 0)
+					line[at - 1] = ' ';
+				line[at] = (char)c;
+				check_lws(line, n);
+			}
+		}
+	/* "a a a ...": single spaces only, over every boundary */
+	for (size_t n = 0; n <= 40; n++) {
+		for (size_t i = 0; i < n; i++)
+			line[i] = i % 2 ? ' ' : 'a';
+		check_lws(line, n);
+	}
+}
+
+/* Credential-like lines with a rare tab or double space: 200,000 of them. */
+static void test_lws_random(void **state)
+{
+	(void)state;
+	static const char common[] = "abcXYZ019\";:<>@=,.-_~/ ";
+	uint32_t x = 88675123u;
+	char line[300];
+	for (int k = 0; k < 200000; k++) {
+		x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+		size_t n = x % sizeof line;
+		for (size_t i = 0; i < n; i++) {
+			x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+			line[i] = x % 211 ? common[x % (sizeof common - 1)] : '\t';
+		}
+		check_lws(line, n);
+	}
+}
+
 static void test_impl(void **state)
 {
 	(void)state;
@@ -122,10 +197,9 @@ static void test_random(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_impl),
-	    cmocka_unit_test(test_every_byte_everywhere),
-	    cmocka_unit_test(test_quotes),
-	    cmocka_unit_test(test_random),
+	    cmocka_unit_test(test_impl),           cmocka_unit_test(test_every_byte_everywhere),
+	    cmocka_unit_test(test_quotes),         cmocka_unit_test(test_random),
+	    cmocka_unit_test(test_lws_everywhere), cmocka_unit_test(test_lws_random),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
