@@ -769,8 +769,9 @@ enum sip_reg_outcome sip_reg_fast(struct sip_reg *g, struct sip_reg_req *x)
 	int verified = sip_digest_verify(&x->cr, x->req.method, ha1_of(g, x, hit ? &a : NULL));
 	if (!hit)
 		return SIP_REG_CONTINUE;
-	struct store_user u;
-	memset(&u, 0, sizeof u);
+	/* The policy reads the user's status alone: a zeroed user of this thread's with the
+	 * status set, not ~900 bytes cleared per REGISTER (issue 22). */
+	static _Thread_local struct store_user u;
 	u.status = a.status;
 	enum sip_reg_outcome o = SIP_REG_CONTINUE;
 	if (verified && fresh && strcmp(x->cr.username, a.duser) == 0 &&

@@ -702,7 +702,8 @@ static void handle(struct tloop *tl, struct stream *s, const struct sockaddr *fr
 	_Static_assert(sizeof x->transport >= 4, "a transport name and its NUL");
 	memcpy(x->transport, s ? (stream_kind(s) == STREAM_TCP ? "TCP" : "TLS") : "UDP", 4);
 	int status;
-	char reason[128] = "";
+	char reason[128]; /* a string: its first byte cleared, not its 128 (issue 22) */
+	reason[0] = '\0';
 	int rc = sip_req_parse(buf, len, &x->req, &status, reason, sizeof reason);
 	if (x->req.m || x->req.fast) {
 		sip_req_to_tag(&x->req, t->tag_key, j->to_tag);
