@@ -980,6 +980,11 @@ int sip_reg_answer(struct sip_reg *g, const struct sip_reg_req *x, enum sip_reg_
 	const struct sip_reg_reply *row = sip_reg_reply(o);
 	if (!row || !row->code)
 		return -1;
+	/* A 200 adds its detail lines alone (Contact, Date): given as they are, not copied
+	 * into hdr first (issue 22: two copies and two strlen of them per registration). */
+	if (row->detail && !row->warning && !row->headers && !row->bearer && !row->challenge)
+		return sip_response(&x->req, row->code, row->reason, to_tag,
+		                    x->detail[0] ? x->detail : NULL, out, cap);
 	char hdr[SIP_REG_DETAIL_MAX + 2048];
 	struct tg_sbuf b = {.p = hdr, .cap = sizeof hdr};
 	hdr[0] = '\0';
