@@ -18,18 +18,6 @@ static const char *tail(const char *p, const char *e, unsigned *quotes)
 	return p;
 }
 
-/* The scalar end of both versions of sip_scan_lws: prev_space says the byte before p
- * was a space. */
-static int lws_tail(const char *p, const char *e, int prev_space)
-{
-	for (; p < e; p++) {
-		if (*p == '\t' || (*p == ' ' && prev_space))
-			return 1;
-		prev_space = *p == ' ';
-	}
-	return 0;
-}
-
 #ifdef __SSE2__
 #include <emmintrin.h>
 
@@ -62,20 +50,6 @@ const char *sip_scan_line(const char *p, const char *e, unsigned *odd)
 	p = tail(p, e, &quotes);
 	*odd = ((acc ? (unsigned)__builtin_parity(acc) : 0) ^ quotes) & 1;
 	return p;
-}
-
-int sip_scan_lws(const char *p, const char *e)
-{
-	const __m128i space = _mm_set1_epi8(' '), tab = _mm_set1_epi8('\t');
-	unsigned carry = 0; /* the last block ended with a space */
-	for (; e - p >= 16; p += 16) {
-		__m128i b = _mm_loadu_si128((const __m128i *)(const void *)p);
-		unsigned s = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(b, space));
-		if (_mm_movemask_epi8(_mm_cmpeq_epi8(b, tab)) || (s & ((s << 1) | carry)))
-			return 1;
-		carry = s >> 15;
-	}
-	return lws_tail(p, e, (int)carry);
 }
 
 #else
@@ -125,27 +99,6 @@ const char *sip_scan_line(const char *p, const char *e, unsigned *odd)
 	p = tail(p, e, &quotes);
 	*odd = quotes & 1;
 	return p;
-}
-
-/* A word without a space or a tab is passed whole (Hacker's Delight's "has a zero
- * byte" on the word XOR each); one with either is read byte by byte. */
-int sip_scan_lws(const char *p, const char *e)
-{
-	int prev_space = 0;
-	for (; e - p >= 8; p += 8) {
-		uint64_t w, s, t;
-		memcpy(&w, p, 8);
-		s = w ^ (ONES * ' ');
-		t = w ^ (ONES * '\t');
-		if (!((((s - ONES) & ~s) | ((t - ONES) & ~t)) & HIGHS)) {
-			prev_space = 0;
-			continue;
-		}
-		if (lws_tail(p, p + 8, prev_space))
-			return 1;
-		prev_space = p[7] == ' ';
-	}
-	return lws_tail(p, e, prev_space);
 }
 
 #endif

@@ -18,13 +18,7 @@
  * [p, e). */
 const char *sip_scan_line(const char *p, const char *e, unsigned *odd);
 
-/* Whether [p, e) holds a tab or two spaces in a row: a run of LWS that the full parse
- * would fold (the fast parse's Digest credentials, sipfast.c). One pass, 16 bytes at a
- * time with SSE2 (issue 22: a memchr per space, a dozen a credential). Reads only [p, e). */
-int sip_scan_lws(const char *p, const char *e);
-
-/* Which implementation sip_scan_line and sip_scan_lws are: "sse2" or "swar" (the tests check both
- * run). */
+/* Which implementation sip_scan_line is: "sse2" or "swar" (the tests check both run). */
 extern const char sip_scan_impl[];
 
 #endif
