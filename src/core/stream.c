@@ -85,7 +85,7 @@ struct stream {
 	struct event *flush_ev; /* stream_close_after_flush's bound */
 	struct event *first_ev; /* the first-message deadline */
 	struct event *idle_ev;  /* the idle timeout, checked against last_read_us */
-	int64_t last_read_us;   /* the loop's cached clock at the last read */
+	int64_t last_read_us;   /* now_us() at the last read */
 	/* Input: in[in_off, in_off + in_len) not handed over yet; in is rbuf while lent
 	 * (in_lent), else the stream's own (in_cap bytes, NULL when empty). */
 	unsigned char *in;
@@ -864,13 +864,13 @@ static int keepalive(struct stream *s)
 	return 0; /* maybe the start of a ping */
 }
 
-/* The loop's clock as of this iteration (no system call: libevent caches it). */
-static int64_t cached_us(const struct stream *s)
+/* The time of a read, for the idle timeout (CLOCK_MONOTONIC, util.h; a vDSO read, no
+ * system call). Not libevent's cached clock: event_base_gettimeofday_cached takes the
+ * base's lock, a lock pair per read, and inside a held clock (hold_clock: the SIP
+ * listeners) this is the reading the read's requests use anyway (issue 22). */
+static int64_t now_us(void)
 {
-	struct timeval tv;
-	if (event_base_gettimeofday_cached(loop_base(s->loop), &tv) != 0)
-		return tg_mono_us();
-	return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+	return tg_mono_us();
 }
 
 /* The idle timeout is one timer armed once and moved only when it fires: a read just
@@ -1089,7 +1089,7 @@ static void read_input(struct stream *s)
 		if (s->stats)
 			tg_counter_add(&s->stats->bytes_in, (uint64_t)n);
 		if (!round)
-			s->last_read_us = cached_us(s);
+			s->last_read_us = now_us();
 		s->in_len += (size_t)n;
 		deliver_frames(s);
 		if (s->ssl ? !SSL_has_pending(s->ssl) : (size_t)n < room)
@@ -1188,7 +1188,7 @@ static void on_idle_timer(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct stream *s = arg;
-	int64_t idle = (int64_t)s->idle_timeout_s * 1000000, now = cached_us(s);
+	int64_t idle = (int64_t)s->idle_timeout_s * 1000000, now = now_us();
 	if (s->state != S_OPEN || s->close_pending)
 		return;
 	if (s->paused) {
@@ -1262,7 +1262,7 @@ void stream_resume(struct stream *s)
 	if (s->fd < 0 || s->state != S_OPEN)
 		return;
 	sync_events(s);
-	s->last_read_us = cached_us(s); /* a new idle period from here */
+	s->last_read_us = now_us(); /* a new idle period from here */
 	s->resume_pending = 1;
 	arm_defer(s);
 }

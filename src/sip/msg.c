@@ -745,28 +745,36 @@ static void reply_to_set(struct sip_req *r, const struct sockaddr *src, size_t s
 /* The fast parse's request (sipfast.h): what the full parse writes into its Via is kept
  * for the response (set_rport, set_received). */
 static int received_fast(struct sip_req *r, const struct sockaddr *src, size_t salen,
-                         const char *ip, const char *port, int force_rport)
+                         const char *ip, size_t ip_len, const char *port, size_t port_len,
+                         int force_rport)
 {
 	struct sip_fast *f = &r->f;
 	char host[256];
-	if (f->host_len >= sizeof host)
+	_Static_assert(sizeof f->set_rport > 5 && sizeof f->set_received >= INET6_ADDRSTRLEN,
+	               "a port's digits and an address's text fit");
+	if (f->host_len >= sizeof host || port_len >= sizeof f->set_rport ||
+	    ip_len >= sizeof f->set_received)
 		return -1;
 	int rport = f->rport_end != 0;
-	if (rport && !f->rport_valued)
-		tg_strlcpy(f->set_rport, port, sizeof f->set_rport);
+	if (rport && !f->rport_valued) {
+		memcpy(f->set_rport, port, port_len + 1);
+		f->set_rport_len = (uint8_t)port_len;
+	}
 	/* With rport, received goes in anyway. Else a sent-by written exactly as the source's
 	 * address is (ip: inet_ntop's or dotted-quad form) is that address, without
 	 * inet_pton (issue 22: ~600 instructions per REGISTER; a phone's Via names itself). */
 	int same =
-	    !rport && f->host_len == strlen(ip) && memcmp(f->text + f->host, ip, f->host_len) == 0;
+	    !rport && f->host_len == ip_len && memcmp(f->text + f->host, ip, f->host_len) == 0;
 	if (!rport && !same) {
 		memcpy(host, f->text + f->host, f->host_len);
 		host[f->host_len] = '\0';
 		struct sockaddr_storage sent_by;
 		same = ip_literal(host, &sent_by) && same_ip(&sent_by, src);
 	}
-	if (!same)
-		tg_strlcpy(f->set_received, ip, sizeof f->set_received);
+	if (!same) {
+		memcpy(f->set_received, ip, ip_len + 1);
+		f->set_received_len = (uint8_t)ip_len;
+	}
 	reply_to_set(r, src, salen, rport, force_rport, f->via_port ? f->via_port : 5060);
 	return 0;
 }
@@ -776,20 +784,23 @@ int sip_req_received(struct sip_req *r, const struct sockaddr *src, int force_rp
 	osip_via_t *v = NULL;
 	if (!r->fast && (!r->m || osip_message_get_via(r->m, 0, &v) < 0 || !v || !v->host))
 		return -1;
-	char ip[INET6_ADDRSTRLEN] = "", port[8];
+	char ip[INET6_ADDRSTRLEN], port[8];
+	size_t ip_len;
 	uint16_t sport;
 	size_t salen;
 	if (src->sa_family == AF_INET) {
 		const struct sockaddr_in *a = (const struct sockaddr_in *)src;
-		tg_ipv4_str((const unsigned char *)&a->sin_addr, ip);
+		ip_len = (size_t)(tg_ipv4_str((const unsigned char *)&a->sin_addr, ip) - ip);
 		sport = ntohs(a->sin_port);
 		salen = sizeof *a;
 	} else if (src->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)src;
 		if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr))
-			tg_ipv4_str(&a->sin6_addr.s6_addr[12], ip);
+			ip_len = (size_t)(tg_ipv4_str(&a->sin6_addr.s6_addr[12], ip) - ip);
 		else
-			inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
+			ip_len = inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip)
+			             ? strlen(ip)
+			             : (ip[0] = '\0', 0);
 		sport = ntohs(a->sin6_port);
 		salen = sizeof *a;
 	} else {
@@ -797,9 +808,10 @@ int sip_req_received(struct sip_req *r, const struct sockaddr *src, int force_rp
 	}
 	char *ps = tg_utoa_end(port + sizeof port - 1, sport); /* no format parsing per request */
 	port[sizeof port - 1] = '\0';
-	memmove(port, ps, (size_t)(port + sizeof port - ps));
+	size_t port_len = (size_t)(port + sizeof port - 1 - ps);
+	memmove(port, ps, port_len + 1);
 	if (r->fast)
-		return received_fast(r, src, salen, ip, port, force_rport);
+		return received_fast(r, src, salen, ip, ip_len, port, port_len, force_rport);
 	osip_generic_param_t *rp = NULL;
 	int rport = osip_via_param_get_byname(v, "rport", &rp) == 0 && rp;
 	struct sockaddr_storage sent_by;
@@ -1008,10 +1020,10 @@ static int response_fast(const struct sip_req *r, int code, const char *reason, 
 	if (code < 100 || code > 999)
 		code = 500;
 	uint16_t head = f->rport_end ? f->rport_end : f->via0_len;
-	size_t reason_len = strlen(reason), callid_len = strlen(r->callid),
+	/* the request's pieces by the lengths the fast parse and sip_req_received kept */
+	size_t reason_len = strlen(reason), callid_len = f->callid_len,
 	       extra_len = extra ? strlen(extra) : 0,
-	       rport_len = f->rport_end && f->set_rport[0] ? strlen(f->set_rport) : 0,
-	       recv_len = strlen(f->set_received),
+	       rport_len = f->rport_end ? f->set_rport_len : 0, recv_len = f->set_received_len,
 	       tag_len = to_tag && !f->to_tagged ? strlen(to_tag) : 0;
 	int tagged = to_tag && !f->to_tagged;
 	size_t need =

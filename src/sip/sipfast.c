@@ -734,6 +734,7 @@ int sip_fast_parse(const char *buf, size_t len, struct sip_req *r)
 				return 0;
 			if (!copy(r->callid, sizeof r->callid, val))
 				return 0;
+			r->f.callid_len = (uint16_t)val.n;
 			break;
 		}
 		case H_CSEQ: {

@@ -19,6 +19,7 @@
 #include <openssl/ssl.h>
 #include <sodium.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,6 +99,10 @@ struct tloop {
 	struct sip_commitq pend;
 	struct event *pend_ev;
 	_Atomic int npend, kicked;
+	/* Requests by method and answers by class (sip_registrar_stats): written by this
+	 * loop alone (own_inc), read by any thread (summed by sip_transport_stats). */
+	tg_counter requests_register, requests_options, requests_other;
+	tg_counter responses[7];
 	/* 500s for held 200s since the last sip_location_commit_late line (one a second) */
 	long late, dropped;
 	int64_t late_logged_us;
@@ -128,9 +133,7 @@ struct sip_transport {
 	struct sip_txn *txn;       /* answers to UDP retransmissions */
 	int nloops;
 	struct tloop *loops; /* one per loop */
-	/* sip_registrar_stats */
-	tg_counter requests_register, requests_options, requests_other;
-	tg_counter responses[7];
+	/* sip_registrar_stats (and each loop's own, struct tloop) */
 	tg_counter throttled;
 	tg_counter store_busy; /* 200s that could not wait for the store: 503 */
 };
@@ -204,28 +207,41 @@ static void job_free(struct job *j)
 
 /* --- counters ------------------------------------------------------------------------ */
 
-static void count_request(struct sip_transport *t, const struct sip_req *q)
+/* A counter that only the calling loop's thread writes: a relaxed load and store, no
+ * locked read-modify-write (tg_counter_inc's lock-prefixed add waits for the core's
+ * stores to drain: four a registration showed in the loop's profile, issue 22). Readers
+ * on other threads still see whole values (the counter stays atomic). */
+static void own_inc(tg_counter *c)
 {
-	tg_counter_inc(!strcmp(q->method, "REGISTER")  ? &t->requests_register
-	               : !strcmp(q->method, "OPTIONS") ? &t->requests_options
-	                                               : &t->requests_other);
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+	                      memory_order_relaxed);
+}
+
+static void count_request(struct tloop *tl, const struct sip_req *q)
+{
+	own_inc(SIP_METHOD_IS(q, "REGISTER")  ? &tl->requests_register
+	        : SIP_METHOD_IS(q, "OPTIONS") ? &tl->requests_options
+	                                      : &tl->requests_other);
 }
 
 /* By the status line's first digit ("SIP/2.0 4xx"). */
-static void count_response(struct sip_transport *t, const char *buf, int len)
+static void count_response(struct tloop *tl, const char *buf, int len)
 {
 	if (len > 8 && buf[8] >= '1' && buf[8] <= '6')
-		tg_counter_inc(&t->responses[buf[8] - '0']);
+		own_inc(&tl->responses[buf[8] - '0']);
 }
 
 void sip_transport_stats(struct sip_transport *t, struct sip_registrar_stats *out)
 {
 	memset(out, 0, sizeof *out);
-	out->requests_register = tg_counter_get(&t->requests_register);
-	out->requests_options = tg_counter_get(&t->requests_options);
-	out->requests_other = tg_counter_get(&t->requests_other);
-	for (int i = 1; i <= 6; i++)
-		out->responses[i] = tg_counter_get(&t->responses[i]);
+	for (int l = 0; l < t->nloops; l++) {
+		const struct tloop *tl = &t->loops[l];
+		out->requests_register += tg_counter_get(&tl->requests_register);
+		out->requests_options += tg_counter_get(&tl->requests_options);
+		out->requests_other += tg_counter_get(&tl->requests_other);
+		for (int i = 1; i <= 6; i++)
+			out->responses[i] += tg_counter_get(&tl->responses[i]);
+	}
 	out->throttled = tg_counter_get(&t->throttled);
 	out->store_busy = tg_counter_get(&t->store_busy);
 	for (int i = 0; i < t->nloops; i++)
@@ -256,7 +272,7 @@ static void send_answer(struct tloop *tl, const struct dest *d, const char *buf,
 {
 	if (len <= 0)
 		return;
-	count_response(tl->t, buf, len);
+	count_response(tl, buf, len);
 	if (d->s) {
 		(void)stream_write(d->s, buf, (size_t)len);
 		return;
@@ -701,7 +717,8 @@ static void handle(struct tloop *tl, struct stream *s, const struct sockaddr *fr
 	_Static_assert(sizeof x->transport >= 4, "a transport name and its NUL");
 	memcpy(x->transport, s ? (stream_kind(s) == STREAM_TCP ? "TCP" : "TLS") : "UDP", 4);
 	int status;
-	char reason[128] = "";
+	char reason[128]; /* a string: its first byte cleared, not its 128 (issue 22) */
+	reason[0] = '\0';
 	int rc = sip_req_parse(buf, len, &x->req, &status, reason, sizeof reason);
 	if (x->req.m || x->req.fast) {
 		sip_req_to_tag(&x->req, t->tag_key, j->to_tag);
@@ -715,7 +732,7 @@ static void handle(struct tloop *tl, struct stream *s, const struct sockaddr *fr
 			j->d.tolen = x->req.reply_to_len;
 		}
 	}
-	count_request(t, &x->req);
+	count_request(tl, &x->req);
 	if (rc != 0) {
 		log_ev(LOG_LVL_NOTICE, x->req.callid[0] ? x->req.callid : NULL, "sip_malformed",
 		       LOG_S("source", x->source), LOG_S("transport", x->transport),
@@ -770,13 +787,30 @@ static void on_udp(evutil_socket_t fd, short what, void *arg)
 
 /* --- streams ------------------------------------------------------------------------- */
 
+/* Whether the 14 bytes at p are "Content-Length" in any case: two 8-byte words (bytes
+ * 0-7 and 6-13), 0x20 ORed into the letters' bytes only, against the lower-case name.
+ * x | 0x20 is a lower-case letter only for that letter and its upper case, and '-' is
+ * compared as it is: exact, as strncasecmp, without a call (four lines of a request
+ * start with 'C': issue 22). */
+static int is_content_length(const char *p)
+{
+	uint64_t a, b, name_a, name_b, fold_a, fold_b;
+	memcpy(&a, p, 8);
+	memcpy(&b, p + 6, 8);
+	memcpy(&name_a, "content-", 8);
+	memcpy(&name_b, "t-length", 8);
+	memcpy(&fold_a, "\x20\x20\x20\x20\x20\x20\x20\x00", 8);
+	memcpy(&fold_b, "\x20\x00\x20\x20\x20\x20\x20\x20", 8);
+	return ((a | fold_a) == name_a) & ((b | fold_b) == name_b);
+}
+
 /* The Content-Length (compact form "l" too) of the header line at p, which ends at e (its
  * '\n' included): its value, -1 when the line is another header, -2 when the value is
  * bad (empty, signed, not a number): the framing is lost. */
 static long content_length(const char *p, const char *e)
 {
 	size_t skip = 0;
-	if ((p[0] == 'C' || p[0] == 'c') && e - p > 14 && !strncasecmp(p, "Content-Length", 14))
+	if ((p[0] == 'C' || p[0] == 'c') && e - p > 14 && is_content_length(p))
 		skip = 14;
 	else if ((p[0] == 'l' || p[0] == 'L') && e - p > 1 && (p[1] == ':' || p[1] == ' '))
 		skip = 1;
