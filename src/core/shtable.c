@@ -26,6 +26,10 @@ static struct shtable_node tomb_node;
 
 struct shtable_shard {
 	pthread_mutex_t mu;
+	/* b's address with log2(nb) in its low 6 bits (b is 64-byte aligned): read without the
+	 * lock to prefetch a key's slot before taking it (shtable_hash). Written under the
+	 * lock when b changes; a stale value only prefetches a line not needed. */
+	atomic_uintptr_t hint;
 	struct slot *b;
 	uint32_t nb;                /* slots, a power of two */
 	uint32_t used;              /* slots not empty: entries and tombstones */
@@ -46,6 +50,14 @@ struct shtable {
 static int pow2(unsigned v)
 {
 	return v && !(v & (v - 1));
+}
+
+static void set_hint(struct shtable_shard *s)
+{
+	unsigned lg = 0;
+	while ((1u << lg) < s->nb)
+		lg++;
+	atomic_store_explicit(&s->hint, (uintptr_t)s->b | lg, memory_order_relaxed);
 }
 
 /* The bytes of nb slots: a multiple of 64 (aligned_alloc's size for 64-byte lines). */
@@ -83,6 +95,7 @@ struct shtable *shtable_new(const struct shtable_opts *o)
 			return NULL;
 		}
 		memset(s->b, 0, slots_bytes(nb));
+		set_hint(s);
 		if (!t->no_locks)
 			pthread_mutex_init(&s->mu, NULL);
 	}
@@ -128,14 +141,43 @@ static struct shtable_shard *shard_of(struct shtable *t, uint64_t h)
 	return &t->shard[(h >> 32) & (t->nshards - 1)];
 }
 
-void shtable_lock(struct shtable *t, const void *key, size_t len, struct shtable_at *at)
+/* Starts loading the cache line of the hash's first slot. The slot array is read through
+ * the shard's hint without the lock: a rebuild meanwhile makes this fetch a line that is
+ * not needed (or freed: a prefetch never faults), never a wrong lookup. */
+static void prefetch_slot(const struct shtable_shard *s, uint64_t h)
 {
-	at->hash = hash_of(t, key, len);
+	uintptr_t hint =
+	    atomic_load_explicit(&((struct shtable_shard *)s)->hint, memory_order_relaxed);
+	uintptr_t mask = ((uintptr_t)1 << (hint & 63)) - 1;
+	__builtin_prefetch(
+	    (const void *)((hint & ~(uintptr_t)63) + ((uintptr_t)h & mask) * sizeof(struct slot)));
+}
+
+void shtable_hash_given(struct shtable *t, uint64_t hash, const void *key, size_t len,
+                        struct shtable_at *at)
+{
+	at->hash = hash;
 	at->key = key;
 	at->keylen = len;
-	at->s = shard_of(t, at->hash);
-	if (!t->no_locks)
+	at->s = shard_of(t, hash);
+	prefetch_slot(at->s, hash);
+}
+
+void shtable_hash(struct shtable *t, const void *key, size_t len, struct shtable_at *at)
+{
+	shtable_hash_given(t, hash_of(t, key, len), key, len, at);
+}
+
+void shtable_lock_at(struct shtable_at *at)
+{
+	if (!at->s->t->no_locks)
 		pthread_mutex_lock(&at->s->mu);
+}
+
+void shtable_lock(struct shtable *t, const void *key, size_t len, struct shtable_at *at)
+{
+	shtable_hash(t, key, len, at);
+	shtable_lock_at(at);
 }
 
 void shtable_lock_str(struct shtable *t, const char *key, struct shtable_at *at)
@@ -220,6 +262,7 @@ static void rehash(struct shtable_shard *s, size_t live)
 	s->nb = nb;
 	s->used = used;
 	s->spill = spill;
+	set_hint(s);
 }
 
 void shtable_insert(struct shtable_at *at, struct shtable_node *n, const void *key, size_t len)

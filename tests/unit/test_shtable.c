@@ -331,6 +331,68 @@ static void test_shard_index(void **state)
 	shtable_free(t);
 }
 
+/* shtable_lock in two halves: a key hashed (its slot line prefetched through the shard's
+ * hint, no lock) before a rebuild of its shard is still found after it, and the hash a
+ * caller gives is the one placement uses (its high half picks the shard), for finds and
+ * inserts alike. */
+static void test_split_lock_and_given_hash(void **state)
+{
+	(void)state;
+	freed = 0;
+	struct shtable *t =
+	    shtable_new(&(struct shtable_opts){.shards = 1, .buckets = 1, .free_entry = item_free});
+	char k[24];
+	assert_true(put(t, "early", 5, 42));
+	struct shtable_at early, late;
+	shtable_hash(t, "early", 5, &early);
+	shtable_hash(t, "absent", 6, &late);
+	for (int i = 0; i < 3000; i++) /* the one shard's slots are rebuilt ~12 times */
+		assert_true(put(t, k, key_of(i, k), i));
+	shtable_lock_at(&early);
+	struct shtable_node *n = shtable_find(&early);
+	assert_non_null(n);
+	assert_int_equal(SHTABLE_ENTRY(n, struct item, node)->value, 42);
+	shtable_unlock(&early);
+	shtable_lock_at(&late);
+	assert_null(shtable_find(&late));
+	shtable_unlock(&late);
+	shtable_free(t);
+	assert_int_equal(freed, 3001);
+
+	t = shtable_new(&(struct shtable_opts){.shards = 16, .free_entry = item_free});
+	/* 64 keys under given hashes; the same bytes under the table's own hash are another
+	 * slot (absent), and a given hash places the key in the shard its high half names. */
+	for (uint64_t i = 0; i < 64; i++) {
+		struct shtable_at at;
+		size_t len = key_of((int)i, k);
+		uint64_t h = (i % 16) << 32 | (i * 0x9e3779b97f4a7c15u >> 40);
+		shtable_hash_given(t, h, k, len, &at);
+		shtable_lock_at(&at);
+		assert_int_equal(shtable_shard_index(&at), i % 16);
+		assert_null(shtable_find(&at));
+		struct item *it = item_new(k, len, (long)i);
+		shtable_insert(&at, &it->node, it->key, it->len);
+		shtable_unlock(&at);
+	}
+	for (uint64_t i = 0; i < 64; i++) {
+		struct shtable_at at;
+		size_t len = key_of((int)i, k);
+		uint64_t h = (i % 16) << 32 | (i * 0x9e3779b97f4a7c15u >> 40);
+		shtable_hash_given(t, h, k, len, &at);
+		shtable_lock_at(&at);
+		n = shtable_find(&at);
+		assert_non_null(n);
+		assert_int_equal(SHTABLE_ENTRY(n, struct item, node)->value, (long)i);
+		shtable_unlock(&at);
+		shtable_hash_given(t, h ^ 1, k, len, &at); /* same bytes, another hash */
+		shtable_lock_at(&at);
+		assert_null(shtable_find(&at));
+		shtable_unlock(&at);
+	}
+	assert_int_equal(shtable_count(t), 64);
+	shtable_free(t);
+}
+
 #define THREADS 4
 #define ROUNDS 20000
 #define SHARED_KEYS 64
@@ -409,6 +471,7 @@ int main(void)
 	    cmocka_unit_test(test_no_free_entry),
 	    cmocka_unit_test(test_keyed_placement),
 	    cmocka_unit_test(test_shard_index),
+	    cmocka_unit_test(test_split_lock_and_given_hash),
 	    cmocka_unit_test(test_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
