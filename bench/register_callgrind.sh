@@ -19,6 +19,8 @@
 # Usage: bench/register_callgrind.sh BUILD_DIR [LINES] [RATE]
 #   KEEP=dir keeps the callgrind files and annotations there.
 #   TRANSPORT=udp (default), tcp or tls.
+#   CALLGRIND_OPTS="--cache-sim=yes" adds valgrind options (then the kept files also count
+#   D1/LL misses: callgrind_annotate --show=Ir,D1mr,D1mw,DLmr,DLmw DIR/fast/cg.*).
 set -euo pipefail
 transport=${TRANSPORT:-udp}
 build=$(cd "$1" && pwd)
@@ -83,7 +85,8 @@ EOF
 # The engine cannot be reached by callgrind_control (it is not dumpable: no ptrace, so no
 # vgdb): its counters are zeroed by `telgate status` and dumped by `telgate show metrics`
 # (their command handlers), before and after each phase.
-valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.%p" --dump-instr=no \
+# shellcheck disable=SC2086 # CALLGRIND_OPTS: words
+valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.%p" --dump-instr=no ${CALLGRIND_OPTS:-} \
 	--zero-before=cmd_status --dump-before=cmd_metrics \
 	"$build/telgated" -c "$tmp/telgated.conf" --provision "$tmp/prov.json" \
 	2>"$tmp/vg.err" &
