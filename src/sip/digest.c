@@ -624,7 +624,10 @@ void sip_nc_prefetch(struct sip_nc_cache *c, const char *nonce)
 	if (strlen(nonce) >= SIP_NONCE_MAX)
 		return;
 	const uint64_t *h = nc_hash(c, nonce);
-	__builtin_prefetch(&c->set[h[0] % c->nsets]);
+	const struct nc_set *s = &c->set[h[0] % c->nsets];
+	__builtin_prefetch(s->tag);
+	/* the marks' line too: a check that finds the nonce reads it, an accept writes it */
+	__builtin_prefetch(s->nc, 1);
 }
 
 int sip_nc_fresh(struct sip_nc_cache *c, const char *nonce, const char *nc)
