@@ -24,18 +24,23 @@ struct slot {
 static struct shtable_node tomb_node;
 #define TOMB (&tomb_node)
 
+/* Two cache lines: what a lookup reads (the slots' place, the spill chain, the hint) in
+ * the first, the mutex in the second; shtable_hash starts loading both (issue 22: under
+ * load a shard that shared lines with its neighbours and split its fields over two was a
+ * miss in the mutex's lock and another in the lookup). Aligned: no two shards share one. */
 struct shtable_shard {
-	pthread_mutex_t mu;
 	/* b's address with log2(nb) in its low 6 bits (b is 64-byte aligned): read without the
 	 * lock to prefetch a key's slot before taking it (shtable_hash). Written under the
 	 * lock when b changes; a stale value only prefetches a line not needed. */
-	atomic_uintptr_t hint;
+	_Alignas(64) atomic_uintptr_t hint;
 	struct slot *b;
 	uint32_t nb;                /* slots, a power of two */
 	uint32_t used;              /* slots not empty: entries and tombstones */
-	uint32_t n;                 /* entries, spilled ones included */
 	struct shtable_node *spill; /* entries that found no slot (growth failed), chained */
+	uint32_t n;                 /* entries, spilled ones included */
+	int no_locks;               /* the table's */
 	struct shtable *t;
+	_Alignas(64) pthread_mutex_t mu;
 };
 
 struct shtable {
@@ -74,10 +79,11 @@ struct shtable *shtable_new(const struct shtable_opts *o)
 	if (!pow2(ns) || ns > SHARDS_MAX || !pow2(nb) || nb > BUCKETS_MAX)
 		return NULL;
 	struct shtable *t = calloc(1, sizeof *t);
-	if (!t || !(t->shard = calloc(ns, sizeof *t->shard))) {
+	if (!t || !(t->shard = aligned_alloc(64, ns * sizeof *t->shard))) {
 		free(t);
 		return NULL;
 	}
+	memset(t->shard, 0, ns * sizeof *t->shard);
 	randombytes_buf(t->hkey, sizeof t->hkey);
 	t->nshards = ns;
 	t->no_locks = o->no_locks;
@@ -86,6 +92,7 @@ struct shtable *shtable_new(const struct shtable_opts *o)
 	for (unsigned i = 0; i < ns; i++) {
 		struct shtable_shard *s = &t->shard[i];
 		s->t = t;
+		s->no_locks = t->no_locks;
 		s->nb = nb;
 		if (!(s->b = aligned_alloc(64, slots_bytes(nb)))) {
 			for (unsigned k = 0; k < i; k++)
@@ -160,6 +167,8 @@ void shtable_hash_given(struct shtable *t, uint64_t hash, const void *key, size_
 	at->key = key;
 	at->keylen = len;
 	at->s = shard_of(t, hash);
+	if (!t->no_locks)
+		__builtin_prefetch(&at->s->mu, 1);
 	prefetch_slot(at->s, hash);
 }
 
@@ -170,7 +179,7 @@ void shtable_hash(struct shtable *t, const void *key, size_t len, struct shtable
 
 void shtable_lock_at(struct shtable_at *at)
 {
-	if (!at->s->t->no_locks)
+	if (!at->s->no_locks)
 		pthread_mutex_lock(&at->s->mu);
 }
 
@@ -187,7 +196,7 @@ void shtable_lock_str(struct shtable *t, const char *key, struct shtable_at *at)
 
 void shtable_unlock(struct shtable_at *at)
 {
-	if (!at->s->t->no_locks)
+	if (!at->s->no_locks)
 		pthread_mutex_unlock(&at->s->mu);
 }
 
@@ -212,6 +221,16 @@ struct shtable_node *shtable_find(const struct shtable_at *at)
 	for (struct shtable_node *n = s->spill; n; n = n->next)
 		if (n->hash == at->hash && same_key(n, at))
 			return n;
+	return NULL;
+}
+
+const void *shtable_peek(const struct shtable_at *at)
+{
+	const struct shtable_shard *s = at->s;
+	uint32_t mask = s->nb - 1;
+	for (uint32_t i = (uint32_t)at->hash & mask; s->b[i].n; i = (i + 1) & mask)
+		if (s->b[i].hash == at->hash && s->b[i].n != TOMB)
+			return s->b[i].n;
 	return NULL;
 }
 

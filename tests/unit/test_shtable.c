@@ -390,6 +390,25 @@ static void test_split_lock_and_given_hash(void **state)
 		shtable_unlock(&at);
 	}
 	assert_int_equal(shtable_count(t), 64);
+	/* peek: the entry whose hash is the key's, its key not compared (a prefetch hint) */
+	struct shtable_at at;
+	shtable_hash_given(t, (uint64_t)3 << 32 | 77, "other", 5, &at);
+	shtable_lock_at(&at);
+	assert_null(shtable_peek(&at));
+	shtable_unlock(&at);
+	size_t len = key_of(3, k);
+	uint64_t h3 = (uint64_t)3 << 32 | (3 * 0x9e3779b97f4a7c15u >> 40);
+	shtable_hash_given(t, h3, k, len, &at);
+	shtable_lock_at(&at);
+	n = shtable_find(&at);
+	assert_non_null(n);
+	assert_ptr_equal(shtable_peek(&at), n);
+	shtable_unlock(&at);
+	shtable_hash_given(t, h3, "other", 5, &at); /* same hash, other bytes */
+	shtable_lock_at(&at);
+	assert_null(shtable_find(&at));
+	assert_ptr_equal(shtable_peek(&at), n);
+	shtable_unlock(&at);
 	shtable_free(t);
 }
 
