@@ -128,14 +128,21 @@ static void test_string_and_byte_keys(void **state)
 	assert_int_equal(freed, 3);
 }
 
+/* A table of one shard starting with one slot: every key shares the shard, and its slot
+ * array is rebuilt many times over as keys come. */
+static struct shtable *one_slot_table(void)
+{
+	freed = 0;
+	return shtable_new(
+	    &(struct shtable_opts){.shards = 1, .buckets = 1, .free_entry = item_free});
+}
+
 /* One shard starting with one bucket: every key shares a shard, chains form and the
  * bucket array grows many times over. */
 static void test_collisions_and_growth(void **state)
 {
 	(void)state;
-	freed = 0;
-	struct shtable *t =
-	    shtable_new(&(struct shtable_opts){.shards = 1, .buckets = 1, .free_entry = item_free});
+	struct shtable *t = one_slot_table();
 	char k[24];
 	for (int i = 0; i < 5000; i++)
 		assert_true(put(t, k, key_of(i, k), i));
@@ -331,16 +338,31 @@ static void test_shard_index(void **state)
 	shtable_free(t);
 }
 
+/* The hash the given-hash test uses for key i: shard i % 16 (the high half), slots by
+ * the low bits. */
+static uint64_t given(uint64_t i)
+{
+	return (i % 16) << 32 | (i * 0x9e3779b97f4a7c15u >> 40);
+}
+
+/* shtable_find (peek 0) or shtable_peek (1) for key under hash h, between lock and
+ * unlock (the tests are single-threaded: the pointer stays valid). */
+static const void *look(struct shtable *t, uint64_t h, const void *key, size_t len, int peek)
+{
+	struct shtable_at at;
+	shtable_hash_given(t, h, key, len, &at);
+	shtable_lock_at(&at);
+	const void *n = peek ? shtable_peek(&at) : (const void *)shtable_find(&at);
+	shtable_unlock(&at);
+	return n;
+}
+
 /* shtable_lock in two halves: a key hashed (its slot line prefetched through the shard's
- * hint, no lock) before a rebuild of its shard is still found after it, and the hash a
- * caller gives is the one placement uses (its high half picks the shard), for finds and
- * inserts alike. */
-static void test_split_lock_and_given_hash(void **state)
+ * hint, no lock) before a rebuild of its shard is still found after it. */
+static void test_split_lock(void **state)
 {
 	(void)state;
-	freed = 0;
-	struct shtable *t =
-	    shtable_new(&(struct shtable_opts){.shards = 1, .buckets = 1, .free_entry = item_free});
+	struct shtable *t = one_slot_table();
 	char k[24];
 	assert_true(put(t, "early", 5, 42));
 	struct shtable_at early, late;
@@ -358,15 +380,21 @@ static void test_split_lock_and_given_hash(void **state)
 	shtable_unlock(&late);
 	shtable_free(t);
 	assert_int_equal(freed, 3001);
+}
 
-	t = shtable_new(&(struct shtable_opts){.shards = 16, .free_entry = item_free});
-	/* 64 keys under given hashes; the same bytes under the table's own hash are another
-	 * slot (absent), and a given hash places the key in the shard its high half names. */
+/* The hash a caller gives is the one placement uses (its high half picks the shard), for
+ * finds and inserts alike; shtable_peek returns the entry whose hash is the key's without
+ * comparing its key (a prefetch hint). */
+static void test_given_hash_and_peek(void **state)
+{
+	(void)state;
+	struct shtable *t =
+	    shtable_new(&(struct shtable_opts){.shards = 16, .free_entry = item_free});
+	char k[24];
 	for (uint64_t i = 0; i < 64; i++) {
 		struct shtable_at at;
 		size_t len = key_of((int)i, k);
-		uint64_t h = (i % 16) << 32 | (i * 0x9e3779b97f4a7c15u >> 40);
-		shtable_hash_given(t, h, k, len, &at);
+		shtable_hash_given(t, given(i), k, len, &at);
 		shtable_lock_at(&at);
 		assert_int_equal(shtable_shard_index(&at), i % 16);
 		assert_null(shtable_find(&at));
@@ -375,40 +403,17 @@ static void test_split_lock_and_given_hash(void **state)
 		shtable_unlock(&at);
 	}
 	for (uint64_t i = 0; i < 64; i++) {
-		struct shtable_at at;
 		size_t len = key_of((int)i, k);
-		uint64_t h = (i % 16) << 32 | (i * 0x9e3779b97f4a7c15u >> 40);
-		shtable_hash_given(t, h, k, len, &at);
-		shtable_lock_at(&at);
-		n = shtable_find(&at);
+		const struct shtable_node *n = look(t, given(i), k, len, 0);
 		assert_non_null(n);
 		assert_int_equal(SHTABLE_ENTRY(n, struct item, node)->value, (long)i);
-		shtable_unlock(&at);
-		shtable_hash_given(t, h ^ 1, k, len, &at); /* same bytes, another hash */
-		shtable_lock_at(&at);
-		assert_null(shtable_find(&at));
-		shtable_unlock(&at);
+		assert_ptr_equal(look(t, given(i), k, len, 1), n);
+		assert_null(look(t, given(i) ^ 1, k, len, 0)); /* same bytes, another hash */
+		assert_ptr_equal(look(t, given(i), "other", 5, 1), n); /* same hash, other bytes */
+		assert_null(look(t, given(i), "other", 5, 0));
 	}
+	assert_null(look(t, (uint64_t)3 << 32 | 0xfffffff, "other", 5, 1));
 	assert_int_equal(shtable_count(t), 64);
-	/* peek: the entry whose hash is the key's, its key not compared (a prefetch hint) */
-	struct shtable_at at;
-	shtable_hash_given(t, (uint64_t)3 << 32 | 77, "other", 5, &at);
-	shtable_lock_at(&at);
-	assert_null(shtable_peek(&at));
-	shtable_unlock(&at);
-	size_t len = key_of(3, k);
-	uint64_t h3 = (uint64_t)3 << 32 | (3 * 0x9e3779b97f4a7c15u >> 40);
-	shtable_hash_given(t, h3, k, len, &at);
-	shtable_lock_at(&at);
-	n = shtable_find(&at);
-	assert_non_null(n);
-	assert_ptr_equal(shtable_peek(&at), n);
-	shtable_unlock(&at);
-	shtable_hash_given(t, h3, "other", 5, &at); /* same hash, other bytes */
-	shtable_lock_at(&at);
-	assert_null(shtable_find(&at));
-	assert_ptr_equal(shtable_peek(&at), n);
-	shtable_unlock(&at);
 	shtable_free(t);
 }
 
@@ -490,7 +495,8 @@ int main(void)
 	    cmocka_unit_test(test_no_free_entry),
 	    cmocka_unit_test(test_keyed_placement),
 	    cmocka_unit_test(test_shard_index),
-	    cmocka_unit_test(test_split_lock_and_given_hash),
+	    cmocka_unit_test(test_split_lock),
+	    cmocka_unit_test(test_given_hash_and_peek),
 	    cmocka_unit_test(test_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
