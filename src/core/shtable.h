@@ -20,7 +20,8 @@
  * unkeyed hash such as FNV-1a a peer can compute thousands of keys that share one slot
  * and turn every lookup into a probe over all of them under its shard's lock. With a secret
  * per-table key it cannot know which keys collide. The cost: ~175 instructions per hash
- * of a key up to 24 bytes, 100-150 more than FNV-1a (bench/shtable_callgrind.sh).
+ * of a key up to 24 bytes, 100-150 more than FNV-1a (bench/shtable_callgrind.sh). A caller
+ * whose key is itself such a hash under its own secret gives it (shtable_hash_given).
  *
  * Entries are intrusive: the caller's struct embeds a struct shtable_node whose key
  * points into the same struct (the table never copies or allocates keys or entries).
