@@ -224,16 +224,6 @@ struct shtable_node *shtable_find(const struct shtable_at *at)
 	return NULL;
 }
 
-const void *shtable_peek(const struct shtable_at *at)
-{
-	const struct shtable_shard *s = at->s;
-	uint32_t mask = s->nb - 1;
-	for (uint32_t i = (uint32_t)at->hash & mask; s->b[i].n; i = (i + 1) & mask)
-		if (s->b[i].hash == at->hash && s->b[i].n != TOMB)
-			return s->b[i].n;
-	return NULL;
-}
-
 /* Puts n in the first free slot (empty or tombstone) of its probe, in b (nb slots).
  * Returns 0 when that would leave no empty slot (n is not put). */
 static int put(struct slot *b, uint32_t nb, uint32_t *used, struct shtable_node *n)

@@ -109,11 +109,6 @@ void shtable_unlock(struct shtable_at *at);
 
 /* The entry with at's key, or NULL. */
 struct shtable_node *shtable_find(const struct shtable_at *at);
-/* For a prefetch only: the first entry in at's slots whose hash is at's (its key is not
- * compared: reading it is the cache miss the caller wants to start, not wait for), or
- * NULL. Locked like shtable_find; the address may be stale once unlocked (a prefetch of
- * it is harmless, reading it is not). */
-const void *shtable_peek(const struct shtable_at *at);
 /* Links n under at's key. key/len must hold the same bytes as at's key and live in the
  * entry (n->key points at them). The caller has checked with shtable_find that the key is
  * absent: the table keeps no duplicate check. */

@@ -115,25 +115,7 @@ static struct entry *victim(struct lru_list *l)
 void sip_accounts_prefetch(struct sip_accounts *a, const char *line, const char *devname)
 {
 	struct shtable_at at;
-	char key[KEY_MAX];
-	size_t len = key_of(line, devname, key);
-	if (prefetched.id == a->id && prefetched.len == len &&
-	    memcmp(prefetched.key, key, len) == 0) {
-		/* The second call: the slot's line came meanwhile; start the entry's. */
-		shtable_hash_given(a->lines, prefetched.hash, key, len, &at);
-		shtable_lock_at(&at);
-		const char *e = shtable_peek(&at);
-		shtable_unlock(&at);
-		if (e) {
-			__builtin_prefetch(e);
-			const char *p = e + offsetof(struct entry, acc);
-			for (size_t o = 0; o < offsetof(struct sip_account, line); o += 64)
-				__builtin_prefetch(p + o);
-		}
-		return;
-	}
-	memcpy(prefetched.key, key, len);
-	prefetched.len = len;
+	prefetched.len = key_of(line, devname, prefetched.key);
 	shtable_hash(a->lines, prefetched.key, prefetched.len, &at);
 	prefetched.hash = at.hash;
 	prefetched.id = a->id;

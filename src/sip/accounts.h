@@ -63,13 +63,11 @@ void sip_accounts_free(struct sip_accounts *a);
  * 0 when there is none. */
 int sip_accounts_get(struct sip_accounts *a, const char *line, const char *devname,
                      struct sip_account *out);
-/* Starts loading what sip_accounts_get(a, line, devname) reads, for a caller with other
- * work to do before the get (issue 22: under load these are cache misses; the registrar
- * parses the credentials and checks the nonce meanwhile). The first call for a key starts
- * its slot's line (core/shtable.h shtable_hash; no lock) and keeps the key's hash for
- * this thread's next call; a second call for the same key, once that line had time to
- * come, starts the entry's lines (taking the shard's lock briefly). The get that follows
- * on this thread uses the kept hash. Nothing changes. */
+/* Starts loading the cache line where sip_accounts_get(a, line, devname) looks first
+ * (core/shtable.h shtable_hash; no lock), and keeps the key's hash for that get if it is
+ * this thread's next one: for a caller with other work to do before the get (issue 22:
+ * under load that line is a cache miss; the registrar parses the credentials and checks
+ * the nonce meanwhile). Nothing changes. */
 void sip_accounts_prefetch(struct sip_accounts *a, const char *line, const char *devname);
 /* Inserts or replaces the entry for acc->line and acc->devname. */
 void sip_accounts_put(struct sip_accounts *a, const struct sip_account *acc);

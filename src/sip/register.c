@@ -707,7 +707,6 @@ enum sip_reg_outcome sip_reg_precheck(struct sip_reg *g, struct sip_reg_req *x, 
 	}
 	if (strcmp(cr->realm, cfg->sip.realm) != 0)
 		return SIP_REG_CHALLENGE;
-	sip_accounts_prefetch(g->accounts, q->aor_user, q->devicename); /* now the entry */
 	enum sip_reg_outcome o = source_refused(g, x, now);
 	if (o != SIP_REG_CONTINUE)
 		return o;

@@ -345,14 +345,14 @@ static uint64_t given(uint64_t i)
 	return (i % 16) << 32 | (i * 0x9e3779b97f4a7c15u >> 40);
 }
 
-/* shtable_find (peek 0) or shtable_peek (1) for key under hash h, between lock and
- * unlock (the tests are single-threaded: the pointer stays valid). */
-static const void *look(struct shtable *t, uint64_t h, const void *key, size_t len, int peek)
+/* shtable_find for key under hash h, between lock and unlock (the tests are
+ * single-threaded: the pointer stays valid). */
+static const struct shtable_node *look(struct shtable *t, uint64_t h, const void *key, size_t len)
 {
 	struct shtable_at at;
 	shtable_hash_given(t, h, key, len, &at);
 	shtable_lock_at(&at);
-	const void *n = peek ? shtable_peek(&at) : (const void *)shtable_find(&at);
+	const struct shtable_node *n = shtable_find(&at);
 	shtable_unlock(&at);
 	return n;
 }
@@ -383,9 +383,8 @@ static void test_split_lock(void **state)
 }
 
 /* The hash a caller gives is the one placement uses (its high half picks the shard), for
- * finds and inserts alike; shtable_peek returns the entry whose hash is the key's without
- * comparing its key (a prefetch hint). */
-static void test_given_hash_and_peek(void **state)
+ * finds and inserts alike; the key's bytes are still compared. */
+static void test_given_hash(void **state)
 {
 	(void)state;
 	struct shtable *t =
@@ -404,15 +403,12 @@ static void test_given_hash_and_peek(void **state)
 	}
 	for (uint64_t i = 0; i < 64; i++) {
 		size_t len = key_of((int)i, k);
-		const struct shtable_node *n = look(t, given(i), k, len, 0);
+		const struct shtable_node *n = look(t, given(i), k, len);
 		assert_non_null(n);
 		assert_int_equal(SHTABLE_ENTRY(n, struct item, node)->value, (long)i);
-		assert_ptr_equal(look(t, given(i), k, len, 1), n);
-		assert_null(look(t, given(i) ^ 1, k, len, 0)); /* same bytes, another hash */
-		assert_ptr_equal(look(t, given(i), "other", 5, 1), n); /* same hash, other bytes */
-		assert_null(look(t, given(i), "other", 5, 0));
+		assert_null(look(t, given(i) ^ 1, k, len)); /* same bytes, another hash */
+		assert_null(look(t, given(i), "other", 5)); /* same hash, other bytes */
 	}
-	assert_null(look(t, (uint64_t)3 << 32 | 0xfffffff, "other", 5, 1));
 	assert_int_equal(shtable_count(t), 64);
 	shtable_free(t);
 }
@@ -496,7 +492,7 @@ int main(void)
 	    cmocka_unit_test(test_keyed_placement),
 	    cmocka_unit_test(test_shard_index),
 	    cmocka_unit_test(test_split_lock),
-	    cmocka_unit_test(test_given_hash_and_peek),
+	    cmocka_unit_test(test_given_hash),
 	    cmocka_unit_test(test_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -720,15 +720,14 @@ static void test_account_cache_fields_and_prefetch(void **state)
 	sip_accounts_prefetch(a, "1002", "CSFX");
 	assert_int_equal(sip_accounts_get(a, "1002", "CSFX", &got), 1);
 	assert_int_equal(got.gen, 11);
-	sip_accounts_prefetch(a, "1002", "CSFX"); /* twice: the slot, then the entry */
+	sip_accounts_prefetch(a, "1002", "CSFX"); /* twice: the second replaces the first */
 	sip_accounts_prefetch(a, "1002", "CSFX");
 	memset(&got, 0, sizeof got);
 	snprintf(x.line, sizeof x.line, "1002");
 	snprintf(x.devname, sizeof x.devname, "CSFX");
 	assert_int_equal(sip_accounts_get(a, "1002", "CSFX", &got), 1);
 	assert_memory_equal(&got, &x, sizeof x);
-	sip_accounts_prefetch(b, "1002", "CSFX"); /* twice on b, then a's get */
-	sip_accounts_prefetch(b, "1002", "CSFX");
+	sip_accounts_prefetch(b, "1002", "CSFX"); /* on b, then a's get */
 	assert_int_equal(sip_accounts_get(a, "1002", "CSFX", &got), 1);
 	assert_int_equal(got.gen, 11);
 	sip_accounts_prefetch(a, "1003", ""); /* absent when prefetched, put before the get */
