@@ -19,6 +19,8 @@
 # Usage: bench/register_callgrind.sh BUILD_DIR [LINES] [RATE]
 #   KEEP=dir keeps the callgrind files and annotations there.
 #   TRANSPORT=udp (default), tcp or tls.
+#   CALLGRIND_OPTS="--cache-sim=yes" adds valgrind options; the groups stay instructions,
+#   and KEEP's PHASE-events.txt lists every event (with --cache-sim, D1/LL misses).
 set -euo pipefail
 transport=${TRANSPORT:-udp}
 build=$(cd "$1" && pwd)
@@ -83,7 +85,8 @@ EOF
 # The engine cannot be reached by callgrind_control (it is not dumpable: no ptrace, so no
 # vgdb): its counters are zeroed by `telgate status` and dumped by `telgate show metrics`
 # (their command handlers), before and after each phase.
-valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.%p" --dump-instr=no \
+# shellcheck disable=SC2086 # CALLGRIND_OPTS: words
+valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.%p" --dump-instr=no ${CALLGRIND_OPTS:-} \
 	--zero-before=cmd_status --dump-before=cmd_metrics \
 	"$build/telgated" -c "$tmp/telgated.conf" --provision "$tmp/prov.json" \
 	2>"$tmp/vg.err" &
@@ -174,10 +177,14 @@ phase() { # name: one pass over the lines, counted
 	echo "$reqs" >"$tmp/$name.reqs"
 	mkdir "$tmp/$name"
 	mv "$tmp"/cg.*.* "$tmp/$name"/
-	callgrind_annotate --inclusive=no --auto=no --threshold=100 "$tmp/$name"/cg.* \
+	callgrind_annotate --show=Ir --inclusive=no --auto=no --threshold=100 "$tmp/$name"/cg.* \
 		>"$tmp/$name.txt" 2>/dev/null
-	callgrind_annotate --inclusive=yes --auto=no --threshold=100 "$tmp/$name"/cg.* \
+	callgrind_annotate --show=Ir --inclusive=yes --auto=no --threshold=100 "$tmp/$name"/cg.* \
 		>"$tmp/$name-incl.txt" 2>/dev/null
+	if [ -n "${CALLGRIND_OPTS:-}" ]; then # every event recorded (e.g. the cache misses)
+		callgrind_annotate --inclusive=no --auto=no --threshold=100 "$tmp/$name"/cg.* \
+			>"$tmp/$name-events.txt" 2>/dev/null
+	fi
 	local before=0
 	[ -n "${prev:-}" ] && before=$(cat "$tmp/$prev.reqs")
 	echo "== $name: $ok registrations (of $n), $((${reqs%.*} - ${before%.*})) REGISTER requests =="

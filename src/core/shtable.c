@@ -24,14 +24,23 @@ struct slot {
 static struct shtable_node tomb_node;
 #define TOMB (&tomb_node)
 
+/* Two cache lines: what a lookup reads (the slots' place, the spill chain, the hint) in
+ * the first, the mutex in the second; shtable_hash starts loading both (issue 22: under
+ * load a shard that shared lines with its neighbours and split its fields over two was a
+ * miss in the mutex's lock and another in the lookup). Aligned: no two shards share one. */
 struct shtable_shard {
-	pthread_mutex_t mu;
+	/* b's address with log2(nb) in its low 6 bits (b is 64-byte aligned): read without the
+	 * lock to prefetch a key's slot before taking it (shtable_hash). Written under the
+	 * lock when b changes; a stale value only prefetches a line not needed. */
+	_Alignas(64) atomic_uintptr_t hint;
 	struct slot *b;
 	uint32_t nb;                /* slots, a power of two */
 	uint32_t used;              /* slots not empty: entries and tombstones */
-	uint32_t n;                 /* entries, spilled ones included */
 	struct shtable_node *spill; /* entries that found no slot (growth failed), chained */
+	uint32_t n;                 /* entries, spilled ones included */
+	int no_locks;               /* the table's */
 	struct shtable *t;
+	_Alignas(64) pthread_mutex_t mu;
 };
 
 struct shtable {
@@ -48,6 +57,14 @@ static int pow2(unsigned v)
 	return v && !(v & (v - 1));
 }
 
+static void set_hint(struct shtable_shard *s)
+{
+	unsigned lg = 0;
+	while ((1u << lg) < s->nb)
+		lg++;
+	atomic_store_explicit(&s->hint, (uintptr_t)s->b | lg, memory_order_relaxed);
+}
+
 /* The bytes of nb slots: a multiple of 64 (aligned_alloc's size for 64-byte lines). */
 static size_t slots_bytes(size_t nb)
 {
@@ -62,10 +79,11 @@ struct shtable *shtable_new(const struct shtable_opts *o)
 	if (!pow2(ns) || ns > SHARDS_MAX || !pow2(nb) || nb > BUCKETS_MAX)
 		return NULL;
 	struct shtable *t = calloc(1, sizeof *t);
-	if (!t || !(t->shard = calloc(ns, sizeof *t->shard))) {
+	if (!t || !(t->shard = aligned_alloc(64, ns * sizeof *t->shard))) {
 		free(t);
 		return NULL;
 	}
+	memset(t->shard, 0, ns * sizeof *t->shard);
 	randombytes_buf(t->hkey, sizeof t->hkey);
 	t->nshards = ns;
 	t->no_locks = o->no_locks;
@@ -74,6 +92,7 @@ struct shtable *shtable_new(const struct shtable_opts *o)
 	for (unsigned i = 0; i < ns; i++) {
 		struct shtable_shard *s = &t->shard[i];
 		s->t = t;
+		s->no_locks = t->no_locks;
 		s->nb = nb;
 		if (!(s->b = aligned_alloc(64, slots_bytes(nb)))) {
 			for (unsigned k = 0; k < i; k++)
@@ -83,6 +102,7 @@ struct shtable *shtable_new(const struct shtable_opts *o)
 			return NULL;
 		}
 		memset(s->b, 0, slots_bytes(nb));
+		set_hint(s);
 		if (!t->no_locks)
 			pthread_mutex_init(&s->mu, NULL);
 	}
@@ -128,14 +148,45 @@ static struct shtable_shard *shard_of(struct shtable *t, uint64_t h)
 	return &t->shard[(h >> 32) & (t->nshards - 1)];
 }
 
-void shtable_lock(struct shtable *t, const void *key, size_t len, struct shtable_at *at)
+/* Starts loading the cache line of the hash's first slot. The slot array is read through
+ * the shard's hint without the lock: a rebuild meanwhile makes this fetch a line that is
+ * not needed (or freed: a prefetch never faults), never a wrong lookup. */
+static void prefetch_slot(const struct shtable_shard *s, uint64_t h)
 {
-	at->hash = hash_of(t, key, len);
+	uintptr_t hint =
+	    atomic_load_explicit(&((struct shtable_shard *)s)->hint, memory_order_relaxed);
+	uintptr_t mask = ((uintptr_t)1 << (hint & 63)) - 1;
+	__builtin_prefetch(
+	    (const void *)((hint & ~(uintptr_t)63) + ((uintptr_t)h & mask) * sizeof(struct slot)));
+}
+
+void shtable_hash_given(struct shtable *t, uint64_t hash, const void *key, size_t len,
+                        struct shtable_at *at)
+{
+	at->hash = hash;
 	at->key = key;
 	at->keylen = len;
-	at->s = shard_of(t, at->hash);
+	at->s = shard_of(t, hash);
 	if (!t->no_locks)
+		__builtin_prefetch(&at->s->mu, 1);
+	prefetch_slot(at->s, hash);
+}
+
+void shtable_hash(struct shtable *t, const void *key, size_t len, struct shtable_at *at)
+{
+	shtable_hash_given(t, hash_of(t, key, len), key, len, at);
+}
+
+void shtable_lock_at(struct shtable_at *at)
+{
+	if (!at->s->no_locks)
 		pthread_mutex_lock(&at->s->mu);
+}
+
+void shtable_lock(struct shtable *t, const void *key, size_t len, struct shtable_at *at)
+{
+	shtable_hash(t, key, len, at);
+	shtable_lock_at(at);
 }
 
 void shtable_lock_str(struct shtable *t, const char *key, struct shtable_at *at)
@@ -145,7 +196,7 @@ void shtable_lock_str(struct shtable *t, const char *key, struct shtable_at *at)
 
 void shtable_unlock(struct shtable_at *at)
 {
-	if (!at->s->t->no_locks)
+	if (!at->s->no_locks)
 		pthread_mutex_unlock(&at->s->mu);
 }
 
@@ -220,6 +271,7 @@ static void rehash(struct shtable_shard *s, size_t live)
 	s->nb = nb;
 	s->used = used;
 	s->spill = spill;
+	set_hint(s);
 }
 
 void shtable_insert(struct shtable_at *at, struct shtable_node *n, const void *key, size_t len)

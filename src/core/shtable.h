@@ -20,7 +20,8 @@
  * unkeyed hash such as FNV-1a a peer can compute thousands of keys that share one slot
  * and turn every lookup into a probe over all of them under its shard's lock. With a secret
  * per-table key it cannot know which keys collide. The cost: ~175 instructions per hash
- * of a key up to 24 bytes, 100-150 more than FNV-1a (bench/shtable_callgrind.sh).
+ * of a key up to 24 bytes, 100-150 more than FNV-1a (bench/shtable_callgrind.sh). A caller
+ * whose key is itself such a hash under its own secret gives it (shtable_hash_given).
  *
  * Entries are intrusive: the caller's struct embeds a struct shtable_node whose key
  * points into the same struct (the table never copies or allocates keys or entries).
@@ -85,8 +86,23 @@ struct shtable_at {
 	size_t keylen;
 };
 
-/* Hashes key (len bytes; the bytes must stay valid until unlock) and locks its shard. */
+/* Hashes key (len bytes; the bytes must stay valid until unlock) and locks its shard:
+ * shtable_hash, then shtable_lock_at. */
 void shtable_lock(struct shtable *t, const void *key, size_t len, struct shtable_at *at);
+/* The two halves of shtable_lock, for a caller with other work to do between them (issue
+ * 22: a lookup's first cache miss is the slot's line; under load the registrar's tables
+ * do not stay in the CPU's caches). shtable_hash fills at with the key's hash and shard
+ * and starts loading the key's slot line, taking no lock (any thread); shtable_lock_at
+ * locks at's shard, after which at is used as shtable_lock leaves it. */
+void shtable_hash(struct shtable *t, const void *key, size_t len, struct shtable_at *at);
+void shtable_lock_at(struct shtable_at *at);
+/* shtable_hash for a caller that has hashed the key itself: hash must be a keyed hash of
+ * the key's bytes (SipHash under a secret key drawn by the caller, as the table's own),
+ * the same one for the same bytes on every call, so that peers cannot choose keys that
+ * collide (sip/txn.c: its key is such a hash, hashing it again cost two SipHashes a
+ * request). */
+void shtable_hash_given(struct shtable *t, uint64_t hash, const void *key, size_t len,
+                        struct shtable_at *at);
 /* The same for a NUL-terminated string (its bytes without the NUL). */
 void shtable_lock_str(struct shtable *t, const char *key, struct shtable_at *at);
 void shtable_unlock(struct shtable_at *at);

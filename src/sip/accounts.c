@@ -3,6 +3,8 @@
 #include "core/shtable.h"
 
 #include <sodium.h>
+#include <stddef.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -35,6 +37,7 @@ static size_t key_of(const char *line, const char *devname, char key[KEY_MAX])
 TAILQ_HEAD(lru_list, entry);
 
 struct sip_accounts {
+	uint64_t id; /* tells caches apart in prefetched (never reused) */
 	struct shtable *lines;
 	struct lru_list lru[SHARDS]; /* lru[i] is guarded by shard i's lock */
 };
@@ -46,6 +49,18 @@ static void entry_free(struct shtable_node *n)
 	free(e);
 }
 
+static atomic_uint_fast64_t next_id = 1;
+
+/* The key of this thread's last sip_accounts_prefetch, its cache and its hash, for the
+ * sip_accounts_get that follows: the key is hashed once per request (issue 22). Used once
+ * (id 0 after). */
+static _Thread_local struct {
+	uint64_t id;
+	uint64_t hash;
+	size_t len;
+	char key[KEY_MAX];
+} prefetched;
+
 struct sip_accounts *sip_accounts_new(void)
 {
 	struct sip_accounts *a = calloc(1, sizeof *a);
@@ -54,6 +69,7 @@ struct sip_accounts *sip_accounts_new(void)
 		free(a);
 		return NULL;
 	}
+	a->id = atomic_fetch_add(&next_id, 1);
 	for (int i = 0; i < SHARDS; i++)
 		TAILQ_INIT(&a->lru[i]);
 	return a;
@@ -96,18 +112,40 @@ static struct entry *victim(struct lru_list *l)
 	return e;
 }
 
+void sip_accounts_prefetch(struct sip_accounts *a, const char *line, const char *devname)
+{
+	struct shtable_at at;
+	prefetched.len = key_of(line, devname, prefetched.key);
+	shtable_hash(a->lines, prefetched.key, prefetched.len, &at);
+	prefetched.hash = at.hash;
+	prefetched.id = a->id;
+}
+
 int sip_accounts_get(struct sip_accounts *a, const char *line, const char *devname,
                      struct sip_account *out)
 {
 	char key[KEY_MAX];
 	size_t len = key_of(line, devname, key);
 	struct shtable_at at;
-	shtable_lock(a->lines, key, len, &at);
+	if (prefetched.id == a->id && prefetched.len == len &&
+	    memcmp(prefetched.key, key, len) == 0)
+		shtable_hash_given(a->lines, prefetched.hash, key, len, &at);
+	else
+		shtable_hash(a->lines, key, len, &at);
+	prefetched.id = 0;
+	shtable_lock_at(&at);
 	struct entry *e = touch(&at);
 	if (e)
-		*out = e->acc;
+		memcpy(out, &e->acc, offsetof(struct sip_account, line));
 	shtable_unlock(&at);
-	return e != NULL;
+	if (!e)
+		return 0;
+	/* line and devname: the key's two parts (key_of cut them as the entry's were) */
+	size_t l = strlen(key);
+	memcpy(out->line, key, l + 1);
+	memcpy(out->devname, key + l + 1, len - l - 1);
+	out->devname[len - l - 1] = '\0';
+	return 1;
 }
 
 void sip_accounts_put(struct sip_accounts *a, const struct sip_account *acc)

@@ -583,13 +583,17 @@ struct sip_nc_cache {
 	unsigned char hkey[crypto_shorthash_siphashx24_KEYBYTES];
 	pthread_mutex_t mu;
 	struct nc_set *set;
-	size_t nsets;
+	size_t nsets; /* a power of two */
 	uint32_t clock;
 };
 
 struct sip_nc_cache *sip_nc_cache_new(size_t capacity)
 {
-	size_t nsets = capacity / NC_WAYS ? capacity / NC_WAYS : 1;
+	/* A power of two, at most capacity / NC_WAYS (at least 1): the set is the hash's low
+	 * bits, not a remainder (a 64-bit division, ~40 cycles, three per REGISTER; issue 22). */
+	size_t nsets = 1;
+	while (nsets * 2 * NC_WAYS <= capacity)
+		nsets *= 2;
 	struct sip_nc_cache *c = calloc(1, sizeof *c);
 	if (!c || !(c->set = aligned_alloc(64, nsets * sizeof *c->set))) {
 		free(c);
@@ -659,7 +663,7 @@ static int nc_mark(struct sip_nc_cache *c, const char *nonce, uint32_t v, int co
 {
 	const uint64_t *h = nc_hash(c, nonce);
 	uint64_t tag = h[1] ? h[1] : 1; /* never 0 (a free slot) */
-	struct nc_set *s = &c->set[h[0] % c->nsets];
+	struct nc_set *s = &c->set[h[0] & (c->nsets - 1)];
 	pthread_mutex_lock(&c->mu);
 	for (unsigned k = 0; k < NC_WAYS; k++) {
 		if (s->tag[k] != tag)
@@ -697,7 +701,10 @@ void sip_nc_prefetch(struct sip_nc_cache *c, const char *nonce)
 	if (strlen(nonce) >= SIP_NONCE_MAX)
 		return;
 	const uint64_t *h = nc_hash(c, nonce);
-	__builtin_prefetch(&c->set[h[0] % c->nsets]);
+	const struct nc_set *s = &c->set[h[0] & (c->nsets - 1)];
+	__builtin_prefetch(s->tag);
+	/* the marks' line too: a check that finds the nonce reads it, an accept writes it */
+	__builtin_prefetch(s->nc, 1);
 }
 
 int sip_nc_fresh(struct sip_nc_cache *c, const char *nonce, const char *nc)

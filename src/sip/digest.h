@@ -68,7 +68,8 @@ int sip_digest_challenge(char *out, size_t cap, const char *realm, const char *n
                          const char *opaque, enum sip_digest_alg a, int stale);
 
 /* Nonce counts: each nonce's verified nc values must increase; an nc at or below the mark
- * is a replay. Fixed size (capacity nonces); the least recently used entries are forgotten
+ * is a replay. Fixed size (capacity nonces, rounded down to 8 times a power of two, at
+ * least 8); the least recently used entries are forgotten
  * first (their nonces are stale by then if capacity >= registrations per nonce lifetime). */
 struct sip_nc_cache;
 struct sip_nc_cache *sip_nc_cache_new(size_t capacity);

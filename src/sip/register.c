@@ -686,6 +686,9 @@ enum sip_reg_outcome sip_reg_precheck(struct sip_reg *g, struct sip_reg_req *x, 
 	struct sip_digest_creds *cr = &x->cr;
 	if (bearer_path(x))
 		return bearer_precheck(g, x, now);
+	/* The lookups sip_reg_fast makes, started before the credentials' parse and the
+	 * nonce's check so that those overlap their cache misses (issue 22). */
+	sip_accounts_prefetch(g->accounts, q->aor_user, q->devicename);
 	char err[128] = "too long";
 	int prc = q->auth_unreadable ? -1 : sip_digest_parse(q->auth, cr, err, sizeof err);
 	if (prc == -2) /* an algorithm we do not offer: the challenge names ours */
@@ -707,6 +710,7 @@ enum sip_reg_outcome sip_reg_precheck(struct sip_reg *g, struct sip_reg_req *x, 
 	if (o != SIP_REG_CONTINUE)
 		return o;
 	sip_nc_prefetch(g->nc, cr->nonce); /* the nonce's MAC check overlaps the load */
+	store_user_generation_prefetch(g->store, cr->username); /* the account's duser */
 	int64_t issued;
 	enum sip_nonce_rc nr =
 	    sip_nonce_check(g->secret, cr->nonce, now, cfg->sip.nonce_lifetime_s, &issued);

@@ -14,7 +14,9 @@
  * client, the whole Authorization value stands in for it). So a request sent again with
  * the same branch but a new nonce count (a client that recomputes its credentials for a
  * retransmission) is the same transaction, answered as the first was, not a replay. The
- * tuple is hashed with SipHash under a key drawn at start (peers cannot aim collisions).
+ * tuple is hashed with SipHash under a key drawn at start (peers cannot aim collisions);
+ * the table places that key by a cheap keyed mix of it, not a second SipHash
+ * (core/shtable.h shtable_hash_given).
  * A replay of a captured request from another address is not a retransmission and is
  * judged (and refused) as before.
  *

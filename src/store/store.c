@@ -103,6 +103,11 @@ uint64_t store_user_generation(store_t *st, const char *userid)
 	return atomic_load(&st->user_gen[user_slot(userid)]);
 }
 
+void store_user_generation_prefetch(store_t *st, const char *userid)
+{
+	__builtin_prefetch(&st->user_gen[user_slot(userid)]);
+}
+
 /* A write happened on l: bump now (no transaction: it is committed) or when the
  * transaction ends. Bumping after the commit is what makes a copy loaded before it
  * stale. slot < 0: the global generation. */

@@ -109,6 +109,9 @@ int store_probe_write(store_t *st, int timeout_ms);
  * only writer of its store. Any thread. */
 uint64_t store_generation(store_t *st);
 uint64_t store_user_generation(store_t *st, const char *userid);
+/* Starts loading the cache line of userid's generation, for a caller that reads it after
+ * other work (issue 22: the 2 MB array misses the CPU's caches under load). Any thread. */
+void store_user_generation_prefetch(store_t *st, const char *userid);
 
 /* --- users -------------------------------------------------------------------------- */
 

@@ -128,14 +128,21 @@ static void test_string_and_byte_keys(void **state)
 	assert_int_equal(freed, 3);
 }
 
+/* A table of one shard starting with one slot: every key shares the shard, and its slot
+ * array is rebuilt many times over as keys come. */
+static struct shtable *one_slot_table(void)
+{
+	freed = 0;
+	return shtable_new(
+	    &(struct shtable_opts){.shards = 1, .buckets = 1, .free_entry = item_free});
+}
+
 /* One shard starting with one bucket: every key shares a shard, chains form and the
  * bucket array grows many times over. */
 static void test_collisions_and_growth(void **state)
 {
 	(void)state;
-	freed = 0;
-	struct shtable *t =
-	    shtable_new(&(struct shtable_opts){.shards = 1, .buckets = 1, .free_entry = item_free});
+	struct shtable *t = one_slot_table();
 	char k[24];
 	for (int i = 0; i < 5000; i++)
 		assert_true(put(t, k, key_of(i, k), i));
@@ -331,6 +338,81 @@ static void test_shard_index(void **state)
 	shtable_free(t);
 }
 
+/* The hash the given-hash test uses for key i: shard i % 16 (the high half), slots by
+ * the low bits. */
+static uint64_t given(uint64_t i)
+{
+	return (i % 16) << 32 | (i * 0x9e3779b97f4a7c15u >> 40);
+}
+
+/* shtable_find for key under hash h, between lock and unlock (the tests are
+ * single-threaded: the pointer stays valid). */
+static const struct shtable_node *look(struct shtable *t, uint64_t h, const void *key, size_t len)
+{
+	struct shtable_at at;
+	shtable_hash_given(t, h, key, len, &at);
+	shtable_lock_at(&at);
+	const struct shtable_node *n = shtable_find(&at);
+	shtable_unlock(&at);
+	return n;
+}
+
+/* shtable_lock in two halves: a key hashed (its slot line prefetched through the shard's
+ * hint, no lock) before a rebuild of its shard is still found after it. */
+static void test_split_lock(void **state)
+{
+	(void)state;
+	struct shtable *t = one_slot_table();
+	char k[24];
+	assert_true(put(t, "early", 5, 42));
+	struct shtable_at early, late;
+	shtable_hash(t, "early", 5, &early);
+	shtable_hash(t, "absent", 6, &late);
+	for (int i = 0; i < 3000; i++) /* the one shard's slots are rebuilt ~12 times */
+		assert_true(put(t, k, key_of(i, k), i));
+	shtable_lock_at(&early);
+	struct shtable_node *n = shtable_find(&early);
+	assert_non_null(n);
+	assert_int_equal(SHTABLE_ENTRY(n, struct item, node)->value, 42);
+	shtable_unlock(&early);
+	shtable_lock_at(&late);
+	assert_null(shtable_find(&late));
+	shtable_unlock(&late);
+	shtable_free(t);
+	assert_int_equal(freed, 3001);
+}
+
+/* The hash a caller gives is the one placement uses (its high half picks the shard), for
+ * finds and inserts alike; the key's bytes are still compared. */
+static void test_given_hash(void **state)
+{
+	(void)state;
+	struct shtable *t =
+	    shtable_new(&(struct shtable_opts){.shards = 16, .free_entry = item_free});
+	char k[24];
+	for (uint64_t i = 0; i < 64; i++) {
+		struct shtable_at at;
+		size_t len = key_of((int)i, k);
+		shtable_hash_given(t, given(i), k, len, &at);
+		shtable_lock_at(&at);
+		assert_int_equal(shtable_shard_index(&at), i % 16);
+		assert_null(shtable_find(&at));
+		struct item *it = item_new(k, len, (long)i);
+		shtable_insert(&at, &it->node, it->key, it->len);
+		shtable_unlock(&at);
+	}
+	for (uint64_t i = 0; i < 64; i++) {
+		size_t len = key_of((int)i, k);
+		const struct shtable_node *n = look(t, given(i), k, len);
+		assert_non_null(n);
+		assert_int_equal(SHTABLE_ENTRY(n, struct item, node)->value, (long)i);
+		assert_null(look(t, given(i) ^ 1, k, len)); /* same bytes, another hash */
+		assert_null(look(t, given(i), "other", 5)); /* same hash, other bytes */
+	}
+	assert_int_equal(shtable_count(t), 64);
+	shtable_free(t);
+}
+
 #define THREADS 4
 #define ROUNDS 20000
 #define SHARED_KEYS 64
@@ -409,6 +491,8 @@ int main(void)
 	    cmocka_unit_test(test_no_free_entry),
 	    cmocka_unit_test(test_keyed_placement),
 	    cmocka_unit_test(test_shard_index),
+	    cmocka_unit_test(test_split_lock),
+	    cmocka_unit_test(test_given_hash),
 	    cmocka_unit_test(test_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

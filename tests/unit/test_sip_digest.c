@@ -352,6 +352,29 @@ static void test_nonce_counts_full(void **state)
 	sip_nc_cache_free(c);
 }
 
+/* Capacity rounds down to 8 times a power of two: 15 (and 8, and less) is one set of 8
+ * slots, so of nine nonces the first is forgotten and the newest eight are all kept. */
+static void test_nonce_counts_one_set(void **state)
+{
+	(void)state;
+	const size_t caps[] = {1, 8, 15};
+	for (size_t k = 0; k < sizeof caps / sizeof caps[0]; k++) {
+		struct sip_nc_cache *c = sip_nc_cache_new(caps[k]);
+		assert_non_null(c);
+		char n[32];
+		for (int i = 0; i < 9; i++) {
+			snprintf(n, sizeof n, "one-set-%d", i);
+			assert_int_equal(sip_nc_accept(c, n, "00000004"), 1);
+		}
+		for (int i = 1; i < 9; i++) {
+			snprintf(n, sizeof n, "one-set-%d", i);
+			assert_int_equal(sip_nc_fresh(c, n, "00000004"), 0);
+		}
+		assert_int_equal(sip_nc_fresh(c, "one-set-0", "00000001"), 1); /* forgotten */
+		sip_nc_cache_free(c);
+	}
+}
+
 /* H over s in lower-case hex, by OpenSSL's one-shot digest (the verifier's oracle). */
 static void md_hex(enum sip_digest_alg alg, const char *s, char out[SIP_DIGEST_HEX_MAX])
 {
@@ -576,7 +599,7 @@ int main(void)
 	    cmocka_unit_test(test_hostile_headers),  cmocka_unit_test(test_ha2_kept),
 	    cmocka_unit_test(test_param_names),      cmocka_unit_test(test_nonce_counts_full),
 	    cmocka_unit_test(test_rfc2617_example),  cmocka_unit_test(test_block_edges),
-	    cmocka_unit_test(test_nonce_mac),
+	    cmocka_unit_test(test_nonce_mac),        cmocka_unit_test(test_nonce_counts_one_set),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

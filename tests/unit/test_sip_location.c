@@ -666,6 +666,84 @@ static void test_account_cache_second_chance(void **state)
 	sip_accounts_free(a);
 }
 
+/* An entry comes back field for field (the fields before line copied, line and devname
+ * from the key, at their longest too); a prefetch's hash serves only the next get of the
+ * same key on the same cache: another key, or the same key on another cache, after a
+ * prefetch still finds its own entry. */
+static void test_account_cache_fields_and_prefetch(void **state)
+{
+	(void)state;
+	struct sip_accounts *a = sip_accounts_new(), *b = sip_accounts_new();
+	assert_non_null(a);
+	assert_non_null(b);
+	struct sip_account x, got;
+	memset(&x, 0, sizeof x);
+	x.gen = 11;
+	x.user_gen = 12;
+	x.bearer = 0;
+	x.status = STORE_USER_INACTIVE;
+	snprintf(x.duser, sizeof x.duser, "jdoe");
+	snprintf(x.device, sizeof x.device, "SEP00AA");
+	x.cs.hackcount = 3;
+	x.cs.lastsuccessfullogin = 1700000000;
+	snprintf(x.cs.credentialpolicy, sizeof x.cs.credentialpolicy, "strict");
+	x.pol.failedlogonthreshold = 5;
+	snprintf(x.pol.name, sizeof x.pol.name, "strict");
+	snprintf(x.cred.realm, sizeof x.cred.realm, "telgate");
+	snprintf(x.cred.ha1_md5, sizeof x.cred.ha1_md5, "%032d", 5);
+	snprintf(x.cred.ha1_sha256, sizeof x.cred.ha1_sha256, "%064d", 6);
+	snprintf(x.line, sizeof x.line, "1002");
+	snprintf(x.devname, sizeof x.devname, "CSFX");
+	sip_accounts_put(a, &x);
+	memset(&got, 0, sizeof got);
+	assert_int_equal(sip_accounts_get(a, "1002", "CSFX", &got), 1);
+	assert_memory_equal(&got, &x, sizeof x);
+
+	struct sip_account y = x; /* the longest line and device name */
+	memset(y.line, 'L', STORE_ID_MAX);
+	memset(y.devname, 'D', STORE_ID_MAX);
+	y.gen = 21;
+	sip_accounts_put(a, &y);
+	memset(&got, 0, sizeof got);
+	assert_int_equal(sip_accounts_get(a, y.line, y.devname, &got), 1);
+	assert_memory_equal(&got, &y, sizeof y);
+
+	struct sip_account z = x; /* the same key in the other cache */
+	z.gen = 31;
+	sip_accounts_put(b, &z);
+	sip_accounts_prefetch(a, "1002", "CSFX");
+	assert_int_equal(sip_accounts_get(b, "1002", "CSFX", &got), 1);
+	assert_int_equal(got.gen, 31);
+	sip_accounts_prefetch(a, "1002", "CSFX");
+	assert_int_equal(sip_accounts_get(a, y.line, y.devname, &got), 1);
+	assert_int_equal(got.gen, 21);
+	sip_accounts_prefetch(a, "1002", "CSFX");
+	assert_int_equal(sip_accounts_get(a, "1002", "CSFX", &got), 1);
+	assert_int_equal(got.gen, 11);
+	sip_accounts_prefetch(a, "1002", "CSFX"); /* twice: the second replaces the first */
+	sip_accounts_prefetch(a, "1002", "CSFX");
+	memset(&got, 0, sizeof got);
+	snprintf(x.line, sizeof x.line, "1002");
+	snprintf(x.devname, sizeof x.devname, "CSFX");
+	assert_int_equal(sip_accounts_get(a, "1002", "CSFX", &got), 1);
+	assert_memory_equal(&got, &x, sizeof x);
+	sip_accounts_prefetch(b, "1002", "CSFX"); /* on b, then a's get */
+	assert_int_equal(sip_accounts_get(a, "1002", "CSFX", &got), 1);
+	assert_int_equal(got.gen, 11);
+	sip_accounts_prefetch(a, "1003", ""); /* absent when prefetched, put before the get */
+	assert_int_equal(sip_accounts_get(a, "1003", "x", &got), 0);
+	sip_accounts_prefetch(a, "1003", "");
+	snprintf(x.line, sizeof x.line, "1003");
+	x.devname[0] = '\0';
+	x.gen = 41;
+	sip_accounts_put(a, &x);
+	assert_int_equal(sip_accounts_get(a, "1003", "", &got), 1);
+	assert_int_equal(got.gen, 41);
+	assert_string_equal(got.devname, "");
+	sip_accounts_free(a);
+	sip_accounts_free(b);
+}
+
 /* Rows in full, for comparing memory and the store field by field. */
 struct rows {
 	int n;
@@ -898,6 +976,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_long_binding, setup, tu_store_teardown),
 	    cmocka_unit_test(test_account_cache),
 	    cmocka_unit_test(test_account_cache_second_chance),
+	    cmocka_unit_test(test_account_cache_fields_and_prefetch),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

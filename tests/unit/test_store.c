@@ -806,6 +806,8 @@ static void test_generations(void **state)
 	assert_true(store_user_generation(f->st, "genuser") > ug);
 	assert_true(store_generation(f->st) == g);
 	ug = store_user_generation(f->st, "genuser");
+	store_user_generation_prefetch(f->st, "genuser"); /* a load only: changes nothing */
+	assert_true(store_user_generation(f->st, "genuser") == ug);
 	assert_int_equal(store_begin(f->st), STORE_OK);
 	cs.hackcount = 2;
 	assert_int_equal(store_credstate_put(f->st, "genuser", STORE_CRED_PASSWORD, &cs), STORE_OK);
