@@ -332,7 +332,7 @@ static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	struct daemon *d = arg;
 	size_t busy = ctl_server_busy(d->ctl) + workers_pending(d->workers);
-	if (busy == 0 || tg_mono_ms() >= d->drain_deadline_ms) {
+	if (busy == 0 || tg_mono_ms_live() >= d->drain_deadline_ms) {
 		if (busy)
 			log_ev(LOG_LVL_WARNING, d->cid, "drain_timeout", LOG_U("unfinished", busy));
 		finish(d);

@@ -236,13 +236,13 @@ static int watch(struct monitor *m, int *engine_status, int *status)
 static void stop_signer(struct monitor *m)
 {
 	close(m->sfd);
-	int64_t deadline = tg_mono_ms() + SIGNER_STOP_WAIT_MS;
+	int64_t deadline = tg_mono_ms_live() + SIGNER_STOP_WAIT_MS;
 	int st;
 	while (m->signer) {
 		pid_t pid = waitpid(m->signer, &st, WNOHANG);
 		if (pid == m->signer || (pid < 0 && errno != EINTR))
 			break;
-		int64_t left = deadline - tg_mono_ms();
+		int64_t left = deadline - tg_mono_ms_live();
 		if (left <= 0) {
 			kill(m->signer, SIGKILL);
 			waitpid(m->signer, &st, 0);

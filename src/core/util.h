@@ -26,6 +26,9 @@ int64_t tg_now_s(void);
 int64_t tg_mono_ms(void);
 /* Monotonic microseconds (CLOCK_MONOTONIC). */
 int64_t tg_mono_us(void);
+/* Monotonic milliseconds read now, whatever tg_clock_hold says: for deadlines and any
+ * loop that waits for time to pass (a held clock would never reach its deadline). */
+int64_t tg_mono_ms_live(void);
 
 /* Holds the calling thread's clock for one batch of work (the requests of one read,
  * issue 22: a REGISTER read the clock 3-4 times, each a vDSO call): between
@@ -33,8 +36,9 @@ int64_t tg_mono_us(void);
  * time read at their first call in the hold (each clock is read once, when first
  * asked). Nests: the outermost release lets go. Only for work that must not see time
  * pass within it and that does not wait (a frame handler measuring how long something
- * took would read 0): stream_listener_options.hold_clock asks it per read. Per thread;
- * other threads are not affected. */
+ * took would read 0): stream_listener_options.hold_clock asks it per read. A deadline
+ * reads tg_mono_ms_live, which a hold does not stop. Per thread; other threads are not
+ * affected. */
 void tg_clock_hold(void);
 void tg_clock_release(void);
 

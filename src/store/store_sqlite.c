@@ -426,7 +426,7 @@ static int ro_authorizer(void *ud, int action, const char *a, const char *b, con
 static int ro_progress(void *ud)
 {
 	struct store_conn *c = ud;
-	return tg_mono_ms() > c->deadline_ms; /* nonzero interrupts the query */
+	return tg_mono_ms_live() > c->deadline_ms; /* nonzero interrupts the query */
 }
 
 /* The separate read-only connection, opened on first use with tight limits. */
@@ -501,7 +501,7 @@ static int query_readonly(struct store_conn *c, const char *sql, size_t max_rows
 		sqlite3_finalize(s);
 		return only_select(err, errlen);
 	}
-	c->deadline_ms = tg_mono_ms() + (timeout_ms > 0 ? timeout_ms : 5000);
+	c->deadline_ms = tg_mono_ms_live() + (timeout_ms > 0 ? timeout_ms : 5000);
 	sqlite3_progress_handler(c->ro, 1000, ro_progress, c);
 	/* A snapshot: the whole query sees one state of the store. */
 	rc = exec_simple(c->ro, "BEGIN");
@@ -511,7 +511,7 @@ static int query_readonly(struct store_conn *c, const char *sql, size_t max_rows
 	sqlite3_exec(c->ro, "COMMIT", NULL, NULL, NULL);
 	sqlite3_progress_handler(c->ro, 0, NULL, NULL);
 	if (rc != STORE_OK) {
-		if (tg_mono_ms() > c->deadline_ms)
+		if (tg_mono_ms_live() > c->deadline_ms)
 			snprintf(err, errlen, "query stopped after %d ms", timeout_ms);
 		else
 			snprintf(err, errlen, "SQL error: %s", store_last_error());

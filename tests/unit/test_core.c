@@ -429,8 +429,8 @@ static void *clock_elsewhere(void *arg)
 }
 
 /* tg_clock_hold: every reading in the hold is the first one, for each clock; holds nest
- * (the outer release lets go); another thread reads the live clock meanwhile; after the
- * release the clock moves again. */
+ * (the outer release lets go); tg_mono_ms_live and another thread read the live clock
+ * meanwhile; after the release the clock moves again. */
 static void test_clock_hold(void **state)
 {
 	(void)state;
@@ -445,6 +445,8 @@ static void test_clock_hold(void **state)
 	assert_int_equal(tg_now_s(), s);
 	assert_int_equal(us / 1000, ms);
 	assert_int_equal(wall / 1000, s);
+	/* a deadline's clock is not held: 3 ms passed since the held reading */
+	assert_true(tg_mono_ms_live() >= ms + 3);
 	pthread_t th;
 	int64_t other[2];
 	assert_int_equal(pthread_create(&th, NULL, clock_elsewhere, other), 0);
