@@ -566,25 +566,41 @@ int sip_digest_challenge(char *out, size_t cap, const char *realm, const char *n
  * 128 bits of SipHash-2-4 (libsodium's crypto_shorthash_siphashx24) under the cache's
  * secret key: the low 64 bits pick the set, the high 64 bits are its tag in the set
  * (never 0: a free slot); the nonce itself is not kept. A set is two 64-byte lines, its 8
- * tags in the first, its marks and stamps in the second. Two nonces with one set and one
+ * tags in the first, its marks and ranks in the second. Two nonces with one set and one
  * tag would share a mark: with a secret key a peer cannot make such a pair, and by
  * chance a lookup meets one with odds of 8 in 2^64. A new nonce's check (every REGISTER
  * that answers a challenge) reads one line; adding the nonce, two. */
 
 #define NC_WAYS 8
 
+/* Recency is each slot's rank in its set, 0 the most recently moved and NC_WAYS - 1 the
+ * least: the ranks of a set are always a permutation of 0..NC_WAYS-1, so the victim is
+ * exact LRU and nothing wraps. (Stamps of a shared 32-bit counter did: after 2^32 accepted
+ * counts, about a day at 50,000/s, an old slot's age read as young and a young nonce
+ * could be evicted in its place, its mark forgotten; and the counter was one more write
+ * shared by every thread.) */
 struct nc_set {
-	uint64_t tag[NC_WAYS];   /* 0: a free slot */
-	uint32_t nc[NC_WAYS];    /* the mark */
-	uint32_t stamp[NC_WAYS]; /* c->clock when last moved; compared as ages (wraps) */
+	_Alignas(64) uint64_t tag[NC_WAYS]; /* 0: a free slot */
+	uint32_t nc[NC_WAYS];               /* the mark */
+	uint8_t rank[NC_WAYS];              /* recency, see above */
 };
+
+/* Slot k becomes the most recent; the ones more recent than it move down one. */
+_Static_assert(sizeof(struct nc_set) == 128, "a set is two cache lines");
+
+static void nc_touch(struct nc_set *s, unsigned k)
+{
+	uint8_t was = s->rank[k];
+	for (unsigned j = 0; j < NC_WAYS; j++)
+		s->rank[j] += s->rank[j] < was;
+	s->rank[k] = 0;
+}
 
 struct sip_nc_cache {
 	unsigned char hkey[crypto_shorthash_siphashx24_KEYBYTES];
 	pthread_mutex_t mu;
 	struct nc_set *set;
 	size_t nsets; /* a power of two */
-	uint32_t clock;
 };
 
 struct sip_nc_cache *sip_nc_cache_new(size_t capacity)
@@ -600,6 +616,9 @@ struct sip_nc_cache *sip_nc_cache_new(size_t capacity)
 		return NULL;
 	}
 	memset(c->set, 0, nsets * sizeof *c->set);
+	for (size_t i = 0; i < nsets; i++)
+		for (unsigned k = 0; k < NC_WAYS; k++)
+			c->set[i].rank[k] = (uint8_t)k;
 	c->nsets = nsets;
 	randombytes_buf(c->hkey, sizeof c->hkey);
 	pthread_mutex_init(&c->mu, NULL);
@@ -671,26 +690,25 @@ static int nc_mark(struct sip_nc_cache *c, const char *nonce, uint32_t v, int co
 		int above = v > s->nc[k];
 		if (above && commit) {
 			s->nc[k] = v;
-			s->stamp[k] = ++c->clock;
+			nc_touch(s, k);
 		}
 		pthread_mutex_unlock(&c->mu);
 		return above;
 	}
 	if (commit) {
-		/* The oldest slot by age (clock - stamp, modulo 2^32: a slot survives only ~8
-		 * commits to its set, far fewer than 2^32), a free one first. */
+		/* A free slot first, else the least recently moved. */
 		unsigned victim = 0;
 		for (unsigned k = 0; k < NC_WAYS; k++) {
 			if (!s->tag[k]) {
 				victim = k;
 				break;
 			}
-			if (c->clock - s->stamp[k] > c->clock - s->stamp[victim])
+			if (s->rank[k] > s->rank[victim])
 				victim = k;
 		}
 		s->tag[victim] = tag;
 		s->nc[victim] = v;
-		s->stamp[victim] = ++c->clock;
+		nc_touch(s, victim);
 	}
 	pthread_mutex_unlock(&c->mu);
 	return 1;

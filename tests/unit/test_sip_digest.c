@@ -375,6 +375,54 @@ static void test_nonce_counts_one_set(void **state)
 	}
 }
 
+/* The set forgets its least recently moved nonce, exactly: 20,000 random accepts over 20
+ * nonces in one set (capacity 8: a single set), checked against a model of an 8-slot LRU
+ * (a nonce moves when it is added or its mark rises). Stamps of a wrapping counter could
+ * pick a young victim; ranks cannot. */
+static void test_nonce_counts_lru(void **state)
+{
+	(void)state;
+	struct sip_nc_cache *c = sip_nc_cache_new(8);
+	assert_non_null(c);
+	int slot[8], used = 0; /* the model: nonce ids, most recent first */
+	uint32_t mark[20] = {0};
+	unsigned seed = 7;
+	for (int step = 0; step < 20000; step++) {
+		seed = seed * 1103515245u + 12345u;
+		int id = (int)((seed >> 16) % 20);
+		int at = -1;
+		for (int i = 0; i < used; i++)
+			if (slot[i] == id)
+				at = i;
+		uint32_t v = at >= 0 ? mark[id] + (seed >> 28) % 3 : 1 + (seed >> 28) % 3;
+		char n[32], nc[16];
+		snprintf(n, sizeof n, "lru-%d", id);
+		snprintf(nc, sizeof nc, "%08x", v);
+		int above = at < 0 || v > mark[id];
+		assert_int_equal(sip_nc_accept(c, n, nc), above);
+		if (!above)
+			continue; /* not moved */
+		if (at < 0) {
+			if (used < 8)
+				at = used++;
+			else
+				at = 7; /* the least recent goes: its mark is forgotten */
+		}
+		for (int i = at; i > 0; i--)
+			slot[i] = slot[i - 1];
+		slot[0] = id;
+		mark[id] = v;
+	}
+	/* what the model remembers, the cache remembers at the same mark */
+	for (int i = 0; i < used; i++) {
+		char n[32], nc[16];
+		snprintf(n, sizeof n, "lru-%d", slot[i]);
+		snprintf(nc, sizeof nc, "%08x", mark[slot[i]]);
+		assert_int_equal(sip_nc_fresh(c, n, nc), 0);
+	}
+	sip_nc_cache_free(c);
+}
+
 /* H over s in lower-case hex, by OpenSSL's one-shot digest (the verifier's oracle). */
 static void md_hex(enum sip_digest_alg alg, const char *s, char out[SIP_DIGEST_HEX_MAX])
 {
@@ -600,6 +648,7 @@ int main(void)
 	    cmocka_unit_test(test_param_names),      cmocka_unit_test(test_nonce_counts_full),
 	    cmocka_unit_test(test_rfc2617_example),  cmocka_unit_test(test_block_edges),
 	    cmocka_unit_test(test_nonce_mac),        cmocka_unit_test(test_nonce_counts_one_set),
+	    cmocka_unit_test(test_nonce_counts_lru),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
