@@ -138,7 +138,7 @@ static int thread_count(void)
 /* Runs fn in RACERS processes at once, each on a store (connection) of its own, and
  * returns what each wrote to its pipe (one int per item). Forks: the caller must have no
  * store open, so that no other thread runs at the fork (an open store's LISTEN thread
- * reconnecting inside libpq holds GSSAPI's mutex at times, and a child forked then waits
+ * connecting inside libpq holds GSSAPI's mutex at times, and a child forked then waits
  * on it forever: CI hung so once). */
 static void race(void (*fn)(store_t *st, int out), int *counts, int n)
 {
