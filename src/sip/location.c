@@ -118,20 +118,21 @@ static const double batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 102
  * refresh uses ~250, and a cached refresh copied three whole ones (into the edit, into
  * the op, back into the table: 28 cache lines each where ~10 are used; memmove was 2.1 %
  * of the CPU under load; issue 22). The bytes after each string's NUL are not copied.
- * strcpy: every binding's strings end within their fields (register.c's edit writes
- * them with tg_strlcpy, the store's rows are copied with their lengths checked, put_id
- * cuts at STORE_ID_MAX); one strcpy per field was ~90 instructions a binding fewer than
- * strnlen and memcpy. */
+ * Each copy is bounded by its field (tg_strlcpy): the strings end within their fields
+ * today (register.c's edit writes them with tg_strlcpy, the store's rows are copied with
+ * their lengths checked, put_id cuts at STORE_ID_MAX), and the bound keeps a write from
+ * ever running past the destination field; it costs ~90 instructions a binding more than an
+ * unbounded strcpy. */
 static void reg_copy(struct store_registration *d, const struct store_registration *s)
 {
-	strcpy(d->device, s->device);
-	strcpy(d->aor, s->aor);
-	strcpy(d->contact, s->contact);
-	strcpy(d->callid, s->callid);
-	strcpy(d->transport, s->transport);
-	strcpy(d->source, s->source);
-	strcpy(d->sipinstance, s->sipinstance);
-	strcpy(d->node, s->node);
+	tg_strlcpy(d->device, s->device, sizeof d->device);
+	tg_strlcpy(d->aor, s->aor, sizeof d->aor);
+	tg_strlcpy(d->contact, s->contact, sizeof d->contact);
+	tg_strlcpy(d->callid, s->callid, sizeof d->callid);
+	tg_strlcpy(d->transport, s->transport, sizeof d->transport);
+	tg_strlcpy(d->source, s->source, sizeof d->source);
+	tg_strlcpy(d->sipinstance, s->sipinstance, sizeof d->sipinstance);
+	tg_strlcpy(d->node, s->node, sizeof d->node);
 	d->cseq = s->cseq;
 	d->expires = s->expires;
 	d->regid = s->regid;
