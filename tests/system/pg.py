@@ -15,6 +15,7 @@ import os
 import pwd
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -124,6 +125,28 @@ def new_database(admin_conninfo, name):
     return admin_conninfo.replace("dbname=postgres", f"dbname={name}")
 
 
+# A unit binary or script that runs longer than this hangs (the slowest, test_sip.py,
+# takes ~110 s on CI's machine): it and everything it forked are killed and it fails
+# now, not at ctest's 2,400 s (stop 33: a forked child stuck on a mutex inherited
+# mid-connect held system_pg for 20 minutes).
+RUN_LIMIT_S = 900
+
+
+def run_bounded(cmd, env):
+    """cmd's exit code, or None when it ran past RUN_LIMIT_S (its process group killed)."""
+    p = subprocess.Popen(cmd, env=env, start_new_session=True)
+    try:
+        return p.wait(timeout=RUN_LIMIT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+        return None
+
+
+def verdict(rc):
+    return "ok" if rc == 0 else f"TIMED OUT after {RUN_LIMIT_S} s" if rc is None else "FAILED"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("scripts", nargs="*")
@@ -140,10 +163,10 @@ def main():
     with PgServer() as pg:
         for i, binary in enumerate(a.unit):
             db = new_database(pg.conninfo(), f"unit{i}")
-            rc = subprocess.run([binary], env=dict(os.environ,
-                                                   TELGATE_TEST_PG_CONNINFO=db)).returncode
-            print(f"pg: {os.path.basename(binary)} on PostgreSQL: "
-                  f"{'ok' if rc == 0 else 'FAILED'}", flush=True)
+            t0 = time.time()
+            rc = run_bounded([binary], dict(os.environ, TELGATE_TEST_PG_CONNINFO=db))
+            print(f"pg: {os.path.basename(binary)} on PostgreSQL: {verdict(rc)} "
+                  f"({time.time() - t0:.0f} s)", flush=True)
             if rc != 0:
                 failed.append(binary)
         env = dict(os.environ, **{ENV: pg.conninfo()})
@@ -154,9 +177,9 @@ def main():
             if a.telgate_cti:
                 cmd += ["--telgate-cti", a.telgate_cti]
             t0 = time.time()
-            rc = subprocess.run(cmd, env=env).returncode
-            print(f"pg: {s} on PostgreSQL: {'ok' if rc == 0 else 'FAILED'} "
-                  f"({time.time() - t0:.0f} s)", flush=True)
+            rc = run_bounded(cmd, env)
+            print(f"pg: {s} on PostgreSQL: {verdict(rc)} ({time.time() - t0:.0f} s)",
+                  flush=True)
             if rc != 0:
                 failed.append(s)
     if failed:
