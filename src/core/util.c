@@ -34,7 +34,9 @@ uint32_t tg_fnv1a_str(const char *s)
 
 int tg_strlcpy(char *dst, const char *src, size_t cap)
 {
-	size_t n = strlen(src);
+	if (cap == 0)
+		return -1;
+	size_t n = strnlen(src, cap); /* never reads past src[cap - 1] */
 	if (n < cap) {
 		memcpy(dst, src, n + 1);
 		return 0;

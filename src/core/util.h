@@ -10,8 +10,11 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Copies src into dst (capacity cap, cap > 0), always NUL-terminating.
- * Returns 0, or -1 when src did not fit (dst then holds a truncated copy). */
+/* Copies src into dst (capacity cap bytes), always NUL-terminating when cap > 0.
+ * Reads at most cap bytes of src: a src with no NUL among them is copied truncated,
+ * never read past (a fixed-size field whose string filled it cannot make this overread).
+ * Returns 0, or -1 when src did not fit (dst then holds a truncated copy) or cap is 0
+ * (nothing written). */
 int tg_strlcpy(char *dst, const char *src, size_t cap);
 
 /* Writes u's decimal digits (what "%llu" writes) to the bytes just before end, without a

@@ -228,6 +228,17 @@ static void test_read_file_limits(void **state)
 	assert_int_equal(tg_strlcpy(small, "abc", sizeof small), 0);
 	assert_int_equal(tg_strlcpy(small, "abcd", sizeof small), -1);
 	assert_string_equal(small, "abc");
+	/* A source with no NUL within cap bytes (a field its string filled) is read no
+	 * further than cap: on the heap, exactly 4 bytes, ASan's build reports a read past. */
+	char *unterminated = malloc(4);
+	assert_non_null(unterminated);
+	memcpy(unterminated, "wxyz", 4);
+	assert_int_equal(tg_strlcpy(small, unterminated, sizeof small), -1);
+	assert_string_equal(small, "wxy");
+	free(unterminated);
+	small[0] = 'q';
+	assert_int_equal(tg_strlcpy(small, "abc", 0), -1);
+	assert_int_equal(small[0], 'q');
 }
 
 /* tg_sockaddr_str formats IPv4 by hand: the same text as inet_ntop and "%s:%u". */
