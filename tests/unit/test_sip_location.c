@@ -959,6 +959,129 @@ static void test_edit_gets_the_live_ones(void **state)
 	sip_loc_free(l);
 }
 
+/* Round 10: the table keeps a refresh by copying back only the Call-ID, CSeq and expiry
+ * (and nothing for an unchanged binding) when the binding stays at its place; a change of
+ * another field, or a new order, copies whole bindings. A peek (an edit that refuses)
+ * reads what the table holds. */
+struct full {
+	int n;
+	struct {
+		const char *contact, *source, *aor, *callid;
+		uint32_t cseq;
+		int64_t expires;
+	} b[4];
+	struct store_registration seen[4];
+	int nseen, peek;
+};
+
+static int edit_full(void *ud, struct store_registration *b, int *n, int cap)
+{
+	struct full *w = ud;
+	if (w->peek) {
+		w->nseen = *n;
+		memcpy(w->seen, b, sizeof w->seen[0] * (size_t)*n);
+		return 1;
+	}
+	assert_true(w->n <= cap);
+	*n = w->n;
+	for (int i = 0; i < w->n; i++) {
+		memset(&b[i], 0, sizeof b[i]);
+		snprintf(b[i].contact, sizeof b[i].contact, "%s", w->b[i].contact);
+		snprintf(b[i].source, sizeof b[i].source, "%s", w->b[i].source);
+		snprintf(b[i].aor, sizeof b[i].aor, "%s", w->b[i].aor);
+		snprintf(b[i].callid, sizeof b[i].callid, "%s", w->b[i].callid);
+		snprintf(b[i].transport, sizeof b[i].transport, "TLS");
+		b[i].cseq = w->b[i].cseq;
+		b[i].expires = w->b[i].expires;
+		b[i].regid = -1;
+	}
+	return 0;
+}
+
+static void peek_full(struct sip_loc *l, struct full *w)
+{
+	int before, n;
+	w->peek = 1;
+	assert_int_equal(sip_loc_update(l, "SEP003", 1000, edit_full, w, &before, NULL, &n), 1);
+	w->peek = 0;
+}
+
+static void assert_seen(const struct full *w, int i, const char *contact, const char *source,
+                        const char *aor, const char *callid, uint32_t cseq, int64_t expires)
+{
+	assert_string_equal(w->seen[i].device, "SEP003");
+	assert_string_equal(w->seen[i].contact, contact);
+	assert_string_equal(w->seen[i].source, source);
+	assert_string_equal(w->seen[i].aor, aor);
+	assert_string_equal(w->seen[i].callid, callid);
+	assert_string_equal(w->seen[i].transport, "TLS");
+	assert_int_equal(w->seen[i].cseq, cseq);
+	assert_int_equal(w->seen[i].expires, expires);
+}
+
+static void test_refresh_written_back(void **state)
+{
+	struct tu_store *f = *state;
+	char err[256];
+	struct sip_loc *l = sip_loc_new(f->st, 1000, err, sizeof err);
+	assert_non_null(l);
+	int before, n;
+	struct full w = {.n = 2,
+	                 .b = {{"sip:a@h", "10.0.0.1:5061", "sip:100@x", "c1", 1, 2000},
+	                       {"sip:b@h", "10.0.0.2:5061", "sip:101@x", "c1", 1, 2000}}};
+	assert_int_equal(sip_loc_update(l, "SEP003", 1000, edit_full, &w, &before, NULL, &n), 0);
+	sip_loc_sync(l); /* committed: the next REGISTER of these contacts is a refresh */
+
+	/* A refresh of both: new Call-ID, CSeq and expiry; the rest as it was. */
+	w.b[0].callid = "c2-longer-than-before";
+	w.b[1].callid = "c2";
+	w.b[0].cseq = w.b[1].cseq = 2;
+	w.b[0].expires = 3000;
+	w.b[1].expires = 3100;
+	assert_int_equal(sip_loc_update(l, "SEP003", 1000, edit_full, &w, &before, NULL, &n), 0);
+	peek_full(l, &w);
+	assert_int_equal(w.nseen, 2);
+	assert_seen(&w, 0, "sip:a@h", "10.0.0.1:5061", "sip:100@x", "c2-longer-than-before", 2,
+	            3000);
+	assert_seen(&w, 1, "sip:b@h", "10.0.0.2:5061", "sip:101@x", "c2", 2, 3100);
+
+	/* The same again: nothing changes. Then a shorter Call-ID: no tail of the old one. */
+	assert_int_equal(sip_loc_update(l, "SEP003", 1000, edit_full, &w, &before, NULL, &n), 0);
+	w.b[0].callid = "c3";
+	w.b[0].cseq = 3;
+	assert_int_equal(sip_loc_update(l, "SEP003", 1000, edit_full, &w, &before, NULL, &n), 0);
+	peek_full(l, &w);
+	assert_seen(&w, 0, "sip:a@h", "10.0.0.1:5061", "sip:100@x", "c3", 3, 3000);
+	assert_seen(&w, 1, "sip:b@h", "10.0.0.2:5061", "sip:101@x", "c2", 2, 3100);
+
+	/* A new source for a (a change, not a refresh): the whole binding is kept. */
+	w.b[0].source = "10.0.0.9:40000";
+	w.b[0].cseq = 4;
+	assert_int_equal(sip_loc_update(l, "SEP003", 1000, edit_full, &w, &before, NULL, &n), 0);
+	peek_full(l, &w);
+	assert_seen(&w, 0, "sip:a@h", "10.0.0.9:40000", "sip:100@x", "c3", 4, 3000);
+
+	/* The same two refreshed in the other order: each place gets its own binding whole
+	 * (a copy of only the refreshed fields would leave a's source on b's place). */
+	struct full r = {.n = 2,
+	                 .b = {{"sip:b@h", "10.0.0.2:5061", "sip:101@x", "c5", 5, 3500},
+	                       {"sip:a@h", "10.0.0.9:40000", "sip:100@x", "c5", 5, 3600}}};
+	assert_int_equal(sip_loc_update(l, "SEP003", 1000, edit_full, &r, &before, NULL, &n), 0);
+	peek_full(l, &r);
+	assert_int_equal(r.nseen, 2);
+	assert_seen(&r, 0, "sip:b@h", "10.0.0.2:5061", "sip:101@x", "c5", 5, 3500);
+	assert_seen(&r, 1, "sip:a@h", "10.0.0.9:40000", "sip:100@x", "c5", 5, 3600);
+
+	/* And the store has what the table has. */
+	sip_loc_sync(l);
+	struct seen s = stored(f);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.contact[0], "sip:a@h");
+	assert_int_equal(s.expires[0], 3600);
+	assert_int_equal(s.expires[1], 3500);
+	sip_loc_free(l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -974,6 +1097,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_ops_reused, setup, tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_edit_gets_the_live_ones, setup, tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_long_binding, setup, tu_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_refresh_written_back, setup, tu_store_teardown),
 	    cmocka_unit_test(test_account_cache),
 	    cmocka_unit_test(test_account_cache_second_chance),
 	    cmocka_unit_test(test_account_cache_fields_and_prefetch),
