@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 #include "sip/location.h"
+#include "sip/refreshfile.h"
 #include "sip/spool.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -108,6 +109,10 @@ struct sip_loc {
 	int spooling, drain_failed;
 	long replayed; /* changes replayed since the spool was last empty */
 	_Atomic int refusing;
+	/* The refresh file (refreshfile.h; NULL: refreshes are UPDATEs), writer thread only
+	 * (at open and free: their thread). rf_updates: refreshes it could not take. */
+	struct sip_rf *rf;
+	long rf_updates;
 };
 
 /* Batch sizes, in changes (the histogram type counts "seconds": here one unit is one
@@ -166,24 +171,98 @@ static struct ldev *find(const struct shtable_at *at)
 
 /* --- the writer --------------------------------------------------------------------- */
 
-static int apply_op(store_t *st, const struct op *o)
+/* The keys of the store's expired rows that the refresh file does not keep alive. */
+struct scan {
+	struct sip_rf *rf;
+	int64_t now;
+	struct scan_key {
+		char device[STORE_ID_MAX + 1];
+		char contact[sizeof((struct store_registration *)0)->contact];
+	} * v;
+	int n, cap, bad;
+};
+
+static int scan_row(void *ud, const char *device, const char *contact)
 {
+	struct scan *sc = ud;
+	if (sip_rf_live(sc->rf, device, contact, sc->now))
+		return 0;
+	if (sc->n == sc->cap) {
+		int nc = sc->cap ? 2 * sc->cap : 64;
+		void *p = realloc(sc->v, (size_t)nc * sizeof *sc->v);
+		if (!p) {
+			sc->bad = 1;
+			return 1;
+		}
+		sc->v = p;
+		sc->cap = nc;
+	}
+	tg_strlcpy(sc->v[sc->n].device, device, sizeof sc->v[0].device);
+	tg_strlcpy(sc->v[sc->n].contact, contact, sizeof sc->v[0].contact);
+	sc->n++;
+	return 0;
+}
+
+/* OP_EXPIRE with the refresh file: the rows whose recorded expiry passed are read first,
+ * and those the file says were refreshed since are kept (their rows hold the expiry of
+ * their last put or change; the fold at the next start or stop brings them up to date);
+ * the others are deleted by key. In service almost every row's recorded expiry passes
+ * (phones refresh at half their expiry), so the scan reads them all every SCAN_EVERY_S
+ * (~10,000 SipHash lookups at 10,000 bindings) and writes only the dead ones. */
+static int expire_scan(struct sip_loc *l, const struct op *o)
+{
+	struct scan sc = {.rf = l->rf, .now = o->b.expires};
+	int rc = store_registrations_expired(l->st, o->b.node, sc.now, scan_row, &sc);
+	/* Out of memory (sc.bad): the rows collected go now, the rest at the next scan. */
+	for (int i = 0; i < sc.n && rc == STORE_OK; i++) {
+		rc = store_registration_expire_one(l->st, o->b.node, sc.v[i].device,
+		                                   sc.v[i].contact, sc.now);
+		sip_rf_forget(l->rf, sc.v[i].device, sc.v[i].contact);
+	}
+	free(sc.v);
+	/* The file's pages on disk too, as SQLite's WAL is at its checkpoints: a power cut
+	 * loses at most the refreshes of the last SCAN_EVERY_S (the kernel writes dirty
+	 * pages back after ~30 s anyway). */
+	if (rc == STORE_OK && sip_rf_sync(l->rf) != 0)
+		log_ev(LOG_LVL_WARNING, NULL, "sip_location_refresh_file_sync_failed",
+		       LOG_S("error", strerror(errno)));
+	return rc;
+}
+
+/* Drops the refresh file's slot of a binding whose row is being written or deleted: a
+ * slot in the file is then always newer than its row (the fold's guard compares the two
+ * change times, which a put and a refresh in one millisecond would tie). */
+static void rf_forget(struct sip_loc *l, const struct op *o)
+{
+	if (l->rf)
+		sip_rf_forget(l->rf, o->b.device, o->b.contact);
+}
+
+static int apply_op(struct sip_loc *l, const struct op *o)
+{
+	store_t *st = l->st;
 	int n, rc;
 	switch (o->kind) {
 	case OP_PUT:
+		rf_forget(l, o);
 		return store_registration_put(st, &o->b);
 	case OP_REFRESH:
+		rf_forget(l, o); /* one the file could not take */
 		rc = store_registration_refresh(st, &o->b);
 		return rc == STORE_NOTFOUND ? store_registration_put(st, &o->b) : rc;
 	case OP_CHANGE:
+		rf_forget(l, o);
 		rc = store_registration_rewrite(st, &o->b);
 		return rc == STORE_NOTFOUND ? store_registration_put(st, &o->b) : rc;
 	case OP_DELETE:
 		rc = store_registration_delete(st, o->b.device, o->b.contact);
+		rf_forget(l, o);
 		return rc == STORE_NOTFOUND ? STORE_OK : rc;
 	case OP_EXPIRE:
-		return store_registrations_expire(st, o->b.node, o->b.expires, &n);
+		return l->rf ? expire_scan(l, o)
+		             : store_registrations_expire(st, o->b.node, o->b.expires, &n);
 	case OP_EXPIRE_ONE:
+		rf_forget(l, o);
 		return store_registration_expire_one(st, o->b.node, o->b.device, o->b.contact,
 		                                     o->b.expires);
 	case OP_STATE:
@@ -218,20 +297,37 @@ static int announce_states(store_t *st, const struct op *batch)
 	return rc == STORE_OK && n ? store_devstate_announce(st, v, n) : rc;
 }
 
-/* One transaction for the batch. Returns STORE_OK or the store's error (nothing of it is
- * in the store). */
-static int write_batch(store_t *st, const struct op *batch)
+/* One transaction for the batch; its refreshes into the refresh file when there is one
+ * (no transaction for a batch of refreshes only). Returns STORE_OK or the store's error
+ * (nothing of the transaction is in the store; the refreshes recorded in the file stay,
+ * and are recorded again when the batch is retried). */
+static int write_batch(struct sip_loc *l, const struct op *batch)
 {
-	int rc = store_begin(st);
-	for (const struct op *o = batch; o && rc == STORE_OK; o = o->next) {
+	store_t *st = l->st;
+	int rc = STORE_OK, open = 0;
+	for (const struct op *o = batch; o; o = o->next) {
 		if (o->next)
 			reg_prefetch(&o->next->b); /* read by the next apply_op */
-		if ((rc = apply_op(st, o)) != STORE_OK)
+		if (o->kind == OP_REFRESH && l->rf) {
+			if (sip_rf_record(l->rf, &o->b, tg_now_ms()) == 0)
+				continue;
+			l->rf_updates++; /* a Call-ID too long for a slot, or the file full */
+		}
+		if (!open && (rc = store_begin(st)) != STORE_OK)
+			return rc;
+		open = 1;
+		if ((rc = apply_op(l, o)) != STORE_OK) {
 			store_rollback(st);
+			return rc;
+		}
 	}
-	if (rc == STORE_OK && (rc = announce_states(st, batch)) != STORE_OK)
+	if (!open)
+		return STORE_OK;
+	if ((rc = announce_states(st, batch)) != STORE_OK) {
 		store_rollback(st);
-	return rc == STORE_OK ? store_commit(st) : rc;
+		return rc;
+	}
+	return store_commit(st);
 }
 
 /* The batch as one durable group in the spool. 0, or -1 (why says why). */
@@ -316,7 +412,7 @@ static int persist(struct sip_loc *l, const struct op *batch, long nb)
 		drain(l, 2 * nb + REPLAY_CHUNK);
 		return rc;
 	}
-	if ((rc = write_batch(l->st, batch)) == STORE_OK) {
+	if ((rc = write_batch(l, batch)) == STORE_OK) {
 		atomic_store(&l->refusing, 0);
 		return rc;
 	}
@@ -654,11 +750,57 @@ static int load_row(void *ud, const struct store_registration *b)
 
 struct sip_loc *sip_loc_new(store_t *st, int64_t now, char *err, size_t errlen)
 {
-	return sip_loc_open(st, "", now, NULL, 0, err, errlen);
+	return sip_loc_open(st, "", now, NULL, 0, NULL, err, errlen);
+}
+
+struct fold {
+	struct sip_loc *l;
+	long n;
+};
+
+static int fold_one(void *ud, const struct sip_rf_rec *r)
+{
+	struct fold *fo = ud;
+	fo->n++;
+	return store_registration_refresh_at(fo->l->st, fo->l->node, r->device, r->contact,
+	                                     r->callid, r->cseq, r->expires,
+	                                     r->changedms) != STORE_OK;
+}
+
+/* Folds every refresh the file holds into its row, in one transaction (an UPDATE each,
+ * applied over older rows only), then empties the file. STORE_OK, or the store's error
+ * (the file is kept for the next fold). at: "start" or "stop", for the log. ~10,000
+ * refreshes take ~50 ms on SQLite. */
+static int rf_fold(struct sip_loc *l, const char *at)
+{
+	uint64_t t0 = metrics_now_ns();
+	struct fold fo = {l, 0};
+	long torn = 0;
+	int rc = store_begin(l->st);
+	if (rc == STORE_OK) {
+		if (sip_rf_each(l->rf, fold_one, &fo, &torn) != 0) {
+			rc = STORE_ERROR;
+			store_rollback(l->st);
+		} else
+			rc = store_commit(l->st);
+	}
+	if (rc != STORE_OK)
+		return rc;
+	if (sip_rf_reset(l->rf) != 0)
+		log_ev(
+		    LOG_LVL_WARNING, NULL, "sip_location_refresh_file_reset_failed",
+		    LOG_S("error", strerror(errno)),
+		    LOG_S("effect", "its refreshes are folded again at the next fold (harmless)"));
+	if (fo.n || torn)
+		/* At start: what a crash left (a clean stop leaves nothing), worth a notice. */
+		log_ev(strcmp(at, "start") ? LOG_LVL_INFO : LOG_LVL_NOTICE, NULL,
+		       "sip_location_refreshes_folded", LOG_S("at", at), LOG_I("refreshes", fo.n),
+		       LOG_I("torn", torn), LOG_I("ms", (long)((metrics_now_ns() - t0) / 1000000)));
+	return STORE_OK;
 }
 
 struct sip_loc *sip_loc_open(store_t *st, const char *node, int64_t now, const char *spool_path,
-                             int64_t spool_max, char *err, size_t errlen)
+                             int64_t spool_max, const char *refresh_path, char *err, size_t errlen)
 {
 	struct sip_loc *l = calloc(1, sizeof *l);
 	if (!l) {
@@ -696,6 +838,20 @@ struct sip_loc *sip_loc_open(store_t *st, const char *node, int64_t now, const c
 			sip_loc_free(l);
 			return NULL;
 		}
+	/* Refreshes a crash left in the refresh file: into their rows before they are loaded. */
+	if (refresh_path) {
+		char why[256];
+		if (!(l->rf = sip_rf_open(refresh_path, why, sizeof why)))
+			log_ev(LOG_LVL_WARNING, NULL, "sip_location_refresh_file_unavailable",
+			       LOG_S("error", why),
+			       LOG_S("effect", "refreshes are written to the store as UPDATEs"));
+		else if (rf_fold(l, "start") != STORE_OK) {
+			snprintf(err, errlen, "folding the refresh file %s: %s", refresh_path,
+			         store_last_error());
+			sip_loc_free(l);
+			return NULL;
+		}
+	}
 	struct loader ld = {l, now, 0};
 	if (store_registrations(st, NULL, load_row, &ld) != STORE_OK || ld.bad) {
 		snprintf(err, errlen, "loading registrations: %s",
@@ -723,6 +879,14 @@ void sip_loc_free(struct sip_loc *l)
 		pthread_mutex_unlock(&l->qmu);
 		pthread_join(l->writer, NULL);
 	}
+	/* A clean stop leaves the rows whole (a backup or another reader of the file sees
+	 * every refresh) and the refresh file empty. */
+	if (l->rf && l->writer_started && rf_fold(l, "stop") != STORE_OK)
+		log_ev(LOG_LVL_ERROR, NULL, "sip_location_refresh_fold_failed",
+		       LOG_S("error", store_last_error()),
+		       LOG_S("effect",
+		             "the refreshes stay in the file and are folded at the next start"));
+	sip_rf_close(l->rf);
 	free_ops(l->head);
 	free_ops(l->spare);
 	sip_spool_close(l->spool);

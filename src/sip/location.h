@@ -58,9 +58,17 @@ struct sip_loc *sip_loc_new(store_t *st, int64_t now, char *err, size_t errlen);
  * loaded; while the store is unavailable, the writer spools the batches it cannot commit
  * and counts them durable (device-state announcements are not spooled: the other nodes
  * re-read the store when their listening session is back). Fails (err) when the file
- * cannot be opened or replayed. spool_path NULL: no spool. */
+ * cannot be opened or replayed. spool_path NULL: no spool.
+ * With the refresh file (refreshfile.h) at refresh_path (SQLite: the store's rows are
+ * this process's alone): a refresh is recorded in the file, not UPDATEd into its row;
+ * what the file holds (a crash's leftovers) is folded into the rows before they are
+ * loaded, and again at sip_loc_free; the store's scan of expired rows keeps those the
+ * file says were refreshed. Fails (err) when the fold fails; a file that cannot be
+ * opened is logged (sip_location_refresh_file_unavailable) and refreshes are UPDATEs.
+ * refresh_path NULL: no file (PostgreSQL: the other nodes read the rows). */
 struct sip_loc *sip_loc_open(store_t *st, const char *node, int64_t now, const char *spool_path,
-                             int64_t spool_max, char *err, size_t errlen);
+                             int64_t spool_max, const char *refresh_path, char *err,
+                             size_t errlen);
 /* Writes what is queued, stops the writer and frees the table. */
 void sip_loc_free(struct sip_loc *l);
 

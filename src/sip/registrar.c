@@ -480,14 +480,16 @@ struct sip_registrar *sip_registrar_start(const struct sip_registrar_options *o,
 	r->tls_cert = o->tls_cert;
 	r->tls_key = o->tls_key;
 	pthread_mutex_init(&r->oauth_mu, NULL);
-	char spool[CFG_PATH_MAX + 32];
+	char spool[CFG_PATH_MAX + 32], refresh[CFG_PATH_MAX + 32];
 	snprintf(spool, sizeof spool, "%s/sip-location.spool", r->cfg.core.state_dir);
+	snprintf(refresh, sizeof refresh, "%s/sip-location.refresh", r->cfg.core.state_dir);
 	/* On a shared store (PostgreSQL) the bindings are this node's; SQLite's are all its
 	 * own, whatever core.node_id says (a renamed host keeps its registrations). */
 	int shared = strcmp(store_backend_name(r->store), "sqlite") != 0;
 	if (!(r->loc = sip_loc_open(r->store, shared ? r->cfg.core.node_id : "", tg_now_s(),
 	                            r->cfg.sip.spool_max_mib ? spool : NULL,
-	                            (int64_t)r->cfg.sip.spool_max_mib << 20, err, errlen)))
+	                            (int64_t)r->cfg.sip.spool_max_mib << 20,
+	                            shared ? NULL : refresh, err, errlen)))
 		goto fail;
 	sip_loc_set_commit_interval(r->loc, r->cfg.sip.commit_interval_ms);
 	/* Other nodes' devices in service before the SIP listeners open. */

@@ -1587,6 +1587,20 @@ int store_registration_refresh(store_t *st, const struct store_registration *r)
 	                       p, 7);
 }
 
+int store_registration_refresh_at(store_t *st, const char *node, const char *device,
+                                  const char *contact, const char *callid, uint32_t cseq,
+                                  int64_t expires, int64_t changedms)
+{
+	/* As store_registration_refresh: no indexed column set. */
+	struct store_val p[] = {SV_S(device),  SV_S(contact),   SV_S(callid), SV_I(cseq),
+	                        SV_I(expires), SV_I(changedms), SV_S(node)};
+	return exec_gen(st, GEN_NONE,
+	                "UPDATE registration SET callid = $3, cseq = $4, expires = $5, "
+	                "changedms = $6 WHERE devicename = $1 AND contact = $2 AND changedms <= $6 "
+	                "AND ($7 = '' OR processnode = $7)",
+	                p, 7, NULL, NULL, NULL);
+}
+
 int store_registration_rewrite(store_t *st, const struct store_registration *r)
 {
 	/* As a refresh: processnode (indexed) is matched, not set. */
@@ -1672,6 +1686,31 @@ int store_registrations_expire(store_t *st, const char *node, int64_t now, int *
 	                "DELETE FROM registration WHERE expires <= $1 AND (processnode = $2 OR "
 	                "processnode = '')",
 	                p, 2, NULL, NULL, n);
+}
+
+struct key_list {
+	int (*fn)(void *ud, const char *device, const char *contact);
+	void *ud;
+};
+
+static int key_row(void *ud, int ncols, const char *const *names, const char *const *v)
+{
+	(void)ncols;
+	(void)names;
+	struct key_list *l = ud;
+	return l->fn(l->ud, v[0], v[1]);
+}
+
+int store_registrations_expired(store_t *st, const char *node, int64_t now,
+                                int (*fn)(void *ud, const char *device, const char *contact),
+                                void *ud)
+{
+	struct key_list l = {fn, ud};
+	struct store_val p[] = {SV_I(now), SV_S(node)};
+	return exec_gen(st, GEN_NONE,
+	                "SELECT devicename, contact FROM registration WHERE expires <= $1 AND "
+	                "($2 = '' OR processnode = $2 OR processnode = '')",
+	                p, 2, key_row, &l, NULL);
 }
 
 int store_registration_expire_one(store_t *st, const char *node, const char *device,

@@ -685,6 +685,14 @@ int store_registration_delete_at(store_t *st, const char *device, const char *co
  * is missing, or another node's, or '' of before schema 16): store_registration_put then,
  * which takes it over. No indexed column changes (schema v19): the write-behind path. */
 int store_registration_refresh(store_t *st, const struct store_registration *r);
+/* A refresh made at changedms (epoch ms) and recorded elsewhere until now (the registrar's
+ * refresh file on SQLite, sip/refreshfile.h), folded into its row: the row's Call-ID, CSeq,
+ * expiry and changedms, applied only over a row no newer than changedms (a later put,
+ * change or refresh wins; the caller keeps no refresh older than its row's last write)
+ * and node's (node "": any). STORE_OK whether or not it applied. */
+int store_registration_refresh_at(store_t *st, const char *node, const char *device,
+                                  const char *contact, const char *callid, uint32_t cseq,
+                                  int64_t expires, int64_t changedms);
 /* The same for a stored binding whose other columns changed too (a phone that
  * reconnected: a new source): every column but the key and the node, on a row r->node
  * owns; STORE_NOTFOUND as above. */
@@ -695,6 +703,13 @@ int store_registrations(store_t *st, const char *device /* NULL = all */,
  * gets how many. Rows of other nodes are theirs to expire (or, once they are dead,
  * store_registrations_expire_orphans'). */
 int store_registrations_expire(store_t *st, const char *node, int64_t now, int *n);
+/* The keys of node's bindings (node "": every binding) whose recorded expiry is at or
+ * before now, in no order, to fn (valid for the call only) until it returns nonzero: the
+ * scan of store_registrations_expire for a caller that decides row by row (a binding
+ * refreshed in the registrar's refresh file lives on). */
+int store_registrations_expired(store_t *st, const char *node, int64_t now,
+                                int (*fn)(void *ud, const char *device, const char *contact),
+                                void *ud);
 /* The same for one binding (device, contact) the caller knows expired: found by its key,
  * no scan (schema v19 has no index on expires). Deleted only if it expired at or before
  * now and is node's (or '', or any with node ""): a binding another node took over stays.

@@ -16,6 +16,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import struct
 import time
 import unittest
 
@@ -432,17 +433,45 @@ class SipTest(unittest.TestCase):
         self.assertRegex(m, r"telgate_sip_location_commit_changes_count [1-9]")
         self.assertIn("telgate_sip_answers_held_for_store 0", m)
 
+    def refresh_slots(self):
+        """The refresh file's valid slots (src/sip/refreshfile.h), read here without the
+        daemon's code: {contact: (expires, cseq, callid, changedms)}."""
+        path = os.path.join(self.d.state, "sip-location.refresh")
+        with open(path, "rb") as f:
+            data = f.read()
+        self.assertEqual(data[:8], b"TGREFR01")
+
+        def fnv(b):
+            h = 2166136261
+            for x in b:
+                h = ((h ^ x) * 16777619) & 0xFFFFFFFF
+            return h
+
+        out = {}
+        for off in range(4096, len(data) - 1215, 1216):
+            s = data[off:off + 1216]
+            check, keycheck, cseq, idlen, keylen, changed, expires = \
+                struct.unpack_from("=IIIHHqq", s)
+            if idlen > 511 or keylen > 1216 - 544 - 1 or check != fnv(s[4:32 + idlen]) or \
+                    keycheck != fnv(s[544:544 + keylen]):
+                continue
+            device, contact = s[544:544 + keylen].split(b"\0")
+            out[contact.decode()] = (expires, cseq, s[32:32 + idlen].decode(), changed)
+        return out
+
     def test_refresh_moves_the_stored_expiry(self):
-        """A refresh (the same contact again) is written behind the 200, yet written: the
-        row's expiry, CSeq and Call-ID move in the store (schema v19: by its key, no index
-        entry moved), the rest of the row stays, and no second row appears."""
+        """A refresh (the same contact again) is written behind the 200, yet written. On
+        SQLite (issue 22, eleventh round) it goes to the refresh file, not the row: the
+        file's slot has the new expiry, CSeq and Call-ID while the row keeps the put's; a
+        change of source rewrites the row; a clean stop folds the file into the row, and
+        so does the start after a kill -9. No second row appears."""
         raw = Raw(self.d.sip_port)
         contact = f"<sip:1002@127.0.0.1:{raw.lport}>"
         ch = raw.register("1002").split("WWW-Authenticate: ")[1]
         nc = iter(range(1, 100))
 
-        def reg(expires, callid):
-            return raw.register("1002", raw.auth(ch, "jpinkman", "Sip-Jesse-1",
+        def reg(expires, callid, who=raw):
+            return who.register("1002", who.auth(ch, "jpinkman", "Sip-Jesse-1",
                                                  nc="%08x" % next(nc)),
                                 expires=expires, callid=callid)
 
@@ -453,40 +482,39 @@ class SipTest(unittest.TestCase):
             self.assertEqual(len(rows), 1, rows)
             return [str(x) for x in rows[0]]
 
+        def slot_says(expires_from, callid):
+            end = time.time() + 30
+            while time.time() < end:
+                got = self.refresh_slots().get(contact)
+                if got and got[2] == callid and got[0] >= expires_from:
+                    return got
+                time.sleep(0.05)
+            self.fail(f"no slot for {contact} with {callid}: {self.refresh_slots()}")
+
         t0 = int(time.time())
         self.assertEqual(status(reg(3600, "refresh-a")), 200)  # new: durable before the 200
         first = row()
         self.assertGreaterEqual(int(first[0]), t0 + 3600)
         self.assertEqual(first[2], "refresh-a")
-        # Refreshes with a shorter expiry, then a new Call-ID: each reaches the store.
+        # Refreshes with a shorter expiry, then a new Call-ID: each reaches the file.
         for expires, callid in ((600, "refresh-a"), (1200, "refresh-b")):
             t1 = int(time.time())
             r = reg(expires, callid)
             self.assertEqual(status(r), 200, r)
-            end = time.time() + 30
-            while time.time() < end:
-                now = row()
-                if int(now[0]) < t1 + 3600 - 1 and now[2] == callid and \
-                        int(now[0]) >= t1 + expires:
-                    break
-                time.sleep(0.05)
-            self.assertLessEqual(int(now[0]), int(time.time()) + expires, now)
-            self.assertGreaterEqual(int(now[0]), t1 + expires, now)
-            self.assertEqual(int(now[1]), raw.cseq, now)
-            self.assertEqual(now[2], callid, now)
-            self.assertEqual(now[3:5], first[3:5])  # source and node: the row's own
-            self.assertGreater(int(now[5]), int(first[5]))  # changedms: the spool's order
-        # The same contact from a new source (a phone that reconnected): written behind
-        # too, the row's source moves with it.
+            got = slot_says(t1 + expires, callid)
+            self.assertLessEqual(got[0], int(time.time()) + expires, got)
+            self.assertEqual(got[1], raw.cseq, got)
+            self.assertGreater(got[3], int(first[5]))  # changedms: after the put
+            self.assertEqual(row(), first)  # the row: as the put wrote it
+        # The same contact from a new source (a phone that reconnected): a change, written
+        # behind into the row, whole (the slot is freed: the row is newer).
         raw2 = Raw(self.d.sip_port)
         src2 = f"127.0.0.1:{raw2.lport}"
         raw2.lport, raw2.cseq = raw.lport, raw.cseq
         # the Via names raw's port (no rport): the answer goes there
         raw2.send = lambda data: (raw2.s.sendto(data, ("127.0.0.1", raw2.port)),
                                   raw.s.recv(65535).decode())[1]
-        r = raw2.register("1002", raw2.auth(ch, "jpinkman", "Sip-Jesse-1",
-                                            nc="%08x" % next(nc)),
-                          expires=900, callid="refresh-b")
+        r = reg(900, "refresh-b", raw2)
         self.assertEqual(status(r), 200, r)
         end = time.time() + 30
         while row()[3] != src2 and time.time() < end:
@@ -496,6 +524,34 @@ class SipTest(unittest.TestCase):
         self.assertEqual(int(now[1]), raw2.cseq, now)
         self.assertLessEqual(int(now[0]), int(time.time()) + 900, now)
         self.assertEqual(now[4], first[4])
+        self.assertNotIn(contact, self.refresh_slots())
+        # A refresh, then a clean stop: folded into the row, the file left empty.
+        raw.cseq = raw2.cseq
+        t2 = int(time.time())
+        self.assertEqual(status(reg(1500, "refresh-c", raw2)), 200)
+        slot_says(t2 + 1500, "refresh-c")
+        self.assertEqual(self.d.stop(), 0)
+        now = row()
+        self.assertEqual(now[2], "refresh-c", now)
+        self.assertGreaterEqual(int(now[0]), t2 + 1500, now)
+        self.assertEqual(int(now[1]), raw2.cseq, now)
+        self.assertEqual(os.path.getsize(os.path.join(self.d.state, "sip-location.refresh")),
+                         4096)
+        # A refresh, then kill -9: the row keeps the stop's fold until the next start
+        # folds the file.
+        self.d.start()
+        ch = raw.register("1002").split("WWW-Authenticate: ")[1]
+        nc = iter(range(1, 100))
+        raw.cseq = raw2.cseq + 10
+        t3 = int(time.time())
+        self.assertEqual(status(reg(1800, "refresh-d", raw2)), 200)
+        slot_says(t3 + 1800, "refresh-d")
+        self.d.kill()
+        self.assertEqual(row()[2], "refresh-c")
+        self.d.start()
+        now = row()
+        self.assertEqual(now[2], "refresh-d", now)
+        self.assertGreaterEqual(int(now[0]), t3 + 1800, now)
         self.assertEqual(len(self.d.store_rows("SELECT contact FROM registration")), 1)
 
     def test_udp_retransmission_gets_the_same_answer(self):

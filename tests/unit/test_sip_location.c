@@ -3,7 +3,14 @@
  * its account cache. */
 #include "sip/accounts.h"
 #include "sip/location.h"
+#include "sip/refreshfile.h"
 #include "store/store.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <pthread.h>
 #include <setjmp.h>
@@ -55,8 +62,9 @@ static int edit(void *ud, struct store_registration *b, int *n, int cap)
 
 struct seen {
 	int n;
-	char dev[8][STORE_ID_MAX + 1], contact[8][512];
+	char dev[8][STORE_ID_MAX + 1], contact[8][512], callid[8][64];
 	int64_t expires[8];
+	uint32_t cseq[8];
 };
 
 static int collect(void *ud, const struct store_registration *b)
@@ -65,7 +73,9 @@ static int collect(void *ud, const struct store_registration *b)
 	if (s->n < 8) {
 		snprintf(s->dev[s->n], sizeof s->dev[0], "%s", b->device);
 		snprintf(s->contact[s->n], sizeof s->contact[0], "%s", b->contact);
+		snprintf(s->callid[s->n], sizeof s->callid[0], "%.63s", b->callid);
 		s->expires[s->n] = b->expires;
+		s->cseq[s->n] = b->cseq;
 	}
 	s->n++;
 	return 0;
@@ -99,7 +109,7 @@ static void test_bindings_owned_per_node(void **state)
 {
 	struct tu_store *f = *state;
 	char err[256];
-	struct sip_loc *a = sip_loc_open(f->st, "node-a", 1000, NULL, 0, err, sizeof err);
+	struct sip_loc *a = sip_loc_open(f->st, "node-a", 1000, NULL, 0, NULL, err, sizeof err);
 	assert_non_null(a);
 	int before = 0;
 	struct want w1 = {1, {"sip:a@10.0.0.1"}, {1100}, 1, 0};
@@ -109,7 +119,7 @@ static void test_bindings_owned_per_node(void **state)
 	sip_loc_sync(a);
 	sip_loc_free(a); /* as if node-a died: its rows stay */
 	/* node-b loads none of node-a's bindings ... */
-	struct sip_loc *b = sip_loc_open(f->st, "node-b", 1000, NULL, 0, err, sizeof err);
+	struct sip_loc *b = sip_loc_open(f->st, "node-b", 1000, NULL, 0, NULL, err, sizeof err);
 	assert_non_null(b);
 	long devs = -1, binds = -1;
 	sip_loc_counts(b, 1000, &devs, &binds);
@@ -442,7 +452,7 @@ static void test_expiry_by_key_and_scan(void **state)
 {
 	struct tu_store *f = *state;
 	char err[256];
-	struct sip_loc *a = sip_loc_open(f->st, "node-a", 1000, NULL, 0, err, sizeof err);
+	struct sip_loc *a = sip_loc_open(f->st, "node-a", 1000, NULL, 0, NULL, err, sizeof err);
 	assert_non_null(a);
 	struct gone g = {0};
 	sip_loc_expire(a, 1000, on_gone, &g); /* the first sweep: the scan */
@@ -793,7 +803,7 @@ static void test_ops_reused(void **state)
 {
 	struct tu_store *f = *state;
 	char err[256];
-	struct sip_loc *l = sip_loc_open(f->st, "node-a", 1000, NULL, 0, err, sizeof err);
+	struct sip_loc *l = sip_loc_open(f->st, "node-a", 1000, NULL, 0, NULL, err, sizeof err);
 	assert_non_null(l);
 	sip_loc_set_commit_interval(l, 0);
 	struct gone g0 = {0};
@@ -890,7 +900,7 @@ static void test_long_binding(void **state)
 {
 	struct tu_store *f = *state;
 	char err[256];
-	struct sip_loc *l = sip_loc_open(f->st, "node-a", 1000, NULL, 0, err, sizeof err);
+	struct sip_loc *l = sip_loc_open(f->st, "node-a", 1000, NULL, 0, NULL, err, sizeof err);
 	assert_non_null(l);
 	const struct longb steps[] = {{'1', '1', 1}, {'2', '1', 2}, {'3', '2', 3}};
 	for (size_t k = 0; k < sizeof steps / sizeof steps[0]; k++) {
@@ -1082,6 +1092,135 @@ static void test_refresh_written_back(void **state)
 	sip_loc_free(l);
 }
 
+/* Issue 22, eleventh round: on SQLite a refresh goes to the refresh file, not into its
+ * row; the store's scan keeps a row the file says was refreshed; a clean stop folds the
+ * file into the rows and empties it. */
+static void test_refresh_file(void **state)
+{
+	struct tu_store *f = *state;
+	char err[256], path[160];
+	snprintf(path, sizeof path, "%s/sip-location.refresh", f->dir);
+	struct sip_loc *l = sip_loc_open(f->st, "", 1000, NULL, 0, path, err, sizeof err);
+	assert_non_null(l);
+	int before, n;
+	struct want a = {1, {"sip:x@h"}, {2000}, 1, 0};
+	assert_int_equal(sip_loc_update(l, "SEP001", 1000, edit, &a, &before, NULL, &n), 0);
+	sip_loc_sync(l);
+	a.expires[0] = 5000;
+	a.cseq = 2;
+	assert_int_equal(sip_loc_update(l, "SEP001", 1500, edit, &a, &before, NULL, &n), 0);
+	sip_loc_sync(l);
+	struct seen s = stored(f);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.expires[0], 2000); /* the put's: the refresh is in the file */
+	assert_string_equal(s.callid[0], "call-1");
+	assert_true(tu_file_size(path) > SIP_RF_HEADER);
+
+	/* The scan at 2500 (the first sweep): SEP001's row says 2000 but the file says 5000,
+	 * so it stays; a dead row memory does not hold goes. */
+	put_row(f, "SEP002", "sip:dead@h", "", 2100);
+	struct gone g = {0};
+	sip_loc_expire(l, 2500, on_gone, &g);
+	sip_loc_sync(l);
+	s = stored(f);
+	assert_int_equal(s.n, 1);
+	assert_string_equal(s.dev[0], "SEP001");
+	assert_int_equal(g.n, 0);
+
+	/* A clean stop: the refresh folded into its row, the file emptied. */
+	sip_loc_free(l);
+	s = stored(f);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.expires[0], 5000);
+	assert_int_equal(s.cseq[0], 2);
+	assert_string_equal(s.callid[0], "call-2");
+	assert_int_equal(tu_file_size(path), SIP_RF_HEADER);
+
+	/* A removal after a refresh: the row goes, and nothing of the refresh comes back. */
+	l = sip_loc_open(f->st, "", 1600, NULL, 0, path, err, sizeof err);
+	assert_non_null(l);
+	a.expires[0] = 6000;
+	a.cseq = 3;
+	assert_int_equal(sip_loc_update(l, "SEP001", 1600, edit, &a, &before, NULL, &n), 0);
+	sip_loc_sync(l);
+	struct want none = {0};
+	assert_int_equal(sip_loc_update(l, "SEP001", 1700, edit, &none, &before, NULL, &n), 0);
+	sip_loc_sync(l);
+	assert_int_equal(stored(f).n, 0);
+	sip_loc_free(l);
+	assert_int_equal(stored(f).n, 0);
+}
+
+/* The same after a kill -9: the rows keep their puts' expiries until the next start
+ * folds the file into them; a torn slot is ignored (that binding keeps its put's). */
+static void test_refresh_file_after_crash(void **state)
+{
+	struct tu_store *f = *state;
+	char err[256], path[160];
+	snprintf(path, sizeof path, "%s/sip-location.refresh", f->dir);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) { /* no cmocka here: exit codes */
+		struct tu_store c = *f;
+		struct store_options o = {
+		    .backend = "sqlite", .path = c.path, .busy_timeout_ms = 5000};
+		if (store_open(&o, &c.st, err, sizeof err) != STORE_OK)
+			_exit(2);
+		struct sip_loc *l = sip_loc_open(c.st, "", 1000, NULL, 0, path, err, sizeof err);
+		if (!l)
+			_exit(3);
+		int before, n;
+		struct want x = {1, {"sip:x@h"}, {2000}, 1, 0}, y = {1, {"sip:y@h"}, {2000}, 1, 0};
+		if (sip_loc_update(l, "SEP001", 1000, edit, &x, &before, NULL, &n) ||
+		    sip_loc_update(l, "SEP002", 1000, edit, &y, &before, NULL, &n))
+			_exit(4);
+		sip_loc_sync(l);
+		x.expires[0] = 5000;
+		x.cseq = 2;
+		if (sip_loc_update(l, "SEP001", 1500, edit, &x, &before, NULL, &n))
+			_exit(5);
+		sip_loc_sync(l); /* SEP001's refresh takes the first slot */
+		y.expires[0] = 6000;
+		y.cseq = 2;
+		if (sip_loc_update(l, "SEP002", 1500, edit, &y, &before, NULL, &n))
+			_exit(6);
+		sip_loc_sync(l);
+		raise(SIGKILL);
+		_exit(7);
+	}
+	int status = 0;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	struct seen s = stored(f);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.expires[0], 2000);
+	assert_int_equal(s.expires[1], 2000);
+	/* SEP002's slot torn (its expiry's high byte changed, as by a store cut short). */
+	int fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	char c = 0x7f;
+	assert_int_equal(pwrite(fd, &c, 1, SIP_RF_HEADER + SIP_RF_SLOT + 24 + 7), 1);
+	close(fd);
+
+	struct sip_loc *l = sip_loc_open(f->st, "", 1600, NULL, 0, path, err, sizeof err);
+	assert_non_null(l);
+	s = stored(f);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.dev[0], "SEP001");
+	assert_int_equal(s.expires[0], 5000);
+	assert_string_equal(s.callid[0], "call-2");
+	assert_int_equal(s.expires[1], 2000);
+	assert_string_equal(s.callid[1], "call-1");
+	assert_int_equal(tu_file_size(path), SIP_RF_HEADER);
+	/* And memory has what the rows now say. */
+	s.n = 0;
+	assert_int_equal(sip_loc_list(l, NULL, 1600, collect, &s), 0);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.expires[0], 5000);
+	assert_int_equal(s.expires[1], 2000);
+	sip_loc_free(l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1098,6 +1237,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_edit_gets_the_live_ones, setup, tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_long_binding, setup, tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_refresh_written_back, setup, tu_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_refresh_file, setup, tu_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_refresh_file_after_crash, setup,
+	                                    tu_store_teardown),
 	    cmocka_unit_test(test_account_cache),
 	    cmocka_unit_test(test_account_cache_second_chance),
 	    cmocka_unit_test(test_account_cache_fields_and_prefetch),

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* Creates /tmp/<prefix>XXXXXX into dir (at least 64 bytes); aborts the test on failure. */
 static inline void tu_mkdtemp(char *dir, size_t cap, const char *prefix)
@@ -23,6 +24,15 @@ static inline void tu_append(char *dst, size_t cap, const char *src)
 	int w = snprintf(dst + used, cap - used, "%s", src);
 	if (w < 0 || (size_t)w >= cap - used)
 		abort();
+}
+
+/* The size of the file at path in bytes; aborts the test when it cannot be read. */
+static inline long tu_file_size(const char *path)
+{
+	struct stat sb;
+	if (stat(path, &sb) != 0)
+		abort();
+	return (long)sb.st_size;
 }
 
 static inline void tu_rmtree(const char *dir)
