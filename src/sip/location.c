@@ -38,6 +38,8 @@ struct ldev {
 	 * store). Until that change is committed, a REGISTER of the same contact is not a
 	 * refresh: its first answer may have been a 500, and the phone sends it again. */
 	uint64_t *added;
+	/* Per binding, its refresh file slot (refreshfile.h's handle; 0: none). */
+	uint32_t *slot;
 	char name[STORE_ID_MAX + 1];
 };
 
@@ -56,6 +58,7 @@ struct op {
 	struct op *next;
 	enum op_kind kind;
 	uint64_t seq;                /* commitq.h: 1, 2, 3 ... in queue order */
+	int64_t made_ms;             /* epoch ms when it was queued: the row's changedms */
 	struct store_registration b; /* OP_DELETE: device + contact; OP_EXPIRE: expires */
 };
 
@@ -109,10 +112,10 @@ struct sip_loc {
 	int spooling, drain_failed;
 	long replayed; /* changes replayed since the spool was last empty */
 	_Atomic int refusing;
-	/* The refresh file (refreshfile.h; NULL: refreshes are UPDATEs), writer thread only
-	 * (at open and free: their thread). rf_updates: refreshes it could not take. */
+	/* The refresh file (refreshfile.h; NULL: refreshes are UPDATEs): a refresh is stored
+	 * into its binding's slot by the thread that edits the binding, under its shard's
+	 * lock, and queues nothing. */
 	struct sip_rf *rf;
-	long rf_updates;
 };
 
 /* Batch sizes, in changes (the histogram type counts "seconds": here one unit is one
@@ -171,9 +174,27 @@ static struct ldev *find(const struct shtable_at *at)
 
 /* --- the writer --------------------------------------------------------------------- */
 
-/* The keys of the store's expired rows that the refresh file does not keep alive. */
+static struct ldev *find(const struct shtable_at *at);
+
+/* Whether the table holds (device, contact) with an expiry after now. */
+static int held_live(struct sip_loc *l, const char *device, const char *contact, int64_t now)
+{
+	struct shtable_at at;
+	shtable_lock_str(l->devs, device, &at);
+	struct ldev *d = find(&at);
+	int live = 0;
+	for (int i = 0; d && i < d->n; i++)
+		if (strcmp(d->b[i].contact, contact) == 0) {
+			live = d->b[i].expires > now;
+			break;
+		}
+	shtable_unlock(&at);
+	return live;
+}
+
+/* The keys of the store's expired rows that the table does not hold alive. */
 struct scan {
-	struct sip_rf *rf;
+	struct sip_loc *l;
 	int64_t now;
 	struct scan_key {
 		char device[STORE_ID_MAX + 1];
@@ -185,7 +206,7 @@ struct scan {
 static int scan_row(void *ud, const char *device, const char *contact)
 {
 	struct scan *sc = ud;
-	if (sip_rf_live(sc->rf, device, contact, sc->now))
+	if (held_live(sc->l, device, contact, sc->now))
 		return 0;
 	if (sc->n == sc->cap) {
 		int nc = sc->cap ? 2 * sc->cap : 64;
@@ -204,21 +225,19 @@ static int scan_row(void *ud, const char *device, const char *contact)
 }
 
 /* OP_EXPIRE with the refresh file: the rows whose recorded expiry passed are read first,
- * and those the file says were refreshed since are kept (their rows hold the expiry of
- * their last put or change; the fold at the next start or stop brings them up to date);
- * the others are deleted by key. In service almost every row's recorded expiry passes
- * (phones refresh at half their expiry), so the scan reads them all every SCAN_EVERY_S
- * (~10,000 SipHash lookups at 10,000 bindings) and writes only the dead ones. */
+ * and those whose bindings the table holds alive are kept (refreshed in the file since
+ * their last put or change; the fold at the next start or stop brings their rows up to
+ * date); the others are deleted by key. In service almost every row's recorded expiry
+ * passes (phones refresh at half their expiry), so the scan reads them all every
+ * SCAN_EVERY_S (~10,000 lookups at 10,000 bindings) and writes only the dead ones. */
 static int expire_scan(struct sip_loc *l, const struct op *o)
 {
-	struct scan sc = {.rf = l->rf, .now = o->b.expires};
+	struct scan sc = {.l = l, .now = o->b.expires};
 	int rc = store_registrations_expired(l->st, o->b.node, sc.now, scan_row, &sc);
 	/* Out of memory (sc.bad): the rows collected go now, the rest at the next scan. */
-	for (int i = 0; i < sc.n && rc == STORE_OK; i++) {
+	for (int i = 0; i < sc.n && rc == STORE_OK; i++)
 		rc = store_registration_expire_one(l->st, o->b.node, sc.v[i].device,
 		                                   sc.v[i].contact, sc.now);
-		sip_rf_forget(l->rf, sc.v[i].device, sc.v[i].contact);
-	}
 	free(sc.v);
 	/* The file's pages on disk too, as SQLite's WAL is at its checkpoints: a power cut
 	 * loses at most the refreshes of the last SCAN_EVERY_S (the kernel writes dirty
@@ -229,40 +248,28 @@ static int expire_scan(struct sip_loc *l, const struct op *o)
 	return rc;
 }
 
-/* Drops the refresh file's slot of a binding whose row is being written or deleted: a
- * slot in the file is then always newer than its row (the fold's guard compares the two
- * change times, which a put and a refresh in one millisecond would tie). */
-static void rf_forget(struct sip_loc *l, const struct op *o)
-{
-	if (l->rf)
-		sip_rf_forget(l->rf, o->b.device, o->b.contact);
-}
-
 static int apply_op(struct sip_loc *l, const struct op *o)
 {
 	store_t *st = l->st;
 	int n, rc;
 	switch (o->kind) {
 	case OP_PUT:
-		rf_forget(l, o);
-		return store_registration_put(st, &o->b);
+		return store_registration_put_made(st, &o->b, o->made_ms);
 	case OP_REFRESH:
-		rf_forget(l, o); /* one the file could not take */
 		rc = store_registration_refresh(st, &o->b);
-		return rc == STORE_NOTFOUND ? store_registration_put(st, &o->b) : rc;
+		return rc == STORE_NOTFOUND ? store_registration_put_made(st, &o->b, o->made_ms)
+		                            : rc;
 	case OP_CHANGE:
-		rf_forget(l, o);
-		rc = store_registration_rewrite(st, &o->b);
-		return rc == STORE_NOTFOUND ? store_registration_put(st, &o->b) : rc;
+		rc = store_registration_rewrite_made(st, &o->b, o->made_ms);
+		return rc == STORE_NOTFOUND ? store_registration_put_made(st, &o->b, o->made_ms)
+		                            : rc;
 	case OP_DELETE:
 		rc = store_registration_delete(st, o->b.device, o->b.contact);
-		rf_forget(l, o);
 		return rc == STORE_NOTFOUND ? STORE_OK : rc;
 	case OP_EXPIRE:
 		return l->rf ? expire_scan(l, o)
 		             : store_registrations_expire(st, o->b.node, o->b.expires, &n);
 	case OP_EXPIRE_ONE:
-		rf_forget(l, o);
 		return store_registration_expire_one(st, o->b.node, o->b.device, o->b.contact,
 		                                     o->b.expires);
 	case OP_STATE:
@@ -297,37 +304,21 @@ static int announce_states(store_t *st, const struct op *batch)
 	return rc == STORE_OK && n ? store_devstate_announce(st, v, n) : rc;
 }
 
-/* One transaction for the batch; its refreshes into the refresh file when there is one
- * (no transaction for a batch of refreshes only). Returns STORE_OK or the store's error
- * (nothing of the transaction is in the store; the refreshes recorded in the file stay,
- * and are recorded again when the batch is retried). */
+/* One transaction for the batch. Returns STORE_OK or the store's error (nothing of it is
+ * in the store). */
 static int write_batch(struct sip_loc *l, const struct op *batch)
 {
 	store_t *st = l->st;
-	int rc = STORE_OK, open = 0;
-	for (const struct op *o = batch; o; o = o->next) {
+	int rc = store_begin(st);
+	for (const struct op *o = batch; o && rc == STORE_OK; o = o->next) {
 		if (o->next)
 			reg_prefetch(&o->next->b); /* read by the next apply_op */
-		if (o->kind == OP_REFRESH && l->rf) {
-			if (sip_rf_record(l->rf, &o->b, tg_now_ms()) == 0)
-				continue;
-			l->rf_updates++; /* a Call-ID too long for a slot, or the file full */
-		}
-		if (!open && (rc = store_begin(st)) != STORE_OK)
-			return rc;
-		open = 1;
-		if ((rc = apply_op(l, o)) != STORE_OK) {
+		if ((rc = apply_op(l, o)) != STORE_OK)
 			store_rollback(st);
-			return rc;
-		}
 	}
-	if (!open)
-		return STORE_OK;
-	if ((rc = announce_states(st, batch)) != STORE_OK) {
+	if (rc == STORE_OK && (rc = announce_states(st, batch)) != STORE_OK)
 		store_rollback(st);
-		return rc;
-	}
-	return store_commit(st);
+	return rc == STORE_OK ? store_commit(st) : rc;
 }
 
 /* The batch as one durable group in the spool. 0, or -1 (why says why). */
@@ -618,6 +609,7 @@ static uint64_t enqueue(struct sip_loc *l, const struct opdesc *v, int n, int du
 {
 	if (n <= 0)
 		return 0;
+	int64_t made_ms = tg_now_ms();
 	pthread_mutex_lock(&l->qmu);
 	uint64_t from = l->enqueued + 1;
 	struct op *first = NULL, **tail = &first;
@@ -635,6 +627,7 @@ static uint64_t enqueue(struct sip_loc *l, const struct opdesc *v, int n, int du
 		}
 		op_fill(l, o, &v[i]);
 		o->seq = from + (uint64_t)i;
+		o->made_ms = made_ms;
 		*tail = o;
 		tail = &o->next;
 	}
@@ -671,7 +664,7 @@ void sip_loc_sync(struct sip_loc *l)
 
 /* --- the table ---------------------------------------------------------------------- */
 
-/* Room for n bindings (both arrays). 0, or -1 when out of memory (nothing changed). */
+/* Room for n bindings (every array). 0, or -1 when out of memory (nothing changed). */
 static int dev_reserve(struct ldev *d, int n)
 {
 	if (n <= d->cap)
@@ -683,6 +676,9 @@ static int dev_reserve(struct ldev *d, int n)
 	if (!(p = realloc(d->added, (size_t)n * sizeof *d->added)))
 		return -1; /* d->b is larger than cap: harmless */
 	d->added = p;
+	if (!(p = realloc(d->slot, (size_t)n * sizeof *d->slot)))
+		return -1;
+	d->slot = p;
 	d->cap = n;
 	return 0;
 }
@@ -704,6 +700,7 @@ static int put_binding(struct ldev *d, const struct store_registration *b)
 			return -1;
 	}
 	d->added[d->n] = 0; /* loaded from the store */
+	d->slot[d->n] = 0;
 	d->b[d->n++] = *b;
 	return 0;
 }
@@ -712,6 +709,7 @@ static void dev_free(struct ldev *d)
 {
 	free(d->b);
 	free(d->added);
+	free(d->slot);
 	free(d);
 }
 
@@ -980,6 +978,12 @@ int sip_loc_change(struct sip_loc *l, const char *device, int64_t now, sip_loc_e
 	 * nothing, REFRESHED the Call-ID, CSeq and expiry; else (WHOLE) all of it. A cached
 	 * refresh copied all eight strings back (issue 22, round 10). */
 	enum { WHOLE, REFRESHED, SAME } lacks[SIP_LOC_MAX];
+	/* work[i]'s refresh file slot (0: none), taken here (took) for its first refresh,
+	 * and what becomes of it: a refresh is written into it instead of queued; a put or
+	 * change makes it invalid (the row it goes to is newer). */
+	uint32_t slot[SIP_LOC_MAX];
+	enum { SLOT_KEEP, SLOT_WRITE, SLOT_VOID } slotdo[SIP_LOC_MAX];
+	unsigned char took[SIP_LOC_MAX];
 	for (int i = 0; d && i < d->n; i++)
 		if (!by_contact(work, n, d->b[i].contact)) {
 			ops[nops++] = (struct opdesc){OP_DELETE, &d->b[i], NULL, 0};
@@ -993,7 +997,14 @@ int sip_loc_change(struct sip_loc *l, const char *device, int64_t now, sip_loc_e
 		kept[i] = old ? d->added[oi] : 0;
 		int unchanged = !fresh && same(old, &work[i]);
 		int refresh = !fresh && !unchanged && same_but_refresh(old, &work[i]);
-		if (!unchanged)
+		slot[i] = old ? d->slot[oi] : 0;
+		took[i] = 0;
+		if (refresh && l->rf && !slot[i] &&
+		    strnlen(work[i].callid, sizeof work[i].callid) <= SIP_RF_CALLID_MAX)
+			took[i] = (slot[i] = sip_rf_take(l->rf, device, work[i].contact)) != 0;
+		int in_file = refresh && slot[i];
+		slotdo[i] = in_file ? SLOT_WRITE : !unchanged && slot[i] ? SLOT_VOID : SLOT_KEEP;
+		if (!unchanged && !in_file)
 			ops[nops++] = (struct opdesc){fresh     ? OP_PUT
 			                              : refresh ? OP_REFRESH
 			                                        : OP_CHANGE,
@@ -1025,6 +1036,9 @@ int sip_loc_change(struct sip_loc *l, const char *device, int64_t now, sip_loc_e
 	             (nops && !(from = enqueue(l, ops, nops, durable, t)))))
 		bad = 1;
 	if (bad) {
+		for (int i = 0; i < n; i++)
+			if (took[i])
+				sip_rf_drop(l->rf, slot[i]);
 		if (created) {
 			shtable_remove(&at, &d->node);
 			dev_free(d);
@@ -1032,6 +1046,19 @@ int sip_loc_change(struct sip_loc *l, const char *device, int64_t now, sip_loc_e
 		shtable_unlock(&at);
 		return -1;
 	}
+	/* The refresh file: slots of bindings gone freed, refreshes stored, others voided. */
+	for (int i = 0; d && i < d->n; i++)
+		if (d->slot[i] && !by_contact(work, n, d->b[i].contact))
+			sip_rf_drop(l->rf, d->slot[i]);
+	int64_t now_ms = 0;
+	for (int i = 0; i < n; i++)
+		if (slotdo[i] == SLOT_WRITE) {
+			if (!now_ms)
+				now_ms = tg_now_ms();
+			(void)sip_rf_write(l->rf, slot[i], work[i].callid, work[i].cseq,
+			                   work[i].expires, now_ms); /* its length checked above */
+		} else if (slotdo[i] == SLOT_VOID)
+			sip_rf_invalidate(l->rf, slot[i]);
 	if (n == 0) {
 		if (d) {
 			shtable_remove(&at, &d->node);
@@ -1052,8 +1079,10 @@ int sip_loc_change(struct sip_loc *l, const char *device, int64_t now, sip_loc_e
 			if (work[i].expires < first_due)
 				first_due = work[i].expires;
 		due_lower(l, shtable_shard_index(&at), first_due);
-		for (int i = 0; i < n; i++)
+		for (int i = 0; i < n; i++) {
 			d->added[i] = pos[i] >= 0 ? from + (uint64_t)pos[i] : kept[i];
+			d->slot[i] = slot[i];
+		}
 	}
 	shtable_unlock(&at);
 	if (nafter)
@@ -1098,8 +1127,10 @@ static int expire_dev(void *ud, struct shtable_node *node)
 			if (d->b[i].expires < x->next)
 				x->next = d->b[i].expires;
 			d->added[k] = d->added[i];
+			d->slot[k] = d->slot[i];
 			d->b[k++] = d->b[i];
-		}
+		} else if (d->slot[i])
+			sip_rf_drop(x->l->rf, d->slot[i]);
 	d->n = k;
 	if (k)
 		return SHTABLE_NEXT;

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: ISC */
 #include "sip/refreshfile.h"
-#include "core/shtable.h"
 #include "core/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,11 +13,13 @@
 #include <unistd.h>
 
 #define BOM 0x01020304u
-#define FIRST_SLOTS 1024u
-/* 2M slots: ~2.5 GB of file, far beyond SIP_LOC_MAX bindings of any device count this
- * daemon serves; past it a refresh is written by an UPDATE. */
-#define MAX_SLOTS (1u << 21)
+#define FIRST_SLOTS 1024u /* 1,245,184 bytes: 304 pages, so every growth is page-aligned */
+/* 1M slots: ~1.2 GB of file, far beyond the bindings of any device count this daemon
+ * serves; the address range for them is reserved at open (no memory, no file), so the
+ * mapping never moves while loops store into it. Past it a refresh is an UPDATE. */
+#define MAX_SLOTS (1u << 20)
 #define KEY_ROOM SIP_RF_KEY_ROOM
+#define RESERVE ((size_t)SIP_RF_HEADER + (size_t)MAX_SLOTS * SIP_RF_SLOT)
 
 /* One slot as it lies in the file (refreshfile.h gives the layout). */
 struct slot {
@@ -34,6 +36,7 @@ struct slot {
 _Static_assert(sizeof(struct slot) == SIP_RF_SLOT, "slot layout");
 _Static_assert(offsetof(struct slot, callid) == 32, "slot layout");
 _Static_assert(KEY_ROOM >= STORE_ID_MAX + 1 + 512, "a slot holds the longest key");
+_Static_assert((FIRST_SLOTS * SIP_RF_SLOT) % 4096 == 0, "growth stays page-aligned");
 
 struct header {
 	char magic[8];
@@ -41,38 +44,20 @@ struct header {
 	uint32_t bom;
 };
 
-/* The map's entry: a binding's key and its slot. */
-struct ent {
-	struct shtable_node node;
-	uint32_t slot;
-	char key[]; /* device NUL contact (node.keylen bytes) */
-};
-
 struct sip_rf {
 	int fd;
-	char *map; /* the whole file, mapped from offset 0 */
-	size_t maplen;
+	char *base;         /* RESERVE bytes of address space; the file is mapped at its start */
+	size_t maplen;      /* bytes of the file mapped (a multiple of the page size once reset) */
+	pthread_mutex_t mu; /* guards what follows */
 	uint32_t nslots;
 	uint32_t *free; /* slot numbers not in use; the next taken is free[nfree - 1] */
 	uint32_t nfree;
-	struct shtable *keys; /* struct ent by key */
 	long used;
 };
 
-static void ent_free(struct shtable_node *n)
-{
-	free(SHTABLE_ENTRY(n, struct ent, node));
-}
-
-static struct shtable *keys_new(void)
-{
-	return shtable_new(
-	    &(struct shtable_opts){.shards = 1, .no_locks = 1, .free_entry = ent_free});
-}
-
 static struct slot *slot_at(const struct sip_rf *f, uint32_t i)
 {
-	return (struct slot *)(void *)(f->map + SIP_RF_HEADER + (size_t)i * SIP_RF_SLOT);
+	return (struct slot *)(void *)(f->base + SIP_RF_HEADER + (size_t)i * SIP_RF_SLOT);
 }
 
 /* What check must hold for s as it is. */
@@ -82,21 +67,27 @@ static uint32_t slot_check(const struct slot *s)
 	                                  offsetof(struct slot, keycheck) + s->callidlen);
 }
 
-static int map_file(struct sip_rf *f, size_t len)
+/* The file's bytes [off, off + len) at base + off (MAP_FIXED over the reservation). */
+static int map_at(struct sip_rf *f, size_t off, size_t len)
 {
-	void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, f->fd, 0);
-	if (m == MAP_FAILED)
-		return -1;
-	if (f->map)
-		munmap(f->map, f->maplen);
-	f->map = m;
-	f->maplen = len;
-	return 0;
+	void *m = mmap(f->base + off, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, f->fd,
+	               (off_t)off);
+	return m == MAP_FAILED ? -1 : 0;
 }
 
-/* Doubles the slots (FIRST_SLOTS the first time): the new space is allocated on disk
- * first (posix_fallocate), so a full disk is an error here and not a SIGBUS at a store
- * into a hole of a sparse file. */
+/* Back to a bare reservation: nothing of the file mapped. */
+static int unmap_all(struct sip_rf *f)
+{
+	void *m = mmap(f->base, RESERVE, PROT_NONE,
+	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+	f->maplen = 0;
+	return m == MAP_FAILED ? -1 : 0;
+}
+
+/* Doubles the slots (FIRST_SLOTS the first time), under f->mu: the new space is
+ * allocated on disk first (posix_fallocate), so a full disk is an error here and not a
+ * SIGBUS at a store into a hole of a sparse file; only the new part is mapped (at its
+ * place: slots in use do not move). */
 static int grow(struct sip_rf *f)
 {
 	uint32_t n = f->nslots ? f->nslots * 2 : FIRST_SLOTS;
@@ -114,8 +105,9 @@ static int grow(struct sip_rf *f)
 		errno = e;
 		return -1;
 	}
-	if (map_file(f, len) != 0)
+	if (map_at(f, f->maplen, len - f->maplen) != 0)
 		return -1;
+	f->maplen = len;
 	for (uint32_t i = n; i > f->nslots; i--) /* lowest numbers taken first */
 		f->free[f->nfree++] = i - 1;
 	f->nslots = n;
@@ -138,11 +130,12 @@ static int write_header(int fd)
 struct sip_rf *sip_rf_open(const char *path, char *err, size_t errlen)
 {
 	struct sip_rf *f = calloc(1, sizeof *f);
-	if (!f || !(f->keys = keys_new())) {
+	if (!f) {
 		snprintf(err, errlen, "out of memory");
-		free(f);
 		return NULL;
 	}
+	pthread_mutex_init(&f->mu, NULL);
+	f->base = MAP_FAILED;
 	const char *what = "opening";
 	struct stat sb;
 	struct header h;
@@ -157,18 +150,19 @@ struct sip_rf *sip_rf_open(const char *path, char *err, size_t errlen)
 			goto fail;
 		sb.st_size = SIP_RF_HEADER;
 	}
-	/* Slots that a crash in the middle of a growth left half allocated are whole ones of
-	 * zeros (posix_fallocate): invalid, like any slot never written. */
+	/* The slots a crash left, mapped for sip_rf_each; taken only after sip_rf_reset.
+	 * Slots that a crash in the middle of a growth left half allocated are zeros
+	 * (posix_fallocate): invalid, like any slot never written. */
 	size_t n = ((size_t)sb.st_size - SIP_RF_HEADER) / SIP_RF_SLOT;
 	if (n > MAX_SLOTS)
 		n = MAX_SLOTS;
 	what = "mapping";
-	if (!(f->free = malloc((n ? n : 1) * sizeof *f->free)) ||
-	    map_file(f, SIP_RF_HEADER + n * SIP_RF_SLOT) != 0)
+	f->base =
+	    mmap(NULL, RESERVE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (f->base == MAP_FAILED || map_at(f, 0, SIP_RF_HEADER + n * SIP_RF_SLOT) != 0)
 		goto fail;
+	f->maplen = SIP_RF_HEADER + n * SIP_RF_SLOT;
 	f->nslots = (uint32_t)n;
-	for (size_t i = n; i > 0; i--)
-		f->free[f->nfree++] = (uint32_t)(i - 1);
 	return f;
 fail:
 	snprintf(err, errlen, "%s the refresh file %s: %s", what, path, strerror(errno));
@@ -180,11 +174,11 @@ void sip_rf_close(struct sip_rf *f)
 {
 	if (!f)
 		return;
-	if (f->map)
-		munmap(f->map, f->maplen);
+	if (f->base != MAP_FAILED)
+		munmap(f->base, RESERVE);
 	if (f->fd >= 0)
 		close(f->fd);
-	shtable_free(f->keys);
+	pthread_mutex_destroy(&f->mu);
 	free(f->free);
 	free(f);
 }
@@ -228,20 +222,12 @@ int sip_rf_each(const struct sip_rf *f, int (*fn)(void *ud, const struct sip_rf_
 
 int sip_rf_reset(struct sip_rf *f)
 {
-	if (f->map)
-		munmap(f->map, f->maplen);
-	f->map = NULL;
-	f->maplen = 0;
 	f->nslots = f->nfree = 0;
 	f->used = 0;
-	struct shtable *k = keys_new();
-	if (!k)
+	if (unmap_all(f) != 0 || write_header(f->fd) != 0)
 		return -1;
-	shtable_free(f->keys);
-	f->keys = k;
-	if (write_header(f->fd) != 0)
-		return -1;
-	return map_file(f, SIP_RF_HEADER);
+	f->maplen = SIP_RF_HEADER;
+	return map_at(f, 0, SIP_RF_HEADER);
 }
 
 /* device NUL contact into key (room KEY_ROOM): its length, or 0 when it does not fit. */
@@ -257,25 +243,26 @@ static size_t make_key(char *key, const char *device, const char *contact)
 	return dl + 1 + cl;
 }
 
-static size_t make_key(char *key, const char *device, const char *contact);
-
-/* The refresh in slot s (its key written only when fresh: a slot just taken). */
-static void slot_write(struct slot *s, const struct sip_rf_rec *r, size_t il, const char *key,
-                       size_t kl, int fresh)
+/* The refresh fields of slot s, then its check (last: a crash before it leaves the slot
+ * invalid). */
+static void slot_write(struct slot *s, const char *callid, size_t il, uint32_t cseq,
+                       int64_t expires, int64_t changedms)
 {
-	if (fresh) {
-		s->check = 0; /* invalid until whole */
-		memcpy(s->key, key, kl + 1);
-		s->keylen = (uint16_t)kl;
-		s->keycheck = tg_fnv1a(s->key, kl);
-	}
-	s->cseq = r->cseq;
+	s->cseq = cseq;
 	s->callidlen = (uint16_t)il;
-	s->changedms = r->changedms;
-	s->expires = r->expires;
-	memcpy(s->callid, r->callid, il);
+	s->changedms = changedms;
+	s->expires = expires;
+	memcpy(s->callid, callid, il);
 	s->callid[il] = 0;
-	s->check = slot_check(s); /* last: a crash before it leaves the slot invalid */
+	s->check = slot_check(s);
+}
+
+static void key_write(struct slot *s, const char *key, size_t kl)
+{
+	s->check = 0; /* invalid until whole */
+	memcpy(s->key, key, kl + 1);
+	s->keylen = (uint16_t)kl;
+	s->keycheck = tg_fnv1a(s->key, kl);
 }
 
 int sip_rf_slot_encode(void *slot, const struct sip_rf_rec *r)
@@ -286,80 +273,69 @@ int sip_rf_slot_encode(void *slot, const struct sip_rf_rec *r)
 	if (il > SIP_RF_CALLID_MAX || !kl)
 		return -1;
 	memset(slot, 0, SIP_RF_SLOT);
-	slot_write(slot, r, il, key, kl, 1);
+	key_write(slot, key, kl);
+	slot_write(slot, r->callid, il, r->cseq, r->expires, r->changedms);
 	return 0;
 }
 
-static struct ent *lookup(struct sip_rf *f, const char *key, size_t len)
-{
-	struct shtable_at at;
-	shtable_lock(f->keys, key, len, &at);
-	struct shtable_node *n = shtable_find(&at);
-	shtable_unlock(&at);
-	return n ? SHTABLE_ENTRY(n, struct ent, node) : NULL;
-}
-
-int sip_rf_record(struct sip_rf *f, const struct store_registration *b, int64_t changedms)
+uint32_t sip_rf_take(struct sip_rf *f, const char *device, const char *contact)
 {
 	char key[KEY_ROOM];
-	size_t il = strnlen(b->callid, sizeof b->callid), kl = make_key(key, b->device, b->contact);
-	if (il > SIP_RF_CALLID_MAX || !kl) {
+	size_t kl = make_key(key, device, contact);
+	if (!kl) {
+		errno = EINVAL;
+		return 0;
+	}
+	pthread_mutex_lock(&f->mu);
+	if (!f->nfree && grow(f) != 0) {
+		pthread_mutex_unlock(&f->mu);
+		return 0;
+	}
+	uint32_t i = f->free[--f->nfree];
+	f->used++;
+	pthread_mutex_unlock(&f->mu);
+	key_write(slot_at(f, i), key, kl);
+	return i + 1;
+}
+
+int sip_rf_write(struct sip_rf *f, uint32_t slot, const char *callid, uint32_t cseq,
+                 int64_t expires, int64_t changedms)
+{
+	size_t il = strnlen(callid, SIP_RF_CALLID_MAX + 1);
+	if (il > SIP_RF_CALLID_MAX) {
 		errno = EINVAL;
 		return -1;
 	}
-	struct ent *e = lookup(f, key, kl);
-	int fresh = !e;
-	if (!e) {
-		if ((!f->nfree && grow(f) != 0) || !(e = malloc(sizeof *e + kl)))
-			return -1;
-		e->slot = f->free[--f->nfree];
-		memcpy(e->key, key, kl);
-		struct shtable_at at;
-		shtable_lock(f->keys, e->key, kl, &at);
-		shtable_insert(&at, &e->node, e->key, kl);
-		shtable_unlock(&at);
-		f->used++;
-	}
-	struct sip_rf_rec r = {b->device, b->contact, b->callid, b->cseq, b->expires, changedms};
-	slot_write(slot_at(f, e->slot), &r, il, key, kl, fresh);
+	slot_write(slot_at(f, slot - 1), callid, il, cseq, expires, changedms);
 	return 0;
 }
 
-void sip_rf_forget(struct sip_rf *f, const char *device, const char *contact)
+void sip_rf_invalidate(struct sip_rf *f, uint32_t slot)
 {
-	char key[KEY_ROOM];
-	size_t kl = make_key(key, device, contact);
-	if (!kl)
-		return;
-	struct shtable_at at;
-	shtable_lock(f->keys, key, kl, &at);
-	struct shtable_node *n = shtable_find(&at);
-	if (n)
-		shtable_remove(&at, n);
-	shtable_unlock(&at);
-	if (!n)
-		return;
-	struct ent *e = SHTABLE_ENTRY(n, struct ent, node);
-	slot_at(f, e->slot)->check = 0;
-	f->free[f->nfree++] = e->slot;
+	slot_at(f, slot - 1)->check = 0;
+}
+
+void sip_rf_drop(struct sip_rf *f, uint32_t slot)
+{
+	slot_at(f, slot - 1)->check = 0;
+	pthread_mutex_lock(&f->mu);
+	f->free[f->nfree++] = slot - 1;
 	f->used--;
-	free(e);
+	pthread_mutex_unlock(&f->mu);
 }
 
-int sip_rf_live(struct sip_rf *f, const char *device, const char *contact, int64_t now)
+long sip_rf_count(struct sip_rf *f)
 {
-	char key[KEY_ROOM];
-	size_t kl = make_key(key, device, contact);
-	struct ent *e = kl ? lookup(f, key, kl) : NULL;
-	return e && slot_at(f, e->slot)->expires > now;
-}
-
-long sip_rf_count(const struct sip_rf *f)
-{
-	return f->used;
+	pthread_mutex_lock(&f->mu);
+	long n = f->used;
+	pthread_mutex_unlock(&f->mu);
+	return n;
 }
 
 int sip_rf_sync(struct sip_rf *f)
 {
-	return f->map ? msync(f->map, f->maplen, MS_SYNC) : 0;
+	pthread_mutex_lock(&f->mu); /* maplen: a growth maps more */
+	size_t len = f->maplen;
+	pthread_mutex_unlock(&f->mu);
+	return len ? msync(f->base, len, MS_SYNC) : 0;
 }

@@ -12,10 +12,11 @@
  * The table's row stays as its last put or change wrote it; the file says what the
  * refreshes made of it since. At start and at a clean stop the location module folds
  * every valid slot into its row (an UPDATE applied only over a row no newer than the
- * slot's change time; a put, change or removal frees the binding's slot, so a slot is
- * always newer than its row's last write) and empties the file. While it runs, its own sweep
- * of expired rows asks the file first (sip_rf_live): a row whose recorded expiry passed
- * but whose binding was refreshed is kept.
+ * slot's change time; a put or change invalidates the binding's slot and a removal frees
+ * it, and rows are stamped with the time their change was made, so a valid slot is
+ * always newer than its row) and empties the file. While it runs, its own scan of
+ * expired rows asks the table in memory first: a row whose recorded expiry passed but
+ * whose binding was refreshed since is kept.
  *
  * File format (host byte order: the file never leaves its host; a header from another
  * layout is ignored and the file emptied), mode 0600 in the 0700 state directory:
@@ -30,14 +31,18 @@
  * lost, which shortens the expiry the store keeps, as the write-behind contract allows).
  * FNV-1a finds torn and stale bytes, not tampering: the file is the daemon's own.
  *
- * Slots are found by binding (device, contact) in a table keyed by SipHash under a random
- * key (core/shtable), so contacts a peer chooses cannot make lookups slow. A binding gets
- * its slot at its first refresh and keeps it until it is removed (sip_rf_forget); the
- * file grows by doubling (ftruncate, mapped again) and never shrinks while open.
+ * The registrar's table keeps each binding's slot with the binding: a binding takes a
+ * slot at its first refresh (sip_rf_take) and keeps it until it is removed or expires
+ * (sip_rf_drop); the request's own thread stores each refresh into it (sip_rf_write),
+ * under the binding's shard lock: no queue, no other thread, no lookup. The file grows by
+ * doubling into an address range reserved at open (so slots never move under a store)
+ * and never shrinks while open.
  *
- * Threads: one thread at a time (the location writer; at start and stop, the thread that
- * opens or frees the table). Ownership: the module copies what it is given; records handed
- * to callbacks are valid for the call only. Sizes are in bytes, times as named.
+ * Threads: sip_rf_take, sip_rf_drop, sip_rf_count and sip_rf_sync from any thread (a
+ * mutex); sip_rf_write and sip_rf_invalidate by the slot's one writer; sip_rf_open,
+ * sip_rf_each, sip_rf_reset and sip_rf_close with no other user (start and stop).
+ * Ownership: the module copies what it is given; records handed to callbacks are valid
+ * for the call only. Sizes are in bytes, times as named.
  */
 #ifndef TG_SIP_REFRESHFILE_H
 #define TG_SIP_REFRESHFILE_H
@@ -76,16 +81,24 @@ int sip_rf_each(const struct sip_rf *f, int (*fn)(void *ud, const struct sip_rf_
 /* Forgets every slot: the file is cut to its header and fdatasync'd. 0, or -1 (errno). */
 int sip_rf_reset(struct sip_rf *f);
 
-/* Records a refresh of binding b (its device, contact, callid, cseq, expires) made at
- * changedms, in its slot (found, or a free one taken). 0, or -1 when it cannot be
- * recorded: a Call-ID longer than SIP_RF_CALLID_MAX or a key longer than the slot holds
- * (EINVAL), or no slot free and the file cannot grow (ENOSPC, ENOMEM: errno). The caller
- * then writes the refresh another way. */
-int sip_rf_record(struct sip_rf *f, const struct store_registration *b, int64_t changedms);
-/* Frees the slot of (device, contact), if it has one: invalidated in the file, reused. */
-void sip_rf_forget(struct sip_rf *f, const char *device, const char *contact);
-/* 1 when (device, contact)'s slot records an expiry after now (epoch s), else 0. */
-int sip_rf_live(struct sip_rf *f, const char *device, const char *contact, int64_t now);
+/* Takes a free slot for the binding (device, contact) and writes its key there; the slot
+ * is invalid until sip_rf_write. Returns its handle (the slot's number + 1), or 0 when
+ * none can be taken: a key longer than the slot holds (EINVAL), or no slot free and the
+ * file cannot grow (ENOSPC, ENOMEM: errno); the caller then writes the refresh another
+ * way. Only after sip_rf_reset (the slots a crash left are read, not reused). Any thread
+ * (f's mutex; a growth allocates and maps under it, ~1 ms per doubling). */
+uint32_t sip_rf_take(struct sip_rf *f, const char *device, const char *contact);
+/* Records a refresh in slot (a handle from sip_rf_take): Call-ID, CSeq, expiry (epoch s)
+ * and the time it was made (epoch ms); the check last. No lock: the caller is the slot's
+ * only writer (the registrar holds the binding's shard). 0, or -1 (EINVAL) for a Call-ID
+ * longer than SIP_RF_CALLID_MAX. */
+int sip_rf_write(struct sip_rf *f, uint32_t slot, const char *callid, uint32_t cseq,
+                 int64_t expires, int64_t changedms);
+/* Marks slot invalid (its binding's row is being written whole: what the slot held is
+ * older than that row); it stays the binding's. No lock, as sip_rf_write. */
+void sip_rf_invalidate(struct sip_rf *f, uint32_t slot);
+/* Invalidates slot and frees it for another binding (its binding is gone). Any thread. */
+void sip_rf_drop(struct sip_rf *f, uint32_t slot);
 /* The refresh one slot's SIP_RF_SLOT bytes hold, into r, whose strings point into callid
  * (SIP_RF_CALLID_MAX + 1 bytes) and key (SIP_RF_KEY_ROOM bytes). 1 when the slot is
  * valid (checks match, lengths in range, the strings NUL-free where they must be), else
@@ -96,7 +109,7 @@ int sip_rf_slot_read(const void *slot, struct sip_rf_rec *r, char *callid, char 
  * STORE_ID_MAX, a key longer than the room). Pure. */
 int sip_rf_slot_encode(void *slot, const struct sip_rf_rec *r);
 /* Slots in use (bindings with a slot). */
-long sip_rf_count(const struct sip_rf *f);
+long sip_rf_count(struct sip_rf *f);
 /* Writes the file's dirty pages to disk and waits (msync MS_SYNC). 0, or -1 (errno). */
 int sip_rf_sync(struct sip_rf *f);
 

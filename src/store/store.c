@@ -1540,7 +1540,12 @@ static int reg_put(store_t *st, const struct store_registration *r, int64_t at_m
 
 int store_registration_put(store_t *st, const struct store_registration *r)
 {
-	return reg_put(st, r, tg_now_ms(),
+	return store_registration_put_made(st, r, tg_now_ms());
+}
+
+int store_registration_put_made(store_t *st, const struct store_registration *r, int64_t made_ms)
+{
+	return reg_put(st, r, made_ms,
 	               REG_INSERT
 	               "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)" REG_UPSERT);
 }
@@ -1603,11 +1608,17 @@ int store_registration_refresh_at(store_t *st, const char *node, const char *dev
 
 int store_registration_rewrite(store_t *st, const struct store_registration *r)
 {
+	return store_registration_rewrite_made(st, r, tg_now_ms());
+}
+
+int store_registration_rewrite_made(store_t *st, const struct store_registration *r,
+                                    int64_t made_ms)
+{
 	/* As a refresh: processnode (indexed) is matched, not set. */
-	struct store_val p[] = {SV_S(r->device),    SV_S(r->contact),  SV_S(r->aor),
-	                        SV_S(r->callid),    SV_I(r->cseq),     SV_I(r->expires),
-	                        SV_S(r->transport), SV_S(r->source),   SV_S(r->sipinstance),
-	                        SV_I(r->regid),     SV_I(tg_now_ms()), SV_S(r->node)};
+	struct store_val p[] = {SV_S(r->device),    SV_S(r->contact), SV_S(r->aor),
+	                        SV_S(r->callid),    SV_I(r->cseq),    SV_I(r->expires),
+	                        SV_S(r->transport), SV_S(r->source),  SV_S(r->sipinstance),
+	                        SV_I(r->regid),     SV_I(made_ms),    SV_S(r->node)};
 	return reg_write_found(
 	    st,
 	    "UPDATE registration SET aor = $3, callid = $4, cseq = $5, expires = "

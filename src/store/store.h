@@ -671,6 +671,11 @@ struct store_registration {
 	char node[STORE_ID_MAX + 1];
 };
 int store_registration_put(store_t *st, const struct store_registration *r);
+/* The same with the row's changedms given: made_ms (epoch ms), when the change was made
+ * (the registrar queues changes and writes them a few ms later; a refresh recorded in its
+ * refresh file meanwhile must compare as newer: sip/refreshfile.h). _put and _rewrite
+ * stamp the time of the call. */
+int store_registration_put_made(store_t *st, const struct store_registration *r, int64_t made_ms);
 int store_registration_delete(store_t *st, const char *device, const char *contact);
 /* The same, for a change replayed from the registrar's outage spool (sip/spool.h): applied
  * only over a row no newer than at_ms (epoch ms; every write stamps the row's changedms
@@ -697,6 +702,8 @@ int store_registration_refresh_at(store_t *st, const char *node, const char *dev
  * reconnected: a new source): every column but the key and the node, on a row r->node
  * owns; STORE_NOTFOUND as above. */
 int store_registration_rewrite(store_t *st, const struct store_registration *r);
+int store_registration_rewrite_made(store_t *st, const struct store_registration *r,
+                                    int64_t made_ms);
 int store_registrations(store_t *st, const char *device /* NULL = all */,
                         int (*fn)(void *ud, const struct store_registration *r), void *ud);
 /* Deletes node's bindings (node "" : every binding) that expired at or before now; *n

@@ -1092,6 +1092,12 @@ static void test_refresh_written_back(void **state)
 	sip_loc_free(l);
 }
 
+static int one_row(void *ud, const struct store_registration *b)
+{
+	*(struct store_registration *)ud = *b;
+	return 0;
+}
+
 /* Issue 22, eleventh round: on SQLite a refresh goes to the refresh file, not into its
  * row; the store's scan keeps a row the file says was refreshed; a clean stop folds the
  * file into the rows and empties it. */
@@ -1149,6 +1155,43 @@ static void test_refresh_file(void **state)
 	assert_int_equal(stored(f).n, 0);
 	sip_loc_free(l);
 	assert_int_equal(stored(f).n, 0);
+}
+
+/* A change (a new source: its row rewritten behind) and right after it a refresh (into the
+ * file), then a clean stop: the row has both. The rows are stamped with the time their
+ * change was queued, not written, so the refresh compares as newer at the fold. */
+static void test_refresh_file_after_change(void **state)
+{
+	struct tu_store *f = *state;
+	char err[256], path[160];
+	snprintf(path, sizeof path, "%s/sip-location.refresh", f->dir);
+	struct sip_loc *l = sip_loc_open(f->st, "", 1000, NULL, 0, path, err, sizeof err);
+	assert_non_null(l);
+	int before, n;
+	struct full w = {.n = 1, .b = {{"sip:a@h", "10.0.0.1:5061", "sip:100@x", "c1", 1, 2000}}};
+	assert_int_equal(sip_loc_update(l, "SEP004", 1000, edit_full, &w, &before, NULL, &n), 0);
+	sip_loc_sync(l);
+	w.b[0].source = "10.0.0.2:5061"; /* a change: queued */
+	w.b[0].cseq = 2;
+	w.b[0].expires = 2100;
+	assert_int_equal(sip_loc_update(l, "SEP004", 1000, edit_full, &w, &before, NULL, &n), 0);
+	w.b[0].callid = "c3"; /* a refresh: into the file */
+	w.b[0].cseq = 3;
+	w.b[0].expires = 3000;
+	assert_int_equal(sip_loc_update(l, "SEP004", 1000, edit_full, &w, &before, NULL, &n), 0);
+	/* The change is written after this (write-behind, or at the stop): a row stamped
+	 * when written would be newer than the refresh and win the fold. */
+	nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
+	sip_loc_free(l);
+	struct seen s = stored(f);
+	assert_int_equal(s.n, 1);
+	assert_string_equal(s.callid[0], "c3");
+	assert_int_equal(s.cseq[0], 3);
+	assert_int_equal(s.expires[0], 3000);
+	struct store_registration r;
+	memset(&r, 0, sizeof r);
+	assert_int_equal(store_registrations(f->st, "SEP004", one_row, &r), STORE_OK);
+	assert_string_equal(r.source, "10.0.0.2:5061");
 }
 
 /* The same after a kill -9: the rows keep their puts' expiries until the next start
@@ -1239,6 +1282,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_refresh_written_back, setup, tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_refresh_file, setup, tu_store_teardown),
 	    cmocka_unit_test_setup_teardown(test_refresh_file_after_crash, setup,
+	                                    tu_store_teardown),
+	    cmocka_unit_test_setup_teardown(test_refresh_file_after_change, setup,
 	                                    tu_store_teardown),
 	    cmocka_unit_test(test_account_cache),
 	    cmocka_unit_test(test_account_cache_second_chance),
