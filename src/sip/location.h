@@ -16,6 +16,9 @@
  * every commit. A refresh of a binding the store has (same contact) is write-behind: it
  * is committed with the next batch, or after 50 ms, or at 512 waiting; a crash loses at
  * most the last ~50 ms of refreshes, which only shortens the expiry the store keeps.
+ * With the refresh file (sip_loc_open's refresh_path, SQLite) a refresh is not queued:
+ * it is stored into the binding's slot of the file (refreshfile.h) on the caller's
+ * thread, under the shard lock, before sip_loc_change returns.
  * The queued changes are made in ops the writer keeps for reuse once written (at most
  * 1,024, ~1.9 MB): no allocation per change on the request's thread, none freed per
  * change on the writer's (issue 22).
@@ -27,7 +30,8 @@
  * sip_loc_new loads the bindings that have not expired from the store (sip_loc_open: this
  * node's).
  *
- * Threads: every function but sip_loc_free may be called from any thread. Ownership: the
+ * Threads: every function but sip_loc_free may be called from any thread; sip_loc_free
+ * only once no other thread calls in (it folds the refresh file). Ownership: the
  * store must outlive the table; the binding arrays handed to callbacks are valid for the
  * call only.
  */
