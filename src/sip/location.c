@@ -116,7 +116,22 @@ struct sip_loc {
 	 * into its binding's slot by the thread that edits the binding, under its shard's
 	 * lock, and queues nothing. */
 	struct sip_rf *rf;
+	int rf_sync_due; /* the writer msyncs the file after its next commit */
+	/* The last time loc_now_ms gave: changes and refreshes are stamped with it, never
+	 * decreasing (a step back of the wall clock would make a later refresh older). */
+	_Atomic int64_t last_ms;
 };
+
+/* The wall clock in epoch ms, never less than the last value it gave (any thread). */
+static int64_t loc_now_ms(struct sip_loc *l)
+{
+	int64_t now = tg_now_ms();
+	int64_t cur = atomic_load_explicit(&l->last_ms, memory_order_relaxed);
+	while (now > cur && !atomic_compare_exchange_weak_explicit(
+	                        &l->last_ms, &cur, now, memory_order_relaxed, memory_order_relaxed))
+		;
+	return now > cur ? now : cur;
+}
 
 /* Batch sizes, in changes (the histogram type counts "seconds": here one unit is one
  * change, so the _sum is the changes committed). */
@@ -239,12 +254,7 @@ static int expire_scan(struct sip_loc *l, const struct op *o)
 		rc = store_registration_expire_one(l->st, o->b.node, sc.v[i].device,
 		                                   sc.v[i].contact, sc.now);
 	free(sc.v);
-	/* The file's pages on disk too, as SQLite's WAL is at its checkpoints: a power cut
-	 * loses at most the refreshes of the last SCAN_EVERY_S (the kernel writes dirty
-	 * pages back after ~30 s anyway). */
-	if (rc == STORE_OK && sip_rf_sync(l->rf) != 0)
-		log_ev(LOG_LVL_WARNING, NULL, "sip_location_refresh_file_sync_failed",
-		       LOG_S("error", strerror(errno)));
+	l->rf_sync_due = 1; /* msync'd after the commit: not inside the transaction */
 	return rc;
 }
 
@@ -252,17 +262,20 @@ static int apply_op(struct sip_loc *l, const struct op *o)
 {
 	store_t *st = l->st;
 	int n, rc;
+	/* With the refresh file, a row is stamped with the time its change was queued, so
+	 * that a refresh stored into the file after that compares as newer at the fold
+	 * (refreshfile.h). Without it (PostgreSQL), with the time it is written, as the
+	 * spool's replay and the other nodes' takeovers compare it. */
+	int64_t at = l->rf ? o->made_ms : tg_now_ms();
 	switch (o->kind) {
 	case OP_PUT:
-		return store_registration_put_made(st, &o->b, o->made_ms);
+		return store_registration_put_made(st, &o->b, at);
 	case OP_REFRESH:
-		rc = store_registration_refresh(st, &o->b);
-		return rc == STORE_NOTFOUND ? store_registration_put_made(st, &o->b, o->made_ms)
-		                            : rc;
+		rc = store_registration_refresh_made(st, &o->b, at);
+		return rc == STORE_NOTFOUND ? store_registration_put_made(st, &o->b, at) : rc;
 	case OP_CHANGE:
-		rc = store_registration_rewrite_made(st, &o->b, o->made_ms);
-		return rc == STORE_NOTFOUND ? store_registration_put_made(st, &o->b, o->made_ms)
-		                            : rc;
+		rc = store_registration_rewrite_made(st, &o->b, at);
+		return rc == STORE_NOTFOUND ? store_registration_put_made(st, &o->b, at) : rc;
 	case OP_DELETE:
 		rc = store_registration_delete(st, o->b.device, o->b.contact);
 		return rc == STORE_NOTFOUND ? STORE_OK : rc;
@@ -405,6 +418,16 @@ static int persist(struct sip_loc *l, const struct op *batch, long nb)
 	}
 	if ((rc = write_batch(l, batch)) == STORE_OK) {
 		atomic_store(&l->refusing, 0);
+		/* The refresh file's pages on disk too, at each scan (SCAN_EVERY_S), as SQLite's
+		 * WAL is at its checkpoints: a power cut loses at most the refreshes since (the
+		 * kernel writes dirty pages back after ~30 s anyway). */
+		if (l->rf_sync_due) {
+			l->rf_sync_due = 0;
+			if (sip_rf_sync(l->rf) != 0)
+				log_ev(LOG_LVL_WARNING, NULL,
+				       "sip_location_refresh_file_sync_failed",
+				       LOG_S("error", strerror(errno)));
+		}
 		return rc;
 	}
 	if (rc != STORE_UNAVAILABLE || !l->spool) {
@@ -609,7 +632,7 @@ static uint64_t enqueue(struct sip_loc *l, const struct opdesc *v, int n, int du
 {
 	if (n <= 0)
 		return 0;
-	int64_t made_ms = tg_now_ms();
+	int64_t made_ms = loc_now_ms(l);
 	pthread_mutex_lock(&l->qmu);
 	uint64_t from = l->enqueued + 1;
 	struct op *first = NULL, **tail = &first;
@@ -784,11 +807,14 @@ static int rf_fold(struct sip_loc *l, const char *at)
 	}
 	if (rc != STORE_OK)
 		return rc;
-	if (sip_rf_reset(l->rf) != 0)
-		log_ev(
-		    LOG_LVL_WARNING, NULL, "sip_location_refresh_file_reset_failed",
-		    LOG_S("error", strerror(errno)),
-		    LOG_S("effect", "its refreshes are folded again at the next fold (harmless)"));
+	if (sip_rf_reset(l->rf) != 0) {
+		/* Its slots are in the rows already; refreshes become UPDATEs from here. */
+		log_ev(LOG_LVL_WARNING, NULL, "sip_location_refresh_file_reset_failed",
+		       LOG_S("error", strerror(errno)),
+		       LOG_S("effect", "refreshes are written to the store as UPDATEs"));
+		sip_rf_close(l->rf);
+		l->rf = NULL;
+	}
 	if (fo.n || torn)
 		/* At start: what a crash left (a clean stop leaves nothing), worth a notice. */
 		log_ev(strcmp(at, "start") ? LOG_LVL_INFO : LOG_LVL_NOTICE, NULL,
@@ -864,6 +890,11 @@ struct sip_loc *sip_loc_open(store_t *st, const char *node, int64_t now, const c
 	}
 	l->writer_started = 1;
 	return l;
+}
+
+long sip_loc_refresh_slots(struct sip_loc *l)
+{
+	return l->rf ? sip_rf_count(l->rf) : 0;
 }
 
 void sip_loc_free(struct sip_loc *l)
@@ -999,10 +1030,11 @@ int sip_loc_change(struct sip_loc *l, const char *device, int64_t now, sip_loc_e
 		int refresh = !fresh && !unchanged && same_but_refresh(old, &work[i]);
 		slot[i] = old ? d->slot[oi] : 0;
 		took[i] = 0;
-		if (refresh && l->rf && !slot[i] &&
-		    strnlen(work[i].callid, sizeof work[i].callid) <= SIP_RF_CALLID_MAX)
+		int fits = refresh && l->rf &&
+		           strnlen(work[i].callid, sizeof work[i].callid) <= SIP_RF_CALLID_MAX;
+		if (fits && !slot[i])
 			took[i] = (slot[i] = sip_rf_take(l->rf, device, work[i].contact)) != 0;
-		int in_file = refresh && slot[i];
+		int in_file = fits && slot[i];
 		slotdo[i] = in_file ? SLOT_WRITE : !unchanged && slot[i] ? SLOT_VOID : SLOT_KEEP;
 		if (!unchanged && !in_file)
 			ops[nops++] = (struct opdesc){fresh     ? OP_PUT
@@ -1029,6 +1061,12 @@ int sip_loc_change(struct sip_loc *l, const char *device, int64_t now, sip_loc_e
 			created = 1;
 		}
 	}
+	/* Slots whose rows are about to be written whole are voided before the change is
+	 * queued: once it is, the writer may commit it at any moment, and a slot still valid
+	 * then would be folded over the newer row after a crash. */
+	for (int i = 0; i < n; i++)
+		if (slotdo[i] == SLOT_VOID)
+			sip_rf_invalidate(l->rf, slot[i]);
 	/* Queued while the shard is held, so the store sees this device's edits in order;
 	 * before the table changes, so that no memory leaves it as it was. */
 	uint64_t from = 0;
@@ -1046,7 +1084,8 @@ int sip_loc_change(struct sip_loc *l, const char *device, int64_t now, sip_loc_e
 		shtable_unlock(&at);
 		return -1;
 	}
-	/* The refresh file: slots of bindings gone freed, refreshes stored, others voided. */
+	/* The refresh file: slots of bindings gone freed, refreshes stored (their Call-IDs'
+	 * lengths checked above: the write cannot fail). */
 	for (int i = 0; d && i < d->n; i++)
 		if (d->slot[i] && !by_contact(work, n, d->b[i].contact))
 			sip_rf_drop(l->rf, d->slot[i]);
@@ -1054,11 +1093,10 @@ int sip_loc_change(struct sip_loc *l, const char *device, int64_t now, sip_loc_e
 	for (int i = 0; i < n; i++)
 		if (slotdo[i] == SLOT_WRITE) {
 			if (!now_ms)
-				now_ms = tg_now_ms();
+				now_ms = loc_now_ms(l);
 			(void)sip_rf_write(l->rf, slot[i], work[i].callid, work[i].cseq,
-			                   work[i].expires, now_ms); /* its length checked above */
-		} else if (slotdo[i] == SLOT_VOID)
-			sip_rf_invalidate(l->rf, slot[i]);
+			                   work[i].expires, now_ms);
+		}
 	if (n == 0) {
 		if (d) {
 			shtable_remove(&at, &d->node);

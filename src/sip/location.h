@@ -71,8 +71,10 @@ struct sip_loc *sip_loc_new(store_t *st, int64_t now, char *err, size_t errlen);
  * opened is logged (sip_location_refresh_file_unavailable) and refreshes are UPDATEs.
  * refresh_path NULL: no file (PostgreSQL: the other nodes read the rows). */
 struct sip_loc *sip_loc_open(store_t *st, const char *node, int64_t now, const char *spool_path,
-                             int64_t spool_max, const char *refresh_path, char *err,
-                             size_t errlen);
+                             int64_t spool_max, const char *refresh_path, char *err, size_t errlen);
+/* Bindings holding a slot of the refresh file (0 without one): they were refreshed since
+ * their last put or change, or are between refreshes; a removal or expiry frees it. */
+long sip_loc_refresh_slots(struct sip_loc *l);
 /* Writes what is queued, stops the writer and frees the table. */
 void sip_loc_free(struct sip_loc *l);
 

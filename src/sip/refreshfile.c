@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -20,6 +22,7 @@
 #define MAX_SLOTS (1u << 20)
 #define KEY_ROOM SIP_RF_KEY_ROOM
 #define RESERVE ((size_t)SIP_RF_HEADER + (size_t)MAX_SLOTS * SIP_RF_SLOT)
+#define GROW_RETRY_S 10
 
 /* One slot as it lies in the file (refreshfile.h gives the layout). */
 struct slot {
@@ -53,6 +56,7 @@ struct sip_rf {
 	uint32_t *free; /* slot numbers not in use; the next taken is free[nfree - 1] */
 	uint32_t nfree;
 	long used;
+	int64_t grow_failed; /* CLOCK_MONOTONIC s of the last failed growth (0: none) */
 };
 
 static struct slot *slot_at(const struct sip_rf *f, uint32_t i)
@@ -136,12 +140,24 @@ struct sip_rf *sip_rf_open(const char *path, char *err, size_t errlen)
 	}
 	pthread_mutex_init(&f->mu, NULL);
 	f->base = MAP_FAILED;
-	const char *what = "opening";
+	const char *what = "opening", *detail = NULL;
 	struct stat sb;
 	struct header h;
-	f->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	f->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
 	if (f->fd < 0 || fstat(f->fd, &sb) != 0)
 		goto fail;
+	if (!S_ISREG(sb.st_mode)) {
+		detail = "not a regular file";
+		goto fail;
+	}
+	/* One process per file: another telgated on the same state directory would empty it
+	 * and store into the same slots. */
+	if (flock(f->fd, LOCK_EX | LOCK_NB) != 0) {
+		what = "locking";
+		if (errno == EWOULDBLOCK)
+			detail = "another process holds it (one telgated per state directory)";
+		goto fail;
+	}
 	if (sb.st_size < SIP_RF_HEADER || pread(f->fd, &h, sizeof h, 0) != (ssize_t)sizeof h ||
 	    memcmp(h.magic, SIP_RF_MAGIC, sizeof h.magic) || h.slot != SIP_RF_SLOT ||
 	    h.bom != BOM) {
@@ -165,7 +181,8 @@ struct sip_rf *sip_rf_open(const char *path, char *err, size_t errlen)
 	f->nslots = (uint32_t)n;
 	return f;
 fail:
-	snprintf(err, errlen, "%s the refresh file %s: %s", what, path, strerror(errno));
+	snprintf(err, errlen, "%s the refresh file %s: %s", what, path,
+	         detail ? detail : strerror(errno));
 	sip_rf_close(f);
 	return NULL;
 }
@@ -278,6 +295,13 @@ int sip_rf_slot_encode(void *slot, const struct sip_rf_rec *r)
 	return 0;
 }
 
+static int64_t mono_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec;
+}
+
 uint32_t sip_rf_take(struct sip_rf *f, const char *device, const char *contact)
 {
 	char key[KEY_ROOM];
@@ -287,10 +311,23 @@ uint32_t sip_rf_take(struct sip_rf *f, const char *device, const char *contact)
 		return 0;
 	}
 	pthread_mutex_lock(&f->mu);
-	if (!f->nfree && grow(f) != 0) {
+	/* A growth that failed (a full disk) is tried again 10 s later, not at every
+	 * refresh: it allocates under this mutex, with a shard held. */
+	if (!f->nfree && (f->grow_failed && mono_s() - f->grow_failed < GROW_RETRY_S)) {
 		pthread_mutex_unlock(&f->mu);
+		errno = ENOSPC;
 		return 0;
 	}
+	if (!f->nfree && grow(f) != 0) {
+		int e = errno;
+		f->grow_failed = mono_s();
+		if (!f->grow_failed)
+			f->grow_failed = 1;
+		pthread_mutex_unlock(&f->mu);
+		errno = e;
+		return 0;
+	}
+	f->grow_failed = 0;
 	uint32_t i = f->free[--f->nfree];
 	f->used++;
 	pthread_mutex_unlock(&f->mu);

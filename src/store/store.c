@@ -1578,13 +1578,19 @@ static int reg_delete(store_t *st, const char *device, const char *contact, int6
 
 int store_registration_refresh(store_t *st, const struct store_registration *r)
 {
+	return store_registration_refresh_made(st, r, tg_now_ms());
+}
+
+int store_registration_refresh_made(store_t *st, const struct store_registration *r,
+                                    int64_t made_ms)
+{
 	/* changedms too: a spooled change replayed later must not undo this refresh. No
 	 * indexed column is set (schema v19): the row is found by its key and rewritten in
 	 * place, no index entry moves (PostgreSQL: a HOT update). A row another node owns, or
 	 * one of before schema 16 (''), is not this node's yet: NOTFOUND, and the caller's
 	 * put takes it over. */
-	struct store_val p[] = {SV_S(r->device),  SV_S(r->contact),  SV_S(r->callid), SV_I(r->cseq),
-	                        SV_I(r->expires), SV_I(tg_now_ms()), SV_S(r->node)};
+	struct store_val p[] = {SV_S(r->device),  SV_S(r->contact), SV_S(r->callid), SV_I(r->cseq),
+	                        SV_I(r->expires), SV_I(made_ms),    SV_S(r->node)};
 	return reg_write_found(st,
 	                       "UPDATE registration SET callid = $3, cseq = $4, expires = $5, "
 	                       "changedms = $6 WHERE devicename = $1 AND contact = $2 AND "

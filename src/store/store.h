@@ -690,6 +690,8 @@ int store_registration_delete_at(store_t *st, const char *device, const char *co
  * is missing, or another node's, or '' of before schema 16): store_registration_put then,
  * which takes it over. No indexed column changes (schema v19): the write-behind path. */
 int store_registration_refresh(store_t *st, const struct store_registration *r);
+int store_registration_refresh_made(store_t *st, const struct store_registration *r,
+                                    int64_t made_ms);
 /* A refresh made at changedms (epoch ms) and recorded elsewhere until now (the registrar's
  * refresh file on SQLite, sip/refreshfile.h), folded into its row: the row's Call-ID, CSeq,
  * expiry and changedms, applied only over a row no newer than changedms (a later put,

@@ -1116,6 +1116,7 @@ static void test_refresh_file(void **state)
 	a.cseq = 2;
 	assert_int_equal(sip_loc_update(l, "SEP001", 1500, edit, &a, &before, NULL, &n), 0);
 	sip_loc_sync(l);
+	assert_int_equal(sip_loc_refresh_slots(l), 1);
 	struct seen s = stored(f);
 	assert_int_equal(s.n, 1);
 	assert_int_equal(s.expires[0], 2000); /* the put's: the refresh is in the file */
@@ -1149,10 +1150,26 @@ static void test_refresh_file(void **state)
 	a.cseq = 3;
 	assert_int_equal(sip_loc_update(l, "SEP001", 1600, edit, &a, &before, NULL, &n), 0);
 	sip_loc_sync(l);
+	assert_int_equal(sip_loc_refresh_slots(l), 1);
 	struct want none = {0};
 	assert_int_equal(sip_loc_update(l, "SEP001", 1700, edit, &none, &before, NULL, &n), 0);
+	assert_int_equal(sip_loc_refresh_slots(l), 0); /* freed with its binding */
 	sip_loc_sync(l);
 	assert_int_equal(stored(f).n, 0);
+	/* A refreshed binding that expires in memory frees its slot too; the slot is then
+	 * another binding's. */
+	struct want b2 = {1, {"sip:y@h"}, {1800}, 1, 0};
+	assert_int_equal(sip_loc_update(l, "SEP002", 1700, edit, &b2, &before, NULL, &n), 0);
+	sip_loc_sync(l);
+	b2.expires[0] = 1900;
+	b2.cseq = 2;
+	assert_int_equal(sip_loc_update(l, "SEP002", 1700, edit, &b2, &before, NULL, &n), 0);
+	assert_int_equal(sip_loc_refresh_slots(l), 1);
+	struct gone g2 = {0};
+	sip_loc_expire(l, 1900, on_gone, &g2);
+	assert_int_equal(g2.n, 1);
+	assert_int_equal(sip_loc_refresh_slots(l), 0);
+	sip_loc_sync(l);
 	sip_loc_free(l);
 	assert_int_equal(stored(f).n, 0);
 }

@@ -274,6 +274,14 @@ static void test_torn_and_foreign(void **state)
 	assert_int_equal(each(rf, NULL)->n, 0);
 	sip_rf_close(rf);
 
+	/* One process (here: one open) per file: a second is refused, saying why. */
+	struct sip_rf *a = sip_rf_open(f->path, err, sizeof err);
+	assert_non_null(a);
+	assert_null(sip_rf_open(f->path, err, sizeof err));
+	assert_non_null(strstr(err, "another process holds it"));
+	sip_rf_close(a);
+	/* Not a regular file. */
+	assert_null(sip_rf_open(f->dir, err, sizeof err));
 	/* A path that cannot be opened: NULL and a message naming it. */
 	char bad[160];
 	snprintf(bad, sizeof bad, "%s/no/such/dir/f", f->dir);
