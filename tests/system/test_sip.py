@@ -464,7 +464,9 @@ class SipTest(unittest.TestCase):
         SQLite (issue 22, eleventh round) it goes to the refresh file, not the row: the
         file's slot has the new expiry, CSeq and Call-ID while the row keeps the put's; a
         change of source rewrites the row; a clean stop folds the file into the row, and
-        so does the start after a kill -9. No second row appears."""
+        so does the start after a kill -9. On PostgreSQL (no refresh file: the other nodes
+        read the rows) the row itself moves. No second row appears."""
+        pg = test_daemon.PG_ADMIN
         raw = Raw(self.d.sip_port)
         contact = f"<sip:1002@127.0.0.1:{raw.lport}>"
         ch = raw.register("1002").split("WWW-Authenticate: ")[1]
@@ -482,14 +484,20 @@ class SipTest(unittest.TestCase):
             self.assertEqual(len(rows), 1, rows)
             return [str(x) for x in rows[0]]
 
-        def slot_says(expires_from, callid):
+        def slot_says(expires_from, callid, cseq):
+            """The refresh as written: the file's slot (SQLite) or the row (PostgreSQL),
+            as (expires, cseq, callid, changedms)."""
             end = time.time() + 30
             while time.time() < end:
-                got = self.refresh_slots().get(contact)
-                if got and got[2] == callid and got[0] >= expires_from:
+                if pg:
+                    r = row()
+                    got = (int(r[0]), int(r[1]), r[2], int(r[5]))
+                else:
+                    got = self.refresh_slots().get(contact)
+                if got and got[2] == callid and got[1] == cseq and got[0] >= expires_from:
                     return got
                 time.sleep(0.05)
-            self.fail(f"no slot for {contact} with {callid}: {self.refresh_slots()}")
+            self.fail(f"no refresh of {contact} with {callid}: {row()}")
 
         t0 = int(time.time())
         self.assertEqual(status(reg(3600, "refresh-a")), 200)  # new: durable before the 200
@@ -501,11 +509,12 @@ class SipTest(unittest.TestCase):
             t1 = int(time.time())
             r = reg(expires, callid)
             self.assertEqual(status(r), 200, r)
-            got = slot_says(t1 + expires, callid)
+            got = slot_says(t1 + expires, callid, raw.cseq)
             self.assertLessEqual(got[0], int(time.time()) + expires, got)
             self.assertEqual(got[1], raw.cseq, got)
             self.assertGreater(got[3], int(first[5]))  # changedms: after the put
-            self.assertEqual(row(), first)  # the row: as the put wrote it
+            if not pg:
+                self.assertEqual(row(), first)  # the row: as the put wrote it
         # The same contact from a new source (a phone that reconnected): a change, written
         # behind into the row, whole (the slot is voided: the row is newer).
         raw2 = Raw(self.d.sip_port)
@@ -524,17 +533,20 @@ class SipTest(unittest.TestCase):
         self.assertEqual(int(now[1]), raw2.cseq, now)
         self.assertLessEqual(int(now[0]), int(time.time()) + 900, now)
         self.assertEqual(now[4], first[4])
-        self.assertNotIn(contact, self.refresh_slots())
+        if not pg:
+            self.assertNotIn(contact, self.refresh_slots())
         # A refresh, then a clean stop: folded into the row, the file left empty.
         raw.cseq = raw2.cseq
         t2 = int(time.time())
         self.assertEqual(status(reg(1500, "refresh-c", raw2)), 200)
-        slot_says(t2 + 1500, "refresh-c")
+        slot_says(t2 + 1500, "refresh-c", raw2.cseq)
         self.assertEqual(self.d.stop(), 0)
         now = row()
         self.assertEqual(now[2], "refresh-c", now)
         self.assertGreaterEqual(int(now[0]), t2 + 1500, now)
         self.assertEqual(int(now[1]), raw2.cseq, now)
+        if pg:
+            return  # a write-behind UPDATE a kill -9 may lose: nothing more to check there
         self.assertEqual(os.path.getsize(os.path.join(self.d.state, "sip-location.refresh")),
                          4096)
         # A refresh, then kill -9: the row keeps the stop's fold until the next start
@@ -544,7 +556,7 @@ class SipTest(unittest.TestCase):
         nc = iter(range(1, 100))
         t3 = int(time.time())
         self.assertEqual(status(reg(1800, "refresh-d", raw2)), 200)
-        slot_says(t3 + 1800, "refresh-d")
+        slot_says(t3 + 1800, "refresh-d", raw2.cseq)
         self.d.kill()
         self.assertEqual(row()[2], "refresh-c")
         self.d.start()
