@@ -632,7 +632,9 @@ static uint64_t enqueue(struct sip_loc *l, const struct opdesc *v, int n, int du
 {
 	if (n <= 0)
 		return 0;
-	int64_t made_ms = loc_now_ms(l);
+	/* Only the refresh file's fold compares it (apply_op): no shared clock line touched
+	 * per change without one. */
+	int64_t made_ms = l->rf ? loc_now_ms(l) : 0;
 	pthread_mutex_lock(&l->qmu);
 	uint64_t from = l->enqueued + 1;
 	struct op *first = NULL, **tail = &first;
